@@ -1,0 +1,50 @@
+/// The stable identifiers of report kinds (fixture language section 10).
+///
+/// These names are a contract: `expect report KIND`, the JSON output and
+/// users' scripts all use them.
+public enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
+  case freedWhileMapped = "freed-while-mapped"
+  case allocatedWhileMapped = "allocated-while-mapped"
+  case mapCountUnderflow = "map-count-underflow"
+  case mapCountOverflow = "map-count-overflow"
+  case unmapLargerThanRequested = "unmap-larger-than-requested"
+  case addressOverflow = "address-overflow"
+  case freedWhileIOTLBCached = "freed-while-iotlb-cached"
+  case pageTableFreedWhileCached = "page-table-freed-while-cached"
+  case secondaryTLBStale = "secondary-tlb-stale"
+  case atsInvalidationTimeout = "ats-invalidation-timeout"
+  case mappingLeak = "mapping-leak"
+  case dmaUnmapMismatch = "dma-unmap-mismatch"
+  case dmaUnmapNotMapped = "dma-unmap-not-mapped"
+  case dmaUseAfterFree = "dma-use-after-free"
+  case dmaStaleWalk = "dma-stale-walk"
+  /// Replay only: an `io_page_fault` on an IOVA that a traced unmap released earlier.
+  case faultAfterUnmap = "fault-after-unmap"
+
+  /// Where a real kernel would see this kind.
+  public var source: ReportSource {
+    switch self {
+    case .freedWhileMapped, .allocatedWhileMapped, .mapCountUnderflow, .mapCountOverflow,
+      .unmapLargerThanRequested, .addressOverflow:
+      return .kernelSanitizer
+    case .freedWhileIOTLBCached, .pageTableFreedWhileCached, .secondaryTLBStale,
+      .atsInvalidationTimeout, .mappingLeak:
+      return .emulator
+    case .dmaUnmapMismatch, .dmaUnmapNotMapped:
+      return .dmaAPIDebug
+    case .dmaUseAfterFree, .dmaStaleWalk:
+      return .groundTruth
+    case .faultAfterUnmap:
+      return .trace
+    }
+  }
+}
+
+/// Which part of iommusan (and which part of a real kernel) saw a report.
+public enum ReportSource: String, Sendable, Hashable, Codable {
+  case kernelSanitizer = "kernel sanitizer"
+  case emulator = "emulator"
+  case dmaAPIDebug = "DMA-API debug"
+  case groundTruth = "ground truth"
+  case trace = "trace"
+}
