@@ -1,0 +1,40 @@
+/// What a name stands for. The parser checks that every name is used as the
+/// kind of thing the statement needs.
+public enum BindingKind: String, Sendable, Hashable, CaseIterable {
+  /// `iommu NAME ...`.
+  case iommu
+  /// `device NAME ...`.
+  case device
+  /// `NAME = domain ...`.
+  case domain
+  /// `NAME = alloc_pages ...`; its address is the block's first physical address.
+  case pageBlock = "page-block"
+  /// `NAME = dma_map ...`; its address is the IOVA.
+  case dmaMapping = "dma-mapping"
+  /// `NAME = dma_alloc ...`; its address is the IOVA.
+  case dmaCoherent = "dma-coherent"
+  /// `NAME = vmalloc ...`; its address is the kernel virtual address.
+  case vmallocArea = "vmalloc-area"
+  /// `NAME = process ...`.
+  case process
+  /// `NAME = mmap ...`; its address is the user virtual address.
+  case mmapArea = "mmap-area"
+  /// `NAME = sva_bind ...`; its value is the PASID.
+  case svaHandle = "sva-handle"
+
+  /// The kind with an article, for messages: "a page block (alloc_pages)".
+  public var phrase: String {
+    switch self {
+    case .iommu: return "an IOMMU"
+    case .device: return "a device"
+    case .domain: return "a domain"
+    case .pageBlock: return "a page block (alloc_pages)"
+    case .dmaMapping: return "a DMA mapping (dma_map)"
+    case .dmaCoherent: return "a coherent DMA buffer (dma_alloc)"
+    case .vmallocArea: return "a vmalloc area"
+    case .process: return "a process"
+    case .mmapArea: return "an mmap area"
+    case .svaHandle: return "an SVA handle (sva_bind)"
+    }
+  }
+}

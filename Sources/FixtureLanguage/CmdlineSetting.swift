@@ -1,0 +1,41 @@
+/// One validated command-line parameter.
+public enum CmdlineSetting: Sendable, Hashable, CustomStringConvertible {
+  case debugPagealloc(Bool)
+  case pageOwner(Bool)
+  case strict(Bool)
+  case accounting(Cmdline.Accounting)
+  case kvaFlush(Cmdline.KVAFlush)
+  case notifier(Cmdline.Notifier)
+  case reset(Cmdline.Reset)
+
+  /// The parameter's name (`iommu.strict`).
+  public var name: String {
+    switch self {
+    case .debugPagealloc: return "iommu.debug_pagealloc"
+    case .pageOwner: return "page_owner"
+    case .strict: return "iommu.strict"
+    case .accounting: return "emu.accounting"
+    case .kvaFlush: return "emu.kva_flush"
+    case .notifier: return "emu.notifier"
+    case .reset: return "emu.reset"
+    }
+  }
+
+  /// `NAME=VALUE` in the canonical spelling (`iommu.strict=1`, `page_owner=on`).
+  public var description: String {
+    switch self {
+    case .debugPagealloc(let on), .strict(let on): return "\(name)=\(on ? 1 : 0)"
+    case .pageOwner(let on): return "\(name)=\(on ? "on" : "off")"
+    case .accounting(let value): return "\(name)=\(value.rawValue)"
+    case .kvaFlush(let value): return "\(name)=\(value.rawValue)"
+    case .notifier(let value): return "\(name)=\(value.rawValue)"
+    case .reset(let value): return "\(name)=\(value.rawValue)"
+    }
+  }
+
+  /// The known parameter names, in the order the docs list them.
+  public static let parameterNames: [String] = [
+    "iommu.debug_pagealloc", "page_owner", "iommu.strict", "emu.accounting",
+    "emu.kva_flush", "emu.notifier", "emu.reset",
+  ]
+}

@@ -1,0 +1,81 @@
+/// The gfp flags of an `alloc_pages` (`gfp=GFP_KERNEL|__GFP_ZERO`).
+///
+/// Keeps the names as written and computes the `gfp_t` mask with the bit
+/// values of Linux 6.x `include/linux/gfp_types.h` (no lockdep, no KASAN tags).
+public struct GFPFlags: Sendable, Hashable, CustomStringConvertible {
+  /// The flag names as written, in order.
+  public var names: [String]
+  /// The `gfp_t` mask.
+  public var mask: UInt32
+
+  /// `GFP_KERNEL`, the default.
+  public static let kernel = GFPFlags(names: ["GFP_KERNEL"], mask: 0xcc0)
+
+  public init(names: [String], mask: UInt32) {
+    self.names = names
+    self.mask = mask
+  }
+
+  /// Builds flags from known names; nil if a name is unknown.
+  public init?(names: [String]) {
+    var mask: UInt32 = 0
+    for name in names {
+      guard let bits = GFPFlags.known[name] else { return nil }
+      mask |= bits
+    }
+    self.init(names: names, mask: mask)
+  }
+
+  /// Whether `__GFP_ZERO` is set.
+  public var zeroes: Bool { mask & 0x100 != 0 }
+
+  /// The names joined with `|`, as the kernel prints them.
+  public var description: String { names.joined(separator: "|") }
+
+  /// Every accepted flag name and its bits.
+  public static let known: [String: UInt32] = {
+    var table: [String: UInt32] = [:]
+    for (name, bits) in knownInOrder { table[name] = bits }
+    return table
+  }()
+
+  /// Every accepted flag name and its bits, in the order the docs list them.
+  public static let knownInOrder: [(String, UInt32)] = [
+    ("GFP_KERNEL", 0xcc0),
+    ("GFP_KERNEL_ACCOUNT", 0x40_0cc0),
+    ("GFP_ATOMIC", 0x820),
+    ("GFP_NOWAIT", 0x800),
+    ("GFP_NOIO", 0xc00),
+    ("GFP_NOFS", 0xc40),
+    ("GFP_USER", 0x10_0cc0),
+    ("GFP_DMA", 0x1),
+    ("GFP_DMA32", 0x4),
+    ("GFP_HIGHUSER", 0x10_0cc2),
+    ("GFP_HIGHUSER_MOVABLE", 0x10_0cca),
+    ("GFP_TRANSHUGE_LIGHT", 0x1c_20ca),
+    ("GFP_TRANSHUGE", 0x1c_24ca),
+    ("__GFP_DMA", 0x1),
+    ("__GFP_HIGHMEM", 0x2),
+    ("__GFP_DMA32", 0x4),
+    ("__GFP_MOVABLE", 0x8),
+    ("__GFP_RECLAIMABLE", 0x10),
+    ("__GFP_HIGH", 0x20),
+    ("__GFP_IO", 0x40),
+    ("__GFP_FS", 0x80),
+    ("__GFP_ZERO", 0x100),
+    ("__GFP_DIRECT_RECLAIM", 0x400),
+    ("__GFP_KSWAPD_RECLAIM", 0x800),
+    ("__GFP_RECLAIM", 0xc00),
+    ("__GFP_WRITE", 0x1000),
+    ("__GFP_NOWARN", 0x2000),
+    ("__GFP_RETRY_MAYFAIL", 0x4000),
+    ("__GFP_NOFAIL", 0x8000),
+    ("__GFP_NORETRY", 0x1_0000),
+    ("__GFP_MEMALLOC", 0x2_0000),
+    ("__GFP_COMP", 0x4_0000),
+    ("__GFP_NOMEMALLOC", 0x8_0000),
+    ("__GFP_HARDWALL", 0x10_0000),
+    ("__GFP_THISNODE", 0x20_0000),
+    ("__GFP_ACCOUNT", 0x40_0000),
+  ]
+}

@@ -1,0 +1,27 @@
+/// The hardware an `iommu` statement emulates (`model=`).
+public enum IOMMUModel: String, Sendable, Hashable, CaseIterable {
+  /// Intel VT-d.
+  case vtd
+  /// AMD-Vi (the v1 page table).
+  case amd
+  /// Arm SMMUv3 with the LPAE format.
+  case smmuv3
+
+  /// The page sizes the model's page table provides with a granule, smallest first.
+  ///
+  /// `vtd` and `amd` have 4K, 2M and 1G (AMD v1 advertises every power of two;
+  /// the emulator simplifies). `smmuv3`: 4K granule 4K, 2M, 1G; 16K granule
+  /// 16K, 32M; 64K granule 64K, 512M.
+  public func pageSizes(granule: PageSize) -> [UInt64] {
+    switch (self, granule) {
+    case (.vtd, _), (.amd, _), (.smmuv3, .size4K): return [1 << 12, 1 << 21, 1 << 30]
+    case (.smmuv3, .size16K): return [1 << 14, 1 << 25]
+    case (.smmuv3, .size64K): return [1 << 16, 1 << 29]
+    }
+  }
+
+  /// The granules the model accepts (`vtd` and `amd` only 4K).
+  public var granules: [PageSize] {
+    self == .smmuv3 ? [.size4K, .size16K, .size64K] : [.size4K]
+  }
+}

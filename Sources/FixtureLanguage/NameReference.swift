@@ -1,0 +1,15 @@
+/// A name as written in the fixture, with where it was written.
+///
+/// Used for binding names (`buf = ...`), for names used as arguments and for
+/// task names (`@irq`).
+public struct NameReference: Sendable, Hashable, CustomStringConvertible {
+  public var name: String
+  public var location: SourceLocation
+
+  public init(name: String, location: SourceLocation) {
+    self.name = name
+    self.location = location
+  }
+
+  public var description: String { name }
+}

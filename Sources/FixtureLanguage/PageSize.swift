@@ -1,0 +1,13 @@
+/// A CPU page size or an SMMUv3 granule: `4K`, `16K` or `64K`.
+public enum PageSize: UInt64, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+  case size4K = 4096
+  case size16K = 16384
+  case size64K = 65536
+
+  /// The size in bytes.
+  public var bytes: UInt64 { rawValue }
+  /// log2 of the size (12, 14 or 16).
+  public var shift: Int { rawValue.trailingZeroBitCount }
+  /// `4K`, `16K` or `64K`.
+  public var description: String { "\(rawValue >> 10)K" }
+}

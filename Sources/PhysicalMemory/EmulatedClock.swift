@@ -1,0 +1,18 @@
+import Synchronization
+
+/// Emulated time in nanoseconds. Only `advance` moves it; every statement
+/// also ticks it by a fixed amount so timestamps are ordered and
+/// deterministic.
+public final class EmulatedClock: Sendable {
+  private let _now = Atomic<UInt64>(0)
+  public init() {}
+  public var now: UInt64 { _now.load(ordering: .relaxed) }
+  /// Moves time forward by `ns`, saturating at `UInt64.max`.
+  public func advance(by ns: UInt64) {
+    while true {
+      let old = _now.load(ordering: .relaxed)
+      let (new, o) = old.addingReportingOverflow(ns)
+      if _now.compareExchange(expected: old, desired: o ? .max : new, ordering: .relaxed).exchanged { return }
+    }
+  }
+}

@@ -1,0 +1,96 @@
+import Synchronization
+
+/// Byte-addressable emulated memory contents, sparse by 4 KiB frame and
+/// sharded so that threads working on different domains rarely meet.
+/// Never-written memory reads as zero.
+final class MemoryContents: Sendable {
+  private static let shardCount = 64
+  private final class Shard: Sendable {
+    let frames = Mutex<[UInt64: ContiguousArray<UInt64>]>([:])
+  }
+  private let shards: [Shard]
+
+  init() {
+    shards = (0..<Self.shardCount).map { _ in Shard() }
+  }
+
+  @inline(__always) private func shard(_ frame: UInt64) -> Int { Int(truncatingIfNeeded: frame & UInt64(Self.shardCount - 1)) }
+
+  /// Reads an aligned 64-bit word.
+  func read64(_ addr: UInt64) -> UInt64 {
+    let frame = addr >> 12
+    let idx = Int(truncatingIfNeeded: (addr >> 3) & 511)
+    return shards[shard(frame)].frames.withLock { $0[frame]?[idx] ?? 0 }
+  }
+
+  /// Writes an aligned 64-bit word.
+  func write64(_ addr: UInt64, _ value: UInt64) {
+    let frame = addr >> 12
+    let idx = Int(truncatingIfNeeded: (addr >> 3) & 511)
+    shards[shard(frame)].frames.withLock { frames in
+      if value == 0 && frames[frame] == nil { return }
+      frames[frame, default: ContiguousArray(repeating: 0, count: 512)][idx] = value
+    }
+  }
+
+  /// Reads `width` bytes (1, 2, 4 or 8) little-endian at any address; the
+  /// access may straddle two words.
+  func read(_ addr: UInt64, width: Int) -> UInt64 {
+    var v: UInt64 = 0
+    for i in 0..<width {
+      let a = addr &+ UInt64(i)
+      let word = read64(a & ~7)
+      let byte = (word >> ((a & 7) * 8)) & 0xff
+      v |= byte << UInt64(i * 8)
+    }
+    return v
+  }
+
+  func write(_ addr: UInt64, value: UInt64, width: Int) {
+    if width == 8 && addr & 7 == 0 {
+      write64(addr, value)
+      return
+    }
+    for i in 0..<width {
+      let a = addr &+ UInt64(i)
+      let shift = (a & 7) * 8
+      let word = read64(a & ~7)
+      let byte = (value >> UInt64(i * 8)) & 0xff
+      write64(a & ~7, (word & ~(0xff << shift)) | (byte << shift))
+    }
+  }
+
+  /// Fills `[addr, addr+length)` with a repeated `width`-byte pattern.
+  func fill(_ addr: UInt64, length: UInt64, value: UInt64, width: Int) {
+    var pattern = value
+    if width < 8 {
+      let bits = UInt64(width * 8)
+      let unit = value & ((1 << bits) - 1)
+      pattern = 0
+      var s: UInt64 = 0
+      while s < 64 {
+        pattern |= unit << s
+        s += bits
+      }
+    }
+    var a = addr
+    let end = addr &+ length
+    while a < end {
+      let frame = a >> 12
+      shards[shard(frame)].frames.withLock { frames in
+        if pattern == 0 {
+          frames[frame] = nil
+        } else {
+          frames[frame] = ContiguousArray(repeating: pattern, count: 512)
+        }
+      }
+      a &+= 4096
+    }
+  }
+
+  /// Zeroes whole frames (a `__GFP_ZERO` allocation).
+  func zero(_ addr: UInt64, length: UInt64) { fill(addr, length: length, value: 0, width: 8) }
+
+  /// How many 4 KiB frames hold non-zero data.
+  var residentFrames: Int { shards.reduce(0) { n, s in n + s.frames.withLock { $0.count } } }
+}

@@ -1,0 +1,157 @@
+import Synchronization
+
+/// Hooks the page allocator calls, as `post_alloc_hook()` and
+/// `free_pages_prepare()` call the kernel's debug hooks.
+public protocol PageAllocatorObserver: AnyObject, Sendable {
+  /// A block is being handed out; page_owner still shows the previous owner.
+  /// The corresponding Linux function is `post_alloc_hook()`.
+  func postAllocHook(_ block: PageBlock, use: PageUse, context: CallContext)
+  /// A block is being freed; page_owner already records the free.
+  /// The corresponding Linux function is `free_pages_prepare()`.
+  func freePagesPrepare(_ block: PageBlock, use: PageUse, context: CallContext)
+}
+
+/// Emulated physical memory: RAM, the buddy allocator, page_owner records,
+/// page_ext availability and byte contents.
+public final class PhysicalMemory: Sendable {
+  public let config: MemoryConfiguration
+  public let pageShift: Int
+  public let pageSize: UInt64
+  public let clock: EmulatedClock
+  /// Online RAM as sorted PFN ranges: the pages that have a page_ext.
+  public let onlineRanges: [Range<UInt64>]
+
+  private struct State {
+    var buddy: BuddyAllocator
+    /// Keyed by `head << 4 | order`.
+    var records: [UInt64: BlockRecord] = [:]
+    var allocatedBlocks: Int = 0
+  }
+  private let state: Mutex<State>
+  private let epoch = Atomic<UInt64>(1)
+  let contents = MemoryContents()
+
+  /// The observer, set once before the first allocation.
+  public nonisolated(unsafe) var observer: (any PageAllocatorObserver)?
+
+  public init(config: MemoryConfiguration, clock: EmulatedClock = EmulatedClock()) {
+    self.config = config
+    self.pageShift = config.pageShift
+    self.pageSize = config.pageSize
+    self.clock = clock
+    self.onlineRanges = config.onlineRanges()
+    self.state = Mutex(State(buddy: BuddyAllocator(ranges: onlineRanges)))
+  }
+
+  /// The current allocation epoch. Every allocation takes a new one.
+  public var currentEpoch: UInt64 { epoch.load(ordering: .acquiring) }
+
+  // MARK: - Page state
+
+  /// Whether `pfn` is online RAM and so has a page_ext.
+  /// The corresponding Linux function is `page_ext_from_phys()`.
+  public func hasPageExt(_ pfn: PFN) -> Bool {
+    var lo = 0, hi = onlineRanges.count
+    while lo < hi {
+      let mid = (lo + hi) / 2
+      let r = onlineRanges[mid]
+      if pfn.rawValue < r.lowerBound { hi = mid } else if pfn.rawValue >= r.upperBound { lo = mid + 1 } else { return true }
+    }
+    return false
+  }
+
+  /// Whether a physical address is RAM (online or offline): it has a struct page.
+  public func isRAM(_ phys: PhysicalAddress) -> Bool {
+    guard phys >= config.base, phys.rawValue - config.base.rawValue < config.size else { return false }
+    return !config.mmio.contains { $0.contains(phys.rawValue) }
+  }
+
+  public func state(of pfn: PFN) -> PageState {
+    let phys = pfn.rawValue << UInt64(pageShift)
+    guard isRAM(PhysicalAddress(phys)) else { return .notRAM }
+    guard hasPageExt(pfn) else { return .offline }
+    guard let r = record(containing: pfn), r.isAllocated else { return .free }
+    return .allocated(generation: r.generation, use: r.use)
+  }
+
+  /// The most recent allocator record of the block holding `pfn`.
+  public func record(containing pfn: PFN) -> BlockRecord? {
+    state.withLock { findRecord($0, pfn.rawValue) }
+  }
+
+  private func findRecord(_ s: State, _ pfn: UInt64) -> BlockRecord? {
+    var best: BlockRecord?
+    for o in 0...BuddyAllocator.maxOrder {
+      let head = pfn & ~((1 << UInt64(o)) - 1)
+      if let r = s.records[head << 4 | UInt64(o)], best == nil || r.generation > best!.generation { best = r }
+    }
+    return best
+  }
+
+  public var freePageCount: UInt64 { state.withLock { $0.buddy.freePages } }
+  public var allocatedBlockCount: Int { state.withLock { $0.allocatedBlocks } }
+  public var residentFrames: Int { contents.residentFrames }
+
+  // MARK: - Allocation
+
+  /// Allocates 2^order pages.
+  /// The corresponding Linux function is `alloc_pages()`.
+  public func allocPages(
+    order: Int, gfp: GFPFlags = .kernel, use: PageUse = .data, context: CallContext, stack: [KernelFrame]? = nil
+  ) throws(MachineError) -> PageBlock {
+    guard order >= 0 && order <= BuddyAllocator.maxOrder else {
+      throw MachineError(.EINVAL, "order \(order) is above MAX_PAGE_ORDER (\(BuddyAllocator.maxOrder))")
+    }
+    guard let pfn = state.withLock({ $0.buddy.allocate(order: order) }) else {
+      throw MachineError(.ENOMEM, "no free block of order \(order)")
+    }
+    let block = PageBlock(head: PFN(pfn), order: order)
+    observer?.postAllocHook(block, use: use, context: context)
+    let gen = epoch.add(1, ordering: .acquiringAndReleasing).newValue
+    let record = BlockRecord(
+      block: block, use: use, gfp: gfp, isAllocated: true, generation: gen, allocTask: context.task,
+      allocTime: clock.now,
+      allocStack: stack ?? context.chain("post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof", "alloc_pages_noprof"),
+      freeTask: nil, freeTime: 0, freeStack: [])
+    state.withLock {
+      $0.records[pfn << 4 | UInt64(order)] = record
+      $0.allocatedBlocks += 1
+    }
+    if gfp.mask & 0x100 != 0 { contents.zero(pfn << UInt64(pageShift), length: block.pageCount << UInt64(pageShift)) }
+    return block
+  }
+
+  /// Frees a block that `allocPages` returned.
+  /// The corresponding Linux function is `__free_pages()`.
+  public func freePages(_ block: PageBlock, context: CallContext, stack: [KernelFrame]? = nil) throws(MachineError) {
+    let key = block.head.rawValue << 4 | UInt64(block.order)
+    let use: PageUse? = state.withLock { s -> PageUse? in
+      guard var r = s.records[key], r.isAllocated, findRecord(s, block.head.rawValue)?.generation == r.generation else {
+        return nil
+      }
+      r.isAllocated = false
+      r.freeTask = context.task
+      r.freeTime = clock.now
+      r.freeStack = stack ?? context.chain("free_unref_page", "__free_pages")
+      s.records[key] = r
+      s.allocatedBlocks -= 1
+      return r.use
+    }
+    guard let use else {
+      throw MachineError(.EINVAL, "pfn \(block.head) order \(block.order) is not an allocated block (double free?)")
+    }
+    observer?.freePagesPrepare(block, use: use, context: context)
+    state.withLock { $0.buddy.free(block.head.rawValue, order: block.order) }
+  }
+
+  // MARK: - Contents
+
+  public func read64(_ phys: PhysicalAddress) -> UInt64 { contents.read64(phys.rawValue) }
+  public func write64(_ phys: PhysicalAddress, _ value: UInt64) { contents.write64(phys.rawValue, value) }
+  public func read(_ phys: PhysicalAddress, width: Int) -> UInt64 { contents.read(phys.rawValue, width: width) }
+  public func write(_ phys: PhysicalAddress, value: UInt64, width: Int) { contents.write(phys.rawValue, value: value, width: width) }
+  public func fill(_ block: PageBlock, value: UInt64, width: Int) {
+    contents.fill(block.head.rawValue << UInt64(pageShift), length: block.pageCount << UInt64(pageShift), value: value, width: width)
+  }
+  public func zero(_ phys: PhysicalAddress, length: UInt64) { contents.zero(phys.rawValue, length: length) }
+}
