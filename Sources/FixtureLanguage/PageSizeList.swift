@@ -8,5 +8,5 @@ public struct PageSizeList: Sendable, Hashable, CustomStringConvertible {
   /// The sizes as a `pgsize_bitmap`.
   public var bitmap: UInt64 { sizes.reduce(0) { $0 | $1 } }
 
-  public var description: String { sizes.map(SizeSyntax.describe).joined(separator: ",") }
+  public var description: String { sizes.map(NumberSyntax.describe).joined(separator: ",") }
 }

@@ -30,7 +30,7 @@ public enum KernelText {
 
   /// `%pS` of a frame: `func+0xOFF/0xSIZE`, then ` [module]` for module code.
   public static func frame(_ frame: StackFrame) -> String {
-    frame(frame, source: false)
+    Self.frame(frame, source: false)
   }
 
   /// A frame as a call-trace line prints it (without the leading space):
@@ -51,7 +51,7 @@ public enum KernelText {
 
   /// `%pS` of a bare function name (used for the `WARNING:` line's caller).
   public static func frame(function: String, module: String? = nil) -> String {
-    frame(StackFrame(function, module: module))
+    Self.frame(StackFrame(function, module: module))
   }
 
   /// The text with every control character escaped, so that it cannot break

@@ -1,0 +1,31 @@
+/// A device's own memory access (`dma DEVICE read|write ADDR [len=] [pasid=] [value=] [priv=]`).
+public struct DeviceAccess: Sendable, Hashable {
+  public var device: NameReference
+  public var kind: DMAAccessKind
+  public var address: AddressExpression
+  /// Bytes accessed: default 8, at least 1, at most 8 for a read.
+  public var length: UInt64
+  /// The PASID the request carries, or nil for none.
+  public var pasid: PASIDSelector?
+  /// The value a write stores (default 0; fits in `length` bytes when `length < 8`).
+  public var value: UInt64
+  /// `priv=`, an extension for PASID requests, or nil when not written.
+  public var privilege: Privilege?
+
+  /// The default `len=`.
+  public static let defaultLength: UInt64 = 8
+
+  public init(
+    device: NameReference, kind: DMAAccessKind, address: AddressExpression,
+    length: UInt64 = DeviceAccess.defaultLength, pasid: PASIDSelector? = nil, value: UInt64 = 0,
+    privilege: Privilege? = nil
+  ) {
+    self.device = device
+    self.kind = kind
+    self.address = address
+    self.length = length
+    self.pasid = pasid
+    self.value = value
+    self.privilege = privilege
+  }
+}

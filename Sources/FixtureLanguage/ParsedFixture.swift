@@ -1,0 +1,47 @@
+/// The result of parsing one fixture: its statements and every diagnostic.
+public struct ParsedFixture: Sendable {
+  /// The file name given to the parser, used in diagnostics.
+  public var file: String
+  /// The statements that parsed, in file order. A statement with an error is left out.
+  public var statements: [Statement]
+  /// Every diagnostic, sorted by line then column.
+  public var diagnostics: [Diagnostic]
+  /// The defaults overridden by every `cmdline` line, in order.
+  public var cmdline: Cmdline
+  /// The `memory` line, or `memory 1G` when there is none.
+  public var memory: MemoryConfiguration
+
+  public init(
+    file: String, statements: [Statement] = [], diagnostics: [Diagnostic] = [], cmdline: Cmdline = .defaults,
+    memory: MemoryConfiguration = .defaults
+  ) {
+    self.file = file
+    self.statements = statements
+    self.diagnostics = diagnostics
+    self.cmdline = cmdline
+    self.memory = memory
+  }
+
+  /// Whether any diagnostic is an error; such a fixture must not run.
+  public var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
+
+  /// The errors only.
+  public var errors: [Diagnostic] { diagnostics.filter { $0.severity == .error } }
+
+  /// The main task's comm: the file name without directories and extension,
+  /// cut to 15 bytes (TASK_COMM_LEN - 1) on a character boundary.
+  public var mainTaskComm: String {
+    var name = Substring(file)
+    if let slash = name.lastIndex(of: "/") { name = name[name.index(after: slash)...] }
+    if let dot = name.lastIndex(of: "."), dot != name.startIndex { name = name[..<dot] }
+    var result = ""
+    var bytes = 0
+    for character in name {
+      let count = character.utf8.count
+      if bytes + count > 15 { break }
+      result.append(character)
+      bytes += count
+    }
+    return result
+  }
+}

@@ -1,0 +1,169 @@
+extension ParserState {
+  /// A key a statement accepts.
+  struct KeySpec {
+    var name: String
+    var required: Bool = false
+    var repeatable: Bool = false
+  }
+
+  /// The arguments a statement takes.
+  struct Syntax {
+    /// Placeholders of the positional arguments, all required.
+    var positionals: [String]
+    /// Placeholders of optional trailing positional words (`populate`).
+    var optionalPositionals: [String] = []
+    var keys: [KeySpec] = []
+  }
+
+  static func key(_ name: String, required: Bool = false, repeatable: Bool = false) -> KeySpec {
+    KeySpec(name: name, required: required, repeatable: repeatable)
+  }
+
+  /// The syntax of every statement word except `expect`.
+  static func syntax(_ verb: Verb) -> Syntax {
+    switch verb {
+    case .cmdline: return Syntax(positionals: ["\"PARAMS\""])
+    case .memory:
+      return Syntax(
+        positionals: ["SIZE"],
+        keys: [key("base"), key("page"), key("mmio", repeatable: true), key("offline", repeatable: true)])
+    case .iommu:
+      return Syntax(
+        positionals: ["NAME"],
+        keys: [
+          key("model", required: true), key("granule"), key("pgsizes"), key("iotlb"), key("walk-cache"), key("sva"),
+        ])
+    case .device: return Syntax(positionals: ["NAME"], keys: [key("iommu", required: true), key("ats"), key("pasid")])
+    case .allocPages: return Syntax(positionals: [], keys: [key("order"), key("gfp")])
+    case .freePages, .vfree, .dmaUnmap, .dmaFree, .munmap, .svaUnbind:
+      if verb == .dmaUnmap { return Syntax(positionals: ["NAME"], keys: [key("size"), key("dir")]) }
+      return Syntax(positionals: ["NAME"])
+    case .vmalloc: return Syntax(positionals: ["SIZE"])
+    case .cpuWrite: return Syntax(positionals: ["ADDR"], keys: [key("value", required: true), key("width")])
+    case .cpuFill: return Syntax(positionals: ["NAME"], keys: [key("value", required: true), key("width")])
+    case .flushTLBKernelRange: return Syntax(positionals: ["START", "END"])
+    case .flushTLBAll: return Syntax(positionals: [])
+    case .domain: return Syntax(positionals: ["IOMMU"], keys: [key("type")])
+    case .freeDomain, .iotlbSync, .flushIOTLBAll: return Syntax(positionals: ["DOMAIN"])
+    case .attach: return Syntax(positionals: ["DEVICE", "DOMAIN"], keys: [key("pasid")])
+    case .detach: return Syntax(positionals: ["DEVICE"], keys: [key("pasid")])
+    case .iommuMap:
+      return Syntax(
+        positionals: ["DOMAIN"],
+        keys: [key("iova", required: true), key("phys", required: true), key("size", required: true), key("prot")])
+    case .iommuUnmap, .iommuUnmapFast:
+      return Syntax(positionals: ["DOMAIN"], keys: [key("iova", required: true), key("size", required: true)])
+    case .iovaToPhys: return Syntax(positionals: ["DOMAIN"], keys: [key("iova", required: true)])
+    case .dmaMap: return Syntax(positionals: ["DEVICE", "ADDR"], keys: [key("size", required: true), key("dir")])
+    case .dmaAlloc: return Syntax(positionals: ["DEVICE", "SIZE"])
+    case .advance: return Syntax(positionals: ["DURATION"])
+    case .dma:
+      return Syntax(
+        positionals: ["DEVICE", "read|write", "ADDR"], keys: [key("len"), key("pasid"), key("value"), key("priv")])
+    case .atsTranslate: return Syntax(positionals: ["DEVICE", "ADDR"], keys: [key("pasid")])
+    case .process: return Syntax(positionals: [], keys: [key("comm")])
+    case .mmap: return Syntax(positionals: ["PROCESS", "SIZE"], optionalPositionals: ["populate"])
+    case .exit: return Syntax(positionals: ["PROCESS"])
+    case .svaBind: return Syntax(positionals: ["DEVICE", "PROCESS"])
+    case .resetPrepare, .resetDone, .flr, .flrBegin, .flrEnd: return Syntax(positionals: ["DEVICE"])
+    case .expect: return Syntax(positionals: [])
+    }
+  }
+
+  /// Sorts words into positionals and `key=value` pairs, reporting unknown,
+  /// duplicate and missing keys, empty values and a wrong number of positionals.
+  mutating func readArguments(
+    _ words: ArraySlice<Word>, syntax: Syntax, statement: String, usage: String, missingColumn: Int
+  ) -> Arguments {
+    var arguments = Arguments()
+    let keyNames = syntax.keys.map(\.name)
+    for word in words {
+      let slice = bytes(word)
+      let equals = word.string == nil ? slice.firstIndex(of: UInt8(ascii: "=")) : nil
+      if let equals {
+        if equals == word.start {
+          if word.end == word.start + 1, let previous = arguments.positionals.last,
+            keyNames.contains(text(previous))
+          {
+            error("no spaces are allowed around '=': write '\(text(previous))=VALUE'", at: word)
+          } else {
+            error("unexpected '='; a key=value pair has no spaces around '='", at: word)
+          }
+          continue
+        }
+        let key = String(decoding: source[word.start..<equals], as: UTF8.self)
+        let value = Word(start: equals + 1, end: word.end, column: word.column + (equals + 1 - word.start), string: nil)
+        guard let spec = syntax.keys.first(where: { $0.name == key }) else {
+          unknownKey(key, column: word.column, statement: statement, keys: keyNames)
+          continue
+        }
+        if !spec.repeatable, let first = arguments.pairs.first(where: { $0.key == key }) {
+          error("duplicate key '\(key)=' (first given at column \(first.keyColumn))", at: word)
+          continue
+        }
+        if value.start == value.end {
+          error("missing value after '\(key)='", column: word.column)
+          continue
+        }
+        arguments.pairs.append((key, word.column, value))
+        continue
+      }
+      if let string = word.string, word.quote > word.start {
+        // key="string"
+        let prefix = source[word.start..<word.quote]
+        guard prefix.last == UInt8(ascii: "=") else {
+          error("unexpected '\"' in '\(quoted(word))': a string stands alone or follows 'key='", column: word.column + (word.quote - word.start))
+          continue
+        }
+        let key = String(decoding: prefix.dropLast(), as: UTF8.self)
+        guard syntax.keys.contains(where: { $0.name == key }) else {
+          if key.isEmpty {
+            error("unexpected '='; a key=value pair has no spaces around '='", at: word)
+          } else {
+            unknownKey(key, column: word.column, statement: statement, keys: keyNames)
+          }
+          continue
+        }
+        if let first = arguments.pairs.first(where: { $0.key == key }) {
+          error("duplicate key '\(key)=' (first given at column \(first.keyColumn))", at: word)
+          continue
+        }
+        let value = Word(
+          start: word.quote, end: word.end, column: word.column + (word.quote - word.start), string: string,
+          quote: word.quote)
+        arguments.pairs.append((key, word.column, value))
+        continue
+      }
+      arguments.positionals.append(word)
+    }
+    let maximum = syntax.positionals.count + syntax.optionalPositionals.count
+    if arguments.positionals.count > maximum {
+      let extra = arguments.positionals[maximum]
+      if syntax.keys.isEmpty && maximum == 0 {
+        error("unexpected argument '\(quoted(extra))': '\(statement)' takes none (usage: \(usage))", at: extra)
+      } else {
+        error("unexpected argument '\(quoted(extra))' (usage: \(usage))", at: extra)
+      }
+      arguments.positionals.removeSubrange(maximum...)
+    } else if arguments.positionals.count < syntax.positionals.count {
+      let missing = syntax.positionals[arguments.positionals.count]
+      error("missing \(missing) for '\(statement)' (usage: \(usage))", column: missingColumn)
+    }
+    for spec in syntax.keys where spec.required && !arguments.pairs.contains(where: { $0.key == spec.name }) {
+      error("missing key '\(spec.name)=' for '\(statement)' (usage: \(usage))", column: missingColumn)
+    }
+    return arguments
+  }
+
+  mutating func unknownKey(_ key: String, column: Int, statement: String, keys: [String]) {
+    let shown = Quote.text(key)
+    if keys.isEmpty {
+      error("unknown key '\(shown)=': '\(statement)' takes no keys", column: column)
+      return
+    }
+    let hint = Suggestion.didYouMean(key, among: keys, quoteSuffix: "=")
+    error(
+      "unknown key '\(shown)=' for '\(statement)'\(hint) (valid keys: \(keys.map { $0 + "=" }.joined(separator: ", ")))",
+      column: column)
+  }
+}

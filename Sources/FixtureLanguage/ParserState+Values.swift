@@ -1,0 +1,287 @@
+extension ParserState {
+  /// What kind of address a position takes, and so which bindings may stand for it.
+  enum AddressRole {
+    /// A CPU physical address: a page block.
+    case physical
+    /// An IOVA: a DMA mapping or buffer, or a page block (for IOVA = physical).
+    case iova
+    /// A kernel virtual address: a vmalloc area.
+    case kernelVirtual
+    /// What a device puts on the bus: any address binding.
+    case device
+
+    var kinds: [BindingKind] {
+      switch self {
+      case .physical: return [.pageBlock]
+      case .iova: return [.dmaMapping, .dmaCoherent, .pageBlock]
+      case .kernelVirtual: return [.vmallocArea]
+      case .device: return [.dmaMapping, .dmaCoherent, .pageBlock, .vmallocArea, .mmapArea]
+      }
+    }
+
+    var phrase: String {
+      switch self {
+      case .physical: return "a physical address (a number or a page block)"
+      case .iova: return "an IOVA (a number, a DMA mapping or buffer, or a page block)"
+      case .kernelVirtual: return "a kernel virtual address (a number or a vmalloc area)"
+      case .device:
+        return "a device address (a number, or a DMA mapping or buffer, page block, vmalloc area or mmap area)"
+      }
+    }
+  }
+
+  func location(_ word: Word) -> SourceLocation { SourceLocation(line: line, column: word.column) }
+
+  /// `'size='` for a key's value, or the placeholder for a positional.
+  func what(_ key: String) -> String { key.hasSuffix("=") || key.first?.isUppercase == true ? key : key + "=" }
+
+  // MARK: - Names
+
+  /// A name that must be bound to one of `kinds`; reports unbound, failed and wrong-kind names.
+  mutating func reference(_ word: Word?, kinds: [BindingKind], role: String, context: String? = nil) -> NameReference? {
+    guard let word else { return nil }
+    if word.string != nil {
+      error("expected \(role), found a string", at: word)
+      return nil
+    }
+    let slice = bytes(word)
+    guard NameSyntax.isValid(slice) else {
+      if let first = slice.first, first >= UInt8(ascii: "0"), first <= UInt8(ascii: "9") {
+        error("expected a name of \(role), found '\(quoted(word))'", at: word)
+      } else {
+        error("invalid name '\(quoted(word))': \(NameSyntax.rule)", at: word)
+      }
+      return nil
+    }
+    let name = text(word)
+    guard check(name: name, at: word.column, kinds: kinds, role: role, context: context) else { return nil }
+    return NameReference(name: name, location: location(word))
+  }
+
+  /// Checks that `name` is bound, not failed, and of one of `kinds`.
+  mutating func check(name: String, at column: Int, kinds: [BindingKind], role: String, context: String? = nil) -> Bool {
+    let shown = Quote.text(name)
+    let inText = context.map { " (in '\(Quote.text($0))')" } ?? ""
+    guard let binding = names[name] else {
+      var hint = ""
+      if names.count <= 10_000 {
+        let candidates = names.filter { $0.value.kind.map(kinds.contains) ?? false }.map(\.key).sorted()
+        hint = Suggestion.didYouMean(name, among: candidates)
+      }
+      error("use of unbound name '\(shown)'\(inText)\(hint)", column: column)
+      return false
+    }
+    if let failed = binding.failedLine {
+      error("'\(shown)' was bound by a statement that is expected to fail (line \(failed))", column: column)
+      return false
+    }
+    if let kind = binding.kind, !kinds.contains(kind) {
+      error("'\(shown)' is \(kind.phrase) (line \(binding.line)), but '\(verb.rawValue)' needs \(role) here", column: column)
+      return false
+    }
+    return true
+  }
+
+  /// A name being defined (`iommu NAME`, `device NAME`).
+  mutating func definedName(_ word: Word?) -> NameReference? {
+    guard let word else { return nil }
+    guard word.string == nil, NameSyntax.isValid(bytes(word)) else {
+      error("invalid name '\(quoted(word))': \(NameSyntax.rule)", at: word)
+      return nil
+    }
+    return NameReference(name: text(word), location: location(word))
+  }
+
+  // MARK: - Numbers
+
+  mutating func literal(_ word: Word?, _ parse: (ArraySlice<UInt8>) -> NumberSyntax.Outcome) -> UInt64? {
+    guard let word else { return nil }
+    if word.string != nil {
+      error("expected a value, found a string", at: word)
+      return nil
+    }
+    switch parse(bytes(word)) {
+    case .value(let v): return v
+    case .failure(let message):
+      error(message, at: word)
+      return nil
+    }
+  }
+
+  /// A decimal or hexadecimal number.
+  mutating func number(_ word: Word?) -> UInt64? { literal(word, NumberSyntax.number) }
+
+  /// A number with an optional K, M, G or T suffix.
+  mutating func size(_ word: Word?) -> UInt64? { literal(word, NumberSyntax.size) }
+
+  /// A duration in nanoseconds.
+  mutating func duration(_ word: Word?) -> UInt64? { literal(word, NumberSyntax.duration) }
+
+  /// A number no larger than `maximum`.
+  mutating func number(_ word: Word?, key: String, maximum: UInt64, unit: String = "") -> UInt64? {
+    guard let word, let value = number(word) else { return nil }
+    if value > maximum {
+      error("\(key)=\(text(word)) is too large (at most \(maximum)\(unit))", at: word)
+      return nil
+    }
+    return value
+  }
+
+  /// A PASID number (20 bits).
+  mutating func pasidNumber(_ word: Word?) -> UInt32? {
+    guard let word, let value = number(word) else { return nil }
+    guard value <= FixtureLimits.maxPASID else {
+      error("PASID \(text(word)) is out of range (0 to 0xfffff: PASIDs are 20 bits)", at: word)
+      return nil
+    }
+    return UInt32(value)
+  }
+
+  /// `pasid=N` or `pasid=NAME` (an SVA handle).
+  mutating func pasidSelector(_ word: Word?) -> PASIDSelector? {
+    guard let word else { return nil }
+    if let first = bytes(word).first, first >= UInt8(ascii: "0"), first <= UInt8(ascii: "9") {
+      return pasidNumber(word).map { .number($0, location: location(word)) }
+    }
+    return reference(word, kinds: [.svaHandle], role: "a PASID (a number or an SVA handle)").map { .svaHandle($0) }
+  }
+
+  // MARK: - Choices
+
+  /// One of an enumeration's raw values.
+  mutating func choice<E: RawRepresentable & CaseIterable>(_ word: Word?, key: String, as: E.Type) -> E?
+  where E.RawValue == String {
+    guard let word else { return nil }
+    let value = word.string == nil ? text(word) : ""
+    if let result = E(rawValue: value) { return result }
+    let valid = E.allCases.map(\.rawValue)
+    let hint = word.string == nil ? Suggestion.didYouMean(value, among: valid) : ""
+    error("invalid value '\(quoted(word))' for '\(key)='\(hint) (valid: \(valid.joined(separator: ", ")))", at: word)
+    return nil
+  }
+
+  /// `width=1|2|4|8`.
+  mutating func width(_ word: Word?) -> AccessWidth? {
+    guard let word else { return .doubleword }
+    if word.string == nil, case .value(let v) = NumberSyntax.number(bytes(word)), v <= 8,
+      let width = AccessWidth(rawValue: Int(v))
+    {
+      return width
+    }
+    error("invalid value '\(quoted(word))' for 'width=' (valid: 1, 2, 4, 8)", at: word)
+    return nil
+  }
+
+  /// A page size among 4K, 16K and 64K.
+  mutating func pageSize(_ word: Word?, key: String) -> PageSize? {
+    guard let word, let bytes = size(word) else { return nil }
+    if let page = PageSize(rawValue: bytes) { return page }
+    error("invalid value '\(quoted(word))' for '\(key)=' (valid: 4K, 16K, 64K)", at: word)
+    return nil
+  }
+
+  // MARK: - Addresses
+
+  /// An address expression: a number, `NAME`, `NAME+OFFSET` or `NAME-OFFSET`.
+  ///
+  /// A binding whose own name ends in `-DIGITS` is taken whole when it is
+  /// bound; otherwise the last `-` (or the `+`) followed by a number starts
+  /// the offset.
+  mutating func address(_ word: Word?, role: AddressRole) -> AddressExpression? {
+    guard let word else { return nil }
+    if word.string != nil {
+      error("expected \(role.phrase), found a string", at: word)
+      return nil
+    }
+    let slice = bytes(word)
+    guard let first = slice.first else { return nil }
+    if first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9") {
+      return size(word).map { .literal($0, location: location(word)) }
+    }
+    if first == UInt8(ascii: "-") {
+      error("negative addresses are not allowed: '\(quoted(word))'", at: word)
+      return nil
+    }
+    guard NameSyntax.isStart(first) else {
+      error("expected \(role.phrase), found '\(quoted(word))'", at: word)
+      return nil
+    }
+    let whole = text(word)
+    if NameSyntax.isValid(slice), names[whole] != nil {
+      guard check(name: whole, at: word.column, kinds: role.kinds, role: role.phrase) else { return nil }
+      return .name(NameReference(name: whole, location: location(word)), offset: 0)
+    }
+    // Find where the offset starts.
+    var split: Int?
+    if let plus = slice.firstIndex(of: UInt8(ascii: "+")) {
+      split = plus
+    } else {
+      var i = word.end - 1
+      while i > word.start {
+        if source[i] == UInt8(ascii: "-"), i + 1 < word.end, source[i + 1] >= UInt8(ascii: "0"),
+          source[i + 1] <= UInt8(ascii: "9")
+        {
+          split = i
+          break
+        }
+        i -= 1
+      }
+    }
+    guard let split else {
+      guard NameSyntax.isValid(slice) else {
+        error("invalid address '\(quoted(word))': expected \(role.phrase), NAME+OFFSET or NAME-OFFSET", at: word)
+        return nil
+      }
+      guard check(name: whole, at: word.column, kinds: role.kinds, role: role.phrase) else { return nil }
+      return .name(NameReference(name: whole, location: location(word)), offset: 0)
+    }
+    let nameSlice = source[word.start..<split]
+    guard NameSyntax.isValid(nameSlice) else {
+      error("invalid address '\(quoted(word))': expected \(role.phrase), NAME+OFFSET or NAME-OFFSET", at: word)
+      return nil
+    }
+    let negative = source[split] == UInt8(ascii: "-")
+    let offsetWord = Word(start: split + 1, end: word.end, column: word.column + (split + 1 - word.start), string: nil)
+    if offsetWord.start == offsetWord.end {
+      error("missing offset after '\(negative ? "-" : "+")' in '\(quoted(word))'", column: offsetWord.column - 1)
+      return nil
+    }
+    let name = String(decoding: nameSlice, as: UTF8.self)
+    let nameOK = check(name: name, at: word.column, kinds: role.kinds, role: role.phrase, context: whole)
+    guard let magnitude = size(offsetWord), nameOK else { return nil }
+    let limit: UInt64 = negative ? UInt64(Int64.max) + 1 : UInt64(Int64.max)
+    guard magnitude <= limit else {
+      error("offset too large in '\(quoted(word))' (at most 0x7fffffffffffffff)", at: offsetWord)
+      return nil
+    }
+    let offset: Int64 = negative ? (magnitude == limit ? Int64.min : -Int64(magnitude)) : Int64(magnitude)
+    return .name(NameReference(name: name, location: location(word)), offset: offset)
+  }
+
+  /// An inclusive `START-END` range of numbers.
+  mutating func range(_ word: Word, key: String) -> AddressRange? {
+    let slice = bytes(word)
+    guard let dash = slice.firstIndex(of: UInt8(ascii: "-")), dash > word.start, dash + 1 < word.end else {
+      error("invalid range '\(quoted(word))' for '\(key)=': expected START-END (0xfe000000-0xfeffffff, ends inclusive)", at: word)
+      return nil
+    }
+    let firstWord = Word(start: word.start, end: dash, column: word.column, string: nil)
+    let lastWord = Word(start: dash + 1, end: word.end, column: word.column + (dash + 1 - word.start), string: nil)
+    let first = size(firstWord)
+    let last = size(lastWord)
+    guard let first, let last else { return nil }
+    guard first <= last else {
+      error(
+        "invalid range '\(quoted(word))' for '\(key)=': its start \(NumberSyntax.hex(first)) is after its end \(NumberSyntax.hex(last)) (ends are inclusive)",
+        at: word)
+      return nil
+    }
+    return AddressRange(first: first, last: last, location: location(word))
+  }
+}
+
+/// Whether an optional argument was given but did not parse (`.some(nil)`).
+func failed<T>(_ value: T??) -> Bool {
+  if case .some(.none) = value { return true }
+  return false
+}

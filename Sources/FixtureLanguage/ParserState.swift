@@ -1,0 +1,340 @@
+/// The mutable state of one parse: the file, what has been bound, and the
+/// statements and diagnostics so far.
+struct ParserState {
+  /// What a name is bound to at this point of the file.
+  struct NameBinding {
+    /// nil when the defining statement had an error (any kind is then accepted).
+    var kind: BindingKind?
+    var line: Int
+    /// The line of the statement if an `expect error` says it fails.
+    var failedLine: Int?
+  }
+
+  /// What the next `expect` line checks.
+  enum ExpectTarget {
+    /// No statement yet.
+    case none
+    /// The statement at this index of `statements`.
+    case statement(Int)
+    /// A statement with an error: expectations are checked but dropped.
+    case invalid(Verb?)
+  }
+
+  /// A piece of a line: a whole token, or the value part of `key=value`.
+  struct Word {
+    var start: Int
+    var end: Int
+    var column: Int
+    /// The decoded string when the word is a string.
+    var string: [UInt8]?
+    /// Index of the opening quote when `string` is set.
+    var quote: Int = -1
+  }
+
+  /// A statement's arguments: positionals in order, then `key=value` pairs.
+  struct Arguments {
+    var positionals: [Word] = []
+    var pairs: [(key: String, keyColumn: Int, value: Word)] = []
+
+    func value(_ key: String) -> Word? { pairs.first { $0.key == key }?.value }
+    func values(_ key: String) -> [Word] { pairs.filter { $0.key == key }.map(\.value) }
+    func positional(_ index: Int) -> Word? { index < positionals.count ? positionals[index] : nil }
+  }
+
+  let source: [UInt8]
+  let file: String
+  var diagnostics: [Diagnostic] = []
+  var statements: [Statement] = []
+  var cmdline = Cmdline()
+  var memory: MemoryConfiguration?
+  var memoryLine: Int?
+  /// The first statement of sections 3 to 8, after which `cmdline` and `memory` are errors.
+  var firstRunStatement: (verb: Verb, line: Int)?
+  var names: [String: NameBinding] = [:]
+  var statementCount = 0
+  var target: ExpectTarget = .none
+  /// The name the last statement defined, for `expect error`.
+  var lastDefinedName: String?
+  var stopped = false
+
+  // The line being parsed.
+  var tokens: [Token] = []
+  var line = 0
+  var lineStart = 0
+  var verb: Verb = .expect
+  var verbColumn = 1
+
+  init(source: [UInt8], file: String) {
+    self.source = source
+    self.file = file
+    tokens.reserveCapacity(16)
+  }
+
+  func result() -> ParsedFixture {
+    let sorted = diagnostics.enumerated().sorted { a, b in
+      let (x, y) = (a.element, b.element)
+      if x.line != y.line { return x.line < y.line }
+      if x.column != y.column { return x.column < y.column }
+      return a.offset < b.offset
+    }.map(\.element)
+    return ParsedFixture(
+      file: file, statements: statements, diagnostics: sorted, cmdline: cmdline, memory: memory ?? .defaults)
+  }
+
+  // MARK: - Diagnostics
+
+  mutating func error(_ message: String, column: Int) {
+    diagnostics.append(Diagnostic(file: file, line: line, column: column, message: message))
+  }
+
+  mutating func error(_ message: String, at word: Word) { error(message, column: word.column) }
+
+  mutating func warning(_ message: String, column: Int) {
+    diagnostics.append(Diagnostic(file: file, line: line, column: column, severity: .warning, message: message))
+  }
+
+  var errorCount: Int { diagnostics.count }
+
+  // MARK: - Text
+
+  func bytes(_ word: Word) -> ArraySlice<UInt8> { source[word.start..<word.end] }
+  func text(_ word: Word) -> String { String(decoding: source[word.start..<word.end], as: UTF8.self) }
+  func quoted(_ word: Word) -> String { Quote.text(source[word.start..<word.end]) }
+
+  func word(_ token: Token) -> Word {
+    Word(
+      start: token.start, end: token.end, column: token.column, string: token.hasString ? token.string : nil,
+      quote: token.quote)
+  }
+
+  func isLoneEquals(_ token: Token) -> Bool {
+    token.end == token.start + 1 && source[token.start] == UInt8(ascii: "=")
+  }
+
+  // MARK: - Lines
+
+  mutating func run() {
+    let n = source.count
+    var i = 0
+    if n >= 3, source[0] == 0xEF, source[1] == 0xBB, source[2] == 0xBF { i = 3 }
+    var number = 0
+    while i < n, !stopped {
+      number += 1
+      var j = i
+      while j < n, source[j] != 0x0A { j += 1 }
+      var end = j
+      if end > i, source[end - 1] == 0x0D { end -= 1 }
+      parseLine(start: i, end: end, number: number)
+      i = j + 1
+    }
+  }
+
+  /// Whether the line's first word is `expect` (used after a lexical error).
+  func startsWithExpect(start: Int, end: Int) -> Bool {
+    var i = start
+    while i < end, source[i] == 0x20 || source[i] == 0x09 { i += 1 }
+    let word = Array("expect".utf8)
+    guard end - i >= word.count, source[i..<(i + word.count)].elementsEqual(word) else { return false }
+    let after = i + word.count
+    return after == end || source[after] == 0x20 || source[after] == 0x09
+  }
+
+  mutating func parseLine(start: Int, end: Int, number: Int) {
+    line = number
+    lineStart = start
+    let length = end - start
+    if length > FixtureLimits.maxLineLength {
+      error("line too long (\(length) bytes; the limit is \(FixtureLimits.maxLineLength))", column: 1)
+      target = .invalid(nil)
+      lastDefinedName = nil
+      return
+    }
+    var contentEnd = start
+    if let lexError = LineLexer.lex(source, start: start, end: end, into: &tokens, contentEnd: &contentEnd) {
+      error(lexError.message, column: lexError.column)
+      if !startsWithExpect(start: start, end: end) {
+        target = .invalid(nil)
+        lastDefinedName = nil
+      }
+      return
+    }
+    guard let first = tokens.first else { return }
+    let lineText = String(decoding: source[first.start..<contentEnd], as: UTF8.self)
+    let errorsBefore = errorCount
+
+    // @TASK prefix.
+    var index = 0
+    var task: NameReference?
+    if source[first.start] == UInt8(ascii: "@") {
+      index = 1
+      let nameWord = Word(start: first.start + 1, end: first.end, column: first.column + 1, string: nil)
+      if first.hasString || nameWord.start == nameWord.end {
+        error("missing task name after '@' (write '@irq')", column: first.column)
+      } else if !NameSyntax.isValid(bytes(nameWord)) {
+        error("invalid task name '\(quoted(nameWord))': \(NameSyntax.rule)", column: nameWord.column)
+      } else {
+        task = NameReference(name: text(nameWord), location: SourceLocation(line: line, column: nameWord.column))
+      }
+      if index >= tokens.count {
+        error("missing statement after the task prefix '\(Quote.text(source[first.start..<first.end]))'", column: first.column)
+        target = .invalid(nil)
+        lastDefinedName = nil
+        return
+      }
+    }
+
+    // NAME = prefix.
+    var binding: NameReference?
+    var bindingWord: Word?
+    if isLoneEquals(tokens[index]) {
+      error("missing name before '=' (write 'NAME = VERB ...')", column: tokens[index].column)
+      target = .invalid(nil)
+      lastDefinedName = nil
+      return
+    }
+    if index + 1 < tokens.count, isLoneEquals(tokens[index + 1]) {
+      let nameWord = word(tokens[index])
+      bindingWord = nameWord
+      if nameWord.string != nil || !NameSyntax.isValid(bytes(nameWord)) {
+        error("invalid name '\(quoted(nameWord))': \(NameSyntax.rule)", at: nameWord)
+      } else {
+        binding = NameReference(name: text(nameWord), location: SourceLocation(line: line, column: nameWord.column))
+      }
+      if index + 2 >= tokens.count {
+        error("missing statement after '='", column: tokens[index + 1].column)
+        target = .invalid(nil)
+        lastDefinedName = nil
+        if let binding { define(binding, kind: nil) }
+        return
+      }
+      index += 2
+    }
+
+    // The statement word.
+    let verbToken = tokens[index]
+    let verbWord = word(verbToken)
+    verbColumn = verbToken.column
+    guard verbWord.string == nil, let found = Verb.byName[text(verbWord)] else {
+      let spelled = text(verbWord)
+      var message = "unknown statement '\(quoted(verbWord))'"
+      if verbWord.string != nil {
+        message = "expected a statement word, found a string"
+      } else if let match = Suggestion.closest(to: spelled, among: Verb.names) {
+        message += spelled.lowercased() == match ? "; statement words are lower case: did you mean '\(match)'?" : "; did you mean '\(match)'?"
+      }
+      error(message, at: verbWord)
+      target = .invalid(nil)
+      lastDefinedName = nil
+      if let binding { define(binding, kind: nil) }
+      return
+    }
+    verb = found
+    let arguments = tokens[(index + 1)...].map { word($0) }
+    let location = SourceLocation(line: line, column: first.column)
+
+    if verb == .expect {
+      if let task { error("an 'expect' line cannot have a task prefix ('@\(task.name)')", column: first.column) }
+      if let bindingWord { error("an 'expect' line cannot bind a name", at: bindingWord) }
+      parseExpectation(arguments, text: lineText, location: SourceLocation(line: line, column: verbColumn))
+      return
+    }
+
+    statementCount += 1
+    if statementCount > FixtureLimits.maxStatements {
+      error("too many statements (the limit is \(FixtureLimits.maxStatements))", column: verbColumn)
+      stopped = true
+      return
+    }
+
+    // Where the statement may be, and what it may carry.
+    if verb == .cmdline || verb == .memory {
+      if let task { error("'\(verb.rawValue)' configures the machine and does not run as a task; remove '@\(task.name)'", column: first.column) }
+      if let firstRun = firstRunStatement {
+        error(
+          "'\(verb.rawValue)' must come before the first statement of sections 3 to 8 ('\(firstRun.verb.rawValue)' at line \(firstRun.line))",
+          column: verbColumn)
+      }
+      if verb == .memory, let previous = memoryLine {
+        error("only one 'memory' line is allowed (the first is at line \(previous))", column: verbColumn)
+      }
+    } else if (3...8).contains(verb.section), firstRunStatement == nil {
+      firstRunStatement = (verb, line)
+    }
+    if let bindingWord, verb.bindingKind == nil {
+      if verb == .iommu || verb == .device {
+        error(
+          "'\(verb.rawValue)' names its unit with its first argument: write '\(verb.rawValue) \(text(bindingWord)) ...', not '\(text(bindingWord)) = \(verb.rawValue)'",
+          at: bindingWord)
+      } else {
+        error("'\(verb.rawValue)' has no result to bind; remove '\(text(bindingWord)) ='", at: bindingWord)
+      }
+    }
+
+    let operation = parseOperation(arguments)
+    let defined: NameReference?
+    switch operation {
+    case .iommu(let configuration)?: defined = configuration.name
+    case .device(let configuration)?: defined = configuration.name
+    default: defined = verb.bindingKind != nil ? binding : nil
+    }
+    if verb == .iommu || verb == .device, operation == nil, let nameWord = arguments.first,
+      nameWord.string == nil, NameSyntax.isValid(bytes(nameWord))
+    {
+      // Keep later uses from cascading into "unbound name" errors.
+      define(NameReference(name: text(nameWord), location: SourceLocation(line: line, column: nameWord.column)), kind: nil)
+    }
+    lastDefinedName = nil
+    if let defined {
+      let kind: BindingKind? = operation == nil ? nil : (verb == .iommu ? .iommu : verb == .device ? .device : verb.bindingKind)
+      if let kind, kind == .iommu || kind == .device, let previous = names[defined.name], previous.kind == kind {
+        diagnostics.append(
+          Diagnostic(
+            file: file, location: defined.location, severity: .warning,
+            message: "'\(defined.name)' is defined again (the previous definition is at line \(previous.line)); later statements refer to this one"))
+      }
+      define(defined, kind: kind)
+      lastDefinedName = defined.name
+    }
+
+    guard let operation, errorCount == errorsBefore || !diagnostics[errorsBefore...].contains(where: \.isError) else {
+      target = .invalid(verb)
+      return
+    }
+    switch operation {
+    case .cmdline(let settings): cmdline.apply(settings)
+    case .memory(let configuration):
+      if memoryLine == nil {
+        memory = configuration
+        memoryLine = line
+      }
+    default: break
+    }
+    statements.append(
+      Statement(
+        location: location, verbLocation: SourceLocation(line: line, column: verbColumn), text: lineText,
+        task: task, binding: verb.bindingKind != nil ? binding : nil, operation: operation))
+    target = .statement(statements.count - 1)
+  }
+
+  mutating func define(_ name: NameReference, kind: BindingKind?) {
+    names[name.name] = NameBinding(kind: kind, line: name.location.line, failedLine: nil)
+  }
+}
+
+/// The syntax of names: `[A-Za-z_][A-Za-z0-9_.-]*`.
+enum NameSyntax {
+  static let rule = "a name starts with a letter or '_' and continues with letters, digits, '_', '.' or '-'"
+
+  static func isStart(_ b: UInt8) -> Bool {
+    (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b == 0x5f
+  }
+
+  static func isContinue(_ b: UInt8) -> Bool {
+    isStart(b) || (b >= 0x30 && b <= 0x39) || b == 0x2e || b == 0x2d
+  }
+
+  static func isValid(_ s: ArraySlice<UInt8>) -> Bool {
+    guard let first = s.first, isStart(first) else { return false }
+    return s.dropFirst().allSatisfy(isContinue)
+  }
+}

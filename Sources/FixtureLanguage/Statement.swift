@@ -1,0 +1,53 @@
+/// One statement of a fixture, with the `expect` lines that follow it.
+public struct Statement: Sendable, Hashable {
+  /// Where the statement starts (its first token: `@TASK`, the binding name or the verb).
+  public var location: SourceLocation
+  /// Where the statement word is.
+  public var verbLocation: SourceLocation
+  /// The line, trimmed and without its comment.
+  public var text: String
+  /// The `@TASK` the statement runs as (the name without `@`), or nil for the main task.
+  public var task: NameReference?
+  /// The `NAME =` of the statement, or nil. `iommu` and `device` name their
+  /// unit in `operation` instead.
+  public var binding: NameReference?
+  /// What the statement does.
+  public var operation: Operation
+  /// The `expect` lines that check this statement, in order.
+  public var expectations: [Expectation]
+
+  public init(
+    location: SourceLocation, verbLocation: SourceLocation, text: String, task: NameReference?,
+    binding: NameReference?, operation: Operation, expectations: [Expectation] = []
+  ) {
+    self.location = location
+    self.verbLocation = verbLocation
+    self.text = text
+    self.task = task
+    self.binding = binding
+    self.operation = operation
+    self.expectations = expectations
+  }
+
+  /// The 1-based line.
+  public var line: Int { location.line }
+  /// The statement word.
+  public var verb: Verb { operation.verb }
+
+  /// The name this statement defines: the binding, or the unit name of `iommu` and `device`.
+  public var definedName: NameReference? {
+    switch operation {
+    case .iommu(let configuration): return configuration.name
+    case .device(let configuration): return configuration.name
+    default: return binding
+    }
+  }
+
+  /// The errno that an `expect error` says the statement fails with, if any.
+  public var expectedError: Errno? {
+    for expectation in expectations {
+      if case .error(let errno) = expectation.kind { return errno }
+    }
+    return nil
+  }
+}

@@ -1,0 +1,59 @@
+/// "Did you mean" suggestions by edit distance.
+enum Suggestion {
+  /// Words longer than this get no suggestion (keeps garbage cheap).
+  static let maxWordLength = 64
+
+  /// The candidate closest to `word`, if it is close enough to be a likely typo.
+  ///
+  /// Case differences count as one edit in total, so `IOMMU_MAP` suggests
+  /// `iommu_map`. Ties go to the earlier candidate.
+  static func closest(to word: String, among candidates: [String]) -> String? {
+    let a = Array(word.utf8)
+    guard !a.isEmpty, a.count <= maxWordLength else { return nil }
+    let lowered = a.map(lower)
+    var best: String?
+    var bestDistance = Int.max
+    for candidate in candidates {
+      let b = Array(candidate.utf8)
+      let limit = max(1, (max(a.count, b.count) + 1) / 3)
+      if abs(a.count - b.count) > limit { continue }
+      var d = distance(lowered, b.map(lower), limit: limit)
+      if d == 0 { d = a == b ? 0 : 1 }
+      if d <= limit, d < bestDistance, candidate != word {
+        best = candidate
+        bestDistance = d
+      }
+    }
+    return best
+  }
+
+  /// ` Did you mean 'X'?`-style suffix: "; did you mean 'X'?" or "".
+  static func didYouMean(_ word: String, among candidates: [String], quotePrefix: String = "", quoteSuffix: String = "") -> String {
+    guard let match = closest(to: word, among: candidates) else { return "" }
+    return "; did you mean '\(quotePrefix)\(match)\(quoteSuffix)'?"
+  }
+
+  private static func lower(_ byte: UInt8) -> UInt8 {
+    (byte >= 0x41 && byte <= 0x5a) ? byte | 0x20 : byte
+  }
+
+  /// Levenshtein distance, giving up (returning limit + 1) once it must exceed `limit`.
+  static func distance(_ a: [UInt8], _ b: [UInt8], limit: Int) -> Int {
+    if a.isEmpty { return b.count }
+    if b.isEmpty { return a.count }
+    var previous = Array(0...b.count)
+    var current = [Int](repeating: 0, count: b.count + 1)
+    for i in 1...a.count {
+      current[0] = i
+      var rowMin = i
+      for j in 1...b.count {
+        let cost = a[i - 1] == b[j - 1] ? 0 : 1
+        current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+        rowMin = min(rowMin, current[j])
+      }
+      if rowMin > limit { return limit + 1 }
+      swap(&previous, &current)
+    }
+    return previous[b.count]
+  }
+}

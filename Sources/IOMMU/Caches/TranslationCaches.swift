@@ -1,0 +1,225 @@
+import PhysicalMemory
+
+/// What a cache entry is tagged with: the domain (DID/ASID) and, for
+/// first-stage or PASID translations, the PASID.
+public struct CacheTag: Hashable, Sendable, CustomStringConvertible {
+  public var domainID: Int
+  public var pasid: UInt32?
+  public init(domainID: Int, pasid: UInt32? = nil) {
+    self.domainID = domainID
+    self.pasid = pasid
+  }
+  public var description: String { pasid.map { "did \(domainID) pasid \($0)" } ?? "did \(domainID)" }
+}
+
+/// A cached leaf translation (IOTLB or ATC entry).
+public struct LeafEntry: Sendable, Hashable {
+  public var tag: CacheTag
+  public var iova: UInt64
+  public var shift: Int
+  public var phys: UInt64
+  public var readable: Bool
+  public var writable: Bool
+  public var user: Bool
+  /// The epoch at which the leaf PTE was written (ground truth).
+  public var epoch: UInt64
+  /// Filled by a walk through a freed table page.
+  public var stale: Bool = false
+  public var size: UInt64 { 1 << UInt64(shift) }
+}
+
+/// A cached non-leaf entry (paging-structure / walk cache): the table that
+/// entry at `depth` points to, for the IOVAs under `prefix`.
+public struct WalkEntry: Sendable, Hashable {
+  public var tag: CacheTag
+  public var depth: Int
+  public var iovaBase: UInt64
+  public var span: UInt64
+  public var table: UInt64
+  /// The allocation generation of the table page when cached.
+  public var generation: UInt64
+  /// AND of U/S and R/W along the path (Intel SDM 4.10.3.1).
+  public var user: Bool
+  public var writable: Bool
+}
+
+/// A capacity-bounded leaf cache with least-recently-used eviction and a
+/// reverse index by physical address. Not thread-safe: the unit locks.
+struct LeafCache {
+  struct Key: Hashable {
+    var tag: CacheTag
+    var shift: Int
+    var page: UInt64
+  }
+  struct PhysKey: Hashable {
+    var shift: Int
+    var page: UInt64
+  }
+  let capacity: Int
+  private(set) var entries: [Key: (entry: LeafEntry, stamp: UInt64)] = [:]
+  private var byPhys: [PhysKey: [Key]] = [:]
+  private var shifts: Set<Int> = []
+  private var stamp: UInt64 = 0
+  private(set) var evictions: UInt64 = 0
+
+  init(capacity: Int) { self.capacity = capacity }
+
+  var isEmpty: Bool { entries.isEmpty }
+  var count: Int { entries.count }
+
+  mutating func lookup(_ tag: CacheTag, _ iova: UInt64) -> LeafEntry? {
+    guard !entries.isEmpty else { return nil }
+    for s in shifts {
+      let k = Key(tag: tag, shift: s, page: iova >> UInt64(s))
+      if let e = entries[k] {
+        stamp += 1
+        entries[k] = (e.entry, stamp)
+        return e.entry
+      }
+    }
+    return nil
+  }
+
+  mutating func insert(_ e: LeafEntry) {
+    guard capacity > 0 else { return }
+    let k = Key(tag: e.tag, shift: e.shift, page: e.iova >> UInt64(e.shift))
+    if entries[k] != nil { remove(k) }
+    if entries.count >= capacity, let victim = entries.min(by: { $0.value.stamp < $1.value.stamp })?.key {
+      remove(victim)
+      evictions += 1
+    }
+    stamp += 1
+    entries[k] = (e, stamp)
+    shifts.insert(e.shift)
+    byPhys[PhysKey(shift: e.shift, page: e.phys >> UInt64(e.shift)), default: []].append(k)
+  }
+
+  private mutating func remove(_ k: Key) {
+    guard let e = entries.removeValue(forKey: k)?.entry else { return }
+    let pk = PhysKey(shift: e.shift, page: e.phys >> UInt64(e.shift))
+    byPhys[pk]?.removeAll { $0 == k }
+    if byPhys[pk]?.isEmpty == true { byPhys[pk] = nil }
+  }
+
+  /// Drops entries matching `tag` (nil: all tags; a tag with nil PASID
+  /// matches every PASID of its domain when `allPASIDs`) that overlap
+  /// `[start, end]`. Returns how many were dropped.
+  @discardableResult
+  mutating func invalidate(domainID: Int?, pasid: UInt32?? = nil, start: UInt64 = 0, end: UInt64 = .max) -> Int {
+    guard !entries.isEmpty else { return 0 }
+    var victims: [Key] = []
+    let small = end &- start < (64 << 12) && domainID != nil
+    if small, let did = domainID, case .some(let p) = pasid {
+      // Direct probes: cheaper than a scan for short ranges.
+      for s in shifts {
+        var page = start >> UInt64(s)
+        let last = end >> UInt64(s)
+        while page <= last {
+          let k = Key(tag: CacheTag(domainID: did, pasid: p), shift: s, page: page)
+          if entries[k] != nil { victims.append(k) }
+          if page == .max { break }
+          page += 1
+        }
+      }
+    } else {
+      for (k, v) in entries {
+        if let did = domainID, k.tag.domainID != did { continue }
+        if case .some(let p) = pasid, k.tag.pasid != p { continue }
+        let e = v.entry
+        if e.iova &+ e.size &- 1 < start || e.iova > end { continue }
+        victims.append(k)
+      }
+    }
+    for k in victims { remove(k) }
+    return victims.count
+  }
+
+  /// Entries whose target range contains `phys`.
+  func reaching(_ phys: UInt64) -> [LeafEntry] {
+    guard !entries.isEmpty else { return [] }
+    var out: [LeafEntry] = []
+    for s in shifts {
+      for k in byPhys[PhysKey(shift: s, page: phys >> UInt64(s))] ?? [] {
+        if let e = entries[k] { out.append(e.entry) }
+      }
+    }
+    return out
+  }
+}
+
+/// Paging-structure caches: non-leaf entries by level, with a reverse index
+/// by the table page they point to. Not thread-safe: the unit locks.
+struct WalkCache {
+  struct Key: Hashable {
+    var tag: CacheTag
+    var depth: Int
+    var prefix: UInt64
+  }
+  let capacity: Int
+  private(set) var entries: [Key: (entry: WalkEntry, stamp: UInt64)] = [:]
+  private var byTable: [UInt64: [Key]] = [:]
+  private var stamp: UInt64 = 0
+  private(set) var evictions: UInt64 = 0
+
+  init(capacity: Int) { self.capacity = capacity }
+  var isEmpty: Bool { entries.isEmpty }
+  var count: Int { entries.count }
+
+  /// The deepest cached entry for `iova` (hardware uses the longest match).
+  mutating func lookup(_ tag: CacheTag, _ iova: UInt64, format: PageTableFormat) -> WalkEntry? {
+    guard !entries.isEmpty else { return nil }
+    for d in stride(from: format.levels - 2, through: 0, by: -1) {
+      let k = Key(tag: tag, depth: d, prefix: iova >> UInt64(format.shift(d)))
+      if let e = entries[k] {
+        stamp += 1
+        entries[k] = (e.entry, stamp)
+        return e.entry
+      }
+    }
+    return nil
+  }
+
+  mutating func insert(_ e: WalkEntry, format: PageTableFormat) {
+    guard capacity > 0 else { return }
+    let k = Key(tag: e.tag, depth: e.depth, prefix: e.iovaBase >> UInt64(format.shift(e.depth)))
+    if entries[k] != nil { remove(k) }
+    if entries.count >= capacity, let victim = entries.min(by: { $0.value.stamp < $1.value.stamp })?.key {
+      remove(victim)
+      evictions += 1
+    }
+    stamp += 1
+    entries[k] = (e, stamp)
+    byTable[e.table, default: []].append(k)
+  }
+
+  private mutating func remove(_ k: Key) {
+    guard let e = entries.removeValue(forKey: k)?.entry else { return }
+    byTable[e.table]?.removeAll { $0 == k }
+    if byTable[e.table]?.isEmpty == true { byTable[e.table] = nil }
+  }
+
+  @discardableResult
+  mutating func invalidate(domainID: Int?, pasid: UInt32?? = nil, start: UInt64 = 0, end: UInt64 = .max) -> Int {
+    guard !entries.isEmpty else { return 0 }
+    var victims: [Key] = []
+    for (k, v) in entries {
+      if let did = domainID, k.tag.domainID != did { continue }
+      if case .some(let p) = pasid, k.tag.pasid != p { continue }
+      let e = v.entry
+      if e.iovaBase &+ e.span &- 1 < start || e.iovaBase > end { continue }
+      victims.append(k)
+    }
+    for k in victims { remove(k) }
+    return victims.count
+  }
+
+  /// Entries pointing into the table page at `[phys, phys+length)`.
+  func pointing(into phys: UInt64, length: UInt64) -> [WalkEntry] {
+    guard !entries.isEmpty else { return [] }
+    var out: [WalkEntry] = []
+    for (table, keys) in byTable where table >= phys && table - phys < length {
+      for k in keys { if let e = entries[k] { out.append(e.entry) } }
+    }
+    return out.sorted { ($0.tag.domainID, $0.depth, $0.iovaBase) < ($1.tag.domainID, $1.depth, $1.iovaBase) }
+  }
+}

@@ -1,0 +1,154 @@
+import PhysicalMemory
+
+extension Machine {
+  /// The DMA domain the DMA API works on for `device`.
+  private func dmaDomain(_ device: Device) throws(MachineError) -> Domain {
+    guard let d = device.domain else { throw MachineError(.ENODEV, "device \(device.name) has no domain") }
+    switch d.type {
+    case .dma, .identity: return d
+    case .blocked: throw MachineError(.EIO, "device \(device.name) is in a blocked domain")
+    case .paging:
+      throw MachineError(.EINVAL, "device \(device.name) is attached to the paging domain \(d.name); the DMA API works on its DMA domain")
+    }
+  }
+
+  /// Maps `[phys, phys+size)` for `device` and returns the DMA address.
+  /// The corresponding Linux function is `iommu_dma_map_phys()` (`dma_map_page()`).
+  public func dmaMap(_ device: Device, phys: PhysicalAddress, size: UInt64, direction: DMADirection, context: CallContext, coherent: PageBlock? = nil) throws(MachineError) -> IOVA {
+    let domain = try dmaDomain(device)
+    guard size > 0 else { throw MachineError(.EINVAL, "size is 0") }
+    guard phys.adding(size) != nil else { throw MachineError(.EOVERFLOW, "phys+size wraps around") }
+    if domain.type == .identity {
+      observer?.dmaMapped(device, dmaAddress: IOVA(phys.rawValue), size: size, direction: direction, phys: phys, context: context)
+      return IOVA(phys.rawValue)
+    }
+    let granule = domain.granule
+    let offset = phys.rawValue & (granule - 1)
+    let (sum, o1) = size.addingReportingOverflow(offset)
+    let (len, o2) = sum.addingReportingOverflow(granule - 1)
+    guard !o1 && !o2 else { throw MachineError(.EOVERFLOW, "size is too large") }
+    let length = len & ~(granule - 1)
+    let shift = ByteSize.ffs(granule)
+    let pages = length >> UInt64(shift)
+    // Small IOVAs are rounded up to a power of two, as the rcache wants.
+    let allocPages = pages < 32 ? (1 << UInt64(64 - (pages - 1).leadingZeroBitCount)) : pages
+    let limit32 = UInt64(1 << 32) >> UInt64(shift)
+    let limit = domain.unit.format.inputLimit >> UInt64(shift)
+    guard let pfn = domain.state.withLock({ s in s.iovas.allocate(pages: allocPages, limitPFN: limit32) ?? s.iovas.allocate(pages: allocPages, limitPFN: limit) }) else {
+      throw MachineError(.ENOMEM, "IOVA space exhausted")
+    }
+    let iova = IOVA(pfn << UInt64(shift))
+    let readable = direction != .fromDevice
+    let writable = direction != .toDevice
+    do {
+      try domain.map(iova: iova, phys: PhysicalAddress(phys.rawValue - offset), size: length, readable: readable, writable: writable, context: context)
+    } catch {
+      domain.state.withLock { $0.iovas.free(pfn: pfn) }
+      throw error
+    }
+    let dmaAddress = iova.advanced(by: offset)
+    domain.state.withLock {
+      $0.dmaMappings[dmaAddress.rawValue] = DMAMapping(dmaAddress: dmaAddress, iova: iova, length: length, size: size, phys: phys, direction: direction, coherentBlock: coherent)
+    }
+    observer?.dmaMapped(device, dmaAddress: dmaAddress, size: size, direction: direction, phys: phys, context: context)
+    return dmaAddress
+  }
+
+  /// Unmaps a DMA mapping. The DMA-API debug hook sees what the driver
+  /// passed; the emulator then unmaps the whole mapping that the map made.
+  /// The corresponding Linux function is `iommu_dma_unmap_phys()` (`dma_unmap_page()`).
+  @discardableResult
+  public func dmaUnmap(_ device: Device, dmaAddress: IOVA, size: UInt64?, direction: DMADirection?, context: CallContext) -> DMAMapping? {
+    observer?.dmaUnmapping(device, dmaAddress: dmaAddress, size: size, direction: direction, context: context)
+    guard let domain = try? dmaDomain(device), domain.type == .dma else { return nil }
+    guard let m = domain.state.withLock({ $0.dmaMappings.removeValue(forKey: dmaAddress.rawValue) }) else { return nil }
+    let (_, gather) = domain.unmapGathering(iova: m.iova, size: m.length, context: context)
+    let pfn = m.iova.rawValue >> UInt64(ByteSize.ffs(domain.granule))
+    if domain.isLazy {
+      queueIOVA(domain, pfn: pfn, iova: m.iova.rawValue, size: m.length, freelist: gather.freelist, context: context)
+    } else {
+      domain.iotlbSync(gather, context: context)
+      domain.state.withLock { $0.iovas.free(pfn: pfn) }
+    }
+    return m
+  }
+
+  /// Allocates coherent memory and maps it.
+  /// The corresponding Linux function is `iommu_dma_alloc()` (`dma_alloc_coherent()`).
+  public func dmaAlloc(_ device: Device, size: UInt64, context: CallContext) throws(MachineError) -> (IOVA, PageBlock) {
+    guard size > 0 else { throw MachineError(.EINVAL, "size is 0") }
+    let pageSize = memory.pageSize
+    let (p, o) = size.addingReportingOverflow(pageSize - 1)
+    guard !o else { throw MachineError(.ENOMEM, "size is too large") }
+    let pages = p >> UInt64(memory.pageShift)
+    let order = pages <= 1 ? 0 : 64 - (pages - 1).leadingZeroBitCount
+    guard order <= 10 else { throw MachineError(.ENOMEM, "\(ByteSize.describe(size)) needs order \(order), above MAX_PAGE_ORDER") }
+    let block = try memory.allocPages(order: order, gfp: .kernelZero, use: .data, context: context,
+      stack: context.chain("post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof", "iommu_dma_alloc_pages", "iommu_dma_alloc"))
+    do {
+      let addr = try dmaMap(device, phys: block.head.address(pageShift: memory.pageShift), size: size, direction: .bidirectional, context: context, coherent: block)
+      return (addr, block)
+    } catch {
+      try? memory.freePages(block, context: context)
+      throw error
+    }
+  }
+
+  /// Unmaps and frees coherent memory.
+  /// The corresponding Linux function is `iommu_dma_free()` (`dma_free_coherent()`).
+  public func dmaFree(_ device: Device, dmaAddress: IOVA, size: UInt64, block: PageBlock, context: CallContext) throws(MachineError) {
+    dmaUnmap(device, dmaAddress: dmaAddress, size: size, direction: .bidirectional, context: context)
+    try memory.freePages(block, context: context, stack: context.chain("free_unref_page", "__free_pages", "iommu_dma_free"))
+  }
+
+  /// The live DMA mapping at `dmaAddress`, if any.
+  public func dmaMapping(_ device: Device, dmaAddress: IOVA) -> DMAMapping? {
+    device.domain?.state.withLock { $0.dmaMappings[dmaAddress.rawValue] }
+  }
+
+  // MARK: - Flush queue
+
+  /// The corresponding Linux function is `queue_iova()`.
+  func queueIOVA(_ domain: Domain, pfn: UInt64, iova: UInt64, size: UInt64, freelist: [PageBlock], context: CallContext) {
+    releaseFlushed(domain, context: context)
+    if domain.state.withLock({ $0.fq.isFull }) {
+      flushQueueFlush(domain, context: context)
+      releaseFlushed(domain, context: context)
+    }
+    let deadline = clock.now &+ FlushQueue.timeoutNS
+    domain.state.withLock { s in
+      s.fq.entries.append(FlushQueue.Entry(iovaPFN: pfn, iova: iova, size: size, freelist: freelist, counter: s.fq.flushStartCount))
+      if s.fq.timerDeadline == nil { s.fq.timerDeadline = deadline }
+    }
+  }
+
+  /// The corresponding Linux function is `fq_flush_iotlb()`.
+  func flushQueueFlush(_ domain: Domain, context: CallContext) {
+    domain.state.withLock { $0.fq.flushStartCount += 1 }
+    domain.flushIOTLBAll(context: context)
+    domain.state.withLock { $0.fq.flushFinishCount += 1 }
+  }
+
+  /// The corresponding Linux function is `fq_ring_free()`.
+  func releaseFlushed(_ domain: Domain, context: CallContext) {
+    let done = domain.state.withLock { s -> [FlushQueue.Entry] in
+      let d = s.fq.takeReleasable()
+      for e in d { s.iovas.free(pfn: e.iovaPFN) }
+      return d
+    }
+    for e in done { domain.freeTables(e.freelist, context: context) }
+  }
+
+  /// The corresponding Linux function is `fq_flush_timeout()`.
+  func flushQueueTimeout(_ domain: Domain, context: CallContext) {
+    domain.state.withLock { $0.fq.timerDeadline = nil }
+    flushQueueFlush(domain, context: context)
+    releaseFlushed(domain, context: context)
+  }
+
+  /// Flushes and empties a domain's flush queue (domain teardown).
+  func flushQueueDrain(_ domain: Domain, context: CallContext) {
+    guard domain.state.withLock({ !$0.fq.entries.isEmpty }) else { return }
+    flushQueueTimeout(domain, context: context)
+  }
+}

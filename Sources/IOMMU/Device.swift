@@ -1,0 +1,80 @@
+import PhysicalMemory
+import Synchronization
+
+/// A PCI function behind an IOMMU, with its group and, with ATS, its own
+/// address translation cache (ATC).
+public final class Device: Sendable, CustomStringConvertible {
+  /// ATC capacity.
+  public static let atcEntries = 32
+
+  public let name: String
+  public let unit: IOMMUUnit
+  public let ats: Bool
+  public let pasidCapable: Bool
+  public let groupID: Int
+  /// A PCI address for kernel-style messages (`0000:00:01.0`).
+  public let bdf: String
+
+  struct State {
+    var domain: Domain?
+    var defaultDomain: Domain?
+    var pasidDomains: [UInt32: Domain] = [:]
+    var atc: LeafCache
+    /// Between `flr_begin` and `flr_end`: ATS invalidations are ignored.
+    var inFLR = false
+    var atcInvalidations: UInt64 = 0
+    var atcTimeouts: UInt64 = 0
+    var atcHits: UInt64 = 0
+  }
+  let state: Mutex<State>
+
+  init(name: String, unit: IOMMUUnit, ats: Bool, pasid: Bool, groupID: Int, bdf: String) {
+    self.name = name
+    self.unit = unit
+    self.ats = ats
+    self.pasidCapable = pasid
+    self.groupID = groupID
+    self.bdf = bdf
+    self.state = Mutex(State(atc: LeafCache(capacity: ats ? Self.atcEntries : 0)))
+  }
+
+  public var description: String { name }
+  public var domain: Domain? { state.withLock { $0.domain } }
+  public var defaultDomain: Domain? { state.withLock { $0.defaultDomain } }
+  public func domain(pasid: UInt32) -> Domain? { state.withLock { $0.pasidDomains[pasid] } }
+  public var inFLR: Bool { state.withLock { $0.inFLR } }
+
+  /// ATC entries that can still reach the page at `phys`.
+  public func atcEntries(reaching phys: PhysicalAddress) -> [LeafEntry] {
+    state.withLock { $0.atc.reaching(phys.rawValue) }
+  }
+
+  public var atcCounters: (entries: Int, hits: UInt64, invalidations: UInt64, timeouts: UInt64) {
+    state.withLock { ($0.atc.count, $0.atcHits, $0.atcInvalidations, $0.atcTimeouts) }
+  }
+
+  /// Sends an ATC invalidation. A device in reset ignores it, and the
+  /// command times out.
+  func invalidateATC(_ cmd: InvalidationCommand, machine: Machine, context: CallContext) {
+    guard ats, case .atc(_, let pasid) = cmd.target else { return }
+    machine.observer?.invalidationIssued(cmd, context: context)
+    unit.count(cmd.name)
+    let ignored = state.withLock { s -> Bool in
+      s.atcInvalidations += 1
+      if s.inFLR {
+        s.atcTimeouts += 1
+        return true
+      }
+      s.atc.invalidate(domainID: nil, pasid: .some(pasid), start: cmd.range?.lowerBound ?? 0, end: cmd.range?.upperBound ?? .max)
+      return false
+    }
+    if ignored {
+      machine.observer?.atcInvalidationTimedOut(cmd, device: self, context: context)
+    } else {
+      machine.observer?.invalidationCompleted(cmd, context: context)
+    }
+  }
+
+  /// Empties the ATC (an FLR does).
+  func clearATC() { state.withLock { _ = $0.atc.invalidate(domainID: nil) } }
+}

@@ -1,0 +1,271 @@
+import PhysicalMemory
+import Synchronization
+
+/// Domain types (`IOMMU_DOMAIN_*`).
+public enum DomainType: String, Sendable, Hashable {
+  case paging, dma, identity, blocked
+}
+
+/// A DMA mapping made through the DMA API, as dma-iommu remembers it.
+public struct DMAMapping: Sendable, Hashable {
+  public var dmaAddress: IOVA
+  /// The IOVA allocation: granule aligned start and length.
+  public var iova: IOVA
+  public var length: UInt64
+  /// What the driver asked for.
+  public var size: UInt64
+  public var phys: PhysicalAddress
+  public var direction: DMADirection
+  /// For `dma_alloc`: the pages the API allocated.
+  public var coherentBlock: PageBlock?
+}
+
+/// An IOMMU domain: an I/O address space with its page table.
+public final class Domain: Sendable, CustomStringConvertible {
+  public let id: Int
+  /// The name the fixture bound (or `dma:<device>` for a default domain).
+  public let name: String
+  public let type: DomainType
+  public let unit: IOMMUUnit
+  public let pgsizeBitmap: UInt64
+  unowned let machine: Machine
+
+  struct State {
+    var pageTable: IOPageTable?
+    /// What `iommu_unmap_fast()` gathered and no `iotlb_sync` flushed yet.
+    var pending = UnmapGather()
+    var iovas: IOVAAllocator
+    var dmaMappings: [UInt64: DMAMapping] = [:]
+    var fq = FlushQueue()
+    var devices: [ObjectIdentifier: (device: Device, pasid: UInt32?)] = [:]
+    var isFreed = false
+  }
+  let state: Mutex<State>
+
+  init(id: Int, name: String, type: DomainType, unit: IOMMUUnit, machine: Machine, context: CallContext) throws(MachineError) {
+    self.id = id
+    self.name = name
+    self.type = type
+    self.unit = unit
+    self.machine = machine
+    self.pgsizeBitmap = unit.pgsizeBitmap
+    var pt: IOPageTable?
+    if type == .paging || type == .dma {
+      pt = try IOPageTable(format: unit.format, memory: machine.memory, use: .ioPageTable, context: context)
+    }
+    self.state = Mutex(State(pageTable: pt, iovas: IOVAAllocator(granuleShift: ByteSize.ffs(unit.pgsizeBitmap))))
+  }
+
+  public var description: String { name }
+  /// The smallest page size: the granule the sanitizer counts in.
+  public var granule: UInt64 { 1 << UInt64(ByteSize.ffs(pgsizeBitmap)) }
+  public var hasPageTable: Bool { type == .paging || type == .dma }
+  public var isLazy: Bool { type == .dma && !machine.policy.strict }
+
+  // MARK: - Map
+
+  /// Maps `[iova, iova+size)` to `[phys, phys+size)`.
+  /// The corresponding Linux function is `iommu_map()`.
+  public func map(iova: IOVA, phys: PhysicalAddress, size: UInt64, readable: Bool = true, writable: Bool = true, context: CallContext) throws(MachineError) {
+    guard hasPageTable else { throw MachineError(.ENODEV, "a \(type.rawValue) domain has no page table") }
+    let minPage = granule
+    guard size != 0, (iova.rawValue | phys.rawValue | size) & (minPage - 1) == 0 else {
+      throw MachineError(.EINVAL, "unaligned: iova \(iova.rawValue.hexAlt) pa \(phys.rawValue.hexAlt) size \(size.hexAlt) min_pagesz \(minPage.hexAlt)")
+    }
+    guard let iovaEnd = iova.adding(size), phys.adding(size) != nil else {
+      throw MachineError(.EINVAL, "iova+size or phys+size wraps around")
+    }
+    guard iovaEnd.rawValue <= unit.format.inputLimit else {
+      throw MachineError(.ERANGE, "iova \(iova) + \(ByteSize.describe(size)) is beyond the \(unit.format.inputBits)-bit input range")
+    }
+    guard phys.rawValue &+ size <= 1 << 52 else { throw MachineError(.ERANGE, "phys is beyond the 52-bit output range") }
+    let epoch = machine.memory.currentEpoch
+    var mapped: UInt64 = 0
+    var failure: MachineError?
+    state.withLock { s in
+      guard let pt = s.pageTable, !s.isFreed else {
+        failure = MachineError(.ENODEV, "domain \(name) was freed")
+        return
+      }
+      while mapped < size {
+        let (pgsize, count) = iommuPgsize(bitmap: pgsizeBitmap, iova: iova.rawValue + mapped, paddr: phys.rawValue + mapped, size: size - mapped)
+        guard pgsize != 0 else {
+          failure = MachineError(.EINVAL, "no page size fits")
+          return
+        }
+        let (n, err) = pt.mapRun(
+          iova: iova.rawValue + mapped, phys: phys.rawValue + mapped, leafShift: ByteSize.ffs(pgsize), count: count,
+          readable: readable, writable: writable, epoch: epoch, context: context)
+        mapped += n * pgsize
+        if let err {
+          failure = err
+          return
+        }
+      }
+    }
+    if let failure {
+      // As since the CVE-2026-64152 fix: record the partial map, then undo it.
+      if mapped > 0 {
+        debugMap(iova: iova, phys: phys, size: mapped, context: context)
+        _ = unmap(iova: iova, size: mapped, context: context)
+      }
+      throw failure
+    }
+    debugMap(iova: iova, phys: phys, size: size, context: context)
+    machine.observer?.mapped(self, iova: iova, phys: phys, size: size, context: context)
+  }
+
+  @inline(__always) private func debugMap(iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext) {
+    #if IOMMU_DEBUG_PAGEALLOC
+      machine.debugHooks?.debugMap(self, iova: iova, phys: phys, size: size, context: context)
+    #endif
+  }
+
+  // MARK: - Unmap
+
+  /// Unmaps and invalidates synchronously. Returns the bytes unmapped.
+  /// The corresponding Linux function is `iommu_unmap()`.
+  public func unmap(iova: IOVA, size: UInt64, context: CallContext) -> UInt64 {
+    let (n, gather) = unmapGathering(iova: iova, size: size, context: context)
+    iotlbSync(gather, context: context)
+    return n
+  }
+
+  /// Unmaps and leaves the IOTLB flush to a later `iotlbSync`.
+  /// The corresponding Linux function is `iommu_unmap_fast()`.
+  public func unmapFast(iova: IOVA, size: UInt64, context: CallContext) -> UInt64 {
+    let (n, gather) = unmapGathering(iova: iova, size: size, context: context)
+    state.withLock { s in
+      s.pending.start = min(s.pending.start, gather.start)
+      s.pending.end = max(s.pending.end, gather.end)
+      s.pending.freelist += gather.freelist
+    }
+    return n
+  }
+
+  /// Flushes what `unmapFast` gathered. The corresponding Linux function is `iommu_iotlb_sync()`.
+  public func iotlbSync(context: CallContext) {
+    let g = state.withLock { s -> UnmapGather in
+      let g = s.pending
+      s.pending = UnmapGather()
+      return g
+    }
+    iotlbSync(g, context: context)
+  }
+
+  /// The corresponding Linux function is `__iommu_unmap()`.
+  func unmapGathering(iova: IOVA, size: UInt64, context: CallContext) -> (UInt64, UnmapGather) {
+    var gather = UnmapGather()
+    guard hasPageTable else { return (0, gather) }
+    let minPage = granule
+    guard size != 0, (iova.rawValue | size) & (minPage - 1) == 0 else {
+      machine.observer?.kernelMessage(
+        "iommu: unaligned: iova \(iova.rawValue.hexAlt) size \(size.hexAlt) min_pagesz \(minPage.hexAlt)", context: context)
+      return (0, gather)
+    }
+    #if IOMMU_DEBUG_PAGEALLOC
+      machine.debugHooks?.debugUnmapBegin(self, iova: iova, size: size, context: context)
+    #endif
+    var unmapped: UInt64 = 0
+    var refused = false
+    if let end = iova.adding(size), end.rawValue <= unit.format.inputLimit {
+      let policy = unit.partialUnmapPolicy
+      state.withLock { s in
+        guard let pt = s.pageTable, !s.isFreed else { return }
+        while unmapped < size {
+          let at = iova.rawValue + unmapped
+          let (pgsize, count) = iommuPgsize(bitmap: pgsizeBitmap, iova: at, paddr: at, size: size - unmapped)
+          guard pgsize != 0 else { break }
+          let (n, r) = pt.unmapPages(iova: at, pgShift: ByteSize.ffs(pgsize), count: count, policy: policy, gather: &gather)
+          if n == 0 {
+            refused = r
+            break
+          }
+          unmapped += n
+        }
+      }
+    }
+    if refused {
+      machine.warnOnce("io-pgtable-arm: Unmap of a partial large IOPTE is not allowed", context: context)
+    }
+    // io-pgtable-arm frees a table right after flushing the walk caches for
+    // its range (`io_pgtable_tlb_flush_walk()` in `__arm_lpae_unmap()`).
+    if unit.model == .smmuv3 && !gather.freelist.isEmpty {
+      let cmd = unit.rangeCommand(domainID: id, pasid: nil, range: gather.start...gather.end, leafOnly: false)
+      machine.issue(cmd, context: context)
+      machine.issueSync(unit, context: context)
+      freeTables(gather.freelist, context: context)
+      gather.freelist = []
+    }
+    #if IOMMU_DEBUG_PAGEALLOC
+      machine.debugHooks?.debugUnmapEnd(self, iova: iova, size: size, unmapped: unmapped, removed: gather.removed, context: context)
+    #endif
+    machine.observer?.unmapped(self, iova: iova, size: size, unmapped: unmapped, context: context)
+    return (unmapped, gather)
+  }
+
+  /// Invalidates what an unmap gathered, then frees its table pages.
+  func iotlbSync(_ gather: UnmapGather, context: CallContext) {
+    if !gather.isEmpty {
+      let leafOnly: Bool
+      switch unit.model {
+      case .vtd: leafOnly = gather.freelist.isEmpty  // cache_tag_flush_range(..., ih)
+      case .smmuv3: leafOnly = true
+      case .amd: leafOnly = false  // PDE=1 always
+      }
+      machine.issue(unit.rangeCommand(domainID: id, pasid: nil, range: gather.start...gather.end, leafOnly: leafOnly), context: context)
+      invalidateATCs(range: gather.start...gather.end, context: context)
+      machine.issueSync(unit, context: context)
+    }
+    freeTables(gather.freelist, context: context)
+  }
+
+  /// Invalidates everything this domain caches.
+  /// The corresponding Linux function is `iommu_flush_iotlb_all()`.
+  public func flushIOTLBAll(context: CallContext) {
+    machine.issue(unit.domainCommand(domainID: id), context: context)
+    invalidateATCs(range: nil, context: context)
+    machine.issueSync(unit, context: context)
+  }
+
+  func invalidateATCs(range: ClosedRange<UInt64>?, context: CallContext) {
+    let devices = state.withLock { $0.devices.values.filter { $0.device.ats } }
+    for (dev, pasid) in devices.sorted(by: { $0.device.name < $1.device.name }) {
+      dev.invalidateATC(unit.atcCommand(device: dev.name, pasid: pasid, range: range), machine: machine, context: context)
+    }
+  }
+
+  func freeTables(_ blocks: [PageBlock], context: CallContext) {
+    for b in blocks {
+      machine.observer?.tablePageFreeing(b, domain: self, context: context)
+      try? machine.memory.freePages(b, context: context, stack: context.chain("free_unref_page", "iommu_put_pages_list"))
+    }
+  }
+
+  // MARK: - Lookup
+
+  /// The corresponding Linux function is `iommu_iova_to_phys()`.
+  public func iovaToPhys(_ iova: IOVA) -> PhysicalAddress {
+    switch type {
+    case .identity: return PhysicalAddress(iova.rawValue)
+    case .blocked: return .zero
+    case .paging, .dma: return state.withLock { $0.pageTable?.lookup(iova.rawValue)?.phys } ?? .zero
+    }
+  }
+
+  /// Leaves still mapped, as runs.
+  public func mappedLeaves() -> [RemovedLeaves] { state.withLock { $0.pageTable?.mappedLeaves() ?? [] } }
+
+  /// The devices (and PASIDs) attached to this domain.
+  public var attachedDevices: [(device: Device, pasid: UInt32?)] {
+    state.withLock { Array($0.devices.values) }.sorted { ($0.device.name, $0.pasid ?? 0) < ($1.device.name, $1.pasid ?? 0) }
+  }
+
+  public var isFreed: Bool { state.withLock { $0.isFreed } }
+
+  /// Whether an IOVA of this domain sits in the lazy flush-queue window.
+  public func isPendingLazyFlush(_ iova: UInt64) -> Bool { state.withLock { $0.fq.isPending(iova) } }
+
+  /// Table page of this domain at `phys`, with its depth, if any.
+  public func tablePageDepth(at phys: PhysicalAddress) -> Int? { state.withLock { $0.pageTable?.tablePage(at: phys)?.depth } }
+}

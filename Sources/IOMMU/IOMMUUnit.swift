@@ -1,0 +1,149 @@
+import PhysicalMemory
+import Synchronization
+
+/// Counters a unit keeps for `--stats`.
+public struct CacheStats: Sendable, Hashable {
+  public var iotlbHits: UInt64 = 0
+  public var iotlbMisses: UInt64 = 0
+  public var walkCacheHits: UInt64 = 0
+  public var walks: UInt64 = 0
+  public var walkFaults: UInt64 = 0
+  public var iotlbFills: UInt64 = 0
+  public var walkCacheFills: UInt64 = 0
+  public var iotlbEvictions: UInt64 = 0
+  public var walkCacheEvictions: UInt64 = 0
+  /// Invalidation commands by hardware name.
+  public var invalidations: [String: UInt64] = [:]
+  /// Entries dropped by invalidations.
+  public var iotlbEntriesInvalidated: UInt64 = 0
+  public var walkEntriesInvalidated: UInt64 = 0
+}
+
+/// One IOMMU (a DMAR unit, an AMD IOMMU, an SMMUv3) with its leaf IOTLB and
+/// paging-structure caches.
+public final class IOMMUUnit: Sendable {
+  public let name: String
+  public let model: IOMMUModel
+  public let format: PageTableFormat
+  /// Page sizes domains of this unit use (`pgsizes=` may restrict them).
+  public let pgsizeBitmap: UInt64
+  public let sva: Bool
+
+  struct Caches {
+    var iotlb: LeafCache
+    var walk: WalkCache
+    var stats = CacheStats()
+  }
+  let caches: Mutex<Caches>
+
+  public init(name: String, model: IOMMUModel, granuleShift: Int = 12, pgsizes: UInt64? = nil, iotlbEntries: Int = 256, walkCacheEntries: Int = 64, sva: Bool = false) {
+    self.name = name
+    self.model = model
+    let format: PageTableFormat = model == .smmuv3 ? .lpae(granuleShift: granuleShift) : .x86IO
+    self.format = format
+    self.pgsizeBitmap = pgsizes.map { $0 & format.pgsizeBitmap } ?? format.pgsizeBitmap
+    self.sva = sva
+    self.caches = Mutex(Caches(iotlb: LeafCache(capacity: iotlbEntries), walk: WalkCache(capacity: walkCacheEntries)))
+  }
+
+  /// How this model's unmap treats a range that cuts a larger page.
+  public var partialUnmapPolicy: PartialUnmapPolicy { model == .smmuv3 ? .refuse : .removeWholePage }
+
+  public var stats: CacheStats {
+    caches.withLock { c in
+      var s = c.stats
+      s.iotlbEvictions = c.iotlb.evictions
+      s.walkCacheEvictions = c.walk.evictions
+      return s
+    }
+  }
+
+  // MARK: - Invalidation commands, by model
+
+  /// A range invalidation: VT-d page-selective with IH, SMMUv3 TLBI_NH_VA
+  /// with Leaf, AMD INVALIDATE_IOMMU_PAGES with PDE.
+  public func rangeCommand(domainID: Int, pasid: UInt32?, range: ClosedRange<UInt64>, leafOnly: Bool) -> InvalidationCommand {
+    let name: String
+    switch model {
+    case .vtd: name = (pasid == nil ? "IOTLB PSI" : "P_IOTLB PSI") + " IH=\(leafOnly ? 1 : 0)"
+    case .smmuv3: name = "TLBI_NH_VA Leaf=\(leafOnly ? 1 : 0)"
+    case .amd: name = "INVALIDATE_IOMMU_PAGES PDE=\(leafOnly ? 0 : 1)"
+    }
+    return InvalidationCommand(name: name, unit: self.name, target: .iommu(domainID: domainID, pasid: .some(pasid), leafOnly: leafOnly), range: range)
+  }
+
+  /// Everything of one domain (leaf and non-leaf).
+  public func domainCommand(domainID: Int, pasid: UInt32?? = nil) -> InvalidationCommand {
+    let name: String
+    switch model {
+    case .vtd: name = "IOTLB DSI"
+    case .smmuv3: name = "TLBI_NH_ASID"
+    case .amd: name = "INVALIDATE_IOMMU_PAGES S=1 PDE=1"
+    }
+    return InvalidationCommand(name: name, unit: self.name, target: .iommu(domainID: domainID, pasid: pasid ?? nil, leafOnly: false), range: nil)
+  }
+
+  /// Everything the unit caches.
+  public func globalCommand() -> InvalidationCommand {
+    let name: String
+    switch model {
+    case .vtd: name = "IOTLB GLOBAL"
+    case .smmuv3: name = "TLBI_NSNH_ALL"
+    case .amd: name = "INVALIDATE_IOMMU_ALL"
+    }
+    return InvalidationCommand(name: name, unit: self.name, target: .iommu(domainID: nil, pasid: nil, leafOnly: false), range: nil)
+  }
+
+  /// An ATC invalidation for a device: VT-d device-TLB, SMMUv3
+  /// CMD_ATC_INV, AMD INVALIDATE_IOTLB_PAGES.
+  public func atcCommand(device: String, pasid: UInt32?, range: ClosedRange<UInt64>?) -> InvalidationCommand {
+    let name: String
+    switch model {
+    case .vtd: name = pasid == nil ? "DEV_TLB" : "DEV_PIOTLB"
+    case .smmuv3: name = "CMD_ATC_INV"
+    case .amd: name = "INVALIDATE_IOTLB_PAGES"
+    }
+    return InvalidationCommand(name: name, unit: self.name, target: .atc(device: device, pasid: pasid), range: range)
+  }
+
+  /// The wait that completes a batch: VT-d wait descriptor, CMD_SYNC, COMPLETION_WAIT.
+  var syncCommandName: String {
+    switch model {
+    case .vtd: "INV_WAIT"
+    case .smmuv3: "CMD_SYNC"
+    case .amd: "COMPLETION_WAIT"
+    }
+  }
+
+  /// Applies an IOMMU-side command to the caches. Returns (leaf, walk) entries dropped.
+  @discardableResult
+  func apply(_ cmd: InvalidationCommand) -> (Int, Int) {
+    guard case .iommu(let did, let pasid, let leafOnly) = cmd.target else { return (0, 0) }
+    let lo = cmd.range?.lowerBound ?? 0
+    let hi = cmd.range?.upperBound ?? .max
+    return caches.withLock { c in
+      c.stats.invalidations[cmd.name, default: 0] += 1
+      let l = c.iotlb.invalidate(domainID: did, pasid: pasid, start: lo, end: hi)
+      let w = leafOnly ? 0 : c.walk.invalidate(domainID: did, pasid: pasid, start: lo, end: hi)
+      c.stats.iotlbEntriesInvalidated += UInt64(l)
+      c.stats.walkEntriesInvalidated += UInt64(w)
+      return (l, w)
+    }
+  }
+
+  func count(_ name: String) {
+    caches.withLock { $0.stats.invalidations[name, default: 0] += 1 }
+  }
+
+  /// IOTLB entries that can still reach the page at `phys`.
+  public func iotlbEntries(reaching phys: PhysicalAddress) -> [LeafEntry] {
+    caches.withLock { $0.iotlb.reaching(phys.rawValue) }
+  }
+
+  /// Walk-cache entries pointing into `[phys, phys+length)`.
+  public func walkEntries(pointingInto phys: PhysicalAddress, length: UInt64) -> [WalkEntry] {
+    caches.withLock { $0.walk.pointing(into: phys.rawValue, length: length) }
+  }
+
+  public var cachedEntryCounts: (iotlb: Int, walk: Int) { caches.withLock { ($0.iotlb.count, $0.walk.count) } }
+}

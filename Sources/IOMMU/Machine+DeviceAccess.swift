@@ -1,0 +1,212 @@
+import PhysicalMemory
+
+/// The outcome of one translation as hardware does it.
+/// Why a translation failed, as the fault event says it.
+struct TranslationFault: Error {
+  var reason: String
+}
+
+struct HardwareTranslation {
+  var phys: UInt64
+  var leafShift: Int
+  var readable: Bool
+  var writable: Bool
+  var user: Bool
+  var epoch: UInt64
+  var path: String
+  var stale: (table: PhysicalAddress, depth: Int)?
+}
+
+extension Machine {
+  /// Translates through the unit's IOTLB, walk caches and a page-table
+  /// walk in emulated memory, filling the caches as hardware does: walk
+  /// cache entries for every present non-leaf entry traversed (even when
+  /// the walk then faults), an IOTLB entry only for a successful walk.
+  func translate(_ domain: Domain, tag: CacheTag, iova: UInt64) -> Result<HardwareTranslation, TranslationFault> {
+    let unit = domain.unit
+    let format = unit.format
+    guard iova < format.inputLimit else { return .failure(TranslationFault(reason: "address beyond the \(format.inputBits)-bit input range")) }
+    let (hit, walkHit) = unit.caches.withLock { c -> (LeafEntry?, WalkEntry?) in
+      if let e = c.iotlb.lookup(tag, iova) {
+        c.stats.iotlbHits += 1
+        return (e, nil)
+      }
+      c.stats.iotlbMisses += 1
+      let w = c.walk.lookup(tag, iova, format: format)
+      if w != nil { c.stats.walkCacheHits += 1 }
+      c.stats.walks += 1
+      return (nil, w)
+    }
+    if let e = hit {
+      return .success(HardwareTranslation(phys: e.phys | (iova & (e.size - 1)), leafShift: e.shift, readable: e.readable, writable: e.writable, user: e.user, epoch: e.epoch, path: "iotlb", stale: nil))
+    }
+    var table: PhysicalAddress
+    var depth: Int
+    var stale: (PhysicalAddress, Int)?
+    var path = "walk"
+    var user = true
+    var writable = true
+    if let w = walkHit {
+      table = PhysicalAddress(w.table)
+      depth = w.depth + 1
+      path = "walk-cache"
+      user = w.user
+      writable = w.writable
+      let pfn = table.pfn(pageShift: memory.pageShift)
+      switch memory.state(of: pfn) {
+      case .allocated(let gen, _) where gen == w.generation: break
+      default: stale = (table, depth)
+      }
+    } else {
+      guard let root = domain.state.withLock({ $0.pageTable?.root }) else { return .failure(TranslationFault(reason: "domain has no page table")) }
+      table = root
+      depth = 0
+    }
+    var fills: [WalkEntry] = []
+    var result: Result<HardwareTranslation, TranslationFault> = .failure(TranslationFault(reason: "translation fault"))
+    while depth < format.levels {
+      let idx = format.index(iova, depth)
+      let pte = memory.read64(table.advanced(by: idx << 3))
+      let sh = format.shift(depth)
+      switch format.decode(pte, depth: depth) {
+      case .none:
+        result = .failure(TranslationFault(reason: "translation fault: level \(format.levels - depth) entry not present"))
+        depth = format.levels
+      case .table(let next, let u, let w):
+        user = user && u
+        writable = writable && w
+        let gen: UInt64
+        if case .allocated(let g, _) = memory.state(of: next.pfn(pageShift: memory.pageShift)) { gen = g } else { gen = 0 }
+        let base = iova & ~((1 << UInt64(sh)) - 1)
+        fills.append(WalkEntry(tag: tag, depth: depth, iovaBase: base, span: 1 << UInt64(sh), table: next.rawValue, generation: gen, user: user, writable: writable))
+        table = next
+        depth += 1
+      case .leaf(let p, let r, let w, let u):
+        let epoch = stale == nil ? domain.state.withLock { $0.pageTable?.epoch(table: table, index: idx) ?? 0 } : 0
+        result = .success(HardwareTranslation(phys: p.rawValue | (iova & ((1 << UInt64(sh)) - 1)), leafShift: sh, readable: r, writable: w && writable, user: u && user, epoch: epoch, path: path, stale: stale))
+        depth = format.levels
+      }
+    }
+    let success = try? result.get()
+    unit.caches.withLock { c in
+      for f in fills {
+        c.walk.insert(f, format: format)
+        c.stats.walkCacheFills += 1
+      }
+      if let t = success {
+        let base = iova & ~((1 << UInt64(t.leafShift)) - 1)
+        c.iotlb.insert(LeafEntry(tag: tag, iova: base, shift: t.leafShift, phys: t.phys & ~((1 << UInt64(t.leafShift)) - 1), readable: t.readable, writable: t.writable, user: t.user, epoch: t.epoch, stale: t.stale != nil))
+        c.stats.iotlbFills += 1
+      } else {
+        c.stats.walkFaults += 1
+      }
+    }
+    if var t = success {
+      t.stale = stale
+      return .success(t)
+    }
+    return result
+  }
+
+  /// The ground truth for an access that landed on `phys` through a
+  /// translation made at `epoch`.
+  func verdict(phys: UInt64, epoch: UInt64, stale: (table: PhysicalAddress, depth: Int)?, checkGeneration: Bool = true) -> DeviceAccessEvent.Verdict {
+    if let s = stale { return .staleWalk(table: s.table, depth: s.depth) }
+    let pfn = PhysicalAddress(phys).pfn(pageShift: memory.pageShift)
+    switch memory.state(of: pfn) {
+    case .free: return .useAfterFree(pfn: pfn, pageIsFree: true, translationEpoch: epoch, pageGeneration: nil)
+    case .allocated(let gen, _) where checkGeneration && gen > epoch:
+      return .useAfterFree(pfn: pfn, pageIsFree: false, translationEpoch: epoch, pageGeneration: gen)
+    default: return .ok
+    }
+  }
+
+  /// What a device access resolved to.
+  public struct AccessResult: Sendable {
+    /// The value read (reads), or nil.
+    public var value: UInt64?
+    public var fault: String?
+    public var verdict: DeviceAccessEvent.Verdict
+  }
+
+  /// The device reads or writes memory at `iova`, translated as hardware
+  /// would: ATC, IOTLB, walk caches, then a walk.
+  public func deviceAccess(_ device: Device, iova: IOVA, pasid: UInt32?, isWrite: Bool, length: Int, value: UInt64, context: CallContext) -> AccessResult {
+    let (domain, atcHit) = device.state.withLock { s -> (Domain?, LeafEntry?) in
+      let d = pasid.map { s.pasidDomains[$0] } ?? s.domain
+      var hit: LeafEntry?
+      if device.ats, let d {
+        hit = s.atc.lookup(CacheTag(domainID: d.id, pasid: pasid), iova.rawValue)
+        if hit != nil { s.atcHits += 1 }
+      }
+      return (d, hit)
+    }
+    func finish(phys: UInt64?, fault: String?, path: String, verdict: DeviceAccessEvent.Verdict) -> AccessResult {
+      var read: UInt64?
+      if let phys {
+        if isWrite {
+          memory.write(PhysicalAddress(phys), value: value, width: min(length, 8))
+        } else {
+          read = memory.read(PhysicalAddress(phys), width: min(length, 8))
+        }
+      }
+      observer?.deviceAccessed(DeviceAccessEvent(device: device, iova: iova, pasid: pasid, isWrite: isWrite, length: length, phys: phys.map { PhysicalAddress($0) }, fault: fault, path: path, verdict: verdict, domain: domain, context: context))
+      return AccessResult(value: read, fault: fault, verdict: verdict)
+    }
+    guard let domain else {
+      return finish(phys: nil, fault: pasid.map { "no domain attached for pasid \($0)" } ?? "no domain attached", path: "none", verdict: .ok)
+    }
+    if let e = atcHit {
+      if isWrite && !e.writable { return finish(phys: nil, fault: "write to a read-only ATC entry", path: "atc", verdict: .ok) }
+      let phys = e.phys | (iova.rawValue & (e.size - 1))
+      return finish(phys: phys, fault: nil, path: "atc", verdict: verdict(phys: phys, epoch: e.epoch, stale: nil))
+    }
+    switch domain.type {
+    case .blocked:
+      return finish(phys: nil, fault: "device is in a blocked domain", path: "none", verdict: .ok)
+    case .identity:
+      return finish(phys: iova.rawValue, fault: nil, path: "identity", verdict: verdict(phys: iova.rawValue, epoch: .max, stale: nil, checkGeneration: false))
+    case .paging, .dma:
+      switch translate(domain, tag: CacheTag(domainID: domain.id, pasid: pasid), iova: iova.rawValue) {
+      case .failure(let why):
+        return finish(phys: nil, fault: why.reason, path: "walk", verdict: .ok)
+      case .success(let t):
+        if let s = t.stale {
+          // The walk went through a freed table: whatever it reached is
+          // not the mapping the driver made.
+          return finish(phys: t.phys, fault: nil, path: t.path, verdict: .staleWalk(table: s.table, depth: s.depth))
+        }
+        if isWrite && !t.writable { return finish(phys: nil, fault: "write to a read-only mapping", path: t.path, verdict: .ok) }
+        if !isWrite && !t.readable { return finish(phys: nil, fault: "read of a write-only mapping", path: t.path, verdict: .ok) }
+        return finish(phys: t.phys, fault: nil, path: t.path, verdict: verdict(phys: t.phys, epoch: t.epoch, stale: nil))
+      }
+    }
+  }
+
+  /// The device asks for a translation (an ATS Translation Request) and
+  /// keeps it in its ATC.
+  public func atsTranslate(_ device: Device, iova: IOVA, pasid: UInt32?, context: CallContext) -> AccessResult {
+    guard device.ats else {
+      return AccessResult(value: nil, fault: "device \(device.name) has no ATS", verdict: .ok)
+    }
+    let domain = device.state.withLock { s in pasid.map { s.pasidDomains[$0] } ?? s.domain }
+    var fault: String?
+    var verdict: DeviceAccessEvent.Verdict = .ok
+    var phys: UInt64?
+    if let domain, domain.hasPageTable {
+      switch translate(domain, tag: CacheTag(domainID: domain.id, pasid: pasid), iova: iova.rawValue) {
+      case .failure(let why): fault = why.reason
+      case .success(let t):
+        phys = t.phys
+        if let s = t.stale { verdict = .staleWalk(table: s.table, depth: s.depth) }
+        let base = iova.rawValue & ~((1 << UInt64(t.leafShift)) - 1)
+        let entry = LeafEntry(tag: CacheTag(domainID: domain.id, pasid: pasid), iova: base, shift: t.leafShift, phys: t.phys & ~((1 << UInt64(t.leafShift)) - 1), readable: t.readable, writable: t.writable, user: t.user, epoch: t.epoch, stale: t.stale != nil)
+        device.state.withLock { $0.atc.insert(entry) }
+      }
+    } else {
+      fault = domain == nil ? "no domain attached" : "a \(domain!.type.rawValue) domain answers no translation requests"
+    }
+    observer?.deviceAccessed(DeviceAccessEvent(device: device, iova: iova, pasid: pasid, isWrite: false, length: 0, phys: phys.map { PhysicalAddress($0) }, fault: fault, path: "ats", verdict: verdict, domain: domain, context: context))
+    return AccessResult(value: nil, fault: fault, verdict: verdict)
+  }
+}

@@ -1,0 +1,219 @@
+import PhysicalMemory
+import Synchronization
+
+/// The emulated machine: physical memory, IOMMU units, domains, devices
+/// and the DMA layer over them.
+public final class Machine: Sendable {
+  public let memory: PhysicalMemory
+  public let policy: MachinePolicy
+  public var clock: EmulatedClock { memory.clock }
+
+  /// Trace-point observers; set once before the first operation.
+  public nonisolated(unsafe) var observer: (any MachineObserver)?
+  #if IOMMU_DEBUG_PAGEALLOC
+    /// The IOMMU_DEBUG_PAGEALLOC hooks; nil is the static key off.
+    public nonisolated(unsafe) var debugHooks: (any IOMMUDebugHooks)?
+  #endif
+
+  struct Registry {
+    var units: [String: IOMMUUnit] = [:]
+    var devices: [String: Device] = [:]
+    var domains: [Int: Domain] = [:]
+    var nextDomainID = 1
+    var nextGroupID = 0
+    var warnedOnce: Set<String> = []
+  }
+  let registry = Mutex(Registry())
+
+  public init(memory: PhysicalMemory, policy: MachinePolicy = MachinePolicy()) {
+    self.memory = memory
+    self.policy = policy
+  }
+
+  public var units: [IOMMUUnit] { registry.withLock { Array($0.units.values) }.sorted { $0.name < $1.name } }
+  public var devices: [Device] { registry.withLock { Array($0.devices.values) }.sorted { $0.name < $1.name } }
+  public var domains: [Domain] { registry.withLock { Array($0.domains.values) }.sorted { $0.id < $1.id } }
+
+  // MARK: - Topology
+
+  /// Adds an IOMMU unit.
+  public func addIOMMU(name: String, model: IOMMUModel, granuleShift: Int = 12, pgsizes: UInt64? = nil, iotlbEntries: Int = 256, walkCacheEntries: Int = 64, sva: Bool = false) throws(MachineError) -> IOMMUUnit {
+    let unit = IOMMUUnit(name: name, model: model, granuleShift: granuleShift, pgsizes: pgsizes, iotlbEntries: iotlbEntries, walkCacheEntries: walkCacheEntries, sva: sva)
+    guard unit.pgsizeBitmap != 0 else { throw MachineError(.EINVAL, "pgsizes leaves no page size the \(model.rawValue) format supports") }
+    let dup = registry.withLock { r -> Bool in
+      if r.units[name] != nil { return true }
+      r.units[name] = unit
+      return false
+    }
+    if dup { throw MachineError(.EEXIST, "an IOMMU named \(name) exists") }
+    return unit
+  }
+
+  /// Adds a PCI function behind `unit`, probes it: its own group and a
+  /// default DMA domain (strict or lazy by `iommu.strict`).
+  /// The corresponding Linux function is `iommu_probe_device()`.
+  public func addDevice(name: String, unit: IOMMUUnit, ats: Bool = false, pasid: Bool = false, context: CallContext) throws(MachineError) -> Device {
+    let (gid, slot) = registry.withLock { r -> (Int, Int) in
+      r.nextGroupID += 1
+      return (r.nextGroupID - 1, r.devices.count + 1)
+    }
+    let bdf = "0000:00:" + String(format2: slot) + ".0"
+    let dev = Device(name: name, unit: unit, ats: ats, pasid: pasid, groupID: gid, bdf: bdf)
+    let domain = try allocDomain(unit: unit, type: .dma, name: "\(name):default", context: context)
+    dev.state.withLock {
+      $0.domain = domain
+      $0.defaultDomain = domain
+    }
+    domain.state.withLock { $0.devices[ObjectIdentifier(dev)] = (dev, nil) }
+    registry.withLock { $0.devices[name] = dev }
+    return dev
+  }
+
+  /// Allocates a domain. The corresponding Linux function is `iommu_paging_domain_alloc()`.
+  public func allocDomain(unit: IOMMUUnit, type: DomainType, name: String, context: CallContext) throws(MachineError) -> Domain {
+    let id = registry.withLock { r -> Int in
+      r.nextDomainID += 1
+      return r.nextDomainID - 1
+    }
+    let d = try Domain(id: id, name: name, type: type, unit: unit, machine: self, context: context)
+    registry.withLock { $0.domains[id] = d }
+    return d
+  }
+
+  /// Frees a domain and its page table.
+  /// The corresponding Linux function is `iommu_domain_free()`.
+  public func freeDomain(_ domain: Domain, context: CallContext) throws(MachineError) {
+    let (attached, freed) = domain.state.withLock { ($0.devices.count, $0.isFreed) }
+    if freed { throw MachineError(.ENOENT, "domain \(domain.name) was already freed") }
+    if attached > 0 { throw MachineError(.EBUSY, "domain \(domain.name) still has \(attached) device(s) attached") }
+    let leaves = domain.mappedLeaves()
+    if !leaves.isEmpty {
+      observer?.mappingsLeft(domain, leaves: leaves, reason: .domainFreed, freed: true, context: context)
+    }
+    // Pending lazy or fast-unmap work is flushed first, then every table goes.
+    domain.iotlbSync(context: context)
+    flushQueueDrain(domain, context: context)
+    if domain.hasPageTable { flushAll(domain, context: context) }
+    let tables = domain.state.withLock { s -> [PageBlock] in
+      s.isFreed = true
+      let t = s.pageTable?.allTables() ?? []
+      s.pageTable?.forgetAll()
+      return t
+    }
+    domain.freeTables(tables, context: context)
+    registry.withLock { _ = $0.domains.removeValue(forKey: domain.id) }
+  }
+
+  func flushAll(_ domain: Domain, context: CallContext) {
+    domain.flushIOTLBAll(context: context)
+  }
+
+  /// Attaches a device (or one PASID of it) to a domain.
+  /// The corresponding Linux functions are `iommu_attach_device()` and `iommu_attach_device_pasid()`.
+  public func attach(_ device: Device, to domain: Domain, pasid: UInt32? = nil, context: CallContext) throws(MachineError) {
+    guard !domain.isFreed else { throw MachineError(.ENOENT, "domain \(domain.name) was freed") }
+    guard domain.unit === device.unit else {
+      throw MachineError(.EINVAL, "domain \(domain.name) belongs to \(domain.unit.name), device \(device.name) sits behind \(device.unit.name)")
+    }
+    if let pasid {
+      guard device.pasidCapable else { throw MachineError(.EOPNOTSUPP, "device \(device.name) has no PASID capability") }
+      let busy = device.state.withLock { s -> Bool in
+        if s.pasidDomains[pasid] != nil { return true }
+        s.pasidDomains[pasid] = domain
+        return false
+      }
+      if busy { throw MachineError(.EBUSY, "pasid \(pasid) of \(device.name) is already attached") }
+      domain.state.withLock { $0.devices[ObjectIdentifier(device), default: (device, pasid)] = (device, pasid) }
+      return
+    }
+    let old = try device.state.withLock { s throws(MachineError) -> Domain? in
+      guard let cur = s.domain else { return nil }
+      if cur === domain { throw MachineError(.EBUSY, "device \(device.name) is already attached to \(domain.name)") }
+      if cur !== s.defaultDomain {
+        throw MachineError(.EBUSY, "device \(device.name) is attached to \(cur.name), not its default domain")
+      }
+      s.domain = domain
+      return cur
+    }
+    if let old { detachFromDomain(device, old, context: context) }
+    domain.state.withLock { $0.devices[ObjectIdentifier(device)] = (device, nil) }
+  }
+
+  /// Detaches a device (or a PASID); the RID returns to its default domain.
+  public func detach(_ device: Device, pasid: UInt32? = nil, context: CallContext) throws(MachineError) {
+    if let pasid {
+      guard let d = device.state.withLock({ $0.pasidDomains.removeValue(forKey: pasid) }) else {
+        throw MachineError(.ENOENT, "pasid \(pasid) of \(device.name) is not attached")
+      }
+      detachFromDomain(device, d, context: context)
+      return
+    }
+    let old = try device.state.withLock { s throws(MachineError) -> Domain in
+      guard let cur = s.domain, let def = s.defaultDomain, cur !== def else {
+        throw MachineError(.ENOENT, "device \(device.name) is in its default domain")
+      }
+      s.domain = def
+      return cur
+    }
+    detachFromDomain(device, old, context: context)
+    if let def = device.defaultDomain { def.state.withLock { $0.devices[ObjectIdentifier(device)] = (device, nil) } }
+  }
+
+  /// Unlinks a device from a domain: the driver flushes what the device may
+  /// cache for it, and a domain left with no device and mappings is a leak.
+  private func detachFromDomain(_ device: Device, _ domain: Domain, context: CallContext) {
+    let remaining = domain.state.withLock { s -> Int in
+      s.devices[ObjectIdentifier(device)] = nil
+      return s.devices.count
+    }
+    issue(domain.unit.domainCommand(domainID: domain.id), context: context)
+    device.invalidateATC(domain.unit.atcCommand(device: device.name, pasid: nil, range: nil), machine: self, context: context)
+    issueSync(domain.unit, context: context)
+    if remaining == 0 && domain.type == .paging {
+      let leaves = domain.mappedLeaves()
+      if !leaves.isEmpty { observer?.mappingsLeft(domain, leaves: leaves, reason: .lastDeviceDetached, freed: false, context: context) }
+    }
+  }
+
+  // MARK: - Invalidation
+
+  /// Sends one IOMMU-side command and waits for it.
+  func issue(_ cmd: InvalidationCommand, context: CallContext) {
+    observer?.invalidationIssued(cmd, context: context)
+    units.first { $0.name == cmd.unit }?.apply(cmd)
+    observer?.invalidationCompleted(cmd, context: context)
+  }
+
+  func issueSync(_ unit: IOMMUUnit, context: CallContext) { unit.count(unit.syncCommandName) }
+
+  /// `WARN_ONCE`-style messages: printed the first time only.
+  func warnOnce(_ text: String, context: CallContext) {
+    let first = registry.withLock { $0.warnedOnce.insert(text).inserted }
+    if first { observer?.kernelMessage(text, context: context) }
+  }
+
+  // MARK: - Time
+
+  /// Moves emulated time forward and fires the timers that expire, in
+  /// deadline order.
+  public func advance(by ns: UInt64, context: CallContext) {
+    let target = clock.now.addingReportingOverflow(ns)
+    let end = target.overflow ? UInt64.max : target.partialValue
+    while true {
+      let next = domains.compactMap { d in d.state.withLock { $0.fq.timerDeadline }.map { ($0, d) } }
+        .filter { $0.0 <= end }.min { ($0.0, $0.1.id) < ($1.0, $1.1.id) }
+      guard let (deadline, domain) = next else { break }
+      if deadline > clock.now { clock.advance(by: deadline - clock.now) }
+      flushQueueTimeout(domain, context: .kernel("fq_flush_timeout"))
+    }
+    if end > clock.now { clock.advance(by: end - clock.now) }
+  }
+}
+
+extension String {
+  /// Two lower-case hex digits.
+  init(format2 v: Int) {
+    let s = String(v & 0xff, radix: 16)
+    self = s.count == 1 ? "0" + s : s
+  }
+}

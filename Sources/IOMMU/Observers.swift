@@ -1,0 +1,101 @@
+import PhysicalMemory
+
+/// The IOMMU_DEBUG_PAGEALLOC hooks of `drivers/iommu/iommu.c`: called around
+/// every map and unmap, exactly where the kernel calls
+/// `iommu_debug_map()`, `iommu_debug_unmap_begin()` and
+/// `iommu_debug_unmap_end()`. With the `DebugPageAlloc` trait off the calls
+/// compile away.
+public protocol IOMMUDebugHooks: AnyObject, Sendable {
+  /// After a successful map (or the mapped part of a failed one).
+  func debugMap(_ domain: Domain, iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext)
+  /// Before the driver unmaps: the table is still intact.
+  func debugUnmapBegin(_ domain: Domain, iova: IOVA, size: UInt64, context: CallContext)
+  /// After the driver unmapped `unmapped` bytes; `removed` is what the page
+  /// table really lost (the kernel cannot see this; exact accounting uses it).
+  func debugUnmapEnd(_ domain: Domain, iova: IOVA, size: UInt64, unmapped: UInt64, removed: [RemovedLeaves], context: CallContext)
+}
+
+/// An IOTLB, walk-cache or ATC invalidation as the model's driver sends it.
+public struct InvalidationCommand: Sendable, Hashable {
+  public enum Target: Sendable, Hashable {
+    /// The unit's IOTLB (and walk caches unless `leafOnly`).
+    case iommu(domainID: Int?, pasid: UInt32??, leafOnly: Bool)
+    /// A device's ATC.
+    case atc(device: String, pasid: UInt32?)
+  }
+  /// The hardware command name, for `--stats` (`IOTLB PSI IH=1`, `TLBI_NH_VA Leaf=1`, ...).
+  public var name: String
+  public var unit: String
+  public var target: Target
+  /// Inclusive IOVA range; nil for everything.
+  public var range: ClosedRange<UInt64>?
+}
+
+/// A device access, translated, with the ground truth's verdict.
+public struct DeviceAccessEvent: Sendable {
+  public enum Verdict: Sendable, Hashable {
+    case ok
+    /// The access landed on a page that is free, or was allocated again
+    /// after the translation it used was made.
+    case useAfterFree(pfn: PFN, pageIsFree: Bool, translationEpoch: UInt64, pageGeneration: UInt64?)
+    /// The translation walked through a page-table page that was freed.
+    case staleWalk(table: PhysicalAddress, depth: Int)
+  }
+  public var device: Device
+  public var iova: IOVA
+  public var pasid: UInt32?
+  public var isWrite: Bool
+  public var length: Int
+  /// nil when the access faulted.
+  public var phys: PhysicalAddress?
+  public var fault: String?
+  /// Where the translation came from: `atc`, `iotlb`, `walk-cache`, `walk`.
+  public var path: String
+  public var verdict: Verdict
+  public var domain: Domain?
+  public var context: CallContext
+}
+
+/// Trace-point-like hooks at the model's chokepoints. The sanitizer's
+/// emulator checks and the ground truth's reports attach here.
+public protocol MachineObserver: AnyObject, Sendable {
+  /// `trace_map()`: the page table was updated.
+  func mapped(_ domain: Domain, iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext)
+  /// `trace_unmap()`.
+  func unmapped(_ domain: Domain, iova: IOVA, size: UInt64, unmapped: UInt64, context: CallContext)
+  /// An I/O page-table page is about to go back to the allocator.
+  func tablePageFreeing(_ block: PageBlock, domain: Domain, context: CallContext)
+  func invalidationIssued(_ command: InvalidationCommand, context: CallContext)
+  func invalidationCompleted(_ command: InvalidationCommand, context: CallContext)
+  /// An ATC invalidation the device did not complete.
+  func atcInvalidationTimedOut(_ command: InvalidationCommand, device: Device, context: CallContext)
+  func deviceAccessed(_ event: DeviceAccessEvent)
+  /// `debug_dma_map_page()`.
+  func dmaMapped(_ device: Device, dmaAddress: IOVA, size: UInt64, direction: DMADirection, phys: PhysicalAddress, context: CallContext)
+  /// `debug_dma_unmap_page()`: before the unmap, with what the driver passed.
+  func dmaUnmapping(_ device: Device, dmaAddress: IOVA, size: UInt64?, direction: DMADirection?, context: CallContext)
+  /// A domain is being freed (or its last device detached) with `leaves` still mapped.
+  func mappingsLeft(_ domain: Domain, leaves: [RemovedLeaves], reason: LeakReason, freed: Bool, context: CallContext)
+  /// A kernel log line the model prints (`pr_err`, `WARN_ONCE` text).
+  func kernelMessage(_ text: String, context: CallContext)
+}
+
+/// Why a domain's leftover mappings were noticed.
+public enum LeakReason: String, Sendable {
+  case domainFreed = "domain freed"
+  case lastDeviceDetached = "last device detached"
+  case processExited = "process exited"
+}
+
+/// DMA directions (`enum dma_data_direction`).
+public enum DMADirection: String, Sendable, Hashable {
+  case bidirectional, toDevice = "to-device", fromDevice = "from-device"
+  /// The name the kernel prints (`DMA_BIDIRECTIONAL` without the prefix).
+  public var kernelName: String {
+    switch self {
+    case .bidirectional: "BIDIRECTIONAL"
+    case .toDevice: "TO_DEVICE"
+    case .fromDevice: "FROM_DEVICE"
+    }
+  }
+}

@@ -1,0 +1,278 @@
+import PhysicalMemory
+
+/// A leaf removed by an unmap: what the page table really lost.
+public struct RemovedLeaves: Sendable, Hashable {
+  public var iova: IOVA
+  public var phys: PhysicalAddress
+  public var size: UInt64
+  /// The size of each leaf in the run.
+  public var leafShift: Int
+}
+
+/// What an unmap gathered: the range to invalidate, the leaves removed and
+/// the table pages to free once the walk caches are clean.
+/// The corresponding Linux structure is `struct iommu_iotlb_gather`.
+public struct UnmapGather: Sendable {
+  public var start: UInt64 = .max
+  public var end: UInt64 = 0
+  public var removed: [RemovedLeaves] = []
+  /// Table pages unlinked from the tree, not yet freed.
+  public var freelist: [PageBlock] = []
+  public init() {}
+  public var isEmpty: Bool { start > end }
+
+  mutating func add(iova: UInt64, phys: UInt64, size: UInt64, leafShift: Int) {
+    start = min(start, iova)
+    end = max(end, iova &+ size &- 1)
+    if var last = removed.last, last.leafShift == leafShift, last.iova.rawValue &+ last.size == iova,
+      last.phys.rawValue &+ last.size == phys
+    {
+      last.size &+= size
+      removed[removed.count - 1] = last
+    } else {
+      removed.append(RemovedLeaves(iova: IOVA(iova), phys: PhysicalAddress(phys), size: size, leafShift: leafShift))
+    }
+  }
+}
+
+/// How a format answers an unmap that cuts a larger page.
+public enum PartialUnmapPolicy: Sendable {
+  /// VT-d, AMD: the whole large page goes, and its size is returned.
+  case removeWholePage
+  /// io-pgtable-arm since 6.13: `WARN_ONCE` and return 0.
+  case refuse
+}
+
+/// Per table page: its depth and the epoch at which each leaf was written
+/// (the ground truth's "generation the translation was made for").
+final class TablePage {
+  let block: PageBlock
+  let depth: Int
+  var epochs: [UInt64]
+  init(block: PageBlock, depth: Int, entries: Int) {
+    self.block = block
+    self.depth = depth
+    self.epochs = Array(repeating: 0, count: entries)
+  }
+}
+
+/// A page table in emulated memory. Not thread-safe: its owner locks.
+final class IOPageTable {
+  let format: PageTableFormat
+  let memory: PhysicalMemory
+  let use: PageUse
+  let tableOrder: Int
+  private(set) var root: PhysicalAddress
+  /// Table pages by physical address.
+  private(set) var tables: [UInt64: TablePage] = [:]
+
+  init(format: PageTableFormat, memory: PhysicalMemory, use: PageUse, context: CallContext) throws(MachineError) {
+    self.format = format
+    self.memory = memory
+    self.use = use
+    self.tableOrder = max(0, format.granuleShift - memory.pageShift)
+    self.root = .zero
+    self.root = try allocTable(depth: 0, context: context)
+  }
+
+  private func allocTable(depth: Int, context: CallContext) throws(MachineError) -> PhysicalAddress {
+    let frames = use == .ioPageTable
+      ? context.chain("__arm_lpae_alloc_pages", "iommu_alloc_pages_node_sz")
+      : context.chain("__pte_alloc", "pte_alloc_one")
+    let block = try memory.allocPages(order: tableOrder, gfp: .pageTable, use: use, context: context, stack: [KernelFrame("post_alloc_hook")] + frames)
+    let phys = block.head.address(pageShift: memory.pageShift)
+    memory.zero(phys, length: format.tableBytes)
+    tables[phys.rawValue] = TablePage(block: block, depth: depth, entries: Int(format.entries(depth)))
+    return phys
+  }
+
+  @inline(__always) private func slot(_ table: PhysicalAddress, _ iova: UInt64, _ depth: Int) -> PhysicalAddress {
+    table.advanced(by: format.index(iova, depth) << 3)
+  }
+
+  // MARK: - Map
+
+  /// Installs `count` leaves of `1 << leafShift` bytes. Returns how many were
+  /// installed; on a collision it stops and reports EEXIST.
+  func mapRun(
+    iova: UInt64, phys: UInt64, leafShift: Int, count: UInt64, readable: Bool, writable: Bool, user: Bool = true,
+    epoch: UInt64, context: CallContext
+  ) -> (mapped: UInt64, error: MachineError?) {
+    guard let leafDepth = format.depth(forShift: leafShift) else { return (0, MachineError(.EINVAL, "unsupported page size")) }
+    let size: UInt64 = 1 << UInt64(leafShift)
+    var done: UInt64 = 0
+    while done < count {
+      let cur = iova &+ done &* size
+      var table = root
+      for d in 0..<leafDepth {
+        let s = slot(table, cur, d)
+        switch format.decode(memory.read64(s), depth: d) {
+        case .none:
+          let next: PhysicalAddress
+          do { next = try allocTable(depth: d + 1, context: context) } catch { return (done, error) }
+          memory.write64(s, format.encodeTable(next))
+          table = next
+        case .table(let t, _, _):
+          table = t
+        case .leaf:
+          return (done, MachineError(.EEXIST, "iova \(IOVA(cur)) is inside a larger mapping"))
+        }
+      }
+      guard let info = tables[table.rawValue] else { return (done, MachineError(.EFAULT, "walk left the page table")) }
+      let idx = format.index(cur, leafDepth)
+      let n = min(count - done, format.entries(leafDepth) - idx)
+      for j in 0..<n {
+        let s = table.advanced(by: (idx + j) << 3)
+        if format.decode(memory.read64(s), depth: leafDepth) != .none {
+          return (done + j, MachineError(.EEXIST, "iova \(IOVA(cur &+ j &* size)) is already mapped"))
+        }
+        memory.write64(s, format.encodeLeaf(PhysicalAddress(phys &+ (done + j) &* size), depth: leafDepth, readable: readable, writable: writable, user: user))
+        info.epochs[Int(idx + j)] = epoch
+      }
+      done += n
+    }
+    return (done, nil)
+  }
+
+  // MARK: - Unmap
+
+  /// Removes `count` pages of `1 << pgShift` bytes starting at `iova`, the
+  /// way the format's `unmap_pages` does. Returns the bytes unmapped and
+  /// whether a partial large page was refused.
+  func unmapPages(iova: UInt64, pgShift: Int, count: UInt64, policy: PartialUnmapPolicy, gather: inout UnmapGather) -> (unmapped: UInt64, refusedPartial: Bool) {
+    var total: UInt64 = 0
+    let size: UInt64 = 1 << UInt64(pgShift)
+    var i: UInt64 = 0
+    while i < count {
+      let (n, refused) = unmapOne(iova: iova &+ i &* size, targetShift: pgShift, policy: policy, gather: &gather)
+      if n == 0 { return (total, refused) }
+      total &+= n
+      if n > size { return (total, false) }
+      i += 1
+    }
+    return (total, false)
+  }
+
+  private func unmapOne(iova: UInt64, targetShift: Int, policy: PartialUnmapPolicy, gather: inout UnmapGather) -> (UInt64, Bool) {
+    var table = root
+    var d = 0
+    while d < format.levels {
+      let s = slot(table, iova, d)
+      let sh = format.shift(d)
+      let base = iova & ~((1 << UInt64(sh)) - 1)
+      let dec = format.decode(memory.read64(s), depth: d)
+      if sh == targetShift {
+        switch dec {
+        case .none:
+          return (0, false)
+        case .leaf(let p, _, _, _):
+          memory.write64(s, 0)
+          gather.add(iova: base, phys: p.rawValue, size: 1 << UInt64(sh), leafShift: sh)
+          return (1 << UInt64(sh), false)
+        case .table(let t, _, _):
+          memory.write64(s, 0)
+          collectSubtree(t, depth: d + 1, iovaBase: base, gather: &gather)
+          gather.start = min(gather.start, base)
+          gather.end = max(gather.end, base &+ (1 << UInt64(sh)) &- 1)
+          return (1 << UInt64(sh), false)
+        }
+      }
+      switch dec {
+      case .none:
+        return (0, false)
+      case .leaf(let p, _, _, _):
+        switch policy {
+        case .removeWholePage:
+          memory.write64(s, 0)
+          gather.add(iova: base, phys: p.rawValue, size: 1 << UInt64(sh), leafShift: sh)
+          return (1 << UInt64(sh), false)
+        case .refuse:
+          return (0, true)
+        }
+      case .table(let t, _, _):
+        table = t
+        d += 1
+      }
+    }
+    return (0, false)
+  }
+
+  /// Gathers every leaf under an unlinked table and queues its table pages.
+  private func collectSubtree(_ table: PhysicalAddress, depth: Int, iovaBase: UInt64, gather: inout UnmapGather) {
+    guard let info = tables.removeValue(forKey: table.rawValue) else { return }
+    let sh = format.shift(depth)
+    for i in 0..<format.entries(depth) {
+      let pte = memory.read64(table.advanced(by: i << 3))
+      guard pte != 0 else { continue }
+      let va = iovaBase &+ (i << UInt64(sh))
+      switch format.decode(pte, depth: depth) {
+      case .none: break
+      case .leaf(let p, _, _, _): gather.add(iova: va, phys: p.rawValue, size: 1 << UInt64(sh), leafShift: sh)
+      case .table(let t, _, _): collectSubtree(t, depth: depth + 1, iovaBase: va, gather: &gather)
+      }
+    }
+    gather.freelist.append(info.block)
+  }
+
+  // MARK: - Lookup
+
+  /// A translation found by a software walk.
+  struct Translation {
+    var phys: PhysicalAddress
+    var leafShift: Int
+    var readable: Bool
+    var writable: Bool
+    var epoch: UInt64
+  }
+
+  /// Walks from the root. The corresponding Linux function is `iova_to_phys()` of `io_pgtable_ops`.
+  func lookup(_ iova: UInt64) -> Translation? {
+    var table = root
+    for d in 0..<format.levels {
+      let s = slot(table, iova, d)
+      switch format.decode(memory.read64(s), depth: d) {
+      case .none: return nil
+      case .table(let t, _, _): table = t
+      case .leaf(let p, let r, let w, _):
+        let sh = format.shift(d)
+        let off = iova & ((1 << UInt64(sh)) - 1)
+        let epoch = tables[table.rawValue]?.epochs[Int(format.index(iova, d))] ?? 0
+        return Translation(phys: p.advanced(by: off), leafShift: sh, readable: r, writable: w, epoch: epoch)
+      }
+    }
+    return nil
+  }
+
+  /// The epoch stored for the leaf at `slotAddress`, if it is a known table.
+  func epoch(table: PhysicalAddress, index: UInt64) -> UInt64 {
+    tables[table.rawValue]?.epochs[Int(index)] ?? 0
+  }
+
+  func tablePage(at phys: PhysicalAddress) -> TablePage? { tables[phys.rawValue] }
+
+  /// Every table page, for freeing the domain.
+  func allTables() -> [PageBlock] { tables.values.map(\.block).sorted { $0.head < $1.head } }
+
+  /// Forgets all tables (after the caller freed them).
+  func forgetAll() { tables.removeAll() }
+
+  /// Every leaf still mapped, for leak reports: runs of (iova, phys, size).
+  func mappedLeaves(limit: Int = 1 << 20) -> [RemovedLeaves] {
+    var g = UnmapGather()
+    func visit(_ table: PhysicalAddress, _ depth: Int, _ base: UInt64) {
+      let sh = format.shift(depth)
+      for i in 0..<format.entries(depth) where g.removed.count < limit {
+        let pte = memory.read64(table.advanced(by: i << 3))
+        guard pte != 0 else { continue }
+        let va = base &+ (i << UInt64(sh))
+        switch format.decode(pte, depth: depth) {
+        case .none: break
+        case .leaf(let p, _, _, _): g.add(iova: va, phys: p.rawValue, size: 1 << UInt64(sh), leafShift: sh)
+        case .table(let t, _, _): visit(t, depth + 1, va)
+        }
+      }
+    }
+    visit(root, 0, 0)
+    return g.removed
+  }
+}

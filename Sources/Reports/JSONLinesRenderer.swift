@@ -1,0 +1,116 @@
+import PhysicalMemory
+
+/// Renders reports (and any other record) as JSON Lines: one compact JSON
+/// object per line, keys in a fixed order, pure ASCII. docs/JSON.md is the
+/// contract for the keys.
+///
+/// Report keys, in order (absent optional facts are left out):
+/// `kind`, `source`, `headline`, `file`, `line`, `column`, `statement`,
+/// `pid`, `tgid`, `comm`, `cpu`, `pfn`, `phys`, `iova`, `domain`, `device`,
+/// `pasid`, `count`, `details`, `warning`, `guilty`, `call_trace`, `page_owner`.
+public struct JSONLinesRenderer: Sendable {
+  public init() {}
+
+  /// The report as one JSON object text, without a newline.
+  public func line(_ report: Report) -> String {
+    json(report).serialized
+  }
+
+  /// The report's line followed by a newline.
+  public func render(_ report: Report) -> String {
+    line(report) + "\n"
+  }
+
+  /// The report as a JSON object value (to embed it in another record).
+  public func json(_ report: Report) -> JSONValue {
+    var m: [JSONMember] = []
+    m.reserveCapacity(24)
+    m.append(JSONMember("kind", .string(report.kind.rawValue)))
+    m.append(JSONMember("source", .string(report.source.rawValue)))
+    m.append(JSONMember("headline", .string(report.headline)))
+    if let s = report.statement {
+      m.append(JSONMember("file", .string(s.file)))
+      m.append(JSONMember("line", JSONValue(s.line)))
+      m.append(JSONMember("column", JSONValue(s.column)))
+      m.append(JSONMember("statement", .string(s.text)))
+    }
+    m.append(JSONMember("pid", JSONValue(report.task.pid)))
+    m.append(JSONMember("tgid", JSONValue(report.task.tgid)))
+    m.append(JSONMember("comm", .string(report.task.comm)))
+    m.append(JSONMember("cpu", JSONValue(report.task.cpu)))
+    if let pfn = report.pfn { m.append(JSONMember("pfn", .uint(pfn.rawValue))) }
+    if let phys = report.phys { m.append(JSONMember("phys", .hex(phys.rawValue))) }
+    if let iova = report.iova { m.append(JSONMember("iova", .hex(iova.rawValue))) }
+    if let domain = report.domain { m.append(JSONMember("domain", .string(domain))) }
+    if let device = report.device { m.append(JSONMember("device", .string(device))) }
+    if let pasid = report.pasid { m.append(JSONMember("pasid", JSONValue(pasid))) }
+    if let count = report.count { m.append(JSONMember("count", .int(count))) }
+    if !report.details.isEmpty {
+      m.append(JSONMember("details", .object(report.details.map { JSONMember($0.key, Self.json($0.value)) })))
+    }
+    m.append(
+      JSONMember(
+        "warning",
+        [
+          "file": .string(report.warningSite.file),
+          "line": JSONValue(report.warningSite.line),
+          "function": .string(report.warningSite.function),
+        ]))
+    m.append(JSONMember("guilty", .string(KernelText.symbol(KernelTextRenderer.ripFrame(of: report).function))))
+    m.append(JSONMember("call_trace", Self.stack(report.callTrace)))
+    if let owner = report.pageOwner { m.append(JSONMember("page_owner", Self.json(owner))) }
+    return .object(m)
+  }
+
+  // MARK: - Generic records
+
+  /// A record with keys in the given order, as one JSON text without a
+  /// newline: `JSONLinesRenderer.record(["summary": ["fixtures": 3]])`.
+  public static func record(_ pairs: KeyValuePairs<String, JSONValue>) -> String {
+    JSONValue.object(pairs).serialized
+  }
+
+  /// A record from members built at run time.
+  public static func record(_ members: [JSONMember]) -> String {
+    JSONValue.object(members).serialized
+  }
+
+  // MARK: - Pieces
+
+  /// A detail value: `.int` a JSON integer, `.hex` a `"0x..."` string, `.string` a string.
+  public static func json(_ value: DetailValue) -> JSONValue {
+    switch value {
+    case .int(let v): return .int(v)
+    case .hex(let v): return .hex(v)
+    case .string(let s): return .string(s)
+    }
+  }
+
+  /// A stack as an array of `%pS` strings (`func+0xOFF/0xSIZE`, ` [module]` for module code).
+  public static func stack(_ frames: [StackFrame]) -> JSONValue {
+    .array(frames.map { .string(KernelText.frame($0)) })
+  }
+
+  /// The page_owner record as an object, keys in `__dump_page_owner()`'s order:
+  /// `state`, `order`, `migratetype`, `gfp_mask`, `gfp`, `pid`, `tgid`, `comm`,
+  /// `ts`, `free_ts`, `alloc_stack`, `free_pid`, `free_tgid`, `free_stack`.
+  public static func json(_ owner: PageOwnerRecord) -> JSONValue {
+    var m: [JSONMember] = [
+      JSONMember("state", .string(owner.isAllocated ? "allocated" : "freed")),
+      JSONMember("order", JSONValue(owner.order)),
+      JSONMember("migratetype", .string(owner.migratetype)),
+      JSONMember("gfp_mask", .hex(owner.gfpMask)),
+      JSONMember("gfp", .string(owner.gfpNames)),
+      JSONMember("pid", JSONValue(owner.pid)),
+      JSONMember("tgid", JSONValue(owner.tgid)),
+      JSONMember("comm", .string(owner.comm)),
+      JSONMember("ts", .uint(owner.ts)),
+      JSONMember("free_ts", .uint(owner.freeTs)),
+      JSONMember("alloc_stack", stack(owner.allocStack)),
+    ]
+    if let pid = owner.freePid { m.append(JSONMember("free_pid", JSONValue(pid))) }
+    if let tgid = owner.freeTgid { m.append(JSONMember("free_tgid", JSONValue(tgid))) }
+    m.append(JSONMember("free_stack", stack(owner.freeStack)))
+    return .object(m)
+  }
+}

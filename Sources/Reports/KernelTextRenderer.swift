@@ -1,0 +1,243 @@
+import PhysicalMemory
+
+/// Renders a `Report` as an x86-64 kernel log splat, then the iommusan block.
+///
+/// Line order (report-and-trace-formats.md, section 1.2, without the register
+/// lines, which an emulator has no honest values for):
+///
+/// ```
+/// ------------[ cut here ]------------
+/// <warnMessage lines: WARN(1, fmt) messages sit between the cut line and WARNING>
+/// WARNING: CPU: 0 PID: 1042 at drivers/iommu/iommu-debug-pagealloc.c:91 __iommu_debug_check_unmapped+0x../0x..
+/// Modules linked in: nvme
+/// CPU: 0 UID: 0 PID: 1042 Comm: nvme-uaf Not tainted 7.0.0-iommusan #1 PREEMPT(full) 
+/// Hardware name: iommusan emulated machine
+/// RIP: 0010:<the guilty driver frame>
+/// Call Trace:
+///  <TASK>
+///  func+0xOFF/0xSIZE [FILE:LINE] [[module]]
+///  </TASK>
+/// ---[ end trace 0000000000000000 ]---
+/// <headline, unless it already is a warnMessage line (pr_warn after WARN_ON)>
+/// <trailer lines (e.g. dma-debug's "Mapped at:" stack)>
+/// <page_owner block, __dump_page_owner() format>
+/// iommusan: <kind> (<source>)
+/// iommusan:   <facts>
+/// ```
+///
+/// The `RIP:` line names the guilty frame, not the detector, so that
+/// syzkaller's parser (title = RIP function after its skip list) gives one
+/// title per bug site: `WARNING in <guilty function>`.
+///
+/// Output is deterministic and every interpolated string is sanitized
+/// (`KernelText`), so a report is always exactly the lines `lines(_:)` returns.
+public struct KernelTextRenderer: Sendable {
+  /// The form of the `WARNING:` line.
+  public enum WarningLineFormat: String, Sendable, Hashable, CaseIterable {
+    /// `WARNING: CPU: %d PID: %d at %s:%d %pS` (kernel/panic.c `__warn()`,
+    /// mainline up to 2025), which every tool parses.
+    case classic
+    /// `WARNING: %s:%d at %pS, CPU#%d: %s/%d` (the 2025 reorganised first line).
+    case modern
+  }
+
+  public var warningLineFormat: WarningLineFormat
+  /// `UTS_RELEASE`, printed on the `CPU:` line.
+  public var release: String
+  /// The build number (`#1`) printed after the release.
+  public var buildVersion: String
+  /// The preemption model, `PREEMPT(full)`.
+  public var preemptModel: String
+  public var hardwareName: String
+  /// False: `Not tainted` (deterministic, the default). True: the taint a
+  /// previous WARN leaves, `Tainted: G        W          ` on the `CPU:` line
+  /// and a `Tainted: [W]=WARN` line after it, as a kernel prints for every
+  /// WARN after the first.
+  public var tainted: Bool
+  /// Whether to print the `iommusan:` block after the kernel's lines.
+  public var includeIOMMUSanBlock: Bool
+
+  public init(
+    warningLineFormat: WarningLineFormat = .classic,
+    release: String = "7.0.0-iommusan",
+    buildVersion: String = "#1",
+    preemptModel: String = "PREEMPT(full)",
+    hardwareName: String = "iommusan emulated machine",
+    tainted: Bool = false,
+    includeIOMMUSanBlock: Bool = true
+  ) {
+    self.warningLineFormat = warningLineFormat
+    self.release = release
+    self.buildVersion = buildVersion
+    self.preemptModel = preemptModel
+    self.hardwareName = hardwareName
+    self.tainted = tainted
+    self.includeIOMMUSanBlock = includeIOMMUSanBlock
+  }
+
+  /// The report as text: `lines(report)` joined by newlines, ending in a newline.
+  public func render(_ report: Report) -> String {
+    lines(report).joined(separator: "\n") + "\n"
+  }
+
+  /// The report's lines, without newlines. A caller that wants dmesg
+  /// timestamps prefixes each with `KernelText.printkPrefix(...)`.
+  public func lines(_ report: Report) -> [String] {
+    var out: [String] = []
+    out.reserveCapacity(32 + report.callTrace.count)
+    out += kernelLines(report)
+    if includeIOMMUSanBlock {
+      out += Self.iommusanLines(report)
+    }
+    return out
+  }
+
+  /// Only the lines a kernel would print: the WARN splat, the headline, the
+  /// trailer and the page_owner block.
+  public func kernelLines(_ report: Report) -> [String] {
+    var out: [String] = []
+    let task = report.task
+    let comm = Self.comm(task.comm)
+    let site = report.warningSite
+    let siteModule = report.callTrace.first { $0.function == site.function }?.module
+    let caller = KernelText.frame(StackFrame(site.function, module: siteModule))
+    let siteFile = KernelText.sanitize(site.file)
+
+    out.append("------------[ cut here ]------------")
+    var warnLines: [String] = []
+    for message in report.warnMessage { warnLines += KernelText.printkLines(message) }
+    out += warnLines
+
+    switch warningLineFormat {
+    case .classic:
+      out.append("WARNING: CPU: \(task.cpu) PID: \(task.pid) at \(siteFile):\(site.line) \(caller)")
+    case .modern:
+      out.append("WARNING: \(siteFile):\(site.line) at \(caller), CPU#\(task.cpu): \(comm)/\(task.pid)")
+    }
+
+    var modules: [String] = []
+    for frame in report.callTrace {
+      guard let module = frame.module, !module.isEmpty else { continue }
+      let name = KernelText.moduleName(module)
+      if !modules.contains(name) { modules.append(name) }
+    }
+    out.append("Modules linked in:" + modules.map { " " + $0 }.joined())
+
+    let taint = tainted ? "Tainted: G        W          " : "Not tainted"
+    out.append(
+      "CPU: \(task.cpu) UID: 0 PID: \(task.pid) Comm: \(comm) \(taint) "
+        + "\(KernelText.sanitize(release)) \(KernelText.sanitize(buildVersion)) \(KernelText.sanitize(preemptModel)) ")
+    if tainted { out.append("Tainted: [W]=WARN") }
+    out.append("Hardware name: " + KernelText.sanitize(hardwareName))
+
+    let rip = Self.ripFrame(of: report)
+    out.append("RIP: 0010:" + KernelText.frame(rip))
+    out.append("Call Trace:")
+    out.append(" <TASK>")
+    let frames = report.callTrace.isEmpty ? [rip] : report.callTrace
+    for frame in frames { out.append(" " + KernelText.frame(frame, source: true)) }
+    out.append(" </TASK>")
+    out.append("---[ end trace 0000000000000000 ]---")
+
+    let headline = KernelText.printkLines(report.headline)
+    if !(report.headline.isEmpty || Self.contains(warnLines, headline)) {
+      out += headline
+    }
+    for line in report.trailer { out += KernelText.printkLines(line) }
+    if let owner = report.pageOwner { out += Self.pageOwnerLines(owner) }
+    return out
+  }
+
+  /// The frame the `RIP:` line names: the frame flagged guilty; else the
+  /// first frame of fixture code (one with a source location); else the
+  /// first module frame; else the first frame; else the WARN site itself.
+  public static func ripFrame(of report: Report) -> StackFrame {
+    if let f = report.callTrace.first(where: { $0.isGuilty }) { return f }
+    if let f = report.callTrace.first(where: { $0.sourceFile != nil }) { return f }
+    if let f = report.callTrace.first(where: { $0.module.map { !$0.isEmpty } ?? false }) { return f }
+    if let f = report.callTrace.first { return f }
+    return StackFrame(report.warningSite.function)
+  }
+
+  /// The title syzkaller gives this report when the RIP function is not on
+  /// its skip list: `WARNING in <symbol of the RIP frame>`.
+  public static func expectedSyzkallerTitle(of report: Report) -> String {
+    "WARNING in " + KernelText.symbol(ripFrame(of: report).function)
+  }
+
+  /// `__dump_page_owner()`'s lines (mm/page_owner.c).
+  public static func pageOwnerLines(_ owner: PageOwnerRecord) -> [String] {
+    var out: [String] = []
+    out.append("page_owner tracks the page as " + (owner.isAllocated ? "allocated" : "freed"))
+    out.append(
+      "page last allocated via order \(UInt32(truncatingIfNeeded: owner.order)), "
+        + "migratetype \(KernelText.sanitize(owner.migratetype)), "
+        + "gfp_mask \(owner.gfpMask.hexAlt)(\(KernelText.sanitize(owner.gfpNames))), "
+        + "pid \(owner.pid), tgid \(owner.tgid) (\(comm(owner.comm))), "
+        + "ts \(owner.ts), free_ts \(owner.freeTs)")
+    if owner.allocStack.isEmpty {
+      out.append("page_owner allocation stack trace missing")
+    } else {
+      for frame in owner.allocStack { out.append(" " + KernelText.frame(frame, source: true)) }
+    }
+    if owner.freeStack.isEmpty {
+      out.append("page_owner free stack trace missing")
+    } else {
+      out.append("page last free pid \(owner.freePid ?? 0) tgid \(owner.freeTgid ?? 0) stack trace:")
+      for frame in owner.freeStack { out.append(" " + KernelText.frame(frame, source: true)) }
+    }
+    return out
+  }
+
+  /// The iommusan block: what the kernel cannot print. One `key value` group
+  /// per line, values bare or quoted (`KernelText.value`):
+  ///
+  /// ```
+  /// iommusan: freed-while-mapped (kernel sanitizer)
+  /// iommusan:   statement FILE:LINE:COL: TEXT
+  /// iommusan:   pfn 0x80010 phys 0x80010000 count 1
+  /// iommusan:   iova 0xfffff000 domain dma0 device nvme0 pasid 1
+  /// iommusan:   <detail key> <value>          (one line per detail, in order)
+  /// ```
+  ///
+  /// Lines without any fact are left out.
+  public static func iommusanLines(_ report: Report) -> [String] {
+    let prefix = "iommusan:   "
+    var out = ["iommusan: \(report.kind.rawValue) (\(report.source.rawValue))"]
+    if let s = report.statement {
+      out.append(
+        prefix + "statement \(KernelText.sanitize(s.file)):\(s.line):\(s.column): \(KernelText.sanitize(s.text))")
+    }
+    var page: [String] = []
+    if let pfn = report.pfn { page.append("pfn " + pfn.description) }
+    if let phys = report.phys { page.append("phys " + phys.description) }
+    if let count = report.count { page.append("count " + String(count)) }
+    if !page.isEmpty { out.append(prefix + page.joined(separator: " ")) }
+    var mapping: [String] = []
+    if let iova = report.iova { mapping.append("iova " + iova.description) }
+    if let domain = report.domain { mapping.append("domain " + KernelText.value(domain)) }
+    if let device = report.device { mapping.append("device " + KernelText.value(device)) }
+    if let pasid = report.pasid { mapping.append("pasid " + String(pasid)) }
+    if !mapping.isEmpty { out.append(prefix + mapping.joined(separator: " ")) }
+    for detail in report.details {
+      let key = detail.key.isEmpty ? "detail" : KernelText.sanitize(detail.key)
+      out.append(prefix + key + " " + KernelText.detailValue(detail.value))
+    }
+    return out
+  }
+
+  // MARK: - Internals
+
+  /// `%.20s` of a task's comm, sanitized.
+  static func comm(_ comm: String) -> String {
+    KernelText.sanitize(String(comm.prefix(20)))
+  }
+
+  static func contains(_ haystack: [String], _ needle: [String]) -> Bool {
+    guard !needle.isEmpty, needle.count <= haystack.count else { return false }
+    for start in 0...(haystack.count - needle.count) where Array(haystack[start..<start + needle.count]) == needle {
+      return true
+    }
+    return false
+  }
+}

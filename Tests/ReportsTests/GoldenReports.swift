@@ -1,0 +1,387 @@
+import PhysicalMemory
+import Reports
+
+/// One hand-built, representative report per kind, as the sanitizer would
+/// produce it. The drivers (`acme_*`) are fictional; kernel functions and
+/// WARN sites follow the kernel (drivers/iommu/iommu-debug-pagealloc.c and
+/// kernel/dma/debug.c); emulator-only kinds WARN from iommusan's own files.
+enum GoldenReports {
+  static func report(_ kind: ReportKind) -> Report {
+    switch kind {
+    case .freedWhileMapped: return freedWhileMapped
+    case .allocatedWhileMapped: return allocatedWhileMapped
+    case .mapCountUnderflow: return mapCountUnderflow
+    case .mapCountOverflow: return mapCountOverflow
+    case .unmapLargerThanRequested: return unmapLargerThanRequested
+    case .addressOverflow: return addressOverflow
+    case .freedWhileIOTLBCached: return freedWhileIOTLBCached
+    case .pageTableFreedWhileCached: return pageTableFreedWhileCached
+    case .secondaryTLBStale: return secondaryTLBStale
+    case .atsInvalidationTimeout: return atsInvalidationTimeout
+    case .mappingLeak: return mappingLeak
+    case .dmaUnmapMismatch: return dmaUnmapMismatch
+    case .dmaUnmapNotMapped: return dmaUnmapNotMapped
+    case .dmaUseAfterFree: return dmaUseAfterFree
+    case .dmaStaleWalk: return dmaStaleWalk
+    case .faultAfterUnmap: return faultAfterUnmap
+    }
+  }
+
+  // MARK: - Helpers
+
+  static func k(_ function: String) -> StackFrame { StackFrame(function) }
+  static func m(_ function: String, _ module: String) -> StackFrame { StackFrame(function, module: module) }
+  static func guilty(_ function: String, _ module: String?, _ file: String, _ line: Int) -> StackFrame {
+    StackFrame(function, module: module, sourceFile: file, sourceLine: line, isGuilty: true)
+  }
+  static func task(_ comm: String, pid: Int = 1042, cpu: Int = 0) -> TaskInfo {
+    TaskInfo(pid: pid, tgid: pid, comm: comm, cpu: cpu)
+  }
+  static let debugPagealloc = "drivers/iommu/iommu-debug-pagealloc.c"
+  static let pageLeak = "iommu: Detected page leak!"
+
+  static let allocPath: [StackFrame] = [
+    k("post_alloc_hook"), k("get_page_from_freelist"), k("__alloc_frozen_pages_noprof"),
+    k("alloc_pages_mpol"), k("alloc_pages_noprof"),
+  ]
+
+  // MARK: - Kernel sanitizer
+
+  static var freedWhileMapped: Report {
+    let file = "Fixtures/acme-nvme-hmb.fixture"
+    return Report(
+      kind: .freedWhileMapped, headline: pageLeak,
+      warningSite: WarningSite(file: debugPagealloc, line: 91, function: "__iommu_debug_check_unmapped"),
+      callTrace: [
+        k("__iommu_debug_check_unmapped"), k("__free_frozen_pages"), k("__free_pages"),
+        guilty("acme_nvme_free_host_mem", "acme_nvme", file, 14),
+        m("acme_nvme_remove", "acme_nvme"), k("pci_device_remove"), k("device_release_driver_internal"),
+        k("driver_detach"), k("bus_remove_driver"), k("pci_unregister_driver"),
+      ],
+      statement: StatementLocation(file: file, line: 14, column: 1, text: "free_pages hmb"),
+      task: task("acme-nvme-hmb"),
+      pfn: PFN(0x80010), phys: PhysicalAddress(0x8001_0000), iova: IOVA(0xffff_f000),
+      domain: "nvme0.dma", device: "nvme0", count: 1,
+      details: [Detail("order", .int(0)), Detail("mapped at", .string("\(file):9:1"))],
+      pageOwner: PageOwnerRecord(
+        isAllocated: true, order: 0, migratetype: "Unmovable", gfpMask: 0xcc0, gfpNames: "GFP_KERNEL",
+        pid: 1042, tgid: 1042, comm: "acme-nvme-hmb", ts: 3_000_000, freeTs: 7_000_000,
+        allocStack: allocPath + [m("acme_nvme_alloc_host_mem", "acme_nvme"), m("acme_nvme_probe", "acme_nvme")],
+        freePid: 1042, freeTgid: 1042,
+        freeStack: [
+          k("__free_frozen_pages"), k("__free_pages"), m("acme_nvme_free_host_mem", "acme_nvme"),
+          m("acme_nvme_remove", "acme_nvme"),
+        ]))
+  }
+
+  static var allocatedWhileMapped: Report {
+    let file = "Fixtures/acme-nic-rx.fixture"
+    return Report(
+      kind: .allocatedWhileMapped, headline: pageLeak,
+      warningSite: WarningSite(file: debugPagealloc, line: 91, function: "__iommu_debug_check_unmapped"),
+      callTrace: [k("__iommu_debug_check_unmapped")] + allocPath + [
+        guilty("acme_nic_refill_rx", "acme_nic", file, 21),
+        m("acme_nic_poll", "acme_nic"), k("__napi_poll"), k("net_rx_action"), k("handle_softirqs"),
+      ],
+      statement: StatementLocation(file: file, line: 21, column: 1, text: "rx2 = alloc_pages gfp=GFP_ATOMIC"),
+      task: task("acme-nic-rx"),
+      pfn: PFN(0x80020), phys: PhysicalAddress(0x8002_0000), iova: IOVA(0xffff_e000),
+      domain: "nic0.dma", device: "nic0", count: 1,
+      pageOwner: PageOwnerRecord(
+        isAllocated: true, order: 0, migratetype: "Unmovable", gfpMask: 0x820, gfpNames: "GFP_ATOMIC",
+        pid: 1042, tgid: 1042, comm: "acme-nic-rx", ts: 2_000_000, freeTs: 9_000_000,
+        allocStack: allocPath + [m("acme_nic_refill_rx", "acme_nic"), m("acme_nic_open", "acme_nic")],
+        freePid: 1042, freeTgid: 1042,
+        freeStack: [k("__free_frozen_pages"), k("__free_pages"), m("acme_nic_drop_rx", "acme_nic")]))
+  }
+
+  static var mapCountUnderflow: Report {
+    let file = "Fixtures/forged-pte.fixture"
+    return Report(
+      kind: .mapCountUnderflow, headline: "iommusan: map count of pfn 0x80030 went below zero",
+      warningSite: WarningSite(file: debugPagealloc, line: 60, function: "__iommu_debug_unmap_begin"),
+      callTrace: [
+        k("__iommu_debug_unmap_begin"), k("__iommu_unmap"), k("iommu_unmap"),
+        guilty("acme_vpu_unmap_ctx", "acme_vpu", file, 18), m("acme_vpu_ctx_fini", "acme_vpu"),
+        m("acme_vpu_release", "acme_vpu"), k("__fput"), k("task_work_run"),
+      ],
+      statement: StatementLocation(file: file, line: 18, column: 1, text: "iommu_unmap dom iova=0x100000 size=4K"),
+      task: task("forged-pte"),
+      pfn: PFN(0x80030), phys: PhysicalAddress(0x8003_0000), iova: IOVA(0x10_0000),
+      domain: "dom", device: "vpu0", count: -1)
+  }
+
+  static var mapCountOverflow: Report {
+    let file = "Fixtures/acme-net-leak.fixture"
+    return Report(
+      kind: .mapCountOverflow, headline: "iommusan: map count of pfn 0x80040 passed its maximum",
+      warningSite: WarningSite(file: debugPagealloc, line: 47, function: "__iommu_debug_map"),
+      callTrace: [
+        k("__iommu_debug_map"), k("iommu_map_nosync"), k("iommu_map"), k("__iommu_dma_map"),
+        k("iommu_dma_map_phys"), k("dma_map_phys"), guilty("acme_net_xmit", "acme_net", file, 12),
+        k("dev_hard_start_xmit"), k("sch_direct_xmit"), k("__dev_queue_xmit"),
+      ],
+      statement: StatementLocation(file: file, line: 12, column: 1, text: "h = dma_map eth0 skb size=2K dir=to-device"),
+      task: task("acme-net-leak"),
+      pfn: PFN(0x80040), phys: PhysicalAddress(0x8004_0000), iova: IOVA(0xfffc_0000),
+      domain: "eth0.dma", device: "eth0", count: -2_147_483_648,
+      details: [Detail("maximum", .int(2_147_483_647))])
+  }
+
+  static var unmapLargerThanRequested: Report {
+    let file = "Fixtures/acme-gpu-split.fixture"
+    return Report(
+      kind: .unmapLargerThanRequested, headline: "iommusan: iommu_unmap() removed 2M where 4K was asked",
+      warningSite: WarningSite(file: debugPagealloc, line: 143, function: "__iommu_debug_unmap_end"),
+      callTrace: [
+        k("__iommu_debug_unmap_end"), k("__iommu_unmap"), k("iommu_unmap"),
+        guilty("acme_gpu_unmap_bo", "acme_gpu", file, 23), m("acme_gpu_bo_release", "acme_gpu"),
+        k("drm_gem_object_free"), k("drm_gem_handle_delete"), k("drm_ioctl_kernel"), k("drm_ioctl"),
+      ],
+      statement: StatementLocation(file: file, line: 23, column: 1, text: "iommu_unmap gpu iova=0x200000 size=4K"),
+      task: task("acme-gpu-split"),
+      pfn: PFN(0x80200), phys: PhysicalAddress(0x8020_0000), iova: IOVA(0x20_0000),
+      domain: "gpu", device: "gpu0",
+      details: [Detail("size", .int(4096)), Detail("unmapped", .int(2_097_152)), Detail("page size", .hex(0x20_0000))])
+  }
+
+  static var addressOverflow: Report {
+    let file = "Fixtures/iova-wrap.fixture"
+    return Report(
+      kind: .addressOverflow, headline: "iommusan: iova 0xfffffffffffff000 + size 0x2000 wraps around",
+      warningSite: WarningSite(file: debugPagealloc, line: 117, function: "__iommu_debug_unmap_begin"),
+      callTrace: [
+        k("__iommu_debug_unmap_begin"), k("__iommu_unmap"), k("iommu_unmap"),
+        guilty("acme_dsp_unmap_window", "acme_dsp", file, 9), m("acme_dsp_ioctl", "acme_dsp"),
+        k("__x64_sys_ioctl"), k("do_syscall_64"), k("entry_SYSCALL_64_after_hwframe"),
+      ],
+      statement: StatementLocation(
+        file: file, line: 9, column: 1, text: "iommu_unmap dom iova=0xffff_ffff_ffff_f000 size=8K"),
+      task: task("iova-wrap"),
+      iova: IOVA(0xffff_ffff_ffff_f000), domain: "dom", device: "dsp0",
+      details: [Detail("size", .hex(0x2000))])
+  }
+
+  // MARK: - Emulator
+
+  static var freedWhileIOTLBCached: Report {
+    let file = "Fixtures/unmap-fast-nosync.fixture"
+    return Report(
+      kind: .freedWhileIOTLBCached,
+      headline: "iommusan: pfn 0x80050 freed while an IOTLB entry of iommu0 still maps iova 0x100000",
+      warnMessage: ["iommusan: pfn 0x80050 freed while an IOTLB entry of iommu0 still maps iova 0x100000"],
+      warningSite: WarningSite(file: "drivers/iommu/iommusan/iotlb.c", line: 212, function: "iommusan_check_cached_free"),
+      callTrace: [
+        k("iommusan_check_cached_free"), k("__free_frozen_pages"), k("__free_pages"),
+        guilty("acme_cam_release_buf", "acme_cam", file, 17), m("acme_cam_stop_streaming", "acme_cam"),
+        k("vb2_core_streamoff"), k("__video_do_ioctl"), k("video_usercopy"),
+      ],
+      statement: StatementLocation(file: file, line: 17, column: 1, text: "free_pages buf"),
+      task: task("unmap-fast-nosy"),
+      pfn: PFN(0x80050), phys: PhysicalAddress(0x8005_0000), iova: IOVA(0x10_0000),
+      domain: "dom", device: "cam0", count: 0,
+      details: [
+        Detail("cache", .string("IOTLB")), Detail("iommu", .string("iommu0")),
+        Detail("unmapped at", .string("\(file):15:1")), Detail("missing", .string("iotlb_sync dom")),
+      ])
+  }
+
+  static var pageTableFreedWhileCached: Report {
+    let file = "Fixtures/sva-kva-flush.fixture"
+    return Report(
+      kind: .pageTableFreedWhileCached,
+      headline: "iommusan: kernel page-table page pfn 0x80060 freed while the walk cache of iommu0 points at it",
+      warnMessage: ["iommusan: kernel page-table page pfn 0x80060 freed while the walk cache of iommu0 points at it"],
+      warningSite: WarningSite(file: "drivers/iommu/iommusan/walk-cache.c", line: 88, function: "iommusan_check_table_free"),
+      callTrace: [
+        k("iommusan_check_table_free"), k("__free_frozen_pages"), k("pte_free_kernel"), k("pmd_free_pte_page"),
+        k("vfree"), guilty("acme_fw_unload", "acme_fw", file, 27), m("acme_fw_remove", "acme_fw"),
+        k("platform_remove"), k("device_release_driver_internal"),
+      ],
+      statement: StatementLocation(file: file, line: 27, column: 1, text: "vfree fwbuf"),
+      task: task("sva-kva-flush"),
+      pfn: PFN(0x80060), phys: PhysicalAddress(0x8006_0000), device: "accel0", pasid: 1,
+      details: [
+        Detail("table level", .int(1)), Detail("cache", .string("paging-structure (PDE)")),
+        Detail("iommu", .string("iommu0")), Detail("kva_flush", .string("none")),
+      ])
+  }
+
+  static var secondaryTLBStale: Report {
+    let file = "Fixtures/sva-munmap.fixture"
+    return Report(
+      kind: .secondaryTLBStale,
+      headline: "iommusan: pfn 0x80070 freed before the IOMMU's copy for pasid 2 was invalidated",
+      warnMessage: ["iommusan: pfn 0x80070 freed before the IOMMU's copy for pasid 2 was invalidated"],
+      warningSite: WarningSite(file: "drivers/iommu/iommusan/sva.c", line: 141, function: "iommusan_check_secondary_tlb"),
+      callTrace: [
+        k("iommusan_check_secondary_tlb"), k("free_unref_folios"), k("folios_put_refs"),
+        k("free_pages_and_swap_cache"), k("tlb_finish_mmu"), k("vms_clear_ptes"),
+        guilty("sva_app_munmap", nil, file, 33), k("__x64_sys_munmap"), k("do_syscall_64"),
+      ],
+      statement: StatementLocation(file: file, line: 33, column: 1, text: "munmap area"),
+      task: TaskInfo(pid: 1043, tgid: 1043, comm: "sva-app", cpu: 1),
+      pfn: PFN(0x80070), phys: PhysicalAddress(0x8007_0000), device: "accel0", pasid: 2,
+      details: [
+        Detail("user address", .hex(0x7f00_0000_0000)), Detail("cache", .string("IOTLB")),
+        Detail("notifier", .string("deferred-end")),
+      ])
+  }
+
+  static var atsInvalidationTimeout: Report {
+    let file = "Fixtures/flr-race.fixture"
+    return Report(
+      kind: .atsInvalidationTimeout,
+      headline: "iommusan: ATS invalidation to nic0 (0000:00:03.0) timed out: the function is in reset",
+      warnMessage: ["iommusan: ATS invalidation to nic0 (0000:00:03.0) timed out: the function is in reset"],
+      warningSite: WarningSite(file: "drivers/iommu/iommusan/ats.c", line: 64, function: "iommusan_ats_timeout"),
+      callTrace: [
+        k("iommusan_ats_timeout"), k("qi_submit_sync"), k("qi_flush_dev_iotlb"), k("cache_tag_flush_range"),
+        k("intel_iommu_tlb_sync"), k("__iommu_unmap"), k("iommu_unmap"),
+        guilty("acme_nic_unmap_ring", "acme_nic", file, 19), m("acme_nic_reset_work", "acme_nic"),
+        k("process_one_work"), k("worker_thread"),
+      ],
+      statement: StatementLocation(file: file, line: 19, column: 1, text: "iommu_unmap dom iova=0x100000 size=4K"),
+      task: TaskInfo(pid: 87, tgid: 87, comm: "kworker/0:2", cpu: 0),
+      iova: IOVA(0x10_0000), domain: "dom", device: "nic0",
+      details: [Detail("iommu", .string("iommu0")), Detail("reset", .string("none"))])
+  }
+
+  static var mappingLeak: Report {
+    let file = "Fixtures/acme-vdpa-teardown.fixture"
+    return Report(
+      kind: .mappingLeak, headline: "iommusan: domain vdpa freed with 3 mappings (12K) left",
+      warnMessage: ["iommusan: domain vdpa freed with 3 mappings (12K) left"],
+      warningSite: WarningSite(file: "drivers/iommu/iommusan/leak.c", line: 52, function: "iommusan_check_domain_free"),
+      callTrace: [
+        k("iommusan_check_domain_free"), k("iommu_domain_free"),
+        guilty("acme_vdpa_release_domain", "acme_vdpa", file, 40), m("acme_vdpa_free", "acme_vdpa"),
+        k("vdpa_release_dev"), k("device_release"),
+      ],
+      statement: StatementLocation(file: file, line: 40, column: 1, text: "free_domain vdpa"),
+      task: task("acme-vdpa-teard"),
+      iova: IOVA(0x10_0000), domain: "vdpa", device: "vdpa0",
+      details: [Detail("mappings", .int(3)), Detail("bytes", .int(12288)), Detail("last mapped at", .string("\(file):31:1"))])
+  }
+
+  // MARK: - DMA-API debug
+
+  static var dmaUnmapMismatch: Report {
+    let file = "Fixtures/acme-nvme-prp.fixture"
+    let message =
+      "DMA-API: acme_nvme 0000:00:01.0: device driver frees DMA memory with different size "
+      + "[device address=0x00000000fffff000] [map size=8192 bytes] [unmap size=4096 bytes]"
+    let mapped = [k("debug_dma_map_phys"), k("dma_map_phys"), m("acme_nvme_map_data", "acme_nvme"),
+                  m("acme_nvme_queue_rq", "acme_nvme"), k("blk_mq_dispatch_rq_list")]
+    return Report(
+      kind: .dmaUnmapMismatch, headline: message, warnMessage: [message],
+      warningSite: WarningSite(file: "kernel/dma/debug.c", line: 1036, function: "check_unmap"),
+      callTrace: [
+        k("check_unmap"), k("debug_dma_unmap_phys"), k("dma_unmap_phys"),
+        guilty("acme_nvme_unmap_data", "acme_nvme", file, 26), m("acme_nvme_complete_rq", "acme_nvme"),
+        k("blk_complete_reqs"), k("handle_softirqs"),
+      ],
+      statement: StatementLocation(file: file, line: 26, column: 1, text: "dma_unmap prp size=4K"),
+      task: task("acme-nvme-prp"),
+      pfn: PFN(0x80080), phys: PhysicalAddress(0x8008_0000), iova: IOVA(0xffff_f000),
+      domain: "nvme0.dma", device: "nvme0",
+      details: [Detail("map size", .int(8192)), Detail("unmap size", .int(4096)), Detail("direction", .string("bidirectional"))],
+      trailer: ["Mapped at:"] + mapped.map { " " + KernelText.frame($0) })
+  }
+
+  static var dmaUnmapNotMapped: Report {
+    let file = "Fixtures/double-unmap.fixture"
+    let message =
+      "DMA-API: acme_nvme 0000:00:01.0: device driver tries to free DMA memory it has not allocated "
+      + "[device address=0x00000000fffff000] [size=4096 bytes]"
+    return Report(
+      kind: .dmaUnmapNotMapped, headline: message, warnMessage: [message],
+      warningSite: WarningSite(file: "kernel/dma/debug.c", line: 1012, function: "check_unmap"),
+      callTrace: [
+        k("check_unmap"), k("debug_dma_unmap_phys"), k("dma_unmap_phys"),
+        guilty("acme_nvme_abort_cmd", "acme_nvme", file, 31), m("acme_nvme_timeout", "acme_nvme"),
+        k("blk_mq_handle_expired"), k("blk_mq_timeout_work"), k("process_one_work"),
+      ],
+      statement: StatementLocation(file: file, line: 31, column: 1, text: "dma_unmap cmd"),
+      task: TaskInfo(pid: 88, tgid: 88, comm: "kworker/1:1H", cpu: 1),
+      iova: IOVA(0xffff_f000), domain: "nvme0.dma", device: "nvme0",
+      details: [Detail("size", .int(4096)), Detail("unmapped at", .string("\(file):24:1"))])
+  }
+
+  // MARK: - Ground truth
+
+  static var dmaUseAfterFree: Report {
+    let file = "Fixtures/lazy-window.fixture"
+    return Report(
+      kind: .dmaUseAfterFree,
+      headline: "iommusan: nic0 wrote 8 bytes to pfn 0x80090, freed since iova 0xffffd000 was mapped",
+      warnMessage: ["iommusan: nic0 wrote 8 bytes to pfn 0x80090, freed since iova 0xffffd000 was mapped"],
+      warningSite: WarningSite(file: "drivers/iommu/iommusan/ground-truth.c", line: 120, function: "iommusan_check_dma_access"),
+      callTrace: [
+        k("iommusan_check_dma_access"), k("iommusan_device_write"),
+        guilty("acme_nic_rx_dma", "acme_nic", file, 30),
+      ],
+      statement: StatementLocation(file: file, line: 30, column: 1, text: "dma nic0 write rxh value=0x41"),
+      task: task("lazy-window"),
+      pfn: PFN(0x80090), phys: PhysicalAddress(0x8009_0008), iova: IOVA(0xffff_d008),
+      domain: "nic0.dma", device: "nic0",
+      details: [
+        Detail("access", .string("write")), Detail("len", .int(8)), Detail("translated by", .string("IOTLB")),
+        Detail("page state", .string("allocated again")), Detail("freed at", .string("\(file):27:1")),
+        Detail("mapped at", .string("\(file):12:1")),
+      ],
+      pageOwner: PageOwnerRecord(
+        isAllocated: true, order: 0, migratetype: "Unmovable", gfpMask: 0x400cc0, gfpNames: "GFP_KERNEL_ACCOUNT",
+        pid: 1042, tgid: 1042, comm: "lazy-window", ts: 28_000_000, freeTs: 27_000_000,
+        allocStack: allocPath + [k("pipe_write"), k("vfs_write")],
+        freePid: 1042, freeTgid: 1042,
+        freeStack: [k("__free_frozen_pages"), k("__free_pages"), m("acme_nic_free_rx", "acme_nic")]))
+  }
+
+  static var dmaStaleWalk: Report {
+    let file = "Fixtures/sva-stale-walk.fixture"
+    return Report(
+      kind: .dmaStaleWalk,
+      headline: "iommusan: accel0 pasid 1 translation walked freed page-table page pfn 0x80060",
+      warnMessage: ["iommusan: accel0 pasid 1 translation walked freed page-table page pfn 0x80060"],
+      warningSite: WarningSite(file: "drivers/iommu/iommusan/ground-truth.c", line: 151, function: "iommusan_check_walk"),
+      callTrace: [
+        k("iommusan_check_walk"), k("iommusan_translate"), k("iommusan_device_read"),
+        guilty("acme_accel_fetch", "acme_accel", file, 35),
+      ],
+      statement: StatementLocation(file: file, line: 35, column: 1, text: "dma accel0 read 0xffff_8880_0010_0000 pasid=p"),
+      task: task("sva-stale-walk"),
+      pfn: PFN(0x80060), phys: PhysicalAddress(0x8006_0000), iova: IOVA(0xffff_8880_0010_0000),
+      device: "accel0", pasid: 1,
+      details: [
+        Detail("table level", .int(1)), Detail("reached via", .string("paging-structure cache (PDE)")),
+        Detail("table freed at", .string("\(file):27:1")), Detail("result", .string("fault")),
+      ])
+  }
+
+  // MARK: - Trace replay
+
+  static var faultAfterUnmap: Report {
+    let file = "traces/ath12k-20250701.log"
+    let line =
+      "irq/26-AMD-Vi-154     [006] .....   327.753942: io_page_fault: IOMMU:ath12k_pci 0000:c2:00.0 "
+      + "iova=0x00000000fe980000 flags=0x0001"
+    return Report(
+      kind: .faultAfterUnmap,
+      headline: "iommusan: io_page_fault at iova 0xfe980000, unmapped 6.176 ms earlier by kworker/u64:0-12",
+      warnMessage: ["iommusan: io_page_fault at iova 0xfe980000, unmapped 6.176 ms earlier by kworker/u64:0-12"],
+      warningSite: WarningSite(file: "drivers/iommu/iommusan/replay.c", line: 203, function: "iommusan_replay_fault"),
+      callTrace: [
+        k("iommusan_replay_fault"), k("report_iommu_fault"),
+        guilty("ath12k_pci", "ath12k_pci", file, 5), k("amd_iommu_int_thread"), k("irq_thread_fn"),
+        k("irq_thread"), k("kthread"), k("ret_from_fork"), k("ret_from_fork_asm"),
+      ],
+      statement: StatementLocation(file: file, line: 5, column: 1, text: line),
+      task: TaskInfo(pid: 154, tgid: 154, comm: "irq/26-AMD-Vi", cpu: 6),
+      iova: IOVA(0xfe98_0000), device: "0000:c2:00.0",
+      details: [
+        Detail("flags", .hex(1)), Detail("unmapped at", .string("\(file):4")),
+        Detail("unmap size", .int(524_288)), Detail("freed at", .string("\(file):3")),
+      ])
+  }
+}

@@ -1,0 +1,145 @@
+import PhysicalMemory
+import Reports
+import Testing
+
+@Suite struct KernelTextTests {
+  @Test func lineOrderFollowsTheKernel() {
+    let lines = KernelTextRenderer().lines(GoldenReports.dmaUnmapMismatch)
+    func index(_ prefix: String) -> Int { lines.firstIndex { $0.hasPrefix(prefix) } ?? -1 }
+    let order = [
+      index("------------[ cut here ]------------"), index("DMA-API: acme_nvme 0000:00:01.0:"),
+      index("WARNING: CPU: 0 PID: 1042 at kernel/dma/debug.c:1036 check_unmap+0x"), index("Modules linked in: acme_nvme"),
+      index("CPU: 0 UID: 0 PID: 1042 Comm: acme-nvme-prp Not tainted 7.0.0-iommusan #1 PREEMPT(full) "),
+      index("Hardware name: iommusan emulated machine"), index("RIP: 0010:acme_nvme_unmap_data+0x"),
+      index("Call Trace:"), index(" <TASK>"), index(" check_unmap+0x"), index(" </TASK>"),
+      index("---[ end trace 0000000000000000 ]---"), index("Mapped at:"),
+      index("iommusan: dma-unmap-mismatch (DMA-API debug)"),
+    ]
+    #expect(!order.contains(-1), "\(order)")
+    #expect(order == order.sorted(), "\(order)")
+    // The headline is the WARN message: printed once, inside the cut-here block.
+    #expect(lines.filter { $0.hasPrefix("DMA-API:") }.count == 1)
+  }
+
+  @Test func headlineFollowsTheEndMarkerThenPageOwner() {
+    let lines = KernelTextRenderer().lines(GoldenReports.freedWhileMapped)
+    let end = lines.firstIndex(of: "---[ end trace 0000000000000000 ]---")!
+    #expect(lines[end + 1] == "iommu: Detected page leak!")
+    #expect(lines[end + 2] == "page_owner tracks the page as allocated")
+    #expect(
+      lines[end + 3]
+        == "page last allocated via order 0, migratetype Unmovable, gfp_mask 0xcc0(GFP_KERNEL), pid 1042, tgid 1042 (acme-nvme-hmb), ts 3000000, free_ts 7000000"
+    )
+    #expect(lines[end + 4].hasPrefix(" post_alloc_hook+0x"))
+    #expect(lines.contains("page last free pid 1042 tgid 1042 stack trace:"))
+    #expect(lines.contains("Modules linked in: acme_nvme"))
+  }
+
+  @Test func pageOwnerMissingStacks() {
+    let owner = PageOwnerRecord(
+      isAllocated: false, order: 3, migratetype: "Movable", gfpMask: 0, gfpNames: "", pid: 1, tgid: 1,
+      comm: "swapper/0", ts: 0, freeTs: 0, allocStack: [], freePid: nil, freeTgid: nil, freeStack: [])
+    #expect(
+      KernelTextRenderer.pageOwnerLines(owner) == [
+        "page_owner tracks the page as freed",
+        "page last allocated via order 3, migratetype Movable, gfp_mask 0(), pid 1, tgid 1 (swapper/0), ts 0, free_ts 0",
+        "page_owner allocation stack trace missing",
+        "page_owner free stack trace missing",
+      ])
+  }
+
+  @Test func iommusanBlock() {
+    let lines = KernelTextRenderer.iommusanLines(GoldenReports.freedWhileMapped)
+    #expect(
+      lines == [
+        "iommusan: freed-while-mapped (kernel sanitizer)",
+        "iommusan:   statement Fixtures/acme-nvme-hmb.fixture:14:1: free_pages hmb",
+        "iommusan:   pfn 0x80010 phys 0x80010000 count 1",
+        "iommusan:   iova 0xfffff000 domain nvme0.dma device nvme0",
+        "iommusan:   order 0",
+        "iommusan:   mapped at Fixtures/acme-nvme-hmb.fixture:9:1",
+      ])
+    let bare = Report(
+      kind: .mappingLeak, headline: "", warningSite: WarningSite(file: "f.c", line: 1, function: "f"),
+      callTrace: [], statement: nil, task: TaskInfo(pid: 1, tgid: 1, comm: "x"))
+    #expect(KernelTextRenderer.iommusanLines(bare) == ["iommusan: mapping-leak (emulator)"])
+    #expect(!KernelTextRenderer().lines(bare).contains(""))
+  }
+
+  @Test func taintedAndModernFormats() {
+    let report = GoldenReports.freedWhileMapped
+    let tainted = KernelTextRenderer(tainted: true).lines(report)
+    #expect(
+      tainted.contains(
+        "CPU: 0 UID: 0 PID: 1042 Comm: acme-nvme-hmb Tainted: G        W           7.0.0-iommusan #1 PREEMPT(full) "))
+    let cpu = tainted.firstIndex { $0.hasPrefix("CPU: ") }!
+    #expect(tainted[cpu + 1] == "Tainted: [W]=WARN")
+    let modern = KernelTextRenderer(warningLineFormat: .modern).lines(report)
+    #expect(
+      modern.contains {
+        $0.hasPrefix("WARNING: drivers/iommu/iommu-debug-pagealloc.c:91 at __iommu_debug_check_unmapped+0x")
+          && $0.hasSuffix(", CPU#0: acme-nvme-hmb/1042")
+      })
+    let kernelOnly = KernelTextRenderer(includeIOMMUSanBlock: false).lines(report)
+    #expect(!kernelOnly.contains { $0.hasPrefix("iommusan:") })
+  }
+
+  @Test func framesCarrySourceBeforeModule() {
+    let lines = KernelTextRenderer().lines(GoldenReports.freedWhileMapped)
+    let frame = lines.first { $0.hasPrefix(" acme_nvme_free_host_mem+0x") }!
+    #expect(frame.hasSuffix(" Fixtures/acme-nvme-hmb.fixture:14 [acme_nvme]"))
+    let (off, size) = StackFrame("acme_nvme_free_host_mem").offsetAndSize
+    #expect(frame.hasPrefix(" acme_nvme_free_host_mem+0x\(String(off, radix: 16))/0x\(String(size, radix: 16)) "))
+    #expect(lines.contains { $0.hasPrefix("RIP: 0010:acme_nvme_free_host_mem+0x") && $0.hasSuffix(" [acme_nvme]") })
+  }
+
+  @Test func hostileStringsCannotBreakLines() {
+    let evil = "a\nb\r\u{0}\u{1b}[31m\u{7f}\u{85}\u{2028}\u{2029}\u{202e}\t\"\\ é 😀"
+    let report = Report(
+      kind: .dmaUseAfterFree, headline: evil + "\n", warnMessage: [evil, "two\nlines\n"],
+      warningSite: WarningSite(file: evil, line: -1, function: evil),
+      callTrace: [StackFrame(evil, module: evil, sourceFile: evil, sourceLine: 0, isGuilty: true)],
+      statement: StatementLocation(file: evil, line: 0, column: 0, text: evil),
+      task: TaskInfo(pid: -1, tgid: 0, comm: evil + evil + evil, cpu: 99),
+      pfn: PFN(.max), phys: PhysicalAddress(.max), iova: IOVA(.max), domain: evil, device: "", pasid: .max,
+      count: .min, details: [Detail(evil, .string(evil)), Detail("", .string("")), Detail("h", .hex(.max))],
+      pageOwner: PageOwnerRecord(
+        isAllocated: true, order: -1, migratetype: evil, gfpMask: .max, gfpNames: evil, pid: 0, tgid: 0,
+        comm: evil, ts: .max, freeTs: .max, allocStack: [StackFrame("")], freePid: nil, freeTgid: nil,
+        freeStack: [StackFrame(evil)]),
+      trailer: [evil])
+    for format in KernelTextRenderer.WarningLineFormat.allCases {
+      let renderer = KernelTextRenderer(warningLineFormat: format, tainted: true)
+      let text = renderer.render(report)
+      let lines = renderer.lines(report)
+      #expect(text == lines.joined(separator: "\n") + "\n")
+      for line in lines {
+        for scalar in line.unicodeScalars {
+          #expect(scalar.value >= 0x20 && scalar.value != 0x7f, "control in \(line)")
+          #expect(![0x85, 0x2028, 0x2029, 0x202e].contains(scalar.value), "separator in \(line)")
+        }
+      }
+      // printk semantics: an embedded newline makes two lines, a trailing one none.
+      #expect(lines.contains("two"))
+      #expect(lines.contains("lines"))
+      #expect(lines.contains { $0.hasPrefix("iommusan:   domain ") || $0.contains(" domain \"") })
+      #expect(lines.contains("iommusan:   device \"\"") == false)
+      #expect(lines.contains { $0.contains("device \"\"") })
+    }
+    #expect(KernelText.symbol("") == "unknown")
+    #expect(KernelText.symbol("a-b c.isra.0") == "a_b_c.isra.0")
+    #expect(KernelText.sanitize("x\ny") == "x\\x0ay")
+    #expect(KernelText.sanitize("\u{2028}") == "\\u{2028}")
+    #expect(KernelText.value("two words") == "\"two words\"")
+    #expect(KernelText.value("q\"b\\") == "\"q\\\"b\\\\\"")
+    #expect(KernelText.value("plain") == "plain")
+    #expect(KernelText.printkLines("") == [""])
+    #expect(KernelText.printkLines("a\r\nb\n") == ["a", "b"])
+  }
+
+  @Test func printkPrefix() {
+    #expect(KernelText.printkPrefix(nanoseconds: 554_863_972_000) == "[  554.863972] ")
+    #expect(KernelText.printkPrefix(nanoseconds: 7_731_955_123, pid: 11919) == "[    7.731955][T11919] ")
+    #expect(KernelText.printkPrefix(nanoseconds: 0, pid: 1) == "[    0.000000][    T1] ")
+  }
+}

@@ -1,0 +1,108 @@
+import PhysicalMemory
+import Reports
+import Testing
+
+/// syzkaller must title every report after its guilty driver frame, so that
+/// different bug sites get different titles and no title names a detector.
+@Suite struct SyzkallerTitleTests {
+  let parser: SyzkallerParser
+
+  init() throws { parser = try SyzkallerParser() }
+
+  @Test func parserFollowsTheReferenceExample() throws {
+    // report/715 of the reference: the RIP function is on the skip list, so
+    // the title comes from the Call Trace.
+    let text = """
+      ------------[ cut here ]------------
+      WARNING: CPU: 1 PID: 5000 at kernel/rcu/srcutree.c:671 cleanup_srcu_struct+0x39c/0x520
+      Modules linked in:
+      RIP: 0010:cleanup_srcu_struct+0x39c/0x520
+      Call Trace:
+       <TASK>
+       kvm_put_kvm+0x5e6/0xc70
+       kvm_vm_release+0x43/0x50
+       </TASK>
+      """
+    let parsed = try #require(parser.parse(text))
+    #expect(parsed.title == "WARNING in kvm_put_kvm")
+    #expect(parsed.corrupted == nil)
+  }
+
+  @Test(arguments: ReportKind.allCases)
+  func titleIsTheGuiltyFrame(kind: ReportKind) throws {
+    let report = GoldenReports.report(kind)
+    let guilty = try #require(report.callTrace.first { $0.isGuilty })
+    for format in KernelTextRenderer.WarningLineFormat.allCases {
+      for tainted in [false, true] {
+        let text = KernelTextRenderer(warningLineFormat: format, tainted: tainted).render(report)
+        let parsed = try #require(parser.parse(text))
+        #expect(parsed.title == "WARNING in \(guilty.function)", "\(format) tainted=\(tainted)")
+        #expect(parsed.corrupted == nil, "\(parsed.corrupted ?? "")")
+        #expect(KernelTextRenderer.expectedSyzkallerTitle(of: report) == parsed.title)
+      }
+    }
+  }
+
+  @Test func titlesAreDistinctPerBugSite() throws {
+    var titles: Set<String> = []
+    for kind in ReportKind.allCases {
+      let text = KernelTextRenderer().render(GoldenReports.report(kind))
+      titles.insert(try #require(parser.parse(text)).title)
+    }
+    #expect(titles.count == ReportKind.allCases.count)
+  }
+
+  @Test func sameDetectorDifferentDriversGetDifferentTitles() throws {
+    var a = GoldenReports.freedWhileMapped
+    var b = a
+    a.callTrace[3] = StackFrame("acme_a_free", module: "acme_a", isGuilty: true)
+    b.callTrace[3] = StackFrame("acme_b_free", module: "acme_b", isGuilty: true)
+    let ta = try #require(parser.parse(KernelTextRenderer().render(a))).title
+    let tb = try #require(parser.parse(KernelTextRenderer().render(b))).title
+    #expect(ta == "WARNING in acme_a_free")
+    #expect(tb == "WARNING in acme_b_free")
+  }
+
+  @Test func noDetectorFunctionOnTheRIPLine() {
+    for kind in ReportKind.allCases {
+      let report = GoldenReports.report(kind)
+      let rip = KernelTextRenderer().lines(report).first { $0.hasPrefix("RIP: ") } ?? ""
+      #expect(!rip.contains(report.warningSite.function), "\(kind): \(rip)")
+    }
+  }
+
+  @Test func withoutAGuiltyFlagRIPPrefersFixtureCode() throws {
+    var report = GoldenReports.freedWhileMapped
+    report.callTrace = report.callTrace.map {
+      var f = $0
+      f.isGuilty = false
+      return f
+    }
+    #expect(KernelTextRenderer.ripFrame(of: report).function == "acme_nvme_free_host_mem")
+    report.callTrace = report.callTrace.map {
+      var f = $0
+      f.sourceFile = nil
+      f.sourceLine = nil
+      return f
+    }
+    // Next preference: the first module frame.
+    #expect(KernelTextRenderer.ripFrame(of: report).function == "acme_nvme_free_host_mem")
+    report.callTrace = [StackFrame("__iommu_debug_check_unmapped"), StackFrame("__free_pages")]
+    #expect(KernelTextRenderer.ripFrame(of: report).function == "__iommu_debug_check_unmapped")
+    report.callTrace = []
+    #expect(KernelTextRenderer.ripFrame(of: report).function == "__iommu_debug_check_unmapped")
+    // An empty call trace still gives a parseable report (the WARN site as its only frame).
+    let parsed = try #require(parser.parse(KernelTextRenderer().render(report)))
+    #expect(parsed.corrupted == nil)
+  }
+
+  @Test func oddFunctionNamesStayParseable() throws {
+    var report = GoldenReports.freedWhileMapped
+    report.callTrace[3] = StackFrame("acme-nvme free\nhost", module: "acme-nvme", sourceFile: "a b.fixture", sourceLine: 3, isGuilty: true)
+    let text = KernelTextRenderer().render(report)
+    let parsed = try #require(parser.parse(text))
+    #expect(parsed.title == "WARNING in acme_nvme_free_host")
+    #expect(text.contains("RIP: 0010:acme_nvme_free_host+"))
+    #expect(text.contains("[acme_nvme]"))
+  }
+}
