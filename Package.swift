@@ -21,34 +21,35 @@ let package = Package(
   ],
   targets: [
     // The machine model.
-    .target(name: "PhysicalMemory", swiftSettings: debugPageAlloc),
-    .target(name: "IOMMU", dependencies: ["PhysicalMemory"], swiftSettings: debugPageAlloc),
+    .target(name: "MemoryModel", swiftSettings: debugPageAlloc),
+    .target(name: "IOMMU", dependencies: ["MemoryModel"], swiftSettings: debugPageAlloc),
     // Report values and their renderers.
-    .target(name: "Reports", dependencies: ["PhysicalMemory"]),
+    .target(name: "Reports", dependencies: ["MemoryModel"]),
     // The sanitizer: shadow state and checks, attached to the model's hooks.
     .target(
-      name: "Sanitizer", dependencies: ["PhysicalMemory", "IOMMU", "Reports"],
+      name: "Sanitizer", dependencies: ["MemoryModel", "IOMMU", "Reports"],
       swiftSettings: debugPageAlloc),
     // The fixture language and its runner.
     .target(name: "FixtureLanguage"),
     .target(
       name: "FixtureRunner",
-      dependencies: ["FixtureLanguage", "PhysicalMemory", "IOMMU", "Sanitizer", "Reports"],
+      dependencies: ["FixtureLanguage", "MemoryModel", "IOMMU", "Sanitizer", "Reports"],
       swiftSettings: debugPageAlloc),
     .executableTarget(
       name: "iommusan",
-      dependencies: ["FixtureRunner", "FixtureLanguage", "Reports", "Sanitizer", "IOMMU", "PhysicalMemory"],
+      dependencies: ["FixtureRunner", "FixtureLanguage", "Reports", "Sanitizer", "IOMMU", "MemoryModel"],
       swiftSettings: debugPageAlloc),
-    .testTarget(name: "PhysicalMemoryTests", dependencies: ["PhysicalMemory"]),
-    .testTarget(name: "IOMMUTests", dependencies: ["IOMMU", "PhysicalMemory"]),
+    .testTarget(name: "MemoryModelTests", dependencies: ["MemoryModel"]),
+    .testTarget(name: "IOMMUTests", dependencies: ["IOMMU", "MemoryModel"]),
     .testTarget(
       name: "SanitizerTests",
-      dependencies: ["Sanitizer", "IOMMU", "PhysicalMemory", "Reports"],
+      dependencies: ["Sanitizer", "IOMMU", "MemoryModel", "Reports"],
       swiftSettings: debugPageAlloc),
     .testTarget(name: "FixtureLanguageTests", dependencies: ["FixtureLanguage"]),
+    .testTarget(name: "ReportsTests", dependencies: ["Reports", "MemoryModel"], exclude: ["Golden"]),
     .testTarget(
       name: "FixtureRunnerTests",
-      dependencies: ["FixtureRunner", "FixtureLanguage", "Reports", "Sanitizer", "IOMMU", "PhysicalMemory"]),
+      dependencies: ["FixtureRunner", "FixtureLanguage", "Reports", "Sanitizer", "IOMMU", "MemoryModel"]),
   ],
   swiftLanguageModes: [.v6]
 )

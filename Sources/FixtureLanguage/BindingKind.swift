@@ -22,19 +22,35 @@ public enum BindingKind: String, Sendable, Hashable, CaseIterable {
   /// `NAME = sva_bind ...`; its value is the PASID.
   case svaHandle = "sva-handle"
 
-  /// The kind with an article, for messages: "a page block (alloc_pages)".
-  public var phrase: String {
+  /// The kind with an article, for messages: "a page block".
+  public var noun: String {
     switch self {
     case .iommu: return "an IOMMU"
     case .device: return "a device"
     case .domain: return "a domain"
-    case .pageBlock: return "a page block (alloc_pages)"
-    case .dmaMapping: return "a DMA mapping (dma_map)"
-    case .dmaCoherent: return "a coherent DMA buffer (dma_alloc)"
+    case .pageBlock: return "a page block"
+    case .dmaMapping: return "a DMA mapping"
+    case .dmaCoherent: return "a coherent DMA buffer"
     case .vmallocArea: return "a vmalloc area"
     case .process: return "a process"
     case .mmapArea: return "an mmap area"
-    case .svaHandle: return "an SVA handle (sva_bind)"
+    case .svaHandle: return "an SVA handle"
+    }
+  }
+
+  /// The statement word that binds this kind (`alloc_pages`).
+  public var verb: String {
+    switch self {
+    case .iommu: return "iommu"
+    case .device: return "device"
+    case .domain: return "domain"
+    case .pageBlock: return "alloc_pages"
+    case .dmaMapping: return "dma_map"
+    case .dmaCoherent: return "dma_alloc"
+    case .vmallocArea: return "vmalloc"
+    case .process: return "process"
+    case .mmapArea: return "mmap"
+    case .svaHandle: return "sva_bind"
     }
   }
 }

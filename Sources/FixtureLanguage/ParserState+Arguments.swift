@@ -77,32 +77,55 @@ extension ParserState {
   ) -> Arguments {
     var arguments = Arguments()
     let keyNames = syntax.keys.map(\.name)
-    for word in words {
+    let list = Array(words)
+    var index = 0
+    /// `key = value`, `key =value` or `key= value`: reported once, then taken as `key=value`.
+    func spaced(_ key: String, _ value: Word?) -> String {
+      "no spaces are allowed around '=': write '\(key)=\(value.map { quoted($0) } ?? "VALUE")'"
+    }
+    while index < list.count {
+      let word = list[index]
+      index += 1
       let slice = bytes(word)
       let equals = word.string == nil ? slice.firstIndex(of: UInt8(ascii: "=")) : nil
       if let equals {
         if equals == word.start {
-          if word.end == word.start + 1, let previous = arguments.positionals.last,
-            keyNames.contains(text(previous))
-          {
-            error("no spaces are allowed around '=': write '\(text(previous))=VALUE'", at: word)
+          // `key = value` or `key =value` after a positional that names a key.
+          if let previous = arguments.positionals.last, previous.string == nil, keyNames.contains(text(previous)) {
+            let key = text(previous)
+            arguments.positionals.removeLast()
+            var value = Word(start: word.start + 1, end: word.end, column: word.column + 1, string: nil)
+            if value.start == value.end, index < list.count {
+              value = list[index]
+              index += 1
+            }
+            let hasValue = value.start < value.end
+            error(spaced(key, hasValue ? value : nil), at: word)
+            if hasValue { arguments.pairs.append((key, previous.column, value)) }
           } else {
             error("unexpected '='; a key=value pair has no spaces around '='", at: word)
           }
           continue
         }
         let key = String(decoding: source[word.start..<equals], as: UTF8.self)
-        let value = Word(start: equals + 1, end: word.end, column: word.column + (equals + 1 - word.start), string: nil)
+        var value = Word(start: equals + 1, end: word.end, column: word.column + (equals + 1 - word.start), string: nil)
         guard let spec = syntax.keys.first(where: { $0.name == key }) else {
           unknownKey(key, column: word.column, statement: statement, keys: keyNames)
           continue
         }
+        if value.start == value.end {
+          // `key= value`
+          if index < list.count, list[index].string == nil, !bytes(list[index]).contains(UInt8(ascii: "=")) {
+            error(spaced(key, list[index]), column: word.column)
+            value = list[index]
+            index += 1
+          } else {
+            error("missing value after '\(key)='", column: word.column)
+            continue
+          }
+        }
         if !spec.repeatable, let first = arguments.pairs.first(where: { $0.key == key }) {
           error("duplicate key '\(key)=' (first given at column \(first.keyColumn))", at: word)
-          continue
-        }
-        if value.start == value.end {
-          error("missing value after '\(key)='", column: word.column)
           continue
         }
         arguments.pairs.append((key, word.column, value))

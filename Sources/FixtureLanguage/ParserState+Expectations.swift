@@ -35,7 +35,7 @@ extension ParserState {
     }
     guard !hadError, let statementIndex else { return }
     if !conflicts(kind, with: statements[statementIndex].expectations, column: location.column) {
-      statements[statementIndex].expectations.append(Expectation(kind: kind, location: location, text: lineText))
+      statements[statementIndex].expectations.append(FixtureExpectation(kind: kind, location: location, text: lineText))
     }
   }
 
@@ -44,7 +44,7 @@ extension ParserState {
     return statements[index].line
   }
 
-  mutating func parseExpectationKind(_ words: [Word]) -> Expectation.Kind? {
+  mutating func parseExpectationKind(_ words: [Word]) -> FixtureExpectation.Kind? {
     guard let first = words.first else {
       error("'expect' needs what to check: report KIND, no-report, error ERRNO, fault or KEY=VALUE", column: verbColumn)
       return nil
@@ -110,7 +110,7 @@ extension ParserState {
     return nil
   }
 
-  mutating func parseExpectedReport(_ words: [Word]) -> Expectation.Kind? {
+  mutating func parseExpectedReport(_ words: [Word]) -> FixtureExpectation.Kind? {
     let kinds = ExpectedReportKind.allCases.map(\.rawValue)
     guard words.count >= 2 else {
       error("missing report kind after 'expect report' (kinds: \(kinds.joined(separator: ", ")))", column: words[0].column)
@@ -145,7 +145,7 @@ extension ParserState {
   }
 
   /// Whether an expectation makes sense after `verb`; reports it when not.
-  mutating func applies(_ kind: Expectation.Kind, to verb: Verb, statementIndex: Int?, column: Int) -> Bool {
+  mutating func applies(_ kind: FixtureExpectation.Kind, to verb: Verb, statementIndex: Int?, column: Int) -> Bool {
     switch kind {
     case .unmapped:
       if verb != .iommuUnmap && verb != .iommuUnmapFast {
@@ -178,7 +178,7 @@ extension ParserState {
   }
 
   /// Whether `kind` contradicts or repeats an expectation already attached; reports it.
-  mutating func conflicts(_ kind: Expectation.Kind, with existing: [Expectation], column: Int) -> Bool {
+  mutating func conflicts(_ kind: FixtureExpectation.Kind, with existing: [FixtureExpectation], column: Int) -> Bool {
     for other in existing {
       let at = "line \(other.location.line)"
       switch (kind, other.kind) {

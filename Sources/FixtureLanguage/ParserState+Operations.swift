@@ -1,13 +1,14 @@
 extension ParserState {
   /// Parses the arguments of `verb` into an operation; nil after an error.
-  mutating func parseOperation(_ words: [Word]) -> Operation? {
+  mutating func parseOperation(_ words: [Word]) -> StatementOperation? {
+    if verb == .cmdline { return parseCmdline(words) }
     let args = readArguments(
       words[...], syntax: ParserState.syntax(verb), statement: verb.rawValue, usage: verb.usage,
       missingColumn: verbColumn)
     let p = args.positional
     let v = args.value
     switch verb {
-    case .cmdline: return parseCmdline(p(0))
+    case .cmdline: return nil
     case .memory: return parseMemory(args)
     case .iommu: return parseIOMMU(args)
     case .device:
@@ -184,10 +185,9 @@ extension ParserState {
 
   // MARK: - Section 2
 
-  mutating func parseCmdline(_ word: Word?) -> Operation? {
-    guard let word else { return nil }
-    guard let string = word.string, word.quote == word.start else {
-      error("'cmdline' takes a quoted string: cmdline \"iommu.strict=0\"", at: word)
+  mutating func parseCmdline(_ words: [Word]) -> StatementOperation? {
+    guard words.count == 1, let word = words.first, let string = word.string, word.quote == word.start else {
+      error("'cmdline' takes one quoted string: cmdline \"iommu.strict=0 page_owner=off\"", column: words.first?.column ?? verbColumn)
       return nil
     }
     // Map offsets in the decoded string to columns of the line.
@@ -206,7 +206,7 @@ extension ParserState {
     return found.contains(where: \.isError) ? nil : .cmdline(settings)
   }
 
-  mutating func parseMemory(_ args: Arguments) -> Operation? {
+  mutating func parseMemory(_ args: Arguments) -> StatementOperation? {
     let sizeWord = args.positional(0)
     let size = size(sizeWord)
     var base: UInt64? = MemoryConfiguration.defaultBase
@@ -248,7 +248,7 @@ extension ParserState {
     return .memory(MemoryConfiguration(size: size, base: base, page: page, mmio: mmio, offline: offline))
   }
 
-  mutating func parseIOMMU(_ args: Arguments) -> Operation? {
+  mutating func parseIOMMU(_ args: Arguments) -> StatementOperation? {
     let name = definedName(args.positional(0))
     let model = args.value("model").flatMap { choice($0, key: "model", as: IOMMUModel.self) }
     var granule: PageSize? = .size4K
@@ -308,6 +308,7 @@ extension ParserState {
       } else {
         ok = false
       }
+      if !ok { break }
       start = end + 1
     }
     return ok ? PageSizeList(sizes: sizes) : nil
@@ -341,6 +342,7 @@ extension ParserState {
           column: column)
         ok = false
       }
+      if !ok { break }
       start = end + 1
     }
     return ok ? GFPFlags(names: names, mask: mask) : nil
@@ -348,7 +350,7 @@ extension ParserState {
 
   // MARK: - Section 6
 
-  mutating func parseDeviceAccess(_ args: Arguments) -> Operation? {
+  mutating func parseDeviceAccess(_ args: Arguments) -> StatementOperation? {
     let device = deviceReference(args.positional(0))
     let kind = args.positional(1).flatMap { word -> DMAAccessKind? in
       if word.string == nil, let kind = DMAAccessKind(rawValue: text(word)) { return kind }

@@ -64,7 +64,8 @@ extension ParserState {
     let inText = context.map { " (in '\(Quote.text($0))')" } ?? ""
     guard let binding = names[name] else {
       var hint = ""
-      if names.count <= 10_000 {
+      if names.count <= 1_000, suggestionBudget > 0 {
+        suggestionBudget -= 1
         let candidates = names.filter { $0.value.kind.map(kinds.contains) ?? false }.map(\.key).sorted()
         hint = Suggestion.didYouMean(name, among: candidates)
       }
@@ -76,7 +77,10 @@ extension ParserState {
       return false
     }
     if let kind = binding.kind, !kinds.contains(kind) {
-      error("'\(shown)' is \(kind.phrase) (line \(binding.line)), but '\(verb.rawValue)' needs \(role) here", column: column)
+      let origin = [.iommu, .device, .domain, .process].contains(kind) ? "" : "\(kind.verb) at "
+      error(
+        "'\(shown)' is \(kind.noun) (\(origin)line \(binding.line)), but '\(verb.rawValue)' needs \(role) here",
+        column: column)
       return false
     }
     return true
@@ -248,7 +252,19 @@ extension ParserState {
     }
     let name = String(decoding: nameSlice, as: UTF8.self)
     let nameOK = check(name: name, at: word.column, kinds: role.kinds, role: role.phrase, context: whole)
-    guard let magnitude = size(offsetWord), nameOK else { return nil }
+    var magnitude: UInt64?
+    switch NumberSyntax.size(bytes(offsetWord)) {
+    case .value(let v): magnitude = v
+    case .failure(let message):
+      if message.hasPrefix("number too large") {
+        error(message, at: offsetWord)
+      } else {
+        error(
+          "invalid offset '\(quoted(offsetWord))' in '\(quoted(word))': expected a number or a size (0x10, 4K)",
+          at: offsetWord)
+      }
+    }
+    guard let magnitude, nameOK else { return nil }
     let limit: UInt64 = negative ? UInt64(Int64.max) + 1 : UInt64(Int64.max)
     guard magnitude <= limit else {
       error("offset too large in '\(quoted(word))' (at most 0x7fffffffffffffff)", at: offsetWord)

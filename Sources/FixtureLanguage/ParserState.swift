@@ -56,6 +56,8 @@ struct ParserState {
   /// The name the last statement defined, for `expect error`.
   var lastDefinedName: String?
   var stopped = false
+  /// How many more unbound names get a "did you mean" (each costs a scan of all names).
+  var suggestionBudget = 100
 
   // The line being parsed.
   var tokens: [Token] = []
@@ -219,6 +221,8 @@ struct ParserState {
       var message = "unknown statement '\(quoted(verbWord))'"
       if verbWord.string != nil {
         message = "expected a statement word, found a string"
+      } else if spelled.hasPrefix("@"), let bindingWord {
+        message = "the task prefix comes first: write '\(spelled) \(text(bindingWord)) = ...'"
       } else if let match = Suggestion.closest(to: spelled, among: Verb.names) {
         message += spelled.lowercased() == match ? "; statement words are lower case: did you mean '\(match)'?" : "; did you mean '\(match)'?"
       }
@@ -296,7 +300,7 @@ struct ParserState {
       lastDefinedName = defined.name
     }
 
-    guard let operation, errorCount == errorsBefore || !diagnostics[errorsBefore...].contains(where: \.isError) else {
+    guard let operation, !diagnostics[errorsBefore...].contains(where: \.isError) else {
       target = .invalid(verb)
       return
     }

@@ -12,13 +12,13 @@ public struct Statement: Sendable, Hashable {
   /// unit in `operation` instead.
   public var binding: NameReference?
   /// What the statement does.
-  public var operation: Operation
+  public var operation: StatementOperation
   /// The `expect` lines that check this statement, in order.
-  public var expectations: [Expectation]
+  public var expectations: [FixtureExpectation]
 
   public init(
     location: SourceLocation, verbLocation: SourceLocation, text: String, task: NameReference?,
-    binding: NameReference?, operation: Operation, expectations: [Expectation] = []
+    binding: NameReference?, operation: StatementOperation, expectations: [FixtureExpectation] = []
   ) {
     self.location = location
     self.verbLocation = verbLocation

@@ -5,11 +5,11 @@ enum Suggestion {
 
   /// The candidate closest to `word`, if it is close enough to be a likely typo.
   ///
-  /// Case differences count as one edit in total, so `IOMMU_MAP` suggests
+  /// Words shorter than 3 bytes get none. Case differences count as one edit in total, so `IOMMU_MAP` suggests
   /// `iommu_map`. Ties go to the earlier candidate.
   static func closest(to word: String, among candidates: [String]) -> String? {
     let a = Array(word.utf8)
-    guard !a.isEmpty, a.count <= maxWordLength else { return nil }
+    guard a.count >= 3, a.count <= maxWordLength else { return nil }
     let lowered = a.map(lower)
     var best: String?
     var bestDistance = Int.max
@@ -37,10 +37,12 @@ enum Suggestion {
     (byte >= 0x41 && byte <= 0x5a) ? byte | 0x20 : byte
   }
 
-  /// Levenshtein distance, giving up (returning limit + 1) once it must exceed `limit`.
+  /// Edit distance with adjacent transpositions (optimal string alignment),
+  /// giving up (returning limit + 1) once it must exceed `limit`.
   static func distance(_ a: [UInt8], _ b: [UInt8], limit: Int) -> Int {
     if a.isEmpty { return b.count }
     if b.isEmpty { return a.count }
+    var beforePrevious = [Int](repeating: 0, count: b.count + 1)
     var previous = Array(0...b.count)
     var current = [Int](repeating: 0, count: b.count + 1)
     for i in 1...a.count {
@@ -48,11 +50,15 @@ enum Suggestion {
       var rowMin = i
       for j in 1...b.count {
         let cost = a[i - 1] == b[j - 1] ? 0 : 1
-        current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
-        rowMin = min(rowMin, current[j])
+        var d = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+        if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] {
+          d = min(d, beforePrevious[j - 2] + 1)
+        }
+        current[j] = d
+        rowMin = min(rowMin, d)
       }
       if rowMin > limit { return limit + 1 }
-      swap(&previous, &current)
+      (beforePrevious, previous, current) = (previous, current, beforePrevious)
     }
     return previous[b.count]
   }

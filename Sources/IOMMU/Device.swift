@@ -1,4 +1,4 @@
-import PhysicalMemory
+import MemoryModel
 import Synchronization
 
 /// A PCI function behind an IOMMU, with its group and, with ATS, its own

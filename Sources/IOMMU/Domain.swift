@@ -1,4 +1,4 @@
-import PhysicalMemory
+import MemoryModel
 import Synchronization
 
 /// Domain types (`IOMMU_DOMAIN_*`).
@@ -238,7 +238,7 @@ public final class Domain: Sendable, CustomStringConvertible {
   func freeTables(_ blocks: [PageBlock], context: CallContext) {
     for b in blocks {
       machine.observer?.tablePageFreeing(b, domain: self, context: context)
-      try? machine.memory.freePages(b, context: context, stack: context.chain("free_unref_page", "iommu_put_pages_list"))
+      try? machine.memory.freePages(b, context: context, stack: context.chain("free_pages_prepare", "__free_frozen_pages", "iommu_put_pages_list"))
     }
   }
 

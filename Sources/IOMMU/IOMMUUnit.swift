@@ -1,4 +1,4 @@
-import PhysicalMemory
+import MemoryModel
 import Synchronization
 
 /// Counters a unit keeps for `--stats`.

@@ -1,4 +1,4 @@
-import PhysicalMemory
+import MemoryModel
 
 /// The outcome of one translation as hardware does it.
 /// Why a translation failed, as the fault event says it.

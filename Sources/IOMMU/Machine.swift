@@ -1,4 +1,4 @@
-import PhysicalMemory
+import MemoryModel
 import Synchronization
 
 /// The emulated machine: physical memory, IOMMU units, domains, devices

@@ -1,4 +1,4 @@
-import PhysicalMemory
+import MemoryModel
 
 /// The IOMMU_DEBUG_PAGEALLOC hooks of `drivers/iommu/iommu.c`: called around
 /// every map and unmap, exactly where the kernel calls

@@ -1,4 +1,4 @@
-import PhysicalMemory
+import MemoryModel
 
 /// Renders reports (and any other record) as JSON Lines: one compact JSON
 /// object per line, keys in a fixed order, pure ASCII. docs/JSON.md is the

@@ -1,4 +1,4 @@
-import PhysicalMemory
+import MemoryModel
 
 /// Formatting primitives shared by the renderers: how a symbol, a frame, a
 /// value or a printk message becomes text that stays on its own line and
@@ -81,12 +81,13 @@ public enum KernelText {
   /// newline ends the message and adds no empty line; `\r` before a newline
   /// is dropped), each line sanitized. An empty message gives one empty line.
   public static func printkLines(_ message: String) -> [String] {
-    var pieces = message.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-    if pieces.count > 1, pieces.last == "" { pieces.removeLast() }
+    // Split on scalars: "\r\n" is a single Character.
+    var pieces = message.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
+    if pieces.count > 1, pieces.last?.isEmpty == true { pieces.removeLast() }
     return pieces.map { piece in
-      var p = Substring(piece)
-      if p.hasSuffix("\r") { p = p.dropLast() }
-      return sanitize(String(p))
+      var p = piece
+      if p.last == "\r" { p = p.dropLast() }
+      return sanitize(String(String.UnicodeScalarView(p)))
     }
   }
 

@@ -1,4 +1,4 @@
-import PhysicalMemory
+import MemoryModel
 
 /// Renders a `Report` as an x86-64 kernel log splat, then the iommusan block.
 ///

@@ -1,4 +1,4 @@
-import PhysicalMemory
+import MemoryModel
 
 /// One complete report: every fact a renderer prints, gathered before
 /// anything is printed (as KASAN's `kasan_report_info` is).

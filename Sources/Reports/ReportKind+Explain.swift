@@ -7,8 +7,8 @@ extension ReportKind {
   /// Several paragraphs for `iommusan explain KIND`, wrapped at 78 columns,
   /// ending in a newline.
   public var explanation: String {
-    var out = "\(rawValue): \(info.title)\n"
-    out += "source: \(source.rawValue)\n"
+    var out = "\(rawValue) (\(source.rawValue))\n"
+    for line in ReportKind.wrap(info.title, width: 76) { out += "  \(line)\n" }
     let sections: [(String, String)] = [
       ("What happened", info.what),
       ("Where a real kernel sees it", info.kernel),
@@ -26,18 +26,24 @@ extension ReportKind {
     return out
   }
 
-  /// The report kind that `name` most likely means: an exact name, a name
-  /// written with `_`, spaces, another case or as the Swift case
-  /// (`freedWhileMapped`), a unique prefix, or the nearest name by edit
-  /// distance (optimal string alignment, so a swapped pair of letters counts
-  /// as one edit) when it is close enough: at most 1 edit for names up to 4
-  /// characters, then up to a third of the name's length. Nil otherwise.
+  /// The report kind that `name` most likely means, for "did you mean"
+  /// messages. In order: the name itself, written with `_` or spaces, in
+  /// another case or as the Swift case (`freedWhileIOTLBCached`); a unique
+  /// prefix of at least 3 characters; a name whose words all belong to exactly
+  /// one kind (`ats-timeout`, `leak`); the nearest name by edit distance
+  /// (optimal string alignment: a swapped pair of letters is one edit), if at
+  /// most 1 edit away for names up to 4 characters, else at most a third of
+  /// the name's length (at least 2). Nil otherwise.
   public static func suggest(_ name: String) -> ReportKind? {
     let normalized = normalize(name)
     if normalized.isEmpty { return nil }
     if let exact = ReportKind(rawValue: normalized) { return exact }
     let prefixed = allCases.filter { $0.rawValue.hasPrefix(normalized) }
     if prefixed.count == 1, normalized.count >= 3 { return prefixed[0] }
+    // Every word of the input is a word of exactly one kind: `ats-timeout`, `leak`.
+    let words = Set(normalized.split(separator: "-"))
+    let containing = allCases.filter { words.isSubset(of: Set($0.rawValue.split(separator: "-"))) }
+    if containing.count == 1 { return containing[0] }
     let input = Array(normalized.unicodeScalars)
     var best: (kind: ReportKind, distance: Int)?
     for kind in allCases {
@@ -572,10 +578,10 @@ extension ReportKind {
           """,
         fix: """
           Stop the device's DMA (firmware command, queue disable, wait for completion) before \
-          dma_free_coherent()/dma_unmap_*(). A fault after unmap in strict mode means the free was already too \
-          early; in lazy mode the page may have been written to before the flush.
+          dma_free_coherent()/dma_unmap_*(). In strict mode the fault shows the device used the IOVA after the \
+          unmap; in lazy mode it may instead have written the freed page before the flush, without a fault.
           """,
-        expect: "Replay only: reported when replaying an ftrace log; no fixture statement produces it.")
+        expect: "Replay only: reported when replaying an ftrace log;\nno fixture statement produces it.")
     }
   }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Reports
 import Testing
 
@@ -6,7 +7,8 @@ import Testing
   func everyKindIsExplained(kind: ReportKind) {
     let text = kind.explanation
     #expect(!kind.title.isEmpty)
-    #expect(text.hasPrefix("\(kind.rawValue): \(kind.title)\nsource: \(kind.source.rawValue)\n"))
+    #expect(text.hasPrefix("\(kind.rawValue) (\(kind.source.rawValue))\n  "))
+    #expect(text.replacingOccurrences(of: "\n  ", with: " ").contains(kind.title))
     for heading in ["What happened", "Where a real kernel sees it", "Typical driver bug", "How to fix it", "Assert it in a fixture"] {
       #expect(text.contains("\n\(heading)\n"), "\(kind) lacks \(heading)")
     }
@@ -36,7 +38,10 @@ import Testing
     #expect(ReportKind.suggest("map-count-overflow") == .mapCountOverflow)
     #expect(ReportKind.suggest("dma-unmap-missmatch") == .dmaUnmapMismatch)
     #expect(ReportKind.suggest("dma-use-after") == .dmaUseAfterFree)
-    #expect(ReportKind.suggest("ats-timeout") == nil || ReportKind.suggest("ats-timeout") == .atsInvalidationTimeout)
+    #expect(ReportKind.suggest("ats-timeout") == .atsInvalidationTimeout)
+    #expect(ReportKind.suggest("leak") == .mappingLeak)
+    #expect(ReportKind.suggest("iotlb") == .freedWhileIOTLBCached)
+    #expect(ReportKind.suggest("mapped") == nil)  // three kinds have the word
     #expect(ReportKind.suggest("mapping-leaks") == .mappingLeak)
     #expect(ReportKind.suggest("") == nil)
     #expect(ReportKind.suggest("---") == nil)

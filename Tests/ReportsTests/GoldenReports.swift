@@ -1,4 +1,4 @@
-import PhysicalMemory
+import MemoryModel
 import Reports
 
 /// One hand-built, representative report per kind, as the sanitizer would

@@ -1,5 +1,5 @@
 import Foundation
-import PhysicalMemory
+import MemoryModel
 import Reports
 import Testing
 

@@ -1,4 +1,4 @@
-import PhysicalMemory
+import MemoryModel
 import Reports
 import Testing
 

@@ -1,4 +1,4 @@
-import PhysicalMemory
+import MemoryModel
 
 /// What a cache entry is tagged with: the domain (DID/ASID) and, for
 /// first-stage or PASID translations, the PASID.

@@ -1,4 +1,4 @@
-import PhysicalMemory
+import MemoryModel
 
 /// The lazy-mode flush queue of dma-iommu: unmapped IOVAs and their freed
 /// table pages wait here until an IOTLB flush that started after they were

@@ -1,4 +1,4 @@
-import PhysicalMemory
+import MemoryModel
 
 extension Machine {
   /// The DMA domain the DMA API works on for `device`.
@@ -98,7 +98,7 @@ extension Machine {
   /// The corresponding Linux function is `iommu_dma_free()` (`dma_free_coherent()`).
   public func dmaFree(_ device: Device, dmaAddress: IOVA, size: UInt64, block: PageBlock, context: CallContext) throws(MachineError) {
     dmaUnmap(device, dmaAddress: dmaAddress, size: size, direction: .bidirectional, context: context)
-    try memory.freePages(block, context: context, stack: context.chain("free_unref_page", "__free_pages", "iommu_dma_free"))
+    try memory.freePages(block, context: context, stack: context.chain("free_pages_prepare", "__free_frozen_pages", "__free_pages", "iommu_dma_free"))
   }
 
   /// The live DMA mapping at `dmaAddress`, if any.

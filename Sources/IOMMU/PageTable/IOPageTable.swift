@@ -1,4 +1,4 @@
-import PhysicalMemory
+import MemoryModel
 
 /// A leaf removed by an unmap: what the page table really lost.
 public struct RemovedLeaves: Sendable, Hashable {

@@ -1,4 +1,4 @@
-import PhysicalMemory
+import MemoryModel
 
 /// `GENMASK(h, 0)`.
 @inline(__always) func lowMask(through h: Int) -> UInt64 { h >= 63 ? .max : (1 << UInt64(h + 1)) - 1 }

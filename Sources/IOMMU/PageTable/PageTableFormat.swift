@@ -1,4 +1,4 @@
-import PhysicalMemory
+import MemoryModel
 
 /// The IOMMU hardware models the emulator knows.
 public enum IOMMUModel: String, Sendable, Hashable, CaseIterable {

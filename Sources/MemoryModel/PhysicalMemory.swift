@@ -5,10 +5,10 @@ import Synchronization
 public protocol PageAllocatorObserver: AnyObject, Sendable {
   /// A block is being handed out; page_owner still shows the previous owner.
   /// The corresponding Linux function is `post_alloc_hook()`.
-  func postAllocHook(_ block: PageBlock, use: PageUse, context: CallContext)
+  func postAllocHook(_ block: PageBlock, use: PageUse, stack: [KernelFrame], context: CallContext)
   /// A block is being freed; page_owner already records the free.
   /// The corresponding Linux function is `free_pages_prepare()`.
-  func freePagesPrepare(_ block: PageBlock, use: PageUse, context: CallContext)
+  func freePagesPrepare(_ block: PageBlock, use: PageUse, stack: [KernelFrame], context: CallContext)
 }
 
 /// Emulated physical memory: RAM, the buddy allocator, page_owner records,
@@ -106,12 +106,13 @@ public final class PhysicalMemory: Sendable {
       throw MachineError(.ENOMEM, "no free block of order \(order)")
     }
     let block = PageBlock(head: PFN(pfn), order: order)
-    observer?.postAllocHook(block, use: use, context: context)
+    let allocStack = stack ?? context.chain("post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof", "alloc_pages_noprof")
+    observer?.postAllocHook(block, use: use, stack: allocStack, context: context)
     let gen = epoch.add(1, ordering: .acquiringAndReleasing).newValue
     let record = BlockRecord(
       block: block, use: use, gfp: gfp, isAllocated: true, generation: gen, allocTask: context.task,
       allocTime: clock.now,
-      allocStack: stack ?? context.chain("post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof", "alloc_pages_noprof"),
+      allocStack: allocStack,
       freeTask: nil, freeTime: 0, freeStack: [])
     state.withLock {
       $0.records[pfn << 4 | UInt64(order)] = record
@@ -125,6 +126,7 @@ public final class PhysicalMemory: Sendable {
   /// The corresponding Linux function is `__free_pages()`.
   public func freePages(_ block: PageBlock, context: CallContext, stack: [KernelFrame]? = nil) throws(MachineError) {
     let key = block.head.rawValue << 4 | UInt64(block.order)
+    let freeStack = stack ?? context.chain("free_pages_prepare", "__free_frozen_pages", "__free_pages")
     let use: PageUse? = state.withLock { s -> PageUse? in
       guard var r = s.records[key], r.isAllocated, findRecord(s, block.head.rawValue)?.generation == r.generation else {
         return nil
@@ -132,7 +134,7 @@ public final class PhysicalMemory: Sendable {
       r.isAllocated = false
       r.freeTask = context.task
       r.freeTime = clock.now
-      r.freeStack = stack ?? context.chain("free_unref_page", "__free_pages")
+      r.freeStack = freeStack
       s.records[key] = r
       s.allocatedBlocks -= 1
       return r.use
@@ -140,7 +142,7 @@ public final class PhysicalMemory: Sendable {
     guard let use else {
       throw MachineError(.EINVAL, "pfn \(block.head) order \(block.order) is not an allocated block (double free?)")
     }
-    observer?.freePagesPrepare(block, use: use, context: context)
+    observer?.freePagesPrepare(block, use: use, stack: freeStack, context: context)
     state.withLock { $0.buddy.free(block.head.rawValue, order: block.order) }
   }
 

@@ -1,5 +1,5 @@
 /// An `expect` line: a check on the statement right before it.
-public struct Expectation: Sendable, Hashable {
+public struct FixtureExpectation: Sendable, Hashable {
   /// What is checked.
   public enum Kind: Sendable, Hashable {
     /// `expect report KIND [filters]`.

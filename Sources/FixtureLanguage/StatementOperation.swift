@@ -1,6 +1,6 @@
 /// What a statement does: one case per statement word of sections 2 to 8,
 /// with its arguments parsed, defaulted and validated.
-public enum Operation: Sendable, Hashable {
+public enum StatementOperation: Sendable, Hashable {
   // MARK: Section 2: the machine
 
   /// `cmdline "PARAMS"`: the parameters of this line, in order.

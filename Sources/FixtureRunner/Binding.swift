@@ -1,0 +1,24 @@
+import IOMMU
+import MemoryModel
+
+/// What a fixture name is bound to at run time.
+enum Binding {
+  case iommu(IOMMUUnit)
+  case device(Device)
+  case domain(Domain)
+  case pages(PageBlock)
+  /// A `dma_map` or `dma_alloc` result.
+  case dmaHandle(device: Device, address: IOVA, size: UInt64, direction: IOMMU.DMADirection, coherent: PageBlock?)
+  case task
+
+  var noun: String {
+    switch self {
+    case .iommu: "an IOMMU"
+    case .device: "a device"
+    case .domain: "a domain"
+    case .pages: "a page block"
+    case .dmaHandle: "a DMA handle"
+    case .task: "a task"
+    }
+  }
+}

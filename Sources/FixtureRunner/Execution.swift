@@ -1,0 +1,135 @@
+import FixtureLanguage
+import IOMMU
+import MemoryModel
+import Reports
+import Sanitizer
+
+/// One run of one fixture.
+final class Execution {
+  let parsed: ParsedFixture
+  let options: RunOptions
+  let machine: Machine
+  let sanitizer: Sanitizer
+  let moduleName: String
+  var bindings: [String: Binding] = [:]
+  /// Names bound by statements that failed, with the line.
+  var failedBindings: [String: Int] = [:]
+  var tasks: [String: EmulatedTask] = [:]
+  let mainTask: EmulatedTask
+  var nextPID = 1001
+
+  var file: String { parsed.file }
+
+  init(parsed: ParsedFixture, options: RunOptions) throws(FatalError) {
+    self.parsed = parsed
+    self.options = options
+    let config = MemoryModel.MemoryConfiguration(parsed.memory)
+    let memoryLine = parsed.statements.first { $0.verb == .memory }?.location ?? SourceLocation(line: 1, column: 1)
+    if let err = config.validate(maximumRAM: options.maximumRAM) {
+      throw FatalError(diagnostic: Diagnostic(file: parsed.file, location: memoryLine, message: "memory: \(err.reason) (\(err.errno.rawValue))"))
+    }
+    let c = parsed.cmdline
+    let policy = MachinePolicy(
+      strict: c.strict, kvaFlush: MachinePolicy.KVAFlush(rawValue: c.kvaFlush.rawValue) ?? .deferredFree,
+      notifier: MachinePolicy.Notifier(rawValue: c.notifier.rawValue) ?? .sync,
+      reset: MachinePolicy.ResetFence(rawValue: c.reset.rawValue) ?? .ebusy)
+    machine = Machine(memory: PhysicalMemory(config: config), policy: policy)
+    mainTask = EmulatedTask(pid: 1000, tgid: 1000, comm: parsed.mainTaskComm)
+    moduleName = Execution.identifier(parsed.mainTaskComm.isEmpty ? "fixture" : Execution.baseName(parsed.file))
+    var sc = Sanitizer.Configuration()
+    sc.debugPageAlloc = c.debugPagealloc
+    sc.pageOwner = c.pageOwner
+    sc.accounting = c.accounting == .kernel ? .kernel : .exact
+    sc.driverName = moduleName
+    sanitizer = Sanitizer(machine: machine, configuration: sc)
+    sanitizer.attach()
+  }
+
+  static func baseName(_ path: String) -> String {
+    var name = Substring(path)
+    if let slash = name.lastIndex(of: "/") { name = name[name.index(after: slash)...] }
+    if let dot = name.lastIndex(of: "."), dot != name.startIndex { name = name[..<dot] }
+    return String(name)
+  }
+
+  /// A C identifier made of a name: other characters become `_`.
+  static func identifier(_ s: String) -> String {
+    var out = ""
+    for u in s.unicodeScalars.prefix(48) {
+      out.append(u.isASCII && (u.properties.isAlphabetic || ("0"..."9").contains(u) || u == "_") ? Character(u) : "_")
+    }
+    if out.isEmpty || out.first!.isNumber { out = "drv_" + out }
+    return out
+  }
+
+  func fatal(_ location: SourceLocation, _ message: String) -> FatalError {
+    FatalError(diagnostic: Diagnostic(file: file, location: location, message: message))
+  }
+
+  // MARK: - Running
+
+  func run() -> FixtureResult {
+    var outcomes: [StatementOutcome] = []
+    var failures: [ExpectationFailure] = []
+    var diagnostics: [Diagnostic] = []
+    var summary = RunSummary()
+    for (i, stmt) in parsed.statements.enumerated() {
+      let context = context(for: stmt, index: i)
+      machine.advance(by: FixtureRunner.statementTickNS, context: .kernel("timer"))
+      var outcome: StatementOutcome
+      do {
+        outcome = try execute(stmt, index: i, context: context)
+      } catch {
+        diagnostics.append(error.diagnostic)
+        outcomes.append(finish(StatementOutcome(index: i, line: stmt.line, outputs: [], faulted: false), stmt))
+        break
+      }
+      outcome = finish(outcome, stmt)
+      if outcome.error != nil, let b = stmt.binding { failedBindings[b.name] = stmt.line }
+      failures += check(stmt, outcome)
+      summary.statements += 1
+      summary.faults += outcome.faulted ? 1 : 0
+      summary.errors += outcome.error != nil ? 1 : 0
+      for r in outcome.reports {
+        summary.reports += 1
+        summary.byKind[r.kind.rawValue, default: 0] += 1
+      }
+      outcomes.append(outcome)
+    }
+    let stats = options.stats ? statsLines() : []
+    return FixtureResult(file: file, diagnostics: diagnostics, outcomes: outcomes, failures: failures, stats: stats, summary: summary)
+  }
+
+  /// Collects what the sanitizer emitted and stamps reports with the statement.
+  private func finish(_ outcome: StatementOutcome, _ stmt: Statement) -> StatementOutcome {
+    var o = outcome
+    let loc = StatementLocation(file: file, line: stmt.location.line, column: stmt.location.column, text: stmt.text)
+    for item in sanitizer.drain() {
+      switch item {
+      case .report(var r):
+        r.statement = loc
+        o.outputs.append(.report(r))
+      case .event(let e):
+        if e.kind == .fault && e.statementIndex == o.index { o.faulted = true }
+        o.outputs.append(.event(e))
+      }
+    }
+    return o
+  }
+
+  func context(for stmt: Statement, index: Int) -> CallContext {
+    var task = mainTask
+    if let t = stmt.task {
+      if let known = tasks[t.name] {
+        task = known
+      } else {
+        task = EmulatedTask(pid: nextPID, tgid: nextPID, comm: t.name)
+        nextPID += 1
+        tasks[t.name] = task
+      }
+    }
+    let verb = stmt.verb.rawValue
+    let frame = KernelFrame("\(moduleName)_\(Execution.identifier(verb))_l\(stmt.line)", module: moduleName, file: file, line: stmt.line, isDriver: true)
+    return CallContext(task: task, caller: frame, statementIndex: index)
+  }
+}

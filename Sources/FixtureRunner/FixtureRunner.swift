@@ -1,0 +1,70 @@
+import FixtureLanguage
+import IOMMU
+import MemoryModel
+import Reports
+import Sanitizer
+
+/// Options of `iommusan run` and `check`.
+public struct RunOptions: Sendable {
+  /// `--cmdline "..."`, applied over the fixture's own `cmdline`.
+  public var cmdline: String?
+  /// `--stats`: collect the machine's counters.
+  public var stats: Bool
+  /// The largest `memory` a fixture may ask for.
+  public var maximumRAM: UInt64
+  public init(cmdline: String? = nil, stats: Bool = false, maximumRAM: UInt64 = MemoryConfiguration.defaultMaximumRAM) {
+    self.cmdline = cmdline
+    self.stats = stats
+    self.maximumRAM = maximumRAM
+  }
+}
+
+/// Runs fixtures: parse, build the machine, execute every statement under
+/// the sanitizer, check expectations.
+public enum FixtureRunner {
+  /// Emulated time that passes between two statements.
+  public static let statementTickNS: UInt64 = 1_000
+
+  public static func run(file: String, source: [UInt8], options: RunOptions = RunOptions()) -> FixtureResult {
+    var parsed = FixtureParser.parse(source: source, file: file)
+    var diagnostics = parsed.errors
+    if let extra = options.cmdline {
+      diagnostics += parsed.cmdline.apply(parameters: extra).filter(\.isError)
+    }
+    guard diagnostics.isEmpty else {
+      return FixtureResult(file: file, diagnostics: diagnostics, outcomes: [], failures: [], stats: [], summary: RunSummary())
+    }
+    parsed.diagnostics = []
+    let execution: Execution
+    do {
+      execution = try Execution(parsed: parsed, options: options)
+    } catch {
+      return FixtureResult(file: file, diagnostics: [error.diagnostic], outcomes: [], failures: [], stats: [], summary: RunSummary())
+    }
+    return execution.run()
+  }
+
+  /// Runs a fixture file from disk.
+  public static func run(path: String, options: RunOptions = RunOptions()) -> FixtureResult {
+    guard let bytes = readFile(path) else {
+      return FixtureResult(
+        file: path, diagnostics: [Diagnostic(file: path, line: 1, column: 1, message: "cannot read file (ENOENT or EACCES)")],
+        outcomes: [], failures: [], stats: [], summary: RunSummary())
+    }
+    return run(file: path, source: bytes, options: options)
+  }
+}
+
+/// A runtime error that stops a fixture.
+struct FatalError: Error {
+  var diagnostic: Diagnostic
+}
+
+/// Converts the parser's machine description to the model's.
+extension MemoryModel.MemoryConfiguration {
+  init(_ m: FixtureLanguage.MemoryConfiguration) {
+    self.init(
+      base: PhysicalAddress(m.base), size: m.size, pageShift: m.page.shift,
+      mmio: m.mmio.map { $0.first...$0.last }, offline: m.offline.map { $0.first...$0.last })
+  }
+}

@@ -1,0 +1,108 @@
+import Synchronization
+
+/// IOMMU map counts per CPU page: the sanitizer's page_ext data.
+///
+/// Counts live in a sparse 64-ary radix of "pieces": a count at level L and
+/// index i applies to every page `p` with `p >> 6L == i`. A page's count is
+/// the sum over levels, so adding to a range of pages costs a few pieces per
+/// level instead of one operation per page: a 1G map of 4K pages touches 4
+/// pieces, not 262,144 pages. Pieces are spread over locked shards, so
+/// concurrent maps and unmaps keep every count exact.
+final class MapCounts: Sendable {
+  static let fanoutShift = 6
+  static let levels = 8  // 48 bits of PFN
+  private static let shardCount = 64
+
+  private final class Shard: Sendable {
+    let counts = Mutex<[UInt64: Int64]>([:])
+  }
+  private let shards: [Shard] = (0..<MapCounts.shardCount).map { _ in Shard() }
+
+  init() {}
+
+  @inline(__always) private static func key(_ level: Int, _ index: UInt64) -> UInt64 {
+    UInt64(level) << 56 | (index & ((1 << 56) - 1))
+  }
+
+  @inline(__always) private func shard(_ key: UInt64) -> Shard {
+    var h = key &* 0x9E37_79B9_7F4A_7C15
+    h ^= h >> 29
+    return shards[Int(truncatingIfNeeded: h & UInt64(Self.shardCount - 1))]
+  }
+
+  /// Adds `delta` to one piece and returns the piece's new value.
+  @discardableResult
+  private func addPiece(_ level: Int, _ index: UInt64, _ delta: Int64) -> Int64 {
+    let k = Self.key(level, index)
+    return shard(k).counts.withLock { c in
+      let v = (c[k] ?? 0) &+ delta
+      c[k] = v == 0 ? nil : v
+      return v
+    }
+  }
+
+  /// Adds `delta` to the count of one page and returns the page's new total.
+  @discardableResult
+  func add(page pfn: UInt64, _ delta: Int64) -> Int64 {
+    let own = addPiece(0, pfn, delta)
+    var total = own
+    for l in 1..<Self.levels { total &+= piece(l, pfn >> UInt64(l * Self.fanoutShift)) }
+    return total
+  }
+
+  /// Adds `delta` to every page in `[lo, hi)`.
+  func add(pages lo: UInt64, _ hi: UInt64, _ delta: Int64) {
+    var lo = lo
+    var hi = hi
+    var level = 0
+    while lo < hi {
+      let step = Self.fanoutShift
+      if level == Self.levels - 1 {
+        for i in lo..<hi { addPiece(level, i, delta) }
+        return
+      }
+      let mask: UInt64 = (1 << UInt64(step)) - 1
+      // Bring lo up and hi down to the next level's alignment.
+      while lo < hi && lo & mask != 0 {
+        addPiece(level, lo, delta)
+        lo += 1
+      }
+      while lo < hi && hi & mask != 0 {
+        hi -= 1
+        addPiece(level, hi, delta)
+      }
+      lo >>= UInt64(step)
+      hi >>= UInt64(step)
+      level += 1
+    }
+  }
+
+  private func piece(_ level: Int, _ index: UInt64) -> Int64 {
+    let k = Self.key(level, index)
+    return shard(k).counts.withLock { $0[k] ?? 0 }
+  }
+
+  /// The count of one page.
+  func count(page pfn: UInt64) -> Int64 {
+    var total: Int64 = 0
+    for l in 0..<Self.levels { total &+= piece(l, pfn >> UInt64(l * Self.fanoutShift)) }
+    return total
+  }
+
+  /// Pages in `[lo, hi)` with a non-zero count, with their counts.
+  func nonZero(pages lo: UInt64, _ hi: UInt64) -> [(pfn: UInt64, count: Int64)] {
+    var out: [(UInt64, Int64)] = []
+    var p = lo
+    while p < hi {
+      let c = count(page: p)
+      if c != 0 { out.append((p, c)) }
+      p += 1
+    }
+    return out
+  }
+
+  /// Whether every count is zero (no piece left).
+  var isEmpty: Bool { shards.allSatisfy { $0.counts.withLock { $0.isEmpty } } }
+  /// Stored pieces, for the memory figures.
+  var pieceCount: Int { shards.reduce(0) { $0 + $1.counts.withLock { $0.count } } }
+}

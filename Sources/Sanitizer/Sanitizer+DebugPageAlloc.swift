@@ -1,0 +1,240 @@
+import IOMMU
+import MemoryModel
+import Reports
+
+extension Sanitizer: IOMMUDebugHooks {
+  /// The corresponding Linux function is `__iommu_debug_map()`.
+  public func debugMap(_ domain: Domain, iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext) {
+    let chain = context.chain("iommu_map_nosync", "iommu_map")
+    guard phys != .zero, phys.adding(size) != nil else {
+      reportOverflow(site: WarnSites.map, what: phys == .zero ? "phys is 0" : "phys \(phys) + size \(size.hexAlt) wraps around",
+        domain: domain, iova: iova, phys: phys, size: size, chain: chain, context: context)
+      return
+    }
+    switch configuration.accounting {
+    case .kernel:
+      // One increment per smallest IOMMU page, by physical address.
+      let g = domain.granule
+      var off: UInt64 = 0
+      while off < size {
+        increment(phys.rawValue &+ off, domain: domain, iova: iova.advanced(by: off), chain: chain, context: context)
+        off &+= g
+      }
+    case .exact:
+      forEachLeafRun(domain: domain, iova: iova.rawValue, phys: phys.rawValue, size: size) { p, shift, n in
+        addLeaves(phys: p, leafShift: shift, count: n, delta: 1, domain: domain, iova: iova, chain: chain, context: context)
+      }
+    }
+  }
+
+  /// The corresponding Linux function is `__iommu_debug_unmap_begin()`.
+  public func debugUnmapBegin(_ domain: Domain, iova: IOVA, size: UInt64, context: CallContext) {
+    let chain = context.chain("__iommu_unmap", "iommu_unmap")
+    guard iova.adding(size) != nil else {
+      reportOverflow(site: WarnSites.updateIOVA, what: "iova \(iova) + size \(size.hexAlt) wraps around", domain: domain, iova: iova, phys: nil, size: size, chain: ["__iommu_debug_update_iova", "__iommu_debug_unmap_begin"].map { KernelFrame($0) } + chain, context: context)
+      return
+    }
+    guard configuration.accounting == .kernel else { return }
+    updateIOVA(domain, iova: iova, size: size, inc: false, chain: chain, context: context)
+  }
+
+  /// The corresponding Linux function is `__iommu_debug_unmap_end()`.
+  public func debugUnmapEnd(_ domain: Domain, iova: IOVA, size: UInt64, unmapped: UInt64, removed: [RemovedLeaves], context: CallContext) {
+    let chain = context.chain("__iommu_unmap", "iommu_unmap")
+    switch configuration.accounting {
+    case .kernel:
+      if unmapped == size { return }
+      if unmapped > size {
+        if once(WarnSites.unmapEnd.function) {
+          reportLargerUnmap(domain, iova: iova, size: size, unmapped: unmapped, chain: chain, context: context)
+        }
+        return
+      }
+      // The unmap stopped short: what is still mapped is counted again.
+      updateIOVA(domain, iova: iova.advanced(by: unmapped), size: size - unmapped, inc: true, chain: chain, context: context)
+    case .exact:
+      for run in removed {
+        addLeaves(phys: run.phys.rawValue, leafShift: run.leafShift, count: run.size >> UInt64(run.leafShift), delta: -1, domain: domain, iova: run.iova, chain: chain, context: context)
+      }
+      if unmapped > size {
+        reportLargerUnmap(domain, iova: iova, size: size, unmapped: unmapped, chain: chain, context: context)
+      }
+    }
+  }
+
+  /// The corresponding Linux function is `__iommu_debug_update_iova()`.
+  private func updateIOVA(_ domain: Domain, iova: IOVA, size: UInt64, inc: Bool, chain: [KernelFrame], context: CallContext) {
+    let g = domain.granule
+    var off: UInt64 = 0
+    while off < size {
+      let p = domain.iovaToPhys(iova.advanced(by: off))
+      if p != .zero {
+        if inc {
+          increment(p.rawValue, domain: domain, iova: iova.advanced(by: off), chain: chain, context: context)
+        } else {
+          decrement(p.rawValue, domain: domain, iova: iova.advanced(by: off), chain: chain, context: context)
+        }
+      }
+      off &+= g
+    }
+  }
+
+  // MARK: - Counting
+
+  /// The corresponding Linux function is `iommu_debug_inc_page()`.
+  private func increment(_ phys: UInt64, domain: Domain, iova: IOVA, chain: [KernelFrame], context: CallContext) {
+    let pfn = PFN(phys >> UInt64(pageShift))
+    guard machine.memory.hasPageExt(pfn) else { return }
+    let v = counts.add(page: pfn.rawValue, 1)
+    if v > configuration.mapCountMax || v <= 0 {
+      reportCount(.mapCountOverflow, pfn: pfn, count: v, domain: domain, iova: iova, site: WarnSites.incPage, chain: chain, context: context)
+    }
+  }
+
+  /// The corresponding Linux function is `iommu_debug_dec_page()`.
+  private func decrement(_ phys: UInt64, domain: Domain, iova: IOVA, chain: [KernelFrame], context: CallContext) {
+    let pfn = PFN(phys >> UInt64(pageShift))
+    guard machine.memory.hasPageExt(pfn) else { return }
+    let v = counts.add(page: pfn.rawValue, -1)
+    if v < 0 {
+      reportCount(.mapCountUnderflow, pfn: pfn, count: v, domain: domain, iova: iova, site: WarnSites.decPage, chain: chain, context: context)
+    }
+  }
+
+  /// Splits a map the way `iommu_pgsize()` does, into runs of equal leaves.
+  func forEachLeafRun(domain: Domain, iova: UInt64, phys: UInt64, size: UInt64, _ body: (UInt64, Int, UInt64) -> Void) {
+    var done: UInt64 = 0
+    while done < size {
+      let (pg, n) = iommuPgsize(bitmap: domain.pgsizeBitmap, iova: iova &+ done, paddr: phys &+ done, size: size - done)
+      guard pg != 0, n != 0 else { return }
+      body(phys &+ done, ByteSize.ffs(pg), n)
+      done &+= pg &* n
+    }
+  }
+
+  /// Exact accounting: `count` leaves of `1 << leafShift` bytes at `phys`
+  /// add `delta` to every CPU page they overlap, once per leaf. Online RAM
+  /// only; a run costs a few radix pieces, not one operation per page.
+  func addLeaves(phys: UInt64, leafShift: Int, count n: UInt64, delta: Int64, domain: Domain, iova: IOVA, chain: [KernelFrame], context: CallContext) {
+    let ps = UInt64(pageShift)
+    let (bytes, o1) = n.multipliedReportingOverflow(by: 1 << UInt64(leafShift))
+    let (end, o2) = phys.addingReportingOverflow(bytes)
+    guard !o1, !o2, bytes > 0 else { return }
+    let firstPage = phys >> ps
+    let lastPage = (end - 1) >> ps
+    let perPage: Int64 = leafShift >= pageShift ? 1 : Int64(1) << Int64(pageShift - leafShift)
+    for r in machine.memory.onlineRanges where r.upperBound > firstPage && r.lowerBound <= lastPage {
+      let lo = max(firstPage, r.lowerBound)
+      let hi = min(lastPage + 1, r.upperBound)
+      if perPage == 1 {
+        counts.add(pages: lo, hi, delta)
+        check(pages: lo, hi, delta: delta, domain: domain, iova: iova, chain: chain, context: context)
+      } else {
+        // Sub-page leaves: whole pages get `perPage` each, the ends what they hold.
+        func leaves(in p: UInt64) -> Int64 {
+          Int64((min(end, (p + 1) << ps) - max(phys, p << ps)) >> UInt64(leafShift))
+        }
+        var midLo = lo
+        var midHi = hi
+        if leaves(in: lo) != perPage {
+          checkValue(counts.add(page: lo, delta * leaves(in: lo)), pfn: lo, domain: domain, iova: iova, chain: chain, context: context)
+          midLo += 1
+        }
+        if midHi > midLo && leaves(in: midHi - 1) != perPage {
+          checkValue(counts.add(page: midHi - 1, delta * leaves(in: midHi - 1)), pfn: midHi - 1, domain: domain, iova: iova, chain: chain, context: context)
+          midHi -= 1
+        }
+        if midLo < midHi {
+          counts.add(pages: midLo, midHi, delta * perPage)
+          check(pages: midLo, midHi, delta: delta, domain: domain, iova: iova, chain: chain, context: context)
+        }
+      }
+    }
+  }
+
+  /// Underflow and overflow checks for exact accounting, on a run's first
+  /// and last page (a run's pages change together).
+  private func check(pages lo: UInt64, _ hi: UInt64, delta: Int64, domain: Domain, iova: IOVA, chain: [KernelFrame], context: CallContext) {
+    checkValue(counts.count(page: lo), pfn: lo, domain: domain, iova: iova, chain: chain, context: context)
+    if hi - lo > 1 { checkValue(counts.count(page: hi - 1), pfn: hi - 1, domain: domain, iova: iova, chain: chain, context: context) }
+  }
+
+  private func checkValue(_ v: Int64, pfn: UInt64, domain: Domain, iova: IOVA, chain: [KernelFrame], context: CallContext) {
+    if v < 0 {
+      reportCount(.mapCountUnderflow, pfn: PFN(pfn), count: v, domain: domain, iova: iova, site: WarnSites.decPage, chain: chain, context: context)
+    } else if v > configuration.mapCountMax {
+      reportCount(.mapCountOverflow, pfn: PFN(pfn), count: v, domain: domain, iova: iova, site: WarnSites.incPage, chain: chain, context: context)
+    }
+  }
+
+  // MARK: - Reports
+
+  private func reportCount(_ kind: ReportKind, pfn: PFN, count: Int64, domain: Domain, iova: IOVA, site: WarningSite, chain: [KernelFrame], context: CallContext) {
+    let outer = kind == .mapCountOverflow ? (configuration.accounting == .kernel ? "__iommu_debug_map" : "iommu_debug_map") : "__iommu_debug_update_iova"
+    emit(Report(
+      kind: kind,
+      headline: kind == .mapCountOverflow
+        ? "iommu: map count of pfn \(pfn) passed its maximum (\(configuration.mapCountMax))"
+        : "iommu: map count of pfn \(pfn) went below zero: unmapped more than was mapped",
+      warningSite: site, callTrace: trace([site.function, outer], chain), statement: nil,
+      task: TaskInfo(context.task), pfn: pfn, phys: phys(pfn), iova: iova, domain: domain.name,
+      count: count, details: [Detail("accounting", .string(configuration.accounting.rawValue))],
+      pageOwner: pageOwner(pfn)))
+  }
+
+  private func reportLargerUnmap(_ domain: Domain, iova: IOVA, size: UInt64, unmapped: UInt64, chain: [KernelFrame], context: CallContext) {
+    emit(Report(
+      kind: .unmapLargerThanRequested,
+      headline: "iommu: unmap of \(size.hexAlt) bytes at iova \(iova) removed \(unmapped.hexAlt) bytes",
+      warningSite: WarnSites.unmapEnd, callTrace: trace([WarnSites.unmapEnd.function], chain), statement: nil,
+      task: TaskInfo(context.task), iova: iova, domain: domain.name,
+      details: [
+        Detail("size", .hex(size)), Detail("unmapped", .hex(unmapped)),
+        Detail("accounting", .string(configuration.accounting.rawValue)),
+        Detail("note", .string(configuration.accounting == .kernel
+          ? "kernel accounting adjusts nothing: pages beyond the request keep their counts"
+          : "exact accounting released every removed page")),
+      ]))
+  }
+
+  private func reportOverflow(site: WarningSite, what: String, domain: Domain, iova: IOVA, phys: PhysicalAddress?, size: UInt64, chain: [KernelFrame], context: CallContext) {
+    emit(Report(
+      kind: .addressOverflow, headline: "iommu: \(what)", warningSite: site,
+      callTrace: trace([site.function], chain), statement: nil, task: TaskInfo(context.task),
+      phys: phys, iova: iova, domain: domain.name, details: [Detail("size", .hex(size))]))
+  }
+}
+
+extension Sanitizer: PageAllocatorObserver {
+  /// The corresponding Linux function is `__iommu_debug_check_unmapped()`, from `post_alloc_hook()`.
+  public func postAllocHook(_ block: PageBlock, use: PageUse, stack: [KernelFrame], context: CallContext) {
+    checkUnmapped(block, kind: .allocatedWhileMapped, stack: stack, context: context)
+  }
+
+  /// The corresponding Linux function is `__iommu_debug_check_unmapped()`, from `free_pages_prepare()`.
+  public func freePagesPrepare(_ block: PageBlock, use: PageUse, stack: [KernelFrame], context: CallContext) {
+    let leaked = checkUnmapped(block, kind: .freedWhileMapped, stack: stack, context: context)
+    checkCachedOnFree(block, use: use, skip: leaked, stack: stack, context: context)
+  }
+
+  @discardableResult
+  private func checkUnmapped(_ block: PageBlock, kind: ReportKind, stack: [KernelFrame], context: CallContext) -> Set<UInt64> {
+    #if IOMMU_DEBUG_PAGEALLOC
+      guard configuration.debugPageAlloc else { return [] }
+      var leaked: Set<UInt64> = []
+      let lo = block.head.rawValue
+      for (pfn, count) in counts.nonZero(pages: lo, lo + block.pageCount) {
+        leaked.insert(pfn)
+        let p = PFN(pfn)
+        emit(Report(
+          kind: kind, headline: "iommu: Detected page leak!", warningSite: WarnSites.checkUnmapped,
+          callTrace: trace([WarnSites.checkUnmapped.function], stack), statement: nil,
+          task: TaskInfo(context.task), pfn: p, phys: phys(p), count: count,
+          details: [Detail("order", .int(Int64(block.order)))], pageOwner: pageOwner(p)))
+      }
+      return leaked
+    #else
+      return []
+    #endif
+  }
+}

@@ -1,0 +1,184 @@
+import IOMMU
+import MemoryModel
+import Reports
+
+extension Sanitizer: MachineObserver {
+  public func mapped(_ domain: Domain, iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext) {}
+  public func unmapped(_ domain: Domain, iova: IOVA, size: UInt64, unmapped: UInt64, context: CallContext) {}
+  public func invalidationIssued(_ command: InvalidationCommand, context: CallContext) {}
+  public func invalidationCompleted(_ command: InvalidationCommand, context: CallContext) {}
+
+  public func kernelMessage(_ text: String, context: CallContext) {
+    emit(MachineEventRecord(kind: .message, text: text, statementIndex: context.statementIndex, task: TaskInfo(context.task)))
+  }
+
+  // MARK: - Freed while cached
+
+  /// A freed data page that an IOTLB or ATC entry can still reach, outside
+  /// the lazy flush-queue window that the DMA API allows.
+  func checkCachedOnFree(_ block: PageBlock, use: PageUse, skip: Set<UInt64>, stack: [KernelFrame], context: CallContext) {
+    guard use == .data else { return }
+    let units = machine.units
+    let atsDevices = machine.devices.filter(\.ats)
+    let domains = Dictionary(machine.domains.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+    let frames = max(1, Int(machine.memory.pageSize >> 12))
+    for i in 0..<block.pageCount where !skip.contains(block.head.rawValue + i) {
+      let pfn = block.head.advanced(by: Int64(i))
+      var found: (entry: LeafEntry, unit: String, device: Device?)?
+      search: for f in 0..<frames {
+        let p = phys(pfn).advanced(by: UInt64(f) << 12)
+        for u in units {
+          for e in u.iotlbEntries(reaching: p) where domains[e.tag.domainID].map({ !$0.isPendingLazyFlush(e.iova) }) ?? true {
+            found = (e, u.name, nil)
+            break search
+          }
+        }
+        for d in atsDevices {
+          for e in d.atcEntries(reaching: p) where domains[e.tag.domainID].map({ !$0.isPendingLazyFlush(e.iova) }) ?? true {
+            found = (e, d.unit.name, d)
+            break search
+          }
+        }
+      }
+      guard let (e, unitName, dev) = found else { continue }
+      let where_ = dev.map { "the ATC of \($0.name)" } ?? "the IOTLB of \(unitName)"
+      emit(Report(
+        kind: .freedWhileIOTLBCached,
+        headline: "iommusan: pfn \(pfn) freed while \(where_) still maps iova \(IOVA(e.iova)) to it",
+        warningSite: WarnSites.emulator("iommusan_check_free_cached", line: 40),
+        callTrace: trace(["iommusan_check_free_cached"], stack),
+        statement: nil, task: TaskInfo(context.task), pfn: pfn, phys: phys(pfn), iova: IOVA(e.iova),
+        domain: domains[e.tag.domainID]?.name, device: dev?.name, pasid: e.tag.pasid,
+        details: [Detail("cache", .string(dev == nil ? "iotlb" : "atc")), Detail("iommu", .string(unitName)), Detail("entry size", .hex(e.size))],
+        pageOwner: pageOwner(pfn)))
+    }
+  }
+
+  public func tablePageFreeing(_ block: PageBlock, domain: Domain, context: CallContext) {
+    let base = phys(block.head)
+    let entries = domain.unit.walkEntries(pointingInto: base, length: block.pageCount << UInt64(pageShift))
+    guard let e = entries.first else { return }
+    emit(Report(
+      kind: .pageTableFreedWhileCached,
+      headline: "iommusan: I/O page-table page at \(base) freed while the walk cache of \(domain.unit.name) still points at it",
+      warningSite: WarnSites.emulator("iommusan_check_table_free", line: 80),
+      callTrace: trace(["iommusan_check_table_free", "iommu_put_pages_list"], [context.caller]),
+      statement: nil, task: TaskInfo(context.task), pfn: block.head, phys: base, iova: IOVA(e.iovaBase), domain: domain.name,
+      details: [Detail("walk cache entries", .int(Int64(entries.count))), Detail("level", .int(Int64(domain.unit.format.levels - e.depth)))]))
+  }
+
+  // MARK: - ATS
+
+  public func atcInvalidationTimedOut(_ command: InvalidationCommand, device: Device, context: CallContext) {
+    let message: String
+    switch device.unit.model {
+    case .vtd: message = "DMAR: VT-d detected Invalidation Time-out Error: SID \(device.bdf)"
+    case .smmuv3: message = "arm-smmu-v3: ATC invalidate timeout (CMDQ_ERR_CERROR_ATC_INV_IDX) for \(device.bdf)"
+    case .amd: message = "AMD-Vi: Completion-Wait loop timed out after INVALIDATE_IOTLB_PAGES to \(device.bdf)"
+    }
+    emit(Report(
+      kind: .atsInvalidationTimeout, headline: message, warnMessage: [message],
+      warningSite: WarnSites.emulator("iommusan_check_ats_invalidation", line: 120),
+      callTrace: trace(["iommusan_check_ats_invalidation"], [context.caller]), statement: nil,
+      task: TaskInfo(context.task), iova: command.range.map { IOVA($0.lowerBound) }, device: device.name,
+      details: [Detail("command", .string(command.name)), Detail("iommu", .string(device.unit.name)),
+        Detail("reason", .string("the device is resetting (FLR) and ignores ATS invalidations"))]))
+  }
+
+  // MARK: - Ground truth
+
+  public func deviceAccessed(_ event: DeviceAccessEvent) {
+    let ctx = event.context
+    let rw = event.length == 0 ? "translation request" : (event.isWrite ? "write" : "read")
+    if let fault = event.fault {
+      let flags = event.isWrite ? 1 : 0
+      emit(MachineEventRecord(
+        kind: .fault,
+        text: "io_page_fault: IOMMU:\(event.device.unit.name) \(event.device.bdf) iova=\(event.iova.rawValue.hex16) flags=0x000\(flags) (\(event.device.name) \(rw)\(event.pasid.map { " pasid \($0)" } ?? ""): \(fault))",
+        device: event.device.name, iova: event.iova, statementIndex: ctx.statementIndex, task: TaskInfo(ctx.task)))
+    }
+    switch event.verdict {
+    case .ok: return
+    case .useAfterFree(let pfn, let isFree, let epoch, let gen):
+      let state = isFree ? "is free" : "was freed and allocated again after the translation was made"
+      var details: [Detail] = [Detail("access", .string(rw)), Detail("length", .int(Int64(event.length))), Detail("path", .string(event.path))]
+      details.append(Detail("translation epoch", .int(Int64(clamping: epoch))))
+      if let gen { details.append(Detail("page generation", .int(Int64(clamping: gen)))) }
+      emit(Report(
+        kind: .dmaUseAfterFree,
+        headline: "iommusan: DMA use-after-free: \(event.device.name) \(rw) at iova \(event.iova) reached pfn \(pfn), which \(state)",
+        warningSite: WarnSites.emulator("iommusan_dma_ground_truth", line: 160),
+        callTrace: trace(["iommusan_dma_ground_truth", "iommusan_device_access"], [ctx.caller]), statement: nil,
+        task: TaskInfo(ctx.task), pfn: pfn, phys: event.phys, iova: event.iova, domain: event.domain?.name,
+        device: event.device.name, pasid: event.pasid, details: details, pageOwner: pageOwner(pfn)))
+    case .staleWalk(let table, let depth):
+      let tpfn = table.pfn(pageShift: pageShift)
+      emit(Report(
+        kind: .dmaStaleWalk,
+        headline: "iommusan: DMA through a freed page table: \(event.device.name) \(rw) at iova \(event.iova) walked the freed table page \(table)",
+        warningSite: WarnSites.emulator("iommusan_dma_ground_truth", line: 175),
+        callTrace: trace(["iommusan_dma_ground_truth", "iommusan_device_access"], [ctx.caller]), statement: nil,
+        task: TaskInfo(ctx.task), pfn: tpfn, phys: event.phys, iova: event.iova, domain: event.domain?.name,
+        device: event.device.name, pasid: event.pasid,
+        details: [Detail("access", .string(rw)), Detail("path", .string(event.path)), Detail("table level", .int(Int64((event.domain?.unit.format.levels ?? 4) - depth))), Detail("table", .hex(table.rawValue))],
+        pageOwner: pageOwner(tpfn)))
+    }
+  }
+
+  // MARK: - DMA-API debug
+
+  public func dmaMapped(_ device: Device, dmaAddress: IOVA, size: UInt64, direction: DMADirection, phys: PhysicalAddress, context: CallContext) {
+    state.withLock { $0.dmaEntries[DMAKey(device: device.name, address: dmaAddress.rawValue)] = DMAEntry(size: size, direction: direction, phys: phys) }
+  }
+
+  /// The corresponding Linux function is `check_unmap()`.
+  public func dmaUnmapping(_ device: Device, dmaAddress: IOVA, size: UInt64?, direction: DMADirection?, context: CallContext) {
+    let key = DMAKey(device: device.name, address: dmaAddress.rawValue)
+    let entry = state.withLock { $0.dmaEntries.removeValue(forKey: key) }
+    let prefix = "DMA-API: \(configuration.driverName) \(device.bdf): "
+    let chain = ["check_unmap", "debug_dma_unmap_phys", "dma_unmap_phys"]
+    func report(_ kind: ReportKind, _ text: String, _ details: [Detail]) {
+      emit(Report(
+        kind: kind, headline: prefix + text, warnMessage: [prefix + text], warningSite: WarnSites.dmaDebugCheckUnmap,
+        callTrace: trace(chain, [context.caller]), statement: nil, task: TaskInfo(context.task),
+        phys: entry?.phys, iova: dmaAddress, domain: device.domain?.name, device: device.name, details: details))
+    }
+    guard let entry else {
+      report(.dmaUnmapNotMapped,
+        "device driver tries to free DMA memory it has not allocated [device address=\(dmaAddress.rawValue.hex16)] [size=\(size ?? 0) bytes]",
+        [Detail("size", .int(Int64(clamping: size ?? 0)))])
+      return
+    }
+    if let size, size != entry.size {
+      report(.dmaUnmapMismatch,
+        "device driver frees DMA memory with different size [device address=\(dmaAddress.rawValue.hex16)] [map size=\(entry.size) bytes] [unmap size=\(size) bytes]",
+        [Detail("map size", .int(Int64(clamping: entry.size))), Detail("unmap size", .int(Int64(clamping: size)))])
+    }
+    if let direction, direction != entry.direction {
+      report(.dmaUnmapMismatch,
+        "device driver frees DMA memory with different direction [device address=\(dmaAddress.rawValue.hex16)] [size=\(entry.size) bytes] [mapped with DMA_\(entry.direction.kernelName)] [unmapped with DMA_\(direction.kernelName)]",
+        [Detail("mapped with", .string(entry.direction.kernelName)), Detail("unmapped with", .string(direction.kernelName))])
+    }
+  }
+
+  // MARK: - Leaks
+
+  public func mappingsLeft(_ domain: Domain, leaves: [RemovedLeaves], reason: LeakReason, freed: Bool, context: CallContext) {
+    guard let first = leaves.first else { return }
+    let bytes = leaves.reduce(UInt64(0)) { $0 &+ $1.size }
+    emit(Report(
+      kind: .mappingLeak,
+      headline: "iommusan: \(reason.rawValue) with \(ByteSize.describe(bytes)) still mapped in domain \(domain.name)",
+      warningSite: WarnSites.emulator("iommusan_check_mapping_leak", line: 200),
+      callTrace: trace(["iommusan_check_mapping_leak", reason == .domainFreed ? "iommu_domain_free" : "iommu_detach_device"], [context.caller]),
+      statement: nil, task: TaskInfo(context.task), pfn: first.phys.pfn(pageShift: pageShift), phys: first.phys,
+      iova: first.iova, domain: domain.name,
+      details: [Detail("reason", .string(reason.rawValue)), Detail("runs", .int(Int64(leaves.count))), Detail("bytes", .hex(bytes))]))
+    // Exact accounting: the freed page table maps nothing any more.
+    if freed && configuration.accounting == .exact && configuration.debugPageAlloc && Sanitizer.isCompiledIn {
+      for run in leaves {
+        addLeaves(phys: run.phys.rawValue, leafShift: run.leafShift, count: run.size >> UInt64(run.leafShift), delta: -1, domain: domain, iova: run.iova, chain: [context.caller], context: context)
+      }
+    }
+  }
+}

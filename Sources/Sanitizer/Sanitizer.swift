@@ -1,0 +1,139 @@
+import IOMMU
+import MemoryModel
+import Reports
+import Synchronization
+
+/// Something the sanitizer saw that is not a report: an I/O page fault, a
+/// kernel message.
+public struct MachineEventRecord: Sendable, Hashable {
+  public enum Kind: String, Sendable, Hashable {
+    case fault = "io_page_fault"
+    case message = "printk"
+  }
+  public var kind: Kind
+  /// The line the kernel (or its trace) would print.
+  public var text: String
+  public var device: String?
+  public var iova: IOVA?
+  public var statementIndex: Int
+  public var task: TaskInfo
+}
+
+/// One item of the sanitizer's output, in the order it happened.
+public enum SanitizerOutput: Sendable, Hashable {
+  case report(Report)
+  case event(MachineEventRecord)
+}
+
+/// The IOMMU sanitizer: the kernel's IOMMU_DEBUG_PAGEALLOC algorithm (or
+/// an exact variant), the emulator's own checks and the ground truth,
+/// attached to the machine's hooks.
+public final class Sanitizer: Sendable {
+  /// How map counts are kept.
+  public enum Accounting: String, Sendable, Hashable {
+    /// Every CPU page a mapping overlaps, from the leaves really installed and removed.
+    case exact
+    /// The kernel's algorithm, blind spots included.
+    case kernel
+  }
+
+  public struct Configuration: Sendable, Hashable {
+    /// `iommu.debug_pagealloc=1`.
+    public var debugPageAlloc: Bool = true
+    /// `page_owner=on`.
+    public var pageOwner: Bool = true
+    public var accounting: Accounting = .exact
+    /// The largest count before `map-count-overflow` (the kernel's `atomic_t` stops at `INT_MAX`).
+    public var mapCountMax: Int64 = Int64(Int32.max)
+    /// The driver (module) name for DMA-API messages.
+    public var driverName: String = "iommusan"
+    public init() {}
+  }
+
+  public let machine: Machine
+  public let configuration: Configuration
+  let counts = MapCounts()
+
+  struct State {
+    var output: [SanitizerOutput] = []
+    var reportCounts: [ReportKind: Int] = [:]
+    /// `WARN_ON_ONCE` sites that fired.
+    var warnedOnce: Set<String> = []
+    /// DMA-API debug entries by (device, dma address).
+    var dmaEntries: [DMAKey: DMAEntry] = [:]
+  }
+  struct DMAKey: Hashable {
+    var device: String
+    var address: UInt64
+  }
+  struct DMAEntry {
+    var size: UInt64
+    var direction: DMADirection
+    var phys: PhysicalAddress
+  }
+  let state = Mutex(State())
+
+  public init(machine: Machine, configuration: Configuration = Configuration()) {
+    self.machine = machine
+    self.configuration = configuration
+  }
+
+  /// Attaches to the machine's hooks. The IOMMU_DEBUG_PAGEALLOC hooks are
+  /// attached only with `iommu.debug_pagealloc=1` (the static key) and
+  /// exist only when the package is built with the `DebugPageAlloc` trait.
+  public func attach() {
+    machine.observer = self
+    machine.memory.observer = self
+    #if IOMMU_DEBUG_PAGEALLOC
+      if configuration.debugPageAlloc { machine.debugHooks = self }
+    #endif
+  }
+
+  /// Whether this build has the IOMMU_DEBUG_PAGEALLOC hooks at all.
+  public static var isCompiledIn: Bool {
+    #if IOMMU_DEBUG_PAGEALLOC
+      true
+    #else
+      false
+    #endif
+  }
+
+  var pageShift: Int { machine.memory.pageShift }
+
+  // MARK: - Output
+
+  func emit(_ report: Report) {
+    state.withLock {
+      $0.output.append(.report(report))
+      $0.reportCounts[report.kind, default: 0] += 1
+    }
+  }
+
+  func emit(_ event: MachineEventRecord) {
+    state.withLock { $0.output.append(.event(event)) }
+  }
+
+  /// Takes everything emitted since the last call.
+  public func drain() -> [SanitizerOutput] {
+    state.withLock { s in
+      let o = s.output
+      s.output.removeAll(keepingCapacity: true)
+      return o
+    }
+  }
+
+  /// Reports emitted so far, by kind.
+  public var reportCounts: [ReportKind: Int] { state.withLock { $0.reportCounts } }
+
+  /// True the first time a `WARN_ON_ONCE` site fires.
+  func once(_ site: String) -> Bool { state.withLock { $0.warnedOnce.insert(site).inserted } }
+
+  // MARK: - Queries (tests, stats)
+
+  /// The map count of one CPU page.
+  public func mapCount(_ pfn: PFN) -> Int64 { counts.count(page: pfn.rawValue) }
+  /// Whether every page's count is zero.
+  public var allCountsZero: Bool { counts.isEmpty }
+  /// How many radix pieces the counts use.
+  public var countPieces: Int { counts.pieceCount }
+}

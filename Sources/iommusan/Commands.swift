@@ -1,0 +1,193 @@
+import Dispatch
+import FixtureLanguage
+import FixtureRunner
+import Foundation
+import Reports
+
+enum Commands {
+  static let run = CommandSpec(
+    name: "run", abstract: "Run fixtures under the sanitizer and print what it reports.",
+    usage: "iommusan run [--format <format>] [--cmdline <params>] [--stats] <file> ...",
+    discussion: "Exit status: 0 when nothing was reported, 1 when anything was, 2 on usage or parse errors.",
+    options: [
+      ("format", "format", "kernel (default): kernel log splats; json: JSON Lines."),
+      ("cmdline", "params", "Kernel parameters applied over each fixture's own cmdline."),
+    ],
+    flags: [("stats", "Print IOMMU cache, walk and invalidation counters.")],
+    arguments: [("file", "Fixture files to run, in order.")])
+
+  static let check = CommandSpec(
+    name: "check", abstract: "Run folders of fixtures as a test suite.",
+    usage: "iommusan check [--jobs <n>] [--format <format>] [--cmdline <params>] [<path> ...]",
+    discussion: "A fixture passes when every expectation holds and nothing happened that no expectation names.\nEnds with the line 'N passed, N failed'. Exit status 0 only when all pass.",
+    options: [
+      ("jobs", "n", "Fixtures to run at once (default: the number of CPUs)."),
+      ("format", "format", "kernel (default) or json."),
+      ("cmdline", "params", "Kernel parameters applied over each fixture's own cmdline."),
+    ],
+    arguments: [("path", "Fixture files or folders (default: Fixtures).")])
+
+  static let explain = CommandSpec(
+    name: "explain", abstract: "Explain a report kind and how to fix its cause.",
+    usage: "iommusan explain <kind>",
+    arguments: [("kind", "A report kind, for example freed-while-mapped. Without one, the kinds are listed.")])
+
+  static let all = [run, check, explain]
+
+  static let mainHelp = """
+    OVERVIEW: An emulator of the Linux IOMMU and page allocator that runs fixture
+    drivers under an IOMMU_DEBUG_PAGEALLOC-style sanitizer.
+
+    USAGE: iommusan <subcommand>
+
+    OPTIONS:
+      --version               Show the version.
+      -h, --help              Show help information.
+
+    SUBCOMMANDS:
+      run                     Run fixtures under the sanitizer and print what it reports.
+      check                   Run folders of fixtures as a test suite.
+      explain                 Explain a report kind and how to fix its cause.
+      help                    Show subcommand help information.
+
+      See 'iommusan help <subcommand>' for detailed help.
+
+    """
+
+  // MARK: - run
+
+  static func runCommand(_ args: [String]) throws(UsageError) -> Int32 {
+    let p = try run.parse(args)
+    if p.flags.contains("help") { return printHelp(run) }
+    let format = try outputFormat(p)
+    guard !p.positionals.isEmpty else { throw UsageError(message: "Missing expected argument '<file> ...'") }
+    var status: Int32 = 0
+    for file in p.positionals {
+      let result = FixtureRunner.run(path: file, options: RunOptions(cmdline: p.options["cmdline"], stats: p.flags.contains("stats")))
+      let r = RunOutputRenderer(format: format)
+      if result.diagnostics.isEmpty || !result.outcomes.isEmpty { write(r.stdout(result), to: .standardOutput) }
+      write(r.stderr(result), to: .standardError)
+      status = max(status, result.exitStatus)
+    }
+    return status
+  }
+
+  // MARK: - check
+
+  static func checkCommand(_ args: [String]) throws(UsageError) -> Int32 {
+    let p = try check.parse(args)
+    if p.flags.contains("help") { return printHelp(check) }
+    let format = try outputFormat(p)
+    var jobs = ProcessInfo.processInfo.activeProcessorCount
+    if let j = p.options["jobs"] {
+      guard let n = Int(j), n >= 1, n <= 1024 else { throw UsageError(message: "--jobs takes a whole number from 1 to 1024") }
+      jobs = n
+    }
+    let paths = p.positionals.isEmpty ? ["Fixtures"] : p.positionals
+    let (files, missing) = fixtureFiles(under: paths)
+    for m in missing { write("\(m): error: no such file or directory (ENOENT)\n", to: .standardError) }
+    if !missing.isEmpty { return 2 }
+    let options = RunOptions(cmdline: p.options["cmdline"])
+    let results = runAll(files, jobs: jobs, options: options)
+    var passed = 0
+    var failed = 0
+    var out = ""
+    for r in results {
+      if r.passed { passed += 1 } else { failed += 1 }
+      switch format {
+      case .kernel:
+        guard !r.passed else { continue }
+        out += "FAIL \(r.file)\n"
+        for d in r.diagnostics { out += "  " + d.description + "\n" }
+        for f in r.failures { out += "  " + f.description + "\n" }
+      case .json:
+        out += JSONLinesRenderer.record([
+          "fixture": .string(r.file), "passed": .bool(r.passed),
+          "failures": .array((r.diagnostics.map(\.description) + r.failures.map(\.description)).map { .string($0) }),
+          "reports": .int(Int64(r.summary.reports)),
+        ]) + "\n"
+      }
+    }
+    switch format {
+    case .kernel: out += "\(passed) passed, \(failed) failed\n"
+    case .json: out += JSONLinesRenderer.record(["summary": .object(["passed": .int(Int64(passed)), "failed": .int(Int64(failed))])]) + "\n"
+    }
+    write(out, to: .standardOutput)
+    return failed == 0 ? 0 : 1
+  }
+
+  /// Runs fixtures on `jobs` threads; results come back in file order.
+  static func runAll(_ files: [String], jobs: Int, options: RunOptions) -> [FixtureResult] {
+    let box = ResultBox(count: files.count)
+    let queue = DispatchQueue(label: "iommusan.check", attributes: .concurrent)
+    let sem = DispatchSemaphore(value: max(1, jobs))
+    let group = DispatchGroup()
+    for (i, f) in files.enumerated() {
+      sem.wait()
+      queue.async(group: group) {
+        box.set(i, FixtureRunner.run(path: f, options: options))
+        sem.signal()
+      }
+    }
+    group.wait()
+    return box.results
+  }
+
+  // MARK: - explain
+
+  static func explainCommand(_ args: [String]) throws(UsageError) -> Int32 {
+    let p = try explain.parse(args)
+    if p.flags.contains("help") { return printHelp(explain) }
+    guard let name = p.positionals.first else {
+      var s = "Report kinds:\n"
+      for k in ReportKind.allCases { s += "  " + k.rawValue.padding(toLength: 32, withPad: " ", startingAt: 0) + k.title + "\n" }
+      write(s, to: .standardOutput)
+      return 0
+    }
+    guard p.positionals.count == 1 else { throw UsageError(message: "Unexpected argument '\(p.positionals[1])'") }
+    guard let kind = ReportKind(rawValue: name) else {
+      let hint = ReportKind.suggest(name).map { "; did you mean '\($0.rawValue)'?" } ?? "; 'iommusan explain' lists them"
+      throw UsageError(message: "unknown report kind '\(name)'\(hint)")
+    }
+    write(kind.explanation.hasSuffix("\n") ? kind.explanation : kind.explanation + "\n", to: .standardOutput)
+    return 0
+  }
+
+  // MARK: - Helpers
+
+  static func outputFormat(_ p: ParsedArguments) throws(UsageError) -> OutputFormat {
+    guard let f = p.options["format"] else { return .kernel }
+    guard let v = OutputFormat(rawValue: f) else { throw UsageError(message: "The value '\(f)' is invalid for '--format <format>': use kernel or json") }
+    return v
+  }
+
+  static func printHelp(_ c: CommandSpec) -> Int32 {
+    write(c.help, to: .standardOutput)
+    return 0
+  }
+}
+
+/// Results written from several threads, read after they finish.
+final class ResultBox: @unchecked Sendable {
+  private let lock = NSLock()
+  private var slots: [FixtureResult?]
+  init(count: Int) { slots = Array(repeating: nil, count: count) }
+  func set(_ i: Int, _ r: FixtureResult) {
+    lock.lock()
+    slots[i] = r
+    lock.unlock()
+  }
+  var results: [FixtureResult] {
+    lock.lock()
+    defer { lock.unlock() }
+    return slots.compactMap { $0 }
+  }
+}
+
+enum Stream { case standardOutput, standardError }
+
+func write(_ s: String, to stream: Stream) {
+  guard !s.isEmpty else { return }
+  let handle = stream == .standardOutput ? FileHandle.standardOutput : FileHandle.standardError
+  handle.write(Data(s.utf8))
+}
