@@ -19,8 +19,17 @@ extension ParserState {
     KeySpec(name: name, required: required, repeatable: repeatable)
   }
 
-  /// The syntax of every statement word except `expect`.
-  static func syntax(_ verb: Verb) -> Syntax {
+  /// The syntax of every statement word, computed once.
+  static let syntaxTable: [Verb: Syntax] = {
+    var table: [Verb: Syntax] = [:]
+    for verb in Verb.allCases { table[verb] = makeSyntax(verb) }
+    return table
+  }()
+
+  /// The syntax of a statement word (`expect` has its own parser).
+  static func syntax(_ verb: Verb) -> Syntax { syntaxTable[verb] ?? Syntax(positionals: []) }
+
+  static func makeSyntax(_ verb: Verb) -> Syntax {
     switch verb {
     case .cmdline: return Syntax(positionals: ["\"PARAMS\""])
     case .memory:
@@ -76,7 +85,7 @@ extension ParserState {
     _ words: ArraySlice<Word>, syntax: Syntax, statement: String, usage: String, missingColumn: Int
   ) -> Arguments {
     var arguments = Arguments()
-    let keyNames = syntax.keys.map(\.name)
+    var keyNames: [String] { syntax.keys.map(\.name) }
     let list = Array(words)
     var index = 0
     /// `key = value`, `key =value` or `key= value`: reported once, then taken as `key=value`.
@@ -91,7 +100,7 @@ extension ParserState {
       if let equals {
         if equals == word.start {
           // `key = value` or `key =value` after a positional that names a key.
-          if let previous = arguments.positionals.last, previous.string == nil, keyNames.contains(text(previous)) {
+          if let previous = arguments.positionals.last, previous.string == nil, syntax.keys.contains(where: { $0.name == text(previous) }) {
             let key = text(previous)
             arguments.positionals.removeLast()
             var value = Word(start: word.start + 1, end: word.end, column: word.column + 1, string: nil)

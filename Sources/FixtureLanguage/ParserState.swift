@@ -258,8 +258,12 @@ struct ParserState {
           "'\(verb.rawValue)' must come before the first statement of sections 3 to 8 ('\(firstRun.verb.rawValue)' at line \(firstRun.line))",
           column: verbColumn)
       }
-      if verb == .memory, let previous = memoryLine {
-        error("only one 'memory' line is allowed (the first is at line \(previous))", column: verbColumn)
+      if verb == .memory {
+        if let previous = memoryLine {
+          error("only one 'memory' line is allowed (the first is at line \(previous))", column: verbColumn)
+        } else {
+          memoryLine = line
+        }
       }
     } else if (3...8).contains(verb.section), firstRunStatement == nil {
       firstRunStatement = (verb, line)
@@ -280,6 +284,10 @@ struct ParserState {
     case .iommu(let configuration)?: defined = configuration.name
     case .device(let configuration)?: defined = configuration.name
     default: defined = verb.bindingKind != nil ? binding : nil
+    }
+    if verb.bindingKind == nil, let binding {
+      // A misplaced `NAME =`: keep later uses from cascading into "unbound name" errors.
+      define(binding, kind: nil)
     }
     if verb == .iommu || verb == .device, operation == nil, let nameWord = arguments.first,
       nameWord.string == nil, NameSyntax.isValid(bytes(nameWord))
@@ -306,11 +314,7 @@ struct ParserState {
     }
     switch operation {
     case .cmdline(let settings): cmdline.apply(settings)
-    case .memory(let configuration):
-      if memoryLine == nil {
-        memory = configuration
-        memoryLine = line
-      }
+    case .memory(let configuration): memory = configuration
     default: break
     }
     statements.append(

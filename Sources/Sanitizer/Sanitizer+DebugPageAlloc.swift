@@ -9,6 +9,13 @@ extension Sanitizer: IOMMUDebugHooks {
     guard phys != .zero, phys.adding(size) != nil else {
       reportOverflow(site: WarnSites.map, what: phys == .zero ? "phys is 0" : "phys \(phys) + size \(size.hexAlt) wraps around",
         domain: domain, iova: iova, phys: phys, size: size, chain: chain, context: context)
+      // The kernel counts nothing after this WARN, and its unmap then
+      // decrements what it never counted. Exact accounting still counts a
+      // mapping of phys 0, which the page table really holds.
+      guard configuration.accounting == .exact, phys.adding(size) != nil else { return }
+      forEachLeafRun(domain: domain, iova: iova.rawValue, phys: phys.rawValue, size: size) { p, shift, n in
+        addLeaves(phys: p, leafShift: shift, count: n, delta: 1, domain: domain, iova: iova, chain: chain, context: context)
+      }
       return
     }
     switch configuration.accounting {
