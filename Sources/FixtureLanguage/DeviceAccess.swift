@@ -1,7 +1,10 @@
 /// A device's own memory access (`dma DEVICE read|write ADDR [len=] [pasid=] [value=] [priv=]`).
 public struct DeviceAccess: Sendable, Hashable {
+  /// The device that accesses memory.
   public var device: NameReference
+  /// Read or write.
   public var kind: DMAAccessKind
+  /// The address the device puts on the bus.
   public var address: AddressExpression
   /// Bytes accessed: default 8, at least 1, at most 8 for a read.
   public var length: UInt64

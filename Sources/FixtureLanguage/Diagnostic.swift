@@ -15,6 +15,7 @@ public struct Diagnostic: Error, Sendable, Hashable, CustomStringConvertible {
   public var line: Int
   /// The 1-based byte column.
   public var column: Int
+  /// Error, warning or note.
   public var severity: Severity
   /// The message, without location or severity.
   public var message: String

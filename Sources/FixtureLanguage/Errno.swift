@@ -27,6 +27,9 @@ public struct Errno: Sendable, Hashable, CustomStringConvertible {
 
   public var description: String { name }
 
+  // The errnos fixtures name most often.
+
+  /// Operation not permitted.
   public static let EPERM = Errno(name: "EPERM", code: 1)
   public static let ENOENT = Errno(name: "ENOENT", code: 2)
   public static let EIO = Errno(name: "EIO", code: 5)

@@ -18,6 +18,7 @@ public struct FixtureExpectation: Sendable, Hashable {
     case value(UInt64)
   }
 
+  /// What is checked.
   public var kind: Kind
   /// Where the `expect` word is.
   public var location: SourceLocation
@@ -33,6 +34,7 @@ public struct FixtureExpectation: Sendable, Hashable {
 
 /// The report an `expect report` asks for, with its filters.
 public struct ExpectedReport: Sendable, Hashable {
+  /// The report kind.
   public var kind: ExpectedReportKind
   /// `page=NAME`: a report about any page of that page block.
   public var page: NameReference?

@@ -2,6 +2,7 @@
 public struct IOMMUConfiguration: Sendable, Hashable {
   /// The unit's name.
   public var name: NameReference
+  /// The hardware emulated.
   public var model: IOMMUModel
   /// The translation granule; always 4K for `vtd` and `amd`.
   public var granule: PageSize

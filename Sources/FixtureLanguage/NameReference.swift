@@ -3,7 +3,9 @@
 /// Used for binding names (`buf = ...`), for names used as arguments and for
 /// task names (`@irq`).
 public struct NameReference: Sendable, Hashable, CustomStringConvertible {
+  /// The name as written.
   public var name: String
+  /// Where it was written.
   public var location: SourceLocation
 
   public init(name: String, location: SourceLocation) {
