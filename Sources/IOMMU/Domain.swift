@@ -82,6 +82,7 @@ public final class Domain: Sendable, CustomStringConvertible {
     let epoch = machine.memory.currentEpoch
     var mapped: UInt64 = 0
     var failure: MachineError?
+    var unlinked = UnmapGather()
     state.withLock { s in
       guard let pt = s.pageTable, !s.isFreed else {
         failure = MachineError(.ENODEV, "domain \(name) was freed")
@@ -95,13 +96,18 @@ public final class Domain: Sendable, CustomStringConvertible {
         }
         let (n, err) = pt.mapRun(
           iova: iova.rawValue + mapped, phys: phys.rawValue + mapped, leafShift: ByteSize.ffs(pgsize), count: count,
-          readable: readable, writable: writable, epoch: epoch, context: context)
+          readable: readable, writable: writable, epoch: epoch, context: context, unlinked: &unlinked)
         mapped += n * pgsize
         if let err {
           failure = err
           return
         }
       }
+    }
+    if !unlinked.freelist.isEmpty {
+      machine.issue(unit.rangeCommand(domainID: id, pasid: nil, range: unlinked.start...unlinked.end, leafOnly: false), context: context)
+      machine.issueSync(unit, context: context)
+      freeTables(unlinked.freelist, context: context)
     }
     if let failure {
       // As since the CVE-2026-64152 fix: record the partial map, then undo it.

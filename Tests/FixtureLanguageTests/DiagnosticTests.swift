@@ -530,6 +530,63 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
       "iommu_unmap d iova=0 size=4K\nexpect unmapped=4K\nexpect unmapped=8K",
       ["7:1: error: the statement's result is already checked (at line 6)"]),
     DiagnosticCase(
+      "secondMemoryAfterInvalidNoPreamble", preamble: false,
+      "memory 0\nmemory 1G",
+      ["1:8: error: memory size must not be 0",
+       "2:1: error: only one 'memory' line is allowed (the first is at line 1)"]),
+    DiagnosticCase(
+      "misplacedBindingStillBinds", preamble: true,
+      "x = free_pages buf\nfree_pages x",
+      ["5:1: error: 'free_pages' has no result to bind; remove 'x ='"]),
+    DiagnosticCase(
+      "lexErrorOnExpectKeepsTarget", preamble: true,
+      "free_pages buf\nexpect error \"E\nexpect no-report",
+      ["6:14: error: unterminated string"]),
+    DiagnosticCase(
+      "lexErrorOnStatementDropsTarget", preamble: true,
+      "free_pages \"buf\nexpect no-report",
+      ["5:12: error: unterminated string"]),
+    DiagnosticCase(
+      "gfpStopsAtFirstError", preamble: true,
+      "x = alloc_pages gfp=||",
+      ["5:21: error: empty flag in gfp= (write gfp=GFP_KERNEL|__GFP_ZERO)"]),
+    DiagnosticCase(
+      "invalidCharacterInNumberKey", preamble: true,
+      "cpu_write buf value=0x1g",
+      ["5:21: error: invalid number '0x1g': expected decimal (4096) or hexadecimal (0x1000) digits"]),
+    DiagnosticCase(
+      "unknownStringKey", preamble: true,
+      "p = process foo=\"x\"",
+      ["5:13: error: unknown key 'foo=' for 'process' (valid keys: comm=)"]),
+    DiagnosticCase(
+      "stringWithoutKey", preamble: true,
+      "p = process =\"x\"",
+      ["5:13: error: unexpected '='; a key=value pair has no spaces around '='"]),
+    DiagnosticCase(
+      "duplicateStringKey", preamble: true,
+      "p = process comm=\"a\" comm=\"b\"",
+      ["5:22: error: duplicate key 'comm=' (first given at column 13)"]),
+    DiagnosticCase(
+      "addressIsString", preamble: true,
+      "cpu_write \"x\" value=1",
+      ["5:11: error: expected a physical address (a number or a page block), found a string"]),
+    DiagnosticCase(
+      "invalidAddressName", preamble: true,
+      "cpu_write b@d value=1",
+      ["5:11: error: invalid address 'b@d': expected a physical address (a number or a page block), NAME+OFFSET or NAME-OFFSET"]),
+    DiagnosticCase(
+      "invalidAddressNameBeforeOffset", preamble: true,
+      "cpu_write b@d+4 value=1",
+      ["5:11: error: invalid address 'b@d+4': expected a physical address (a number or a page block), NAME+OFFSET or NAME-OFFSET"]),
+    DiagnosticCase(
+      "expectErrorTrailing", preamble: true,
+      "free_pages buf\nexpect error EINVAL EBUSY",
+      ["6:21: error: unexpected argument 'EBUSY' after 'expect error'"]),
+    DiagnosticCase(
+      "expectReportBadCount", preamble: true,
+      "free_pages buf\nexpect report freed-while-mapped count=many",
+      ["6:40: error: invalid number 'many': expected decimal (4096) or hexadecimal (0x1000) digits"]),
+    DiagnosticCase(
       "cmdlineAfterRunNoPreamble", preamble: false,
       "b = alloc_pages\ncmdline \"iommu.strict=0\"",
       ["2:1: error: 'cmdline' must come before the first statement of sections 3 to 8 ('alloc_pages' at line 1)"]),

@@ -58,7 +58,8 @@ struct LeafCache {
   let capacity: Int
   private(set) var entries: [Key: (entry: LeafEntry, stamp: UInt64)] = [:]
   private var byPhys: [PhysKey: [Key]] = [:]
-  private var shifts: Set<Int> = []
+  /// Page sizes present, smallest first: lookups try them in a fixed order.
+  private var shifts: [Int] = []
   private var stamp: UInt64 = 0
   private(set) var evictions: UInt64 = 0
 
@@ -90,7 +91,10 @@ struct LeafCache {
     }
     stamp += 1
     entries[k] = (e, stamp)
-    shifts.insert(e.shift)
+    if !shifts.contains(e.shift) {
+      shifts.append(e.shift)
+      shifts.sort()
+    }
     byPhys[PhysKey(shift: e.shift, page: e.phys >> UInt64(e.shift)), default: []].append(k)
   }
 

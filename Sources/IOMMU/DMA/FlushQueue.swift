@@ -24,7 +24,8 @@ struct FlushQueue {
   /// The armed timer's deadline, if any.
   var timerDeadline: UInt64?
 
-  var isFull: Bool { entries.count >= Self.capacity }
+  /// The ring keeps one slot free, as `fq_full()` does: 255 entries fill it.
+  var isFull: Bool { entries.count >= Self.capacity - 1 }
 
   /// Entries whose flush has completed: release them (`fq_ring_free()`).
   mutating func takeReleasable() -> [Entry] {

@@ -96,7 +96,7 @@ final class IOPageTable {
   /// installed; on a collision it stops and reports EEXIST.
   func mapRun(
     iova: UInt64, phys: UInt64, leafShift: Int, count: UInt64, readable: Bool, writable: Bool, user: Bool = true,
-    epoch: UInt64, context: CallContext
+    epoch: UInt64, context: CallContext, unlinked: inout UnmapGather
   ) -> (mapped: UInt64, error: MachineError?) {
     guard let leafDepth = format.depth(forShift: leafShift) else { return (0, MachineError(.EINVAL, "unsupported page size")) }
     let size: UInt64 = 1 << UInt64(leafShift)
@@ -123,7 +123,18 @@ final class IOPageTable {
       let n = min(count - done, format.entries(leafDepth) - idx)
       for j in 0..<n {
         let s = table.advanced(by: (idx + j) << 3)
-        if format.decode(memory.read64(s), depth: leafDepth) != .none {
+        switch format.decode(memory.read64(s), depth: leafDepth) {
+        case .none: break
+        case .table(let t, _, _) where subtreeIsEmpty(t, depth: leafDepth + 1):
+          // A table that earlier unmaps emptied gives way to the large page;
+          // it is freed once the walk caches forgot it, as the drivers'
+          // `switch_to_super_page()` / `arm_lpae_init_pte()` do.
+          memory.write64(s, 0)
+          let va = cur &+ j &* size
+          collectSubtree(t, depth: leafDepth + 1, iovaBase: va, gather: &unlinked)
+          unlinked.start = min(unlinked.start, va)
+          unlinked.end = max(unlinked.end, va &+ size &- 1)
+        default:
           return (done + j, MachineError(.EEXIST, "iova \(IOVA(cur &+ j &* size)) is already mapped"))
         }
         memory.write64(s, format.encodeLeaf(PhysicalAddress(phys &+ (done + j) &* size), depth: leafDepth, readable: readable, writable: writable, user: user))
@@ -195,6 +206,18 @@ final class IOPageTable {
       }
     }
     return (0, false)
+  }
+
+  /// Whether a table and the tables under it hold no leaf.
+  private func subtreeIsEmpty(_ table: PhysicalAddress, depth: Int) -> Bool {
+    for i in 0..<format.entries(depth) {
+      switch format.decode(memory.read64(table.advanced(by: i << 3)), depth: depth) {
+      case .none: continue
+      case .leaf: return false
+      case .table(let t, _, _): if !subtreeIsEmpty(t, depth: depth + 1) { return false }
+      }
+    }
+    return true
   }
 
   /// Gathers every leaf under an unlinked table and queues its table pages.

@@ -1,0 +1,118 @@
+import Testing
+@testable import IOMMU
+@testable import MemoryModel
+
+/// dma-iommu: `dma_map_page()`, `dma_unmap_page()`, `dma_alloc_coherent()`.
+@Suite("DMA API")
+struct DMAAPITests {
+  func setup(_ g: Geometry = .vtd) throws -> (Rig, Device, Domain) {
+    let rig = try Rig(g)
+    let dev = try rig.device()
+    return (rig, dev, try #require(dev.domain))
+  }
+
+  @Test("IOVAs come from below 4G first, top-down, with the page offset preserved", arguments: Geometry.models)
+  func topDownBelow4G(_ g: Geometry) throws {
+    let (rig, dev, d) = try setup(g)
+    #expect(d.type == .dma && !d.isLazy)
+    let p = rig.address(try rig.memory.allocPages(order: 1, context: ctx))
+    let a = try rig.machine.dmaMap(dev, phys: p.advanced(by: 0x123), size: 0x100, direction: .bidirectional, context: ctx)
+    #expect(a == IOVA(0xFFFF_F123))
+    #expect(d.iovaToPhys(a) == p.advanced(by: 0x123))
+    let m = try #require(rig.machine.dmaMapping(dev, dmaAddress: a))
+    #expect(m.iova == IOVA(0xFFFF_F000) && m.length == 4096 && m.size == 0x100 && m.phys == p.advanced(by: 0x123) && m.direction == .bidirectional)
+
+    let b = try rig.machine.dmaMap(dev, phys: p, size: 4096, direction: .toDevice, context: ctx)
+    #expect(b == IOVA(0xFFFF_E000))
+    // Two pages (the buffer crosses a page boundary): a size-aligned IOVA.
+    let c = try rig.machine.dmaMap(dev, phys: p.advanced(by: 0xF00), size: 0x200, direction: .fromDevice, context: ctx)
+    #expect(c == IOVA(0xFFFF_CF00))
+    #expect(d.iovaToPhys(c.advanced(by: 0x1FF)) == p.advanced(by: 0x10FF))
+    // Three pages are rounded up to four for the IOVA, as the rcache wants.
+    let e = try rig.machine.dmaMap(dev, phys: p, size: 3 * 4096, direction: .bidirectional, context: ctx)
+    #expect(e == IOVA(0xFFFF_8000))
+    #expect(d.iovaToPhys(e.advanced(by: 3 * 4096)) == .zero, "only three pages are mapped")
+    let f = try rig.machine.dmaMap(dev, phys: p, size: 4096, direction: .bidirectional, context: ctx)
+    #expect(f == IOVA(0xFFFF_7000))
+  }
+
+  @Test("dma_unmap with the handle removes the mapping; other addresses are not handles")
+  func unmapWithHandle() throws {
+    let (rig, dev, d) = try setup()
+    let page = try rig.memory.allocPages(order: 0, context: ctx)
+    let a = try rig.machine.dmaMap(dev, phys: rig.address(page).advanced(by: 0x10), size: 0x80, direction: .bidirectional, context: ctx)
+    rig.read(dev, a.rawValue)
+    #expect(rig.machine.dmaUnmap(dev, dmaAddress: a.advanced(by: 0x10), size: 0x80, direction: .bidirectional, context: ctx) == nil)
+    #expect(d.iovaToPhys(a) == rig.address(page).advanced(by: 0x10))
+    let m = try #require(rig.machine.dmaUnmap(dev, dmaAddress: a, size: 0x80, direction: .bidirectional, context: ctx))
+    #expect(m.dmaAddress == a && m.size == 0x80)
+    #expect(rig.machine.dmaMapping(dev, dmaAddress: a) == nil)
+    #expect(d.iovaToPhys(a) == .zero)
+    #expect(rig.unit.cachedEntryCounts.iotlb == 0, "strict: invalidated before dma_unmap returns")
+    #expect(rig.read(dev, a.rawValue).fault != nil)
+    #expect(rig.machine.dmaUnmap(dev, dmaAddress: a, size: 0x80, direction: .bidirectional, context: ctx) == nil, "a second unmap finds nothing")
+  }
+
+  @Test("Directions set the mapping's permissions")
+  func directions() throws {
+    let (rig, dev, _) = try setup()
+    let page = try rig.memory.allocPages(order: 0, context: ctx)
+    let toDev = try rig.machine.dmaMap(dev, phys: rig.address(page), size: 4096, direction: .toDevice, context: ctx)
+    #expect(rig.read(dev, toDev.rawValue).fault == nil)
+    #expect(rig.write(dev, toDev.rawValue, 1).fault != nil)
+    let fromDev = try rig.machine.dmaMap(dev, phys: rig.address(page), size: 4096, direction: .fromDevice, context: ctx)
+    #expect(rig.write(dev, fromDev.rawValue, 2).fault == nil)
+    #expect(rig.read(dev, fromDev.rawValue).fault != nil, "VT-d second stage: no read permission")
+    #expect(rig.memory.read64(rig.address(page)) == 2)
+  }
+
+  @Test("dma_alloc_coherent and dma_free_coherent")
+  func allocFree() throws {
+    let (rig, dev, d) = try setup()
+    let (iova, block) = try rig.machine.dmaAlloc(dev, size: 0x3000, context: ctx)
+    #expect(block.order == 2)
+    #expect(iova.rawValue < 1 << 32)
+    #expect(iova.rawValue % 0x4000 == 0)
+    #expect(d.iovaToPhys(iova) == rig.address(block))
+    #expect(rig.machine.dmaMapping(dev, dmaAddress: iova)?.coherentBlock == block)
+    #expect(rig.memory.read64(rig.address(block).advanced(by: 0x2008)) == 0, "zeroed")
+    rig.write(dev, iova.rawValue + 0x2008, 0xABCD)
+    #expect(rig.memory.read64(rig.address(block).advanced(by: 0x2008)) == 0xABCD)
+    guard case .allocated(_, .data) = rig.memory.state(of: block.head) else {
+      Issue.record("the coherent buffer is not allocated data")
+      return
+    }
+    try rig.machine.dmaFree(dev, dmaAddress: iova, size: 0x3000, block: block, context: ctx)
+    #expect(rig.memory.state(of: block.head) == .free)
+    #expect(rig.machine.dmaMapping(dev, dmaAddress: iova) == nil)
+    #expect(d.iovaToPhys(iova) == .zero)
+    let r = rig.read(dev, iova.rawValue)
+    #expect(r.fault != nil && r.verdict == .ok)
+    #expect(errno { try rig.machine.dmaFree(dev, dmaAddress: iova, size: 0x3000, block: block, context: ctx) } == .EINVAL, "double free")
+
+    #expect(errno { try rig.machine.dmaAlloc(dev, size: 0, context: ctx) } == .EINVAL)
+    #expect(errno { try rig.machine.dmaAlloc(dev, size: 8 << 20, context: ctx) } == .ENOMEM)
+  }
+
+  @Test("Bad arguments, and a device that is not in a DMA domain")
+  func errors() throws {
+    let (rig, dev, _) = try setup()
+    #expect(errno { try rig.machine.dmaMap(dev, phys: PhysicalAddress(0x8000_0000), size: 0, direction: .toDevice, context: ctx) } == .EINVAL)
+    #expect(errno { try rig.machine.dmaMap(dev, phys: PhysicalAddress(UInt64.max - 10), size: 100, direction: .toDevice, context: ctx) } == .EOVERFLOW)
+    let paging = try rig.paging()
+    try rig.machine.attach(dev, to: paging, context: ctx)
+    #expect(errno { try rig.machine.dmaMap(dev, phys: PhysicalAddress(0x8000_0000), size: 64, direction: .toDevice, context: ctx) } == .EINVAL)
+    #expect(rig.machine.dmaUnmap(dev, dmaAddress: IOVA(0xFFFF_F000), size: nil, direction: nil, context: ctx) == nil)
+  }
+
+  @Test("Once the space below 4G is used up, IOVAs come from above it")
+  func above4G() throws {
+    let (rig, dev, d) = try setup()
+    let a = try rig.machine.dmaMap(dev, phys: PhysicalAddress(0), size: 2 * G, direction: .bidirectional, context: ctx)
+    #expect(a == IOVA(0x8000_0000))
+    #expect(Set(leaves(d).map(\.size)) == [G])
+    let b = try rig.machine.dmaMap(dev, phys: PhysicalAddress(0), size: 2 * G, direction: .bidirectional, context: ctx)
+    #expect(b == IOVA((1 << 48) - 2 * G))
+    #expect(d.iovaToPhys(b.advanced(by: G + 5)) == PhysicalAddress(G + 5))
+  }
+}

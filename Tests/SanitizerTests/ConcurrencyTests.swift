@@ -1,0 +1,38 @@
+import Dispatch
+import IOMMU
+import MemoryModel
+import Testing
+@testable import Sanitizer
+
+@Suite struct ConcurrencyTests {
+  let ctx = TestMachine.ctx
+
+  /// Threads map and unmap the same shared pages in their own domains (and
+  /// in one shared domain); every count is exact at the end: zero.
+  @Test(arguments: [2, 4, 8], [Sanitizer.Accounting.exact, .kernel])
+  func countsStayExact(_ threads: Int, _ mode: Sanitizer.Accounting) throws {
+    let t = TestMachine(accounting: mode, memory: 64 << 20)
+    let unit = try t.machine.addIOMMU(name: "vtd0", model: .vtd)
+    let shared = try t.machine.allocDomain(unit: unit, type: .paging, name: "shared", context: ctx)
+    var domains: [Domain] = []
+    for i in 0..<threads { domains.append(try t.machine.allocDomain(unit: unit, type: .paging, name: "d\(i)", context: ctx)) }
+    let pages = try t.memory.allocPages(order: 4, context: ctx)
+    let base = pages.head.address(pageShift: 12)
+    let doms = domains
+    DispatchQueue.concurrentPerform(iterations: threads) { i in
+      let c = CallContext(task: EmulatedTask(pid: 100 + i, tgid: 100 + i, comm: "t\(i)"), caller: KernelFrame("stress", isDriver: true))
+      for round in 0..<200 {
+        let page = UInt64((round + i) % 16)
+        let iova = IOVA(0x100_0000 + UInt64(round % 8) << 12)
+        try? doms[i].map(iova: iova, phys: base.advanced(by: page << 12), size: 4096, context: c)
+        let sharedIOVA = IOVA(0x1000_0000 + UInt64(i) << 20 + UInt64(round % 4) << 12)
+        try? shared.map(iova: sharedIOVA, phys: base.advanced(by: page << 12), size: 4096, context: c)
+        _ = shared.unmap(iova: sharedIOVA, size: 4096, context: c)
+        _ = doms[i].unmap(iova: iova, size: 4096, context: c)
+      }
+    }
+    for p in 0..<16 { #expect(t.sanitizer.mapCount(pages.head.advanced(by: Int64(p))) == 0) }
+    try t.memory.freePages(pages, context: ctx)
+    #expect(t.reports().filter { $0.kind == .freedWhileMapped || $0.kind == .mapCountUnderflow }.isEmpty)
+  }
+}
