@@ -78,6 +78,7 @@ extension Cmdline {
     case "emu.kva_flush": return KVAFlush.allCases.map(\.rawValue)
     case "emu.notifier": return Notifier.allCases.map(\.rawValue)
     case "emu.reset": return Reset.allCases.map(\.rawValue)
+    case "emu.map_count_max": return ["1", "2", "...", "2147483647"]
     default: return []
     }
   }
@@ -94,6 +95,9 @@ extension Cmdline {
     case "emu.kva_flush": return KVAFlush(rawValue: value).map { .kvaFlush($0) }
     case "emu.notifier": return Notifier(rawValue: value).map { .notifier($0) }
     case "emu.reset": return Reset(rawValue: value).map { .reset($0) }
+    case "emu.map_count_max":
+      guard let n = UInt32(value), n >= 1, n <= UInt32(Int32.max) else { return nil }
+      return .mapCountMax(n)
     default: return nil
     }
   }

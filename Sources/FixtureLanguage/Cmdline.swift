@@ -54,6 +54,8 @@ public struct Cmdline: Sendable, Hashable, CustomStringConvertible {
   public var notifier: Notifier = .sync
   /// `emu.reset=` (default `ebusy`).
   public var reset: Reset = .ebusy
+  /// `emu.map_count_max=` (an iommusan extension; default `INT_MAX`).
+  public var mapCountMax: UInt32 = UInt32(Int32.max)
 
   /// The defaults.
   public init() {}
@@ -71,6 +73,7 @@ public struct Cmdline: Sendable, Hashable, CustomStringConvertible {
     case .kvaFlush(let value): kvaFlush = value
     case .notifier(let value): notifier = value
     case .reset(let value): reset = value
+    case .mapCountMax(let value): mapCountMax = value
     }
   }
 
@@ -84,7 +87,7 @@ public struct Cmdline: Sendable, Hashable, CustomStringConvertible {
     [
       .debugPagealloc(debugPagealloc), .pageOwner(pageOwner), .strict(strict),
       .accounting(accounting), .kvaFlush(kvaFlush), .notifier(notifier), .reset(reset),
-    ]
+    ] + (mapCountMax == UInt32(Int32.max) ? [] : [.mapCountMax(mapCountMax)])
   }
 
   /// The full command line, every parameter spelled out.

@@ -7,6 +7,9 @@ public enum CmdlineSetting: Sendable, Hashable, CustomStringConvertible {
   case kvaFlush(Cmdline.KVAFlush)
   case notifier(Cmdline.Notifier)
   case reset(Cmdline.Reset)
+  /// `emu.map_count_max=N` (an iommusan extension): the largest map count
+  /// before `map-count-overflow`; the kernel's is `INT_MAX`.
+  case mapCountMax(UInt32)
 
   /// The parameter's name (`iommu.strict`).
   public var name: String {
@@ -18,6 +21,7 @@ public enum CmdlineSetting: Sendable, Hashable, CustomStringConvertible {
     case .kvaFlush: return "emu.kva_flush"
     case .notifier: return "emu.notifier"
     case .reset: return "emu.reset"
+    case .mapCountMax: return "emu.map_count_max"
     }
   }
 
@@ -30,12 +34,13 @@ public enum CmdlineSetting: Sendable, Hashable, CustomStringConvertible {
     case .kvaFlush(let value): return "\(name)=\(value.rawValue)"
     case .notifier(let value): return "\(name)=\(value.rawValue)"
     case .reset(let value): return "\(name)=\(value.rawValue)"
+    case .mapCountMax(let value): return "\(name)=\(value)"
     }
   }
 
   /// The known parameter names, in the order the docs list them.
   public static let parameterNames: [String] = [
     "iommu.debug_pagealloc", "page_owner", "iommu.strict", "emu.accounting",
-    "emu.kva_flush", "emu.notifier", "emu.reset",
+    "emu.kva_flush", "emu.notifier", "emu.reset", "emu.map_count_max",
   ]
 }

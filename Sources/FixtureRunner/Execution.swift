@@ -41,6 +41,7 @@ final class Execution {
     sc.pageOwner = c.pageOwner
     sc.accounting = c.accounting == .kernel ? .kernel : .exact
     sc.driverName = moduleName
+    sc.mapCountMax = Int64(c.mapCountMax)
     sanitizer = Sanitizer(machine: machine, configuration: sc)
     sanitizer.attach()
   }
