@@ -10,6 +10,10 @@ enum Binding {
   /// A `dma_map` or `dma_alloc` result.
   case dmaHandle(device: Device, address: IOVA, size: UInt64, direction: IOMMU.DMADirection, coherent: PageBlock?)
   case task
+  case process(Process)
+  case mmap(Process, MmapArea)
+  case vmalloc(VmallocArea)
+  case sva(SVABond)
 
   var noun: String {
     switch self {
@@ -19,6 +23,10 @@ enum Binding {
     case .pages: "a page block"
     case .dmaHandle: "a DMA handle"
     case .task: "a task"
+    case .process: "a process"
+    case .mmap: "an mmap area"
+    case .vmalloc: "a vmalloc area"
+    case .sva: "an SVA binding"
     }
   }
 }

@@ -122,6 +122,7 @@ extension Execution {
       let c = d.atcCounters
       out.append("device \(d.name): atc \(c.entries) entries, hits \(c.hits), invalidations \(c.invalidations), timeouts \(c.timeouts)")
     }
+    out.append("cpu: tlb flushes \(machine.cpuTLBFlushCount)")
     let counts = sanitizer.reportCounts.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \($0.value)" }
     out.append("sanitizer: accounting \(sanitizer.configuration.accounting.rawValue), debug_pagealloc \(sanitizer.configuration.debugPageAlloc ? 1 : 0), count pieces \(sanitizer.countPieces), reports: " + (counts.isEmpty ? "none" : counts.joined(separator: ", ")))
     return out

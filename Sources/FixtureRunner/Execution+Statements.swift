@@ -46,7 +46,9 @@ extension Execution {
       switch try lookup(ref) {
       case .pages(let p): base = p.head.address(pageShift: machine.memory.pageShift).rawValue
       case .dmaHandle(_, let a, _, _, _): base = a.rawValue
-      case .iommu, .device, .domain, .task:
+      case .mmap(_, let a): base = a.start.rawValue
+      case .vmalloc(let a): base = a.start.rawValue
+      case .iommu, .device, .domain, .task, .process, .sva:
         throw fatal(ref.location, "'\(ref.name)' is \(try lookup(ref).noun) and has no address")
       }
     }
@@ -59,8 +61,9 @@ extension Execution {
     case nil: return nil
     case .number(let n, _): return n
     case .svaHandle(let ref):
-      _ = try lookup(ref)
-      throw fatal(ref.location, "'\(ref.name)' is not an SVA binding")
+      let b = try lookup(ref)
+      guard case .sva(let bond) = b else { throw fatal(ref.location, "'\(ref.name)' is \(b.noun), not an SVA binding") }
+      return bond.pasid
     }
   }
 
@@ -70,9 +73,10 @@ extension Execution {
     failedBindings[b.name] = nil
   }
 
-  func unsupported(_ stmt: Statement) -> FatalError {
-    let section = [Verb.resetPrepare, .resetDone, .flr, .flrBegin, .flrEnd].contains(stmt.verb) ? "device reset (section 8)" : "processes and SVA (section 7)"
-    return fatal(stmt.verbLocation, "'\(stmt.verb.rawValue)' is not supported yet: \(section) lands with its own issue")
+  func process(_ ref: NameReference) throws(FatalError) -> Process {
+    let b = try lookup(ref)
+    guard case .process(let p) = b else { throw fatal(ref.location, "'\(ref.name)' is \(b.noun), not a process") }
+    return p
   }
 
   // MARK: - Statements
@@ -232,10 +236,69 @@ extension Execution {
       let r = machine.atsTranslate(dev, iova: IOVA(try address(addr)), pasid: try pasid(p), context: ctx)
       if r.fault != nil { o.faulted = true }
 
-    case .vmalloc, .vfree, .flushTLBKernelRange, .flushTLBAll, .process, .mmap, .munmap, .exit, .svaBind, .svaUnbind,
-      .resetPrepare, .resetDone, .flr, .flrBegin, .flrEnd:
-      throw unsupported(stmt)
+    case .vmalloc(let size):
+      do { bind(stmt, .vmalloc(try machine.vmalloc(size: size, context: ctx))) } catch { fail(error) }
+
+    case .vfree(let ref):
+      let b = try lookup(ref)
+      guard case .vmalloc(let area) = b else { throw fatal(ref.location, "'\(ref.name)' is \(b.noun), not a vmalloc area") }
+      do { try machine.vfree(area, context: ctx) } catch { fail(error) }
+
+    case .flushTLBKernelRange(let start, let end):
+      machine.flushTLBKernelRange(start: try address(start), end: try address(end), context: ctx)
+
+    case .flushTLBAll:
+      machine.flushTLBAll(context: ctx)
+
+    case .process(let comm):
+      do { bind(stmt, .process(try machine.createProcess(comm: comm ?? stmt.binding?.name ?? "process", context: ctx))) } catch { fail(error) }
+
+    case .mmap(let pref, let size, let populate):
+      let p = try process(pref)
+      do { bind(stmt, .mmap(p, try machine.mmap(p, size: size, populate: populate, context: ctx))) } catch { fail(error) }
+
+    case .munmap(let ref):
+      let b = try lookup(ref)
+      guard case .mmap(let p, let area) = b else { throw fatal(ref.location, "'\(ref.name)' is \(b.noun), not an mmap area") }
+      do { try machine.munmap(p, area: area, context: ctx) } catch { fail(error) }
+
+    case .exit(let ref):
+      let p = try process(ref)
+      do { try machine.exitProcess(p, context: ctx) } catch { fail(error) }
+
+    case .svaBind(let devRef, let pref):
+      let dev = try device(devRef)
+      let p = try process(pref)
+      do { bind(stmt, .sva(try machine.svaBind(dev, p, context: ctx))) } catch { fail(error) }
+
+    case .svaUnbind(let ref):
+      let b = try lookup(ref)
+      guard case .sva(let bond) = b else { throw fatal(ref.location, "'\(ref.name)' is \(b.noun), not an SVA binding") }
+      do { try machine.svaUnbind(bond, context: ctx) } catch { fail(error) }
+
+    case .resetPrepare(let ref):
+      let dev = try device(ref)
+      do { try machine.resetPrepare(dev, context: ctx) } catch { fail(error) }
+
+    case .resetDone(let ref):
+      let dev = try device(ref)
+      do { try machine.resetDone(dev, context: ctx) } catch { fail(error) }
+
+    case .flr(let ref):
+      let dev = try device(ref)
+      do { try machine.flr(dev, context: ctx) } catch { fail(error) }
+
+    case .flrBegin(let ref):
+      let dev = try device(ref)
+      do { try machine.flrBegin(dev, context: ctx) } catch { fail(error) }
+
+    case .flrEnd(let ref):
+      let dev = try device(ref)
+      do { try machine.flrEnd(dev, context: ctx) } catch { fail(error) }
     }
+    // Work the statement queued (the deferred kernel page-table free) runs
+    // when it ends.
+    machine.runDeferredWork(context: ctx)
     return o
   }
 

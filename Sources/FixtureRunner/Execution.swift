@@ -33,7 +33,7 @@ final class Execution {
       strict: c.strict, kvaFlush: MachinePolicy.KVAFlush(rawValue: c.kvaFlush.rawValue) ?? .deferredFree,
       notifier: MachinePolicy.Notifier(rawValue: c.notifier.rawValue) ?? .sync,
       reset: MachinePolicy.ResetFence(rawValue: c.reset.rawValue) ?? .ebusy)
-    machine = Machine(memory: PhysicalMemory(config: config), policy: policy)
+    machine = Machine(memory: PhysicalMemory(config: config, residentLimit: options.maximumResident), policy: policy)
     mainTask = EmulatedTask(pid: 1000, tgid: 1000, comm: parsed.mainTaskComm)
     moduleName = Execution.identifier(parsed.mainTaskComm.isEmpty ? "fixture" : Execution.baseName(parsed.file))
     var sc = Sanitizer.Configuration()
@@ -67,6 +67,16 @@ final class Execution {
     FatalError(diagnostic: Diagnostic(file: file, location: location, message: message))
   }
 
+  /// Stops the fixture once emulated memory holding data passed the resident
+  /// limit: the statement's writes past it were dropped (docs/Robustness.md).
+  func checkResourceLimits(_ stmt: Statement) throws(FatalError) {
+    guard machine.memory.residentLimitReached else { return }
+    let limit = ByteSize.describe(options.maximumResident)
+    throw fatal(
+      stmt.verbLocation,
+      "'\(stmt.verb.rawValue)' passed the limit on resident emulated memory (\(limit) of written pages, page tables included); raise it with --max-resident")
+  }
+
   // MARK: - Running
 
   func run() -> FixtureResult {
@@ -80,6 +90,7 @@ final class Execution {
       var outcome: StatementOutcome
       do {
         outcome = try execute(stmt, index: i, context: context)
+        try checkResourceLimits(stmt)
       } catch {
         diagnostics.append(error.diagnostic)
         outcomes.append(finish(StatementOutcome(index: i, line: stmt.line, outputs: [], faulted: false), stmt))

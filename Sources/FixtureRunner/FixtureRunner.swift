@@ -10,12 +10,19 @@ public struct RunOptions: Sendable {
   public var cmdline: String?
   /// `--stats`: collect the machine's counters.
   public var stats: Bool
-  /// The largest `memory` a fixture may ask for.
+  /// The largest `memory` a fixture may ask for (`--max-ram`).
   public var maximumRAM: UInt64
-  public init(cmdline: String? = nil, stats: Bool = false, maximumRAM: UInt64 = MemoryConfiguration.defaultMaximumRAM) {
+  /// The most emulated memory that may hold data, in bytes (`--max-resident`):
+  /// past it the fixture stops with an error that names the limit.
+  public var maximumResident: UInt64
+  public init(
+    cmdline: String? = nil, stats: Bool = false, maximumRAM: UInt64 = MemoryConfiguration.defaultMaximumRAM,
+    maximumResident: UInt64 = MemoryConfiguration.defaultMaximumResident
+  ) {
     self.cmdline = cmdline
     self.stats = stats
     self.maximumRAM = maximumRAM
+    self.maximumResident = maximumResident
   }
 }
 

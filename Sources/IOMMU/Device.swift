@@ -25,6 +25,13 @@ public final class Device: Sendable, CustomStringConvertible {
     var atcInvalidations: UInt64 = 0
     var atcTimeouts: UInt64 = 0
     var atcHits: UInt64 = 0
+    /// Between `pci_dev_reset_iommu_prepare()` and `..._done()`.
+    var resetPrepared = false
+    /// The domain and PASID attachments parked during the reset.
+    var savedDomain: Domain?
+    var savedPASIDs: [UInt32: Domain] = [:]
+    /// `emu.reset=defer`: attaches asked for during the reset.
+    var deferredAttaches: [(domain: Domain?, pasid: UInt32?)] = []
   }
   let state: Mutex<State>
 
@@ -43,6 +50,7 @@ public final class Device: Sendable, CustomStringConvertible {
   public var defaultDomain: Domain? { state.withLock { $0.defaultDomain } }
   public func domain(pasid: UInt32) -> Domain? { state.withLock { $0.pasidDomains[pasid] } }
   public var inFLR: Bool { state.withLock { $0.inFLR } }
+  public var isResetPrepared: Bool { state.withLock { $0.resetPrepared } }
 
   /// ATC entries that can still reach the page at `phys`.
   public func atcEntries(reaching phys: PhysicalAddress) -> [LeafEntry] {

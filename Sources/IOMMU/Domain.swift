@@ -4,6 +4,8 @@ import Synchronization
 /// Domain types (`IOMMU_DOMAIN_*`).
 public enum DomainType: String, Sendable, Hashable {
   case paging, dma, identity, blocked
+  /// An SVA domain: translations walk a process's CPU page tables.
+  case sva
 }
 
 /// A DMA mapping made through the DMA API, as dma-iommu remembers it.
@@ -28,6 +30,8 @@ public final class Domain: Sendable, CustomStringConvertible {
   public let type: DomainType
   public let unit: IOMMUUnit
   public let pgsizeBitmap: UInt64
+  /// For an SVA domain: the process whose page tables it walks.
+  public let process: Process?
   unowned let machine: Machine
 
   struct State {
@@ -42,8 +46,9 @@ public final class Domain: Sendable, CustomStringConvertible {
   }
   let state: Mutex<State>
 
-  init(id: Int, name: String, type: DomainType, unit: IOMMUUnit, machine: Machine, context: CallContext) throws(MachineError) {
+  init(id: Int, name: String, type: DomainType, unit: IOMMUUnit, machine: Machine, context: CallContext, process: Process? = nil) throws(MachineError) {
     self.id = id
+    self.process = process
     self.name = name
     self.type = type
     self.unit = unit
@@ -254,7 +259,7 @@ public final class Domain: Sendable, CustomStringConvertible {
   public func iovaToPhys(_ iova: IOVA) -> PhysicalAddress {
     switch type {
     case .identity: return PhysicalAddress(iova.rawValue)
-    case .blocked: return .zero
+    case .blocked, .sva: return .zero
     case .paging, .dma: return state.withLock { $0.pageTable?.lookup(iova.rawValue)?.phys } ?? .zero
     }
   }

@@ -75,8 +75,9 @@ public final class IOMMUUnit: Sendable {
   /// Everything of one domain (leaf and non-leaf).
   public func domainCommand(domainID: Int, pasid: UInt32?? = nil) -> InvalidationCommand {
     let name: String
+    let withPASID = pasid.map { $0 != nil } ?? false
     switch model {
-    case .vtd: name = "IOTLB DSI"
+    case .vtd: name = withPASID ? "P_IOTLB PASID" : "IOTLB DSI"
     case .smmuv3: name = "TLBI_NH_ASID"
     case .amd: name = "INVALIDATE_IOMMU_PAGES S=1 PDE=1"
     }

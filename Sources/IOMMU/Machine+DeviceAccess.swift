@@ -24,8 +24,23 @@ extension Machine {
   /// the walk then faults), an IOTLB entry only for a successful walk.
   func translate(_ domain: Domain, tag: CacheTag, iova: UInt64) -> Result<HardwareTranslation, TranslationFault> {
     let unit = domain.unit
-    let format = unit.format
-    guard iova < format.inputLimit else { return .failure(TranslationFault(reason: "address beyond the \(format.inputBits)-bit input range")) }
+    let sva = domain.process
+    let format = sva == nil ? unit.format : cpu.format
+    if sva != nil {
+      // First-stage (SVA) walks: canonical addresses only; an SMMUv3 sets
+      // EPD1 and never walks the kernel half.
+      guard iova < 1 << 47 || iova >= CPUMemoryManager.kernelHalf else {
+        return .failure(TranslationFault(reason: "non-canonical address"))
+      }
+      if iova >= CPUMemoryManager.kernelHalf && unit.model == .smmuv3 {
+        return .failure(TranslationFault(reason: "EPD1: TTB1 (kernel half) walks are disabled for SVA"))
+      }
+    } else {
+      guard iova < format.inputLimit else { return .failure(TranslationFault(reason: "address beyond the \(format.inputBits)-bit input range")) }
+    }
+    func leafEpoch(_ table: PhysicalAddress, _ idx: UInt64) -> UInt64 {
+      sva == nil ? domain.state.withLock { $0.pageTable?.epoch(table: table, index: idx) ?? 0 } : cpu.epoch(table: table, index: idx)
+    }
     let (hit, walkHit) = unit.caches.withLock { c -> (LeafEntry?, WalkEntry?) in
       if let e = c.iotlb.lookup(tag, iova) {
         c.stats.iotlbHits += 1
@@ -58,7 +73,7 @@ extension Machine {
       default: stale = (table, depth)
       }
     } else {
-      guard let root = domain.state.withLock({ $0.pageTable?.root }) else { return .failure(TranslationFault(reason: "domain has no page table")) }
+      guard let root = sva?.pgd ?? domain.state.withLock({ $0.pageTable?.root }) else { return .failure(TranslationFault(reason: "domain has no page table")) }
       table = root
       depth = 0
     }
@@ -82,7 +97,13 @@ extension Machine {
         table = next
         depth += 1
       case .leaf(let p, let r, let w, let u):
-        let epoch = stale == nil ? domain.state.withLock { $0.pageTable?.epoch(table: table, index: idx) ?? 0 } : 0
+        let epoch = stale == nil ? leafEpoch(table, idx) : 0
+        if sva != nil && !(u && user) {
+          // Only the leaf's U/S bit keeps a user walk out of kernel memory.
+          result = .failure(TranslationFault(reason: "user-privilege request reached a supervisor page (U/S=0)"))
+          depth = format.levels
+          break
+        }
         result = .success(HardwareTranslation(phys: p.rawValue | (iova & ((1 << UInt64(sh)) - 1)), leafShift: sh, readable: r, writable: w && writable, user: u && user, epoch: epoch, path: path, stale: stale))
         depth = format.levels
       }
@@ -166,7 +187,7 @@ extension Machine {
       return finish(phys: nil, fault: "device is in a blocked domain", path: "none", verdict: .ok)
     case .identity:
       return finish(phys: iova.rawValue, fault: nil, path: "identity", verdict: verdict(phys: iova.rawValue, epoch: .max, stale: nil, checkGeneration: false))
-    case .paging, .dma:
+    case .paging, .dma, .sva:
       switch translate(domain, tag: CacheTag(domainID: domain.id, pasid: pasid), iova: iova.rawValue) {
       case .failure(let why):
         return finish(phys: nil, fault: why.reason, path: "walk", verdict: .ok)
@@ -193,7 +214,7 @@ extension Machine {
     var fault: String?
     var verdict: DeviceAccessEvent.Verdict = .ok
     var phys: UInt64?
-    if let domain, domain.hasPageTable {
+    if let domain, domain.hasPageTable || domain.type == .sva {
       switch translate(domain, tag: CacheTag(domainID: domain.id, pasid: pasid), iova: iova.rawValue) {
       case .failure(let why): fault = why.reason
       case .success(let t):

@@ -22,12 +22,20 @@ public final class Machine: Sendable {
     var nextDomainID = 1
     var nextGroupID = 0
     var warnedOnce: Set<String> = []
+    var processes: [Process] = []
+    var nextPID = 1999
+    var cpuTLBFlushes: UInt64 = 0
+    var blockingDomains: [String: Domain] = [:]
   }
   let registry = Mutex(Registry())
+
+  /// The CPU side: init_mm, processes and their page tables.
+  let cpu: CPUMemoryManager
 
   public init(memory: PhysicalMemory, policy: MachinePolicy = MachinePolicy()) {
     self.memory = memory
     self.policy = policy
+    self.cpu = CPUMemoryManager(memory: memory)
   }
 
   public var units: [IOMMUUnit] { registry.withLock { Array($0.units.values) }.sorted { $0.name < $1.name } }
@@ -70,12 +78,12 @@ public final class Machine: Sendable {
   }
 
   /// Allocates a domain. The corresponding Linux function is `iommu_paging_domain_alloc()`.
-  public func allocDomain(unit: IOMMUUnit, type: DomainType, name: String, context: CallContext) throws(MachineError) -> Domain {
+  public func allocDomain(unit: IOMMUUnit, type: DomainType, name: String, context: CallContext, process: Process? = nil) throws(MachineError) -> Domain {
     let id = registry.withLock { r -> Int in
       r.nextDomainID += 1
       return r.nextDomainID - 1
     }
-    let d = try Domain(id: id, name: name, type: type, unit: unit, machine: self, context: context)
+    let d = try Domain(id: id, name: name, type: type, unit: unit, machine: self, context: context, process: process)
     registry.withLock { $0.domains[id] = d }
     return d
   }
@@ -112,6 +120,7 @@ public final class Machine: Sendable {
   /// The corresponding Linux functions are `iommu_attach_device()` and `iommu_attach_device_pasid()`.
   public func attach(_ device: Device, to domain: Domain, pasid: UInt32? = nil, context: CallContext) throws(MachineError) {
     guard !domain.isFreed else { throw MachineError(.ENOENT, "domain \(domain.name) was freed") }
+    if try resetFence(device, domain: domain, pasid: pasid) { return }
     guard domain.unit === device.unit else {
       throw MachineError(.EINVAL, "domain \(domain.name) belongs to \(domain.unit.name), device \(device.name) sits behind \(device.unit.name)")
     }
@@ -141,6 +150,7 @@ public final class Machine: Sendable {
 
   /// Detaches a device (or a PASID); the RID returns to its default domain.
   public func detach(_ device: Device, pasid: UInt32? = nil, context: CallContext) throws(MachineError) {
+    if try resetFence(device, domain: nil, pasid: pasid) { return }
     if let pasid {
       guard let d = device.state.withLock({ $0.pasidDomains.removeValue(forKey: pasid) }) else {
         throw MachineError(.ENOENT, "pasid \(pasid) of \(device.name) is not attached")

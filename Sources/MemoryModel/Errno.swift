@@ -1,7 +1,7 @@
 /// A Linux errno, the way the kernel's API returns failures.
 public enum Errno: String, Error, Sendable, Hashable, CaseIterable {
   case EPERM, ENOENT, EIO, ENXIO, E2BIG, EBADF, EAGAIN, ENOMEM, EACCES, EFAULT, EBUSY, EEXIST
-  case ENODEV, EINVAL, ENOSPC, ERANGE, EOPNOTSUPP, ETIMEDOUT, EADDRINUSE, EOVERFLOW
+  case ENODEV, EINVAL, ENOSPC, ERANGE, EOPNOTSUPP, ETIMEDOUT, EADDRINUSE, EOVERFLOW, ESRCH
 
   /// The positive errno value (`-EINVAL` is `-22`).
   public var code: Int32 {
@@ -26,6 +26,7 @@ public enum Errno: String, Error, Sendable, Hashable, CaseIterable {
     case .EADDRINUSE: 98
     case .ETIMEDOUT: 110
     case .EOVERFLOW: 75
+    case .ESRCH: 3
     }
   }
 }

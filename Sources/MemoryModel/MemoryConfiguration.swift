@@ -2,6 +2,9 @@
 public struct MemoryConfiguration: Sendable, Hashable {
   /// The largest RAM the emulator accepts unless configured otherwise: 1 TiB.
   public static let defaultMaximumRAM: UInt64 = 1 << 40
+  /// The most emulated memory that may hold data (and so costs real
+  /// memory) unless configured otherwise: 1 GiB.
+  public static let defaultMaximumResident: UInt64 = 1 << 30
 
   public var base: PhysicalAddress
   public var size: UInt64

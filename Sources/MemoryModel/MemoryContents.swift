@@ -9,10 +9,31 @@ final class MemoryContents: Sendable {
     let frames = Mutex<[UInt64: ContiguousArray<UInt64>]>([:])
   }
   private let shards: [Shard]
+  /// The most frames that may hold data (the resident limit); a write that
+  /// needs a new frame past it is dropped and `limitReached` is set.
+  let frameLimit: Int
+  private let frameCount = Atomic<Int>(0)
+  private let limitHit = Atomic<Bool>(false)
 
-  init() {
+  init(frameLimit: Int = .max) {
     shards = (0..<Self.shardCount).map { _ in Shard() }
+    self.frameLimit = frameLimit
   }
+
+  /// Whether a write was dropped because of the resident limit.
+  var limitReached: Bool { limitHit.load(ordering: .relaxed) }
+
+  /// Accounts for a new frame; false (and the limit flag set) past the limit.
+  private func reserveFrame() -> Bool {
+    if frameCount.wrappingAdd(1, ordering: .relaxed).newValue > frameLimit {
+      frameCount.wrappingSubtract(1, ordering: .relaxed)
+      limitHit.store(true, ordering: .relaxed)
+      return false
+    }
+    return true
+  }
+
+  private func releaseFrame() { frameCount.wrappingSubtract(1, ordering: .relaxed) }
 
   @inline(__always) private func shard(_ frame: UInt64) -> Int { Int(truncatingIfNeeded: frame & UInt64(Self.shardCount - 1)) }
 
@@ -28,7 +49,9 @@ final class MemoryContents: Sendable {
     let frame = addr >> 12
     let idx = Int(truncatingIfNeeded: (addr >> 3) & 511)
     shards[shard(frame)].frames.withLock { frames in
-      if value == 0 && frames[frame] == nil { return }
+      if frames[frame] == nil {
+        guard value != 0, reserveFrame() else { return }
+      }
       frames[frame, default: ContiguousArray(repeating: 0, count: 512)][idx] = value
     }
   }
@@ -79,8 +102,8 @@ final class MemoryContents: Sendable {
       let frame = a >> 12
       shards[shard(frame)].frames.withLock { frames in
         if pattern == 0 {
-          frames[frame] = nil
-        } else {
+          if frames.removeValue(forKey: frame) != nil { releaseFrame() }
+        } else if frames[frame] != nil || reserveFrame() {
           frames[frame] = ContiguousArray(repeating: pattern, count: 512)
         }
       }

@@ -29,13 +29,18 @@ public final class PhysicalMemory: Sendable {
   }
   private let state: Mutex<State>
   private let epoch = Atomic<UInt64>(1)
-  let contents = MemoryContents()
+  let contents: MemoryContents
+  /// The most bytes of emulated memory that may hold data (4 KiB frames
+  /// written by the CPU, a device or a page table), or nil for no limit.
+  public let residentLimit: UInt64?
 
   /// The observer, set once before the first allocation.
   public nonisolated(unsafe) var observer: (any PageAllocatorObserver)?
 
-  public init(config: MemoryConfiguration, clock: EmulatedClock = EmulatedClock()) {
+  public init(config: MemoryConfiguration, clock: EmulatedClock = EmulatedClock(), residentLimit: UInt64? = nil) {
     self.config = config
+    self.residentLimit = residentLimit
+    self.contents = MemoryContents(frameLimit: residentLimit.map { Int(clamping: $0 >> 12) } ?? .max)
     self.pageShift = config.pageShift
     self.pageSize = config.pageSize
     self.clock = clock
@@ -91,6 +96,9 @@ public final class PhysicalMemory: Sendable {
   public var freePageCount: UInt64 { state.withLock { $0.buddy.freePages } }
   public var allocatedBlockCount: Int { state.withLock { $0.allocatedBlocks } }
   public var residentFrames: Int { contents.residentFrames }
+  /// Whether a write was dropped because `residentLimit` was reached. The
+  /// emulation is then no longer faithful: the runner stops the fixture.
+  public var residentLimitReached: Bool { contents.limitReached }
 
   // MARK: - Allocation
 
@@ -101,6 +109,9 @@ public final class PhysicalMemory: Sendable {
   ) throws(MachineError) -> PageBlock {
     guard order >= 0 && order <= BuddyAllocator.maxOrder else {
       throw MachineError(.EINVAL, "order \(order) is above MAX_PAGE_ORDER (\(BuddyAllocator.maxOrder))")
+    }
+    guard !contents.limitReached else {
+      throw MachineError(.ENOMEM, "the emulator's resident-memory limit was reached")
     }
     guard let pfn = state.withLock({ $0.buddy.allocate(order: order) }) else {
       throw MachineError(.ENOMEM, "no free block of order \(order)")

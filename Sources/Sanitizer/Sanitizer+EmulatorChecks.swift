@@ -17,7 +17,13 @@ extension Sanitizer: MachineObserver {
   /// A freed data page that an IOTLB or ATC entry can still reach, outside
   /// the lazy flush-queue window that the DMA API allows.
   func checkCachedOnFree(_ block: PageBlock, use: PageUse, skip: Set<UInt64>, stack: [KernelFrame], context: CallContext) {
-    guard use == .data else { return }
+    switch use {
+    case .data: break
+    case .ioPageTable: return  // tablePageFreeing sees these, with their domain
+    case .userPageTable, .kernelPageTable:
+      checkCPUTableFree(block, kernel: use == .kernelPageTable, stack: stack, context: context)
+      return
+    }
     let units = machine.units
     let atsDevices = machine.devices.filter(\.ats)
     let domains = Dictionary(machine.domains.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
@@ -42,15 +48,44 @@ extension Sanitizer: MachineObserver {
       }
       guard let (e, unitName, dev) = found else { continue }
       let where_ = dev.map { "the ATC of \($0.name)" } ?? "the IOTLB of \(unitName)"
+      let sva = domains[e.tag.domainID]?.type == .sva
       emit(Report(
-        kind: .freedWhileIOTLBCached,
-        headline: "iommusan: pfn \(pfn) freed while \(where_) still maps iova \(IOVA(e.iova)) to it",
+        kind: sva ? .secondaryTLBStale : .freedWhileIOTLBCached,
+        headline: sva
+          ? "iommusan: pfn \(pfn) of SVA-shared memory freed before the IOMMU was told: \(where_) still maps \(IOVA(e.iova)) (pasid \(e.tag.pasid ?? 0)) to it"
+          : "iommusan: pfn \(pfn) freed while \(where_) still maps iova \(IOVA(e.iova)) to it",
         warningSite: WarnSites.emulator("iommusan_check_free_cached", line: 40),
         callTrace: trace(["iommusan_check_free_cached"], stack),
         statement: nil, task: TaskInfo(context.task), pfn: pfn, phys: phys(pfn), iova: IOVA(e.iova),
         domain: domains[e.tag.domainID]?.name, device: dev?.name, pasid: e.tag.pasid,
         details: [Detail("cache", .string(dev == nil ? "iotlb" : "atc")), Detail("iommu", .string(unitName)), Detail("entry size", .hex(e.size))],
         pageOwner: pageOwner(pfn)))
+    }
+  }
+
+  /// A CPU page-table page freed while an IOMMU walk cache still points at
+  /// it: a kernel table is `page-table-freed-while-cached` (the SVA KVA bug
+  /// of seed 000); a user table of an SVA mm is `secondary-tlb-stale`.
+  private func checkCPUTableFree(_ block: PageBlock, kernel: Bool, stack: [KernelFrame], context: CallContext) {
+    let base = phys(block.head)
+    let length = block.pageCount << UInt64(pageShift)
+    for u in machine.units {
+      let entries = u.walkEntries(pointingInto: base, length: length)
+      guard let e = entries.first else { continue }
+      let domain = machine.domains.first { $0.id == e.tag.domainID }
+      emit(Report(
+        kind: kernel ? .pageTableFreedWhileCached : .secondaryTLBStale,
+        headline: kernel
+          ? "iommusan: kernel page-table page \(base) freed while the paging-structure cache of \(u.name) still points at it (va \(VirtualAddress(e.iovaBase)), pasid \(e.tag.pasid ?? 0))"
+          : "iommusan: page-table page \(base) of SVA-shared memory freed before the IOMMU was told: \(u.name) still caches a pointer to it (pasid \(e.tag.pasid ?? 0))",
+        warningSite: WarnSites.emulator(kernel ? "iommusan_check_kernel_pgtable_free" : "iommusan_check_secondary_tlb", line: kernel ? 90 : 100),
+        callTrace: trace([kernel ? "iommusan_check_kernel_pgtable_free" : "iommusan_check_secondary_tlb"], stack),
+        statement: nil, task: TaskInfo(context.task), pfn: block.head, phys: base, iova: IOVA(e.iovaBase),
+        domain: domain?.name, device: domain?.attachedDevices.first?.device.name, pasid: e.tag.pasid,
+        details: [Detail("iommu", .string(u.name)), Detail("walk cache entries", .int(Int64(entries.count))),
+          Detail("level", .int(Int64(4 - e.depth))), Detail("table", .string(kernel ? "kernel" : "user"))],
+        pageOwner: pageOwner(block.head)))
+      return
     }
   }
 
@@ -164,6 +199,17 @@ extension Sanitizer: MachineObserver {
   // MARK: - Leaks
 
   public func mappingsLeft(_ domain: Domain, leaves: [RemovedLeaves], reason: LeakReason, freed: Bool, context: CallContext) {
+    if reason == .processExited {
+      let dev = domain.attachedDevices.first
+      emit(Report(
+        kind: .mappingLeak,
+        headline: "iommusan: process \(domain.process?.description ?? "?") exited with its SVA binding to \(dev?.device.name ?? "a device") (pasid \(dev?.pasid ?? 0)) still in place",
+        warningSite: WarnSites.emulator("iommusan_check_mapping_leak", line: 195),
+        callTrace: trace(["iommusan_check_mapping_leak", "mmu_notifier_release", "exit_mmap"], [context.caller]),
+        statement: nil, task: TaskInfo(context.task), domain: domain.name, device: dev?.device.name, pasid: dev?.pasid,
+        details: [Detail("reason", .string(reason.rawValue))]))
+      return
+    }
     guard let first = leaves.first else { return }
     let bytes = leaves.reduce(UInt64(0)) { $0 &+ $1.size }
     emit(Report(

@@ -3,10 +3,14 @@ import MemoryModel
 extension Machine {
   /// The DMA domain the DMA API works on for `device`.
   private func dmaDomain(_ device: Device) throws(MachineError) -> Domain {
-    guard let d = device.domain else { throw MachineError(.ENODEV, "device \(device.name) has no domain") }
+    // While a reset parks the RID on the blocking domain, the DMA API still
+    // works on the group's domain (`iommu_get_dma_domain()`).
+    let current = device.state.withLock { $0.resetPrepared ? $0.savedDomain : $0.domain }
+    guard let d = current else { throw MachineError(.ENODEV, "device \(device.name) has no domain") }
     switch d.type {
     case .dma, .identity: return d
     case .blocked: throw MachineError(.EIO, "device \(device.name) is in a blocked domain")
+    case .sva: throw MachineError(.EINVAL, "device \(device.name) RID is in an SVA domain")
     case .paging:
       throw MachineError(.EINVAL, "device \(device.name) is attached to the paging domain \(d.name); the DMA API works on its DMA domain")
     }

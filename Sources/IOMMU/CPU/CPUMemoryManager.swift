@@ -1,0 +1,199 @@
+import MemoryModel
+import Synchronization
+
+/// A user mapping made by `mmap`.
+public struct MmapArea: Sendable, Hashable {
+  public var start: VirtualAddress
+  public var size: UInt64
+}
+
+/// A kernel virtual area made by `vmalloc`.
+public struct VmallocArea: Sendable, Hashable {
+  public var start: VirtualAddress
+  public var size: UInt64
+  public var pages: [PageBlock]
+}
+
+/// An address space: a process's mm. Its PGD's kernel half points at the
+/// tables every process shares.
+public final class Process: Sendable, CustomStringConvertible {
+  public let pid: Int
+  public let comm: String
+  public let pgd: PhysicalAddress
+
+  struct State {
+    var areas: [UInt64: (area: MmapArea, pages: [PageBlock])] = [:]
+    var nextVA: UInt64 = Process.mmapBase
+    var exited = false
+    /// SVA bonds: (device, PASID, domain).
+    var bonds: [SVABond] = []
+  }
+  let state = Mutex(State())
+
+  /// Where user mmap areas start; each area starts on a 2M boundary.
+  static let mmapBase: UInt64 = 0x7f00_0000_0000
+
+  init(pid: Int, comm: String, pgd: PhysicalAddress) {
+    self.pid = pid
+    self.comm = comm
+    self.pgd = pgd
+  }
+
+  public var description: String { "\(comm)[\(pid)]" }
+  public var hasExited: Bool { state.withLock { $0.exited } }
+  public var bonds: [SVABond] { state.withLock { $0.bonds } }
+}
+
+/// An SVA binding: a device PASID walking a process's page tables.
+public struct SVABond: Sendable {
+  public var device: Device
+  public var pasid: UInt32
+  public var domain: Domain
+}
+
+/// The CPU side of the machine: init_mm's kernel half, processes, their
+/// x86-64 4-level page tables in emulated memory, vmalloc and mmap.
+final class CPUMemoryManager: Sendable {
+  /// x86-64 `VMALLOC_START` (4-level paging).
+  static let vmallocStart: UInt64 = 0xffff_c900_0000_0000
+  /// x86-64 `PAGE_OFFSET` with 4-level paging: the kernel half starts here.
+  static let pageOffset: UInt64 = 0xffff_8880_0000_0000
+  static let kernelHalf: UInt64 = 0xffff_8000_0000_0000
+
+  let format = PageTableFormat.x86CPU
+  unowned let memory: PhysicalMemory
+
+  struct State {
+    var kernelPGD: PhysicalAddress?
+    /// Every CPU page-table page: its depth, owner and leaf epochs.
+    var tables: [UInt64: TablePage] = [:]
+    var kernelTables: Set<UInt64> = []
+    var nextVmalloc: UInt64 = CPUMemoryManager.vmallocStart
+    /// Kernel table pages waiting for the deferred-free worker.
+    var pendingFree: [PageBlock] = []
+    var nextPASID: UInt32 = 1
+  }
+  let state = Mutex(State())
+
+  init(memory: PhysicalMemory) { self.memory = memory }
+
+  var tableOrder: Int { max(0, 12 - memory.pageShift) }
+
+  // MARK: - Tables
+
+  func allocTable(depth: Int, kernel: Bool, context: CallContext) throws(MachineError) -> PhysicalAddress {
+    let frames = kernel ? ["__pte_alloc_kernel", "pte_alloc_one_kernel"] : ["__pte_alloc", "pte_alloc_one"]
+    let block = try memory.allocPages(
+      order: tableOrder, gfp: .pageTable, use: kernel ? .kernelPageTable : .userPageTable, context: context,
+      stack: [KernelFrame("post_alloc_hook"), KernelFrame("pagetable_alloc_noprof")] + context.chain(frames))
+    let phys = block.head.address(pageShift: memory.pageShift)
+    memory.zero(phys, length: 4096)
+    state.withLock {
+      $0.tables[phys.rawValue] = TablePage(block: block, depth: depth, entries: 512)
+      if kernel { $0.kernelTables.insert(phys.rawValue) }
+    }
+    return phys
+  }
+
+  /// init_mm's PGD, with the vmalloc region's PUD allocated up front so every
+  /// process shares it (as x86 pre-populates the kernel PGD entries).
+  func kernelPGD(context: CallContext) throws(MachineError) -> PhysicalAddress {
+    if let p = state.withLock({ $0.kernelPGD }) { return p }
+    let pgd = try allocTable(depth: 0, kernel: true, context: context)
+    let pud = try allocTable(depth: 1, kernel: true, context: context)
+    memory.write64(pgd.advanced(by: format.index(Self.vmallocStart, 0) << 3), format.encodeTable(pud))
+    state.withLock { $0.kernelPGD = pgd }
+    return pgd
+  }
+
+  func epoch(table: PhysicalAddress, index: UInt64) -> UInt64 {
+    state.withLock { $0.tables[table.rawValue]?.epochs[Int(index)] ?? 0 }
+  }
+
+  func isTable(_ phys: PhysicalAddress) -> Bool { state.withLock { $0.tables[phys.rawValue] != nil } }
+
+  /// Installs a 4K leaf, allocating the tables on the way.
+  func map(pgd: PhysicalAddress, va: UInt64, phys: PhysicalAddress, user: Bool, writable: Bool, kernel: Bool, context: CallContext) throws(MachineError) {
+    var table = pgd
+    for d in 0..<3 {
+      let s = table.advanced(by: format.index(va, d) << 3)
+      switch format.decode(memory.read64(s), depth: d) {
+      case .table(let t, _, _): table = t
+      case .none:
+        let t = try allocTable(depth: d + 1, kernel: kernel, context: context)
+        memory.write64(s, format.encodeTable(t))  // U=1 R/W=1: only the leaf decides
+        table = t
+      case .leaf: throw MachineError(.EEXIST, "a large page covers \(VirtualAddress(va))")
+      }
+    }
+    let idx = format.index(va, 3)
+    memory.write64(table.advanced(by: idx << 3), format.encodeLeaf(phys, depth: 3, readable: true, writable: writable, user: user))
+    let e = memory.currentEpoch
+    state.withLock { $0.tables[table.rawValue]?.epochs[Int(idx)] = e }
+  }
+
+  /// Clears the leaf for `va`; returns the PTE table that held it.
+  @discardableResult
+  func zap(pgd: PhysicalAddress, va: UInt64) -> PhysicalAddress? {
+    var table = pgd
+    for d in 0..<3 {
+      guard case .table(let t, _, _) = format.decode(memory.read64(table.advanced(by: format.index(va, d) << 3)), depth: d) else { return nil }
+      table = t
+    }
+    memory.write64(table.advanced(by: format.index(va, 3) << 3), 0)
+    return table
+  }
+
+  /// PTE tables under `[start, start+size)` that are now empty, unlinked
+  /// from their PMD (the caller frees or queues them). Upper levels stay.
+  func unlinkEmptyPTETables(pgd: PhysicalAddress, start: UInt64, size: UInt64) -> [PageBlock] {
+    var out: [PageBlock] = []
+    var va = start & ~((1 << 21) - 1)
+    let end = start &+ size
+    while va < end {
+      var table = pgd
+      var ok = true
+      for d in 0..<2 {
+        guard case .table(let t, _, _) = format.decode(memory.read64(table.advanced(by: format.index(va, d) << 3)), depth: d) else {
+          ok = false
+          break
+        }
+        table = t
+      }
+      if ok {
+        let pmdSlot = table.advanced(by: format.index(va, 2) << 3)
+        if case .table(let pte, _, _) = format.decode(memory.read64(pmdSlot), depth: 2),
+          (0..<512).allSatisfy({ memory.read64(pte.advanced(by: UInt64($0) << 3)) == 0 })
+        {
+          memory.write64(pmdSlot, 0)
+          if let info = state.withLock({ $0.tables.removeValue(forKey: pte.rawValue) }) {
+            state.withLock { _ = $0.kernelTables.remove(pte.rawValue) }
+            out.append(info.block)
+          }
+        }
+      }
+      let (n, o) = va.addingReportingOverflow(1 << 21)
+      if o { break }
+      va = n
+    }
+    return out
+  }
+
+  /// Every table page under a process PGD's user half, and the PGD itself.
+  func userTables(pgd: PhysicalAddress) -> [PageBlock] {
+    var out: [PageBlock] = []
+    func visit(_ t: PhysicalAddress, _ d: Int) {
+      guard d < 3 else { return }
+      let range: Range<UInt64> = d == 0 ? 0..<256 : 0..<512
+      for i in range {
+        if case .table(let n, _, _) = format.decode(memory.read64(t.advanced(by: i << 3)), depth: d) {
+          visit(n, d + 1)
+          if let info = state.withLock({ $0.tables.removeValue(forKey: n.rawValue) }) { out.append(info.block) }
+        }
+      }
+    }
+    visit(pgd, 0)
+    if let info = state.withLock({ $0.tables.removeValue(forKey: pgd.rawValue) }) { out.append(info.block) }
+    return out
+  }
+}

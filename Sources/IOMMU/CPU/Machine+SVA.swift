@@ -1,0 +1,261 @@
+import MemoryModel
+
+extension Machine {
+  // MARK: - Processes
+
+  /// Creates an address space whose PGD shares init_mm's kernel half.
+  /// The corresponding Linux function is `mm_alloc()` (`pgd_alloc()`).
+  public func createProcess(comm: String, context: CallContext) throws(MachineError) -> Process {
+    let kpgd = try cpu.kernelPGD(context: context)
+    let pgd = try cpu.allocTable(depth: 0, kernel: false, context: context)
+    for i in UInt64(256)..<512 {
+      let e = memory.read64(kpgd.advanced(by: i << 3))
+      if e != 0 { memory.write64(pgd.advanced(by: i << 3), e) }
+    }
+    let pid = registry.withLock { r -> Int in
+      r.nextPID += 1
+      return r.nextPID
+    }
+    let p = Process(pid: pid, comm: comm, pgd: pgd)
+    registry.withLock { $0.processes.append(p) }
+    return p
+  }
+
+  /// Maps `size` bytes of user memory, optionally populated with pages.
+  /// The corresponding Linux function is `do_mmap()` (`MAP_POPULATE`).
+  public func mmap(_ p: Process, size: UInt64, populate: Bool, context: CallContext) throws(MachineError) -> MmapArea {
+    guard !p.hasExited else { throw MachineError(.ESRCH, "process \(p) has exited") }
+    guard size > 0 else { throw MachineError(.EINVAL, "size is 0") }
+    let (rounded, o) = size.addingReportingOverflow(4095)
+    guard !o, rounded >> 12 <= 1 << 20 else { throw MachineError(.ENOMEM, "mmap of \(ByteSize.describe(size)) exceeds the emulator's 4G per area") }
+    let length = rounded & ~4095
+    let start = p.state.withLock { s -> UInt64 in
+      let va = s.nextVA
+      s.nextVA = (va + length + (2 << 20) - 1) & ~((2 << 20) - 1)
+      return va
+    }
+    var pages: [PageBlock] = []
+    if populate {
+      var off: UInt64 = 0
+      while off < length {
+        let b = try memory.allocPages(order: 0, gfp: GFPFlags(mask: 0x140cca, names: "GFP_HIGHUSER_MOVABLE|__GFP_COMP"), use: .data, context: context,
+          stack: context.chain("post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof", "alloc_pages_mpol", "do_anonymous_page", "handle_mm_fault", "__get_user_pages", "populate_vma_page_range"))
+        try cpu.map(pgd: p.pgd, va: start + off, phys: b.head.address(pageShift: memory.pageShift), user: true, writable: true, kernel: false, context: context)
+        pages.append(b)
+        off += 4096
+      }
+    }
+    let area = MmapArea(start: VirtualAddress(start), size: length)
+    p.state.withLock { $0.areas[start] = (area, pages) }
+    return area
+  }
+
+  /// Unmaps an area: zaps the PTEs, flushes the TLBs, frees the pages and
+  /// the page-table pages it emptied. Secondary TLBs are invalidated as
+  /// `emu.notifier` says: with the CPU TLB (before the frees), or in
+  /// `invalidate_range_end()` (after them).
+  /// The corresponding Linux function is `__vm_munmap()`.
+  public func munmap(_ p: Process, area: MmapArea, context: CallContext) throws(MachineError) {
+    guard let (a, pages) = p.state.withLock({ $0.areas.removeValue(forKey: area.start.rawValue) }) else {
+      throw MachineError(.EINVAL, "no mapping at \(area.start)")
+    }
+    let range = a.start.rawValue...(a.start.rawValue + a.size - 1)
+    var off: UInt64 = 0
+    while off < a.size {
+      cpu.zap(pgd: p.pgd, va: a.start.rawValue + off)
+      off += 4096
+    }
+    let z = context.chain("zap_pte_range", "unmap_page_range", "unmap_vmas", "vms_complete_munmap_vmas", "__vm_munmap")
+    let ctx = CallContext(task: context.task, caller: context.caller, statementIndex: context.statementIndex)
+    if policy.notifier == .sync {
+      // tlb_flush_mmu_tlbonly(): arch_invalidate_secondary_tlbs() with the CPU flush.
+      invalidateSecondaryTLBs(p, range: range, context: ctx)
+    }
+    for b in pages {
+      try? memory.freePages(b, context: ctx, stack: [KernelFrame("free_pages_prepare"), KernelFrame("free_unref_folios"), KernelFrame("tlb_flush_mmu")] + z.dropFirst(0))
+    }
+    let tables = cpu.unlinkEmptyPTETables(pgd: p.pgd, start: a.start.rawValue, size: a.size)
+    for t in tables {
+      try? memory.freePages(t, context: ctx, stack: context.chain("free_pages_prepare", "__free_frozen_pages", "pagetable_free", "free_pgd_range", "free_pgtables"))
+    }
+    if policy.notifier == .deferredEnd {
+      // mmu_notifier_invalidate_range_end(): after pages and tables went back.
+      invalidateSecondaryTLBs(p, range: range, context: ctx)
+    }
+  }
+
+  /// Ends a process: its mappings go, then its page tables.
+  /// The corresponding Linux function is `exit_mmap()`.
+  public func exitProcess(_ p: Process, context: CallContext) throws(MachineError) {
+    guard !p.hasExited else { throw MachineError(.ESRCH, "process \(p) has already exited") }
+    let bonds = p.bonds
+    for b in bonds {
+      observer?.mappingsLeft(b.domain, leaves: [], reason: .processExited, freed: false, context: context)
+    }
+    let areas = p.state.withLock { Array($0.areas.values.map(\.area)) }.sorted { $0.start < $1.start }
+    for a in areas { try munmap(p, area: a, context: context) }
+    // mmu_notifier_release(): the IOMMU drivers clear the PASIDs and flush.
+    for b in bonds { try? svaUnbind(b, context: context) }
+    p.state.withLock { $0.exited = true }
+    for t in cpu.userTables(pgd: p.pgd) {
+      try? memory.freePages(t, context: context, stack: context.chain("free_pages_prepare", "__free_frozen_pages", "pagetable_free", "free_pgtables", "exit_mmap"))
+    }
+  }
+
+  // MARK: - vmalloc
+
+  /// Kernel virtual memory backed by order-0 pages, with the kernel page
+  /// tables it needs. The corresponding Linux function is `vmalloc()`.
+  public func vmalloc(size: UInt64, context: CallContext) throws(MachineError) -> VmallocArea {
+    guard size > 0 else { throw MachineError(.EINVAL, "size is 0") }
+    let (rounded, o) = size.addingReportingOverflow(4095)
+    guard !o, rounded >> 12 <= 1 << 18 else { throw MachineError(.ENOMEM, "vmalloc of \(ByteSize.describe(size)) exceeds the emulator's 1G per area") }
+    let length = rounded & ~4095
+    let kpgd = try cpu.kernelPGD(context: context)
+    // A guard page after each area, as the kernel leaves one.
+    let start = cpu.state.withLock { s -> UInt64 in
+      let va = s.nextVmalloc
+      s.nextVmalloc = va + length + 4096
+      return va
+    }
+    var pages: [PageBlock] = []
+    var off: UInt64 = 0
+    while off < length {
+      let b = try memory.allocPages(order: 0, gfp: .kernel, use: .data, context: context,
+        stack: context.chain("post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof", "alloc_pages_noprof", "__vmalloc_area_node", "__vmalloc_node_range_noprof", "vmalloc_noprof"))
+      try cpu.map(pgd: kpgd, va: start + off, phys: b.head.address(pageShift: memory.pageShift), user: false, writable: true, kernel: true, context: context)
+      pages.append(b)
+      off += 4096
+    }
+    return VmallocArea(start: VirtualAddress(start), size: length, pages: pages)
+  }
+
+  /// Unmaps a vmalloc area, flushes the kernel TLB, frees its pages, then
+  /// retires the last-level page-table pages it emptied by `emu.kva_flush`.
+  /// The corresponding Linux function is `vfree()` (table retirement as
+  /// `pmd_free_pte_page()` does it).
+  public func vfree(_ area: VmallocArea, context: CallContext) throws(MachineError) {
+    let kpgd = try cpu.kernelPGD(context: context)
+    var off: UInt64 = 0
+    while off < area.size {
+      cpu.zap(pgd: kpgd, va: area.start.rawValue + off)
+      off += 4096
+    }
+    flushTLBKernelRange(start: area.start.rawValue, end: area.start.rawValue + area.size, context: context)
+    for b in area.pages {
+      try? memory.freePages(b, context: context, stack: context.chain("free_pages_prepare", "__free_frozen_pages", "__free_pages", "vfree"))
+    }
+    let tables = cpu.unlinkEmptyPTETables(pgd: kpgd, start: area.start.rawValue, size: area.size)
+    for t in tables {
+      // pmd_free_pte_page(): pmd_clear(), flush_tlb_kernel_range(), pagetable_free().
+      let va = area.start.rawValue & ~((1 << 21) - 1)
+      flushTLBKernelRange(start: va, end: va + (1 << 21), context: context)
+      switch policy.kvaFlush {
+      case .none, .tlbRange:
+        try? memory.freePages(t, context: context, stack: context.chain("free_pages_prepare", "__free_frozen_pages", "__pagetable_free", "pagetable_free", "pmd_free_pte_page"))
+      case .deferredFree:
+        cpu.state.withLock { $0.pendingFree.append(t) }
+      }
+    }
+  }
+
+  /// `flush_tlb_kernel_range()`: the CPU TLB; with `emu.kva_flush=tlb-range`
+  /// (the July 2025 v2 patch) also every SVA mm's IOMMU caches.
+  public func flushTLBKernelRange(start: UInt64, end: UInt64, context: CallContext) {
+    registry.withLock { $0.cpuTLBFlushes += 1 }
+    guard policy.kvaFlush == .tlbRange, end > start else { return }
+    invalidateKernelRange(start...(end - 1), context: context)
+  }
+
+  /// `flush_tlb_all()`.
+  public func flushTLBAll(context: CallContext) {
+    registry.withLock { $0.cpuTLBFlushes += 1 }
+    guard policy.kvaFlush == .tlbRange else { return }
+    invalidateKernelRange(nil, context: context)
+  }
+
+  /// The deferred-free worker: one IOMMU invalidation of the whole kernel
+  /// range for every SVA mm, then the queued kernel table pages are freed.
+  /// The corresponding Linux function is `kernel_pgtable_work_func()`.
+  public func runDeferredWork(context: CallContext) {
+    let pending = cpu.state.withLock { s -> [PageBlock] in
+      let p = s.pendingFree
+      s.pendingFree = []
+      return p
+    }
+    guard !pending.isEmpty else { return }
+    let ctx = CallContext(task: EmulatedTask(pid: 0, tgid: 0, comm: "kworker/0:1"), caller: KernelFrame("kernel_pgtable_work_func"), statementIndex: context.statementIndex)
+    invalidateKernelRange(CPUMemoryManager.pageOffset...UInt64.max, context: ctx)
+    for t in pending {
+      try? memory.freePages(t, context: ctx, stack: ctx.chain("free_pages_prepare", "__free_frozen_pages", "__pagetable_free"))
+    }
+  }
+
+  /// `iommu_sva_invalidate_kva_range()`: every SVA bond on an IOMMU that
+  /// walks the kernel half (not an SMMUv3: EPD1).
+  func invalidateKernelRange(_ range: ClosedRange<UInt64>?, context: CallContext) {
+    let procs = registry.withLock { $0.processes }
+    for p in procs where !p.hasExited {
+      for b in p.bonds where b.domain.unit.model != .smmuv3 {
+        invalidateBond(b, range: range, context: context)
+      }
+    }
+  }
+
+  /// `arch_invalidate_secondary_tlbs()` for one mm: leaf and non-leaf
+  /// entries alike (VT-d IH=0, SMMUv3 Leaf=0, AMD PDE=1), then the ATC.
+  func invalidateSecondaryTLBs(_ p: Process, range: ClosedRange<UInt64>?, context: CallContext) {
+    for b in p.bonds { invalidateBond(b, range: range, context: context) }
+  }
+
+  private func invalidateBond(_ b: SVABond, range: ClosedRange<UInt64>?, context: CallContext) {
+    let u = b.domain.unit
+    let cmd = range.map { r in r.upperBound == .max && r.lowerBound <= CPUMemoryManager.kernelHalf
+      ? u.domainCommand(domainID: b.domain.id, pasid: .some(b.pasid))
+      : u.rangeCommand(domainID: b.domain.id, pasid: b.pasid, range: r, leafOnly: false) }
+      ?? u.domainCommand(domainID: b.domain.id, pasid: .some(b.pasid))
+    issue(cmd, context: context)
+    b.device.invalidateATC(u.atcCommand(device: b.device.name, pasid: b.pasid, range: range), machine: self, context: context)
+    issueSync(u, context: context)
+  }
+
+  // MARK: - SVA
+
+  /// Binds a process to a device: a PASID whose translations walk the
+  /// process's own page tables with user privilege.
+  /// The corresponding Linux function is `iommu_sva_bind_device()`.
+  public func svaBind(_ device: Device, _ p: Process, context: CallContext) throws(MachineError) -> SVABond {
+    guard !p.hasExited else { throw MachineError(.ESRCH, "process \(p) has exited") }
+    guard device.pasidCapable else { throw MachineError(.EOPNOTSUPP, "device \(device.name) has no PASID capability (pasid=on)") }
+    guard device.unit.sva || device.unit.model == .smmuv3 else {
+      throw MachineError(.EOPNOTSUPP, "IOMMU \(device.unit.name) does not do SVA (sva=on)")
+    }
+    if let b = p.bonds.first(where: { $0.device === device }) { return b }
+    let pasid = cpu.state.withLock { s -> UInt32 in
+      s.nextPASID += 1
+      return s.nextPASID - 1
+    }
+    let d = try allocDomain(unit: device.unit, type: .sva, name: "sva:\(p.comm)", context: context, process: p)
+    try attach(device, to: d, pasid: pasid, context: context)
+    let bond = SVABond(device: device, pasid: pasid, domain: d)
+    p.state.withLock { $0.bonds.append(bond) }
+    return bond
+  }
+
+  /// The corresponding Linux function is `iommu_sva_unbind_device()`.
+  public func svaUnbind(_ bond: SVABond, context: CallContext) throws(MachineError) {
+    guard let p = bond.domain.process else { return }
+    let present = p.state.withLock { s -> Bool in
+      guard let i = s.bonds.firstIndex(where: { $0.pasid == bond.pasid }) else { return false }
+      s.bonds.remove(at: i)
+      return true
+    }
+    guard present else { throw MachineError(.ENOENT, "pasid \(bond.pasid) is not bound") }
+    try? detach(bond.device, pasid: bond.pasid, context: context)
+    issue(bond.domain.unit.domainCommand(domainID: bond.domain.id, pasid: .some(bond.pasid)), context: context)
+    registry.withLock { _ = $0.domains.removeValue(forKey: bond.domain.id) }
+  }
+
+  /// CPU TLB flushes so far (`--stats`).
+  public var cpuTLBFlushCount: UInt64 { registry.withLock { $0.cpuTLBFlushes } }
+}

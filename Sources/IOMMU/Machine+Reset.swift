@@ -1,0 +1,117 @@
+import MemoryModel
+
+extension Machine {
+  /// The blocking domain of a unit (the kernel's static `blocked_domain`).
+  func blockingDomain(_ unit: IOMMUUnit, context: CallContext) throws(MachineError) -> Domain {
+    if let d = registry.withLock({ $0.blockingDomains[unit.name] }) { return d }
+    let d = try allocDomain(unit: unit, type: .blocked, name: "\(unit.name):blocked", context: context)
+    registry.withLock { $0.blockingDomains[unit.name] = d }
+    return d
+  }
+
+  /// Parks the device's RID on the blocking domain (which disables ATS and
+  /// flushes its ATC) and removes its PASID attachments, remembering both.
+  /// Does nothing for a device without ATS. Re-entry is refused with EBUSY.
+  /// The corresponding Linux function is `pci_dev_reset_iommu_prepare()`.
+  public func resetPrepare(_ device: Device, context: CallContext) throws(MachineError) {
+    guard device.ats else { return }
+    if device.isResetPrepared {
+      observer?.kernelMessage(
+        "WARNING: drivers/iommu/iommu.c: pci_dev_reset_iommu_prepare: \(device.bdf) is already resetting (re-entry)", context: context)
+      throw MachineError(.EBUSY, "device \(device.name) is already between reset_prepare and reset_done")
+    }
+    let blocked = try blockingDomain(device.unit, context: context)
+    let (old, pasids) = device.state.withLock { s -> (Domain?, [UInt32: Domain]) in
+      let o = (s.domain, s.pasidDomains)
+      s.savedDomain = s.domain
+      s.savedPASIDs = s.pasidDomains
+      s.pasidDomains = [:]
+      s.domain = blocked
+      s.resetPrepared = true
+      return o
+    }
+    if let old { unlink(device, from: old, pasid: nil, context: context) }
+    for (pasid, d) in pasids.sorted(by: { $0.key < $1.key }) { unlink(device, from: d, pasid: pasid, context: context) }
+    // The blocking attach disables ATS: the ATC is flushed before the reset.
+    device.invalidateATC(device.unit.atcCommand(device: device.name, pasid: nil, range: nil), machine: self, context: context)
+    issueSync(device.unit, context: context)
+  }
+
+  /// Reattaches the parked domain and PASIDs; with `emu.reset=defer` also
+  /// the attaches asked for meanwhile (a failing one WARNs).
+  /// The corresponding Linux function is `pci_dev_reset_iommu_done()`.
+  public func resetDone(_ device: Device, context: CallContext) throws(MachineError) {
+    guard device.ats, device.isResetPrepared else { return }
+    let (saved, pasids, deferred) = device.state.withLock { s -> (Domain?, [UInt32: Domain], [(domain: Domain?, pasid: UInt32?)]) in
+      let r = (s.savedDomain, s.savedPASIDs, s.deferredAttaches)
+      s.domain = s.savedDomain
+      s.pasidDomains = s.savedPASIDs
+      s.savedDomain = nil
+      s.savedPASIDs = [:]
+      s.deferredAttaches = []
+      s.resetPrepared = false
+      return r
+    }
+    if let saved { saved.state.withLock { $0.devices[ObjectIdentifier(device)] = (device, nil) } }
+    for (pasid, d) in pasids { d.state.withLock { $0.devices[ObjectIdentifier(device)] = (device, pasid) } }
+    for a in deferred {
+      do {
+        if let d = a.domain {
+          try attach(device, to: d, pasid: a.pasid, context: context)
+        } else {
+          try detach(device, pasid: a.pasid, context: context)
+        }
+      } catch {
+        observer?.kernelMessage(
+          "WARNING: drivers/iommu/iommu.c: pci_dev_reset_iommu_done: deferred \(a.domain == nil ? "detach" : "attach to \(a.domain!.name)") of \(device.name) failed: \(error.errno.rawValue) (\(error.reason))",
+          context: context)
+      }
+    }
+  }
+
+  /// The first half of a function-level reset as the PCI core does it:
+  /// `reset_prepare` (unless `emu.reset=none`), then the device starts
+  /// resetting: its ATC is emptied and it ignores ATS invalidations.
+  public func flrBegin(_ device: Device, context: CallContext) throws(MachineError) {
+    if policy.reset != .none { try resetPrepare(device, context: context) }
+    device.state.withLock { $0.inFLR = true }
+    device.clearATC()
+  }
+
+  /// The second half: the device is back, then `reset_done`.
+  public func flrEnd(_ device: Device, context: CallContext) throws(MachineError) {
+    guard device.inFLR else { throw MachineError(.EINVAL, "device \(device.name) is not in a function-level reset") }
+    device.state.withLock { $0.inFLR = false }
+    if policy.reset != .none { try resetDone(device, context: context) }
+  }
+
+  /// The corresponding Linux function is `pcie_flr()` (with the reset fence
+  /// of `pci_reset_function()`).
+  public func flr(_ device: Device, context: CallContext) throws(MachineError) {
+    try flrBegin(device, context: context)
+    try flrEnd(device, context: context)
+  }
+
+  /// What an attach (or detach) does while the device is resetting: nil to
+  /// go ahead, or how the fence answers.
+  func resetFence(_ device: Device, domain: Domain?, pasid: UInt32?) throws(MachineError) -> Bool {
+    guard device.isResetPrepared else { return false }
+    switch policy.reset {
+    case .none: return false
+    case .ebusy: throw MachineError(.EBUSY, "device \(device.name) is resetting (between reset_prepare and reset_done)")
+    case .deferAttach:
+      device.state.withLock { $0.deferredAttaches.append((domain, pasid)) }
+      return true
+    }
+  }
+
+  /// Removes a device from a domain's list and flushes what it may cache.
+  func unlink(_ device: Device, from domain: Domain, pasid: UInt32?, context: CallContext) {
+    domain.state.withLock { s in
+      if let e = s.devices[ObjectIdentifier(device)], e.pasid == pasid { s.devices[ObjectIdentifier(device)] = nil }
+    }
+    if domain.type != .blocked && domain.type != .identity {
+      issue(domain.unit.domainCommand(domainID: domain.id, pasid: pasid.map { .some($0) }), context: context)
+    }
+  }
+}
