@@ -39,6 +39,8 @@ let package = Package(
       name: "iommusan",
       dependencies: ["FixtureRunner", "FixtureLanguage", "Reports", "Sanitizer", "IOMMU", "MemoryModel"],
       swiftSettings: debugPageAlloc),
+    // The fuzz target (.ci/fuzz builds it with libFuzzer; a plain build is a replay driver).
+    .executableTarget(name: "IOMMUSanFuzz", dependencies: ["FixtureRunner"], swiftSettings: debugPageAlloc),
     .testTarget(name: "MemoryModelTests", dependencies: ["MemoryModel"]),
     .testTarget(name: "IOMMUTests", dependencies: ["IOMMU", "MemoryModel"]),
     .testTarget(
@@ -49,7 +51,8 @@ let package = Package(
     .testTarget(name: "ReportsTests", dependencies: ["Reports", "MemoryModel"], exclude: ["Golden"]),
     .testTarget(
       name: "FixtureRunnerTests",
-      dependencies: ["FixtureRunner", "FixtureLanguage", "Reports", "Sanitizer", "IOMMU", "MemoryModel"]),
+      dependencies: ["FixtureRunner", "FixtureLanguage", "Reports", "Sanitizer", "IOMMU", "MemoryModel"],
+      exclude: ["Golden"]),
   ],
   swiftLanguageModes: [.v6]
 )

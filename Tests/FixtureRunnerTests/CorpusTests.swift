@@ -1,0 +1,105 @@
+import FixtureLanguage
+import FixtureRunner
+import Foundation
+import Reports
+import Testing
+
+/// The repository root, found from this file.
+let repositoryRoot: String = {
+  var url = URL(fileURLWithPath: #filePath)
+  for _ in 0..<3 { url.deleteLastPathComponent() }
+  return url.path
+}()
+
+let corpus: [String] = {
+  let (files, _) = fixtureFiles(under: [repositoryRoot + "/Fixtures"])
+  return files.map { String($0.dropFirst(repositoryRoot.count + 1)) }
+}()
+
+@Suite struct CorpusTests {
+  /// `iommusan check Fixtures` as a test: every fixture passes.
+  @Test(arguments: corpus)
+  func fixturePasses(_ path: String) {
+    let r = FixtureRunner.run(path: repositoryRoot + "/" + path)
+    #expect(r.diagnostics.isEmpty, "\(r.diagnostics.map(\.description))")
+    #expect(r.failures.isEmpty, "\(r.failures.map(\.description))")
+  }
+
+  @Test func corpusIsLargeAndCoversEveryKind() throws {
+    #expect(corpus.count >= 30)
+    // Every report kind a fixture can trigger is expected somewhere, and
+    // every one also appears in a near miss (a fixture where it is absent).
+    var expected: Set<String> = []
+    for path in corpus {
+      let text = try String(contentsOfFile: repositoryRoot + "/" + path, encoding: .utf8)
+      for line in text.split(separator: "\n") where line.contains("expect report ") {
+        if let kind = line.split(separator: " ").dropFirst(2).first { expected.insert(String(kind)) }
+      }
+    }
+    let fixtureKinds = ReportKind.allCases.filter { $0 != .faultAfterUnmap }.map(\.rawValue)
+    #expect(Set(fixtureKinds).subtracting(expected).isEmpty, "kinds without a triggering fixture: \(Set(fixtureKinds).subtracting(expected).sorted())")
+  }
+
+  /// The same fixture gives byte-identical output every time.
+  @Test(arguments: ["Fixtures/sva/kva-exploit-none.fixture", "Fixtures/lazy/free-in-flush-window.fixture", "Fixtures/reset/flr-timeout-none.fixture"])
+  func deterministic(_ path: String) {
+    let a = RunOutputRenderer(format: .json).stdout(FixtureRunner.run(path: repositoryRoot + "/" + path, options: RunOptions(stats: true)))
+    let b = RunOutputRenderer(format: .json).stdout(FixtureRunner.run(path: repositoryRoot + "/" + path, options: RunOptions(stats: true)))
+    #expect(a == b)
+  }
+}
+
+/// Golden `run` output, in both formats, for one triggering fixture per
+/// report kind. `RECORD_GOLDEN=1 swift test` re-records.
+@Suite struct GoldenRunTests {
+  static let cases: [(kind: String, fixture: String)] = [
+    ("freed-while-mapped", "Fixtures/sanitizer/free-while-mapped.fixture"),
+    ("allocated-while-mapped", "Fixtures/sanitizer/allocated-while-mapped.fixture"),
+    ("map-count-underflow", "Fixtures/sanitizer/underflow-phys-zero-kernel.fixture"),
+    ("map-count-overflow", "Fixtures/sanitizer/map-count-overflow.fixture"),
+    ("unmap-larger-than-requested", "Fixtures/sanitizer/unmap-larger-vtd.fixture"),
+    ("address-overflow", "Fixtures/sanitizer/address-overflow.fixture"),
+    ("freed-while-iotlb-cached", "Fixtures/caches/missing-iotlb-sync.fixture"),
+    ("page-table-freed-while-cached", "Fixtures/sva/kva-exploit-none.fixture"),
+    ("secondary-tlb-stale", "Fixtures/sva/munmap-notifier-deferred-end.fixture"),
+    ("ats-invalidation-timeout", "Fixtures/reset/flr-timeout-none.fixture"),
+    ("mapping-leak", "Fixtures/iommu-api/mapping-leak-free-domain.fixture"),
+    ("dma-unmap-mismatch", "Fixtures/dma-api/unmap-size-mismatch.fixture"),
+    ("dma-unmap-not-mapped", "Fixtures/dma-api/double-unmap.fixture"),
+    ("dma-use-after-free", "Fixtures/lazy/free-in-flush-window.fixture"),
+    ("dma-stale-walk", "Fixtures/sva/kva-exploit-none.fixture"),
+  ]
+
+  @Test(arguments: cases.map(\.kind))
+  func golden(_ kind: String) throws {
+    let fixture = Self.cases.first { $0.kind == kind }!.fixture
+    let result = FixtureRunner.run(path: fixture.hasPrefix("/") ? fixture : repositoryRoot + "/" + fixture)
+    #expect(result.reports.contains { $0.kind.rawValue == kind })
+    for format in OutputFormat.allCases {
+      // Paths in the output are made relative so goldens do not depend on the checkout.
+      let out = RunOutputRenderer(format: format).stdout(result).replacingOccurrences(of: repositoryRoot + "/", with: "")
+      let golden = repositoryRoot + "/Tests/FixtureRunnerTests/Golden/\(kind).\(format == .kernel ? "txt" : "jsonl")"
+      if ProcessInfo.processInfo.environment["RECORD_GOLDEN"] != nil {
+        try out.write(toFile: golden, atomically: true, encoding: .utf8)
+        continue
+      }
+      let want = try String(contentsOfFile: golden, encoding: .utf8)
+      #expect(out == want, "output of \(fixture) differs from \(golden); RECORD_GOLDEN=1 re-records")
+    }
+  }
+
+  /// Every kernel-text report parses as syzkaller would, with a title that
+  /// names the driver's statement, not the detector.
+  @Test func titlesNameTheBugSite() {
+    var titles: Set<String> = []
+    for c in Self.cases {
+      let r = FixtureRunner.run(path: repositoryRoot + "/" + c.fixture)
+      for report in r.reports where report.kind.rawValue == c.kind {
+        let title = KernelTextRenderer.expectedSyzkallerTitle(of: report)
+        #expect(!title.contains("iommusan_") && !title.contains("__iommu_debug"), "\(title)")
+        titles.insert(title)
+      }
+    }
+    #expect(titles.count >= 13)
+  }
+}
