@@ -110,7 +110,7 @@ public final class Domain: Sendable, CustomStringConvertible {
       }
     }
     if !unlinked.freelist.isEmpty {
-      machine.issue(unit.rangeCommand(domainID: id, pasid: nil, range: unlinked.start...unlinked.end, leafOnly: false), context: context)
+      machine.issue(unit.rangeCommand(domainID: id, pasid: nil, range: unlinked.start...unlinked.end, leafOnly: false), on: unit, context: context)
       machine.issueSync(unit, context: context)
       freeTables(unlinked.freelist, context: context)
     }
@@ -203,7 +203,7 @@ public final class Domain: Sendable, CustomStringConvertible {
     // its range (`io_pgtable_tlb_flush_walk()` in `__arm_lpae_unmap()`).
     if unit.model == .smmuv3 && !gather.freelist.isEmpty {
       let cmd = unit.rangeCommand(domainID: id, pasid: nil, range: gather.start...gather.end, leafOnly: false)
-      machine.issue(cmd, context: context)
+      machine.issue(cmd, on: unit, context: context)
       machine.issueSync(unit, context: context)
       freeTables(gather.freelist, context: context)
       gather.freelist = []
@@ -224,7 +224,7 @@ public final class Domain: Sendable, CustomStringConvertible {
       case .smmuv3: leafOnly = true
       case .amd: leafOnly = false  // PDE=1 always
       }
-      machine.issue(unit.rangeCommand(domainID: id, pasid: nil, range: gather.start...gather.end, leafOnly: leafOnly), context: context)
+      machine.issue(unit.rangeCommand(domainID: id, pasid: nil, range: gather.start...gather.end, leafOnly: leafOnly), on: unit, context: context)
       invalidateATCs(range: gather.start...gather.end, context: context)
       machine.issueSync(unit, context: context)
     }
@@ -234,7 +234,7 @@ public final class Domain: Sendable, CustomStringConvertible {
   /// Invalidates everything this domain caches.
   /// The corresponding Linux function is `iommu_flush_iotlb_all()`.
   public func flushIOTLBAll(context: CallContext) {
-    machine.issue(unit.domainCommand(domainID: id), context: context)
+    machine.issue(unit.domainCommand(domainID: id), on: unit, context: context)
     invalidateATCs(range: nil, context: context)
     machine.issueSync(unit, context: context)
   }

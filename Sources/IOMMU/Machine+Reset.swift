@@ -111,7 +111,7 @@ extension Machine {
       if let e = s.devices[ObjectIdentifier(device)], e.pasid == pasid { s.devices[ObjectIdentifier(device)] = nil }
     }
     if domain.type != .blocked && domain.type != .identity {
-      issue(domain.unit.domainCommand(domainID: domain.id, pasid: pasid.map { .some($0) }), context: context)
+      issue(domain.unit.domainCommand(domainID: domain.id, pasid: pasid.map { .some($0) }), on: domain.unit, context: context)
     }
   }
 }

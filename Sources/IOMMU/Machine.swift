@@ -176,7 +176,7 @@ public final class Machine: Sendable {
       s.devices[ObjectIdentifier(device)] = nil
       return s.devices.count
     }
-    issue(domain.unit.domainCommand(domainID: domain.id), context: context)
+    issue(domain.unit.domainCommand(domainID: domain.id), on: domain.unit, context: context)
     device.invalidateATC(domain.unit.atcCommand(device: device.name, pasid: nil, range: nil), machine: self, context: context)
     issueSync(domain.unit, context: context)
     if remaining == 0 && domain.type == .paging {
@@ -188,9 +188,9 @@ public final class Machine: Sendable {
   // MARK: - Invalidation
 
   /// Sends one IOMMU-side command and waits for it.
-  func issue(_ cmd: InvalidationCommand, context: CallContext) {
+  func issue(_ cmd: InvalidationCommand, on unit: IOMMUUnit, context: CallContext) {
     observer?.invalidationIssued(cmd, context: context)
-    units.first { $0.name == cmd.unit }?.apply(cmd)
+    unit.apply(cmd)
     observer?.invalidationCompleted(cmd, context: context)
   }
 

@@ -89,6 +89,14 @@ public final class Sanitizer: Sendable {
     #endif
   }
 
+  /// Attaches only the IOMMU_DEBUG_PAGEALLOC hooks (map/unmap accounting),
+  /// as a kernel with that option and nothing else has: what `bench` measures.
+  public func attachDebugHooksOnly() {
+    #if IOMMU_DEBUG_PAGEALLOC
+      if configuration.debugPageAlloc { machine.debugHooks = self }
+    #endif
+  }
+
   /// Whether this build has the IOMMU_DEBUG_PAGEALLOC hooks at all.
   public static var isCompiledIn: Bool {
     #if IOMMU_DEBUG_PAGEALLOC

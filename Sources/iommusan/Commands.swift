@@ -7,23 +7,27 @@ import Reports
 enum Commands {
   static let run = CommandSpec(
     name: "run", abstract: "Run fixtures under the sanitizer and print what it reports.",
-    usage: "iommusan run [--format <format>] [--cmdline <params>] [--stats] <file> ...",
+    usage: "iommusan run [--format <format>] [--cmdline <params>] [--max-ram <size>] [--max-resident <size>] [--stats] <file> ...",
     discussion: "Exit status: 0 when nothing was reported, 1 when anything was, 2 on usage or parse errors.",
     options: [
       ("format", "format", "kernel (default): kernel log splats; json: JSON Lines."),
       ("cmdline", "params", "Kernel parameters applied over each fixture's own cmdline."),
+      ("max-ram", "size", "The largest 'memory' a fixture may ask for (default: 1T)."),
+      ("max-resident", "size", "The most emulated memory that may hold data (default: 1G)."),
     ],
     flags: [("stats", "Print IOMMU cache, walk and invalidation counters.")],
     arguments: [("file", "Fixture files to run, in order.")])
 
   static let check = CommandSpec(
     name: "check", abstract: "Run folders of fixtures as a test suite.",
-    usage: "iommusan check [--jobs <n>] [--format <format>] [--cmdline <params>] [<path> ...]",
+    usage: "iommusan check [--jobs <n>] [--format <format>] [--cmdline <params>] [--max-ram <size>] [--max-resident <size>] [<path> ...]",
     discussion: "A fixture passes when every expectation holds and nothing happened that no expectation names.\nEnds with the line 'N passed, N failed'. Exit status 0 only when all pass.",
     options: [
       ("jobs", "n", "Fixtures to run at once (default: the number of CPUs)."),
       ("format", "format", "kernel (default) or json."),
       ("cmdline", "params", "Kernel parameters applied over each fixture's own cmdline."),
+      ("max-ram", "size", "The largest 'memory' a fixture may ask for (default: 1T)."),
+      ("max-resident", "size", "The most emulated memory that may hold data (default: 1G)."),
     ],
     arguments: [("path", "Fixture files or folders (default: Fixtures).")])
 
@@ -32,7 +36,7 @@ enum Commands {
     usage: "iommusan explain <kind>",
     arguments: [("kind", "A report kind, for example freed-while-mapped. Without one, the kinds are listed.")])
 
-  static let all = [run, check, explain]
+  static let all = [run, check, explain, bench]
 
   static let mainHelp = """
     OVERVIEW: An emulator of the Linux IOMMU and page allocator that runs fixture
@@ -48,6 +52,7 @@ enum Commands {
       run                     Run fixtures under the sanitizer and print what it reports.
       check                   Run folders of fixtures as a test suite.
       explain                 Explain a report kind and how to fix its cause.
+      bench                   Measure the sanitizer's overhead as dma_map_benchmark does.
       help                    Show subcommand help information.
 
       See 'iommusan help <subcommand>' for detailed help.
@@ -60,10 +65,12 @@ enum Commands {
     let p = try run.parse(args)
     if p.flags.contains("help") { return printHelp(run) }
     let format = try outputFormat(p)
+    var options = try runOptions(p)
+    options.stats = p.flags.contains("stats")
     guard !p.positionals.isEmpty else { throw UsageError(message: "Missing expected argument '<file> ...'") }
     var status: Int32 = 0
     for file in p.positionals {
-      let result = FixtureRunner.run(path: file, options: RunOptions(cmdline: p.options["cmdline"], stats: p.flags.contains("stats")))
+      let result = FixtureRunner.run(path: file, options: options)
       let r = RunOutputRenderer(format: format)
       if result.diagnostics.isEmpty || !result.outcomes.isEmpty { write(r.stdout(result), to: .standardOutput) }
       write(r.stderr(result), to: .standardError)
@@ -87,7 +94,7 @@ enum Commands {
     let (files, missing) = fixtureFiles(under: paths)
     for m in missing { write("\(m): error: no such file or directory (ENOENT)\n", to: .standardError) }
     if !missing.isEmpty { return 2 }
-    let options = RunOptions(cmdline: p.options["cmdline"])
+    let options = try runOptions(p)
     let results = runAll(files, jobs: jobs, options: options)
     var passed = 0
     var failed = 0
@@ -159,6 +166,23 @@ enum Commands {
     guard let f = p.options["format"] else { return .kernel }
     guard let v = OutputFormat(rawValue: f) else { throw UsageError(message: "The value '\(f)' is invalid for '--format <format>': use kernel or json") }
     return v
+  }
+
+  /// `--cmdline`, `--max-ram` and `--max-resident`.
+  static func runOptions(_ p: ParsedArguments) throws(UsageError) -> RunOptions {
+    var o = RunOptions(cmdline: p.options["cmdline"])
+    o.maximumRAM = try size(p, "max-ram", default: o.maximumRAM)
+    o.maximumResident = try size(p, "max-resident", default: o.maximumResident)
+    return o
+  }
+
+  static func size(_ p: ParsedArguments, _ name: String, default value: UInt64) throws(UsageError) -> UInt64 {
+    guard let text = p.options[name] else { return value }
+    switch SizeArgument.parse(text) {
+    case .success(let v) where v > 0: return v
+    case .success: throw UsageError(message: "The value '\(text)' is invalid for '--\(name) <size>': it must not be 0")
+    case .failure(let f): throw UsageError(message: "The value '\(text)' is invalid for '--\(name) <size>': \(f.message)")
+    }
   }
 
   static func printHelp(_ c: CommandSpec) -> Int32 {

@@ -214,7 +214,7 @@ extension Machine {
       ? u.domainCommand(domainID: b.domain.id, pasid: .some(b.pasid))
       : u.rangeCommand(domainID: b.domain.id, pasid: b.pasid, range: r, leafOnly: false) }
       ?? u.domainCommand(domainID: b.domain.id, pasid: .some(b.pasid))
-    issue(cmd, context: context)
+    issue(cmd, on: u, context: context)
     b.device.invalidateATC(u.atcCommand(device: b.device.name, pasid: b.pasid, range: range), machine: self, context: context)
     issueSync(u, context: context)
   }
@@ -252,7 +252,7 @@ extension Machine {
     }
     guard present else { throw MachineError(.ENOENT, "pasid \(bond.pasid) is not bound") }
     try? detach(bond.device, pasid: bond.pasid, context: context)
-    issue(bond.domain.unit.domainCommand(domainID: bond.domain.id, pasid: .some(bond.pasid)), context: context)
+    issue(bond.domain.unit.domainCommand(domainID: bond.domain.id, pasid: .some(bond.pasid)), on: bond.domain.unit, context: context)
     registry.withLock { _ = $0.domains.removeValue(forKey: bond.domain.id) }
   }
 

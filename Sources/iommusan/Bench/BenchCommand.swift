@@ -1,0 +1,140 @@
+import Dispatch
+import FixtureRunner
+import Foundation
+import IOMMU
+import MemoryModel
+
+extension Commands {
+  static let bench = CommandSpec(
+    name: "bench", abstract: "Measure the sanitizer's map/unmap overhead, as dma_map_benchmark does.",
+    usage: "iommusan bench [-t <threads>] [-s <seconds>] [-g <granule>] [-d <dir>] [-m <mode>] [-x <ns>] [--domains <n>] [--config <config>] [--matrix] [--json]",
+    discussion: """
+      Each thread maps and unmaps its own buffer of <granule> pages through the DMA API for
+      <seconds>, timing every call; the output is dma_map_benchmark's. --matrix runs 4K, 1M and
+      1G at 1 and 2 threads under every configuration, interleaved in rounds, and prints the
+      ratios. The compiled-out configuration needs a second binary built without the
+      DebugPageAlloc trait: swift build -c release --disable-default-traits --scratch-path .build/nodebug
+      """,
+    options: [
+      ("t", "threads", "Threads (1-1024, default 1)."),
+      ("s", "seconds", "Seconds to run each measurement (default 20; 1 with --matrix)."),
+      ("g", "granule", "Pages per map (1-262144, default 1; 262144 is 1G)."),
+      ("d", "dir", "0 BIDIRECTIONAL, 1 TO_DEVICE, 2 FROM_DEVICE (default 0)."),
+      ("m", "mode", "single (0, default) or sg (1): one map of <granule> pages, or <granule> maps of a page."),
+      ("x", "ns", "Transmit delay between map and unmap, in ns (at most 10 ms)."),
+      ("n", "node", "Accepted for compatibility; the emulator has one node."),
+      ("b", "bits", "Accepted for compatibility (DMA mask bits, 20-64)."),
+      ("domains", "n", "Spread the threads over n devices, each in its own domain behind its own IOMMU (default 1)."),
+      ("config", "config", "compiled-in-off, exact (default) or kernel; compiled-out runs the --compiled-out binary."),
+      ("rounds", "n", "Rounds of the interleaved matrix (default 3)."),
+      ("compiled-out", "path", "The binary built without the DebugPageAlloc trait (default .build/nodebug/release/iommusan)."),
+    ],
+    flags: [("matrix", "Run the whole matrix and print the ratios."), ("json", "Print one JSON object instead of text.")])
+
+  static func number(_ p: ParsedArguments, _ key: String, default d: UInt64, range: ClosedRange<UInt64>, what: String) throws(UsageError) -> UInt64 {
+    guard let s = p.options[key] else { return d }
+    guard let v = UInt64(s), range.contains(v) else { throw UsageError(message: "invalid \(what) '\(s)', must be in \(range.lowerBound)-\(range.upperBound)") }
+    return v
+  }
+
+  static func benchCase(_ p: ParsedArguments) throws(UsageError) -> BenchCase {
+    var c = BenchCase()
+    c.threads = Int(try number(p, "t", default: 1, range: 1...1024, what: "number of threads"))
+    c.granulePages = try number(p, "g", default: 1, range: 1...262_144, what: "granule size")
+    switch try number(p, "d", default: 0, range: 0...2, what: "dma direction") {
+    case 1: c.direction = .toDevice
+    case 2: c.direction = .fromDevice
+    default: c.direction = .bidirectional
+    }
+    switch p.options["m"] ?? "single" {
+    case "single", "0": c.sgMode = false
+    case "sg", "1": c.sgMode = true
+    case let m: throw UsageError(message: "invalid map mode '\(m)': single (0) or sg (1)")
+    }
+    c.delayNS = try number(p, "x", default: 0, range: 0...10_000_000, what: "transmit delay")
+    c.domains = Int(try number(p, "domains", default: 1, range: 1...64, what: "number of domains"))
+    if let b = p.options["b"], (UInt64(b).map { !(20...64).contains($0) } ?? true) { throw UsageError(message: "invalid dma mask bit, must be in 20-64") }
+    return c
+  }
+
+  static func seconds(_ p: ParsedArguments, default d: Double) throws(UsageError) -> Double {
+    guard let s = p.options["s"] else { return d }
+    guard let v = Double(s), v > 0, v <= 300 else { throw UsageError(message: "invalid duration '\(s)', must be in 0-300 seconds") }
+    return v
+  }
+
+  static func benchCommand(_ args: [String]) throws(UsageError) -> Int32 {
+    let p = try bench.parse(args)
+    if p.flags.contains("help") { return printHelp(bench) }
+    if p.flags.contains("matrix") { return try BenchMatrix(p).run() }
+    let c = try benchCase(p)
+    let secs = try seconds(p, default: 20)
+    let config = try benchConfig(p)
+    let sample: BenchSample
+    if config == .compiledOut {
+      guard let s = BenchMatrix.spawn(binary: try compiledOutBinary(p), c, config: .compiledOut, seconds: secs) else {
+        throw UsageError(message: "the compiled-out binary failed to run")
+      }
+      sample = s
+    } else {
+      do { sample = try BenchWorker.run(c, config: config, seconds: secs) } catch {
+        write("bench: \(error.description)\n", to: .standardError)
+        return 2
+      }
+    }
+    let dir = c.direction.kernelName
+    if p.flags.contains("json") {
+      write("{\"case\":\"\(c.label)\",\"threads\":\(c.threads),\"config\":\"\(config.rawValue)\",\"map_us\":\(round1(sample.map.avg)),\"map_stddev_us\":\(round1(sample.map.std)),\"unmap_us\":\(round1(sample.unmap.avg)),\"unmap_stddev_us\":\(round1(sample.unmap.std)),\"iterations\":\(sample.iterations)}\n", to: .standardOutput)
+    } else {
+      write("""
+        dma mapping benchmark(\(c.sgMode ? "SG_MODE" : "SINGLE_MODE")): threads:\(c.threads) seconds:\(fmt(secs)) node:-1 dir:\(dir) granule:\(c.granulePages)
+        average map latency(us):\(String(format: "%.1f", sample.map.avg)) standard deviation:\(String(format: "%.1f", sample.map.std))
+        average unmap latency(us):\(String(format: "%.1f", sample.unmap.avg)) standard deviation:\(String(format: "%.1f", sample.unmap.std))
+
+        """, to: .standardOutput)
+    }
+    return 0
+  }
+
+  static func benchConfig(_ p: ParsedArguments) throws(UsageError) -> BenchConfig {
+    guard let s = p.options["config"] else { return .exact }
+    guard let c = BenchConfig(rawValue: s) else {
+      throw UsageError(message: "invalid config '\(s)': " + BenchConfig.allCases.map(\.rawValue).joined(separator: ", "))
+    }
+    return c
+  }
+
+  static func compiledOutBinary(_ p: ParsedArguments) throws(UsageError) -> String {
+    let path = p.options["compiled-out"] ?? ".build/nodebug/release/iommusan"
+    guard FileManager.default.isExecutableFile(atPath: path) else {
+      throw UsageError(message: "no compiled-out binary at \(path): swift build -c release --disable-default-traits --scratch-path .build/nodebug")
+    }
+    return path
+  }
+
+  /// `bench-worker`: one measurement, as a JSON line (used by --matrix).
+  static func benchWorkerCommand(_ args: [String]) throws(UsageError) -> Int32 {
+    var spec = bench
+    spec.flags += [("memory-test", ""), ("fixture-test", "")]
+    let p = try spec.parse(args)
+    if p.flags.contains("memory-test") { return BenchMatrix.memoryTest() }
+    if p.flags.contains("fixture-test") { return BenchMatrix.fixtureTest() }
+    let c = try benchCase(p)
+    let config = try benchConfig(p)
+    #if !IOMMU_DEBUG_PAGEALLOC
+      guard config == .compiledOut || config == .off else { throw UsageError(message: "this binary has no sanitizer hooks") }
+    #endif
+    let secs = try seconds(p, default: 1)
+    do {
+      let s = try BenchWorker.run(c, config: config, seconds: secs)
+      write(s.json + "\n", to: .standardOutput)
+      return 0
+    } catch {
+      write("bench-worker: \(error.description)\n", to: .standardError)
+      return 2
+    }
+  }
+
+  static func fmt(_ d: Double) -> String { d == d.rounded() ? String(Int(d)) : String(d) }
+  static func round1(_ d: Double) -> String { String(format: "%.3f", d) }
+}
