@@ -1,0 +1,105 @@
+@testable import IOMMU
+@testable import MemoryModel
+import Testing
+
+/// CPU page tables, SVA walks and the walk-cache fill rules.
+@Suite("SVA and CPU page tables") struct SVATests {
+  struct SVARig {
+    let machine: Machine
+    let unit: IOMMUUnit
+    let device: Device
+    let process: Process
+    let bond: SVABond
+
+    init(model: IOMMUModel = .vtd, kvaFlush: MachinePolicy.KVAFlush = .deferredFree, notifier: MachinePolicy.Notifier = .sync) throws {
+      machine = Machine(memory: PhysicalMemory(config: MemoryConfiguration(size: 256 << 20)), policy: MachinePolicy(kvaFlush: kvaFlush, notifier: notifier))
+      unit = try machine.addIOMMU(name: "u0", model: model, sva: true)
+      device = try machine.addDevice(name: "acc0", unit: unit, pasid: true, context: ctx)
+      process = try machine.createProcess(comm: "p", context: ctx)
+      bond = try machine.svaBind(device, process, context: ctx)
+    }
+
+    func read(_ va: UInt64) -> Machine.AccessResult {
+      machine.deviceAccess(device, iova: IOVA(va), pasid: bond.pasid, isWrite: false, length: 8, value: 0, context: ctx)
+    }
+  }
+
+  @Test func processesShareTheKernelHalf() throws {
+    let r = try SVARig()
+    let other = try r.machine.createProcess(comm: "q", context: ctx)
+    let idx = PageTableFormat.x86CPU.index(CPUMemoryManager.vmallocStart, 0) << 3
+    let e1 = r.machine.memory.read64(r.process.pgd.advanced(by: idx))
+    let e2 = r.machine.memory.read64(other.pgd.advanced(by: idx))
+    #expect(e1 != 0 && e1 == e2)
+    // User half is private.
+    #expect(r.machine.memory.read64(r.process.pgd) == 0)
+  }
+
+  @Test func userWalkStopsAtTheSupervisorLeafButCachesUpperLevels() throws {
+    let r = try SVARig()
+    let area = try r.machine.vmalloc(size: 4096, context: ctx)
+    let before = r.unit.cachedEntryCounts
+    let res = r.read(area.start.rawValue)
+    #expect(res.fault?.contains("supervisor") == true)
+    let after = r.unit.cachedEntryCounts
+    #expect(after.walk - before.walk == 3, "PML4, PDPT and PD entries are cached even though the walk failed")
+    #expect(after.iotlb == before.iotlb, "a failed walk creates no IOTLB entry")
+    // The data itself is reachable through a user mapping.
+    let m = try r.machine.mmap(r.process, size: 8192, populate: true, context: ctx)
+    #expect(r.read(m.start.rawValue).fault == nil)
+    #expect(r.unit.cachedEntryCounts.iotlb == after.iotlb + 1)
+  }
+
+  @Test func smmuv3NeverWalksTheKernelHalf() throws {
+    let r = try SVARig(model: .smmuv3)
+    let area = try r.machine.vmalloc(size: 4096, context: ctx)
+    let res = r.read(area.start.rawValue)
+    #expect(res.fault?.contains("EPD1") == true)
+    #expect(r.unit.cachedEntryCounts.walk == 0)
+  }
+
+  @Test(arguments: [MachinePolicy.KVAFlush.none, .tlbRange, .deferredFree])
+  func retiredKernelTableAndTheWalkCache(_ policy: MachinePolicy.KVAFlush) throws {
+    let r = try SVARig(kvaFlush: policy)
+    let area = try r.machine.vmalloc(size: 8192, context: ctx)
+    _ = r.read(area.start.rawValue)
+    // The PTE table the cached PD entry points at.
+    let pte = try #require(r.unit.caches.withLock { c in c.walk.entries.values.first { $0.entry.depth == 2 }?.entry.table })
+    let freeBefore = r.machine.memory.freePageCount
+    try r.machine.vfree(area, context: ctx)
+    let stale = !r.unit.walkEntries(pointingInto: PhysicalAddress(pte), length: 4096).isEmpty
+    switch policy {
+    case .none:
+      #expect(stale, "before the fix nothing told the IOMMU")
+      #expect(r.machine.memory.freePageCount == freeBefore + 3, "two data pages and the PTE page")
+    case .tlbRange:
+      #expect(!stale)
+      #expect(r.machine.memory.freePageCount == freeBefore + 3)
+    case .deferredFree:
+      #expect(r.machine.memory.freePageCount == freeBefore + 2, "the PTE page waits for the worker")
+      r.machine.runDeferredWork(context: ctx)
+      #expect(r.unit.walkEntries(pointingInto: PhysicalAddress(pte), length: 4096).isEmpty)
+      #expect(r.machine.memory.freePageCount == freeBefore + 3)
+    }
+  }
+
+  @Test(arguments: [MachinePolicy.Notifier.sync, .deferredEnd])
+  func munmapInvalidatesSecondaryTLBs(_ n: MachinePolicy.Notifier) throws {
+    let r = try SVARig(notifier: n)
+    let m = try r.machine.mmap(r.process, size: 8192, populate: true, context: ctx)
+    #expect(r.read(m.start.rawValue).fault == nil)
+    let before = r.unit.stats.invalidations["P_IOTLB PSI IH=0", default: 0]
+    try r.machine.munmap(r.process, area: m, context: ctx)
+    #expect(r.unit.stats.invalidations["P_IOTLB PSI IH=0", default: 0] == before + 1)
+    #expect(r.unit.cachedEntryCounts.iotlb == 0)
+    #expect(r.read(m.start.rawValue).fault != nil)
+  }
+
+  @Test func bindNeedsPASIDAndSVA() throws {
+    let m = Machine(memory: PhysicalMemory(config: MemoryConfiguration(size: 64 << 20)))
+    let u = try m.addIOMMU(name: "u", model: .vtd)
+    let d = try m.addDevice(name: "d", unit: u, pasid: true, context: ctx)
+    let p = try m.createProcess(comm: "p", context: ctx)
+    #expect(errno { try m.svaBind(d, p, context: ctx) } == .EOPNOTSUPP)
+  }
+}
