@@ -56,6 +56,17 @@ final class MemoryContents: Sendable {
     }
   }
 
+  /// Runs `body` on the 512 words of the 4 KiB frame holding `addr`, under
+  /// one lock: a page-table walker's fast path for runs of entries. `body`
+  /// must not touch memory contents itself.
+  func withFrame<R>(_ addr: UInt64, _ body: (inout ContiguousArray<UInt64>) -> R) -> R {
+    let frame = addr >> 12
+    return shards[shard(frame)].frames.withLock { frames in
+      let r = body(&frames[frame, default: ContiguousArray(repeating: 0, count: 512)])
+      return r
+    }
+  }
+
   /// Reads `width` bytes (1, 2, 4 or 8) little-endian at any address; the
   /// access may straddle two words.
   func read(_ addr: UInt64, width: Int) -> UInt64 {

@@ -167,4 +167,9 @@ public final class PhysicalMemory: Sendable {
     contents.fill(block.head.rawValue << UInt64(pageShift), length: block.pageCount << UInt64(pageShift), value: value, width: width)
   }
   public func zero(_ phys: PhysicalAddress, length: UInt64) { contents.zero(phys.rawValue, length: length) }
+  /// The words of the 4 KiB frame holding `phys`, under one lock (page-table
+  /// fast paths). `body` must not access memory itself.
+  package func withFrame<R>(_ phys: PhysicalAddress, _ body: (inout ContiguousArray<UInt64>) -> R) -> R {
+    contents.withFrame(phys.rawValue, body)
+  }
 }

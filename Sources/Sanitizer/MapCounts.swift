@@ -17,8 +17,22 @@ final class MapCounts: Sendable {
     let counts = Mutex<[UInt64: Int64]>([:])
   }
   private let shards: [Shard] = (0..<MapCounts.shardCount).map { _ in Shard() }
+  /// How many pieces are negative. Without negative pieces no page's count
+  /// can be negative, so decrements need no page total unless their own
+  /// piece goes below zero. Touched only when a piece changes sign.
+  private let negativePieces = Atomic<Int>(0)
+  /// Set once any piece passes `ceiling / levels`: until then no page's
+  /// count (a sum of at most `levels` pieces) can pass `ceiling`.
+  private let nearCeiling = Atomic<Bool>(false)
+  let ceiling: Int64
 
-  init() {}
+  init(ceiling: Int64 = Int64(Int32.max)) { self.ceiling = ceiling }
+
+  /// Whether a page total may have gone below zero or past the ceiling, so
+  /// that the caller must compute it.
+  func mayNeedCheck(lastPiece: Int64) -> Bool {
+    lastPiece < 0 || negativePieces.load(ordering: .relaxed) > 0 || nearCeiling.load(ordering: .relaxed)
+  }
 
   @inline(__always) private static func key(_ level: Int, _ index: UInt64) -> UInt64 {
     UInt64(level) << 56 | (index & ((1 << 56) - 1))
@@ -34,11 +48,15 @@ final class MapCounts: Sendable {
   @discardableResult
   private func addPiece(_ level: Int, _ index: UInt64, _ delta: Int64) -> Int64 {
     let k = Self.key(level, index)
-    return shard(k).counts.withLock { c in
-      let v = (c[k] ?? 0) &+ delta
+    let (old, v) = shard(k).counts.withLock { c -> (Int64, Int64) in
+      let old = c[k] ?? 0
+      let v = old &+ delta
       c[k] = v == 0 ? nil : v
-      return v
+      return (old, v)
     }
+    if (old < 0) != (v < 0) { negativePieces.add(v < 0 ? 1 : -1, ordering: .relaxed) }
+    if v > ceiling / Int64(Self.levels) && !nearCeiling.load(ordering: .relaxed) { nearCeiling.store(true, ordering: .relaxed) }
+    return v
   }
 
   /// Adds `delta` to the count of one page and returns the page's new total.
@@ -50,31 +68,35 @@ final class MapCounts: Sendable {
     return total
   }
 
-  /// Adds `delta` to every page in `[lo, hi)`.
-  func add(pages lo: UInt64, _ hi: UInt64, _ delta: Int64) {
+  /// Adds `delta` to every page in `[lo, hi)`; returns the smallest piece
+  /// value written (for `mayNeedCheck`).
+  @discardableResult
+  func add(pages lo: UInt64, _ hi: UInt64, _ delta: Int64) -> Int64 {
+    var lowest = Int64.max
     var lo = lo
     var hi = hi
     var level = 0
     while lo < hi {
       let step = Self.fanoutShift
       if level == Self.levels - 1 {
-        for i in lo..<hi { addPiece(level, i, delta) }
-        return
+        for i in lo..<hi { lowest = min(lowest, addPiece(level, i, delta)) }
+        return lowest
       }
       let mask: UInt64 = (1 << UInt64(step)) - 1
       // Bring lo up and hi down to the next level's alignment.
       while lo < hi && lo & mask != 0 {
-        addPiece(level, lo, delta)
+        lowest = min(lowest, addPiece(level, lo, delta))
         lo += 1
       }
       while lo < hi && hi & mask != 0 {
         hi -= 1
-        addPiece(level, hi, delta)
+        lowest = min(lowest, addPiece(level, hi, delta))
       }
       lo >>= UInt64(step)
       hi >>= UInt64(step)
       level += 1
     }
+    return lowest
   }
 
   private func piece(_ level: Int, _ index: UInt64) -> Int64 {

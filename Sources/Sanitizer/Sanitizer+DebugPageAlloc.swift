@@ -5,7 +5,7 @@ import Reports
 extension Sanitizer: IOMMUDebugHooks {
   /// The corresponding Linux function is `__iommu_debug_map()`.
   public func debugMap(_ domain: Domain, iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext) {
-    let chain = context.chain("iommu_map_nosync", "iommu_map")
+    let chain = CallPath.map
     guard phys != .zero, phys.adding(size) != nil else {
       reportOverflow(site: WarnSites.map, what: phys == .zero ? "phys is 0" : "phys \(phys) + size \(size.hexAlt) wraps around",
         domain: domain, iova: iova, phys: phys, size: size, chain: chain, context: context)
@@ -22,6 +22,7 @@ extension Sanitizer: IOMMUDebugHooks {
     case .kernel:
       // One increment per smallest IOMMU page, by physical address.
       let g = domain.granule
+      guard withinKernelGranuleLimit(size, domain) else { return }
       var off: UInt64 = 0
       while off < size {
         increment(phys.rawValue &+ off, domain: domain, iova: iova.advanced(by: off), chain: chain, context: context)
@@ -36,9 +37,9 @@ extension Sanitizer: IOMMUDebugHooks {
 
   /// The corresponding Linux function is `__iommu_debug_unmap_begin()`.
   public func debugUnmapBegin(_ domain: Domain, iova: IOVA, size: UInt64, context: CallContext) {
-    let chain = context.chain("__iommu_unmap", "iommu_unmap")
+    let chain = CallPath.unmap
     guard iova.adding(size) != nil else {
-      reportOverflow(site: WarnSites.updateIOVA, what: "iova \(iova) + size \(size.hexAlt) wraps around", domain: domain, iova: iova, phys: nil, size: size, chain: ["__iommu_debug_update_iova", "__iommu_debug_unmap_begin"].map { KernelFrame($0) } + chain, context: context)
+      reportOverflow(site: WarnSites.updateIOVA, what: "iova \(iova) + size \(size.hexAlt) wraps around", domain: domain, iova: iova, phys: nil, size: size, chain: .frames(["__iommu_debug_update_iova", "__iommu_debug_unmap_begin"].map { KernelFrame($0) } + chain.frames(context)), context: context)
       return
     }
     guard configuration.accounting == .kernel else { return }
@@ -47,7 +48,7 @@ extension Sanitizer: IOMMUDebugHooks {
 
   /// The corresponding Linux function is `__iommu_debug_unmap_end()`.
   public func debugUnmapEnd(_ domain: Domain, iova: IOVA, size: UInt64, unmapped: UInt64, removed: [RemovedLeaves], context: CallContext) {
-    let chain = context.chain("__iommu_unmap", "iommu_unmap")
+    let chain = CallPath.unmap
     switch configuration.accounting {
     case .kernel:
       if unmapped == size { return }
@@ -70,8 +71,9 @@ extension Sanitizer: IOMMUDebugHooks {
   }
 
   /// The corresponding Linux function is `__iommu_debug_update_iova()`.
-  private func updateIOVA(_ domain: Domain, iova: IOVA, size: UInt64, inc: Bool, chain: [KernelFrame], context: CallContext) {
+  private func updateIOVA(_ domain: Domain, iova: IOVA, size: UInt64, inc: Bool, chain: CallPath, context: CallContext) {
     let g = domain.granule
+    guard withinKernelGranuleLimit(size, domain) else { return }
     var off: UInt64 = 0
     while off < size {
       let p = domain.iovaToPhys(iova.advanced(by: off))
@@ -86,10 +88,21 @@ extension Sanitizer: IOMMUDebugHooks {
     }
   }
 
+  /// Whether kernel accounting may walk `size` bytes granule by granule;
+  /// past `maximumKernelGranules` it records a resource-limit error instead.
+  private func withinKernelGranuleLimit(_ size: UInt64, _ domain: Domain) -> Bool {
+    let granules = size / domain.granule
+    guard granules > configuration.maximumKernelGranules else { return true }
+    let limit = configuration.maximumKernelGranules
+    resourceLimit(
+      "kernel accounting (emu.accounting=kernel) updates one count per granule, and \(ByteSize.describe(size)) is \(granules) granules of \(ByteSize.describe(domain.granule)): above the emulator's limit of \(limit) (\(ByteSize.describe(limit &* domain.granule))) for one map or unmap; use exact accounting for ranges this large")
+    return false
+  }
+
   // MARK: - Counting
 
   /// The corresponding Linux function is `iommu_debug_inc_page()`.
-  private func increment(_ phys: UInt64, domain: Domain, iova: IOVA, chain: [KernelFrame], context: CallContext) {
+  private func increment(_ phys: UInt64, domain: Domain, iova: IOVA, chain: CallPath, context: CallContext) {
     let pfn = PFN(phys >> UInt64(pageShift))
     guard machine.memory.hasPageExt(pfn) else { return }
     let v = counts.add(page: pfn.rawValue, 1)
@@ -99,7 +112,7 @@ extension Sanitizer: IOMMUDebugHooks {
   }
 
   /// The corresponding Linux function is `iommu_debug_dec_page()`.
-  private func decrement(_ phys: UInt64, domain: Domain, iova: IOVA, chain: [KernelFrame], context: CallContext) {
+  private func decrement(_ phys: UInt64, domain: Domain, iova: IOVA, chain: CallPath, context: CallContext) {
     let pfn = PFN(phys >> UInt64(pageShift))
     guard machine.memory.hasPageExt(pfn) else { return }
     let v = counts.add(page: pfn.rawValue, -1)
@@ -122,7 +135,7 @@ extension Sanitizer: IOMMUDebugHooks {
   /// Exact accounting: `count` leaves of `1 << leafShift` bytes at `phys`
   /// add `delta` to every CPU page they overlap, once per leaf. Online RAM
   /// only; a run costs a few radix pieces, not one operation per page.
-  func addLeaves(phys: UInt64, leafShift: Int, count n: UInt64, delta: Int64, domain: Domain, iova: IOVA, chain: [KernelFrame], context: CallContext) {
+  func addLeaves(phys: UInt64, leafShift: Int, count n: UInt64, delta: Int64, domain: Domain, iova: IOVA, chain: CallPath, context: CallContext) {
     let ps = UInt64(pageShift)
     let (bytes, o1) = n.multipliedReportingOverflow(by: 1 << UInt64(leafShift))
     let (end, o2) = phys.addingReportingOverflow(bytes)
@@ -134,8 +147,10 @@ extension Sanitizer: IOMMUDebugHooks {
       let lo = max(firstPage, r.lowerBound)
       let hi = min(lastPage + 1, r.upperBound)
       if perPage == 1 {
-        counts.add(pages: lo, hi, delta)
-        check(pages: lo, hi, delta: delta, domain: domain, iova: iova, chain: chain, context: context)
+        let lowest = counts.add(pages: lo, hi, delta)
+        if counts.mayNeedCheck(lastPiece: lowest) {
+          check(pages: lo, hi, delta: delta, domain: domain, iova: iova, chain: chain, context: context)
+        }
       } else {
         // Sub-page leaves: whole pages get `perPage` each, the ends what they hold.
         func leaves(in p: UInt64) -> Int64 {
@@ -161,12 +176,12 @@ extension Sanitizer: IOMMUDebugHooks {
 
   /// Underflow and overflow checks for exact accounting, on a run's first
   /// and last page (a run's pages change together).
-  private func check(pages lo: UInt64, _ hi: UInt64, delta: Int64, domain: Domain, iova: IOVA, chain: [KernelFrame], context: CallContext) {
+  private func check(pages lo: UInt64, _ hi: UInt64, delta: Int64, domain: Domain, iova: IOVA, chain: CallPath, context: CallContext) {
     checkValue(counts.count(page: lo), pfn: lo, domain: domain, iova: iova, chain: chain, context: context)
     if hi - lo > 1 { checkValue(counts.count(page: hi - 1), pfn: hi - 1, domain: domain, iova: iova, chain: chain, context: context) }
   }
 
-  private func checkValue(_ v: Int64, pfn: UInt64, domain: Domain, iova: IOVA, chain: [KernelFrame], context: CallContext) {
+  private func checkValue(_ v: Int64, pfn: UInt64, domain: Domain, iova: IOVA, chain: CallPath, context: CallContext) {
     if v < 0 {
       reportCount(.mapCountUnderflow, pfn: PFN(pfn), count: v, domain: domain, iova: iova, site: WarnSites.decPage, chain: chain, context: context)
     } else if v > configuration.mapCountMax {
@@ -176,24 +191,24 @@ extension Sanitizer: IOMMUDebugHooks {
 
   // MARK: - Reports
 
-  private func reportCount(_ kind: ReportKind, pfn: PFN, count: Int64, domain: Domain, iova: IOVA, site: WarningSite, chain: [KernelFrame], context: CallContext) {
+  private func reportCount(_ kind: ReportKind, pfn: PFN, count: Int64, domain: Domain, iova: IOVA, site: WarningSite, chain: CallPath, context: CallContext) {
     let outer = kind == .mapCountOverflow ? (configuration.accounting == .kernel ? "__iommu_debug_map" : "iommu_debug_map") : "__iommu_debug_update_iova"
     emit(Report(
       kind: kind,
       headline: kind == .mapCountOverflow
         ? "iommu: map count of pfn \(pfn) passed its maximum (\(configuration.mapCountMax))"
         : "iommu: map count of pfn \(pfn) went below zero: unmapped more than was mapped",
-      warningSite: site, callTrace: trace([site.function, outer], chain), statement: nil,
+      warningSite: site, callTrace: trace([site.function, outer], chain.frames(context)), statement: nil,
       task: TaskInfo(context.task), pfn: pfn, phys: phys(pfn), iova: iova, domain: domain.name,
       count: count, details: [Detail("accounting", .string(configuration.accounting.rawValue))],
       pageOwner: pageOwner(pfn)))
   }
 
-  private func reportLargerUnmap(_ domain: Domain, iova: IOVA, size: UInt64, unmapped: UInt64, chain: [KernelFrame], context: CallContext) {
+  private func reportLargerUnmap(_ domain: Domain, iova: IOVA, size: UInt64, unmapped: UInt64, chain: CallPath, context: CallContext) {
     emit(Report(
       kind: .unmapLargerThanRequested,
       headline: "iommu: unmap of \(size.hexAlt) bytes at iova \(iova) removed \(unmapped.hexAlt) bytes",
-      warningSite: WarnSites.unmapEnd, callTrace: trace([WarnSites.unmapEnd.function], chain), statement: nil,
+      warningSite: WarnSites.unmapEnd, callTrace: trace([WarnSites.unmapEnd.function], chain.frames(context)), statement: nil,
       task: TaskInfo(context.task), iova: iova, domain: domain.name,
       details: [
         Detail("size", .hex(size)), Detail("unmapped", .hex(unmapped)),
@@ -204,10 +219,10 @@ extension Sanitizer: IOMMUDebugHooks {
       ]))
   }
 
-  private func reportOverflow(site: WarningSite, what: String, domain: Domain, iova: IOVA, phys: PhysicalAddress?, size: UInt64, chain: [KernelFrame], context: CallContext) {
+  private func reportOverflow(site: WarningSite, what: String, domain: Domain, iova: IOVA, phys: PhysicalAddress?, size: UInt64, chain: CallPath, context: CallContext) {
     emit(Report(
       kind: .addressOverflow, headline: "iommu: \(what)", warningSite: site,
-      callTrace: trace([site.function], chain), statement: nil, task: TaskInfo(context.task),
+      callTrace: trace([site.function], chain.frames(context)), statement: nil, task: TaskInfo(context.task),
       phys: phys, iova: iova, domain: domain.name, details: [Detail("size", .hex(size))]))
   }
 }
@@ -243,5 +258,19 @@ extension Sanitizer: PageAllocatorObserver {
     #else
       return []
     #endif
+  }
+}
+
+/// The kernel call path of a hook, turned into frames only for a report.
+enum CallPath {
+  case map, unmap
+  case frames([KernelFrame])
+
+  func frames(_ context: CallContext) -> [KernelFrame] {
+    switch self {
+    case .map: context.chain("iommu_map_nosync", "iommu_map")
+    case .unmap: context.chain("__iommu_unmap", "iommu_unmap")
+    case .frames(let f): f
+    }
   }
 }

@@ -223,7 +223,7 @@ extension Sanitizer: MachineObserver {
     // Exact accounting: the freed page table maps nothing any more.
     if freed && configuration.accounting == .exact && configuration.debugPageAlloc && Sanitizer.isCompiledIn {
       for run in leaves {
-        addLeaves(phys: run.phys.rawValue, leafShift: run.leafShift, count: run.size >> UInt64(run.leafShift), delta: -1, domain: domain, iova: run.iova, chain: [context.caller], context: context)
+        addLeaves(phys: run.phys.rawValue, leafShift: run.leafShift, count: run.size >> UInt64(run.leafShift), delta: -1, domain: domain, iova: run.iova, chain: .frames([context.caller]), context: context)
       }
     }
   }

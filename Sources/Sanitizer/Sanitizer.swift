@@ -47,12 +47,16 @@ public final class Sanitizer: Sendable {
     public var mapCountMax: Int64 = Int64(Int32.max)
     /// The driver (module) name for DMA-API messages.
     public var driverName: String = "iommusan"
+    /// Kernel accounting visits every granule of a map or unmap: the most
+    /// granules one call may cover before the sanitizer gives up on it and
+    /// sets `resourceLimitError` (docs/Robustness.md).
+    public var maximumKernelGranules: UInt64 = 1 << 22
     public init() {}
   }
 
   public let machine: Machine
   public let configuration: Configuration
-  let counts = MapCounts()
+  let counts: MapCounts
 
   struct State {
     var output: [SanitizerOutput] = []
@@ -61,6 +65,8 @@ public final class Sanitizer: Sendable {
     var warnedOnce: Set<String> = []
     /// DMA-API debug entries by (device, dma address).
     var dmaEntries: [DMAKey: DMAEntry] = [:]
+    /// The first emulator resource limit hit; the counts are no longer exact.
+    var resourceLimitError: String?
   }
   struct DMAKey: Hashable {
     var device: String
@@ -76,6 +82,7 @@ public final class Sanitizer: Sendable {
   public init(machine: Machine, configuration: Configuration = Configuration()) {
     self.machine = machine
     self.configuration = configuration
+    self.counts = MapCounts(ceiling: configuration.mapCountMax)
   }
 
   /// Attaches to the machine's hooks. The IOMMU_DEBUG_PAGEALLOC hooks are
@@ -132,6 +139,15 @@ public final class Sanitizer: Sendable {
 
   /// Reports emitted so far, by kind.
   public var reportCounts: [ReportKind: Int] { state.withLock { $0.reportCounts } }
+
+  /// Why the sanitizer stopped counting (a resource limit), or nil. The runner
+  /// stops the fixture with this message.
+  public var resourceLimitError: String? { state.withLock { $0.resourceLimitError } }
+
+  /// Records that a resource limit was hit (the first one is kept).
+  func resourceLimit(_ message: String) {
+    state.withLock { if $0.resourceLimitError == nil { $0.resourceLimitError = message } }
+  }
 
   /// True the first time a `WARN_ON_ONCE` site fires.
   func once(_ site: String) -> Bool { state.withLock { $0.warnedOnce.insert(site).inserted } }

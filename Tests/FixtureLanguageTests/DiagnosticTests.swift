@@ -336,7 +336,7 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "cmdlineUnknownParameter", preamble: false,
       "cmdline \"iommu.strict=0 iommu.stric=1\"",
-      ["1:25: error: unknown kernel parameter 'iommu.stric'; did you mean 'iommu.strict'? (known: iommu.debug_pagealloc, page_owner, iommu.strict, emu.accounting, emu.kva_flush, emu.notifier, emu.reset)"]),
+      ["1:25: error: unknown kernel parameter 'iommu.stric'; did you mean 'iommu.strict'? (known: iommu.debug_pagealloc, page_owner, iommu.strict, emu.accounting, emu.kva_flush, emu.notifier, emu.reset, emu.map_count_max)"]),
     DiagnosticCase(
       "cmdlineNeedsValue", preamble: false,
       "cmdline \"page_owner\"",
