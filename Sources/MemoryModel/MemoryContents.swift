@@ -5,10 +5,8 @@ import Synchronization
 /// Never-written memory reads as zero.
 final class MemoryContents: Sendable {
   private static let shardCount = 64
-  private final class Shard: Sendable {
-    let frames = Mutex<[UInt64: ContiguousArray<UInt64>]>([:])
-  }
-  private let shards: [Shard]
+  /// Inline, so taking a shard costs no reference counting.
+  private let shards: InlineArray<64, Mutex<[UInt64: ContiguousArray<UInt64>]>> = InlineArray { _ in Mutex([:]) }
   /// The most frames that may hold data (the resident limit); a write that
   /// needs a new frame past it is dropped and `limitReached` is set.
   let frameLimit: Int
@@ -16,7 +14,6 @@ final class MemoryContents: Sendable {
   private let limitHit = Atomic<Bool>(false)
 
   init(frameLimit: Int = .max) {
-    shards = (0..<Self.shardCount).map { _ in Shard() }
     self.frameLimit = frameLimit
   }
 
@@ -41,14 +38,14 @@ final class MemoryContents: Sendable {
   func read64(_ addr: UInt64) -> UInt64 {
     let frame = addr >> 12
     let idx = Int(truncatingIfNeeded: (addr >> 3) & 511)
-    return shards[shard(frame)].frames.withLock { $0[frame]?[idx] ?? 0 }
+    return shards[shard(frame)].withLock { $0[frame]?[idx] ?? 0 }
   }
 
   /// Writes an aligned 64-bit word.
   func write64(_ addr: UInt64, _ value: UInt64) {
     let frame = addr >> 12
     let idx = Int(truncatingIfNeeded: (addr >> 3) & 511)
-    shards[shard(frame)].frames.withLock { frames in
+    shards[shard(frame)].withLock { frames in
       if frames[frame] == nil {
         guard value != 0, reserveFrame() else { return }
       }
@@ -61,7 +58,7 @@ final class MemoryContents: Sendable {
   /// must not touch memory contents itself.
   func withFrame<R>(_ addr: UInt64, _ body: (inout ContiguousArray<UInt64>) -> R) -> R {
     let frame = addr >> 12
-    return shards[shard(frame)].frames.withLock { frames in
+    return shards[shard(frame)].withLock { frames in
       let r = body(&frames[frame, default: ContiguousArray(repeating: 0, count: 512)])
       return r
     }
@@ -111,7 +108,7 @@ final class MemoryContents: Sendable {
     let end = addr &+ length
     while a < end {
       let frame = a >> 12
-      shards[shard(frame)].frames.withLock { frames in
+      shards[shard(frame)].withLock { frames in
         if pattern == 0 {
           if frames.removeValue(forKey: frame) != nil { releaseFrame() }
         } else if frames[frame] != nil || reserveFrame() {
@@ -126,5 +123,9 @@ final class MemoryContents: Sendable {
   func zero(_ addr: UInt64, length: UInt64) { fill(addr, length: length, value: 0, width: 8) }
 
   /// How many 4 KiB frames hold non-zero data.
-  var residentFrames: Int { shards.reduce(0) { n, s in n + s.frames.withLock { $0.count } } }
+  var residentFrames: Int {
+    var n = 0
+    for i in 0..<Self.shardCount { n += shards[i].withLock { $0.count } }
+    return n
+  }
 }

@@ -13,10 +13,8 @@ final class MapCounts: Sendable {
   static let levels = 8  // 48 bits of PFN
   private static let shardCount = 64
 
-  private final class Shard: Sendable {
-    let counts = Mutex<[UInt64: Int64]>([:])
-  }
-  private let shards: [Shard] = (0..<MapCounts.shardCount).map { _ in Shard() }
+  /// Inline, so taking a shard costs no reference counting.
+  private let shards: InlineArray<64, Mutex<[UInt64: Int64]>> = InlineArray { _ in Mutex([:]) }
   /// How many pieces are negative. Without negative pieces no page's count
   /// can be negative, so decrements need no page total unless their own
   /// piece goes below zero. Touched only when a piece changes sign.
@@ -38,20 +36,22 @@ final class MapCounts: Sendable {
     UInt64(level) << 56 | (index & ((1 << 56) - 1))
   }
 
-  @inline(__always) private func shard(_ key: UInt64) -> Shard {
+  @inline(__always) private func shardIndex(_ key: UInt64) -> Int {
     var h = key &* 0x9E37_79B9_7F4A_7C15
     h ^= h >> 29
-    return shards[Int(truncatingIfNeeded: h & UInt64(Self.shardCount - 1))]
+    return Int(truncatingIfNeeded: h & UInt64(Self.shardCount - 1))
   }
 
   /// Adds `delta` to one piece and returns the piece's new value.
   @discardableResult
   private func addPiece(_ level: Int, _ index: UInt64, _ delta: Int64) -> Int64 {
     let k = Self.key(level, index)
-    let (old, v) = shard(k).counts.withLock { c -> (Int64, Int64) in
-      let old = c[k] ?? 0
+    // Zero pieces stay in place: a map/unmap loop then updates a slot
+    // instead of inserting and removing a key every time.
+    let (old, v) = shards[shardIndex(k)].withLock { c -> (Int64, Int64) in
+      let old = c[k, default: 0]
       let v = old &+ delta
-      c[k] = v == 0 ? nil : v
+      c[k] = v
       return (old, v)
     }
     if (old < 0) != (v < 0) { negativePieces.add(v < 0 ? 1 : -1, ordering: .relaxed) }
@@ -101,7 +101,7 @@ final class MapCounts: Sendable {
 
   private func piece(_ level: Int, _ index: UInt64) -> Int64 {
     let k = Self.key(level, index)
-    return shard(k).counts.withLock { $0[k] ?? 0 }
+    return shards[shardIndex(k)].withLock { $0[k] ?? 0 }
   }
 
   /// The count of one page.
@@ -123,8 +123,12 @@ final class MapCounts: Sendable {
     return out
   }
 
-  /// Whether every count is zero (no piece left).
-  var isEmpty: Bool { shards.allSatisfy { $0.counts.withLock { $0.isEmpty } } }
-  /// Stored pieces, for the memory figures.
-  var pieceCount: Int { shards.reduce(0) { $0 + $1.counts.withLock { $0.count } } }
+  /// Whether every piece is zero.
+  var isEmpty: Bool { pieceCount == 0 }
+  /// Non-zero pieces, for the memory figures and tests.
+  var pieceCount: Int {
+    var n = 0
+    for i in 0..<Self.shardCount { n += shards[i].withLock { $0.values.filter { $0 != 0 }.count } }
+    return n
+  }
 }
