@@ -14,7 +14,7 @@ final class MapCounts: Sendable {
   private static let shardCount = 64
 
   /// Inline, so taking a shard costs no reference counting.
-  private let shards: InlineArray<64, Mutex<[UInt64: Int64]>> = InlineArray { _ in Mutex([:]) }
+  private let shards: InlineArray<64, Mutex<FlatCountTable>> = InlineArray { _ in Mutex(FlatCountTable()) }
   /// How many pieces are negative. Without negative pieces no page's count
   /// can be negative, so decrements need no page total unless their own
   /// piece goes below zero. Touched only when a piece changes sign.
@@ -48,12 +48,7 @@ final class MapCounts: Sendable {
     let k = Self.key(level, index)
     // Zero pieces stay in place: a map/unmap loop then updates a slot
     // instead of inserting and removing a key every time.
-    let (old, v) = shards[shardIndex(k)].withLock { c -> (Int64, Int64) in
-      let old = c[k, default: 0]
-      let v = old &+ delta
-      c[k] = v
-      return (old, v)
-    }
+    let (old, v) = shards[shardIndex(k)].withLock { $0.add(k, delta) }
     if (old < 0) != (v < 0) { negativePieces.add(v < 0 ? 1 : -1, ordering: .relaxed) }
     if v > ceiling / Int64(Self.levels) && !nearCeiling.load(ordering: .relaxed) { nearCeiling.store(true, ordering: .relaxed) }
     return v
@@ -101,7 +96,7 @@ final class MapCounts: Sendable {
 
   private func piece(_ level: Int, _ index: UInt64) -> Int64 {
     let k = Self.key(level, index)
-    return shards[shardIndex(k)].withLock { $0[k] ?? 0 }
+    return shards[shardIndex(k)].withLock { $0.value(k) }
   }
 
   /// The count of one page.
@@ -128,7 +123,7 @@ final class MapCounts: Sendable {
   /// Non-zero pieces, for the memory figures and tests.
   var pieceCount: Int {
     var n = 0
-    for i in 0..<Self.shardCount { n += shards[i].withLock { $0.values.filter { $0 != 0 }.count } }
+    for i in 0..<Self.shardCount { n += shards[i].withLock { $0.nonZeroCount } }
     return n
   }
 }

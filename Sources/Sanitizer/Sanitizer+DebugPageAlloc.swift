@@ -143,6 +143,14 @@ extension Sanitizer: IOMMUDebugHooks {
     let firstPage = phys >> ps
     let lastPage = (end - 1) >> ps
     let perPage: Int64 = leafShift >= pageShift ? 1 : Int64(1) << Int64(pageShift - leafShift)
+    // Most machines have one online range: clip against it without a loop.
+    if perPage == 1, let only = onlineRange, firstPage >= only.lowerBound, lastPage < only.upperBound {
+      let lowest = counts.add(pages: firstPage, lastPage + 1, delta)
+      if counts.mayNeedCheck(lastPiece: lowest) {
+        check(pages: firstPage, lastPage + 1, delta: delta, domain: domain, iova: iova, chain: chain, context: context)
+      }
+      return
+    }
     for r in machine.memory.onlineRanges where r.upperBound > firstPage && r.lowerBound <= lastPage {
       let lo = max(firstPage, r.lowerBound)
       let hi = min(lastPage + 1, r.upperBound)

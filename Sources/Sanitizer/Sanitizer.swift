@@ -83,7 +83,11 @@ public final class Sanitizer: Sendable {
     self.machine = machine
     self.configuration = configuration
     self.counts = MapCounts(ceiling: configuration.mapCountMax)
+    self.onlineRange = machine.memory.onlineRanges.count == 1 ? machine.memory.onlineRanges[0] : nil
   }
+
+  /// The online RAM when it is one range (the common case), for a fast clip.
+  let onlineRange: Range<UInt64>?
 
   /// Attaches to the machine's hooks. The IOMMU_DEBUG_PAGEALLOC hooks are
   /// attached only with `iommu.debug_pagealloc=1` (the static key) and

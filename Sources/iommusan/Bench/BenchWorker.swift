@@ -52,7 +52,7 @@ struct BenchSample {
   var unmap: (avg: Double, std: Double) { Self.stats(unmapSum, unmapSumSq, iterations) }
   /// Map+unmap pairs per second, over all threads.
   func throughput(threads: Int) -> Double {
-    elapsedNS == 0 ? 0 : Double(iterations) / (Double(elapsedNS) / 1e9) * 1
+    elapsedNS == 0 ? 0 : Double(iterations) / (Double(elapsedNS) / 1e9)
   }
 
   static func stats(_ sum: Double, _ sq: Double, _ n: UInt64) -> (Double, Double) {
