@@ -25,6 +25,8 @@ let package = Package(
     .target(name: "IOMMU", dependencies: ["MemoryModel"], swiftSettings: debugPageAlloc),
     // Report values and their renderers.
     .target(name: "Reports", dependencies: ["MemoryModel"]),
+    // Replaying ftrace logs through a streaming IOMMU_DEBUG_PAGEALLOC model.
+    .target(name: "Replay", dependencies: ["Reports", "MemoryModel"]),
     // The sanitizer: shadow state and checks, attached to the model's hooks.
     .target(
       name: "Sanitizer", dependencies: ["MemoryModel", "IOMMU", "Reports"],
@@ -37,7 +39,7 @@ let package = Package(
       swiftSettings: debugPageAlloc),
     .executableTarget(
       name: "iommusan",
-      dependencies: ["FixtureRunner", "FixtureLanguage", "Reports", "Sanitizer", "IOMMU", "MemoryModel"],
+      dependencies: ["FixtureRunner", "FixtureLanguage", "Reports", "Sanitizer", "IOMMU", "MemoryModel", "Replay"],
       swiftSettings: debugPageAlloc),
     // The fuzz target (.ci/fuzz builds it with libFuzzer; a plain build is a replay driver).
     .executableTarget(name: "IOMMUSanFuzz", dependencies: ["FixtureRunner"], swiftSettings: debugPageAlloc),
@@ -49,10 +51,11 @@ let package = Package(
       swiftSettings: debugPageAlloc),
     .testTarget(name: "FixtureLanguageTests", dependencies: ["FixtureLanguage"]),
     .testTarget(name: "ReportsTests", dependencies: ["Reports", "MemoryModel"], exclude: ["Golden"]),
+    .testTarget(name: "ReplayTests", dependencies: ["Replay", "Reports", "MemoryModel"]),
     .testTarget(
       name: "FixtureRunnerTests",
       dependencies: ["FixtureRunner", "FixtureLanguage", "Reports", "Sanitizer", "IOMMU", "MemoryModel"],
-      exclude: ["Golden"]),
+      exclude: ["Golden", "BadInputs"]),
   ],
   swiftLanguageModes: [.v6]
 )

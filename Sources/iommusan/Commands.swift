@@ -36,7 +36,7 @@ enum Commands {
     usage: "iommusan explain <kind>",
     arguments: [("kind", "A report kind, for example freed-while-mapped. Without one, the kinds are listed.")])
 
-  static let all = [run, check, explain, bench]
+  static let all = [run, check, explain, bench, replay]
 
   static let mainHelp = """
     OVERVIEW: An emulator of the Linux IOMMU and page allocator that runs fixture
@@ -53,6 +53,7 @@ enum Commands {
       check                   Run folders of fixtures as a test suite.
       explain                 Explain a report kind and how to fix its cause.
       bench                   Measure the sanitizer's overhead as dma_map_benchmark does.
+      replay                  Replay an ftrace log of iommu, kmem and dma events.
       help                    Show subcommand help information.
 
       See 'iommusan help <subcommand>' for detailed help.

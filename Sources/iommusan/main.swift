@@ -20,6 +20,7 @@ func main(_ argv: [String]) -> Int32 {
     case "run": return try Commands.runCommand(rest)
     case "check": return try Commands.checkCommand(rest)
     case "explain": return try Commands.explainCommand(rest)
+    case "replay": return try Commands.replayCommand(rest)
     case "bench": return try Commands.benchCommand(rest)
     case "bench-worker": return try Commands.benchWorkerCommand(rest)
     case "help":

@@ -1,0 +1,183 @@
+/// Intervals `[start, last]` (inclusive ends, so a range may reach
+/// `UInt64.max`) with point and overlap queries in a few hash probes.
+///
+/// An interval of size `s` belongs to the level `k` whose bucket width
+/// `2^(12 + 6k)` is at least `s`, and is listed in the (at most two, or 16 at
+/// the top level) buckets of that width it touches. A query probes, per
+/// non-empty level, the buckets its range touches, or walks the level's
+/// intervals when that is cheaper. Intervals of one address space do not
+/// overlap, so a bucket holds at most 66 of them; overlapping input only
+/// costs time. Buckets are singly linked lists of nodes in flat arrays.
+final class IntervalIndex {
+  static let levels = 9
+
+  @exclusivity(unchecked) private(set) var starts: [UInt64] = []
+  @exclusivity(unchecked) private(set) var lasts: [UInt64] = []
+  /// The caller's record for each slot (-1: a free slot).
+  @exclusivity(unchecked) private(set) var ids: [Int32] = []
+  @exclusivity(unchecked) private var levelOf: [UInt8] = []
+  @exclusivity(unchecked) private var levelPosition: [Int32] = []
+  @exclusivity(unchecked) private var freeSlots: [Int32] = []
+  @exclusivity(unchecked) private var levelSlots: [[Int32]] = Array(repeating: [], count: IntervalIndex.levels)
+  @exclusivity(unchecked) private var levelCounts = [Int](repeating: 0, count: IntervalIndex.levels)
+  /// Bucket key → first node.
+  private let directory = U64Table(capacity: 64)
+  @exclusivity(unchecked) private var nodeSlot: [Int32] = []
+  @exclusivity(unchecked) private var nodeNext: [Int32] = []
+  @exclusivity(unchecked) private var freeNodes: [Int32] = []
+  @exclusivity(unchecked) private(set) var count = 0
+  /// A conservative hull of the live intervals, for a fast miss.
+  @exclusivity(unchecked) private var lowest = UInt64.max
+  @exclusivity(unchecked) private var highest: UInt64 = 0
+
+  @inline(__always) static func level(start: UInt64, last: UInt64) -> Int {
+    let size1 = last &- start  // size - 1
+    let bits = size1 == 0 ? 0 : 64 - size1.leadingZeroBitCount  // ceil(log2(size))
+    if bits <= 12 { return 0 }
+    return min((bits - 12 + 5) / 6, levels - 1)
+  }
+
+  @inline(__always) static func shift(_ level: Int) -> UInt64 { UInt64(12 + 6 * level) }
+
+  @inline(__always) private static func key(_ level: Int, _ bucket: UInt64) -> UInt64 {
+    UInt64(level) << 56 | bucket
+  }
+
+  var isEmpty: Bool { count == 0 }
+
+  /// Adds `[start, last]` for record `id`; returns its slot.
+  @discardableResult
+  func insert(start: UInt64, last: UInt64, id: Int32) -> Int32 {
+    let level = Self.level(start: start, last: last)
+    let slot: Int32
+    if let s = freeSlots.popLast() {
+      slot = s
+      let i = Int(s)
+      starts[i] = start
+      lasts[i] = last
+      ids[i] = id
+      levelOf[i] = UInt8(level)
+    } else {
+      slot = Int32(starts.count)
+      starts.append(start)
+      lasts.append(last)
+      ids.append(id)
+      levelOf.append(UInt8(level))
+      levelPosition.append(0)
+    }
+    levelPosition[Int(slot)] = Int32(levelSlots[level].count)
+    levelSlots[level].append(slot)
+    levelCounts[level] += 1
+    let sh = Self.shift(level)
+    var b = start >> sh
+    let lastBucket = last >> sh
+    while true {
+      let k = Self.key(level, b)
+      let head = directory.get(k)?.0 ?? -1
+      let node: Int32
+      if let f = freeNodes.popLast() {
+        node = f
+        nodeSlot[Int(f)] = slot
+        nodeNext[Int(f)] = head
+      } else {
+        node = Int32(nodeSlot.count)
+        nodeSlot.append(slot)
+        nodeNext.append(head)
+      }
+      directory.set(k, node, 0)
+      if b == lastBucket { break }
+      b += 1
+    }
+    count += 1
+    if start < lowest { lowest = start }
+    if last > highest { highest = last }
+    return slot
+  }
+
+  /// Removes the interval in `slot`.
+  func remove(slot: Int32) {
+    let i = Int(slot)
+    guard i >= 0, i < starts.count, ids[i] >= 0 else { return }
+    let level = Int(levelOf[i])
+    let sh = Self.shift(level)
+    var b = starts[i] >> sh
+    let lastBucket = lasts[i] >> sh
+    while true {
+      let k = Self.key(level, b)
+      if let (head, _) = directory.get(k) {
+        var prev: Int32 = -1
+        var n = head
+        while n >= 0 {
+          let next = nodeNext[Int(n)]
+          if nodeSlot[Int(n)] == slot {
+            if prev < 0 {
+              if next < 0 { directory.remove(k) } else { directory.set(k, next, 0) }
+            } else {
+              nodeNext[Int(prev)] = next
+            }
+            freeNodes.append(n)
+            break
+          }
+          prev = n
+          n = next
+        }
+      }
+      if b == lastBucket { break }
+      b += 1
+    }
+    let pos = Int(levelPosition[i])
+    let moved = levelSlots[level][levelSlots[level].count - 1]
+    levelSlots[level][pos] = moved
+    levelPosition[Int(moved)] = Int32(pos)
+    levelSlots[level].removeLast()
+    levelCounts[level] -= 1
+    ids[i] = -1
+    freeSlots.append(slot)
+    count -= 1
+    if count == 0 {
+      lowest = .max
+      highest = 0
+    }
+  }
+
+  /// Calls `body(slot)` once for each interval overlapping `[start, last]`.
+  @inline(__always)
+  func forEachOverlap(start: UInt64, last: UInt64, _ body: (Int32) -> Void) {
+    guard count > 0, start <= highest, last >= lowest else { return }
+    for level in 0..<Self.levels {
+      let n = levelCounts[level]
+      if n == 0 { continue }
+      let sh = Self.shift(level)
+      let firstBucket = start >> sh
+      let lastBucket = last >> sh
+      if lastBucket - firstBucket >= UInt64(n) {
+        for s in levelSlots[level] where starts[Int(s)] <= last && lasts[Int(s)] >= start { body(s) }
+        continue
+      }
+      var b = firstBucket
+      while true {
+        if let (head, _) = directory.get(Self.key(level, b)) {
+          var node = head
+          while node >= 0 {
+            let s = nodeSlot[Int(node)]
+            node = nodeNext[Int(node)]
+            let si = Int(s)
+            let st = starts[si]
+            guard st <= last, lasts[si] >= start else { continue }
+            // Report an interval listed in several buckets only from the first one the query visits.
+            if b == firstBucket || st >> sh == b { body(s) }
+          }
+        }
+        if b == lastBucket { break }
+        b += 1
+      }
+    }
+  }
+
+  /// True when some interval overlaps `[start, last]`.
+  func overlaps(start: UInt64, last: UInt64) -> Bool {
+    var found = false
+    forEachOverlap(start: start, last: last) { _ in found = true }
+    return found
+  }
+}

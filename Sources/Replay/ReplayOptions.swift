@@ -1,0 +1,26 @@
+/// Settings of one replay.
+public struct ReplayOptions: Sendable, Hashable {
+  /// The traced machine's CPU page size (`PAGE_SIZE`): 4096, 16384 or 65536.
+  /// kmem `pfn=` values count pages of this size.
+  public var pageSize: UInt64
+  /// The name reports give the trace (`file` of the statement): its path, or `-` for stdin.
+  public var traceName: String
+  /// How many malformed line numbers the summary lists.
+  public var malformedLinesListed: Int
+  /// How many released IOVA ranges are remembered for `fault-after-unmap`
+  /// (oldest forgotten first), which bounds memory on endless traces.
+  public var releasedHistory: Int
+
+  public init(pageSize: UInt64 = 4096, traceName: String = "-", malformedLinesListed: Int = 5, releasedHistory: Int = 65536) {
+    self.pageSize = pageSize
+    self.traceName = traceName
+    self.malformedLinesListed = malformedLinesListed
+    self.releasedHistory = max(1, releasedHistory)
+  }
+
+  /// `log2(pageSize)`, for a power of two from 4K to 64K (else 12).
+  var pageShift: UInt64 {
+    guard pageSize >= 4096, pageSize <= 65536, pageSize & (pageSize - 1) == 0 else { return 12 }
+    return UInt64(pageSize.trailingZeroBitCount)
+  }
+}

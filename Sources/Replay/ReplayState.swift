@@ -1,0 +1,119 @@
+/// The replay engine's records.
+
+/// An address space the trace's map and unmap events are sorted into.
+/// A trace names no domain, so spaces are told apart by the device of the
+/// `dma:` events next to a map or unmap (or the device's IOMMU group, when
+/// `add_device_to_group` was traced); maps with no such neighbour go to an
+/// unattributed space, and to a further one when they overlap a live IOVA
+/// there (a real IOMMU domain never maps one IOVA twice).
+final class AddressSpace {
+  enum Kind { case unattributed, device, group }
+  let name: String
+  let kind: Kind
+  /// The device a device space belongs to (-1 otherwise).
+  let device: Int32
+  let live = IntervalIndex()
+
+  init(name: String, kind: Kind, device: Int32) {
+    self.name = name
+    self.kind = kind
+    self.device = device
+  }
+}
+
+/// A live mapping piece: `[iova, last]` → `paddr`.
+struct Mapping {
+  var iova: UInt64
+  var last: UInt64
+  var paddr: UInt64
+  var space: Int32
+  var slot: Int32 = -1
+  /// Slot in the physical index, for mappings too large to count page by page.
+  var physSlot: Int32 = -1
+  var line: Int
+  var ts: TraceTimestamp
+  var pid: Int32
+  var dmaLine = 0
+  var dmaTS = TraceTimestamp.zero
+  var dmaType = TraceEventType.other
+  var live = true
+
+  var isLarge: Bool { physSlot >= 0 }
+}
+
+/// An IOVA range that a traced unmap released, remembered for
+/// `fault-after-unmap` in a ring of `ReplayOptions.releasedHistory` records.
+/// A later map of the range does not erase it: a fault is matched to the
+/// latest release of its IOVA in a space where the IOVA is not live again.
+struct Released {
+  var iova: UInt64
+  var last: UInt64
+  var paddr: UInt64
+  var hasPaddr: Bool
+  var space: Int32
+  var mapLine = 0
+  var mapTS = TraceTimestamp.zero
+  var dmaMapLine = 0
+  var dmaMapTS = TraceTimestamp.zero
+  var dmaMapType = TraceEventType.other
+  var unmapLine: Int
+  var unmapTS: TraceTimestamp
+  var releaseLine = 0
+  var releaseTS = TraceTimestamp.zero
+  var releaseType = TraceEventType.other
+  var releaseDevice: Int32 = -1
+  var pageFreeLine = 0
+  var pageFreeTS = TraceTimestamp.zero
+  var live = true
+  var marked = false
+}
+
+/// A `dma:` release event waiting for the unmap that follows it on its CPU
+/// (`dma_free`, `dma_unmap_sg` and `dma_free_pages` trace before the IOMMU
+/// unmap), or naming the unmap just before it (`dma_unmap_page`, `_resource`).
+struct DMARelease {
+  var device: Int32
+  var lo: UInt64
+  var hi: UInt64
+  var line: Int
+  var ts: TraceTimestamp
+  var type: TraceEventType
+
+  func overlaps(_ start: UInt64, _ last: UInt64) -> Bool { lo <= last && start <= hi }
+}
+
+/// An unmap whose address space was ambiguous, waiting for a `dma:` event on
+/// the same CPU to name its device.
+struct PendingUnmap {
+  var start: UInt64
+  var last: UInt64
+  var line: Int
+  var ts: TraceTimestamp
+  var pid: Int32
+}
+
+/// What replay remembers per traced CPU.
+struct CPUState {
+  /// Maps on this CPU since its last other event: a `dma:` map event that
+  /// follows names their device.
+  var recentMaps: [RecentMap] = []
+  var pendingUnmap: PendingUnmap?
+  var preRelease: DMARelease?
+  /// Released records the previous event on this CPU (an unmap) created.
+  var lastReleased: [Int] = []
+  var lastFreePFN = UInt64.max
+}
+
+/// One address space that an unmap's range overlaps, and how well.
+struct Candidate {
+  var space: Int32
+  var bytes: UInt64
+  var exact: Bool
+  var latestLine: Int
+}
+
+/// A map on a CPU that a following `dma:` map event may attribute.
+struct RecentMap {
+  var id: Int32
+  var line: Int
+}

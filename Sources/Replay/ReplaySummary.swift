@@ -1,0 +1,187 @@
+import Reports
+
+/// Everything counted over one replay, for the closing summary.
+public struct ReplaySummary: Sendable, Hashable {
+  public var file: String
+  public var pageSize: UInt64
+  /// `ftrace` (tracefs `trace` with its header), `trace_pipe` (no header),
+  /// `trace-cmd` (`cpus=N` first), or `empty`.
+  public var format: String
+  public var lines = 0
+  public var bytes: UInt64 = 0
+  public var events = 0
+  /// Event lines by event name, `other` for events replay does not read.
+  public var eventCounts: [String: Int] = [:]
+  public var headerLines = 0
+  public var blankLines = 0
+  /// `CPU:N [LOST EVENTS]` markers, the events they say were lost (when they
+  /// say), and the first marker's line.
+  public var lostEventMarkers = 0
+  public var lostEvents: UInt64 = 0
+  public var firstLostEventsLine: Int?
+  public var malformedLines = 0
+  /// The first malformed lines, with why.
+  public var malformed: [MalformedLine] = []
+  public var reports = 0
+  public var reportsByKind: [String: Int] = [:]
+  /// Unmaps (some of) whose range no traced map covered: mappings made
+  /// before tracing started, or lost events. Never reported as bugs.
+  public var unmatchedUnmaps = 0
+  /// Unmaps whose address space had to be guessed.
+  public var ambiguousAttributions = 0
+  /// Maps that overlapped a live unattributed mapping and were given a new address space.
+  public var overlappingMaps = 0
+  /// Unmaps that removed more than was asked (`unmapped_size > size`).
+  public var largerUnmaps = 0
+  public var zeroSizeEvents = 0
+  public var failedAllocations = 0
+  /// `mm_page_free_batched` lines repeating the `mm_page_free` just before them.
+  public var duplicateFrees = 0
+  /// io_page_faults: on a live mapping, on an IOVA no traced event touched,
+  /// and after a traced unmap (reported).
+  public var faultsOnLiveMappings = 0
+  public var faultsUnknownIOVA = 0
+  public var faultsAfterUnmap = 0
+  public var liveMappings = 0
+  public var liveMappedBytes: UInt64 = 0
+  public var mappedPages = 0
+  /// Address spaces told apart: by device (dma events), by IOMMU group, unattributed.
+  public var deviceSpaces = 0
+  public var groupSpaces = 0
+  public var unattributedSpaces = 0
+  public var devices: [String] = []
+
+  public init(file: String, pageSize: UInt64, format: String = "empty") {
+    self.file = file
+    self.pageSize = pageSize
+    self.format = format
+  }
+
+  /// 0: nothing reported; 1: reports; 2: the input was not a trace (no
+  /// event line was recognised, yet some lines were malformed).
+  public var exitStatus: Int32 {
+    if events == 0 && malformedLines > 0 { return 2 }
+    return reports > 0 ? 1 : 0
+  }
+
+  private func sizeName(_ v: UInt64) -> String {
+    v >= 1024 && v % 1024 == 0 ? "\(v / 1024)K" : "\(v)"
+  }
+
+  /// Event counts, map/unmap/kmem/dma first in a fixed order, then the rest by name.
+  public var orderedEventCounts: [(String, Int)] {
+    let order = TraceEventType.allCases.map(\.name)
+    var out: [(String, Int)] = []
+    for name in order { if let n = eventCounts[name], n > 0 { out.append((name, n)) } }
+    return out
+  }
+
+  /// The summary as `iommusan:` text lines.
+  public var textLines: [String] {
+    var out: [String] = []
+    let events = orderedEventCounts.map { "\($0.0) x\($0.1)" }.joined(separator: ", ")
+    let kinds = reportsByKind.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value)" }.joined(separator: ", ")
+    out.append(
+      "iommusan: \(KernelText.sanitize(file)): \(lines) lines, \(self.events) events"
+        + (events.isEmpty ? "" : " (\(events))") + ", \(reports) reports" + (kinds.isEmpty ? "" : " (\(kinds))")
+        + ", \(malformedLines) malformed")
+    out.append(
+      "iommusan: replay: format \(format), page size \(sizeName(pageSize)), \(headerLines) header lines, "
+        + "\(liveMappings) live mappings at the end (\(liveMappedBytes) bytes, \(mappedPages) pages)")
+    out.append(
+      "iommusan: replay: address spaces: \(deviceSpaces) by device, \(groupSpaces) by IOMMU group, "
+        + "\(unattributedSpaces) unattributed; \(ambiguousAttributions) ambiguous attributions")
+    if unmatchedUnmaps > 0 {
+      out.append(
+        "iommusan: replay: \(unmatchedUnmaps) unmaps of IOVAs no traced map covered "
+          + "(mapped before tracing started, or events lost); not reported")
+    }
+    if lostEventMarkers > 0 {
+      out.append(
+        "iommusan: replay: \(lostEventMarkers) [LOST EVENTS] markers (\(lostEvents) events counted lost), "
+          + "first at line \(firstLostEventsLine ?? 0): reports after it may be false positives")
+    }
+    let faults = faultsAfterUnmap + faultsOnLiveMappings + faultsUnknownIOVA
+    if faults > 0 {
+      out.append(
+        "iommusan: replay: io_page_faults: \(faultsAfterUnmap) after a traced unmap, "
+          + "\(faultsOnLiveMappings) on live mappings, \(faultsUnknownIOVA) on IOVAs no traced event touched")
+    }
+    var other: [String] = []
+    if largerUnmaps > 0 { other.append("\(largerUnmaps) unmaps larger than requested") }
+    if overlappingMaps > 0 { other.append("\(overlappingMaps) maps over a live unattributed IOVA (new address space)") }
+    if failedAllocations > 0 { other.append("\(failedAllocations) failed allocations") }
+    if duplicateFrees > 0 { other.append("\(duplicateFrees) mm_page_free_batched repeating mm_page_free") }
+    if zeroSizeEvents > 0 { other.append("\(zeroSizeEvents) zero-size maps or unmaps") }
+    if !other.isEmpty { out.append("iommusan: replay: " + other.joined(separator: ", ")) }
+    if malformedLines > 0 {
+      let listed = malformed.map { "\($0.line) (\($0.reason))" }.joined(separator: ", ")
+      out.append("iommusan: replay: \(malformedLines) malformed lines skipped, first: \(listed)")
+    }
+    return out
+  }
+
+  /// The summary as a JSON record `{"summary":{...}}` (no `kind` key).
+  public var json: JSONValue {
+    let byEvent = JSONValue.object(orderedEventCounts.map { JSONMember($0.0, .int(Int64($0.1))) })
+    let byKind = JSONValue.object(reportsByKind.sorted { $0.key < $1.key }.map { JSONMember($0.key, .int(Int64($0.value))) })
+    var m: [JSONMember] = [
+      JSONMember("file", .string(file)),
+      JSONMember("format", .string(format)),
+      JSONMember("page_size", .uint(pageSize)),
+      JSONMember("lines", .int(Int64(lines))),
+      JSONMember("bytes", .uint(bytes)),
+      JSONMember("events", .int(Int64(events))),
+      JSONMember("by_event", byEvent),
+      JSONMember("reports", .int(Int64(reports))),
+      JSONMember("by_kind", byKind),
+      JSONMember("header_lines", .int(Int64(headerLines))),
+      JSONMember("lost_event_markers", .int(Int64(lostEventMarkers))),
+      JSONMember("lost_events", .uint(lostEvents)),
+    ]
+    if let l = firstLostEventsLine { m.append(JSONMember("first_lost_events_line", .int(Int64(l)))) }
+    m += [
+      JSONMember("unmatched_unmaps", .int(Int64(unmatchedUnmaps))),
+      JSONMember("ambiguous_attributions", .int(Int64(ambiguousAttributions))),
+      JSONMember("overlapping_maps", .int(Int64(overlappingMaps))),
+      JSONMember("larger_unmaps", .int(Int64(largerUnmaps))),
+      JSONMember("failed_allocations", .int(Int64(failedAllocations))),
+      JSONMember("duplicate_frees", .int(Int64(duplicateFrees))),
+      JSONMember("zero_size_events", .int(Int64(zeroSizeEvents))),
+      JSONMember(
+        "faults",
+        .object([
+          JSONMember("after_unmap", .int(Int64(faultsAfterUnmap))),
+          JSONMember("on_live_mapping", .int(Int64(faultsOnLiveMappings))),
+          JSONMember("unknown_iova", .int(Int64(faultsUnknownIOVA))),
+        ])),
+      JSONMember(
+        "address_spaces",
+        .object([
+          JSONMember("device", .int(Int64(deviceSpaces))),
+          JSONMember("group", .int(Int64(groupSpaces))),
+          JSONMember("unattributed", .int(Int64(unattributedSpaces))),
+        ])),
+      JSONMember("devices", .array(devices.map { .string($0) })),
+      JSONMember("live_mappings", .int(Int64(liveMappings))),
+      JSONMember("live_mapped_bytes", .uint(liveMappedBytes)),
+      JSONMember("mapped_pages", .int(Int64(mappedPages))),
+      JSONMember("malformed_lines", .int(Int64(malformedLines))),
+      JSONMember(
+        "malformed",
+        .array(malformed.map { .object([JSONMember("line", .int(Int64($0.line))), JSONMember("reason", .string($0.reason))]) })),
+      JSONMember("exit_status", .int(Int64(exitStatus))),
+    ]
+    return .object([JSONMember("summary", .object(m))])
+  }
+}
+
+/// A line replay skipped, and why.
+public struct MalformedLine: Sendable, Hashable {
+  public var line: Int
+  public var reason: String
+  public init(line: Int, reason: String) {
+    self.line = line
+    self.reason = reason
+  }
+}

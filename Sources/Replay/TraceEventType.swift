@@ -1,0 +1,106 @@
+/// The trace events replay reads. Anything else is counted as `other` and skipped.
+public enum TraceEventType: Int, CaseIterable, Sendable, Hashable {
+  // iommu:*
+  case map, unmap, ioPageFault, addDeviceToGroup, removeDeviceFromGroup, attachDeviceToDomain,
+    detachDeviceFromDomain
+  // kmem:*
+  case mmPageAlloc, mmPageFree, mmPageFreeBatched
+  // dma:*
+  case dmaMapPage, dmaUnmapPage, dmaMapResource, dmaUnmapResource, dmaMapSG, dmaUnmapSG, dmaAlloc,
+    dmaFree, dmaAllocPages, dmaFreePages, dmaAllocSGT, dmaFreeSGT
+  case other
+
+  /// The event's name as ftrace prints it.
+  public var name: String {
+    switch self {
+    case .map: "map"
+    case .unmap: "unmap"
+    case .ioPageFault: "io_page_fault"
+    case .addDeviceToGroup: "add_device_to_group"
+    case .removeDeviceFromGroup: "remove_device_from_group"
+    case .attachDeviceToDomain: "attach_device_to_domain"
+    case .detachDeviceFromDomain: "detach_device_from_domain"
+    case .mmPageAlloc: "mm_page_alloc"
+    case .mmPageFree: "mm_page_free"
+    case .mmPageFreeBatched: "mm_page_free_batched"
+    case .dmaMapPage: "dma_map_page"
+    case .dmaUnmapPage: "dma_unmap_page"
+    case .dmaMapResource: "dma_map_resource"
+    case .dmaUnmapResource: "dma_unmap_resource"
+    case .dmaMapSG: "dma_map_sg"
+    case .dmaUnmapSG: "dma_unmap_sg"
+    case .dmaAlloc: "dma_alloc"
+    case .dmaFree: "dma_free"
+    case .dmaAllocPages: "dma_alloc_pages"
+    case .dmaFreePages: "dma_free_pages"
+    case .dmaAllocSGT: "dma_alloc_sgt"
+    case .dmaFreeSGT: "dma_free_sgt"
+    case .other: "other"
+    }
+  }
+
+  /// A `dma:` event that creates a DMA mapping (it fires after the IOMMU map).
+  var isDMAMap: Bool {
+    switch self {
+    case .dmaMapPage, .dmaMapResource, .dmaMapSG, .dmaAlloc, .dmaAllocPages, .dmaAllocSGT: true
+    default: false
+    }
+  }
+
+  /// A `dma:` event that releases one (before or after the IOMMU unmap).
+  var isDMARelease: Bool {
+    switch self {
+    case .dmaUnmapPage, .dmaUnmapResource, .dmaUnmapSG, .dmaFree, .dmaFreePages, .dmaFreeSGT: true
+    default: false
+    }
+  }
+
+  /// The event type for a name (without the `system:` prefix).
+  static func from(_ line: Line, _ a: Int, _ b: Int) -> TraceEventType {
+    let n = b - a
+    guard n >= 3, let c0 = line.byte(a) else { return .other }
+    switch c0 {
+    case 0x6D:  // m
+      if line.equals(a, b, "map") { return .map }
+      if n >= 12 {
+        if line.equals(a, b, "mm_page_free") { return .mmPageFree }
+        if line.equals(a, b, "mm_page_alloc") { return .mmPageAlloc }
+        if line.equals(a, b, "mm_page_free_batched") { return .mmPageFreeBatched }
+      }
+      return .other
+    case 0x75:  // u
+      return line.equals(a, b, "unmap") ? .unmap : .other
+    case 0x69:  // i
+      return line.equals(a, b, "io_page_fault") ? .ioPageFault : .other
+    case 0x61:  // a
+      if line.equals(a, b, "add_device_to_group") { return .addDeviceToGroup }
+      if line.equals(a, b, "attach_device_to_domain") { return .attachDeviceToDomain }
+      return .other
+    case 0x72:  // r
+      return line.equals(a, b, "remove_device_from_group") ? .removeDeviceFromGroup : .other
+    case 0x64:  // d
+      guard n >= 7, line.byte(a + 1) == 0x6D || line.byte(a + 1) == 0x65 else { return .other }
+      if line.byte(a + 1) == 0x65 {
+        return line.equals(a, b, "detach_device_from_domain") ? .detachDeviceFromDomain : .other
+      }
+      for t in [
+        TraceEventType.dmaMapPage, .dmaUnmapPage, .dmaMapResource, .dmaUnmapResource, .dmaMapSG, .dmaUnmapSG,
+        .dmaAlloc, .dmaFree, .dmaAllocPages, .dmaFreePages, .dmaAllocSGT, .dmaFreeSGT,
+      ] where t.name.utf8.count == n {
+        var equal = true
+        var k = a
+        for c in t.name.utf8 {
+          if line[k] != c {
+            equal = false
+            break
+          }
+          k += 1
+        }
+        if equal { return t }
+      }
+      return .other
+    default:
+      return .other
+    }
+  }
+}

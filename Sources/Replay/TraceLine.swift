@@ -1,0 +1,95 @@
+/// One parsed trace line, with strings: the public, allocation-happy view of
+/// the hot parser, for tests and tools.
+public struct TraceLine: Sendable, Hashable {
+  public enum Kind: Sendable, Hashable {
+    case blank
+    case header
+    case lostEvents(cpu: Int, count: UInt64?)
+    case event(TraceRecord)
+    case malformed(reason: String)
+  }
+
+  public var kind: Kind
+
+  /// Parses one line (without its newline).
+  public static func parse(_ text: String) -> TraceLine {
+    var copy = text
+    return copy.withUTF8 { parse(bytes: $0) }
+  }
+
+  static func parse(bytes raw: Line) -> TraceLine {
+    var p = raw
+    if p.count > 0, p[p.count - 1] == ASCII.cr { p = Line(rebasing: p[0..<(p.count - 1)]) }
+    var pre = TraceLineParser.Prefix()
+    switch TraceLineParser.classify(p, &pre) {
+    case .blank: return TraceLine(kind: .blank)
+    case .header: return TraceLine(kind: .header)
+    case .lost(let cpu, let count): return TraceLine(kind: .lostEvents(cpu: cpu, count: count))
+    case .malformed(let reason): return TraceLine(kind: .malformed(reason: reason.description))
+    case .event:
+      var f = EventFields()
+      var ranges: [DMARange] = []
+      if pre.type != .other, let reason = TraceLineParser.payload(p, pre, &f, ranges: &ranges) {
+        return TraceLine(kind: .malformed(reason: reason.description))
+      }
+      var commEnd = pre.commEnd
+      while commEnd > pre.commStart, ASCII.isSpace(p[commEnd - 1]) { commEnd -= 1 }
+      let fields: TraceEventFields
+      switch pre.type {
+      case .map: fields = .map(iova: f.iova, paddr: f.paddr, size: f.size, rangeFormat: f.newFormat)
+      case .unmap: fields = .unmap(iova: f.iova, size: f.size, unmappedSize: f.unmapped, rangeFormat: f.newFormat)
+      case .ioPageFault:
+        fields = .ioPageFault(driver: p.string(f.drvStart, f.drvEnd), device: p.string(f.devStart, f.devEnd), iova: f.iova, flags: f.flags)
+      case .addDeviceToGroup, .removeDeviceFromGroup: fields = .group(id: f.group, device: p.string(f.devStart, f.devEnd))
+      case .attachDeviceToDomain, .detachDeviceFromDomain: fields = .device(p.string(f.devStart, f.devEnd))
+      case .mmPageAlloc:
+        fields = .pageAlloc(pfn: f.pfn, order: f.order, gfpFlags: p.string(f.gfpStart, f.gfpEnd), failed: f.pageIsNull)
+      case .mmPageFree, .mmPageFreeBatched: fields = .pageFree(pfn: f.pfn, order: f.order)
+      case .other: fields = .other
+      default: fields = .dma(device: p.string(f.devStart, f.devEnd), ranges: ranges, phys: f.hasPhys ? f.phys : nil)
+      }
+      return TraceLine(
+        kind: .event(
+          TraceRecord(
+            comm: p.string(pre.commStart, commEnd), pid: Int(pre.pid), tgid: pre.tgid >= 0 ? Int(pre.tgid) : nil,
+            cpu: pre.cpu, flags: pre.flagsEnd > pre.flagsStart ? p.string(pre.flagsStart, pre.flagsEnd) : nil,
+            timestamp: pre.ts, eventName: p.string(pre.nameStart, pre.nameEnd), type: pre.type, fields: fields)))
+    }
+  }
+
+  /// The event, when the line is one.
+  public var record: TraceRecord? {
+    if case .event(let r) = kind { return r }
+    return nil
+  }
+}
+
+/// The prefix and payload of an event line.
+public struct TraceRecord: Sendable, Hashable {
+  public var comm: String
+  public var pid: Int
+  /// The `(tgid)` column, when the trace has it (`options/record-tgid`).
+  public var tgid: Int?
+  public var cpu: Int
+  /// The irq-info flags column (`d..1.`), when printed.
+  public var flags: String?
+  public var timestamp: TraceTimestamp
+  public var eventName: String
+  public var type: TraceEventType
+  public var fields: TraceEventFields
+}
+
+/// What replay reads from each event's payload.
+public enum TraceEventFields: Sendable, Hashable {
+  /// `rangeFormat`: the newer `iova=A - B` form.
+  case map(iova: UInt64, paddr: UInt64, size: UInt64, rangeFormat: Bool)
+  case unmap(iova: UInt64, size: UInt64, unmappedSize: UInt64, rangeFormat: Bool)
+  case ioPageFault(driver: String, device: String, iova: UInt64, flags: UInt64)
+  case group(id: Int64, device: String)
+  case device(String)
+  /// `failed`: `page=(null)`, an allocation that returned nothing.
+  case pageAlloc(pfn: UInt64, order: Int, gfpFlags: String, failed: Bool)
+  case pageFree(pfn: UInt64, order: Int)
+  case dma(device: String, ranges: [DMARange], phys: UInt64?)
+  case other
+}

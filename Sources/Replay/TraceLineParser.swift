@@ -1,0 +1,462 @@
+/// The hand-written parser of ftrace text lines, on UTF-8 bytes.
+///
+/// Prefix (kernel/trace/trace_output.c `trace_print_context()`, and
+/// trace-cmd 3.x `trace-read.c`):
+///
+/// ```
+/// <comm>-<pid> [(<tgid>)] [<cpu>] [<flags: 3 to 7 chars>] <secs>[.<frac>]: [<system>:]<event>: <payload>
+/// ```
+///
+/// The comm may contain spaces, dashes, brackets and colons, so the parser
+/// anchors on the first `[digits]` that is preceded by `-<digits>` (and an
+/// optional `(tgid)` column) and followed by a timestamp, which is what the
+/// reference's regex does with its lazy comm group.
+enum TraceLineParser {
+  /// What a line is.
+  enum Kind: Equatable {
+    case blank
+    /// `# ...` header and legend lines, trace-cmd's `cpus=N`, `version = N`, `CPU N is empty`.
+    case header
+    /// `CPU:N [LOST EVENTS]` or `CPU:N [LOST M EVENTS]`.
+    case lost(cpu: Int, count: UInt64?)
+    case event
+    case malformed(StaticString)
+
+    static func == (a: Kind, b: Kind) -> Bool {
+      switch (a, b) {
+      case (.blank, .blank), (.header, .header), (.event, .event): true
+      case (.lost(let c1, let n1), .lost(let c2, let n2)): c1 == c2 && n1 == n2
+      case (.malformed(let r1), .malformed(let r2)): r1.description == r2.description
+      default: false
+      }
+    }
+  }
+
+  /// The prefix fields of an event line, as byte offsets into the line.
+  struct Prefix {
+    var commStart = 0
+    var commEnd = 0
+    var pid: Int32 = 0
+    var tgid: Int32 = -1
+    var cpu = 0
+    var flagsStart = 0
+    var flagsEnd = 0
+    var ts = TraceTimestamp.zero
+    var nameStart = 0
+    var nameEnd = 0
+    var type = TraceEventType.other
+    var payload = 0
+  }
+
+  static let maxCPU = 65_535
+
+  static func classify(_ p: Line, _ e: inout Prefix) -> Kind {
+    let n = p.count
+    var i = 0
+    p.skipSpaces(&i)
+    guard i < n else { return .blank }
+    let c0 = p[i]
+    if c0 == ASCII.hash { return .header }
+    if c0 == 0x63 /* c */ {
+      var k = i
+      if p.expect("cpus=", &k) { return .header }
+    }
+    if c0 == 0x76 /* v */ {
+      var k = i
+      if p.expect("version", &k) {
+        p.skipSpaces(&k)
+        if p.byte(k) == ASCII.equals { return .header }
+      }
+    }
+    if c0 == 0x43 /* C */ {
+      var k = i
+      if p.expect("CPU:", &k) {
+        guard let cpu = p.decimal(&k), cpu <= UInt64(maxCPU) else { return .malformed("bad CPU:N [LOST EVENTS] line") }
+        p.skipSpaces(&k)
+        guard p.expect("[LOST", &k) else { return .malformed("bad CPU:N [LOST EVENTS] line") }
+        p.skipSpaces(&k)
+        var count: UInt64?
+        if let c = p.decimal(&k) {
+          count = c
+          p.skipSpaces(&k)
+        }
+        guard p.expect("EVENTS]", &k) else { return .malformed("bad CPU:N [LOST EVENTS] line") }
+        return .lost(cpu: Int(cpu), count: count)
+      }
+      k = i
+      if p.expect("CPU ", &k), p.decimal(&k) != nil {
+        p.skipSpaces(&k)
+        if p.expect("is empty", &k) { return .header }
+      }
+    }
+    // Find the `[cpu]` column: the first `[` around which the whole prefix parses.
+    var b = i
+    var failure: Kind?
+    while b < n {
+      while b < n, p[b] != ASCII.lbracket { b += 1 }
+      guard b < n else { break }
+      if let r = tryPrefix(p, lineStart: i, bracket: b, &e) {
+        if r == .event { return r }
+        if failure == nil { failure = r }
+      }
+      b += 1
+    }
+    return failure ?? .malformed("no '<comm>-<pid> [<cpu>] <timestamp>: <event>:' prefix")
+  }
+
+  /// Tries the `[` at `b` as the CPU column: `.event`, or nil when the text
+  /// around it is no `-<pid> [<cpu>]`, or why the rest of the prefix failed.
+  private static func tryPrefix(_ p: Line, lineStart i: Int, bracket b: Int, _ e: inout Prefix) -> Kind? {
+    let n = p.count
+    var k = b + 1
+    guard let cpu = p.decimal(&k), k < n, p[k] == ASCII.rbracket else { return nil }
+    // Backwards: spaces, optional `(tgid)`, spaces, `-<pid>`.
+    var j = b - 1
+    guard j >= i, ASCII.isSpace(p[j]) else { return nil }
+    while j >= i, ASCII.isSpace(p[j]) { j -= 1 }
+    var tgid: Int32 = -1
+    if j >= i, p[j] == ASCII.rparen {
+      var q = j - 1
+      while q >= i, p[q] != ASCII.lparen { q -= 1 }
+      guard q >= i else { return nil }
+      var t = q + 1
+      p.skipSpaces(&t)
+      if t < j, p[t] == ASCII.dash {
+        while t < j, p[t] == ASCII.dash { t += 1 }
+        guard t == j else { return nil }
+      } else {
+        guard let v = p.decimal(&t), t == j, v <= UInt64(Int32.max) else { return nil }
+        tgid = Int32(v)
+      }
+      j = q - 1
+      guard j >= i, ASCII.isSpace(p[j]) else { return nil }
+      while j >= i, ASCII.isSpace(p[j]) { j -= 1 }
+    }
+    var d = j
+    while d >= i, ASCII.isDigit(p[d]) { d -= 1 }
+    guard d < j, d >= i, p[d] == ASCII.dash else { return nil }
+    var pidIndex = d + 1
+    guard let pid = p.decimal(&pidIndex), pidIndex == j + 1, pid <= UInt64(Int32.max) else { return nil }
+    // This is the prefix; from here on a mismatch makes the line malformed.
+    guard cpu <= UInt64(maxCPU) else { return .malformed("CPU number out of range") }
+    k += 1
+    guard k < n, ASCII.isSpace(p[k]) else { return .malformed("no space after [cpu]") }
+    p.skipSpaces(&k)
+    var tokenEnd = p.tokenEnd(k)
+    var flagsStart = 0
+    var flagsEnd = 0
+    if tokenEnd > k, p[tokenEnd - 1] != ASCII.colon {
+      let length = tokenEnd - k
+      guard length >= 3, length <= 7 else { return .malformed("flags column is not 3 to 7 characters") }
+      flagsStart = k
+      flagsEnd = tokenEnd
+      k = tokenEnd
+      p.skipSpaces(&k)
+      tokenEnd = p.tokenEnd(k)
+    }
+    guard tokenEnd > k, p[tokenEnd - 1] == ASCII.colon else { return .malformed("no '<timestamp>:' after [cpu]") }
+    guard let ts = timestamp(p, k, tokenEnd - 1) else { return .malformed("bad timestamp") }
+    k = tokenEnd
+    p.skipSpaces(&k)
+    var nameStart = k
+    while k < n, ASCII.isWord(p[k]) { k += 1 }
+    guard k > nameStart, k < n, p[k] == ASCII.colon else { return .malformed("no '<event>:' after the timestamp") }
+    var nameEnd = k
+    k += 1
+    // `iommu:map:` (a system prefix, as perf and some tools print).
+    if k < n, ASCII.isWord(p[k]) {
+      let s = k
+      while k < n, ASCII.isWord(p[k]) { k += 1 }
+      guard k < n, p[k] == ASCII.colon else { return .malformed("no '<event>:' after the timestamp") }
+      nameStart = s
+      nameEnd = k
+      k += 1
+    }
+    p.skipSpaces(&k)
+    e.commStart = i
+    e.commEnd = d
+    e.pid = Int32(pid)
+    e.tgid = tgid
+    e.cpu = Int(cpu)
+    e.flagsStart = flagsStart
+    e.flagsEnd = flagsEnd
+    e.ts = ts
+    e.nameStart = nameStart
+    e.nameEnd = nameEnd
+    e.type = TraceEventType.from(p, nameStart, nameEnd)
+    e.payload = k
+    return .event
+  }
+
+  /// `<digits>[.<digits>]` filling exactly `[a, b)`.
+  static func timestamp(_ p: Line, _ a: Int, _ b: Int) -> TraceTimestamp? {
+    var k = a
+    guard let whole = p.decimal(&k) else { return nil }
+    if k == b { return TraceTimestamp(whole: whole) }
+    guard k < b, p[k] == ASCII.dot else { return nil }
+    k += 1
+    var fraction: UInt32 = 0
+    var digits: UInt8 = 0
+    let s = k
+    while k < b, ASCII.isDigit(p[k]) {
+      if digits < 9 {
+        fraction = fraction * 10 + UInt32(p[k] &- 0x30)
+        digits += 1
+      }
+      k += 1
+    }
+    guard k == b, k > s else { return nil }
+    return TraceTimestamp(whole: whole, fraction: fraction, digits: digits)
+  }
+}
+
+/// The payload fields of the events replay reads. Offsets index the line.
+struct EventFields {
+  var iova: UInt64 = 0
+  var size: UInt64 = 0
+  var paddr: UInt64 = 0
+  var unmapped: UInt64 = 0
+  var flags: UInt64 = 0
+  var pfn: UInt64 = 0
+  var order = 0
+  var pageIsNull = false
+  var group: Int64 = 0
+  var devStart = 0
+  var devEnd = 0
+  var drvStart = 0
+  var drvEnd = 0
+  var gfpStart = 0
+  var gfpEnd = 0
+  var newFormat = false
+  var phys: UInt64 = 0
+  var hasPhys = false
+}
+
+/// One `[dma_addr, dma_addr + size)` of a `dma:` event.
+public struct DMARange: Sendable, Hashable {
+  public var address: UInt64
+  public var size: UInt64
+  public init(address: UInt64, size: UInt64) {
+    self.address = address
+    self.size = size
+  }
+}
+
+extension TraceLineParser {
+  static let maxRanges = 4096
+  /// The largest page order accepted (MAX_PAGE_ORDER is 10 on most
+  /// configurations; larger values are malformed input, not allocations).
+  static let maxOrder = 20
+
+  /// Parses the payload of a known event. Nil: the line is malformed.
+  static func payload(_ p: Line, _ e: Prefix, _ f: inout EventFields, ranges: inout [DMARange]) -> StaticString? {
+    var i = e.payload
+    switch e.type {
+    case .map:
+      guard p.expect("IOMMU:", &i) else { return "map: no 'IOMMU:'" }
+      p.skipSpaces(&i)
+      guard p.expect("iova=", &i), let iova = p.hex(&i) else { return "map: bad iova=" }
+      p.skipSpaces(&i)
+      if p.byte(i) == ASCII.dash {
+        i += 1
+        p.skipSpaces(&i)
+        guard p.hex(&i) != nil else { return "map: bad iova range end" }
+        p.skipSpaces(&i)
+        f.newFormat = true
+      } else {
+        f.newFormat = false
+      }
+      guard p.expect("paddr=", &i), let paddr = p.hex(&i) else { return "map: bad paddr=" }
+      p.skipSpaces(&i)
+      guard p.expect("size=", &i), let size = p.decimal(&i), p.atEnd(i) else { return "map: bad size=" }
+      f.iova = iova
+      f.paddr = paddr
+      f.size = size
+    case .unmap:
+      guard p.expect("IOMMU:", &i) else { return "unmap: no 'IOMMU:'" }
+      p.skipSpaces(&i)
+      guard p.expect("iova=", &i), let iova = p.hex(&i) else { return "unmap: bad iova=" }
+      p.skipSpaces(&i)
+      if p.byte(i) == ASCII.dash {
+        i += 1
+        p.skipSpaces(&i)
+        guard p.hex(&i) != nil else { return "unmap: bad iova range end" }
+        p.skipSpaces(&i)
+        f.newFormat = true
+      } else {
+        f.newFormat = false
+      }
+      guard p.expect("size=", &i), let size = p.decimal(&i) else { return "unmap: bad size=" }
+      p.skipSpaces(&i)
+      guard p.expect("unmapped_size=", &i), let unmapped = p.decimal(&i), p.atEnd(i) else {
+        return "unmap: bad unmapped_size="
+      }
+      f.iova = iova
+      f.size = size
+      f.unmapped = unmapped
+    case .ioPageFault:
+      guard p.expect("IOMMU:", &i) else { return "io_page_fault: no 'IOMMU:'" }
+      var tokens: [(Int, Int)] = []
+      while true {
+        p.skipSpaces(&i)
+        guard i < p.count else { return "io_page_fault: no iova=" }
+        var k = i
+        if p.expect("iova=", &k) { break }
+        let end = p.tokenEnd(i)
+        tokens.append((i, end))
+        guard tokens.count <= 2 else { return "io_page_fault: no iova=" }
+        i = end
+      }
+      guard let last = tokens.last else { return "io_page_fault: no device" }
+      f.devStart = last.0
+      f.devEnd = last.1
+      if tokens.count == 2 {
+        f.drvStart = tokens[0].0
+        f.drvEnd = tokens[0].1
+      } else {
+        f.drvStart = 0
+        f.drvEnd = 0
+      }
+      guard p.expect("iova=", &i), let iova = p.hex(&i) else { return "io_page_fault: bad iova=" }
+      p.skipSpaces(&i)
+      guard p.expect("flags=", &i), let flags = p.hex(&i), p.atEnd(i) else { return "io_page_fault: bad flags=" }
+      f.iova = iova
+      f.flags = flags
+    case .addDeviceToGroup, .removeDeviceFromGroup:
+      guard p.expect("IOMMU:", &i) else { return "group event: no 'IOMMU:'" }
+      p.skipSpaces(&i)
+      guard p.expect("groupID=", &i), let g = p.signedDecimal(&i) else { return "group event: bad groupID=" }
+      p.skipSpaces(&i)
+      guard p.expect("device=", &i) else { return "group event: no device=" }
+      let end = p.tokenEnd(i)
+      guard end > i, p.atEnd(end) else { return "group event: bad device=" }
+      f.group = g
+      f.devStart = i
+      f.devEnd = end
+    case .attachDeviceToDomain, .detachDeviceFromDomain:
+      guard p.expect("IOMMU:", &i) else { return "attach event: no 'IOMMU:'" }
+      p.skipSpaces(&i)
+      guard p.expect("device=", &i) else { return "attach event: no device=" }
+      let end = p.tokenEnd(i)
+      guard end > i, p.atEnd(end) else { return "attach event: bad device=" }
+      f.devStart = i
+      f.devEnd = end
+    case .mmPageAlloc, .mmPageFree, .mmPageFreeBatched:
+      return kmem(p, i, e.type, &f)
+    case .dmaMapPage, .dmaUnmapPage, .dmaMapResource, .dmaUnmapResource, .dmaMapSG, .dmaUnmapSG, .dmaAlloc,
+      .dmaFree, .dmaAllocPages, .dmaFreePages, .dmaAllocSGT, .dmaFreeSGT:
+      return dma(p, i, &f, &ranges)
+    case .other:
+      break
+    }
+    return nil
+  }
+
+  /// `page=%p pfn=0x%lx order=%d [migratetype=%d gfp_flags=%s]` (`pfn=%lu` on old kernels,
+  /// `cold=%d` on old `mm_page_free_batched`).
+  private static func kmem(_ p: Line, _ start: Int, _ type: TraceEventType, _ f: inout EventFields) -> StaticString? {
+    var i = start
+    var havePFN = false
+    var haveOrder = false
+    f.pageIsNull = false
+    f.gfpStart = 0
+    f.gfpEnd = 0
+    while true {
+      p.skipSpaces(&i)
+      guard i < p.count else { break }
+      let end = p.tokenEnd(i)
+      var k = i
+      let c = p[i]
+      if c != 0x70 /* p */ && c != 0x6F /* o */ && c != 0x67 /* g */ {
+        i = end
+        continue
+      }
+      if p.expect("page=", &k) {
+        if end > k, end - k <= 16, p[k] == ASCII.lparen || p[k] == ASCII.zero {
+          f.pageIsNull = p.equals(k, end, "(null)") || p.equals(k, end, "(nil)") || p.equals(k, end, "0000000000000000")
+        }
+      } else if p.expect("pfn=", &k) {
+        guard let v = p.hexOrDecimal(&k), k == end else { return "kmem: bad pfn=" }
+        f.pfn = v
+        havePFN = true
+      } else if p.expect("order=", &k) {
+        guard let v = p.signedDecimal(&k), k == end, v >= 0, v <= Int64(maxOrder) else { return "kmem: bad order=" }
+        f.order = Int(v)
+        haveOrder = true
+      } else if p.expect("gfp_flags=", &k) {
+        f.gfpStart = k
+        f.gfpEnd = end
+      }
+      i = end
+    }
+    guard havePFN else { return "kmem: no pfn=" }
+    if !haveOrder {
+      guard type == .mmPageFreeBatched else { return "kmem: no order=" }
+      f.order = 0
+    }
+    return nil
+  }
+
+  /// `<device> [dir=%s] dma_addr=%llx size=%zu [phys_addr=%llx] ...` or the
+  /// scatter-gather form `dma_addrs={0x..,0x..} sizes={0x..,..}`.
+  private static func dma(_ p: Line, _ start: Int, _ f: inout EventFields, _ ranges: inout [DMARange]) -> StaticString? {
+    ranges.removeAll(keepingCapacity: true)
+    var i = start
+    p.skipSpaces(&i)
+    let devEnd = p.tokenEnd(i)
+    guard devEnd > i else { return "dma: no device" }
+    var hasEquals = false
+    for k in i..<devEnd where p[k] == ASCII.equals {
+      hasEquals = true
+      break
+    }
+    guard !hasEquals else { return "dma: no device" }
+    f.devStart = i
+    f.devEnd = devEnd
+    f.hasPhys = false
+    i = devEnd
+    var address: UInt64?
+    var size: UInt64?
+    var addresses: (Int, Int)?
+    var sizes: (Int, Int)?
+    while true {
+      p.skipSpaces(&i)
+      guard i < p.count else { break }
+      let end = p.tokenEnd(i)
+      var k = i
+      if p.expect("dma_addr=", &k) {
+        guard let v = p.hex(&k), k == end else { return "dma: bad dma_addr=" }
+        address = v
+      } else if p.expect("size=", &k) {
+        guard let v = p.decimal(&k), k == end else { return "dma: bad size=" }
+        size = v
+      } else if p.expect("phys_addr=", &k) {
+        guard let v = p.hex(&k), k == end else { return "dma: bad phys_addr=" }
+        f.phys = v
+        f.hasPhys = true
+      } else if p.expect("dma_addrs=", &k) {
+        addresses = (k, end)
+      } else if p.expect("sizes=", &k) {
+        sizes = (k, end)
+      }
+      i = end
+    }
+    if let a = address, let s = size {
+      ranges.append(DMARange(address: a, size: s))
+      return nil
+    }
+    guard let (a0, a1) = addresses, let (s0, s1) = sizes else { return "dma: no dma_addr= and size=" }
+    var ai = a0
+    var si = s0
+    guard p.byte(ai) == ASCII.lbrace, p.byte(si) == ASCII.lbrace else { return "dma: bad array" }
+    ai += 1
+    si += 1
+    while ai < a1, si < s1, p[ai] != ASCII.rbrace, p[si] != ASCII.rbrace {
+      guard let a = p.hexOrDecimal(&ai), let s = p.hexOrDecimal(&si) else { return "dma: bad array element" }
+      if ranges.count < maxRanges { ranges.append(DMARange(address: a, size: s)) }
+      if p.byte(ai) == ASCII.comma { ai += 1 }
+      if p.byte(si) == ASCII.comma { si += 1 }
+    }
+    return nil
+  }
+}

@@ -1,0 +1,570 @@
+import Reports
+
+/// The event handlers: map, unmap, dma attribution, page checks, faults.
+extension TraceReplayer {
+  // MARK: - map
+
+  func handleMap(_ cpu: Int) {
+    resolvePending(cpu)
+    cpus[cpu].preRelease = nil
+    cpus[cpu].lastReleased.removeAll(keepingCapacity: true)
+    let iova = fields.iova
+    let paddr = fields.paddr
+    let size = fields.size
+    guard size > 0 else {
+      summary.zeroSizeEvents += 1
+      return
+    }
+    // __iommu_debug_map(): WARN_ON(!phys || check_add_overflow(phys, size, &end)).
+    let (_, physWraps) = paddr.addingReportingOverflow(size)
+    if paddr == 0 || physWraps {
+      reportAddressOverflow(
+        onMap: true, what: paddr == 0 ? "phys is 0" : "phys \(paddr.hexAlt) + size \(size.hexAlt) wraps around",
+        iova: iova, phys: paddr, size: size)
+    }
+    let (physLast, o1) = paddr.addingReportingOverflow(size - 1)
+    let (iovaLast, o2) = iova.addingReportingOverflow(size - 1)
+    guard !o1, !o2 else { return }
+    let space = provisionalSpace(iova, iovaLast)
+    let id = newMapping(Mapping(iova: iova, last: iovaLast, paddr: paddr, space: space, line: lineNumber, ts: pre.ts, pid: pre.pid))
+    place(id, in: space)
+    if pageSpan(paddr, physLast) > Self.largeMappingPages {
+      mappings[Int(id)].physSlot = physIndex.insert(start: paddr, last: physLast, id: id)
+    } else {
+      countRange(paddr: paddr, last: physLast, delta: 1, owner: id)
+    }
+    if cpus[cpu].recentMaps.isEmpty { recentCPUs.append(cpu) }
+    if cpus[cpu].recentMaps.count >= 256 { cpus[cpu].recentMaps.removeFirst() }
+    cpus[cpu].recentMaps.append(RecentMap(id: id, line: lineNumber))
+  }
+
+  /// The unattributed space a map goes to until a `dma:` event names its
+  /// device: the first where its IOVA range is free.
+  private func provisionalSpace(_ start: UInt64, _ last: UInt64) -> Int32 {
+    for s in unattributed where !spaces[Int(s)].live.overlaps(start: start, last: last) { return s }
+    summary.overlappingMaps += 1
+    if unattributed.count < Self.maxUnattributedSpaces {
+      let id = Int32(spaces.count)
+      spaces.append(AddressSpace(name: "unattributed \(unattributed.count + 1)", kind: .unattributed, device: -1))
+      unattributed.append(id)
+      return id
+    }
+    return unattributed[unattributed.count - 1]
+  }
+
+  /// The window in which a `dma:` event may attribute this CPU's maps ends.
+  func finalizeRecentMaps(_ cpu: Int) {
+    guard cpu < cpus.count, !cpus[cpu].recentMaps.isEmpty else { return }
+    cpus[cpu].recentMaps.removeAll(keepingCapacity: true)
+    if let k = recentCPUs.firstIndex(of: cpu) { recentCPUs.remove(at: k) }
+  }
+
+  // MARK: - dma:* map events
+
+  func handleDMAMap(_ cpu: Int) {
+    resolvePending(cpu)
+    cpus[cpu].preRelease = nil
+    cpus[cpu].lastReleased.removeAll(keepingCapacity: true)
+    let d = device(fields.devStart, fields.devEnd)
+    let recent = cpus[cpu].recentMaps
+    if d >= 0, !recent.isEmpty {
+      let target = spaceOf(device: d)
+      for r in recent {
+        let i = Int(r.id)
+        guard i < mappings.count, mappings[i].live, mappings[i].line == r.line else { continue }
+        let m = mappings[i]
+        guard ranges.contains(where: { $0.size > 0 && $0.address <= m.last && m.iova <= $0.address &+ ($0.size - 1) })
+        else { continue }
+        mappings[i].dmaLine = lineNumber
+        mappings[i].dmaTS = pre.ts
+        mappings[i].dmaType = pre.type
+        if m.space == target { continue }
+        if spaces[Int(target)].live.overlaps(start: m.iova, last: m.last) {
+          mappingNotes[r.id] =
+            "\(pre.type.name) at line \(lineNumber) names \(deviceNames[Int(d)]), whose address space already maps "
+            + "\(m.iova.hexAlt); kept in \(spaces[Int(m.space)].name)"
+          continue
+        }
+        spaces[Int(m.space)].live.remove(slot: m.slot)
+        place(r.id, in: target)
+      }
+    }
+    finalizeRecentMaps(cpu)
+  }
+
+  // MARK: - dma:* release events
+
+  func handleDMARelease(_ cpu: Int) {
+    let d = device(fields.devStart, fields.devEnd)
+    var lo = UInt64.max
+    var hi: UInt64 = 0
+    for r in ranges where r.size > 0 {
+      lo = min(lo, r.address)
+      hi = max(hi, r.address &+ (r.size - 1) < r.address ? UInt64.max : r.address + (r.size - 1))
+    }
+    finalizeRecentMaps(cpu)
+    guard lo <= hi, d >= 0 else {
+      otherEvent(cpu)
+      return
+    }
+    let release = DMARelease(device: d, lo: lo, hi: hi, line: lineNumber, ts: pre.ts, type: pre.type)
+    if let p = cpus[cpu].pendingUnmap, release.overlaps(p.start, p.last) {
+      resolvePending(cpu, hint: release)
+      cpus[cpu].lastReleased.removeAll(keepingCapacity: true)
+      return
+    }
+    resolvePending(cpu)
+    let last = cpus[cpu].lastReleased
+    cpus[cpu].lastReleased.removeAll(keepingCapacity: true)
+    var annotated = false
+    for idx in last where idx < released.count && released[idx].live && release.overlaps(released[idx].iova, released[idx].last) {
+      if released[idx].releaseLine == 0 {
+        released[idx].releaseLine = release.line
+        released[idx].releaseTS = release.ts
+        released[idx].releaseType = release.type
+        released[idx].releaseDevice = d
+      }
+      annotated = true
+    }
+    cpus[cpu].preRelease = annotated ? nil : release
+  }
+
+  // MARK: - unmap
+
+  func handleUnmap(_ cpu: Int) {
+    resolvePending(cpu)
+    finalizeRecentMaps(cpu)
+    cpus[cpu].lastReleased.removeAll(keepingCapacity: true)
+    let preRelease = cpus[cpu].preRelease
+    cpus[cpu].preRelease = nil
+    let iova = fields.iova
+    let size = fields.size
+    let unmapped = fields.unmapped
+    if unmapped > size {
+      summary.largerUnmaps += 1
+      if !reportedLargerUnmap {
+        reportedLargerUnmap = true
+        reportLargerUnmap(iova: iova, size: size, unmapped: unmapped)
+      }
+    }
+    // __iommu_debug_unmap_begin(): WARN_ON(check_add_overflow(iova, size, &end)).
+    let (_, wraps) = iova.addingReportingOverflow(size)
+    if wraps {
+      reportAddressOverflow(onMap: false, what: "iova \(iova.hexAlt) + size \(size.hexAlt) wraps around", iova: iova, phys: nil, size: size)
+    }
+    guard unmapped > 0 else {
+      summary.zeroSizeEvents += 1
+      return
+    }
+    let (last, o) = iova.addingReportingOverflow(unmapped - 1)
+    guard !o else { return }
+    let hint = preRelease.flatMap { $0.overlaps(iova, last) ? $0 : nil }
+    let info = PendingUnmap(start: iova, last: last, line: lineNumber, ts: pre.ts, pid: pre.pid)
+    unmap(cpu: cpu, info, hint: hint, canDefer: hint == nil)
+  }
+
+  /// Sorts an unmap into an address space and applies it, or leaves it
+  /// pending on its CPU when several spaces map the range and no `dma:`
+  /// event has named the device yet.
+  func unmap(cpu: Int, _ info: PendingUnmap, hint: DMARelease?, canDefer: Bool) {
+    let start = info.start
+    let last = info.last
+    if hint == nil, spaces.count == 1 {
+      // One address space: no attribution to make.
+      if applyUnmap(cpu: cpu, space: 0, info, hint: nil, ambiguity: nil) { return }
+      summary.unmatchedUnmaps += 1
+      let idx = addReleased(Released(iova: start, last: last, paddr: 0, hasPaddr: false, space: 0, unmapLine: info.line, unmapTS: info.ts))
+      cpus[cpu].lastReleased.removeAll(keepingCapacity: true)
+      cpus[cpu].lastReleased.append(idx)
+      return
+    }
+    computeCandidates(start, last)
+    let cands = candidateScratch
+    var chosen: Int32?
+    var ambiguity: String?
+    if let h = hint {
+      if let hs = existingSpace(of: h.device), cands.contains(where: { $0.space == hs }) {
+        chosen = hs
+      } else {
+        let pool = cands.filter { spaces[Int($0.space)].kind == .unattributed }
+        if pool.count == 1 {
+          chosen = pool[0].space
+        } else if pool.count > 1 {
+          chosen = best(pool)
+          ambiguity = describe(pool, chosen: chosen, start: start, last: last, why: "\(h.type.name) named \(deviceNames[Int(h.device)]), which has no address space of its own here")
+        } else if !cands.isEmpty {
+          chosen = best(cands)
+          ambiguity = describe(cands, chosen: chosen, start: start, last: last, why: "\(h.type.name) named \(deviceNames[Int(h.device)]), whose address space does not map it")
+        }
+      }
+    } else if cands.count == 1 {
+      chosen = cands[0].space
+    } else if cands.count > 1 {
+      if canDefer {
+        cpus[cpu].pendingUnmap = info
+        pendingCPUs.append(cpu)
+        return
+      }
+      chosen = best(cands)
+      ambiguity = describe(cands, chosen: chosen, start: start, last: last, why: "no dma event named the device")
+    }
+    guard let space = chosen else {
+      // No traced map covers it: mapped before tracing started (or lost).
+      summary.unmatchedUnmaps += 1
+      let s = hint.map { spaceOf(device: $0.device) } ?? unattributed[0]
+      var r = Released(iova: start, last: last, paddr: 0, hasPaddr: false, space: s, unmapLine: info.line, unmapTS: info.ts)
+      annotate(&r, hint)
+      let idx = addReleased(r)
+      cpus[cpu].lastReleased.removeAll(keepingCapacity: true)
+      cpus[cpu].lastReleased.append(idx)
+      return
+    }
+    if ambiguity != nil { summary.ambiguousAttributions += 1 }
+    applyUnmap(cpu: cpu, space: space, info, hint: hint, ambiguity: ambiguity)
+  }
+
+  private func annotate(_ r: inout Released, _ hint: DMARelease?) {
+    guard let h = hint else { return }
+    r.releaseLine = h.line
+    r.releaseTS = h.ts
+    r.releaseType = h.type
+    r.releaseDevice = h.device
+  }
+
+  /// The spaces with live mappings overlapping `[start, last]`, in `candidateScratch`.
+  private func computeCandidates(_ start: UInt64, _ last: UInt64) {
+    candidateScratch.removeAll(keepingCapacity: true)
+    for (si, s) in spaces.enumerated() where !s.live.isEmpty {
+      var bytes: UInt64 = 0
+      var exact = false
+      var latest = 0
+      var any = false
+      let index = s.live
+      index.forEachOverlap(start: start, last: last) { slot in
+        let m = mappings[Int(index.ids[Int(slot)])]
+        let lo = max(m.iova, start)
+        let hi = min(m.last, last)
+        bytes = bytes &+ (hi - lo) &+ 1
+        if m.iova == start && m.last == last { exact = true }
+        latest = max(latest, m.line)
+        any = true
+      }
+      if any { candidateScratch.append(Candidate(space: Int32(si), bytes: bytes, exact: exact, latestLine: latest)) }
+    }
+  }
+
+  /// The guess among several spaces: an exact map of the range, then the
+  /// most bytes covered, then the latest map, then the oldest space.
+  private func best(_ cands: [Candidate]) -> Int32? {
+    cands.min { a, b in
+      if a.exact != b.exact { return a.exact }
+      if a.bytes != b.bytes { return a.bytes > b.bytes }
+      if a.latestLine != b.latestLine { return a.latestLine > b.latestLine }
+      return a.space < b.space
+    }?.space
+  }
+
+  private func describe(_ cands: [Candidate], chosen: Int32?, start: UInt64, last: UInt64, why: String) -> String {
+    let names = cands.map { spaces[Int($0.space)].name }.joined(separator: ", ")
+    let c = chosen.map { spaces[Int($0)].name } ?? "none"
+    return "ambiguous: iova \(start.hexAlt)-\(last.hexAlt) was mapped in \(cands.count) address spaces (\(names)) "
+      + "and \(why); chose \(c) (exact match, then most bytes, then latest map)"
+  }
+
+  /// Removes `[info.start, info.last]` from `space`; the released records
+  /// made are the CPU's `lastReleased`.
+  @discardableResult
+  private func applyUnmap(cpu: Int, space: Int32, _ info: PendingUnmap, hint: DMARelease?, ambiguity: String?) -> Bool {
+    let start = info.start
+    let last = info.last
+    let index = spaces[Int(space)].live
+    hitScratch.removeAll(keepingCapacity: true)
+    index.forEachOverlap(start: start, last: last) { hitScratch.append(index.ids[Int($0)]) }
+    if hitScratch.count > 1 { hitScratch.sort { mappings[Int($0)].iova < mappings[Int($1)].iova } }
+    cpus[cpu].lastReleased.removeAll(keepingCapacity: true)
+    var cursor = start
+    var cursorValid = true
+    var gap = false
+    var k = 0
+    while k < hitScratch.count {
+      let id = hitScratch[k]
+      k += 1
+      let m = mappings[Int(id)]
+      let lo = max(m.iova, start)
+      let hi = min(m.last, last)
+      if cursorValid, lo > cursor {
+        addGap(cpu: cpu, space: space, cursor, lo - 1, info, hint: hint, ambiguity: ambiguity)
+        gap = true
+      }
+      if hi == .max { cursorValid = false } else if cursorValid { cursor = max(cursor, hi + 1) }
+      var r = Released(
+        iova: lo, last: hi, paddr: m.paddr &+ (lo - m.iova), hasPaddr: true, space: space, mapLine: m.line, mapTS: m.ts,
+        dmaMapLine: m.dmaLine, dmaMapTS: m.dmaTS, dmaMapType: m.dmaType, unmapLine: info.line, unmapTS: info.ts)
+      annotate(&r, hint)
+      let note = ambiguity ?? (mappingNotes.isEmpty ? nil : mappingNotes[id])
+      cut(id, lo, hi)
+      cpus[cpu].lastReleased.append(addReleased(r, note: note))
+    }
+    if cursorValid, cursor <= last, !hitScratch.isEmpty {
+      addGap(cpu: cpu, space: space, cursor, last, info, hint: hint, ambiguity: ambiguity)
+      gap = true
+    }
+    if gap { summary.unmatchedUnmaps += 1 }
+    return !hitScratch.isEmpty
+  }
+
+  private func addGap(cpu: Int, space: Int32, _ a: UInt64, _ b: UInt64, _ info: PendingUnmap, hint: DMARelease?, ambiguity: String?) {
+    var r = Released(iova: a, last: b, paddr: 0, hasPaddr: false, space: space, unmapLine: info.line, unmapTS: info.ts)
+    annotate(&r, hint)
+    cpus[cpu].lastReleased.append(addReleased(r, note: ambiguity))
+  }
+
+  /// Removes `[lo, hi]` from mapping `id`, keeping what is left of it.
+  /// Page counts count live pieces per page, so a cut inside one page
+  /// (CPU pages larger than the IOMMU granule) leaves that page counted
+  /// once per remaining piece.
+  private func cut(_ id: Int32, _ lo: UInt64, _ hi: UInt64) {
+    let m = mappings[Int(id)]
+    let removedP = m.paddr &+ (lo - m.iova)
+    let removedLast = removedP &+ (hi - lo)
+    let hasLeft = lo > m.iova
+    let hasRight = hi < m.last
+    spaces[Int(m.space)].live.remove(slot: m.slot)
+    if m.isLarge {
+      physIndex.remove(slot: m.physSlot)
+    } else {
+      let leftLastPage = hasLeft ? (removedP &- 1) >> shift : UInt64.max
+      let rightFirstPage = hasRight ? (removedLast &+ 1) >> shift : UInt64.max
+      var p = removedP >> shift
+      let end = removedLast >> shift
+      while true {
+        var delta: Int32 = -1
+        if hasLeft && p == leftLastPage { delta += 1 }
+        if hasRight && p == rightFirstPage { delta += 1 }
+        if delta != 0 { counts.add(p, delta, owner: id) }
+        if p == end { break }
+        p += 1
+      }
+    }
+    if !hasLeft && !hasRight {
+      freeMapping(id)
+      return
+    }
+    var left = m
+    var right = m
+    right.iova = hi &+ 1
+    right.paddr = m.paddr &+ (right.iova - m.iova)
+    left.last = lo &- 1
+    let keep = hasLeft ? left : right
+    mappings[Int(id)] = keep
+    place(id, in: m.space)
+    if m.isLarge {
+      mappings[Int(id)].physSlot = physIndex.insert(start: keep.paddr, last: keep.paddr &+ (keep.last - keep.iova), id: id)
+    }
+    if hasLeft && hasRight {
+      right.slot = -1
+      right.physSlot = -1
+      let rid = newMapping(right)
+      if !mappingNotes.isEmpty, let note = mappingNotes[id] { mappingNotes[rid] = note }
+      place(rid, in: m.space)
+      let rLast = right.paddr &+ (right.last - right.iova)
+      if m.isLarge {
+        mappings[Int(rid)].physSlot = physIndex.insert(start: right.paddr, last: rLast, id: rid)
+      } else {
+        var p = right.paddr >> shift
+        let end = rLast >> shift
+        while true {
+          counts.setSecond(p, rid)
+          if p == end { break }
+          p += 1
+        }
+      }
+    }
+  }
+
+  // MARK: - Pending unmaps
+
+  func resolvePending(_ cpu: Int, hint: DMARelease? = nil) {
+    guard cpu < cpus.count, let p = cpus[cpu].pendingUnmap else { return }
+    cpus[cpu].pendingUnmap = nil
+    if let k = pendingCPUs.firstIndex(of: cpu) { pendingCPUs.remove(at: k) }
+    unmap(cpu: cpu, p, hint: hint, canDefer: false)
+  }
+
+  func resolveAllPending() {
+    while let c = pendingCPUs.first { resolvePending(c) }
+  }
+
+  /// Resolves the pending unmaps that could change the count of a page in `[lo, hi]`.
+  private func resolvePending(affectingPages lo: UInt64, _ hi: UInt64) {
+    for c in pendingCPUs {
+      guard let p = cpus[c].pendingUnmap else { continue }
+      var affects = false
+      for s in spaces where !s.live.isEmpty {
+        let index = s.live
+        index.forEachOverlap(start: p.start, last: p.last) { slot in
+          let m = mappings[Int(index.ids[Int(slot)])]
+          let a = m.paddr &+ (max(m.iova, p.start) - m.iova)
+          let b = m.paddr &+ (min(m.last, p.last) - m.iova)
+          if a >> shift <= hi && b >> shift >= lo { affects = true }
+        }
+        if affects { break }
+      }
+      if affects {
+        resolvePending(c)
+        resolvePending(affectingPages: lo, hi)
+        return
+      }
+    }
+  }
+
+  // MARK: - kmem: page allocation and free
+
+  func handlePage(_ cpu: Int) {
+    let type = pre.type
+    let pfn = fields.pfn
+    if type == .mmPageAlloc && fields.pageIsNull {
+      summary.failedAllocations += 1
+      return
+    }
+    let (hi, o) = pfn.addingReportingOverflow((UInt64(1) << UInt64(fields.order)) - 1)
+    guard !o else { return }
+    if type == .mmPageFreeBatched, cpus[cpu].lastFreePFN == pfn {
+      summary.duplicateFrees += 1
+      cpus[cpu].lastFreePFN = .max
+      return
+    }
+    cpus[cpu].lastFreePFN = type == .mmPageFree ? pfn : .max
+    guard hi <= UInt64.max >> shift else { return }
+    if !pendingCPUs.isEmpty { resolvePending(affectingPages: pfn, hi) }
+    if !counts.isEmpty || !physIndex.isEmpty {
+      checkPages(pfn, hi, kind: type == .mmPageAlloc ? .allocatedWhileMapped : .freedWhileMapped)
+    }
+    if type != .mmPageAlloc, !pageMarks.isEmpty {
+      var p = pfn
+      while true {
+        if let (r32, _) = pageMarks.get(p) {
+          let r = Int(r32)
+          if r < released.count, released[r].live, released[r].pageFreeLine == 0 {
+            released[r].pageFreeLine = lineNumber
+            released[r].pageFreeTS = pre.ts
+          }
+        }
+        if p == hi { break }
+        p += 1
+      }
+    }
+  }
+
+  /// `__iommu_debug_check_unmapped()`: one report per page with a non-zero count.
+  private func checkPages(_ lo: UInt64, _ hi: UInt64, kind: ReportKind) {
+    var large: [Int32] = []
+    if !physIndex.isEmpty {
+      physIndex.forEachOverlap(start: lo << shift, last: (hi << shift) | ((UInt64(1) << shift) - 1)) {
+        large.append(physIndex.ids[Int($0)])
+      }
+    }
+    var p = lo
+    while true {
+      var count: Int64 = 0
+      var owner: Int32 = -1
+      if let (c, o) = counts.get(p) {
+        count = Int64(c)
+        if validOwner(o, page: p) { owner = o }
+      }
+      for id in large {
+        let m = mappings[Int(id)]
+        let a = m.paddr >> shift
+        let b = (m.paddr &+ (m.last - m.iova)) >> shift
+        if a <= p && p <= b {
+          count += 1
+          if owner < 0 { owner = id }
+        }
+      }
+      if count > 0 { reportPage(kind, pfn: p, count: count, owner: owner) }
+      if p == hi { break }
+      p += 1
+    }
+  }
+
+  private func validOwner(_ o: Int32, page p: UInt64) -> Bool {
+    guard o >= 0, Int(o) < mappings.count else { return false }
+    let m = mappings[Int(o)]
+    guard m.live else { return false }
+    return m.paddr >> shift <= p && (m.paddr &+ (m.last - m.iova)) >> shift >= p
+  }
+
+  // MARK: - io_page_fault
+
+  func handleFault(_ cpu: Int) {
+    let d = device(fields.devStart, fields.devEnd)
+    if d >= 0, fields.drvEnd > fields.drvStart, deviceDriver[Int(d)].isEmpty {
+      deviceDriver[Int(d)] = cur.string(fields.drvStart, fields.drvEnd)
+    }
+    let x = fields.iova
+    for c in pendingCPUs {
+      if let p = cpus[c].pendingUnmap, p.start <= x, x <= p.last {
+        resolvePending(c)
+        break
+      }
+    }
+    let ds = existingSpace(of: d)
+    if let ds, spaces[Int(ds)].live.overlaps(start: x, last: x) {
+      summary.faultsOnLiveMappings += 1
+      return
+    }
+    // The device's own space, then the unattributed ones; a space where the
+    // IOVA is live again was remapped after its release.
+    var searched: [Int32] = []
+    if let ds { searched.append(ds) }
+    var liveElsewhere = false
+    for s in unattributed where s != ds {
+      if spaces[Int(s)].live.overlaps(start: x, last: x) {
+        liveElsewhere = true
+      } else {
+        searched.append(s)
+      }
+    }
+    var found: [(index: Int, score: Int)] = []
+    if !searched.isEmpty {
+      for r in released.indices where released[r].live && released[r].iova <= x && x <= released[r].last {
+        let s = released[r].space
+        guard searched.contains(s) else { continue }
+        var score = 0
+        if released[r].releaseDevice == d { score += 2 }
+        if s == ds { score += 2 }
+        found.append((r, score))
+      }
+    }
+    guard !found.isEmpty else {
+      if liveElsewhere {
+        summary.faultsOnLiveMappings += 1
+      } else {
+        summary.faultsUnknownIOVA += 1
+      }
+      return
+    }
+    found.sort { a, b in
+      if a.score != b.score { return a.score > b.score }
+      if released[a.index].unmapLine != released[b.index].unmapLine {
+        return released[a.index].unmapLine > released[b.index].unmapLine
+      }
+      return a.index < b.index
+    }
+    let top = found[0]
+    var ambiguity = releasedNotes.isEmpty ? nil : releasedNotes[top.index]
+    let rivals = found.filter { $0.score == top.score && released[$0.index].space != released[top.index].space }
+      .reduce(into: [(index: Int, score: Int)]()) { acc, c in
+        if !acc.contains(where: { released[$0.index].space == released[c.index].space }) { acc.append(c) }
+      }
+    if top.score == 0, !rivals.isEmpty {
+      let names = ([top] + rivals).map { spaces[Int(released[$0.index].space)].name }
+      ambiguity =
+        "ambiguous: iova \(x.hexAlt) was released in \(names.count) address spaces (\(names.joined(separator: ", "))) "
+        + "and no dma event tied \(deviceNames[Int(d)]) to one; chose the latest unmap, in \(names[0])"
+      summary.ambiguousAttributions += 1
+    }
+    summary.faultsAfterUnmap += 1
+    reportFault(released[top.index], device: d, ambiguity: ambiguity)
+  }
+}

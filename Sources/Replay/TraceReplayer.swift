@@ -1,0 +1,404 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+import MemoryModel
+import Reports
+
+/// The streaming replay engine: feed it trace text in chunks of any size,
+/// it parses each line, rebuilds per-page IOMMU map counts from map and
+/// unmap events, checks every page allocation and free as the kernel's
+/// IOMMU_DEBUG_PAGEALLOC would have, and hands each report to `report` as
+/// soon as it is found. Memory is bounded by the live mappings (plus a
+/// bounded history of released IOVA ranges), not by the trace's length.
+///
+/// ```swift
+/// let replayer = TraceReplayer(options: ReplayOptions(traceName: "boot.trace")) { print($0.kind) }
+/// replayer.consume(text)
+/// let summary = replayer.finish()
+/// ```
+///
+/// One replayer is used from one thread at a time. Its hot stored properties
+/// are `@exclusivity(unchecked)`: no access to them ever overlaps another
+/// (closures passed to `IntervalIndex.forEachOverlap` only read them or
+/// append to scratch buffers nothing else touches meanwhile), and the
+/// dynamic checks cost a quarter of the replay time.
+public final class TraceReplayer {
+  public let options: ReplayOptions
+  let shift: UInt64
+  let emit: (Report) -> Void
+  @exclusivity(unchecked) var summary: ReplaySummary
+  @exclusivity(unchecked) var eventCounts = [Int](repeating: 0, count: TraceEventType.allCases.count)
+
+  // Line assembly.
+  @exclusivity(unchecked) private var carry: [UInt8] = []
+  @exclusivity(unchecked) private var carryTooLong = false
+  static let maxLineLength = 1 << 20
+  @exclusivity(unchecked) private(set) var lineNumber = 0
+  @exclusivity(unchecked) private var finished = false
+  @exclusivity(unchecked) private var sawTraceCmdHeader = false
+  @exclusivity(unchecked) private var sawFtraceHeader = false
+
+  // The line being processed (valid only inside `process`).
+  @exclusivity(unchecked) var cur: Line = Line(start: nil, count: 0)
+  @exclusivity(unchecked) var pre = TraceLineParser.Prefix()
+  @exclusivity(unchecked) var fields = EventFields()
+  @exclusivity(unchecked) var ranges: [DMARange] = []
+
+  // Counting state.
+  /// Per-page map counts of mappings up to `largeMappingPages` pages: PFN → (count, last mapping).
+  let counts = U64Table(capacity: 4096)
+  /// Larger mappings by physical range, counted when a page is checked.
+  let physIndex = IntervalIndex()
+  static let largeMappingPages: UInt64 = 256
+  @exclusivity(unchecked) var mappings: [Mapping] = []
+  @exclusivity(unchecked) var freeMappings: [Int32] = []
+  @exclusivity(unchecked) var liveMappings = 0
+  @exclusivity(unchecked) var spaces: [AddressSpace] = []
+  @exclusivity(unchecked) var unattributed: [Int32] = []
+  static let maxUnattributedSpaces = 16
+  @exclusivity(unchecked) var deviceNames: [String] = []
+  @exclusivity(unchecked) var deviceIDs: [String: Int32] = [:]
+  @exclusivity(unchecked) var deviceSpaceOf: [Int32] = []
+  @exclusivity(unchecked) var deviceDriver: [String] = []
+  @exclusivity(unchecked) var deviceGroup: [Int64?] = []
+  @exclusivity(unchecked) var groupSpaceOf: [Int64: Int32] = [:]
+  @exclusivity(unchecked) var released: [Released] = []
+  /// Why an attribution was ambiguous, for the few mappings and released records that have a note.
+  @exclusivity(unchecked) var mappingNotes: [Int32: String] = [:]
+  @exclusivity(unchecked) var releasedNotes: [Int: String] = [:]
+  @exclusivity(unchecked) var hitScratch: [Int32] = []
+  @exclusivity(unchecked) var releasedHead = 0
+  /// PFN → released record, for the first page free after an unmap.
+  let pageMarks = U64Table(capacity: 64)
+  static let markedPagesPerRange: UInt64 = 256
+  @exclusivity(unchecked) var cpus: [CPUState] = []
+  @exclusivity(unchecked) var pendingCPUs: [Int] = []
+  @exclusivity(unchecked) var recentCPUs: [Int] = []
+  @exclusivity(unchecked) var reportedLargerUnmap = false
+  @exclusivity(unchecked) var scratch: [Int32] = []
+  @exclusivity(unchecked) var candidateScratch: [Candidate] = []
+
+  /// Progress: bytes and lines consumed so far, and events recognised.
+  public var bytesConsumed: UInt64 { summary.bytes }
+  public var linesConsumed: Int { lineNumber }
+  public var eventsSeen: Int { summary.events }
+
+  public init(options: ReplayOptions = ReplayOptions(), report: @escaping (Report) -> Void) {
+    self.options = options
+    self.shift = options.pageShift
+    self.emit = report
+    self.summary = ReplaySummary(file: options.traceName, pageSize: UInt64(1) << options.pageShift)
+    spaces.append(AddressSpace(name: "unattributed", kind: .unattributed, device: -1))
+    unattributed.append(0)
+  }
+
+  // MARK: - Input
+
+  /// Consumes a chunk of trace text; lines may span chunks.
+  public func consume(_ chunk: UnsafeRawBufferPointer) {
+    guard !finished, let base = chunk.baseAddress, chunk.count > 0 else { return }
+    let bytes = base.assumingMemoryBound(to: UInt8.self)
+    let n = chunk.count
+    summary.bytes &+= UInt64(n)
+    var start = 0
+    while start < n {
+      let rest = n - start
+      guard let hit = memchr(bytes + start, 0x0A, rest) else {
+        appendCarry(Line(start: bytes + start, count: rest))
+        return
+      }
+      let nl = bytes.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+      let line = Line(start: bytes + start, count: nl - start)
+      if carry.isEmpty && !carryTooLong {
+        process(line)
+      } else {
+        appendCarry(line)
+        flushCarry()
+      }
+      start = nl + 1
+    }
+  }
+
+  public func consume(_ text: String) {
+    var t = text
+    t.withUTF8 { consume(UnsafeRawBufferPointer($0)) }
+  }
+
+  public func consume(_ bytes: [UInt8]) {
+    bytes.withUnsafeBytes { consume($0) }
+  }
+
+  private func appendCarry(_ line: Line) {
+    if carryTooLong { return }
+    if carry.count + line.count > Self.maxLineLength {
+      carryTooLong = true
+      carry.removeAll()
+      return
+    }
+    carry.append(contentsOf: line)
+  }
+
+  private func flushCarry() {
+    if carryTooLong {
+      lineNumber += 1
+      malformed("line longer than 1 MiB")
+      carryTooLong = false
+      carry.removeAll(keepingCapacity: false)
+      return
+    }
+    carry.withUnsafeBufferPointer { process($0) }
+    carry.removeAll(keepingCapacity: true)
+  }
+
+  /// Ends the input: processes a last line without a newline, resolves what
+  /// waited for a following event, and returns the summary.
+  public func finish() -> ReplaySummary {
+    if !finished {
+      if !carry.isEmpty || carryTooLong { flushCarry() }
+      finished = true
+      resolveAllPending()
+      for c in recentCPUs { finalizeRecentMaps(c) }
+      recentCPUs.removeAll()
+    }
+    return currentSummary()
+  }
+
+  func currentSummary() -> ReplaySummary {
+    var s = summary
+    s.lines = lineNumber
+    s.eventCounts = [:]
+    for t in TraceEventType.allCases where eventCounts[t.rawValue] > 0 { s.eventCounts[t.name] = eventCounts[t.rawValue] }
+    s.format = sawTraceCmdHeader ? "trace-cmd" : sawFtraceHeader ? "ftrace" : summary.events > 0 ? "trace_pipe" : "empty"
+    s.liveMappings = liveMappings
+    var bytes: UInt64 = 0
+    for m in mappings where m.live { bytes &+= m.last &- m.iova &+ 1 }
+    s.liveMappedBytes = bytes
+    var pages = counts.count
+    for m in mappings where m.live && m.isLarge { pages += Int(clamping: ((m.paddr &+ (m.last &- m.iova)) >> shift) - (m.paddr >> shift) + 1) }
+    s.mappedPages = pages
+    s.deviceSpaces = spaces.filter { $0.kind == .device }.count
+    s.groupSpaces = spaces.filter { $0.kind == .group }.count
+    s.unattributedSpaces = spaces.filter { $0.kind == .unattributed }.count
+    s.devices = deviceNames
+    return s
+  }
+
+  // MARK: - Lines
+
+  func malformed(_ reason: String) {
+    summary.malformedLines += 1
+    if summary.malformed.count < options.malformedLinesListed {
+      summary.malformed.append(MalformedLine(line: lineNumber, reason: reason))
+    }
+  }
+
+  func process(_ raw: Line) {
+    lineNumber += 1
+    var line = raw
+    if line.count > 0, line[line.count - 1] == ASCII.cr { line = Line(rebasing: line[0..<(line.count - 1)]) }
+    switch TraceLineParser.classify(line, &pre) {
+    case .blank:
+      summary.blankLines += 1
+    case .header:
+      summary.headerLines += 1
+      var k = 0
+      line.skipSpaces(&k)
+      if line.expect("cpus=", &k) { sawTraceCmdHeader = true }
+      k = 0
+      line.skipSpaces(&k)
+      if line.expect("# tracer:", &k) { sawFtraceHeader = true }
+    case .lost(_, let n):
+      summary.lostEventMarkers += 1
+      summary.lostEvents &+= n ?? 0
+      if summary.firstLostEventsLine == nil { summary.firstLostEventsLine = lineNumber }
+    case .malformed(let reason):
+      malformed(reason.description)
+    case .event:
+      if pre.type == .other {
+        summary.events += 1
+        eventCounts[TraceEventType.other.rawValue] += 1
+        return
+      }
+      if let reason = TraceLineParser.payload(line, pre, &fields, ranges: &ranges) {
+        malformed(reason.description)
+        return
+      }
+      summary.events += 1
+      eventCounts[pre.type.rawValue] += 1
+      cur = line
+      dispatch()
+      cur = Line(start: nil, count: 0)
+    }
+  }
+
+  private func dispatch() {
+    let cpu = pre.cpu
+    if cpu >= cpus.count { cpus.append(contentsOf: repeatElement(CPUState(), count: cpu + 1 - cpus.count)) }
+    switch pre.type {
+    case .map: handleMap(cpu)
+    case .unmap: handleUnmap(cpu)
+    case .mmPageAlloc, .mmPageFree, .mmPageFreeBatched: handlePage(cpu)
+    case .ioPageFault: handleFault(cpu)
+    case .addDeviceToGroup:
+      let d = device(fields.devStart, fields.devEnd)
+      if d >= 0 { deviceGroup[Int(d)] = fields.group }
+      otherEvent(cpu)
+    case .removeDeviceFromGroup, .attachDeviceToDomain, .detachDeviceFromDomain:
+      _ = device(fields.devStart, fields.devEnd)
+      otherEvent(cpu)
+    default:
+      if pre.type.isDMAMap {
+        handleDMAMap(cpu)
+      } else if pre.type.isDMARelease {
+        handleDMARelease(cpu)
+      }
+    }
+  }
+
+  /// An iommu or dma event that ends the per-CPU windows.
+  func otherEvent(_ cpu: Int) {
+    resolvePending(cpu)
+    finalizeRecentMaps(cpu)
+    cpus[cpu].preRelease = nil
+    cpus[cpu].lastReleased.removeAll(keepingCapacity: true)
+  }
+
+  // MARK: - Devices and spaces
+
+  /// The id of the device named by `[a, b)` of the current line.
+  func device(_ a: Int, _ b: Int) -> Int32 {
+    guard b > a else { return -1 }
+    let name = cur.string(a, b)
+    if let id = deviceIDs[name] { return id }
+    let id = Int32(deviceNames.count)
+    deviceNames.append(name)
+    deviceIDs[name] = id
+    deviceSpaceOf.append(-1)
+    deviceDriver.append("")
+    deviceGroup.append(nil)
+    return id
+  }
+
+  /// The address space of a device (its IOMMU group's, when traced), created on first use.
+  func spaceOf(device d: Int32) -> Int32 {
+    let di = Int(d)
+    if deviceSpaceOf[di] >= 0 { return deviceSpaceOf[di] }
+    let id = Int32(spaces.count)
+    if let g = deviceGroup[di] {
+      if let s = groupSpaceOf[g] {
+        deviceSpaceOf[di] = s
+        return s
+      }
+      spaces.append(AddressSpace(name: "group \(g)", kind: .group, device: -1))
+      groupSpaceOf[g] = id
+    } else {
+      spaces.append(AddressSpace(name: deviceNames[di], kind: .device, device: d))
+    }
+    deviceSpaceOf[di] = id
+    return id
+  }
+
+  /// The space a device's events belong to, if it has one yet.
+  func existingSpace(of d: Int32) -> Int32? {
+    guard d >= 0, Int(d) < deviceSpaceOf.count else { return nil }
+    let s = deviceSpaceOf[Int(d)]
+    if s >= 0 { return s }
+    if let g = deviceGroup[Int(d)], let gs = groupSpaceOf[g] { return gs }
+    return nil
+  }
+
+  // MARK: - Mapping records
+
+  func newMapping(_ m: Mapping) -> Int32 {
+    liveMappings += 1
+    if let id = freeMappings.popLast() {
+      mappings[Int(id)] = m
+      return id
+    }
+    mappings.append(m)
+    return Int32(mappings.count - 1)
+  }
+
+  func freeMapping(_ id: Int32) {
+    mappings[Int(id)].live = false
+    if !mappingNotes.isEmpty { mappingNotes[id] = nil }
+    freeMappings.append(id)
+    liveMappings -= 1
+  }
+
+  /// Adds `delta` to every page of `[paddr, paddr + size)` of a small mapping.
+  @inline(__always)
+  func countRange(paddr: UInt64, last: UInt64, delta: Int32, owner: Int32) {
+    var p = paddr >> shift
+    let end = last >> shift
+    while true {
+      counts.add(p, delta, owner: owner)
+      if p == end { break }
+      p += 1
+    }
+  }
+
+  /// Number of pages `[paddr, last]` spans.
+  @inline(__always) func pageSpan(_ paddr: UInt64, _ last: UInt64) -> UInt64 {
+    (last >> shift) - (paddr >> shift) + 1
+  }
+
+  /// Inserts a mapping piece into a space's index and the page counts.
+  func place(_ id: Int32, in space: Int32) {
+    var m = mappings[Int(id)]
+    m.space = space
+    m.slot = spaces[Int(space)].live.insert(start: m.iova, last: m.last, id: id)
+    mappings[Int(id)] = m
+  }
+
+  // MARK: - Released ranges
+
+  @discardableResult
+  func addReleased(_ r: Released, note: String? = nil) -> Int {
+    var rec = r
+    let index: Int
+    if released.count < options.releasedHistory {
+      index = released.count
+      released.append(rec)
+    } else {
+      index = releasedHead
+      releasedHead = (releasedHead + 1) % released.count
+      dropReleased(index)
+      released[index] = rec
+    }
+    if rec.hasPaddr, pageSpan(rec.paddr, rec.paddr &+ (rec.last &- rec.iova)) <= Self.markedPagesPerRange {
+      rec.marked = true
+      var p = rec.paddr >> shift
+      let end = (rec.paddr &+ (rec.last &- rec.iova)) >> shift
+      while true {
+        pageMarks.set(p, Int32(index), 0)
+        if p == end { break }
+        p += 1
+      }
+    }
+    released[index] = rec
+    if let note { releasedNotes[index] = note }
+    return index
+  }
+
+  /// Forgets a released record (evicted from the history).
+  func dropReleased(_ index: Int) {
+    guard index < released.count, released[index].live else { return }
+    let r = released[index]
+    if r.marked {
+      var p = r.paddr >> shift
+      let end = (r.paddr &+ (r.last &- r.iova)) >> shift
+      while true {
+        if let (v, _) = pageMarks.get(p), v == Int32(index) { pageMarks.remove(p) }
+        if p == end { break }
+        p += 1
+      }
+    }
+    released[index].live = false
+    if !releasedNotes.isEmpty { releasedNotes[index] = nil }
+  }
+}

@@ -1,0 +1,169 @@
+/// An open-addressing hash map from `UInt64` keys to two `Int32` values
+/// (linear probing, backward-shift deletion, power-of-two capacity, at most
+/// half full). It is the replay engine's per-page map count table (key: PFN,
+/// values: count and the mapping that last counted the page) and the bucket
+/// directory of `IntervalIndex`.
+///
+/// `UInt64.max` is the empty marker and is never stored (a PFN or a bucket
+/// key cannot reach it; `set` ignores it).
+final class U64Table {
+  private static let empty = UInt64.max
+  @exclusivity(unchecked) private var keys: UnsafeMutablePointer<UInt64>
+  @exclusivity(unchecked) private var first: UnsafeMutablePointer<Int32>
+  @exclusivity(unchecked) private var second: UnsafeMutablePointer<Int32>
+  @exclusivity(unchecked) private var capacity: Int
+  @exclusivity(unchecked) private var shift: UInt64
+  @exclusivity(unchecked) private(set) var count = 0
+  private let minimumCapacity: Int
+
+  init(capacity: Int = 1024) {
+    var c = 16
+    while c < capacity { c <<= 1 }
+    minimumCapacity = c
+    self.capacity = c
+    shift = UInt64(64 - c.trailingZeroBitCount)
+    keys = .allocate(capacity: c)
+    keys.initialize(repeating: Self.empty, count: c)
+    first = .allocate(capacity: c)
+    first.initialize(repeating: 0, count: c)
+    second = .allocate(capacity: c)
+    second.initialize(repeating: 0, count: c)
+  }
+
+  deinit {
+    keys.deallocate()
+    first.deallocate()
+    second.deallocate()
+  }
+
+  var isEmpty: Bool { count == 0 }
+
+  @inline(__always) private func ideal(_ key: UInt64) -> Int {
+    Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift)
+  }
+
+  @inline(__always) private func find(_ key: UInt64) -> Int? {
+    let mask = capacity - 1
+    var i = ideal(key)
+    while true {
+      let k = keys[i]
+      if k == key { return i }
+      if k == Self.empty { return nil }
+      i = (i + 1) & mask
+    }
+  }
+
+  /// The values stored for `key`.
+  @inline(__always) func get(_ key: UInt64) -> (Int32, Int32)? {
+    guard count > 0, key != Self.empty, let i = find(key) else { return nil }
+    return (first[i], second[i])
+  }
+
+  @inline(__always) func contains(_ key: UInt64) -> Bool { get(key) != nil }
+
+  /// Stores both values for `key`.
+  func set(_ key: UInt64, _ a: Int32, _ b: Int32) {
+    guard key != Self.empty else { return }
+    let i = slotForInsert(key)
+    first[i] = a
+    second[i] = b
+  }
+
+  /// Adds `delta` to the first value of `key` (a missing key counts 0),
+  /// saturating at the `Int32` range; the key is removed when it reaches 0.
+  /// `owner` replaces the second value when `delta` is positive. Returns the new value.
+  @discardableResult
+  func add(_ key: UInt64, _ delta: Int32, owner: Int32) -> Int32 {
+    guard key != Self.empty, delta != 0 else { return get(key)?.0 ?? 0 }
+    if delta < 0, find(key) == nil {
+      // Decrementing a page never counted: keep it negative (replay never
+      // decrements what it did not count, so this is only defensive).
+      let i = slotForInsert(key)
+      first[i] = delta
+      second[i] = -1
+      return delta
+    }
+    let i = slotForInsert(key)
+    let (v, o) = first[i].addingReportingOverflow(delta)
+    let nv = o ? (delta > 0 ? Int32.max : Int32.min) : v
+    if nv == 0 {
+      remove(at: i)
+      return 0
+    }
+    first[i] = nv
+    if delta > 0 { second[i] = owner }
+    return nv
+  }
+
+  /// Replaces the second value of an existing key.
+  func setSecond(_ key: UInt64, _ b: Int32) {
+    guard count > 0, key != Self.empty, let i = find(key) else { return }
+    second[i] = b
+  }
+
+  func remove(_ key: UInt64) {
+    guard count > 0, key != Self.empty, let i = find(key) else { return }
+    remove(at: i)
+  }
+
+  /// The slot of `key`, inserted (values 0, -1) when missing.
+  private func slotForInsert(_ key: UInt64) -> Int {
+    if let i = find(key) { return i }
+    if (count + 1) * 2 > capacity { resize(capacity * 2) }
+    let mask = capacity - 1
+    var i = ideal(key)
+    while keys[i] != Self.empty { i = (i + 1) & mask }
+    keys[i] = key
+    first[i] = 0
+    second[i] = -1
+    count += 1
+    return i
+  }
+
+  private func remove(at slot: Int) {
+    let mask = capacity - 1
+    var i = slot
+    var j = slot
+    while true {
+      j = (j + 1) & mask
+      let kj = keys[j]
+      if kj == Self.empty { break }
+      let k = ideal(kj)
+      let stays = i <= j ? (i < k && k <= j) : (i < k || k <= j)
+      if stays { continue }
+      keys[i] = kj
+      first[i] = first[j]
+      second[i] = second[j]
+      i = j
+    }
+    keys[i] = Self.empty
+    count -= 1
+    if capacity > minimumCapacity, count * 8 < capacity { resize(capacity / 2) }
+  }
+
+  private func resize(_ newCapacity: Int) {
+    let oldKeys = keys
+    let oldFirst = first
+    let oldSecond = second
+    let oldCapacity = capacity
+    capacity = newCapacity
+    shift = UInt64(64 - newCapacity.trailingZeroBitCount)
+    keys = .allocate(capacity: newCapacity)
+    keys.initialize(repeating: Self.empty, count: newCapacity)
+    first = .allocate(capacity: newCapacity)
+    first.initialize(repeating: 0, count: newCapacity)
+    second = .allocate(capacity: newCapacity)
+    second.initialize(repeating: 0, count: newCapacity)
+    let mask = newCapacity - 1
+    for s in 0..<oldCapacity where oldKeys[s] != Self.empty {
+      var i = ideal(oldKeys[s])
+      while keys[i] != Self.empty { i = (i + 1) & mask }
+      keys[i] = oldKeys[s]
+      first[i] = oldFirst[s]
+      second[i] = oldSecond[s]
+    }
+    oldKeys.deallocate()
+    oldFirst.deallocate()
+    oldSecond.deallocate()
+  }
+}
