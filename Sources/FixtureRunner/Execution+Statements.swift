@@ -214,15 +214,18 @@ extension Execution {
         break
       }
       let isWrite = access.kind == .write
-      // One access per 4K page the range touches; the first report or fault ends it.
+      // One access per 4K page the range touches; the first report or fault
+      // ends it. A write repeats `value`'s eight bytes over the range; a
+      // read (at most 8 bytes) assembles its value from the pieces.
       var off: UInt64 = 0
       let total = max(access.length, 1)
+      var read: UInt64 = 0
       while off < total {
         let (at, ov) = iova.addingReportingOverflow(off)
         guard !ov else { throw fatal(access.address.location, "address \(access.address) + len wraps around") }
         let chunk = min(total - off, 4096 - (at & 4095))
-        let r = machine.deviceAccess(dev, iova: IOVA(at), pasid: pasid, isWrite: isWrite, length: Int(min(chunk, 8)), value: value(access.value, off), context: ctx)
-        if off == 0 { o.value = r.value }
+        let r = machine.deviceAccess(dev, iova: IOVA(at), pasid: pasid, isWrite: isWrite, length: Int(chunk), value: rotated(access.value, by: off), context: ctx)
+        if let v = r.value, off < 8 { read |= v << (8 * off) }
         if r.fault != nil {
           o.faulted = true
           break
@@ -230,6 +233,7 @@ extension Execution {
         if r.verdict != .ok { break }
         off += chunk
       }
+      if !isWrite && !o.faulted { o.value = read }
 
     case .atsTranslate(let devRef, let addr, let p):
       let dev = try device(devRef)
@@ -302,5 +306,9 @@ extension Execution {
     return o
   }
 
-  private func value(_ v: UInt64, _ offset: UInt64) -> UInt64 { v }
+  /// `v`'s bytes as seen from byte `offset` of a repeating 8-byte pattern.
+  private func rotated(_ v: UInt64, by offset: UInt64) -> UInt64 {
+    let r = (offset % 8) * 8
+    return r == 0 ? v : (v >> r) | (v << (64 - r))
+  }
 }

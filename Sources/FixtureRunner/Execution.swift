@@ -26,7 +26,8 @@ final class Execution {
     let config = MemoryModel.MemoryConfiguration(parsed.memory)
     let memoryLine = parsed.statements.first { $0.verb == .memory }?.location ?? SourceLocation(line: 1, column: 1)
     if let err = config.validate(maximumRAM: options.maximumRAM) {
-      throw FatalError(diagnostic: Diagnostic(file: parsed.file, location: memoryLine, message: "memory: \(err.reason) (\(err.errno.rawValue))"))
+      let hint = err.errno == .E2BIG ? "; --max-ram SIZE raises the limit" : ""
+      throw FatalError(diagnostic: Diagnostic(file: parsed.file, location: memoryLine, message: "memory: \(err.reason) (\(err.errno.rawValue))\(hint)"))
     }
     let c = parsed.cmdline
     let policy = MachinePolicy(
@@ -67,16 +68,6 @@ final class Execution {
     FatalError(diagnostic: Diagnostic(file: file, location: location, message: message))
   }
 
-  /// Stops the fixture once emulated memory holding data passed the resident
-  /// limit: the statement's writes past it were dropped (docs/Robustness.md).
-  func checkResourceLimits(_ stmt: Statement) throws(FatalError) {
-    guard machine.memory.residentLimitReached else { return }
-    let limit = ByteSize.describe(options.maximumResident)
-    throw fatal(
-      stmt.verbLocation,
-      "'\(stmt.verb.rawValue)' passed the limit on resident emulated memory (\(limit) of written pages, page tables included); raise it with --max-resident")
-  }
-
   // MARK: - Running
 
   func run() -> FixtureResult {
@@ -86,9 +77,9 @@ final class Execution {
     var summary = RunSummary()
     for (i, stmt) in parsed.statements.enumerated() {
       let context = context(for: stmt, index: i)
-      machine.advance(by: FixtureRunner.statementTickNS, context: .kernel("timer"))
       var outcome: StatementOutcome
       do {
+        try checkWorkLimits(stmt)
         outcome = try execute(stmt, index: i, context: context)
         try checkResourceLimits(stmt)
       } catch {

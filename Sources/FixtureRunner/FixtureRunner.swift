@@ -29,9 +29,6 @@ public struct RunOptions: Sendable {
 /// Runs fixtures: parse, build the machine, execute every statement under
 /// the sanitizer, check expectations.
 public enum FixtureRunner {
-  /// Emulated time that passes between two statements.
-  public static let statementTickNS: UInt64 = 1_000
-
   public static func run(file: String, source: [UInt8], options: RunOptions = RunOptions()) -> FixtureResult {
     var parsed = FixtureParser.parse(source: source, file: file)
     var diagnostics = parsed.errors
@@ -48,7 +45,10 @@ public enum FixtureRunner {
     } catch {
       return FixtureResult(file: file, diagnostics: [error.diagnostic], outcomes: [], failures: [], stats: [], summary: RunSummary())
     }
-    return execution.run()
+    let result = execution.run()
+    // Frees the machine and its emulated memory (they form reference cycles).
+    execution.machine.tearDown()
+    return result
   }
 
   /// Runs a fixture file from disk.

@@ -73,7 +73,7 @@ public final class Device: Sendable, CustomStringConvertible {
         s.atcTimeouts += 1
         return true
       }
-      s.atc.invalidate(domainID: nil, pasid: .some(pasid), start: cmd.range?.lowerBound ?? 0, end: cmd.range?.upperBound ?? .max)
+      s.atc.invalidate(domainID: nil, pasid: pasid, start: cmd.range?.lowerBound ?? 0, end: cmd.range?.upperBound ?? .max)
       return false
     }
     if ignored {

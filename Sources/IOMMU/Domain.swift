@@ -22,6 +22,16 @@ public struct DMAMapping: Sendable, Hashable {
   public var coherentBlock: PageBlock?
 }
 
+/// One attachment of a device to a domain: its RID (PASID nil) or a PASID.
+struct Attachment: Hashable {
+  var device: ObjectIdentifier
+  var pasid: UInt32?
+  init(_ device: Device, _ pasid: UInt32?) {
+    self.device = ObjectIdentifier(device)
+    self.pasid = pasid
+  }
+}
+
 /// An IOMMU domain: an I/O address space with its page table.
 public final class Domain: Sendable, CustomStringConvertible {
   public let id: Int
@@ -41,7 +51,8 @@ public final class Domain: Sendable, CustomStringConvertible {
     var iovas: IOVAAllocator
     var dmaMappings: [UInt64: DMAMapping] = [:]
     var fq = FlushQueue()
-    var devices: [ObjectIdentifier: (device: Device, pasid: UInt32?)] = [:]
+    /// Attachments: one per (device, PASID), the RID being PASID nil.
+    var devices: [Attachment: (device: Device, pasid: UInt32?)] = [:]
     var isFreed = false
   }
   let state: Mutex<State>
@@ -110,7 +121,7 @@ public final class Domain: Sendable, CustomStringConvertible {
       }
     }
     if !unlinked.freelist.isEmpty {
-      machine.issue(unit.rangeCommand(domainID: id, pasid: nil, range: unlinked.start...unlinked.end, leafOnly: false), on: unit, context: context)
+      machine.issue(unit.rangeCommand(domainID: id, range: unlinked.start...unlinked.end, leafOnly: false), on: unit, context: context)
       machine.issueSync(unit, context: context)
       freeTables(unlinked.freelist, context: context)
     }
@@ -202,7 +213,7 @@ public final class Domain: Sendable, CustomStringConvertible {
     // io-pgtable-arm frees a table right after flushing the walk caches for
     // its range (`io_pgtable_tlb_flush_walk()` in `__arm_lpae_unmap()`).
     if unit.model == .smmuv3 && !gather.freelist.isEmpty {
-      let cmd = unit.rangeCommand(domainID: id, pasid: nil, range: gather.start...gather.end, leafOnly: false)
+      let cmd = unit.rangeCommand(domainID: id, range: gather.start...gather.end, leafOnly: false)
       machine.issue(cmd, on: unit, context: context)
       machine.issueSync(unit, context: context)
       freeTables(gather.freelist, context: context)
@@ -224,7 +235,7 @@ public final class Domain: Sendable, CustomStringConvertible {
       case .smmuv3: leafOnly = true
       case .amd: leafOnly = false  // PDE=1 always
       }
-      machine.issue(unit.rangeCommand(domainID: id, pasid: nil, range: gather.start...gather.end, leafOnly: leafOnly), on: unit, context: context)
+      machine.issue(unit.rangeCommand(domainID: id, range: gather.start...gather.end, leafOnly: leafOnly), on: unit, context: context)
       invalidateATCs(range: gather.start...gather.end, context: context)
       machine.issueSync(unit, context: context)
     }
@@ -268,6 +279,20 @@ public final class Domain: Sendable, CustomStringConvertible {
   public func mappedLeaves() -> [RemovedLeaves] { state.withLock { $0.pageTable?.mappedLeaves() ?? [] } }
 
   /// The devices (and PASIDs) attached to this domain.
+  /// Records an attachment.
+  func link(_ device: Device, pasid: UInt32?) {
+    state.withLock { $0.devices[Attachment(device, pasid)] = (device, pasid) }
+  }
+
+  /// Removes one attachment; returns how many remain.
+  @discardableResult
+  func unlink(_ device: Device, pasid: UInt32?) -> Int {
+    state.withLock { s in
+      s.devices[Attachment(device, pasid)] = nil
+      return s.devices.count
+    }
+  }
+
   public var attachedDevices: [(device: Device, pasid: UInt32?)] {
     state.withLock { Array($0.devices.values) }.sorted { ($0.device.name, $0.pasid ?? 0) < ($1.device.name, $1.pasid ?? 0) }
   }

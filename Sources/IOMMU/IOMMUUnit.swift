@@ -63,13 +63,23 @@ public final class IOMMUUnit: Sendable {
   /// A range invalidation: VT-d page-selective with IH, SMMUv3 TLBI_NH_VA
   /// with Leaf, AMD INVALIDATE_IOMMU_PAGES with PDE.
   public func rangeCommand(domainID: Int, pasid: UInt32?, range: ClosedRange<UInt64>, leafOnly: Bool) -> InvalidationCommand {
+    rangeCommand(domainID: domainID, tag: .some(pasid), range: range, leafOnly: leafOnly)
+  }
+
+  /// A range invalidation of every cache tag of a domain (its RID and
+  /// every PASID attached to it), as `cache_tag_flush_range()` walks them.
+  public func rangeCommand(domainID: Int, range: ClosedRange<UInt64>, leafOnly: Bool) -> InvalidationCommand {
+    rangeCommand(domainID: domainID, tag: nil, range: range, leafOnly: leafOnly)
+  }
+
+  private func rangeCommand(domainID: Int, tag pasid: UInt32??, range: ClosedRange<UInt64>, leafOnly: Bool) -> InvalidationCommand {
     let name: String
     switch model {
-    case .vtd: name = (pasid == nil ? "IOTLB PSI" : "P_IOTLB PSI") + " IH=\(leafOnly ? 1 : 0)"
+    case .vtd: name = (pasid.map { $0 != nil } ?? false ? "P_IOTLB PSI" : "IOTLB PSI") + " IH=\(leafOnly ? 1 : 0)"
     case .smmuv3: name = "TLBI_NH_VA Leaf=\(leafOnly ? 1 : 0)"
     case .amd: name = "INVALIDATE_IOMMU_PAGES PDE=\(leafOnly ? 0 : 1)"
     }
-    return InvalidationCommand(name: name, unit: self.name, target: .iommu(domainID: domainID, pasid: .some(pasid), leafOnly: leafOnly), range: range)
+    return InvalidationCommand(name: name, unit: self.name, target: .iommu(domainID: domainID, pasid: pasid, leafOnly: leafOnly), range: range)
   }
 
   /// Everything of one domain (leaf and non-leaf).
@@ -97,14 +107,14 @@ public final class IOMMUUnit: Sendable {
 
   /// An ATC invalidation for a device: VT-d device-TLB, SMMUv3
   /// CMD_ATC_INV, AMD INVALIDATE_IOTLB_PAGES.
-  public func atcCommand(device: String, pasid: UInt32?, range: ClosedRange<UInt64>?) -> InvalidationCommand {
+  public func atcCommand(device: String, pasid: UInt32?, range: ClosedRange<UInt64>?, allPASIDs: Bool = false) -> InvalidationCommand {
     let name: String
     switch model {
     case .vtd: name = pasid == nil ? "DEV_TLB" : "DEV_PIOTLB"
     case .smmuv3: name = "CMD_ATC_INV"
     case .amd: name = "INVALIDATE_IOTLB_PAGES"
     }
-    return InvalidationCommand(name: name, unit: self.name, target: .atc(device: device, pasid: pasid), range: range)
+    return InvalidationCommand(name: name, unit: self.name, target: .atc(device: device, pasid: allPASIDs ? nil : .some(pasid)), range: range)
   }
 
   /// The wait that completes a batch: VT-d wait descriptor, CMD_SYNC, COMPLETION_WAIT.

@@ -53,7 +53,9 @@ extension Machine {
       return (nil, w)
     }
     if let e = hit {
-      return .success(HardwareTranslation(phys: e.phys | (iova & (e.size - 1)), leafShift: e.shift, readable: e.readable, writable: e.writable, user: e.user, epoch: e.epoch, path: "iotlb", stale: nil))
+      return .success(HardwareTranslation(
+        phys: e.phys | (iova & (e.size - 1)), leafShift: e.shift, readable: e.readable, writable: e.writable, user: e.user,
+        epoch: e.epoch, path: "iotlb", stale: e.staleTable == 0 ? nil : (PhysicalAddress(e.staleTable), e.staleDepth)))
     }
     var table: PhysicalAddress
     var depth: Int
@@ -80,6 +82,9 @@ extension Machine {
     var fills: [WalkEntry] = []
     var result: Result<HardwareTranslation, TranslationFault> = .failure(TranslationFault(reason: "translation fault"))
     while depth < format.levels {
+      // A table the walk reads must be a live page-table page; a walk that
+      // reaches a freed one is stale whatever led it there.
+      if stale == nil && !isLiveTable(table) { stale = (table, depth) }
       let idx = format.index(iova, depth)
       let pte = memory.read64(table.advanced(by: idx << 3))
       let sh = format.shift(depth)
@@ -116,7 +121,7 @@ extension Machine {
       }
       if let t = success {
         let base = iova & ~((1 << UInt64(t.leafShift)) - 1)
-        c.iotlb.insert(LeafEntry(tag: tag, iova: base, shift: t.leafShift, phys: t.phys & ~((1 << UInt64(t.leafShift)) - 1), readable: t.readable, writable: t.writable, user: t.user, epoch: t.epoch, stale: t.stale != nil))
+        c.iotlb.insert(LeafEntry(tag: tag, iova: base, shift: t.leafShift, phys: t.phys & ~((1 << UInt64(t.leafShift)) - 1), readable: t.readable, writable: t.writable, user: t.user, epoch: t.epoch, staleTable: t.stale?.table.rawValue ?? 0, staleDepth: t.stale?.depth ?? 0))
         c.stats.iotlbFills += 1
       } else {
         c.stats.walkFaults += 1
@@ -127,6 +132,15 @@ extension Machine {
       return .success(t)
     }
     return result
+  }
+
+  /// Whether `table` is an allocated page-table page.
+  func isLiveTable(_ table: PhysicalAddress) -> Bool {
+    switch memory.state(of: table.pfn(pageShift: memory.pageShift)) {
+    case .allocated(_, let use): return use != .data
+    case .notRAM: return true  // a table in MMIO: nothing to say
+    case .free, .offline: return false
+    }
   }
 
   /// The ground truth for an access that landed on `phys` through a
@@ -166,7 +180,12 @@ extension Machine {
       var read: UInt64?
       if let phys {
         if isWrite {
-          memory.write(PhysicalAddress(phys), value: value, width: min(length, 8))
+          // `value`'s eight bytes, repeated over the access.
+          var i = 0
+          while i < length {
+            memory.write(PhysicalAddress(phys &+ UInt64(i)), value: value, width: min(8, length - i))
+            i += 8
+          }
         } else {
           read = memory.read(PhysicalAddress(phys), width: min(length, 8))
         }
@@ -180,7 +199,8 @@ extension Machine {
     if let e = atcHit {
       if isWrite && !e.writable { return finish(phys: nil, fault: "write to a read-only ATC entry", path: "atc", verdict: .ok) }
       let phys = e.phys | (iova.rawValue & (e.size - 1))
-      return finish(phys: phys, fault: nil, path: "atc", verdict: verdict(phys: phys, epoch: e.epoch, stale: nil))
+      let stale = e.staleTable == 0 ? nil : (table: PhysicalAddress(e.staleTable), depth: e.staleDepth)
+      return finish(phys: phys, fault: nil, path: "atc", verdict: verdict(phys: phys, epoch: e.epoch, stale: stale))
     }
     switch domain.type {
     case .blocked:
@@ -221,7 +241,7 @@ extension Machine {
         phys = t.phys
         if let s = t.stale { verdict = .staleWalk(table: s.table, depth: s.depth) }
         let base = iova.rawValue & ~((1 << UInt64(t.leafShift)) - 1)
-        let entry = LeafEntry(tag: CacheTag(domainID: domain.id, pasid: pasid), iova: base, shift: t.leafShift, phys: t.phys & ~((1 << UInt64(t.leafShift)) - 1), readable: t.readable, writable: t.writable, user: t.user, epoch: t.epoch, stale: t.stale != nil)
+        let entry = LeafEntry(tag: CacheTag(domainID: domain.id, pasid: pasid), iova: base, shift: t.leafShift, phys: t.phys & ~((1 << UInt64(t.leafShift)) - 1), readable: t.readable, writable: t.writable, user: t.user, epoch: t.epoch, staleTable: t.stale?.table.rawValue ?? 0, staleDepth: t.stale?.depth ?? 0)
         device.state.withLock { $0.atc.insert(entry) }
       }
     } else {

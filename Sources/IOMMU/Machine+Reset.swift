@@ -32,8 +32,9 @@ extension Machine {
     }
     if let old { unlink(device, from: old, pasid: nil, context: context) }
     for (pasid, d) in pasids.sorted(by: { $0.key < $1.key }) { unlink(device, from: d, pasid: pasid, context: context) }
-    // The blocking attach disables ATS: the ATC is flushed before the reset.
-    device.invalidateATC(device.unit.atcCommand(device: device.name, pasid: nil, range: nil), machine: self, context: context)
+    // The blocking attach disables ATS: the ATC is flushed, every PASID
+    // included, before the reset.
+    device.invalidateATC(device.unit.atcCommand(device: device.name, pasid: nil, range: nil, allPASIDs: true), machine: self, context: context)
     issueSync(device.unit, context: context)
   }
 
@@ -52,8 +53,8 @@ extension Machine {
       s.resetPrepared = false
       return r
     }
-    if let saved { saved.state.withLock { $0.devices[ObjectIdentifier(device)] = (device, nil) } }
-    for (pasid, d) in pasids { d.state.withLock { $0.devices[ObjectIdentifier(device)] = (device, pasid) } }
+    saved?.link(device, pasid: nil)
+    for (pasid, d) in pasids { d.link(device, pasid: pasid) }
     for a in deferred {
       do {
         if let d = a.domain {
@@ -107,9 +108,7 @@ extension Machine {
 
   /// Removes a device from a domain's list and flushes what it may cache.
   func unlink(_ device: Device, from domain: Domain, pasid: UInt32?, context: CallContext) {
-    domain.state.withLock { s in
-      if let e = s.devices[ObjectIdentifier(device)], e.pasid == pasid { s.devices[ObjectIdentifier(device)] = nil }
-    }
+    domain.unlink(device, pasid: pasid)
     if domain.type != .blocked && domain.type != .identity {
       issue(domain.unit.domainCommand(domainID: domain.id, pasid: pasid.map { .some($0) }), on: domain.unit, context: context)
     }

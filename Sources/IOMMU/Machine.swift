@@ -72,7 +72,7 @@ public final class Machine: Sendable {
       $0.domain = domain
       $0.defaultDomain = domain
     }
-    domain.state.withLock { $0.devices[ObjectIdentifier(dev)] = (dev, nil) }
+    domain.link(dev, pasid: nil)
     registry.withLock { $0.devices[name] = dev }
     return dev
   }
@@ -132,7 +132,7 @@ public final class Machine: Sendable {
         return false
       }
       if busy { throw MachineError(.EBUSY, "pasid \(pasid) of \(device.name) is already attached") }
-      domain.state.withLock { $0.devices[ObjectIdentifier(device), default: (device, pasid)] = (device, pasid) }
+      domain.link(device, pasid: pasid)
       return
     }
     let old = try device.state.withLock { s throws(MachineError) -> Domain? in
@@ -144,20 +144,24 @@ public final class Machine: Sendable {
       s.domain = domain
       return cur
     }
-    if let old { detachFromDomain(device, old, context: context) }
-    domain.state.withLock { $0.devices[ObjectIdentifier(device)] = (device, nil) }
+    if let old { detachFromDomain(device, old, pasid: nil, context: context) }
+    domain.link(device, pasid: nil)
   }
 
   /// Detaches a device (or a PASID); the RID returns to its default domain.
   public func detach(_ device: Device, pasid: UInt32? = nil, context: CallContext) throws(MachineError) {
-    if try resetFence(device, domain: nil, pasid: pasid) { return }
     if let pasid {
-      guard let d = device.state.withLock({ $0.pasidDomains.removeValue(forKey: pasid) }) else {
-        throw MachineError(.ENOENT, "pasid \(pasid) of \(device.name) is not attached")
+      // A PASID detach cannot be refused (`iommu_detach_device_pasid()`
+      // returns void); during a reset it drops the parked attachment.
+      let (d, parked) = device.state.withLock { s -> (Domain?, Bool) in
+        if let d = s.pasidDomains.removeValue(forKey: pasid) { return (d, false) }
+        return (s.savedPASIDs.removeValue(forKey: pasid), true)
       }
-      detachFromDomain(device, d, context: context)
+      guard let d else { throw MachineError(.ENOENT, "pasid \(pasid) of \(device.name) is not attached") }
+      if !parked { detachFromDomain(device, d, pasid: pasid, context: context) }
       return
     }
+    if try resetFence(device, domain: nil, pasid: nil) { return }
     let old = try device.state.withLock { s throws(MachineError) -> Domain in
       guard let cur = s.domain, let def = s.defaultDomain, cur !== def else {
         throw MachineError(.ENOENT, "device \(device.name) is in its default domain")
@@ -165,19 +169,16 @@ public final class Machine: Sendable {
       s.domain = def
       return cur
     }
-    detachFromDomain(device, old, context: context)
-    if let def = device.defaultDomain { def.state.withLock { $0.devices[ObjectIdentifier(device)] = (device, nil) } }
+    detachFromDomain(device, old, pasid: nil, context: context)
+    device.defaultDomain?.link(device, pasid: nil)
   }
 
   /// Unlinks a device from a domain: the driver flushes what the device may
   /// cache for it, and a domain left with no device and mappings is a leak.
-  private func detachFromDomain(_ device: Device, _ domain: Domain, context: CallContext) {
-    let remaining = domain.state.withLock { s -> Int in
-      s.devices[ObjectIdentifier(device)] = nil
-      return s.devices.count
-    }
-    issue(domain.unit.domainCommand(domainID: domain.id), on: domain.unit, context: context)
-    device.invalidateATC(domain.unit.atcCommand(device: device.name, pasid: nil, range: nil), machine: self, context: context)
+  private func detachFromDomain(_ device: Device, _ domain: Domain, pasid: UInt32?, context: CallContext) {
+    let remaining = domain.unlink(device, pasid: pasid)
+    issue(domain.unit.domainCommand(domainID: domain.id, pasid: .some(pasid)), on: domain.unit, context: context)
+    device.invalidateATC(domain.unit.atcCommand(device: device.name, pasid: pasid, range: nil), machine: self, context: context)
     issueSync(domain.unit, context: context)
     if remaining == 0 && domain.type == .paging {
       let leaves = domain.mappedLeaves()
@@ -213,10 +214,10 @@ public final class Machine: Sendable {
       let next = domains.compactMap { d in d.state.withLock { $0.fq.timerDeadline }.map { ($0, d) } }
         .filter { $0.0 <= end }.min { ($0.0, $0.1.id) < ($1.0, $1.1.id) }
       guard let (deadline, domain) = next else { break }
-      if deadline > clock.now { clock.advance(by: deadline - clock.now) }
+      clock.advance(to: deadline)
       flushQueueTimeout(domain, context: .kernel("fq_flush_timeout"))
     }
-    if end > clock.now { clock.advance(by: end - clock.now) }
+    clock.advance(to: end)
   }
 }
 

@@ -20,8 +20,8 @@ public struct InvalidationCommand: Sendable, Hashable {
   public enum Target: Sendable, Hashable {
     /// The unit's IOTLB (and walk caches unless `leafOnly`).
     case iommu(domainID: Int?, pasid: UInt32??, leafOnly: Bool)
-    /// A device's ATC.
-    case atc(device: String, pasid: UInt32?)
+    /// A device's ATC: one PASID (`.some(nil)` is the RID), or every tag (nil).
+    case atc(device: String, pasid: UInt32??)
   }
   /// The hardware command name, for `--stats` (`IOTLB PSI IH=1`, `TLBI_NH_VA Leaf=1`, ...).
   public var name: String

@@ -108,7 +108,8 @@ public final class PhysicalMemory: Sendable {
     order: Int, gfp: GFPFlags = .kernel, use: PageUse = .data, context: CallContext, stack: [KernelFrame]? = nil
   ) throws(MachineError) -> PageBlock {
     guard order >= 0 && order <= BuddyAllocator.maxOrder else {
-      throw MachineError(.EINVAL, "order \(order) is above MAX_PAGE_ORDER (\(BuddyAllocator.maxOrder))")
+      // The kernel WARN_ON_ONCEs and returns NULL: a driver sees ENOMEM.
+      throw MachineError(.ENOMEM, "order \(order) is not in 0...MAX_PAGE_ORDER (\(BuddyAllocator.maxOrder)): WARN_ON_ONCE in __alloc_pages")
     }
     guard !contents.limitReached else {
       throw MachineError(.ENOMEM, "the emulator's resident-memory limit was reached")

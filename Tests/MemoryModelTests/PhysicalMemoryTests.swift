@@ -154,8 +154,8 @@ struct PhysicalMemoryTests {
       /// What page_owner said about the block's head when the hook ran.
       var recordAllocated: Bool?
     }
-    let calls = Mutex<[Call]>([])
-    let memory = Mutex<PhysicalMemory?>(nil)
+    let calls = Synchronization.Mutex<[Call]>([])
+    let memory = Synchronization.Mutex<PhysicalMemory?>(nil)
     func postAllocHook(_ block: PageBlock, use: PageUse, stack: [KernelFrame], context: CallContext) {
       let m = memory.withLock { $0 }
       let r = m?.record(containing: block.head)?.isAllocated

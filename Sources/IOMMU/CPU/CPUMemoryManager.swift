@@ -25,8 +25,9 @@ public final class Process: Sendable, CustomStringConvertible {
     var areas: [UInt64: (area: MmapArea, pages: [PageBlock])] = [:]
     var nextVA: UInt64 = Process.mmapBase
     var exited = false
-    /// SVA bonds: (device, PASID, domain).
-    var bonds: [SVABond] = []
+    /// SVA bonds: (device, PASID, domain), each with its users count
+    /// (`iommu_sva_bind_device()` on a bound device takes another reference).
+    var bonds: [(bond: SVABond, users: Int)] = []
   }
   let state = Mutex(State())
 
@@ -41,7 +42,7 @@ public final class Process: Sendable, CustomStringConvertible {
 
   public var description: String { "\(comm)[\(pid)]" }
   public var hasExited: Bool { state.withLock { $0.exited } }
-  public var bonds: [SVABond] { state.withLock { $0.bonds } }
+  public var bonds: [SVABond] { state.withLock { $0.bonds.map(\.bond) } }
 }
 
 /// An SVA binding: a device PASID walking a process's page tables.

@@ -67,6 +67,7 @@ extension Machine {
     }
     let z = context.chain("zap_pte_range", "unmap_page_range", "unmap_vmas", "vms_complete_munmap_vmas", "__vm_munmap")
     let ctx = CallContext(task: context.task, caller: context.caller, statementIndex: context.statementIndex)
+    registry.withLock { $0.cpuTLBFlushes += 1 }
     if policy.notifier == .sync {
       // tlb_flush_mmu_tlbonly(): arch_invalidate_secondary_tlbs() with the CPU flush.
       invalidateSecondaryTLBs(p, range: range, context: ctx)
@@ -94,7 +95,9 @@ extension Machine {
     }
     let areas = p.state.withLock { Array($0.areas.values.map(\.area)) }.sorted { $0.start < $1.start }
     for a in areas { try munmap(p, area: a, context: context) }
-    // mmu_notifier_release(): the IOMMU drivers clear the PASIDs and flush.
+    // mmu_notifier_release(): the IOMMU drivers clear the PASIDs and flush,
+    // whatever references the bonds still hold.
+    p.state.withLock { s in for i in s.bonds.indices { s.bonds[i].users = 1 } }
     for b in bonds { try? svaUnbind(b, context: context) }
     p.state.withLock { $0.exited = true }
     for t in cpu.userTables(pgd: p.pgd) {
@@ -113,10 +116,16 @@ extension Machine {
     let length = rounded & ~4095
     let kpgd = try cpu.kernelPGD(context: context)
     // A guard page after each area, as the kernel leaves one.
-    let start = cpu.state.withLock { s -> UInt64 in
+    // The x86-64 vmalloc space (4-level paging) ends below 0xffff_e900_0000_0000.
+    let start = cpu.state.withLock { s -> UInt64? in
       let va = s.nextVmalloc
-      s.nextVmalloc = va + length + 4096
+      let (next, o) = va.addingReportingOverflow(length + 4096)
+      guard !o, next <= 0xffff_e900_0000_0000 else { return nil }
+      s.nextVmalloc = next
       return va
+    }
+    guard let start else {
+      throw MachineError(.ENOMEM, "vmap allocation for size \(length) failed: the vmalloc space is exhausted")
     }
     var pages: [PageBlock] = []
     var off: UInt64 = 0
@@ -230,7 +239,12 @@ extension Machine {
     guard device.unit.sva || device.unit.model == .smmuv3 else {
       throw MachineError(.EOPNOTSUPP, "IOMMU \(device.unit.name) does not do SVA (sva=on)")
     }
-    if let b = p.bonds.first(where: { $0.device === device }) { return b }
+    let existing = p.state.withLock { s -> SVABond? in
+      guard let i = s.bonds.firstIndex(where: { $0.bond.device === device }) else { return nil }
+      s.bonds[i].users += 1
+      return s.bonds[i].bond
+    }
+    if let existing { return existing }
     let pasid = cpu.state.withLock { s -> UInt32 in
       s.nextPASID += 1
       return s.nextPASID - 1
@@ -238,19 +252,23 @@ extension Machine {
     let d = try allocDomain(unit: device.unit, type: .sva, name: "sva:\(p.comm)", context: context, process: p)
     try attach(device, to: d, pasid: pasid, context: context)
     let bond = SVABond(device: device, pasid: pasid, domain: d)
-    p.state.withLock { $0.bonds.append(bond) }
+    p.state.withLock { $0.bonds.append((bond, 1)) }
     return bond
   }
 
   /// The corresponding Linux function is `iommu_sva_unbind_device()`.
   public func svaUnbind(_ bond: SVABond, context: CallContext) throws(MachineError) {
     guard let p = bond.domain.process else { return }
-    let present = p.state.withLock { s -> Bool in
-      guard let i = s.bonds.firstIndex(where: { $0.pasid == bond.pasid }) else { return false }
+    // nil: not bound; false: other users remain; true: the last one went.
+    let last = p.state.withLock { s -> Bool? in
+      guard let i = s.bonds.firstIndex(where: { $0.bond.pasid == bond.pasid }) else { return nil }
+      s.bonds[i].users -= 1
+      if s.bonds[i].users > 0 { return false }
       s.bonds.remove(at: i)
       return true
     }
-    guard present else { throw MachineError(.ENOENT, "pasid \(bond.pasid) is not bound") }
+    guard let last else { throw MachineError(.ENOENT, "pasid \(bond.pasid) is not bound") }
+    guard last else { return }
     try? detach(bond.device, pasid: bond.pasid, context: context)
     issue(bond.domain.unit.domainCommand(domainID: bond.domain.id, pasid: .some(bond.pasid)), on: bond.domain.unit, context: context)
     registry.withLock { _ = $0.domains.removeValue(forKey: bond.domain.id) }

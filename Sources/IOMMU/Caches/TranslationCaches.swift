@@ -23,8 +23,10 @@ public struct LeafEntry: Sendable, Hashable {
   public var user: Bool
   /// The epoch at which the leaf PTE was written (ground truth).
   public var epoch: UInt64
-  /// Filled by a walk through a freed table page.
-  public var stale: Bool = false
+  /// Filled by a walk through a freed table page: that page (0 when none)
+  /// and its depth, so a later hit is still a stale walk.
+  public var staleTable: UInt64 = 0
+  public var staleDepth: Int = 0
   public var size: UInt64 { 1 << UInt64(shift) }
 }
 
