@@ -380,7 +380,7 @@ extension ReportKind {
           A real kernel cannot see it. Secondary TLBs are invalidated through the mmu_notifier: since 6.6 \
           arch_invalidate_secondary_tlbs() runs where the CPU TLB is flushed, leaf and non-leaf entries alike. \
           Before, IOMMU SVA drivers invalidated in invalidate_range_end(), after the pages and tables had gone \
-          back to the allocator (Sean Christopherson, "some likely bugs in IOMMUv2", 2022); emu.notifier=deferred-end \
+          back to the allocator (Jann Horn, "some likely bugs in IOMMUv2", 2022); emu.notifier=deferred-end \
           reproduces that.
           """,
         bug: """

@@ -103,3 +103,14 @@ let corpus: [String] = {
     #expect(titles.count >= 13)
   }
 }
+
+/// docs/Reports.md carries every kind's `explain` text (regenerate it with
+/// `python3 .ci/reports-doc.py`).
+@Suite struct ReportsDocTests {
+  @Test(arguments: ReportKind.allCases)
+  func docHasTheExplanation(_ kind: ReportKind) throws {
+    let doc = try String(contentsOfFile: repositoryRoot + "/docs/Reports.md", encoding: .utf8)
+    let text = kind.explanation.trimmingCharacters(in: .whitespacesAndNewlines)
+    #expect(doc.contains(text), "docs/Reports.md is out of date for \(kind.rawValue): python3 .ci/reports-doc.py")
+  }
+}
