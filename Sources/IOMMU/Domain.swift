@@ -215,6 +215,7 @@ public final class Domain: Sendable, CustomStringConvertible {
     if unit.model == .smmuv3 && !gather.freelist.isEmpty {
       let cmd = unit.rangeCommand(domainID: id, range: gather.start...gather.end, leafOnly: false)
       machine.issue(cmd, on: unit, context: context)
+      invalidateATCs(range: gather.start...gather.end, context: context)  // arm_smmu_tlb_inv_range_domain() sends CMD_ATC_INV too
       machine.issueSync(unit, context: context)
       freeTables(gather.freelist, context: context)
       gather.freelist = []
