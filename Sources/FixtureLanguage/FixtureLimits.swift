@@ -10,4 +10,7 @@ public enum FixtureLimits {
   public static let maxOrder: UInt64 = 63
   /// The largest PASID (PASIDs are 20 bits wide).
   public static let maxPASID: UInt64 = 0xF_FFFF
+  /// The largest `len=` of a device access: the emulator does one access
+  /// per page the range touches, so this bounds the work of one `dma` line.
+  public static let maxAccessLength: UInt64 = 1 << 30
 }

@@ -366,6 +366,9 @@ extension ParserState {
       } else if kind == .read, value > 8 {
         error("len=\(text(word)) is too long for a read: a read returns at most 8 bytes", at: word)
         length = nil
+      } else if value > FixtureLimits.maxAccessLength {
+        error("len=\(text(word)) is too large (at most 1G: the emulator accesses memory page by page)", at: word)
+        length = nil
       } else {
         length = value
       }

@@ -26,6 +26,14 @@ public final class Machine: Sendable {
     var nextPID = 1999
     var cpuTLBFlushes: UInt64 = 0
     var blockingDomains: [String: Domain] = [:]
+    /// Domains whose flush-queue timer was ever armed: what `advance` looks at.
+    var armedTimers: Set<Int> = []
+    /// ATS devices by name, and sorted (rebuilt after a change): the
+    /// sanitizer looks at their ATCs on every free.
+    var atsDevices: [String: Device] = [:]
+    var atsSorted: [Device]? = []
+    /// `units` sorted by name, rebuilt after `addIOMMU`.
+    var unitsSorted: [IOMMUUnit]? = []
   }
   let registry = Mutex(Registry())
 
@@ -38,9 +46,27 @@ public final class Machine: Sendable {
     self.cpu = CPUMemoryManager(memory: memory)
   }
 
-  public var units: [IOMMUUnit] { registry.withLock { Array($0.units.values) }.sorted { $0.name < $1.name } }
+  public var units: [IOMMUUnit] {
+    registry.withLock { r in
+      if let s = r.unitsSorted { return s }
+      let s = r.units.values.sorted { $0.name < $1.name }
+      r.unitsSorted = s
+      return s
+    }
+  }
   public var devices: [Device] { registry.withLock { Array($0.devices.values) }.sorted { $0.name < $1.name } }
   public var domains: [Domain] { registry.withLock { Array($0.domains.values) }.sorted { $0.id < $1.id } }
+  /// `devices.filter(\.ats)`, without sorting every device on each call.
+  public var atsDevices: [Device] {
+    registry.withLock { r in
+      if let s = r.atsSorted { return s }
+      let s = r.atsDevices.values.sorted { $0.name < $1.name }
+      r.atsSorted = s
+      return s
+    }
+  }
+  /// The live domain with this id.
+  public func domain(id: Int) -> Domain? { registry.withLock { $0.domains[id] } }
 
   // MARK: - Topology
 
@@ -51,6 +77,7 @@ public final class Machine: Sendable {
     let dup = registry.withLock { r -> Bool in
       if r.units[name] != nil { return true }
       r.units[name] = unit
+      r.unitsSorted = nil
       return false
     }
     if dup { throw MachineError(.EEXIST, "an IOMMU named \(name) exists") }
@@ -73,7 +100,13 @@ public final class Machine: Sendable {
       $0.defaultDomain = domain
     }
     domain.link(dev, pasid: nil)
-    registry.withLock { $0.devices[name] = dev }
+    registry.withLock { r in
+      r.devices[name] = dev
+      if ats || r.atsDevices[name] != nil {
+        r.atsDevices[name] = ats ? dev : nil
+        r.atsSorted = nil
+      }
+    }
     return dev
   }
 
@@ -211,7 +244,8 @@ public final class Machine: Sendable {
     let target = clock.now.addingReportingOverflow(ns)
     let end = target.overflow ? UInt64.max : target.partialValue
     while true {
-      let next = domains.compactMap { d in d.state.withLock { $0.fq.timerDeadline }.map { ($0, d) } }
+      let armed = registry.withLock { r in r.armedTimers.compactMap { r.domains[$0] } }
+      let next = armed.compactMap { d in d.state.withLock { $0.fq.timerDeadline }.map { ($0, d) } }
         .filter { $0.0 <= end }.min { ($0.0, $0.1.id) < ($1.0, $1.1.id) }
       guard let (deadline, domain) = next else { break }
       clock.advance(to: deadline)

@@ -15,4 +15,16 @@ public final class EmulatedClock: Sendable {
       if _now.compareExchange(expected: old, desired: o ? .max : new, ordering: .relaxed).exchanged { return }
     }
   }
+
+  /// Moves time forward to `ns` if it is not there yet. Safe when several
+  /// threads move the clock: time never goes back, and no thread computes
+  /// a difference from a value another thread has already passed.
+  public func advance(to ns: UInt64) {
+    var old = _now.load(ordering: .relaxed)
+    while old < ns {
+      let (exchanged, current) = _now.compareExchange(expected: old, desired: ns, ordering: .relaxed)
+      if exchanged { return }
+      old = current
+    }
+  }
 }

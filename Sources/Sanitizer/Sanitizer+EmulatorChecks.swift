@@ -25,8 +25,9 @@ extension Sanitizer: MachineObserver {
       return
     }
     let units = machine.units
-    let atsDevices = machine.devices.filter(\.ats)
-    let domains = Dictionary(machine.domains.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+    let atsDevices = machine.atsDevices
+    // Looked up only when an entry reaches the page: a free costs nothing per domain.
+    let domains = machine.domain(id:)
     let frames = max(1, Int(machine.memory.pageSize >> 12))
     for i in 0..<block.pageCount where !skip.contains(block.head.rawValue + i) {
       let pfn = block.head.advanced(by: Int64(i))
@@ -34,13 +35,13 @@ extension Sanitizer: MachineObserver {
       search: for f in 0..<frames {
         let p = phys(pfn).advanced(by: UInt64(f) << 12)
         for u in units {
-          for e in u.iotlbEntries(reaching: p) where domains[e.tag.domainID].map({ !$0.isPendingLazyFlush(e.iova) }) ?? true {
+          for e in u.iotlbEntries(reaching: p) where domains(e.tag.domainID).map({ !$0.isPendingLazyFlush(e.iova) }) ?? true {
             found = (e, u.name, nil)
             break search
           }
         }
         for d in atsDevices {
-          for e in d.atcEntries(reaching: p) where domains[e.tag.domainID].map({ !$0.isPendingLazyFlush(e.iova) }) ?? true {
+          for e in d.atcEntries(reaching: p) where domains(e.tag.domainID).map({ !$0.isPendingLazyFlush(e.iova) }) ?? true {
             found = (e, d.unit.name, d)
             break search
           }
@@ -48,7 +49,7 @@ extension Sanitizer: MachineObserver {
       }
       guard let (e, unitName, dev) = found else { continue }
       let where_ = dev.map { "the ATC of \($0.name)" } ?? "the IOTLB of \(unitName)"
-      let sva = domains[e.tag.domainID]?.type == .sva
+      let sva = domains(e.tag.domainID)?.type == .sva
       emit(Report(
         kind: sva ? .secondaryTLBStale : .freedWhileIOTLBCached,
         headline: sva
@@ -57,7 +58,7 @@ extension Sanitizer: MachineObserver {
         warningSite: WarnSites.emulator("iommusan_check_free_cached", line: 40),
         callTrace: trace(["iommusan_check_free_cached"], stack),
         statement: nil, task: TaskInfo(context.task), pfn: pfn, phys: phys(pfn), iova: IOVA(e.iova),
-        domain: domains[e.tag.domainID]?.name, device: dev?.name, pasid: e.tag.pasid,
+        domain: domains(e.tag.domainID)?.name, device: dev?.name, pasid: e.tag.pasid,
         details: [Detail("cache", .string(dev == nil ? "iotlb" : "atc")), Detail("iommu", .string(unitName)), Detail("entry size", .hex(e.size))],
         pageOwner: pageOwner(pfn)))
     }

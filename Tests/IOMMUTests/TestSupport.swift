@@ -153,7 +153,7 @@ final class RecordingObserver: MachineObserver {
     case message(String)
     case access(DeviceAccessEvent)
   }
-  let events = Mutex<[Event]>([])
+  let events = Synchronization.Mutex<[Event]>([])
   let pageShift: Int
   init(pageShift: Int = 12) { self.pageShift = pageShift }
 

@@ -124,6 +124,7 @@ extension Machine {
       s.fq.entries.append(FlushQueue.Entry(iovaPFN: pfn, iova: iova, size: size, freelist: freelist, counter: s.fq.flushStartCount))
       if s.fq.timerDeadline == nil { s.fq.timerDeadline = deadline }
     }
+    registry.withLock { _ = $0.armedTimers.insert(domain.id) }
   }
 
   /// The corresponding Linux function is `fq_flush_iotlb()`.
