@@ -42,7 +42,9 @@ public final class Domain: Sendable, CustomStringConvertible {
   public let pgsizeBitmap: UInt64
   /// For an SVA domain: the process whose page tables it walks.
   public let process: Process?
-  unowned let machine: Machine
+  /// The machine owns its domains and outlives them; `unowned(unsafe)` spares
+  /// every access an atomic reference-count round trip shared by all threads.
+  unowned(unsafe) let machine: Machine
 
   struct State {
     var pageTable: IOPageTable?

@@ -6,7 +6,7 @@ import Synchronization
 final class MemoryContents: Sendable {
   private static let shardCount = 64
   /// Inline, so taking a shard costs no reference counting.
-  private let shards: InlineArray<64, Mutex<[UInt64: ContiguousArray<UInt64>]>> = InlineArray { _ in Mutex([:]) }
+  private let shards: InlineArray<64, PaddedMutex<[UInt64: ContiguousArray<UInt64>]>> = InlineArray { _ in PaddedMutex([:]) }
   /// The most frames that may hold data (the resident limit); a write that
   /// needs a new frame past it is dropped and `limitReached` is set.
   let frameLimit: Int
@@ -38,14 +38,14 @@ final class MemoryContents: Sendable {
   func read64(_ addr: UInt64) -> UInt64 {
     let frame = addr >> 12
     let idx = Int(truncatingIfNeeded: (addr >> 3) & 511)
-    return shards[shard(frame)].withLock { $0[frame]?[idx] ?? 0 }
+    return shards[shard(frame)].lock.withLock { $0[frame]?[idx] ?? 0 }
   }
 
   /// Writes an aligned 64-bit word.
   func write64(_ addr: UInt64, _ value: UInt64) {
     let frame = addr >> 12
     let idx = Int(truncatingIfNeeded: (addr >> 3) & 511)
-    shards[shard(frame)].withLock { frames in
+    shards[shard(frame)].lock.withLock { frames in
       if frames[frame] == nil {
         guard value != 0, reserveFrame() else { return }
       }
@@ -58,7 +58,7 @@ final class MemoryContents: Sendable {
   /// must not touch memory contents itself.
   func withFrame<R>(_ addr: UInt64, _ body: (inout ContiguousArray<UInt64>) -> R) -> R {
     let frame = addr >> 12
-    return shards[shard(frame)].withLock { frames in
+    return shards[shard(frame)].lock.withLock { frames in
       let r = body(&frames[frame, default: ContiguousArray(repeating: 0, count: 512)])
       return r
     }
@@ -108,7 +108,7 @@ final class MemoryContents: Sendable {
     let end = addr &+ length
     while a < end {
       let frame = a >> 12
-      shards[shard(frame)].withLock { frames in
+      shards[shard(frame)].lock.withLock { frames in
         if pattern == 0 {
           if frames.removeValue(forKey: frame) != nil { releaseFrame() }
         } else if frames[frame] != nil || reserveFrame() {
@@ -125,7 +125,7 @@ final class MemoryContents: Sendable {
   /// How many 4 KiB frames hold non-zero data.
   var residentFrames: Int {
     var n = 0
-    for i in 0..<Self.shardCount { n += shards[i].withLock { $0.count } }
+    for i in 0..<Self.shardCount { n += shards[i].lock.withLock { $0.count } }
     return n
   }
 }

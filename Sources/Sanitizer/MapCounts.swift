@@ -1,3 +1,4 @@
+import MemoryModel
 import Synchronization
 
 /// IOMMU map counts per CPU page: the sanitizer's page_ext data.
@@ -14,7 +15,7 @@ final class MapCounts: Sendable {
   private static let shardCount = 64
 
   /// Inline, so taking a shard costs no reference counting.
-  private let shards: InlineArray<64, Mutex<FlatCountTable>> = InlineArray { _ in Mutex(FlatCountTable()) }
+  private let shards: InlineArray<64, PaddedMutex<FlatCountTable>> = InlineArray { _ in PaddedMutex(FlatCountTable()) }
   /// How many pieces are negative. Without negative pieces no page's count
   /// can be negative, so decrements need no page total unless their own
   /// piece goes below zero. Touched only when a piece changes sign.
@@ -48,7 +49,7 @@ final class MapCounts: Sendable {
     let k = Self.key(level, index)
     // Zero pieces stay in place: a map/unmap loop then updates a slot
     // instead of inserting and removing a key every time.
-    let (old, v) = shards[shardIndex(k)].withLock { $0.add(k, delta) }
+    let (old, v) = shards[shardIndex(k)].lock.withLock { $0.add(k, delta) }
     if (old < 0) != (v < 0) { negativePieces.add(v < 0 ? 1 : -1, ordering: .relaxed) }
     if v > ceiling / Int64(Self.levels) && !nearCeiling.load(ordering: .relaxed) { nearCeiling.store(true, ordering: .relaxed) }
     return v
@@ -96,7 +97,7 @@ final class MapCounts: Sendable {
 
   private func piece(_ level: Int, _ index: UInt64) -> Int64 {
     let k = Self.key(level, index)
-    return shards[shardIndex(k)].withLock { $0.value(k) }
+    return shards[shardIndex(k)].lock.withLock { $0.value(k) }
   }
 
   /// The count of one page.
@@ -123,7 +124,7 @@ final class MapCounts: Sendable {
   /// Non-zero pieces, for the memory figures and tests.
   var pieceCount: Int {
     var n = 0
-    for i in 0..<Self.shardCount { n += shards[i].withLock { $0.nonZeroCount } }
+    for i in 0..<Self.shardCount { n += shards[i].lock.withLock { $0.nonZeroCount } }
     return n
   }
 }

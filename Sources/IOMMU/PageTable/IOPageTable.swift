@@ -59,7 +59,9 @@ final class TablePage {
 /// A page table in emulated memory. Not thread-safe: its owner locks.
 final class IOPageTable {
   let format: PageTableFormat
-  let memory: PhysicalMemory
+  /// The machine's memory outlives its page tables; `unowned(unsafe)` keeps
+  /// the walk from touching the shared object's reference count.
+  unowned(unsafe) let memory: PhysicalMemory
   let use: PageUse
   let tableOrder: Int
   private(set) var root: PhysicalAddress
