@@ -141,7 +141,7 @@ public final class Domain: Sendable, CustomStringConvertible {
 
   @inline(__always) private func debugMap(iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext) {
     #if IOMMU_DEBUG_PAGEALLOC
-      machine.debugHooks?.debugMap(self, iova: iova, phys: phys, size: size, context: context)
+      if let hooks = machine.debugHooks { Self.debugMap(hooks, self, iova, phys, size, context) }
     #endif
   }
 
@@ -188,7 +188,7 @@ public final class Domain: Sendable, CustomStringConvertible {
       return (0, gather)
     }
     #if IOMMU_DEBUG_PAGEALLOC
-      machine.debugHooks?.debugUnmapBegin(self, iova: iova, size: size, context: context)
+      if let hooks = machine.debugHooks { Self.debugUnmapBegin(hooks, self, iova, size, context) }
     #endif
     var unmapped: UInt64 = 0
     var refused = false
@@ -223,7 +223,7 @@ public final class Domain: Sendable, CustomStringConvertible {
       gather.freelist = []
     }
     #if IOMMU_DEBUG_PAGEALLOC
-      machine.debugHooks?.debugUnmapEnd(self, iova: iova, size: size, unmapped: unmapped, removed: gather.removed, context: context)
+      if let hooks = machine.debugHooks { Self.debugUnmapEnd(hooks, self, iova, size, unmapped, gather.removed, context) }
     #endif
     machine.observer?.unmapped(self, iova: iova, size: size, unmapped: unmapped, context: context)
     return (unmapped, gather)
@@ -307,4 +307,24 @@ public final class Domain: Sendable, CustomStringConvertible {
 
   /// Table page of this domain at `phys`, with its depth, if any.
   public func tablePageDepth(at phys: PhysicalAddress) -> Int? { state.withLock { $0.pageTable?.tablePage(at: phys)?.depth } }
+
+  // The hook calls live out of line, so that with the static key off the
+  // map and unmap paths carry one load and one branch, as the kernel's
+  // `static_branch_unlikely()` does.
+  #if IOMMU_DEBUG_PAGEALLOC
+    @inline(never)
+    static func debugMap(_ h: any IOMMUDebugHooks, _ d: Domain, _ iova: IOVA, _ phys: PhysicalAddress, _ size: UInt64, _ ctx: CallContext) {
+      h.debugMap(d, iova: iova, phys: phys, size: size, context: ctx)
+    }
+
+    @inline(never)
+    static func debugUnmapBegin(_ h: any IOMMUDebugHooks, _ d: Domain, _ iova: IOVA, _ size: UInt64, _ ctx: CallContext) {
+      h.debugUnmapBegin(d, iova: iova, size: size, context: ctx)
+    }
+
+    @inline(never)
+    static func debugUnmapEnd(_ h: any IOMMUDebugHooks, _ d: Domain, _ iova: IOVA, _ size: UInt64, _ unmapped: UInt64, _ removed: [RemovedLeaves], _ ctx: CallContext) {
+      h.debugUnmapEnd(d, iova: iova, size: size, unmapped: unmapped, removed: removed, context: ctx)
+    }
+  #endif
 }
