@@ -114,3 +114,9 @@ let corpus: [String] = {
     #expect(doc.contains(text), "docs/Reports.md is out of date for \(kind.rawValue): python3 .ci/reports-doc.py")
   }
 }
+
+/// The parser keeps its own list of report kinds (it depends on no other
+/// module); it must name exactly the kinds the sanitizer reports.
+@Test func parserKnowsEveryReportKind() {
+  #expect(ExpectedReportKind.allCases.map(\.rawValue) == ReportKind.allCases.map(\.rawValue))
+}
