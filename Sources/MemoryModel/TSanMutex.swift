@@ -13,12 +13,13 @@
   /// uninstrumented standard library, so TSan cannot see it and reports
   /// every access it protects as a race. This module-local type shadows it,
   /// so TSan checks the real locking discipline: what is accessed under
-  /// which lock. Normal builds use `Synchronization.Mutex`.
-  struct Mutex<Value: ~Copyable>: ~Copyable, @unchecked Sendable {
+  /// which lock. Normal builds use `Synchronization.Mutex`. `package`, as
+  /// `PaddedMutex` exposes one; IOMMU and Sanitizer shadow it with their own.
+  package struct Mutex<Value: ~Copyable>: ~Copyable, @unchecked Sendable {
     private let lock: UnsafeMutablePointer<pthread_mutex_t>
     private let value: UnsafeMutablePointer<Value>
 
-    init(_ initialValue: consuming sending Value) {
+    package init(_ initialValue: consuming sending Value) {
       lock = .allocate(capacity: 1)
       lock.initialize(to: pthread_mutex_t())
       pthread_mutex_init(lock, nil)
@@ -33,7 +34,7 @@
       value.deallocate()
     }
 
-    borrowing func withLock<Result: ~Copyable, E: Error>(
+    package borrowing func withLock<Result: ~Copyable, E: Error>(
       _ body: (inout sending Value) throws(E) -> sending Result
     ) throws(E) -> sending Result {
       pthread_mutex_lock(lock)
