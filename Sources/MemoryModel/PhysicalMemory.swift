@@ -32,7 +32,7 @@ public final class PhysicalMemory: Sendable {
   let contents: MemoryContents
   /// The same object without reference counting, for the page-table fast
   /// paths that every thread takes (`contents` keeps it alive).
-  private unowned(unsafe) let fastContents: MemoryContents
+  private let fastContents: Unmanaged<MemoryContents>
   /// The most bytes of emulated memory that may hold data (4 KiB frames
   /// written by the CPU, a device or a page table), or nil for no limit.
   public let residentLimit: UInt64?
@@ -44,7 +44,7 @@ public final class PhysicalMemory: Sendable {
     self.config = config
     self.residentLimit = residentLimit
     self.contents = MemoryContents(frameLimit: residentLimit.map { Int(clamping: $0 >> 12) } ?? .max)
-    self.fastContents = self.contents
+    self.fastContents = Unmanaged.passUnretained(self.contents)
     self.pageShift = config.pageShift
     self.pageSize = config.pageSize
     self.clock = clock
@@ -164,8 +164,8 @@ public final class PhysicalMemory: Sendable {
 
   // MARK: - Contents
 
-  public func read64(_ phys: PhysicalAddress) -> UInt64 { fastContents.read64(phys.rawValue) }
-  public func write64(_ phys: PhysicalAddress, _ value: UInt64) { fastContents.write64(phys.rawValue, value) }
+  public func read64(_ phys: PhysicalAddress) -> UInt64 { fastContents._withUnsafeGuaranteedRef { $0.read64(phys.rawValue) } }
+  public func write64(_ phys: PhysicalAddress, _ value: UInt64) { fastContents._withUnsafeGuaranteedRef { $0.write64(phys.rawValue, value) } }
   public func read(_ phys: PhysicalAddress, width: Int) -> UInt64 { contents.read(phys.rawValue, width: width) }
   public func write(_ phys: PhysicalAddress, value: UInt64, width: Int) { contents.write(phys.rawValue, value: value, width: width) }
   public func fill(_ block: PageBlock, value: UInt64, width: Int) {
@@ -175,6 +175,6 @@ public final class PhysicalMemory: Sendable {
   /// The words of the 4 KiB frame holding `phys`, under one lock (page-table
   /// fast paths). `body` must not access memory itself.
   package func withFrame<R>(_ phys: PhysicalAddress, _ body: (inout ContiguousArray<UInt64>) -> R) -> R {
-    fastContents.withFrame(phys.rawValue, body)
+    fastContents._withUnsafeGuaranteedRef { $0.withFrame(phys.rawValue, body) }
   }
 }

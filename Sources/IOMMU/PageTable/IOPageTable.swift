@@ -61,7 +61,10 @@ final class IOPageTable {
   let format: PageTableFormat
   /// The machine's memory outlives its page tables; `unowned(unsafe)` keeps
   /// the walk from touching the shared object's reference count.
-  unowned(unsafe) let memory: PhysicalMemory
+  let memoryRef: Unmanaged<PhysicalMemory>
+  /// Calls into memory through a guaranteed reference: no reference counting
+  /// of the object every thread shares.
+  var memory: PhysicalMemoryAccess { PhysicalMemoryAccess(ref: memoryRef) }
   let use: PageUse
   let tableOrder: Int
   private(set) var root: PhysicalAddress
@@ -70,7 +73,7 @@ final class IOPageTable {
 
   init(format: PageTableFormat, memory: PhysicalMemory, use: PageUse, context: CallContext) throws(MachineError) {
     self.format = format
-    self.memory = memory
+    self.memoryRef = Unmanaged.passUnretained(memory)
     self.use = use
     self.tableOrder = max(0, format.granuleShift - memory.pageShift)
     self.root = .zero
@@ -354,5 +357,20 @@ final class IOPageTable {
     }
     visit(root, 0, 0)
     return g.removed
+  }
+}
+
+/// The page-table walker's view of memory, without reference counting.
+struct PhysicalMemoryAccess {
+  let ref: Unmanaged<PhysicalMemory>
+  @inline(__always) func read64(_ a: PhysicalAddress) -> UInt64 { ref._withUnsafeGuaranteedRef { $0.read64(a) } }
+  @inline(__always) func write64(_ a: PhysicalAddress, _ v: UInt64) { ref._withUnsafeGuaranteedRef { $0.write64(a, v) } }
+  @inline(__always) func withFrame<R>(_ a: PhysicalAddress, _ body: (inout ContiguousArray<UInt64>) -> R) -> R {
+    ref._withUnsafeGuaranteedRef { $0.withFrame(a, body) }
+  }
+  @inline(__always) func zero(_ a: PhysicalAddress, length: UInt64) { ref._withUnsafeGuaranteedRef { $0.zero(a, length: length) } }
+  var pageShift: Int { ref._withUnsafeGuaranteedRef { $0.pageShift } }
+  func allocPages(order: Int, gfp: GFPFlags, use: PageUse, context: CallContext, stack: [KernelFrame]?) throws(MachineError) -> PageBlock {
+    try ref.takeUnretainedValue().allocPages(order: order, gfp: gfp, use: use, context: context, stack: stack)
   }
 }
