@@ -44,7 +44,11 @@ public final class Domain: Sendable, CustomStringConvertible {
   public let process: Process?
   /// The machine owns its domains and outlives them; `unowned(unsafe)` spares
   /// every access an atomic reference-count round trip shared by all threads.
-  unowned(unsafe) let machine: Machine
+  private let machineRef: Unmanaged<Machine>
+  /// The owning machine, reached through a guaranteed reference: every
+  /// thread's map and unmap use it, and reference counting the shared
+  /// object would bounce its cache line between them.
+  var machine: MachineAccess { MachineAccess(ref: machineRef) }
 
   struct State {
     var pageTable: IOPageTable?
@@ -65,7 +69,7 @@ public final class Domain: Sendable, CustomStringConvertible {
     self.name = name
     self.type = type
     self.unit = unit
-    self.machine = machine
+    self.machineRef = Unmanaged.passUnretained(machine)
     self.pgsizeBitmap = unit.pgsizeBitmap
     var pt: IOPageTable?
     if type == .paging || type == .dma {
@@ -97,7 +101,7 @@ public final class Domain: Sendable, CustomStringConvertible {
       throw MachineError(.ERANGE, "iova \(iova) + \(ByteSize.describe(size)) is beyond the \(unit.format.inputBits)-bit input range")
     }
     guard phys.rawValue &+ size <= 1 << 52 else { throw MachineError(.ERANGE, "phys is beyond the 52-bit output range") }
-    let epoch = machine.memory.currentEpoch
+    let epoch = machine.currentEpoch
     var mapped: UInt64 = 0
     var failure: MachineError?
     var unlinked = UnmapGather()
@@ -256,7 +260,7 @@ public final class Domain: Sendable, CustomStringConvertible {
   func invalidateATCs(range: ClosedRange<UInt64>?, context: CallContext) {
     let devices = state.withLock { $0.devices.values.filter { $0.device.ats } }
     for (dev, pasid) in devices.sorted(by: { $0.device.name < $1.device.name }) {
-      dev.invalidateATC(unit.atcCommand(device: dev.name, pasid: pasid, range: range), machine: machine, context: context)
+      machine.ref._withUnsafeGuaranteedRef { m in dev.invalidateATC(unit.atcCommand(device: dev.name, pasid: pasid, range: range), machine: m, context: context) }
     }
   }
 
@@ -327,4 +331,21 @@ public final class Domain: Sendable, CustomStringConvertible {
       h.debugUnmapEnd(d, iova: iova, size: size, unmapped: unmapped, removed: removed, context: ctx)
     }
   #endif
+}
+
+/// A domain's calls into its machine, without reference counting.
+struct MachineAccess {
+  let ref: Unmanaged<Machine>
+  var memory: PhysicalMemory { ref.takeUnretainedValue().memory }
+  var policy: MachinePolicy { ref._withUnsafeGuaranteedRef { $0.policy } }
+  var observer: (any MachineObserver)? { ref._withUnsafeGuaranteedRef { $0.observer } }
+  #if IOMMU_DEBUG_PAGEALLOC
+    var debugHooks: (any IOMMUDebugHooks)? { ref._withUnsafeGuaranteedRef { $0.debugHooks } }
+  #endif
+  var currentEpoch: UInt64 { ref._withUnsafeGuaranteedRef { $0.memory.currentEpoch } }
+  func issue(_ cmd: InvalidationCommand, on unit: IOMMUUnit, context: CallContext) {
+    ref._withUnsafeGuaranteedRef { $0.issue(cmd, on: unit, context: context) }
+  }
+  func issueSync(_ unit: IOMMUUnit, context: CallContext) { ref._withUnsafeGuaranteedRef { $0.issueSync(unit, context: context) } }
+  func warnOnce(_ text: String, context: CallContext) { ref._withUnsafeGuaranteedRef { $0.warnOnce(text, context: context) } }
 }
