@@ -9,10 +9,10 @@ public final class Machine: Sendable {
   public var clock: EmulatedClock { memory.clock }
 
   /// Trace-point observers; set once before the first operation.
-  public nonisolated(unsafe) var observer: (any MachineObserver)?
+  @exclusivity(unchecked) public nonisolated(unsafe) var observer: (any MachineObserver)?
   #if IOMMU_DEBUG_PAGEALLOC
     /// The IOMMU_DEBUG_PAGEALLOC hooks; nil is the static key off.
-    public nonisolated(unsafe) var debugHooks: (any IOMMUDebugHooks)?
+    @exclusivity(unchecked) public nonisolated(unsafe) var debugHooks: (any IOMMUDebugHooks)?
   #endif
 
   struct Registry {

@@ -38,7 +38,7 @@ public final class PhysicalMemory: Sendable {
   public let residentLimit: UInt64?
 
   /// The observer, set once before the first allocation.
-  public nonisolated(unsafe) var observer: (any PageAllocatorObserver)?
+  @exclusivity(unchecked) public nonisolated(unsafe) var observer: (any PageAllocatorObserver)?
 
   public init(config: MemoryConfiguration, clock: EmulatedClock = EmulatedClock(), residentLimit: UInt64? = nil) {
     self.config = config
