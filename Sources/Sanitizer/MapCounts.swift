@@ -55,6 +55,11 @@ final class MapCounts: Sendable {
     return v
   }
 
+  /// Adds `delta` to one page's own piece; returns that piece (for
+  /// `mayNeedCheck`). The exact-accounting fast path for a single page.
+  @inline(__always)
+  func addPiece(page pfn: UInt64, _ delta: Int64) -> Int64 { addPiece(0, pfn, delta) }
+
   /// Adds `delta` to the count of one page and returns the page's new total.
   @discardableResult
   func add(page pfn: UInt64, _ delta: Int64) -> Int64 {

@@ -29,6 +29,11 @@ extension Sanitizer: IOMMUDebugHooks {
         off &+= g
       }
     case .exact:
+      if size == domain.granule {
+        // One smallest page: no split to compute.
+        addLeaves(phys: phys.rawValue, leafShift: ByteSize.ffs(size), count: 1, delta: 1, domain: domain, iova: iova, chain: chain, context: context)
+        return
+      }
       forEachLeafRun(domain: domain, iova: iova.rawValue, phys: phys.rawValue, size: size) { p, shift, n in
         addLeaves(phys: p, leafShift: shift, count: n, delta: 1, domain: domain, iova: iova, chain: chain, context: context)
       }
@@ -145,7 +150,7 @@ extension Sanitizer: IOMMUDebugHooks {
     let perPage: Int64 = leafShift >= pageShift ? 1 : Int64(1) << Int64(pageShift - leafShift)
     // Most machines have one online range: clip against it without a loop.
     if perPage == 1, let only = onlineRange, firstPage >= only.lowerBound, lastPage < only.upperBound {
-      let lowest = counts.add(pages: firstPage, lastPage + 1, delta)
+      let lowest = firstPage == lastPage ? counts.addPiece(page: firstPage, delta) : counts.add(pages: firstPage, lastPage + 1, delta)
       if counts.mayNeedCheck(lastPiece: lowest) {
         check(pages: firstPage, lastPage + 1, delta: delta, domain: domain, iova: iova, chain: chain, context: context)
       }
