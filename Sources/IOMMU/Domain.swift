@@ -306,11 +306,12 @@ public final class Domain: Sendable, CustomStringConvertible {
 
   public var isFreed: Bool { state.withLock { $0.isFreed } }
 
+  /// The depth of this domain's table page at `phys`, if it is one.
+  public func tablePageDepth(at phys: PhysicalAddress) -> Int? { state.withLock { $0.pageTable?.tables[phys.rawValue]?.depth } }
+
   /// Whether an IOVA of this domain sits in the lazy flush-queue window.
   public func isPendingLazyFlush(_ iova: UInt64) -> Bool { state.withLock { $0.fq.isPending(iova) } }
 
-  /// Table page of this domain at `phys`, with its depth, if any.
-  public func tablePageDepth(at phys: PhysicalAddress) -> Int? { state.withLock { $0.pageTable?.tablePage(at: phys)?.depth } }
 
   // The hook calls live out of line, so that with the static key off the
   // map and unmap paths carry one load and one branch, as the kernel's

@@ -134,7 +134,7 @@ public final class Machine: Sendable {
     // Pending lazy or fast-unmap work is flushed first, then every table goes.
     domain.iotlbSync(context: context)
     flushQueueDrain(domain, context: context)
-    if domain.hasPageTable { flushAll(domain, context: context) }
+    if domain.hasPageTable { domain.flushIOTLBAll(context: context) }
     let tables = domain.state.withLock { s -> [PageBlock] in
       s.isFreed = true
       let t = s.pageTable?.allTables() ?? []
@@ -143,10 +143,6 @@ public final class Machine: Sendable {
     }
     domain.freeTables(tables, context: context)
     registry.withLock { _ = $0.domains.removeValue(forKey: domain.id) }
-  }
-
-  func flushAll(_ domain: Domain, context: CallContext) {
-    domain.flushIOTLBAll(context: context)
   }
 
   /// Attaches a device (or one PASID of it) to a domain.

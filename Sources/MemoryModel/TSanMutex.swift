@@ -13,9 +13,9 @@
   /// uninstrumented standard library, so TSan cannot see it and reports
   /// every access it protects as a race. This module-local type shadows it,
   /// so TSan checks the real locking discipline: what is accessed under
-  /// which lock. Normal builds use `Synchronization.Mutex`. `package`, as
-  /// `PaddedMutex` exposes one; IOMMU and Sanitizer shadow it with their own.
-  package struct Mutex<Value: ~Copyable>: ~Copyable, @unchecked Sendable {
+  /// which lock. Normal builds use `Synchronization.Mutex`.
+  package typealias Mutex<Value: ~Copyable> = TSanMutex<Value>
+  package struct TSanMutex<Value: ~Copyable>: ~Copyable, @unchecked Sendable {
     private let lock: UnsafeMutablePointer<pthread_mutex_t>
     private let value: UnsafeMutablePointer<Value>
 

@@ -126,7 +126,7 @@ enum Commands {
 
   /// Runs fixtures on `jobs` threads; results come back in file order.
   static func runAll(_ files: [String], jobs: Int, options: RunOptions) -> [FixtureResult] {
-    let box = ResultBox(count: files.count)
+    let box = Slots<FixtureResult>(count: files.count)
     let queue = DispatchQueue(label: "iommusan.check", attributes: .concurrent)
     let sem = DispatchSemaphore(value: max(1, jobs))
     let group = DispatchGroup()
@@ -138,7 +138,7 @@ enum Commands {
       }
     }
     group.wait()
-    return box.results
+    return box.values
   }
 
   // MARK: - explain
@@ -192,17 +192,18 @@ enum Commands {
   }
 }
 
-/// Results written from several threads, read after they finish.
-final class ResultBox: @unchecked Sendable {
+/// One slot per worker, written from several threads and read after they
+/// finish (`check --jobs`, `bench -t`).
+final class Slots<T>: @unchecked Sendable {
   private let lock = NSLock()
-  private var slots: [FixtureResult?]
+  private var slots: [T?]
   init(count: Int) { slots = Array(repeating: nil, count: count) }
-  func set(_ i: Int, _ r: FixtureResult) {
+  func set(_ i: Int, _ value: T) {
     lock.lock()
-    slots[i] = r
+    slots[i] = value
     lock.unlock()
   }
-  var results: [FixtureResult] {
+  var values: [T] {
     lock.lock()
     defer { lock.unlock() }
     return slots.compactMap { $0 }

@@ -111,7 +111,6 @@ final class CPUMemoryManager: Sendable {
     state.withLock { $0.tables[table.rawValue]?.epochs[Int(index)] ?? 0 }
   }
 
-  func isTable(_ phys: PhysicalAddress) -> Bool { state.withLock { $0.tables[phys.rawValue] != nil } }
 
   /// Installs a 4K leaf, allocating the tables on the way.
   func map(pgd: PhysicalAddress, va: UInt64, phys: PhysicalAddress, user: Bool, writable: Bool, kernel: Bool, context: CallContext) throws(MachineError) {

@@ -66,22 +66,22 @@ extension Machine {
       off += 4096
     }
     let z = context.chain("zap_pte_range", "unmap_page_range", "unmap_vmas", "vms_complete_munmap_vmas", "__vm_munmap")
-    let ctx = CallContext(task: context.task, caller: context.caller, statementIndex: context.statementIndex)
+
     registry.withLock { $0.cpuTLBFlushes += 1 }
     if policy.notifier == .sync {
       // tlb_flush_mmu_tlbonly(): arch_invalidate_secondary_tlbs() with the CPU flush.
-      invalidateSecondaryTLBs(p, range: range, context: ctx)
+      invalidateSecondaryTLBs(p, range: range, context: context)
     }
     for b in pages {
-      try? memory.freePages(b, context: ctx, stack: [KernelFrame("free_pages_prepare"), KernelFrame("free_unref_folios"), KernelFrame("tlb_flush_mmu")] + z.dropFirst(0))
+      try? memory.freePages(b, context: context, stack: [KernelFrame("free_pages_prepare"), KernelFrame("free_unref_folios"), KernelFrame("tlb_flush_mmu")] + z)
     }
     let tables = cpu.unlinkEmptyPTETables(pgd: p.pgd, start: a.start.rawValue, size: a.size)
     for t in tables {
-      try? memory.freePages(t, context: ctx, stack: context.chain("free_pages_prepare", "__free_frozen_pages", "pagetable_free", "free_pgd_range", "free_pgtables"))
+      try? memory.freePages(t, context: context, stack: context.chain("free_pages_prepare", "__free_frozen_pages", "pagetable_free", "free_pgd_range", "free_pgtables"))
     }
     if policy.notifier == .deferredEnd {
       // mmu_notifier_invalidate_range_end(): after pages and tables went back.
-      invalidateSecondaryTLBs(p, range: range, context: ctx)
+      invalidateSecondaryTLBs(p, range: range, context: context)
     }
   }
 

@@ -331,7 +331,6 @@ final class IOPageTable {
     tables[table.rawValue]?.epochs[Int(index)] ?? 0
   }
 
-  func tablePage(at phys: PhysicalAddress) -> TablePage? { tables[phys.rawValue] }
 
   /// Every table page, for freeing the domain.
   func allTables() -> [PageBlock] { tables.values.map(\.block).sorted { $0.head < $1.head } }

@@ -65,7 +65,6 @@ public struct PageTableFormat: Sendable, Hashable {
   }
   /// Whether a leaf may sit at `depth`.
   public func leafAllowed(_ depth: Int) -> Bool { pgsizeBitmap & (1 << UInt64(shift(depth))) != 0 }
-  public var isLastLevel: (Int) -> Bool { { $0 == levels - 1 } }
   /// IOVAs at or above this are out of range.
   public var inputLimit: UInt64 { 1 << UInt64(inputBits) }
 

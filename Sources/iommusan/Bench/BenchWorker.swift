@@ -103,7 +103,7 @@ enum BenchWorker {
       devices.append(try machine.addDevice(name: "bench\(i)", unit: unit, context: ctx))
     }
     let base = memory.config.base.rawValue + gig
-    let box = SampleBox(count: c.threads)
+    let box = Slots<BenchSample>(count: c.threads)
     let start = DispatchTime.now().uptimeNanoseconds
     let deadline = start + UInt64(seconds * 1e9)
     let devs = devices
@@ -142,24 +142,8 @@ enum BenchWorker {
       box.set(t, s)
     }
     var total = BenchSample()
-    for s in box.samples { total.add(s) }
+    for s in box.values { total.add(s) }
     total.elapsedNS = DispatchTime.now().uptimeNanoseconds - start
     return total
-  }
-}
-
-final class SampleBox: @unchecked Sendable {
-  private let lock = NSLock()
-  private var slots: [BenchSample]
-  init(count: Int) { slots = Array(repeating: BenchSample(), count: count) }
-  func set(_ i: Int, _ s: BenchSample) {
-    lock.lock()
-    slots[i] = s
-    lock.unlock()
-  }
-  var samples: [BenchSample] {
-    lock.lock()
-    defer { lock.unlock() }
-    return slots
   }
 }
