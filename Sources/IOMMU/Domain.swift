@@ -318,18 +318,18 @@ public final class Domain: Sendable, CustomStringConvertible {
   // `static_branch_unlikely()` does.
   #if IOMMU_DEBUG_PAGEALLOC
     @inline(never)
-    static func debugMap(_ h: any IOMMUDebugHooks, _ d: Domain, _ iova: IOVA, _ phys: PhysicalAddress, _ size: UInt64, _ ctx: CallContext) {
-      h.debugMap(d, iova: iova, phys: phys, size: size, context: ctx)
+    static func debugMap(_ h: Unmanaged<DebugHookSlot>, _ d: Domain, _ iova: IOVA, _ phys: PhysicalAddress, _ size: UInt64, _ ctx: CallContext) {
+      h._withUnsafeGuaranteedRef { $0.hooks.debugMap(d, iova: iova, phys: phys, size: size, context: ctx) }
     }
 
     @inline(never)
-    static func debugUnmapBegin(_ h: any IOMMUDebugHooks, _ d: Domain, _ iova: IOVA, _ size: UInt64, _ ctx: CallContext) {
-      h.debugUnmapBegin(d, iova: iova, size: size, context: ctx)
+    static func debugUnmapBegin(_ h: Unmanaged<DebugHookSlot>, _ d: Domain, _ iova: IOVA, _ size: UInt64, _ ctx: CallContext) {
+      h._withUnsafeGuaranteedRef { $0.hooks.debugUnmapBegin(d, iova: iova, size: size, context: ctx) }
     }
 
     @inline(never)
-    static func debugUnmapEnd(_ h: any IOMMUDebugHooks, _ d: Domain, _ iova: IOVA, _ size: UInt64, _ unmapped: UInt64, _ removed: [RemovedLeaves], _ ctx: CallContext) {
-      h.debugUnmapEnd(d, iova: iova, size: size, unmapped: unmapped, removed: removed, context: ctx)
+    static func debugUnmapEnd(_ h: Unmanaged<DebugHookSlot>, _ d: Domain, _ iova: IOVA, _ size: UInt64, _ unmapped: UInt64, _ removed: [RemovedLeaves], _ ctx: CallContext) {
+      h._withUnsafeGuaranteedRef { $0.hooks.debugUnmapEnd(d, iova: iova, size: size, unmapped: unmapped, removed: removed, context: ctx) }
     }
   #endif
 }
@@ -341,7 +341,7 @@ struct MachineAccess {
   var policy: MachinePolicy { ref._withUnsafeGuaranteedRef { $0.policy } }
   var observer: (any MachineObserver)? { ref._withUnsafeGuaranteedRef { $0.observer } }
   #if IOMMU_DEBUG_PAGEALLOC
-    var debugHooks: (any IOMMUDebugHooks)? { ref._withUnsafeGuaranteedRef { $0.debugHooks } }
+    var debugHooks: Unmanaged<DebugHookSlot>? { ref._withUnsafeGuaranteedRef { $0.debugHookRef } }
   #endif
   var currentEpoch: UInt64 { ref._withUnsafeGuaranteedRef { $0.memory.currentEpoch } }
   func issue(_ cmd: InvalidationCommand, on unit: IOMMUUnit, context: CallContext) {

@@ -3,6 +3,15 @@ import Synchronization
 
 /// The emulated machine: physical memory, IOMMU units, domains, devices
 /// and the DMA layer over them.
+#if IOMMU_DEBUG_PAGEALLOC
+  /// Holds the debug hooks in a `let`, so that a caller holding the slot
+  /// without a reference count can call them without taking one either.
+  final class DebugHookSlot: Sendable {
+    let hooks: any IOMMUDebugHooks
+    init(_ hooks: any IOMMUDebugHooks) { self.hooks = hooks }
+  }
+#endif
+
 public final class Machine: Sendable {
   public let memory: PhysicalMemory
   public let policy: MachinePolicy
@@ -11,8 +20,19 @@ public final class Machine: Sendable {
   /// Trace-point observers; set once before the first operation.
   @exclusivity(unchecked) public nonisolated(unsafe) var observer: (any MachineObserver)?
   #if IOMMU_DEBUG_PAGEALLOC
-    /// The IOMMU_DEBUG_PAGEALLOC hooks; nil is the static key off.
-    @exclusivity(unchecked) public nonisolated(unsafe) var debugHooks: (any IOMMUDebugHooks)?
+    /// The IOMMU_DEBUG_PAGEALLOC hooks; nil is the static key off. Set
+    /// once before the first operation.
+    public var debugHooks: (any IOMMUDebugHooks)? {
+      get { debugHookSlot?.hooks }
+      set {
+        debugHookSlot = newValue.map(DebugHookSlot.init)
+        debugHookRef = debugHookSlot.map { Unmanaged.passUnretained($0) }
+      }
+    }
+    @exclusivity(unchecked) private nonisolated(unsafe) var debugHookSlot: DebugHookSlot?
+    /// `debugHookSlot` for the map and unmap paths: a load and a branch,
+    /// and no reference counting (an atomic add) per hook call.
+    @exclusivity(unchecked) nonisolated(unsafe) var debugHookRef: Unmanaged<DebugHookSlot>?
   #endif
 
   struct Registry {

@@ -1,21 +1,41 @@
-import MemoryModel
 import Synchronization
 
 /// IOMMU map counts per CPU page: the sanitizer's page_ext data.
 ///
-/// Counts live in a sparse 64-ary radix of "pieces": a count at level L and
-/// index i applies to every page `p` with `p >> 6L == i`. A page's count is
-/// the sum over levels, so adding to a range of pages costs a few pieces per
-/// level instead of one operation per page: a 1G map of 4K pages touches 4
-/// pieces, not 262,144 pages. Pieces are spread over locked shards, so
-/// concurrent maps and unmaps keep every count exact.
-final class MapCounts: Sendable {
+/// As in the kernel's page_ext, every page of online RAM has an atomic
+/// count, kept in sections that are allocated on first use, so a 1 TiB
+/// machine with a few pages mapped costs a few sections. Above the
+/// per-page counts sit coarser levels of a 64-ary radix of "pieces": a
+/// piece at level L and index i applies to every page `p` with
+/// `p >> 6L == i`, and a page's count is the sum over levels. Adding to a
+/// range of pages costs a few pieces per level instead of one operation
+/// per page: a 1G map of 4K pages touches one piece, not 262,144 pages.
+///
+/// Every piece is one atomic cell, updated with one atomic add and no
+/// lock, as `atomic_inc_return()` updates the kernel's page_ext count; the
+/// map and unmap hot path of a single page is one add on its own cell.
+/// Concurrent maps and unmaps therefore keep every piece exact.
+final class MapCounts: @unchecked Sendable {
   static let fanoutShift = 6
-  static let levels = 8  // 48 bits of PFN
-  private static let shardCount = 64
+  /// Cells per section: 4096 counts, 32 KiB.
+  static let sectionShift = 12
+  private static let sectionCells = 1 << sectionShift
 
-  /// Inline, so taking a shard costs no reference counting.
-  private let shards: InlineArray<64, PaddedMutex<FlatCountTable>> = InlineArray { _ in PaddedMutex(FlatCountTable()) }
+  /// One level of the radix: cells for indices `first..<first + cells`.
+  private struct Level {
+    let first: UInt64
+    let cells: UInt64
+    /// Section addresses (0 until allocated), one per `sectionCells` cells.
+    let sections: UnsafeMutablePointer<Atomic<UInt>>
+    var sectionCount: Int { Int((cells + UInt64(MapCounts.sectionCells) - 1) >> UInt64(MapCounts.sectionShift)) }
+  }
+
+  /// The per-page level, apart for the hot path.
+  private let pages: Level
+  /// Level 1 and up.
+  private let upper: [Level]
+  /// How many levels a page's count sums over.
+  let levels: Int
   /// How many pieces are negative. Without negative pieces no page's count
   /// can be negative, so decrements need no page total unless their own
   /// piece goes below zero. Touched only when a piece changes sign.
@@ -24,48 +44,105 @@ final class MapCounts: Sendable {
   /// count (a sum of at most `levels` pieces) can pass `ceiling`.
   private let nearCeiling = Atomic<Bool>(false)
   let ceiling: Int64
+  private let pieceCeiling: Int64
 
-  init(ceiling: Int64 = Int64(Int32.max)) { self.ceiling = ceiling }
+  /// Counts for the pages `span` (online RAM); pages outside it have no
+  /// page_ext and are never counted.
+  init(span: Range<UInt64>, ceiling: Int64 = Int64(Int32.max)) {
+    func level(_ l: Int) -> Level {
+      let shift = UInt64(l * Self.fanoutShift)
+      let first = span.lowerBound >> shift
+      let cells = span.isEmpty ? 0 : ((span.upperBound - 1) >> shift) - first + 1
+      let n = Int((cells + UInt64(Self.sectionCells) - 1) >> UInt64(Self.sectionShift))
+      let sections = UnsafeMutablePointer<Atomic<UInt>>.allocate(capacity: max(n, 1))
+      for i in 0..<max(n, 1) { (sections + i).initialize(to: Atomic(0)) }
+      return Level(first: first, cells: cells, sections: sections)
+    }
+    pages = level(0)
+    // Levels until one has at most 64 pieces: the top level's range loop
+    // is then short.
+    var more: [Level] = []
+    var l = 0
+    var top = pages
+    while top.cells > 1 << UInt64(Self.fanoutShift) {
+      l += 1
+      top = level(l)
+      more.append(top)
+    }
+    upper = more
+    levels = 1 + more.count
+    self.ceiling = ceiling
+    pieceCeiling = ceiling / Int64(levels)
+  }
+
+  deinit {
+    for level in [pages] + upper {
+      for s in 0..<max(level.sectionCount, 1) {
+        if let p = UnsafeMutablePointer<Atomic<Int64>>(bitPattern: level.sections[s].load(ordering: .relaxed)) { p.deallocate() }
+      }
+      level.sections.deallocate()
+    }
+  }
+
+  @inline(__always) private func level(_ l: Int) -> Level { l == 0 ? pages : upper[l - 1] }
+
+  /// The cell of piece `index` of `level`; nil outside the span, or when
+  /// its section was never allocated and `create` is false.
+  @inline(__always)
+  private func cell(_ level: Level, _ index: UInt64, create: Bool) -> UnsafeMutablePointer<Atomic<Int64>>? {
+    let rel = index &- level.first
+    guard index >= level.first, rel < level.cells else { return nil }
+    let s = Int(truncatingIfNeeded: rel >> UInt64(Self.sectionShift))
+    let offset = Int(truncatingIfNeeded: rel) & (Self.sectionCells - 1)
+    if let p = UnsafeMutablePointer<Atomic<Int64>>(bitPattern: level.sections[s].load(ordering: .acquiring)) { return p + offset }
+    guard create else { return nil }
+    return newSection(level, s) + offset
+  }
+
+  /// Allocates section `s` of `level`, or returns the one another thread installed first.
+  @inline(never)
+  private func newSection(_ level: Level, _ s: Int) -> UnsafeMutablePointer<Atomic<Int64>> {
+    let p = UnsafeMutablePointer<Atomic<Int64>>.allocate(capacity: Self.sectionCells)
+    for i in 0..<Self.sectionCells { (p + i).initialize(to: Atomic(0)) }
+    let (won, current) = level.sections[s].compareExchange(
+      expected: 0, desired: UInt(bitPattern: p), ordering: .acquiringAndReleasing)
+    if won { return p }
+    p.deallocate()
+    return UnsafeMutablePointer(bitPattern: current)!
+  }
 
   /// Whether a page total may have gone below zero or past the ceiling, so
   /// that the caller must compute it.
+  @inline(__always)
   func mayNeedCheck(lastPiece: Int64) -> Bool {
     lastPiece < 0 || negativePieces.load(ordering: .relaxed) > 0 || nearCeiling.load(ordering: .relaxed)
   }
 
-  @inline(__always) private static func key(_ level: Int, _ index: UInt64) -> UInt64 {
-    UInt64(level) << 56 | (index & ((1 << 56) - 1))
-  }
-
-  @inline(__always) private func shardIndex(_ key: UInt64) -> Int {
-    var h = key &* 0x9E37_79B9_7F4A_7C15
-    h ^= h >> 29
-    return Int(truncatingIfNeeded: h & UInt64(Self.shardCount - 1))
-  }
-
-  /// Adds `delta` to one piece and returns the piece's new value.
-  @discardableResult
-  private func addPiece(_ level: Int, _ index: UInt64, _ delta: Int64) -> Int64 {
-    let k = Self.key(level, index)
-    // Zero pieces stay in place: a map/unmap loop then updates a slot
-    // instead of inserting and removing a key every time.
-    let (old, v) = shards[shardIndex(k)].lock.withLock { $0.add(k, delta) }
-    if (old < 0) != (v < 0) { negativePieces.add(v < 0 ? 1 : -1, ordering: .relaxed) }
-    if v > ceiling / Int64(Self.levels) && !nearCeiling.load(ordering: .relaxed) { nearCeiling.store(true, ordering: .relaxed) }
+  /// Adds `delta` to one piece and returns the piece's new value (0 outside the span).
+  @inline(__always)
+  private func addPiece(_ level: Level, _ index: UInt64, _ delta: Int64) -> Int64 {
+    guard let c = cell(level, index, create: true) else { return 0 }
+    let (old, v) = c.pointee.wrappingAdd(delta, ordering: .relaxed)
+    if (old < 0) != (v < 0) || v > pieceCeiling { noteExtremes(old: old, new: v) }
     return v
+  }
+
+  @inline(never)
+  private func noteExtremes(old: Int64, new v: Int64) {
+    if (old < 0) != (v < 0) { negativePieces.add(v < 0 ? 1 : -1, ordering: .relaxed) }
+    if v > pieceCeiling { nearCeiling.store(true, ordering: .relaxed) }
   }
 
   /// Adds `delta` to one page's own piece; returns that piece (for
   /// `mayNeedCheck`). The exact-accounting fast path for a single page.
   @inline(__always)
-  func addPiece(page pfn: UInt64, _ delta: Int64) -> Int64 { addPiece(0, pfn, delta) }
+  func addPiece(page pfn: UInt64, _ delta: Int64) -> Int64 { addPiece(pages, pfn, delta) }
 
   /// Adds `delta` to the count of one page and returns the page's new total.
   @discardableResult
   func add(page pfn: UInt64, _ delta: Int64) -> Int64 {
-    let own = addPiece(0, pfn, delta)
-    var total = own
-    for l in 1..<Self.levels { total &+= piece(l, pfn >> UInt64(l * Self.fanoutShift)) }
+    var total = addPiece(pages, pfn, delta)
+    for (i, l) in upper.enumerated() { total &+= piece(l, pfn >> UInt64((i + 1) * Self.fanoutShift)) }
     return total
   }
 
@@ -76,14 +153,14 @@ final class MapCounts: Sendable {
     var lowest = Int64.max
     var lo = lo
     var hi = hi
-    var level = 0
+    var l = 0
     while lo < hi {
-      let step = Self.fanoutShift
-      if level == Self.levels - 1 {
+      let level = level(l)
+      if l == levels - 1 {
         for i in lo..<hi { lowest = min(lowest, addPiece(level, i, delta)) }
         return lowest
       }
-      let mask: UInt64 = (1 << UInt64(step)) - 1
+      let mask: UInt64 = (1 << UInt64(Self.fanoutShift)) - 1
       // Bring lo up and hi down to the next level's alignment.
       while lo < hi && lo & mask != 0 {
         lowest = min(lowest, addPiece(level, lo, delta))
@@ -93,22 +170,21 @@ final class MapCounts: Sendable {
         hi -= 1
         lowest = min(lowest, addPiece(level, hi, delta))
       }
-      lo >>= UInt64(step)
-      hi >>= UInt64(step)
-      level += 1
+      lo >>= UInt64(Self.fanoutShift)
+      hi >>= UInt64(Self.fanoutShift)
+      l += 1
     }
     return lowest
   }
 
-  private func piece(_ level: Int, _ index: UInt64) -> Int64 {
-    let k = Self.key(level, index)
-    return shards[shardIndex(k)].lock.withLock { $0.value(k) }
+  private func piece(_ level: Level, _ index: UInt64) -> Int64 {
+    cell(level, index, create: false)?.pointee.load(ordering: .relaxed) ?? 0
   }
 
   /// The count of one page.
   func count(page pfn: UInt64) -> Int64 {
-    var total: Int64 = 0
-    for l in 0..<Self.levels { total &+= piece(l, pfn >> UInt64(l * Self.fanoutShift)) }
+    var total = piece(pages, pfn)
+    for (i, l) in upper.enumerated() { total &+= piece(l, pfn >> UInt64((i + 1) * Self.fanoutShift)) }
     return total
   }
 
@@ -129,7 +205,12 @@ final class MapCounts: Sendable {
   /// Non-zero pieces, for the memory figures and tests.
   var pieceCount: Int {
     var n = 0
-    for i in 0..<Self.shardCount { n += shards[i].lock.withLock { $0.nonZeroCount } }
+    for level in [pages] + upper {
+      for s in 0..<level.sectionCount {
+        guard let p = UnsafeMutablePointer<Atomic<Int64>>(bitPattern: level.sections[s].load(ordering: .acquiring)) else { continue }
+        for i in 0..<Self.sectionCells where p[i].load(ordering: .relaxed) != 0 { n += 1 }
+      }
+    }
     return n
   }
 }

@@ -6,6 +6,13 @@ extension Sanitizer: IOMMUDebugHooks {
   /// The corresponding Linux function is `__iommu_debug_map()`.
   public func debugMap(_ domain: Domain, iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext) {
     let chain = CallPath.map
+    // The hot path: one smallest page that is one CPU page, phys not 0 and
+    // not wrapping (phys - 1 < max - size), counted exactly.
+    if exactAccounting, size == pageSize, phys.rawValue &- 1 < UInt64.max - size, domain.granule == size,
+      countOnePage(phys.rawValue, delta: 1, domain: domain, iova: iova, chain: chain, context: context)
+    {
+      return
+    }
     guard phys != .zero, phys.adding(size) != nil else {
       reportOverflow(site: WarnSites.map, what: phys == .zero ? "phys is 0" : "phys \(phys) + size \(size.hexAlt) wraps around",
         domain: domain, iova: iova, phys: phys, size: size, chain: chain, context: context)
@@ -29,11 +36,6 @@ extension Sanitizer: IOMMUDebugHooks {
         off &+= g
       }
     case .exact:
-      if size == domain.granule {
-        // One smallest page: no split to compute.
-        addLeaves(phys: phys.rawValue, leafShift: ByteSize.ffs(size), count: 1, delta: 1, domain: domain, iova: iova, chain: chain, context: context)
-        return
-      }
       forEachLeafRun(domain: domain, iova: iova.rawValue, phys: phys.rawValue, size: size) { p, shift, n in
         addLeaves(phys: p, leafShift: shift, count: n, delta: 1, domain: domain, iova: iova, chain: chain, context: context)
       }
@@ -67,6 +69,11 @@ extension Sanitizer: IOMMUDebugHooks {
       updateIOVA(domain, iova: iova.advanced(by: unmapped), size: size - unmapped, inc: true, chain: chain, context: context)
     case .exact:
       for run in removed {
+        if run.size == pageSize, run.leafShift == pageShift,
+          countOnePage(run.phys.rawValue, delta: -1, domain: domain, iova: run.iova, chain: chain, context: context)
+        {
+          continue
+        }
         addLeaves(phys: run.phys.rawValue, leafShift: run.leafShift, count: run.size >> UInt64(run.leafShift), delta: -1, domain: domain, iova: run.iova, chain: chain, context: context)
       }
       if unmapped > size {
@@ -135,6 +142,20 @@ extension Sanitizer: IOMMUDebugHooks {
       body(phys &+ done, ByteSize.ffs(pg), n)
       done &+= pg &* n
     }
+  }
+
+  /// Exact accounting of one leaf that is exactly one CPU page of the
+  /// online range: one atomic add, and the page total only when it may be
+  /// out of range. Returns false when the page is not in the one online
+  /// range, for `addLeaves` to clip.
+  @inline(__always)
+  private func countOnePage(_ phys: UInt64, delta: Int64, domain: Domain, iova: IOVA, chain: CallPath, context: CallContext) -> Bool {
+    let pfn = phys >> UInt64(pageShift)
+    guard let only = onlineRange, only.contains(pfn) else { return false }
+    if counts.mayNeedCheck(lastPiece: counts.addPiece(page: pfn, delta)) {
+      check(pages: pfn, pfn + 1, delta: delta, domain: domain, iova: iova, chain: chain, context: context)
+    }
+    return true
   }
 
   /// Exact accounting: `count` leaves of `1 << leafShift` bytes at `phys`

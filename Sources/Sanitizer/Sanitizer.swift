@@ -82,8 +82,12 @@ public final class Sanitizer: Sendable {
   public init(machine: Machine, configuration: Configuration = Configuration()) {
     self.machine = machine
     self.configuration = configuration
-    self.counts = MapCounts(ceiling: configuration.mapCountMax)
-    self.onlineRange = machine.memory.onlineRanges.count == 1 ? machine.memory.onlineRanges[0] : nil
+    let online = machine.memory.onlineRanges
+    self.counts = MapCounts(span: (online.first?.lowerBound ?? 0)..<(online.last?.upperBound ?? 0), ceiling: configuration.mapCountMax)
+    self.onlineRange = online.count == 1 ? online[0] : nil
+    self.pageShift = machine.memory.pageShift
+    self.pageSize = machine.memory.pageSize
+    self.exactAccounting = configuration.accounting == .exact
   }
 
   /// The online RAM when it is one range (the common case), for a fast clip.
@@ -117,7 +121,11 @@ public final class Sanitizer: Sendable {
     #endif
   }
 
-  var pageShift: Int { machine.memory.pageShift }
+  /// The CPU page shift and size.
+  let pageShift: Int
+  let pageSize: UInt64
+  /// `configuration.accounting == .exact`, for the hot path.
+  let exactAccounting: Bool
 
   // MARK: - Output
 

@@ -6,7 +6,7 @@ public struct PhysicalAddress: RawRepresentable, Hashable, Comparable, Sendable,
   @inlinable public init(rawValue: UInt64) { self.rawValue = rawValue }
   @inlinable public init(_ rawValue: UInt64) { self.rawValue = rawValue }
 
-  public static let zero = PhysicalAddress(0)
+  @inlinable public static var zero: PhysicalAddress { PhysicalAddress(0) }
 
   @inlinable public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
 
