@@ -150,25 +150,29 @@ final class MapCounts: @unchecked Sendable {
   /// value written (for `mayNeedCheck`).
   @discardableResult
   func add(pages lo: UInt64, _ hi: UInt64, _ delta: Int64) -> Int64 {
+    let mask: UInt64 = (1 << UInt64(Self.fanoutShift)) - 1
     var lowest = Int64.max
     var lo = lo
     var hi = hi
     var l = 0
     while lo < hi {
-      let level = level(l)
       if l == levels - 1 {
+        let level = level(l)
         for i in lo..<hi { lowest = min(lowest, addPiece(level, i, delta)) }
         return lowest
       }
-      let mask: UInt64 = (1 << UInt64(Self.fanoutShift)) - 1
-      // Bring lo up and hi down to the next level's alignment.
-      while lo < hi && lo & mask != 0 {
-        lowest = min(lowest, addPiece(level, lo, delta))
-        lo += 1
-      }
-      while lo < hi && hi & mask != 0 {
-        hi -= 1
-        lowest = min(lowest, addPiece(level, hi, delta))
+      // Bring lo up and hi down to the next level's alignment; an aligned
+      // range (a 1G map, say) passes through without touching a cell.
+      if (lo | hi) & mask != 0 {
+        let level = level(l)
+        while lo < hi && lo & mask != 0 {
+          lowest = min(lowest, addPiece(level, lo, delta))
+          lo += 1
+        }
+        while lo < hi && hi & mask != 0 {
+          hi -= 1
+          lowest = min(lowest, addPiece(level, hi, delta))
+        }
       }
       lo >>= UInt64(Self.fanoutShift)
       hi >>= UInt64(Self.fanoutShift)

@@ -6,11 +6,14 @@ extension Sanitizer: IOMMUDebugHooks {
   /// The corresponding Linux function is `__iommu_debug_map()`.
   public func debugMap(_ domain: Domain, iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext) {
     let chain = CallPath.map
-    // The hot path: one smallest page that is one CPU page, phys not 0 and
-    // not wrapping (phys - 1 < max - size), counted exactly.
-    if exactAccounting, size == pageSize, phys.rawValue &- 1 < UInt64.max - size, domain.granule == size,
-      countOnePage(phys.rawValue, delta: 1, domain: domain, iova: iova, chain: chain, context: context)
+    // The hot path, exact accounting of one leaf: a supported page size,
+    // aligned, phys not 0 and not wrapping (phys - 1 < max - size). No
+    // split to compute; a leaf of one CPU page is one atomic add.
+    if exactAccounting, phys.rawValue &- 1 < UInt64.max - size, size.nonzeroBitCount == 1, size & domain.pgsizeBitmap == size,
+      (iova.rawValue | phys.rawValue) & (size &- 1) == 0
     {
+      if size == pageSize, countOnePage(phys.rawValue, delta: 1, domain: domain, iova: iova, chain: chain, context: context) { return }
+      addLeaves(phys: phys.rawValue, leafShift: size.trailingZeroBitCount, count: 1, delta: 1, domain: domain, iova: iova, chain: chain, context: context)
       return
     }
     guard phys != .zero, phys.adding(size) != nil else {

@@ -3,21 +3,23 @@ import FixtureRunner
 import Foundation
 import IOMMU
 import MemoryModel
+import Sanitizer
 
 extension Commands {
   static let bench = CommandSpec(
     name: "bench", abstract: "Measure the sanitizer's map/unmap overhead, as dma_map_benchmark does.",
-    usage: "iommusan bench [-t <threads>] [-s <seconds>] [-g <granule>] [-d <dir>] [-m <mode>] [-x <ns>] [--domains <n>] [--config <config>] [--matrix] [--json]",
+    usage: "iommusan bench [-t <threads>] [-s <seconds>] [-g <granule>] [-d <dir>] [-m <mode>] [-x <ns>] [--domains <n>] [--config <config>] [--compiled-out <path>] [--matrix] [--json]",
     discussion: """
       Each thread maps and unmaps its own buffer of <granule> pages through the DMA API for
       <seconds>, timing every call; the output is dma_map_benchmark's. --matrix runs 4K, 1M and
-      1G at 1 and 2 threads under every configuration, interleaved in rounds, and prints the
-      ratios. The compiled-out configuration needs a second binary built without the
-      DebugPageAlloc trait: swift build -c release --disable-default-traits --scratch-path .build/nodebug
+      1G at 1 and 2 threads under every configuration, in 25 ms turns interleaved across
+      configurations and processes, and prints the ratios (medians over rounds of paired turns).
+      The compiled-out configuration needs a second binary built without the DebugPageAlloc
+      trait: swift build -c release --disable-default-traits --scratch-path .build/nodebug
       """,
     options: [
       ("t", "threads", "Threads (1-1024, default 1)."),
-      ("s", "seconds", "Seconds to run each measurement (default 20; 1 with --matrix)."),
+      ("s", "seconds", "Seconds to run each measurement (default 20; with --matrix, per variant, default 3)."),
       ("g", "granule", "Pages per map (1-262144, default 1; 262144 is 1G)."),
       ("d", "dir", "0 BIDIRECTIONAL, 1 TO_DEVICE, 2 FROM_DEVICE (default 0)."),
       ("m", "mode", "single (0, default) or sg (1): one map of <granule> pages, or <granule> maps of a page."),
@@ -26,7 +28,6 @@ extension Commands {
       ("b", "bits", "Accepted for compatibility (DMA mask bits, 20-64)."),
       ("domains", "n", "Spread the threads over n devices, each in its own domain behind its own IOMMU (default 1)."),
       ("config", "config", "compiled-in-off, exact (default) or kernel; compiled-out runs the --compiled-out binary."),
-      ("rounds", "n", "Rounds of the interleaved matrix (default 3)."),
       ("compiled-out", "path", "The binary built without the DebugPageAlloc trait (default .build/nodebug/release/iommusan)."),
     ],
     flags: [("matrix", "Run the whole matrix and print the ratios."), ("json", "Print one JSON object instead of text.")])
@@ -77,7 +78,7 @@ extension Commands {
       }
       sample = s
     } else {
-      do { sample = try BenchWorker.run(c, config: config, seconds: secs) } catch {
+      do { sample = try BenchRig(c, variants: [BenchVariant(threads: c.threads, config: config)]).runInterleaved(seconds: secs)[0] } catch {
         write("bench: \(error.description)\n", to: .standardError)
         return 2
       }
@@ -115,19 +116,33 @@ extension Commands {
   /// `bench-worker`: one measurement, as a JSON line (used by --matrix).
   static func benchWorkerCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var spec = bench
-    spec.flags += [("memory-test", ""), ("fixture-test", "")]
+    spec.flags += [("memory-test", ""), ("fixture-test", ""), ("serve", "")]
+    spec.options += [("interleave", "list", "Variants threads:config,... measured in turns; one JSON line each.")]
     let p = try spec.parse(args)
     if p.flags.contains("memory-test") { return BenchMatrix.memoryTest() }
     if p.flags.contains("fixture-test") { return BenchMatrix.fixtureTest() }
     let c = try benchCase(p)
-    let config = try benchConfig(p)
-    #if !IOMMU_DEBUG_PAGEALLOC
-      guard config == .compiledOut || config == .off else { throw UsageError(message: "this binary has no sanitizer hooks") }
-    #endif
+    var variants = [BenchVariant(threads: c.threads, config: try benchConfig(p))]
+    if let list = p.options["interleave"] {
+      variants = []
+      for item in list.split(separator: ",") {
+        guard let v = BenchVariant(label: item) else { throw UsageError(message: "invalid variant '\(item)': threads:config") }
+        variants.append(v)
+      }
+    }
+    for v in variants where v.config != .off && !Sanitizer.isCompiledIn {
+      throw UsageError(message: "this binary has no sanitizer hooks (\(v.config.rawValue))")
+    }
     let secs = try seconds(p, default: 1)
     do {
-      let s = try BenchWorker.run(c, config: config, seconds: secs)
-      write(s.json + "\n", to: .standardOutput)
+      let rig = try BenchRig(c, variants: variants.map { v in
+        BenchVariant(threads: v.threads, config: v.config == .compiledOut ? .off : v.config)
+      })
+      if p.flags.contains("serve") {
+        rig.serve()
+      } else {
+        write(rig.runInterleaved(seconds: secs).map { $0.json + "\n" }.joined(), to: .standardOutput)
+      }
       return 0
     } catch {
       write("bench-worker: \(error.description)\n", to: .standardError)

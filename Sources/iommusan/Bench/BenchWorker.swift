@@ -37,8 +37,23 @@ struct BenchSample {
   var unmapSum: Double = 0
   var unmapSumSq: Double = 0
   var elapsedNS: UInt64 = 0
+  /// Each turn's own figures, in order, for paired ratios.
+  var turns: [Turn] = []
+
+  /// One turn: mean map and unmap latency (ns) and map+unmap pairs per second.
+  struct Turn {
+    var map: Double
+    var unmap: Double
+    var throughput: Double
+  }
+
+  var summary: Turn {
+    let n = Double(max(iterations, 1))
+    return Turn(map: mapSum / n, unmap: unmapSum / n, throughput: throughput)
+  }
 
   mutating func add(_ o: BenchSample) {
+    turns += o.turns
     iterations += o.iterations
     mapSum += o.mapSum
     mapSumSq += o.mapSumSq
@@ -51,9 +66,7 @@ struct BenchSample {
   var map: (avg: Double, std: Double) { Self.stats(mapSum, mapSumSq, iterations) }
   var unmap: (avg: Double, std: Double) { Self.stats(unmapSum, unmapSumSq, iterations) }
   /// Map+unmap pairs per second, over all threads.
-  func throughput(threads: Int) -> Double {
-    elapsedNS == 0 ? 0 : Double(iterations) / (Double(elapsedNS) / 1e9)
-  }
+  var throughput: Double { elapsedNS == 0 ? 0 : Double(iterations) / (Double(elapsedNS) / 1e9) }
 
   static func stats(_ sum: Double, _ sq: Double, _ n: UInt64) -> (Double, Double) {
     guard n > 0 else { return (0, 0) }
@@ -63,7 +76,8 @@ struct BenchSample {
   }
 
   var json: String {
-    "{\"iterations\":\(iterations),\"map_sum\":\(mapSum),\"map_sumsq\":\(mapSumSq),\"unmap_sum\":\(unmapSum),\"unmap_sumsq\":\(unmapSumSq),\"elapsed_ns\":\(elapsedNS)}"
+    let t = turns.map { "[\($0.map),\($0.unmap),\($0.throughput)]" }.joined(separator: ",")
+    return "{\"iterations\":\(iterations),\"map_sum\":\(mapSum),\"map_sumsq\":\(mapSumSq),\"unmap_sum\":\(unmapSum),\"unmap_sumsq\":\(unmapSumSq),\"elapsed_ns\":\(elapsedNS),\"turns\":[\(t)]}"
   }
 
   init() {}
@@ -76,38 +90,82 @@ struct BenchSample {
     unmapSum = d("unmap_sum")
     unmapSumSq = d("unmap_sumsq")
     elapsedNS = UInt64(max(0, d("elapsed_ns")))
+    for t in o["turns"] as? [[NSNumber]] ?? [] where t.count == 3 {
+      turns.append(Turn(map: t[0].doubleValue, unmap: t[1].doubleValue, throughput: t[2].doubleValue))
+    }
   }
 }
 
-/// Runs dma_map_benchmark's loop in this process: each thread maps and
-/// unmaps its own buffer for `seconds`, timing each call.
+/// One configuration and thread count of an interleaved measurement.
+struct BenchVariant: Hashable {
+  var threads: Int
+  var config: BenchConfig
+
+  /// `threads:config`, as `bench-worker --interleave` takes it.
+  var label: String { "\(threads):\(config.rawValue)" }
+
+  init(threads: Int, config: BenchConfig) {
+    self.threads = threads
+    self.config = config
+  }
+
+  init?(label: Substring) {
+    let parts = label.split(separator: ":", maxSplits: 1)
+    guard parts.count == 2, let t = Int(parts[0]), (1...1024).contains(t), let c = BenchConfig(rawValue: String(parts[1])) else { return nil }
+    self.init(threads: t, config: c)
+  }
+}
+
+/// dma_map_benchmark's loop on one emulated machine, a turn at a time:
+/// each thread maps and unmaps its own buffer, timing each call. The
+/// configuration may change between turns, with no map in flight: the
+/// debug hooks are attached or detached as the static key would be
+/// flipped. Thread `i` uses device `i % case.domains`.
 /// The corresponding Linux function is `map_benchmark_thread()`.
-enum BenchWorker {
-  static func run(_ c: BenchCase, config: BenchConfig, seconds: Double) throws(MachineError) -> BenchSample {
+final class BenchRig {
+  let c: BenchCase
+  let variants: [BenchVariant]
+  private let machine: Machine
+  private let devices: [Device]
+  private let hooks: BenchHooks
+  private let base: UInt64
+  private let bufferSlot: UInt64
+  private let context = CallContext(task: EmulatedTask(pid: 1, tgid: 1, comm: "dma_map_benchma"), caller: KernelFrame("map_benchmark_thread", isDriver: true))
+
+  init(_ c: BenchCase, variants: [BenchVariant]) throws(MachineError) {
+    self.c = c
+    self.variants = variants
+    let threads = variants.map(\.threads).max() ?? 1
     let gig: UInt64 = 1 << 30
-    let bufferSlot = max(gig, (c.granulePages << 12) * (c.sgMode ? 2 : 1))
-    let (slots, o) = bufferSlot.multipliedReportingOverflow(by: UInt64(c.threads))
-    guard !o, slots <= 64 * gig else { throw MachineError(.ENOMEM, "buffers of \(c.threads) x \(ByteSize.describe(bufferSlot)) exceed 64G") }
+    bufferSlot = max(gig, (c.granulePages << 12) * (c.sgMode ? 2 : 1))
+    let (slots, o) = bufferSlot.multipliedReportingOverflow(by: UInt64(threads))
+    guard !o, slots <= 64 * gig else { throw MachineError(.ENOMEM, "buffers of \(threads) x \(ByteSize.describe(bufferSlot)) exceed 64G") }
     let memory = PhysicalMemory(config: MemoryConfiguration(size: gig + slots))
-    let machine = Machine(memory: memory)
-    let ctx = CallContext(task: EmulatedTask(pid: 1, tgid: 1, comm: "dma_map_benchma"), caller: KernelFrame("map_benchmark_thread", isDriver: true))
-    if config == .exact || config == .kernel {
-      var sc = Sanitizer.Configuration()
-      sc.accounting = config == .kernel ? .kernel : .exact
-      Sanitizer(machine: machine, configuration: sc).attachDebugHooksOnly()
-    }
+    machine = Machine(memory: memory)
     var devices: [Device] = []
     for i in 0..<max(1, c.domains) {
       // Separate domains sit behind separate SMMUv3s (the cover letter's IOMMU).
       let unit = try machine.addIOMMU(name: "smmu\(i)", model: .smmuv3)
-      devices.append(try machine.addDevice(name: "bench\(i)", unit: unit, context: ctx))
+      devices.append(try machine.addDevice(name: "bench\(i)", unit: unit, context: context))
     }
-    let base = memory.config.base.rawValue + gig
-    let box = Slots<BenchSample>(count: c.threads)
+    self.devices = devices
+    hooks = BenchHooks(machine: machine, configs: Set(variants.map(\.config)))
+    base = memory.config.base.rawValue + gig
+  }
+
+  deinit { machine.tearDown() }
+
+  /// One turn of variant `v`: its threads map and unmap for `ns`
+  /// nanoseconds (at least one iteration each).
+  func turn(_ v: Int, ns: UInt64) -> BenchSample {
+    hooks.select(variants[v].config)
+    defer { hooks.select(.off) }
+    let threads = variants[v].threads
+    let (c, devs, machine, base, bufferSlot, ctx) = (c, devices, machine, base, bufferSlot, context)
+    let box = Slots<BenchSample>(count: threads)
     let start = DispatchTime.now().uptimeNanoseconds
-    let deadline = start + UInt64(seconds * 1e9)
-    let devs = devices
-    DispatchQueue.concurrentPerform(iterations: c.threads) { t in
+    let deadline = start + ns
+    DispatchQueue.concurrentPerform(iterations: threads) { t in
       let dev = devs[t % devs.count]
       let buffer = base + UInt64(t) * bufferSlot
       var s = BenchSample()
@@ -144,6 +202,70 @@ enum BenchWorker {
     var total = BenchSample()
     for s in box.values { total.add(s) }
     total.elapsedNS = DispatchTime.now().uptimeNanoseconds - start
+    total.turns = [total.summary]
     return total
+  }
+
+  /// Every variant in turns of `turnSeconds` (each round in a rotated
+  /// order) until each has had `seconds`: machine noise, which on a
+  /// shared host comes and goes over seconds, then hits all alike.
+  func runInterleaved(seconds: Double, turnSeconds: Double = BenchRig.turnSeconds) -> [BenchSample] {
+    var samples = Array(repeating: BenchSample(), count: variants.count)
+    let budget = UInt64(seconds * 1e9)
+    let turnNS = UInt64(turnSeconds * 1e9)
+    var round = 0
+    while samples.contains(where: { $0.elapsedNS < budget }) {
+      for k in variants.indices {
+        let v = (k + round) % variants.count
+        guard samples[v].elapsedNS < budget else { continue }
+        samples[v].add(turn(v, ns: min(turnNS, budget - samples[v].elapsedNS)))
+      }
+      round += 1
+    }
+    return samples
+  }
+
+  /// How long a turn lasts.
+  static let turnSeconds = 0.025
+
+  /// Serves turns to a parent (`bench --matrix`): reads `v ns` lines on
+  /// standard input, answers each with the turn's JSON line, until end of
+  /// input. The parent interleaves turns of several processes this way.
+  func serve() {
+    while let line = readLine() {
+      let f = line.split(separator: " ")
+      guard f.count == 2, let v = Int(f[0]), variants.indices.contains(v), let ns = UInt64(f[1]) else {
+        write("{\"error\":\"bad turn request\"}\n", to: .standardOutput)
+        continue
+      }
+      write(turn(v, ns: ns).json + "\n", to: .standardOutput)
+    }
+  }
+}
+
+/// The sanitizers a measurement switches between: none (the static key
+/// off), exact accounting, kernel accounting.
+private struct BenchHooks {
+  let machine: Machine
+  #if IOMMU_DEBUG_PAGEALLOC
+    var sanitizers: [BenchConfig: Sanitizer] = [:]
+  #endif
+
+  init(machine: Machine, configs: Set<BenchConfig>) {
+    self.machine = machine
+    #if IOMMU_DEBUG_PAGEALLOC
+      for k in configs where k == .exact || k == .kernel {
+        var sc = Sanitizer.Configuration()
+        sc.accounting = k == .kernel ? .kernel : .exact
+        sanitizers[k] = Sanitizer(machine: machine, configuration: sc)
+      }
+    #endif
+  }
+
+  /// Attaches the configuration's hooks (or none).
+  func select(_ config: BenchConfig) {
+    #if IOMMU_DEBUG_PAGEALLOC
+      if let s = sanitizers[config] { s.attachDebugHooksOnly() } else { machine.debugHooks = nil }
+    #endif
   }
 }
