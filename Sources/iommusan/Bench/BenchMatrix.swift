@@ -87,7 +87,7 @@ struct BenchMatrix {
 
     /// One turn of variant `v`, or nil when the worker failed.
     func turn(_ v: Int, ns: UInt64) -> BenchSample? {
-      input.fileHandleForWriting.write(Data("\(v) \(ns)\n".utf8))
+      do { try input.fileHandleForWriting.write(contentsOf: Data("\(v) \(ns)\n".utf8)) } catch { return nil }
       while true {
         if let nl = buffer.firstIndex(of: UInt8(ascii: "\n")) {
           let line = String(decoding: buffer[..<nl], as: UTF8.self)
@@ -114,8 +114,10 @@ struct BenchMatrix {
   }
 
   func run() -> Int32 {
+    signal(SIGPIPE, SIG_IGN)  // a worker that died fails its variant, not the run
     let inProcess: [BenchConfig] = Sanitizer.isCompiledIn ? [.off, .exact, .kernel] : [.off]
     var rows: [Row] = []
+    var failures: [String] = []
     for (gi, g) in Self.granules.enumerated() {
       var c = base
       c.granulePages = g
@@ -123,10 +125,14 @@ struct BenchMatrix {
       // Every variant of this size: which server, which of its variants, which row.
       var servers: [(TurnServer, [BenchVariant])] = []
       let mine = Self.threadCounts.flatMap { t in inProcess.map { BenchVariant(threads: t, config: $0) } }
-      if let s = TurnServer(binary: Self.selfPath, c, variants: mine) { servers.append((s, mine)) }
+      if let s = TurnServer(binary: Self.selfPath, c, variants: mine) { servers.append((s, mine)) } else { failures.append("\(c.label): \(Self.selfPath) did not start") }
       if let out = compiledOut {
         let theirs = Self.threadCounts.map { BenchVariant(threads: $0, config: .off) }
-        if let s = TurnServer(binary: out, c, variants: theirs) { servers.append((s, theirs.map { BenchVariant(threads: $0.threads, config: .compiledOut) })) }
+        if let s = TurnServer(binary: out, c, variants: theirs) {
+          servers.append((s, theirs.map { BenchVariant(threads: $0.threads, config: .compiledOut) }))
+        } else {
+          failures.append("\(c.label): \(out) did not start")
+        }
       }
       var slots: [(server: TurnServer, index: Int, row: Int)] = []
       for (server, variants) in servers {
@@ -148,7 +154,13 @@ struct BenchMatrix {
           let slot = slots[i]
           let done = rows[slot.row].sample.elapsedNS
           guard !failed.contains(i), done < budget else { continue }
-          if let t = slot.server.turn(slot.index, ns: min(turnNS, budget - done)) { rows[slot.row].sample.add(t) } else { failed.insert(i) }
+          if let t = slot.server.turn(slot.index, ns: min(turnNS, budget - done)) {
+            rows[slot.row].sample.add(t)
+          } else {
+            failed.insert(i)
+            let r = rows[slot.row]
+            failures.append("\(r.c.label) x\(r.c.threads) \(r.config.rawValue): the worker stopped answering")
+          }
         }
         round += 1
       }
@@ -158,7 +170,10 @@ struct BenchMatrix {
     let memory = Self.runChild(Self.selfPath, ["bench-worker", "--memory-test"])?.trimmingCharacters(in: .whitespacesAndNewlines)
     let fixture = Self.runChild(Self.selfPath, ["bench-worker", "--fixture-test"])?.trimmingCharacters(in: .whitespacesAndNewlines)
     print(rows: rows, memory: memory, fixture: fixture)
-    return 0
+    for f in failures { write("bench: \(f)\n", to: .standardError) }
+    if memory == nil { write("bench: the memory measurement failed\n", to: .standardError) }
+    if fixture == nil { write("bench: the fixture measurement failed\n", to: .standardError) }
+    return failures.isEmpty && memory != nil && fixture != nil ? 0 : 1
   }
 
   static func median(_ xs: [Double]) -> Double? {
