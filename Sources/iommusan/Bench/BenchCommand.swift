@@ -27,7 +27,7 @@ extension Commands {
       ("n", "node", "Accepted for compatibility; the emulator has one node."),
       ("b", "bits", "Accepted for compatibility (DMA mask bits, 20-64)."),
       ("domains", "n", "Spread the threads over n devices, each in its own domain behind its own IOMMU (default 1)."),
-      ("config", "config", "compiled-in-off, exact (default) or kernel; compiled-out runs the --compiled-out binary."),
+      ("config", "config", "compiled-in-off, exact (default; compiled-in-off in a binary without the hooks) or kernel; compiled-out runs the --compiled-out binary."),
       ("compiled-out", "path", "The binary built without the DebugPageAlloc trait (default .build/nodebug/release/iommusan)."),
     ],
     flags: [("matrix", "Run the whole matrix and print the ratios."), ("json", "Print one JSON object instead of text.")])
@@ -71,6 +71,7 @@ extension Commands {
     let c = try benchCase(p)
     let secs = try seconds(p, default: 20)
     let config = try benchConfig(p)
+    try requireHooks(config)
     let sample: BenchSample
     if config == .compiledOut {
       guard let s = BenchMatrix.spawn(binary: try compiledOutBinary(p), c, config: .compiledOut, seconds: secs) else {
@@ -98,11 +99,17 @@ extension Commands {
   }
 
   static func benchConfig(_ p: ParsedArguments) throws(UsageError) -> BenchConfig {
-    guard let s = p.options["config"] else { return .exact }
+    guard let s = p.options["config"] else { return Sanitizer.isCompiledIn ? .exact : .off }
     guard let c = BenchConfig(rawValue: s) else {
       throw UsageError(message: "invalid config '\(s)': " + BenchConfig.allCases.map(\.rawValue).joined(separator: ", "))
     }
     return c
+  }
+
+  /// Exact and kernel accounting need the DebugPageAlloc hooks compiled in.
+  static func requireHooks(_ config: BenchConfig) throws(UsageError) {
+    guard config == .exact || config == .kernel, !Sanitizer.isCompiledIn else { return }
+    throw UsageError(message: "this binary was built without the DebugPageAlloc trait: no sanitizer hooks for \(config.rawValue)")
   }
 
   static func compiledOutBinary(_ p: ParsedArguments) throws(UsageError) -> String {
@@ -130,9 +137,7 @@ extension Commands {
         variants.append(v)
       }
     }
-    for v in variants where v.config != .off && !Sanitizer.isCompiledIn {
-      throw UsageError(message: "this binary has no sanitizer hooks (\(v.config.rawValue))")
-    }
+    for v in variants { try requireHooks(v.config) }
     let secs = try seconds(p, default: 1)
     do {
       let rig = try BenchRig(c, variants: variants.map { v in
