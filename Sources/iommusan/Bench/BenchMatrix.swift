@@ -232,7 +232,10 @@ struct BenchMatrix {
     return Self.paired(two.sample, one.sample) { $1.throughput > 0 ? $0.throughput / $1.throughput : .nan }
   }
 
-  func print(rows: [Row], memory: String?, fixture: String?) {
+  func print(rows unordered: [Row], memory: String?, fixture: String?) {
+    // By size, threads, then configuration in the cover letter's order.
+    func key(_ r: Row) -> [Int] { [Int(r.c.granulePages), r.c.threads, BenchConfig.allCases.firstIndex(of: r.config) ?? 0] }
+    let rows = unordered.sorted { key($0).lexicographicallyPrecedes(key($1)) }
     let ratioRows = ratios(rows)
     let scaling = scaling(rows)
     let r3 = Commands.round1
