@@ -6,13 +6,14 @@ extension Machine {
   /// observers (a sanitizer holds the machine that holds it), devices and
   /// the domains that list them, SVA domains and their processes' bonds.
   ///
-  /// Call it once nothing will use the machine again (the fixture runner
-  /// does at the end of every run). Without it each run leaks its machine,
-  /// which a long `check`, the test suite or the fuzzer pays for.
+  /// Call it once nothing will use the machine again and no operation is
+  /// in flight (the fixture runner does at the end of every run). Without
+  /// it each run leaks its machine, which a long `check`, the test suite or
+  /// the fuzzer pays for.
   public func tearDown() {
     observer = nil
     #if IOMMU_DEBUG_PAGEALLOC
-      debugHooks = nil
+      releaseDebugHooks()
     #endif
     memory.observer = nil
     let (devices, registered, processes) = registry.withLock { r in

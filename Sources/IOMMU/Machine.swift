@@ -20,16 +20,33 @@ public final class Machine: Sendable {
   /// Trace-point observers; set once before the first operation.
   @exclusivity(unchecked) public nonisolated(unsafe) var observer: (any MachineObserver)?
   #if IOMMU_DEBUG_PAGEALLOC
-    /// The IOMMU_DEBUG_PAGEALLOC hooks; nil is the static key off. Set
-    /// once before the first operation.
+    /// The IOMMU_DEBUG_PAGEALLOC hooks; nil is the static key off. Setting
+    /// them while another thread maps is allowed: a call in flight keeps
+    /// using the slot it loaded, and slots live until `tearDown()`.
     public var debugHooks: (any IOMMUDebugHooks)? {
       get { debugHookSlot?.hooks }
       set {
-        debugHookSlot = newValue.map(DebugHookSlot.init)
-        debugHookRef = debugHookSlot.map { Unmanaged.passUnretained($0) }
+        guard let newValue else {
+          debugHookRef = nil
+          debugHookSlot = nil
+          return
+        }
+        // One slot per hooks object, kept: the unretained reference a
+        // racing call holds never dangles.
+        let slot = debugHookSlots.first { $0.hooks === newValue } ?? DebugHookSlot(newValue)
+        if !debugHookSlots.contains(where: { $0 === slot }) { debugHookSlots.append(slot) }
+        debugHookSlot = slot
+        debugHookRef = Unmanaged.passUnretained(slot)
       }
     }
     @exclusivity(unchecked) private nonisolated(unsafe) var debugHookSlot: DebugHookSlot?
+    /// Every slot ever installed; `tearDown()` drops them.
+    @exclusivity(unchecked) private nonisolated(unsafe) var debugHookSlots: [DebugHookSlot] = []
+    /// Drops the hooks and every slot; no operation may be in flight.
+    func releaseDebugHooks() {
+      debugHooks = nil
+      debugHookSlots = []
+    }
     /// `debugHookSlot` for the map and unmap paths: a load and a branch,
     /// and no reference counting (an atomic add) per hook call.
     @exclusivity(unchecked) nonisolated(unsafe) var debugHookRef: Unmanaged<DebugHookSlot>?

@@ -112,25 +112,28 @@ final class MapCounts: @unchecked Sendable {
   }
 
   /// Whether a page total may have gone below zero or past the ceiling, so
-  /// that the caller must compute it.
+  /// that the caller must compute it. The piece adds, the flag updates and
+  /// these loads are sequentially consistent (on x86 a locked add and plain
+  /// loads, as relaxed ones are): of two threads that race, one making a
+  /// piece negative and one adding to another, at least one sees the other.
   @inline(__always)
   func mayNeedCheck(lastPiece: Int64) -> Bool {
-    lastPiece < 0 || negativePieces.load(ordering: .relaxed) > 0 || nearCeiling.load(ordering: .relaxed)
+    lastPiece < 0 || negativePieces.load(ordering: .sequentiallyConsistent) > 0 || nearCeiling.load(ordering: .sequentiallyConsistent)
   }
 
   /// Adds `delta` to one piece and returns the piece's new value (0 outside the span).
   @inline(__always)
   private func addPiece(_ level: Level, _ index: UInt64, _ delta: Int64) -> Int64 {
     guard let c = cell(level, index, create: true) else { return 0 }
-    let (old, v) = c.pointee.wrappingAdd(delta, ordering: .relaxed)
+    let (old, v) = c.pointee.wrappingAdd(delta, ordering: .sequentiallyConsistent)
     if (old < 0) != (v < 0) || v > pieceCeiling { noteExtremes(old: old, new: v) }
     return v
   }
 
   @inline(never)
   private func noteExtremes(old: Int64, new v: Int64) {
-    if (old < 0) != (v < 0) { negativePieces.add(v < 0 ? 1 : -1, ordering: .relaxed) }
-    if v > pieceCeiling { nearCeiling.store(true, ordering: .relaxed) }
+    if (old < 0) != (v < 0) { negativePieces.add(v < 0 ? 1 : -1, ordering: .sequentiallyConsistent) }
+    if v > pieceCeiling { nearCeiling.store(true, ordering: .sequentiallyConsistent) }
   }
 
   /// Adds `delta` to one page's own piece; returns that piece (for
@@ -152,8 +155,9 @@ final class MapCounts: @unchecked Sendable {
   func add(pages lo: UInt64, _ hi: UInt64, _ delta: Int64) -> Int64 {
     let mask: UInt64 = (1 << UInt64(Self.fanoutShift)) - 1
     var lowest = Int64.max
-    var lo = lo
-    var hi = hi
+    // Pages outside the span are never counted: clip first.
+    var lo = max(lo, pages.first)
+    var hi = min(hi, pages.first &+ pages.cells)
     var l = 0
     while lo < hi {
       if l == levels - 1 {
@@ -182,7 +186,7 @@ final class MapCounts: @unchecked Sendable {
   }
 
   private func piece(_ level: Level, _ index: UInt64) -> Int64 {
-    cell(level, index, create: false)?.pointee.load(ordering: .relaxed) ?? 0
+    cell(level, index, create: false)?.pointee.load(ordering: .sequentiallyConsistent) ?? 0
   }
 
   /// The count of one page.

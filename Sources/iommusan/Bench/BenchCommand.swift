@@ -74,12 +74,15 @@ extension Commands {
     try requireHooks(config)
     let sample: BenchSample
     if config == .compiledOut {
-      guard let s = BenchMatrix.spawn(binary: try compiledOutBinary(p), c, config: .compiledOut, seconds: secs) else {
-        throw UsageError(message: "the compiled-out binary failed to run")
+      switch BenchMatrix.spawn(binary: try compiledOutBinary(p), c, config: .compiledOut, seconds: secs) {
+      case .success(let s): sample = s
+      case .failure(let e):
+        write("bench: the compiled-out binary failed: \(e.message)\n", to: .standardError)
+        return 2
       }
-      sample = s
     } else {
-      do { sample = try BenchRig(c, variants: [BenchVariant(threads: c.threads, config: config)]).runInterleaved(seconds: secs)[0] } catch {
+      // One continuous measurement, as dma_map_benchmark's.
+      do { sample = try BenchRig(c, variants: [BenchVariant(threads: c.threads, config: config)]).turn(0, ns: UInt64(secs * 1e9)) } catch {
         write("bench: \(error.description)\n", to: .standardError)
         return 2
       }
@@ -120,17 +123,19 @@ extension Commands {
     return path
   }
 
-  /// `bench-worker`: one measurement, as a JSON line (used by --matrix).
+  /// `bench-worker`: one measurement as a JSON line, or with `--serve`
+  /// the turns `bench --matrix` asks for (used by --matrix).
   static func benchWorkerCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var spec = bench
-    spec.flags += [("memory-test", ""), ("fixture-test", ""), ("serve", "")]
-    spec.options += [("interleave", "list", "Variants threads:config,... measured in turns; one JSON line each.")]
+    spec.flags += [("memory-test", ""), ("fixture-test", ""), ("serve", "Serve turns on standard input (needs --interleave).")]
+    spec.options += [("interleave", "list", "With --serve: the variants threads:config,... to serve turns of.")]
     let p = try spec.parse(args)
     if p.flags.contains("memory-test") { return BenchMatrix.memoryTest() }
     if p.flags.contains("fixture-test") { return BenchMatrix.fixtureTest() }
     let c = try benchCase(p)
     var variants = [BenchVariant(threads: c.threads, config: try benchConfig(p))]
-    if let list = p.options["interleave"] {
+    if p.flags.contains("serve") {
+      guard let list = p.options["interleave"] else { throw UsageError(message: "--serve needs --interleave") }
       variants = []
       for item in list.split(separator: ",") {
         guard let v = BenchVariant(label: item) else { throw UsageError(message: "invalid variant '\(item)': threads:config") }
@@ -146,7 +151,7 @@ extension Commands {
       if p.flags.contains("serve") {
         rig.serve()
       } else {
-        write(rig.runInterleaved(seconds: secs).map { $0.json + "\n" }.joined(), to: .standardOutput)
+        write(rig.turn(0, ns: UInt64(secs * 1e9)).json + "\n", to: .standardOutput)
       }
       return 0
     } catch {

@@ -28,7 +28,8 @@ struct BenchMatrix {
   init(_ p: ParsedArguments) throws(UsageError) {
     seconds = try Commands.seconds(p, default: 3)
     json = p.flags.contains("json")
-    compiledOut = try? Commands.compiledOutBinary(p)
+    // A binary named on the command line must be there; the default one may be missing.
+    compiledOut = p.options["compiled-out"] != nil ? try Commands.compiledOutBinary(p) : try? Commands.compiledOutBinary(p)
     base = try Commands.benchCase(p)
   }
 
@@ -45,24 +46,37 @@ struct BenchMatrix {
     return args
   }
 
-  /// Runs one measurement in a child process and reads its JSON line.
-  static func spawn(binary: String, _ c: BenchCase, config: BenchConfig, seconds: Double) -> BenchSample? {
-    let args = workerArguments(c, seconds: seconds) + ["--interleave", BenchVariant(threads: c.threads, config: config).label]
-    return runChild(binary, args).flatMap { BenchSample(json: $0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+  /// Runs one measurement in a child process and reads its JSON line; on
+  /// failure, what the child said.
+  static func spawn(binary: String, _ c: BenchCase, config: BenchConfig, seconds: Double) -> Result<BenchSample, ChildError> {
+    let args = workerArguments(c, seconds: seconds) + ["--config", config == .compiledOut ? BenchConfig.off.rawValue : config.rawValue]
+    return runChild(binary, args).flatMap { out in
+      BenchSample(json: out.trimmingCharacters(in: .whitespacesAndNewlines)).map { .success($0) } ?? .failure(ChildError(message: "unreadable output"))
+    }
   }
 
-  static func runChild(_ binary: String, _ args: [String]) -> String? {
+  struct ChildError: Error {
+    var message: String
+  }
+
+  /// Runs a child to its end; its standard output, or the first line of its standard error.
+  static func runChild(_ binary: String, _ args: [String]) -> Result<String, ChildError> {
     let proc = Process()
     proc.executableURL = URL(fileURLWithPath: binary)
     proc.arguments = args
-    let pipe = Pipe()
-    proc.standardOutput = pipe
-    proc.standardError = FileHandle.nullDevice
-    do { try proc.run() } catch { return nil }
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    let out = Pipe()
+    let err = Pipe()
+    proc.standardOutput = out
+    proc.standardError = err
+    do { try proc.run() } catch { return .failure(ChildError(message: "\(binary) did not start: \(error)")) }
+    // Standard error is drained after standard output: workers write at most a line there.
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    let said = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     proc.waitUntilExit()
-    guard proc.terminationStatus == 0 else { return nil }
-    return String(decoding: data, as: UTF8.self)
+    guard proc.terminationStatus == 0 else {
+      return .failure(ChildError(message: said.split(separator: "\n").first.map(String.init) ?? "exit status \(proc.terminationStatus)"))
+    }
+    return .success(String(decoding: data, as: UTF8.self))
   }
 
   /// A worker process serving turns (`bench-worker --serve`).
@@ -70,9 +84,15 @@ struct BenchMatrix {
     let proc = Process()
     let input = Pipe()
     let output = Pipe()
+    /// The worker's standard error, read when it fails.
+    let errors: URL
     var buffer: [UInt8] = []
+    /// The longest a turn may take before the worker counts as hung: a
+    /// turn is 25 ms, or one iteration (a 1G unmap under kernel
+    /// accounting takes about 30 ms here).
+    static let timeoutMS: Int32 = 60_000
 
-    init?(binary: String, _ c: BenchCase, variants: [BenchVariant]) {
+    init(binary: String, _ c: BenchCase, variants: [BenchVariant]) throws(ChildError) {
       proc.executableURL = URL(fileURLWithPath: binary)
       proc.arguments = BenchMatrix.workerArguments(c, seconds: 1) + ["--serve", "--interleave", variants.map(\.label).joined(separator: ",")]
       // Swift seeds its hashing per process, and the seed moves the
@@ -81,27 +101,54 @@ struct BenchMatrix {
       proc.environment = ProcessInfo.processInfo.environment.merging(["SWIFT_DETERMINISTIC_HASHING": "1"]) { $1 }
       proc.standardInput = input
       proc.standardOutput = output
-      proc.standardError = FileHandle.nullDevice
-      do { try proc.run() } catch { return nil }
+      errors = FileManager.default.temporaryDirectory.appendingPathComponent("iommusan-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).err")
+      _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
+      proc.standardError = try? FileHandle(forWritingTo: errors)
+      do { try proc.run() } catch { throw ChildError(message: "\(binary) did not start: \(error)") }
     }
 
-    /// One turn of variant `v`, or nil when the worker failed.
-    func turn(_ v: Int, ns: UInt64) -> BenchSample? {
-      do { try input.fileHandleForWriting.write(contentsOf: Data("\(v) \(ns)\n".utf8)) } catch { return nil }
+    deinit { try? FileManager.default.removeItem(at: errors) }
+
+    /// One turn of variant `v`, or why the worker failed (it is then stopped).
+    func turn(_ v: Int, ns: UInt64) -> Result<BenchSample, ChildError> {
+      do { try input.fileHandleForWriting.write(contentsOf: Data("\(v) \(ns)\n".utf8)) } catch { return .failure(stop("the worker exited")) }
+      let fd = output.fileHandleForReading.fileDescriptor
+      var chunk = [UInt8](repeating: 0, count: 4096)
       while true {
         if let nl = buffer.firstIndex(of: UInt8(ascii: "\n")) {
           let line = String(decoding: buffer[..<nl], as: UTF8.self)
           buffer.removeSubrange(...nl)
-          return BenchSample(json: line).flatMap { $0.iterations > 0 ? $0 : nil }
+          guard let sample = BenchSample(json: line), sample.iterations > 0 else { return .failure(stop("unreadable answer: \(line.prefix(80))")) }
+          return .success(sample)
         }
-        let data = output.fileHandleForReading.availableData
-        if data.isEmpty { return nil }
-        buffer += data
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&pfd, 1, Self.timeoutMS)
+        if ready == 0 { return .failure(stop("no answer within \(Self.timeoutMS / 1000) s")) }
+        if ready < 0 {
+          if errno == EINTR { continue }
+          return .failure(stop("poll: errno \(errno)"))
+        }
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { return .failure(stop("the worker exited")) }
+        buffer += chunk[..<n]
       }
     }
 
+    /// Stops the worker; the reason, with the first line it wrote to standard error.
+    private func stop(_ why: String) -> ChildError {
+      if proc.isRunning { proc.terminate() }
+      proc.waitUntilExit()
+      let said = (try? String(contentsOf: errors, encoding: .utf8))?.split(separator: "\n").first.map(String.init)
+      return ChildError(message: said.map { "\(why): \($0)" } ?? why)
+    }
+
+    /// Ends the worker (end of input), killing it if it does not exit within 5 s.
     func finish() {
       try? input.fileHandleForWriting.close()
+      let deadline = DispatchTime.now().uptimeNanoseconds + 5_000_000_000
+      while proc.isRunning && DispatchTime.now().uptimeNanoseconds < deadline { usleep(10_000) }
+      if proc.isRunning { proc.terminate() }
       proc.waitUntilExit()
     }
   }
@@ -122,58 +169,66 @@ struct BenchMatrix {
       var c = base
       c.granulePages = g
       c.domains = 2  // 2-thread cases run on separate domains, for the scaling goal
-      // Every variant of this size: which server, which of its variants, which row.
-      var servers: [(TurnServer, [BenchVariant])] = []
-      let mine = Self.threadCounts.flatMap { t in inProcess.map { BenchVariant(threads: t, config: $0) } }
-      if let s = TurnServer(binary: Self.selfPath, c, variants: mine) { servers.append((s, mine)) } else { failures.append("\(c.label): \(Self.selfPath) did not start") }
-      if let out = compiledOut {
-        let theirs = Self.threadCounts.map { BenchVariant(threads: $0, config: .off) }
-        if let s = TurnServer(binary: out, c, variants: theirs) {
-          servers.append((s, theirs.map { BenchVariant(threads: $0.threads, config: .compiledOut) }))
-        } else {
-          failures.append("\(c.label): \(out) did not start")
-        }
-      }
+      var groups: [(binary: String, variants: [BenchVariant], rows: [BenchConfig])] = [
+        (Self.selfPath, Self.threadCounts.flatMap { t in inProcess.map { BenchVariant(threads: t, config: $0) } }, [])
+      ]
+      if let out = compiledOut { groups.append((out, Self.threadCounts.map { BenchVariant(threads: $0, config: .off) }, [])) }
+      // Every variant of this size: its server, its index there, its row.
       var slots: [(server: TurnServer, index: Int, row: Int)] = []
-      for (server, variants) in servers {
-        for (i, v) in variants.enumerated() {
+      var servers: [TurnServer] = []
+      for (gk, group) in groups.enumerated() {
+        let server: TurnServer
+        do { server = try TurnServer(binary: group.binary, c, variants: group.variants) } catch {
+          failures.append("\(c.label): \(error.message)")
+          continue
+        }
+        servers.append(server)
+        for (i, v) in group.variants.enumerated() {
           var rc = c
           rc.threads = v.threads
           slots.append((server, i, rows.count))
-          rows.append(Row(c: rc, config: v.config))
+          rows.append(Row(c: rc, config: gk == 0 ? v.config : .compiledOut))
         }
       }
       let budget = UInt64(seconds * 1e9)
       let turnNS = UInt64(BenchRig.turnSeconds * 1e9)
-      var failed = Set<Int>()
+      var failed = Set<ObjectIdentifier>()
       var round = 0
-      while slots.indices.contains(where: { !failed.contains($0) && rows[slots[$0].row].sample.elapsedNS < budget }) {
+      func open(_ i: Int) -> Bool { !failed.contains(ObjectIdentifier(slots[i].server)) && rows[slots[i].row].sample.elapsedNS < budget }
+      while slots.indices.contains(where: open) {
         write("\r[\(gi + 1)/\(Self.granules.count)] \(c.label): round \(round + 1), \(slots.count) variants in 25 ms turns" + String(repeating: " ", count: 8), to: .standardError)
         for k in slots.indices {
           let i = (k + round) % slots.count
+          guard open(i) else { continue }
           let slot = slots[i]
-          let done = rows[slot.row].sample.elapsedNS
-          guard !failed.contains(i), done < budget else { continue }
-          if let t = slot.server.turn(slot.index, ns: min(turnNS, budget - done)) {
+          switch slot.server.turn(slot.index, ns: min(turnNS, budget - rows[slot.row].sample.elapsedNS)) {
+          case .success(var t):
+            for j in t.turns.indices { t.turns[j].round = round }
             rows[slot.row].sample.add(t)
-          } else {
-            failed.insert(i)
+          case .failure(let e):
+            failed.insert(ObjectIdentifier(slot.server))
             let r = rows[slot.row]
-            failures.append("\(r.c.label) x\(r.c.threads) \(r.config.rawValue): the worker stopped answering")
+            failures.append("\(r.c.label) x\(r.c.threads) \(r.config.rawValue): \(e.message)")
           }
         }
         round += 1
       }
-      for (s, _) in servers { s.finish() }
+      for s in servers { s.finish() }
     }
     write("\r" + String(repeating: " ", count: 80) + "\r", to: .standardError)
-    let memory = Self.runChild(Self.selfPath, ["bench-worker", "--memory-test"])?.trimmingCharacters(in: .whitespacesAndNewlines)
-    let fixture = Self.runChild(Self.selfPath, ["bench-worker", "--fixture-test"])?.trimmingCharacters(in: .whitespacesAndNewlines)
+    func side(_ flag: String) -> String? {
+      switch Self.runChild(Self.selfPath, ["bench-worker", flag]) {
+      case .success(let out): return out.trimmingCharacters(in: .whitespacesAndNewlines)
+      case .failure(let e):
+        failures.append("\(flag): \(e.message)")
+        return nil
+      }
+    }
+    let memory = side("--memory-test")
+    let fixture = side("--fixture-test")
     print(rows: rows, memory: memory, fixture: fixture)
     for f in failures { write("bench: \(f)\n", to: .standardError) }
-    if memory == nil { write("bench: the memory measurement failed\n", to: .standardError) }
-    if fixture == nil { write("bench: the fixture measurement failed\n", to: .standardError) }
-    return failures.isEmpty && memory != nil && fixture != nil ? 0 : 1
+    return failures.isEmpty ? 0 : 1
   }
 
   static func median(_ xs: [Double]) -> Double? {
@@ -182,46 +237,50 @@ struct BenchMatrix {
     return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
   }
 
-  /// Round by round, `f` of two variants' turns; the median.
+  /// Round by round, `f` of two variants' turns of the same round; the median.
   static func paired(_ a: BenchSample, _ b: BenchSample, _ f: (BenchSample.Turn, BenchSample.Turn) -> Double) -> Double? {
-    median(zip(a.turns, b.turns).map(f))
+    var byRound: [Int: BenchSample.Turn] = [:]
+    for t in b.turns { byRound[t.round] = t }
+    return median(a.turns.compactMap { t in byRound[t.round].map { f(t, $0) } })
   }
 
-  /// The ratios of one case, map and unmap.
+  /// Map and unmap figures of one comparison; nil when not measured.
+  typealias Pair = (map: Double, unmap: Double)
+
+  static func paired(_ a: BenchSample?, _ b: BenchSample?, _ f: @escaping (Double, Double) -> Double) -> Pair? {
+    guard let a, let b, let m = paired(a, b, { f($0.map, $1.map) }), let u = paired(a, b, { f($0.unmap, $1.unmap) }) else { return nil }
+    return (m, u)
+  }
+
+  /// The ratios of one case; nil where a variant was not measured.
   struct Ratios {
-    typealias Pair = (map: Double, unmap: Double)
     var c: BenchCase
-    var exactOverOff: Pair
+    var exactOverOff: Pair?
     var offOverCompiledOut: Pair?
-    var kernelOverExact: Pair
-    /// What each accounting adds to a call (µs, median over rounds).
-    var kernelCost: Pair
-    var exactCost: Pair
-    /// kernelCost / exactCost; infinite when exact's cost is not measurable.
-    var costRatio: Pair { (Self.over(kernelCost.map, exactCost.map), Self.over(kernelCost.unmap, exactCost.unmap)) }
-    static func over(_ a: Double, _ b: Double) -> Double { b > 0 ? a / b : .infinity }
+    var kernelOverExact: Pair?
+    /// What each accounting adds to a call (µs, median over rounds); exact's at least 0.
+    var kernelCost: Pair?
+    var exactCost: Pair?
+    /// kernelCost / exactCost; infinite when exact's cost is below the noise.
+    var costRatio: Pair? {
+      guard let k = kernelCost, let e = exactCost else { return nil }
+      return (e.map > 0 ? k.map / e.map : .infinity, e.unmap > 0 ? k.unmap / e.unmap : .infinity)
+    }
   }
 
   func ratios(_ rows: [Row]) -> [Ratios] {
-    var out: [Ratios] = []
     var cases: [BenchCase] = []
     for r in rows where !cases.contains(r.c) { cases.append(r.c) }
-    func s(_ c: BenchCase, _ k: BenchConfig) -> BenchSample? { rows.first { $0.c == c && $0.config == k }?.sample }
-    for c in cases {
-      guard let off = s(c, .off), let ex = s(c, .exact), let k = s(c, .kernel) else { continue }
-      func pair(_ a: BenchSample, _ b: BenchSample, _ f: @escaping (Double, Double) -> Double) -> Ratios.Pair {
-        (Self.paired(a, b) { f($0.map, $1.map) } ?? 0, Self.paired(a, b) { f($0.unmap, $1.unmap) } ?? 0)
-      }
-      let ratio: (Double, Double) -> Double = { $1 > 0 ? $0 / $1 : .nan }
-      let cost: (Double, Double) -> Double = { ($0 - $1) / 1000 }
-      let exactCost = pair(ex, off, cost)
-      out.append(Ratios(
-        c: c, exactOverOff: pair(ex, off, ratio),
-        offOverCompiledOut: s(c, .compiledOut).flatMap { $0.turns.isEmpty ? nil : pair(off, $0, ratio) },
-        kernelOverExact: pair(k, ex, ratio), kernelCost: pair(k, off, cost),
-        exactCost: (max(0, exactCost.map), max(0, exactCost.unmap))))
+    func s(_ c: BenchCase, _ k: BenchConfig) -> BenchSample? { rows.first { $0.c == c && $0.config == k && !$0.sample.turns.isEmpty }?.sample }
+    let ratio: (Double, Double) -> Double = { $1 > 0 ? $0 / $1 : .nan }
+    let cost: (Double, Double) -> Double = { ($0 - $1) / 1000 }
+    return cases.map { c in
+      let off = s(c, .off), ex = s(c, .exact), k = s(c, .kernel)
+      return Ratios(
+        c: c, exactOverOff: Self.paired(ex, off, ratio), offOverCompiledOut: Self.paired(off, s(c, .compiledOut), ratio),
+        kernelOverExact: Self.paired(k, ex, ratio), kernelCost: Self.paired(k, off, cost),
+        exactCost: Self.paired(ex, off, cost).map { (max(0, $0.map), max(0, $0.unmap)) })
     }
-    return out
   }
 
   /// 2 threads on 2 domains against 1 thread, exact accounting, 4K: throughput, median over rounds.
@@ -239,51 +298,61 @@ struct BenchMatrix {
     let ratioRows = ratios(rows)
     let scaling = scaling(rows)
     let r3 = Commands.round1
-    func num(_ d: Double) -> String { d.isFinite ? r3(d) : "null" }
+    func num(_ d: Double?) -> String { d.map { $0.isFinite ? r3($0) : "null" } ?? "null" }
     if json {
       var s = "{\"seconds\":\(seconds),\"turn_seconds\":\(BenchRig.turnSeconds),\"results\":["
       s += rows.map { r in
-        "{\"case\":\"\(r.c.label)\",\"threads\":\(r.c.threads),\"config\":\"\(r.config.rawValue)\",\"map_us\":\(r3(r.sample.map.avg)),\"map_stddev_us\":\(r3(r.sample.map.std)),\"unmap_us\":\(r3(r.sample.unmap.avg)),\"unmap_stddev_us\":\(r3(r.sample.unmap.std)),\"iterations\":\(r.sample.iterations),\"turns\":\(r.sample.turns.count)}"
+        let measured = !r.sample.turns.isEmpty
+        return "{\"case\":\"\(r.c.label)\",\"threads\":\(r.c.threads),\"config\":\"\(r.config.rawValue)\",\"map_us\":\(measured ? r3(r.sample.map.avg) : "null"),\"map_stddev_us\":\(measured ? r3(r.sample.map.std) : "null"),\"unmap_us\":\(measured ? r3(r.sample.unmap.avg) : "null"),\"unmap_stddev_us\":\(measured ? r3(r.sample.unmap.std) : "null"),\"iterations\":\(r.sample.iterations),\"turns\":\(r.sample.turns.count)}"
       }.joined(separator: ",")
       s += "],\"ratios\":["
       s += ratioRows.map { r in
-        "{\"case\":\"\(r.c.label)\",\"threads\":\(r.c.threads),\"exact_over_off_map\":\(num(r.exactOverOff.map)),\"exact_over_off_unmap\":\(num(r.exactOverOff.unmap)),\"off_over_compiled_out_map\":\(r.offOverCompiledOut.map { num($0.map) } ?? "null"),\"off_over_compiled_out_unmap\":\(r.offOverCompiledOut.map { num($0.unmap) } ?? "null"),\"kernel_over_exact_map\":\(num(r.kernelOverExact.map)),\"kernel_over_exact_unmap\":\(num(r.kernelOverExact.unmap)),\"kernel_cost_us_map\":\(num(r.kernelCost.map)),\"kernel_cost_us_unmap\":\(num(r.kernelCost.unmap)),\"exact_cost_us_map\":\(num(r.exactCost.map)),\"exact_cost_us_unmap\":\(num(r.exactCost.unmap)),\"kernel_cost_over_exact_cost_map\":\(num(r.costRatio.map)),\"kernel_cost_over_exact_cost_unmap\":\(num(r.costRatio.unmap))}"
+        let fields: [(String, Pair?)] = [
+          ("exact_over_off", r.exactOverOff), ("off_over_compiled_out", r.offOverCompiledOut), ("kernel_over_exact", r.kernelOverExact),
+          ("kernel_cost_us", r.kernelCost), ("exact_cost_us", r.exactCost), ("kernel_cost_over_exact_cost", r.costRatio),
+        ]
+        return "{\"case\":\"\(r.c.label)\",\"threads\":\(r.c.threads)," + fields.map { name, p in "\"\(name)_map\":\(num(p?.map)),\"\(name)_unmap\":\(num(p?.unmap))" }.joined(separator: ",") + "}"
       }.joined(separator: ",")
-      s += "],\"scaling_2_threads\":\(scaling.map(r3) ?? "null"),\"memory_1t\":\(memory ?? "null"),\"fixture_200k\":\(fixture ?? "null")}\n"
+      s += "],\"scaling_2_threads\":\(num(scaling)),\"memory_1t\":\(memory ?? "null"),\"fixture_200k\":\(fixture ?? "null")}\n"
       write(s, to: .standardOutput)
       return
     }
     var s = "iommusan bench --matrix: \(Commands.fmt(seconds)) s per variant in 25 ms turns, \(base.sgMode ? "SG_MODE" : "SINGLE_MODE"), \(base.direction.kernelName), smmuv3 4K, strict; 2-thread cases on 2 domains\n\n"
     s += pad("case", 6) + pad("threads", 9) + pad("config", 17) + pad("map(us)", 10) + pad("std", 9) + pad("unmap(us)", 11) + pad("std", 9) + "map+unmap/s\n"
     for r in rows {
-      s += pad(r.c.label, 6) + pad("\(r.c.threads)", 9) + pad(r.config.rawValue, 17) + pad(f2(r.sample.map.avg), 10) + pad(f2(r.sample.map.std), 9)
-        + pad(f2(r.sample.unmap.avg), 11) + pad(f2(r.sample.unmap.std), 9) + String(format: "%.0f", r.sample.throughput) + "\n"
+      s += pad(r.c.label, 6) + pad("\(r.c.threads)", 9) + pad(r.config.rawValue, 17)
+      s += r.sample.turns.isEmpty ? "not measured\n"
+        : pad(f2(r.sample.map.avg), 10) + pad(f2(r.sample.map.std), 9) + pad(f2(r.sample.unmap.avg), 11) + pad(f2(r.sample.unmap.std), 9)
+          + String(format: "%.0f", r.sample.throughput) + "\n"
     }
+    func two(_ p: Pair?, _ f: (Double) -> String) -> String { p.map { "\(f($0.map)) / \(f($0.unmap))" } ?? "n/a" }
     s += "\nratios (map / unmap), medians over rounds of paired turns\n"
-    s += pad("case", 6) + pad("threads", 9) + pad("exact/off", 16) + pad("off/compiled-out", 19) + pad("kernel/exact", 20) + "accounting cost, kernel vs exact (us)\n"
+    s += pad("case", 6) + pad("threads", 9) + pad("exact/off", 16) + pad("off/compiled-out", 19) + pad("kernel/exact", 20) + "accounting cost (us), kernel / exact: map; unmap\n"
     for r in ratioRows {
-      let o = r.offOverCompiledOut.map { "\(f2($0.map)) / \(f2($0.unmap))" } ?? "n/a"
-      let cost = "\(f2(r.kernelCost.map)) vs \(f3(r.exactCost.map)) / \(f2(r.kernelCost.unmap)) vs \(f3(r.exactCost.unmap))"
-      s += pad(r.c.label, 6) + pad("\(r.c.threads)", 9) + pad("\(f2(r.exactOverOff.map)) / \(f2(r.exactOverOff.unmap))", 16) + pad(o, 19)
-        + pad("\(f2(r.kernelOverExact.map)) / \(f2(r.kernelOverExact.unmap))", 20) + cost + "\n"
+      let cost = r.kernelCost.flatMap { k in r.exactCost.map { e in "\(f2(k.map)) / \(f3(e.map)); \(f2(k.unmap)) / \(f3(e.unmap))" } } ?? "n/a"
+      s += pad(r.c.label, 6) + pad("\(r.c.threads)", 9) + pad(two(r.exactOverOff, f2), 16) + pad(two(r.offOverCompiledOut, f2), 19) + pad(two(r.kernelOverExact, f2), 20) + cost + "\n"
+    }
+    /// A goal line: PASS only when measured and met.
+    func goal(_ what: String, _ p: Pair?, _ show: (Double) -> String, _ met: (Double) -> Bool) -> String {
+      guard let p else { return "  \(what): not measured FAIL\n" }
+      return "  \(what): map \(show(p.map)) unmap \(show(p.unmap)) \(met(p.map) && met(p.unmap) ? "PASS" : "FAIL")\n"
     }
     s += "\ngoals\n"
     for r in ratioRows where r.c.threads == 1 {
       let limit = r.c.granulePages == 1 ? 1.10 : 1.25
-      s += "  exact on/off at \(r.c.label) <= \(f2(limit))x: map \(f2(r.exactOverOff.map)) unmap \(f2(r.exactOverOff.unmap)) \(r.exactOverOff.map <= limit && r.exactOverOff.unmap <= limit ? "PASS" : "FAIL")\n"
+      s += goal("exact on/off at \(r.c.label) <= \(f2(limit))x", r.exactOverOff, f2) { $0 <= limit }
     }
-    for r in ratioRows where r.c.threads == 1 {
-      if let o = r.offOverCompiledOut {
-        s += "  compiled-in-off/compiled-out at \(r.c.label) <= 1.02x: map \(f2(o.map)) unmap \(f2(o.unmap)) \(o.map <= 1.02 && o.unmap <= 1.02 ? "PASS" : "FAIL")\n"
+    if compiledOut == nil {
+      s += "  compiled-in-off/compiled-out: not measured (no compiled-out binary; see --help)\n"
+    } else {
+      for r in ratioRows where r.c.threads == 1 {
+        s += goal("compiled-in-off/compiled-out at \(r.c.label) <= 1.02x", r.offOverCompiledOut, f2) { $0 <= 1.02 }
       }
     }
-    if compiledOut == nil { s += "  compiled-in-off/compiled-out: not measured (no compiled-out binary; see --help)\n" }
     if let r = ratioRows.first(where: { $0.c.granulePages == 256 && $0.c.threads == 1 }) {
-      let (m, u) = r.costRatio
-      func x(_ d: Double) -> String { d.isFinite ? f2(d) + "x" : "exact's cost below the noise" }
-      s += "  exact accounting >= 5x faster than kernel accounting at 1M (cost added to a call): map \(x(m)) unmap \(x(u)) \(m >= 5 && u >= 5 ? "PASS" : "FAIL")\n"
+      s += goal("exact accounting >= 5x faster than kernel accounting at 1M (cost added to a call)", r.costRatio, { $0.isFinite ? self.f2($0) + "x" : "inf (exact's cost below the noise)" }) { $0 >= 5 }
     }
-    if let scaling { s += "  2 threads on 2 domains >= 1.7x the throughput of 1 (4K, exact): \(f2(scaling))x \(scaling >= 1.7 ? "PASS" : "FAIL")\n" }
+    s += "  2 threads on 2 domains >= 1.7x the throughput of 1 (4K, exact): " + (scaling.map { "\(f2($0))x \($0 >= 1.7 ? "PASS" : "FAIL")" } ?? "not measured FAIL") + "\n"
     s += "  memory 1T, a few pages touched, < 256 MiB resident: \(memory ?? "not measured")\n"
     s += "  200,000-statement fixture < 5 s: \(fixture ?? "not measured")\n"
     write(s, to: .standardOutput)

@@ -40,11 +40,13 @@ struct BenchSample {
   /// Each turn's own figures, in order, for paired ratios.
   var turns: [Turn] = []
 
-  /// One turn: mean map and unmap latency (ns) and map+unmap pairs per second.
+  /// One turn: mean map and unmap latency (ns), map+unmap pairs per
+  /// second, and the matrix round it belongs to.
   struct Turn {
     var map: Double
     var unmap: Double
     var throughput: Double
+    var round = 0
   }
 
   var summary: Turn {
@@ -204,25 +206,6 @@ final class BenchRig {
     total.elapsedNS = DispatchTime.now().uptimeNanoseconds - start
     total.turns = [total.summary]
     return total
-  }
-
-  /// Every variant in turns of `turnSeconds` (each round in a rotated
-  /// order) until each has had `seconds`: machine noise, which on a
-  /// shared host comes and goes over seconds, then hits all alike.
-  func runInterleaved(seconds: Double, turnSeconds: Double = BenchRig.turnSeconds) -> [BenchSample] {
-    var samples = Array(repeating: BenchSample(), count: variants.count)
-    let budget = UInt64(seconds * 1e9)
-    let turnNS = UInt64(turnSeconds * 1e9)
-    var round = 0
-    while samples.contains(where: { $0.elapsedNS < budget }) {
-      for k in variants.indices {
-        let v = (k + round) % variants.count
-        guard samples[v].elapsedNS < budget else { continue }
-        samples[v].add(turn(v, ns: min(turnNS, budget - samples[v].elapsedNS)))
-      }
-      round += 1
-    }
-    return samples
   }
 
   /// How long a turn lasts.
