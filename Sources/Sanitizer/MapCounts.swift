@@ -30,6 +30,8 @@ final class MapCounts: @unchecked Sendable {
     var sectionCount: Int { Int((cells + UInt64(MapCounts.sectionCells) - 1) >> UInt64(MapCounts.sectionShift)) }
   }
 
+  /// The pages counted.
+  let span: Range<UInt64>
   /// The per-page level, apart for the hot path.
   private let pages: Level
   /// Level 1 and up.
@@ -49,9 +51,12 @@ final class MapCounts: @unchecked Sendable {
   /// Counts for the pages `span` (online RAM); pages outside it have no
   /// page_ext and are never counted.
   init(span: Range<UInt64>, ceiling: Int64 = Int64(Int32.max)) {
+    self.span = span
     func level(_ l: Int) -> Level {
       let shift = UInt64(l * Self.fanoutShift)
-      let first = span.lowerBound >> shift
+      // Sections start on absolute multiples of their size, so a level-0
+      // section covers exactly one level-2 piece (`extremes` relies on it).
+      let first = (span.lowerBound >> shift) & ~UInt64(Self.sectionCells - 1)
       let cells = span.isEmpty ? 0 : ((span.upperBound - 1) >> shift) - first + 1
       let n = Int((cells + UInt64(Self.sectionCells) - 1) >> UInt64(Self.sectionShift))
       let sections = UnsafeMutablePointer<Atomic<UInt>>.allocate(capacity: max(n, 1))
@@ -139,11 +144,12 @@ final class MapCounts: @unchecked Sendable {
   /// Adds `delta` to one page's own piece; returns that piece (for
   /// `mayNeedCheck`). The exact-accounting fast path for a single page.
   @inline(__always)
-  func addPiece(page pfn: UInt64, _ delta: Int64) -> Int64 { addPiece(pages, pfn, delta) }
+  func addPiece(page pfn: UInt64, _ delta: Int64) -> Int64 { span.contains(pfn) ? addPiece(pages, pfn, delta) : 0 }
 
   /// Adds `delta` to the count of one page and returns the page's new total.
   @discardableResult
   func add(page pfn: UInt64, _ delta: Int64) -> Int64 {
+    guard span.contains(pfn) else { return 0 }
     var total = addPiece(pages, pfn, delta)
     for (i, l) in upper.enumerated() { total &+= piece(l, pfn >> UInt64((i + 1) * Self.fanoutShift)) }
     return total
@@ -156,8 +162,8 @@ final class MapCounts: @unchecked Sendable {
     let mask: UInt64 = (1 << UInt64(Self.fanoutShift)) - 1
     var lowest = Int64.max
     // Pages outside the span are never counted: clip first.
-    var lo = max(lo, pages.first)
-    var hi = min(hi, pages.first &+ pages.cells)
+    var lo = max(lo, span.lowerBound)
+    var hi = min(hi, span.upperBound)
     var l = 0
     while lo < hi {
       if l == levels - 1 {
@@ -191,9 +197,54 @@ final class MapCounts: @unchecked Sendable {
 
   /// The count of one page.
   func count(page pfn: UInt64) -> Int64 {
+    guard span.contains(pfn) else { return 0 }
     var total = piece(pages, pfn)
     for (i, l) in upper.enumerated() { total &+= piece(l, pfn >> UInt64((i + 1) * Self.fanoutShift)) }
     return total
+  }
+
+  /// The smallest and the largest count of the pages in `[lo, hi)`, with
+  /// a page that has each. A 4096-page block (one level-0 section, one
+  /// level-2 piece) with no level-0 section and no level-1 piece has one
+  /// count throughout and costs one page's sum; other blocks are summed
+  /// page by page. So a 1T range of which few pages are mapped one by one
+  /// costs about 65,536 block tests.
+  func extremes(pages lo: UInt64, _ hi: UInt64) -> (min: (pfn: UInt64, count: Int64), max: (pfn: UInt64, count: Int64))? {
+    let lo = max(lo, span.lowerBound)
+    let hi = min(hi, span.upperBound)
+    guard lo < hi else { return nil }
+    var least = (pfn: lo, count: Int64.max)
+    var most = (pfn: lo, count: Int64.min)
+    func visit(_ p: UInt64) {
+      let c = count(page: p)
+      if c < least.count { least = (p, c) }
+      if c > most.count { most = (p, c) }
+    }
+    let blockShift = UInt64(Self.sectionShift)
+    var block = lo >> blockShift
+    while block << blockShift < hi {
+      let from = max(lo, block << blockShift)
+      let to = min(hi, (block + 1) << blockShift)
+      if isFlat(block: block) {
+        visit(from)
+      } else {
+        for p in from..<to { visit(p) }
+      }
+      block += 1
+    }
+    return (least, most)
+  }
+
+  /// Whether block `b` (pages `b << 12 ..< (b + 1) << 12`) has no level-0
+  /// section and only zero level-1 pieces: every page's count is then the sum of levels 2 and up.
+  private func isFlat(block b: UInt64) -> Bool {
+    let rel = (b << UInt64(Self.sectionShift)) &- pages.first
+    guard rel < pages.cells else { return false }
+    if pages.sections[Int(truncatingIfNeeded: rel >> UInt64(Self.sectionShift))].load(ordering: .sequentiallyConsistent) != 0 { return false }
+    guard let one = upper.first else { return true }
+    let first = b << UInt64(Self.sectionShift - Self.fanoutShift)
+    for i in first..<first + (1 << UInt64(Self.fanoutShift)) where piece(one, i) != 0 { return false }
+    return true
   }
 
   /// Pages in `[lo, hi)` with a non-zero count, with their counts.

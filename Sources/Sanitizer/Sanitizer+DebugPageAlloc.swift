@@ -211,11 +211,16 @@ extension Sanitizer: IOMMUDebugHooks {
     }
   }
 
-  /// Underflow and overflow checks for exact accounting, on a run's first
-  /// and last page (a run's pages change together).
+  /// Underflow and overflow checks for exact accounting over a run: the
+  /// run's pages changed by the same delta, but their counts differ where
+  /// other mappings overlap, so the extremes are taken over the whole run.
   private func check(pages lo: UInt64, _ hi: UInt64, delta: Int64, domain: Domain, iova: IOVA, chain: CallPath, context: CallContext) {
-    checkValue(counts.count(page: lo), pfn: lo, domain: domain, iova: iova, chain: chain, context: context)
-    if hi - lo > 1 { checkValue(counts.count(page: hi - 1), pfn: hi - 1, domain: domain, iova: iova, chain: chain, context: context) }
+    guard let (least, most) = counts.extremes(pages: lo, hi) else { return }
+    if least.count < 0 {
+      checkValue(least.count, pfn: least.pfn, domain: domain, iova: iova, chain: chain, context: context)
+    } else if most.count > configuration.mapCountMax {
+      checkValue(most.count, pfn: most.pfn, domain: domain, iova: iova, chain: chain, context: context)
+    }
   }
 
   private func checkValue(_ v: Int64, pfn: UInt64, domain: Domain, iova: IOVA, chain: CallPath, context: CallContext) {

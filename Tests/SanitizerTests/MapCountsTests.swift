@@ -47,6 +47,22 @@ import Testing
     #expect(counts.pieceCount == 2)
   }
 
+  /// The extremes of a range find a page inside it that differs from its
+  /// ends, in a flat block and in one summed page by page.
+  @Test func extremesSeeInsideARange() {
+    let span: UInt64 = 1 << 28  // 1T of 4K pages
+    let counts = MapCounts(span: 0x80000..<0x80000 + span)
+    counts.add(pages: 0x80000, 0x80000 + span, 2)  // one level-4 piece: every block flat
+    #expect(counts.extremes(pages: 0x80000, 0x80000 + span).map { [$0.min.count, $0.max.count] } == [2, 2])
+    _ = counts.addPiece(page: 0x9_0005, 3)
+    counts.add(pages: 0xA_0040, 0xA_0080, -5)  // one level-1 piece
+    let e = counts.extremes(pages: 0x80000, 0x80000 + span)
+    #expect(e?.max.pfn == 0x9_0005 && e?.max.count == 5)
+    #expect(e?.min.pfn == 0xA_0040 && e?.min.count == -3)
+    #expect(counts.extremes(pages: 0x9_0006, 0xA_0040).map { [$0.min.count, $0.max.count] } == [2, 2])
+    #expect(counts.extremes(pages: 0, 0x80000) == nil)
+  }
+
   /// Pages outside online RAM have no page_ext: nothing is counted.
   @Test func outsideTheSpanNothingIsCounted() {
     let counts = MapCounts(span: 0x80000..<0x80100)
