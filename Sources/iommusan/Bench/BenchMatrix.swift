@@ -137,8 +137,7 @@ struct BenchMatrix {
 
     /// Stops the worker; the reason, with the first line it wrote to standard error.
     private func stop(_ why: String) -> ChildError {
-      if proc.isRunning { proc.terminate() }
-      proc.waitUntilExit()
+      reap(after: 0)
       let said = (try? String(contentsOf: errors, encoding: .utf8))?.split(separator: "\n").first.map(String.init)
       return ChildError(message: said.map { "\(why): \($0)" } ?? why)
     }
@@ -146,10 +145,26 @@ struct BenchMatrix {
     /// Ends the worker (end of input), killing it if it does not exit within 5 s.
     func finish() {
       try? input.fileHandleForWriting.close()
-      let deadline = DispatchTime.now().uptimeNanoseconds + 5_000_000_000
-      while proc.isRunning && DispatchTime.now().uptimeNanoseconds < deadline { usleep(10_000) }
-      if proc.isRunning { proc.terminate() }
-      proc.waitUntilExit()
+      reap(after: 5)
+    }
+
+    /// Waits up to `seconds` for the worker to exit, then kills it, and
+    /// reaps it. `Process` does not notice a child's exit without a run
+    /// loop, and its `waitUntilExit()` can wait forever for one killed by a
+    /// signal, so this waits with `waitpid()` itself.
+    private func reap(after seconds: Double) {
+      let pid = proc.processIdentifier
+      guard pid > 0 else { return }
+      var status: Int32 = 0
+      let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
+      while true {
+        let r = waitpid(pid, &status, WNOHANG)
+        if r == pid || (r < 0 && errno != EINTR) { return }  // exited, or already reaped
+        if DispatchTime.now().uptimeNanoseconds >= deadline { break }
+        usleep(10_000)
+      }
+      kill(pid, SIGKILL)
+      while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     }
   }
 
