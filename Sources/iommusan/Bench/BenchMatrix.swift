@@ -91,10 +91,20 @@ struct BenchMatrix {
     /// turn is 25 ms, or one iteration (a 1G unmap under kernel
     /// accounting takes about 30 ms here).
     static let timeoutMS: Int32 = 60_000
+    static let setarch = "/usr/bin/setarch"
 
     init(binary: String, _ c: BenchCase, variants: [BenchVariant]) throws(ChildError) {
-      proc.executableURL = URL(fileURLWithPath: binary)
-      proc.arguments = BenchMatrix.workerArguments(c, seconds: 1) + ["--serve", "--interleave", variants.map(\.label).joined(separator: ",")]
+      let args = BenchMatrix.workerArguments(c, seconds: 1) + ["--serve", "--interleave", variants.map(\.label).joined(separator: ",")]
+      // Without address randomization (setarch -R, which execs the worker
+      // in place): where the heap and the stacks land then does not differ
+      // between the processes compared, which moved their ratio by up to 10%.
+      if FileManager.default.isExecutableFile(atPath: Self.setarch) {
+        proc.executableURL = URL(fileURLWithPath: Self.setarch)
+        proc.arguments = ["-R", binary] + args
+      } else {
+        proc.executableURL = URL(fileURLWithPath: binary)
+        proc.arguments = args
+      }
       // Swift seeds its hashing per process, and the seed moves the
       // model's dictionaries, and a process's speed, by up to 15%: every
       // worker gets the same seed, so the binaries are compared on equal tables.
