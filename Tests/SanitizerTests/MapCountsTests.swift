@@ -63,6 +63,16 @@ import Testing
     #expect(counts.extremes(pages: 0, 0x80000) == nil)
   }
 
+  /// A span of at most 64 pages has one level: a range add is the top
+  /// level's loop alone, clipped to the span.
+  @Test func oneLevelSpan() {
+    let counts = MapCounts(span: 10..<60)
+    #expect(counts.levels == 1)
+    #expect(counts.add(pages: 0, 1_000_000, 1) == 1)
+    #expect(counts.count(page: 9) == 0 && counts.count(page: 10) == 1 && counts.count(page: 59) == 1 && counts.count(page: 60) == 0)
+    #expect(counts.pieceCount == 50)
+  }
+
   /// Pages outside online RAM have no page_ext: nothing is counted.
   @Test func outsideTheSpanNothingIsCounted() {
     let counts = MapCounts(span: 0x80000..<0x80100)

@@ -13,7 +13,8 @@ extension Commands {
       Each thread maps and unmaps its own buffer of <granule> pages through the DMA API for
       <seconds>, timing every call; the output is dma_map_benchmark's. --matrix runs 4K, 1M and
       1G at 1 and 2 threads under every configuration, in 25 ms turns interleaved across
-      configurations and processes, and prints the ratios (medians over rounds of paired turns).
+      configurations and processes, and prints the ratios (medians over rounds of paired turns);
+      it sets -g, -t, --domains and --config itself.
       The compiled-out configuration needs a second binary built without the DebugPageAlloc
       trait: swift build -c release --disable-default-traits --scratch-path .build/nodebug
       """,
