@@ -1,8 +1,6 @@
 import MemoryModel
 import Synchronization
 
-/// The emulated machine: physical memory, IOMMU units, domains, devices
-/// and the DMA layer over them.
 #if IOMMU_DEBUG_PAGEALLOC
   /// Holds the debug hooks in a `let`, so that a caller holding the slot
   /// without a reference count can call them without taking one either.
@@ -12,6 +10,8 @@ import Synchronization
   }
 #endif
 
+/// The emulated machine: physical memory, IOMMU units, domains, devices
+/// and the DMA layer over them.
 public final class Machine: Sendable {
   public let memory: PhysicalMemory
   public let policy: MachinePolicy
@@ -20,9 +20,10 @@ public final class Machine: Sendable {
   /// Trace-point observers; set once before the first operation.
   @exclusivity(unchecked) public nonisolated(unsafe) var observer: (any MachineObserver)?
   #if IOMMU_DEBUG_PAGEALLOC
-    /// The IOMMU_DEBUG_PAGEALLOC hooks; nil is the static key off. Setting
-    /// them while another thread maps is allowed: a call in flight keeps
-    /// using the slot it loaded, and slots live until `tearDown()`.
+    /// The IOMMU_DEBUG_PAGEALLOC hooks; nil is the static key off. Set them
+    /// with no operation in flight (`bench` switches them between turns).
+    /// A slot, once installed, lives until `tearDown()`, so the unretained
+    /// reference a hook call holds never dangles.
     public var debugHooks: (any IOMMUDebugHooks)? {
       get { debugHookSlot?.hooks }
       set {
@@ -31,8 +32,7 @@ public final class Machine: Sendable {
           debugHookSlot = nil
           return
         }
-        // One slot per hooks object, kept: the unretained reference a
-        // racing call holds never dangles.
+        // One slot per hooks object, kept until tearDown().
         let slot = debugHookSlots.first { $0.hooks === newValue } ?? DebugHookSlot(newValue)
         if !debugHookSlots.contains(where: { $0 === slot }) { debugHookSlots.append(slot) }
         debugHookSlot = slot
