@@ -237,7 +237,9 @@ extension ReportKind {
         title: "a map took a page's count past its maximum",
         what: """
           A map incremented a page's map count past the largest value it holds (the kernel's atomic_t, \
-          2^31 - 1): the page was mapped again and again without being unmapped.
+          2^31 - 1): the page was mapped again and again without being unmapped. Kernel accounting reports \
+          each page as it passes; exact accounting reports once per map, at the page of the range with the \
+          highest count.
           """,
         kernel: """
           CONFIG_IOMMU_DEBUG_PAGEALLOC: iommu_map() calls iommu_debug_map() after a successful map, which \

@@ -3,7 +3,8 @@ import Synchronization
 /// IOMMU map counts per CPU page: the sanitizer's page_ext data.
 ///
 /// As in the kernel's page_ext, every page of online RAM has an atomic
-/// count, kept in sections that are allocated on first use, so a 1 TiB
+/// count, kept per section. The kernel allocates page_ext for every online
+/// section at boot; here a section is allocated on first use, so a 1 TiB
 /// machine with a few pages mapped costs a few sections. Above the
 /// per-page counts sit coarser levels of a 64-ary radix of "pieces": a
 /// piece at level L and index i applies to every page `p` with
@@ -12,9 +13,10 @@ import Synchronization
 /// per page: a 1G map of 4K pages touches one piece, not 262,144 pages.
 ///
 /// Every piece is one atomic cell, updated with one atomic add and no
-/// lock, as `atomic_inc_return()` updates the kernel's page_ext count; the
+/// lock, as `atomic_inc_return_relaxed()` updates the kernel's count; the
 /// map and unmap hot path of a single page is one add on its own cell.
-/// Concurrent maps and unmaps therefore keep every piece exact.
+/// Concurrent maps and unmaps therefore keep every piece exact. (The adds
+/// are sequentially consistent, not relaxed: see `mayNeedCheck`.)
 final class MapCounts: @unchecked Sendable {
   static let fanoutShift = 6
   /// Cells per section: 4096 counts, 32 KiB.
@@ -27,7 +29,17 @@ final class MapCounts: @unchecked Sendable {
     let cells: UInt64
     /// Section addresses (0 until allocated), one per `sectionCells` cells.
     let sections: UnsafeMutablePointer<Atomic<UInt>>
-    var sectionCount: Int { Int((cells + UInt64(MapCounts.sectionCells) - 1) >> UInt64(MapCounts.sectionShift)) }
+    var sectionCount: Int { MapCounts.sectionCount(cells) }
+
+    /// Section `s`, or nil while it was never allocated.
+    func section(_ s: Int) -> UnsafeMutablePointer<Atomic<Int64>>? {
+      UnsafeMutablePointer(bitPattern: sections[s].load(ordering: .acquiring))
+    }
+  }
+
+  /// Sections for `cells` cells (at least one, so that every level has an array).
+  private static func sectionCount(_ cells: UInt64) -> Int {
+    max(1, Int((cells + UInt64(sectionCells) - 1) >> UInt64(sectionShift)))
   }
 
   /// The pages counted.
@@ -45,7 +57,7 @@ final class MapCounts: @unchecked Sendable {
   /// Set once any piece passes `ceiling / levels`: until then no page's
   /// count (a sum of at most `levels` pieces) can pass `ceiling`.
   private let nearCeiling = Atomic<Bool>(false)
-  let ceiling: Int64
+  /// `ceiling / levels`: the largest piece that cannot, with the others, take a page past the ceiling.
   private let pieceCeiling: Int64
 
   /// Counts for the pages `span` (online RAM); pages outside it have no
@@ -58,9 +70,9 @@ final class MapCounts: @unchecked Sendable {
       // section covers exactly one level-2 piece (`extremes` relies on it).
       let first = (span.lowerBound >> shift) & ~UInt64(Self.sectionCells - 1)
       let cells = span.isEmpty ? 0 : ((span.upperBound - 1) >> shift) - first + 1
-      let n = Int((cells + UInt64(Self.sectionCells) - 1) >> UInt64(Self.sectionShift))
-      let sections = UnsafeMutablePointer<Atomic<UInt>>.allocate(capacity: max(n, 1))
-      for i in 0..<max(n, 1) { (sections + i).initialize(to: Atomic(0)) }
+      let n = Self.sectionCount(cells)
+      let sections = UnsafeMutablePointer<Atomic<UInt>>.allocate(capacity: n)
+      for i in 0..<n { (sections + i).initialize(to: Atomic(0)) }
       return Level(first: first, cells: cells, sections: sections)
     }
     pages = level(0)
@@ -76,15 +88,12 @@ final class MapCounts: @unchecked Sendable {
     }
     upper = more
     levels = 1 + more.count
-    self.ceiling = ceiling
     pieceCeiling = ceiling / Int64(levels)
   }
 
   deinit {
     for level in [pages] + upper {
-      for s in 0..<max(level.sectionCount, 1) {
-        if let p = UnsafeMutablePointer<Atomic<Int64>>(bitPattern: level.sections[s].load(ordering: .relaxed)) { p.deallocate() }
-      }
+      for s in 0..<level.sectionCount { level.section(s)?.deallocate() }
       level.sections.deallocate()
     }
   }
@@ -99,7 +108,7 @@ final class MapCounts: @unchecked Sendable {
     guard index >= level.first, rel < level.cells else { return nil }
     let s = Int(truncatingIfNeeded: rel >> UInt64(Self.sectionShift))
     let offset = Int(truncatingIfNeeded: rel) & (Self.sectionCells - 1)
-    if let p = UnsafeMutablePointer<Atomic<Int64>>(bitPattern: level.sections[s].load(ordering: .acquiring)) { return p + offset }
+    if let p = level.section(s) { return p + offset }
     guard create else { return nil }
     return newSection(level, s) + offset
   }
@@ -150,7 +159,12 @@ final class MapCounts: @unchecked Sendable {
   @discardableResult
   func add(page pfn: UInt64, _ delta: Int64) -> Int64 {
     guard span.contains(pfn) else { return 0 }
-    var total = addPiece(pages, pfn, delta)
+    return addPiece(pages, pfn, delta) &+ upperSum(pfn)
+  }
+
+  /// The pieces of levels 1 and up that cover page `pfn`, added up.
+  private func upperSum(_ pfn: UInt64) -> Int64 {
+    var total: Int64 = 0
     for (i, l) in upper.enumerated() { total &+= piece(l, pfn >> UInt64((i + 1) * Self.fanoutShift)) }
     return total
   }
@@ -198,9 +212,7 @@ final class MapCounts: @unchecked Sendable {
   /// The count of one page.
   func count(page pfn: UInt64) -> Int64 {
     guard span.contains(pfn) else { return 0 }
-    var total = piece(pages, pfn)
-    for (i, l) in upper.enumerated() { total &+= piece(l, pfn >> UInt64((i + 1) * Self.fanoutShift)) }
-    return total
+    return piece(pages, pfn) &+ upperSum(pfn)
   }
 
   /// The smallest and the largest count of the pages in `[lo, hi)`, with
@@ -240,7 +252,7 @@ final class MapCounts: @unchecked Sendable {
   private func isFlat(block b: UInt64) -> Bool {
     let rel = (b << UInt64(Self.sectionShift)) &- pages.first
     guard rel < pages.cells else { return false }
-    if pages.sections[Int(truncatingIfNeeded: rel >> UInt64(Self.sectionShift))].load(ordering: .sequentiallyConsistent) != 0 { return false }
+    if pages.section(Int(truncatingIfNeeded: rel >> UInt64(Self.sectionShift))) != nil { return false }
     guard let one = upper.first else { return true }
     let first = b << UInt64(Self.sectionShift - Self.fanoutShift)
     for i in first..<first + (1 << UInt64(Self.fanoutShift)) where piece(one, i) != 0 { return false }
@@ -266,7 +278,7 @@ final class MapCounts: @unchecked Sendable {
     var n = 0
     for level in [pages] + upper {
       for s in 0..<level.sectionCount {
-        guard let p = UnsafeMutablePointer<Atomic<Int64>>(bitPattern: level.sections[s].load(ordering: .acquiring)) else { continue }
+        guard let p = level.section(s) else { continue }
         for i in 0..<Self.sectionCells where p[i].load(ordering: .relaxed) != 0 { n += 1 }
       }
     }

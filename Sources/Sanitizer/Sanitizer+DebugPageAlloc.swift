@@ -155,10 +155,16 @@ extension Sanitizer: IOMMUDebugHooks {
   private func countOnePage(_ phys: UInt64, delta: Int64, domain: Domain, iova: IOVA, chain: CallPath, context: CallContext) -> Bool {
     let pfn = phys >> UInt64(pageShift)
     guard let only = onlineRange, only.contains(pfn) else { return false }
-    if counts.mayNeedCheck(lastPiece: counts.addPiece(page: pfn, delta)) {
-      check(pages: pfn, pfn + 1, delta: delta, domain: domain, iova: iova, chain: chain, context: context)
-    }
+    countPages(pfn, pfn + 1, delta: delta, domain: domain, iova: iova, chain: chain, context: context)
     return true
+  }
+
+  /// Adds `delta` to every page of `[lo, hi)` (online RAM, one leaf or more
+  /// per page) and checks the range when a count may be out of bounds.
+  @inline(__always)
+  private func countPages(_ lo: UInt64, _ hi: UInt64, delta: Int64, domain: Domain, iova: IOVA, chain: CallPath, context: CallContext) {
+    let lowest = hi - lo == 1 ? counts.addPiece(page: lo, delta) : counts.add(pages: lo, hi, delta)
+    if counts.mayNeedCheck(lastPiece: lowest) { check(pages: lo, hi, domain: domain, iova: iova, chain: chain, context: context) }
   }
 
   /// Exact accounting: `count` leaves of `1 << leafShift` bytes at `phys`
@@ -174,20 +180,14 @@ extension Sanitizer: IOMMUDebugHooks {
     let perPage: Int64 = leafShift >= pageShift ? 1 : Int64(1) << Int64(pageShift - leafShift)
     // Most machines have one online range: clip against it without a loop.
     if perPage == 1, let only = onlineRange, firstPage >= only.lowerBound, lastPage < only.upperBound {
-      let lowest = firstPage == lastPage ? counts.addPiece(page: firstPage, delta) : counts.add(pages: firstPage, lastPage + 1, delta)
-      if counts.mayNeedCheck(lastPiece: lowest) {
-        check(pages: firstPage, lastPage + 1, delta: delta, domain: domain, iova: iova, chain: chain, context: context)
-      }
+      countPages(firstPage, lastPage + 1, delta: delta, domain: domain, iova: iova, chain: chain, context: context)
       return
     }
     for r in machine.memory.onlineRanges where r.upperBound > firstPage && r.lowerBound <= lastPage {
       let lo = max(firstPage, r.lowerBound)
       let hi = min(lastPage + 1, r.upperBound)
       if perPage == 1 {
-        let lowest = counts.add(pages: lo, hi, delta)
-        if counts.mayNeedCheck(lastPiece: lowest) {
-          check(pages: lo, hi, delta: delta, domain: domain, iova: iova, chain: chain, context: context)
-        }
+        countPages(lo, hi, delta: delta, domain: domain, iova: iova, chain: chain, context: context)
       } else {
         // Sub-page leaves: whole pages get `perPage` each, the ends what they hold.
         func leaves(in p: UInt64) -> Int64 {
@@ -205,7 +205,7 @@ extension Sanitizer: IOMMUDebugHooks {
         }
         if midLo < midHi {
           counts.add(pages: midLo, midHi, delta * perPage)
-          check(pages: midLo, midHi, delta: delta, domain: domain, iova: iova, chain: chain, context: context)
+          check(pages: midLo, midHi, domain: domain, iova: iova, chain: chain, context: context)
         }
       }
     }
@@ -214,7 +214,7 @@ extension Sanitizer: IOMMUDebugHooks {
   /// Underflow and overflow checks for exact accounting over a run: the
   /// run's pages changed by the same delta, but their counts differ where
   /// other mappings overlap, so the extremes are taken over the whole run.
-  private func check(pages lo: UInt64, _ hi: UInt64, delta: Int64, domain: Domain, iova: IOVA, chain: CallPath, context: CallContext) {
+  private func check(pages lo: UInt64, _ hi: UInt64, domain: Domain, iova: IOVA, chain: CallPath, context: CallContext) {
     guard let (least, most) = counts.extremes(pages: lo, hi) else { return }
     if least.count < 0 {
       checkValue(least.count, pfn: least.pfn, domain: domain, iova: iova, chain: chain, context: context)
