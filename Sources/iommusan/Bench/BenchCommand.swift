@@ -8,13 +8,14 @@ import Sanitizer
 extension Commands {
   static let bench = CommandSpec(
     name: "bench", abstract: "Measure the sanitizer's map/unmap overhead, as dma_map_benchmark does.",
-    usage: "iommusan bench [-t <threads>] [-s <seconds>] [-g <granule>] [-d <dir>] [-m <mode>] [-x <ns>] [--domains <n>] [--config <config>] [--compiled-out <path>] [--matrix] [--json]",
+    usage: "iommusan bench [-t <threads>] [-s <seconds>] [-g <granule>] [-d <dir>] [-m <mode>] [-x <ns>] [--domains <n>] [--config <config>] [--compiled-out <path>] [--matrix [--layouts <n>] [--compiled-in <paths>]] [--json]",
     discussion: """
       Each thread maps and unmaps its own buffer of <granule> pages through the DMA API for
       <seconds>, timing every call; the output is dma_map_benchmark's. --matrix runs 4K, 1M and
       1G at 1 and 2 threads under every configuration, in 25 ms turns interleaved across
-      configurations and processes, and prints the ratios (medians over rounds of paired turns);
-      it sets -g, -t, --domains and --config itself.
+      configurations and processes, and prints the ratios: per address layout (worker process)
+      the median over rounds of paired turns, then the median over the layouts. It sets -g, -t,
+      --domains and --config itself.
       The compiled-out configuration needs a second binary built without the DebugPageAlloc
       trait: swift build -c release --disable-default-traits --scratch-path .build/nodebug
       """,
@@ -29,7 +30,9 @@ extension Commands {
       ("b", "bits", "Accepted for compatibility (DMA mask bits, 20-64)."),
       ("domains", "n", "Spread the threads over n devices, each in its own domain behind its own IOMMU (default 1)."),
       ("config", "config", "compiled-in-off, exact (default; compiled-in-off in a binary without the hooks) or kernel; compiled-out runs the --compiled-out binary."),
-      ("compiled-out", "path", "The binary built without the DebugPageAlloc trait (default .build/nodebug/release/iommusan)."),
+      ("compiled-out", "path", "The binary built without the DebugPageAlloc trait (default .build/nodebug/release/iommusan); with --compiled-in, a comma-separated list in pairs with it."),
+      ("compiled-in", "paths", "With --matrix: binaries with the hooks, comma-separated, one per build (code layout), each paired with the same place in --compiled-out (default: this binary)."),
+      ("layouts", "n", "With --matrix: worker processes per binary and size, each its own address layout (1-16, default 4)."),
     ],
     flags: [("matrix", "Run the whole matrix and print the ratios."), ("json", "Print one JSON object instead of text.")])
 
@@ -122,6 +125,32 @@ extension Commands {
       throw UsageError(message: "no compiled-out binary at \(path): swift build -c release --disable-default-traits --scratch-path .build/nodebug")
     }
     return path
+  }
+
+  /// The builds `bench --matrix` compares: pairs of a binary with the hooks
+  /// and one without, each pair one code layout. `--compiled-in` and
+  /// `--compiled-out` list them, comma-separated, in pairs; by default the
+  /// running binary and the compiled-out one, if it is there.
+  static func benchBuilds(_ p: ParsedArguments, selfPath: String) throws(UsageError) -> [(compiledIn: String, compiledOut: String?)] {
+    func list(_ key: String) throws(UsageError) -> [String]? {
+      guard let s = p.options[key] else { return nil }
+      let paths = s.split(separator: ",").map(String.init)
+      guard !paths.isEmpty, paths.count <= 16 else { throw UsageError(message: "--\(key) takes 1-16 binaries, comma-separated") }
+      for path in paths where !FileManager.default.isExecutableFile(atPath: path) {
+        throw UsageError(message: "--\(key): no executable at \(path)")
+      }
+      return paths
+    }
+    guard let ins = try list("compiled-in") else {
+      // A binary named on the command line must be there; the default one may be missing.
+      let out = p.options["compiled-out"] != nil ? try compiledOutBinary(p) : try? compiledOutBinary(p)
+      return [(selfPath, out)]
+    }
+    guard let outs = try list("compiled-out") else { return ins.map { ($0, nil) } }
+    guard outs.count == ins.count else {
+      throw UsageError(message: "--compiled-in names \(ins.count) binaries and --compiled-out \(outs.count): they pair up, one pair per build")
+    }
+    return zip(ins, outs).map { ($0, $1) }
   }
 
   /// `bench-worker`: one measurement as a JSON line, or with `--serve`

@@ -8,19 +8,36 @@ import Sanitizer
 /// `bench --matrix`: 4K, 1M and 1G at 1 and 2 threads under every
 /// configuration, then the ratios and the goals.
 ///
-/// Noise on a shared host comes and goes within seconds and moves one
-/// process's figures by 20% or more, so every ratio is taken between
-/// measurements that saw the same noise. For each size, one worker process
-/// of this binary (off, exact and kernel, 1 and 2 threads, one machine) and
-/// one of the compiled-out binary serve 25 ms turns, and this process
-/// hands out the turns in rounds, each round in a rotated order, until
-/// every variant has had its seconds. A ratio is the median over rounds
-/// of the ratio of the two variants' turns in that round.
+/// Two kinds of noise move a process's figures, and each ratio is taken so
+/// that neither leans on it:
+/// - **Time.** Noise on a shared host comes and goes within seconds and
+///   moves figures by 20% or more. Workers serve 25 ms turns, and this
+///   process hands them out in rounds, each round in a rotated order, so
+///   the turns compared saw the same few hundred milliseconds.
+/// - **Layout.** Where the stack, the heap and the code land moves one
+///   process's speed by up to 10%, the same for every turn it serves; where
+///   the linker put the functions moves one build's by up to 4%. So for
+///   each size, each build (a binary with the hooks and one without, see
+///   `--compiled-in`) has `layouts` workers of each binary: those with the
+///   hooks hold off, exact and kernel at 1 and 2 threads on one machine,
+///   those without hold off at 1 and 2 threads. Each worker starts with
+///   address randomization and its own environment size.
+///
+/// A ratio is, per worker pair (build and address layout), the median over
+/// rounds of the two variants' paired turns, then the median over the
+/// pairs. Turns of one worker pair with the same worker (exact against
+/// off) or with the other binary's worker of the same pair (off against
+/// compiled-out).
 struct BenchMatrix {
   let seconds: Double
   let json: Bool
-  let compiledOut: String?
+  /// The builds compared, each one code layout: a binary with the hooks
+  /// and, when there is one, a binary without.
+  let builds: [(compiledIn: String, compiledOut: String?)]
+  var hasCompiledOut: Bool { builds.contains { $0.compiledOut != nil } }
   let base: BenchCase
+  /// Worker processes per binary and size, each one draw of the address layout.
+  let layouts: Int
 
   static let granules: [UInt64] = [1, 256, 262_144]
   static let threadCounts = [1, 2]
@@ -28,9 +45,14 @@ struct BenchMatrix {
   init(_ p: ParsedArguments) throws(UsageError) {
     seconds = try Commands.seconds(p, default: 3)
     json = p.flags.contains("json")
-    // A binary named on the command line must be there; the default one may be missing.
-    compiledOut = p.options["compiled-out"] != nil ? try Commands.compiledOutBinary(p) : try? Commands.compiledOutBinary(p)
     base = try Commands.benchCase(p)
+    let builds = try Commands.benchBuilds(p, selfPath: Self.selfPath)
+    let layouts = Int(try Commands.number(p, "layouts", default: 4, range: 1...16, what: "number of layouts"))
+    guard layouts * builds.count <= 32 else {
+      throw UsageError(message: "\(builds.count) builds x \(layouts) layouts is \(layouts * builds.count) worker pairs per size; at most 32")
+    }
+    self.builds = builds
+    self.layouts = layouts
   }
 
   static var selfPath: String { Bundle.main.executablePath ?? CommandLine.arguments[0] }
@@ -91,24 +113,19 @@ struct BenchMatrix {
     /// turn is 25 ms, or one iteration (a 1G unmap under kernel
     /// accounting takes about 30 ms here).
     static let timeoutMS: Int32 = 60_000
-    static let setarch = "/usr/bin/setarch"
 
-    init(binary: String, _ c: BenchCase, variants: [BenchVariant]) throws(ChildError) {
-      let args = BenchMatrix.workerArguments(c, seconds: 1) + ["--serve", "--interleave", variants.map(\.label).joined(separator: ",")]
-      // Without address randomization (setarch -R, which execs the worker
-      // in place): where the heap and the stacks land then does not differ
-      // between the processes compared, which moved their ratio by up to 10%.
-      if FileManager.default.isExecutableFile(atPath: Self.setarch) {
-        proc.executableURL = URL(fileURLWithPath: Self.setarch)
-        proc.arguments = ["-R", binary] + args
-      } else {
-        proc.executableURL = URL(fileURLWithPath: binary)
-        proc.arguments = args
-      }
+    /// Starts a worker; `layout` sizes its environment, so that its stack
+    /// lands at a different offset from its siblings' even where address
+    /// randomization is off.
+    init(binary: String, _ c: BenchCase, variants: [BenchVariant], layout: Int) throws(ChildError) {
+      proc.executableURL = URL(fileURLWithPath: binary)
+      proc.arguments = BenchMatrix.workerArguments(c, seconds: 1) + ["--serve", "--interleave", variants.map(\.label).joined(separator: ",")]
       // Swift seeds its hashing per process, and the seed moves the
       // model's dictionaries, and a process's speed, by up to 15%: every
       // worker gets the same seed, so the binaries are compared on equal tables.
-      proc.environment = ProcessInfo.processInfo.environment.merging(["SWIFT_DETERMINISTIC_HASHING": "1"]) { $1 }
+      proc.environment = ProcessInfo.processInfo.environment.merging([
+        "SWIFT_DETERMINISTIC_HASHING": "1", "IOMMUSAN_BENCH_LAYOUT": String(repeating: "x", count: 1 + layout * 1040),
+      ]) { $1 }
       proc.standardInput = input
       proc.standardOutput = output
       errors = FileManager.default.temporaryDirectory.appendingPathComponent("iommusan-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).err")
@@ -187,53 +204,72 @@ struct BenchMatrix {
 
   func run() -> Int32 {
     signal(SIGPIPE, SIG_IGN)  // a worker that died fails its variant, not the run
-    let inProcess: [BenchConfig] = Sanitizer.isCompiledIn ? [.off, .exact, .kernel] : [.off]
+    // Named compiled-in binaries have the hooks; this one may not.
+    let hooked = Sanitizer.isCompiledIn || builds.contains { $0.compiledIn != Self.selfPath }
+    let inProcess: [BenchConfig] = hooked ? [.off, .exact, .kernel] : [.off]
     var rows: [Row] = []
     var failures: [String] = []
     for (gi, g) in Self.granules.enumerated() {
       var c = base
       c.granulePages = g
       c.domains = 2  // 2-thread cases run on separate domains, for the scaling goal
-      var groups: [(binary: String, variants: [BenchVariant], rows: [BenchConfig])] = [
-        (Self.selfPath, Self.threadCounts.flatMap { t in inProcess.map { BenchVariant(threads: t, config: $0) } }, [])
-      ]
-      if let out = compiledOut { groups.append((out, Self.threadCounts.map { BenchVariant(threads: $0, config: .off) }, [])) }
-      // Every variant of this size: its server, its index there, its row.
-      var slots: [(server: TurnServer, index: Int, row: Int)] = []
-      var servers: [TurnServer] = []
-      for (gk, group) in groups.enumerated() {
-        let server: TurnServer
-        do { server = try TurnServer(binary: group.binary, c, variants: group.variants) } catch {
-          failures.append("\(c.label): \(error.message)")
-          continue
-        }
-        servers.append(server)
-        for (i, v) in group.variants.enumerated() {
+      let inVariants = Self.threadCounts.flatMap { t in inProcess.map { BenchVariant(threads: t, config: $0) } }
+      let outVariants = Self.threadCounts.map { BenchVariant(threads: $0, config: .off) }
+      // One row per configuration and thread count; every worker's turns of it go there.
+      func rowIndices(_ variants: [BenchVariant], _ config: (BenchVariant) -> BenchConfig) -> [Int] {
+        variants.map { v in
           var rc = c
           rc.threads = v.threads
-          slots.append((server, i, rows.count))
-          rows.append(Row(c: rc, config: gk == 0 ? v.config : .compiledOut))
+          rows.append(Row(c: rc, config: config(v)))
+          return rows.count - 1
         }
       }
-      let budget = UInt64(seconds * 1e9)
-      let turnNS = UInt64(BenchRig.turnSeconds * 1e9)
+      let inRows = rowIndices(inVariants, \.config)
+      let outRows = hasCompiledOut ? rowIndices(outVariants) { _ in .compiledOut } : []
+      // Every variant of every worker: its server, its index there, its
+      // row, its pairing (build and address layout), the time it has run.
+      var slots: [(server: TurnServer, index: Int, row: Int, layout: Int, elapsed: UInt64)] = []
+      var servers: [TurnServer] = []
+      for layout in 0..<layouts {
+        for (bk, build) in builds.enumerated() {
+          let pairing = bk * layouts + layout
+          var group = [(build.compiledIn, inVariants, inRows)]
+          if let out = build.compiledOut { group.append((out, outVariants, outRows)) }
+          for (binary, variants, rowsOf) in group {
+            let server: TurnServer
+            do { server = try TurnServer(binary: binary, c, variants: variants, layout: pairing) } catch {
+              failures.append("\(c.label): \(error.message)")
+              continue
+            }
+            servers.append(server)
+            for (i, row) in rowsOf.enumerated() { slots.append((server, i, row, pairing, 0)) }
+          }
+        }
+      }
+      // Each layout runs a variant for its share of the seconds.
+      let budget = max(1, UInt64(seconds * 1e9) / UInt64(layouts * builds.count))
+      let turnNS = max(1, min(UInt64(BenchRig.turnSeconds * 1e9), budget))
       var failed = Set<ObjectIdentifier>()
       var round = 0
-      func open(_ i: Int) -> Bool { !failed.contains(ObjectIdentifier(slots[i].server)) && rows[slots[i].row].sample.elapsedNS < budget }
+      func open(_ i: Int) -> Bool { !failed.contains(ObjectIdentifier(slots[i].server)) && slots[i].elapsed < budget }
       while slots.indices.contains(where: open) {
-        write("\r[\(gi + 1)/\(Self.granules.count)] \(c.label): round \(round + 1), \(slots.count) variants in 25 ms turns" + String(repeating: " ", count: 8), to: .standardError)
+        write("\r[\(gi + 1)/\(Self.granules.count)] \(c.label): round \(round + 1), \(slots.count) variants of \(servers.count) workers in 25 ms turns" + String(repeating: " ", count: 8), to: .standardError)
         for k in slots.indices {
           let i = (k + round) % slots.count
           guard open(i) else { continue }
           let slot = slots[i]
-          switch slot.server.turn(slot.index, ns: min(turnNS, budget - rows[slot.row].sample.elapsedNS)) {
+          switch slot.server.turn(slot.index, ns: min(turnNS, budget - slot.elapsed)) {
           case .success(var t):
-            for j in t.turns.indices { t.turns[j].round = round }
+            for j in t.turns.indices {
+              t.turns[j].round = round
+              t.turns[j].layout = slot.layout
+            }
+            slots[i].elapsed += t.elapsedNS
             rows[slot.row].sample.add(t)
           case .failure(let e):
             failed.insert(ObjectIdentifier(slot.server))
             let r = rows[slot.row]
-            failures.append("\(r.c.label) x\(r.c.threads) \(r.config.rawValue): \(e.message)")
+            failures.append("\(r.c.label) x\(r.c.threads) \(r.config.rawValue), layout \(slot.layout): \(e.message)")
           }
         }
         round += 1
@@ -262,11 +298,16 @@ struct BenchMatrix {
     return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
   }
 
-  /// Round by round, `f` of two variants' turns of the same round; the median.
+  /// Per layout, the median over rounds of `f` of two variants' turns of
+  /// the same round; the median of that over the layouts.
   static func paired(_ a: BenchSample, _ b: BenchSample, _ f: (BenchSample.Turn, BenchSample.Turn) -> Double) -> Double? {
-    var byRound: [Int: BenchSample.Turn] = [:]
-    for t in b.turns { byRound[t.round] = t }
-    return median(a.turns.compactMap { t in byRound[t.round].map { f(t, $0) } })
+    var byTurn: [[Int]: BenchSample.Turn] = [:]
+    for t in b.turns { byTurn[[t.layout, t.round]] = t }
+    var perLayout: [Int: [Double]] = [:]
+    for t in a.turns {
+      if let u = byTurn[[t.layout, t.round]] { perLayout[t.layout, default: []].append(f(t, u)) }
+    }
+    return median(perLayout.values.compactMap { median($0) })
   }
 
   /// Map and unmap figures of one comparison; nil when not measured.
@@ -325,7 +366,7 @@ struct BenchMatrix {
     let r3 = Commands.round1
     func num(_ d: Double?) -> String { d.map { $0.isFinite ? r3($0) : "null" } ?? "null" }
     if json {
-      var s = "{\"seconds\":\(seconds),\"turn_seconds\":\(BenchRig.turnSeconds),\"results\":["
+      var s = "{\"seconds\":\(seconds),\"turn_seconds\":\(BenchRig.turnSeconds),\"builds\":\(builds.count),\"layouts\":\(layouts),\"results\":["
       s += rows.map { r in
         let measured = !r.sample.turns.isEmpty
         return "{\"case\":\"\(r.c.label)\",\"threads\":\(r.c.threads),\"config\":\"\(r.config.rawValue)\",\"map_us\":\(measured ? r3(r.sample.map.avg) : "null"),\"map_stddev_us\":\(measured ? r3(r.sample.map.std) : "null"),\"unmap_us\":\(measured ? r3(r.sample.unmap.avg) : "null"),\"unmap_stddev_us\":\(measured ? r3(r.sample.unmap.std) : "null"),\"iterations\":\(r.sample.iterations),\"turns\":\(r.sample.turns.count)}"
@@ -342,7 +383,7 @@ struct BenchMatrix {
       write(s, to: .standardOutput)
       return
     }
-    var s = "iommusan bench --matrix: \(Commands.fmt(seconds)) s per variant in 25 ms turns, \(base.sgMode ? "SG_MODE" : "SINGLE_MODE"), \(base.direction.kernelName), smmuv3 4K, strict; 2-thread cases on 2 domains\n\n"
+    var s = "iommusan bench --matrix: \(Commands.fmt(seconds)) s per variant in 25 ms turns, \(pairings), \(base.sgMode ? "SG_MODE" : "SINGLE_MODE"), \(base.direction.kernelName), smmuv3 4K, strict; 2-thread cases on 2 domains\n\n"
     s += pad("case", 6) + pad("threads", 9) + pad("config", 17) + pad("map(us)", 10) + pad("std", 9) + pad("unmap(us)", 11) + pad("std", 9) + "map+unmap/s\n"
     for r in rows {
       s += pad(r.c.label, 6) + pad("\(r.c.threads)", 9) + pad(r.config.rawValue, 17)
@@ -351,7 +392,7 @@ struct BenchMatrix {
           + String(format: "%.0f", r.sample.throughput) + "\n"
     }
     func two(_ p: Pair?, _ f: (Double) -> String) -> String { p.map { "\(f($0.map)) / \(f($0.unmap))" } ?? "n/a" }
-    s += "\nratios (map / unmap), medians over rounds of paired turns\n"
+    s += "\nratios (map / unmap): per worker pair the median over rounds of paired turns, then the median over the \(layouts * builds.count) pairs\n"
     s += pad("case", 6) + pad("threads", 9) + pad("exact/off", 16) + pad("off/compiled-out", 19) + pad("kernel/exact", 20) + "accounting cost (us), kernel / exact: map; unmap\n"
     for r in ratioRows {
       let cost = r.kernelCost.flatMap { k in r.exactCost.map { e in "\(f2(k.map)) / \(f3(e.map)); \(f2(k.unmap)) / \(f3(e.unmap))" } } ?? "n/a"
@@ -367,7 +408,7 @@ struct BenchMatrix {
       let limit = r.c.granulePages == 1 ? 1.10 : 1.25
       s += goal("exact on/off at \(r.c.label) <= \(f2(limit))x", r.exactOverOff, f2) { $0 <= limit }
     }
-    if compiledOut == nil {
+    if !hasCompiledOut {
       s += "  compiled-in-off/compiled-out: not measured (no compiled-out binary; see --help)\n"
     } else {
       for r in ratioRows where r.c.threads == 1 {
@@ -381,6 +422,11 @@ struct BenchMatrix {
     s += "  memory 1T, a few pages touched, < 256 MiB resident: \(memory ?? "not measured")\n"
     s += "  200,000-statement fixture < 5 s: \(fixture ?? "not measured")\n"
     write(s, to: .standardOutput)
+  }
+
+  /// What the ratios are medians over, for the header.
+  var pairings: String {
+    (builds.count == 1 ? "1 build (code layout)" : "\(builds.count) builds (code layouts)") + " x \(layouts) address layouts"
   }
 
   func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }

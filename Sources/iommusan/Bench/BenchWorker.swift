@@ -41,12 +41,13 @@ struct BenchSample {
   var turns: [Turn] = []
 
   /// One turn: mean map and unmap latency (ns), map+unmap pairs per
-  /// second, and the matrix round it belongs to.
+  /// second, and the matrix round and layout (worker) it belongs to.
   struct Turn {
     var map: Double
     var unmap: Double
     var throughput: Double
     var round = 0
+    var layout = 0
   }
 
   var summary: Turn {
