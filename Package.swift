@@ -52,6 +52,7 @@ let package = Package(
     .testTarget(name: "FixtureLanguageTests", dependencies: ["FixtureLanguage"]),
     .testTarget(name: "ReportsTests", dependencies: ["Reports", "MemoryModel"], exclude: ["Golden"]),
     .testTarget(name: "ReplayTests", dependencies: ["Replay", "Reports", "MemoryModel"]),
+    .testTarget(name: "BenchTests", dependencies: ["iommusan"]),
     .testTarget(
       name: "FixtureRunnerTests",
       dependencies: ["FixtureRunner", "FixtureLanguage", "Reports", "Sanitizer", "IOMMU", "MemoryModel"],

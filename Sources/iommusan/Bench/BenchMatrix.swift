@@ -228,21 +228,21 @@ struct BenchMatrix {
       let outRows = hasCompiledOut ? rowIndices(outVariants) { _ in .compiledOut } : []
       // Every variant of every worker: its server, its index there, its
       // row, its pairing (build and address layout), the time it has run.
-      var slots: [(server: TurnServer, index: Int, row: Int, layout: Int, elapsed: UInt64)] = []
+      var slots: [(server: TurnServer, index: Int, row: Int, pair: Int, elapsed: UInt64)] = []
       var servers: [TurnServer] = []
       for layout in 0..<layouts {
         for (bk, build) in builds.enumerated() {
-          let pairing = bk * layouts + layout
+          let pair = bk * layouts + layout
           var group = [(build.compiledIn, inVariants, inRows)]
           if let out = build.compiledOut { group.append((out, outVariants, outRows)) }
           for (binary, variants, rowsOf) in group {
             let server: TurnServer
-            do { server = try TurnServer(binary: binary, c, variants: variants, layout: pairing) } catch {
+            do { server = try TurnServer(binary: binary, c, variants: variants, layout: pair) } catch {
               failures.append("\(c.label): \(error.message)")
               continue
             }
             servers.append(server)
-            for (i, row) in rowsOf.enumerated() { slots.append((server, i, row, pairing, 0)) }
+            for (i, row) in rowsOf.enumerated() { slots.append((server, i, row, pair, 0)) }
           }
         }
       }
@@ -262,14 +262,14 @@ struct BenchMatrix {
           case .success(var t):
             for j in t.turns.indices {
               t.turns[j].round = round
-              t.turns[j].layout = slot.layout
+              t.turns[j].pair = slot.pair
             }
             slots[i].elapsed += t.elapsedNS
             rows[slot.row].sample.add(t)
           case .failure(let e):
             failed.insert(ObjectIdentifier(slot.server))
             let r = rows[slot.row]
-            failures.append("\(r.c.label) x\(r.c.threads) \(r.config.rawValue), layout \(slot.layout): \(e.message)")
+            failures.append("\(r.c.label) x\(r.c.threads) \(r.config.rawValue), worker pair \(slot.pair): \(e.message)")
           }
         }
         round += 1
@@ -298,23 +298,44 @@ struct BenchMatrix {
     return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
   }
 
-  /// Per layout, the median over rounds of `f` of two variants' turns of
-  /// the same round; the median of that over the layouts.
-  static func paired(_ a: BenchSample, _ b: BenchSample, _ f: (BenchSample.Turn, BenchSample.Turn) -> Double) -> Double? {
+  /// Per worker pair (of those in `pairs`), the median over rounds of `f`
+  /// of two variants' turns of the same round.
+  static func perPair(_ a: BenchSample, _ b: BenchSample, pairs: Range<Int>?, _ f: (BenchSample.Turn, BenchSample.Turn) -> Double) -> [Double] {
     var byTurn: [[Int]: BenchSample.Turn] = [:]
-    for t in b.turns { byTurn[[t.layout, t.round]] = t }
-    var perLayout: [Int: [Double]] = [:]
-    for t in a.turns {
-      if let u = byTurn[[t.layout, t.round]] { perLayout[t.layout, default: []].append(f(t, u)) }
+    for t in b.turns { byTurn[[t.pair, t.round]] = t }
+    var values: [Int: [Double]] = [:]
+    for t in a.turns where pairs?.contains(t.pair) ?? true {
+      if let u = byTurn[[t.pair, t.round]] { values[t.pair, default: []].append(f(t, u)) }
     }
-    return median(perLayout.values.compactMap { median($0) })
+    return values.keys.sorted().compactMap { median(values[$0]!) }
+  }
+
+  /// The median over the pairs of `perPair`.
+  static func paired(_ a: BenchSample, _ b: BenchSample, pairs: Range<Int>?, _ f: (BenchSample.Turn, BenchSample.Turn) -> Double) -> Double? {
+    median(perPair(a, b, pairs: pairs, f))
+  }
+
+  /// A distribution-free 95% confidence interval for the median of `xs`:
+  /// the k-th lowest to the k-th highest value, k the largest with
+  /// P(Binomial(n, 1/2) < k) <= 2.5%; the whole range when n < 6 allows none.
+  static func medianInterval(_ xs: [Double]) -> ClosedRange<Double>? {
+    let s = xs.filter(\.isFinite).sorted()
+    guard let lo = s.first, let hi = s.last else { return nil }
+    var k = 0, tail = 0.0, term = pow(0.5, Double(s.count))  // P(B = 0)
+    while k < s.count / 2 {
+      tail += term  // P(B <= k)
+      if tail > 0.025 { break }
+      k += 1
+      term *= Double(s.count - k + 1) / Double(k)
+    }
+    return k == 0 ? lo...hi : s[k - 1]...s[s.count - k]
   }
 
   /// Map and unmap figures of one comparison; nil when not measured.
   typealias Pair = (map: Double, unmap: Double)
 
-  static func paired(_ a: BenchSample?, _ b: BenchSample?, _ f: @escaping (Double, Double) -> Double) -> Pair? {
-    guard let a, let b, let m = paired(a, b, { f($0.map, $1.map) }), let u = paired(a, b, { f($0.unmap, $1.unmap) }) else { return nil }
+  static func paired(_ a: BenchSample?, _ b: BenchSample?, pairs: Range<Int>? = nil, _ f: @escaping (Double, Double) -> Double) -> Pair? {
+    guard let a, let b, let m = paired(a, b, pairs: pairs, { f($0.map, $1.map) }), let u = paired(a, b, pairs: pairs, { f($0.unmap, $1.unmap) }) else { return nil }
     return (m, u)
   }
 
@@ -323,6 +344,10 @@ struct BenchMatrix {
     var c: BenchCase
     var exactOverOff: Pair?
     var offOverCompiledOut: Pair?
+    /// The same, build by build: how much the code layout alone moves it.
+    var offOverCompiledOutByBuild: [Pair]
+    /// The 95% confidence interval of `offOverCompiledOut` over the worker pairs.
+    var offOverCompiledOutInterval: (map: ClosedRange<Double>, unmap: ClosedRange<Double>)?
     var kernelOverExact: Pair?
     /// What each accounting adds to a call (µs, median over rounds); exact's at least 0.
     var kernelCost: Pair?
@@ -341,9 +366,16 @@ struct BenchMatrix {
     let ratio: (Double, Double) -> Double = { $1 > 0 ? $0 / $1 : .nan }
     let cost: (Double, Double) -> Double = { ($0 - $1) / 1000 }
     return cases.map { c in
-      let off = s(c, .off), ex = s(c, .exact), k = s(c, .kernel)
+      let off = s(c, .off), ex = s(c, .exact), k = s(c, .kernel), out = s(c, .compiledOut)
+      let byBuild = builds.indices.compactMap { b in Self.paired(off, out, pairs: b * layouts..<(b + 1) * layouts, ratio) }
+      var interval: (map: ClosedRange<Double>, unmap: ClosedRange<Double>)?
+      if let off, let out, let m = Self.medianInterval(Self.perPair(off, out, pairs: nil) { ratio($0.map, $1.map) }),
+        let u = Self.medianInterval(Self.perPair(off, out, pairs: nil) { ratio($0.unmap, $1.unmap) }) {
+        interval = (m, u)
+      }
       return Ratios(
-        c: c, exactOverOff: Self.paired(ex, off, ratio), offOverCompiledOut: Self.paired(off, s(c, .compiledOut), ratio),
+        c: c, exactOverOff: Self.paired(ex, off, ratio), offOverCompiledOut: Self.paired(off, out, ratio), offOverCompiledOutByBuild: byBuild,
+        offOverCompiledOutInterval: interval,
         kernelOverExact: Self.paired(k, ex, ratio), kernelCost: Self.paired(k, off, cost),
         exactCost: Self.paired(ex, off, cost).map { (max(0, $0.map), max(0, $0.unmap)) })
     }
@@ -354,7 +386,7 @@ struct BenchMatrix {
     guard let one = rows.first(where: { $0.c.granulePages == 1 && $0.c.threads == 1 && $0.config == .exact }),
       let two = rows.first(where: { $0.c.granulePages == 1 && $0.c.threads == 2 && $0.config == .exact })
     else { return nil }
-    return Self.paired(two.sample, one.sample) { $1.throughput > 0 ? $0.throughput / $1.throughput : .nan }
+    return Self.paired(two.sample, one.sample, pairs: nil) { $1.throughput > 0 ? $0.throughput / $1.throughput : .nan }
   }
 
   func print(rows unordered: [Row], memory: String?, fixture: String?) {
@@ -377,7 +409,10 @@ struct BenchMatrix {
           ("exact_over_off", r.exactOverOff), ("off_over_compiled_out", r.offOverCompiledOut), ("kernel_over_exact", r.kernelOverExact),
           ("kernel_cost_us", r.kernelCost), ("exact_cost_us", r.exactCost), ("kernel_cost_over_exact_cost", r.costRatio),
         ]
-        return "{\"case\":\"\(r.c.label)\",\"threads\":\(r.c.threads)," + fields.map { name, p in "\"\(name)_map\":\(num(p?.map)),\"\(name)_unmap\":\(num(p?.unmap))" }.joined(separator: ",") + "}"
+        let byBuild = r.offOverCompiledOutByBuild.map { "[\(num($0.map)),\(num($0.unmap))]" }.joined(separator: ",")
+        return "{\"case\":\"\(r.c.label)\",\"threads\":\(r.c.threads)," + fields.map { name, p in "\"\(name)_map\":\(num(p?.map)),\"\(name)_unmap\":\(num(p?.unmap))" }.joined(separator: ",")
+          + ",\"off_over_compiled_out_by_build\":[\(byBuild)]"
+          + ",\"off_over_compiled_out_interval\":" + (r.offOverCompiledOutInterval.map { "[[\(num($0.map.lowerBound)),\(num($0.map.upperBound))],[\(num($0.unmap.lowerBound)),\(num($0.unmap.upperBound))]]" } ?? "null") + "}"
       }.joined(separator: ",")
       s += "],\"scaling_2_threads\":\(num(scaling)),\"memory_1t\":\(memory ?? "null"),\"fixture_200k\":\(fixture ?? "null")}\n"
       write(s, to: .standardOutput)
@@ -398,6 +433,14 @@ struct BenchMatrix {
       let cost = r.kernelCost.flatMap { k in r.exactCost.map { e in "\(f2(k.map)) / \(f3(e.map)); \(f2(k.unmap)) / \(f3(e.unmap))" } } ?? "n/a"
       s += pad(r.c.label, 6) + pad("\(r.c.threads)", 9) + pad(two(r.exactOverOff, f2), 16) + pad(two(r.offOverCompiledOut, f2), 19) + pad(two(r.kernelOverExact, f2), 20) + cost + "\n"
     }
+    if builds.count > 1 {
+      s += "\noff/compiled-out build by build (each the median over its \(layouts) address layouts), lowest-highest, map / unmap\n"
+      for r in ratioRows where !r.offOverCompiledOutByBuild.isEmpty {
+        let b = r.offOverCompiledOutByBuild
+        func span(_ xs: [Double]) -> String { "\(f2(xs.min() ?? .nan))-\(f2(xs.max() ?? .nan))" }
+        s += pad(r.c.label, 6) + pad("\(r.c.threads)", 9) + span(b.map(\.map)) + " / " + span(b.map(\.unmap)) + "\n"
+      }
+    }
     /// A goal line: PASS only when measured and met.
     func goal(_ what: String, _ p: Pair?, _ show: (Double) -> String, _ met: (Double) -> Bool) -> String {
       guard let p else { return "  \(what): not measured FAIL\n" }
@@ -412,7 +455,12 @@ struct BenchMatrix {
       s += "  compiled-in-off/compiled-out: not measured (no compiled-out binary; see --help)\n"
     } else {
       for r in ratioRows where r.c.threads == 1 {
-        s += goal("compiled-in-off/compiled-out at \(r.c.label) <= 1.02x", r.offOverCompiledOut, f2) { $0 <= 1.02 }
+        var line = goal("compiled-in-off/compiled-out at \(r.c.label) <= 1.02x", r.offOverCompiledOut, f2) { $0 <= 1.02 }
+        if let i = r.offOverCompiledOutInterval {
+          line.removeLast()
+          line += " (95% interval over \(layouts * builds.count) worker pairs: map \(f2(i.map.lowerBound))-\(f2(i.map.upperBound)), unmap \(f2(i.unmap.lowerBound))-\(f2(i.unmap.upperBound)))\n"
+        }
+        s += line
       }
     }
     if let r = ratioRows.first(where: { $0.c.granulePages == 256 && $0.c.threads == 1 }) {

@@ -41,13 +41,14 @@ struct BenchSample {
   var turns: [Turn] = []
 
   /// One turn: mean map and unmap latency (ns), map+unmap pairs per
-  /// second, and the matrix round and layout (worker) it belongs to.
+  /// second, and the matrix round and worker pair (build and address
+  /// layout) it belongs to.
   struct Turn {
     var map: Double
     var unmap: Double
     var throughput: Double
     var round = 0
-    var layout = 0
+    var pair = 0
   }
 
   var summary: Turn {
