@@ -13,9 +13,10 @@ extension Commands {
       Each thread maps and unmaps its own buffer of <granule> pages through the DMA API for
       <seconds>, timing every call; the output is dma_map_benchmark's. --matrix runs 4K, 1M and
       1G at 1 and 2 threads under every configuration, in 25 ms turns interleaved across
-      configurations and processes, and prints the ratios: per address layout (worker process)
-      the median over rounds of paired turns, then the median over the layouts. It sets -g, -t,
-      --domains and --config itself.
+      configurations and processes, and prints the ratios: per worker pair (build and address
+      layout) the median over rounds of paired turns, then the median over the pairs. It sets
+      -g, -t, --domains and --config itself. .ci/bench-layouts runs it over several builds,
+      each linked in its own function order.
       The compiled-out configuration needs a second binary built without the DebugPageAlloc
       trait: swift build -c release --disable-default-traits --scratch-path .build/nodebug
       """,
