@@ -26,9 +26,17 @@ import Testing
     // n = 12: the 3rd lowest to the 3rd highest (P(B(12, 1/2) < 3) = 1.9%).
     let xs = (1...12).map(Double.init).shuffled()
     #expect(BenchMatrix.medianInterval(xs) == 3...10)
-    // n = 5 allows no 95% interval: the whole range.
-    #expect(BenchMatrix.medianInterval([5, 1, 3, 2, 4]) == 1...5)
+    // n = 6: the whole range (P(B(6, 1/2) < 1) = 1.6%); n = 5 allows none.
+    #expect(BenchMatrix.medianInterval([6, 1, 3, 2, 4, 5]) == 1...6)
+    #expect(BenchMatrix.medianInterval([5, 1, 3, 2, 4]) == nil)
     #expect(BenchMatrix.medianInterval([]) == nil)
-    #expect(BenchMatrix.medianInterval([.nan, 1]) == 1...1)
+  }
+
+  @Test func spreadFallsBackToTheRange() throws {
+    let few = try #require(BenchMatrix.Spread(map: [1.0, 0.9, .nan, 1.2], unmap: [1, 1.1]))
+    #expect(!few.isInterval && few.map == 0.9...1.2 && few.unmap == 1...1.1 && few.pairs == 2)
+    let many = try #require(BenchMatrix.Spread(map: (1...12).map(Double.init), unmap: (1...12).map(Double.init)))
+    #expect(many.isInterval && many.map == 3...10 && many.pairs == 12)
+    #expect(BenchMatrix.Spread(map: [1], unmap: [1]) == nil)
   }
 }

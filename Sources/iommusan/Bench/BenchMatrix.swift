@@ -227,7 +227,7 @@ struct BenchMatrix {
       let inRows = rowIndices(inVariants, \.config)
       let outRows = hasCompiledOut ? rowIndices(outVariants) { _ in .compiledOut } : []
       // Every variant of every worker: its server, its index there, its
-      // row, its pairing (build and address layout), the time it has run.
+      // row, its worker pair (build and address layout), the time it has run.
       var slots: [(server: TurnServer, index: Int, row: Int, pair: Int, elapsed: UInt64)] = []
       var servers: [TurnServer] = []
       for layout in 0..<layouts {
@@ -246,7 +246,7 @@ struct BenchMatrix {
           }
         }
       }
-      // Each layout runs a variant for its share of the seconds.
+      // Each worker pair runs a variant for its share of the seconds.
       let budget = max(1, UInt64(seconds * 1e9) / UInt64(layouts * builds.count))
       let turnNS = max(1, min(UInt64(BenchRig.turnSeconds * 1e9), budget))
       var failed = Set<ObjectIdentifier>()
@@ -317,10 +317,9 @@ struct BenchMatrix {
 
   /// A distribution-free 95% confidence interval for the median of `xs`:
   /// the k-th lowest to the k-th highest value, k the largest with
-  /// P(Binomial(n, 1/2) < k) <= 2.5%; the whole range when n < 6 allows none.
+  /// P(Binomial(n, 1/2) < k) <= 2.5%. Below 6 values there is none (nil).
   static func medianInterval(_ xs: [Double]) -> ClosedRange<Double>? {
     let s = xs.filter(\.isFinite).sorted()
-    guard let lo = s.first, let hi = s.last else { return nil }
     var k = 0, tail = 0.0, term = pow(0.5, Double(s.count))  // P(B = 0)
     while k < s.count / 2 {
       tail += term  // P(B <= k)
@@ -328,7 +327,27 @@ struct BenchMatrix {
       k += 1
       term *= Double(s.count - k + 1) / Double(k)
     }
-    return k == 0 ? lo...hi : s[k - 1]...s[s.count - k]
+    return k == 0 ? nil : s[k - 1]...s[s.count - k]
+  }
+
+  /// How far the per-pair values of a ratio spread: a 95% interval for
+  /// their median when there are enough of them, else their range.
+  struct Spread {
+    var map: ClosedRange<Double>
+    var unmap: ClosedRange<Double>
+    var pairs: Int
+    var isInterval: Bool
+
+    init?(map m: [Double], unmap u: [Double]) {
+      let m = m.filter(\.isFinite), u = u.filter(\.isFinite)
+      guard m.count >= 2, u.count >= 2, let mlo = m.min(), let mhi = m.max(), let ulo = u.min(), let uhi = u.max() else { return nil }
+      pairs = min(m.count, u.count)
+      if let mi = BenchMatrix.medianInterval(m), let ui = BenchMatrix.medianInterval(u) {
+        (map, unmap, isInterval) = (mi, ui, true)
+      } else {
+        (map, unmap, isInterval) = (mlo...mhi, ulo...uhi, false)
+      }
+    }
   }
 
   /// Map and unmap figures of one comparison; nil when not measured.
@@ -346,8 +365,8 @@ struct BenchMatrix {
     var offOverCompiledOut: Pair?
     /// The same, build by build: how much the code layout alone moves it.
     var offOverCompiledOutByBuild: [Pair]
-    /// The 95% confidence interval of `offOverCompiledOut` over the worker pairs.
-    var offOverCompiledOutInterval: (map: ClosedRange<Double>, unmap: ClosedRange<Double>)?
+    /// How `offOverCompiledOut` spreads over the worker pairs.
+    var offOverCompiledOutSpread: Spread?
     var kernelOverExact: Pair?
     /// What each accounting adds to a call (µs, median over rounds); exact's at least 0.
     var kernelCost: Pair?
@@ -368,14 +387,14 @@ struct BenchMatrix {
     return cases.map { c in
       let off = s(c, .off), ex = s(c, .exact), k = s(c, .kernel), out = s(c, .compiledOut)
       let byBuild = builds.indices.compactMap { b in Self.paired(off, out, pairs: b * layouts..<(b + 1) * layouts, ratio) }
-      var interval: (map: ClosedRange<Double>, unmap: ClosedRange<Double>)?
-      if let off, let out, let m = Self.medianInterval(Self.perPair(off, out, pairs: nil) { ratio($0.map, $1.map) }),
-        let u = Self.medianInterval(Self.perPair(off, out, pairs: nil) { ratio($0.unmap, $1.unmap) }) {
-        interval = (m, u)
+      let spread = off.flatMap { off in
+        out.flatMap { out in
+          Spread(map: Self.perPair(off, out, pairs: nil) { ratio($0.map, $1.map) }, unmap: Self.perPair(off, out, pairs: nil) { ratio($0.unmap, $1.unmap) })
+        }
       }
       return Ratios(
         c: c, exactOverOff: Self.paired(ex, off, ratio), offOverCompiledOut: Self.paired(off, out, ratio), offOverCompiledOutByBuild: byBuild,
-        offOverCompiledOutInterval: interval,
+        offOverCompiledOutSpread: spread,
         kernelOverExact: Self.paired(k, ex, ratio), kernelCost: Self.paired(k, off, cost),
         exactCost: Self.paired(ex, off, cost).map { (max(0, $0.map), max(0, $0.unmap)) })
     }
@@ -412,7 +431,9 @@ struct BenchMatrix {
         let byBuild = r.offOverCompiledOutByBuild.map { "[\(num($0.map)),\(num($0.unmap))]" }.joined(separator: ",")
         return "{\"case\":\"\(r.c.label)\",\"threads\":\(r.c.threads)," + fields.map { name, p in "\"\(name)_map\":\(num(p?.map)),\"\(name)_unmap\":\(num(p?.unmap))" }.joined(separator: ",")
           + ",\"off_over_compiled_out_by_build\":[\(byBuild)]"
-          + ",\"off_over_compiled_out_interval\":" + (r.offOverCompiledOutInterval.map { "[[\(num($0.map.lowerBound)),\(num($0.map.upperBound))],[\(num($0.unmap.lowerBound)),\(num($0.unmap.upperBound))]]" } ?? "null") + "}"
+          + ",\"off_over_compiled_out_spread\":" + (r.offOverCompiledOutSpread.map {
+            "{\"pairs\":\($0.pairs),\"interval_95\":\($0.isInterval),\"map\":[\(num($0.map.lowerBound)),\(num($0.map.upperBound))],\"unmap\":[\(num($0.unmap.lowerBound)),\(num($0.unmap.upperBound))]}"
+          } ?? "null") + "}"
       }.joined(separator: ",")
       s += "],\"scaling_2_threads\":\(num(scaling)),\"memory_1t\":\(memory ?? "null"),\"fixture_200k\":\(fixture ?? "null")}\n"
       write(s, to: .standardOutput)
@@ -456,9 +477,9 @@ struct BenchMatrix {
     } else {
       for r in ratioRows where r.c.threads == 1 {
         var line = goal("compiled-in-off/compiled-out at \(r.c.label) <= 1.02x", r.offOverCompiledOut, f2) { $0 <= 1.02 }
-        if let i = r.offOverCompiledOutInterval {
+        if let sp = r.offOverCompiledOutSpread {
           line.removeLast()
-          line += " (95% interval over \(layouts * builds.count) worker pairs: map \(f2(i.map.lowerBound))-\(f2(i.map.upperBound)), unmap \(f2(i.unmap.lowerBound))-\(f2(i.unmap.upperBound)))\n"
+          line += " (\(sp.isInterval ? "95% interval" : "range") over \(sp.pairs) worker pairs: map \(f2(sp.map.lowerBound))-\(f2(sp.map.upperBound)), unmap \(f2(sp.unmap.lowerBound))-\(f2(sp.unmap.upperBound)))\n"
         }
         s += line
       }
