@@ -25,30 +25,32 @@ public final class Machine: Sendable {
     /// A slot, once installed, lives until `tearDown()`, so the unretained
     /// reference a hook call holds never dangles.
     public var debugHooks: (any IOMMUDebugHooks)? {
-      get { debugHookSlot?.hooks }
+      get { debugHookRef?.takeUnretainedValue().hooks }
       set {
         guard let newValue else {
           debugHookRef = nil
-          debugHookSlot = nil
           return
         }
         // One slot per hooks object, kept until tearDown().
-        let slot = debugHookSlots.first { $0.hooks === newValue } ?? DebugHookSlot(newValue)
-        if !debugHookSlots.contains(where: { $0 === slot }) { debugHookSlots.append(slot) }
-        debugHookSlot = slot
+        let slot: DebugHookSlot
+        if let known = debugHookSlots.first(where: { $0.hooks === newValue }) {
+          slot = known
+        } else {
+          slot = DebugHookSlot(newValue)
+          debugHookSlots.append(slot)
+        }
         debugHookRef = Unmanaged.passUnretained(slot)
       }
     }
-    @exclusivity(unchecked) private nonisolated(unsafe) var debugHookSlot: DebugHookSlot?
-    /// Every slot ever installed; `tearDown()` drops them.
+    /// Every slot ever installed; they keep `debugHookRef` valid until `tearDown()` drops them.
     @exclusivity(unchecked) private nonisolated(unsafe) var debugHookSlots: [DebugHookSlot] = []
     /// Drops the hooks and every slot; no operation may be in flight.
     func releaseDebugHooks() {
       debugHooks = nil
       debugHookSlots = []
     }
-    /// `debugHookSlot` for the map and unmap paths: a load and a branch,
-    /// and no reference counting (an atomic add) per hook call.
+    /// The installed slot, unretained, for the map and unmap paths: a load
+    /// and a branch, and no reference counting (an atomic add) per hook call.
     @exclusivity(unchecked) nonisolated(unsafe) var debugHookRef: Unmanaged<DebugHookSlot>?
   #endif
 

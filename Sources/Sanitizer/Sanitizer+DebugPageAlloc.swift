@@ -9,7 +9,7 @@ extension Sanitizer: IOMMUDebugHooks {
     // The hot path, exact accounting of one leaf: a supported page size,
     // aligned, phys not 0 and not wrapping (phys - 1 < max - size). No
     // split to compute; a leaf of one CPU page is one atomic add.
-    if exactAccounting, phys.rawValue &- 1 < UInt64.max - size, size.nonzeroBitCount == 1, size & domain.pgsizeBitmap == size,
+    if configuration.accounting == .exact, phys.rawValue &- 1 < UInt64.max - size, size.nonzeroBitCount == 1, size & domain.pgsizeBitmap == size,
       (iova.rawValue | phys.rawValue) & (size &- 1) == 0
     {
       if size == pageSize, countOnePage(phys.rawValue, delta: 1, domain: domain, iova: iova, chain: chain, context: context) { return }

@@ -87,7 +87,6 @@ public final class Sanitizer: Sendable {
     self.onlineRange = online.count == 1 ? online[0] : nil
     self.pageShift = machine.memory.pageShift
     self.pageSize = machine.memory.pageSize
-    self.exactAccounting = configuration.accounting == .exact
   }
 
   /// The online RAM when it is one range (the common case), for a fast clip.
@@ -124,8 +123,6 @@ public final class Sanitizer: Sendable {
   /// The CPU page shift and size.
   let pageShift: Int
   let pageSize: UInt64
-  /// `configuration.accounting == .exact`, for the hot path.
-  let exactAccounting: Bool
 
   // MARK: - Output
 

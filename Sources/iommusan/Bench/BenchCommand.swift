@@ -94,7 +94,7 @@ extension Commands {
     }
     let dir = c.direction.kernelName
     if p.flags.contains("json") {
-      write("{\"case\":\"\(c.label)\",\"threads\":\(c.threads),\"config\":\"\(config.rawValue)\",\"map_us\":\(round1(sample.map.avg)),\"map_stddev_us\":\(round1(sample.map.std)),\"unmap_us\":\(round1(sample.unmap.avg)),\"unmap_stddev_us\":\(round1(sample.unmap.std)),\"iterations\":\(sample.iterations)}\n", to: .standardOutput)
+      write(sample.resultJSON(c, config: config) + "}\n", to: .standardOutput)
     } else {
       write("""
         dma mapping benchmark(\(c.sgMode ? "SG_MODE" : "SINGLE_MODE")): threads:\(c.threads) seconds:\(fmt(secs)) node:-1 dir:\(dir) granule:\(c.granulePages)
@@ -192,5 +192,6 @@ extension Commands {
   }
 
   static func fmt(_ d: Double) -> String { d == d.rounded() ? String(Int(d)) : String(d) }
-  static func round1(_ d: Double) -> String { String(format: "%.3f", d) }
+  /// Three decimals, as the JSON figures are given.
+  static func fixed3(_ d: Double) -> String { String(format: "%.3f", d) }
 }

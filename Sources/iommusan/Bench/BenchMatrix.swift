@@ -414,13 +414,12 @@ struct BenchMatrix {
     let rows = unordered.sorted { key($0).lexicographicallyPrecedes(key($1)) }
     let ratioRows = ratios(rows)
     let scaling = scaling(rows)
-    let r3 = Commands.round1
+    let r3 = Commands.fixed3
     func num(_ d: Double?) -> String { d.map { $0.isFinite ? r3($0) : "null" } ?? "null" }
     if json {
       var s = "{\"seconds\":\(seconds),\"turn_seconds\":\(BenchRig.turnSeconds),\"builds\":\(builds.count),\"layouts\":\(layouts),\"results\":["
       s += rows.map { r in
-        let measured = !r.sample.turns.isEmpty
-        return "{\"case\":\"\(r.c.label)\",\"threads\":\(r.c.threads),\"config\":\"\(r.config.rawValue)\",\"map_us\":\(measured ? r3(r.sample.map.avg) : "null"),\"map_stddev_us\":\(measured ? r3(r.sample.map.std) : "null"),\"unmap_us\":\(measured ? r3(r.sample.unmap.avg) : "null"),\"unmap_stddev_us\":\(measured ? r3(r.sample.unmap.std) : "null"),\"iterations\":\(r.sample.iterations),\"turns\":\(r.sample.turns.count)}"
+        r.sample.resultJSON(r.c, config: r.config, measured: !r.sample.turns.isEmpty) + ",\"turns\":\(r.sample.turns.count)}"
       }.joined(separator: ",")
       s += "],\"ratios\":["
       s += ratioRows.map { r in

@@ -84,6 +84,13 @@ struct BenchSample {
     return "{\"iterations\":\(iterations),\"map_sum\":\(mapSum),\"map_sumsq\":\(mapSumSq),\"unmap_sum\":\(unmapSum),\"unmap_sumsq\":\(unmapSumSq),\"elapsed_ns\":\(elapsedNS),\"turns\":[\(t)]}"
   }
 
+  /// The result object of `bench --json` and of a `--matrix --json` row,
+  /// without its closing brace; latencies null when `measured` is false.
+  func resultJSON(_ c: BenchCase, config: BenchConfig, measured: Bool = true) -> String {
+    func us(_ v: Double) -> String { measured ? Commands.fixed3(v) : "null" }
+    return "{\"case\":\"\(c.label)\",\"threads\":\(c.threads),\"config\":\"\(config.rawValue)\",\"map_us\":\(us(map.avg)),\"map_stddev_us\":\(us(map.std)),\"unmap_us\":\(us(unmap.avg)),\"unmap_stddev_us\":\(us(unmap.std)),\"iterations\":\(iterations)"
+  }
+
   init() {}
   init?(json: String) {
     guard let data = json.data(using: .utf8), let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
