@@ -20,42 +20,50 @@ let package = Package(
     .default(enabledTraits: ["DebugPageAlloc"]),
   ],
   targets: [
+    // The kernel vocabulary every module shares: addresses, errnos, DMA
+    // directions, domain types, gfp flags, IOMMU models and their page
+    // sizes, report kinds, WARN sites, command-line policies.
+    .target(name: "KernelTypes"),
     // The machine model.
-    .target(name: "MemoryModel", swiftSettings: debugPageAlloc),
-    .target(name: "IOMMU", dependencies: ["MemoryModel"], swiftSettings: debugPageAlloc),
+    .target(name: "MemoryModel", dependencies: ["KernelTypes"], swiftSettings: debugPageAlloc),
+    .target(name: "IOMMU", dependencies: ["KernelTypes", "MemoryModel"], swiftSettings: debugPageAlloc),
     // Report values and their renderers.
-    .target(name: "Reports", dependencies: ["MemoryModel"]),
+    .target(name: "Reports", dependencies: ["KernelTypes", "MemoryModel"]),
     // Replaying ftrace logs through a streaming IOMMU_DEBUG_PAGEALLOC model.
-    .target(name: "Replay", dependencies: ["Reports", "MemoryModel"]),
+    .target(name: "Replay", dependencies: ["KernelTypes", "Reports", "MemoryModel"]),
     // The sanitizer: shadow state and checks, attached to the model's hooks.
     .target(
-      name: "Sanitizer", dependencies: ["MemoryModel", "IOMMU", "Reports"],
+      name: "Sanitizer", dependencies: ["KernelTypes", "MemoryModel", "IOMMU", "Reports"],
       swiftSettings: debugPageAlloc),
     // The fixture language and its runner.
-    .target(name: "FixtureLanguage"),
+    .target(name: "FixtureLanguage", dependencies: ["KernelTypes"]),
     .target(
       name: "FixtureRunner",
-      dependencies: ["FixtureLanguage", "MemoryModel", "IOMMU", "Sanitizer", "Reports"],
+      dependencies: ["KernelTypes", "FixtureLanguage", "MemoryModel", "IOMMU", "Sanitizer", "Reports"],
       swiftSettings: debugPageAlloc),
     .executableTarget(
       name: "iommusan",
-      dependencies: ["FixtureRunner", "FixtureLanguage", "Reports", "Sanitizer", "IOMMU", "MemoryModel", "Replay"],
+      dependencies: [
+        "KernelTypes", "FixtureRunner", "FixtureLanguage", "Reports", "Sanitizer", "IOMMU", "MemoryModel", "Replay",
+      ],
       swiftSettings: debugPageAlloc),
     // The fuzz target (.ci/fuzz builds it with libFuzzer; a plain build is a replay driver).
     .executableTarget(name: "IOMMUSanFuzz", dependencies: ["FixtureRunner"], swiftSettings: debugPageAlloc),
-    .testTarget(name: "MemoryModelTests", dependencies: ["MemoryModel"]),
-    .testTarget(name: "IOMMUTests", dependencies: ["IOMMU", "MemoryModel"]),
+    .testTarget(name: "MemoryModelTests", dependencies: ["KernelTypes", "MemoryModel"]),
+    .testTarget(name: "IOMMUTests", dependencies: ["KernelTypes", "IOMMU", "MemoryModel"]),
     .testTarget(
       name: "SanitizerTests",
-      dependencies: ["Sanitizer", "IOMMU", "MemoryModel", "Reports"],
+      dependencies: ["KernelTypes", "Sanitizer", "IOMMU", "MemoryModel", "Reports"],
       swiftSettings: debugPageAlloc),
-    .testTarget(name: "FixtureLanguageTests", dependencies: ["FixtureLanguage"]),
-    .testTarget(name: "ReportsTests", dependencies: ["Reports", "MemoryModel"], exclude: ["Golden"]),
-    .testTarget(name: "ReplayTests", dependencies: ["Replay", "Reports", "MemoryModel"]),
+    .testTarget(name: "FixtureLanguageTests", dependencies: ["KernelTypes", "FixtureLanguage"]),
+    .testTarget(name: "ReportsTests", dependencies: ["KernelTypes", "Reports", "MemoryModel"], exclude: ["Golden"]),
+    .testTarget(name: "ReplayTests", dependencies: ["KernelTypes", "Replay", "Reports", "MemoryModel"]),
     .testTarget(name: "BenchTests", dependencies: ["iommusan"]),
     .testTarget(
       name: "FixtureRunnerTests",
-      dependencies: ["FixtureRunner", "FixtureLanguage", "Reports", "Sanitizer", "IOMMU", "MemoryModel"],
+      dependencies: [
+        "KernelTypes", "FixtureRunner", "FixtureLanguage", "Reports", "Sanitizer", "IOMMU", "MemoryModel",
+      ],
       exclude: ["Golden", "BadInputs"]),
   ],
   swiftLanguageModes: [.v6]

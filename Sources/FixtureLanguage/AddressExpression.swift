@@ -1,3 +1,5 @@
+import KernelTypes
+
 /// An address as written: a number, or a binding with an optional offset
 /// (`buf`, `buf+0x10`, `buf-4K`).
 ///

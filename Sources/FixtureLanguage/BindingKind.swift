@@ -1,3 +1,5 @@
+import KernelTypes
+
 /// What a name stands for. The parser checks that every name is used as the
 /// kind of thing the statement needs.
 public enum BindingKind: String, Sendable, Hashable, CaseIterable {

@@ -1,3 +1,5 @@
+import KernelTypes
+
 extension Cmdline {
   /// Parses a command line given outside a fixture (`--cmdline "..."`).
   ///
@@ -74,10 +76,10 @@ extension Cmdline {
     switch name {
     case "iommu.debug_pagealloc", "iommu.strict": return ["0", "1"]
     case "page_owner": return ["on", "off"]
-    case "emu.accounting": return Accounting.allCases.map(\.rawValue)
-    case "emu.kva_flush": return KVAFlush.allCases.map(\.rawValue)
-    case "emu.notifier": return Notifier.allCases.map(\.rawValue)
-    case "emu.reset": return Reset.allCases.map(\.rawValue)
+    case "emu.accounting": return MapAccounting.allCases.map(\.rawValue)
+    case "emu.kva_flush": return KVAFlushPolicy.allCases.map(\.rawValue)
+    case "emu.notifier": return NotifierPolicy.allCases.map(\.rawValue)
+    case "emu.reset": return ResetFencePolicy.allCases.map(\.rawValue)
     case "emu.map_count_max": return ["1", "2", "...", "2147483647"]
     default: return []
     }
@@ -91,10 +93,10 @@ extension Cmdline {
     case "iommu.debug_pagealloc": return kernelBool(value).map { .debugPagealloc($0) }
     case "page_owner": return kernelBool(value).map { .pageOwner($0) }
     case "iommu.strict": return kernelBool(value).map { .strict($0) }
-    case "emu.accounting": return Accounting(rawValue: value).map { .accounting($0) }
-    case "emu.kva_flush": return KVAFlush(rawValue: value).map { .kvaFlush($0) }
-    case "emu.notifier": return Notifier(rawValue: value).map { .notifier($0) }
-    case "emu.reset": return Reset(rawValue: value).map { .reset($0) }
+    case "emu.accounting": return MapAccounting(rawValue: value).map { .accounting($0) }
+    case "emu.kva_flush": return KVAFlushPolicy(rawValue: value).map { .kvaFlush($0) }
+    case "emu.notifier": return NotifierPolicy(rawValue: value).map { .notifier($0) }
+    case "emu.reset": return ResetFencePolicy(rawValue: value).map { .reset($0) }
     case "emu.map_count_max":
       guard let n = UInt32(value), n >= 1, n <= UInt32(Int32.max) else { return nil }
       return .mapCountMax(n)

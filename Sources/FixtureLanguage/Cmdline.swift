@@ -1,45 +1,11 @@
+import KernelTypes
+
 /// The emulated kernel's command line, defaults overridden by `cmdline` lines.
 ///
 /// The defaults are `iommu.debug_pagealloc=1 page_owner=on iommu.strict=1
 /// emu.accounting=exact emu.kva_flush=deferred-free emu.notifier=sync
 /// emu.reset=ebusy`.
 public struct Cmdline: Sendable, Hashable, CustomStringConvertible {
-  /// How the sanitizer counts mappings (`emu.accounting=`).
-  public enum Accounting: String, Sendable, Hashable, CaseIterable {
-    /// Every CPU page a mapping overlaps is counted; no false positives or negatives.
-    case exact
-    /// The kernel's algorithm, blind spots included.
-    case kernel
-  }
-
-  /// How kernel page-table pages are retired under SVA (`emu.kva_flush=`).
-  public enum KVAFlush: String, Sendable, Hashable, CaseIterable {
-    /// Before the fix: no IOMMU invalidation.
-    case none
-    /// The July 2025 v2 patch: invalidate from `flush_tlb_kernel_range()`.
-    case tlbRange = "tlb-range"
-    /// The merged design: tables are freed by a worker after invalidation.
-    case deferredFree = "deferred-free"
-  }
-
-  /// When secondary TLBs are invalidated (`emu.notifier=`).
-  public enum Notifier: String, Sendable, Hashable, CaseIterable {
-    /// Where the CPU TLB is flushed (`arch_invalidate_secondary_tlbs`).
-    case sync
-    /// Only in `invalidate_range_end()`.
-    case deferredEnd = "deferred-end"
-  }
-
-  /// How a device reset is fenced from the IOMMU (`emu.reset=`).
-  public enum Reset: String, Sendable, Hashable, CaseIterable {
-    /// The merged design: an attach during the reset fails with EBUSY.
-    case ebusy
-    /// An attach during the reset is done at `reset_done`.
-    case `defer`
-    /// No fence.
-    case none
-  }
-
   /// `iommu.debug_pagealloc=` (default on).
   public var debugPagealloc: Bool = true
   /// `page_owner=` (default on).
@@ -47,13 +13,13 @@ public struct Cmdline: Sendable, Hashable, CustomStringConvertible {
   /// `iommu.strict=` (default on: strict invalidation).
   public var strict: Bool = true
   /// `emu.accounting=` (default `exact`).
-  public var accounting: Accounting = .exact
+  public var accounting: MapAccounting = .exact
   /// `emu.kva_flush=` (default `deferred-free`).
-  public var kvaFlush: KVAFlush = .deferredFree
+  public var kvaFlush: KVAFlushPolicy = .deferredFree
   /// `emu.notifier=` (default `sync`).
-  public var notifier: Notifier = .sync
+  public var notifier: NotifierPolicy = .sync
   /// `emu.reset=` (default `ebusy`).
-  public var reset: Reset = .ebusy
+  public var reset: ResetFencePolicy = .ebusy
   /// `emu.map_count_max=` (an iommusan extension; default `INT_MAX`).
   public var mapCountMax: UInt32 = UInt32(Int32.max)
 

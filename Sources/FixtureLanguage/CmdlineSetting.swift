@@ -1,12 +1,16 @@
+import KernelTypes
+
+import KernelTypes
+
 /// One validated command-line parameter.
 public enum CmdlineSetting: Sendable, Hashable, CustomStringConvertible {
   case debugPagealloc(Bool)
   case pageOwner(Bool)
   case strict(Bool)
-  case accounting(Cmdline.Accounting)
-  case kvaFlush(Cmdline.KVAFlush)
-  case notifier(Cmdline.Notifier)
-  case reset(Cmdline.Reset)
+  case accounting(MapAccounting)
+  case kvaFlush(KVAFlushPolicy)
+  case notifier(NotifierPolicy)
+  case reset(ResetFencePolicy)
   /// `emu.map_count_max=N` (an iommusan extension): the largest map count
   /// before `map-count-overflow`; the kernel's is `INT_MAX`.
   case mapCountMax(UInt32)

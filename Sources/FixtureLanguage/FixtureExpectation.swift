@@ -1,3 +1,5 @@
+import KernelTypes
+
 /// An `expect` line: a check on the statement right before it.
 public struct FixtureExpectation: Sendable, Hashable {
   /// What is checked.
@@ -35,7 +37,7 @@ public struct FixtureExpectation: Sendable, Hashable {
 /// The report an `expect report` asks for, with its filters.
 public struct ExpectedReport: Sendable, Hashable {
   /// The report kind.
-  public var kind: ExpectedReportKind
+  public var kind: ReportKind
   /// `page=NAME`: a report about any page of that page block.
   public var page: NameReference?
   /// `pfn=N`.
@@ -48,7 +50,7 @@ public struct ExpectedReport: Sendable, Hashable {
   public var count: UInt64?
 
   public init(
-    kind: ExpectedReportKind, page: NameReference? = nil, pfn: UInt64? = nil, device: NameReference? = nil,
+    kind: ReportKind, page: NameReference? = nil, pfn: UInt64? = nil, device: NameReference? = nil,
     domain: NameReference? = nil, count: UInt64? = nil
   ) {
     self.kind = kind

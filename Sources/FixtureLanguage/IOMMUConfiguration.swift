@@ -1,3 +1,5 @@
+import KernelTypes
+
 /// An IOMMU unit (`iommu NAME model=... [granule=] [pgsizes=] [iotlb=] [walk-cache=] [sva=]`).
 public struct IOMMUConfiguration: Sendable, Hashable {
   /// The unit's name.

@@ -1,3 +1,5 @@
+import KernelTypes
+
 /// The result of parsing one fixture: its statements and every diagnostic.
 public struct ParsedFixture: Sendable {
   /// The file name given to the parser, used in diagnostics.

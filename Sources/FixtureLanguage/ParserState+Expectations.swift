@@ -1,3 +1,5 @@
+import KernelTypes
+
 extension ParserState {
   static let expectationWords = ["report", "no-report", "error", "fault", "unmapped=", "phys=", "value="]
 
@@ -111,14 +113,14 @@ extension ParserState {
   }
 
   mutating func parseExpectedReport(_ words: [Word]) -> FixtureExpectation.Kind? {
-    let kinds = ExpectedReportKind.allCases.map(\.rawValue)
+    let kinds = ReportKind.allCases.map(\.rawValue)
     guard words.count >= 2 else {
       error("missing report kind after 'expect report' (kinds: \(kinds.joined(separator: ", ")))", column: words[0].column)
       return nil
     }
     let kindWord = words[1]
     let kindText = kindWord.string == nil ? text(kindWord) : ""
-    let kind = ExpectedReportKind(rawValue: kindText)
+    let kind = ReportKind(rawValue: kindText)
     if kind == nil {
       if kindWord.string == nil, bytes(kindWord).contains(UInt8(ascii: "=")) {
         error("missing report kind after 'expect report' (kinds: \(kinds.joined(separator: ", ")))", at: kindWord)

@@ -1,3 +1,5 @@
+import KernelTypes
+
 extension ParserState {
   /// Parses the arguments of `verb` into an operation; nil after an error.
   mutating func parseOperation(_ words: [Word]) -> StatementOperation? {
@@ -50,7 +52,7 @@ extension ParserState {
     // Section 4.
     case .domain:
       let iommu = reference(p(0), kinds: [.iommu], role: "an IOMMU")
-      let type = v("type").map { choice($0, key: "type", as: DomainType.self) } ?? .paging
+      let type = v("type").map { choice($0, key: "type", among: DomainType.allocatable) } ?? .paging
       guard let iommu, let type else { return nil }
       return .domain(iommu: iommu, type: type)
     case .freeDomain: return domainReference(p(0)).map { .freeDomain($0) }
@@ -209,7 +211,7 @@ extension ParserState {
   mutating func parseMemory(_ args: Arguments) -> StatementOperation? {
     let sizeWord = args.positional(0)
     let size = size(sizeWord)
-    var base: UInt64? = MemoryConfiguration.defaultBase
+    var base: UInt64? = MemoryConfiguration.defaultBase.rawValue
     if let word = args.value("base") {
       if let first = bytes(word).first, first >= UInt8(ascii: "0"), first <= UInt8(ascii: "9") {
         base = self.size(word)
@@ -219,8 +221,8 @@ extension ParserState {
       }
     }
     let page = args.value("page").map { pageSize($0, key: "page") } ?? .size4K
-    var mmio: [AddressRange] = []
-    var offline: [AddressRange] = []
+    var mmio: [ClosedRange<UInt64>] = []
+    var offline: [ClosedRange<UInt64>] = []
     var rangesOK = true
     for word in args.values("mmio") {
       if let r = range(word, key: "mmio") { mmio.append(r) } else { rangesOK = false }
@@ -245,7 +247,8 @@ extension ParserState {
       error("memory of \(text(sizeWord)) at base \(NumberSyntax.hex(base)) goes past the end of the address space", at: sizeWord)
       return nil
     }
-    return .memory(MemoryConfiguration(size: size, base: base, page: page, mmio: mmio, offline: offline))
+    return .memory(
+      MemoryConfiguration(size: size, base: PhysicalAddress(base), page: page, mmio: mmio, offline: offline))
   }
 
   mutating func parseIOMMU(_ args: Arguments) -> StatementOperation? {

@@ -1,3 +1,5 @@
+import KernelTypes
+
 extension ParserState {
   /// What kind of address a position takes, and so which bindings may stand for it.
   enum AddressRole {
@@ -155,10 +157,16 @@ extension ParserState {
   /// One of an enumeration's raw values.
   mutating func choice<E: RawRepresentable & CaseIterable>(_ word: Word?, key: String, as: E.Type) -> E?
   where E.RawValue == String {
+    choice(word, key: key, among: Array(E.allCases))
+  }
+
+  /// One of `cases`, by raw value.
+  mutating func choice<E: RawRepresentable>(_ word: Word?, key: String, among cases: [E]) -> E?
+  where E.RawValue == String {
     guard let word else { return nil }
     let value = word.string == nil ? text(word) : ""
-    if let result = E(rawValue: value) { return result }
-    let valid = E.allCases.map(\.rawValue)
+    if let result = E(rawValue: value), cases.contains(where: { $0.rawValue == value }) { return result }
+    let valid = cases.map(\.rawValue)
     let hint = word.string == nil ? Suggestion.didYouMean(value, among: valid) : ""
     error("invalid value '\(quoted(word))' for '\(key)='\(hint) (valid: \(valid.joined(separator: ", ")))", at: word)
     return nil
@@ -275,7 +283,7 @@ extension ParserState {
   }
 
   /// An inclusive `START-END` range of numbers.
-  mutating func range(_ word: Word, key: String) -> AddressRange? {
+  mutating func range(_ word: Word, key: String) -> ClosedRange<UInt64>? {
     let slice = bytes(word)
     guard let dash = slice.firstIndex(of: UInt8(ascii: "-")), dash > word.start, dash + 1 < word.end else {
       error("invalid range '\(quoted(word))' for '\(key)=': expected START-END (0xfe000000-0xfeffffff, ends inclusive)", at: word)
@@ -292,7 +300,7 @@ extension ParserState {
         at: word)
       return nil
     }
-    return AddressRange(first: first, last: last, location: location(word))
+    return first...last
   }
 }
 

@@ -1,3 +1,5 @@
+import KernelTypes
+
 /// The mutable state of one parse: the file, what has been bound, and the
 /// statements and diagnostics so far.
 struct ParserState {

@@ -1,3 +1,5 @@
+import KernelTypes
+
 /// One statement of a fixture, with the `expect` lines that follow it.
 public struct Statement: Sendable, Hashable {
   /// Where the statement starts (its first token: `@TASK`, the binding name or the verb).

@@ -1,3 +1,5 @@
+import KernelTypes
+
 /// What a statement does: one case per statement word of sections 2 to 8,
 /// with its arguments parsed, defaulted and validated.
 public enum StatementOperation: Sendable, Hashable {

@@ -1,4 +1,5 @@
 import IOMMU
+import KernelTypes
 import MemoryModel
 
 /// What a fixture name is bound to at run time.
@@ -8,7 +9,7 @@ enum Binding {
   case domain(Domain)
   case pages(PageBlock)
   /// A `dma_map` or `dma_alloc` result.
-  case dmaHandle(device: Device, address: IOVA, size: UInt64, direction: IOMMU.DMADirection, coherent: PageBlock?)
+  case dmaHandle(device: Device, address: IOVA, size: UInt64, direction: DMADirection, coherent: PageBlock?)
   case task
   case process(Process)
   case mmap(Process, MmapArea)

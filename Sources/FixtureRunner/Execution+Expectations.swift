@@ -1,5 +1,6 @@
 import FixtureLanguage
 import IOMMU
+import KernelTypes
 import MemoryModel
 import Reports
 import Sanitizer

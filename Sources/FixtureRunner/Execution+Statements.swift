@@ -1,5 +1,6 @@
 import FixtureLanguage
 import IOMMU
+import KernelTypes
 import MemoryModel
 import Reports
 import Sanitizer
@@ -83,7 +84,7 @@ extension Execution {
 
   func execute(_ stmt: Statement, index: Int, context ctx: CallContext) throws(FatalError) -> StatementOutcome {
     var o = StatementOutcome(index: index, line: stmt.line, outputs: [], faulted: false)
-    func fail(_ e: MachineError) { o.error = (e.errno.rawValue, e.reason) }
+    func fail(_ e: MachineError) { o.error = (e.errno.name, e.reason) }
     let memory = machine.memory
     switch stmt.operation {
     case .cmdline, .memory:
@@ -92,7 +93,7 @@ extension Execution {
     case .iommu(let c):
       do {
         let u = try machine.addIOMMU(
-          name: c.name.name, model: IOMMU.IOMMUModel(rawValue: c.model.rawValue) ?? .vtd, granuleShift: c.granule.shift,
+          name: c.name.name, model: c.model, granule: c.granule,
           pgsizes: c.pageSizes?.bitmap, iotlbEntries: c.iotlbEntries, walkCacheEntries: c.walkCacheEntries, sva: c.sva?.isOn ?? false)
         bindings[c.name.name] = .iommu(u)
       } catch { fail(error) }
@@ -106,7 +107,7 @@ extension Execution {
 
     case .allocPages(let order, let gfp):
       do {
-        let b = try memory.allocPages(order: order, gfp: MemoryModel.GFPFlags(mask: UInt64(gfp.mask), names: gfp.description), use: .data, context: ctx)
+        let b = try memory.allocPages(order: order, gfp: gfp, use: .data, context: ctx)
         bind(stmt, .pages(b))
       } catch { fail(error) }
 
@@ -125,7 +126,7 @@ extension Execution {
     case .domain(let iommuRef, let type):
       let u = try unit(iommuRef)
       do {
-        let d = try machine.allocDomain(unit: u, type: IOMMU.DomainType(rawValue: type.rawValue) ?? .paging, name: stmt.binding?.name ?? "domain@\(stmt.line)", context: ctx)
+        let d = try machine.allocDomain(unit: u, type: type, name: stmt.binding?.name ?? "domain@\(stmt.line)", context: ctx)
         bind(stmt, .domain(d))
       } catch { fail(error) }
 
@@ -171,7 +172,7 @@ extension Execution {
     case .dmaMap(let devRef, let addr, let size, let dir):
       let dev = try device(devRef)
       let p = try address(addr)
-      let direction = IOMMU.DMADirection(rawValue: dir.rawValue) ?? .bidirectional
+      let direction = dir
       do {
         let a = try machine.dmaMap(dev, phys: PhysicalAddress(p), size: size, direction: direction, context: ctx)
         bind(stmt, .dmaHandle(device: dev, address: a, size: size, direction: direction, coherent: nil))
@@ -182,7 +183,7 @@ extension Execution {
       guard case .dmaHandle(let dev, let a, let mapSize, let mapDir, _) = b else {
         throw fatal(ref.location, "'\(ref.name)' is \(b.noun), not a DMA handle")
       }
-      machine.dmaUnmap(dev, dmaAddress: a, size: size ?? mapSize, direction: dir.flatMap { IOMMU.DMADirection(rawValue: $0.rawValue) } ?? mapDir, context: ctx)
+      machine.dmaUnmap(dev, dmaAddress: a, size: size ?? mapSize, direction: dir ?? mapDir, context: ctx)
 
     case .dmaAlloc(let devRef, let size):
       let dev = try device(devRef)

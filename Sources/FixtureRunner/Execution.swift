@@ -23,24 +23,22 @@ final class Execution {
   init(parsed: ParsedFixture, options: RunOptions) throws(FatalError) {
     self.parsed = parsed
     self.options = options
-    let config = MemoryModel.MemoryConfiguration(parsed.memory)
+    let config = parsed.memory
     let memoryLine = parsed.statements.first { $0.verb == .memory }?.location ?? SourceLocation(line: 1, column: 1)
     if let err = config.validate(maximumRAM: options.maximumRAM) {
       let hint = err.errno == .E2BIG ? "; --max-ram SIZE raises the limit" : ""
-      throw FatalError(diagnostic: Diagnostic(file: parsed.file, location: memoryLine, message: "memory: \(err.reason) (\(err.errno.rawValue))\(hint)"))
+      throw FatalError(diagnostic: Diagnostic(file: parsed.file, location: memoryLine, message: "memory: \(err.reason) (\(err.errno.name))\(hint)"))
     }
     let c = parsed.cmdline
     let policy = MachinePolicy(
-      strict: c.strict, kvaFlush: MachinePolicy.KVAFlush(rawValue: c.kvaFlush.rawValue) ?? .deferredFree,
-      notifier: MachinePolicy.Notifier(rawValue: c.notifier.rawValue) ?? .sync,
-      reset: MachinePolicy.ResetFence(rawValue: c.reset.rawValue) ?? .ebusy)
+      strict: c.strict, kvaFlush: c.kvaFlush, notifier: c.notifier, reset: c.reset)
     machine = Machine(memory: PhysicalMemory(config: config, residentLimit: options.maximumResident), policy: policy)
     mainTask = EmulatedTask(pid: 1000, tgid: 1000, comm: parsed.mainTaskComm)
     moduleName = Execution.identifier(parsed.mainTaskComm.isEmpty ? "fixture" : Execution.baseName(parsed.file))
     var sc = Sanitizer.Configuration()
     sc.debugPageAlloc = c.debugPagealloc
     sc.pageOwner = c.pageOwner
-    sc.accounting = c.accounting == .kernel ? .kernel : .exact
+    sc.accounting = c.accounting
     sc.driverName = moduleName
     sc.mapCountMax = Int64(c.mapCountMax)
     sanitizer = Sanitizer(machine: machine, configuration: sc)

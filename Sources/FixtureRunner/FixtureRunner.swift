@@ -1,5 +1,6 @@
 import FixtureLanguage
 import IOMMU
+import KernelTypes
 import MemoryModel
 import Reports
 import Sanitizer
@@ -68,10 +69,3 @@ struct FatalError: Error {
 }
 
 /// Converts the parser's machine description to the model's.
-extension MemoryModel.MemoryConfiguration {
-  init(_ m: FixtureLanguage.MemoryConfiguration) {
-    self.init(
-      base: PhysicalAddress(m.base), size: m.size, pageShift: m.page.shift,
-      mmio: m.mmio.map { $0.first...$0.last }, offline: m.offline.map { $0.first...$0.last })
-  }
-}

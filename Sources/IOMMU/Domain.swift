@@ -1,12 +1,6 @@
+import KernelTypes
 import MemoryModel
 import Synchronization
-
-/// Domain types (`IOMMU_DOMAIN_*`).
-public enum DomainType: String, Sendable, Hashable {
-  case paging, dma, identity, blocked
-  /// An SVA domain: translations walk a process's CPU page tables.
-  case sva
-}
 
 /// A DMA mapping made through the DMA API, as dma-iommu remembers it.
 public struct DMAMapping: Sendable, Hashable {

@@ -1,3 +1,4 @@
+import KernelTypes
 import MemoryModel
 import Synchronization
 
@@ -36,10 +37,10 @@ public final class IOMMUUnit: Sendable {
   }
   let caches: Mutex<Caches>
 
-  public init(name: String, model: IOMMUModel, granuleShift: Int = 12, pgsizes: UInt64? = nil, iotlbEntries: Int = 256, walkCacheEntries: Int = 64, sva: Bool = false) {
+  public init(name: String, model: IOMMUModel, granule: PageSize = .size4K, pgsizes: UInt64? = nil, iotlbEntries: Int = 256, walkCacheEntries: Int = 64, sva: Bool = false) {
     self.name = name
     self.model = model
-    let format: PageTableFormat = model == .smmuv3 ? .lpae(granuleShift: granuleShift) : .x86IO
+    let format: PageTableFormat = model == .smmuv3 ? .lpae(granule: granule) : .x86IO
     self.format = format
     self.pgsizeBitmap = pgsizes.map { $0 & format.pgsizeBitmap } ?? format.pgsizeBitmap
     self.sva = sva

@@ -1,3 +1,4 @@
+import KernelTypes
 import MemoryModel
 
 /// The outcome of one translation as hardware does it.

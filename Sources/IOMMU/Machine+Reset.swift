@@ -64,7 +64,7 @@ extension Machine {
         }
       } catch {
         observer?.kernelMessage(
-          "WARNING: drivers/iommu/iommu.c: pci_dev_reset_iommu_done: deferred \(a.domain == nil ? "detach" : "attach to \(a.domain!.name)") of \(device.name) failed: \(error.errno.rawValue) (\(error.reason))",
+          "WARNING: drivers/iommu/iommu.c: pci_dev_reset_iommu_done: deferred \(a.domain == nil ? "detach" : "attach to \(a.domain!.name)") of \(device.name) failed: \(error.errno.name) (\(error.reason))",
           context: context)
       }
     }

@@ -1,3 +1,4 @@
+import KernelTypes
 import MemoryModel
 import Synchronization
 
@@ -110,8 +111,8 @@ public final class Machine: Sendable {
   // MARK: - Topology
 
   /// Adds an IOMMU unit.
-  public func addIOMMU(name: String, model: IOMMUModel, granuleShift: Int = 12, pgsizes: UInt64? = nil, iotlbEntries: Int = 256, walkCacheEntries: Int = 64, sva: Bool = false) throws(MachineError) -> IOMMUUnit {
-    let unit = IOMMUUnit(name: name, model: model, granuleShift: granuleShift, pgsizes: pgsizes, iotlbEntries: iotlbEntries, walkCacheEntries: walkCacheEntries, sva: sva)
+  public func addIOMMU(name: String, model: IOMMUModel, granule: PageSize = .size4K, pgsizes: UInt64? = nil, iotlbEntries: Int = 256, walkCacheEntries: Int = 64, sva: Bool = false) throws(MachineError) -> IOMMUUnit {
+    let unit = IOMMUUnit(name: name, model: model, granule: granule, pgsizes: pgsizes, iotlbEntries: iotlbEntries, walkCacheEntries: walkCacheEntries, sva: sva)
     guard unit.pgsizeBitmap != 0 else { throw MachineError(.EINVAL, "pgsizes leaves no page size the \(model.rawValue) format supports") }
     let dup = registry.withLock { r -> Bool in
       if r.units[name] != nil { return true }

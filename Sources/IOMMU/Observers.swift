@@ -1,3 +1,4 @@
+import KernelTypes
 import MemoryModel
 
 /// The IOMMU_DEBUG_PAGEALLOC hooks of `drivers/iommu/iommu.c`: called around
@@ -87,15 +88,3 @@ public enum LeakReason: String, Sendable {
   case processExited = "process exited"
 }
 
-/// DMA directions (`enum dma_data_direction`).
-public enum DMADirection: String, Sendable, Hashable {
-  case bidirectional, toDevice = "to-device", fromDevice = "from-device"
-  /// The name the kernel prints (`DMA_BIDIRECTIONAL` without the prefix).
-  public var kernelName: String {
-    switch self {
-    case .bidirectional: "BIDIRECTIONAL"
-    case .toDevice: "TO_DEVICE"
-    case .fromDevice: "FROM_DEVICE"
-    }
-  }
-}

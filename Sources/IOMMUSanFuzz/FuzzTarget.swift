@@ -1,4 +1,5 @@
 import FixtureRunner
+import KernelTypes
 
 /// The fuzz target: one input is one fixture, run the way `iommusan run`
 /// runs it (parser, machine, sanitizer, expectations) and rendered in both

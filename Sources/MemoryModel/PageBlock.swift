@@ -1,3 +1,5 @@
+import KernelTypes
+
 /// A naturally aligned block of 2^order CPU pages, as `alloc_pages()` returns.
 public struct PageBlock: Sendable, Hashable {
   public var head: PFN
@@ -19,27 +21,6 @@ public enum PageUse: String, Sendable, Hashable {
   case userPageTable = "user page table"
   /// A kernel page-table page (`PT_kernel`).
   case kernelPageTable = "kernel page table"
-}
-
-/// GFP flags, with the names `%pGg` prints.
-public struct GFPFlags: Sendable, Hashable {
-  public var mask: UInt64
-  public var names: String
-  public init(mask: UInt64, names: String) {
-    self.mask = mask
-    self.names = names
-  }
-  public static let kernel = GFPFlags(mask: 0xcc0, names: "GFP_KERNEL")
-  public static let kernelZero = GFPFlags(mask: 0xdc0, names: "GFP_KERNEL|__GFP_ZERO")
-  public static let atomic = GFPFlags(mask: 0xa20, names: "GFP_ATOMIC")
-  public static let pageTable = GFPFlags(mask: 0xdc0 | 0x2000, names: "GFP_KERNEL|__GFP_NOWARN|__GFP_ZERO")
-
-  /// The migratetype the allocator derives from the flags (`gfp_migratetype()`).
-  public var migratetype: String {
-    if mask & 0x8 != 0 { return "Movable" }
-    if mask & 0x10 != 0 { return "Reclaimable" }
-    return "Unmovable"
-  }
 }
 
 /// The allocator's record of a block: page_owner's data plus the ground

@@ -1,3 +1,4 @@
+import KernelTypes
 import Synchronization
 
 /// Hooks the page allocator calls, as `post_alloc_hook()` and

@@ -1,3 +1,5 @@
+import KernelTypes
+
 /// Settings of one replay.
 public struct ReplayOptions: Sendable, Hashable {
   /// The traced machine's CPU page size (`PAGE_SIZE`): 4096, 16384 or 65536.

@@ -1,3 +1,5 @@
+import KernelTypes
+
 /// The replay engine's records.
 
 /// An address space the trace's map and unmap events are sorted into.

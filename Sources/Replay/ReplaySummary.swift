@@ -1,3 +1,4 @@
+import KernelTypes
 import Reports
 
 /// Everything counted over one replay, for the closing summary.

@@ -1,3 +1,4 @@
+import KernelTypes
 import Reports
 
 /// The event handlers: map, unmap, dma attribution, page checks, faults.

@@ -1,14 +1,10 @@
+import KernelTypes
 import MemoryModel
 import Reports
 
-/// Kernel source locations of the WARNs replay reproduces (the same as the
-/// sanitizer's), and replay's own check for what only a trace shows.
+/// Replay's own check for what only a trace shows; the IOMMU_DEBUG_PAGEALLOC
+/// sites are `WarningSite`'s table.
 enum ReplaySites {
-  static let file = "drivers/iommu/iommu-debug-pagealloc.c"
-  static let checkUnmapped = WarningSite(file: file, line: 91, function: "__iommu_debug_check_unmapped")
-  static let map = WarningSite(file: file, line: 104, function: "__iommu_debug_map")
-  static let updateIOVA = WarningSite(file: file, line: 117, function: "__iommu_debug_update_iova")
-  static let unmapEnd = WarningSite(file: file, line: 143, function: "__iommu_debug_unmap_end")
   static let faultAfterUnmap = WarningSite(file: "iommusan/replay.c", line: 1, function: "replay_check_fault_after_unmap")
 }
 
@@ -131,10 +127,10 @@ extension TraceReplayer {
     case .mmPageFreeBatched: path = ["free_pages_prepare", "free_unref_folios"]
     default: path = ["free_pages_prepare", "__free_pages"]
     }
-    let trace = ([ReplaySites.checkUnmapped.function] + path).map { StackFrame($0) } + [taskFrame(module: module)]
+    let trace = ([WarningSite.checkUnmapped.function] + path).map { StackFrame($0) } + [taskFrame(module: module)]
     send(
       Report(
-        kind: kind, headline: "iommu: Detected page leak!", warningSite: ReplaySites.checkUnmapped, callTrace: trace,
+        kind: kind, headline: "iommu: Detected page leak!", warningSite: WarningSite.checkUnmapped, callTrace: trace,
         statement: currentStatement(), task: currentTask(), pfn: PFN(pfn), phys: PhysicalAddress(pfn << shift),
         iova: iova, domain: domain, device: device, count: count, details: details))
   }
@@ -142,7 +138,7 @@ extension TraceReplayer {
   // MARK: - address-overflow, unmap-larger-than-requested
 
   func reportAddressOverflow(onMap: Bool, what: String, iova: UInt64, phys: UInt64?, size: UInt64) {
-    let site = onMap ? ReplaySites.map : ReplaySites.updateIOVA
+    let site = onMap ? WarningSite.debugMap : WarningSite.updateIOVA
     let path = onMap ? ["iommu_map_nosync", "iommu_map"] : ["__iommu_debug_unmap_begin", "__iommu_unmap", "iommu_unmap"]
     var details = [Detail("size", .hex(size)), Detail(onMap ? "map line" : "unmap line", .int(Int64(lineNumber))), Detail(onMap ? "map ts" : "unmap ts", .string(pre.ts.description))]
     if let l = lostEventsDetail() { details.append(l) }
@@ -155,7 +151,7 @@ extension TraceReplayer {
   }
 
   func reportLargerUnmap(iova: UInt64, size: UInt64, unmapped: UInt64) {
-    let site = ReplaySites.unmapEnd
+    let site = WarningSite.unmapEnd
     send(
       Report(
         kind: .unmapLargerThanRequested,

@@ -1,3 +1,5 @@
+import KernelTypes
+
 /// An open-addressing hash map from `UInt64` keys to two `Int32` values
 /// (linear probing, backward-shift deletion, power-of-two capacity, at most
 /// half full). It is the replay engine's per-page map count table (key: PFN,

@@ -98,9 +98,9 @@ public struct JSONLinesRenderer: Sendable {
     var m: [JSONMember] = [
       JSONMember("state", .string(owner.isAllocated ? "allocated" : "freed")),
       JSONMember("order", JSONValue(owner.order)),
-      JSONMember("migratetype", .string(owner.migratetype)),
-      JSONMember("gfp_mask", .hex(owner.gfpMask)),
-      JSONMember("gfp", .string(owner.gfpNames)),
+      JSONMember("migratetype", .string(owner.gfp.migratetype)),
+      JSONMember("gfp_mask", .hex(UInt64(owner.gfp.mask))),
+      JSONMember("gfp", .string(owner.gfp.description)),
       JSONMember("pid", JSONValue(owner.pid)),
       JSONMember("tgid", JSONValue(owner.tgid)),
       JSONMember("comm", .string(owner.comm)),

@@ -1,3 +1,4 @@
+import KernelTypes
 import MemoryModel
 
 /// Renders a `Report` as an x86-64 kernel log splat, then the iommusan block.
@@ -171,8 +172,8 @@ public struct KernelTextRenderer: Sendable {
     out.append("page_owner tracks the page as " + (owner.isAllocated ? "allocated" : "freed"))
     out.append(
       "page last allocated via order \(UInt32(truncatingIfNeeded: owner.order)), "
-        + "migratetype \(KernelText.sanitize(owner.migratetype)), "
-        + "gfp_mask \(owner.gfpMask.hexAlt)(\(KernelText.sanitize(owner.gfpNames))), "
+        + "migratetype \(KernelText.sanitize(owner.gfp.migratetype)), "
+        + "gfp_mask \(UInt64(owner.gfp.mask).hexAlt)(\(KernelText.sanitize(owner.gfp.description))), "
         + "pid \(owner.pid), tgid \(owner.tgid) (\(comm(owner.comm))), "
         + "ts \(owner.ts), free_ts \(owner.freeTs)")
     if owner.allocStack.isEmpty {

@@ -1,3 +1,4 @@
+import KernelTypes
 import MemoryModel
 
 /// One complete report: every fact a renderer prints, gathered before
@@ -87,18 +88,6 @@ public enum DetailValue: Sendable, Hashable {
   case string(String)
 }
 
-/// The `file:line function` of a kernel `WARN`.
-public struct WarningSite: Sendable, Hashable {
-  public var file: String
-  public var line: Int
-  public var function: String
-  public init(file: String, line: Int, function: String) {
-    self.file = file
-    self.line = line
-    self.function = function
-  }
-}
-
 /// One frame of an emulated call chain, printed `function+0xOFF/0xSIZE [module]`.
 public struct StackFrame: Sendable, Hashable {
   public var function: String
@@ -166,11 +155,8 @@ public struct PageOwnerRecord: Sendable, Hashable {
   /// True when the page is allocated now (`tracks the page as allocated`).
   public var isAllocated: Bool
   public var order: Int
-  /// Migratetype name: `Unmovable`, `Movable`, `Reclaimable`, ...
-  public var migratetype: String
-  public var gfpMask: UInt64
-  /// `%pGg` text: `GFP_KERNEL|__GFP_ZERO`.
-  public var gfpNames: String
+  /// The allocation's gfp flags; they give the migratetype too.
+  public var gfp: GFPFlags
   public var pid: Int
   public var tgid: Int
   public var comm: String
@@ -185,15 +171,13 @@ public struct PageOwnerRecord: Sendable, Hashable {
   public var freeStack: [StackFrame]
 
   public init(
-    isAllocated: Bool, order: Int, migratetype: String, gfpMask: UInt64, gfpNames: String,
+    isAllocated: Bool, order: Int, gfp: GFPFlags,
     pid: Int, tgid: Int, comm: String, ts: UInt64, freeTs: UInt64, allocStack: [StackFrame],
     freePid: Int?, freeTgid: Int?, freeStack: [StackFrame]
   ) {
     self.isAllocated = isAllocated
     self.order = order
-    self.migratetype = migratetype
-    self.gfpMask = gfpMask
-    self.gfpNames = gfpNames
+    self.gfp = gfp
     self.pid = pid
     self.tgid = tgid
     self.comm = comm

@@ -1,3 +1,5 @@
+import KernelTypes
+
 /// `iommusan explain KIND`: what each report kind means, where a real kernel
 /// would see it, the driver bug behind it, the fix, and the `expect` line.
 extension ReportKind {

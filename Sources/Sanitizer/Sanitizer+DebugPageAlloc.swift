@@ -1,4 +1,5 @@
 import IOMMU
+import KernelTypes
 import MemoryModel
 import Reports
 
@@ -17,7 +18,7 @@ extension Sanitizer: IOMMUDebugHooks {
       return
     }
     guard phys != .zero, phys.adding(size) != nil else {
-      reportOverflow(site: WarnSites.map, what: phys == .zero ? "phys is 0" : "phys \(phys) + size \(size.hexAlt) wraps around",
+      reportOverflow(site: WarningSite.debugMap, what: phys == .zero ? "phys is 0" : "phys \(phys) + size \(size.hexAlt) wraps around",
         domain: domain, iova: iova, phys: phys, size: size, chain: chain, context: context)
       // The kernel counts nothing after this WARN, and its unmap then
       // decrements what it never counted. Exact accounting still counts a
@@ -49,7 +50,7 @@ extension Sanitizer: IOMMUDebugHooks {
   public func debugUnmapBegin(_ domain: Domain, iova: IOVA, size: UInt64, context: CallContext) {
     let chain = CallPath.unmap
     guard iova.adding(size) != nil else {
-      reportOverflow(site: WarnSites.updateIOVA, what: "iova \(iova) + size \(size.hexAlt) wraps around", domain: domain, iova: iova, phys: nil, size: size, chain: .frames(["__iommu_debug_update_iova", "__iommu_debug_unmap_begin"].map { KernelFrame($0) } + chain.frames(context)), context: context)
+      reportOverflow(site: WarningSite.updateIOVA, what: "iova \(iova) + size \(size.hexAlt) wraps around", domain: domain, iova: iova, phys: nil, size: size, chain: .frames(["__iommu_debug_update_iova", "__iommu_debug_unmap_begin"].map { KernelFrame($0) } + chain.frames(context)), context: context)
       return
     }
     guard configuration.accounting == .kernel else { return }
@@ -63,7 +64,7 @@ extension Sanitizer: IOMMUDebugHooks {
     case .kernel:
       if unmapped == size { return }
       if unmapped > size {
-        if once(WarnSites.unmapEnd.function) {
+        if once(WarningSite.unmapEnd.function) {
           reportLargerUnmap(domain, iova: iova, size: size, unmapped: unmapped, chain: chain, context: context)
         }
         return
@@ -122,7 +123,7 @@ extension Sanitizer: IOMMUDebugHooks {
     guard machine.memory.hasPageExt(pfn) else { return }
     let v = counts.add(page: pfn.rawValue, 1)
     if v > configuration.mapCountMax || v <= 0 {
-      reportCount(.mapCountOverflow, pfn: pfn, count: v, domain: domain, iova: iova, site: WarnSites.incPage, chain: chain, context: context)
+      reportCount(.mapCountOverflow, pfn: pfn, count: v, domain: domain, iova: iova, site: WarningSite.incPage, chain: chain, context: context)
     }
   }
 
@@ -132,7 +133,7 @@ extension Sanitizer: IOMMUDebugHooks {
     guard machine.memory.hasPageExt(pfn) else { return }
     let v = counts.add(page: pfn.rawValue, -1)
     if v < 0 {
-      reportCount(.mapCountUnderflow, pfn: pfn, count: v, domain: domain, iova: iova, site: WarnSites.decPage, chain: chain, context: context)
+      reportCount(.mapCountUnderflow, pfn: pfn, count: v, domain: domain, iova: iova, site: WarningSite.decPage, chain: chain, context: context)
     }
   }
 
@@ -225,9 +226,9 @@ extension Sanitizer: IOMMUDebugHooks {
 
   private func checkValue(_ v: Int64, pfn: UInt64, domain: Domain, iova: IOVA, chain: CallPath, context: CallContext) {
     if v < 0 {
-      reportCount(.mapCountUnderflow, pfn: PFN(pfn), count: v, domain: domain, iova: iova, site: WarnSites.decPage, chain: chain, context: context)
+      reportCount(.mapCountUnderflow, pfn: PFN(pfn), count: v, domain: domain, iova: iova, site: WarningSite.decPage, chain: chain, context: context)
     } else if v > configuration.mapCountMax {
-      reportCount(.mapCountOverflow, pfn: PFN(pfn), count: v, domain: domain, iova: iova, site: WarnSites.incPage, chain: chain, context: context)
+      reportCount(.mapCountOverflow, pfn: PFN(pfn), count: v, domain: domain, iova: iova, site: WarningSite.incPage, chain: chain, context: context)
     }
   }
 
@@ -250,7 +251,7 @@ extension Sanitizer: IOMMUDebugHooks {
     emit(Report(
       kind: .unmapLargerThanRequested,
       headline: "iommu: unmap of \(size.hexAlt) bytes at iova \(iova) removed \(unmapped.hexAlt) bytes",
-      warningSite: WarnSites.unmapEnd, callTrace: trace([WarnSites.unmapEnd.function], chain.frames(context)), statement: nil,
+      warningSite: WarningSite.unmapEnd, callTrace: trace([WarningSite.unmapEnd.function], chain.frames(context)), statement: nil,
       task: TaskInfo(context.task), iova: iova, domain: domain.name,
       details: [
         Detail("size", .hex(size)), Detail("unmapped", .hex(unmapped)),
@@ -291,8 +292,8 @@ extension Sanitizer: PageAllocatorObserver {
         leaked.insert(pfn)
         let p = PFN(pfn)
         emit(Report(
-          kind: kind, headline: "iommu: Detected page leak!", warningSite: WarnSites.checkUnmapped,
-          callTrace: trace([WarnSites.checkUnmapped.function], stack), statement: nil,
+          kind: kind, headline: "iommu: Detected page leak!", warningSite: WarningSite.checkUnmapped,
+          callTrace: trace([WarningSite.checkUnmapped.function], stack), statement: nil,
           task: TaskInfo(context.task), pfn: p, phys: phys(p), count: count,
           details: [Detail("order", .int(Int64(block.order)))], pageOwner: pageOwner(p)))
       }

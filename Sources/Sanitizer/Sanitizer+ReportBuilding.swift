@@ -1,16 +1,11 @@
 import IOMMU
+import KernelTypes
 import MemoryModel
 import Reports
 
-/// Kernel source locations of the WARNs the sanitizer reproduces.
+/// Sites of the WARNs the sanitizer reproduces beyond IOMMU_DEBUG_PAGEALLOC's
+/// (those are `WarningSite`'s own table).
 enum WarnSites {
-  static let file = "drivers/iommu/iommu-debug-pagealloc.c"
-  static let incPage = WarningSite(file: file, line: 47, function: "iommu_debug_inc_page")
-  static let decPage = WarningSite(file: file, line: 60, function: "iommu_debug_dec_page")
-  static let checkUnmapped = WarningSite(file: file, line: 91, function: "__iommu_debug_check_unmapped")
-  static let map = WarningSite(file: file, line: 104, function: "__iommu_debug_map")
-  static let updateIOVA = WarningSite(file: file, line: 117, function: "__iommu_debug_update_iova")
-  static let unmapEnd = WarningSite(file: file, line: 143, function: "__iommu_debug_unmap_end")
   static let dmaDebugCheckUnmap = WarningSite(file: "kernel/dma/debug.c", line: 1011, function: "check_unmap")
   /// The emulator's own checks and the ground truth have no kernel site;
   /// they name the iommusan check that fired.
@@ -39,8 +34,7 @@ extension Sanitizer {
   func pageOwner(_ pfn: PFN) -> PageOwnerRecord? {
     guard configuration.pageOwner, let r = machine.memory.record(containing: pfn) else { return nil }
     return PageOwnerRecord(
-      isAllocated: r.isAllocated, order: r.block.order, migratetype: r.gfp.migratetype, gfpMask: r.gfp.mask,
-      gfpNames: r.gfp.names, pid: r.allocTask.pid, tgid: r.allocTask.tgid, comm: r.allocTask.comm, ts: r.allocTime,
+      isAllocated: r.isAllocated, order: r.block.order, gfp: r.gfp, pid: r.allocTask.pid, tgid: r.allocTask.tgid, comm: r.allocTask.comm, ts: r.allocTime,
       freeTs: r.freeTime, allocStack: r.allocStack.map(StackFrame.init), freePid: r.freeTask?.pid,
       freeTgid: r.freeTask?.tgid, freeStack: r.freeStack.map(StackFrame.init))
   }

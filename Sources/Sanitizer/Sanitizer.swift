@@ -1,4 +1,5 @@
 import IOMMU
+import KernelTypes
 import MemoryModel
 import Reports
 import Synchronization
@@ -29,20 +30,12 @@ public enum SanitizerOutput: Sendable, Hashable {
 /// an exact variant), the emulator's own checks and the ground truth,
 /// attached to the machine's hooks.
 public final class Sanitizer: Sendable {
-  /// How map counts are kept.
-  public enum Accounting: String, Sendable, Hashable {
-    /// Every CPU page a mapping overlaps, from the leaves really installed and removed.
-    case exact
-    /// The kernel's algorithm, blind spots included.
-    case kernel
-  }
-
   public struct Configuration: Sendable, Hashable {
     /// `iommu.debug_pagealloc=1`.
     public var debugPageAlloc: Bool = true
     /// `page_owner=on`.
     public var pageOwner: Bool = true
-    public var accounting: Accounting = .exact
+    public var accounting: MapAccounting = .exact
     /// The largest count before `map-count-overflow` (the kernel's `atomic_t` stops at `INT_MAX`).
     public var mapCountMax: Int64 = Int64(Int32.max)
     /// The driver (module) name for DMA-API messages.

@@ -2,6 +2,7 @@ import Dispatch
 import FixtureLanguage
 import FixtureRunner
 import Foundation
+import KernelTypes
 import Reports
 
 enum Commands {

@@ -43,7 +43,7 @@ import Testing
   @Test func laterParametersWin() {
     var c = Cmdline()
     #expect(c.apply(parameters: "  iommu.strict=0\temu.reset=defer  iommu.strict=1\n").isEmpty)
-    #expect(c.strict && c.reset == .defer)
+    #expect(c.strict && c.reset == .deferAttach)
   }
 
   @Test func commandLineDiagnostics() {

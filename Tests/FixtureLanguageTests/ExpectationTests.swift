@@ -1,4 +1,5 @@
 import FixtureLanguage
+import KernelTypes
 import Testing
 
 /// `expect` lines (section 9): forms, attachment and what they do to names.
@@ -54,8 +55,8 @@ import Testing
   }
 
   @Test func everyReportKindIsAccepted() {
-    #expect(ExpectedReportKind.allCases.count == 16)
-    for kind in ExpectedReportKind.allCases {
+    #expect(ReportKind.allCases.count == 16)
+    for kind in ReportKind.allCases {
       let parsed = parse("flush_tlb_all\nexpect report \(kind.rawValue)")
       #expect(parsed.statements.first?.expectations.first?.kind == .report(ExpectedReport(kind: kind)))
     }

@@ -1,4 +1,5 @@
 import FixtureLanguage
+import KernelTypes
 import Testing
 
 /// Lexical rules, statement shape, names and locations (section 1).

@@ -1,4 +1,5 @@
 import FixtureLanguage
+import KernelTypes
 import Testing
 
 /// Every statement word parses into its typed operation, with defaults filled in.
@@ -14,15 +15,14 @@ import Testing
     #expect(plain.diagnostics.isEmpty)
     #expect(plain.memory == MemoryConfiguration(size: 2 << 30))
     #expect(parse("").memory == .defaults)
-    #expect(MemoryConfiguration.defaults.size == 1 << 30 && MemoryConfiguration.defaults.base == 0x8000_0000)
+    #expect(MemoryConfiguration.defaults.size == 1 << 30 && MemoryConfiguration.defaults.base == PhysicalAddress(0x8000_0000))
 
     let full = parse("memory 1G base=0x1_0000_0000 page=64K mmio=0xfe00_0000-0xfeff_ffff mmio=4G-5G offline=0x1_1000_0000-0x1_1fff_ffff")
     #expect(full.diagnostics.isEmpty)
     let m = full.memory
-    #expect(m.size == 1 << 30 && m.base == 0x1_0000_0000 && m.page == .size64K)
-    #expect(m.mmio.map { [$0.first, $0.last] } == [[0xfe00_0000, 0xfeff_ffff], [4 << 30, 5 << 30]])
-    #expect(m.offline.map { [$0.first, $0.last] } == [[0x1_1000_0000, 0x1_1fff_ffff]])
-    #expect(m.mmio[0].location == at(1, 44))
+    #expect(m.size == 1 << 30 && m.base == PhysicalAddress(0x1_0000_0000) && m.page == .size64K)
+    #expect(m.mmio == [0xfe00_0000...0xfeff_ffff, (4 << 30)...(5 << 30)])
+    #expect(m.offline == [0x1_1000_0000...0x1_1fff_ffff])
     #expect(m.mmio[0].contains(0xfeff_ffff) && !m.mmio[0].contains(0xff00_0000))
     #expect(full.statements.first?.operation == .memory(m))
   }
@@ -57,11 +57,11 @@ import Testing
       flush_tlb_all
       """)
     #expect(parsed.diagnostics.isEmpty)
-    #expect(parsed.statements.first?.operation == .cmdline([.strict(false), .reset(.defer)]))
+    #expect(parsed.statements.first?.operation == .cmdline([.strict(false), .reset(.deferAttach)]))
     var expected = Cmdline()
     expected.strict = true
     expected.pageOwner = false
-    expected.reset = .defer
+    expected.reset = .deferAttach
     expected.notifier = .deferredEnd
     #expect(parsed.cmdline == expected)
     #expect(

@@ -1,6 +1,7 @@
 import FixtureLanguage
 import FixtureRunner
 import Foundation
+import KernelTypes
 import Reports
 import Testing
 
@@ -113,10 +114,4 @@ let corpus: [String] = {
     let text = kind.explanation.trimmingCharacters(in: .whitespacesAndNewlines)
     #expect(doc.contains(text), "docs/Reports.md is out of date for \(kind.rawValue): python3 .ci/reports-doc.py")
   }
-}
-
-/// The parser keeps its own list of report kinds (it depends on no other
-/// module); it must name exactly the kinds the sanitizer reports.
-@Test func parserKnowsEveryReportKind() {
-  #expect(ExpectedReportKind.allCases.map(\.rawValue) == ReportKind.allCases.map(\.rawValue))
 }

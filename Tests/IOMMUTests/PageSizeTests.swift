@@ -1,3 +1,4 @@
+import KernelTypes
 import Testing
 @testable import IOMMU
 @testable import MemoryModel
@@ -120,7 +121,7 @@ struct PageSizeTests {
     for d in 0..<f.levels { #expect(f.index(top, d) == f.entries(d) - 1) }
   }
 
-  @Test("Entries encode and decode back", arguments: [PageTableFormat.x86IO, .x86CPU, .lpae(granuleShift: 12), .lpae(granuleShift: 14), .lpae(granuleShift: 16)])
+  @Test("Entries encode and decode back", arguments: [PageTableFormat.x86IO, .x86CPU, .lpae(granule: .size4K), .lpae(granule: .size16K), .lpae(granule: .size64K)])
   func encodeDecode(_ f: PageTableFormat) {
     let next = PhysicalAddress(0x1234_5 << UInt64(f.granuleShift))
     #expect(f.decode(0, depth: 0) == .none)

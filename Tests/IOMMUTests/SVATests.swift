@@ -1,5 +1,6 @@
 @testable import IOMMU
 @testable import MemoryModel
+import KernelTypes
 import Testing
 
 /// CPU page tables, SVA walks and the walk-cache fill rules.
@@ -11,7 +12,7 @@ import Testing
     let process: Process
     let bond: SVABond
 
-    init(model: IOMMUModel = .vtd, kvaFlush: MachinePolicy.KVAFlush = .deferredFree, notifier: MachinePolicy.Notifier = .sync) throws {
+    init(model: IOMMUModel = .vtd, kvaFlush: KVAFlushPolicy = .deferredFree, notifier: NotifierPolicy = .sync) throws {
       machine = Machine(memory: PhysicalMemory(config: MemoryConfiguration(size: 256 << 20)), policy: MachinePolicy(kvaFlush: kvaFlush, notifier: notifier))
       unit = try machine.addIOMMU(name: "u0", model: model, sva: true)
       device = try machine.addDevice(name: "acc0", unit: unit, pasid: true, context: ctx)
@@ -58,8 +59,8 @@ import Testing
     #expect(r.unit.cachedEntryCounts.walk == 0)
   }
 
-  @Test(arguments: [MachinePolicy.KVAFlush.none, .tlbRange, .deferredFree])
-  func retiredKernelTableAndTheWalkCache(_ policy: MachinePolicy.KVAFlush) throws {
+  @Test(arguments: [KVAFlushPolicy.none, .tlbRange, .deferredFree])
+  func retiredKernelTableAndTheWalkCache(_ policy: KVAFlushPolicy) throws {
     let r = try SVARig(kvaFlush: policy)
     let area = try r.machine.vmalloc(size: 8192, context: ctx)
     _ = r.read(area.start.rawValue)
@@ -83,8 +84,8 @@ import Testing
     }
   }
 
-  @Test(arguments: [MachinePolicy.Notifier.sync, .deferredEnd])
-  func munmapInvalidatesSecondaryTLBs(_ n: MachinePolicy.Notifier) throws {
+  @Test(arguments: [NotifierPolicy.sync, .deferredEnd])
+  func munmapInvalidatesSecondaryTLBs(_ n: NotifierPolicy) throws {
     let r = try SVARig(notifier: n)
     let m = try r.machine.mmap(r.process, size: 8192, populate: true, context: ctx)
     #expect(r.read(m.start.rawValue).fault == nil)

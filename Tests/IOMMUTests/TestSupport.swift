@@ -1,5 +1,6 @@
 @testable import IOMMU
 @testable import MemoryModel
+import KernelTypes
 import Synchronization
 import Testing
 
@@ -53,7 +54,7 @@ struct Geometry: Sendable, Hashable, CustomTestStringConvertible {
   static let models: [Geometry] = [.vtd, .amd, .smmu4K]
 
   var testDescription: String { "\(model.rawValue) \(ByteSize.describe(granule))" }
-  var format: PageTableFormat { model == .smmuv3 ? .lpae(granuleShift: granuleShift) : .x86IO }
+  var format: PageTableFormat { model == .smmuv3 ? .lpae(granule: PageSize(shift: granuleShift)!) : .x86IO }
   var granule: UInt64 { 1 << UInt64(granuleShift) }
   /// The supported page sizes, smallest first.
   var pageSizes: [UInt64] { (0..<64).map { UInt64(1) << UInt64($0) }.filter { format.pgsizeBitmap & $0 != 0 } }
@@ -77,7 +78,7 @@ struct Rig {
   init(_ g: Geometry = .vtd, memorySize: UInt64 = 1 << 30, strict: Bool = true, iotlb: Int = 256, walk: Int = 64, pgsizes: UInt64? = nil) throws {
     let memory = PhysicalMemory(config: MemoryConfiguration(size: memorySize))
     machine = Machine(memory: memory, policy: MachinePolicy(strict: strict))
-    unit = try machine.addIOMMU(name: "mmu0", model: g.model, granuleShift: g.granuleShift, pgsizes: pgsizes, iotlbEntries: iotlb, walkCacheEntries: walk)
+    unit = try machine.addIOMMU(name: "mmu0", model: g.model, granule: PageSize(shift: g.granuleShift)!, pgsizes: pgsizes, iotlbEntries: iotlb, walkCacheEntries: walk)
     geometry = g
   }
 

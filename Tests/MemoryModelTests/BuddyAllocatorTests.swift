@@ -1,3 +1,4 @@
+import KernelTypes
 import Testing
 @testable import MemoryModel
 

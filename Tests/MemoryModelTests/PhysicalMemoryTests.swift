@@ -1,3 +1,4 @@
+import KernelTypes
 import Synchronization
 import Testing
 @testable import MemoryModel
@@ -76,22 +77,21 @@ struct PhysicalMemoryTests {
 
   @Test("Configuration checks")
   func validation() {
-    #expect(MemoryConfiguration().validate() == nil)
-    #expect(MemoryConfiguration(pageShift: 13).validate()?.errno == .EINVAL)
+    #expect(MemoryConfiguration.defaults.validate() == nil)
     #expect(MemoryConfiguration(size: 0).validate()?.errno == .EINVAL)
     #expect(MemoryConfiguration(size: (1 << 40) + 4096).validate()?.errno == .E2BIG)
     #expect(MemoryConfiguration(size: 1 << 41).validate(maximumRAM: 1 << 42) == nil)
     #expect(MemoryConfiguration(size: 4096 + 1).validate()?.errno == .EINVAL)
-    #expect(MemoryConfiguration(size: 1 << 16, pageShift: 16).validate() == nil)
-    #expect(MemoryConfiguration(size: 1 << 14, pageShift: 16).validate()?.errno == .EINVAL)
-    #expect(MemoryConfiguration(base: PhysicalAddress(0x8000_0800)).validate()?.errno == .EINVAL)
-    #expect(MemoryConfiguration(base: PhysicalAddress((1 << 52) - (1 << 20))).validate()?.errno == .ERANGE)
-    #expect(MemoryConfiguration(base: PhysicalAddress(UInt64.max - 4095), size: 8192).validate()?.errno == .ERANGE)
+    #expect(MemoryConfiguration(size: 1 << 16, page: .size64K).validate() == nil)
+    #expect(MemoryConfiguration(size: 1 << 14, page: .size64K).validate()?.errno == .EINVAL)
+    #expect(MemoryConfiguration(size: 1 << 30, base: PhysicalAddress(0x8000_0800)).validate()?.errno == .EINVAL)
+    #expect(MemoryConfiguration(size: 1 << 30, base: PhysicalAddress((1 << 52) - (1 << 20))).validate()?.errno == .ERANGE)
+    #expect(MemoryConfiguration(size: 8192, base: PhysicalAddress(UInt64.max - 4095)).validate()?.errno == .ERANGE)
   }
 
   @Test("Online ranges exclude holes, with inclusive ends")
   func onlineRanges() {
-    let c = MemoryConfiguration(base: PhysicalAddress(0x1_0000_0000), size: 1 << 24, mmio: [0x1_0000_0000...0x1_0000_0FFF], offline: [0x1_0080_0000...0x1_0080_1FFF, 0x1_00FF_F000...0x1_00FF_FFFF])
+    let c = MemoryConfiguration(size: 1 << 24, base: PhysicalAddress(0x1_0000_0000), mmio: [0x1_0000_0000...0x1_0000_0FFF], offline: [0x1_0080_0000...0x1_0080_1FFF, 0x1_00FF_F000...0x1_00FF_FFFF])
     let first: UInt64 = 0x1_0000_0000 >> 12
     #expect(c.onlineRanges() == [(first + 1)..<(first + 0x800), (first + 0x802)..<(first + 0xFFF)])
     #expect(c.pageSize == 4096)
@@ -121,10 +121,10 @@ struct PhysicalMemoryTests {
     #expect(driver.task.comm == "a-very-long-pro")
     #expect(memory.record(containing: PFN(basePFN)) == nil)
     memory.clock.advance(by: 1000)
-    let b = try memory.allocPages(order: 2, gfp: .atomic, context: driver)
+    let b = try memory.allocPages(order: 2, gfp: GFPFlags(names: ["GFP_ATOMIC"])!, context: driver)
     let r = try #require(memory.record(containing: b.head.advanced(by: 3)))
     #expect(r.block == b && r.isAllocated && r.use == .data)
-    #expect(r.gfp == .atomic)
+    #expect(r.gfp.description == "GFP_ATOMIC")
     #expect(r.allocTask.pid == 42 && r.allocTime == 1000)
     #expect(r.allocStack.first?.function == "post_alloc_hook")
     #expect(r.allocStack.last == driver.caller)

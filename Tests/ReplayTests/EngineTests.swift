@@ -1,4 +1,5 @@
 import Foundation
+import KernelTypes
 import MemoryModel
 import Replay
 import Reports

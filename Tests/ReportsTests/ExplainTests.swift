@@ -1,4 +1,5 @@
 import Foundation
+import KernelTypes
 import Reports
 import Testing
 

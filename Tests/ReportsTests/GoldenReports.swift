@@ -1,3 +1,4 @@
+import KernelTypes
 import MemoryModel
 import Reports
 
@@ -64,7 +65,7 @@ enum GoldenReports {
       domain: "nvme0.dma", device: "nvme0", count: 1,
       details: [Detail("order", .int(0)), Detail("mapped at", .string("\(file):9:1"))],
       pageOwner: PageOwnerRecord(
-        isAllocated: true, order: 0, migratetype: "Unmovable", gfpMask: 0xcc0, gfpNames: "GFP_KERNEL",
+        isAllocated: true, order: 0, gfp: .kernel,
         pid: 1042, tgid: 1042, comm: "acme-nvme-hmb", ts: 3_000_000, freeTs: 7_000_000,
         allocStack: allocPath + [m("acme_nvme_alloc_host_mem", "acme_nvme"), m("acme_nvme_probe", "acme_nvme")],
         freePid: 1042, freeTgid: 1042,
@@ -88,7 +89,7 @@ enum GoldenReports {
       pfn: PFN(0x80020), phys: PhysicalAddress(0x8002_0000), iova: IOVA(0xffff_e000),
       domain: "nic0.dma", device: "nic0", count: 1,
       pageOwner: PageOwnerRecord(
-        isAllocated: true, order: 0, migratetype: "Unmovable", gfpMask: 0x820, gfpNames: "GFP_ATOMIC",
+        isAllocated: true, order: 0, gfp: GFPFlags(names: ["GFP_ATOMIC"])!,
         pid: 1042, tgid: 1042, comm: "acme-nic-rx", ts: 2_000_000, freeTs: 9_000_000,
         allocStack: allocPath + [m("acme_nic_refill_rx", "acme_nic"), m("acme_nic_open", "acme_nic")],
         freePid: 1042, freeTgid: 1042,
@@ -331,7 +332,7 @@ enum GoldenReports {
         Detail("mapped at", .string("\(file):12:1")),
       ],
       pageOwner: PageOwnerRecord(
-        isAllocated: true, order: 0, migratetype: "Unmovable", gfpMask: 0x400cc0, gfpNames: "GFP_KERNEL_ACCOUNT",
+        isAllocated: true, order: 0, gfp: GFPFlags(names: ["GFP_KERNEL_ACCOUNT"])!,
         pid: 1042, tgid: 1042, comm: "lazy-window", ts: 28_000_000, freeTs: 27_000_000,
         allocStack: allocPath + [k("pipe_write"), k("vfs_write")],
         freePid: 1042, freeTgid: 1042,

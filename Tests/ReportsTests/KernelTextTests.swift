@@ -1,3 +1,4 @@
+import KernelTypes
 import MemoryModel
 import Reports
 import Testing
@@ -37,12 +38,12 @@ import Testing
 
   @Test func pageOwnerMissingStacks() {
     let owner = PageOwnerRecord(
-      isAllocated: false, order: 3, migratetype: "Movable", gfpMask: 0, gfpNames: "", pid: 1, tgid: 1,
+      isAllocated: false, order: 3, gfp: GFPFlags(names: ["__GFP_MOVABLE"])!, pid: 1, tgid: 1,
       comm: "swapper/0", ts: 0, freeTs: 0, allocStack: [], freePid: nil, freeTgid: nil, freeStack: [])
     #expect(
       KernelTextRenderer.pageOwnerLines(owner) == [
         "page_owner tracks the page as freed",
-        "page last allocated via order 3, migratetype Movable, gfp_mask 0(), pid 1, tgid 1 (swapper/0), ts 0, free_ts 0",
+        "page last allocated via order 3, migratetype Movable, gfp_mask 0x8(__GFP_MOVABLE), pid 1, tgid 1 (swapper/0), ts 0, free_ts 0",
         "page_owner allocation stack trace missing",
         "page_owner free stack trace missing",
       ])
@@ -104,7 +105,7 @@ import Testing
       pfn: PFN(.max), phys: PhysicalAddress(.max), iova: IOVA(.max), domain: evil, device: "", pasid: .max,
       count: .min, details: [Detail(evil, .string(evil)), Detail("", .string("")), Detail("h", .hex(.max))],
       pageOwner: PageOwnerRecord(
-        isAllocated: true, order: -1, migratetype: evil, gfpMask: .max, gfpNames: evil, pid: 0, tgid: 0,
+        isAllocated: true, order: -1, gfp: GFPFlags(names: [evil], mask: .max), pid: 0, tgid: 0,
         comm: evil, ts: .max, freeTs: .max, allocStack: [StackFrame("")], freePid: nil, freeTgid: nil,
         freeStack: [StackFrame(evil)]),
       trailer: [evil])

@@ -1,5 +1,6 @@
 import Dispatch
 import IOMMU
+import KernelTypes
 import MemoryModel
 import Testing
 @testable import Sanitizer
@@ -9,8 +10,8 @@ import Testing
 
   /// Threads map and unmap the same shared pages in their own domains (and
   /// in one shared domain); every count is exact at the end: zero.
-  @Test(arguments: [2, 4, 8], [Sanitizer.Accounting.exact, .kernel])
-  func countsStayExact(_ threads: Int, _ mode: Sanitizer.Accounting) throws {
+  @Test(arguments: [2, 4, 8], [MapAccounting.exact, .kernel])
+  func countsStayExact(_ threads: Int, _ mode: MapAccounting) throws {
     let t = TestMachine(accounting: mode, memory: 64 << 20)
     let unit = try t.machine.addIOMMU(name: "vtd0", model: .vtd)
     let shared = try t.machine.allocDomain(unit: unit, type: .paging, name: "shared", context: ctx)

@@ -1,4 +1,5 @@
 import IOMMU
+import KernelTypes
 import MemoryModel
 import Reports
 import Testing
@@ -16,7 +17,7 @@ import Testing
   /// Runs the same operations on a machine under `mode`; returns the
   /// (kind, pfn) of every report and, for each report, whether the page
   /// was really mapped in the page table at that moment.
-  func workload(_ mode: Sanitizer.Accounting, model: IOMMUModel, seed: UInt64, largePages: Bool) throws -> [(ReportKind, UInt64, Bool)] {
+  func workload(_ mode: MapAccounting, model: IOMMUModel, seed: UInt64, largePages: Bool) throws -> [(ReportKind, UInt64, Bool)] {
     var rng = SplitMix64(seed: seed)
     let t = TestMachine(accounting: mode, memory: 256 << 20)
     let unit = try t.machine.addIOMMU(name: "u", model: model)

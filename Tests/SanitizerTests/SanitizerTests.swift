@@ -1,4 +1,5 @@
 import IOMMU
+import KernelTypes
 import MemoryModel
 import Reports
 import Testing
@@ -7,8 +8,8 @@ import Testing
 @Suite struct AccountingTests {
   let ctx = TestMachine.ctx
 
-  @Test(arguments: [Sanitizer.Accounting.kernel, .exact])
-  func freeWhileMappedReportsOncePerPage(_ mode: Sanitizer.Accounting) throws {
+  @Test(arguments: [MapAccounting.kernel, .exact])
+  func freeWhileMappedReportsOncePerPage(_ mode: MapAccounting) throws {
     let t = TestMachine(accounting: mode)
     let unit = try t.machine.addIOMMU(name: "vtd0", model: .vtd)
     let d = try t.machine.allocDomain(unit: unit, type: .paging, name: "d", context: ctx)
@@ -49,9 +50,9 @@ import Testing
   }
 
   @Test func kernelBlindSpotGranuleLargerThanPage() throws {
-    for mode in [Sanitizer.Accounting.kernel, .exact] {
+    for mode in [MapAccounting.kernel, .exact] {
       let t = TestMachine(accounting: mode)
-      let unit = try t.machine.addIOMMU(name: "smmu0", model: .smmuv3, granuleShift: 14)
+      let unit = try t.machine.addIOMMU(name: "smmu0", model: .smmuv3, granule: .size16K)
       let d = try t.machine.allocDomain(unit: unit, type: .paging, name: "d", context: ctx)
       let blk = try t.memory.allocPages(order: 2, context: ctx)
       try d.map(iova: IOVA(0x10_0000), phys: blk.head.address(pageShift: 12), size: 16 << 10, context: ctx)
@@ -62,7 +63,7 @@ import Testing
 
   @Test func granuleSmallerThanPageCountsEveryLeaf() throws {
     // 4K IOMMU pages on 16K CPU pages: a page holds four leaves.
-    for mode in [Sanitizer.Accounting.kernel, .exact] {
+    for mode in [MapAccounting.kernel, .exact] {
       let t = TestMachine(accounting: mode, pageShift: 14)
       let unit = try t.machine.addIOMMU(name: "vtd0", model: .vtd)
       let d = try t.machine.allocDomain(unit: unit, type: .paging, name: "d", context: ctx)

@@ -1,4 +1,5 @@
 import IOMMU
+import KernelTypes
 import MemoryModel
 import Reports
 @testable import Sanitizer
@@ -23,8 +24,8 @@ struct TestMachine {
   var memory: PhysicalMemory { machine.memory }
   static let ctx = CallContext(task: EmulatedTask(pid: 1, tgid: 1, comm: "test"), caller: KernelFrame("test_driver", isDriver: true))
 
-  init(accounting: Sanitizer.Accounting, memory: UInt64 = 64 << 20, pageShift: Int = 12, strict: Bool = true) {
-    machine = Machine(memory: PhysicalMemory(config: MemoryConfiguration(size: memory, pageShift: pageShift)), policy: MachinePolicy(strict: strict))
+  init(accounting: MapAccounting, memory: UInt64 = 64 << 20, pageShift: Int = 12, strict: Bool = true) {
+    machine = Machine(memory: PhysicalMemory(config: MemoryConfiguration(size: memory, page: PageSize(shift: pageShift)!)), policy: MachinePolicy(strict: strict))
     var c = Sanitizer.Configuration()
     c.accounting = accounting
     sanitizer = Sanitizer(machine: machine, configuration: c)

@@ -1,3 +1,4 @@
+import KernelTypes
 import MemoryModel
 import Synchronization
 

@@ -1,3 +1,4 @@
+import KernelTypes
 import MemoryModel
 
 extension Machine {
@@ -38,7 +39,7 @@ extension Machine {
     if populate {
       var off: UInt64 = 0
       while off < length {
-        let b = try memory.allocPages(order: 0, gfp: GFPFlags(mask: 0x140cca, names: "GFP_HIGHUSER_MOVABLE|__GFP_COMP"), use: .data, context: context,
+        let b = try memory.allocPages(order: 0, gfp: .highUserMovableComp, use: .data, context: context,
           stack: context.chain("post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof", "alloc_pages_mpol", "do_anonymous_page", "handle_mm_fault", "__get_user_pages", "populate_vma_page_range"))
         try cpu.map(pgd: p.pgd, va: start + off, phys: b.head.address(pageShift: memory.pageShift), user: true, writable: true, kernel: false, context: context)
         pages.append(b)

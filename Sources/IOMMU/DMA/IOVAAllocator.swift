@@ -1,3 +1,5 @@
+import KernelTypes
+
 /// A deterministic top-down IOVA allocator over `[start, limit)`, in
 /// granule units, with size-aligned allocations.
 /// The corresponding Linux function is `alloc_iova()` (without the rcache).

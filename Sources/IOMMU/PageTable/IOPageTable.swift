@@ -1,3 +1,4 @@
+import KernelTypes
 import MemoryModel
 
 /// A leaf removed by an unmap: what the page table really lost.

@@ -1,9 +1,5 @@
+import KernelTypes
 import MemoryModel
-
-/// The IOMMU hardware models the emulator knows.
-public enum IOMMUModel: String, Sendable, Hashable, CaseIterable {
-  case vtd, amd, smmuv3
-}
 
 /// A decoded page-table entry.
 public enum DecodedPTE: Sendable, Hashable {
@@ -34,19 +30,21 @@ public struct PageTableFormat: Sendable, Hashable {
   /// The leaf sizes the hardware supports, one bit per size.
   public let pgsizeBitmap: UInt64
 
-  /// x86 4-level tables for VT-d and AMD: 4K, 2M, 1G.
-  public static let x86IO = PageTableFormat(layout: .x86IO, granuleShift: 12, bitsPerLevel: 9, levels: 4, inputBits: 48, pgsizeBitmap: (1 << 12) | (1 << 21) | (1 << 30))
+  /// x86 4-level tables for VT-d and AMD, with the page sizes of `IOMMUModel.vtd`.
+  public static let x86IO = PageTableFormat(
+    layout: .x86IO, granuleShift: 12, bitsPerLevel: 9, levels: 4, inputBits: 48,
+    pgsizeBitmap: IOMMUModel.vtd.pgsizeBitmap(granule: .size4K))
   /// x86-64 4-level CPU page tables (SVA).
   public static let x86CPU = PageTableFormat(layout: .x86CPU, granuleShift: 12, bitsPerLevel: 9, levels: 4, inputBits: 48, pgsizeBitmap: (1 << 12) | (1 << 21) | (1 << 30))
 
-  /// ARM LPAE with a 4K, 16K or 64K granule and its block sizes
+  /// ARM LPAE with a 4K, 16K or 64K granule and the block sizes of `IOMMUModel.smmuv3`
   /// (`arm_lpae_restrict_pgsizes()`).
-  public static func lpae(granuleShift: Int) -> PageTableFormat {
-    switch granuleShift {
-    case 14: PageTableFormat(layout: .lpae, granuleShift: 14, bitsPerLevel: 11, levels: 4, inputBits: 48, pgsizeBitmap: (1 << 14) | (1 << 25))
-    case 16: PageTableFormat(layout: .lpae, granuleShift: 16, bitsPerLevel: 13, levels: 3, inputBits: 48, pgsizeBitmap: (1 << 16) | (1 << 29))
-    default: PageTableFormat(layout: .lpae, granuleShift: 12, bitsPerLevel: 9, levels: 4, inputBits: 48, pgsizeBitmap: (1 << 12) | (1 << 21) | (1 << 30))
-    }
+  public static func lpae(granule: PageSize) -> PageTableFormat {
+    let bitsPerLevel = granule.shift - 3
+    return PageTableFormat(
+      layout: .lpae, granuleShift: granule.shift, bitsPerLevel: bitsPerLevel,
+      levels: granule == .size64K ? 3 : 4, inputBits: 48,
+      pgsizeBitmap: IOMMUModel.smmuv3.pgsizeBitmap(granule: granule))
   }
 
   /// The address shift of an entry at `depth`.

@@ -2,6 +2,7 @@ import Dispatch
 import FixtureRunner
 import Foundation
 import IOMMU
+import KernelTypes
 import MemoryModel
 import Sanitizer
 

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import IOMMU
+import KernelTypes
 import MemoryModel
 import Sanitizer
 

@@ -1,8 +1,9 @@
-/// A Linux error number, as named by `expect error ERRNO`.
+/// A Linux error number: what the kernel's API returns on failure, and what
+/// `expect error ERRNO` names.
 ///
 /// Compare `code`: aliases (`EWOULDBLOCK`, `EDEADLOCK`) share the code of the
 /// name they alias.
-public struct Errno: Sendable, Hashable, CustomStringConvertible {
+public struct Errno: Error, Sendable, Hashable, CustomStringConvertible {
   /// The name as written (`EINVAL`).
   public var name: String
   /// The positive error number (`EINVAL` is 22); x86-64 and generic values.
@@ -19,6 +20,9 @@ public struct Errno: Sendable, Hashable, CustomStringConvertible {
     self.init(name: name, code: code)
   }
 
+  /// The errno of a name in the table below (a program constant, never input).
+  private init(known name: String) { self.init(name: name, code: Errno.known[name]!) }
+
   /// The canonical errno with this code (aliases excluded); nil if unknown.
   public init?(code: Int32) {
     guard let entry = Errno.knownInOrder.first(where: { $0.1 == code }) else { return nil }
@@ -27,24 +31,29 @@ public struct Errno: Sendable, Hashable, CustomStringConvertible {
 
   public var description: String { name }
 
-  // The errnos fixtures name most often.
+  // The errnos the emulator returns.
 
-  /// Operation not permitted.
-  public static let EPERM = Errno(name: "EPERM", code: 1)
-  public static let ENOENT = Errno(name: "ENOENT", code: 2)
-  public static let EIO = Errno(name: "EIO", code: 5)
-  public static let EAGAIN = Errno(name: "EAGAIN", code: 11)
-  public static let ENOMEM = Errno(name: "ENOMEM", code: 12)
-  public static let EFAULT = Errno(name: "EFAULT", code: 14)
-  public static let EBUSY = Errno(name: "EBUSY", code: 16)
-  public static let EEXIST = Errno(name: "EEXIST", code: 17)
-  public static let ENODEV = Errno(name: "ENODEV", code: 19)
-  public static let EINVAL = Errno(name: "EINVAL", code: 22)
-  public static let ENOSPC = Errno(name: "ENOSPC", code: 28)
-  public static let ERANGE = Errno(name: "ERANGE", code: 34)
-  public static let EOPNOTSUPP = Errno(name: "EOPNOTSUPP", code: 95)
-  public static let EADDRINUSE = Errno(name: "EADDRINUSE", code: 98)
-  public static let ETIMEDOUT = Errno(name: "ETIMEDOUT", code: 110)
+  public static let EPERM = Errno(known: "EPERM")
+  public static let ENOENT = Errno(known: "ENOENT")
+  public static let ESRCH = Errno(known: "ESRCH")
+  public static let EIO = Errno(known: "EIO")
+  public static let ENXIO = Errno(known: "ENXIO")
+  public static let E2BIG = Errno(known: "E2BIG")
+  public static let EBADF = Errno(known: "EBADF")
+  public static let EAGAIN = Errno(known: "EAGAIN")
+  public static let ENOMEM = Errno(known: "ENOMEM")
+  public static let EACCES = Errno(known: "EACCES")
+  public static let EFAULT = Errno(known: "EFAULT")
+  public static let EBUSY = Errno(known: "EBUSY")
+  public static let EEXIST = Errno(known: "EEXIST")
+  public static let ENODEV = Errno(known: "ENODEV")
+  public static let EINVAL = Errno(known: "EINVAL")
+  public static let ENOSPC = Errno(known: "ENOSPC")
+  public static let ERANGE = Errno(known: "ERANGE")
+  public static let EOVERFLOW = Errno(known: "EOVERFLOW")
+  public static let EOPNOTSUPP = Errno(known: "EOPNOTSUPP")
+  public static let EADDRINUSE = Errno(known: "EADDRINUSE")
+  public static let ETIMEDOUT = Errno(known: "ETIMEDOUT")
 
   /// Every accepted name and its code.
   public static let known: [String: Int32] = {

@@ -1,4 +1,4 @@
-/// The hardware an `iommu` statement emulates (`model=`).
+/// The IOMMU hardware the emulator knows (`iommu NAME model=` in fixtures).
 public enum IOMMUModel: String, Sendable, Hashable, CaseIterable {
   /// Intel VT-d.
   case vtd
@@ -19,6 +19,9 @@ public enum IOMMUModel: String, Sendable, Hashable, CaseIterable {
     case (.smmuv3, .size64K): return [1 << 16, 1 << 29]
     }
   }
+
+  /// The page sizes as a `pgsize_bitmap`.
+  public func pgsizeBitmap(granule: PageSize) -> UInt64 { pageSizes(granule: granule).reduce(0, |) }
 
   /// The granules the model accepts (`vtd` and `amd` only 4K).
   public var granules: [PageSize] {

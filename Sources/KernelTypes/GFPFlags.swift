@@ -1,4 +1,5 @@
-/// The gfp flags of an `alloc_pages` (`gfp=GFP_KERNEL|__GFP_ZERO`).
+/// The gfp flags of an allocation (`gfp=GFP_KERNEL|__GFP_ZERO` in fixtures),
+/// with the names `%pGg` prints.
 ///
 /// Keeps the names as written and computes the `gfp_t` mask with the bit
 /// values of Linux 6.x `include/linux/gfp_types.h` (no lockdep, no KASAN tags).
@@ -9,7 +10,13 @@ public struct GFPFlags: Sendable, Hashable, CustomStringConvertible {
   public var mask: UInt32
 
   /// `GFP_KERNEL`, the default.
-  public static let kernel = GFPFlags(names: ["GFP_KERNEL"], mask: 0xcc0)
+  public static let kernel = GFPFlags(known: ["GFP_KERNEL"])
+  /// `GFP_KERNEL|__GFP_ZERO`, as `dma_alloc_coherent()` allocates.
+  public static let kernelZero = GFPFlags(known: ["GFP_KERNEL", "__GFP_ZERO"])
+  /// `GFP_KERNEL|__GFP_NOWARN|__GFP_ZERO`, as page-table pages are allocated.
+  public static let pageTable = GFPFlags(known: ["GFP_KERNEL", "__GFP_NOWARN", "__GFP_ZERO"])
+  /// `GFP_HIGHUSER_MOVABLE|__GFP_COMP`, as an anonymous folio is allocated.
+  public static let highUserMovableComp = GFPFlags(known: ["GFP_HIGHUSER_MOVABLE", "__GFP_COMP"])
 
   public init(names: [String], mask: UInt32) {
     self.names = names
@@ -24,6 +31,18 @@ public struct GFPFlags: Sendable, Hashable, CustomStringConvertible {
       mask |= bits
     }
     self.init(names: names, mask: mask)
+  }
+
+  /// Flags from names in the table below (a program constant, never input).
+  private init(known names: [String]) {
+    self.init(names: names, mask: names.reduce(0) { $0 | GFPFlags.known[$1]! })
+  }
+
+  /// The migratetype the allocator derives from the flags (`gfp_migratetype()`).
+  public var migratetype: String {
+    if mask & 0x8 != 0 { return "Movable" }
+    if mask & 0x10 != 0 { return "Reclaimable" }
+    return "Unmovable"
   }
 
   /// Whether `__GFP_ZERO` is set.

@@ -4,6 +4,12 @@ public enum PageSize: UInt64, Sendable, Hashable, CaseIterable, CustomStringConv
   case size16K = 16384
   case size64K = 65536
 
+  /// The page size of `1 << shift` bytes; nil unless the shift is 12, 14 or 16.
+  public init?(shift: Int) {
+    guard (0..<64).contains(shift) else { return nil }
+    self.init(rawValue: 1 << UInt64(shift))
+  }
+
   /// The size in bytes.
   public var bytes: UInt64 { rawValue }
   /// log2 of the size (12, 14 or 16).

@@ -1,47 +1,41 @@
-/// The layout of emulated physical memory (`memory SIZE base= page= mmio= offline=`).
+/// The layout of emulated physical memory (`memory SIZE [base=] [page=] [mmio=]... [offline=]...`).
 public struct MemoryConfiguration: Sendable, Hashable {
+  /// The default base, `0x8000_0000`.
+  public static let defaultBase = PhysicalAddress(0x8000_0000)
   /// The largest RAM the emulator accepts unless configured otherwise: 1 TiB.
   public static let defaultMaximumRAM: UInt64 = 1 << 40
   /// The most emulated memory that may hold data (and so costs real
   /// memory) unless configured otherwise: 1 GiB.
   public static let defaultMaximumResident: UInt64 = 1 << 30
+  /// `memory 1G`, the machine of a fixture without a `memory` line.
+  public static let defaults = MemoryConfiguration(size: 1 << 30)
 
+  /// The first physical address of RAM (page-aligned).
   public var base: PhysicalAddress
+  /// The RAM size in bytes (a non-zero multiple of `page`).
   public var size: UInt64
-  /// CPU page shift: 12, 14 or 16.
-  public var pageShift: Int
-  /// Device memory: no struct page, never counted. Inclusive ends.
+  /// The CPU page size.
+  public var page: PageSize
+  /// Device memory: no struct page, never counted. Inclusive ends, in the order written.
   public var mmio: [ClosedRange<UInt64>]
-  /// RAM that is offline: a memmap but no page_ext, never allocated. Inclusive ends.
+  /// RAM that is offline: a memmap but no page_ext, never allocated. Inclusive ends, in the order written.
   public var offline: [ClosedRange<UInt64>]
 
   public init(
-    base: PhysicalAddress = PhysicalAddress(0x8000_0000), size: UInt64 = 1 << 30, pageShift: Int = 12,
+    size: UInt64, base: PhysicalAddress = MemoryConfiguration.defaultBase, page: PageSize = .size4K,
     mmio: [ClosedRange<UInt64>] = [], offline: [ClosedRange<UInt64>] = []
   ) {
     self.base = base
     self.size = size
-    self.pageShift = pageShift
+    self.page = page
     self.mmio = mmio
     self.offline = offline
   }
 
-  public var pageSize: UInt64 { 1 << UInt64(pageShift) }
-
-  /// Checks the layout: sizes, alignment and wrap-around.
-  public func validate(maximumRAM: UInt64 = defaultMaximumRAM) -> MachineError? {
-    guard [12, 14, 16].contains(pageShift) else { return MachineError(.EINVAL, "page size must be 4K, 16K or 64K") }
-    guard size > 0 else { return MachineError(.EINVAL, "memory size is 0") }
-    guard size <= maximumRAM else {
-      return MachineError(.E2BIG, "memory \(ByteSize.describe(size)) exceeds the limit of \(ByteSize.describe(maximumRAM))")
-    }
-    guard size % pageSize == 0 else { return MachineError(.EINVAL, "memory size is not a multiple of the page size") }
-    guard base.rawValue % pageSize == 0 else { return MachineError(.EINVAL, "memory base is not page aligned") }
-    guard base.adding(size) != nil, base.rawValue &+ size <= (1 << 52) else {
-      return MachineError(.ERANGE, "memory base+size exceeds the 52-bit physical address space")
-    }
-    return nil
-  }
+  /// The CPU page shift: 12, 14 or 16.
+  public var pageShift: Int { page.shift }
+  /// The CPU page size in bytes.
+  public var pageSize: UInt64 { page.bytes }
 
   /// RAM frames that are online (not offline, not MMIO), as sorted PFN ranges.
   public func onlineRanges() -> [Range<UInt64>] {

@@ -1,0 +1,18 @@
+/// A streaming DMA direction (`enum dma_data_direction`), written `dir=` in fixtures.
+public enum DMADirection: String, Sendable, Hashable, CaseIterable {
+  /// DMA_TO_DEVICE.
+  case toDevice = "to-device"
+  /// DMA_FROM_DEVICE.
+  case fromDevice = "from-device"
+  /// DMA_BIDIRECTIONAL.
+  case bidirectional
+
+  /// The name the kernel prints (`DMA_BIDIRECTIONAL` without the prefix).
+  public var kernelName: String {
+    switch self {
+    case .bidirectional: "BIDIRECTIONAL"
+    case .toDevice: "TO_DEVICE"
+    case .fromDevice: "FROM_DEVICE"
+    }
+  }
+}
