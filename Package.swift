@@ -23,8 +23,8 @@ let package = Package(
     // The machine model.
     .target(name: "MemoryModel", swiftSettings: debugPageAlloc),
     .target(name: "IOMMU", dependencies: ["MemoryModel"], swiftSettings: debugPageAlloc),
-    // Report values and their renderers.
-    .target(name: "Reports", dependencies: ["MemoryModel"]),
+    // Report values and their renderers; `explain` texts compiled in (see ReportKind+Explain.swift).
+    .target(name: "Reports", dependencies: ["MemoryModel"], resources: [.embedInCode("Explanations")]),
     // Replaying ftrace logs through a streaming IOMMU_DEBUG_PAGEALLOC model.
     .target(name: "Replay", dependencies: ["Reports", "MemoryModel"]),
     // The sanitizer: shadow state and checks, attached to the model's hooks.
@@ -50,7 +50,8 @@ let package = Package(
       dependencies: ["Sanitizer", "IOMMU", "MemoryModel", "Reports"],
       swiftSettings: debugPageAlloc),
     .testTarget(name: "FixtureLanguageTests", dependencies: ["FixtureLanguage"]),
-    .testTarget(name: "ReportsTests", dependencies: ["Reports", "MemoryModel"], exclude: ["Golden"]),
+    .testTarget(
+      name: "ReportsTests", dependencies: ["Reports", "MemoryModel", "FixtureLanguage"], exclude: ["Golden"]),
     .testTarget(name: "ReplayTests", dependencies: ["Replay", "Reports", "MemoryModel"]),
     .testTarget(name: "BenchTests", dependencies: ["iommusan"]),
     .testTarget(
