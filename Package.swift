@@ -27,8 +27,8 @@ let package = Package(
     // The machine model.
     .target(name: "MemoryModel", dependencies: ["KernelTypes"], swiftSettings: debugPageAlloc),
     .target(name: "IOMMU", dependencies: ["KernelTypes", "MemoryModel"], swiftSettings: debugPageAlloc),
-    // Report values and their renderers.
-    .target(name: "Reports", dependencies: ["KernelTypes", "MemoryModel"]),
+    // Report values and their renderers; `explain` texts compiled in (see ReportKind+Explain.swift).
+    .target(name: "Reports", dependencies: ["KernelTypes", "MemoryModel"], resources: [.embedInCode("Explanations")]),
     // Replaying ftrace logs through a streaming IOMMU_DEBUG_PAGEALLOC model.
     .target(name: "Replay", dependencies: ["KernelTypes", "Reports", "MemoryModel"]),
     // The sanitizer: shadow state and checks, attached to the model's hooks.
@@ -56,7 +56,9 @@ let package = Package(
       dependencies: ["KernelTypes", "Sanitizer", "IOMMU", "MemoryModel", "Reports"],
       swiftSettings: debugPageAlloc),
     .testTarget(name: "FixtureLanguageTests", dependencies: ["KernelTypes", "FixtureLanguage"]),
-    .testTarget(name: "ReportsTests", dependencies: ["KernelTypes", "Reports", "MemoryModel"], exclude: ["Golden"]),
+    .testTarget(
+      name: "ReportsTests", dependencies: ["KernelTypes", "Reports", "MemoryModel", "FixtureLanguage"],
+      exclude: ["Golden"]),
     .testTarget(name: "ReplayTests", dependencies: ["KernelTypes", "Replay", "Reports", "MemoryModel"]),
     .testTarget(name: "BenchTests", dependencies: ["iommusan"]),
     .testTarget(

@@ -1,3 +1,5 @@
+import FixtureLanguage
+
 /// A small argument parser in the shape of swift-argument-parser: options
 /// with values (`--format json`, `--format=json`), flags and positionals.
 struct ParsedArguments {
@@ -85,17 +87,7 @@ struct CommandSpec {
   }
 }
 
+/// The Levenshtein distance of two names' UTF-8 bytes, for the command line's "did you mean".
 func editDistance(_ a: String, _ b: String) -> Int {
-  let a = Array(a.utf8), b = Array(b.utf8)
-  if a.isEmpty { return b.count }
-  if b.isEmpty { return a.count }
-  var prev = Array(0...b.count)
-  for i in 1...a.count {
-    var cur = [i] + Array(repeating: 0, count: b.count)
-    for j in 1...b.count {
-      cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-    }
-    prev = cur
-  }
-  return prev[b.count]
+  Suggestion.editDistance(Array(a.utf8), Array(b.utf8), transpositions: false)
 }

@@ -1,6 +1,6 @@
 import Foundation
 import KernelTypes
-import Reports
+@testable import Reports
 import Testing
 
 @Suite struct ExplainTests {
@@ -20,6 +20,26 @@ import Testing
     for line in text.split(separator: "\n") {
       #expect(line.count <= 80, "\(kind): long line \(line)")
     }
+  }
+
+  /// `Explanations/KIND.md`: a title, the five sections in order, and one file per kind, no other.
+  @Test(arguments: ReportKind.allCases)
+  func explanationFileHasTheSections(kind: ReportKind) {
+    let document = kind.explanationDocument
+    #expect(!document.title.isEmpty)
+    #expect(
+      document.sections.map(\.heading) == [
+        "What happened", "Where a real kernel sees it", "Typical driver bug", "How to fix it", "Assert it in a fixture",
+      ])
+    #expect(document.sections.allSatisfy { !$0.blocks.isEmpty }, "\(kind.rawValue).md has an empty section")
+  }
+
+  @Test func oneExplanationFilePerKind() throws {
+    var directory = URL(fileURLWithPath: #filePath)
+    for _ in 0..<3 { directory.deleteLastPathComponent() }
+    directory.append(path: "Sources/Reports/Explanations")
+    let files = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+    #expect(Set(files) == Set(ReportKind.allCases.map { $0.rawValue + ".md" }))
   }
 
   @Test func titlesMatchTheFixtureLanguageTable() {
@@ -47,7 +67,7 @@ import Testing
     #expect(ReportKind.suggest("") == nil)
     #expect(ReportKind.suggest("---") == nil)
     #expect(ReportKind.suggest("banana") == nil)
-    #expect(ReportKind.suggest("use-after-free") == nil || ReportKind.suggest("use-after-free") == .dmaUseAfterFree)
+    #expect(ReportKind.suggest("use-after-free") == .dmaUseAfterFree)  // only one kind has all three words
     #expect(ReportKind.suggest("😀\n\u{0}") == nil)
     #expect(ReportKind.suggest(String(repeating: "x", count: 5000)) == nil)
   }
