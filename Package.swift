@@ -42,21 +42,33 @@ let package = Package(
       dependencies: ["FixtureRunner", "FixtureLanguage", "Reports", "Sanitizer", "IOMMU", "MemoryModel", "Replay"],
       swiftSettings: debugPageAlloc),
     // The fuzz target (.ci/fuzz builds it with libFuzzer; a plain build is a replay driver).
-    .executableTarget(name: "IOMMUSanFuzz", dependencies: ["FixtureRunner"], swiftSettings: debugPageAlloc),
-    .testTarget(name: "MemoryModelTests", dependencies: ["MemoryModel"]),
-    .testTarget(name: "IOMMUTests", dependencies: ["IOMMU", "MemoryModel"]),
+    .executableTarget(
+      name: "IOMMUSanFuzz", dependencies: ["FixtureRunner", "SplitMix"], swiftSettings: debugPageAlloc),
+    // Test support, as swift-collections' _CollectionsTestSupport: plain targets
+    // under Tests/. SplitMix is its own so the fuzz driver needs no Testing.
+    .target(name: "SplitMix", path: "Tests/SplitMix"),
+    .target(
+      name: "IOMMUSanTestSupport", dependencies: ["SplitMix", "Sanitizer", "IOMMU", "MemoryModel", "Reports"],
+      path: "Tests/IOMMUSanTestSupport"),
+    .testTarget(name: "MemoryModelTests", dependencies: ["MemoryModel", "IOMMUSanTestSupport"]),
+    .testTarget(name: "IOMMUTests", dependencies: ["IOMMU", "MemoryModel", "IOMMUSanTestSupport"]),
     .testTarget(
       name: "SanitizerTests",
-      dependencies: ["Sanitizer", "IOMMU", "MemoryModel", "Reports"],
+      dependencies: ["Sanitizer", "IOMMU", "MemoryModel", "Reports", "IOMMUSanTestSupport"],
       swiftSettings: debugPageAlloc),
-    .testTarget(name: "FixtureLanguageTests", dependencies: ["FixtureLanguage"]),
-    .testTarget(name: "ReportsTests", dependencies: ["Reports", "MemoryModel"], exclude: ["Golden"]),
-    .testTarget(name: "ReplayTests", dependencies: ["Replay", "Reports", "MemoryModel"]),
+    .testTarget(name: "FixtureLanguageTests", dependencies: ["FixtureLanguage", "IOMMUSanTestSupport"]),
+    .testTarget(
+      name: "ReportsTests", dependencies: ["Reports", "MemoryModel", "IOMMUSanTestSupport"],
+      exclude: ["GoldenRenderedReports"]),
+    .testTarget(name: "ReplayTests", dependencies: ["Replay", "Reports", "MemoryModel", "IOMMUSanTestSupport"]),
     .testTarget(name: "BenchTests", dependencies: ["iommusan"]),
     .testTarget(
       name: "FixtureRunnerTests",
-      dependencies: ["FixtureRunner", "FixtureLanguage", "Reports", "Sanitizer", "IOMMU", "MemoryModel"],
-      exclude: ["Golden", "BadInputs"]),
+      dependencies: [
+        "FixtureRunner", "FixtureLanguage", "Reports", "Sanitizer", "IOMMU", "MemoryModel", "Replay",
+        "IOMMUSanTestSupport",
+      ],
+      exclude: ["GoldenRunOutput", "BadInputs"]),
   ],
   swiftLanguageModes: [.v6]
 )

@@ -5,8 +5,6 @@ import Testing
 @testable import Sanitizer
 
 @Suite struct ConcurrencyTests {
-  let ctx = TestMachine.ctx
-
   /// Threads map and unmap the same shared pages in their own domains (and
   /// in one shared domain); every count is exact at the end: zero.
   @Test(arguments: [2, 4, 8], [Sanitizer.Accounting.exact, .kernel])

@@ -5,8 +5,6 @@ import Testing
 @testable import Sanitizer
 
 @Suite struct AccountingTests {
-  let ctx = TestMachine.ctx
-
   @Test(arguments: [Sanitizer.Accounting.kernel, .exact])
   func freeWhileMappedReportsOncePerPage(_ mode: Sanitizer.Accounting) throws {
     let t = TestMachine(accounting: mode)
