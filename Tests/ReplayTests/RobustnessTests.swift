@@ -22,7 +22,12 @@ import Testing
       let replayer = TraceReplayer { _ in }
       replayer.consume(bytes)
       let s = replayer.finish()
-      #expect(s.lines >= 0)
+      // Every newline ends a line, and a last line without one is a line too;
+      // each line is classified exactly once.
+      let lines = bytes.count { $0 == 0x0A } + (bytes.last.map { $0 != 0x0A } ?? false ? 1 : 0)
+      #expect(s.bytes == UInt64(bytes.count))
+      #expect(s.lines == lines)
+      #expect(s.events + s.malformedLines + s.headerLines + s.blankLines + s.lostEventMarkers == s.lines)
     }
   }
 
