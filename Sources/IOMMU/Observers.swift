@@ -136,7 +136,8 @@ public final class ObserverFanOut: MachineObserver, PageAllocatorObserver {
     for o in machineObservers { o.deviceAccessed(event) }
   }
   public func dmaMapped(
-    _ device: Device, dmaAddress: IOVA, size: UInt64, direction: DMADirection, phys: PhysicalAddress, context: CallContext
+    _ device: Device, dmaAddress: IOVA, size: UInt64, direction: DMADirection, phys: PhysicalAddress,
+    context: CallContext
   ) {
     for o in machineObservers {
       o.dmaMapped(device, dmaAddress: dmaAddress, size: size, direction: direction, phys: phys, context: context)

@@ -92,12 +92,15 @@ import Testing
     static let megabyteLine = String(repeating: "x", count: 1 << 20)
     static let all: [HostileShape] = [
       .init("1 MiB line", megabyteLine, first: "1:1: error: line too long (1048576 bytes; the limit is 65536)"),
-      .init("1 MiB string", "\"" + megabyteLine, first: "1:1: error: line too long (1048577 bytes; the limit is 65536)"),
+      .init(
+        "1 MiB string", "\"" + megabyteLine, first: "1:1: error: line too long (1048577 bytes; the limit is 65536)"),
       .init("100,000 newlines", String(repeating: "\n", count: 100_000), diagnostics: 0),
       .init(
         "10,000 orphan expects", String(repeating: "expect no-report\n", count: 10_000), diagnostics: 10_000,
         first: "1:1: error: 'expect' has no statement before it to check"),
-      .init("60,000 '='", String(repeating: "=", count: 60_000), first: "1:1: error: unknown statement '\(String(repeating: "=", count: 48))...'"),
+      .init(
+        "60,000 '='", String(repeating: "=", count: 60_000),
+        first: "1:1: error: unknown statement '\(String(repeating: "=", count: 48))...'"),
       .init("10,000 bindings", String(repeating: "a = ", count: 10_000), first: "1:5: error: unknown statement 'a'"),
       .init(
         "60,000-digit number", "cpu_write " + String(repeating: "9", count: 60_000) + " value=1",

@@ -3,7 +3,8 @@ import Testing
 
 /// The driver context every test call runs in.
 package let ctx = CallContext(
-  task: EmulatedTask(pid: 100, tgid: 100, comm: "kunit"), caller: KernelFrame("test_driver", module: "kunit", isDriver: true))
+  task: EmulatedTask(pid: 100, tgid: 100, comm: "kunit"),
+  caller: KernelFrame("test_driver", module: "kunit", isDriver: true))
 
 /// The errno a call fails with, or nil when it succeeds.
 package func errno<T>(_ body: () throws -> T) -> Errno? {
