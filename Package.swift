@@ -48,25 +48,33 @@ let package = Package(
       ],
       swiftSettings: debugPageAlloc),
     // The fuzz target (.ci/fuzz builds it with libFuzzer; a plain build is a replay driver).
-    .executableTarget(name: "IOMMUSanFuzz", dependencies: ["FixtureRunner"], swiftSettings: debugPageAlloc),
-    .testTarget(name: "MemoryModelTests", dependencies: ["KernelTypes", "MemoryModel"]),
-    .testTarget(name: "IOMMUTests", dependencies: ["KernelTypes", "IOMMU", "MemoryModel"]),
+    .executableTarget(
+      name: "IOMMUSanFuzz", dependencies: ["FixtureRunner", "SplitMix"], swiftSettings: debugPageAlloc),
+    // Test support, as swift-collections' _CollectionsTestSupport: plain targets
+    // under Tests/. SplitMix is its own so the fuzz driver needs no Testing.
+    .target(name: "SplitMix", path: "Tests/SplitMix"),
+    .target(
+      name: "IOMMUSanTestSupport", dependencies: ["SplitMix", "KernelTypes", "Sanitizer", "IOMMU", "MemoryModel", "Reports"],
+      path: "Tests/IOMMUSanTestSupport"),
+    .testTarget(name: "MemoryModelTests", dependencies: ["KernelTypes", "MemoryModel", "IOMMUSanTestSupport"]),
+    .testTarget(name: "IOMMUTests", dependencies: ["KernelTypes", "IOMMU", "MemoryModel", "IOMMUSanTestSupport"]),
     .testTarget(
       name: "SanitizerTests",
-      dependencies: ["KernelTypes", "Sanitizer", "IOMMU", "MemoryModel", "Reports"],
+      dependencies: ["KernelTypes", "Sanitizer", "IOMMU", "MemoryModel", "Reports", "IOMMUSanTestSupport"],
       swiftSettings: debugPageAlloc),
-    .testTarget(name: "FixtureLanguageTests", dependencies: ["KernelTypes", "FixtureLanguage"]),
+    .testTarget(name: "FixtureLanguageTests", dependencies: ["KernelTypes", "FixtureLanguage", "IOMMUSanTestSupport"]),
     .testTarget(
-      name: "ReportsTests", dependencies: ["KernelTypes", "Reports", "MemoryModel", "FixtureLanguage"],
-      exclude: ["Golden"]),
-    .testTarget(name: "ReplayTests", dependencies: ["KernelTypes", "Replay", "Reports", "MemoryModel"]),
+      name: "ReportsTests", dependencies: ["KernelTypes", "Reports", "MemoryModel", "FixtureLanguage", "IOMMUSanTestSupport"],
+      exclude: ["GoldenRenderedReports"]),
+    .testTarget(name: "ReplayTests", dependencies: ["KernelTypes", "Replay", "Reports", "MemoryModel", "IOMMUSanTestSupport"]),
     .testTarget(name: "BenchTests", dependencies: ["iommusan"]),
     .testTarget(
       name: "FixtureRunnerTests",
       dependencies: [
         "KernelTypes", "FixtureRunner", "FixtureLanguage", "Reports", "Sanitizer", "IOMMU", "MemoryModel",
+        "Replay", "IOMMUSanTestSupport",
       ],
-      exclude: ["Golden", "BadInputs"]),
+      exclude: ["GoldenRunOutput", "BadInputs"]),
   ],
   swiftLanguageModes: [.v6]
 )

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Regenerates docs/Reports.md from `iommusan explain` and the golden run
-output of Tests/FixtureRunnerTests/Golden. Run from the repository root
+output of Tests/FixtureRunnerTests/GoldenRunOutput. Run from the repository root
 after `swift build`:  python3 .ci/reports-doc.py"""
 import re, subprocess
 
@@ -40,7 +40,7 @@ out.append("")
 for k in kinds:
     out += [f"## {k}", "", "```", explain(k).rstrip(), "```", ""]
     try:
-        g = open(f"Tests/FixtureRunnerTests/Golden/{k}.txt").read()
+        g = open(f"Tests/FixtureRunnerTests/GoldenRunOutput/{k}.txt").read()
     except FileNotFoundError:
         out += ["This kind comes from `iommusan replay` (see `docs/Replay.md`).", ""]
         continue

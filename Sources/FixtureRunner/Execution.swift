@@ -43,6 +43,7 @@ final class Execution {
     sc.mapCountMax = Int64(c.mapCountMax)
     sanitizer = Sanitizer(machine: machine, configuration: sc)
     sanitizer.attach()
+    if let extra = options.observer { machine.addObserver(extra) }
   }
 
   static func baseName(_ path: String) -> String {

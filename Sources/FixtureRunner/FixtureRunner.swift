@@ -16,6 +16,9 @@ public struct RunOptions: Sendable {
   /// The most emulated memory that may hold data, in bytes (`--max-resident`):
   /// past it the fixture stops with an error that names the limit.
   public var maximumResident: UInt64
+  /// An observer attached beside the sanitizer (`Machine.addObserver`): a
+  /// test's recorder of the machine's events. No command sets it.
+  package var observer: (any MachineObserver & PageAllocatorObserver)?
   public init(
     cmdline: String? = nil, stats: Bool = false, maximumRAM: UInt64 = MemoryConfiguration.defaultMaximumRAM,
     maximumResident: UInt64 = MemoryConfiguration.defaultMaximumResident

@@ -88,3 +88,90 @@ public enum LeakReason: String, Sendable {
   case processExited = "process exited"
 }
 
+/// Forwards every `MachineObserver` and `PageAllocatorObserver` hook to each
+/// of several observers in turn, so a recorder can watch the machine beside
+/// the sanitizer. `Machine.addObserver(_:)` installs one only for a second
+/// observer: with one, its slot holds that observer and a hook call costs
+/// what it did. (The IOMMU_DEBUG_PAGEALLOC hooks keep their single slot.)
+public final class ObserverFanOut: MachineObserver, PageAllocatorObserver {
+  public let machineObservers: [any MachineObserver]
+  public let pageObservers: [any PageAllocatorObserver]
+
+  public init(machineObservers: [any MachineObserver], pageObservers: [any PageAllocatorObserver]) {
+    self.machineObservers = machineObservers
+    self.pageObservers = pageObservers
+  }
+
+  public func mapped(_ domain: Domain, iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext) {
+    for o in machineObservers { o.mapped(domain, iova: iova, phys: phys, size: size, context: context) }
+  }
+  public func unmapped(_ domain: Domain, iova: IOVA, size: UInt64, unmapped: UInt64, context: CallContext) {
+    for o in machineObservers { o.unmapped(domain, iova: iova, size: size, unmapped: unmapped, context: context) }
+  }
+  public func tablePageFreeing(_ block: PageBlock, domain: Domain, context: CallContext) {
+    for o in machineObservers { o.tablePageFreeing(block, domain: domain, context: context) }
+  }
+  public func invalidationIssued(_ command: InvalidationCommand, context: CallContext) {
+    for o in machineObservers { o.invalidationIssued(command, context: context) }
+  }
+  public func invalidationCompleted(_ command: InvalidationCommand, context: CallContext) {
+    for o in machineObservers { o.invalidationCompleted(command, context: context) }
+  }
+  public func atcInvalidationTimedOut(_ command: InvalidationCommand, device: Device, context: CallContext) {
+    for o in machineObservers { o.atcInvalidationTimedOut(command, device: device, context: context) }
+  }
+  public func deviceAccessed(_ event: DeviceAccessEvent) {
+    for o in machineObservers { o.deviceAccessed(event) }
+  }
+  public func dmaMapped(
+    _ device: Device, dmaAddress: IOVA, size: UInt64, direction: DMADirection, phys: PhysicalAddress,
+    context: CallContext
+  ) {
+    for o in machineObservers {
+      o.dmaMapped(device, dmaAddress: dmaAddress, size: size, direction: direction, phys: phys, context: context)
+    }
+  }
+  public func dmaUnmapping(
+    _ device: Device, dmaAddress: IOVA, size: UInt64?, direction: DMADirection?, context: CallContext
+  ) {
+    for o in machineObservers {
+      o.dmaUnmapping(device, dmaAddress: dmaAddress, size: size, direction: direction, context: context)
+    }
+  }
+  public func mappingsLeft(
+    _ domain: Domain, leaves: [RemovedLeaves], reason: LeakReason, freed: Bool, context: CallContext
+  ) {
+    for o in machineObservers { o.mappingsLeft(domain, leaves: leaves, reason: reason, freed: freed, context: context) }
+  }
+  public func kernelMessage(_ text: String, context: CallContext) {
+    for o in machineObservers { o.kernelMessage(text, context: context) }
+  }
+  public func postAllocHook(_ block: PageBlock, use: PageUse, stack: [KernelFrame], context: CallContext) {
+    for o in pageObservers { o.postAllocHook(block, use: use, stack: stack, context: context) }
+  }
+  public func freePagesPrepare(_ block: PageBlock, use: PageUse, stack: [KernelFrame], context: CallContext) {
+    for o in pageObservers { o.freePagesPrepare(block, use: use, stack: stack, context: context) }
+  }
+}
+
+extension Machine {
+  /// Attaches `extra` to the trace-point and page-allocator hooks, after any
+  /// observer already there (the sanitizer): alone in a slot it takes the
+  /// slot, beside another the slot gets an `ObserverFanOut` of both. Call it
+  /// before the first operation, as for `observer`.
+  public func addObserver(_ extra: any MachineObserver & PageAllocatorObserver) {
+    let machineObservers = (observer.map(Self.flattened) ?? []) + [extra]
+    let pageObservers = (memory.observer.map(Self.flattened) ?? []) + [extra]
+    let fanOut = ObserverFanOut(machineObservers: machineObservers, pageObservers: pageObservers)
+    observer = machineObservers.count == 1 ? extra : fanOut
+    memory.observer = pageObservers.count == 1 ? extra : fanOut
+  }
+
+  private static func flattened(_ o: any MachineObserver) -> [any MachineObserver] {
+    (o as? ObserverFanOut)?.machineObservers ?? [o]
+  }
+
+  private static func flattened(_ o: any PageAllocatorObserver) -> [any PageAllocatorObserver] {
+    (o as? ObserverFanOut)?.pageObservers ?? [o]
+  }
+}

@@ -7,6 +7,7 @@
     import Darwin
   #endif
   import Foundation
+  import SplitMix
 
   /// Without libFuzzer: a replay driver (run files and folders of inputs, as
   /// libFuzzer does when given files) and a small coverage-blind mutation
@@ -83,7 +84,7 @@
     static func mutate(seeds: [[UInt8]], seconds: Double, seed: UInt64, artifacts: String) {
       try? FileManager.default.createDirectory(atPath: artifacts, withIntermediateDirectories: true)
       CrashCapture.install(path: artifacts + "/crash-\(getpid())")
-      var rng = Mix(state: seed)
+      var rng = SplitMix64(seed: seed)
       let corpus = seeds.isEmpty ? [Array("iommu vtd0 model=vtd\n".utf8)] : seeds
       let start = Date()
       var executions = 0
@@ -101,18 +102,6 @@
     }
   }
 
-  /// SplitMix64.
-  struct Mix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-      state &+= 0x9E37_79B9_7F4A_7C15
-      var z = state
-      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-      return z ^ (z >> 31)
-    }
-  }
-
   /// Byte and token mutations in the spirit of libFuzzer's.
   enum Mutator {
     static let tokens: [String] = [
@@ -127,7 +116,7 @@
       "expect report freed-while-mapped count=18446744073709551615\n", "expect unmapped=", "expect phys=b+",
     ]
 
-    static func apply(_ input: inout [UInt8], corpus: [[UInt8]], rng: inout Mix) {
+    static func apply(_ input: inout [UInt8], corpus: [[UInt8]], rng: inout SplitMix64) {
       func pos(_ extra: Int = 0) -> Int { Int(rng.next() % UInt64(input.count + extra + 1)) }
       switch rng.next() % 8 {
       case 0 where !input.isEmpty:  // flip a byte

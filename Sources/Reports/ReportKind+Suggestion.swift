@@ -1,3 +1,5 @@
+import KernelTypes
+
 /// "Did you mean" for report kind names (`iommusan explain KIND`).
 extension ReportKind {
   /// The report kind that `name` most likely means, for "did you mean"
@@ -21,7 +23,7 @@ extension ReportKind {
     let input = Array(normalized.unicodeScalars)
     var best: (kind: ReportKind, distance: Int)?
     for kind in allCases {
-      let d = editDistance(input, Array(kind.rawValue.unicodeScalars))
+      let d = EditDistance.distance(input, Array(kind.rawValue.unicodeScalars))
       if best == nil || d < best!.distance { best = (kind, d) }
     }
     guard let best else { return nil }
@@ -57,31 +59,6 @@ extension ReportKind {
     }
     while out.hasSuffix("-") { out.removeLast() }
     return out
-  }
-
-  /// Optimal string alignment distance (Levenshtein plus adjacent transpositions).
-  ///
-  /// FixtureLanguage's `Suggestion.editDistance` computes the same; Reports may not import the fixture
-  /// language, so this copy stays until a module both import can hold the one function.
-  static func editDistance(_ a: [Unicode.Scalar], _ b: [Unicode.Scalar]) -> Int {
-    if a.isEmpty { return b.count }
-    if b.isEmpty { return a.count }
-    var prev2 = [Int](repeating: 0, count: b.count + 1)
-    var prev = Array(0...b.count)
-    var cur = [Int](repeating: 0, count: b.count + 1)
-    for i in 1...a.count {
-      cur[0] = i
-      for j in 1...b.count {
-        let cost = a[i - 1] == b[j - 1] ? 0 : 1
-        var d = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-        if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] {
-          d = min(d, prev2[j - 2] + 1)
-        }
-        cur[j] = d
-      }
-      (prev2, prev, cur) = (prev, cur, prev2)
-    }
-    return prev[b.count]
   }
 }
 

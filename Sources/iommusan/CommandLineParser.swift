@@ -1,3 +1,4 @@
+import KernelTypes
 import FixtureLanguage
 
 /// A small argument parser in the shape of swift-argument-parser: options
@@ -89,5 +90,5 @@ struct CommandSpec {
 
 /// The Levenshtein distance of two names' UTF-8 bytes, for the command line's "did you mean".
 func editDistance(_ a: String, _ b: String) -> Int {
-  Suggestion.editDistance(Array(a.utf8), Array(b.utf8), transpositions: false)
+  EditDistance.distance(Array(a.utf8), Array(b.utf8), transpositions: false)
 }

@@ -1,5 +1,8 @@
 import FixtureLanguage
 
+/// The shared test support (`Tests/IOMMUSanTestSupport`), for every file of this target.
+@_exported import IOMMUSanTestSupport
+
 /// The lines most tests start from: an IOMMU, a device, a domain and a page block.
 let preamble = """
   iommu mmu0 model=vtd

@@ -55,7 +55,7 @@ struct BadInput: Sendable, CustomTestStringConvertible {
       return Array((text + "vmalloc 1G\n").utf8)
     case "garbage-lines.fixture":
       // 20,000 lines of random bytes without NUL or newline.
-      var rng = SplitMix(state: 0xBAD_1DEA)
+      var rng = SplitMix64(seed: 0xBAD_1DEA)
       var bytes: [UInt8] = []
       for _ in 0..<20_000 {
         for _ in 0..<(rng.next() % 64) {
@@ -115,17 +115,5 @@ struct BadInput: Sendable, CustomTestStringConvertible {
     let listed = Set(Self.cases.map(\.name))
     for f in files { #expect(listed.contains(f), "\(f) has no line in expected.tsv") }
     for c in Self.cases where !c.name.hasPrefix("gen:") { #expect(files.contains(c.name), "\(c.name) is listed but missing") }
-  }
-}
-
-/// SplitMix64, so generated inputs are the same on every run.
-struct SplitMix {
-  var state: UInt64
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
   }
 }

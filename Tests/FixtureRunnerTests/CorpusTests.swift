@@ -50,8 +50,9 @@ let corpus: [String] = {
   }
 }
 
-/// Golden `run` output, in both formats, for one triggering fixture per
-/// report kind. `RECORD_GOLDEN=1 swift test` re-records.
+/// Golden whole-run output (`iommusan run`, both formats) of one triggering
+/// corpus fixture per report kind, in Tests/FixtureRunnerTests/GoldenRunOutput/.
+/// `RECORD_GOLDEN=1 swift test` re-records.
 @Suite struct GoldenRunTests {
   static let cases: [(kind: String, fixture: String)] = [
     ("freed-while-mapped", "Fixtures/sanitizer/free-while-mapped.fixture"),
@@ -72,20 +73,15 @@ let corpus: [String] = {
   ]
 
   @Test(arguments: cases.map(\.kind))
-  func golden(_ kind: String) throws {
+  func golden(_ kind: String) {
     let fixture = Self.cases.first { $0.kind == kind }!.fixture
     let result = FixtureRunner.run(path: fixture.hasPrefix("/") ? fixture : repositoryRoot + "/" + fixture)
     #expect(result.reports.contains { $0.kind.rawValue == kind })
     for format in OutputFormat.allCases {
       // Paths in the output are made relative so goldens do not depend on the checkout.
       let out = RunOutputRenderer(format: format).stdout(result).replacingOccurrences(of: repositoryRoot + "/", with: "")
-      let golden = repositoryRoot + "/Tests/FixtureRunnerTests/Golden/\(kind).\(format == .kernel ? "txt" : "jsonl")"
-      if ProcessInfo.processInfo.environment["RECORD_GOLDEN"] != nil {
-        try out.write(toFile: golden, atomically: true, encoding: .utf8)
-        continue
-      }
-      let want = try String(contentsOfFile: golden, encoding: .utf8)
-      #expect(out == want, "output of \(fixture) differs from \(golden); RECORD_GOLDEN=1 re-records")
+      let golden = repositoryRoot + "/Tests/FixtureRunnerTests/GoldenRunOutput/\(kind).\(format == .kernel ? "txt" : "jsonl")"
+      expectGolden(out, file: golden)
     }
   }
 

@@ -5,17 +5,6 @@ import Testing
 
 /// No input traps: random bytes and mutated trace lines are counted and skipped.
 @Suite struct RobustnessTests {
-  struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-      state &+= 0x9E37_79B9_7F4A_7C15
-      var z = state
-      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-      return z ^ (z >> 31)
-    }
-  }
-
   static var fixtureLines: [String] {
     let dir = TraceFixtureTests.directory
     var lines: [String] = []
@@ -27,18 +16,23 @@ import Testing
   }
 
   @Test func randomBytes() {
-    var rng = SplitMix(state: 1)
+    var rng = SplitMix64(seed: 1)
     for _ in 0..<50 {
       let bytes = (0..<Int.random(in: 0..<4000, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
       let replayer = TraceReplayer { _ in }
       replayer.consume(bytes)
       let s = replayer.finish()
-      #expect(s.lines >= 0)
+      // Every newline ends a line, and a last line without one is a line too;
+      // each line is classified exactly once.
+      let lines = bytes.count { $0 == 0x0A } + (bytes.last.map { $0 != 0x0A } ?? false ? 1 : 0)
+      #expect(s.bytes == UInt64(bytes.count))
+      #expect(s.lines == lines)
+      #expect(s.events + s.malformedLines + s.headerLines + s.blankLines + s.lostEventMarkers == s.lines)
     }
   }
 
   @Test func mutatedTraceLines() {
-    var rng = SplitMix(state: 42)
+    var rng = SplitMix64(seed: 42)
     let lines = Self.fixtureLines
     #expect(lines.count > 50)
     let alphabet = Array("0123456789abcdefx-=:[]() .\t{},|/\u{00e9}\r".utf8)

@@ -1,5 +1,6 @@
 import FixtureLanguage
 @testable import Reports
+import KernelTypes
 import Testing
 
 /// The examples under "Assert it in a fixture" (` ```fixture ` blocks of `Explanations/KIND.md`) are fixture text:

@@ -4,45 +4,28 @@ import MemoryModel
 import Reports
 import Testing
 
-/// Golden files: Tests/ReportsTests/Golden/<kind>.txt (kernel text) and
+/// Golden renderings of `GoldenReports`, one report per kind, in
+/// Tests/ReportsTests/GoldenRenderedReports/: <kind>.txt (kernel text) and
 /// <kind>.jsonl (JSON Lines). `RECORD_GOLDEN=1 swift test` re-records them.
 @Suite struct GoldenTests {
   static let goldenDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    .appendingPathComponent("Golden")
-  static let recording = ProcessInfo.processInfo.environment["RECORD_GOLDEN"] == "1"
+    .appendingPathComponent("GoldenRenderedReports")
 
-  func check(_ actual: String, against name: String) throws {
-    let url = Self.goldenDirectory.appendingPathComponent(name)
-    if Self.recording {
-      try FileManager.default.createDirectory(at: Self.goldenDirectory, withIntermediateDirectories: true)
-      try actual.write(to: url, atomically: true, encoding: .utf8)
-      return
-    }
-    guard let expected = try? String(contentsOf: url, encoding: .utf8) else {
-      Issue.record("missing golden file \(name); run RECORD_GOLDEN=1 swift test")
-      return
-    }
-    if actual != expected {
-      let a = actual.split(separator: "\n", omittingEmptySubsequences: false)
-      let e = expected.split(separator: "\n", omittingEmptySubsequences: false)
-      let n = (0..<min(a.count, e.count)).first { a[$0] != e[$0] } ?? min(a.count, e.count)
-      let got = n < a.count ? String(a[n]) : "<end>"
-      let want = n < e.count ? String(e[n]) : "<end>"
-      Issue.record("\(name) differs at line \(n + 1):\n  got:  \(got)\n  want: \(want)")
-    }
+  func check(_ actual: String, against name: String) {
+    expectGolden(actual, file: Self.goldenDirectory.appendingPathComponent(name).path)
   }
 
   @Test(arguments: ReportKind.allCases)
-  func kernelText(kind: ReportKind) throws {
+  func kernelText(kind: ReportKind) {
     let report = GoldenReports.report(kind)
     #expect(report.kind == kind)
-    try check(KernelTextRenderer().render(report), against: "\(kind.rawValue).txt")
+    check(KernelTextRenderer().render(report), against: "\(kind.rawValue).txt")
   }
 
   @Test(arguments: ReportKind.allCases)
-  func jsonLines(kind: ReportKind) throws {
+  func jsonLines(kind: ReportKind) {
     let report = GoldenReports.report(kind)
-    try check(JSONLinesRenderer().render(report), against: "\(kind.rawValue).jsonl")
+    check(JSONLinesRenderer().render(report), against: "\(kind.rawValue).jsonl")
   }
 
   @Test func renderingIsDeterministic() {

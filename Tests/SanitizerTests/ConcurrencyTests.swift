@@ -2,12 +2,11 @@ import Dispatch
 import IOMMU
 import KernelTypes
 import MemoryModel
+import Synchronization
 import Testing
 @testable import Sanitizer
 
 @Suite struct ConcurrencyTests {
-  let ctx = TestMachine.ctx
-
   /// Threads map and unmap the same shared pages in their own domains (and
   /// in one shared domain); every count is exact at the end: zero.
   @Test(arguments: [2, 4, 8], [MapAccounting.exact, .kernel])
@@ -20,18 +19,29 @@ import Testing
     let pages = try t.memory.allocPages(order: 4, context: ctx)
     let base = pages.head.address(pageShift: 12)
     let doms = domains
+    let rounds = 200
+    // Every map must succeed and every unmap remove its page, or counts of
+    // zero would prove nothing.
+    let mapped = Atomic(0)
+    let unmappedBytes = Atomic<UInt64>(0)
     DispatchQueue.concurrentPerform(iterations: threads) { i in
-      let c = CallContext(task: EmulatedTask(pid: 100 + i, tgid: 100 + i, comm: "t\(i)"), caller: KernelFrame("stress", isDriver: true))
-      for round in 0..<200 {
+      let c = CallContext(
+        task: EmulatedTask(pid: 100 + i, tgid: 100 + i, comm: "t\(i)"), caller: KernelFrame("stress", isDriver: true))
+      for round in 0..<rounds {
         let page = UInt64((round + i) % 16)
         let iova = IOVA(0x100_0000 + UInt64(round % 8) << 12)
-        try? doms[i].map(iova: iova, phys: base.advanced(by: page << 12), size: 4096, context: c)
         let sharedIOVA = IOVA(0x1000_0000 + UInt64(i) << 20 + UInt64(round % 4) << 12)
-        try? shared.map(iova: sharedIOVA, phys: base.advanced(by: page << 12), size: 4096, context: c)
-        _ = shared.unmap(iova: sharedIOVA, size: 4096, context: c)
-        _ = doms[i].unmap(iova: iova, size: 4096, context: c)
+        for (domain, at) in [(doms[i], iova), (shared, sharedIOVA)] {
+          if (try? domain.map(iova: at, phys: base.advanced(by: page << 12), size: 4096, context: c)) != nil {
+            mapped.add(1, ordering: .relaxed)
+          }
+        }
+        unmappedBytes.add(shared.unmap(iova: sharedIOVA, size: 4096, context: c), ordering: .relaxed)
+        unmappedBytes.add(doms[i].unmap(iova: iova, size: 4096, context: c), ordering: .relaxed)
       }
     }
+    #expect(mapped.load(ordering: .relaxed) == 2 * threads * rounds)
+    #expect(unmappedBytes.load(ordering: .relaxed) == UInt64(2 * threads * rounds) * 4096)
     for p in 0..<16 { #expect(t.sanitizer.mapCount(pages.head.advanced(by: Int64(p))) == 0) }
     try t.memory.freePages(pages, context: ctx)
     #expect(t.reports().filter { $0.kind == .freedWhileMapped || $0.kind == .mapCountUnderflow }.isEmpty)

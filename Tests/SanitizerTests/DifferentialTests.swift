@@ -7,8 +7,6 @@ import Testing
 
 /// Kernel and exact accounting side by side on the same random workloads.
 @Suite struct DifferentialTests {
-  let ctx = TestMachine.ctx
-
   struct Mapping {
     var iova: UInt64
     var pages: UInt64

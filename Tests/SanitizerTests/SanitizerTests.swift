@@ -6,8 +6,6 @@ import Testing
 @testable import Sanitizer
 
 @Suite struct AccountingTests {
-  let ctx = TestMachine.ctx
-
   @Test(arguments: [MapAccounting.kernel, .exact])
   func freeWhileMappedReportsOncePerPage(_ mode: MapAccounting) throws {
     let t = TestMachine(accounting: mode)

@@ -1,0 +1,2 @@
+/// Tests that import the support module get the generator too.
+@_exported import SplitMix

@@ -1,0 +1,3 @@
+/// The shared test support (`Tests/IOMMUSanTestSupport`: `ctx`, `errno`,
+/// `TestMachine`, `SplitMix64`), for every file of this target.
+@_exported import IOMMUSanTestSupport
