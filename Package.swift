@@ -37,9 +37,13 @@ let package = Package(
       name: "FixtureRunner",
       dependencies: ["FixtureLanguage", "MemoryModel", "IOMMU", "Sanitizer", "Reports"],
       swiftSettings: debugPageAlloc),
+    // The benchmark: dma_map_benchmark's loop, its matrix of configurations and their ratios.
+    .target(
+      name: "Bench", dependencies: ["FixtureRunner", "Sanitizer", "IOMMU", "MemoryModel", "Reports"],
+      swiftSettings: debugPageAlloc),
     .executableTarget(
       name: "iommusan",
-      dependencies: ["FixtureRunner", "FixtureLanguage", "Reports", "Sanitizer", "IOMMU", "MemoryModel", "Replay"],
+      dependencies: ["FixtureRunner", "FixtureLanguage", "Reports", "Sanitizer", "IOMMU", "MemoryModel", "Replay", "Bench"],
       swiftSettings: debugPageAlloc),
     // The fuzz target (.ci/fuzz builds it with libFuzzer; a plain build is a replay driver).
     .executableTarget(name: "IOMMUSanFuzz", dependencies: ["FixtureRunner"], swiftSettings: debugPageAlloc),
@@ -52,7 +56,7 @@ let package = Package(
     .testTarget(name: "FixtureLanguageTests", dependencies: ["FixtureLanguage"]),
     .testTarget(name: "ReportsTests", dependencies: ["Reports", "MemoryModel"], exclude: ["Golden"]),
     .testTarget(name: "ReplayTests", dependencies: ["Replay", "Reports", "MemoryModel"]),
-    .testTarget(name: "BenchTests", dependencies: ["iommusan"]),
+    .testTarget(name: "BenchTests", dependencies: ["Bench"]),
     .testTarget(
       name: "FixtureRunnerTests",
       dependencies: ["FixtureRunner", "FixtureLanguage", "Reports", "Sanitizer", "IOMMU", "MemoryModel"],
