@@ -4,7 +4,9 @@ extension BenchMatrix {
   /// What `run` prints: the table, the ratios and the goals, as text or as one JSON object.
   func output(rows unordered: [Row], memory: String?, fixture: String?) -> String {
     // By size, threads, then configuration in the cover letter's order.
-    func key(_ r: Row) -> [Int] { [Int(r.c.granulePages), r.c.threads, BenchConfig.allCases.firstIndex(of: r.config) ?? 0] }
+    func key(_ r: Row) -> [Int] {
+      [Int(r.c.granulePages), r.c.threads, BenchConfig.allCases.firstIndex(of: r.config) ?? 0]
+    }
     let rows = unordered.sorted { key($0).lexicographicallyPrecedes(key($1)) }
     let ratioRows = ratios(rows)
     let scaling = scaling(rows)
@@ -35,7 +37,10 @@ extension BenchMatrix {
       }
       let byBuild = r.offOverCompiledOutByBuild.map { JSONValue.array([num($0.map), num($0.unmap)]) }
       let spread = r.offOverCompiledOutSpread.map { s -> JSONValue in
-        ["pairs": JSONValue(s.pairs), "interval_95": JSONValue(s.isInterval), "map": range(s.map), "unmap": range(s.unmap)]
+        [
+          "pairs": JSONValue(s.pairs), "interval_95": JSONValue(s.isInterval), "map": range(s.map),
+          "unmap": range(s.unmap),
+        ]
       }
       members += [
         JSONMember("off_over_compiled_out_by_build", .array(byBuild)),
@@ -52,12 +57,14 @@ extension BenchMatrix {
   }
 
   /// The table, the ratios and the goals.
-  private func text(rows: [Row], ratios ratioRows: [Ratios], scaling: Double?, memory: String?, fixture: String?) -> String {
+  private func text(
+    rows: [Row], ratios ratioRows: [Ratios], scaling: Double?, memory: String?, fixture: String?
+  ) -> String {
     let mode = base.sgMode ? "SG_MODE" : "SINGLE_MODE"
     var s = "iommusan bench --matrix: \(seconds.compact) s per variant in 25 ms turns, \(pairings), \(mode), "
       + "\(base.direction.kernelName), smmuv3 4K, strict; 2-thread cases on 2 domains\n\n"
-    s += pad("case", 6) + pad("threads", 9) + pad("config", 17) + pad("map(us)", 10) + pad("std", 9) + pad("unmap(us)", 11)
-      + pad("std", 9) + "map+unmap/s\n"
+    s += pad("case", 6) + pad("threads", 9) + pad("config", 17) + pad("map(us)", 10) + pad("std", 9)
+      + pad("unmap(us)", 11) + pad("std", 9) + "map+unmap/s\n"
     for r in rows {
       s += pad(r.c.label, 6) + pad("\(r.c.threads)", 9) + pad(r.config.rawValue, 17)
       let (map, unmap) = (r.sample.map, r.sample.unmap)
@@ -68,8 +75,8 @@ extension BenchMatrix {
     func two(_ p: Pair?, _ f: (Double) -> String) -> String { p.map { "\(f($0.map)) / \(f($0.unmap))" } ?? "n/a" }
     s += "\nratios (map / unmap): per worker pair the median over rounds of paired turns, then the median over the "
       + "\(layouts * builds.count) pairs\n"
-    s += pad("case", 6) + pad("threads", 9) + pad("exact/off", 16) + pad("off/compiled-out", 19) + pad("kernel/exact", 20)
-      + "accounting cost (us), kernel / exact: map; unmap\n"
+    s += pad("case", 6) + pad("threads", 9) + pad("exact/off", 16) + pad("off/compiled-out", 19)
+      + pad("kernel/exact", 20) + "accounting cost (us), kernel / exact: map; unmap\n"
     for r in ratioRows {
       let cost = r.kernelCost.flatMap { k in
         r.exactCost.map { e in "\(f2(k.map)) / \(e.map.fixed(3)); \(f2(k.unmap)) / \(e.unmap.fixed(3))" }
@@ -100,11 +107,13 @@ extension BenchMatrix {
       s += "  compiled-in-off/compiled-out: not measured (no compiled-out binary; see --help)\n"
     } else {
       for r in ratioRows where r.c.threads == 1 {
-        var line = goal("compiled-in-off/compiled-out at \(r.c.label) <= 1.02x", r.offOverCompiledOut, f2) { $0 <= 1.02 }
+        let what = "compiled-in-off/compiled-out at \(r.c.label) <= 1.02x"
+        var line = goal(what, r.offOverCompiledOut, f2) { $0 <= 1.02 }
         if let sp = r.offOverCompiledOutSpread {
           line.removeLast()
           line += " (\(sp.isInterval ? "95% interval" : "range") over \(sp.pairs) worker pairs: "
-            + "map \(f2(sp.map.lowerBound))-\(f2(sp.map.upperBound)), unmap \(f2(sp.unmap.lowerBound))-\(f2(sp.unmap.upperBound)))\n"
+            + "map \(f2(sp.map.lowerBound))-\(f2(sp.map.upperBound)), "
+            + "unmap \(f2(sp.unmap.lowerBound))-\(f2(sp.unmap.upperBound)))\n"
         }
         s += line
       }
@@ -124,7 +133,8 @@ extension BenchMatrix {
 
   /// What the ratios are medians over, for the header.
   var pairings: String {
-    (builds.count == 1 ? "1 build (code layout)" : "\(builds.count) builds (code layouts)") + " x \(layouts) address layouts"
+    (builds.count == 1 ? "1 build (code layout)" : "\(builds.count) builds (code layouts)")
+      + " x \(layouts) address layouts"
   }
 
   func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }

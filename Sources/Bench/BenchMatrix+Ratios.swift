@@ -9,7 +9,9 @@ extension BenchMatrix {
 
   /// Per worker pair (of those in `pairs`), the median over rounds of `f`
   /// of two variants' turns of the same round.
-  static func perPair(_ a: BenchSample, _ b: BenchSample, pairs: Range<Int>?, _ f: (BenchSample.Turn, BenchSample.Turn) -> Double) -> [Double] {
+  static func perPair(
+    _ a: BenchSample, _ b: BenchSample, pairs: Range<Int>?, _ f: (BenchSample.Turn, BenchSample.Turn) -> Double
+  ) -> [Double] {
     var byTurn: [[Int]: BenchSample.Turn] = [:]
     for t in b.turns { byTurn[[t.pair, t.round]] = t }
     var values: [Int: [Double]] = [:]
@@ -20,7 +22,9 @@ extension BenchMatrix {
   }
 
   /// The median over the pairs of `perPair`.
-  static func paired(_ a: BenchSample, _ b: BenchSample, pairs: Range<Int>?, _ f: (BenchSample.Turn, BenchSample.Turn) -> Double) -> Double? {
+  static func paired(
+    _ a: BenchSample, _ b: BenchSample, pairs: Range<Int>?, _ f: (BenchSample.Turn, BenchSample.Turn) -> Double
+  ) -> Double? {
     median(perPair(a, b, pairs: pairs, f))
   }
 
@@ -49,7 +53,8 @@ extension BenchMatrix {
 
     init?(map m: [Double], unmap u: [Double]) {
       let m = m.filter(\.isFinite), u = u.filter(\.isFinite)
-      guard m.count >= 2, u.count >= 2, let mlo = m.min(), let mhi = m.max(), let ulo = u.min(), let uhi = u.max() else { return nil }
+      guard m.count >= 2, u.count >= 2, let mlo = m.min(), let mhi = m.max(), let ulo = u.min(), let uhi = u.max()
+      else { return nil }
       pairs = min(m.count, u.count)
       if let mi = BenchMatrix.medianInterval(m), let ui = BenchMatrix.medianInterval(u) {
         (map, unmap, isInterval) = (mi, ui, true)
@@ -62,8 +67,12 @@ extension BenchMatrix {
   /// Map and unmap figures of one comparison; nil when not measured.
   typealias Pair = (map: Double, unmap: Double)
 
-  static func paired(_ a: BenchSample?, _ b: BenchSample?, pairs: Range<Int>? = nil, _ f: @escaping (Double, Double) -> Double) -> Pair? {
-    guard let a, let b, let m = paired(a, b, pairs: pairs, { f($0.map, $1.map) }), let u = paired(a, b, pairs: pairs, { f($0.unmap, $1.unmap) }) else { return nil }
+  static func paired(
+    _ a: BenchSample?, _ b: BenchSample?, pairs: Range<Int>? = nil, _ f: @escaping (Double, Double) -> Double
+  ) -> Pair? {
+    guard let a, let b, let m = paired(a, b, pairs: pairs, { f($0.map, $1.map) }),
+      let u = paired(a, b, pairs: pairs, { f($0.unmap, $1.unmap) })
+    else { return nil }
     return (m, u)
   }
 
@@ -90,19 +99,26 @@ extension BenchMatrix {
   func ratios(_ rows: [Row]) -> [Ratios] {
     var cases: [BenchCase] = []
     for r in rows where !cases.contains(r.c) { cases.append(r.c) }
-    func s(_ c: BenchCase, _ k: BenchConfig) -> BenchSample? { rows.first { $0.c == c && $0.config == k && !$0.sample.turns.isEmpty }?.sample }
+    func s(_ c: BenchCase, _ k: BenchConfig) -> BenchSample? {
+      rows.first { $0.c == c && $0.config == k && !$0.sample.turns.isEmpty }?.sample
+    }
     let ratio: (Double, Double) -> Double = { $1 > 0 ? $0 / $1 : .nan }
     let cost: (Double, Double) -> Double = { ($0 - $1) / 1000 }
     return cases.map { c in
       let off = s(c, .off), ex = s(c, .exact), k = s(c, .kernel), out = s(c, .compiledOut)
-      let byBuild = builds.indices.compactMap { b in Self.paired(off, out, pairs: b * layouts..<(b + 1) * layouts, ratio) }
+      let byBuild = builds.indices.compactMap { b in
+        Self.paired(off, out, pairs: b * layouts..<(b + 1) * layouts, ratio)
+      }
       let spread = off.flatMap { off in
         out.flatMap { out in
-          Spread(map: Self.perPair(off, out, pairs: nil) { ratio($0.map, $1.map) }, unmap: Self.perPair(off, out, pairs: nil) { ratio($0.unmap, $1.unmap) })
+          Spread(
+            map: Self.perPair(off, out, pairs: nil) { ratio($0.map, $1.map) },
+            unmap: Self.perPair(off, out, pairs: nil) { ratio($0.unmap, $1.unmap) })
         }
       }
       return Ratios(
-        c: c, exactOverOff: Self.paired(ex, off, ratio), offOverCompiledOut: Self.paired(off, out, ratio), offOverCompiledOutByBuild: byBuild,
+        c: c, exactOverOff: Self.paired(ex, off, ratio), offOverCompiledOut: Self.paired(off, out, ratio),
+        offOverCompiledOutByBuild: byBuild,
         offOverCompiledOutSpread: spread,
         kernelOverExact: Self.paired(k, ex, ratio), kernelCost: Self.paired(k, off, cost),
         exactCost: Self.paired(ex, off, cost).map { (max(0, $0.map), max(0, $0.unmap)) })

@@ -11,7 +11,8 @@ extension BenchMatrix {
   /// Peak resident memory of a 1 TiB machine with a few pages touched.
   package static func memoryTest() -> JSONValue {
     let m = Machine(memory: PhysicalMemory(config: MemoryConfiguration(size: 1 << 40)))
-    let ctx = CallContext(task: EmulatedTask(pid: 1, tgid: 1, comm: "bench"), caller: KernelFrame("bench", isDriver: true))
+    let ctx = CallContext(
+      task: EmulatedTask(pid: 1, tgid: 1, comm: "bench"), caller: KernelFrame("bench", isDriver: true))
     var pages = 0
     if let unit = try? m.addIOMMU(name: "vtd0", model: .vtd),
       let dev = try? m.addDevice(name: "dev0", unit: unit, context: ctx)
@@ -47,7 +48,9 @@ extension BenchMatrix {
     let r = FixtureRunner.run(file: "bench-200k.fixture", source: Array(text.utf8))
     let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
     let ok = r.diagnostics.isEmpty && r.summary.statements == 200_000
-    return ["statements": JSONValue(r.summary.statements), "seconds": .fixed(secs, 2), "pass": JSONValue(ok && secs < 5)]
+    return [
+      "statements": JSONValue(r.summary.statements), "seconds": .fixed(secs, 2), "pass": JSONValue(ok && secs < 5),
+    ]
   }
 
   static func peakRSSKiB() -> Int {

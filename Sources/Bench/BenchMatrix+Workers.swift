@@ -4,8 +4,8 @@ extension BenchMatrix {
   /// The arguments of a `bench-worker` that measures `c`.
   static func workerArguments(_ c: BenchCase, seconds: Double) -> [String] {
     var args = [
-      "bench-worker", "-t", "\(c.threads)", "-g", "\(c.granulePages)", "-m", c.sgMode ? "sg" : "single", "-x", "\(c.delayNS)",
-      "--domains", "\(c.domains)", "-s", "\(seconds)",
+      "bench-worker", "-t", "\(c.threads)", "-g", "\(c.granulePages)", "-m", c.sgMode ? "sg" : "single",
+      "-x", "\(c.delayNS)", "--domains", "\(c.domains)", "-s", "\(seconds)",
     ]
     switch c.direction {
     case .toDevice: args += ["-d", "1"]
@@ -17,7 +17,9 @@ extension BenchMatrix {
 
   /// Runs one measurement in a child process and reads its JSON line; on
   /// failure, what the child said.
-  static func spawn(binary: String, _ c: BenchCase, config: BenchConfig, seconds: Double) -> Result<BenchSample, BenchError> {
+  static func spawn(
+    binary: String, _ c: BenchCase, config: BenchConfig, seconds: Double
+  ) -> Result<BenchSample, BenchError> {
     let served = config == .compiledOut ? BenchConfig.off : config
     return runChild(binary, workerArguments(c, seconds: seconds) + ["--config", served.rawValue]).flatMap { out in
       let sample = BenchSample(json: out.trimmingCharacters(in: .whitespacesAndNewlines))

@@ -20,7 +20,8 @@ extension BenchMatrix {
     /// randomization is off.
     init(binary: String, _ c: BenchCase, variants: [BenchVariant], layout: Int) throws(BenchError) {
       proc.executableURL = URL(fileURLWithPath: binary)
-      proc.arguments = BenchMatrix.workerArguments(c, seconds: 1) + ["--serve", "--interleave", variants.map(\.label).joined(separator: ",")]
+      let interleave = variants.map(\.label).joined(separator: ",")
+      proc.arguments = BenchMatrix.workerArguments(c, seconds: 1) + ["--serve", "--interleave", interleave]
       // Swift seeds its hashing per process, and the seed moves the
       // model's dictionaries, and a process's speed, by up to 15%: every
       // worker gets the same seed, so the binaries are compared on equal tables.
@@ -29,7 +30,8 @@ extension BenchMatrix {
       ]) { $1 }
       proc.standardInput = input
       proc.standardOutput = output
-      errors = FileManager.default.temporaryDirectory.appendingPathComponent("iommusan-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).err")
+      let name = "iommusan-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).err"
+      errors = FileManager.default.temporaryDirectory.appendingPathComponent(name)
       _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
       proc.standardError = try? FileHandle(forWritingTo: errors)
       do { try proc.run() } catch { throw BenchError(message: "\(binary) did not start: \(error)") }
@@ -39,14 +41,18 @@ extension BenchMatrix {
 
     /// One turn of variant `v`, or why the worker failed (it is then stopped).
     func turn(_ v: Int, ns: UInt64) -> Result<BenchSample, BenchError> {
-      do { try input.fileHandleForWriting.write(contentsOf: Data("\(v) \(ns)\n".utf8)) } catch { return .failure(stop("the worker exited")) }
+      do { try input.fileHandleForWriting.write(contentsOf: Data("\(v) \(ns)\n".utf8)) } catch {
+        return .failure(stop("the worker exited"))
+      }
       let fd = output.fileHandleForReading.fileDescriptor
       var chunk = [UInt8](repeating: 0, count: 4096)
       while true {
         if let nl = buffer.firstIndex(of: UInt8(ascii: "\n")) {
           let line = String(decoding: buffer[..<nl], as: UTF8.self)
           buffer.removeSubrange(...nl)
-          guard let sample = BenchSample(json: line), sample.iterations > 0 else { return .failure(stop("unreadable answer: \(line.prefix(80))")) }
+          guard let sample = BenchSample(json: line), sample.iterations > 0 else {
+            return .failure(stop("unreadable answer: \(line.prefix(80))"))
+          }
           return .success(sample)
         }
         var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)

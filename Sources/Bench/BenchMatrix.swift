@@ -54,7 +54,6 @@ package struct BenchMatrix {
   /// the workers with the hooks.
   package static var selfPath: String { Bundle.main.executablePath ?? CommandLine.arguments[0] }
 
-
   /// One row of the table.
   struct Row {
     var c: BenchCase

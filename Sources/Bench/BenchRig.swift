@@ -20,7 +20,8 @@ package final class BenchRig {
   private let base: UInt64
   private let bufferSlot: UInt64
   private let context = CallContext(
-    task: EmulatedTask(pid: 1, tgid: 1, comm: "dma_map_benchma"), caller: KernelFrame("map_benchmark_thread", isDriver: true))
+    task: EmulatedTask(pid: 1, tgid: 1, comm: "dma_map_benchma"),
+    caller: KernelFrame("map_benchmark_thread", isDriver: true))
 
   package init(_ c: BenchCase, variants: [BenchVariant]) throws(MachineError) {
     self.c = c
@@ -69,7 +70,9 @@ package final class BenchRig {
         if c.sgMode {
           for p in 0..<c.granulePages {
             let phys = PhysicalAddress(buffer + p * 8192)
-            if let a = try? machine.dmaMap(dev, phys: phys, size: 4096, direction: c.direction, context: ctx) { handles.append(a) }
+            if let a = try? machine.dmaMap(dev, phys: phys, size: 4096, direction: c.direction, context: ctx) {
+              handles.append(a)
+            }
           }
         } else if let a = try? machine.dmaMap(
           dev, phys: PhysicalAddress(buffer), size: c.granulePages << 12, direction: c.direction, context: ctx)
@@ -107,7 +110,9 @@ package final class BenchRig {
   /// A worker's rig (`bench-worker`): compiled-out variants run as off,
   /// the worker being the binary without the hooks.
   package convenience init(worker c: BenchCase, variants: [BenchVariant]) throws(MachineError) {
-    let served = variants.map { BenchVariant(threads: $0.threads, config: $0.config == .compiledOut ? .off : $0.config) }
+    let served = variants.map { v in
+      BenchVariant(threads: v.threads, config: v.config == .compiledOut ? .off : v.config)
+    }
     try self.init(c, variants: served)
   }
 

@@ -24,9 +24,9 @@ extension BenchSample {
 
   /// Reads a worker's answer (`json`).
   init?(json: String) {
-    guard let data = json.data(using: .utf8), let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-      return nil
-    }
+    guard let data = json.data(using: .utf8),
+      let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+    else { return nil }
     func d(_ k: String) -> Double { (o[k] as? NSNumber)?.doubleValue ?? 0 }
     iterations = UInt64(max(0, d("iterations")))
     mapSum = d("map_sum")

@@ -13,7 +13,9 @@ package struct BenchVariant: Hashable, Sendable {
 
   package init?(label: Substring) {
     let parts = label.split(separator: ":", maxSplits: 1)
-    guard parts.count == 2, let t = Int(parts[0]), (1...1024).contains(t), let c = BenchConfig(rawValue: String(parts[1])) else { return nil }
+    guard parts.count == 2, let t = Int(parts[0]), (1...1024).contains(t),
+      let c = BenchConfig(rawValue: String(parts[1]))
+    else { return nil }
     self.init(threads: t, config: c)
   }
 }

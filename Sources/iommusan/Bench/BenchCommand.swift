@@ -97,8 +97,8 @@ extension Commands {
     let builds = try benchBuilds(p, selfPath: BenchMatrix.selfPath)
     let layouts = Int(try number(p, "layouts", default: 4, range: 1...16, what: "number of layouts"))
     guard layouts * builds.count <= 32 else {
-      throw UsageError(
-        message: "\(builds.count) builds x \(layouts) layouts is \(layouts * builds.count) worker pairs per size; at most 32")
+      let pairs = layouts * builds.count
+      throw UsageError(message: "\(builds.count) builds x \(layouts) layouts is \(pairs) worker pairs per size; at most 32")
     }
     return BenchMatrix(base: base, seconds: seconds, builds: builds, layouts: layouts, json: p.flags.contains("json"))
   }
