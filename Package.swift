@@ -58,7 +58,7 @@ let package = Package(
     .testTarget(name: "FixtureLanguageTests", dependencies: ["FixtureLanguage"]),
     .testTarget(name: "ReportsTests", dependencies: ["Reports", "MemoryModel"], exclude: ["Golden"]),
     .testTarget(name: "ReplayTests", dependencies: ["Replay", "Reports", "MemoryModel"]),
-    .testTarget(name: "BenchTests", dependencies: ["Bench"]),
+    .testTarget(name: "BenchTests", dependencies: ["Bench", "Reports"]),
     .testTarget(
       name: "FixtureRunnerTests",
       dependencies: ["FixtureRunner", "FixtureLanguage", "Reports", "Sanitizer", "IOMMU", "MemoryModel"],

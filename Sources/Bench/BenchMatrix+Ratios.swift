@@ -1,6 +1,7 @@
 import Foundation
 
 extension BenchMatrix {
+  /// The median of the finite values of `xs`; nil when there are none.
   static func median(_ xs: [Double]) -> Double? {
     let s = xs.filter(\.isFinite).sorted()
     guard !s.isEmpty else { return nil }
