@@ -41,10 +41,15 @@ let package = Package(
       name: "FixtureRunner",
       dependencies: ["KernelTypes", "FixtureLanguage", "MemoryModel", "IOMMU", "Sanitizer", "Reports"],
       swiftSettings: debugPageAlloc),
+    // The benchmark: dma_map_benchmark's loop, its matrix of configurations and their ratios.
+    .target(
+      name: "Bench", dependencies: ["KernelTypes", "FixtureRunner", "Sanitizer", "IOMMU", "MemoryModel", "Reports"],
+      swiftSettings: debugPageAlloc),
     .executableTarget(
       name: "iommusan",
       dependencies: [
         "KernelTypes", "FixtureRunner", "FixtureLanguage", "Reports", "Sanitizer", "IOMMU", "MemoryModel", "Replay",
+        "Bench",
       ],
       swiftSettings: debugPageAlloc),
     // The fuzz target (.ci/fuzz builds it with libFuzzer; a plain build is a replay driver).
@@ -67,7 +72,7 @@ let package = Package(
       name: "ReportsTests", dependencies: ["KernelTypes", "Reports", "MemoryModel", "FixtureLanguage", "IOMMUSanTestSupport"],
       exclude: ["GoldenRenderedReports"]),
     .testTarget(name: "ReplayTests", dependencies: ["KernelTypes", "Replay", "Reports", "MemoryModel", "IOMMUSanTestSupport"]),
-    .testTarget(name: "BenchTests", dependencies: ["iommusan"]),
+    .testTarget(name: "BenchTests", dependencies: ["Bench", "Reports"]),
     .testTarget(
       name: "FixtureRunnerTests",
       dependencies: [

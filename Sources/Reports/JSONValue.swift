@@ -19,6 +19,9 @@ public enum JSONValue: Sendable, Hashable {
   case array([JSONValue])
   /// Members in order. Keys are printed as given, duplicates included.
   case object([JSONMember])
+  /// JSON text printed as given, which the caller vouches for: a number in
+  /// a fixed format (`0.380`), or a value another process printed.
+  case verbatim(String)
 
   /// An object from ordered key/value pairs.
   public static func object(_ pairs: KeyValuePairs<String, JSONValue>) -> JSONValue {
@@ -70,6 +73,7 @@ public enum JSONValue: Sendable, Hashable {
         member.value.write(to: &out)
       }
       out += "}"
+    case .verbatim(let text): out += text
     }
   }
 

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import iommusan
+@testable import Bench
 
 @Suite struct BenchMatrixTests {
   typealias Turn = BenchSample.Turn

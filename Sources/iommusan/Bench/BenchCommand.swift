@@ -1,9 +1,5 @@
-import Dispatch
-import FixtureRunner
+import Bench
 import Foundation
-import IOMMU
-import MemoryModel
-import Sanitizer
 
 extension Commands {
   static let bench = CommandSpec(
@@ -72,42 +68,43 @@ extension Commands {
   static func benchCommand(_ args: [String]) throws(UsageError) -> Int32 {
     let p = try bench.parse(args)
     if p.flags.contains("help") { return printHelp(bench) }
-    if p.flags.contains("matrix") { return try BenchMatrix(p).run() }
+    if p.flags.contains("matrix") {
+      let (output, failures) = try benchMatrix(p).run { write($0, to: .standardError) }
+      write(output, to: .standardOutput)
+      for f in failures { write("bench: \(f)\n", to: .standardError) }
+      return failures.isEmpty ? 0 : 1
+    }
     let c = try benchCase(p)
     let secs = try seconds(p, default: 20)
     let config = try benchConfig(p)
     try requireHooks(config)
-    let sample: BenchSample
-    if config == .compiledOut {
-      switch BenchMatrix.spawn(binary: try compiledOutBinary(p), c, config: .compiledOut, seconds: secs) {
-      case .success(let s): sample = s
-      case .failure(let e):
-        write("bench: the compiled-out binary failed: \(e.message)\n", to: .standardError)
-        return 2
-      }
-    } else {
-      // One continuous measurement, as dma_map_benchmark's.
-      do { sample = try BenchRig(c, variants: [BenchVariant(threads: c.threads, config: config)]).turn(0, ns: UInt64(secs * 1e9)) } catch {
-        write("bench: \(error.description)\n", to: .standardError)
-        return 2
-      }
+    let compiledOut = config == .compiledOut ? try compiledOutBinary(p) : nil
+    switch BenchSample.measure(c, config: config, seconds: secs, compiledOut: compiledOut) {
+    case .success(let sample):
+      let json = p.flags.contains("json") ? sample.resultJSON(c, config: config).serialized + "\n" : nil
+      write(json ?? sample.report(c, seconds: secs), to: .standardOutput)
+      return 0
+    case .failure(let e):
+      write("bench: \(e.message)\n", to: .standardError)
+      return 2
     }
-    let dir = c.direction.kernelName
-    if p.flags.contains("json") {
-      write(sample.resultJSON(c, config: config) + "}\n", to: .standardOutput)
-    } else {
-      write("""
-        dma mapping benchmark(\(c.sgMode ? "SG_MODE" : "SINGLE_MODE")): threads:\(c.threads) seconds:\(fmt(secs)) node:-1 dir:\(dir) granule:\(c.granulePages)
-        average map latency(us):\(String(format: "%.1f", sample.map.avg)) standard deviation:\(String(format: "%.1f", sample.map.std))
-        average unmap latency(us):\(String(format: "%.1f", sample.unmap.avg)) standard deviation:\(String(format: "%.1f", sample.unmap.std))
+  }
 
-        """, to: .standardOutput)
+  /// The matrix `bench --matrix` asks for.
+  static func benchMatrix(_ p: ParsedArguments) throws(UsageError) -> BenchMatrix {
+    let seconds = try seconds(p, default: 3)
+    let base = try benchCase(p)
+    let builds = try benchBuilds(p, selfPath: BenchMatrix.selfPath)
+    let layouts = Int(try number(p, "layouts", default: 4, range: 1...16, what: "number of layouts"))
+    guard layouts * builds.count <= 32 else {
+      let pairs = layouts * builds.count
+      throw UsageError(message: "\(builds.count) builds x \(layouts) layouts is \(pairs) worker pairs per size; at most 32")
     }
-    return 0
+    return BenchMatrix(base: base, seconds: seconds, builds: builds, layouts: layouts, json: p.flags.contains("json"))
   }
 
   static func benchConfig(_ p: ParsedArguments) throws(UsageError) -> BenchConfig {
-    guard let s = p.options["config"] else { return Sanitizer.isCompiledIn ? .exact : .off }
+    guard let s = p.options["config"] else { return .standard }
     guard let c = BenchConfig(rawValue: s) else {
       throw UsageError(message: "invalid config '\(s)': " + BenchConfig.allCases.map(\.rawValue).joined(separator: ", "))
     }
@@ -116,7 +113,7 @@ extension Commands {
 
   /// Exact and kernel accounting need the DebugPageAlloc hooks compiled in.
   static func requireHooks(_ config: BenchConfig) throws(UsageError) {
-    guard config == .exact || config == .kernel, !Sanitizer.isCompiledIn else { return }
+    guard !config.isAvailable else { return }
     throw UsageError(message: "this binary was built without the DebugPageAlloc trait: no sanitizer hooks for \(config.rawValue)")
   }
 
@@ -161,8 +158,11 @@ extension Commands {
     spec.flags += [("memory-test", ""), ("fixture-test", ""), ("serve", "Serve turns on standard input (needs --interleave).")]
     spec.options += [("interleave", "list", "With --serve: the variants threads:config,... to serve turns of.")]
     let p = try spec.parse(args)
-    if p.flags.contains("memory-test") { return BenchMatrix.memoryTest() }
-    if p.flags.contains("fixture-test") { return BenchMatrix.fixtureTest() }
+    if p.flags.contains("memory-test") || p.flags.contains("fixture-test") {
+      let result = p.flags.contains("memory-test") ? BenchMatrix.memoryTest() : BenchMatrix.fixtureTest()
+      write(result.serialized + "\n", to: .standardOutput)
+      return 0
+    }
     let c = try benchCase(p)
     var variants = [BenchVariant(threads: c.threads, config: try benchConfig(p))]
     if p.flags.contains("serve") {
@@ -176,13 +176,12 @@ extension Commands {
     for v in variants { try requireHooks(v.config) }
     let secs = try seconds(p, default: 1)
     do {
-      let rig = try BenchRig(c, variants: variants.map { v in
-        BenchVariant(threads: v.threads, config: v.config == .compiledOut ? .off : v.config)
-      })
+      let rig = try BenchRig(worker: c, variants: variants)
       if p.flags.contains("serve") {
-        rig.serve()
+        // Turn requests on standard input, one answer line each, until end of input.
+        while let line = readLine() { write(rig.answer(line).serialized + "\n", to: .standardOutput) }
       } else {
-        write(rig.turn(0, ns: UInt64(secs * 1e9)).json + "\n", to: .standardOutput)
+        write(rig.turn(0, ns: UInt64(secs * 1e9)).json.serialized + "\n", to: .standardOutput)
       }
       return 0
     } catch {
@@ -190,8 +189,4 @@ extension Commands {
       return 2
     }
   }
-
-  static func fmt(_ d: Double) -> String { d == d.rounded() ? String(Int(d)) : String(d) }
-  /// Three decimals, as the JSON figures are given.
-  static func fixed3(_ d: Double) -> String { String(format: "%.3f", d) }
 }

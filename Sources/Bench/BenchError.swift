@@ -1,0 +1,4 @@
+/// Why a measurement failed: what a worker said, or the machine's error.
+package struct BenchError: Error {
+  package var message: String
+}
