@@ -186,7 +186,7 @@ extension Machine {
       let (at, overflow) = iova.rawValue.addingReportingOverflow(offset)
       guard !overflow else {
         result.wrapsAround = true
-        return result
+        break
       }
       let piece = min(total - offset, 4096 - (at & 4095))
       result = deviceRequest(
