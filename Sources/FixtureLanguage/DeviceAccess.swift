@@ -1,3 +1,5 @@
+import KernelTypes
+
 /// A device's own memory access (`dma DEVICE read|write ADDR [len=] [pasid=] [value=] [priv=]`).
 public struct DeviceAccess: Sendable, Hashable {
   /// The device that accesses memory.

@@ -70,7 +70,7 @@ extension Execution {
     }
     if o.faulted && !namedFault {
       let text = o.outputs.compactMap { item -> String? in
-        if case .event(let e) = item, e.kind == .fault || e.text.hasPrefix("io_page_fault") { return e.text }
+        if case .event(let e) = item, e.kind == .fault { return e.text }
         return nil
       }.first ?? "I/O page fault"
       fail(stmt.location, "unexpected fault: \(text)")
@@ -87,7 +87,7 @@ extension Execution {
       guard let pfn = r.pfn else { return false }
       switch bindings[page.name] {
       case .pages(let b)?: return b.contains(pfn)
-      case .dmaHandle(_, _, _, _, let block?)?: return block.contains(pfn)
+      case .dmaHandle(let h)?: return h.coherent?.contains(pfn) ?? false
       default: return false
       }
     }

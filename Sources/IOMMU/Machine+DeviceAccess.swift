@@ -163,15 +163,58 @@ extension Machine {
     public var value: UInt64?
     public var fault: String?
     public var verdict: DeviceAccessEvent.Verdict
+    /// The range runs past the top of the address space: the requests below
+    /// the top were made, the rest were not.
+    public var wrapsAround = false
   }
 
-  /// The device reads or writes memory at `iova`, translated as hardware
-  /// would: ATC, IOTLB, walk caches, then a walk.
-  public func deviceAccess(_ device: Device, iova: IOVA, pasid: UInt32?, isWrite: Bool, length: Int, value: UInt64, context: CallContext) -> AccessResult {
+  /// The device reads or writes `length` bytes (at least 1) at `iova`, as
+  /// the requests it puts on the bus: one per 4K page the range touches,
+  /// each translated as hardware would (ATC, IOTLB, walk caches, a walk).
+  /// The first request that faults or lands where the ground truth reports
+  /// ends the access. A write repeats `value`'s eight bytes over the range;
+  /// a read (at most 8 bytes) assembles its value from the requests.
+  public func deviceAccess(
+    _ device: Device, iova: IOVA, pasid: UInt32?, privilege: Privilege = .user, isWrite: Bool, length: UInt64,
+    value: UInt64, context: CallContext
+  ) -> AccessResult {
+    let total = max(length, 1)
+    var result = AccessResult(value: nil, fault: nil, verdict: .ok)
+    var read: UInt64 = 0
+    var offset: UInt64 = 0
+    while offset < total {
+      let (at, overflow) = iova.rawValue.addingReportingOverflow(offset)
+      guard !overflow else {
+        result.wrapsAround = true
+        break
+      }
+      let piece = min(total - offset, 4096 - (at & 4095))
+      result = deviceRequest(
+        device, iova: IOVA(at), pasid: pasid, privilege: privilege, isWrite: isWrite, length: Int(piece),
+        value: Self.rotated(value, by: offset), context: context)
+      if let v = result.value, offset < 8 { read |= v << (8 * offset) }
+      if result.fault != nil || result.verdict != .ok { break }
+      offset += piece
+    }
+    result.value = isWrite || result.fault != nil ? nil : read
+    return result
+  }
+
+  /// `v`'s bytes as seen from byte `offset` of a repeating 8-byte pattern.
+  private static func rotated(_ v: UInt64, by offset: UInt64) -> UInt64 {
+    let r = (offset % 8) * 8
+    return r == 0 ? v : (v >> r) | (v << (64 - r))
+  }
+
+  /// One request of a device access, within one 4K page.
+  private func deviceRequest(
+    _ device: Device, iova: IOVA, pasid: UInt32?, privilege: Privilege, isWrite: Bool, length: Int, value: UInt64,
+    context: CallContext
+  ) -> AccessResult {
     let (domain, atcHit) = device.state.withLock { s -> (Domain?, LeafEntry?) in
       let d = pasid.map { s.pasidDomains[$0] } ?? s.domain
       var hit: LeafEntry?
-      if device.ats, let d {
+      if device.ats, privilege == .user, let d {
         hit = s.atc.lookup(CacheTag(domainID: d.id, pasid: pasid), iova.rawValue)
         if hit != nil { s.atcHits += 1 }
       }
@@ -191,11 +234,18 @@ extension Machine {
           read = memory.read(PhysicalAddress(phys), width: min(length, 8))
         }
       }
-      observer?.deviceAccessed(DeviceAccessEvent(device: device, iova: iova, pasid: pasid, isWrite: isWrite, length: length, phys: phys.map { PhysicalAddress($0) }, fault: fault, path: path, verdict: verdict, domain: domain, context: context))
+      observer?.deviceAccessed(DeviceAccessEvent(
+        device: device, iova: iova, pasid: pasid, privilege: privilege, isWrite: isWrite, length: length,
+        phys: phys.map { PhysicalAddress($0) }, fault: fault, path: path, verdict: verdict, domain: domain,
+        context: context))
       return AccessResult(value: read, fault: fault, verdict: verdict)
     }
+    if privilege == .supervisor {
+      return finish(phys: nil, fault: device.unit.model.supervisorRequestFault, path: "none", verdict: .ok)
+    }
     guard let domain else {
-      return finish(phys: nil, fault: pasid.map { "no domain attached for pasid \($0)" } ?? "no domain attached", path: "none", verdict: .ok)
+      let fault = pasid.map { "no domain attached for pasid \($0)" } ?? "no domain attached"
+      return finish(phys: nil, fault: fault, path: "none", verdict: .ok)
     }
     if let e = atcHit {
       if isWrite && !e.writable { return finish(phys: nil, fault: "write to a read-only ATC entry", path: "atc", verdict: .ok) }
@@ -248,7 +298,23 @@ extension Machine {
     } else {
       fault = domain == nil ? "no domain attached" : "a \(domain!.type.rawValue) domain answers no translation requests"
     }
-    observer?.deviceAccessed(DeviceAccessEvent(device: device, iova: iova, pasid: pasid, isWrite: false, length: 0, phys: phys.map { PhysicalAddress($0) }, fault: fault, path: "ats", verdict: verdict, domain: domain, context: context))
+    observer?.deviceAccessed(DeviceAccessEvent(
+      device: device, iova: iova, pasid: pasid, privilege: .user, isWrite: false, length: 0,
+      phys: phys.map { PhysicalAddress($0) }, fault: fault, path: "ats", verdict: verdict, domain: domain,
+      context: context))
     return AccessResult(value: nil, fault: fault, verdict: verdict)
+  }
+}
+
+extension IOMMUModel {
+  /// Why the unit faults a supervisor (privileged) request. Linux enables
+  /// supervisor requests on no PASID since kernel SVA was removed: VT-d
+  /// leaves SRE clear in every scalable-mode PASID-table entry (fault reason
+  /// 0x5D, "SM: SRE field is clear in PASID Table Entry").
+  var supervisorRequestFault: String {
+    switch self {
+    case .vtd: "supervisor request with SRE clear in the PASID-table entry: Linux has no kernel SVA"
+    case .amd, .smmuv3: "supervisor (privileged) requests are refused on every PASID: Linux has no kernel SVA"
+    }
   }
 }

@@ -45,6 +45,8 @@ public struct DeviceAccessEvent: Sendable {
   public var device: Device
   public var iova: IOVA
   public var pasid: UInt32?
+  /// The request's privilege: a supervisor request faults (Linux has no kernel SVA).
+  public var privilege: Privilege
   public var isWrite: Bool
   public var length: Int
   /// nil when the access faulted.

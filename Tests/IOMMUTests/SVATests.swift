@@ -51,6 +51,38 @@ import Testing
     #expect(r.unit.cachedEntryCounts.iotlb == after.iotlb + 1)
   }
 
+  @Test func supervisorRequestsFaultBeforeAnyTranslation() throws {
+    let r = try SVARig()
+    let observer = RecordingObserver()
+    r.machine.observer = observer
+    let m = try r.machine.mmap(r.process, size: 4096, populate: true, context: ctx)
+    let res = r.machine.deviceAccess(
+      r.device, iova: IOVA(m.start.rawValue), pasid: r.bond.pasid, privilege: .supervisor, isWrite: false, length: 8, value: 0,
+      context: ctx)
+    #expect(res.fault?.contains("SRE clear") == true)
+    #expect(res.value == nil)
+    #expect(r.unit.cachedEntryCounts.walk == 0, "the PASID-table entry refuses it: nothing is walked")
+    let accesses = observer.all.compactMap { if case .access(let e) = $0 { e } else { nil } }
+    #expect(accesses.count == 1)
+    #expect(accesses.first?.privilege == .supervisor && accesses.first?.fault == res.fault)
+  }
+
+  @Test func anAccessIsOneRequestPer4KPage() throws {
+    let r = try SVARig()
+    let observer = RecordingObserver()
+    r.machine.observer = observer
+    let m = try r.machine.mmap(r.process, size: 8192, populate: true, context: ctx)
+    let at = IOVA(m.start.rawValue + 4092)
+    let write = r.machine.deviceAccess(
+      r.device, iova: at, pasid: r.bond.pasid, isWrite: true, length: 8, value: 0x1122_3344_5566_7788, context: ctx)
+    #expect(write.fault == nil && write.value == nil)
+    let read = r.machine.deviceAccess(
+      r.device, iova: at, pasid: r.bond.pasid, isWrite: false, length: 8, value: 0, context: ctx)
+    #expect(read.value == 0x1122_3344_5566_7788)
+    let lengths = observer.all.compactMap { if case .access(let e) = $0 { e.length } else { nil } }
+    #expect(lengths == [4, 4, 4, 4])
+  }
+
   @Test func smmuv3NeverWalksTheKernelHalf() throws {
     let r = try SVARig(model: .smmuv3)
     let area = try r.machine.vmalloc(size: 4096, context: ctx)

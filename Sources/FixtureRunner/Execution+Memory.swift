@@ -1,0 +1,56 @@
+import FixtureLanguage
+import IOMMU
+import KernelTypes
+import MemoryModel
+
+/// Section 3 of the fixture language: the page allocator, CPU stores,
+/// vmalloc and the CPU TLB.
+extension Execution {
+  /// `NAME = alloc_pages [order=] [gfp=]`.
+  func allocPages(order: Int, gfp: GFPFlags, _ run: inout StatementRun) {
+    do {
+      let b = try machine.memory.allocPages(order: order, gfp: gfp, use: .data, context: run.context)
+      bind(run.statement, .pages(b))
+    } catch { run.fail(error) }
+  }
+
+  /// `free_pages NAME`.
+  func freePages(_ ref: NameReference, _ run: inout StatementRun) throws(FatalError) {
+    let b = try bound(ref, as: PageBlock.self)
+    do { try machine.memory.freePages(b, context: run.context) } catch { run.fail(error) }
+  }
+
+  /// `cpu_write ADDR value=N [width=]`.
+  func cpuWrite(_ addr: AddressExpression, value: UInt64, width: AccessWidth) throws(FatalError) {
+    let a = try address(addr)
+    guard !a.addingReportingOverflow(UInt64(width.bytes)).overflow else {
+      throw fatal(addr.location, "address \(addr) + \(width.bytes) wraps around")
+    }
+    machine.memory.write(PhysicalAddress(a), value: value, width: width.bytes)
+  }
+
+  /// `cpu_fill NAME value=N [width=]`.
+  func cpuFill(_ ref: NameReference, value: UInt64, width: AccessWidth) throws(FatalError) {
+    machine.memory.fill(try bound(ref, as: PageBlock.self), value: value, width: width.bytes)
+  }
+
+  /// `NAME = vmalloc SIZE`.
+  func vmalloc(size: UInt64, _ run: inout StatementRun) {
+    do { bind(run.statement, .vmalloc(try machine.vmalloc(size: size, context: run.context))) } catch {
+      run.fail(error)
+    }
+  }
+
+  /// `vfree NAME`.
+  func vfree(_ ref: NameReference, _ run: inout StatementRun) throws(FatalError) {
+    let area = try bound(ref, as: VmallocArea.self)
+    do { try machine.vfree(area, context: run.context) } catch { run.fail(error) }
+  }
+
+  /// `flush_tlb_kernel_range START END`.
+  func flushTLBKernelRange(
+    _ start: AddressExpression, _ end: AddressExpression, _ run: inout StatementRun
+  ) throws(FatalError) {
+    machine.flushTLBKernelRange(start: try address(start), end: try address(end), context: run.context)
+  }
+}
