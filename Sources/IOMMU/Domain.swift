@@ -36,13 +36,28 @@ public final class Domain: Sendable, CustomStringConvertible {
   public let pgsizeBitmap: UInt64
   /// For an SVA domain: the process whose page tables it walks.
   public let process: Process?
-  /// The machine owns its domains and outlives them; `unowned(unsafe)` spares
-  /// every access an atomic reference-count round trip shared by all threads.
+  /// The machine that made this domain, held unretained (`Unmanaged`) and
+  /// reached with `_withUnsafeGuaranteedRef`: every thread's map and unmap
+  /// use it, and retaining the shared object would bounce its reference
+  /// count's cache line between them.
+  ///
+  /// The invariant: whoever owns a `Machine` (the fixture runner's
+  /// `Execution`, a bench worker, a test) keeps it alive as long as it keeps
+  /// any of its `Domain`s, freed ones included: `free_domain` only takes a
+  /// domain out of the machine's registry, and a freed `Domain` still reaches
+  /// its machine to refuse later calls. Debug builds check it on every access.
   private let machineRef: Unmanaged<Machine>
-  /// The owning machine, reached through a guaranteed reference: every
-  /// thread's map and unmap use it, and reference counting the shared
-  /// object would bounce its cache line between them.
-  var machine: MachineAccess { MachineAccess(ref: machineRef) }
+  #if DEBUG
+    /// The same machine, weakly: nil once it is gone, which the invariant forbids.
+    private weak let machineCheck: Machine?
+  #endif
+  /// The owning machine, through a guaranteed reference.
+  var machine: MachineAccess {
+    #if DEBUG
+      assert(machineCheck != nil, "domain \(name) used after its Machine was deallocated")
+    #endif
+    return MachineAccess(ref: machineRef)
+  }
 
   struct State {
     var pageTable: IOPageTable?
@@ -64,6 +79,9 @@ public final class Domain: Sendable, CustomStringConvertible {
     self.type = type
     self.unit = unit
     self.machineRef = Unmanaged.passUnretained(machine)
+    #if DEBUG
+      self.machineCheck = machine
+    #endif
     self.pgsizeBitmap = unit.pgsizeBitmap
     var pt: IOPageTable?
     if type == .paging || type == .dma {

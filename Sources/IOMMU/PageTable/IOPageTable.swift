@@ -60,12 +60,24 @@ final class TablePage {
 /// A page table in emulated memory. Not thread-safe: its owner locks.
 final class IOPageTable {
   let format: PageTableFormat
-  /// The machine's memory outlives its page tables; `unowned(unsafe)` keeps
-  /// the walk from touching the shared object's reference count.
+  /// The machine's memory, held unretained (`Unmanaged`) and reached with
+  /// `_withUnsafeGuaranteedRef`, so a walk never touches the reference count
+  /// of the object every thread shares. The invariant: a page table belongs
+  /// to a `Domain` (or the SVA CPU side) of one `Machine`, whose `memory` is a
+  /// `let`; the machine outlives its domains (see `Domain.machine`), so the
+  /// memory outlives every page table. Debug builds check it on every access.
   let memoryRef: Unmanaged<PhysicalMemory>
-  /// Calls into memory through a guaranteed reference: no reference counting
-  /// of the object every thread shares.
-  var memory: PhysicalMemoryAccess { PhysicalMemoryAccess(ref: memoryRef) }
+  #if DEBUG
+    /// The same memory, weakly: nil once it is gone, which the invariant forbids.
+    private weak let memoryCheck: PhysicalMemory?
+  #endif
+  /// Calls into memory through a guaranteed reference.
+  var memory: PhysicalMemoryAccess {
+    #if DEBUG
+      assert(memoryCheck != nil, "I/O page table used after its memory was deallocated")
+    #endif
+    return PhysicalMemoryAccess(ref: memoryRef)
+  }
   let use: PageUse
   let tableOrder: Int
   private(set) var root: PhysicalAddress
@@ -75,6 +87,9 @@ final class IOPageTable {
   init(format: PageTableFormat, memory: PhysicalMemory, use: PageUse, context: CallContext) throws(MachineError) {
     self.format = format
     self.memoryRef = Unmanaged.passUnretained(memory)
+    #if DEBUG
+      self.memoryCheck = memory
+    #endif
     self.use = use
     self.tableOrder = max(0, format.granuleShift - memory.pageShift)
     self.root = .zero
