@@ -192,7 +192,8 @@ public final class Domain: Sendable, CustomStringConvertible {
         guard let pt = s.pageTable, !s.isFreed else { return }
         var runs = LeafRuns(bitmap: pgsizeBitmap, iova: iova.rawValue, phys: iova.rawValue, size: size)
         while let run = runs.next() {
-          let (n, r) = pt.unmapPages(iova: run.iova, pgShift: run.leafShift, count: run.count, policy: policy, gather: &gather)
+          let (n, r) = pt.unmapPages(
+            iova: run.iova, pgShift: run.leafShift, count: run.count, policy: policy, gather: &gather)
           if n == 0 {
             refused = r
             break

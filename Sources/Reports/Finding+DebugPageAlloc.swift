@@ -11,7 +11,9 @@ extension Finding {
   /// then `pr_warn("iommu: Detected page leak!\n")` and `dump_page_owner()`:
   /// a page allocated (`post_alloc_hook()`) or freed (`free_pages_prepare()`)
   /// while counted. The page allocator's frames, from that hook out, follow.
-  package static func pageLeak(_ kind: ReportKind, pfn: PFN, phys: PhysicalAddress, count: Int64, order: Int) -> Finding {
+  package static func pageLeak(
+    _ kind: ReportKind, pfn: PFN, phys: PhysicalAddress, count: Int64, order: Int
+  ) -> Finding {
     Finding(
       kind: kind, headline: "iommu: Detected page leak!", warningSite: .checkUnmapped,
       frames: [WarningSite.checkUnmapped.function], pfn: pfn, phys: phys, count: count,
