@@ -3,9 +3,11 @@ import KernelTypes
 import MemoryModel
 import Reports
 
-/// Where a hook counts, built once per hook and passed to every count it
-/// makes: what a count out of range reports, with the real caller.
-struct CountSite {
+/// Where a hook counts, built once per hook and lent to every count it
+/// makes: what a count out of range reports, with the real caller. Not
+/// copyable, so that the per-granule loops never copy (retain) it; exact
+/// accounting's one-page hot paths build it only when they must check.
+struct CountSite: ~Copyable {
   let domain: Domain
   /// The IOVA a report names: the hook's, or the granule or leaf run being counted.
   var iova: IOVA
@@ -18,18 +20,22 @@ struct CountSite {
 extension Sanitizer: IOMMUDebugHooks {
   /// The corresponding Linux function is `__iommu_debug_map()`.
   public func debugMap(_ domain: Domain, iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext) {
-    let site = CountSite(
-      domain: domain, iova: iova, caller: configuration.accounting == .kernel ? .map : .exactMap, context: context)
+    let caller: DebugPageAllocCaller = configuration.accounting == .kernel ? .map : .exactMap
+    func site() -> CountSite { CountSite(domain: domain, iova: iova, caller: caller, context: context) }
     // The hot path, exact accounting of one leaf: a supported page size,
     // aligned, phys not 0 and not wrapping (phys - 1 < max - size). No
     // split to compute; a leaf of one CPU page is one atomic add.
     if configuration.accounting == .exact, phys.rawValue &- 1 < UInt64.max - size, size.nonzeroBitCount == 1,
       size & domain.pgsizeBitmap == size, (iova.rawValue | phys.rawValue) & (size &- 1) == 0
     {
-      if size == pageSize, countOnePage(phys.rawValue, delta: 1, site) { return }
-      addLeaves(phys: phys.rawValue, leafShift: size.trailingZeroBitCount, count: 1, delta: 1, site)
+      if size == pageSize, let one = countOnePage(phys.rawValue, delta: 1) {
+        if one.mayNeedCheck { check(pages: one.pfn, one.pfn + 1, site()) }
+        return
+      }
+      addLeaves(phys: phys.rawValue, leafShift: size.trailingZeroBitCount, count: 1, delta: 1, site())
       return
     }
+    var site = site()
     guard phys != .zero, phys.adding(size) != nil else {
       var finding = Finding.mapAddressOverflow(phys: phys, size: size, iova: iova)
       finding.domain = domain.name
@@ -46,7 +52,6 @@ extension Sanitizer: IOMMUDebugHooks {
       // One increment per smallest IOMMU page, by physical address.
       let g = domain.granule
       guard withinKernelGranuleLimit(size, domain) else { return }
-      var site = site
       var off: UInt64 = 0
       while off < size {
         site.iova = iova.advanced(by: off)
@@ -67,7 +72,8 @@ extension Sanitizer: IOMMUDebugHooks {
       return
     }
     guard configuration.accounting == .kernel else { return }
-    updateIOVA(CountSite(domain: domain, iova: iova, caller: .unmapBegin, context: context), size: size, inc: false)
+    var site = CountSite(domain: domain, iova: iova, caller: .unmapBegin, context: context)
+    updateIOVA(&site, size: size, inc: false)
   }
 
   /// The corresponding Linux function is `__iommu_debug_unmap_end()`.
@@ -84,38 +90,38 @@ extension Sanitizer: IOMMUDebugHooks {
         return
       }
       // The unmap stopped short: what is still mapped is counted again.
-      let site = CountSite(domain: domain, iova: iova.advanced(by: unmapped), caller: .unmapEnd, context: context)
-      updateIOVA(site, size: size - unmapped, inc: true)
+      var site = CountSite(domain: domain, iova: iova.advanced(by: unmapped), caller: .unmapEnd, context: context)
+      updateIOVA(&site, size: size - unmapped, inc: true)
     case .exact:
       // The removed leaves' decrements stand for the kernel's in unmap_begin.
-      var site = CountSite(domain: domain, iova: iova, caller: .unmapBegin, context: context)
-      release(removed, &site)
+      release(removed, from: domain, caller: .unmapBegin, context: context)
       if unmapped > size {
         reportLargerUnmap(domain, iova: iova, size: size, unmapped: unmapped, context: context)
       }
     }
   }
 
-  /// Exact accounting: every CPU page the removed leaves overlap loses a count per leaf.
-  func release(_ removed: [RemovedLeaves], _ site: inout CountSite) {
+  /// Exact accounting: every CPU page the removed leaves overlap loses a
+  /// count per leaf. A run's count site names the run's IOVA.
+  func release(_ removed: [RemovedLeaves], from domain: Domain, caller: DebugPageAllocCaller?, context: CallContext) {
     for run in removed {
-      site.iova = run.iova
-      if run.size == pageSize, run.leafShift == pageShift, countOnePage(run.phys.rawValue, delta: -1, site) {
+      func site() -> CountSite { CountSite(domain: domain, iova: run.iova, caller: caller, context: context) }
+      if run.size == pageSize, run.leafShift == pageShift, let one = countOnePage(run.phys.rawValue, delta: -1) {
+        if one.mayNeedCheck { check(pages: one.pfn, one.pfn + 1, site()) }
         continue
       }
-      addLeaves(
-        phys: run.phys.rawValue, leafShift: run.leafShift, count: run.size >> UInt64(run.leafShift), delta: -1, site)
+      let count = run.size >> UInt64(run.leafShift)
+      addLeaves(phys: run.phys.rawValue, leafShift: run.leafShift, count: count, delta: -1, site())
     }
   }
 
   /// The corresponding Linux function is `__iommu_debug_update_iova()`: one
   /// count per granule of `[site.iova, site.iova + size)` that is mapped.
-  private func updateIOVA(_ site: CountSite, size: UInt64, inc: Bool) {
+  private func updateIOVA(_ site: inout CountSite, size: UInt64, inc: Bool) {
     let domain = site.domain
     let g = domain.granule
     guard withinKernelGranuleLimit(size, domain) else { return }
     let iova = site.iova
-    var site = site
     var off: UInt64 = 0
     while off < size {
       site.iova = iova.advanced(by: off)
@@ -144,7 +150,8 @@ extension Sanitizer: IOMMUDebugHooks {
   // MARK: - Counting
 
   /// The corresponding Linux function is `iommu_debug_inc_page()`.
-  private func increment(_ phys: UInt64, _ site: CountSite) {
+  @inline(__always)
+  private func increment(_ phys: UInt64, _ site: borrowing CountSite) {
     let pfn = PFN(phys >> UInt64(pageShift))
     guard machine.memory.hasPageExt(pfn) else { return }
     let v = counts.add(page: pfn.rawValue, 1)
@@ -152,7 +159,8 @@ extension Sanitizer: IOMMUDebugHooks {
   }
 
   /// The corresponding Linux function is `iommu_debug_dec_page()`.
-  private func decrement(_ phys: UInt64, _ site: CountSite) {
+  @inline(__always)
+  private func decrement(_ phys: UInt64, _ site: borrowing CountSite) {
     let pfn = PFN(phys >> UInt64(pageShift))
     guard machine.memory.hasPageExt(pfn) else { return }
     let v = counts.add(page: pfn.rawValue, -1)
@@ -160,7 +168,7 @@ extension Sanitizer: IOMMUDebugHooks {
   }
 
   /// Exact accounting of a map split as `iommu_pgsize()` splits it.
-  private func addLeafRuns(phys: PhysicalAddress, size: UInt64, delta: Int64, _ site: CountSite) {
+  private func addLeafRuns(phys: PhysicalAddress, size: UInt64, delta: Int64, _ site: borrowing CountSite) {
     let runs = LeafRuns(bitmap: site.domain.pgsizeBitmap, iova: site.iova.rawValue, phys: phys.rawValue, size: size)
     for run in runs {
       addLeaves(phys: run.phys, leafShift: run.leafShift, count: run.count, delta: delta, site)
@@ -168,21 +176,20 @@ extension Sanitizer: IOMMUDebugHooks {
   }
 
   /// Exact accounting of one leaf that is exactly one CPU page of the
-  /// online range: one atomic add, and the page total only when it may be
-  /// out of range. Returns false when the page is not in the one online
-  /// range, for `addLeaves` to clip.
+  /// online range: one atomic add. Returns the page and whether its count
+  /// may now be out of range, for the caller to `check` with its site; nil
+  /// when the page is not in the one online range, for `addLeaves` to clip.
   @inline(__always)
-  private func countOnePage(_ phys: UInt64, delta: Int64, _ site: CountSite) -> Bool {
+  private func countOnePage(_ phys: UInt64, delta: Int64) -> (pfn: UInt64, mayNeedCheck: Bool)? {
     let pfn = phys >> UInt64(pageShift)
-    guard let only = onlineRange, only.contains(pfn) else { return false }
-    countPages(pfn, pfn + 1, delta: delta, site)
-    return true
+    guard let only = onlineRange, only.contains(pfn) else { return nil }
+    return (pfn, counts.mayNeedCheck(lastPiece: counts.addPiece(page: pfn, delta)))
   }
 
   /// Adds `delta` to every page of `[lo, hi)` (online RAM, one leaf or more
   /// per page) and checks the range when a count may be out of bounds.
   @inline(__always)
-  private func countPages(_ lo: UInt64, _ hi: UInt64, delta: Int64, _ site: CountSite) {
+  private func countPages(_ lo: UInt64, _ hi: UInt64, delta: Int64, _ site: borrowing CountSite) {
     let lowest = hi - lo == 1 ? counts.addPiece(page: lo, delta) : counts.add(pages: lo, hi, delta)
     if counts.mayNeedCheck(lastPiece: lowest) { check(pages: lo, hi, site) }
   }
@@ -190,7 +197,7 @@ extension Sanitizer: IOMMUDebugHooks {
   /// Exact accounting: `count` leaves of `1 << leafShift` bytes at `phys`
   /// add `delta` to every CPU page they overlap, once per leaf. Online RAM
   /// only; a run costs a few radix pieces, not one operation per page.
-  private func addLeaves(phys: UInt64, leafShift: Int, count n: UInt64, delta: Int64, _ site: CountSite) {
+  private func addLeaves(phys: UInt64, leafShift: Int, count n: UInt64, delta: Int64, _ site: borrowing CountSite) {
     let ps = UInt64(pageShift)
     let (bytes, o1) = n.multipliedReportingOverflow(by: 1 << UInt64(leafShift))
     let (end, o2) = phys.addingReportingOverflow(bytes)
@@ -234,7 +241,7 @@ extension Sanitizer: IOMMUDebugHooks {
   /// Underflow and overflow checks for exact accounting over a run: the
   /// run's pages changed by the same delta, but their counts differ where
   /// other mappings overlap, so the extremes are taken over the whole run.
-  private func check(pages lo: UInt64, _ hi: UInt64, _ site: CountSite) {
+  private func check(pages lo: UInt64, _ hi: UInt64, _ site: borrowing CountSite) {
     guard let (least, most) = counts.extremes(pages: lo, hi) else { return }
     if least.count < 0 {
       checkValue(least.count, pfn: least.pfn, site)
@@ -243,7 +250,7 @@ extension Sanitizer: IOMMUDebugHooks {
     }
   }
 
-  private func checkValue(_ v: Int64, pfn: UInt64, _ site: CountSite) {
+  private func checkValue(_ v: Int64, pfn: UInt64, _ site: borrowing CountSite) {
     if v < 0 {
       reportCount(.mapCountUnderflow, pfn: PFN(pfn), count: v, site)
     } else if v > configuration.mapCountMax {
@@ -253,7 +260,7 @@ extension Sanitizer: IOMMUDebugHooks {
 
   // MARK: - Reports
 
-  private func reportCount(_ kind: ReportKind, pfn: PFN, count: Int64, _ site: CountSite) {
+  private func reportCount(_ kind: ReportKind, pfn: PFN, count: Int64, _ site: borrowing CountSite) {
     var finding =
       kind == .mapCountOverflow
       ? Finding.mapCountOverflow(

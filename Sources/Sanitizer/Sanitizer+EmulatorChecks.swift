@@ -257,8 +257,7 @@ extension Sanitizer: MachineObserver {
     report(finding, context: context)
     // Exact accounting: the freed page table maps nothing any more.
     if freed && configuration.accounting == .exact && configuration.debugPageAlloc && Sanitizer.isCompiledIn {
-      var site = CountSite(domain: domain, iova: first.iova, caller: nil, context: context)
-      release(leaves, &site)
+      release(leaves, from: domain, caller: nil, context: context)
     }
   }
 }
