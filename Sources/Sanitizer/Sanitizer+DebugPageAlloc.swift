@@ -3,39 +3,54 @@ import KernelTypes
 import MemoryModel
 import Reports
 
-/// Where a hook counts, built once per hook and lent to every count it
-/// makes: what a count out of range reports, with the real caller. Not
-/// copyable, so that the per-granule loops never copy (retain) it; exact
-/// accounting's one-page hot paths build it only when they must check.
-struct CountSite: ~Copyable {
-  let domain: Domain
-  /// The IOVA a report names: the hook's, or the granule or leaf run being counted.
-  var iova: IOVA
+/// Where a hook counts and what its counts found out of range: built once
+/// per hook and passed to every count it makes, as the real caller and the
+/// IOVA being counted. The hook then completes the findings with its domain
+/// and call context (`reportCounts`), which no count has to copy.
+struct CountSite {
+  /// A count out of range, with the IOVA being counted when it was found.
+  struct OutOfRange {
+    var kind: ReportKind
+    var pfn: PFN
+    var count: Int64
+    var iova: IOVA
+  }
+
   /// The kernel function that counts; nil for exact accounting's release of
   /// a freed domain's leaves, which no kernel code does.
   let caller: DebugPageAllocCaller?
-  let context: CallContext
+  /// The IOVA a report names: the hook's, or the granule or leaf run being counted.
+  var iova: IOVA
+  /// What the counts found, in order; nil while nothing is, so that a hook
+  /// that finds nothing makes and frees no array.
+  private(set) var outOfRange: [OutOfRange]?
+
+  init(caller: DebugPageAllocCaller?, iova: IOVA) {
+    self.caller = caller
+    self.iova = iova
+  }
+
+  mutating func found(_ kind: ReportKind, pfn: PFN, count: Int64) {
+    outOfRange = (outOfRange ?? []) + [OutOfRange(kind: kind, pfn: pfn, count: count, iova: iova)]
+  }
 }
 
 extension Sanitizer: IOMMUDebugHooks {
   /// The corresponding Linux function is `__iommu_debug_map()`.
   public func debugMap(_ domain: Domain, iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext) {
-    let caller: DebugPageAllocCaller = configuration.accounting == .kernel ? .map : .exactMap
-    func site() -> CountSite { CountSite(domain: domain, iova: iova, caller: caller, context: context) }
+    var site = CountSite(caller: configuration.accounting == .kernel ? .map : .exactMap, iova: iova)
     // The hot path, exact accounting of one leaf: a supported page size,
     // aligned, phys not 0 and not wrapping (phys - 1 < max - size). No
     // split to compute; a leaf of one CPU page is one atomic add.
     if configuration.accounting == .exact, phys.rawValue &- 1 < UInt64.max - size, size.nonzeroBitCount == 1,
       size & domain.pgsizeBitmap == size, (iova.rawValue | phys.rawValue) & (size &- 1) == 0
     {
-      if size == pageSize, let one = countOnePage(phys.rawValue, delta: 1) {
-        if one.mayNeedCheck { check(pages: one.pfn, one.pfn + 1, site()) }
-        return
+      if size != pageSize || !countOnePage(phys.rawValue, delta: 1, &site) {
+        addLeaves(phys: phys.rawValue, leafShift: size.trailingZeroBitCount, count: 1, delta: 1, &site)
       }
-      addLeaves(phys: phys.rawValue, leafShift: size.trailingZeroBitCount, count: 1, delta: 1, site())
+      reportCounts(site, domain, context: context)
       return
     }
-    var site = site()
     guard phys != .zero, phys.adding(size) != nil else {
       var finding = Finding.mapAddressOverflow(phys: phys, size: size, iova: iova)
       finding.domain = domain.name
@@ -44,7 +59,8 @@ extension Sanitizer: IOMMUDebugHooks {
       // decrements what it never counted. Exact accounting still counts a
       // mapping of phys 0, which the page table really holds.
       guard configuration.accounting == .exact, phys.adding(size) != nil else { return }
-      addLeafRuns(phys: phys, size: size, delta: 1, site)
+      addLeafRuns(domain, phys: phys, size: size, &site)
+      reportCounts(site, domain, context: context)
       return
     }
     switch configuration.accounting {
@@ -55,12 +71,13 @@ extension Sanitizer: IOMMUDebugHooks {
       var off: UInt64 = 0
       while off < size {
         site.iova = iova.advanced(by: off)
-        increment(phys.rawValue &+ off, site)
+        increment(phys.rawValue &+ off, &site)
         off &+= g
       }
     case .exact:
-      addLeafRuns(phys: phys, size: size, delta: 1, site)
+      addLeafRuns(domain, phys: phys, size: size, &site)
     }
+    reportCounts(site, domain, context: context)
   }
 
   /// The corresponding Linux function is `__iommu_debug_unmap_begin()`.
@@ -72,8 +89,9 @@ extension Sanitizer: IOMMUDebugHooks {
       return
     }
     guard configuration.accounting == .kernel else { return }
-    var site = CountSite(domain: domain, iova: iova, caller: .unmapBegin, context: context)
-    updateIOVA(&site, size: size, inc: false)
+    var site = CountSite(caller: .unmapBegin, iova: iova)
+    updateIOVA(domain, size: size, inc: false, &site)
+    reportCounts(site, domain, context: context)
   }
 
   /// The corresponding Linux function is `__iommu_debug_unmap_end()`.
@@ -90,11 +108,14 @@ extension Sanitizer: IOMMUDebugHooks {
         return
       }
       // The unmap stopped short: what is still mapped is counted again.
-      var site = CountSite(domain: domain, iova: iova.advanced(by: unmapped), caller: .unmapEnd, context: context)
-      updateIOVA(&site, size: size - unmapped, inc: true)
+      var site = CountSite(caller: .unmapEnd, iova: iova.advanced(by: unmapped))
+      updateIOVA(domain, size: size - unmapped, inc: true, &site)
+      reportCounts(site, domain, context: context)
     case .exact:
       // The removed leaves' decrements stand for the kernel's in unmap_begin.
-      release(removed, from: domain, caller: .unmapBegin, context: context)
+      var site = CountSite(caller: .unmapBegin, iova: iova)
+      release(removed, &site)
+      reportCounts(site, domain, context: context)
       if unmapped > size {
         reportLargerUnmap(domain, iova: iova, size: size, unmapped: unmapped, context: context)
       }
@@ -102,23 +123,22 @@ extension Sanitizer: IOMMUDebugHooks {
   }
 
   /// Exact accounting: every CPU page the removed leaves overlap loses a
-  /// count per leaf. A run's count site names the run's IOVA.
-  func release(_ removed: [RemovedLeaves], from domain: Domain, caller: DebugPageAllocCaller?, context: CallContext) {
+  /// count per leaf, counted at the leaf run's IOVA.
+  @inline(__always)
+  func release(_ removed: [RemovedLeaves], _ site: inout CountSite) {
     for run in removed {
-      func site() -> CountSite { CountSite(domain: domain, iova: run.iova, caller: caller, context: context) }
-      if run.size == pageSize, run.leafShift == pageShift, let one = countOnePage(run.phys.rawValue, delta: -1) {
-        if one.mayNeedCheck { check(pages: one.pfn, one.pfn + 1, site()) }
+      site.iova = run.iova
+      if run.size == pageSize, run.leafShift == pageShift, countOnePage(run.phys.rawValue, delta: -1, &site) {
         continue
       }
       let count = run.size >> UInt64(run.leafShift)
-      addLeaves(phys: run.phys.rawValue, leafShift: run.leafShift, count: count, delta: -1, site())
+      addLeaves(phys: run.phys.rawValue, leafShift: run.leafShift, count: count, delta: -1, &site)
     }
   }
 
   /// The corresponding Linux function is `__iommu_debug_update_iova()`: one
   /// count per granule of `[site.iova, site.iova + size)` that is mapped.
-  private func updateIOVA(_ site: inout CountSite, size: UInt64, inc: Bool) {
-    let domain = site.domain
+  private func updateIOVA(_ domain: Domain, size: UInt64, inc: Bool, _ site: inout CountSite) {
     let g = domain.granule
     guard withinKernelGranuleLimit(size, domain) else { return }
     let iova = site.iova
@@ -127,7 +147,7 @@ extension Sanitizer: IOMMUDebugHooks {
       site.iova = iova.advanced(by: off)
       let p = domain.iovaToPhys(site.iova)
       if p != .zero {
-        if inc { increment(p.rawValue, site) } else { decrement(p.rawValue, site) }
+        if inc { increment(p.rawValue, &site) } else { decrement(p.rawValue, &site) }
       }
       off &+= g
     }
@@ -151,53 +171,53 @@ extension Sanitizer: IOMMUDebugHooks {
 
   /// The corresponding Linux function is `iommu_debug_inc_page()`.
   @inline(__always)
-  private func increment(_ phys: UInt64, _ site: borrowing CountSite) {
+  private func increment(_ phys: UInt64, _ site: inout CountSite) {
     let pfn = PFN(phys >> UInt64(pageShift))
     guard machine.memory.hasPageExt(pfn) else { return }
     let v = counts.add(page: pfn.rawValue, 1)
-    if v > configuration.mapCountMax || v <= 0 { reportCount(.mapCountOverflow, pfn: pfn, count: v, site) }
+    if v > configuration.mapCountMax || v <= 0 { site.found(.mapCountOverflow, pfn: pfn, count: v) }
   }
 
   /// The corresponding Linux function is `iommu_debug_dec_page()`.
   @inline(__always)
-  private func decrement(_ phys: UInt64, _ site: borrowing CountSite) {
+  private func decrement(_ phys: UInt64, _ site: inout CountSite) {
     let pfn = PFN(phys >> UInt64(pageShift))
     guard machine.memory.hasPageExt(pfn) else { return }
     let v = counts.add(page: pfn.rawValue, -1)
-    if v < 0 { reportCount(.mapCountUnderflow, pfn: pfn, count: v, site) }
+    if v < 0 { site.found(.mapCountUnderflow, pfn: pfn, count: v) }
   }
 
-  /// Exact accounting of a map split as `iommu_pgsize()` splits it.
-  private func addLeafRuns(phys: PhysicalAddress, size: UInt64, delta: Int64, _ site: borrowing CountSite) {
-    let runs = LeafRuns(bitmap: site.domain.pgsizeBitmap, iova: site.iova.rawValue, phys: phys.rawValue, size: size)
-    for run in runs {
-      addLeaves(phys: run.phys, leafShift: run.leafShift, count: run.count, delta: delta, site)
+  /// Exact accounting of a map at `site.iova`, split as `iommu_pgsize()` splits it.
+  private func addLeafRuns(_ domain: Domain, phys: PhysicalAddress, size: UInt64, _ site: inout CountSite) {
+    for run in LeafRuns(bitmap: domain.pgsizeBitmap, iova: site.iova.rawValue, phys: phys.rawValue, size: size) {
+      addLeaves(phys: run.phys, leafShift: run.leafShift, count: run.count, delta: 1, &site)
     }
   }
 
   /// Exact accounting of one leaf that is exactly one CPU page of the
-  /// online range: one atomic add. Returns the page and whether its count
-  /// may now be out of range, for the caller to `check` with its site; nil
-  /// when the page is not in the one online range, for `addLeaves` to clip.
+  /// online range: one atomic add, and the page total only when it may be
+  /// out of range. Returns false when the page is not in the one online
+  /// range, for `addLeaves` to clip.
   @inline(__always)
-  private func countOnePage(_ phys: UInt64, delta: Int64) -> (pfn: UInt64, mayNeedCheck: Bool)? {
+  private func countOnePage(_ phys: UInt64, delta: Int64, _ site: inout CountSite) -> Bool {
     let pfn = phys >> UInt64(pageShift)
-    guard let only = onlineRange, only.contains(pfn) else { return nil }
-    return (pfn, counts.mayNeedCheck(lastPiece: counts.addPiece(page: pfn, delta)))
+    guard let only = onlineRange, only.contains(pfn) else { return false }
+    countPages(pfn, pfn + 1, delta: delta, &site)
+    return true
   }
 
   /// Adds `delta` to every page of `[lo, hi)` (online RAM, one leaf or more
   /// per page) and checks the range when a count may be out of bounds.
   @inline(__always)
-  private func countPages(_ lo: UInt64, _ hi: UInt64, delta: Int64, _ site: borrowing CountSite) {
+  private func countPages(_ lo: UInt64, _ hi: UInt64, delta: Int64, _ site: inout CountSite) {
     let lowest = hi - lo == 1 ? counts.addPiece(page: lo, delta) : counts.add(pages: lo, hi, delta)
-    if counts.mayNeedCheck(lastPiece: lowest) { check(pages: lo, hi, site) }
+    if counts.mayNeedCheck(lastPiece: lowest) { check(pages: lo, hi, &site) }
   }
 
   /// Exact accounting: `count` leaves of `1 << leafShift` bytes at `phys`
   /// add `delta` to every CPU page they overlap, once per leaf. Online RAM
   /// only; a run costs a few radix pieces, not one operation per page.
-  private func addLeaves(phys: UInt64, leafShift: Int, count n: UInt64, delta: Int64, _ site: borrowing CountSite) {
+  private func addLeaves(phys: UInt64, leafShift: Int, count n: UInt64, delta: Int64, _ site: inout CountSite) {
     let ps = UInt64(pageShift)
     let (bytes, o1) = n.multipliedReportingOverflow(by: 1 << UInt64(leafShift))
     let (end, o2) = phys.addingReportingOverflow(bytes)
@@ -207,14 +227,14 @@ extension Sanitizer: IOMMUDebugHooks {
     let perPage: Int64 = leafShift >= pageShift ? 1 : Int64(1) << Int64(pageShift - leafShift)
     // Most machines have one online range: clip against it without a loop.
     if perPage == 1, let only = onlineRange, firstPage >= only.lowerBound, lastPage < only.upperBound {
-      countPages(firstPage, lastPage + 1, delta: delta, site)
+      countPages(firstPage, lastPage + 1, delta: delta, &site)
       return
     }
     for r in machine.memory.onlineRanges where r.upperBound > firstPage && r.lowerBound <= lastPage {
       let lo = max(firstPage, r.lowerBound)
       let hi = min(lastPage + 1, r.upperBound)
       if perPage == 1 {
-        countPages(lo, hi, delta: delta, site)
+        countPages(lo, hi, delta: delta, &site)
       } else {
         // Sub-page leaves: whole pages get `perPage` each, the ends what they hold.
         func leaves(in p: UInt64) -> Int64 {
@@ -223,16 +243,16 @@ extension Sanitizer: IOMMUDebugHooks {
         var midLo = lo
         var midHi = hi
         if leaves(in: lo) != perPage {
-          checkValue(counts.add(page: lo, delta * leaves(in: lo)), pfn: lo, site)
+          checkValue(counts.add(page: lo, delta * leaves(in: lo)), pfn: lo, &site)
           midLo += 1
         }
         if midHi > midLo && leaves(in: midHi - 1) != perPage {
-          checkValue(counts.add(page: midHi - 1, delta * leaves(in: midHi - 1)), pfn: midHi - 1, site)
+          checkValue(counts.add(page: midHi - 1, delta * leaves(in: midHi - 1)), pfn: midHi - 1, &site)
           midHi -= 1
         }
         if midLo < midHi {
           counts.add(pages: midLo, midHi, delta * perPage)
-          check(pages: midLo, midHi, site)
+          check(pages: midLo, midHi, &site)
         }
       }
     }
@@ -241,35 +261,46 @@ extension Sanitizer: IOMMUDebugHooks {
   /// Underflow and overflow checks for exact accounting over a run: the
   /// run's pages changed by the same delta, but their counts differ where
   /// other mappings overlap, so the extremes are taken over the whole run.
-  private func check(pages lo: UInt64, _ hi: UInt64, _ site: borrowing CountSite) {
+  private func check(pages lo: UInt64, _ hi: UInt64, _ site: inout CountSite) {
     guard let (least, most) = counts.extremes(pages: lo, hi) else { return }
     if least.count < 0 {
-      checkValue(least.count, pfn: least.pfn, site)
+      checkValue(least.count, pfn: least.pfn, &site)
     } else if most.count > configuration.mapCountMax {
-      checkValue(most.count, pfn: most.pfn, site)
+      checkValue(most.count, pfn: most.pfn, &site)
     }
   }
 
-  private func checkValue(_ v: Int64, pfn: UInt64, _ site: borrowing CountSite) {
+  private func checkValue(_ v: Int64, pfn: UInt64, _ site: inout CountSite) {
     if v < 0 {
-      reportCount(.mapCountUnderflow, pfn: PFN(pfn), count: v, site)
+      site.found(.mapCountUnderflow, pfn: PFN(pfn), count: v)
     } else if v > configuration.mapCountMax {
-      reportCount(.mapCountOverflow, pfn: PFN(pfn), count: v, site)
+      site.found(.mapCountOverflow, pfn: PFN(pfn), count: v)
     }
   }
 
   // MARK: - Reports
 
-  private func reportCount(_ kind: ReportKind, pfn: PFN, count: Int64, _ site: borrowing CountSite) {
-    var finding =
-      kind == .mapCountOverflow
-      ? Finding.mapCountOverflow(
-        pfn: pfn, phys: phys(pfn), count: count, maximum: configuration.mapCountMax, iova: site.iova,
-        caller: site.caller)
-      : Finding.mapCountUnderflow(pfn: pfn, phys: phys(pfn), count: count, iova: site.iova, caller: site.caller)
-    finding.domain = site.domain.name
-    finding.details.append(Detail("accounting", .string(configuration.accounting.rawValue)))
-    report(finding, context: site.context)
+  /// Completes what a hook's counts found into reports, with the hook's
+  /// domain and call context.
+  @inline(__always)
+  func reportCounts(_ site: CountSite, _ domain: Domain, context: CallContext) {
+    if let found = site.outOfRange { report(found, caller: site.caller, domain, context: context) }
+  }
+
+  private func report(
+    _ found: [CountSite.OutOfRange], caller: DebugPageAllocCaller?, _ domain: Domain, context: CallContext
+  ) {
+    for c in found {
+      var finding =
+        c.kind == .mapCountOverflow
+        ? Finding.mapCountOverflow(
+          pfn: c.pfn, phys: phys(c.pfn), count: c.count, maximum: configuration.mapCountMax, iova: c.iova,
+          caller: caller)
+        : Finding.mapCountUnderflow(pfn: c.pfn, phys: phys(c.pfn), count: c.count, iova: c.iova, caller: caller)
+      finding.domain = domain.name
+      finding.details.append(Detail("accounting", .string(configuration.accounting.rawValue)))
+      report(finding, context: context)
+    }
   }
 
   private func reportLargerUnmap(_ domain: Domain, iova: IOVA, size: UInt64, unmapped: UInt64, context: CallContext) {

@@ -257,7 +257,9 @@ extension Sanitizer: MachineObserver {
     report(finding, context: context)
     // Exact accounting: the freed page table maps nothing any more.
     if freed && configuration.accounting == .exact && configuration.debugPageAlloc && Sanitizer.isCompiledIn {
-      release(leaves, from: domain, caller: nil, context: context)
+      var site = CountSite(caller: nil, iova: first.iova)
+      release(leaves, &site)
+      reportCounts(site, domain, context: context)
     }
   }
 }
