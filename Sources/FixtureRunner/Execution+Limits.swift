@@ -50,15 +50,7 @@ extension Execution {
     guard size != 0, (iova | phys | size) & (minPage - 1) == 0, iova.addingReportingOverflow(size).overflow == false,
       phys.addingReportingOverflow(size).overflow == false
     else { return 0 }
-    var mapped: UInt64 = 0
-    var leaves: UInt64 = 0
-    while mapped < size {
-      let (pgsize, count) = iommuPgsize(bitmap: bitmap, iova: iova + mapped, paddr: phys + mapped, size: size - mapped)
-      guard pgsize != 0, count != 0 else { break }
-      leaves &+= count
-      mapped &+= pgsize &* count
-    }
-    return leaves
+    return LeafRuns(bitmap: bitmap, iova: iova, phys: phys, size: size).reduce(0) { $0 &+ $1.count }
   }
 
   /// After a statement: stops the fixture once a limit was hit during it.

@@ -122,21 +122,17 @@ public final class Domain: Sendable, CustomStringConvertible {
         failure = MachineError(.ENODEV, "domain \(name) was freed")
         return
       }
-      while mapped < size {
-        let (pgsize, count) = iommuPgsize(bitmap: pgsizeBitmap, iova: iova.rawValue + mapped, paddr: phys.rawValue + mapped, size: size - mapped)
-        guard pgsize != 0 else {
-          failure = MachineError(.EINVAL, "no page size fits")
-          return
-        }
+      for run in LeafRuns(bitmap: pgsizeBitmap, iova: iova.rawValue, phys: phys.rawValue, size: size) {
         let (n, err) = pt.mapRun(
-          iova: iova.rawValue + mapped, phys: phys.rawValue + mapped, leafShift: ByteSize.ffs(pgsize), count: count,
+          iova: run.iova, phys: run.phys, leafShift: run.leafShift, count: run.count,
           readable: readable, writable: writable, epoch: epoch, context: context, unlinked: &unlinked)
-        mapped += n * pgsize
+        mapped += n * run.pgsize
         if let err {
           failure = err
           return
         }
       }
+      if mapped < size { failure = MachineError(.EINVAL, "no page size fits") }
     }
     if !unlinked.freelist.isEmpty {
       machine.issue(unit.rangeCommand(domainID: id, range: unlinked.start...unlinked.end, leafOnly: false), on: unit, context: context)
@@ -212,16 +208,16 @@ public final class Domain: Sendable, CustomStringConvertible {
       let policy = unit.partialUnmapPolicy
       state.withLock { s in
         guard let pt = s.pageTable, !s.isFreed else { return }
-        while unmapped < size {
-          let at = iova.rawValue + unmapped
-          let (pgsize, count) = iommuPgsize(bitmap: pgsizeBitmap, iova: at, paddr: at, size: size - unmapped)
-          guard pgsize != 0 else { break }
-          let (n, r) = pt.unmapPages(iova: at, pgShift: ByteSize.ffs(pgsize), count: count, policy: policy, gather: &gather)
+        var runs = LeafRuns(bitmap: pgsizeBitmap, iova: iova.rawValue, phys: iova.rawValue, size: size)
+        while let run = runs.next() {
+          let (n, r) = pt.unmapPages(
+            iova: run.iova, pgShift: run.leafShift, count: run.count, policy: policy, gather: &gather)
           if n == 0 {
             refused = r
             break
           }
           unmapped += n
+          runs.offset = unmapped
         }
       }
     }

@@ -18,11 +18,7 @@ extension TraceReplayer {
     }
     // __iommu_debug_map(): WARN_ON(!phys || check_add_overflow(phys, size, &end)).
     let (_, physWraps) = paddr.addingReportingOverflow(size)
-    if paddr == 0 || physWraps {
-      reportAddressOverflow(
-        onMap: true, what: paddr == 0 ? "phys is 0" : "phys \(paddr.hexAlt) + size \(size.hexAlt) wraps around",
-        iova: iova, phys: paddr, size: size)
-    }
+    if paddr == 0 || physWraps { reportMapAddressOverflow(iova: iova, phys: paddr, size: size) }
     let (physLast, o1) = paddr.addingReportingOverflow(size - 1)
     let (iovaLast, o2) = iova.addingReportingOverflow(size - 1)
     guard !o1, !o2 else { return }
@@ -150,9 +146,7 @@ extension TraceReplayer {
     }
     // __iommu_debug_unmap_begin(): WARN_ON(check_add_overflow(iova, size, &end)).
     let (_, wraps) = iova.addingReportingOverflow(size)
-    if wraps {
-      reportAddressOverflow(onMap: false, what: "iova \(iova.hexAlt) + size \(size.hexAlt) wraps around", iova: iova, phys: nil, size: size)
-    }
+    if wraps { reportUnmapAddressOverflow(iova: iova, size: size) }
     guard unmapped > 0 else {
       summary.zeroSizeEvents += 1
       return

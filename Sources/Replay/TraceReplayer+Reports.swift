@@ -83,87 +83,80 @@ extension TraceReplayer {
     return d.isEmpty ? nil : d
   }
 
-  func send(_ r: Report) {
+  /// Completes a finding into its report and emits it: the traced task, the
+  /// current line as the statement, and `caller` below the finding's frames.
+  /// A trace has no page_owner.
+  func send(_ finding: Finding, caller: StackFrame) {
     summary.reports += 1
-    summary.reportsByKind[r.kind.rawValue, default: 0] += 1
-    emit(r)
+    summary.reportsByKind[finding.kind.rawValue, default: 0] += 1
+    emit(Report(finding, callers: [caller], statement: currentStatement(), task: currentTask(), pageOwner: nil))
   }
 
   // MARK: - freed-while-mapped, allocated-while-mapped
 
   func reportPage(_ kind: ReportKind, pfn: UInt64, count: Int64, owner: Int32) {
-    var details: [Detail] = [Detail("order", .int(Int64(fields.order)))]
-    var iova: IOVA?
-    var domain: String?
-    var device: String?
+    var finding = Finding.pageLeak(
+      kind, pfn: PFN(pfn), phys: PhysicalAddress(pfn << shift), count: count, order: Int(fields.order))
     var module: String?
     if owner >= 0 {
       let m = mappings[Int(owner)]
       let pagePhys = pfn << shift
-      iova = IOVA(pagePhys >= m.paddr ? m.iova &+ (pagePhys - m.paddr) : m.iova)
-      domain = spaces[Int(m.space)].name
-      device = spaceDevice(m.space)
+      finding.iova = IOVA(pagePhys >= m.paddr ? m.iova &+ (pagePhys - m.paddr) : m.iova)
+      finding.domain = spaces[Int(m.space)].name
+      finding.device = spaceDevice(m.space)
       module = spaceDriver(m.space)
-      details.append(Detail("map line", .int(Int64(m.line))))
-      details.append(Detail("map ts", .string(m.ts.description)))
-      details.append(Detail("map pid", .int(Int64(m.pid))))
+      finding.details.append(Detail("map line", .int(Int64(m.line))))
+      finding.details.append(Detail("map ts", .string(m.ts.description)))
+      finding.details.append(Detail("map pid", .int(Int64(m.pid))))
       if m.dmaLine > 0 {
-        details.append(Detail("dma map line", .int(Int64(m.dmaLine))))
-        details.append(Detail("dma map ts", .string(m.dmaTS.description)))
-        details.append(Detail("dma map event", .string(m.dmaType.name)))
+        finding.details.append(Detail("dma map line", .int(Int64(m.dmaLine))))
+        finding.details.append(Detail("dma map ts", .string(m.dmaTS.description)))
+        finding.details.append(Detail("dma map event", .string(m.dmaType.name)))
       }
-      if let a = mappingNotes[owner] { details.append(Detail("attribution", .string(a))) }
+      if let a = mappingNotes[owner] { finding.details.append(Detail("attribution", .string(a))) }
     }
     let isFree = kind == .freedWhileMapped
-    details.append(Detail(isFree ? "free line" : "alloc line", .int(Int64(lineNumber))))
-    details.append(Detail(isFree ? "free ts" : "alloc ts", .string(pre.ts.description)))
+    finding.details.append(Detail(isFree ? "free line" : "alloc line", .int(Int64(lineNumber))))
+    finding.details.append(Detail(isFree ? "free ts" : "alloc ts", .string(pre.ts.description)))
     if !isFree, fields.gfpEnd > fields.gfpStart {
-      details.append(Detail("gfp_flags", .string(cur.string(fields.gfpStart, fields.gfpEnd))))
+      finding.details.append(Detail("gfp_flags", .string(cur.string(fields.gfpStart, fields.gfpEnd))))
     }
-    if let l = lostEventsDetail() { details.append(l) }
-    let path: [String]
+    if let l = lostEventsDetail() { finding.details.append(l) }
+    // The page allocator's path to the hook, by event: `__free_pages()` reaches
+    // `free_pages_prepare()` through `__free_frozen_pages()`.
     switch pre.type {
-    case .mmPageAlloc: path = ["post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof"]
-    case .mmPageFreeBatched: path = ["free_pages_prepare", "free_unref_folios"]
-    default: path = ["free_pages_prepare", "__free_pages"]
+    case .mmPageAlloc: finding.frames += ["post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof"]
+    case .mmPageFreeBatched: finding.frames += ["free_pages_prepare", "free_unref_folios"]
+    default: finding.frames += ["free_pages_prepare", "__free_frozen_pages", "__free_pages"]
     }
-    let trace = ([WarningSite.checkUnmapped.function] + path).map { StackFrame($0) } + [taskFrame(module: module)]
-    send(
-      Report(
-        kind: kind, headline: "iommu: Detected page leak!", warningSite: WarningSite.checkUnmapped, callTrace: trace,
-        statement: currentStatement(), task: currentTask(), pfn: PFN(pfn), phys: PhysicalAddress(pfn << shift),
-        iova: iova, domain: domain, device: device, count: count, details: details))
+    send(finding, caller: taskFrame(module: module))
   }
 
   // MARK: - address-overflow, unmap-larger-than-requested
 
-  func reportAddressOverflow(onMap: Bool, what: String, iova: UInt64, phys: UInt64?, size: UInt64) {
-    let site = onMap ? WarningSite.debugMap : WarningSite.updateIOVA
-    let path = onMap ? ["iommu_map_nosync", "iommu_map"] : ["__iommu_debug_unmap_begin", "__iommu_unmap", "iommu_unmap"]
-    var details = [Detail("size", .hex(size)), Detail(onMap ? "map line" : "unmap line", .int(Int64(lineNumber))), Detail(onMap ? "map ts" : "unmap ts", .string(pre.ts.description))]
-    if let l = lostEventsDetail() { details.append(l) }
-    send(
-      Report(
-        kind: .addressOverflow, headline: "iommu: " + what, warningSite: site,
-        callTrace: ([site.function] + path).map { StackFrame($0) } + [taskFrame(module: nil)],
-        statement: currentStatement(), task: currentTask(), phys: phys.map { PhysicalAddress($0) }, iova: IOVA(iova),
-        details: details))
+  /// `__iommu_debug_map()`'s WARN on a map of phys 0 or one whose physical range wraps.
+  func reportMapAddressOverflow(iova: UInt64, phys: UInt64, size: UInt64) {
+    var finding = Finding.mapAddressOverflow(phys: PhysicalAddress(phys), size: size, iova: IOVA(iova))
+    finding.details += [Detail("map line", .int(Int64(lineNumber))), Detail("map ts", .string(pre.ts.description))]
+    if let l = lostEventsDetail() { finding.details.append(l) }
+    send(finding, caller: taskFrame(module: nil))
+  }
+
+  /// `__iommu_debug_update_iova()`'s WARN, from `__iommu_debug_unmap_begin()`, on an unmap whose IOVA range wraps.
+  func reportUnmapAddressOverflow(iova: UInt64, size: UInt64) {
+    var finding = Finding.unmapAddressOverflow(iova: IOVA(iova), size: size)
+    finding.details += [Detail("unmap line", .int(Int64(lineNumber))), Detail("unmap ts", .string(pre.ts.description))]
+    if let l = lostEventsDetail() { finding.details.append(l) }
+    send(finding, caller: taskFrame(module: nil))
   }
 
   func reportLargerUnmap(iova: UInt64, size: UInt64, unmapped: UInt64) {
-    let site = WarningSite.unmapEnd
-    send(
-      Report(
-        kind: .unmapLargerThanRequested,
-        headline: "iommu: unmap of \(size.hexAlt) bytes at iova \(IOVA(iova)) removed \(unmapped.hexAlt) bytes",
-        warningSite: site,
-        callTrace: ([site.function, "__iommu_unmap", "iommu_unmap"]).map { StackFrame($0) } + [taskFrame(module: nil)],
-        statement: currentStatement(), task: currentTask(), iova: IOVA(iova),
-        details: [
-          Detail("size", .hex(size)), Detail("unmapped", .hex(unmapped)),
-          Detail("unmap line", .int(Int64(lineNumber))), Detail("unmap ts", .string(pre.ts.description)),
-          Detail("note", .string("WARN_ON_ONCE: reported once per replay; the summary counts them all")),
-        ]))
+    var finding = Finding.largerUnmap(iova: IOVA(iova), size: size, unmapped: unmapped)
+    finding.details += [
+      Detail("unmap line", .int(Int64(lineNumber))), Detail("unmap ts", .string(pre.ts.description)),
+      Detail("note", .string("WARN_ON_ONCE: reported once per replay; the summary counts them all")),
+    ]
+    send(finding, caller: taskFrame(module: nil))
   }
 
   // MARK: - fault-after-unmap
@@ -216,16 +209,16 @@ extension TraceReplayer {
     }
     let guiltyName = driver.isEmpty ? (deviceName.isEmpty ? "unknown_device" : deviceName) : driver
     let guilty = StackFrame(
-      guiltyName, module: driver.isEmpty ? nil : driver, sourceFile: options.traceName, sourceLine: lineNumber, isGuilty: true)
+      guiltyName, module: driver.isEmpty ? nil : driver, sourceFile: options.traceName, sourceLine: lineNumber,
+      isGuilty: true)
     let site = ReplaySites.faultAfterUnmap
     let headline =
       "iommu: \(deviceName.isEmpty ? "a device" : deviceName) faulted on iova \(IOVA(x)) "
       + "after the unmap at line \(r.unmapLine)"
-    send(
-      Report(
-        kind: .faultAfterUnmap, headline: headline, warningSite: site,
-        callTrace: [StackFrame(site.function), StackFrame("report_iommu_fault"), guilty],
-        statement: currentStatement(), task: currentTask(), pfn: pfn, phys: phys, iova: IOVA(x),
-        domain: spaces[Int(r.space)].name, device: deviceName.isEmpty ? nil : deviceName, details: details))
+    let finding = Finding(
+      kind: .faultAfterUnmap, headline: headline, warningSite: site, frames: [site.function, "report_iommu_fault"],
+      pfn: pfn, phys: phys, iova: IOVA(x), domain: spaces[Int(r.space)].name,
+      device: deviceName.isEmpty ? nil : deviceName, details: details)
+    send(finding, caller: guilty)
   }
 }

@@ -51,17 +51,22 @@ extension Sanitizer: MachineObserver {
       guard let (e, unitName, dev) = found else { continue }
       let where_ = dev.map { "the ATC of \($0.name)" } ?? "the IOTLB of \(unitName)"
       let sva = domains(e.tag.domainID)?.type == .sva
-      emit(Report(
+      let pasid = e.tag.pasid ?? 0
+      let finding = Finding(
         kind: sva ? .secondaryTLBStale : .freedWhileIOTLBCached,
         headline: sva
-          ? "iommusan: pfn \(pfn) of SVA-shared memory freed before the IOMMU was told: \(where_) still maps \(IOVA(e.iova)) (pasid \(e.tag.pasid ?? 0)) to it"
+          ? "iommusan: pfn \(pfn) of SVA-shared memory freed before the IOMMU was told: \(where_) still maps "
+            + "\(IOVA(e.iova)) (pasid \(pasid)) to it"
           : "iommusan: pfn \(pfn) freed while \(where_) still maps iova \(IOVA(e.iova)) to it",
         warningSite: WarnSites.emulator("iommusan_check_free_cached", line: 40),
-        callTrace: trace(["iommusan_check_free_cached"], stack),
-        statement: nil, task: TaskInfo(context.task), pfn: pfn, phys: phys(pfn), iova: IOVA(e.iova),
+        frames: ["iommusan_check_free_cached"], pfn: pfn, phys: phys(pfn), iova: IOVA(e.iova),
         domain: domains(e.tag.domainID)?.name, device: dev?.name, pasid: e.tag.pasid,
-        details: [Detail("cache", .string(dev == nil ? "iotlb" : "atc")), Detail("iommu", .string(unitName)), Detail("entry size", .hex(e.size))],
-        pageOwner: pageOwner(pfn)))
+        details: [
+          Detail("cache", .string(dev == nil ? "iotlb" : "atc")), Detail("iommu", .string(unitName)),
+          Detail("entry size", .hex(e.size)),
+        ],
+        dumpsPageOwner: true)
+      report(finding, stack: stack, context: context)
     }
   }
 
@@ -75,18 +80,24 @@ extension Sanitizer: MachineObserver {
       let entries = u.walkEntries(pointingInto: base, length: length)
       guard let e = entries.first else { continue }
       let domain = machine.domains.first { $0.id == e.tag.domainID }
-      emit(Report(
+      let pasid = e.tag.pasid ?? 0
+      let check = kernel ? "iommusan_check_kernel_pgtable_free" : "iommusan_check_secondary_tlb"
+      let finding = Finding(
         kind: kernel ? .pageTableFreedWhileCached : .secondaryTLBStale,
         headline: kernel
-          ? "iommusan: kernel page-table page \(base) freed while the paging-structure cache of \(u.name) still points at it (va \(VirtualAddress(e.iovaBase)), pasid \(e.tag.pasid ?? 0))"
-          : "iommusan: page-table page \(base) of SVA-shared memory freed before the IOMMU was told: \(u.name) still caches a pointer to it (pasid \(e.tag.pasid ?? 0))",
-        warningSite: WarnSites.emulator(kernel ? "iommusan_check_kernel_pgtable_free" : "iommusan_check_secondary_tlb", line: kernel ? 90 : 100),
-        callTrace: trace([kernel ? "iommusan_check_kernel_pgtable_free" : "iommusan_check_secondary_tlb"], stack),
-        statement: nil, task: TaskInfo(context.task), pfn: block.head, phys: base, iova: IOVA(e.iovaBase),
-        domain: domain?.name, device: domain?.attachedDevices.first?.device.name, pasid: e.tag.pasid,
-        details: [Detail("iommu", .string(u.name)), Detail("walk cache entries", .int(Int64(entries.count))),
-          Detail("level", .int(Int64(4 - e.depth))), Detail("table", .string(kernel ? "kernel" : "user"))],
-        pageOwner: pageOwner(block.head)))
+          ? "iommusan: kernel page-table page \(base) freed while the paging-structure cache of \(u.name) still "
+            + "points at it (va \(VirtualAddress(e.iovaBase)), pasid \(pasid))"
+          : "iommusan: page-table page \(base) of SVA-shared memory freed before the IOMMU was told: \(u.name) "
+            + "still caches a pointer to it (pasid \(pasid))",
+        warningSite: WarnSites.emulator(check, line: kernel ? 90 : 100), frames: [check],
+        pfn: block.head, phys: base, iova: IOVA(e.iovaBase), domain: domain?.name,
+        device: domain?.attachedDevices.first?.device.name, pasid: e.tag.pasid,
+        details: [
+          Detail("iommu", .string(u.name)), Detail("walk cache entries", .int(Int64(entries.count))),
+          Detail("level", .int(Int64(4 - e.depth))), Detail("table", .string(kernel ? "kernel" : "user")),
+        ],
+        dumpsPageOwner: true)
+      report(finding, stack: stack, context: context)
       return
     }
   }
@@ -95,13 +106,18 @@ extension Sanitizer: MachineObserver {
     let base = phys(block.head)
     let entries = domain.unit.walkEntries(pointingInto: base, length: block.pageCount << UInt64(pageShift))
     guard let e = entries.first else { return }
-    emit(Report(
+    let finding = Finding(
       kind: .pageTableFreedWhileCached,
-      headline: "iommusan: I/O page-table page at \(base) freed while the walk cache of \(domain.unit.name) still points at it",
+      headline:
+        "iommusan: I/O page-table page at \(base) freed while the walk cache of \(domain.unit.name) still points at it",
       warningSite: WarnSites.emulator("iommusan_check_table_free", line: 80),
-      callTrace: trace(["iommusan_check_table_free", "iommu_put_pages_list"], [context.caller]),
-      statement: nil, task: TaskInfo(context.task), pfn: block.head, phys: base, iova: IOVA(e.iovaBase), domain: domain.name,
-      details: [Detail("walk cache entries", .int(Int64(entries.count))), Detail("level", .int(Int64(domain.unit.format.levels - e.depth)))]))
+      frames: ["iommusan_check_table_free", "iommu_put_pages_list"], pfn: block.head, phys: base,
+      iova: IOVA(e.iovaBase), domain: domain.name,
+      details: [
+        Detail("walk cache entries", .int(Int64(entries.count))),
+        Detail("level", .int(Int64(domain.unit.format.levels - e.depth))),
+      ])
+    report(finding, context: context)
   }
 
   // MARK: - ATS
@@ -113,13 +129,16 @@ extension Sanitizer: MachineObserver {
     case .smmuv3: message = "arm-smmu-v3: ATC invalidate timeout (CMDQ_ERR_CERROR_ATC_INV_IDX) for \(device.bdf)"
     case .amd: message = "AMD-Vi: Completion-Wait loop timed out after INVALIDATE_IOTLB_PAGES to \(device.bdf)"
     }
-    emit(Report(
+    let finding = Finding(
       kind: .atsInvalidationTimeout, headline: message, warnMessage: [message],
       warningSite: WarnSites.emulator("iommusan_check_ats_invalidation", line: 120),
-      callTrace: trace(["iommusan_check_ats_invalidation"], [context.caller]), statement: nil,
-      task: TaskInfo(context.task), iova: command.range.map { IOVA($0.lowerBound) }, device: device.name,
-      details: [Detail("command", .string(command.name)), Detail("iommu", .string(device.unit.name)),
-        Detail("reason", .string("the device is resetting (FLR) and ignores ATS invalidations"))]))
+      frames: ["iommusan_check_ats_invalidation"], iova: command.range.map { IOVA($0.lowerBound) },
+      device: device.name,
+      details: [
+        Detail("command", .string(command.name)), Detail("iommu", .string(device.unit.name)),
+        Detail("reason", .string("the device is resetting (FLR) and ignores ATS invalidations")),
+      ])
+    report(finding, context: context)
   }
 
   // MARK: - Ground truth
@@ -141,24 +160,33 @@ extension Sanitizer: MachineObserver {
       var details: [Detail] = [Detail("access", .string(rw)), Detail("length", .int(Int64(event.length))), Detail("path", .string(event.path))]
       details.append(Detail("translation epoch", .int(Int64(clamping: epoch))))
       if let gen { details.append(Detail("page generation", .int(Int64(clamping: gen)))) }
-      emit(Report(
+      let finding = Finding(
         kind: .dmaUseAfterFree,
-        headline: "iommusan: DMA use-after-free: \(event.device.name) \(rw) at iova \(event.iova) reached pfn \(pfn), which \(state)",
+        headline:
+          "iommusan: DMA use-after-free: \(event.device.name) \(rw) at iova \(event.iova) reached pfn \(pfn), "
+          + "which \(state)",
         warningSite: WarnSites.emulator("iommusan_dma_ground_truth", line: 160),
-        callTrace: trace(["iommusan_dma_ground_truth", "iommusan_device_access"], [ctx.caller]), statement: nil,
-        task: TaskInfo(ctx.task), pfn: pfn, phys: event.phys, iova: event.iova, domain: event.domain?.name,
-        device: event.device.name, pasid: event.pasid, details: details, pageOwner: pageOwner(pfn)))
+        frames: ["iommusan_dma_ground_truth", "iommusan_device_access"], pfn: pfn, phys: event.phys,
+        iova: event.iova, domain: event.domain?.name, device: event.device.name, pasid: event.pasid,
+        details: details, dumpsPageOwner: true)
+      report(finding, context: ctx)
     case .staleWalk(let table, let depth):
       let tpfn = table.pfn(pageShift: pageShift)
-      emit(Report(
+      let level = Int64((event.domain?.unit.format.levels ?? 4) - depth)
+      let finding = Finding(
         kind: .dmaStaleWalk,
-        headline: "iommusan: DMA through a freed page table: \(event.device.name) \(rw) at iova \(event.iova) walked the freed table page \(table)",
+        headline:
+          "iommusan: DMA through a freed page table: \(event.device.name) \(rw) at iova \(event.iova) walked the "
+          + "freed table page \(table)",
         warningSite: WarnSites.emulator("iommusan_dma_ground_truth", line: 175),
-        callTrace: trace(["iommusan_dma_ground_truth", "iommusan_device_access"], [ctx.caller]), statement: nil,
-        task: TaskInfo(ctx.task), pfn: tpfn, phys: event.phys, iova: event.iova, domain: event.domain?.name,
-        device: event.device.name, pasid: event.pasid,
-        details: [Detail("access", .string(rw)), Detail("path", .string(event.path)), Detail("table level", .int(Int64((event.domain?.unit.format.levels ?? 4) - depth))), Detail("table", .hex(table.rawValue))],
-        pageOwner: pageOwner(tpfn)))
+        frames: ["iommusan_dma_ground_truth", "iommusan_device_access"], pfn: tpfn, phys: event.phys,
+        iova: event.iova, domain: event.domain?.name, device: event.device.name, pasid: event.pasid,
+        details: [
+          Detail("access", .string(rw)), Detail("path", .string(event.path)), Detail("table level", .int(level)),
+          Detail("table", .hex(table.rawValue)),
+        ],
+        dumpsPageOwner: true)
+      report(finding, context: ctx)
     }
   }
 
@@ -173,12 +201,12 @@ extension Sanitizer: MachineObserver {
     let key = DMAKey(device: device.name, address: dmaAddress.rawValue)
     let entry = state.withLock { $0.dmaEntries.removeValue(forKey: key) }
     let prefix = "DMA-API: \(configuration.driverName) \(device.bdf): "
-    let chain = ["check_unmap", "debug_dma_unmap_phys", "dma_unmap_phys"]
     func report(_ kind: ReportKind, _ text: String, _ details: [Detail]) {
-      emit(Report(
+      let finding = Finding(
         kind: kind, headline: prefix + text, warnMessage: [prefix + text], warningSite: WarnSites.dmaDebugCheckUnmap,
-        callTrace: trace(chain, [context.caller]), statement: nil, task: TaskInfo(context.task),
-        phys: entry?.phys, iova: dmaAddress, domain: device.domain?.name, device: device.name, details: details))
+        frames: ["check_unmap", "debug_dma_unmap_phys", "dma_unmap_phys"], phys: entry?.phys, iova: dmaAddress,
+        domain: device.domain?.name, device: device.name, details: details)
+      self.report(finding, context: context)
     }
     guard let entry else {
       report(.dmaUnmapNotMapped,
@@ -203,30 +231,35 @@ extension Sanitizer: MachineObserver {
   public func mappingsLeft(_ domain: Domain, leaves: [RemovedLeaves], reason: LeakReason, freed: Bool, context: CallContext) {
     if reason == .processExited {
       let dev = domain.attachedDevices.first
-      emit(Report(
+      let finding = Finding(
         kind: .mappingLeak,
-        headline: "iommusan: process \(domain.process?.description ?? "?") exited with its SVA binding to \(dev?.device.name ?? "a device") (pasid \(dev?.pasid ?? 0)) still in place",
+        headline:
+          "iommusan: process \(domain.process?.description ?? "?") exited with its SVA binding to "
+          + "\(dev?.device.name ?? "a device") (pasid \(dev?.pasid ?? 0)) still in place",
         warningSite: WarnSites.emulator("iommusan_check_mapping_leak", line: 195),
-        callTrace: trace(["iommusan_check_mapping_leak", "mmu_notifier_release", "exit_mmap"], [context.caller]),
-        statement: nil, task: TaskInfo(context.task), domain: domain.name, device: dev?.device.name, pasid: dev?.pasid,
-        details: [Detail("reason", .string(reason.rawValue))]))
+        frames: ["iommusan_check_mapping_leak", "mmu_notifier_release", "exit_mmap"], domain: domain.name,
+        device: dev?.device.name, pasid: dev?.pasid, details: [Detail("reason", .string(reason.rawValue))])
+      report(finding, context: context)
       return
     }
     guard let first = leaves.first else { return }
     let bytes = leaves.reduce(UInt64(0)) { $0 &+ $1.size }
-    emit(Report(
+    let finding = Finding(
       kind: .mappingLeak,
       headline: "iommusan: \(reason.rawValue) with \(ByteSize.describe(bytes)) still mapped in domain \(domain.name)",
       warningSite: WarnSites.emulator("iommusan_check_mapping_leak", line: 200),
-      callTrace: trace(["iommusan_check_mapping_leak", reason == .domainFreed ? "iommu_domain_free" : "iommu_detach_device"], [context.caller]),
-      statement: nil, task: TaskInfo(context.task), pfn: first.phys.pfn(pageShift: pageShift), phys: first.phys,
-      iova: first.iova, domain: domain.name,
-      details: [Detail("reason", .string(reason.rawValue)), Detail("runs", .int(Int64(leaves.count))), Detail("bytes", .hex(bytes))]))
+      frames: ["iommusan_check_mapping_leak", reason == .domainFreed ? "iommu_domain_free" : "iommu_detach_device"],
+      pfn: first.phys.pfn(pageShift: pageShift), phys: first.phys, iova: first.iova, domain: domain.name,
+      details: [
+        Detail("reason", .string(reason.rawValue)), Detail("runs", .int(Int64(leaves.count))),
+        Detail("bytes", .hex(bytes)),
+      ])
+    report(finding, context: context)
     // Exact accounting: the freed page table maps nothing any more.
     if freed && configuration.accounting == .exact && configuration.debugPageAlloc && Sanitizer.isCompiledIn {
-      for run in leaves {
-        addLeaves(phys: run.phys.rawValue, leafShift: run.leafShift, count: run.size >> UInt64(run.leafShift), delta: -1, domain: domain, iova: run.iova, chain: .frames([context.caller]), context: context)
-      }
+      var site = CountSite(caller: nil, iova: first.iova)
+      release(leaves, &site)
+      reportCounts(site, domain, context: context)
     }
   }
 }

@@ -25,18 +25,25 @@ extension StackFrame {
 }
 
 extension Sanitizer {
-  /// A call trace: detector frames (innermost first) above the model's chain.
-  func trace(_ detector: [String], _ chain: [KernelFrame]) -> [StackFrame] {
-    detector.map { StackFrame($0) } + chain.map(StackFrame.init)
+  /// Completes a finding into its report and emits it, as KASAN's
+  /// `complete_report_info()` and `print_report()`: the running task, the
+  /// call trace (the finding's frames above `stack`, by default the
+  /// caller's frame) and the page_owner record when the finding dumps it.
+  func report(_ finding: Finding, stack: [KernelFrame]? = nil, context: CallContext) {
+    let owner = finding.dumpsPageOwner ? finding.pfn.flatMap(pageOwner) : nil
+    emit(
+      Report(
+        finding, callers: (stack ?? [context.caller]).map(StackFrame.init), statement: nil,
+        task: TaskInfo(context.task), pageOwner: owner))
   }
 
   /// The page_owner dump for a page, when `page_owner=on`.
-  func pageOwner(_ pfn: PFN) -> PageOwnerRecord? {
+  private func pageOwner(_ pfn: PFN) -> PageOwnerRecord? {
     guard configuration.pageOwner, let r = machine.memory.record(containing: pfn) else { return nil }
     return PageOwnerRecord(
-      isAllocated: r.isAllocated, order: r.block.order, gfp: r.gfp, pid: r.allocTask.pid, tgid: r.allocTask.tgid, comm: r.allocTask.comm, ts: r.allocTime,
-      freeTs: r.freeTime, allocStack: r.allocStack.map(StackFrame.init), freePid: r.freeTask?.pid,
-      freeTgid: r.freeTask?.tgid, freeStack: r.freeStack.map(StackFrame.init))
+      isAllocated: r.isAllocated, order: r.block.order, gfp: r.gfp, pid: r.allocTask.pid, tgid: r.allocTask.tgid,
+      comm: r.allocTask.comm, ts: r.allocTime, freeTs: r.freeTime, allocStack: r.allocStack.map(StackFrame.init),
+      freePid: r.freeTask?.pid, freeTgid: r.freeTask?.tgid, freeStack: r.freeStack.map(StackFrame.init))
   }
 
   func phys(_ pfn: PFN) -> PhysicalAddress { pfn.address(pageShift: pageShift) }

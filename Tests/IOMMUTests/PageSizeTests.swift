@@ -96,6 +96,41 @@ struct PageSizeTests {
     }
   }
 
+  @Test("LeafRuns yields the iommu_pgsize() chunks, back to back, and stops where none fits")
+  func leafRunsFollowIommuPgsize() {
+    var rng = SplitMix64(seed: 0x1EAF_0000)
+    let bitmaps: [UInt64] = [x86Sizes, 16 * K | 32 * M, 64 * K | 512 * M, 0xFFFF_FFFF_F000]
+    for _ in 0..<2000 {
+      let bitmap = bitmaps.randomElement(using: &rng)!
+      let gran = UInt64(1) << UInt64(bitmap.trailingZeroBitCount)
+      let iova = (rng.next() % (1 << 40)) & ~(gran - 1)
+      let phys = rng.next() % 2 == 0 ? iova : (rng.next() % (1 << 44)) & ~(gran - 1)
+      // Sometimes a tail smaller than the smallest page: the split stops there.
+      let size = gran * (1 + rng.next() % 600) + (rng.next() % 4 == 0 ? gran / 2 : 0)
+      var runs = LeafRuns(bitmap: bitmap, iova: iova, phys: phys, size: size)
+      var done: UInt64 = 0
+      while let run = runs.next() {
+        let (pgsize, count) = iommuPgsize(bitmap: bitmap, iova: iova + done, paddr: phys + done, size: size - done)
+        #expect(run == LeafRuns.Run(iova: iova + done, phys: phys + done, pgsize: pgsize, count: count))
+        #expect(run.leafShift == pgsize.trailingZeroBitCount && run.bytes == pgsize * count)
+        done += run.bytes
+        #expect(runs.offset == done)
+      }
+      #expect(done == size & ~(gran - 1))
+    }
+  }
+
+  @Test("LeafRuns resumes from the offset its caller sets, as __iommu_unmap() advances by what it unmapped")
+  func leafRunsResumeFromOffset() {
+    // 4K, then the 2M page: the caller removed a whole 2M leaf at the start.
+    var runs = LeafRuns(bitmap: x86Sizes, iova: 0x20_0000, phys: 0x20_0000, size: 4 * M)
+    let first = runs.next()
+    #expect(first == LeafRuns.Run(iova: 0x20_0000, phys: 0x20_0000, pgsize: 2 * M, count: 2))
+    runs.offset = 2 * M + 4 * K
+    #expect(runs.next() == LeafRuns.Run(iova: 0x40_1000, phys: 0x40_1000, pgsize: 4 * K, count: 511))
+    #expect(runs.next() == nil)
+  }
+
   @Test("Level geometry of each format", arguments: Geometry.all)
   func geometry(_ g: Geometry) {
     let f = g.format

@@ -36,6 +36,38 @@ import Testing
     #expect(left.first == 1)
   }
 
+  @Test func countReportsNameTheRealCaller() throws {
+    // emu.map_count_max=1 and a page mapped twice: the unmap of a range with
+    // a hole decrements it in unmap_begin and counts it again in unmap_end.
+    let config = MemoryConfiguration(size: 64 << 20, page: PageSize(shift: 12)!)
+    let machine = Machine(memory: PhysicalMemory(config: config), policy: MachinePolicy(strict: true))
+    var c = Sanitizer.Configuration()
+    c.accounting = .kernel
+    c.mapCountMax = 1
+    let sanitizer = Sanitizer(machine: machine, configuration: c)
+    sanitizer.attach()
+    let unit = try machine.addIOMMU(name: "vtd0", model: .vtd)
+    let d = try machine.allocDomain(unit: unit, type: .paging, name: "d", context: ctx)
+    let blk = try machine.memory.allocPages(order: 1, context: ctx)
+    let p = blk.head.address(pageShift: 12)
+    try d.map(iova: IOVA(0x10_0000), phys: p, size: 0x1000, context: ctx)
+    try d.map(iova: IOVA(0x10_2000), phys: p.advanced(by: 0x1000), size: 0x1000, context: ctx)
+    try d.map(iova: IOVA(0x20_0000), phys: p.advanced(by: 0x1000), size: 0x1000, context: ctx)
+    #expect(d.unmap(iova: IOVA(0x10_0000), size: 0x3000, context: ctx) == 0x1000)
+    let reports = sanitizer.drain().compactMap { if case .report(let r) = $0 { r } else { nil } }
+    let traces = reports.map { $0.callTrace.map(\.function) }
+    #expect(reports.map(\.kind) == [.mapCountOverflow, .mapCountOverflow])
+    #expect(reports.map(\.iova) == [IOVA(0x20_0000), IOVA(0x10_2000)])
+    #expect(
+      traces == [
+        ["iommu_debug_inc_page", "__iommu_debug_map", "iommu_map_nosync", "iommu_map", "test_driver"],
+        [
+          "iommu_debug_inc_page", "__iommu_debug_update_iova", "__iommu_debug_unmap_end", "__iommu_unmap",
+          "iommu_unmap", "test_driver",
+        ],
+      ])
+  }
+
   @Test func exactReleasesTheWholeLargePage() throws {
     let t = TestMachine(accounting: .exact)
     let unit = try t.machine.addIOMMU(name: "vtd0", model: .vtd)
