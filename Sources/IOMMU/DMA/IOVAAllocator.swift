@@ -20,6 +20,9 @@ struct IOVAAllocator {
   /// The smallest size a 32-bit allocation failed at since the last free
   /// below 4G: larger ones fail at once. `max32_alloc_size`.
   private(set) var max32AllocSize: UInt64
+  /// The nodes the allocation walks have stepped over, for tests and
+  /// benchmarks: a search from the cached node takes a few steps.
+  private(set) var walkSteps: UInt64 = 0
   /// The range caches, one per size order: `rcaches`.
   var rcaches = [IOVARCache](repeating: IOVARCache(), count: IOVARCache.rangeCacheMaxSize)
 
@@ -100,6 +103,7 @@ struct IOVAAllocator {
         newPFN = (high &- size) & alignMask
         prev = curr
         curr = tree.prev(curr)
+        walkSteps &+= 1
       } while curr != IOVATree.none && newPFN <= tree[curr].hi && newPFN >= low
       if high >= size && newPFN >= low { break }
       guard low == startPFN && retryPFN < limitPFN else {
