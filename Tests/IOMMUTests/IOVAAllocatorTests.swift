@@ -1,5 +1,6 @@
 import KernelTypes
 import Testing
+
 @testable import IOMMU
 @testable import MemoryModel
 
@@ -109,7 +110,8 @@ struct IOVAAllocatorTests {
     #expect(a.allocatedCount == 3, "33 pages: order 6, not cached")
     let w = a.allocateFast(pages: 1, limitPFN: 1 << 20, flushRCache: false)!
     a.freeFast(pfn: w, pages: 1)
-    #expect(a.allocateFast(pages: 1, limitPFN: 1 << 16, flushRCache: false) != w, "a cached range above the limit waits")
+    #expect(
+      a.allocateFast(pages: 1, limitPFN: 1 << 16, flushRCache: false) != w, "a cached range above the limit waits")
   }
 
   @Test("Magazines fill into the depot, and a failed allocation flushes every cache")
@@ -138,7 +140,8 @@ struct IOVAAllocatorTests {
       if live.isEmpty || rng.next() % 5 < 3 {
         let pages = rng.next() % 4 == 0 ? 1 + rng.next() % 70 : 1 + rng.next() % 4
         let limit = rng.next() % 3 == 0 ? 1024 : ref.dma32BitPFN - rng.next() % 2 * 100
-        let got: UInt64?, want: UInt64?
+        let got: UInt64?
+        let want: UInt64?
         if fast {
           let flush = rng.next() % 2 == 0
           got = a.allocateFast(pages: pages, limitPFN: limit, flushRCache: flush)

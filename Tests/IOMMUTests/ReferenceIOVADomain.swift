@@ -32,7 +32,8 @@ struct ReferenceIOVADomain {
     if limitPFN <= dma32BitPFN && size >= max32AllocSize { return nil }
     var curr: Int? = index(limitPFN <= dma32BitPFN ? cached32Node : cachedNode)
     let retryPFN = ranges[curr!].hi
-    var high = limitPFN, low = startPFN
+    var high = limitPFN
+    var low = startPFN
     var newPFN: UInt64 = 0
     while true {
       repeat {
@@ -59,7 +60,8 @@ struct ReferenceIOVADomain {
   /// `free_iova()`, with `__cached_rbnode_delete_update()`.
   mutating func free(pfn: UInt64) {
     guard let i = ranges.firstIndex(where: { $0.lo <= pfn && pfn <= $0.hi }), i < ranges.count - 1 else { return }
-    let free = ranges[i], next = ranges[i + 1].lo
+    let free = ranges[i]
+    let next = ranges[i + 1].lo
     if free.lo == cached32Node || (free.hi < dma32BitPFN && free.lo >= cached32Node) { cached32Node = next }
     if free.lo < dma32BitPFN { max32AllocSize = dma32BitPFN }
     if free.lo >= cachedNode { cachedNode = next }

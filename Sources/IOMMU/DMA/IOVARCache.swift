@@ -45,7 +45,7 @@ struct IOVARCache {
   /// Full magazines, the last pushed on top: `depot`.
   var depot: [Magazine] = []
 
-  /// Caches `pfn`; fails only where the kernel's magazine allocation would.
+  /// Caches `pfn` (the kernel fails only where it cannot allocate a magazine).
   /// The corresponding Linux function is `__iova_rcache_insert()`.
   mutating func insert(_ pfn: UInt64) {
     if loaded.isFull {

@@ -162,7 +162,8 @@ struct IOVATree {
   /// The corresponding Linux function is `rb_erase()`.
   mutating func remove(_ i: Int) {
     while nodes[i].left != Self.none && nodes[i].right != Self.none {
-      let l = nodes[i].left, r = nodes[i].right
+      let l = nodes[i].left
+      let r = nodes[i].right
       rotateUp(nodes[l].priority > nodes[r].priority ? l : r)
     }
     let child = nodes[i].left != Self.none ? nodes[i].left : nodes[i].right
