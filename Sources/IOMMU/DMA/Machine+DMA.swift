@@ -35,11 +35,8 @@ extension Machine {
     let length = len & ~(granule - 1)
     let shift = ByteSize.ffs(granule)
     let pages = length >> UInt64(shift)
-    // Small IOVAs are rounded up to a power of two, as the rcache wants.
-    let allocPages = pages < 32 ? (1 << UInt64(64 - (pages - 1).leadingZeroBitCount)) : pages
-    let limit32 = UInt64(1 << 32) >> UInt64(shift)
-    let limit = domain.unit.format.inputLimit >> UInt64(shift)
-    guard let pfn = domain.state.withLock({ s in s.iovas.allocate(pages: allocPages, limitPFN: limit32) ?? s.iovas.allocate(pages: allocPages, limitPFN: limit) }) else {
+    let limit = domain.unit.format.inputLimit
+    guard let pfn = domain.state.withLock({ s in allocIOVA(&s.iovas, pages: pages, limit: limit) }) else {
       throw MachineError(.ENOMEM, "IOVA space exhausted")
     }
     let iova = IOVA(pfn << UInt64(shift))
@@ -48,7 +45,7 @@ extension Machine {
     do {
       try domain.map(iova: iova, phys: PhysicalAddress(phys.rawValue - offset), size: length, readable: readable, writable: writable, context: context)
     } catch {
-      domain.state.withLock { $0.iovas.free(pfn: pfn) }
+      domain.state.withLock { $0.iovas.freeFast(pfn: pfn, pages: pages) }
       throw error
     }
     let dmaAddress = iova.advanced(by: offset)
@@ -73,9 +70,23 @@ extension Machine {
       queueIOVA(domain, pfn: pfn, iova: m.iova.rawValue, size: m.length, freelist: gather.freelist, context: context)
     } else {
       domain.iotlbSync(gather, context: context)
-      domain.state.withLock { $0.iovas.free(pfn: pfn) }
+      domain.state.withLock { $0.iovas.freeFast(pfn: pfn, pages: m.length >> UInt64($0.iovas.granuleShift)) }
     }
     return m
+  }
+
+  /// Allocates the IOVA of a DMA mapping of `pages` granules: below 4G
+  /// first, then anywhere below `limit` (bytes), each device trying the
+  /// 32-bit space on every map (the kernel stops once it failed there).
+  /// The corresponding Linux function is `iommu_dma_alloc_iova()`.
+  private func allocIOVA(_ iovas: inout IOVAAllocator, pages: UInt64, limit: UInt64) -> UInt64? {
+    let limitPFN = limit >> UInt64(iovas.granuleShift)
+    if limitPFN > iovas.dma32BitPFN,
+      let pfn = iovas.allocateFast(pages: pages, limitPFN: iovas.dma32BitPFN, flushRCache: false)
+    {
+      return pfn
+    }
+    return iovas.allocateFast(pages: pages, limitPFN: limitPFN, flushRCache: true)
   }
 
   /// Allocates coherent memory and maps it.
@@ -139,7 +150,7 @@ extension Machine {
   func releaseFlushed(_ domain: Domain, context: CallContext) {
     let done = domain.state.withLock { s -> [FlushQueue.Entry] in
       let d = s.fq.takeReleasable()
-      for e in d { s.iovas.free(pfn: e.iovaPFN) }
+      for e in d { s.iovas.freeFast(pfn: e.iovaPFN, pages: e.size >> UInt64(s.iovas.granuleShift)) }
       return d
     }
     for e in done { domain.freeTables(e.freelist, context: context) }

@@ -4,7 +4,7 @@ import Foundation
 extension Commands {
   static let bench = CommandSpec(
     name: "bench", abstract: "Measure the sanitizer's map/unmap overhead, as dma_map_benchmark does.",
-    usage: "iommusan bench [-t <threads>] [-s <seconds>] [-g <granule>] [-d <dir>] [-m <mode>] [-x <ns>] [--domains <n>] [--config <config>] [--compiled-out <path>] [--matrix [--layouts <n>] [--compiled-in <paths>]] [--json]",
+    usage: "iommusan bench [-t <threads>] [-s <seconds>] [-g <granule>] [-d <dir>] [-m <mode>] [-x <ns>] [--domains <n>] [--config <config>] [--compiled-out <path>] [--matrix [--layouts <n>] [--compiled-in <paths>]] [--json] [--iova]",
     discussion: """
       Each thread maps and unmaps its own buffer of <granule> pages through the DMA API for
       <seconds>, timing every call; the output is dma_map_benchmark's. --matrix runs 4K, 1M and
@@ -31,7 +31,10 @@ extension Commands {
       ("compiled-in", "paths", "With --matrix: binaries with the hooks, comma-separated, one per build (code layout), each paired with the same place in --compiled-out (default: this binary)."),
       ("layouts", "n", "With --matrix: worker processes per binary and size, each its own address layout (1-16, default 4)."),
     ],
-    flags: [("matrix", "Run the whole matrix and print the ratios."), ("json", "Print one JSON object instead of text.")])
+    flags: [
+      ("matrix", "Run the whole matrix and print the ratios."), ("json", "Print one JSON object instead of text."),
+      ("iova", "Time dma_map + dma_unmap with 1k, 100k and 1M live mappings; print the ratios."),
+    ])
 
   static func number(_ p: ParsedArguments, _ key: String, default d: UInt64, range: ClosedRange<UInt64>, what: String) throws(UsageError) -> UInt64 {
     guard let s = p.options[key] else { return d }
@@ -74,6 +77,7 @@ extension Commands {
       for f in failures { write("bench: \(f)\n", to: .standardError) }
       return failures.isEmpty ? 0 : 1
     }
+    if p.flags.contains("iova") { return BenchIOVA.run() }
     let c = try benchCase(p)
     let secs = try seconds(p, default: 20)
     let config = try benchConfig(p)
