@@ -13,8 +13,10 @@
   /// uninstrumented standard library, so TSan cannot see it and reports
   /// every access it protects as a race. This module-local type shadows it,
   /// so TSan checks the real locking discipline: what is accessed under
-  /// which lock. Normal builds use `Synchronization.Mutex`.
-  package typealias Mutex<Value: ~Copyable> = TSanMutex<Value>
+  /// which lock. Normal builds use `Synchronization.Mutex`. The alias is
+  /// internal: each module that wants it declares its own (an imported
+  /// alias would be ambiguous with `Synchronization.Mutex`, not shadow it).
+  typealias Mutex<Value: ~Copyable> = TSanMutex<Value>
   package struct TSanMutex<Value: ~Copyable>: ~Copyable, @unchecked Sendable {
     private let lock: UnsafeMutablePointer<pthread_mutex_t>
     private let value: UnsafeMutablePointer<Value>
