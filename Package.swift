@@ -59,7 +59,8 @@ let package = Package(
     // under Tests/. SplitMix is its own so the fuzz driver needs no Testing.
     .target(name: "SplitMix", path: "Tests/SplitMix"),
     .target(
-      name: "IOMMUSanTestSupport", dependencies: ["SplitMix", "KernelTypes", "Sanitizer", "IOMMU", "MemoryModel", "Reports"],
+      name: "IOMMUSanTestSupport",
+      dependencies: ["SplitMix", "KernelTypes", "Sanitizer", "IOMMU", "MemoryModel", "Reports"],
       path: "Tests/IOMMUSanTestSupport"),
     .testTarget(name: "MemoryModelTests", dependencies: ["KernelTypes", "MemoryModel", "IOMMUSanTestSupport"]),
     .testTarget(name: "IOMMUTests", dependencies: ["KernelTypes", "IOMMU", "MemoryModel", "IOMMUSanTestSupport"]),
@@ -69,9 +70,11 @@ let package = Package(
       swiftSettings: debugPageAlloc),
     .testTarget(name: "FixtureLanguageTests", dependencies: ["KernelTypes", "FixtureLanguage", "IOMMUSanTestSupport"]),
     .testTarget(
-      name: "ReportsTests", dependencies: ["KernelTypes", "Reports", "MemoryModel", "FixtureLanguage", "IOMMUSanTestSupport"],
+      name: "ReportsTests",
+      dependencies: ["KernelTypes", "Reports", "MemoryModel", "FixtureLanguage", "IOMMUSanTestSupport"],
       exclude: ["GoldenRenderedReports"]),
-    .testTarget(name: "ReplayTests", dependencies: ["KernelTypes", "Replay", "Reports", "MemoryModel", "IOMMUSanTestSupport"]),
+    .testTarget(
+      name: "ReplayTests", dependencies: ["KernelTypes", "Replay", "Reports", "MemoryModel", "IOMMUSanTestSupport"]),
     .testTarget(name: "BenchTests", dependencies: ["Bench", "Reports"]),
     .testTarget(
       name: "FixtureRunnerTests",

@@ -61,31 +61,39 @@ extension BenchMatrix {
     rows: [Row], ratios ratioRows: [Ratios], scaling: Double?, memory: String?, fixture: String?
   ) -> String {
     let mode = base.sgMode ? "SG_MODE" : "SINGLE_MODE"
-    var s = "iommusan bench --matrix: \(seconds.compact) s per variant in 25 ms turns, \(pairings), \(mode), "
+    var s =
+      "iommusan bench --matrix: \(seconds.compact) s per variant in 25 ms turns, \(pairings), \(mode), "
       + "\(base.direction.kernelName), smmuv3 4K, strict; 2-thread cases on 2 domains\n\n"
-    s += pad("case", 6) + pad("threads", 9) + pad("config", 17) + pad("map(us)", 10) + pad("std", 9)
+    s +=
+      pad("case", 6) + pad("threads", 9) + pad("config", 17) + pad("map(us)", 10) + pad("std", 9)
       + pad("unmap(us)", 11) + pad("std", 9) + "map+unmap/s\n"
     for r in rows {
       s += pad(r.c.label, 6) + pad("\(r.c.threads)", 9) + pad(r.config.rawValue, 17)
       let (map, unmap) = (r.sample.map, r.sample.unmap)
-      s += r.sample.turns.isEmpty ? "not measured\n"
+      s +=
+        r.sample.turns.isEmpty
+        ? "not measured\n"
         : pad(f2(map.avg), 10) + pad(f2(map.std), 9) + pad(f2(unmap.avg), 11) + pad(f2(unmap.std), 9)
           + r.sample.throughput.fixed(0) + "\n"
     }
     func two(_ p: Pair?, _ f: (Double) -> String) -> String { p.map { "\(f($0.map)) / \(f($0.unmap))" } ?? "n/a" }
-    s += "\nratios (map / unmap): per worker pair the median over rounds of paired turns, then the median over the "
+    s +=
+      "\nratios (map / unmap): per worker pair the median over rounds of paired turns, then the median over the "
       + "\(layouts * builds.count) pairs\n"
-    s += pad("case", 6) + pad("threads", 9) + pad("exact/off", 16) + pad("off/compiled-out", 19)
+    s +=
+      pad("case", 6) + pad("threads", 9) + pad("exact/off", 16) + pad("off/compiled-out", 19)
       + pad("kernel/exact", 20) + "accounting cost (us), kernel / exact: map; unmap\n"
     for r in ratioRows {
       let cost = r.kernelCost.flatMap { k in
         r.exactCost.map { e in "\(f2(k.map)) / \(e.map.fixed(3)); \(f2(k.unmap)) / \(e.unmap.fixed(3))" }
       }
-      s += pad(r.c.label, 6) + pad("\(r.c.threads)", 9) + pad(two(r.exactOverOff, f2), 16)
+      s +=
+        pad(r.c.label, 6) + pad("\(r.c.threads)", 9) + pad(two(r.exactOverOff, f2), 16)
         + pad(two(r.offOverCompiledOut, f2), 19) + pad(two(r.kernelOverExact, f2), 20) + (cost ?? "n/a") + "\n"
     }
     if builds.count > 1 {
-      s += "\noff/compiled-out build by build (each the median over its \(layouts) address layouts), lowest-highest, "
+      s +=
+        "\noff/compiled-out build by build (each the median over its \(layouts) address layouts), lowest-highest, "
         + "map / unmap\n"
       for r in ratioRows where !r.offOverCompiledOutByBuild.isEmpty {
         let b = r.offOverCompiledOutByBuild
@@ -111,7 +119,8 @@ extension BenchMatrix {
         var line = goal(what, r.offOverCompiledOut, f2) { $0 <= 1.02 }
         if let sp = r.offOverCompiledOutSpread {
           line.removeLast()
-          line += " (\(sp.isInterval ? "95% interval" : "range") over \(sp.pairs) worker pairs: "
+          line +=
+            " (\(sp.isInterval ? "95% interval" : "range") over \(sp.pairs) worker pairs: "
             + "map \(f2(sp.map.lowerBound))-\(f2(sp.map.upperBound)), "
             + "unmap \(f2(sp.unmap.lowerBound))-\(f2(sp.unmap.upperBound)))\n"
         }
@@ -121,10 +130,12 @@ extension BenchMatrix {
     if let r = ratioRows.first(where: { $0.c.granulePages == 256 && $0.c.threads == 1 }) {
       s += goal(
         "exact accounting >= 5x faster than kernel accounting at 1M (cost added to a call)", r.costRatio,
-        { $0.isFinite ? self.f2($0) + "x" : "inf (exact's cost below the noise)" }
-      ) { $0 >= 5 }
+        { $0.isFinite ? self.f2($0) + "x" : "inf (exact's cost below the noise)" },
+        { $0 >= 5 }
+      )
     }
-    s += "  2 threads on 2 domains >= 1.7x the throughput of 1 (4K, exact): "
+    s +=
+      "  2 threads on 2 domains >= 1.7x the throughput of 1 (4K, exact): "
       + (scaling.map { "\(f2($0))x \($0 >= 1.7 ? "PASS" : "FAIL")" } ?? "not measured FAIL") + "\n"
     s += "  memory 1T, a few pages touched, < 256 MiB resident: \(memory ?? "not measured")\n"
     s += "  200,000-statement fixture < 5 s: \(fixture ?? "not measured")\n"

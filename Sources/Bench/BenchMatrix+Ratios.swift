@@ -34,7 +34,9 @@ extension BenchMatrix {
   /// P(Binomial(n, 1/2) < k) <= 2.5%. Below 6 values there is none (nil).
   static func medianInterval(_ xs: [Double]) -> ClosedRange<Double>? {
     let s = xs.filter(\.isFinite).sorted()
-    var k = 0, tail = 0.0, term = pow(0.5, Double(s.count))  // P(B = 0)
+    var k = 0
+    var tail = 0.0
+    var term = pow(0.5, Double(s.count))  // P(B = 0)
     while k < s.count / 2 {
       tail += term  // P(B <= k)
       if tail > 0.025 { break }
@@ -53,7 +55,8 @@ extension BenchMatrix {
     var isInterval: Bool
 
     init?(map m: [Double], unmap u: [Double]) {
-      let m = m.filter(\.isFinite), u = u.filter(\.isFinite)
+      let m = m.filter(\.isFinite)
+      let u = u.filter(\.isFinite)
       guard m.count >= 2, u.count >= 2, let mlo = m.min(), let mhi = m.max(), let ulo = u.min(), let uhi = u.max()
       else { return nil }
       pairs = min(m.count, u.count)
@@ -106,7 +109,10 @@ extension BenchMatrix {
     let ratio: (Double, Double) -> Double = { $1 > 0 ? $0 / $1 : .nan }
     let cost: (Double, Double) -> Double = { ($0 - $1) / 1000 }
     return cases.map { c in
-      let off = s(c, .off), ex = s(c, .exact), k = s(c, .kernel), out = s(c, .compiledOut)
+      let off = s(c, .off)
+      let ex = s(c, .exact)
+      let k = s(c, .kernel)
+      let out = s(c, .compiledOut)
       let byBuild = builds.indices.compactMap { b in
         Self.paired(off, out, pairs: b * layouts..<(b + 1) * layouts, ratio)
       }

@@ -88,7 +88,8 @@ package final class BenchRig {
         let t2 = DispatchTime.now().uptimeNanoseconds
         for h in handles { machine.dmaUnmap(dev, dmaAddress: h, size: nil, direction: nil, context: ctx) }
         let t3 = DispatchTime.now().uptimeNanoseconds
-        let m = Double(t1 - t0), u = Double(t3 - t2)
+        let m = Double(t1 - t0)
+        let u = Double(t3 - t2)
         s.iterations += 1
         s.mapSum += m
         s.mapSumSq += m * m

@@ -1,15 +1,15 @@
 /// The width of a CPU store (`width=1|2|4|8`).
-public enum AccessWidth: Int, Sendable, Hashable, CaseIterable {
+package enum AccessWidth: Int, Sendable, Hashable, CaseIterable {
   case byte = 1
   case halfword = 2
   case word = 4
   case doubleword = 8
 
   /// The width in bytes.
-  public var bytes: Int { rawValue }
+  package var bytes: Int { rawValue }
 
   /// Whether `value` fits in this many bytes.
-  public func fits(_ value: UInt64) -> Bool {
+  package func fits(_ value: UInt64) -> Bool {
     self == .doubleword || value >> UInt64(rawValue * 8) == 0
   }
 }

@@ -6,14 +6,14 @@ import KernelTypes
 /// A page block stands for its first physical address, a DMA mapping or
 /// coherent buffer for its IOVA, a vmalloc area for its kernel virtual
 /// address and an mmap area for its user virtual address.
-public enum AddressExpression: Sendable, Hashable, CustomStringConvertible {
+package enum AddressExpression: Sendable, Hashable, CustomStringConvertible {
   /// A number (a size suffix is accepted: `2M`).
   case literal(UInt64, location: SourceLocation)
   /// A binding plus a signed byte offset (0 when none is written).
   case name(NameReference, offset: Int64)
 
   /// Where the expression starts.
-  public var location: SourceLocation {
+  package var location: SourceLocation {
     switch self {
     case .literal(_, let location): return location
     case .name(let name, _): return name.location
@@ -21,13 +21,13 @@ public enum AddressExpression: Sendable, Hashable, CustomStringConvertible {
   }
 
   /// The binding the expression refers to, if any.
-  public var nameReference: NameReference? {
+  package var nameReference: NameReference? {
     if case .name(let name, _) = self { return name }
     return nil
   }
 
   /// The address, given the value of the binding; nil when it wraps around.
-  public func resolve(base: UInt64) -> UInt64? {
+  package func resolve(base: UInt64) -> UInt64? {
     switch self {
     case .literal(let value, _):
       return value
@@ -42,7 +42,7 @@ public enum AddressExpression: Sendable, Hashable, CustomStringConvertible {
   }
 
   /// The expression in fixture syntax (`buf+0x10`, `0x1000`).
-  public var description: String {
+  package var description: String {
     switch self {
     case .literal(let value, _):
       return "0x" + String(value, radix: 16)

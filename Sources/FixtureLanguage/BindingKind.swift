@@ -2,7 +2,7 @@ import KernelTypes
 
 /// What a name stands for. The parser checks that every name is used as the
 /// kind of thing the statement needs.
-public enum BindingKind: String, Sendable, Hashable, CaseIterable {
+package enum BindingKind: String, Sendable, Hashable, CaseIterable {
   /// `iommu NAME ...`.
   case iommu
   /// `device NAME ...`.
@@ -25,7 +25,7 @@ public enum BindingKind: String, Sendable, Hashable, CaseIterable {
   case svaHandle = "sva-handle"
 
   /// The kind with an article, for messages: "a page block".
-  public var noun: String {
+  package var noun: String {
     switch self {
     case .iommu: return "an IOMMU"
     case .device: return "a device"
@@ -41,7 +41,7 @@ public enum BindingKind: String, Sendable, Hashable, CaseIterable {
   }
 
   /// The statement word that binds this kind (`alloc_pages`).
-  public var verb: String {
+  package var verb: String {
     switch self {
     case .iommu: return "iommu"
     case .device: return "device"

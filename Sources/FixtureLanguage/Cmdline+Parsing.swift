@@ -4,14 +4,16 @@ extension Cmdline {
   /// Parses a command line given outside a fixture (`--cmdline "..."`).
   ///
   /// Diagnostics are reported at line 1 of `file`, columns counting bytes of `text`.
-  public static func parse(_ text: String, file: String = "--cmdline") -> (settings: [CmdlineSetting], diagnostics: [Diagnostic]) {
+  package static func parse(_ text: String, file: String = "--cmdline") -> (
+    settings: [CmdlineSetting], diagnostics: [Diagnostic]
+  ) {
     parseParameters(Array(text.utf8), file: file) { SourceLocation(line: 1, column: $0 + 1) }
   }
 
   /// Applies a `--cmdline` string on top of this command line.
   ///
   /// Nothing is applied when the string has an error; the errors are returned.
-  public mutating func apply(parameters text: String, file: String = "--cmdline") -> [Diagnostic] {
+  package mutating func apply(parameters text: String, file: String = "--cmdline") -> [Diagnostic] {
     let (settings, diagnostics) = Cmdline.parse(text, file: file)
     if !diagnostics.contains(where: { $0.severity == .error }) { apply(settings) }
     return diagnostics

@@ -5,32 +5,32 @@ import KernelTypes
 /// The defaults are `iommu.debug_pagealloc=1 page_owner=on iommu.strict=1
 /// emu.accounting=exact emu.kva_flush=deferred-free emu.notifier=sync
 /// emu.reset=ebusy`.
-public struct Cmdline: Sendable, Hashable, CustomStringConvertible {
+package struct Cmdline: Sendable, Hashable, CustomStringConvertible {
   /// `iommu.debug_pagealloc=` (default on).
-  public var debugPagealloc: Bool = true
+  package var debugPagealloc: Bool = true
   /// `page_owner=` (default on).
-  public var pageOwner: Bool = true
+  package var pageOwner: Bool = true
   /// `iommu.strict=` (default on: strict invalidation).
-  public var strict: Bool = true
+  package var strict: Bool = true
   /// `emu.accounting=` (default `exact`).
-  public var accounting: MapAccounting = .exact
+  package var accounting: MapAccounting = .exact
   /// `emu.kva_flush=` (default `deferred-free`).
-  public var kvaFlush: KVAFlushPolicy = .deferredFree
+  package var kvaFlush: KVAFlushPolicy = .deferredFree
   /// `emu.notifier=` (default `sync`).
-  public var notifier: NotifierPolicy = .sync
+  package var notifier: NotifierPolicy = .sync
   /// `emu.reset=` (default `ebusy`).
-  public var reset: ResetFencePolicy = .ebusy
+  package var reset: ResetFencePolicy = .ebusy
   /// `emu.map_count_max=` (an iommusan extension; default `INT_MAX`).
-  public var mapCountMax: UInt32 = UInt32(Int32.max)
+  package var mapCountMax: UInt32 = UInt32(Int32.max)
 
   /// The defaults.
-  public init() {}
+  package init() {}
 
   /// The defaults.
-  public static let defaults = Cmdline()
+  package static let defaults = Cmdline()
 
   /// Applies one parameter.
-  public mutating func apply(_ setting: CmdlineSetting) {
+  package mutating func apply(_ setting: CmdlineSetting) {
     switch setting {
     case .debugPagealloc(let on): debugPagealloc = on
     case .pageOwner(let on): pageOwner = on
@@ -44,12 +44,12 @@ public struct Cmdline: Sendable, Hashable, CustomStringConvertible {
   }
 
   /// Applies parameters in order (a later one wins).
-  public mutating func apply(_ settings: [CmdlineSetting]) {
+  package mutating func apply(_ settings: [CmdlineSetting]) {
     for setting in settings { apply(setting) }
   }
 
   /// Every parameter with its value, in the order of the defaults.
-  public var settings: [CmdlineSetting] {
+  package var settings: [CmdlineSetting] {
     [
       .debugPagealloc(debugPagealloc), .pageOwner(pageOwner), .strict(strict),
       .accounting(accounting), .kvaFlush(kvaFlush), .notifier(notifier), .reset(reset),
@@ -57,5 +57,5 @@ public struct Cmdline: Sendable, Hashable, CustomStringConvertible {
   }
 
   /// The full command line, every parameter spelled out.
-  public var description: String { settings.map(\.description).joined(separator: " ") }
+  package var description: String { settings.map(\.description).joined(separator: " ") }
 }

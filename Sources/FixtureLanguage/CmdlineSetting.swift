@@ -1,9 +1,7 @@
 import KernelTypes
 
-import KernelTypes
-
 /// One validated command-line parameter.
-public enum CmdlineSetting: Sendable, Hashable, CustomStringConvertible {
+package enum CmdlineSetting: Sendable, Hashable, CustomStringConvertible {
   case debugPagealloc(Bool)
   case pageOwner(Bool)
   case strict(Bool)
@@ -16,7 +14,7 @@ public enum CmdlineSetting: Sendable, Hashable, CustomStringConvertible {
   case mapCountMax(UInt32)
 
   /// The parameter's name (`iommu.strict`).
-  public var name: String {
+  package var name: String {
     switch self {
     case .debugPagealloc: return "iommu.debug_pagealloc"
     case .pageOwner: return "page_owner"
@@ -30,7 +28,7 @@ public enum CmdlineSetting: Sendable, Hashable, CustomStringConvertible {
   }
 
   /// `NAME=VALUE` in the canonical spelling (`iommu.strict=1`, `page_owner=on`).
-  public var description: String {
+  package var description: String {
     switch self {
     case .debugPagealloc(let on), .strict(let on): return "\(name)=\(on ? 1 : 0)"
     case .pageOwner(let on): return "\(name)=\(on ? "on" : "off")"
@@ -43,7 +41,7 @@ public enum CmdlineSetting: Sendable, Hashable, CustomStringConvertible {
   }
 
   /// The known parameter names, in the order the docs list them.
-  public static let parameterNames: [String] = [
+  package static let parameterNames: [String] = [
     "iommu.debug_pagealloc", "page_owner", "iommu.strict", "emu.accounting",
     "emu.kva_flush", "emu.notifier", "emu.reset", "emu.map_count_max",
   ]

@@ -1,5 +1,5 @@
 /// Whether a device access reads or writes memory (`dma DEVICE read|write`).
-public enum DMAAccessKind: String, Sendable, Hashable, CaseIterable {
+package enum DMAAccessKind: String, Sendable, Hashable, CaseIterable {
   case read
   case write
 }

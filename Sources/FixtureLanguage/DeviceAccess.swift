@@ -1,26 +1,26 @@
 import KernelTypes
 
 /// A device's own memory access (`dma DEVICE read|write ADDR [len=] [pasid=] [value=] [priv=]`).
-public struct DeviceAccess: Sendable, Hashable {
+package struct DeviceAccess: Sendable, Hashable {
   /// The device that accesses memory.
-  public var device: NameReference
+  package var device: NameReference
   /// Read or write.
-  public var kind: DMAAccessKind
+  package var kind: DMAAccessKind
   /// The address the device puts on the bus.
-  public var address: AddressExpression
+  package var address: AddressExpression
   /// Bytes accessed: default 8, at least 1, at most 8 for a read.
-  public var length: UInt64
+  package var length: UInt64
   /// The PASID the request carries, or nil for none.
-  public var pasid: PASIDSelector?
+  package var pasid: PASIDSelector?
   /// The value a write stores (default 0; fits in `length` bytes when `length < 8`).
-  public var value: UInt64
+  package var value: UInt64
   /// `priv=`, an extension for PASID requests, or nil when not written.
-  public var privilege: Privilege?
+  package var privilege: Privilege?
 
   /// The default `len=`.
-  public static let defaultLength: UInt64 = 8
+  package static let defaultLength: UInt64 = 8
 
-  public init(
+  package init(
     device: NameReference, kind: DMAAccessKind, address: AddressExpression,
     length: UInt64 = DeviceAccess.defaultLength, pasid: PASIDSelector? = nil, value: UInt64 = 0,
     privilege: Privilege? = nil

@@ -1,15 +1,15 @@
 /// A PCI function behind an IOMMU (`device NAME iommu=IOMMU [ats=on|off] [pasid=on|off]`).
-public struct DeviceConfiguration: Sendable, Hashable {
+package struct DeviceConfiguration: Sendable, Hashable {
   /// The device's name.
-  public var name: NameReference
+  package var name: NameReference
   /// The IOMMU it sits behind.
-  public var iommu: NameReference
+  package var iommu: NameReference
   /// `ats=`, or nil when not written.
-  public var ats: OnOff?
+  package var ats: OnOff?
   /// `pasid=`, or nil when not written.
-  public var pasid: OnOff?
+  package var pasid: OnOff?
 
-  public init(name: NameReference, iommu: NameReference, ats: OnOff? = nil, pasid: OnOff? = nil) {
+  package init(name: NameReference, iommu: NameReference, ats: OnOff? = nil, pasid: OnOff? = nil) {
     self.name = name
     self.iommu = iommu
     self.ats = ats

@@ -1,9 +1,9 @@
 import KernelTypes
 
 /// An `expect` line: a check on the statement right before it.
-public struct FixtureExpectation: Sendable, Hashable {
+package struct FixtureExpectation: Sendable, Hashable {
   /// What is checked.
-  public enum Kind: Sendable, Hashable {
+  package enum Kind: Sendable, Hashable {
     /// `expect report KIND [filters]`.
     case report(ExpectedReport)
     /// `expect no-report`.
@@ -21,13 +21,13 @@ public struct FixtureExpectation: Sendable, Hashable {
   }
 
   /// What is checked.
-  public var kind: Kind
+  package var kind: Kind
   /// Where the `expect` word is.
-  public var location: SourceLocation
+  package var location: SourceLocation
   /// The line, trimmed and without its comment.
-  public var text: String
+  package var text: String
 
-  public init(kind: Kind, location: SourceLocation, text: String) {
+  package init(kind: Kind, location: SourceLocation, text: String) {
     self.kind = kind
     self.location = location
     self.text = text
@@ -35,21 +35,21 @@ public struct FixtureExpectation: Sendable, Hashable {
 }
 
 /// The report an `expect report` asks for, with its filters.
-public struct ExpectedReport: Sendable, Hashable {
+package struct ExpectedReport: Sendable, Hashable {
   /// The report kind.
-  public var kind: ReportKind
+  package var kind: ReportKind
   /// `page=NAME`: a report about any page of that page block.
-  public var page: NameReference?
+  package var page: NameReference?
   /// `pfn=N`.
-  public var pfn: UInt64?
+  package var pfn: UInt64?
   /// `device=NAME`.
-  public var device: NameReference?
+  package var device: NameReference?
   /// `domain=NAME`.
-  public var domain: NameReference?
+  package var domain: NameReference?
   /// `count=N`: exactly N reports; nil means at least one.
-  public var count: UInt64?
+  package var count: UInt64?
 
-  public init(
+  package init(
     kind: ReportKind, page: NameReference? = nil, pfn: UInt64? = nil, device: NameReference? = nil,
     domain: NameReference? = nil, count: UInt64? = nil
   ) {

@@ -1,28 +1,28 @@
 import KernelTypes
 
 /// An IOMMU unit (`iommu NAME model=... [granule=] [pgsizes=] [iotlb=] [walk-cache=] [sva=]`).
-public struct IOMMUConfiguration: Sendable, Hashable {
+package struct IOMMUConfiguration: Sendable, Hashable {
   /// The unit's name.
-  public var name: NameReference
+  package var name: NameReference
   /// The hardware emulated.
-  public var model: IOMMUModel
+  package var model: IOMMUModel
   /// The translation granule; always 4K for `vtd` and `amd`.
-  public var granule: PageSize
+  package var granule: PageSize
   /// The page sizes domains are restricted to, or nil for all of the model's.
-  public var pageSizes: PageSizeList?
+  package var pageSizes: PageSizeList?
   /// Leaf IOTLB entries (default 256; 0 disables the cache).
-  public var iotlbEntries: Int
+  package var iotlbEntries: Int
   /// Paging-structure cache entries (default 64; 0 disables the cache).
-  public var walkCacheEntries: Int
+  package var walkCacheEntries: Int
   /// `sva=`, or nil when not written.
-  public var sva: OnOff?
+  package var sva: OnOff?
 
   /// The default `iotlb=`.
-  public static let defaultIOTLBEntries = 256
+  package static let defaultIOTLBEntries = 256
   /// The default `walk-cache=`.
-  public static let defaultWalkCacheEntries = 64
+  package static let defaultWalkCacheEntries = 64
 
-  public init(
+  package init(
     name: NameReference, model: IOMMUModel, granule: PageSize = .size4K, pageSizes: PageSizeList? = nil,
     iotlbEntries: Int = IOMMUConfiguration.defaultIOTLBEntries,
     walkCacheEntries: Int = IOMMUConfiguration.defaultWalkCacheEntries, sva: OnOff? = nil
@@ -37,5 +37,5 @@ public struct IOMMUConfiguration: Sendable, Hashable {
   }
 
   /// The page sizes domains of this unit use: `pgsizes=` or the model's.
-  public var effectivePageSizes: [UInt64] { pageSizes?.sizes.sorted() ?? model.pageSizes(granule: granule) }
+  package var effectivePageSizes: [UInt64] { pageSizes?.sizes.sorted() ?? model.pageSizes(granule: granule) }
 }

@@ -2,16 +2,16 @@
 ///
 /// Used for binding names (`buf = ...`), for names used as arguments and for
 /// task names (`@irq`).
-public struct NameReference: Sendable, Hashable, CustomStringConvertible {
+package struct NameReference: Sendable, Hashable, CustomStringConvertible {
   /// The name as written.
-  public var name: String
+  package var name: String
   /// Where it was written.
-  public var location: SourceLocation
+  package var location: SourceLocation
 
-  public init(name: String, location: SourceLocation) {
+  package init(name: String, location: SourceLocation) {
     self.name = name
     self.location = location
   }
 
-  public var description: String { name }
+  package var description: String { name }
 }

@@ -39,7 +39,8 @@ enum NumberSyntax {
     }
     let isHex = isHexPrefixed(s)
     guard let shift else {
-      if !isHex, s.count > 1, [UInt8(ascii: "k"), UInt8(ascii: "m"), UInt8(ascii: "g"), UInt8(ascii: "t")].contains(last),
+      if !isHex, s.count > 1,
+        [UInt8(ascii: "k"), UInt8(ascii: "m"), UInt8(ascii: "g"), UInt8(ascii: "t")].contains(last),
         case .value = digits(s.dropLast())
       {
         let upper = String(decoding: s.dropLast(), as: UTF8.self) + String(UnicodeScalar(last - 0x20))
@@ -48,13 +49,15 @@ enum NumberSyntax {
       switch digits(s) {
       case .value(let v): return .value(v)
       case .invalid:
-        return .failure("invalid size '\(text)': expected a number with an optional K, M, G or T suffix (4096, 0x1000, 4K, 2M)")
+        return .failure(
+          "invalid size '\(text)': expected a number with an optional K, M, G or T suffix (4096, 0x1000, 4K, 2M)")
       case .underscore: return .failure(underscoreMessage(text))
       case .tooLarge: return .failure(tooLargeMessage(text))
       }
     }
     if isHex {
-      return .failure("invalid size '\(text)': a K, M, G or T suffix needs a decimal number; a hexadecimal size is in bytes")
+      return .failure(
+        "invalid size '\(text)': a K, M, G or T suffix needs a decimal number; a hexadecimal size is in bytes")
     }
     let body = s.dropLast()
     if body.isEmpty { return .failure("invalid size '\(text)': expected a number before the suffix") }
@@ -63,7 +66,8 @@ enum NumberSyntax {
       let (product, overflow) = v.multipliedReportingOverflow(by: 1 << shift)
       return overflow ? .failure(tooLargeMessage(text)) : .value(product)
     case .invalid:
-      return .failure("invalid size '\(text)': expected a number with an optional K, M, G or T suffix (4096, 0x1000, 4K, 2M)")
+      return .failure(
+        "invalid size '\(text)': expected a number with an optional K, M, G or T suffix (4096, 0x1000, 4K, 2M)")
     case .underscore: return .failure(underscoreMessage(text))
     case .tooLarge: return .failure(tooLargeMessage(text))
     }
@@ -80,7 +84,9 @@ enum NumberSyntax {
       guard s.count > u.count, s.suffix(u.count).elementsEqual(u) else { continue }
       let body = s.dropLast(u.count)
       // `0x1s` is hex 1 with unit s, but `5ms` must not be read as `5m` + `s`.
-      if unit == "s", let before = body.last, before == UInt8(ascii: "m") || before == UInt8(ascii: "u") || before == UInt8(ascii: "n") {
+      if unit == "s", let before = body.last,
+        before == UInt8(ascii: "m") || before == UInt8(ascii: "u") || before == UInt8(ascii: "n")
+      {
         break
       }
       switch number(body) {

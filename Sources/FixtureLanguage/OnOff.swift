@@ -1,8 +1,8 @@
 /// A switch written `on` or `off` (`ats=`, `pasid=`, `sva=`).
-public enum OnOff: String, Sendable, Hashable, CaseIterable {
+package enum OnOff: String, Sendable, Hashable, CaseIterable {
   case on
   case off
 
   /// `true` for `.on`.
-  public var isOn: Bool { self == .on }
+  package var isOn: Bool { self == .on }
 }

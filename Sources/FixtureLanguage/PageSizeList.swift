@@ -1,12 +1,12 @@
 /// The page sizes an `iommu` restricts its domains to (`pgsizes=4K,2M`).
-public struct PageSizeList: Sendable, Hashable, CustomStringConvertible {
+package struct PageSizeList: Sendable, Hashable, CustomStringConvertible {
   /// The sizes as written, in order (each a power of two).
-  public var sizes: [UInt64]
+  package var sizes: [UInt64]
 
-  public init(sizes: [UInt64]) { self.sizes = sizes }
+  package init(sizes: [UInt64]) { self.sizes = sizes }
 
   /// The sizes as a `pgsize_bitmap`.
-  public var bitmap: UInt64 { sizes.reduce(0) { $0 | $1 } }
+  package var bitmap: UInt64 { sizes.reduce(0) { $0 | $1 } }
 
-  public var description: String { sizes.map(NumberSyntax.describe).joined(separator: ",") }
+  package var description: String { sizes.map(NumberSyntax.describe).joined(separator: ",") }
 }

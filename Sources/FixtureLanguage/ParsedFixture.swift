@@ -1,19 +1,19 @@
 import KernelTypes
 
 /// The result of parsing one fixture: its statements and every diagnostic.
-public struct ParsedFixture: Sendable {
+package struct ParsedFixture: Sendable {
   /// The file name given to the parser, used in diagnostics.
-  public var file: String
+  package var file: String
   /// The statements that parsed, in file order. A statement with an error is left out.
-  public var statements: [Statement]
+  package var statements: [Statement]
   /// Every diagnostic, sorted by line then column.
-  public var diagnostics: [Diagnostic]
+  package var diagnostics: [Diagnostic]
   /// The defaults overridden by every `cmdline` line, in order.
-  public var cmdline: Cmdline
+  package var cmdline: Cmdline
   /// The `memory` line, or `memory 1G` when there is none.
-  public var memory: MemoryConfiguration
+  package var memory: MemoryConfiguration
 
-  public init(
+  package init(
     file: String, statements: [Statement] = [], diagnostics: [Diagnostic] = [], cmdline: Cmdline = .defaults,
     memory: MemoryConfiguration = .defaults
   ) {
@@ -25,14 +25,14 @@ public struct ParsedFixture: Sendable {
   }
 
   /// Whether any diagnostic is an error; such a fixture must not run.
-  public var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
+  package var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
 
   /// The errors only.
-  public var errors: [Diagnostic] { diagnostics.filter { $0.severity == .error } }
+  package var errors: [Diagnostic] { diagnostics.filter { $0.severity == .error } }
 
   /// The main task's comm: the file name without directories and extension,
   /// cut to 15 bytes (TASK_COMM_LEN - 1) on a character boundary.
-  public var mainTaskComm: String {
+  package var mainTaskComm: String {
     var name = Substring(file)
     if let slash = name.lastIndex(of: "/") { name = name[name.index(after: slash)...] }
     if let dot = name.lastIndex(of: "."), dot != name.startIndex { name = name[..<dot] }

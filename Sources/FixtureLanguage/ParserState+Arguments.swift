@@ -100,7 +100,9 @@ extension ParserState {
       if let equals {
         if equals == word.start {
           // `key = value` or `key =value` after a positional that names a key.
-          if let previous = arguments.positionals.last, previous.string == nil, syntax.keys.contains(where: { $0.name == text(previous) }) {
+          if let previous = arguments.positionals.last, previous.string == nil,
+            syntax.keys.contains(where: { $0.name == text(previous) })
+          {
             let key = text(previous)
             arguments.positionals.removeLast()
             var value = Word(start: word.start + 1, end: word.end, column: word.column + 1, string: nil)
@@ -144,7 +146,9 @@ extension ParserState {
         // key="string"
         let prefix = source[word.start..<word.quote]
         guard prefix.last == UInt8(ascii: "=") else {
-          error("unexpected '\"' in '\(quoted(word))': a string stands alone or follows 'key='", column: word.column + (word.quote - word.start))
+          error(
+            "unexpected '\"' in '\(quoted(word))': a string stands alone or follows 'key='",
+            column: word.column + (word.quote - word.start))
           continue
         }
         let key = String(decoding: prefix.dropLast(), as: UTF8.self)

@@ -29,7 +29,9 @@ extension ParserState {
         column: location.column)
       return
     }
-    if let targetVerb, !applies(kind, to: targetVerb, statementIndex: statementIndex, column: words.first?.column ?? location.column) {
+    if let targetVerb,
+      !applies(kind, to: targetVerb, statementIndex: statementIndex, column: words.first?.column ?? location.column)
+    {
       return
     }
     if case .error = kind, let name = lastDefinedName, let statementLine = statementLine(statementIndex) {
@@ -75,7 +77,9 @@ extension ParserState {
       let name = word.string == nil ? text(word) : ""
       guard let errno = Errno(named: name) else {
         let hint = Suggestion.didYouMean(name, among: Errno.knownInOrder.map(\.0))
-        error("unknown errno '\(quoted(word))'\(hint) (for example: EINVAL, ENOMEM, EEXIST, EBUSY, ENOENT, ETIMEDOUT)", at: word)
+        error(
+          "unknown errno '\(quoted(word))'\(hint) (for example: EINVAL, ENOMEM, EEXIST, EBUSY, ENOENT, ETIMEDOUT)",
+          at: word)
         return nil
       }
       return noMore(2) ? .error(errno) : nil
@@ -86,7 +90,8 @@ extension ParserState {
     let slice = bytes(first)
     if first.string == nil, let equals = slice.firstIndex(of: UInt8(ascii: "=")), equals > first.start {
       let key = String(decoding: source[first.start..<equals], as: UTF8.self)
-      let value = Word(start: equals + 1, end: first.end, column: first.column + (equals + 1 - first.start), string: nil)
+      let value = Word(
+        start: equals + 1, end: first.end, column: first.column + (equals + 1 - first.start), string: nil)
       guard ["unmapped", "phys", "value"].contains(key) else {
         let hint = Suggestion.didYouMean(key + "=", among: ParserState.expectationWords)
         error(
@@ -115,7 +120,8 @@ extension ParserState {
   mutating func parseExpectedReport(_ words: [Word]) -> FixtureExpectation.Kind? {
     let kinds = ReportKind.allCases.map(\.rawValue)
     guard words.count >= 2 else {
-      error("missing report kind after 'expect report' (kinds: \(kinds.joined(separator: ", ")))", column: words[0].column)
+      error(
+        "missing report kind after 'expect report' (kinds: \(kinds.joined(separator: ", ")))", column: words[0].column)
       return nil
     }
     let kindWord = words[1]
@@ -126,13 +132,16 @@ extension ParserState {
         error("missing report kind after 'expect report' (kinds: \(kinds.joined(separator: ", ")))", at: kindWord)
       } else {
         let hint = Suggestion.didYouMean(kindText, among: kinds)
-        error("unknown report kind '\(quoted(kindWord))'\(hint) (kinds: \(kinds.joined(separator: ", ")))", at: kindWord)
+        error(
+          "unknown report kind '\(quoted(kindWord))'\(hint) (kinds: \(kinds.joined(separator: ", ")))", at: kindWord)
       }
     }
     let syntax = Syntax(
-      positionals: [], keys: [Self.key("page"), Self.key("pfn"), Self.key("device"), Self.key("domain"), Self.key("count")])
+      positionals: [],
+      keys: [Self.key("page"), Self.key("pfn"), Self.key("device"), Self.key("domain"), Self.key("count")])
     let args = readArguments(
-      words[2...], syntax: syntax, statement: "expect report", usage: "expect report KIND [page=NAME] [pfn=N] [device=NAME] [domain=NAME] [count=N]",
+      words[2...], syntax: syntax, statement: "expect report",
+      usage: "expect report KIND [page=NAME] [pfn=N] [device=NAME] [domain=NAME] [count=N]",
       missingColumn: words[0].column)
     let page = args.value("page").map { reference($0, kinds: [.pageBlock], role: "a page block") }
     let pfn = args.value("pfn").map { number($0) }
@@ -143,7 +152,9 @@ extension ParserState {
       !failed(count)
     else { return nil }
     return .report(
-      ExpectedReport(kind: kind, page: page ?? nil, pfn: pfn ?? nil, device: device ?? nil, domain: domain ?? nil, count: count ?? nil))
+      ExpectedReport(
+        kind: kind, page: page ?? nil, pfn: pfn ?? nil, device: device ?? nil, domain: domain ?? nil,
+        count: count ?? nil))
   }
 
   /// Whether an expectation makes sense after `verb`; reports it when not.
@@ -151,17 +162,21 @@ extension ParserState {
     switch kind {
     case .unmapped:
       if verb != .iommuUnmap && verb != .iommuUnmapFast {
-        error("'expect unmapped=' checks the result of 'iommu_unmap'; '\(verb.rawValue)' has no such result", column: column)
+        error(
+          "'expect unmapped=' checks the result of 'iommu_unmap'; '\(verb.rawValue)' has no such result", column: column
+        )
         return false
       }
     case .phys:
       if verb != .iovaToPhys {
-        error("'expect phys=' checks the result of 'iova_to_phys'; '\(verb.rawValue)' has no such result", column: column)
+        error(
+          "'expect phys=' checks the result of 'iova_to_phys'; '\(verb.rawValue)' has no such result", column: column)
         return false
       }
     case .value:
       if verb != .dma {
-        error("'expect value=' checks what a 'dma ... read' read; '\(verb.rawValue)' has no such result", column: column)
+        error(
+          "'expect value=' checks what a 'dma ... read' read; '\(verb.rawValue)' has no such result", column: column)
         return false
       }
       if let statementIndex, case .dma(let access) = statements[statementIndex].operation, access.kind == .write {
@@ -170,7 +185,9 @@ extension ParserState {
       }
     case .fault:
       if verb != .dma && verb != .atsTranslate {
-        error("'expect fault' checks a device access ('dma' or 'ats_translate'); '\(verb.rawValue)' is not one", column: column)
+        error(
+          "'expect fault' checks a device access ('dma' or 'ats_translate'); '\(verb.rawValue)' is not one",
+          column: column)
         return false
       }
     case .report, .noReport, .error:
@@ -193,7 +210,8 @@ extension ParserState {
       case (.error, .error):
         error("the statement already has an 'expect error' (at \(at))", column: column)
         return true
-      case (.error, .unmapped), (.error, .phys), (.error, .value), (.unmapped, .error), (.phys, .error), (.value, .error):
+      case (.error, .unmapped), (.error, .phys), (.error, .value), (.unmapped, .error), (.phys, .error),
+        (.value, .error):
         error("a statement that is expected to fail has no result to check (see \(at))", column: column)
         return true
       case (.unmapped, .unmapped), (.phys, .phys), (.value, .value):

@@ -151,7 +151,8 @@ extension ParserState {
       let process = processReference(p(1))
       guard let device, let process else { return nil }
       return .svaBind(device: device, process: process)
-    case .svaUnbind: return reference(p(0), kinds: [.svaHandle], role: "an SVA handle (sva_bind)").map { .svaUnbind($0) }
+    case .svaUnbind:
+      return reference(p(0), kinds: [.svaHandle], role: "an SVA handle (sva_bind)").map { .svaUnbind($0) }
 
     // Section 8.
     case .resetPrepare: return deviceReference(p(0)).map { .resetPrepare($0) }
@@ -180,7 +181,9 @@ extension ParserState {
   mutating func fits(_ value: UInt64, width: AccessWidth, word: Word?) -> Bool {
     if width.fits(value) { return true }
     if let word {
-      error("value \(NumberSyntax.hex(value)) does not fit in width=\(width.bytes) (\(width.bytes) byte\(width.bytes == 1 ? "" : "s"))", at: word)
+      error(
+        "value \(NumberSyntax.hex(value)) does not fit in width=\(width.bytes) (\(width.bytes) byte\(width.bytes == 1 ? "" : "s"))",
+        at: word)
     }
     return false
   }
@@ -189,7 +192,9 @@ extension ParserState {
 
   mutating func parseCmdline(_ words: [Word]) -> StatementOperation? {
     guard words.count == 1, let word = words.first, let string = word.string, word.quote == word.start else {
-      error("'cmdline' takes one quoted string: cmdline \"iommu.strict=0 page_owner=off\"", column: words.first?.column ?? verbColumn)
+      error(
+        "'cmdline' takes one quoted string: cmdline \"iommu.strict=0 page_owner=off\"",
+        column: words.first?.column ?? verbColumn)
       return nil
     }
     // Map offsets in the decoded string to columns of the line.
@@ -244,7 +249,9 @@ extension ParserState {
       return nil
     }
     if base.addingReportingOverflow(size - 1).overflow {
-      error("memory of \(text(sizeWord)) at base \(NumberSyntax.hex(base)) goes past the end of the address space", at: sizeWord)
+      error(
+        "memory of \(text(sizeWord)) at base \(NumberSyntax.hex(base)) goes past the end of the address space",
+        at: sizeWord)
       return nil
     }
     return .memory(
@@ -268,12 +275,14 @@ extension ParserState {
       pageSizes = pageSizeList(word, model: model, granule: granule)
       pageSizesOK = pageSizes != nil
     }
-    let iotlb = args.value("iotlb").map {
-      number($0, key: "iotlb", maximum: FixtureLimits.maxCacheEntries, unit: " entries")
-    } ?? UInt64(IOMMUConfiguration.defaultIOTLBEntries)
-    let walk = args.value("walk-cache").map {
-      number($0, key: "walk-cache", maximum: FixtureLimits.maxCacheEntries, unit: " entries")
-    } ?? UInt64(IOMMUConfiguration.defaultWalkCacheEntries)
+    let iotlb =
+      args.value("iotlb").map {
+        number($0, key: "iotlb", maximum: FixtureLimits.maxCacheEntries, unit: " entries")
+      } ?? UInt64(IOMMUConfiguration.defaultIOTLBEntries)
+    let walk =
+      args.value("walk-cache").map {
+        number($0, key: "walk-cache", maximum: FixtureLimits.maxCacheEntries, unit: " entries")
+      } ?? UInt64(IOMMUConfiguration.defaultWalkCacheEntries)
     let sva = args.value("sva").map { choice($0, key: "sva", as: OnOff.self) }
     guard let name, let model, let granule, pageSizesOK, let iotlb, let walk, !failed(sva) else { return nil }
     return .iommu(
@@ -383,7 +392,9 @@ extension ParserState {
     if let word = args.value("value") {
       value = number(word)
       if let v = value, let length, length < 8, v >> (length * 8) != 0 {
-        error("value \(NumberSyntax.hex(v)) does not fit in len=\(length) (\(length) byte\(length == 1 ? "" : "s"))", at: word)
+        error(
+          "value \(NumberSyntax.hex(v)) does not fit in len=\(length) (\(length) byte\(length == 1 ? "" : "s"))",
+          at: word)
         value = nil
       } else if value != nil, kind == .read {
         warning("value= has no effect on a read; use 'expect value=N' to check what it reads", column: word.column)

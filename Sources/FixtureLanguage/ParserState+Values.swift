@@ -61,7 +61,8 @@ extension ParserState {
   }
 
   /// Checks that `name` is bound, not failed, and of one of `kinds`.
-  mutating func check(name: String, at column: Int, kinds: [BindingKind], role: String, context: String? = nil) -> Bool {
+  mutating func check(name: String, at column: Int, kinds: [BindingKind], role: String, context: String? = nil) -> Bool
+  {
     let shown = Quote.text(name)
     let inText = context.map { " (in '\(Quote.text($0))')" } ?? ""
     guard let binding = names[name] else {
@@ -286,7 +287,9 @@ extension ParserState {
   mutating func range(_ word: Word, key: String) -> ClosedRange<UInt64>? {
     let slice = bytes(word)
     guard let dash = slice.firstIndex(of: UInt8(ascii: "-")), dash > word.start, dash + 1 < word.end else {
-      error("invalid range '\(quoted(word))' for '\(key)=': expected START-END (0xfe000000-0xfeffffff, ends inclusive)", at: word)
+      error(
+        "invalid range '\(quoted(word))' for '\(key)=': expected START-END (0xfe000000-0xfeffffff, ends inclusive)",
+        at: word)
       return nil
     }
     let firstWord = Word(start: word.start, end: dash, column: word.column, string: nil)

@@ -180,7 +180,9 @@ struct ParserState {
         task = NameReference(name: text(nameWord), location: SourceLocation(line: line, column: nameWord.column))
       }
       if index >= tokens.count {
-        error("missing statement after the task prefix '\(Quote.text(source[first.start..<first.end]))'", column: first.column)
+        error(
+          "missing statement after the task prefix '\(Quote.text(source[first.start..<first.end]))'",
+          column: first.column)
         target = .invalid(nil)
         lastDefinedName = nil
         return
@@ -226,7 +228,9 @@ struct ParserState {
       } else if spelled.hasPrefix("@"), let bindingWord {
         message = "the task prefix comes first: write '\(spelled) \(text(bindingWord)) = ...'"
       } else if let match = Suggestion.closest(to: spelled, among: Verb.names) {
-        message += spelled.lowercased() == match ? "; statement words are lower case: did you mean '\(match)'?" : "; did you mean '\(match)'?"
+        message +=
+          spelled.lowercased() == match
+          ? "; statement words are lower case: did you mean '\(match)'?" : "; did you mean '\(match)'?"
       }
       error(message, at: verbWord)
       target = .invalid(nil)
@@ -254,7 +258,11 @@ struct ParserState {
 
     // Where the statement may be, and what it may carry.
     if verb == .cmdline || verb == .memory {
-      if let task { error("'\(verb.rawValue)' configures the machine and does not run as a task; remove '@\(task.name)'", column: first.column) }
+      if let task {
+        error(
+          "'\(verb.rawValue)' configures the machine and does not run as a task; remove '@\(task.name)'",
+          column: first.column)
+      }
       if let firstRun = firstRunStatement {
         error(
           "'\(verb.rawValue)' must come before the first statement of sections 3 to 8 ('\(firstRun.verb.rawValue)' at line \(firstRun.line))",
@@ -295,16 +303,20 @@ struct ParserState {
       nameWord.string == nil, NameSyntax.isValid(bytes(nameWord))
     {
       // Keep later uses from cascading into "unbound name" errors.
-      define(NameReference(name: text(nameWord), location: SourceLocation(line: line, column: nameWord.column)), kind: nil)
+      define(
+        NameReference(name: text(nameWord), location: SourceLocation(line: line, column: nameWord.column)), kind: nil)
     }
     lastDefinedName = nil
     if let defined {
-      let kind: BindingKind? = operation == nil ? nil : (verb == .iommu ? .iommu : verb == .device ? .device : verb.bindingKind)
+      let kind: BindingKind? =
+        operation == nil ? nil : (verb == .iommu ? .iommu : verb == .device ? .device : verb.bindingKind)
       if let kind, kind == .iommu || kind == .device, let previous = names[defined.name], previous.kind == kind {
         diagnostics.append(
           Diagnostic(
             file: file, location: defined.location, severity: .warning,
-            message: "'\(defined.name)' is defined again (the previous definition is at line \(previous.line)); later statements refer to this one"))
+            message:
+              "'\(defined.name)' is defined again (the previous definition is at line \(previous.line)); later statements refer to this one"
+          ))
       }
       define(defined, kind: kind)
       lastDefinedName = defined.name

@@ -1,11 +1,11 @@
 /// The permissions of an `iommu_map` (`prot=`): IOMMU_READ, IOMMU_WRITE or both.
-public enum Protection: String, Sendable, Hashable, CaseIterable {
+package enum Protection: String, Sendable, Hashable, CaseIterable {
   case r
   case w
   case rw
 
   /// Whether the device may read.
-  public var allowsRead: Bool { self != .w }
+  package var allowsRead: Bool { self != .w }
   /// Whether the device may write.
-  public var allowsWrite: Bool { self != .r }
+  package var allowsWrite: Bool { self != .r }
 }

@@ -1,24 +1,24 @@
 import KernelTypes
 
 /// One statement of a fixture, with the `expect` lines that follow it.
-public struct Statement: Sendable, Hashable {
+package struct Statement: Sendable, Hashable {
   /// Where the statement starts (its first token: `@TASK`, the binding name or the verb).
-  public var location: SourceLocation
+  package var location: SourceLocation
   /// Where the statement word is.
-  public var verbLocation: SourceLocation
+  package var verbLocation: SourceLocation
   /// The line, trimmed and without its comment.
-  public var text: String
+  package var text: String
   /// The `@TASK` the statement runs as (the name without `@`), or nil for the main task.
-  public var task: NameReference?
+  package var task: NameReference?
   /// The `NAME =` of the statement, or nil. `iommu` and `device` name their
   /// unit in `operation` instead.
-  public var binding: NameReference?
+  package var binding: NameReference?
   /// What the statement does.
-  public var operation: StatementOperation
+  package var operation: StatementOperation
   /// The `expect` lines that check this statement, in order.
-  public var expectations: [FixtureExpectation]
+  package var expectations: [FixtureExpectation]
 
-  public init(
+  package init(
     location: SourceLocation, verbLocation: SourceLocation, text: String, task: NameReference?,
     binding: NameReference?, operation: StatementOperation, expectations: [FixtureExpectation] = []
   ) {
@@ -32,12 +32,12 @@ public struct Statement: Sendable, Hashable {
   }
 
   /// The 1-based line.
-  public var line: Int { location.line }
+  package var line: Int { location.line }
   /// The statement word.
-  public var verb: Verb { operation.verb }
+  package var verb: Verb { operation.verb }
 
   /// The name this statement defines: the binding, or the unit name of `iommu` and `device`.
-  public var definedName: NameReference? {
+  package var definedName: NameReference? {
     switch operation {
     case .iommu(let configuration): return configuration.name
     case .device(let configuration): return configuration.name
@@ -46,7 +46,7 @@ public struct Statement: Sendable, Hashable {
   }
 
   /// The errno that an `expect error` says the statement fails with, if any.
-  public var expectedError: Errno? {
+  package var expectedError: Errno? {
     for expectation in expectations {
       if case .error(let errno) = expectation.kind { return errno }
     }

@@ -2,7 +2,7 @@ import KernelTypes
 
 /// What a statement does: one case per statement word of sections 2 to 8,
 /// with its arguments parsed, defaulted and validated.
-public enum StatementOperation: Sendable, Hashable {
+package enum StatementOperation: Sendable, Hashable {
   // MARK: Section 2: the machine
 
   /// `cmdline "PARAMS"`: the parameters of this line, in order.
@@ -105,7 +105,7 @@ public enum StatementOperation: Sendable, Hashable {
   case flrEnd(NameReference)
 
   /// The statement word.
-  public var verb: Verb {
+  package var verb: Verb {
     switch self {
     case .cmdline: return .cmdline
     case .memory: return .memory

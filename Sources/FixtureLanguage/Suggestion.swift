@@ -30,7 +30,9 @@ package enum Suggestion {
   }
 
   /// ` Did you mean 'X'?`-style suffix: "; did you mean 'X'?" or "".
-  static func didYouMean(_ word: String, among candidates: [String], quotePrefix: String = "", quoteSuffix: String = "") -> String {
+  static func didYouMean(_ word: String, among candidates: [String], quotePrefix: String = "", quoteSuffix: String = "")
+    -> String
+  {
     guard let match = closest(to: word, among: candidates) else { return "" }
     return "; did you mean '\(quotePrefix)\(match)\(quoteSuffix)'?"
   }

@@ -1,5 +1,5 @@
 /// A statement word (`alloc_pages`, `iommu_map`, `expect`, ...).
-public enum Verb: String, Sendable, Hashable, CaseIterable {
+package enum Verb: String, Sendable, Hashable, CaseIterable {
   // Section 2: the machine.
   case cmdline, memory, iommu, device
   // Section 3: memory.
@@ -43,7 +43,7 @@ public enum Verb: String, Sendable, Hashable, CaseIterable {
   case expect
 
   /// The section of the language contract that defines the verb (2 to 9).
-  public var section: Int {
+  package var section: Int {
     switch self {
     case .cmdline, .memory, .iommu, .device: return 2
     case .allocPages, .freePages, .vmalloc, .vfree, .cpuWrite, .cpuFill, .flushTLBKernelRange, .flushTLBAll:
@@ -60,7 +60,7 @@ public enum Verb: String, Sendable, Hashable, CaseIterable {
   }
 
   /// What a `NAME = verb` binding names, for the verbs written that way.
-  public var bindingKind: BindingKind? {
+  package var bindingKind: BindingKind? {
     switch self {
     case .allocPages: return .pageBlock
     case .vmalloc: return .vmallocArea
@@ -75,7 +75,7 @@ public enum Verb: String, Sendable, Hashable, CaseIterable {
   }
 
   /// The statement's syntax, for messages.
-  public var usage: String {
+  package var usage: String {
     switch self {
     case .cmdline: return "cmdline \"PARAMS\""
     case .memory: return "memory SIZE [base=ADDR] [page=4K|16K|64K] [mmio=START-END]... [offline=START-END]..."
@@ -120,7 +120,8 @@ public enum Verb: String, Sendable, Hashable, CaseIterable {
     case .flrBegin: return "flr_begin DEVICE"
     case .flrEnd: return "flr_end DEVICE"
     case .expect:
-      return "expect report KIND [page=NAME] [pfn=N] [device=NAME] [domain=NAME] [count=N] | expect no-report | expect error ERRNO | expect fault | expect KEY=VALUE"
+      return
+        "expect report KIND [page=NAME] [pfn=N] [device=NAME] [domain=NAME] [count=N] | expect no-report | expect error ERRNO | expect fault | expect KEY=VALUE"
     }
   }
 

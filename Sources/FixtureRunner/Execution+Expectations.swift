@@ -25,10 +25,15 @@ extension Execution {
         let matching = reports.filter { matches($0, want) }
         if let n = want.count {
           if UInt64(matching.count) != n {
-            fail(e.location, "expected \(n) report(s) '\(e.text.dropFirst("expect report ".count))', got \(matching.count)\(summary(reports))")
+            fail(
+              e.location,
+              "expected \(n) report(s) '\(e.text.dropFirst("expect report ".count))', got \(matching.count)\(summary(reports))"
+            )
           }
         } else if matching.isEmpty {
-          fail(e.location, "expected a report '\(e.text.dropFirst("expect report ".count))', got none that matches\(summary(reports))")
+          fail(
+            e.location,
+            "expected a report '\(e.text.dropFirst("expect report ".count))', got none that matches\(summary(reports))")
         }
       case .noReport:
         saidNoReport = true
@@ -36,7 +41,9 @@ extension Execution {
       case .error(let errno):
         namedError = true
         if let err = o.error {
-          if err.name != errno.name { fail(e.location, "expected error \(errno.name), the statement failed with \(err.name)\(reason(err.reason))") }
+          if err.name != errno.name {
+            fail(e.location, "expected error \(errno.name), the statement failed with \(err.name)\(reason(err.reason))")
+          }
         } else {
           fail(e.location, "expected error \(errno.name), the statement succeeded")
         }
@@ -44,14 +51,21 @@ extension Execution {
         namedFault = true
         if !o.faulted { fail(e.location, "expected an I/O page fault, the access did not fault") }
       case .unmapped(let v):
-        if o.unmapped != v { fail(e.location, "expected unmapped=\(hex(v)), got \(o.unmapped.map(hex) ?? "no unmap result")") }
+        if o.unmapped != v {
+          fail(e.location, "expected unmapped=\(hex(v)), got \(o.unmapped.map(hex) ?? "no unmap result")")
+        }
       case .phys(let expr):
         let want = try? address(expr)
         if want == nil || o.phys != want {
-          fail(e.location, "expected phys=\(want.map(hex) ?? expr.description), got \(o.phys.map(hex) ?? "no translation result")")
+          fail(
+            e.location,
+            "expected phys=\(want.map(hex) ?? expr.description), got \(o.phys.map(hex) ?? "no translation result")")
         }
       case .value(let v):
-        if o.value != v { fail(e.location, "expected value=\(hex(v)), got \(o.value.map(hex) ?? "no value (not a read, or it faulted)")") }
+        if o.value != v {
+          fail(
+            e.location, "expected value=\(hex(v)), got \(o.value.map(hex) ?? "no value (not a read, or it faulted)")")
+        }
       }
     }
     if !saidNoReport {
@@ -66,13 +80,16 @@ extension Execution {
       }
     }
     if let err = o.error, !namedError {
-      fail(stmt.location, "'\(stmt.verb.rawValue)' failed with \(err.name)\(reason(err.reason)) and no 'expect error' names it")
+      fail(
+        stmt.location,
+        "'\(stmt.verb.rawValue)' failed with \(err.name)\(reason(err.reason)) and no 'expect error' names it")
     }
     if o.faulted && !namedFault {
-      let text = o.outputs.compactMap { item -> String? in
-        if case .event(let e) = item, e.kind == .fault { return e.text }
-        return nil
-      }.first ?? "I/O page fault"
+      let text =
+        o.outputs.compactMap { item -> String? in
+          if case .event(let e) = item, e.kind == .fault { return e.text }
+          return nil
+        }.first ?? "I/O page fault"
       fail(stmt.location, "unexpected fault: \(text)")
     }
     return failures
@@ -98,7 +115,8 @@ extension Execution {
     guard !reports.isEmpty else { return " (no report)" }
     var counts: [String: Int] = [:]
     for r in reports { counts[r.kind.rawValue, default: 0] += 1 }
-    return " (reports: " + counts.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value)" }.joined(separator: ", ") + ")"
+    return " (reports: " + counts.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value)" }.joined(separator: ", ")
+      + ")"
   }
 
   private func reason(_ r: String) -> String { r.isEmpty ? "" : " (\(r))" }
@@ -110,22 +128,35 @@ extension Execution {
   func statsLines() -> [String] {
     var out: [String] = []
     let m = machine.memory
-    out.append("memory: \(ByteSize.describe(m.config.size)) at \(m.config.base), page \(ByteSize.describe(m.pageSize)), free pages \(m.freePageCount), allocated blocks \(m.allocatedBlockCount), resident 4K frames \(m.residentFrames)")
+    out.append(
+      "memory: \(ByteSize.describe(m.config.size)) at \(m.config.base), page \(ByteSize.describe(m.pageSize)), free pages \(m.freePageCount), allocated blocks \(m.allocatedBlockCount), resident 4K frames \(m.residentFrames)"
+    )
     for u in machine.units {
       let s = u.stats
       let (il, wl) = u.cachedEntryCounts
-      out.append("iommu \(u.name) (\(u.model.rawValue)): iotlb \(il) entries, hits \(s.iotlbHits), misses \(s.iotlbMisses), fills \(s.iotlbFills), evictions \(s.iotlbEvictions), invalidated \(s.iotlbEntriesInvalidated)")
-      out.append("iommu \(u.name) (\(u.model.rawValue)): walk cache \(wl) entries, hits \(s.walkCacheHits), fills \(s.walkCacheFills), evictions \(s.walkCacheEvictions), invalidated \(s.walkEntriesInvalidated); walks \(s.walks), faults \(s.walkFaults)")
+      out.append(
+        "iommu \(u.name) (\(u.model.rawValue)): iotlb \(il) entries, hits \(s.iotlbHits), misses \(s.iotlbMisses), fills \(s.iotlbFills), evictions \(s.iotlbEvictions), invalidated \(s.iotlbEntriesInvalidated)"
+      )
+      out.append(
+        "iommu \(u.name) (\(u.model.rawValue)): walk cache \(wl) entries, hits \(s.walkCacheHits), fills \(s.walkCacheFills), evictions \(s.walkCacheEvictions), invalidated \(s.walkEntriesInvalidated); walks \(s.walks), faults \(s.walkFaults)"
+      )
       let inv = s.invalidations.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
-      out.append("iommu \(u.name) (\(u.model.rawValue)): invalidations: " + (inv.isEmpty ? "none" : inv.joined(separator: ", ")))
+      out.append(
+        "iommu \(u.name) (\(u.model.rawValue)): invalidations: " + (inv.isEmpty ? "none" : inv.joined(separator: ", ")))
     }
     for d in machine.devices where d.ats {
       let c = d.atcCounters
-      out.append("device \(d.name): atc \(c.entries) entries, hits \(c.hits), invalidations \(c.invalidations), timeouts \(c.timeouts)")
+      out.append(
+        "device \(d.name): atc \(c.entries) entries, hits \(c.hits), invalidations \(c.invalidations), timeouts \(c.timeouts)"
+      )
     }
     out.append("cpu: tlb flushes \(machine.cpuTLBFlushCount)")
-    let counts = sanitizer.reportCounts.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \($0.value)" }
-    out.append("sanitizer: accounting \(sanitizer.configuration.accounting.rawValue), debug_pagealloc \(sanitizer.configuration.debugPageAlloc ? 1 : 0), count pieces \(sanitizer.countPieces), reports: " + (counts.isEmpty ? "none" : counts.joined(separator: ", ")))
+    let counts = sanitizer.reportCounts.sorted { $0.key.rawValue < $1.key.rawValue }.map {
+      "\($0.key.rawValue) \($0.value)"
+    }
+    out.append(
+      "sanitizer: accounting \(sanitizer.configuration.accounting.rawValue), debug_pagealloc \(sanitizer.configuration.debugPageAlloc ? 1 : 0), count pieces \(sanitizer.countPieces), reports: "
+        + (counts.isEmpty ? "none" : counts.joined(separator: ", ")))
     return out
   }
 }

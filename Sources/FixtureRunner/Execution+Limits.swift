@@ -39,7 +39,8 @@ extension Execution {
     guard leaves > Execution.maximumLeavesPerMap else { return }
     throw fatal(
       stmt.verbLocation,
-      "'\(stmt.verb.rawValue)' of \(what): above the emulator's limit of \(Execution.maximumLeavesPerMap) page-table leaves per map; map less at a time, or with larger pages")
+      "'\(stmt.verb.rawValue)' of \(what): above the emulator's limit of \(Execution.maximumLeavesPerMap) page-table leaves per map; map less at a time, or with larger pages"
+    )
   }
 
   /// The leaves `Domain.map` installs for a map: the `iommu_pgsize()` split.
@@ -65,6 +66,7 @@ extension Execution {
     let limit = ByteSize.describe(options.maximumResident)
     throw fatal(
       stmt.verbLocation,
-      "'\(stmt.verb.rawValue)' passed the limit on resident emulated memory (\(limit) of written pages, page tables included); raise it with --max-resident")
+      "'\(stmt.verb.rawValue)' passed the limit on resident emulated memory (\(limit) of written pages, page tables included); raise it with --max-resident"
+    )
   }
 }

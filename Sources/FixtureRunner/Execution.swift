@@ -27,7 +27,9 @@ final class Execution {
     let memoryLine = parsed.statements.first { $0.verb == .memory }?.location ?? SourceLocation(line: 1, column: 1)
     if let err = config.validate(maximumRAM: options.maximumRAM) {
       let hint = err.errno == .E2BIG ? "; --max-ram SIZE raises the limit" : ""
-      throw FatalError(diagnostic: Diagnostic(file: parsed.file, location: memoryLine, message: "memory: \(err.reason) (\(err.errno.name))\(hint)"))
+      throw FatalError(
+        diagnostic: Diagnostic(
+          file: parsed.file, location: memoryLine, message: "memory: \(err.reason) (\(err.errno.name))\(hint)"))
     }
     let c = parsed.cmdline
     let policy = MachinePolicy(
@@ -99,7 +101,8 @@ final class Execution {
       outcomes.append(outcome)
     }
     let stats = options.stats ? statsLines() : []
-    return FixtureResult(file: file, diagnostics: diagnostics, outcomes: outcomes, failures: failures, stats: stats, summary: summary)
+    return FixtureResult(
+      file: file, diagnostics: diagnostics, outcomes: outcomes, failures: failures, stats: stats, summary: summary)
   }
 
   /// Collects what the sanitizer emitted and stamps reports with the statement.
@@ -131,7 +134,9 @@ final class Execution {
       }
     }
     let verb = stmt.verb.rawValue
-    let frame = KernelFrame("\(moduleName)_\(Execution.identifier(verb))_l\(stmt.line)", module: moduleName, file: file, line: stmt.line, isDriver: true)
+    let frame = KernelFrame(
+      "\(moduleName)_\(Execution.identifier(verb))_l\(stmt.line)", module: moduleName, file: file, line: stmt.line,
+      isDriver: true)
     return CallContext(task: task, caller: frame, statementIndex: index)
   }
 }

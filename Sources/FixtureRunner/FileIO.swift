@@ -7,7 +7,7 @@ func readFile(_ path: String) -> [UInt8]? {
 }
 
 /// Every `.fixture` file under `paths` (files are taken as given), sorted.
-public func fixtureFiles(under paths: [String]) -> (files: [String], missing: [String]) {
+package func fixtureFiles(under paths: [String]) -> (files: [String], missing: [String]) {
   var files: [String] = []
   var missing: [String] = []
   let fm = FileManager.default

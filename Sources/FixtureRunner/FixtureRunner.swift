@@ -6,20 +6,20 @@ import Reports
 import Sanitizer
 
 /// Options of `iommusan run` and `check`.
-public struct RunOptions: Sendable {
+package struct RunOptions: Sendable {
   /// `--cmdline "..."`, applied over the fixture's own `cmdline`.
-  public var cmdline: String?
+  package var cmdline: String?
   /// `--stats`: collect the machine's counters.
-  public var stats: Bool
+  package var stats: Bool
   /// The largest `memory` a fixture may ask for (`--max-ram`).
-  public var maximumRAM: UInt64
+  package var maximumRAM: UInt64
   /// The most emulated memory that may hold data, in bytes (`--max-resident`):
   /// past it the fixture stops with an error that names the limit.
-  public var maximumResident: UInt64
+  package var maximumResident: UInt64
   /// An observer attached beside the sanitizer (`Machine.addObserver`): a
   /// test's recorder of the machine's events. No command sets it.
   package var observer: (any MachineObserver & PageAllocatorObserver)?
-  public init(
+  package init(
     cmdline: String? = nil, stats: Bool = false, maximumRAM: UInt64 = MemoryConfiguration.defaultMaximumRAM,
     maximumResident: UInt64 = MemoryConfiguration.defaultMaximumResident
   ) {
@@ -32,22 +32,24 @@ public struct RunOptions: Sendable {
 
 /// Runs fixtures: parse, build the machine, execute every statement under
 /// the sanitizer, check expectations.
-public enum FixtureRunner {
-  public static func run(file: String, source: [UInt8], options: RunOptions = RunOptions()) -> FixtureResult {
+package enum FixtureRunner {
+  package static func run(file: String, source: [UInt8], options: RunOptions = RunOptions()) -> FixtureResult {
     var parsed = FixtureParser.parse(source: source, file: file)
     var diagnostics = parsed.errors
     if let extra = options.cmdline {
       diagnostics += parsed.cmdline.apply(parameters: extra).filter(\.isError)
     }
     guard diagnostics.isEmpty else {
-      return FixtureResult(file: file, diagnostics: diagnostics, outcomes: [], failures: [], stats: [], summary: RunSummary())
+      return FixtureResult(
+        file: file, diagnostics: diagnostics, outcomes: [], failures: [], stats: [], summary: RunSummary())
     }
     parsed.diagnostics = []
     let execution: Execution
     do {
       execution = try Execution(parsed: parsed, options: options)
     } catch {
-      return FixtureResult(file: file, diagnostics: [error.diagnostic], outcomes: [], failures: [], stats: [], summary: RunSummary())
+      return FixtureResult(
+        file: file, diagnostics: [error.diagnostic], outcomes: [], failures: [], stats: [], summary: RunSummary())
     }
     let result = execution.run()
     // Frees the machine and its emulated memory (they form reference cycles).
@@ -56,10 +58,11 @@ public enum FixtureRunner {
   }
 
   /// Runs a fixture file from disk.
-  public static func run(path: String, options: RunOptions = RunOptions()) -> FixtureResult {
+  package static func run(path: String, options: RunOptions = RunOptions()) -> FixtureResult {
     guard let bytes = readFile(path) else {
       return FixtureResult(
-        file: path, diagnostics: [Diagnostic(file: path, line: 1, column: 1, message: "cannot read file (ENOENT or EACCES)")],
+        file: path,
+        diagnostics: [Diagnostic(file: path, line: 1, column: 1, message: "cannot read file (ENOENT or EACCES)")],
         outcomes: [], failures: [], stats: [], summary: RunSummary())
     }
     return run(file: path, source: bytes, options: options)

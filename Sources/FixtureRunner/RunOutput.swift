@@ -3,17 +3,17 @@ import Reports
 import Sanitizer
 
 /// Output formats of `run` and `check`.
-public enum OutputFormat: String, Sendable, CaseIterable {
+package enum OutputFormat: String, Sendable, CaseIterable {
   case kernel, json
 }
 
 /// Turns a fixture result into what `iommusan run` prints.
-public struct RunOutputRenderer: Sendable {
-  public var format: OutputFormat
-  public init(format: OutputFormat) { self.format = format }
+package struct RunOutputRenderer: Sendable {
+  package var format: OutputFormat
+  package init(format: OutputFormat) { self.format = format }
 
   /// Standard output: reports and events in order, then stats and the summary.
-  public func stdout(_ result: FixtureResult) -> String {
+  package func stdout(_ result: FixtureResult) -> String {
     var out = ""
     let kernel = KernelTextRenderer()
     let json = JSONLinesRenderer()
@@ -41,7 +41,7 @@ public struct RunOutputRenderer: Sendable {
   }
 
   /// Standard error: diagnostics and failed expectations.
-  public func stderr(_ result: FixtureResult) -> String {
+  package func stderr(_ result: FixtureResult) -> String {
     var out = ""
     for d in result.diagnostics { out += d.description + "\n" }
     for f in result.failures { out += "\(f.file):\(f.line):\(f.column): warning: \(f.message)\n" }
@@ -50,7 +50,8 @@ public struct RunOutputRenderer: Sendable {
 
   func summaryText(_ s: RunSummary) -> String {
     let kinds = s.byKind.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value)" }
-    return "\(s.statements) statements, \(s.reports) reports\(kinds.isEmpty ? "" : " (" + kinds.joined(separator: ", ") + ")"), \(s.faults) faults, \(s.errors) errors"
+    return
+      "\(s.statements) statements, \(s.reports) reports\(kinds.isEmpty ? "" : " (" + kinds.joined(separator: ", ") + ")"), \(s.faults) faults, \(s.errors) errors"
   }
 
   func summaryJSON(_ r: FixtureResult) -> String {
@@ -61,13 +62,17 @@ public struct RunOutputRenderer: Sendable {
         JSONMember("file", .string(r.file)), JSONMember("statements", .int(Int64(s.statements))),
         JSONMember("reports", .int(Int64(s.reports))), JSONMember("by_kind", kinds),
         JSONMember("faults", .int(Int64(s.faults))), JSONMember("errors", .int(Int64(s.errors))),
-        JSONMember("expectation_failures", .int(Int64(r.failures.count))), JSONMember("exit_status", .int(Int64(r.exitStatus))),
+        JSONMember("expectation_failures", .int(Int64(r.failures.count))),
+        JSONMember("exit_status", .int(Int64(r.exitStatus))),
       ])
     ])
   }
 
   func eventJSON(_ e: MachineEventRecord, file: String, line: Int) -> String {
-    var m: [JSONMember] = [JSONMember("event", .string(e.kind.rawValue)), JSONMember("text", .string(e.text)), JSONMember("file", .string(file)), JSONMember("line", .int(Int64(line)))]
+    var m: [JSONMember] = [
+      JSONMember("event", .string(e.kind.rawValue)), JSONMember("text", .string(e.text)),
+      JSONMember("file", .string(file)), JSONMember("line", .int(Int64(line))),
+    ]
     if let d = e.device { m.append(JSONMember("device", .string(d))) }
     if let i = e.iova { m.append(JSONMember("iova", .hex(i.rawValue))) }
     m.append(JSONMember("pid", .int(Int64(e.task.pid))))

@@ -4,17 +4,17 @@ import Synchronization
 
 /// A PCI function behind an IOMMU, with its group and, with ATS, its own
 /// address translation cache (ATC).
-public final class Device: Sendable, CustomStringConvertible {
+package final class Device: Sendable, CustomStringConvertible {
   /// ATC capacity.
-  public static let atcEntries = 32
+  package static let atcEntries = 32
 
-  public let name: String
-  public let unit: IOMMUUnit
-  public let ats: Bool
-  public let pasidCapable: Bool
-  public let groupID: Int
+  package let name: String
+  package let unit: IOMMUUnit
+  package let ats: Bool
+  package let pasidCapable: Bool
+  package let groupID: Int
   /// A PCI address for kernel-style messages (`0000:00:01.0`).
-  public let bdf: String
+  package let bdf: String
 
   struct State {
     var domain: Domain?
@@ -46,19 +46,19 @@ public final class Device: Sendable, CustomStringConvertible {
     self.state = Mutex(State(atc: LeafCache(capacity: ats ? Self.atcEntries : 0)))
   }
 
-  public var description: String { name }
-  public var domain: Domain? { state.withLock { $0.domain } }
-  public var defaultDomain: Domain? { state.withLock { $0.defaultDomain } }
-  public func domain(pasid: UInt32) -> Domain? { state.withLock { $0.pasidDomains[pasid] } }
-  public var inFLR: Bool { state.withLock { $0.inFLR } }
-  public var isResetPrepared: Bool { state.withLock { $0.resetPrepared } }
+  package var description: String { name }
+  package var domain: Domain? { state.withLock { $0.domain } }
+  package var defaultDomain: Domain? { state.withLock { $0.defaultDomain } }
+  package func domain(pasid: UInt32) -> Domain? { state.withLock { $0.pasidDomains[pasid] } }
+  package var inFLR: Bool { state.withLock { $0.inFLR } }
+  package var isResetPrepared: Bool { state.withLock { $0.resetPrepared } }
 
   /// ATC entries that can still reach the page at `phys`.
-  public func atcEntries(reaching phys: PhysicalAddress) -> [LeafEntry] {
+  package func atcEntries(reaching phys: PhysicalAddress) -> [LeafEntry] {
     state.withLock { $0.atc.reaching(phys.rawValue) }
   }
 
-  public var atcCounters: (entries: Int, hits: UInt64, invalidations: UInt64, timeouts: UInt64) {
+  package var atcCounters: (entries: Int, hits: UInt64, invalidations: UInt64, timeouts: UInt64) {
     state.withLock { ($0.atc.count, $0.atcHits, $0.atcInvalidations, $0.atcTimeouts) }
   }
 
@@ -74,7 +74,8 @@ public final class Device: Sendable, CustomStringConvertible {
         s.atcTimeouts += 1
         return true
       }
-      s.atc.invalidate(domainID: nil, pasid: pasid, start: cmd.range?.lowerBound ?? 0, end: cmd.range?.upperBound ?? .max)
+      s.atc.invalidate(
+        domainID: nil, pasid: pasid, start: cmd.range?.lowerBound ?? 0, end: cmd.range?.upperBound ?? .max)
       return false
     }
     if ignored {

@@ -3,17 +3,17 @@ import MemoryModel
 import Synchronization
 
 /// A DMA mapping made through the DMA API, as dma-iommu remembers it.
-public struct DMAMapping: Sendable, Hashable {
-  public var dmaAddress: IOVA
+package struct DMAMapping: Sendable, Hashable {
+  package var dmaAddress: IOVA
   /// The IOVA allocation: granule aligned start and length.
-  public var iova: IOVA
-  public var length: UInt64
+  package var iova: IOVA
+  package var length: UInt64
   /// What the driver asked for.
-  public var size: UInt64
-  public var phys: PhysicalAddress
-  public var direction: DMADirection
+  package var size: UInt64
+  package var phys: PhysicalAddress
+  package var direction: DMADirection
   /// For `dma_alloc`: the pages the API allocated.
-  public var coherentBlock: PageBlock?
+  package var coherentBlock: PageBlock?
 }
 
 /// One attachment of a device to a domain: its RID (PASID nil) or a PASID.
@@ -27,15 +27,15 @@ struct Attachment: Hashable {
 }
 
 /// An IOMMU domain: an I/O address space with its page table.
-public final class Domain: Sendable, CustomStringConvertible {
-  public let id: Int
+package final class Domain: Sendable, CustomStringConvertible {
+  package let id: Int
   /// The name the fixture bound (or `dma:<device>` for a default domain).
-  public let name: String
-  public let type: DomainType
-  public let unit: IOMMUUnit
-  public let pgsizeBitmap: UInt64
+  package let name: String
+  package let type: DomainType
+  package let unit: IOMMUUnit
+  package let pgsizeBitmap: UInt64
   /// For an SVA domain: the process whose page tables it walks.
-  public let process: Process?
+  package let process: Process?
   /// The machine that made this domain, held unretained (`Unmanaged`) and
   /// reached with `_withUnsafeGuaranteedRef`: every thread's map and unmap
   /// use it, and retaining the shared object would bounce its reference
@@ -72,7 +72,10 @@ public final class Domain: Sendable, CustomStringConvertible {
   }
   let state: Mutex<State>
 
-  init(id: Int, name: String, type: DomainType, unit: IOMMUUnit, machine: Machine, context: CallContext, process: Process? = nil) throws(MachineError) {
+  init(
+    id: Int, name: String, type: DomainType, unit: IOMMUUnit, machine: Machine, context: CallContext,
+    process: Process? = nil
+  ) throws(MachineError) {
     self.id = id
     self.process = process
     self.name = name
@@ -90,29 +93,37 @@ public final class Domain: Sendable, CustomStringConvertible {
     self.state = Mutex(State(pageTable: pt, iovas: IOVAAllocator(granuleShift: ByteSize.ffs(unit.pgsizeBitmap))))
   }
 
-  public var description: String { name }
+  package var description: String { name }
   /// The smallest page size: the granule the sanitizer counts in.
-  public var granule: UInt64 { 1 << UInt64(ByteSize.ffs(pgsizeBitmap)) }
-  public var hasPageTable: Bool { type == .paging || type == .dma }
-  public var isLazy: Bool { type == .dma && !machine.policy.strict }
+  package var granule: UInt64 { 1 << UInt64(ByteSize.ffs(pgsizeBitmap)) }
+  package var hasPageTable: Bool { type == .paging || type == .dma }
+  package var isLazy: Bool { type == .dma && !machine.policy.strict }
 
   // MARK: - Map
 
   /// Maps `[iova, iova+size)` to `[phys, phys+size)`.
   /// The corresponding Linux function is `iommu_map()`.
-  public func map(iova: IOVA, phys: PhysicalAddress, size: UInt64, readable: Bool = true, writable: Bool = true, context: CallContext) throws(MachineError) {
+  package func map(
+    iova: IOVA, phys: PhysicalAddress, size: UInt64, readable: Bool = true, writable: Bool = true, context: CallContext
+  ) throws(MachineError) {
     guard hasPageTable else { throw MachineError(.ENODEV, "a \(type.rawValue) domain has no page table") }
     let minPage = granule
     guard size != 0, (iova.rawValue | phys.rawValue | size) & (minPage - 1) == 0 else {
-      throw MachineError(.EINVAL, "unaligned: iova \(iova.rawValue.hexAlt) pa \(phys.rawValue.hexAlt) size \(size.hexAlt) min_pagesz \(minPage.hexAlt)")
+      throw MachineError(
+        .EINVAL,
+        "unaligned: iova \(iova.rawValue.hexAlt) pa \(phys.rawValue.hexAlt) size \(size.hexAlt) min_pagesz \(minPage.hexAlt)"
+      )
     }
     guard let iovaEnd = iova.adding(size), phys.adding(size) != nil else {
       throw MachineError(.EINVAL, "iova+size or phys+size wraps around")
     }
     guard iovaEnd.rawValue <= unit.format.inputLimit else {
-      throw MachineError(.ERANGE, "iova \(iova) + \(ByteSize.describe(size)) is beyond the \(unit.format.inputBits)-bit input range")
+      throw MachineError(
+        .ERANGE, "iova \(iova) + \(ByteSize.describe(size)) is beyond the \(unit.format.inputBits)-bit input range")
     }
-    guard phys.rawValue &+ size <= 1 << 52 else { throw MachineError(.ERANGE, "phys is beyond the 52-bit output range") }
+    guard phys.rawValue &+ size <= 1 << 52 else {
+      throw MachineError(.ERANGE, "phys is beyond the 52-bit output range")
+    }
     let epoch = machine.currentEpoch
     var mapped: UInt64 = 0
     var failure: MachineError?
@@ -135,7 +146,9 @@ public final class Domain: Sendable, CustomStringConvertible {
       if mapped < size { failure = MachineError(.EINVAL, "no page size fits") }
     }
     if !unlinked.freelist.isEmpty {
-      machine.issue(unit.rangeCommand(domainID: id, range: unlinked.start...unlinked.end, leafOnly: false), on: unit, context: context)
+      machine.issue(
+        unit.rangeCommand(domainID: id, range: unlinked.start...unlinked.end, leafOnly: false), on: unit,
+        context: context)
       machine.issueSync(unit, context: context)
       freeTables(unlinked.freelist, context: context)
     }
@@ -161,7 +174,7 @@ public final class Domain: Sendable, CustomStringConvertible {
 
   /// Unmaps and invalidates synchronously. Returns the bytes unmapped.
   /// The corresponding Linux function is `iommu_unmap()`.
-  public func unmap(iova: IOVA, size: UInt64, context: CallContext) -> UInt64 {
+  package func unmap(iova: IOVA, size: UInt64, context: CallContext) -> UInt64 {
     let (n, gather) = unmapGathering(iova: iova, size: size, context: context)
     iotlbSync(gather, context: context)
     return n
@@ -169,7 +182,7 @@ public final class Domain: Sendable, CustomStringConvertible {
 
   /// Unmaps and leaves the IOTLB flush to a later `iotlbSync`.
   /// The corresponding Linux function is `iommu_unmap_fast()`.
-  public func unmapFast(iova: IOVA, size: UInt64, context: CallContext) -> UInt64 {
+  package func unmapFast(iova: IOVA, size: UInt64, context: CallContext) -> UInt64 {
     let (n, gather) = unmapGathering(iova: iova, size: size, context: context)
     state.withLock { s in
       s.pending.start = min(s.pending.start, gather.start)
@@ -180,7 +193,7 @@ public final class Domain: Sendable, CustomStringConvertible {
   }
 
   /// Flushes what `unmapFast` gathered. The corresponding Linux function is `iommu_iotlb_sync()`.
-  public func iotlbSync(context: CallContext) {
+  package func iotlbSync(context: CallContext) {
     let g = state.withLock { s -> UnmapGather in
       let g = s.pending
       s.pending = UnmapGather()
@@ -196,7 +209,8 @@ public final class Domain: Sendable, CustomStringConvertible {
     let minPage = granule
     guard size != 0, (iova.rawValue | size) & (minPage - 1) == 0 else {
       machine.observer?.kernelMessage(
-        "iommu: unaligned: iova \(iova.rawValue.hexAlt) size \(size.hexAlt) min_pagesz \(minPage.hexAlt)", context: context)
+        "iommu: unaligned: iova \(iova.rawValue.hexAlt) size \(size.hexAlt) min_pagesz \(minPage.hexAlt)",
+        context: context)
       return (0, gather)
     }
     #if IOMMU_DEBUG_PAGEALLOC
@@ -229,13 +243,16 @@ public final class Domain: Sendable, CustomStringConvertible {
     if unit.model == .smmuv3 && !gather.freelist.isEmpty {
       let cmd = unit.rangeCommand(domainID: id, range: gather.start...gather.end, leafOnly: false)
       machine.issue(cmd, on: unit, context: context)
-      invalidateATCs(range: gather.start...gather.end, context: context)  // arm_smmu_tlb_inv_range_domain() sends CMD_ATC_INV too
+      // arm_smmu_tlb_inv_range_domain() sends CMD_ATC_INV too.
+      invalidateATCs(range: gather.start...gather.end, context: context)
       machine.issueSync(unit, context: context)
       freeTables(gather.freelist, context: context)
       gather.freelist = []
     }
     #if IOMMU_DEBUG_PAGEALLOC
-      if let hooks = machine.debugHooks { Self.debugUnmapEnd(hooks, self, iova, size, unmapped, gather.removed, context) }
+      if let hooks = machine.debugHooks {
+        Self.debugUnmapEnd(hooks, self, iova, size, unmapped, gather.removed, context)
+      }
     #endif
     machine.observer?.unmapped(self, iova: iova, size: size, unmapped: unmapped, context: context)
     return (unmapped, gather)
@@ -250,7 +267,9 @@ public final class Domain: Sendable, CustomStringConvertible {
       case .smmuv3: leafOnly = true
       case .amd: leafOnly = false  // PDE=1 always
       }
-      machine.issue(unit.rangeCommand(domainID: id, range: gather.start...gather.end, leafOnly: leafOnly), on: unit, context: context)
+      machine.issue(
+        unit.rangeCommand(domainID: id, range: gather.start...gather.end, leafOnly: leafOnly), on: unit,
+        context: context)
       invalidateATCs(range: gather.start...gather.end, context: context)
       machine.issueSync(unit, context: context)
     }
@@ -259,7 +278,7 @@ public final class Domain: Sendable, CustomStringConvertible {
 
   /// Invalidates everything this domain caches.
   /// The corresponding Linux function is `iommu_flush_iotlb_all()`.
-  public func flushIOTLBAll(context: CallContext) {
+  package func flushIOTLBAll(context: CallContext) {
     machine.issue(unit.domainCommand(domainID: id), on: unit, context: context)
     invalidateATCs(range: nil, context: context)
     machine.issueSync(unit, context: context)
@@ -268,21 +287,24 @@ public final class Domain: Sendable, CustomStringConvertible {
   func invalidateATCs(range: ClosedRange<UInt64>?, context: CallContext) {
     let devices = state.withLock { $0.devices.values.filter { $0.device.ats } }
     for (dev, pasid) in devices.sorted(by: { $0.device.name < $1.device.name }) {
-      machine.ref._withUnsafeGuaranteedRef { m in dev.invalidateATC(unit.atcCommand(device: dev.name, pasid: pasid, range: range), machine: m, context: context) }
+      machine.ref._withUnsafeGuaranteedRef { m in
+        dev.invalidateATC(unit.atcCommand(device: dev.name, pasid: pasid, range: range), machine: m, context: context)
+      }
     }
   }
 
   func freeTables(_ blocks: [PageBlock], context: CallContext) {
     for b in blocks {
       machine.observer?.tablePageFreeing(b, domain: self, context: context)
-      try? machine.memory.freePages(b, context: context, stack: context.chain("free_pages_prepare", "__free_frozen_pages", "iommu_put_pages_list"))
+      try? machine.memory.freePages(
+        b, context: context, stack: context.chain("free_pages_prepare", "__free_frozen_pages", "iommu_put_pages_list"))
     }
   }
 
   // MARK: - Lookup
 
   /// The corresponding Linux function is `iommu_iova_to_phys()`.
-  public func iovaToPhys(_ iova: IOVA) -> PhysicalAddress {
+  package func iovaToPhys(_ iova: IOVA) -> PhysicalAddress {
     switch type {
     case .identity: return PhysicalAddress(iova.rawValue)
     case .blocked, .sva: return .zero
@@ -291,7 +313,7 @@ public final class Domain: Sendable, CustomStringConvertible {
   }
 
   /// Leaves still mapped, as runs.
-  public func mappedLeaves() -> [RemovedLeaves] { state.withLock { $0.pageTable?.mappedLeaves() ?? [] } }
+  package func mappedLeaves() -> [RemovedLeaves] { state.withLock { $0.pageTable?.mappedLeaves() ?? [] } }
 
   /// The devices (and PASIDs) attached to this domain.
   /// Records an attachment.
@@ -308,36 +330,49 @@ public final class Domain: Sendable, CustomStringConvertible {
     }
   }
 
-  public var attachedDevices: [(device: Device, pasid: UInt32?)] {
-    state.withLock { Array($0.devices.values) }.sorted { ($0.device.name, $0.pasid ?? 0) < ($1.device.name, $1.pasid ?? 0) }
+  package var attachedDevices: [(device: Device, pasid: UInt32?)] {
+    state.withLock { Array($0.devices.values) }.sorted {
+      ($0.device.name, $0.pasid ?? 0) < ($1.device.name, $1.pasid ?? 0)
+    }
   }
 
-  public var isFreed: Bool { state.withLock { $0.isFreed } }
+  package var isFreed: Bool { state.withLock { $0.isFreed } }
 
   /// The depth of this domain's table page at `phys`, if it is one.
-  public func tablePageDepth(at phys: PhysicalAddress) -> Int? { state.withLock { $0.pageTable?.tables[phys.rawValue]?.depth } }
+  func tablePageDepth(at phys: PhysicalAddress) -> Int? {
+    state.withLock { $0.pageTable?.tables[phys.rawValue]?.depth }
+  }
 
   /// Whether an IOVA of this domain sits in the lazy flush-queue window.
-  public func isPendingLazyFlush(_ iova: UInt64) -> Bool { state.withLock { $0.fq.isPending(iova) } }
-
+  package func isPendingLazyFlush(_ iova: UInt64) -> Bool { state.withLock { $0.fq.isPending(iova) } }
 
   // The hook calls live out of line, so that with the static key off the
   // map and unmap paths carry one load and one branch, as the kernel's
   // `static_branch_unlikely()` does.
   #if IOMMU_DEBUG_PAGEALLOC
     @inline(never)
-    static func debugMap(_ h: Unmanaged<DebugHookSlot>, _ d: Domain, _ iova: IOVA, _ phys: PhysicalAddress, _ size: UInt64, _ ctx: CallContext) {
+    static func debugMap(
+      _ h: Unmanaged<DebugHookSlot>, _ d: Domain, _ iova: IOVA, _ phys: PhysicalAddress, _ size: UInt64,
+      _ ctx: CallContext
+    ) {
       h._withUnsafeGuaranteedRef { $0.hooks.debugMap(d, iova: iova, phys: phys, size: size, context: ctx) }
     }
 
     @inline(never)
-    static func debugUnmapBegin(_ h: Unmanaged<DebugHookSlot>, _ d: Domain, _ iova: IOVA, _ size: UInt64, _ ctx: CallContext) {
+    static func debugUnmapBegin(
+      _ h: Unmanaged<DebugHookSlot>, _ d: Domain, _ iova: IOVA, _ size: UInt64, _ ctx: CallContext
+    ) {
       h._withUnsafeGuaranteedRef { $0.hooks.debugUnmapBegin(d, iova: iova, size: size, context: ctx) }
     }
 
     @inline(never)
-    static func debugUnmapEnd(_ h: Unmanaged<DebugHookSlot>, _ d: Domain, _ iova: IOVA, _ size: UInt64, _ unmapped: UInt64, _ removed: [RemovedLeaves], _ ctx: CallContext) {
-      h._withUnsafeGuaranteedRef { $0.hooks.debugUnmapEnd(d, iova: iova, size: size, unmapped: unmapped, removed: removed, context: ctx) }
+    static func debugUnmapEnd(
+      _ h: Unmanaged<DebugHookSlot>, _ d: Domain, _ iova: IOVA, _ size: UInt64, _ unmapped: UInt64,
+      _ removed: [RemovedLeaves], _ ctx: CallContext
+    ) {
+      h._withUnsafeGuaranteedRef {
+        $0.hooks.debugUnmapEnd(d, iova: iova, size: size, unmapped: unmapped, removed: removed, context: ctx)
+      }
     }
   #endif
 }
@@ -355,6 +390,10 @@ struct MachineAccess {
   func issue(_ cmd: InvalidationCommand, on unit: IOMMUUnit, context: CallContext) {
     ref._withUnsafeGuaranteedRef { $0.issue(cmd, on: unit, context: context) }
   }
-  func issueSync(_ unit: IOMMUUnit, context: CallContext) { ref._withUnsafeGuaranteedRef { $0.issueSync(unit, context: context) } }
-  func warnOnce(_ text: String, context: CallContext) { ref._withUnsafeGuaranteedRef { $0.warnOnce(text, context: context) } }
+  func issueSync(_ unit: IOMMUUnit, context: CallContext) {
+    ref._withUnsafeGuaranteedRef { $0.issueSync(unit, context: context) }
+  }
+  func warnOnce(_ text: String, context: CallContext) {
+    ref._withUnsafeGuaranteedRef { $0.warnOnce(text, context: context) }
+  }
 }

@@ -3,32 +3,32 @@ import MemoryModel
 import Synchronization
 
 /// Counters a unit keeps for `--stats`.
-public struct CacheStats: Sendable, Hashable {
-  public var iotlbHits: UInt64 = 0
-  public var iotlbMisses: UInt64 = 0
-  public var walkCacheHits: UInt64 = 0
-  public var walks: UInt64 = 0
-  public var walkFaults: UInt64 = 0
-  public var iotlbFills: UInt64 = 0
-  public var walkCacheFills: UInt64 = 0
-  public var iotlbEvictions: UInt64 = 0
-  public var walkCacheEvictions: UInt64 = 0
+package struct CacheStats: Sendable, Hashable {
+  package var iotlbHits: UInt64 = 0
+  package var iotlbMisses: UInt64 = 0
+  package var walkCacheHits: UInt64 = 0
+  package var walks: UInt64 = 0
+  package var walkFaults: UInt64 = 0
+  package var iotlbFills: UInt64 = 0
+  package var walkCacheFills: UInt64 = 0
+  package var iotlbEvictions: UInt64 = 0
+  package var walkCacheEvictions: UInt64 = 0
   /// Invalidation commands by hardware name.
-  public var invalidations: [String: UInt64] = [:]
+  package var invalidations: [String: UInt64] = [:]
   /// Entries dropped by invalidations.
-  public var iotlbEntriesInvalidated: UInt64 = 0
-  public var walkEntriesInvalidated: UInt64 = 0
+  package var iotlbEntriesInvalidated: UInt64 = 0
+  package var walkEntriesInvalidated: UInt64 = 0
 }
 
 /// One IOMMU (a DMAR unit, an AMD IOMMU, an SMMUv3) with its leaf IOTLB and
 /// paging-structure caches.
-public final class IOMMUUnit: Sendable {
-  public let name: String
-  public let model: IOMMUModel
-  public let format: PageTableFormat
+package final class IOMMUUnit: Sendable {
+  package let name: String
+  package let model: IOMMUModel
+  package let format: PageTableFormat
   /// Page sizes domains of this unit use (`pgsizes=` may restrict them).
-  public let pgsizeBitmap: UInt64
-  public let sva: Bool
+  package let pgsizeBitmap: UInt64
+  package let sva: Bool
 
   struct Caches {
     var iotlb: LeafCache
@@ -37,7 +37,10 @@ public final class IOMMUUnit: Sendable {
   }
   let caches: Mutex<Caches>
 
-  public init(name: String, model: IOMMUModel, granule: PageSize = .size4K, pgsizes: UInt64? = nil, iotlbEntries: Int = 256, walkCacheEntries: Int = 64, sva: Bool = false) {
+  package init(
+    name: String, model: IOMMUModel, granule: PageSize = .size4K, pgsizes: UInt64? = nil, iotlbEntries: Int = 256,
+    walkCacheEntries: Int = 64, sva: Bool = false
+  ) {
     self.name = name
     self.model = model
     let format: PageTableFormat = model == .smmuv3 ? .lpae(granule: granule) : .x86IO
@@ -48,9 +51,9 @@ public final class IOMMUUnit: Sendable {
   }
 
   /// How this model's unmap treats a range that cuts a larger page.
-  public var partialUnmapPolicy: PartialUnmapPolicy { model == .smmuv3 ? .refuse : .removeWholePage }
+  package var partialUnmapPolicy: PartialUnmapPolicy { model == .smmuv3 ? .refuse : .removeWholePage }
 
-  public var stats: CacheStats {
+  package var stats: CacheStats {
     caches.withLock { c in
       var s = c.stats
       s.iotlbEvictions = c.iotlb.evictions
@@ -63,28 +66,33 @@ public final class IOMMUUnit: Sendable {
 
   /// A range invalidation: VT-d page-selective with IH, SMMUv3 TLBI_NH_VA
   /// with Leaf, AMD INVALIDATE_IOMMU_PAGES with PDE.
-  public func rangeCommand(domainID: Int, pasid: UInt32?, range: ClosedRange<UInt64>, leafOnly: Bool) -> InvalidationCommand {
+  package func rangeCommand(domainID: Int, pasid: UInt32?, range: ClosedRange<UInt64>, leafOnly: Bool)
+    -> InvalidationCommand
+  {
     rangeCommand(domainID: domainID, tag: .some(pasid), range: range, leafOnly: leafOnly)
   }
 
   /// A range invalidation of every cache tag of a domain (its RID and
   /// every PASID attached to it), as `cache_tag_flush_range()` walks them.
-  public func rangeCommand(domainID: Int, range: ClosedRange<UInt64>, leafOnly: Bool) -> InvalidationCommand {
+  package func rangeCommand(domainID: Int, range: ClosedRange<UInt64>, leafOnly: Bool) -> InvalidationCommand {
     rangeCommand(domainID: domainID, tag: nil, range: range, leafOnly: leafOnly)
   }
 
-  private func rangeCommand(domainID: Int, tag pasid: UInt32??, range: ClosedRange<UInt64>, leafOnly: Bool) -> InvalidationCommand {
+  private func rangeCommand(domainID: Int, tag pasid: UInt32??, range: ClosedRange<UInt64>, leafOnly: Bool)
+    -> InvalidationCommand
+  {
     let name: String
     switch model {
     case .vtd: name = (pasid.map { $0 != nil } ?? false ? "P_IOTLB PSI" : "IOTLB PSI") + " IH=\(leafOnly ? 1 : 0)"
     case .smmuv3: name = "TLBI_NH_VA Leaf=\(leafOnly ? 1 : 0)"
     case .amd: name = "INVALIDATE_IOMMU_PAGES PDE=\(leafOnly ? 0 : 1)"
     }
-    return InvalidationCommand(name: name, unit: self.name, target: .iommu(domainID: domainID, pasid: pasid, leafOnly: leafOnly), range: range)
+    return InvalidationCommand(
+      name: name, unit: self.name, target: .iommu(domainID: domainID, pasid: pasid, leafOnly: leafOnly), range: range)
   }
 
   /// Everything of one domain (leaf and non-leaf).
-  public func domainCommand(domainID: Int, pasid: UInt32?? = nil) -> InvalidationCommand {
+  package func domainCommand(domainID: Int, pasid: UInt32?? = nil) -> InvalidationCommand {
     let name: String
     let withPASID = pasid.map { $0 != nil } ?? false
     switch model {
@@ -92,30 +100,35 @@ public final class IOMMUUnit: Sendable {
     case .smmuv3: name = "TLBI_NH_ASID"
     case .amd: name = "INVALIDATE_IOMMU_PAGES S=1 PDE=1"
     }
-    return InvalidationCommand(name: name, unit: self.name, target: .iommu(domainID: domainID, pasid: pasid ?? nil, leafOnly: false), range: nil)
+    return InvalidationCommand(
+      name: name, unit: self.name, target: .iommu(domainID: domainID, pasid: pasid ?? nil, leafOnly: false), range: nil)
   }
 
   /// Everything the unit caches.
-  public func globalCommand() -> InvalidationCommand {
+  package func globalCommand() -> InvalidationCommand {
     let name: String
     switch model {
     case .vtd: name = "IOTLB GLOBAL"
     case .smmuv3: name = "TLBI_NSNH_ALL"
     case .amd: name = "INVALIDATE_IOMMU_ALL"
     }
-    return InvalidationCommand(name: name, unit: self.name, target: .iommu(domainID: nil, pasid: nil, leafOnly: false), range: nil)
+    return InvalidationCommand(
+      name: name, unit: self.name, target: .iommu(domainID: nil, pasid: nil, leafOnly: false), range: nil)
   }
 
   /// An ATC invalidation for a device: VT-d device-TLB, SMMUv3
   /// CMD_ATC_INV, AMD INVALIDATE_IOTLB_PAGES.
-  public func atcCommand(device: String, pasid: UInt32?, range: ClosedRange<UInt64>?, allPASIDs: Bool = false) -> InvalidationCommand {
+  package func atcCommand(device: String, pasid: UInt32?, range: ClosedRange<UInt64>?, allPASIDs: Bool = false)
+    -> InvalidationCommand
+  {
     let name: String
     switch model {
     case .vtd: name = pasid == nil ? "DEV_TLB" : "DEV_PIOTLB"
     case .smmuv3: name = "CMD_ATC_INV"
     case .amd: name = "INVALIDATE_IOTLB_PAGES"
     }
-    return InvalidationCommand(name: name, unit: self.name, target: .atc(device: device, pasid: allPASIDs ? nil : .some(pasid)), range: range)
+    return InvalidationCommand(
+      name: name, unit: self.name, target: .atc(device: device, pasid: allPASIDs ? nil : .some(pasid)), range: range)
   }
 
   /// The wait that completes a batch: VT-d wait descriptor, CMD_SYNC, COMPLETION_WAIT.
@@ -148,14 +161,14 @@ public final class IOMMUUnit: Sendable {
   }
 
   /// IOTLB entries that can still reach the page at `phys`.
-  public func iotlbEntries(reaching phys: PhysicalAddress) -> [LeafEntry] {
+  package func iotlbEntries(reaching phys: PhysicalAddress) -> [LeafEntry] {
     caches.withLock { $0.iotlb.reaching(phys.rawValue) }
   }
 
   /// Walk-cache entries pointing into `[phys, phys+length)`.
-  public func walkEntries(pointingInto phys: PhysicalAddress, length: UInt64) -> [WalkEntry] {
+  package func walkEntries(pointingInto phys: PhysicalAddress, length: UInt64) -> [WalkEntry] {
     caches.withLock { $0.walk.pointing(into: phys.rawValue, length: length) }
   }
 
-  public var cachedEntryCounts: (iotlb: Int, walk: Int) { caches.withLock { ($0.iotlb.count, $0.walk.count) } }
+  package var cachedEntryCounts: (iotlb: Int, walk: Int) { caches.withLock { ($0.iotlb.count, $0.walk.count) } }
 }

@@ -37,10 +37,14 @@ extension Machine {
         return .failure(TranslationFault(reason: "EPD1: TTB1 (kernel half) walks are disabled for SVA"))
       }
     } else {
-      guard iova < format.inputLimit else { return .failure(TranslationFault(reason: "address beyond the \(format.inputBits)-bit input range")) }
+      guard iova < format.inputLimit else {
+        return .failure(TranslationFault(reason: "address beyond the \(format.inputBits)-bit input range"))
+      }
     }
     func leafEpoch(_ table: PhysicalAddress, _ idx: UInt64) -> UInt64 {
-      sva == nil ? domain.state.withLock { $0.pageTable?.epoch(table: table, index: idx) ?? 0 } : cpu.epoch(table: table, index: idx)
+      sva == nil
+        ? domain.state.withLock { $0.pageTable?.epoch(table: table, index: idx) ?? 0 }
+        : cpu.epoch(table: table, index: idx)
     }
     let (hit, walkHit) = unit.caches.withLock { c -> (LeafEntry?, WalkEntry?) in
       if let e = c.iotlb.lookup(tag, iova) {
@@ -54,9 +58,12 @@ extension Machine {
       return (nil, w)
     }
     if let e = hit {
-      return .success(HardwareTranslation(
-        phys: e.phys | (iova & (e.size - 1)), leafShift: e.shift, readable: e.readable, writable: e.writable, user: e.user,
-        epoch: e.epoch, path: "iotlb", stale: e.staleTable == 0 ? nil : (PhysicalAddress(e.staleTable), e.staleDepth)))
+      return .success(
+        HardwareTranslation(
+          phys: e.phys | (iova & (e.size - 1)), leafShift: e.shift, readable: e.readable, writable: e.writable,
+          user: e.user,
+          epoch: e.epoch, path: "iotlb", stale: e.staleTable == 0 ? nil : (PhysicalAddress(e.staleTable), e.staleDepth))
+      )
     }
     var table: PhysicalAddress
     var depth: Int
@@ -76,7 +83,9 @@ extension Machine {
       default: stale = (table, depth)
       }
     } else {
-      guard let root = sva?.pgd ?? domain.state.withLock({ $0.pageTable?.root }) else { return .failure(TranslationFault(reason: "domain has no page table")) }
+      guard let root = sva?.pgd ?? domain.state.withLock({ $0.pageTable?.root }) else {
+        return .failure(TranslationFault(reason: "domain has no page table"))
+      }
       table = root
       depth = 0
     }
@@ -91,15 +100,23 @@ extension Machine {
       let sh = format.shift(depth)
       switch format.decode(pte, depth: depth) {
       case .none:
-        result = .failure(TranslationFault(reason: "translation fault: level \(format.levels - depth) entry not present"))
+        result = .failure(
+          TranslationFault(reason: "translation fault: level \(format.levels - depth) entry not present"))
         depth = format.levels
       case .table(let next, let u, let w):
         user = user && u
         writable = writable && w
         let gen: UInt64
-        if case .allocated(let g, _) = memory.state(of: next.pfn(pageShift: memory.pageShift)) { gen = g } else { gen = 0 }
+        if case .allocated(let g, _) = memory.state(of: next.pfn(pageShift: memory.pageShift)) {
+          gen = g
+        } else {
+          gen = 0
+        }
         let base = iova & ~((1 << UInt64(sh)) - 1)
-        fills.append(WalkEntry(tag: tag, depth: depth, iovaBase: base, span: 1 << UInt64(sh), table: next.rawValue, generation: gen, user: user, writable: writable))
+        fills.append(
+          WalkEntry(
+            tag: tag, depth: depth, iovaBase: base, span: 1 << UInt64(sh), table: next.rawValue, generation: gen,
+            user: user, writable: writable))
         table = next
         depth += 1
       case .leaf(let p, let r, let w, let u):
@@ -110,7 +127,10 @@ extension Machine {
           depth = format.levels
           break
         }
-        result = .success(HardwareTranslation(phys: p.rawValue | (iova & ((1 << UInt64(sh)) - 1)), leafShift: sh, readable: r, writable: w && writable, user: u && user, epoch: epoch, path: path, stale: stale))
+        result = .success(
+          HardwareTranslation(
+            phys: p.rawValue | (iova & ((1 << UInt64(sh)) - 1)), leafShift: sh, readable: r, writable: w && writable,
+            user: u && user, epoch: epoch, path: path, stale: stale))
         depth = format.levels
       }
     }
@@ -122,7 +142,11 @@ extension Machine {
       }
       if let t = success {
         let base = iova & ~((1 << UInt64(t.leafShift)) - 1)
-        c.iotlb.insert(LeafEntry(tag: tag, iova: base, shift: t.leafShift, phys: t.phys & ~((1 << UInt64(t.leafShift)) - 1), readable: t.readable, writable: t.writable, user: t.user, epoch: t.epoch, staleTable: t.stale?.table.rawValue ?? 0, staleDepth: t.stale?.depth ?? 0))
+        c.iotlb.insert(
+          LeafEntry(
+            tag: tag, iova: base, shift: t.leafShift, phys: t.phys & ~((1 << UInt64(t.leafShift)) - 1),
+            readable: t.readable, writable: t.writable, user: t.user, epoch: t.epoch,
+            staleTable: t.stale?.table.rawValue ?? 0, staleDepth: t.stale?.depth ?? 0))
         c.stats.iotlbFills += 1
       } else {
         c.stats.walkFaults += 1
@@ -146,7 +170,9 @@ extension Machine {
 
   /// The ground truth for an access that landed on `phys` through a
   /// translation made at `epoch`.
-  func verdict(phys: UInt64, epoch: UInt64, stale: (table: PhysicalAddress, depth: Int)?, checkGeneration: Bool = true) -> DeviceAccessEvent.Verdict {
+  func verdict(phys: UInt64, epoch: UInt64, stale: (table: PhysicalAddress, depth: Int)?, checkGeneration: Bool = true)
+    -> DeviceAccessEvent.Verdict
+  {
     if let s = stale { return .staleWalk(table: s.table, depth: s.depth) }
     let pfn = PhysicalAddress(phys).pfn(pageShift: memory.pageShift)
     switch memory.state(of: pfn) {
@@ -158,14 +184,14 @@ extension Machine {
   }
 
   /// What a device access resolved to.
-  public struct AccessResult: Sendable {
+  package struct AccessResult: Sendable {
     /// The value read (reads), or nil.
-    public var value: UInt64?
-    public var fault: String?
-    public var verdict: DeviceAccessEvent.Verdict
+    package var value: UInt64?
+    package var fault: String?
+    package var verdict: DeviceAccessEvent.Verdict
     /// The range runs past the top of the address space: the requests below
     /// the top were made, the rest were not.
-    public var wrapsAround = false
+    package var wrapsAround = false
   }
 
   /// The device reads or writes `length` bytes (at least 1) at `iova`, as
@@ -174,7 +200,7 @@ extension Machine {
   /// The first request that faults or lands where the ground truth reports
   /// ends the access. A write repeats `value`'s eight bytes over the range;
   /// a read (at most 8 bytes) assembles its value from the requests.
-  public func deviceAccess(
+  package func deviceAccess(
     _ device: Device, iova: IOVA, pasid: UInt32?, privilege: Privilege = .user, isWrite: Bool, length: UInt64,
     value: UInt64, context: CallContext
   ) -> AccessResult {
@@ -234,10 +260,11 @@ extension Machine {
           read = memory.read(PhysicalAddress(phys), width: min(length, 8))
         }
       }
-      observer?.deviceAccessed(DeviceAccessEvent(
-        device: device, iova: iova, pasid: pasid, privilege: privilege, isWrite: isWrite, length: length,
-        phys: phys.map { PhysicalAddress($0) }, fault: fault, path: path, verdict: verdict, domain: domain,
-        context: context))
+      observer?.deviceAccessed(
+        DeviceAccessEvent(
+          device: device, iova: iova, pasid: pasid, privilege: privilege, isWrite: isWrite, length: length,
+          phys: phys.map { PhysicalAddress($0) }, fault: fault, path: path, verdict: verdict, domain: domain,
+          context: context))
       return AccessResult(value: read, fault: fault, verdict: verdict)
     }
     if privilege == .supervisor {
@@ -248,7 +275,9 @@ extension Machine {
       return finish(phys: nil, fault: fault, path: "none", verdict: .ok)
     }
     if let e = atcHit {
-      if isWrite && !e.writable { return finish(phys: nil, fault: "write to a read-only ATC entry", path: "atc", verdict: .ok) }
+      if isWrite && !e.writable {
+        return finish(phys: nil, fault: "write to a read-only ATC entry", path: "atc", verdict: .ok)
+      }
       let phys = e.phys | (iova.rawValue & (e.size - 1))
       let stale = e.staleTable == 0 ? nil : (table: PhysicalAddress(e.staleTable), depth: e.staleDepth)
       return finish(phys: phys, fault: nil, path: "atc", verdict: verdict(phys: phys, epoch: e.epoch, stale: stale))
@@ -257,7 +286,9 @@ extension Machine {
     case .blocked:
       return finish(phys: nil, fault: "device is in a blocked domain", path: "none", verdict: .ok)
     case .identity:
-      return finish(phys: iova.rawValue, fault: nil, path: "identity", verdict: verdict(phys: iova.rawValue, epoch: .max, stale: nil, checkGeneration: false))
+      return finish(
+        phys: iova.rawValue, fault: nil, path: "identity",
+        verdict: verdict(phys: iova.rawValue, epoch: .max, stale: nil, checkGeneration: false))
     case .paging, .dma, .sva:
       switch translate(domain, tag: CacheTag(domainID: domain.id, pasid: pasid), iova: iova.rawValue) {
       case .failure(let why):
@@ -268,16 +299,21 @@ extension Machine {
           // not the mapping the driver made.
           return finish(phys: t.phys, fault: nil, path: t.path, verdict: .staleWalk(table: s.table, depth: s.depth))
         }
-        if isWrite && !t.writable { return finish(phys: nil, fault: "write to a read-only mapping", path: t.path, verdict: .ok) }
-        if !isWrite && !t.readable { return finish(phys: nil, fault: "read of a write-only mapping", path: t.path, verdict: .ok) }
-        return finish(phys: t.phys, fault: nil, path: t.path, verdict: verdict(phys: t.phys, epoch: t.epoch, stale: nil))
+        if isWrite && !t.writable {
+          return finish(phys: nil, fault: "write to a read-only mapping", path: t.path, verdict: .ok)
+        }
+        if !isWrite && !t.readable {
+          return finish(phys: nil, fault: "read of a write-only mapping", path: t.path, verdict: .ok)
+        }
+        return finish(
+          phys: t.phys, fault: nil, path: t.path, verdict: verdict(phys: t.phys, epoch: t.epoch, stale: nil))
       }
     }
   }
 
   /// The device asks for a translation (an ATS Translation Request) and
   /// keeps it in its ATC.
-  public func atsTranslate(_ device: Device, iova: IOVA, pasid: UInt32?, context: CallContext) -> AccessResult {
+  package func atsTranslate(_ device: Device, iova: IOVA, pasid: UInt32?, context: CallContext) -> AccessResult {
     guard device.ats else {
       return AccessResult(value: nil, fault: "device \(device.name) has no ATS", verdict: .ok)
     }
@@ -292,16 +328,20 @@ extension Machine {
         phys = t.phys
         if let s = t.stale { verdict = .staleWalk(table: s.table, depth: s.depth) }
         let base = iova.rawValue & ~((1 << UInt64(t.leafShift)) - 1)
-        let entry = LeafEntry(tag: CacheTag(domainID: domain.id, pasid: pasid), iova: base, shift: t.leafShift, phys: t.phys & ~((1 << UInt64(t.leafShift)) - 1), readable: t.readable, writable: t.writable, user: t.user, epoch: t.epoch, staleTable: t.stale?.table.rawValue ?? 0, staleDepth: t.stale?.depth ?? 0)
+        let entry = LeafEntry(
+          tag: CacheTag(domainID: domain.id, pasid: pasid), iova: base, shift: t.leafShift,
+          phys: t.phys & ~((1 << UInt64(t.leafShift)) - 1), readable: t.readable, writable: t.writable, user: t.user,
+          epoch: t.epoch, staleTable: t.stale?.table.rawValue ?? 0, staleDepth: t.stale?.depth ?? 0)
         device.state.withLock { $0.atc.insert(entry) }
       }
     } else {
       fault = domain == nil ? "no domain attached" : "a \(domain!.type.rawValue) domain answers no translation requests"
     }
-    observer?.deviceAccessed(DeviceAccessEvent(
-      device: device, iova: iova, pasid: pasid, privilege: .user, isWrite: false, length: 0,
-      phys: phys.map { PhysicalAddress($0) }, fault: fault, path: "ats", verdict: verdict, domain: domain,
-      context: context))
+    observer?.deviceAccessed(
+      DeviceAccessEvent(
+        device: device, iova: iova, pasid: pasid, privilege: .user, isWrite: false, length: 0,
+        phys: phys.map { PhysicalAddress($0) }, fault: fault, path: "ats", verdict: verdict, domain: domain,
+        context: context))
     return AccessResult(value: nil, fault: fault, verdict: verdict)
   }
 }

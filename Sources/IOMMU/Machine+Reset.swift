@@ -13,11 +13,12 @@ extension Machine {
   /// flushes its ATC) and removes its PASID attachments, remembering both.
   /// Does nothing for a device without ATS. Re-entry is refused with EBUSY.
   /// The corresponding Linux function is `pci_dev_reset_iommu_prepare()`.
-  public func resetPrepare(_ device: Device, context: CallContext) throws(MachineError) {
+  package func resetPrepare(_ device: Device, context: CallContext) throws(MachineError) {
     guard device.ats else { return }
     if device.isResetPrepared {
       observer?.kernelMessage(
-        "WARNING: drivers/iommu/iommu.c: pci_dev_reset_iommu_prepare: \(device.bdf) is already resetting (re-entry)", context: context)
+        "WARNING: drivers/iommu/iommu.c: pci_dev_reset_iommu_prepare: \(device.bdf) is already resetting (re-entry)",
+        context: context)
       throw MachineError(.EBUSY, "device \(device.name) is already between reset_prepare and reset_done")
     }
     let blocked = try blockingDomain(device.unit, context: context)
@@ -34,16 +35,19 @@ extension Machine {
     for (pasid, d) in pasids.sorted(by: { $0.key < $1.key }) { unlink(device, from: d, pasid: pasid, context: context) }
     // The blocking attach disables ATS: the ATC is flushed, every PASID
     // included, before the reset.
-    device.invalidateATC(device.unit.atcCommand(device: device.name, pasid: nil, range: nil, allPASIDs: true), machine: self, context: context)
+    device.invalidateATC(
+      device.unit.atcCommand(device: device.name, pasid: nil, range: nil, allPASIDs: true), machine: self,
+      context: context)
     issueSync(device.unit, context: context)
   }
 
   /// Reattaches the parked domain and PASIDs; with `emu.reset=defer` also
   /// the attaches asked for meanwhile (a failing one WARNs).
   /// The corresponding Linux function is `pci_dev_reset_iommu_done()`.
-  public func resetDone(_ device: Device, context: CallContext) throws(MachineError) {
+  package func resetDone(_ device: Device, context: CallContext) throws(MachineError) {
     guard device.ats, device.isResetPrepared else { return }
-    let (saved, pasids, deferred) = device.state.withLock { s -> (Domain?, [UInt32: Domain], [(domain: Domain?, pasid: UInt32?)]) in
+    let (saved, pasids, deferred) = device.state.withLock {
+      s -> (Domain?, [UInt32: Domain], [(domain: Domain?, pasid: UInt32?)]) in
       let r = (s.savedDomain, s.savedPASIDs, s.deferredAttaches)
       s.domain = s.savedDomain
       s.pasidDomains = s.savedPASIDs
@@ -73,14 +77,14 @@ extension Machine {
   /// The first half of a function-level reset as the PCI core does it:
   /// `reset_prepare` (unless `emu.reset=none`), then the device starts
   /// resetting: its ATC is emptied and it ignores ATS invalidations.
-  public func flrBegin(_ device: Device, context: CallContext) throws(MachineError) {
+  package func flrBegin(_ device: Device, context: CallContext) throws(MachineError) {
     if policy.reset != .none { try resetPrepare(device, context: context) }
     device.state.withLock { $0.inFLR = true }
     device.clearATC()
   }
 
   /// The second half: the device is back, then `reset_done`.
-  public func flrEnd(_ device: Device, context: CallContext) throws(MachineError) {
+  package func flrEnd(_ device: Device, context: CallContext) throws(MachineError) {
     guard device.inFLR else { throw MachineError(.EINVAL, "device \(device.name) is not in a function-level reset") }
     device.state.withLock { $0.inFLR = false }
     if policy.reset != .none { try resetDone(device, context: context) }
@@ -88,7 +92,7 @@ extension Machine {
 
   /// The corresponding Linux function is `pcie_flr()` (with the reset fence
   /// of `pci_reset_function()`).
-  public func flr(_ device: Device, context: CallContext) throws(MachineError) {
+  package func flr(_ device: Device, context: CallContext) throws(MachineError) {
     try flrBegin(device, context: context)
     try flrEnd(device, context: context)
   }
@@ -110,7 +114,9 @@ extension Machine {
   func unlink(_ device: Device, from domain: Domain, pasid: UInt32?, context: CallContext) {
     domain.unlink(device, pasid: pasid)
     if domain.type != .blocked && domain.type != .identity {
-      issue(domain.unit.domainCommand(domainID: domain.id, pasid: pasid.map { .some($0) }), on: domain.unit, context: context)
+      issue(
+        domain.unit.domainCommand(domainID: domain.id, pasid: pasid.map { .some($0) }), on: domain.unit,
+        context: context)
     }
   }
 }

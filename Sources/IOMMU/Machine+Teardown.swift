@@ -10,7 +10,7 @@ extension Machine {
   /// in flight (the fixture runner does at the end of every run). Without
   /// it each run leaks its machine, which a long `check`, the test suite or
   /// the fuzzer pays for.
-  public func tearDown() {
+  package func tearDown() {
     observer = nil
     #if IOMMU_DEBUG_PAGEALLOC
       releaseDebugHooks()

@@ -13,19 +13,19 @@ import Synchronization
 
 /// The emulated machine: physical memory, IOMMU units, domains, devices
 /// and the DMA layer over them.
-public final class Machine: Sendable {
-  public let memory: PhysicalMemory
-  public let policy: MachinePolicy
-  public var clock: EmulatedClock { memory.clock }
+package final class Machine: Sendable {
+  package let memory: PhysicalMemory
+  package let policy: MachinePolicy
+  package var clock: EmulatedClock { memory.clock }
 
   /// Trace-point observers; set once before the first operation.
-  @exclusivity(unchecked) public nonisolated(unsafe) var observer: (any MachineObserver)?
+  @exclusivity(unchecked) package nonisolated(unsafe) var observer: (any MachineObserver)?
   #if IOMMU_DEBUG_PAGEALLOC
     /// The IOMMU_DEBUG_PAGEALLOC hooks; nil is the static key off. Set them
     /// with no operation in flight (`bench` switches them between turns).
     /// A slot, once installed, lives until `tearDown()`, so the unretained
     /// reference a hook call holds never dangles.
-    public var debugHooks: (any IOMMUDebugHooks)? {
+    package var debugHooks: (any IOMMUDebugHooks)? {
       get { debugHookRef?.takeUnretainedValue().hooks }
       set {
         guard let newValue else {
@@ -80,13 +80,13 @@ public final class Machine: Sendable {
   /// The CPU side: init_mm, processes and their page tables.
   let cpu: CPUMemoryManager
 
-  public init(memory: PhysicalMemory, policy: MachinePolicy = MachinePolicy()) {
+  package init(memory: PhysicalMemory, policy: MachinePolicy = MachinePolicy()) {
     self.memory = memory
     self.policy = policy
     self.cpu = CPUMemoryManager(memory: memory)
   }
 
-  public var units: [IOMMUUnit] {
+  package var units: [IOMMUUnit] {
     registry.withLock { r in
       if let s = r.unitsSorted { return s }
       let s = r.units.values.sorted { $0.name < $1.name }
@@ -94,10 +94,10 @@ public final class Machine: Sendable {
       return s
     }
   }
-  public var devices: [Device] { registry.withLock { Array($0.devices.values) }.sorted { $0.name < $1.name } }
-  public var domains: [Domain] { registry.withLock { Array($0.domains.values) }.sorted { $0.id < $1.id } }
+  package var devices: [Device] { registry.withLock { Array($0.devices.values) }.sorted { $0.name < $1.name } }
+  package var domains: [Domain] { registry.withLock { Array($0.domains.values) }.sorted { $0.id < $1.id } }
   /// `devices.filter(\.ats)`, without sorting every device on each call.
-  public var atsDevices: [Device] {
+  package var atsDevices: [Device] {
     registry.withLock { r in
       if let s = r.atsSorted { return s }
       let s = r.atsDevices.values.sorted { $0.name < $1.name }
@@ -106,14 +106,21 @@ public final class Machine: Sendable {
     }
   }
   /// The live domain with this id.
-  public func domain(id: Int) -> Domain? { registry.withLock { $0.domains[id] } }
+  package func domain(id: Int) -> Domain? { registry.withLock { $0.domains[id] } }
 
   // MARK: - Topology
 
   /// Adds an IOMMU unit.
-  public func addIOMMU(name: String, model: IOMMUModel, granule: PageSize = .size4K, pgsizes: UInt64? = nil, iotlbEntries: Int = 256, walkCacheEntries: Int = 64, sva: Bool = false) throws(MachineError) -> IOMMUUnit {
-    let unit = IOMMUUnit(name: name, model: model, granule: granule, pgsizes: pgsizes, iotlbEntries: iotlbEntries, walkCacheEntries: walkCacheEntries, sva: sva)
-    guard unit.pgsizeBitmap != 0 else { throw MachineError(.EINVAL, "pgsizes leaves no page size the \(model.rawValue) format supports") }
+  package func addIOMMU(
+    name: String, model: IOMMUModel, granule: PageSize = .size4K, pgsizes: UInt64? = nil, iotlbEntries: Int = 256,
+    walkCacheEntries: Int = 64, sva: Bool = false
+  ) throws(MachineError) -> IOMMUUnit {
+    let unit = IOMMUUnit(
+      name: name, model: model, granule: granule, pgsizes: pgsizes, iotlbEntries: iotlbEntries,
+      walkCacheEntries: walkCacheEntries, sva: sva)
+    guard unit.pgsizeBitmap != 0 else {
+      throw MachineError(.EINVAL, "pgsizes leaves no page size the \(model.rawValue) format supports")
+    }
     let dup = registry.withLock { r -> Bool in
       if r.units[name] != nil { return true }
       r.units[name] = unit
@@ -127,7 +134,9 @@ public final class Machine: Sendable {
   /// Adds a PCI function behind `unit`, probes it: its own group and a
   /// default DMA domain (strict or lazy by `iommu.strict`).
   /// The corresponding Linux function is `iommu_probe_device()`.
-  public func addDevice(name: String, unit: IOMMUUnit, ats: Bool = false, pasid: Bool = false, context: CallContext) throws(MachineError) -> Device {
+  package func addDevice(name: String, unit: IOMMUUnit, ats: Bool = false, pasid: Bool = false, context: CallContext)
+    throws(MachineError) -> Device
+  {
     let (gid, slot) = registry.withLock { r -> (Int, Int) in
       r.nextGroupID += 1
       return (r.nextGroupID - 1, r.devices.count + 1)
@@ -151,7 +160,9 @@ public final class Machine: Sendable {
   }
 
   /// Allocates a domain. The corresponding Linux function is `iommu_paging_domain_alloc()`.
-  public func allocDomain(unit: IOMMUUnit, type: DomainType, name: String, context: CallContext, process: Process? = nil) throws(MachineError) -> Domain {
+  package func allocDomain(
+    unit: IOMMUUnit, type: DomainType, name: String, context: CallContext, process: Process? = nil
+  ) throws(MachineError) -> Domain {
     let id = registry.withLock { r -> Int in
       r.nextDomainID += 1
       return r.nextDomainID - 1
@@ -163,7 +174,7 @@ public final class Machine: Sendable {
 
   /// Frees a domain and its page table.
   /// The corresponding Linux function is `iommu_domain_free()`.
-  public func freeDomain(_ domain: Domain, context: CallContext) throws(MachineError) {
+  package func freeDomain(_ domain: Domain, context: CallContext) throws(MachineError) {
     let (attached, freed) = domain.state.withLock { ($0.devices.count, $0.isFreed) }
     if freed { throw MachineError(.ENOENT, "domain \(domain.name) was already freed") }
     if attached > 0 { throw MachineError(.EBUSY, "domain \(domain.name) still has \(attached) device(s) attached") }
@@ -187,14 +198,20 @@ public final class Machine: Sendable {
 
   /// Attaches a device (or one PASID of it) to a domain.
   /// The corresponding Linux functions are `iommu_attach_device()` and `iommu_attach_device_pasid()`.
-  public func attach(_ device: Device, to domain: Domain, pasid: UInt32? = nil, context: CallContext) throws(MachineError) {
+  package func attach(_ device: Device, to domain: Domain, pasid: UInt32? = nil, context: CallContext)
+    throws(MachineError)
+  {
     guard !domain.isFreed else { throw MachineError(.ENOENT, "domain \(domain.name) was freed") }
     if try resetFence(device, domain: domain, pasid: pasid) { return }
     guard domain.unit === device.unit else {
-      throw MachineError(.EINVAL, "domain \(domain.name) belongs to \(domain.unit.name), device \(device.name) sits behind \(device.unit.name)")
+      throw MachineError(
+        .EINVAL,
+        "domain \(domain.name) belongs to \(domain.unit.name), device \(device.name) sits behind \(device.unit.name)")
     }
     if let pasid {
-      guard device.pasidCapable else { throw MachineError(.EOPNOTSUPP, "device \(device.name) has no PASID capability") }
+      guard device.pasidCapable else {
+        throw MachineError(.EOPNOTSUPP, "device \(device.name) has no PASID capability")
+      }
       let busy = device.state.withLock { s -> Bool in
         if s.pasidDomains[pasid] != nil { return true }
         s.pasidDomains[pasid] = domain
@@ -218,7 +235,7 @@ public final class Machine: Sendable {
   }
 
   /// Detaches a device (or a PASID); the RID returns to its default domain.
-  public func detach(_ device: Device, pasid: UInt32? = nil, context: CallContext) throws(MachineError) {
+  package func detach(_ device: Device, pasid: UInt32? = nil, context: CallContext) throws(MachineError) {
     if let pasid {
       // A PASID detach cannot be refused (`iommu_detach_device_pasid()`
       // returns void); during a reset it drops the parked attachment.
@@ -247,11 +264,14 @@ public final class Machine: Sendable {
   private func detachFromDomain(_ device: Device, _ domain: Domain, pasid: UInt32?, context: CallContext) {
     let remaining = domain.unlink(device, pasid: pasid)
     issue(domain.unit.domainCommand(domainID: domain.id, pasid: .some(pasid)), on: domain.unit, context: context)
-    device.invalidateATC(domain.unit.atcCommand(device: device.name, pasid: pasid, range: nil), machine: self, context: context)
+    device.invalidateATC(
+      domain.unit.atcCommand(device: device.name, pasid: pasid, range: nil), machine: self, context: context)
     issueSync(domain.unit, context: context)
     if remaining == 0 && domain.type == .paging {
       let leaves = domain.mappedLeaves()
-      if !leaves.isEmpty { observer?.mappingsLeft(domain, leaves: leaves, reason: .lastDeviceDetached, freed: false, context: context) }
+      if !leaves.isEmpty {
+        observer?.mappingsLeft(domain, leaves: leaves, reason: .lastDeviceDetached, freed: false, context: context)
+      }
     }
   }
 
@@ -276,7 +296,7 @@ public final class Machine: Sendable {
 
   /// Moves emulated time forward and fires the timers that expire, in
   /// deadline order.
-  public func advance(by ns: UInt64, context: CallContext) {
+  package func advance(by ns: UInt64, context: CallContext) {
     let target = clock.now.addingReportingOverflow(ns)
     let end = target.overflow ? UInt64.max : target.partialValue
     while true {

@@ -6,35 +6,36 @@ import MemoryModel
 /// `iommu_debug_map()`, `iommu_debug_unmap_begin()` and
 /// `iommu_debug_unmap_end()`. With the `DebugPageAlloc` trait off the calls
 /// compile away.
-public protocol IOMMUDebugHooks: AnyObject, Sendable {
+package protocol IOMMUDebugHooks: AnyObject, Sendable {
   /// After a successful map (or the mapped part of a failed one).
   func debugMap(_ domain: Domain, iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext)
   /// Before the driver unmaps: the table is still intact.
   func debugUnmapBegin(_ domain: Domain, iova: IOVA, size: UInt64, context: CallContext)
   /// After the driver unmapped `unmapped` bytes; `removed` is what the page
   /// table really lost (the kernel cannot see this; exact accounting uses it).
-  func debugUnmapEnd(_ domain: Domain, iova: IOVA, size: UInt64, unmapped: UInt64, removed: [RemovedLeaves], context: CallContext)
+  func debugUnmapEnd(
+    _ domain: Domain, iova: IOVA, size: UInt64, unmapped: UInt64, removed: [RemovedLeaves], context: CallContext)
 }
 
 /// An IOTLB, walk-cache or ATC invalidation as the model's driver sends it.
-public struct InvalidationCommand: Sendable, Hashable {
-  public enum Target: Sendable, Hashable {
+package struct InvalidationCommand: Sendable, Hashable {
+  package enum Target: Sendable, Hashable {
     /// The unit's IOTLB (and walk caches unless `leafOnly`).
     case iommu(domainID: Int?, pasid: UInt32??, leafOnly: Bool)
     /// A device's ATC: one PASID (`.some(nil)` is the RID), or every tag (nil).
     case atc(device: String, pasid: UInt32??)
   }
   /// The hardware command name, for `--stats` (`IOTLB PSI IH=1`, `TLBI_NH_VA Leaf=1`, ...).
-  public var name: String
-  public var unit: String
-  public var target: Target
+  package var name: String
+  package var unit: String
+  package var target: Target
   /// Inclusive IOVA range; nil for everything.
-  public var range: ClosedRange<UInt64>?
+  package var range: ClosedRange<UInt64>?
 }
 
 /// A device access, translated, with the ground truth's verdict.
-public struct DeviceAccessEvent: Sendable {
-  public enum Verdict: Sendable, Hashable {
+package struct DeviceAccessEvent: Sendable {
+  package enum Verdict: Sendable, Hashable {
     case ok
     /// The access landed on a page that is free, or was allocated again
     /// after the translation it used was made.
@@ -42,26 +43,26 @@ public struct DeviceAccessEvent: Sendable {
     /// The translation walked through a page-table page that was freed.
     case staleWalk(table: PhysicalAddress, depth: Int)
   }
-  public var device: Device
-  public var iova: IOVA
-  public var pasid: UInt32?
+  package var device: Device
+  package var iova: IOVA
+  package var pasid: UInt32?
   /// The request's privilege: a supervisor request faults (Linux has no kernel SVA).
-  public var privilege: Privilege
-  public var isWrite: Bool
-  public var length: Int
+  package var privilege: Privilege
+  package var isWrite: Bool
+  package var length: Int
   /// nil when the access faulted.
-  public var phys: PhysicalAddress?
-  public var fault: String?
+  package var phys: PhysicalAddress?
+  package var fault: String?
   /// Where the translation came from: `atc`, `iotlb`, `walk-cache`, `walk`.
-  public var path: String
-  public var verdict: Verdict
-  public var domain: Domain?
-  public var context: CallContext
+  package var path: String
+  package var verdict: Verdict
+  package var domain: Domain?
+  package var context: CallContext
 }
 
 /// Trace-point-like hooks at the model's chokepoints. The sanitizer's
 /// emulator checks and the ground truth's reports attach here.
-public protocol MachineObserver: AnyObject, Sendable {
+package protocol MachineObserver: AnyObject, Sendable {
   /// `trace_map()`: the page table was updated.
   func mapped(_ domain: Domain, iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext)
   /// `trace_unmap()`.
@@ -74,7 +75,9 @@ public protocol MachineObserver: AnyObject, Sendable {
   func atcInvalidationTimedOut(_ command: InvalidationCommand, device: Device, context: CallContext)
   func deviceAccessed(_ event: DeviceAccessEvent)
   /// `debug_dma_map_page()`.
-  func dmaMapped(_ device: Device, dmaAddress: IOVA, size: UInt64, direction: DMADirection, phys: PhysicalAddress, context: CallContext)
+  func dmaMapped(
+    _ device: Device, dmaAddress: IOVA, size: UInt64, direction: DMADirection, phys: PhysicalAddress,
+    context: CallContext)
   /// `debug_dma_unmap_page()`: before the unmap, with what the driver passed.
   func dmaUnmapping(_ device: Device, dmaAddress: IOVA, size: UInt64?, direction: DMADirection?, context: CallContext)
   /// A domain is being freed (or its last device detached) with `leaves` still mapped.
@@ -84,7 +87,7 @@ public protocol MachineObserver: AnyObject, Sendable {
 }
 
 /// Why a domain's leftover mappings were noticed.
-public enum LeakReason: String, Sendable {
+package enum LeakReason: String, Sendable {
   case domainFreed = "domain freed"
   case lastDeviceDetached = "last device detached"
   case processExited = "process exited"
@@ -95,37 +98,37 @@ public enum LeakReason: String, Sendable {
 /// the sanitizer. `Machine.addObserver(_:)` installs one only for a second
 /// observer: with one, its slot holds that observer and a hook call costs
 /// what it did. (The IOMMU_DEBUG_PAGEALLOC hooks keep their single slot.)
-public final class ObserverFanOut: MachineObserver, PageAllocatorObserver {
-  public let machineObservers: [any MachineObserver]
-  public let pageObservers: [any PageAllocatorObserver]
+package final class ObserverFanOut: MachineObserver, PageAllocatorObserver {
+  package let machineObservers: [any MachineObserver]
+  package let pageObservers: [any PageAllocatorObserver]
 
-  public init(machineObservers: [any MachineObserver], pageObservers: [any PageAllocatorObserver]) {
+  package init(machineObservers: [any MachineObserver], pageObservers: [any PageAllocatorObserver]) {
     self.machineObservers = machineObservers
     self.pageObservers = pageObservers
   }
 
-  public func mapped(_ domain: Domain, iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext) {
+  package func mapped(_ domain: Domain, iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext) {
     for o in machineObservers { o.mapped(domain, iova: iova, phys: phys, size: size, context: context) }
   }
-  public func unmapped(_ domain: Domain, iova: IOVA, size: UInt64, unmapped: UInt64, context: CallContext) {
+  package func unmapped(_ domain: Domain, iova: IOVA, size: UInt64, unmapped: UInt64, context: CallContext) {
     for o in machineObservers { o.unmapped(domain, iova: iova, size: size, unmapped: unmapped, context: context) }
   }
-  public func tablePageFreeing(_ block: PageBlock, domain: Domain, context: CallContext) {
+  package func tablePageFreeing(_ block: PageBlock, domain: Domain, context: CallContext) {
     for o in machineObservers { o.tablePageFreeing(block, domain: domain, context: context) }
   }
-  public func invalidationIssued(_ command: InvalidationCommand, context: CallContext) {
+  package func invalidationIssued(_ command: InvalidationCommand, context: CallContext) {
     for o in machineObservers { o.invalidationIssued(command, context: context) }
   }
-  public func invalidationCompleted(_ command: InvalidationCommand, context: CallContext) {
+  package func invalidationCompleted(_ command: InvalidationCommand, context: CallContext) {
     for o in machineObservers { o.invalidationCompleted(command, context: context) }
   }
-  public func atcInvalidationTimedOut(_ command: InvalidationCommand, device: Device, context: CallContext) {
+  package func atcInvalidationTimedOut(_ command: InvalidationCommand, device: Device, context: CallContext) {
     for o in machineObservers { o.atcInvalidationTimedOut(command, device: device, context: context) }
   }
-  public func deviceAccessed(_ event: DeviceAccessEvent) {
+  package func deviceAccessed(_ event: DeviceAccessEvent) {
     for o in machineObservers { o.deviceAccessed(event) }
   }
-  public func dmaMapped(
+  package func dmaMapped(
     _ device: Device, dmaAddress: IOVA, size: UInt64, direction: DMADirection, phys: PhysicalAddress,
     context: CallContext
   ) {
@@ -133,25 +136,25 @@ public final class ObserverFanOut: MachineObserver, PageAllocatorObserver {
       o.dmaMapped(device, dmaAddress: dmaAddress, size: size, direction: direction, phys: phys, context: context)
     }
   }
-  public func dmaUnmapping(
+  package func dmaUnmapping(
     _ device: Device, dmaAddress: IOVA, size: UInt64?, direction: DMADirection?, context: CallContext
   ) {
     for o in machineObservers {
       o.dmaUnmapping(device, dmaAddress: dmaAddress, size: size, direction: direction, context: context)
     }
   }
-  public func mappingsLeft(
+  package func mappingsLeft(
     _ domain: Domain, leaves: [RemovedLeaves], reason: LeakReason, freed: Bool, context: CallContext
   ) {
     for o in machineObservers { o.mappingsLeft(domain, leaves: leaves, reason: reason, freed: freed, context: context) }
   }
-  public func kernelMessage(_ text: String, context: CallContext) {
+  package func kernelMessage(_ text: String, context: CallContext) {
     for o in machineObservers { o.kernelMessage(text, context: context) }
   }
-  public func postAllocHook(_ block: PageBlock, use: PageUse, stack: [KernelFrame], context: CallContext) {
+  package func postAllocHook(_ block: PageBlock, use: PageUse, stack: [KernelFrame], context: CallContext) {
     for o in pageObservers { o.postAllocHook(block, use: use, stack: stack, context: context) }
   }
-  public func freePagesPrepare(_ block: PageBlock, use: PageUse, stack: [KernelFrame], context: CallContext) {
+  package func freePagesPrepare(_ block: PageBlock, use: PageUse, stack: [KernelFrame], context: CallContext) {
     for o in pageObservers { o.freePagesPrepare(block, use: use, stack: stack, context: context) }
   }
 }
@@ -161,7 +164,7 @@ extension Machine {
   /// observer already there (the sanitizer): alone in a slot it takes the
   /// slot, beside another the slot gets an `ObserverFanOut` of both. Call it
   /// before the first operation, as for `observer`.
-  public func addObserver(_ extra: any MachineObserver & PageAllocatorObserver) {
+  package func addObserver(_ extra: any MachineObserver & PageAllocatorObserver) {
     let machineObservers = (observer.map(Self.flattened) ?? []) + [extra]
     let pageObservers = (memory.observer.map(Self.flattened) ?? []) + [extra]
     let fanOut = ObserverFanOut(machineObservers: machineObservers, pageObservers: pageObservers)

@@ -51,7 +51,8 @@
     }
 
     static func usage() -> Never {
-      FileHandle.standardError.write(Data("usage: IOMMUSanFuzz FILE|DIR... | --mutate SECONDS [--seed N] [--artifacts DIR] DIR...\n".utf8))
+      FileHandle.standardError.write(
+        Data("usage: IOMMUSanFuzz FILE|DIR... | --mutate SECONDS [--seed N] [--artifacts DIR] DIR...\n".utf8))
       exit(2)
     }
 
@@ -98,7 +99,9 @@
         executions += 1
       }
       let elapsed = Date().timeIntervalSince(start)
-      print("Done \(executions) runs in \(Int(elapsed)) second(s) (\(Int(Double(executions) / max(elapsed, 0.001))) exec/s), no crash")
+      print(
+        "Done \(executions) runs in \(Int(elapsed)) second(s) (\(Int(Double(executions) / max(elapsed, 0.001))) exec/s), no crash"
+      )
     }
   }
 
@@ -111,8 +114,10 @@
       "@irq ", "\n", " ", "size=", "iova=", "phys=", "order=", "len=", "value=", "width=", "pasid=", "base=", "page=",
       "mmio=", "offline=", "gfp=", "prot=", "dir=", "type=", "model=", "granule=", "pgsizes=", "iotlb=", "walk-cache=",
       "b = alloc_pages order=10\n", "d = domain vtd0\n", "iommu_map d iova=0 phys=b size=", "dma nic0 write 0 len=",
-      "iommu_unmap d iova=0 size=", "cpu_fill b value=1\n", "cpu_write b+0xff8 value=1\n", "advance ", "dma_map nic0 b size=",
-      "cmdline \"emu.accounting=kernel\"\n", "memory 1T\n", "memory 4K base=0xfffffffffffff000\n", "type=identity", "type=dma",
+      "iommu_unmap d iova=0 size=", "cpu_fill b value=1\n", "cpu_write b+0xff8 value=1\n", "advance ",
+      "dma_map nic0 b size=",
+      "cmdline \"emu.accounting=kernel\"\n", "memory 1T\n", "memory 4K base=0xfffffffffffff000\n", "type=identity",
+      "type=dma",
       "expect report freed-while-mapped count=18446744073709551615\n", "expect unmapped=", "expect phys=b+",
     ]
 

@@ -1,5 +1,5 @@
 /// A streaming DMA direction (`enum dma_data_direction`), written `dir=` in fixtures.
-public enum DMADirection: String, Sendable, Hashable, CaseIterable {
+package enum DMADirection: String, Sendable, Hashable, CaseIterable {
   /// DMA_TO_DEVICE.
   case toDevice = "to-device"
   /// DMA_FROM_DEVICE.
@@ -8,7 +8,7 @@ public enum DMADirection: String, Sendable, Hashable, CaseIterable {
   case bidirectional
 
   /// The name the kernel prints (`DMA_BIDIRECTIONAL` without the prefix).
-  public var kernelName: String {
+  package var kernelName: String {
     switch self {
     case .bidirectional: "BIDIRECTIONAL"
     case .toDevice: "TO_DEVICE"

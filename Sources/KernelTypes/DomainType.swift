@@ -1,5 +1,5 @@
 /// The type of an IOMMU domain (`IOMMU_DOMAIN_*`).
-public enum DomainType: String, Sendable, Hashable, CaseIterable {
+package enum DomainType: String, Sendable, Hashable, CaseIterable {
   /// IOMMU_DOMAIN_UNMANAGED: mappings made with `iommu_map`.
   case paging
   /// IOMMU_DOMAIN_DMA: a DMA-API domain.
@@ -13,5 +13,5 @@ public enum DomainType: String, Sendable, Hashable, CaseIterable {
   case sva
 
   /// The types a `domain` statement may name (`type=`), in the order the docs list them.
-  public static let allocatable: [DomainType] = [.paging, .dma, .identity, .blocked]
+  package static let allocatable: [DomainType] = [.paging, .dma, .identity, .blocked]
 }

@@ -1,9 +1,9 @@
 /// The edit distance behind every "did you mean" the tool prints: fixture
 /// words, report kinds and command-line options.
-public enum EditDistance {
+package enum EditDistance {
   /// The edit distance of `a` and `b`: insertions, deletions and substitutions, plus swaps of adjacent elements
   /// when `transpositions` (optimal string alignment). Gives up, returning `limit + 1`, once it must exceed `limit`.
-  public static func distance<Element: Equatable>(
+  package static func distance<Element: Equatable>(
     _ a: [Element], _ b: [Element], limit: Int = .max, transpositions: Bool = true
   ) -> Int {
     if a.isEmpty { return b.count }

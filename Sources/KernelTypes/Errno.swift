@@ -1,21 +1,24 @@
+// swift-format-ignore-file: AlwaysUseLowerCamelCase
+// Kernel names (EPERM, SZ_4K's K/M/G) keep the kernel's spelling.
+
 /// A Linux error number: what the kernel's API returns on failure, and what
 /// `expect error ERRNO` names.
 ///
 /// Compare `code`: aliases (`EWOULDBLOCK`, `EDEADLOCK`) share the code of the
 /// name they alias.
-public struct Errno: Error, Sendable, Hashable, CustomStringConvertible {
+package struct Errno: Error, Sendable, Hashable, CustomStringConvertible {
   /// The name as written (`EINVAL`).
-  public var name: String
+  package var name: String
   /// The positive error number (`EINVAL` is 22); x86-64 and generic values.
-  public var code: Int32
+  package var code: Int32
 
-  public init(name: String, code: Int32) {
+  package init(name: String, code: Int32) {
     self.name = name
     self.code = code
   }
 
   /// The errno with this name; nil for an unknown name.
-  public init?(named name: String) {
+  package init?(named name: String) {
     guard let code = Errno.known[name] else { return nil }
     self.init(name: name, code: code)
   }
@@ -24,46 +27,46 @@ public struct Errno: Error, Sendable, Hashable, CustomStringConvertible {
   private init(known name: String) { self.init(name: name, code: Errno.known[name]!) }
 
   /// The canonical errno with this code (aliases excluded); nil if unknown.
-  public init?(code: Int32) {
+  package init?(code: Int32) {
     guard let entry = Errno.knownInOrder.first(where: { $0.1 == code }) else { return nil }
     self.init(name: entry.0, code: code)
   }
 
-  public var description: String { name }
+  package var description: String { name }
 
   // The errnos the emulator returns.
 
-  public static let EPERM = Errno(known: "EPERM")
-  public static let ENOENT = Errno(known: "ENOENT")
-  public static let ESRCH = Errno(known: "ESRCH")
-  public static let EIO = Errno(known: "EIO")
-  public static let ENXIO = Errno(known: "ENXIO")
-  public static let E2BIG = Errno(known: "E2BIG")
-  public static let EBADF = Errno(known: "EBADF")
-  public static let EAGAIN = Errno(known: "EAGAIN")
-  public static let ENOMEM = Errno(known: "ENOMEM")
-  public static let EACCES = Errno(known: "EACCES")
-  public static let EFAULT = Errno(known: "EFAULT")
-  public static let EBUSY = Errno(known: "EBUSY")
-  public static let EEXIST = Errno(known: "EEXIST")
-  public static let ENODEV = Errno(known: "ENODEV")
-  public static let EINVAL = Errno(known: "EINVAL")
-  public static let ENOSPC = Errno(known: "ENOSPC")
-  public static let ERANGE = Errno(known: "ERANGE")
-  public static let EOVERFLOW = Errno(known: "EOVERFLOW")
-  public static let EOPNOTSUPP = Errno(known: "EOPNOTSUPP")
-  public static let EADDRINUSE = Errno(known: "EADDRINUSE")
-  public static let ETIMEDOUT = Errno(known: "ETIMEDOUT")
+  package static let EPERM = Errno(known: "EPERM")
+  package static let ENOENT = Errno(known: "ENOENT")
+  package static let ESRCH = Errno(known: "ESRCH")
+  package static let EIO = Errno(known: "EIO")
+  package static let ENXIO = Errno(known: "ENXIO")
+  package static let E2BIG = Errno(known: "E2BIG")
+  package static let EBADF = Errno(known: "EBADF")
+  package static let EAGAIN = Errno(known: "EAGAIN")
+  package static let ENOMEM = Errno(known: "ENOMEM")
+  package static let EACCES = Errno(known: "EACCES")
+  package static let EFAULT = Errno(known: "EFAULT")
+  package static let EBUSY = Errno(known: "EBUSY")
+  package static let EEXIST = Errno(known: "EEXIST")
+  package static let ENODEV = Errno(known: "ENODEV")
+  package static let EINVAL = Errno(known: "EINVAL")
+  package static let ENOSPC = Errno(known: "ENOSPC")
+  package static let ERANGE = Errno(known: "ERANGE")
+  package static let EOVERFLOW = Errno(known: "EOVERFLOW")
+  package static let EOPNOTSUPP = Errno(known: "EOPNOTSUPP")
+  package static let EADDRINUSE = Errno(known: "EADDRINUSE")
+  package static let ETIMEDOUT = Errno(known: "ETIMEDOUT")
 
   /// Every accepted name and its code.
-  public static let known: [String: Int32] = {
+  package static let known: [String: Int32] = {
     var table: [String: Int32] = [:]
     for (name, code) in knownInOrder { table[name] = code }
     return table
   }()
 
   /// Every accepted name and its code, canonical names before their aliases.
-  public static let knownInOrder: [(String, Int32)] = [
+  package static let knownInOrder: [(String, Int32)] = [
     ("EPERM", 1), ("ENOENT", 2), ("ESRCH", 3), ("EINTR", 4), ("EIO", 5), ("ENXIO", 6),
     ("E2BIG", 7), ("ENOEXEC", 8), ("EBADF", 9), ("ECHILD", 10), ("EAGAIN", 11),
     ("ENOMEM", 12), ("EACCES", 13), ("EFAULT", 14), ("ENOTBLK", 15), ("EBUSY", 16),

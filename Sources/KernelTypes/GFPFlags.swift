@@ -3,28 +3,28 @@
 ///
 /// Keeps the names as written and computes the `gfp_t` mask with the bit
 /// values of Linux 6.x `include/linux/gfp_types.h` (no lockdep, no KASAN tags).
-public struct GFPFlags: Sendable, Hashable, CustomStringConvertible {
+package struct GFPFlags: Sendable, Hashable, CustomStringConvertible {
   /// The flag names as written, in order.
-  public var names: [String]
+  package var names: [String]
   /// The `gfp_t` mask.
-  public var mask: UInt32
+  package var mask: UInt32
 
   /// `GFP_KERNEL`, the default.
-  public static let kernel = GFPFlags(known: ["GFP_KERNEL"])
+  package static let kernel = GFPFlags(known: ["GFP_KERNEL"])
   /// `GFP_KERNEL|__GFP_ZERO`, as `dma_alloc_coherent()` allocates.
-  public static let kernelZero = GFPFlags(known: ["GFP_KERNEL", "__GFP_ZERO"])
+  package static let kernelZero = GFPFlags(known: ["GFP_KERNEL", "__GFP_ZERO"])
   /// `GFP_KERNEL|__GFP_NOWARN|__GFP_ZERO`, as page-table pages are allocated.
-  public static let pageTable = GFPFlags(known: ["GFP_KERNEL", "__GFP_NOWARN", "__GFP_ZERO"])
+  package static let pageTable = GFPFlags(known: ["GFP_KERNEL", "__GFP_NOWARN", "__GFP_ZERO"])
   /// `GFP_HIGHUSER_MOVABLE|__GFP_COMP`, as an anonymous folio is allocated.
-  public static let highUserMovableComp = GFPFlags(known: ["GFP_HIGHUSER_MOVABLE", "__GFP_COMP"])
+  package static let highUserMovableComp = GFPFlags(known: ["GFP_HIGHUSER_MOVABLE", "__GFP_COMP"])
 
-  public init(names: [String], mask: UInt32) {
+  package init(names: [String], mask: UInt32) {
     self.names = names
     self.mask = mask
   }
 
   /// Builds flags from known names; nil if a name is unknown.
-  public init?(names: [String]) {
+  package init?(names: [String]) {
     var mask: UInt32 = 0
     for name in names {
       guard let bits = GFPFlags.known[name] else { return nil }
@@ -39,27 +39,27 @@ public struct GFPFlags: Sendable, Hashable, CustomStringConvertible {
   }
 
   /// The migratetype the allocator derives from the flags (`gfp_migratetype()`).
-  public var migratetype: String {
+  package var migratetype: String {
     if mask & 0x8 != 0 { return "Movable" }
     if mask & 0x10 != 0 { return "Reclaimable" }
     return "Unmovable"
   }
 
   /// Whether `__GFP_ZERO` is set.
-  public var zeroes: Bool { mask & 0x100 != 0 }
+  package var zeroes: Bool { mask & 0x100 != 0 }
 
   /// The names joined with `|`, as the kernel prints them.
-  public var description: String { names.joined(separator: "|") }
+  package var description: String { names.joined(separator: "|") }
 
   /// Every accepted flag name and its bits.
-  public static let known: [String: UInt32] = {
+  package static let known: [String: UInt32] = {
     var table: [String: UInt32] = [:]
     for (name, bits) in knownInOrder { table[name] = bits }
     return table
   }()
 
   /// Every accepted flag name and its bits, in the order the docs list them.
-  public static let knownInOrder: [(String, UInt32)] = [
+  package static let knownInOrder: [(String, UInt32)] = [
     ("GFP_KERNEL", 0xcc0),
     ("GFP_KERNEL_ACCOUNT", 0x40_0cc0),
     ("GFP_ATOMIC", 0x820),

@@ -1,5 +1,5 @@
 /// The IOMMU hardware the emulator knows (`iommu NAME model=` in fixtures).
-public enum IOMMUModel: String, Sendable, Hashable, CaseIterable {
+package enum IOMMUModel: String, Sendable, Hashable, CaseIterable {
   /// Intel VT-d.
   case vtd
   /// AMD-Vi (the v1 page table).
@@ -12,7 +12,7 @@ public enum IOMMUModel: String, Sendable, Hashable, CaseIterable {
   /// `vtd` and `amd` have 4K, 2M and 1G (AMD v1 advertises every power of two;
   /// the emulator simplifies). `smmuv3`: 4K granule 4K, 2M, 1G; 16K granule
   /// 16K, 32M; 64K granule 64K, 512M.
-  public func pageSizes(granule: PageSize) -> [UInt64] {
+  package func pageSizes(granule: PageSize) -> [UInt64] {
     switch (self, granule) {
     case (.vtd, _), (.amd, _), (.smmuv3, .size4K): return [1 << 12, 1 << 21, 1 << 30]
     case (.smmuv3, .size16K): return [1 << 14, 1 << 25]
@@ -21,10 +21,10 @@ public enum IOMMUModel: String, Sendable, Hashable, CaseIterable {
   }
 
   /// The page sizes as a `pgsize_bitmap`.
-  public func pgsizeBitmap(granule: PageSize) -> UInt64 { pageSizes(granule: granule).reduce(0, |) }
+  package func pgsizeBitmap(granule: PageSize) -> UInt64 { pageSizes(granule: granule).reduce(0, |) }
 
   /// The granules the model accepts (`vtd` and `amd` only 4K).
-  public var granules: [PageSize] {
+  package var granules: [PageSize] {
     self == .smmuv3 ? [.size4K, .size16K, .size64K] : [.size4K]
   }
 }

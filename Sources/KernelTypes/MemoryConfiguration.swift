@@ -1,27 +1,27 @@
 /// The layout of emulated physical memory (`memory SIZE [base=] [page=] [mmio=]... [offline=]...`).
-public struct MemoryConfiguration: Sendable, Hashable {
+package struct MemoryConfiguration: Sendable, Hashable {
   /// The default base, `0x8000_0000`.
-  public static let defaultBase = PhysicalAddress(0x8000_0000)
+  package static let defaultBase = PhysicalAddress(0x8000_0000)
   /// The largest RAM the emulator accepts unless configured otherwise: 1 TiB.
-  public static let defaultMaximumRAM: UInt64 = 1 << 40
+  package static let defaultMaximumRAM: UInt64 = 1 << 40
   /// The most emulated memory that may hold data (and so costs real
   /// memory) unless configured otherwise: 1 GiB.
-  public static let defaultMaximumResident: UInt64 = 1 << 30
+  package static let defaultMaximumResident: UInt64 = 1 << 30
   /// `memory 1G`, the machine of a fixture without a `memory` line.
-  public static let defaults = MemoryConfiguration(size: 1 << 30)
+  package static let defaults = MemoryConfiguration(size: 1 << 30)
 
   /// The first physical address of RAM (page-aligned).
-  public var base: PhysicalAddress
+  package var base: PhysicalAddress
   /// The RAM size in bytes (a non-zero multiple of `page`).
-  public var size: UInt64
+  package var size: UInt64
   /// The CPU page size.
-  public var page: PageSize
+  package var page: PageSize
   /// Device memory: no struct page, never counted. Inclusive ends, in the order written.
-  public var mmio: [ClosedRange<UInt64>]
+  package var mmio: [ClosedRange<UInt64>]
   /// RAM that is offline: a memmap but no page_ext, never allocated. Inclusive ends, in the order written.
-  public var offline: [ClosedRange<UInt64>]
+  package var offline: [ClosedRange<UInt64>]
 
-  public init(
+  package init(
     size: UInt64, base: PhysicalAddress = MemoryConfiguration.defaultBase, page: PageSize = .size4K,
     mmio: [ClosedRange<UInt64>] = [], offline: [ClosedRange<UInt64>] = []
   ) {
@@ -33,12 +33,12 @@ public struct MemoryConfiguration: Sendable, Hashable {
   }
 
   /// The CPU page shift: 12, 14 or 16.
-  public var pageShift: Int { page.shift }
+  package var pageShift: Int { page.shift }
   /// The CPU page size in bytes.
-  public var pageSize: UInt64 { page.bytes }
+  package var pageSize: UInt64 { page.bytes }
 
   /// RAM frames that are online (not offline, not MMIO), as sorted PFN ranges.
-  public func onlineRanges() -> [Range<UInt64>] {
+  package func onlineRanges() -> [Range<UInt64>] {
     let first = base.rawValue >> UInt64(pageShift)
     var ranges: [Range<UInt64>] = [first..<(first + (size >> UInt64(pageShift)))]
     for hole in mmio + offline {

@@ -1,5 +1,5 @@
 /// How the sanitizer counts mappings (`emu.accounting=`).
-public enum MapAccounting: String, Sendable, Hashable, CaseIterable {
+package enum MapAccounting: String, Sendable, Hashable, CaseIterable {
   /// Every CPU page a mapping overlaps, from the leaves really installed and
   /// removed: no false positives or negatives.
   case exact
@@ -8,7 +8,7 @@ public enum MapAccounting: String, Sendable, Hashable, CaseIterable {
 }
 
 /// How kernel page-table pages are retired under SVA (`emu.kva_flush=`).
-public enum KVAFlushPolicy: String, Sendable, Hashable, CaseIterable {
+package enum KVAFlushPolicy: String, Sendable, Hashable, CaseIterable {
   /// Before the fix: no IOMMU invalidation.
   case none
   /// The July 2025 v2 patch: invalidate from `flush_tlb_kernel_range()`.
@@ -18,7 +18,7 @@ public enum KVAFlushPolicy: String, Sendable, Hashable, CaseIterable {
 }
 
 /// When secondary TLBs are invalidated (`emu.notifier=`).
-public enum NotifierPolicy: String, Sendable, Hashable, CaseIterable {
+package enum NotifierPolicy: String, Sendable, Hashable, CaseIterable {
   /// Where the CPU TLB is flushed (`arch_invalidate_secondary_tlbs`).
   case sync
   /// Only in `invalidate_range_end()`.
@@ -26,7 +26,7 @@ public enum NotifierPolicy: String, Sendable, Hashable, CaseIterable {
 }
 
 /// How a device reset is fenced from the IOMMU (`emu.reset=`).
-public enum ResetFencePolicy: String, Sendable, Hashable, CaseIterable {
+package enum ResetFencePolicy: String, Sendable, Hashable, CaseIterable {
   /// The merged design: an attach during the reset fails with EBUSY.
   case ebusy
   /// An attach during the reset is done at `reset_done`.

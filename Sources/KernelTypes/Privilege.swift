@@ -1,6 +1,6 @@
 /// The privilege a device request asks for: PCIe's Privileged Mode
 /// Requested bit of the PASID prefix (`dma ... priv=` in fixtures).
-public enum Privilege: String, Sendable, Hashable, CaseIterable {
+package enum Privilege: String, Sendable, Hashable, CaseIterable {
   case user
   case supervisor
 }

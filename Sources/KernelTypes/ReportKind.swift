@@ -2,7 +2,7 @@
 ///
 /// These names are a contract: `expect report KIND`, the JSON output and
 /// users' scripts all use them.
-public enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
+package enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
   case freedWhileMapped = "freed-while-mapped"
   case allocatedWhileMapped = "allocated-while-mapped"
   case mapCountUnderflow = "map-count-underflow"
@@ -22,7 +22,7 @@ public enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
   case faultAfterUnmap = "fault-after-unmap"
 
   /// Where a real kernel would see this kind.
-  public var source: ReportSource {
+  package var source: ReportSource {
     switch self {
     case .freedWhileMapped, .allocatedWhileMapped, .mapCountUnderflow, .mapCountOverflow,
       .unmapLargerThanRequested, .addressOverflow:
@@ -41,7 +41,7 @@ public enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
 }
 
 /// Which part of iommusan (and which part of a real kernel) saw a report.
-public enum ReportSource: String, Sendable, Hashable, Codable {
+package enum ReportSource: String, Sendable, Hashable, Codable {
   case kernelSanitizer = "kernel sanitizer"
   case emulator = "emulator"
   case dmaAPIDebug = "DMA-API debug"

@@ -3,12 +3,12 @@ import Synchronization
 /// Emulated time in nanoseconds. Only `advance` moves it; every statement
 /// also ticks it by a fixed amount so timestamps are ordered and
 /// deterministic.
-public final class EmulatedClock: Sendable {
+package final class EmulatedClock: Sendable {
   private let _now = Atomic<UInt64>(0)
-  public init() {}
-  public var now: UInt64 { _now.load(ordering: .relaxed) }
+  package init() {}
+  package var now: UInt64 { _now.load(ordering: .relaxed) }
   /// Moves time forward by `ns`, saturating at `UInt64.max`.
-  public func advance(by ns: UInt64) {
+  package func advance(by ns: UInt64) {
     while true {
       let old = _now.load(ordering: .relaxed)
       let (new, o) = old.addingReportingOverflow(ns)
@@ -19,7 +19,7 @@ public final class EmulatedClock: Sendable {
   /// Moves time forward to `ns` if it is not there yet. Safe when several
   /// threads move the clock: time never goes back, and no thread computes
   /// a difference from a value another thread has already passed.
-  public func advance(to ns: UInt64) {
+  package func advance(to ns: UInt64) {
     var old = _now.load(ordering: .relaxed)
     while old < ns {
       let (exchanged, current) = _now.compareExchange(expected: old, desired: ns, ordering: .relaxed)

@@ -2,7 +2,7 @@ import KernelTypes
 
 extension MemoryConfiguration {
   /// Checks the layout: sizes, alignment and wrap-around.
-  public func validate(maximumRAM: UInt64 = defaultMaximumRAM) -> MachineError? {
+  package func validate(maximumRAM: UInt64 = defaultMaximumRAM) -> MachineError? {
     guard size > 0 else { return MachineError(.EINVAL, "memory size is 0") }
     guard size <= maximumRAM else {
       return MachineError(

@@ -6,7 +6,9 @@ import Synchronization
 final class MemoryContents: Sendable {
   private static let shardCount = 64
   /// Inline, so taking a shard costs no reference counting.
-  private let shards: InlineArray<64, PaddedMutex<[UInt64: ContiguousArray<UInt64>]>> = InlineArray { _ in PaddedMutex([:]) }
+  private let shards: InlineArray<64, PaddedMutex<[UInt64: ContiguousArray<UInt64>]>> = InlineArray { _ in
+    PaddedMutex([:])
+  }
   /// The most frames that may hold data (the resident limit); a write that
   /// needs a new frame past it is dropped and `limitReached` is set.
   let frameLimit: Int
@@ -32,7 +34,9 @@ final class MemoryContents: Sendable {
 
   private func releaseFrame() { frameCount.wrappingSubtract(1, ordering: .relaxed) }
 
-  @inline(__always) private func shard(_ frame: UInt64) -> Int { Int(truncatingIfNeeded: frame & UInt64(Self.shardCount - 1)) }
+  @inline(__always) private func shard(_ frame: UInt64) -> Int {
+    Int(truncatingIfNeeded: frame & UInt64(Self.shardCount - 1))
+  }
 
   /// Reads an aligned 64-bit word.
   func read64(_ addr: UInt64) -> UInt64 {

@@ -3,7 +3,7 @@ import Synchronization
 
 /// Hooks the page allocator calls, as `post_alloc_hook()` and
 /// `free_pages_prepare()` call the kernel's debug hooks.
-public protocol PageAllocatorObserver: AnyObject, Sendable {
+package protocol PageAllocatorObserver: AnyObject, Sendable {
   /// A block is being handed out; page_owner still shows the previous owner.
   /// The corresponding Linux function is `post_alloc_hook()`.
   func postAllocHook(_ block: PageBlock, use: PageUse, stack: [KernelFrame], context: CallContext)
@@ -14,13 +14,13 @@ public protocol PageAllocatorObserver: AnyObject, Sendable {
 
 /// Emulated physical memory: RAM, the buddy allocator, page_owner records,
 /// page_ext availability and byte contents.
-public final class PhysicalMemory: Sendable {
-  public let config: MemoryConfiguration
-  public let pageShift: Int
-  public let pageSize: UInt64
-  public let clock: EmulatedClock
+package final class PhysicalMemory: Sendable {
+  package let config: MemoryConfiguration
+  package let pageShift: Int
+  package let pageSize: UInt64
+  package let clock: EmulatedClock
   /// Online RAM as sorted PFN ranges: the pages that have a page_ext.
-  public let onlineRanges: [Range<UInt64>]
+  package let onlineRanges: [Range<UInt64>]
 
   private struct State {
     var buddy: BuddyAllocator
@@ -36,12 +36,12 @@ public final class PhysicalMemory: Sendable {
   private let fastContents: Unmanaged<MemoryContents>
   /// The most bytes of emulated memory that may hold data (4 KiB frames
   /// written by the CPU, a device or a page table), or nil for no limit.
-  public let residentLimit: UInt64?
+  package let residentLimit: UInt64?
 
   /// The observer, set once before the first allocation.
-  @exclusivity(unchecked) public nonisolated(unsafe) var observer: (any PageAllocatorObserver)?
+  @exclusivity(unchecked) package nonisolated(unsafe) var observer: (any PageAllocatorObserver)?
 
-  public init(config: MemoryConfiguration, clock: EmulatedClock = EmulatedClock(), residentLimit: UInt64? = nil) {
+  package init(config: MemoryConfiguration, clock: EmulatedClock = EmulatedClock(), residentLimit: UInt64? = nil) {
     self.config = config
     self.residentLimit = residentLimit
     self.contents = MemoryContents(frameLimit: residentLimit.map { Int(clamping: $0 >> 12) } ?? .max)
@@ -54,29 +54,36 @@ public final class PhysicalMemory: Sendable {
   }
 
   /// The current allocation epoch. Every allocation takes a new one.
-  public var currentEpoch: UInt64 { epoch.load(ordering: .acquiring) }
+  package var currentEpoch: UInt64 { epoch.load(ordering: .acquiring) }
 
   // MARK: - Page state
 
   /// Whether `pfn` is online RAM and so has a page_ext.
   /// The corresponding Linux function is `page_ext_from_phys()`.
-  public func hasPageExt(_ pfn: PFN) -> Bool {
-    var lo = 0, hi = onlineRanges.count
+  package func hasPageExt(_ pfn: PFN) -> Bool {
+    var lo = 0
+    var hi = onlineRanges.count
     while lo < hi {
       let mid = (lo + hi) / 2
       let r = onlineRanges[mid]
-      if pfn.rawValue < r.lowerBound { hi = mid } else if pfn.rawValue >= r.upperBound { lo = mid + 1 } else { return true }
+      if pfn.rawValue < r.lowerBound {
+        hi = mid
+      } else if pfn.rawValue >= r.upperBound {
+        lo = mid + 1
+      } else {
+        return true
+      }
     }
     return false
   }
 
   /// Whether a physical address is RAM (online or offline): it has a struct page.
-  public func isRAM(_ phys: PhysicalAddress) -> Bool {
+  package func isRAM(_ phys: PhysicalAddress) -> Bool {
     guard phys >= config.base, phys.rawValue - config.base.rawValue < config.size else { return false }
     return !config.mmio.contains { $0.contains(phys.rawValue) }
   }
 
-  public func state(of pfn: PFN) -> PageState {
+  package func state(of pfn: PFN) -> PageState {
     let phys = pfn.rawValue << UInt64(pageShift)
     guard isRAM(PhysicalAddress(phys)) else { return .notRAM }
     guard hasPageExt(pfn) else { return .offline }
@@ -85,7 +92,7 @@ public final class PhysicalMemory: Sendable {
   }
 
   /// The most recent allocator record of the block holding `pfn`.
-  public func record(containing pfn: PFN) -> BlockRecord? {
+  package func record(containing pfn: PFN) -> BlockRecord? {
     state.withLock { findRecord($0, pfn.rawValue) }
   }
 
@@ -98,23 +105,25 @@ public final class PhysicalMemory: Sendable {
     return best
   }
 
-  public var freePageCount: UInt64 { state.withLock { $0.buddy.freePages } }
-  public var allocatedBlockCount: Int { state.withLock { $0.allocatedBlocks } }
-  public var residentFrames: Int { contents.residentFrames }
+  package var freePageCount: UInt64 { state.withLock { $0.buddy.freePages } }
+  package var allocatedBlockCount: Int { state.withLock { $0.allocatedBlocks } }
+  package var residentFrames: Int { contents.residentFrames }
   /// Whether a write was dropped because `residentLimit` was reached. The
   /// emulation is then no longer faithful: the runner stops the fixture.
-  public var residentLimitReached: Bool { contents.limitReached }
+  package var residentLimitReached: Bool { contents.limitReached }
 
   // MARK: - Allocation
 
   /// Allocates 2^order pages.
   /// The corresponding Linux function is `alloc_pages()`.
-  public func allocPages(
+  package func allocPages(
     order: Int, gfp: GFPFlags = .kernel, use: PageUse = .data, context: CallContext, stack: [KernelFrame]? = nil
   ) throws(MachineError) -> PageBlock {
     guard order >= 0 && order <= BuddyAllocator.maxOrder else {
       // The kernel WARN_ON_ONCEs and returns NULL: a driver sees ENOMEM.
-      throw MachineError(.ENOMEM, "order \(order) is not in 0...MAX_PAGE_ORDER (\(BuddyAllocator.maxOrder)): WARN_ON_ONCE in __alloc_pages")
+      throw MachineError(
+        .ENOMEM,
+        "order \(order) is not in 0...MAX_PAGE_ORDER (\(BuddyAllocator.maxOrder)): WARN_ON_ONCE in __alloc_pages")
     }
     guard !contents.limitReached else {
       throw MachineError(.ENOMEM, "the emulator's resident-memory limit was reached")
@@ -123,7 +132,9 @@ public final class PhysicalMemory: Sendable {
       throw MachineError(.ENOMEM, "no free block of order \(order)")
     }
     let block = PageBlock(head: PFN(pfn), order: order)
-    let allocStack = stack ?? context.chain("post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof", "alloc_pages_noprof")
+    let allocStack =
+      stack
+      ?? context.chain("post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof", "alloc_pages_noprof")
     observer?.postAllocHook(block, use: use, stack: allocStack, context: context)
     let gen = epoch.add(1, ordering: .acquiringAndReleasing).newValue
     let record = BlockRecord(
@@ -141,7 +152,7 @@ public final class PhysicalMemory: Sendable {
 
   /// Frees a block that `allocPages` returned.
   /// The corresponding Linux function is `__free_pages()`.
-  public func freePages(_ block: PageBlock, context: CallContext, stack: [KernelFrame]? = nil) throws(MachineError) {
+  package func freePages(_ block: PageBlock, context: CallContext, stack: [KernelFrame]? = nil) throws(MachineError) {
     let key = block.head.rawValue << 4 | UInt64(block.order)
     let freeStack = stack ?? context.chain("free_pages_prepare", "__free_frozen_pages", "__free_pages")
     let use: PageUse? = state.withLock { s -> PageUse? in
@@ -165,14 +176,22 @@ public final class PhysicalMemory: Sendable {
 
   // MARK: - Contents
 
-  public func read64(_ phys: PhysicalAddress) -> UInt64 { fastContents._withUnsafeGuaranteedRef { $0.read64(phys.rawValue) } }
-  public func write64(_ phys: PhysicalAddress, _ value: UInt64) { fastContents._withUnsafeGuaranteedRef { $0.write64(phys.rawValue, value) } }
-  public func read(_ phys: PhysicalAddress, width: Int) -> UInt64 { contents.read(phys.rawValue, width: width) }
-  public func write(_ phys: PhysicalAddress, value: UInt64, width: Int) { contents.write(phys.rawValue, value: value, width: width) }
-  public func fill(_ block: PageBlock, value: UInt64, width: Int) {
-    contents.fill(block.head.rawValue << UInt64(pageShift), length: block.pageCount << UInt64(pageShift), value: value, width: width)
+  package func read64(_ phys: PhysicalAddress) -> UInt64 {
+    fastContents._withUnsafeGuaranteedRef { $0.read64(phys.rawValue) }
   }
-  public func zero(_ phys: PhysicalAddress, length: UInt64) { contents.zero(phys.rawValue, length: length) }
+  package func write64(_ phys: PhysicalAddress, _ value: UInt64) {
+    fastContents._withUnsafeGuaranteedRef { $0.write64(phys.rawValue, value) }
+  }
+  package func read(_ phys: PhysicalAddress, width: Int) -> UInt64 { contents.read(phys.rawValue, width: width) }
+  package func write(_ phys: PhysicalAddress, value: UInt64, width: Int) {
+    contents.write(phys.rawValue, value: value, width: width)
+  }
+  package func fill(_ block: PageBlock, value: UInt64, width: Int) {
+    contents.fill(
+      block.head.rawValue << UInt64(pageShift), length: block.pageCount << UInt64(pageShift), value: value, width: width
+    )
+  }
+  package func zero(_ phys: PhysicalAddress, length: UInt64) { contents.zero(phys.rawValue, length: length) }
   /// The words of the 4 KiB frame holding `phys`, under one lock (page-table
   /// fast paths). `body` must not access memory itself.
   package func withFrame<R>(_ phys: PhysicalAddress, _ body: (inout ContiguousArray<UInt64>) -> R) -> R {

@@ -22,7 +22,7 @@ enum ASCII {
   static let comma: UInt8 = 0x2C
   static let zero: UInt8 = 0x30
   static let x: UInt8 = 0x78
-  static let X: UInt8 = 0x58
+  static let upperX: UInt8 = 0x58
 
   @inline(__always) static func isSpace(_ c: UInt8) -> Bool { c == space || c == tab }
   @inline(__always) static func isDigit(_ c: UInt8) -> Bool { c &- 0x30 < 10 }

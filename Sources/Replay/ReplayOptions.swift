@@ -1,19 +1,21 @@
 import KernelTypes
 
 /// Settings of one replay.
-public struct ReplayOptions: Sendable, Hashable {
+package struct ReplayOptions: Sendable, Hashable {
   /// The traced machine's CPU page size (`PAGE_SIZE`): 4096, 16384 or 65536.
   /// kmem `pfn=` values count pages of this size.
-  public var pageSize: UInt64
+  package var pageSize: UInt64
   /// The name reports give the trace (`file` of the statement): its path, or `-` for stdin.
-  public var traceName: String
+  package var traceName: String
   /// How many malformed line numbers the summary lists.
-  public var malformedLinesListed: Int
+  package var malformedLinesListed: Int
   /// How many released IOVA ranges are remembered for `fault-after-unmap`
   /// (oldest forgotten first), which bounds memory on endless traces.
-  public var releasedHistory: Int
+  package var releasedHistory: Int
 
-  public init(pageSize: UInt64 = 4096, traceName: String = "-", malformedLinesListed: Int = 5, releasedHistory: Int = 65536) {
+  package init(
+    pageSize: UInt64 = 4096, traceName: String = "-", malformedLinesListed: Int = 5, releasedHistory: Int = 65536
+  ) {
     self.pageSize = pageSize
     self.traceName = traceName
     self.malformedLinesListed = malformedLinesListed

@@ -2,57 +2,57 @@ import KernelTypes
 import Reports
 
 /// Everything counted over one replay, for the closing summary.
-public struct ReplaySummary: Sendable, Hashable {
-  public var file: String
-  public var pageSize: UInt64
+package struct ReplaySummary: Sendable, Hashable {
+  package var file: String
+  package var pageSize: UInt64
   /// `ftrace` (tracefs `trace` with its header), `trace_pipe` (no header),
   /// `trace-cmd` (`cpus=N` first), or `empty`.
-  public var format: String
-  public var lines = 0
-  public var bytes: UInt64 = 0
-  public var events = 0
+  package var format: String
+  package var lines = 0
+  package var bytes: UInt64 = 0
+  package var events = 0
   /// Event lines by event name, `other` for events replay does not read.
-  public var eventCounts: [String: Int] = [:]
-  public var headerLines = 0
-  public var blankLines = 0
+  package var eventCounts: [String: Int] = [:]
+  package var headerLines = 0
+  package var blankLines = 0
   /// `CPU:N [LOST EVENTS]` markers, the events they say were lost (when they
   /// say), and the first marker's line.
-  public var lostEventMarkers = 0
-  public var lostEvents: UInt64 = 0
-  public var firstLostEventsLine: Int?
-  public var malformedLines = 0
+  package var lostEventMarkers = 0
+  package var lostEvents: UInt64 = 0
+  package var firstLostEventsLine: Int?
+  package var malformedLines = 0
   /// The first malformed lines, with why.
-  public var malformed: [MalformedLine] = []
-  public var reports = 0
-  public var reportsByKind: [String: Int] = [:]
+  package var malformed: [MalformedLine] = []
+  package var reports = 0
+  package var reportsByKind: [String: Int] = [:]
   /// Unmaps (some of) whose range no traced map covered: mappings made
   /// before tracing started, or lost events. Never reported as bugs.
-  public var unmatchedUnmaps = 0
+  package var unmatchedUnmaps = 0
   /// Unmaps whose address space had to be guessed.
-  public var ambiguousAttributions = 0
+  package var ambiguousAttributions = 0
   /// Maps that overlapped a live unattributed mapping and were given a new address space.
-  public var overlappingMaps = 0
+  package var overlappingMaps = 0
   /// Unmaps that removed more than was asked (`unmapped_size > size`).
-  public var largerUnmaps = 0
-  public var zeroSizeEvents = 0
-  public var failedAllocations = 0
+  package var largerUnmaps = 0
+  package var zeroSizeEvents = 0
+  package var failedAllocations = 0
   /// `mm_page_free_batched` lines repeating the `mm_page_free` just before them.
-  public var duplicateFrees = 0
+  package var duplicateFrees = 0
   /// io_page_faults: on a live mapping, on an IOVA no traced event touched,
   /// and after a traced unmap (reported).
-  public var faultsOnLiveMappings = 0
-  public var faultsUnknownIOVA = 0
-  public var faultsAfterUnmap = 0
-  public var liveMappings = 0
-  public var liveMappedBytes: UInt64 = 0
-  public var mappedPages = 0
+  package var faultsOnLiveMappings = 0
+  package var faultsUnknownIOVA = 0
+  package var faultsAfterUnmap = 0
+  package var liveMappings = 0
+  package var liveMappedBytes: UInt64 = 0
+  package var mappedPages = 0
   /// Address spaces told apart: by device (dma events), by IOMMU group, unattributed.
-  public var deviceSpaces = 0
-  public var groupSpaces = 0
-  public var unattributedSpaces = 0
-  public var devices: [String] = []
+  package var deviceSpaces = 0
+  package var groupSpaces = 0
+  package var unattributedSpaces = 0
+  package var devices: [String] = []
 
-  public init(file: String, pageSize: UInt64, format: String = "empty") {
+  package init(file: String, pageSize: UInt64, format: String = "empty") {
     self.file = file
     self.pageSize = pageSize
     self.format = format
@@ -60,7 +60,7 @@ public struct ReplaySummary: Sendable, Hashable {
 
   /// 0: nothing reported; 1: reports; 2: the input was not a trace (no
   /// event line was recognised, yet some lines were malformed).
-  public var exitStatus: Int32 {
+  package var exitStatus: Int32 {
     if events == 0 && malformedLines > 0 { return 2 }
     return reports > 0 ? 1 : 0
   }
@@ -70,7 +70,7 @@ public struct ReplaySummary: Sendable, Hashable {
   }
 
   /// Event counts, map/unmap/kmem/dma first in a fixed order, then the rest by name.
-  public var orderedEventCounts: [(String, Int)] {
+  package var orderedEventCounts: [(String, Int)] {
     let order = TraceEventType.allCases.map(\.name)
     var out: [(String, Int)] = []
     for name in order { if let n = eventCounts[name], n > 0 { out.append((name, n)) } }
@@ -78,7 +78,7 @@ public struct ReplaySummary: Sendable, Hashable {
   }
 
   /// The summary as `iommusan:` text lines.
-  public var textLines: [String] {
+  package var textLines: [String] {
     var out: [String] = []
     let events = orderedEventCounts.map { "\($0.0) x\($0.1)" }.joined(separator: ", ")
     let kinds = reportsByKind.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value)" }.joined(separator: ", ")
@@ -123,9 +123,10 @@ public struct ReplaySummary: Sendable, Hashable {
   }
 
   /// The summary as a JSON record `{"summary":{...}}` (no `kind` key).
-  public var json: JSONValue {
+  package var json: JSONValue {
     let byEvent = JSONValue.object(orderedEventCounts.map { JSONMember($0.0, .int(Int64($0.1))) })
-    let byKind = JSONValue.object(reportsByKind.sorted { $0.key < $1.key }.map { JSONMember($0.key, .int(Int64($0.value))) })
+    let byKind = JSONValue.object(
+      reportsByKind.sorted { $0.key < $1.key }.map { JSONMember($0.key, .int(Int64($0.value))) })
     var m: [JSONMember] = [
       JSONMember("file", .string(file)),
       JSONMember("format", .string(format)),
@@ -170,7 +171,10 @@ public struct ReplaySummary: Sendable, Hashable {
       JSONMember("malformed_lines", .int(Int64(malformedLines))),
       JSONMember(
         "malformed",
-        .array(malformed.map { .object([JSONMember("line", .int(Int64($0.line))), JSONMember("reason", .string($0.reason))]) })),
+        .array(
+          malformed.map {
+            .object([JSONMember("line", .int(Int64($0.line))), JSONMember("reason", .string($0.reason))])
+          })),
       JSONMember("exit_status", .int(Int64(exitStatus))),
     ]
     return .object([JSONMember("summary", .object(m))])
@@ -178,10 +182,10 @@ public struct ReplaySummary: Sendable, Hashable {
 }
 
 /// A line replay skipped, and why.
-public struct MalformedLine: Sendable, Hashable {
-  public var line: Int
-  public var reason: String
-  public init(line: Int, reason: String) {
+package struct MalformedLine: Sendable, Hashable {
+  package var line: Int
+  package var reason: String
+  package init(line: Int, reason: String) {
     self.line = line
     self.reason = reason
   }

@@ -1,5 +1,5 @@
 /// The trace events replay reads. Anything else is counted as `other` and skipped.
-public enum TraceEventType: Int, CaseIterable, Sendable, Hashable {
+package enum TraceEventType: Int, CaseIterable, Sendable, Hashable {
   // iommu:*
   case map, unmap, ioPageFault, addDeviceToGroup, removeDeviceFromGroup, attachDeviceToDomain,
     detachDeviceFromDomain
@@ -11,7 +11,7 @@ public enum TraceEventType: Int, CaseIterable, Sendable, Hashable {
   case other
 
   /// The event's name as ftrace prints it.
-  public var name: String {
+  package var name: String {
     switch self {
     case .map: "map"
     case .unmap: "unmap"

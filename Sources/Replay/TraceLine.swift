@@ -1,7 +1,7 @@
 /// One parsed trace line, with strings: the public, allocation-happy view of
 /// the hot parser, for tests and tools.
-public struct TraceLine: Sendable, Hashable {
-  public enum Kind: Sendable, Hashable {
+package struct TraceLine: Sendable, Hashable {
+  package enum Kind: Sendable, Hashable {
     case blank
     case header
     case lostEvents(cpu: Int, count: UInt64?)
@@ -9,10 +9,10 @@ public struct TraceLine: Sendable, Hashable {
     case malformed(reason: String)
   }
 
-  public var kind: Kind
+  package var kind: Kind
 
   /// Parses one line (without its newline).
-  public static func parse(_ text: String) -> TraceLine {
+  package static func parse(_ text: String) -> TraceLine {
     var copy = text
     return copy.withUTF8 { parse(bytes: $0) }
   }
@@ -39,8 +39,10 @@ public struct TraceLine: Sendable, Hashable {
       case .map: fields = .map(iova: f.iova, paddr: f.paddr, size: f.size, rangeFormat: f.newFormat)
       case .unmap: fields = .unmap(iova: f.iova, size: f.size, unmappedSize: f.unmapped, rangeFormat: f.newFormat)
       case .ioPageFault:
-        fields = .ioPageFault(driver: p.string(f.drvStart, f.drvEnd), device: p.string(f.devStart, f.devEnd), iova: f.iova, flags: f.flags)
-      case .addDeviceToGroup, .removeDeviceFromGroup: fields = .group(id: f.group, device: p.string(f.devStart, f.devEnd))
+        fields = .ioPageFault(
+          driver: p.string(f.drvStart, f.drvEnd), device: p.string(f.devStart, f.devEnd), iova: f.iova, flags: f.flags)
+      case .addDeviceToGroup, .removeDeviceFromGroup:
+        fields = .group(id: f.group, device: p.string(f.devStart, f.devEnd))
       case .attachDeviceToDomain, .detachDeviceFromDomain: fields = .device(p.string(f.devStart, f.devEnd))
       case .mmPageAlloc:
         fields = .pageAlloc(pfn: f.pfn, order: f.order, gfpFlags: p.string(f.gfpStart, f.gfpEnd), failed: f.pageIsNull)
@@ -58,29 +60,29 @@ public struct TraceLine: Sendable, Hashable {
   }
 
   /// The event, when the line is one.
-  public var record: TraceRecord? {
+  package var record: TraceRecord? {
     if case .event(let r) = kind { return r }
     return nil
   }
 }
 
 /// The prefix and payload of an event line.
-public struct TraceRecord: Sendable, Hashable {
-  public var comm: String
-  public var pid: Int
+package struct TraceRecord: Sendable, Hashable {
+  package var comm: String
+  package var pid: Int
   /// The `(tgid)` column, when the trace has it (`options/record-tgid`).
-  public var tgid: Int?
-  public var cpu: Int
+  package var tgid: Int?
+  package var cpu: Int
   /// The irq-info flags column (`d..1.`), when printed.
-  public var flags: String?
-  public var timestamp: TraceTimestamp
-  public var eventName: String
-  public var type: TraceEventType
-  public var fields: TraceEventFields
+  package var flags: String?
+  package var timestamp: TraceTimestamp
+  package var eventName: String
+  package var type: TraceEventType
+  package var fields: TraceEventFields
 }
 
 /// What replay reads from each event's payload.
-public enum TraceEventFields: Sendable, Hashable {
+package enum TraceEventFields: Sendable, Hashable {
   /// `rangeFormat`: the newer `iova=A - B` form.
   case map(iova: UInt64, paddr: UInt64, size: UInt64, rangeFormat: Bool)
   case unmap(iova: UInt64, size: UInt64, unmappedSize: UInt64, rangeFormat: Bool)

@@ -57,18 +57,18 @@ enum TraceLineParser {
     guard i < n else { return .blank }
     let c0 = p[i]
     if c0 == ASCII.hash { return .header }
-    if c0 == 0x63 /* c */ {
+    if c0 == UInt8(ascii: "c") {
       var k = i
       if p.expect("cpus=", &k) { return .header }
     }
-    if c0 == 0x76 /* v */ {
+    if c0 == UInt8(ascii: "v") {
       var k = i
       if p.expect("version", &k) {
         p.skipSpaces(&k)
         if p.byte(k) == ASCII.equals { return .header }
       }
     }
-    if c0 == 0x43 /* C */ {
+    if c0 == UInt8(ascii: "C") {
       var k = i
       if p.expect("CPU:", &k) {
         guard let cpu = p.decimal(&k), cpu <= UInt64(maxCPU) else { return .malformed("bad CPU:N [LOST EVENTS] line") }
@@ -233,10 +233,10 @@ struct EventFields {
 }
 
 /// One `[dma_addr, dma_addr + size)` of a `dma:` event.
-public struct DMARange: Sendable, Hashable {
-  public var address: UInt64
-  public var size: UInt64
-  public init(address: UInt64, size: UInt64) {
+package struct DMARange: Sendable, Hashable {
+  package var address: UInt64
+  package var size: UInt64
+  package init(address: UInt64, size: UInt64) {
     self.address = address
     self.size = size
   }
@@ -367,7 +367,7 @@ extension TraceLineParser {
       let end = p.tokenEnd(i)
       var k = i
       let c = p[i]
-      if c != 0x70 /* p */ && c != 0x6F /* o */ && c != 0x67 /* g */ {
+      if c != UInt8(ascii: "p") && c != UInt8(ascii: "o") && c != UInt8(ascii: "g") {
         i = end
         continue
       }
@@ -399,7 +399,8 @@ extension TraceLineParser {
 
   /// `<device> [dir=%s] dma_addr=%llx size=%zu [phys_addr=%llx] ...` or the
   /// scatter-gather form `dma_addrs={0x..,0x..} sizes={0x..,..}`.
-  private static func dma(_ p: Line, _ start: Int, _ f: inout EventFields, _ ranges: inout [DMARange]) -> StaticString? {
+  private static func dma(_ p: Line, _ start: Int, _ f: inout EventFields, _ ranges: inout [DMARange]) -> StaticString?
+  {
     ranges.removeAll(keepingCapacity: true)
     var i = start
     p.skipSpaces(&i)

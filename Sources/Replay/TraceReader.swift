@@ -1,3 +1,5 @@
+import Reports
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Musl)
@@ -5,23 +7,22 @@
 #elseif canImport(Darwin)
   import Darwin
 #endif
-import Reports
 
 /// Why a trace could not be read.
-public struct ReplayInputError: Error, Sendable, CustomStringConvertible {
-  public var path: String
-  public var message: String
-  public var description: String { "\(path): \(message)" }
+package struct ReplayInputError: Error, Sendable, CustomStringConvertible {
+  package var path: String
+  package var message: String
+  package var description: String { "\(path): \(message)" }
 }
 
 /// Reading a trace from a file or a file descriptor in fixed-size chunks.
-public enum TraceReplay {
+package enum TraceReplay {
   /// The size of one `read(2)`.
-  public static let chunkSize = 1 << 20
+  package static let chunkSize = 1 << 20
 
   /// Replays the file at `path` (`-` reads standard input). `progress` is
   /// called about every 64 MiB with the replayer, for a progress line.
-  public static func replay(
+  package static func replay(
     path: String, options: ReplayOptions, progress: ((TraceReplayer) -> Void)? = nil,
     report: @escaping (Report) -> Void
   ) throws(ReplayInputError) -> ReplaySummary {
@@ -37,7 +38,7 @@ public enum TraceReplay {
   }
 
   /// Replays everything readable from `fd` (not closed).
-  public static func replay(
+  package static func replay(
     fileDescriptor fd: Int32, options: ReplayOptions, progress: ((TraceReplayer) -> Void)? = nil,
     report: @escaping (Report) -> Void
   ) throws(ReplayInputError) -> ReplaySummary {
@@ -62,7 +63,9 @@ public enum TraceReplay {
   }
 
   /// Replays text held in memory; returns the reports and the summary.
-  public static func replay(text: String, options: ReplayOptions = ReplayOptions()) -> (reports: [Report], summary: ReplaySummary) {
+  package static func replay(text: String, options: ReplayOptions = ReplayOptions()) -> (
+    reports: [Report], summary: ReplaySummary
+  ) {
     var reports: [Report] = []
     let replayer = TraceReplayer(options: options) { reports.append($0) }
     replayer.consume(text)

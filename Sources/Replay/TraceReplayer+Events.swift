@@ -23,7 +23,8 @@ extension TraceReplayer {
     let (iovaLast, o2) = iova.addingReportingOverflow(size - 1)
     guard !o1, !o2 else { return }
     let space = provisionalSpace(iova, iovaLast)
-    let id = newMapping(Mapping(iova: iova, last: iovaLast, paddr: paddr, space: space, line: lineNumber, ts: pre.ts, pid: pre.pid))
+    let id = newMapping(
+      Mapping(iova: iova, last: iovaLast, paddr: paddr, space: space, line: lineNumber, ts: pre.ts, pid: pre.pid))
     place(id, in: space)
     if pageSpan(paddr, physLast) > Self.largeMappingPages {
       mappings[Int(id)].physSlot = physIndex.insert(start: paddr, last: physLast, id: id)
@@ -114,7 +115,8 @@ extension TraceReplayer {
     let last = cpus[cpu].lastReleased
     cpus[cpu].lastReleased.removeAll(keepingCapacity: true)
     var annotated = false
-    for idx in last where idx < released.count && released[idx].live && release.overlaps(released[idx].iova, released[idx].last) {
+    for idx in last
+    where idx < released.count && released[idx].live && release.overlaps(released[idx].iova, released[idx].last) {
       if released[idx].releaseLine == 0 {
         released[idx].releaseLine = release.line
         released[idx].releaseTS = release.ts
@@ -168,7 +170,8 @@ extension TraceReplayer {
       // One address space: no attribution to make.
       if applyUnmap(cpu: cpu, space: 0, info, hint: nil, ambiguity: nil) { return }
       summary.unmatchedUnmaps += 1
-      let idx = addReleased(Released(iova: start, last: last, paddr: 0, hasPaddr: false, space: 0, unmapLine: info.line, unmapTS: info.ts))
+      let idx = addReleased(
+        Released(iova: start, last: last, paddr: 0, hasPaddr: false, space: 0, unmapLine: info.line, unmapTS: info.ts))
       cpus[cpu].lastReleased.removeAll(keepingCapacity: true)
       cpus[cpu].lastReleased.append(idx)
       return
@@ -186,10 +189,14 @@ extension TraceReplayer {
           chosen = pool[0].space
         } else if pool.count > 1 {
           chosen = best(pool)
-          ambiguity = describe(pool, chosen: chosen, start: start, last: last, why: "\(h.type.name) named \(deviceNames[Int(h.device)]), which has no address space of its own here")
+          ambiguity = describe(
+            pool, chosen: chosen, start: start, last: last,
+            why: "\(h.type.name) named \(deviceNames[Int(h.device)]), which has no address space of its own here")
         } else if !cands.isEmpty {
           chosen = best(cands)
-          ambiguity = describe(cands, chosen: chosen, start: start, last: last, why: "\(h.type.name) named \(deviceNames[Int(h.device)]), whose address space does not map it")
+          ambiguity = describe(
+            cands, chosen: chosen, start: start, last: last,
+            why: "\(h.type.name) named \(deviceNames[Int(h.device)]), whose address space does not map it")
         }
       }
     } else if cands.count == 1 {
@@ -207,7 +214,8 @@ extension TraceReplayer {
       // No traced map covers it: mapped before tracing started (or lost).
       summary.unmatchedUnmaps += 1
       let s = hint.map { spaceOf(device: $0.device) } ?? unattributed[0]
-      var r = Released(iova: start, last: last, paddr: 0, hasPaddr: false, space: s, unmapLine: info.line, unmapTS: info.ts)
+      var r = Released(
+        iova: start, last: last, paddr: 0, hasPaddr: false, space: s, unmapLine: info.line, unmapTS: info.ts)
       annotate(&r, hint)
       let idx = addReleased(r)
       cpus[cpu].lastReleased.removeAll(keepingCapacity: true)
@@ -308,7 +316,9 @@ extension TraceReplayer {
     return !hitScratch.isEmpty
   }
 
-  private func addGap(cpu: Int, space: Int32, _ a: UInt64, _ b: UInt64, _ info: PendingUnmap, hint: DMARelease?, ambiguity: String?) {
+  private func addGap(
+    cpu: Int, space: Int32, _ a: UInt64, _ b: UInt64, _ info: PendingUnmap, hint: DMARelease?, ambiguity: String?
+  ) {
     var r = Released(iova: a, last: b, paddr: 0, hasPaddr: false, space: space, unmapLine: info.line, unmapTS: info.ts)
     annotate(&r, hint)
     cpus[cpu].lastReleased.append(addReleased(r, note: ambiguity))
@@ -354,7 +364,8 @@ extension TraceReplayer {
     mappings[Int(id)] = keep
     place(id, in: m.space)
     if m.isLarge {
-      mappings[Int(id)].physSlot = physIndex.insert(start: keep.paddr, last: keep.paddr &+ (keep.last - keep.iova), id: id)
+      mappings[Int(id)].physSlot = physIndex.insert(
+        start: keep.paddr, last: keep.paddr &+ (keep.last - keep.iova), id: id)
     }
     if hasLeft && hasRight {
       right.slot = -1

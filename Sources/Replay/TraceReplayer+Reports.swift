@@ -5,7 +5,8 @@ import Reports
 /// Replay's own check for what only a trace shows; the IOMMU_DEBUG_PAGEALLOC
 /// sites are `WarningSite`'s table.
 enum ReplaySites {
-  static let faultAfterUnmap = WarningSite(file: "iommusan/replay.c", line: 1, function: "replay_check_fault_after_unmap")
+  static let faultAfterUnmap = WarningSite(
+    file: "iommusan/replay.c", line: 1, function: "replay_check_fault_after_unmap")
 }
 
 extension TraceReplayer {
@@ -68,7 +69,9 @@ extension TraceReplayer {
     guard summary.lostEventMarkers > 0, let first = summary.firstLostEventsLine else { return nil }
     return Detail(
       "lost events",
-      .string("\(summary.lostEventMarkers) [LOST EVENTS] markers before this line (first at line \(first)): a lost unmap may explain this report"))
+      .string(
+        "\(summary.lostEventMarkers) [LOST EVENTS] markers before this line (first at line \(first)): a lost unmap may explain this report"
+      ))
   }
 
   func spaceDevice(_ space: Int32) -> String? {

@@ -1,3 +1,7 @@
+import KernelTypes
+import MemoryModel
+import Reports
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Musl)
@@ -5,9 +9,6 @@
 #elseif canImport(Darwin)
   import Darwin
 #endif
-import KernelTypes
-import MemoryModel
-import Reports
 
 /// The streaming replay engine: feed it trace text in chunks of any size,
 /// it parses each line, rebuilds per-page IOMMU map counts from map and
@@ -27,8 +28,8 @@ import Reports
 /// (closures passed to `IntervalIndex.forEachOverlap` only read them or
 /// append to scratch buffers nothing else touches meanwhile), and the
 /// dynamic checks cost a quarter of the replay time.
-public final class TraceReplayer {
-  public let options: ReplayOptions
+package final class TraceReplayer {
+  package let options: ReplayOptions
   let shift: UInt64
   let emit: (Report) -> Void
   @exclusivity(unchecked) var summary: ReplaySummary
@@ -84,11 +85,11 @@ public final class TraceReplayer {
   @exclusivity(unchecked) var candidateScratch: [Candidate] = []
 
   /// Progress: bytes and lines consumed so far, and events recognised.
-  public var bytesConsumed: UInt64 { summary.bytes }
-  public var linesConsumed: Int { lineNumber }
-  public var eventsSeen: Int { summary.events }
+  package var bytesConsumed: UInt64 { summary.bytes }
+  package var linesConsumed: Int { lineNumber }
+  package var eventsSeen: Int { summary.events }
 
-  public init(options: ReplayOptions = ReplayOptions(), report: @escaping (Report) -> Void) {
+  package init(options: ReplayOptions = ReplayOptions(), report: @escaping (Report) -> Void) {
     self.options = options
     self.shift = options.pageShift
     self.emit = report
@@ -100,7 +101,7 @@ public final class TraceReplayer {
   // MARK: - Input
 
   /// Consumes a chunk of trace text; lines may span chunks.
-  public func consume(_ chunk: UnsafeRawBufferPointer) {
+  package func consume(_ chunk: UnsafeRawBufferPointer) {
     guard !finished, let base = chunk.baseAddress, chunk.count > 0 else { return }
     let bytes = base.assumingMemoryBound(to: UInt8.self)
     let n = chunk.count
@@ -124,12 +125,12 @@ public final class TraceReplayer {
     }
   }
 
-  public func consume(_ text: String) {
+  package func consume(_ text: String) {
     var t = text
     t.withUTF8 { consume(UnsafeRawBufferPointer($0)) }
   }
 
-  public func consume(_ bytes: [UInt8]) {
+  package func consume(_ bytes: [UInt8]) {
     bytes.withUnsafeBytes { consume($0) }
   }
 
@@ -157,7 +158,7 @@ public final class TraceReplayer {
 
   /// Ends the input: processes a last line without a newline, resolves what
   /// waited for a following event, and returns the summary.
-  public func finish() -> ReplaySummary {
+  package func finish() -> ReplaySummary {
     if !finished {
       if !carry.isEmpty || carryTooLong { flushCarry() }
       finished = true
@@ -172,14 +173,19 @@ public final class TraceReplayer {
     var s = summary
     s.lines = lineNumber
     s.eventCounts = [:]
-    for t in TraceEventType.allCases where eventCounts[t.rawValue] > 0 { s.eventCounts[t.name] = eventCounts[t.rawValue] }
-    s.format = sawTraceCmdHeader ? "trace-cmd" : sawFtraceHeader ? "ftrace" : summary.events > 0 ? "trace_pipe" : "empty"
+    for t in TraceEventType.allCases where eventCounts[t.rawValue] > 0 {
+      s.eventCounts[t.name] = eventCounts[t.rawValue]
+    }
+    s.format =
+      sawTraceCmdHeader ? "trace-cmd" : sawFtraceHeader ? "ftrace" : summary.events > 0 ? "trace_pipe" : "empty"
     s.liveMappings = liveMappings
     var bytes: UInt64 = 0
     for m in mappings where m.live { bytes &+= m.last &- m.iova &+ 1 }
     s.liveMappedBytes = bytes
     var pages = counts.count
-    for m in mappings where m.live && m.isLarge { pages += Int(clamping: ((m.paddr &+ (m.last &- m.iova)) >> shift) - (m.paddr >> shift) + 1) }
+    for m in mappings where m.live && m.isLarge {
+      pages += Int(clamping: ((m.paddr &+ (m.last &- m.iova)) >> shift) - (m.paddr >> shift) + 1)
+    }
     s.mappedPages = pages
     s.deviceSpaces = spaces.filter { $0.kind == .device }.count
     s.groupSpaces = spaces.filter { $0.kind == .group }.count

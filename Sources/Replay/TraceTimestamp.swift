@@ -3,25 +3,25 @@
 /// raw counter without a fraction (`trace_clock=counter`, `%12llu`).
 ///
 /// It prints back exactly as it was read, so reports quote the trace.
-public struct TraceTimestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
+package struct TraceTimestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
   /// The part before the dot (seconds, or the raw counter).
-  public var whole: UInt64
+  package var whole: UInt64
   /// The fractional digits as an integer (`747766` for `.747766`).
-  public var fraction: UInt32
+  package var fraction: UInt32
   /// How many fractional digits were printed (0 for a raw counter, at most 9).
-  public var digits: UInt8
+  package var digits: UInt8
 
-  public init(whole: UInt64, fraction: UInt32 = 0, digits: UInt8 = 0) {
+  package init(whole: UInt64, fraction: UInt32 = 0, digits: UInt8 = 0) {
     self.whole = whole
     self.digits = min(digits, 9)
     self.fraction = fraction
   }
 
-  public static let zero = TraceTimestamp(whole: 0)
+  package static let zero = TraceTimestamp(whole: 0)
 
   /// The time in nanoseconds (the whole part taken as seconds when there
   /// is a fraction, as a raw count otherwise), saturating at `UInt64.max`.
-  public var nanoseconds: UInt64 {
+  package var nanoseconds: UInt64 {
     guard digits > 0 else { return whole }
     let (s, o) = whole.multipliedReportingOverflow(by: 1_000_000_000)
     if o { return .max }
@@ -31,9 +31,9 @@ public struct TraceTimestamp: Sendable, Hashable, Comparable, CustomStringConver
     return o2 ? .max : r
   }
 
-  public static func < (a: Self, b: Self) -> Bool { a.nanoseconds < b.nanoseconds }
+  package static func < (a: Self, b: Self) -> Bool { a.nanoseconds < b.nanoseconds }
 
-  public var description: String {
+  package var description: String {
     guard digits > 0 else { return String(whole) }
     let f = String(fraction)
     let pad = Int(digits) - f.count
@@ -41,9 +41,10 @@ public struct TraceTimestamp: Sendable, Hashable, Comparable, CustomStringConver
   }
 
   /// `later - self` in microseconds, when both have a fraction and `later` is not earlier.
-  public func microseconds(until later: TraceTimestamp) -> UInt64? {
+  package func microseconds(until later: TraceTimestamp) -> UInt64? {
     guard digits > 0, later.digits > 0 else { return nil }
-    let a = nanoseconds, b = later.nanoseconds
+    let a = nanoseconds
+    let b = later.nanoseconds
     guard b >= a, a != .max, b != .max else { return nil }
     return (b - a) / 1000
   }

@@ -8,21 +8,21 @@ import MemoryModel
 /// `kind`, `source`, `headline`, `file`, `line`, `column`, `statement`,
 /// `pid`, `tgid`, `comm`, `cpu`, `pfn`, `phys`, `iova`, `domain`, `device`,
 /// `pasid`, `count`, `details`, `warning`, `guilty`, `call_trace`, `page_owner`.
-public struct JSONLinesRenderer: Sendable {
-  public init() {}
+package struct JSONLinesRenderer: Sendable {
+  package init() {}
 
   /// The report as one JSON object text, without a newline.
-  public func line(_ report: Report) -> String {
+  package func line(_ report: Report) -> String {
     json(report).serialized
   }
 
   /// The report's line followed by a newline.
-  public func render(_ report: Report) -> String {
+  package func render(_ report: Report) -> String {
     line(report) + "\n"
   }
 
   /// The report as a JSON object value (to embed it in another record).
-  public func json(_ report: Report) -> JSONValue {
+  package func json(_ report: Report) -> JSONValue {
     var m: [JSONMember] = []
     m.reserveCapacity(24)
     m.append(JSONMember("kind", .string(report.kind.rawValue)))
@@ -66,19 +66,19 @@ public struct JSONLinesRenderer: Sendable {
 
   /// A record with keys in the given order, as one JSON text without a
   /// newline: `JSONLinesRenderer.record(["summary": ["fixtures": 3]])`.
-  public static func record(_ pairs: KeyValuePairs<String, JSONValue>) -> String {
+  package static func record(_ pairs: KeyValuePairs<String, JSONValue>) -> String {
     JSONValue.object(pairs).serialized
   }
 
   /// A record from members built at run time.
-  public static func record(_ members: [JSONMember]) -> String {
+  package static func record(_ members: [JSONMember]) -> String {
     JSONValue.object(members).serialized
   }
 
   // MARK: - Pieces
 
   /// A detail value: `.int` a JSON integer, `.hex` a `"0x..."` string, `.string` a string.
-  public static func json(_ value: DetailValue) -> JSONValue {
+  package static func json(_ value: DetailValue) -> JSONValue {
     switch value {
     case .int(let v): return .int(v)
     case .hex(let v): return .hex(v)
@@ -87,14 +87,14 @@ public struct JSONLinesRenderer: Sendable {
   }
 
   /// A stack as an array of `%pS` strings (`func+0xOFF/0xSIZE`, ` [module]` for module code).
-  public static func stack(_ frames: [StackFrame]) -> JSONValue {
+  package static func stack(_ frames: [StackFrame]) -> JSONValue {
     .array(frames.map { .string(KernelText.frame($0)) })
   }
 
   /// The page_owner record as an object, keys in `__dump_page_owner()`'s order:
   /// `state`, `order`, `migratetype`, `gfp_mask`, `gfp`, `pid`, `tgid`, `comm`,
   /// `ts`, `free_ts`, `alloc_stack`, `free_pid`, `free_tgid`, `free_stack`.
-  public static func json(_ owner: PageOwnerRecord) -> JSONValue {
+  package static func json(_ owner: PageOwnerRecord) -> JSONValue {
     var m: [JSONMember] = [
       JSONMember("state", .string(owner.isAllocated ? "allocated" : "freed")),
       JSONMember("order", JSONValue(owner.order)),

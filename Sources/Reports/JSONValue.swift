@@ -8,7 +8,7 @@
 /// let summary: JSONValue = ["summary": ["fixtures": 12, "failed": 0, "reports": 3]]
 /// print(summary.serialized)   // {"summary":{"fixtures":12,"failed":0,"reports":3}}
 /// ```
-public enum JSONValue: Sendable, Hashable {
+package enum JSONValue: Sendable, Hashable {
   case null
   case bool(Bool)
   case int(Int64)
@@ -24,25 +24,25 @@ public enum JSONValue: Sendable, Hashable {
   case verbatim(String)
 
   /// An object from ordered key/value pairs.
-  public static func object(_ pairs: KeyValuePairs<String, JSONValue>) -> JSONValue {
+  package static func object(_ pairs: KeyValuePairs<String, JSONValue>) -> JSONValue {
     .object(pairs.map { JSONMember($0.key, $0.value) })
   }
 
   /// A hex string `0x...` (lower case, no padding), the format of `phys`, `iova`, `gfp_mask`.
-  public static func hex(_ value: UInt64) -> JSONValue { .string("0x" + String(value, radix: 16)) }
+  package static func hex(_ value: UInt64) -> JSONValue { .string("0x" + String(value, radix: 16)) }
 
   /// `value` if present, else `null`.
-  public static func optional(_ value: JSONValue?) -> JSONValue { value ?? .null }
+  package static func optional(_ value: JSONValue?) -> JSONValue { value ?? .null }
 
   /// Compact JSON text: no white space, pure ASCII (see `JSONText.quote`).
-  public var serialized: String {
+  package var serialized: String {
     var out = ""
     write(to: &out)
     return out
   }
 
   /// Appends the compact JSON text to `out`.
-  public func write(to out: inout String) {
+  package func write(to out: inout String) {
     switch self {
     case .null: out += "null"
     case .bool(let b): out += b ? "true" : "false"
@@ -78,22 +78,22 @@ public enum JSONValue: Sendable, Hashable {
   }
 
   /// The members of an object (empty for other values).
-  public var members: [JSONMember] {
+  package var members: [JSONMember] {
     if case .object(let m) = self { return m }
     return []
   }
 
   /// The value of the first member named `key`, for objects.
-  public subscript(key: String) -> JSONValue? {
+  package subscript(key: String) -> JSONValue? {
     members.first { $0.key == key }?.value
   }
 }
 
 /// One `"key": value` member of a JSON object.
-public struct JSONMember: Sendable, Hashable {
-  public var key: String
-  public var value: JSONValue
-  public init(_ key: String, _ value: JSONValue) {
+package struct JSONMember: Sendable, Hashable {
+  package var key: String
+  package var value: JSONValue
+  package init(_ key: String, _ value: JSONValue) {
     self.key = key
     self.value = value
   }
@@ -103,54 +103,54 @@ extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, Expre
   ExpressibleByFloatLiteral, ExpressibleByStringLiteral, ExpressibleByArrayLiteral,
   ExpressibleByDictionaryLiteral
 {
-  public init(nilLiteral: ()) { self = .null }
-  public init(booleanLiteral value: Bool) { self = .bool(value) }
-  public init(integerLiteral value: Int64) { self = .int(value) }
-  public init(floatLiteral value: Double) { self = .double(value) }
-  public init(stringLiteral value: String) { self = .string(value) }
-  public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
-  public init(dictionaryLiteral elements: (String, JSONValue)...) {
+  package init(nilLiteral: ()) { self = .null }
+  package init(booleanLiteral value: Bool) { self = .bool(value) }
+  package init(integerLiteral value: Int64) { self = .int(value) }
+  package init(floatLiteral value: Double) { self = .double(value) }
+  package init(stringLiteral value: String) { self = .string(value) }
+  package init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+  package init(dictionaryLiteral elements: (String, JSONValue)...) {
     self = .object(elements.map { JSONMember($0.0, $0.1) })
   }
 }
 
 extension JSONValue {
-  public init(_ value: Int) { self = .int(Int64(value)) }
-  public init(_ value: Int64) { self = .int(value) }
-  public init(_ value: UInt64) { self = .uint(value) }
-  public init(_ value: UInt32) { self = .int(Int64(value)) }
-  public init(_ value: String) { self = .string(value) }
-  public init(_ value: Bool) { self = .bool(value) }
-  public init(_ value: Double) { self = .double(value) }
-  public init(_ values: [String]) { self = .array(values.map { .string($0) }) }
+  package init(_ value: Int) { self = .int(Int64(value)) }
+  package init(_ value: Int64) { self = .int(value) }
+  package init(_ value: UInt64) { self = .uint(value) }
+  package init(_ value: UInt32) { self = .int(Int64(value)) }
+  package init(_ value: String) { self = .string(value) }
+  package init(_ value: Bool) { self = .bool(value) }
+  package init(_ value: Double) { self = .double(value) }
+  package init(_ values: [String]) { self = .array(values.map { .string($0) }) }
 }
 
 /// JSON string escaping.
-public enum JSONText {
+package enum JSONText {
   /// `text` as a JSON string literal, with quotes. The result is pure ASCII:
   /// `"` and `\` are escaped, control characters use `\b \f \n \r \t` or
   /// `\u00XX` (DEL too), and every non-ASCII character is `\uXXXX`
   /// (lower-case hex, a surrogate pair above U+FFFF).
-  public static func quote(_ text: String) -> String {
+  package static func quote(_ text: String) -> String {
     var out = ""
     appendQuoted(text, to: &out)
     return out
   }
 
   /// `quote(text)` without the surrounding quotes.
-  public static func escape(_ text: String) -> String {
+  package static func escape(_ text: String) -> String {
     var out = ""
     appendEscaped(text, to: &out)
     return out
   }
 
-  public static func appendQuoted(_ text: String, to out: inout String) {
+  package static func appendQuoted(_ text: String, to out: inout String) {
     out += "\""
     appendEscaped(text, to: &out)
     out += "\""
   }
 
-  public static func appendEscaped(_ text: String, to out: inout String) {
+  package static func appendEscaped(_ text: String, to out: inout String) {
     for scalar in text.unicodeScalars {
       let v = scalar.value
       switch v {

@@ -6,12 +6,12 @@ import MemoryModel
 ///
 /// Every function here is total: any input string gives a result, and no
 /// result contains a line break or another control character.
-public enum KernelText {
+package enum KernelText {
   /// A kernel symbol name: the characters of a C identifier (and `.` for
   /// compiler suffixes such as `.isra.0`) kept, anything else replaced by
   /// `_`; an empty name becomes `unknown`. syzkaller's frame regex
   /// (`[a-zA-Z0-9_]+` then `+` or `.`) matches every result.
-  public static func symbol(_ name: String) -> String {
+  package static func symbol(_ name: String) -> String {
     if name.isEmpty { return "unknown" }
     var out = ""
     out.reserveCapacity(name.utf8.count)
@@ -26,10 +26,10 @@ public enum KernelText {
 
   /// A module name as `%pS` prints it in brackets; the kernel turns `-` into
   /// `_` in module names, and anything outside `[A-Za-z0-9_.]` is replaced too.
-  public static func moduleName(_ name: String) -> String { symbol(name) }
+  package static func moduleName(_ name: String) -> String { symbol(name) }
 
   /// `%pS` of a frame: `func+0xOFF/0xSIZE`, then ` [module]` for module code.
-  public static func frame(_ frame: StackFrame) -> String {
+  package static func frame(_ frame: StackFrame) -> String {
     Self.frame(frame, source: false)
   }
 
@@ -37,7 +37,7 @@ public enum KernelText {
   /// `func+0xOFF/0xSIZE`, then ` FILE:LINE` when `source` is true and the
   /// frame has a source location (where syzkaller's symbolizer puts it, before
   /// the module), then ` [module]`.
-  public static func frame(_ frame: StackFrame, source: Bool) -> String {
+  package static func frame(_ frame: StackFrame, source: Bool) -> String {
     let (offset, size) = frame.offsetAndSize
     var s = symbol(frame.function) + "+0x" + String(offset, radix: 16) + "/0x" + String(size, radix: 16)
     if source, let file = frame.sourceFile, let line = frame.sourceLine {
@@ -50,7 +50,7 @@ public enum KernelText {
   }
 
   /// `%pS` of a bare function name (used for the `WARNING:` line's caller).
-  public static func frame(function: String, module: String? = nil) -> String {
+  package static func frame(function: String, module: String? = nil) -> String {
     Self.frame(StackFrame(function, module: module))
   }
 
@@ -59,7 +59,7 @@ public enum KernelText {
   /// line and paragraph separators and format characters (bidirectional
   /// overrides among them) become `\xHH` or `\u{HHHH}`. Other characters,
   /// non-ASCII letters included, are kept.
-  public static func sanitize(_ text: String) -> String {
+  package static func sanitize(_ text: String) -> String {
     var needs = false
     for scalar in text.unicodeScalars where mustEscape(scalar) {
       needs = true
@@ -80,7 +80,7 @@ public enum KernelText {
   /// The lines a printk of `message` produces: split at `\n` (a trailing
   /// newline ends the message and adds no empty line; `\r` before a newline
   /// is dropped), each line sanitized. An empty message gives one empty line.
-  public static func printkLines(_ message: String) -> [String] {
+  package static func printkLines(_ message: String) -> [String] {
     // Split on scalars: "\r\n" is a single Character.
     var pieces = message.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
     if pieces.count > 1, pieces.last?.isEmpty == true { pieces.removeLast() }
@@ -94,7 +94,7 @@ public enum KernelText {
   /// A value in the `iommusan:` block: printed bare when it is one word of
   /// printable characters, otherwise in double quotes with `"` and `\`
   /// escaped, so that the last token of a line is always the whole value.
-  public static func value(_ text: String) -> String {
+  package static func value(_ text: String) -> String {
     var bare = !text.isEmpty
     for scalar in text.unicodeScalars {
       if scalar == " " || scalar == "\"" || scalar == "\\" || mustEscape(scalar)
@@ -122,7 +122,7 @@ public enum KernelText {
   }
 
   /// A detail value as text: decimal, `0x` hex, or a (quoted if needed) string.
-  public static func detailValue(_ value: DetailValue) -> String {
+  package static func detailValue(_ value: DetailValue) -> String {
     switch value {
     case .int(let v): return String(v)
     case .hex(let v): return "0x" + String(v, radix: 16)
@@ -133,7 +133,7 @@ public enum KernelText {
   /// The dmesg line prefix `[%5lu.%06lu] `, with the `CONFIG_PRINTK_CALLER`
   /// field `[T<pid>]` (right-aligned in 6 columns, as printk prints it) when
   /// `pid` is given: `[  554.863972][T11919] `.
-  public static func printkPrefix(nanoseconds: UInt64, pid: Int? = nil) -> String {
+  package static func printkPrefix(nanoseconds: UInt64, pid: Int? = nil) -> String {
     let seconds = String(nanoseconds / 1_000_000_000)
     let micros = String((nanoseconds % 1_000_000_000) / 1000)
     var s = "[" + pad(seconds, 5) + "." + String(repeating: "0", count: max(0, 6 - micros.count)) + micros + "]"

@@ -11,7 +11,7 @@ import MemoryModel
 /// <warnMessage lines: WARN(1, fmt) messages sit between the cut line and WARNING>
 /// WARNING: CPU: 0 PID: 1042 at drivers/iommu/iommu-debug-pagealloc.c:91 __iommu_debug_check_unmapped+0x../0x..
 /// Modules linked in: nvme
-/// CPU: 0 UID: 0 PID: 1042 Comm: nvme-uaf Not tainted 7.0.0-iommusan #1 PREEMPT(full) 
+/// CPU: 0 UID: 0 PID: 1042 Comm: nvme-uaf Not tainted 7.0.0-iommusan #1 PREEMPT(full)
 /// Hardware name: iommusan emulated machine
 /// RIP: 0010:<the guilty driver frame>
 /// Call Trace:
@@ -32,9 +32,9 @@ import MemoryModel
 ///
 /// Output is deterministic and every interpolated string is sanitized
 /// (`KernelText`), so a report is always exactly the lines `lines(_:)` returns.
-public struct KernelTextRenderer: Sendable {
+package struct KernelTextRenderer: Sendable {
   /// The form of the `WARNING:` line.
-  public enum WarningLineFormat: String, Sendable, Hashable, CaseIterable {
+  package enum WarningLineFormat: String, Sendable, Hashable, CaseIterable {
     /// `WARNING: CPU: %d PID: %d at %s:%d %pS` (kernel/panic.c `__warn()`,
     /// mainline up to 2025), which every tool parses.
     case classic
@@ -42,23 +42,23 @@ public struct KernelTextRenderer: Sendable {
     case modern
   }
 
-  public var warningLineFormat: WarningLineFormat
+  package var warningLineFormat: WarningLineFormat
   /// `UTS_RELEASE`, printed on the `CPU:` line.
-  public var release: String
+  package var release: String
   /// The build number (`#1`) printed after the release.
-  public var buildVersion: String
+  package var buildVersion: String
   /// The preemption model, `PREEMPT(full)`.
-  public var preemptModel: String
-  public var hardwareName: String
+  package var preemptModel: String
+  package var hardwareName: String
   /// False: `Not tainted` (deterministic, the default). True: the taint a
   /// previous WARN leaves, `Tainted: G        W          ` on the `CPU:` line
   /// and a `Tainted: [W]=WARN` line after it, as a kernel prints for every
   /// WARN after the first.
-  public var tainted: Bool
+  package var tainted: Bool
   /// Whether to print the `iommusan:` block after the kernel's lines.
-  public var includeIOMMUSanBlock: Bool
+  package var includeIOMMUSanBlock: Bool
 
-  public init(
+  package init(
     warningLineFormat: WarningLineFormat = .classic,
     release: String = "7.0.0-iommusan",
     buildVersion: String = "#1",
@@ -77,13 +77,13 @@ public struct KernelTextRenderer: Sendable {
   }
 
   /// The report as text: `lines(report)` joined by newlines, ending in a newline.
-  public func render(_ report: Report) -> String {
+  package func render(_ report: Report) -> String {
     lines(report).joined(separator: "\n") + "\n"
   }
 
   /// The report's lines, without newlines. A caller that wants dmesg
   /// timestamps prefixes each with `KernelText.printkPrefix(...)`.
-  public func lines(_ report: Report) -> [String] {
+  package func lines(_ report: Report) -> [String] {
     var out: [String] = []
     out.reserveCapacity(32 + report.callTrace.count)
     out += kernelLines(report)
@@ -95,7 +95,7 @@ public struct KernelTextRenderer: Sendable {
 
   /// Only the lines a kernel would print: the WARN splat, the headline, the
   /// trailer and the page_owner block.
-  public func kernelLines(_ report: Report) -> [String] {
+  package func kernelLines(_ report: Report) -> [String] {
     var out: [String] = []
     let task = report.task
     let comm = Self.comm(task.comm)
@@ -152,7 +152,7 @@ public struct KernelTextRenderer: Sendable {
   /// The frame the `RIP:` line names: the frame flagged guilty; else the
   /// first frame of fixture code (one with a source location); else the
   /// first module frame; else the first frame; else the WARN site itself.
-  public static func ripFrame(of report: Report) -> StackFrame {
+  package static func ripFrame(of report: Report) -> StackFrame {
     if let f = report.callTrace.first(where: { $0.isGuilty }) { return f }
     if let f = report.callTrace.first(where: { $0.sourceFile != nil }) { return f }
     if let f = report.callTrace.first(where: { $0.module.map { !$0.isEmpty } ?? false }) { return f }
@@ -162,12 +162,12 @@ public struct KernelTextRenderer: Sendable {
 
   /// The title syzkaller gives this report when the RIP function is not on
   /// its skip list: `WARNING in <symbol of the RIP frame>`.
-  public static func expectedSyzkallerTitle(of report: Report) -> String {
+  package static func expectedSyzkallerTitle(of report: Report) -> String {
     "WARNING in " + KernelText.symbol(ripFrame(of: report).function)
   }
 
   /// `__dump_page_owner()`'s lines (mm/page_owner.c).
-  public static func pageOwnerLines(_ owner: PageOwnerRecord) -> [String] {
+  package static func pageOwnerLines(_ owner: PageOwnerRecord) -> [String] {
     var out: [String] = []
     out.append("page_owner tracks the page as " + (owner.isAllocated ? "allocated" : "freed"))
     out.append(
@@ -202,7 +202,7 @@ public struct KernelTextRenderer: Sendable {
   /// ```
   ///
   /// Lines without any fact are left out.
-  public static func iommusanLines(_ report: Report) -> [String] {
+  package static func iommusanLines(_ report: Report) -> [String] {
     let prefix = "iommusan:   "
     var out = ["iommusan: \(report.kind.rawValue) (\(report.source.rawValue))"]
     if let s = report.statement {

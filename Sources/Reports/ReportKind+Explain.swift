@@ -11,11 +11,11 @@ import KernelTypes
 /// exists, so a copied or installed binary would crash on `explain`.
 extension ReportKind {
   /// A one-line description (the fixture language's "what happened").
-  public var title: String { explanationDocument.title }
+  package var title: String { explanationDocument.title }
 
   /// Several paragraphs for `iommusan explain KIND`, wrapped at 78 columns,
   /// ending in a newline.
-  public var explanation: String {
+  package var explanation: String {
     let document = explanationDocument
     var out = "\(rawValue) (\(source.rawValue))\n"
     for line in Explanation.wrap(document.title, width: 76) { out += "  \(line)\n" }

@@ -10,7 +10,7 @@ extension ReportKind {
   /// (optimal string alignment: a swapped pair of letters is one edit), if at
   /// most 1 edit away for names up to 4 characters, else at most a third of
   /// the name's length (at least 2). Nil otherwise.
-  public static func suggest(_ name: String) -> ReportKind? {
+  package static func suggest(_ name: String) -> ReportKind? {
     let normalized = normalize(name)
     if normalized.isEmpty { return nil }
     if let exact = ReportKind(rawValue: normalized) { return exact }

@@ -132,7 +132,8 @@ final class MapCounts: @unchecked Sendable {
   /// piece negative and one adding to another, at least one sees the other.
   @inline(__always)
   func mayNeedCheck(lastPiece: Int64) -> Bool {
-    lastPiece < 0 || negativePieces.load(ordering: .sequentiallyConsistent) > 0 || nearCeiling.load(ordering: .sequentiallyConsistent)
+    lastPiece < 0 || negativePieces.load(ordering: .sequentiallyConsistent) > 0
+      || nearCeiling.load(ordering: .sequentiallyConsistent)
   }
 
   /// Adds `delta` to one piece and returns the piece's new value (0 outside the span).
@@ -221,7 +222,8 @@ final class MapCounts: @unchecked Sendable {
   /// count throughout and costs one page's sum; other blocks are summed
   /// page by page. So a 1T range of which few pages are mapped one by one
   /// costs about 65,536 block tests.
-  func extremes(pages lo: UInt64, _ hi: UInt64) -> (min: (pfn: UInt64, count: Int64), max: (pfn: UInt64, count: Int64))? {
+  func extremes(pages lo: UInt64, _ hi: UInt64) -> (min: (pfn: UInt64, count: Int64), max: (pfn: UInt64, count: Int64))?
+  {
     let lo = max(lo, span.lowerBound)
     let hi = min(hi, span.upperBound)
     guard lo < hi else { return nil }

@@ -37,7 +37,7 @@ struct CountSite {
 
 extension Sanitizer: IOMMUDebugHooks {
   /// The corresponding Linux function is `__iommu_debug_map()`.
-  public func debugMap(_ domain: Domain, iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext) {
+  package func debugMap(_ domain: Domain, iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext) {
     var site = CountSite(caller: configuration.accounting == .kernel ? .map : .exactMap, iova: iova)
     // The hot path, exact accounting of one leaf: a supported page size,
     // aligned, phys not 0 and not wrapping (phys - 1 < max - size). No
@@ -81,7 +81,7 @@ extension Sanitizer: IOMMUDebugHooks {
   }
 
   /// The corresponding Linux function is `__iommu_debug_unmap_begin()`.
-  public func debugUnmapBegin(_ domain: Domain, iova: IOVA, size: UInt64, context: CallContext) {
+  package func debugUnmapBegin(_ domain: Domain, iova: IOVA, size: UInt64, context: CallContext) {
     guard iova.adding(size) != nil else {
       var finding = Finding.unmapAddressOverflow(iova: iova, size: size)
       finding.domain = domain.name
@@ -95,7 +95,7 @@ extension Sanitizer: IOMMUDebugHooks {
   }
 
   /// The corresponding Linux function is `__iommu_debug_unmap_end()`.
-  public func debugUnmapEnd(
+  package func debugUnmapEnd(
     _ domain: Domain, iova: IOVA, size: UInt64, unmapped: UInt64, removed: [RemovedLeaves], context: CallContext
   ) {
     switch configuration.accounting {
@@ -321,12 +321,12 @@ extension Sanitizer: IOMMUDebugHooks {
 
 extension Sanitizer: PageAllocatorObserver {
   /// The corresponding Linux function is `__iommu_debug_check_unmapped()`, from `post_alloc_hook()`.
-  public func postAllocHook(_ block: PageBlock, use: PageUse, stack: [KernelFrame], context: CallContext) {
+  package func postAllocHook(_ block: PageBlock, use: PageUse, stack: [KernelFrame], context: CallContext) {
     checkUnmapped(block, kind: .allocatedWhileMapped, stack: stack, context: context)
   }
 
   /// The corresponding Linux function is `__iommu_debug_check_unmapped()`, from `free_pages_prepare()`.
-  public func freePagesPrepare(_ block: PageBlock, use: PageUse, stack: [KernelFrame], context: CallContext) {
+  package func freePagesPrepare(_ block: PageBlock, use: PageUse, stack: [KernelFrame], context: CallContext) {
     let leaked = checkUnmapped(block, kind: .freedWhileMapped, stack: stack, context: context)
     checkCachedOnFree(block, use: use, skip: leaked, stack: stack, context: context)
   }

@@ -4,20 +4,24 @@ import MemoryModel
 import Reports
 
 extension Sanitizer: MachineObserver {
-  public func mapped(_ domain: Domain, iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext) {}
-  public func unmapped(_ domain: Domain, iova: IOVA, size: UInt64, unmapped: UInt64, context: CallContext) {}
-  public func invalidationIssued(_ command: InvalidationCommand, context: CallContext) {}
-  public func invalidationCompleted(_ command: InvalidationCommand, context: CallContext) {}
+  package func mapped(_ domain: Domain, iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext) {}
+  package func unmapped(_ domain: Domain, iova: IOVA, size: UInt64, unmapped: UInt64, context: CallContext) {}
+  package func invalidationIssued(_ command: InvalidationCommand, context: CallContext) {}
+  package func invalidationCompleted(_ command: InvalidationCommand, context: CallContext) {}
 
-  public func kernelMessage(_ text: String, context: CallContext) {
-    emit(MachineEventRecord(kind: .message, text: text, statementIndex: context.statementIndex, task: TaskInfo(context.task)))
+  package func kernelMessage(_ text: String, context: CallContext) {
+    emit(
+      MachineEventRecord(
+        kind: .message, text: text, statementIndex: context.statementIndex, task: TaskInfo(context.task)))
   }
 
   // MARK: - Freed while cached
 
   /// A freed data page that an IOTLB or ATC entry can still reach, outside
   /// the lazy flush-queue window that the DMA API allows.
-  func checkCachedOnFree(_ block: PageBlock, use: PageUse, skip: Set<UInt64>, stack: [KernelFrame], context: CallContext) {
+  func checkCachedOnFree(
+    _ block: PageBlock, use: PageUse, skip: Set<UInt64>, stack: [KernelFrame], context: CallContext
+  ) {
     switch use {
     case .data: break
     case .ioPageTable: return  // tablePageFreeing sees these, with their domain
@@ -36,28 +40,30 @@ extension Sanitizer: MachineObserver {
       search: for f in 0..<frames {
         let p = phys(pfn).advanced(by: UInt64(f) << 12)
         for u in units {
-          for e in u.iotlbEntries(reaching: p) where domains(e.tag.domainID).map({ !$0.isPendingLazyFlush(e.iova) }) ?? true {
+          for e in u.iotlbEntries(reaching: p)
+          where domains(e.tag.domainID).map({ !$0.isPendingLazyFlush(e.iova) }) ?? true {
             found = (e, u.name, nil)
             break search
           }
         }
         for d in atsDevices {
-          for e in d.atcEntries(reaching: p) where domains(e.tag.domainID).map({ !$0.isPendingLazyFlush(e.iova) }) ?? true {
+          for e in d.atcEntries(reaching: p)
+          where domains(e.tag.domainID).map({ !$0.isPendingLazyFlush(e.iova) }) ?? true {
             found = (e, d.unit.name, d)
             break search
           }
         }
       }
       guard let (e, unitName, dev) = found else { continue }
-      let where_ = dev.map { "the ATC of \($0.name)" } ?? "the IOTLB of \(unitName)"
+      let cacheName = dev.map { "the ATC of \($0.name)" } ?? "the IOTLB of \(unitName)"
       let sva = domains(e.tag.domainID)?.type == .sva
       let pasid = e.tag.pasid ?? 0
       let finding = Finding(
         kind: sva ? .secondaryTLBStale : .freedWhileIOTLBCached,
         headline: sva
-          ? "iommusan: pfn \(pfn) of SVA-shared memory freed before the IOMMU was told: \(where_) still maps "
+          ? "iommusan: pfn \(pfn) of SVA-shared memory freed before the IOMMU was told: \(cacheName) still maps "
             + "\(IOVA(e.iova)) (pasid \(pasid)) to it"
-          : "iommusan: pfn \(pfn) freed while \(where_) still maps iova \(IOVA(e.iova)) to it",
+          : "iommusan: pfn \(pfn) freed while \(cacheName) still maps iova \(IOVA(e.iova)) to it",
         warningSite: WarnSites.emulator("iommusan_check_free_cached", line: 40),
         frames: ["iommusan_check_free_cached"], pfn: pfn, phys: phys(pfn), iova: IOVA(e.iova),
         domain: domains(e.tag.domainID)?.name, device: dev?.name, pasid: e.tag.pasid,
@@ -102,7 +108,7 @@ extension Sanitizer: MachineObserver {
     }
   }
 
-  public func tablePageFreeing(_ block: PageBlock, domain: Domain, context: CallContext) {
+  package func tablePageFreeing(_ block: PageBlock, domain: Domain, context: CallContext) {
     let base = phys(block.head)
     let entries = domain.unit.walkEntries(pointingInto: base, length: block.pageCount << UInt64(pageShift))
     guard let e = entries.first else { return }
@@ -122,7 +128,7 @@ extension Sanitizer: MachineObserver {
 
   // MARK: - ATS
 
-  public func atcInvalidationTimedOut(_ command: InvalidationCommand, device: Device, context: CallContext) {
+  package func atcInvalidationTimedOut(_ command: InvalidationCommand, device: Device, context: CallContext) {
     let message: String
     switch device.unit.model {
     case .vtd: message = "DMAR: VT-d detected Invalidation Time-out Error: SID \(device.bdf)"
@@ -143,21 +149,25 @@ extension Sanitizer: MachineObserver {
 
   // MARK: - Ground truth
 
-  public func deviceAccessed(_ event: DeviceAccessEvent) {
+  package func deviceAccessed(_ event: DeviceAccessEvent) {
     let ctx = event.context
     let rw = event.length == 0 ? "translation request" : (event.isWrite ? "write" : "read")
     if let fault = event.fault {
       let flags = event.isWrite ? 1 : 0
-      emit(MachineEventRecord(
-        kind: .fault,
-        text: "io_page_fault: IOMMU:\(event.device.unit.name) \(event.device.bdf) iova=\(event.iova.rawValue.hex16) flags=0x000\(flags) (\(event.device.name) \(rw)\(event.pasid.map { " pasid \($0)" } ?? ""): \(fault))",
-        device: event.device.name, iova: event.iova, statementIndex: ctx.statementIndex, task: TaskInfo(ctx.task)))
+      emit(
+        MachineEventRecord(
+          kind: .fault,
+          text:
+            "io_page_fault: IOMMU:\(event.device.unit.name) \(event.device.bdf) iova=\(event.iova.rawValue.hex16) flags=0x000\(flags) (\(event.device.name) \(rw)\(event.pasid.map { " pasid \($0)" } ?? ""): \(fault))",
+          device: event.device.name, iova: event.iova, statementIndex: ctx.statementIndex, task: TaskInfo(ctx.task)))
     }
     switch event.verdict {
     case .ok: return
     case .useAfterFree(let pfn, let isFree, let epoch, let gen):
       let state = isFree ? "is free" : "was freed and allocated again after the translation was made"
-      var details: [Detail] = [Detail("access", .string(rw)), Detail("length", .int(Int64(event.length))), Detail("path", .string(event.path))]
+      var details: [Detail] = [
+        Detail("access", .string(rw)), Detail("length", .int(Int64(event.length))), Detail("path", .string(event.path)),
+      ]
       details.append(Detail("translation epoch", .int(Int64(clamping: epoch))))
       if let gen { details.append(Detail("page generation", .int(Int64(clamping: gen)))) }
       let finding = Finding(
@@ -192,12 +202,20 @@ extension Sanitizer: MachineObserver {
 
   // MARK: - DMA-API debug
 
-  public func dmaMapped(_ device: Device, dmaAddress: IOVA, size: UInt64, direction: DMADirection, phys: PhysicalAddress, context: CallContext) {
-    state.withLock { $0.dmaEntries[DMAKey(device: device.name, address: dmaAddress.rawValue)] = DMAEntry(size: size, direction: direction, phys: phys) }
+  package func dmaMapped(
+    _ device: Device, dmaAddress: IOVA, size: UInt64, direction: DMADirection, phys: PhysicalAddress,
+    context: CallContext
+  ) {
+    state.withLock {
+      $0.dmaEntries[DMAKey(device: device.name, address: dmaAddress.rawValue)] = DMAEntry(
+        size: size, direction: direction, phys: phys)
+    }
   }
 
   /// The corresponding Linux function is `check_unmap()`.
-  public func dmaUnmapping(_ device: Device, dmaAddress: IOVA, size: UInt64?, direction: DMADirection?, context: CallContext) {
+  package func dmaUnmapping(
+    _ device: Device, dmaAddress: IOVA, size: UInt64?, direction: DMADirection?, context: CallContext
+  ) {
     let key = DMAKey(device: device.name, address: dmaAddress.rawValue)
     let entry = state.withLock { $0.dmaEntries.removeValue(forKey: key) }
     let prefix = "DMA-API: \(configuration.driverName) \(device.bdf): "
@@ -209,26 +227,34 @@ extension Sanitizer: MachineObserver {
       self.report(finding, context: context)
     }
     guard let entry else {
-      report(.dmaUnmapNotMapped,
+      report(
+        .dmaUnmapNotMapped,
         "device driver tries to free DMA memory it has not allocated [device address=\(dmaAddress.rawValue.hex16)] [size=\(size ?? 0) bytes]",
         [Detail("size", .int(Int64(clamping: size ?? 0)))])
       return
     }
     if let size, size != entry.size {
-      report(.dmaUnmapMismatch,
+      report(
+        .dmaUnmapMismatch,
         "device driver frees DMA memory with different size [device address=\(dmaAddress.rawValue.hex16)] [map size=\(entry.size) bytes] [unmap size=\(size) bytes]",
         [Detail("map size", .int(Int64(clamping: entry.size))), Detail("unmap size", .int(Int64(clamping: size)))])
     }
     if let direction, direction != entry.direction {
-      report(.dmaUnmapMismatch,
+      report(
+        .dmaUnmapMismatch,
         "device driver frees DMA memory with different direction [device address=\(dmaAddress.rawValue.hex16)] [size=\(entry.size) bytes] [mapped with DMA_\(entry.direction.kernelName)] [unmapped with DMA_\(direction.kernelName)]",
-        [Detail("mapped with", .string(entry.direction.kernelName)), Detail("unmapped with", .string(direction.kernelName))])
+        [
+          Detail("mapped with", .string(entry.direction.kernelName)),
+          Detail("unmapped with", .string(direction.kernelName)),
+        ])
     }
   }
 
   // MARK: - Leaks
 
-  public func mappingsLeft(_ domain: Domain, leaves: [RemovedLeaves], reason: LeakReason, freed: Bool, context: CallContext) {
+  package func mappingsLeft(
+    _ domain: Domain, leaves: [RemovedLeaves], reason: LeakReason, freed: Bool, context: CallContext
+  ) {
     if reason == .processExited {
       let dev = domain.attachedDevices.first
       let finding = Finding(

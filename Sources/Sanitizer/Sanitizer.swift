@@ -6,22 +6,22 @@ import Synchronization
 
 /// Something the sanitizer saw that is not a report: an I/O page fault, a
 /// kernel message.
-public struct MachineEventRecord: Sendable, Hashable {
-  public enum Kind: String, Sendable, Hashable {
+package struct MachineEventRecord: Sendable, Hashable {
+  package enum Kind: String, Sendable, Hashable {
     case fault = "io_page_fault"
     case message = "printk"
   }
-  public var kind: Kind
+  package var kind: Kind
   /// The line the kernel (or its trace) would print.
-  public var text: String
-  public var device: String?
-  public var iova: IOVA?
-  public var statementIndex: Int
-  public var task: TaskInfo
+  package var text: String
+  package var device: String?
+  package var iova: IOVA?
+  package var statementIndex: Int
+  package var task: TaskInfo
 }
 
 /// One item of the sanitizer's output, in the order it happened.
-public enum SanitizerOutput: Sendable, Hashable {
+package enum SanitizerOutput: Sendable, Hashable {
   case report(Report)
   case event(MachineEventRecord)
 }
@@ -29,26 +29,28 @@ public enum SanitizerOutput: Sendable, Hashable {
 /// The IOMMU sanitizer: the kernel's IOMMU_DEBUG_PAGEALLOC algorithm (or
 /// an exact variant), the emulator's own checks and the ground truth,
 /// attached to the machine's hooks.
-public final class Sanitizer: Sendable {
-  public struct Configuration: Sendable, Hashable {
+package final class Sanitizer: Sendable {
+  package struct Configuration: Sendable, Hashable {
     /// `iommu.debug_pagealloc=1`.
-    public var debugPageAlloc: Bool = true
+    package var debugPageAlloc: Bool = true
     /// `page_owner=on`.
-    public var pageOwner: Bool = true
-    public var accounting: MapAccounting = .exact
-    /// The largest count before `map-count-overflow` (the kernel's `atomic_t` stops at `INT_MAX`).
-    public var mapCountMax: Int64 = Int64(Int32.max)
+    package var pageOwner: Bool = true
+    package var accounting: MapAccounting = .exact
+    /// The largest count before `map-count-overflow`. The kernel's `atomic_t`
+    /// wraps past `INT_MAX`, and `iommu_debug_inc_page()` WARNs when the new
+    /// count is not positive; counting to `INT_MAX` and no further is that.
+    package var mapCountMax: Int64 = Int64(Int32.max)
     /// The driver (module) name for DMA-API messages.
-    public var driverName: String = "iommusan"
+    package var driverName: String = "iommusan"
     /// Kernel accounting visits every granule of a map or unmap: the most
     /// granules one call may cover before the sanitizer gives up on it and
     /// sets `resourceLimitError` (docs/Robustness.md).
-    public var maximumKernelGranules: UInt64 = 1 << 22
-    public init() {}
+    package var maximumKernelGranules: UInt64 = 1 << 22
+    package init() {}
   }
 
-  public let machine: Machine
-  public let configuration: Configuration
+  package let machine: Machine
+  package let configuration: Configuration
   let counts: MapCounts
 
   struct State {
@@ -72,11 +74,12 @@ public final class Sanitizer: Sendable {
   }
   let state = Mutex(State())
 
-  public init(machine: Machine, configuration: Configuration = Configuration()) {
+  package init(machine: Machine, configuration: Configuration = Configuration()) {
     self.machine = machine
     self.configuration = configuration
     let online = machine.memory.onlineRanges
-    self.counts = MapCounts(span: (online.first?.lowerBound ?? 0)..<(online.last?.upperBound ?? 0), ceiling: configuration.mapCountMax)
+    self.counts = MapCounts(
+      span: (online.first?.lowerBound ?? 0)..<(online.last?.upperBound ?? 0), ceiling: configuration.mapCountMax)
     self.onlineRange = online.count == 1 ? online[0] : nil
     self.pageShift = machine.memory.pageShift
     self.pageSize = machine.memory.pageSize
@@ -88,7 +91,7 @@ public final class Sanitizer: Sendable {
   /// Attaches to the machine's hooks. The IOMMU_DEBUG_PAGEALLOC hooks are
   /// attached only with `iommu.debug_pagealloc=1` (the static key) and
   /// exist only when the package is built with the `DebugPageAlloc` trait.
-  public func attach() {
+  package func attach() {
     machine.observer = self
     machine.memory.observer = self
     #if IOMMU_DEBUG_PAGEALLOC
@@ -98,14 +101,14 @@ public final class Sanitizer: Sendable {
 
   /// Attaches only the IOMMU_DEBUG_PAGEALLOC hooks (map/unmap accounting),
   /// as a kernel with that option and nothing else has: what `bench` measures.
-  public func attachDebugHooksOnly() {
+  package func attachDebugHooksOnly() {
     #if IOMMU_DEBUG_PAGEALLOC
       if configuration.debugPageAlloc { machine.debugHooks = self }
     #endif
   }
 
   /// Whether this build has the IOMMU_DEBUG_PAGEALLOC hooks at all.
-  public static var isCompiledIn: Bool {
+  package static var isCompiledIn: Bool {
     #if IOMMU_DEBUG_PAGEALLOC
       true
     #else
@@ -131,7 +134,7 @@ public final class Sanitizer: Sendable {
   }
 
   /// Takes everything emitted since the last call.
-  public func drain() -> [SanitizerOutput] {
+  package func drain() -> [SanitizerOutput] {
     state.withLock { s in
       let o = s.output
       s.output.removeAll(keepingCapacity: true)
@@ -140,11 +143,11 @@ public final class Sanitizer: Sendable {
   }
 
   /// Reports emitted so far, by kind.
-  public var reportCounts: [ReportKind: Int] { state.withLock { $0.reportCounts } }
+  package var reportCounts: [ReportKind: Int] { state.withLock { $0.reportCounts } }
 
   /// Why the sanitizer stopped counting (a resource limit), or nil. The runner
   /// stops the fixture with this message.
-  public var resourceLimitError: String? { state.withLock { $0.resourceLimitError } }
+  package var resourceLimitError: String? { state.withLock { $0.resourceLimitError } }
 
   /// Records that a resource limit was hit (the first one is kept).
   func resourceLimit(_ message: String) {
@@ -157,9 +160,9 @@ public final class Sanitizer: Sendable {
   // MARK: - Queries (tests, stats)
 
   /// The map count of one CPU page.
-  public func mapCount(_ pfn: PFN) -> Int64 { counts.count(page: pfn.rawValue) }
+  package func mapCount(_ pfn: PFN) -> Int64 { counts.count(page: pfn.rawValue) }
   /// Whether every page's count is zero.
-  public var allCountsZero: Bool { counts.isEmpty }
+  var allCountsZero: Bool { counts.isEmpty }
   /// How many radix pieces the counts use.
-  public var countPieces: Int { counts.pieceCount }
+  package var countPieces: Int { counts.pieceCount }
 }

@@ -1,5 +1,5 @@
-import KernelTypes
 import FixtureLanguage
+import KernelTypes
 
 /// A small argument parser in the shape of swift-argument-parser: options
 /// with values (`--format json`, `--format=json`), flags and positionals.
@@ -50,7 +50,9 @@ struct CommandSpec {
       }
       if options.contains(where: { $0.name == name }) {
         if value == nil {
-          guard i < args.count else { throw UsageError(message: "Missing value for '--\(name) <\(options.first { $0.name == name }!.value)>'") }
+          guard i < args.count else {
+            throw UsageError(message: "Missing value for '--\(name) <\(options.first { $0.name == name }!.value)>'")
+          }
           value = args[i]
           i += 1
         }
@@ -60,7 +62,10 @@ struct CommandSpec {
         out.flags.insert(name)
       } else {
         let all = options.map(\.name) + flags.map(\.name) + ["help"]
-        let hint = all.min { editDistance($0, name) < editDistance($1, name) }.flatMap { editDistance($0, name) <= 3 ? " (did you mean '--\($0)'?)" : nil } ?? ""
+        let hint =
+          all.min { editDistance($0, name) < editDistance($1, name) }.flatMap {
+            editDistance($0, name) <= 3 ? " (did you mean '--\($0)'?)" : nil
+          } ?? ""
         throw UsageError(message: "Unknown option '\(a)'\(hint)")
       }
     }
@@ -83,7 +88,8 @@ struct CommandSpec {
   }
 
   private func row(_ left: String, _ right: String) -> String {
-    let pad = left.count < 24 ? String(repeating: " ", count: 24 - left.count) : "\n" + String(repeating: " ", count: 26)
+    let pad =
+      left.count < 24 ? String(repeating: " ", count: 24 - left.count) : "\n" + String(repeating: " ", count: 26)
     return "  " + left + pad + right + "\n"
   }
 }

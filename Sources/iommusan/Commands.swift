@@ -8,7 +8,8 @@ import Reports
 enum Commands {
   static let run = CommandSpec(
     name: "run", abstract: "Run fixtures under the sanitizer and print what it reports.",
-    usage: "iommusan run [--format <format>] [--cmdline <params>] [--max-ram <size>] [--max-resident <size>] [--stats] <file> ...",
+    usage:
+      "iommusan run [--format <format>] [--cmdline <params>] [--max-ram <size>] [--max-resident <size>] [--stats] <file> ...",
     discussion: "Exit status: 0 when nothing was reported, 1 when anything was, 2 on usage or parse errors.",
     options: [
       ("format", "format", "kernel (default): kernel log splats; json: JSON Lines."),
@@ -21,8 +22,10 @@ enum Commands {
 
   static let check = CommandSpec(
     name: "check", abstract: "Run folders of fixtures as a test suite.",
-    usage: "iommusan check [--jobs <n>] [--format <format>] [--cmdline <params>] [--max-ram <size>] [--max-resident <size>] [<path> ...]",
-    discussion: "A fixture passes when every expectation holds and nothing happened that no expectation names.\nEnds with the line 'N passed, N failed'. Exit status 0 only when all pass.",
+    usage:
+      "iommusan check [--jobs <n>] [--format <format>] [--cmdline <params>] [--max-ram <size>] [--max-resident <size>] [<path> ...]",
+    discussion:
+      "A fixture passes when every expectation holds and nothing happened that no expectation names.\nEnds with the line 'N passed, N failed'. Exit status 0 only when all pass.",
     options: [
       ("jobs", "n", "Fixtures to run at once (default: the number of CPUs)."),
       ("format", "format", "kernel (default) or json."),
@@ -89,7 +92,9 @@ enum Commands {
     let format = try outputFormat(p)
     var jobs = ProcessInfo.processInfo.activeProcessorCount
     if let j = p.options["jobs"] {
-      guard let n = Int(j), n >= 1, n <= 1024 else { throw UsageError(message: "--jobs takes a whole number from 1 to 1024") }
+      guard let n = Int(j), n >= 1, n <= 1024 else {
+        throw UsageError(message: "--jobs takes a whole number from 1 to 1024")
+      }
       jobs = n
     }
     let paths = p.positionals.isEmpty ? ["Fixtures"] : p.positionals
@@ -110,16 +115,20 @@ enum Commands {
         for d in r.diagnostics { out += "  " + d.description + "\n" }
         for f in r.failures { out += "  " + f.description + "\n" }
       case .json:
-        out += JSONLinesRenderer.record([
-          "fixture": .string(r.file), "passed": .bool(r.passed),
-          "failures": .array((r.diagnostics.map(\.description) + r.failures.map(\.description)).map { .string($0) }),
-          "reports": .int(Int64(r.summary.reports)),
-        ]) + "\n"
+        out +=
+          JSONLinesRenderer.record([
+            "fixture": .string(r.file), "passed": .bool(r.passed),
+            "failures": .array((r.diagnostics.map(\.description) + r.failures.map(\.description)).map { .string($0) }),
+            "reports": .int(Int64(r.summary.reports)),
+          ]) + "\n"
       }
     }
     switch format {
     case .kernel: out += "\(passed) passed, \(failed) failed\n"
-    case .json: out += JSONLinesRenderer.record(["summary": .object(["passed": .int(Int64(passed)), "failed": .int(Int64(failed))])]) + "\n"
+    case .json:
+      out +=
+        JSONLinesRenderer.record(["summary": .object(["passed": .int(Int64(passed)), "failed": .int(Int64(failed))])])
+        + "\n"
     }
     write(out, to: .standardOutput)
     return failed == 0 ? 0 : 1
@@ -149,13 +158,16 @@ enum Commands {
     if p.flags.contains("help") { return printHelp(explain) }
     guard let name = p.positionals.first else {
       var s = "Report kinds:\n"
-      for k in ReportKind.allCases { s += "  " + k.rawValue.padding(toLength: 32, withPad: " ", startingAt: 0) + k.title + "\n" }
+      for k in ReportKind.allCases {
+        s += "  " + k.rawValue.padding(toLength: 32, withPad: " ", startingAt: 0) + k.title + "\n"
+      }
       write(s, to: .standardOutput)
       return 0
     }
     guard p.positionals.count == 1 else { throw UsageError(message: "Unexpected argument '\(p.positionals[1])'") }
     guard let kind = ReportKind(rawValue: name) else {
-      let hint = ReportKind.suggest(name).map { "; did you mean '\($0.rawValue)'?" } ?? "; 'iommusan explain' lists them"
+      let hint =
+        ReportKind.suggest(name).map { "; did you mean '\($0.rawValue)'?" } ?? "; 'iommusan explain' lists them"
       throw UsageError(message: "unknown report kind '\(name)'\(hint)")
     }
     write(kind.explanation.hasSuffix("\n") ? kind.explanation : kind.explanation + "\n", to: .standardOutput)
@@ -166,7 +178,9 @@ enum Commands {
 
   static func outputFormat(_ p: ParsedArguments) throws(UsageError) -> OutputFormat {
     guard let f = p.options["format"] else { return .kernel }
-    guard let v = OutputFormat(rawValue: f) else { throw UsageError(message: "The value '\(f)' is invalid for '--format <format>': use kernel or json") }
+    guard let v = OutputFormat(rawValue: f) else {
+      throw UsageError(message: "The value '\(f)' is invalid for '--format <format>': use kernel or json")
+    }
     return v
   }
 
@@ -183,7 +197,8 @@ enum Commands {
     switch SizeArgument.parse(text) {
     case .success(let v) where v > 0: return v
     case .success: throw UsageError(message: "The value '\(text)' is invalid for '--\(name) <size>': it must not be 0")
-    case .failure(let f): throw UsageError(message: "The value '\(text)' is invalid for '--\(name) <size>': \(f.message)")
+    case .failure(let f):
+      throw UsageError(message: "The value '\(text)' is invalid for '--\(name) <size>': \(f.message)")
     }
   }
 

@@ -43,12 +43,14 @@ extension Commands {
     let progress = ProgressLine(enabled: !p.flags.contains("no-progress"))
     let summary: ReplaySummary
     do throws(ReplayInputError) {
-      summary = try TraceReplay.replay(path: path, options: options, progress: { progress.update($0) }) { report in
-        switch format {
-        case .kernel: out.append(kernel.render(report))
-        case .json: out.append(json.render(report))
-        }
-      }
+      summary = try TraceReplay.replay(
+        path: path, options: options, progress: { progress.update($0) },
+        report: { report in
+          switch format {
+          case .kernel: out.append(kernel.render(report))
+          case .json: out.append(json.render(report))
+          }
+        })
     } catch {
       out.flush()
       progress.finish()

@@ -34,7 +34,10 @@ func main(_ argv: [String]) -> Int32 {
       return Commands.printHelp(c)
     default:
       let names = Commands.all.map(\.name) + ["help"]
-      let hint = names.min { editDistance($0, sub) < editDistance($1, sub) }.flatMap { editDistance($0, sub) <= 2 ? " (did you mean '\($0)'?)" : nil } ?? ""
+      let hint =
+        names.min { editDistance($0, sub) < editDistance($1, sub) }.flatMap {
+          editDistance($0, sub) <= 2 ? " (did you mean '\($0)'?)" : nil
+        } ?? ""
       throw UsageError(message: "Unknown subcommand '\(sub)'\(hint)")
     }
   } catch {

@@ -53,7 +53,9 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "invalidTaskName", preamble: true,
       "@1irq free_pages buf",
-      ["5:2: error: invalid task name '1irq': a name starts with a letter or '_' and continues with letters, digits, '_', '.' or '-'"]),
+      [
+        "5:2: error: invalid task name '1irq': a name starts with a letter or '_' and continues with letters, digits, '_', '.' or '-'"
+      ]),
     DiagnosticCase(
       "missingStatementAfterTask", preamble: true,
       "@irq",
@@ -65,7 +67,9 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "invalidBindingName", preamble: true,
       "1x = alloc_pages",
-      ["5:1: error: invalid name '1x': a name starts with a letter or '_' and continues with letters, digits, '_', '.' or '-'"]),
+      [
+        "5:1: error: invalid name '1x': a name starts with a letter or '_' and continues with letters, digits, '_', '.' or '-'"
+      ]),
     DiagnosticCase(
       "missingStatementAfterEquals", preamble: true,
       "x =",
@@ -121,8 +125,10 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "iommuWithBinding", preamble: true,
       "x = iommu model=vtd",
-      ["5:1: error: 'iommu' names its unit with its first argument: write 'iommu x ...', not 'x = iommu'",
-       "5:5: error: missing NAME for 'iommu' (usage: iommu NAME model=vtd|amd|smmuv3 [granule=4K|16K|64K] [pgsizes=LIST] [iotlb=N] [walk-cache=N] [sva=on|off])"]),
+      [
+        "5:1: error: 'iommu' names its unit with its first argument: write 'iommu x ...', not 'x = iommu'",
+        "5:5: error: missing NAME for 'iommu' (usage: iommu NAME model=vtd|amd|smmuv3 [granule=4K|16K|64K] [pgsizes=LIST] [iotlb=N] [walk-cache=N] [sva=on|off])",
+      ]),
     DiagnosticCase(
       "bindingNonBindingVerb", preamble: true,
       "x = free_pages buf",
@@ -130,7 +136,9 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "redefinedDevice", preamble: true,
       "device nic iommu=mmu0",
-      ["5:8: warning: 'nic' is defined again (the previous definition is at line 2); later statements refer to this one"]),
+      [
+        "5:8: warning: 'nic' is defined again (the previous definition is at line 2); later statements refer to this one"
+      ]),
     DiagnosticCase(
       "spacesAroundEquals", preamble: true,
       "iommu_map d iova = 0x1000 phys=buf size=4K",
@@ -142,8 +150,10 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "unknownKey", preamble: true,
       "iommu_map d iova=0 phys=buf sise=4K",
-      ["5:1: error: missing key 'size=' for 'iommu_map' (usage: iommu_map DOMAIN iova=ADDR phys=ADDR size=SIZE [prot=r|w|rw])",
-       "5:29: error: unknown key 'sise=' for 'iommu_map'; did you mean 'size='? (valid keys: iova=, phys=, size=, prot=)"]),
+      [
+        "5:1: error: missing key 'size=' for 'iommu_map' (usage: iommu_map DOMAIN iova=ADDR phys=ADDR size=SIZE [prot=r|w|rw])",
+        "5:29: error: unknown key 'sise=' for 'iommu_map'; did you mean 'size='? (valid keys: iova=, phys=, size=, prot=)",
+      ]),
     DiagnosticCase(
       "unknownKeyNoKeys", preamble: true,
       "free_pages buf force=1",
@@ -155,8 +165,10 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "missingValue", preamble: true,
       "iommu_map d iova=0 phys=buf size=",
-      ["5:1: error: missing key 'size=' for 'iommu_map' (usage: iommu_map DOMAIN iova=ADDR phys=ADDR size=SIZE [prot=r|w|rw])",
-       "5:29: error: missing value after 'size='"]),
+      [
+        "5:1: error: missing key 'size=' for 'iommu_map' (usage: iommu_map DOMAIN iova=ADDR phys=ADDR size=SIZE [prot=r|w|rw])",
+        "5:29: error: missing value after 'size='",
+      ]),
     DiagnosticCase(
       "quoteInsideToken", preamble: true,
       "p = process co\"mm\"",
@@ -176,7 +188,9 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "missingKey", preamble: true,
       "iommu_map d iova=0x1000 phys=buf",
-      ["5:1: error: missing key 'size=' for 'iommu_map' (usage: iommu_map DOMAIN iova=ADDR phys=ADDR size=SIZE [prot=r|w|rw])"]),
+      [
+        "5:1: error: missing key 'size=' for 'iommu_map' (usage: iommu_map DOMAIN iova=ADDR phys=ADDR size=SIZE [prot=r|w|rw])"
+      ]),
     DiagnosticCase(
       "nameIsString", preamble: true,
       "free_pages \"buf\"",
@@ -188,7 +202,9 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "invalidReferenceName", preamble: true,
       "free_pages b@d",
-      ["5:12: error: invalid name 'b@d': a name starts with a letter or '_' and continues with letters, digits, '_', '.' or '-'"]),
+      [
+        "5:12: error: invalid name 'b@d': a name starts with a letter or '_' and continues with letters, digits, '_', '.' or '-'"
+      ]),
     DiagnosticCase(
       "unboundName", preamble: true,
       "free_pages nope",
@@ -212,11 +228,15 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "wrongKindAddress", preamble: true,
       "h = dma_map nic buf size=4K\niommu_map d iova=0 phys=h size=4K",
-      ["6:25: error: 'h' is a DMA mapping (dma_map at line 5), but 'iommu_map' needs a physical address (a number or a page block) here"]),
+      [
+        "6:25: error: 'h' is a DMA mapping (dma_map at line 5), but 'iommu_map' needs a physical address (a number or a page block) here"
+      ]),
     DiagnosticCase(
       "dmaUnmapOfCoherent", preamble: true,
       "c = dma_alloc nic 4K\ndma_unmap c",
-      ["6:11: error: 'c' is a coherent DMA buffer (dma_alloc at line 5), but 'dma_unmap' needs a DMA mapping (dma_map) here"]),
+      [
+        "6:11: error: 'c' is a coherent DMA buffer (dma_alloc at line 5), but 'dma_unmap' needs a DMA mapping (dma_map) here"
+      ]),
     DiagnosticCase(
       "valueIsString", preamble: true,
       "cpu_write buf value=\"1\"",
@@ -248,11 +268,14 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "hexWithSuffix", preamble: true,
       "v = vmalloc 0x10K",
-      ["5:13: error: invalid size '0x10K': a K, M, G or T suffix needs a decimal number; a hexadecimal size is in bytes"]),
+      [
+        "5:13: error: invalid size '0x10K': a K, M, G or T suffix needs a decimal number; a hexadecimal size is in bytes"
+      ]),
     DiagnosticCase(
       "invalidSize", preamble: true,
       "v = vmalloc 4KB",
-      ["5:13: error: invalid size '4KB': expected a number with an optional K, M, G or T suffix (4096, 0x1000, 4K, 2M)"]),
+      ["5:13: error: invalid size '4KB': expected a number with an optional K, M, G or T suffix (4096, 0x1000, 4K, 2M)"]
+    ),
     DiagnosticCase(
       "negativeSize", preamble: true,
       "v = vmalloc -4K",
@@ -288,7 +311,9 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "invalidChoiceSuggestion", preamble: true,
       "h = dma_map nic buf size=4K dir=to_device",
-      ["5:33: error: invalid value 'to_device' for 'dir='; did you mean 'to-device'? (valid: to-device, from-device, bidirectional)"]),
+      [
+        "5:33: error: invalid value 'to_device' for 'dir='; did you mean 'to-device'? (valid: to-device, from-device, bidirectional)"
+      ]),
     DiagnosticCase(
       "invalidWidth", preamble: true,
       "cpu_write buf value=1 width=3",
@@ -324,7 +349,9 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "rangeStartAfterEnd", preamble: false,
       "memory 1G offline=0x2000-0x1000",
-      ["1:19: error: invalid range '0x2000-0x1000' for 'offline=': its start 0x2000 is after its end 0x1000 (ends are inclusive)"]),
+      [
+        "1:19: error: invalid range '0x2000-0x1000' for 'offline=': its start 0x2000 is after its end 0x1000 (ends are inclusive)"
+      ]),
     DiagnosticCase(
       "valueDoesNotFit", preamble: true,
       "cpu_write buf value=0x100 width=1",
@@ -336,7 +363,9 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "cmdlineUnknownParameter", preamble: false,
       "cmdline \"iommu.strict=0 iommu.stric=1\"",
-      ["1:25: error: unknown kernel parameter 'iommu.stric'; did you mean 'iommu.strict'? (known: iommu.debug_pagealloc, page_owner, iommu.strict, emu.accounting, emu.kva_flush, emu.notifier, emu.reset, emu.map_count_max)"]),
+      [
+        "1:25: error: unknown kernel parameter 'iommu.stric'; did you mean 'iommu.strict'? (known: iommu.debug_pagealloc, page_owner, iommu.strict, emu.accounting, emu.kva_flush, emu.notifier, emu.reset, emu.map_count_max)"
+      ]),
     DiagnosticCase(
       "cmdlineNeedsValue", preamble: false,
       "cmdline \"page_owner\"",
@@ -388,7 +417,9 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "missingModel", preamble: true,
       "iommu m2",
-      ["5:1: error: missing key 'model=' for 'iommu' (usage: iommu NAME model=vtd|amd|smmuv3 [granule=4K|16K|64K] [pgsizes=LIST] [iotlb=N] [walk-cache=N] [sva=on|off])"]),
+      [
+        "5:1: error: missing key 'model=' for 'iommu' (usage: iommu NAME model=vtd|amd|smmuv3 [granule=4K|16K|64K] [pgsizes=LIST] [iotlb=N] [walk-cache=N] [sva=on|off])"
+      ]),
     DiagnosticCase(
       "gfpString", preamble: true,
       "x = alloc_pages gfp=\"GFP_KERNEL\"",
@@ -400,7 +431,9 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "gfpUnknown", preamble: true,
       "x = alloc_pages gfp=GFP_KERNEL|__GFP_ZER0",
-      ["5:32: error: unknown gfp flag '__GFP_ZER0'; did you mean '__GFP_ZERO'? (common flags: GFP_KERNEL, GFP_ATOMIC, GFP_NOWAIT, GFP_DMA, GFP_DMA32, __GFP_ZERO, __GFP_COMP, __GFP_NOWARN)"]),
+      [
+        "5:32: error: unknown gfp flag '__GFP_ZER0'; did you mean '__GFP_ZERO'? (common flags: GFP_KERNEL, GFP_ATOMIC, GFP_NOWAIT, GFP_DMA, GFP_DMA32, __GFP_ZERO, __GFP_COMP, __GFP_NOWARN)"
+      ]),
     DiagnosticCase(
       "commNotString", preamble: true,
       "p = process comm=abc",
@@ -412,7 +445,9 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "dmaNotReadWrite", preamble: true,
       "dma nic peek buf",
-      ["5:9: error: expected 'read' or 'write', found 'peek' (usage: dma DEVICE read|write ADDR [len=N] [pasid=N|NAME] [value=N] [priv=user|supervisor])"]),
+      [
+        "5:9: error: expected 'read' or 'write', found 'peek' (usage: dma DEVICE read|write ADDR [len=N] [pasid=N|NAME] [value=N] [priv=user|supervisor])"
+      ]),
     DiagnosticCase(
       "dmaLenZero", preamble: true,
       "dma nic write buf len=0",
@@ -460,7 +495,9 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "expectUnknownErrno", preamble: true,
       "free_pages buf\nexpect error ENOMEN",
-      ["6:14: error: unknown errno 'ENOMEN'; did you mean 'ENOMEM'? (for example: EINVAL, ENOMEM, EEXIST, EBUSY, ENOENT, ETIMEDOUT)"]),
+      [
+        "6:14: error: unknown errno 'ENOMEN'; did you mean 'ENOMEM'? (for example: EINVAL, ENOMEM, EEXIST, EBUSY, ENOENT, ETIMEDOUT)"
+      ]),
     DiagnosticCase(
       "expectUnknownKey", preamble: true,
       "free_pages buf\nexpect size=4K",
@@ -472,23 +509,33 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "expectUnknownWord", preamble: true,
       "free_pages buf\nexpect nothing",
-      ["6:8: error: unknown expectation 'nothing' (expect report KIND, no-report, error ERRNO, fault, unmapped=SIZE, phys=ADDR or value=N)"]),
+      [
+        "6:8: error: unknown expectation 'nothing' (expect report KIND, no-report, error ERRNO, fault, unmapped=SIZE, phys=ADDR or value=N)"
+      ]),
     DiagnosticCase(
       "expectMissingKind", preamble: true,
       "free_pages buf\nexpect report",
-      ["6:8: error: missing report kind after 'expect report' (kinds: freed-while-mapped, allocated-while-mapped, map-count-underflow, map-count-overflow, unmap-larger-than-requested, address-overflow, freed-while-iotlb-cached, page-table-freed-while-cached, secondary-tlb-stale, ats-invalidation-timeout, mapping-leak, dma-unmap-mismatch, dma-unmap-not-mapped, dma-use-after-free, dma-stale-walk, fault-after-unmap)"]),
+      [
+        "6:8: error: missing report kind after 'expect report' (kinds: freed-while-mapped, allocated-while-mapped, map-count-underflow, map-count-overflow, unmap-larger-than-requested, address-overflow, freed-while-iotlb-cached, page-table-freed-while-cached, secondary-tlb-stale, ats-invalidation-timeout, mapping-leak, dma-unmap-mismatch, dma-unmap-not-mapped, dma-use-after-free, dma-stale-walk, fault-after-unmap)"
+      ]),
     DiagnosticCase(
       "expectMissingKindFilter", preamble: true,
       "free_pages buf\nexpect report page=buf",
-      ["6:15: error: missing report kind after 'expect report' (kinds: freed-while-mapped, allocated-while-mapped, map-count-underflow, map-count-overflow, unmap-larger-than-requested, address-overflow, freed-while-iotlb-cached, page-table-freed-while-cached, secondary-tlb-stale, ats-invalidation-timeout, mapping-leak, dma-unmap-mismatch, dma-unmap-not-mapped, dma-use-after-free, dma-stale-walk, fault-after-unmap)"]),
+      [
+        "6:15: error: missing report kind after 'expect report' (kinds: freed-while-mapped, allocated-while-mapped, map-count-underflow, map-count-overflow, unmap-larger-than-requested, address-overflow, freed-while-iotlb-cached, page-table-freed-while-cached, secondary-tlb-stale, ats-invalidation-timeout, mapping-leak, dma-unmap-mismatch, dma-unmap-not-mapped, dma-use-after-free, dma-stale-walk, fault-after-unmap)"
+      ]),
     DiagnosticCase(
       "expectUnknownKind", preamble: true,
       "free_pages buf\nexpect report freed-while-mapd",
-      ["6:15: error: unknown report kind 'freed-while-mapd'; did you mean 'freed-while-mapped'? (kinds: freed-while-mapped, allocated-while-mapped, map-count-underflow, map-count-overflow, unmap-larger-than-requested, address-overflow, freed-while-iotlb-cached, page-table-freed-while-cached, secondary-tlb-stale, ats-invalidation-timeout, mapping-leak, dma-unmap-mismatch, dma-unmap-not-mapped, dma-use-after-free, dma-stale-walk, fault-after-unmap)"]),
+      [
+        "6:15: error: unknown report kind 'freed-while-mapd'; did you mean 'freed-while-mapped'? (kinds: freed-while-mapped, allocated-while-mapped, map-count-underflow, map-count-overflow, unmap-larger-than-requested, address-overflow, freed-while-iotlb-cached, page-table-freed-while-cached, secondary-tlb-stale, ats-invalidation-timeout, mapping-leak, dma-unmap-mismatch, dma-unmap-not-mapped, dma-use-after-free, dma-stale-walk, fault-after-unmap)"
+      ]),
     DiagnosticCase(
       "expectReportUnknownFilter", preamble: true,
       "free_pages buf\nexpect report freed-while-mapped pages=buf",
-      ["6:34: error: unknown key 'pages=' for 'expect report'; did you mean 'page='? (valid keys: page=, pfn=, device=, domain=, count=)"]),
+      [
+        "6:34: error: unknown key 'pages=' for 'expect report'; did you mean 'page='? (valid keys: page=, pfn=, device=, domain=, count=)"
+      ]),
     DiagnosticCase(
       "expectUnmappedWrongStatement", preamble: true,
       "iommu_map d iova=0 phys=buf size=4K\nexpect unmapped=4K",
@@ -532,8 +579,10 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "secondMemoryAfterInvalidNoPreamble", preamble: false,
       "memory 0\nmemory 1G",
-      ["1:8: error: memory size must not be 0",
-       "2:1: error: only one 'memory' line is allowed (the first is at line 1)"]),
+      [
+        "1:8: error: memory size must not be 0",
+        "2:1: error: only one 'memory' line is allowed (the first is at line 1)",
+      ]),
     DiagnosticCase(
       "misplacedBindingStillBinds", preamble: true,
       "x = free_pages buf\nfree_pages x",
@@ -573,11 +622,15 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "invalidAddressName", preamble: true,
       "cpu_write b@d value=1",
-      ["5:11: error: invalid address 'b@d': expected a physical address (a number or a page block), NAME+OFFSET or NAME-OFFSET"]),
+      [
+        "5:11: error: invalid address 'b@d': expected a physical address (a number or a page block), NAME+OFFSET or NAME-OFFSET"
+      ]),
     DiagnosticCase(
       "invalidAddressNameBeforeOffset", preamble: true,
       "cpu_write b@d+4 value=1",
-      ["5:11: error: invalid address 'b@d+4': expected a physical address (a number or a page block), NAME+OFFSET or NAME-OFFSET"]),
+      [
+        "5:11: error: invalid address 'b@d+4': expected a physical address (a number or a page block), NAME+OFFSET or NAME-OFFSET"
+      ]),
     DiagnosticCase(
       "expectErrorTrailing", preamble: true,
       "free_pages buf\nexpect error EINVAL EBUSY",
@@ -617,11 +670,15 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "wrongKindVmallocAsPhysical", preamble: true,
       "v = vmalloc 8K\ncpu_write v value=1",
-      ["6:11: error: 'v' is a vmalloc area (vmalloc at line 5), but 'cpu_write' needs a physical address (a number or a page block) here"]),
+      [
+        "6:11: error: 'v' is a vmalloc area (vmalloc at line 5), but 'cpu_write' needs a physical address (a number or a page block) here"
+      ]),
     DiagnosticCase(
       "addressOfProcess", preamble: true,
       "p = process\ndma nic read p",
-      ["6:14: error: 'p' is a process (line 5), but 'dma' needs a device address (a number, or a DMA mapping or buffer, page block, vmalloc area or mmap area) here"]),
+      [
+        "6:14: error: 'p' is a process (line 5), but 'dma' needs a device address (a number, or a DMA mapping or buffer, page block, vmalloc area or mmap area) here"
+      ]),
     DiagnosticCase(
       "rebindAfterFailure", preamble: true,
       "big = alloc_pages order=20\nexpect error ENOMEM\nbig = alloc_pages\nfree_pages big",

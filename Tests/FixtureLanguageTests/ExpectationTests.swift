@@ -32,11 +32,21 @@ import Testing
     let buf = NameReference(name: "buf", location: at(14, 39))
     #expect(
       result == [
-        [.unmapped(4096), .report(ExpectedReport(kind: .unmapLargerThanRequested, domain: NameReference(name: "d", location: at(7, 50)), count: 1))],
+        [
+          .unmapped(4096),
+          .report(
+            ExpectedReport(
+              kind: .unmapLargerThanRequested, domain: NameReference(name: "d", location: at(7, 50)), count: 1)),
+        ],
         [.phys(.name(NameReference(name: "buf", location: at(9, 13)), offset: 16))],
         [.value(0xff), .fault],
-        [.report(ExpectedReport(kind: .freedWhileMapped, page: buf, pfn: 0x80000, device: NameReference(name: "nic", location: at(14, 62)))),
-         .report(ExpectedReport(kind: .dmaStaleWalk))],
+        [
+          .report(
+            ExpectedReport(
+              kind: .freedWhileMapped, page: buf, pfn: 0x80000, device: NameReference(name: "nic", location: at(14, 62))
+            )),
+          .report(ExpectedReport(kind: .dmaStaleWalk)),
+        ],
         [.error(.ENOMEM)],
         [.noReport],
       ])
@@ -51,7 +61,8 @@ import Testing
 
   @Test func expectationsSkipOtherExpectLinesCommentsAndBlankLines() {
     let parsed = parse("flush_tlb_all\nexpect no-report\n\n# note\nexpect no-report\n")
-    #expect(parsed.diagnostics.map(\.description) == ["t.fixture:5:1: error: duplicate expectation (the same is at line 2)"])
+    #expect(
+      parsed.diagnostics.map(\.description) == ["t.fixture:5:1: error: duplicate expectation (the same is at line 2)"])
   }
 
   @Test func everyReportKindIsAccepted() {

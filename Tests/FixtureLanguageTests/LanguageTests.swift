@@ -81,10 +81,16 @@ import Testing
   @Test func aNameEndingInDashDigitsIsTakenWholeWhenBound() {
     // `buf-1` is a binding here, so it is not `buf` minus 1.
     let op = operation("buf-1 = alloc_pages\ncpu_write buf-1 value=0")
-    #expect(op == .cpuWrite(address: .name(NameReference(name: "buf-1", location: at(6, 11)), offset: 0), value: 0, width: .doubleword))
+    #expect(
+      op
+        == .cpuWrite(
+          address: .name(NameReference(name: "buf-1", location: at(6, 11)), offset: 0), value: 0, width: .doubleword))
     // Without such a binding it is `buf` minus 1.
     let minus = operation("cpu_write buf-1 value=0")
-    #expect(minus == .cpuWrite(address: .name(NameReference(name: "buf", location: at(5, 11)), offset: -1), value: 0, width: .doubleword))
+    #expect(
+      minus
+        == .cpuWrite(
+          address: .name(NameReference(name: "buf", location: at(5, 11)), offset: -1), value: 0, width: .doubleword))
   }
 
   @Test func rebindingRefersToTheLatestBinding() {
@@ -117,7 +123,10 @@ import Testing
     ("0xffff_ffff_ffff_ffff", UInt64.max),
   ])
   func numbers(_ text: String, _ value: UInt64) {
-    #expect(operation("cpu_write buf value=\(text)") == .cpuWrite(address: .name(NameReference(name: "buf", location: at(5, 11)), offset: 0), value: value, width: .doubleword))
+    #expect(
+      operation("cpu_write buf value=\(text)")
+        == .cpuWrite(
+          address: .name(NameReference(name: "buf", location: at(5, 11)), offset: 0), value: value, width: .doubleword))
   }
 
   @Test(arguments: [
@@ -185,9 +194,10 @@ import Testing
   @Test func verbTable() {
     #expect(Verb.allCases.count == 41)
     #expect(Verb(rawValue: "flush_tlb_kernel_range") == .flushTLBKernelRange)
-    #expect(Verb.allCases.filter { $0.bindingKind != nil }.map(\.rawValue) == [
-      "alloc_pages", "vmalloc", "domain", "dma_map", "dma_alloc", "process", "mmap", "sva_bind",
-    ])
+    #expect(
+      Verb.allCases.filter { $0.bindingKind != nil }.map(\.rawValue) == [
+        "alloc_pages", "vmalloc", "domain", "dma_map", "dma_alloc", "process", "mmap", "sva_bind",
+      ])
     #expect(Verb.cmdline.section == 2 && Verb.dma.section == 6 && Verb.flrEnd.section == 8 && Verb.expect.section == 9)
   }
 }

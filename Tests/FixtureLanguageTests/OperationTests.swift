@@ -15,9 +15,12 @@ import Testing
     #expect(plain.diagnostics.isEmpty)
     #expect(plain.memory == MemoryConfiguration(size: 2 << 30))
     #expect(parse("").memory == .defaults)
-    #expect(MemoryConfiguration.defaults.size == 1 << 30 && MemoryConfiguration.defaults.base == PhysicalAddress(0x8000_0000))
+    #expect(
+      MemoryConfiguration.defaults.size == 1 << 30 && MemoryConfiguration.defaults.base == PhysicalAddress(0x8000_0000))
 
-    let full = parse("memory 1G base=0x1_0000_0000 page=64K mmio=0xfe00_0000-0xfeff_ffff mmio=4G-5G offline=0x1_1000_0000-0x1_1fff_ffff")
+    let full = parse(
+      "memory 1G base=0x1_0000_0000 page=64K mmio=0xfe00_0000-0xfeff_ffff mmio=4G-5G offline=0x1_1000_0000-0x1_1fff_ffff"
+    )
     #expect(full.diagnostics.isEmpty)
     let m = full.memory
     #expect(m.size == 1 << 30 && m.base == PhysicalAddress(0x1_0000_0000) && m.page == .size64K)
@@ -75,7 +78,8 @@ import Testing
   @Test func allocPages() {
     #expect(operation("x = alloc_pages") == .allocPages(order: 0, gfp: .kernel))
     let op = operation("x = alloc_pages order=9 gfp=GFP_ATOMIC|__GFP_ZERO|__GFP_COMP")
-    #expect(op == .allocPages(order: 9, gfp: GFPFlags(names: ["GFP_ATOMIC", "__GFP_ZERO", "__GFP_COMP"], mask: 0x4_0920)))
+    #expect(
+      op == .allocPages(order: 9, gfp: GFPFlags(names: ["GFP_ATOMIC", "__GFP_ZERO", "__GFP_COMP"], mask: 0x4_0920)))
     if case .allocPages(_, let gfp)? = op {
       #expect(gfp.zeroes)
       #expect(gfp.description == "GFP_ATOMIC|__GFP_ZERO|__GFP_COMP")
@@ -123,18 +127,21 @@ import Testing
     #expect(operation("free_domain d") == .freeDomain(name("d", 5, 13)))
     #expect(operation("attach nic d") == .attach(device: name("nic", 5, 8), domain: name("d", 5, 12), pasid: nil))
     #expect(
-      operation("attach nic d pasid=0xfffff") == .attach(device: name("nic", 5, 8), domain: name("d", 5, 12), pasid: 0xfffff))
+      operation("attach nic d pasid=0xfffff")
+        == .attach(device: name("nic", 5, 8), domain: name("d", 5, 12), pasid: 0xfffff))
     #expect(operation("detach nic") == .detach(device: name("nic", 5, 8), pasid: nil))
     #expect(operation("detach nic pasid=3") == .detach(device: name("nic", 5, 8), pasid: 3))
     #expect(
       operation("iommu_map d iova=0x10000 phys=buf size=8K")
         == .iommuMap(
-          domain: name("d", 5, 11), iova: .literal(0x10000, location: at(5, 18)), phys: .name(name("buf", 5, 31), offset: 0),
+          domain: name("d", 5, 11), iova: .literal(0x10000, location: at(5, 18)),
+          phys: .name(name("buf", 5, 31), offset: 0),
           size: 8192, prot: .rw))
     #expect(
       operation("iommu_map d iova=buf phys=buf size=0 prot=r")
         == .iommuMap(
-          domain: name("d", 5, 11), iova: .name(name("buf", 5, 18), offset: 0), phys: .name(name("buf", 5, 27), offset: 0),
+          domain: name("d", 5, 11), iova: .name(name("buf", 5, 18), offset: 0),
+          phys: .name(name("buf", 5, 27), offset: 0),
           size: 0, prot: .r))
     #expect(
       operation("iommu_unmap d iova=2M size=2M")
@@ -142,7 +149,9 @@ import Testing
     #expect(
       operation("iommu_unmap_fast d iova=0 size=4K")
         == .iommuUnmapFast(domain: name("d", 5, 18), iova: .literal(0, location: at(5, 25)), size: 4096))
-    #expect(operation("iova_to_phys d iova=0x1000") == .iovaToPhys(domain: name("d", 5, 14), iova: .literal(0x1000, location: at(5, 21))))
+    #expect(
+      operation("iova_to_phys d iova=0x1000")
+        == .iovaToPhys(domain: name("d", 5, 14), iova: .literal(0x1000, location: at(5, 21))))
     #expect(operation("iotlb_sync d") == .iotlbSync(name("d", 5, 12)))
     #expect(operation("flush_iotlb_all d") == .flushIOTLBAll(name("d", 5, 17)))
   }
@@ -152,11 +161,16 @@ import Testing
   @Test func dmaAPI() {
     #expect(
       operation("h = dma_map nic buf+4K size=4K")
-        == .dmaMap(device: name("nic", 5, 13), address: .name(name("buf", 5, 17), offset: 4096), size: 4096, direction: .bidirectional))
+        == .dmaMap(
+          device: name("nic", 5, 13), address: .name(name("buf", 5, 17), offset: 4096), size: 4096,
+          direction: .bidirectional))
     #expect(
       operation("h = dma_map nic buf size=4K dir=from-device")
-        == .dmaMap(device: name("nic", 5, 13), address: .name(name("buf", 5, 17), offset: 0), size: 4096, direction: .fromDevice))
-    #expect(operation("h = dma_map nic buf size=4K\ndma_unmap h") == .dmaUnmap(name("h", 6, 11), size: nil, direction: nil))
+        == .dmaMap(
+          device: name("nic", 5, 13), address: .name(name("buf", 5, 17), offset: 0), size: 4096, direction: .fromDevice)
+    )
+    #expect(
+      operation("h = dma_map nic buf size=4K\ndma_unmap h") == .dmaUnmap(name("h", 6, 11), size: nil, direction: nil))
     #expect(
       operation("h = dma_map nic buf size=4K\ndma_unmap h size=8K dir=to-device")
         == .dmaUnmap(name("h", 6, 11), size: 8192, direction: .toDevice))
@@ -179,18 +193,24 @@ import Testing
     #expect(
       operation("dma nic read buf")
         == .dma(DeviceAccess(device: name("nic", 5, 5), kind: .read, address: .name(name("buf", 5, 14), offset: 0))))
-    let op = operation("s = process\nsv = sva_bind nic s\ndma nic write 0x1000 len=4 pasid=sv value=0xffff_ffff priv=supervisor")
+    let op = operation(
+      "s = process\nsv = sva_bind nic s\ndma nic write 0x1000 len=4 pasid=sv value=0xffff_ffff priv=supervisor")
     #expect(
-      op == .dma(
-        DeviceAccess(
-          device: name("nic", 7, 5), kind: .write, address: .literal(0x1000, location: at(7, 15)), length: 4,
-          pasid: .svaHandle(name("sv", 7, 34)), value: 0xffff_ffff, privilege: .supervisor)))
+      op
+        == .dma(
+          DeviceAccess(
+            device: name("nic", 7, 5), kind: .write, address: .literal(0x1000, location: at(7, 15)), length: 4,
+            pasid: .svaHandle(name("sv", 7, 34)), value: 0xffff_ffff, privilege: .supervisor)))
     #expect(
       operation("dma nic write buf len=4096")
-        == .dma(DeviceAccess(device: name("nic", 5, 5), kind: .write, address: .name(name("buf", 5, 15), offset: 0), length: 4096)))
+        == .dma(
+          DeviceAccess(
+            device: name("nic", 5, 5), kind: .write, address: .name(name("buf", 5, 15), offset: 0), length: 4096)))
     #expect(
       operation("ats_translate nic 0x2000 pasid=1")
-        == .atsTranslate(device: name("nic", 5, 15), address: .literal(0x2000, location: at(5, 19)), pasid: .number(1, location: at(5, 32))))
+        == .atsTranslate(
+          device: name("nic", 5, 15), address: .literal(0x2000, location: at(5, 19)),
+          pasid: .number(1, location: at(5, 32))))
   }
 
   // MARK: Section 7
@@ -200,10 +220,13 @@ import Testing
     #expect(operation(#"p = process comm="a \"b\" \\c""#) == .process(comm: #"a "b" \c"#))
     #expect(operation("p = process comm=\"\"") == .process(comm: ""))
     #expect(operation("p = process\nm = mmap p 2M") == .mmap(process: name("p", 6, 10), size: 2 << 20, populate: false))
-    #expect(operation("p = process\nm = mmap p 2M populate") == .mmap(process: name("p", 6, 10), size: 2 << 20, populate: true))
+    #expect(
+      operation("p = process\nm = mmap p 2M populate")
+        == .mmap(process: name("p", 6, 10), size: 2 << 20, populate: true))
     #expect(operation("p = process\nm = mmap p 2M\nmunmap m") == .munmap(name("m", 7, 8)))
     #expect(operation("p = process\nexit p") == .exit(name("p", 6, 6)))
-    #expect(operation("p = process\ns = sva_bind nic p") == .svaBind(device: name("nic", 6, 14), process: name("p", 6, 18)))
+    #expect(
+      operation("p = process\ns = sva_bind nic p") == .svaBind(device: name("nic", 6, 14), process: name("p", 6, 18)))
     #expect(operation("p = process\ns = sva_bind nic p\nsva_unbind s") == .svaUnbind(name("s", 7, 12)))
   }
 

@@ -43,13 +43,14 @@ import Testing
 
   /// Random lines made of the language's own pieces reach deep into the parser.
   @Test func randomTokensNeverCrash() {
-    let pieces = [
-      "=", "@irq", "@", "#", "\"", "\\", " ", "\t", "buf", "d", "nic", "mmu0", "x", "expect", "report", "error",
-      "ENOMEM", "no-report", "fault", "value=", "size=", "iova=", "phys=", "pasid=", "len=", "4K", "0x", "0x1000",
-      "-", "+", "_", "99999999999999999999T", "1__0", "2M", "10ms", "read", "write", "populate", "freed-while-mapped",
-      "page=", "gfp=", "GFP_KERNEL|", "mmio=", "1-2", "\u{e9}", "\u{0}", "\r", "model=vtd", "granule=64K",
-      "pgsizes=4K,2M,", "comm=\"a b\"",
-    ] + Verb.allCases.map(\.rawValue)
+    let pieces =
+      [
+        "=", "@irq", "@", "#", "\"", "\\", " ", "\t", "buf", "d", "nic", "mmu0", "x", "expect", "report", "error",
+        "ENOMEM", "no-report", "fault", "value=", "size=", "iova=", "phys=", "pasid=", "len=", "4K", "0x", "0x1000",
+        "-", "+", "_", "99999999999999999999T", "1__0", "2M", "10ms", "read", "write", "populate", "freed-while-mapped",
+        "page=", "gfp=", "GFP_KERNEL|", "mmio=", "1-2", "\u{e9}", "\u{0}", "\r", "model=vtd", "granule=64K",
+        "pgsizes=4K,2M,", "comm=\"a b\"",
+      ] + Verb.allCases.map(\.rawValue)
     var rng = SplitMix64(seed: 42)
     var text = preamble
     for _ in 0..<3_000 {
@@ -144,9 +145,10 @@ import Testing
   /// parser keeps no state between runs.
   @Test func parsingIsDeterministic() {
     let text = "free_pages nope\nx = alloc_pages\nexpect report bogus\nfree_pages x\nflr nic\n"
-    #expect(diagnostics(text, preamble: true).map { String($0.prefix(40)) } == [
-      "5:12: error: use of unbound name 'nope'", "7:15: error: unknown report kind 'bogus'",
-    ])
+    #expect(
+      diagnostics(text, preamble: true).map { String($0.prefix(40)) } == [
+        "5:12: error: use of unbound name 'nope'", "7:15: error: unknown report kind 'bogus'",
+      ])
     let runs = (0..<5).map { _ in parse(text, preamble: true) }
     for run in runs.dropFirst() {
       #expect(run.diagnostics == runs[0].diagnostics)

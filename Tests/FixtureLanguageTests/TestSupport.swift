@@ -1,5 +1,4 @@
 import FixtureLanguage
-
 /// The shared test support (`Tests/IOMMUSanTestSupport`), for every file of this target.
 @_exported import IOMMUSanTestSupport
 

@@ -26,7 +26,9 @@ struct BadInput: Sendable, CustomTestStringConvertible {
   static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("BadInputs")
 
   static let cases: [BadInput] = {
-    guard let data = FileManager.default.contents(atPath: directory.appendingPathComponent("expected.tsv").path) else { return [] }
+    guard let data = FileManager.default.contents(atPath: directory.appendingPathComponent("expected.tsv").path) else {
+      return []
+    }
     var out: [BadInput] = []
     for line in String(decoding: data, as: UTF8.self).split(separator: "\n") where !line.hasPrefix("#") {
       let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
@@ -42,7 +44,8 @@ struct BadInput: Sendable, CustomTestStringConvertible {
     switch name {
     case "one-megabyte-line.fixture":
       // One comment line of exactly 1 MiB, then a statement.
-      return Array("#".utf8) + [UInt8](repeating: UInt8(ascii: "x"), count: (1 << 20) - 1) + Array("\nb = alloc_pages\n".utf8)
+      return Array("#".utf8) + [UInt8](repeating: UInt8(ascii: "x"), count: (1 << 20) - 1)
+        + Array("\nb = alloc_pages\n".utf8)
     case "100k-statements.fixture":
       var text = "iommu vtd0 model=vtd\ndevice nic0 iommu=vtd0\n"
       for _ in 0..<25_000 { text += "b = alloc_pages\nh = dma_map nic0 b size=4K\ndma_unmap h\nfree_pages b\n" }
@@ -95,12 +98,14 @@ struct BadInput: Sendable, CustomTestStringConvertible {
     if input.name.hasPrefix("gen:") {
       bytes = try #require(Self.generated(input.fileName), "no generator for \(input.name)")
     } else {
-      let data = try #require(FileManager.default.contents(atPath: Self.directory.appendingPathComponent(input.name).path))
+      let data = try #require(
+        FileManager.default.contents(atPath: Self.directory.appendingPathComponent(input.name).path))
       bytes = [UInt8](data)
     }
     let result = FixtureRunner.run(file: input.fileName, source: bytes, options: try Self.runOptions(input.options))
     let stderr = RunOutputRenderer(format: .kernel).stderr(result)
-    let first = stderr.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+    let first =
+      stderr.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
     #expect(result.exitStatus == input.exitStatus, "exit status of \(input.name)")
     #expect(first == input.firstLine, "first diagnostic of \(input.name)")
     // Both renderers handle whatever the run produced.
@@ -111,9 +116,13 @@ struct BadInput: Sendable, CustomTestStringConvertible {
   /// The corpus is complete: at least 25 inputs, and every file has a line.
   @Test func manifestCoversTheCorpus() throws {
     #expect(Self.cases.count >= 25)
-    let files = try FileManager.default.contentsOfDirectory(atPath: Self.directory.path).filter { $0.hasSuffix(".fixture") }
+    let files = try FileManager.default.contentsOfDirectory(atPath: Self.directory.path).filter {
+      $0.hasSuffix(".fixture")
+    }
     let listed = Set(Self.cases.map(\.name))
     for f in files { #expect(listed.contains(f), "\(f) has no line in expected.tsv") }
-    for c in Self.cases where !c.name.hasPrefix("gen:") { #expect(files.contains(c.name), "\(c.name) is listed but missing") }
+    for c in Self.cases where !c.name.hasPrefix("gen:") {
+      #expect(files.contains(c.name), "\(c.name) is listed but missing")
+    }
   }
 }

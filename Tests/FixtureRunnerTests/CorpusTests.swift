@@ -38,14 +38,21 @@ let corpus: [String] = {
       }
     }
     let fixtureKinds = ReportKind.allCases.filter { $0 != .faultAfterUnmap }.map(\.rawValue)
-    #expect(Set(fixtureKinds).subtracting(expected).isEmpty, "kinds without a triggering fixture: \(Set(fixtureKinds).subtracting(expected).sorted())")
+    #expect(
+      Set(fixtureKinds).subtracting(expected).isEmpty,
+      "kinds without a triggering fixture: \(Set(fixtureKinds).subtracting(expected).sorted())")
   }
 
   /// The same fixture gives byte-identical output every time.
-  @Test(arguments: ["Fixtures/sva/kva-exploit-none.fixture", "Fixtures/lazy/free-in-flush-window.fixture", "Fixtures/reset/flr-timeout-none.fixture"])
+  @Test(arguments: [
+    "Fixtures/sva/kva-exploit-none.fixture", "Fixtures/lazy/free-in-flush-window.fixture",
+    "Fixtures/reset/flr-timeout-none.fixture",
+  ])
   func deterministic(_ path: String) {
-    let a = RunOutputRenderer(format: .json).stdout(FixtureRunner.run(path: repositoryRoot + "/" + path, options: RunOptions(stats: true)))
-    let b = RunOutputRenderer(format: .json).stdout(FixtureRunner.run(path: repositoryRoot + "/" + path, options: RunOptions(stats: true)))
+    let a = RunOutputRenderer(format: .json).stdout(
+      FixtureRunner.run(path: repositoryRoot + "/" + path, options: RunOptions(stats: true)))
+    let b = RunOutputRenderer(format: .json).stdout(
+      FixtureRunner.run(path: repositoryRoot + "/" + path, options: RunOptions(stats: true)))
     #expect(a == b)
   }
 }
@@ -79,8 +86,10 @@ let corpus: [String] = {
     #expect(result.reports.contains { $0.kind.rawValue == kind })
     for format in OutputFormat.allCases {
       // Paths in the output are made relative so goldens do not depend on the checkout.
-      let out = RunOutputRenderer(format: format).stdout(result).replacingOccurrences(of: repositoryRoot + "/", with: "")
-      let golden = repositoryRoot + "/Tests/FixtureRunnerTests/GoldenRunOutput/\(kind).\(format == .kernel ? "txt" : "jsonl")"
+      let out = RunOutputRenderer(format: format).stdout(result).replacingOccurrences(
+        of: repositoryRoot + "/", with: "")
+      let golden =
+        repositoryRoot + "/Tests/FixtureRunnerTests/GoldenRunOutput/\(kind).\(format == .kernel ? "txt" : "jsonl")"
       expectGolden(out, file: golden)
     }
   }

@@ -57,14 +57,15 @@ import Testing
       reason: """
         iommu_domain_free() with a mapping left: exact accounting drops the freed page table's counts, \
         and no trace event tells the replay, which still counts the page when it is freed
-        """),
+        """)
   ]
 
   static func pairs(_ reports: [Report]) -> Set<Pair> {
-    Set(reports.compactMap { r in
-      guard comparedKinds.contains(r.kind), let pfn = r.pfn else { return nil }
-      return Pair(kind: r.kind, pfn: pfn.rawValue)
-    })
+    Set(
+      reports.compactMap { r in
+        guard comparedKinds.contains(r.kind), let pfn = r.pfn else { return nil }
+        return Pair(kind: r.kind, pfn: pfn.rawValue)
+      })
   }
 
   /// What the run and the replay of its trace reported, and what the recorder saw.

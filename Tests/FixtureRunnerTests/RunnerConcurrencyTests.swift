@@ -4,9 +4,10 @@ import Foundation
 import IOMMU
 import KernelTypes
 import MemoryModel
-import Sanitizer
 import Synchronization
 import Testing
+
+@testable import Sanitizer
 
 /// Thread safety beyond the map counts (SanitizerTests.ConcurrencyTests):
 /// what `check --jobs N` does, and one machine driven from several threads
@@ -37,25 +38,34 @@ import Testing
   /// maps, accesses, translates, unmaps and frees, and moves time on.
   @Test(arguments: [true, false])
   func sharedMachineUnderDMATraffic(_ strict: Bool) throws {
-    let machine = Machine(memory: PhysicalMemory(config: MemoryConfiguration(size: 64 << 20)), policy: MachinePolicy(strict: strict))
+    let machine = Machine(
+      memory: PhysicalMemory(config: MemoryConfiguration(size: 64 << 20)), policy: MachinePolicy(strict: strict))
     let sanitizer = Sanitizer(machine: machine)
     sanitizer.attach()
     defer { machine.tearDown() }
-    let boot = CallContext(task: EmulatedTask(pid: 1, tgid: 1, comm: "probe"), caller: KernelFrame("probe", isDriver: true))
+    let boot = CallContext(
+      task: EmulatedTask(pid: 1, tgid: 1, comm: "probe"), caller: KernelFrame("probe", isDriver: true))
     let unit = try machine.addIOMMU(name: "vtd0", model: .vtd, iotlbEntries: 16, walkCacheEntries: 8)
     var devices: [Device] = []
-    for i in 0..<4 { devices.append(try machine.addDevice(name: "nic\(i)", unit: unit, ats: i % 2 == 0, context: boot)) }
+    for i in 0..<4 {
+      devices.append(try machine.addDevice(name: "nic\(i)", unit: unit, ats: i % 2 == 0, context: boot))
+    }
     let devs = devices
     let accesses = Atomic<Int>(0)
     DispatchQueue.concurrentPerform(iterations: 4) { i in
-      let ctx = CallContext(task: EmulatedTask(pid: 100 + i, tgid: 100 + i, comm: "t\(i)"), caller: KernelFrame("worker", isDriver: true))
+      let ctx = CallContext(
+        task: EmulatedTask(pid: 100 + i, tgid: 100 + i, comm: "t\(i)"), caller: KernelFrame("worker", isDriver: true))
       for round in 0..<100 {
         guard let block = try? machine.memory.allocPages(order: round % 3, context: ctx) else { continue }
         let phys = block.head.address(pageShift: machine.memory.pageShift)
-        if let iova = try? machine.dmaMap(devs[i], phys: phys, size: block.pageCount << 12, direction: .bidirectional, context: ctx) {
-          _ = machine.deviceAccess(devs[i], iova: iova, pasid: nil, isWrite: true, length: 8, value: UInt64(round), context: ctx)
+        if let iova = try? machine.dmaMap(
+          devs[i], phys: phys, size: block.pageCount << 12, direction: .bidirectional, context: ctx)
+        {
+          _ = machine.deviceAccess(
+            devs[i], iova: iova, pasid: nil, isWrite: true, length: 8, value: UInt64(round), context: ctx)
           _ = machine.atsTranslate(devs[i], iova: iova, pasid: nil, context: ctx)
-          let read = machine.deviceAccess(devs[i], iova: iova, pasid: nil, isWrite: false, length: 8, value: 0, context: ctx)
+          let read = machine.deviceAccess(
+            devs[i], iova: iova, pasid: nil, isWrite: false, length: 8, value: 0, context: ctx)
           if read.value == UInt64(round) { accesses.add(1, ordering: .relaxed) }
           machine.dmaUnmap(devs[i], dmaAddress: iova, size: nil, direction: nil, context: ctx)
         }
@@ -94,7 +104,8 @@ extension RunnerConcurrencyTests {
   /// moved it in between).
   @Test func clockAdvancedFromManyThreads() {
     let machine = Machine(memory: PhysicalMemory(config: MemoryConfiguration(size: 16 << 20)))
-    let ctx = CallContext(task: EmulatedTask(pid: 1, tgid: 1, comm: "timer"), caller: KernelFrame("timer", isDriver: true))
+    let ctx = CallContext(
+      task: EmulatedTask(pid: 1, tgid: 1, comm: "timer"), caller: KernelFrame("timer", isDriver: true))
     DispatchQueue.concurrentPerform(iterations: 4) { _ in
       for _ in 0..<20_000 { machine.advance(by: 1, context: ctx) }
     }

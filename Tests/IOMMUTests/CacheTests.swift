@@ -1,5 +1,6 @@
 import KernelTypes
 import Testing
+
 @testable import IOMMU
 @testable import MemoryModel
 
@@ -74,7 +75,9 @@ struct CacheTests {
     return (rig, dev, d)
   }
 
-  @Test("Unmapping a leaf with no table freed: VT-d IH=1 and SMMUv3 Leaf=1 keep walk entries, AMD PDE=1 drops them", arguments: Geometry.models)
+  @Test(
+    "Unmapping a leaf with no table freed: VT-d IH=1 and SMMUv3 Leaf=1 keep walk entries, AMD PDE=1 drops them",
+    arguments: Geometry.models)
   func leafOnlyInvalidation(_ g: Geometry) throws {
     let (rig, dev, d) = try warm(g)
     let before = rig.unit.stats
@@ -100,7 +103,9 @@ struct CacheTests {
     #expect(rig.read(dev, 0).fault != nil)
   }
 
-  @Test("Unmapping a whole table: VT-d IH=0, SMMUv3 Leaf=0 and AMD PDE=1 drop leaf and walk entries", arguments: Geometry.models)
+  @Test(
+    "Unmapping a whole table: VT-d IH=0, SMMUv3 Leaf=0 and AMD PDE=1 drop leaf and walk entries",
+    arguments: Geometry.models)
   func tableFreeingInvalidation(_ g: Geometry) throws {
     let (rig, dev, d) = try warm(g)
     rig.read(dev, g.granule)
@@ -146,11 +151,12 @@ struct CacheTests {
     let (rig, _, d) = try warm(g)
     let before = rig.unit.stats
     d.flushIOTLBAll(context: ctx)
-    let name = switch g.model {
-    case .vtd: "IOTLB DSI"
-    case .smmuv3: "TLBI_NH_ASID"
-    case .amd: "INVALIDATE_IOMMU_PAGES S=1 PDE=1"
-    }
+    let name =
+      switch g.model {
+      case .vtd: "IOTLB DSI"
+      case .smmuv3: "TLBI_NH_ASID"
+      case .amd: "INVALIDATE_IOMMU_PAGES S=1 PDE=1"
+      }
     #expect(rig.issued(name, since: before) == 1)
     #expect(rig.unit.counts == [0, 0])
   }

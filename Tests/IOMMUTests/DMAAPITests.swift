@@ -1,5 +1,6 @@
 import KernelTypes
 import Testing
+
 @testable import IOMMU
 @testable import MemoryModel
 
@@ -17,11 +18,14 @@ struct DMAAPITests {
     let (rig, dev, d) = try setup(g)
     #expect(d.type == .dma && !d.isLazy)
     let p = rig.address(try rig.memory.allocPages(order: 1, context: ctx))
-    let a = try rig.machine.dmaMap(dev, phys: p.advanced(by: 0x123), size: 0x100, direction: .bidirectional, context: ctx)
+    let a = try rig.machine.dmaMap(
+      dev, phys: p.advanced(by: 0x123), size: 0x100, direction: .bidirectional, context: ctx)
     #expect(a == IOVA(0xFFFF_F123))
     #expect(d.iovaToPhys(a) == p.advanced(by: 0x123))
     let m = try #require(rig.machine.dmaMapping(dev, dmaAddress: a))
-    #expect(m.iova == IOVA(0xFFFF_F000) && m.length == 4096 && m.size == 0x100 && m.phys == p.advanced(by: 0x123) && m.direction == .bidirectional)
+    #expect(
+      m.iova == IOVA(0xFFFF_F000) && m.length == 4096 && m.size == 0x100 && m.phys == p.advanced(by: 0x123)
+        && m.direction == .bidirectional)
 
     let b = try rig.machine.dmaMap(dev, phys: p, size: 4096, direction: .toDevice, context: ctx)
     #expect(b == IOVA(0xFFFF_E000))
@@ -41,9 +45,12 @@ struct DMAAPITests {
   func unmapWithHandle() throws {
     let (rig, dev, d) = try setup()
     let page = try rig.memory.allocPages(order: 0, context: ctx)
-    let a = try rig.machine.dmaMap(dev, phys: rig.address(page).advanced(by: 0x10), size: 0x80, direction: .bidirectional, context: ctx)
+    let a = try rig.machine.dmaMap(
+      dev, phys: rig.address(page).advanced(by: 0x10), size: 0x80, direction: .bidirectional, context: ctx)
     rig.read(dev, a.rawValue)
-    #expect(rig.machine.dmaUnmap(dev, dmaAddress: a.advanced(by: 0x10), size: 0x80, direction: .bidirectional, context: ctx) == nil)
+    #expect(
+      rig.machine.dmaUnmap(dev, dmaAddress: a.advanced(by: 0x10), size: 0x80, direction: .bidirectional, context: ctx)
+        == nil)
     #expect(d.iovaToPhys(a) == rig.address(page).advanced(by: 0x10))
     let m = try #require(rig.machine.dmaUnmap(dev, dmaAddress: a, size: 0x80, direction: .bidirectional, context: ctx))
     #expect(m.dmaAddress == a && m.size == 0x80)
@@ -51,7 +58,9 @@ struct DMAAPITests {
     #expect(d.iovaToPhys(a) == .zero)
     #expect(rig.unit.cachedEntryCounts.iotlb == 0, "strict: invalidated before dma_unmap returns")
     #expect(rig.read(dev, a.rawValue).fault != nil)
-    #expect(rig.machine.dmaUnmap(dev, dmaAddress: a, size: 0x80, direction: .bidirectional, context: ctx) == nil, "a second unmap finds nothing")
+    #expect(
+      rig.machine.dmaUnmap(dev, dmaAddress: a, size: 0x80, direction: .bidirectional, context: ctx) == nil,
+      "a second unmap finds nothing")
   }
 
   @Test("Directions set the mapping's permissions")
@@ -89,7 +98,9 @@ struct DMAAPITests {
     #expect(d.iovaToPhys(iova) == .zero)
     let r = rig.read(dev, iova.rawValue)
     #expect(r.fault != nil && r.verdict == .ok)
-    #expect(errno { try rig.machine.dmaFree(dev, dmaAddress: iova, size: 0x3000, block: block, context: ctx) } == .EINVAL, "double free")
+    #expect(
+      errno { try rig.machine.dmaFree(dev, dmaAddress: iova, size: 0x3000, block: block, context: ctx) } == .EINVAL,
+      "double free")
 
     #expect(errno { try rig.machine.dmaAlloc(dev, size: 0, context: ctx) } == .EINVAL)
     #expect(errno { try rig.machine.dmaAlloc(dev, size: 8 << 20, context: ctx) } == .ENOMEM)
@@ -98,11 +109,21 @@ struct DMAAPITests {
   @Test("Bad arguments, and a device that is not in a DMA domain")
   func errors() throws {
     let (rig, dev, _) = try setup()
-    #expect(errno { try rig.machine.dmaMap(dev, phys: PhysicalAddress(0x8000_0000), size: 0, direction: .toDevice, context: ctx) } == .EINVAL)
-    #expect(errno { try rig.machine.dmaMap(dev, phys: PhysicalAddress(UInt64.max - 10), size: 100, direction: .toDevice, context: ctx) } == .EOVERFLOW)
+    #expect(
+      errno {
+        try rig.machine.dmaMap(dev, phys: PhysicalAddress(0x8000_0000), size: 0, direction: .toDevice, context: ctx)
+      } == .EINVAL)
+    #expect(
+      errno {
+        try rig.machine.dmaMap(
+          dev, phys: PhysicalAddress(UInt64.max - 10), size: 100, direction: .toDevice, context: ctx)
+      } == .EOVERFLOW)
     let paging = try rig.paging()
     try rig.machine.attach(dev, to: paging, context: ctx)
-    #expect(errno { try rig.machine.dmaMap(dev, phys: PhysicalAddress(0x8000_0000), size: 64, direction: .toDevice, context: ctx) } == .EINVAL)
+    #expect(
+      errno {
+        try rig.machine.dmaMap(dev, phys: PhysicalAddress(0x8000_0000), size: 64, direction: .toDevice, context: ctx)
+      } == .EINVAL)
     #expect(rig.machine.dmaUnmap(dev, dmaAddress: IOVA(0xFFFF_F000), size: nil, direction: nil, context: ctx) == nil)
   }
 

@@ -1,5 +1,6 @@
 import KernelTypes
 import Testing
+
 @testable import IOMMU
 @testable import MemoryModel
 
@@ -95,14 +96,17 @@ struct FlushQueueTests {
     #expect(rig.unit.cachedEntryCounts.iotlb == 0)
   }
 
-  @Test("Freed table pages wait for the flush too (io-pgtable-arm frees them at once after a walk flush)", arguments: Geometry.models)
+  @Test(
+    "Freed table pages wait for the flush too (io-pgtable-arm frees them at once after a walk flush)",
+    arguments: Geometry.models)
   func tablePagesWait(_ g: Geometry) throws {
     let (rig, dev, _, _) = try lazy(g)
     let observer = RecordingObserver()
     rig.machine.observer = observer
     let block = try rig.memory.allocPages(order: 10, context: ctx)
     // 2M at a 4K offset: 512 small pages filling one last-level table.
-    let iova = try rig.machine.dmaMap(dev, phys: rig.address(block).advanced(by: 4096), size: 2 * M, direction: .bidirectional, context: ctx)
+    let iova = try rig.machine.dmaMap(
+      dev, phys: rig.address(block).advanced(by: 4096), size: 2 * M, direction: .bidirectional, context: ctx)
     #expect(iova == IOVA(0xFFE0_0000))
     rig.read(dev, iova.rawValue)
     let free = rig.memory.freePageCount

@@ -1,5 +1,6 @@
 import KernelTypes
 import Testing
+
 @testable import IOMMU
 @testable import MemoryModel
 
@@ -92,7 +93,9 @@ struct GroundTruthTests {
     try rig.machine.attach(dev, to: id, context: ctx)
     let page = try rig.memory.allocPages(order: 0, context: ctx)
     let phys = rig.address(page)
-    #expect(try rig.machine.dmaMap(dev, phys: phys.advanced(by: 8), size: 64, direction: .toDevice, context: ctx) == IOVA(phys.rawValue + 8))
+    #expect(
+      try rig.machine.dmaMap(dev, phys: phys.advanced(by: 8), size: 64, direction: .toDevice, context: ctx)
+        == IOVA(phys.rawValue + 8))
     #expect(rig.write(dev, phys.rawValue + 8, 9).verdict == .ok)
     #expect(rig.memory.read64(phys.advanced(by: 8)) == 9)
     #expect(id.iovaToPhys(IOVA(phys.rawValue)) == phys)

@@ -1,5 +1,6 @@
 import KernelTypes
 import Testing
+
 @testable import IOMMU
 @testable import MemoryModel
 
@@ -22,23 +23,52 @@ struct PageSizeTests {
   static let cases: [PgsizeCase] = [
     .init(bitmap: x86Sizes, iova: 0, paddr: 0, size: 4 * K, pgsize: 4 * K, count: 1, why: "one small page"),
     .init(bitmap: x86Sizes, iova: 0, paddr: 0, size: 2 * M, pgsize: 2 * M, count: 1, why: "one 2M page, no 1G fits"),
-    .init(bitmap: x86Sizes, iova: 0x1000, paddr: 0x1000, size: 4 * M, pgsize: 4 * K, count: 511, why: "4K pages stop at the 2M boundary"),
-    .init(bitmap: x86Sizes, iova: 0x1000, paddr: 0x1000, size: 0x3F_F000, pgsize: 4 * K, count: 511, why: "offset + 2M == size still stops at the boundary"),
-    .init(bitmap: x86Sizes, iova: 0x1000, paddr: 0x1000, size: 0x3F_E000, pgsize: 4 * K, count: 1022, why: "no 2M page fits after the boundary: all 4K"),
-    .init(bitmap: x86Sizes, iova: 0x1000, paddr: 0x2000, size: 4 * M, pgsize: 4 * K, count: 1024, why: "iova and paddr offset differently"),
-    .init(bitmap: x86Sizes, iova: 0, paddr: 0x1000, size: 8 * K, pgsize: 4 * K, count: 2, why: "paddr limits the alignment"),
-    .init(bitmap: x86Sizes, iova: 0x20_0000, paddr: 0x4020_0000, size: 0x4020_0000, pgsize: 2 * M, count: 513, why: "2M pages run past 1G when no 1G page fits after it"),
-    .init(bitmap: x86Sizes, iova: 0x20_0000, paddr: 0x4020_0000, size: 2 * G, pgsize: 2 * M, count: 511, why: "2M pages stop at the 1G boundary"),
+    .init(
+      bitmap: x86Sizes, iova: 0x1000, paddr: 0x1000, size: 4 * M, pgsize: 4 * K, count: 511,
+      why: "4K pages stop at the 2M boundary"),
+    .init(
+      bitmap: x86Sizes, iova: 0x1000, paddr: 0x1000, size: 0x3F_F000, pgsize: 4 * K, count: 511,
+      why: "offset + 2M == size still stops at the boundary"),
+    .init(
+      bitmap: x86Sizes, iova: 0x1000, paddr: 0x1000, size: 0x3F_E000, pgsize: 4 * K, count: 1022,
+      why: "no 2M page fits after the boundary: all 4K"),
+    .init(
+      bitmap: x86Sizes, iova: 0x1000, paddr: 0x2000, size: 4 * M, pgsize: 4 * K, count: 1024,
+      why: "iova and paddr offset differently"),
+    .init(
+      bitmap: x86Sizes, iova: 0, paddr: 0x1000, size: 8 * K, pgsize: 4 * K, count: 2, why: "paddr limits the alignment"),
+    .init(
+      bitmap: x86Sizes, iova: 0x20_0000, paddr: 0x4020_0000, size: 0x4020_0000, pgsize: 2 * M, count: 513,
+      why: "2M pages run past 1G when no 1G page fits after it"),
+    .init(
+      bitmap: x86Sizes, iova: 0x20_0000, paddr: 0x4020_0000, size: 2 * G, pgsize: 2 * M, count: 511,
+      why: "2M pages stop at the 1G boundary"),
     .init(bitmap: x86Sizes, iova: 0, paddr: 0, size: 3 * G, pgsize: G, count: 3, why: "largest size: no limit"),
-    .init(bitmap: x86Sizes, iova: G, paddr: G, size: 3 * G + 2 * M + 4 * K, pgsize: G, count: 3, why: "count is size >> 30, the tail is left"),
+    .init(
+      bitmap: x86Sizes, iova: G, paddr: G, size: 3 * G + 2 * M + 4 * K, pgsize: G, count: 3,
+      why: "count is size >> 30, the tail is left"),
     .init(bitmap: x86Sizes, iova: 0, paddr: 0, size: 0x800, pgsize: 0, count: 0, why: "nothing fits"),
-    .init(bitmap: 16 * K | 32 * M, iova: 0x4000, paddr: 0x4000, size: 64 * M, pgsize: 16 * K, count: 2047, why: "16K granule stops at 32M"),
-    .init(bitmap: 64 * K | 512 * M, iova: 0x1_0000, paddr: 0x1_0000, size: G, pgsize: 64 * K, count: 8191, why: "64K granule stops at 512M"),
-    .init(bitmap: 64 * K | 512 * M, iova: 0x1_0000, paddr: 0x1_0000, size: G - 128 * K, pgsize: 64 * K, count: 16382, why: "64K granule: no 512M fits"),
-    .init(bitmap: 4 * K | G, iova: 0x20_0000, paddr: 0x20_0000, size: 2 * G, pgsize: 4 * K, count: (G - 2 * M) >> 12, why: "next size is 1G when 2M is not supported"),
-    .init(bitmap: 0xFFFF_FFFF_F000, iova: 0x3000, paddr: 0x7000, size: 0x10_0000, pgsize: 4 * K, count: 1, why: "every power of two: stops at the 8K boundary"),
-    .init(bitmap: 0xFFFF_FFFF_F000, iova: 0x4000, paddr: 0x8000, size: 0x10_0000, pgsize: 16 * K, count: 64, why: "every power of two: iova and paddr differ at 16K"),
-    .init(bitmap: 4 * K | 1 << 63, iova: 0, paddr: 0, size: (1 << 63) - 4 * K, pgsize: 4 * K, count: (1 << 51) - 1, why: "check_add_overflow(offset, pgsize_next)"),
+    .init(
+      bitmap: 16 * K | 32 * M, iova: 0x4000, paddr: 0x4000, size: 64 * M, pgsize: 16 * K, count: 2047,
+      why: "16K granule stops at 32M"),
+    .init(
+      bitmap: 64 * K | 512 * M, iova: 0x1_0000, paddr: 0x1_0000, size: G, pgsize: 64 * K, count: 8191,
+      why: "64K granule stops at 512M"),
+    .init(
+      bitmap: 64 * K | 512 * M, iova: 0x1_0000, paddr: 0x1_0000, size: G - 128 * K, pgsize: 64 * K, count: 16382,
+      why: "64K granule: no 512M fits"),
+    .init(
+      bitmap: 4 * K | G, iova: 0x20_0000, paddr: 0x20_0000, size: 2 * G, pgsize: 4 * K, count: (G - 2 * M) >> 12,
+      why: "next size is 1G when 2M is not supported"),
+    .init(
+      bitmap: 0xFFFF_FFFF_F000, iova: 0x3000, paddr: 0x7000, size: 0x10_0000, pgsize: 4 * K, count: 1,
+      why: "every power of two: stops at the 8K boundary"),
+    .init(
+      bitmap: 0xFFFF_FFFF_F000, iova: 0x4000, paddr: 0x8000, size: 0x10_0000, pgsize: 16 * K, count: 64,
+      why: "every power of two: iova and paddr differ at 16K"),
+    .init(
+      bitmap: 4 * K | 1 << 63, iova: 0, paddr: 0, size: (1 << 63) - 4 * K, pgsize: 4 * K, count: (1 << 51) - 1,
+      why: "check_add_overflow(offset, pgsize_next)"),
   ]
 
   @Test("iommu_pgsize() hand-computed cases", arguments: cases)
@@ -62,17 +92,23 @@ struct PageSizeTests {
   @Test("iommu_pgsize() chunks agree with a greedy page-by-page split (random inputs)")
   func randomChunksAgreeWithGreedy() {
     var rng = SplitMix64(seed: 0xC0FF_EE00)
-    let bitmaps: [UInt64] = [x86Sizes, 16 * K | 32 * M, 64 * K | 512 * M, 4 * K | G, 0xFFFF_FFFF_F000, 4 * K | 64 * K | 2 * M]
+    let bitmaps: [UInt64] = [
+      x86Sizes, 16 * K | 32 * M, 64 * K | 512 * M, 4 * K | G, 0xFFFF_FFFF_F000, 4 * K | 64 * K | 2 * M,
+    ]
     for _ in 0..<3000 {
       let bitmap = bitmaps.randomElement(using: &rng)!
       let gran = UInt64(1) << UInt64(bitmap.trailingZeroBitCount)
       let largest = UInt64(1) << UInt64(63 - bitmap.leadingZeroBitCount)
       // Random addresses with random alignments, and related offsets half the time.
       let iova = (rng.next() % (1 << 40)) & ~(gran - 1) & ~((1 << (rng.next() % 32)) - 1)
-      let paddr = rng.next() % 2 == 0 ? (iova &+ largest * (rng.next() % 8)) & ((1 << 52) - 1) : (rng.next() % (1 << 44)) & ~(gran - 1)
+      let paddr =
+        rng.next() % 2 == 0
+        ? (iova &+ largest * (rng.next() % 8)) & ((1 << 52) - 1) : (rng.next() % (1 << 44)) & ~(gran - 1)
       var size = gran * (1 + rng.next() % 64) + (rng.next() % 3) * largest + (rng.next() % 3) * (largest / 2)
       size &= ~(gran - 1)
-      var a = iova, p = paddr, left = size
+      var a = iova
+      var p = paddr
+      var left = size
       var chunks = 0
       while left > 0 {
         let (pgsize, count) = iommuPgsize(bitmap: bitmap, iova: a, paddr: p, size: left)
@@ -90,7 +126,9 @@ struct PageSizeTests {
         p += pgsize * count
         left -= pgsize * count
         // The chunk ends where the greedy split changes size.
-        if left > 0 { #expect(Self.greedy(bitmap, a, p, left) != pgsize, "chunk \(chunks) of \(bitmap.hexAlt) ended early") }
+        if left > 0 {
+          #expect(Self.greedy(bitmap, a, p, left) != pgsize, "chunk \(chunks) of \(bitmap.hexAlt) ended early")
+        }
         chunks += 1
       }
     }
@@ -156,7 +194,11 @@ struct PageSizeTests {
     for d in 0..<f.levels { #expect(f.index(top, d) == f.entries(d) - 1) }
   }
 
-  @Test("Entries encode and decode back", arguments: [PageTableFormat.x86IO, .x86CPU, .lpae(granule: .size4K), .lpae(granule: .size16K), .lpae(granule: .size64K)])
+  @Test(
+    "Entries encode and decode back",
+    arguments: [
+      PageTableFormat.x86IO, .x86CPU, .lpae(granule: .size4K), .lpae(granule: .size16K), .lpae(granule: .size64K),
+    ])
   func encodeDecode(_ f: PageTableFormat) {
     let next = PhysicalAddress(0x1234_5 << UInt64(f.granuleShift))
     #expect(f.decode(0, depth: 0) == .none)

@@ -1,5 +1,6 @@
 import KernelTypes
 import Testing
+
 @testable import IOMMU
 @testable import MemoryModel
 
@@ -24,7 +25,12 @@ struct PageTableTests {
     for size in g.pageSizes {
       try d.map(iova: IOVA(iova), phys: PhysicalAddress(iova), size: size, context: ctx)
       // Overlapping mappings.
-      #expect(errno { try d.map(iova: IOVA(iova), phys: PhysicalAddress(iova + size), size: size, readable: true, writable: false, context: ctx) } == .EEXIST)
+      #expect(
+        errno {
+          try d.map(
+            iova: IOVA(iova), phys: PhysicalAddress(iova + size), size: size, readable: true, writable: false,
+            context: ctx)
+        } == .EEXIST)
       #expect(d.iovaToPhys(IOVA(iova + 42)) == PhysicalAddress(iova + 42))
       #expect(leaves(d).last == Leaf(iova: iova, phys: iova, size: size))
       iova += G
@@ -35,7 +41,8 @@ struct PageTableTests {
     for size in g.pageSizes {
       #expect(d.unmap(iova: IOVA(iova), size: size, context: ctx) == size)
       #expect(d.iovaToPhys(IOVA(iova + 42)) == .zero)
-      try d.map(iova: IOVA(iova), phys: PhysicalAddress(iova), size: size, readable: false, writable: true, context: ctx)
+      try d.map(
+        iova: IOVA(iova), phys: PhysicalAddress(iova), size: size, readable: false, writable: true, context: ctx)
       #expect(d.iovaToPhys(IOVA(iova + 42)) == PhysicalAddress(iova + 42))
       iova += G
     }
@@ -59,7 +66,8 @@ struct PageTableTests {
     try d.map(iova: IOVA(8 * big + gran), phys: PhysicalAddress(gran), size: gran, context: ctx)
     let before = leaves(d)
     // A small page inside the large one.
-    #expect(errno { try d.map(iova: IOVA(4 * big + gran), phys: PhysicalAddress(0), size: gran, context: ctx) } == .EEXIST)
+    #expect(
+      errno { try d.map(iova: IOVA(4 * big + gran), phys: PhysicalAddress(0), size: gran, context: ctx) } == .EEXIST)
     // The same large page again, and a run that ends inside it.
     #expect(errno { try d.map(iova: IOVA(4 * big), phys: PhysicalAddress(0), size: big, context: ctx) } == .EEXIST)
     #expect(errno { try d.map(iova: IOVA(3 * big), phys: PhysicalAddress(0), size: 2 * big, context: ctx) } == .EEXIST)
@@ -84,10 +92,13 @@ struct PageTableTests {
     for bad in [gran / 4, gran / 2, 42] {
       #expect(errno { try d.map(iova: IOVA(bad), phys: PhysicalAddress(0), size: gran, context: ctx) } == .EINVAL)
       #expect(errno { try d.map(iova: IOVA(gran), phys: PhysicalAddress(bad), size: gran, context: ctx) } == .EINVAL)
-      #expect(errno { try d.map(iova: IOVA(gran), phys: PhysicalAddress(0), size: gran + bad, context: ctx) } == .EINVAL)
+      #expect(
+        errno { try d.map(iova: IOVA(gran), phys: PhysicalAddress(0), size: gran + bad, context: ctx) } == .EINVAL)
     }
     #expect(errno { try d.map(iova: IOVA(gran), phys: PhysicalAddress(0), size: 0, context: ctx) } == .EINVAL)
-    #expect(errno { try d.map(iova: IOVA(UInt64.max - gran + 1), phys: PhysicalAddress(0), size: 2 * gran, context: ctx) } != nil)
+    #expect(
+      errno { try d.map(iova: IOVA(UInt64.max - gran + 1), phys: PhysicalAddress(0), size: 2 * gran, context: ctx) }
+        != nil)
     #expect(d.mappedLeaves().isEmpty)
     // Misaligned or empty unmaps remove nothing.
     try d.map(iova: IOVA(0), phys: PhysicalAddress(0), size: gran, context: ctx)
@@ -103,7 +114,9 @@ struct PageTableTests {
     let d = try rig.paging()
     let gran = g.granule
     #expect(errno { try d.map(iova: IOVA(1 << 48), phys: PhysicalAddress(0), size: gran, context: ctx) } == .ERANGE)
-    #expect(errno { try d.map(iova: IOVA((1 << 48) - gran), phys: PhysicalAddress(0), size: 2 * gran, context: ctx) } == .ERANGE)
+    #expect(
+      errno { try d.map(iova: IOVA((1 << 48) - gran), phys: PhysicalAddress(0), size: 2 * gran, context: ctx) }
+        == .ERANGE)
     #expect(errno { try d.map(iova: IOVA(1 << 52), phys: PhysicalAddress(0), size: gran, context: ctx) } == .ERANGE)
     #expect(errno { try d.map(iova: IOVA(0), phys: PhysicalAddress(1 << 52), size: gran, context: ctx) } == .ERANGE)
     #expect(d.mappedLeaves().isEmpty)
@@ -249,7 +262,8 @@ struct PageTableTests {
     try d.map(iova: IOVA(0), phys: PhysicalAddress(0), size: 4 * K, context: ctx)
     try d.map(iova: IOVA(2 * M - 4 * K), phys: PhysicalAddress(0), size: 8 * K, context: ctx)
     #expect(rig.memory.freePageCount == 0)
-    #expect(errno { try d.map(iova: IOVA(4 * M - 4 * K), phys: PhysicalAddress(0), size: 8 * K, context: ctx) } == .ENOMEM)
+    #expect(
+      errno { try d.map(iova: IOVA(4 * M - 4 * K), phys: PhysicalAddress(0), size: 8 * K, context: ctx) } == .ENOMEM)
     #expect(d.iovaToPhys(IOVA(4 * M - 4 * K)) == .zero)
     #expect(leaves(d).count == 3)
   }

@@ -1,5 +1,6 @@
 import KernelTypes
 import Testing
+
 @testable import IOMMU
 @testable import MemoryModel
 
@@ -48,7 +49,9 @@ struct RandomPageTableTests {
         let iova = position(slot, i)
         let phys = (2 * (rng.next() % 1024) + 1) * size
         let overlaps = (0..<count).contains { leafOwner[iova + $0 * size] != nil }
-        let result = errno { try d.map(iova: IOVA(iova), phys: PhysicalAddress(phys), size: size * count, context: ctx) }
+        let result = errno {
+          try d.map(iova: IOVA(iova), phys: PhysicalAddress(phys), size: size * count, context: ctx)
+        }
         if overlaps {
           #expect(result == .EEXIST, "step \(step): map over a mapping")
           stats.eexist += 1
@@ -62,7 +65,9 @@ struct RandomPageTableTests {
         }
       } else if op < 9, let victim = refs.values.sorted(by: { $0.iova < $1.iova }).randomElement(using: &rng) {
         // Unmap a whole mapping.
-        #expect(d.unmap(iova: IOVA(victim.iova), size: victim.size * victim.count, context: ctx) == victim.size * victim.count, "step \(step)")
+        #expect(
+          d.unmap(iova: IOVA(victim.iova), size: victim.size * victim.count, context: ctx) == victim.size
+            * victim.count, "step \(step)")
         refs[victim.iova] = nil
         for j in 0..<victim.count { leafOwner[victim.iova + j * victim.size] = nil }
         stats.unmaps += 1
@@ -78,7 +83,9 @@ struct RandomPageTableTests {
     }
     check(d, refs, g, &rng)
     #expect(stats.maps > 100 && stats.eexist > 10 && stats.unmaps > 50 && stats.holes > 5)
-    for r in refs.values { #expect(d.unmap(iova: IOVA(r.iova), size: r.size * r.count, context: ctx) == r.size * r.count) }
+    for r in refs.values {
+      #expect(d.unmap(iova: IOVA(r.iova), size: r.size * r.count, context: ctx) == r.size * r.count)
+    }
     #expect(d.mappedLeaves().isEmpty)
   }
 
@@ -138,7 +145,9 @@ struct RandomPageTableTests {
       // An overlapping map that starts before and ends inside fails and leaves nothing behind.
       let before = iova >= base + gran ? iova - gran : iova
       if before < iova {
-        #expect(errno { try d.map(iova: IOVA(before), phys: PhysicalAddress(phys - gran), size: 2 * gran, context: ctx) } == .EEXIST)
+        #expect(
+          errno { try d.map(iova: IOVA(before), phys: PhysicalAddress(phys - gran), size: 2 * gran, context: ctx) }
+            == .EEXIST)
         #expect(leaves(d) == expected)
       }
       #expect(d.unmap(iova: IOVA(iova), size: length, context: ctx) == length)

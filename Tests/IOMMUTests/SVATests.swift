@@ -1,7 +1,8 @@
-@testable import IOMMU
-@testable import MemoryModel
 import KernelTypes
 import Testing
+
+@testable import IOMMU
+@testable import MemoryModel
 
 /// CPU page tables, SVA walks and the walk-cache fill rules.
 @Suite("SVA and CPU page tables") struct SVATests {
@@ -13,7 +14,9 @@ import Testing
     let bond: SVABond
 
     init(model: IOMMUModel = .vtd, kvaFlush: KVAFlushPolicy = .deferredFree, notifier: NotifierPolicy = .sync) throws {
-      machine = Machine(memory: PhysicalMemory(config: MemoryConfiguration(size: 256 << 20)), policy: MachinePolicy(kvaFlush: kvaFlush, notifier: notifier))
+      machine = Machine(
+        memory: PhysicalMemory(config: MemoryConfiguration(size: 256 << 20)),
+        policy: MachinePolicy(kvaFlush: kvaFlush, notifier: notifier))
       unit = try machine.addIOMMU(name: "u0", model: model, sva: true)
       device = try machine.addDevice(name: "acc0", unit: unit, pasid: true, context: ctx)
       process = try machine.createProcess(comm: "p", context: ctx)
@@ -57,7 +60,8 @@ import Testing
     r.machine.observer = observer
     let m = try r.machine.mmap(r.process, size: 4096, populate: true, context: ctx)
     let res = r.machine.deviceAccess(
-      r.device, iova: IOVA(m.start.rawValue), pasid: r.bond.pasid, privilege: .supervisor, isWrite: false, length: 8, value: 0,
+      r.device, iova: IOVA(m.start.rawValue), pasid: r.bond.pasid, privilege: .supervisor, isWrite: false, length: 8,
+      value: 0,
       context: ctx)
     #expect(res.fault?.contains("SRE clear") == true)
     #expect(res.value == nil)
@@ -97,7 +101,8 @@ import Testing
     let area = try r.machine.vmalloc(size: 8192, context: ctx)
     _ = r.read(area.start.rawValue)
     // The PTE table the cached PD entry points at.
-    let pte = try #require(r.unit.caches.withLock { c in c.walk.entries.values.first { $0.entry.depth == 2 }?.entry.table })
+    let pte = try #require(
+      r.unit.caches.withLock { c in c.walk.entries.values.first { $0.entry.depth == 2 }?.entry.table })
     let freeBefore = r.machine.memory.freePageCount
     try r.machine.vfree(area, context: ctx)
     let stale = !r.unit.walkEntries(pointingInto: PhysicalAddress(pte), length: 4096).isEmpty

@@ -1,11 +1,14 @@
-@testable import IOMMU
-@testable import MemoryModel
+// swift-format-ignore-file: AlwaysUseLowerCamelCase
+// The unit constants K, M, G keep the kernel's SZ_ spelling.
+
+/// The shared test support (`Tests/IOMMUSanTestSupport`), for every file of this target.
+@_exported import IOMMUSanTestSupport
 import KernelTypes
 import Synchronization
 import Testing
 
-/// The shared test support (`Tests/IOMMUSanTestSupport`), for every file of this target.
-@_exported import IOMMUSanTestSupport
+@testable import IOMMU
+@testable import MemoryModel
 
 let K: UInt64 = 1 << 10
 let M: UInt64 = 1 << 20
@@ -47,10 +50,15 @@ struct Rig {
   let geometry: Geometry
   var memory: PhysicalMemory { machine.memory }
 
-  init(_ g: Geometry = .vtd, memorySize: UInt64 = 1 << 30, strict: Bool = true, iotlb: Int = 256, walk: Int = 64, pgsizes: UInt64? = nil) throws {
+  init(
+    _ g: Geometry = .vtd, memorySize: UInt64 = 1 << 30, strict: Bool = true, iotlb: Int = 256, walk: Int = 64,
+    pgsizes: UInt64? = nil
+  ) throws {
     let memory = PhysicalMemory(config: MemoryConfiguration(size: memorySize))
     machine = Machine(memory: memory, policy: MachinePolicy(strict: strict))
-    unit = try machine.addIOMMU(name: "mmu0", model: g.model, granule: PageSize(shift: g.granuleShift)!, pgsizes: pgsizes, iotlbEntries: iotlb, walkCacheEntries: walk)
+    unit = try machine.addIOMMU(
+      name: "mmu0", model: g.model, granule: PageSize(shift: g.granuleShift)!, pgsizes: pgsizes, iotlbEntries: iotlb,
+      walkCacheEntries: walk)
     geometry = g
   }
 
@@ -147,8 +155,12 @@ final class RecordingObserver: MachineObserver {
   func invalidationCompleted(_ command: InvalidationCommand, context: CallContext) {}
   func atcInvalidationTimedOut(_ command: InvalidationCommand, device: Device, context: CallContext) {}
   func deviceAccessed(_ event: DeviceAccessEvent) { events.withLock { $0.append(.access(event)) } }
-  func dmaMapped(_ device: Device, dmaAddress: IOVA, size: UInt64, direction: DMADirection, phys: PhysicalAddress, context: CallContext) {}
-  func dmaUnmapping(_ device: Device, dmaAddress: IOVA, size: UInt64?, direction: DMADirection?, context: CallContext) {}
+  func dmaMapped(
+    _ device: Device, dmaAddress: IOVA, size: UInt64, direction: DMADirection, phys: PhysicalAddress,
+    context: CallContext
+  ) {}
+  func dmaUnmapping(_ device: Device, dmaAddress: IOVA, size: UInt64?, direction: DMADirection?, context: CallContext) {
+  }
   func mappingsLeft(_ domain: Domain, leaves: [RemovedLeaves], reason: LeakReason, freed: Bool, context: CallContext) {}
   func kernelMessage(_ text: String, context: CallContext) { events.withLock { $0.append(.message(text)) } }
 }

@@ -1,5 +1,6 @@
 import KernelTypes
 import Testing
+
 @testable import MemoryModel
 
 @Suite("Addresses, sizes, errno and the clock")
@@ -67,7 +68,9 @@ struct AddressTests {
   }
 
   @Test func callChains() {
-    let c = CallContext(task: EmulatedTask(pid: 1, tgid: 1, comm: "insmod"), caller: KernelFrame("drv_init", module: "drv", isDriver: true))
+    let c = CallContext(
+      task: EmulatedTask(pid: 1, tgid: 1, comm: "insmod"),
+      caller: KernelFrame("drv_init", module: "drv", isDriver: true))
     let chain = c.chain("a", "b")
     #expect(chain.map(\.function) == ["a", "b", "drv_init"])
     #expect(chain.last?.isDriver == true)

@@ -1,5 +1,6 @@
 import KernelTypes
 import Testing
+
 @testable import MemoryModel
 
 /// The page allocator: `mm/page_alloc.c` semantics, orders 0 to 10.
@@ -58,7 +59,9 @@ struct BuddyAllocatorTests {
     #expect(errno { try memory.allocPages(order: 0, context: ctx) } == .ENOMEM)
   }
 
-  @Test("After everything is freed, the order-10 block at the lowest address is whole again", arguments: [1 as UInt64, 2, 3])
+  @Test(
+    "After everything is freed, the order-10 block at the lowest address is whole again",
+    arguments: [1 as UInt64, 2, 3])
   func coalescing(seed: UInt64) throws {
     let memory = makeMemory(size: 4 << 20)  // exactly one order-10 block
     var rng = SplitMix64(seed: seed)

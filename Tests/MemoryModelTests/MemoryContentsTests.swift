@@ -1,5 +1,6 @@
 import KernelTypes
 import Testing
+
 @testable import MemoryModel
 
 @Suite("Memory contents")
@@ -58,13 +59,15 @@ struct MemoryContentsTests {
     #expect(memory.read64(Self.page.advanced(by: 0x20)) == 0x2345)
   }
 
-  @Test("fill repeats a pattern of every width over the block", arguments: [
-    (1, 0xAB as UInt64, 0xABAB_ABAB_ABAB_ABAB as UInt64),
-    (2, 0xBEEF, 0xBEEF_BEEF_BEEF_BEEF),
-    (4, 0xDEAD_BEEF, 0xDEAD_BEEF_DEAD_BEEF),
-    (8, 0x0123_4567_89AB_CDEF, 0x0123_4567_89AB_CDEF),
-    (1, 0x1FF, 0xFFFF_FFFF_FFFF_FFFF),
-  ])
+  @Test(
+    "fill repeats a pattern of every width over the block",
+    arguments: [
+      (1, 0xAB as UInt64, 0xABAB_ABAB_ABAB_ABAB as UInt64),
+      (2, 0xBEEF, 0xBEEF_BEEF_BEEF_BEEF),
+      (4, 0xDEAD_BEEF, 0xDEAD_BEEF_DEAD_BEEF),
+      (8, 0x0123_4567_89AB_CDEF, 0x0123_4567_89AB_CDEF),
+      (1, 0x1FF, 0xFFFF_FFFF_FFFF_FFFF),
+    ])
   func fill(width: Int, value: UInt64, expected: UInt64) throws {
     let memory = makeMemory(size: 16 << 20)
     let b = try memory.allocPages(order: 1, context: ctx)

@@ -1,6 +1,7 @@
 import KernelTypes
 import Synchronization
 import Testing
+
 @testable import MemoryModel
 
 @Suite("Physical memory layout and page records")
@@ -55,7 +56,9 @@ struct PhysicalMemoryTests {
     #expect(memory.freePageCount == 1 << 28)
     #expect(memory.residentFrames == 0)
     var blocks: [PageBlock] = []
-    for order in [0, 0, 3, 10, 10, 0] { blocks.append(try memory.allocPages(order: order, gfp: .kernelZero, context: ctx)) }
+    for order in [0, 0, 3, 10, 10, 0] {
+      blocks.append(try memory.allocPages(order: order, gfp: .kernelZero, context: ctx))
+    }
     #expect(blocks[0].head == PFN(basePFN))
     for (i, b) in blocks.enumerated() {
       memory.write64(b.head.address(pageShift: 12), 0x1000 + UInt64(i))
@@ -85,13 +88,16 @@ struct PhysicalMemoryTests {
     #expect(MemoryConfiguration(size: 1 << 16, page: .size64K).validate() == nil)
     #expect(MemoryConfiguration(size: 1 << 14, page: .size64K).validate()?.errno == .EINVAL)
     #expect(MemoryConfiguration(size: 1 << 30, base: PhysicalAddress(0x8000_0800)).validate()?.errno == .EINVAL)
-    #expect(MemoryConfiguration(size: 1 << 30, base: PhysicalAddress((1 << 52) - (1 << 20))).validate()?.errno == .ERANGE)
+    #expect(
+      MemoryConfiguration(size: 1 << 30, base: PhysicalAddress((1 << 52) - (1 << 20))).validate()?.errno == .ERANGE)
     #expect(MemoryConfiguration(size: 8192, base: PhysicalAddress(UInt64.max - 4095)).validate()?.errno == .ERANGE)
   }
 
   @Test("Online ranges exclude holes, with inclusive ends")
   func onlineRanges() {
-    let c = MemoryConfiguration(size: 1 << 24, base: PhysicalAddress(0x1_0000_0000), mmio: [0x1_0000_0000...0x1_0000_0FFF], offline: [0x1_0080_0000...0x1_0080_1FFF, 0x1_00FF_F000...0x1_00FF_FFFF])
+    let c = MemoryConfiguration(
+      size: 1 << 24, base: PhysicalAddress(0x1_0000_0000), mmio: [0x1_0000_0000...0x1_0000_0FFF],
+      offline: [0x1_0080_0000...0x1_0080_1FFF, 0x1_00FF_F000...0x1_00FF_FFFF])
     let first: UInt64 = 0x1_0000_0000 >> 12
     #expect(c.onlineRanges() == [(first + 1)..<(first + 0x800), (first + 0x802)..<(first + 0xFFF)])
     #expect(c.pageSize == 4096)
@@ -111,13 +117,15 @@ struct PhysicalMemoryTests {
     #expect(memory.read64(phys.advanced(by: bytes - 8)) == 0x5A5A_5A5A_5A5A_5A5A)
     #expect(memory.read64(phys.advanced(by: bytes)) == 0)
     #expect(memory.residentFrames == Int(bytes / 4096))
-    #expect(memory.state(of: PFN(phys.rawValue >> UInt64(pageShift)) ) != .free)
+    #expect(memory.state(of: PFN(phys.rawValue >> UInt64(pageShift))) != .free)
   }
 
   @Test("page_owner records: who allocated and who freed, with a new generation per allocation")
   func records() throws {
     let memory = makeMemory(size: 16 << 20)
-    let driver = CallContext(task: EmulatedTask(pid: 42, tgid: 40, comm: "a-very-long-process-name"), caller: KernelFrame("nvme_probe", module: "nvme", file: "x.fixture", line: 3, isDriver: true))
+    let driver = CallContext(
+      task: EmulatedTask(pid: 42, tgid: 40, comm: "a-very-long-process-name"),
+      caller: KernelFrame("nvme_probe", module: "nvme", file: "x.fixture", line: 3, isDriver: true))
     #expect(driver.task.comm == "a-very-long-pro")
     #expect(memory.record(containing: PFN(basePFN)) == nil)
     memory.clock.advance(by: 1000)
@@ -178,11 +186,12 @@ struct PhysicalMemoryTests {
     try memory.freePages(a, context: ctx)
     let b = try memory.allocPages(order: 0, context: ctx)
     #expect(a == b)
-    #expect(rec.calls.withLock { $0 } == [
-      .init(hook: "alloc", block: a, recordAllocated: nil),
-      .init(hook: "free", block: a, recordAllocated: false),
-      .init(hook: "alloc", block: a, recordAllocated: false),
-    ])
+    #expect(
+      rec.calls.withLock { $0 } == [
+        .init(hook: "alloc", block: a, recordAllocated: nil),
+        .init(hook: "free", block: a, recordAllocated: false),
+        .init(hook: "alloc", block: a, recordAllocated: false),
+      ])
     memory.observer = nil
   }
 }

@@ -22,15 +22,24 @@ struct TraceBuilder {
   }
 
   mutating func map(_ iova: UInt64, _ paddr: UInt64, _ size: UInt64, comm: String = "acme-drv", cpu: Int = 0) {
-    line("map", "IOMMU: iova=\(Self.hex16(iova)) - \(Self.hex16(iova &+ size)) paddr=\(Self.hex16(paddr)) size=\(size)", comm: comm, cpu: cpu)
+    line(
+      "map", "IOMMU: iova=\(Self.hex16(iova)) - \(Self.hex16(iova &+ size)) paddr=\(Self.hex16(paddr)) size=\(size)",
+      comm: comm, cpu: cpu)
   }
 
-  mutating func unmap(_ iova: UInt64, _ size: UInt64, unmapped: UInt64? = nil, comm: String = "acme-drv", cpu: Int = 0) {
-    line("unmap", "IOMMU: iova=\(Self.hex16(iova)) - \(Self.hex16(iova &+ size)) size=\(size) unmapped_size=\(unmapped ?? size)", comm: comm, cpu: cpu)
+  mutating func unmap(_ iova: UInt64, _ size: UInt64, unmapped: UInt64? = nil, comm: String = "acme-drv", cpu: Int = 0)
+  {
+    line(
+      "unmap",
+      "IOMMU: iova=\(Self.hex16(iova)) - \(Self.hex16(iova &+ size)) size=\(size) unmapped_size=\(unmapped ?? size)",
+      comm: comm, cpu: cpu)
   }
 
   mutating func alloc(_ pfn: UInt64, order: Int = 0, comm: String = "acme-drv", cpu: Int = 0) {
-    line("mm_page_alloc", "page=00000000deadbeef pfn=0x\(String(pfn, radix: 16)) order=\(order) migratetype=0 gfp_flags=GFP_KERNEL", comm: comm, cpu: cpu)
+    line(
+      "mm_page_alloc",
+      "page=00000000deadbeef pfn=0x\(String(pfn, radix: 16)) order=\(order) migratetype=0 gfp_flags=GFP_KERNEL",
+      comm: comm, cpu: cpu)
   }
 
   mutating func free(_ pfn: UInt64, order: Int = 0, comm: String = "acme-drv", cpu: Int = 0) {
@@ -42,13 +51,16 @@ struct TraceBuilder {
   }
 
   mutating func fault(_ device: String, _ iova: UInt64, driver: String = "acme_drv", flags: UInt64 = 1) {
-    line("io_page_fault", "IOMMU:\(driver) \(device) iova=\(Self.hex16(iova)) flags=0x000\(flags)", comm: "irq/30-AMD-Vi", pid: 150, cpu: 5)
+    line(
+      "io_page_fault", "IOMMU:\(driver) \(device) iova=\(Self.hex16(iova)) flags=0x000\(flags)", comm: "irq/30-AMD-Vi",
+      pid: 150, cpu: 5)
   }
 
   var text: String { lines.joined(separator: "\n") + "\n" }
 
   func replay(pageSize: UInt64 = 4096, history: Int = 65536) -> (reports: [Report], summary: ReplaySummary) {
-    TraceReplay.replay(text: text, options: ReplayOptions(pageSize: pageSize, traceName: "t.trace", releasedHistory: history))
+    TraceReplay.replay(
+      text: text, options: ReplayOptions(pageSize: pageSize, traceName: "t.trace", releasedHistory: history))
   }
 }
 
@@ -63,7 +75,10 @@ struct TraceBuilder {
     let r = try #require(reports.first)
     #expect(r.kind == .freedWhileMapped)
     #expect(r.headline == "iommu: Detected page leak!")
-    #expect(r.warningSite == WarningSite(file: "drivers/iommu/iommu-debug-pagealloc.c", line: 91, function: "__iommu_debug_check_unmapped"))
+    #expect(
+      r.warningSite
+        == WarningSite(
+          file: "drivers/iommu/iommu-debug-pagealloc.c", line: 91, function: "__iommu_debug_check_unmapped"))
     #expect(r.pfn == PFN(0x80010))
     #expect(r.phys == PhysicalAddress(0x8001_0000))
     #expect(r.iova == IOVA(0xffff_f000))
@@ -81,7 +96,9 @@ struct TraceBuilder {
     #expect(r.details.first { $0.key == "free line" }?.value == .int(3))
     #expect(summary.exitStatus == 1)
     let text = KernelTextRenderer().render(r)
-    #expect(text.contains("WARNING: CPU: 0 PID: 100 at drivers/iommu/iommu-debug-pagealloc.c:91 __iommu_debug_check_unmapped+0x"))
+    #expect(
+      text.contains(
+        "WARNING: CPU: 0 PID: 100 at drivers/iommu/iommu-debug-pagealloc.c:91 __iommu_debug_check_unmapped+0x"))
     #expect(text.contains("RIP: 0010:kworker+0x"))
   }
 
@@ -274,7 +291,9 @@ struct TraceBuilder {
     #expect(r.phys == PhysicalAddress(0x1_0ec8_1040))
     #expect(r.pfn == PFN(0x10ec81))
     let keys = r.details.map(\.key)
-    for k in ["map line", "dma map line", "dma release line", "unmap line", "page free line", "fault line", "after unmap"] {
+    for k in [
+      "map line", "dma map line", "dma release line", "unmap line", "page free line", "fault line", "after unmap",
+    ] {
       #expect(keys.contains(k), "missing \(k)")
     }
     #expect(r.details.first { $0.key == "page free line" }?.value == .int(5))
@@ -381,7 +400,8 @@ struct TraceBuilder {
     t.map(0xffff_f000, 0x8001_0000, 4096)
     t.free(0x80010)
     let (reports, summary) = t.replay()
-    let report = try #require(try JSONSerialization.jsonObject(with: Data(JSONLinesRenderer().line(reports[0]).utf8)) as? [String: Any])
+    let report = try #require(
+      try JSONSerialization.jsonObject(with: Data(JSONLinesRenderer().line(reports[0]).utf8)) as? [String: Any])
     #expect(report["pfn"] as? Int == 0x80010)
     #expect(report["source"] as? String == "kernel sanitizer")
     let s = try #require(try JSONSerialization.jsonObject(with: Data(summary.json.serialized.utf8)) as? [String: Any])

@@ -53,7 +53,8 @@ import Testing
         out += l
         out.append(0x0A)
       }
-      let replayer = TraceReplayer(options: ReplayOptions(pageSize: round % 2 == 0 ? 4096 : 65536, releasedHistory: 8)) { r in
+      let replayer = TraceReplayer(options: ReplayOptions(pageSize: round % 2 == 0 ? 4096 : 65536, releasedHistory: 8))
+      { r in
         reports += 1
         _ = KernelTextRenderer().render(r)
         _ = JSONLinesRenderer().line(r)

@@ -82,7 +82,9 @@ import Testing
   @Test func thereAreTraceFixtures() {
     let names = Self.traceNames
     #expect(names.count >= 8)
-    for required in ["ath12k-fault-after-unmap", "freed-while-mapped-kmem", "trace-cmd-freed-while-mapped", "old-format-decimal-pfn"] {
+    for required in [
+      "ath12k-fault-after-unmap", "freed-while-mapped-kmem", "trace-cmd-freed-while-mapped", "old-format-decimal-pfn",
+    ] {
       #expect(names.contains(required))
     }
     #expect(names.contains { $0.hasPrefix("clean-") })
@@ -91,7 +93,8 @@ import Testing
   @Test(arguments: TraceFixtureTests.traceNames)
   func replayMatchesExpectation(name: String) throws {
     let tracePath = Self.directory.appendingPathComponent(name + ".trace").path
-    let expectText = try String(contentsOfFile: Self.directory.appendingPathComponent(name + ".expect").path, encoding: .utf8)
+    let expectText = try String(
+      contentsOfFile: Self.directory.appendingPathComponent(name + ".expect").path, encoding: .utf8)
     let e = try Self.parseExpectation(expectText)
     var reports: [Report] = []
     let options = ReplayOptions(pageSize: e.pageSize, traceName: "Fixtures/traces/\(name).trace")
@@ -129,7 +132,8 @@ import Testing
       #expect(r.callTrace.contains { $0.isGuilty })
     }
     // The summary record is a JSON object without a `kind` key.
-    let summaryObject = try #require(try JSONSerialization.jsonObject(with: Data(json.serialized.utf8)) as? [String: Any])
+    let summaryObject = try #require(
+      try JSONSerialization.jsonObject(with: Data(json.serialized.utf8)) as? [String: Any])
     #expect(summaryObject["kind"] == nil)
     #expect((summaryObject["summary"] as? [String: Any])?["exit_status"] as? Int == Int(summary.exitStatus))
   }

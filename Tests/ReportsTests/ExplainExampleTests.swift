@@ -1,7 +1,8 @@
 import FixtureLanguage
-@testable import Reports
 import KernelTypes
 import Testing
+
+@testable import Reports
 
 /// The examples under "Assert it in a fixture" (` ```fixture ` blocks of `Explanations/KIND.md`) are fixture text:
 /// each parses, in a context that declares the names it uses without binding them, and asserts its own kind.

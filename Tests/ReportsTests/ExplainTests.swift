@@ -1,7 +1,8 @@
 import Foundation
 import KernelTypes
-@testable import Reports
 import Testing
+
+@testable import Reports
 
 @Suite struct ExplainTests {
   @Test(arguments: ReportKind.allCases)
@@ -10,7 +11,9 @@ import Testing
     #expect(!kind.title.isEmpty)
     #expect(text.hasPrefix("\(kind.rawValue) (\(kind.source.rawValue))\n  "))
     #expect(text.replacingOccurrences(of: "\n  ", with: " ").contains(kind.title))
-    for heading in ["What happened", "Where a real kernel sees it", "Typical driver bug", "How to fix it", "Assert it in a fixture"] {
+    for heading in [
+      "What happened", "Where a real kernel sees it", "Typical driver bug", "How to fix it", "Assert it in a fixture",
+    ] {
       #expect(text.contains("\n\(heading)\n"), "\(kind) lacks \(heading)")
     }
     if kind != .faultAfterUnmap {

@@ -171,7 +171,8 @@ enum GoldenReports {
       kind: .freedWhileIOTLBCached,
       headline: "iommusan: pfn 0x80050 freed while an IOTLB entry of iommu0 still maps iova 0x100000",
       warnMessage: ["iommusan: pfn 0x80050 freed while an IOTLB entry of iommu0 still maps iova 0x100000"],
-      warningSite: WarningSite(file: "drivers/iommu/iommusan/iotlb.c", line: 212, function: "iommusan_check_cached_free"),
+      warningSite: WarningSite(
+        file: "drivers/iommu/iommusan/iotlb.c", line: 212, function: "iommusan_check_cached_free"),
       callTrace: [
         k("iommusan_check_cached_free"), k("__free_frozen_pages"), k("__free_pages"),
         guilty("acme_cam_release_buf", "acme_cam", file, 17), m("acme_cam_stop_streaming", "acme_cam"),
@@ -193,7 +194,8 @@ enum GoldenReports {
       kind: .pageTableFreedWhileCached,
       headline: "iommusan: kernel page-table page pfn 0x80060 freed while the walk cache of iommu0 points at it",
       warnMessage: ["iommusan: kernel page-table page pfn 0x80060 freed while the walk cache of iommu0 points at it"],
-      warningSite: WarningSite(file: "drivers/iommu/iommusan/walk-cache.c", line: 88, function: "iommusan_check_table_free"),
+      warningSite: WarningSite(
+        file: "drivers/iommu/iommusan/walk-cache.c", line: 88, function: "iommusan_check_table_free"),
       callTrace: [
         k("iommusan_check_table_free"), k("__free_frozen_pages"), k("pte_free_kernel"), k("pmd_free_pte_page"),
         k("vfree"), guilty("acme_fw_unload", "acme_fw", file, 27), m("acme_fw_remove", "acme_fw"),
@@ -214,7 +216,8 @@ enum GoldenReports {
       kind: .secondaryTLBStale,
       headline: "iommusan: pfn 0x80070 freed before the IOMMU's copy for pasid 2 was invalidated",
       warnMessage: ["iommusan: pfn 0x80070 freed before the IOMMU's copy for pasid 2 was invalidated"],
-      warningSite: WarningSite(file: "drivers/iommu/iommusan/sva.c", line: 141, function: "iommusan_check_secondary_tlb"),
+      warningSite: WarningSite(
+        file: "drivers/iommu/iommusan/sva.c", line: 141, function: "iommusan_check_secondary_tlb"),
       callTrace: [
         k("iommusan_check_secondary_tlb"), k("free_unref_folios"), k("folios_put_refs"),
         k("free_pages_and_swap_cache"), k("tlb_finish_mmu"), k("vms_clear_ptes"),
@@ -262,7 +265,9 @@ enum GoldenReports {
       statement: StatementLocation(file: file, line: 40, column: 1, text: "free_domain vdpa"),
       task: task("acme-vdpa-teard"),
       iova: IOVA(0x10_0000), domain: "vdpa", device: "vdpa0",
-      details: [Detail("mappings", .int(3)), Detail("bytes", .int(12288)), Detail("last mapped at", .string("\(file):31:1"))])
+      details: [
+        Detail("mappings", .int(3)), Detail("bytes", .int(12288)), Detail("last mapped at", .string("\(file):31:1")),
+      ])
   }
 
   // MARK: - DMA-API debug
@@ -272,8 +277,10 @@ enum GoldenReports {
     let message =
       "DMA-API: acme_nvme 0000:00:01.0: device driver frees DMA memory with different size "
       + "[device address=0x00000000fffff000] [map size=8192 bytes] [unmap size=4096 bytes]"
-    let mapped = [k("debug_dma_map_phys"), k("dma_map_phys"), m("acme_nvme_map_data", "acme_nvme"),
-                  m("acme_nvme_queue_rq", "acme_nvme"), k("blk_mq_dispatch_rq_list")]
+    let mapped = [
+      k("debug_dma_map_phys"), k("dma_map_phys"), m("acme_nvme_map_data", "acme_nvme"),
+      m("acme_nvme_queue_rq", "acme_nvme"), k("blk_mq_dispatch_rq_list"),
+    ]
     return Report(
       kind: .dmaUnmapMismatch, headline: message, warnMessage: [message],
       warningSite: WarningSite(file: "kernel/dma/debug.c", line: 1036, function: "check_unmap"),
@@ -286,7 +293,9 @@ enum GoldenReports {
       task: task("acme-nvme-prp"),
       pfn: PFN(0x80080), phys: PhysicalAddress(0x8008_0000), iova: IOVA(0xffff_f000),
       domain: "nvme0.dma", device: "nvme0",
-      details: [Detail("map size", .int(8192)), Detail("unmap size", .int(4096)), Detail("direction", .string("bidirectional"))],
+      details: [
+        Detail("map size", .int(8192)), Detail("unmap size", .int(4096)), Detail("direction", .string("bidirectional")),
+      ],
       trailer: ["Mapped at:"] + mapped.map { " " + KernelText.frame($0) })
   }
 
@@ -317,7 +326,8 @@ enum GoldenReports {
       kind: .dmaUseAfterFree,
       headline: "iommusan: nic0 wrote 8 bytes to pfn 0x80090, freed since iova 0xffffd000 was mapped",
       warnMessage: ["iommusan: nic0 wrote 8 bytes to pfn 0x80090, freed since iova 0xffffd000 was mapped"],
-      warningSite: WarningSite(file: "drivers/iommu/iommusan/ground-truth.c", line: 120, function: "iommusan_check_dma_access"),
+      warningSite: WarningSite(
+        file: "drivers/iommu/iommusan/ground-truth.c", line: 120, function: "iommusan_check_dma_access"),
       callTrace: [
         k("iommusan_check_dma_access"), k("iommusan_device_write"),
         guilty("acme_nic_rx_dma", "acme_nic", file, 30),
@@ -345,12 +355,14 @@ enum GoldenReports {
       kind: .dmaStaleWalk,
       headline: "iommusan: accel0 pasid 1 translation walked freed page-table page pfn 0x80060",
       warnMessage: ["iommusan: accel0 pasid 1 translation walked freed page-table page pfn 0x80060"],
-      warningSite: WarningSite(file: "drivers/iommu/iommusan/ground-truth.c", line: 151, function: "iommusan_check_walk"),
+      warningSite: WarningSite(
+        file: "drivers/iommu/iommusan/ground-truth.c", line: 151, function: "iommusan_check_walk"),
       callTrace: [
         k("iommusan_check_walk"), k("iommusan_translate"), k("iommusan_device_read"),
         guilty("acme_accel_fetch", "acme_accel", file, 35),
       ],
-      statement: StatementLocation(file: file, line: 35, column: 1, text: "dma accel0 read 0xffff_8880_0010_0000 pasid=p"),
+      statement: StatementLocation(
+        file: file, line: 35, column: 1, text: "dma accel0 read 0xffff_8880_0010_0000 pasid=p"),
       task: task("sva-stale-walk"),
       pfn: PFN(0x80060), phys: PhysicalAddress(0x8006_0000), iova: IOVA(0xffff_8880_0010_0000),
       device: "accel0", pasid: 1,

@@ -130,7 +130,8 @@ import Testing
     #expect(JSONValue.double(-0.0).serialized == "0")
     #expect(JSONValue.double(1e-7).serialized == "1e-07")
     for d in [1e-7, 1.0, 123.456, 1e300, -2.5e-300] {
-      let parsed = try JSONSerialization.jsonObject(with: Data(JSONValue.double(d).serialized.utf8), options: .fragmentsAllowed)
+      let parsed = try JSONSerialization.jsonObject(
+        with: Data(JSONValue.double(d).serialized.utf8), options: .fragmentsAllowed)
       #expect((parsed as? NSNumber)?.doubleValue == d)
     }
     let v: JSONValue = ["a": 1]

@@ -9,7 +9,8 @@ import Testing
     func index(_ prefix: String) -> Int { lines.firstIndex { $0.hasPrefix(prefix) } ?? -1 }
     let order = [
       index("------------[ cut here ]------------"), index("DMA-API: acme_nvme 0000:00:01.0:"),
-      index("WARNING: CPU: 0 PID: 1042 at kernel/dma/debug.c:1036 check_unmap+0x"), index("Modules linked in: acme_nvme"),
+      index("WARNING: CPU: 0 PID: 1042 at kernel/dma/debug.c:1036 check_unmap+0x"),
+      index("Modules linked in: acme_nvme"),
       index("CPU: 0 UID: 0 PID: 1042 Comm: acme-nvme-prp Not tainted 7.0.0-iommusan #1 PREEMPT(full) "),
       index("Hardware name: iommusan emulated machine"), index("RIP: 0010:acme_nvme_unmap_data+0x"),
       index("Call Trace:"), index(" <TASK>"), index(" check_unmap+0x"), index(" </TASK>"),
@@ -124,7 +125,10 @@ import Testing
       #expect(lines.contains("two"))
       #expect(lines.contains("lines"))
       // Values with spaces or nothing in them are quoted, so the last token is the value.
-      #expect(lines.contains { $0.hasPrefix("iommusan:   iova 0xffffffffffffffff domain \"") && $0.contains(" device \"\" pasid 4294967295") })
+      #expect(
+        lines.contains {
+          $0.hasPrefix("iommusan:   iova 0xffffffffffffffff domain \"") && $0.contains(" device \"\" pasid 4294967295")
+        })
     }
     #expect(KernelText.symbol("") == "unknown")
     #expect(KernelText.symbol("a-b c.isra.0") == "a_b_c.isra.0")

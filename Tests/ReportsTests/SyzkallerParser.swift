@@ -54,7 +54,8 @@ struct SyzkallerParser {
       "WARNING: \\[.*\\] \(Self.srcPattern) at \(Self.funcPattern).*",
     ].map { try Regex($0) }
     ripFrame = try Regex(
-      "(?:IP|NIP|pc |PC is at):? (?:(?:[0-9]+:)?(?:\(Self.pcPattern) +){0,2}\(Self.funcPattern)|(?:[0-9]+:)?0x[0-9a-f]+)")
+      "(?:IP|NIP|pc |PC is at):? (?:(?:[0-9]+:)?(?:\(Self.pcPattern) +){0,2}\(Self.funcPattern)|(?:[0-9]+:)?0x[0-9a-f]+)"
+    )
     frame = try Regex("^ *(?:\(Self.pcPattern) ){0,2}\(Self.funcPattern)")
     stackStart = try Self.stackStarts.map { try Regex($0) }
     callTrace = try Regex("(?:Call (?:T|t)race:)|(?:Backtrace:)")

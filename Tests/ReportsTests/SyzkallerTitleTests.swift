@@ -99,7 +99,8 @@ import Testing
 
   @Test func oddFunctionNamesStayParseable() throws {
     var report = GoldenReports.freedWhileMapped
-    report.callTrace[3] = StackFrame("acme-nvme free\nhost", module: "acme-nvme", sourceFile: "a b.fixture", sourceLine: 3, isGuilty: true)
+    report.callTrace[3] = StackFrame(
+      "acme-nvme free\nhost", module: "acme-nvme", sourceFile: "a b.fixture", sourceLine: 3, isGuilty: true)
     let text = KernelTextRenderer().render(report)
     let parsed = try #require(parser.parse(text))
     #expect(parsed.title == "WARNING in acme_nvme_free_host")

@@ -4,6 +4,7 @@ import KernelTypes
 import MemoryModel
 import Synchronization
 import Testing
+
 @testable import Sanitizer
 
 @Suite struct ConcurrencyTests {
@@ -15,7 +16,9 @@ import Testing
     let unit = try t.machine.addIOMMU(name: "vtd0", model: .vtd)
     let shared = try t.machine.allocDomain(unit: unit, type: .paging, name: "shared", context: ctx)
     var domains: [Domain] = []
-    for i in 0..<threads { domains.append(try t.machine.allocDomain(unit: unit, type: .paging, name: "d\(i)", context: ctx)) }
+    for i in 0..<threads {
+      domains.append(try t.machine.allocDomain(unit: unit, type: .paging, name: "d\(i)", context: ctx))
+    }
     let pages = try t.memory.allocPages(order: 4, context: ctx)
     let base = pages.head.address(pageShift: 12)
     let doms = domains

@@ -3,6 +3,7 @@ import KernelTypes
 import MemoryModel
 import Reports
 import Testing
+
 @testable import Sanitizer
 
 /// Kernel and exact accounting side by side on the same random workloads.
@@ -15,7 +16,9 @@ import Testing
   /// Runs the same operations on a machine under `mode`; returns the
   /// (kind, pfn) of every report and, for each report, whether the page
   /// was really mapped in the page table at that moment.
-  func workload(_ mode: MapAccounting, model: IOMMUModel, seed: UInt64, largePages: Bool) throws -> [(ReportKind, UInt64, Bool)] {
+  func workload(_ mode: MapAccounting, model: IOMMUModel, seed: UInt64, largePages: Bool) throws -> [(
+    ReportKind, UInt64, Bool
+  )] {
     var rng = SplitMix64(seed: seed)
     let t = TestMachine(accounting: mode, memory: 256 << 20)
     let unit = try t.machine.addIOMMU(name: "u", model: model)
@@ -51,7 +54,9 @@ import Testing
         // With large pages, sometimes unmap only the first 4K.
         let size = largePages && m.pages == 512 && rng.next() % 2 == 0 ? UInt64(4096) : m.pages << 12
         _ = d.unmap(iova: IOVA(m.iova), size: size, context: ctx)
-        if size < m.pages << 12 && model == .smmuv3 { _ = d.unmap(iova: IOVA(m.iova), size: m.pages << 12, context: ctx) }
+        if size < m.pages << 12 && model == .smmuv3 {
+          _ = d.unmap(iova: IOVA(m.iova), size: m.pages << 12, context: ctx)
+        }
       default:
         guard !blocks.isEmpty else { continue }
         let b = blocks.remove(at: Int(rng.next() % UInt64(blocks.count)))

@@ -1,5 +1,6 @@
 import Dispatch
 import Testing
+
 @testable import Sanitizer
 
 /// The page_ext-like count table on its own, against a plain array.
@@ -69,7 +70,9 @@ import Testing
     let counts = MapCounts(span: 10..<60)
     #expect(counts.levels == 1)
     #expect(counts.add(pages: 0, 1_000_000, 1) == 1)
-    #expect(counts.count(page: 9) == 0 && counts.count(page: 10) == 1 && counts.count(page: 59) == 1 && counts.count(page: 60) == 0)
+    #expect(
+      counts.count(page: 9) == 0 && counts.count(page: 10) == 1 && counts.count(page: 59) == 1
+        && counts.count(page: 60) == 0)
     #expect(counts.pieceCount == 50)
   }
 

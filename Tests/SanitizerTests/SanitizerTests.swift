@@ -3,6 +3,7 @@ import KernelTypes
 import MemoryModel
 import Reports
 import Testing
+
 @testable import Sanitizer
 
 @Suite struct AccountingTests {
@@ -123,7 +124,8 @@ import Testing
   }
 
   @Test func mmioAndOfflineAreNotCounted() throws {
-    let m = Machine(memory: PhysicalMemory(config: MemoryConfiguration(size: 64 << 20, offline: [0x8100_0000...0x81ff_ffff])))
+    let m = Machine(
+      memory: PhysicalMemory(config: MemoryConfiguration(size: 64 << 20, offline: [0x8100_0000...0x81ff_ffff])))
     let s = Sanitizer(machine: m)
     s.attach()
     let unit = try m.addIOMMU(name: "vtd0", model: .vtd)

@@ -3,24 +3,24 @@ import MemoryModel
 import Synchronization
 
 /// A user mapping made by `mmap`.
-public struct MmapArea: Sendable, Hashable {
-  public var start: VirtualAddress
-  public var size: UInt64
+package struct MmapArea: Sendable, Hashable {
+  package var start: VirtualAddress
+  package var size: UInt64
 }
 
 /// A kernel virtual area made by `vmalloc`.
-public struct VmallocArea: Sendable, Hashable {
-  public var start: VirtualAddress
-  public var size: UInt64
-  public var pages: [PageBlock]
+package struct VmallocArea: Sendable, Hashable {
+  package var start: VirtualAddress
+  package var size: UInt64
+  package var pages: [PageBlock]
 }
 
 /// An address space: a process's mm. Its PGD's kernel half points at the
 /// tables every process shares.
-public final class Process: Sendable, CustomStringConvertible {
-  public let pid: Int
-  public let comm: String
-  public let pgd: PhysicalAddress
+package final class Process: Sendable, CustomStringConvertible {
+  package let pid: Int
+  package let comm: String
+  package let pgd: PhysicalAddress
 
   struct State {
     var areas: [UInt64: (area: MmapArea, pages: [PageBlock])] = [:]
@@ -41,16 +41,16 @@ public final class Process: Sendable, CustomStringConvertible {
     self.pgd = pgd
   }
 
-  public var description: String { "\(comm)[\(pid)]" }
-  public var hasExited: Bool { state.withLock { $0.exited } }
-  public var bonds: [SVABond] { state.withLock { $0.bonds.map(\.bond) } }
+  package var description: String { "\(comm)[\(pid)]" }
+  package var hasExited: Bool { state.withLock { $0.exited } }
+  package var bonds: [SVABond] { state.withLock { $0.bonds.map(\.bond) } }
 }
 
 /// An SVA binding: a device PASID walking a process's page tables.
-public struct SVABond: Sendable {
-  public var device: Device
-  public var pasid: UInt32
-  public var domain: Domain
+package struct SVABond: Sendable {
+  package var device: Device
+  package var pasid: UInt32
+  package var domain: Domain
 }
 
 /// The CPU side of the machine: init_mm's kernel half, processes, their
@@ -112,9 +112,11 @@ final class CPUMemoryManager: Sendable {
     state.withLock { $0.tables[table.rawValue]?.epochs[Int(index)] ?? 0 }
   }
 
-
   /// Installs a 4K leaf, allocating the tables on the way.
-  func map(pgd: PhysicalAddress, va: UInt64, phys: PhysicalAddress, user: Bool, writable: Bool, kernel: Bool, context: CallContext) throws(MachineError) {
+  func map(
+    pgd: PhysicalAddress, va: UInt64, phys: PhysicalAddress, user: Bool, writable: Bool, kernel: Bool,
+    context: CallContext
+  ) throws(MachineError) {
     var table = pgd
     for d in 0..<3 {
       let s = table.advanced(by: format.index(va, d) << 3)
@@ -128,7 +130,8 @@ final class CPUMemoryManager: Sendable {
       }
     }
     let idx = format.index(va, 3)
-    memory.write64(table.advanced(by: idx << 3), format.encodeLeaf(phys, depth: 3, readable: true, writable: writable, user: user))
+    memory.write64(
+      table.advanced(by: idx << 3), format.encodeLeaf(phys, depth: 3, readable: true, writable: writable, user: user))
     let e = memory.currentEpoch
     state.withLock { $0.tables[table.rawValue]?.epochs[Int(idx)] = e }
   }
@@ -138,7 +141,9 @@ final class CPUMemoryManager: Sendable {
   func zap(pgd: PhysicalAddress, va: UInt64) -> PhysicalAddress? {
     var table = pgd
     for d in 0..<3 {
-      guard case .table(let t, _, _) = format.decode(memory.read64(table.advanced(by: format.index(va, d) << 3)), depth: d) else { return nil }
+      guard
+        case .table(let t, _, _) = format.decode(memory.read64(table.advanced(by: format.index(va, d) << 3)), depth: d)
+      else { return nil }
       table = t
     }
     memory.write64(table.advanced(by: format.index(va, 3) << 3), 0)
@@ -155,7 +160,10 @@ final class CPUMemoryManager: Sendable {
       var table = pgd
       var ok = true
       for d in 0..<2 {
-        guard case .table(let t, _, _) = format.decode(memory.read64(table.advanced(by: format.index(va, d) << 3)), depth: d) else {
+        guard
+          case .table(let t, _, _) = format.decode(
+            memory.read64(table.advanced(by: format.index(va, d) << 3)), depth: d)
+        else {
           ok = false
           break
         }

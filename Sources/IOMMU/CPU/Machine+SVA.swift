@@ -6,7 +6,7 @@ extension Machine {
 
   /// Creates an address space whose PGD shares init_mm's kernel half.
   /// The corresponding Linux function is `mm_alloc()` (`pgd_alloc()`).
-  public func createProcess(comm: String, context: CallContext) throws(MachineError) -> Process {
+  package func createProcess(comm: String, context: CallContext) throws(MachineError) -> Process {
     let kpgd = try cpu.kernelPGD(context: context)
     let pgd = try cpu.allocTable(depth: 0, kernel: false, context: context)
     for i in UInt64(256)..<512 {
@@ -24,11 +24,13 @@ extension Machine {
 
   /// Maps `size` bytes of user memory, optionally populated with pages.
   /// The corresponding Linux function is `do_mmap()` (`MAP_POPULATE`).
-  public func mmap(_ p: Process, size: UInt64, populate: Bool, context: CallContext) throws(MachineError) -> MmapArea {
+  package func mmap(_ p: Process, size: UInt64, populate: Bool, context: CallContext) throws(MachineError) -> MmapArea {
     guard !p.hasExited else { throw MachineError(.ESRCH, "process \(p) has exited") }
     guard size > 0 else { throw MachineError(.EINVAL, "size is 0") }
     let (rounded, o) = size.addingReportingOverflow(4095)
-    guard !o, rounded >> 12 <= 1 << 20 else { throw MachineError(.ENOMEM, "mmap of \(ByteSize.describe(size)) exceeds the emulator's 4G per area") }
+    guard !o, rounded >> 12 <= 1 << 20 else {
+      throw MachineError(.ENOMEM, "mmap of \(ByteSize.describe(size)) exceeds the emulator's 4G per area")
+    }
     let length = rounded & ~4095
     let start = p.state.withLock { s -> UInt64 in
       let va = s.nextVA
@@ -39,9 +41,14 @@ extension Machine {
     if populate {
       var off: UInt64 = 0
       while off < length {
-        let b = try memory.allocPages(order: 0, gfp: .highUserMovableComp, use: .data, context: context,
-          stack: context.chain("post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof", "alloc_pages_mpol", "do_anonymous_page", "handle_mm_fault", "__get_user_pages", "populate_vma_page_range"))
-        try cpu.map(pgd: p.pgd, va: start + off, phys: b.head.address(pageShift: memory.pageShift), user: true, writable: true, kernel: false, context: context)
+        let b = try memory.allocPages(
+          order: 0, gfp: .highUserMovableComp, use: .data, context: context,
+          stack: context.chain(
+            "post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof", "alloc_pages_mpol",
+            "do_anonymous_page", "handle_mm_fault", "__get_user_pages", "populate_vma_page_range"))
+        try cpu.map(
+          pgd: p.pgd, va: start + off, phys: b.head.address(pageShift: memory.pageShift), user: true, writable: true,
+          kernel: false, context: context)
         pages.append(b)
         off += 4096
       }
@@ -56,7 +63,7 @@ extension Machine {
   /// `emu.notifier` says: with the CPU TLB (before the frees), or in
   /// `invalidate_range_end()` (after them).
   /// The corresponding Linux function is `__vm_munmap()`.
-  public func munmap(_ p: Process, area: MmapArea, context: CallContext) throws(MachineError) {
+  package func munmap(_ p: Process, area: MmapArea, context: CallContext) throws(MachineError) {
     guard let (a, pages) = p.state.withLock({ $0.areas.removeValue(forKey: area.start.rawValue) }) else {
       throw MachineError(.EINVAL, "no mapping at \(area.start)")
     }
@@ -74,11 +81,16 @@ extension Machine {
       invalidateSecondaryTLBs(p, range: range, context: context)
     }
     for b in pages {
-      try? memory.freePages(b, context: context, stack: [KernelFrame("free_pages_prepare"), KernelFrame("free_unref_folios"), KernelFrame("tlb_flush_mmu")] + z)
+      try? memory.freePages(
+        b, context: context,
+        stack: [KernelFrame("free_pages_prepare"), KernelFrame("free_unref_folios"), KernelFrame("tlb_flush_mmu")] + z)
     }
     let tables = cpu.unlinkEmptyPTETables(pgd: p.pgd, start: a.start.rawValue, size: a.size)
     for t in tables {
-      try? memory.freePages(t, context: context, stack: context.chain("free_pages_prepare", "__free_frozen_pages", "pagetable_free", "free_pgd_range", "free_pgtables"))
+      try? memory.freePages(
+        t, context: context,
+        stack: context.chain(
+          "free_pages_prepare", "__free_frozen_pages", "pagetable_free", "free_pgd_range", "free_pgtables"))
     }
     if policy.notifier == .deferredEnd {
       // mmu_notifier_invalidate_range_end(): after pages and tables went back.
@@ -88,7 +100,7 @@ extension Machine {
 
   /// Ends a process: its mappings go, then its page tables.
   /// The corresponding Linux function is `exit_mmap()`.
-  public func exitProcess(_ p: Process, context: CallContext) throws(MachineError) {
+  package func exitProcess(_ p: Process, context: CallContext) throws(MachineError) {
     guard !p.hasExited else { throw MachineError(.ESRCH, "process \(p) has already exited") }
     let bonds = p.bonds
     for b in bonds {
@@ -102,7 +114,10 @@ extension Machine {
     for b in bonds { try? svaUnbind(b, context: context) }
     p.state.withLock { $0.exited = true }
     for t in cpu.userTables(pgd: p.pgd) {
-      try? memory.freePages(t, context: context, stack: context.chain("free_pages_prepare", "__free_frozen_pages", "pagetable_free", "free_pgtables", "exit_mmap"))
+      try? memory.freePages(
+        t, context: context,
+        stack: context.chain(
+          "free_pages_prepare", "__free_frozen_pages", "pagetable_free", "free_pgtables", "exit_mmap"))
     }
   }
 
@@ -110,10 +125,12 @@ extension Machine {
 
   /// Kernel virtual memory backed by order-0 pages, with the kernel page
   /// tables it needs. The corresponding Linux function is `vmalloc()`.
-  public func vmalloc(size: UInt64, context: CallContext) throws(MachineError) -> VmallocArea {
+  package func vmalloc(size: UInt64, context: CallContext) throws(MachineError) -> VmallocArea {
     guard size > 0 else { throw MachineError(.EINVAL, "size is 0") }
     let (rounded, o) = size.addingReportingOverflow(4095)
-    guard !o, rounded >> 12 <= 1 << 18 else { throw MachineError(.ENOMEM, "vmalloc of \(ByteSize.describe(size)) exceeds the emulator's 1G per area") }
+    guard !o, rounded >> 12 <= 1 << 18 else {
+      throw MachineError(.ENOMEM, "vmalloc of \(ByteSize.describe(size)) exceeds the emulator's 1G per area")
+    }
     let length = rounded & ~4095
     let kpgd = try cpu.kernelPGD(context: context)
     // A guard page after each area, as the kernel leaves one.
@@ -131,9 +148,14 @@ extension Machine {
     var pages: [PageBlock] = []
     var off: UInt64 = 0
     while off < length {
-      let b = try memory.allocPages(order: 0, gfp: .kernel, use: .data, context: context,
-        stack: context.chain("post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof", "alloc_pages_noprof", "__vmalloc_area_node", "__vmalloc_node_range_noprof", "vmalloc_noprof"))
-      try cpu.map(pgd: kpgd, va: start + off, phys: b.head.address(pageShift: memory.pageShift), user: false, writable: true, kernel: true, context: context)
+      let b = try memory.allocPages(
+        order: 0, gfp: .kernel, use: .data, context: context,
+        stack: context.chain(
+          "post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof", "alloc_pages_noprof",
+          "__vmalloc_area_node", "__vmalloc_node_range_noprof", "vmalloc_noprof"))
+      try cpu.map(
+        pgd: kpgd, va: start + off, phys: b.head.address(pageShift: memory.pageShift), user: false, writable: true,
+        kernel: true, context: context)
       pages.append(b)
       off += 4096
     }
@@ -144,7 +166,7 @@ extension Machine {
   /// retires the last-level page-table pages it emptied by `emu.kva_flush`.
   /// The corresponding Linux function is `vfree()` (table retirement as
   /// `pmd_free_pte_page()` does it).
-  public func vfree(_ area: VmallocArea, context: CallContext) throws(MachineError) {
+  package func vfree(_ area: VmallocArea, context: CallContext) throws(MachineError) {
     let kpgd = try cpu.kernelPGD(context: context)
     var off: UInt64 = 0
     while off < area.size {
@@ -153,7 +175,8 @@ extension Machine {
     }
     flushTLBKernelRange(start: area.start.rawValue, end: area.start.rawValue + area.size, context: context)
     for b in area.pages {
-      try? memory.freePages(b, context: context, stack: context.chain("free_pages_prepare", "__free_frozen_pages", "__free_pages", "vfree"))
+      try? memory.freePages(
+        b, context: context, stack: context.chain("free_pages_prepare", "__free_frozen_pages", "__free_pages", "vfree"))
     }
     let tables = cpu.unlinkEmptyPTETables(pgd: kpgd, start: area.start.rawValue, size: area.size)
     for t in tables {
@@ -162,7 +185,10 @@ extension Machine {
       flushTLBKernelRange(start: va, end: va + (1 << 21), context: context)
       switch policy.kvaFlush {
       case .none, .tlbRange:
-        try? memory.freePages(t, context: context, stack: context.chain("free_pages_prepare", "__free_frozen_pages", "__pagetable_free", "pagetable_free", "pmd_free_pte_page"))
+        try? memory.freePages(
+          t, context: context,
+          stack: context.chain(
+            "free_pages_prepare", "__free_frozen_pages", "__pagetable_free", "pagetable_free", "pmd_free_pte_page"))
       case .deferredFree:
         cpu.state.withLock { $0.pendingFree.append(t) }
       }
@@ -171,14 +197,14 @@ extension Machine {
 
   /// `flush_tlb_kernel_range()`: the CPU TLB; with `emu.kva_flush=tlb-range`
   /// (the July 2025 v2 patch) also every SVA mm's IOMMU caches.
-  public func flushTLBKernelRange(start: UInt64, end: UInt64, context: CallContext) {
+  package func flushTLBKernelRange(start: UInt64, end: UInt64, context: CallContext) {
     registry.withLock { $0.cpuTLBFlushes += 1 }
     guard policy.kvaFlush == .tlbRange, end > start else { return }
     invalidateKernelRange(start...(end - 1), context: context)
   }
 
   /// `flush_tlb_all()`.
-  public func flushTLBAll(context: CallContext) {
+  package func flushTLBAll(context: CallContext) {
     registry.withLock { $0.cpuTLBFlushes += 1 }
     guard policy.kvaFlush == .tlbRange else { return }
     invalidateKernelRange(nil, context: context)
@@ -187,17 +213,20 @@ extension Machine {
   /// The deferred-free worker: one IOMMU invalidation of the whole kernel
   /// range for every SVA mm, then the queued kernel table pages are freed.
   /// The corresponding Linux function is `kernel_pgtable_work_func()`.
-  public func runDeferredWork(context: CallContext) {
+  package func runDeferredWork(context: CallContext) {
     let pending = cpu.state.withLock { s -> [PageBlock] in
       let p = s.pendingFree
       s.pendingFree = []
       return p
     }
     guard !pending.isEmpty else { return }
-    let ctx = CallContext(task: EmulatedTask(pid: 0, tgid: 0, comm: "kworker/0:1"), caller: KernelFrame("kernel_pgtable_work_func"), statementIndex: context.statementIndex)
+    let ctx = CallContext(
+      task: EmulatedTask(pid: 0, tgid: 0, comm: "kworker/0:1"), caller: KernelFrame("kernel_pgtable_work_func"),
+      statementIndex: context.statementIndex)
     invalidateKernelRange(CPUMemoryManager.pageOffset...UInt64.max, context: ctx)
     for t in pending {
-      try? memory.freePages(t, context: ctx, stack: ctx.chain("free_pages_prepare", "__free_frozen_pages", "__pagetable_free"))
+      try? memory.freePages(
+        t, context: ctx, stack: ctx.chain("free_pages_prepare", "__free_frozen_pages", "__pagetable_free"))
     }
   }
 
@@ -220,12 +249,16 @@ extension Machine {
 
   private func invalidateBond(_ b: SVABond, range: ClosedRange<UInt64>?, context: CallContext) {
     let u = b.domain.unit
-    let cmd = range.map { r in r.upperBound == .max && r.lowerBound <= CPUMemoryManager.kernelHalf
-      ? u.domainCommand(domainID: b.domain.id, pasid: .some(b.pasid))
-      : u.rangeCommand(domainID: b.domain.id, pasid: b.pasid, range: r, leafOnly: false) }
+    let cmd =
+      range.map { r in
+        r.upperBound == .max && r.lowerBound <= CPUMemoryManager.kernelHalf
+          ? u.domainCommand(domainID: b.domain.id, pasid: .some(b.pasid))
+          : u.rangeCommand(domainID: b.domain.id, pasid: b.pasid, range: r, leafOnly: false)
+      }
       ?? u.domainCommand(domainID: b.domain.id, pasid: .some(b.pasid))
     issue(cmd, on: u, context: context)
-    b.device.invalidateATC(u.atcCommand(device: b.device.name, pasid: b.pasid, range: range), machine: self, context: context)
+    b.device.invalidateATC(
+      u.atcCommand(device: b.device.name, pasid: b.pasid, range: range), machine: self, context: context)
     issueSync(u, context: context)
   }
 
@@ -234,9 +267,11 @@ extension Machine {
   /// Binds a process to a device: a PASID whose translations walk the
   /// process's own page tables with user privilege.
   /// The corresponding Linux function is `iommu_sva_bind_device()`.
-  public func svaBind(_ device: Device, _ p: Process, context: CallContext) throws(MachineError) -> SVABond {
+  package func svaBind(_ device: Device, _ p: Process, context: CallContext) throws(MachineError) -> SVABond {
     guard !p.hasExited else { throw MachineError(.ESRCH, "process \(p) has exited") }
-    guard device.pasidCapable else { throw MachineError(.EOPNOTSUPP, "device \(device.name) has no PASID capability (pasid=on)") }
+    guard device.pasidCapable else {
+      throw MachineError(.EOPNOTSUPP, "device \(device.name) has no PASID capability (pasid=on)")
+    }
     guard device.unit.sva || device.unit.model == .smmuv3 else {
       throw MachineError(.EOPNOTSUPP, "IOMMU \(device.unit.name) does not do SVA (sva=on)")
     }
@@ -258,7 +293,7 @@ extension Machine {
   }
 
   /// The corresponding Linux function is `iommu_sva_unbind_device()`.
-  public func svaUnbind(_ bond: SVABond, context: CallContext) throws(MachineError) {
+  package func svaUnbind(_ bond: SVABond, context: CallContext) throws(MachineError) {
     guard let p = bond.domain.process else { return }
     // nil: not bound; false: other users remain; true: the last one went.
     let last = p.state.withLock { s -> Bool? in
@@ -271,10 +306,12 @@ extension Machine {
     guard let last else { throw MachineError(.ENOENT, "pasid \(bond.pasid) is not bound") }
     guard last else { return }
     try? detach(bond.device, pasid: bond.pasid, context: context)
-    issue(bond.domain.unit.domainCommand(domainID: bond.domain.id, pasid: .some(bond.pasid)), on: bond.domain.unit, context: context)
+    issue(
+      bond.domain.unit.domainCommand(domainID: bond.domain.id, pasid: .some(bond.pasid)), on: bond.domain.unit,
+      context: context)
     registry.withLock { _ = $0.domains.removeValue(forKey: bond.domain.id) }
   }
 
   /// CPU TLB flushes so far (`--stats`).
-  public var cpuTLBFlushCount: UInt64 { registry.withLock { $0.cpuTLBFlushes } }
+  package var cpuTLBFlushCount: UInt64 { registry.withLock { $0.cpuTLBFlushes } }
 }

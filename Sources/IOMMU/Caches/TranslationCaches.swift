@@ -2,47 +2,47 @@ import MemoryModel
 
 /// What a cache entry is tagged with: the domain (DID/ASID) and, for
 /// first-stage or PASID translations, the PASID.
-public struct CacheTag: Hashable, Sendable, CustomStringConvertible {
-  public var domainID: Int
-  public var pasid: UInt32?
-  public init(domainID: Int, pasid: UInt32? = nil) {
+package struct CacheTag: Hashable, Sendable, CustomStringConvertible {
+  package var domainID: Int
+  package var pasid: UInt32?
+  package init(domainID: Int, pasid: UInt32? = nil) {
     self.domainID = domainID
     self.pasid = pasid
   }
-  public var description: String { pasid.map { "did \(domainID) pasid \($0)" } ?? "did \(domainID)" }
+  package var description: String { pasid.map { "did \(domainID) pasid \($0)" } ?? "did \(domainID)" }
 }
 
 /// A cached leaf translation (IOTLB or ATC entry).
-public struct LeafEntry: Sendable, Hashable {
-  public var tag: CacheTag
-  public var iova: UInt64
-  public var shift: Int
-  public var phys: UInt64
-  public var readable: Bool
-  public var writable: Bool
-  public var user: Bool
+package struct LeafEntry: Sendable, Hashable {
+  package var tag: CacheTag
+  package var iova: UInt64
+  package var shift: Int
+  package var phys: UInt64
+  package var readable: Bool
+  package var writable: Bool
+  package var user: Bool
   /// The epoch at which the leaf PTE was written (ground truth).
-  public var epoch: UInt64
+  package var epoch: UInt64
   /// Filled by a walk through a freed table page: that page (0 when none)
   /// and its depth, so a later hit is still a stale walk.
-  public var staleTable: UInt64 = 0
-  public var staleDepth: Int = 0
-  public var size: UInt64 { 1 << UInt64(shift) }
+  package var staleTable: UInt64 = 0
+  package var staleDepth: Int = 0
+  package var size: UInt64 { 1 << UInt64(shift) }
 }
 
 /// A cached non-leaf entry (paging-structure / walk cache): the table that
 /// entry at `depth` points to, for the IOVAs under `prefix`.
-public struct WalkEntry: Sendable, Hashable {
-  public var tag: CacheTag
-  public var depth: Int
-  public var iovaBase: UInt64
-  public var span: UInt64
-  public var table: UInt64
+package struct WalkEntry: Sendable, Hashable {
+  package var tag: CacheTag
+  package var depth: Int
+  package var iovaBase: UInt64
+  package var span: UInt64
+  package var table: UInt64
   /// The allocation generation of the table page when cached.
-  public var generation: UInt64
+  package var generation: UInt64
   /// AND of U/S and R/W along the path (Intel SDM 4.10.3.1).
-  public var user: Bool
-  public var writable: Bool
+  package var user: Bool
+  package var writable: Bool
 }
 
 /// A capacity-bounded leaf cache with least-recently-used eviction and a

@@ -13,18 +13,24 @@ extension Machine {
     case .blocked: throw MachineError(.EIO, "device \(device.name) is in a blocked domain")
     case .sva: throw MachineError(.EINVAL, "device \(device.name) RID is in an SVA domain")
     case .paging:
-      throw MachineError(.EINVAL, "device \(device.name) is attached to the paging domain \(d.name); the DMA API works on its DMA domain")
+      throw MachineError(
+        .EINVAL, "device \(device.name) is attached to the paging domain \(d.name); the DMA API works on its DMA domain"
+      )
     }
   }
 
   /// Maps `[phys, phys+size)` for `device` and returns the DMA address.
   /// The corresponding Linux function is `iommu_dma_map_phys()` (`dma_map_page()`).
-  public func dmaMap(_ device: Device, phys: PhysicalAddress, size: UInt64, direction: DMADirection, context: CallContext, coherent: PageBlock? = nil) throws(MachineError) -> IOVA {
+  package func dmaMap(
+    _ device: Device, phys: PhysicalAddress, size: UInt64, direction: DMADirection, context: CallContext,
+    coherent: PageBlock? = nil
+  ) throws(MachineError) -> IOVA {
     let domain = try dmaDomain(device)
     guard size > 0 else { throw MachineError(.EINVAL, "size is 0") }
     guard phys.adding(size) != nil else { throw MachineError(.EOVERFLOW, "phys+size wraps around") }
     if domain.type == .identity {
-      observer?.dmaMapped(device, dmaAddress: IOVA(phys.rawValue), size: size, direction: direction, phys: phys, context: context)
+      observer?.dmaMapped(
+        device, dmaAddress: IOVA(phys.rawValue), size: size, direction: direction, phys: phys, context: context)
       return IOVA(phys.rawValue)
     }
     let granule = domain.granule
@@ -43,14 +49,18 @@ extension Machine {
     let readable = direction != .fromDevice
     let writable = direction != .toDevice
     do {
-      try domain.map(iova: iova, phys: PhysicalAddress(phys.rawValue - offset), size: length, readable: readable, writable: writable, context: context)
+      try domain.map(
+        iova: iova, phys: PhysicalAddress(phys.rawValue - offset), size: length, readable: readable, writable: writable,
+        context: context)
     } catch {
       domain.state.withLock { $0.iovas.freeFast(pfn: pfn, pages: pages) }
       throw error
     }
     let dmaAddress = iova.advanced(by: offset)
     domain.state.withLock {
-      $0.dmaMappings[dmaAddress.rawValue] = DMAMapping(dmaAddress: dmaAddress, iova: iova, length: length, size: size, phys: phys, direction: direction, coherentBlock: coherent)
+      $0.dmaMappings[dmaAddress.rawValue] = DMAMapping(
+        dmaAddress: dmaAddress, iova: iova, length: length, size: size, phys: phys, direction: direction,
+        coherentBlock: coherent)
     }
     observer?.dmaMapped(device, dmaAddress: dmaAddress, size: size, direction: direction, phys: phys, context: context)
     return dmaAddress
@@ -60,7 +70,9 @@ extension Machine {
   /// passed; the emulator then unmaps the whole mapping that the map made.
   /// The corresponding Linux function is `iommu_dma_unmap_phys()` (`dma_unmap_page()`).
   @discardableResult
-  public func dmaUnmap(_ device: Device, dmaAddress: IOVA, size: UInt64?, direction: DMADirection?, context: CallContext) -> DMAMapping? {
+  package func dmaUnmap(
+    _ device: Device, dmaAddress: IOVA, size: UInt64?, direction: DMADirection?, context: CallContext
+  ) -> DMAMapping? {
     observer?.dmaUnmapping(device, dmaAddress: dmaAddress, size: size, direction: direction, context: context)
     guard let domain = try? dmaDomain(device), domain.type == .dma else { return nil }
     guard let m = domain.state.withLock({ $0.dmaMappings.removeValue(forKey: dmaAddress.rawValue) }) else { return nil }
@@ -91,18 +103,26 @@ extension Machine {
 
   /// Allocates coherent memory and maps it.
   /// The corresponding Linux function is `iommu_dma_alloc()` (`dma_alloc_coherent()`).
-  public func dmaAlloc(_ device: Device, size: UInt64, context: CallContext) throws(MachineError) -> (IOVA, PageBlock) {
+  package func dmaAlloc(_ device: Device, size: UInt64, context: CallContext) throws(MachineError) -> (IOVA, PageBlock)
+  {
     guard size > 0 else { throw MachineError(.EINVAL, "size is 0") }
     let pageSize = memory.pageSize
     let (p, o) = size.addingReportingOverflow(pageSize - 1)
     guard !o else { throw MachineError(.ENOMEM, "size is too large") }
     let pages = p >> UInt64(memory.pageShift)
     let order = pages <= 1 ? 0 : 64 - (pages - 1).leadingZeroBitCount
-    guard order <= 10 else { throw MachineError(.ENOMEM, "\(ByteSize.describe(size)) needs order \(order), above MAX_PAGE_ORDER") }
-    let block = try memory.allocPages(order: order, gfp: .kernelZero, use: .data, context: context,
-      stack: context.chain("post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof", "iommu_dma_alloc_pages", "iommu_dma_alloc"))
+    guard order <= 10 else {
+      throw MachineError(.ENOMEM, "\(ByteSize.describe(size)) needs order \(order), above MAX_PAGE_ORDER")
+    }
+    let block = try memory.allocPages(
+      order: order, gfp: .kernelZero, use: .data, context: context,
+      stack: context.chain(
+        "post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof", "iommu_dma_alloc_pages",
+        "iommu_dma_alloc"))
     do {
-      let addr = try dmaMap(device, phys: block.head.address(pageShift: memory.pageShift), size: size, direction: .bidirectional, context: context, coherent: block)
+      let addr = try dmaMap(
+        device, phys: block.head.address(pageShift: memory.pageShift), size: size, direction: .bidirectional,
+        context: context, coherent: block)
       return (addr, block)
     } catch {
       try? memory.freePages(block, context: context)
@@ -112,20 +132,25 @@ extension Machine {
 
   /// Unmaps and frees coherent memory.
   /// The corresponding Linux function is `iommu_dma_free()` (`dma_free_coherent()`).
-  public func dmaFree(_ device: Device, dmaAddress: IOVA, size: UInt64, block: PageBlock, context: CallContext) throws(MachineError) {
+  package func dmaFree(_ device: Device, dmaAddress: IOVA, size: UInt64, block: PageBlock, context: CallContext)
+    throws(MachineError)
+  {
     dmaUnmap(device, dmaAddress: dmaAddress, size: size, direction: .bidirectional, context: context)
-    try memory.freePages(block, context: context, stack: context.chain("free_pages_prepare", "__free_frozen_pages", "__free_pages", "iommu_dma_free"))
+    try memory.freePages(
+      block, context: context,
+      stack: context.chain("free_pages_prepare", "__free_frozen_pages", "__free_pages", "iommu_dma_free"))
   }
 
   /// The live DMA mapping at `dmaAddress`, if any.
-  public func dmaMapping(_ device: Device, dmaAddress: IOVA) -> DMAMapping? {
+  package func dmaMapping(_ device: Device, dmaAddress: IOVA) -> DMAMapping? {
     device.domain?.state.withLock { $0.dmaMappings[dmaAddress.rawValue] }
   }
 
   // MARK: - Flush queue
 
   /// The corresponding Linux function is `queue_iova()`.
-  func queueIOVA(_ domain: Domain, pfn: UInt64, iova: UInt64, size: UInt64, freelist: [PageBlock], context: CallContext) {
+  func queueIOVA(_ domain: Domain, pfn: UInt64, iova: UInt64, size: UInt64, freelist: [PageBlock], context: CallContext)
+  {
     releaseFlushed(domain, context: context)
     if domain.state.withLock({ $0.fq.isFull }) {
       flushQueueFlush(domain, context: context)
@@ -133,7 +158,8 @@ extension Machine {
     }
     let deadline = clock.now &+ FlushQueue.timeoutNS
     domain.state.withLock { s in
-      s.fq.entries.append(FlushQueue.Entry(iovaPFN: pfn, iova: iova, size: size, freelist: freelist, counter: s.fq.flushStartCount))
+      s.fq.entries.append(
+        FlushQueue.Entry(iovaPFN: pfn, iova: iova, size: size, freelist: freelist, counter: s.fq.flushStartCount))
       if s.fq.timerDeadline == nil { s.fq.timerDeadline = deadline }
     }
     registry.withLock { _ = $0.armedTimers.insert(domain.id) }

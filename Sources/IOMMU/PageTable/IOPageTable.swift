@@ -2,25 +2,25 @@ import KernelTypes
 import MemoryModel
 
 /// A leaf removed by an unmap: what the page table really lost.
-public struct RemovedLeaves: Sendable, Hashable {
-  public var iova: IOVA
-  public var phys: PhysicalAddress
-  public var size: UInt64
+package struct RemovedLeaves: Sendable, Hashable {
+  package var iova: IOVA
+  package var phys: PhysicalAddress
+  package var size: UInt64
   /// The size of each leaf in the run.
-  public var leafShift: Int
+  package var leafShift: Int
 }
 
 /// What an unmap gathered: the range to invalidate, the leaves removed and
 /// the table pages to free once the walk caches are clean.
 /// The corresponding Linux structure is `struct iommu_iotlb_gather`.
-public struct UnmapGather: Sendable {
-  public var start: UInt64 = .max
-  public var end: UInt64 = 0
-  public var removed: [RemovedLeaves] = []
+package struct UnmapGather: Sendable {
+  package var start: UInt64 = .max
+  package var end: UInt64 = 0
+  package var removed: [RemovedLeaves] = []
   /// Table pages unlinked from the tree, not yet freed.
-  public var freelist: [PageBlock] = []
-  public init() {}
-  public var isEmpty: Bool { start > end }
+  package var freelist: [PageBlock] = []
+  package init() {}
+  package var isEmpty: Bool { start > end }
 
   mutating func add(iova: UInt64, phys: UInt64, size: UInt64, leafShift: Int) {
     start = min(start, iova)
@@ -37,7 +37,7 @@ public struct UnmapGather: Sendable {
 }
 
 /// How a format answers an unmap that cuts a larger page.
-public enum PartialUnmapPolicy: Sendable {
+package enum PartialUnmapPolicy: Sendable {
   /// VT-d, AMD: the whole large page goes, and its size is returned.
   case removeWholePage
   /// io-pgtable-arm since 6.13: `WARN_ONCE` and return 0.
@@ -97,10 +97,12 @@ final class IOPageTable {
   }
 
   private func allocTable(depth: Int, context: CallContext) throws(MachineError) -> PhysicalAddress {
-    let frames = use == .ioPageTable
+    let frames =
+      use == .ioPageTable
       ? context.chain("__arm_lpae_alloc_pages", "iommu_alloc_pages_node_sz")
       : context.chain("__pte_alloc", "pte_alloc_one")
-    let block = try memory.allocPages(order: tableOrder, gfp: .pageTable, use: use, context: context, stack: [KernelFrame("post_alloc_hook")] + frames)
+    let block = try memory.allocPages(
+      order: tableOrder, gfp: .pageTable, use: use, context: context, stack: [KernelFrame("post_alloc_hook")] + frames)
     let phys = block.head.address(pageShift: memory.pageShift)
     memory.zero(phys, length: format.tableBytes)
     tables[phys.rawValue] = TablePage(block: block, depth: depth, entries: Int(format.entries(depth)))
@@ -119,7 +121,9 @@ final class IOPageTable {
     iova: UInt64, phys: UInt64, leafShift: Int, count: UInt64, readable: Bool, writable: Bool, user: Bool = true,
     epoch: UInt64, context: CallContext, unlinked: inout UnmapGather
   ) -> (mapped: UInt64, error: MachineError?) {
-    guard let leafDepth = format.depth(forShift: leafShift) else { return (0, MachineError(.EINVAL, "unsupported page size")) }
+    guard let leafDepth = format.depth(forShift: leafShift) else {
+      return (0, MachineError(.EINVAL, "unsupported page size"))
+    }
     let size: UInt64 = 1 << UInt64(leafShift)
     var done: UInt64 = 0
     while done < count {
@@ -151,7 +155,9 @@ final class IOPageTable {
         while j < inFrame {
           let w = Int(truncatingIfNeeded: (idx + j) & 511)
           guard words[w] == 0 || fmt.decode(words[w], depth: leafDepth) == .none else { break }
-          words[w] = fmt.encodeLeaf(PhysicalAddress(leafPhys &+ j &* size), depth: leafDepth, readable: readable, writable: writable, user: user)
+          words[w] = fmt.encodeLeaf(
+            PhysicalAddress(leafPhys &+ j &* size), depth: leafDepth, readable: readable, writable: writable, user: user
+          )
           j += 1
         }
         return j
@@ -177,7 +183,11 @@ final class IOPageTable {
         default:
           return (done + j, MachineError(.EEXIST, "iova \(IOVA(cur &+ j &* size)) is already mapped"))
         }
-        memory.write64(s, format.encodeLeaf(PhysicalAddress(phys &+ (done + j) &* size), depth: leafDepth, readable: readable, writable: writable, user: user))
+        memory.write64(
+          s,
+          format.encodeLeaf(
+            PhysicalAddress(phys &+ (done + j) &* size), depth: leafDepth, readable: readable, writable: writable,
+            user: user))
         info.epochs[Int(idx + j)] = epoch
       }
       done += min(n, 1)
@@ -190,7 +200,9 @@ final class IOPageTable {
   /// Removes `count` pages of `1 << pgShift` bytes starting at `iova`, the
   /// way the format's `unmap_pages` does. Returns the bytes unmapped and
   /// whether a partial large page was refused.
-  func unmapPages(iova: UInt64, pgShift: Int, count: UInt64, policy: PartialUnmapPolicy, gather: inout UnmapGather) -> (unmapped: UInt64, refusedPartial: Bool) {
+  func unmapPages(iova: UInt64, pgShift: Int, count: UInt64, policy: PartialUnmapPolicy, gather: inout UnmapGather) -> (
+    unmapped: UInt64, refusedPartial: Bool
+  ) {
     var total: UInt64 = 0
     let size: UInt64 = 1 << UInt64(pgShift)
     var i: UInt64 = 0
@@ -240,7 +252,9 @@ final class IOPageTable {
     return UInt64(cleared.count)
   }
 
-  private func unmapOne(iova: UInt64, targetShift: Int, policy: PartialUnmapPolicy, gather: inout UnmapGather) -> (UInt64, Bool) {
+  private func unmapOne(iova: UInt64, targetShift: Int, policy: PartialUnmapPolicy, gather: inout UnmapGather) -> (
+    UInt64, Bool
+  ) {
     var table = root
     var d = 0
     while d < format.levels {
@@ -347,7 +361,6 @@ final class IOPageTable {
     tables[table.rawValue]?.epochs[Int(index)] ?? 0
   }
 
-
   /// Every table page, for freeing the domain.
   func allTables() -> [PageBlock] { tables.values.map(\.block).sorted { $0.head < $1.head } }
 
@@ -379,13 +392,19 @@ final class IOPageTable {
 struct PhysicalMemoryAccess {
   let ref: Unmanaged<PhysicalMemory>
   @inline(__always) func read64(_ a: PhysicalAddress) -> UInt64 { ref._withUnsafeGuaranteedRef { $0.read64(a) } }
-  @inline(__always) func write64(_ a: PhysicalAddress, _ v: UInt64) { ref._withUnsafeGuaranteedRef { $0.write64(a, v) } }
+  @inline(__always) func write64(_ a: PhysicalAddress, _ v: UInt64) {
+    ref._withUnsafeGuaranteedRef { $0.write64(a, v) }
+  }
   @inline(__always) func withFrame<R>(_ a: PhysicalAddress, _ body: (inout ContiguousArray<UInt64>) -> R) -> R {
     ref._withUnsafeGuaranteedRef { $0.withFrame(a, body) }
   }
-  @inline(__always) func zero(_ a: PhysicalAddress, length: UInt64) { ref._withUnsafeGuaranteedRef { $0.zero(a, length: length) } }
+  @inline(__always) func zero(_ a: PhysicalAddress, length: UInt64) {
+    ref._withUnsafeGuaranteedRef { $0.zero(a, length: length) }
+  }
   var pageShift: Int { ref._withUnsafeGuaranteedRef { $0.pageShift } }
-  func allocPages(order: Int, gfp: GFPFlags, use: PageUse, context: CallContext, stack: [KernelFrame]?) throws(MachineError) -> PageBlock {
+  func allocPages(order: Int, gfp: GFPFlags, use: PageUse, context: CallContext, stack: [KernelFrame]?)
+    throws(MachineError) -> PageBlock
+  {
     try ref.takeUnretainedValue().allocPages(order: order, gfp: gfp, use: use, context: context, stack: stack)
   }
 }

@@ -8,7 +8,7 @@ import MemoryModel
 /// `size` must be non-zero and a supported size must fit (the caller checks
 /// alignment to the smallest page first, as `__iommu_map()` does).
 /// The corresponding Linux function is `iommu_pgsize()`.
-public func iommuPgsize(bitmap: UInt64, iova: UInt64, paddr: UInt64, size: UInt64) -> (pgsize: UInt64, count: UInt64) {
+package func iommuPgsize(bitmap: UInt64, iova: UInt64, paddr: UInt64, size: UInt64) -> (pgsize: UInt64, count: UInt64) {
   let addrMerge = paddr | iova
   var pgsizes = bitmap & lowMask(through: ByteSize.fls(size))
   if addrMerge != 0 { pgsizes &= lowMask(through: ByteSize.ffs(addrMerge)) }
@@ -32,17 +32,17 @@ public func iommuPgsize(bitmap: UInt64, iova: UInt64, paddr: UInt64, size: UInt6
 /// `iova` and `phys` into, in order, as the loops of `__iommu_map()` and
 /// `__iommu_unmap()` call it. Ends early when no supported size fits.
 /// Public, not `package`: the map and unmap paths of other modules must
-/// inline `next()`, and this toolchain inlines only public `@inlinable` code.
-public struct LeafRuns: Sequence, IteratorProtocol {
+/// inline `next()`, and this toolchain inlines only package `@inlinable` code.
+package struct LeafRuns: Sequence, IteratorProtocol {
   /// `count` leaves of `pgsize` bytes at `iova` and `phys`.
-  public struct Run: Hashable, Sendable {
-    public var iova: UInt64
-    public var phys: UInt64
-    public var pgsize: UInt64
-    public var count: UInt64
-    @inlinable public var leafShift: Int { ByteSize.ffs(pgsize) }
-    @inlinable public var bytes: UInt64 { pgsize &* count }
-    @inlinable public init(iova: UInt64, phys: UInt64, pgsize: UInt64, count: UInt64) {
+  package struct Run: Hashable, Sendable {
+    package var iova: UInt64
+    package var phys: UInt64
+    package var pgsize: UInt64
+    package var count: UInt64
+    @inlinable package var leafShift: Int { ByteSize.ffs(pgsize) }
+    @inlinable package var bytes: UInt64 { pgsize &* count }
+    @inlinable package init(iova: UInt64, phys: UInt64, pgsize: UInt64, count: UInt64) {
       self.iova = iova
       self.phys = phys
       self.pgsize = pgsize
@@ -57,16 +57,16 @@ public struct LeafRuns: Sequence, IteratorProtocol {
   /// The bytes split so far, where the next run starts. A caller that did
   /// more or less than its last run (an unmap that removed a larger leaf, or
   /// stopped short) sets it, as `__iommu_unmap()` advances by what it unmapped.
-  public var offset: UInt64 = 0
+  package var offset: UInt64 = 0
 
-  @inlinable public init(bitmap: UInt64, iova: UInt64, phys: UInt64, size: UInt64) {
+  @inlinable package init(bitmap: UInt64, iova: UInt64, phys: UInt64, size: UInt64) {
     self.bitmap = bitmap
     self.iova = iova
     self.phys = phys
     self.size = size
   }
 
-  @inlinable public mutating func next() -> Run? {
+  @inlinable package mutating func next() -> Run? {
     guard offset < size else { return nil }
     let (pgsize, count) = iommuPgsize(bitmap: bitmap, iova: iova &+ offset, paddr: phys &+ offset, size: size &- offset)
     guard pgsize != 0, count != 0 else { return nil }

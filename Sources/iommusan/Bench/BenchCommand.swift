@@ -4,7 +4,8 @@ import Foundation
 extension Commands {
   static let bench = CommandSpec(
     name: "bench", abstract: "Measure the sanitizer's map/unmap overhead, as dma_map_benchmark does.",
-    usage: "iommusan bench [-t <threads>] [-s <seconds>] [-g <granule>] [-d <dir>] [-m <mode>] [-x <ns>] [--domains <n>] [--config <config>] [--compiled-out <path>] [--matrix [--layouts <n>] [--compiled-in <paths>]] [--json] [--iova]",
+    usage:
+      "iommusan bench [-t <threads>] [-s <seconds>] [-g <granule>] [-d <dir>] [-m <mode>] [-x <ns>] [--domains <n>] [--config <config>] [--compiled-out <path>] [--matrix [--layouts <n>] [--compiled-in <paths>]] [--json] [--iova]",
     discussion: """
       Each thread maps and unmaps its own buffer of <granule> pages through the DMA API for
       <seconds>, timing every call; the output is dma_map_benchmark's. --matrix runs 4K, 1M and
@@ -26,19 +27,35 @@ extension Commands {
       ("n", "node", "Accepted for compatibility; the emulator has one node."),
       ("b", "bits", "Accepted for compatibility (DMA mask bits, 20-64)."),
       ("domains", "n", "Spread the threads over n devices, each in its own domain behind its own IOMMU (default 1)."),
-      ("config", "config", "compiled-in-off, exact (default; compiled-in-off in a binary without the hooks) or kernel; compiled-out runs the --compiled-out binary."),
-      ("compiled-out", "path", "The binary built without the DebugPageAlloc trait (default .build/nodebug/release/iommusan); with --compiled-in, a comma-separated list in pairs with it."),
-      ("compiled-in", "paths", "With --matrix: binaries with the hooks, comma-separated, one per build (code layout), each paired with the same place in --compiled-out (default: this binary)."),
-      ("layouts", "n", "With --matrix: worker processes per binary and size, each its own address layout (1-16, default 4)."),
+      (
+        "config", "config",
+        "compiled-in-off, exact (default; compiled-in-off in a binary without the hooks) or kernel; compiled-out runs the --compiled-out binary."
+      ),
+      (
+        "compiled-out", "path",
+        "The binary built without the DebugPageAlloc trait (default .build/nodebug/release/iommusan); with --compiled-in, a comma-separated list in pairs with it."
+      ),
+      (
+        "compiled-in", "paths",
+        "With --matrix: binaries with the hooks, comma-separated, one per build (code layout), each paired with the same place in --compiled-out (default: this binary)."
+      ),
+      (
+        "layouts", "n",
+        "With --matrix: worker processes per binary and size, each its own address layout (1-16, default 4)."
+      ),
     ],
     flags: [
       ("matrix", "Run the whole matrix and print the ratios."), ("json", "Print one JSON object instead of text."),
       ("iova", "Time dma_map + dma_unmap with 1k, 100k and 1M live mappings; print the ratios."),
     ])
 
-  static func number(_ p: ParsedArguments, _ key: String, default d: UInt64, range: ClosedRange<UInt64>, what: String) throws(UsageError) -> UInt64 {
+  static func number(_ p: ParsedArguments, _ key: String, default d: UInt64, range: ClosedRange<UInt64>, what: String)
+    throws(UsageError) -> UInt64
+  {
     guard let s = p.options[key] else { return d }
-    guard let v = UInt64(s), range.contains(v) else { throw UsageError(message: "invalid \(what) '\(s)', must be in \(range.lowerBound)-\(range.upperBound)") }
+    guard let v = UInt64(s), range.contains(v) else {
+      throw UsageError(message: "invalid \(what) '\(s)', must be in \(range.lowerBound)-\(range.upperBound)")
+    }
     return v
   }
 
@@ -58,13 +75,17 @@ extension Commands {
     }
     c.delayNS = try number(p, "x", default: 0, range: 0...10_000_000, what: "transmit delay")
     c.domains = Int(try number(p, "domains", default: 1, range: 1...64, what: "number of domains"))
-    if let b = p.options["b"], (UInt64(b).map { !(20...64).contains($0) } ?? true) { throw UsageError(message: "invalid dma mask bit, must be in 20-64") }
+    if let b = p.options["b"], !(UInt64(b).map({ (20...64).contains($0) }) ?? false) {
+      throw UsageError(message: "invalid dma mask bit, must be in 20-64")
+    }
     return c
   }
 
   static func seconds(_ p: ParsedArguments, default d: Double) throws(UsageError) -> Double {
     guard let s = p.options["s"] else { return d }
-    guard let v = Double(s), v > 0, v <= 300 else { throw UsageError(message: "invalid duration '\(s)', must be in 0-300 seconds") }
+    guard let v = Double(s), v > 0, v <= 300 else {
+      throw UsageError(message: "invalid duration '\(s)', must be in 0-300 seconds")
+    }
     return v
   }
 
@@ -102,7 +123,8 @@ extension Commands {
     let layouts = Int(try number(p, "layouts", default: 4, range: 1...16, what: "number of layouts"))
     guard layouts * builds.count <= 32 else {
       let pairs = layouts * builds.count
-      throw UsageError(message: "\(builds.count) builds x \(layouts) layouts is \(pairs) worker pairs per size; at most 32")
+      throw UsageError(
+        message: "\(builds.count) builds x \(layouts) layouts is \(pairs) worker pairs per size; at most 32")
     }
     return BenchMatrix(base: base, seconds: seconds, builds: builds, layouts: layouts, json: p.flags.contains("json"))
   }
@@ -110,7 +132,8 @@ extension Commands {
   static func benchConfig(_ p: ParsedArguments) throws(UsageError) -> BenchConfig {
     guard let s = p.options["config"] else { return .standard }
     guard let c = BenchConfig(rawValue: s) else {
-      throw UsageError(message: "invalid config '\(s)': " + BenchConfig.allCases.map(\.rawValue).joined(separator: ", "))
+      throw UsageError(
+        message: "invalid config '\(s)': " + BenchConfig.allCases.map(\.rawValue).joined(separator: ", "))
     }
     return c
   }
@@ -118,13 +141,17 @@ extension Commands {
   /// Exact and kernel accounting need the DebugPageAlloc hooks compiled in.
   static func requireHooks(_ config: BenchConfig) throws(UsageError) {
     guard !config.isAvailable else { return }
-    throw UsageError(message: "this binary was built without the DebugPageAlloc trait: no sanitizer hooks for \(config.rawValue)")
+    throw UsageError(
+      message: "this binary was built without the DebugPageAlloc trait: no sanitizer hooks for \(config.rawValue)")
   }
 
   static func compiledOutBinary(_ p: ParsedArguments) throws(UsageError) -> String {
     let path = p.options["compiled-out"] ?? ".build/nodebug/release/iommusan"
     guard FileManager.default.isExecutableFile(atPath: path) else {
-      throw UsageError(message: "no compiled-out binary at \(path): swift build -c release --disable-default-traits --scratch-path .build/nodebug")
+      throw UsageError(
+        message:
+          "no compiled-out binary at \(path): swift build -c release --disable-default-traits --scratch-path .build/nodebug"
+      )
     }
     return path
   }
@@ -133,11 +160,15 @@ extension Commands {
   /// and one without, each pair one code layout. `--compiled-in` and
   /// `--compiled-out` list them, comma-separated, in pairs; by default the
   /// running binary and the compiled-out one, if it is there.
-  static func benchBuilds(_ p: ParsedArguments, selfPath: String) throws(UsageError) -> [(compiledIn: String, compiledOut: String?)] {
+  static func benchBuilds(_ p: ParsedArguments, selfPath: String) throws(UsageError) -> [(
+    compiledIn: String, compiledOut: String?
+  )] {
     func list(_ key: String) throws(UsageError) -> [String]? {
       guard let s = p.options[key] else { return nil }
       let paths = s.split(separator: ",").map(String.init)
-      guard !paths.isEmpty, paths.count <= 16 else { throw UsageError(message: "--\(key) takes 1-16 binaries, comma-separated") }
+      guard !paths.isEmpty, paths.count <= 16 else {
+        throw UsageError(message: "--\(key) takes 1-16 binaries, comma-separated")
+      }
       for path in paths where !FileManager.default.isExecutableFile(atPath: path) {
         throw UsageError(message: "--\(key): no executable at \(path)")
       }
@@ -150,7 +181,10 @@ extension Commands {
     }
     guard let outs = try list("compiled-out") else { return ins.map { ($0, nil) } }
     guard outs.count == ins.count else {
-      throw UsageError(message: "--compiled-in names \(ins.count) binaries and --compiled-out \(outs.count): they pair up, one pair per build")
+      throw UsageError(
+        message:
+          "--compiled-in names \(ins.count) binaries and --compiled-out \(outs.count): they pair up, one pair per build"
+      )
     }
     return zip(ins, outs).map { ($0, $1) }
   }
@@ -159,7 +193,9 @@ extension Commands {
   /// the turns `bench --matrix` asks for (used by --matrix).
   static func benchWorkerCommand(_ args: [String]) throws(UsageError) -> Int32 {
     var spec = bench
-    spec.flags += [("memory-test", ""), ("fixture-test", ""), ("serve", "Serve turns on standard input (needs --interleave).")]
+    spec.flags += [
+      ("memory-test", ""), ("fixture-test", ""), ("serve", "Serve turns on standard input (needs --interleave)."),
+    ]
     spec.options += [("interleave", "list", "With --serve: the variants threads:config,... to serve turns of.")]
     let p = try spec.parse(args)
     if p.flags.contains("memory-test") || p.flags.contains("fixture-test") {
@@ -173,7 +209,9 @@ extension Commands {
       guard let list = p.options["interleave"] else { throw UsageError(message: "--serve needs --interleave") }
       variants = []
       for item in list.split(separator: ",") {
-        guard let v = BenchVariant(label: item) else { throw UsageError(message: "invalid variant '\(item)': threads:config") }
+        guard let v = BenchVariant(label: item) else {
+          throw UsageError(message: "invalid variant '\(item)': threads:config")
+        }
         variants.append(v)
       }
     }
