@@ -48,19 +48,3 @@ package struct Finding: Sendable, Hashable {
     self.dumpsPageOwner = dumpsPageOwner
   }
 }
-
-extension Report {
-  /// The report of a finding, completed by the engine that made it: the
-  /// call trace is the finding's frames above `callers` (innermost first).
-  package init(
-    _ finding: Finding, callers: [StackFrame], statement: StatementLocation?, task: TaskInfo,
-    pageOwner: PageOwnerRecord?
-  ) {
-    self.init(
-      kind: finding.kind, headline: finding.headline, warnMessage: finding.warnMessage,
-      warningSite: finding.warningSite, callTrace: finding.frames.map { StackFrame($0) } + callers,
-      statement: statement, task: task, pfn: finding.pfn, phys: finding.phys, iova: finding.iova,
-      domain: finding.domain, device: finding.device, pasid: finding.pasid, count: finding.count,
-      details: finding.details, pageOwner: pageOwner)
-  }
-}

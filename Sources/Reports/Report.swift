@@ -3,41 +3,23 @@ import MemoryModel
 
 /// One complete report: every fact a renderer prints, gathered before
 /// anything is printed (as KASAN's `kasan_report_info` is).
+@dynamicMemberLookup
 package struct Report: Sendable, Hashable {
-  package var kind: ReportKind
-  package var source: ReportSource { kind.source }
+  /// What the check found: kind, headline, WARN site, the detector's
+  /// frames, the page, IOVA, names and details. Its fields read as the
+  /// report's own (`report.kind`, `report.pfn`).
+  package var finding: Finding
+  package var source: ReportSource { finding.kind.source }
 
-  /// A one-line summary in the kernel's words, for example
-  /// `iommu: Detected page leak!` or
-  /// `DMA-API: nvme 0000:00:01.0: device driver frees DMA memory with different size ...`.
-  package var headline: String
-  /// Lines the kernel would print inside the cut-here block, before the
-  /// `WARNING:` line (as `WARN(1, fmt...)` does). Empty for `WARN_ON`.
-  package var warnMessage: [String]
-  /// The kernel source location and function of the WARN that fires.
-  package var warningSite: WarningSite
-  /// The emulated call chain, innermost first. The frame flagged `isGuilty`
-  /// is the driver's own code, which the `RIP:` line points at so that
-  /// syzkaller's parser gives one title per bug site.
+  /// The emulated call chain, innermost first: the finding's frames above
+  /// its callers. The frame flagged `isGuilty` is the driver's own code,
+  /// which the `RIP:` line points at so that syzkaller's parser gives one
+  /// title per bug site.
   package var callTrace: [StackFrame]
-
   /// The fixture statement (or trace line) that caused the report.
   package var statement: StatementLocation?
   /// The task that ran the statement.
   package var task: TaskInfo
-
-  package var pfn: PFN?
-  package var phys: PhysicalAddress?
-  package var iova: IOVA?
-  /// Domain, device and process names as the fixture bound them.
-  package var domain: String?
-  package var device: String?
-  package var pasid: UInt32?
-  /// The page's IOMMU map count after the event (sanitizer kinds).
-  package var count: Int64?
-  /// Extra facts in a fixed order (`size`, `map size`, `iommu`, ...),
-  /// printed in the iommusan block and as JSON keys.
-  package var details: [Detail]
   /// The page_owner record of the page, when `page_owner=on` and the report
   /// is about a page.
   package var pageOwner: PageOwnerRecord?
@@ -45,6 +27,27 @@ package struct Report: Sendable, Hashable {
   /// preamble is rendered from `pageOwner`; this holds anything else).
   package var trailer: [String]
 
+  package subscript<T>(dynamicMember keyPath: WritableKeyPath<Finding, T>) -> T {
+    get { finding[keyPath: keyPath] }
+    set { finding[keyPath: keyPath] = newValue }
+  }
+
+  /// The report of a finding, completed by the engine that made it, as
+  /// KASAN's `complete_report_info()` completes a `kasan_report_info`: the
+  /// call trace is the finding's frames above `callers` (innermost first).
+  package init(
+    _ finding: Finding, callers: [StackFrame], statement: StatementLocation?, task: TaskInfo,
+    pageOwner: PageOwnerRecord?, trailer: [String] = []
+  ) {
+    self.finding = finding
+    self.callTrace = finding.frames.map { StackFrame($0) } + callers
+    self.statement = statement
+    self.task = task
+    self.pageOwner = pageOwner
+    self.trailer = trailer
+  }
+
+  /// A report given whole, for renderers' tests and examples.
   package init(
     kind: ReportKind, headline: String, warnMessage: [String] = [], warningSite: WarningSite,
     callTrace: [StackFrame], statement: StatementLocation?, task: TaskInfo,
@@ -52,23 +55,11 @@ package struct Report: Sendable, Hashable {
     device: String? = nil, pasid: UInt32? = nil, count: Int64? = nil, details: [Detail] = [],
     pageOwner: PageOwnerRecord? = nil, trailer: [String] = []
   ) {
-    self.kind = kind
-    self.headline = headline
-    self.warnMessage = warnMessage
-    self.warningSite = warningSite
-    self.callTrace = callTrace
-    self.statement = statement
-    self.task = task
-    self.pfn = pfn
-    self.phys = phys
-    self.iova = iova
-    self.domain = domain
-    self.device = device
-    self.pasid = pasid
-    self.count = count
-    self.details = details
-    self.pageOwner = pageOwner
-    self.trailer = trailer
+    self.init(
+      Finding(
+        kind: kind, headline: headline, warnMessage: warnMessage, warningSite: warningSite, frames: [], pfn: pfn,
+        phys: phys, iova: iova, domain: domain, device: device, pasid: pasid, count: count, details: details),
+      callers: callTrace, statement: statement, task: task, pageOwner: pageOwner, trailer: trailer)
   }
 }
 

@@ -38,8 +38,6 @@ enum GoldenReports {
   static func task(_ comm: String, pid: Int = 1042, cpu: Int = 0) -> TaskInfo {
     TaskInfo(pid: pid, tgid: pid, comm: comm, cpu: cpu)
   }
-  static let debugPagealloc = "drivers/iommu/iommu-debug-pagealloc.c"
-  static let pageLeak = "iommu: Detected page leak!"
 
   static let allocPath: [StackFrame] = [
     k("post_alloc_hook"), k("get_page_from_freelist"), k("__alloc_frozen_pages_noprof"),
@@ -50,20 +48,21 @@ enum GoldenReports {
 
   static var freedWhileMapped: Report {
     let file = "Fixtures/acme-nvme-hmb.fixture"
+    var finding = Finding.pageLeak(
+      .freedWhileMapped, pfn: PFN(0x80010), phys: PhysicalAddress(0x8001_0000), count: 1, order: 0)
+    finding.iova = IOVA(0xffff_f000)
+    finding.domain = "nvme0.dma"
+    finding.device = "nvme0"
+    finding.details.append(Detail("mapped at", .string("\(file):9:1")))
     return Report(
-      kind: .freedWhileMapped, headline: pageLeak,
-      warningSite: WarningSite(file: debugPagealloc, line: 91, function: "__iommu_debug_check_unmapped"),
-      callTrace: [
-        k("__iommu_debug_check_unmapped"), k("__free_frozen_pages"), k("__free_pages"),
-        guilty("acme_nvme_free_host_mem", "acme_nvme", file, 14),
+      finding,
+      callers: [
+        k("__free_frozen_pages"), k("__free_pages"), guilty("acme_nvme_free_host_mem", "acme_nvme", file, 14),
         m("acme_nvme_remove", "acme_nvme"), k("pci_device_remove"), k("device_release_driver_internal"),
         k("driver_detach"), k("bus_remove_driver"), k("pci_unregister_driver"),
       ],
       statement: StatementLocation(file: file, line: 14, column: 1, text: "free_pages hmb"),
       task: task("acme-nvme-hmb"),
-      pfn: PFN(0x80010), phys: PhysicalAddress(0x8001_0000), iova: IOVA(0xffff_f000),
-      domain: "nvme0.dma", device: "nvme0", count: 1,
-      details: [Detail("order", .int(0)), Detail("mapped at", .string("\(file):9:1"))],
       pageOwner: PageOwnerRecord(
         isAllocated: true, order: 0, gfp: .kernel,
         pid: 1042, tgid: 1042, comm: "acme-nvme-hmb", ts: 3_000_000, freeTs: 7_000_000,
@@ -77,17 +76,19 @@ enum GoldenReports {
 
   static var allocatedWhileMapped: Report {
     let file = "Fixtures/acme-nic-rx.fixture"
+    var finding = Finding.pageLeak(
+      .allocatedWhileMapped, pfn: PFN(0x80020), phys: PhysicalAddress(0x8002_0000), count: 1, order: 0)
+    finding.iova = IOVA(0xffff_e000)
+    finding.domain = "nic0.dma"
+    finding.device = "nic0"
     return Report(
-      kind: .allocatedWhileMapped, headline: pageLeak,
-      warningSite: WarningSite(file: debugPagealloc, line: 91, function: "__iommu_debug_check_unmapped"),
-      callTrace: [k("__iommu_debug_check_unmapped")] + allocPath + [
+      finding,
+      callers: allocPath + [
         guilty("acme_nic_refill_rx", "acme_nic", file, 21),
         m("acme_nic_poll", "acme_nic"), k("__napi_poll"), k("net_rx_action"), k("handle_softirqs"),
       ],
       statement: StatementLocation(file: file, line: 21, column: 1, text: "rx2 = alloc_pages gfp=GFP_ATOMIC"),
       task: task("acme-nic-rx"),
-      pfn: PFN(0x80020), phys: PhysicalAddress(0x8002_0000), iova: IOVA(0xffff_e000),
-      domain: "nic0.dma", device: "nic0", count: 1,
       pageOwner: PageOwnerRecord(
         isAllocated: true, order: 0, gfp: GFPFlags(names: ["GFP_ATOMIC"])!,
         pid: 1042, tgid: 1042, comm: "acme-nic-rx", ts: 2_000_000, freeTs: 9_000_000,
@@ -98,69 +99,66 @@ enum GoldenReports {
 
   static var mapCountUnderflow: Report {
     let file = "Fixtures/forged-pte.fixture"
+    var finding = Finding.mapCountUnderflow(
+      pfn: PFN(0x80030), phys: PhysicalAddress(0x8003_0000), count: -1, iova: IOVA(0x10_0000), caller: .unmapBegin)
+    finding.domain = "dom"
+    finding.device = "vpu0"
     return Report(
-      kind: .mapCountUnderflow, headline: "iommusan: map count of pfn 0x80030 went below zero",
-      warningSite: WarningSite(file: debugPagealloc, line: 60, function: "__iommu_debug_unmap_begin"),
-      callTrace: [
-        k("__iommu_debug_unmap_begin"), k("__iommu_unmap"), k("iommu_unmap"),
+      finding,
+      callers: [
         guilty("acme_vpu_unmap_ctx", "acme_vpu", file, 18), m("acme_vpu_ctx_fini", "acme_vpu"),
         m("acme_vpu_release", "acme_vpu"), k("__fput"), k("task_work_run"),
       ],
       statement: StatementLocation(file: file, line: 18, column: 1, text: "iommu_unmap dom iova=0x100000 size=4K"),
-      task: task("forged-pte"),
-      pfn: PFN(0x80030), phys: PhysicalAddress(0x8003_0000), iova: IOVA(0x10_0000),
-      domain: "dom", device: "vpu0", count: -1)
+      task: task("forged-pte"), pageOwner: nil)
   }
 
   static var mapCountOverflow: Report {
     let file = "Fixtures/acme-net-leak.fixture"
+    var finding = Finding.mapCountOverflow(
+      pfn: PFN(0x80040), phys: PhysicalAddress(0x8004_0000), count: -2_147_483_648, maximum: 2_147_483_647,
+      iova: IOVA(0xfffc_0000), caller: .map)
+    finding.domain = "eth0.dma"
+    finding.device = "eth0"
     return Report(
-      kind: .mapCountOverflow, headline: "iommusan: map count of pfn 0x80040 passed its maximum",
-      warningSite: WarningSite(file: debugPagealloc, line: 47, function: "__iommu_debug_map"),
-      callTrace: [
-        k("__iommu_debug_map"), k("iommu_map_nosync"), k("iommu_map"), k("__iommu_dma_map"),
-        k("iommu_dma_map_phys"), k("dma_map_phys"), guilty("acme_net_xmit", "acme_net", file, 12),
+      finding,
+      callers: [
+        k("__iommu_dma_map"), k("iommu_dma_map_phys"), k("dma_map_phys"), guilty("acme_net_xmit", "acme_net", file, 12),
         k("dev_hard_start_xmit"), k("sch_direct_xmit"), k("__dev_queue_xmit"),
       ],
       statement: StatementLocation(file: file, line: 12, column: 1, text: "h = dma_map eth0 skb size=2K dir=to-device"),
-      task: task("acme-net-leak"),
-      pfn: PFN(0x80040), phys: PhysicalAddress(0x8004_0000), iova: IOVA(0xfffc_0000),
-      domain: "eth0.dma", device: "eth0", count: -2_147_483_648,
-      details: [Detail("maximum", .int(2_147_483_647))])
+      task: task("acme-net-leak"), pageOwner: nil)
   }
 
   static var unmapLargerThanRequested: Report {
     let file = "Fixtures/acme-gpu-split.fixture"
+    var finding = Finding.largerUnmap(iova: IOVA(0x20_0000), size: 0x1000, unmapped: 0x20_0000)
+    finding.domain = "gpu"
+    finding.device = "gpu0"
     return Report(
-      kind: .unmapLargerThanRequested, headline: "iommusan: iommu_unmap() removed 2M where 4K was asked",
-      warningSite: WarningSite(file: debugPagealloc, line: 143, function: "__iommu_debug_unmap_end"),
-      callTrace: [
-        k("__iommu_debug_unmap_end"), k("__iommu_unmap"), k("iommu_unmap"),
+      finding,
+      callers: [
         guilty("acme_gpu_unmap_bo", "acme_gpu", file, 23), m("acme_gpu_bo_release", "acme_gpu"),
         k("drm_gem_object_free"), k("drm_gem_handle_delete"), k("drm_ioctl_kernel"), k("drm_ioctl"),
       ],
       statement: StatementLocation(file: file, line: 23, column: 1, text: "iommu_unmap gpu iova=0x200000 size=4K"),
-      task: task("acme-gpu-split"),
-      pfn: PFN(0x80200), phys: PhysicalAddress(0x8020_0000), iova: IOVA(0x20_0000),
-      domain: "gpu", device: "gpu0",
-      details: [Detail("size", .int(4096)), Detail("unmapped", .int(2_097_152)), Detail("page size", .hex(0x20_0000))])
+      task: task("acme-gpu-split"), pageOwner: nil)
   }
 
   static var addressOverflow: Report {
     let file = "Fixtures/iova-wrap.fixture"
+    var finding = Finding.unmapAddressOverflow(iova: IOVA(0xffff_ffff_ffff_f000), size: 0x2000)
+    finding.domain = "dom"
+    finding.device = "dsp0"
     return Report(
-      kind: .addressOverflow, headline: "iommusan: iova 0xfffffffffffff000 + size 0x2000 wraps around",
-      warningSite: WarningSite(file: debugPagealloc, line: 117, function: "__iommu_debug_unmap_begin"),
-      callTrace: [
-        k("__iommu_debug_unmap_begin"), k("__iommu_unmap"), k("iommu_unmap"),
+      finding,
+      callers: [
         guilty("acme_dsp_unmap_window", "acme_dsp", file, 9), m("acme_dsp_ioctl", "acme_dsp"),
         k("__x64_sys_ioctl"), k("do_syscall_64"), k("entry_SYSCALL_64_after_hwframe"),
       ],
       statement: StatementLocation(
         file: file, line: 9, column: 1, text: "iommu_unmap dom iova=0xffff_ffff_ffff_f000 size=8K"),
-      task: task("iova-wrap"),
-      iova: IOVA(0xffff_ffff_ffff_f000), domain: "dom", device: "dsp0",
-      details: [Detail("size", .hex(0x2000))])
+      task: task("iova-wrap"), pageOwner: nil)
   }
 
   // MARK: - Emulator
