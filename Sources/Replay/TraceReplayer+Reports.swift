@@ -13,12 +13,12 @@ extension TraceReplayer {
   // MARK: - Pieces
 
   /// The task of the current line.
-  func currentTask() -> TaskInfo {
+  func currentTask() -> EmulatedTask {
     var end = pre.commEnd
     while end > pre.commStart, ASCII.isSpace(cur[end - 1]) { end -= 1 }
     let comm = cur.string(pre.commStart, end)
     let pid = Int(pre.pid)
-    return TaskInfo(pid: pid, tgid: pre.tgid >= 0 ? Int(pre.tgid) : pid, comm: comm, cpu: pre.cpu)
+    return EmulatedTask(pid: pid, tgid: pre.tgid >= 0 ? Int(pre.tgid) : pid, comm: comm, cpu: pre.cpu)
   }
 
   /// The current line as the report's statement.

@@ -19,7 +19,7 @@ package struct Report: Sendable, Hashable {
   /// The fixture statement (or trace line) that caused the report.
   package var statement: StatementLocation?
   /// The task that ran the statement.
-  package var task: TaskInfo
+  package var task: EmulatedTask
   /// The page_owner record of the page, when `page_owner=on` and the report
   /// is about a page.
   package var pageOwner: PageOwnerRecord?
@@ -36,7 +36,7 @@ package struct Report: Sendable, Hashable {
   /// KASAN's `complete_report_info()` completes a `kasan_report_info`: the
   /// call trace is the finding's frames above `callers` (innermost first).
   package init(
-    _ finding: Finding, callers: [StackFrame], statement: StatementLocation?, task: TaskInfo,
+    _ finding: Finding, callers: [StackFrame], statement: StatementLocation?, task: EmulatedTask,
     pageOwner: PageOwnerRecord?, trailer: [String] = []
   ) {
     self.finding = finding
@@ -50,7 +50,7 @@ package struct Report: Sendable, Hashable {
   /// A report given whole, for renderers' tests and examples.
   package init(
     kind: ReportKind, headline: String, warnMessage: [String] = [], warningSite: WarningSite,
-    callTrace: [StackFrame], statement: StatementLocation?, task: TaskInfo,
+    callTrace: [StackFrame], statement: StatementLocation?, task: EmulatedTask,
     pfn: PFN? = nil, phys: PhysicalAddress? = nil, iova: IOVA? = nil, domain: String? = nil,
     device: String? = nil, pasid: UInt32? = nil, count: Int64? = nil, details: [Detail] = [],
     pageOwner: PageOwnerRecord? = nil, trailer: [String] = []
@@ -126,20 +126,6 @@ package struct StatementLocation: Sendable, Hashable {
     self.line = line
     self.column = column
     self.text = text
-  }
-}
-
-/// The emulated task that ran a statement.
-package struct TaskInfo: Sendable, Hashable {
-  package var pid: Int
-  package var tgid: Int
-  package var comm: String
-  package var cpu: Int
-  package init(pid: Int, tgid: Int, comm: String, cpu: Int = 0) {
-    self.pid = pid
-    self.tgid = tgid
-    self.comm = comm
-    self.cpu = cpu
   }
 }
 

@@ -12,7 +12,7 @@ extension Sanitizer: MachineObserver {
   package func kernelMessage(_ text: String, context: CallContext) {
     emit(
       MachineEventRecord(
-        kind: .message, text: text, statementIndex: context.statementIndex, task: TaskInfo(context.task)))
+        kind: .message, text: text, statementIndex: context.statementIndex, task: context.task))
   }
 
   // MARK: - Freed while cached
@@ -159,7 +159,7 @@ extension Sanitizer: MachineObserver {
           kind: .fault,
           text:
             "io_page_fault: IOMMU:\(event.device.unit.name) \(event.device.bdf) iova=\(event.iova.rawValue.hex16) flags=0x000\(flags) (\(event.device.name) \(rw)\(event.pasid.map { " pasid \($0)" } ?? ""): \(fault))",
-          device: event.device.name, iova: event.iova, statementIndex: ctx.statementIndex, task: TaskInfo(ctx.task)))
+          device: event.device.name, iova: event.iova, statementIndex: ctx.statementIndex, task: ctx.task))
     }
     switch event.verdict {
     case .ok: return

@@ -14,10 +14,6 @@ enum WarnSites {
   }
 }
 
-extension TaskInfo {
-  init(_ t: EmulatedTask) { self.init(pid: t.pid, tgid: t.tgid, comm: t.comm, cpu: t.cpu) }
-}
-
 extension StackFrame {
   init(_ k: KernelFrame) {
     self.init(k.function, module: k.module, sourceFile: k.file, sourceLine: k.line, isGuilty: k.isDriver)
@@ -34,7 +30,7 @@ extension Sanitizer {
     emit(
       Report(
         finding, callers: (stack ?? [context.caller]).map(StackFrame.init), statement: nil,
-        task: TaskInfo(context.task), pageOwner: owner))
+        task: context.task, pageOwner: owner))
   }
 
   /// The page_owner dump for a page, when `page_owner=on`.

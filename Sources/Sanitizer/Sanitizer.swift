@@ -17,7 +17,7 @@ package struct MachineEventRecord: Sendable, Hashable {
   package var device: String?
   package var iova: IOVA?
   package var statementIndex: Int
-  package var task: TaskInfo
+  package var task: EmulatedTask
 }
 
 /// One item of the sanitizer's output, in the order it happened.

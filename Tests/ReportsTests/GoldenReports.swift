@@ -35,8 +35,8 @@ enum GoldenReports {
   static func guilty(_ function: String, _ module: String?, _ file: String, _ line: Int) -> StackFrame {
     StackFrame(function, module: module, sourceFile: file, sourceLine: line, isGuilty: true)
   }
-  static func task(_ comm: String, pid: Int = 1042, cpu: Int = 0) -> TaskInfo {
-    TaskInfo(pid: pid, tgid: pid, comm: comm, cpu: cpu)
+  static func task(_ comm: String, pid: Int = 1042, cpu: Int = 0) -> EmulatedTask {
+    EmulatedTask(pid: pid, tgid: pid, comm: comm, cpu: cpu)
   }
 
   static let allocPath: [StackFrame] = [
@@ -222,7 +222,7 @@ enum GoldenReports {
         guilty("sva_app_munmap", nil, file, 33), k("__x64_sys_munmap"), k("do_syscall_64"),
       ],
       statement: StatementLocation(file: file, line: 33, column: 1, text: "munmap area"),
-      task: TaskInfo(pid: 1043, tgid: 1043, comm: "sva-app", cpu: 1),
+      task: EmulatedTask(pid: 1043, tgid: 1043, comm: "sva-app", cpu: 1),
       pfn: PFN(0x80070), phys: PhysicalAddress(0x8007_0000), device: "accel0", pasid: 2,
       details: [
         Detail("user address", .hex(0x7f00_0000_0000)), Detail("cache", .string("IOTLB")),
@@ -244,7 +244,7 @@ enum GoldenReports {
         k("process_one_work"), k("worker_thread"),
       ],
       statement: StatementLocation(file: file, line: 19, column: 1, text: "iommu_unmap dom iova=0x100000 size=4K"),
-      task: TaskInfo(pid: 87, tgid: 87, comm: "kworker/0:2", cpu: 0),
+      task: EmulatedTask(pid: 87, tgid: 87, comm: "kworker/0:2", cpu: 0),
       iova: IOVA(0x10_0000), domain: "dom", device: "nic0",
       details: [Detail("iommu", .string("iommu0")), Detail("reset", .string("none"))])
   }
@@ -311,7 +311,7 @@ enum GoldenReports {
         k("blk_mq_handle_expired"), k("blk_mq_timeout_work"), k("process_one_work"),
       ],
       statement: StatementLocation(file: file, line: 31, column: 1, text: "dma_unmap cmd"),
-      task: TaskInfo(pid: 88, tgid: 88, comm: "kworker/1:1H", cpu: 1),
+      task: EmulatedTask(pid: 88, tgid: 88, comm: "kworker/1:1H", cpu: 1),
       iova: IOVA(0xffff_f000), domain: "nvme0.dma", device: "nvme0",
       details: [Detail("size", .int(4096)), Detail("unmapped at", .string("\(file):24:1"))])
   }
@@ -388,7 +388,7 @@ enum GoldenReports {
         k("irq_thread"), k("kthread"), k("ret_from_fork"), k("ret_from_fork_asm"),
       ],
       statement: StatementLocation(file: file, line: 5, column: 1, text: line),
-      task: TaskInfo(pid: 154, tgid: 154, comm: "irq/26-AMD-Vi", cpu: 6),
+      task: EmulatedTask(pid: 154, tgid: 154, comm: "irq/26-AMD-Vi", cpu: 6),
       iova: IOVA(0xfe98_0000), device: "0000:c2:00.0",
       details: [
         Detail("flags", .hex(1)), Detail("unmapped at", .string("\(file):4")),

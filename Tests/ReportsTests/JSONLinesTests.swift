@@ -67,7 +67,7 @@ import Testing
   @Test func absentFactsAreOmitted() {
     let report = Report(
       kind: .mappingLeak, headline: "h", warningSite: WarningSite(file: "f.c", line: 1, function: "f"),
-      callTrace: [], statement: nil, task: TaskInfo(pid: 1, tgid: 2, comm: "c", cpu: 3))
+      callTrace: [], statement: nil, task: EmulatedTask(pid: 1, tgid: 2, comm: "c", cpu: 3))
     #expect(
       JSONLinesRenderer().line(report)
         == #"{"kind":"mapping-leak","source":"emulator","headline":"h","pid":1,"tgid":2,"comm":"c","cpu":3,"warning":{"file":"f.c","line":1,"function":"f"},"guilty":"f","call_trace":[]}"#
@@ -93,7 +93,7 @@ import Testing
       kind: .dmaUseAfterFree, headline: evil, warningSite: WarningSite(file: evil, line: 0, function: evil),
       callTrace: [StackFrame(evil, module: evil, isGuilty: true)],
       statement: StatementLocation(file: evil, line: -5, column: 0, text: evil),
-      task: TaskInfo(pid: -1, tgid: 0, comm: evil), pfn: PFN(.max), phys: PhysicalAddress(.max),
+      task: EmulatedTask(pid: -1, tgid: 0, comm: evil), pfn: PFN(.max), phys: PhysicalAddress(.max),
       iova: IOVA(.max), domain: evil, device: evil, pasid: .max, count: .min,
       details: [Detail(evil, .string(evil)), Detail(evil, .int(.min))])
     let line = JSONLinesRenderer().line(report)

@@ -63,7 +63,7 @@ import Testing
       ])
     let bare = Report(
       kind: .mappingLeak, headline: "", warningSite: WarningSite(file: "f.c", line: 1, function: "f"),
-      callTrace: [], statement: nil, task: TaskInfo(pid: 1, tgid: 1, comm: "x"))
+      callTrace: [], statement: nil, task: EmulatedTask(pid: 1, tgid: 1, comm: "x"))
     #expect(KernelTextRenderer.iommusanLines(bare) == ["iommusan: mapping-leak (emulator)"])
     #expect(!KernelTextRenderer().lines(bare).contains(""))
   }
@@ -102,7 +102,7 @@ import Testing
       warningSite: WarningSite(file: evil, line: -1, function: evil),
       callTrace: [StackFrame(evil, module: evil, sourceFile: evil, sourceLine: 0, isGuilty: true)],
       statement: StatementLocation(file: evil, line: 0, column: 0, text: evil),
-      task: TaskInfo(pid: -1, tgid: 0, comm: evil + evil + evil, cpu: 99),
+      task: EmulatedTask(pid: -1, tgid: 0, comm: evil + evil + evil, cpu: 99),
       pfn: PFN(.max), phys: PhysicalAddress(.max), iova: IOVA(.max), domain: evil, device: "", pasid: .max,
       count: .min, details: [Detail(evil, .string(evil)), Detail("", .string("")), Detail("h", .hex(.max))],
       pageOwner: PageOwnerRecord(
