@@ -113,6 +113,9 @@ final class Execution {
       switch item {
       case .report(var r):
         r.statement = loc
+        for i in r.mappings.indices where parsed.statements.indices.contains(r.mappings[i].statementIndex) {
+          r.mappings[i].binding = parsed.statements[r.mappings[i].statementIndex].binding?.name
+        }
         o.outputs.append(.report(r))
       case .event(let e):
         if e.kind == .fault && e.statementIndex == o.index { o.faulted = true }

@@ -312,6 +312,14 @@ package final class Domain: Sendable, CustomStringConvertible {
     }
   }
 
+  /// The leaf that translates `iova` in the page table: its output address
+  /// for `iova` and its size; nil where nothing is mapped or the domain has
+  /// no page table.
+  package func leaf(at iova: IOVA) -> (phys: PhysicalAddress, size: UInt64)? {
+    guard hasPageTable, let t = state.withLock({ $0.pageTable?.lookup(iova.rawValue) }) else { return nil }
+    return (t.phys, 1 << UInt64(t.leafShift))
+  }
+
   /// Leaves still mapped, as runs.
   package func mappedLeaves() -> [RemovedLeaves] { state.withLock { $0.pageTable?.mappedLeaves() ?? [] } }
 

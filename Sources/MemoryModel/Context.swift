@@ -43,6 +43,11 @@ package struct CallContext: Sendable, Hashable {
   package var caller: KernelFrame
   /// An index identifying the statement (for events and reports).
   package var statementIndex: Int
+  /// Kernel functions between the API being called and `caller`, innermost
+  /// first, when the call came through another kernel layer: a DMA-API map
+  /// reaches `iommu_map()` through `__iommu_dma_map()`, `iommu_dma_map_phys()`
+  /// and `dma_map_phys()`. Empty for a direct call.
+  package var via: [String] = []
 
   package init(task: EmulatedTask, caller: KernelFrame, statementIndex: Int = -1) {
     self.task = task
@@ -55,11 +60,18 @@ package struct CallContext: Sendable, Hashable {
     CallContext(task: .swapper, caller: KernelFrame(function))
   }
 
-  /// A call chain: `frames` (innermost first) above the caller's frame.
+  /// A call chain: `frames` (innermost first) above `via` and the caller's frame.
   package func chain(_ frames: String...) -> [KernelFrame] {
-    frames.map { KernelFrame($0) } + [caller]
+    chain(frames)
   }
   package func chain(_ frames: [String]) -> [KernelFrame] {
-    frames.map { KernelFrame($0) } + [caller]
+    (frames + via).map { KernelFrame($0) } + [caller]
+  }
+
+  /// This context, called through the kernel functions `frames` (innermost first).
+  package func through(_ frames: [String]) -> CallContext {
+    var c = self
+    c.via = frames + via
+    return c
   }
 }

@@ -59,7 +59,32 @@ package struct JSONLinesRenderer: Sendable {
     m.append(JSONMember("guilty", .string(KernelText.symbol(KernelTextRenderer.ripFrame(of: report).function))))
     m.append(JSONMember("call_trace", Self.stack(report.callTrace)))
     if let owner = report.pageOwner { m.append(JSONMember("page_owner", Self.json(owner))) }
+    if !report.mappings.isEmpty { m.append(JSONMember("mappings", .array(report.mappings.flatMap(Self.json)))) }
     return .object(m)
+  }
+
+  /// A live mapping as one object per attached device (and PASID), or one
+  /// object without `device` when no device is attached: `domain`, `device`,
+  /// `pasid`, `iova`, `size`, `page_iova`, `leaf_size`, `file`, `line`,
+  /// `binding`, `call_path` (outermost first).
+  package static func json(_ mapping: LiveMapping) -> [JSONValue] {
+    let attachments: [LiveMapping.Attachment?] = mapping.attachments.isEmpty ? [nil] : mapping.attachments
+    return attachments.map { a in
+      var m = [JSONMember("domain", .string(mapping.domain))]
+      if let a {
+        m.append(JSONMember("device", .string(a.device)))
+        if let pasid = a.pasid { m.append(JSONMember("pasid", JSONValue(pasid))) }
+      }
+      m += [
+        JSONMember("iova", .hex(mapping.iova.rawValue)), JSONMember("size", .hex(mapping.size)),
+        JSONMember("page_iova", .hex(mapping.pageIOVA.rawValue)), JSONMember("leaf_size", .hex(mapping.leafSize)),
+      ]
+      if let file = mapping.file { m.append(JSONMember("file", .string(file))) }
+      if let line = mapping.line { m.append(JSONMember("line", JSONValue(line))) }
+      if let b = mapping.binding { m.append(JSONMember("binding", .string(b))) }
+      m.append(JSONMember("call_path", .array(mapping.path.reversed().map { .string($0) })))
+      return .object(m)
+    }
   }
 
   // MARK: - Generic records

@@ -224,7 +224,33 @@ package struct KernelTextRenderer: Sendable {
       let key = detail.key.isEmpty ? "detail" : KernelText.sanitize(detail.key)
       out.append(prefix + key + " " + KernelText.detailValue(detail.value))
     }
+    for m in report.mappings { out += mappingLines(m) }
     return out
+  }
+
+  /// Two lines for a live mapping of the report's page:
+  ///
+  /// ```
+  /// iommusan:   mapping domain dma0 device nvme0 iova 0xfffff000 size 0x1000 leaf 0x1000
+  /// iommusan:     mapped at FILE:LINE binding h via dma_map_page_attrs -> ... -> iommu_map
+  /// ```
+  static func mappingLines(_ m: LiveMapping) -> [String] {
+    var first = "iommusan:   mapping domain " + KernelText.value(m.domain)
+    for a in m.attachments {
+      first += " device " + KernelText.value(a.device)
+      if let pasid = a.pasid { first += " pasid " + String(pasid) }
+    }
+    first += " iova \(m.iova) size \(m.size.hexAlt) leaf \(m.leafSize.hexAlt)"
+    if m.pageIOVA != m.iova { first += " page iova \(m.pageIOVA)" }
+    var second = "iommusan:     mapped at "
+    if let file = m.file, let line = m.line {
+      second += "\(KernelText.sanitize(file)):\(line)"
+    } else {
+      second += "(no statement)"
+    }
+    if let b = m.binding { second += " binding " + KernelText.value(b) }
+    second += " via " + m.path.reversed().joined(separator: " -> ")
+    return [first, second]
   }
 
   // MARK: - Internals

@@ -26,6 +26,8 @@ package struct Report: Sendable, Hashable {
   /// Lines printed after the end marker (for example `dump_page_owner()`'s
   /// preamble is rendered from `pageOwner`; this holds anything else).
   package var trailer: [String]
+  /// Every mapping that still translates to the report's page, when it names one.
+  package var mappings: [LiveMapping] = []
 
   package subscript<T>(dynamicMember keyPath: WritableKeyPath<Finding, T>) -> T {
     get { finding[keyPath: keyPath] }

@@ -4,8 +4,18 @@ import MemoryModel
 import Reports
 
 extension Sanitizer: MachineObserver {
-  package func mapped(_ domain: Domain, iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext) {}
-  package func unmapped(_ domain: Domain, iova: IOVA, size: UInt64, unmapped: UInt64, context: CallContext) {}
+  package func mapped(_ domain: Domain, iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext) {
+    let origin = MappingOrigins.Origin(
+      caller: context.caller, statementIndex: context.statementIndex, path: ["iommu_map"] + context.via)
+    origins.withLock {
+      $0.insert(domain: domain.id, iova: iova.rawValue, phys: phys.rawValue, size: size, origin: origin)
+    }
+  }
+
+  package func unmapped(_ domain: Domain, iova: IOVA, size: UInt64, unmapped: UInt64, context: CallContext) {
+    origins.withLock { $0.removeCovered(domain: domain.id, iova: iova.rawValue, size: unmapped) }
+  }
+
   package func invalidationIssued(_ command: InvalidationCommand, context: CallContext) {}
   package func invalidationCompleted(_ command: InvalidationCommand, context: CallContext) {}
 
@@ -268,6 +278,7 @@ extension Sanitizer: MachineObserver {
       report(finding, context: context)
       return
     }
+    if freed { origins.withLock { $0.removeDomain(domain.id) } }
     guard let first = leaves.first else { return }
     let bytes = leaves.reduce(UInt64(0)) { $0 &+ $1.size }
     let finding = Finding(

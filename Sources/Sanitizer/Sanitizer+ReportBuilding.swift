@@ -29,8 +29,53 @@ extension Sanitizer {
     let owner = finding.dumpsPageOwner ? finding.pfn.flatMap(pageOwner) : nil
     emit(
       Report(
-        finding, callers: (stack ?? [context.caller]).map(StackFrame.init), statement: nil,
-        task: context.task, pageOwner: owner))
+        finding, callers: (stack ?? context.chain([])).map(StackFrame.init), statement: nil, task: context.task,
+        pageOwner: owner))
+  }
+
+  /// Adds who still maps the report's page. Done when the output is
+  /// drained, after the statement, because a report can be made while the
+  /// model holds the lock of the domain whose page table it would read (a
+  /// page-table page allocated during a map).
+  func addMappings(_ report: inout Report) {
+    guard let pfn = report.pfn else { return }
+    report.mappings = liveMappings(of: pfn)
+    // A report about a page names the mapping that holds it when its check did not.
+    if report.iova == nil, report.domain == nil, let m = report.mappings.first {
+      report.iova = m.pageIOVA
+      report.domain = m.domain
+      report.device = m.attachments.first?.device
+      report.pasid = m.attachments.first?.pasid
+    }
+    if configuration.accounting == .kernel, let count = report.count, count != Int64(report.mappings.count) {
+      let n = report.mappings.count
+      report.details.append(
+        Detail(
+          "page tables",
+          .string("\(n) live mapping\(n == 1 ? "" : "s") of this page; kernel accounting counts \(count)")))
+    }
+  }
+
+
+  /// Every mapping made through the IOMMU API that still translates to
+  /// `pfn`, as the page tables say now.
+  func liveMappings(of pfn: PFN) -> [LiveMapping] {
+    let page = phys(pfn).rawValue
+    let candidates = origins.withLock { $0.covering(page) }
+    var out: [LiveMapping] = []
+    for c in candidates {
+      guard let domain = machine.domain(id: c.key.domain), !domain.isFreed else { continue }
+      let pageIOVA = IOVA(c.key.iova &+ (page - c.record.phys))
+      guard let leaf = domain.leaf(at: pageIOVA), leaf.phys.rawValue == page else { continue }
+      out.append(
+        LiveMapping(
+          domain: domain.name,
+          attachments: domain.attachedDevices.map { .init(device: $0.device.name, pasid: $0.pasid) },
+          iova: IOVA(c.key.iova), size: c.record.size, pageIOVA: pageIOVA, leafSize: leaf.size,
+          file: c.origin.caller.file, line: c.origin.caller.line, statementIndex: c.origin.statementIndex,
+          path: c.origin.path))
+    }
+    return out
   }
 
   /// The page_owner dump for a page, when `page_owner=on`.

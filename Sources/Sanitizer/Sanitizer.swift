@@ -73,6 +73,8 @@ package final class Sanitizer: Sendable {
     var phys: PhysicalAddress
   }
   let state = Mutex(State())
+  /// Where the live mappings were made, for reports that name a page.
+  let origins = Mutex(MappingOrigins())
 
   package init(machine: Machine, configuration: Configuration = Configuration()) {
     self.machine = machine
@@ -133,13 +135,20 @@ package final class Sanitizer: Sendable {
     state.withLock { $0.output.append(.event(event)) }
   }
 
-  /// Takes everything emitted since the last call.
+  /// Takes everything emitted since the last call, each report completed
+  /// with the mappings of its page.
   package func drain() -> [SanitizerOutput] {
-    state.withLock { s in
+    var out = state.withLock { s in
       let o = s.output
       s.output.removeAll(keepingCapacity: true)
       return o
     }
+    for i in out.indices {
+      guard case .report(var r) = out[i], r.pfn != nil else { continue }
+      addMappings(&r)
+      out[i] = .report(r)
+    }
+    return out
   }
 
   /// Reports emitted so far, by kind.

@@ -48,10 +48,13 @@ extension Machine {
     let iova = IOVA(pfn << UInt64(shift))
     let readable = direction != .fromDevice
     let writable = direction != .toDevice
+    // dma_map_page_attrs() -> dma_map_phys() -> iommu_dma_map_phys(), or
+    // iommu_dma_alloc(), then __iommu_dma_map() calls iommu_map().
+    let api = coherent == nil ? ["iommu_dma_map_phys", "dma_map_phys", "dma_map_page_attrs"] : ["iommu_dma_alloc"]
     do {
       try domain.map(
         iova: iova, phys: PhysicalAddress(phys.rawValue - offset), size: length, readable: readable, writable: writable,
-        context: context)
+        context: context.through(["__iommu_dma_map"] + api))
     } catch {
       domain.state.withLock { $0.iovas.freeFast(pfn: pfn, pages: pages) }
       throw error

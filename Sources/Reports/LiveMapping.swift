@@ -1,0 +1,53 @@
+import KernelTypes
+import MemoryModel
+
+/// An IOMMU mapping that still translates to a report's page: which domain
+/// and devices can reach it, at which IOVA, through how large a leaf, and
+/// where the mapping was made. The page tables say it is live; the engine
+/// that made the report says where it came from.
+package struct LiveMapping: Sendable, Hashable {
+  /// A device (and PASID) attached to the domain.
+  package struct Attachment: Sendable, Hashable {
+    package var device: String
+    package var pasid: UInt32?
+    package init(device: String, pasid: UInt32?) {
+      self.device = device
+      self.pasid = pasid
+    }
+  }
+
+  package var domain: String
+  package var attachments: [Attachment]
+  /// The range the map call mapped.
+  package var iova: IOVA
+  package var size: UInt64
+  /// The IOVA of the report's page within it, and the size of its leaf.
+  package var pageIOVA: IOVA
+  package var leafSize: UInt64
+  /// The driver's statement that made the mapping, and the name it bound
+  /// the result to, where there is one.
+  package var file: String?
+  package var line: Int?
+  package var binding: String?
+  /// Identifies the statement, for the runner to name its binding.
+  package var statementIndex: Int
+  /// The kernel path of the map, innermost first (`iommu_map`, `__iommu_dma_map`, ...).
+  package var path: [String]
+
+  package init(
+    domain: String, attachments: [Attachment], iova: IOVA, size: UInt64, pageIOVA: IOVA, leafSize: UInt64,
+    file: String?, line: Int?, binding: String? = nil, statementIndex: Int, path: [String]
+  ) {
+    self.domain = domain
+    self.attachments = attachments
+    self.iova = iova
+    self.size = size
+    self.pageIOVA = pageIOVA
+    self.leafSize = leafSize
+    self.file = file
+    self.line = line
+    self.binding = binding
+    self.statementIndex = statementIndex
+    self.path = path
+  }
+}
