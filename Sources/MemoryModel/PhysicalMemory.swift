@@ -137,12 +137,19 @@ package final class PhysicalMemory: Sendable {
       ?? context.chain("post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof", "alloc_pages_noprof")
     observer?.postAllocHook(block, use: use, stack: allocStack, context: context)
     let gen = epoch.add(1, ordering: .acquiringAndReleasing).newValue
-    let record = BlockRecord(
+    var record = BlockRecord(
       block: block, use: use, gfp: gfp, isAllocated: true, generation: gen, allocTask: context.task,
       allocTime: clock.now,
       allocStack: allocStack,
       freeTask: nil, freeTime: 0, freeStack: [])
     state.withLock {
+      // page_owner keeps the last free of a page across its next
+      // allocation (`__set_page_owner()` leaves `free_handle` alone).
+      if let last = findRecord($0, pfn), !last.isAllocated {
+        record.freeTask = last.freeTask
+        record.freeTime = last.freeTime
+        record.freeStack = last.freeStack
+      }
       $0.records[pfn << 4 | UInt64(order)] = record
       $0.allocatedBlocks += 1
     }

@@ -60,6 +60,8 @@ package struct JSONLinesRenderer: Sendable {
     m.append(JSONMember("call_trace", Self.stack(report.callTrace)))
     if let owner = report.pageOwner { m.append(JSONMember("page_owner", Self.json(owner))) }
     if !report.mappings.isEmpty { m.append(JSONMember("mappings", .array(report.mappings.flatMap(Self.json)))) }
+    if let f = report.freedAt { m.append(JSONMember("freed_at", Self.json(f))) }
+    if let r = report.reallocatedAt { m.append(JSONMember("reallocated_at", Self.json(r))) }
     return .object(m)
   }
 
@@ -85,6 +87,20 @@ package struct JSONLinesRenderer: Sendable {
       m.append(JSONMember("call_path", .array(mapping.path.reversed().map { .string($0) })))
       return .object(m)
     }
+  }
+
+  /// A page event's site: `file`, `line`, `task` (`comm`, `pid`, `tgid`).
+  package static func json(_ site: PageEventSite) -> JSONValue {
+    var m: [JSONMember] = []
+    if let file = site.file { m.append(JSONMember("file", .string(file))) }
+    if let line = site.line { m.append(JSONMember("line", JSONValue(line))) }
+    m.append(
+      JSONMember(
+        "task",
+        [
+          "comm": .string(site.task.comm), "pid": JSONValue(site.task.pid), "tgid": JSONValue(site.task.tgid),
+        ]))
+    return .object(m)
   }
 
   // MARK: - Generic records

@@ -225,6 +225,10 @@ package struct KernelTextRenderer: Sendable {
       out.append(prefix + key + " " + KernelText.detailValue(detail.value))
     }
     for m in report.mappings { out += mappingLines(m) }
+    if let f = report.freedAt { out.append(prefix + "freed at " + KernelText.sanitize(f.description)) }
+    if let r = report.reallocatedAt {
+      out.append(prefix + "allocated again at " + KernelText.sanitize(r.description))
+    }
     return out
   }
 

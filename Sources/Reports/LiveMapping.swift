@@ -51,3 +51,28 @@ package struct LiveMapping: Sendable, Hashable {
     self.path = path
   }
 }
+
+/// Where something happened to a report's page: the driver's statement
+/// (from the driver frame of its stack) and the task that ran it.
+package struct PageEventSite: Sendable, Hashable {
+  package var file: String?
+  package var line: Int?
+  package var task: EmulatedTask
+  package init(file: String?, line: Int?, task: EmulatedTask) {
+    self.file = file
+    self.line = line
+    self.task = task
+  }
+
+  /// The site of a stack: its driver frame, if it has one.
+  package init(stack: [KernelFrame], task: EmulatedTask) {
+    let driver = stack.first { $0.isDriver }
+    self.init(file: driver?.file, line: driver?.line, task: task)
+  }
+
+  /// `FILE:LINE` (or `no statement`) and the task, for text.
+  package var description: String {
+    let at = file.flatMap { f in line.map { "\(f):\($0)" } } ?? "(no statement)"
+    return "\(at) by \(task.comm)/\(task.pid)"
+  }
+}

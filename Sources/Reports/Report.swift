@@ -28,6 +28,10 @@ package struct Report: Sendable, Hashable {
   package var trailer: [String]
   /// Every mapping that still translates to the report's page, when it names one.
   package var mappings: [LiveMapping] = []
+  /// Where the page was last freed, and where it was allocated again after
+  /// that, for reports about a page used after its free.
+  package var freedAt: PageEventSite?
+  package var reallocatedAt: PageEventSite?
 
   package subscript<T>(dynamicMember keyPath: WritableKeyPath<Finding, T>) -> T {
     get { finding[keyPath: keyPath] }

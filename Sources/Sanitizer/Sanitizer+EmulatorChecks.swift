@@ -173,13 +173,12 @@ extension Sanitizer: MachineObserver {
     }
     switch event.verdict {
     case .ok: return
-    case .useAfterFree(let pfn, let isFree, let epoch, let gen):
+    case .useAfterFree(let pfn, let isFree, _, _):
       let state = isFree ? "is free" : "was freed and allocated again after the translation was made"
       var details: [Detail] = [
         Detail("access", .string(rw)), Detail("length", .int(Int64(event.length))), Detail("path", .string(event.path)),
       ]
-      details.append(Detail("translation epoch", .int(Int64(clamping: epoch))))
-      if let gen { details.append(Detail("page generation", .int(Int64(clamping: gen)))) }
+      details.append(Detail("translation", .string(Self.staleTranslation(path: event.path, isFree: isFree))))
       let finding = Finding(
         kind: .dmaUseAfterFree,
         headline:
@@ -208,6 +207,20 @@ extension Sanitizer: MachineObserver {
         dumpsPageOwner: true)
       report(finding, context: ctx)
     }
+  }
+
+  /// What the ground truth's epochs mean, in words: the translation the
+  /// access used is older than the page's free (and its new allocation).
+  static func staleTranslation(path: String, isFree: Bool) -> String {
+    let source =
+      switch path {
+      case "atc": "the device's ATC entry"
+      case "iotlb": "the IOTLB entry"
+      case "walk-cache": "the walk-cache entry"
+      default: "the page-table entry"
+      }
+    return "\(source) the access used was made before the page was freed"
+      + (isFree ? "; the page is still free" : " and allocated again")
   }
 
   // MARK: - DMA-API debug

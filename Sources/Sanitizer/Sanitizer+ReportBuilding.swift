@@ -27,10 +27,22 @@ extension Sanitizer {
   /// caller's frame) and the page_owner record when the finding dumps it.
   func report(_ finding: Finding, stack: [KernelFrame]? = nil, context: CallContext) {
     let owner = finding.dumpsPageOwner ? finding.pfn.flatMap(pageOwner) : nil
-    emit(
-      Report(
-        finding, callers: (stack ?? context.chain([])).map(StackFrame.init), statement: nil, task: context.task,
-        pageOwner: owner))
+    let callers = stack ?? context.chain([])
+    var report = Report(
+      finding, callers: callers.map(StackFrame.init), statement: nil, task: context.task, pageOwner: owner)
+    if let pfn = finding.pfn, let r = machine.memory.record(containing: pfn) {
+      switch finding.kind {
+      case .allocatedWhileMapped:
+        // Reported from post_alloc_hook(): the record is still the last owner's.
+        report.freedAt = r.freeTask.map { PageEventSite(stack: r.freeStack, task: $0) }
+        report.reallocatedAt = PageEventSite(stack: callers, task: context.task)
+      case .dmaUseAfterFree:
+        report.freedAt = r.freeTask.map { PageEventSite(stack: r.freeStack, task: $0) }
+        if r.isAllocated { report.reallocatedAt = PageEventSite(stack: r.allocStack, task: r.allocTask) }
+      default: break
+      }
+    }
+    emit(report)
   }
 
   /// Adds who still maps the report's page. Done when the output is
@@ -55,7 +67,6 @@ extension Sanitizer {
           .string("\(n) live mapping\(n == 1 ? "" : "s") of this page; kernel accounting counts \(count)")))
     }
   }
-
 
   /// Every mapping made through the IOMMU API that still translates to
   /// `pfn`, as the page tables say now.
