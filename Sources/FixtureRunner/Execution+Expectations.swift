@@ -27,13 +27,14 @@ extension Execution {
           if UInt64(matching.count) != n {
             fail(
               e.location,
-              "expected \(n) report(s) '\(e.text.dropFirst("expect report ".count))', got \(matching.count)\(summary(reports))"
-            )
+              "expected \(plural(Int(clamping: n), "report")) '\(e.text.dropFirst("expect report ".count))', "
+                + "\(matching.count) \(matching.count == 1 ? "matches" : "match")\(whyNot(reports, want))")
           }
         } else if matching.isEmpty {
           fail(
             e.location,
-            "expected a report '\(e.text.dropFirst("expect report ".count))', got none that matches\(summary(reports))")
+            "expected a report '\(e.text.dropFirst("expect report ".count))', none matches"
+              + whyNot(reports, want))
         }
       case .noReport:
         saidNoReport = true
@@ -110,6 +111,34 @@ extension Execution {
     }
     return true
   }
+
+  /// Why reports of the wanted kind did or did not match, filter by
+  /// filter: "; got 3 secondary-tlb-stale, 1 with device=dsa0 (2 name no device)".
+  private func whyNot(_ reports: [Report], _ want: ExpectedReport) -> String {
+    let sameKind = reports.filter { $0.kind.rawValue == want.kind.rawValue }
+    guard !sameKind.isEmpty else { return summary(reports) }
+    var parts = ["\(sameKind.count) \(want.kind.rawValue)"]
+    func filter(_ what: String, _ value: (Report) -> String?, _ wanted: String) {
+      let with = sameKind.filter { value($0) == wanted }.count
+      let none = sameKind.filter { value($0) == nil }.count
+      parts.append("\(with) with \(what)=\(wanted)" + (none > 0 ? " (\(none) name no \(what))" : ""))
+    }
+    if let dev = want.device { filter("device", \.device, dev.name) }
+    if let dom = want.domain { filter("domain", \.domain, dom.name) }
+    if let pfn = want.pfn { filter("pfn", { $0.pfn.map { "0x" + String($0.rawValue, radix: 16) } }, hex(pfn)) }
+    if let page = want.page {
+      var one = want
+      one.device = nil
+      one.domain = nil
+      one.pfn = nil
+      let with = sameKind.filter { matches($0, one) }.count
+      let none = sameKind.filter { $0.pfn == nil }.count
+      parts.append("\(with) in page=\(page.name)" + (none > 0 ? " (\(none) name no page)" : ""))
+    }
+    return ": got " + parts.joined(separator: ", ")
+  }
+
+  private func plural(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
 
   private func summary(_ reports: [Report]) -> String {
     guard !reports.isEmpty else { return " (no report)" }

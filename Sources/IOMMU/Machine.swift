@@ -180,7 +180,7 @@ package final class Machine: Sendable {
     if attached > 0 { throw MachineError(.EBUSY, "domain \(domain.name) still has \(attached) device(s) attached") }
     let leaves = domain.mappedLeaves()
     if !leaves.isEmpty {
-      observer?.mappingsLeft(domain, leaves: leaves, reason: .domainFreed, freed: true, context: context)
+      observer?.mappingsLeft(domain, leaves: leaves, reason: .domainFreed, device: nil, freed: true, context: context)
     }
     // Pending lazy or fast-unmap work is flushed first, then every table goes.
     domain.iotlbSync(context: context)
@@ -270,7 +270,8 @@ package final class Machine: Sendable {
     if remaining == 0 && domain.type == .paging {
       let leaves = domain.mappedLeaves()
       if !leaves.isEmpty {
-        observer?.mappingsLeft(domain, leaves: leaves, reason: .lastDeviceDetached, freed: false, context: context)
+        observer?.mappingsLeft(
+          domain, leaves: leaves, reason: .lastDeviceDetached, device: device, freed: false, context: context)
       }
     }
   }

@@ -80,8 +80,9 @@ package protocol MachineObserver: AnyObject, Sendable {
     context: CallContext)
   /// `debug_dma_unmap_page()`: before the unmap, with what the driver passed.
   func dmaUnmapping(_ device: Device, dmaAddress: IOVA, size: UInt64?, direction: DMADirection?, context: CallContext)
-  /// A domain is being freed (or its last device detached) with `leaves` still mapped.
-  func mappingsLeft(_ domain: Domain, leaves: [RemovedLeaves], reason: LeakReason, freed: Bool, context: CallContext)
+  /// A domain is being freed (or its last device, `device`, detached) with `leaves` still mapped.
+  func mappingsLeft(
+    _ domain: Domain, leaves: [RemovedLeaves], reason: LeakReason, device: Device?, freed: Bool, context: CallContext)
   /// A kernel log line the model prints (`pr_err`, `WARN_ONCE` text).
   func kernelMessage(_ text: String, context: CallContext)
 }
@@ -144,9 +145,11 @@ package final class ObserverFanOut: MachineObserver, PageAllocatorObserver {
     }
   }
   package func mappingsLeft(
-    _ domain: Domain, leaves: [RemovedLeaves], reason: LeakReason, freed: Bool, context: CallContext
+    _ domain: Domain, leaves: [RemovedLeaves], reason: LeakReason, device: Device?, freed: Bool, context: CallContext
   ) {
-    for o in machineObservers { o.mappingsLeft(domain, leaves: leaves, reason: reason, freed: freed, context: context) }
+    for o in machineObservers {
+      o.mappingsLeft(domain, leaves: leaves, reason: reason, device: device, freed: freed, context: context)
+    }
   }
   package func kernelMessage(_ text: String, context: CallContext) {
     for o in machineObservers { o.kernelMessage(text, context: context) }

@@ -76,7 +76,7 @@ extension Sanitizer: MachineObserver {
           : "iommusan: pfn \(pfn) freed while \(cacheName) still maps iova \(IOVA(e.iova)) to it",
         warningSite: WarnSites.emulator("iommusan_check_free_cached", line: 40),
         frames: ["iommusan_check_free_cached"], pfn: pfn, phys: phys(pfn), iova: IOVA(e.iova),
-        domain: domains(e.tag.domainID)?.name, device: dev?.name, pasid: e.tag.pasid,
+        domain: domains(e.tag.domainID)?.name, device: dev?.name ?? user(of: e.tag, domains), pasid: e.tag.pasid,
         details: [
           Detail("cache", .string(dev == nil ? "iotlb" : "atc")), Detail("iommu", .string(unitName)),
           Detail("entry size", .hex(e.size)),
@@ -84,6 +84,12 @@ extension Sanitizer: MachineObserver {
         dumpsPageOwner: true)
       report(finding, stack: stack, context: context)
     }
+  }
+
+  /// The device that can use an IOTLB entry: the first attached to its
+  /// domain with its PASID.
+  private func user(of tag: CacheTag, _ domains: (Int) -> Domain?) -> String? {
+    domains(tag.domainID)?.attachedDevices.first { $0.pasid == tag.pasid }?.device.name
   }
 
   /// A CPU page-table page freed while an IOMMU walk cache still points at
@@ -276,7 +282,7 @@ extension Sanitizer: MachineObserver {
   // MARK: - Leaks
 
   package func mappingsLeft(
-    _ domain: Domain, leaves: [RemovedLeaves], reason: LeakReason, freed: Bool, context: CallContext
+    _ domain: Domain, leaves: [RemovedLeaves], reason: LeakReason, device: Device?, freed: Bool, context: CallContext
   ) {
     if reason == .processExited {
       let dev = domain.attachedDevices.first
@@ -300,6 +306,7 @@ extension Sanitizer: MachineObserver {
       warningSite: WarnSites.emulator("iommusan_check_mapping_leak", line: 200),
       frames: ["iommusan_check_mapping_leak", reason == .domainFreed ? "iommu_domain_free" : "iommu_detach_device"],
       pfn: first.phys.pfn(pageShift: pageShift), phys: first.phys, iova: first.iova, domain: domain.name,
+      device: device?.name,
       details: [
         Detail("reason", .string(reason.rawValue)), Detail("runs", .int(Int64(leaves.count))),
         Detail("bytes", .hex(bytes)),

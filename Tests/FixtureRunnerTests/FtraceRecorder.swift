@@ -86,7 +86,9 @@ final class FtraceRecorder: MachineObserver, PageAllocatorObserver {
 
   // MARK: - Untraced events
 
-  func mappingsLeft(_ domain: Domain, leaves: [RemovedLeaves], reason: LeakReason, freed: Bool, context: CallContext) {
+  func mappingsLeft(
+    _ domain: Domain, leaves: [RemovedLeaves], reason: LeakReason, device: Device?, freed: Bool, context: CallContext
+  ) {
     guard freed else { return }
     let touched = leaves.filter { $0.size > 0 }.map { pages($0.phys.rawValue, $0.size) }
     state.withLock {

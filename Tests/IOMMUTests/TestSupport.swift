@@ -161,7 +161,9 @@ final class RecordingObserver: MachineObserver {
   ) {}
   func dmaUnmapping(_ device: Device, dmaAddress: IOVA, size: UInt64?, direction: DMADirection?, context: CallContext) {
   }
-  func mappingsLeft(_ domain: Domain, leaves: [RemovedLeaves], reason: LeakReason, freed: Bool, context: CallContext) {}
+  func mappingsLeft(
+    _ domain: Domain, leaves: [RemovedLeaves], reason: LeakReason, device: Device?, freed: Bool, context: CallContext
+  ) {}
   func kernelMessage(_ text: String, context: CallContext) { events.withLock { $0.append(.message(text)) } }
 }
 

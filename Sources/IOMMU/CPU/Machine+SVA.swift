@@ -104,7 +104,7 @@ extension Machine {
     guard !p.hasExited else { throw MachineError(.ESRCH, "process \(p) has already exited") }
     let bonds = p.bonds
     for b in bonds {
-      observer?.mappingsLeft(b.domain, leaves: [], reason: .processExited, freed: false, context: context)
+      observer?.mappingsLeft(b.domain, leaves: [], reason: .processExited, device: nil, freed: false, context: context)
     }
     let areas = p.state.withLock { Array($0.areas.values.map(\.area)) }.sorted { $0.start < $1.start }
     for a in areas { try munmap(p, area: a, context: context) }
