@@ -1,0 +1,97 @@
+import FixtureRunner
+import KernelTypes
+import Reports
+import Testing
+
+/// What a report tells beyond the kernel's lines: who still maps the page,
+/// where it was freed and allocated again, and why an expectation missed.
+@Suite struct ReportContentTests {
+  static func run(_ text: String) -> FixtureResult {
+    FixtureRunner.run(file: "t.fixture", source: Array(text.utf8))
+  }
+
+  static let topology = """
+    memory 64M
+    iommu vtd0 model=vtd
+    device nic0 iommu=vtd0
+
+    """
+
+  @Test func freedWhileMappedNamesTheMappingAndItsStatement() throws {
+    let r = Self.run(
+      Self.topology + """
+        buf = alloc_pages order=0
+        h = dma_map nic0 buf size=4K dir=bidirectional
+        free_pages buf
+        """)
+    let report = try #require(r.reports.first { $0.kind == .freedWhileMapped })
+    let m = try #require(report.mappings.first)
+    #expect(report.mappings.count == 1)
+    #expect(m.binding == "h" && m.file == "t.fixture" && m.line == 5)
+    #expect(m.attachments.map(\.device) == ["nic0"])
+    #expect(m.leafSize == 4096 && m.size == 4096 && m.iova == m.pageIOVA)
+    #expect(m.path.last == "dma_map_page_attrs" && m.path.first == "iommu_map")
+    // The report itself names the mapping's IOVA, domain and device.
+    #expect(report.iova == m.iova && report.device == "nic0" && report.domain == m.domain)
+    let json = JSONLinesRenderer().line(report)
+    #expect(json.contains(#""mappings":[{"domain":"#) && json.contains(#""binding":"h""#))
+    #expect(KernelTextRenderer().render(report).contains("mapped at t.fixture:5 binding h via dma_map_page_attrs"))
+  }
+
+  @Test func anUnmappedPageHasNoMapping() throws {
+    // Near miss: the page was mapped twice and unmapped once; only the live
+    // mapping is listed, and after both unmaps the free is quiet.
+    let r = Self.run(
+      Self.topology + """
+        buf = alloc_pages order=0
+        h = dma_map nic0 buf size=4K dir=bidirectional
+        g = dma_map nic0 buf size=4K dir=bidirectional
+        dma_unmap h
+        free_pages buf
+        """)
+    let report = try #require(r.reports.first { $0.kind == .freedWhileMapped })
+    #expect(report.mappings.map(\.binding) == ["g"])
+    let quiet = Self.run(
+      Self.topology + """
+        buf = alloc_pages order=0
+        h = dma_map nic0 buf size=4K dir=bidirectional
+        dma_unmap h
+        free_pages buf
+        """)
+    #expect(quiet.reports.isEmpty)
+  }
+
+  @Test func reusedPageSaysWhereItWasFreedAndAllocatedAgain() throws {
+    let r = Self.run(
+      Self.topology + """
+        buf = alloc_pages order=0
+        h = dma_map nic0 buf size=4K dir=bidirectional
+        free_pages buf
+        again = alloc_pages order=0
+        dma nic0 write h value=0x41
+        """)
+    let realloc = try #require(r.reports.first { $0.kind == .allocatedWhileMapped })
+    #expect(realloc.freedAt?.line == 6 && realloc.reallocatedAt?.line == 7)
+    let uaf = try #require(r.reports.first { $0.kind == .dmaUseAfterFree })
+    #expect(uaf.freedAt?.line == 6 && uaf.reallocatedAt?.line == 7)
+    // page_owner keeps the last free across the new allocation.
+    #expect(uaf.pageOwner?.freeStack.isEmpty == false)
+    #expect(!KernelTextRenderer().render(uaf).contains("translation epoch"))
+  }
+
+  @Test func aMissedExpectationSaysWhichFilterFailed() throws {
+    let r = Self.run(
+      """
+      memory 64M
+      iommu vtd0 model=vtd
+      device nic0 iommu=vtd0
+      device nic1 iommu=vtd0
+      buf = alloc_pages order=1
+      h = dma_map nic0 buf size=8K dir=bidirectional
+      free_pages buf
+        expect report freed-while-mapped device=nic1 count=2
+      """)
+    let message = try #require(r.failures.first?.message)
+    #expect(message.contains("0 match: got 2 freed-while-mapped, 0 with device=nic1"), "\(message)")
+  }
+}
