@@ -18,7 +18,7 @@ enum Commands {
       ("max-resident", "size", "The most emulated memory that may hold data (default: 1G)."),
     ],
     flags: [("stats", "Print IOMMU cache, walk and invalidation counters.")],
-    arguments: [("file", "Fixture files to run, in order.")])
+    arguments: [("file", "Fixture files to run, in order ('-' reads standard input).")])
 
   static let check = CommandSpec(
     name: "check", abstract: "Run folders of fixtures as a test suite.",
