@@ -11,7 +11,7 @@ package struct Diagnostic: Error, Sendable, Hashable, CustomStringConvertible {
 
   /// The file name as given to the parser.
   package var file: String
-  /// The 1-based line.
+  /// The 1-based line; 0 for a diagnostic about the whole file (`cannot read file`).
   package var line: Int
   /// The 1-based byte column.
   package var column: Int
@@ -29,6 +29,11 @@ package struct Diagnostic: Error, Sendable, Hashable, CustomStringConvertible {
     self.message = message
   }
 
+  /// Creates an error about the whole file, which has no line or column.
+  package init(file: String, message: String) {
+    self.init(file: file, line: 0, column: 0, message: message)
+  }
+
   /// Creates a diagnostic at a source location.
   package init(file: String, location: SourceLocation, severity: Severity = .error, message: String) {
     self.init(file: file, line: location.line, column: location.column, severity: severity, message: message)
@@ -40,6 +45,10 @@ package struct Diagnostic: Error, Sendable, Hashable, CustomStringConvertible {
   /// `true` for `.error`.
   package var isError: Bool { severity == .error }
 
-  /// `FILE:LINE:COLUMN: SEVERITY: MESSAGE`.
-  package var description: String { "\(file):\(line):\(column): \(severity.rawValue): \(message)" }
+  /// `FILE:LINE:COLUMN: SEVERITY: MESSAGE`, or `FILE: SEVERITY: MESSAGE` about the whole file.
+  package var description: String {
+    line == 0
+      ? "\(file): \(severity.rawValue): \(message)"
+      : "\(file):\(line):\(column): \(severity.rawValue): \(message)"
+  }
 }

@@ -371,7 +371,7 @@ extension ParserState {
     }
     let address = address(args.positional(2), role: .device)
     var length: UInt64? = DeviceAccess.defaultLength
-    if let word = args.value("len"), let value = number(word) {
+    if let word = args.value("len"), let value = size(word) {
       if value == 0 {
         error("len= must be at least 1", at: word)
         length = nil
@@ -379,7 +379,9 @@ extension ParserState {
         error("len=\(text(word)) is too long for a read: a read returns at most 8 bytes", at: word)
         length = nil
       } else if value > FixtureLimits.maxAccessLength {
-        error("len=\(text(word)) is too large (at most 1G: the emulator accesses memory page by page)", at: word)
+        error(
+          "len=\(text(word)) is too large (at most \(ByteSize.describe(FixtureLimits.maxAccessLength)): the emulator accesses memory page by page)",
+          at: word)
         length = nil
       } else {
         length = value

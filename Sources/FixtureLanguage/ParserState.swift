@@ -43,8 +43,11 @@ struct ParserState {
     func positional(_ index: Int) -> Word? { index < positionals.count ? positionals[index] : nil }
   }
 
-  let source: [UInt8]
+  /// The line being parsed (the parser keeps one line at a time).
+  var source: [UInt8] = []
   let file: String
+  /// The number of the last line seen.
+  var lineNumber = 0
   var diagnostics: [Diagnostic] = []
   var statements: [Statement] = []
   var cmdline = Cmdline()
@@ -53,6 +56,9 @@ struct ParserState {
   /// The first statement of sections 3 to 8, after which `cmdline` and `memory` are errors.
   var firstRunStatement: (verb: Verb, line: Int)?
   var names: [String: NameBinding] = [:]
+  /// The line of each `iommu` and `device` definition, by name.
+  var iommuLines: [String: Int] = [:]
+  var deviceLines: [String: Int] = [:]
   var statementCount = 0
   var target: ExpectTarget = .none
   /// The name the last statement defined, for `expect error`.
@@ -68,8 +74,7 @@ struct ParserState {
   var verb: Verb = .expect
   var verbColumn = 1
 
-  init(source: [UInt8], file: String) {
-    self.source = source
+  init(file: String) {
     self.file = file
     tokens.reserveCapacity(16)
   }
@@ -117,20 +122,29 @@ struct ParserState {
 
   // MARK: - Lines
 
-  mutating func run() {
-    let n = source.count
-    var i = 0
-    if n >= 3, source[0] == 0xEF, source[1] == 0xBB, source[2] == 0xBF { i = 3 }
-    var number = 0
-    while i < n, !stopped {
-      number += 1
-      var j = i
-      while j < n, source[j] != 0x0A { j += 1 }
-      var end = j
-      if end > i, source[end - 1] == 0x0D { end -= 1 }
-      parseLine(start: i, end: end, number: number)
-      i = j + 1
+  /// Parses the next line of the file. `line` holds its bytes without the
+  /// line feed, or only the first of them when the line is too long; `length`
+  /// is the whole line's length (without a carriage return when cut short). A
+  /// leading byte-order mark (line 1) and a trailing carriage return are dropped here.
+  mutating func parse(line bytes: UnsafeRawBufferPointer, length fullLength: Int) {
+    guard !stopped else { return }
+    lineNumber += 1
+    var start = 0
+    var length = fullLength
+    if lineNumber == 1, bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
+      start = 3
+      length -= 3
     }
+    if length > 0, length == bytes.count - start, bytes[start + length - 1] == 0x0D { length -= 1 }
+    if length <= FixtureLimits.maxLineLength {
+      // Blank lines and comments cost nothing: they are not copied.
+      var i = start
+      while i < start + length, bytes[i] == 0x20 || bytes[i] == 0x09 { i += 1 }
+      if i == start + length || bytes[i] == UInt8(ascii: "#") { return }
+      source.removeAll(keepingCapacity: true)
+      source.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start..<(start + length)]))
+    }
+    parseLine(start: 0, end: length, number: lineNumber)
   }
 
   /// Whether the line's first word is `expect` (used after a lexical error).
@@ -310,13 +324,8 @@ struct ParserState {
     if let defined {
       let kind: BindingKind? =
         operation == nil ? nil : (verb == .iommu ? .iommu : verb == .device ? .device : verb.bindingKind)
-      if let kind, kind == .iommu || kind == .device, let previous = names[defined.name], previous.kind == kind {
-        diagnostics.append(
-          Diagnostic(
-            file: file, location: defined.location, severity: .warning,
-            message:
-              "'\(defined.name)' is defined again (the previous definition is at line \(previous.line)); later statements refer to this one"
-          ))
+      if kind == .iommu || kind == .device {
+        defineUnit(defined, isDevice: kind == .device)
       }
       define(defined, kind: kind)
       lastDefinedName = defined.name
@@ -336,6 +345,25 @@ struct ParserState {
         location: location, verbLocation: SourceLocation(line: line, column: verbColumn), text: lineText,
         task: task, binding: verb.bindingKind != nil ? binding : nil, operation: operation))
     target = .statement(statements.count - 1)
+  }
+
+  /// Records an `iommu` or `device` name; defining one again is an error: the
+  /// name is the unit's or the device's identity in reports, and the machine
+  /// cannot hold two of them under one name.
+  mutating func defineUnit(_ name: NameReference, isDevice: Bool) {
+    let what = isDevice ? "a device" : "an IOMMU"
+    if let first = isDevice ? deviceLines[name.name] : iommuLines[name.name] {
+      diagnostics.append(
+        Diagnostic(
+          file: file, location: name.location,
+          message:
+            "\(what) named '\(name.name)' is already defined (line \(first)); \(what) cannot be defined again: give this one another name"
+        ))
+    } else if isDevice {
+      deviceLines[name.name] = name.location.line
+    } else {
+      iommuLines[name.name] = name.location.line
+    }
   }
 
   mutating func define(_ name: NameReference, kind: BindingKind?) {

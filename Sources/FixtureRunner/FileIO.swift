@@ -1,9 +1,16 @@
 import Foundation
+import KernelTypes
 
-/// Reads a whole file, or nil.
+/// Reads a whole file (`-`: standard input), or nil.
 func readFile(_ path: String) -> [UInt8]? {
-  guard let data = FileManager.default.contents(atPath: path) else { return nil }
-  return [UInt8](data)
+  var bytes: [UInt8] = []
+  do {
+    try InputFile.read(path: path) { chunk in
+      bytes.append(contentsOf: chunk)
+      return true
+    }
+  } catch { return nil }
+  return bytes
 }
 
 /// Every `.fixture` file under `paths` (files are taken as given), sorted.

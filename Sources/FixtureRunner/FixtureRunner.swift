@@ -34,38 +34,51 @@ package struct RunOptions: Sendable {
 /// the sanitizer, check expectations.
 package enum FixtureRunner {
   package static func run(file: String, source: [UInt8], options: RunOptions = RunOptions()) -> FixtureResult {
-    var parsed = FixtureParser.parse(source: source, file: file)
-    var diagnostics = parsed.errors
-    if let extra = options.cmdline {
-      diagnostics += parsed.cmdline.apply(parameters: extra).filter(\.isError)
-    }
-    guard diagnostics.isEmpty else {
+    run(parsed: FixtureParser.parse(source: source, file: file), options: options)
+  }
+
+  /// Runs a fixture file from disk, read as a stream (`-`: standard input, named `<stdin>`).
+  package static func run(path: String, options: RunOptions = RunOptions()) -> FixtureResult {
+    let file = path == InputFile.standardInputPath ? standardInputName : path
+    var parser = FixtureParser(file: file)
+    do {
+      try InputFile.read(path: path) { chunk in
+        parser.consume(chunk)
+        return !parser.isStopped
+      }
+    } catch {
       return FixtureResult(
-        file: file, diagnostics: diagnostics, outcomes: [], failures: [], stats: [], summary: RunSummary())
+        file: file, diagnostics: [Diagnostic(file: file, message: "cannot read file: \(error.reason)")], outcomes: [],
+        failures: [], stats: [], summary: RunSummary())
     }
-    parsed.diagnostics = []
+    return run(parsed: parser.finish(), options: options)
+  }
+
+  /// The name of a fixture read from standard input, as compilers call it.
+  package static let standardInputName = "<stdin>"
+
+  /// Runs a parsed fixture. Its warnings are part of the result, errors or not.
+  package static func run(parsed: ParsedFixture, options: RunOptions = RunOptions()) -> FixtureResult {
+    var parsed = parsed
+    var diagnostics = parsed.diagnostics
+    if let extra = options.cmdline { diagnostics += parsed.cmdline.apply(parameters: extra) }
+    guard !diagnostics.contains(where: \.isError) else {
+      return FixtureResult(
+        file: parsed.file, diagnostics: diagnostics, outcomes: [], failures: [], stats: [], summary: RunSummary())
+    }
     let execution: Execution
     do {
       execution = try Execution(parsed: parsed, options: options)
     } catch {
       return FixtureResult(
-        file: file, diagnostics: [error.diagnostic], outcomes: [], failures: [], stats: [], summary: RunSummary())
+        file: parsed.file, diagnostics: diagnostics + [error.diagnostic], outcomes: [], failures: [], stats: [],
+        summary: RunSummary())
     }
-    let result = execution.run()
+    var result = execution.run()
+    result.diagnostics = diagnostics + result.diagnostics
     // Frees the machine and its emulated memory (they form reference cycles).
     execution.machine.tearDown()
     return result
-  }
-
-  /// Runs a fixture file from disk.
-  package static func run(path: String, options: RunOptions = RunOptions()) -> FixtureResult {
-    guard let bytes = readFile(path) else {
-      return FixtureResult(
-        file: path,
-        diagnostics: [Diagnostic(file: path, line: 1, column: 1, message: "cannot read file (ENOENT or EACCES)")],
-        outcomes: [], failures: [], stats: [], summary: RunSummary())
-    }
-    return run(file: path, source: bytes, options: options)
   }
 }
 

@@ -40,12 +40,17 @@ package struct RunOutputRenderer: Sendable {
     return out
   }
 
-  /// Standard error: diagnostics and failed expectations.
+  /// Standard error: diagnostics (the parser's warnings among them) and failed
+  /// expectations, in the order of their lines, as a compiler prints them.
   package func stderr(_ result: FixtureResult) -> String {
-    var out = ""
-    for d in result.diagnostics { out += d.description + "\n" }
-    for f in result.failures { out += "\(f.file):\(f.line):\(f.column): warning: \(f.message)\n" }
-    return out
+    var lines = result.diagnostics.map { (line: $0.line, column: $0.column, text: $0.description) }
+    for f in result.failures {
+      lines.append((f.line, f.column, "\(f.file):\(f.line):\(f.column): warning: \(f.message)"))
+    }
+    let sorted = lines.enumerated().sorted { a, b in
+      (a.element.line, a.element.column, a.offset) < (b.element.line, b.element.column, b.offset)
+    }
+    return sorted.map { $0.element.text + "\n" }.joined()
   }
 
   func summaryText(_ s: RunSummary) -> String {

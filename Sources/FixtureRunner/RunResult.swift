@@ -32,7 +32,7 @@ package struct ExpectationFailure: Sendable, Hashable, CustomStringConvertible {
 /// The result of running one fixture.
 package struct FixtureResult: Sendable {
   package var file: String
-  /// Parse errors, or a runtime error that stopped the fixture.
+  /// The parser's warnings, then its errors or a runtime error that stopped the fixture.
   package var diagnostics: [Diagnostic]
   package var outcomes: [StatementOutcome]
   package var failures: [ExpectationFailure]
@@ -41,11 +41,18 @@ package struct FixtureResult: Sendable {
   package var summary: RunSummary
 
   /// Whether the fixture passes as a test (`check`).
-  package var passed: Bool { diagnostics.isEmpty && failures.isEmpty }
+  /// Warnings do not make it fail.
+  package var passed: Bool { !hasErrors && failures.isEmpty }
+  /// Whether a diagnostic is an error: the fixture did not run, or stopped.
+  package var hasErrors: Bool { diagnostics.contains(where: \.isError) }
+  /// The diagnostics that are errors.
+  package var errors: [Diagnostic] { diagnostics.filter(\.isError) }
+  /// The diagnostics that are warnings.
+  package var warnings: [Diagnostic] { diagnostics.filter { !$0.isError } }
   package var reports: [Report] { outcomes.flatMap(\.reports) }
   /// `run`'s exit status: 2 on errors, 1 when any report, else 0.
   package var exitStatus: Int32 {
-    if diagnostics.contains(where: \.isError) { return 2 }
+    if hasErrors { return 2 }
     return reports.isEmpty ? 0 : 1
   }
 }

@@ -137,10 +137,13 @@ package final class Machine: Sendable {
   package func addDevice(name: String, unit: IOMMUUnit, ats: Bool = false, pasid: Bool = false, context: CallContext)
     throws(MachineError) -> Device
   {
-    let (gid, slot) = registry.withLock { r -> (Int, Int) in
+    let ids = registry.withLock { r -> (Int, Int)? in
+      if r.devices[name] != nil { return nil }
       r.nextGroupID += 1
       return (r.nextGroupID - 1, r.devices.count + 1)
     }
+    // As device_add(): a second device of the same name is EEXIST.
+    guard let (gid, slot) = ids else { throw MachineError(.EEXIST, "a device named \(name) exists") }
     let bdf = "0000:00:" + String(format2: slot) + ".0"
     let dev = Device(name: name, unit: unit, ats: ats, pasid: pasid, groupID: gid, bdf: bdf)
     let domain = try allocDomain(unit: unit, type: .dma, name: "\(name):default", context: context)

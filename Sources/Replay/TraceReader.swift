@@ -1,65 +1,38 @@
+import KernelTypes
 import Reports
 
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Musl)
-  import Musl
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
-/// Why a trace could not be read.
-package struct ReplayInputError: Error, Sendable, CustomStringConvertible {
-  package var path: String
-  package var message: String
-  package var description: String { "\(path): \(message)" }
-}
-
-/// Reading a trace from a file or a file descriptor in fixed-size chunks.
+/// Reading a trace from a file or a file descriptor in fixed-size chunks
+/// (`InputFile`).
 package enum TraceReplay {
-  /// The size of one `read(2)`.
-  package static let chunkSize = 1 << 20
-
   /// Replays the file at `path` (`-` reads standard input). `progress` is
   /// called about every 64 MiB with the replayer, for a progress line.
   package static func replay(
     path: String, options: ReplayOptions, progress: ((TraceReplayer) -> Void)? = nil,
     report: @escaping (Report) -> Void
-  ) throws(ReplayInputError) -> ReplaySummary {
-    if path == "-" { return try replay(fileDescriptor: 0, options: options, progress: progress, report: report) }
-    let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { throw ReplayInputError(path: path, message: errnoText(errno)) }
-    defer { close(fd) }
-    var st = stat()
-    if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
-      throw ReplayInputError(path: path, message: "is a directory (EISDIR)")
-    }
-    return try replay(fileDescriptor: fd, options: options, progress: progress, report: report)
+  ) throws(InputFileError) -> ReplaySummary {
+    let replayer = TraceReplayer(options: options, report: report)
+    try InputFile.read(path: path) { consume($0, replayer, progress) }
+    return replayer.finish()
   }
 
   /// Replays everything readable from `fd` (not closed).
   package static func replay(
     fileDescriptor fd: Int32, options: ReplayOptions, progress: ((TraceReplayer) -> Void)? = nil,
     report: @escaping (Report) -> Void
-  ) throws(ReplayInputError) -> ReplaySummary {
+  ) throws(InputFileError) -> ReplaySummary {
     let replayer = TraceReplayer(options: options, report: report)
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
-    defer { buffer.deallocate() }
-    var nextProgress: UInt64 = 64 << 20
-    while true {
-      let n = read(fd, buffer.baseAddress, chunkSize)
-      if n < 0 {
-        if errno == EINTR { continue }
-        throw ReplayInputError(path: options.traceName, message: errnoText(errno))
-      }
-      if n == 0 { break }
-      replayer.consume(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-      if let progress, replayer.bytesConsumed >= nextProgress {
-        nextProgress = replayer.bytesConsumed + (64 << 20)
-        progress(replayer)
-      }
-    }
+    try InputFile.read(fileDescriptor: fd, name: options.traceName) { consume($0, replayer, progress) }
     return replayer.finish()
+  }
+
+  /// Feeds one chunk; calls `progress` each time another 64 MiB were consumed.
+  private static func consume(
+    _ chunk: UnsafeRawBufferPointer, _ replayer: TraceReplayer, _ progress: ((TraceReplayer) -> Void)?
+  ) -> Bool {
+    let before = replayer.bytesConsumed
+    replayer.consume(chunk)
+    if let progress, before >> 26 != replayer.bytesConsumed >> 26 { progress(replayer) }
+    return true
   }
 
   /// Replays text held in memory; returns the reports and the summary.
@@ -71,16 +44,5 @@ package enum TraceReplay {
     replayer.consume(text)
     let summary = replayer.finish()
     return (reports, summary)
-  }
-
-  static func errnoText(_ e: Int32) -> String {
-    switch e {
-    case ENOENT: return "no such file or directory (ENOENT)"
-    case EACCES: return "permission denied (EACCES)"
-    case EISDIR: return "is a directory (EISDIR)"
-    default:
-      if let s = strerror(e) { return String(cString: s) + " (errno \(e))" }
-      return "errno \(e)"
-    }
   }
 }

@@ -18,7 +18,7 @@ enum Commands {
       ("max-resident", "size", "The most emulated memory that may hold data (default: 1G)."),
     ],
     flags: [("stats", "Print IOMMU cache, walk and invalidation counters.")],
-    arguments: [("file", "Fixture files to run, in order.")])
+    arguments: [("file", "Fixture files to run, in order ('-' reads standard input).")])
 
   static let check = CommandSpec(
     name: "check", abstract: "Run folders of fixtures as a test suite.",
@@ -77,7 +77,7 @@ enum Commands {
     for file in p.positionals {
       let result = FixtureRunner.run(path: file, options: options)
       let r = RunOutputRenderer(format: format)
-      if result.diagnostics.isEmpty || !result.outcomes.isEmpty { write(r.stdout(result), to: .standardOutput) }
+      if !result.hasErrors || !result.outcomes.isEmpty { write(r.stdout(result), to: .standardOutput) }
       write(r.stderr(result), to: .standardError)
       status = max(status, result.exitStatus)
     }
@@ -99,26 +99,28 @@ enum Commands {
     }
     let paths = p.positionals.isEmpty ? ["Fixtures"] : p.positionals
     let (files, missing) = fixtureFiles(under: paths)
-    for m in missing { write("\(m): error: no such file or directory (ENOENT)\n", to: .standardError) }
+    for m in missing { write("\(m): error: \(InputFileError.reason(ENOENT))\n", to: .standardError) }
     if !missing.isEmpty { return 2 }
     let options = try runOptions(p)
     let results = runAll(files, jobs: jobs, options: options)
     var passed = 0
     var failed = 0
     var out = ""
+    // Warnings go to standard error, as a compiler's do; they do not fail a fixture.
+    write(results.flatMap(\.warnings).map { $0.description + "\n" }.joined(), to: .standardError)
     for r in results {
       if r.passed { passed += 1 } else { failed += 1 }
       switch format {
       case .kernel:
         guard !r.passed else { continue }
         out += "FAIL \(r.file)\n"
-        for d in r.diagnostics { out += "  " + d.description + "\n" }
+        for d in r.errors { out += "  " + d.description + "\n" }
         for f in r.failures { out += "  " + f.description + "\n" }
       case .json:
         out +=
           JSONLinesRenderer.record([
             "fixture": .string(r.file), "passed": .bool(r.passed),
-            "failures": .array((r.diagnostics.map(\.description) + r.failures.map(\.description)).map { .string($0) }),
+            "failures": .array((r.errors.map(\.description) + r.failures.map(\.description)).map { .string($0) }),
             "reports": .int(Int64(r.summary.reports)),
           ]) + "\n"
       }

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import KernelTypes
 import Replay
 import Reports
 
@@ -42,7 +43,7 @@ extension Commands {
     let json = JSONLinesRenderer()
     let progress = ProgressLine(enabled: !p.flags.contains("no-progress"))
     let summary: ReplaySummary
-    do throws(ReplayInputError) {
+    do throws(InputFileError) {
       summary = try TraceReplay.replay(
         path: path, options: options, progress: { progress.update($0) },
         report: { report in
@@ -54,7 +55,7 @@ extension Commands {
     } catch {
       out.flush()
       progress.finish()
-      write("\(error.path): error: \(error.message)\n", to: .standardError)
+      write("\(error.path): error: \(error.reason)\n", to: .standardError)
       return 2
     }
     progress.finish()

@@ -137,8 +137,32 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
       "redefinedDevice", preamble: true,
       "device nic iommu=mmu0",
       [
-        "5:8: warning: 'nic' is defined again (the previous definition is at line 2); later statements refer to this one"
+        "5:8: error: a device named 'nic' is already defined (line 2); a device cannot be defined again: give this one another name"
       ]),
+    DiagnosticCase(
+      "redefinedIOMMU", preamble: true,
+      "iommu mmu0 model=amd",
+      [
+        "5:7: error: an IOMMU named 'mmu0' is already defined (line 1); an IOMMU cannot be defined again: give this one another name"
+      ]),
+    DiagnosticCase(
+      "redefinedDeviceAfterRebinding", preamble: true,
+      "nic = alloc_pages\ndevice nic iommu=mmu0",
+      [
+        "6:8: error: a device named 'nic' is already defined (line 2); a device cannot be defined again: give this one another name"
+      ]),
+    DiagnosticCase(
+      "deviceNamedAsItsIOMMU", preamble: true,
+      "device mmu0 iommu=mmu0",
+      []),
+    DiagnosticCase(
+      "lenIsASize", preamble: true,
+      "dma nic write 0x10000 len=1G\ndma nic write 0x10000 len=4K\ndma nic read 0x10000 len=0x8",
+      []),
+    DiagnosticCase(
+      "lenAboveTheLimit", preamble: true,
+      "dma nic write 0x10000 len=2G",
+      ["5:27: error: len=2G is too large (at most 1G: the emulator accesses memory page by page)"]),
     DiagnosticCase(
       "spacesAroundEquals", preamble: true,
       "iommu_map d iova = 0x1000 phys=buf size=4K",
