@@ -94,9 +94,15 @@ final class Execution {
       summary.statements += 1
       summary.faults += outcome.faulted ? 1 : 0
       summary.errors += outcome.error != nil ? 1 : 0
+      if outcome.error != nil
+        && !stmt.expectations.contains(where: { if case .error = $0.kind { true } else { false } })
+      {
+        summary.unexpectedErrors += 1
+      }
       for r in outcome.reports {
         summary.reports += 1
         summary.byKind[r.kind.rawValue, default: 0] += 1
+        summary.siteKeys.insert(r.kind.rawValue + " " + KernelTextRenderer.ripFrame(of: r).function)
       }
       outcomes.append(outcome)
     }

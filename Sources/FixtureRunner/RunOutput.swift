@@ -10,54 +10,109 @@ package enum OutputFormat: String, Sendable, CaseIterable {
 /// Turns a fixture result into what `iommusan run` prints.
 package struct RunOutputRenderer: Sendable {
   package var format: OutputFormat
-  package init(format: OutputFormat) { self.format = format }
+  /// Print at most this many reports (`--max-reports`); nil prints all, as
+  /// the kernel prints every `WARN_ON()` that fires.
+  package var maxReports: Int?
+  package init(format: OutputFormat, maxReports: Int? = nil) {
+    self.format = format
+    self.maxReports = maxReports
+  }
+
+  /// A piece of output for one stream, in the order things happened.
+  package enum Piece: Sendable, Hashable {
+    case out(String)
+    case err(String)
+  }
 
   /// Standard output: reports and events in order, then stats and the summary.
   package func stdout(_ result: FixtureResult) -> String {
-    var out = ""
+    pieces(result).map { if case .out(let s) = $0 { s } else { "" } }.joined()
+  }
+
+  /// Standard error: diagnostics (the parser's warnings among them) and failed
+  /// expectations, in the order of their lines, as a compiler prints them.
+  package func stderr(_ result: FixtureResult) -> String {
+    pieces(result).map { if case .err(let s) = $0 { s } else { "" } }.joined()
+  }
+
+  /// Both streams interleaved in statement order: a statement's reports,
+  /// then the messages about it (its failed expectations, its errors),
+  /// then the next statement's; the summary last.
+  package func pieces(_ result: FixtureResult) -> [Piece] {
+    var messages = result.diagnostics.map { (line: $0.line, column: $0.column, text: $0.description) }
+    for f in result.failures {
+      messages.append((f.line, f.column, "\(f.file):\(f.line):\(f.column): warning: \(f.message)"))
+    }
+    let sorted = messages.enumerated().sorted { a, b in
+      (a.element.line, a.element.column, a.offset) < (b.element.line, b.element.column, b.offset)
+    }.map(\.element)
+    var next = 0
+    var pieces: [Piece] = []
+    func flush(before line: Int) {
+      var text = ""
+      while next < sorted.count && sorted[next].line < line {
+        text += sorted[next].text + "\n"
+        next += 1
+      }
+      if !text.isEmpty { pieces.append(.err(text)) }
+    }
     let kernel = KernelTextRenderer()
     let json = JSONLinesRenderer()
-    for o in result.outcomes {
+    var printed = 0
+    for (k, o) in result.outcomes.enumerated() {
+      flush(before: o.line)
+      var out = ""
       for item in o.outputs {
         switch (item, format) {
-        case (.report(let r), .kernel): out += kernel.render(r)
-        case (.report(let r), .json): out += json.render(r)
+        case (.report, _) where maxReports.map({ printed >= $0 }) ?? false:
+          continue
+        case (.report(let r), .kernel):
+          printed += 1
+          out += kernel.render(r)
+        case (.report(let r), .json):
+          printed += 1
+          out += json.render(r)
         case (.event(let e), .kernel): out += e.text + "\n"
         case (.event(let e), .json): out += eventJSON(e, file: result.file, line: o.line) + "\n"
         }
       }
+      if !out.isEmpty { pieces.append(.out(out)) }
+      flush(before: k + 1 < result.outcomes.count ? result.outcomes[k + 1].line : .max)
     }
+    flush(before: .max)
+    var out = ""
     switch format {
     case .kernel:
       for s in result.stats { out += "iommusan: stats: " + s + "\n" }
-      out += "iommusan: \(result.file): " + summaryText(result.summary) + "\n"
+      out += "iommusan: \(result.file): " + summaryText(result) + "\n"
     case .json:
       if !result.stats.isEmpty {
         out += JSONLinesRenderer.record(["stats": .array(result.stats.map { .string($0) })]) + "\n"
       }
       out += summaryJSON(result) + "\n"
     }
-    return out
+    pieces.append(.out(out))
+    return pieces
   }
 
-  /// Standard error: diagnostics (the parser's warnings among them) and failed
-  /// expectations, in the order of their lines, as a compiler prints them.
-  package func stderr(_ result: FixtureResult) -> String {
-    var lines = result.diagnostics.map { (line: $0.line, column: $0.column, text: $0.description) }
-    for f in result.failures {
-      lines.append((f.line, f.column, "\(f.file):\(f.line):\(f.column): warning: \(f.message)"))
-    }
-    let sorted = lines.enumerated().sorted { a, b in
-      (a.element.line, a.element.column, a.offset) < (b.element.line, b.element.column, b.offset)
-    }
-    return sorted.map { $0.element.text + "\n" }.joined()
+  /// Reports not printed because of `maxReports`.
+  func notPrinted(_ result: FixtureResult) -> Int {
+    maxReports.map { max(0, result.summary.reports - $0) } ?? 0
   }
 
-  func summaryText(_ s: RunSummary) -> String {
+  func summaryText(_ r: FixtureResult) -> String {
+    let s = r.summary
     let kinds = s.byKind.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value)" }
+    var reports = plural(s.reports, "report")
+    if s.reports > 0 { reports += " at " + plural(s.sites, "site") }
+    if !kinds.isEmpty { reports += " (" + kinds.joined(separator: ", ") + ")" }
+    let hidden = notPrinted(r)
+    if hidden > 0 { reports += ", \(hidden) not printed (--max-reports \(maxReports ?? 0))" }
     return
-      "\(s.statements) statements, \(s.reports) reports\(kinds.isEmpty ? "" : " (" + kinds.joined(separator: ", ") + ")"), \(s.faults) faults, \(s.errors) errors"
+      "\(plural(s.statements, "statement")), \(reports), \(plural(s.faults, "fault")), \(plural(s.errors, "error"))"
   }
+
+  func plural(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
 
   func summaryJSON(_ r: FixtureResult) -> String {
     let s = r.summary
@@ -65,7 +120,8 @@ package struct RunOutputRenderer: Sendable {
     return JSONLinesRenderer.record([
       "summary": .object([
         JSONMember("file", .string(r.file)), JSONMember("statements", .int(Int64(s.statements))),
-        JSONMember("reports", .int(Int64(s.reports))), JSONMember("by_kind", kinds),
+        JSONMember("reports", .int(Int64(s.reports))), JSONMember("sites", .int(Int64(s.sites))),
+        JSONMember("not_printed", .int(Int64(notPrinted(r)))), JSONMember("by_kind", kinds),
         JSONMember("faults", .int(Int64(s.faults))), JSONMember("errors", .int(Int64(s.errors))),
         JSONMember("expectation_failures", .int(Int64(r.failures.count))),
         JSONMember("exit_status", .int(Int64(r.exitStatus))),

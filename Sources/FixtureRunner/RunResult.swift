@@ -50,10 +50,13 @@ package struct FixtureResult: Sendable {
   /// The diagnostics that are warnings.
   package var warnings: [Diagnostic] { diagnostics.filter { !$0.isError } }
   package var reports: [Report] { outcomes.flatMap(\.reports) }
-  /// `run`'s exit status: 2 on errors, 1 when any report, else 0.
+  /// `run`'s exit status: 2 on errors that stopped the fixture; 1 when
+  /// anything happened a developer must look at (a report, an I/O page
+  /// fault, a statement that failed with an errno no `expect error` names);
+  /// else 0.
   package var exitStatus: Int32 {
     if hasErrors { return 2 }
-    return reports.isEmpty ? 0 : 1
+    return summary.reports > 0 || summary.faults > 0 || summary.unexpectedErrors > 0 ? 1 : 0
   }
 }
 
@@ -63,5 +66,11 @@ package struct RunSummary: Sendable, Hashable {
   package var reports: Int = 0
   package var faults: Int = 0
   package var errors: Int = 0
+  /// Errors that no `expect error` named.
+  package var unexpectedErrors: Int = 0
   package var byKind: [String: Int] = [:]
+  /// Distinct report sites: a kind at a guilty frame, as syzkaller tells
+  /// one bug from another by its title.
+  package var sites: Int { siteKeys.count }
+  var siteKeys: Set<String> = []
 }

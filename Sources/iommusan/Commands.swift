@@ -9,10 +9,21 @@ enum Commands {
   static let run = CommandSpec(
     name: "run", abstract: "Run fixtures under the sanitizer and print what it reports.",
     usage:
-      "iommusan run [--format <format>] [--cmdline <params>] [--max-ram <size>] [--max-resident <size>] [--stats] <file> ...",
-    discussion: "Exit status: 0 when nothing was reported, 1 when anything was, 2 on usage or parse errors.",
+      "iommusan run [--format <format>] [--cmdline <params>] [--max-ram <size>] [--max-resident <size>] [--max-reports <n>] [--stats] <file> ...",
+    discussion: """
+      Reports print in statement order, each statement's warnings and errors on standard error
+      right after its reports. The summary counts reports and the distinct sites (kind and
+      driver frame) they came from.
+      Exit status: 0 when nothing happened; 1 when anything did that needs a look (a report, an
+      I/O page fault, or a statement that failed with an errno no 'expect error' names); 2 on
+      usage or parse errors, or a limit that stopped a fixture.
+      """,
     options: [
       ("format", "format", "kernel (default): kernel log splats; json: JSON Lines."),
+      (
+        "max-reports", "n",
+        "Print at most n reports per fixture (default: all, as the kernel prints every WARN); the summary says how many were not printed."
+      ),
       ("cmdline", "params", "Kernel parameters applied over each fixture's own cmdline."),
       ("max-ram", "size", "The largest 'memory' a fixture may ask for (default: 1T)."),
       ("max-resident", "size", "The most emulated memory that may hold data (default: 1G)."),
@@ -73,12 +84,24 @@ enum Commands {
     var options = try runOptions(p)
     options.stats = p.flags.contains("stats")
     guard !p.positionals.isEmpty else { throw UsageError(message: "Missing expected argument '<file> ...'") }
+    var maxReports: Int?
+    if let text = p.options["max-reports"] {
+      guard let n = Int(text), n >= 0 else {
+        throw UsageError(message: "The value '\(text)' is invalid for '--max-reports <n>': expected a whole number")
+      }
+      maxReports = n
+    }
     var status: Int32 = 0
     for file in p.positionals {
       let result = FixtureRunner.run(path: file, options: options)
-      let r = RunOutputRenderer(format: format)
-      if !result.hasErrors || !result.outcomes.isEmpty { write(r.stdout(result), to: .standardOutput) }
-      write(r.stderr(result), to: .standardError)
+      let r = RunOutputRenderer(format: format, maxReports: maxReports)
+      let printsOutput = !result.hasErrors || !result.outcomes.isEmpty
+      for piece in r.pieces(result) {
+        switch piece {
+        case .out(let s): if printsOutput { write(s, to: .standardOutput) }
+        case .err(let s): write(s, to: .standardError)
+        }
+      }
       status = max(status, result.exitStatus)
     }
     return status

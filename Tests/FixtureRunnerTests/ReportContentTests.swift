@@ -94,4 +94,49 @@ import Testing
     let message = try #require(r.failures.first?.message)
     #expect(message.contains("0 match: got 2 freed-while-mapped, 0 with device=nic1"), "\(message)")
   }
+
+  @Test func exitStatusCountsFaultsAndUnnamedErrors() {
+    let error = Self.run(Self.topology + "buf = alloc_pages order=0\nfree_pages buf\nfree_pages buf\n")
+    #expect(error.reports.isEmpty && error.exitStatus == 1)
+    let named = Self.run(
+      Self.topology + "buf = alloc_pages order=0\nfree_pages buf\nfree_pages buf\n  expect error EINVAL\n")
+    #expect(named.exitStatus == 0)
+    let fault = Self.run(Self.topology + "dma nic0 read 0x1000\n  expect fault\n")
+    #expect(fault.reports.isEmpty && fault.summary.faults == 1 && fault.exitStatus == 1)
+  }
+
+  @Test func maxReportsPrintsTheFirstAndSaysHowManyWereLeftOut() throws {
+    let r = Self.run(
+      Self.topology + """
+        buf = alloc_pages order=2
+        h = dma_map nic0 buf size=16K dir=bidirectional
+        free_pages buf
+        """)
+    #expect(r.summary.reports == 4 && r.summary.sites == 1)
+    let all = RunOutputRenderer(format: .kernel).stdout(r)
+    #expect(all.contains("4 reports at 1 site (freed-while-mapped x4)"))
+    let first = RunOutputRenderer(format: .kernel, maxReports: 1).stdout(r)
+    #expect(first.components(separatedBy: "cut here").count == 2)
+    #expect(first.contains("3 not printed (--max-reports 1)"))
+  }
+
+  @Test func messagesFollowTheirStatement() {
+    let r = Self.run(
+      Self.topology + """
+        buf = alloc_pages order=0
+        h = dma_map nic0 buf size=4K dir=bidirectional
+        free_pages buf
+        free_pages buf
+        """)
+    let pieces = RunOutputRenderer(format: .kernel).pieces(r)
+    // The report of line 6, its warning, line 7's warning, then the summary.
+    let text = pieces.map { piece -> String in
+      switch piece {
+      case .out(let s):
+        "out:" + (s.contains("Detected page leak") ? "report" : s.contains("1 report at") ? "summary" : s)
+      case .err(let s): "err:" + s.split(separator: " ")[0]
+      }
+    }
+    #expect(text == ["out:report", "err:t.fixture:6:1:", "err:t.fixture:7:1:", "out:summary"])
+  }
 }
