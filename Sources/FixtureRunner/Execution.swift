@@ -1,5 +1,6 @@
 import FixtureLanguage
 import IOMMU
+import KernelTypes
 import MemoryModel
 import Reports
 import Sanitizer
@@ -43,6 +44,7 @@ final class Execution {
     sc.accounting = c.accounting
     sc.driverName = moduleName
     sc.mapCountMax = Int64(c.mapCountMax)
+    if !options.history.isEmpty { sc.historyDepth = nil }
     sanitizer = Sanitizer(machine: machine, configuration: sc)
     sanitizer.attach()
     if let extra = options.observer { machine.addObserver(extra) }
@@ -107,8 +109,40 @@ final class Execution {
       outcomes.append(outcome)
     }
     let stats = options.stats ? statsLines() : []
-    return FixtureResult(
+    var result = FixtureResult(
       file: file, diagnostics: diagnostics, outcomes: outcomes, failures: failures, stats: stats, summary: summary)
+    for page in options.history {
+      switch historyPages(page) {
+      case .success(let pfns):
+        for pfn in pfns {
+          result.histories.append(PageLife(page: page, pfn: pfn, events: sanitizer.history(of: pfn)))
+        }
+      case .failure(let error):
+        result.diagnostics.append(
+          Diagnostic(file: file, line: 0, column: 0, severity: .warning, message: "--history \(page): \(error.message)")
+        )
+      }
+    }
+    return result
+  }
+
+  /// The pages `--history NAME|PFN` names: a page frame number, or the
+  /// pages of a name bound to pages or to a coherent DMA buffer.
+  private func historyPages(_ page: String) -> Result<[PFN], HistoryError> {
+    if let n = page.hasPrefix("0x") ? UInt64(page.dropFirst(2), radix: 16) : UInt64(page) { return .success([PFN(n)]) }
+    let block: PageBlock?
+    switch bindings[page] {
+    case .pages(let b)?: block = b
+    case .dmaHandle(let h)?: block = h.coherent
+    case nil: return .failure(HistoryError(message: "no name '\(page)' is bound, and it is not a page frame number"))
+    case let other?: return .failure(HistoryError(message: "'\(page)' is \(other.noun), not pages"))
+    }
+    guard let block else { return .failure(HistoryError(message: "'\(page)' is a streaming DMA handle, not pages")) }
+    return .success((0..<block.pageCount).map { block.head.advanced(by: Int64($0)) })
+  }
+
+  struct HistoryError: Error {
+    var message: String
   }
 
   /// Collects what the sanitizer emitted and stamps reports with the statement.

@@ -19,6 +19,9 @@ package struct RunOptions: Sendable {
   /// An observer attached beside the sanitizer (`Machine.addObserver`): a
   /// test's recorder of the machine's events. No command sets it.
   package var observer: (any MachineObserver & PageAllocatorObserver)?
+  /// `--history`: pages (binding names or page frame numbers) whose whole
+  /// life is printed after the run.
+  package var history: [String] = []
   package init(
     cmdline: String? = nil, stats: Bool = false, maximumRAM: UInt64 = MemoryConfiguration.defaultMaximumRAM,
     maximumResident: UInt64 = MemoryConfiguration.defaultMaximumResident

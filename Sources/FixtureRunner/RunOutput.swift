@@ -81,6 +81,7 @@ package struct RunOutputRenderer: Sendable {
     }
     flush(before: .max)
     var out = ""
+    for life in result.histories { out += history(life) }
     switch format {
     case .kernel:
       for s in result.stats { out += "iommusan: stats: " + s + "\n" }
@@ -93,6 +94,25 @@ package struct RunOutputRenderer: Sendable {
     }
     pieces.append(.out(out))
     return pieces
+  }
+
+  /// A page's life: `iommusan: history of NAME (pfn 0x...)` and one line
+  /// per event, or one JSON record `{"kind":"history",...}`.
+  func history(_ life: PageLife) -> String {
+    switch format {
+    case .kernel:
+      var out = "iommusan: history of \(life.page) (pfn \(life.pfn)): \(plural(life.events.count, "event"))\n"
+      for e in life.events {
+        let at = e.file.flatMap { f in e.line.map { "\(f):\($0)" } } ?? "(no statement)"
+        out += "iommusan:   \(at): \(e.event): \(e.text)\n"
+      }
+      return out
+    case .json:
+      return JSONLinesRenderer.record([
+        "kind": "history", "page": .string(life.page), "pfn": .uint(life.pfn.rawValue),
+        "events": .array(life.events.map(JSONLinesRenderer.json)),
+      ]) + "\n"
+    }
   }
 
   /// Reports not printed because of `maxReports`.

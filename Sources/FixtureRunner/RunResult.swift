@@ -1,4 +1,5 @@
 import FixtureLanguage
+import KernelTypes
 import Reports
 import Sanitizer
 
@@ -38,6 +39,8 @@ package struct FixtureResult: Sendable {
   package var failures: [ExpectationFailure]
   /// `--stats` lines, when asked for.
   package var stats: [String]
+  /// `--history`: the pages asked for, each with its events.
+  package var histories: [PageLife] = []
   package var summary: RunSummary
 
   /// Whether the fixture passes as a test (`check`).
@@ -58,6 +61,14 @@ package struct FixtureResult: Sendable {
     if hasErrors { return 2 }
     return summary.reports > 0 || summary.faults > 0 || summary.unexpectedErrors > 0 ? 1 : 0
   }
+}
+
+/// The whole recorded life of one page (`run --history`).
+package struct PageLife: Sendable, Hashable {
+  /// The page as the command line named it.
+  package var page: String
+  package var pfn: PFN
+  package var events: [PageHistoryEvent]
 }
 
 /// Counts for the closing summary.

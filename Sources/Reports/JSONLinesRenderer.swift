@@ -62,6 +62,7 @@ package struct JSONLinesRenderer: Sendable {
     if !report.mappings.isEmpty { m.append(JSONMember("mappings", .array(report.mappings.flatMap(Self.json)))) }
     if let f = report.freedAt { m.append(JSONMember("freed_at", Self.json(f))) }
     if let r = report.reallocatedAt { m.append(JSONMember("reallocated_at", Self.json(r))) }
+    if !report.history.isEmpty { m.append(JSONMember("history", .array(report.history.map(Self.json)))) }
     return .object(m)
   }
 
@@ -87,6 +88,15 @@ package struct JSONLinesRenderer: Sendable {
       m.append(JSONMember("call_path", .array(mapping.path.reversed().map { .string($0) })))
       return .object(m)
     }
+  }
+
+  /// A history event: `event`, `file`, `line`, `text`.
+  package static func json(_ e: PageHistoryEvent) -> JSONValue {
+    var m = [JSONMember("event", .string(e.event))]
+    if let file = e.file { m.append(JSONMember("file", .string(file))) }
+    if let line = e.line { m.append(JSONMember("line", JSONValue(line))) }
+    m.append(JSONMember("text", .string(e.text)))
+    return .object(m)
   }
 
   /// A page event's site: `file`, `line`, `task` (`comm`, `pid`, `tgid`).

@@ -76,3 +76,19 @@ package struct PageEventSite: Sendable, Hashable {
     return "\(at) by \(task.comm)/\(task.pid)"
   }
 }
+
+/// One event in a page's life, as `run --history` and a report's history
+/// tail print it: what happened (`alloc`, `free`, `map`, `unmap`, `dma`,
+/// `report`), the statement line that did it, and the facts in words.
+package struct PageHistoryEvent: Sendable, Hashable {
+  package var event: String
+  package var file: String?
+  package var line: Int?
+  package var text: String
+  package init(event: String, file: String?, line: Int?, text: String) {
+    self.event = event
+    self.file = file
+    self.line = line
+    self.text = text
+  }
+}

@@ -32,6 +32,8 @@ package struct Report: Sendable, Hashable {
   /// that, for reports about a page used after its free.
   package var freedAt: PageEventSite?
   package var reallocatedAt: PageEventSite?
+  /// The last events of the report's page, oldest first (JSON only).
+  package var history: [PageHistoryEvent] = []
 
   package subscript<T>(dynamicMember keyPath: WritableKeyPath<Finding, T>) -> T {
     get { finding[keyPath: keyPath] }

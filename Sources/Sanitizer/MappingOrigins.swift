@@ -66,17 +66,21 @@ struct MappingOrigins {
 
   /// Forgets the records an unmap of `[iova, iova + size)` removed: those
   /// that start at `iova` and follow one another inside the range.
-  mutating func removeCovered(domain: Int, iova: UInt64, size: UInt64) {
-    guard size > 0 else { return }
+  @discardableResult
+  mutating func removeCovered(domain: Int, iova: UInt64, size: UInt64) -> [(iova: UInt64, phys: UInt64, size: UInt64)] {
+    var removed: [(iova: UInt64, phys: UInt64, size: UInt64)] = []
+    guard size > 0 else { return removed }
     let end = iova.addingReportingOverflow(size)
     var at = iova
     while let r = records[Key(domain: domain, iova: at)] {
       let (recordEnd, o) = at.addingReportingOverflow(r.size)
-      guard o || end.overflow || recordEnd <= end.partialValue else { return }
+      guard o || end.overflow || recordEnd <= end.partialValue else { return removed }
       remove(Key(domain: domain, iova: at))
-      guard !o, recordEnd > at else { return }
+      removed.append((at, r.phys, r.size))
+      guard !o, recordEnd > at else { return removed }
       at = recordEnd
     }
+    return removed
   }
 
   /// Forgets every record of a domain.

@@ -322,11 +322,13 @@ extension Sanitizer: IOMMUDebugHooks {
 extension Sanitizer: PageAllocatorObserver {
   /// The corresponding Linux function is `__iommu_debug_check_unmapped()`, from `post_alloc_hook()`.
   package func postAllocHook(_ block: PageBlock, use: PageUse, stack: [KernelFrame], context: CallContext) {
+    note(.alloc(order: block.order, use: use), pfn: block.head.rawValue, count: block.pageCount, context: context)
     checkUnmapped(block, kind: .allocatedWhileMapped, stack: stack, context: context)
   }
 
   /// The corresponding Linux function is `__iommu_debug_check_unmapped()`, from `free_pages_prepare()`.
   package func freePagesPrepare(_ block: PageBlock, use: PageUse, stack: [KernelFrame], context: CallContext) {
+    note(.free(order: block.order), pfn: block.head.rawValue, count: block.pageCount, context: context)
     let leaked = checkUnmapped(block, kind: .freedWhileMapped, stack: stack, context: context)
     checkCachedOnFree(block, use: use, skip: leaked, stack: stack, context: context)
   }

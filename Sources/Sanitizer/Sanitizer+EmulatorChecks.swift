@@ -10,10 +10,21 @@ extension Sanitizer: MachineObserver {
     origins.withLock {
       $0.insert(domain: domain.id, iova: iova.rawValue, phys: phys.rawValue, size: size, origin: origin)
     }
+    note(
+      .map(domain: domain.name, iova: iova.rawValue, size: size), pfn: phys.rawValue >> UInt64(pageShift),
+      count: pages(size), context: context)
   }
 
+  /// CPU pages in `size` bytes, rounded up.
+  func pages(_ size: UInt64) -> UInt64 { size >> UInt64(pageShift) + (size & (pageSize - 1) == 0 ? 0 : 1) }
+
   package func unmapped(_ domain: Domain, iova: IOVA, size: UInt64, unmapped: UInt64, context: CallContext) {
-    origins.withLock { $0.removeCovered(domain: domain.id, iova: iova.rawValue, size: unmapped) }
+    let removed = origins.withLock { $0.removeCovered(domain: domain.id, iova: iova.rawValue, size: unmapped) }
+    for r in removed {
+      note(
+        .unmap(domain: domain.name, iova: r.iova, size: r.size), pfn: r.phys >> UInt64(pageShift),
+        count: pages(r.size), context: context)
+    }
   }
 
   package func invalidationIssued(_ command: InvalidationCommand, context: CallContext) {}
@@ -176,6 +187,11 @@ extension Sanitizer: MachineObserver {
           text:
             "io_page_fault: IOMMU:\(event.device.unit.name) \(event.device.bdf) iova=\(event.iova.rawValue.hex16) flags=0x000\(flags) (\(event.device.name) \(rw)\(event.pasid.map { " pasid \($0)" } ?? ""): \(fault))",
           device: event.device.name, iova: event.iova, statementIndex: ctx.statementIndex, task: ctx.task))
+    }
+    if let phys = event.phys {
+      note(
+        .access(device: event.device.name, write: event.isWrite, iova: event.iova.rawValue, path: event.path),
+        pfn: phys.rawValue >> UInt64(pageShift), context: ctx)
     }
     switch event.verdict {
     case .ok: return

@@ -27,6 +27,7 @@ extension Sanitizer {
   /// caller's frame) and the page_owner record when the finding dumps it.
   func report(_ finding: Finding, stack: [KernelFrame]? = nil, context: CallContext) {
     let owner = finding.dumpsPageOwner ? finding.pfn.flatMap(pageOwner) : nil
+    if let pfn = finding.pfn { note(.report(finding.kind), pfn: pfn.rawValue, context: context) }
     let callers = stack ?? context.chain([])
     var report = Report(
       finding, callers: callers.map(StackFrame.init), statement: nil, task: context.task, pageOwner: owner)

@@ -46,6 +46,9 @@ package final class Sanitizer: Sendable {
     /// granules one call may cover before the sanitizer gives up on it and
     /// sets `resourceLimitError` (docs/Robustness.md).
     package var maximumKernelGranules: UInt64 = 1 << 22
+    /// Events kept per page for reports' history tails; nil keeps every
+    /// event (`run --history`).
+    package var historyDepth: Int? = 16
     package init() {}
   }
 
@@ -75,10 +78,13 @@ package final class Sanitizer: Sendable {
   let state = Mutex(State())
   /// Where the live mappings were made, for reports that name a page.
   let origins = Mutex(MappingOrigins())
+  /// The life of each page, for `--history` and reports' history tails.
+  let history: Mutex<PageHistory>
 
   package init(machine: Machine, configuration: Configuration = Configuration()) {
     self.machine = machine
     self.configuration = configuration
+    self.history = Mutex(PageHistory(depth: configuration.historyDepth))
     let online = machine.memory.onlineRanges
     self.counts = MapCounts(
       span: (online.first?.lowerBound ?? 0)..<(online.last?.upperBound ?? 0), ceiling: configuration.mapCountMax)
@@ -144,11 +150,20 @@ package final class Sanitizer: Sendable {
       return o
     }
     for i in out.indices {
-      guard case .report(var r) = out[i], r.pfn != nil else { continue }
+      guard case .report(var r) = out[i], let pfn = r.pfn else { continue }
       addMappings(&r)
+      r.history = history.withLock { $0.events(of: pfn.rawValue, last: 16) }
       out[i] = .report(r)
     }
     return out
+  }
+
+  /// Every recorded event of a page, oldest first.
+  package func history(of pfn: PFN) -> [PageHistoryEvent] { history.withLock { $0.events(of: pfn.rawValue) } }
+
+  /// Records an event for `count` pages from `pfn`.
+  func note(_ what: PageHistory.Entry.What, pfn: UInt64, count: UInt64 = 1, context: CallContext) {
+    history.withLock { $0.record(what, pages: pfn, count: count, context: context) }
   }
 
   /// Reports emitted so far, by kind.

@@ -9,7 +9,7 @@ enum Commands {
   static let run = CommandSpec(
     name: "run", abstract: "Run fixtures under the sanitizer and print what it reports.",
     usage:
-      "iommusan run [--format <format>] [--cmdline <params>] [--max-ram <size>] [--max-resident <size>] [--max-reports <n>] [--stats] <file> ...",
+      "iommusan run [--format <format>] [--cmdline <params>] [--max-ram <size>] [--max-resident <size>] [--max-reports <n>] [--history <pages>] [--stats] <file> ...",
     discussion: """
       Reports print in statement order, each statement's warnings and errors on standard error
       right after its reports. The summary counts reports and the distinct sites (kind and
@@ -20,6 +20,10 @@ enum Commands {
       """,
     options: [
       ("format", "format", "kernel (default): kernel log splats; json: JSON Lines."),
+      (
+        "history", "pages",
+        "Print the whole life of these pages after the run: binding names or page frame numbers, comma-separated."
+      ),
       (
         "max-reports", "n",
         "Print at most n reports per fixture (default: all, as the kernel prints every WARN); the summary says how many were not printed."
@@ -83,6 +87,7 @@ enum Commands {
     let format = try outputFormat(p)
     var options = try runOptions(p)
     options.stats = p.flags.contains("stats")
+    options.history = p.options["history"].map { $0.split(separator: ",").map(String.init) } ?? []
     guard !p.positionals.isEmpty else { throw UsageError(message: "Missing expected argument '<file> ...'") }
     var maxReports: Int?
     if let text = p.options["max-reports"] {

@@ -139,4 +139,27 @@ import Testing
     }
     #expect(text == ["out:report", "err:t.fixture:6:1:", "err:t.fixture:7:1:", "out:summary"])
   }
+
+  @Test func historyFollowsAPageThroughItsLife() throws {
+    let text =
+      Self.topology + """
+        buf = alloc_pages order=0
+        h = dma_map nic0 buf size=4K dir=bidirectional
+        dma nic0 write h value=0x41
+        dma_unmap h
+        free_pages buf
+        """
+    var options = RunOptions()
+    options.history = ["buf", "nope"]
+    let r = FixtureRunner.run(file: "t.fixture", source: Array(text.utf8), options: options)
+    let life = try #require(r.histories.first)
+    #expect(r.histories.count == 1 && life.page == "buf")
+    #expect(life.events.map(\.event) == ["alloc", "map", "dma", "unmap", "free"])
+    #expect(life.events.map(\.line) == [4, 5, 6, 7, 8])
+    #expect(r.warnings.contains { $0.message.contains("--history nope: no name 'nope' is bound") })
+    // Every report about a page carries the page's last events.
+    let leak = Self.run(Self.topology + "buf = alloc_pages order=0\nh = dma_map nic0 buf size=4K\nfree_pages buf\n")
+    let report = try #require(leak.reports.first)
+    #expect(report.history.map(\.event) == ["alloc", "map", "free", "report"])
+  }
 }

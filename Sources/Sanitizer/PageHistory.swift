@@ -1,0 +1,90 @@
+import IOMMU
+import KernelTypes
+import MemoryModel
+import Reports
+
+/// The life of each page the machine touched: allocations, frees, map and
+/// unmap calls that covered it, device accesses that reached it (and the
+/// IOTLB or ATC fills a walk made), and the reports about it. Each page
+/// keeps its last `depth` events; `run --history` keeps every event.
+///
+/// Memory is bounded: at most `maximumPages` pages are followed (the ones
+/// seen first are dropped for new ones), and one event touches at most
+/// `maximumFanOut` pages (the first ones of a larger range).
+struct PageHistory {
+  /// An event as recorded: cheap to make, put into words only when printed.
+  struct Entry {
+    enum What {
+      case alloc(order: Int, use: PageUse)
+      case free(order: Int)
+      case map(domain: String, iova: UInt64, size: UInt64)
+      case unmap(domain: String, iova: UInt64, size: UInt64)
+      case access(device: String, write: Bool, iova: UInt64, path: String)
+      case report(ReportKind)
+    }
+    var what: What
+    var caller: KernelFrame
+    var task: EmulatedTask
+  }
+
+  static let maximumPages = 1 << 14
+  static let maximumFanOut: UInt64 = 4096
+
+  /// Events kept per page; nil keeps all.
+  let depth: Int?
+  private var pages: [UInt64: [Entry]] = [:]
+  private var order: [UInt64] = []
+  private var oldest = 0
+
+  init(depth: Int?) { self.depth = depth }
+
+  /// Records `what` for every page of `[first, first + count)`.
+  mutating func record(_ what: Entry.What, pages first: UInt64, count: UInt64, context: CallContext) {
+    let entry = Entry(what: what, caller: context.caller, task: context.task)
+    let (end, wraps) = first.addingReportingOverflow(min(count, Self.maximumFanOut))
+    for pfn in first..<(wraps ? .max : end) {
+      if pages[pfn] == nil { follow(pfn) }
+      pages[pfn, default: []].append(entry)
+      if let depth, let n = pages[pfn]?.count, n > depth { pages[pfn]?.removeFirst(n - depth) }
+    }
+  }
+
+  /// The events of one page, oldest first, put into words.
+  func events(of pfn: UInt64, last: Int? = nil) -> [PageHistoryEvent] {
+    let all = pages[pfn] ?? []
+    return all.suffix(last ?? all.count).map(Self.describe)
+  }
+
+  private mutating func follow(_ pfn: UInt64) {
+    if order.count - oldest >= Self.maximumPages {
+      pages[order[oldest]] = nil
+      oldest += 1
+      if oldest > order.count / 2 {
+        order.removeFirst(oldest)
+        oldest = 0
+      }
+    }
+    order.append(pfn)
+  }
+
+  static func describe(_ e: Entry) -> PageHistoryEvent {
+    let by = "by \(e.task.comm)/\(e.task.pid)"
+    let (event, text): (String, String) =
+      switch e.what {
+      case .alloc(let order, let use): ("alloc", "allocated, order \(order), as \(use.rawValue) \(by)")
+      case .free(let order): ("free", "freed, order \(order) \(by)")
+      case .map(let d, let iova, let size):
+        ("map", "mapped in \(d) at iova \(IOVA(iova)), size \(size.hexAlt)")
+      case .unmap(let d, let iova, let size):
+        ("unmap", "unmapped from \(d) at iova \(IOVA(iova)), size \(size.hexAlt)")
+      case .access(let device, let write, let iova, let path):
+        (
+          "dma",
+          "\(device) \(write ? "wrote" : "read") at iova \(IOVA(iova)) through the "
+            + (path == "walk" ? "page table (filling the IOTLB)" : path)
+        )
+      case .report(let kind): ("report", kind.rawValue)
+      }
+    return PageHistoryEvent(event: event, file: e.caller.file, line: e.caller.line, text: text)
+  }
+}
