@@ -200,7 +200,7 @@ enum GoldenReports {
       warningSite: WarningSite(file: "iommusan/checks.c", line: 60, function: "iommusan_check_free_mapped"),
       callTrace: [
         k("iommusan_check_free_mapped"), k("free_pages_prepare"), k("__free_frozen_pages"), k("__free_pages"),
-        guilty("acme_cam_release_buf", "acme_cam", file, 17), m("acme_cam_stop_streaming", "acme_cam"),
+        guilty("acme_isp_free_tiles", "acme_isp", file, 17), m("acme_isp_remove", "acme_isp"),
       ],
       statement: StatementLocation(file: file, line: 17, column: 1, text: "free_pages p1"),
       task: task("granule-16k-tea"),
