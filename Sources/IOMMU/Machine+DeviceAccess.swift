@@ -41,10 +41,15 @@ extension Machine {
         return .failure(TranslationFault(reason: "address beyond the \(format.inputBits)-bit input range"))
       }
     }
+    /// The epoch the leaf was written at; a leaf no map wrote (forged into a
+    /// table, or read from a page that is not one of this domain's tables)
+    /// has no such time, and only a landing on a free page is checked (`.max`).
     func leafEpoch(_ table: PhysicalAddress, _ idx: UInt64) -> UInt64 {
-      sva == nil
+      let e =
+        sva == nil
         ? domain.state.withLock { $0.pageTable?.epoch(table: table, index: idx) ?? 0 }
         : cpu.epoch(table: table, index: idx)
+      return e == 0 ? .max : e
     }
     let (hit, walkHit) = unit.caches.withLock { c -> (LeafEntry?, WalkEntry?) in
       if let e = c.iotlb.lookup(tag, iova) {

@@ -10,6 +10,9 @@ package enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
   case unmapLargerThanRequested = "unmap-larger-than-requested"
   case addressOverflow = "address-overflow"
   case freedWhileIOTLBCached = "freed-while-iotlb-cached"
+  /// A page freed while a page table still maps it, which the map counts
+  /// did not count (kernel accounting's blind spot, or the hooks off).
+  case freedWhileMappedUncounted = "freed-while-mapped-uncounted"
   case pageTableFreedWhileCached = "page-table-freed-while-cached"
   case secondaryTLBStale = "secondary-tlb-stale"
   case atsInvalidationTimeout = "ats-invalidation-timeout"
@@ -27,7 +30,7 @@ package enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
     case .freedWhileMapped, .allocatedWhileMapped, .mapCountUnderflow, .mapCountOverflow,
       .unmapLargerThanRequested, .addressOverflow:
       return .kernelSanitizer
-    case .freedWhileIOTLBCached, .pageTableFreedWhileCached, .secondaryTLBStale,
+    case .freedWhileIOTLBCached, .freedWhileMappedUncounted, .pageTableFreedWhileCached, .secondaryTLBStale,
       .atsInvalidationTimeout, .mappingLeak:
       return .emulator
     case .dmaUnmapMismatch, .dmaUnmapNotMapped:

@@ -39,6 +39,7 @@ extension ReportKind {
     case .unmapLargerThanRequested: PackageResources.unmap_larger_than_requested_md
     case .addressOverflow: PackageResources.address_overflow_md
     case .freedWhileIOTLBCached: PackageResources.freed_while_iotlb_cached_md
+    case .freedWhileMappedUncounted: PackageResources.freed_while_mapped_uncounted_md
     case .pageTableFreedWhileCached: PackageResources.page_table_freed_while_cached_md
     case .secondaryTLBStale: PackageResources.secondary_tlb_stale_md
     case .atsInvalidationTimeout: PackageResources.ats_invalidation_timeout_md

@@ -77,6 +77,14 @@ extension Sanitizer: MachineObserver {
       }
       guard let (e, unitName, dev) = found else { continue }
       let cacheName = dev.map { "the ATC of \($0.name)" } ?? "the IOTLB of \(unitName)"
+      if let domain = domains(e.tag.domainID), domain.type != .sva,
+        let uncounted = stillMapped(pfn, entry: e, domain: domain)
+      {
+        reportUncounted(
+          pfn, iova: uncounted.iova, reason: uncounted.reason, domain: domain, cacheName: cacheName, device: dev,
+          stack: stack, context: context)
+        continue
+      }
       let sva = domains(e.tag.domainID)?.type == .sva
       let pasid = e.tag.pasid ?? 0
       let finding = Finding(
@@ -101,6 +109,53 @@ extension Sanitizer: MachineObserver {
   /// domain with its PASID.
   private func user(of tag: CacheTag, _ domains: (Int) -> Domain?) -> String? {
     domains(tag.domainID)?.attachedDevices.first { $0.pasid == tag.pasid }?.device.name
+  }
+
+  /// The IOVA at which `domain`'s page table still maps `pfn` through the
+  /// cached entry's range, and why the map counts did not see it; nil when
+  /// the page table no longer maps the page there (a stale cache entry).
+  private func stillMapped(_ pfn: PFN, entry e: LeafEntry, domain: Domain) -> (iova: IOVA, reason: String)? {
+    let page = phys(pfn).rawValue
+    guard page >= e.phys, page - e.phys < e.size else { return nil }
+    let iova = IOVA(e.iova &+ (page - e.phys))
+    guard domain.iovaToPhys(iova).rawValue >> UInt64(pageShift) == pfn.rawValue else { return nil }
+    guard configuration.debugPageAlloc && Sanitizer.isCompiledIn else {
+      return (iova, "IOMMU_DEBUG_PAGEALLOC is off (iommu.debug_pagealloc=0): nothing counts mappings")
+    }
+    let granule = domain.granule
+    if configuration.accounting == .kernel && granule > pageSize {
+      let counted = domain.iovaToPhys(IOVA(iova.rawValue & ~(granule - 1))).rawValue >> UInt64(pageShift)
+      if counted != pfn.rawValue {
+        return (
+          iova,
+          "kernel accounting (emu.accounting=kernel) counts one CPU page per \(ByteSize.describe(granule)) "
+            + "granule, the one at the granule's start, and missed this one"
+        )
+      }
+    }
+    return (iova, "its map count is 0 (\(configuration.accounting.rawValue) accounting did not count it)")
+  }
+
+  /// A page freed while still mapped, which the map counts missed: the
+  /// kernel prints nothing; the emulator knows the page table still maps it.
+  private func reportUncounted(
+    _ pfn: PFN, iova: IOVA, reason: String, domain: Domain, cacheName: String, device: Device?,
+    stack: [KernelFrame], context: CallContext
+  ) {
+    let finding = Finding(
+      kind: .freedWhileMappedUncounted,
+      headline:
+        "iommusan: pfn \(pfn) freed while domain \(domain.name) still maps iova \(iova) to it, "
+        + "uncounted by the map counts",
+      warningSite: WarnSites.emulator("iommusan_check_free_mapped", line: 60),
+      frames: ["iommusan_check_free_mapped"], pfn: pfn, phys: phys(pfn), iova: iova, domain: domain.name,
+      device: device?.name,
+      details: [
+        Detail("reason", .string(reason)), Detail("seen through", .string(cacheName)),
+        Detail("accounting", .string(configuration.accounting.rawValue)),
+      ],
+      dumpsPageOwner: true)
+    report(finding, stack: stack, context: context)
   }
 
   /// A CPU page-table page freed while an IOMMU walk cache still points at

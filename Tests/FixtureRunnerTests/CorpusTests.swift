@@ -69,6 +69,7 @@ let corpus: [String] = {
     ("unmap-larger-than-requested", "Fixtures/sanitizer/unmap-larger-vtd.fixture"),
     ("address-overflow", "Fixtures/sanitizer/address-overflow.fixture"),
     ("freed-while-iotlb-cached", "Fixtures/caches/missing-iotlb-sync.fixture"),
+    ("freed-while-mapped-uncounted", "Fixtures/sanitizer/granule-16k-kernel-uncounted.fixture"),
     ("page-table-freed-while-cached", "Fixtures/sva/kva-exploit-none.fixture"),
     ("secondary-tlb-stale", "Fixtures/sva/munmap-notifier-deferred-end.fixture"),
     ("ats-invalidation-timeout", "Fixtures/reset/flr-timeout-none.fixture"),

@@ -16,6 +16,7 @@ enum GoldenReports {
     case .unmapLargerThanRequested: return unmapLargerThanRequested
     case .addressOverflow: return addressOverflow
     case .freedWhileIOTLBCached: return freedWhileIOTLBCached
+    case .freedWhileMappedUncounted: return freedWhileMappedUncounted
     case .pageTableFreedWhileCached: return pageTableFreedWhileCached
     case .secondaryTLBStale: return secondaryTLBStale
     case .atsInvalidationTimeout: return atsInvalidationTimeout
@@ -183,6 +184,33 @@ enum GoldenReports {
       details: [
         Detail("cache", .string("IOTLB")), Detail("iommu", .string("iommu0")),
         Detail("unmapped at", .string("\(file):15:1")), Detail("missing", .string("iotlb_sync dom")),
+      ])
+  }
+
+  static var freedWhileMappedUncounted: Report {
+    let file = "Fixtures/granule-16k-teardown.fixture"
+    let headline =
+      "iommusan: pfn 0x80051 freed while domain dom still maps iova 0x101000 to it, uncounted by the map counts"
+    return Report(
+      kind: .freedWhileMappedUncounted,
+      headline: headline,
+      warnMessage: [headline],
+      warningSite: WarningSite(file: "iommusan/checks.c", line: 60, function: "iommusan_check_free_mapped"),
+      callTrace: [
+        k("iommusan_check_free_mapped"), k("free_pages_prepare"), k("__free_frozen_pages"), k("__free_pages"),
+        guilty("acme_isp_free_tiles", "acme_isp", file, 17), m("acme_isp_remove", "acme_isp"),
+      ],
+      statement: StatementLocation(file: file, line: 17, column: 1, text: "free_pages p1"),
+      task: task("granule-16k-tea"),
+      pfn: PFN(0x80051), phys: PhysicalAddress(0x8005_1000), iova: IOVA(0x10_1000),
+      domain: "dom", device: nil, count: 0,
+      details: [
+        Detail(
+          "reason",
+          .string(
+            "kernel accounting (emu.accounting=kernel) counts one CPU page per 16K granule, the one at the "
+              + "granule's start, and missed this one")),
+        Detail("seen through", .string("the IOTLB of smmu0")), Detail("accounting", .string("kernel")),
       ])
   }
 

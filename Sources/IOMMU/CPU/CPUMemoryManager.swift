@@ -91,7 +91,7 @@ final class CPUMemoryManager: Sendable {
     let phys = block.head.address(pageShift: memory.pageShift)
     memory.zero(phys, length: 4096)
     state.withLock {
-      $0.tables[phys.rawValue] = TablePage(block: block, depth: depth, entries: 512)
+      $0.tables[phys.rawValue] = TablePage(block: block, depth: depth, slots: 512)
       if kernel { $0.kernelTables.insert(phys.rawValue) }
     }
     return phys
@@ -189,10 +189,13 @@ final class CPUMemoryManager: Sendable {
   }
 
   /// Every table page under a process PGD's user half, and the PGD itself.
+  /// Each (table, level) pair is visited once, so descriptors that loop
+  /// (forged by `cpu_write`) cost nothing extra; each page is freed once.
   func userTables(pgd: PhysicalAddress) -> [PageBlock] {
     var out: [PageBlock] = []
+    var seen: Set<TableVisit> = []
     func visit(_ t: PhysicalAddress, _ d: Int) {
-      guard d < 3 else { return }
+      guard d < 3, seen.insert(TableVisit(table: t.rawValue, depth: d)).inserted else { return }
       let range: Range<UInt64> = d == 0 ? 0..<256 : 0..<512
       for i in range {
         if case .table(let n, _, _) = format.decode(memory.read64(t.advanced(by: i << 3)), depth: d) {

@@ -44,20 +44,53 @@ package enum PartialUnmapPolicy: Sendable {
   case refuse
 }
 
-/// Per table page: its depth and the epoch at which each leaf was written
-/// (the ground truth's "generation the translation was made for").
+/// Per table page: the depth it was allocated for and the epoch at which
+/// each leaf was written (the ground truth's "generation the translation
+/// was made for").
+///
+/// An epoch of 0 means no map wrote a leaf there: the slot is empty, holds
+/// a table pointer, or holds a descriptor forged by `cpu_write` or a device.
+///
+/// The epochs are kept per 8-byte slot of the whole page, not per entry of
+/// the page's own level: a descriptor (forged by `cpu_write` or by a
+/// device's DMA) may lead a walk to this page at another level, where the
+/// walk reads `base + index * 8` with that level's index. A level's entries
+/// never exceed the slots of a table page, so every index a walker computes
+/// has its epoch.
 final class TablePage {
   let block: PageBlock
   let depth: Int
   var epochs: [UInt64]
-  init(block: PageBlock, depth: Int, entries: Int) {
+  init(block: PageBlock, depth: Int, slots: Int) {
     self.block = block
     self.depth = depth
-    self.epochs = Array(repeating: 0, count: entries)
+    self.epochs = Array(repeating: 0, count: slots)
   }
 }
 
+/// A table page reached at one level: the key of the walkers' visited sets.
+/// A table reached again at the same level reads the same entries, so each
+/// pair is visited once, whatever loops the descriptors make.
+struct TableVisit: Hashable {
+  var table: UInt64
+  var depth: Int
+}
+
 /// A page table in emulated memory. Not thread-safe: its owner locks.
+///
+/// Every walker reads a descriptor as hardware does: the 8 bytes of emulated
+/// memory at table base + index * 8, whatever is there, and a walk ends after
+/// the format's number of levels (the last level decodes no table pointer).
+/// Descriptors may be forged (`cpu_write`, a device's DMA into its own page
+/// table) to point at a table of another level, the root itself, another
+/// domain's table, a data page or an address outside RAM. The rules that keep
+/// every walker in bounds and finite:
+/// - per-table records are indexed by slot of the page (`TablePage`);
+/// - the walkers that write (map, unmap) and the leak listing follow a
+///   descriptor only into this table's own pages, at whatever level; map
+///   fails with EFAULT and unmap stops where one leads elsewhere;
+/// - recursive walkers visit each (table, level) pair once (`TableVisit`), and
+///   freeing visits each own table page once, so loops cost nothing extra.
 final class IOPageTable {
   let format: PageTableFormat
   /// The machine's memory, held unretained (`Unmanaged`) and reached with
@@ -105,7 +138,7 @@ final class IOPageTable {
       order: tableOrder, gfp: .pageTable, use: use, context: context, stack: [KernelFrame("post_alloc_hook")] + frames)
     let phys = block.head.address(pageShift: memory.pageShift)
     memory.zero(phys, length: format.tableBytes)
-    tables[phys.rawValue] = TablePage(block: block, depth: depth, entries: Int(format.entries(depth)))
+    tables[phys.rawValue] = TablePage(block: block, depth: depth, slots: Int(format.tableBytes >> 3))
     return phys
   }
 
@@ -138,12 +171,13 @@ final class IOPageTable {
           memory.write64(s, format.encodeTable(next))
           table = next
         case .table(let t, _, _):
+          guard tables[t.rawValue] != nil else { return (done, walkLeft(cur, t)) }
           table = t
         case .leaf:
           return (done, MachineError(.EEXIST, "iova \(IOVA(cur)) is inside a larger mapping"))
         }
       }
-      guard let info = tables[table.rawValue] else { return (done, MachineError(.EFAULT, "walk left the page table")) }
+      guard let info = tables[table.rawValue] else { return (done, walkLeft(cur, table)) }
       let idx = format.index(cur, leafDepth)
       let n = min(count - done, format.entries(leafDepth) - idx)
       // Fast path: empty slots of one 4 KiB frame, written under one lock.
@@ -195,6 +229,12 @@ final class IOPageTable {
     return (done, nil)
   }
 
+  /// The error of a map whose walk reached a descriptor pointing outside this page table.
+  private func walkLeft(_ iova: UInt64, _ table: PhysicalAddress) -> MachineError {
+    MachineError(
+      .EFAULT, "walk left the page table: the descriptor for iova \(IOVA(iova)) points at \(table), not a table page")
+  }
+
   // MARK: - Unmap
 
   /// Removes `count` pages of `1 << pgShift` bytes starting at `iova`, the
@@ -230,7 +270,9 @@ final class IOPageTable {
     guard let leafDepth = format.depth(forShift: pgShift) else { return 0 }
     var table = root
     for d in 0..<leafDepth {
-      guard case .table(let t, _, _) = format.decode(memory.read64(slot(table, iova, d)), depth: d) else { return 0 }
+      guard case .table(let t, _, _) = format.decode(memory.read64(slot(table, iova, d)), depth: d),
+        tables[t.rawValue] != nil
+      else { return 0 }
       table = t
     }
     let idx = format.index(iova, leafDepth)
@@ -248,7 +290,11 @@ final class IOPageTable {
       }
     }
     let size: UInt64 = 1 << UInt64(pgShift)
-    for (j, p) in cleared { gather.add(iova: iova &+ j &* size, phys: p, size: size, leafShift: pgShift) }
+    let info = tables[table.rawValue]
+    for (j, p) in cleared {
+      info?.epochs[Int(idx + j)] = 0
+      gather.add(iova: iova &+ j &* size, phys: p, size: size, leafShift: pgShift)
+    }
     return UInt64(cleared.count)
   }
 
@@ -268,6 +314,7 @@ final class IOPageTable {
           return (0, false)
         case .leaf(let p, _, _, _):
           memory.write64(s, 0)
+          tables[table.rawValue]?.epochs[Int(format.index(iova, d))] = 0
           gather.add(iova: base, phys: p.rawValue, size: 1 << UInt64(sh), leafShift: sh)
           return (1 << UInt64(sh), false)
         case .table(let t, _, _):
@@ -285,12 +332,14 @@ final class IOPageTable {
         switch policy {
         case .removeWholePage:
           memory.write64(s, 0)
+          tables[table.rawValue]?.epochs[Int(format.index(iova, d))] = 0
           gather.add(iova: base, phys: p.rawValue, size: 1 << UInt64(sh), leafShift: sh)
           return (1 << UInt64(sh), false)
         case .refuse:
           return (0, true)
         }
       case .table(let t, _, _):
+        guard tables[t.rawValue] != nil else { return (0, false) }
         table = t
         d += 1
       }
@@ -298,16 +347,23 @@ final class IOPageTable {
     return (0, false)
   }
 
-  /// Whether a table and the tables under it hold no leaf.
+  /// Whether a table and the tables under it hold no leaf. A (table, level)
+  /// pair seen before was empty (a leaf ends the whole search), so it is
+  /// not read again.
   private func subtreeIsEmpty(_ table: PhysicalAddress, depth: Int) -> Bool {
-    for i in 0..<format.entries(depth) {
-      switch format.decode(memory.read64(table.advanced(by: i << 3)), depth: depth) {
-      case .none: continue
-      case .leaf: return false
-      case .table(let t, _, _): if !subtreeIsEmpty(t, depth: depth + 1) { return false }
+    var seen: Set<TableVisit> = []
+    func empty(_ table: PhysicalAddress, _ depth: Int) -> Bool {
+      guard seen.insert(TableVisit(table: table.rawValue, depth: depth)).inserted else { return true }
+      for i in 0..<format.entries(depth) {
+        switch format.decode(memory.read64(table.advanced(by: i << 3)), depth: depth) {
+        case .none: continue
+        case .leaf: return false
+        case .table(let t, _, _): if !empty(t, depth + 1) { return false }
+        }
       }
+      return true
     }
-    return true
+    return empty(table, depth)
   }
 
   /// Gathers every leaf under an unlinked table and queues its table pages.
@@ -367,10 +423,16 @@ final class IOPageTable {
   /// Forgets all tables (after the caller freed them).
   func forgetAll() { tables.removeAll() }
 
-  /// Every leaf still mapped, for leak reports: runs of (iova, phys, size).
+  /// Every leaf a map installed and no unmap removed, for leak reports and
+  /// exact accounting's release: runs of (iova, phys, size). Only this
+  /// table's own pages are read, each (table, level) pair once, at the first
+  /// IOVA that reaches it; a leaf no map wrote (epoch 0: forged) is not listed.
   func mappedLeaves(limit: Int = 1 << 20) -> [RemovedLeaves] {
     var g = UnmapGather()
+    var seen: Set<TableVisit> = []
     func visit(_ table: PhysicalAddress, _ depth: Int, _ base: UInt64) {
+      guard let info = tables[table.rawValue], seen.insert(TableVisit(table: table.rawValue, depth: depth)).inserted
+      else { return }
       let sh = format.shift(depth)
       for i in 0..<format.entries(depth) where g.removed.count < limit {
         let pte = memory.read64(table.advanced(by: i << 3))
@@ -378,7 +440,8 @@ final class IOPageTable {
         let va = base &+ (i << UInt64(sh))
         switch format.decode(pte, depth: depth) {
         case .none: break
-        case .leaf(let p, _, _, _): g.add(iova: va, phys: p.rawValue, size: 1 << UInt64(sh), leafShift: sh)
+        case .leaf(let p, _, _, _):
+          if info.epochs[Int(i)] != 0 { g.add(iova: va, phys: p.rawValue, size: 1 << UInt64(sh), leafShift: sh) }
         case .table(let t, _, _): visit(t, depth + 1, va)
         }
       }
