@@ -77,6 +77,19 @@ extension UnsafeBufferPointer where Element == UInt8 {
     return i > start ? v : nil
   }
 
+  /// Decimal digits at `i` (at least one), saturating at `UInt64.max`; nil on none.
+  @inline(__always) func saturatingDecimal(_ i: inout Int) -> UInt64? {
+    var v: UInt64 = 0
+    let start = i
+    while i < count, ASCII.isDigit(self[i]) {
+      let (m, o1) = v.multipliedReportingOverflow(by: 10)
+      let (s, o2) = m.addingReportingOverflow(UInt64(self[i] &- 0x30))
+      v = o1 || o2 ? .max : s
+      i += 1
+    }
+    return i > start ? v : nil
+  }
+
   /// Hex digits at `i` (at least one; a leading `0x` is skipped), or nil on none or overflow.
   @inline(__always) func hex(_ i: inout Int) -> UInt64? {
     if i + 1 < count, self[i] == ASCII.zero, self[i + 1] | 0x20 == ASCII.x { i += 2 }

@@ -59,9 +59,9 @@ package struct ReplaySummary: Sendable, Hashable {
   }
 
   /// 0: nothing reported; 1: reports; 2: the input was not a trace (no
-  /// event line was recognised, yet some lines were malformed).
+  /// event line was recognised: empty, header-only or malformed input).
   package var exitStatus: Int32 {
-    if events == 0 && malformedLines > 0 { return 2 }
+    if events == 0 { return 2 }
     return reports > 0 ? 1 : 0
   }
 

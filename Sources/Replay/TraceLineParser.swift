@@ -76,7 +76,8 @@ enum TraceLineParser {
         guard p.expect("[LOST", &k) else { return .malformed("bad CPU:N [LOST EVENTS] line") }
         p.skipSpaces(&k)
         var count: UInt64?
-        if let c = p.decimal(&k) {
+        // A count past 2^64 - 1 is still a loss: it saturates rather than making the line malformed.
+        if let c = p.saturatingDecimal(&k) {
           count = c
           p.skipSpaces(&k)
         }

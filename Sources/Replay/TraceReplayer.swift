@@ -220,7 +220,8 @@ package final class TraceReplayer {
       if line.expect("# tracer:", &k) { sawFtraceHeader = true }
     case .lost(_, let n):
       summary.lostEventMarkers += 1
-      summary.lostEvents &+= n ?? 0
+      let (sum, overflow) = summary.lostEvents.addingReportingOverflow(n ?? 0)
+      summary.lostEvents = overflow ? .max : sum
       if summary.firstLostEventsLine == nil { summary.firstLostEventsLine = lineNumber }
     case .malformed(let reason):
       malformed(reason.description)

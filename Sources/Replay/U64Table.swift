@@ -6,6 +6,12 @@ import KernelTypes
 /// values: count and the mapping that last counted the page) and the bucket
 /// directory of `IntervalIndex`.
 ///
+/// Keys come from the trace, so the hash is keyed: each table draws a random
+/// 64-bit key and mixes `key ^ seed` with the SplitMix64 finalizer. A fixed
+/// multiplicative hash let a trace choose PFNs that all land in one probe
+/// cluster (131,072 maps took 12.6 s). Nothing iterates the table, so the
+/// seed never reaches the output.
+///
 /// `UInt64.max` is the empty marker and is never stored (a PFN or a bucket
 /// key cannot reach it; `set` ignores it).
 final class U64Table {
@@ -17,11 +23,14 @@ final class U64Table {
   @exclusivity(unchecked) private var shift: UInt64
   @exclusivity(unchecked) private(set) var count = 0
   private let minimumCapacity: Int
+  private let seed: UInt64
 
   init(capacity: Int = 1024) {
     var c = 16
     while c < capacity { c <<= 1 }
     minimumCapacity = c
+    var rng = SystemRandomNumberGenerator()
+    seed = rng.next()
     self.capacity = c
     shift = UInt64(64 - c.trailingZeroBitCount)
     keys = .allocate(capacity: c)
@@ -41,7 +50,11 @@ final class U64Table {
   var isEmpty: Bool { count == 0 }
 
   @inline(__always) private func ideal(_ key: UInt64) -> Int {
-    Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift)
+    var x = key ^ seed
+    x = (x ^ (x >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    x = (x ^ (x >> 27)) &* 0x94D0_49BB_1331_11EB
+    x ^= x >> 31
+    return Int(truncatingIfNeeded: x >> shift)
   }
 
   @inline(__always) private func find(_ key: UInt64) -> Int? {

@@ -13,7 +13,8 @@ extension Commands {
       rebuilds per-page IOMMU map counts from iommu:map/unmap, checks every kmem page allocation and
       free as IOMMU_DEBUG_PAGEALLOC would, and reports io_page_faults on IOVAs a traced unmap released.
       docs/Replay.md says how to capture a trace.
-      Exit status: 0 when nothing was reported, 1 when anything was, 2 on usage or input errors.
+      Exit status: 0 when nothing was reported, 1 when anything was, 2 on usage or input errors
+      (an unreadable file, or an input in which no line is a trace event: empty or header-only too).
       """,
     options: [
       ("format", "format", "kernel (default): kernel log splats; json: JSON Lines."),
@@ -67,6 +68,10 @@ extension Commands {
     if summary.events == 0 && summary.malformedLines > 0 {
       write(
         "\(path): error: no trace event recognised (\(summary.malformedLines) malformed lines); "
+          + "expected ftrace text ('<comm>-<pid> [<cpu>] <timestamp>: <event>: ...')\n", to: .standardError)
+    } else if summary.events == 0 {
+      write(
+        "\(path): error: no trace event in the input (\(summary.lines) lines, \(summary.headerLines) header lines); "
           + "expected ftrace text ('<comm>-<pid> [<cpu>] <timestamp>: <event>: ...')\n", to: .standardError)
     } else if let first = summary.malformed.first {
       write(

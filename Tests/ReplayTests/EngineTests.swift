@@ -414,9 +414,41 @@ struct TraceBuilder {
   @Test func notATraceExitsTwo() {
     let (_, summary) = TraceReplay.replay(text: "hello\nworld\n")
     #expect(summary.exitStatus == 2)
+    // docs/Replay.md: an input in which no line is a trace event exits 2,
+    // empty and header-only ones too.
     let (_, empty) = TraceReplay.replay(text: "")
-    #expect(empty.exitStatus == 0)
+    #expect(empty.exitStatus == 2)
     #expect(empty.format == "empty")
+    let (_, header) = TraceReplay.replay(text: "# tracer: nop\n#\n")
+    #expect(header.exitStatus == 2)
+  }
+
+  @Test func lostEventsPastUInt64Saturate() {
+    let trace =
+      "CPU:1 [LOST 99999999999999999999 EVENTS]\n"
+      + "  kworker/0:1-10    [000] .....  1.000001: map: IOMMU: iova=0x0000000000001000 - 0x0000000000002000 "
+      + "paddr=0x0000000080000000 size=4096\n"
+    let (_, summary) = TraceReplay.replay(text: trace)
+    #expect(summary.malformedLines == 0)
+    #expect(summary.lostEventMarkers == 1 && summary.lostEvents == .max)
+    #expect(summary.firstLostEventsLine == 1)
+  }
+
+  @Test func keyedHashKeepsAdversarialPFNsApart() {
+    // PFNs m * q with q from the continued fraction of the old multiplier
+    // all fell into one probe cluster; the counts must still be exact.
+    let q: UInt64 = 0x1_0000_0001
+    var trace = ""
+    for m in UInt64(1)...2000 {
+      let iova = m * 4096
+      let paddr = (m * q % (1 << 40)) * 4096
+      trace +=
+        "  kworker/0:1-10    [000] .....  1.\(String(1_000_000 + m).dropFirst()): map: IOMMU: iova=0x"
+        + String(iova, radix: 16) + " - 0x" + String(iova + 4096, radix: 16) + " paddr=0x" + String(paddr, radix: 16)
+        + " size=4096\n"
+    }
+    let (_, summary) = TraceReplay.replay(text: trace)
+    #expect(summary.events == 2000 && summary.malformedLines == 0)
   }
 
   @Test func memoryIsBoundedByLiveMappings() {
