@@ -54,7 +54,8 @@ let package = Package(
       swiftSettings: debugPageAlloc),
     // The fuzz target (.ci/fuzz builds it with libFuzzer; a plain build is a replay driver).
     .executableTarget(
-      name: "IOMMUSanFuzz", dependencies: ["FixtureRunner", "SplitMix"], swiftSettings: debugPageAlloc),
+      name: "IOMMUSanFuzz", dependencies: ["FixtureRunner", "Replay", "Reports", "SplitMix"],
+      swiftSettings: debugPageAlloc),
     // Test support, as swift-collections' _CollectionsTestSupport: plain targets
     // under Tests/. SplitMix is its own so the fuzz driver needs no Testing.
     .target(name: "SplitMix", path: "Tests/SplitMix"),

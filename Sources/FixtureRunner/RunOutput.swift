@@ -26,19 +26,20 @@ package struct RunOutputRenderer: Sendable {
 
   /// Standard output: reports and events in order, then stats and the summary.
   package func stdout(_ result: FixtureResult) -> String {
-    pieces(result).map { if case .out(let s) = $0 { s } else { "" } }.joined()
+    pieces(result, err: false).map { if case .out(let s) = $0 { s } else { "" } }.joined()
   }
 
   /// Standard error: diagnostics (the parser's warnings among them) and failed
   /// expectations, in the order of their lines, as a compiler prints them.
   package func stderr(_ result: FixtureResult) -> String {
-    pieces(result).map { if case .err(let s) = $0 { s } else { "" } }.joined()
+    pieces(result, out: false).map { if case .err(let s) = $0 { s } else { "" } }.joined()
   }
 
   /// Both streams interleaved in statement order: a statement's reports,
   /// then the messages about it (its failed expectations, its errors),
   /// then the next statement's; the summary last.
-  package func pieces(_ result: FixtureResult) -> [Piece] {
+  /// `out: false` or `err: false` leaves that stream out (and does not render it).
+  package func pieces(_ result: FixtureResult, out wantsOut: Bool = true, err wantsErr: Bool = true) -> [Piece] {
     var messages = result.diagnostics.map { (line: $0.line, column: $0.column, text: $0.description) }
     for f in result.failures {
       messages.append((f.line, f.column, "\(f.file):\(f.line):\(f.column): warning: \(f.message)"))
@@ -54,7 +55,7 @@ package struct RunOutputRenderer: Sendable {
         text += sorted[next].text + "\n"
         next += 1
       }
-      if !text.isEmpty { pieces.append(.err(text)) }
+      if !text.isEmpty && wantsErr { pieces.append(.err(text)) }
     }
     let kernel = KernelTextRenderer()
     let json = JSONLinesRenderer()
@@ -62,7 +63,7 @@ package struct RunOutputRenderer: Sendable {
     for (k, o) in result.outcomes.enumerated() {
       flush(before: o.line)
       var out = ""
-      for item in o.outputs {
+      for item in o.outputs where wantsOut {
         switch (item, format) {
         case (.report, _) where maxReports.map({ printed >= $0 }) ?? false:
           continue

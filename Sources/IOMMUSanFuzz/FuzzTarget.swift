@@ -1,9 +1,15 @@
 import FixtureRunner
 import KernelTypes
+import Replay
+import Reports
 
 /// The fuzz target: one input is one fixture, run the way `iommusan run`
 /// runs it (parser, machine, sanitizer, expectations) and rendered in both
 /// output formats. Any trap is a finding.
+///
+/// An input that starts with the line `#!trace` is a trace instead: the
+/// rest goes to the replay engine (`iommusan replay`), in two chunks split
+/// at a point the input chooses, so lines that span chunks are fuzzed too.
 ///
 /// Input format: the bytes are the fixture. If they contain a NUL byte, the
 /// bytes before the first NUL are also passed as `--cmdline` (so the
@@ -37,6 +43,7 @@ enum FuzzTarget {
   /// Runs one input. Returns the number of bytes rendered (so nothing is optimised away).
   @discardableResult
   static func run(_ bytes: [UInt8]) -> Int {
+    if bytes.starts(with: traceMarker) { return replay(bytes[traceMarker.count...]) }
     var options = options
     var source = bytes[...]
     if let nul = bytes.firstIndex(of: 0) {
@@ -53,6 +60,23 @@ enum FuzzTarget {
 }
 
 extension FuzzTarget {
+  static let traceMarker = Array("#!trace\n".utf8)
+
+  /// Replays a trace and renders its reports and summary in both formats.
+  static func replay(_ trace: ArraySlice<UInt8>) -> Int {
+    var reports: [Report] = []
+    let replayer = TraceReplayer(options: ReplayOptions(traceName: "fuzz/input.trace")) { reports.append($0) }
+    let split = trace.isEmpty ? trace.startIndex : trace.startIndex + Int(trace[trace.startIndex]) % trace.count
+    trace[..<split].withUnsafeBytes { replayer.consume($0) }
+    trace[split...].withUnsafeBytes { replayer.consume($0) }
+    let summary = replayer.finish()
+    let kernel = KernelTextRenderer()
+    let json = JSONLinesRenderer()
+    var n = reports.reduce(0) { $0 + kernel.render($1).utf8.count + json.render($1).utf8.count }
+    n += summary.textLines.count + summary.json.serialized.utf8.count + Int(summary.exitStatus)
+    return n
+  }
+
   static let maximumExpandedLines = 200_000
 
   /// Expands `#*N TEXT` lines (see above); other lines are kept as they are.

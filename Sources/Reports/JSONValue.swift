@@ -151,6 +151,11 @@ package enum JSONText {
   }
 
   package static func appendEscaped(_ text: String, to out: inout String) {
+    // Most text is printable ASCII with no quote or backslash: one append.
+    if text.utf8.allSatisfy({ $0 >= 0x20 && $0 <= 0x7E && $0 != 0x22 && $0 != 0x5C }) {
+      out += text
+      return
+    }
     for scalar in text.unicodeScalars {
       let v = scalar.value
       switch v {
