@@ -24,6 +24,12 @@ final class IntervalIndex {
   private let directory = U64Table(capacity: 64)
   @exclusivity(unchecked) private var nodeSlot: [Int32] = []
   @exclusivity(unchecked) private var nodeNext: [Int32] = []
+  /// Bucket lists are doubly linked, and a slot's nodes (one per bucket it
+  /// is listed in, in bucket order) are chained, so removal costs the
+  /// interval's buckets, not the length of their lists.
+  @exclusivity(unchecked) private var nodePrev: [Int32] = []
+  @exclusivity(unchecked) private var nodeSibling: [Int32] = []
+  @exclusivity(unchecked) private var slotFirstNode: [Int32] = []
   @exclusivity(unchecked) private var freeNodes: [Int32] = []
   @exclusivity(unchecked) private(set) var count = 0
   /// A conservative hull of the live intervals, for a fast miss.
@@ -64,6 +70,7 @@ final class IntervalIndex {
       ids.append(id)
       levelOf.append(UInt8(level))
       levelPosition.append(0)
+      slotFirstNode.append(-1)
     }
     levelPosition[Int(slot)] = Int32(levelSlots[level].count)
     levelSlots[level].append(slot)
@@ -71,6 +78,7 @@ final class IntervalIndex {
     let sh = Self.shift(level)
     var b = start >> sh
     let lastBucket = last >> sh
+    var previousSibling: Int32 = -1
     while true {
       let k = Self.key(level, b)
       let head = directory.get(k)?.0 ?? -1
@@ -79,11 +87,18 @@ final class IntervalIndex {
         node = f
         nodeSlot[Int(f)] = slot
         nodeNext[Int(f)] = head
+        nodePrev[Int(f)] = -1
+        nodeSibling[Int(f)] = -1
       } else {
         node = Int32(nodeSlot.count)
         nodeSlot.append(slot)
         nodeNext.append(head)
+        nodePrev.append(-1)
+        nodeSibling.append(-1)
       }
+      if head >= 0 { nodePrev[Int(head)] = node }
+      if previousSibling >= 0 { nodeSibling[Int(previousSibling)] = node } else { slotFirstNode[Int(slot)] = node }
+      previousSibling = node
       directory.set(k, node, 0)
       if b == lastBucket { break }
       b += 1
@@ -101,30 +116,22 @@ final class IntervalIndex {
     let level = Int(levelOf[i])
     let sh = Self.shift(level)
     var b = starts[i] >> sh
-    let lastBucket = lasts[i] >> sh
-    while true {
-      let k = Self.key(level, b)
-      if let (head, _) = directory.get(k) {
-        var prev: Int32 = -1
-        var n = head
-        while n >= 0 {
-          let next = nodeNext[Int(n)]
-          if nodeSlot[Int(n)] == slot {
-            if prev < 0 {
-              if next < 0 { directory.remove(k) } else { directory.set(k, next, 0) }
-            } else {
-              nodeNext[Int(prev)] = next
-            }
-            freeNodes.append(n)
-            break
-          }
-          prev = n
-          n = next
-        }
+    var n = slotFirstNode[i]
+    while n >= 0 {
+      let next = nodeNext[Int(n)]
+      let prev = nodePrev[Int(n)]
+      if prev < 0 {
+        let k = Self.key(level, b)
+        if next < 0 { directory.remove(k) } else { directory.set(k, next, 0) }
+      } else {
+        nodeNext[Int(prev)] = next
       }
-      if b == lastBucket { break }
-      b += 1
+      if next >= 0 { nodePrev[Int(next)] = prev }
+      freeNodes.append(n)
+      n = nodeSibling[Int(n)]
+      b &+= 1
     }
+    slotFirstNode[i] = -1
     let pos = Int(levelPosition[i])
     let moved = levelSlots[level][levelSlots[level].count - 1]
     levelSlots[level][pos] = moved

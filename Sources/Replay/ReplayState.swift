@@ -30,6 +30,8 @@ struct Mapping {
   var paddr: UInt64
   var space: Int32
   var slot: Int32 = -1
+  /// Slot in `TraceReplayer.allLive`, the index of every space's pieces.
+  var globalSlot: Int32 = -1
   /// Slot in the physical index, for mappings too large to count page by page.
   var physSlot: Int32 = -1
   var line: Int
@@ -68,6 +70,8 @@ struct Released {
   var pageFreeTS = TraceTimestamp.zero
   var live = true
   var marked = false
+  /// Slot in `TraceReplayer.releasedIndex` while live.
+  var indexSlot: Int32 = -1
 }
 
 /// A `dma:` release event waiting for the unmap that follows it on its CPU

@@ -83,7 +83,7 @@ extension TraceReplayer {
             + "\(m.iova.hexAlt); kept in \(spaces[Int(m.space)].name)"
           continue
         }
-        spaces[Int(m.space)].live.remove(slot: m.slot)
+        unplace(r.id)
         place(r.id, in: target)
       }
     }
@@ -237,23 +237,19 @@ extension TraceReplayer {
   /// The spaces with live mappings overlapping `[start, last]`, in `candidateScratch`.
   private func computeCandidates(_ start: UInt64, _ last: UInt64) {
     candidateScratch.removeAll(keepingCapacity: true)
-    for (si, s) in spaces.enumerated() where !s.live.isEmpty {
-      var bytes: UInt64 = 0
-      var exact = false
-      var latest = 0
-      var any = false
-      let index = s.live
-      index.forEachOverlap(start: start, last: last) { slot in
-        let m = mappings[Int(index.ids[Int(slot)])]
-        let lo = max(m.iova, start)
-        let hi = min(m.last, last)
-        bytes = bytes &+ (hi - lo) &+ 1
-        if m.iova == start && m.last == last { exact = true }
-        latest = max(latest, m.line)
-        any = true
-      }
-      if any { candidateScratch.append(Candidate(space: Int32(si), bytes: bytes, exact: exact, latestLine: latest)) }
+    // One candidate per space with a piece overlapping the range, in space order.
+    var bySpace: [Int32: Candidate] = [:]
+    allLive.forEachOverlap(start: start, last: last) { slot in
+      let m = mappings[Int(allLive.ids[Int(slot)])]
+      let lo = max(m.iova, start)
+      let hi = min(m.last, last)
+      var c = bySpace[m.space] ?? Candidate(space: m.space, bytes: 0, exact: false, latestLine: 0)
+      c.bytes = c.bytes &+ (hi - lo) &+ 1
+      if m.iova == start && m.last == last { c.exact = true }
+      c.latestLine = max(c.latestLine, m.line)
+      bySpace[m.space] = c
     }
+    candidateScratch = bySpace.values.sorted { $0.space < $1.space }
   }
 
   /// The guess among several spaces: an exact map of the range, then the
@@ -334,7 +330,7 @@ extension TraceReplayer {
     let removedLast = removedP &+ (hi - lo)
     let hasLeft = lo > m.iova
     let hasRight = hi < m.last
-    spaces[Int(m.space)].live.remove(slot: m.slot)
+    unplace(id)
     if m.isLarge {
       physIndex.remove(slot: m.physSlot)
     } else {
@@ -447,17 +443,12 @@ extension TraceReplayer {
       checkPages(pfn, hi, kind: type == .mmPageAlloc ? .allocatedWhileMapped : .freedWhileMapped)
     }
     if type != .mmPageAlloc, !pageMarks.isEmpty {
-      var p = pfn
-      while true {
-        if let (r32, _) = pageMarks.get(p) {
-          let r = Int(r32)
-          if r < released.count, released[r].live, released[r].pageFreeLine == 0 {
-            released[r].pageFreeLine = lineNumber
-            released[r].pageFreeTS = pre.ts
-          }
+      pageMarks.forEachKey(from: pfn, through: hi) { _, r32, _ in
+        let r = Int(r32)
+        if r < released.count, released[r].live, released[r].pageFreeLine == 0 {
+          released[r].pageFreeLine = lineNumber
+          released[r].pageFreeTS = pre.ts
         }
-        if p == hi { break }
-        p += 1
       }
     }
   }
@@ -470,26 +461,66 @@ extension TraceReplayer {
         large.append(physIndex.ids[Int($0)])
       }
     }
-    var p = lo
-    while true {
+    // Pages counted one by one, then the pages large mappings cover, merged
+    // in page order: the cost is the counted pages and the large mappings'
+    // pages inside the range, not the range's length.
+    var counted: [(pfn: UInt64, count: Int32, owner: Int32)] = []
+    counts.forEachKey(from: lo, through: hi) { counted.append(($0, $1, $2)) }
+    var covered: [(lo: UInt64, hi: UInt64)] = []
+    for id in large {
+      let m = mappings[Int(id)]
+      covered.append((max(lo, m.paddr >> shift), min(hi, (m.paddr &+ (m.last - m.iova)) >> shift)))
+    }
+    // A sweep over the large mappings: how many cover a page (starts seen
+    // minus ends passed) and the first of them in `large`'s order (a heap of
+    // positions, dropping those that ended): O((pages + large) log large).
+    let byStart = covered.indices.filter { covered[$0].lo <= covered[$0].hi }.sorted { covered[$0].lo < covered[$1].lo }
+    // The pages to visit: the counted ones and the union of the covered ranges.
+    var pages = counted.map(\.pfn)
+    var union: (lo: UInt64, hi: UInt64)?
+    func addUnion() {
+      guard let u = union else { return }
+      var p = u.lo
+      while true {
+        pages.append(p)
+        if p == u.hi { break }
+        p += 1
+      }
+    }
+    for i in byStart {
+      let c = covered[i]
+      if let u = union, c.lo <= u.hi &+ 1, u.hi != .max {
+        union = (u.lo, max(u.hi, c.hi))
+      } else if let u = union, u.hi == .max {
+        continue
+      } else {
+        addUnion()
+        union = c
+      }
+    }
+    addUnion()
+    let countedAt = Dictionary(uniqueKeysWithValues: counted.map { ($0.pfn, ($0.count, $0.owner)) })
+    let ends = byStart.map { covered[$0].hi }.sorted()
+    var started = 0
+    var ended = 0
+    var firstCovering = PositionHeap()
+    pages.sort()
+    for (k, p) in pages.enumerated() where k == 0 || pages[k - 1] != p {
       var count: Int64 = 0
       var owner: Int32 = -1
-      if let (c, o) = counts.get(p) {
+      if let (c, o) = countedAt[p] {
         count = Int64(c)
         if validOwner(o, page: p) { owner = o }
       }
-      for id in large {
-        let m = mappings[Int(id)]
-        let a = m.paddr >> shift
-        let b = (m.paddr &+ (m.last - m.iova)) >> shift
-        if a <= p && p <= b {
-          count += 1
-          if owner < 0 { owner = id }
-        }
+      while started < byStart.count, covered[byStart[started]].lo <= p {
+        firstCovering.push(byStart[started])
+        started += 1
       }
+      while ended < ends.count, ends[ended] < p { ended += 1 }
+      while let top = firstCovering.min, covered[top].hi < p { firstCovering.popMin() }
+      count += Int64(started - ended)
+      if owner < 0, let top = firstCovering.min { owner = large[top] }
       if count > 0 { reportPage(kind, pfn: p, count: count, owner: owner) }
-      if p == hi { break }
-      p += 1
     }
   }
 
@@ -533,9 +564,11 @@ extension TraceReplayer {
     }
     var found: [(index: Int, score: Int)] = []
     if !searched.isEmpty {
-      for r in released.indices where released[r].live && released[r].iova <= x && x <= released[r].last {
+      releasedIndex.forEachOverlap(start: x, last: x) { slot in
+        let r = Int(releasedIndex.ids[Int(slot)])
+        guard released[r].live else { return }
         let s = released[r].space
-        guard searched.contains(s) else { continue }
+        guard searched.contains(s) else { return }
         var score = 0
         if released[r].releaseDevice == d { score += 2 }
         if s == ds { score += 2 }
@@ -572,5 +605,37 @@ extension TraceReplayer {
     }
     summary.faultsAfterUnmap += 1
     reportFault(released[top.index], device: d, ambiguity: ambiguity)
+  }
+}
+
+/// A binary min-heap of positions (the smallest on top).
+struct PositionHeap {
+  private var items: [Int] = []
+  var min: Int? { items.first }
+
+  mutating func push(_ x: Int) {
+    items.append(x)
+    var i = items.count - 1
+    while i > 0, items[(i - 1) / 2] > items[i] {
+      items.swapAt(i, (i - 1) / 2)
+      i = (i - 1) / 2
+    }
+  }
+
+  mutating func popMin() {
+    guard !items.isEmpty else { return }
+    items.swapAt(0, items.count - 1)
+    items.removeLast()
+    var i = 0
+    while true {
+      let l = 2 * i + 1
+      let r = l + 1
+      var m = i
+      if l < items.count, items[l] < items[m] { m = l }
+      if r < items.count, items[r] < items[m] { m = r }
+      if m == i { return }
+      items.swapAt(i, m)
+      i = m
+    }
   }
 }

@@ -52,7 +52,7 @@ package final class TraceReplayer {
 
   // Counting state.
   /// Per-page map counts of mappings up to `largeMappingPages` pages: PFN → (count, last mapping).
-  let counts = U64Table(capacity: 4096)
+  let counts = U64Table(capacity: 4096, rangeIndexed: true)
   /// Larger mappings by physical range, counted when a page is checked.
   let physIndex = IntervalIndex()
   static let largeMappingPages: UInt64 = 256
@@ -60,6 +60,9 @@ package final class TraceReplayer {
   @exclusivity(unchecked) var freeMappings: [Int32] = []
   @exclusivity(unchecked) var liveMappings = 0
   @exclusivity(unchecked) var spaces: [AddressSpace] = []
+  /// Every live mapping piece of every space, by IOVA: an unmap finds the
+  /// spaces it overlaps without visiting the others.
+  let allLive = IntervalIndex()
   @exclusivity(unchecked) var unattributed: [Int32] = []
   static let maxUnattributedSpaces = 16
   @exclusivity(unchecked) var deviceNames: [String] = []
@@ -74,8 +77,11 @@ package final class TraceReplayer {
   @exclusivity(unchecked) var releasedNotes: [Int: String] = [:]
   @exclusivity(unchecked) var hitScratch: [Int32] = []
   @exclusivity(unchecked) var releasedHead = 0
+  /// The live released records by IOVA range: a fault finds its candidates
+  /// without scanning the history.
+  let releasedIndex = IntervalIndex()
   /// PFN → released record, for the first page free after an unmap.
-  let pageMarks = U64Table(capacity: 64)
+  let pageMarks = U64Table(capacity: 64, rangeIndexed: true)
   static let markedPagesPerRange: UInt64 = 256
   @exclusivity(unchecked) var cpus: [CPUState] = []
   @exclusivity(unchecked) var pendingCPUs: [Int] = []
@@ -360,7 +366,16 @@ package final class TraceReplayer {
     var m = mappings[Int(id)]
     m.space = space
     m.slot = spaces[Int(space)].live.insert(start: m.iova, last: m.last, id: id)
+    m.globalSlot = allLive.insert(start: m.iova, last: m.last, id: id)
     mappings[Int(id)] = m
+  }
+
+  /// Takes a mapping piece out of its space's index (and the global one).
+  func unplace(_ id: Int32) {
+    let m = mappings[Int(id)]
+    spaces[Int(m.space)].live.remove(slot: m.slot)
+    if m.globalSlot >= 0 { allLive.remove(slot: m.globalSlot) }
+    mappings[Int(id)].globalSlot = -1
   }
 
   // MARK: - Released ranges
@@ -388,6 +403,7 @@ package final class TraceReplayer {
         p += 1
       }
     }
+    rec.indexSlot = releasedIndex.insert(start: rec.iova, last: rec.last, id: Int32(index))
     released[index] = rec
     if let note { releasedNotes[index] = note }
     return index
@@ -406,6 +422,8 @@ package final class TraceReplayer {
         p += 1
       }
     }
+    if r.indexSlot >= 0 { releasedIndex.remove(slot: r.indexSlot) }
+    released[index].indexSlot = -1
     released[index].live = false
     if !releasedNotes.isEmpty { releasedNotes[index] = nil }
   }

@@ -25,7 +25,13 @@ final class U64Table {
   private let minimumCapacity: Int
   private let seed: UInt64
 
-  init(capacity: Int = 1024) {
+  /// For a table keyed by page: how many keys each 256-page and each
+  /// 65,536-page bucket holds, so `forEachKey(from:through:)` skips empty
+  /// stretches of a large range (an order-20 free) instead of probing each page.
+  private let occupancy: (fine: U64Table, coarse: U64Table)?
+
+  init(capacity: Int = 1024, rangeIndexed: Bool = false) {
+    occupancy = rangeIndexed ? (U64Table(capacity: 64), U64Table(capacity: 16)) : nil
     var c = 16
     while c < capacity { c <<= 1 }
     minimumCapacity = c
@@ -132,10 +138,48 @@ final class U64Table {
     first[i] = 0
     second[i] = -1
     count += 1
+    if let occupancy {
+      occupancy.fine.add(key >> 8, 1, owner: -1)
+      occupancy.coarse.add(key >> 16, 1, owner: -1)
+    }
     return i
   }
 
+  /// Calls `body(key, first, second)` for every key in `[lo, hi]`, in
+  /// increasing order. With `rangeIndexed`, it costs the buckets the range
+  /// covers plus the keys in non-empty ones; without, one probe per key.
+  func forEachKey(from lo: UInt64, through hi: UInt64, _ body: (UInt64, Int32, Int32) -> Void) {
+    guard count > 0, lo <= hi else { return }
+    func probe(_ a: UInt64, _ b: UInt64) {
+      var k = a
+      while true {
+        if let (x, y) = get(k) { body(k, x, y) }
+        if k == b { break }
+        k += 1
+      }
+    }
+    guard let occupancy, hi - lo >= 512 else { return probe(lo, hi) }
+    var c = lo >> 16
+    while true {
+      if occupancy.coarse.contains(c) {
+        var f = max(c << 8, lo >> 8)
+        let lastFine = min((c << 8) | 0xFF, hi >> 8)
+        while true {
+          if occupancy.fine.contains(f) { probe(max(f << 8, lo), min((f << 8) | 0xFF, hi)) }
+          if f == lastFine { break }
+          f += 1
+        }
+      }
+      if c == hi >> 16 { break }
+      c += 1
+    }
+  }
+
   private func remove(at slot: Int) {
+    if let occupancy {
+      occupancy.fine.add(keys[slot] >> 8, -1, owner: -1)
+      occupancy.coarse.add(keys[slot] >> 16, -1, owner: -1)
+    }
     let mask = capacity - 1
     var i = slot
     var j = slot

@@ -1,0 +1,56 @@
+import KernelTypes
+import Replay
+import Testing
+
+/// The hostile shapes of docs/Robustness.md ("Replay on hostile traces") at
+/// sizes that run fast: the indexed paths must give exactly the reports the
+/// plain scans gave. Speed is measured with `.ci/hostile-traces.py`, not here.
+@Suite struct HostileTraceTests {
+  @Test func aFaultFindsItsReleaseAmongMany() {
+    var t = TraceBuilder()
+    for i in UInt64(0)..<3000 {
+      t.map(i << 12, 0x1_0000_0000 + (i << 12), 4096)
+      t.unmap(i << 12, 4096)
+    }
+    t.fault("0000:c2:00.0", 1234 << 12)
+    t.fault("0000:c2:00.0", 5000 << 12)  // never mapped
+    let (reports, summary) = TraceReplay.replay(text: t.text)
+    #expect(reports.map(\.kind) == [.faultAfterUnmap])
+    #expect(reports.first?.iova == IOVA(1234 << 12))
+    #expect(summary.faultsAfterUnmap == 1 && summary.faultsUnknownIOVA == 1)
+  }
+
+  @Test func anOrder20FreeReportsOnlyTheMappedPages() {
+    var t = TraceBuilder()
+    t.map(0x1000, 0x4000_0000 + 0x5000, 4096)
+    t.map(0x2000, 0x4000_0000 + 0x8_0000, 4096)
+    t.map(0x3000, 0x2_0000_0000, 4096)  // outside the block
+    t.free(0x4_0000, order: 20)
+    let (reports, _) = TraceReplay.replay(text: t.text)
+    #expect(reports.map(\.pfn) == [PFN(0x4_0005), PFN(0x4_0080)])
+    #expect(reports.allSatisfy { $0.kind == .freedWhileMapped })
+  }
+
+  @Test func overlappingLargeMapsCountEveryOne() {
+    var t = TraceBuilder()
+    for i in UInt64(0)..<40 { t.map(i << 21, 0x4000_0000, 0x20_0000) }  // 2M each, one physical range
+    t.map(0x1_0000_0000, 0x4000_0000 + 0x1000, 4096)  // and one small map of its second page
+    t.free(0x4_0000, order: 1)
+    let (reports, _) = TraceReplay.replay(text: t.text)
+    #expect(reports.map(\.pfn) == [PFN(0x4_0000), PFN(0x4_0001)])
+    #expect(reports.map(\.count) == [40, 41])
+  }
+
+  @Test func manyDevicesEachFindTheirOwnSpace() {
+    var t = TraceBuilder()
+    for d in 0..<500 {
+      let dev = "0000:\(String(format: "%02x", d >> 3)):00.\(d & 7)"
+      t.map(0xffff_f000, 0x8000_0000 + UInt64(d) << 12, 4096)
+      t.dma("dma_map_page", dev, 0xffff_f000, 4096)
+      t.unmap(0xffff_f000, 4096)
+    }
+    let (reports, summary) = TraceReplay.replay(text: t.text)
+    #expect(reports.isEmpty)
+    #expect(summary.ambiguousAttributions == 0)
+  }
+}
