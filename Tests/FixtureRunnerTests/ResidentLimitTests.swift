@@ -1,0 +1,74 @@
+import FixtureRunner
+import Foundation
+import Testing
+
+/// Fixtures that grow the machine without bound, for the resident limit.
+enum ResidentLimitFixtures {
+  /// `count` 4K maps 2M apart: each needs its own leaf table.
+  static func scatteredMaps(_ count: Int) -> String {
+    var text = "iommu smmu0 model=smmuv3\nd = domain smmu0\nbuf = alloc_pages\n"
+    for i in 0..<count { text += "iommu_map d iova=0x\(String(UInt64(i) << 21, radix: 16)) phys=buf size=4K\n" }
+    return text
+  }
+
+  /// `count` paging domains.
+  static func domains(_ count: Int) -> String {
+    var text = "iommu smmu0 model=smmuv3\n"
+    for i in 0..<count { text += "d\(i) = domain smmu0\n" }
+    return text
+  }
+}
+
+/// Peak resident memory of `iommusan run` stays within `--max-resident`
+/// plus the fixed overhead docs/Robustness.md states (issue 15 item 4).
+@Suite struct ResidentLimitTests {
+  /// The `iommusan` built beside this test bundle.
+  static var executable: String? {
+    guard let me = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
+    let path = URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("iommusan").path
+    return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+  }
+
+  /// The overhead docs/Robustness.md states: 64 MiB for the process (a
+  /// debug build's is larger than a release build's 20 MB) and 1 KiB per
+  /// statement of the parsed fixture.
+  static func allowance(limit: UInt64, statements: Int) -> UInt64 {
+    limit + (64 << 20) + UInt64(statements) * 1024
+  }
+
+  /// Runs `iommusan run --max-resident LIMIT` on `text`; its exit status,
+  /// standard error and peak RSS in bytes (`ru_maxrss` of the child).
+  static func run(_ text: String, limit: String) throws -> (status: Int32, stderr: String, peak: UInt64) {
+    let exe = try #require(executable, "iommusan is not built beside the tests")
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("resident-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let file = dir.appendingPathComponent("big.fixture")
+    try Data(text.utf8).write(to: file)
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: exe)
+    p.arguments = ["run", "--max-resident", limit, file.path]
+    let err = Pipe()
+    p.standardError = err
+    p.standardOutput = FileHandle.nullDevice
+    try p.run()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    // ru_maxrss of RUSAGE_CHILDREN is the largest of the waited-for
+    // children: run one child at a time (this suite is serialized).
+    var usage = rusage()
+    getrusage(RUSAGE_CHILDREN.rawValue, &usage)
+    return (p.terminationStatus, String(decoding: errData, as: UTF8.self), UInt64(usage.ru_maxrss) * 1024)
+  }
+
+  @Test(.serialized, arguments: [("maps", 20_000, "8M"), ("domains", 40_000, "16M")])
+  func peakResidentStaysWithinTheLimit(_ kind: String, _ count: Int, _ limit: String) throws {
+    let text = kind == "maps" ? ResidentLimitFixtures.scatteredMaps(count) : ResidentLimitFixtures.domains(count)
+    let (status, stderr, peak) = try Self.run(text, limit: limit)
+    #expect(status == 2)
+    #expect(stderr.contains("passed the limit on resident emulated memory (\(limit); in use: "))
+    #expect(stderr.contains("raise it with --max-resident"))
+    let bytes: UInt64 = (UInt64(limit.dropLast()) ?? 0) << 20
+    #expect(peak <= Self.allowance(limit: bytes, statements: count + 3), "peak RSS \(peak >> 20) MiB")
+  }
+}
