@@ -34,8 +34,7 @@ package final class PhysicalMemory: Sendable {
   /// The same object without reference counting, for the page-table fast
   /// paths that every thread takes (`contents` keeps it alive).
   private let fastContents: Unmanaged<MemoryContents>
-  /// The most bytes of emulated memory that may hold data (4 KiB frames
-  /// written by the CPU, a device or a page table), or nil for no limit.
+  /// The most bytes the machine may keep (`budget`), or nil for no limit.
   package let residentLimit: UInt64?
   /// The account of everything the machine keeps, against `residentLimit`:
   /// frames, page records, and what the IOMMU model and the sanitizer charge.

@@ -29,18 +29,19 @@ enum ResidentLimitFixtures {
     return FileManager.default.isExecutableFile(atPath: path) ? path : nil
   }
 
-  /// The overhead docs/Robustness.md states: 64 MiB for the process (a
+  /// The overhead docs/Robustness.md states: 32 MiB for the process (a
   /// debug build's is larger than a release build's 20 MB) and 1 KiB per
   /// statement of the parsed fixture.
   static func allowance(limit: UInt64, statements: Int) -> UInt64 {
-    limit + (64 << 20) + UInt64(statements) * 1024
+    limit + (32 << 20) + UInt64(statements) * 1024
   }
 
   /// Runs `iommusan run --max-resident LIMIT` on `text`; its exit status,
   /// standard error and peak RSS in bytes (`ru_maxrss` of the child).
   static func run(_ text: String, limit: String) throws -> (status: Int32, stderr: String, peak: UInt64) {
     let exe = try #require(executable, "iommusan is not built beside the tests")
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("resident-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "resident-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: dir) }
     let file = dir.appendingPathComponent("big.fixture")

@@ -186,7 +186,8 @@ final class IOPageTable {
     let block: PageBlock
     do {
       block = try memory.allocPages(
-        order: tableOrder, gfp: .pageTable, use: use, context: context, stack: [KernelFrame("post_alloc_hook")] + frames)
+        order: tableOrder, gfp: .pageTable, use: use, context: context, stack: [KernelFrame("post_alloc_hook")] + frames
+      )
     } catch {
       budget.release(TablePage.baseBytes, .pageTableMetadata)
       throw error
