@@ -46,20 +46,26 @@ enum ResidentLimitFixtures {
     defer { try? FileManager.default.removeItem(at: dir) }
     let file = dir.appendingPathComponent("big.fixture")
     try Data(text.utf8).write(to: file)
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: exe)
-    p.arguments = ["run", "--max-resident", limit, file.path]
-    let err = Pipe()
-    p.standardError = err
-    p.standardOutput = FileHandle.nullDevice
-    try p.run()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    // ru_maxrss of RUSAGE_CHILDREN is the largest of the waited-for
-    // children: run one child at a time (this suite is serialized).
+    let errFile = dir.appendingPathComponent("stderr").path
+    // posix_spawn and wait4, for the rusage of this child alone (RUSAGE_CHILDREN
+    // would be the largest of every child the test process waited for).
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 2, errFile, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    let args = [exe, "run", "--max-resident", limit, file.path]
+    var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+    defer { for a in argv { free(a) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, exe, &actions, nil, &argv, environ)
+    try #require(rc == 0, "posix_spawn: \(rc)")
+    var status: Int32 = 0
     var usage = rusage()
-    getrusage(RUSAGE_CHILDREN.rawValue, &usage)
-    return (p.terminationStatus, String(decoding: errData, as: UTF8.self), UInt64(usage.ru_maxrss) * 1024)
+    while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+    let stderr = String(decoding: FileManager.default.contents(atPath: errFile) ?? Data(), as: UTF8.self)
+    // WEXITSTATUS; ru_maxrss is in KiB on Linux.
+    return ((status >> 8) & 0xff, stderr, UInt64(usage.ru_maxrss) * 1024)
   }
 
   @Test(.serialized, arguments: [("maps", 20_000, "8M"), ("domains", 40_000, "16M")])
