@@ -13,7 +13,8 @@ package struct RunOptions: Sendable {
   package var stats: Bool
   /// The largest `memory` a fixture may ask for (`--max-ram`).
   package var maximumRAM: UInt64
-  /// The most emulated memory that may hold data, in bytes (`--max-resident`):
+  /// The most memory the emulated machine may keep, in bytes (`--max-resident`,
+  /// `ResidentBudget`):
   /// past it the fixture stops with an error that names the limit.
   package var maximumResident: UInt64
   /// An observer attached beside the sanitizer (`Machine.addObserver`): a

@@ -34,9 +34,11 @@ package final class PhysicalMemory: Sendable {
   /// The same object without reference counting, for the page-table fast
   /// paths that every thread takes (`contents` keeps it alive).
   private let fastContents: Unmanaged<MemoryContents>
-  /// The most bytes of emulated memory that may hold data (4 KiB frames
-  /// written by the CPU, a device or a page table), or nil for no limit.
+  /// The most bytes the machine may keep (`budget`), or nil for no limit.
   package let residentLimit: UInt64?
+  /// The account of everything the machine keeps, against `residentLimit`:
+  /// frames, page records, and what the IOMMU model and the sanitizer charge.
+  package let budget: ResidentBudget
 
   /// The observer, set once before the first allocation.
   @exclusivity(unchecked) package nonisolated(unsafe) var observer: (any PageAllocatorObserver)?
@@ -44,7 +46,8 @@ package final class PhysicalMemory: Sendable {
   package init(config: MemoryConfiguration, clock: EmulatedClock = EmulatedClock(), residentLimit: UInt64? = nil) {
     self.config = config
     self.residentLimit = residentLimit
-    self.contents = MemoryContents(frameLimit: residentLimit.map { Int(clamping: $0 >> 12) } ?? .max)
+    self.budget = ResidentBudget(limit: residentLimit ?? .max)
+    self.contents = MemoryContents(budget: budget)
     self.fastContents = Unmanaged.passUnretained(self.contents)
     self.pageShift = config.pageShift
     self.pageSize = config.pageSize
@@ -52,6 +55,9 @@ package final class PhysicalMemory: Sendable {
     self.onlineRanges = config.onlineRanges()
     self.state = Mutex(State(buddy: BuddyAllocator(ranges: onlineRanges)))
   }
+
+  /// What one page record costs: the record, its two stacks and its dictionary slot.
+  static let recordBytes = 512
 
   /// The current allocation epoch. Every allocation takes a new one.
   package var currentEpoch: UInt64 { epoch.load(ordering: .acquiring) }
@@ -108,9 +114,9 @@ package final class PhysicalMemory: Sendable {
   package var freePageCount: UInt64 { state.withLock { $0.buddy.freePages } }
   package var allocatedBlockCount: Int { state.withLock { $0.allocatedBlocks } }
   package var residentFrames: Int { contents.residentFrames }
-  /// Whether a write was dropped because `residentLimit` was reached. The
+  /// Whether something was refused because `residentLimit` was reached. The
   /// emulation is then no longer faithful: the runner stops the fixture.
-  package var residentLimitReached: Bool { contents.limitReached }
+  package var residentLimitReached: Bool { budget.limitReached }
 
   // MARK: - Allocation
 
@@ -125,11 +131,21 @@ package final class PhysicalMemory: Sendable {
         .ENOMEM,
         "order \(order) is not in 0...MAX_PAGE_ORDER (\(BuddyAllocator.maxOrder)): WARN_ON_ONCE in __alloc_pages")
     }
-    guard !contents.limitReached else {
-      throw MachineError(.ENOMEM, "the emulator's resident-memory limit was reached")
+    guard !budget.limitReached else { throw .residentLimit }
+    let taken = state.withLock { s -> Result<UInt64, MachineError>? in
+      guard let pfn = s.buddy.allocate(order: order) else { return nil }
+      // A block's first allocation adds its page record, kept from then on.
+      if s.records[pfn << 4 | UInt64(order)] == nil, !budget.charge(Self.recordBytes, .pageRecords) {
+        s.buddy.free(pfn, order: order)
+        return .failure(.residentLimit)
+      }
+      return .success(pfn)
     }
-    guard let pfn = state.withLock({ $0.buddy.allocate(order: order) }) else {
-      throw MachineError(.ENOMEM, "no free block of order \(order)")
+    guard let taken else { throw MachineError(.ENOMEM, "no free block of order \(order)") }
+    let pfn: UInt64
+    switch taken {
+    case .success(let p): pfn = p
+    case .failure(let e): throw e
     }
     let block = PageBlock(head: PFN(pfn), order: order)
     let allocStack =
@@ -201,7 +217,9 @@ package final class PhysicalMemory: Sendable {
   package func zero(_ phys: PhysicalAddress, length: UInt64) { contents.zero(phys.rawValue, length: length) }
   /// The words of the 4 KiB frame holding `phys`, under one lock (page-table
   /// fast paths). `body` must not access memory itself.
-  package func withFrame<R>(_ phys: PhysicalAddress, _ body: (inout ContiguousArray<UInt64>) -> R) -> R {
-    fastContents._withUnsafeGuaranteedRef { $0.withFrame(phys.rawValue, body) }
+  /// nil when the frame holds no data and `create` is false or the resident
+  /// limit refused it.
+  package func withFrame<R>(_ phys: PhysicalAddress, create: Bool, _ body: (inout ContiguousArray<UInt64>) -> R) -> R? {
+    fastContents._withUnsafeGuaranteedRef { $0.withFrame(phys.rawValue, create: create, body) }
   }
 }

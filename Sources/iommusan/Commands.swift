@@ -30,7 +30,10 @@ enum Commands {
       ),
       ("cmdline", "params", "Kernel parameters applied over each fixture's own cmdline."),
       ("max-ram", "size", "The largest 'memory' a fixture may ask for (default: 1T)."),
-      ("max-resident", "size", "The most emulated memory that may hold data (default: 1G)."),
+      (
+        "max-resident", "size",
+        "The most memory the emulated machine may keep: frames, page tables, domains, devices (default: 1G)."
+      ),
     ],
     flags: [("stats", "Print IOMMU cache, walk and invalidation counters.")],
     arguments: [("file", "Fixture files to run, in order ('-' reads standard input).")])
@@ -46,7 +49,10 @@ enum Commands {
       ("format", "format", "kernel (default) or json."),
       ("cmdline", "params", "Kernel parameters applied over each fixture's own cmdline."),
       ("max-ram", "size", "The largest 'memory' a fixture may ask for (default: 1T)."),
-      ("max-resident", "size", "The most emulated memory that may hold data (default: 1G)."),
+      (
+        "max-resident", "size",
+        "The most memory the emulated machine may keep: frames, page tables, domains, devices (default: 1G)."
+      ),
     ],
     arguments: [("path", "Fixture files or folders (default: Fixtures).")])
 
