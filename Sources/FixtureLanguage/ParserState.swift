@@ -37,6 +37,8 @@ struct ParserState {
   struct Arguments {
     var positionals: [Word] = []
     var pairs: [(key: String, keyColumn: Int, value: Word)] = []
+    /// Fewer positionals than the syntax requires (already reported).
+    var isShort = false
 
     func value(_ key: String) -> Word? { pairs.first { $0.key == key }?.value }
     func values(_ key: String) -> [Word] { pairs.filter { $0.key == key }.map(\.value) }
@@ -66,6 +68,10 @@ struct ParserState {
   var stopped = false
   /// How many more unbound names get a "did you mean" (each costs a scan of all names).
   var suggestionBudget = 100
+  /// Uses of unbound names, by name: the diagnostic's index, its line and its
+  /// message without hint, rewritten if a later line binds the name.
+  var laterUses: [String: [(index: Int, line: Int, prefix: String)]] = [:]
+  var laterUseCount = 0
 
   // The line being parsed.
   var tokens: [Token] = []
@@ -241,6 +247,14 @@ struct ParserState {
         message = "expected a statement word, found a string"
       } else if spelled.hasPrefix("@"), let bindingWord {
         message = "the task prefix comes first: write '\(spelled) \(text(bindingWord)) = ...'"
+      } else if bindingWord == nil, let equals = spelled.firstIndex(of: "="),
+        NameSyntax.isValid(ArraySlice(spelled[..<equals].utf8))
+      {
+        // `buf=alloc_pages`: a binding written without its spaces.
+        let after = String(spelled[spelled.index(after: equals)...])
+        let statementWord = Verb.byName[after] != nil ? after : Suggestion.closest(to: after, among: Verb.names)
+        message +=
+          "; to bind a name, put spaces around '=': '\(spelled[..<equals]) = \(statementWord ?? "STATEMENT")\(index + 1 < tokens.count ? " ..." : "")'"
       } else if let match = Suggestion.closest(to: spelled, among: Verb.names) {
         message +=
           spelled.lowercased() == match
@@ -367,6 +381,15 @@ struct ParserState {
   }
 
   mutating func define(_ name: NameReference, kind: BindingKind?) {
+    if !laterUses.isEmpty, let uses = laterUses.removeValue(forKey: name.name) {
+      let bound = name.location.line
+      for use in uses where use.index < diagnostics.count {
+        diagnostics[use.index].message =
+          use.line == bound
+          ? use.prefix + ": the statement that binds it cannot use it"
+          : use.prefix + ": '\(Quote.text(name.name))' is bound later, at line \(bound)"
+      }
+    }
     names[name.name] = NameBinding(kind: kind, line: name.location.line, failedLine: nil)
   }
 }
