@@ -209,7 +209,7 @@ extension ParserState {
     let (settings, found) = Cmdline.parseParameters(string, file: file) { offset in
       SourceLocation(line: currentLine, column: offset < columns.count ? columns[offset] : word.column)
     }
-    diagnostics.append(contentsOf: found)
+    for diagnostic in found { append(diagnostic) }
     return found.contains(where: \.isError) ? nil : .cmdline(settings)
   }
 

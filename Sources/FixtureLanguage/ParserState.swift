@@ -47,6 +47,8 @@ struct ParserState {
 
   /// The line being parsed (the parser keeps one line at a time).
   var source: [UInt8] = []
+  /// Whether `source` holds the current line (not when it is too long).
+  var lineIsKept = false
   let file: String
   /// The number of the last line seen.
   var lineNumber = 0
@@ -99,13 +101,20 @@ struct ParserState {
   // MARK: - Diagnostics
 
   mutating func error(_ message: String, column: Int) {
-    diagnostics.append(Diagnostic(file: file, line: line, column: column, message: message))
+    append(Diagnostic(file: file, line: line, column: column, message: message))
   }
 
   mutating func error(_ message: String, at word: Word) { error(message, column: word.column) }
 
   mutating func warning(_ message: String, column: Int) {
-    diagnostics.append(Diagnostic(file: file, line: line, column: column, severity: .warning, message: message))
+    append(Diagnostic(file: file, line: line, column: column, severity: .warning, message: message))
+  }
+
+  /// Adds a diagnostic about the current line, with the line's text for the caret line.
+  mutating func append(_ diagnostic: Diagnostic) {
+    var diagnostic = diagnostic
+    if lineIsKept, diagnostic.line == lineNumber { diagnostic.keepSourceLine(source) }
+    diagnostics.append(diagnostic)
   }
 
   var errorCount: Int { diagnostics.count }
@@ -142,7 +151,8 @@ struct ParserState {
       length -= 3
     }
     if length > 0, length == bytes.count - start, bytes[start + length - 1] == 0x0D { length -= 1 }
-    if length <= FixtureLimits.maxLineLength {
+    lineIsKept = length <= FixtureLimits.maxLineLength
+    if lineIsKept {
       // Blank lines and comments cost nothing: they are not copied.
       var i = start
       while i < start + length, bytes[i] == 0x20 || bytes[i] == 0x09 { i += 1 }
@@ -367,7 +377,7 @@ struct ParserState {
   mutating func defineUnit(_ name: NameReference, isDevice: Bool) {
     let what = isDevice ? "a device" : "an IOMMU"
     if let first = isDevice ? deviceLines[name.name] : iommuLines[name.name] {
-      diagnostics.append(
+      append(
         Diagnostic(
           file: file, location: name.location,
           message:

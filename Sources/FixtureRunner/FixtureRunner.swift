@@ -19,6 +19,9 @@ package struct RunOptions: Sendable {
   /// An observer attached beside the sanitizer (`Machine.addObserver`): a
   /// test's recorder of the machine's events. No command sets it.
   package var observer: (any MachineObserver & PageAllocatorObserver)?
+  /// Called while a fixture is read (each 1 MiB chunk) and run (every
+  /// `RunProgress.statementStride` statements), for a progress line.
+  package var progress: (@Sendable (RunProgress) -> Void)?
   package init(
     cmdline: String? = nil, stats: Bool = false, maximumRAM: UInt64 = MemoryConfiguration.defaultMaximumRAM,
     maximumResident: UInt64 = MemoryConfiguration.defaultMaximumResident
@@ -28,6 +31,19 @@ package struct RunOptions: Sendable {
     self.maximumRAM = maximumRAM
     self.maximumResident = maximumResident
   }
+}
+
+/// How far a fixture has got: lines read, then statements run.
+package struct RunProgress: Sendable, Hashable {
+  /// Statements between two calls while a fixture runs.
+  package static let statementStride = 4096
+  package var file: String
+  /// Lines parsed so far.
+  package var linesRead: Int
+  /// Statements run so far; nil while the fixture is being read.
+  package var statementsRun: Int?
+  /// The fixture's statements (0 while it is being read).
+  package var statements: Int
 }
 
 /// Runs fixtures: parse, build the machine, execute every statement under
@@ -44,6 +60,7 @@ package enum FixtureRunner {
     do {
       try InputFile.read(path: path) { chunk in
         parser.consume(chunk)
+        options.progress?(RunProgress(file: file, linesRead: parser.linesRead, statementsRun: nil, statements: 0))
         return !parser.isStopped
       }
     } catch {
