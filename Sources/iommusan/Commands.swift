@@ -51,7 +51,19 @@ enum Commands {
     usage: "iommusan explain <kind>",
     arguments: [("kind", "A report kind, for example freed-while-mapped. Without one, the kinds are listed.")])
 
+  static let help = CommandSpec(
+    name: "help", abstract: "Show subcommand help information.", usage: "iommusan help [<subcommand>]",
+    arguments: [("subcommand", "A subcommand: run, check, explain, bench, replay or help. Without one, the overview.")])
+
   static let all = [run, check, explain, bench, replay]
+
+  /// ` (did you mean 'run'?)` for a misspelt subcommand, or "".
+  static func didYouMean(_ name: String) -> String {
+    let names = all.map(\.name) + ["help"]
+    return names.min { editDistance($0, name) < editDistance($1, name) }.flatMap {
+      editDistance($0, name) <= 2 ? " (did you mean '\($0)'?)" : nil
+    } ?? ""
+  }
 
   static let mainHelp = """
     OVERVIEW: An emulator of the Linux IOMMU and page allocator that runs fixture
