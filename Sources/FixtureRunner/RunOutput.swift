@@ -126,7 +126,7 @@ package struct RunOutputRenderer: Sendable {
       "\(plural(s.statements, "statement")), \(reports), \(plural(s.faults, "fault")), \(plural(s.errors, "error"))"
   }
 
-  func plural(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
+  func plural(_ n: Int, _ noun: String) -> String { Plural.count(n, noun) }
 
   func summaryJSON(_ r: FixtureResult) -> String {
     let s = r.summary

@@ -301,4 +301,4 @@ func write(_ s: String, to stream: Stream) {
 }
 
 /// `1 fixture`, `2 fixtures`: a count with its noun.
-func plural(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
+func plural(_ n: Int, _ noun: String) -> String { Plural.count(n, noun) }

@@ -66,11 +66,11 @@ extension Commands {
     out.flush()
     if summary.events == 0 && summary.malformedLines > 0 {
       write(
-        "\(path): error: no trace event recognised (\(summary.malformedLines) malformed lines); "
+        "\(path): error: no trace event recognised (\(Plural.count(summary.malformedLines, "malformed line"))); "
           + "expected ftrace text ('<comm>-<pid> [<cpu>] <timestamp>: <event>: ...')\n", to: .standardError)
     } else if let first = summary.malformed.first {
       write(
-        "\(path): warning: \(summary.malformedLines) malformed lines skipped (first at line \(first.line): \(first.reason))\n",
+        "\(path): warning: \(Plural.count(summary.malformedLines, "malformed line")) skipped (first at line \(first.line): \(first.reason))\n",
         to: .standardError)
     }
     return summary.exitStatus
