@@ -44,6 +44,13 @@ package struct RunProgress: Sendable, Hashable {
   package var statementsRun: Int?
   /// The fixture's statements (0 while it is being read).
   package var statements: Int
+
+  package init(file: String, linesRead: Int, statementsRun: Int?, statements: Int) {
+    self.file = file
+    self.linesRead = linesRead
+    self.statementsRun = statementsRun
+    self.statements = statements
+  }
 }
 
 /// Runs fixtures: parse, build the machine, execute every statement under
