@@ -87,7 +87,7 @@ package struct Diagnostic: Error, Sendable, Hashable, CustomStringConvertible {
   package func rendered(color: Bool = false) -> String {
     var text: String
     if color {
-      let where_ = line == 0 ? "\(file): " : "\(file):\(line):\(column): "
+      let place = line == 0 ? "\(file): " : "\(file):\(line):\(column): "
       let tint =
         switch severity {
         case .error: "\u{1B}[0;1;31m"
@@ -95,7 +95,7 @@ package struct Diagnostic: Error, Sendable, Hashable, CustomStringConvertible {
         case .note: "\u{1B}[0;1;30m"
         }
       text =
-        "\u{1B}[1m\(where_)\u{1B}[0m\(tint)\(severity.rawValue): \u{1B}[0m\u{1B}[1m\(message)\u{1B}[0m\n"
+        "\u{1B}[1m\(place)\u{1B}[0m\(tint)\(severity.rawValue): \u{1B}[0m\u{1B}[1m\(message)\u{1B}[0m\n"
     } else {
       text = description + "\n"
     }

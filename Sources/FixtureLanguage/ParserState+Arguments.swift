@@ -200,8 +200,7 @@ extension ParserState {
       }
     }
     for spec in syntax.keys
-    where spec.required && !suggested.contains(spec.name) && !arguments.pairs.contains(where: { $0.key == spec.name })
-    {
+    where spec.required && !suggested.contains(spec.name) && !arguments.pairs.contains(where: { $0.key == spec.name }) {
       error("missing key '\(spec.name)=' for '\(statement)' (usage: \(usage))", column: missingColumn)
     }
     return arguments

@@ -121,7 +121,8 @@ extension Execution {
     func filter(_ what: String, _ value: (Report) -> String?, _ wanted: String) {
       let with = sameKind.filter { value($0) == wanted }.count
       let none = sameKind.filter { value($0) == nil }.count
-      parts.append("\(with) with \(what)=\(wanted)" + (none > 0 ? " (\(none) \(none == 1 ? "names" : "name") no \(what))" : ""))
+      parts.append(
+        "\(with) with \(what)=\(wanted)" + (none > 0 ? " (\(none) \(none == 1 ? "names" : "name") no \(what))" : ""))
     }
     if let dev = want.device { filter("device", \.device, dev.name) }
     if let dom = want.domain { filter("domain", \.domain, dom.name) }

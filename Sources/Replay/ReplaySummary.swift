@@ -84,7 +84,8 @@ package struct ReplaySummary: Sendable, Hashable {
     let kinds = reportsByKind.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value)" }.joined(separator: ", ")
     out.append(
       "iommusan: \(KernelText.sanitize(file)): \(Plural.count(lines, "line")), \(Plural.count(self.events, "event"))"
-        + (events.isEmpty ? "" : " (\(events))") + ", \(Plural.count(reports, "report"))" + (kinds.isEmpty ? "" : " (\(kinds))")
+        + (events.isEmpty ? "" : " (\(events))") + ", \(Plural.count(reports, "report"))"
+        + (kinds.isEmpty ? "" : " (\(kinds))")
         + ", \(malformedLines) malformed")
     out.append(
       "iommusan: replay: format \(format), page size \(sizeName(pageSize)), \(Plural.count(headerLines, "header line")), "
@@ -112,10 +113,14 @@ package struct ReplaySummary: Sendable, Hashable {
     }
     var other: [String] = []
     if largerUnmaps > 0 { other.append("\(Plural.count(largerUnmaps, "unmap")) larger than requested") }
-    if overlappingMaps > 0 { other.append("\(Plural.count(overlappingMaps, "map")) over a live unattributed IOVA (new address space)") }
+    if overlappingMaps > 0 {
+      other.append("\(Plural.count(overlappingMaps, "map")) over a live unattributed IOVA (new address space)")
+    }
     if failedAllocations > 0 { other.append(Plural.count(failedAllocations, "failed allocation")) }
     if duplicateFrees > 0 { other.append("\(duplicateFrees) mm_page_free_batched repeating mm_page_free") }
-    if zeroSizeEvents > 0 { other.append(Plural.count(zeroSizeEvents, "zero-size map or unmap", "zero-size maps or unmaps")) }
+    if zeroSizeEvents > 0 {
+      other.append(Plural.count(zeroSizeEvents, "zero-size map or unmap", "zero-size maps or unmaps"))
+    }
     if !other.isEmpty { out.append("iommusan: replay: " + other.joined(separator: ", ")) }
     if malformedLines > 0 {
       let listed = malformed.map { "\($0.line) (\($0.reason))" }.joined(separator: ", ")

@@ -54,7 +54,8 @@ struct CommandSpec {
       if options.contains(where: { $0.name == name }) {
         if value == nil {
           guard i < args.count else {
-            throw UsageError(message: "Missing value for '\(Self.spelled(name)) <\(options.first { $0.name == name }!.value)>'")
+            throw UsageError(
+              message: "Missing value for '\(Self.spelled(name)) <\(options.first { $0.name == name }!.value)>'")
           }
           value = args[i]
           i += 1

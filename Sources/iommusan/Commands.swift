@@ -144,7 +144,8 @@ enum Commands {
     let progress = ProgressLine()
     let done = Slots<Bool>(count: files.count)
     options.progress = { step in
-      progress.update("iommusan: check: \(done.filled) of \(plural(files.count, "fixture")) done; " + progressText(step))
+      progress.update(
+        "iommusan: check: \(done.filled) of \(plural(files.count, "fixture")) done; " + progressText(step))
     }
     let results = runAll(files, jobs: jobs, options: options) { index in
       done.set(index, true)

@@ -175,7 +175,9 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
       "unknownKey", preamble: true,
       "iommu_map d iova=0 phys=buf sise=4K",
       // One error per mistake: the "did you mean 'size='" stands for "missing key 'size='".
-      ["5:29: error: unknown key 'sise=' for 'iommu_map'; did you mean 'size='? (valid keys: iova=, phys=, size=, prot=)"]
+      [
+        "5:29: error: unknown key 'sise=' for 'iommu_map'; did you mean 'size='? (valid keys: iova=, phys=, size=, prot=)"
+      ]
     ),
     DiagnosticCase(
       "unknownKeyAndAMissingKeyItDoesNotName", preamble: true,
@@ -203,7 +205,9 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "missingDeviceSaysHowToDeclareIt", preamble: true,
       "h = dma_map eth0 buf size=4K",
-      ["5:13: error: use of unbound name 'eth0'; no device has this name: declare it first with 'device eth0 iommu=mmu0'"]),
+      [
+        "5:13: error: use of unbound name 'eth0'; no device has this name: declare it first with 'device eth0 iommu=mmu0'"
+      ]),
     DiagnosticCase(
       "missingIOMMUSaysHowToDeclareIt", preamble: false,
       "device nic iommu=vtd0",
@@ -886,7 +890,8 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     d.sourceLine = "x y"
     #expect(
       d.rendered(color: true)
-        == "\u{1B}[1ma:1:3: \u{1B}[0m\u{1B}[0;1;31merror: \u{1B}[0m\u{1B}[1mbad\u{1B}[0m\nx y\n  \u{1B}[0;1;32m^\u{1B}[0m\n")
+        == "\u{1B}[1ma:1:3: \u{1B}[0m\u{1B}[0;1;31merror: \u{1B}[0m\u{1B}[1mbad\u{1B}[0m\nx y\n  \u{1B}[0;1;32m^\u{1B}[0m\n"
+    )
     let w = Diagnostic(file: "a", location: at(1, 2), severity: .warning, message: "hm")
     #expect(w.rendered(color: true).contains("\u{1B}[0;1;35mwarning: "))
     #expect(!w.rendered().contains("\u{1B}"))

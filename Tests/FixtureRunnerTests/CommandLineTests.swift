@@ -83,7 +83,8 @@ struct CommandLineTests {
         let option = String(line.dropFirst(2).prefix { $0 != " " })
         // -n and -b are accepted for dma_map_benchmark compatibility only.
         if ["-n", "-b"].contains(option) { continue }
-        #expect(usage.contains(option + " ") || usage.contains(option + "]"), "README's \(command) line lacks \(option)")
+        #expect(
+          usage.contains(option + " ") || usage.contains(option + "]"), "README's \(command) line lacks \(option)")
       }
     }
   }
