@@ -79,6 +79,11 @@ final class Execution {
     var diagnostics: [Diagnostic] = []
     var summary = RunSummary()
     for (i, stmt) in parsed.statements.enumerated() {
+      if let progress = options.progress, i % RunProgress.statementStride == 0, i > 0 {
+        progress(
+          RunProgress(
+            file: parsed.file, linesRead: stmt.line, statementsRun: i, statements: parsed.statements.count))
+      }
       let context = context(for: stmt, index: i)
       var outcome: StatementOutcome
       do {

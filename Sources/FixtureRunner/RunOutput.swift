@@ -13,9 +13,22 @@ package struct RunOutputRenderer: Sendable {
   /// Print at most this many reports (`--max-reports`); nil prints all, as
   /// the kernel prints every `WARN_ON()` that fires.
   package var maxReports: Int?
-  package init(format: OutputFormat, maxReports: Int? = nil) {
+  /// Print a parse error's source line and a caret under its column, as clang does.
+  package var sourceLines: Bool
+  /// Colour diagnostics as clang does on a terminal (`Diagnostic.rendered(color:)`).
+  package var color: Bool
+  package init(format: OutputFormat, maxReports: Int? = nil, sourceLines: Bool = false, color: Bool = false) {
     self.format = format
     self.maxReports = maxReports
+    self.sourceLines = sourceLines
+    self.color = color
+  }
+
+  /// A diagnostic as this renderer prints it, with its line feed.
+  func render(_ diagnostic: Diagnostic) -> String {
+    var diagnostic = diagnostic
+    if !sourceLines { diagnostic.sourceLine = nil }
+    return diagnostic.rendered(color: color)
   }
 
   /// A piece of output for one stream, in the order things happened.
@@ -40,9 +53,10 @@ package struct RunOutputRenderer: Sendable {
   /// then the next statement's; the summary last.
   /// `out: false` or `err: false` leaves that stream out (and does not render it).
   package func pieces(_ result: FixtureResult, out wantsOut: Bool = true, err wantsErr: Bool = true) -> [Piece] {
-    var messages = result.diagnostics.map { (line: $0.line, column: $0.column, text: $0.description) }
+    var messages = result.diagnostics.map { (line: $0.line, column: $0.column, text: render($0)) }
     for f in result.failures {
-      messages.append((f.line, f.column, "\(f.file):\(f.line):\(f.column): warning: \(f.message)"))
+      let warning = Diagnostic(file: f.file, line: f.line, column: f.column, severity: .warning, message: f.message)
+      messages.append((f.line, f.column, render(warning)))
     }
     let sorted = messages.enumerated().sorted { a, b in
       (a.element.line, a.element.column, a.offset) < (b.element.line, b.element.column, b.offset)
@@ -52,7 +66,7 @@ package struct RunOutputRenderer: Sendable {
     func flush(before line: Int) {
       var text = ""
       while next < sorted.count && sorted[next].line < line {
-        text += sorted[next].text + "\n"
+        text += sorted[next].text
         next += 1
       }
       if !text.isEmpty && wantsErr { pieces.append(.err(text)) }
@@ -133,7 +147,7 @@ package struct RunOutputRenderer: Sendable {
       "\(plural(s.statements, "statement")), \(reports), \(plural(s.faults, "fault")), \(plural(s.errors, "error"))"
   }
 
-  func plural(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
+  func plural(_ n: Int, _ noun: String) -> String { Plural.count(n, noun) }
 
   func summaryJSON(_ r: FixtureResult) -> String {
     let s = r.summary

@@ -215,6 +215,17 @@ struct TraceBuilder {
     #expect(summary.textLines.contains { $0.contains("2 unmaps of IOVAs no traced map covered") })
   }
 
+  /// Counts of one take the singular: `1 line, 1 event`, `1 unmap of IOVAs`, `0 reports`.
+  @Test func summaryPlurals() {
+    var t = TraceBuilder()
+    t.unmap(0xffff_f000, 4096)
+    let (_, summary) = t.replay()
+    let first = summary.textLines[0]
+    #expect(first.contains(": 1 line, 1 event (") && first.contains(", 0 reports, "))
+    #expect(summary.textLines.contains { $0.contains(" 1 unmap of IOVAs no traced map covered") })
+    #expect(summary.textLines[1].contains("0 live mappings at the end (0 bytes, 0 pages)"))
+  }
+
   @Test func dmaEventsAttributeOverlappingIOVAs() {
     var t = TraceBuilder()
     t.map(0xffff_f000, 0x8000_0000, 4096, cpu: 1)
