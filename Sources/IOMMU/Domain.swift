@@ -88,7 +88,8 @@ package final class Domain: Sendable, CustomStringConvertible {
     self.pgsizeBitmap = unit.pgsizeBitmap
     var pt: IOPageTable?
     if type == .paging || type == .dma {
-      pt = try IOPageTable(format: unit.format, memory: machine.memory, use: .ioPageTable, context: context)
+      pt = try IOPageTable(
+        format: unit.format, memory: machine.memory, use: .ioPageTable, model: unit.model, context: context)
     }
     self.state = Mutex(State(pageTable: pt, iovas: IOVAAllocator(granuleShift: ByteSize.ffs(unit.pgsizeBitmap))))
   }
