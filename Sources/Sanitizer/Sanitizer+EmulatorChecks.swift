@@ -246,6 +246,15 @@ extension Sanitizer: MachineObserver {
       $0.dmaEntries[DMAKey(device: device.name, address: dmaAddress.rawValue)] = DMAEntry(
         size: size, direction: direction, phys: phys)
     }
+    checkDMAMapRange(device, dmaAddress: dmaAddress, size: size, phys: phys, context: context)
+  }
+
+  package func vfreeNonexistent(_ address: VirtualAddress, context: CallContext) {
+    reportVfreeNonexistent(address, context: context)
+  }
+
+  package func domainFreedAgain(_ domain: Domain, context: CallContext) {
+    reportDomainFreedAgain(domain, context: context)
   }
 
   /// The corresponding Linux function is `check_unmap()`.
