@@ -168,17 +168,23 @@ package final class PhysicalMemory: Sendable {
   }
 
   /// Frees a block that `allocPages` returned. A block that is not
-  /// allocated (freed already) goes to the observer's `badFree` hook and
-  /// stays as it is; without an observer it is an EINVAL.
+  /// allocated (freed already), or whose owner is no longer the allocation
+  /// of `generation` when one is given (freed and handed out again), goes
+  /// to the observer's `badFree` hook and stays as it is; without an
+  /// observer it is an EINVAL.
   /// The corresponding Linux function is `__free_pages()`.
-  package func freePages(_ block: PageBlock, context: CallContext, stack: [KernelFrame]? = nil) throws(MachineError) {
+  package func freePages(
+    _ block: PageBlock, generation: UInt64? = nil, context: CallContext, stack: [KernelFrame]? = nil
+  ) throws(MachineError) {
     let key = block.head.rawValue << 4 | UInt64(block.order)
     let freeStack = stack ?? context.chain("free_pages_prepare", "__free_frozen_pages", "__free_pages")
     // A free takes a new epoch too, so that the ground truth can tell a
     // translation made before a page's free from one made after it.
     let freeEpoch = epoch.add(1, ordering: .acquiringAndReleasing).newValue
     let outcome = state.withLock { s -> Result<PageUse, BadFree> in
-      guard var r = s.records[key], r.isAllocated, findRecord(s, block.head.rawValue)?.generation == r.generation else {
+      guard var r = s.records[key], r.isAllocated, findRecord(s, block.head.rawValue)?.generation == r.generation,
+        generation.map({ $0 == r.generation }) ?? true
+      else {
         return .failure(BadFree(last: findRecord(s, block.head.rawValue)))
       }
       r.isAllocated = false

@@ -250,9 +250,15 @@ package struct KernelTextRenderer: Sendable {
   }
 
   /// The title syzkaller gives this report when the RIP function is not on
-  /// its skip list: `WARNING in <symbol of the RIP frame>`.
+  /// its skip list: `WARNING in <symbol of the RIP frame>`; for the
+  /// kernel's own BUG and KASAN reports, the kernel function's title.
   package static func expectedSyzkallerTitle(of report: Report) -> String {
-    "WARNING in " + KernelText.symbol(ripFrame(of: report).function)
+    let first = KernelText.symbol(report.callTrace.first?.function ?? report.warningSite.function)
+    switch report.splat {
+    case .warning: return "WARNING in " + KernelText.symbol(ripFrame(of: report).function)
+    case .bug: return "kernel BUG in " + first
+    case .kasan(let a): return "KASAN: \(a.bugType) \(a.isWrite ? "Write" : "Read") in " + first
+    }
   }
 
   /// `__dump_page_owner()`'s lines (mm/page_owner.c).

@@ -7,15 +7,6 @@ import Reports
 /// mm/vmalloc.c, KASAN), and iommusan's check of a DMA map's range against
 /// the allocation it came from.
 extension Sanitizer {
-  /// Where the kernel stops for each of these: the lines are those of
-  /// iommusan's 7.0 model, not checked ones (the explanations say so).
-  enum AllocatorSites {
-    /// `VM_BUG_ON_PAGE(page_ref_count(page) == 0, page)` in `put_page_testzero()`, inlined in `__free_pages()`.
-    static let putPageTestzero = WarningSite(file: "include/linux/mm.h", line: 1340, function: "__free_pages")
-    /// `WARN(1, KERN_ERR "Trying to vfree() nonexistent vm area (%p)\n", addr)` in `vfree()`.
-    static let vfree = WarningSite(file: "mm/vmalloc.c", line: 3463, function: "vfree")
-  }
-
   /// A free of a block that is not allocated. With CONFIG_DEBUG_VM the
   /// kernel's `__free_pages()` hits `put_page_testzero()`'s `VM_BUG_ON_PAGE()`
   /// on the page's zero refcount; when another owner holds the page now, its
@@ -36,29 +27,15 @@ extension Sanitizer {
       report(finding, stack: stack, context: context)
       return
     }
-    let because = "page dumped because: VM_BUG_ON_PAGE(page_ref_count(page) == 0)"
-    var finding = Finding(
-      kind: .pageDoubleFree, headline: because, warningSite: AllocatorSites.putPageTestzero, frames: [], pfn: pfn,
-      phys: phys(pfn),
-      details: [
-        Detail("order", .int(Int64(block.order))),
-        Detail("page", .string(last == nil ? "never allocated" : "freed already")),
-      ],
-      dumpsPageOwner: true)
-    finding.splat = .bug(pageDump: [
-      "page: refcount:0 mapcount:0 mapping:0000000000000000 index:0x0 pfn:\(pfn)", because,
-    ])
+    let finding = Finding.pageRefcountUnderflow(
+      pfn: pfn, phys: phys(pfn), order: block.order, neverAllocated: last == nil)
     report(finding, stack: stack, context: context)
   }
 
   /// `vfree()` of an address with no area.
   /// The corresponding Linux function is `vfree()`.
   func reportVfreeNonexistent(_ address: VirtualAddress, context: CallContext) {
-    // `%p`: 16 hex digits without `0x` (the real address, where a kernel prints a hashed one).
-    let message = "Trying to vfree() nonexistent vm area (\(address.rawValue.hex16.dropFirst(2)))"
-    let finding = Finding(
-      kind: .vfreeNonexistentArea, headline: message, warnMessage: [message], warningSite: AllocatorSites.vfree,
-      frames: ["vfree"], details: [Detail("address", .hex(address.rawValue))])
+    let finding = Finding.vfreeNonexistent(address: address.rawValue)
     report(finding, context: context)
   }
 
@@ -77,21 +54,12 @@ extension Sanitizer {
     }
     let allocated = track(
       domain.allocatedBy,
-      ["kasan_save_stack", "kasan_save_track", "__kasan_kmalloc", "__kmalloc_cache_noprof", driver.alloc,
-        "__iommu_paging_domain_alloc_flags", "iommu_paging_domain_alloc_flags"])
-    let freed = domain.freedBy.map {
-      track($0, ["kasan_save_stack", "kasan_save_track", "kasan_save_free_info", "__kasan_slab_free", "kfree",
-        driver.free, "iommu_domain_free"])
-    }
+      Finding.kasanAllocFrames + [driver.alloc, "__iommu_paging_domain_alloc_flags", "iommu_paging_domain_alloc_flags"])
+    let freed = domain.freedBy.map { track($0, Finding.kasanFreeFrames + [driver.free, "iommu_domain_free"]) }
+    // A stand-in for the object's address: the model has no slab.
     let address = 0xffff_8881_0000_0000 &+ UInt64(domain.id) &* 0x1000
-    var finding = Finding(
-      kind: .domainUseAfterFree, headline: "BUG: KASAN: slab-use-after-free in iommu_domain_free",
-      warningSite: WarningSite(file: "drivers/iommu/iommu.c", line: 0, function: "iommu_domain_free"),
-      frames: ["iommu_domain_free"], domain: domain.name,
-      details: [Detail("object", .hex(address)), Detail("iommu", .string(domain.unit.name))])
-    finding.splat = .kasan(
-      KASANAccess(
-        bugType: "slab-use-after-free", isWrite: false, size: 4, address: address, allocated: allocated, freed: freed))
+    let finding = Finding.domainUseAfterFree(
+      domain: domain.name, iommu: domain.unit.name, address: address, allocated: allocated, freed: freed)
     report(finding, context: context)
   }
 
