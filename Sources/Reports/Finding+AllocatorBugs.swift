@@ -68,7 +68,9 @@ extension Finding {
   }
 
   /// The `kasan_track` frames of a `kmalloc()` and a `kfree()`, innermost first.
-  package static let kasanAllocFrames = ["kasan_save_stack", "kasan_save_track", "__kasan_kmalloc", "__kmalloc_cache_noprof"]
+  package static let kasanAllocFrames = [
+    "kasan_save_stack", "kasan_save_track", "__kasan_kmalloc", "__kmalloc_cache_noprof",
+  ]
   package static let kasanFreeFrames = [
     "kasan_save_stack", "kasan_save_track", "kasan_save_free_info", "__kasan_slab_free", "kfree",
   ]

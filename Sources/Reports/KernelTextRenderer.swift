@@ -161,8 +161,10 @@ package struct KernelTextRenderer: Sendable {
     let task = report.task
     let first = report.callTrace.first ?? StackFrame(report.warningSite.function)
     var out = [rule, "BUG: KASAN: \(KernelText.sanitize(access.bugType)) in " + KernelText.frame(first)]
+    // `%px`: 16 hex digits without `0x`.
+    let address = access.address.hex16.dropFirst(2)
     out.append(
-      "\(access.isWrite ? "Write" : "Read") of size \(access.size) at addr \(String(access.address.hex16.dropFirst(2))) "
+      "\(access.isWrite ? "Write" : "Read") of size \(access.size) at addr \(address) "
         + "by task \(Self.comm(task.comm))/\(task.pid)")
     out.append("")
     out += cpuLines(task)

@@ -74,10 +74,13 @@ struct AllocationBoundsTests {
     try d.map(iova: IOVA(0x10_0000), phys: rig.address(buf), size: 4096, readable: true, writable: true, context: ctx)
     let stacks = rec.stacks.withLock { $0 }
     #expect(stacks.count >= 2)
-    let allocator = ["post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof", "__folio_alloc_noprof"]
+    let allocator = [
+      "post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof", "__folio_alloc_noprof",
+    ]
     let (root, table): ([String], [String]) =
       switch g.model {
-      case .vtd: (["iommu_alloc_pages_node_sz", "paging_domain_alloc"], ["iommu_alloc_pages_node_sz", "pfn_to_dma_pte"])
+      case .vtd:
+        (["iommu_alloc_pages_node_sz", "paging_domain_alloc"], ["iommu_alloc_pages_node_sz", "pfn_to_dma_pte"])
       case .amd: (["iommu_alloc_pages_node_sz", "v1_alloc_pgtable"], ["iommu_alloc_pages_node_sz", "alloc_pte"])
       case .smmuv3:
         (

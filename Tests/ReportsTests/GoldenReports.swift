@@ -390,7 +390,9 @@ enum GoldenReports {
         isAllocated: false, order: 0, gfp: .kernel, pid: 1042, tgid: 1042, comm: "acme-cam-teardow", ts: 1_000_000,
         freeTs: 5_000_000, allocStack: allocPath + [m("acme_cam_alloc_frame", "acme_cam")], freePid: 1042,
         freeTgid: 1042,
-        freeStack: [k("free_pages_prepare"), k("__free_frozen_pages"), k("__free_pages"), m("acme_cam_err", "acme_cam")]
+        freeStack: [
+          k("free_pages_prepare"), k("__free_frozen_pages"), k("__free_pages"), m("acme_cam_err", "acme_cam"),
+        ]
       ))
   }
 
