@@ -57,7 +57,7 @@ struct AllocationBoundsTests {
   }
 
   final class StackRecorder: PageAllocatorObserver {
-    let stacks = Mutex<[[String]]>([])
+    let stacks = Synchronization.Mutex<[[String]]>([])
     func postAllocHook(_ block: PageBlock, use: PageUse, stack: [KernelFrame], context: CallContext) {
       if use == .ioPageTable { stacks.withLock { $0.append(stack.map(\.function)) } }
     }

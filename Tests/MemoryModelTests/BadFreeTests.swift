@@ -15,7 +15,7 @@ struct BadFreeTests {
       var last: BlockRecord?
       var stack: [String]
     }
-    let calls = Mutex<[Call]>([])
+    let calls = Synchronization.Mutex<[Call]>([])
     func postAllocHook(_ block: PageBlock, use: PageUse, stack: [KernelFrame], context: CallContext) {}
     func freePagesPrepare(_ block: PageBlock, use: PageUse, stack: [KernelFrame], context: CallContext) {}
     func badFree(_ block: PageBlock, last: BlockRecord?, stack: [KernelFrame], context: CallContext) {
