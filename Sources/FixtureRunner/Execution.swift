@@ -13,6 +13,9 @@ final class Execution {
   let sanitizer: Sanitizer
   let moduleName: String
   var bindings: [String: Binding] = [:]
+  /// The owner generation of each `alloc_pages` name's block, so that a
+  /// second `free_pages` is told from a free of the page's next owner.
+  var pageGenerations: [String: UInt64] = [:]
   /// Names bound by statements that failed, with the line.
   var failedBindings: [String: Int] = [:]
   var tasks: [String: EmulatedTask] = [:]
