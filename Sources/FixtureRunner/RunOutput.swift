@@ -13,9 +13,12 @@ package struct RunOutputRenderer: Sendable {
   /// Print at most this many reports (`--max-reports`); nil prints all, as
   /// the kernel prints every `WARN_ON()` that fires.
   package var maxReports: Int?
-  package init(format: OutputFormat, maxReports: Int? = nil) {
+  /// printk timestamps on kernel lines (`KernelLog.timestamps`).
+  package var timestamps: Bool
+  package init(format: OutputFormat, maxReports: Int? = nil, timestamps: Bool = true) {
     self.format = format
     self.maxReports = maxReports
+    self.timestamps = timestamps
   }
 
   /// A piece of output for one stream, in the order things happened.
@@ -56,9 +59,10 @@ package struct RunOutputRenderer: Sendable {
       }
       if !text.isEmpty { pieces.append(.err(text)) }
     }
-    let kernel = KernelTextRenderer()
+    var kernel = KernelLog(timestamps: timestamps)
     let json = JSONLinesRenderer()
     var printed = 0
+    if format == .kernel && result.debugPageAlloc && !result.outcomes.isEmpty { pieces.append(.out(kernel.boot())) }
     for (k, o) in result.outcomes.enumerated() {
       flush(before: o.line)
       var out = ""
@@ -68,11 +72,11 @@ package struct RunOutputRenderer: Sendable {
           continue
         case (.report(let r), .kernel):
           printed += 1
-          out += kernel.render(r)
+          out += kernel.report(r)
         case (.report(let r), .json):
           printed += 1
           out += json.render(r)
-        case (.event(let e), .kernel): out += e.text + "\n"
+        case (.event(let e), .kernel): out += kernel.line(e.text, time: e.time, pid: e.task.pid)
         case (.event(let e), .json): out += eventJSON(e, file: result.file, line: o.line) + "\n"
         }
       }

@@ -32,7 +32,10 @@ enum Commands {
       ("max-ram", "size", "The largest 'memory' a fixture may ask for (default: 1T)."),
       ("max-resident", "size", "The most emulated memory that may hold data (default: 1G)."),
     ],
-    flags: [("stats", "Print IOMMU cache, walk and invalidation counters.")],
+    flags: [
+      ("stats", "Print IOMMU cache, walk and invalidation counters."),
+      ("no-timestamps", "Leave out the printk timestamps ('[    0.000000][    T1] ') of kernel lines."),
+    ],
     arguments: [("file", "Fixture files to run, in order ('-' reads standard input).")])
 
   static let check = CommandSpec(
@@ -99,7 +102,8 @@ enum Commands {
     var status: Int32 = 0
     for file in p.positionals {
       let result = FixtureRunner.run(path: file, options: options)
-      let r = RunOutputRenderer(format: format, maxReports: maxReports)
+      let r = RunOutputRenderer(
+        format: format, maxReports: maxReports, timestamps: !p.flags.contains("no-timestamps"))
       let printsOutput = !result.hasErrors || !result.outcomes.isEmpty
       for piece in r.pieces(result) {
         switch piece {

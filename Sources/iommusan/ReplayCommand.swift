@@ -7,7 +7,7 @@ import Reports
 extension Commands {
   static let replay = CommandSpec(
     name: "replay", abstract: "Replay an ftrace log of iommu, kmem and dma events through the sanitizer.",
-    usage: "iommusan replay [--format <format>] [--page-size <size>] [--no-progress] [<file>]",
+    usage: "iommusan replay [--format <format>] [--page-size <size>] [--no-progress] [--no-timestamps] [<file>]",
     discussion: """
       Reads /sys/kernel/tracing/trace or trace_pipe text, or 'trace-cmd report' output, line by line,
       rebuilds per-page IOMMU map counts from iommu:map/unmap, checks every kmem page allocation and
@@ -19,7 +19,10 @@ extension Commands {
       ("format", "format", "kernel (default): kernel log splats; json: JSON Lines."),
       ("page-size", "size", "The traced machine's PAGE_SIZE: 4K (default), 16K or 64K."),
     ],
-    flags: [("no-progress", "Never print the progress line on standard error.")],
+    flags: [
+      ("no-progress", "Never print the progress line on standard error."),
+      ("no-timestamps", "Leave out the printk timestamps ('[    0.000000][    T1] ') of kernel lines."),
+    ],
     arguments: [("file", "The trace file; '-' or nothing reads standard input.")])
 
   static func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
@@ -39,7 +42,7 @@ extension Commands {
     let path = p.positionals.first ?? "-"
     let options = ReplayOptions(pageSize: pageSize, traceName: path)
     let out = BufferedOutput()
-    let kernel = KernelTextRenderer()
+    var kernel = KernelLog(timestamps: !p.flags.contains("no-timestamps"))
     let json = JSONLinesRenderer()
     let progress = ProgressLine(enabled: !p.flags.contains("no-progress"))
     let summary: ReplaySummary
@@ -48,7 +51,7 @@ extension Commands {
         path: path, options: options, progress: { progress.update($0) },
         report: { report in
           switch format {
-          case .kernel: out.append(kernel.render(report))
+          case .kernel: out.append(kernel.report(report))
           case .json: out.append(json.render(report))
           }
         })
