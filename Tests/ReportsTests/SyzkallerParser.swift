@@ -1,4 +1,5 @@
 import KernelTypes
+
 /// A small re-implementation of syzkaller's Linux report parsing
 /// (pkg/report, as described in shared/reference/report-and-trace-formats.md
 /// section 3), enough to check that iommusan's splats get a distinct, correct
