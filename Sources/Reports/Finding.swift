@@ -29,6 +29,14 @@ package struct Finding: Sendable, Hashable {
   /// How a kernel prints the finding: a `WARN()` unless said otherwise.
   package var splat: Splat = .warning
 
+  /// Whether the kernel prints `headline` after the splat. IOMMU_DEBUG_PAGEALLOC's
+  /// WARN_ONs print nothing but the splat, except `__iommu_debug_check_unmapped()`'s
+  /// `pr_warn("iommu: Detected page leak!\n")` and `dump_page_owner()`; for the
+  /// others the headline and the page_owner record go to the `iommusan:` lines.
+  package var kernelPrintsHeadline: Bool {
+    warningSite.file != WarningSite.debugPageAllocFile || warningSite == .checkUnmapped
+  }
+
   package init(
     kind: ReportKind, headline: String, warnMessage: [String] = [], warningSite: WarningSite, frames: [String],
     pfn: PFN? = nil, phys: PhysicalAddress? = nil, iova: IOVA? = nil, domain: String? = nil, device: String? = nil,

@@ -35,10 +35,11 @@ import MemoryModel
 package struct KernelTextRenderer: Sendable {
   /// The form of the `WARNING:` line.
   package enum WarningLineFormat: String, Sendable, Hashable, CaseIterable {
-    /// `WARNING: CPU: %d PID: %d at %s:%d %pS` (kernel/panic.c `__warn()`,
-    /// mainline up to 2025), which every tool parses.
+    /// `WARNING: CPU: %d PID: %d at %s:%d %pS` (kernel/panic.c `__warn()` before 6.17).
     case classic
-    /// `WARNING: %s:%d at %pS, CPU#%d: %s/%d` (the 2025 reorganised first line).
+    /// `WARNING: %s:%d at %pS, CPU#%d: %s/%d`: `__warn()` since commit 28ea295f941e
+    /// ("bugs/core: Reorganize fields in the first line of WARNING output", 2025),
+    /// so Linux 7.0's; syzkaller parses it (`WARNING: {{SRC}} at {{FUNC}}`). The default.
     case modern
   }
 
@@ -50,16 +51,16 @@ package struct KernelTextRenderer: Sendable {
   /// The preemption model, `PREEMPT(full)`.
   package var preemptModel: String
   package var hardwareName: String
-  /// False: `Not tainted` (deterministic, the default). True: the taint a
-  /// previous WARN leaves, `Tainted: G        W          ` on the `CPU:` line
-  /// and a `Tainted: [W]=WARN` line after it, as a kernel prints for every
-  /// WARN after the first.
+  /// False: `Not tainted`. True: the taint a previous WARN leaves
+  /// (`__warn()` ends with `add_taint(TAINT_WARN, ...)`): `Tainted: G        W`
+  /// on the `CPU:` line and a `Tainted: [W]=WARN` line after it, as a kernel
+  /// prints for every WARN after the first. `KernelLog` sets it per report.
   package var tainted: Bool
   /// Whether to print the `iommusan:` block after the kernel's lines.
   package var includeIOMMUSanBlock: Bool
 
   package init(
-    warningLineFormat: WarningLineFormat = .classic,
+    warningLineFormat: WarningLineFormat = .modern,
     release: String = "7.0.0-iommusan",
     buildVersion: String = "#1",
     preemptModel: String = "PREEMPT(full)",
@@ -232,11 +233,11 @@ package struct KernelTextRenderer: Sendable {
     out.append("---[ end trace 0000000000000000 ]---")
 
     let headline = KernelText.printkLines(report.headline)
-    if !(report.headline.isEmpty || Self.contains(warnLines, headline)) {
+    if report.finding.kernelPrintsHeadline, !(report.headline.isEmpty || Self.contains(warnLines, headline)) {
       out += headline
     }
     for line in report.trailer { out += KernelText.printkLines(line) }
-    if let owner = report.pageOwner { out += Self.pageOwnerLines(owner) }
+    if report.finding.kernelPrintsHeadline, let owner = report.pageOwner { out += Self.pageOwnerLines(owner) }
     return out
   }
 
@@ -265,6 +266,7 @@ package struct KernelTextRenderer: Sendable {
 
   /// `__dump_page_owner()`'s lines (mm/page_owner.c).
   package static func pageOwnerLines(_ owner: PageOwnerRecord) -> [String] {
+    if owner.neverSet { return ["page_owner info is not present (never set?)"] }
     var out: [String] = []
     out.append("page_owner tracks the page as " + (owner.isAllocated ? "allocated" : "freed"))
     out.append(
@@ -302,6 +304,13 @@ package struct KernelTextRenderer: Sendable {
   package static func iommusanLines(_ report: Report) -> [String] {
     let prefix = "iommusan:   "
     var out = ["iommusan: \(report.kind.rawValue) (\(report.source.rawValue))"]
+    // What a WARN_ON with no message leaves unsaid, and its page's owner.
+    if !report.finding.kernelPrintsHeadline {
+      if !report.headline.isEmpty {
+        out += KernelText.printkLines(report.headline).map { prefix + "what " + $0 }
+      }
+      if let owner = report.pageOwner { out += pageOwnerLines(owner).map { prefix + "page_owner: " + $0 } }
+    }
     if let s = report.statement {
       out.append(
         prefix + "statement \(KernelText.sanitize(s.file)):\(s.line):\(s.column): \(KernelText.sanitize(s.text))")
