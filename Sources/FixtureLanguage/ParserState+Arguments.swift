@@ -46,6 +46,7 @@ extension ParserState {
     case .allocPages: return Syntax(positionals: [], keys: [key("order"), key("gfp")])
     case .freePages, .vfree, .dmaUnmap, .dmaFree, .munmap, .svaUnbind:
       if verb == .dmaUnmap { return Syntax(positionals: ["NAME"], keys: [key("size"), key("dir")]) }
+      if verb == .freePages { return Syntax(positionals: ["NAME"], keys: [key("order")]) }
       return Syntax(positionals: ["NAME"])
     case .vmalloc: return Syntax(positionals: ["SIZE"])
     case .cpuWrite: return Syntax(positionals: ["ADDR"], keys: [key("value", required: true), key("width")])

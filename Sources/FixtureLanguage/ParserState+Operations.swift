@@ -27,7 +27,11 @@ extension ParserState {
       let gfp = v("gfp").map { gfpFlags($0) } ?? .kernel
       guard let order, let gfp else { return nil }
       return .allocPages(order: Int(order), gfp: gfp)
-    case .freePages: return reference(p(0), kinds: [.pageBlock], role: "a page block").map { .freePages($0) }
+    case .freePages:
+      let block = reference(p(0), kinds: [.pageBlock], role: "a page block")
+      let order = v("order").map { number($0, key: "order", maximum: FixtureLimits.maxOrder) }
+      guard let block, order.map({ $0 != nil }) ?? true else { return nil }
+      return .freePages(block, order: order?.map { Int($0) })
     case .vmalloc: return size(p(0)).map { .vmalloc(size: $0) }
     case .vfree: return reference(p(0), kinds: [.vmallocArea], role: "a vmalloc area").map { .vfree($0) }
     case .cpuWrite:

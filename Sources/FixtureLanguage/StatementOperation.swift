@@ -18,8 +18,9 @@ package enum StatementOperation: Sendable, Hashable {
 
   /// `alloc_pages [order=N] [gfp=FLAGS]` (order default 0, gfp `GFP_KERNEL`).
   case allocPages(order: Int, gfp: GFPFlags)
-  /// `free_pages NAME` (a page block).
-  case freePages(NameReference)
+  /// `free_pages NAME [order=N]` (a page block; `order=` frees with that
+  /// order instead of the block's own).
+  case freePages(NameReference, order: Int?)
   /// `vmalloc SIZE`.
   case vmalloc(size: UInt64)
   /// `vfree NAME` (a vmalloc area).

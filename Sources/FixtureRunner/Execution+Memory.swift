@@ -17,9 +17,11 @@ extension Execution {
     } catch { run.fail(error) }
   }
 
-  /// `free_pages NAME`.
-  func freePages(_ ref: NameReference, _ run: inout StatementRun) throws(FatalError) {
-    let b = try bound(ref, as: PageBlock.self)
+  /// `free_pages NAME [order=N]`: `__free_pages()` of the block's head with
+  /// its own order, or with `order`.
+  func freePages(_ ref: NameReference, order: Int?, _ run: inout StatementRun) throws(FatalError) {
+    var b = try bound(ref, as: PageBlock.self)
+    if let order { b = PageBlock(head: b.head, order: order) }
     let generation = pageGenerations[ref.name]
     do { try machine.memory.freePages(b, generation: generation, context: run.context) } catch { run.fail(error) }
   }

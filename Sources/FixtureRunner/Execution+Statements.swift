@@ -29,7 +29,7 @@ extension Execution {
     case .device(let c): try addDevice(c, &run)
     // Section 3: memory.
     case .allocPages(let order, let gfp): allocPages(order: order, gfp: gfp, &run)
-    case .freePages(let ref): try freePages(ref, &run)
+    case .freePages(let ref, let order): try freePages(ref, order: order, &run)
     case .cpuWrite(let addr, let value, let width): try cpuWrite(addr, value: value, width: width)
     case .cpuFill(let ref, let value, let width): try cpuFill(ref, value: value, width: width)
     case .vmalloc(let size): vmalloc(size: size, &run)

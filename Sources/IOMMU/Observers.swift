@@ -176,6 +176,13 @@ package final class ObserverFanOut: MachineObserver, PageAllocatorObserver {
   package func badFree(_ block: PageBlock, last: BlockRecord?, stack: [KernelFrame], context: CallContext) {
     for o in pageObservers { o.badFree(block, last: last, stack: stack, context: context) }
   }
+  package func wrongOrderFree(
+    _ allocated: BlockRecord, order: Int, outcome: WrongOrderFree, stack: [KernelFrame], context: CallContext
+  ) {
+    for o in pageObservers {
+      o.wrongOrderFree(allocated, order: order, outcome: outcome, stack: stack, context: context)
+    }
+  }
   package func postAllocHook(_ block: PageBlock, use: PageUse, stack: [KernelFrame], context: CallContext) {
     for o in pageObservers { o.postAllocHook(block, use: use, stack: stack, context: context) }
   }

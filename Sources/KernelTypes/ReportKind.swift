@@ -25,6 +25,8 @@ package enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
   case vfreeNonexistentArea = "vfree-nonexistent-area"
   case domainUseAfterFree = "domain-use-after-free"
   case dmaMapBeyondAllocation = "dma-map-beyond-allocation"
+  case badPageState = "bad-page-state"
+  case pageFreeWrongOrder = "page-free-wrong-order"
   /// Replay only: an `io_page_fault` on an IOVA that a traced unmap released earlier.
   case faultAfterUnmap = "fault-after-unmap"
 
@@ -35,9 +37,9 @@ package enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
       .unmapLargerThanRequested, .addressOverflow:
       return .kernelSanitizer
     case .freedWhileIOTLBCached, .freedWhileMappedUncounted, .pageTableFreedWhileCached, .secondaryTLBStale,
-      .atsInvalidationTimeout, .mappingLeak, .dmaMapBeyondAllocation:
+      .atsInvalidationTimeout, .mappingLeak, .dmaMapBeyondAllocation, .pageFreeWrongOrder:
       return .emulator
-    case .pageDoubleFree, .vfreeNonexistentArea, .domainUseAfterFree:
+    case .pageDoubleFree, .vfreeNonexistentArea, .domainUseAfterFree, .badPageState:
       return .kernel
     case .dmaUnmapMismatch, .dmaUnmapNotMapped:
       return .dmaAPIDebug

@@ -154,6 +154,15 @@ struct BuddyAllocator {
     insert(pfn, order: o)
   }
 
+  /// Whether `pfn` heads a free block on the buddy lists (PageBuddy); pages
+  /// on the per-CPU list are not PageBuddy.
+  /// The corresponding Linux function is `PageBuddy()`.
+  func isFreeBlockHead(_ pfn: UInt64) -> Bool {
+    for o in 0...Self.maxOrder where freeSets[o].contains(pfn) { return true }
+    let maxBlock = UInt64(1) << UInt64(Self.maxOrder)
+    return pfn % maxBlock == 0 && untouched.contains { $0.contains(pfn) }
+  }
+
   /// Returns the per-CPU pages to the buddy lists (`drain_all_pages()`).
   mutating func drainPCP() {
     let pages = pcp

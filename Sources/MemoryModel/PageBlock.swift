@@ -27,6 +27,9 @@ package enum PageUse: String, Sendable, Hashable {
 /// truth generation.
 package struct BlockRecord: Sendable {
   package var block: PageBlock
+  /// The order page_owner recorded at allocation: the block's own, unless
+  /// a free with the wrong order split the record.
+  package var allocOrder: Int
   package var use: PageUse
   package var gfp: GFPFlags
   package var isAllocated: Bool

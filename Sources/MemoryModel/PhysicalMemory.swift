@@ -15,10 +15,46 @@ package protocol PageAllocatorObserver: AnyObject, Sendable {
   /// (`last` is nil). The block stays as it is. With CONFIG_DEBUG_VM the
   /// kernel stops in `put_page_testzero()`'s `VM_BUG_ON_PAGE()`.
   func badFree(_ block: PageBlock, last: BlockRecord?, stack: [KernelFrame], context: CallContext)
+  /// A free of an allocated block with another order than it was allocated
+  /// with (`__free_pages(page, order)` of `allocated.block`). What happened
+  /// is in `outcome`.
+  func wrongOrderFree(
+    _ allocated: BlockRecord, order: Int, outcome: WrongOrderFree, stack: [KernelFrame], context: CallContext)
 }
 
 extension PageAllocatorObserver {
   package func badFree(_ block: PageBlock, last: BlockRecord?, stack: [KernelFrame], context: CallContext) {}
+  package func wrongOrderFree(
+    _ allocated: BlockRecord, order: Int, outcome: WrongOrderFree, stack: [KernelFrame], context: CallContext
+  ) {}
+}
+
+/// What `__free_pages()` of an allocated block with the wrong order does.
+/// The block was allocated without `__GFP_COMP`, so nothing records its
+/// order: `free_pages_prepare()` checks the pages it is given.
+package enum WrongOrderFree: Sendable {
+  /// A smaller order: the first 2^order pages go back to the buddy lists
+  /// and the rest of the block stays allocated with no one to free it.
+  case leaked(pages: UInt64)
+  /// A larger order whose extra pages include pages in the state
+  /// `free_pages_prepare()` rejects (`free_page_is_bad()`): each gets a
+  /// `bad_page()` report and nothing is freed; the block leaks.
+  case badPages([BadPage])
+  /// A larger order whose extra pages all pass the check (tail pages of
+  /// free or allocated blocks): a kernel would put pages it does not own on
+  /// the buddy lists. The emulator frees only the block itself.
+  case foreignPages(pages: UInt64)
+}
+
+/// A page `free_pages_prepare()` finds in a bad state, and why
+/// (`page_bad_reason()`).
+package struct BadPage: Sendable {
+  package var pfn: PFN
+  /// `nonzero mapcount` (the head of a free buddy block: PageBuddy) or
+  /// `nonzero _refcount` (the head of another allocation).
+  package var reason: String
+  /// The page_owner record of the page (its owner, or its last owner).
+  package var record: BlockRecord?
 }
 
 /// Emulated physical memory: RAM, the buddy allocator, page_owner records,
@@ -163,7 +199,7 @@ package final class PhysicalMemory: Sendable {
     observer?.postAllocHook(block, use: use, stack: allocStack, context: context)
     let gen = epoch.add(1, ordering: .acquiringAndReleasing).newValue
     var record = BlockRecord(
-      block: block, use: use, gfp: gfp, isAllocated: true, generation: gen, allocTask: context.task,
+      block: block, allocOrder: order, use: use, gfp: gfp, isAllocated: true, generation: gen, allocTask: context.task,
       allocTime: clock.now,
       allocStack: allocStack,
       freeTask: nil, freeTime: 0, freeStack: [], freeEpoch: 0)
@@ -187,11 +223,15 @@ package final class PhysicalMemory: Sendable {
   /// allocated (freed already), or whose owner is no longer the allocation
   /// of `generation` when one is given (freed and handed out again), goes
   /// to the observer's `badFree` hook and stays as it is; without an
-  /// observer it is an EINVAL.
+  /// observer it is an EINVAL. The head of an allocated block with another
+  /// order goes to `freeWithWrongOrder` (with an observer).
   /// The corresponding Linux function is `__free_pages()`.
   package func freePages(
     _ block: PageBlock, generation: UInt64? = nil, context: CallContext, stack: [KernelFrame]? = nil
   ) throws(MachineError) {
+    guard block.order >= 0 && block.order <= BuddyAllocator.maxOrder else {
+      throw MachineError(.EINVAL, "order \(block.order) is above MAX_PAGE_ORDER \(BuddyAllocator.maxOrder)")
+    }
     let key = block.head.rawValue << 4 | UInt64(block.order)
     let freeStack = stack ?? context.chain("free_pages_prepare", "__free_frozen_pages", "__free_pages")
     // A free takes a new epoch too, so that the ground truth can tell a
@@ -220,6 +260,12 @@ package final class PhysicalMemory: Sendable {
       guard let observer else {
         throw MachineError(.EINVAL, "pfn \(block.head) order \(block.order) is not an allocated block (double free?)")
       }
+      if let last = bad.last, last.isAllocated, last.block.head == block.head, last.block.order != block.order,
+        generation.map({ $0 == last.generation }) ?? true
+      {
+        try freeWithWrongOrder(last, order: block.order, context: context, stack: stack)
+        return
+      }
       observer.badFree(block, last: bad.last, stack: badStack, context: context)
       return
     }
@@ -229,6 +275,73 @@ package final class PhysicalMemory: Sendable {
 
   private struct BadFree: Error {
     var last: BlockRecord?
+  }
+
+  /// `__free_pages(page, order)` of `allocated` with the wrong order.
+  /// The corresponding Linux function is `free_pages_prepare()`.
+  private func freeWithWrongOrder(
+    _ allocated: BlockRecord, order: Int, context: CallContext, stack: [KernelFrame]?
+  ) throws(MachineError) {
+    let freeStack = stack ?? context.chain("free_pages_prepare", "__free_frozen_pages", "__free_pages")
+    let head = allocated.block.head.rawValue
+    let outcome: WrongOrderFree
+    if order < allocated.block.order {
+      // The first 2^order pages are freed; the remainder, as aligned
+      // blocks of orders order ..< allocated order, stays allocated.
+      let freed = PageBlock(head: allocated.block.head, order: order)
+      let freeEpoch = epoch.add(1, ordering: .acquiringAndReleasing).newValue
+      let leaked = (allocated.block.pageCount) - freed.pageCount
+      state.withLock { s in
+        var r = allocated
+        r.isAllocated = false
+        s.records[head << 4 | UInt64(allocated.block.order)] = r
+        for o in order..<allocated.block.order {
+          var piece = allocated
+          piece.block = PageBlock(head: PFN(head + (1 << UInt64(o))), order: o)
+          piece.generation = epoch.add(1, ordering: .acquiringAndReleasing).newValue
+          s.records[piece.block.head.rawValue << 4 | UInt64(o)] = piece
+          s.allocatedBlocks += 1
+        }
+        var f = allocated
+        f.block = freed
+        f.isAllocated = false
+        f.generation = epoch.add(1, ordering: .acquiringAndReleasing).newValue
+        f.freeTask = context.task
+        f.freeTime = clock.now
+        f.freeStack = freeStack
+        f.freeEpoch = freeEpoch
+        s.records[head << 4 | UInt64(order)] = f
+        s.allocatedBlocks -= 1
+      }
+      observer?.freePagesPrepare(freed, use: allocated.use, stack: freeStack, context: context)
+      state.withLock { $0.buddy.free(head, order: order) }
+      outcome = .leaked(pages: leaked)
+    } else {
+      let end = head + (1 << UInt64(order))
+      let bad: [BadPage] = state.withLock { s in
+        var bad: [BadPage] = []
+        var pfn = head + allocated.block.pageCount
+        while pfn < end {
+          let owner = findRecord(s, pfn)
+          if let owner, owner.isAllocated, owner.block.head.rawValue == pfn {
+            bad.append(BadPage(pfn: PFN(pfn), reason: "nonzero _refcount", record: owner))
+          } else if s.buddy.isFreeBlockHead(pfn) {
+            bad.append(BadPage(pfn: PFN(pfn), reason: "nonzero mapcount", record: owner))
+          }
+          pfn += 1
+        }
+        return bad
+      }
+      if bad.isEmpty {
+        outcome = .foreignPages(pages: (1 << UInt64(order)) - allocated.block.pageCount)
+      } else {
+        outcome = .badPages(bad)
+      }
+    }
+    observer?.wrongOrderFree(allocated, order: order, outcome: outcome, stack: freeStack, context: context)
+    if case .foreignPages = outcome {
+      try freePages(allocated.block, generation: allocated.generation, context: context, stack: stack)
+    }
   }
 
   // MARK: - Contents

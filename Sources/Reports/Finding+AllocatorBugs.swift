@@ -11,6 +11,11 @@ extension Finding {
     package static let putPageTestzero = WarningSite(file: "include/linux/mm.h", line: 1340, function: "__free_pages")
     /// `WARN(1, KERN_ERR "Trying to vfree() nonexistent vm area (%p)\n", addr)` in `vfree()`.
     package static let vfree = WarningSite(file: "mm/vmalloc.c", line: 3463, function: "vfree")
+    /// `bad_page()` in mm/page_alloc.c; it prints no file or line.
+    package static let badPage = WarningSite(file: "mm/page_alloc.c", line: 0, function: "bad_page")
+    /// iommusan's check of the order given to `__free_pages()`.
+    package static let freeOrder = WarningSite(
+      file: "iommusan/checks.c", line: 210, function: "iommusan_check_free_order")
     /// The read of `domain->type` in `iommu_domain_free()`.
     package static let iommuDomainFree = WarningSite(
       file: "drivers/iommu/iommu.c", line: 0, function: "iommu_domain_free")
@@ -39,6 +44,57 @@ extension Finding {
       "page: refcount:0 mapcount:0 mapping:0000000000000000 index:0x0 pfn:\(pfn)", because,
     ])
     return finding
+  }
+
+  /// `bad_page()` from `free_pages_prepare()`: a page of the range being
+  /// freed is in a state a page to be freed cannot be in. The kernel prints
+  /// `BUG: Bad page state`, `dump_page()` with its reason and page_owner
+  /// record, the modules and the stack, taints the kernel (`B`) and goes on,
+  /// leaving the whole range allocated.
+  /// The corresponding Linux function is `bad_page()`.
+  package static func badPageState(
+    pfn: PFN, phys: PhysicalAddress, reason: String, freedHead: PFN, order: Int, allocatedOrder: Int
+  ) -> Finding {
+    let because = "page dumped because: " + reason
+    // `page_bad_reason()`: the head of a free buddy block has PageBuddy in
+    // its page type (its mapcount reads as non -1); an allocation's head has
+    // refcount 1.
+    let refcount = reason == "nonzero _refcount" ? 1 : 0
+    var finding = Finding(
+      kind: .badPageState, headline: because, warningSite: AllocatorSites.badPage, frames: [], pfn: pfn, phys: phys,
+      details: [
+        Detail("reason", .string(reason)), Detail("freed block", .hex(freedHead.rawValue)),
+        Detail("order", .int(Int64(order))), Detail("allocated order", .int(Int64(allocatedOrder))),
+      ],
+      dumpsPageOwner: true)
+    var dump = ["page: refcount:\(refcount) mapcount:0 mapping:0000000000000000 index:0x0 pfn:\(pfn)"]
+    if refcount == 0 { dump.append("page_type: f0(buddy)") }
+    dump.append(because)
+    finding.splat = .badPage(pageDump: dump)
+    return finding
+  }
+
+  /// `__free_pages()` with the wrong order where the kernel says nothing: a
+  /// smaller order leaks the rest of the block, a larger one puts pages the
+  /// caller does not own on the buddy lists. iommusan's own WARN.
+  /// The corresponding Linux function is `__free_pages()`.
+  package static func freeWithWrongOrder(
+    pfn: PFN, phys: PhysicalAddress, order: Int, allocatedOrder: Int, pages: UInt64, leaked: Bool
+  ) -> Finding {
+    let what =
+      leaked
+      ? "the other \(Plural.count(pages, "page")) of the block stay allocated with no one to free them"
+      : "a kernel would put \(Plural.count(pages, "page")) the caller does not own on the buddy lists"
+    let headline =
+      "iommusan: free_pages of pfn \(pfn) with order \(order), allocated with order \(allocatedOrder): " + what
+    return Finding(
+      kind: .pageFreeWrongOrder, headline: headline, warnMessage: [headline],
+      warningSite: AllocatorSites.freeOrder, frames: [AllocatorSites.freeOrder.function], pfn: pfn, phys: phys,
+      details: [
+        Detail("order", .int(Int64(order))), Detail("allocated order", .int(Int64(allocatedOrder))),
+        Detail(leaked ? "pages leaked" : "pages not owned", .int(Int64(clamping: pages))),
+      ],
+      dumpsPageOwner: true)
   }
 
   /// `vfree()` of an address with no vmalloc area: the WARN, with the real

@@ -68,6 +68,11 @@ package enum Splat: Sendable, Hashable {
   /// site (`kernel BUG at FILE:LINE!`) and the oops. The `RIP:` line names
   /// the site's function, the first frame.
   case bug(pageDump: [String])
+  /// `bad_page()` (mm/page_alloc.c): `BUG: Bad page state in process …`,
+  /// `dump_page()` (`pageDump`, ending in `page dumped because:`, then the
+  /// page_owner record), the modules and `dump_stack()`. No cut line, no
+  /// end marker: the kernel goes on.
+  case badPage(pageDump: [String])
   /// A KASAN report (`mm/kasan/report.c` `print_report()`) of an access to a freed object.
   case kasan(KASANAccess)
 }

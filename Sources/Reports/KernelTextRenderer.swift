@@ -100,6 +100,7 @@ package struct KernelTextRenderer: Sendable {
     switch report.splat {
     case .warning: return warningLines(report)
     case .bug(let pageDump): return bugLines(report, pageDump: pageDump)
+    case .badPage(let pageDump): return badPageLines(report, pageDump: pageDump)
     case .kasan(let access): return kasanLines(report, access)
     }
   }
@@ -149,6 +150,29 @@ package struct KernelTextRenderer: Sendable {
     out.append(" </TASK>")
     out.append(Self.modulesLine(report))
     out.append("---[ end trace 0000000000000000 ]---")
+    for line in report.trailer { out += KernelText.printkLines(line) }
+    return out
+  }
+
+  /// `bad_page()` (mm/page_alloc.c): the header with `%05lx`, `dump_page()`
+  /// with its page_owner record, `print_modules()` and `dump_stack()`. The
+  /// kernel goes on (it adds TAINT_BAD_PAGE): no cut line, no end marker.
+  private func badPageLines(_ report: Report, pageDump: [String]) -> [String] {
+    let pfn = String(report.pfn?.rawValue ?? 0, radix: 16)
+    var out = [
+      "BUG: Bad page state in process \(Self.comm(report.task.comm))  pfn:"
+        + String(repeating: "0", count: max(0, 5 - pfn.count)) + pfn
+    ]
+    for line in pageDump { out += KernelText.printkLines(line) }
+    if let owner = report.pageOwner { out += Self.pageOwnerLines(owner) }
+    out.append(Self.modulesLine(report))
+    out += cpuLines(report.task)
+    out.append("Hardware name: " + KernelText.sanitize(hardwareName))
+    out.append("Call Trace:")
+    out.append(" <TASK>")
+    out.append(" " + KernelText.frame(function: "dump_stack_lvl"))
+    for frame in report.callTrace { out.append(" " + KernelText.frame(frame, source: true)) }
+    out.append(" </TASK>")
     for line in report.trailer { out += KernelText.printkLines(line) }
     return out
   }
@@ -260,6 +284,11 @@ package struct KernelTextRenderer: Sendable {
     switch report.splat {
     case .warning: return "WARNING in " + KernelText.symbol(ripFrame(of: report).function)
     case .bug: return "kernel BUG in " + first
+    case .badPage:
+      // syzkaller titles a bad page by the page_owner allocation stack's
+      // first frame off its skip list: the driver's allocation.
+      let alloc = report.pageOwner?.allocStack.first { $0.module.map { !$0.isEmpty } ?? false }
+      return "BUG: Bad page state in " + KernelText.symbol(alloc?.function ?? first)
     case .kasan(let a): return "KASAN: \(a.bugType) \(a.isWrite ? "Write" : "Read") in " + first
     }
   }

@@ -53,6 +53,8 @@ extension ReportKind {
     case .vfreeNonexistentArea: PackageResources.vfree_nonexistent_area_md
     case .domainUseAfterFree: PackageResources.domain_use_after_free_md
     case .dmaMapBeyondAllocation: PackageResources.dma_map_beyond_allocation_md
+    case .badPageState: PackageResources.bad_page_state_md
+    case .pageFreeWrongOrder: PackageResources.page_free_wrong_order_md
     }
   }
 }

@@ -32,6 +32,33 @@ extension Sanitizer {
     report(finding, stack: stack, context: context)
   }
 
+  /// `__free_pages()` with another order than the block was allocated with:
+  /// the kernel's `bad_page()` for each page `free_pages_prepare()` rejects,
+  /// else iommusan's own WARN (the kernel frees what it is given, silently).
+  /// The corresponding Linux function is `free_pages_prepare()`.
+  func reportWrongOrderFree(
+    _ allocated: BlockRecord, order: Int, outcome: WrongOrderFree, stack: [KernelFrame], context: CallContext
+  ) {
+    let head = allocated.block.head
+    switch outcome {
+    case .badPages(let pages):
+      for page in pages {
+        let finding = Finding.badPageState(
+          pfn: page.pfn, phys: phys(page.pfn), reason: page.reason, freedHead: head, order: order,
+          allocatedOrder: allocated.block.order)
+        report(
+          finding, stack: ["bad_page", "free_page_is_bad_report"].map { KernelFrame($0) } + stack, context: context)
+      }
+    case .leaked(let pages), .foreignPages(let pages):
+      let leaked: Bool
+      if case .leaked = outcome { leaked = true } else { leaked = false }
+      let finding = Finding.freeWithWrongOrder(
+        pfn: head, phys: phys(head), order: order, allocatedOrder: allocated.block.order, pages: pages,
+        leaked: leaked)
+      report(finding, stack: stack, context: context)
+    }
+  }
+
   /// `vfree()` of an address with no area.
   /// The corresponding Linux function is `vfree()`.
   func reportVfreeNonexistent(_ address: VirtualAddress, context: CallContext) {

@@ -338,6 +338,13 @@ extension Sanitizer: PageAllocatorObserver {
     reportBadFree(block, last: last, stack: stack, context: context)
   }
 
+  /// The corresponding Linux function is `free_pages_prepare()`, from `__free_pages()`.
+  package func wrongOrderFree(
+    _ allocated: BlockRecord, order: Int, outcome: WrongOrderFree, stack: [KernelFrame], context: CallContext
+  ) {
+    reportWrongOrderFree(allocated, order: order, outcome: outcome, stack: stack, context: context)
+  }
+
   @discardableResult
   private func checkUnmapped(_ block: PageBlock, kind: ReportKind, stack: [KernelFrame], context: CallContext)
     -> Set<UInt64>

@@ -98,7 +98,7 @@ extension Sanitizer {
   private func pageOwner(_ pfn: PFN) -> PageOwnerRecord? {
     guard configuration.pageOwner, let r = machine.memory.record(containing: pfn) else { return nil }
     return PageOwnerRecord(
-      isAllocated: r.isAllocated, order: r.block.order, gfp: r.gfp, pid: r.allocTask.pid, tgid: r.allocTask.tgid,
+      isAllocated: r.isAllocated, order: r.allocOrder, gfp: r.gfp, pid: r.allocTask.pid, tgid: r.allocTask.tgid,
       comm: r.allocTask.comm, ts: r.allocTime, freeTs: r.freeTime, allocStack: r.allocStack.map(StackFrame.init),
       freePid: r.freeTask?.pid, freeTgid: r.freeTask?.tgid, freeStack: r.freeStack.map(StackFrame.init))
   }

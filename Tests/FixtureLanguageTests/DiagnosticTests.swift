@@ -232,8 +232,8 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
       ["5:13: error: invalid size '4KiB'; did you mean '4K'? (K, M, G and T are binary units: 4K is 4096 bytes)"]),
     DiagnosticCase(
       "unknownKeyNoKeys", preamble: true,
-      "free_pages buf force=1",
-      ["5:16: error: unknown key 'force=': 'free_pages' takes no keys"]),
+      "flush_tlb_all force=1",
+      ["5:15: error: unknown key 'force=': 'flush_tlb_all' takes no keys"]),
     DiagnosticCase(
       "duplicateKey", preamble: true,
       "iommu_map d iova=0 phys=buf size=4K size=8K",
@@ -252,7 +252,7 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "unexpectedArgument", preamble: true,
       "free_pages buf buf",
-      ["5:16: error: unexpected argument 'buf' (usage: free_pages NAME)"]),
+      ["5:16: error: unexpected argument 'buf' (usage: free_pages NAME [order=N])"]),
     DiagnosticCase(
       "unexpectedArgumentNone", preamble: true,
       "flush_tlb_all now",
@@ -260,7 +260,7 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "missingPositional", preamble: true,
       "free_pages",
-      ["5:1: error: missing NAME for 'free_pages' (usage: free_pages NAME)"]),
+      ["5:1: error: missing NAME for 'free_pages' (usage: free_pages NAME [order=N])"]),
     DiagnosticCase(
       "missingKey", preamble: true,
       "iommu_map d iova=0x1000 phys=buf",
@@ -595,19 +595,19 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
       "expectMissingKind", preamble: true,
       "free_pages buf\nexpect report",
       [
-        "6:8: error: missing report kind after 'expect report' (kinds: freed-while-mapped, allocated-while-mapped, map-count-underflow, map-count-overflow, unmap-larger-than-requested, address-overflow, freed-while-iotlb-cached, freed-while-mapped-uncounted, page-table-freed-while-cached, secondary-tlb-stale, ats-invalidation-timeout, mapping-leak, dma-unmap-mismatch, dma-unmap-not-mapped, dma-use-after-free, dma-stale-walk, page-double-free, vfree-nonexistent-area, domain-use-after-free, dma-map-beyond-allocation, fault-after-unmap)"
+        "6:8: error: missing report kind after 'expect report' (kinds: freed-while-mapped, allocated-while-mapped, map-count-underflow, map-count-overflow, unmap-larger-than-requested, address-overflow, freed-while-iotlb-cached, freed-while-mapped-uncounted, page-table-freed-while-cached, secondary-tlb-stale, ats-invalidation-timeout, mapping-leak, dma-unmap-mismatch, dma-unmap-not-mapped, dma-use-after-free, dma-stale-walk, page-double-free, vfree-nonexistent-area, domain-use-after-free, dma-map-beyond-allocation, bad-page-state, page-free-wrong-order, fault-after-unmap)"
       ]),
     DiagnosticCase(
       "expectMissingKindFilter", preamble: true,
       "free_pages buf\nexpect report page=buf",
       [
-        "6:15: error: missing report kind after 'expect report' (kinds: freed-while-mapped, allocated-while-mapped, map-count-underflow, map-count-overflow, unmap-larger-than-requested, address-overflow, freed-while-iotlb-cached, freed-while-mapped-uncounted, page-table-freed-while-cached, secondary-tlb-stale, ats-invalidation-timeout, mapping-leak, dma-unmap-mismatch, dma-unmap-not-mapped, dma-use-after-free, dma-stale-walk, page-double-free, vfree-nonexistent-area, domain-use-after-free, dma-map-beyond-allocation, fault-after-unmap)"
+        "6:15: error: missing report kind after 'expect report' (kinds: freed-while-mapped, allocated-while-mapped, map-count-underflow, map-count-overflow, unmap-larger-than-requested, address-overflow, freed-while-iotlb-cached, freed-while-mapped-uncounted, page-table-freed-while-cached, secondary-tlb-stale, ats-invalidation-timeout, mapping-leak, dma-unmap-mismatch, dma-unmap-not-mapped, dma-use-after-free, dma-stale-walk, page-double-free, vfree-nonexistent-area, domain-use-after-free, dma-map-beyond-allocation, bad-page-state, page-free-wrong-order, fault-after-unmap)"
       ]),
     DiagnosticCase(
       "expectUnknownKind", preamble: true,
       "free_pages buf\nexpect report freed-while-mapd",
       [
-        "6:15: error: unknown report kind 'freed-while-mapd'; did you mean 'freed-while-mapped'? (kinds: freed-while-mapped, allocated-while-mapped, map-count-underflow, map-count-overflow, unmap-larger-than-requested, address-overflow, freed-while-iotlb-cached, freed-while-mapped-uncounted, page-table-freed-while-cached, secondary-tlb-stale, ats-invalidation-timeout, mapping-leak, dma-unmap-mismatch, dma-unmap-not-mapped, dma-use-after-free, dma-stale-walk, page-double-free, vfree-nonexistent-area, domain-use-after-free, dma-map-beyond-allocation, fault-after-unmap)"
+        "6:15: error: unknown report kind 'freed-while-mapd'; did you mean 'freed-while-mapped'? (kinds: freed-while-mapped, allocated-while-mapped, map-count-underflow, map-count-overflow, unmap-larger-than-requested, address-overflow, freed-while-iotlb-cached, freed-while-mapped-uncounted, page-table-freed-while-cached, secondary-tlb-stale, ats-invalidation-timeout, mapping-leak, dma-unmap-mismatch, dma-unmap-not-mapped, dma-use-after-free, dma-stale-walk, page-double-free, vfree-nonexistent-area, domain-use-after-free, dma-map-beyond-allocation, bad-page-state, page-free-wrong-order, fault-after-unmap)"
       ]),
     DiagnosticCase(
       "expectReportUnknownFilter", preamble: true,
@@ -834,7 +834,7 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     #expect(
       parsed.diagnostics.map(\.description) == [
         "t.fixture:1:12: error: use of unbound name 'nope'",
-        "t.fixture:1:17: error: unexpected argument 'extra' (usage: free_pages NAME)",
+        "t.fixture:1:17: error: unexpected argument 'extra' (usage: free_pages NAME [order=N])",
         "t.fixture:2:1: error: unknown statement 'alloc_page'; did you mean 'alloc_pages'?",
         "t.fixture:3:1: error: missing key 'phys=' for 'iommu_map' (usage: iommu_map DOMAIN iova=ADDR phys=ADDR size=SIZE [prot=r|w|rw])",
         "t.fixture:3:1: error: missing key 'size=' for 'iommu_map' (usage: iommu_map DOMAIN iova=ADDR phys=ADDR size=SIZE [prot=r|w|rw])",

@@ -103,7 +103,7 @@ import Testing
   }
 
   @Test func memoryStatements() {
-    #expect(operation("free_pages buf") == .freePages(name("buf", 5, 12)))
+    #expect(operation("free_pages buf") == .freePages(name("buf", 5, 12), order: nil))
     #expect(operation("v = vmalloc 12K") == .vmalloc(size: 12 << 10))
     #expect(operation("v = vmalloc 8K\nvfree v") == .vfree(name("v", 6, 7)))
     #expect(

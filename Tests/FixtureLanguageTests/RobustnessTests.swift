@@ -15,7 +15,9 @@ import Testing
     let parsed = parse(text)
     #expect(parsed.diagnostics.isEmpty)
     #expect(parsed.statements.count == 100_004)
-    #expect(parsed.statements.last?.operation == .freePages(NameReference(name: "b19999", location: at(120_004, 12))))
+    #expect(
+      parsed.statements.last?.operation
+        == .freePages(NameReference(name: "b19999", location: at(120_004, 12)), order: nil))
     #expect(parsed.statements[parsed.statements.count - 2].expectations.map(\.kind) == [.unmapped(4096)])
   }
 

@@ -82,6 +82,8 @@ let corpus: [String] = {
     ("vfree-nonexistent-area", "Fixtures/allocator/vfree-twice.fixture"),
     ("domain-use-after-free", "Fixtures/allocator/free-domain-twice.fixture"),
     ("dma-map-beyond-allocation", "Fixtures/allocator/dma-map-beyond-allocation.fixture"),
+    ("bad-page-state", "Fixtures/allocator/free-order-too-large.fixture"),
+    ("page-free-wrong-order", "Fixtures/allocator/free-order-too-small.fixture"),
   ]
 
   @Test(arguments: cases.map(\.kind))

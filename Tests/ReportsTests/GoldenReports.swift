@@ -30,6 +30,8 @@ enum GoldenReports {
     case .vfreeNonexistentArea: return vfreeNonexistentArea
     case .domainUseAfterFree: return domainUseAfterFree
     case .dmaMapBeyondAllocation: return dmaMapBeyondAllocation
+    case .badPageState: return badPageState
+    case .pageFreeWrongOrder: return pageFreeWrongOrder
     }
   }
 
@@ -422,6 +424,37 @@ enum GoldenReports {
           k("free_pages_prepare"), k("__free_frozen_pages"), k("__free_pages"), m("acme_cam_err", "acme_cam"),
         ]
       ))
+  }
+
+  static var badPageState: Report {
+    let file = "Fixtures/acme-dma-ring.fixture"
+    return Report(
+      .badPageState(
+        pfn: PFN(0x80072), phys: PhysicalAddress(0x8007_2000), reason: "nonzero _refcount", freedHead: PFN(0x80070),
+        order: 2, allocatedOrder: 1),
+      callers: [
+        k("bad_page"), k("free_page_is_bad_report"), k("free_pages_prepare"), k("__free_frozen_pages"),
+        k("__free_pages"), guilty("acme_ring_free", "acme_ring", file, 40), m("acme_ring_stop", "acme_ring"),
+      ],
+      statement: StatementLocation(file: file, line: 40, column: 1, text: "free_pages ring order=2"),
+      task: task("acme-dma-ring"),
+      pageOwner: PageOwnerRecord(
+        isAllocated: true, order: 1, gfp: .kernel, pid: 1042, tgid: 1042, comm: "acme-dma-ring", ts: 1_000_000,
+        freeTs: 0, allocStack: allocPath + [m("acme_ring_refill", "acme_ring")], freePid: nil, freeTgid: nil,
+        freeStack: []))
+  }
+
+  static var pageFreeWrongOrder: Report {
+    let file = "Fixtures/acme-dma-ring.fixture"
+    return Report(
+      .freeWithWrongOrder(
+        pfn: PFN(0x80070), phys: PhysicalAddress(0x8007_0000), order: 0, allocatedOrder: 2, pages: 3, leaked: true),
+      callers: [
+        k("iommusan_check_free_order"), k("free_pages_prepare"), k("__free_frozen_pages"), k("__free_pages"),
+        guilty("acme_ring_free", "acme_ring", file, 41), m("acme_ring_stop", "acme_ring"),
+      ],
+      statement: StatementLocation(file: file, line: 41, column: 1, text: "free_pages ring order=0"),
+      task: task("acme-dma-ring"), pageOwner: nil)
   }
 
   static var vfreeNonexistentArea: Report {

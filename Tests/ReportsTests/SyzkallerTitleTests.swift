@@ -130,6 +130,7 @@ import Testing
       (ReportKind.pageDoubleFree, "kernel BUG in __free_pages"),
       (.domainUseAfterFree, "KASAN: slab-use-after-free Read in iommu_domain_free"),
       (.vfreeNonexistentArea, "WARNING in acme_fw_release"),
+      (.badPageState, "BUG: Bad page state in acme_ring_refill"),
     ])
   func title(kind: ReportKind, expected: String) throws {
     let report = GoldenReports.report(kind)
