@@ -66,7 +66,7 @@ import Testing
   @Test func tableEpochsAreKeptByNeed() throws {
     let budget = ResidentBudget()
     #expect(budget.charge(TablePage.baseBytes, .pageTableMetadata))
-    let t = TablePage(block: PageBlock(head: PFN(1), order: 0), depth: 3, entries: 512, budget: budget)
+    let t = TablePage(block: PageBlock(head: PFN(1), order: 0), depth: 3, slots: 512, budget: budget)
     #expect(t.reserve(1))
     t.setEpoch(7, 70)
     #expect(budget.used == UInt64(TablePage.baseBytes + TablePage.sparseBytes))
