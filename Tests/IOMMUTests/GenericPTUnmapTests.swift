@@ -253,4 +253,27 @@ struct GenericPTUnmapTests {
     #expect(d.unmap(iova: IOVA(start), size: size, context: ctx) == size)
     #expect(leaves(d).isEmpty)
   }
+  @Test("Forged descriptors back to the root: the unmap walk ends, frees no table, and the domain frees cleanly")
+  func forgedSelfReference() throws {
+    let rig = try Rig(.vtd)
+    let d = try rig.paging()
+    let initial = rig.memory.freePageCount
+    let root = rig.root(d)
+    // Root entry 1 points at the root: index 1 at every level reads the root
+    // as a page, and at the last level its entry 1 is a leaf, cleared as the
+    // kernel's walk would clear it.
+    rig.memory.write64(root.advanced(by: 8), root.rawValue | 3)
+    let x = 512 * G + G + 2 * M + 4 * K
+    #expect(d.iovaToPhys(IOVA(x)) == root)
+    #expect(d.unmap(iova: IOVA(x), size: 4 * K, context: ctx) == 4 * K)
+    #expect(rig.memory.read64(root.advanced(by: 8)) == 0)
+    // Entries 0 and 1 to the root: a 1T unmap enters the root once per
+    // level, clears the two "leaves" at the last and stops at entry 2.
+    rig.memory.write64(root, root.rawValue | 3)
+    rig.memory.write64(root.advanced(by: 8), root.rawValue | 3)
+    #expect(d.unmap(iova: IOVA(0), size: 1024 * G, context: ctx) == 8 * K)
+    #expect(rig.tables(d).count == 1, "the root is never freed")
+    try rig.machine.freeDomain(d, context: ctx)
+    #expect(rig.memory.freePageCount == initial + rig.geometry.tablePages)
+  }
 }

@@ -367,7 +367,9 @@ final class IOPageTable {
       let (last, o2) = iova.addingReportingOverflow(length - 1)
       guard !o2 else { return (0, false) }
       var unmapped: UInt64 = 0
-      _ = unmapRange(root, depth: 0, va: iova, last: last, unmapped: &unmapped, gather: &gather)
+      var crossLevel: Set<TableVisit> = []
+      _ = unmapRange(
+        root, depth: 0, va: iova, last: last, unmapped: &unmapped, crossLevel: &crossLevel, gather: &gather)
       return (unmapped, false)
     }
     var total: UInt64 = 0
@@ -472,10 +474,13 @@ final class IOPageTable {
   /// descriptor that leaves this page table). A table is unlinked and queued
   /// for freeing only after its walk succeeded and when the range covers it;
   /// the root, and a page reached at another level than its own, never are.
+  /// Such a page (a forged descriptor) is entered once per level
+  /// (`crossLevel`); a page reached again at its own level was emptied or
+  /// freed by the first visit, so that walk stops at once.
   /// The corresponding Linux function is `__unmap_range()` (generic_pt).
   private func unmapRange(
     _ table: PhysicalAddress, depth: Int, va: UInt64, last: UInt64, unmapped: inout UInt64,
-    gather: inout UnmapGather
+    crossLevel: inout Set<TableVisit>, gather: inout UnmapGather
   ) -> Bool {
     let sh = format.shift(depth)
     let itemSize: UInt64 = 1 << UInt64(sh)
@@ -523,10 +528,12 @@ final class IOPageTable {
       else { return false }
       let itemBase = cur & ~(itemSize - 1)
       let fullyCovered = cur == itemBase && last >= itemBase &+ (itemSize - 1)
-      guard unmapRange(t, depth: depth + 1, va: cur, last: last, unmapped: &unmapped, gather: &gather) else {
-        return false
-      }
-      if fullyCovered && t != root && lower.depth == depth + 1 {
+      let ownLevel = t != root && lower.depth == depth + 1
+      guard ownLevel || crossLevel.insert(TableVisit(table: t.rawValue, depth: depth + 1)).inserted,
+        unmapRange(
+          t, depth: depth + 1, va: cur, last: last, unmapped: &unmapped, crossLevel: &crossLevel, gather: &gather)
+      else { return false }
+      if fullyCovered && ownLevel {
         memory.write64(s, 0)
         tables.removeValue(forKey: t.rawValue)
         gather.freelist.append(lower.block)
