@@ -467,7 +467,7 @@ final class IOPageTable {
     return (0, false)
   }
 
-  /// Clears `[va, last]` in one table at `depth` and, through `descend`, in the
+  /// Clears `[va, last]` in one table at `depth` and, recursively, in the
   /// tables under it. Adds the bytes of the leaves cleared to `unmapped`.
   /// Returns false where the kernel returns -EINVAL: the range starts inside a
   /// leaf (nothing is cleared), or the walk met an empty entry (or, here, a
