@@ -235,13 +235,13 @@ package final class Domain: Sendable, CustomStringConvertible {
     var unmapped: UInt64 = 0
     var refused = false
     if let end = iova.adding(size), end.rawValue <= unit.format.inputLimit {
-      let policy = unit.partialUnmapPolicy
+      let algorithm = unit.unmapAlgorithm
       state.withLock { s in
         guard let pt = s.pageTable, !s.isFreed else { return }
         var runs = LeafRuns(bitmap: pgsizeBitmap, iova: iova.rawValue, phys: iova.rawValue, size: size)
         while let run = runs.next() {
           let (n, r) = pt.unmapPages(
-            iova: run.iova, pgShift: run.leafShift, count: run.count, policy: policy, gather: &gather)
+            iova: run.iova, pgShift: run.leafShift, count: run.count, algorithm: algorithm, gather: &gather)
           if n == 0 {
             refused = r
             break

@@ -53,8 +53,10 @@ package final class IOMMUUnit: Sendable {
     self.caches = Mutex(Caches(iotlb: LeafCache(capacity: iotlbEntries), walk: WalkCache(capacity: walkCacheEntries)))
   }
 
-  /// How this model's unmap treats a range that cuts a larger page.
-  package var partialUnmapPolicy: PartialUnmapPolicy { model == .smmuv3 ? .refuse : .removeWholePage }
+  /// The kernel code this model's unmap follows: io-pgtable-arm for SMMUv3;
+  /// the generic page table for VT-d (`IOMMU_PT_DOMAIN_OPS(vtdss)`) and AMD
+  /// (`IOMMU_PT_DOMAIN_OPS(amdv1)`), as their drivers use it since 6.19.
+  package var unmapAlgorithm: UnmapAlgorithm { model == .smmuv3 ? .ioPgtableARM : .genericPT }
 
   package var stats: CacheStats {
     caches.withLock { c in

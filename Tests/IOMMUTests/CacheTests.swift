@@ -108,6 +108,7 @@ struct CacheTests {
     arguments: Geometry.models)
   func tableFreeingInvalidation(_ g: Geometry) throws {
     let (rig, dev, d) = try warm(g)
+    try d.fillLeafTable(g, after: 2 * g.granule)
     rig.read(dev, g.granule)
     let before = rig.unit.stats
     #expect(d.unmap(iova: IOVA(0), size: 2 * M, context: ctx) == 2 * M)
@@ -248,6 +249,7 @@ struct CacheTests {
     rig.memory.write64(rig.address(a).advanced(by: 8), 0xAAAA)
     rig.memory.write64(rig.address(b).advanced(by: 8), 0xBBBB)
     try d.map(iova: IOVA(2 * M), phys: rig.address(a), size: 4 * K, context: ctx)
+    try d.fillLeafTable(.vtd, base: 2 * M, after: 4 * K)
     rig.read(dev, 2 * M + 8)
     #expect(d.unmapFast(iova: IOVA(2 * M), size: 2 * M, context: ctx) == 2 * M)
     try d.map(iova: IOVA(2 * M), phys: rig.address(b), size: 2 * M, context: ctx)

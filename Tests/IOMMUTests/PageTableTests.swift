@@ -185,6 +185,7 @@ struct PageTableTests {
     }
 
     // Unmapping the whole next-size range frees the last-level table, after the sync.
+    try d.fillLeafTable(g, after: 2 * g.granule)
     let span = g.pageSizes[1]
     let n = d.unmapFast(iova: IOVA(0), size: span, context: ctx)
     #expect(n == span)
@@ -219,6 +220,7 @@ struct PageTableTests {
     let page = try rig.granulePage()
     try d.map(iova: IOVA(0), phys: rig.address(page), size: g.granule, context: ctx)
     try d.map(iova: IOVA(g.granule), phys: rig.address(page), size: g.granule, context: ctx)
+    try d.fillLeafTable(g, after: 2 * g.granule)
     rig.read(dev, 0)
     rig.read(dev, g.granule)
     #expect(rig.unit.cachedEntryCounts.walk == g.format.levels - 1)

@@ -39,8 +39,22 @@ struct Geometry: Sendable, Hashable, CustomTestStringConvertible {
   /// The bytes (of 4K CPU pages) of one table page.
   var tableBytes: UInt64 { max(granule, 4096) }
   var tablePages: UInt64 { tableBytes / 4096 }
-  /// VT-d and AMD remove a whole large page when an unmap cuts it; io-pgtable-arm refuses.
+  /// VT-d and AMD (generic_pt) remove a whole large page when an unmap starts
+  /// at it and ends inside it; io-pgtable-arm refuses.
   var removesWholeLargePage: Bool { model != .smmuv3 }
+  /// The bytes one last-level table maps: the second page size.
+  var leafTableSpan: UInt64 { pageSizes[1] }
+}
+
+extension Domain {
+  /// Maps granule pages over the rest of the last-level table that starts at
+  /// `base`, after its first `mapped` bytes: generic_pt frees a table on
+  /// unmap only when its walk cleared every entry.
+  func fillLeafTable(_ g: Geometry, base: UInt64 = 0, after mapped: UInt64) throws {
+    try map(
+      iova: IOVA(base + mapped), phys: PhysicalAddress(g.granule), size: g.leafTableSpan - mapped, readable: true,
+      writable: false, context: ctx)
+  }
 }
 
 /// A machine with one IOMMU unit.

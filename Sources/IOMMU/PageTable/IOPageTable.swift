@@ -36,12 +36,18 @@ package struct UnmapGather: Sendable {
   }
 }
 
-/// How a format answers an unmap that cuts a larger page.
-package enum PartialUnmapPolicy: Sendable {
-  /// VT-d, AMD: the whole large page goes, and its size is returned.
-  case removeWholePage
-  /// io-pgtable-arm since 6.13: `WARN_ONCE` and return 0.
-  case refuse
+/// Which kernel page-table code an unmap follows.
+package enum UnmapAlgorithm: Sendable {
+  /// io-pgtable-arm since 6.13 (`__arm_lpae_unmap()`): an entry of the
+  /// requested size goes whole, a table with everything under it; a range that
+  /// cuts a block is `WARN_ONCE`d and unmaps nothing.
+  case ioPgtableARM
+  /// The generic page table, VT-d and AMD since 6.19 (`__unmap_range()` in
+  /// `generic_pt/iommu_pt.h`): a start inside a leaf unmaps nothing; a table is
+  /// walked into, the walk stops at the first empty entry, a table is freed only
+  /// when its walk succeeded and the range covers it, and only what was cleared
+  /// is returned. A leaf that starts in the range goes whole.
+  case genericPT
 }
 
 /// Per table page: its depth and the epoch at which each leaf was written
@@ -351,10 +357,21 @@ final class IOPageTable {
 
   /// Removes `count` pages of `1 << pgShift` bytes starting at `iova`, the
   /// way the format's `unmap_pages` does. Returns the bytes unmapped and
-  /// whether a partial large page was refused.
-  func unmapPages(iova: UInt64, pgShift: Int, count: UInt64, policy: PartialUnmapPolicy, gather: inout UnmapGather) -> (
-    unmapped: UInt64, refusedPartial: Bool
-  ) {
+  /// whether a partial large page was refused (io-pgtable-arm's `WARN_ONCE`).
+  func unmapPages(
+    iova: UInt64, pgShift: Int, count: UInt64, algorithm: UnmapAlgorithm, gather: inout UnmapGather
+  ) -> (unmapped: UInt64, refusedPartial: Bool) {
+    if algorithm == .genericPT {
+      let (length, o1) = count.multipliedReportingOverflow(by: 1 << UInt64(pgShift))
+      guard !o1, length != 0 else { return (0, false) }
+      let (last, o2) = iova.addingReportingOverflow(length - 1)
+      guard !o2 else { return (0, false) }
+      var unmapped: UInt64 = 0
+      var crossLevel: Set<TableVisit> = []
+      _ = unmapRange(
+        root, depth: 0, va: iova, last: last, unmapped: &unmapped, crossLevel: &crossLevel, gather: &gather)
+      return (unmapped, false)
+    }
     var total: UInt64 = 0
     let size: UInt64 = 1 << UInt64(pgShift)
     var i: UInt64 = 0
@@ -366,7 +383,7 @@ final class IOPageTable {
         i += run
         continue
       }
-      let (n, refused) = unmapOne(iova: iova &+ i &* size, targetShift: pgShift, policy: policy, gather: &gather)
+      let (n, refused) = unmapOne(iova: iova &+ i &* size, targetShift: pgShift, gather: &gather)
       if n == 0 { return (total, refused) }
       total &+= n
       if n > size { return (total, false) }
@@ -410,9 +427,8 @@ final class IOPageTable {
     return UInt64(cleared.count)
   }
 
-  private func unmapOne(iova: UInt64, targetShift: Int, policy: PartialUnmapPolicy, gather: inout UnmapGather) -> (
-    UInt64, Bool
-  ) {
+  /// One entry of io-pgtable-arm's unmap. The corresponding Linux function is `__arm_lpae_unmap()`.
+  private func unmapOne(iova: UInt64, targetShift: Int, gather: inout UnmapGather) -> (UInt64, Bool) {
     var table = root
     var d = 0
     while d < format.levels {
@@ -440,16 +456,8 @@ final class IOPageTable {
       switch dec {
       case .none:
         return (0, false)
-      case .leaf(let p, _, _, _):
-        switch policy {
-        case .removeWholePage:
-          memory.write64(s, 0)
-          tables[table.rawValue]?.clearEpoch(Int(format.index(iova, d)))
-          gather.add(iova: base, phys: p.rawValue, size: 1 << UInt64(sh), leafShift: sh)
-          return (1 << UInt64(sh), false)
-        case .refuse:
-          return (0, true)
-        }
+      case .leaf:
+        return (0, true)
       case .table(let t, _, _):
         guard tables[t.rawValue] != nil else { return (0, false) }
         table = t
@@ -457,6 +465,85 @@ final class IOPageTable {
       }
     }
     return (0, false)
+  }
+
+  /// Clears `[va, last]` in one table at `depth` and, recursively, in the
+  /// tables under it. Adds the bytes of the leaves cleared to `unmapped`.
+  /// Returns false where the kernel returns -EINVAL: the range starts inside a
+  /// leaf (nothing is cleared), or the walk met an empty entry (or, here, a
+  /// descriptor that leaves this page table). A table is unlinked and queued
+  /// for freeing only after its walk succeeded and when the range covers it;
+  /// the root, and a page reached at another level than its own, never are.
+  /// Such a page (a forged descriptor) is entered once per level
+  /// (`crossLevel`); a page reached again at its own level was emptied or
+  /// freed by the first visit, so that walk stops at once.
+  /// The corresponding Linux function is `__unmap_range()` (generic_pt).
+  private func unmapRange(
+    _ table: PhysicalAddress, depth: Int, va: UInt64, last: UInt64, unmapped: inout UInt64,
+    crossLevel: inout Set<TableVisit>, gather: inout UnmapGather
+  ) -> Bool {
+    let sh = format.shift(depth)
+    let itemSize: UInt64 = 1 << UInt64(sh)
+    let start = format.index(va, depth)
+    // The range ends in this table when `last` is in the span of the same table.
+    let spanShift = depth == 0 ? format.inputBits : sh + format.bitsPerLevel
+    let end =
+      spanShift >= 64 || va >> UInt64(spanShift) == last >> UInt64(spanShift)
+      ? format.index(last, depth) + 1 : format.entries(depth)
+    let info = tables[table.rawValue]
+    var i = start
+    var cur = va
+    // `log2_mod(range->va, pt_entry_oa_lg2sz())`: a start inside a leaf.
+    if case .leaf = format.decode(memory.read64(table.advanced(by: i << 3)), depth: depth), cur & (itemSize - 1) != 0 {
+      return false
+    }
+    while i < end {
+      // Fast path: consecutive leaves of one table frame, cleared under one lock.
+      let n = min(end - i, 512 - (i & 511))
+      let fmt = format
+      var cleared: [(UInt64, UInt64)] = []
+      _ = memory.withFrame(table.advanced(by: i << 3), create: false) { words in
+        var j: UInt64 = 0
+        while j < n {
+          let w = Int(truncatingIfNeeded: (i + j) & 511)
+          guard case .leaf(let p, _, _, _) = fmt.decode(words[w], depth: depth) else { break }
+          words[w] = 0
+          cleared.append((j, p.rawValue))
+          j += 1
+        }
+      }
+      if !cleared.isEmpty {
+        for (j, p) in cleared {
+          info?.clearEpoch(Int(i + j))
+          gather.add(iova: (cur & ~(itemSize - 1)) &+ j &* itemSize, phys: p, size: itemSize, leafShift: sh)
+        }
+        let k = UInt64(cleared.count)
+        unmapped &+= k &* itemSize
+        i += k
+        cur = (cur & ~(itemSize - 1)) &+ k &* itemSize
+        continue
+      }
+      let s = table.advanced(by: i << 3)
+      guard case .table(let t, _, _) = format.decode(memory.read64(s), depth: depth), let lower = tables[t.rawValue]
+      else { return false }
+      let itemBase = cur & ~(itemSize - 1)
+      let fullyCovered = cur == itemBase && last >= itemBase &+ (itemSize - 1)
+      let ownLevel = t != root && lower.depth == depth + 1
+      guard ownLevel || crossLevel.insert(TableVisit(table: t.rawValue, depth: depth + 1)).inserted,
+        unmapRange(
+          t, depth: depth + 1, va: cur, last: last, unmapped: &unmapped, crossLevel: &crossLevel, gather: &gather)
+      else { return false }
+      if fullyCovered && ownLevel {
+        memory.write64(s, 0)
+        tables.removeValue(forKey: t.rawValue)
+        gather.freelist.append(lower.block)
+        gather.start = min(gather.start, itemBase)
+        gather.end = max(gather.end, itemBase &+ (itemSize - 1))
+      }
+      i += 1
+      cur = itemBase &+ itemSize
+    }
+    return true
   }
 
   /// Whether a table and the tables under it hold no leaf. A (table, level)
