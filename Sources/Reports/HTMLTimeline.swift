@@ -1,0 +1,217 @@
+import KernelTypes
+import MemoryModel
+
+/// One subject's story as lanes and steps for the HTML report: the page
+/// histories its reports carry (merged, oldest first), or, where a report
+/// has none (a replayed trace), the events its facts name: its live
+/// mappings, the trace lines of its details (`map line`, `unmap line`,
+/// `page free line`, ...), where the page was freed and allocated again.
+/// The time axis is the order of events, not a clock.
+package struct HTMLTimeline: Sendable {
+  /// Lanes come in this order: tasks, devices, IOMMU caches, domains, the
+  /// page allocator, then anything a trace names without an actor.
+  package enum LaneKind: Int, Sendable, Hashable, Comparable {
+    case task, device, cache, domain, allocator, trace
+    package static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+    /// The `data-lane` attribute's prefix.
+    package var name: String {
+      switch self {
+      case .task: "task"
+      case .device: "device"
+      case .cache: "cache"
+      case .domain: "domain"
+      case .allocator: "allocator"
+      case .trace: "trace"
+      }
+    }
+  }
+
+  package struct Lane: Sendable, Hashable {
+    package var kind: LaneKind
+    package var label: String
+  }
+
+  /// A shape on one lane. The step's first mark is its event; the others
+  /// are who else took part (the calling task, the cache a walk filled).
+  package struct Mark: Sendable, Hashable {
+    package var lane: Int
+    /// The event class: `alloc`, `realloc`, `free`, `map`, `unmap`, `dma`,
+    /// `fill`, `hit`, `call`, `report`, `trace`.
+    package var event: String
+    /// Up to three short lines drawn under the shape.
+    package var lines: [String]
+  }
+
+  /// One event at one moment.
+  package struct Step: Sendable, Hashable {
+    /// `FILE:LINE` of the statement or trace line, if known.
+    package var location: String?
+    package var event: String
+    package var text: String
+    package var marks: [Mark]
+    package var isReport: Bool { event == "report" }
+  }
+
+  /// Steps drawn per subject; earlier ones are counted, not drawn.
+  package static let maximumSteps = 64
+
+  package private(set) var lanes: [Lane] = []
+  package private(set) var steps: [Step] = []
+  /// Events older than the steps drawn.
+  package private(set) var earlierNotDrawn = 0
+
+  /// The timeline of the reports about one subject, in report order.
+  package init(reports: [Report]) {
+    let histories = reports.map(\.history).filter { !$0.isEmpty }
+    var events = histories.isEmpty ? Self.facts(of: reports) : Self.merge(histories)
+    if events.count > Self.maximumSteps {
+      earlierNotDrawn = events.count - Self.maximumSteps
+      events.removeFirst(earlierNotDrawn)
+    }
+    var raw: [(location: String?, event: String, text: String, marks: [(Lane, String, [String])])] = []
+    var freed = false
+    for e in events {
+      let location = e.file.map { f in e.line.map { "\(f):\($0)" } ?? f }
+      raw.append((location, e.event, e.text, Self.marks(e, freed: &freed)))
+    }
+    // Lanes sorted by kind, then by first appearance.
+    var seen: [Lane: Int] = [:]
+    var order: [Lane] = []
+    for r in raw {
+      for m in r.marks where seen[m.0] == nil {
+        seen[m.0] = order.count
+        order.append(m.0)
+      }
+    }
+    lanes = order.enumerated().sorted { ($0.element.kind, $0.offset) < ($1.element.kind, $1.offset) }.map(\.element)
+    var index: [Lane: Int] = [:]
+    for (i, l) in lanes.enumerated() { index[l] = i }
+    steps = raw.map { r in
+      Step(
+        location: r.location, event: r.event, text: r.text,
+        marks: r.marks.map { Mark(lane: index[$0.0] ?? 0, event: $0.1, lines: $0.2) })
+    }
+  }
+
+  /// The marks of one event: its lane and shape, then the other actors.
+  private static func marks(_ e: PageHistoryEvent, freed: inout Bool) -> [(Lane, String, [String])] {
+    let taskLane = e.task.map { Lane(kind: .task, label: $0.comm.isEmpty ? "pid \($0.pid)" : "\($0.comm)/\($0.pid)") }
+    let iova = e.iova.map { "iova " + $0.hexAlt } ?? ""
+    let allocator = Lane(kind: .allocator, label: "page allocator")
+    var marks: [(Lane, String, [String])] = []
+    switch e.event {
+    case "alloc":
+      marks.append((allocator, freed ? "realloc" : "alloc", [freed ? "realloc" : "alloc"]))
+      if let taskLane { marks.append((taskLane, "call", [])) }
+    case "free":
+      freed = true
+      marks.append((allocator, "free", ["free"]))
+      if let taskLane { marks.append((taskLane, "call", [])) }
+    case "map", "unmap":
+      let lane =
+        taskLane ?? e.domain.map { Lane(kind: .domain, label: "domain \($0)") } ?? Lane(kind: .trace, label: "IOMMU")
+      marks.append((lane, e.event, [e.event, e.domain ?? "", iova]))
+    case "dma":
+      let device = Lane(kind: .device, label: e.device ?? "device")
+      let access = e.isWrite.map { $0 ? "write" : "read" } ?? "dma"
+      marks.append((device, "dma", [access, iova]))
+      switch e.path {
+      case "walk", "walk-cache":
+        marks.append((Lane(kind: .cache, label: "\(e.iommu ?? "IOMMU") IOTLB"), "fill", ["fill"]))
+      case "iotlb": marks.append((Lane(kind: .cache, label: "\(e.iommu ?? "IOMMU") IOTLB"), "hit", ["hit"]))
+      case "atc": marks.append((Lane(kind: .cache, label: "\(e.device ?? "device") ATC"), "hit", ["hit"]))
+      default: break
+      }
+    case "dma-api", "fault":
+      let lane = e.device.map { Lane(kind: .device, label: $0) } ?? Lane(kind: .trace, label: "DMA API")
+      marks.append((lane, e.event == "fault" ? "dma" : "map", [e.text.split(separator: " ").prefix(2).joined(separator: " ")]))
+    case "report":
+      marks.append((taskLane ?? Lane(kind: .trace, label: "report"), "report", [e.text]))
+    default:
+      marks.append((taskLane ?? Lane(kind: .trace, label: "trace"), "trace", [e.event]))
+    }
+    return marks
+  }
+
+  /// Joins history tails taken at different moments: each later tail is
+  /// appended after its longest overlap with what came before.
+  static func merge(_ lists: [[PageHistoryEvent]]) -> [PageHistoryEvent] {
+    var out: [PageHistoryEvent] = []
+    for l in lists {
+      var overlap = 0
+      for k in stride(from: min(out.count, l.count), through: 1, by: -1)
+      where out[(out.count - k)...].elementsEqual(l[..<k]) {
+        overlap = k
+        break
+      }
+      out += l[overlap...]
+    }
+    return out
+  }
+
+  /// Events named by reports that carry no history, in line order.
+  static func facts(of reports: [Report]) -> [PageHistoryEvent] {
+    var events: [(line: Int, order: Int, event: PageHistoryEvent)] = []
+    func add(_ e: PageHistoryEvent) { events.append((e.line ?? 0, events.count, e)) }
+    var reportLines: Set<String> = []
+    for r in reports {
+      if let s = r.statement { reportLines.insert("\(s.file):\(s.line)") }
+    }
+    var seen: Set<PageHistoryEvent> = []
+    for r in reports {
+      let file = r.statement?.file
+      for m in r.mappings {
+        let e = PageHistoryEvent(
+          event: "map", file: m.file, line: m.line,
+          text: "mapped in \(m.domain) at iova \(m.iova), size \(m.size.hexAlt)", domain: m.domain,
+          iova: m.iova.rawValue)
+        if seen.insert(e).inserted { add(e) }
+      }
+      if let f = r.freedAt {
+        let e = PageHistoryEvent(
+          event: "free", file: f.file, line: f.line, text: "freed \(f.description)", task: f.task)
+        if seen.insert(e).inserted { add(e) }
+      }
+      if let a = r.reallocatedAt, r.freedAt != nil {
+        let e = PageHistoryEvent(
+          event: "alloc", file: a.file, line: a.line, text: "allocated again \(a.description)", task: a.task)
+        if seen.insert(e).inserted { add(e) }
+      }
+      for d in r.details where d.key.hasSuffix(" line") {
+        guard case .int(let n) = d.value, let line = Int(exactly: n), line > 0 else { continue }
+        let name = String(d.key.dropLast(5))
+        guard let file, !reportLines.contains("\(file):\(line)") else { continue }
+        let e = traceEvent(name, line: line, file: file, report: r)
+        if seen.insert(e).inserted { add(e) }
+      }
+      let e = PageHistoryEvent(
+        event: "report", file: r.statement?.file, line: r.statement?.line, text: r.kind.rawValue, task: r.task)
+      if seen.insert(e).inserted { add(e) }
+    }
+    return events.sorted { ($0.line, $0.order) < ($1.line, $1.order) }.map(\.event)
+  }
+
+  /// An event a report's details place on a trace line (`map line 12`,
+  /// with `map ts` and `map pid` beside it).
+  private static func traceEvent(_ name: String, line: Int, file: String, report r: Report) -> PageHistoryEvent {
+    func detail(_ key: String) -> DetailValue? { r.details.first { $0.key == "\(name) \(key)" }?.value }
+    var text = name
+    if case .string(let ts) = detail("ts") { text += " at ts \(ts)" }
+    if case .string(let event) = detail("event") { text += " (\(event))" }
+    var task: EmulatedTask?
+    if case .int(let pid) = detail("pid"), let p = Int(exactly: pid) {
+      task = EmulatedTask(pid: p, tgid: p, comm: "")
+    }
+    let event: String =
+      if name.hasPrefix("dma") { "dma-api" } else if name.hasSuffix("unmap") { "unmap" } else if name.hasSuffix("map") {
+        "map"
+      } else if name.contains("free") { "free" } else if name.contains("alloc") { "alloc" } else if name == "fault" {
+        "fault"
+      } else { name }
+    let device = event == "dma-api" || event == "fault" ? r.device : nil
+    let domain = event == "map" || event == "unmap" ? r.domain : nil
+    return PageHistoryEvent(
+      event: event, file: file, line: line, text: text, task: event == "free" ? nil : task, device: device,
+      domain: domain, iova: domain == nil ? nil : r.iova?.rawValue)
+  }
+}
