@@ -149,9 +149,10 @@ package struct HTMLRenderer: Sendable {
     var kinds: [ReportKind] = []
     for r in s.reports where !kinds.contains(r.kind) { kinds.append(r.kind) }
     h += kinds.map { "<span class=\"kind k-\($0.rawValue)\">\($0.rawValue)</span>" }.joined(separator: " ")
-    h += "</h3>\n<div class=\"story\">\n<div class=\"time\">\n"
+    h += "</h3>\n"
     let t = HTMLTimeline(reports: s.reports)
     h += svg(t, id: id, title: title)
+    h += "<div class=\"story\">\n<div class=\"time\">\n"
     h += "<p class=\"selected\" aria-live=\"polite\"></p>\n"
     if t.earlierNotDrawn > 0 { h += "<p class=\"note\">\(plural(t.earlierNotDrawn, "earlier event")) not drawn.</p>\n" }
     h += "<ol class=\"steps\">\n"
@@ -195,6 +196,16 @@ package struct HTMLRenderer: Sendable {
       h += "<text class=\"lane-kind\" x=\"8\" y=\"\(y + 16)\">\(lane.kind.name)</text>"
       h += "<text class=\"lane-label\" x=\"8\" y=\"\(y + 34)\">\(HTMLText.escape(Self.short(lane.label, 24)))"
       h += "<title>\(HTMLText.escape(lane.label))</title></text></g>\n"
+    }
+    for r in t.reaches {
+      let x0 = Self.laneLabelWidth + r.from * Self.stepWidth + Self.stepWidth / 2
+      let x1 = r.to.map { Self.laneLabelWidth + $0 * Self.stepWidth + Self.stepWidth / 2 } ?? (width - 6)
+      let y = Self.top + r.lane * Self.laneHeight + 12
+      let what = "can reach the page" + (r.iova.map { " at iova \($0.hexAlt)" } ?? "")
+      let until = r.to == nil ? ", still mapped at the end" : " until the unmap"
+      h += "<g class=\"reach\" data-lane-index=\"\(r.lane)\"><title>\(HTMLText.escape(what + until))</title>"
+      h += "<rect x=\"\(x0)\" y=\"\(y)\" width=\"\(max(2, x1 - x0))\" height=\"12\" rx=\"6\"/>"
+      h += "<text class=\"md reach-label\" x=\"\(x0 + 10)\" y=\"\(y + 24)\">\(r.to == nil ? "mapped" : "mapped until unmap")</text></g>\n"
     }
     for (i, step) in t.steps.enumerated() {
       let x = Self.laneLabelWidth + i * Self.stepWidth + Self.stepWidth / 2

@@ -32,7 +32,7 @@ enum HTMLStyle {
     .kind { display: inline-block; border: 1px solid var(--report); color: var(--report); border-radius: 1em;
       padding: 0 .55em; font-size: 12px; font-weight: 600; }
     section.subject { border-top: 1px solid var(--border); }
-    .story { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 1.2em; align-items: start; }
+    .story { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1.2em; align-items: start; }
     @media (max-width: 1100px) { .story { grid-template-columns: minmax(0, 1fr); } }
     .scroll { overflow-x: auto; border: 1px solid var(--border); border-radius: 6px; }
     svg.timeline { display: block; font-size: 11px; }
@@ -42,6 +42,7 @@ enum HTMLStyle {
     svg .lane-label { font-weight: 600; font-size: 12px; }
     svg .step-n { fill: var(--muted); text-anchor: middle; font-size: 10px; }
     svg .ml { text-anchor: middle; font-weight: 600; } svg .md { text-anchor: middle; fill: var(--muted); font-size: 10px; }
+    svg .reach rect { fill: var(--map); opacity: .22; } svg .reach-label { text-anchor: start; }
     svg .link { stroke: var(--muted); stroke-width: 1; stroke-dasharray: 2 2; }
     svg .report-line { stroke: var(--report); stroke-width: 1.5; stroke-dasharray: 5 3; }
     svg .shape { stroke: var(--bg); stroke-width: 1.5; }

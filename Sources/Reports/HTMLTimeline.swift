@@ -52,11 +52,22 @@ package struct HTMLTimeline: Sendable {
     package var isReport: Bool { event == "report" }
   }
 
+  /// A device's window on the page: from a map of a domain it is attached
+  /// to (as the reports' live mappings say) until its unmap, or to the end.
+  package struct Reach: Sendable, Hashable {
+    package var lane: Int
+    package var from: Int
+    /// The step of the unmap; nil when the mapping is still live at the end.
+    package var to: Int?
+    package var iova: UInt64?
+  }
+
   /// Steps drawn per subject; earlier ones are counted, not drawn.
   package static let maximumSteps = 64
 
   package private(set) var lanes: [Lane] = []
   package private(set) var steps: [Step] = []
+  package private(set) var reaches: [Reach] = []
   /// Events older than the steps drawn.
   package private(set) var earlierNotDrawn = 0
 
@@ -74,18 +85,39 @@ package struct HTMLTimeline: Sendable {
       let location = e.file.map { f in e.line.map { "\(f):\($0)" } ?? f }
       raw.append((location, e.event, e.text, Self.marks(e, freed: &freed)))
     }
+    // The devices attached to each domain that still maps the page.
+    var attached: [String: [String]] = [:]
+    for r in reports {
+      for m in r.mappings {
+        for a in m.attachments where !(attached[m.domain] ?? []).contains(a.device) {
+          attached[m.domain, default: []].append(a.device)
+        }
+      }
+    }
     // Lanes sorted by kind, then by first appearance.
     var seen: [Lane: Int] = [:]
     var order: [Lane] = []
-    for r in raw {
-      for m in r.marks where seen[m.0] == nil {
-        seen[m.0] = order.count
-        order.append(m.0)
+    func see(_ lane: Lane) {
+      guard seen[lane] == nil else { return }
+      seen[lane] = order.count
+      order.append(lane)
+    }
+    var spans: [(lane: Lane, from: Int, to: Int?, iova: UInt64?)] = []
+    for (i, r) in raw.enumerated() {
+      for m in r.marks { see(m.0) }
+      let e = events[i]
+      guard e.event == "map", let d = e.domain, let devices = attached[d] else { continue }
+      let unmap = events[(i + 1)...].firstIndex { $0.event == "unmap" && $0.domain == d && $0.iova == e.iova }
+      for dev in devices {
+        let lane = Lane(kind: .device, label: dev)
+        see(lane)
+        spans.append((lane, i, unmap.map { $0 - events.startIndex }, e.iova))
       }
     }
     lanes = order.enumerated().sorted { ($0.element.kind, $0.offset) < ($1.element.kind, $1.offset) }.map(\.element)
     var index: [Lane: Int] = [:]
     for (i, l) in lanes.enumerated() { index[l] = i }
+    reaches = spans.map { Reach(lane: index[$0.lane] ?? 0, from: $0.from, to: $0.to, iova: $0.iova) }
     steps = raw.map { r in
       Step(
         location: r.location, event: r.event, text: r.text,
