@@ -159,7 +159,9 @@ package struct HTMLRenderer: Sendable {
     for (i, step) in t.steps.enumerated() {
       h += "<li data-step=\"\(i)\" class=\"st-\(step.event)\"><span class=\"n\">\(i + 1)</span> "
       if let l = step.location { h += "<code>\(HTMLText.escape(l))</code> " }
-      h += "<b>\(HTMLText.escape(step.event))</b> \(HTMLText.escape(step.text))</li>\n"
+      h += "<b>\(HTMLText.escape(step.event))</b> \(HTMLText.escape(step.text))"
+      if let q = step.statement { h += "<br><code class=\"stmt\">\(HTMLText.escape(q))</code>" }
+      h += "</li>\n"
     }
     h += "</ol>\n</div>\n<div class=\"ktexts\">\n"
     for (i, r) in s.reports.enumerated() { h += kernelText(r, open: i == 0) }
@@ -216,7 +218,8 @@ package struct HTMLRenderer: Sendable {
     }
     for (i, step) in t.steps.enumerated() {
       let x = Self.laneLabelWidth + i * Self.stepWidth + Self.stepWidth / 2
-      let tip = (step.location.map { $0 + ": " } ?? "") + step.event + ": " + step.text
+      var tip = (step.location.map { $0 + ": " } ?? "") + step.event + ": " + step.text
+      if let q = step.statement { tip += "\n" + q }
       h += "<g class=\"ev ev-\(step.event)\" data-step=\"\(i)\" data-event=\"\(step.event)\" tabindex=\"0\">"
       h += "<title>\(HTMLText.escape(tip))</title>"
       let ys = step.marks.map { Self.top + $0.lane * Self.laneHeight + 18 }

@@ -57,6 +57,7 @@ enum HTMLStyle {
     ol.steps { padding-left: 0; list-style: none; margin: .6em 0; }
     ol.steps li { padding: .1em .3em; border-left: 3px solid transparent; }
     ol.steps li .n { display: inline-block; min-width: 1.8em; color: var(--muted); text-align: right; }
+    ol.steps li code.stmt { margin-left: 2.2em; color: var(--muted); white-space: pre-wrap; word-break: break-all; }
     ol.steps li.st-report { border-left-color: var(--report); }
     ol.steps li.sel { background: var(--sel); }
     .selected { display: none; }

@@ -48,6 +48,8 @@ package struct HTMLTimeline: Sendable {
     package var location: String?
     package var event: String
     package var text: String
+    /// The statement's (or trace line's) text, where a report quotes it.
+    package var statement: String?
     package var marks: [Mark]
     package var isReport: Bool { event == "report" }
   }
@@ -117,10 +119,14 @@ package struct HTMLTimeline: Sendable {
     lanes = order.enumerated().sorted { ($0.element.kind, $0.offset) < ($1.element.kind, $1.offset) }.map(\.element)
     var index: [Lane: Int] = [:]
     for (i, l) in lanes.enumerated() { index[l] = i }
+    var quoted: [String: String] = [:]
+    for r in reports {
+      if let s = r.statement { quoted["\(s.file):\(s.line)"] = s.text }
+    }
     reaches = spans.map { Reach(lane: index[$0.lane] ?? 0, from: $0.from, to: $0.to, iova: $0.iova) }
     steps = raw.map { r in
       Step(
-        location: r.location, event: r.event, text: r.text,
+        location: r.location, event: r.event, text: r.text, statement: r.location.flatMap { quoted[$0] },
         marks: r.marks.map { Mark(lane: index[$0.0] ?? 0, event: $0.1, lines: $0.2) })
     }
   }
@@ -167,7 +173,7 @@ package struct HTMLTimeline: Sendable {
 
   /// Joins history tails taken at different moments: each later tail is
   /// appended after its longest overlap with what came before.
-  static func merge(_ lists: [[PageHistoryEvent]]) -> [PageHistoryEvent] {
+  package static func merge(_ lists: [[PageHistoryEvent]]) -> [PageHistoryEvent] {
     var out: [PageHistoryEvent] = []
     for l in lists {
       var overlap = 0
@@ -182,7 +188,7 @@ package struct HTMLTimeline: Sendable {
   }
 
   /// Events named by reports that carry no history, in line order.
-  static func facts(of reports: [Report]) -> [PageHistoryEvent] {
+  package static func facts(of reports: [Report]) -> [PageHistoryEvent] {
     var events: [(line: Int, order: Int, event: PageHistoryEvent)] = []
     func add(_ e: PageHistoryEvent) { events.append((e.line ?? 0, events.count, e)) }
     var reportLines: Set<String> = []
