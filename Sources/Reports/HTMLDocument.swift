@@ -55,6 +55,17 @@ package struct HTMLRun: Sendable {
     package var reports: [Report] = []
     /// Reports about it not kept (over `maximumReportsPerSubject`).
     package var notKept = 0
+    /// Pages from the subject's page that one statement reported alike (a
+    /// mapped order-9 block freed: 512 reports of one kind), drawn once.
+    package var pageCount = 1
+    /// Reports about the further pages of the range.
+    package var folded = 0
+
+    /// Whether `pfn` is in the subject's range of pages.
+    package func covers(pfn: UInt64) -> Bool {
+      guard case .page(let first) = subject else { return false }
+      return pfn >= first && pfn - first < UInt64(pageCount)
+    }
   }
 
   package static let maximumSubjects = 256
@@ -86,7 +97,16 @@ package struct HTMLRun: Sendable {
     let subject: Subject? =
       if let pfn = report.pfn { .page(pfn.rawValue) } else { report.iova.map { .iova(device: report.device, iova: $0.rawValue) } }
     var kept: Int?
-    if let subject {
+    if let pfn = report.pfn?.rawValue, pfn > 0, subjectIndex[.page(pfn)] == nil, let i = subjectIndex[.page(pfn - 1)],
+      let last = subjects[i].reports.last, last.kind == report.kind, last.statement == report.statement,
+      subjects[i].covers(pfn: pfn - 1), !subjects[i].covers(pfn: pfn)
+    {
+      // The next page of a range one statement reported alike: fold it in.
+      subjects[i].pageCount += 1
+      subjects[i].folded += 1
+      subjectIndex[.page(pfn)] = i
+      kept = i
+    } else if let subject {
       if let i = subjectIndex[subject] {
         if subjects[i].reports.count < Self.maximumReportsPerSubject {
           subjects[i].reports.append(report)

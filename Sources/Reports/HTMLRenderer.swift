@@ -139,6 +139,9 @@ package struct HTMLRenderer: Sendable {
     let first = s.reports[0]
     var title: String
     switch s.subject {
+    case .page(let pfn) where s.pageCount > 1:
+      let last = pfn &+ UInt64(s.pageCount - 1)
+      title = "pages pfn \(pfn.hexAlt)-\(last.hexAlt) (\(s.pageCount) pages, drawn for the first)"
     case .page(let pfn):
       title = "page pfn \(pfn.hexAlt)"
       if let phys = first.phys { title += " (phys \(phys))" }
@@ -166,6 +169,10 @@ package struct HTMLRenderer: Sendable {
     h += "</ol>\n</div>\n<div class=\"ktexts\">\n"
     for (i, r) in s.reports.enumerated() { h += kernelText(r, open: i == 0) }
     if s.notKept > 0 { h += "<p class=\"note\">\(plural(s.notKept, "more report")) about it not shown.</p>\n" }
+    if s.folded > 0 {
+      h += "<p class=\"note\">\(plural(s.folded, "more report")) of the same kind from the same statement "
+      h += "about the next pages of the range.</p>\n"
+    }
     return h + "</div>\n</div>\n</section>\n"
   }
 

@@ -98,7 +98,8 @@ import Testing
 
   @Test func aRunKeepsABoundedNumberOfReports() {
     var run = HTMLRun(name: "big.trace")
-    for pfn in 0..<UInt64(HTMLRun.maximumSubjects + 100) { run.add(Self.report(pfn: pfn)) }
+    // Every other page: consecutive pages from one statement would fold into one timeline.
+    for k in 0..<UInt64(HTMLRun.maximumSubjects + 100) { run.add(Self.report(pfn: 2 * k)) }
     for _ in 0..<20 { run.add(Self.report(pfn: 0)) }
     for _ in 0..<(HTMLRun.maximumOtherReports + 5) {
       var r = Self.report(pfn: nil)
@@ -112,5 +113,22 @@ import Testing
     #expect(run.otherReports.count == HTMLRun.maximumOtherReports)
     #expect(run.notKept == 100 + 21 - HTMLRun.maximumReportsPerSubject + 5)
     #expect(run.sites.count == 1 && run.sites[0].count == run.reportCount)
+  }
+}
+
+extension HTMLRendererTests {
+  /// A mapped order-2 block freed: four reports of one kind from one
+  /// statement on consecutive pages are one timeline of four pages.
+  @Test func pagesReportedAlikeByOneStatementAreOneTimeline() {
+    var run = HTMLRun(name: "t.fixture")
+    for pfn in UInt64(0x100)..<0x104 { run.add(Self.report(pfn: pfn)) }
+    run.add(Self.report(pfn: 0x104, line: 9))
+    run.add(Self.report(.allocatedWhileMapped, pfn: 0x105, line: 9))
+    #expect(run.subjects.map(\.pageCount) == [4, 1, 1])
+    #expect(run.subjects[0].folded == 3 && run.subjects[0].reports.count == 1)
+    #expect(run.subjects[0].covers(pfn: 0x103) && !run.subjects[0].covers(pfn: 0x104))
+    var doc = HTMLDocument(command: "iommusan run t.fixture")
+    doc.runs = [run]
+    #expect(HTMLRenderer().render(doc).contains("pages pfn 0x100-0x103 (4 pages, drawn for the first)"))
   }
 }
