@@ -6,14 +6,14 @@ enum HTMLStyle {
       --bg: #ffffff; --fg: #1f2328; --muted: #59636e; --border: #d1d9e0; --code: #f6f8fa;
       --lane: #f6f8fa; --lane2: #ffffff; --line: #c8d1da;
       --alloc: #1a7f37; --free: #9a6700; --map: #0969da; --unmap: #8250df; --dma: #bc4c00;
-      --cache: #57606a; --call: #59636e; --report: #cf222e; --sel: #fff8c5;
+      --cache: #57606a; --call: #59636e; --report: #cf222e; --sel: #fff8c5; --reach: .22;
     }
     @media (prefers-color-scheme: dark) {
       :root {
         --bg: #0d1117; --fg: #e6edf3; --muted: #9198a1; --border: #3d444d; --code: #151b23;
         --lane: #151b23; --lane2: #0d1117; --line: #3d444d;
         --alloc: #3fb950; --free: #d29922; --map: #4493f8; --unmap: #ab7df8; --dma: #f0883e;
-        --cache: #9198a1; --call: #9198a1; --report: #f85149; --sel: #3b2e00;
+        --cache: #9198a1; --call: #9198a1; --report: #f85149; --sel: #3b2e00; --reach: .4;
       }
     }
     body { background: var(--bg); color: var(--fg); margin: 0 auto; max-width: 1600px; padding: 0 1.2em 3em;
@@ -42,7 +42,7 @@ enum HTMLStyle {
     svg .lane-label { font-weight: 600; font-size: 12px; }
     svg .step-n { fill: var(--muted); text-anchor: middle; font-size: 10px; }
     svg .ml { text-anchor: middle; font-weight: 600; } svg .md { text-anchor: middle; fill: var(--muted); font-size: 10px; }
-    svg .reach rect { fill: var(--map); opacity: .22; } svg .reach-label { text-anchor: start; }
+    svg .reach rect { fill: var(--map); opacity: var(--reach); } svg .reach-label { text-anchor: start; }
     svg .link { stroke: var(--muted); stroke-width: 1; stroke-dasharray: 2 2; }
     svg .report-line { stroke: var(--report); stroke-width: 1.5; stroke-dasharray: 5 3; }
     svg .shape { stroke: var(--bg); stroke-width: 1.5; }
