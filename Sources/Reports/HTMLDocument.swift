@@ -95,7 +95,9 @@ package struct HTMLRun: Sendable {
   package mutating func add(_ report: Report) {
     reportCount += 1
     let subject: Subject? =
-      if let pfn = report.pfn { .page(pfn.rawValue) } else { report.iova.map { .iova(device: report.device, iova: $0.rawValue) } }
+      if let pfn = report.pfn { .page(pfn.rawValue) } else {
+        report.iova.map { .iova(device: report.device, iova: $0.rawValue) }
+      }
     var kept: Int?
     if let pfn = report.pfn?.rawValue, pfn > 0, subjectIndex[.page(pfn)] == nil, let i = subjectIndex[.page(pfn - 1)],
       let last = subjects[i].reports.last, last.kind == report.kind, last.statement == report.statement,

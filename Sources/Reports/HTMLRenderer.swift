@@ -52,7 +52,8 @@ package struct HTMLRenderer: Sendable {
       h += "</section>\n"
     }
     if notDrawn > 0 {
-      h += "<p class=\"note\">\(plural(notDrawn, "more timeline")) not drawn (at most \(Self.maximumDrawnSubjects)).</p>\n"
+      h +=
+        "<p class=\"note\">\(plural(notDrawn, "more timeline")) not drawn (at most \(Self.maximumDrawnSubjects)).</p>\n"
     }
     h += "</main>\n<script>\n\(HTMLStyle.script)</script>\n</body>\n</html>\n"
     return h
@@ -72,12 +73,18 @@ package struct HTMLRenderer: Sendable {
     var siteIndex: [String: Int] = [:]
     for (r, run) in doc.runs.enumerated() {
       for s in run.sites {
-        if let i = byKind.firstIndex(where: { $0.0 == s.kind }) { byKind[i].1 += s.count } else { byKind.append((s.kind, s.count)) }
+        if let i = byKind.firstIndex(where: { $0.0 == s.kind }) {
+          byKind[i].1 += s.count
+        } else {
+          byKind.append((s.kind, s.count))
+        }
         let key = s.kind.rawValue + " " + s.guilty
         if let i = siteIndex[key] {
           sites[i].site.count += s.count
           sites[i].runs.insert(r)
-          if sites[i].site.firstSubject == nil, s.firstSubject != nil { (sites[i].site.firstSubject, sites[i].run) = (s.firstSubject, r) }
+          if sites[i].site.firstSubject == nil, s.firstSubject != nil {
+            (sites[i].site.firstSubject, sites[i].run) = (s.firstSubject, r)
+          }
         } else {
           siteIndex[key] = sites.count
           sites.append((s, r, [r]))
@@ -85,15 +92,18 @@ package struct HTMLRenderer: Sendable {
       }
     }
     if !byKind.isEmpty {
-      h += "<h2>Reports by kind</h2>\n<table class=\"kinds\">\n<thead><tr><th>kind</th><th>reports</th><th>what it means</th></tr></thead>\n<tbody>\n"
+      h +=
+        "<h2>Reports by kind</h2>\n<table class=\"kinds\">\n<thead><tr><th>kind</th><th>reports</th><th>what it means</th></tr></thead>\n<tbody>\n"
       for (kind, n) in byKind.sorted(by: { ($1.1, $0.0.rawValue) < ($0.1, $1.0.rawValue) }) {
         h += "<tr><td><span class=\"kind k-\(kind.rawValue)\">\(kind.rawValue)</span></td><td class=\"num\">\(n)</td>"
         h += "<td>\(HTMLText.escape(kind.title))</td></tr>\n"
       }
       h += "</tbody>\n</table>\n"
-      h += "<h2>Reports by site</h2>\n<table class=\"sites\">\n<thead><tr><th>kind</th><th>guilty function</th><th>reports</th><th>runs</th><th>first</th></tr></thead>\n<tbody>\n"
+      h +=
+        "<h2>Reports by site</h2>\n<table class=\"sites\">\n<thead><tr><th>kind</th><th>guilty function</th><th>reports</th><th>runs</th><th>first</th></tr></thead>\n<tbody>\n"
       for s in sites {
-        h += "<tr data-site=\"\(HTMLText.escape(s.site.kind.rawValue + " " + s.site.guilty))\"><td>\(s.site.kind.rawValue)</td>"
+        h +=
+          "<tr data-site=\"\(HTMLText.escape(s.site.kind.rawValue + " " + s.site.guilty))\"><td>\(s.site.kind.rawValue)</td>"
         h += "<td><code>\(HTMLText.escape(s.site.guilty))</code></td><td class=\"num\">\(s.site.count)</td>"
         h += "<td class=\"num\">\(s.runs.count)</td><td>"
         if let f = s.site.firstSubject {
@@ -201,7 +211,8 @@ package struct HTMLRenderer: Sendable {
       let y = Self.top + i * Self.laneHeight
       h += "<g class=\"lane lane-\(lane.kind.name)\" data-lane=\"\(lane.kind.name):\(HTMLText.escape(lane.label))\">"
       h += "<rect class=\"lane-bg\" x=\"0\" y=\"\(y)\" width=\"\(width)\" height=\"\(Self.laneHeight)\"/>"
-      h += "<line class=\"lane-line\" x1=\"\(Self.laneLabelWidth)\" y1=\"\(y + 18)\" x2=\"\(width - 6)\" y2=\"\(y + 18)\"/>"
+      h +=
+        "<line class=\"lane-line\" x1=\"\(Self.laneLabelWidth)\" y1=\"\(y + 18)\" x2=\"\(width - 6)\" y2=\"\(y + 18)\"/>"
       h += "<text class=\"lane-kind\" x=\"8\" y=\"\(y + 16)\">\(lane.kind.name)</text>"
       h += "<text class=\"lane-label\" x=\"8\" y=\"\(y + 34)\">\(HTMLText.escape(Self.short(lane.label, 24)))"
       h += "<title>\(HTMLText.escape(lane.label))</title></text></g>\n"
@@ -214,7 +225,8 @@ package struct HTMLRenderer: Sendable {
       let until = r.to == nil ? ", still mapped at the end" : " until the unmap"
       h += "<g class=\"reach\" data-lane-index=\"\(r.lane)\"><title>\(HTMLText.escape(what + until))</title>"
       h += "<rect x=\"\(x0)\" y=\"\(y)\" width=\"\(max(2, x1 - x0))\" height=\"12\" rx=\"6\"/>"
-      h += "<text class=\"md reach-label\" x=\"\(x0 + 10)\" y=\"\(y + 24)\">\(r.to == nil ? "mapped" : "mapped until unmap")</text></g>\n"
+      h +=
+        "<text class=\"md reach-label\" x=\"\(x0 + 10)\" y=\"\(y + 24)\">\(r.to == nil ? "mapped" : "mapped until unmap")</text></g>\n"
     }
     for (i, step) in t.steps.enumerated() {
       let x = Self.laneLabelWidth + i * Self.stepWidth + Self.stepWidth / 2

@@ -162,7 +162,8 @@ package struct HTMLTimeline: Sendable {
       }
     case "dma-api", "fault":
       let lane = e.device.map { Lane(kind: .device, label: $0) } ?? Lane(kind: .trace, label: "DMA API")
-      marks.append((lane, e.event == "fault" ? "dma" : "map", [e.text.split(separator: " ").prefix(2).joined(separator: " ")]))
+      marks.append(
+        (lane, e.event == "fault" ? "dma" : "map", [e.text.split(separator: " ").prefix(2).joined(separator: " ")]))
     case "report":
       marks.append((taskLane ?? Lane(kind: .trace, label: "report"), "report", [e.text]))
     default:

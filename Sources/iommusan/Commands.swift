@@ -249,7 +249,8 @@ enum Commands {
   /// The command as typed, for the HTML page's heading.
   static func commandLine(_ name: String, _ args: [String]) -> String {
     (["iommusan", name] + args).map { a in
-      a.isEmpty || a.contains(where: { " \"'$\\".contains($0) }) ? "'" + a.replacingOccurrences(of: "'", with: "'\\''") + "'" : a
+      a.isEmpty || a.contains(where: { " \"'$\\".contains($0) })
+        ? "'" + a.replacingOccurrences(of: "'", with: "'\\''") + "'" : a
     }.joined(separator: " ")
   }
 
@@ -263,7 +264,8 @@ enum Commands {
     let written = bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, f) }
     let writeErrno = errno
     if fclose(f) != 0 || written != bytes.count {
-      write("\(path): error: \(InputFileError.reason(written != bytes.count ? writeErrno : errno))\n", to: .standardError)
+      write(
+        "\(path): error: \(InputFileError.reason(written != bytes.count ? writeErrno : errno))\n", to: .standardError)
       return false
     }
     return true

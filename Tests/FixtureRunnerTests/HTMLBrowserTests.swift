@@ -112,7 +112,9 @@ import Testing
     #expect(s[2].events == ["map", "dma-api", "dma-api", "unmap", "report"])
     #expect(s[2].lanes.contains("device:0000:c2:00.0"))
     // Hover text: the statement's FILE:LINE and its text.
-    #expect(dom.contains("<title>\(repositoryRoot)/Fixtures/sanitizer/free-while-mapped.fixture:8: report: freed-while-mapped"))
+    #expect(
+      dom.contains(
+        "<title>\(repositoryRoot)/Fixtures/sanitizer/free-while-mapped.fixture:8: report: freed-while-mapped"))
     #expect(dom.contains("free_pages buf</title>"))
   }
 

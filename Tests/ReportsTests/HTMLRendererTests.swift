@@ -25,7 +25,8 @@ import Testing
 
   static let story: [PageHistoryEvent] = [
     PageHistoryEvent(event: "alloc", file: "t.fixture", line: 5, text: "allocated", task: task),
-    PageHistoryEvent(event: "map", file: "t.fixture", line: 6, text: "mapped", task: task, domain: "d", iova: 0xffff_f000),
+    PageHistoryEvent(
+      event: "map", file: "t.fixture", line: 6, text: "mapped", task: task, domain: "d", iova: 0xffff_f000),
     PageHistoryEvent(
       event: "dma", file: "t.fixture", line: 7, text: "dev0 wrote", task: task, device: "dev0", isWrite: true,
       iommu: "vtd0", path: "walk", iova: 0xffff_f000),
