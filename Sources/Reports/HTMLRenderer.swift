@@ -221,12 +221,18 @@ package struct HTMLRenderer: Sendable {
       let x0 = Self.laneLabelWidth + r.from * Self.stepWidth + Self.stepWidth / 2
       let x1 = r.to.map { Self.laneLabelWidth + $0 * Self.stepWidth + Self.stepWidth / 2 } ?? (width - 6)
       let y = Self.top + r.lane * Self.laneHeight + 12
-      let what = "can reach the page" + (r.iova.map { " at iova \($0.hexAlt)" } ?? "")
-      let until = r.to == nil ? ", still mapped at the end" : " until the unmap"
-      h += "<g class=\"reach\" data-lane-index=\"\(r.lane)\"><title>\(HTMLText.escape(what + until))</title>"
+      let iova = r.iova.map { " at iova \($0.hexAlt)" } ?? ""
+      let (what, label) =
+        r.isCache
+        ? ("held the translation\(iova) from its fill to its last use (invalidations are not recorded)", "cached")
+        : r.to == nil
+          ? ("can reach the page\(iova), still mapped at the end", "mapped")
+          : ("can reach the page\(iova) until the unmap", "mapped until unmap")
+      h += "<g class=\"reach\(r.isCache ? " cached" : "")\" data-lane-index=\"\(r.lane)\">"
+      h += "<title>\(HTMLText.escape(t.lanes[r.lane].label + " " + what))</title>"
       h += "<rect x=\"\(x0)\" y=\"\(y)\" width=\"\(max(2, x1 - x0))\" height=\"12\" rx=\"6\"/>"
-      h +=
-        "<text class=\"md reach-label\" x=\"\(x0 + 10)\" y=\"\(y + 24)\">\(r.to == nil ? "mapped" : "mapped until unmap")</text></g>\n"
+      // Right of the mark's own label (`fill`) on a cache lane.
+      h += "<text class=\"md reach-label\" x=\"\(x0 + (r.isCache ? 24 : 10))\" y=\"\(y + 24)\">\(label)</text></g>\n"
     }
     for (i, step) in t.steps.enumerated() {
       let x = Self.laneLabelWidth + i * Self.stepWidth + Self.stepWidth / 2

@@ -42,7 +42,7 @@ enum HTMLStyle {
     svg .lane-label { font-weight: 600; font-size: 12px; }
     svg .step-n { fill: var(--muted); text-anchor: middle; font-size: 10px; }
     svg .ml { text-anchor: middle; font-weight: 600; } svg .md { text-anchor: middle; fill: var(--muted); font-size: 10px; }
-    svg .reach rect { fill: var(--map); opacity: var(--reach); } svg .reach-label { text-anchor: start; }
+    svg .reach rect { fill: var(--map); opacity: var(--reach); } svg .reach.cached rect { fill: var(--cache); } svg .reach-label { text-anchor: start; }
     svg .link { stroke: var(--muted); stroke-width: 1; stroke-dasharray: 2 2; }
     svg .report-line { stroke: var(--report); stroke-width: 1.5; stroke-dasharray: 5 3; }
     svg .shape { stroke: var(--bg); stroke-width: 1.5; }

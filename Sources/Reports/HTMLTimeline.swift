@@ -56,12 +56,15 @@ package struct HTMLTimeline: Sendable {
 
   /// A device's window on the page: from a map of a domain it is attached
   /// to (as the reports' live mappings say) until its unmap, or to the end.
+  /// On a cache lane (`isCache`): from an IOTLB fill to the last hit that
+  /// used it (invalidations are not recorded, so not to the flush).
   package struct Reach: Sendable, Hashable {
     package var lane: Int
     package var from: Int
-    /// The step of the unmap; nil when the mapping is still live at the end.
+    /// The step of the unmap (or last hit); nil when the mapping is still live at the end.
     package var to: Int?
     package var iova: UInt64?
+    package var isCache = false
   }
 
   /// Steps drawn per subject; earlier ones are counted, not drawn.
@@ -124,6 +127,20 @@ package struct HTMLTimeline: Sendable {
       if let s = r.statement { quoted["\(s.file):\(s.line)"] = s.text }
     }
     reaches = spans.map { Reach(lane: index[$0.lane] ?? 0, from: $0.from, to: $0.to, iova: $0.iova) }
+    // A cache entry's life as the page saw it: a fill, then the hits that used it.
+    for (i, r) in raw.enumerated() {
+      guard let fill = r.marks.first(where: { $0.1 == "fill" }) else { continue }
+      var last: Int?
+      for j in (i + 1)..<raw.count {
+        if raw[j].marks.contains(where: { $0.0 == fill.0 && $0.1 == "fill" }) { break }
+        if raw[j].marks.contains(where: { $0.0 == fill.0 && $0.1 == "hit" }) && events[j].iova == events[i].iova {
+          last = j
+        }
+      }
+      if let last {
+        reaches.append(Reach(lane: index[fill.0] ?? 0, from: i, to: last, iova: events[i].iova, isCache: true))
+      }
+    }
     steps = raw.map { r in
       Step(
         location: r.location, event: r.event, text: r.text, statement: r.location.flatMap { quoted[$0] },

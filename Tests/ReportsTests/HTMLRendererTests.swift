@@ -133,3 +133,26 @@ extension HTMLRendererTests {
     #expect(HTMLRenderer().render(doc).contains("pages pfn 0x100-0x103 (4 pages, drawn for the first)"))
   }
 }
+
+extension HTMLRendererTests {
+  /// Lazy unmap: the IOTLB entry a walk filled is used after the unmap and
+  /// the free; the cache lane shows it held from the fill to that hit.
+  @Test func aCacheLaneShowsAnEntryFromItsFillToItsLastHit() throws {
+    func dma(_ line: Int, _ path: String) -> PageHistoryEvent {
+      PageHistoryEvent(
+        event: "dma", file: "t.fixture", line: line, text: "eth0 wrote", task: Self.task, device: "eth0", isWrite: true,
+        iommu: "vtd0", path: path, iova: 0xffff_f000)
+    }
+    let history = [
+      Self.story[0], Self.story[1], dma(7, "walk"),
+      PageHistoryEvent(event: "unmap", file: "t.fixture", line: 8, text: "unmapped", task: Self.task, domain: "d"),
+      Self.story[3], dma(10, "iotlb"),
+    ]
+    let t = HTMLTimeline(reports: [Self.report(.dmaUseAfterFree, history: history)])
+    let cache = t.lanes.firstIndex { $0.kind == .cache }
+    try #require(t.reaches.count == 1)
+    let r = t.reaches[0]
+    #expect(r.isCache && r.lane == cache && r.from == 2 && r.to == 5 && r.iova == 0xffff_f000)
+    #expect(t.steps[5].marks.map(\.event) == ["dma", "hit"])
+  }
+}
