@@ -202,7 +202,8 @@ package struct HTMLRenderer: Sendable {
   static let top = 26
 
   private func svg(_ t: HTMLTimeline, id: String, title: String) -> String {
-    let width = Self.laneLabelWidth + max(1, t.steps.count) * Self.stepWidth + 12
+    // Room on the right for a last label wider than its step (a report kind).
+    let width = Self.laneLabelWidth + max(1, t.steps.count) * Self.stepWidth + 48
     let height = Self.top + max(1, t.lanes.count) * Self.laneHeight + 6
     var h = "<div class=\"scroll\"><svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" "
     h += "width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" role=\"img\" "
