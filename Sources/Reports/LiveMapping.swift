@@ -85,10 +85,32 @@ package struct PageHistoryEvent: Sendable, Hashable {
   package var file: String?
   package var line: Int?
   package var text: String
-  package init(event: String, file: String?, line: Int?, text: String) {
+  /// The same facts as values, for the HTML timeline's lanes (the text and
+  /// JSON forms print only `text`): the task that ran the statement, the
+  /// device of a DMA, whether it wrote, the IOMMU unit whose caches it went
+  /// through and its translation path (`walk`, `walk-cache`, `iotlb`, `atc`,
+  /// `identity`), and the domain and IOVA of a map, unmap or DMA.
+  package var task: EmulatedTask?
+  package var device: String?
+  package var isWrite: Bool?
+  package var iommu: String?
+  package var path: String?
+  package var domain: String?
+  package var iova: UInt64?
+  package init(
+    event: String, file: String?, line: Int?, text: String, task: EmulatedTask? = nil, device: String? = nil,
+    isWrite: Bool? = nil, iommu: String? = nil, path: String? = nil, domain: String? = nil, iova: UInt64? = nil
+  ) {
     self.event = event
     self.file = file
     self.line = line
     self.text = text
+    self.task = task
+    self.device = device
+    self.isWrite = isWrite
+    self.iommu = iommu
+    self.path = path
+    self.domain = domain
+    self.iova = iova
   }
 }

@@ -19,7 +19,7 @@ struct PageHistory {
       case free(order: Int)
       case map(domain: String, iova: UInt64, size: UInt64)
       case unmap(domain: String, iova: UInt64, size: UInt64)
-      case access(device: String, write: Bool, iova: UInt64, path: String)
+      case access(device: String, iommu: String, write: Bool, iova: UInt64, path: String)
       case report(ReportKind)
     }
     var what: What
@@ -69,22 +69,25 @@ struct PageHistory {
 
   static func describe(_ e: Entry) -> PageHistoryEvent {
     let by = "by \(e.task.comm)/\(e.task.pid)"
-    let (event, text): (String, String) =
-      switch e.what {
-      case .alloc(let order, let use): ("alloc", "allocated, order \(order), as \(use.rawValue) \(by)")
-      case .free(let order): ("free", "freed, order \(order) \(by)")
-      case .map(let d, let iova, let size):
-        ("map", "mapped in \(d) at iova \(IOVA(iova)), size \(size.hexAlt)")
-      case .unmap(let d, let iova, let size):
-        ("unmap", "unmapped from \(d) at iova \(IOVA(iova)), size \(size.hexAlt)")
-      case .access(let device, let write, let iova, let path):
-        (
-          "dma",
-          "\(device) \(write ? "wrote" : "read") at iova \(IOVA(iova)) through the "
-            + (path == "walk" ? "page table (filling the IOTLB)" : path)
-        )
-      case .report(let kind): ("report", kind.rawValue)
-      }
-    return PageHistoryEvent(event: event, file: e.caller.file, line: e.caller.line, text: text)
+    var out = PageHistoryEvent(event: "", file: e.caller.file, line: e.caller.line, text: "", task: e.task)
+    switch e.what {
+    case .alloc(let order, let use):
+      (out.event, out.text) = ("alloc", "allocated, order \(order), as \(use.rawValue) \(by)")
+    case .free(let order): (out.event, out.text) = ("free", "freed, order \(order) \(by)")
+    case .map(let d, let iova, let size):
+      (out.event, out.text) = ("map", "mapped in \(d) at iova \(IOVA(iova)), size \(size.hexAlt)")
+      (out.domain, out.iova) = (d, iova)
+    case .unmap(let d, let iova, let size):
+      (out.event, out.text) = ("unmap", "unmapped from \(d) at iova \(IOVA(iova)), size \(size.hexAlt)")
+      (out.domain, out.iova) = (d, iova)
+    case .access(let device, let iommu, let write, let iova, let path):
+      out.event = "dma"
+      out.text =
+        "\(device) \(write ? "wrote" : "read") at iova \(IOVA(iova)) through the "
+        + (path == "walk" ? "page table (filling the IOTLB)" : path)
+      (out.device, out.isWrite, out.iommu, out.path, out.iova) = (device, write, iommu, path, iova)
+    case .report(let kind): (out.event, out.text) = ("report", kind.rawValue)
+    }
+    return out
   }
 }

@@ -245,7 +245,9 @@ extension Sanitizer: MachineObserver {
     }
     if let phys = event.phys {
       note(
-        .access(device: event.device.name, write: event.isWrite, iova: event.iova.rawValue, path: event.path),
+        .access(
+          device: event.device.name, iommu: event.device.unit.name, write: event.isWrite, iova: event.iova.rawValue,
+          path: event.path),
         pfn: phys.rawValue >> UInt64(pageShift), context: ctx)
     }
     switch event.verdict {

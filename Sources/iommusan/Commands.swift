@@ -9,7 +9,7 @@ enum Commands {
   static let run = CommandSpec(
     name: "run", abstract: "Run fixtures under the sanitizer and print what it reports.",
     usage:
-      "iommusan run [--format <format>] [--cmdline <params>] [--max-ram <size>] [--max-resident <size>] [--max-reports <n>] [--history <pages>] [--stats] <file> ...",
+      "iommusan run [--format <format>] [--cmdline <params>] [--max-ram <size>] [--max-resident <size>] [--max-reports <n>] [--history <pages>] [--html <file>] [--stats] <file> ...",
     discussion: """
       Reports print in statement order, each statement's warnings and errors on standard error
       right after its reports. The summary counts reports and the distinct sites (kind and
@@ -23,6 +23,10 @@ enum Commands {
       (
         "history", "pages",
         "Print the whole life of these pages after the run: binding names or page frame numbers, comma-separated."
+      ),
+      (
+        "html", "file",
+        "Also write one self-contained HTML page: a timeline per page with reports and the reports' kernel text (docs/HTML.md)."
       ),
       (
         "max-reports", "n",
@@ -44,12 +48,13 @@ enum Commands {
   static let check = CommandSpec(
     name: "check", abstract: "Run folders of fixtures as a test suite.",
     usage:
-      "iommusan check [--jobs <n>] [--format <format>] [--cmdline <params>] [--max-ram <size>] [--max-resident <size>] [<path> ...]",
+      "iommusan check [--jobs <n>] [--format <format>] [--html <file>] [--cmdline <params>] [--max-ram <size>] [--max-resident <size>] [<path> ...]",
     discussion:
       "A fixture passes when every expectation holds and nothing happened that no expectation names.\nEnds with the line 'N passed, N failed'. Exit status 0 only when all pass.",
     options: [
       ("jobs", "n", "Fixtures to run at once (default: the number of CPUs)."),
       ("format", "format", "kernel (default) or json."),
+      ("html", "file", "Also write one HTML page: the fixtures and their status, a timeline per page with reports."),
       ("cmdline", "params", "Kernel parameters applied over each fixture's own cmdline."),
       ("max-ram", "size", "The largest 'memory' a fixture may ask for (default: 1T)."),
       (
@@ -118,11 +123,13 @@ enum Commands {
       maxReports = n
     }
     var status: Int32 = 0
+    var html = p.options["html"].map { _ in HTMLDocument(command: commandLine("run", args)) }
     let progress = ProgressLine()
     options.progress = { progress.update("iommusan: run: " + progressText($0)) }
     for file in p.positionals {
       let result = FixtureRunner.run(path: file, options: options)
       progress.clear()
+      html?.runs.append(HTMLRun(result, check: false))
       let r = RunOutputRenderer(
         format: format, maxReports: maxReports, sourceLines: true, color: Terminal.colorsStandardError,
         timestamps: !p.flags.contains("no-timestamps"))
@@ -135,6 +142,7 @@ enum Commands {
       }
       status = max(status, result.exitStatus)
     }
+    if let html, let path = p.options["html"], !writeHTML(html, to: path) { return 2 }
     return status
   }
 
@@ -198,6 +206,12 @@ enum Commands {
         + "\n"
     }
     write(out, to: .standardOutput)
+    if let path = p.options["html"] {
+      var html = HTMLDocument(command: commandLine("check", args))
+      html.runs = results.map { HTMLRun($0, check: true) }
+      html.notes = [HTMLNote(title: "Result", lines: ["\(passed) passed, \(failed) failed"])]
+      if !writeHTML(html, to: path) { return 2 }
+    }
     return failed == 0 ? 0 : 1
   }
 
@@ -276,6 +290,31 @@ enum Commands {
   static func progressText(_ p: RunProgress) -> String {
     guard let run = p.statementsRun else { return "\(p.file): \(plural(p.linesRead, "line")) read" }
     return "\(p.file): \(run) of \(plural(p.statements, "statement"))"
+  }
+
+  /// The command as typed, for the HTML page's heading.
+  static func commandLine(_ name: String, _ args: [String]) -> String {
+    (["iommusan", name] + args).map { a in
+      a.isEmpty || a.contains(where: { " \"'$\\".contains($0) })
+        ? "'" + a.replacingOccurrences(of: "'", with: "'\\''") + "'" : a
+    }.joined(separator: " ")
+  }
+
+  /// Writes `--html FILE`; on failure prints `FILE: error: REASON` and returns false.
+  static func writeHTML(_ doc: HTMLDocument, to path: String) -> Bool {
+    let bytes = Array(HTMLRenderer().render(doc).utf8)
+    guard let f = fopen(path, "w") else {
+      write("\(path): error: \(InputFileError.reason(errno))\n", to: .standardError)
+      return false
+    }
+    let written = bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, f) }
+    let writeErrno = errno
+    if fclose(f) != 0 || written != bytes.count {
+      write(
+        "\(path): error: \(InputFileError.reason(written != bytes.count ? writeErrno : errno))\n", to: .standardError)
+      return false
+    }
+    return true
   }
 
   static func printHelp(_ c: CommandSpec) -> Int32 {

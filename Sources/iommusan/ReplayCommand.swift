@@ -7,7 +7,8 @@ import Reports
 extension Commands {
   static let replay = CommandSpec(
     name: "replay", abstract: "Replay an ftrace log of iommu, kmem and dma events through the sanitizer.",
-    usage: "iommusan replay [--format <format>] [--page-size <size>] [--no-progress] [--no-timestamps] [<file>]",
+    usage:
+      "iommusan replay [--format <format>] [--page-size <size>] [--html <file>] [--no-progress] [--no-timestamps] [<file>]",
     discussion: """
       Reads /sys/kernel/tracing/trace or trace_pipe text, or 'trace-cmd report' output, line by line,
       rebuilds per-page IOMMU map counts from iommu:map/unmap, checks every kmem page allocation and
@@ -19,6 +20,10 @@ extension Commands {
     options: [
       ("format", "format", "kernel (default): kernel log splats; json: JSON Lines."),
       ("page-size", "size", "The traced machine's PAGE_SIZE: 4K (default), 16K or 64K."),
+      (
+        "html", "file",
+        "Also write one HTML page: a timeline per reported page from the trace lines its report names (bounded)."
+      ),
     ],
     flags: [
       ("no-progress", "Never print the progress line on standard error."),
@@ -47,10 +52,13 @@ extension Commands {
     var kernel = KernelLog(timestamps: !p.flags.contains("no-timestamps"))
     let json = JSONLinesRenderer()
     let summary: ReplaySummary
+    // Bounded: HTMLRun counts every report and keeps a few thousand.
+    var htmlRun = p.options["html"].map { _ in HTMLRun(name: path) }
     do throws(InputFileError) {
       summary = try TraceReplay.replay(
         path: path, options: options, progress: { progress.update(replayProgress($0, since: progress.start)) },
         report: { report in
+          htmlRun?.add(report)
           switch format {
           case .kernel: out.append(kernel.report(report))
           case .json: out.append(json.render(report))
@@ -68,6 +76,13 @@ extension Commands {
     case .json: out.append(summary.json.serialized + "\n")
     }
     out.flush()
+    if var htmlRun, let htmlPath = p.options["html"] {
+      htmlRun.status = .exit(summary.exitStatus)
+      var html = HTMLDocument(command: commandLine("replay", args))
+      html.runs = [htmlRun]
+      html.notes = [HTMLNote(title: "Replay summary", lines: summary.textLines)]
+      if !writeHTML(html, to: htmlPath) { return 2 }
+    }
     if summary.events == 0 && summary.malformedLines > 0 {
       write(
         "\(path): error: no trace event recognised (\(Plural.count(summary.malformedLines, "malformed line"))); "
