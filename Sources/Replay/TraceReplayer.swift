@@ -136,6 +136,26 @@ package final class TraceReplayer {
     }
   }
 
+  /// Replays a whole trace.dat held in memory (`TraceDat`).
+  package func consumeTraceDat(_ file: UnsafeRawBufferPointer, fromPipe: Bool = false) {
+    guard !finished else { return }
+    if fromPipe, !TraceDat.isTraceDat(file) {
+      formatOverride = "trace.dat"
+      summary.inputError =
+        "a trace.dat larger than \(TraceReplay.maxBufferedTraceDat >> 20) MiB on standard input: give its path"
+      return
+    }
+    summary.bytes &+= UInt64(file.count)
+    do throws(TraceDat.Failure) {
+      let dat = try TraceDat(file)
+      formatOverride = "trace.dat v\(dat.version)"
+      dat.forEachLine { process($0) }
+    } catch {
+      formatOverride = "trace.dat"
+      summary.inputError = error.message
+    }
+  }
+
   package func consume(_ text: String) {
     var t = text
     t.withUTF8 { consume(UnsafeRawBufferPointer($0)) }
