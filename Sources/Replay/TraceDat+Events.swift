@@ -190,8 +190,10 @@ extension TraceDat {
     if !c.buffer.isEmpty { out.append(contentsOf: (c.buffer + ": ").utf8) }
     let comm = pid == 0 ? "<idle>" : comms[pid] ?? "<...>"
     out.append(contentsOf: comm.utf8)
-    out.append(contentsOf: "-\(pid) [\(pad3(c.cpu))] \(c.eventTS / 1_000_000_000).".utf8)
-    let usec = String((c.eventTS % 1_000_000_000) / 1000)
+    // `%6.1000d`: microseconds, rounded (libtraceevent `print_event_time()`).
+    let micro = c.eventTS / 1000 + (c.eventTS % 1000 >= 500 ? 1 : 0)
+    out.append(contentsOf: "-\(pid) [\(pad3(c.cpu))] \(micro / 1_000_000).".utf8)
+    let usec = String(micro % 1_000_000)
     out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: max(0, 6 - usec.utf8.count)))
     out.append(contentsOf: usec.utf8)
     out.append(contentsOf: ": ".utf8)
@@ -223,7 +225,8 @@ extension TraceDat {
         let mt = Int32(truncatingIfNeeded: u("migratetype"))
         let gfp = u("gfp_flags")
         out.append(
-          contentsOf: " migratetype=\(mt) gfp_flags=\(GFPFlags.traceText(gfp, table: format.gfpTable ?? GFPFlags.traceOrder))"
+          contentsOf:
+            " migratetype=\(mt) gfp_flags=\(GFPFlags.traceText(gfp, table: format.gfpTable ?? GFPFlags.traceOrder))"
             .utf8)
       }
     case "iommu":
@@ -232,13 +235,15 @@ extension TraceDat {
         let iova = u("iova")
         let sz = u("size")
         out.append(
-          contentsOf: "IOMMU: iova=0x\(hex(iova, 16)) - 0x\(hex(iova &+ sz, 16)) paddr=0x\(hex(u("paddr"), 16)) size=\(sz)"
+          contentsOf:
+            "IOMMU: iova=0x\(hex(iova, 16)) - 0x\(hex(iova &+ sz, 16)) paddr=0x\(hex(u("paddr"), 16)) size=\(sz)"
             .utf8)
       case "unmap":
         let iova = u("iova")
         let sz = u("size")
         out.append(
-          contentsOf: "IOMMU: iova=0x\(hex(iova, 16)) - 0x\(hex(iova &+ sz, 16)) size=\(sz) unmapped_size=\(u("unmapped_size"))"
+          contentsOf:
+            "IOMMU: iova=0x\(hex(iova, 16)) - 0x\(hex(iova &+ sz, 16)) size=\(sz) unmapped_size=\(u("unmapped_size"))"
             .utf8)
       case "io_page_fault":
         out.append(contentsOf: "IOMMU:".utf8)
@@ -263,9 +268,10 @@ extension TraceDat {
       if f["dma_addr"] != nil { out.append(contentsOf: " dma_addr=\(hex(u("dma_addr")))".utf8) }
       if f["size"] != nil { out.append(contentsOf: " size=\(u("size"))".utf8) }
       if f["phys_addr"] != nil { out.append(contentsOf: " phys_addr=\(hex(u("phys_addr")))".utf8) }
-      for (name, label) in [("dma_addrs", "dma_addrs"), ("lengths", "sizes"), ("sizes", "sizes"),
-        ("phys_addrs", "phys_addrs"), ("addrs", "phys_addrs")]
-      {
+      for (name, label) in [
+        ("dma_addrs", "dma_addrs"), ("lengths", "sizes"), ("sizes", "sizes"),
+        ("phys_addrs", "phys_addrs"), ("addrs", "phys_addrs"),
+      ] {
         guard let fd = f[name], let r = dynamic(fd, d, size) else { continue }
         let el = name == "lengths" || name == "sizes" ? 4 : 8
         out.append(contentsOf: " \(label)={".utf8)

@@ -48,7 +48,7 @@ package struct TraceDat {
   }
 
   let data: UnsafeRawBufferPointer
-  private(set) var version = 0
+  package private(set) var version = 0
   private(set) var bigEndian = false
   private(set) var longSize = 8
   private(set) var pageSize = 4096
@@ -111,7 +111,8 @@ package struct TraceDat {
       guard compression == "none" else {
         throw Failure(
           message: "trace.dat is compressed (\(compression)); iommusan reads only uncompressed files: convert it with "
-            + "'trace-cmd convert --compression none -i FILE -o FILE.raw.dat' (or replay 'trace-cmd report -i FILE' text)")
+            + "'trace-cmd convert --compression none -i FILE -o FILE.raw.dat' (or replay 'trace-cmd report -i FILE' text)"
+        )
       }
       var next = try r.u64()
       var sections = 0

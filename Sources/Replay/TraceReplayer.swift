@@ -208,11 +208,12 @@ package final class TraceReplayer {
       s.eventCounts[t.name] = eventCounts[t.rawValue]
     }
     s.format =
-      formatOverride ?? (sawPerf
-      ? "perf-script"
-      : sawRaw
-        ? "trace-cmd-raw"
-        : sawTraceCmdHeader ? "trace-cmd" : sawFtraceHeader ? "ftrace" : summary.events > 0 ? "trace_pipe" : "empty")
+      formatOverride
+      ?? (sawPerf
+        ? "perf-script"
+        : sawRaw
+          ? "trace-cmd-raw"
+          : sawTraceCmdHeader ? "trace-cmd" : sawFtraceHeader ? "ftrace" : summary.events > 0 ? "trace_pipe" : "empty")
     s.liveMappings = liveMappings
     var bytes: UInt64 = 0
     for m in mappings where m.live { bytes &+= m.last &- m.iova &+ 1 }
