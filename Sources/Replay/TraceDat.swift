@@ -410,12 +410,6 @@ struct Reader {
   var at: Int
   var big: Bool
 
-  init(data: UnsafeRawBufferPointer, at: Int, big: Bool) {
-    self.data = data
-    self.at = at
-    self.big = big
-  }
-
   private func fail(_ what: String) -> TraceDat.Failure {
     TraceDat.Failure(message: "trace.dat: truncated or corrupt at offset \(at) (\(what))")
   }

@@ -453,6 +453,7 @@ extension TraceLineParser {
   /// `page=%p pfn=0x%lx order=%d [migratetype=%d gfp_flags=%s]` (`pfn=%lu` on old kernels,
   /// `cold=%d` on old `mm_page_free_batched`).
   private static func kmem(_ p: Line, _ start: Int, _ type: TraceEventType, _ f: inout EventFields) -> StaticString? {
+    if kmemFast(p, start, type, &f) { return nil }
     var i = start
     var havePFN = false
     var haveOrder = false
@@ -503,6 +504,41 @@ extension TraceLineParser {
       f.order = 0
     }
     return nil
+  }
+
+  /// The kernel's own layout in one pass, single spaces:
+  /// `page=X pfn=0x.. order=N[ migratetype=N gfp_flags=F]`. False: the general loop decides.
+  @inline(__always)
+  private static func kmemFast(_ p: Line, _ start: Int, _ type: TraceEventType, _ f: inout EventFields) -> Bool {
+    var i = start
+    guard p.expect("page=", &i) else { return false }
+    let pageStart = i
+    while i < p.count, p[i] != ASCII.space { i += 1 }
+    let pageEnd = i
+    guard p.expect(" pfn=", &i), let pfn = p.hexOrDecimal(&i), p.expect(" order=", &i), let order = p.decimal(&i),
+      order <= UInt64(maxOrder)
+    else { return false }
+    var gfpStart = 0
+    var gfpEnd = 0
+    if i < p.count {
+      guard type == .mmPageAlloc, p.expect(" migratetype=", &i), p.signedDecimal(&i) != nil,
+        p.expect(" gfp_flags=", &i)
+      else { return false }
+      gfpStart = i
+      gfpEnd = p.tokenEnd(i)
+      guard gfpEnd == p.count else { return false }
+    }
+    f.pageIsNull = false
+    if pageEnd > pageStart, pageEnd - pageStart <= 16, p[pageStart] == ASCII.lparen || p[pageStart] == ASCII.zero {
+      f.pageIsNull =
+        p.equals(pageStart, pageEnd, "(null)") || p.equals(pageStart, pageEnd, "(nil)")
+        || p.equals(pageStart, pageEnd, "0000000000000000")
+    }
+    f.pfn = pfn
+    f.order = Int(order)
+    f.gfpStart = gfpStart
+    f.gfpEnd = gfpEnd
+    return true
   }
 
   /// `<device> [dir=%s] dma_addr=%llx size=%zu [phys_addr=%llx] ...` or the
