@@ -7,7 +7,10 @@ extension Cmdline {
   package static func parse(_ text: String, file: String = "--cmdline") -> (
     settings: [CmdlineSetting], diagnostics: [Diagnostic]
   ) {
-    parseParameters(Array(text.utf8), file: file) { SourceLocation(line: 1, column: $0 + 1) }
+    let bytes = Array(text.utf8)
+    var (settings, diagnostics) = parseParameters(bytes, file: file) { SourceLocation(line: 1, column: $0 + 1) }
+    for i in diagnostics.indices { diagnostics[i].keepSourceLine(bytes) }
+    return (settings, diagnostics)
   }
 
   /// Applies a `--cmdline` string on top of this command line.

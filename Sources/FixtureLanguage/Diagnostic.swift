@@ -19,6 +19,14 @@ package struct Diagnostic: Error, Sendable, Hashable, CustomStringConvertible {
   package var severity: Severity
   /// The message, without location or severity.
   package var message: String
+  /// The text of the line the diagnostic is about, kept when it was made (the
+  /// parser streams and keeps one line), for the caret line; nil when the
+  /// line is not known, too long to show, or holds bytes a terminal would
+  /// not show as text. Not part of a diagnostic's identity (`==`).
+  package var sourceLine: String?
+
+  /// The longest line kept in `sourceLine`, in bytes.
+  package static let maxSourceLineLength = 512
 
   /// Creates a diagnostic.
   package init(file: String, line: Int, column: Int, severity: Severity = .error, message: String) {
@@ -50,5 +58,57 @@ package struct Diagnostic: Error, Sendable, Hashable, CustomStringConvertible {
     line == 0
       ? "\(file): \(severity.rawValue): \(message)"
       : "\(file):\(line):\(column): \(severity.rawValue): \(message)"
+  }
+
+  package static func == (a: Self, b: Self) -> Bool {
+    (a.file, a.line, a.column, a.severity, a.message) == (b.file, b.line, b.column, b.severity, b.message)
+  }
+
+  package func hash(into hasher: inout Hasher) {
+    hasher.combine(file)
+    hasher.combine(line)
+    hasher.combine(column)
+    hasher.combine(severity)
+    hasher.combine(message)
+  }
+
+  /// Keeps `bytes` as the source line when they are short, valid UTF-8 and free of control characters but tabs.
+  package mutating func keepSourceLine(_ bytes: some Collection<UInt8>) {
+    guard bytes.count <= Self.maxSourceLineLength, bytes.allSatisfy({ $0 >= 0x20 && $0 != 0x7F || $0 == 0x09 }),
+      let text = String(validating: bytes, as: UTF8.self)
+    else { return }
+    sourceLine = text
+  }
+
+  /// The diagnostic as clang prints it: the `description` line, then (when
+  /// `sourceLine` is known) the source line and a `^` under the column.
+  /// With `color`, clang's colours: bold location and message, red `error:`,
+  /// magenta `warning:`, grey... `note:`, green caret.
+  package func rendered(color: Bool = false) -> String {
+    var text: String
+    if color {
+      let place = line == 0 ? "\(file): " : "\(file):\(line):\(column): "
+      let tint =
+        switch severity {
+        case .error: "\u{1B}[0;1;31m"
+        case .warning: "\u{1B}[0;1;35m"
+        case .note: "\u{1B}[0;1;30m"
+        }
+      text =
+        "\u{1B}[1m\(place)\u{1B}[0m\(tint)\(severity.rawValue): \u{1B}[0m\u{1B}[1m\(message)\u{1B}[0m\n"
+    } else {
+      text = description + "\n"
+    }
+    guard line > 0, column > 0, let sourceLine else { return text }
+    // The caret's indent: a tab stays a tab; any other character is one column.
+    var indent = ""
+    var byte = 1
+    for scalar in sourceLine.unicodeScalars {
+      guard byte < column else { break }
+      indent.append(scalar == "\t" ? "\t" : " ")
+      byte += UTF8.width(scalar)
+    }
+    let caret = color ? "\u{1B}[0;1;32m^\u{1B}[0m" : "^"
+    return text + sourceLine + "\n" + indent + caret + "\n"
   }
 }

@@ -13,4 +13,6 @@ package enum FixtureLimits {
   /// The largest `len=` of a device access: the emulator does one access
   /// per page the range touches, so this bounds the work of one `dma` line.
   package static let maxAccessLength: UInt64 = 1 << 30
+  /// The most uses of unbound names remembered, to say "bound later, at line N" if a later line binds one.
+  package static let maxLaterUses: Int = 10_000
 }

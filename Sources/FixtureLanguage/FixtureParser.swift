@@ -29,6 +29,9 @@ package struct FixtureParser {
     state = ParserState(file: file)
   }
 
+  /// The lines parsed so far.
+  package var linesRead: Int { state.lineNumber }
+
   /// Whether parsing stopped (too many statements): later bytes are ignored.
   package var isStopped: Bool { state.stopped }
 

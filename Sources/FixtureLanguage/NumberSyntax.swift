@@ -21,6 +21,21 @@ enum NumberSyntax {
     }
   }
 
+  /// `4K` for `4KB`, `4KiB`, `4kb` or `4kib`: a size written with a byte unit, as
+  /// people write it, whose suffix letter is the fixture language's (the
+  /// kernel's `memparse()` takes neither `B` nor `iB` either).
+  static func binarySuffixWithoutB(_ s: ArraySlice<UInt8>) -> String? {
+    var body = s
+    guard let b = body.popLast(), b == UInt8(ascii: "B") || b == UInt8(ascii: "b") else { return nil }
+    if let i = body.last, i == UInt8(ascii: "i") { body.removeLast() }
+    guard let letter = body.popLast(), !body.isEmpty, case .value = digits(body) else { return nil }
+    let upper = letter >= 0x61 && letter <= 0x7a ? letter - 0x20 : letter
+    guard [UInt8(ascii: "K"), UInt8(ascii: "M"), UInt8(ascii: "G"), UInt8(ascii: "T")].contains(upper) else {
+      return nil
+    }
+    return String(decoding: body, as: UTF8.self) + String(UnicodeScalar(upper))
+  }
+
   /// A number with an optional binary suffix: `4096`, `0x1000`, `4K`, `2M`, `1G`, `1T`.
   ///
   /// A suffix needs a decimal number; hexadecimal sizes are plain bytes.
@@ -39,6 +54,10 @@ enum NumberSyntax {
     }
     let isHex = isHexPrefixed(s)
     guard let shift else {
+      if !isHex, let fixed = binarySuffixWithoutB(s) {
+        return .failure(
+          "invalid size '\(text)'; did you mean '\(fixed)'? (K, M, G and T are binary units: 4K is 4096 bytes)")
+      }
       if !isHex, s.count > 1,
         [UInt8(ascii: "k"), UInt8(ascii: "m"), UInt8(ascii: "g"), UInt8(ascii: "t")].contains(last),
         case .value = digits(s.dropLast())

@@ -86,6 +86,8 @@ extension ParserState {
   ) -> Arguments {
     var arguments = Arguments()
     var keyNames: [String] { syntax.keys.map(\.name) }
+    /// Required keys an unknown key's "did you mean" already names: not reported missing too.
+    var suggested: Set<String> = []
     let list = Array(words)
     var index = 0
     /// `key = value`, `key =value` or `key= value`: reported once, then taken as `key=value`.
@@ -121,7 +123,9 @@ extension ParserState {
         let key = String(decoding: source[word.start..<equals], as: UTF8.self)
         var value = Word(start: equals + 1, end: word.end, column: word.column + (equals + 1 - word.start), string: nil)
         guard let spec = syntax.keys.first(where: { $0.name == key }) else {
-          unknownKey(key, column: word.column, statement: statement, keys: keyNames)
+          if let match = unknownKey(key, column: word.column, statement: statement, keys: keyNames) {
+            suggested.insert(match)
+          }
           continue
         }
         if value.start == value.end {
@@ -156,7 +160,9 @@ extension ParserState {
           if key.isEmpty {
             error("unexpected '='; a key=value pair has no spaces around '='", at: word)
           } else {
-            unknownKey(key, column: word.column, statement: statement, keys: keyNames)
+            if let match = unknownKey(key, column: word.column, statement: statement, keys: keyNames) {
+              suggested.insert(match)
+            }
           }
           continue
         }
@@ -182,24 +188,53 @@ extension ParserState {
       }
       arguments.positionals.removeSubrange(maximum...)
     } else if arguments.positionals.count < syntax.positionals.count {
-      let missing = syntax.positionals[arguments.positionals.count]
-      error("missing \(missing) for '\(statement)' (usage: \(usage))", column: missingColumn)
+      arguments.isShort = true
+      if let (index, choices) = missingKeyword(arguments.positionals, syntax: syntax) {
+        // `dma nic h`: the word that is not `read` or `write` is the next placeholder's, not a keyword.
+        let found = arguments.positionals[index]
+        error(
+          "missing \(choices) before '\(quoted(found))' (usage: \(usage))", at: found)
+      } else {
+        let missing = syntax.positionals[arguments.positionals.count]
+        error("missing \(missing) for '\(statement)' (usage: \(usage))", column: missingColumn)
+      }
     }
-    for spec in syntax.keys where spec.required && !arguments.pairs.contains(where: { $0.key == spec.name }) {
+    for spec in syntax.keys
+    where spec.required && !suggested.contains(spec.name) && !arguments.pairs.contains(where: { $0.key == spec.name }) {
       error("missing key '\(spec.name)=' for '\(statement)' (usage: \(usage))", column: missingColumn)
     }
     return arguments
   }
 
-  mutating func unknownKey(_ key: String, column: Int, statement: String, keys: [String]) {
+  /// Reports an unknown key; returns the key its "did you mean" names.
+  @discardableResult
+  mutating func unknownKey(_ key: String, column: Int, statement: String, keys: [String]) -> String? {
     let shown = Quote.text(key)
     if keys.isEmpty {
       error("unknown key '\(shown)=': '\(statement)' takes no keys", column: column)
-      return
+      return nil
     }
-    let hint = Suggestion.didYouMean(key, among: keys, quoteSuffix: "=")
+    let match = Suggestion.closest(to: key, among: keys)
+    let hint = match.map { "; did you mean '\($0)='?" } ?? ""
     error(
       "unknown key '\(shown)=' for '\(statement)'\(hint) (valid keys: \(keys.map { $0 + "=" }.joined(separator: ", ")))",
       column: column)
+    return match
+  }
+
+  /// In too few positionals, the first that stands where a keyword placeholder
+  /// (`read|write`) is and is not one of its words: the keyword is what is
+  /// missing. Returns its index and the keywords in words (`'read' or 'write'`).
+  func missingKeyword(_ positionals: [Word], syntax: Syntax) -> (Int, String)? {
+    for (index, word) in positionals.enumerated() {
+      let placeholder = syntax.positionals[index]
+      let choices = placeholder.split(separator: "|").map(String.init)
+      guard choices.count > 1, choices.allSatisfy({ $0.allSatisfy(\.isLowercase) }) else { continue }
+      // The keyword is there, in another place: something else is missing.
+      if positionals.contains(where: { $0.string == nil && choices.contains(text($0)) }) { return nil }
+      if word.string == nil, choices.contains(text(word)) { return nil }
+      return (index, choices.map { "'\($0)'" }.joined(separator: " or "))
+    }
+    return nil
   }
 }

@@ -95,13 +95,13 @@ extension ParserState {
       let device = deviceReference(p(0))
       let address = address(p(1), role: .physical)
       let size = size(v("size"))
-      let direction = v("dir").map { choice($0, key: "dir", as: DMADirection.self) } ?? .bidirectional
+      let direction = v("dir").map { self.direction($0) } ?? .bidirectional
       guard let device, let address, let size, let direction else { return nil }
       return .dmaMap(device: device, address: address, size: size, direction: direction)
     case .dmaUnmap:
       let handle = reference(p(0), kinds: [.dmaMapping], role: "a DMA mapping (dma_map)")
       let size = v("size").map { self.size($0) }
-      let direction = v("dir").map { choice($0, key: "dir", as: DMADirection.self) }
+      let direction = v("dir").map { self.direction($0) }
       guard let handle, !failed(size), !failed(direction) else { return nil }
       return .dmaUnmap(handle, size: size ?? nil, direction: direction ?? nil)
     case .dmaAlloc:
@@ -209,7 +209,7 @@ extension ParserState {
     let (settings, found) = Cmdline.parseParameters(string, file: file) { offset in
       SourceLocation(line: currentLine, column: offset < columns.count ? columns[offset] : word.column)
     }
-    diagnostics.append(contentsOf: found)
+    for diagnostic in found { append(diagnostic) }
     return found.contains(where: \.isError) ? nil : .cmdline(settings)
   }
 
@@ -366,6 +366,8 @@ extension ParserState {
     let device = deviceReference(args.positional(0))
     let kind = args.positional(1).flatMap { word -> DMAAccessKind? in
       if word.string == nil, let kind = DMAAccessKind(rawValue: text(word)) { return kind }
+      // With a positional missing, readArguments said the keyword is.
+      guard !args.isShort else { return nil }
       error("expected 'read' or 'write', found '\(quoted(word))' (usage: \(Verb.dma.usage))", at: word)
       return nil
     }

@@ -72,7 +72,19 @@ extension ParserState {
         let candidates = names.filter { $0.value.kind.map(kinds.contains) ?? false }.map(\.key).sorted()
         hint = Suggestion.didYouMean(name, among: candidates)
       }
-      error("use of unbound name '\(shown)'\(inText)\(hint)", column: column)
+      if hint.isEmpty, kinds == [.device] {
+        let iommu = iommuLines.count == 1 ? iommuLines.keys.first ?? "IOMMU" : "IOMMU"
+        hint = "; no device has this name: declare it first with 'device \(shown) iommu=\(iommu)'"
+      } else if hint.isEmpty, kinds == [.iommu] {
+        hint = "; no IOMMU has this name: declare it first with 'iommu \(shown) model=vtd' (or amd, smmuv3)"
+      }
+      let prefix = "use of unbound name '\(shown)'\(inText)"
+      if laterUseCount < FixtureLimits.maxLaterUses {
+        // If a later line binds the name, `define` says so instead of the hint.
+        laterUseCount += 1
+        laterUses[name, default: []].append((diagnostics.count, line, prefix))
+      }
+      error(prefix + hint, column: column)
       return false
     }
     if let failed = binding.failedLine {
@@ -171,6 +183,13 @@ extension ParserState {
     let hint = word.string == nil ? Suggestion.didYouMean(value, among: valid) : ""
     error("invalid value '\(quoted(word))' for '\(key)='\(hint) (valid: \(valid.joined(separator: ", ")))", at: word)
     return nil
+  }
+
+  /// `dir=to-device|from-device|bidirectional`, or the kernel's enumerator
+  /// (`DMA_TO_DEVICE`, `DMA_FROM_DEVICE`, `DMA_BIDIRECTIONAL`; an extension).
+  mutating func direction(_ word: Word) -> DMADirection? {
+    if word.string == nil, let alias = DMADirection(kernelEnumName: text(word)) { return alias }
+    return choice(word, key: "dir", as: DMADirection.self)
   }
 
   /// `width=1|2|4|8`.

@@ -37,6 +37,8 @@ struct ParserState {
   struct Arguments {
     var positionals: [Word] = []
     var pairs: [(key: String, keyColumn: Int, value: Word)] = []
+    /// Fewer positionals than the syntax requires (already reported).
+    var isShort = false
 
     func value(_ key: String) -> Word? { pairs.first { $0.key == key }?.value }
     func values(_ key: String) -> [Word] { pairs.filter { $0.key == key }.map(\.value) }
@@ -45,6 +47,8 @@ struct ParserState {
 
   /// The line being parsed (the parser keeps one line at a time).
   var source: [UInt8] = []
+  /// Whether `source` holds the current line (not when it is too long).
+  var lineIsKept = false
   let file: String
   /// The number of the last line seen.
   var lineNumber = 0
@@ -66,6 +70,10 @@ struct ParserState {
   var stopped = false
   /// How many more unbound names get a "did you mean" (each costs a scan of all names).
   var suggestionBudget = 100
+  /// Uses of unbound names, by name: the diagnostic's index, its line and its
+  /// message without hint, rewritten if a later line binds the name.
+  var laterUses: [String: [(index: Int, line: Int, prefix: String)]] = [:]
+  var laterUseCount = 0
 
   // The line being parsed.
   var tokens: [Token] = []
@@ -93,13 +101,20 @@ struct ParserState {
   // MARK: - Diagnostics
 
   mutating func error(_ message: String, column: Int) {
-    diagnostics.append(Diagnostic(file: file, line: line, column: column, message: message))
+    append(Diagnostic(file: file, line: line, column: column, message: message))
   }
 
   mutating func error(_ message: String, at word: Word) { error(message, column: word.column) }
 
   mutating func warning(_ message: String, column: Int) {
-    diagnostics.append(Diagnostic(file: file, line: line, column: column, severity: .warning, message: message))
+    append(Diagnostic(file: file, line: line, column: column, severity: .warning, message: message))
+  }
+
+  /// Adds a diagnostic about the current line, with the line's text for the caret line.
+  mutating func append(_ diagnostic: Diagnostic) {
+    var diagnostic = diagnostic
+    if lineIsKept, diagnostic.line == lineNumber { diagnostic.keepSourceLine(source) }
+    diagnostics.append(diagnostic)
   }
 
   var errorCount: Int { diagnostics.count }
@@ -136,7 +151,8 @@ struct ParserState {
       length -= 3
     }
     if length > 0, length == bytes.count - start, bytes[start + length - 1] == 0x0D { length -= 1 }
-    if length <= FixtureLimits.maxLineLength {
+    lineIsKept = length <= FixtureLimits.maxLineLength
+    if lineIsKept {
       // Blank lines and comments cost nothing: they are not copied.
       var i = start
       while i < start + length, bytes[i] == 0x20 || bytes[i] == 0x09 { i += 1 }
@@ -241,6 +257,14 @@ struct ParserState {
         message = "expected a statement word, found a string"
       } else if spelled.hasPrefix("@"), let bindingWord {
         message = "the task prefix comes first: write '\(spelled) \(text(bindingWord)) = ...'"
+      } else if bindingWord == nil, let equals = spelled.firstIndex(of: "="),
+        NameSyntax.isValid(ArraySlice(spelled[..<equals].utf8))
+      {
+        // `buf=alloc_pages`: a binding written without its spaces.
+        let after = String(spelled[spelled.index(after: equals)...])
+        let statementWord = Verb.byName[after] != nil ? after : Suggestion.closest(to: after, among: Verb.names)
+        message +=
+          "; to bind a name, put spaces around '=': '\(spelled[..<equals]) = \(statementWord ?? "STATEMENT")\(index + 1 < tokens.count ? " ..." : "")'"
       } else if let match = Suggestion.closest(to: spelled, among: Verb.names) {
         message +=
           spelled.lowercased() == match
@@ -353,7 +377,7 @@ struct ParserState {
   mutating func defineUnit(_ name: NameReference, isDevice: Bool) {
     let what = isDevice ? "a device" : "an IOMMU"
     if let first = isDevice ? deviceLines[name.name] : iommuLines[name.name] {
-      diagnostics.append(
+      append(
         Diagnostic(
           file: file, location: name.location,
           message:
@@ -367,6 +391,15 @@ struct ParserState {
   }
 
   mutating func define(_ name: NameReference, kind: BindingKind?) {
+    if !laterUses.isEmpty, let uses = laterUses.removeValue(forKey: name.name) {
+      let bound = name.location.line
+      for use in uses where use.index < diagnostics.count {
+        diagnostics[use.index].message =
+          use.line == bound
+          ? use.prefix + ": the statement that binds it cannot use it"
+          : use.prefix + ": '\(Quote.text(name.name))' is bound later, at line \(bound)"
+      }
+    }
     names[name.name] = NameBinding(kind: kind, line: name.location.line, failedLine: nil)
   }
 }

@@ -121,7 +121,8 @@ extension Execution {
     func filter(_ what: String, _ value: (Report) -> String?, _ wanted: String) {
       let with = sameKind.filter { value($0) == wanted }.count
       let none = sameKind.filter { value($0) == nil }.count
-      parts.append("\(with) with \(what)=\(wanted)" + (none > 0 ? " (\(none) name no \(what))" : ""))
+      parts.append(
+        "\(with) with \(what)=\(wanted)" + (none > 0 ? " (\(none) \(none == 1 ? "names" : "name") no \(what))" : ""))
     }
     if let dev = want.device { filter("device", \.device, dev.name) }
     if let dom = want.domain { filter("domain", \.domain, dom.name) }
@@ -138,7 +139,7 @@ extension Execution {
     return ": got " + parts.joined(separator: ", ")
   }
 
-  private func plural(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
+  private func plural(_ n: Int, _ noun: String) -> String { Plural.count(n, noun) }
 
   private func summary(_ reports: [Report]) -> String {
     guard !reports.isEmpty else { return " (no report)" }
@@ -164,10 +165,10 @@ extension Execution {
       let s = u.stats
       let (il, wl) = u.cachedEntryCounts
       out.append(
-        "iommu \(u.name) (\(u.model.rawValue)): iotlb \(il) entries, hits \(s.iotlbHits), misses \(s.iotlbMisses), fills \(s.iotlbFills), evictions \(s.iotlbEvictions), invalidated \(s.iotlbEntriesInvalidated)"
+        "iommu \(u.name) (\(u.model.rawValue)): iotlb \(Plural.count(il, "entry", "entries")), hits \(s.iotlbHits), misses \(s.iotlbMisses), fills \(s.iotlbFills), evictions \(s.iotlbEvictions), invalidated \(s.iotlbEntriesInvalidated)"
       )
       out.append(
-        "iommu \(u.name) (\(u.model.rawValue)): walk cache \(wl) entries, hits \(s.walkCacheHits), fills \(s.walkCacheFills), evictions \(s.walkCacheEvictions), invalidated \(s.walkEntriesInvalidated); walks \(s.walks), faults \(s.walkFaults)"
+        "iommu \(u.name) (\(u.model.rawValue)): walk cache \(Plural.count(wl, "entry", "entries")), hits \(s.walkCacheHits), fills \(s.walkCacheFills), evictions \(s.walkCacheEvictions), invalidated \(s.walkEntriesInvalidated); walks \(s.walks), faults \(s.walkFaults)"
       )
       let inv = s.invalidations.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
       out.append(
@@ -176,7 +177,7 @@ extension Execution {
     for d in machine.devices where d.ats {
       let c = d.atcCounters
       out.append(
-        "device \(d.name): atc \(c.entries) entries, hits \(c.hits), invalidations \(c.invalidations), timeouts \(c.timeouts)"
+        "device \(d.name): atc \(Plural.count(c.entries, "entry", "entries")), hits \(c.hits), invalidations \(c.invalidations), timeouts \(c.timeouts)"
       )
     }
     out.append("cpu: tlb flushes \(machine.cpuTLBFlushCount)")

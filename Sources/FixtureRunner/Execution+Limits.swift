@@ -64,9 +64,10 @@ extension Execution {
     }
     guard machine.memory.residentLimitReached else { return }
     let limit = ByteSize.describe(options.maximumResident)
+    let usage = machine.memory.budget.usageDescription
     throw fatal(
       stmt.verbLocation,
-      "'\(stmt.verb.rawValue)' passed the limit on resident emulated memory (\(limit) of written pages, page tables included); raise it with --max-resident"
+      "'\(stmt.verb.rawValue)' passed the limit on resident emulated memory (\(limit); in use: \(usage)); raise it with --max-resident"
     )
   }
 }

@@ -13,7 +13,8 @@ package struct RunOptions: Sendable {
   package var stats: Bool
   /// The largest `memory` a fixture may ask for (`--max-ram`).
   package var maximumRAM: UInt64
-  /// The most emulated memory that may hold data, in bytes (`--max-resident`):
+  /// The most memory the emulated machine may keep, in bytes (`--max-resident`,
+  /// `ResidentBudget`):
   /// past it the fixture stops with an error that names the limit.
   package var maximumResident: UInt64
   /// An observer attached beside the sanitizer (`Machine.addObserver`): a
@@ -22,6 +23,9 @@ package struct RunOptions: Sendable {
   /// `--history`: pages (binding names or page frame numbers) whose whole
   /// life is printed after the run.
   package var history: [String] = []
+  /// Called while a fixture is read (each 1 MiB chunk) and run (every
+  /// `RunProgress.statementStride` statements), for a progress line.
+  package var progress: (@Sendable (RunProgress) -> Void)?
   package init(
     cmdline: String? = nil, stats: Bool = false, maximumRAM: UInt64 = MemoryConfiguration.defaultMaximumRAM,
     maximumResident: UInt64 = MemoryConfiguration.defaultMaximumResident
@@ -30,6 +34,26 @@ package struct RunOptions: Sendable {
     self.stats = stats
     self.maximumRAM = maximumRAM
     self.maximumResident = maximumResident
+  }
+}
+
+/// How far a fixture has got: lines read, then statements run.
+package struct RunProgress: Sendable, Hashable {
+  /// Statements between two calls while a fixture runs.
+  package static let statementStride = 4096
+  package var file: String
+  /// Lines parsed so far.
+  package var linesRead: Int
+  /// Statements run so far; nil while the fixture is being read.
+  package var statementsRun: Int?
+  /// The fixture's statements (0 while it is being read).
+  package var statements: Int
+
+  package init(file: String, linesRead: Int, statementsRun: Int?, statements: Int) {
+    self.file = file
+    self.linesRead = linesRead
+    self.statementsRun = statementsRun
+    self.statements = statements
   }
 }
 
@@ -47,6 +71,7 @@ package enum FixtureRunner {
     do {
       try InputFile.read(path: path) { chunk in
         parser.consume(chunk)
+        options.progress?(RunProgress(file: file, linesRead: parser.linesRead, statementsRun: nil, statements: 0))
         return !parser.isStopped
       }
     } catch {

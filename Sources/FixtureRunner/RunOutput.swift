@@ -13,9 +13,28 @@ package struct RunOutputRenderer: Sendable {
   /// Print at most this many reports (`--max-reports`); nil prints all, as
   /// the kernel prints every `WARN_ON()` that fires.
   package var maxReports: Int?
-  package init(format: OutputFormat, maxReports: Int? = nil) {
+  /// Print a parse error's source line and a caret under its column, as clang does.
+  package var sourceLines: Bool
+  /// Colour diagnostics as clang does on a terminal (`Diagnostic.rendered(color:)`).
+  package var color: Bool
+  /// printk timestamps on kernel lines (`KernelLog.timestamps`).
+  package var timestamps: Bool
+  package init(
+    format: OutputFormat, maxReports: Int? = nil, sourceLines: Bool = false, color: Bool = false,
+    timestamps: Bool = true
+  ) {
     self.format = format
     self.maxReports = maxReports
+    self.sourceLines = sourceLines
+    self.color = color
+    self.timestamps = timestamps
+  }
+
+  /// A diagnostic as this renderer prints it, with its line feed.
+  func render(_ diagnostic: Diagnostic) -> String {
+    var diagnostic = diagnostic
+    if !sourceLines { diagnostic.sourceLine = nil }
+    return diagnostic.rendered(color: color)
   }
 
   /// A piece of output for one stream, in the order things happened.
@@ -40,9 +59,10 @@ package struct RunOutputRenderer: Sendable {
   /// then the next statement's; the summary last.
   /// `out: false` or `err: false` leaves that stream out (and does not render it).
   package func pieces(_ result: FixtureResult, out wantsOut: Bool = true, err wantsErr: Bool = true) -> [Piece] {
-    var messages = result.diagnostics.map { (line: $0.line, column: $0.column, text: $0.description) }
+    var messages = result.diagnostics.map { (line: $0.line, column: $0.column, text: render($0)) }
     for f in result.failures {
-      messages.append((f.line, f.column, "\(f.file):\(f.line):\(f.column): warning: \(f.message)"))
+      let warning = Diagnostic(file: f.file, line: f.line, column: f.column, severity: .warning, message: f.message)
+      messages.append((f.line, f.column, render(warning)))
     }
     let sorted = messages.enumerated().sorted { a, b in
       (a.element.line, a.element.column, a.offset) < (b.element.line, b.element.column, b.offset)
@@ -52,14 +72,15 @@ package struct RunOutputRenderer: Sendable {
     func flush(before line: Int) {
       var text = ""
       while next < sorted.count && sorted[next].line < line {
-        text += sorted[next].text + "\n"
+        text += sorted[next].text
         next += 1
       }
       if !text.isEmpty && wantsErr { pieces.append(.err(text)) }
     }
-    let kernel = KernelTextRenderer()
+    var kernel = KernelLog(timestamps: timestamps)
     let json = JSONLinesRenderer()
     var printed = 0
+    if format == .kernel && result.debugPageAlloc && !result.outcomes.isEmpty { pieces.append(.out(kernel.boot())) }
     for (k, o) in result.outcomes.enumerated() {
       flush(before: o.line)
       var out = ""
@@ -69,11 +90,11 @@ package struct RunOutputRenderer: Sendable {
           continue
         case (.report(let r), .kernel):
           printed += 1
-          out += kernel.render(r)
+          out += kernel.report(r)
         case (.report(let r), .json):
           printed += 1
           out += json.render(r)
-        case (.event(let e), .kernel): out += e.text + "\n"
+        case (.event(let e), .kernel): out += kernel.line(e.text, time: e.time, pid: e.task.pid)
         case (.event(let e), .json): out += eventJSON(e, file: result.file, line: o.line) + "\n"
         }
       }
@@ -133,7 +154,7 @@ package struct RunOutputRenderer: Sendable {
       "\(plural(s.statements, "statement")), \(reports), \(plural(s.faults, "fault")), \(plural(s.errors, "error"))"
   }
 
-  func plural(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
+  func plural(_ n: Int, _ noun: String) -> String { Plural.count(n, noun) }
 
   func summaryJSON(_ r: FixtureResult) -> String {
     let s = r.summary

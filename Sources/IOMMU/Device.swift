@@ -7,6 +7,8 @@ import Synchronization
 package final class Device: Sendable, CustomStringConvertible {
   /// ATC capacity.
   package static let atcEntries = 32
+  /// What a device costs: the object, its state and its empty ATC.
+  static let residentBytes = 1024
 
   package let name: String
   package let unit: IOMMUUnit

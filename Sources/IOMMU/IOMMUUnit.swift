@@ -23,6 +23,9 @@ package struct CacheStats: Sendable, Hashable {
 /// One IOMMU (a DMAR unit, an AMD IOMMU, an SMMUv3) with its leaf IOTLB and
 /// paging-structure caches.
 package final class IOMMUUnit: Sendable {
+  /// What a unit costs before its caches fill: the object and its empty caches.
+  static let residentBytes = 2048
+
   package let name: String
   package let model: IOMMUModel
   package let format: PageTableFormat

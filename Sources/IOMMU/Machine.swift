@@ -115,10 +115,12 @@ package final class Machine: Sendable {
     name: String, model: IOMMUModel, granule: PageSize = .size4K, pgsizes: UInt64? = nil, iotlbEntries: Int = 256,
     walkCacheEntries: Int = 64, sva: Bool = false
   ) throws(MachineError) -> IOMMUUnit {
+    guard memory.budget.charge(IOMMUUnit.residentBytes, .units) else { throw .residentLimit }
     let unit = IOMMUUnit(
       name: name, model: model, granule: granule, pgsizes: pgsizes, iotlbEntries: iotlbEntries,
       walkCacheEntries: walkCacheEntries, sva: sva)
     guard unit.pgsizeBitmap != 0 else {
+      memory.budget.release(IOMMUUnit.residentBytes, .units)
       throw MachineError(.EINVAL, "pgsizes leaves no page size the \(model.rawValue) format supports")
     }
     let dup = registry.withLock { r -> Bool in
@@ -127,7 +129,10 @@ package final class Machine: Sendable {
       r.unitsSorted = nil
       return false
     }
-    if dup { throw MachineError(.EEXIST, "an IOMMU named \(name) exists") }
+    if dup {
+      memory.budget.release(IOMMUUnit.residentBytes, .units)
+      throw MachineError(.EEXIST, "an IOMMU named \(name) exists")
+    }
     return unit
   }
 
@@ -145,6 +150,8 @@ package final class Machine: Sendable {
     // As device_add(): a second device of the same name is EEXIST.
     guard let (gid, slot) = ids else { throw MachineError(.EEXIST, "a device named \(name) exists") }
     let bdf = "0000:00:" + String(format2: slot) + ".0"
+    // Devices stay for the machine's life, as their charge does.
+    guard memory.budget.charge(Device.residentBytes, .devices) else { throw .residentLimit }
     let dev = Device(name: name, unit: unit, ats: ats, pasid: pasid, groupID: gid, bdf: bdf)
     let domain = try allocDomain(unit: unit, type: .dma, name: "\(name):default", context: context)
     dev.state.withLock {
@@ -170,7 +177,15 @@ package final class Machine: Sendable {
       r.nextDomainID += 1
       return r.nextDomainID - 1
     }
-    let d = try Domain(id: id, name: name, type: type, unit: unit, machine: self, context: context, process: process)
+    // Charged for the object's life: a freed domain stays reachable by its binding.
+    guard memory.budget.charge(Domain.residentBytes, .domains) else { throw .residentLimit }
+    let d: Domain
+    do {
+      d = try Domain(id: id, name: name, type: type, unit: unit, machine: self, context: context, process: process)
+    } catch {
+      memory.budget.release(Domain.residentBytes, .domains)
+      throw error
+    }
     registry.withLock { $0.domains[id] = d }
     return d
   }
@@ -179,7 +194,12 @@ package final class Machine: Sendable {
   /// The corresponding Linux function is `iommu_domain_free()`.
   package func freeDomain(_ domain: Domain, context: CallContext) throws(MachineError) {
     let (attached, freed) = domain.state.withLock { ($0.devices.count, $0.isFreed) }
-    if freed { throw MachineError(.ENOENT, "domain \(domain.name) was already freed") }
+    if freed {
+      // The kernel reads the freed domain (a use-after-free); the model changes nothing.
+      guard let observer else { throw MachineError(.ENOENT, "domain \(domain.name) was already freed") }
+      observer.domainFreedAgain(domain, context: context)
+      return
+    }
     if attached > 0 { throw MachineError(.EBUSY, "domain \(domain.name) still has \(attached) device(s) attached") }
     let leaves = domain.mappedLeaves()
     if !leaves.isEmpty {
@@ -191,6 +211,7 @@ package final class Machine: Sendable {
     if domain.hasPageTable { domain.flushIOTLBAll(context: context) }
     let tables = domain.state.withLock { s -> [PageBlock] in
       s.isFreed = true
+      s.freedBy = context
       let t = s.pageTable?.allTables() ?? []
       s.pageTable?.forgetAll()
       return t

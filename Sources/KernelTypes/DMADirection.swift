@@ -15,4 +15,14 @@ package enum DMADirection: String, Sendable, Hashable, CaseIterable {
     case .fromDevice: "FROM_DEVICE"
     }
   }
+
+  /// The kernel's enumerator (`DMA_TO_DEVICE`), accepted in fixtures as an
+  /// alias of the v1 spelling (`to-device`): an iommusan extension.
+  package var kernelEnumName: String { "DMA_" + kernelName }
+
+  /// The direction whose kernel enumerator is `name` (`DMA_FROM_DEVICE`).
+  package init?(kernelEnumName name: String) {
+    guard let found = Self.allCases.first(where: { $0.kernelEnumName == name }) else { return nil }
+    self = found
+  }
 }

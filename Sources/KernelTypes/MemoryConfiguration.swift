@@ -4,8 +4,8 @@ package struct MemoryConfiguration: Sendable, Hashable {
   package static let defaultBase = PhysicalAddress(0x8000_0000)
   /// The largest RAM the emulator accepts unless configured otherwise: 1 TiB.
   package static let defaultMaximumRAM: UInt64 = 1 << 40
-  /// The most emulated memory that may hold data (and so costs real
-  /// memory) unless configured otherwise: 1 GiB.
+  /// The most memory the emulated machine may keep (frames that hold data,
+  /// page tables, domains, ...) unless configured otherwise: 1 GiB.
   package static let defaultMaximumResident: UInt64 = 1 << 30
   /// `memory 1G`, the machine of a fixture without a `memory` line.
   package static let defaults = MemoryConfiguration(size: 1 << 30)

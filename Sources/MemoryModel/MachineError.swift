@@ -10,3 +10,8 @@ package struct MachineError: Error, Sendable, Hashable, CustomStringConvertible 
   }
   package var description: String { reason.isEmpty ? errno.name : "\(errno.name) (\(reason))" }
 }
+
+extension MachineError {
+  /// A structure could not grow: the resident budget refused it (`--max-resident`).
+  package static let residentLimit = MachineError(.ENOMEM, "the emulator's resident-memory limit was reached")
+}

@@ -9,30 +9,23 @@ final class MemoryContents: Sendable {
   private let shards: InlineArray<64, PaddedMutex<[UInt64: ContiguousArray<UInt64>]>> = InlineArray { _ in
     PaddedMutex([:])
   }
-  /// The most frames that may hold data (the resident limit); a write that
-  /// needs a new frame past it is dropped and `limitReached` is set.
-  let frameLimit: Int
-  private let frameCount = Atomic<Int>(0)
-  private let limitHit = Atomic<Bool>(false)
+  /// Where frames are charged (the resident limit); a write that needs a
+  /// new frame past it is dropped.
+  let budget: ResidentBudget
+  /// What one frame costs: its 4 KiB, the array header and the dictionary slot.
+  static let frameBytes = 4096 + 64
 
-  init(frameLimit: Int = .max) {
-    self.frameLimit = frameLimit
+  init(budget: ResidentBudget = ResidentBudget()) {
+    self.budget = budget
   }
 
-  /// Whether a write was dropped because of the resident limit.
-  var limitReached: Bool { limitHit.load(ordering: .relaxed) }
+  /// Whether something was refused because of the resident limit.
+  var limitReached: Bool { budget.limitReached }
 
   /// Accounts for a new frame; false (and the limit flag set) past the limit.
-  private func reserveFrame() -> Bool {
-    if frameCount.wrappingAdd(1, ordering: .relaxed).newValue > frameLimit {
-      frameCount.wrappingSubtract(1, ordering: .relaxed)
-      limitHit.store(true, ordering: .relaxed)
-      return false
-    }
-    return true
-  }
+  private func reserveFrame() -> Bool { budget.charge(Self.frameBytes, .frames) }
 
-  private func releaseFrame() { frameCount.wrappingSubtract(1, ordering: .relaxed) }
+  private func releaseFrame() { budget.release(Self.frameBytes, .frames) }
 
   @inline(__always) private func shard(_ frame: UInt64) -> Int {
     Int(truncatingIfNeeded: frame & UInt64(Self.shardCount - 1))
@@ -59,12 +52,16 @@ final class MemoryContents: Sendable {
 
   /// Runs `body` on the 512 words of the 4 KiB frame holding `addr`, under
   /// one lock: a page-table walker's fast path for runs of entries. `body`
-  /// must not touch memory contents itself.
-  func withFrame<R>(_ addr: UInt64, _ body: (inout ContiguousArray<UInt64>) -> R) -> R {
+  /// must not touch memory contents itself. A frame that holds no data is
+  /// created (and charged) only when `create`; nil when it is not there or
+  /// the resident limit refused it.
+  func withFrame<R>(_ addr: UInt64, create: Bool, _ body: (inout ContiguousArray<UInt64>) -> R) -> R? {
     let frame = addr >> 12
-    return shards[shard(frame)].lock.withLock { frames in
-      let r = body(&frames[frame, default: ContiguousArray(repeating: 0, count: 512)])
-      return r
+    return shards[shard(frame)].lock.withLock { frames -> R? in
+      if frames[frame] == nil {
+        guard create, reserveFrame() else { return nil }
+      }
+      return body(&frames[frame, default: ContiguousArray(repeating: 0, count: 512)])
     }
   }
 

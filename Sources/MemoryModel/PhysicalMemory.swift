@@ -10,6 +10,15 @@ package protocol PageAllocatorObserver: AnyObject, Sendable {
   /// A block is being freed; page_owner already records the free.
   /// The corresponding Linux function is `free_pages_prepare()`.
   func freePagesPrepare(_ block: PageBlock, use: PageUse, stack: [KernelFrame], context: CallContext)
+  /// A free of a block that is not allocated: freed already (`last` is its
+  /// record, or that of whoever owns the page now) or never allocated
+  /// (`last` is nil). The block stays as it is. With CONFIG_DEBUG_VM the
+  /// kernel stops in `put_page_testzero()`'s `VM_BUG_ON_PAGE()`.
+  func badFree(_ block: PageBlock, last: BlockRecord?, stack: [KernelFrame], context: CallContext)
+}
+
+extension PageAllocatorObserver {
+  package func badFree(_ block: PageBlock, last: BlockRecord?, stack: [KernelFrame], context: CallContext) {}
 }
 
 /// Emulated physical memory: RAM, the buddy allocator, page_owner records,
@@ -34,9 +43,11 @@ package final class PhysicalMemory: Sendable {
   /// The same object without reference counting, for the page-table fast
   /// paths that every thread takes (`contents` keeps it alive).
   private let fastContents: Unmanaged<MemoryContents>
-  /// The most bytes of emulated memory that may hold data (4 KiB frames
-  /// written by the CPU, a device or a page table), or nil for no limit.
+  /// The most bytes the machine may keep (`budget`), or nil for no limit.
   package let residentLimit: UInt64?
+  /// The account of everything the machine keeps, against `residentLimit`:
+  /// frames, page records, and what the IOMMU model and the sanitizer charge.
+  package let budget: ResidentBudget
 
   /// The observer, set once before the first allocation.
   @exclusivity(unchecked) package nonisolated(unsafe) var observer: (any PageAllocatorObserver)?
@@ -44,7 +55,8 @@ package final class PhysicalMemory: Sendable {
   package init(config: MemoryConfiguration, clock: EmulatedClock = EmulatedClock(), residentLimit: UInt64? = nil) {
     self.config = config
     self.residentLimit = residentLimit
-    self.contents = MemoryContents(frameLimit: residentLimit.map { Int(clamping: $0 >> 12) } ?? .max)
+    self.budget = ResidentBudget(limit: residentLimit ?? .max)
+    self.contents = MemoryContents(budget: budget)
     self.fastContents = Unmanaged.passUnretained(self.contents)
     self.pageShift = config.pageShift
     self.pageSize = config.pageSize
@@ -52,6 +64,9 @@ package final class PhysicalMemory: Sendable {
     self.onlineRanges = config.onlineRanges()
     self.state = Mutex(State(buddy: BuddyAllocator(ranges: onlineRanges)))
   }
+
+  /// What one page record costs: the record, its two stacks and its dictionary slot.
+  static let recordBytes = 512
 
   /// The current allocation epoch. Every allocation takes a new one.
   package var currentEpoch: UInt64 { epoch.load(ordering: .acquiring) }
@@ -108,9 +123,9 @@ package final class PhysicalMemory: Sendable {
   package var freePageCount: UInt64 { state.withLock { $0.buddy.freePages } }
   package var allocatedBlockCount: Int { state.withLock { $0.allocatedBlocks } }
   package var residentFrames: Int { contents.residentFrames }
-  /// Whether a write was dropped because `residentLimit` was reached. The
+  /// Whether something was refused because `residentLimit` was reached. The
   /// emulation is then no longer faithful: the runner stops the fixture.
-  package var residentLimitReached: Bool { contents.limitReached }
+  package var residentLimitReached: Bool { budget.limitReached }
 
   // MARK: - Allocation
 
@@ -125,11 +140,21 @@ package final class PhysicalMemory: Sendable {
         .ENOMEM,
         "order \(order) is not in 0...MAX_PAGE_ORDER (\(BuddyAllocator.maxOrder)): WARN_ON_ONCE in __alloc_pages")
     }
-    guard !contents.limitReached else {
-      throw MachineError(.ENOMEM, "the emulator's resident-memory limit was reached")
+    guard !budget.limitReached else { throw .residentLimit }
+    let taken = state.withLock { s -> Result<UInt64, MachineError>? in
+      guard let pfn = s.buddy.allocate(order: order) else { return nil }
+      // A block's first allocation adds its page record, kept from then on.
+      if s.records[pfn << 4 | UInt64(order)] == nil, !budget.charge(Self.recordBytes, .pageRecords) {
+        s.buddy.free(pfn, order: order)
+        return .failure(.residentLimit)
+      }
+      return .success(pfn)
     }
-    guard let pfn = state.withLock({ $0.buddy.allocate(order: order) }) else {
-      throw MachineError(.ENOMEM, "no free block of order \(order)")
+    guard let taken else { throw MachineError(.ENOMEM, "no free block of order \(order)") }
+    let pfn: UInt64
+    switch taken {
+    case .success(let p): pfn = p
+    case .failure(let e): throw e
     }
     let block = PageBlock(head: PFN(pfn), order: order)
     let allocStack =
@@ -141,7 +166,7 @@ package final class PhysicalMemory: Sendable {
       block: block, use: use, gfp: gfp, isAllocated: true, generation: gen, allocTask: context.task,
       allocTime: clock.now,
       allocStack: allocStack,
-      freeTask: nil, freeTime: 0, freeStack: [])
+      freeTask: nil, freeTime: 0, freeStack: [], freeEpoch: 0)
     state.withLock {
       // page_owner keeps the last free of a page across its next
       // allocation (`__set_page_owner()` leaves `free_handle` alone).
@@ -149,6 +174,7 @@ package final class PhysicalMemory: Sendable {
         record.freeTask = last.freeTask
         record.freeTime = last.freeTime
         record.freeStack = last.freeStack
+        record.freeEpoch = last.freeEpoch
       }
       $0.records[pfn << 4 | UInt64(order)] = record
       $0.allocatedBlocks += 1
@@ -157,28 +183,52 @@ package final class PhysicalMemory: Sendable {
     return block
   }
 
-  /// Frees a block that `allocPages` returned.
+  /// Frees a block that `allocPages` returned. A block that is not
+  /// allocated (freed already), or whose owner is no longer the allocation
+  /// of `generation` when one is given (freed and handed out again), goes
+  /// to the observer's `badFree` hook and stays as it is; without an
+  /// observer it is an EINVAL.
   /// The corresponding Linux function is `__free_pages()`.
-  package func freePages(_ block: PageBlock, context: CallContext, stack: [KernelFrame]? = nil) throws(MachineError) {
+  package func freePages(
+    _ block: PageBlock, generation: UInt64? = nil, context: CallContext, stack: [KernelFrame]? = nil
+  ) throws(MachineError) {
     let key = block.head.rawValue << 4 | UInt64(block.order)
     let freeStack = stack ?? context.chain("free_pages_prepare", "__free_frozen_pages", "__free_pages")
-    let use: PageUse? = state.withLock { s -> PageUse? in
-      guard var r = s.records[key], r.isAllocated, findRecord(s, block.head.rawValue)?.generation == r.generation else {
-        return nil
+    // A free takes a new epoch too, so that the ground truth can tell a
+    // translation made before a page's free from one made after it.
+    let freeEpoch = epoch.add(1, ordering: .acquiringAndReleasing).newValue
+    let outcome = state.withLock { s -> Result<PageUse, BadFree> in
+      guard var r = s.records[key], r.isAllocated, findRecord(s, block.head.rawValue)?.generation == r.generation,
+        generation.map({ $0 == r.generation }) ?? true
+      else {
+        return .failure(BadFree(last: findRecord(s, block.head.rawValue)))
       }
       r.isAllocated = false
       r.freeTask = context.task
       r.freeTime = clock.now
       r.freeStack = freeStack
+      r.freeEpoch = freeEpoch
       s.records[key] = r
       s.allocatedBlocks -= 1
-      return r.use
+      return .success(r.use)
     }
-    guard let use else {
-      throw MachineError(.EINVAL, "pfn \(block.head) order \(block.order) is not an allocated block (double free?)")
+    let use: PageUse
+    switch outcome {
+    case .success(let u): use = u
+    case .failure(let bad):
+      let badStack = stack ?? context.chain("__free_pages")
+      guard let observer else {
+        throw MachineError(.EINVAL, "pfn \(block.head) order \(block.order) is not an allocated block (double free?)")
+      }
+      observer.badFree(block, last: bad.last, stack: badStack, context: context)
+      return
     }
     observer?.freePagesPrepare(block, use: use, stack: freeStack, context: context)
     state.withLock { $0.buddy.free(block.head.rawValue, order: block.order) }
+  }
+
+  private struct BadFree: Error {
+    var last: BlockRecord?
   }
 
   // MARK: - Contents
@@ -201,7 +251,9 @@ package final class PhysicalMemory: Sendable {
   package func zero(_ phys: PhysicalAddress, length: UInt64) { contents.zero(phys.rawValue, length: length) }
   /// The words of the 4 KiB frame holding `phys`, under one lock (page-table
   /// fast paths). `body` must not access memory itself.
-  package func withFrame<R>(_ phys: PhysicalAddress, _ body: (inout ContiguousArray<UInt64>) -> R) -> R {
-    fastContents._withUnsafeGuaranteedRef { $0.withFrame(phys.rawValue, body) }
+  /// nil when the frame holds no data and `create` is false or the resident
+  /// limit refused it.
+  package func withFrame<R>(_ phys: PhysicalAddress, create: Bool, _ body: (inout ContiguousArray<UInt64>) -> R) -> R? {
+    fastContents._withUnsafeGuaranteedRef { $0.withFrame(phys.rawValue, create: create, body) }
   }
 }

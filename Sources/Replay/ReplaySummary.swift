@@ -85,23 +85,26 @@ package struct ReplaySummary: Sendable, Hashable {
     let events = orderedEventCounts.map { "\($0.0) x\($0.1)" }.joined(separator: ", ")
     let kinds = reportsByKind.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value)" }.joined(separator: ", ")
     out.append(
-      "iommusan: \(KernelText.sanitize(file)): \(lines) lines, \(self.events) events"
-        + (events.isEmpty ? "" : " (\(events))") + ", \(reports) reports" + (kinds.isEmpty ? "" : " (\(kinds))")
+      "iommusan: \(KernelText.sanitize(file)): \(Plural.count(lines, "line")), \(Plural.count(self.events, "event"))"
+        + (events.isEmpty ? "" : " (\(events))") + ", \(Plural.count(reports, "report"))"
+        + (kinds.isEmpty ? "" : " (\(kinds))")
         + ", \(malformedLines) malformed")
     out.append(
-      "iommusan: replay: format \(format), page size \(sizeName(pageSize)), \(headerLines) header lines, "
-        + "\(liveMappings) live mappings at the end (\(liveMappedBytes) bytes, \(mappedPages) pages)")
+      "iommusan: replay: format \(format), page size \(sizeName(pageSize)), \(Plural.count(headerLines, "header line")), "
+        + "\(Plural.count(liveMappings, "live mapping")) at the end (\(Plural.count(liveMappedBytes, "byte")), "
+        + "\(Plural.count(mappedPages, "page")))")
     out.append(
       "iommusan: replay: address spaces: \(deviceSpaces) by device, \(groupSpaces) by IOMMU group, "
-        + "\(unattributedSpaces) unattributed; \(ambiguousAttributions) ambiguous attributions")
+        + "\(unattributedSpaces) unattributed; \(Plural.count(ambiguousAttributions, "ambiguous attribution"))")
     if unmatchedUnmaps > 0 {
       out.append(
-        "iommusan: replay: \(unmatchedUnmaps) unmaps of IOVAs no traced map covered "
+        "iommusan: replay: \(Plural.count(unmatchedUnmaps, "unmap")) of IOVAs no traced map covered "
           + "(mapped before tracing started, or events lost); not reported")
     }
     if lostEventMarkers > 0 {
       out.append(
-        "iommusan: replay: \(lostEventMarkers) [LOST EVENTS] markers (\(lostEvents) events counted lost), "
+        "iommusan: replay: \(Plural.count(lostEventMarkers, "[LOST EVENTS] marker")) "
+          + "(\(Plural.count(lostEvents, "event")) counted lost), "
           + "first at line \(firstLostEventsLine ?? 0): reports after it may be false positives")
     }
     let faults = faultsAfterUnmap + faultsOnLiveMappings + faultsUnknownIOVA
@@ -111,15 +114,19 @@ package struct ReplaySummary: Sendable, Hashable {
           + "\(faultsOnLiveMappings) on live mappings, \(faultsUnknownIOVA) on IOVAs no traced event touched")
     }
     var other: [String] = []
-    if largerUnmaps > 0 { other.append("\(largerUnmaps) unmaps larger than requested") }
-    if overlappingMaps > 0 { other.append("\(overlappingMaps) maps over a live unattributed IOVA (new address space)") }
-    if failedAllocations > 0 { other.append("\(failedAllocations) failed allocations") }
+    if largerUnmaps > 0 { other.append("\(Plural.count(largerUnmaps, "unmap")) larger than requested") }
+    if overlappingMaps > 0 {
+      other.append("\(Plural.count(overlappingMaps, "map")) over a live unattributed IOVA (new address space)")
+    }
+    if failedAllocations > 0 { other.append(Plural.count(failedAllocations, "failed allocation")) }
     if duplicateFrees > 0 { other.append("\(duplicateFrees) mm_page_free_batched repeating mm_page_free") }
-    if zeroSizeEvents > 0 { other.append("\(zeroSizeEvents) zero-size maps or unmaps") }
+    if zeroSizeEvents > 0 {
+      other.append(Plural.count(zeroSizeEvents, "zero-size map or unmap", "zero-size maps or unmaps"))
+    }
     if !other.isEmpty { out.append("iommusan: replay: " + other.joined(separator: ", ")) }
     if malformedLines > 0 {
       let listed = malformed.map { "\($0.line) (\($0.reason))" }.joined(separator: ", ")
-      out.append("iommusan: replay: \(malformedLines) malformed lines skipped, first: \(listed)")
+      out.append("iommusan: replay: \(Plural.count(malformedLines, "malformed line")) skipped, first: \(listed)")
     }
     return out
   }

@@ -58,11 +58,24 @@ extension TraceReplayer {
     return out.isEmpty ? "task" : out
   }
 
-  /// The guilty frame: the traced task, at its trace line.
-  func taskFrame(module: String?) -> StackFrame {
-    StackFrame(
-      Self.taskSymbol(currentTask().comm), module: module.flatMap { $0.isEmpty ? nil : $0 },
-      sourceFile: options.traceName, sourceLine: lineNumber, isGuilty: true)
+  /// The guilty frame, at its trace line: `<who>_<event>`, where `who` is
+  /// the driver or device the replay attributes the page or IOVA to, and
+  /// only when none is known the traced task (the victim of an allocation
+  /// is not the culprit). `SyzkallerTitle.symbol` keeps it off syzkaller's
+  /// skip list, so the title names this site and not the detector.
+  func siteFrame(attributedTo who: String?, module: String?) -> StackFrame {
+    let owner = who.flatMap { $0.isEmpty ? nil : $0 } ?? currentTask().comm
+    let raw = Self.taskSymbol(owner) + "_" + pre.type.name
+    let symbol: String
+    if let known = siteSymbols[raw] {
+      symbol = known
+    } else {
+      symbol = SyzkallerTitle.symbol(raw)
+      siteSymbols[raw] = symbol
+    }
+    return StackFrame(
+      symbol, module: module.flatMap { $0.isEmpty ? nil : $0 }, sourceFile: options.traceName,
+      sourceLine: lineNumber, isGuilty: true)
   }
 
   func lostEventsDetail() -> Detail? {
@@ -92,7 +105,10 @@ extension TraceReplayer {
   func send(_ finding: Finding, caller: StackFrame) {
     summary.reports += 1
     summary.reportsByKind[finding.kind.rawValue, default: 0] += 1
-    emit(Report(finding, callers: [caller], statement: currentStatement(), task: currentTask(), pageOwner: nil))
+    var report = Report(finding, callers: [caller], statement: currentStatement(), task: currentTask(), pageOwner: nil)
+    // The traced line's own timestamp is when the kernel would have printed it.
+    report.time = pre.ts.nanoseconds
+    emit(report)
   }
 
   // MARK: - freed-while-mapped, allocated-while-mapped
@@ -101,6 +117,7 @@ extension TraceReplayer {
     var finding = Finding.pageLeak(
       kind, pfn: PFN(pfn), phys: PhysicalAddress(pfn << shift), count: count, order: Int(fields.order))
     var module: String?
+    var who: String?
     if owner >= 0 {
       let m = mappings[Int(owner)]
       let pagePhys = pfn << shift
@@ -108,6 +125,7 @@ extension TraceReplayer {
       finding.domain = spaces[Int(m.space)].name
       finding.device = spaceDevice(m.space)
       module = spaceDriver(m.space)
+      who = module ?? finding.device
       finding.details.append(Detail("map line", .int(Int64(m.line))))
       finding.details.append(Detail("map ts", .string(m.ts.description)))
       finding.details.append(Detail("map pid", .int(Int64(m.pid))))
@@ -136,7 +154,7 @@ extension TraceReplayer {
     case .mmPageFreeBatched: finding.frames += ["free_pages_prepare", "free_unref_folios"]
     default: finding.frames += ["free_pages_prepare", "__free_frozen_pages", "__free_pages"]
     }
-    send(finding, caller: taskFrame(module: module))
+    send(finding, caller: siteFrame(attributedTo: who, module: module))
   }
 
   // MARK: - address-overflow, unmap-larger-than-requested
@@ -146,7 +164,7 @@ extension TraceReplayer {
     var finding = Finding.mapAddressOverflow(phys: PhysicalAddress(phys), size: size, iova: IOVA(iova))
     finding.details += [Detail("map line", .int(Int64(lineNumber))), Detail("map ts", .string(pre.ts.description))]
     if let l = lostEventsDetail() { finding.details.append(l) }
-    send(finding, caller: taskFrame(module: nil))
+    send(finding, caller: siteFrame(attributedTo: nil, module: nil))
   }
 
   /// `__iommu_debug_update_iova()`'s WARN, from `__iommu_debug_unmap_begin()`, on an unmap whose IOVA range wraps.
@@ -154,7 +172,7 @@ extension TraceReplayer {
     var finding = Finding.unmapAddressOverflow(iova: IOVA(iova), size: size)
     finding.details += [Detail("unmap line", .int(Int64(lineNumber))), Detail("unmap ts", .string(pre.ts.description))]
     if let l = lostEventsDetail() { finding.details.append(l) }
-    send(finding, caller: taskFrame(module: nil))
+    send(finding, caller: siteFrame(attributedTo: nil, module: nil))
   }
 
   func reportLargerUnmap(iova: UInt64, size: UInt64, unmapped: UInt64) {
@@ -163,7 +181,7 @@ extension TraceReplayer {
       Detail("unmap line", .int(Int64(lineNumber))), Detail("unmap ts", .string(pre.ts.description)),
       Detail("note", .string("WARN_ON_ONCE: reported once per replay; the summary counts them all")),
     ]
-    send(finding, caller: taskFrame(module: nil))
+    send(finding, caller: siteFrame(attributedTo: nil, module: nil))
   }
 
   // MARK: - fault-after-unmap
@@ -214,10 +232,9 @@ extension TraceReplayer {
       phys = PhysicalAddress(p)
       pfn = PFN(p >> shift)
     }
-    let guiltyName = driver.isEmpty ? (deviceName.isEmpty ? "unknown_device" : deviceName) : driver
-    let guilty = StackFrame(
-      guiltyName, module: driver.isEmpty ? nil : driver, sourceFile: options.traceName, sourceLine: lineNumber,
-      isGuilty: true)
+    let guilty = siteFrame(
+      attributedTo: driver.isEmpty ? (deviceName.isEmpty ? "unknown_device" : deviceName) : driver,
+      module: driver.isEmpty ? nil : driver)
     let site = ReplaySites.faultAfterUnmap
     let headline =
       "iommu: \(deviceName.isEmpty ? "a device" : deviceName) faulted on iova \(IOVA(x)) "

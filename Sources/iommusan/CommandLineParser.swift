@@ -23,6 +23,9 @@ struct CommandSpec {
   var flags: [(name: String, help: String)] = []
   var arguments: [(name: String, help: String)] = []
 
+  /// An option as the usage line spells it: `-t` for a one-letter name, `--format` otherwise.
+  static func spelled(_ name: String) -> String { (name.count == 1 ? "-" : "--") + name }
+
   func parse(_ args: [String]) throws(UsageError) -> ParsedArguments {
     var out = ParsedArguments()
     var i = 0
@@ -51,20 +54,21 @@ struct CommandSpec {
       if options.contains(where: { $0.name == name }) {
         if value == nil {
           guard i < args.count else {
-            throw UsageError(message: "Missing value for '--\(name) <\(options.first { $0.name == name }!.value)>'")
+            throw UsageError(
+              message: "Missing value for '\(Self.spelled(name)) <\(options.first { $0.name == name }!.value)>'")
           }
           value = args[i]
           i += 1
         }
         out.options[name] = value
       } else if flags.contains(where: { $0.name == name }) {
-        if value != nil { throw UsageError(message: "The flag '--\(name)' takes no value") }
+        if value != nil { throw UsageError(message: "The flag '\(Self.spelled(name))' takes no value") }
         out.flags.insert(name)
       } else {
         let all = options.map(\.name) + flags.map(\.name) + ["help"]
         let hint =
           all.min { editDistance($0, name) < editDistance($1, name) }.flatMap {
-            editDistance($0, name) <= 3 ? " (did you mean '--\($0)'?)" : nil
+            editDistance($0, name) <= 3 ? " (did you mean '\(Self.spelled($0))'?)" : nil
           } ?? ""
         throw UsageError(message: "Unknown option '\(a)'\(hint)")
       }
@@ -81,8 +85,8 @@ struct CommandSpec {
       for a in arguments { s += row("<\(a.name)>", a.help) }
     }
     s += "\nOPTIONS:\n"
-    for o in options { s += row("--\(o.name) <\(o.value)>", o.help) }
-    for f in flags { s += row("--\(f.name)", f.help) }
+    for o in options { s += row("\(Self.spelled(o.name)) <\(o.value)>", o.help) }
+    for f in flags { s += row(Self.spelled(f.name), f.help) }
     s += row("-h, --help", "Show help information.")
     return s
   }

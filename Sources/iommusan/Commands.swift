@@ -30,9 +30,15 @@ enum Commands {
       ),
       ("cmdline", "params", "Kernel parameters applied over each fixture's own cmdline."),
       ("max-ram", "size", "The largest 'memory' a fixture may ask for (default: 1T)."),
-      ("max-resident", "size", "The most emulated memory that may hold data (default: 1G)."),
+      (
+        "max-resident", "size",
+        "The most memory the emulated machine may keep: frames, page tables, domains, devices (default: 1G)."
+      ),
     ],
-    flags: [("stats", "Print IOMMU cache, walk and invalidation counters.")],
+    flags: [
+      ("stats", "Print IOMMU cache, walk and invalidation counters."),
+      ("no-timestamps", "Leave out the printk timestamps ('[    0.000000][    T1] ') of kernel lines."),
+    ],
     arguments: [("file", "Fixture files to run, in order ('-' reads standard input).")])
 
   static let check = CommandSpec(
@@ -46,7 +52,10 @@ enum Commands {
       ("format", "format", "kernel (default) or json."),
       ("cmdline", "params", "Kernel parameters applied over each fixture's own cmdline."),
       ("max-ram", "size", "The largest 'memory' a fixture may ask for (default: 1T)."),
-      ("max-resident", "size", "The most emulated memory that may hold data (default: 1G)."),
+      (
+        "max-resident", "size",
+        "The most memory the emulated machine may keep: frames, page tables, domains, devices (default: 1G)."
+      ),
     ],
     arguments: [("path", "Fixture files or folders (default: Fixtures).")])
 
@@ -55,7 +64,19 @@ enum Commands {
     usage: "iommusan explain <kind>",
     arguments: [("kind", "A report kind, for example freed-while-mapped. Without one, the kinds are listed.")])
 
+  static let help = CommandSpec(
+    name: "help", abstract: "Show subcommand help information.", usage: "iommusan help [<subcommand>]",
+    arguments: [("subcommand", "A subcommand: run, check, explain, bench, replay or help. Without one, the overview.")])
+
   static let all = [run, check, explain, bench, replay]
+
+  /// ` (did you mean 'run'?)` for a misspelt subcommand, or "".
+  static func didYouMean(_ name: String) -> String {
+    let names = all.map(\.name) + ["help"]
+    return names.min { editDistance($0, name) < editDistance($1, name) }.flatMap {
+      editDistance($0, name) <= 2 ? " (did you mean '\($0)'?)" : nil
+    } ?? ""
+  }
 
   static let mainHelp = """
     OVERVIEW: An emulator of the Linux IOMMU and page allocator that runs fixture
@@ -97,9 +118,14 @@ enum Commands {
       maxReports = n
     }
     var status: Int32 = 0
+    let progress = ProgressLine()
+    options.progress = { progress.update("iommusan: run: " + progressText($0)) }
     for file in p.positionals {
       let result = FixtureRunner.run(path: file, options: options)
-      let r = RunOutputRenderer(format: format, maxReports: maxReports)
+      progress.clear()
+      let r = RunOutputRenderer(
+        format: format, maxReports: maxReports, sourceLines: true, color: Terminal.colorsStandardError,
+        timestamps: !p.flags.contains("no-timestamps"))
       let printsOutput = !result.hasErrors || !result.outcomes.isEmpty
       for piece in r.pieces(result) {
         switch piece {
@@ -129,13 +155,24 @@ enum Commands {
     let (files, missing) = fixtureFiles(under: paths)
     for m in missing { write("\(m): error: \(InputFileError.reason(ENOENT))\n", to: .standardError) }
     if !missing.isEmpty { return 2 }
-    let options = try runOptions(p)
-    let results = runAll(files, jobs: jobs, options: options)
+    var options = try runOptions(p)
+    let progress = ProgressLine()
+    let done = Slots<Bool>(count: files.count)
+    options.progress = { step in
+      progress.update(
+        "iommusan: check: \(done.filled) of \(plural(files.count, "fixture")) done; " + progressText(step))
+    }
+    let results = runAll(files, jobs: jobs, options: options) { index in
+      done.set(index, true)
+      progress.update("iommusan: check: \(done.filled) of \(plural(files.count, "fixture")) done")
+    }
+    progress.clear()
     var passed = 0
     var failed = 0
     var out = ""
     // Warnings go to standard error, as a compiler's do; they do not fail a fixture.
-    write(results.flatMap(\.warnings).map { $0.description + "\n" }.joined(), to: .standardError)
+    let color = Terminal.colorsStandardError
+    write(results.flatMap(\.warnings).map { $0.rendered(color: color) }.joined(), to: .standardError)
     for r in results {
       if r.passed { passed += 1 } else { failed += 1 }
       switch format {
@@ -165,7 +202,9 @@ enum Commands {
   }
 
   /// Runs fixtures on `jobs` threads; results come back in file order.
-  static func runAll(_ files: [String], jobs: Int, options: RunOptions) -> [FixtureResult] {
+  static func runAll(
+    _ files: [String], jobs: Int, options: RunOptions, finished: @escaping @Sendable (Int) -> Void = { _ in }
+  ) -> [FixtureResult] {
     let box = Slots<FixtureResult>(count: files.count)
     let queue = DispatchQueue(label: "iommusan.check", attributes: .concurrent)
     let sem = DispatchSemaphore(value: max(1, jobs))
@@ -174,6 +213,7 @@ enum Commands {
       sem.wait()
       queue.async(group: group) {
         box.set(i, FixtureRunner.run(path: f, options: options))
+        finished(i)
         sem.signal()
       }
     }
@@ -232,6 +272,12 @@ enum Commands {
     }
   }
 
+  /// `FILE: 400000 of 900000 statements`, or `FILE: 120000 lines read` while it is read.
+  static func progressText(_ p: RunProgress) -> String {
+    guard let run = p.statementsRun else { return "\(p.file): \(plural(p.linesRead, "line")) read" }
+    return "\(p.file): \(run) of \(plural(p.statements, "statement"))"
+  }
+
   static func printHelp(_ c: CommandSpec) -> Int32 {
     write(c.help, to: .standardOutput)
     return 0
@@ -249,6 +295,12 @@ final class Slots<T>: @unchecked Sendable {
     slots[i] = value
     lock.unlock()
   }
+  /// How many slots are set.
+  var filled: Int {
+    lock.lock()
+    defer { lock.unlock() }
+    return slots.count { $0 != nil }
+  }
   var values: [T] {
     lock.lock()
     defer { lock.unlock() }
@@ -263,3 +315,6 @@ func write(_ s: String, to stream: Stream) {
   let handle = stream == .standardOutput ? FileHandle.standardOutput : FileHandle.standardError
   handle.write(Data(s.utf8))
 }
+
+/// `1 fixture`, `2 fixtures`: a count with its noun.
+func plural(_ n: Int, _ noun: String) -> String { Plural.count(n, noun) }

@@ -7,7 +7,7 @@ import Reports
 extension Commands {
   static let replay = CommandSpec(
     name: "replay", abstract: "Replay an ftrace log of iommu, kmem and dma events through the sanitizer.",
-    usage: "iommusan replay [--format <format>] [--page-size <size>] [--no-progress] [<file>]",
+    usage: "iommusan replay [--format <format>] [--page-size <size>] [--no-progress] [--no-timestamps] [<file>]",
     discussion: """
       Reads /sys/kernel/tracing/trace or trace_pipe text, 'trace-cmd report' (or 'report -R') output or
       'perf script' output line by line, or trace-cmd's binary trace.dat (versions 6 and 7, uncompressed),
@@ -21,7 +21,10 @@ extension Commands {
       ("format", "format", "kernel (default): kernel log splats; json: JSON Lines."),
       ("page-size", "size", "The traced machine's PAGE_SIZE: 4K (default), 16K or 64K."),
     ],
-    flags: [("no-progress", "Never print the progress line on standard error.")],
+    flags: [
+      ("no-progress", "Never print the progress line on standard error."),
+      ("no-timestamps", "Leave out the printk timestamps ('[    0.000000][    T1] ') of kernel lines."),
+    ],
     arguments: [("file", "The trace file; '-' or nothing reads standard input.")])
 
   static func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
@@ -40,17 +43,17 @@ extension Commands {
     guard p.positionals.count <= 1 else { throw UsageError(message: "Unexpected argument '\(p.positionals[1])'") }
     let path = p.positionals.first ?? "-"
     let options = ReplayOptions(pageSize: pageSize, traceName: path)
-    let out = BufferedOutput()
-    let kernel = KernelTextRenderer()
+    let progress = ProgressLine(enabled: !p.flags.contains("no-progress"), linesWhenPiped: true)
+    let out = BufferedOutput(beforeWrite: progress.clear)
+    var kernel = KernelLog(timestamps: !p.flags.contains("no-timestamps"))
     let json = JSONLinesRenderer()
-    let progress = ProgressLine(enabled: !p.flags.contains("no-progress"))
     let summary: ReplaySummary
     do throws(InputFileError) {
       summary = try TraceReplay.replay(
-        path: path, options: options, progress: { progress.update($0) },
+        path: path, options: options, progress: { progress.update(replayProgress($0, since: progress.start)) },
         report: { report in
           switch format {
-          case .kernel: out.append(kernel.render(report))
+          case .kernel: out.append(kernel.report(report))
           case .json: out.append(json.render(report))
           }
         })
@@ -73,7 +76,7 @@ extension Commands {
     out.flush()
     if summary.events == 0 && summary.malformedLines > 0 {
       write(
-        "\(path): error: no trace event recognised (\(summary.malformedLines) malformed lines); "
+        "\(path): error: no trace event recognised (\(Plural.count(summary.malformedLines, "malformed line"))); "
           + "expected ftrace text ('<comm>-<pid> [<cpu>] <timestamp>: <event>: ...')\n", to: .standardError)
     } else if summary.events == 0 {
       write(
@@ -81,7 +84,7 @@ extension Commands {
           + "expected ftrace text ('<comm>-<pid> [<cpu>] <timestamp>: <event>: ...')\n", to: .standardError)
     } else if let first = summary.malformed.first {
       write(
-        "\(path): warning: \(summary.malformedLines) malformed lines skipped (first at line \(first.line): \(first.reason))\n",
+        "\(path): warning: \(Plural.count(summary.malformedLines, "malformed line")) skipped (first at line \(first.line): \(first.reason))\n",
         to: .standardError)
     }
     return summary.exitStatus
@@ -91,40 +94,29 @@ extension Commands {
 /// Standard output in 64 KiB writes.
 final class BufferedOutput {
   private var buffer: [UInt8] = []
-  init() { buffer.reserveCapacity(1 << 16) }
+  /// Called before each write (clears the progress line).
+  private let beforeWrite: () -> Void
+  init(beforeWrite: @escaping () -> Void = {}) {
+    self.beforeWrite = beforeWrite
+    buffer.reserveCapacity(1 << 16)
+  }
   func append(_ s: String) {
     buffer.append(contentsOf: s.utf8)
     if buffer.count >= 1 << 16 { flush() }
   }
   func flush() {
     guard !buffer.isEmpty else { return }
+    beforeWrite()
     FileHandle.standardOutput.write(Data(buffer))
     buffer.removeAll(keepingCapacity: true)
   }
 }
 
-/// `iommusan: replay: 1.2 GiB, 10.5M lines, 2.31M events/s` on standard
-/// error while a large trace is read: rewritten in place on a terminal,
-/// one line per 64 MiB otherwise.
-final class ProgressLine {
-  private let enabled: Bool
-  private let terminal = isatty(2) != 0
-  private let start = DispatchTime.now().uptimeNanoseconds
-  private var printed = false
-  init(enabled: Bool) { self.enabled = enabled }
-
-  func update(_ r: TraceReplayer) {
-    guard enabled else { return }
-    let seconds = max(1e-9, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-    let gib = Double(r.bytesConsumed) / Double(1 << 30)
-    let text = String(
-      format: "iommusan: replay: %.2f GiB, %.1fM lines, %.1fM events, %.2fM events/s",
-      gib, Double(r.linesConsumed) / 1e6, Double(r.eventsSeen) / 1e6, Double(r.eventsSeen) / seconds / 1e6)
-    write(terminal ? "\r" + text : text + "\n", to: .standardError)
-    printed = true
-  }
-
-  func finish() {
-    if enabled && printed && terminal { write("\n", to: .standardError) }
-  }
+/// `iommusan: replay: 1.2 GiB, 10.5M lines, 2.31M events/s`.
+func replayProgress(_ r: TraceReplayer, since start: UInt64) -> String {
+  let seconds = max(1e-9, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+  let gib = Double(r.bytesConsumed) / Double(1 << 30)
+  return String(
+    format: "iommusan: replay: %.2f GiB, %.1fM lines, %.1fM events, %.2fM events/s",
+    gib, Double(r.linesConsumed) / 1e6, Double(r.eventsSeen) / 1e6, Double(r.eventsSeen) / seconds / 1e6)
 }

@@ -28,17 +28,13 @@ func main(_ argv: [String]) -> Int32 {
         write(Commands.mainHelp, to: .standardOutput)
         return 0
       }
-      guard let c = Commands.all.first(where: { $0.name == name }) else {
-        throw UsageError(message: "Unknown subcommand '\(name)'")
+      guard rest.count == 1 else { throw UsageError(message: "Unexpected argument '\(rest[1])'") }
+      guard let c = (Commands.all + [Commands.help]).first(where: { $0.name == name }) else {
+        throw UsageError(message: "Unknown subcommand '\(name)'\(Commands.didYouMean(name))")
       }
       return Commands.printHelp(c)
     default:
-      let names = Commands.all.map(\.name) + ["help"]
-      let hint =
-        names.min { editDistance($0, sub) < editDistance($1, sub) }.flatMap {
-          editDistance($0, sub) <= 2 ? " (did you mean '\($0)'?)" : nil
-        } ?? ""
-      throw UsageError(message: "Unknown subcommand '\(sub)'\(hint)")
+      throw UsageError(message: "Unknown subcommand '\(sub)'\(Commands.didYouMean(sub))")
     }
   } catch {
     write("Error: \(error.message)\nSee 'iommusan --help'.\n", to: .standardError)

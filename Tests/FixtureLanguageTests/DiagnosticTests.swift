@@ -174,10 +174,62 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "unknownKey", preamble: true,
       "iommu_map d iova=0 phys=buf sise=4K",
+      // One error per mistake: the "did you mean 'size='" stands for "missing key 'size='".
+      [
+        "5:29: error: unknown key 'sise=' for 'iommu_map'; did you mean 'size='? (valid keys: iova=, phys=, size=, prot=)"
+      ]
+    ),
+    DiagnosticCase(
+      "unknownKeyAndAMissingKeyItDoesNotName", preamble: true,
+      "iommu_map d iova=0 phys=buf bogus=4K",
       [
         "5:1: error: missing key 'size=' for 'iommu_map' (usage: iommu_map DOMAIN iova=ADDR phys=ADDR size=SIZE [prot=r|w|rw])",
-        "5:29: error: unknown key 'sise=' for 'iommu_map'; did you mean 'size='? (valid keys: iova=, phys=, size=, prot=)",
+        "5:29: error: unknown key 'bogus=' for 'iommu_map' (valid keys: iova=, phys=, size=, prot=)",
       ]),
+    DiagnosticCase(
+      "missingReadOrWrite", preamble: true,
+      "h = dma_map nic buf size=4K\ndma nic h",
+      [
+        "6:9: error: missing 'read' or 'write' before 'h' (usage: dma DEVICE read|write ADDR [len=N] [pasid=N|NAME] [value=N] [priv=user|supervisor])"
+      ]),
+    DiagnosticCase(
+      "missingAddressAfterRead", preamble: true,
+      "dma nic read",
+      [
+        "5:1: error: missing ADDR for 'dma' (usage: dma DEVICE read|write ADDR [len=N] [pasid=N|NAME] [value=N] [priv=user|supervisor])"
+      ]),
+    DiagnosticCase(
+      "boundLater", preamble: true,
+      "h = dma_map nic page size=4K\ndma_unmap h\npage = alloc_pages",
+      ["5:17: error: use of unbound name 'page': 'page' is bound later, at line 7"]),
+    DiagnosticCase(
+      "missingDeviceSaysHowToDeclareIt", preamble: true,
+      "h = dma_map eth0 buf size=4K",
+      [
+        "5:13: error: use of unbound name 'eth0'; no device has this name: declare it first with 'device eth0 iommu=mmu0'"
+      ]),
+    DiagnosticCase(
+      "missingIOMMUSaysHowToDeclareIt", preamble: false,
+      "device nic iommu=vtd0",
+      [
+        "1:18: error: use of unbound name 'vtd0'; no IOMMU has this name: declare it first with 'iommu vtd0 model=vtd' (or amd, smmuv3)"
+      ]),
+    DiagnosticCase(
+      "bindingWithoutSpaces", preamble: true,
+      "page=alloc_pages",
+      ["5:1: error: unknown statement 'page=alloc_pages'; to bind a name, put spaces around '=': 'page = alloc_pages'"]),
+    DiagnosticCase(
+      "bindingWithoutSpacesAndATypo", preamble: true,
+      "h=dma_mpa nic buf size=4K",
+      ["5:1: error: unknown statement 'h=dma_mpa'; to bind a name, put spaces around '=': 'h = dma_map ...'"]),
+    DiagnosticCase(
+      "kernelDirectionNameIsAccepted", preamble: true,
+      "h = dma_map nic buf size=4K dir=DMA_TO_DEVICE\ndma_unmap h dir=DMA_TO_DEVICE",
+      []),
+    DiagnosticCase(
+      "sizeWithKiB", preamble: true,
+      "v = vmalloc 4KiB",
+      ["5:13: error: invalid size '4KiB'; did you mean '4K'? (K, M, G and T are binary units: 4K is 4096 bytes)"]),
     DiagnosticCase(
       "unknownKeyNoKeys", preamble: true,
       "free_pages buf force=1",
@@ -298,8 +350,11 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "invalidSize", preamble: true,
       "v = vmalloc 4KB",
-      ["5:13: error: invalid size '4KB': expected a number with an optional K, M, G or T suffix (4096, 0x1000, 4K, 2M)"]
-    ),
+      ["5:13: error: invalid size '4KB'; did you mean '4K'? (K, M, G and T are binary units: 4K is 4096 bytes)"]),
+    DiagnosticCase(
+      "invalidSizeLetters", preamble: true,
+      "v = vmalloc 4X",
+      ["5:13: error: invalid size '4X': expected a number with an optional K, M, G or T suffix (4096, 0x1000, 4K, 2M)"]),
     DiagnosticCase(
       "negativeSize", preamble: true,
       "v = vmalloc -4K",
@@ -540,19 +595,19 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
       "expectMissingKind", preamble: true,
       "free_pages buf\nexpect report",
       [
-        "6:8: error: missing report kind after 'expect report' (kinds: freed-while-mapped, allocated-while-mapped, map-count-underflow, map-count-overflow, unmap-larger-than-requested, address-overflow, freed-while-iotlb-cached, freed-while-mapped-uncounted, page-table-freed-while-cached, secondary-tlb-stale, ats-invalidation-timeout, mapping-leak, dma-unmap-mismatch, dma-unmap-not-mapped, dma-use-after-free, dma-stale-walk, fault-after-unmap)"
+        "6:8: error: missing report kind after 'expect report' (kinds: freed-while-mapped, allocated-while-mapped, map-count-underflow, map-count-overflow, unmap-larger-than-requested, address-overflow, freed-while-iotlb-cached, freed-while-mapped-uncounted, page-table-freed-while-cached, secondary-tlb-stale, ats-invalidation-timeout, mapping-leak, dma-unmap-mismatch, dma-unmap-not-mapped, dma-use-after-free, dma-stale-walk, page-double-free, vfree-nonexistent-area, domain-use-after-free, dma-map-beyond-allocation, fault-after-unmap)"
       ]),
     DiagnosticCase(
       "expectMissingKindFilter", preamble: true,
       "free_pages buf\nexpect report page=buf",
       [
-        "6:15: error: missing report kind after 'expect report' (kinds: freed-while-mapped, allocated-while-mapped, map-count-underflow, map-count-overflow, unmap-larger-than-requested, address-overflow, freed-while-iotlb-cached, freed-while-mapped-uncounted, page-table-freed-while-cached, secondary-tlb-stale, ats-invalidation-timeout, mapping-leak, dma-unmap-mismatch, dma-unmap-not-mapped, dma-use-after-free, dma-stale-walk, fault-after-unmap)"
+        "6:15: error: missing report kind after 'expect report' (kinds: freed-while-mapped, allocated-while-mapped, map-count-underflow, map-count-overflow, unmap-larger-than-requested, address-overflow, freed-while-iotlb-cached, freed-while-mapped-uncounted, page-table-freed-while-cached, secondary-tlb-stale, ats-invalidation-timeout, mapping-leak, dma-unmap-mismatch, dma-unmap-not-mapped, dma-use-after-free, dma-stale-walk, page-double-free, vfree-nonexistent-area, domain-use-after-free, dma-map-beyond-allocation, fault-after-unmap)"
       ]),
     DiagnosticCase(
       "expectUnknownKind", preamble: true,
       "free_pages buf\nexpect report freed-while-mapd",
       [
-        "6:15: error: unknown report kind 'freed-while-mapd'; did you mean 'freed-while-mapped'? (kinds: freed-while-mapped, allocated-while-mapped, map-count-underflow, map-count-overflow, unmap-larger-than-requested, address-overflow, freed-while-iotlb-cached, freed-while-mapped-uncounted, page-table-freed-while-cached, secondary-tlb-stale, ats-invalidation-timeout, mapping-leak, dma-unmap-mismatch, dma-unmap-not-mapped, dma-use-after-free, dma-stale-walk, fault-after-unmap)"
+        "6:15: error: unknown report kind 'freed-while-mapd'; did you mean 'freed-while-mapped'? (kinds: freed-while-mapped, allocated-while-mapped, map-count-underflow, map-count-overflow, unmap-larger-than-requested, address-overflow, freed-while-iotlb-cached, freed-while-mapped-uncounted, page-table-freed-while-cached, secondary-tlb-stale, ats-invalidation-timeout, mapping-leak, dma-unmap-mismatch, dma-unmap-not-mapped, dma-use-after-free, dma-stale-walk, page-double-free, vfree-nonexistent-area, domain-use-after-free, dma-map-beyond-allocation, fault-after-unmap)"
       ]),
     DiagnosticCase(
       "expectReportUnknownFilter", preamble: true,
@@ -795,5 +850,50 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     #expect(d.location == at(3, 7))
     let w = Diagnostic(file: "a", location: at(1, 2), severity: .warning, message: "hm")
     #expect(w.description == "a:1:2: warning: hm")
+  }
+
+  /// A parse error shows its line and a caret under the column, as clang does (a tab stays a tab).
+  @Test func caretUnderTheColumn() {
+    let parsed = parse("iommu mmu0 model=vtd\n\tb = alloc_pages  sise=3\n")
+    #expect(parsed.diagnostics.count == 1)
+    #expect(
+      parsed.diagnostics[0].rendered() == """
+        t.fixture:2:19: error: unknown key 'sise=' for 'alloc_pages' (valid keys: order=, gfp=)
+        \tb = alloc_pages  sise=3
+        \t                 ^
+
+        """)
+    // The line is context, not identity: equal diagnostics with and without it.
+    var bare = parsed.diagnostics[0]
+    bare.sourceLine = nil
+    #expect(bare == parsed.diagnostics[0])
+    #expect(bare.rendered() == bare.description + "\n")
+  }
+
+  /// A `--cmdline` error shows the parameters with a caret.
+  @Test func caretUnderACmdlineParameter() {
+    let (_, found) = Cmdline.parse("iommu.strict=2")
+    #expect(found.first?.rendered().split(separator: "\n").dropFirst() == ["iommu.strict=2", "             ^"])
+  }
+
+  /// Lines a terminal would not show as text (control bytes, invalid UTF-8) and too long lines get no caret.
+  @Test func noCaretForUnprintableOrLongLines() {
+    #expect(parse("bogus \u{1}\n").diagnostics.allSatisfy { $0.sourceLine == nil })
+    let long = "flush_tlb_all " + String(repeating: "x", count: Diagnostic.maxSourceLineLength)
+    #expect(parse(long).diagnostics.allSatisfy { $0.sourceLine == nil })
+    #expect(parse("flush_tlb_all x").diagnostics.first?.sourceLine == "flush_tlb_all x")
+  }
+
+  /// With colour: clang's bold location, red error, magenta warning, green caret.
+  @Test func coloredAsClang() {
+    var d = Diagnostic(file: "a", location: at(1, 3), message: "bad")
+    d.sourceLine = "x y"
+    #expect(
+      d.rendered(color: true)
+        == "\u{1B}[1ma:1:3: \u{1B}[0m\u{1B}[0;1;31merror: \u{1B}[0m\u{1B}[1mbad\u{1B}[0m\nx y\n  \u{1B}[0;1;32m^\u{1B}[0m\n"
+    )
+    let w = Diagnostic(file: "a", location: at(1, 2), severity: .warning, message: "hm")
+    #expect(w.rendered(color: true).contains("\u{1B}[0;1;35mwarning: "))
+    #expect(!w.rendered().contains("\u{1B}"))
   }
 }

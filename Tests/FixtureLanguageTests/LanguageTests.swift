@@ -107,7 +107,10 @@ import Testing
   }
 
   @Test func aNameIsUnboundInItsOwnStatement() {
-    #expect(diagnostics("x = domain x") == ["1:12: error: use of unbound name 'x'"])
+    #expect(
+      diagnostics("x = domain x") == [
+        "1:12: error: use of unbound name 'x': the statement that binds it cannot use it"
+      ])
   }
 
   @Test func statementsAreInFileOrder() {

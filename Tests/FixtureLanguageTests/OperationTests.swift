@@ -174,6 +174,17 @@ import Testing
     #expect(
       operation("h = dma_map nic buf size=4K\ndma_unmap h size=8K dir=to-device")
         == .dmaUnmap(name("h", 6, 11), size: 8192, direction: .toDevice))
+    // The kernel's enumerators are aliases (an extension): DMA_TO_DEVICE is to-device.
+    for direction in DMADirection.allCases {
+      #expect(
+        operation("h = dma_map nic buf size=4K dir=\(direction.kernelEnumName)")
+          == .dmaMap(
+            device: name("nic", 5, 13), address: .name(name("buf", 5, 17), offset: 0), size: 4096,
+            direction: direction))
+    }
+    #expect(
+      operation("h = dma_map nic buf size=4K\ndma_unmap h dir=DMA_FROM_DEVICE")
+        == .dmaUnmap(name("h", 6, 11), size: nil, direction: .fromDevice))
     #expect(operation("c = dma_alloc nic 64K") == .dmaAlloc(device: name("nic", 5, 15), size: 64 << 10))
     #expect(operation("c = dma_alloc nic 64K\ndma_free c") == .dmaFree(name("c", 6, 10)))
     #expect(operation("advance 10ms") == .advance(nanoseconds: 10_000_000))

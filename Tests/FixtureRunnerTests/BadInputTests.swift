@@ -69,6 +69,14 @@ struct BadInput: Sendable, CustomTestStringConvertible {
         bytes.append(0x0A)
       }
       return bytes
+    case "scattered-maps-resident-limit.fixture":
+      // Regression: leaf tables were written without charging their frames,
+      // and each carried 4 KiB of epochs: 120,000 such maps reached 1.16 GB
+      // under --max-resident 1M.
+      return Array(ResidentLimitFixtures.scatteredMaps(5_000).utf8)
+    case "domains-resident-limit.fixture":
+      // Regression: domains (about 6 KB each) were not counted at all.
+      return Array(ResidentLimitFixtures.domains(2_000).utf8)
     default:
       return nil
     }

@@ -2,6 +2,7 @@ import FixtureLanguage
 import FixtureRunner
 import Foundation
 import KernelTypes
+import Synchronization
 import Testing
 
 /// How `iommusan run` reads its fixtures (issue 15 items 6 and 7): standard
@@ -127,5 +128,24 @@ import Testing
       #expect(r.exitStatus == 2 && r.outcomes.isEmpty)
       #expect(r.errors.count == 1 && r.errors[0].message.contains("cannot be defined again"))
     }
+  }
+
+  /// `run` and `check` get their progress line from `RunOptions.progress`:
+  /// lines read while the file is parsed, then statements run every 4096.
+  @Test func progressIsReported() throws {
+    var text = "iommu vtd0 model=vtd\ndevice nic iommu=vtd0\n"
+    for _ in 0..<5000 { text += "b = alloc_pages\nfree_pages b\n" }
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("iommusan-progress-\(getpid()).fixture")
+    try Data(text.utf8).write(to: path)
+    defer { try? FileManager.default.removeItem(at: path) }
+    let seen = Mutex<[RunProgress]>([])
+    var options = RunOptions()
+    options.progress = { p in seen.withLock { $0.append(p) } }
+    let result = FixtureRunner.run(path: path.path, options: options)
+    #expect(result.summary.statements == 10_002)
+    let steps = seen.withLock { $0 }
+    #expect(steps.first == RunProgress(file: path.path, linesRead: 10_002, statementsRun: nil, statements: 0))
+    #expect(steps.compactMap(\.statementsRun) == [4096, 8192])
+    #expect(steps.last?.statements == 10_002)
   }
 }

@@ -71,6 +71,8 @@ final class CPUMemoryManager: Sendable {
     var tables: [UInt64: TablePage] = [:]
     var kernelTables: Set<UInt64> = []
     var nextVmalloc: UInt64 = CPUMemoryManager.vmallocStart
+    /// The start of every live vmalloc area (`vmap_area_root`).
+    var vmallocAreas: Set<UInt64> = []
     /// Kernel table pages waiting for the deferred-free worker.
     var pendingFree: [PageBlock] = []
     var nextPASID: UInt32 = 1
@@ -85,13 +87,21 @@ final class CPUMemoryManager: Sendable {
 
   func allocTable(depth: Int, kernel: Bool, context: CallContext) throws(MachineError) -> PhysicalAddress {
     let frames = kernel ? ["__pte_alloc_kernel", "pte_alloc_one_kernel"] : ["__pte_alloc", "pte_alloc_one"]
-    let block = try memory.allocPages(
-      order: tableOrder, gfp: .pageTable, use: kernel ? .kernelPageTable : .userPageTable, context: context,
-      stack: [KernelFrame("post_alloc_hook"), KernelFrame("pagetable_alloc_noprof")] + context.chain(frames))
+    let budget = memory.budget
+    guard budget.charge(TablePage.baseBytes, .pageTableMetadata) else { throw .residentLimit }
+    let block: PageBlock
+    do {
+      block = try memory.allocPages(
+        order: tableOrder, gfp: .pageTable, use: kernel ? .kernelPageTable : .userPageTable, context: context,
+        stack: [KernelFrame("post_alloc_hook"), KernelFrame("pagetable_alloc_noprof")] + context.chain(frames))
+    } catch {
+      budget.release(TablePage.baseBytes, .pageTableMetadata)
+      throw error
+    }
     let phys = block.head.address(pageShift: memory.pageShift)
     memory.zero(phys, length: 4096)
     state.withLock {
-      $0.tables[phys.rawValue] = TablePage(block: block, depth: depth, slots: 512)
+      $0.tables[phys.rawValue] = TablePage(block: block, depth: depth, slots: 512, budget: budget)
       if kernel { $0.kernelTables.insert(phys.rawValue) }
     }
     return phys
@@ -109,7 +119,7 @@ final class CPUMemoryManager: Sendable {
   }
 
   func epoch(table: PhysicalAddress, index: UInt64) -> UInt64 {
-    state.withLock { $0.tables[table.rawValue]?.epochs[Int(index)] ?? 0 }
+    state.withLock { $0.tables[table.rawValue]?.epoch(Int(index)) ?? 0 }
   }
 
   /// Installs a 4K leaf, allocating the tables on the way.
@@ -130,10 +140,11 @@ final class CPUMemoryManager: Sendable {
       }
     }
     let idx = format.index(va, 3)
+    guard state.withLock({ $0.tables[table.rawValue]?.reserve(1) ?? true }) else { throw .residentLimit }
     memory.write64(
       table.advanced(by: idx << 3), format.encodeLeaf(phys, depth: 3, readable: true, writable: writable, user: user))
     let e = memory.currentEpoch
-    state.withLock { $0.tables[table.rawValue]?.epochs[Int(idx)] = e }
+    state.withLock { $0.tables[table.rawValue]?.setEpoch(Int(idx), e) }
   }
 
   /// Clears the leaf for `va`; returns the PTE table that held it.

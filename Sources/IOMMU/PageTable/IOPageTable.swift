@@ -44,27 +44,119 @@ package enum PartialUnmapPolicy: Sendable {
   case refuse
 }
 
-/// Per table page: the depth it was allocated for and the epoch at which
-/// each leaf was written (the ground truth's "generation the translation
-/// was made for").
+/// Per table page: its depth and the epoch at which each leaf was written
+/// (the ground truth's "generation the translation was made for").
 ///
 /// An epoch of 0 means no map wrote a leaf there: the slot is empty, holds
 /// a table pointer, or holds a descriptor forged by `cpu_write` or a device.
-///
 /// The epochs are kept per 8-byte slot of the whole page, not per entry of
-/// the page's own level: a descriptor (forged by `cpu_write` or by a
-/// device's DMA) may lead a walk to this page at another level, where the
-/// walk reads `base + index * 8` with that level's index. A level's entries
-/// never exceed the slots of a table page, so every index a walker computes
-/// has its epoch.
+/// the page's own level: a forged descriptor may lead a walk to this page at
+/// another level, where the walk reads `base + index * 8` with that level's
+/// index, and a level's entries never exceed the slots of a table page.
+///
+/// Most table pages hold only tables, and a scattered map puts one leaf in a
+/// table, so the epochs are kept by need: none, then up to `sparseLeaves`
+/// (index, epoch) pairs, then one per slot (4 KiB for 512 slots). Each
+/// form is charged to the resident budget (`pageTableMetadata`), and the
+/// charge is given back when the page is forgotten.
 final class TablePage {
+  /// The object and its dictionary slot, charged by the allocator of the page.
+  static let baseBytes = 128
+  static let sparseLeaves = 8
+  /// An array of 16 words with its header.
+  static let sparseBytes = 2 * sparseLeaves * 8 + 32
   let block: PageBlock
   let depth: Int
-  var epochs: [UInt64]
-  init(block: PageBlock, depth: Int, slots: Int) {
+  let slots: Int
+  private let budget: ResidentBudget
+  /// (index, epoch) pairs, interleaved.
+  private var sparse: [UInt64] = []
+  private var dense: [UInt64] = []
+  private var charged: Int
+
+  /// Takes over a charge of `baseBytes` that the caller made.
+  init(block: PageBlock, depth: Int, slots: Int, budget: ResidentBudget) {
     self.block = block
     self.depth = depth
-    self.epochs = Array(repeating: 0, count: slots)
+    self.slots = slots
+    self.budget = budget
+    self.charged = Self.baseBytes
+  }
+
+  deinit { budget.release(charged, .pageTableMetadata) }
+
+  /// The epoch of the leaf at `index` (0 if none was recorded).
+  func epoch(_ index: Int) -> UInt64 {
+    if !dense.isEmpty { return dense[index] }
+    var i = 0
+    while i < sparse.count {
+      if sparse[i] == UInt64(index) { return sparse[i + 1] }
+      i += 2
+    }
+    return 0
+  }
+
+  /// Makes room for `count` more leaf epochs; false when the resident limit
+  /// refused it (nothing is written then).
+  func reserve(_ count: Int) -> Bool {
+    if !dense.isEmpty { return true }
+    if sparse.count / 2 + count <= Self.sparseLeaves {
+      if sparse.isEmpty {
+        guard budget.charge(Self.sparseBytes, .pageTableMetadata) else { return false }
+        charged += Self.sparseBytes
+        sparse.reserveCapacity(2 * Self.sparseLeaves)
+      }
+      return true
+    }
+    let denseBytes = slots * 8 + 32
+    guard budget.charge(denseBytes, .pageTableMetadata) else { return false }
+    charged += denseBytes
+    dense = Array(repeating: 0, count: slots)
+    var i = 0
+    while i < sparse.count {
+      dense[Int(sparse[i])] = sparse[i + 1]
+      i += 2
+    }
+    if !sparse.isEmpty {
+      budget.release(Self.sparseBytes, .pageTableMetadata)
+      charged -= Self.sparseBytes
+      sparse = []
+    }
+    return true
+  }
+
+  /// Records a leaf's epoch; `reserve` made room for it.
+  func setEpoch(_ index: Int, _ epoch: UInt64) {
+    if !dense.isEmpty {
+      dense[index] = epoch
+      return
+    }
+    var i = 0
+    while i < sparse.count {
+      if sparse[i] == UInt64(index) {
+        sparse[i + 1] = epoch
+        return
+      }
+      i += 2
+    }
+    sparse.append(UInt64(index))
+    sparse.append(epoch)
+  }
+
+  /// Forgets the leaf epoch at `index` (the slot was cleared or rewritten).
+  func clearEpoch(_ index: Int) {
+    if !dense.isEmpty {
+      dense[index] = 0
+      return
+    }
+    var i = 0
+    while i < sparse.count {
+      if sparse[i] == UInt64(index) {
+        sparse.removeSubrange(i..<i + 2)
+        return
+      }
+      i += 2
+    }
   }
 }
 
@@ -117,8 +209,14 @@ final class IOPageTable {
   /// Table pages by physical address.
   private(set) var tables: [UInt64: TablePage] = [:]
 
-  init(format: PageTableFormat, memory: PhysicalMemory, use: PageUse, context: CallContext) throws(MachineError) {
+  /// The model whose driver allocates the tables (`pageTableAllocationPath`), nil for CPU tables.
+  let model: IOMMUModel?
+
+  init(
+    format: PageTableFormat, memory: PhysicalMemory, use: PageUse, model: IOMMUModel? = nil, context: CallContext
+  ) throws(MachineError) {
     self.format = format
+    self.model = model
     self.memoryRef = Unmanaged.passUnretained(memory)
     #if DEBUG
       self.memoryCheck = memory
@@ -130,15 +228,27 @@ final class IOPageTable {
   }
 
   private func allocTable(depth: Int, context: CallContext) throws(MachineError) -> PhysicalAddress {
+    // post_alloc_hook() and the allocator below iommu_alloc_pages_node_sz()'s __folio_alloc_node().
     let frames =
-      use == .ioPageTable
-      ? context.chain("__arm_lpae_alloc_pages", "iommu_alloc_pages_node_sz")
-      : context.chain("__pte_alloc", "pte_alloc_one")
-    let block = try memory.allocPages(
-      order: tableOrder, gfp: .pageTable, use: use, context: context, stack: [KernelFrame("post_alloc_hook")] + frames)
+      if let model, use == .ioPageTable {
+        context.chain(
+          ["post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof", "__folio_alloc_noprof"]
+            + model.pageTableAllocationPath(root: depth == 0))
+      } else {
+        context.chain("post_alloc_hook", "__pte_alloc", "pte_alloc_one")
+      }
+    let budget = memory.budget
+    guard budget.charge(TablePage.baseBytes, .pageTableMetadata) else { throw .residentLimit }
+    let block: PageBlock
+    do {
+      block = try memory.allocPages(order: tableOrder, gfp: .pageTable, use: use, context: context, stack: frames)
+    } catch {
+      budget.release(TablePage.baseBytes, .pageTableMetadata)
+      throw error
+    }
     let phys = block.head.address(pageShift: memory.pageShift)
     memory.zero(phys, length: format.tableBytes)
-    tables[phys.rawValue] = TablePage(block: block, depth: depth, slots: Int(format.tableBytes >> 3))
+    tables[phys.rawValue] = TablePage(block: block, depth: depth, slots: Int(format.tableBytes >> 3), budget: budget)
     return phys
   }
 
@@ -184,7 +294,8 @@ final class IOPageTable {
       let inFrame = min(n, 512 - (idx & 511))
       let leafPhys = phys &+ done &* size
       let fmt = format
-      let written = memory.withFrame(table.advanced(by: idx << 3)) { words -> UInt64 in
+      guard info.reserve(Int(inFrame)) else { return (done, .residentLimit) }
+      let frameWritten = memory.withFrame(table.advanced(by: idx << 3), create: true) { words -> UInt64 in
         var j: UInt64 = 0
         while j < inFrame {
           let w = Int(truncatingIfNeeded: (idx + j) & 511)
@@ -196,7 +307,8 @@ final class IOPageTable {
         }
         return j
       }
-      for j in 0..<written { info.epochs[Int(idx + j)] = epoch }
+      guard let written = frameWritten else { return (done, .residentLimit) }
+      for j in 0..<written { info.setEpoch(Int(idx + j), epoch) }
       if written > 0 {
         done += written
         continue
@@ -222,7 +334,7 @@ final class IOPageTable {
           format.encodeLeaf(
             PhysicalAddress(phys &+ (done + j) &* size), depth: leafDepth, readable: readable, writable: writable,
             user: user))
-        info.epochs[Int(idx + j)] = epoch
+        info.setEpoch(Int(idx + j), epoch)
       }
       done += min(n, 1)
     }
@@ -279,7 +391,7 @@ final class IOPageTable {
     let n = min(count, format.entries(leafDepth) - idx, 512 - (idx & 511))
     let fmt = format
     var cleared: [(UInt64, UInt64)] = []
-    memory.withFrame(table.advanced(by: idx << 3)) { words in
+    _ = memory.withFrame(table.advanced(by: idx << 3), create: false) { words in
       var j: UInt64 = 0
       while j < n {
         let w = Int(truncatingIfNeeded: (idx + j) & 511)
@@ -292,7 +404,7 @@ final class IOPageTable {
     let size: UInt64 = 1 << UInt64(pgShift)
     let info = tables[table.rawValue]
     for (j, p) in cleared {
-      info?.epochs[Int(idx + j)] = 0
+      info?.clearEpoch(Int(idx + j))
       gather.add(iova: iova &+ j &* size, phys: p, size: size, leafShift: pgShift)
     }
     return UInt64(cleared.count)
@@ -314,7 +426,7 @@ final class IOPageTable {
           return (0, false)
         case .leaf(let p, _, _, _):
           memory.write64(s, 0)
-          tables[table.rawValue]?.epochs[Int(format.index(iova, d))] = 0
+          tables[table.rawValue]?.clearEpoch(Int(format.index(iova, d)))
           gather.add(iova: base, phys: p.rawValue, size: 1 << UInt64(sh), leafShift: sh)
           return (1 << UInt64(sh), false)
         case .table(let t, _, _):
@@ -332,7 +444,7 @@ final class IOPageTable {
         switch policy {
         case .removeWholePage:
           memory.write64(s, 0)
-          tables[table.rawValue]?.epochs[Int(format.index(iova, d))] = 0
+          tables[table.rawValue]?.clearEpoch(Int(format.index(iova, d)))
           gather.add(iova: base, phys: p.rawValue, size: 1 << UInt64(sh), leafShift: sh)
           return (1 << UInt64(sh), false)
         case .refuse:
@@ -405,7 +517,7 @@ final class IOPageTable {
       case .leaf(let p, let r, let w, _):
         let sh = format.shift(d)
         let off = iova & ((1 << UInt64(sh)) - 1)
-        let epoch = tables[table.rawValue]?.epochs[Int(format.index(iova, d))] ?? 0
+        let epoch = tables[table.rawValue]?.epoch(Int(format.index(iova, d))) ?? 0
         return Translation(phys: p.advanced(by: off), leafShift: sh, readable: r, writable: w, epoch: epoch)
       }
     }
@@ -414,7 +526,7 @@ final class IOPageTable {
 
   /// The epoch stored for the leaf at `slotAddress`, if it is a known table.
   func epoch(table: PhysicalAddress, index: UInt64) -> UInt64 {
-    tables[table.rawValue]?.epochs[Int(index)] ?? 0
+    tables[table.rawValue]?.epoch(Int(index)) ?? 0
   }
 
   /// Every table page, for freeing the domain.
@@ -441,7 +553,7 @@ final class IOPageTable {
         switch format.decode(pte, depth: depth) {
         case .none: break
         case .leaf(let p, _, _, _):
-          if info.epochs[Int(i)] != 0 { g.add(iova: va, phys: p.rawValue, size: 1 << UInt64(sh), leafShift: sh) }
+          if info.epoch(Int(i)) != 0 { g.add(iova: va, phys: p.rawValue, size: 1 << UInt64(sh), leafShift: sh) }
         case .table(let t, _, _): visit(t, depth + 1, va)
         }
       }
@@ -458,13 +570,16 @@ struct PhysicalMemoryAccess {
   @inline(__always) func write64(_ a: PhysicalAddress, _ v: UInt64) {
     ref._withUnsafeGuaranteedRef { $0.write64(a, v) }
   }
-  @inline(__always) func withFrame<R>(_ a: PhysicalAddress, _ body: (inout ContiguousArray<UInt64>) -> R) -> R {
-    ref._withUnsafeGuaranteedRef { $0.withFrame(a, body) }
+  @inline(__always) func withFrame<R>(
+    _ a: PhysicalAddress, create: Bool, _ body: (inout ContiguousArray<UInt64>) -> R
+  ) -> R? {
+    ref._withUnsafeGuaranteedRef { $0.withFrame(a, create: create, body) }
   }
   @inline(__always) func zero(_ a: PhysicalAddress, length: UInt64) {
     ref._withUnsafeGuaranteedRef { $0.zero(a, length: length) }
   }
   var pageShift: Int { ref._withUnsafeGuaranteedRef { $0.pageShift } }
+  var budget: ResidentBudget { ref._withUnsafeGuaranteedRef { $0.budget } }
   func allocPages(order: Int, gfp: GFPFlags, use: PageUse, context: CallContext, stack: [KernelFrame]?)
     throws(MachineError) -> PageBlock
   {

@@ -1,0 +1,108 @@
+import Synchronization
+
+/// What the emulator keeps for a machine, by kind, for the resident budget.
+package enum ResidentCategory: Int, CaseIterable, Sendable {
+  /// 4 KiB frames of emulated memory that hold data (written pages, page tables).
+  case frames
+  /// The allocator's page records (owner, stacks), one per block ever allocated.
+  case pageRecords
+  /// Per table page of an I/O or CPU page table: depth and the leaves' epochs.
+  case pageTableMetadata
+  case domains
+  case devices
+  /// IOMMU units with their caches' fixed parts.
+  case units
+  /// IOTLB, walk-cache and ATC entries.
+  case cacheEntries
+  /// dma-iommu's mappings and their IOVA allocations.
+  case dmaMappings
+  /// The sanitizer's DMA-API debug entries and its map-count sections.
+  case sanitizer
+
+  /// How the limit error names it.
+  package var label: String {
+    switch self {
+    case .frames: "memory frames"
+    case .pageRecords: "page records"
+    case .pageTableMetadata: "page-table metadata"
+    case .domains: "domains"
+    case .devices: "devices"
+    case .units: "IOMMU units"
+    case .cacheEntries: "cache entries"
+    case .dmaMappings: "DMA mappings"
+    case .sanitizer: "sanitizer"
+    }
+  }
+}
+
+/// The one account of the real memory a machine uses (`--max-resident`).
+/// Every structure that grows with input charges its own estimate of its
+/// size here before it grows, and releases it when it shrinks; a charge past
+/// the limit is refused and sets `limitReached`, the structure does not grow
+/// (a page allocation fails with ENOMEM, a write is dropped) and the runner
+/// stops the fixture with an error listing `usage`. Charged sizes are the
+/// emulator's estimates, not samples of the process's RSS, so the error is
+/// the same on every run.
+package final class ResidentBudget: Sendable {
+  /// The most bytes that may be charged (`.max`: no limit).
+  package let limit: UInt64
+  private let total = Atomic<UInt64>(0)
+  private let peakBytes = Atomic<UInt64>(0)
+  private let hit = Atomic<Bool>(false)
+  private let byCategory: InlineArray<9, Atomic<UInt64>> = InlineArray { _ in Atomic(0) }
+
+  package init(limit: UInt64 = .max) { self.limit = limit }
+
+  /// Charges `bytes` to `category`; false (nothing charged, `limitReached`
+  /// set) when the total would pass the limit.
+  @discardableResult
+  package func charge(_ bytes: Int, _ category: ResidentCategory) -> Bool {
+    guard bytes > 0 else { return true }
+    let b = UInt64(bytes)
+    let new = total.wrappingAdd(b, ordering: .relaxed).newValue
+    if new > limit || new < b {
+      total.wrappingSubtract(b, ordering: .relaxed)
+      hit.store(true, ordering: .relaxed)
+      return false
+    }
+    byCategory[category.rawValue].wrappingAdd(b, ordering: .relaxed)
+    peakBytes.max(new, ordering: .relaxed)
+    return true
+  }
+
+  /// Gives back what `charge` took.
+  package func release(_ bytes: Int, _ category: ResidentCategory) {
+    guard bytes > 0 else { return }
+    byCategory[category.rawValue].wrappingSubtract(UInt64(bytes), ordering: .relaxed)
+    total.wrappingSubtract(UInt64(bytes), ordering: .relaxed)
+  }
+
+  /// Whether a charge was refused: the machine no longer did all it was asked.
+  package var limitReached: Bool { hit.load(ordering: .relaxed) }
+  /// The bytes charged now.
+  package var used: UInt64 { total.load(ordering: .relaxed) }
+  /// The most bytes ever charged at once (never above `limit`).
+  package var peak: UInt64 { peakBytes.load(ordering: .relaxed) }
+  /// The bytes charged now to `category`.
+  package func used(_ category: ResidentCategory) -> UInt64 {
+    byCategory[category.rawValue].load(ordering: .relaxed)
+  }
+
+  /// The categories in use, largest first (ties in declaration order):
+  /// `memory frames 812K, domains 190K`.
+  package var usageDescription: String {
+    var parts: [(category: ResidentCategory, bytes: UInt64)] = []
+    for c in ResidentCategory.allCases where used(c) > 0 { parts.append((c, used(c))) }
+    parts.sort { a, b in a.bytes != b.bytes ? a.bytes > b.bytes : a.category.rawValue < b.category.rawValue }
+    guard !parts.isEmpty else { return "nothing charged" }
+    return parts.map { p in "\(p.category.label) \(Self.describe(p.bytes))" }.joined(separator: ", ")
+  }
+
+  /// Bytes in the largest unit they reach, rounded down: `812K`, `1M`.
+  static func describe(_ bytes: UInt64) -> String {
+    for (shift, suffix) in [(30, "G"), (20, "M"), (10, "K")] where bytes >= 1 << UInt64(shift) {
+      return "\(bytes >> UInt64(shift))\(suffix)"
+    }
+    return "\(bytes)B"
+  }
+}

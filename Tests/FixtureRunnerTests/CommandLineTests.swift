@@ -1,0 +1,126 @@
+import FixtureRunner
+import Foundation
+import Testing
+
+/// The `iommusan` binary `swift build --build-tests` puts beside the test bundle.
+enum BuiltBinary {
+  static let url: URL? = {
+    let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for candidate in [directory, directory.deletingLastPathComponent()] {
+      let url = candidate.appendingPathComponent("iommusan")
+      if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+    }
+    return nil
+  }()
+}
+
+/// The `iommusan` binary's terminal habits.
+@Suite(.enabled(if: BuiltBinary.url != nil, "the iommusan binary is built beside the tests"))
+struct CommandLineTests {
+  static var binary: URL? { BuiltBinary.url }
+
+  struct Output {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+  }
+
+  /// Runs `executable` (default: iommusan) with `arguments` and `environment` added to this one's.
+  static func run(
+    _ arguments: [String], executable: URL? = nil, environment: [String: String] = [:], removing: [String] = []
+  ) throws -> Output {
+    let process = Process()
+    process.executableURL = try #require(executable ?? binary)
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    for name in removing { env.removeValue(forKey: name) }
+    process.environment = env
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return Output(
+      status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+      stderr: String(decoding: stderr, as: UTF8.self))
+  }
+
+  static func fixture(_ name: String, _ text: String) throws -> String {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("iommusan-cli-\(getpid())-\(name)")
+    try Data(text.utf8).write(to: url)
+    return url.path
+  }
+
+  /// `help help` explains `help` (it used to be "Unknown subcommand 'help'").
+  @Test func helpHelp() throws {
+    let r = try Self.run(["help", "help"])
+    #expect(r.status == 0)
+    #expect(r.stdout.contains("USAGE: iommusan help [<subcommand>]"))
+    #expect(try Self.run(["help", "rnu"]).stderr.contains("Unknown subcommand 'rnu' (did you mean 'run'?)"))
+  }
+
+  /// `help bench` spells one-letter options as its usage line does: `-t`, not `--t`.
+  @Test func helpBenchSpellsShortOptions() throws {
+    let r = try Self.run(["help", "bench"])
+    #expect(r.stdout.contains("\n  -t <threads> "))
+    #expect(!r.stdout.contains("--t "))
+    #expect(try Self.run(["bench", "-t"]).stderr.contains("Missing value for '-t <threads>'"))
+  }
+
+  /// The README's usage lines name every option the help does.
+  @Test func readmeUsageLinesAreComplete() throws {
+    let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent().appendingPathComponent("README.md")
+    let text = try String(contentsOf: readme, encoding: .utf8)
+    for command in ["run", "check", "replay", "bench"] {
+      let usage = try #require(
+        text.split(separator: "\n").first { $0.hasPrefix("    iommusan \(command) ") }, "README has no \(command) line")
+      let help = try Self.run(["help", command]).stdout
+      for line in help.split(separator: "\n") where line.hasPrefix("  -") && !line.hasPrefix("  -h, --help") {
+        let option = String(line.dropFirst(2).prefix { $0 != " " })
+        // -n and -b are accepted for dma_map_benchmark compatibility only.
+        if ["-n", "-b"].contains(option) { continue }
+        #expect(
+          usage.contains(option + " ") || usage.contains(option + "]"), "README's \(command) line lacks \(option)")
+      }
+    }
+  }
+
+  /// Piped: no colour, no progress line, and standard output byte for byte
+  /// what the renderer makes; a parse error shows its line and a caret.
+  @Test func pipedOutputIsPlain() throws {
+    let bad = try Self.fixture("bad.fixture", "iommu vtd0 model=vtd\nh = dma_map nic buf size=4K\n")
+    let r = try Self.run(["run", bad], removing: ["NO_COLOR"])
+    #expect(r.status == 2)
+    #expect(!r.stderr.contains("\u{1B}"))
+    #expect(
+      r.stderr.split(separator: "\n").dropFirst().prefix(2) == ["h = dma_map nic buf size=4K", "            ^"])
+    let good = try Self.fixture(
+      "good.fixture", "iommu vtd0 model=vtd\ndevice nic iommu=vtd0\nb = alloc_pages\nfree_pages b\nfree_pages b\n")
+    let g = try Self.run(["run", good])
+    let expected = RunOutputRenderer(format: .kernel).stdout(FixtureRunner.run(path: good))
+    #expect(g.stdout == expected)
+    #expect(!g.stderr.contains("iommusan: run:"))
+  }
+
+  /// On a terminal (a pseudo-terminal made by script(1)) diagnostics are
+  /// coloured as clang's, and not with NO_COLOR set to a non-empty value.
+  @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script")))
+  func colourOnATerminalUnlessNoColor() throws {
+    let bad = try Self.fixture("colour.fixture", "bogus\n")
+    let script = URL(fileURLWithPath: "/usr/bin/script")
+    let command = "\(try #require(Self.binary).path) run \(bad)"
+    let coloured = try Self.run(["-qec", command, "/dev/null"], executable: script, removing: ["NO_COLOR"])
+    #expect(coloured.stdout.contains("\u{1B}[0;1;31merror: "))
+    #expect(coloured.stdout.contains("\u{1B}[0;1;32m^"))
+    let plain = try Self.run(["-qec", command, "/dev/null"], executable: script, environment: ["NO_COLOR": "1"])
+    #expect(plain.stdout.contains("error: unknown statement 'bogus'"))
+    #expect(!plain.stdout.contains("\u{1B}"))
+    // An empty NO_COLOR does not count (no-color.org).
+    let empty = try Self.run(["-qec", command, "/dev/null"], executable: script, environment: ["NO_COLOR": ""])
+    #expect(empty.stdout.contains("\u{1B}[0;1;31merror: "))
+  }
+}
