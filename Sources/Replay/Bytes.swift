@@ -10,6 +10,7 @@ enum ASCII {
   static let cr: UInt8 = 0x0D
   static let dash: UInt8 = 0x2D
   static let dot: UInt8 = 0x2E
+  static let slash: UInt8 = 0x2F
   static let colon: UInt8 = 0x3A
   static let equals: UInt8 = 0x3D
   static let hash: UInt8 = 0x23

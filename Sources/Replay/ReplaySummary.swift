@@ -10,6 +10,8 @@ package struct ReplaySummary: Sendable, Hashable {
   package var format: String
   package var lines = 0
   package var bytes: UInt64 = 0
+  /// Why the input could not be read at all (a trace.dat that does not parse or is compressed).
+  package var inputError: String?
   package var events = 0
   /// Event lines by event name, `other` for events replay does not read.
   package var eventCounts: [String: Int] = [:]

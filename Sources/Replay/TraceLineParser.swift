@@ -46,6 +46,8 @@ enum TraceLineParser {
     var nameEnd = 0
     var type = TraceEventType.other
     var payload = 0
+    /// The `perf script` form: `<comm> <tid>` or `<comm> <pid>/<tid>` instead of `<comm>-<pid>`.
+    var perf = false
   }
 
   static let maxCPU = 65_535
@@ -135,9 +137,26 @@ enum TraceLineParser {
     }
     var d = j
     while d >= i, ASCII.isDigit(p[d]) { d -= 1 }
-    guard d < j, d >= i, p[d] == ASCII.dash else { return nil }
+    guard d < j, d >= i else { return nil }
     var pidIndex = d + 1
     guard let pid = p.decimal(&pidIndex), pidIndex == j + 1, pid <= UInt64(Int32.max) else { return nil }
+    // `perf script`: `<comm> <tid> [cpu]` or, with `-F +pid`, `<comm> <pid>/<tid> [cpu]`.
+    var perf = false
+    if p[d] != ASCII.dash {
+      if p[d] == ASCII.slash, tgid < 0 {
+        var s = d - 1
+        while s >= i, ASCII.isDigit(p[s]) { s -= 1 }
+        var t = s + 1
+        guard s < d - 1, s >= i, ASCII.isSpace(p[s]), let v = p.decimal(&t), t == d, v <= UInt64(Int32.max) else {
+          return nil
+        }
+        tgid = Int32(v)
+        d = s
+      } else {
+        guard ASCII.isSpace(p[d]) else { return nil }
+      }
+      perf = true
+    }
     // This is the prefix; from here on a mismatch makes the line malformed.
     guard cpu <= UInt64(maxCPU) else { return .malformed("CPU number out of range") }
     k += 1
@@ -176,6 +195,7 @@ enum TraceLineParser {
     p.skipSpaces(&k)
     e.commStart = i
     e.commEnd = d
+    e.perf = perf
     e.pid = Int32(pid)
     e.tgid = tgid
     e.cpu = Int(cpu)
@@ -231,6 +251,8 @@ struct EventFields {
   var newFormat = false
   var phys: UInt64 = 0
   var hasPhys = false
+  /// The payload was `trace-cmd report -R`'s `field=value` list.
+  var raw = false
 }
 
 /// One `[dma_addr, dma_addr + size)` of a `dma:` event.
@@ -252,6 +274,17 @@ extension TraceLineParser {
   /// Parses the payload of a known event. Nil: the line is malformed.
   static func payload(_ p: Line, _ e: Prefix, _ f: inout EventFields, ranges: inout [DMARange]) -> StaticString? {
     var i = e.payload
+    f.raw = false
+    switch e.type {
+    case .map, .unmap, .ioPageFault, .addDeviceToGroup, .removeDeviceFromGroup, .attachDeviceToDomain,
+      .detachDeviceFromDomain:
+      var k = i
+      if !p.expect("IOMMU:", &k) {
+        f.raw = true
+        return rawIOMMU(p, i, e.type, &f)
+      }
+    default: break
+    }
     switch e.type {
     case .map:
       guard p.expect("IOMMU:", &i) else { return "map: no 'IOMMU:'" }
@@ -353,12 +386,78 @@ extension TraceLineParser {
     return nil
   }
 
+  /// An iommu event as `trace-cmd report -R` prints it: each field of the
+  /// event's format as `name=value` (libtraceevent `tep_print_fields()`), no `IOMMU:`:
+  /// ` iova=0x0000000000001000 paddr=0x0000000012345000 size=4096`,
+  /// ` iova=0x... size=4096 unmapped_size=4096`, ` device=... driver=... iova=0x... flags=0x1`,
+  /// ` groupID=1 device=...`, ` device=...`.
+  private static func rawIOMMU(_ p: Line, _ start: Int, _ type: TraceEventType, _ f: inout EventFields)
+    -> StaticString?
+  {
+    var i = start
+    var have: UInt32 = 0
+    f.drvStart = 0
+    f.drvEnd = 0
+    f.newFormat = false
+    while true {
+      p.skipSpaces(&i)
+      guard i < p.count else { break }
+      let end = p.tokenEnd(i)
+      var k = i
+      if p.expect("iova=", &k) {
+        guard let v = p.hexOrDecimal(&k), k == end else { return "iommu -R: bad iova=" }
+        f.iova = v
+        have |= 1
+      } else if p.expect("paddr=", &k) {
+        guard let v = p.hexOrDecimal(&k), k == end else { return "iommu -R: bad paddr=" }
+        f.paddr = v
+        have |= 2
+      } else if p.expect("size=", &k) {
+        guard let v = p.hexOrDecimal(&k), k == end else { return "iommu -R: bad size=" }
+        f.size = v
+        have |= 4
+      } else if p.expect("unmapped_size=", &k) {
+        guard let v = p.hexOrDecimal(&k), k == end else { return "iommu -R: bad unmapped_size=" }
+        f.unmapped = v
+        have |= 8
+      } else if p.expect("device=", &k) {
+        guard end > k else { return "iommu -R: bad device=" }
+        f.devStart = k
+        f.devEnd = end
+        have |= 16
+      } else if p.expect("driver=", &k) {
+        f.drvStart = k
+        f.drvEnd = end
+      } else if p.expect("flags=", &k) {
+        guard let v = p.hexOrDecimal(&k), k == end else { return "iommu -R: bad flags=" }
+        f.flags = v
+        have |= 32
+      } else if p.expect("groupID=", &k) {
+        guard let v = p.signedDecimal(&k), k == end else { return "iommu -R: bad groupID=" }
+        f.group = v
+        have |= 64
+      }
+      i = end
+    }
+    let need: UInt32
+    switch type {
+    case .map: need = 1 | 2 | 4
+    case .unmap: need = 1 | 4 | 8
+    case .ioPageFault: need = 1 | 16 | 32
+    case .addDeviceToGroup, .removeDeviceFromGroup: need = 16 | 64
+    default: need = 16
+    }
+    return have & need == need ? nil : "iommu: neither 'IOMMU:' nor trace-cmd -R fields"
+  }
+
   /// `page=%p pfn=0x%lx order=%d [migratetype=%d gfp_flags=%s]` (`pfn=%lu` on old kernels,
   /// `cold=%d` on old `mm_page_free_batched`).
   private static func kmem(_ p: Line, _ start: Int, _ type: TraceEventType, _ f: inout EventFields) -> StaticString? {
+    if kmemFast(p, start, type, &f) { return nil }
     var i = start
     var havePFN = false
     var haveOrder = false
+    var sawPage = false
     f.pageIsNull = false
     f.gfpStart = 0
     f.gfpEnd = 0
@@ -373,6 +472,7 @@ extension TraceLineParser {
         continue
       }
       if p.expect("page=", &k) {
+        sawPage = true
         if end > k, end - k <= 16, p[k] == ASCII.lparen || p[k] == ASCII.zero {
           f.pageIsNull = p.equals(k, end, "(null)") || p.equals(k, end, "(nil)") || p.equals(k, end, "0000000000000000")
         }
@@ -391,11 +491,54 @@ extension TraceLineParser {
       i = end
     }
     guard havePFN else { return "kmem: no pfn=" }
+    // `trace-cmd report -R` has no `page=` and prints the failed allocation's pfn as -1UL.
+    if !sawPage {
+      f.raw = true
+      if type == .mmPageAlloc, f.pfn == UInt64.max {
+        f.pageIsNull = true
+        f.pfn = 0
+      }
+    }
     if !haveOrder {
       guard type == .mmPageFreeBatched else { return "kmem: no order=" }
       f.order = 0
     }
     return nil
+  }
+
+  /// The kernel's own layout in one pass, single spaces:
+  /// `page=X pfn=0x.. order=N[ migratetype=N gfp_flags=F]`. False: the general loop decides.
+  @inline(__always)
+  private static func kmemFast(_ p: Line, _ start: Int, _ type: TraceEventType, _ f: inout EventFields) -> Bool {
+    var i = start
+    guard p.expect("page=", &i) else { return false }
+    let pageStart = i
+    while i < p.count, p[i] != ASCII.space { i += 1 }
+    let pageEnd = i
+    guard p.expect(" pfn=", &i), let pfn = p.hexOrDecimal(&i), p.expect(" order=", &i), let order = p.decimal(&i),
+      order <= UInt64(maxOrder)
+    else { return false }
+    var gfpStart = 0
+    var gfpEnd = 0
+    if i < p.count {
+      guard type == .mmPageAlloc, p.expect(" migratetype=", &i), p.signedDecimal(&i) != nil,
+        p.expect(" gfp_flags=", &i)
+      else { return false }
+      gfpStart = i
+      gfpEnd = p.tokenEnd(i)
+      guard gfpEnd == p.count else { return false }
+    }
+    f.pageIsNull = false
+    if pageEnd > pageStart, pageEnd - pageStart <= 16, p[pageStart] == ASCII.lparen || p[pageStart] == ASCII.zero {
+      f.pageIsNull =
+        p.equals(pageStart, pageEnd, "(null)") || p.equals(pageStart, pageEnd, "(nil)")
+        || p.equals(pageStart, pageEnd, "0000000000000000")
+    }
+    f.pfn = pfn
+    f.order = Int(order)
+    f.gfpStart = gfpStart
+    f.gfpEnd = gfpEnd
+    return true
   }
 
   /// `<device> [dir=%s] dma_addr=%llx size=%zu [phys_addr=%llx] ...` or the
@@ -405,8 +548,14 @@ extension TraceLineParser {
     ranges.removeAll(keepingCapacity: true)
     var i = start
     p.skipSpaces(&i)
-    let devEnd = p.tokenEnd(i)
+    var devEnd = p.tokenEnd(i)
     guard devEnd > i else { return "dma: no device" }
+    // `trace-cmd report -R`: `device=<name>` first.
+    var k0 = i
+    if p.expect("device=", &k0), devEnd > k0 {
+      i = k0
+      f.raw = true
+    }
     var hasEquals = false
     for k in i..<devEnd where p[k] == ASCII.equals {
       hasEquals = true

@@ -1,6 +1,34 @@
 import KernelTypes
 import Reports
 
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// A regular file mapped read-only (trace.dat needs random access).
+struct MappedFile {
+  let bytes: UnsafeRawBufferPointer
+
+  init?(path: String) {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var st = stat()
+    guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size >= 10 else { return nil }
+    var head = [UInt8](repeating: 0, count: 10)
+    guard pread(fd, &head, 10, 0) == 10, head.withUnsafeBytes({ TraceDat.isTraceDat($0) }) else { return nil }
+    let size = Int(st.st_size)
+    guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else { return nil }
+    bytes = UnsafeRawBufferPointer(start: p, count: size)
+  }
+
+  func unmap() { munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count) }
+}
+
 /// Reading a trace from a file or a file descriptor in fixed-size chunks
 /// (`InputFile`).
 package enum TraceReplay {
@@ -11,8 +39,34 @@ package enum TraceReplay {
     report: @escaping (Report) -> Void
   ) throws(InputFileError) -> ReplaySummary {
     let replayer = TraceReplayer(options: options, report: report)
-    try InputFile.read(path: path) { consume($0, replayer, progress) }
+    if path != InputFile.standardInputPath, let mapped = MappedFile(path: path), TraceDat.isTraceDat(mapped.bytes) {
+      replayer.consumeTraceDat(mapped.bytes)
+      mapped.unmap()
+      return replayer.finish()
+    }
+    var binary: [UInt8]?
+    try InputFile.read(path: path) { chunk in
+      if binary == nil, replayer.bytesConsumed == 0, TraceDat.isTraceDat(chunk) { binary = [] }
+      if binary != nil { return appendBinary(chunk, &binary) }
+      return consume(chunk, replayer, progress)
+    }
+    if let b = binary { b.withUnsafeBytes { replayer.consumeTraceDat($0, fromPipe: true) } }
     return replayer.finish()
+  }
+
+  /// The largest trace.dat read from a pipe (a file is mapped instead).
+  static let maxBufferedTraceDat = 1 << 30
+
+  private static func appendBinary(_ chunk: UnsafeRawBufferPointer, _ binary: inout [UInt8]?) -> Bool {
+    guard var b = binary else { return false }
+    binary = nil
+    if b.count + chunk.count > maxBufferedTraceDat {
+      binary = Array("too large".utf8)
+      return false
+    }
+    b.append(contentsOf: chunk)
+    binary = b
+    return true
   }
 
   /// Replays everything readable from `fd` (not closed).
@@ -21,7 +75,13 @@ package enum TraceReplay {
     report: @escaping (Report) -> Void
   ) throws(InputFileError) -> ReplaySummary {
     let replayer = TraceReplayer(options: options, report: report)
-    try InputFile.read(fileDescriptor: fd, name: options.traceName) { consume($0, replayer, progress) }
+    var binary: [UInt8]?
+    try InputFile.read(fileDescriptor: fd, name: options.traceName) { chunk in
+      if binary == nil, replayer.bytesConsumed == 0, TraceDat.isTraceDat(chunk) { binary = [] }
+      if binary != nil { return appendBinary(chunk, &binary) }
+      return consume(chunk, replayer, progress)
+    }
+    if let b = binary { b.withUnsafeBytes { replayer.consumeTraceDat($0, fromPipe: true) } }
     return replayer.finish()
   }
 

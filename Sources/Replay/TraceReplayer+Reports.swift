@@ -140,7 +140,11 @@ extension TraceReplayer {
     finding.details.append(Detail(isFree ? "free line" : "alloc line", .int(Int64(lineNumber))))
     finding.details.append(Detail(isFree ? "free ts" : "alloc ts", .string(pre.ts.description)))
     if !isFree, fields.gfpEnd > fields.gfpStart {
-      finding.details.append(Detail("gfp_flags", .string(cur.string(fields.gfpStart, fields.gfpEnd))))
+      var text = cur.string(fields.gfpStart, fields.gfpEnd)
+      // `trace-cmd report -R` prints the mask as a number: name it as the text trace does.
+      var k = fields.gfpStart
+      if fields.raw, let mask = cur.hexOrDecimal(&k), k == fields.gfpEnd { text = GFPFlags.traceText(mask) }
+      finding.details.append(Detail("gfp_flags", .string(text)))
     }
     if let l = lostEventsDetail() { finding.details.append(l) }
     // The page allocator's path to the hook, by event: `__free_pages()` reaches

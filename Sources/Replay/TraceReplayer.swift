@@ -45,6 +45,11 @@ package final class TraceReplayer {
   @exclusivity(unchecked) private var finished = false
   @exclusivity(unchecked) private var sawTraceCmdHeader = false
   @exclusivity(unchecked) private var sawFtraceHeader = false
+  @exclusivity(unchecked) private var sawPerf = false
+  @exclusivity(unchecked) private var sawRaw = false
+  /// The input's format when a reader other than the text one produced the
+  /// lines (`trace.dat v7`).
+  package var formatOverride: String?
 
   // The line being processed (valid only inside `process`).
   @exclusivity(unchecked) var cur: Line = Line(start: nil, count: 0)
@@ -133,6 +138,26 @@ package final class TraceReplayer {
     }
   }
 
+  /// Replays a whole trace.dat held in memory (`TraceDat`).
+  package func consumeTraceDat(_ file: UnsafeRawBufferPointer, fromPipe: Bool = false) {
+    guard !finished else { return }
+    if fromPipe, !TraceDat.isTraceDat(file) {
+      formatOverride = "trace.dat"
+      summary.inputError =
+        "a trace.dat larger than \(TraceReplay.maxBufferedTraceDat >> 20) MiB on standard input: give its path"
+      return
+    }
+    summary.bytes &+= UInt64(file.count)
+    do throws(TraceDat.Failure) {
+      let dat = try TraceDat(file)
+      formatOverride = "trace.dat v\(dat.version)"
+      dat.forEachLine { process($0) }
+    } catch {
+      formatOverride = "trace.dat"
+      summary.inputError = error.message
+    }
+  }
+
   package func consume(_ text: String) {
     var t = text
     t.withUTF8 { consume(UnsafeRawBufferPointer($0)) }
@@ -185,7 +210,12 @@ package final class TraceReplayer {
       s.eventCounts[t.name] = eventCounts[t.rawValue]
     }
     s.format =
-      sawTraceCmdHeader ? "trace-cmd" : sawFtraceHeader ? "ftrace" : summary.events > 0 ? "trace_pipe" : "empty"
+      formatOverride
+      ?? (sawPerf
+        ? "perf-script"
+        : sawRaw
+          ? "trace-cmd-raw"
+          : sawTraceCmdHeader ? "trace-cmd" : sawFtraceHeader ? "ftrace" : summary.events > 0 ? "trace_pipe" : "empty")
     s.liveMappings = liveMappings
     var bytes: UInt64 = 0
     for m in mappings where m.live { bytes &+= m.last &- m.iova &+ 1 }
@@ -234,6 +264,7 @@ package final class TraceReplayer {
     case .malformed(let reason):
       malformed(reason.description)
     case .event:
+      if pre.perf { sawPerf = true }
       if pre.type == .other {
         summary.events += 1
         eventCounts[TraceEventType.other.rawValue] += 1
@@ -243,6 +274,7 @@ package final class TraceReplayer {
         malformed(reason.description)
         return
       }
+      if fields.raw { sawRaw = true }
       summary.events += 1
       eventCounts[pre.type.rawValue] += 1
       cur = line

@@ -10,7 +10,8 @@ extension Commands {
     usage:
       "iommusan replay [--format <format>] [--page-size <size>] [--html <file>] [--no-progress] [--no-timestamps] [<file>]",
     discussion: """
-      Reads /sys/kernel/tracing/trace or trace_pipe text, or 'trace-cmd report' output, line by line,
+      Reads /sys/kernel/tracing/trace or trace_pipe text, 'trace-cmd report' (or 'report -R') output or
+      'perf script' output line by line, or trace-cmd's binary trace.dat (versions 6 and 7, uncompressed),
       rebuilds per-page IOMMU map counts from iommu:map/unmap, checks every kmem page allocation and
       free as IOMMU_DEBUG_PAGEALLOC would, and reports io_page_faults on IOVAs a traced unmap released.
       docs/Replay.md says how to capture a trace.
@@ -71,6 +72,11 @@ extension Commands {
       return 2
     }
     progress.finish()
+    if let message = summary.inputError {
+      out.flush()
+      write("\(path): error: \(message)\n", to: .standardError)
+      return 2
+    }
     switch format {
     case .kernel: out.append(summary.textLines.joined(separator: "\n") + "\n")
     case .json: out.append(summary.json.serialized + "\n")
