@@ -20,6 +20,7 @@ enum ASCII {
   static let lbrace: UInt8 = 0x7B
   static let rbrace: UInt8 = 0x7D
   static let comma: UInt8 = 0x2C
+  static let slash: UInt8 = 0x2F
   static let zero: UInt8 = 0x30
   static let x: UInt8 = 0x78
   static let upperX: UInt8 = 0x58
