@@ -85,6 +85,19 @@ package enum TraceEventType: Int, CaseIterable, Sendable, Hashable {
     }
   }
 
+  /// The kernel's path from a DMA-API release event into `check_unmap()`, innermost first.
+  var checkUnmapFrames: [String] {
+    switch self {
+    case .dmaUnmapPhys: ["check_unmap", "debug_dma_unmap_phys", "dma_unmap_phys"]
+    case .dmaUnmapResource: ["check_unmap", "debug_dma_unmap_resource", "dma_unmap_resource"]
+    case .dmaUnmapSG: ["check_unmap", "debug_dma_unmap_sg", "dma_unmap_sg_attrs"]
+    case .dmaFree: ["check_unmap", "debug_dma_free_coherent", "dma_free_attrs"]
+    case .dmaFreePages: ["check_unmap", "debug_dma_free_pages", "dma_free_pages"]
+    case .dmaFreeSGT: ["check_unmap", "debug_dma_unmap_sg", "dma_free_noncontiguous"]
+    default: ["check_unmap", "debug_dma_unmap_page", "dma_unmap_page_attrs"]
+    }
+  }
+
   /// The event type for a name (without the `system:` prefix).
   static func from(_ line: Line, _ a: Int, _ b: Int) -> TraceEventType {
     let n = b - a

@@ -64,6 +64,7 @@ extension TraceReplayer {
     cpus[cpu].preRelease = nil
     cpus[cpu].lastReleased.removeAll(keepingCapacity: true)
     let d = device(fields.devStart, fields.devEnd)
+    dmaAPIMap(device: d)
     let recent = cpus[cpu].recentMaps
     if d >= 0, !recent.isEmpty {
       let target = spaceOf(device: d)
@@ -94,11 +95,18 @@ extension TraceReplayer {
 
   func handleDMARelease(_ cpu: Int) {
     let d = device(fields.devStart, fields.devEnd)
+    dmaAPIRelease(device: d)
     var lo = UInt64.max
     var hi: UInt64 = 0
     for r in ranges where r.size > 0 {
       lo = min(lo, r.address)
       hi = max(hi, r.address &+ (r.size - 1) < r.address ? UInt64.max : r.address + (r.size - 1))
+    }
+    if ranges.isEmpty, fields.dma.hasPhysAddrs {
+      // dma_unmap_sg (6.12 on) traces physical addresses only: it names the
+      // device of whichever unmap follows on this CPU.
+      lo = 0
+      hi = .max
     }
     finalizeRecentMaps(cpu)
     guard lo <= hi, d >= 0 else {
@@ -439,7 +447,7 @@ extension TraceReplayer {
     cpus[cpu].lastFreePFN = type == .mmPageFree ? pfn : .max
     guard hi <= UInt64.max >> shift else { return }
     if !pendingCPUs.isEmpty { resolvePending(affectingPages: pfn, hi) }
-    if !counts.isEmpty || !physIndex.isEmpty {
+    if !counts.isEmpty || !physIndex.isEmpty || !dmaAPI.isEmpty {
       checkPages(pfn, hi, kind: type == .mmPageAlloc ? .allocatedWhileMapped : .freedWhileMapped)
     }
     if type != .mmPageAlloc, !pageMarks.isEmpty {
@@ -453,8 +461,34 @@ extension TraceReplayer {
     }
   }
 
-  /// `__iommu_debug_check_unmapped()`: one report per page with a non-zero count.
+  /// `__iommu_debug_check_unmapped()`: one report per page that either
+  /// accounting counts (the IOMMU's map counts, the DMA-API's live entries).
   private func checkPages(_ lo: UInt64, _ hi: UInt64, kind: ReportKind) {
+    let iommuHits = (!counts.isEmpty || !physIndex.isEmpty) ? iommuCountedPages(lo, hi) : []
+    let dmaHits = dmaAPI.pages(lo, hi)
+    var i = 0
+    var j = 0
+    while i < iommuHits.count || j < dmaHits.count {
+      let a = i < iommuHits.count ? iommuHits[i].pfn : .max
+      let b = j < dmaHits.count ? dmaHits[j].pfn : .max
+      var hit = PageHit(pfn: min(a, b))
+      if a == hit.pfn {
+        hit.count = iommuHits[i].count
+        hit.owner = iommuHits[i].owner
+        i += 1
+      }
+      if b == hit.pfn {
+        hit.dmaCount = dmaHits[j].count
+        hit.dmaEntry = dmaHits[j].entry
+        j += 1
+      }
+      reportPage(kind, hit)
+    }
+  }
+
+  /// The pages of `[lo, hi]` the IOMMU map counts hold, with their counts and a mapping that counts each.
+  private func iommuCountedPages(_ lo: UInt64, _ hi: UInt64) -> [(pfn: UInt64, count: Int64, owner: Int32)] {
+    var hits: [(pfn: UInt64, count: Int64, owner: Int32)] = []
     var large: [Int32] = []
     if !physIndex.isEmpty {
       physIndex.forEachOverlap(start: lo << shift, last: (hi << shift) | ((UInt64(1) << shift) - 1)) {
@@ -520,8 +554,9 @@ extension TraceReplayer {
       while let top = firstCovering.min, covered[top].hi < p { firstCovering.popMin() }
       count += Int64(started - ended)
       if owner < 0, let top = firstCovering.min { owner = large[top] }
-      if count > 0 { reportPage(kind, pfn: p, count: count, owner: owner) }
+      if count > 0 { hits.append((p, count, owner)) }
     }
+    return hits
   }
 
   private func validOwner(_ o: Int32, page p: UInt64) -> Bool {
