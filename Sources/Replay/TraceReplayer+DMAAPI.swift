@@ -41,6 +41,7 @@ extension TraceReplayer {
       device: d, dmaAddress: first.address, size: size, dir: fields.dma.dir, type: type, event: t, sgPhys: sgPhys,
       nents: nents, line: lineNumber, ts: pre.ts, cpu: Int32(pre.cpu), pid: pre.pid)
     dmaAPI.map(entry, phys: phys)
+    for r in phys { recordTrail(r.start, r.last, trailEvent(a: first.address, b: size, c: r.start, device: d)) }
   }
 
   /// `check_unmap()` for a `dma:` release event.
@@ -80,6 +81,11 @@ extension TraceReplayer {
           .differentDirection(
             size: e.size, mappedWith: DMADirection(kernelValue: UInt64(e.dir)),
             unmappedWith: DMADirection(kernelValue: UInt64(dir))))
+      }
+      for s in e.physSlots {
+        let start = dmaAPI.physIndex.starts[Int(s)]
+        recordTrail(
+          start, dmaAPI.physIndex.lasts[Int(s)], trailEvent(a: address, b: unmapSize ?? e.size, c: start, device: d))
       }
       for p in problems { reportCheckUnmap(p, device: d, address: address, entry: e, verdict: nil) }
       dmaAPI.release(id, line: lineNumber, ts: pre.ts, event: t)

@@ -31,6 +31,7 @@ extension TraceReplayer {
     } else {
       countRange(paddr: paddr, last: physLast, delta: 1, owner: id)
     }
+    recordTrail(paddr, physLast, trailEvent(a: iova, b: size, c: paddr))
     if cpus[cpu].recentMaps.isEmpty { recentCPUs.append(cpu) }
     if cpus[cpu].recentMaps.count >= 256 { cpus[cpu].recentMaps.removeFirst() }
     cpus[cpu].recentMaps.append(RecentMap(id: id, line: lineNumber))
@@ -308,6 +309,10 @@ extension TraceReplayer {
         iova: lo, last: hi, paddr: m.paddr &+ (lo - m.iova), hasPaddr: true, space: space, mapLine: m.line, mapTS: m.ts,
         dmaMapLine: m.dmaLine, dmaMapTS: m.dmaTS, dmaMapType: m.dmaType, unmapLine: info.line, unmapTS: info.ts)
       annotate(&r, hint)
+      recordTrail(
+        r.paddr, r.paddr &+ (hi - lo),
+        TrailEvent(
+          type: .unmap, line: info.line, ts: info.ts, cpu: Int32(cpu), pid: info.pid, a: lo, b: hi &- lo &+ 1))
       let note = ambiguity ?? (mappingNotes.isEmpty ? nil : mappingNotes[id])
       cut(id, lo, hi)
       cpus[cpu].lastReleased.append(addReleased(r, note: note))
@@ -446,6 +451,13 @@ extension TraceReplayer {
     }
     cpus[cpu].lastFreePFN = type == .mmPageFree ? pfn : .max
     guard hi <= UInt64.max >> shift else { return }
+    let kmemEvent = trailEvent(a: UInt64(fields.order))
+    var p = pfn
+    while true {
+      trail.recordKmem(p, kmemEvent)
+      if p == hi || p &- pfn >= 63 { break }
+      p += 1
+    }
     if !pendingCPUs.isEmpty { resolvePending(affectingPages: pfn, hi) }
     if !counts.isEmpty || !physIndex.isEmpty || !dmaAPI.isEmpty {
       checkPages(pfn, hi, kind: type == .mmPageAlloc ? .allocatedWhileMapped : .freedWhileMapped)
@@ -639,7 +651,12 @@ extension TraceReplayer {
       summary.ambiguousAttributions += 1
     }
     summary.faultsAfterUnmap += 1
-    reportFault(released[top.index], device: d, ambiguity: ambiguity)
+    let r = released[top.index]
+    if r.hasPaddr {
+      let p = r.paddr &+ (x &- r.iova)
+      trail.record(p >> shift, trailEvent(a: x, device: d))
+    }
+    reportFault(r, device: d, ambiguity: ambiguity)
   }
 }
 
@@ -672,5 +689,44 @@ struct PositionHeap {
       items.swapAt(i, m)
       i = m
     }
+  }
+}
+
+extension TraceReplayer {
+  /// The current event as a trail entry.
+  @inline(__always)
+  func trailEvent(a: UInt64 = 0, b: UInt64 = 0, c: UInt64 = 0, device: Int32 = -1) -> TrailEvent {
+    TrailEvent(
+      type: pre.type, line: lineNumber, ts: pre.ts, cpu: Int32(pre.cpu), pid: pre.pid, a: a, b: b, c: c,
+      device: device)
+  }
+
+  /// Adds an event to the trails of the first pages of `[start, last]`.
+  func recordTrail(_ start: UInt64, _ last: UInt64, _ e: TrailEvent) {
+    var p = start >> shift
+    let end = last >> shift
+    var n: UInt64 = 0
+    while n < PageTrail.pagesPerEvent {
+      trail.record(p, e)
+      if p >= end { break }
+      p += 1
+      n += 1
+    }
+  }
+
+  /// A trail entry in words, for a report's history.
+  func historyEvent(_ e: TrailEvent) -> PageHistoryEvent {
+    let dev = e.device >= 0 && Int(e.device) < deviceNames.count ? deviceNames[Int(e.device)] + " " : ""
+    let text: String
+    switch e.type {
+    case .map: text = "map iova \(e.a.hexAlt) size \(e.b.hexAlt) paddr \(e.c.hexAlt)"
+    case .unmap: text = "unmap iova \(e.a.hexAlt) size \(e.b.hexAlt)"
+    case .mmPageAlloc, .mmPageFree, .mmPageFreeBatched: text = "\(e.type.name) order \(e.a)"
+    case .ioPageFault: text = "io_page_fault \(dev)iova \(e.a.hexAlt)"
+    default: text = "\(e.type.name) \(dev)dma_addr \(e.a.hexAlt) size \(e.b) phys \(e.c.hexAlt)"
+    }
+    return PageHistoryEvent(
+      event: e.type.name, file: options.traceName, line: e.line, text: text, ts: e.ts.description, cpu: Int(e.cpu),
+      pid: Int(e.pid))
   }
 }

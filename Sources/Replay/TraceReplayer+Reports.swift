@@ -92,7 +92,9 @@ extension TraceReplayer {
   func send(_ finding: Finding, caller: StackFrame) {
     summary.reports += 1
     summary.reportsByKind[finding.kind.rawValue, default: 0] += 1
-    emit(Report(finding, callers: [caller], statement: currentStatement(), task: currentTask(), pageOwner: nil))
+    var report = Report(finding, callers: [caller], statement: currentStatement(), task: currentTask(), pageOwner: nil)
+    if let pfn = finding.pfn { report.history = trail.events(pfn.rawValue).map(historyEvent) }
+    emit(report)
   }
 
   // MARK: - freed-while-mapped, allocated-while-mapped
@@ -270,6 +272,7 @@ extension TraceReplayer {
       details.append(Detail("after unmap", .string("\(us) us")))
     }
     if let a = ambiguity { details.append(Detail("attribution", .string(a))) }
+    details.append(Detail("verdict", .string(faultVerdict(r, device: deviceName))))
     if let l = lostEventsDetail() { details.append(l) }
     var pfn: PFN?
     var phys: PhysicalAddress?
@@ -291,5 +294,39 @@ extension TraceReplayer {
       pfn: pfn, phys: phys, iova: IOVA(x), domain: spaces[Int(r.space)].name,
       device: deviceName.isEmpty ? nil : deviceName, details: details)
     send(finding, caller: guilty)
+  }
+}
+
+extension TraceReplayer {
+  /// `IOVA_FQ_TIMEOUT` (drivers/iommu/dma-iommu.c): how long a lazy unmap's
+  /// IOVA waits in the flush queue before the IOTLB flush, in microseconds.
+  static let flushQueueTimeoutMicroseconds: UInt64 = 10_000
+
+  /// What the trace shows of a fault after an unmap: the device kept using
+  /// the address; whether the page was freed (and reused) before the access,
+  /// and whether that happened inside the lazy flush-queue window.
+  func faultVerdict(_ r: Released, device: String) -> String {
+    let who = device.isEmpty ? "the device" : device
+    let access = fields.flags & 1 != 0 ? "wrote to" : "read from"
+    var v = "device used the address after the unmap: \(who) \(access) iova \(fields.iova.hexAlt)"
+    let us = r.unmapTS.microseconds(until: pre.ts)
+    if let us { v += " \(us) us after the unmap at line \(r.unmapLine)" } else { v += " after the unmap at line \(r.unmapLine)" }
+    if r.pageFreeLine > 0 {
+      v += "; the page was freed at line \(r.pageFreeLine) before the access"
+    }
+    guard r.hasPaddr else { return v }
+    let pfn = (r.paddr &+ (fields.iova &- r.iova)) >> shift
+    let window = Self.flushQueueTimeoutMicroseconds
+    if let realloc = trail.events(pfn).first(where: {
+      $0.type == .mmPageAlloc && $0.line > r.unmapLine && $0.line < lineNumber
+    }), let after = r.unmapTS.microseconds(until: realloc.ts), after <= window {
+      v += "; page reused inside the lazy flush-queue window: allocated again at line \(realloc.line), \(after) us "
+        + "after the unmap (IOVA_FQ_TIMEOUT is 10 ms): with iommu.strict=0 a stale IOTLB entry would have let "
+        + "the device reach the new owner's data without a fault"
+    } else if let us, us <= window {
+      v += "; inside the 10 ms lazy flush-queue window (IOVA_FQ_TIMEOUT): with iommu.strict=0 a stale IOTLB "
+        + "entry could have translated it without a fault"
+    }
+    return v
   }
 }

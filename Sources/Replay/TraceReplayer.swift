@@ -91,6 +91,8 @@ package final class TraceReplayer {
   @exclusivity(unchecked) var candidateScratch: [Candidate] = []
   /// The DMA-API's accounting, from `dma:` events alone.
   let dmaAPI: DMAAPIAccounting
+  /// The last events of the pages mappings touched, for reports' histories.
+  let trail = PageTrail()
 
   /// Progress: bytes and lines consumed so far, and events recognised.
   package var bytesConsumed: UInt64 { summary.bytes }

@@ -85,10 +85,19 @@ package struct PageHistoryEvent: Sendable, Hashable {
   package var file: String?
   package var line: Int?
   package var text: String
-  package init(event: String, file: String?, line: Int?, text: String) {
+  /// For a traced event (replay): its timestamp, CPU and pid.
+  package var ts: String?
+  package var cpu: Int?
+  package var pid: Int?
+  package init(
+    event: String, file: String?, line: Int?, text: String, ts: String? = nil, cpu: Int? = nil, pid: Int? = nil
+  ) {
     self.event = event
     self.file = file
     self.line = line
     self.text = text
+    self.ts = ts
+    self.cpu = cpu
+    self.pid = pid
   }
 }

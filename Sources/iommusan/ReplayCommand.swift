@@ -41,7 +41,7 @@ extension Commands {
     let options = ReplayOptions(pageSize: pageSize, traceName: path)
     let progress = ProgressLine(enabled: !p.flags.contains("no-progress"), linesWhenPiped: true)
     let out = BufferedOutput(beforeWrite: progress.clear)
-    let kernel = KernelTextRenderer()
+    let kernel = KernelTextRenderer(includeHistory: true)
     let json = JSONLinesRenderer()
     let summary: ReplaySummary
     do throws(InputFileError) {
