@@ -68,8 +68,9 @@ final class DMAAPIAccounting {
   @exclusivity(unchecked) private var releasedHead = 0
   /// Physical ranges of the live entries (id: entry), for the page checks.
   let physIndex = IntervalIndex()
-  /// DMA address ranges of the live entries (id: entry), for an unmap inside a mapping.
-  let dmaIndex = IntervalIndex()
+  /// DMA address ranges of each device's live entries (id: entry), for an
+  /// unmap inside a mapping; a device's index goes when its last entry does.
+  @exclusivity(unchecked) private var dmaIndex: [Int32: IntervalIndex] = [:]
   @exclusivity(unchecked) private(set) var liveCount = 0
 
   // Counted for the summary.
@@ -114,7 +115,14 @@ final class DMAAPIAccounting {
     for r in phys { entry.physSlots.append(physIndex.insert(start: r.start, last: r.last, id: id)) }
     if e.size > 0 {
       let (last, o) = e.dmaAddress.addingReportingOverflow(e.size - 1)
-      entry.dmaSlot = dmaIndex.insert(start: e.dmaAddress, last: o ? .max : last, id: id)
+      let index: IntervalIndex
+      if let i = dmaIndex[e.device] {
+        index = i
+      } else {
+        index = IntervalIndex()
+        dmaIndex[e.device] = index
+      }
+      entry.dmaSlot = index.insert(start: e.dmaAddress, last: o ? .max : last, id: id)
     }
     entries[Int(id)] = entry
     byAddress[key] = id
@@ -148,9 +156,11 @@ final class DMAAPIAccounting {
   private func miss(_ key: Key) -> Miss {
     if let r = released[key] { return .doubleUnmap(r) }
     var inside: Int32 = -1
-    dmaIndex.forEachOverlap(start: key.address, last: key.address) { slot in
-      let id = dmaIndex.ids[Int(slot)]
-      if inside < 0, entries[Int(id)].device == key.device, entries[Int(id)].type != .scatterGather { inside = id }
+    if let index = dmaIndex[key.device] {
+      index.forEachOverlap(start: key.address, last: key.address) { slot in
+        let id = index.ids[Int(slot)]
+        if inside < 0, entries[Int(id)].type != .scatterGather { inside = id }
+      }
     }
     return inside >= 0 ? .insideLive(inside) : .untraced
   }
@@ -187,7 +197,10 @@ final class DMAAPIAccounting {
     let e = entries[Int(id)]
     guard e.live else { return }
     for s in e.physSlots { physIndex.remove(slot: s) }
-    if e.dmaSlot >= 0 { dmaIndex.remove(slot: e.dmaSlot) }
+    if e.dmaSlot >= 0, let index = dmaIndex[e.device] {
+      index.remove(slot: e.dmaSlot)
+      if index.isEmpty { dmaIndex[e.device] = nil }
+    }
     let key = Key(device: e.device, address: e.dmaAddress)
     if byAddress[key] == id { byAddress[key] = nil }
     if let first = e.sgPhys.first, sgByPhys[Key(device: e.device, address: first)] == id {
@@ -200,24 +213,45 @@ final class DMAAPIAccounting {
     liveCount -= 1
   }
 
-  /// The pages of `[lo, hi]` that live entries cover: page → (count, first entry), in page order.
+  /// The pages of `[lo, hi]` that live entries cover: page → (count, first
+  /// entry), in page order. One sweep over the overlapping ranges sorted by
+  /// start and over the union of their pages: O((pages + ranges) log ranges),
+  /// however many ranges overlap.
   func pages(_ lo: UInt64, _ hi: UInt64) -> [(pfn: UInt64, count: Int64, entry: Int32)] {
     guard !physIndex.isEmpty else { return [] }
-    var byPage: [UInt64: (count: Int64, entry: Int32)] = [:]
+    var ranges: [(lo: UInt64, hi: UInt64, entry: Int32)] = []
     let mask = (UInt64(1) << shift) - 1
     physIndex.forEachOverlap(start: lo << shift, last: (hi << shift) | mask) { slot in
-      let id = physIndex.ids[Int(slot)]
-      var p = max(lo, physIndex.starts[Int(slot)] >> shift)
-      let end = min(hi, physIndex.lasts[Int(slot)] >> shift)
-      while p <= end {
-        var c = byPage[p] ?? (0, id)
-        c.count += 1
-        byPage[p] = c
-        if p == end { break }
+      let a = max(lo, physIndex.starts[Int(slot)] >> shift)
+      let b = min(hi, physIndex.lasts[Int(slot)] >> shift)
+      if a <= b { ranges.append((a, b, physIndex.ids[Int(slot)])) }
+    }
+    guard !ranges.isEmpty else { return [] }
+    ranges.sort { $0.lo != $1.lo ? $0.lo < $1.lo : $0.entry < $1.entry }
+    let ends = ranges.map(\.hi).sorted()
+    var out: [(pfn: UInt64, count: Int64, entry: Int32)] = []
+    var started = 0
+    var ended = 0
+    var active = PositionHeap()
+    var p = ranges[0].lo
+    while true {
+      while started < ranges.count, ranges[started].lo <= p {
+        active.push(started)
+        started += 1
+      }
+      while ended < ends.count, ends[ended] < p { ended += 1 }
+      while let top = active.min, ranges[top].hi < p { active.popMin() }
+      if let top = active.min {
+        out.append((p, Int64(started - ended), ranges[top].entry))
+        if p == hi { break }
         p += 1
+      } else if started < ranges.count {
+        p = ranges[started].lo
+      } else {
+        break
       }
     }
-    return byPage.sorted { $0.key < $1.key }.map { ($0.key, $0.value.count, $0.value.entry) }
+    return out
   }
 
   /// Pages the live entries cover (for the summary).

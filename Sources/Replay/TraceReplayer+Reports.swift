@@ -310,7 +310,11 @@ extension TraceReplayer {
     let access = fields.flags & 1 != 0 ? "wrote to" : "read from"
     var v = "device used the address after the unmap: \(who) \(access) iova \(fields.iova.hexAlt)"
     let us = r.unmapTS.microseconds(until: pre.ts)
-    if let us { v += " \(us) us after the unmap at line \(r.unmapLine)" } else { v += " after the unmap at line \(r.unmapLine)" }
+    if let us {
+      v += " \(us) us after the unmap at line \(r.unmapLine)"
+    } else {
+      v += " after the unmap at line \(r.unmapLine)"
+    }
     if r.pageFreeLine > 0 {
       v += "; the page was freed at line \(r.pageFreeLine) before the access"
     }
@@ -320,11 +324,13 @@ extension TraceReplayer {
     if let realloc = trail.events(pfn).first(where: {
       $0.type == .mmPageAlloc && $0.line > r.unmapLine && $0.line < lineNumber
     }), let after = r.unmapTS.microseconds(until: realloc.ts), after <= window {
-      v += "; page reused inside the lazy flush-queue window: allocated again at line \(realloc.line), \(after) us "
+      v +=
+        "; page reused inside the lazy flush-queue window: allocated again at line \(realloc.line), \(after) us "
         + "after the unmap (IOVA_FQ_TIMEOUT is 10 ms): with iommu.strict=0 a stale IOTLB entry would have let "
         + "the device reach the new owner's data without a fault"
     } else if let us, us <= window {
-      v += "; inside the 10 ms lazy flush-queue window (IOVA_FQ_TIMEOUT): with iommu.strict=0 a stale IOTLB "
+      v +=
+        "; inside the 10 ms lazy flush-queue window (IOVA_FQ_TIMEOUT): with iommu.strict=0 a stale IOTLB "
         + "entry could have translated it without a fault"
     }
     return v

@@ -38,7 +38,9 @@ extension Finding {
       text =
         "device driver frees DMA memory with different size \(address) [map size=\(mapSize) bytes] "
         + "[unmap size=\(unmapSize) bytes]"
-      details = [Detail("map size", .int(Int64(clamping: mapSize))), Detail("unmap size", .int(Int64(clamping: unmapSize)))]
+      details = [
+        Detail("map size", .int(Int64(clamping: mapSize))), Detail("unmap size", .int(Int64(clamping: unmapSize))),
+      ]
     case .wrongFunction(let size, let mapped, let unmapped):
       text =
         "device driver frees DMA memory with wrong function \(address) [size=\(size) bytes] "
@@ -55,7 +57,8 @@ extension Finding {
         Detail("unmapped with", .string(String(u.dropFirst(4)))),
       ]
     case .sgDifferentCount(let mapCount, let unmapCount):
-      text = "device driver frees DMA sg list with different entry count [map count=\(mapCount)] [unmap count=\(unmapCount)]"
+      text =
+        "device driver frees DMA sg list with different entry count [map count=\(mapCount)] [unmap count=\(unmapCount)]"
       details = [Detail("map count", .int(Int64(mapCount))), Detail("unmap count", .int(Int64(unmapCount)))]
     }
     let message = "DMA-API: \(driver) \(device): " + text

@@ -185,7 +185,8 @@ import Testing
           + "[unmapped with DMA_FROM_DEVICE]",
       ])
     #expect(reports.allSatisfy { $0.warningSite == .dmaDebugCheckUnmap })
-    #expect(reports[0].callTrace.map(\.function).prefix(3) == ["check_unmap", "debug_dma_unmap_phys", "dma_unmap_phys"])
+    #expect(
+      reports[0].callTrace.map(\.function).prefix(3) == ["check_unmap", "debug_dma_unmap_phys", "dma_unmap_phys"])
   }
 
   @Test func unmatchedDMAUnmapsOfAMidRunTraceAreCounted() {
