@@ -11,13 +11,17 @@ extension Execution {
     do {
       let b = try machine.memory.allocPages(order: order, gfp: gfp, use: .data, context: run.context)
       bind(run.statement, .pages(b))
+      if let name = run.statement.binding?.name {
+        pageGenerations[name] = machine.memory.record(containing: b.head)?.generation
+      }
     } catch { run.fail(error) }
   }
 
   /// `free_pages NAME`.
   func freePages(_ ref: NameReference, _ run: inout StatementRun) throws(FatalError) {
     let b = try bound(ref, as: PageBlock.self)
-    do { try machine.memory.freePages(b, context: run.context) } catch { run.fail(error) }
+    let generation = pageGenerations[ref.name]
+    do { try machine.memory.freePages(b, generation: generation, context: run.context) } catch { run.fail(error) }
   }
 
   /// `cpu_write ADDR value=N [width=]`.

@@ -12,7 +12,12 @@ final class Execution {
   let machine: Machine
   let sanitizer: Sanitizer
   let moduleName: String
+  /// `driverSymbol` by its raw name (the skip-list check is a regex search).
+  var driverSymbols: [String: String] = [:]
   var bindings: [String: Binding] = [:]
+  /// The owner generation of each `alloc_pages` name's block, so that a
+  /// second `free_pages` is told from a free of the page's next owner.
+  var pageGenerations: [String: UInt64] = [:]
   /// Names bound by statements that failed, with the line.
   var failedBindings: [String: Int] = [:]
   var tasks: [String: EmulatedTask] = [:]
@@ -116,6 +121,7 @@ final class Execution {
     let stats = options.stats ? statsLines() : []
     var result = FixtureResult(
       file: file, diagnostics: diagnostics, outcomes: outcomes, failures: failures, stats: stats, summary: summary)
+    result.debugPageAlloc = sanitizer.configuration.debugPageAlloc
     for page in options.history {
       switch historyPages(page) {
       case .success(let pfns):
@@ -170,6 +176,29 @@ final class Execution {
     return o
   }
 
+  /// The driver frame's symbol, `<module>_<verb>_<name>`: the statement's
+  /// binding, else the name it operates on. It names the bug site in the
+  /// syzkaller title, so it carries no line number (a comment added above a
+  /// statement keeps its title) and is made one syzkaller's skip list keeps
+  /// (`SyzkallerTitle.symbol`).
+  func driverSymbol(_ stmt: Statement) -> String {
+    let verb = stmt.verb.rawValue
+    var name = stmt.binding?.name
+    if name == nil {
+      let words = stmt.text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "," })
+      if let v = words.firstIndex(where: { $0 == verb }), v + 1 < words.count,
+        let first = words[v + 1].unicodeScalars.first, first.properties.isAlphabetic, first.isASCII
+      {
+        name = String(words[v + 1])
+      }
+    }
+    let raw = moduleName + "_" + Execution.identifier(verb) + (name.map { "_" + Execution.identifier($0) } ?? "")
+    if let known = driverSymbols[raw] { return known }
+    let symbol = SyzkallerTitle.symbol(raw)
+    driverSymbols[raw] = symbol
+    return symbol
+  }
+
   func context(for stmt: Statement, index: Int) -> CallContext {
     var task = mainTask
     if let t = stmt.task {
@@ -181,10 +210,8 @@ final class Execution {
         tasks[t.name] = task
       }
     }
-    let verb = stmt.verb.rawValue
     let frame = KernelFrame(
-      "\(moduleName)_\(Execution.identifier(verb))_l\(stmt.line)", module: moduleName, file: file, line: stmt.line,
-      isDriver: true)
+      driverSymbol(stmt), module: moduleName, file: file, line: stmt.line, isDriver: true)
     return CallContext(task: task, caller: frame, statementIndex: index)
   }
 }

@@ -17,11 +17,17 @@ package struct RunOutputRenderer: Sendable {
   package var sourceLines: Bool
   /// Colour diagnostics as clang does on a terminal (`Diagnostic.rendered(color:)`).
   package var color: Bool
-  package init(format: OutputFormat, maxReports: Int? = nil, sourceLines: Bool = false, color: Bool = false) {
+  /// printk timestamps on kernel lines (`KernelLog.timestamps`).
+  package var timestamps: Bool
+  package init(
+    format: OutputFormat, maxReports: Int? = nil, sourceLines: Bool = false, color: Bool = false,
+    timestamps: Bool = true
+  ) {
     self.format = format
     self.maxReports = maxReports
     self.sourceLines = sourceLines
     self.color = color
+    self.timestamps = timestamps
   }
 
   /// A diagnostic as this renderer prints it, with its line feed.
@@ -71,9 +77,10 @@ package struct RunOutputRenderer: Sendable {
       }
       if !text.isEmpty && wantsErr { pieces.append(.err(text)) }
     }
-    let kernel = KernelTextRenderer()
+    var kernel = KernelLog(timestamps: timestamps)
     let json = JSONLinesRenderer()
     var printed = 0
+    if format == .kernel && result.debugPageAlloc && !result.outcomes.isEmpty { pieces.append(.out(kernel.boot())) }
     for (k, o) in result.outcomes.enumerated() {
       flush(before: o.line)
       var out = ""
@@ -83,11 +90,11 @@ package struct RunOutputRenderer: Sendable {
           continue
         case (.report(let r), .kernel):
           printed += 1
-          out += kernel.render(r)
+          out += kernel.report(r)
         case (.report(let r), .json):
           printed += 1
           out += json.render(r)
-        case (.event(let e), .kernel): out += e.text + "\n"
+        case (.event(let e), .kernel): out += kernel.line(e.text, time: e.time, pid: e.task.pid)
         case (.event(let e), .json): out += eventJSON(e, file: result.file, line: o.line) + "\n"
         }
       }

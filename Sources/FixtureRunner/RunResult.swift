@@ -41,6 +41,8 @@ package struct FixtureResult: Sendable {
   package var stats: [String]
   /// `--history`: the pages asked for, each with its events.
   package var histories: [PageLife] = []
+  /// Whether `iommu.debug_pagealloc` was on: the kernel text starts with `iommu_debug_init()`'s boot line.
+  package var debugPageAlloc = false
   package var summary: RunSummary
 
   /// Whether the fixture passes as a test (`check`).

@@ -29,6 +29,8 @@ struct Attachment: Hashable {
 /// An IOMMU domain: an I/O address space with its page table.
 package final class Domain: Sendable, CustomStringConvertible {
   package let id: Int
+  /// Who allocated the domain.
+  package let allocatedBy: CallContext
   /// The name the fixture bound (or `dma:<device>` for a default domain).
   package let name: String
   package let type: DomainType
@@ -69,6 +71,8 @@ package final class Domain: Sendable, CustomStringConvertible {
     /// Attachments: one per (device, PASID), the RID being PASID nil.
     var devices: [Attachment: (device: Device, pasid: UInt32?)] = [:]
     var isFreed = false
+    /// Who freed the domain (`iommu_domain_free()`).
+    var freedBy: CallContext?
   }
   let state: Mutex<State>
 
@@ -87,9 +91,11 @@ package final class Domain: Sendable, CustomStringConvertible {
     #endif
     self.pgsizeBitmap = unit.pgsizeBitmap
     self.budget = machine.memory.budget
+    self.allocatedBy = context
     var pt: IOPageTable?
     if type == .paging || type == .dma {
-      pt = try IOPageTable(format: unit.format, memory: machine.memory, use: .ioPageTable, context: context)
+      pt = try IOPageTable(
+        format: unit.format, memory: machine.memory, use: .ioPageTable, model: unit.model, context: context)
     }
     self.state = Mutex(State(pageTable: pt, iovas: IOVAAllocator(granuleShift: ByteSize.ffs(unit.pgsizeBitmap))))
   }
@@ -355,6 +361,8 @@ package final class Domain: Sendable, CustomStringConvertible {
   }
 
   package var isFreed: Bool { state.withLock { $0.isFreed } }
+  /// Who freed the domain, once it is freed.
+  package var freedBy: CallContext? { state.withLock { $0.freedBy } }
 
   /// The depth of this domain's table page at `phys`, if it is one.
   func tablePageDepth(at phys: PhysicalAddress) -> Int? {

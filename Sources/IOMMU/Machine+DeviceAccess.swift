@@ -180,10 +180,20 @@ extension Machine {
   {
     if let s = stale { return .staleWalk(table: s.table, depth: s.depth) }
     let pfn = PhysicalAddress(phys).pfn(pageShift: memory.pageShift)
+    // Whether the page's last free came after the translation was made:
+    // else the page was free (or another block's) when it was mapped. An
+    // identity translation (no generation check) is older than every free.
+    func freedAfter() -> Bool {
+      let freed = memory.record(containing: pfn)?.freeEpoch ?? 0
+      return checkGeneration ? freed > epoch : freed > 0
+    }
     switch memory.state(of: pfn) {
-    case .free: return .useAfterFree(pfn: pfn, pageIsFree: true, translationEpoch: epoch, pageGeneration: nil)
+    case .free:
+      return .useAfterFree(
+        pfn: pfn, pageIsFree: true, translationEpoch: epoch, pageGeneration: nil, freedAfterTranslation: freedAfter())
     case .allocated(let gen, _) where checkGeneration && gen > epoch:
-      return .useAfterFree(pfn: pfn, pageIsFree: false, translationEpoch: epoch, pageGeneration: gen)
+      return .useAfterFree(
+        pfn: pfn, pageIsFree: false, translationEpoch: epoch, pageGeneration: gen, freedAfterTranslation: freedAfter())
     default: return .ok
     }
   }

@@ -17,7 +17,7 @@ extension Machine {
     guard device.ats else { return }
     if device.isResetPrepared {
       observer?.kernelMessage(
-        "WARNING: drivers/iommu/iommu.c: pci_dev_reset_iommu_prepare: \(device.bdf) is already resetting (re-entry)",
+        "iommusan: pci_dev_reset_iommu_prepare: \(device.bdf) is already resetting (re-entry; the kernel WARNs, not modelled)",
         context: context)
       throw MachineError(.EBUSY, "device \(device.name) is already between reset_prepare and reset_done")
     }
@@ -68,7 +68,7 @@ extension Machine {
         }
       } catch {
         observer?.kernelMessage(
-          "WARNING: drivers/iommu/iommu.c: pci_dev_reset_iommu_done: deferred \(a.domain == nil ? "detach" : "attach to \(a.domain!.name)") of \(device.name) failed: \(error.errno.name) (\(error.reason))",
+          "iommusan: pci_dev_reset_iommu_done: deferred \(a.domain == nil ? "detach" : "attach to \(a.domain!.name)") of \(device.name) failed: \(error.errno.name) (\(error.reason))",
           context: context)
       }
     }

@@ -194,7 +194,12 @@ package final class Machine: Sendable {
   /// The corresponding Linux function is `iommu_domain_free()`.
   package func freeDomain(_ domain: Domain, context: CallContext) throws(MachineError) {
     let (attached, freed) = domain.state.withLock { ($0.devices.count, $0.isFreed) }
-    if freed { throw MachineError(.ENOENT, "domain \(domain.name) was already freed") }
+    if freed {
+      // The kernel reads the freed domain (a use-after-free); the model changes nothing.
+      guard let observer else { throw MachineError(.ENOENT, "domain \(domain.name) was already freed") }
+      observer.domainFreedAgain(domain, context: context)
+      return
+    }
     if attached > 0 { throw MachineError(.EBUSY, "domain \(domain.name) still has \(attached) device(s) attached") }
     let leaves = domain.mappedLeaves()
     if !leaves.isEmpty {
@@ -206,6 +211,7 @@ package final class Machine: Sendable {
     if domain.hasPageTable { domain.flushIOTLBAll(context: context) }
     let tables = domain.state.withLock { s -> [PageBlock] in
       s.isFreed = true
+      s.freedBy = context
       let t = s.pageTable?.allTables() ?? []
       s.pageTable?.forgetAll()
       return t

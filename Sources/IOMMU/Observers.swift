@@ -38,8 +38,11 @@ package struct DeviceAccessEvent: Sendable {
   package enum Verdict: Sendable, Hashable {
     case ok
     /// The access landed on a page that is free, or was allocated again
-    /// after the translation it used was made.
-    case useAfterFree(pfn: PFN, pageIsFree: Bool, translationEpoch: UInt64, pageGeneration: UInt64?)
+    /// after the translation it used was made. `freedAfterTranslation` is
+    /// false when the page was already free when the translation was made
+    /// (a mapping that reached past its allocation): no free came after it.
+    case useAfterFree(
+      pfn: PFN, pageIsFree: Bool, translationEpoch: UInt64, pageGeneration: UInt64?, freedAfterTranslation: Bool)
     /// The translation walked through a page-table page that was freed.
     case staleWalk(table: PhysicalAddress, depth: Int)
   }
@@ -85,6 +88,16 @@ package protocol MachineObserver: AnyObject, Sendable {
     _ domain: Domain, leaves: [RemovedLeaves], reason: LeakReason, device: Device?, freed: Bool, context: CallContext)
   /// A kernel log line the model prints (`pr_err`, `WARN_ONCE` text).
   func kernelMessage(_ text: String, context: CallContext)
+  /// `vfree()` of an address with no vmalloc area: the kernel WARNs and returns.
+  func vfreeNonexistent(_ address: VirtualAddress, context: CallContext)
+  /// `iommu_domain_free()` of a domain that was freed already: a use-after-free
+  /// of the domain's memory in the kernel. The model does nothing more.
+  func domainFreedAgain(_ domain: Domain, context: CallContext)
+}
+
+extension MachineObserver {
+  package func vfreeNonexistent(_ address: VirtualAddress, context: CallContext) {}
+  package func domainFreedAgain(_ domain: Domain, context: CallContext) {}
 }
 
 /// Why a domain's leftover mappings were noticed.
@@ -153,6 +166,15 @@ package final class ObserverFanOut: MachineObserver, PageAllocatorObserver {
   }
   package func kernelMessage(_ text: String, context: CallContext) {
     for o in machineObservers { o.kernelMessage(text, context: context) }
+  }
+  package func vfreeNonexistent(_ address: VirtualAddress, context: CallContext) {
+    for o in machineObservers { o.vfreeNonexistent(address, context: context) }
+  }
+  package func domainFreedAgain(_ domain: Domain, context: CallContext) {
+    for o in machineObservers { o.domainFreedAgain(domain, context: context) }
+  }
+  package func badFree(_ block: PageBlock, last: BlockRecord?, stack: [KernelFrame], context: CallContext) {
+    for o in pageObservers { o.badFree(block, last: last, stack: stack, context: context) }
   }
   package func postAllocHook(_ block: PageBlock, use: PageUse, stack: [KernelFrame], context: CallContext) {
     for o in pageObservers { o.postAllocHook(block, use: use, stack: stack, context: context) }

@@ -21,6 +21,10 @@ package enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
   case dmaUnmapNotMapped = "dma-unmap-not-mapped"
   case dmaUseAfterFree = "dma-use-after-free"
   case dmaStaleWalk = "dma-stale-walk"
+  case pageDoubleFree = "page-double-free"
+  case vfreeNonexistentArea = "vfree-nonexistent-area"
+  case domainUseAfterFree = "domain-use-after-free"
+  case dmaMapBeyondAllocation = "dma-map-beyond-allocation"
   /// Replay only: an `io_page_fault` on an IOVA that a traced unmap released earlier.
   case faultAfterUnmap = "fault-after-unmap"
 
@@ -31,8 +35,10 @@ package enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
       .unmapLargerThanRequested, .addressOverflow:
       return .kernelSanitizer
     case .freedWhileIOTLBCached, .freedWhileMappedUncounted, .pageTableFreedWhileCached, .secondaryTLBStale,
-      .atsInvalidationTimeout, .mappingLeak:
+      .atsInvalidationTimeout, .mappingLeak, .dmaMapBeyondAllocation:
       return .emulator
+    case .pageDoubleFree, .vfreeNonexistentArea, .domainUseAfterFree:
+      return .kernel
     case .dmaUnmapMismatch, .dmaUnmapNotMapped:
       return .dmaAPIDebug
     case .dmaUseAfterFree, .dmaStaleWalk:
@@ -46,6 +52,8 @@ package enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
 /// Which part of iommusan (and which part of a real kernel) saw a report.
 package enum ReportSource: String, Sendable, Hashable, Codable {
   case kernelSanitizer = "kernel sanitizer"
+  /// The kernel's own debug checks: CONFIG_DEBUG_VM, KASAN, a WARN in mm/.
+  case kernel = "kernel"
   case emulator = "emulator"
   case dmaAPIDebug = "DMA-API debug"
   case groundTruth = "ground truth"

@@ -40,6 +40,10 @@ package struct BlockRecord: Sendable {
   package var freeTask: EmulatedTask?
   package var freeTime: UInt64
   package var freeStack: [KernelFrame]
+  /// The epoch the page's last free took (0: never freed), kept across its
+  /// next allocation as the free stack is: a translation made at an earlier
+  /// epoch is older than that free.
+  package var freeEpoch: UInt64
 }
 
 /// The state of one CPU page.

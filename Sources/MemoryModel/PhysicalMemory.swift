@@ -10,6 +10,15 @@ package protocol PageAllocatorObserver: AnyObject, Sendable {
   /// A block is being freed; page_owner already records the free.
   /// The corresponding Linux function is `free_pages_prepare()`.
   func freePagesPrepare(_ block: PageBlock, use: PageUse, stack: [KernelFrame], context: CallContext)
+  /// A free of a block that is not allocated: freed already (`last` is its
+  /// record, or that of whoever owns the page now) or never allocated
+  /// (`last` is nil). The block stays as it is. With CONFIG_DEBUG_VM the
+  /// kernel stops in `put_page_testzero()`'s `VM_BUG_ON_PAGE()`.
+  func badFree(_ block: PageBlock, last: BlockRecord?, stack: [KernelFrame], context: CallContext)
+}
+
+extension PageAllocatorObserver {
+  package func badFree(_ block: PageBlock, last: BlockRecord?, stack: [KernelFrame], context: CallContext) {}
 }
 
 /// Emulated physical memory: RAM, the buddy allocator, page_owner records,
@@ -157,7 +166,7 @@ package final class PhysicalMemory: Sendable {
       block: block, use: use, gfp: gfp, isAllocated: true, generation: gen, allocTask: context.task,
       allocTime: clock.now,
       allocStack: allocStack,
-      freeTask: nil, freeTime: 0, freeStack: [])
+      freeTask: nil, freeTime: 0, freeStack: [], freeEpoch: 0)
     state.withLock {
       // page_owner keeps the last free of a page across its next
       // allocation (`__set_page_owner()` leaves `free_handle` alone).
@@ -165,6 +174,7 @@ package final class PhysicalMemory: Sendable {
         record.freeTask = last.freeTask
         record.freeTime = last.freeTime
         record.freeStack = last.freeStack
+        record.freeEpoch = last.freeEpoch
       }
       $0.records[pfn << 4 | UInt64(order)] = record
       $0.allocatedBlocks += 1
@@ -173,28 +183,52 @@ package final class PhysicalMemory: Sendable {
     return block
   }
 
-  /// Frees a block that `allocPages` returned.
+  /// Frees a block that `allocPages` returned. A block that is not
+  /// allocated (freed already), or whose owner is no longer the allocation
+  /// of `generation` when one is given (freed and handed out again), goes
+  /// to the observer's `badFree` hook and stays as it is; without an
+  /// observer it is an EINVAL.
   /// The corresponding Linux function is `__free_pages()`.
-  package func freePages(_ block: PageBlock, context: CallContext, stack: [KernelFrame]? = nil) throws(MachineError) {
+  package func freePages(
+    _ block: PageBlock, generation: UInt64? = nil, context: CallContext, stack: [KernelFrame]? = nil
+  ) throws(MachineError) {
     let key = block.head.rawValue << 4 | UInt64(block.order)
     let freeStack = stack ?? context.chain("free_pages_prepare", "__free_frozen_pages", "__free_pages")
-    let use: PageUse? = state.withLock { s -> PageUse? in
-      guard var r = s.records[key], r.isAllocated, findRecord(s, block.head.rawValue)?.generation == r.generation else {
-        return nil
+    // A free takes a new epoch too, so that the ground truth can tell a
+    // translation made before a page's free from one made after it.
+    let freeEpoch = epoch.add(1, ordering: .acquiringAndReleasing).newValue
+    let outcome = state.withLock { s -> Result<PageUse, BadFree> in
+      guard var r = s.records[key], r.isAllocated, findRecord(s, block.head.rawValue)?.generation == r.generation,
+        generation.map({ $0 == r.generation }) ?? true
+      else {
+        return .failure(BadFree(last: findRecord(s, block.head.rawValue)))
       }
       r.isAllocated = false
       r.freeTask = context.task
       r.freeTime = clock.now
       r.freeStack = freeStack
+      r.freeEpoch = freeEpoch
       s.records[key] = r
       s.allocatedBlocks -= 1
-      return r.use
+      return .success(r.use)
     }
-    guard let use else {
-      throw MachineError(.EINVAL, "pfn \(block.head) order \(block.order) is not an allocated block (double free?)")
+    let use: PageUse
+    switch outcome {
+    case .success(let u): use = u
+    case .failure(let bad):
+      let badStack = stack ?? context.chain("__free_pages")
+      guard let observer else {
+        throw MachineError(.EINVAL, "pfn \(block.head) order \(block.order) is not an allocated block (double free?)")
+      }
+      observer.badFree(block, last: bad.last, stack: badStack, context: context)
+      return
     }
     observer?.freePagesPrepare(block, use: use, stack: freeStack, context: context)
     state.withLock { $0.buddy.free(block.head.rawValue, order: block.order) }
+  }
+
+  private struct BadFree: Error {
+    var last: BlockRecord?
   }
 
   // MARK: - Contents

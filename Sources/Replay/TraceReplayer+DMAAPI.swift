@@ -142,7 +142,8 @@ extension TraceReplayer {
     if let v = verdict { finding.details.append(Detail("verdict", .string(v))) }
     if let l = lostEventsDetail() { finding.details.append(l) }
     let driver = deviceDriver[Int(d)]
-    send(finding, caller: taskFrame(module: driver.isEmpty ? nil : driver))
+    send(
+      finding, caller: siteFrame(attributedTo: driver.isEmpty ? name : driver, module: driver.isEmpty ? nil : driver))
   }
 }
 

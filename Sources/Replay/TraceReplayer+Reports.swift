@@ -58,11 +58,24 @@ extension TraceReplayer {
     return out.isEmpty ? "task" : out
   }
 
-  /// The guilty frame: the traced task, at its trace line.
-  func taskFrame(module: String?) -> StackFrame {
-    StackFrame(
-      Self.taskSymbol(currentTask().comm), module: module.flatMap { $0.isEmpty ? nil : $0 },
-      sourceFile: options.traceName, sourceLine: lineNumber, isGuilty: true)
+  /// The guilty frame, at its trace line: `<who>_<event>`, where `who` is
+  /// the driver or device the replay attributes the page or IOVA to, and
+  /// only when none is known the traced task (the victim of an allocation
+  /// is not the culprit). `SyzkallerTitle.symbol` keeps it off syzkaller's
+  /// skip list, so the title names this site and not the detector.
+  func siteFrame(attributedTo who: String?, module: String?) -> StackFrame {
+    let owner = who.flatMap { $0.isEmpty ? nil : $0 } ?? currentTask().comm
+    let raw = Self.taskSymbol(owner) + "_" + pre.type.name
+    let symbol: String
+    if let known = siteSymbols[raw] {
+      symbol = known
+    } else {
+      symbol = SyzkallerTitle.symbol(raw)
+      siteSymbols[raw] = symbol
+    }
+    return StackFrame(
+      symbol, module: module.flatMap { $0.isEmpty ? nil : $0 }, sourceFile: options.traceName,
+      sourceLine: lineNumber, isGuilty: true)
   }
 
   func lostEventsDetail() -> Detail? {
@@ -94,6 +107,8 @@ extension TraceReplayer {
     summary.reportsByKind[finding.kind.rawValue, default: 0] += 1
     var report = Report(finding, callers: [caller], statement: currentStatement(), task: currentTask(), pageOwner: nil)
     if let pfn = finding.pfn { report.history = trail.events(pfn.rawValue).map(historyEvent) }
+    // The traced line's own timestamp is when the kernel would have printed it.
+    report.time = pre.ts.nanoseconds
     emit(report)
   }
 
@@ -113,6 +128,7 @@ extension TraceReplayer {
       kind, pfn: PFN(pfn), phys: PhysicalAddress(pfn << shift), count: hit.count > 0 ? hit.count : hit.dmaCount,
       order: Int(fields.order))
     var module: String?
+    var who: String?
     finding.details.append(Detail("accounting", .string(accounting.name)))
     if owner >= 0 {
       let m = mappings[Int(owner)]
@@ -121,6 +137,7 @@ extension TraceReplayer {
       finding.domain = spaces[Int(m.space)].name
       finding.device = spaceDevice(m.space)
       module = spaceDriver(m.space)
+      who = module ?? finding.device
       finding.details.append(Detail("map line", .int(Int64(m.line))))
       finding.details.append(Detail("map ts", .string(m.ts.description)))
       finding.details.append(Detail("map pid", .int(Int64(m.pid))))
@@ -142,6 +159,7 @@ extension TraceReplayer {
         finding.iova = IOVA(pagePhys >= start ? e.dmaAddress &+ (pagePhys - start) : e.dmaAddress)
       }
       if module == nil, !deviceDriver[Int(e.device)].isEmpty { module = deviceDriver[Int(e.device)] }
+      if who == nil { who = module ?? name }
       if hit.count > 0 { finding.details.append(Detail("dma-api count", .int(hit.dmaCount))) }
       if owner < 0 || mappings[Int(owner)].dmaLine != e.line {
         finding.details.append(Detail("dma map line", .int(Int64(e.line))))
@@ -165,7 +183,7 @@ extension TraceReplayer {
     default: finding.frames += ["free_pages_prepare", "__free_frozen_pages", "__free_pages"]
     }
     if let v = pageVerdict(kind, hit) { finding.details.append(Detail("verdict", .string(v))) }
-    send(finding, caller: taskFrame(module: module))
+    send(finding, caller: siteFrame(attributedTo: who, module: module))
   }
 
   /// Why one accounting sees a page mapped and the other does not, when the
@@ -212,7 +230,7 @@ extension TraceReplayer {
     var finding = Finding.mapAddressOverflow(phys: PhysicalAddress(phys), size: size, iova: IOVA(iova))
     finding.details += [Detail("map line", .int(Int64(lineNumber))), Detail("map ts", .string(pre.ts.description))]
     if let l = lostEventsDetail() { finding.details.append(l) }
-    send(finding, caller: taskFrame(module: nil))
+    send(finding, caller: siteFrame(attributedTo: nil, module: nil))
   }
 
   /// `__iommu_debug_update_iova()`'s WARN, from `__iommu_debug_unmap_begin()`, on an unmap whose IOVA range wraps.
@@ -220,7 +238,7 @@ extension TraceReplayer {
     var finding = Finding.unmapAddressOverflow(iova: IOVA(iova), size: size)
     finding.details += [Detail("unmap line", .int(Int64(lineNumber))), Detail("unmap ts", .string(pre.ts.description))]
     if let l = lostEventsDetail() { finding.details.append(l) }
-    send(finding, caller: taskFrame(module: nil))
+    send(finding, caller: siteFrame(attributedTo: nil, module: nil))
   }
 
   func reportLargerUnmap(iova: UInt64, size: UInt64, unmapped: UInt64) {
@@ -229,7 +247,7 @@ extension TraceReplayer {
       Detail("unmap line", .int(Int64(lineNumber))), Detail("unmap ts", .string(pre.ts.description)),
       Detail("note", .string("WARN_ON_ONCE: reported once per replay; the summary counts them all")),
     ]
-    send(finding, caller: taskFrame(module: nil))
+    send(finding, caller: siteFrame(attributedTo: nil, module: nil))
   }
 
   // MARK: - fault-after-unmap
@@ -281,10 +299,9 @@ extension TraceReplayer {
       phys = PhysicalAddress(p)
       pfn = PFN(p >> shift)
     }
-    let guiltyName = driver.isEmpty ? (deviceName.isEmpty ? "unknown_device" : deviceName) : driver
-    let guilty = StackFrame(
-      guiltyName, module: driver.isEmpty ? nil : driver, sourceFile: options.traceName, sourceLine: lineNumber,
-      isGuilty: true)
+    let guilty = siteFrame(
+      attributedTo: driver.isEmpty ? (deviceName.isEmpty ? "unknown_device" : deviceName) : driver,
+      module: driver.isEmpty ? nil : driver)
     let site = ReplaySites.faultAfterUnmap
     let headline =
       "iommu: \(deviceName.isEmpty ? "a device" : deviceName) faulted on iova \(IOVA(x)) "

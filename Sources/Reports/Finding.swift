@@ -26,6 +26,16 @@ package struct Finding: Sendable, Hashable {
   /// Whether the report dumps the page_owner record of `pfn`, as
   /// `__iommu_debug_check_unmapped()` calls `dump_page_owner()`.
   package var dumpsPageOwner: Bool
+  /// How a kernel prints the finding: a `WARN()` unless said otherwise.
+  package var splat: Splat = .warning
+
+  /// Whether the kernel prints `headline` after the splat. IOMMU_DEBUG_PAGEALLOC's
+  /// WARN_ONs print nothing but the splat, except `__iommu_debug_check_unmapped()`'s
+  /// `pr_warn("iommu: Detected page leak!\n")` and `dump_page_owner()`; for the
+  /// others the headline and the page_owner record go to the `iommusan:` lines.
+  package var kernelPrintsHeadline: Bool {
+    warningSite.file != WarningSite.debugPageAllocFile || warningSite == .checkUnmapped
+  }
 
   package init(
     kind: ReportKind, headline: String, warnMessage: [String] = [], warningSite: WarningSite, frames: [String],
@@ -46,5 +56,49 @@ package struct Finding: Sendable, Hashable {
     self.count = count
     self.details = details
     self.dumpsPageOwner = dumpsPageOwner
+  }
+}
+
+/// The form of a kernel report.
+package enum Splat: Sendable, Hashable {
+  /// `WARN()`: `kernel/panic.c` `__warn()`.
+  case warning
+  /// `VM_BUG_ON_PAGE()`: `dump_page()` (`pageDump`, ending in `page dumped
+  /// because:`, then the page_owner record), then `BUG()` at the finding's
+  /// site (`kernel BUG at FILE:LINE!`) and the oops. The `RIP:` line names
+  /// the site's function, the first frame.
+  case bug(pageDump: [String])
+  /// A KASAN report (`mm/kasan/report.c` `print_report()`) of an access to a freed object.
+  case kasan(KASANAccess)
+}
+
+/// What a KASAN report says about the bad access and the object it hit.
+package struct KASANAccess: Sendable, Hashable {
+  /// A `kasan_track`: who allocated or freed the object, and the stack, innermost first.
+  package struct Track: Sendable, Hashable {
+    package var task: EmulatedTask
+    package var stack: [StackFrame]
+    package init(task: EmulatedTask, stack: [StackFrame]) {
+      self.task = task
+      self.stack = stack
+    }
+  }
+  /// `slab-use-after-free`.
+  package var bugType: String
+  package var isWrite: Bool
+  package var size: Int
+  /// The object's address: an emulator stand-in, as the model has no slab.
+  package var address: UInt64
+  /// `Allocated by task` and `Freed by task`.
+  package var allocated: Track?
+  package var freed: Track?
+
+  package init(bugType: String, isWrite: Bool, size: Int, address: UInt64, allocated: Track?, freed: Track?) {
+    self.bugType = bugType
+    self.isWrite = isWrite
+    self.size = size
+    self.address = address
+    self.allocated = allocated
+    self.freed = freed
   }
 }

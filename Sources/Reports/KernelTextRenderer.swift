@@ -35,10 +35,11 @@ import MemoryModel
 package struct KernelTextRenderer: Sendable {
   /// The form of the `WARNING:` line.
   package enum WarningLineFormat: String, Sendable, Hashable, CaseIterable {
-    /// `WARNING: CPU: %d PID: %d at %s:%d %pS` (kernel/panic.c `__warn()`,
-    /// mainline up to 2025), which every tool parses.
+    /// `WARNING: CPU: %d PID: %d at %s:%d %pS` (kernel/panic.c `__warn()` before 6.17).
     case classic
-    /// `WARNING: %s:%d at %pS, CPU#%d: %s/%d` (the 2025 reorganised first line).
+    /// `WARNING: %s:%d at %pS, CPU#%d: %s/%d`: `__warn()` since commit 28ea295f941e
+    /// ("bugs/core: Reorganize fields in the first line of WARNING output", 2025),
+    /// so Linux 7.0's; syzkaller parses it (`WARNING: {{SRC}} at {{FUNC}}`). The default.
     case modern
   }
 
@@ -50,10 +51,10 @@ package struct KernelTextRenderer: Sendable {
   /// The preemption model, `PREEMPT(full)`.
   package var preemptModel: String
   package var hardwareName: String
-  /// False: `Not tainted` (deterministic, the default). True: the taint a
-  /// previous WARN leaves, `Tainted: G        W          ` on the `CPU:` line
-  /// and a `Tainted: [W]=WARN` line after it, as a kernel prints for every
-  /// WARN after the first.
+  /// False: `Not tainted`. True: the taint a previous WARN leaves
+  /// (`__warn()` ends with `add_taint(TAINT_WARN, ...)`): `Tainted: G        W`
+  /// on the `CPU:` line and a `Tainted: [W]=WARN` line after it, as a kernel
+  /// prints for every WARN after the first. `KernelLog` sets it per report.
   package var tainted: Bool
   /// Whether to print the `iommusan:` block after the kernel's lines.
   package var includeIOMMUSanBlock: Bool
@@ -62,7 +63,7 @@ package struct KernelTextRenderer: Sendable {
   package var includeHistory: Bool
 
   package init(
-    warningLineFormat: WarningLineFormat = .classic,
+    warningLineFormat: WarningLineFormat = .modern,
     release: String = "7.0.0-iommusan",
     buildVersion: String = "#1",
     preemptModel: String = "PREEMPT(full)",
@@ -102,6 +103,97 @@ package struct KernelTextRenderer: Sendable {
   /// Only the lines a kernel would print: the WARN splat, the headline, the
   /// trailer and the page_owner block.
   package func kernelLines(_ report: Report) -> [String] {
+    switch report.splat {
+    case .warning: return warningLines(report)
+    case .bug(let pageDump): return bugLines(report, pageDump: pageDump)
+    case .kasan(let access): return kasanLines(report, access)
+    }
+  }
+
+  /// The `CPU:` line, and the taint line when tainted.
+  private func cpuLines(_ task: EmulatedTask) -> [String] {
+    let taint = tainted ? "Tainted: G        W          " : "Not tainted"
+    var out = [
+      "CPU: \(task.cpu) UID: 0 PID: \(task.pid) Comm: \(Self.comm(task.comm)) \(taint) "
+        + "\(KernelText.sanitize(release)) \(KernelText.sanitize(buildVersion)) \(KernelText.sanitize(preemptModel)) "
+    ]
+    if tainted { out.append("Tainted: [W]=WARN") }
+    return out
+  }
+
+  /// `Modules linked in:` with the modules of the call trace.
+  private static func modulesLine(_ report: Report) -> String {
+    var modules: [String] = []
+    for frame in report.callTrace {
+      guard let module = frame.module, !module.isEmpty else { continue }
+      let name = KernelText.moduleName(module)
+      if !modules.contains(name) { modules.append(name) }
+    }
+    return "Modules linked in:" + modules.map { " " + $0 }.joined()
+  }
+
+  /// `VM_BUG_ON_PAGE()`: `dump_page()` with its page_owner record, then
+  /// `BUG()`'s oops (mm/debug.c `dump_page()`, lib/bug.c `report_bug()`,
+  /// arch/x86/kernel/dumpstack.c `__die()`), registers left out. The `RIP:`
+  /// line names the function holding the `BUG()` (the first frame); the call
+  /// trace starts at its caller, as an oops's does.
+  private func bugLines(_ report: Report, pageDump: [String]) -> [String] {
+    var out: [String] = []
+    for line in pageDump { out += KernelText.printkLines(line) }
+    if let owner = report.pageOwner { out += Self.pageOwnerLines(owner) }
+    out.append("------------[ cut here ]------------")
+    let site = report.warningSite
+    out.append("kernel BUG at \(KernelText.sanitize(site.file)):\(site.line)!")
+    out.append("Oops: invalid opcode: 0000 [#1] PREEMPT SMP NOPTI")
+    out += cpuLines(report.task)
+    out.append("Hardware name: " + KernelText.sanitize(hardwareName))
+    let rip = report.callTrace.first ?? StackFrame(site.function)
+    out.append("RIP: 0010:" + KernelText.frame(rip))
+    out.append("Call Trace:")
+    out.append(" <TASK>")
+    for frame in report.callTrace.dropFirst() { out.append(" " + KernelText.frame(frame, source: true)) }
+    out.append(" </TASK>")
+    out.append(Self.modulesLine(report))
+    out.append("---[ end trace 0000000000000000 ]---")
+    for line in report.trailer { out += KernelText.printkLines(line) }
+    return out
+  }
+
+  /// A KASAN report (mm/kasan/report.c `print_report()`): the header, the
+  /// access, the stack from `dump_stack_lvl()`, and the object's allocation
+  /// and free tracks. The object's cache and layout lines are left out: the
+  /// model has no slab.
+  private func kasanLines(_ report: Report, _ access: KASANAccess) -> [String] {
+    let rule = "=================================================================="
+    let task = report.task
+    let first = report.callTrace.first ?? StackFrame(report.warningSite.function)
+    var out = [rule, "BUG: KASAN: \(KernelText.sanitize(access.bugType)) in " + KernelText.frame(first)]
+    // `%px`: 16 hex digits without `0x`.
+    let address = access.address.hex16.dropFirst(2)
+    out.append(
+      "\(access.isWrite ? "Write" : "Read") of size \(access.size) at addr \(address) "
+        + "by task \(Self.comm(task.comm))/\(task.pid)")
+    out.append("")
+    out += cpuLines(task)
+    out.append("Hardware name: " + KernelText.sanitize(hardwareName))
+    out.append("Call Trace:")
+    out.append(" <TASK>")
+    for f in ["dump_stack_lvl", "print_report", "kasan_report"] { out.append(" " + KernelText.frame(function: f)) }
+    for frame in report.callTrace { out.append(" " + KernelText.frame(frame, source: true)) }
+    out.append(" </TASK>")
+    for (title, track) in [("Allocated", access.allocated), ("Freed", access.freed)] {
+      guard let track else { continue }
+      out.append("")
+      out.append("\(title) by task \(track.task.pid):")
+      for frame in track.stack { out.append(" " + KernelText.frame(frame, source: true)) }
+    }
+    out.append(rule)
+    for line in report.trailer { out += KernelText.printkLines(line) }
+    return out
+  }
+
+  /// A `WARN()` splat.
+  private func warningLines(_ report: Report) -> [String] {
     var out: [String] = []
     let task = report.task
     let comm = Self.comm(task.comm)
@@ -147,11 +239,11 @@ package struct KernelTextRenderer: Sendable {
     out.append("---[ end trace 0000000000000000 ]---")
 
     let headline = KernelText.printkLines(report.headline)
-    if !(report.headline.isEmpty || Self.contains(warnLines, headline)) {
+    if report.finding.kernelPrintsHeadline, !(report.headline.isEmpty || Self.contains(warnLines, headline)) {
       out += headline
     }
     for line in report.trailer { out += KernelText.printkLines(line) }
-    if let owner = report.pageOwner { out += Self.pageOwnerLines(owner) }
+    if report.finding.kernelPrintsHeadline, let owner = report.pageOwner { out += Self.pageOwnerLines(owner) }
     return out
   }
 
@@ -167,13 +259,20 @@ package struct KernelTextRenderer: Sendable {
   }
 
   /// The title syzkaller gives this report when the RIP function is not on
-  /// its skip list: `WARNING in <symbol of the RIP frame>`.
+  /// its skip list: `WARNING in <symbol of the RIP frame>`; for the
+  /// kernel's own BUG and KASAN reports, the kernel function's title.
   package static func expectedSyzkallerTitle(of report: Report) -> String {
-    "WARNING in " + KernelText.symbol(ripFrame(of: report).function)
+    let first = KernelText.symbol(report.callTrace.first?.function ?? report.warningSite.function)
+    switch report.splat {
+    case .warning: return "WARNING in " + KernelText.symbol(ripFrame(of: report).function)
+    case .bug: return "kernel BUG in " + first
+    case .kasan(let a): return "KASAN: \(a.bugType) \(a.isWrite ? "Write" : "Read") in " + first
+    }
   }
 
   /// `__dump_page_owner()`'s lines (mm/page_owner.c).
   package static func pageOwnerLines(_ owner: PageOwnerRecord) -> [String] {
+    if owner.neverSet { return ["page_owner info is not present (never set?)"] }
     var out: [String] = []
     out.append("page_owner tracks the page as " + (owner.isAllocated ? "allocated" : "freed"))
     out.append(
@@ -211,6 +310,13 @@ package struct KernelTextRenderer: Sendable {
   package static func iommusanLines(_ report: Report) -> [String] {
     let prefix = "iommusan:   "
     var out = ["iommusan: \(report.kind.rawValue) (\(report.source.rawValue))"]
+    // What a WARN_ON with no message leaves unsaid, and its page's owner.
+    if !report.finding.kernelPrintsHeadline {
+      if !report.headline.isEmpty {
+        out += KernelText.printkLines(report.headline).map { prefix + "what " + $0 }
+      }
+      if let owner = report.pageOwner { out += pageOwnerLines(owner).map { prefix + "page_owner: " + $0 } }
+    }
     if let s = report.statement {
       out.append(
         prefix + "statement \(KernelText.sanitize(s.file)):\(s.line):\(s.column): \(KernelText.sanitize(s.text))")

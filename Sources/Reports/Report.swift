@@ -34,6 +34,9 @@ package struct Report: Sendable, Hashable {
   package var reallocatedAt: PageEventSite?
   /// The last events of the report's page, oldest first (JSON only).
   package var history: [PageHistoryEvent] = []
+  /// When the WARN fired, in emulated (or traced) nanoseconds since boot:
+  /// the printk timestamp of its lines.
+  package var time: UInt64 = 0
 
   package subscript<T>(dynamicMember keyPath: WritableKeyPath<Finding, T>) -> T {
     get { finding[keyPath: keyPath] }
@@ -139,6 +142,15 @@ package struct StatementLocation: Sendable, Hashable {
 
 /// What `__dump_page_owner()` prints about a page.
 package struct PageOwnerRecord: Sendable, Hashable {
+  /// The record of a page page_owner never saw allocated (`!test_bit(PAGE_EXT_OWNER, ...)`).
+  package static let notPresent: PageOwnerRecord = {
+    var r = PageOwnerRecord(
+      isAllocated: false, order: 0, gfp: GFPFlags(names: [], mask: 0), pid: 0, tgid: 0, comm: "", ts: 0, freeTs: 0,
+      allocStack: [], freePid: nil, freeTgid: nil, freeStack: [])
+    r.neverSet = true
+    return r
+  }()
+
   /// True when the page is allocated now (`tracks the page as allocated`).
   package var isAllocated: Bool
   package var order: Int
@@ -152,6 +164,9 @@ package struct PageOwnerRecord: Sendable, Hashable {
   package var freeTs: UInt64
   /// Allocation stack (innermost first); empty prints `page_owner allocation stack trace missing`.
   package var allocStack: [StackFrame]
+  /// True for a page whose page_ext never had an owner set: `__dump_page_owner()`
+  /// prints only `page_owner info is not present (never set?)`.
+  package var neverSet = false
   /// Free stack with its task, or nil when the page was never freed.
   package var freePid: Int?
   package var freeTgid: Int?

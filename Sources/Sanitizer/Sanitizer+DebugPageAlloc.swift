@@ -333,6 +333,11 @@ extension Sanitizer: PageAllocatorObserver {
     checkCachedOnFree(block, use: use, skip: leaked, stack: stack, context: context)
   }
 
+  /// The corresponding Linux function is `put_page_testzero()`, from `__free_pages()`.
+  package func badFree(_ block: PageBlock, last: BlockRecord?, stack: [KernelFrame], context: CallContext) {
+    reportBadFree(block, last: last, stack: stack, context: context)
+  }
+
   @discardableResult
   private func checkUnmapped(_ block: PageBlock, kind: ReportKind, stack: [KernelFrame], context: CallContext)
     -> Set<UInt64>

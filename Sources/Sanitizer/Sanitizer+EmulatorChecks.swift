@@ -250,12 +250,20 @@ extension Sanitizer: MachineObserver {
     }
     switch event.verdict {
     case .ok: return
-    case .useAfterFree(let pfn, let isFree, _, _):
-      let state = isFree ? "is free" : "was freed and allocated again after the translation was made"
+    case .useAfterFree(let pfn, let isFree, _, _, let freedAfter):
+      let state =
+        isFree
+        ? "is free"
+        : freedAfter
+          ? "was freed and allocated again after the translation was made"
+          : "was free when the translation was made and was allocated after it"
       var details: [Detail] = [
         Detail("access", .string(rw)), Detail("length", .int(Int64(event.length))), Detail("path", .string(event.path)),
       ]
-      details.append(Detail("translation", .string(Self.staleTranslation(path: event.path, isFree: isFree))))
+      details.append(
+        Detail(
+          "translation",
+          .string(Self.staleTranslation(path: event.path, isFree: isFree, freedAfterTranslation: freedAfter))))
       let finding = Finding(
         kind: .dmaUseAfterFree,
         headline:
@@ -265,7 +273,7 @@ extension Sanitizer: MachineObserver {
         frames: ["iommusan_dma_ground_truth", "iommusan_device_access"], pfn: pfn, phys: event.phys,
         iova: event.iova, domain: event.domain?.name, device: event.device.name, pasid: event.pasid,
         details: details, dumpsPageOwner: true)
-      report(finding, context: ctx)
+      report(finding, context: ctx, freedAfterTranslation: freedAfter)
     case .staleWalk(let table, let depth):
       let tpfn = table.pfn(pageShift: pageShift)
       let level = Int64((event.domain?.unit.format.levels ?? 4) - depth)
@@ -287,8 +295,9 @@ extension Sanitizer: MachineObserver {
   }
 
   /// What the ground truth's epochs mean, in words: the translation the
-  /// access used is older than the page's free (and its new allocation).
-  static func staleTranslation(path: String, isFree: Bool) -> String {
+  /// access used is older than the page's free (and its new allocation), or
+  /// the page was already free when the translation was made.
+  static func staleTranslation(path: String, isFree: Bool, freedAfterTranslation: Bool = true) -> String {
     let source =
       switch path {
       case "atc": "the device's ATC entry"
@@ -296,6 +305,10 @@ extension Sanitizer: MachineObserver {
       case "walk-cache": "the walk-cache entry"
       default: "the page-table entry"
       }
+    guard freedAfterTranslation else {
+      return "\(source) the access used was made while the page was free (no free came after it)"
+        + (isFree ? "; the page is still free" : "; the page was allocated after it")
+    }
     return "\(source) the access used was made before the page was freed"
       + (isFree ? "; the page is still free" : " and allocated again")
   }
@@ -310,6 +323,15 @@ extension Sanitizer: MachineObserver {
       $0.dmaEntries[DMAKey(device: device.name, address: dmaAddress.rawValue)] = DMAEntry(
         size: size, direction: direction, phys: phys)
     }
+    checkDMAMapRange(device, dmaAddress: dmaAddress, size: size, phys: phys, context: context)
+  }
+
+  package func vfreeNonexistent(_ address: VirtualAddress, context: CallContext) {
+    reportVfreeNonexistent(address, context: context)
+  }
+
+  package func domainFreedAgain(_ domain: Domain, context: CallContext) {
+    reportDomainFreedAgain(domain, context: context)
   }
 
   /// The corresponding Linux function is `check_unmap()`.

@@ -24,7 +24,11 @@ extension Sanitizer {
   /// `complete_report_info()` and `print_report()`: the running task, the
   /// call trace (the finding's frames above `stack`, by default the
   /// caller's frame) and the page_owner record when the finding dumps it.
-  func report(_ finding: Finding, stack: [KernelFrame]? = nil, context: CallContext) {
+  /// A `dma-use-after-free` whose page was free when the translation was
+  /// made (`freedAfterTranslation` false) names no free and no reallocation.
+  func report(
+    _ finding: Finding, stack: [KernelFrame]? = nil, context: CallContext, freedAfterTranslation: Bool = true
+  ) {
     let owner = finding.dumpsPageOwner ? finding.pfn.flatMap(pageOwner) : nil
     if let pfn = finding.pfn { note(.report(finding.kind), pfn: pfn.rawValue, context: context) }
     let callers = stack ?? context.chain([])
@@ -36,7 +40,7 @@ extension Sanitizer {
         // Reported from post_alloc_hook(): the record is still the last owner's.
         report.freedAt = r.freeTask.map { PageEventSite(stack: r.freeStack, task: $0) }
         report.reallocatedAt = PageEventSite(stack: callers, task: context.task)
-      case .dmaUseAfterFree:
+      case .dmaUseAfterFree where freedAfterTranslation:
         report.freedAt = r.freeTask.map { PageEventSite(stack: r.freeStack, task: $0) }
         if r.isAllocated { report.reallocatedAt = PageEventSite(stack: r.allocStack, task: r.allocTask) }
       default: break

@@ -18,6 +18,8 @@ package struct MachineEventRecord: Sendable, Hashable {
   package var iova: IOVA?
   package var statementIndex: Int
   package var task: EmulatedTask
+  /// The emulated clock when it was printed (nanoseconds since boot).
+  package var time: UInt64 = 0
 }
 
 /// One item of the sanitizer's output, in the order it happened.
@@ -131,6 +133,8 @@ package final class Sanitizer: Sendable {
   // MARK: - Output
 
   func emit(_ report: Report) {
+    var report = report
+    report.time = machine.clock.now
     state.withLock {
       $0.output.append(.report(report))
       $0.reportCounts[report.kind, default: 0] += 1
@@ -138,6 +142,8 @@ package final class Sanitizer: Sendable {
   }
 
   func emit(_ event: MachineEventRecord) {
+    var event = event
+    event.time = machine.clock.now
     state.withLock { $0.output.append(.event(event)) }
   }
 

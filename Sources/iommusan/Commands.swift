@@ -35,7 +35,10 @@ enum Commands {
         "The most memory the emulated machine may keep: frames, page tables, domains, devices (default: 1G)."
       ),
     ],
-    flags: [("stats", "Print IOMMU cache, walk and invalidation counters.")],
+    flags: [
+      ("stats", "Print IOMMU cache, walk and invalidation counters."),
+      ("no-timestamps", "Leave out the printk timestamps ('[    0.000000][    T1] ') of kernel lines."),
+    ],
     arguments: [("file", "Fixture files to run, in order ('-' reads standard input).")])
 
   static let check = CommandSpec(
@@ -121,7 +124,8 @@ enum Commands {
       let result = FixtureRunner.run(path: file, options: options)
       progress.clear()
       let r = RunOutputRenderer(
-        format: format, maxReports: maxReports, sourceLines: true, color: Terminal.colorsStandardError)
+        format: format, maxReports: maxReports, sourceLines: true, color: Terminal.colorsStandardError,
+        timestamps: !p.flags.contains("no-timestamps"))
       let printsOutput = !result.hasErrors || !result.outcomes.isEmpty
       for piece in r.pieces(result) {
         switch piece {

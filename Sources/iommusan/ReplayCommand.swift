@@ -7,7 +7,7 @@ import Reports
 extension Commands {
   static let replay = CommandSpec(
     name: "replay", abstract: "Replay an ftrace log of iommu, kmem and dma events through the sanitizer.",
-    usage: "iommusan replay [--format <format>] [--page-size <size>] [--no-progress] [<file>]",
+    usage: "iommusan replay [--format <format>] [--page-size <size>] [--no-progress] [--no-timestamps] [<file>]",
     discussion: """
       Reads /sys/kernel/tracing/trace or trace_pipe text, or 'trace-cmd report' output, line by line,
       rebuilds per-page IOMMU map counts from iommu:map/unmap, checks every kmem page allocation and
@@ -20,7 +20,10 @@ extension Commands {
       ("format", "format", "kernel (default): kernel log splats; json: JSON Lines."),
       ("page-size", "size", "The traced machine's PAGE_SIZE: 4K (default), 16K or 64K."),
     ],
-    flags: [("no-progress", "Never print the progress line on standard error.")],
+    flags: [
+      ("no-progress", "Never print the progress line on standard error."),
+      ("no-timestamps", "Leave out the printk timestamps ('[    0.000000][    T1] ') of kernel lines."),
+    ],
     arguments: [("file", "The trace file; '-' or nothing reads standard input.")])
 
   static func replayCommand(_ args: [String]) throws(UsageError) -> Int32 {
@@ -41,7 +44,8 @@ extension Commands {
     let options = ReplayOptions(pageSize: pageSize, traceName: path)
     let progress = ProgressLine(enabled: !p.flags.contains("no-progress"), linesWhenPiped: true)
     let out = BufferedOutput(beforeWrite: progress.clear)
-    let kernel = KernelTextRenderer(includeHistory: true)
+    var kernel = KernelLog(
+      renderer: KernelTextRenderer(includeHistory: true), timestamps: !p.flags.contains("no-timestamps"))
     let json = JSONLinesRenderer()
     let summary: ReplaySummary
     do throws(InputFileError) {
@@ -49,7 +53,7 @@ extension Commands {
         path: path, options: options, progress: { progress.update(replayProgress($0, since: progress.start)) },
         report: { report in
           switch format {
-          case .kernel: out.append(kernel.render(report))
+          case .kernel: out.append(kernel.report(report))
           case .json: out.append(json.render(report))
           }
         })

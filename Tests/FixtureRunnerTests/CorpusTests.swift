@@ -78,6 +78,10 @@ let corpus: [String] = {
     ("dma-unmap-not-mapped", "Fixtures/dma-api/double-unmap.fixture"),
     ("dma-use-after-free", "Fixtures/lazy/free-in-flush-window.fixture"),
     ("dma-stale-walk", "Fixtures/sva/kva-exploit-none.fixture"),
+    ("page-double-free", "Fixtures/allocator/page-double-free.fixture"),
+    ("vfree-nonexistent-area", "Fixtures/allocator/vfree-twice.fixture"),
+    ("domain-use-after-free", "Fixtures/allocator/free-domain-twice.fixture"),
+    ("dma-map-beyond-allocation", "Fixtures/allocator/dma-map-beyond-allocation.fixture"),
   ]
 
   @Test(arguments: cases.map(\.kind))

@@ -26,7 +26,7 @@ struct GroundTruthTests {
     try rig.memory.freePages(page, context: ctx)
     let r = rig.read(dev, iova.rawValue + 0x40)
     #expect(r.fault == nil && r.value == 0x1234)
-    guard case .useAfterFree(let pfn, let isFree, _, let gen) = r.verdict else {
+    guard case .useAfterFree(let pfn, let isFree, _, let gen, _) = r.verdict else {
       Issue.record("expected a use-after-free, got \(r.verdict)")
       return
     }
@@ -36,7 +36,7 @@ struct GroundTruthTests {
     let again = try rig.memory.allocPages(order: 0, context: ctx)
     #expect(again == page)
     let r2 = rig.write(dev, iova.rawValue, 0x5678)
-    guard case .useAfterFree(let pfn2, let isFree2, let epoch, let gen2) = r2.verdict else {
+    guard case .useAfterFree(let pfn2, let isFree2, let epoch, let gen2, _) = r2.verdict else {
       Issue.record("expected a use-after-free of the reallocated page, got \(r2.verdict)")
       return
     }
@@ -46,7 +46,7 @@ struct GroundTruthTests {
 
     // Through a fresh walk (no IOTLB entry) the verdict is the same.
     dev.domain?.flushIOTLBAll(context: ctx)
-    guard case .useAfterFree(_, false, _, _) = rig.read(dev, iova.rawValue).verdict else {
+    guard case .useAfterFree(_, false, _, _, _) = rig.read(dev, iova.rawValue).verdict else {
       Issue.record("a walk to the reallocated page is a use-after-free too")
       return
     }
@@ -75,7 +75,7 @@ struct GroundTruthTests {
     try rig.memory.freePages(page, context: ctx)
     let stale = rig.read(dev, iova.rawValue)
     #expect(stale.fault == nil)
-    guard case .useAfterFree(let pfn, true, _, _) = stale.verdict else {
+    guard case .useAfterFree(let pfn, true, _, _, _) = stale.verdict else {
       Issue.record("expected a use-after-free through the stale IOTLB entry, got \(stale.verdict)")
       return
     }
@@ -100,7 +100,7 @@ struct GroundTruthTests {
     #expect(rig.memory.read64(phys.advanced(by: 8)) == 9)
     #expect(id.iovaToPhys(IOVA(phys.rawValue)) == phys)
     try rig.memory.freePages(page, context: ctx)
-    guard case .useAfterFree(_, true, _, _) = rig.read(dev, phys.rawValue).verdict else {
+    guard case .useAfterFree(_, true, _, _, _) = rig.read(dev, phys.rawValue).verdict else {
       Issue.record("identity access to a free page")
       return
     }

@@ -19,10 +19,10 @@ import Testing
   static func output(_ name: String, json: Bool) throws -> String {
     let path = root.appendingPathComponent("Fixtures/traces/\(name).trace").path
     var out = ""
-    let kernel = KernelTextRenderer(includeHistory: true)
+    var kernel = KernelLog(renderer: KernelTextRenderer(includeHistory: true))
     let summary = try TraceReplay.replay(
       path: path, options: ReplayOptions(traceName: "Fixtures/traces/\(name).trace")
-    ) { out += json ? JSONLinesRenderer().render($0) : kernel.render($0) }
+    ) { out += json ? JSONLinesRenderer().render($0) : kernel.report($0) }
     out += json ? summary.json.serialized + "\n" : summary.textLines.joined(separator: "\n") + "\n"
     return out
   }

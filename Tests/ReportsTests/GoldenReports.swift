@@ -26,6 +26,10 @@ enum GoldenReports {
     case .dmaUseAfterFree: return dmaUseAfterFree
     case .dmaStaleWalk: return dmaStaleWalk
     case .faultAfterUnmap: return faultAfterUnmap
+    case .pageDoubleFree: return pageDoubleFree
+    case .vfreeNonexistentArea: return vfreeNonexistentArea
+    case .domainUseAfterFree: return domainUseAfterFree
+    case .dmaMapBeyondAllocation: return dmaMapBeyondAllocation
     }
   }
 
@@ -395,6 +399,78 @@ enum GoldenReports {
       details: [
         Detail("table level", .int(1)), Detail("reached via", .string("paging-structure cache (PDE)")),
         Detail("table freed at", .string("\(file):27:1")), Detail("result", .string("fault")),
+      ])
+  }
+
+  // MARK: - The kernel's allocators
+
+  static var pageDoubleFree: Report {
+    let file = "Fixtures/acme-cam-teardown.fixture"
+    return Report(
+      .pageRefcountUnderflow(pfn: PFN(0x80070), phys: PhysicalAddress(0x8007_0000), order: 0, neverAllocated: false),
+      callers: [
+        k("__free_pages"), guilty("acme_cam_free_frame", "acme_cam", file, 31), m("acme_cam_stop", "acme_cam"),
+        k("v4l2_release"), k("__fput"),
+      ],
+      statement: StatementLocation(file: file, line: 31, column: 1, text: "free_pages frame"),
+      task: task("acme-cam-teardow"),
+      pageOwner: PageOwnerRecord(
+        isAllocated: false, order: 0, gfp: .kernel, pid: 1042, tgid: 1042, comm: "acme-cam-teardow", ts: 1_000_000,
+        freeTs: 5_000_000, allocStack: allocPath + [m("acme_cam_alloc_frame", "acme_cam")], freePid: 1042,
+        freeTgid: 1042,
+        freeStack: [
+          k("free_pages_prepare"), k("__free_frozen_pages"), k("__free_pages"), m("acme_cam_err", "acme_cam"),
+        ]
+      ))
+  }
+
+  static var vfreeNonexistentArea: Report {
+    let file = "Fixtures/acme-fw-load.fixture"
+    return Report(
+      .vfreeNonexistent(address: 0xffff_c900_0001_0000),
+      callers: [guilty("acme_fw_release", "acme_fw", file, 12), m("acme_fw_remove", "acme_fw")],
+      statement: StatementLocation(file: file, line: 12, column: 1, text: "vfree image"),
+      task: task("acme-fw-load"), pageOwner: nil)
+  }
+
+  static var domainUseAfterFree: Report {
+    let file = "Fixtures/acme-vfio-close.fixture"
+    let kasan = { (frames: [String], driver: String, line: Int) in
+      KASANAccess.Track(
+        task: task("acme-vfio-close"),
+        stack: frames.map(k) + [guilty(driver, "acme_vfio", file, line)])
+    }
+    return Report(
+      .domainUseAfterFree(
+        domain: "vfio0", iommu: "vtd0", address: 0xffff_8881_0000_3000,
+        allocated: kasan(
+          Finding.kasanAllocFrames + [
+            "intel_iommu_domain_alloc_paging_flags", "__iommu_paging_domain_alloc_flags",
+            "iommu_paging_domain_alloc_flags",
+          ], "acme_vfio_open", 4),
+        freed: kasan(Finding.kasanFreeFrames + ["intel_iommu_domain_free", "iommu_domain_free"], "acme_vfio_err", 9)),
+      callers: [guilty("acme_vfio_close", "acme_vfio", file, 15), k("__fput")],
+      statement: StatementLocation(file: file, line: 15, column: 1, text: "free_domain vfio0"),
+      task: task("acme-vfio-close"), pageOwner: nil)
+  }
+
+  static var dmaMapBeyondAllocation: Report {
+    let file = "Fixtures/acme-nic-rx.fixture"
+    return Report(
+      kind: .dmaMapBeyondAllocation,
+      headline:
+        "iommusan: dma_map of 4K at phys 0x80081800 for nic0 runs 2048 bytes past its allocation "
+        + "(pfn 0x80081 order 0) into pfn 0x80082",
+      warningSite: WarningSite(file: "iommusan/checks.c", line: 220, function: "iommusan_check_dma_map_range"),
+      callTrace: [
+        k("iommusan_check_dma_map_range"), k("debug_dma_map_phys"), k("dma_map_phys"), k("dma_map_page_attrs"),
+        guilty("acme_nic_map_rx", "acme_nic", file, 8),
+      ],
+      statement: StatementLocation(file: file, line: 8, column: 1, text: "h = dma_map nic0 rx+0x800 size=4K"),
+      task: task("acme-nic-rx"), pfn: PFN(0x80081), phys: PhysicalAddress(0x8008_1800), iova: IOVA(0xffff_e800),
+      domain: "nic0:default", device: "nic0",
+      details: [
+        Detail("size", .int(4096)), Detail("allocation end", .hex(0x8008_2000)), Detail("beyond", .int(2048)),
       ])
   }
 

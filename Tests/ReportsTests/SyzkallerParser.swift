@@ -1,3 +1,5 @@
+import KernelTypes
+
 /// A small re-implementation of syzkaller's Linux report parsing
 /// (pkg/report, as described in shared/reference/report-and-trace-formats.md
 /// section 3), enough to check that iommusan's splats get a distinct, correct
@@ -17,13 +19,9 @@ struct SyzkallerParser {
   /// `{{PC}}` (frames with a raw address).
   static let pcPattern = "\\[\\<?(?:0x)?[0-9a-f]+\\>?\\]"
 
-  /// The skip list excerpt of the reference (section 3).
-  static let skipPatterns = [
-    "__sanitizer", "kasan", "panic", "invalid_op", "report_bug", "dump_stack", "warn_slowpath", "__warn",
-    "alloc_page", "k?v?(?:m|z|c)alloc", "kmem_cache", "slab_", "lockdep", "spin_lock", "^mutex_", "memcpy",
-    "memset", "list_add", "list_del", "^kv?free$", "queue_work", "do_(kernel|translation)_fault", "el1h_64_sync",
-    "cleanup_srcu_struct", "fast_dput", "dput",
-  ]
+  /// syzkaller's whole `linuxStackParams.skipPatterns` (iommusan's copy), and
+  /// the extra skips of the rcu report format the reference example uses.
+  static let skipPatterns = SyzkallerTitle.skipPatterns + ["cleanup_srcu_struct", "fast_dput", "dput"]
   static let stripPrefixes = ["__x64_sys_", "__arm64_", "__se_sys_", "__do_sys_", "ksys_"]
 
   /// Headers that start a report (`matchOops`); a second one means a second report.

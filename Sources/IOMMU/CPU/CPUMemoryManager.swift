@@ -71,6 +71,8 @@ final class CPUMemoryManager: Sendable {
     var tables: [UInt64: TablePage] = [:]
     var kernelTables: Set<UInt64> = []
     var nextVmalloc: UInt64 = CPUMemoryManager.vmallocStart
+    /// The start of every live vmalloc area (`vmap_area_root`).
+    var vmallocAreas: Set<UInt64> = []
     /// Kernel table pages waiting for the deferred-free worker.
     var pendingFree: [PageBlock] = []
     var nextPASID: UInt32 = 1

@@ -140,6 +140,7 @@ extension Machine {
       let (next, o) = va.addingReportingOverflow(length + 4096)
       guard !o, next <= 0xffff_e900_0000_0000 else { return nil }
       s.nextVmalloc = next
+      s.vmallocAreas.insert(va)
       return va
     }
     guard let start else {
@@ -167,6 +168,12 @@ extension Machine {
   /// The corresponding Linux function is `vfree()` (table retirement as
   /// `pmd_free_pte_page()` does it).
   package func vfree(_ area: VmallocArea, context: CallContext) throws(MachineError) {
+    // remove_vm_area(): an address with no area WARNs and changes nothing.
+    guard cpu.state.withLock({ $0.vmallocAreas.remove(area.start.rawValue) }) != nil else {
+      guard let observer else { throw MachineError(.EINVAL, "no vmalloc area at \(area.start)") }
+      observer.vfreeNonexistent(area.start, context: context)
+      return
+    }
     let kpgd = try cpu.kernelPGD(context: context)
     var off: UInt64 = 0
     while off < area.size {

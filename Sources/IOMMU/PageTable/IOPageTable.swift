@@ -209,8 +209,14 @@ final class IOPageTable {
   /// Table pages by physical address.
   private(set) var tables: [UInt64: TablePage] = [:]
 
-  init(format: PageTableFormat, memory: PhysicalMemory, use: PageUse, context: CallContext) throws(MachineError) {
+  /// The model whose driver allocates the tables (`pageTableAllocationPath`), nil for CPU tables.
+  let model: IOMMUModel?
+
+  init(
+    format: PageTableFormat, memory: PhysicalMemory, use: PageUse, model: IOMMUModel? = nil, context: CallContext
+  ) throws(MachineError) {
     self.format = format
+    self.model = model
     self.memoryRef = Unmanaged.passUnretained(memory)
     #if DEBUG
       self.memoryCheck = memory
@@ -222,17 +228,20 @@ final class IOPageTable {
   }
 
   private func allocTable(depth: Int, context: CallContext) throws(MachineError) -> PhysicalAddress {
+    // post_alloc_hook() and the allocator below iommu_alloc_pages_node_sz()'s __folio_alloc_node().
     let frames =
-      use == .ioPageTable
-      ? context.chain("__arm_lpae_alloc_pages", "iommu_alloc_pages_node_sz")
-      : context.chain("__pte_alloc", "pte_alloc_one")
+      if let model, use == .ioPageTable {
+        context.chain(
+          ["post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof", "__folio_alloc_noprof"]
+            + model.pageTableAllocationPath(root: depth == 0))
+      } else {
+        context.chain("post_alloc_hook", "__pte_alloc", "pte_alloc_one")
+      }
     let budget = memory.budget
     guard budget.charge(TablePage.baseBytes, .pageTableMetadata) else { throw .residentLimit }
     let block: PageBlock
     do {
-      block = try memory.allocPages(
-        order: tableOrder, gfp: .pageTable, use: use, context: context, stack: [KernelFrame("post_alloc_hook")] + frames
-      )
+      block = try memory.allocPages(order: tableOrder, gfp: .pageTable, use: use, context: context, stack: frames)
     } catch {
       budget.release(TablePage.baseBytes, .pageTableMetadata)
       throw error

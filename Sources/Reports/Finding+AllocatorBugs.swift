@@ -1,0 +1,77 @@
+import KernelTypes
+import MemoryModel
+
+/// The kernel's own reports of allocator misuse, as a kernel with
+/// CONFIG_DEBUG_VM and KASAN (as syzbot runs) prints them.
+extension Finding {
+  /// Where the kernel stops: the lines are those of iommusan's 7.0 model,
+  /// not checked ones (the explanations say so).
+  package enum AllocatorSites {
+    /// `VM_BUG_ON_PAGE(page_ref_count(page) == 0, page)` in `put_page_testzero()`, inlined in `__free_pages()`.
+    package static let putPageTestzero = WarningSite(file: "include/linux/mm.h", line: 1340, function: "__free_pages")
+    /// `WARN(1, KERN_ERR "Trying to vfree() nonexistent vm area (%p)\n", addr)` in `vfree()`.
+    package static let vfree = WarningSite(file: "mm/vmalloc.c", line: 3463, function: "vfree")
+    /// The read of `domain->type` in `iommu_domain_free()`.
+    package static let iommuDomainFree = WarningSite(
+      file: "drivers/iommu/iommu.c", line: 0, function: "iommu_domain_free")
+  }
+
+  /// `__free_pages()` of a page whose refcount is already zero: with
+  /// CONFIG_DEBUG_VM, `put_page_testzero()`'s `VM_BUG_ON_PAGE()` dumps the
+  /// page (`dump_page()`, then its page_owner record) and stops in `BUG()`.
+  /// `dump_page()`'s flags and raw lines are left out: the model has no
+  /// honest values for them. The call trace's first frame must be
+  /// `__free_pages` (the `RIP:`).
+  /// The corresponding Linux function is `put_page_testzero()`.
+  package static func pageRefcountUnderflow(pfn: PFN, phys: PhysicalAddress, order: Int, neverAllocated: Bool)
+    -> Finding
+  {
+    let because = "page dumped because: VM_BUG_ON_PAGE(page_ref_count(page) == 0)"
+    var finding = Finding(
+      kind: .pageDoubleFree, headline: because, warningSite: AllocatorSites.putPageTestzero, frames: [], pfn: pfn,
+      phys: phys,
+      details: [
+        Detail("order", .int(Int64(order))),
+        Detail("page", .string(neverAllocated ? "never allocated" : "freed already")),
+      ],
+      dumpsPageOwner: true)
+    finding.splat = .bug(pageDump: [
+      "page: refcount:0 mapcount:0 mapping:0000000000000000 index:0x0 pfn:\(pfn)", because,
+    ])
+    return finding
+  }
+
+  /// `vfree()` of an address with no vmalloc area: the WARN, with the real
+  /// address where a kernel's `%p` prints a hashed one.
+  /// The corresponding Linux function is `vfree()`.
+  package static func vfreeNonexistent(address: UInt64) -> Finding {
+    let message = "Trying to vfree() nonexistent vm area (\(address.hex16.dropFirst(2)))"
+    return Finding(
+      kind: .vfreeNonexistentArea, headline: message, warnMessage: [message], warningSite: AllocatorSites.vfree,
+      frames: ["vfree"], details: [Detail("address", .hex(address))])
+  }
+
+  /// `iommu_domain_free()` of a freed domain: KASAN's slab-use-after-free on
+  /// the read of `domain->type`. `address` stands in for the object's.
+  /// The corresponding Linux function is `iommu_domain_free()`.
+  package static func domainUseAfterFree(
+    domain: String, iommu: String, address: UInt64, allocated: KASANAccess.Track?, freed: KASANAccess.Track?
+  ) -> Finding {
+    var finding = Finding(
+      kind: .domainUseAfterFree, headline: "BUG: KASAN: slab-use-after-free in iommu_domain_free",
+      warningSite: AllocatorSites.iommuDomainFree, frames: ["iommu_domain_free"], domain: domain,
+      details: [Detail("object", .hex(address)), Detail("iommu", .string(iommu))])
+    finding.splat = .kasan(
+      KASANAccess(
+        bugType: "slab-use-after-free", isWrite: false, size: 4, address: address, allocated: allocated, freed: freed))
+    return finding
+  }
+
+  /// The `kasan_track` frames of a `kmalloc()` and a `kfree()`, innermost first.
+  package static let kasanAllocFrames = [
+    "kasan_save_stack", "kasan_save_track", "__kasan_kmalloc", "__kmalloc_cache_noprof",
+  ]
+  package static let kasanFreeFrames = [
+    "kasan_save_stack", "kasan_save_track", "kasan_save_free_info", "__kasan_slab_free", "kfree",
+  ]
+}

@@ -1,0 +1,50 @@
+/// A run's kernel log, as dmesg shows it: the renderer's lines with the
+/// printk prefix, the taint the first WARN leaves on every later splat, and
+/// the boot line of IOMMU_DEBUG_PAGEALLOC.
+package struct KernelLog: Sendable {
+  package var renderer: KernelTextRenderer
+  /// Whether lines start with `[%5lu.%06lu][%6s] ` (printk's time and
+  /// `CONFIG_PRINTK_CALLER` field, `[T<pid>]`). On by default: that is how
+  /// dmesg and console logs look, and how syzkaller's parser tells one
+  /// report from the next. The emulated clock is deterministic, so golden
+  /// files keep them; `--no-timestamps` leaves them out.
+  package var timestamps: Bool
+  /// Whether a WARN has fired: `__warn()` ends with `add_taint(TAINT_WARN, ...)`.
+  package private(set) var warned = false
+
+  package init(renderer: KernelTextRenderer = KernelTextRenderer(), timestamps: Bool = true) {
+    self.renderer = renderer
+    self.timestamps = timestamps
+  }
+
+  /// `iommu_debug_init()` (drivers/iommu/iommu-debug-pagealloc.c), from
+  /// `iommu_subsys_init()`: `pr_info("iommu: Debugging page allocations,
+  /// expect overhead or disable iommu.debug_pagealloc")`, by the boot task.
+  package static let bootLine = "iommu: Debugging page allocations, expect overhead or disable iommu.debug_pagealloc"
+
+  /// The boot line, printed at time 0 by `swapper/0` (pid 1 runs initcalls).
+  package func boot() -> String {
+    line(Self.bootLine, time: 0, pid: 1)
+  }
+
+  /// A report's lines, tainted when a WARN fired before it.
+  package mutating func report(_ report: Report) -> String {
+    var r = renderer
+    r.tainted = warned
+    warned = true
+    var out = ""
+    for l in r.lines(report) { out += prefix(time: report.time, pid: report.task.pid) + l + "\n" }
+    return out
+  }
+
+  /// One printk line (a machine message), with its prefix.
+  package func line(_ text: String, time: UInt64, pid: Int) -> String {
+    var out = ""
+    for l in KernelText.printkLines(text) { out += prefix(time: time, pid: pid) + l + "\n" }
+    return out
+  }
+
+  func prefix(time: UInt64, pid: Int) -> String {
+    timestamps ? KernelText.printkPrefix(nanoseconds: time, pid: pid) : ""
+  }
+}

@@ -1,0 +1,95 @@
+import IOMMU
+import KernelTypes
+import MemoryModel
+import Reports
+
+/// Bugs the kernel's allocators catch themselves (CONFIG_DEBUG_VM, a WARN in
+/// mm/vmalloc.c, KASAN), and iommusan's check of a DMA map's range against
+/// the allocation it came from.
+extension Sanitizer {
+  /// A free of a block that is not allocated. With CONFIG_DEBUG_VM the
+  /// kernel's `__free_pages()` hits `put_page_testzero()`'s `VM_BUG_ON_PAGE()`
+  /// on the page's zero refcount; when another owner holds the page now, its
+  /// refcount is 1 and the kernel would free it silently: iommusan's own WARN.
+  /// The corresponding Linux function is `put_page_testzero()`.
+  func reportBadFree(_ block: PageBlock, last: BlockRecord?, stack: [KernelFrame], context: CallContext) {
+    let pfn = block.head
+    if let last, last.isAllocated {
+      let finding = Finding(
+        kind: .pageDoubleFree,
+        headline:
+          "iommusan: free_pages of pfn \(pfn) order \(block.order), which was freed already and now belongs to "
+          + "another owner (order \(last.block.order), \(last.use.rawValue)): a kernel would free it under them",
+        warningSite: WarnSites.emulator("iommusan_check_bad_free", line: 200),
+        frames: ["iommusan_check_bad_free"], pfn: pfn, phys: phys(pfn),
+        details: [Detail("order", .int(Int64(block.order))), Detail("owner", .string(last.use.rawValue))],
+        dumpsPageOwner: true)
+      report(finding, stack: stack, context: context)
+      return
+    }
+    let finding = Finding.pageRefcountUnderflow(
+      pfn: pfn, phys: phys(pfn), order: block.order, neverAllocated: last == nil)
+    report(finding, stack: stack, context: context)
+  }
+
+  /// `vfree()` of an address with no area.
+  /// The corresponding Linux function is `vfree()`.
+  func reportVfreeNonexistent(_ address: VirtualAddress, context: CallContext) {
+    let finding = Finding.vfreeNonexistent(address: address.rawValue)
+    report(finding, context: context)
+  }
+
+  /// `iommu_domain_free()` of a freed domain: KASAN's slab-use-after-free
+  /// on the read of `domain->type`. The object's address is a stand-in.
+  /// The corresponding Linux function is `iommu_domain_free()`.
+  func reportDomainFreedAgain(_ domain: Domain, context: CallContext) {
+    let driver: (alloc: String, free: String) =
+      switch domain.unit.model {
+      case .vtd: ("intel_iommu_domain_alloc_paging_flags", "intel_iommu_domain_free")
+      case .amd: ("amd_iommu_domain_alloc_paging_flags", "amd_iommu_domain_free")
+      case .smmuv3: ("arm_smmu_domain_alloc_paging_flags", "arm_smmu_domain_free_paging")
+      }
+    func track(_ c: CallContext, _ frames: [String]) -> KASANAccess.Track {
+      KASANAccess.Track(task: c.task, stack: (frames.map { KernelFrame($0) } + c.chain([])).map(StackFrame.init))
+    }
+    let allocated = track(
+      domain.allocatedBy,
+      Finding.kasanAllocFrames + [driver.alloc, "__iommu_paging_domain_alloc_flags", "iommu_paging_domain_alloc_flags"])
+    let freed = domain.freedBy.map { track($0, Finding.kasanFreeFrames + [driver.free, "iommu_domain_free"]) }
+    // A stand-in for the object's address: the model has no slab.
+    let address = 0xffff_8881_0000_0000 &+ UInt64(domain.id) &* 0x1000
+    let finding = Finding.domainUseAfterFree(
+      domain: domain.name, iommu: domain.unit.name, address: address, allocated: allocated, freed: freed)
+    report(finding, context: context)
+  }
+
+  /// A DMA-API map whose physical range starts in an allocated block and
+  /// ends beyond it. The allocation is the block holding the first byte; a
+  /// range that starts outside RAM or in a free page is not checked here.
+  func checkDMAMapRange(_ device: Device, dmaAddress: IOVA, size: UInt64, phys: PhysicalAddress, context: CallContext) {
+    let first = phys.pfn(pageShift: pageShift)
+    guard size > 1, let record = machine.memory.record(containing: first), record.isAllocated,
+      record.block.contains(first)
+    else { return }
+    let blockStart = record.block.head.rawValue << UInt64(pageShift)
+    let (blockEnd, o1) = blockStart.addingReportingOverflow(record.block.pageCount << UInt64(pageShift))
+    let (end, o2) = phys.rawValue.addingReportingOverflow(size)
+    guard !o1, !o2, end > blockEnd else { return }
+    let beyond = end - blockEnd
+    let firstOutside = PFN(blockEnd >> UInt64(pageShift))
+    let finding = Finding(
+      kind: .dmaMapBeyondAllocation,
+      headline:
+        "iommusan: dma_map of \(ByteSize.describe(size)) at phys \(phys) for \(device.name) runs \(beyond) bytes "
+        + "past its allocation (pfn \(record.block.head) order \(record.block.order)) into pfn \(firstOutside)",
+      warningSite: WarnSites.emulator("iommusan_check_dma_map_range", line: 220),
+      frames: ["iommusan_check_dma_map_range", "debug_dma_map_phys", "dma_map_phys", "dma_map_page_attrs"],
+      pfn: record.block.head, phys: phys, iova: dmaAddress, domain: device.domain?.name, device: device.name,
+      details: [
+        Detail("size", .int(Int64(clamping: size))), Detail("allocation end", .hex(blockEnd)),
+        Detail("beyond", .int(Int64(clamping: beyond))),
+      ],
+      dumpsPageOwner: true)
+    report(finding, context: context)
+  }
+}
