@@ -165,6 +165,17 @@ final class DMAAPIAccounting {
     return inside >= 0 ? .insideLive(inside) : .untraced
   }
 
+  /// A live sg list of `device` one of whose entries covers physical address `phys`.
+  func liveSG(device: Int32, containing phys: UInt64) -> Int32? {
+    var found: Int32?
+    physIndex.forEachOverlap(start: phys, last: phys) { slot in
+      let id = physIndex.ids[Int(slot)]
+      let e = entries[Int(id)]
+      if e.device == device, e.type == .scatterGather, !e.sgPhys.isEmpty, found.map({ id < $0 }) ?? true { found = id }
+    }
+    return found
+  }
+
   /// Removes a live entry (an unmap or free) and remembers its address as released.
   func release(_ id: Int32, line: Int, ts: TraceTimestamp, event: TraceEventType, sgKey: UInt64? = nil) {
     let e = entries[Int(id)]

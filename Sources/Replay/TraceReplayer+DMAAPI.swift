@@ -90,6 +90,19 @@ extension TraceReplayer {
       for p in problems { reportCheckUnmap(p, device: d, address: address, entry: e, verdict: nil) }
       dmaAPI.release(id, line: lineNumber, ts: pre.ts, event: t)
     case .missed(.untraced):
+      if t == .dmaUnmapSG, fields.dma.hasPhysAddrs, let id = dmaAPI.liveSG(device: d, containing: address) {
+        // The list's first entry is inside another live sg list of the device:
+        // check_unmap() finds no entry at its DMA address.
+        let e = dmaAPI.entries[Int(id)]
+        let k = e.sgPhys.firstIndex(of: address).map { "entry \($0)" } ?? "inside an entry"
+        reportCheckUnmap(
+          .notAllocated(size: 0), device: d, address: e.dmaAddress, entry: e,
+          verdict:
+            "sg list unmapped with a different list than was mapped: its first entry, phys \(address.hexAlt), is "
+            + "\(k) of the \(e.nents)-entry list dma_map_sg mapped at line \(e.line) (first entry "
+            + "\((e.sgPhys.first ?? 0).hexAlt)); the device address printed is that list's")
+        return
+      }
       dmaAPI.unmatchedUnmaps += 1
       dmaAPI.rememberUnmatched(device: d, address: address, line: lineNumber, ts: pre.ts, event: t)
     case .missed(.doubleUnmap(let r)):
