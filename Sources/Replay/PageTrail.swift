@@ -27,10 +27,13 @@ final class PageTrail {
   /// How many pages of one event get a trail entry (the first ones of its range).
   static let pagesPerEvent: UInt64 = 8
 
-  /// PFN → slot in `rings`.
+  /// PFN → slot. A slot's events are a ring of `depth` in one flat array:
+  /// recording allocates nothing once the slots exist.
   private let index = U64Table(capacity: 1024)
-  @exclusivity(unchecked) private var rings: [[TrailEvent]] = []
-  @exclusivity(unchecked) private var ringPFN: [UInt64] = []
+  @exclusivity(unchecked) private var ring: [TrailEvent] = []
+  @exclusivity(unchecked) private var head: [UInt8] = []
+  @exclusivity(unchecked) private var used: [UInt8] = []
+  @exclusivity(unchecked) private var slotPFN: [UInt64] = []
   /// The slot the next new page takes once all are in use (round robin: the oldest trail goes).
   @exclusivity(unchecked) private var nextVictim = 0
   @exclusivity(unchecked) private var cachePFN = [UInt64](repeating: .max, count: PageTrail.cacheSlots)
@@ -41,33 +44,35 @@ final class PageTrail {
   /// Adds an event to a page's trail, starting one (with the page's cached kmem event first) when it has none.
   func record(_ pfn: UInt64, _ e: TrailEvent) {
     if let (slot, _) = index.get(pfn) {
-      append(Int(slot), e)
+      push(Int(slot), e)
       return
     }
-    var start: [TrailEvent] = []
-    let c = Int(pfn & UInt64(Self.cacheSlots - 1))
-    if cachePFN[c] == pfn, let k = cacheEvent[c] { start.append(k) }
-    start.append(e)
     let slot: Int
-    if rings.count < Self.maxPages {
-      slot = rings.count
-      rings.append(start)
-      ringPFN.append(pfn)
+    if slotPFN.count < Self.maxPages {
+      slot = slotPFN.count
+      slotPFN.append(pfn)
+      head.append(0)
+      used.append(0)
+      ring.append(contentsOf: repeatElement(e, count: Self.depth))
     } else {
       slot = nextVictim
       nextVictim = (nextVictim + 1) % Self.maxPages
-      index.remove(ringPFN[slot])
-      rings[slot] = start
-      ringPFN[slot] = pfn
+      index.remove(slotPFN[slot])
+      slotPFN[slot] = pfn
+      head[slot] = 0
+      used[slot] = 0
     }
     index.set(pfn, Int32(slot), 0)
+    let c = Int(pfn & UInt64(Self.cacheSlots - 1))
+    if cachePFN[c] == pfn, let k = cacheEvent[c] { push(slot, k) }
+    push(slot, e)
   }
 
   /// Records a page-allocator event: in the page's trail when it has one, else in the cache.
   @inline(__always)
   func recordKmem(_ pfn: UInt64, _ e: TrailEvent) {
     if !index.isEmpty, let (slot, _) = index.get(pfn) {
-      append(Int(slot), e)
+      push(Int(slot), e)
       return
     }
     let c = Int(pfn & UInt64(Self.cacheSlots - 1))
@@ -75,14 +80,23 @@ final class PageTrail {
     cacheEvent[c] = e
   }
 
-  private func append(_ slot: Int, _ e: TrailEvent) {
-    rings[slot].append(e)
-    if rings[slot].count > Self.depth { rings[slot].removeFirst() }
+  @inline(__always)
+  private func push(_ slot: Int, _ e: TrailEvent) {
+    let n = Int(used[slot])
+    let h = Int(head[slot])
+    ring[slot * Self.depth + (h + n) % Self.depth] = e
+    if n < Self.depth {
+      used[slot] = UInt8(n + 1)
+    } else {
+      head[slot] = UInt8((h + 1) % Self.depth)
+    }
   }
 
   /// The page's trail, oldest first.
   func events(_ pfn: UInt64) -> [TrailEvent] {
-    guard let (slot, _) = index.get(pfn) else { return [] }
-    return rings[Int(slot)]
+    guard let (s, _) = index.get(pfn) else { return [] }
+    let slot = Int(s)
+    let h = Int(head[slot])
+    return (0..<Int(used[slot])).map { ring[slot * Self.depth + (h + $0) % Self.depth] }
   }
 }
