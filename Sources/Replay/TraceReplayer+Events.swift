@@ -451,12 +451,14 @@ extension TraceReplayer {
     }
     cpus[cpu].lastFreePFN = type == .mmPageFree ? pfn : .max
     guard hi <= UInt64.max >> shift else { return }
-    let kmemEvent = trailEvent(a: UInt64(fields.order))
-    var p = pfn
-    while true {
-      trail.recordKmem(p, kmemEvent)
-      if p == hi || p &- pfn >= 63 { break }
-      p += 1
+    if options.pageHistory {
+      let kmemEvent = trailEvent(a: UInt64(fields.order))
+      var p = pfn
+      while true {
+        trail.recordKmem(p, kmemEvent)
+        if p == hi || p &- pfn >= 63 { break }
+        p += 1
+      }
     }
     if !pendingCPUs.isEmpty { resolvePending(affectingPages: pfn, hi) }
     if !counts.isEmpty || !physIndex.isEmpty || !dmaAPI.isEmpty {
@@ -652,7 +654,7 @@ extension TraceReplayer {
     }
     summary.faultsAfterUnmap += 1
     let r = released[top.index]
-    if r.hasPaddr {
+    if r.hasPaddr, options.pageHistory {
       let p = r.paddr &+ (x &- r.iova)
       trail.record(p >> shift, trailEvent(a: x, device: d))
     }
@@ -702,7 +704,9 @@ extension TraceReplayer {
   }
 
   /// Adds an event to the trails of the first pages of `[start, last]`.
-  func recordTrail(_ start: UInt64, _ last: UInt64, _ e: TrailEvent) {
+  func recordTrail(_ start: UInt64, _ last: UInt64, _ e: @autoclosure () -> TrailEvent) {
+    guard options.pageHistory else { return }
+    let e = e()
     var p = start >> shift
     let end = last >> shift
     var n: UInt64 = 0

@@ -129,6 +129,19 @@ import Testing
     #expect(summary.dmaAPILiveMappings == 1)
   }
 
+  @Test func noHistoryKeepsNoTrail() throws {
+    var t = TraceBuilder()
+    t.alloc(0x1_2345)
+    t.line("dma_map_phys", "0000:01:00.0 dir=TO_DEVICE dma_addr=12345000 size=4096 phys_addr=12345000 attrs=")
+    t.free(0x1_2345)
+    var options = ReplayOptions(traceName: "t.trace")
+    options.pageHistory = false
+    let (reports, _) = TraceReplay.replay(text: t.text, options: options)
+    let r = try #require(reports.first)
+    #expect(r.history.isEmpty)
+    #expect(r.details.contains { $0.key == "verdict" })
+  }
+
   @Test func unmapBeforeFreeAndOtherDevicesAreClean() {
     var t = TraceBuilder()
     t.line("dma_map_phys", "0000:01:00.0 dir=TO_DEVICE dma_addr=5000 size=4096 phys_addr=12345000 attrs=")
