@@ -25,4 +25,18 @@ package enum DMADirection: String, Sendable, Hashable, CaseIterable {
     guard let found = Self.allCases.first(where: { $0.kernelEnumName == name }) else { return nil }
     self = found
   }
+
+  /// The direction of a `enum dma_data_direction` value (0 to 2); nil for
+  /// DMA_NONE (3) and anything else.
+  package init?(kernelValue v: UInt64) {
+    switch v {
+    case 0: self = .bidirectional
+    case 1: self = .toDevice
+    case 2: self = .fromDevice
+    default: return nil
+    }
+  }
+
+  /// `dir2name[]` of `kernel/dma/debug.c` for a traced direction (`DMA_NONE` when nil).
+  package static func kernelEnumName(_ d: DMADirection?) -> String { d?.kernelEnumName ?? "DMA_NONE" }
 }

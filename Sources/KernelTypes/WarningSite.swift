@@ -31,3 +31,9 @@ extension WarningSite {
   /// `WARN_ON_ONCE(unmapped > size)` in `__iommu_debug_unmap_end()`.
   package static let unmapEnd = WarningSite(file: debugPageAllocFile, line: 143, function: "__iommu_debug_unmap_end")
 }
+
+/// The WARN site of CONFIG_DMA_API_DEBUG's unmap checks, shared by the sanitizer and replay.
+extension WarningSite {
+  /// `err_printk()` (a `WARN(1, ...)`) in `check_unmap()`, `kernel/dma/debug.c`.
+  package static let dmaDebugCheckUnmap = WarningSite(file: "kernel/dma/debug.c", line: 1011, function: "check_unmap")
+}

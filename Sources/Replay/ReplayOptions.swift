@@ -12,6 +12,9 @@ package struct ReplayOptions: Sendable, Hashable {
   /// How many released IOVA ranges are remembered for `fault-after-unmap`
   /// (oldest forgotten first), which bounds memory on endless traces.
   package var releasedHistory: Int
+  /// Whether reports carry their page's last traced events (`PageTrail`);
+  /// off, replay keeps no trail (`--no-history`).
+  package var pageHistory = true
 
   package init(
     pageSize: UInt64 = 4096, traceName: String = "-", malformedLinesListed: Int = 5, releasedHistory: Int = 65536

@@ -123,3 +123,13 @@ struct RecentMap {
   var id: Int32
   var line: Int
 }
+
+/// A page a check found mapped: its IOMMU map count and a mapping that
+/// counts it, and the DMA-API entries that cover it and the first of them.
+struct PageHit {
+  var pfn: UInt64
+  var count: Int64 = 0
+  var owner: Int32 = -1
+  var dmaCount: Int64 = 0
+  var dmaEntry: Int32 = -1
+}

@@ -53,6 +53,21 @@ package struct ReplaySummary: Sendable, Hashable {
   package var groupSpaces = 0
   package var unattributedSpaces = 0
   package var devices: [String] = []
+  /// The DMA-API accounting (`dma:` events): maps (and those without a
+  /// physical address, which count no page), unmaps, unmaps of addresses no
+  /// traced map covered (not reported), maps over a live entry at the same
+  /// address (an unmap lost), and what is live at the end.
+  package var dmaAPIMaps = 0
+  package var dmaAPIMapsWithoutPhys = 0
+  package var dmaAPIUnmaps = 0
+  package var dmaAPIUnmatchedUnmaps = 0
+  package var dmaAPIRemapsOverLive = 0
+  package var dmaAPILiveMappings = 0
+  package var dmaAPILivePages = 0
+  /// Page reports (freed- and allocated-while-mapped) by the accounting that saw the page mapped.
+  package var pageReportsByIOMMU = 0
+  package var pageReportsByDMAAPI = 0
+  package var pageReportsByBoth = 0
 
   package init(file: String, pageSize: UInt64, format: String = "empty") {
     self.file = file
@@ -113,7 +128,21 @@ package struct ReplaySummary: Sendable, Hashable {
         "iommusan: replay: io_page_faults: \(faultsAfterUnmap) after a traced unmap, "
           + "\(faultsOnLiveMappings) on live mappings, \(faultsUnknownIOVA) on IOVAs no traced event touched")
     }
+    if dmaAPIMaps + dmaAPIUnmaps > 0 || pageReportsByIOMMU + pageReportsByDMAAPI + pageReportsByBoth > 0 {
+      let iommuMaps = eventCounts[TraceEventType.map.name] ?? 0
+      out.append(
+        "iommusan: replay: accountings: IOMMU mappings from \(Plural.count(iommuMaps, "iommu:map event")); "
+          + "DMA-API mappings from \(Plural.count(dmaAPIMaps, "dma map event")) "
+          + "(\(dmaAPIMapsWithoutPhys) without a physical address), \(Plural.count(dmaAPIUnmaps, "unmap")) "
+          + "(\(dmaAPIUnmatchedUnmaps) of addresses no traced map covered; not reported), "
+          + "\(dmaAPILiveMappings) live at the end (\(Plural.count(dmaAPILivePages, "page"))); page reports: "
+          + "\(pageReportsByIOMMU) by IOMMU mappings, \(pageReportsByDMAAPI) by DMA-API mappings, "
+          + "\(pageReportsByBoth) by both")
+    }
     var other: [String] = []
+    if dmaAPIRemapsOverLive > 0 {
+      other.append("\(Plural.count(dmaAPIRemapsOverLive, "dma map")) over a live DMA-API entry (its unmap lost)")
+    }
     if largerUnmaps > 0 { other.append("\(Plural.count(largerUnmaps, "unmap")) larger than requested") }
     if overlappingMaps > 0 {
       other.append("\(Plural.count(overlappingMaps, "map")) over a live unattributed IOVA (new address space)")
@@ -165,6 +194,24 @@ package struct ReplaySummary: Sendable, Hashable {
           JSONMember("after_unmap", .int(Int64(faultsAfterUnmap))),
           JSONMember("on_live_mapping", .int(Int64(faultsOnLiveMappings))),
           JSONMember("unknown_iova", .int(Int64(faultsUnknownIOVA))),
+        ])),
+      JSONMember(
+        "dma_api",
+        .object([
+          JSONMember("maps", .int(Int64(dmaAPIMaps))),
+          JSONMember("maps_without_phys", .int(Int64(dmaAPIMapsWithoutPhys))),
+          JSONMember("unmaps", .int(Int64(dmaAPIUnmaps))),
+          JSONMember("unmatched_unmaps", .int(Int64(dmaAPIUnmatchedUnmaps))),
+          JSONMember("remaps_over_live", .int(Int64(dmaAPIRemapsOverLive))),
+          JSONMember("live_mappings", .int(Int64(dmaAPILiveMappings))),
+          JSONMember("live_pages", .int(Int64(dmaAPILivePages))),
+        ])),
+      JSONMember(
+        "page_reports_by_accounting",
+        .object([
+          JSONMember("iommu", .int(Int64(pageReportsByIOMMU))),
+          JSONMember("dma_api", .int(Int64(pageReportsByDMAAPI))),
+          JSONMember("both", .int(Int64(pageReportsByBoth))),
         ])),
       JSONMember(
         "address_spaces",

@@ -1,3 +1,5 @@
+import KernelTypes
+
 /// The trace events replay reads. Anything else is counted as `other` and skipped.
 package enum TraceEventType: Int, CaseIterable, Sendable, Hashable {
   // iommu:*
@@ -8,6 +10,9 @@ package enum TraceEventType: Int, CaseIterable, Sendable, Hashable {
   // dma:*
   case dmaMapPage, dmaUnmapPage, dmaMapResource, dmaUnmapResource, dmaMapSG, dmaUnmapSG, dmaAlloc,
     dmaFree, dmaAllocPages, dmaFreePages, dmaAllocSGT, dmaFreeSGT
+  // dma:* of Linux 6.18 (`dma_map_page` renamed `dma_map_phys`) and the error and sync events.
+  case dmaMapPhys, dmaUnmapPhys, dmaMapSGErr, dmaAllocSGTErr, dmaSyncSingleForCPU, dmaSyncSingleForDevice,
+    dmaSyncSGForCPU, dmaSyncSGForDevice
   case other
 
   /// The event's name as ftrace prints it.
@@ -35,6 +40,14 @@ package enum TraceEventType: Int, CaseIterable, Sendable, Hashable {
     case .dmaFreePages: "dma_free_pages"
     case .dmaAllocSGT: "dma_alloc_sgt"
     case .dmaFreeSGT: "dma_free_sgt"
+    case .dmaMapPhys: "dma_map_phys"
+    case .dmaUnmapPhys: "dma_unmap_phys"
+    case .dmaMapSGErr: "dma_map_sg_err"
+    case .dmaAllocSGTErr: "dma_alloc_sgt_err"
+    case .dmaSyncSingleForCPU: "dma_sync_single_for_cpu"
+    case .dmaSyncSingleForDevice: "dma_sync_single_for_device"
+    case .dmaSyncSGForCPU: "dma_sync_sg_for_cpu"
+    case .dmaSyncSGForDevice: "dma_sync_sg_for_device"
     case .other: "other"
     }
   }
@@ -42,16 +55,46 @@ package enum TraceEventType: Int, CaseIterable, Sendable, Hashable {
   /// A `dma:` event that creates a DMA mapping (it fires after the IOMMU map).
   var isDMAMap: Bool {
     switch self {
-    case .dmaMapPage, .dmaMapResource, .dmaMapSG, .dmaAlloc, .dmaAllocPages, .dmaAllocSGT: true
+    case .dmaMapPage, .dmaMapPhys, .dmaMapResource, .dmaMapSG, .dmaAlloc, .dmaAllocPages, .dmaAllocSGT: true
     default: false
+    }
+  }
+
+  /// Any `dma:` event.
+  var isDMA: Bool { self != .other && rawValue >= TraceEventType.dmaMapPage.rawValue }
+
+  /// The `kernel/dma/debug.c` entry type of a DMA-API map or release event
+  /// (`type2name[]`), nil for the others.
+  var dmaDebugType: DMADebugType? {
+    switch self {
+    case .dmaMapPage, .dmaUnmapPage: .single
+    case .dmaMapPhys, .dmaUnmapPhys: .phy
+    case .dmaMapResource, .dmaUnmapResource: .resource
+    case .dmaMapSG, .dmaUnmapSG, .dmaAllocSGT, .dmaFreeSGT: .scatterGather
+    case .dmaAlloc, .dmaFree: .coherent
+    case .dmaAllocPages, .dmaFreePages: .noncoherent
+    default: nil
     }
   }
 
   /// A `dma:` event that releases one (before or after the IOMMU unmap).
   var isDMARelease: Bool {
     switch self {
-    case .dmaUnmapPage, .dmaUnmapResource, .dmaUnmapSG, .dmaFree, .dmaFreePages, .dmaFreeSGT: true
+    case .dmaUnmapPage, .dmaUnmapPhys, .dmaUnmapResource, .dmaUnmapSG, .dmaFree, .dmaFreePages, .dmaFreeSGT: true
     default: false
+    }
+  }
+
+  /// The kernel's path from a DMA-API release event into `check_unmap()`, innermost first.
+  var checkUnmapFrames: [String] {
+    switch self {
+    case .dmaUnmapPhys: ["check_unmap", "debug_dma_unmap_phys", "dma_unmap_phys"]
+    case .dmaUnmapResource: ["check_unmap", "debug_dma_unmap_resource", "dma_unmap_resource"]
+    case .dmaUnmapSG: ["check_unmap", "debug_dma_unmap_sg", "dma_unmap_sg_attrs"]
+    case .dmaFree: ["check_unmap", "debug_dma_free_coherent", "dma_free_attrs"]
+    case .dmaFreePages: ["check_unmap", "debug_dma_free_pages", "dma_free_pages"]
+    case .dmaFreeSGT: ["check_unmap", "debug_dma_unmap_sg", "dma_free_noncontiguous"]
+    default: ["check_unmap", "debug_dma_unmap_page", "dma_unmap_page_attrs"]
     }
   }
 
@@ -85,7 +128,9 @@ package enum TraceEventType: Int, CaseIterable, Sendable, Hashable {
       }
       for t in [
         TraceEventType.dmaMapPage, .dmaUnmapPage, .dmaMapResource, .dmaUnmapResource, .dmaMapSG, .dmaUnmapSG,
-        .dmaAlloc, .dmaFree, .dmaAllocPages, .dmaFreePages, .dmaAllocSGT, .dmaFreeSGT,
+        .dmaAlloc, .dmaFree, .dmaAllocPages, .dmaFreePages, .dmaAllocSGT, .dmaFreeSGT, .dmaMapPhys, .dmaUnmapPhys,
+        .dmaMapSGErr, .dmaAllocSGTErr, .dmaSyncSingleForCPU, .dmaSyncSingleForDevice, .dmaSyncSGForCPU,
+        .dmaSyncSGForDevice,
       ] where t.name.utf8.count == n {
         var equal = true
         var k = a

@@ -1,3 +1,5 @@
+import KernelTypes
+
 /// One parsed trace line, with strings: the public, allocation-happy view of
 /// the hot parser, for tests and tools.
 package struct TraceLine: Sendable, Hashable {
@@ -55,7 +57,8 @@ package struct TraceLine: Sendable, Hashable {
           TraceRecord(
             comm: p.string(pre.commStart, commEnd), pid: Int(pre.pid), tgid: pre.tgid >= 0 ? Int(pre.tgid) : nil,
             cpu: pre.cpu, flags: pre.flagsEnd > pre.flagsStart ? p.string(pre.flagsStart, pre.flagsEnd) : nil,
-            timestamp: pre.ts, eventName: p.string(pre.nameStart, pre.nameEnd), type: pre.type, fields: fields)))
+            timestamp: pre.ts, eventName: p.string(pre.nameStart, pre.nameEnd), type: pre.type, fields: fields,
+            dmaDirection: f.dma.direction, physAddrs: f.dma.physAddrs)))
     }
   }
 
@@ -79,6 +82,10 @@ package struct TraceRecord: Sendable, Hashable {
   package var eventName: String
   package var type: TraceEventType
   package var fields: TraceEventFields
+  /// `dir=` of a `dma:` event (nil when absent or `NONE`).
+  package var dmaDirection: DMADirection? = nil
+  /// `phys_addrs=` of a `dma:` sg event.
+  package var physAddrs: [UInt64] = []
 }
 
 /// What replay reads from each event's payload.

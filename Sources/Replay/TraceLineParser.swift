@@ -1,3 +1,5 @@
+import KernelTypes
+
 /// The hand-written parser of ftrace text lines, on UTF-8 bytes.
 ///
 /// Prefix (kernel/trace/trace_output.c `trace_print_context()`, and
@@ -253,6 +255,40 @@ struct EventFields {
   var hasPhys = false
   /// The payload was `trace-cmd report -R`'s `field=value` list.
   var raw = false
+  /// The `dma:` event's fields beyond its DMA ranges (`ranges`).
+  var dma = DMAEventFields()
+}
+
+/// What a `dma:` event carries besides its device and DMA ranges: the
+/// direction, the physical addresses (`phys_addr=` is `EventFields.phys`;
+/// `phys_addrs=[...]` of the sg events here), the sg entry counts and the
+/// error of the `_err` events. A front end that reads another format (perf
+/// script, `trace-cmd report -R`, trace.dat) fills the same fields.
+struct DMAEventFields {
+  /// `enum dma_data_direction` (0 BIDIRECTIONAL, 1 TO_DEVICE, 2 FROM_DEVICE, 3 NONE); -1 when not traced.
+  var dir: Int8 = -1
+  /// `phys_addrs=`: `sg_phys()` of each mapped (or, for `dma_unmap_sg`, unmapped) entry.
+  var physAddrs: [UInt64] = []
+  var hasPhysAddrs = false
+  /// `nents=%d/%d`: the entries traced and in the list (`full_nents`), -1 when not printed.
+  var nents: Int64 = -1
+  var fullNents: Int64 = -1
+  /// `[TRUNCATED]`: the arrays hold only the first 128 entries.
+  var truncated = false
+  /// `err=` of `dma_map_sg_err`.
+  var err: Int64 = 0
+
+  var direction: DMADirection? { dir >= 0 ? DMADirection(kernelValue: UInt64(dir)) : nil }
+
+  mutating func reset() {
+    dir = -1
+    physAddrs.removeAll(keepingCapacity: true)
+    hasPhysAddrs = false
+    nents = -1
+    fullNents = -1
+    truncated = false
+    err = 0
+  }
 }
 
 /// One `[dma_addr, dma_addr + size)` of a `dma:` event.
@@ -377,11 +413,10 @@ extension TraceLineParser {
       f.devEnd = end
     case .mmPageAlloc, .mmPageFree, .mmPageFreeBatched:
       return kmem(p, i, e.type, &f)
-    case .dmaMapPage, .dmaUnmapPage, .dmaMapResource, .dmaUnmapResource, .dmaMapSG, .dmaUnmapSG, .dmaAlloc,
-      .dmaFree, .dmaAllocPages, .dmaFreePages, .dmaAllocSGT, .dmaFreeSGT:
-      return dma(p, i, &f, &ranges)
     case .other:
       break
+    default:
+      return dma(p, i, e.type, &f, &ranges)
     }
     return nil
   }
@@ -541,11 +576,28 @@ extension TraceLineParser {
     return true
   }
 
-  /// `<device> [dir=%s] dma_addr=%llx size=%zu [phys_addr=%llx] ...` or the
-  /// scatter-gather form `dma_addrs={0x..,0x..} sizes={0x..,..}`.
-  private static func dma(_ p: Line, _ start: Int, _ f: inout EventFields, _ ranges: inout [DMARange]) -> StaticString?
-  {
+  /// The `dma:` events of `include/trace/events/dma.h`, Linux 6.12 to 7.0:
+  ///
+  /// ```
+  /// <device> dir=%s dma_addr=%llx size=%zu phys_addr=%llx attrs=%s        dma_map_page/_resource (6.12), dma_map_phys (6.18)
+  /// <device> dir=%s dma_addr=%llx size=%zu attrs=%s                       dma_unmap_page/_resource/_phys
+  /// <device> dma_addr=%llx size=%zu phys_addr=%llx flags=%s attrs=%s      dma_alloc (6.12; dma_free without flags)
+  /// <device> dir=%s dma_addr=%llx size=%zu virt_addr=%p flags=%s attrs=%s dma_alloc, _alloc_pages (6.13 on)
+  /// <device> dir=%s dma_addr=%llx size=%zu phys_addrs=%s flags=%s attrs=%s dma_alloc_sgt (dma_free_sgt without flags)
+  /// <device> dir=%s [nents=%d/%d ents=%d/%d[ [TRUNCATED]]] dma_addrs=%s sizes=%s phys_addrs=%s attrs=%s  dma_map_sg
+  /// <device> dir=%s phys_addrs=%s attrs=%s                                dma_unmap_sg (sg_phys() of each entry)
+  /// <device> dir=%s dma_addrs=%s err=%d attrs=%s                          dma_map_sg_err (the array holds phys addresses)
+  /// <device> dir=%s dma_addr=%llx size=%zu / dma_addrs=%s sizes=%s       dma_sync_single_*, dma_sync_sg_*
+  /// ```
+  ///
+  /// Arrays are `__print_array()`: `{0x1000,0x2000}` in the kernel's text,
+  /// `{4096,8192}` in trace-cmd's (libtraceevent prints elements in decimal).
+  /// `dir=` is a name, or its number (`trace-cmd report -R`).
+  private static func dma(
+    _ p: Line, _ start: Int, _ type: TraceEventType, _ f: inout EventFields, _ ranges: inout [DMARange]
+  ) -> StaticString? {
     ranges.removeAll(keepingCapacity: true)
+    f.dma.reset()
     var i = start
     p.skipSpaces(&i)
     var devEnd = p.tokenEnd(i)
@@ -589,6 +641,22 @@ extension TraceLineParser {
         addresses = (k, end)
       } else if p.expect("sizes=", &k) {
         sizes = (k, end)
+      } else if p.expect("phys_addrs=", &k) {
+        guard array(p, k, end, into: &f.dma.physAddrs) else { return "dma: bad phys_addrs= array" }
+        f.dma.hasPhysAddrs = true
+      } else if p.expect("dir=", &k) {
+        f.dma.dir = direction(p, k, end)
+      } else if p.expect("nents=", &k) {
+        guard let a = p.signedDecimal(&k), p.byte(k) == ASCII.slash else { return "dma: bad nents=" }
+        k += 1
+        guard let b = p.signedDecimal(&k), k == end else { return "dma: bad nents=" }
+        f.dma.nents = a
+        f.dma.fullNents = b
+      } else if p.expect("[TRUNCATED]", &k) {
+        f.dma.truncated = true
+      } else if p.expect("err=", &k) {
+        guard let v = p.signedDecimal(&k), k == end else { return "dma: bad err=" }
+        f.dma.err = v
       }
       i = end
     }
@@ -596,18 +664,59 @@ extension TraceLineParser {
       ranges.append(DMARange(address: a, size: s))
       return nil
     }
-    guard let (a0, a1) = addresses, let (s0, s1) = sizes else { return "dma: no dma_addr= and size=" }
-    var ai = a0
-    var si = s0
-    guard p.byte(ai) == ASCII.lbrace, p.byte(si) == ASCII.lbrace else { return "dma: bad array" }
-    ai += 1
-    si += 1
-    while ai < a1, si < s1, p[ai] != ASCII.rbrace, p[si] != ASCII.rbrace {
-      guard let a = p.hexOrDecimal(&ai), let s = p.hexOrDecimal(&si) else { return "dma: bad array element" }
-      if ranges.count < maxRanges { ranges.append(DMARange(address: a, size: s)) }
-      if p.byte(ai) == ASCII.comma { ai += 1 }
-      if p.byte(si) == ASCII.comma { si += 1 }
+    if let (a0, a1) = addresses, let (s0, s1) = sizes {
+      var ai = a0
+      var si = s0
+      guard p.byte(ai) == ASCII.lbrace, p.byte(si) == ASCII.lbrace else { return "dma: bad array" }
+      ai += 1
+      si += 1
+      while ai < a1, si < s1, p[ai] != ASCII.rbrace, p[si] != ASCII.rbrace {
+        guard let a = p.hexOrDecimal(&ai), let s = p.hexOrDecimal(&si) else { return "dma: bad array element" }
+        if ranges.count < maxRanges { ranges.append(DMARange(address: a, size: s)) }
+        if p.byte(ai) == ASCII.comma { ai += 1 }
+        if p.byte(si) == ASCII.comma { si += 1 }
+      }
+      return nil
     }
-    return nil
+    // The events that trace no DMA range: dma_unmap_sg (6.12 on: physical
+    // addresses only) and dma_map_sg_err (whose `dma_addrs=` prints the
+    // physical addresses).
+    switch type {
+    case .dmaUnmapSG:
+      return f.dma.hasPhysAddrs ? nil : "dma: no phys_addrs= in dma_unmap_sg"
+    case .dmaMapSGErr:
+      if let (a0, a1) = addresses {
+        guard array(p, a0, a1, into: &f.dma.physAddrs) else { return "dma: bad array" }
+        f.dma.hasPhysAddrs = true
+      }
+      return nil
+    default:
+      return "dma: no dma_addr= and size="
+    }
+  }
+
+  /// `__print_array()` text `{a,b,...}` (hex with `0x`, or decimal) in `[a, b)`.
+  private static func array(_ p: Line, _ a: Int, _ b: Int, into out: inout [UInt64]) -> Bool {
+    out.removeAll(keepingCapacity: true)
+    var k = a
+    guard p.byte(k) == ASCII.lbrace else { return false }
+    k += 1
+    while k < b, p[k] != ASCII.rbrace {
+      guard let v = p.hexOrDecimal(&k) else { return false }
+      if out.count < maxRanges { out.append(v) }
+      if p.byte(k) == ASCII.comma { k += 1 }
+    }
+    return k < b && p[k] == ASCII.rbrace
+  }
+
+  /// `dir=`: `__print_symbolic()` of `enum dma_data_direction`, or the number.
+  private static func direction(_ p: Line, _ a: Int, _ b: Int) -> Int8 {
+    if p.equals(a, b, "BIDIRECTIONAL") { return 0 }
+    if p.equals(a, b, "TO_DEVICE") { return 1 }
+    if p.equals(a, b, "FROM_DEVICE") { return 2 }
+    if p.equals(a, b, "NONE") { return 3 }
+    var k = a
+    if let v = p.decimal(&k), k == b, v <= 3 { return Int8(v) }
+    return -1
   }
 }

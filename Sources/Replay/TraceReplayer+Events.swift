@@ -31,6 +31,7 @@ extension TraceReplayer {
     } else {
       countRange(paddr: paddr, last: physLast, delta: 1, owner: id)
     }
+    recordTrail(paddr, physLast, trailEvent(a: iova, b: size, c: paddr))
     if cpus[cpu].recentMaps.isEmpty { recentCPUs.append(cpu) }
     if cpus[cpu].recentMaps.count >= 256 { cpus[cpu].recentMaps.removeFirst() }
     cpus[cpu].recentMaps.append(RecentMap(id: id, line: lineNumber))
@@ -64,6 +65,7 @@ extension TraceReplayer {
     cpus[cpu].preRelease = nil
     cpus[cpu].lastReleased.removeAll(keepingCapacity: true)
     let d = device(fields.devStart, fields.devEnd)
+    dmaAPIMap(device: d)
     let recent = cpus[cpu].recentMaps
     if d >= 0, !recent.isEmpty {
       let target = spaceOf(device: d)
@@ -94,11 +96,18 @@ extension TraceReplayer {
 
   func handleDMARelease(_ cpu: Int) {
     let d = device(fields.devStart, fields.devEnd)
+    dmaAPIRelease(device: d)
     var lo = UInt64.max
     var hi: UInt64 = 0
     for r in ranges where r.size > 0 {
       lo = min(lo, r.address)
       hi = max(hi, r.address &+ (r.size - 1) < r.address ? UInt64.max : r.address + (r.size - 1))
+    }
+    if ranges.isEmpty, fields.dma.hasPhysAddrs {
+      // dma_unmap_sg (6.12 on) traces physical addresses only: it names the
+      // device of whichever unmap follows on this CPU.
+      lo = 0
+      hi = .max
     }
     finalizeRecentMaps(cpu)
     guard lo <= hi, d >= 0 else {
@@ -300,6 +309,10 @@ extension TraceReplayer {
         iova: lo, last: hi, paddr: m.paddr &+ (lo - m.iova), hasPaddr: true, space: space, mapLine: m.line, mapTS: m.ts,
         dmaMapLine: m.dmaLine, dmaMapTS: m.dmaTS, dmaMapType: m.dmaType, unmapLine: info.line, unmapTS: info.ts)
       annotate(&r, hint)
+      recordTrail(
+        r.paddr, r.paddr &+ (hi - lo),
+        TrailEvent(
+          type: .unmap, line: info.line, ts: info.ts, cpu: Int32(cpu), pid: info.pid, a: lo, b: hi &- lo &+ 1))
       let note = ambiguity ?? (mappingNotes.isEmpty ? nil : mappingNotes[id])
       cut(id, lo, hi)
       cpus[cpu].lastReleased.append(addReleased(r, note: note))
@@ -438,8 +451,17 @@ extension TraceReplayer {
     }
     cpus[cpu].lastFreePFN = type == .mmPageFree ? pfn : .max
     guard hi <= UInt64.max >> shift else { return }
+    if options.pageHistory {
+      let kmemEvent = trailEvent(a: UInt64(fields.order))
+      var p = pfn
+      while true {
+        trail.recordKmem(p, kmemEvent)
+        if p == hi || p &- pfn >= 63 { break }
+        p += 1
+      }
+    }
     if !pendingCPUs.isEmpty { resolvePending(affectingPages: pfn, hi) }
-    if !counts.isEmpty || !physIndex.isEmpty {
+    if !counts.isEmpty || !physIndex.isEmpty || !dmaAPI.isEmpty {
       checkPages(pfn, hi, kind: type == .mmPageAlloc ? .allocatedWhileMapped : .freedWhileMapped)
     }
     if type != .mmPageAlloc, !pageMarks.isEmpty {
@@ -453,8 +475,34 @@ extension TraceReplayer {
     }
   }
 
-  /// `__iommu_debug_check_unmapped()`: one report per page with a non-zero count.
+  /// `__iommu_debug_check_unmapped()`: one report per page that either
+  /// accounting counts (the IOMMU's map counts, the DMA-API's live entries).
   private func checkPages(_ lo: UInt64, _ hi: UInt64, kind: ReportKind) {
+    let iommuHits = (!counts.isEmpty || !physIndex.isEmpty) ? iommuCountedPages(lo, hi) : []
+    let dmaHits = dmaAPI.pages(lo, hi)
+    var i = 0
+    var j = 0
+    while i < iommuHits.count || j < dmaHits.count {
+      let a = i < iommuHits.count ? iommuHits[i].pfn : .max
+      let b = j < dmaHits.count ? dmaHits[j].pfn : .max
+      var hit = PageHit(pfn: min(a, b))
+      if a == hit.pfn {
+        hit.count = iommuHits[i].count
+        hit.owner = iommuHits[i].owner
+        i += 1
+      }
+      if b == hit.pfn {
+        hit.dmaCount = dmaHits[j].count
+        hit.dmaEntry = dmaHits[j].entry
+        j += 1
+      }
+      reportPage(kind, hit)
+    }
+  }
+
+  /// The pages of `[lo, hi]` the IOMMU map counts hold, with their counts and a mapping that counts each.
+  private func iommuCountedPages(_ lo: UInt64, _ hi: UInt64) -> [(pfn: UInt64, count: Int64, owner: Int32)] {
+    var hits: [(pfn: UInt64, count: Int64, owner: Int32)] = []
     var large: [Int32] = []
     if !physIndex.isEmpty {
       physIndex.forEachOverlap(start: lo << shift, last: (hi << shift) | ((UInt64(1) << shift) - 1)) {
@@ -520,8 +568,9 @@ extension TraceReplayer {
       while let top = firstCovering.min, covered[top].hi < p { firstCovering.popMin() }
       count += Int64(started - ended)
       if owner < 0, let top = firstCovering.min { owner = large[top] }
-      if count > 0 { reportPage(kind, pfn: p, count: count, owner: owner) }
+      if count > 0 { hits.append((p, count, owner)) }
     }
+    return hits
   }
 
   private func validOwner(_ o: Int32, page p: UInt64) -> Bool {
@@ -604,7 +653,12 @@ extension TraceReplayer {
       summary.ambiguousAttributions += 1
     }
     summary.faultsAfterUnmap += 1
-    reportFault(released[top.index], device: d, ambiguity: ambiguity)
+    let r = released[top.index]
+    if r.hasPaddr, options.pageHistory {
+      let p = r.paddr &+ (x &- r.iova)
+      trail.record(p >> shift, trailEvent(a: x, device: d))
+    }
+    reportFault(r, device: d, ambiguity: ambiguity)
   }
 }
 
@@ -637,5 +691,52 @@ struct PositionHeap {
       items.swapAt(i, m)
       i = m
     }
+  }
+}
+
+extension TraceReplayer {
+  /// The current event as a trail entry.
+  @inline(__always)
+  func trailEvent(a: UInt64 = 0, b: UInt64 = 0, c: UInt64 = 0, device: Int32 = -1) -> TrailEvent {
+    TrailEvent(
+      type: pre.type, line: lineNumber, ts: pre.ts, cpu: Int32(pre.cpu), pid: pre.pid, a: a, b: b, c: c,
+      device: device)
+  }
+
+  /// Adds an event to the trails of the first pages of `[start, last]`.
+  func recordTrail(_ start: UInt64, _ last: UInt64, _ e: @autoclosure () -> TrailEvent) {
+    guard options.pageHistory else { return }
+    let e = e()
+    var p = start >> shift
+    let end = last >> shift
+    var n: UInt64 = 0
+    while n < PageTrail.pagesPerEvent {
+      trail.record(p, e)
+      if p >= end { break }
+      p += 1
+      n += 1
+    }
+  }
+
+  /// A trail entry in words, for a report's history.
+  func historyEvent(_ e: TrailEvent) -> PageHistoryEvent {
+    let dev = e.device >= 0 && Int(e.device) < deviceNames.count ? deviceNames[Int(e.device)] + " " : ""
+    let text: String
+    switch e.type {
+    case .map: text = "map iova \(e.a.hexAlt) size \(e.b.hexAlt) paddr \(e.c.hexAlt)"
+    case .unmap: text = "unmap iova \(e.a.hexAlt) size \(e.b.hexAlt)"
+    case .mmPageAlloc, .mmPageFree, .mmPageFreeBatched: text = "\(e.type.name) order \(e.a)"
+    case .ioPageFault: text = "io_page_fault \(dev)iova \(e.a.hexAlt)"
+    default: text = "\(e.type.name) \(dev)dma_addr \(e.a.hexAlt) size \(e.b) phys \(e.c.hexAlt)"
+    }
+    let iova: UInt64? =
+      switch e.type {
+      case .map, .unmap, .ioPageFault: e.a
+      default: nil
+      }
+    return PageHistoryEvent(
+      event: e.type.name, file: options.traceName, line: e.line, text: text,
+      device: dev.isEmpty ? nil : String(dev.dropLast()), iova: iova, ts: e.ts.description, cpu: Int(e.cpu),
+      pid: Int(e.pid))
   }
 }

@@ -106,6 +106,7 @@ extension TraceReplayer {
     summary.reports += 1
     summary.reportsByKind[finding.kind.rawValue, default: 0] += 1
     var report = Report(finding, callers: [caller], statement: currentStatement(), task: currentTask(), pageOwner: nil)
+    if let pfn = finding.pfn { report.history = trail.events(pfn.rawValue).map(historyEvent) }
     // The traced line's own timestamp is when the kernel would have printed it.
     report.time = pre.ts.nanoseconds
     emit(report)
@@ -113,11 +114,22 @@ extension TraceReplayer {
 
   // MARK: - freed-while-mapped, allocated-while-mapped
 
-  func reportPage(_ kind: ReportKind, pfn: UInt64, count: Int64, owner: Int32) {
+  func reportPage(_ kind: ReportKind, _ hit: PageHit) {
+    let pfn = hit.pfn
+    let owner = hit.owner
+    let accounting: Accounting =
+      hit.count > 0 ? (hit.dmaCount > 0 ? .both : .iommu) : .dmaAPI
+    switch accounting {
+    case .iommu: summary.pageReportsByIOMMU += 1
+    case .dmaAPI: summary.pageReportsByDMAAPI += 1
+    case .both: summary.pageReportsByBoth += 1
+    }
     var finding = Finding.pageLeak(
-      kind, pfn: PFN(pfn), phys: PhysicalAddress(pfn << shift), count: count, order: Int(fields.order))
+      kind, pfn: PFN(pfn), phys: PhysicalAddress(pfn << shift), count: hit.count > 0 ? hit.count : hit.dmaCount,
+      order: Int(fields.order))
     var module: String?
     var who: String?
+    finding.details.append(Detail("accounting", .string(accounting.name)))
     if owner >= 0 {
       let m = mappings[Int(owner)]
       let pagePhys = pfn << shift
@@ -136,6 +148,26 @@ extension TraceReplayer {
       }
       if let a = mappingNotes[owner] { finding.details.append(Detail("attribution", .string(a))) }
     }
+    if hit.dmaEntry >= 0 {
+      let e = dmaAPI.entries[Int(hit.dmaEntry)]
+      let name = deviceNames[Int(e.device)]
+      if finding.device == nil { finding.device = name }
+      if finding.domain == nil { finding.domain = name }
+      if finding.iova == nil {
+        let pagePhys = pfn << shift
+        let start = dmaAPI.physIndex.firstStart(of: e) ?? pagePhys
+        finding.iova = IOVA(pagePhys >= start ? e.dmaAddress &+ (pagePhys - start) : e.dmaAddress)
+      }
+      if module == nil, !deviceDriver[Int(e.device)].isEmpty { module = deviceDriver[Int(e.device)] }
+      if who == nil { who = module ?? name }
+      if hit.count > 0 { finding.details.append(Detail("dma-api count", .int(hit.dmaCount))) }
+      if owner < 0 || mappings[Int(owner)].dmaLine != e.line {
+        finding.details.append(Detail("dma map line", .int(Int64(e.line))))
+        finding.details.append(Detail("dma map ts", .string(e.ts.description)))
+        finding.details.append(Detail("dma map event", .string(e.event.name)))
+      }
+    }
+    if let why = accountingsDiffer(accounting) { finding.details.append(Detail("accountings differ", .string(why))) }
     let isFree = kind == .freedWhileMapped
     finding.details.append(Detail(isFree ? "free line" : "alloc line", .int(Int64(lineNumber))))
     finding.details.append(Detail(isFree ? "free ts" : "alloc ts", .string(pre.ts.description)))
@@ -154,7 +186,45 @@ extension TraceReplayer {
     case .mmPageFreeBatched: finding.frames += ["free_pages_prepare", "free_unref_folios"]
     default: finding.frames += ["free_pages_prepare", "__free_frozen_pages", "__free_pages"]
     }
+    if let v = pageVerdict(kind, hit) { finding.details.append(Detail("verdict", .string(v))) }
     send(finding, caller: siteFrame(attributedTo: who, module: module))
+  }
+
+  /// Why one accounting sees a page mapped and the other does not, when the
+  /// trace has the events of both.
+  func accountingsDiffer(_ a: Accounting) -> String? {
+    guard eventCounts[TraceEventType.map.rawValue] > 0, dmaAPI.maps > dmaAPI.mapsWithoutPhys else { return nil }
+    switch a {
+    case .both: return nil
+    case .iommu:
+      return "no live dma: map event covers this page: mapped through iommu_map() directly (VFIO, a GPU "
+        + "driver), by a dma event without a physical address (dma_alloc from 6.13), or its dma map predates the trace"
+    case .dmaAPI:
+      return "no live iommu:map covers this page: the device is behind dma-direct, swiotlb or an identity "
+        + "domain (iommu=pt), or its IOMMU map predates the trace"
+    }
+  }
+
+  /// What the trace shows happened: the driver freed (or the allocator handed
+  /// out again) a page that a device could still reach.
+  func pageVerdict(_ kind: ReportKind, _ hit: PageHit) -> String? {
+    var who = "a device"
+    var mappedAt = ""
+    if hit.dmaEntry >= 0 {
+      let e = dmaAPI.entries[Int(hit.dmaEntry)]
+      who = deviceNames[Int(e.device)]
+      mappedAt = " (\(e.event.name) at line \(e.line), ts \(e.ts))"
+    } else if hit.owner >= 0 {
+      let m = mappings[Int(hit.owner)]
+      who = spaceDevice(m.space) ?? "address space \(spaces[Int(m.space)].name)"
+      mappedAt = " (map at line \(m.line), ts \(m.ts))"
+    }
+    if kind == .freedWhileMapped {
+      return "driver freed the page before unmapping it: \(who) still maps it\(mappedAt) and no unmap of it "
+        + "came before this free"
+    }
+    return "page allocated again while still mapped: \(who) can still reach it\(mappedAt); the unmap never "
+      + "came before the page's earlier free"
   }
 
   // MARK: - address-overflow, unmap-larger-than-requested
@@ -224,6 +294,7 @@ extension TraceReplayer {
       details.append(Detail("after unmap", .string("\(us) us")))
     }
     if let a = ambiguity { details.append(Detail("attribution", .string(a))) }
+    details.append(Detail("verdict", .string(faultVerdict(r, device: deviceName))))
     if let l = lostEventsDetail() { details.append(l) }
     var pfn: PFN?
     var phys: PhysicalAddress?
@@ -244,5 +315,45 @@ extension TraceReplayer {
       pfn: pfn, phys: phys, iova: IOVA(x), domain: spaces[Int(r.space)].name,
       device: deviceName.isEmpty ? nil : deviceName, details: details)
     send(finding, caller: guilty)
+  }
+}
+
+extension TraceReplayer {
+  /// `IOVA_FQ_TIMEOUT` (drivers/iommu/dma-iommu.c): how long a lazy unmap's
+  /// IOVA waits in the flush queue before the IOTLB flush, in microseconds.
+  static let flushQueueTimeoutMicroseconds: UInt64 = 10_000
+
+  /// What the trace shows of a fault after an unmap: the device kept using
+  /// the address; whether the page was freed (and reused) before the access,
+  /// and whether that happened inside the lazy flush-queue window.
+  func faultVerdict(_ r: Released, device: String) -> String {
+    let who = device.isEmpty ? "the device" : device
+    let access = fields.flags & 1 != 0 ? "wrote to" : "read from"
+    var v = "device used the address after the unmap: \(who) \(access) iova \(fields.iova.hexAlt)"
+    let us = r.unmapTS.microseconds(until: pre.ts)
+    if let us {
+      v += " \(us) us after the unmap at line \(r.unmapLine)"
+    } else {
+      v += " after the unmap at line \(r.unmapLine)"
+    }
+    if r.pageFreeLine > 0 {
+      v += "; the page was freed at line \(r.pageFreeLine) before the access"
+    }
+    guard r.hasPaddr else { return v }
+    let pfn = (r.paddr &+ (fields.iova &- r.iova)) >> shift
+    let window = Self.flushQueueTimeoutMicroseconds
+    if let realloc = trail.events(pfn).first(where: {
+      $0.type == .mmPageAlloc && $0.line > r.unmapLine && $0.line < lineNumber
+    }), let after = r.unmapTS.microseconds(until: realloc.ts), after <= window {
+      v +=
+        "; page reused inside the lazy flush-queue window: allocated again at line \(realloc.line), \(after) us "
+        + "after the unmap (IOVA_FQ_TIMEOUT is 10 ms): with iommu.strict=0 a stale IOTLB entry would have let "
+        + "the device reach the new owner's data without a fault"
+    } else if let us, us <= window {
+      v +=
+        "; inside the 10 ms lazy flush-queue window (IOVA_FQ_TIMEOUT): with iommu.strict=0 a stale IOTLB "
+        + "entry could have translated it without a fault"
+    }
+    return v
   }
 }

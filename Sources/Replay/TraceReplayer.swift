@@ -96,6 +96,10 @@ package final class TraceReplayer {
   @exclusivity(unchecked) var reportedLargerUnmap = false
   @exclusivity(unchecked) var scratch: [Int32] = []
   @exclusivity(unchecked) var candidateScratch: [Candidate] = []
+  /// The DMA-API's accounting, from `dma:` events alone.
+  let dmaAPI: DMAAPIAccounting
+  /// The last events of the pages mappings touched, for reports' histories.
+  let trail = PageTrail()
 
   /// Progress: bytes and lines consumed so far, and events recognised.
   package var bytesConsumed: UInt64 { summary.bytes }
@@ -107,6 +111,7 @@ package final class TraceReplayer {
     self.shift = options.pageShift
     self.emit = report
     self.summary = ReplaySummary(file: options.traceName, pageSize: UInt64(1) << options.pageShift)
+    self.dmaAPI = DMAAPIAccounting(pageShift: options.pageShift, releasedHistory: options.releasedHistory)
     spaces.append(AddressSpace(name: "unattributed", kind: .unattributed, device: -1))
     unattributed.append(0)
   }
@@ -229,6 +234,13 @@ package final class TraceReplayer {
     s.groupSpaces = spaces.filter { $0.kind == .group }.count
     s.unattributedSpaces = spaces.filter { $0.kind == .unattributed }.count
     s.devices = deviceNames
+    s.dmaAPIMaps = dmaAPI.maps
+    s.dmaAPIMapsWithoutPhys = dmaAPI.mapsWithoutPhys
+    s.dmaAPIUnmaps = dmaAPI.unmaps
+    s.dmaAPIUnmatchedUnmaps = dmaAPI.unmatchedUnmaps
+    s.dmaAPIRemapsOverLive = dmaAPI.remapsOverLive
+    s.dmaAPILiveMappings = dmaAPI.liveCount
+    s.dmaAPILivePages = dmaAPI.livePages
     return s
   }
 
@@ -303,6 +315,9 @@ package final class TraceReplayer {
         handleDMAMap(cpu)
       } else if pre.type.isDMARelease {
         handleDMARelease(cpu)
+      } else {
+        // dma_map_sg_err, dma_alloc_sgt_err and the sync events map and unmap nothing.
+        _ = device(fields.devStart, fields.devEnd)
       }
     }
   }

@@ -80,6 +80,14 @@ package struct HTMLTimeline: Sendable {
   package init(reports: [Report]) {
     let histories = reports.map(\.history).filter { !$0.isEmpty }
     var events = histories.isEmpty ? Self.facts(of: reports) : Self.merge(histories)
+    // A trace's history ends before its report: place each report after it.
+    if !histories.isEmpty && !events.contains(where: { $0.event == "report" }) {
+      for r in reports {
+        events.append(
+          PageHistoryEvent(
+            event: "report", file: r.statement?.file, line: r.statement?.line, text: r.kind.rawValue, task: r.task))
+      }
+    }
     if events.count > Self.maximumSteps {
       earlierNotDrawn = events.count - Self.maximumSteps
       events.removeFirst(earlierNotDrawn)

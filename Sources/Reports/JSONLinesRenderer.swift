@@ -90,11 +90,14 @@ package struct JSONLinesRenderer: Sendable {
     }
   }
 
-  /// A history event: `event`, `file`, `line`, `text`.
+  /// A history event: `event`, `file`, `line`, (traced events:) `ts`, `cpu`, `pid`, then `text`.
   package static func json(_ e: PageHistoryEvent) -> JSONValue {
     var m = [JSONMember("event", .string(e.event))]
     if let file = e.file { m.append(JSONMember("file", .string(file))) }
     if let line = e.line { m.append(JSONMember("line", JSONValue(line))) }
+    if let ts = e.ts { m.append(JSONMember("ts", .string(ts))) }
+    if let cpu = e.cpu { m.append(JSONMember("cpu", JSONValue(cpu))) }
+    if let pid = e.pid { m.append(JSONMember("pid", JSONValue(pid))) }
     m.append(JSONMember("text", .string(e.text)))
     return .object(m)
   }

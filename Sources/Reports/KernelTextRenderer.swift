@@ -58,6 +58,9 @@ package struct KernelTextRenderer: Sendable {
   package var tainted: Bool
   /// Whether to print the `iommusan:` block after the kernel's lines.
   package var includeIOMMUSanBlock: Bool
+  /// Whether the `iommusan:` block lists the page's history (replay prints
+  /// it; `run` keeps it for JSON and `--history`).
+  package var includeHistory: Bool
 
   package init(
     warningLineFormat: WarningLineFormat = .modern,
@@ -66,7 +69,8 @@ package struct KernelTextRenderer: Sendable {
     preemptModel: String = "PREEMPT(full)",
     hardwareName: String = "iommusan emulated machine",
     tainted: Bool = false,
-    includeIOMMUSanBlock: Bool = true
+    includeIOMMUSanBlock: Bool = true,
+    includeHistory: Bool = false
   ) {
     self.warningLineFormat = warningLineFormat
     self.release = release
@@ -75,6 +79,7 @@ package struct KernelTextRenderer: Sendable {
     self.hardwareName = hardwareName
     self.tainted = tainted
     self.includeIOMMUSanBlock = includeIOMMUSanBlock
+    self.includeHistory = includeHistory
   }
 
   /// The report as text: `lines(report)` joined by newlines, ending in a newline.
@@ -90,6 +95,7 @@ package struct KernelTextRenderer: Sendable {
     out += kernelLines(report)
     if includeIOMMUSanBlock {
       out += Self.iommusanLines(report)
+      if includeHistory { out += Self.historyLines(report.history) }
     }
     return out
   }
@@ -365,6 +371,22 @@ package struct KernelTextRenderer: Sendable {
       out.append(prefix + "allocated again at " + KernelText.sanitize(r.description))
     }
     return out
+  }
+
+  /// The page's history, oldest first, one line per event:
+  ///
+  /// ```
+  /// iommusan:   history line 14 ts 30.000110 cpu 2 pid 1042: dma_map_phys 0000:01:00.0 dma_addr 0x... size 4096
+  /// ```
+  package static func historyLines(_ events: [PageHistoryEvent]) -> [String] {
+    events.map { e in
+      var s = "iommusan:   history"
+      if let line = e.line { s += " line \(line)" }
+      if let ts = e.ts { s += " ts " + KernelText.sanitize(ts) }
+      if let cpu = e.cpu { s += " cpu \(cpu)" }
+      if let pid = e.pid { s += " pid \(pid)" }
+      return s + ": " + KernelText.sanitize(e.text)
+    }
   }
 
   /// Two lines for a live mapping of the report's page:

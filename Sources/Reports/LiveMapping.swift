@@ -97,9 +97,14 @@ package struct PageHistoryEvent: Sendable, Hashable {
   package var path: String?
   package var domain: String?
   package var iova: UInt64?
+  /// For a traced event (replay): its timestamp, CPU and pid.
+  package var ts: String?
+  package var cpu: Int?
+  package var pid: Int?
   package init(
     event: String, file: String?, line: Int?, text: String, task: EmulatedTask? = nil, device: String? = nil,
-    isWrite: Bool? = nil, iommu: String? = nil, path: String? = nil, domain: String? = nil, iova: UInt64? = nil
+    isWrite: Bool? = nil, iommu: String? = nil, path: String? = nil, domain: String? = nil, iova: UInt64? = nil,
+    ts: String? = nil, cpu: Int? = nil, pid: Int? = nil
   ) {
     self.event = event
     self.file = file
@@ -112,5 +117,8 @@ package struct PageHistoryEvent: Sendable, Hashable {
     self.path = path
     self.domain = domain
     self.iova = iova
+    self.ts = ts
+    self.cpu = cpu
+    self.pid = pid
   }
 }

@@ -342,35 +342,23 @@ extension Sanitizer: MachineObserver {
   ) {
     let key = DMAKey(device: device.name, address: dmaAddress.rawValue)
     let entry = state.withLock { $0.dmaEntries.removeValue(forKey: key) }
-    let prefix = "DMA-API: \(configuration.driverName) \(device.bdf): "
-    func report(_ kind: ReportKind, _ text: String, _ details: [Detail]) {
-      let finding = Finding(
-        kind: kind, headline: prefix + text, warnMessage: [prefix + text], warningSite: WarnSites.dmaDebugCheckUnmap,
-        frames: ["check_unmap", "debug_dma_unmap_phys", "dma_unmap_phys"], phys: entry?.phys, iova: dmaAddress,
-        domain: device.domain?.name, device: device.name, details: details)
+    func report(_ problem: DMAAPIUnmapProblem) {
+      var finding = Finding.dmaAPICheckUnmap(
+        problem, driver: configuration.driverName, device: device.bdf, dmaAddress: dmaAddress.rawValue,
+        frames: ["check_unmap", "debug_dma_unmap_phys", "dma_unmap_phys"])
+      finding.phys = entry?.phys
+      finding.iova = dmaAddress
+      finding.domain = device.domain?.name
+      finding.device = device.name
       self.report(finding, context: context)
     }
     guard let entry else {
-      report(
-        .dmaUnmapNotMapped,
-        "device driver tries to free DMA memory it has not allocated [device address=\(dmaAddress.rawValue.hex16)] [size=\(size ?? 0) bytes]",
-        [Detail("size", .int(Int64(clamping: size ?? 0)))])
+      report(.notAllocated(size: size ?? 0))
       return
     }
-    if let size, size != entry.size {
-      report(
-        .dmaUnmapMismatch,
-        "device driver frees DMA memory with different size [device address=\(dmaAddress.rawValue.hex16)] [map size=\(entry.size) bytes] [unmap size=\(size) bytes]",
-        [Detail("map size", .int(Int64(clamping: entry.size))), Detail("unmap size", .int(Int64(clamping: size)))])
-    }
+    if let size, size != entry.size { report(.differentSize(mapSize: entry.size, unmapSize: size)) }
     if let direction, direction != entry.direction {
-      report(
-        .dmaUnmapMismatch,
-        "device driver frees DMA memory with different direction [device address=\(dmaAddress.rawValue.hex16)] [size=\(entry.size) bytes] [mapped with DMA_\(entry.direction.kernelName)] [unmapped with DMA_\(direction.kernelName)]",
-        [
-          Detail("mapped with", .string(entry.direction.kernelName)),
-          Detail("unmapped with", .string(direction.kernelName)),
-        ])
+      report(.differentDirection(size: entry.size, mappedWith: entry.direction, unmappedWith: direction))
     }
   }
 

@@ -6,7 +6,6 @@ import Reports
 /// Sites of the WARNs the sanitizer reproduces beyond IOMMU_DEBUG_PAGEALLOC's
 /// (those are `WarningSite`'s own table).
 enum WarnSites {
-  static let dmaDebugCheckUnmap = WarningSite(file: "kernel/dma/debug.c", line: 1011, function: "check_unmap")
   /// The emulator's own checks and the ground truth have no kernel site;
   /// they name the iommusan check that fired.
   static func emulator(_ function: String, line: Int) -> WarningSite {

@@ -70,7 +70,8 @@ import Testing
           #expect(run.subjects.contains { $0.subject == .iova(device: r.device, iova: iova) }, "\(path)")
         }
       }
-      #expect(run.notKept == 0, "\(path)")
+      // Past the page's bounds (a 2M block freed while mapped: 512 reports) some are only counted.
+      #expect(run.notKept == 0 || result.reports.count > 256, "\(path)")
       subjects += run.subjects.count
       doc.runs.append(run)
     }
@@ -108,9 +109,9 @@ import Testing
     #expect(s[1].lanes == ["task:reused-page-sti/1000", "device:dsp0", "cache:vtd0 IOTLB", "allocator:page allocator"])
     #expect(s[1].events == ["alloc", "map", "free", "report", "alloc", "report", "dma", "report"])
     #expect(dom.contains(">realloc<"))
-    // The trace: map, DMA-API map and release, unmap, then the fault's report.
-    #expect(s[2].events == ["map", "dma-api", "dma-api", "unmap", "report"])
-    #expect(s[2].lanes.contains("device:0000:c2:00.0"))
+    // The trace: the page's traced history (map, unmap, the fault), then the report.
+    #expect(s[2].events == ["map", "unmap", "io_page_fault", "report"])
+    #expect(s[2].lanes.contains("trace:IOMMU"))
     // Hover text: the statement's FILE:LINE and its text.
     #expect(
       dom.contains(

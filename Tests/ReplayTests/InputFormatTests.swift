@@ -97,7 +97,9 @@ import Testing
       copy.statement = nil
       copy.finding.details = copy.finding.details.filter { !$0.key.hasSuffix("line") }
       // The guilty frame names the trace line (`kworker+0x90/0x180 -:19`).
-      return KernelTextRenderer().render(copy).split(separator: "\n").map { line in
+      // Verdicts name trace lines too.
+      let text = KernelTextRenderer().render(copy).replacing(/at line \d+/, with: "at line N")
+      return text.split(separator: "\n").map { line in
         guard let r = line.firstRange(of: " -:") else { return String(line) }
         return String(line[..<r.lowerBound])
       }.joined(separator: "\n")

@@ -84,6 +84,7 @@ import Testing
     #expect(names.count >= 8)
     for required in [
       "ath12k-fault-after-unmap", "freed-while-mapped-kmem", "trace-cmd-freed-while-mapped", "old-format-decimal-pfn",
+      "dma-6.18-freed-while-dma-mapped", "dma-api-unmap-checks", "trace-cmd-dma-6.18", "clean-real-capture-6.18",
     ] {
       #expect(names.contains(required))
     }

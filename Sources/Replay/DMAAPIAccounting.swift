@@ -1,0 +1,278 @@
+import KernelTypes
+
+/// The DMA-API's own accounting, rebuilt from `dma:` events: what
+/// CONFIG_DMA_API_DEBUG keeps (`kernel/dma/debug.c`: one entry per mapping,
+/// found again by device and DMA address at the unmap) plus, from the
+/// events' physical addresses (`phys_addr=`, `phys_addrs=[...]`), which CPU
+/// pages each live mapping covers. It works without any IOMMU event:
+/// dma-direct, swiotlb and `iommu=pt` map no IOVA, but their `dma:` events
+/// still name the pages.
+///
+/// It keeps the live entries (bounded by the trace's live mappings) and the
+/// last `releasedHistory` released addresses, for a double unmap.
+final class DMAAPIAccounting {
+  /// One live DMA-API mapping: `debug_dma_map_phys()`'s (or `_sg`'s,
+  /// `_alloc_coherent`'s) `struct dma_debug_entry`.
+  struct Entry {
+    var device: Int32
+    var dmaAddress: UInt64
+    var size: UInt64
+    var dir: Int8
+    var type: DMADebugType
+    var event: TraceEventType
+    /// sg: `sg_phys()` of each entry (the key of `dma_unmap_sg`), and the list's length.
+    var sgPhys: [UInt64] = []
+    var nents = 0
+    var line: Int
+    var ts: TraceTimestamp
+    var cpu: Int32
+    var pid: Int32
+    /// Slots in `physIndex` (the pages it covers) and `dmaIndex`.
+    var physSlots: [Int32] = []
+    var dmaSlot: Int32 = -1
+    var live = true
+  }
+
+  /// A released address, remembered for a double unmap.
+  struct Released {
+    var line: Int
+    var ts: TraceTimestamp
+    var event: TraceEventType
+  }
+
+  /// Device and address: `dma_debug_entry`'s hash key (`bucket_find_exact()`).
+  struct Key: Hashable {
+    var device: Int32
+    var address: UInt64
+  }
+
+  /// Why an unmap matched no entry.
+  enum Miss {
+    /// The address lies inside a live mapping of the device: an unmap of an address it never mapped.
+    case insideLive(Int32)
+    /// The device unmapped this address before, and nothing mapped it again.
+    case doubleUnmap(Released)
+    /// No traced event touched it: mapped before tracing started (or lost). Not reported.
+    case untraced
+  }
+
+  let shift: UInt64
+  let historyLimit: Int
+  @exclusivity(unchecked) var entries: [Entry] = []
+  @exclusivity(unchecked) private var freeEntries: [Int32] = []
+  @exclusivity(unchecked) private var byAddress: [Key: Int32] = [:]
+  /// sg entries by (device, first `sg_phys()`): `dma_unmap_sg` traces no DMA address.
+  @exclusivity(unchecked) private var sgByPhys: [Key: Int32] = [:]
+  @exclusivity(unchecked) private var released: [Key: Released] = [:]
+  @exclusivity(unchecked) private var releasedOrder: [Key] = []
+  @exclusivity(unchecked) private var releasedHead = 0
+  /// Physical ranges of the live entries (id: entry), for the page checks.
+  let physIndex = IntervalIndex()
+  /// DMA address ranges of each device's live entries (id: entry), for an
+  /// unmap inside a mapping; a device's index goes when its last entry does.
+  @exclusivity(unchecked) private var dmaIndex: [Int32: IntervalIndex] = [:]
+  @exclusivity(unchecked) private(set) var liveCount = 0
+
+  // Counted for the summary.
+  @exclusivity(unchecked) var maps = 0
+  @exclusivity(unchecked) var unmaps = 0
+  @exclusivity(unchecked) var unmatchedUnmaps = 0
+  @exclusivity(unchecked) var remapsOverLive = 0
+  @exclusivity(unchecked) var mapsWithoutPhys = 0
+
+  init(pageShift: UInt64, releasedHistory: Int) {
+    shift = pageShift
+    historyLimit = max(1, releasedHistory)
+  }
+
+  var isEmpty: Bool { liveCount == 0 }
+
+  /// Records a mapping with the physical ranges `[start, last]` it covers;
+  /// returns its id. A live entry at the same device and address is dropped
+  /// first (its unmap was lost, or the driver leaked it), and counted.
+  @discardableResult
+  func map(_ e: Entry, phys: [(start: UInt64, last: UInt64)]) -> Int32 {
+    maps += 1
+    if phys.isEmpty { mapsWithoutPhys += 1 }
+    let key = Key(device: e.device, address: e.dmaAddress)
+    if let old = byAddress[key] {
+      remapsOverLive += 1
+      drop(old)
+    }
+    if e.type == .scatterGather, let first = e.sgPhys.first, let old = sgByPhys[Key(device: e.device, address: first)] {
+      remapsOverLive += 1
+      drop(old)
+    }
+    released[key] = nil
+    var entry = e
+    let id: Int32
+    if let f = freeEntries.popLast() {
+      id = f
+    } else {
+      id = Int32(entries.count)
+      entries.append(entry)
+    }
+    for r in phys { entry.physSlots.append(physIndex.insert(start: r.start, last: r.last, id: id)) }
+    if e.size > 0 {
+      let (last, o) = e.dmaAddress.addingReportingOverflow(e.size - 1)
+      let index: IntervalIndex
+      if let i = dmaIndex[e.device] {
+        index = i
+      } else {
+        index = IntervalIndex()
+        dmaIndex[e.device] = index
+      }
+      entry.dmaSlot = index.insert(start: e.dmaAddress, last: o ? .max : last, id: id)
+    }
+    entries[Int(id)] = entry
+    byAddress[key] = id
+    if entry.type == .scatterGather, let first = entry.sgPhys.first {
+      sgByPhys[Key(device: entry.device, address: first)] = id
+    }
+    liveCount += 1
+    return id
+  }
+
+  /// What an unmap finds: a live entry, or why there is none.
+  enum Lookup {
+    case found(Int32)
+    case missed(Miss)
+  }
+
+  /// The live entry an unmap of `(device, address)` finds (`bucket_find_exact()`).
+  func find(device: Int32, address: UInt64) -> Lookup {
+    let key = Key(device: device, address: address)
+    if let id = byAddress[key] { return .found(id) }
+    return .missed(miss(key))
+  }
+
+  /// The live sg entry `dma_unmap_sg` finds by its first entry's physical address.
+  func findSG(device: Int32, firstPhys: UInt64) -> Lookup {
+    let key = Key(device: device, address: firstPhys)
+    if let id = sgByPhys[key] { return .found(id) }
+    return .missed(miss(key))
+  }
+
+  private func miss(_ key: Key) -> Miss {
+    if let r = released[key] { return .doubleUnmap(r) }
+    var inside: Int32 = -1
+    if let index = dmaIndex[key.device] {
+      index.forEachOverlap(start: key.address, last: key.address) { slot in
+        let id = index.ids[Int(slot)]
+        if inside < 0, entries[Int(id)].type != .scatterGather { inside = id }
+      }
+    }
+    return inside >= 0 ? .insideLive(inside) : .untraced
+  }
+
+  /// A live sg list of `device` one of whose entries covers physical address `phys`.
+  func liveSG(device: Int32, containing phys: UInt64) -> Int32? {
+    var found: Int32?
+    physIndex.forEachOverlap(start: phys, last: phys) { slot in
+      let id = physIndex.ids[Int(slot)]
+      let e = entries[Int(id)]
+      if e.device == device, e.type == .scatterGather, !e.sgPhys.isEmpty, found.map({ id < $0 }) ?? true { found = id }
+    }
+    return found
+  }
+
+  /// Removes a live entry (an unmap or free) and remembers its address as released.
+  func release(_ id: Int32, line: Int, ts: TraceTimestamp, event: TraceEventType, sgKey: UInt64? = nil) {
+    let e = entries[Int(id)]
+    drop(id)
+    remember(Key(device: e.device, address: e.dmaAddress), Released(line: line, ts: ts, event: event))
+    if let first = e.sgPhys.first {
+      remember(Key(device: e.device, address: first), Released(line: line, ts: ts, event: event))
+    }
+  }
+
+  /// An unmap of an address no entry holds, remembered so that a repeat is a double unmap.
+  func rememberUnmatched(device: Int32, address: UInt64, line: Int, ts: TraceTimestamp, event: TraceEventType) {
+    remember(Key(device: device, address: address), Released(line: line, ts: ts, event: event))
+  }
+
+  private func remember(_ key: Key, _ r: Released) {
+    if released[key] == nil {
+      if releasedOrder.count < historyLimit {
+        releasedOrder.append(key)
+      } else {
+        released[releasedOrder[releasedHead]] = nil
+        releasedOrder[releasedHead] = key
+        releasedHead = (releasedHead + 1) % releasedOrder.count
+      }
+    }
+    released[key] = r
+  }
+
+  private func drop(_ id: Int32) {
+    let e = entries[Int(id)]
+    guard e.live else { return }
+    for s in e.physSlots { physIndex.remove(slot: s) }
+    if e.dmaSlot >= 0, let index = dmaIndex[e.device] {
+      index.remove(slot: e.dmaSlot)
+      if index.isEmpty { dmaIndex[e.device] = nil }
+    }
+    let key = Key(device: e.device, address: e.dmaAddress)
+    if byAddress[key] == id { byAddress[key] = nil }
+    if let first = e.sgPhys.first, sgByPhys[Key(device: e.device, address: first)] == id {
+      sgByPhys[Key(device: e.device, address: first)] = nil
+    }
+    entries[Int(id)].live = false
+    entries[Int(id)].physSlots = []
+    entries[Int(id)].sgPhys = []
+    freeEntries.append(id)
+    liveCount -= 1
+  }
+
+  /// The pages of `[lo, hi]` that live entries cover: page → (count, first
+  /// entry), in page order. One sweep over the overlapping ranges sorted by
+  /// start and over the union of their pages: O((pages + ranges) log ranges),
+  /// however many ranges overlap.
+  func pages(_ lo: UInt64, _ hi: UInt64) -> [(pfn: UInt64, count: Int64, entry: Int32)] {
+    guard !physIndex.isEmpty else { return [] }
+    var ranges: [(lo: UInt64, hi: UInt64, entry: Int32)] = []
+    let mask = (UInt64(1) << shift) - 1
+    physIndex.forEachOverlap(start: lo << shift, last: (hi << shift) | mask) { slot in
+      let a = max(lo, physIndex.starts[Int(slot)] >> shift)
+      let b = min(hi, physIndex.lasts[Int(slot)] >> shift)
+      if a <= b { ranges.append((a, b, physIndex.ids[Int(slot)])) }
+    }
+    guard !ranges.isEmpty else { return [] }
+    ranges.sort { $0.lo != $1.lo ? $0.lo < $1.lo : $0.entry < $1.entry }
+    let ends = ranges.map(\.hi).sorted()
+    var out: [(pfn: UInt64, count: Int64, entry: Int32)] = []
+    var started = 0
+    var ended = 0
+    var active = PositionHeap()
+    var p = ranges[0].lo
+    while true {
+      while started < ranges.count, ranges[started].lo <= p {
+        active.push(started)
+        started += 1
+      }
+      while ended < ends.count, ends[ended] < p { ended += 1 }
+      while let top = active.min, ranges[top].hi < p { active.popMin() }
+      if let top = active.min {
+        out.append((p, Int64(started - ended), ranges[top].entry))
+        if p == hi { break }
+        p += 1
+      } else if started < ranges.count {
+        p = ranges[started].lo
+      } else {
+        break
+      }
+    }
+    return out
+  }
+
+  /// Pages the live entries cover (for the summary).
+  var livePages: Int {
+    var n: UInt64 = 0
+    for e in entries where e.live {
+      for s in e.physSlots {
+        n &+= (physIndex.lasts[Int(s)] >> shift) - (physIndex.starts[Int(s)] >> shift) + 1
+      }
+    }
+    return Int(clamping: n)
+  }
+}

@@ -1,0 +1,184 @@
+import KernelTypes
+import Reports
+
+/// The DMA-API accounting's event handlers: `debug_dma_map_*()` and
+/// `check_unmap()` (kernel/dma/debug.c) rebuilt from `dma:` events.
+extension TraceReplayer {
+  /// A `dma:` map event's entry, with the CPU pages its physical addresses cover.
+  func dmaAPIMap(device d: Int32) {
+    let t = pre.type
+    guard d >= 0, let type = t.dmaDebugType, let first = ranges.first, first.address != .max else { return }
+    var size = first.size
+    var phys: [(start: UInt64, last: UInt64)] = []
+    var sgPhys: [UInt64] = []
+    var nents = 0
+    let pageMask = (UInt64(1) << shift) - 1
+    func add(_ start: UInt64, _ length: UInt64) {
+      guard length > 0 else { return }
+      let (last, o) = start.addingReportingOverflow(length - 1)
+      phys.append((start, o ? .max : last))
+    }
+    switch t {
+    case .dmaMapSG:
+      size = ranges.reduce(UInt64(0)) { $0 &+ $1.size }
+      sgPhys = fields.dma.physAddrs
+      nents = Int(clamping: fields.dma.fullNents >= 0 ? fields.dma.fullNents : Int64(sgPhys.count))
+      if sgPhys.count == ranges.count, !fields.dma.truncated {
+        // dma-direct and swiotlb map entry i to segment i.
+        for (p, r) in zip(sgPhys, ranges) { add(p, r.size) }
+      } else {
+        // An IOMMU merged the entries: only the page of each entry's start is known.
+        for p in sgPhys { add(p, (p | pageMask) - p + 1) }
+      }
+    case .dmaAllocSGT:
+      for p in fields.dma.physAddrs { add(p, (p | pageMask) - p + 1) }
+    case .dmaMapResource:
+      break  // MMIO: no page of RAM.
+    default:
+      if fields.hasPhys { add(fields.phys, size) }
+    }
+    let entry = DMAAPIAccounting.Entry(
+      device: d, dmaAddress: first.address, size: size, dir: fields.dma.dir, type: type, event: t, sgPhys: sgPhys,
+      nents: nents, line: lineNumber, ts: pre.ts, cpu: Int32(pre.cpu), pid: pre.pid)
+    dmaAPI.map(entry, phys: phys)
+    for r in phys { recordTrail(r.start, r.last, trailEvent(a: first.address, b: size, c: r.start, device: d)) }
+  }
+
+  /// `check_unmap()` for a `dma:` release event.
+  func dmaAPIRelease(device d: Int32) {
+    let t = pre.type
+    guard d >= 0, let type = t.dmaDebugType else { return }
+    let lookup: DMAAPIAccounting.Lookup
+    var address: UInt64
+    var unmapSize: UInt64?
+    if t == .dmaUnmapSG, fields.dma.hasPhysAddrs {
+      guard let p = fields.dma.physAddrs.first else { return }
+      address = p
+      lookup = dmaAPI.findSG(device: d, firstPhys: p)
+    } else {
+      guard let r = ranges.first else { return }
+      address = r.address
+      unmapSize = t == .dmaUnmapSG ? nil : r.size
+      lookup = dmaAPI.find(device: d, address: r.address)
+    }
+    dmaAPI.unmaps += 1
+    switch lookup {
+    case .found(let id):
+      let e = dmaAPI.entries[Int(id)]
+      address = e.dmaAddress
+      var problems: [DMAAPIUnmapProblem] = []
+      if let s = unmapSize, s != e.size { problems.append(.differentSize(mapSize: e.size, unmapSize: s)) }
+      if type != e.type {
+        problems.append(.wrongFunction(size: unmapSize ?? e.size, mappedAs: e.type, unmappedAs: type))
+      }
+      if t == .dmaUnmapSG, fields.dma.hasPhysAddrs {
+        let count = Int(clamping: fields.dma.fullNents >= 0 ? fields.dma.fullNents : Int64(fields.dma.physAddrs.count))
+        if count != e.nents { problems.append(.sgDifferentCount(mapCount: e.nents, unmapCount: count)) }
+      }
+      let dir = fields.dma.dir
+      if dir >= 0, e.dir >= 0, dir != e.dir {
+        problems.append(
+          .differentDirection(
+            size: e.size, mappedWith: DMADirection(kernelValue: UInt64(e.dir)),
+            unmappedWith: DMADirection(kernelValue: UInt64(dir))))
+      }
+      for s in e.physSlots {
+        let start = dmaAPI.physIndex.starts[Int(s)]
+        recordTrail(
+          start, dmaAPI.physIndex.lasts[Int(s)], trailEvent(a: address, b: unmapSize ?? e.size, c: start, device: d))
+      }
+      for p in problems { reportCheckUnmap(p, device: d, address: address, entry: e, verdict: nil) }
+      dmaAPI.release(id, line: lineNumber, ts: pre.ts, event: t)
+    case .missed(.untraced):
+      if t == .dmaUnmapSG, fields.dma.hasPhysAddrs, let id = dmaAPI.liveSG(device: d, containing: address) {
+        // The list's first entry is inside another live sg list of the device:
+        // check_unmap() finds no entry at its DMA address.
+        let e = dmaAPI.entries[Int(id)]
+        let k = e.sgPhys.firstIndex(of: address).map { "entry \($0)" } ?? "inside an entry"
+        reportCheckUnmap(
+          .notAllocated(size: 0), device: d, address: e.dmaAddress, entry: e,
+          verdict:
+            "sg list unmapped with a different list than was mapped: its first entry, phys \(address.hexAlt), is "
+            + "\(k) of the \(e.nents)-entry list dma_map_sg mapped at line \(e.line) (first entry "
+            + "\((e.sgPhys.first ?? 0).hexAlt)); the device address printed is that list's")
+        return
+      }
+      dmaAPI.unmatchedUnmaps += 1
+      dmaAPI.rememberUnmatched(device: d, address: address, line: lineNumber, ts: pre.ts, event: t)
+    case .missed(.doubleUnmap(let r)):
+      reportCheckUnmap(
+        .notAllocated(size: unmapSize ?? 0), device: d, address: address, entry: nil,
+        verdict:
+          "double unmap: \(t.name) of an address this device already released with \(r.event.name) "
+          + "at line \(r.line) (ts \(r.ts)), and no map came between")
+    case .missed(.insideLive(let id)):
+      let e = dmaAPI.entries[Int(id)]
+      reportCheckUnmap(
+        .notAllocated(size: unmapSize ?? 0), device: d, address: address, entry: e,
+        verdict:
+          "unmap of an address that was never mapped: it lies inside the live \(e.event.name) of "
+          + "\(e.dmaAddress.hexAlt) (size \(e.size)) at line \(e.line), which starts elsewhere")
+    }
+  }
+
+  /// The driver of a device for `dev_driver_string()`: the one a fault named, if any.
+  func driverName(_ d: Int32) -> String {
+    guard d >= 0, Int(d) < deviceDriver.count else { return "(unknown driver)" }
+    let name = deviceDriver[Int(d)]
+    return name.isEmpty ? "(unknown driver)" : name
+  }
+
+  /// Sends one `check_unmap()` report.
+  func reportCheckUnmap(
+    _ problem: DMAAPIUnmapProblem, device d: Int32, address: UInt64, entry: DMAAPIAccounting.Entry?, verdict: String?
+  ) {
+    let name = deviceNames[Int(d)]
+    var finding = Finding.dmaAPICheckUnmap(
+      problem, driver: driverName(d), device: name, dmaAddress: address, frames: pre.type.checkUnmapFrames)
+    finding.iova = IOVA(address)
+    finding.domain = name
+    finding.device = name
+    finding.details.append(Detail("accounting", .string(Accounting.dmaAPI.name)))
+    if let e = entry {
+      if let p = dmaAPI.physIndex.firstStart(of: e) {
+        finding.phys = PhysicalAddress(p)
+        finding.pfn = PFN(p >> shift)
+      }
+      finding.details += [
+        Detail("dma map line", .int(Int64(e.line))), Detail("dma map ts", .string(e.ts.description)),
+        Detail("dma map event", .string(e.event.name)),
+      ]
+    }
+    finding.details += [
+      Detail("dma unmap line", .int(Int64(lineNumber))), Detail("dma unmap ts", .string(pre.ts.description)),
+    ]
+    if let v = verdict { finding.details.append(Detail("verdict", .string(v))) }
+    if let l = lostEventsDetail() { finding.details.append(l) }
+    let driver = deviceDriver[Int(d)]
+    send(
+      finding, caller: siteFrame(attributedTo: driver.isEmpty ? name : driver, module: driver.isEmpty ? nil : driver))
+  }
+}
+
+/// Which accounting saw a page mapped: the IOMMU's (`iommu:map`/`unmap`
+/// events, as IOMMU_DEBUG_PAGEALLOC counts) or the DMA-API's (`dma:` events,
+/// as CONFIG_DMA_API_DEBUG keeps its entries).
+enum Accounting {
+  case iommu, dmaAPI, both
+
+  var name: String {
+    switch self {
+    case .iommu: "IOMMU mappings"
+    case .dmaAPI: "DMA-API mappings"
+    case .both: "IOMMU mappings, DMA-API mappings"
+    }
+  }
+}
+
+extension IntervalIndex {
+  /// The start of the first physical range of a DMA-API entry.
+  func firstStart(of e: DMAAPIAccounting.Entry) -> UInt64? {
+    guard let s = e.physSlots.first else { return nil }
+    return starts[Int(s)]
+  }
+}

@@ -1,0 +1,69 @@
+import KernelTypes
+import MemoryModel
+
+/// What `check_unmap()` in `kernel/dma/debug.c` (CONFIG_DMA_API_DEBUG)
+/// found wrong with an unmap or free, with the values its message prints.
+package enum DMAAPIUnmapProblem: Sendable, Hashable {
+  /// No entry at the device address: "tries to free DMA memory it has not allocated".
+  case notAllocated(size: UInt64)
+  case differentSize(mapSize: UInt64, unmapSize: UInt64)
+  /// Unmapped through another function than it was mapped with (`type2name[]`).
+  case wrongFunction(size: UInt64, mappedAs: DMADebugType, unmappedAs: DMADebugType)
+  /// `dir2name[]`: a nil direction prints `DMA_NONE`.
+  case differentDirection(size: UInt64, mappedWith: DMADirection?, unmappedWith: DMADirection?)
+  /// An sg list unmapped with another entry count than it was mapped with.
+  case sgDifferentCount(mapCount: Int, unmapCount: Int)
+
+  var kind: ReportKind {
+    if case .notAllocated = self { return .dmaUnmapNotMapped }
+    return .dmaUnmapMismatch
+  }
+}
+
+extension Finding {
+  /// `check_unmap()`'s `err_printk()`: `WARN(1, "DMA-API: %s %s: <message>", dev_driver_string(dev),
+  /// dev_name(dev), ...)`, shared by the sanitizer and replay. The engine adds the page, IOVA, domain
+  /// and device. `frames` are the kernel's path into `check_unmap()`, innermost first.
+  package static func dmaAPICheckUnmap(
+    _ problem: DMAAPIUnmapProblem, driver: String, device: String, dmaAddress: UInt64, frames: [String]
+  ) -> Finding {
+    let address = "[device address=\(dmaAddress.hex16)]"
+    let text: String
+    let details: [Detail]
+    switch problem {
+    case .notAllocated(let size):
+      text = "device driver tries to free DMA memory it has not allocated \(address) [size=\(size) bytes]"
+      details = [Detail("size", .int(Int64(clamping: size)))]
+    case .differentSize(let mapSize, let unmapSize):
+      text =
+        "device driver frees DMA memory with different size \(address) [map size=\(mapSize) bytes] "
+        + "[unmap size=\(unmapSize) bytes]"
+      details = [
+        Detail("map size", .int(Int64(clamping: mapSize))), Detail("unmap size", .int(Int64(clamping: unmapSize))),
+      ]
+    case .wrongFunction(let size, let mapped, let unmapped):
+      text =
+        "device driver frees DMA memory with wrong function \(address) [size=\(size) bytes] "
+        + "[mapped as \(mapped.rawValue)] [unmapped as \(unmapped.rawValue)]"
+      details = [Detail("mapped as", .string(mapped.rawValue)), Detail("unmapped as", .string(unmapped.rawValue))]
+    case .differentDirection(let size, let mapped, let unmapped):
+      let m = DMADirection.kernelEnumName(mapped)
+      let u = DMADirection.kernelEnumName(unmapped)
+      text =
+        "device driver frees DMA memory with different direction \(address) [size=\(size) bytes] "
+        + "[mapped with \(m)] [unmapped with \(u)]"
+      details = [
+        Detail("mapped with", .string(String(m.dropFirst(4)))),
+        Detail("unmapped with", .string(String(u.dropFirst(4)))),
+      ]
+    case .sgDifferentCount(let mapCount, let unmapCount):
+      text =
+        "device driver frees DMA sg list with different entry count [map count=\(mapCount)] [unmap count=\(unmapCount)]"
+      details = [Detail("map count", .int(Int64(mapCount))), Detail("unmap count", .int(Int64(unmapCount)))]
+    }
+    let message = "DMA-API: \(driver) \(device): " + text
+    return Finding(
+      kind: problem.kind, headline: message, warnMessage: [message], warningSite: .dmaDebugCheckUnmap,
+      frames: frames, details: details)
+  }
+}
