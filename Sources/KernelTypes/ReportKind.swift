@@ -25,6 +25,10 @@ package enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
   case vfreeNonexistentArea = "vfree-nonexistent-area"
   case domainUseAfterFree = "domain-use-after-free"
   case dmaMapBeyondAllocation = "dma-map-beyond-allocation"
+  /// io-pgtable-arm's WARN_ONCE: an unmap that cuts through a block mapping.
+  case unmapPartialLargePage = "unmap-partial-large-page"
+  /// The IOMMU core's WARN_ON: `pci_dev_reset_iommu_prepare()` re-entered.
+  case resetPrepareReentry = "reset-prepare-reentry"
   /// Replay only: an `io_page_fault` on an IOVA that a traced unmap released earlier.
   case faultAfterUnmap = "fault-after-unmap"
 
@@ -37,7 +41,7 @@ package enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
     case .freedWhileIOTLBCached, .freedWhileMappedUncounted, .pageTableFreedWhileCached, .secondaryTLBStale,
       .atsInvalidationTimeout, .mappingLeak, .dmaMapBeyondAllocation:
       return .emulator
-    case .pageDoubleFree, .vfreeNonexistentArea, .domainUseAfterFree:
+    case .pageDoubleFree, .vfreeNonexistentArea, .domainUseAfterFree, .unmapPartialLargePage, .resetPrepareReentry:
       return .kernel
     case .dmaUnmapMismatch, .dmaUnmapNotMapped:
       return .dmaAPIDebug

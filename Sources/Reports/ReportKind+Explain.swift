@@ -53,6 +53,8 @@ extension ReportKind {
     case .vfreeNonexistentArea: PackageResources.vfree_nonexistent_area_md
     case .domainUseAfterFree: PackageResources.domain_use_after_free_md
     case .dmaMapBeyondAllocation: PackageResources.dma_map_beyond_allocation_md
+    case .unmapPartialLargePage: PackageResources.unmap_partial_large_page_md
+    case .resetPrepareReentry: PackageResources.reset_prepare_reentry_md
     }
   }
 }
