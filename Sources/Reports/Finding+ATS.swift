@@ -93,7 +93,7 @@ extension Finding {
   /// block, the size encoded in the low bits (`addr |= (1 << (12 + mask - 1)) - 1`,
   /// then `& VTD_PAGE_MASK`), and whether the size bit is set. The whole
   /// space is `mask = MAX_AGAW_PFN_WIDTH`: `0x7ffffffffffff000` with the size bit.
-  static func vtdAddress(_ range: ClosedRange<UInt64>?) -> (UInt64, Bool) {
+  package static func vtdAddress(_ range: ClosedRange<UInt64>?) -> (UInt64, Bool) {
     guard let range else { return (0x7fff_ffff_ffff_f000, true) }
     let size = (range.upperBound &- range.lowerBound) &+ 1
     let pages = max(1, size >> 12)
