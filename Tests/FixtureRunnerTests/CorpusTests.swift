@@ -82,6 +82,8 @@ let corpus: [String] = {
     ("vfree-nonexistent-area", "Fixtures/allocator/vfree-twice.fixture"),
     ("domain-use-after-free", "Fixtures/allocator/free-domain-twice.fixture"),
     ("dma-map-beyond-allocation", "Fixtures/allocator/dma-map-beyond-allocation.fixture"),
+    ("unmap-partial-large-page", "Fixtures/sanitizer/unmap-partial-lpae.fixture"),
+    ("reset-prepare-reentry", "Fixtures/reset/prepare-reentry.fixture"),
   ]
 
   @Test(arguments: cases.map(\.kind))
