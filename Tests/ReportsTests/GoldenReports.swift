@@ -507,7 +507,7 @@ enum GoldenReports {
     let file = "Fixtures/acme-gpu-unmap.fixture"
     return Report(
       .partialLargeUnmap(iova: IOVA(0x4000_0000), size: 0x1000, domain: "gpu", device: "gpu0"),
-      callers: [guilty("acme_gpu_unmap_bo", "acme_gpu", file, 21), m("acme_gpu_free_bo", "acme_gpu")],
+      callers: [guilty("acme_gpu_unmap_tile", "acme_gpu", file, 21), m("acme_gpu_free_bo", "acme_gpu")],
       statement: StatementLocation(file: file, line: 21, column: 1, text: "iommu_unmap gpu iova=0x4000_0000 size=4K"),
       task: task("acme-gpu-unmap"), pageOwner: nil)
   }
