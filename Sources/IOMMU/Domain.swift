@@ -252,7 +252,7 @@ package final class Domain: Sendable, CustomStringConvertible {
       }
     }
     if refused {
-      machine.warnOnce("io-pgtable-arm: Unmap of a partial large IOPTE is not allowed", context: context)
+      machine.warnOnce(.partialLargeUnmap(self, iova: iova, size: size), context: context)
     }
     // io-pgtable-arm frees a table right after flushing the walk caches for
     // its range (`io_pgtable_tlb_flush_walk()` in `__arm_lpae_unmap()`).
@@ -419,7 +419,7 @@ struct MachineAccess {
   func issueSync(_ unit: IOMMUUnit, context: CallContext) {
     ref._withUnsafeGuaranteedRef { $0.issueSync(unit, context: context) }
   }
-  func warnOnce(_ text: String, context: CallContext) {
-    ref._withUnsafeGuaranteedRef { $0.warnOnce(text, context: context) }
+  func warnOnce(_ warning: KernelWarning, context: CallContext) {
+    ref._withUnsafeGuaranteedRef { $0.warnOnce(warning, context: context) }
   }
 }

@@ -16,9 +16,8 @@ extension Machine {
   package func resetPrepare(_ device: Device, context: CallContext) throws(MachineError) {
     guard device.ats else { return }
     if device.isResetPrepared {
-      observer?.kernelMessage(
-        "iommusan: pci_dev_reset_iommu_prepare: \(device.bdf) is already resetting (re-entry; the kernel WARNs, not modelled)",
-        context: context)
+      // `if (WARN_ON(group->resetting_domain)) return -EBUSY;`
+      observer?.kernelWarning(.resetPrepareReentry(device), context: context)
       throw MachineError(.EBUSY, "device \(device.name) is already between reset_prepare and reset_done")
     }
     let blocked = try blockingDomain(device.unit, context: context)

@@ -311,10 +311,10 @@ package final class Machine: Sendable {
 
   func issueSync(_ unit: IOMMUUnit, context: CallContext) { unit.count(unit.syncCommandName) }
 
-  /// `WARN_ONCE`-style messages: printed the first time only.
-  func warnOnce(_ text: String, context: CallContext) {
-    let first = registry.withLock { $0.warnedOnce.insert(text).inserted }
-    if first { observer?.kernelMessage(text, context: context) }
+  /// A `WARN_ONCE()`: reported to the observer the first time only.
+  func warnOnce(_ warning: KernelWarning, context: CallContext) {
+    let first = registry.withLock { $0.warnedOnce.insert(warning.site).inserted }
+    if first { observer?.kernelWarning(warning, context: context) }
   }
 
   // MARK: - Time

@@ -77,7 +77,8 @@ package protocol MachineObserver: AnyObject, Sendable {
   /// An ATC invalidation the device did not complete.
   func atcInvalidationTimedOut(_ command: InvalidationCommand, device: Device, context: CallContext)
   func deviceAccessed(_ event: DeviceAccessEvent)
-  /// `debug_dma_map_page()`.
+  /// `debug_dma_map_phys()` or `debug_dma_alloc_coherent()`: `context` comes
+  /// through the API's entry (`dma_map_phys`, `dma_map_page_attrs`; or `dma_alloc_attrs`).
   func dmaMapped(
     _ device: Device, dmaAddress: IOVA, size: UInt64, direction: DMADirection, phys: PhysicalAddress,
     context: CallContext)
@@ -93,11 +94,33 @@ package protocol MachineObserver: AnyObject, Sendable {
   /// `iommu_domain_free()` of a domain that was freed already: a use-after-free
   /// of the domain's memory in the kernel. The model does nothing more.
   func domainFreedAgain(_ domain: Domain, context: CallContext)
+  /// A `WARN` the kernel fires in code the model follows (a `WARN_ONCE()`
+  /// only the first time).
+  func kernelWarning(_ warning: KernelWarning, context: CallContext)
 }
 
 extension MachineObserver {
   package func vfreeNonexistent(_ address: VirtualAddress, context: CallContext) {}
   package func domainFreedAgain(_ domain: Domain, context: CallContext) {}
+  package func kernelWarning(_ warning: KernelWarning, context: CallContext) {}
+}
+
+/// A kernel `WARN` on a path the model follows.
+package enum KernelWarning: Sendable {
+  /// `WARN_ONCE(true, "Unmap of a partial large IOPTE is not allowed")` in
+  /// `__arm_lpae_unmap()`: an unmap cut through a block mapping; nothing was unmapped.
+  case partialLargeUnmap(Domain, iova: IOVA, size: UInt64)
+  /// `WARN_ON(group->resetting_domain)` in `pci_dev_reset_iommu_prepare()`:
+  /// the device is already between reset_prepare and reset_done; EBUSY.
+  case resetPrepareReentry(Device)
+
+  /// The WARN's identity, for `WARN_ONCE()`.
+  package var site: String {
+    switch self {
+    case .partialLargeUnmap: "__arm_lpae_unmap"
+    case .resetPrepareReentry: "pci_dev_reset_iommu_prepare"
+    }
+  }
 }
 
 /// Why a domain's leftover mappings were noticed.
@@ -169,6 +192,9 @@ package final class ObserverFanOut: MachineObserver, PageAllocatorObserver {
   }
   package func vfreeNonexistent(_ address: VirtualAddress, context: CallContext) {
     for o in machineObservers { o.vfreeNonexistent(address, context: context) }
+  }
+  package func kernelWarning(_ warning: KernelWarning, context: CallContext) {
+    for o in machineObservers { o.kernelWarning(warning, context: context) }
   }
   package func domainFreedAgain(_ domain: Domain, context: CallContext) {
     for o in machineObservers { o.domainFreedAgain(domain, context: context) }

@@ -27,6 +27,10 @@ package enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
   case dmaMapBeyondAllocation = "dma-map-beyond-allocation"
   case badPageState = "bad-page-state"
   case pageFreeWrongOrder = "page-free-wrong-order"
+  /// io-pgtable-arm's WARN_ONCE: an unmap that cuts through a block mapping.
+  case unmapPartialLargePage = "unmap-partial-large-page"
+  /// The IOMMU core's WARN_ON: `pci_dev_reset_iommu_prepare()` re-entered.
+  case resetPrepareReentry = "reset-prepare-reentry"
   /// Replay only: an `io_page_fault` on an IOVA that a traced unmap released earlier.
   case faultAfterUnmap = "fault-after-unmap"
 
@@ -39,7 +43,8 @@ package enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
     case .freedWhileIOTLBCached, .freedWhileMappedUncounted, .pageTableFreedWhileCached, .secondaryTLBStale,
       .atsInvalidationTimeout, .mappingLeak, .dmaMapBeyondAllocation, .pageFreeWrongOrder:
       return .emulator
-    case .pageDoubleFree, .vfreeNonexistentArea, .domainUseAfterFree, .badPageState:
+    case .pageDoubleFree, .vfreeNonexistentArea, .domainUseAfterFree, .badPageState, .unmapPartialLargePage,
+      .resetPrepareReentry:
       return .kernel
     case .dmaUnmapMismatch, .dmaUnmapNotMapped:
       return .dmaAPIDebug

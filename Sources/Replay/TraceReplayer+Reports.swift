@@ -2,13 +2,6 @@ import KernelTypes
 import MemoryModel
 import Reports
 
-/// Replay's own check for what only a trace shows; the IOMMU_DEBUG_PAGEALLOC
-/// sites are `WarningSite`'s table.
-enum ReplaySites {
-  static let faultAfterUnmap = WarningSite(
-    file: "iommusan/replay.c", line: 1, function: "replay_check_fault_after_unmap")
-}
-
 extension TraceReplayer {
   // MARK: - Pieces
 
@@ -306,7 +299,7 @@ extension TraceReplayer {
     let guilty = siteFrame(
       attributedTo: driver.isEmpty ? (deviceName.isEmpty ? "unknown_device" : deviceName) : driver,
       module: driver.isEmpty ? nil : driver)
-    let site = ReplaySites.faultAfterUnmap
+    let site = WarningSite.Emulator.faultAfterUnmap
     let headline =
       "iommu: \(deviceName.isEmpty ? "a device" : deviceName) faulted on iova \(IOVA(x)) "
       + "after the unmap at line \(r.unmapLine)"

@@ -13,9 +13,10 @@ extension Finding {
     package static let vfree = WarningSite(file: "mm/vmalloc.c", line: 3463, function: "vfree")
     /// `bad_page()` in mm/page_alloc.c; it prints no file or line.
     package static let badPage = WarningSite(file: "mm/page_alloc.c", line: 0, function: "bad_page")
-    /// iommusan's check of the order given to `__free_pages()`.
+    /// iommusan's check of the order given to `__free_pages()`, on the page
+    /// allocator's path (as `WarningSite.Emulator.badFree`).
     package static let freeOrder = WarningSite(
-      file: "iommusan/checks.c", line: 210, function: "iommusan_check_free_order")
+      file: "mm/page_alloc.c", line: 215, function: "iommusan_check_free_order")
     /// The read of `domain->type` in `iommu_domain_free()`.
     package static let iommuDomainFree = WarningSite(
       file: "drivers/iommu/iommu.c", line: 0, function: "iommu_domain_free")

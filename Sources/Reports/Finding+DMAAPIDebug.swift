@@ -4,6 +4,8 @@ import MemoryModel
 /// What `check_unmap()` in `kernel/dma/debug.c` (CONFIG_DMA_API_DEBUG)
 /// found wrong with an unmap or free, with the values its message prints.
 package enum DMAAPIUnmapProblem: Sendable, Hashable {
+  /// `DMA_MAPPING_ERROR`: "tries to free an invalid DMA memory address".
+  case invalidAddress(size: UInt64)
   /// No entry at the device address: "tries to free DMA memory it has not allocated".
   case notAllocated(size: UInt64)
   case differentSize(mapSize: UInt64, unmapSize: UInt64)
@@ -15,8 +17,22 @@ package enum DMAAPIUnmapProblem: Sendable, Hashable {
   case sgDifferentCount(mapCount: Int, unmapCount: Int)
 
   var kind: ReportKind {
-    if case .notAllocated = self { return .dmaUnmapNotMapped }
-    return .dmaUnmapMismatch
+    switch self {
+    case .invalidAddress, .notAllocated: .dmaUnmapNotMapped
+    default: .dmaUnmapMismatch
+    }
+  }
+
+  /// The `err_printk()` that prints it: each is its own WARN site.
+  var site: WarningSite {
+    switch self {
+    case .invalidAddress: .checkUnmapInvalidAddress
+    case .notAllocated: .checkUnmapNotAllocated
+    case .differentSize: .checkUnmapSize
+    case .wrongFunction: .checkUnmapType
+    case .differentDirection: .checkUnmapDirection
+    case .sgDifferentCount: .checkUnmapSGCount
+    }
   }
 }
 
@@ -31,6 +47,9 @@ extension Finding {
     let text: String
     let details: [Detail]
     switch problem {
+    case .invalidAddress(let size):
+      text = "device driver tries to free an invalid DMA memory address"
+      details = [Detail("size", .int(Int64(clamping: size)))]
     case .notAllocated(let size):
       text = "device driver tries to free DMA memory it has not allocated \(address) [size=\(size) bytes]"
       details = [Detail("size", .int(Int64(clamping: size)))]
@@ -63,7 +82,7 @@ extension Finding {
     }
     let message = "DMA-API: \(driver) \(device): " + text
     return Finding(
-      kind: problem.kind, headline: message, warnMessage: [message], warningSite: .dmaDebugCheckUnmap,
+      kind: problem.kind, headline: message, warnMessage: [message], warningSite: problem.site,
       frames: frames, details: details)
   }
 }

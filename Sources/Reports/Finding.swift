@@ -28,14 +28,15 @@ package struct Finding: Sendable, Hashable {
   package var dumpsPageOwner: Bool
   /// How a kernel prints the finding: a `WARN()` unless said otherwise.
   package var splat: Splat = .warning
+  /// Lines the kernel logs before the splat, in its own words: an IOMMU
+  /// driver's `pr_err()`s of an invalidation timeout (`Finding.atsTimeoutLog`).
+  package var kernelLog: [String] = []
 
-  /// Whether the kernel prints `headline` after the splat. IOMMU_DEBUG_PAGEALLOC's
-  /// WARN_ONs print nothing but the splat, except `__iommu_debug_check_unmapped()`'s
-  /// `pr_warn("iommu: Detected page leak!\n")` and `dump_page_owner()`; for the
-  /// others the headline and the page_owner record go to the `iommusan:` lines.
-  package var kernelPrintsHeadline: Bool {
-    warningSite.file != WarningSite.debugPageAllocFile || warningSite == .checkUnmapped
-  }
+  /// Whether the kernel prints `headline` after the splat. A bare `WARN_ON()`
+  /// prints nothing but the splat (`WarningSite.isBareWarnOn`): its headline
+  /// and page_owner record go to the `iommusan:` lines. `__iommu_debug_check_unmapped()`
+  /// is followed by `pr_warn("iommu: Detected page leak!\n")` and `dump_page_owner()`.
+  package var kernelPrintsHeadline: Bool { !warningSite.isBareWarnOn }
 
   package init(
     kind: ReportKind, headline: String, warnMessage: [String] = [], warningSite: WarningSite, frames: [String],

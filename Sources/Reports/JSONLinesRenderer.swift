@@ -7,7 +7,7 @@ import MemoryModel
 /// Report keys, in order (absent optional facts are left out):
 /// `kind`, `source`, `headline`, `file`, `line`, `column`, `statement`,
 /// `pid`, `tgid`, `comm`, `cpu`, `pfn`, `phys`, `iova`, `domain`, `device`,
-/// `pasid`, `count`, `details`, `warning`, `guilty`, `call_trace`, `page_owner`.
+/// `pasid`, `count`, `details`, `kernel_log`, `warning`, `guilty`, `call_trace`, `page_owner`.
 package struct JSONLinesRenderer: Sendable {
   package init() {}
 
@@ -47,6 +47,9 @@ package struct JSONLinesRenderer: Sendable {
     if let count = report.count { m.append(JSONMember("count", .int(count))) }
     if !report.details.isEmpty {
       m.append(JSONMember("details", .object(report.details.map { JSONMember($0.key, Self.json($0.value)) })))
+    }
+    if !report.kernelLog.isEmpty {
+      m.append(JSONMember("kernel_log", .array(report.kernelLog.map { .string($0) })))
     }
     m.append(
       JSONMember(

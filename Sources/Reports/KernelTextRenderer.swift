@@ -7,6 +7,7 @@ import MemoryModel
 /// lines, which an emulator has no honest values for):
 ///
 /// ```
+/// <kernelLog lines: what the kernel logged before (an IOMMU driver's timeout lines)>
 /// ------------[ cut here ]------------
 /// <warnMessage lines: WARN(1, fmt) messages sit between the cut line and WARNING>
 /// WARNING: CPU: 0 PID: 1042 at drivers/iommu/iommu-debug-pagealloc.c:91 __iommu_debug_check_unmapped+0x../0x..
@@ -226,6 +227,9 @@ package struct KernelTextRenderer: Sendable {
     let caller = KernelText.frame(StackFrame(site.function, module: siteModule))
     let siteFile = KernelText.sanitize(site.file)
 
+    var logLines: [String] = []
+    for line in report.kernelLog { logLines += KernelText.printkLines(line) }
+    out += logLines
     out.append("------------[ cut here ]------------")
     var warnLines: [String] = []
     for message in report.warnMessage { warnLines += KernelText.printkLines(message) }
@@ -263,7 +267,9 @@ package struct KernelTextRenderer: Sendable {
     out.append("---[ end trace 0000000000000000 ]---")
 
     let headline = KernelText.printkLines(report.headline)
-    if report.finding.kernelPrintsHeadline, !(report.headline.isEmpty || Self.contains(warnLines, headline)) {
+    if report.finding.kernelPrintsHeadline,
+      !(report.headline.isEmpty || Self.contains(warnLines, headline) || Self.contains(logLines, headline))
+    {
       out += headline
     }
     for line in report.trailer { out += KernelText.printkLines(line) }

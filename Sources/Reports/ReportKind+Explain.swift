@@ -55,6 +55,8 @@ extension ReportKind {
     case .dmaMapBeyondAllocation: PackageResources.dma_map_beyond_allocation_md
     case .badPageState: PackageResources.bad_page_state_md
     case .pageFreeWrongOrder: PackageResources.page_free_wrong_order_md
+    case .unmapPartialLargePage: PackageResources.unmap_partial_large_page_md
+    case .resetPrepareReentry: PackageResources.reset_prepare_reentry_md
     }
   }
 }

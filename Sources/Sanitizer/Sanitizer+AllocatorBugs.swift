@@ -20,7 +20,7 @@ extension Sanitizer {
         headline:
           "iommusan: free_pages of pfn \(pfn) order \(block.order), which was freed already and now belongs to "
           + "another owner (order \(last.block.order), \(last.use.rawValue)): a kernel would free it under them",
-        warningSite: WarnSites.emulator("iommusan_check_bad_free", line: 200),
+        warningSite: WarningSite.Emulator.badFree,
         frames: ["iommusan_check_bad_free"], pfn: pfn, phys: phys(pfn),
         details: [Detail("order", .int(Int64(block.order))), Detail("owner", .string(last.use.rawValue))],
         dumpsPageOwner: true)
@@ -109,8 +109,8 @@ extension Sanitizer {
       headline:
         "iommusan: dma_map of \(ByteSize.describe(size)) at phys \(phys) for \(device.name) runs \(beyond) bytes "
         + "past its allocation (pfn \(record.block.head) order \(record.block.order)) into pfn \(firstOutside)",
-      warningSite: WarnSites.emulator("iommusan_check_dma_map_range", line: 220),
-      frames: ["iommusan_check_dma_map_range", "debug_dma_map_phys", "dma_map_phys", "dma_map_page_attrs"],
+      warningSite: WarningSite.Emulator.dmaMapRange,
+      frames: ["iommusan_check_dma_map_range", "debug_dma_map_phys"],
       pfn: record.block.head, phys: phys, iova: dmaAddress, domain: device.domain?.name, device: device.name,
       details: [
         Detail("size", .int(Int64(clamping: size))), Detail("allocation end", .hex(blockEnd)),

@@ -93,7 +93,7 @@ extension Sanitizer: MachineObserver {
           ? "iommusan: pfn \(pfn) of SVA-shared memory freed before the IOMMU was told: \(cacheName) still maps "
             + "\(IOVA(e.iova)) (pasid \(pasid)) to it"
           : "iommusan: pfn \(pfn) freed while \(cacheName) still maps iova \(IOVA(e.iova)) to it",
-        warningSite: WarnSites.emulator("iommusan_check_free_cached", line: 40),
+        warningSite: WarningSite.Emulator.freeCached,
         frames: ["iommusan_check_free_cached"], pfn: pfn, phys: phys(pfn), iova: IOVA(e.iova),
         domain: domains(e.tag.domainID)?.name, device: dev?.name ?? user(of: e.tag, domains), pasid: e.tag.pasid,
         details: [
@@ -147,7 +147,7 @@ extension Sanitizer: MachineObserver {
       headline:
         "iommusan: pfn \(pfn) freed while domain \(domain.name) still maps iova \(iova) to it, "
         + "uncounted by the map counts",
-      warningSite: WarnSites.emulator("iommusan_check_free_mapped", line: 60),
+      warningSite: WarningSite.Emulator.freeMapped,
       frames: ["iommusan_check_free_mapped"], pfn: pfn, phys: phys(pfn), iova: iova, domain: domain.name,
       device: device?.name,
       details: [
@@ -177,7 +177,7 @@ extension Sanitizer: MachineObserver {
             + "points at it (va \(VirtualAddress(e.iovaBase)), pasid \(pasid))"
           : "iommusan: page-table page \(base) of SVA-shared memory freed before the IOMMU was told: \(u.name) "
             + "still caches a pointer to it (pasid \(pasid))",
-        warningSite: WarnSites.emulator(check, line: kernel ? 90 : 100), frames: [check],
+        warningSite: kernel ? WarningSite.Emulator.kernelTableFree : WarningSite.Emulator.secondaryTLB, frames: [check],
         pfn: block.head, phys: base, iova: IOVA(e.iovaBase), domain: domain?.name,
         device: domain?.attachedDevices.first?.device.name, pasid: e.tag.pasid,
         details: [
@@ -198,7 +198,7 @@ extension Sanitizer: MachineObserver {
       kind: .pageTableFreedWhileCached,
       headline:
         "iommusan: I/O page-table page at \(base) freed while the walk cache of \(domain.unit.name) still points at it",
-      warningSite: WarnSites.emulator("iommusan_check_table_free", line: 80),
+      warningSite: WarningSite.Emulator.tableFree,
       frames: ["iommusan_check_table_free", "iommu_put_pages_list"], pfn: block.head, phys: base,
       iova: IOVA(e.iovaBase), domain: domain.name,
       details: [
@@ -210,22 +210,26 @@ extension Sanitizer: MachineObserver {
 
   // MARK: - ATS
 
+  /// The driver's own log of the timeout (`Finding.atsTimeoutLog`), then
+  /// iommusan's WARN at the IOMMU driver's file.
+  /// The corresponding Linux functions are `qi_check_fault()` (VT-d),
+  /// `__arm_smmu_cmdq_skip_err()` (SMMUv3) and `iommu_print_event()` (AMD).
   package func atcInvalidationTimedOut(_ command: InvalidationCommand, device: Device, context: CallContext) {
-    let message: String
-    switch device.unit.model {
-    case .vtd: message = "DMAR: VT-d detected Invalidation Time-out Error: SID \(device.bdf)"
-    case .smmuv3: message = "arm-smmu-v3: ATC invalidate timeout (CMDQ_ERR_CERROR_ATC_INV_IDX) for \(device.bdf)"
-    case .amd: message = "AMD-Vi: Completion-Wait loop timed out after INVALIDATE_IOTLB_PAGES to \(device.bdf)"
-    }
-    let finding = Finding(
-      kind: .atsInvalidationTimeout, headline: message, warnMessage: [message],
-      warningSite: WarnSites.emulator("iommusan_check_ats_invalidation", line: 120),
+    var pasid: UInt32?
+    if case .atc(_, let p) = command.target, let p { pasid = p }
+    let log = Finding.atsTimeoutLog(
+      .init(
+        model: device.unit.model, unit: device.unit.name, bdf: device.bdf, pasid: pasid, range: command.range))
+    var finding = Finding(
+      kind: .atsInvalidationTimeout, headline: log.first ?? "",
+      warningSite: WarningSite.Emulator.atsInvalidation(device.unit.model),
       frames: ["iommusan_check_ats_invalidation"], iova: command.range.map { IOVA($0.lowerBound) },
-      device: device.name,
+      device: device.name, pasid: pasid,
       details: [
         Detail("command", .string(command.name)), Detail("iommu", .string(device.unit.name)),
         Detail("reason", .string("the device is resetting (FLR) and ignores ATS invalidations")),
       ])
+    finding.kernelLog = log
     report(finding, context: context)
   }
 
@@ -271,7 +275,7 @@ extension Sanitizer: MachineObserver {
         headline:
           "iommusan: DMA use-after-free: \(event.device.name) \(rw) at iova \(event.iova) reached pfn \(pfn), "
           + "which \(state)",
-        warningSite: WarnSites.emulator("iommusan_dma_ground_truth", line: 160),
+        warningSite: WarningSite.Emulator.dmaGroundTruth,
         frames: ["iommusan_dma_ground_truth", "iommusan_device_access"], pfn: pfn, phys: event.phys,
         iova: event.iova, domain: event.domain?.name, device: event.device.name, pasid: event.pasid,
         details: details, dumpsPageOwner: true)
@@ -284,7 +288,7 @@ extension Sanitizer: MachineObserver {
         headline:
           "iommusan: DMA through a freed page table: \(event.device.name) \(rw) at iova \(event.iova) walked the "
           + "freed table page \(table)",
-        warningSite: WarnSites.emulator("iommusan_dma_ground_truth", line: 175),
+        warningSite: WarningSite.Emulator.dmaStaleWalk,
         frames: ["iommusan_dma_ground_truth", "iommusan_device_access"], pfn: tpfn, phys: event.phys,
         iova: event.iova, domain: event.domain?.name, device: event.device.name, pasid: event.pasid,
         details: [
@@ -317,13 +321,18 @@ extension Sanitizer: MachineObserver {
 
   // MARK: - DMA-API debug
 
+  /// Records the entry as `debug_dma_map_phys()` (or `debug_dma_alloc_coherent()`)
+  /// does, with the stack `dma_entry_alloc()` saves (`stack_trace_save(...,
+  /// DMA_DEBUG_STACKTRACE_ENTRIES, 1)`: at most 5 frames, from the debug function).
   package func dmaMapped(
     _ device: Device, dmaAddress: IOVA, size: UInt64, direction: DMADirection, phys: PhysicalAddress,
     context: CallContext
   ) {
+    let debug = context.via.first == "dma_alloc_attrs" ? "debug_dma_alloc_coherent" : "debug_dma_map_phys"
+    let stack = Array(context.chain([debug]).prefix(5))
     state.withLock {
       $0.dmaEntries[DMAKey(device: device.name, address: dmaAddress.rawValue)] = DMAEntry(
-        size: size, direction: direction, phys: phys)
+        size: size, direction: direction, phys: phys, stack: stack)
     }
     checkDMAMapRange(device, dmaAddress: dmaAddress, size: size, phys: phys, context: context)
   }
@@ -336,6 +345,11 @@ extension Sanitizer: MachineObserver {
     reportDomainFreedAgain(domain, context: context)
   }
 
+  /// Each `err_printk()` of `check_unmap()` is its own `WARN(1, ...)` at its
+  /// own line (`WarningSite.checkUnmap...`), followed, when the entry was
+  /// found, by `dump_entry_trace()`'s `Mapped at:` and the entry's stack.
+  /// iommusan shows every error, as `dma_debug` with `all_errors=1` does: a
+  /// kernel shows only the first by default (`show_num_errors = 1`).
   /// The corresponding Linux function is `check_unmap()`.
   package func dmaUnmapping(
     _ device: Device, dmaAddress: IOVA, size: UInt64?, direction: DMADirection?, context: CallContext
@@ -350,10 +364,15 @@ extension Sanitizer: MachineObserver {
       finding.iova = dmaAddress
       finding.domain = device.domain?.name
       finding.device = device.name
-      self.report(finding, context: context)
+      // dump_entry_trace(): pr_warn("Mapped at:\n") (pr_fmt "DMA-API: "), then
+      // stack_trace_print()'s " %pS" lines.
+      let trailer =
+        entry.map { e in ["DMA-API: Mapped at:"] + e.stack.map { " " + KernelText.frame(StackFrame($0)) } } ?? []
+      self.report(finding, context: context, trailer: trailer)
     }
     guard let entry else {
-      report(.notAllocated(size: size ?? 0))
+      // DMA_MAPPING_ERROR: dma_mapping_error() is true for it.
+      report(dmaAddress.rawValue == UInt64.max ? .invalidAddress(size: size ?? 0) : .notAllocated(size: size ?? 0))
       return
     }
     if let size, size != entry.size { report(.differentSize(mapSize: entry.size, unmapSize: size)) }
@@ -374,7 +393,7 @@ extension Sanitizer: MachineObserver {
         headline:
           "iommusan: process \(domain.process?.description ?? "?") exited with its SVA binding to "
           + "\(dev?.device.name ?? "a device") (pasid \(dev?.pasid ?? 0)) still in place",
-        warningSite: WarnSites.emulator("iommusan_check_mapping_leak", line: 195),
+        warningSite: WarningSite.Emulator.svaLeak,
         frames: ["iommusan_check_mapping_leak", "mmu_notifier_release", "exit_mmap"], domain: domain.name,
         device: dev?.device.name, pasid: dev?.pasid, details: [Detail("reason", .string(reason.rawValue))])
       report(finding, context: context)
@@ -386,7 +405,7 @@ extension Sanitizer: MachineObserver {
     let finding = Finding(
       kind: .mappingLeak,
       headline: "iommusan: \(reason.rawValue) with \(ByteSize.describe(bytes)) still mapped in domain \(domain.name)",
-      warningSite: WarnSites.emulator("iommusan_check_mapping_leak", line: 200),
+      warningSite: WarningSite.Emulator.mappingLeak,
       frames: ["iommusan_check_mapping_leak", reason == .domainFreed ? "iommu_domain_free" : "iommu_detach_device"],
       pfn: first.phys.pfn(pageShift: pageShift), phys: first.phys, iova: first.iova, domain: domain.name,
       device: device?.name,

@@ -3,16 +3,6 @@ import KernelTypes
 import MemoryModel
 import Reports
 
-/// Sites of the WARNs the sanitizer reproduces beyond IOMMU_DEBUG_PAGEALLOC's
-/// (those are `WarningSite`'s own table).
-enum WarnSites {
-  /// The emulator's own checks and the ground truth have no kernel site;
-  /// they name the iommusan check that fired.
-  static func emulator(_ function: String, line: Int) -> WarningSite {
-    WarningSite(file: "iommusan/checks.c", line: line, function: function)
-  }
-}
-
 extension StackFrame {
   init(_ k: KernelFrame) {
     self.init(k.function, module: k.module, sourceFile: k.file, sourceLine: k.line, isGuilty: k.isDriver)
@@ -27,13 +17,15 @@ extension Sanitizer {
   /// A `dma-use-after-free` whose page was free when the translation was
   /// made (`freedAfterTranslation` false) names no free and no reallocation.
   func report(
-    _ finding: Finding, stack: [KernelFrame]? = nil, context: CallContext, freedAfterTranslation: Bool = true
+    _ finding: Finding, stack: [KernelFrame]? = nil, context: CallContext, freedAfterTranslation: Bool = true,
+    trailer: [String] = []
   ) {
     let owner = finding.dumpsPageOwner ? finding.pfn.flatMap(pageOwner) : nil
     if let pfn = finding.pfn { note(.report(finding.kind), pfn: pfn.rawValue, context: context) }
     let callers = stack ?? context.chain([])
     var report = Report(
-      finding, callers: callers.map(StackFrame.init), statement: nil, task: context.task, pageOwner: owner)
+      finding, callers: callers.map(StackFrame.init), statement: nil, task: context.task, pageOwner: owner,
+      trailer: trailer)
     if let pfn = finding.pfn, let r = machine.memory.record(containing: pfn) {
       switch finding.kind {
       case .allocatedWhileMapped:

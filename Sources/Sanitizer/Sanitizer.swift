@@ -76,6 +76,8 @@ package final class Sanitizer: Sendable {
     var size: UInt64
     var direction: DMADirection
     var phys: PhysicalAddress
+    /// The entry's `stack_entries`: where it was mapped, innermost first.
+    var stack: [KernelFrame]
   }
   let state = Mutex(State())
   /// Where the live mappings were made, for reports that name a page.

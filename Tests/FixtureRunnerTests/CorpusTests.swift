@@ -84,6 +84,8 @@ let corpus: [String] = {
     ("dma-map-beyond-allocation", "Fixtures/allocator/dma-map-beyond-allocation.fixture"),
     ("bad-page-state", "Fixtures/allocator/free-order-too-large.fixture"),
     ("page-free-wrong-order", "Fixtures/allocator/free-order-too-small.fixture"),
+    ("unmap-partial-large-page", "Fixtures/sanitizer/unmap-partial-lpae.fixture"),
+    ("reset-prepare-reentry", "Fixtures/reset/prepare-reentry.fixture"),
   ]
 
   @Test(arguments: cases.map(\.kind))

@@ -179,6 +179,9 @@ final class RecordingObserver: MachineObserver {
     _ domain: Domain, leaves: [RemovedLeaves], reason: LeakReason, device: Device?, freed: Bool, context: CallContext
   ) {}
   func kernelMessage(_ text: String, context: CallContext) { events.withLock { $0.append(.message(text)) } }
+  func kernelWarning(_ warning: KernelWarning, context: CallContext) {
+    events.withLock { $0.append(.message("WARNING in \(warning.site)")) }
+  }
 }
 
 extension IOMMUUnit {

@@ -5,7 +5,8 @@ import Reports
 /// One hand-built, representative report per kind, as the sanitizer would
 /// produce it. The drivers (`acme_*`) are fictional; kernel functions and
 /// WARN sites follow the kernel (drivers/iommu/iommu-debug-pagealloc.c and
-/// kernel/dma/debug.c); emulator-only kinds WARN from iommusan's own files.
+/// kernel/dma/debug.c); emulator-only kinds WARN from iommusan's checks,
+/// filed under the kernel file whose path they extend (`WarningSite.Emulator`).
 enum GoldenReports {
   static func report(_ kind: ReportKind) -> Report {
     switch kind {
@@ -32,6 +33,8 @@ enum GoldenReports {
     case .dmaMapBeyondAllocation: return dmaMapBeyondAllocation
     case .badPageState: return badPageState
     case .pageFreeWrongOrder: return pageFreeWrongOrder
+    case .unmapPartialLargePage: return unmapPartialLargePage
+    case .resetPrepareReentry: return resetPrepareReentry
     }
   }
 
@@ -176,10 +179,9 @@ enum GoldenReports {
       kind: .freedWhileIOTLBCached,
       headline: "iommusan: pfn 0x80050 freed while an IOTLB entry of iommu0 still maps iova 0x100000",
       warnMessage: ["iommusan: pfn 0x80050 freed while an IOTLB entry of iommu0 still maps iova 0x100000"],
-      warningSite: WarningSite(
-        file: "drivers/iommu/iommusan/iotlb.c", line: 212, function: "iommusan_check_cached_free"),
+      warningSite: WarningSite.Emulator.freeCached,
       callTrace: [
-        k("iommusan_check_cached_free"), k("__free_frozen_pages"), k("__free_pages"),
+        k("iommusan_check_free_cached"), k("__free_frozen_pages"), k("__free_pages"),
         guilty("acme_cam_release_buf", "acme_cam", file, 17), m("acme_cam_stop_streaming", "acme_cam"),
         k("vb2_core_streamoff"), k("__video_do_ioctl"), k("video_usercopy"),
       ],
@@ -201,7 +203,7 @@ enum GoldenReports {
       kind: .freedWhileMappedUncounted,
       headline: headline,
       warnMessage: [headline],
-      warningSite: WarningSite(file: "iommusan/checks.c", line: 60, function: "iommusan_check_free_mapped"),
+      warningSite: WarningSite.Emulator.freeMapped,
       callTrace: [
         k("iommusan_check_free_mapped"), k("free_pages_prepare"), k("__free_frozen_pages"), k("__free_pages"),
         guilty("acme_isp_free_tiles", "acme_isp", file, 17), m("acme_isp_remove", "acme_isp"),
@@ -226,10 +228,9 @@ enum GoldenReports {
       kind: .pageTableFreedWhileCached,
       headline: "iommusan: kernel page-table page pfn 0x80060 freed while the walk cache of iommu0 points at it",
       warnMessage: ["iommusan: kernel page-table page pfn 0x80060 freed while the walk cache of iommu0 points at it"],
-      warningSite: WarningSite(
-        file: "drivers/iommu/iommusan/walk-cache.c", line: 88, function: "iommusan_check_table_free"),
+      warningSite: WarningSite.Emulator.kernelTableFree,
       callTrace: [
-        k("iommusan_check_table_free"), k("__free_frozen_pages"), k("pte_free_kernel"), k("pmd_free_pte_page"),
+        k("iommusan_check_kernel_pgtable_free"), k("__free_frozen_pages"), k("pte_free_kernel"), k("pmd_free_pte_page"),
         k("vfree"), guilty("acme_fw_unload", "acme_fw", file, 27), m("acme_fw_remove", "acme_fw"),
         k("platform_remove"), k("device_release_driver_internal"),
       ],
@@ -248,8 +249,7 @@ enum GoldenReports {
       kind: .secondaryTLBStale,
       headline: "iommusan: pfn 0x80070 freed before the IOMMU's copy for pasid 2 was invalidated",
       warnMessage: ["iommusan: pfn 0x80070 freed before the IOMMU's copy for pasid 2 was invalidated"],
-      warningSite: WarningSite(
-        file: "drivers/iommu/iommusan/sva.c", line: 141, function: "iommusan_check_secondary_tlb"),
+      warningSite: WarningSite.Emulator.secondaryTLB,
       callTrace: [
         k("iommusan_check_secondary_tlb"), k("free_unref_folios"), k("folios_put_refs"),
         k("free_pages_and_swap_cache"), k("tlb_finish_mmu"), k("vms_clear_ptes"),
@@ -266,13 +266,14 @@ enum GoldenReports {
 
   static var atsInvalidationTimeout: Report {
     let file = "Fixtures/flr-race.fixture"
-    return Report(
+    let log = Finding.atsTimeoutLog(
+      .init(model: .vtd, unit: "dmar0", bdf: "0000:00:03.0", pasid: nil, range: 0x10_0000...0x10_0fff))
+    var report = Report(
       kind: .atsInvalidationTimeout,
-      headline: "iommusan: ATS invalidation to nic0 (0000:00:03.0) timed out: the function is in reset",
-      warnMessage: ["iommusan: ATS invalidation to nic0 (0000:00:03.0) timed out: the function is in reset"],
-      warningSite: WarningSite(file: "drivers/iommu/iommusan/ats.c", line: 64, function: "iommusan_ats_timeout"),
+      headline: log[0],
+      warningSite: WarningSite.Emulator.atsInvalidation(.vtd),
       callTrace: [
-        k("iommusan_ats_timeout"), k("qi_submit_sync"), k("qi_flush_dev_iotlb"), k("cache_tag_flush_range"),
+        k("iommusan_check_ats_invalidation"), k("qi_submit_sync"), k("qi_flush_dev_iotlb"), k("cache_tag_flush_range"),
         k("intel_iommu_tlb_sync"), k("__iommu_unmap"), k("iommu_unmap"),
         guilty("acme_nic_unmap_ring", "acme_nic", file, 19), m("acme_nic_reset_work", "acme_nic"),
         k("process_one_work"), k("worker_thread"),
@@ -280,7 +281,9 @@ enum GoldenReports {
       statement: StatementLocation(file: file, line: 19, column: 1, text: "iommu_unmap dom iova=0x100000 size=4K"),
       task: EmulatedTask(pid: 87, tgid: 87, comm: "kworker/0:2", cpu: 0),
       iova: IOVA(0x10_0000), domain: "dom", device: "nic0",
-      details: [Detail("iommu", .string("iommu0")), Detail("reset", .string("none"))])
+      details: [Detail("iommu", .string("dmar0")), Detail("reset", .string("none"))])
+    report.kernelLog = log
+    return report
   }
 
   static var mappingLeak: Report {
@@ -288,9 +291,9 @@ enum GoldenReports {
     return Report(
       kind: .mappingLeak, headline: "iommusan: domain vdpa freed with 3 mappings (12K) left",
       warnMessage: ["iommusan: domain vdpa freed with 3 mappings (12K) left"],
-      warningSite: WarningSite(file: "drivers/iommu/iommusan/leak.c", line: 52, function: "iommusan_check_domain_free"),
+      warningSite: WarningSite.Emulator.mappingLeak,
       callTrace: [
-        k("iommusan_check_domain_free"), k("iommu_domain_free"),
+        k("iommusan_check_mapping_leak"), k("iommu_domain_free"),
         guilty("acme_vdpa_release_domain", "acme_vdpa", file, 40), m("acme_vdpa_free", "acme_vdpa"),
         k("vdpa_release_dev"), k("device_release"),
       ],
@@ -310,12 +313,12 @@ enum GoldenReports {
       "DMA-API: acme_nvme 0000:00:01.0: device driver frees DMA memory with different size "
       + "[device address=0x00000000fffff000] [map size=8192 bytes] [unmap size=4096 bytes]"
     let mapped = [
-      k("debug_dma_map_phys"), k("dma_map_phys"), m("acme_nvme_map_data", "acme_nvme"),
+      k("debug_dma_map_phys"), k("dma_map_phys"), k("dma_map_page_attrs"), m("acme_nvme_map_data", "acme_nvme"),
       m("acme_nvme_queue_rq", "acme_nvme"), k("blk_mq_dispatch_rq_list"),
     ]
     return Report(
       kind: .dmaUnmapMismatch, headline: message, warnMessage: [message],
-      warningSite: WarningSite(file: "kernel/dma/debug.c", line: 1036, function: "check_unmap"),
+      warningSite: .checkUnmapSize,
       callTrace: [
         k("check_unmap"), k("debug_dma_unmap_phys"), k("dma_unmap_phys"),
         guilty("acme_nvme_unmap_data", "acme_nvme", file, 26), m("acme_nvme_complete_rq", "acme_nvme"),
@@ -328,7 +331,7 @@ enum GoldenReports {
       details: [
         Detail("map size", .int(8192)), Detail("unmap size", .int(4096)), Detail("direction", .string("bidirectional")),
       ],
-      trailer: ["Mapped at:"] + mapped.map { " " + KernelText.frame($0) })
+      trailer: ["DMA-API: Mapped at:"] + mapped.map { " " + KernelText.frame($0) })
   }
 
   static var dmaUnmapNotMapped: Report {
@@ -338,7 +341,7 @@ enum GoldenReports {
       + "[device address=0x00000000fffff000] [size=4096 bytes]"
     return Report(
       kind: .dmaUnmapNotMapped, headline: message, warnMessage: [message],
-      warningSite: WarningSite(file: "kernel/dma/debug.c", line: 1012, function: "check_unmap"),
+      warningSite: .checkUnmapNotAllocated,
       callTrace: [
         k("check_unmap"), k("debug_dma_unmap_phys"), k("dma_unmap_phys"),
         guilty("acme_nvme_abort_cmd", "acme_nvme", file, 31), m("acme_nvme_timeout", "acme_nvme"),
@@ -358,10 +361,9 @@ enum GoldenReports {
       kind: .dmaUseAfterFree,
       headline: "iommusan: nic0 wrote 8 bytes to pfn 0x80090, freed since iova 0xffffd000 was mapped",
       warnMessage: ["iommusan: nic0 wrote 8 bytes to pfn 0x80090, freed since iova 0xffffd000 was mapped"],
-      warningSite: WarningSite(
-        file: "drivers/iommu/iommusan/ground-truth.c", line: 120, function: "iommusan_check_dma_access"),
+      warningSite: WarningSite.Emulator.dmaGroundTruth,
       callTrace: [
-        k("iommusan_check_dma_access"), k("iommusan_device_write"),
+        k("iommusan_dma_ground_truth"), k("iommusan_device_access"),
         guilty("acme_nic_rx_dma", "acme_nic", file, 30),
       ],
       statement: StatementLocation(file: file, line: 30, column: 1, text: "dma nic0 write rxh value=0x41"),
@@ -387,10 +389,9 @@ enum GoldenReports {
       kind: .dmaStaleWalk,
       headline: "iommusan: accel0 pasid 1 translation walked freed page-table page pfn 0x80060",
       warnMessage: ["iommusan: accel0 pasid 1 translation walked freed page-table page pfn 0x80060"],
-      warningSite: WarningSite(
-        file: "drivers/iommu/iommusan/ground-truth.c", line: 151, function: "iommusan_check_walk"),
+      warningSite: WarningSite.Emulator.dmaStaleWalk,
       callTrace: [
-        k("iommusan_check_walk"), k("iommusan_translate"), k("iommusan_device_read"),
+        k("iommusan_dma_ground_truth"), k("iommusan_device_access"),
         guilty("acme_accel_fetch", "acme_accel", file, 35),
       ],
       statement: StatementLocation(
@@ -494,7 +495,7 @@ enum GoldenReports {
       headline:
         "iommusan: dma_map of 4K at phys 0x80081800 for nic0 runs 2048 bytes past its allocation "
         + "(pfn 0x80081 order 0) into pfn 0x80082",
-      warningSite: WarningSite(file: "iommusan/checks.c", line: 220, function: "iommusan_check_dma_map_range"),
+      warningSite: WarningSite.Emulator.dmaMapRange,
       callTrace: [
         k("iommusan_check_dma_map_range"), k("debug_dma_map_phys"), k("dma_map_phys"), k("dma_map_page_attrs"),
         guilty("acme_nic_map_rx", "acme_nic", file, 8),
@@ -518,9 +519,9 @@ enum GoldenReports {
       kind: .faultAfterUnmap,
       headline: "iommusan: io_page_fault at iova 0xfe980000, unmapped 6.176 ms earlier by kworker/u64:0-12",
       warnMessage: ["iommusan: io_page_fault at iova 0xfe980000, unmapped 6.176 ms earlier by kworker/u64:0-12"],
-      warningSite: WarningSite(file: "drivers/iommu/iommusan/replay.c", line: 203, function: "iommusan_replay_fault"),
+      warningSite: WarningSite.Emulator.faultAfterUnmap,
       callTrace: [
-        k("iommusan_replay_fault"), k("report_iommu_fault"),
+        k("replay_check_fault_after_unmap"), k("report_iommu_fault"),
         guilty("ath12k_pci", "ath12k_pci", file, 5), k("amd_iommu_int_thread"), k("irq_thread_fn"),
         k("irq_thread"), k("kthread"), k("ret_from_fork"), k("ret_from_fork_asm"),
       ],
@@ -531,5 +532,28 @@ enum GoldenReports {
         Detail("flags", .hex(1)), Detail("unmapped at", .string("\(file):4")),
         Detail("unmap size", .int(524_288)), Detail("freed at", .string("\(file):3")),
       ])
+  }
+
+  // MARK: - IOMMU core and io-pgtable WARNs
+
+  static var unmapPartialLargePage: Report {
+    let file = "Fixtures/acme-gpu-unmap.fixture"
+    return Report(
+      .partialLargeUnmap(iova: IOVA(0x4000_0000), size: 0x1000, domain: "gpu", device: "gpu0"),
+      callers: [guilty("acme_gpu_unmap_tile", "acme_gpu", file, 21), m("acme_gpu_free_bo", "acme_gpu")],
+      statement: StatementLocation(file: file, line: 21, column: 1, text: "iommu_unmap gpu iova=0x4000_0000 size=4K"),
+      task: task("acme-gpu-unmap"), pageOwner: nil)
+  }
+
+  static var resetPrepareReentry: Report {
+    let file = "Fixtures/acme-nic-reset.fixture"
+    return Report(
+      .resetPrepareReentry(device: "nic0", bdf: "0000:00:03.0", domain: "vtd0:blocked"),
+      callers: [
+        k("pcie_flr"), guilty("acme_nic_reset_prepare", "acme_nic", file, 14), k("pci_dev_save_and_disable"),
+        k("pci_reset_function"),
+      ],
+      statement: StatementLocation(file: file, line: 14, column: 1, text: "flr nic0"),
+      task: EmulatedTask(pid: 87, tgid: 87, comm: "kworker/0:2", cpu: 0), pageOwner: nil)
   }
 }

@@ -7,7 +7,7 @@ import Testing
 @Suite struct JSONLinesTests {
   static let reportKeys = [
     "kind", "source", "headline", "file", "line", "column", "statement", "pid", "tgid", "comm", "cpu", "pfn",
-    "phys", "iova", "domain", "device", "pasid", "count", "details", "warning", "guilty", "call_trace",
+    "phys", "iova", "domain", "device", "pasid", "count", "details", "kernel_log", "warning", "guilty", "call_trace",
     "page_owner",
   ]
 

@@ -9,18 +9,18 @@ import Testing
     func index(_ prefix: String) -> Int { lines.firstIndex { $0.hasPrefix(prefix) } ?? -1 }
     let order = [
       index("------------[ cut here ]------------"), index("DMA-API: acme_nvme 0000:00:01.0:"),
-      index("WARNING: kernel/dma/debug.c:1036 at check_unmap+0x"),
+      index("WARNING: kernel/dma/debug.c:1006 at check_unmap+0x"),
       index("Modules linked in: acme_nvme"),
       index("CPU: 0 UID: 0 PID: 1042 Comm: acme-nvme-prp Not tainted 7.0.0-iommusan #1 PREEMPT(full) "),
       index("Hardware name: iommusan emulated machine"), index("RIP: 0010:acme_nvme_unmap_data+0x"),
       index("Call Trace:"), index(" <TASK>"), index(" check_unmap+0x"), index(" </TASK>"),
-      index("---[ end trace 0000000000000000 ]---"), index("Mapped at:"),
+      index("---[ end trace 0000000000000000 ]---"), index("DMA-API: Mapped at:"),
       index("iommusan: dma-unmap-mismatch (DMA-API debug)"),
     ]
     #expect(!order.contains(-1), "\(order)")
     #expect(order == order.sorted(), "\(order)")
     // The headline is the WARN message: printed once, inside the cut-here block.
-    #expect(lines.filter { $0.hasPrefix("DMA-API:") }.count == 1)
+    #expect(lines.filter { $0.hasPrefix("DMA-API: acme_nvme") }.count == 1)
   }
 
   @Test func headlineFollowsTheEndMarkerThenPageOwner() {
@@ -145,5 +145,57 @@ import Testing
     #expect(KernelText.printkPrefix(nanoseconds: 554_863_972_000) == "[  554.863972] ")
     #expect(KernelText.printkPrefix(nanoseconds: 7_731_955_123, pid: 11919) == "[    7.731955][T11919] ")
     #expect(KernelText.printkPrefix(nanoseconds: 0, pid: 1) == "[    0.000000][    T1] ")
+  }
+}
+
+/// The IOMMU drivers' own ATS invalidation timeout lines (issue 17, item 10).
+@Suite struct ATSTimeoutLogTests {
+  typealias Inv = Finding.ATSInvalidation
+
+  @Test func sourceIDIsBusDevFnFromTheBDF() {
+    #expect(Inv(model: .vtd, unit: "dmar0", bdf: "0000:00:01.0", pasid: nil, range: nil).sourceID == 0x8)
+    #expect(Inv(model: .vtd, unit: "dmar0", bdf: "0000:53:00.0", pasid: nil, range: nil).sourceID == 0x5300)
+    #expect(Inv(model: .vtd, unit: "dmar0", bdf: "0000:af:03.1", pasid: nil, range: nil).sourceID == 0xaf19)
+    #expect(Inv(model: .vtd, unit: "dmar0", bdf: "bogus", pasid: nil, range: nil).sourceID == 0)
+  }
+
+  /// `qi_flush_dev_iotlb()`'s encodings; the Proxmox log's descriptor for
+  /// SID 0x5300 is `qw0 = 0x5300530000000003`, and the whole space is
+  /// `qw1 = 0x7ffffffffffff001` (as in Nilesh's log).
+  @Test func vtdDescriptorsAsTheDriverBuildsThem() {
+    let log = Finding.atsTimeoutLog(Inv(model: .vtd, unit: "dmar0", bdf: "0000:53:00.0", pasid: nil, range: nil))
+    #expect(
+      log == [
+        "DMAR: VT-d detected Invalidation Time-out Error: SID 5300",
+        "DMAR: QI HEAD: Device-TLB Invalidation qw0 = 0x5300530000000003, qw1 = 0x7ffffffffffff001",
+        "DMAR: QI PRIOR: Invalidation Wait qw0 = 0x200000025, qw1 = 0x100000000",
+        "DMAR: Invalidation Time-out Error (ITE) cleared",
+      ])
+    #expect(Finding.vtdAddress(0x10_0000...0x10_0fff) == (0x10_0000, false))
+    // 8K at 0x102000: mask 1, addr |= (1 << 12) - 1, then the page mask; size bit.
+    #expect(Finding.vtdAddress(0x10_2000...0x10_3fff) == (0x10_2000, true))
+    // 16K at 0x104000: mask 2 sets bit 12.
+    #expect(Finding.vtdAddress(0x10_4000...0x10_7fff) == (0x10_5000, true))
+  }
+
+  @Test func smmuAndAMDLines() {
+    #expect(
+      Finding.atsTimeoutLog(Inv(model: .smmuv3, unit: "smmu0", bdf: "0000:00:01.0", pasid: nil, range: nil)) == [
+        "arm-smmu-v3 smmu0: CMDQ error (cons 0x03000001): ATC invalidate timeout"
+      ])
+    #expect(
+      Finding.atsTimeoutLog(Inv(model: .amd, unit: "ivhd0", bdf: "0000:63:00.0", pasid: nil, range: nil)) == [
+        "AMD-Vi: Completion-Wait loop timed out",
+        "iommu ivhd0: AMD-Vi: Event logged [IOTLB_INV_TIMEOUT device=0000:63:00.0 address=0x100000000]",
+      ])
+  }
+
+  /// The driver's lines come before the cut line, not after the end marker.
+  @Test func kernelLogPrecedesTheSplat() {
+    let lines = KernelTextRenderer().lines(GoldenReports.atsInvalidationTimeout)
+    let cut = lines.firstIndex(of: "------------[ cut here ]------------") ?? -1
+    #expect(cut == 4)
+    #expect(lines[0] == "DMAR: VT-d detected Invalidation Time-out Error: SID 18")
+    #expect(lines.filter { $0.hasPrefix("DMAR: ") }.count == 4)
   }
 }

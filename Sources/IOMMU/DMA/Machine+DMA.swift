@@ -28,9 +28,12 @@ extension Machine {
     let domain = try dmaDomain(device)
     guard size > 0 else { throw MachineError(.EINVAL, "size is 0") }
     guard phys.adding(size) != nil else { throw MachineError(.EOVERFLOW, "phys+size wraps around") }
+    // DMA-API debug is called from the API's entry: `dma_map_phys()` (from
+    // `dma_map_page_attrs()`) or `dma_alloc_attrs()`.
+    let debugContext = context.through(coherent == nil ? ["dma_map_phys", "dma_map_page_attrs"] : ["dma_alloc_attrs"])
     if domain.type == .identity {
       observer?.dmaMapped(
-        device, dmaAddress: IOVA(phys.rawValue), size: size, direction: direction, phys: phys, context: context)
+        device, dmaAddress: IOVA(phys.rawValue), size: size, direction: direction, phys: phys, context: debugContext)
       return IOVA(phys.rawValue)
     }
     let granule = domain.granule
@@ -65,7 +68,8 @@ extension Machine {
         dmaAddress: dmaAddress, iova: iova, length: length, size: size, phys: phys, direction: direction,
         coherentBlock: coherent)
     }
-    observer?.dmaMapped(device, dmaAddress: dmaAddress, size: size, direction: direction, phys: phys, context: context)
+    observer?.dmaMapped(
+      device, dmaAddress: dmaAddress, size: size, direction: direction, phys: phys, context: debugContext)
     return dmaAddress
   }
 
