@@ -75,7 +75,8 @@ extension ParserState {
     case .exit: return Syntax(positionals: ["PROCESS"])
     case .svaBind: return Syntax(positionals: ["DEVICE", "PROCESS"])
     case .resetPrepare, .resetDone, .flr, .flrBegin, .flrEnd: return Syntax(positionals: ["DEVICE"])
-    case .expect: return Syntax(positionals: [])
+    case .expect, .end: return Syntax(positionals: [])
+    case .repeatBlock: return Syntax(positionals: ["COUNT", "as", "VAR"])
     }
   }
 

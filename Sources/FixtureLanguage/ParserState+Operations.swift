@@ -161,7 +161,7 @@ extension ParserState {
     case .flrBegin: return deviceReference(p(0)).map { .flrBegin($0) }
     case .flrEnd: return deviceReference(p(0)).map { .flrEnd($0) }
 
-    case .expect: return nil
+    case .expect, .repeatBlock, .end: return nil
     }
   }
 

@@ -47,6 +47,9 @@ extension ParserState {
       return nil
     }
     let slice = bytes(word)
+    if slice.contains(UInt8(ascii: "[")) {
+      return indexedReference(start: word.start, end: word.end, column: word.column, kinds: kinds, role: role)
+    }
     guard NameSyntax.isValid(slice) else {
       if let first = slice.first, first >= UInt8(ascii: "0"), first <= UInt8(ascii: "9") {
         error("expected a name of \(role), found '\(quoted(word))'", at: word)
@@ -239,6 +242,9 @@ extension ParserState {
       return nil
     }
     let whole = text(word)
+    if let close = slice.firstIndex(of: UInt8(ascii: "]")) {
+      return indexedAddress(word, close: close, role: role)
+    }
     if NameSyntax.isValid(slice), names[whole] != nil {
       guard check(name: whole, at: word.column, kinds: role.kinds, role: role.phrase) else { return nil }
       return .name(NameReference(name: whole, location: location(word)), offset: 0)
@@ -300,6 +306,30 @@ extension ParserState {
     }
     let offset: Int64 = negative ? (magnitude == limit ? Int64.min : -Int64(magnitude)) : Int64(magnitude)
     return .name(NameReference(name: name, location: location(word)), offset: offset)
+  }
+
+  /// `NAME[INDEX]`, `NAME[INDEX]+OFFSET` or `NAME[INDEX]-OFFSET`; `close` is the index of `]`.
+  mutating func indexedAddress(_ word: Word, close: Int, role: AddressRole) -> AddressExpression? {
+    let whole = text(word)
+    let rest = close + 1
+    var offset: Int64 = 0
+    if rest < word.end {
+      let sign = source[rest]
+      let offsetWord = Word(start: rest + 1, end: word.end, column: word.column + (rest + 1 - word.start), string: nil)
+      guard sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-"), offsetWord.start < offsetWord.end,
+        case .value(let magnitude) = NumberSyntax.size(bytes(offsetWord)), magnitude <= UInt64(Int64.max)
+      else {
+        error("invalid address '\(quoted(word))': expected NAME[INDEX], NAME[INDEX]+OFFSET or NAME[INDEX]-OFFSET", at: word)
+        return nil
+      }
+      offset = sign == UInt8(ascii: "-") ? -Int64(magnitude) : Int64(magnitude)
+    }
+    guard
+      let ref = indexedReference(
+        start: word.start, end: rest, column: word.column, kinds: role.kinds, role: role.phrase,
+        context: rest < word.end ? whole : nil)
+    else { return nil }
+    return .name(ref, offset: offset)
   }
 
   /// An inclusive `START-END` range of numbers.

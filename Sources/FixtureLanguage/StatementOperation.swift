@@ -104,6 +104,15 @@ package enum StatementOperation: Sendable, Hashable {
   /// `flr_end DEVICE`.
   case flrEnd(NameReference)
 
+  // MARK: Loops (an iommusan extension of v1)
+
+  /// `repeat COUNT as VAR`: runs the statements up to the matching `end`
+  /// COUNT times, VAR from 0 to COUNT - 1. `end` is the index of that `end`
+  /// statement (the body is stored once).
+  case repeatBlock(count: Int, variable: NameReference, end: Int)
+  /// `end`: closes the `repeat` at index `begin`.
+  case end(begin: Int)
+
   /// The statement word.
   package var verb: Verb {
     switch self {
@@ -147,6 +156,8 @@ package enum StatementOperation: Sendable, Hashable {
     case .flr: return .flr
     case .flrBegin: return .flrBegin
     case .flrEnd: return .flrEnd
+    case .repeatBlock: return .repeatBlock
+    case .end: return .end
     }
   }
 }

@@ -41,6 +41,9 @@ package enum Verb: String, Sendable, Hashable, CaseIterable {
   case flrEnd = "flr_end"
   // Section 9.
   case expect
+  // Loops (an iommusan extension of v1).
+  case repeatBlock = "repeat"
+  case end
 
   /// The section of the language contract that defines the verb (2 to 9).
   package var section: Int {
@@ -56,6 +59,7 @@ package enum Verb: String, Sendable, Hashable, CaseIterable {
     case .process, .mmap, .munmap, .exit, .svaBind, .svaUnbind: return 7
     case .resetPrepare, .resetDone, .flr, .flrBegin, .flrEnd: return 8
     case .expect: return 9
+    case .repeatBlock, .end: return 10
     }
   }
 
@@ -119,6 +123,8 @@ package enum Verb: String, Sendable, Hashable, CaseIterable {
     case .flr: return "flr DEVICE"
     case .flrBegin: return "flr_begin DEVICE"
     case .flrEnd: return "flr_end DEVICE"
+    case .repeatBlock: return "repeat COUNT as VAR"
+    case .end: return "end"
     case .expect:
       return
         "expect report KIND [page=NAME] [pfn=N] [device=NAME] [domain=NAME] [count=N] | expect no-report | expect error ERRNO | expect fault | expect KEY=VALUE"

@@ -70,6 +70,8 @@ extension Execution {
     case .flr(let ref): try reset(ref, machine.flr, &run)
     case .flrBegin(let ref): try reset(ref, machine.flrBegin, &run)
     case .flrEnd(let ref): try reset(ref, machine.flrEnd, &run)
+    // Loops: `run()` moves between iterations.
+    case .repeatBlock, .end: break
     }
     // Work the statement queued (the deferred kernel page-table free) runs
     // when it ends.
