@@ -67,7 +67,10 @@ extension ParserState {
     }
     guard loops.contains(where: { $0.variable == variable }) else {
       let active = loops.map(\.variable)
-      let hint = active.isEmpty ? "; indexes by a variable only inside 'repeat N as \(variable)'" : Suggestion.didYouMean(variable, among: active)
+      let hint =
+        active.isEmpty
+        ? "; indexes by a variable only inside 'repeat N as \(variable)'"
+        : "; the loop variables here: \(active.joined(separator: ", "))"
       error("'\(Quote.text(variable))' in '\(whole)' is not the variable of an enclosing 'repeat'\(hint)", column: innerColumn)
       return nil
     }
@@ -163,6 +166,11 @@ extension ParserState {
 
   /// At the end of the file: every block still open is an error.
   mutating func closeFile() {
+    // After a limit stopped the parse, the rest of the file was not read.
+    if stopped {
+      loops.removeAll()
+      return
+    }
     for loop in loops.reversed() {
       append(
         Diagnostic(
