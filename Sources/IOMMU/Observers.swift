@@ -93,9 +93,12 @@ package protocol MachineObserver: AnyObject, Sendable {
   /// `iommu_domain_free()` of a domain that was freed already: a use-after-free
   /// of the domain's memory in the kernel. The model does nothing more.
   func domainFreedAgain(_ domain: Domain, context: CallContext)
+  /// DMA-API debug's sg, sync and `dma_alloc_pages()` hooks.
+  func dmaDebug(_ event: DMADebugEvent, context: CallContext)
 }
 
 extension MachineObserver {
+  package func dmaDebug(_ event: DMADebugEvent, context: CallContext) {}
   package func vfreeNonexistent(_ address: VirtualAddress, context: CallContext) {}
   package func domainFreedAgain(_ domain: Domain, context: CallContext) {}
 }
@@ -149,6 +152,9 @@ package final class ObserverFanOut: MachineObserver, PageAllocatorObserver {
     for o in machineObservers {
       o.dmaMapped(device, dmaAddress: dmaAddress, size: size, direction: direction, phys: phys, context: context)
     }
+  }
+  package func dmaDebug(_ event: DMADebugEvent, context: CallContext) {
+    for o in machineObservers { o.dmaDebug(event, context: context) }
   }
   package func dmaUnmapping(
     _ device: Device, dmaAddress: IOVA, size: UInt64?, direction: DMADirection?, context: CallContext

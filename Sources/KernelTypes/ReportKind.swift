@@ -19,6 +19,11 @@ package enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
   case mappingLeak = "mapping-leak"
   case dmaUnmapMismatch = "dma-unmap-mismatch"
   case dmaUnmapNotMapped = "dma-unmap-not-mapped"
+  /// DMA-API debug's `check_sync()`: a sync of an address no mapping holds.
+  case dmaSyncNotMapped = "dma-sync-not-mapped"
+  /// DMA-API debug's `check_sync()`: a sync past the mapping, in another
+  /// direction, or of an sg list with another entry count.
+  case dmaSyncMismatch = "dma-sync-mismatch"
   case dmaUseAfterFree = "dma-use-after-free"
   case dmaStaleWalk = "dma-stale-walk"
   case pageDoubleFree = "page-double-free"
@@ -39,7 +44,7 @@ package enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
       return .emulator
     case .pageDoubleFree, .vfreeNonexistentArea, .domainUseAfterFree:
       return .kernel
-    case .dmaUnmapMismatch, .dmaUnmapNotMapped:
+    case .dmaUnmapMismatch, .dmaUnmapNotMapped, .dmaSyncNotMapped, .dmaSyncMismatch:
       return .dmaAPIDebug
     case .dmaUseAfterFree, .dmaStaleWalk:
       return .groundTruth

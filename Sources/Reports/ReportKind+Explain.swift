@@ -46,6 +46,8 @@ extension ReportKind {
     case .mappingLeak: PackageResources.mapping_leak_md
     case .dmaUnmapMismatch: PackageResources.dma_unmap_mismatch_md
     case .dmaUnmapNotMapped: PackageResources.dma_unmap_not_mapped_md
+    case .dmaSyncNotMapped: PackageResources.dma_sync_not_mapped_md
+    case .dmaSyncMismatch: PackageResources.dma_sync_mismatch_md
     case .dmaUseAfterFree: PackageResources.dma_use_after_free_md
     case .dmaStaleWalk: PackageResources.dma_stale_walk_md
     case .faultAfterUnmap: PackageResources.fault_after_unmap_md

@@ -334,42 +334,13 @@ extension Sanitizer: MachineObserver {
     reportDomainFreedAgain(domain, context: context)
   }
 
-  /// The corresponding Linux function is `check_unmap()`.
+  /// The corresponding Linux function is `debug_dma_unmap_phys()`.
   package func dmaUnmapping(
     _ device: Device, dmaAddress: IOVA, size: UInt64?, direction: DMADirection?, context: CallContext
   ) {
-    let key = DMAKey(device: device.name, address: dmaAddress.rawValue)
-    let entry = state.withLock { $0.dmaEntries.removeValue(forKey: key) }
-    let prefix = "DMA-API: \(configuration.driverName) \(device.bdf): "
-    func report(_ kind: ReportKind, _ text: String, _ details: [Detail]) {
-      let finding = Finding(
-        kind: kind, headline: prefix + text, warnMessage: [prefix + text], warningSite: WarnSites.dmaDebugCheckUnmap,
-        frames: ["check_unmap", "debug_dma_unmap_phys", "dma_unmap_phys"], phys: entry?.phys, iova: dmaAddress,
-        domain: device.domain?.name, device: device.name, details: details)
-      self.report(finding, context: context)
-    }
-    guard let entry else {
-      report(
-        .dmaUnmapNotMapped,
-        "device driver tries to free DMA memory it has not allocated [device address=\(dmaAddress.rawValue.hex16)] [size=\(size ?? 0) bytes]",
-        [Detail("size", .int(Int64(clamping: size ?? 0)))])
-      return
-    }
-    if let size, size != entry.size {
-      report(
-        .dmaUnmapMismatch,
-        "device driver frees DMA memory with different size [device address=\(dmaAddress.rawValue.hex16)] [map size=\(entry.size) bytes] [unmap size=\(size) bytes]",
-        [Detail("map size", .int(Int64(clamping: entry.size))), Detail("unmap size", .int(Int64(clamping: size)))])
-    }
-    if let direction, direction != entry.direction {
-      report(
-        .dmaUnmapMismatch,
-        "device driver frees DMA memory with different direction [device address=\(dmaAddress.rawValue.hex16)] [size=\(entry.size) bytes] [mapped with DMA_\(entry.direction.kernelName)] [unmapped with DMA_\(direction.kernelName)]",
-        [
-          Detail("mapped with", .string(entry.direction.kernelName)),
-          Detail("unmapped with", .string(direction.kernelName)),
-        ])
-    }
+    checkUnmap(
+      device, dmaAddress: dmaAddress, size: size, direction: direction, sgCallEntries: nil,
+      frames: ["check_unmap", "debug_dma_unmap_phys", "dma_unmap_phys"], context: context)
   }
 
   // MARK: - Leaks

@@ -76,6 +76,9 @@ package final class Sanitizer: Sendable {
     var size: UInt64
     var direction: DMADirection
     var phys: PhysicalAddress
+    /// For an entry of `dma_map_sg()`: the `nents` passed and the segments mapped (`sg_call_ents`, `sg_mapped_ents`).
+    var sgCallEntries: Int? = nil
+    var sgMappedEntries = 0
   }
   let state = Mutex(State())
   /// Where the live mappings were made, for reports that name a page.

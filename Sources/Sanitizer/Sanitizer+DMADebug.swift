@@ -1,0 +1,188 @@
+import IOMMU
+import KernelTypes
+import MemoryModel
+import Reports
+
+/// CONFIG_DMA_API_DEBUG: the checks of kernel/dma/debug.c on unmaps, sg lists and syncs.
+extension Sanitizer {
+  package func dmaDebug(_ event: DMADebugEvent, context: CallContext) {
+    switch event {
+    case .mapSG(let device, let entries, let mapped, let direction):
+      debugMapSG(device, entries: entries, mapped: mapped, direction: direction)
+    case .unmapSG(let device, let entries, let nents, let direction):
+      debugUnmapSG(device, entries: entries, nents: nents, direction: direction, context: context)
+    case .sync(let device, let dmaAddress, let size, let direction, let toCPU, let nents):
+      checkSync(device, dmaAddress: dmaAddress, size: size, direction: direction, toCPU: toCPU, nents: nents,
+        context: context)
+    case .allocPages(let device, let dmaAddress, let size, let direction, let phys):
+      dmaMapped(device, dmaAddress: dmaAddress, size: size, direction: direction, phys: phys, context: context)
+    case .freePages(let device, let dmaAddress, let size, let direction):
+      checkUnmap(
+        device, dmaAddress: dmaAddress, size: size, direction: direction, sgCallEntries: nil,
+        frames: ["check_unmap", "debug_dma_free_pages", "dma_free_pages"], context: context)
+    }
+  }
+
+  /// One entry per DMA segment, each remembering the list's `nents`.
+  /// The corresponding Linux function is `debug_dma_map_sg()`.
+  func debugMapSG(_ device: Device, entries: [ScatterlistEntry], mapped: Int, direction: DMADirection) {
+    state.withLock { s in
+      for e in entries.prefix(mapped) {
+        s.dmaEntries[DMAKey(device: device.name, address: e.dmaAddress.rawValue)] = DMAEntry(
+          size: e.dmaLength, direction: direction, phys: e.phys, sgCallEntries: entries.count,
+          sgMappedEntries: mapped)
+      }
+    }
+  }
+
+  /// Checks the first `nents` entries, up to the number of segments the map made.
+  /// The corresponding Linux function is `debug_dma_unmap_sg()`.
+  func debugUnmapSG(
+    _ device: Device, entries: [ScatterlistEntry], nents: Int, direction: DMADirection, context: CallContext
+  ) {
+    var mapped = 0
+    for (i, e) in entries.prefix(nents).enumerated() {
+      if mapped > 0 && i >= mapped { break }
+      if i == 0 {
+        mapped = state.withLock {
+          $0.dmaEntries[DMAKey(device: device.name, address: e.dmaAddress.rawValue)]?.sgMappedEntries ?? 0
+        }
+      }
+      checkUnmap(
+        device, dmaAddress: e.dmaAddress, size: e.dmaLength, direction: direction, sgCallEntries: nents,
+        frames: ["check_unmap", "debug_dma_unmap_sg", "dma_unmap_sg_attrs"], context: context)
+    }
+  }
+
+  /// The prefix of every DMA-API debug message: `DMA-API: <driver> <device>: `.
+  func dmaDebugPrefix(_ device: Device) -> String { "DMA-API: \(configuration.driverName) \(device.bdf): " }
+
+  /// Emits one `err_printk()` of DMA-API debug.
+  func dmaDebugReport(
+    _ kind: ReportKind, _ device: Device, _ text: String, site: WarningSite, frames: [String], phys: PhysicalAddress?,
+    dmaAddress: IOVA, details: [Detail], context: CallContext
+  ) {
+    let line = dmaDebugPrefix(device) + text
+    let finding = Finding(
+      kind: kind, headline: line, warnMessage: [line], warningSite: site, frames: frames, phys: phys,
+      iova: dmaAddress, domain: device.domain?.name, device: device.name, details: details)
+    report(finding, context: context)
+  }
+
+  /// The corresponding Linux function is `check_unmap()`.
+  func checkUnmap(
+    _ device: Device, dmaAddress: IOVA, size: UInt64?, direction: DMADirection?, sgCallEntries: Int?,
+    frames: [String], context: CallContext
+  ) {
+    let key = DMAKey(device: device.name, address: dmaAddress.rawValue)
+    let entry = state.withLock { $0.dmaEntries.removeValue(forKey: key) }
+    let address = dmaAddress.rawValue.hex16
+    func report(_ kind: ReportKind, _ text: String, _ details: [Detail]) {
+      dmaDebugReport(
+        kind, device, text, site: WarnSites.dmaDebugCheckUnmap, frames: frames, phys: entry?.phys,
+        dmaAddress: dmaAddress, details: details, context: context)
+    }
+    guard let entry else {
+      report(
+        .dmaUnmapNotMapped,
+        "device driver tries to free DMA memory it has not allocated [device address=\(address)] [size=\(size ?? 0) bytes]",
+        [Detail("size", .int(Int64(clamping: size ?? 0)))])
+      return
+    }
+    if let size, size != entry.size {
+      report(
+        .dmaUnmapMismatch,
+        "device driver frees DMA memory with different size [device address=\(address)] [map size=\(entry.size) bytes] [unmap size=\(size) bytes]",
+        [Detail("map size", .int(Int64(clamping: entry.size))), Detail("unmap size", .int(Int64(clamping: size)))])
+    }
+    if let calls = sgCallEntries, let mapped = entry.sgCallEntries, calls != mapped {
+      report(
+        .dmaUnmapMismatch,
+        "device driver frees DMA sg list with different entry count [map count=\(mapped)] [unmap count=\(calls)]",
+        [Detail("map count", .int(Int64(mapped))), Detail("unmap count", .int(Int64(calls)))])
+    }
+    if let direction, direction != entry.direction {
+      report(
+        .dmaUnmapMismatch,
+        "device driver frees DMA memory with different direction [device address=\(address)] [size=\(entry.size) bytes] [mapped with DMA_\(entry.direction.kernelName)] [unmapped with DMA_\(direction.kernelName)]",
+        [
+          Detail("mapped with", .string(entry.direction.kernelName)),
+          Detail("unmapped with", .string(direction.kernelName)),
+        ])
+    }
+  }
+
+  /// The entry whose range holds `[address, address + size)`, found by its
+  /// start or, as `bucket_find_contain()`, any entry of the device that contains it.
+  func containingEntry(_ device: Device, address: UInt64, size: UInt64) -> (UInt64, DMAEntry)? {
+    state.withLock { s in
+      if let e = s.dmaEntries[DMAKey(device: device.name, address: address)], size <= e.size {
+        return (address, e)
+      }
+      var best: (UInt64, DMAEntry)?
+      for (k, e) in s.dmaEntries where k.device == device.name && k.address <= address {
+        let (end, o) = k.address.addingReportingOverflow(e.size)
+        let (want, o2) = address.addingReportingOverflow(size)
+        if !o2 && (o || end >= want), best.map({ k.address < $0.0 }) ?? true { best = (k.address, e) }
+      }
+      return best
+    }
+  }
+
+  /// The corresponding Linux function is `check_sync()`.
+  func checkSync(
+    _ device: Device, dmaAddress: IOVA, size: UInt64, direction: DMADirection, toCPU: Bool, nents: Int?,
+    context: CallContext
+  ) {
+    let frames: [String] =
+      switch (toCPU, nents != nil) {
+      case (true, false): ["check_sync", "debug_dma_sync_single_for_cpu", "dma_sync_single_for_cpu"]
+      case (false, false): ["check_sync", "debug_dma_sync_single_for_device", "dma_sync_single_for_device"]
+      case (true, true): ["check_sync", "debug_dma_sync_sg_for_cpu", "dma_sync_sg_for_cpu"]
+      case (false, true): ["check_sync", "debug_dma_sync_sg_for_device", "dma_sync_sg_for_device"]
+      }
+    let address = dmaAddress.rawValue.hex16
+    guard let (start, entry) = containingEntry(device, address: dmaAddress.rawValue, size: size) else {
+      dmaDebugReport(
+        .dmaSyncNotMapped, device,
+        "device driver tries to sync DMA memory it has not allocated [device address=\(address)] [size=\(size) bytes]",
+        site: WarnSites.dmaDebugCheckSync, frames: frames, phys: nil, dmaAddress: dmaAddress,
+        details: [Detail("size", .int(Int64(clamping: size)))], context: context)
+      return
+    }
+    func report(_ text: String, _ details: [Detail]) {
+      dmaDebugReport(
+        .dmaSyncMismatch, device, text, site: WarnSites.dmaDebugCheckSync, frames: frames, phys: entry.phys,
+        dmaAddress: dmaAddress, details: details, context: context)
+    }
+    if size > entry.size {
+      report(
+        "device driver syncs DMA memory outside allocated range [device address=\(start.hex16)] [allocation size=\(entry.size) bytes] [sync offset+size=\(size)]",
+        [Detail("allocation size", .int(Int64(clamping: entry.size)))])
+    }
+    guard entry.direction != .bidirectional else { return }
+    let mapped = "DMA_" + entry.direction.kernelName
+    let synced = "DMA_" + direction.kernelName
+    let pair = [Detail("mapped with", .string(entry.direction.kernelName)), Detail("synced with", .string(direction.kernelName))]
+    if direction != entry.direction {
+      report(
+        "device driver syncs DMA memory with different direction [device address=\(address)] [size=\(entry.size) bytes] [mapped with \(mapped)] [synced with \(synced)]",
+        pair)
+    }
+    if toCPU && entry.direction != .fromDevice && direction != .toDevice {
+      report(
+        "device driver syncs device read-only DMA memory for cpu [device address=\(address)] [size=\(entry.size) bytes] [mapped with \(mapped)] [synced with \(synced)]",
+        pair)
+    }
+    if !toCPU && entry.direction != .toDevice && direction != .fromDevice {
+      report(
+        "device driver syncs device write-only DMA memory to device [device address=\(address)] [size=\(entry.size) bytes] [mapped with \(mapped)] [synced with \(synced)]",
+        pair)
+    }
+    if let nents, let mappedEntries = entry.sgCallEntries, nents != mappedEntries {
+      report(
+        "device driver syncs DMA sg list with different entry count [map count=\(mappedEntries)] [sync count=\(nents)]",
+        [Detail("map count", .int(Int64(mappedEntries))), Detail("sync count", .int(Int64(nents)))])
+    }
+  }
+}
