@@ -7,6 +7,10 @@ package enum FixtureLimits {
   /// The most statements one run executes, each iteration of a `repeat`
   /// block counting its statements again (as `maxStatements` bounds a fixture without loops).
   package static let maxExecutedStatements: Int = 1_000_000
+  /// The most `seg=` of one `dma_map_sg`.
+  package static let maxSGEntries: Int = 4096
+  /// The largest `kmalloc` (the kernel's `KMALLOC_MAX_SIZE` with 4K pages: order 10).
+  package static let maxKmallocSize: UInt64 = 4 << 20
   /// The largest `repeat` count.
   package static let maxRepeatCount: Int = 1_000_000
   /// The deepest nesting of `repeat` blocks.

@@ -66,6 +66,14 @@ extension ParserState {
     case .dmaMap: return Syntax(positionals: ["DEVICE", "ADDR"], keys: [key("size", required: true), key("dir")])
     case .dmaAlloc: return Syntax(positionals: ["DEVICE", "SIZE"])
     case .advance: return Syntax(positionals: ["DURATION"])
+    case .dmaMapSG: return Syntax(positionals: ["DEVICE"], keys: [key("seg", required: true, repeatable: true), key("dir")])
+    case .dmaUnmapSG, .dmaSyncSGForCPU, .dmaSyncSGForDevice:
+      return Syntax(positionals: ["NAME"], keys: [key("nents"), key("dir")])
+    case .dmaSyncSingleForCPU, .dmaSyncSingleForDevice:
+      return Syntax(positionals: ["ADDR"], keys: [key("size", required: true), key("dir")])
+    case .dmaAllocPages: return Syntax(positionals: ["DEVICE", "SIZE"], keys: [key("dir")])
+    case .dmaFreePages, .kfree: return Syntax(positionals: ["NAME"])
+    case .kmalloc: return Syntax(positionals: ["SIZE"], keys: [key("gfp")])
     case .dma:
       return Syntax(
         positionals: ["DEVICE", "read|write", "ADDR"], keys: [key("len"), key("pasid"), key("value"), key("priv")])

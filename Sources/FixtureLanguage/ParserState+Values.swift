@@ -14,10 +14,11 @@ extension ParserState {
 
     var kinds: [BindingKind] {
       switch self {
-      case .physical: return [.pageBlock]
-      case .iova: return [.dmaMapping, .dmaCoherent, .pageBlock]
+      case .physical: return [.pageBlock, .slabObject]
+      case .iova: return [.dmaMapping, .dmaCoherent, .pageBlock, .dmaSGList, .dmaPages]
       case .kernelVirtual: return [.vmallocArea]
-      case .device: return [.dmaMapping, .dmaCoherent, .pageBlock, .vmallocArea, .mmapArea]
+      case .device:
+        return [.dmaMapping, .dmaCoherent, .pageBlock, .vmallocArea, .mmapArea, .dmaSGList, .dmaPages, .slabObject]
       }
     }
 

@@ -10,8 +10,25 @@ extension StatementOperation {
     let t = transform
     switch self {
     case .cmdline, .memory, .iommu, .device, .allocPages, .vmalloc, .flushTLBAll, .advance, .process, .repeatBlock,
-      .end:
+      .end, .kmalloc:
       return self
+    case .kfree(let r): return t(r).map { .kfree($0) }
+    case .dmaMapSG(let device, let segments, let direction):
+      guard let d = t(device) else { return nil }
+      var mapped: [SGSegment] = []
+      for s in segments {
+        guard let ad = a(s.address) else { return nil }
+        mapped.append(SGSegment(address: ad, length: s.length))
+      }
+      return .dmaMapSG(device: d, segments: mapped, direction: direction)
+    case .dmaUnmapSG(let r, let nents, let direction): return t(r).map { .dmaUnmapSG($0, nents: nents, direction: direction) }
+    case .dmaSyncSingle(let address, let size, let direction, let toCPU):
+      return a(address).map { .dmaSyncSingle(address: $0, size: size, direction: direction, toCPU: toCPU) }
+    case .dmaSyncSG(let r, let nents, let direction, let toCPU):
+      return t(r).map { .dmaSyncSG($0, nents: nents, direction: direction, toCPU: toCPU) }
+    case .dmaAllocPages(let device, let size, let direction):
+      return t(device).map { .dmaAllocPages(device: $0, size: size, direction: direction) }
+    case .dmaFreePages(let r): return t(r).map { .dmaFreePages($0) }
     case .freePages(let r): return t(r).map { .freePages($0) }
     case .vfree(let r): return t(r).map { .vfree($0) }
     case .cpuWrite(let address, let value, let width):

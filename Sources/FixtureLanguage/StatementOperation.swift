@@ -32,6 +32,10 @@ package enum StatementOperation: Sendable, Hashable {
   case flushTLBKernelRange(start: AddressExpression, end: AddressExpression)
   /// `flush_tlb_all`.
   case flushTLBAll
+  /// `kmalloc SIZE [gfp=]`.
+  case kmalloc(size: UInt64, gfp: GFPFlags)
+  /// `kfree NAME` (a kmalloc object).
+  case kfree(NameReference)
 
   // MARK: Section 4: IOMMU API
 
@@ -68,6 +72,18 @@ package enum StatementOperation: Sendable, Hashable {
   case dmaFree(NameReference)
   /// `advance DURATION`, in nanoseconds.
   case advance(nanoseconds: UInt64)
+  /// `dma_map_sg DEVICE seg=ADDR:LEN... [dir=]` (ADDR physical).
+  case dmaMapSG(device: NameReference, segments: [SGSegment], direction: DMADirection)
+  /// `dma_unmap_sg NAME [nents=] [dir=]`: nil means as at map time.
+  case dmaUnmapSG(NameReference, nents: Int?, direction: DMADirection?)
+  /// `dma_sync_single_for_cpu|device ADDR size= [dir=]` (ADDR an IOVA; dir nil: the mapping's).
+  case dmaSyncSingle(address: AddressExpression, size: UInt64, direction: DMADirection?, toCPU: Bool)
+  /// `dma_sync_sg_for_cpu|device NAME [nents=] [dir=]`.
+  case dmaSyncSG(NameReference, nents: Int?, direction: DMADirection?, toCPU: Bool)
+  /// `dma_alloc_pages DEVICE SIZE [dir=]`.
+  case dmaAllocPages(device: NameReference, size: UInt64, direction: DMADirection)
+  /// `dma_free_pages NAME`.
+  case dmaFreePages(NameReference)
 
   // MARK: Section 6: devices doing DMA
 
@@ -143,6 +159,14 @@ package enum StatementOperation: Sendable, Hashable {
     case .dmaAlloc: return .dmaAlloc
     case .dmaFree: return .dmaFree
     case .advance: return .advance
+    case .dmaMapSG: return .dmaMapSG
+    case .dmaUnmapSG: return .dmaUnmapSG
+    case .dmaSyncSingle(_, _, _, let toCPU): return toCPU ? .dmaSyncSingleForCPU : .dmaSyncSingleForDevice
+    case .dmaSyncSG(_, _, _, let toCPU): return toCPU ? .dmaSyncSGForCPU : .dmaSyncSGForDevice
+    case .dmaAllocPages: return .dmaAllocPages
+    case .dmaFreePages: return .dmaFreePages
+    case .kmalloc: return .kmalloc
+    case .kfree: return .kfree
     case .dma: return .dma
     case .atsTranslate: return .atsTranslate
     case .process: return .process
@@ -159,5 +183,16 @@ package enum StatementOperation: Sendable, Hashable {
     case .repeatBlock: return .repeatBlock
     case .end: return .end
     }
+  }
+}
+
+/// One `seg=ADDR:LEN` of `dma_map_sg`: a scatterlist entry.
+package struct SGSegment: Sendable, Hashable {
+  package var address: AddressExpression
+  package var length: UInt64
+
+  package init(address: AddressExpression, length: UInt64) {
+    self.address = address
+    self.length = length
   }
 }

@@ -54,6 +54,16 @@ extension Execution {
     case .dmaAlloc(let dev, let size): try dmaAlloc(dev, size: size, &run)
     case .dmaFree(let ref): try dmaFree(ref, &run)
     case .advance(let ns): machine.advance(by: ns, context: ctx)
+    case .dmaMapSG(let dev, let segments, let dir): try dmaMapSG(dev, segments, direction: dir, &run)
+    case .dmaUnmapSG(let ref, let nents, let dir): try dmaUnmapSG(ref, nents: nents, direction: dir, &run)
+    case .dmaSyncSingle(let addr, let size, let dir, let toCPU):
+      try dmaSyncSingle(addr, size: size, direction: dir, toCPU: toCPU, &run)
+    case .dmaSyncSG(let ref, let nents, let dir, let toCPU):
+      try dmaSyncSG(ref, nents: nents, direction: dir, toCPU: toCPU, &run)
+    case .dmaAllocPages(let dev, let size, let dir): try dmaAllocPages(dev, size: size, direction: dir, &run)
+    case .dmaFreePages(let ref): try dmaFreePages(ref, &run)
+    case .kmalloc(let size, let gfp): kmalloc(size: size, gfp: gfp, &run)
+    case .kfree(let ref): try kfree(ref, &run)
     // Section 6: devices doing DMA.
     case .dma(let access): try deviceAccess(access, &run)
     case .atsTranslate(let dev, let addr, let pasid): try atsTranslate(dev, addr, pasid: pasid, &run)

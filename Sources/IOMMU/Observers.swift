@@ -95,10 +95,13 @@ package protocol MachineObserver: AnyObject, Sendable {
   func domainFreedAgain(_ domain: Domain, context: CallContext)
   /// DMA-API debug's sg, sync and `dma_alloc_pages()` hooks.
   func dmaDebug(_ event: DMADebugEvent, context: CallContext)
+  /// `kmalloc()` and `kfree()` of objects (KASAN's and slab_debug's hooks).
+  func slabEvent(_ event: SlabEvent, context: CallContext)
 }
 
 extension MachineObserver {
   package func dmaDebug(_ event: DMADebugEvent, context: CallContext) {}
+  package func slabEvent(_ event: SlabEvent, context: CallContext) {}
   package func vfreeNonexistent(_ address: VirtualAddress, context: CallContext) {}
   package func domainFreedAgain(_ domain: Domain, context: CallContext) {}
 }
@@ -155,6 +158,9 @@ package final class ObserverFanOut: MachineObserver, PageAllocatorObserver {
   }
   package func dmaDebug(_ event: DMADebugEvent, context: CallContext) {
     for o in machineObservers { o.dmaDebug(event, context: context) }
+  }
+  package func slabEvent(_ event: SlabEvent, context: CallContext) {
+    for o in machineObservers { o.slabEvent(event, context: context) }
   }
   package func dmaUnmapping(
     _ device: Device, dmaAddress: IOVA, size: UInt64?, direction: DMADirection?, context: CallContext
