@@ -30,6 +30,12 @@ package enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
   case vfreeNonexistentArea = "vfree-nonexistent-area"
   case domainUseAfterFree = "domain-use-after-free"
   case dmaMapBeyondAllocation = "dma-map-beyond-allocation"
+  /// A device access through a mapping made for a kmalloc object that lands
+  /// on another object in the same page (D-KASAN's sub-page exposure).
+  case dmaNeighbourObjectAccess = "dma-neighbour-object-access"
+  /// `kfree()` of a kmalloc object that a live streaming DMA mapping covers:
+  /// the page stays allocated, so page counting cannot see it.
+  case slabFreedWhileMapped = "slab-freed-while-mapped"
   /// Replay only: an `io_page_fault` on an IOVA that a traced unmap released earlier.
   case faultAfterUnmap = "fault-after-unmap"
 
@@ -40,13 +46,13 @@ package enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
       .unmapLargerThanRequested, .addressOverflow:
       return .kernelSanitizer
     case .freedWhileIOTLBCached, .freedWhileMappedUncounted, .pageTableFreedWhileCached, .secondaryTLBStale,
-      .atsInvalidationTimeout, .mappingLeak, .dmaMapBeyondAllocation:
+      .atsInvalidationTimeout, .mappingLeak, .dmaMapBeyondAllocation, .slabFreedWhileMapped:
       return .emulator
     case .pageDoubleFree, .vfreeNonexistentArea, .domainUseAfterFree:
       return .kernel
     case .dmaUnmapMismatch, .dmaUnmapNotMapped, .dmaSyncNotMapped, .dmaSyncMismatch:
       return .dmaAPIDebug
-    case .dmaUseAfterFree, .dmaStaleWalk:
+    case .dmaUseAfterFree, .dmaStaleWalk, .dmaNeighbourObjectAccess:
       return .groundTruth
     case .faultAfterUnmap:
       return .trace

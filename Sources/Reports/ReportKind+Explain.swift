@@ -55,6 +55,8 @@ extension ReportKind {
     case .vfreeNonexistentArea: PackageResources.vfree_nonexistent_area_md
     case .domainUseAfterFree: PackageResources.domain_use_after_free_md
     case .dmaMapBeyondAllocation: PackageResources.dma_map_beyond_allocation_md
+    case .dmaNeighbourObjectAccess: PackageResources.dma_neighbour_object_access_md
+    case .slabFreedWhileMapped: PackageResources.slab_freed_while_mapped_md
     }
   }
 }

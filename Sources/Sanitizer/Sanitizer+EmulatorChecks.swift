@@ -243,6 +243,9 @@ extension Sanitizer: MachineObserver {
             "io_page_fault: IOMMU:\(event.device.unit.name) \(event.device.bdf) iova=\(event.iova.rawValue.hex16) flags=0x000\(flags) (\(event.device.name) \(rw)\(event.pasid.map { " pasid \($0)" } ?? ""): \(fault))",
           device: event.device.name, iova: event.iova, statementIndex: ctx.statementIndex, task: ctx.task))
     }
+    if let phys = event.phys, event.length > 0, event.fault == nil {
+      checkObjectAccess(event, phys: phys)
+    }
     if let phys = event.phys {
       note(
         .access(device: event.device.name, write: event.isWrite, iova: event.iova.rawValue, path: event.path),
@@ -319,9 +322,10 @@ extension Sanitizer: MachineObserver {
     _ device: Device, dmaAddress: IOVA, size: UInt64, direction: DMADirection, phys: PhysicalAddress,
     context: CallContext
   ) {
+    let object = machine.slabObjects(overlapping: phys.rawValue, length: 1).first
     state.withLock {
       $0.dmaEntries[DMAKey(device: device.name, address: dmaAddress.rawValue)] = DMAEntry(
-        size: size, direction: direction, phys: phys)
+        size: size, direction: direction, phys: phys, object: object)
     }
     checkDMAMapRange(device, dmaAddress: dmaAddress, size: size, phys: phys, context: context)
   }

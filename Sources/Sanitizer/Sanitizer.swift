@@ -79,6 +79,8 @@ package final class Sanitizer: Sendable {
     /// For an entry of `dma_map_sg()`: the `nents` passed and the segments mapped (`sg_call_ents`, `sg_mapped_ents`).
     var sgCallEntries: Int? = nil
     var sgMappedEntries = 0
+    /// The kmalloc object the mapping was made for (its serial), if it starts in one.
+    var object: SlabObject? = nil
   }
   let state = Mutex(State())
   /// Where the live mappings were made, for reports that name a page.
