@@ -104,6 +104,6 @@ extension Execution {
   /// `kfree NAME`.
   func kfree(_ ref: NameReference, _ run: inout StatementRun) throws(FatalError) {
     let object = try bound(ref, as: SlabObject.self)
-    do { try machine.kfree(object.address, context: run.context) } catch { run.fail(error) }
+    do { try machine.kfree(object.address, serial: object.serial, context: run.context) } catch { run.fail(error) }
   }
 }

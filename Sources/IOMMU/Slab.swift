@@ -175,9 +175,9 @@ extension Machine {
   /// an address with no live object does nothing (the kernel would oops or
   /// KASAN would report a double free).
   /// The corresponding Linux functions are `kfree()`, `do_slab_free()` and `discard_slab()`.
-  package func kfree(_ address: PhysicalAddress, context: CallContext) throws(MachineError) {
-    guard let object = slab.withLock({ $0.objects[address.rawValue] }) else {
-      throw MachineError(.EINVAL, "no live kmalloc object at \(address)")
+  package func kfree(_ address: PhysicalAddress, serial: UInt64? = nil, context: CallContext) throws(MachineError) {
+    guard let object = slab.withLock({ $0.objects[address.rawValue] }), serial == nil || object.serial == serial else {
+      throw MachineError(.EINVAL, "no live kmalloc object at \(address): it was freed already")
     }
     observer?.slabEvent(.freeing(object), context: context)
     let via = context.through(["kfree"])
