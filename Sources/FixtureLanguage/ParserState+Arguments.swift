@@ -66,7 +66,8 @@ extension ParserState {
     case .dmaMap: return Syntax(positionals: ["DEVICE", "ADDR"], keys: [key("size", required: true), key("dir")])
     case .dmaAlloc: return Syntax(positionals: ["DEVICE", "SIZE"])
     case .advance: return Syntax(positionals: ["DURATION"])
-    case .dmaMapSG: return Syntax(positionals: ["DEVICE"], keys: [key("seg", required: true, repeatable: true), key("dir")])
+    case .dmaMapSG:
+      return Syntax(positionals: ["DEVICE"], keys: [key("seg", required: true, repeatable: true), key("dir")])
     case .dmaUnmapSG, .dmaSyncSGForCPU, .dmaSyncSGForDevice:
       return Syntax(positionals: ["NAME"], keys: [key("nents"), key("dir")])
     case .dmaSyncSingleForCPU, .dmaSyncSingleForDevice:

@@ -26,7 +26,8 @@ extension ParserState {
     guard let kind else { return }
     if let targetVerb, targetVerb == .repeatBlock || targetVerb == .end {
       error(
-        "'expect' cannot check '\(targetVerb.rawValue)': put it after a statement of the block", column: location.column)
+        "'expect' cannot check '\(targetVerb.rawValue)': put it after a statement of the block", column: location.column
+      )
       return
     }
     if let targetVerb, targetVerb == .cmdline || targetVerb == .memory {

@@ -52,7 +52,9 @@ extension ParserState {
     let innerColumn = column + (open + 1 - start)
     if let first = inner.first, first >= UInt8(ascii: "0"), first <= UInt8(ascii: "9") {
       guard case .value(let n) = NumberSyntax.number(inner), n <= UInt64(Int64.max) else {
-        error("invalid index '\(Quote.text(inner))' in '\(whole)': expected a number or a loop variable", column: innerColumn)
+        error(
+          "invalid index '\(Quote.text(inner))' in '\(whole)': expected a number or a loop variable",
+          column: innerColumn)
         return nil
       }
       let element = NameIndex.elementName(baseName, Int64(n))
@@ -62,7 +64,8 @@ extension ParserState {
     if let sign = inner.firstIndex(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "-") }) { split = sign }
     let variable = String(decoding: inner[inner.startIndex..<split], as: UTF8.self)
     guard NameSyntax.isValid(inner[inner.startIndex..<split]) else {
-      error("invalid index '\(Quote.text(inner))' in '\(whole)': expected a number or a loop variable", column: innerColumn)
+      error(
+        "invalid index '\(Quote.text(inner))' in '\(whole)': expected a number or a loop variable", column: innerColumn)
       return nil
     }
     guard loops.contains(where: { $0.variable == variable }) else {
@@ -71,14 +74,18 @@ extension ParserState {
         active.isEmpty
         ? "; indexes by a variable only inside 'repeat N as \(variable)'"
         : "; the loop variables here: \(active.joined(separator: ", "))"
-      error("'\(Quote.text(variable))' in '\(whole)' is not the variable of an enclosing 'repeat'\(hint)", column: innerColumn)
+      error(
+        "'\(Quote.text(variable))' in '\(whole)' is not the variable of an enclosing 'repeat'\(hint)",
+        column: innerColumn)
       return nil
     }
     var offset: Int64 = 0
     if split < inner.endIndex {
       let digits = inner[(split + 1)...]
       guard case .value(let n) = NumberSyntax.number(digits), n <= UInt64(Int64.max) else {
-        error("invalid index '\(Quote.text(inner))' in '\(whole)': write VAR+N or VAR-N with a number N", column: innerColumn)
+        error(
+          "invalid index '\(Quote.text(inner))' in '\(whole)': write VAR+N or VAR-N with a number N",
+          column: innerColumn)
         return nil
       }
       offset = source[split] == UInt8(ascii: "-") ? -Int64(n) : Int64(n)
@@ -140,7 +147,8 @@ extension ParserState {
 
   /// Opens a block after its `repeat` line (`index` is nil when the line had an error).
   mutating func openLoop(_ operation: StatementOperation?, index: Int?) {
-    var variable = "", count = 1
+    var variable = ""
+    var count = 1
     if case .repeatBlock(let c, let v, _)? = operation {
       variable = v.name
       count = c

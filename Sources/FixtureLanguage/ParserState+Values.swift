@@ -320,7 +320,8 @@ extension ParserState {
       guard sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-"), offsetWord.start < offsetWord.end,
         case .value(let magnitude) = NumberSyntax.size(bytes(offsetWord)), magnitude <= UInt64(Int64.max)
       else {
-        error("invalid address '\(quoted(word))': expected NAME[INDEX], NAME[INDEX]+OFFSET or NAME[INDEX]-OFFSET", at: word)
+        error(
+          "invalid address '\(quoted(word))': expected NAME[INDEX], NAME[INDEX]+OFFSET or NAME[INDEX]-OFFSET", at: word)
         return nil
       }
       offset = sign == UInt8(ascii: "-") ? -Int64(magnitude) : Int64(magnitude)

@@ -21,7 +21,8 @@ extension StatementOperation {
         mapped.append(SGSegment(address: ad, length: s.length))
       }
       return .dmaMapSG(device: d, segments: mapped, direction: direction)
-    case .dmaUnmapSG(let r, let nents, let direction): return t(r).map { .dmaUnmapSG($0, nents: nents, direction: direction) }
+    case .dmaUnmapSG(let r, let nents, let direction):
+      return t(r).map { .dmaUnmapSG($0, nents: nents, direction: direction) }
     case .dmaSyncSingle(let address, let size, let direction, let toCPU):
       return a(address).map { .dmaSyncSingle(address: $0, size: size, direction: direction, toCPU: toCPU) }
     case .dmaSyncSG(let r, let nents, let direction, let toCPU):
@@ -105,9 +106,18 @@ extension FixtureExpectation {
     var copy = self
     switch kind {
     case .report(var want):
-      if let page = want.page { guard let r = transform(page) else { return nil }; want.page = r }
-      if let device = want.device { guard let r = transform(device) else { return nil }; want.device = r }
-      if let domain = want.domain { guard let r = transform(domain) else { return nil }; want.domain = r }
+      if let page = want.page {
+        guard let r = transform(page) else { return nil }
+        want.page = r
+      }
+      if let device = want.device {
+        guard let r = transform(device) else { return nil }
+        want.device = r
+      }
+      if let domain = want.domain {
+        guard let r = transform(domain) else { return nil }
+        want.domain = r
+      }
       copy.kind = .report(want)
     case .phys(let address):
       guard let e = address.mappingName(transform) else { return nil }

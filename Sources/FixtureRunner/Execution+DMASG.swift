@@ -65,7 +65,8 @@ extension Execution {
     for e in list.entries.prefix(min(n, list.count)) {
       machine.dmaSync(
         list.device, dmaAddress: e.dmaAddress, size: e.dmaLength, direction: direction ?? list.direction,
-        toCPU: toCPU, nents: n, context: run.context.through([toCPU ? "dma_sync_sg_for_cpu" : "dma_sync_sg_for_device"]))
+        toCPU: toCPU, nents: n, context: run.context.through([toCPU ? "dma_sync_sg_for_cpu" : "dma_sync_sg_for_device"])
+      )
     }
   }
 

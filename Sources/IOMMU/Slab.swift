@@ -110,8 +110,10 @@ extension Machine {
       let order = SlabAllocator.getOrder(size, pageSize: pageSize)
       let block = try memory.allocPages(
         order: order, gfp: gfp, context: via,
-        stack: via.chain(["post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof",
-          "___kmalloc_large_node", "__kmalloc_large_node_noprof"]))
+        stack: via.chain([
+          "post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof",
+          "___kmalloc_large_node", "__kmalloc_large_node_noprof",
+        ]))
       let address = block.head.address(pageShift: memory.pageShift)
       let object = slab.withLock { s -> SlabObject in
         let o = SlabObject(
@@ -143,8 +145,10 @@ extension Machine {
       let order = SlabAllocator.slabOrder(objectSize: objectSize, pageSize: pageSize)
       let block = try memory.allocPages(
         order: order, gfp: gfp, context: via,
-        stack: via.chain(["post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof",
-          "alloc_slab_page", "allocate_slab", "new_slab", "___slab_alloc"]))
+        stack: via.chain([
+          "post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof",
+          "alloc_slab_page", "allocate_slab", "new_slab", "___slab_alloc",
+        ]))
       let capacity = Int((pageSize << UInt64(order)) / objectSize)
       found = slab.withLock { s -> (UInt64, Int)? in
         var cache = s.caches[objectSize] ?? SlabAllocator.Cache(name: name, objectSize: objectSize, order: order)
@@ -195,9 +199,11 @@ extension Machine {
       defer { s.caches[object.objectSize] = cache }
       let pfn = object.address.rawValue >> UInt64(pageShift)
       // The slab's head: the page block that holds the object.
-      guard let head = cache.slabs.keys.first(where: { h in
-        pfn >= h && pfn < h + (UInt64(1) << UInt64(cache.order))
-      }), var slab = cache.slabs[head] else { return nil }
+      guard
+        let head = cache.slabs.keys.first(where: { h in
+          pfn >= h && pfn < h + (UInt64(1) << UInt64(cache.order))
+        }), var slab = cache.slabs[head]
+      else { return nil }
       let base = PFN(head).address(pageShift: pageShift).rawValue
       let wasFull = slab.freelist.isEmpty
       slab.freelist.append(Int((object.address.rawValue - base) / object.objectSize))

@@ -12,7 +12,8 @@ extension Sanitizer {
     case .unmapSG(let device, let entries, let nents, let direction):
       debugUnmapSG(device, entries: entries, nents: nents, direction: direction, context: context)
     case .sync(let device, let dmaAddress, let size, let direction, let toCPU, let nents):
-      checkSync(device, dmaAddress: dmaAddress, size: size, direction: direction, toCPU: toCPU, nents: nents,
+      checkSync(
+        device, dmaAddress: dmaAddress, size: size, direction: direction, toCPU: toCPU, nents: nents,
         context: context)
     case .allocPages(let device, let dmaAddress, let size, let direction, let phys):
       dmaMapped(device, dmaAddress: dmaAddress, size: size, direction: direction, phys: phys, context: context)
@@ -163,7 +164,9 @@ extension Sanitizer {
     guard entry.direction != .bidirectional else { return }
     let mapped = "DMA_" + entry.direction.kernelName
     let synced = "DMA_" + direction.kernelName
-    let pair = [Detail("mapped with", .string(entry.direction.kernelName)), Detail("synced with", .string(direction.kernelName))]
+    let pair = [
+      Detail("mapped with", .string(entry.direction.kernelName)), Detail("synced with", .string(direction.kernelName)),
+    ]
     if direction != entry.direction {
       report(
         "device driver syncs DMA memory with different direction [device address=\(address)] [size=\(entry.size) bytes] [mapped with \(mapped)] [synced with \(synced)]",

@@ -94,7 +94,9 @@ import Testing
 
   /// A literal element is a name of its own; the array's kind checks it.
   @Test func literalElements() {
-    #expect(diagnostics("repeat 2 as i\nv[i] = vmalloc 4K\nend\nfree_pages v[1]\n").first?.contains("is a vmalloc area") == true)
+    #expect(
+      diagnostics("repeat 2 as i\nv[i] = vmalloc 4K\nend\nfree_pages v[1]\n").first?.contains("is a vmalloc area")
+        == true)
     #expect(diagnostics("b[0x10] = alloc_pages\nfree_pages b[16]\n").isEmpty)
   }
 }

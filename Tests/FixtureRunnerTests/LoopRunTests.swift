@@ -43,7 +43,8 @@ import Testing
       file: "u.fixture", source: Array("repeat 2 as i\nb[i] = alloc_pages\nend\nfree_pages b[2]\n".utf8))
     #expect(unbound.diagnostics.map(\.message) == ["use of unbound name 'b[2]'"])
     let negative = FixtureRunner.run(
-      file: "n.fixture", source: Array("repeat 2 as i\nb[i] = alloc_pages\nend\nrepeat 2 as i\nfree_pages b[i-1]\nend\n".utf8))
+      file: "n.fixture",
+      source: Array("repeat 2 as i\nb[i] = alloc_pages\nend\nrepeat 2 as i\nfree_pages b[i-1]\nend\n".utf8))
     #expect(negative.diagnostics.map(\.message) == ["the index of 'b[i-1]' is negative when i=0"])
   }
 }

@@ -525,7 +525,9 @@ enum GoldenReports {
         + "object 0x80001200 allocated at \(allocated), a neighbour in the page of the kmalloc-512 object "
         + "0x80001000 the mapping was made for",
       warningSite: WarningSite(file: "iommusan/checks.c", line: 190, function: "iommusan_dma_ground_truth"),
-      callTrace: [k("iommusan_dma_ground_truth"), k("iommusan_device_access"), guilty("acme_nic_dma_nic", "acme_nic", file, 16)],
+      callTrace: [
+        k("iommusan_dma_ground_truth"), k("iommusan_device_access"), guilty("acme_nic_dma_nic", "acme_nic", file, 16),
+      ],
       statement: StatementLocation(
         file: file, line: 16, column: 1, text: "dma nic write h+0x208 len=8 value=0x4141414141414141"),
       task: task("acme-nic-ops"), phys: PhysicalAddress(0x8000_1208), iova: IOVA(0xffff_f208),
