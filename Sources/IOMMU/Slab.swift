@@ -223,6 +223,9 @@ extension Machine {
     }
   }
 
+  /// Whether any kmalloc object is live (the sanitizer's object checks cost nothing without one).
+  package var hasSlabObjects: Bool { slab.withLock { !$0.objects.isEmpty } }
+
   /// The live kmalloc objects that overlap `[start, start + length)`, by address.
   package func slabObjects(overlapping start: UInt64, length: UInt64) -> [SlabObject] {
     let pageSize = memory.pageSize
