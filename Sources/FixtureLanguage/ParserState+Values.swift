@@ -286,6 +286,9 @@ extension ParserState {
       return nil
     }
     let name = String(decoding: nameSlice, as: UTF8.self)
+    if !negative, let star = bytes(offsetWord).firstIndex(of: UInt8(ascii: "*")) {
+      return scaledAddress(word, name: name, offsetWord: offsetWord, star: star, role: role)
+    }
     let nameOK = check(name: name, at: word.column, kinds: role.kinds, role: role.phrase, context: whole)
     var magnitude: UInt64?
     switch NumberSyntax.size(bytes(offsetWord)) {
@@ -307,6 +310,33 @@ extension ParserState {
     }
     let offset: Int64 = negative ? (magnitude == limit ? Int64.min : -Int64(magnitude)) : Int64(magnitude)
     return .name(NameReference(name: name, location: location(word)), offset: offset)
+  }
+
+  /// `NAME+VAR*SCALE` in a `repeat` block: `star` is the index of `*` in the offset.
+  mutating func scaledAddress(_ word: Word, name: String, offsetWord: Word, star: Int, role: AddressRole)
+    -> AddressExpression?
+  {
+    let whole = text(word)
+    let variable = String(decoding: source[offsetWord.start..<star], as: UTF8.self)
+    let scaleWord = Word(
+      start: star + 1, end: offsetWord.end, column: offsetWord.column + (star + 1 - offsetWord.start), string: nil)
+    guard loops.contains(where: { $0.variable == variable }) else {
+      error(
+        "'\(Quote.text(variable))' in '\(Quote.text(whole))' is not the variable of an enclosing 'repeat' (write NAME+VAR*N)",
+        at: offsetWord)
+      return nil
+    }
+    guard scaleWord.start < scaleWord.end, case .value(let scale) = NumberSyntax.size(bytes(scaleWord)),
+      scale <= UInt64(Int64.max)
+    else {
+      error(
+        "invalid scale in '\(Quote.text(whole))': write NAME+VAR*N with a number or size N (ring+i*16)", at: scaleWord)
+      return nil
+    }
+    guard check(name: name, at: word.column, kinds: role.kinds, role: role.phrase, context: whole) else { return nil }
+    usesLoopVariables = true
+    return .scaled(
+      NameReference(name: name, location: location(word)), variable: variable, scale: Int64(scale))
   }
 
   /// `NAME[INDEX]`, `NAME[INDEX]+OFFSET` or `NAME[INDEX]-OFFSET`; `close` is the index of `]`.

@@ -1,7 +1,9 @@
 extension StatementOperation {
   /// The operation with every name passed through `transform` (nil from it makes the result nil).
-  package func mappingNames(_ transform: (NameReference) -> NameReference?) -> StatementOperation? {
-    func a(_ e: AddressExpression) -> AddressExpression? { e.mappingName(transform) }
+  package func mappingNames(
+    _ transform: (NameReference) -> NameReference?, variables: (String) -> Int64? = { _ in nil }
+  ) -> StatementOperation? {
+    func a(_ e: AddressExpression) -> AddressExpression? { e.mappingName(transform, variables: variables) }
     func p(_ s: PASIDSelector?) -> PASIDSelector?? {
       guard let s else { return .some(nil) }
       guard case .svaHandle(let ref) = s else { return .some(s) }
@@ -92,10 +94,17 @@ extension StatementOperation {
 
 extension AddressExpression {
   /// The expression with its name passed through `transform`.
-  package func mappingName(_ transform: (NameReference) -> NameReference?) -> AddressExpression? {
+  package func mappingName(
+    _ transform: (NameReference) -> NameReference?, variables: (String) -> Int64? = { _ in nil }
+  ) -> AddressExpression? {
     switch self {
     case .literal: return self
     case .name(let ref, let offset): return transform(ref).map { .name($0, offset: offset) }
+    case .scaled(let ref, let variable, let scale):
+      guard let value = variables(variable) else { return nil }
+      let (offset, overflow) = value.multipliedReportingOverflow(by: scale)
+      guard !overflow else { return nil }
+      return transform(ref).map { .name($0, offset: offset) }
     }
   }
 }
@@ -143,7 +152,7 @@ extension Statement {
       return nil
     }
     var copy = self
-    guard let operation = operation.mappingNames(transform) else {
+    guard let operation = operation.mappingNames(transform, variables: { environment[$0] }) else {
       failed = bad
       return nil
     }

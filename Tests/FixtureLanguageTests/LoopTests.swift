@@ -100,3 +100,21 @@ import Testing
     #expect(diagnostics("b[0x10] = alloc_pages\nfree_pages b[16]\n").isEmpty)
   }
 }
+
+/// `NAME+VAR*N` addresses: descriptor i of a ring.
+@Suite struct ScaledAddressTests {
+  @Test func scaledOffsets() throws {
+    let parsed = parse("repeat 4 as i\ndma nic read buf+i*16\nend\n", preamble: true)
+    #expect(parsed.diagnostics.isEmpty, "\(parsed.diagnostics)")
+    var env = LoopEnvironment()
+    env.push("i", 3)
+    var failed: NameReference?
+    let s = try #require(parsed.statements[5].instantiated(in: env, failed: &failed))
+    guard case .dma(let access) = s.operation else { return }
+    #expect(access.address == .name(NameReference(name: "buf", location: at(6, 14)), offset: 48))
+    #expect(diagnostics("dma nic read buf+j*16\n", preamble: true).first?.contains("not the variable") == true)
+    #expect(
+      diagnostics("repeat 2 as i\ndma nic read buf+i*x\nend\n", preamble: true).first?.contains("invalid scale")
+        == true)
+  }
+}

@@ -12,7 +12,7 @@ import Testing
     #expect(r.reports.map(\.kind) == [.freedWhileMapped])
     let report = try #require(r.reports.first)
     #expect(report.statement?.text == "free_pages rx[17]")
-    #expect(r.summary.statements == 2 + 256 * 3 + 1 + 256 + 17 + 238)
+    #expect(r.summary.statements == 3 + 256 * 4 + 1 + 256 + 17 + 238)
     let clean = FixtureRunner.run(path: repositoryRoot + "/Fixtures/loops/rx-ring-256-clean.fixture")
     #expect(clean.reports.isEmpty && clean.failures.isEmpty && clean.diagnostics.isEmpty)
   }
