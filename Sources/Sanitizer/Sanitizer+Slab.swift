@@ -39,8 +39,8 @@ extension Sanitizer {
   /// one kmalloc object that touches another live object (a neighbour in the
   /// page, or a new object in the slot of the freed one).
   func checkObjectAccess(_ event: DeviceAccessEvent, phys: PhysicalAddress) {
-    guard event.pasid == nil, machine.hasSlabObjects, let (dmaAddress, entry) = dmaEntry(event.device, iova: event.iova.rawValue),
-      let mapped = entry.object
+    guard event.pasid == nil, machine.hasSlabObjects,
+      let (dmaAddress, entry) = dmaEntry(event.device, iova: event.iova.rawValue), let mapped = entry.object
     else { return }
     let hit = machine.slabObjects(overlapping: phys.rawValue, length: UInt64(event.length))
     for other in hit where other.serial != mapped.serial {
