@@ -82,6 +82,10 @@ let corpus: [String] = {
     ("vfree-nonexistent-area", "Fixtures/allocator/vfree-twice.fixture"),
     ("domain-use-after-free", "Fixtures/allocator/free-domain-twice.fixture"),
     ("dma-map-beyond-allocation", "Fixtures/allocator/dma-map-beyond-allocation.fixture"),
+    ("dma-sync-not-mapped", "Fixtures/dma-api/sync-wrong-direction.fixture"),
+    ("dma-sync-mismatch", "Fixtures/dma-api/sync-wrong-direction.fixture"),
+    ("dma-neighbour-object-access", "Fixtures/slab/nic-overwrites-neighbour-ops.fixture"),
+    ("slab-freed-while-mapped", "Fixtures/slab/kfree-while-mapped.fixture"),
   ]
 
   @Test(arguments: cases.map(\.kind))
