@@ -101,7 +101,8 @@ struct ParserState {
       return a.offset < b.offset
     }.map(\.element)
     return ParsedFixture(
-      file: file, statements: statements, diagnostics: sorted, cmdline: cmdline, memory: memory ?? .defaults)
+      file: file, statements: statements, diagnostics: sorted, cmdline: cmdline, memory: memory ?? .defaults,
+      executedStatements: executedStatements)
   }
 
   // MARK: - Diagnostics

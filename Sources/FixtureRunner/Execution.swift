@@ -115,7 +115,7 @@ final class Execution {
       if let progress = options.progress, steps % RunProgress.statementStride == 0 {
         progress(
           RunProgress(
-            file: parsed.file, linesRead: template.line, statementsRun: steps, statements: parsed.statements.count))
+            file: parsed.file, linesRead: template.line, statementsRun: steps, statements: parsed.executedStatements))
       }
       var badName: NameReference?
       guard let stmt = template.instantiated(in: loops, failed: &badName) else {
