@@ -112,6 +112,13 @@ final class Execution {
       }
       defer { i += 1 }
       steps += 1
+      if let limit = options.maximumStatements, steps > limit {
+        diagnostics.append(
+          Diagnostic(
+            file: file, location: template.verbLocation,
+            message: "this run stops after \(limit) statements (the limit of this runner)"))
+        break
+      }
       if let progress = options.progress, steps % RunProgress.statementStride == 0 {
         progress(
           RunProgress(

@@ -48,3 +48,15 @@ import Testing
     #expect(negative.diagnostics.map(\.message) == ["the index of 'b[i-1]' is negative when i=0"])
   }
 }
+
+/// A runner's own statement limit stops a long loop with an error.
+@Suite struct RunStatementLimitTests {
+  @Test func stopsAtTheLimit() {
+    var options = RunOptions()
+    options.maximumStatements = 10
+    let r = FixtureRunner.run(
+      file: "l.fixture", source: Array("repeat 100 as i\nb = alloc_pages\nfree_pages b\nend\n".utf8), options: options)
+    #expect(r.summary.statements == 10)
+    #expect(r.diagnostics.map(\.message) == ["this run stops after 10 statements (the limit of this runner)"])
+  }
+}
