@@ -27,11 +27,12 @@ extension Sanitizer {
   /// One entry per DMA segment, each remembering the list's `nents`.
   /// The corresponding Linux function is `debug_dma_map_sg()`.
   func debugMapSG(_ device: Device, entries: [ScatterlistEntry], mapped: Int, direction: DMADirection) {
+    let objects = entries.prefix(mapped).map { machine.slabObjects(overlapping: $0.phys.rawValue, length: 1).first }
     state.withLock { s in
-      for e in entries.prefix(mapped) {
+      for (e, object) in zip(entries.prefix(mapped), objects) {
         s.dmaEntries[DMAKey(device: device.name, address: e.dmaAddress.rawValue)] = DMAEntry(
           size: e.dmaLength, direction: direction, phys: e.phys, sgCallEntries: entries.count,
-          sgMappedEntries: mapped)
+          sgMappedEntries: mapped, object: object)
       }
     }
   }
