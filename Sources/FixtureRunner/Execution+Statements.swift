@@ -30,8 +30,8 @@ extension Execution {
     // Section 3: memory.
     case .allocPages(let order, let gfp): allocPages(order: order, gfp: gfp, &run)
     case .freePages(let ref): try freePages(ref, &run)
-    case .cpuWrite(let addr, let value, let width): try cpuWrite(addr, value: value, width: width)
-    case .cpuFill(let ref, let value, let width): try cpuFill(ref, value: value, width: width)
+    case .cpuWrite(let addr, let value, let width): try cpuWrite(addr, value: value, width: width, &run)
+    case .cpuFill(let ref, let value, let width): try cpuFill(ref, value: value, width: width, &run)
     case .vmalloc(let size): vmalloc(size: size, &run)
     case .vfree(let ref): try vfree(ref, &run)
     case .flushTLBKernelRange(let start, let end): try flushTLBKernelRange(start, end, &run)

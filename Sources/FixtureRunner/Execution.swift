@@ -49,6 +49,7 @@ final class Execution {
     sc.accounting = c.accounting
     sc.driverName = moduleName
     sc.mapCountMax = Int64(c.mapCountMax)
+    sc.dmaAssertIdle = c.dmaAssertIdle
     if !options.history.isEmpty { sc.historyDepth = nil }
     sanitizer = Sanitizer(machine: machine, configuration: sc)
     sanitizer.attach()

@@ -97,11 +97,14 @@ package protocol MachineObserver: AnyObject, Sendable {
   func dmaDebug(_ event: DMADebugEvent, context: CallContext)
   /// `kmalloc()` and `kfree()` of objects (KASAN's and slab_debug's hooks).
   func slabEvent(_ event: SlabEvent, context: CallContext)
+  /// The CPU wrote `[phys, phys + length)` (`cpu_write`, `cpu_fill`).
+  func cpuWrote(_ phys: PhysicalAddress, length: UInt64, context: CallContext)
 }
 
 extension MachineObserver {
   package func dmaDebug(_ event: DMADebugEvent, context: CallContext) {}
   package func slabEvent(_ event: SlabEvent, context: CallContext) {}
+  package func cpuWrote(_ phys: PhysicalAddress, length: UInt64, context: CallContext) {}
   package func vfreeNonexistent(_ address: VirtualAddress, context: CallContext) {}
   package func domainFreedAgain(_ domain: Domain, context: CallContext) {}
 }
@@ -161,6 +164,9 @@ package final class ObserverFanOut: MachineObserver, PageAllocatorObserver {
   }
   package func slabEvent(_ event: SlabEvent, context: CallContext) {
     for o in machineObservers { o.slabEvent(event, context: context) }
+  }
+  package func cpuWrote(_ phys: PhysicalAddress, length: UInt64, context: CallContext) {
+    for o in machineObservers { o.cpuWrote(phys, length: length, context: context) }
   }
   package func dmaUnmapping(
     _ device: Device, dmaAddress: IOVA, size: UInt64?, direction: DMADirection?, context: CallContext

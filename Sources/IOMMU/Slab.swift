@@ -258,3 +258,19 @@ extension Machine {
     }
   }
 }
+
+extension Machine {
+  /// A CPU store of `width` bytes at `phys`.
+  package func cpuWrite(_ phys: PhysicalAddress, value: UInt64, width: Int, context: CallContext) {
+    memory.write(phys, value: value, width: width)
+    observer?.cpuWrote(phys, length: UInt64(width), context: context)
+  }
+
+  /// A CPU fill of a whole page block.
+  package func cpuFill(_ block: PageBlock, value: UInt64, width: Int, context: CallContext) {
+    memory.fill(block, value: value, width: width)
+    observer?.cpuWrote(
+      block.head.address(pageShift: memory.pageShift), length: UInt64(block.pageCount) << UInt64(memory.pageShift),
+      context: context)
+  }
+}

@@ -36,6 +36,9 @@ package enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
   /// `kfree()` of a kmalloc object that a live streaming DMA mapping covers:
   /// the page stays allocated, so page counting cannot see it.
   case slabFreedWhileMapped = "slab-freed-while-mapped"
+  /// DMA-API debug's `debug_dma_assert_idle()` (Linux 3.19 to 5.9): the CPU
+  /// touches a page whose first cacheline starts an active from-device mapping.
+  case dmaCPUTouchActiveCacheline = "dma-cpu-touch-active-cacheline"
   /// Replay only: an `io_page_fault` on an IOVA that a traced unmap released earlier.
   case faultAfterUnmap = "fault-after-unmap"
 
@@ -50,7 +53,7 @@ package enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
       return .emulator
     case .pageDoubleFree, .vfreeNonexistentArea, .domainUseAfterFree:
       return .kernel
-    case .dmaUnmapMismatch, .dmaUnmapNotMapped, .dmaSyncNotMapped, .dmaSyncMismatch:
+    case .dmaUnmapMismatch, .dmaUnmapNotMapped, .dmaSyncNotMapped, .dmaSyncMismatch, .dmaCPUTouchActiveCacheline:
       return .dmaAPIDebug
     case .dmaUseAfterFree, .dmaStaleWalk, .dmaNeighbourObjectAccess:
       return .groundTruth

@@ -57,6 +57,7 @@ extension ReportKind {
     case .dmaMapBeyondAllocation: PackageResources.dma_map_beyond_allocation_md
     case .dmaNeighbourObjectAccess: PackageResources.dma_neighbour_object_access_md
     case .slabFreedWhileMapped: PackageResources.slab_freed_while_mapped_md
+    case .dmaCPUTouchActiveCacheline: PackageResources.dma_cpu_touch_active_cacheline_md
     }
   }
 }

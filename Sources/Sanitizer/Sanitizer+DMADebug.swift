@@ -190,3 +190,44 @@ extension Sanitizer {
     }
   }
 }
+
+extension Sanitizer {
+  /// `L1_CACHE_BYTES` on x86-64 and arm64.
+  static let cacheLineShift: UInt64 = 6
+
+  /// DMA-API debug's active-cacheline check as Linux 3.19 to 5.9 had it
+  /// (removed in 5.10): the CPU touching a page is an error when the page's
+  /// *first* cacheline is the first cacheline of an active mapping that the
+  /// device may write (`DMA_TO_DEVICE` mappings are not tracked,
+  /// `active_cacheline_insert()`). Only the first cacheline of each mapping
+  /// is tracked (`to_cacheline_number()`), and only the page's first
+  /// cacheline is compared (`ent_cln == cln`): both quirks are kept.
+  /// The corresponding Linux function is `debug_dma_assert_idle()`.
+  package func cpuWrote(_ phys: PhysicalAddress, length: UInt64, context: CallContext) {
+    guard configuration.dmaAssertIdle, length > 0 else { return }
+    let shift = UInt64(pageShift)
+    let first = phys.rawValue >> shift
+    let last = (phys.rawValue &+ (length - 1)) >> shift
+    guard last >= first, last - first < 1 << 20 else { return }
+    let pages = Set(first...last)
+    let hit = state.withLock { s -> (DMAKey, DMAEntry)? in
+      var best: (DMAKey, DMAEntry)?
+      for (k, e) in s.dmaEntries where e.direction != .toDevice {
+        let p = e.phys.rawValue
+        guard pages.contains(p >> shift), (p & ((1 << shift) - 1)) >> Self.cacheLineShift == 0 else { continue }
+        if best.map({ (k.device, k.address) < ($0.0.device, $0.0.address) }) ?? true { best = (k, e) }
+      }
+      return best
+    }
+    guard let (key, entry) = hit, let device = machine.devices.first(where: { $0.name == key.device }) else { return }
+    let cln = entry.phys.rawValue >> Self.cacheLineShift
+    dmaDebugReport(
+      .dmaCPUTouchActiveCacheline, device, "cpu touching an active dma mapped cacheline [cln=\(cln.hex16)]",
+      site: WarnSites.dmaDebugAssertIdle, frames: ["debug_dma_assert_idle"], phys: entry.phys,
+      dmaAddress: IOVA(key.address),
+      details: [
+        Detail("cln", .hex(cln)), Detail("mapped with", .string(entry.direction.kernelName)),
+        Detail("kernels", .string("3.19 to 5.9 (debug_dma_assert_idle() was removed in 5.10)")),
+      ], context: context)
+  }
+}

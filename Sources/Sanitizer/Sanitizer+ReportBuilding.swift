@@ -9,6 +9,8 @@ enum WarnSites {
   static let dmaDebugCheckUnmap = WarningSite(file: "kernel/dma/debug.c", line: 1011, function: "check_unmap")
   /// `err_printk()` in `check_sync()`, about 120 lines below `check_unmap()`'s in kernel/dma/debug.c.
   static let dmaDebugCheckSync = WarningSite(file: "kernel/dma/debug.c", line: 1132, function: "check_sync")
+  /// `err_printk()` in `debug_dma_assert_idle()`, kernel/dma/debug.c:596 in Linux 5.3.
+  static let dmaDebugAssertIdle = WarningSite(file: "kernel/dma/debug.c", line: 596, function: "debug_dma_assert_idle")
   /// The emulator's own checks and the ground truth have no kernel site;
   /// they name the iommusan check that fired.
   static func emulator(_ function: String, line: Int) -> WarningSite {

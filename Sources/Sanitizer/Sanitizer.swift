@@ -33,6 +33,8 @@ package enum SanitizerOutput: Sendable, Hashable {
 /// attached to the machine's hooks.
 package final class Sanitizer: Sendable {
   package struct Configuration: Sendable, Hashable {
+    /// `emu.dma_assert_idle=1`: the CPU-write check of `debug_dma_assert_idle()` (Linux 3.19 to 5.9).
+    package var dmaAssertIdle = false
     /// `iommu.debug_pagealloc=1`.
     package var debugPageAlloc: Bool = true
     /// `page_owner=on`.

@@ -86,6 +86,7 @@ let corpus: [String] = {
     ("dma-sync-mismatch", "Fixtures/dma-api/sync-wrong-direction.fixture"),
     ("dma-neighbour-object-access", "Fixtures/slab/nic-overwrites-neighbour-ops.fixture"),
     ("slab-freed-while-mapped", "Fixtures/slab/kfree-while-mapped.fixture"),
+    ("dma-cpu-touch-active-cacheline", "Fixtures/dma-api/cpu-touch-active-cacheline.fixture"),
   ]
 
   @Test(arguments: cases.map(\.kind))

@@ -34,6 +34,7 @@ enum GoldenReports {
     case .dmaSyncMismatch: return dmaSyncMismatch
     case .dmaNeighbourObjectAccess: return dmaNeighbourObjectAccess
     case .slabFreedWhileMapped: return slabFreedWhileMapped
+    case .dmaCPUTouchActiveCacheline: return dmaCPUTouchActiveCacheline
     }
   }
 
@@ -553,6 +554,19 @@ enum GoldenReports {
       task: task("acme-hba"), pfn: PFN(0x80001), phys: PhysicalAddress(0x8000_1100), iova: IOVA(0xffff_f100),
       domain: "hba:default", device: "hba",
       details: [Detail("object", .string("kmalloc-256 object 0x80001100")), Detail("mapping size", .int(200))])
+  }
+
+  static var dmaCPUTouchActiveCacheline: Report {
+    let file = "Fixtures/acme-eth-hdr.fixture"
+    let message = "DMA-API: acme_eth 0000:00:01.0: cpu touching an active dma mapped cacheline [cln=0x0000000002000040]"
+    return Report(
+      kind: .dmaCPUTouchActiveCacheline, headline: message, warnMessage: [message],
+      warningSite: WarningSite(file: "kernel/dma/debug.c", line: 596, function: "debug_dma_assert_idle"),
+      callTrace: [k("debug_dma_assert_idle"), guilty("acme_eth_fill_header", "acme_eth", file, 10)],
+      statement: StatementLocation(file: file, line: 10, column: 1, text: "cpu_write buf+0x8 value=0"),
+      task: task("acme-eth-hdr"), phys: PhysicalAddress(0x8000_1000), iova: IOVA(0xffff_f000),
+      domain: "eth0:default", device: "eth0",
+      details: [Detail("cln", .hex(0x200_0040)), Detail("mapped with", .string("FROM_DEVICE"))])
   }
 
   // MARK: - Trace replay
