@@ -11,19 +11,25 @@ package enum AddressExpression: Sendable, Hashable, CustomStringConvertible {
   case literal(UInt64, location: SourceLocation)
   /// A binding plus a signed byte offset (0 when none is written).
   case name(NameReference, offset: Int64)
+  /// In a `repeat` block, `NAME+VAR*SCALE` (an iommusan extension): the
+  /// binding plus the loop variable times a number; a statement's
+  /// instantiation makes it a `.name` (`Statement.instantiated`).
+  case scaled(NameReference, variable: String, scale: Int64)
 
   /// Where the expression starts.
   package var location: SourceLocation {
     switch self {
     case .literal(_, let location): return location
-    case .name(let name, _): return name.location
+    case .name(let name, _), .scaled(let name, _, _): return name.location
     }
   }
 
   /// The binding the expression refers to, if any.
   package var nameReference: NameReference? {
-    if case .name(let name, _) = self { return name }
-    return nil
+    switch self {
+    case .name(let name, _), .scaled(let name, _, _): return name
+    case .literal: return nil
+    }
   }
 
   /// The address, given the value of the binding; nil when it wraps around.
@@ -38,6 +44,8 @@ package enum AddressExpression: Sendable, Hashable, CustomStringConvertible {
       }
       let (difference, overflow) = base.subtractingReportingOverflow(offset.magnitude)
       return overflow ? nil : difference
+    case .scaled:
+      return nil
     }
   }
 
@@ -49,6 +57,8 @@ package enum AddressExpression: Sendable, Hashable, CustomStringConvertible {
     case .name(let name, let offset):
       if offset == 0 { return name.name }
       return name.name + (offset < 0 ? "-" : "+") + "0x" + String(offset.magnitude, radix: 16)
+    case .scaled(let name, let variable, let scale):
+      return name.name + "+" + variable + "*0x" + String(scale, radix: 16)
     }
   }
 }

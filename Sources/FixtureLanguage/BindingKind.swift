@@ -23,6 +23,12 @@ package enum BindingKind: String, Sendable, Hashable, CaseIterable {
   case mmapArea = "mmap-area"
   /// `NAME = sva_bind ...`; its value is the PASID.
   case svaHandle = "sva-handle"
+  /// `NAME = dma_map_sg ...`; its address is the first DMA segment's.
+  case dmaSGList = "dma-sg-list"
+  /// `NAME = dma_alloc_pages ...`; its address is the IOVA.
+  case dmaPages = "dma-pages"
+  /// `NAME = kmalloc ...`; its address is the object's physical address.
+  case slabObject = "slab-object"
 
   /// The kind with an article, for messages: "a page block".
   package var noun: String {
@@ -37,6 +43,9 @@ package enum BindingKind: String, Sendable, Hashable, CaseIterable {
     case .process: return "a process"
     case .mmapArea: return "an mmap area"
     case .svaHandle: return "an SVA handle"
+    case .dmaSGList: return "a mapped scatterlist"
+    case .dmaPages: return "a dma_alloc_pages buffer"
+    case .slabObject: return "a kmalloc object"
     }
   }
 
@@ -53,6 +62,9 @@ package enum BindingKind: String, Sendable, Hashable, CaseIterable {
     case .process: return "process"
     case .mmapArea: return "mmap"
     case .svaHandle: return "sva_bind"
+    case .dmaSGList: return "dma_map_sg"
+    case .dmaPages: return "dma_alloc_pages"
+    case .slabObject: return "kmalloc"
     }
   }
 }

@@ -74,12 +74,13 @@ extension Cmdline {
 
   static func isBoolean(_ name: String) -> Bool {
     name == "iommu.debug_pagealloc" || name == "iommu.strict" || name == "page_owner"
+      || name == "emu.dma_assert_idle"
   }
 
   /// The values a parameter takes, canonical spellings first.
   static func validValues(_ name: String) -> [String] {
     switch name {
-    case "iommu.debug_pagealloc", "iommu.strict": return ["0", "1"]
+    case "iommu.debug_pagealloc", "iommu.strict", "emu.dma_assert_idle": return ["0", "1"]
     case "page_owner": return ["on", "off"]
     case "emu.accounting": return MapAccounting.allCases.map(\.rawValue)
     case "emu.kva_flush": return KVAFlushPolicy.allCases.map(\.rawValue)
@@ -102,6 +103,7 @@ extension Cmdline {
     case "emu.kva_flush": return KVAFlushPolicy(rawValue: value).map { .kvaFlush($0) }
     case "emu.notifier": return NotifierPolicy(rawValue: value).map { .notifier($0) }
     case "emu.reset": return ResetFencePolicy(rawValue: value).map { .reset($0) }
+    case "emu.dma_assert_idle": return kernelBool(value).map { .dmaAssertIdle($0) }
     case "emu.map_count_max":
       guard let n = UInt32(value), n >= 1, n <= UInt32(Int32.max) else { return nil }
       return .mapCountMax(n)

@@ -22,6 +22,8 @@ package struct Cmdline: Sendable, Hashable, CustomStringConvertible {
   package var reset: ResetFencePolicy = .ebusy
   /// `emu.map_count_max=` (an iommusan extension; default `INT_MAX`).
   package var mapCountMax: UInt32 = UInt32(Int32.max)
+  /// `emu.dma_assert_idle=` (an iommusan extension; default off).
+  package var dmaAssertIdle = false
 
   /// The defaults.
   package init() {}
@@ -40,6 +42,7 @@ package struct Cmdline: Sendable, Hashable, CustomStringConvertible {
     case .notifier(let value): notifier = value
     case .reset(let value): reset = value
     case .mapCountMax(let value): mapCountMax = value
+    case .dmaAssertIdle(let on): dmaAssertIdle = on
     }
   }
 
@@ -54,6 +57,7 @@ package struct Cmdline: Sendable, Hashable, CustomStringConvertible {
       .debugPagealloc(debugPagealloc), .pageOwner(pageOwner), .strict(strict),
       .accounting(accounting), .kvaFlush(kvaFlush), .notifier(notifier), .reset(reset),
     ] + (mapCountMax == UInt32(Int32.max) ? [] : [.mapCountMax(mapCountMax)])
+      + (dmaAssertIdle ? [.dmaAssertIdle(true)] : [])
   }
 
   /// The full command line, every parameter spelled out.

@@ -12,6 +12,9 @@ package enum CmdlineSetting: Sendable, Hashable, CustomStringConvertible {
   /// `emu.map_count_max=N` (an iommusan extension): the largest map count
   /// before `map-count-overflow`; the kernel's is `INT_MAX`.
   case mapCountMax(UInt32)
+  /// `emu.dma_assert_idle=0|1` (an iommusan extension, default 0): DMA-API
+  /// debug's `debug_dma_assert_idle()` of Linux 3.19 to 5.9, on CPU writes.
+  case dmaAssertIdle(Bool)
 
   /// The parameter's name (`iommu.strict`).
   package var name: String {
@@ -24,13 +27,14 @@ package enum CmdlineSetting: Sendable, Hashable, CustomStringConvertible {
     case .notifier: return "emu.notifier"
     case .reset: return "emu.reset"
     case .mapCountMax: return "emu.map_count_max"
+    case .dmaAssertIdle: return "emu.dma_assert_idle"
     }
   }
 
   /// `NAME=VALUE` in the canonical spelling (`iommu.strict=1`, `page_owner=on`).
   package var description: String {
     switch self {
-    case .debugPagealloc(let on), .strict(let on): return "\(name)=\(on ? 1 : 0)"
+    case .debugPagealloc(let on), .strict(let on), .dmaAssertIdle(let on): return "\(name)=\(on ? 1 : 0)"
     case .pageOwner(let on): return "\(name)=\(on ? "on" : "off")"
     case .accounting(let value): return "\(name)=\(value.rawValue)"
     case .kvaFlush(let value): return "\(name)=\(value.rawValue)"
@@ -43,6 +47,6 @@ package enum CmdlineSetting: Sendable, Hashable, CustomStringConvertible {
   /// The known parameter names, in the order the docs list them.
   package static let parameterNames: [String] = [
     "iommu.debug_pagealloc", "page_owner", "iommu.strict", "emu.accounting",
-    "emu.kva_flush", "emu.notifier", "emu.reset", "emu.map_count_max",
+    "emu.kva_flush", "emu.notifier", "emu.reset", "emu.map_count_max", "emu.dma_assert_idle",
   ]
 }

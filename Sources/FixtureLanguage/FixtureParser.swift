@@ -58,6 +58,7 @@ package struct FixtureParser {
   /// Parses the last line (if the file does not end with a line feed) and returns the result.
   package mutating func finish() -> ParsedFixture {
     if pendingLength > 0 { endPendingLine() }
+    state.closeFile()
     return state.result()
   }
 

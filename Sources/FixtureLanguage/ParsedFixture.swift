@@ -12,16 +12,21 @@ package struct ParsedFixture: Sendable {
   package var cmdline: Cmdline
   /// The `memory` line, or `memory 1G` when there is none.
   package var memory: MemoryConfiguration
+  /// The statements a run executes, each `repeat` iteration counting its
+  /// body again (`repeat` and `end` not counted); `statements.count` when
+  /// there are no loops.
+  package var executedStatements: Int
 
   package init(
     file: String, statements: [Statement] = [], diagnostics: [Diagnostic] = [], cmdline: Cmdline = .defaults,
-    memory: MemoryConfiguration = .defaults
+    memory: MemoryConfiguration = .defaults, executedStatements: Int? = nil
   ) {
     self.file = file
     self.statements = statements
     self.diagnostics = diagnostics
     self.cmdline = cmdline
     self.memory = memory
+    self.executedStatements = executedStatements ?? statements.count
   }
 
   /// Whether any diagnostic is an error; such a fixture must not run.

@@ -67,6 +67,15 @@ extension ParserState {
     case .dmaMap: return Syntax(positionals: ["DEVICE", "ADDR"], keys: [key("size", required: true), key("dir")])
     case .dmaAlloc: return Syntax(positionals: ["DEVICE", "SIZE"])
     case .advance: return Syntax(positionals: ["DURATION"])
+    case .dmaMapSG:
+      return Syntax(positionals: ["DEVICE"], keys: [key("seg", required: true, repeatable: true), key("dir")])
+    case .dmaUnmapSG, .dmaSyncSGForCPU, .dmaSyncSGForDevice:
+      return Syntax(positionals: ["NAME"], keys: [key("nents"), key("dir")])
+    case .dmaSyncSingleForCPU, .dmaSyncSingleForDevice:
+      return Syntax(positionals: ["ADDR"], keys: [key("size", required: true), key("dir")])
+    case .dmaAllocPages: return Syntax(positionals: ["DEVICE", "SIZE"], keys: [key("dir")])
+    case .dmaFreePages, .kfree: return Syntax(positionals: ["NAME"])
+    case .kmalloc: return Syntax(positionals: ["SIZE"], keys: [key("gfp")])
     case .dma:
       return Syntax(
         positionals: ["DEVICE", "read|write", "ADDR"], keys: [key("len"), key("pasid"), key("value"), key("priv")])
@@ -76,7 +85,8 @@ extension ParserState {
     case .exit: return Syntax(positionals: ["PROCESS"])
     case .svaBind: return Syntax(positionals: ["DEVICE", "PROCESS"])
     case .resetPrepare, .resetDone, .flr, .flrBegin, .flrEnd: return Syntax(positionals: ["DEVICE"])
-    case .expect: return Syntax(positionals: [])
+    case .expect, .end: return Syntax(positionals: [])
+    case .repeatBlock: return Syntax(positionals: ["COUNT", "as", "VAR"])
     }
   }
 

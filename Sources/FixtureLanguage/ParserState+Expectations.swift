@@ -6,6 +6,7 @@ extension ParserState {
   /// Parses an `expect` line and attaches it to the statement before it.
   mutating func parseExpectation(_ words: [Word], text lineText: String, location: SourceLocation) {
     let errorsBefore = errorCount
+    usesLoopVariables = false
     let kind = parseExpectationKind(words)
     let hadError = diagnostics[errorsBefore...].contains(where: \.isError)
 
@@ -23,6 +24,12 @@ extension ParserState {
       targetVerb = statements[index].verb
     }
     guard let kind else { return }
+    if let targetVerb, targetVerb == .repeatBlock || targetVerb == .end {
+      error(
+        "'expect' cannot check '\(targetVerb.rawValue)': put it after a statement of the block", column: location.column
+      )
+      return
+    }
     if let targetVerb, targetVerb == .cmdline || targetVerb == .memory {
       error(
         "'expect' cannot check '\(targetVerb.rawValue)': it configures the machine before anything runs",
@@ -40,6 +47,7 @@ extension ParserState {
     guard !hadError, let statementIndex else { return }
     if !conflicts(kind, with: statements[statementIndex].expectations, column: location.column) {
       statements[statementIndex].expectations.append(FixtureExpectation(kind: kind, location: location, text: lineText))
+      if usesLoopVariables { statements[statementIndex].usesLoopVariables = true }
     }
   }
 

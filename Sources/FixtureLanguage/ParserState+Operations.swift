@@ -116,6 +116,45 @@ extension ParserState {
     case .dmaFree:
       return reference(p(0), kinds: [.dmaCoherent], role: "a coherent DMA buffer (dma_alloc)").map { .dmaFree($0) }
     case .advance: return duration(p(0)).map { .advance(nanoseconds: $0) }
+    case .dmaMapSG:
+      let device = deviceReference(p(0))
+      let segments = args.values("seg").map { sgSegment($0) }
+      let direction = v("dir").map { self.direction($0) } ?? .bidirectional
+      guard let device, let direction, !segments.contains(where: { $0 == nil }) else { return nil }
+      if segments.count > FixtureLimits.maxSGEntries {
+        error("too many segments (\(segments.count); the limit is \(FixtureLimits.maxSGEntries))", column: verbColumn)
+        return nil
+      }
+      return .dmaMapSG(device: device, segments: segments.compactMap { $0 }, direction: direction)
+    case .dmaUnmapSG, .dmaSyncSGForCPU, .dmaSyncSGForDevice:
+      let list = reference(p(0), kinds: [.dmaSGList], role: "a mapped scatterlist (dma_map_sg)")
+      let nents = v("nents").map { number($0, key: "nents", maximum: UInt64(FixtureLimits.maxSGEntries)) }
+      let direction = v("dir").map { self.direction($0) }
+      guard let list, !failed(nents), !failed(direction) else { return nil }
+      let n = (nents ?? nil).map { Int($0) }
+      if verb == .dmaUnmapSG { return .dmaUnmapSG(list, nents: n, direction: direction ?? nil) }
+      return .dmaSyncSG(list, nents: n, direction: direction ?? nil, toCPU: verb == .dmaSyncSGForCPU)
+    case .dmaSyncSingleForCPU, .dmaSyncSingleForDevice:
+      let address = address(p(0), role: .iova)
+      let size = size(v("size"))
+      let direction = v("dir").map { self.direction($0) }
+      guard let address, let size, !failed(direction) else { return nil }
+      return .dmaSyncSingle(
+        address: address, size: size, direction: direction ?? nil, toCPU: verb == .dmaSyncSingleForCPU)
+    case .dmaAllocPages:
+      let device = deviceReference(p(0))
+      let size = size(p(1))
+      let direction = v("dir").map { self.direction($0) } ?? .bidirectional
+      guard let device, let size, let direction else { return nil }
+      return .dmaAllocPages(device: device, size: size, direction: direction)
+    case .dmaFreePages:
+      return reference(p(0), kinds: [.dmaPages], role: "a dma_alloc_pages buffer").map { .dmaFreePages($0) }
+    case .kmalloc:
+      let size = size(p(0))
+      let gfp = v("gfp").map { gfpFlags($0) } ?? .kernel
+      guard let size, let gfp else { return nil }
+      return .kmalloc(size: size, gfp: gfp)
+    case .kfree: return reference(p(0), kinds: [.slabObject], role: "a kmalloc object").map { .kfree($0) }
 
     // Section 6.
     case .dma: return parseDeviceAccess(args)
@@ -165,8 +204,25 @@ extension ParserState {
     case .flrBegin: return deviceReference(p(0)).map { .flrBegin($0) }
     case .flrEnd: return deviceReference(p(0)).map { .flrEnd($0) }
 
-    case .expect: return nil
+    case .expect, .repeatBlock, .end: return nil
     }
+  }
+
+  /// `ADDR:LEN`, one scatterlist entry.
+  mutating func sgSegment(_ word: Word) -> SGSegment? {
+    let slice = bytes(word)
+    guard word.string == nil, let colon = slice.lastIndex(of: UInt8(ascii: ":")), colon > word.start,
+      colon + 1 < word.end
+    else {
+      error("invalid segment '\(quoted(word))': write seg=ADDR:LEN (seg=buf+0x200:1K)", at: word)
+      return nil
+    }
+    let addressWord = Word(start: word.start, end: colon, column: word.column, string: nil)
+    let lengthWord = Word(start: colon + 1, end: word.end, column: word.column + (colon + 1 - word.start), string: nil)
+    let address = address(addressWord, role: .physical)
+    let length = size(lengthWord)
+    guard let address, let length else { return nil }
+    return SGSegment(address: address, length: length)
   }
 
   mutating func deviceReference(_ word: Word?) -> NameReference? {

@@ -14,10 +14,11 @@ extension ParserState {
 
     var kinds: [BindingKind] {
       switch self {
-      case .physical: return [.pageBlock]
-      case .iova: return [.dmaMapping, .dmaCoherent, .pageBlock]
+      case .physical: return [.pageBlock, .slabObject]
+      case .iova: return [.dmaMapping, .dmaCoherent, .pageBlock, .dmaSGList, .dmaPages]
       case .kernelVirtual: return [.vmallocArea]
-      case .device: return [.dmaMapping, .dmaCoherent, .pageBlock, .vmallocArea, .mmapArea]
+      case .device:
+        return [.dmaMapping, .dmaCoherent, .pageBlock, .vmallocArea, .mmapArea, .dmaSGList, .dmaPages, .slabObject]
       }
     }
 
@@ -47,6 +48,9 @@ extension ParserState {
       return nil
     }
     let slice = bytes(word)
+    if slice.contains(UInt8(ascii: "[")) {
+      return indexedReference(start: word.start, end: word.end, column: word.column, kinds: kinds, role: role)
+    }
     guard NameSyntax.isValid(slice) else {
       if let first = slice.first, first >= UInt8(ascii: "0"), first <= UInt8(ascii: "9") {
         error("expected a name of \(role), found '\(quoted(word))'", at: word)
@@ -239,6 +243,9 @@ extension ParserState {
       return nil
     }
     let whole = text(word)
+    if let close = slice.firstIndex(of: UInt8(ascii: "]")) {
+      return indexedAddress(word, close: close, role: role)
+    }
     if NameSyntax.isValid(slice), names[whole] != nil {
       guard check(name: whole, at: word.column, kinds: role.kinds, role: role.phrase) else { return nil }
       return .name(NameReference(name: whole, location: location(word)), offset: 0)
@@ -279,6 +286,9 @@ extension ParserState {
       return nil
     }
     let name = String(decoding: nameSlice, as: UTF8.self)
+    if !negative, let star = bytes(offsetWord).firstIndex(of: UInt8(ascii: "*")) {
+      return scaledAddress(word, name: name, offsetWord: offsetWord, star: star, role: role)
+    }
     let nameOK = check(name: name, at: word.column, kinds: role.kinds, role: role.phrase, context: whole)
     var magnitude: UInt64?
     switch NumberSyntax.size(bytes(offsetWord)) {
@@ -300,6 +310,58 @@ extension ParserState {
     }
     let offset: Int64 = negative ? (magnitude == limit ? Int64.min : -Int64(magnitude)) : Int64(magnitude)
     return .name(NameReference(name: name, location: location(word)), offset: offset)
+  }
+
+  /// `NAME+VAR*SCALE` in a `repeat` block: `star` is the index of `*` in the offset.
+  mutating func scaledAddress(_ word: Word, name: String, offsetWord: Word, star: Int, role: AddressRole)
+    -> AddressExpression?
+  {
+    let whole = text(word)
+    let variable = String(decoding: source[offsetWord.start..<star], as: UTF8.self)
+    let scaleWord = Word(
+      start: star + 1, end: offsetWord.end, column: offsetWord.column + (star + 1 - offsetWord.start), string: nil)
+    guard loops.contains(where: { $0.variable == variable }) else {
+      error(
+        "'\(Quote.text(variable))' in '\(Quote.text(whole))' is not the variable of an enclosing 'repeat' (write NAME+VAR*N)",
+        at: offsetWord)
+      return nil
+    }
+    guard scaleWord.start < scaleWord.end, case .value(let scale) = NumberSyntax.size(bytes(scaleWord)),
+      scale <= UInt64(Int64.max)
+    else {
+      error(
+        "invalid scale in '\(Quote.text(whole))': write NAME+VAR*N with a number or size N (ring+i*16)", at: scaleWord)
+      return nil
+    }
+    guard check(name: name, at: word.column, kinds: role.kinds, role: role.phrase, context: whole) else { return nil }
+    usesLoopVariables = true
+    return .scaled(
+      NameReference(name: name, location: location(word)), variable: variable, scale: Int64(scale))
+  }
+
+  /// `NAME[INDEX]`, `NAME[INDEX]+OFFSET` or `NAME[INDEX]-OFFSET`; `close` is the index of `]`.
+  mutating func indexedAddress(_ word: Word, close: Int, role: AddressRole) -> AddressExpression? {
+    let whole = text(word)
+    let rest = close + 1
+    var offset: Int64 = 0
+    if rest < word.end {
+      let sign = source[rest]
+      let offsetWord = Word(start: rest + 1, end: word.end, column: word.column + (rest + 1 - word.start), string: nil)
+      guard sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-"), offsetWord.start < offsetWord.end,
+        case .value(let magnitude) = NumberSyntax.size(bytes(offsetWord)), magnitude <= UInt64(Int64.max)
+      else {
+        error(
+          "invalid address '\(quoted(word))': expected NAME[INDEX], NAME[INDEX]+OFFSET or NAME[INDEX]-OFFSET", at: word)
+        return nil
+      }
+      offset = sign == UInt8(ascii: "-") ? -Int64(magnitude) : Int64(magnitude)
+    }
+    guard
+      let ref = indexedReference(
+        start: word.start, end: rest, column: word.column, kinds: role.kinds, role: role.phrase,
+        context: rest < word.end ? whole : nil)
+    else { return nil }
+    return .name(ref, offset: offset)
   }
 
   /// An inclusive `START-END` range of numbers.

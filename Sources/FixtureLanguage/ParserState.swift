@@ -74,6 +74,12 @@ struct ParserState {
   /// message without hint, rewritten if a later line binds the name.
   var laterUses: [String: [(index: Int, line: Int, prefix: String)]] = [:]
   var laterUseCount = 0
+  /// The `repeat` blocks open at this line, outermost first.
+  var loops: [LoopFrame] = []
+  /// Whether the statement or expectation being parsed indexes a name by a loop variable.
+  var usesLoopVariables = false
+  /// The statements the run executes, loops unrolled (`FixtureLimits.maxExecutedStatements`).
+  var executedStatements = 0
 
   // The line being parsed.
   var tokens: [Token] = []
@@ -95,7 +101,8 @@ struct ParserState {
       return a.offset < b.offset
     }.map(\.element)
     return ParsedFixture(
-      file: file, statements: statements, diagnostics: sorted, cmdline: cmdline, memory: memory ?? .defaults)
+      file: file, statements: statements, diagnostics: sorted, cmdline: cmdline, memory: memory ?? .defaults,
+      executedStatements: executedStatements)
   }
 
   // MARK: - Diagnostics
@@ -222,6 +229,9 @@ struct ParserState {
     // NAME = prefix.
     var binding: NameReference?
     var bindingWord: Word?
+    /// The `names` key the binding defines (`rx[]` for `rx[i]`).
+    var bindingKey: String?
+    usesLoopVariables = false
     if isLoneEquals(tokens[index]) {
       error("missing name before '=' (write 'NAME = VERB ...')", column: tokens[index].column)
       target = .invalid(nil)
@@ -231,7 +241,14 @@ struct ParserState {
     if index + 1 < tokens.count, isLoneEquals(tokens[index + 1]) {
       let nameWord = word(tokens[index])
       bindingWord = nameWord
-      if nameWord.string != nil || !NameSyntax.isValid(bytes(nameWord)) {
+      usesLoopVariables = false
+      if nameWord.string == nil, bytes(nameWord).contains(UInt8(ascii: "[")) {
+        if let indexed = indexedName(start: nameWord.start, end: nameWord.end, column: nameWord.column) {
+          binding = NameReference(
+            name: indexed.display, location: SourceLocation(line: line, column: nameWord.column), index: indexed.index)
+          bindingKey = indexed.key
+        }
+      } else if nameWord.string != nil || !NameSyntax.isValid(bytes(nameWord)) {
         error("invalid name '\(quoted(nameWord))': \(NameSyntax.rule)", at: nameWord)
       } else {
         binding = NameReference(name: text(nameWord), location: SourceLocation(line: line, column: nameWord.column))
@@ -240,7 +257,7 @@ struct ParserState {
         error("missing statement after '='", column: tokens[index + 1].column)
         target = .invalid(nil)
         lastDefinedName = nil
-        if let binding { define(binding, kind: nil) }
+        if let binding { define(binding, kind: nil, key: bindingKey) }
         return
       }
       index += 2
@@ -273,7 +290,7 @@ struct ParserState {
       error(message, at: verbWord)
       target = .invalid(nil)
       lastDefinedName = nil
-      if let binding { define(binding, kind: nil) }
+      if let binding { define(binding, kind: nil, key: bindingKey) }
       return
     }
     verb = found
@@ -292,6 +309,24 @@ struct ParserState {
       error("too many statements (the limit is \(FixtureLimits.maxStatements))", column: verbColumn)
       stopped = true
       return
+    }
+    if verb == .repeatBlock || verb == .end {
+      parseLoopLine(arguments, task: task, bindingWord: bindingWord, location: location, text: lineText)
+      return
+    }
+    let (executed, overflow) = executedStatements.addingReportingOverflow(iterations)
+    if overflow || executed > FixtureLimits.maxExecutedStatements {
+      error(
+        "too many statements to run: with its loops this fixture runs more than \(FixtureLimits.maxExecutedStatements) statements",
+        column: verbColumn)
+      stopped = true
+      return
+    }
+    executedStatements = executed
+    if !loops.isEmpty, [.cmdline, .memory, .iommu, .device].contains(verb) {
+      error(
+        "'\(verb.rawValue)' cannot be inside a 'repeat' block (line \(loops[loops.count - 1].line)): it defines the machine once",
+        column: verbColumn)
     }
 
     // Where the statement may be, and what it may carry.
@@ -335,7 +370,7 @@ struct ParserState {
     }
     if verb.bindingKind == nil, let binding {
       // A misplaced `NAME =`: keep later uses from cascading into "unbound name" errors.
-      define(binding, kind: nil)
+      define(binding, kind: nil, key: bindingKey)
     }
     if verb == .iommu || verb == .device, operation == nil, let nameWord = arguments.first,
       nameWord.string == nil, NameSyntax.isValid(bytes(nameWord))
@@ -351,8 +386,9 @@ struct ParserState {
       if kind == .iommu || kind == .device {
         defineUnit(defined, isDevice: kind == .device)
       }
-      define(defined, kind: kind)
-      lastDefinedName = defined.name
+      let key = verb.bindingKind != nil ? bindingKey : nil
+      define(defined, kind: kind, key: key)
+      lastDefinedName = key ?? defined.name
     }
 
     guard let operation, !diagnostics[errorsBefore...].contains(where: \.isError) else {
@@ -364,11 +400,46 @@ struct ParserState {
     case .memory(let configuration): memory = configuration
     default: break
     }
-    statements.append(
-      Statement(
-        location: location, verbLocation: SourceLocation(line: line, column: verbColumn), text: lineText,
-        task: task, binding: verb.bindingKind != nil ? binding : nil, operation: operation))
+    var statement = Statement(
+      location: location, verbLocation: SourceLocation(line: line, column: verbColumn), text: lineText,
+      task: task, binding: verb.bindingKind != nil ? binding : nil, operation: operation)
+    statement.usesLoopVariables = usesLoopVariables
+    statements.append(statement)
     target = .statement(statements.count - 1)
+  }
+
+  /// A `repeat` or `end` line: it takes neither a task nor a binding, and no `expect` checks it.
+  mutating func parseLoopLine(
+    _ arguments: [Word], task: NameReference?, bindingWord: Word?, location: SourceLocation, text lineText: String
+  ) {
+    let errorsBefore = errorCount
+    if let task { error("'\(verb.rawValue)' does not run as a task; remove '@\(task.name)'", column: location.column) }
+    if let bindingWord {
+      error("'\(verb.rawValue)' has no result to bind; remove '\(text(bindingWord)) ='", at: bindingWord)
+    }
+    lastDefinedName = nil
+    target = .invalid(verb)
+    var operation: StatementOperation?
+    if verb == .repeatBlock {
+      if loops.count >= FixtureLimits.maxLoopDepth {
+        error("'repeat' blocks nest at most \(FixtureLimits.maxLoopDepth) deep", column: verbColumn)
+      }
+      operation = parseRepeat(arguments)
+      let ok = operation != nil && !diagnostics[errorsBefore...].contains(where: \.isError)
+      openLoop(operation, index: ok ? statements.count : nil)
+      guard ok, let operation else { return }
+      statements.append(
+        Statement(
+          location: location, verbLocation: SourceLocation(line: line, column: verbColumn), text: lineText,
+          task: nil, binding: nil, operation: operation))
+    } else {
+      operation = closeLoop(arguments, statementIndex: statements.count)
+      guard let operation, !diagnostics[errorsBefore...].contains(where: \.isError) else { return }
+      statements.append(
+        Statement(
+          location: location, verbLocation: SourceLocation(line: line, column: verbColumn), text: lineText,
+          task: nil, binding: nil, operation: operation))
+    }
   }
 
   /// Records an `iommu` or `device` name; defining one again is an error: the
@@ -390,7 +461,8 @@ struct ParserState {
     }
   }
 
-  mutating func define(_ name: NameReference, kind: BindingKind?) {
+  mutating func define(_ name: NameReference, kind: BindingKind?, key: String? = nil) {
+    let key = key ?? name.name
     if !laterUses.isEmpty, let uses = laterUses.removeValue(forKey: name.name) {
       let bound = name.location.line
       for use in uses where use.index < diagnostics.count {
@@ -400,7 +472,7 @@ struct ParserState {
           : use.prefix + ": '\(Quote.text(name.name))' is bound later, at line \(bound)"
       }
     }
-    names[name.name] = NameBinding(kind: kind, line: name.location.line, failedLine: nil)
+    names[key] = NameBinding(kind: kind, line: name.location.line, failedLine: nil)
   }
 }
 

@@ -17,6 +17,9 @@ package struct Statement: Sendable, Hashable {
   package var operation: StatementOperation
   /// The `expect` lines that check this statement, in order.
   package var expectations: [FixtureExpectation]
+  /// Whether a name of the statement or of its expectations is indexed by a
+  /// loop variable (`rx[i]`), so that each iteration names other elements.
+  package var usesLoopVariables = false
 
   package init(
     location: SourceLocation, verbLocation: SourceLocation, text: String, task: NameReference?,

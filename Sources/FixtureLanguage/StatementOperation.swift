@@ -33,6 +33,10 @@ package enum StatementOperation: Sendable, Hashable {
   case flushTLBKernelRange(start: AddressExpression, end: AddressExpression)
   /// `flush_tlb_all`.
   case flushTLBAll
+  /// `kmalloc SIZE [gfp=]`.
+  case kmalloc(size: UInt64, gfp: GFPFlags)
+  /// `kfree NAME` (a kmalloc object).
+  case kfree(NameReference)
 
   // MARK: Section 4: IOMMU API
 
@@ -69,6 +73,18 @@ package enum StatementOperation: Sendable, Hashable {
   case dmaFree(NameReference)
   /// `advance DURATION`, in nanoseconds.
   case advance(nanoseconds: UInt64)
+  /// `dma_map_sg DEVICE seg=ADDR:LEN... [dir=]` (ADDR physical).
+  case dmaMapSG(device: NameReference, segments: [SGSegment], direction: DMADirection)
+  /// `dma_unmap_sg NAME [nents=] [dir=]`: nil means as at map time.
+  case dmaUnmapSG(NameReference, nents: Int?, direction: DMADirection?)
+  /// `dma_sync_single_for_cpu|device ADDR size= [dir=]` (ADDR an IOVA; dir nil: the mapping's).
+  case dmaSyncSingle(address: AddressExpression, size: UInt64, direction: DMADirection?, toCPU: Bool)
+  /// `dma_sync_sg_for_cpu|device NAME [nents=] [dir=]`.
+  case dmaSyncSG(NameReference, nents: Int?, direction: DMADirection?, toCPU: Bool)
+  /// `dma_alloc_pages DEVICE SIZE [dir=]`.
+  case dmaAllocPages(device: NameReference, size: UInt64, direction: DMADirection)
+  /// `dma_free_pages NAME`.
+  case dmaFreePages(NameReference)
 
   // MARK: Section 6: devices doing DMA
 
@@ -105,6 +121,15 @@ package enum StatementOperation: Sendable, Hashable {
   /// `flr_end DEVICE`.
   case flrEnd(NameReference)
 
+  // MARK: Loops (an iommusan extension of v1)
+
+  /// `repeat COUNT as VAR`: runs the statements up to the matching `end`
+  /// COUNT times, VAR from 0 to COUNT - 1. `end` is the index of that `end`
+  /// statement (the body is stored once).
+  case repeatBlock(count: Int, variable: NameReference, end: Int)
+  /// `end`: closes the `repeat` at index `begin`.
+  case end(begin: Int)
+
   /// The statement word.
   package var verb: Verb {
     switch self {
@@ -135,6 +160,14 @@ package enum StatementOperation: Sendable, Hashable {
     case .dmaAlloc: return .dmaAlloc
     case .dmaFree: return .dmaFree
     case .advance: return .advance
+    case .dmaMapSG: return .dmaMapSG
+    case .dmaUnmapSG: return .dmaUnmapSG
+    case .dmaSyncSingle(_, _, _, let toCPU): return toCPU ? .dmaSyncSingleForCPU : .dmaSyncSingleForDevice
+    case .dmaSyncSG(_, _, _, let toCPU): return toCPU ? .dmaSyncSGForCPU : .dmaSyncSGForDevice
+    case .dmaAllocPages: return .dmaAllocPages
+    case .dmaFreePages: return .dmaFreePages
+    case .kmalloc: return .kmalloc
+    case .kfree: return .kfree
     case .dma: return .dma
     case .atsTranslate: return .atsTranslate
     case .process: return .process
@@ -148,6 +181,19 @@ package enum StatementOperation: Sendable, Hashable {
     case .flr: return .flr
     case .flrBegin: return .flrBegin
     case .flrEnd: return .flrEnd
+    case .repeatBlock: return .repeatBlock
+    case .end: return .end
     }
+  }
+}
+
+/// One `seg=ADDR:LEN` of `dma_map_sg`: a scatterlist entry.
+package struct SGSegment: Sendable, Hashable {
+  package var address: AddressExpression
+  package var length: UInt64
+
+  package init(address: AddressExpression, length: UInt64) {
+    self.address = address
+    self.length = length
   }
 }

@@ -10,6 +10,7 @@ package enum Verb: String, Sendable, Hashable, CaseIterable {
   case cpuFill = "cpu_fill"
   case flushTLBKernelRange = "flush_tlb_kernel_range"
   case flushTLBAll = "flush_tlb_all"
+  case kmalloc, kfree
   // Section 4: IOMMU API.
   case domain
   case freeDomain = "free_domain"
@@ -26,6 +27,14 @@ package enum Verb: String, Sendable, Hashable, CaseIterable {
   case dmaAlloc = "dma_alloc"
   case dmaFree = "dma_free"
   case advance
+  case dmaMapSG = "dma_map_sg"
+  case dmaUnmapSG = "dma_unmap_sg"
+  case dmaSyncSingleForCPU = "dma_sync_single_for_cpu"
+  case dmaSyncSingleForDevice = "dma_sync_single_for_device"
+  case dmaSyncSGForCPU = "dma_sync_sg_for_cpu"
+  case dmaSyncSGForDevice = "dma_sync_sg_for_device"
+  case dmaAllocPages = "dma_alloc_pages"
+  case dmaFreePages = "dma_free_pages"
   // Section 6: devices doing DMA.
   case dma
   case atsTranslate = "ats_translate"
@@ -41,21 +50,28 @@ package enum Verb: String, Sendable, Hashable, CaseIterable {
   case flrEnd = "flr_end"
   // Section 9.
   case expect
+  // Loops (an iommusan extension of v1).
+  case repeatBlock = "repeat"
+  case end
 
   /// The section of the language contract that defines the verb (2 to 9).
   package var section: Int {
     switch self {
     case .cmdline, .memory, .iommu, .device: return 2
-    case .allocPages, .freePages, .vmalloc, .vfree, .cpuWrite, .cpuFill, .flushTLBKernelRange, .flushTLBAll:
+    case .allocPages, .freePages, .vmalloc, .vfree, .cpuWrite, .cpuFill, .flushTLBKernelRange, .flushTLBAll,
+      .kmalloc, .kfree:
       return 3
     case .domain, .freeDomain, .attach, .detach, .iommuMap, .iommuUnmap, .iommuUnmapFast, .iovaToPhys,
       .iotlbSync, .flushIOTLBAll:
       return 4
-    case .dmaMap, .dmaUnmap, .dmaAlloc, .dmaFree, .advance: return 5
+    case .dmaMap, .dmaUnmap, .dmaAlloc, .dmaFree, .advance, .dmaMapSG, .dmaUnmapSG, .dmaSyncSingleForCPU,
+      .dmaSyncSingleForDevice, .dmaSyncSGForCPU, .dmaSyncSGForDevice, .dmaAllocPages, .dmaFreePages:
+      return 5
     case .dma, .atsTranslate: return 6
     case .process, .mmap, .munmap, .exit, .svaBind, .svaUnbind: return 7
     case .resetPrepare, .resetDone, .flr, .flrBegin, .flrEnd: return 8
     case .expect: return 9
+    case .repeatBlock, .end: return 10
     }
   }
 
@@ -70,6 +86,9 @@ package enum Verb: String, Sendable, Hashable, CaseIterable {
     case .process: return .process
     case .mmap: return .mmapArea
     case .svaBind: return .svaHandle
+    case .dmaMapSG: return .dmaSGList
+    case .dmaAllocPages: return .dmaPages
+    case .kmalloc: return .slabObject
     default: return nil
     }
   }
@@ -105,6 +124,17 @@ package enum Verb: String, Sendable, Hashable, CaseIterable {
     case .dmaAlloc: return "NAME = dma_alloc DEVICE SIZE"
     case .dmaFree: return "dma_free NAME"
     case .advance: return "advance DURATION"
+    case .dmaMapSG:
+      return "NAME = dma_map_sg DEVICE seg=ADDR:LEN... [dir=to-device|from-device|bidirectional]"
+    case .dmaUnmapSG: return "dma_unmap_sg NAME [nents=N] [dir=...]"
+    case .dmaSyncSingleForCPU: return "dma_sync_single_for_cpu ADDR size=SIZE [dir=...]"
+    case .dmaSyncSingleForDevice: return "dma_sync_single_for_device ADDR size=SIZE [dir=...]"
+    case .dmaSyncSGForCPU: return "dma_sync_sg_for_cpu NAME [nents=N] [dir=...]"
+    case .dmaSyncSGForDevice: return "dma_sync_sg_for_device NAME [nents=N] [dir=...]"
+    case .dmaAllocPages: return "NAME = dma_alloc_pages DEVICE SIZE [dir=...]"
+    case .dmaFreePages: return "dma_free_pages NAME"
+    case .kmalloc: return "NAME = kmalloc SIZE [gfp=FLAGS]"
+    case .kfree: return "kfree NAME"
     case .dma:
       return "dma DEVICE read|write ADDR [len=N] [pasid=N|NAME] [value=N] [priv=user|supervisor]"
     case .atsTranslate: return "ats_translate DEVICE ADDR [pasid=N|NAME]"
@@ -119,6 +149,8 @@ package enum Verb: String, Sendable, Hashable, CaseIterable {
     case .flr: return "flr DEVICE"
     case .flrBegin: return "flr_begin DEVICE"
     case .flrEnd: return "flr_end DEVICE"
+    case .repeatBlock: return "repeat COUNT as VAR"
+    case .end: return "end"
     case .expect:
       return
         "expect report KIND [page=NAME] [pfn=N] [device=NAME] [domain=NAME] [count=N] | expect no-report | expect error ERRNO | expect fault | expect KEY=VALUE"

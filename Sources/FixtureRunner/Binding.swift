@@ -14,6 +14,8 @@ enum Binding {
   case mmap(UserMapping)
   case vmalloc(VmallocArea)
   case sva(SVABond)
+  case sgList(MappedScatterlist)
+  case slabObject(SlabObject)
 
   var noun: String {
     switch self {
@@ -27,6 +29,8 @@ enum Binding {
     case .mmap: UserMapping.noun
     case .vmalloc: VmallocArea.noun
     case .sva: SVABond.noun
+    case .sgList: MappedScatterlist.noun
+    case .slabObject: SlabObject.noun
     }
   }
 }
@@ -37,8 +41,19 @@ struct DMAHandle {
   var address: IOVA
   var size: UInt64
   var direction: DMADirection
-  /// The buffer of a `dma_alloc`; nil for a `dma_map`.
+  /// The buffer of a `dma_alloc` or `dma_alloc_pages`; nil for a `dma_map`.
   var coherent: PageBlock?
+  /// Whether `dma_alloc_pages` made it.
+  var isAllocPages = false
+}
+
+/// A `dma_map_sg` result: the list as the driver holds it after the map.
+struct MappedScatterlist {
+  var device: Device
+  var entries: [ScatterlistEntry]
+  /// The DMA segments the map returned.
+  var count: Int
+  var direction: DMADirection
 }
 
 /// An `mmap` result: the area and the process it is in.
@@ -119,6 +134,18 @@ extension UserMapping: BindingValue {
 extension VmallocArea: BindingValue {
   static let noun = "a vmalloc area"
   static func value(in binding: Binding) -> VmallocArea? { if case .vmalloc(let a) = binding { a } else { nil } }
+}
+
+extension MappedScatterlist: BindingValue {
+  static let noun = "a mapped scatterlist"
+  static func value(in binding: Binding) -> MappedScatterlist? {
+    if case .sgList(let l) = binding { l } else { nil }
+  }
+}
+
+extension SlabObject: BindingValue {
+  static let noun = "a kmalloc object"
+  static func value(in binding: Binding) -> SlabObject? { if case .slabObject(let o) = binding { o } else { nil } }
 }
 
 extension SVABond: BindingValue {

@@ -27,17 +27,21 @@ extension Execution {
   }
 
   /// `cpu_write ADDR value=N [width=]`.
-  func cpuWrite(_ addr: AddressExpression, value: UInt64, width: AccessWidth) throws(FatalError) {
+  func cpuWrite(_ addr: AddressExpression, value: UInt64, width: AccessWidth, _ run: inout StatementRun)
+    throws(FatalError)
+  {
     let a = try address(addr)
     guard !a.addingReportingOverflow(UInt64(width.bytes)).overflow else {
       throw fatal(addr.location, "address \(addr) + \(width.bytes) wraps around")
     }
-    machine.memory.write(PhysicalAddress(a), value: value, width: width.bytes)
+    machine.cpuWrite(PhysicalAddress(a), value: value, width: width.bytes, context: run.context)
   }
 
   /// `cpu_fill NAME value=N [width=]`.
-  func cpuFill(_ ref: NameReference, value: UInt64, width: AccessWidth) throws(FatalError) {
-    machine.memory.fill(try bound(ref, as: PageBlock.self), value: value, width: width.bytes)
+  func cpuFill(_ ref: NameReference, value: UInt64, width: AccessWidth, _ run: inout StatementRun)
+    throws(FatalError)
+  {
+    machine.cpuFill(try bound(ref, as: PageBlock.self), value: value, width: width.bytes, context: run.context)
   }
 
   /// `NAME = vmalloc SIZE`.

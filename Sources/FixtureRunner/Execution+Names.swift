@@ -36,6 +36,8 @@ extension Execution {
       case .dmaHandle(let h): base = h.address.rawValue
       case .mmap(let m): base = m.area.start.rawValue
       case .vmalloc(let a): base = a.start.rawValue
+      case .sgList(let l): base = l.entries.first?.dmaAddress.rawValue ?? 0
+      case .slabObject(let o): base = o.address.rawValue
       case .iommu, .device, .domain, .task, .process, .sva:
         throw fatal(ref.location, "'\(ref.name)' is \(try lookup(ref).noun) and has no address")
       }

@@ -30,8 +30,8 @@ extension Execution {
     // Section 3: memory.
     case .allocPages(let order, let gfp): allocPages(order: order, gfp: gfp, &run)
     case .freePages(let ref, let order): try freePages(ref, order: order, &run)
-    case .cpuWrite(let addr, let value, let width): try cpuWrite(addr, value: value, width: width)
-    case .cpuFill(let ref, let value, let width): try cpuFill(ref, value: value, width: width)
+    case .cpuWrite(let addr, let value, let width): try cpuWrite(addr, value: value, width: width, &run)
+    case .cpuFill(let ref, let value, let width): try cpuFill(ref, value: value, width: width, &run)
     case .vmalloc(let size): vmalloc(size: size, &run)
     case .vfree(let ref): try vfree(ref, &run)
     case .flushTLBKernelRange(let start, let end): try flushTLBKernelRange(start, end, &run)
@@ -54,6 +54,16 @@ extension Execution {
     case .dmaAlloc(let dev, let size): try dmaAlloc(dev, size: size, &run)
     case .dmaFree(let ref): try dmaFree(ref, &run)
     case .advance(let ns): machine.advance(by: ns, context: ctx)
+    case .dmaMapSG(let dev, let segments, let dir): try dmaMapSG(dev, segments, direction: dir, &run)
+    case .dmaUnmapSG(let ref, let nents, let dir): try dmaUnmapSG(ref, nents: nents, direction: dir, &run)
+    case .dmaSyncSingle(let addr, let size, let dir, let toCPU):
+      try dmaSyncSingle(addr, size: size, direction: dir, toCPU: toCPU, &run)
+    case .dmaSyncSG(let ref, let nents, let dir, let toCPU):
+      try dmaSyncSG(ref, nents: nents, direction: dir, toCPU: toCPU, &run)
+    case .dmaAllocPages(let dev, let size, let dir): try dmaAllocPages(dev, size: size, direction: dir, &run)
+    case .dmaFreePages(let ref): try dmaFreePages(ref, &run)
+    case .kmalloc(let size, let gfp): kmalloc(size: size, gfp: gfp, &run)
+    case .kfree(let ref): try kfree(ref, &run)
     // Section 6: devices doing DMA.
     case .dma(let access): try deviceAccess(access, &run)
     case .atsTranslate(let dev, let addr, let pasid): try atsTranslate(dev, addr, pasid: pasid, &run)
@@ -70,6 +80,8 @@ extension Execution {
     case .flr(let ref): try reset(ref, machine.flr, &run)
     case .flrBegin(let ref): try reset(ref, machine.flrBegin, &run)
     case .flrEnd(let ref): try reset(ref, machine.flrEnd, &run)
+    // Loops: `run()` moves between iterations.
+    case .repeatBlock, .end: break
     }
     // Work the statement queued (the deferred kernel page-table free) runs
     // when it ends.

@@ -49,6 +49,7 @@ final class Execution {
     sc.accounting = c.accounting
     sc.driverName = moduleName
     sc.mapCountMax = Int64(c.mapCountMax)
+    sc.dmaAssertIdle = c.dmaAssertIdle
     if !options.history.isEmpty { sc.historyDepth = nil }
     sanitizer = Sanitizer(machine: machine, configuration: sc)
     sanitizer.attach()
@@ -83,13 +84,58 @@ final class Execution {
     var failures: [ExpectationFailure] = []
     var diagnostics: [Diagnostic] = []
     var summary = RunSummary()
-    for (i, stmt) in parsed.statements.enumerated() {
-      if let progress = options.progress, i % RunProgress.statementStride == 0, i > 0 {
+    var loops = LoopEnvironment()
+    /// The open `repeat` blocks: the index of the `repeat`, its count and the iteration.
+    var blocks: [(begin: Int, count: Int, iteration: Int)] = []
+    var steps = 0
+    var i = 0
+    while i < parsed.statements.count {
+      let template = parsed.statements[i]
+      switch template.operation {
+      case .repeatBlock(let count, let variable, _):
+        blocks.append((i, count, 0))
+        loops.push(variable.name, 0)
+        i += 1
+        continue
+      case .end:
+        if let top = blocks.last, top.iteration + 1 < top.count {
+          blocks[blocks.count - 1].iteration += 1
+          loops.setInnermost(Int64(top.iteration + 1))
+          i = top.begin + 1
+        } else {
+          _ = blocks.popLast()
+          if !loops.isEmpty { loops.pop() }
+          i += 1
+        }
+        continue
+      default:
+        break
+      }
+      defer { i += 1 }
+      steps += 1
+      if let limit = options.maximumStatements, steps > limit {
+        diagnostics.append(
+          Diagnostic(
+            file: file, location: template.verbLocation,
+            message: "this run stops after \(limit) statements (the limit of this runner)"))
+        break
+      }
+      if let progress = options.progress, steps % RunProgress.statementStride == 0 {
         progress(
           RunProgress(
-            file: parsed.file, linesRead: stmt.line, statementsRun: i, statements: parsed.statements.count))
+            file: parsed.file, linesRead: template.line, statementsRun: steps, statements: parsed.executedStatements))
       }
-      let context = context(for: stmt, index: i)
+      var badName: NameReference?
+      guard let stmt = template.instantiated(in: loops, failed: &badName) else {
+        let ref = badName ?? NameReference(name: template.text, location: template.location)
+        diagnostics.append(
+          Diagnostic(
+            file: file, location: ref.location,
+            message: "the index of '\(ref.name)' is negative when \(loops.description)"))
+        break
+      }
+      // The driver frame is the template's: every iteration is one bug site.
+      let context = context(for: template, index: i)
       var outcome: StatementOutcome
       do {
         try checkWorkLimits(stmt)

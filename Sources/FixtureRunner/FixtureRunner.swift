@@ -23,6 +23,10 @@ package struct RunOptions: Sendable {
   /// `--history`: pages (binding names or page frame numbers) whose whole
   /// life is printed after the run.
   package var history: [String] = []
+  /// The most statements one run executes (loops unrolled); nil: the
+  /// parser's `FixtureLimits.maxExecutedStatements` only. The fuzz target
+  /// sets it so that a short loop cannot make one input run for hours.
+  package var maximumStatements: Int?
   /// Called while a fixture is read (each 1 MiB chunk) and run (every
   /// `RunProgress.statementStride` statements), for a progress line.
   package var progress: (@Sendable (RunProgress) -> Void)?

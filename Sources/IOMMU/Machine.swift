@@ -76,6 +76,8 @@ package final class Machine: Sendable {
     var unitsSorted: [IOMMUUnit]? = []
   }
   let registry = Mutex(Registry())
+  /// The kmalloc caches (`Slab.swift`).
+  let slab = Mutex(SlabAllocator())
 
   /// The CPU side: init_mm, processes and their page tables.
   let cpu: CPUMemoryManager

@@ -97,9 +97,18 @@ package protocol MachineObserver: AnyObject, Sendable {
   /// A `WARN` the kernel fires in code the model follows (a `WARN_ONCE()`
   /// only the first time).
   func kernelWarning(_ warning: KernelWarning, context: CallContext)
+  /// DMA-API debug's sg, sync and `dma_alloc_pages()` hooks.
+  func dmaDebug(_ event: DMADebugEvent, context: CallContext)
+  /// `kmalloc()` and `kfree()` of objects (KASAN's and slab_debug's hooks).
+  func slabEvent(_ event: SlabEvent, context: CallContext)
+  /// The CPU wrote `[phys, phys + length)` (`cpu_write`, `cpu_fill`).
+  func cpuWrote(_ phys: PhysicalAddress, length: UInt64, context: CallContext)
 }
 
 extension MachineObserver {
+  package func dmaDebug(_ event: DMADebugEvent, context: CallContext) {}
+  package func slabEvent(_ event: SlabEvent, context: CallContext) {}
+  package func cpuWrote(_ phys: PhysicalAddress, length: UInt64, context: CallContext) {}
   package func vfreeNonexistent(_ address: VirtualAddress, context: CallContext) {}
   package func domainFreedAgain(_ domain: Domain, context: CallContext) {}
   package func kernelWarning(_ warning: KernelWarning, context: CallContext) {}
@@ -172,6 +181,15 @@ package final class ObserverFanOut: MachineObserver, PageAllocatorObserver {
     for o in machineObservers {
       o.dmaMapped(device, dmaAddress: dmaAddress, size: size, direction: direction, phys: phys, context: context)
     }
+  }
+  package func dmaDebug(_ event: DMADebugEvent, context: CallContext) {
+    for o in machineObservers { o.dmaDebug(event, context: context) }
+  }
+  package func slabEvent(_ event: SlabEvent, context: CallContext) {
+    for o in machineObservers { o.slabEvent(event, context: context) }
+  }
+  package func cpuWrote(_ phys: PhysicalAddress, length: UInt64, context: CallContext) {
+    for o in machineObservers { o.cpuWrote(phys, length: length, context: context) }
   }
   package func dmaUnmapping(
     _ device: Device, dmaAddress: IOVA, size: UInt64?, direction: DMADirection?, context: CallContext

@@ -34,6 +34,8 @@ enum FuzzTarget {
     var o = RunOptions(stats: true)
     o.maximumRAM = 4 << 30
     o.maximumResident = 64 << 20
+    // As many statements as the `#*N` expansion can make: loops do not run longer.
+    o.maximumStatements = 200_000
     return o
   }()
 

@@ -19,6 +19,11 @@ package enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
   case mappingLeak = "mapping-leak"
   case dmaUnmapMismatch = "dma-unmap-mismatch"
   case dmaUnmapNotMapped = "dma-unmap-not-mapped"
+  /// DMA-API debug's `check_sync()`: a sync of an address no mapping holds.
+  case dmaSyncNotMapped = "dma-sync-not-mapped"
+  /// DMA-API debug's `check_sync()`: a sync past the mapping, in another
+  /// direction, or of an sg list with another entry count.
+  case dmaSyncMismatch = "dma-sync-mismatch"
   case dmaUseAfterFree = "dma-use-after-free"
   case dmaStaleWalk = "dma-stale-walk"
   case pageDoubleFree = "page-double-free"
@@ -31,6 +36,15 @@ package enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
   case unmapPartialLargePage = "unmap-partial-large-page"
   /// The IOMMU core's WARN_ON: `pci_dev_reset_iommu_prepare()` re-entered.
   case resetPrepareReentry = "reset-prepare-reentry"
+  /// A device access through a mapping made for a kmalloc object that lands
+  /// on another object in the same page (D-KASAN's sub-page exposure).
+  case dmaNeighbourObjectAccess = "dma-neighbour-object-access"
+  /// `kfree()` of a kmalloc object that a live streaming DMA mapping covers:
+  /// the page stays allocated, so page counting cannot see it.
+  case slabFreedWhileMapped = "slab-freed-while-mapped"
+  /// DMA-API debug's `debug_dma_assert_idle()` (Linux 3.19 to 5.9): the CPU
+  /// touches a page whose first cacheline starts an active from-device mapping.
+  case dmaCPUTouchActiveCacheline = "dma-cpu-touch-active-cacheline"
   /// Replay only: an `io_page_fault` on an IOVA that a traced unmap released earlier.
   case faultAfterUnmap = "fault-after-unmap"
 
@@ -41,14 +55,14 @@ package enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
       .unmapLargerThanRequested, .addressOverflow:
       return .kernelSanitizer
     case .freedWhileIOTLBCached, .freedWhileMappedUncounted, .pageTableFreedWhileCached, .secondaryTLBStale,
-      .atsInvalidationTimeout, .mappingLeak, .dmaMapBeyondAllocation, .pageFreeWrongOrder:
+      .atsInvalidationTimeout, .mappingLeak, .dmaMapBeyondAllocation, .pageFreeWrongOrder, .slabFreedWhileMapped:
       return .emulator
     case .pageDoubleFree, .vfreeNonexistentArea, .domainUseAfterFree, .badPageState, .unmapPartialLargePage,
       .resetPrepareReentry:
       return .kernel
-    case .dmaUnmapMismatch, .dmaUnmapNotMapped:
+    case .dmaUnmapMismatch, .dmaUnmapNotMapped, .dmaSyncNotMapped, .dmaSyncMismatch, .dmaCPUTouchActiveCacheline:
       return .dmaAPIDebug
-    case .dmaUseAfterFree, .dmaStaleWalk:
+    case .dmaUseAfterFree, .dmaStaleWalk, .dmaNeighbourObjectAccess:
       return .groundTruth
     case .faultAfterUnmap:
       return .trace

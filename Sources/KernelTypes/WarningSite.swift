@@ -72,6 +72,9 @@ extension WarningSite {
   package static let checkSyncWriteOnly = WarningSite(file: dmaDebugFile, line: 1169, function: "check_sync")
   /// "device driver syncs DMA sg list with different entry count".
   package static let checkSyncSGCount = WarningSite(file: dmaDebugFile, line: 1179, function: "check_sync")
+  /// `err_printk()` in `debug_dma_assert_idle()` (Linux 3.19 to 5.9): line 596 of a 5.3 log.
+  package static let dmaDebugAssertIdle = WarningSite(
+    file: dmaDebugFile, line: 596, function: "debug_dma_assert_idle")
 }
 
 extension WarningSite {
@@ -152,6 +155,12 @@ extension WarningSite {
     /// it silently): the page allocator's path (syzkaller ignores the file and
     /// names it only when no other file is in the report).
     package static let badFree = WarningSite(file: "mm/page_alloc.c", line: 210, function: "iommusan_check_bad_free")
+    /// A device access through a kmalloc object's mapping that lands on a
+    /// neighbour object (the ground truth).
+    package static let dmaNeighbourObject = WarningSite(
+      file: "drivers/iommu/iommu.c", line: 190, function: "iommusan_dma_ground_truth")
+    /// `kfree()` of an object a live DMA mapping covers: the slab allocator's path.
+    package static let slabFree = WarningSite(file: "mm/slub.c", line: 205, function: "iommusan_check_slab_free")
     /// A DMA mapping running past its allocation (`iommu_dma_map_phys()`).
     package static let dmaMapRange = WarningSite(
       file: "drivers/iommu/dma-iommu.c", line: 220, function: "iommusan_check_dma_map_range")

@@ -46,6 +46,8 @@ extension ReportKind {
     case .mappingLeak: PackageResources.mapping_leak_md
     case .dmaUnmapMismatch: PackageResources.dma_unmap_mismatch_md
     case .dmaUnmapNotMapped: PackageResources.dma_unmap_not_mapped_md
+    case .dmaSyncNotMapped: PackageResources.dma_sync_not_mapped_md
+    case .dmaSyncMismatch: PackageResources.dma_sync_mismatch_md
     case .dmaUseAfterFree: PackageResources.dma_use_after_free_md
     case .dmaStaleWalk: PackageResources.dma_stale_walk_md
     case .faultAfterUnmap: PackageResources.fault_after_unmap_md
@@ -57,6 +59,9 @@ extension ReportKind {
     case .pageFreeWrongOrder: PackageResources.page_free_wrong_order_md
     case .unmapPartialLargePage: PackageResources.unmap_partial_large_page_md
     case .resetPrepareReentry: PackageResources.reset_prepare_reentry_md
+    case .dmaNeighbourObjectAccess: PackageResources.dma_neighbour_object_access_md
+    case .slabFreedWhileMapped: PackageResources.slab_freed_while_mapped_md
+    case .dmaCPUTouchActiveCacheline: PackageResources.dma_cpu_touch_active_cacheline_md
     }
   }
 }

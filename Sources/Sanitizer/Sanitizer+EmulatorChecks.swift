@@ -247,6 +247,9 @@ extension Sanitizer: MachineObserver {
             "io_page_fault: IOMMU:\(event.device.unit.name) \(event.device.bdf) iova=\(event.iova.rawValue.hex16) flags=0x000\(flags) (\(event.device.name) \(rw)\(event.pasid.map { " pasid \($0)" } ?? ""): \(fault))",
           device: event.device.name, iova: event.iova, statementIndex: ctx.statementIndex, task: ctx.task))
     }
+    if let phys = event.phys, event.length > 0, event.fault == nil {
+      checkObjectAccess(event, phys: phys)
+    }
     if let phys = event.phys {
       note(
         .access(
@@ -330,9 +333,10 @@ extension Sanitizer: MachineObserver {
   ) {
     let debug = context.via.first == "dma_alloc_attrs" ? "debug_dma_alloc_coherent" : "debug_dma_map_phys"
     let stack = Array(context.chain([debug]).prefix(5))
+    let object = machine.slabObjects(overlapping: phys.rawValue, length: 1).first
     state.withLock {
       $0.dmaEntries[DMAKey(device: device.name, address: dmaAddress.rawValue)] = DMAEntry(
-        size: size, direction: direction, phys: phys, stack: stack)
+        size: size, direction: direction, phys: phys, stack: stack, object: object)
     }
     checkDMAMapRange(device, dmaAddress: dmaAddress, size: size, phys: phys, context: context)
   }
@@ -345,40 +349,13 @@ extension Sanitizer: MachineObserver {
     reportDomainFreedAgain(domain, context: context)
   }
 
-  /// Each `err_printk()` of `check_unmap()` is its own `WARN(1, ...)` at its
-  /// own line (`WarningSite.checkUnmap...`), followed, when the entry was
-  /// found, by `dump_entry_trace()`'s `Mapped at:` and the entry's stack.
-  /// iommusan shows every error, as `dma_debug` with `all_errors=1` does: a
-  /// kernel shows only the first by default (`show_num_errors = 1`).
-  /// The corresponding Linux function is `check_unmap()`.
+  /// The corresponding Linux function is `debug_dma_unmap_phys()`.
   package func dmaUnmapping(
     _ device: Device, dmaAddress: IOVA, size: UInt64?, direction: DMADirection?, context: CallContext
   ) {
-    let key = DMAKey(device: device.name, address: dmaAddress.rawValue)
-    let entry = state.withLock { $0.dmaEntries.removeValue(forKey: key) }
-    func report(_ problem: DMAAPIUnmapProblem) {
-      var finding = Finding.dmaAPICheckUnmap(
-        problem, driver: configuration.driverName, device: device.bdf, dmaAddress: dmaAddress.rawValue,
-        frames: ["check_unmap", "debug_dma_unmap_phys", "dma_unmap_phys"])
-      finding.phys = entry?.phys
-      finding.iova = dmaAddress
-      finding.domain = device.domain?.name
-      finding.device = device.name
-      // dump_entry_trace(): pr_warn("Mapped at:\n") (pr_fmt "DMA-API: "), then
-      // stack_trace_print()'s " %pS" lines.
-      let trailer =
-        entry.map { e in ["DMA-API: Mapped at:"] + e.stack.map { " " + KernelText.frame(StackFrame($0)) } } ?? []
-      self.report(finding, context: context, trailer: trailer)
-    }
-    guard let entry else {
-      // DMA_MAPPING_ERROR: dma_mapping_error() is true for it.
-      report(dmaAddress.rawValue == UInt64.max ? .invalidAddress(size: size ?? 0) : .notAllocated(size: size ?? 0))
-      return
-    }
-    if let size, size != entry.size { report(.differentSize(mapSize: entry.size, unmapSize: size)) }
-    if let direction, direction != entry.direction {
-      report(.differentDirection(size: entry.size, mappedWith: entry.direction, unmappedWith: direction))
-    }
+    checkUnmap(
+      device, dmaAddress: dmaAddress, size: size, direction: direction, sgCallEntries: nil,
+      frames: ["check_unmap", "debug_dma_unmap_phys", "dma_unmap_phys"], context: context)
   }
 
   // MARK: - Leaks

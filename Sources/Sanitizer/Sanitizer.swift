@@ -33,6 +33,8 @@ package enum SanitizerOutput: Sendable, Hashable {
 /// attached to the machine's hooks.
 package final class Sanitizer: Sendable {
   package struct Configuration: Sendable, Hashable {
+    /// `emu.dma_assert_idle=1`: the CPU-write check of `debug_dma_assert_idle()` (Linux 3.19 to 5.9).
+    package var dmaAssertIdle = false
     /// `iommu.debug_pagealloc=1`.
     package var debugPageAlloc: Bool = true
     /// `page_owner=on`.
@@ -77,7 +79,12 @@ package final class Sanitizer: Sendable {
     var direction: DMADirection
     var phys: PhysicalAddress
     /// The entry's `stack_entries`: where it was mapped, innermost first.
-    var stack: [KernelFrame]
+    var stack: [KernelFrame] = []
+    /// For an entry of `dma_map_sg()`: the `nents` passed and the segments mapped (`sg_call_ents`, `sg_mapped_ents`).
+    var sgCallEntries: Int? = nil
+    var sgMappedEntries = 0
+    /// The kmalloc object the mapping was made for (its serial), if it starts in one.
+    var object: SlabObject? = nil
   }
   let state = Mutex(State())
   /// Where the live mappings were made, for reports that name a page.

@@ -16,13 +16,13 @@ import Testing
 
   @Test func everyParameter() {
     let (settings, diagnostics) = Cmdline.parse(
-      "iommu.debug_pagealloc=0 page_owner=off iommu.strict=0 emu.accounting=kernel emu.kva_flush=none emu.notifier=deferred-end emu.reset=none emu.map_count_max=3"
+      "iommu.debug_pagealloc=0 page_owner=off iommu.strict=0 emu.accounting=kernel emu.kva_flush=none emu.notifier=deferred-end emu.reset=none emu.map_count_max=3 emu.dma_assert_idle=1"
     )
     #expect(diagnostics.isEmpty)
     #expect(
       settings == [
         .debugPagealloc(false), .pageOwner(false), .strict(false), .accounting(.kernel), .kvaFlush(.none),
-        .notifier(.deferredEnd), .reset(.none), .mapCountMax(3),
+        .notifier(.deferredEnd), .reset(.none), .mapCountMax(3), .dmaAssertIdle(true),
       ])
     var c = Cmdline()
     c.apply(settings)
@@ -51,7 +51,7 @@ import Testing
     let diagnostics = c.apply(parameters: "iommu.strict=0 emu.kva_flsh=none emu.notifier=later page_owner")
     #expect(
       diagnostics.map(\.description) == [
-        "--cmdline:1:16: error: unknown kernel parameter 'emu.kva_flsh'; did you mean 'emu.kva_flush'? (known: iommu.debug_pagealloc, page_owner, iommu.strict, emu.accounting, emu.kva_flush, emu.notifier, emu.reset, emu.map_count_max)",
+        "--cmdline:1:16: error: unknown kernel parameter 'emu.kva_flsh'; did you mean 'emu.kva_flush'? (known: iommu.debug_pagealloc, page_owner, iommu.strict, emu.accounting, emu.kva_flush, emu.notifier, emu.reset, emu.map_count_max, emu.dma_assert_idle)",
         "--cmdline:1:47: error: invalid value 'later' for 'emu.notifier'; valid values: sync, deferred-end",
         "--cmdline:1:53: error: kernel parameter 'page_owner' needs a value: page_owner=on|off",
       ])
@@ -63,7 +63,7 @@ import Testing
     // The file has `\\` (two bytes) where the string has one backslash.
     #expect(
       diagnostics(#"cmdline "\\ emu.reset=x""#) == [
-        #"1:10: error: unknown kernel parameter '\' (known: iommu.debug_pagealloc, page_owner, iommu.strict, emu.accounting, emu.kva_flush, emu.notifier, emu.reset, emu.map_count_max)"#,
+        #"1:10: error: unknown kernel parameter '\' (known: iommu.debug_pagealloc, page_owner, iommu.strict, emu.accounting, emu.kva_flush, emu.notifier, emu.reset, emu.map_count_max, emu.dma_assert_idle)"#,
         "1:23: error: invalid value 'x' for 'emu.reset'; valid values: ebusy, defer, none",
       ])
   }

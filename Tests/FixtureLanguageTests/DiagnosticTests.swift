@@ -443,7 +443,7 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
       "cmdlineUnknownParameter", preamble: false,
       "cmdline \"iommu.strict=0 iommu.stric=1\"",
       [
-        "1:25: error: unknown kernel parameter 'iommu.stric'; did you mean 'iommu.strict'? (known: iommu.debug_pagealloc, page_owner, iommu.strict, emu.accounting, emu.kva_flush, emu.notifier, emu.reset, emu.map_count_max)"
+        "1:25: error: unknown kernel parameter 'iommu.stric'; did you mean 'iommu.strict'? (known: iommu.debug_pagealloc, page_owner, iommu.strict, emu.accounting, emu.kva_flush, emu.notifier, emu.reset, emu.map_count_max, emu.dma_assert_idle)"
       ]),
     DiagnosticCase(
       "cmdlineNeedsValue", preamble: false,
@@ -595,19 +595,19 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
       "expectMissingKind", preamble: true,
       "free_pages buf\nexpect report",
       [
-        "6:8: error: missing report kind after 'expect report' (kinds: freed-while-mapped, allocated-while-mapped, map-count-underflow, map-count-overflow, unmap-larger-than-requested, address-overflow, freed-while-iotlb-cached, freed-while-mapped-uncounted, page-table-freed-while-cached, secondary-tlb-stale, ats-invalidation-timeout, mapping-leak, dma-unmap-mismatch, dma-unmap-not-mapped, dma-use-after-free, dma-stale-walk, page-double-free, vfree-nonexistent-area, domain-use-after-free, dma-map-beyond-allocation, bad-page-state, page-free-wrong-order, unmap-partial-large-page, reset-prepare-reentry, fault-after-unmap)"
+        "6:8: error: missing report kind after 'expect report' (kinds: freed-while-mapped, allocated-while-mapped, map-count-underflow, map-count-overflow, unmap-larger-than-requested, address-overflow, freed-while-iotlb-cached, freed-while-mapped-uncounted, page-table-freed-while-cached, secondary-tlb-stale, ats-invalidation-timeout, mapping-leak, dma-unmap-mismatch, dma-unmap-not-mapped, dma-sync-not-mapped, dma-sync-mismatch, dma-use-after-free, dma-stale-walk, page-double-free, vfree-nonexistent-area, domain-use-after-free, dma-map-beyond-allocation, bad-page-state, page-free-wrong-order, unmap-partial-large-page, reset-prepare-reentry, dma-neighbour-object-access, slab-freed-while-mapped, dma-cpu-touch-active-cacheline, fault-after-unmap)"
       ]),
     DiagnosticCase(
       "expectMissingKindFilter", preamble: true,
       "free_pages buf\nexpect report page=buf",
       [
-        "6:15: error: missing report kind after 'expect report' (kinds: freed-while-mapped, allocated-while-mapped, map-count-underflow, map-count-overflow, unmap-larger-than-requested, address-overflow, freed-while-iotlb-cached, freed-while-mapped-uncounted, page-table-freed-while-cached, secondary-tlb-stale, ats-invalidation-timeout, mapping-leak, dma-unmap-mismatch, dma-unmap-not-mapped, dma-use-after-free, dma-stale-walk, page-double-free, vfree-nonexistent-area, domain-use-after-free, dma-map-beyond-allocation, bad-page-state, page-free-wrong-order, unmap-partial-large-page, reset-prepare-reentry, fault-after-unmap)"
+        "6:15: error: missing report kind after 'expect report' (kinds: freed-while-mapped, allocated-while-mapped, map-count-underflow, map-count-overflow, unmap-larger-than-requested, address-overflow, freed-while-iotlb-cached, freed-while-mapped-uncounted, page-table-freed-while-cached, secondary-tlb-stale, ats-invalidation-timeout, mapping-leak, dma-unmap-mismatch, dma-unmap-not-mapped, dma-sync-not-mapped, dma-sync-mismatch, dma-use-after-free, dma-stale-walk, page-double-free, vfree-nonexistent-area, domain-use-after-free, dma-map-beyond-allocation, bad-page-state, page-free-wrong-order, unmap-partial-large-page, reset-prepare-reentry, dma-neighbour-object-access, slab-freed-while-mapped, dma-cpu-touch-active-cacheline, fault-after-unmap)"
       ]),
     DiagnosticCase(
       "expectUnknownKind", preamble: true,
       "free_pages buf\nexpect report freed-while-mapd",
       [
-        "6:15: error: unknown report kind 'freed-while-mapd'; did you mean 'freed-while-mapped'? (kinds: freed-while-mapped, allocated-while-mapped, map-count-underflow, map-count-overflow, unmap-larger-than-requested, address-overflow, freed-while-iotlb-cached, freed-while-mapped-uncounted, page-table-freed-while-cached, secondary-tlb-stale, ats-invalidation-timeout, mapping-leak, dma-unmap-mismatch, dma-unmap-not-mapped, dma-use-after-free, dma-stale-walk, page-double-free, vfree-nonexistent-area, domain-use-after-free, dma-map-beyond-allocation, bad-page-state, page-free-wrong-order, unmap-partial-large-page, reset-prepare-reentry, fault-after-unmap)"
+        "6:15: error: unknown report kind 'freed-while-mapd'; did you mean 'freed-while-mapped'? (kinds: freed-while-mapped, allocated-while-mapped, map-count-underflow, map-count-overflow, unmap-larger-than-requested, address-overflow, freed-while-iotlb-cached, freed-while-mapped-uncounted, page-table-freed-while-cached, secondary-tlb-stale, ats-invalidation-timeout, mapping-leak, dma-unmap-mismatch, dma-unmap-not-mapped, dma-sync-not-mapped, dma-sync-mismatch, dma-use-after-free, dma-stale-walk, page-double-free, vfree-nonexistent-area, domain-use-after-free, dma-map-beyond-allocation, bad-page-state, page-free-wrong-order, unmap-partial-large-page, reset-prepare-reentry, dma-neighbour-object-access, slab-freed-while-mapped, dma-cpu-touch-active-cacheline, fault-after-unmap)"
       ]),
     DiagnosticCase(
       "expectReportUnknownFilter", preamble: true,

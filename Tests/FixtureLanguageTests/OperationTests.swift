@@ -259,7 +259,9 @@ import Testing
       "iova_to_phys d iova=0", "iotlb_sync d", "flush_iotlb_all d", "h = dma_map nic buf size=4K",
       "c = dma_alloc nic 4K", "advance 1s", "dma nic read 0", "ats_translate nic 0", "p = process",
       "reset_prepare nic", "reset_done nic", "flr nic", "flr_begin nic", "flr_end nic",
-      "iommu m2 model=vtd", "device n2 iommu=mmu0",
+      "iommu m2 model=vtd", "device n2 iommu=mmu0", "o = kmalloc 512", "s = dma_map_sg nic seg=buf:4K seg=buf+4K:1K",
+      "p = dma_alloc_pages nic 8K dir=to-device", "dma_sync_single_for_cpu buf size=64",
+      "dma_sync_single_for_device buf size=64 dir=to-device",
     ]
     var verbs = Set(sources.compactMap { operation($0)?.verb })
     let chained = parse(
@@ -276,6 +278,16 @@ import Testing
       dma_unmap h
       c = dma_alloc nic 4K
       dma_free c
+      o = kmalloc 64
+      kfree o
+      sg = dma_map_sg nic seg=buf:2K seg=buf+2K:2K dir=from-device
+      dma_sync_sg_for_cpu sg
+      dma_sync_sg_for_device sg nents=2
+      dma_unmap_sg sg nents=2 dir=from-device
+      q = dma_alloc_pages nic 4K
+      dma_free_pages q
+      repeat 2 as i
+      end
       p = process
       m = mmap p 4K
       munmap m

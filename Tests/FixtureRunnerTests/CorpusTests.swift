@@ -86,6 +86,11 @@ let corpus: [String] = {
     ("page-free-wrong-order", "Fixtures/allocator/free-order-too-small.fixture"),
     ("unmap-partial-large-page", "Fixtures/sanitizer/unmap-partial-lpae.fixture"),
     ("reset-prepare-reentry", "Fixtures/reset/prepare-reentry.fixture"),
+    ("dma-sync-not-mapped", "Fixtures/dma-api/sync-wrong-direction.fixture"),
+    ("dma-sync-mismatch", "Fixtures/dma-api/sync-wrong-direction.fixture"),
+    ("dma-neighbour-object-access", "Fixtures/slab/nic-overwrites-neighbour-ops.fixture"),
+    ("slab-freed-while-mapped", "Fixtures/slab/kfree-while-mapped.fixture"),
+    ("dma-cpu-touch-active-cacheline", "Fixtures/dma-api/cpu-touch-active-cacheline.fixture"),
   ]
 
   @Test(arguments: cases.map(\.kind))

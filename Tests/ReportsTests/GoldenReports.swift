@@ -35,6 +35,11 @@ enum GoldenReports {
     case .pageFreeWrongOrder: return pageFreeWrongOrder
     case .unmapPartialLargePage: return unmapPartialLargePage
     case .resetPrepareReentry: return resetPrepareReentry
+    case .dmaSyncNotMapped: return dmaSyncNotMapped
+    case .dmaSyncMismatch: return dmaSyncMismatch
+    case .dmaNeighbourObjectAccess: return dmaNeighbourObjectAccess
+    case .slabFreedWhileMapped: return slabFreedWhileMapped
+    case .dmaCPUTouchActiveCacheline: return dmaCPUTouchActiveCacheline
     }
   }
 
@@ -506,6 +511,96 @@ enum GoldenReports {
       details: [
         Detail("size", .int(4096)), Detail("allocation end", .hex(0x8008_2000)), Detail("beyond", .int(2048)),
       ])
+  }
+
+  static var dmaSyncNotMapped: Report {
+    let file = "Fixtures/acme-eth-rx.fixture"
+    let message =
+      "DMA-API: acme_eth 0000:00:01.0: device driver tries to sync DMA memory it has not allocated "
+      + "[device address=0x00000000fffff000] [size=2048 bytes]"
+    return Report(
+      kind: .dmaSyncNotMapped, headline: message, warnMessage: [message],
+      warningSite: WarningSite(file: "kernel/dma/debug.c", line: 1132, function: "check_sync"),
+      callTrace: [
+        k("check_sync"), k("debug_dma_sync_single_for_cpu"), k("dma_sync_single_for_cpu"),
+        guilty("acme_eth_rx_recycle", "acme_eth", file, 19),
+      ],
+      statement: StatementLocation(file: file, line: 19, column: 1, text: "dma_sync_single_for_cpu rx size=2K"),
+      task: task("acme-eth-rx"), iova: IOVA(0xffff_f000), domain: "eth0:default", device: "eth0",
+      details: [Detail("size", .int(2048))])
+  }
+
+  static var dmaSyncMismatch: Report {
+    let file = "Fixtures/acme-eth-rx.fixture"
+    let message =
+      "DMA-API: acme_eth 0000:00:01.0: device driver syncs DMA memory with different direction "
+      + "[device address=0x00000000fffff000] [size=2048 bytes] [mapped with DMA_FROM_DEVICE] "
+      + "[synced with DMA_TO_DEVICE]"
+    return Report(
+      kind: .dmaSyncMismatch, headline: message, warnMessage: [message],
+      warningSite: WarningSite(file: "kernel/dma/debug.c", line: 1132, function: "check_sync"),
+      callTrace: [
+        k("check_sync"), k("debug_dma_sync_single_for_cpu"), k("dma_sync_single_for_cpu"),
+        guilty("acme_eth_rx_poll", "acme_eth", file, 13),
+      ],
+      statement: StatementLocation(
+        file: file, line: 13, column: 1, text: "dma_sync_single_for_cpu rx size=2K dir=to-device"),
+      task: task("acme-eth-rx"), phys: PhysicalAddress(0x8000_1000), iova: IOVA(0xffff_f000),
+      domain: "eth0:default", device: "eth0",
+      details: [Detail("mapped with", .string("FROM_DEVICE")), Detail("synced with", .string("TO_DEVICE"))])
+  }
+
+  static var dmaNeighbourObjectAccess: Report {
+    let file = "Fixtures/acme-nic-ops.fixture"
+    let allocated = "acme_nic_kmalloc_ops (\(file):11) by task 1000 (acme-nic-ops)"
+    return Report(
+      kind: .dmaNeighbourObjectAccess,
+      headline:
+        "iommusan: DMA outside its object: nic write of 8 bytes at iova 0xfffff208 lands 8 bytes into kmalloc-512 "
+        + "object 0x80001200 allocated at \(allocated), a neighbour in the page of the kmalloc-512 object "
+        + "0x80001000 the mapping was made for",
+      warningSite: WarningSite(file: "iommusan/checks.c", line: 190, function: "iommusan_dma_ground_truth"),
+      callTrace: [
+        k("iommusan_dma_ground_truth"), k("iommusan_device_access"), guilty("acme_nic_dma_nic", "acme_nic", file, 16),
+      ],
+      statement: StatementLocation(
+        file: file, line: 16, column: 1, text: "dma nic write h+0x208 len=8 value=0x4141414141414141"),
+      task: task("acme-nic-ops"), phys: PhysicalAddress(0x8000_1208), iova: IOVA(0xffff_f208),
+      domain: "nic:default", device: "nic",
+      details: [
+        Detail("access", .string("write")), Detail("length", .int(8)), Detail("mapping", .hex(0xffff_f000)),
+        Detail("mapped object", .string("kmalloc-512 object 0x80001000")),
+        Detail("object hit", .string("kmalloc-512 object 0x80001200")),
+        Detail("object hit allocated at", .string(allocated)), Detail("offset in object", .int(8)),
+      ])
+  }
+
+  static var slabFreedWhileMapped: Report {
+    let file = "Fixtures/acme-hba-timeout.fixture"
+    return Report(
+      kind: .slabFreedWhileMapped,
+      headline:
+        "iommusan: kfree() of kmalloc-256 object 0x80001100 allocated at acme_hba_kmalloc_cmd (\(file):10) by task "
+        + "1000 (acme-hba) while hba's DMA mapping 0xfffff100 (200 bytes, DMA_BIDIRECTIONAL) still covers it",
+      warningSite: WarningSite(file: "iommusan/checks.c", line: 205, function: "iommusan_check_slab_free"),
+      callTrace: [k("iommusan_check_slab_free"), k("kfree"), guilty("acme_hba_kfree_cmd", "acme_hba", file, 12)],
+      statement: StatementLocation(file: file, line: 12, column: 1, text: "kfree cmd"),
+      task: task("acme-hba"), pfn: PFN(0x80001), phys: PhysicalAddress(0x8000_1100), iova: IOVA(0xffff_f100),
+      domain: "hba:default", device: "hba",
+      details: [Detail("object", .string("kmalloc-256 object 0x80001100")), Detail("mapping size", .int(200))])
+  }
+
+  static var dmaCPUTouchActiveCacheline: Report {
+    let file = "Fixtures/acme-eth-hdr.fixture"
+    let message = "DMA-API: acme_eth 0000:00:01.0: cpu touching an active dma mapped cacheline [cln=0x0000000002000040]"
+    return Report(
+      kind: .dmaCPUTouchActiveCacheline, headline: message, warnMessage: [message],
+      warningSite: WarningSite(file: "kernel/dma/debug.c", line: 596, function: "debug_dma_assert_idle"),
+      callTrace: [k("debug_dma_assert_idle"), guilty("acme_eth_fill_header", "acme_eth", file, 10)],
+      statement: StatementLocation(file: file, line: 10, column: 1, text: "cpu_write buf+0x8 value=0"),
+      task: task("acme-eth-hdr"), phys: PhysicalAddress(0x8000_1000), iova: IOVA(0xffff_f000),
+      domain: "eth0:default", device: "eth0",
+      details: [Detail("cln", .hex(0x200_0040)), Detail("mapped with", .string("FROM_DEVICE"))])
   }
 
   // MARK: - Trace replay

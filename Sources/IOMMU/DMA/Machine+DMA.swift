@@ -3,7 +3,7 @@ import MemoryModel
 
 extension Machine {
   /// The DMA domain the DMA API works on for `device`.
-  private func dmaDomain(_ device: Device) throws(MachineError) -> Domain {
+  func dmaDomain(_ device: Device) throws(MachineError) -> Domain {
     // While a reset parks the RID on the blocking domain, the DMA API still
     // works on the group's domain (`iommu_get_dma_domain()`).
     let current = device.state.withLock { $0.resetPrepared ? $0.savedDomain : $0.domain }
@@ -23,7 +23,7 @@ extension Machine {
   /// The corresponding Linux function is `iommu_dma_map_phys()` (`dma_map_page()`).
   package func dmaMap(
     _ device: Device, phys: PhysicalAddress, size: UInt64, direction: DMADirection, context: CallContext,
-    coherent: PageBlock? = nil
+    coherent: PageBlock? = nil, api allocAPI: [String]? = nil, debug: Bool = true
   ) throws(MachineError) -> IOVA {
     let domain = try dmaDomain(device)
     guard size > 0 else { throw MachineError(.EINVAL, "size is 0") }
@@ -32,6 +32,7 @@ extension Machine {
     // `dma_map_page_attrs()`) or `dma_alloc_attrs()`.
     let debugContext = context.through(coherent == nil ? ["dma_map_phys", "dma_map_page_attrs"] : ["dma_alloc_attrs"])
     if domain.type == .identity {
+      guard debug else { return IOVA(phys.rawValue) }
       observer?.dmaMapped(
         device, dmaAddress: IOVA(phys.rawValue), size: size, direction: direction, phys: phys, context: debugContext)
       return IOVA(phys.rawValue)
@@ -53,7 +54,8 @@ extension Machine {
     let writable = direction != .toDevice
     // dma_map_page_attrs() -> dma_map_phys() -> iommu_dma_map_phys(), or
     // iommu_dma_alloc(), then __iommu_dma_map() calls iommu_map().
-    let api = coherent == nil ? ["iommu_dma_map_phys", "dma_map_phys", "dma_map_page_attrs"] : ["iommu_dma_alloc"]
+    let api =
+      coherent == nil ? ["iommu_dma_map_phys", "dma_map_phys", "dma_map_page_attrs"] : allocAPI ?? ["iommu_dma_alloc"]
     do {
       try domain.map(
         iova: iova, phys: PhysicalAddress(phys.rawValue - offset), size: length, readable: readable, writable: writable,
@@ -68,8 +70,10 @@ extension Machine {
         dmaAddress: dmaAddress, iova: iova, length: length, size: size, phys: phys, direction: direction,
         coherentBlock: coherent)
     }
-    observer?.dmaMapped(
-      device, dmaAddress: dmaAddress, size: size, direction: direction, phys: phys, context: debugContext)
+    if debug {
+      observer?.dmaMapped(
+        device, dmaAddress: dmaAddress, size: size, direction: direction, phys: phys, context: debugContext)
+    }
     return dmaAddress
   }
 
@@ -78,9 +82,12 @@ extension Machine {
   /// The corresponding Linux function is `iommu_dma_unmap_phys()` (`dma_unmap_page()`).
   @discardableResult
   package func dmaUnmap(
-    _ device: Device, dmaAddress: IOVA, size: UInt64?, direction: DMADirection?, context: CallContext
+    _ device: Device, dmaAddress: IOVA, size: UInt64?, direction: DMADirection?, debug: Bool = true,
+    context: CallContext
   ) -> DMAMapping? {
-    observer?.dmaUnmapping(device, dmaAddress: dmaAddress, size: size, direction: direction, context: context)
+    if debug {
+      observer?.dmaUnmapping(device, dmaAddress: dmaAddress, size: size, direction: direction, context: context)
+    }
     guard let domain = try? dmaDomain(device), domain.type == .dma else { return nil }
     guard let m = domain.state.withLock({ $0.dmaMappings.removeValue(forKey: dmaAddress.rawValue) }) else { return nil }
     let (_, gather) = domain.unmapGathering(iova: m.iova, size: m.length, context: context)
@@ -98,7 +105,7 @@ extension Machine {
   /// first, then anywhere below `limit` (bytes), each device trying the
   /// 32-bit space on every map (the kernel stops once it failed there).
   /// The corresponding Linux function is `iommu_dma_alloc_iova()`.
-  private func allocIOVA(_ iovas: inout IOVAAllocator, pages: UInt64, limit: UInt64) -> UInt64? {
+  func allocIOVA(_ iovas: inout IOVAAllocator, pages: UInt64, limit: UInt64) -> UInt64? {
     let limitPFN = limit >> UInt64(iovas.granuleShift)
     if limitPFN > iovas.dma32BitPFN,
       let pfn = iovas.allocateFast(pages: pages, limitPFN: iovas.dma32BitPFN, flushRCache: false)
@@ -110,8 +117,11 @@ extension Machine {
 
   /// Allocates coherent memory and maps it.
   /// The corresponding Linux function is `iommu_dma_alloc()` (`dma_alloc_coherent()`).
-  package func dmaAlloc(_ device: Device, size: UInt64, context: CallContext) throws(MachineError) -> (IOVA, PageBlock)
-  {
+  package func dmaAlloc(
+    _ device: Device, size: UInt64, direction: DMADirection = .bidirectional,
+    api: [String] = ["iommu_dma_alloc"], context: CallContext
+  ) throws(MachineError) -> (IOVA, PageBlock) {
+    let debug = api == ["iommu_dma_alloc"]
     guard size > 0 else { throw MachineError(.EINVAL, "size is 0") }
     let pageSize = memory.pageSize
     let (p, o) = size.addingReportingOverflow(pageSize - 1)
@@ -124,12 +134,12 @@ extension Machine {
     let block = try memory.allocPages(
       order: order, gfp: .kernelZero, use: .data, context: context,
       stack: context.chain(
-        "post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof", "iommu_dma_alloc_pages",
-        "iommu_dma_alloc"))
+        ["post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof"]
+          + (debug ? ["iommu_dma_alloc_pages"] : []) + api))
     do {
       let addr = try dmaMap(
-        device, phys: block.head.address(pageShift: memory.pageShift), size: size, direction: .bidirectional,
-        context: context, coherent: block)
+        device, phys: block.head.address(pageShift: memory.pageShift), size: size, direction: direction,
+        context: context, coherent: block, api: api, debug: debug)
       return (addr, block)
     } catch {
       try? memory.freePages(block, context: context)
@@ -139,13 +149,14 @@ extension Machine {
 
   /// Unmaps and frees coherent memory.
   /// The corresponding Linux function is `iommu_dma_free()` (`dma_free_coherent()`).
-  package func dmaFree(_ device: Device, dmaAddress: IOVA, size: UInt64, block: PageBlock, context: CallContext)
-    throws(MachineError)
-  {
-    dmaUnmap(device, dmaAddress: dmaAddress, size: size, direction: .bidirectional, context: context)
+  package func dmaFree(
+    _ device: Device, dmaAddress: IOVA, size: UInt64, direction: DMADirection = .bidirectional, block: PageBlock,
+    debug: Bool = true, api: [String] = ["iommu_dma_free"], context: CallContext
+  ) throws(MachineError) {
+    dmaUnmap(device, dmaAddress: dmaAddress, size: size, direction: direction, debug: debug, context: context)
     try memory.freePages(
       block, context: context,
-      stack: context.chain("free_pages_prepare", "__free_frozen_pages", "__free_pages", "iommu_dma_free"))
+      stack: context.chain(["free_pages_prepare", "__free_frozen_pages", "__free_pages"] + api))
   }
 
   /// The live DMA mapping at `dmaAddress`, if any.

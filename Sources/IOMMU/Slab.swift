@@ -1,0 +1,276 @@
+import KernelTypes
+import MemoryModel
+
+/// One live kmalloc object, as the slab allocator knows it.
+package struct SlabObject: Sendable, Hashable {
+  /// `kmalloc-512`.
+  package var cache: String
+  package var address: PhysicalAddress
+  /// The cache's object size (what the object occupies).
+  package var objectSize: UInt64
+  /// What the caller asked for.
+  package var requested: UInt64
+  /// A machine-wide serial number: a reused slot is another object.
+  package var serial: UInt64
+  package var allocStack: [KernelFrame]
+  package var allocTask: EmulatedTask
+
+  /// The first byte after the object.
+  package var end: UInt64 { address.rawValue &+ objectSize }
+}
+
+/// What the slab allocator tells its observers.
+package enum SlabEvent: Sendable {
+  case allocated(SlabObject)
+  /// `kfree()` of a live object, before its slot goes back to the freelist.
+  case freeing(SlabObject)
+}
+
+/// SLUB's kmalloc caches, as far as DMA needs them: size classes, slabs of
+/// `2^order` pages with objects packed from the start, a LIFO freelist per
+/// slab (no `CONFIG_SLAB_FREELIST_RANDOM`, no debug metadata), and a slab's
+/// pages back to the page allocator when its last object is freed (unless it
+/// is the cache's CPU slab). Sizes above `KMALLOC_MAX_CACHE_SIZE` go to the
+/// page allocator (`kmalloc_large`).
+struct SlabAllocator {
+  struct Slab {
+    var block: PageBlock
+    var objectSize: UInt64
+    var capacity: Int
+    /// Free slot indices, the next one last (LIFO).
+    var freelist: [Int]
+    var inUse: Int { capacity - freelist.count }
+  }
+
+  struct Cache {
+    var name: String
+    var objectSize: UInt64
+    var order: Int
+    /// Slabs by the PFN of their first page.
+    var slabs: [UInt64: Slab] = [:]
+    /// The slab allocations come from first, then the partial slabs, the most recent first.
+    var cpuSlab: UInt64?
+    var partial: [UInt64] = []
+  }
+
+  var caches: [UInt64: Cache] = [:]
+  /// Live objects by physical address.
+  var objects: [UInt64: SlabObject] = [:]
+  /// The start addresses of live objects, for lookups by range (kept sorted on demand).
+  var nextSerial: UInt64 = 1
+  /// `kmalloc_large` blocks by physical address.
+  var large: [UInt64: PageBlock] = [:]
+
+  /// The kmalloc size classes up to `KMALLOC_MAX_CACHE_SIZE` (two pages).
+  /// The corresponding Linux function is `kmalloc_index()` (`kmalloc_caches[]`).
+  static func sizeClass(_ size: UInt64, pageSize: UInt64) -> UInt64? {
+    guard size <= 2 * pageSize else { return nil }
+    if size <= 8 { return 8 }
+    if size > 64 && size <= 96 { return 96 }
+    if size > 128 && size <= 192 { return 192 }
+    return UInt64(1) << UInt64(64 - (size - 1).leadingZeroBitCount)
+  }
+
+  /// The slab order of a cache: the smallest order from which `min_objects`
+  /// objects fit and at most 1/16 of the slab is left over, `slub_max_order` 3.
+  /// With one CPU `min_objects` is `4 * (fls(1) + 1)` = 8.
+  /// The corresponding Linux functions are `calculate_order()` and `calc_slab_order()`.
+  static func slabOrder(objectSize size: UInt64, pageSize: UInt64) -> Int {
+    let maxOrder = 3
+    let maxObjects = max((pageSize << UInt64(maxOrder)) / size, 1)
+    let minObjects = min(8, maxObjects)
+    var fraction: UInt64 = 16
+    while fraction > 1 {
+      var order = getOrder(minObjects * size, pageSize: pageSize)
+      while order <= maxOrder {
+        let slabSize = pageSize << UInt64(order)
+        if slabSize % size <= slabSize / fraction { return order }
+        order += 1
+      }
+      fraction /= 2
+    }
+    return getOrder(size, pageSize: pageSize)
+  }
+
+  /// The corresponding Linux function is `get_order()`.
+  static func getOrder(_ size: UInt64, pageSize: UInt64) -> Int {
+    let pages = (size + pageSize - 1) / pageSize
+    return pages <= 1 ? 0 : 64 - (pages - 1).leadingZeroBitCount
+  }
+}
+
+extension Machine {
+  /// `kmalloc()`: an object of the size class of `size`, or pages above the largest class.
+  /// The corresponding Linux function is `__kmalloc_noprof()` (`slab_alloc_node()`, `kmalloc_large_noprof()`).
+  package func kmalloc(size: UInt64, gfp: GFPFlags, context: CallContext) throws(MachineError) -> SlabObject {
+    guard size > 0 else { throw MachineError(.EINVAL, "kmalloc(0) returns ZERO_SIZE_PTR") }
+    let pageSize = memory.pageSize
+    let via = context.through(["__kmalloc_noprof"])
+    guard let objectSize = SlabAllocator.sizeClass(size, pageSize: pageSize) else {
+      let order = SlabAllocator.getOrder(size, pageSize: pageSize)
+      let block = try memory.allocPages(
+        order: order, gfp: gfp, context: via,
+        stack: via.chain([
+          "post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof",
+          "___kmalloc_large_node", "__kmalloc_large_node_noprof",
+        ]))
+      let address = block.head.address(pageShift: memory.pageShift)
+      let object = slab.withLock { s -> SlabObject in
+        let o = SlabObject(
+          cache: "kmalloc-large", address: address, objectSize: pageSize << UInt64(order), requested: size,
+          serial: s.nextSerial, allocStack: via.chain([]), allocTask: context.task)
+        s.nextSerial += 1
+        s.large[address.rawValue] = block
+        s.objects[address.rawValue] = o
+        return o
+      }
+      observer?.slabEvent(.allocated(object), context: context)
+      return object
+    }
+    let name = objectSize >= 1024 ? "kmalloc-\(objectSize / 1024)k" : "kmalloc-\(objectSize)"
+    // A free slot of the CPU slab or a partial slab, else a new slab.
+    func take(_ s: inout SlabAllocator) -> (UInt64, Int)? {
+      guard var cache = s.caches[objectSize] else { return nil }
+      defer { s.caches[objectSize] = cache }
+      if let cpu = cache.cpuSlab, let slot = cache.slabs[cpu]?.freelist.popLast() { return (cpu, slot) }
+      while let next = cache.partial.popLast() {
+        guard let slot = cache.slabs[next]?.freelist.popLast() else { continue }
+        cache.cpuSlab = next
+        return (next, slot)
+      }
+      return nil
+    }
+    var found = slab.withLock { s in take(&s) }
+    if found == nil {
+      let order = SlabAllocator.slabOrder(objectSize: objectSize, pageSize: pageSize)
+      let block = try memory.allocPages(
+        order: order, gfp: gfp, context: via,
+        stack: via.chain([
+          "post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof",
+          "alloc_slab_page", "allocate_slab", "new_slab", "___slab_alloc",
+        ]))
+      let capacity = Int((pageSize << UInt64(order)) / objectSize)
+      found = slab.withLock { s -> (UInt64, Int)? in
+        var cache = s.caches[objectSize] ?? SlabAllocator.Cache(name: name, objectSize: objectSize, order: order)
+        cache.slabs[block.head.rawValue] = SlabAllocator.Slab(
+          block: block, objectSize: objectSize, capacity: capacity, freelist: Array((0..<capacity).reversed()))
+        cache.cpuSlab = block.head.rawValue
+        s.caches[objectSize] = cache
+        return take(&s)
+      }
+    }
+    guard let (head, slot) = found else { throw MachineError(.ENOMEM, "no slab object") }
+    let base = PFN(head).address(pageShift: memory.pageShift).rawValue
+    let address = PhysicalAddress(base + UInt64(slot) * objectSize)
+    let object = slab.withLock { s -> SlabObject in
+      let o = SlabObject(
+        cache: name, address: address, objectSize: objectSize, requested: size, serial: s.nextSerial,
+        allocStack: via.chain([]), allocTask: context.task)
+      s.nextSerial += 1
+      s.objects[address.rawValue] = o
+      return o
+    }
+    observer?.slabEvent(.allocated(object), context: context)
+    return object
+  }
+
+  /// `kfree()`: the slot goes back to its slab's freelist; an empty slab
+  /// that is not the CPU slab goes back to the page allocator. A `kfree` of
+  /// an address with no live object does nothing (the kernel would oops or
+  /// KASAN would report a double free).
+  /// The corresponding Linux functions are `kfree()`, `do_slab_free()` and `discard_slab()`.
+  package func kfree(_ address: PhysicalAddress, serial: UInt64? = nil, context: CallContext) throws(MachineError) {
+    guard let object = slab.withLock({ $0.objects[address.rawValue] }), serial == nil || object.serial == serial else {
+      throw MachineError(.EINVAL, "no live kmalloc object at \(address): it was freed already")
+    }
+    observer?.slabEvent(.freeing(object), context: context)
+    let via = context.through(["kfree"])
+    if let block = slab.withLock({ s -> PageBlock? in
+      s.objects[address.rawValue] = nil
+      return s.large.removeValue(forKey: address.rawValue)
+    }) {
+      try memory.freePages(
+        block, context: via, stack: via.chain(["free_pages_prepare", "__free_frozen_pages", "free_large_kmalloc"]))
+      return
+    }
+    let pageShift = memory.pageShift
+    let discard = slab.withLock { s -> PageBlock? in
+      guard var cache = s.caches[object.objectSize] else { return nil }
+      defer { s.caches[object.objectSize] = cache }
+      let pfn = object.address.rawValue >> UInt64(pageShift)
+      // The slab's head: the page block that holds the object.
+      guard
+        let head = cache.slabs.keys.first(where: { h in
+          pfn >= h && pfn < h + (UInt64(1) << UInt64(cache.order))
+        }), var slab = cache.slabs[head]
+      else { return nil }
+      let base = PFN(head).address(pageShift: pageShift).rawValue
+      let wasFull = slab.freelist.isEmpty
+      slab.freelist.append(Int((object.address.rawValue - base) / object.objectSize))
+      if slab.inUse == 0 && cache.cpuSlab != head {
+        cache.slabs[head] = nil
+        cache.partial.removeAll { $0 == head }
+        return slab.block
+      }
+      cache.slabs[head] = slab
+      if wasFull && cache.cpuSlab != head { cache.partial.append(head) }
+      return nil
+    }
+    if let block = discard {
+      try memory.freePages(
+        block, context: via,
+        stack: via.chain(["free_pages_prepare", "__free_frozen_pages", "__free_slab", "discard_slab", "__slab_free"]))
+    }
+  }
+
+  /// Whether any kmalloc object is live (the sanitizer's object checks cost nothing without one).
+  package var hasSlabObjects: Bool { slab.withLock { !$0.objects.isEmpty } }
+
+  /// The live kmalloc objects that overlap `[start, start + length)`, by address.
+  package func slabObjects(overlapping start: UInt64, length: UInt64) -> [SlabObject] {
+    let pageSize = memory.pageSize
+    return slab.withLock { s in
+      guard !s.objects.isEmpty else { return [] }
+      var found: [SlabObject] = []
+      // Objects are at most KMALLOC_MAX_CACHE_SIZE (or kmalloc_large blocks,
+      // found by their head): look at the candidate starts page by page.
+      let end = start &+ length
+      var page = (start & ~(pageSize - 1)) &- (pageSize * 2)
+      if page > start { page = 0 }
+      var seen = Set<UInt64>()
+      while page < end {
+        for (_, cache) in s.caches {
+          let step = cache.objectSize
+          var a = page
+          while a < page &+ pageSize {
+            if let o = s.objects[a], o.end > start, o.address.rawValue < end, seen.insert(a).inserted {
+              found.append(o)
+            }
+            a &+= step
+          }
+        }
+        if let o = s.objects[page], o.end > start, o.address.rawValue < end, seen.insert(page).inserted {
+          found.append(o)
+        }
+        page &+= pageSize
+      }
+      return found.sorted { $0.address < $1.address }
+    }
+  }
+}
+
+extension Machine {
+  /// A CPU store of `width` bytes at `phys`.
+  package func cpuWrite(_ phys: PhysicalAddress, value: UInt64, width: Int, context: CallContext) {
+    memory.write(phys, value: value, width: width)
+    observer?.cpuWrote(phys, length: UInt64(width), context: context)
+  }
+
+  /// A CPU fill of a whole page block.
+  package func cpuFill(_ block: PageBlock, value: UInt64, width: Int, context: CallContext) {
+    memory.fill(block, value: value, width: width)
+    observer?.cpuWrote(
+      block.head.address(pageShift: memory.pageShift), length: UInt64(block.pageCount) << UInt64(memory.pageShift),
+      context: context)
+  }
+}
