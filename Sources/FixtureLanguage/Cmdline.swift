@@ -22,6 +22,8 @@ package struct Cmdline: Sendable, Hashable, CustomStringConvertible {
   package var reset: ResetFencePolicy = .ebusy
   /// `emu.map_count_max=` (an iommusan extension; default `INT_MAX`).
   package var mapCountMax: UInt32 = UInt32(Int32.max)
+  /// `emu.kernel=` (an iommusan extension; default the newest fixed behaviour).
+  package var kernel: KernelVersion = .newest
 
   /// The defaults.
   package init() {}
@@ -40,6 +42,9 @@ package struct Cmdline: Sendable, Hashable, CustomStringConvertible {
     case .notifier(let value): notifier = value
     case .reset(let value): reset = value
     case .mapCountMax(let value): mapCountMax = value
+    case .kernel(let value):
+      kernel = value
+      if !value.has(.kvaFlush) { kvaFlush = .none }
     }
   }
 
@@ -54,6 +59,7 @@ package struct Cmdline: Sendable, Hashable, CustomStringConvertible {
       .debugPagealloc(debugPagealloc), .pageOwner(pageOwner), .strict(strict),
       .accounting(accounting), .kvaFlush(kvaFlush), .notifier(notifier), .reset(reset),
     ] + (mapCountMax == UInt32(Int32.max) ? [] : [.mapCountMax(mapCountMax)])
+      + (kernel == .newest ? [] : [.kernel(kernel)])
   }
 
   /// The full command line, every parameter spelled out.

@@ -12,6 +12,10 @@ package enum CmdlineSetting: Sendable, Hashable, CustomStringConvertible {
   /// `emu.map_count_max=N` (an iommusan extension): the largest map count
   /// before `map-count-overflow`; the kernel's is `INT_MAX`.
   case mapCountMax(UInt32)
+  /// `emu.kernel=VERSION` (an iommusan extension): behaviour as that release
+  /// shipped it (docs/Upstream.md). It also sets `emu.kva_flush=none` for a
+  /// release before the CVE-2025-71202 fix; a later `emu.kva_flush=` wins.
+  case kernel(KernelVersion)
 
   /// The parameter's name (`iommu.strict`).
   package var name: String {
@@ -24,6 +28,7 @@ package enum CmdlineSetting: Sendable, Hashable, CustomStringConvertible {
     case .notifier: return "emu.notifier"
     case .reset: return "emu.reset"
     case .mapCountMax: return "emu.map_count_max"
+    case .kernel: return "emu.kernel"
     }
   }
 
@@ -37,12 +42,13 @@ package enum CmdlineSetting: Sendable, Hashable, CustomStringConvertible {
     case .notifier(let value): return "\(name)=\(value.rawValue)"
     case .reset(let value): return "\(name)=\(value.rawValue)"
     case .mapCountMax(let value): return "\(name)=\(value)"
+    case .kernel(let value): return "\(name)=\(value)"
     }
   }
 
   /// The known parameter names, in the order the docs list them.
   package static let parameterNames: [String] = [
     "iommu.debug_pagealloc", "page_owner", "iommu.strict", "emu.accounting",
-    "emu.kva_flush", "emu.notifier", "emu.reset", "emu.map_count_max",
+    "emu.kva_flush", "emu.notifier", "emu.reset", "emu.map_count_max", "emu.kernel",
   ]
 }

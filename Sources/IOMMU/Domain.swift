@@ -64,7 +64,7 @@ package final class Domain: Sendable, CustomStringConvertible {
   struct State {
     var pageTable: IOPageTable?
     /// What `iommu_unmap_fast()` gathered and no `iotlb_sync` flushed yet.
-    var pending = UnmapGather()
+    var pending = IOTLBGather()
     var iovas: IOVAAllocator
     var dmaMappings: [UInt64: DMAMapping] = [:]
     var fq = FlushQueue()
@@ -168,15 +168,18 @@ package final class Domain: Sendable, CustomStringConvertible {
       machine.issueSync(unit, context: context)
       freeTables(unlinked.freelist, context: context)
     }
+    // 7.0.0 never reached `iommu_debug_map()` after a map (b948a8722848).
+    let hooksFixed = machine.policy.kernel.has(.debugPageallocHooks)
     if let failure {
-      // As since the CVE-2026-64152 fix: record the partial map, then undo it.
+      // Since the CVE-2026-64152 fix (0735c54804c7): record the partial map,
+      // then undo it; before it, the undo unmapped a range never recorded.
       if mapped > 0 {
-        debugMap(iova: iova, phys: phys, size: mapped, context: context)
+        if hooksFixed { debugMap(iova: iova, phys: phys, size: mapped, context: context) }
         _ = unmap(iova: iova, size: mapped, context: context)
       }
       throw failure
     }
-    debugMap(iova: iova, phys: phys, size: size, context: context)
+    if hooksFixed { debugMap(iova: iova, phys: phys, size: size, context: context) }
     machine.observer?.mapped(self, iova: iova, phys: phys, size: size, context: context)
   }
 
@@ -191,7 +194,8 @@ package final class Domain: Sendable, CustomStringConvertible {
   /// Unmaps and invalidates synchronously. Returns the bytes unmapped.
   /// The corresponding Linux function is `iommu_unmap()`.
   package func unmap(iova: IOVA, size: UInt64, context: CallContext) -> UInt64 {
-    let (n, gather) = unmapGathering(iova: iova, size: size, context: context)
+    var gather = IOTLBGather()
+    let n = unmapGathering(iova: iova, size: size, into: &gather, context: context)
     iotlbSync(gather, context: context)
     return n
   }
@@ -199,38 +203,54 @@ package final class Domain: Sendable, CustomStringConvertible {
   /// Unmaps and leaves the IOTLB flush to a later `iotlbSync`.
   /// The corresponding Linux function is `iommu_unmap_fast()`.
   package func unmapFast(iova: IOVA, size: UInt64, context: CallContext) -> UInt64 {
-    let (n, gather) = unmapGathering(iova: iova, size: size, context: context)
+    var gather = state.withLock { s -> IOTLBGather in
+      defer { s.pending = IOTLBGather() }
+      return s.pending
+    }
+    let n = unmapGathering(iova: iova, size: size, into: &gather, context: context)
     state.withLock { s in
-      s.pending.start = min(s.pending.start, gather.start)
-      s.pending.end = max(s.pending.end, gather.end)
+      // Another unmap_fast may have gathered meanwhile: merge, as one gather.
+      s.pending.addRange(iova: gather.start, size: gather.isEmpty ? 0 : gather.end &- gather.start &+ 1)
       s.pending.freelist += gather.freelist
+      if s.pending.pgsize == 0 { s.pending.pgsize = gather.pgsize }
     }
     return n
   }
 
   /// Flushes what `unmapFast` gathered. The corresponding Linux function is `iommu_iotlb_sync()`.
   package func iotlbSync(context: CallContext) {
-    let g = state.withLock { s -> UnmapGather in
+    let g = state.withLock { s -> IOTLBGather in
       let g = s.pending
-      s.pending = UnmapGather()
+      s.pending = IOTLBGather()
       return g
     }
     iotlbSync(g, context: context)
   }
 
+  /// Unmaps into a fresh gather (the DMA layer's path).
+  func unmapGathering(iova: IOVA, size: UInt64, context: CallContext) -> (UInt64, IOTLBGather) {
+    var gather = IOTLBGather(queued: isLazy)
+    let n = unmapGathering(iova: iova, size: size, into: &gather, context: context)
+    return (n, gather)
+  }
+
   /// The corresponding Linux function is `__iommu_unmap()`.
-  func unmapGathering(iova: IOVA, size: UInt64, context: CallContext) -> (UInt64, UnmapGather) {
+  func unmapGathering(iova: IOVA, size: UInt64, into iotlb: inout IOTLBGather, context: CallContext) -> UInt64 {
     var gather = UnmapGather()
-    guard hasPageTable else { return (0, gather) }
+    guard hasPageTable else { return 0 }
     let minPage = granule
     guard size != 0, (iova.rawValue | size) & (minPage - 1) == 0 else {
       machine.observer?.kernelMessage(
         "iommu: unaligned: iova \(iova.rawValue.hexAlt) size \(size.hexAlt) min_pagesz \(minPage.hexAlt)",
         context: context)
-      return (0, gather)
+      return 0
     }
     #if IOMMU_DEBUG_PAGEALLOC
-      if let hooks = machine.debugHooks { Self.debugUnmapBegin(hooks, self, iova, size, context) }
+      // 7.0.0 called `iommu_debug_unmap_begin()` only in
+      // `__iommu_unmap_domain_pgtbl()`, which iommupt domains (vtd, amd) skip.
+      if let hooks = machine.debugHooks, unit.model == .smmuv3 || machine.policy.kernel.has(.debugPageallocHooks) {
+        Self.debugUnmapBegin(hooks, self, iova, size, context)
+      }
     #endif
     var unmapped: UInt64 = 0
     var refused = false
@@ -254,39 +274,78 @@ package final class Domain: Sendable, CustomStringConvertible {
     if refused {
       machine.warnOnce("io-pgtable-arm: Unmap of a partial large IOPTE is not allowed", context: context)
     }
-    // io-pgtable-arm frees a table right after flushing the walk caches for
-    // its range (`io_pgtable_tlb_flush_walk()` in `__arm_lpae_unmap()`).
-    if unit.model == .smmuv3 && !gather.freelist.isEmpty {
-      let cmd = unit.rangeCommand(domainID: id, range: gather.start...gather.end, leafOnly: false)
-      machine.issue(cmd, on: unit, context: context)
-      // arm_smmu_tlb_inv_range_domain() sends CMD_ATC_INV too.
-      invalidateATCs(range: gather.start...gather.end, context: context)
-      machine.issueSync(unit, context: context)
-      freeTables(gather.freelist, context: context)
-      gather.freelist = []
-    }
+    gatherInvalidation(gather, iova: iova.rawValue, size: size, unmapped: unmapped, into: &iotlb, context: context)
     #if IOMMU_DEBUG_PAGEALLOC
       if let hooks = machine.debugHooks {
         Self.debugUnmapEnd(hooks, self, iova, size, unmapped, gather.removed, context)
       }
     #endif
     machine.observer?.unmapped(self, iova: iova, size: size, unmapped: unmapped, context: context)
-    return (unmapped, gather)
+    return unmapped
   }
 
-  /// Invalidates what an unmap gathered, then frees its table pages.
-  func iotlbSync(_ gather: UnmapGather, context: CallContext) {
-    if !gather.isEmpty {
-      let leafOnly: Bool
-      switch unit.model {
-      case .vtd: leafOnly = gather.freelist.isEmpty  // cache_tag_flush_range(..., ih)
-      case .smmuv3: leafOnly = true
-      case .amd: leafOnly = false  // PDE=1 always
+  /// Adds what one unmap removed to the IOTLB gather, as the domain's page
+  /// table code does, syncing first where the kernel does.
+  ///
+  /// vtd and amd are iommupt domains (`PT_FEAT_FLUSH_RANGE`): the unmapped
+  /// range is added once (`gather_range_pages()`; before ee6e69d03255,
+  /// CVE-2026-31735, the requested length instead). smmuv3 is
+  /// io-pgtable-arm: a table unlinked whole has its walks flushed and is
+  /// freed at once (`io_pgtable_tlb_flush_walk()` in `__arm_lpae_unmap()`),
+  /// and each leaf removed is added by `iommu_iotlb_gather_add_page()`
+  /// unless the gather is queued (lazy mode).
+  private func gatherInvalidation(
+    _ walk: UnmapGather, iova: UInt64, size: UInt64, unmapped: UInt64, into iotlb: inout IOTLBGather,
+    context: CallContext
+  ) {
+    switch unit.model {
+    case .vtd, .amd:
+      if !machine.policy.kernel.has(.shortGather) {
+        if unmapped > 0 { iotlb.addRange(iova: iova, size: size) }
+      } else if !walk.isEmpty {
+        iotlb.addRange(iova: walk.start, size: walk.end &- walk.start &+ 1)
       }
-      machine.issue(
-        unit.rangeCommand(domainID: id, range: gather.start...gather.end, leafOnly: leafOnly), on: unit,
-        context: context)
-      invalidateATCs(range: gather.start...gather.end, context: context)
+      iotlb.freelist += walk.freelist
+    case .smmuv3:
+      for r in walk.tableRanges {
+        machine.issue(unit.rangeCommand(domainID: id, range: r, leafOnly: false), on: unit, context: context)
+        // arm_smmu_tlb_inv_range_domain() sends CMD_ATC_INV too.
+        invalidateATCs(range: r, context: context)
+        machine.issueSync(unit, context: context)
+      }
+      freeTables(walk.freelist, context: context)
+      guard !iotlb.queued else { return }
+      for leaf in walk.removed where !walk.tableRanges.contains(where: { $0.contains(leaf.iova.rawValue) }) {
+        var a = leaf.iova.rawValue
+        let pg = UInt64(1) << UInt64(leaf.leafShift)
+        while a < leaf.iova.rawValue &+ leaf.size {
+          if iotlb.needsSyncBeforeAdding(iova: a, size: pg) {
+            iotlbSync(iotlb, context: context)
+            iotlb = IOTLBGather()
+          }
+          iotlb.pgsize = pg
+          iotlb.addRange(iova: a, size: pg)
+          a &+= pg
+        }
+      }
+    }
+  }
+
+  /// Invalidates what an unmap gathered, then frees its table pages. An
+  /// empty gather reaches no driver (90c5def10bea).
+  /// The corresponding Linux function is `iommu_iotlb_sync()` and the
+  /// driver's `iotlb_sync` (`intel_iommu_tlb_sync()`, `amd_iommu_iotlb_sync()`,
+  /// `arm_smmu_iotlb_sync()`).
+  func iotlbSync(_ gather: IOTLBGather, context: CallContext) {
+    if !gather.isEmpty {
+      let plan = unit.syncPlan(for: gather)
+      if let range = plan.range {
+        machine.issue(
+          unit.rangeCommand(domainID: id, range: range, leafOnly: plan.leafOnly), on: unit, context: context)
+      } else {
+        machine.issue(unit.domainCommand(domainID: id), on: unit, context: context)
+      }
+      invalidateATCs(range: plan.range, context: context)
       machine.issueSync(unit, context: context)
     }
     freeTables(gather.freelist, context: context)

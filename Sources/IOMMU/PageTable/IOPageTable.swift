@@ -19,6 +19,9 @@ package struct UnmapGather: Sendable {
   package var removed: [RemovedLeaves] = []
   /// Table pages unlinked from the tree, not yet freed.
   package var freelist: [PageBlock] = []
+  /// The IOVA span of each table unlinked whole (io-pgtable-arm flushes its
+  /// walks there and adds none of its leaves to the IOTLB gather).
+  package var tableRanges: [ClosedRange<UInt64>] = []
   package init() {}
   package var isEmpty: Bool { start > end }
 
@@ -482,6 +485,12 @@ final class IOPageTable {
   private func collectSubtree(_ table: PhysicalAddress, depth: Int, iovaBase: UInt64, gather: inout UnmapGather) {
     guard let info = tables.removeValue(forKey: table.rawValue) else { return }
     let sh = format.shift(depth)
+    if depth > 0 {
+      let span = UInt64(1) << UInt64(format.shift(depth - 1))
+      if !gather.tableRanges.contains(where: { $0.contains(iovaBase) }) {
+        gather.tableRanges.append(iovaBase...(iovaBase &+ span &- 1))
+      }
+    }
     for i in 0..<format.entries(depth) {
       let pte = memory.read64(table.advanced(by: i << 3))
       guard pte != 0 else { continue }
