@@ -443,7 +443,7 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
       "cmdlineUnknownParameter", preamble: false,
       "cmdline \"iommu.strict=0 iommu.stric=1\"",
       [
-        "1:25: error: unknown kernel parameter 'iommu.stric'; did you mean 'iommu.strict'? (known: iommu.debug_pagealloc, page_owner, iommu.strict, emu.accounting, emu.kva_flush, emu.notifier, emu.reset, emu.map_count_max)"
+        "1:25: error: unknown kernel parameter 'iommu.stric'; did you mean 'iommu.strict'? (known: iommu.debug_pagealloc, page_owner, iommu.strict, emu.accounting, emu.kva_flush, emu.notifier, emu.reset, emu.map_count_max, emu.kernel)"
       ]),
     DiagnosticCase(
       "cmdlineNeedsValue", preamble: false,
