@@ -168,18 +168,16 @@ package final class Domain: Sendable, CustomStringConvertible {
       machine.issueSync(unit, context: context)
       freeTables(unlinked.freelist, context: context)
     }
-    // 7.0.0 never reached `iommu_debug_map()` after a map (b948a8722848).
-    let hooksFixed = machine.policy.kernel.has(.debugPageallocHooks)
     if let failure {
-      // Since the CVE-2026-64152 fix (0735c54804c7): record the partial map,
-      // then undo it; before it, the undo unmapped a range never recorded.
+      // As since the CVE-2026-64152 fix: record the partial map, then undo it.
+      // (7.0.0's hooks are the kernel accounting's business: Sanitizer+DebugPageAlloc.)
       if mapped > 0 {
-        if hooksFixed { debugMap(iova: iova, phys: phys, size: mapped, context: context) }
+        debugMap(iova: iova, phys: phys, size: mapped, context: context)
         _ = unmap(iova: iova, size: mapped, context: context)
       }
       throw failure
     }
-    if hooksFixed { debugMap(iova: iova, phys: phys, size: size, context: context) }
+    debugMap(iova: iova, phys: phys, size: size, context: context)
     machine.observer?.mapped(self, iova: iova, phys: phys, size: size, context: context)
   }
 
@@ -246,11 +244,7 @@ package final class Domain: Sendable, CustomStringConvertible {
       return 0
     }
     #if IOMMU_DEBUG_PAGEALLOC
-      // 7.0.0 called `iommu_debug_unmap_begin()` only in
-      // `__iommu_unmap_domain_pgtbl()`, which iommupt domains (vtd, amd) skip.
-      if let hooks = machine.debugHooks, unit.model == .smmuv3 || machine.policy.kernel.has(.debugPageallocHooks) {
-        Self.debugUnmapBegin(hooks, self, iova, size, context)
-      }
+      if let hooks = machine.debugHooks { Self.debugUnmapBegin(hooks, self, iova, size, context) }
     #endif
     var unmapped: UInt64 = 0
     var refused = false

@@ -38,6 +38,7 @@ struct CountSite {
 extension Sanitizer: IOMMUDebugHooks {
   /// The corresponding Linux function is `__iommu_debug_map()`.
   package func debugMap(_ domain: Domain, iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext) {
+    if kernelHooksInert { return }
     var site = CountSite(caller: configuration.accounting == .kernel ? .map : .exactMap, iova: iova)
     // The hot path, exact accounting of one leaf: a supported page size,
     // aligned, phys not 0 and not wrapping (phys - 1 < max - size). No
@@ -88,7 +89,7 @@ extension Sanitizer: IOMMUDebugHooks {
       report(finding, context: context)
       return
     }
-    guard configuration.accounting == .kernel else { return }
+    guard configuration.accounting == .kernel, !kernelHooksInert || domain.unit.model == .smmuv3 else { return }
     var site = CountSite(caller: .unmapBegin, iova: iova)
     updateIOVA(domain, size: size, inc: false, &site)
     reportCounts(site, domain, context: context)
