@@ -292,12 +292,34 @@ package final class Domain: Sendable, CustomStringConvertible {
     _ walk: UnmapGather, iova: UInt64, size: UInt64, unmapped: UInt64, into iotlb: inout IOTLBGather,
     context: CallContext
   ) {
+    let kernel = machine.policy.kernel
+    guard unit.gathers else {
+      // The driver adds nothing; since 7e0548525abd `__iommu_unmap()` adds
+      // what was unmapped on its behalf.
+      if kernel.has(.emptyGatherSync), iotlb.isEmpty, unmapped > 0 { iotlb.addRange(iova: iova, size: unmapped) }
+      iotlb.freelist += walk.freelist
+      return
+    }
     switch unit.model {
     case .vtd, .amd:
-      if !machine.policy.kernel.has(.shortGather) {
-        if unmapped > 0 { iotlb.addRange(iova: iova, size: size) }
-      } else if !walk.isEmpty {
-        iotlb.addRange(iova: walk.start, size: walk.end &- walk.start &+ 1)
+      // `gather_range_pages()`: the range really unmapped since
+      // ee6e69d03255, the range requested before.
+      let range: (UInt64, UInt64)? =
+        !kernel.has(.shortGather)
+        ? (unmapped > 0 ? (iova, size) : nil)
+        : (walk.isEmpty ? nil : (walk.start, walk.end &- walk.start &+ 1))
+      if let (start, len) = range {
+        if unit.npcache {
+          // PT_FEAT_FLUSH_RANGE_NO_GAPS: sync a disjoint gather first; the
+          // range itself is added only since b48ca920613858b4.
+          if iotlb.isDisjoint(iova: start, size: len) {
+            iotlbSync(iotlb, context: context)
+            iotlb = IOTLBGather(queued: iotlb.queued)
+          }
+          if kernel.has(.gatherNoGaps) { iotlb.addRange(iova: start, size: len) }
+        } else {
+          iotlb.addRange(iova: start, size: len)
+        }
       }
       iotlb.freelist += walk.freelist
     case .smmuv3:
@@ -326,12 +348,21 @@ package final class Domain: Sendable, CustomStringConvertible {
   }
 
   /// Invalidates what an unmap gathered, then frees its table pages. An
-  /// empty gather reaches no driver (90c5def10bea).
+  /// empty gather reaches no driver since 90c5def10bea; before it, AMD's
+  /// `build_inv_address()` made an empty gather (size 2 at `ULONG_MAX`) a
+  /// flush of everything, and SMMUv3 (`pgsize` 0) and VT-d sent nothing
+  /// useful (VT-d's UBSAN splat is not modelled).
   /// The corresponding Linux function is `iommu_iotlb_sync()` and the
   /// driver's `iotlb_sync` (`intel_iommu_tlb_sync()`, `amd_iommu_iotlb_sync()`,
   /// `arm_smmu_iotlb_sync()`).
   func iotlbSync(_ gather: IOTLBGather, context: CallContext) {
-    if !gather.isEmpty {
+    let driverCalled = !gather.isEmpty || !machine.policy.kernel.has(.emptyGatherSkip)
+    if driverCalled && (!unit.gathers || (gather.isEmpty && unit.model == .amd)) {
+      // A driver that flushes its whole domain in iotlb_sync.
+      machine.issue(unit.domainCommand(domainID: id), on: unit, context: context)
+      invalidateATCs(range: nil, context: context)
+      machine.issueSync(unit, context: context)
+    } else if !gather.isEmpty {
       let plan = unit.syncPlan(for: gather)
       if let range = plan.range {
         machine.issue(

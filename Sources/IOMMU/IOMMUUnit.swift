@@ -32,6 +32,12 @@ package final class IOMMUUnit: Sendable {
   /// Page sizes domains of this unit use (`pgsizes=` may restrict them).
   package let pgsizeBitmap: UInt64
   package let sva: Bool
+  /// A virtual AMD IOMMU with NpCache: its table gathers with
+  /// `PT_FEAT_FLUSH_RANGE_NO_GAPS` only (amd_iommu_domain_alloc_paging_v1()).
+  package let npcache: Bool
+  /// Whether the driver fills the IOTLB gather; one that does not flushes
+  /// the whole domain in `iotlb_sync` (tegra-smmu).
+  package let gathers: Bool
 
   struct Caches {
     var iotlb: LeafCache
@@ -42,8 +48,10 @@ package final class IOMMUUnit: Sendable {
 
   package init(
     name: String, model: IOMMUModel, granule: PageSize = .size4K, pgsizes: UInt64? = nil, iotlbEntries: Int = 256,
-    walkCacheEntries: Int = 64, sva: Bool = false
+    walkCacheEntries: Int = 64, sva: Bool = false, npcache: Bool = false, gathers: Bool = true
   ) {
+    self.npcache = npcache && model == .amd
+    self.gathers = gathers
     self.name = name
     self.model = model
     let format: PageTableFormat = model == .smmuv3 ? .lpae(granule: granule) : .x86IO

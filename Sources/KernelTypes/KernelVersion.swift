@@ -61,8 +61,11 @@ package struct KernelVersion: Sendable, Hashable, Comparable, CustomStringConver
     /// ee6e69d03255 (CVE-2026-31735): iommupt's unmap gathers the requested
     /// length, not what it really unmapped.
     case shortGather = "short-gather"
+    /// 90c5def10bea "iommu: Do not call drivers for empty gathers": before
+    /// it, `iotlb_sync` ran on an empty gather (AMD then flushed everything).
+    case emptyGatherSkip = "empty-gather-skip"
     /// 7e0548525abd: after 90c5def10bea, drivers that leave the gather empty
-    /// get no `iotlb_sync`.
+    /// get no `iotlb_sync`; the fix adds the unmapped range on their behalf.
     case emptyGatherSync = "empty-gather-sync"
     /// b48ca920613858b477f75946907e72c74570af05: `gather_range_pages()` adds
     /// the range only with `PT_FEAT_FLUSH_RANGE`.
@@ -79,6 +82,7 @@ package struct KernelVersion: Sendable, Hashable, Comparable, CustomStringConver
       case .debugPageallocHooks: [KernelVersion(7, 0, rc: 1)..<KernelVersion(7, 0, 11)]
       case .shortGather:
         [KernelVersion(6, 19, 0)..<KernelVersion(6, 19, 12), KernelVersion(7, 0, rc: 1)..<KernelVersion(7, 0, rc: 7)]
+      case .emptyGatherSkip: [KernelVersion(0, 0, 0)..<KernelVersion(7, 0, rc: 1)]
       case .emptyGatherSync: [KernelVersion(7, 0, rc: 1)..<KernelVersion(7, 0, 0)]
       case .gatherNoGaps: [KernelVersion(6, 19, 0)..<KernelVersion(7, 0, 0)]
       case .kvaFlush: [KernelVersion(0, 0, 0)..<KernelVersion(6, 18, 7)]
