@@ -84,3 +84,44 @@ struct GatherTests {
     }
   }
 }
+
+/// What one strict unmap sends on units whose gather the kernel version decides.
+@Suite("IOTLB gather by kernel version")
+struct GatherVersionTests {
+  /// Maps, caches, unmaps 4K; returns the invalidation commands sent by the unmap.
+  func unmapCommands(_ version: KernelVersion, model: IOMMUModel, npcache: Bool = false, gathers: Bool = true) throws
+    -> [String: UInt64]
+  {
+    let memory = PhysicalMemory(config: MemoryConfiguration(size: 1 << 30))
+    let machine = Machine(memory: memory, policy: MachinePolicy(kernel: version))
+    let unit = try machine.addIOMMU(name: "u", model: model, npcache: npcache, gathers: gathers)
+    let d = try machine.allocDomain(unit: unit, type: .paging, name: "d", context: ctx)
+    let page = try memory.allocPages(order: 0, context: ctx)
+    try d.map(iova: IOVA(0x10_0000), phys: page.head.address(pageShift: 12), size: 4096, context: ctx)
+    let before = unit.stats.invalidations
+    #expect(d.unmap(iova: IOVA(0x10_0000), size: 4096, context: ctx) == 4096)
+    var sent: [String: UInt64] = [:]
+    for (name, n) in unit.stats.invalidations where n != before[name] ?? 0 { sent[name] = n - (before[name] ?? 0) }
+    return sent
+  }
+
+  @Test("NpCache (NO_GAPS): a full flush before 90c5def10bea, nothing until b48ca920, one page after")
+  func npcache() throws {
+    #expect(
+      try unmapCommands(KernelVersion(6, 19, 5), model: .amd, npcache: true)
+        == ["INVALIDATE_IOMMU_PAGES S=1 PDE=1": 1, "COMPLETION_WAIT": 1])
+    #expect(try unmapCommands(KernelVersion(7, 0, rc: 5), model: .amd, npcache: true) == [:])
+    #expect(
+      try unmapCommands(.newest, model: .amd, npcache: true)
+        == ["INVALIDATE_IOMMU_PAGES PDE=1": 1, "COMPLETION_WAIT": 1])
+  }
+
+  @Test("A driver that never fills the gather: no iotlb_sync between 90c5def10bea and 7e0548525abd")
+  func gatherOff() throws {
+    #expect(try unmapCommands(KernelVersion(7, 0, rc: 5), model: .smmuv3, gathers: false) == [:])
+    for v in [KernelVersion(6, 19, 5), .newest] {
+      #expect(
+        try unmapCommands(v, model: .smmuv3, gathers: false) == ["TLBI_NH_ASID": 1, "CMD_SYNC": 1], "\(v)")
+    }
+  }
+}
