@@ -24,7 +24,9 @@ struct GatherTests {
   @Test("VT-d PSI: pages rounded up to a power of two, the mask widened to an aligned block holding the range")
   func vtdPSI() {
     #expect(IOMMUUnit.psiAlignedAddress(start: 0x1000, end: 0x1fff) == (0x1000, 0))
-    #expect(IOMMUUnit.psiAlignedAddress(start: 0x2000, end: 0x4fff) == (0, 3), "3 pages round to 4; pfn 2 is not 4-aligned: 8")
+    #expect(
+      IOMMUUnit.psiAlignedAddress(start: 0x2000, end: 0x4fff) == (0, 3), "3 pages round to 4; pfn 2 is not 4-aligned: 8"
+    )
     // Unaligned: 0x1ff000..0x200fff crosses bit 21 of the address (bit 9 of the pfn).
     #expect(IOMMUUnit.psiAlignedAddress(start: 0x1f_f000, end: 0x20_0fff) == (0, 10))
     #expect(IOMMUUnit.psiAlignedAddress(start: 0, end: 0x3fff_ffff) == (0, 18))

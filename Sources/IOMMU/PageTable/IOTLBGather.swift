@@ -84,7 +84,8 @@ extension IOMMUUnit {
     let pfn = start >> 12
     let endPFN = end >> 12
     let pages = endPFN &- pfn &+ 1
-    let alignedPages = pages <= 1 ? 1 : (pages > 1 << 62 ? 0 : UInt64(1) << UInt64(64 - (pages - 1).leadingZeroBitCount))
+    let alignedPages =
+      pages <= 1 ? 1 : (pages > 1 << 62 ? 0 : UInt64(1) << UInt64(64 - (pages - 1).leadingZeroBitCount))
     var mask = alignedPages == 0 ? 64 : alignedPages.trailingZeroBitCount
     let bitmask = alignedPages &- 1
     if alignedPages != 0, bitmask & pfn != 0 {
