@@ -108,7 +108,15 @@ extension Sanitizer: IOMMUDebugHooks {
         }
         return
       }
-      // The unmap stopped short: what is still mapped is counted again.
+      // The unmap stopped short: what is still mapped is counted again, by
+      // `__iommu_debug_update_iova()`, which WARNs and returns when the
+      // range wraps (as it did in unmap_begin: two WARNs, no count change).
+      guard iova.adding(size) != nil else {
+        var finding = Finding.unmapAddressOverflow(iova: iova.advanced(by: unmapped), size: size - unmapped)
+        finding.domain = domain.name
+        report(finding, context: context)
+        return
+      }
       var site = CountSite(caller: .unmapEnd, iova: iova.advanced(by: unmapped))
       updateIOVA(domain, size: size - unmapped, inc: true, &site)
       reportCounts(site, domain, context: context)
