@@ -237,14 +237,23 @@ package final class Domain: Sendable, CustomStringConvertible {
     var gather = UnmapGather()
     guard hasPageTable else { return 0 }
     let minPage = granule
+    // Since b948a8722848 `iommu_debug_unmap_begin()` runs before the
+    // alignment check, and an unaligned unmap ends with unmapped = 0.
+    let beginFirst = machine.policy.kernel.has(.debugPageallocHooks)
+    #if IOMMU_DEBUG_PAGEALLOC
+      if beginFirst, let hooks = machine.debugHooks { Self.debugUnmapBegin(hooks, self, iova, size, context) }
+    #endif
     guard size != 0, (iova.rawValue | size) & (minPage - 1) == 0 else {
       machine.observer?.kernelMessage(
         "iommu: unaligned: iova \(iova.rawValue.hexAlt) size \(size.hexAlt) min_pagesz \(minPage.hexAlt)",
         context: context)
+      #if IOMMU_DEBUG_PAGEALLOC
+        if beginFirst, let hooks = machine.debugHooks { Self.debugUnmapEnd(hooks, self, iova, size, 0, [], context) }
+      #endif
       return 0
     }
     #if IOMMU_DEBUG_PAGEALLOC
-      if let hooks = machine.debugHooks { Self.debugUnmapBegin(hooks, self, iova, size, context) }
+      if !beginFirst, let hooks = machine.debugHooks { Self.debugUnmapBegin(hooks, self, iova, size, context) }
     #endif
     var unmapped: UInt64 = 0
     var refused = false
