@@ -167,6 +167,15 @@ package final class Domain: Sendable, CustomStringConvertible {
         context: context)
       machine.issueSync(unit, context: context)
       freeTables(unlinked.freelist, context: context)
+      #if IOMMU_DEBUG_PAGEALLOC
+        // Leaves io-pgtable-arm dropped under the block: no kernel hook sees
+        // them (unmapped == size is a no-op for kernel accounting); exact
+        // accounting releases them.
+        if !unlinked.removed.isEmpty, let hooks = machine.debugHooks {
+          let n = unlinked.removed.reduce(UInt64(0)) { $0 &+ $1.size }
+          Self.debugUnmapEnd(hooks, self, IOVA(unlinked.start), n, n, unlinked.removed, context)
+        }
+      #endif
     }
     if let failure {
       // As since the CVE-2026-64152 fix: record the partial map, then undo it.

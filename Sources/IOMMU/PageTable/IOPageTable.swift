@@ -320,10 +320,13 @@ final class IOPageTable {
         let s = table.advanced(by: (idx + j) << 3)
         switch format.decode(memory.read64(s), depth: leafDepth) {
         case .none: break
-        case .table(let t, _, _) where subtreeIsEmpty(t, depth: leafDepth + 1):
+        case .table(let t, _, _) where format.layout == .lpae || subtreeIsEmpty(t, depth: leafDepth + 1):
           // A table that earlier unmaps emptied gives way to the large page;
           // it is freed once the walk caches forgot it, as the drivers'
-          // `switch_to_super_page()` / `arm_lpae_init_pte()` do.
+          // `switch_to_super_page()` / `arm_lpae_init_pte()` do. io-pgtable-arm
+          // frees a table that still holds leaves too, dropping them without a
+          // word (`__arm_lpae_unmap()` from `arm_lpae_init_pte()`); the leaves
+          // are in `unlinked.removed`.
           memory.write64(s, 0)
           let va = cur &+ j &* size
           collectSubtree(t, depth: leafDepth + 1, iovaBase: va, gather: &unlinked)
