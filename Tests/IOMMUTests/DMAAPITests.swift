@@ -13,6 +13,26 @@ struct DMAAPITests {
     return (rig, dev, try #require(dev.domain))
   }
 
+  @Test("A device whose allocation finds no IOVA below 4G stops trying there (pci_32bit_workaround)")
+  func pci32BitWorkaroundClears() throws {
+    let (rig, dev, _) = try setup()
+    let other = try rig.device("nic1")
+    let messages = RecordingObserver()
+    rig.machine.observer = messages
+    // 4G of IOVA cannot fit below 4G (pfn 0 is never handed out): the
+    // allocation goes above, and the device stops trying below 4G.
+    let big = try rig.machine.dmaMap(dev, phys: .zero, size: 1 << 32, direction: .bidirectional, context: ctx)
+    #expect(big.rawValue >= 1 << 32)
+    #expect(messages.messages == ["pci \(dev.bdf): Using 48-bit DMA addresses"])
+    let p = rig.address(try rig.memory.allocPages(order: 0, context: ctx))
+    let small = try rig.machine.dmaMap(dev, phys: p, size: 4096, direction: .bidirectional, context: ctx)
+    #expect(small.rawValue >= 1 << 32, "the workaround is off for this device")
+    // Another device still tries below 4G first.
+    let theirs = try rig.machine.dmaMap(other, phys: p, size: 4096, direction: .bidirectional, context: ctx)
+    #expect(theirs.rawValue < 1 << 32)
+    #expect(messages.messages.count == 1, "the notice is printed once")
+  }
+
   @Test("IOVAs come from below 4G first, top-down, with the page offset preserved", arguments: Geometry.models)
   func topDownBelow4G(_ g: Geometry) throws {
     let (rig, dev, d) = try setup(g)
