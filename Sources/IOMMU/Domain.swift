@@ -97,7 +97,13 @@ package final class Domain: Sendable, CustomStringConvertible {
       pt = try IOPageTable(
         format: unit.format, memory: machine.memory, use: .ioPageTable, model: unit.model, context: context)
     }
-    self.state = Mutex(State(pageTable: pt, iovas: IOVAAllocator(granuleShift: ByteSize.ffs(unit.pgsizeBitmap))))
+    var iovas = IOVAAllocator(granuleShift: ByteSize.ffs(unit.pgsizeBitmap))
+    if type == .dma {
+      // iommu_dma_init_domain() -> iova_reserve_iommu_regions().
+      let shift = UInt64(iovas.granuleShift)
+      for r in unit.reservedIOVARegions { iovas.reserve(lo: r.lowerBound >> shift, hi: r.upperBound >> shift) }
+    }
+    self.state = Mutex(State(pageTable: pt, iovas: iovas))
   }
 
   /// What a domain costs besides its page table: the object, its state and

@@ -61,6 +61,20 @@ package final class IOMMUUnit: Sendable {
     self.caches = Mutex(Caches(iotlb: LeafCache(capacity: iotlbEntries), walk: WalkCache(capacity: walkCacheEntries)))
   }
 
+  /// The reserved regions dma-iommu keeps out of a DMA domain's IOVA space:
+  /// VT-d's IOAPIC/MSI window (`intel_iommu_get_resv_regions()`), AMD's MSI
+  /// window and HyperTransport range (`amd_iommu_get_resv_regions()`).
+  /// SMMUv3's software MSI window is IOMMU_RESV_SW_MSI, which
+  /// `iova_reserve_iommu_regions()` skips ("We ARE the software that manages
+  /// these!").
+  package var reservedIOVARegions: [ClosedRange<UInt64>] {
+    switch model {
+    case .vtd: [0xfee0_0000...0xfeef_ffff]
+    case .amd: [0xfee0_0000...0xfeef_ffff, 0xfd_0000_0000...0xff_ffff_ffff]
+    case .smmuv3: []
+    }
+  }
+
   /// How this model's unmap treats a range that cuts a larger page.
   package var partialUnmapPolicy: PartialUnmapPolicy { model == .smmuv3 ? .refuse : .removeWholePage }
 
