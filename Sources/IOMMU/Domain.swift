@@ -173,6 +173,9 @@ package final class Domain: Sendable, CustomStringConvertible {
         context: context)
       machine.issueSync(unit, context: context)
       freeTables(unlinked.freelist, context: context)
+      if !unlinked.removed.isEmpty {
+        machine.observer?.leavesReplaced(self, leaves: unlinked.removed, context: context)
+      }
       #if IOMMU_DEBUG_PAGEALLOC
         // Leaves io-pgtable-arm dropped under the block: no kernel hook sees
         // them (unmapped == size is a no-op for kernel accounting); exact

@@ -93,11 +93,15 @@ package protocol MachineObserver: AnyObject, Sendable {
   /// `iommu_domain_free()` of a domain that was freed already: a use-after-free
   /// of the domain's memory in the kernel. The model does nothing more.
   func domainFreedAgain(_ domain: Domain, context: CallContext)
+  /// io-pgtable-arm dropped `leaves` under a block it mapped over their
+  /// table (`arm_lpae_init_pte()`): no unmap, no trace event.
+  func leavesReplaced(_ domain: Domain, leaves: [RemovedLeaves], context: CallContext)
 }
 
 extension MachineObserver {
   package func vfreeNonexistent(_ address: VirtualAddress, context: CallContext) {}
   package func domainFreedAgain(_ domain: Domain, context: CallContext) {}
+  package func leavesReplaced(_ domain: Domain, leaves: [RemovedLeaves], context: CallContext) {}
 }
 
 /// Why a domain's leftover mappings were noticed.
@@ -172,6 +176,9 @@ package final class ObserverFanOut: MachineObserver, PageAllocatorObserver {
   }
   package func domainFreedAgain(_ domain: Domain, context: CallContext) {
     for o in machineObservers { o.domainFreedAgain(domain, context: context) }
+  }
+  package func leavesReplaced(_ domain: Domain, leaves: [RemovedLeaves], context: CallContext) {
+    for o in machineObservers { o.leavesReplaced(domain, leaves: leaves, context: context) }
   }
   package func badFree(_ block: PageBlock, last: BlockRecord?, stack: [KernelFrame], context: CallContext) {
     for o in pageObservers { o.badFree(block, last: last, stack: stack, context: context) }
