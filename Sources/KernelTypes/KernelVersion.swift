@@ -86,7 +86,7 @@ package struct KernelVersion: Sendable, Hashable, Comparable, CustomStringConver
       case .emptyGatherSync: [KernelVersion(7, 0, rc: 1)..<KernelVersion(7, 0, 0)]
       case .gatherNoGaps: [KernelVersion(6, 19, 0)..<KernelVersion(7, 0, 0)]
       case .kvaFlush: [KernelVersion(0, 0, 0)..<KernelVersion(6, 18, 7)]
-      case .resetReentry: [KernelVersion(7, 0, rc: 1)..<KernelVersion(7, 0, 11)]
+      case .resetReentry: [KernelVersion(6, 19, 0)..<KernelVersion(7, 0, 11)]
       }
     }
   }
