@@ -87,6 +87,7 @@ extension Cmdline {
     case "emu.notifier": return NotifierPolicy.allCases.map(\.rawValue)
     case "emu.reset": return ResetFencePolicy.allCases.map(\.rawValue)
     case "emu.map_count_max": return ["1", "2", "...", "2147483647"]
+    case "emu.kernel": return ["MAJOR.MINOR.PATCH", "MAJOR.MINOR-rcN"]
     default: return []
     }
   }
@@ -107,6 +108,7 @@ extension Cmdline {
     case "emu.map_count_max":
       guard let n = UInt32(value), n >= 1, n <= UInt32(Int32.max) else { return nil }
       return .mapCountMax(n)
+    case "emu.kernel": return KernelVersion(parsing: value).map { .kernel($0) }
     default: return nil
     }
   }

@@ -24,6 +24,8 @@ package struct Cmdline: Sendable, Hashable, CustomStringConvertible {
   package var mapCountMax: UInt32 = UInt32(Int32.max)
   /// `emu.dma_assert_idle=` (an iommusan extension; default off).
   package var dmaAssertIdle = false
+  /// `emu.kernel=` (an iommusan extension; default the newest fixed behaviour).
+  package var kernel: KernelVersion = .newest
 
   /// The defaults.
   package init() {}
@@ -43,6 +45,9 @@ package struct Cmdline: Sendable, Hashable, CustomStringConvertible {
     case .reset(let value): reset = value
     case .mapCountMax(let value): mapCountMax = value
     case .dmaAssertIdle(let on): dmaAssertIdle = on
+    case .kernel(let value):
+      kernel = value
+      if !value.has(.kvaFlush) { kvaFlush = .none }
     }
   }
 
@@ -58,6 +63,7 @@ package struct Cmdline: Sendable, Hashable, CustomStringConvertible {
       .accounting(accounting), .kvaFlush(kvaFlush), .notifier(notifier), .reset(reset),
     ] + (mapCountMax == UInt32(Int32.max) ? [] : [.mapCountMax(mapCountMax)])
       + (dmaAssertIdle ? [.dmaAssertIdle(true)] : [])
+      + (kernel == .newest ? [] : [.kernel(kernel)])
   }
 
   /// The full command line, every parameter spelled out.

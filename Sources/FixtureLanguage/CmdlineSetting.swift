@@ -15,6 +15,10 @@ package enum CmdlineSetting: Sendable, Hashable, CustomStringConvertible {
   /// `emu.dma_assert_idle=0|1` (an iommusan extension, default 0): DMA-API
   /// debug's `debug_dma_assert_idle()` of Linux 3.19 to 5.9, on CPU writes.
   case dmaAssertIdle(Bool)
+  /// `emu.kernel=VERSION` (an iommusan extension): behaviour as that release
+  /// shipped it (docs/Upstream.md). It also sets `emu.kva_flush=none` for a
+  /// release before the CVE-2025-71202 fix; a later `emu.kva_flush=` wins.
+  case kernel(KernelVersion)
 
   /// The parameter's name (`iommu.strict`).
   package var name: String {
@@ -28,6 +32,7 @@ package enum CmdlineSetting: Sendable, Hashable, CustomStringConvertible {
     case .reset: return "emu.reset"
     case .mapCountMax: return "emu.map_count_max"
     case .dmaAssertIdle: return "emu.dma_assert_idle"
+    case .kernel: return "emu.kernel"
     }
   }
 
@@ -41,12 +46,13 @@ package enum CmdlineSetting: Sendable, Hashable, CustomStringConvertible {
     case .notifier(let value): return "\(name)=\(value.rawValue)"
     case .reset(let value): return "\(name)=\(value.rawValue)"
     case .mapCountMax(let value): return "\(name)=\(value)"
+    case .kernel(let value): return "\(name)=\(value)"
     }
   }
 
   /// The known parameter names, in the order the docs list them.
   package static let parameterNames: [String] = [
     "iommu.debug_pagealloc", "page_owner", "iommu.strict", "emu.accounting",
-    "emu.kva_flush", "emu.notifier", "emu.reset", "emu.map_count_max", "emu.dma_assert_idle",
+    "emu.kva_flush", "emu.notifier", "emu.reset", "emu.map_count_max", "emu.dma_assert_idle", "emu.kernel",
   ]
 }

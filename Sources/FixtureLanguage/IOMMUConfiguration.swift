@@ -1,6 +1,6 @@
 import KernelTypes
 
-/// An IOMMU unit (`iommu NAME model=... [granule=] [pgsizes=] [iotlb=] [walk-cache=] [sva=]`).
+/// An IOMMU unit (`iommu NAME model=... [granule=] [pgsizes=] [iotlb=] [walk-cache=] [sva=] [npcache=] [gather=]`).
 package struct IOMMUConfiguration: Sendable, Hashable {
   /// The unit's name.
   package var name: NameReference
@@ -16,6 +16,12 @@ package struct IOMMUConfiguration: Sendable, Hashable {
   package var walkCacheEntries: Int
   /// `sva=`, or nil when not written.
   package var sva: OnOff?
+  /// `npcache=on` (amd only): a virtual AMD IOMMU that caches non-present
+  /// entries; its iommupt table gathers with `PT_FEAT_FLUSH_RANGE_NO_GAPS`.
+  package var npcache: OnOff?
+  /// `gather=off`: a driver that leaves the IOTLB gather empty and flushes
+  /// the whole domain in `iotlb_sync` (as tegra-smmu does).
+  package var gather: OnOff?
 
   /// The default `iotlb=`.
   package static let defaultIOTLBEntries = 256
@@ -25,8 +31,11 @@ package struct IOMMUConfiguration: Sendable, Hashable {
   package init(
     name: NameReference, model: IOMMUModel, granule: PageSize = .size4K, pageSizes: PageSizeList? = nil,
     iotlbEntries: Int = IOMMUConfiguration.defaultIOTLBEntries,
-    walkCacheEntries: Int = IOMMUConfiguration.defaultWalkCacheEntries, sva: OnOff? = nil
+    walkCacheEntries: Int = IOMMUConfiguration.defaultWalkCacheEntries, sva: OnOff? = nil,
+    npcache: OnOff? = nil, gather: OnOff? = nil
   ) {
+    self.npcache = npcache
+    self.gather = gather
     self.name = name
     self.model = model
     self.granule = granule

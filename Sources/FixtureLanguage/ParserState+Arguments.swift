@@ -41,6 +41,7 @@ extension ParserState {
         positionals: ["NAME"],
         keys: [
           key("model", required: true), key("granule"), key("pgsizes"), key("iotlb"), key("walk-cache"), key("sva"),
+          key("npcache"), key("gather"),
         ])
     case .device: return Syntax(positionals: ["NAME"], keys: [key("iommu", required: true), key("ats"), key("pasid")])
     case .allocPages: return Syntax(positionals: [], keys: [key("order"), key("gfp")])

@@ -344,11 +344,19 @@ extension ParserState {
         number($0, key: "walk-cache", maximum: FixtureLimits.maxCacheEntries, unit: " entries")
       } ?? UInt64(IOMMUConfiguration.defaultWalkCacheEntries)
     let sva = args.value("sva").map { choice($0, key: "sva", as: OnOff.self) }
-    guard let name, let model, let granule, pageSizesOK, let iotlb, let walk, !failed(sva) else { return nil }
+    var npcache = args.value("npcache").map { choice($0, key: "npcache", as: OnOff.self) }
+    if let word = args.value("npcache"), let model, model != .amd, npcache??.isOn == true {
+      error("npcache= is only for amd (a virtual AMD IOMMU with NpCache)", at: word)
+      npcache = .some(nil)
+    }
+    let gather = args.value("gather").map { choice($0, key: "gather", as: OnOff.self) }
+    guard let name, let model, let granule, pageSizesOK, let iotlb, let walk, !failed(sva), !failed(npcache),
+      !failed(gather)
+    else { return nil }
     return .iommu(
       IOMMUConfiguration(
         name: name, model: model, granule: granule, pageSizes: pageSizes, iotlbEntries: Int(iotlb),
-        walkCacheEntries: Int(walk), sva: sva ?? nil))
+        walkCacheEntries: Int(walk), sva: sva ?? nil, npcache: npcache ?? nil, gather: gather ?? nil))
   }
 
   /// `pgsizes=4K,2M`: each a power of two and a page size of the model.

@@ -99,7 +99,8 @@ package enum Verb: String, Sendable, Hashable, CaseIterable {
     case .cmdline: return "cmdline \"PARAMS\""
     case .memory: return "memory SIZE [base=ADDR] [page=4K|16K|64K] [mmio=START-END]... [offline=START-END]..."
     case .iommu:
-      return "iommu NAME model=vtd|amd|smmuv3 [granule=4K|16K|64K] [pgsizes=LIST] [iotlb=N] [walk-cache=N] [sva=on|off]"
+      return
+        "iommu NAME model=vtd|amd|smmuv3 [granule=4K|16K|64K] [pgsizes=LIST] [iotlb=N] [walk-cache=N] [sva=on|off] [npcache=on|off] [gather=on|off]"
     case .device: return "device NAME iommu=IOMMU [ats=on|off] [pasid=on|off]"
     case .allocPages: return "NAME = alloc_pages [order=N] [gfp=FLAGS]"
     case .freePages: return "free_pages NAME [order=N]"

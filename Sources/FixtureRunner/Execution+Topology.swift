@@ -8,7 +8,8 @@ extension Execution {
     do {
       let u = try machine.addIOMMU(
         name: c.name.name, model: c.model, granule: c.granule, pgsizes: c.pageSizes?.bitmap,
-        iotlbEntries: c.iotlbEntries, walkCacheEntries: c.walkCacheEntries, sva: c.sva?.isOn ?? false)
+        iotlbEntries: c.iotlbEntries, walkCacheEntries: c.walkCacheEntries, sva: c.sva?.isOn ?? false,
+        npcache: c.npcache?.isOn ?? false, gathers: c.gather?.isOn ?? true)
       bindings[c.name.name] = .iommu(u)
     } catch { run.fail(error) }
   }

@@ -39,7 +39,7 @@ final class Execution {
     }
     let c = parsed.cmdline
     let policy = MachinePolicy(
-      strict: c.strict, kvaFlush: c.kvaFlush, notifier: c.notifier, reset: c.reset)
+      strict: c.strict, kvaFlush: c.kvaFlush, notifier: c.notifier, reset: c.reset, kernel: c.kernel)
     machine = Machine(memory: PhysicalMemory(config: config, residentLimit: options.maximumResident), policy: policy)
     mainTask = EmulatedTask(pid: 1000, tgid: 1000, comm: parsed.mainTaskComm)
     moduleName = Execution.identifier(parsed.mainTaskComm.isEmpty ? "fixture" : Execution.baseName(parsed.file))

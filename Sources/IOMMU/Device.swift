@@ -30,6 +30,11 @@ package final class Device: Sendable, CustomStringConvertible {
     var atcHits: UInt64 = 0
     /// Between `pci_dev_reset_iommu_prepare()` and `..._done()`.
     var resetPrepared = false
+    /// `dev->iommu->pci_32bit_workaround`: set at probe for a PCI device,
+    /// cleared by the first DMA allocation that finds no IOVA below 4G.
+    var pci32BitWorkaround = true
+    /// Nested prepares since 0d5fd7a9323c (`gdev->reset_depth` less one).
+    var resetNesting = 0
     /// The domain and PASID attachments parked during the reset.
     var savedDomain: Domain?
     var savedPASIDs: [UInt32: Domain] = [:]

@@ -64,7 +64,7 @@ package final class Domain: Sendable, CustomStringConvertible {
   struct State {
     var pageTable: IOPageTable?
     /// What `iommu_unmap_fast()` gathered and no `iotlb_sync` flushed yet.
-    var pending = UnmapGather()
+    var pending = IOTLBGather()
     var iovas: IOVAAllocator
     var dmaMappings: [UInt64: DMAMapping] = [:]
     var fq = FlushQueue()
@@ -97,7 +97,13 @@ package final class Domain: Sendable, CustomStringConvertible {
       pt = try IOPageTable(
         format: unit.format, memory: machine.memory, use: .ioPageTable, model: unit.model, context: context)
     }
-    self.state = Mutex(State(pageTable: pt, iovas: IOVAAllocator(granuleShift: ByteSize.ffs(unit.pgsizeBitmap))))
+    var iovas = IOVAAllocator(granuleShift: ByteSize.ffs(unit.pgsizeBitmap))
+    if type == .dma {
+      // iommu_dma_init_domain() -> iova_reserve_iommu_regions().
+      let shift = UInt64(iovas.granuleShift)
+      for r in unit.reservedIOVARegions { iovas.reserve(lo: r.lowerBound >> shift, hi: r.upperBound >> shift) }
+    }
+    self.state = Mutex(State(pageTable: pt, iovas: iovas))
   }
 
   /// What a domain costs besides its page table: the object, its state and
@@ -167,9 +173,22 @@ package final class Domain: Sendable, CustomStringConvertible {
         context: context)
       machine.issueSync(unit, context: context)
       freeTables(unlinked.freelist, context: context)
+      if !unlinked.removed.isEmpty {
+        machine.observer?.leavesReplaced(self, leaves: unlinked.removed, context: context)
+      }
+      #if IOMMU_DEBUG_PAGEALLOC
+        // Leaves io-pgtable-arm dropped under the block: no kernel hook sees
+        // them (unmapped == size is a no-op for kernel accounting); exact
+        // accounting releases them.
+        if !unlinked.removed.isEmpty, let hooks = machine.debugHooks {
+          let n = unlinked.removed.reduce(UInt64(0)) { $0 &+ $1.size }
+          Self.debugUnmapEnd(hooks, self, IOVA(unlinked.start), n, n, unlinked.removed, context)
+        }
+      #endif
     }
     if let failure {
       // As since the CVE-2026-64152 fix: record the partial map, then undo it.
+      // (7.0.0's hooks are the kernel accounting's business: Sanitizer+DebugPageAlloc.)
       if mapped > 0 {
         debugMap(iova: iova, phys: phys, size: mapped, context: context)
         _ = unmap(iova: iova, size: mapped, context: context)
@@ -191,7 +210,8 @@ package final class Domain: Sendable, CustomStringConvertible {
   /// Unmaps and invalidates synchronously. Returns the bytes unmapped.
   /// The corresponding Linux function is `iommu_unmap()`.
   package func unmap(iova: IOVA, size: UInt64, context: CallContext) -> UInt64 {
-    let (n, gather) = unmapGathering(iova: iova, size: size, context: context)
+    var gather = IOTLBGather()
+    let n = unmapGathering(iova: iova, size: size, into: &gather, context: context)
     iotlbSync(gather, context: context)
     return n
   }
@@ -199,38 +219,59 @@ package final class Domain: Sendable, CustomStringConvertible {
   /// Unmaps and leaves the IOTLB flush to a later `iotlbSync`.
   /// The corresponding Linux function is `iommu_unmap_fast()`.
   package func unmapFast(iova: IOVA, size: UInt64, context: CallContext) -> UInt64 {
-    let (n, gather) = unmapGathering(iova: iova, size: size, context: context)
+    var gather = state.withLock { s -> IOTLBGather in
+      defer { s.pending = IOTLBGather() }
+      return s.pending
+    }
+    let n = unmapGathering(iova: iova, size: size, into: &gather, context: context)
     state.withLock { s in
-      s.pending.start = min(s.pending.start, gather.start)
-      s.pending.end = max(s.pending.end, gather.end)
+      // Another unmap_fast may have gathered meanwhile: merge, as one gather.
+      s.pending.addRange(iova: gather.start, size: gather.isEmpty ? 0 : gather.end &- gather.start &+ 1)
       s.pending.freelist += gather.freelist
+      if s.pending.pgsize == 0 { s.pending.pgsize = gather.pgsize }
     }
     return n
   }
 
   /// Flushes what `unmapFast` gathered. The corresponding Linux function is `iommu_iotlb_sync()`.
   package func iotlbSync(context: CallContext) {
-    let g = state.withLock { s -> UnmapGather in
+    let g = state.withLock { s -> IOTLBGather in
       let g = s.pending
-      s.pending = UnmapGather()
+      s.pending = IOTLBGather()
       return g
     }
     iotlbSync(g, context: context)
   }
 
+  /// Unmaps into a fresh gather (the DMA layer's path).
+  func unmapGathering(iova: IOVA, size: UInt64, context: CallContext) -> (UInt64, IOTLBGather) {
+    var gather = IOTLBGather(queued: isLazy)
+    let n = unmapGathering(iova: iova, size: size, into: &gather, context: context)
+    return (n, gather)
+  }
+
   /// The corresponding Linux function is `__iommu_unmap()`.
-  func unmapGathering(iova: IOVA, size: UInt64, context: CallContext) -> (UInt64, UnmapGather) {
+  func unmapGathering(iova: IOVA, size: UInt64, into iotlb: inout IOTLBGather, context: CallContext) -> UInt64 {
     var gather = UnmapGather()
-    guard hasPageTable else { return (0, gather) }
+    guard hasPageTable else { return 0 }
     let minPage = granule
+    // Since b948a8722848 `iommu_debug_unmap_begin()` runs before the
+    // alignment check, and an unaligned unmap ends with unmapped = 0.
+    let beginFirst = machine.policy.kernel.has(.debugPageallocHooks)
+    #if IOMMU_DEBUG_PAGEALLOC
+      if beginFirst, let hooks = machine.debugHooks { Self.debugUnmapBegin(hooks, self, iova, size, context) }
+    #endif
     guard size != 0, (iova.rawValue | size) & (minPage - 1) == 0 else {
       machine.observer?.kernelMessage(
         "iommu: unaligned: iova \(iova.rawValue.hexAlt) size \(size.hexAlt) min_pagesz \(minPage.hexAlt)",
         context: context)
-      return (0, gather)
+      #if IOMMU_DEBUG_PAGEALLOC
+        if beginFirst, let hooks = machine.debugHooks { Self.debugUnmapEnd(hooks, self, iova, size, 0, [], context) }
+      #endif
+      return 0
     }
     #if IOMMU_DEBUG_PAGEALLOC
-      if let hooks = machine.debugHooks { Self.debugUnmapBegin(hooks, self, iova, size, context) }
+      if !beginFirst, let hooks = machine.debugHooks { Self.debugUnmapBegin(hooks, self, iova, size, context) }
     #endif
     var unmapped: UInt64 = 0
     var refused = false
@@ -254,39 +295,109 @@ package final class Domain: Sendable, CustomStringConvertible {
     if refused {
       machine.warnOnce(.partialLargeUnmap(self, iova: iova, size: size), context: context)
     }
-    // io-pgtable-arm frees a table right after flushing the walk caches for
-    // its range (`io_pgtable_tlb_flush_walk()` in `__arm_lpae_unmap()`).
-    if unit.model == .smmuv3 && !gather.freelist.isEmpty {
-      let cmd = unit.rangeCommand(domainID: id, range: gather.start...gather.end, leafOnly: false)
-      machine.issue(cmd, on: unit, context: context)
-      // arm_smmu_tlb_inv_range_domain() sends CMD_ATC_INV too.
-      invalidateATCs(range: gather.start...gather.end, context: context)
-      machine.issueSync(unit, context: context)
-      freeTables(gather.freelist, context: context)
-      gather.freelist = []
-    }
+    gatherInvalidation(gather, iova: iova.rawValue, size: size, unmapped: unmapped, into: &iotlb, context: context)
     #if IOMMU_DEBUG_PAGEALLOC
       if let hooks = machine.debugHooks {
         Self.debugUnmapEnd(hooks, self, iova, size, unmapped, gather.removed, context)
       }
     #endif
     machine.observer?.unmapped(self, iova: iova, size: size, unmapped: unmapped, context: context)
-    return (unmapped, gather)
+    return unmapped
   }
 
-  /// Invalidates what an unmap gathered, then frees its table pages.
-  func iotlbSync(_ gather: UnmapGather, context: CallContext) {
-    if !gather.isEmpty {
-      let leafOnly: Bool
-      switch unit.model {
-      case .vtd: leafOnly = gather.freelist.isEmpty  // cache_tag_flush_range(..., ih)
-      case .smmuv3: leafOnly = true
-      case .amd: leafOnly = false  // PDE=1 always
+  /// Adds what one unmap removed to the IOTLB gather, as the domain's page
+  /// table code does, syncing first where the kernel does.
+  ///
+  /// vtd and amd are iommupt domains (`PT_FEAT_FLUSH_RANGE`): the unmapped
+  /// range is added once (`gather_range_pages()`; before ee6e69d03255,
+  /// CVE-2026-31735, the requested length instead). smmuv3 is
+  /// io-pgtable-arm: a table unlinked whole has its walks flushed and is
+  /// freed at once (`io_pgtable_tlb_flush_walk()` in `__arm_lpae_unmap()`),
+  /// and each leaf removed is added by `iommu_iotlb_gather_add_page()`
+  /// unless the gather is queued (lazy mode).
+  private func gatherInvalidation(
+    _ walk: UnmapGather, iova: UInt64, size: UInt64, unmapped: UInt64, into iotlb: inout IOTLBGather,
+    context: CallContext
+  ) {
+    let kernel = machine.policy.kernel
+    guard unit.gathers else {
+      // The driver adds nothing; since 7e0548525abd `__iommu_unmap()` adds
+      // what was unmapped on its behalf.
+      if kernel.has(.emptyGatherSync), iotlb.isEmpty, unmapped > 0 { iotlb.addRange(iova: iova, size: unmapped) }
+      iotlb.freelist += walk.freelist
+      return
+    }
+    switch unit.model {
+    case .vtd, .amd:
+      // `gather_range_pages()`: the range really unmapped since
+      // ee6e69d03255, the range requested before.
+      let range: (UInt64, UInt64)? =
+        !kernel.has(.shortGather)
+        ? (unmapped > 0 ? (iova, size) : nil)
+        : (walk.isEmpty ? nil : (walk.start, walk.end &- walk.start &+ 1))
+      if let (start, len) = range {
+        if unit.npcache {
+          // PT_FEAT_FLUSH_RANGE_NO_GAPS: sync a disjoint gather first; the
+          // range itself is added only since b48ca920613858b4.
+          if iotlb.isDisjoint(iova: start, size: len) {
+            iotlbSync(iotlb, context: context)
+            iotlb = IOTLBGather(queued: iotlb.queued)
+          }
+          if kernel.has(.gatherNoGaps) { iotlb.addRange(iova: start, size: len) }
+        } else {
+          iotlb.addRange(iova: start, size: len)
+        }
       }
-      machine.issue(
-        unit.rangeCommand(domainID: id, range: gather.start...gather.end, leafOnly: leafOnly), on: unit,
-        context: context)
-      invalidateATCs(range: gather.start...gather.end, context: context)
+      iotlb.freelist += walk.freelist
+    case .smmuv3:
+      for r in walk.tableRanges {
+        machine.issue(unit.rangeCommand(domainID: id, range: r, leafOnly: false), on: unit, context: context)
+        // arm_smmu_tlb_inv_range_domain() sends CMD_ATC_INV too.
+        invalidateATCs(range: r, context: context)
+        machine.issueSync(unit, context: context)
+      }
+      freeTables(walk.freelist, context: context)
+      guard !iotlb.queued else { return }
+      for leaf in walk.removed where !walk.tableRanges.contains(where: { $0.contains(leaf.iova.rawValue) }) {
+        var a = leaf.iova.rawValue
+        let pg = UInt64(1) << UInt64(leaf.leafShift)
+        while a < leaf.iova.rawValue &+ leaf.size {
+          if iotlb.needsSyncBeforeAdding(iova: a, size: pg) {
+            iotlbSync(iotlb, context: context)
+            iotlb = IOTLBGather()
+          }
+          iotlb.pgsize = pg
+          iotlb.addRange(iova: a, size: pg)
+          a &+= pg
+        }
+      }
+    }
+  }
+
+  /// Invalidates what an unmap gathered, then frees its table pages. An
+  /// empty gather reaches no driver since 90c5def10bea; before it, AMD's
+  /// `build_inv_address()` made an empty gather (size 2 at `ULONG_MAX`) a
+  /// flush of everything, and SMMUv3 (`pgsize` 0) and VT-d sent nothing
+  /// useful (VT-d's UBSAN splat is not modelled).
+  /// The corresponding Linux function is `iommu_iotlb_sync()` and the
+  /// driver's `iotlb_sync` (`intel_iommu_tlb_sync()`, `amd_iommu_iotlb_sync()`,
+  /// `arm_smmu_iotlb_sync()`).
+  func iotlbSync(_ gather: IOTLBGather, context: CallContext) {
+    let driverCalled = !gather.isEmpty || !machine.policy.kernel.has(.emptyGatherSkip)
+    if driverCalled && (!unit.gathers || (gather.isEmpty && unit.model == .amd)) {
+      // A driver that flushes its whole domain in iotlb_sync.
+      machine.issue(unit.domainCommand(domainID: id), on: unit, context: context)
+      invalidateATCs(range: nil, context: context)
+      machine.issueSync(unit, context: context)
+    } else if !gather.isEmpty {
+      let plan = unit.syncPlan(for: gather)
+      if let range = plan.range {
+        machine.issue(
+          unit.rangeCommand(domainID: id, range: range, leafOnly: plan.leafOnly), on: unit, context: context)
+      } else {
+        machine.issue(unit.domainCommand(domainID: id), on: unit, context: context)
+      }
+      invalidateATCs(range: plan.range, context: context)
       machine.issueSync(unit, context: context)
     }
     freeTables(gather.freelist, context: context)

@@ -32,6 +32,12 @@ package final class IOMMUUnit: Sendable {
   /// Page sizes domains of this unit use (`pgsizes=` may restrict them).
   package let pgsizeBitmap: UInt64
   package let sva: Bool
+  /// A virtual AMD IOMMU with NpCache: its table gathers with
+  /// `PT_FEAT_FLUSH_RANGE_NO_GAPS` only (amd_iommu_domain_alloc_paging_v1()).
+  package let npcache: Bool
+  /// Whether the driver fills the IOTLB gather; one that does not flushes
+  /// the whole domain in `iotlb_sync` (tegra-smmu).
+  package let gathers: Bool
 
   struct Caches {
     var iotlb: LeafCache
@@ -42,8 +48,10 @@ package final class IOMMUUnit: Sendable {
 
   package init(
     name: String, model: IOMMUModel, granule: PageSize = .size4K, pgsizes: UInt64? = nil, iotlbEntries: Int = 256,
-    walkCacheEntries: Int = 64, sva: Bool = false
+    walkCacheEntries: Int = 64, sva: Bool = false, npcache: Bool = false, gathers: Bool = true
   ) {
+    self.npcache = npcache && model == .amd
+    self.gathers = gathers
     self.name = name
     self.model = model
     let format: PageTableFormat = model == .smmuv3 ? .lpae(granule: granule) : .x86IO
@@ -57,6 +65,20 @@ package final class IOMMUUnit: Sendable {
   /// the generic page table for VT-d (`IOMMU_PT_DOMAIN_OPS(vtdss)`) and AMD
   /// (`IOMMU_PT_DOMAIN_OPS(amdv1)`), as their drivers use it since 6.19.
   package var unmapAlgorithm: UnmapAlgorithm { model == .smmuv3 ? .ioPgtableARM : .genericPT }
+
+  /// The reserved regions dma-iommu keeps out of a DMA domain's IOVA space:
+  /// VT-d's IOAPIC/MSI window (`intel_iommu_get_resv_regions()`), AMD's MSI
+  /// window and HyperTransport range (`amd_iommu_get_resv_regions()`).
+  /// SMMUv3's software MSI window is IOMMU_RESV_SW_MSI, which
+  /// `iova_reserve_iommu_regions()` skips ("We ARE the software that manages
+  /// these!").
+  package var reservedIOVARegions: [ClosedRange<UInt64>] {
+    switch model {
+    case .vtd: [0xfee0_0000...0xfeef_ffff]
+    case .amd: [0xfee0_0000...0xfeef_ffff, 0xfd_0000_0000...0xff_ffff_ffff]
+    case .smmuv3: []
+    }
+  }
 
   package var stats: CacheStats {
     caches.withLock { c in

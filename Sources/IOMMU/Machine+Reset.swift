@@ -11,10 +11,20 @@ extension Machine {
 
   /// Parks the device's RID on the blocking domain (which disables ATS and
   /// flushes its ATC) and removes its PASID attachments, remembering both.
-  /// Does nothing for a device without ATS. Re-entry is refused with EBUSY.
+  /// Does nothing for a device without ATS. Re-entry nests since
+  /// 0d5fd7a9323c (the inner prepare and done do nothing); before it
+  /// (`emu.kernel=` below 7.0.11) it is refused with EBUSY.
   /// The corresponding Linux function is `pci_dev_reset_iommu_prepare()`.
   package func resetPrepare(_ device: Device, context: CallContext) throws(MachineError) {
     guard device.ats else { return }
+    if policy.kernel.has(.resetReentry) {
+      let nested = device.state.withLock { s -> Bool in
+        guard s.resetPrepared else { return false }
+        s.resetNesting += 1
+        return true
+      }
+      if nested { return }
+    }
     if device.isResetPrepared {
       // `if (WARN_ON(group->resetting_domain)) return -EBUSY;`
       observer?.kernelWarning(.resetPrepareReentry(device), context: context)
@@ -45,6 +55,12 @@ extension Machine {
   /// The corresponding Linux function is `pci_dev_reset_iommu_done()`.
   package func resetDone(_ device: Device, context: CallContext) throws(MachineError) {
     guard device.ats, device.isResetPrepared else { return }
+    let inner = device.state.withLock { s -> Bool in
+      guard s.resetNesting > 0 else { return false }
+      s.resetNesting -= 1
+      return true
+    }
+    if inner { return }
     let (saved, pasids, deferred) = device.state.withLock {
       s -> (Domain?, [UInt32: Domain], [(domain: Domain?, pasid: UInt32?)]) in
       let r = (s.savedDomain, s.savedPASIDs, s.deferredAttaches)

@@ -115,12 +115,12 @@ package final class Machine: Sendable {
   /// Adds an IOMMU unit.
   package func addIOMMU(
     name: String, model: IOMMUModel, granule: PageSize = .size4K, pgsizes: UInt64? = nil, iotlbEntries: Int = 256,
-    walkCacheEntries: Int = 64, sva: Bool = false
+    walkCacheEntries: Int = 64, sva: Bool = false, npcache: Bool = false, gathers: Bool = true
   ) throws(MachineError) -> IOMMUUnit {
     guard memory.budget.charge(IOMMUUnit.residentBytes, .units) else { throw .residentLimit }
     let unit = IOMMUUnit(
       name: name, model: model, granule: granule, pgsizes: pgsizes, iotlbEntries: iotlbEntries,
-      walkCacheEntries: walkCacheEntries, sva: sva)
+      walkCacheEntries: walkCacheEntries, sva: sva, npcache: npcache, gathers: gathers)
     guard unit.pgsizeBitmap != 0 else {
       memory.budget.release(IOMMUUnit.residentBytes, .units)
       throw MachineError(.EINVAL, "pgsizes leaves no page size the \(model.rawValue) format supports")

@@ -8,11 +8,14 @@ package struct MachinePolicy: Sendable, Hashable {
   package var kvaFlush: KVAFlushPolicy = .deferredFree
   package var notifier: NotifierPolicy = .sync
   package var reset: ResetFencePolicy = .ebusy
+  /// `emu.kernel=`: the release whose behaviour the model follows.
+  package var kernel: KernelVersion = .newest
 
   package init(
     strict: Bool = true, kvaFlush: KVAFlushPolicy = .deferredFree, notifier: NotifierPolicy = .sync,
-    reset: ResetFencePolicy = .ebusy
+    reset: ResetFencePolicy = .ebusy, kernel: KernelVersion = .newest
   ) {
+    self.kernel = kernel
     self.strict = strict
     self.kvaFlush = kvaFlush
     self.notifier = notifier

@@ -103,6 +103,9 @@ package protocol MachineObserver: AnyObject, Sendable {
   func slabEvent(_ event: SlabEvent, context: CallContext)
   /// The CPU wrote `[phys, phys + length)` (`cpu_write`, `cpu_fill`).
   func cpuWrote(_ phys: PhysicalAddress, length: UInt64, context: CallContext)
+  /// io-pgtable-arm dropped `leaves` under a block it mapped over their
+  /// table (`arm_lpae_init_pte()`): no unmap, no trace event.
+  func leavesReplaced(_ domain: Domain, leaves: [RemovedLeaves], context: CallContext)
 }
 
 extension MachineObserver {
@@ -112,6 +115,7 @@ extension MachineObserver {
   package func vfreeNonexistent(_ address: VirtualAddress, context: CallContext) {}
   package func domainFreedAgain(_ domain: Domain, context: CallContext) {}
   package func kernelWarning(_ warning: KernelWarning, context: CallContext) {}
+  package func leavesReplaced(_ domain: Domain, leaves: [RemovedLeaves], context: CallContext) {}
 }
 
 /// A kernel `WARN` on a path the model follows.
@@ -216,6 +220,9 @@ package final class ObserverFanOut: MachineObserver, PageAllocatorObserver {
   }
   package func domainFreedAgain(_ domain: Domain, context: CallContext) {
     for o in machineObservers { o.domainFreedAgain(domain, context: context) }
+  }
+  package func leavesReplaced(_ domain: Domain, leaves: [RemovedLeaves], context: CallContext) {
+    for o in machineObservers { o.leavesReplaced(domain, leaves: leaves, context: context) }
   }
   package func badFree(_ block: PageBlock, last: BlockRecord?, stack: [KernelFrame], context: CallContext) {
     for o in pageObservers { o.badFree(block, last: last, stack: stack, context: context) }

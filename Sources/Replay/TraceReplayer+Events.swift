@@ -157,7 +157,12 @@ extension TraceReplayer {
     }
     // __iommu_debug_unmap_begin(): WARN_ON(check_add_overflow(iova, size, &end)).
     let (_, wraps) = iova.addingReportingOverflow(size)
-    if wraps { reportUnmapAddressOverflow(iova: iova, size: size) }
+    if wraps {
+      reportUnmapAddressOverflow(iova: iova, size: size)
+      // __iommu_debug_unmap_end() re-counts what the unmap left through the
+      // same function: a second WARN, and no count changes.
+      if unmapped < size { reportUnmapAddressOverflow(iova: iova &+ unmapped, size: size - unmapped) }
+    }
     guard unmapped > 0 else {
       summary.zeroSizeEvents += 1
       return

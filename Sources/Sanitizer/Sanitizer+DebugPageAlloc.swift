@@ -38,6 +38,7 @@ struct CountSite {
 extension Sanitizer: IOMMUDebugHooks {
   /// The corresponding Linux function is `__iommu_debug_map()`.
   package func debugMap(_ domain: Domain, iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext) {
+    if kernelHooksInert { return }
     var site = CountSite(caller: configuration.accounting == .kernel ? .map : .exactMap, iova: iova)
     // The hot path, exact accounting of one leaf: a supported page size,
     // aligned, phys not 0 and not wrapping (phys - 1 < max - size). No
@@ -88,7 +89,7 @@ extension Sanitizer: IOMMUDebugHooks {
       report(finding, context: context)
       return
     }
-    guard configuration.accounting == .kernel else { return }
+    guard configuration.accounting == .kernel, !kernelHooksInert || domain.unit.model == .smmuv3 else { return }
     var site = CountSite(caller: .unmapBegin, iova: iova)
     updateIOVA(domain, size: size, inc: false, &site)
     reportCounts(site, domain, context: context)
@@ -107,7 +108,15 @@ extension Sanitizer: IOMMUDebugHooks {
         }
         return
       }
-      // The unmap stopped short: what is still mapped is counted again.
+      // The unmap stopped short: what is still mapped is counted again, by
+      // `__iommu_debug_update_iova()`, which WARNs and returns when the
+      // range wraps (as it did in unmap_begin: two WARNs, no count change).
+      guard iova.adding(size) != nil else {
+        var finding = Finding.unmapAddressOverflow(iova: iova.advanced(by: unmapped), size: size - unmapped)
+        finding.domain = domain.name
+        report(finding, context: context)
+        return
+      }
       var site = CountSite(caller: .unmapEnd, iova: iova.advanced(by: unmapped))
       updateIOVA(domain, size: size - unmapped, inc: true, &site)
       reportCounts(site, domain, context: context)

@@ -102,7 +102,16 @@ package final class Sanitizer: Sendable {
     self.onlineRange = online.count == 1 ? online[0] : nil
     self.pageShift = machine.memory.pageShift
     self.pageSize = machine.memory.pageSize
+    self.kernelHooksInert =
+      configuration.accounting == .kernel && !machine.policy.kernel.has(.debugPageallocHooks)
   }
+
+  /// Kernel accounting of a 7.0.0-era kernel (`emu.kernel=`, before
+  /// b948a8722848 and 0735c54804c7): `iommu_debug_map()` is never reached,
+  /// and `iommu_debug_unmap_begin()` only from `__iommu_unmap_domain_pgtbl()`,
+  /// which iommupt domains (vtd, amd) do not take. Exact accounting is
+  /// iommusan's own and sees every map and unmap in every version.
+  let kernelHooksInert: Bool
 
   /// The online RAM when it is one range (the common case), for a fast clip.
   let onlineRange: Range<UInt64>?

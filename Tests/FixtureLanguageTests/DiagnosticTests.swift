@@ -127,7 +127,7 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
       "x = iommu model=vtd",
       [
         "5:1: error: 'iommu' names its unit with its first argument: write 'iommu x ...', not 'x = iommu'",
-        "5:5: error: missing NAME for 'iommu' (usage: iommu NAME model=vtd|amd|smmuv3 [granule=4K|16K|64K] [pgsizes=LIST] [iotlb=N] [walk-cache=N] [sva=on|off])",
+        "5:5: error: missing NAME for 'iommu' (usage: iommu NAME model=vtd|amd|smmuv3 [granule=4K|16K|64K] [pgsizes=LIST] [iotlb=N] [walk-cache=N] [sva=on|off] [npcache=on|off] [gather=on|off])",
       ]),
     DiagnosticCase(
       "bindingNonBindingVerb", preamble: true,
@@ -443,7 +443,7 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
       "cmdlineUnknownParameter", preamble: false,
       "cmdline \"iommu.strict=0 iommu.stric=1\"",
       [
-        "1:25: error: unknown kernel parameter 'iommu.stric'; did you mean 'iommu.strict'? (known: iommu.debug_pagealloc, page_owner, iommu.strict, emu.accounting, emu.kva_flush, emu.notifier, emu.reset, emu.map_count_max, emu.dma_assert_idle)"
+        "1:25: error: unknown kernel parameter 'iommu.stric'; did you mean 'iommu.strict'? (known: iommu.debug_pagealloc, page_owner, iommu.strict, emu.accounting, emu.kva_flush, emu.notifier, emu.reset, emu.map_count_max, emu.dma_assert_idle, emu.kernel)"
       ]),
     DiagnosticCase(
       "cmdlineNeedsValue", preamble: false,
@@ -497,7 +497,7 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
       "missingModel", preamble: true,
       "iommu m2",
       [
-        "5:1: error: missing key 'model=' for 'iommu' (usage: iommu NAME model=vtd|amd|smmuv3 [granule=4K|16K|64K] [pgsizes=LIST] [iotlb=N] [walk-cache=N] [sva=on|off])"
+        "5:1: error: missing key 'model=' for 'iommu' (usage: iommu NAME model=vtd|amd|smmuv3 [granule=4K|16K|64K] [pgsizes=LIST] [iotlb=N] [walk-cache=N] [sva=on|off] [npcache=on|off] [gather=on|off])"
       ]),
     DiagnosticCase(
       "gfpString", preamble: true,

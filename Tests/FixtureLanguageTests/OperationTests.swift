@@ -30,6 +30,16 @@ import Testing
     #expect(full.statements.first?.operation == .memory(m))
   }
 
+  @Test func iommuGatherKeys() {
+    #expect(
+      operation("iommu a model=amd npcache=on gather=off", preamble: false)
+        == .iommu(IOMMUConfiguration(name: name("a", 1, 7), model: .amd, npcache: .on, gather: .off)))
+    #expect(
+      diagnostics("iommu v model=vtd npcache=on")
+        == ["1:27: error: npcache= is only for amd (a virtual AMD IOMMU with NpCache)"])
+    #expect(diagnostics("iommu v model=vtd npcache=off").isEmpty)
+  }
+
   @Test func iommuDefaultsAndKeys() {
     #expect(
       operation("iommu m model=amd", preamble: false)

@@ -52,12 +52,21 @@ import Testing
   static let comparedKinds: Set<ReportKind> = [.freedWhileMapped, .allocatedWhileMapped]
 
   static let knownDifferences: [String: KnownDifference] = [
+    "Fixtures/iommu-api/block-over-table-lpae.fixture": KnownDifference(
+      replayOnly: [Pair(kind: .freedWhileMapped, pfn: 0x80002)],
+      reason: """
+        io-pgtable-arm dropped the 4K leaf under the block without an unmap: no trace event says so, and \
+        the replay, like the kernel's sanitizer, still counts the page when it is freed
+        """),
+    "Fixtures/iommu-api/block-over-table-lpae-kernel.fixture": KnownDifference(
+      replayOnly: [Pair(kind: .freedWhileMapped, pfn: 0x80001)],
+      reason: "as block-over-table-lpae.fixture: the leaf the block replaced was never unmapped in the trace"),
     "Fixtures/iommu-api/mapping-leak-free-domain.fixture": KnownDifference(
       replayOnly: [Pair(kind: .freedWhileMapped, pfn: 0x80002)],
       reason: """
         iommu_domain_free() with a mapping left: exact accounting drops the freed page table's counts, \
         and no trace event tells the replay, which still counts the page when it is freed
-        """)
+        """),
   ]
 
   static func pairs(_ reports: [Report]) -> Set<Pair> {

@@ -96,6 +96,13 @@ final class FtraceRecorder: MachineObserver, PageAllocatorObserver {
     }
   }
 
+  func leavesReplaced(_ domain: Domain, leaves: [RemovedLeaves], context: CallContext) {
+    let touched = leaves.filter { $0.size > 0 }.map { pages($0.phys.rawValue, $0.size) }
+    state.withLock {
+      $0.untraced.append(Untraced(why: "domain \(domain.name): leaves replaced by a block", pages: touched))
+    }
+  }
+
   func tablePageFreeing(_ block: PageBlock, domain: Domain, context: CallContext) {}
   func invalidationIssued(_ command: InvalidationCommand, context: CallContext) {}
   func invalidationCompleted(_ command: InvalidationCommand, context: CallContext) {}

@@ -13,6 +13,38 @@ struct DMAAPITests {
     return (rig, dev, try #require(dev.domain))
   }
 
+  @Test(
+    "The MSI window is kept out of a DMA domain's IOVA space (VT-d, AMD), not SMMUv3's SW_MSI",
+    arguments: Geometry.models)
+  func msiWindowReserved(_ g: Geometry) throws {
+    let (rig, dev, _) = try setup(g)
+    let a = try rig.machine.dmaMap(dev, phys: .zero, size: 16 << 20, direction: .bidirectional, context: ctx)
+    #expect(a == IOVA(0xFF00_0000))
+    // The next 16M block down, 0xFE000000, holds 0xFEE00000-0xFEEFFFFF.
+    let b = try rig.machine.dmaMap(dev, phys: .zero, size: 16 << 20, direction: .bidirectional, context: ctx)
+    #expect(b == IOVA(g.model == .smmuv3 ? 0xFE00_0000 : 0xFD00_0000))
+  }
+
+  @Test("A device whose allocation finds no IOVA below 4G stops trying there (pci_32bit_workaround)")
+  func pci32BitWorkaroundClears() throws {
+    let (rig, dev, _) = try setup()
+    let other = try rig.device("nic1")
+    let messages = RecordingObserver()
+    rig.machine.observer = messages
+    // 4G of IOVA cannot fit below 4G (pfn 0 is never handed out): the
+    // allocation goes above, and the device stops trying below 4G.
+    let big = try rig.machine.dmaMap(dev, phys: .zero, size: 1 << 32, direction: .bidirectional, context: ctx)
+    #expect(big.rawValue >= 1 << 32)
+    #expect(messages.messages == ["pci \(dev.bdf): Using 48-bit DMA addresses"])
+    let p = rig.address(try rig.memory.allocPages(order: 0, context: ctx))
+    let small = try rig.machine.dmaMap(dev, phys: p, size: 4096, direction: .bidirectional, context: ctx)
+    #expect(small.rawValue >= 1 << 32, "the workaround is off for this device")
+    // Another device still tries below 4G first.
+    let theirs = try rig.machine.dmaMap(other, phys: p, size: 4096, direction: .bidirectional, context: ctx)
+    #expect(theirs.rawValue < 1 << 32)
+    #expect(messages.messages.count == 1, "the notice is printed once")
+  }
+
   @Test("IOVAs come from below 4G first, top-down, with the page offset preserved", arguments: Geometry.models)
   func topDownBelow4G(_ g: Geometry) throws {
     let (rig, dev, d) = try setup(g)
@@ -130,9 +162,11 @@ struct DMAAPITests {
   @Test("Once the space below 4G is used up, IOVAs come from above it")
   func above4G() throws {
     let (rig, dev, d) = try setup()
-    let a = try rig.machine.dmaMap(dev, phys: PhysicalAddress(0), size: 2 * G, direction: .bidirectional, context: ctx)
+    // 1G fits at 0x40000000; the next 1G block up holds the MSI window.
+    let a = try rig.machine.dmaMap(dev, phys: PhysicalAddress(0), size: G, direction: .bidirectional, context: ctx)
     #expect(a == IOVA(0x8000_0000))
     #expect(Set(leaves(d).map(\.size)) == [G])
+    // 2G no longer fits below 4G (IOVA pfn 0 is never handed out).
     let b = try rig.machine.dmaMap(dev, phys: PhysicalAddress(0), size: 2 * G, direction: .bidirectional, context: ctx)
     #expect(b == IOVA((1 << 48) - 2 * G))
     #expect(d.iovaToPhys(b.advanced(by: G + 5)) == PhysicalAddress(G + 5))

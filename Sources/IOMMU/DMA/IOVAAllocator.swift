@@ -119,6 +119,19 @@ struct IOVAAllocator {
     return newPFN
   }
 
+  /// Keeps `[lo, hi]` out of the allocatable space (a reserved region); a
+  /// range that overlaps one already in the tree is skipped.
+  /// The corresponding Linux function is `reserve_iova()`.
+  mutating func reserve(lo: UInt64, hi: UInt64) {
+    guard lo <= hi, lo >= startPFN, hi < tree[anchor].lo else { return }
+    var n = tree.first
+    while n != anchor {
+      if tree[n].lo <= hi && lo <= tree[n].hi { return }
+      n = tree.next(n)
+    }
+    _ = tree.insert(lo: lo, hi: hi)
+  }
+
   /// Frees the range that holds `pfn`, if any.
   /// The corresponding Linux function is `free_iova()`.
   mutating func free(pfn: UInt64) {

@@ -46,7 +46,7 @@ extension Machine {
     let shift = ByteSize.ffs(granule)
     let pages = length >> UInt64(shift)
     let limit = domain.unit.format.inputLimit
-    guard let pfn = domain.state.withLock({ s in allocIOVA(&s.iovas, pages: pages, limit: limit) }) else {
+    guard let pfn = allocIOVA(device, domain, pages: pages, limit: limit, context: context) else {
       throw MachineError(.ENOMEM, "IOVA space exhausted")
     }
     let iova = IOVA(pfn << UInt64(shift))
@@ -102,17 +102,30 @@ extension Machine {
   }
 
   /// Allocates the IOVA of a DMA mapping of `pages` granules: below 4G
-  /// first, then anywhere below `limit` (bytes), each device trying the
-  /// 32-bit space on every map (the kernel stops once it failed there).
+  /// first while the device's `pci_32bit_workaround` is set (a failure there
+  /// clears it, with the kernel's notice), then anywhere below `limit` (bytes).
   /// The corresponding Linux function is `iommu_dma_alloc_iova()`.
-  func allocIOVA(_ iovas: inout IOVAAllocator, pages: UInt64, limit: UInt64) -> UInt64? {
-    let limitPFN = limit >> UInt64(iovas.granuleShift)
-    if limitPFN > iovas.dma32BitPFN,
-      let pfn = iovas.allocateFast(pages: pages, limitPFN: iovas.dma32BitPFN, flushRCache: false)
-    {
-      return pfn
+  func allocIOVA(_ device: Device, _ domain: Domain, pages: UInt64, limit: UInt64, context: CallContext)
+    -> UInt64?
+  {
+    let sac = device.state.withLock { $0.pci32BitWorkaround }
+    let (pfn, triedSAC) = domain.state.withLock { s -> (UInt64?, Bool) in
+      let limitPFN = limit >> UInt64(s.iovas.granuleShift)
+      guard sac, limitPFN > s.iovas.dma32BitPFN else {
+        return (s.iovas.allocateFast(pages: pages, limitPFN: limitPFN, flushRCache: true), false)
+      }
+      if let pfn = s.iovas.allocateFast(pages: pages, limitPFN: s.iovas.dma32BitPFN, flushRCache: false) {
+        return (pfn, false)
+      }
+      return (s.iovas.allocateFast(pages: pages, limitPFN: limitPFN, flushRCache: true), true)
     }
-    return iovas.allocateFast(pages: pages, limitPFN: limitPFN, flushRCache: true)
+    if triedSAC {
+      device.state.withLock { $0.pci32BitWorkaround = false }
+      // bits_per(dma_limit): the aperture's last address.
+      let bits = 64 - (limit &- 1).leadingZeroBitCount
+      observer?.kernelMessage("pci \(device.bdf): Using \(bits)-bit DMA addresses", context: context)
+    }
+    return pfn
   }
 
   /// Allocates coherent memory and maps it.

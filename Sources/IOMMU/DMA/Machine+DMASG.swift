@@ -87,7 +87,7 @@ extension Machine {
     let shift = UInt64(ByteSize.ffs(granule))
     let pages = iovaLength >> shift
     let limit = domain.unit.format.inputLimit
-    guard let pfn = domain.state.withLock({ s in allocIOVA(&s.iovas, pages: pages, limit: limit) }) else {
+    guard let pfn = allocIOVA(device, domain, pages: pages, limit: limit, context: context) else {
       throw MachineError(.ENOMEM, "IOVA space exhausted")
     }
     let iova = IOVA(pfn << shift)

@@ -19,6 +19,9 @@ package struct UnmapGather: Sendable {
   package var removed: [RemovedLeaves] = []
   /// Table pages unlinked from the tree, not yet freed.
   package var freelist: [PageBlock] = []
+  /// The IOVA span of each table unlinked whole (io-pgtable-arm flushes its
+  /// walks there and adds none of its leaves to the IOTLB gather).
+  package var tableRanges: [ClosedRange<UInt64>] = []
   package init() {}
   package var isEmpty: Bool { start > end }
 
@@ -323,10 +326,13 @@ final class IOPageTable {
         let s = table.advanced(by: (idx + j) << 3)
         switch format.decode(memory.read64(s), depth: leafDepth) {
         case .none: break
-        case .table(let t, _, _) where subtreeIsEmpty(t, depth: leafDepth + 1):
+        case .table(let t, _, _) where format.layout == .lpae || subtreeIsEmpty(t, depth: leafDepth + 1):
           // A table that earlier unmaps emptied gives way to the large page;
           // it is freed once the walk caches forgot it, as the drivers'
-          // `switch_to_super_page()` / `arm_lpae_init_pte()` do.
+          // `switch_to_super_page()` / `arm_lpae_init_pte()` do. io-pgtable-arm
+          // frees a table that still holds leaves too, dropping them without a
+          // word (`__arm_lpae_unmap()` from `arm_lpae_init_pte()`); the leaves
+          // are in `unlinked.removed`.
           memory.write64(s, 0)
           let va = cur &+ j &* size
           collectSubtree(t, depth: leafDepth + 1, iovaBase: va, gather: &unlinked)
@@ -569,6 +575,12 @@ final class IOPageTable {
   private func collectSubtree(_ table: PhysicalAddress, depth: Int, iovaBase: UInt64, gather: inout UnmapGather) {
     guard let info = tables.removeValue(forKey: table.rawValue) else { return }
     let sh = format.shift(depth)
+    if depth > 0 {
+      let span = UInt64(1) << UInt64(format.shift(depth - 1))
+      if !gather.tableRanges.contains(where: { $0.contains(iovaBase) }) {
+        gather.tableRanges.append(iovaBase...(iovaBase &+ span &- 1))
+      }
+    }
     for i in 0..<format.entries(depth) {
       let pte = memory.read64(table.advanced(by: i << 3))
       guard pte != 0 else { continue }
