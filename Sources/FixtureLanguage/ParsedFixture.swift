@@ -12,6 +12,11 @@ package struct ParsedFixture: Sendable {
   package var cmdline: Cmdline
   /// The `memory` line, or `memory 1G` when there is none.
   package var memory: MemoryConfiguration
+  /// The `expect schedules=...` lines, in order.
+  package var scheduleExpectations: [ScheduleExpectation] = []
+
+  /// Whether the fixture has `task NAME {` blocks (something to explore).
+  package var hasTaskBlocks: Bool { statements.contains { $0.block != nil } }
 
   package init(
     file: String, statements: [Statement] = [], diagnostics: [Diagnostic] = [], cmdline: Cmdline = .defaults,

@@ -74,6 +74,15 @@ struct ParserState {
   /// message without hint, rewritten if a later line binds the name.
   var laterUses: [String: [(index: Int, line: Int, prefix: String)]] = [:]
   var laterUseCount = 0
+  /// The `task NAME {` block being parsed: its task, its line, its place.
+  var openBlock: (name: String, line: Int, block: TaskBlock)?
+  var blockCount = 0
+  var groupCount = 0
+  /// Whether a statement outside every block came since the last block (the next block starts a group).
+  var statementSinceBlock = true
+  /// The tasks of the current group's blocks.
+  var groupTasks: Set<String> = []
+  var scheduleExpectations: [ScheduleExpectation] = []
 
   // The line being parsed.
   var tokens: [Token] = []
@@ -94,8 +103,17 @@ struct ParserState {
       if x.column != y.column { return x.column < y.column }
       return a.offset < b.offset
     }.map(\.element)
-    return ParsedFixture(
-      file: file, statements: statements, diagnostics: sorted, cmdline: cmdline, memory: memory ?? .defaults)
+    var all = sorted
+    if let open = openBlock {
+      all.append(
+        Diagnostic(
+          file: file, line: open.line, column: 1,
+          message: "task block '\(open.name)' is not closed: end it with a line '}'"))
+    }
+    var parsed = ParsedFixture(
+      file: file, statements: statements, diagnostics: all, cmdline: cmdline, memory: memory ?? .defaults)
+    parsed.scheduleExpectations = scheduleExpectations
+    return parsed
   }
 
   // MARK: - Diagnostics
@@ -193,6 +211,7 @@ struct ParserState {
       return
     }
     guard let first = tokens.first else { return }
+    if parseTaskBlockLine() { return }
     let lineText = String(decoding: source[first.start..<contentEnd], as: UTF8.self)
     let errorsBefore = errorCount
 
@@ -283,6 +302,10 @@ struct ParserState {
     if verb == .expect {
       if let task { error("an 'expect' line cannot have a task prefix ('@\(task.name)')", column: first.column) }
       if let bindingWord { error("an 'expect' line cannot bind a name", at: bindingWord) }
+      if isScheduleExpectation(arguments) {
+        parseScheduleExpectation(arguments, text: lineText, location: SourceLocation(line: line, column: verbColumn))
+        return
+      }
       parseExpectation(arguments, text: lineText, location: SourceLocation(line: line, column: verbColumn))
       return
     }
@@ -294,6 +317,7 @@ struct ParserState {
       return
     }
 
+    let block = placeInBlock(&task, verb: verb, column: first.column)
     // Where the statement may be, and what it may carry.
     if verb == .cmdline || verb == .memory {
       if let task {
@@ -364,10 +388,11 @@ struct ParserState {
     case .memory(let configuration): memory = configuration
     default: break
     }
-    statements.append(
-      Statement(
-        location: location, verbLocation: SourceLocation(line: line, column: verbColumn), text: lineText,
-        task: task, binding: verb.bindingKind != nil ? binding : nil, operation: operation))
+    var statement = Statement(
+      location: location, verbLocation: SourceLocation(line: line, column: verbColumn), text: lineText,
+      task: task, binding: verb.bindingKind != nil ? binding : nil, operation: operation)
+    statement.block = block
+    statements.append(statement)
     target = .statement(statements.count - 1)
   }
 

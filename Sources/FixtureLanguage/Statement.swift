@@ -17,6 +17,8 @@ package struct Statement: Sendable, Hashable {
   package var operation: StatementOperation
   /// The `expect` lines that check this statement, in order.
   package var expectations: [FixtureExpectation]
+  /// The `task NAME {` block the statement is in, or nil.
+  package var block: TaskBlock?
 
   package init(
     location: SourceLocation, verbLocation: SourceLocation, text: String, task: NameReference?,

@@ -23,6 +23,13 @@ final class Execution {
   var tasks: [String: EmulatedTask] = [:]
   let mainTask: EmulatedTask
   var nextPID = 1001
+  /// What the statements run so far produced (`run()`, `runStatement(_:)`).
+  var outcomes: [StatementOutcome] = []
+  var failures: [ExpectationFailure] = []
+  var runDiagnostics: [Diagnostic] = []
+  var summary = RunSummary()
+  /// Sanitizer output of statements that another task interrupted, by statement index.
+  var stashed: [Int: [SanitizerOutput]] = [:]
 
   var file: String { parsed.file }
 
@@ -79,45 +86,63 @@ final class Execution {
   // MARK: - Running
 
   func run() -> FixtureResult {
-    var outcomes: [StatementOutcome] = []
-    var failures: [ExpectationFailure] = []
-    var diagnostics: [Diagnostic] = []
-    var summary = RunSummary()
-    for (i, stmt) in parsed.statements.enumerated() {
+    for i in parsed.statements.indices {
       if let progress = options.progress, i % RunProgress.statementStride == 0, i > 0 {
         progress(
           RunProgress(
-            file: parsed.file, linesRead: stmt.line, statementsRun: i, statements: parsed.statements.count))
+            file: parsed.file, linesRead: parsed.statements[i].line, statementsRun: i,
+            statements: parsed.statements.count))
       }
-      let context = context(for: stmt, index: i)
-      var outcome: StatementOutcome
-      do {
-        try checkWorkLimits(stmt)
-        outcome = try execute(stmt, index: i, context: context)
-        try checkResourceLimits(stmt)
-      } catch {
-        diagnostics.append(error.diagnostic)
-        outcomes.append(finish(StatementOutcome(index: i, line: stmt.line, outputs: [], faulted: false), stmt))
-        break
-      }
-      outcome = finish(outcome, stmt)
-      if outcome.error != nil, let b = stmt.binding { failedBindings[b.name] = stmt.line }
-      failures += check(stmt, outcome)
-      summary.statements += 1
-      summary.faults += outcome.faulted ? 1 : 0
-      summary.errors += outcome.error != nil ? 1 : 0
-      if outcome.error != nil
-        && !stmt.expectations.contains(where: { if case .error = $0.kind { true } else { false } })
-      {
-        summary.unexpectedErrors += 1
-      }
-      for r in outcome.reports {
-        summary.reports += 1
-        summary.byKind[r.kind.rawValue, default: 0] += 1
-        summary.siteKeys.insert(r.kind.rawValue + " " + KernelTextRenderer.ripFrame(of: r).function)
-      }
-      outcomes.append(outcome)
+      guard runStatement(i) else { break }
     }
+    return result()
+  }
+
+  /// Runs statement `i` and checks its expectations. False when a fatal
+  /// error stopped the fixture (its diagnostic is kept for the result).
+  func runStatement(_ i: Int) -> Bool {
+    let stmt = parsed.statements[i]
+    let context = context(for: stmt, index: i)
+    var outcome: StatementOutcome
+    do {
+      try checkWorkLimits(stmt)
+      outcome = try execute(stmt, index: i, context: context)
+      try checkResourceLimits(stmt)
+    } catch {
+      runDiagnostics.append(error.diagnostic)
+      outcomes.append(finish(StatementOutcome(index: i, line: stmt.line, outputs: [], faulted: false), stmt))
+      return false
+    }
+    outcome = finish(outcome, stmt)
+    if outcome.error != nil, let b = stmt.binding { failedBindings[b.name] = stmt.line }
+    failures += check(stmt, outcome)
+    summary.statements += 1
+    summary.faults += outcome.faulted ? 1 : 0
+    summary.errors += outcome.error != nil ? 1 : 0
+    if outcome.error != nil
+      && !stmt.expectations.contains(where: { if case .error = $0.kind { true } else { false } })
+    {
+      summary.unexpectedErrors += 1
+    }
+    for r in outcome.reports {
+      summary.reports += 1
+      summary.byKind[r.kind.rawValue, default: 0] += 1
+      summary.siteKeys.insert(r.kind.rawValue + " " + KernelTextRenderer.ripFrame(of: r).function)
+    }
+    outcomes.append(outcome)
+    return true
+  }
+
+  /// Keeps what the sanitizer emitted so far for statement `index`, which is
+  /// not finished: another task runs before it resumes (`iommusan explore`).
+  func stash(statement index: Int) {
+    let items = sanitizer.drain()
+    if !items.isEmpty { stashed[index, default: []] += items }
+  }
+
+  /// The run so far as a result: outcomes in the order statements finished.
+  func result() -> FixtureResult {
+    let diagnostics = runDiagnostics
     let stats = options.stats ? statsLines() : []
     var result = FixtureResult(
       file: file, diagnostics: diagnostics, outcomes: outcomes, failures: failures, stats: stats, summary: summary)
@@ -160,7 +185,8 @@ final class Execution {
   private func finish(_ outcome: StatementOutcome, _ stmt: Statement) -> StatementOutcome {
     var o = outcome
     let loc = StatementLocation(file: file, line: stmt.location.line, column: stmt.location.column, text: stmt.text)
-    for item in sanitizer.drain() {
+    let items = (stashed.removeValue(forKey: o.index) ?? []) + sanitizer.drain()
+    for item in items {
       switch item {
       case .report(var r):
         r.statement = loc

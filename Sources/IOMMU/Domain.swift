@@ -176,6 +176,7 @@ package final class Domain: Sendable, CustomStringConvertible {
       }
       throw failure
     }
+    machine.memory.stepObserver?.kernelStep(.mapPTEsWritten)
     debugMap(iova: iova, phys: phys, size: size, context: context)
     machine.observer?.mapped(self, iova: iova, phys: phys, size: size, context: context)
   }
@@ -232,6 +233,7 @@ package final class Domain: Sendable, CustomStringConvertible {
     #if IOMMU_DEBUG_PAGEALLOC
       if let hooks = machine.debugHooks { Self.debugUnmapBegin(hooks, self, iova, size, context) }
     #endif
+    machine.memory.stepObserver?.kernelStep(.unmapBegun)
     var unmapped: UInt64 = 0
     var refused = false
     if let end = iova.adding(size), end.rawValue <= unit.format.inputLimit {
@@ -265,12 +267,14 @@ package final class Domain: Sendable, CustomStringConvertible {
       freeTables(gather.freelist, context: context)
       gather.freelist = []
     }
+    machine.memory.stepObserver?.kernelStep(.unmapPTEsCleared)
     #if IOMMU_DEBUG_PAGEALLOC
       if let hooks = machine.debugHooks {
         Self.debugUnmapEnd(hooks, self, iova, size, unmapped, gather.removed, context)
       }
     #endif
     machine.observer?.unmapped(self, iova: iova, size: size, unmapped: unmapped, context: context)
+    machine.memory.stepObserver?.kernelStep(.unmapEnded)
     return (unmapped, gather)
   }
 

@@ -74,12 +74,13 @@ extension Machine {
       off += 4096
     }
     let z = context.chain("zap_pte_range", "unmap_page_range", "unmap_vmas", "vms_complete_munmap_vmas", "__vm_munmap")
-
+    memory.stepObserver?.kernelStep(.cpuPTEsCleared)
     registry.withLock { $0.cpuTLBFlushes += 1 }
     if policy.notifier == .sync {
       // tlb_flush_mmu_tlbonly(): arch_invalidate_secondary_tlbs() with the CPU flush.
       invalidateSecondaryTLBs(p, range: range, context: context)
     }
+    memory.stepObserver?.kernelStep(.cpuTLBFlushed)
     for b in pages {
       try? memory.freePages(
         b, context: context,
@@ -92,6 +93,7 @@ extension Machine {
         stack: context.chain(
           "free_pages_prepare", "__free_frozen_pages", "pagetable_free", "free_pgd_range", "free_pgtables"))
     }
+    memory.stepObserver?.kernelStep(.munmapPagesFreed)
     if policy.notifier == .deferredEnd {
       // mmu_notifier_invalidate_range_end(): after pages and tables went back.
       invalidateSecondaryTLBs(p, range: range, context: context)
@@ -181,6 +183,7 @@ extension Machine {
       off += 4096
     }
     flushTLBKernelRange(start: area.start.rawValue, end: area.start.rawValue + area.size, context: context)
+    memory.stepObserver?.kernelStep(.vunmapFlushed)
     for b in area.pages {
       try? memory.freePages(
         b, context: context, stack: context.chain("free_pages_prepare", "__free_frozen_pages", "__free_pages", "vfree"))
