@@ -85,5 +85,5 @@ package struct RunSummary: Sendable, Hashable {
   /// Distinct report sites: a kind at a guilty frame, as syzkaller tells
   /// one bug from another by its title.
   package var sites: Int { siteKeys.count }
-  var siteKeys: Set<String> = []
+  package var siteKeys: Set<String> = []
 }
