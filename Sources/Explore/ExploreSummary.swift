@@ -18,6 +18,8 @@ package struct ExploreSummary: Sendable, Hashable {
     package var quantifier: String
     /// Schedules where the check held.
     package var held: Int
+    /// The first schedule where it held (some, none) or did not (all), if any.
+    package var witness: String?
   }
 
   package var file: String
@@ -46,7 +48,7 @@ package struct ExploreSummary: Sendable, Hashable {
     expectations = r.expectations.map {
       Expectation(
         line: $0.expectation.location.line, column: $0.expectation.location.column, text: $0.expectation.text,
-        quantifier: $0.expectation.quantifier.rawValue, held: $0.held)
+        quantifier: $0.expectation.quantifier.rawValue, held: $0.held, witness: $0.witness?.description)
     }
   }
 
@@ -99,7 +101,12 @@ package struct ExploreSummary: Sendable, Hashable {
       }
     }
     findings.sort { $0.key < $1.key }
-    for (k, e) in other.expectations.enumerated() where k < expectations.count { expectations[k].held += e.held }
+    for (k, e) in other.expectations.enumerated() where k < expectations.count {
+      expectations[k].held += e.held
+      if let w = e.witness, expectations[k].witness.map({ (w.count, w) < ($0.count, $0) }) ?? true {
+        expectations[k].witness = w
+      }
+    }
   }
 
   /// The `{"explore": {...}}` JSON Lines record.
@@ -129,6 +136,7 @@ package struct ExploreSummary: Sendable, Hashable {
                 JSONMember("line", .int(Int64($0.line))), JSONMember("column", .int(Int64($0.column))),
                 JSONMember("text", .string($0.text)), JSONMember("quantifier", .string($0.quantifier)),
                 JSONMember("held", .int(Int64($0.held))),
+                JSONMember("witness", $0.witness.map { .string($0) } ?? .null),
               ])
             })),
       ])
@@ -178,7 +186,8 @@ package struct ExploreSummary: Sendable, Hashable {
       guard let line = int(x["line"]), let column = int(x["column"]), let text = x["text"] as? String,
         let q = x["quantifier"] as? String, let held = int(x["held"])
       else { return nil }
-      es.append(Expectation(line: line, column: column, text: text, quantifier: q, held: held))
+      es.append(
+        Expectation(line: line, column: column, text: text, quantifier: q, held: held, witness: x["witness"] as? String))
     }
     self.expectations = es
   }

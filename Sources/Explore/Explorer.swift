@@ -68,7 +68,7 @@ package struct ExploreResult: Sendable {
   package var complete = false
   package var findings: [ExploreFinding] = []
   /// For each `expect schedules=` line: the schedules where its check held, of `schedules`.
-  package var expectations: [(expectation: ScheduleExpectation, held: Int)] = []
+  package var expectations: [(expectation: ScheduleExpectation, held: Int, witness: Schedule?)] = []
   /// Diagnostics that stopped the fixture (the default schedule's), with their warnings.
   package var diagnostics: [Diagnostic] = []
   /// A fatal error in some schedule (a limit), with its schedule.
@@ -118,7 +118,7 @@ package enum Explorer {
     var result = ExploreResult(
       file: parsed.file, mode: options.seed == nil ? "systematic" : "pct", preemptionBound: options.preemptions,
       shard: options.shard)
-    result.expectations = parsed.scheduleExpectations.map { ($0, 0) }
+    result.expectations = parsed.scheduleExpectations.map { ($0, 0, nil) }
     var runOptions = options.run
     runOptions.history = []
     let root = ScheduleRun.run(parsed, options: runOptions, policy: .prefix([]))
@@ -158,8 +158,12 @@ private struct Search {
   mutating func record(_ outcome: ScheduleOutcome, counted: Bool = true) -> Bool {
     if counted {
       result.schedules += 1
-      for (k, held) in outcome.checks.enumerated() where held && k < result.expectations.count {
-        result.expectations[k].held += 1
+      for (k, held) in outcome.checks.enumerated() where k < result.expectations.count {
+        if held { result.expectations[k].held += 1 }
+        // The first schedule that shows it (some, none) or breaks it (all).
+        if result.expectations[k].witness == nil, held != (result.expectations[k].expectation.quantifier == .all) {
+          result.expectations[k].witness = outcome.schedule
+        }
       }
     }
     if let fatal = outcome.result.diagnostics.first(where: \.isError) {

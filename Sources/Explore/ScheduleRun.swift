@@ -231,8 +231,11 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     guard !result.isEmpty else { return [] }
     return result.map { e in
       switch e.check {
-      case .noReport: return !sessionReports.contains { _ in true }
-      case .report(let want): return sessionReports.contains { session.matches($0, want) }
+      case .noReport: return sessionReports.isEmpty
+      case .report(let want, let alone):
+        let reports = sessionReports
+        let matching = reports.filter { session.matches($0, want) }
+        return !matching.isEmpty && (!alone || matching.count == reports.count)
       }
     }
   }

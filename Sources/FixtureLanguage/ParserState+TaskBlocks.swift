@@ -70,7 +70,7 @@ extension ParserState {
     return open.block
   }
 
-  /// Parses `expect schedules=some|none|all report KIND [filters]` or
+  /// Parses `expect schedules=some|none|all report KIND [filters] [alone]` or
   /// `expect schedules=... no-report`.
   mutating func parseScheduleExpectation(_ words: [Word], text lineText: String, location: SourceLocation) {
     let head = words[0]
@@ -81,11 +81,20 @@ extension ParserState {
         at: head)
       return
     }
-    let rest = Array(words.dropFirst())
+    var rest = Array(words.dropFirst())
+    var alone = false
+    if rest.count > 2, let last = rest.last, last.string == nil, text(last) == "alone" {
+      alone = true
+      rest.removeLast()
+    }
+    guard !rest.isEmpty else {
+      error("'expect schedules=' checks 'report KIND [filters] [alone]' or 'no-report'", at: head)
+      return
+    }
     guard let kind = parseExpectationKind(rest) else { return }
     let check: ScheduleExpectation.Check
     switch kind {
-    case .report(let want): check = .report(want)
+    case .report(let want): check = .report(want, alone: alone)
     case .noReport: check = .noReport
     default:
       error("'expect schedules=' checks 'report KIND [filters]' or 'no-report'", at: rest[0])

@@ -31,8 +31,9 @@ package struct ScheduleExpectation: Sendable, Hashable {
 
   /// What must be seen in a schedule.
   package enum Check: Sendable, Hashable {
-    /// `report KIND [filters]`: a report of KIND matching the filters, from any statement.
-    case report(ExpectedReport)
+    /// `report KIND [filters] [alone]`: a report of KIND matching the
+    /// filters, from any statement; with `alone`, and no other report.
+    case report(ExpectedReport, alone: Bool)
     /// `no-report`: no report at all.
     case noReport
   }

@@ -169,7 +169,9 @@ extension Commands {
     if format == .kernel {
       var lines = ""
       for e in summary.expectations {
-        lines += "\(summary.file):\(e.line): \(e.text): held in \(e.held) of \(plural(summary.schedules, "schedule"))\n"
+        let witness = e.witness.map { e.quantifier == "all" ? "; not in '\($0)'" : "; first in '\($0)'" } ?? ""
+        lines +=
+          "\(summary.file):\(e.line): \(e.text): held in \(e.held) of \(plural(summary.schedules, "schedule"))\(witness)\n"
       }
       write(lines, to: .standardOutput)
     } else {
