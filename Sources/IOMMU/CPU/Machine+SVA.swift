@@ -87,6 +87,14 @@ extension Machine {
         stack: [KernelFrame("free_pages_prepare"), KernelFrame("free_unref_folios"), KernelFrame("tlb_flush_mmu")] + z)
     }
     let tables = cpu.unlinkEmptyPTETables(pgd: p.pgd, start: a.start.rawValue, size: a.size)
+    if !tables.isEmpty && policy.notifier == .sync {
+      // tlb_finish_mmu() -> tlb_flush_mmu(): the unlinked tables are freed
+      // (tlb_table_flush()) only after another tlb_flush_mmu_tlbonly() with
+      // freed_tables, which invalidates the secondary TLBs again: a walk
+      // cached after the first flush must not outlive the table.
+      registry.withLock { $0.cpuTLBFlushes += 1 }
+      invalidateSecondaryTLBs(p, range: range, context: context)
+    }
     for t in tables {
       try? memory.freePages(
         t, context: context,
