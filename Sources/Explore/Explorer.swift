@@ -274,3 +274,46 @@ private struct Search {
     result.complete = true
   }
 }
+
+extension Explorer {
+  /// `iommusan check` of a fixture with `expect schedules=` lines: explores
+  /// it at the default bound with `--all`. It passes when every such line
+  /// holds and every report kind found is named by one of them.
+  package static func check(_ parsed: ParsedFixture, options: RunOptions) -> FixtureResult {
+    var explore = ExploreOptions()
+    explore.all = true
+    explore.run = options
+    let r = Explorer.explore(parsed, options: explore)
+    var failures: [ExpectationFailure] = []
+    for item in r.expectations where !r.holds(item.expectation, held: item.held) {
+      let loc = item.expectation.location
+      let witness = item.witness.map { " (schedule '\($0)')" } ?? ""
+      failures.append(
+        ExpectationFailure(
+          file: r.file, line: loc.line, column: loc.column,
+          message:
+            "expected '\(item.expectation.text)': it held in \(item.held) of \(Plural.count(r.schedules, "schedule"))\(witness)"
+        ))
+    }
+    let named = Set(
+      parsed.scheduleExpectations.compactMap { e -> String? in
+        guard e.quantifier != .none, case .report(let want, _) = e.check else { return nil }
+        return want.kind.rawValue
+      })
+    for f in r.findings {
+      let kind = String(f.key.prefix { $0 != " " })
+      guard !named.contains(kind) else { continue }
+      failures.append(
+        ExpectationFailure(
+          file: r.file, line: 0, column: 0,
+          message: "unexpected report \(kind) in schedule '\(f.schedule)': no 'expect schedules=' line names it"))
+    }
+    var diagnostics = r.diagnostics
+    if let stopped = r.stopped { diagnostics.append(stopped.diagnostic) }
+    var summary = RunSummary()
+    summary.statements = parsed.statements.count
+    summary.reports = r.findings.count
+    return FixtureResult(
+      file: r.file, diagnostics: diagnostics, outcomes: [], failures: failures, stats: [], summary: summary)
+  }
+}

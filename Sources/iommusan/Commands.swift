@@ -1,4 +1,5 @@
 import Dispatch
+import Explore
 import FixtureLanguage
 import FixtureRunner
 import Foundation
@@ -228,7 +229,12 @@ enum Commands {
     for (i, f) in files.enumerated() {
       sem.wait()
       queue.async(group: group) {
-        box.set(i, FixtureRunner.run(path: f, options: options))
+        let parsed = FixtureRunner.parse(path: f, options: options)
+        // A fixture with `expect schedules=` lines is checked over its schedules.
+        let result =
+          parsed.scheduleExpectations.isEmpty
+          ? FixtureRunner.run(parsed: parsed, options: options) : Explorer.check(parsed, options: options)
+        box.set(i, result)
         finished(i)
         sem.signal()
       }
