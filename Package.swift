@@ -81,6 +81,8 @@ let package = Package(
       name: "ReplayTests", dependencies: ["KernelTypes", "Replay", "Reports", "MemoryModel", "IOMMUSanTestSupport"]),
     .testTarget(name: "BenchTests", dependencies: ["Bench", "Reports"]),
     .testTarget(
+      name: "ExploreTests", dependencies: ["Explore", "FixtureRunner", "FixtureLanguage", "KernelTypes", "Reports"]),
+    .testTarget(
       name: "FixtureRunnerTests",
       dependencies: [
         "KernelTypes", "FixtureRunner", "FixtureLanguage", "Reports", "Sanitizer", "IOMMU", "MemoryModel",

@@ -184,27 +184,68 @@ private struct Search {
     return result.schedules < options.maxSchedules
   }
 
-  /// The schedule with the fewest preemptions found by dropping one switch
-  /// at a time while the report still shows (systematic schedules are
-  /// minimal already; PCT's are not).
+  /// A schedule with as few preemptions as this finds, by trying, for each
+  /// switch, the schedule without it (later choices kept) and the schedule
+  /// that stops choosing after it (the default goes on), while the report
+  /// still shows. Systematic schedules are minimal already; PCT's are not.
   func minimize(_ outcome: ScheduleOutcome, key: String) -> (Schedule, Int) {
     var best = outcome
     var improved = true
     while improved {
       improved = false
+      let choices = best.points.map(\.chosen)
       for (i, p) in best.points.enumerated() where p.current != nil && p.current != p.chosen {
-        var choices = best.points.prefix(i).map(\.chosen)
-        choices.append(p.current!)
-        let trial = ScheduleRun.run(parsed, options: runOptions, policy: .prefix(choices))
-        if trial.result.summary.siteKeys.contains(key), trial.preemptions < best.preemptions {
-          best = trial
-          improved = true
-          break
+        var without = choices
+        without[i] = p.current!
+        for candidate in [without, Array(choices.prefix(i + 1))] {
+          let trial = ScheduleRun.run(parsed, options: runOptions, policy: .prefix(candidate))
+          if trial.mismatch == nil || candidate.count == i + 1, trial.result.summary.siteKeys.contains(key),
+            trial.preemptions < best.preemptions
+          {
+            best = trial
+            improved = true
+            break
+          }
         }
+        if improved { break }
       }
+    }
+    if options.seed != nil, best.preemptions > 0, let fewer = fewestPreemptions(key, below: best.preemptions) {
+      best = fewer
     }
     return (best.schedule, best.preemptions)
   }
+
+  /// The first schedule, fewest preemptions first, below `bound` preemptions
+  /// that shows `key`: a systematic search of at most `minimizeBudget` schedules.
+  func fewestPreemptions(_ key: String, below bound: Int) -> ScheduleOutcome? {
+    var levels = Array(repeating: [[String]](), count: bound)
+    levels[0].append([])
+    var runs = 0
+    for level in levels.indices {
+      var next = 0
+      while next < levels[level].count, runs < Self.minimizeBudget {
+        let prefix = levels[level][next]
+        next += 1
+        let outcome = ScheduleRun.run(parsed, options: runOptions, policy: .prefix(prefix))
+        runs += 1
+        if outcome.result.summary.siteKeys.contains(key) { return outcome }
+        var choices = outcome.points.prefix(prefix.count).map(\.chosen)
+        for i in prefix.count..<outcome.points.count {
+          let p = outcome.points[i]
+          for e in p.enabled where e != p.chosen {
+            let k = p.preemptions + (p.current.map { $0 != e ? 1 : 0 } ?? 0)
+            if k < bound { levels[k].append(choices + [e]) }
+          }
+          choices.append(p.chosen)
+        }
+      }
+    }
+    return nil
+  }
+
+  /// The most schedules `fewestPreemptions` runs for one finding.
+  static let minimizeBudget = 2000
 
   /// Every schedule within the preemption bound, fewest preemptions first.
   mutating func systematic(root: ScheduleOutcome) {
