@@ -1,3 +1,4 @@
+import Bench
 import Dispatch
 import Explore
 import FixtureLanguage
@@ -243,5 +244,35 @@ extension Commands {
     let parsed = FixtureRunner.parse(path: file, options: options)
     let (result, mismatch) = Explorer.replay(parsed, schedule: schedule, options: options)
     return (result, mismatch.map { "\(result.file): error: \($0.message)" })
+  }
+}
+
+extension Commands {
+  /// `bench --explore FILE...`: one line per fixture, measured in this run.
+  static func benchExplore(_ files: [String]) -> Int32 {
+    guard !files.isEmpty else {
+      write("bench: --explore needs fixture files\n", to: .standardError)
+      return 2
+    }
+    var out =
+      "fixture                                  schedules pruned  search s  sched/s  pruned/s  plain ms  sched ms  replay/plain  search/plain\n"
+    for file in files {
+      let parsed = FixtureRunner.parse(path: file)
+      guard !parsed.hasErrors else {
+        write(parsed.errors.map { $0.description + "\n" }.joined(), to: .standardError)
+        return 2
+      }
+      let f = ExploreBenchFigures.measure(parsed)
+      let name = String(file.split(separator: "/").last ?? Substring(file))
+      func col(_ s: String, _ w: Int) -> String { String(repeating: " ", count: max(0, w - s.count)) + s }
+      out +=
+        name.padding(toLength: 40, withPad: " ", startingAt: 0)
+        + col("\(f.schedules)", 10) + col("\(f.pruned)", 7) + col(f.exploreSeconds.fixed(3), 10)
+        + col(f.schedulesPerSecond.fixed(0), 9) + col(f.prunedPerSecond.fixed(0), 10)
+        + col((f.plainSeconds * 1000).fixed(3), 10) + col((f.scheduleSeconds * 1000).fixed(3), 10)
+        + col(f.replayRatio.fixed(2), 14) + col(f.searchRatio.fixed(2), 14) + (f.complete ? "" : "  (stopped)") + "\n"
+    }
+    write(out, to: .standardOutput)
+    return 0
   }
 }
