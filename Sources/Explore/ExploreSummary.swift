@@ -187,7 +187,8 @@ package struct ExploreSummary: Sendable, Hashable {
         let q = x["quantifier"] as? String, let held = int(x["held"])
       else { return nil }
       es.append(
-        Expectation(line: line, column: column, text: text, quantifier: q, held: held, witness: x["witness"] as? String))
+        Expectation(line: line, column: column, text: text, quantifier: q, held: held, witness: x["witness"] as? String)
+      )
     }
     self.expectations = es
   }

@@ -32,7 +32,8 @@ extension ParserState {
     }
     let name = text(nameWord)
     if let open = openBlock {
-      error("task blocks do not nest: '\(open.name)' (line \(open.line)) is still open; close it with '}'", at: nameWord)
+      error(
+        "task blocks do not nest: '\(open.name)' (line \(open.line)) is still open; close it with '}'", at: nameWord)
       return true
     }
     if statementSinceBlock {

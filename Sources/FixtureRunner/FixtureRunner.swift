@@ -81,7 +81,8 @@ package enum FixtureRunner {
         return !parser.isStopped
       }
     } catch {
-      return ParsedFixture(file: file, diagnostics: [Diagnostic(file: file, message: "cannot read file: \(error.reason)")])
+      return ParsedFixture(
+        file: file, diagnostics: [Diagnostic(file: file, message: "cannot read file: \(error.reason)")])
     }
     return parser.finish()
   }

@@ -115,7 +115,9 @@ extension Commands {
     return slots.values
   }
 
-  static func printExplore(_ results: [ExploreResult], summary: ExploreSummary, format: OutputFormat, p: ParsedArguments)
+  static func printExplore(
+    _ results: [ExploreResult], summary: ExploreSummary, format: OutputFormat, p: ParsedArguments
+  )
     -> Int32
   {
     let first = results[0]
@@ -136,7 +138,10 @@ extension Commands {
     }
     write(out, to: .standardOutput)
     for f in summary.findings {
-      guard let finding = results.lazy.flatMap(\.findings).first(where: { $0.key == f.key && $0.schedule.description == f.schedule })
+      guard
+        let finding = results.lazy.flatMap(\.findings).first(where: {
+          $0.key == f.key && $0.schedule.description == f.schedule
+        })
       else { continue }
       switch format {
       case .kernel:
