@@ -28,6 +28,11 @@ package enum KernelStep: String, Sendable, Hashable, CaseIterable {
   /// `vfree`: the kernel PTEs are cleared and the kernel TLB flushed; the
   /// data pages and page-table pages are freed next.
   case vunmapFlushed = "flush_tlb_kernel_range"
+  /// `vfree` under `emu.kva_flush=deferred-free`: the emptied kernel
+  /// page-table pages are on the list (`pagetable_free_kernel()`); the worker
+  /// (`kernel_pgtable_work_func()`) has not invalidated the IOMMUs nor freed
+  /// them. It runs at the end of the statement that queued them.
+  case kernelPageTablesQueued = "pagetable_free_kernel"
   /// `flr`: `pcie_flr()` started the reset (after `reset_prepare` unless
   /// `emu.reset=none`); the device ignores ATS invalidations until it ends.
   case flrStarted = "pcie_flr"

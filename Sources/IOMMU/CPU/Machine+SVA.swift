@@ -232,6 +232,9 @@ extension Machine {
   /// range for every SVA mm, then the queued kernel table pages are freed.
   /// The corresponding Linux function is `kernel_pgtable_work_func()`.
   package func runDeferredWork(context: CallContext) {
+    if let steps = memory.stepObserver, cpu.state.withLock({ !$0.pendingFree.isEmpty }) {
+      steps.kernelStep(.kernelPageTablesQueued)
+    }
     let pending = cpu.state.withLock { s -> [PageBlock] in
       let p = s.pendingFree
       s.pendingFree = []
