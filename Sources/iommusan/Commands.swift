@@ -71,7 +71,12 @@ enum Commands {
 
   static let help = CommandSpec(
     name: "help", abstract: "Show subcommand help information.", usage: "iommusan help [<subcommand>]",
-    arguments: [("subcommand", "A subcommand: run, check, explore, merge, explain, bench, replay or help. Without one, the overview.")])
+    arguments: [
+      (
+        "subcommand",
+        "A subcommand: run, check, explore, merge, explain, bench, replay or help. Without one, the overview."
+      )
+    ])
 
   static let all = [run, check, explore, merge, explain, bench, replay]
 
