@@ -41,6 +41,9 @@ let package = Package(
       name: "FixtureRunner",
       dependencies: ["KernelTypes", "FixtureLanguage", "MemoryModel", "IOMMU", "Sanitizer", "Reports"],
       swiftSettings: debugPageAlloc),
+    // `iommusan explore`: a scheduler above the fixture runner.
+    .target(
+      name: "Explore", dependencies: ["KernelTypes", "FixtureLanguage", "FixtureRunner", "Reports", "SplitMix"]),
     // The benchmark: dma_map_benchmark's loop, its matrix of configurations and their ratios.
     .target(
       name: "Bench", dependencies: ["KernelTypes", "FixtureRunner", "Sanitizer", "IOMMU", "MemoryModel", "Reports"],
@@ -49,7 +52,7 @@ let package = Package(
       name: "iommusan",
       dependencies: [
         "KernelTypes", "FixtureRunner", "FixtureLanguage", "Reports", "Sanitizer", "IOMMU", "MemoryModel", "Replay",
-        "Bench",
+        "Bench", "Explore",
       ],
       swiftSettings: debugPageAlloc),
     // The fuzz target (.ci/fuzz builds it with libFuzzer; a plain build is a replay driver).
@@ -77,6 +80,8 @@ let package = Package(
     .testTarget(
       name: "ReplayTests", dependencies: ["KernelTypes", "Replay", "Reports", "MemoryModel", "IOMMUSanTestSupport"]),
     .testTarget(name: "BenchTests", dependencies: ["Bench", "Reports"]),
+    .testTarget(
+      name: "ExploreTests", dependencies: ["Explore", "FixtureRunner", "FixtureLanguage", "KernelTypes", "Reports"]),
     .testTarget(
       name: "FixtureRunnerTests",
       dependencies: [

@@ -3,7 +3,7 @@ import Reports
 
 extension Double {
   /// With `decimals` digits after the point (`%.3f`), as the figures are printed.
-  func fixed(_ decimals: Int) -> String { String(format: "%.\(decimals)f", self) }
+  package func fixed(_ decimals: Int) -> String { String(format: "%.\(decimals)f", self) }
 
   /// Whole numbers without a fraction (`3`), others as Swift prints them (`0.1`).
   var compact: String { self == rounded() ? String(Int(self)) : String(self) }

@@ -17,6 +17,12 @@ package struct ParsedFixture: Sendable {
   /// there are no loops.
   package var executedStatements: Int
 
+  /// The `expect schedules=...` lines, in order.
+  package var scheduleExpectations: [ScheduleExpectation] = []
+
+  /// Whether the fixture has `task NAME {` blocks (something to explore).
+  package var hasTaskBlocks: Bool { statements.contains { $0.block != nil } }
+
   package init(
     file: String, statements: [Statement] = [], diagnostics: [Diagnostic] = [], cmdline: Cmdline = .defaults,
     memory: MemoryConfiguration = .defaults, executedStatements: Int? = nil

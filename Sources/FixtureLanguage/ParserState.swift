@@ -80,6 +80,15 @@ struct ParserState {
   var usesLoopVariables = false
   /// The statements the run executes, loops unrolled (`FixtureLimits.maxExecutedStatements`).
   var executedStatements = 0
+  /// The `task NAME {` block being parsed: its task, its line, its place.
+  var openBlock: (name: String, line: Int, block: TaskBlock)?
+  var blockCount = 0
+  var groupCount = 0
+  /// Whether a statement outside every block came since the last block (the next block starts a group).
+  var statementSinceBlock = true
+  /// The tasks of the current group's blocks.
+  var groupTasks: Set<String> = []
+  var scheduleExpectations: [ScheduleExpectation] = []
 
   // The line being parsed.
   var tokens: [Token] = []
@@ -100,9 +109,18 @@ struct ParserState {
       if x.column != y.column { return x.column < y.column }
       return a.offset < b.offset
     }.map(\.element)
-    return ParsedFixture(
-      file: file, statements: statements, diagnostics: sorted, cmdline: cmdline, memory: memory ?? .defaults,
+    var all = sorted
+    if let open = openBlock {
+      all.append(
+        Diagnostic(
+          file: file, line: open.line, column: 1,
+          message: "task block '\(open.name)' is not closed: end it with a line '}'"))
+    }
+    var parsed = ParsedFixture(
+      file: file, statements: statements, diagnostics: all, cmdline: cmdline, memory: memory ?? .defaults,
       executedStatements: executedStatements)
+    parsed.scheduleExpectations = scheduleExpectations
+    return parsed
   }
 
   // MARK: - Diagnostics
@@ -200,6 +218,7 @@ struct ParserState {
       return
     }
     guard let first = tokens.first else { return }
+    if parseTaskBlockLine() { return }
     let lineText = String(decoding: source[first.start..<contentEnd], as: UTF8.self)
     let errorsBefore = errorCount
 
@@ -300,6 +319,10 @@ struct ParserState {
     if verb == .expect {
       if let task { error("an 'expect' line cannot have a task prefix ('@\(task.name)')", column: first.column) }
       if let bindingWord { error("an 'expect' line cannot bind a name", at: bindingWord) }
+      if isScheduleExpectation(arguments) {
+        parseScheduleExpectation(arguments, text: lineText, location: SourceLocation(line: line, column: verbColumn))
+        return
+      }
       parseExpectation(arguments, text: lineText, location: SourceLocation(line: line, column: verbColumn))
       return
     }
@@ -329,6 +352,7 @@ struct ParserState {
         column: verbColumn)
     }
 
+    let block = placeInBlock(&task, verb: verb, column: first.column)
     // Where the statement may be, and what it may carry.
     if verb == .cmdline || verb == .memory {
       if let task {
@@ -404,6 +428,7 @@ struct ParserState {
       location: location, verbLocation: SourceLocation(line: line, column: verbColumn), text: lineText,
       task: task, binding: verb.bindingKind != nil ? binding : nil, operation: operation)
     statement.usesLoopVariables = usesLoopVariables
+    statement.block = block
     statements.append(statement)
     target = .statement(statements.count - 1)
   }

@@ -20,6 +20,8 @@ package struct Statement: Sendable, Hashable {
   /// Whether a name of the statement or of its expectations is indexed by a
   /// loop variable (`rx[i]`), so that each iteration names other elements.
   package var usesLoopVariables = false
+  /// The `task NAME {` block the statement is in, or nil.
+  package var block: TaskBlock?
 
   package init(
     location: SourceLocation, verbLocation: SourceLocation, text: String, task: NameReference?,

@@ -96,7 +96,7 @@ extension Execution {
     return failures
   }
 
-  private func matches(_ r: Report, _ want: ExpectedReport) -> Bool {
+  func matches(_ r: Report, _ want: ExpectedReport) -> Bool {
     guard r.kind.rawValue == want.kind.rawValue else { return false }
     if let pfn = want.pfn, r.pfn?.rawValue != pfn { return false }
     if let dev = want.device, r.device != dev.name { return false }

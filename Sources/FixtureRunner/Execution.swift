@@ -23,6 +23,13 @@ final class Execution {
   var tasks: [String: EmulatedTask] = [:]
   let mainTask: EmulatedTask
   var nextPID = 1001
+  /// What the statements run so far produced (`run()`, `runStatement(_:)`).
+  var outcomes: [StatementOutcome] = []
+  var failures: [ExpectationFailure] = []
+  var runDiagnostics: [Diagnostic] = []
+  var summary = RunSummary()
+  /// Sanitizer output of statements that another task interrupted, by statement index.
+  var stashed: [Int: [SanitizerOutput]] = [:]
 
   var file: String { parsed.file }
 
@@ -80,10 +87,6 @@ final class Execution {
   // MARK: - Running
 
   func run() -> FixtureResult {
-    var outcomes: [StatementOutcome] = []
-    var failures: [ExpectationFailure] = []
-    var diagnostics: [Diagnostic] = []
-    var summary = RunSummary()
     var loops = LoopEnvironment()
     /// The open `repeat` blocks: the index of the `repeat`, its count and the iteration.
     var blocks: [(begin: Int, count: Int, iteration: Int)] = []
@@ -114,7 +117,7 @@ final class Execution {
       defer { i += 1 }
       steps += 1
       if let limit = options.maximumStatements, steps > limit {
-        diagnostics.append(
+        runDiagnostics.append(
           Diagnostic(
             file: file, location: template.verbLocation,
             message: "this run stops after \(limit) statements (the limit of this runner)"))
@@ -128,42 +131,68 @@ final class Execution {
       var badName: NameReference?
       guard let stmt = template.instantiated(in: loops, failed: &badName) else {
         let ref = badName ?? NameReference(name: template.text, location: template.location)
-        diagnostics.append(
+        runDiagnostics.append(
           Diagnostic(
             file: file, location: ref.location,
             message: "the index of '\(ref.name)' is negative when \(loops.description)"))
         break
       }
       // The driver frame is the template's: every iteration is one bug site.
-      let context = context(for: template, index: i)
-      var outcome: StatementOutcome
-      do {
-        try checkWorkLimits(stmt)
-        outcome = try execute(stmt, index: i, context: context)
-        try checkResourceLimits(stmt)
-      } catch {
-        diagnostics.append(error.diagnostic)
-        outcomes.append(finish(StatementOutcome(index: i, line: stmt.line, outputs: [], faulted: false), stmt))
-        break
-      }
-      outcome = finish(outcome, stmt)
-      if outcome.error != nil, let b = stmt.binding { failedBindings[b.name] = stmt.line }
-      failures += check(stmt, outcome)
-      summary.statements += 1
-      summary.faults += outcome.faulted ? 1 : 0
-      summary.errors += outcome.error != nil ? 1 : 0
-      if outcome.error != nil
-        && !stmt.expectations.contains(where: { if case .error = $0.kind { true } else { false } })
-      {
-        summary.unexpectedErrors += 1
-      }
-      for r in outcome.reports {
-        summary.reports += 1
-        summary.byKind[r.kind.rawValue, default: 0] += 1
-        summary.siteKeys.insert(r.kind.rawValue + " " + KernelTextRenderer.ripFrame(of: r).function)
-      }
-      outcomes.append(outcome)
+      guard runStatement(i, stmt, context: context(for: template, index: i)) else { break }
     }
+    return result()
+  }
+
+  /// Runs statement `i` and checks its expectations. False when a fatal
+  /// error stopped the fixture (its diagnostic is kept for the result).
+  func runStatement(_ i: Int) -> Bool {
+    let stmt = parsed.statements[i]
+    return runStatement(i, stmt, context: context(for: stmt, index: i))
+  }
+
+  /// Runs `stmt` (statement `i`, or an iteration of it with its loop
+  /// variables bound) in `context`.
+  func runStatement(_ i: Int, _ stmt: Statement, context: CallContext) -> Bool {
+    var outcome: StatementOutcome
+    do {
+      try checkWorkLimits(stmt)
+      outcome = try execute(stmt, index: i, context: context)
+      try checkResourceLimits(stmt)
+    } catch {
+      runDiagnostics.append(error.diagnostic)
+      outcomes.append(finish(StatementOutcome(index: i, line: stmt.line, outputs: [], faulted: false), stmt))
+      return false
+    }
+    outcome = finish(outcome, stmt)
+    if outcome.error != nil, let b = stmt.binding { failedBindings[b.name] = stmt.line }
+    failures += check(stmt, outcome)
+    summary.statements += 1
+    summary.faults += outcome.faulted ? 1 : 0
+    summary.errors += outcome.error != nil ? 1 : 0
+    if outcome.error != nil
+      && !stmt.expectations.contains(where: { if case .error = $0.kind { true } else { false } })
+    {
+      summary.unexpectedErrors += 1
+    }
+    for r in outcome.reports {
+      summary.reports += 1
+      summary.byKind[r.kind.rawValue, default: 0] += 1
+      summary.siteKeys.insert(r.kind.rawValue + " " + KernelTextRenderer.ripFrame(of: r).function)
+    }
+    outcomes.append(outcome)
+    return true
+  }
+
+  /// Keeps what the sanitizer emitted so far for statement `index`, which is
+  /// not finished: another task runs before it resumes (`iommusan explore`).
+  func stash(statement index: Int) {
+    let items = sanitizer.drain()
+    if !items.isEmpty { stashed[index, default: []] += items }
+  }
+
+  /// The run so far as a result: outcomes in the order statements finished.
+  func result() -> FixtureResult {
+    let diagnostics = runDiagnostics
     let stats = options.stats ? statsLines() : []
     var result = FixtureResult(
       file: file, diagnostics: diagnostics, outcomes: outcomes, failures: failures, stats: stats, summary: summary)
@@ -206,7 +235,8 @@ final class Execution {
   private func finish(_ outcome: StatementOutcome, _ stmt: Statement) -> StatementOutcome {
     var o = outcome
     let loc = StatementLocation(file: file, line: stmt.location.line, column: stmt.location.column, text: stmt.text)
-    for item in sanitizer.drain() {
+    let items = (stashed.removeValue(forKey: o.index) ?? []) + sanitizer.drain()
+    for item in items {
       switch item {
       case .report(var r):
         r.statement = loc

@@ -70,6 +70,12 @@ package enum FixtureRunner {
 
   /// Runs a fixture file from disk, read as a stream (`-`: standard input, named `<stdin>`).
   package static func run(path: String, options: RunOptions = RunOptions()) -> FixtureResult {
+    run(parsed: parse(path: path, options: options), options: options)
+  }
+
+  /// Parses a fixture file from disk, read as a stream (`-`: standard input,
+  /// named `<stdin>`); a file that cannot be read gives a diagnostic that says why.
+  package static func parse(path: String, options: RunOptions = RunOptions()) -> ParsedFixture {
     let file = path == InputFile.standardInputPath ? standardInputName : path
     var parser = FixtureParser(file: file)
     do {
@@ -79,11 +85,10 @@ package enum FixtureRunner {
         return !parser.isStopped
       }
     } catch {
-      return FixtureResult(
-        file: file, diagnostics: [Diagnostic(file: file, message: "cannot read file: \(error.reason)")], outcomes: [],
-        failures: [], stats: [], summary: RunSummary())
+      return ParsedFixture(
+        file: file, diagnostics: [Diagnostic(file: file, message: "cannot read file: \(error.reason)")])
     }
-    return run(parsed: parser.finish(), options: options)
+    return parser.finish()
   }
 
   /// The name of a fixture read from standard input, as compilers call it.

@@ -28,6 +28,13 @@ package struct ExpectationFailure: Sendable, Hashable, CustomStringConvertible {
   package var column: Int
   package var message: String
   package var description: String { "\(file):\(line):\(column): error: \(message)" }
+
+  package init(file: String, line: Int, column: Int, message: String) {
+    self.file = file
+    self.line = line
+    self.column = column
+    self.message = message
+  }
 }
 
 /// The result of running one fixture.
@@ -44,6 +51,18 @@ package struct FixtureResult: Sendable {
   /// Whether `iommu.debug_pagealloc` was on: the kernel text starts with `iommu_debug_init()`'s boot line.
   package var debugPageAlloc = false
   package var summary: RunSummary
+
+  package init(
+    file: String, diagnostics: [Diagnostic], outcomes: [StatementOutcome], failures: [ExpectationFailure],
+    stats: [String], summary: RunSummary
+  ) {
+    self.file = file
+    self.diagnostics = diagnostics
+    self.outcomes = outcomes
+    self.failures = failures
+    self.stats = stats
+    self.summary = summary
+  }
 
   /// Whether the fixture passes as a test (`check`).
   /// Warnings do not make it fail.
@@ -85,5 +104,7 @@ package struct RunSummary: Sendable, Hashable {
   /// Distinct report sites: a kind at a guilty frame, as syzkaller tells
   /// one bug from another by its title.
   package var sites: Int { siteKeys.count }
-  var siteKeys: Set<String> = []
+  package var siteKeys: Set<String> = []
+
+  package init() {}
 }

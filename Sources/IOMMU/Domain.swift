@@ -195,6 +195,7 @@ package final class Domain: Sendable, CustomStringConvertible {
       }
       throw failure
     }
+    machine.memory.stepObserver?.kernelStep(.mapPTEsWritten)
     debugMap(iova: iova, phys: phys, size: size, context: context)
     machine.observer?.mapped(self, iova: iova, phys: phys, size: size, context: context)
   }
@@ -273,6 +274,7 @@ package final class Domain: Sendable, CustomStringConvertible {
     #if IOMMU_DEBUG_PAGEALLOC
       if !beginFirst, let hooks = machine.debugHooks { Self.debugUnmapBegin(hooks, self, iova, size, context) }
     #endif
+    machine.memory.stepObserver?.kernelStep(.unmapBegun)
     var unmapped: UInt64 = 0
     var refused = false
     if let end = iova.adding(size), end.rawValue <= unit.format.inputLimit {
@@ -296,12 +298,14 @@ package final class Domain: Sendable, CustomStringConvertible {
       machine.warnOnce(.partialLargeUnmap(self, iova: iova, size: size), context: context)
     }
     gatherInvalidation(gather, iova: iova.rawValue, size: size, unmapped: unmapped, into: &iotlb, context: context)
+    machine.memory.stepObserver?.kernelStep(.unmapPTEsCleared)
     #if IOMMU_DEBUG_PAGEALLOC
       if let hooks = machine.debugHooks {
         Self.debugUnmapEnd(hooks, self, iova, size, unmapped, gather.removed, context)
       }
     #endif
     machine.observer?.unmapped(self, iova: iova, size: size, unmapped: unmapped, context: context)
+    machine.memory.stepObserver?.kernelStep(.unmapEnded)
     return unmapped
   }
 

@@ -109,6 +109,7 @@ extension Machine {
   /// of `pci_reset_function()`).
   package func flr(_ device: Device, context: CallContext) throws(MachineError) {
     try flrBegin(device, context: context)
+    memory.stepObserver?.kernelStep(.flrStarted)
     try flrEnd(device, context: context)
   }
 

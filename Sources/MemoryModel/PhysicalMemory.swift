@@ -87,6 +87,9 @@ package final class PhysicalMemory: Sendable {
 
   /// The observer, set once before the first allocation.
   @exclusivity(unchecked) package nonisolated(unsafe) var observer: (any PageAllocatorObserver)?
+  /// Told at each `KernelStep` of the machine (`iommusan explore`), set once
+  /// before the first statement; nil in a plain run.
+  @exclusivity(unchecked) package nonisolated(unsafe) var stepObserver: (any KernelStepObserver)?
 
   package init(config: MemoryConfiguration, clock: EmulatedClock = EmulatedClock(), residentLimit: UInt64? = nil) {
     self.config = config
@@ -270,6 +273,7 @@ package final class PhysicalMemory: Sendable {
       return
     }
     observer?.freePagesPrepare(block, use: use, stack: freeStack, context: context)
+    stepObserver?.kernelStep(.freePagesChecked)
     state.withLock { $0.buddy.free(block.head.rawValue, order: block.order) }
   }
 

@@ -1,4 +1,5 @@
 import Dispatch
+import Explore
 import FixtureLanguage
 import FixtureRunner
 import Foundation
@@ -9,7 +10,7 @@ enum Commands {
   static let run = CommandSpec(
     name: "run", abstract: "Run fixtures under the sanitizer and print what it reports.",
     usage:
-      "iommusan run [--format <format>] [--cmdline <params>] [--max-ram <size>] [--max-resident <size>] [--max-reports <n>] [--history <pages>] [--html <file>] [--stats] <file> ...",
+      "iommusan run [--format <format>] [--cmdline <params>] [--max-ram <size>] [--max-resident <size>] [--max-reports <n>] [--history <pages>] [--html <file>] [--schedule <schedule>] [--stats] <file> ...",
     discussion: """
       Reports print in statement order, each statement's warnings and errors on standard error
       right after its reports. The summary counts reports and the distinct sites (kind and
@@ -37,6 +38,10 @@ enum Commands {
       (
         "max-resident", "size",
         "The most memory the emulated machine may keep: frames, page tables, domains, devices (default: 1G)."
+      ),
+      (
+        "schedule", "schedule",
+        "Run the task blocks under this schedule ('cpu:2,dev:1', as 'iommusan explore' prints it)."
       ),
     ],
     flags: [
@@ -71,9 +76,14 @@ enum Commands {
 
   static let help = CommandSpec(
     name: "help", abstract: "Show subcommand help information.", usage: "iommusan help [<subcommand>]",
-    arguments: [("subcommand", "A subcommand: run, check, explain, bench, replay or help. Without one, the overview.")])
+    arguments: [
+      (
+        "subcommand",
+        "A subcommand: run, check, explore, merge, explain, bench, replay or help. Without one, the overview."
+      )
+    ])
 
-  static let all = [run, check, explain, bench, replay]
+  static let all = [run, check, explore, merge, explain, bench, replay]
 
   /// ` (did you mean 'run'?)` for a misspelt subcommand, or "".
   static func didYouMean(_ name: String) -> String {
@@ -96,6 +106,8 @@ enum Commands {
     SUBCOMMANDS:
       run                     Run fixtures under the sanitizer and print what it reports.
       check                   Run folders of fixtures as a test suite.
+      explore                 Search the interleavings of a fixture's task blocks for reports.
+      merge                   Merge the JSON output of 'explore --shard' runs.
       explain                 Explain a report kind and how to fix its cause.
       bench                   Measure the sanitizer's overhead as dma_map_benchmark does.
       replay                  Replay an ftrace log of iommu, kmem and dma events.
@@ -127,7 +139,17 @@ enum Commands {
     let progress = ProgressLine()
     options.progress = { progress.update("iommusan: run: " + progressText($0)) }
     for file in p.positionals {
-      let result = FixtureRunner.run(path: file, options: options)
+      var result: FixtureResult
+      if let schedule = p.options["schedule"] {
+        let (scheduled, mismatch) = try scheduledRun(file, schedule: schedule, options: options)
+        result = scheduled
+        if let mismatch {
+          write(mismatch + "\n", to: .standardError)
+          status = 2
+        }
+      } else {
+        result = FixtureRunner.run(path: file, options: options)
+      }
       progress.clear()
       html?.runs.append(HTMLRun(result, check: false))
       let r = RunOutputRenderer(
@@ -226,7 +248,12 @@ enum Commands {
     for (i, f) in files.enumerated() {
       sem.wait()
       queue.async(group: group) {
-        box.set(i, FixtureRunner.run(path: f, options: options))
+        let parsed = FixtureRunner.parse(path: f, options: options)
+        // A fixture with `expect schedules=` lines is checked over its schedules.
+        let result =
+          parsed.scheduleExpectations.isEmpty
+          ? FixtureRunner.run(parsed: parsed, options: options) : Explorer.check(parsed, options: options)
+        box.set(i, result)
         finished(i)
         sem.signal()
       }

@@ -21,6 +21,8 @@ func main(_ argv: [String]) -> Int32 {
     case "check": return try Commands.checkCommand(rest)
     case "explain": return try Commands.explainCommand(rest)
     case "replay": return try Commands.replayCommand(rest)
+    case "explore": return try Commands.exploreCommand(rest)
+    case "merge": return try Commands.mergeCommand(rest)
     case "bench": return try Commands.benchCommand(rest)
     case "bench-worker": return try Commands.benchWorkerCommand(rest)
     case "help":

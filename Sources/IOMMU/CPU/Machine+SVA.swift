@@ -74,24 +74,34 @@ extension Machine {
       off += 4096
     }
     let z = context.chain("zap_pte_range", "unmap_page_range", "unmap_vmas", "vms_complete_munmap_vmas", "__vm_munmap")
-
+    memory.stepObserver?.kernelStep(.cpuPTEsCleared)
     registry.withLock { $0.cpuTLBFlushes += 1 }
     if policy.notifier == .sync {
       // tlb_flush_mmu_tlbonly(): arch_invalidate_secondary_tlbs() with the CPU flush.
       invalidateSecondaryTLBs(p, range: range, context: context)
     }
+    memory.stepObserver?.kernelStep(.cpuTLBFlushed)
     for b in pages {
       try? memory.freePages(
         b, context: context,
         stack: [KernelFrame("free_pages_prepare"), KernelFrame("free_unref_folios"), KernelFrame("tlb_flush_mmu")] + z)
     }
     let tables = cpu.unlinkEmptyPTETables(pgd: p.pgd, start: a.start.rawValue, size: a.size)
+    if !tables.isEmpty && policy.notifier == .sync {
+      // tlb_finish_mmu() -> tlb_flush_mmu(): the unlinked tables are freed
+      // (tlb_table_flush()) only after another tlb_flush_mmu_tlbonly() with
+      // freed_tables, which invalidates the secondary TLBs again: a walk
+      // cached after the first flush must not outlive the table.
+      registry.withLock { $0.cpuTLBFlushes += 1 }
+      invalidateSecondaryTLBs(p, range: range, context: context)
+    }
     for t in tables {
       try? memory.freePages(
         t, context: context,
         stack: context.chain(
           "free_pages_prepare", "__free_frozen_pages", "pagetable_free", "free_pgd_range", "free_pgtables"))
     }
+    memory.stepObserver?.kernelStep(.munmapPagesFreed)
     if policy.notifier == .deferredEnd {
       // mmu_notifier_invalidate_range_end(): after pages and tables went back.
       invalidateSecondaryTLBs(p, range: range, context: context)
@@ -181,6 +191,7 @@ extension Machine {
       off += 4096
     }
     flushTLBKernelRange(start: area.start.rawValue, end: area.start.rawValue + area.size, context: context)
+    memory.stepObserver?.kernelStep(.vunmapFlushed)
     for b in area.pages {
       try? memory.freePages(
         b, context: context, stack: context.chain("free_pages_prepare", "__free_frozen_pages", "__free_pages", "vfree"))
@@ -221,6 +232,9 @@ extension Machine {
   /// range for every SVA mm, then the queued kernel table pages are freed.
   /// The corresponding Linux function is `kernel_pgtable_work_func()`.
   package func runDeferredWork(context: CallContext) {
+    if let steps = memory.stepObserver, cpu.state.withLock({ !$0.pendingFree.isEmpty }) {
+      steps.kernelStep(.kernelPageTablesQueued)
+    }
     let pending = cpu.state.withLock { s -> [PageBlock] in
       let p = s.pendingFree
       s.pendingFree = []

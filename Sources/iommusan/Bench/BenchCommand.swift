@@ -5,7 +5,7 @@ extension Commands {
   static let bench = CommandSpec(
     name: "bench", abstract: "Measure the sanitizer's map/unmap overhead, as dma_map_benchmark does.",
     usage:
-      "iommusan bench [-t <threads>] [-s <seconds>] [-g <granule>] [-d <dir>] [-m <mode>] [-x <ns>] [--domains <n>] [--config <config>] [--compiled-out <path>] [--matrix [--layouts <n>] [--compiled-in <paths>]] [--json] [--iova]",
+      "iommusan bench [-t <threads>] [-s <seconds>] [-g <granule>] [-d <dir>] [-m <mode>] [-x <ns>] [--domains <n>] [--config <config>] [--compiled-out <path>] [--matrix [--layouts <n>] [--compiled-in <paths>]] [--json] [--iova] [--explore <fixture> ...]",
     discussion: """
       Each thread maps and unmaps its own buffer of <granule> pages through the DMA API for
       <seconds>, timing every call; the output is dma_map_benchmark's. --matrix runs 4K, 1M and
@@ -47,7 +47,12 @@ extension Commands {
     flags: [
       ("matrix", "Run the whole matrix and print the ratios."), ("json", "Print one JSON object instead of text."),
       ("iova", "Time dma_map + dma_unmap with 1k, 100k and 1M live mappings; print the ratios."),
-    ])
+      (
+        "explore",
+        "Time 'iommusan explore' on the fixtures given: a schedule against a plain run, and schedules explored and pruned per second."
+      ),
+    ],
+    arguments: [("fixture", "With --explore: the fixtures to explore.")])
 
   static func number(_ p: ParsedArguments, _ key: String, default d: UInt64, range: ClosedRange<UInt64>, what: String)
     throws(UsageError) -> UInt64
@@ -99,6 +104,7 @@ extension Commands {
       return failures.isEmpty ? 0 : 1
     }
     if p.flags.contains("iova") { return BenchIOVA.run() }
+    if p.flags.contains("explore") { return benchExplore(p.positionals) }
     let c = try benchCase(p)
     let secs = try seconds(p, default: 20)
     let config = try benchConfig(p)

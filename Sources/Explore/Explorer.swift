@@ -1,0 +1,360 @@
+import FixtureLanguage
+import FixtureRunner
+import KernelTypes
+import Reports
+import SplitMix
+
+/// How `iommusan explore` searches.
+package struct ExploreOptions: Sendable {
+  /// The default preemption bound. CHESS (Musuvathi and Qadeer, PLDI 2007;
+  /// OSDI 2008) found nearly every known concurrency bug within 2
+  /// preemptions, and the schedules within a bound grow as steps^K: 2 keeps
+  /// a seed fixture (tens of steps) to a few thousand schedules, exhausted in
+  /// seconds, and each seed race here needs 1.
+  package static let defaultPreemptions = 2
+  /// The default number of PCT runs.
+  package static let defaultRuns = 1000
+
+  /// `--preemptions K`.
+  package var preemptions = ExploreOptions.defaultPreemptions
+  /// `--seed N`: PCT instead of the systematic search.
+  package var seed: UInt64?
+  /// `--runs N` (PCT).
+  package var runs = ExploreOptions.defaultRuns
+  /// `--all`: every distinct report (kind and site), not only the first.
+  package var all = false
+  /// `--shard I/N`: this process explores part I of N.
+  package var shard = Shard(index: 0, count: 1)
+  /// The most schedules one exploration runs (`--max-schedules`).
+  package var maxSchedules = 1_000_000
+  /// Options of each run (cmdline, limits, `--history`).
+  package var run = RunOptions()
+
+  package init() {}
+}
+
+/// `--shard I/N`: part I (0-based) of N.
+package struct Shard: Sendable, Hashable, CustomStringConvertible {
+  package var index: Int
+  package var count: Int
+  package init(index: Int, count: Int) {
+    self.index = index
+    self.count = count
+  }
+  package var description: String { "\(index)/\(count)" }
+}
+
+/// A distinct report (kind and site) and the schedule that first showed it.
+package struct ExploreFinding: Sendable {
+  /// `KIND SITE`: the report kind and its driver frame.
+  package var key: String
+  package var schedule: Schedule
+  package var preemptions: Int
+  /// The run under that schedule (its reports, and `--history`).
+  package var result: FixtureResult
+}
+
+/// What an exploration found.
+package struct ExploreResult: Sendable {
+  package var file: String
+  package var mode: String
+  package var preemptionBound: Int
+  package var shard: Shard
+  /// Schedules run (the minimization's re-runs aside).
+  package var schedules = 0
+  /// Alternatives not run because they would pass the preemption bound.
+  package var pruned = 0
+  /// Whether every schedule within the bound (of this shard) ran.
+  package var complete = false
+  package var findings: [ExploreFinding] = []
+  /// For each `expect schedules=` line: the schedules where its check held, of `schedules`.
+  package var expectations: [(expectation: ScheduleExpectation, held: Int, witness: Schedule?)] = []
+  /// Diagnostics that stopped the fixture (the default schedule's), with their warnings.
+  package var diagnostics: [Diagnostic] = []
+  /// A fatal error in some schedule (a limit), with its schedule.
+  package var stopped: (diagnostic: Diagnostic, schedule: Schedule)?
+
+  /// Whether every `expect schedules=` line holds over the schedules explored.
+  package func holds(_ e: ScheduleExpectation, held: Int) -> Bool {
+    switch e.quantifier {
+    case .some: return held > 0
+    case .none: return held == 0
+    case .all: return held == schedules
+    }
+  }
+
+  /// The failed `expect schedules=` lines, as `FILE:LINE:COL: error: ...`.
+  package var expectationFailures: [String] {
+    expectations.compactMap { item in
+      guard !holds(item.expectation, held: item.held) else { return nil }
+      let loc = item.expectation.location
+      return
+        "\(file):\(loc.line):\(loc.column): error: expected '\(item.expectation.text)': it held in \(item.held) of \(Plural.count(schedules, "schedule"))"
+    }
+  }
+
+  /// 0: no schedule reported and every expectation held; 1: a report or a
+  /// failed expectation; 2: the fixture could not run.
+  package var exitStatus: Int32 {
+    if diagnostics.contains(where: \.isError) || stopped != nil { return 2 }
+    return findings.isEmpty && expectationFailures.isEmpty ? 0 : 1
+  }
+}
+
+/// `iommusan explore`: runs a fixture under many schedules of its task
+/// blocks. A scheduler above the runner: the fixture runner interprets
+/// statements, the machine only calls `KernelStepObserver`.
+package enum Explorer {
+  /// Runs one schedule (`iommusan run --schedule`).
+  package static func replay(_ parsed: ParsedFixture, schedule: Schedule, options: RunOptions) -> (
+    FixtureResult, ScheduleError?
+  ) {
+    let outcome = ScheduleRun.run(parsed, options: options, policy: .prefix(schedule.choices))
+    return (outcome.result, outcome.mismatch)
+  }
+
+  /// Explores `parsed` as `options` say.
+  package static func explore(_ parsed: ParsedFixture, options: ExploreOptions) -> ExploreResult {
+    var result = ExploreResult(
+      file: parsed.file, mode: options.seed == nil ? "systematic" : "pct", preemptionBound: options.preemptions,
+      shard: options.shard)
+    result.expectations = parsed.scheduleExpectations.map { ($0, 0, nil) }
+    var runOptions = options.run
+    runOptions.history = []
+    let root = ScheduleRun.run(parsed, options: runOptions, policy: .prefix([]))
+    guard !(root.result.hasErrors && root.result.outcomes.isEmpty) else {
+      result.diagnostics = root.result.diagnostics
+      return result
+    }
+    result.diagnostics = root.result.diagnostics.filter { !$0.isError }
+    var search = Search(parsed: parsed, options: options, runOptions: runOptions, result: result)
+    if options.seed != nil {
+      search.pct(root: root)
+    } else {
+      search.systematic(root: root)
+    }
+    return search.result
+  }
+}
+
+/// The state of one exploration.
+private struct Search {
+  let parsed: ParsedFixture
+  let options: ExploreOptions
+  let runOptions: RunOptions
+  var result: ExploreResult
+  var seen: Set<String> = []
+  /// Whether to go on after a finding.
+  var continues: Bool { options.all || !parsed.scheduleExpectations.isEmpty }
+
+  init(parsed: ParsedFixture, options: ExploreOptions, runOptions: RunOptions, result: ExploreResult) {
+    self.parsed = parsed
+    self.options = options
+    self.runOptions = runOptions
+    self.result = result
+  }
+
+  /// Counts one schedule; false when the search should stop.
+  mutating func record(_ outcome: ScheduleOutcome, counted: Bool = true) -> Bool {
+    if counted {
+      result.schedules += 1
+      for (k, held) in outcome.checks.enumerated() where k < result.expectations.count {
+        if held { result.expectations[k].held += 1 }
+        // The first schedule that shows it (some, none) or breaks it (all).
+        if result.expectations[k].witness == nil, held != (result.expectations[k].expectation.quantifier == .all) {
+          result.expectations[k].witness = outcome.schedule
+        }
+      }
+    }
+    if let fatal = outcome.result.diagnostics.first(where: \.isError) {
+      result.stopped = (fatal, outcome.schedule)
+      return false
+    }
+    let keys = outcome.result.summary.siteKeys.sorted().filter { !seen.contains($0) }
+    for key in keys {
+      seen.insert(key)
+      let (schedule, preemptions) = minimize(outcome, key: key)
+      var options = runOptions
+      options.history = self.options.run.history
+      let (replayed, _) = Explorer.replay(parsed, schedule: schedule, options: options)
+      result.findings.append(
+        ExploreFinding(key: key, schedule: schedule, preemptions: preemptions, result: replayed))
+    }
+    if !keys.isEmpty && !continues { return false }
+    return result.schedules < options.maxSchedules
+  }
+
+  /// A schedule with as few preemptions as this finds, by trying, for each
+  /// switch, the schedule without it (later choices kept) and the schedule
+  /// that stops choosing after it (the default goes on), while the report
+  /// still shows. Systematic schedules are minimal already; PCT's are not.
+  func minimize(_ outcome: ScheduleOutcome, key: String) -> (Schedule, Int) {
+    var best = outcome
+    var improved = true
+    while improved {
+      improved = false
+      let choices = best.points.map(\.chosen)
+      for (i, p) in best.points.enumerated() where p.current != nil && p.current != p.chosen {
+        var without = choices
+        without[i] = p.current!
+        for candidate in [without, Array(choices.prefix(i + 1))] {
+          let trial = ScheduleRun.run(parsed, options: runOptions, policy: .prefix(candidate))
+          if trial.mismatch == nil || candidate.count == i + 1, trial.result.summary.siteKeys.contains(key),
+            trial.preemptions < best.preemptions
+          {
+            best = trial
+            improved = true
+            break
+          }
+        }
+        if improved { break }
+      }
+    }
+    if options.seed != nil, best.preemptions > 0, let fewer = fewestPreemptions(key, below: best.preemptions) {
+      best = fewer
+    }
+    return (best.schedule, best.preemptions)
+  }
+
+  /// The first schedule, fewest preemptions first, below `bound` preemptions
+  /// that shows `key`: a systematic search of at most `minimizeBudget` schedules.
+  func fewestPreemptions(_ key: String, below bound: Int) -> ScheduleOutcome? {
+    var levels = Array(repeating: [[String]](), count: bound)
+    levels[0].append([])
+    var runs = 0
+    for level in levels.indices {
+      var next = 0
+      while next < levels[level].count, runs < Self.minimizeBudget {
+        let prefix = levels[level][next]
+        next += 1
+        let outcome = ScheduleRun.run(parsed, options: runOptions, policy: .prefix(prefix))
+        runs += 1
+        if outcome.result.summary.siteKeys.contains(key) { return outcome }
+        var choices = outcome.points.prefix(prefix.count).map(\.chosen)
+        for i in prefix.count..<outcome.points.count {
+          let p = outcome.points[i]
+          for e in p.enabled where e != p.chosen {
+            let k = p.preemptions + (p.current.map { $0 != e ? 1 : 0 } ?? 0)
+            if k < bound { levels[k].append(choices + [e]) }
+          }
+          choices.append(p.chosen)
+        }
+      }
+    }
+    return nil
+  }
+
+  /// The most schedules `fewestPreemptions` runs for one finding.
+  static let minimizeBudget = 2000
+
+  /// Every schedule within the preemption bound, fewest preemptions first.
+  mutating func systematic(root: ScheduleOutcome) {
+    // levels[k]: prefixes whose schedules have k preemptions; each item
+    // carries its shard (by its first deviation from the root).
+    var levels = Array(repeating: [([String], Int)](), count: options.preemptions + 1)
+    var rootAlternatives = 0
+    expand(root, prefixLength: 0, shard: nil, levels: &levels, rootAlternatives: &rootAlternatives)
+    if options.shard.index == 0 {
+      guard record(root) else { return }
+    }
+    for level in levels.indices {
+      var next = 0
+      while next < levels[level].count {
+        let (prefix, shard) = levels[level][next]
+        next += 1
+        guard shard % options.shard.count == options.shard.index else { continue }
+        let outcome = ScheduleRun.run(parsed, options: runOptions, policy: .prefix(prefix))
+        expand(outcome, prefixLength: prefix.count, shard: shard, levels: &levels, rootAlternatives: &rootAlternatives)
+        guard record(outcome) else { return }
+      }
+      levels[level] = []
+    }
+    result.complete = true
+  }
+
+  /// Queues every alternative at the points past the prefix.
+  mutating func expand(
+    _ outcome: ScheduleOutcome, prefixLength: Int, shard: Int?, levels: inout [[([String], Int)]],
+    rootAlternatives: inout Int
+  ) {
+    let points = outcome.points
+    guard prefixLength < points.count else { return }
+    var choices = points.prefix(prefixLength).map(\.chosen)
+    for i in prefixLength..<points.count {
+      let p = points[i]
+      for e in p.enabled where e != p.chosen {
+        let cost = p.current.map { $0 != e && p.enabled.contains($0) ? 1 : 0 } ?? 0
+        let k = p.preemptions + cost
+        guard k <= options.preemptions else {
+          result.pruned += 1
+          continue
+        }
+        let s = shard ?? rootAlternatives
+        if shard == nil { rootAlternatives += 1 }
+        levels[k].append((choices + [e], s))
+      }
+      choices.append(p.chosen)
+    }
+  }
+
+  /// PCT: `options.runs` random schedules, bug depth `preemptions + 1`.
+  mutating func pct(root: ScheduleOutcome) {
+    var rng = SplitMix64(seed: options.seed ?? 0)
+    let steps = max(root.points.count, 1)
+    if options.shard.index == 0 {
+      guard record(root) else { return }
+    }
+    for run in 0..<options.runs {
+      let seed = rng.next()
+      var changes: Set<Int> = []
+      for _ in 0..<options.preemptions { changes.insert(Int(rng.next() % UInt64(steps))) }
+      guard run % options.shard.count == options.shard.index else { continue }
+      let outcome = ScheduleRun.run(parsed, options: runOptions, policy: .pct(seed: seed, changePoints: changes))
+      guard record(outcome) else { return }
+    }
+    result.complete = true
+  }
+}
+
+extension Explorer {
+  /// `iommusan check` of a fixture with `expect schedules=` lines: explores
+  /// it at the default bound with `--all`. It passes when every such line
+  /// holds and every report kind found is named by one of them.
+  package static func check(_ parsed: ParsedFixture, options: RunOptions) -> FixtureResult {
+    var explore = ExploreOptions()
+    explore.all = true
+    explore.run = options
+    let r = Explorer.explore(parsed, options: explore)
+    var failures: [ExpectationFailure] = []
+    for item in r.expectations where !r.holds(item.expectation, held: item.held) {
+      let loc = item.expectation.location
+      let witness = item.witness.map { " (schedule '\($0)')" } ?? ""
+      failures.append(
+        ExpectationFailure(
+          file: r.file, line: loc.line, column: loc.column,
+          message:
+            "expected '\(item.expectation.text)': it held in \(item.held) of \(Plural.count(r.schedules, "schedule"))\(witness)"
+        ))
+    }
+    let named = Set(
+      parsed.scheduleExpectations.compactMap { e -> String? in
+        guard e.quantifier != .none, case .report(let want, _) = e.check else { return nil }
+        return want.kind.rawValue
+      })
+    for f in r.findings {
+      let kind = String(f.key.prefix { $0 != " " })
+      guard !named.contains(kind) else { continue }
+      failures.append(
+        ExpectationFailure(
+          file: r.file, line: 0, column: 0,
+          message: "unexpected report \(kind) in schedule '\(f.schedule)': no 'expect schedules=' line names it"))
+    }
+    var diagnostics = r.diagnostics
+    if let stopped = r.stopped { diagnostics.append(stopped.diagnostic) }
+    var summary = RunSummary()
+    summary.statements = parsed.statements.count
+    summary.reports = r.findings.count
+    return FixtureResult(
+      file: r.file, diagnostics: diagnostics, outcomes: [], failures: failures, stats: [], summary: summary)
+  }
+}

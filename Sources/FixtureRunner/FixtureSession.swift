@@ -1,0 +1,75 @@
+import FixtureLanguage
+import KernelTypes
+import Reports
+
+/// One run of a fixture whose statements a scheduler above the runner
+/// starts one at a time, from threads of its choosing, one thread at a time
+/// (`iommusan explore`). The session only interprets statements: which
+/// statement runs when is the scheduler's business.
+package final class FixtureSession: @unchecked Sendable {
+  private let execution: Execution
+  /// The fixture, with the `--cmdline` parameters applied.
+  package let parsed: ParsedFixture
+
+  private init(execution: Execution, parsed: ParsedFixture) {
+    self.execution = execution
+    self.parsed = parsed
+  }
+
+  /// Builds the machine of a parsed fixture; `steps` is told at each
+  /// `KernelStep`. A fixture that cannot run gives its result instead.
+  package static func start(
+    parsed: ParsedFixture, options: RunOptions, steps: (any KernelStepObserver)?
+  ) -> Result<FixtureSession, FixtureFailure> {
+    var parsed = parsed
+    var diagnostics = parsed.diagnostics
+    if let extra = options.cmdline { diagnostics += parsed.cmdline.apply(parameters: extra) }
+    parsed.diagnostics = diagnostics
+    guard !diagnostics.contains(where: \.isError) else {
+      return .failure(
+        FixtureFailure(
+          result: FixtureResult(
+            file: parsed.file, diagnostics: diagnostics, outcomes: [], failures: [], stats: [],
+            summary: RunSummary())))
+    }
+    do {
+      let execution = try Execution(parsed: parsed, options: options)
+      execution.machine.memory.stepObserver = steps
+      return .success(FixtureSession(execution: execution, parsed: parsed))
+    } catch {
+      return .failure(
+        FixtureFailure(
+          result: FixtureResult(
+            file: parsed.file, diagnostics: diagnostics + [error.diagnostic], outcomes: [], failures: [], stats: [],
+            summary: RunSummary())))
+    }
+  }
+
+  /// Runs statement `i` and checks its `expect` lines. False when a fatal
+  /// error (a limit, a machine error) stopped the fixture.
+  package func runStatement(_ i: Int) -> Bool { execution.runStatement(i) }
+
+  /// Keeps what statement `i` produced so far: another task runs before it resumes.
+  package func stash(statement i: Int) { execution.stash(statement: i) }
+
+  /// Whether a report matches an expectation's kind and filters (names as bound now).
+  package func matches(_ report: Report, _ want: ExpectedReport) -> Bool { execution.matches(report, want) }
+
+  /// The result of the statements run, in the order they finished; frees the machine.
+  package func finish() -> FixtureResult {
+    var result = execution.result()
+    result.diagnostics = parsed.diagnostics.filter { !$0.isError } + result.diagnostics
+    execution.machine.tearDown()
+    return result
+  }
+}
+
+/// A fixture that could not start: its result holds the diagnostics.
+package struct FixtureFailure: Error {
+  package var result: FixtureResult
+}
+
+extension FixtureSession {
+  /// The reports of the statements finished so far.
+  package var currentReports: [Report] { execution.outcomes.flatMap(\.reports) }
+}

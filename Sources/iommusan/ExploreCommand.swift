@@ -1,0 +1,283 @@
+import Bench
+import Dispatch
+import Explore
+import FixtureLanguage
+import FixtureRunner
+import Foundation
+import KernelTypes
+import Reports
+
+extension Commands {
+  static let explore = CommandSpec(
+    name: "explore", abstract: "Search the interleavings of a fixture's task blocks for reports.",
+    usage:
+      "iommusan explore [--preemptions <k>] [--seed <n>] [--runs <n>] [--all] [--shard <i/n>] [--jobs <n>] [--format <format>] [--cmdline <params>] [--history <pages>] [--max-schedules <n>] <file> ...",
+    discussion: """
+      Runs each fixture under many schedules of its 'task NAME {' blocks, switching tasks at
+      statement ends and at the kernel steps inside statements (docs/Explore.md). Without --seed
+      the search is systematic: every schedule with at most k preemptions, fewest first. With
+      --seed it runs PCT, randomized with a bug depth of k+1. It stops at the first schedule
+      that reports, or with --all (or 'expect schedules=' lines) goes on and keeps each distinct
+      report (kind and site). Each finding prints the schedule that 'iommusan run --schedule'
+      replays, with the fewest preemptions, and the run's reports.
+      Exit status: 0 when no schedule reported and every 'expect schedules=' line held; 1 when
+      a schedule reported or one did not hold; 2 on usage or parse errors, or a limit.
+      """,
+    options: [
+      ("preemptions", "k", "The most preemptions in a schedule (default: 2)."),
+      ("seed", "n", "Randomized search (PCT) from this seed instead of the systematic one."),
+      ("runs", "n", "Schedules PCT runs (default: 1000)."),
+      ("shard", "i/n", "Explore part i (0-based) of n; 'iommusan merge' joins the parts' JSON output."),
+      ("jobs", "n", "Shards to explore at once in this process (default: 1)."),
+      ("format", "format", "kernel (default) or json (JSON Lines, ending with an 'explore' record)."),
+      ("cmdline", "params", "Kernel parameters applied over each fixture's own cmdline."),
+      ("history", "pages", "Print the whole life of these pages under each finding's schedule."),
+      ("max-schedules", "n", "Stop after this many schedules (default: 1000000)."),
+      ("max-ram", "size", "The largest 'memory' a fixture may ask for (default: 1T)."),
+      ("max-resident", "size", "The most memory the emulated machine may keep (default: 1G)."),
+    ],
+    flags: [
+      ("all", "Collect every distinct report (kind and site) instead of stopping at the first."),
+      ("no-timestamps", "Leave out the printk timestamps of kernel lines."),
+    ],
+    arguments: [("file", "Fixture files to explore.")])
+
+  static let merge = CommandSpec(
+    name: "merge", abstract: "Merge the JSON output of 'explore --shard' runs.",
+    usage: "iommusan merge <file> ...",
+    discussion: """
+      Reads the 'explore' records of JSON Lines files (other lines are skipped), adds up the
+      shards of each fixture and prints one record per fixture. Of the findings with one key,
+      the one with the fewest preemptions stays. Warns when shards are missing.
+      Exit status: 0 when no shard reported and every 'expect schedules=' line held; 1 when one
+      did not; 2 on unreadable input or records that do not belong together.
+      """,
+    arguments: [("file", "JSON Lines files written by 'iommusan explore --format json' ('-': standard input).")])
+
+  static func whole(_ p: ParsedArguments, _ name: String, _ range: ClosedRange<Int>) throws(UsageError) -> Int? {
+    guard let text = p.options[name] else { return nil }
+    guard let n = Int(text), range.contains(n) else {
+      throw UsageError(
+        message:
+          "The value '\(text)' is invalid for '--\(name)': expected a whole number from \(range.lowerBound) to \(range.upperBound)"
+      )
+    }
+    return n
+  }
+
+  static func exploreCommand(_ args: [String]) throws(UsageError) -> Int32 {
+    let p = try explore.parse(args)
+    if p.flags.contains("help") { return printHelp(explore) }
+    let format = try outputFormat(p)
+    var options = ExploreOptions()
+    options.run = try runOptions(p)
+    options.run.history = p.options["history"].map { $0.split(separator: ",").map(String.init) } ?? []
+    options.preemptions = try whole(p, "preemptions", 0...64) ?? ExploreOptions.defaultPreemptions
+    options.runs = try whole(p, "runs", 1...100_000_000) ?? ExploreOptions.defaultRuns
+    options.maxSchedules = try whole(p, "max-schedules", 1...1_000_000_000) ?? options.maxSchedules
+    options.all = p.flags.contains("all")
+    if let text = p.options["seed"] {
+      guard let seed = UInt64(text) else {
+        throw UsageError(message: "The value '\(text)' is invalid for '--seed': expected a whole number")
+      }
+      options.seed = seed
+    }
+    if let text = p.options["shard"] {
+      let parts = text.split(separator: "/")
+      guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, n <= 1_000_000, i >= 0, i < n
+      else {
+        throw UsageError(message: "The value '\(text)' is invalid for '--shard': write I/N with 0 <= I < N")
+      }
+      options.shard = Shard(index: i, count: n)
+    }
+    let jobs = try whole(p, "jobs", 1...1024) ?? 1
+    guard !p.positionals.isEmpty else { throw UsageError(message: "Missing expected argument '<file> ...'") }
+    var status: Int32 = 0
+    for file in p.positionals {
+      let parsed = FixtureRunner.parse(path: file, options: options.run)
+      let results = exploreShards(parsed, options: options, jobs: jobs)
+      var summary = ExploreSummary(results[0])
+      for r in results.dropFirst() { try? summary.add(ExploreSummary(r)) }
+      status = max(status, printExplore(results, summary: summary, format: format, p: p))
+    }
+    return status
+  }
+
+  /// Explores `jobs` shards at once: with `--shard I/N`, shards I, I+N, ... of N·jobs.
+  static func exploreShards(_ parsed: ParsedFixture, options: ExploreOptions, jobs: Int) -> [ExploreResult] {
+    guard jobs > 1 else { return [Explorer.explore(parsed, options: options)] }
+    let slots = Slots<ExploreResult>(count: jobs)
+    DispatchQueue.concurrentPerform(iterations: jobs) { k in
+      var o = options
+      o.shard = Shard(index: options.shard.index + k * options.shard.count, count: options.shard.count * jobs)
+      slots.set(k, Explorer.explore(parsed, options: o))
+    }
+    return slots.values
+  }
+
+  static func printExplore(
+    _ results: [ExploreResult], summary: ExploreSummary, format: OutputFormat, p: ParsedArguments
+  )
+    -> Int32
+  {
+    let first = results[0]
+    let color = Terminal.colorsStandardError
+    if first.diagnostics.contains(where: \.isError) {
+      write(first.diagnostics.map { $0.rendered(color: color) }.joined(), to: .standardError)
+      return 2
+    }
+    let renderer = RunOutputRenderer(
+      format: format, maxReports: nil, sourceLines: true, color: color,
+      timestamps: !p.flags.contains("no-timestamps"))
+    var status: Int32 = summary.findings.isEmpty ? 0 : 1
+    var out = ""
+    if format == .kernel {
+      out +=
+        "\(summary.file): explored \(plural(summary.schedules, "schedule")) (\(summary.mode), at most \(plural(summary.preemptionBound, "preemption"))), \(summary.pruned) pruned by the bound, "
+        + (summary.complete ? "complete" : "stopped") + "\n"
+    }
+    write(out, to: .standardOutput)
+    for f in summary.findings {
+      guard
+        let finding = results.lazy.flatMap(\.findings).first(where: {
+          $0.key == f.key && $0.schedule.description == f.schedule
+        })
+      else { continue }
+      switch format {
+      case .kernel:
+        write(
+          "\(summary.file): \(f.key): schedule '\(f.schedule)' (\(plural(f.preemptions, "preemption")))\n"
+            + "  replay: iommusan run --schedule '\(f.schedule)' \(summary.file)\n", to: .standardOutput)
+      case .json:
+        write(
+          JSONLinesRenderer.record([
+            "finding": .object([
+              JSONMember("file", .string(summary.file)), JSONMember("key", .string(f.key)),
+              JSONMember("schedule", .string(f.schedule)), JSONMember("preemptions", .int(Int64(f.preemptions))),
+            ])
+          ]) + "\n", to: .standardOutput)
+      }
+      for piece in renderer.pieces(finding.result) {
+        switch piece {
+        case .out(let s): write(s, to: .standardOutput)
+        case .err(let s): write(s, to: .standardError)
+        }
+      }
+    }
+    for r in results {
+      if let stopped = r.stopped {
+        write(
+          stopped.diagnostic.rendered(color: color) + "  (under schedule '\(stopped.schedule)')\n",
+          to: .standardError)
+        status = 2
+      }
+    }
+    if format == .kernel {
+      var lines = ""
+      for e in summary.expectations {
+        let witness = e.witness.map { e.quantifier == "all" ? "; not in '\($0)'" : "; first in '\($0)'" } ?? ""
+        lines +=
+          "\(summary.file):\(e.line): \(e.text): held in \(e.held) of \(plural(summary.schedules, "schedule"))\(witness)\n"
+      }
+      write(lines, to: .standardOutput)
+    } else {
+      write(summary.jsonRecord + "\n", to: .standardOutput)
+    }
+    let failures = summary.expectationFailures
+    if !failures.isEmpty {
+      write(failures.map { $0 + "\n" }.joined(), to: .standardError)
+      status = max(status, 1)
+    }
+    return status
+  }
+
+  static func mergeCommand(_ args: [String]) throws(UsageError) -> Int32 {
+    let p = try merge.parse(args)
+    if p.flags.contains("help") { return printHelp(merge) }
+    guard !p.positionals.isEmpty else { throw UsageError(message: "Missing expected argument '<file> ...'") }
+    var merged: [ExploreSummary] = []
+    for path in p.positionals {
+      var bytes: [UInt8] = []
+      do {
+        try InputFile.read(path: path) { chunk in
+          bytes += chunk
+          return true
+        }
+      } catch {
+        write("\(path): error: \(error.reason)\n", to: .standardError)
+        return 2
+      }
+      do throws(ScheduleError) {
+        for record in try ExploreSummary.records(in: String(decoding: bytes, as: UTF8.self)) {
+          if let k = merged.firstIndex(where: { $0.file == record.file }) {
+            try merged[k].add(record)
+          } else {
+            merged.append(record)
+          }
+        }
+      } catch {
+        write("\(path): error: \(error.message)\n", to: .standardError)
+        return 2
+      }
+    }
+    var status: Int32 = 0
+    for m in merged {
+      write(m.jsonRecord + "\n", to: .standardOutput)
+      let missing = Set(0..<m.shardCount).subtracting(m.shards).sorted()
+      if !missing.isEmpty {
+        write(
+          "\(m.file): warning: \(missing.count) of \(m.shardCount) shards missing (\(missing.prefix(8).map(String.init).joined(separator: ", "))\(missing.count > 8 ? ", ..." : ""))\n",
+          to: .standardError)
+      }
+      let failures = m.expectationFailures
+      write(failures.map { $0 + "\n" }.joined(), to: .standardError)
+      if !m.findings.isEmpty || !failures.isEmpty { status = 1 }
+    }
+    return status
+  }
+
+  /// `run --schedule STRING`: one schedule of each fixture, exactly as `explore` printed it.
+  static func scheduledRun(_ file: String, schedule text: String, options: RunOptions) throws(UsageError) -> (
+    FixtureResult, String?
+  ) {
+    let schedule: Schedule
+    do throws(ScheduleError) {
+      schedule = try Schedule(parsing: text)
+    } catch {
+      throw UsageError(message: "The value '\(text)' is invalid for '--schedule': \(error.message)")
+    }
+    let parsed = FixtureRunner.parse(path: file, options: options)
+    let (result, mismatch) = Explorer.replay(parsed, schedule: schedule, options: options)
+    return (result, mismatch.map { "\(result.file): error: \($0.message)" })
+  }
+}
+
+extension Commands {
+  /// `bench --explore FILE...`: one line per fixture, measured in this run.
+  static func benchExplore(_ files: [String]) -> Int32 {
+    guard !files.isEmpty else {
+      write("bench: --explore needs fixture files\n", to: .standardError)
+      return 2
+    }
+    var out =
+      "fixture                                  schedules pruned  search s  sched/s  pruned/s  plain ms  sched ms  replay/plain  search/plain\n"
+    for file in files {
+      let parsed = FixtureRunner.parse(path: file)
+      guard !parsed.hasErrors else {
+        write(parsed.errors.map { $0.description + "\n" }.joined(), to: .standardError)
+        return 2
+      }
+      let f = ExploreBenchFigures.measure(parsed)
+      let name = String(file.split(separator: "/").last ?? Substring(file))
+      func col(_ s: String, _ w: Int) -> String { String(repeating: " ", count: max(0, w - s.count)) + s }
+      out +=
+        name.padding(toLength: 40, withPad: " ", startingAt: 0)
+        + col("\(f.schedules)", 10) + col("\(f.pruned)", 7) + col(f.exploreSeconds.fixed(3), 10)
+        + col(f.schedulesPerSecond.fixed(0), 9) + col(f.prunedPerSecond.fixed(0), 10)
+        + col((f.plainSeconds * 1000).fixed(3), 10) + col((f.scheduleSeconds * 1000).fixed(3), 10)
+        + col(f.replayRatio.fixed(2), 14) + col(f.searchRatio.fixed(2), 14) + (f.complete ? "" : "  (stopped)") + "\n"
+    }
+    write(out, to: .standardOutput)
+    return 0
+  }
+}

@@ -1,0 +1,210 @@
+import Explore
+import FixtureLanguage
+import FixtureRunner
+import Foundation
+import KernelTypes
+import Reports
+import Testing
+
+/// The repository root, found from this file.
+let repositoryRoot: String = {
+  var url = URL(fileURLWithPath: #filePath)
+  for _ in 0..<3 { url.deleteLastPathComponent() }
+  return url.path
+}()
+
+let exploreCorpus: [String] = {
+  let (files, _) = fixtureFiles(under: [repositoryRoot + "/Fixtures/explore"])
+  return files.map { String($0.dropFirst(repositoryRoot.count + 1)) }
+}()
+
+/// The race fixtures, each with the report kind its race shows and its fixed twin.
+let races: [(race: String, kind: String, twin: String)] = [
+  ("debug-pagealloc-check-race", "dma-use-after-free", "debug-pagealloc-check-ordered"),
+  ("kva-free-walk-race", "dma-stale-walk", "kva-free-walk-deferred"),
+  ("notifier-deferred-end-race", "dma-use-after-free", "notifier-sync"),
+  ("ats-flr-race", "ats-invalidation-timeout", "ats-flr-fenced"),
+  ("lazy-flush-queue-race", "dma-use-after-free", "lazy-flush-queue-race-strict"),
+]
+
+func parse(_ path: String) throws -> ParsedFixture {
+  let text = try String(contentsOfFile: repositoryRoot + "/" + path, encoding: .utf8)
+  return FixtureParser.parse(text: text, file: path)
+}
+
+func kernelText(_ r: FixtureResult) -> String {
+  let renderer = RunOutputRenderer(format: .kernel)
+  return renderer.stdout(r) + renderer.stderr(r)
+}
+
+@Suite struct ExploreCorpusTests {
+  /// `iommusan check Fixtures/explore`: every `expect schedules=` line holds.
+  @Test(arguments: exploreCorpus)
+  func fixturePasses(_ path: String) throws {
+    let r = Explorer.check(try parse(path), options: RunOptions())
+    #expect(r.diagnostics.filter(\.isError).isEmpty, "\(r.diagnostics.map(\.description))")
+    #expect(r.failures.isEmpty, "\(r.failures.map(\.description))")
+  }
+
+  /// Each race is found, with a schedule that `run --schedule` replays byte
+  /// for byte; the twin explores clean at the default bound.
+  @Test(arguments: races.map(\.race))
+  func raceFoundAndReplayedTwinClean(_ name: String) throws {
+    let race = try #require(races.first { $0.race == name })
+    let parsed = try parse("Fixtures/explore/\(race.race).fixture")
+    var options = ExploreOptions()
+    options.all = true
+    let r = Explorer.explore(parsed, options: options)
+    #expect(r.complete)
+    let finding = try #require(r.findings.first { $0.key.hasPrefix(race.kind + " ") }, "\(r.findings.map(\.key))")
+    let schedule = try Schedule(parsing: finding.schedule.description)
+    let (replayed, mismatch) = Explorer.replay(parsed, schedule: schedule, options: RunOptions())
+    #expect(mismatch == nil)
+    #expect(kernelText(replayed) == kernelText(finding.result))
+    #expect(replayed.reports.contains { $0.kind.rawValue == race.kind })
+    let twin = Explorer.explore(try parse("Fixtures/explore/\(race.twin).fixture"), options: options)
+    #expect(twin.complete)
+    #expect(twin.findings.isEmpty, "\(twin.findings.map { "\($0.key) '\($0.schedule)'" })")
+  }
+
+  /// The seed 003 window: in some schedule the device's write reaches the
+  /// reused page and the kernel's checks say nothing.
+  @Test func checkRaceHasASilentSchedule() throws {
+    let parsed = try parse("Fixtures/explore/debug-pagealloc-check-race.fixture")
+    var options = ExploreOptions()
+    options.all = true
+    let r = Explorer.explore(parsed, options: options)
+    let alone = try #require(r.expectations.first { $0.expectation.text.hasSuffix("alone") })
+    let witness = try #require(alone.witness)
+    let (replayed, _) = Explorer.replay(parsed, schedule: witness, options: RunOptions())
+    #expect(replayed.reports.map(\.kind.rawValue) == ["dma-use-after-free"])
+    #expect(witness.choices.count >= 2)
+  }
+}
+
+@Suite struct ExploreSearchTests {
+  /// The shards of a search cover it with no overlap: their schedules add up
+  /// to the whole search's, and their findings to its findings.
+  @Test func shardsPartitionTheSearch() throws {
+    let parsed = try parse("Fixtures/explore/debug-pagealloc-check-race.fixture")
+    var options = ExploreOptions()
+    options.all = true
+    let whole = ExploreSummary(Explorer.explore(parsed, options: options))
+    var merged: ExploreSummary?
+    var shardSchedules = 0
+    for i in 0..<3 {
+      options.shard = Shard(index: i, count: 3)
+      let part = ExploreSummary(Explorer.explore(parsed, options: options))
+      shardSchedules += part.schedules
+      // Through the JSON record, as `iommusan merge` reads it.
+      let read = try #require(try ExploreSummary.records(in: part.jsonRecord + "\n").first)
+      #expect(read == part)
+      if merged == nil { merged = read } else { try merged!.add(read) }
+    }
+    let m = try #require(merged)
+    #expect(shardSchedules == whole.schedules)
+    #expect(m.schedules == whole.schedules)
+    #expect(m.coversAll)
+    #expect(Set(m.findings.map(\.key)) == Set(whole.findings.map(\.key)))
+    #expect(m.expectations.map(\.held) == whole.expectations.map(\.held))
+    #expect(m.findings.map(\.preemptions) == whole.findings.sorted { $0.key < $1.key }.map(\.preemptions))
+  }
+
+  /// A bound of 0 runs only the schedules that switch where a task ends.
+  @Test func preemptionBoundLimitsTheSearch() throws {
+    let parsed = try parse("Fixtures/explore/ats-flr-race.fixture")
+    var options = ExploreOptions()
+    options.preemptions = 0
+    let r0 = Explorer.explore(parsed, options: options)
+    #expect(r0.findings.isEmpty)
+    #expect(r0.pruned > 0)
+    options.preemptions = 1
+    let r1 = Explorer.explore(parsed, options: options)
+    #expect(r1.findings.map(\.preemptions) == [1])
+    #expect(r1.schedules > r0.schedules)
+  }
+
+  /// PCT finds the ATS race from a seed, and its schedule, minimized, replays it.
+  @Test func pctFindsTheATSRace() throws {
+    let parsed = try parse("Fixtures/explore/ats-flr-race.fixture")
+    var options = ExploreOptions()
+    options.seed = 7
+    options.runs = 200
+    let r = Explorer.explore(parsed, options: options)
+    let f = try #require(r.findings.first)
+    #expect(f.preemptions == 1)
+    let (replayed, _) = Explorer.replay(parsed, schedule: f.schedule, options: RunOptions())
+    #expect(replayed.reports.contains { $0.kind == .atsInvalidationTimeout })
+  }
+
+  /// Without a schedule, task blocks run one after the other in file order:
+  /// a plain run is the empty schedule.
+  @Test func plainRunIsTheDefaultSchedule() throws {
+    let parsed = try parse("Fixtures/explore/lazy-flush-queue-race.fixture")
+    let plain = FixtureRunner.run(parsed: parsed)
+    let (scheduled, _) = Explorer.replay(parsed, schedule: Schedule(), options: RunOptions())
+    #expect(kernelText(plain) == kernelText(scheduled))
+  }
+
+  @Test func scheduleStrings() throws {
+    let s = try Schedule(parsing: "cpu:2,dev,cpu:1")
+    #expect(s.choices == ["cpu", "cpu", "dev", "cpu"])
+    #expect(s.description == "cpu:2,dev:1,cpu:1")
+    #expect(try Schedule(parsing: "").choices.isEmpty)
+    #expect(throws: ScheduleError.self) { try Schedule(parsing: "cpu:0") }
+    #expect(throws: ScheduleError.self) { try Schedule(parsing: "cpu:x") }
+    #expect(throws: ScheduleError.self) { try Schedule(parsing: ",cpu") }
+    #expect(throws: ScheduleError.self) { try Schedule(parsing: "cpu:99999999999999999999") }
+  }
+
+  /// A schedule that names a task that cannot run is an error, not a trap.
+  @Test func mismatchedScheduleIsAnError() throws {
+    let parsed = try parse("Fixtures/explore/ats-flr-race.fixture")
+    let (_, mismatch) = Explorer.replay(parsed, schedule: try Schedule(parsing: "nic:1"), options: RunOptions())
+    #expect(mismatch?.message.contains("chooses 'nic'") == true)
+  }
+}
+
+@Suite struct TaskBlockParserTests {
+  func errors(_ text: String) -> [String] {
+    FixtureParser.parse(text: text, file: "t.fixture").errors.map { "\($0.line):\($0.column): \($0.message)" }
+  }
+
+  @Test func blocksRunAsTheirTask() {
+    let p = FixtureParser.parse(
+      text: "a = alloc_pages\ntask cpu0 {\n  free_pages a\n}\ntask dev {\n  advance 1ms\n}\nadvance 1ms\n",
+      file: "t.fixture")
+    #expect(p.errors.isEmpty)
+    #expect(p.statements.map { $0.task?.name } == [nil, "cpu0", "dev", nil])
+    #expect(p.statements.map { $0.block?.group } == [nil, 0, 0, nil])
+    #expect(p.statements.map { $0.block?.block } == [nil, 0, 1, nil])
+  }
+
+  @Test func blockMistakes() {
+    #expect(errors("task a {\n}\n}\n") == ["3:1: '}' closes no task block"])
+    #expect(errors("task a {\ntask b {\n}\n").first?.contains("do not nest") == true)
+    #expect(errors("task a {\nadvance 1ms\n") == ["1:1: task block 'a' is not closed: end it with a line '}'"])
+    #expect(errors("task a {\n@irq advance 1ms\n}\n").first?.contains("remove '@irq'") == true)
+    #expect(errors("task a {\nmemory 1G\n}\n").first?.contains("cannot be in a task block") == true)
+    #expect(errors("task a {\n}\ntask a {\n}\n").first?.contains("already has a block") == true)
+  }
+
+  /// v1 meanings stay: `task` is still a name one may bind.
+  @Test func taskIsStillAName() {
+    let p = FixtureParser.parse(text: "task = alloc_pages\nfree_pages task\n", file: "t.fixture")
+    #expect(p.errors.isEmpty)
+    #expect(p.statements.count == 2)
+  }
+
+  @Test func scheduleExpectations() {
+    let p = FixtureParser.parse(
+      text:
+        "a = alloc_pages\nexpect schedules=some report dma-use-after-free page=a alone\nexpect schedules=all no-report\n",
+      file: "t.fixture")
+    #expect(p.errors.isEmpty)
+    #expect(p.scheduleExpectations.map(\.quantifier) == [.some, .all])
+    #expect(p.statements[0].expectations.isEmpty)
+    #expect(errors("expect schedules=most no-report\n").first?.contains("takes some, none or all") == true)
+    #expect(errors("expect schedules=some fault\n").first?.contains("checks 'report KIND") == true)
+  }
+}
