@@ -127,6 +127,7 @@ package enum Explorer {
       return result
     }
     result.diagnostics = root.result.diagnostics.filter { !$0.isError }
+    runOptions.driverSymbols = root.driverSymbols
     var search = Search(parsed: parsed, options: options, runOptions: runOptions, result: result)
     if options.seed != nil {
       search.pct(root: root)

@@ -40,6 +40,8 @@ package struct ScheduleOutcome: Sendable {
   package var checks: [Bool]
   /// A choice of the schedule that named no runnable task (replay of a schedule made for another fixture).
   package var mismatch: ScheduleError?
+  /// The driver symbols the run made (`RunOptions.driverSymbols`).
+  package var driverSymbols: [String: String] = [:]
 
   /// The schedule that reproduces this run: the choices up to the last one the default would not have made.
   package var schedule: Schedule {
@@ -102,9 +104,11 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
       run.session = session
       run.runAll()
       let checks = run.evaluate()
+      let symbols = session.driverSymbols
       let result = session.finish()
       run.session = nil
-      return ScheduleOutcome(points: run.points, result: result, checks: checks, mismatch: run.mismatch)
+      return ScheduleOutcome(
+        points: run.points, result: result, checks: checks, mismatch: run.mismatch, driverSymbols: symbols)
     }
   }
 
