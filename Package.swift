@@ -81,7 +81,8 @@ let package = Package(
       name: "ReplayTests", dependencies: ["KernelTypes", "Replay", "Reports", "MemoryModel", "IOMMUSanTestSupport"]),
     .testTarget(name: "BenchTests", dependencies: ["Bench", "Reports"]),
     .testTarget(
-      name: "ExploreTests", dependencies: ["Explore", "FixtureRunner", "FixtureLanguage", "KernelTypes", "Reports"]),
+      name: "ExploreTests", dependencies: ["Explore", "FixtureRunner", "FixtureLanguage", "KernelTypes", "Reports"],
+      exclude: ["Fixtures"]),
     .testTarget(
       name: "FixtureRunnerTests",
       dependencies: [

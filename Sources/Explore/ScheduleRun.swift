@@ -19,6 +19,8 @@ package struct SchedulePoint: Sendable, Hashable {
   package var preemptions: Int
   /// What just happened: `start`, `line 7` (a statement ended), `line 7 free_pages_prepare` (a kernel step).
   package var label: String
+  /// The statement (index) each enabled task runs a step of if chosen, in the order of `enabled`.
+  var pending: [Int] = []
 }
 
 /// How a run chooses at each point.
@@ -42,6 +44,14 @@ package struct ScheduleOutcome: Sendable {
   package var mismatch: ScheduleError?
   /// The driver symbols the run made (`RunOptions.driverSymbols`).
   package var driverSymbols: [String: String] = [:]
+  /// With `footprints: true`: what each task-block statement touched, by statement index.
+  var footprints: [Int: Footprint] = [:]
+
+  /// The footprint of the step `task` runs if chosen at `point` (everything when unknown).
+  func footprint(_ point: SchedulePoint, _ task: String) -> Footprint {
+    guard let k = point.enabled.firstIndex(of: task), k < point.pending.count else { return .everything }
+    return footprints[point.pending[k]] ?? .everything
+  }
 
   /// The schedule that reproduces this run: the choices up to the last one the default would not have made.
   package var schedule: Schedule {
@@ -88,15 +98,27 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
   private var rng: SplitMix64
   private var priorities: [String: Int] = [:]
   private var lowest = 0
+  private let recorder: FootprintRecorder?
 
-  private init(policy: ChoicePolicy) {
+  private init(policy: ChoicePolicy, recorder: FootprintRecorder?) {
     self.policy = policy
+    self.recorder = recorder
     if case .pct(let seed, _) = policy { rng = SplitMix64(seed: seed) } else { rng = SplitMix64(seed: 0) }
   }
 
   /// Runs `parsed` under `policy`. A fixture that cannot start gives its result with no points.
-  static func run(_ parsed: ParsedFixture, options: RunOptions, policy: ChoicePolicy) -> ScheduleOutcome {
-    let run = ScheduleRun(policy: policy)
+  /// With `footprints`, records what each task-block statement touches (the partial-order reduction's input).
+  static func run(
+    _ parsed: ParsedFixture, options: RunOptions, policy: ChoicePolicy, footprints: Bool = false
+  ) -> ScheduleOutcome {
+    var options = options
+    var recorder: FootprintRecorder?
+    if footprints, options.observer == nil {
+      let r = FootprintRecorder(pageShift: parsed.memory.pageShift)
+      options.observer = r
+      recorder = r
+    }
+    let run = ScheduleRun(policy: policy, recorder: recorder)
     switch FixtureSession.start(parsed: parsed, options: options, steps: run) {
     case .failure(let failure):
       return ScheduleOutcome(points: [], result: failure.result, checks: [], mismatch: nil)
@@ -107,8 +129,19 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
       let symbols = session.driverSymbols
       let result = session.finish()
       run.session = nil
-      return ScheduleOutcome(
+      var outcome = ScheduleOutcome(
         points: run.points, result: result, checks: checks, mismatch: run.mismatch, driverSymbols: symbols)
+      if let recorder, !run.aborted {
+        for (i, s) in parsed.statements.enumerated() where s.block != nil {
+          var f = Footprint.floor(s)
+          if let seen = recorder.touched[i] {
+            f.all = f.all || seen.all
+            f.writes.formUnion(seen.writes)
+          }
+          outcome.footprints[i] = f
+        }
+      }
+      return outcome
     }
   }
 
@@ -117,6 +150,7 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     var i = 0
     while i < statements.count, !aborted {
       guard let block = statements[i].block else {
+        recorder?.current = nil
         if !session.runStatement(i) { aborted = true }
         i += 1
         continue
@@ -163,6 +197,7 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
   private func body(_ task: GroupTask) {
     task.baton.wait()
     while let i = task.currentStatement, !aborted {
+      recorder?.current = i
       if !session.runStatement(i) { aborted = true }
       task.next += 1
       if task.currentStatement == nil || aborted { break }
@@ -195,6 +230,7 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     running = next
     tasks[next].baton.signal()
     baton.wait()
+    recorder?.current = task.currentStatement
   }
 
   private func choose(current: Int?, label: String) -> Int {
@@ -224,7 +260,7 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     points.append(
       SchedulePoint(
         enabled: names, current: current.map { tasks[$0].name }, chosen: tasks[chosen].name,
-        preemptions: preemptions, label: label))
+        preemptions: preemptions, label: label, pending: enabled.map { tasks[$0].currentStatement ?? -1 }))
     if let c = current, c != chosen { preemptions += 1 }
     return chosen
   }

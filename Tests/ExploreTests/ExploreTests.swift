@@ -115,6 +115,7 @@ func kernelText(_ r: FixtureResult) -> String {
     let parsed = try parse("Fixtures/explore/ats-flr-race.fixture")
     var options = ExploreOptions()
     options.preemptions = 0
+    options.bounded = true
     let r0 = Explorer.explore(parsed, options: options)
     #expect(r0.findings.isEmpty)
     #expect(r0.pruned > 0)
@@ -122,6 +123,55 @@ func kernelText(_ r: FixtureResult) -> String {
     let r1 = Explorer.explore(parsed, options: options)
     #expect(r1.findings.map(\.preemptions) == [1])
     #expect(r1.schedules > r0.schedules)
+  }
+
+  /// A small fixture is explored exhaustively (every preemption count)
+  /// unless `--preemptions` is given; then the bound applies.
+  @Test func smallFixturesAreExhausted() throws {
+    let parsed = try parse("Fixtures/explore/ats-flr-race.fixture")
+    var options = ExploreOptions()
+    options.all = true
+    let all = Explorer.explore(parsed, options: options)
+    #expect(all.mode == "exhaustive" && all.preemptionBound == nil && all.pruned == 0 && all.complete)
+    options.bounded = true
+    let bounded = Explorer.explore(parsed, options: options)
+    #expect(bounded.mode == "systematic" && bounded.preemptionBound == 2 && bounded.pruned > 0)
+    #expect(all.schedules > bounded.schedules)
+  }
+
+  /// The partial-order reduction keeps every finding (kind and site) and
+  /// every `expect schedules=` verdict of the search without it, in fewer
+  /// schedules or as many.
+  @Test(arguments: exploreCorpus + ["Tests/ExploreTests/Fixtures/race-with-noise.fixture"])
+  func reductionKeepsFindings(_ path: String) throws {
+    let parsed = try parse(path)
+    var options = ExploreOptions()
+    options.all = true
+    let reduced = Explorer.explore(parsed, options: options)
+    options.por = false
+    let full = Explorer.explore(parsed, options: options)
+    #expect(reduced.complete && full.complete && full.reduced == 0)
+    #expect(Set(reduced.findings.map(\.key)) == Set(full.findings.map(\.key)))
+    #expect(reduced.findings.map(\.preemptions) == full.findings.map(\.preemptions))
+    #expect(reduced.expectationFailures.isEmpty == full.expectationFailures.isEmpty)
+    #expect(
+      reduced.expectations.map { reduced.holds($0.expectation, held: $0.held) }
+        == full.expectations.map { full.holds($0.expectation, held: $0.held) })
+    #expect(reduced.schedules <= full.schedules)
+  }
+
+  /// Steps on other pages commute: the reduction skips their reorderings.
+  @Test func reductionPrunesIndependentSteps() throws {
+    for path in ["Fixtures/explore/independent-steps.fixture", "Tests/ExploreTests/Fixtures/race-with-noise.fixture"] {
+      let parsed = try parse(path)
+      var options = ExploreOptions()
+      options.all = true
+      let reduced = Explorer.explore(parsed, options: options)
+      options.por = false
+      let full = Explorer.explore(parsed, options: options)
+      #expect(reduced.reduced > 0, "\(path)")
+      #expect(reduced.schedules < full.schedules, "\(path)")
+    }
   }
 
   /// PCT finds the ATS race from a seed, and its schedule, minimized, replays it.
