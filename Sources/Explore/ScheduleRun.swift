@@ -78,6 +78,8 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     let statements: [Int]
     var next = 0
     var finished = false
+    /// The IOMMU whose translation of this task's device request is in flight (parked at `deviceTranslated`).
+    var inFlight: String?
     let baton = DispatchSemaphore(value: 0)
     init(name: String, statements: [Int]) {
       self.name = name
@@ -99,6 +101,8 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
   private var priorities: [String: Int] = [:]
   private var lowest = 0
   private let recorder: FootprintRecorder?
+  /// The task waiting in `drainRequests` for the task it runs.
+  private var drainer: Int?
 
   private init(policy: ChoicePolicy, recorder: FootprintRecorder?) {
     self.policy = policy
@@ -204,6 +208,13 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
       handOff(from: task, label: "line \(session.parsed.statements[i].line)")
     }
     task.finished = true
+    task.inFlight = nil
+    if let d = drainer {
+      drainer = nil
+      running = d
+      tasks[d].baton.signal()
+      return
+    }
     let line = task.statements.last.map { session.parsed.statements[$0].line } ?? 0
     guard tasks.contains(where: { !$0.finished }) else {
       controller.signal()
@@ -221,9 +232,43 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     handOff(from: tasks[t], label: "line \(session.parsed.statements[i].line) \(step.rawValue)")
   }
 
+  func requestTranslated(unit: String) {
+    guard let t = running, let i = tasks[t].currentStatement else { return }
+    session.stash(statement: i)
+    handOff(
+      from: tasks[t], label: "line \(session.parsed.statements[i].line) \(KernelStep.deviceTranslated.rawValue)",
+      inFlight: unit)
+  }
+
+  /// Runs each task whose request `unit` translated until its access landed
+  /// (its next point), then goes on: not a scheduling choice.
+  func drainRequests(unit: String) {
+    guard let me = running else { return }
+    while let t = tasks.indices.first(where: { $0 != me && tasks[$0].inFlight == unit }) {
+      drainer = me
+      running = t
+      tasks[t].baton.signal()
+      tasks[me].baton.wait()
+      running = me
+      recorder?.current = tasks[me].currentStatement
+    }
+  }
+
   /// Chooses at a point where `task` could go on; parks it if another runs.
-  private func handOff(from task: GroupTask, label: String) {
+  /// `inFlight`: the task's device request is translated by that IOMMU and
+  /// has not landed. A task run by `drainRequests` goes back to the drainer
+  /// instead, and waits there, with no choice recorded, until chosen.
+  private func handOff(from task: GroupTask, label: String, inFlight: String? = nil) {
     guard let me = tasks.firstIndex(where: { $0 === task }) else { return }
+    task.inFlight = inFlight
+    if let d = drainer {
+      drainer = nil
+      running = d
+      tasks[d].baton.signal()
+      task.baton.wait()
+      recorder?.current = task.currentStatement
+      return
+    }
     let next = choose(current: me, label: label)
     guard next != me else { return }
     let baton = task.baton

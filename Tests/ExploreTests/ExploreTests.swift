@@ -208,6 +208,21 @@ func kernelText(_ r: FixtureResult) -> String {
   }
 
   /// A schedule that names a task that cannot run is an error, not a trap.
+  /// A device access is two steps: its translation is a scheduling point
+  /// (`translated`), and the access lands after it. A strict unmap's
+  /// invalidation waits for the request in flight (it lands before the
+  /// unmap returns), so the page freed next is not written.
+  @Test func deviceAccessIsTranslationThenAccess() throws {
+    let parsed = try parse("Fixtures/explore/lazy-flush-queue-race-strict.fixture")
+    // Point 1: start (nic); point 2: after nic's translation, where only cpu/timer/nic can run.
+    let (_, mismatch) = Explorer.replay(parsed, schedule: try Schedule(parsing: "nic:1,nobody:1"), options: RunOptions())
+    #expect(mismatch?.message.contains("schedule point 2 (line 21 translated)") == true, "\(mismatch?.message ?? "")")
+    // nic translated, then cpu unmaps (draining the write), frees and allocates.
+    let (r, m) = Explorer.replay(parsed, schedule: try Schedule(parsing: "nic:1,cpu:5"), options: RunOptions())
+    #expect(m == nil)
+    #expect(r.reports.isEmpty, "\(r.reports.map(\.kind))")
+  }
+
   @Test func mismatchedScheduleIsAnError() throws {
     let parsed = try parse("Fixtures/explore/ats-flr-race.fixture")
     let (_, mismatch) = Explorer.replay(parsed, schedule: try Schedule(parsing: "nic:1"), options: RunOptions())
