@@ -43,7 +43,8 @@ let package = Package(
       swiftSettings: debugPageAlloc),
     // `iommusan explore`: a scheduler above the fixture runner.
     .target(
-      name: "Explore", dependencies: ["KernelTypes", "FixtureLanguage", "FixtureRunner", "Reports", "SplitMix"]),
+      name: "Explore",
+      dependencies: ["KernelTypes", "FixtureLanguage", "FixtureRunner", "IOMMU", "MemoryModel", "Reports", "SplitMix"]),
     // The benchmark: dma_map_benchmark's loop, its matrix of configurations and their ratios.
     .target(
       name: "Bench", dependencies: ["KernelTypes", "FixtureRunner", "Sanitizer", "IOMMU", "MemoryModel", "Reports"],

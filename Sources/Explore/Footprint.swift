@@ -139,8 +139,8 @@ final class FootprintRecorder: MachineObserver, PageAllocatorObserver, @unchecke
     _ device: Device, dmaAddress: IOVA, size: UInt64, direction: DMADirection, phys: PhysicalAddress,
     context: CallContext
   ) {}
-  func dmaUnmapping(_ device: Device, dmaAddress: IOVA, size: UInt64?, direction: DMADirection?, context: CallContext)
-  {}
+  func dmaUnmapping(_ device: Device, dmaAddress: IOVA, size: UInt64?, direction: DMADirection?, context: CallContext) {
+  }
   func mappingsLeft(
     _ domain: Domain, leaves: [RemovedLeaves], reason: LeakReason, device: Device?, freed: Bool, context: CallContext
   ) {}

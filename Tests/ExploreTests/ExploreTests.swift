@@ -215,7 +215,8 @@ func kernelText(_ r: FixtureResult) -> String {
   @Test func deviceAccessIsTranslationThenAccess() throws {
     let parsed = try parse("Fixtures/explore/lazy-flush-queue-race-strict.fixture")
     // Point 1: start (nic); point 2: after nic's translation, where only cpu/timer/nic can run.
-    let (_, mismatch) = Explorer.replay(parsed, schedule: try Schedule(parsing: "nic:1,nobody:1"), options: RunOptions())
+    let (_, mismatch) = Explorer.replay(
+      parsed, schedule: try Schedule(parsing: "nic:1,nobody:1"), options: RunOptions())
     #expect(mismatch?.message.contains("schedule point 2 (line 21 translated)") == true, "\(mismatch?.message ?? "")")
     // nic translated, then cpu unmaps (draining the write), frees and allocates.
     let (r, m) = Explorer.replay(parsed, schedule: try Schedule(parsing: "nic:1,cpu:5"), options: RunOptions())
