@@ -349,6 +349,8 @@ private struct Search {
       let step = outcome.footprint(p, p.chosen)
       asleep = item.sleep.filter { !outcome.footprint(p, $0).conflicts(with: step) }
     }
+    // The root's alternatives are counted once, by shard 0 (every shard expands the root).
+    let counts = item.shard >= 0 || options.shard.index == 0
     var choices = item.prefix
     for i in prefixLength..<points.count {
       let p = points[i]
@@ -357,13 +359,13 @@ private struct Search {
       if !defaultAsleep { explored.append(p.chosen) }
       for e in p.enabled where e != p.chosen {
         if asleep.contains(e) {
-          result.reduced += 1
+          if counts { result.reduced += 1 }
           continue
         }
         let cost = p.current.map { $0 != e && p.enabled.contains($0) ? 1 : 0 } ?? 0
         let k = p.preemptions + cost
         guard exhaustive || k <= options.preemptions else {
-          result.pruned += 1
+          if counts { result.pruned += 1 }
           continue
         }
         let s = item.shard >= 0 ? item.shard : rootAlternatives

@@ -103,11 +103,51 @@ func kernelText(_ r: FixtureResult) -> String {
     }
     let m = try #require(merged)
     #expect(shardSchedules == whole.schedules)
+    #expect(m.pruned == whole.pruned && m.reduced == whole.reduced)
     #expect(m.schedules == whole.schedules)
     #expect(m.coversAll)
     #expect(Set(m.findings.map(\.key)) == Set(whole.findings.map(\.key)))
     #expect(m.expectations.map(\.held) == whole.expectations.map(\.held))
     #expect(m.findings.map(\.preemptions) == whole.findings.sorted { $0.key < $1.key }.map(\.preemptions))
+  }
+
+  /// With the partial-order reduction too, shards add up to the whole search.
+  @Test func shardsPartitionTheReducedSearch() throws {
+    let parsed = try parse("Fixtures/explore/independent-steps.fixture")
+    var options = ExploreOptions()
+    options.all = true
+    let whole = Explorer.explore(parsed, options: options)
+    #expect(whole.reduced > 0)
+    var schedules = 0
+    var reduced = 0
+    for i in 0..<3 {
+      options.shard = Shard(index: i, count: 3)
+      let part = Explorer.explore(parsed, options: options)
+      #expect(part.complete)
+      schedules += part.schedules
+      reduced += part.reduced
+    }
+    #expect(schedules == whole.schedules)
+    #expect(reduced == whole.reduced)
+  }
+
+  /// Bounded, the shards' schedules and pruned alternatives add up too.
+  @Test func shardsPartitionTheBoundedSearch() throws {
+    let parsed = try parse("Fixtures/explore/debug-pagealloc-check-race.fixture")
+    var options = ExploreOptions()
+    options.all = true
+    options.bounded = true
+    let whole = Explorer.explore(parsed, options: options)
+    #expect(whole.pruned > 0)
+    var schedules = 0
+    var pruned = 0
+    for i in 0..<2 {
+      options.shard = Shard(index: i, count: 2)
+      let part = Explorer.explore(parsed, options: options)
+      schedules += part.schedules
+      pruned += part.pruned
+    }
+    #expect(schedules == whole.schedules && pruned == whole.pruned)
   }
 
   /// A bound of 0 runs only the schedules that switch where a task ends.
