@@ -1,8 +1,9 @@
 import KernelTypes
 
 /// What `--html FILE` draws: the command line, its runs (each fixture of a
-/// `run` or `check`, or a replayed trace) with their reports, and notes
-/// (a replay's summary; an `explore` finding's schedule would be one).
+/// `run` or `check`, a replayed trace, or an `explore` finding's run under
+/// its schedule) with their reports, and notes (a replay's summary, the
+/// schedules of `explore`'s findings).
 /// `HTMLRenderer` turns it into one self-contained page.
 package struct HTMLDocument: Sendable {
   package var command: String
@@ -74,6 +75,13 @@ package struct HTMLRun: Sendable {
 
   package var name: String
   package var status: Status?
+  /// Task names that get a lane on each timeline of the run even where they
+  /// do not touch the page (an `explore` finding's tasks).
+  package var tasks: [String] = []
+  /// For an `explore` finding: its key (`KIND SITE`) and the schedule that
+  /// `run --schedule` takes to replay it.
+  package var finding: String?
+  package var schedule: String?
   /// Failed expectations and errors, one per line.
   package var messages: [String] = []
   package private(set) var reportCount = 0

@@ -1,0 +1,40 @@
+import Explore
+import FixtureLanguage
+import FixtureRunner
+import Reports
+
+extension Commands {
+  /// `explore --html`: each finding's run, replayed under its schedule as
+  /// `run --schedule` replays it (so the page shows what that command
+  /// shows), with a lane for every task block, and a note per fixture with
+  /// the findings' schedules and the command that replays each.
+  static func exploreHTML(_ parsed: ParsedFixture, summary: ExploreSummary, options: RunOptions, into doc: inout HTMLDocument)
+  {
+    var options = options
+    options.logsInvalidations = true
+    var tasks: [String] = []
+    for s in parsed.statements {
+      if let t = s.task?.name, !tasks.contains(t) { tasks.append(t) }
+    }
+    var lines = [
+      "explored \(plural(summary.schedules, "schedule")) (\(summary.mode), at most "
+        + "\(plural(summary.preemptionBound, "preemption"))), " + (summary.complete ? "complete" : "stopped")
+    ]
+    if summary.findings.isEmpty { lines.append("no schedule reported") }
+    for f in summary.findings {
+      lines.append("\(f.key): schedule '\(f.schedule)' (\(plural(f.preemptions, "preemption")))")
+      lines.append("  replay: iommusan run --schedule '\(f.schedule)' \(summary.file)")
+      var run = HTMLRun(name: summary.file, status: nil)
+      do throws(ScheduleError) {
+        let (result, mismatch) = Explorer.replay(parsed, schedule: try Schedule(parsing: f.schedule), options: options)
+        run = HTMLRun(result, check: false)
+        if let mismatch { run.messages.append(mismatch.message) }
+      } catch {
+        run.messages.append("schedule '\(f.schedule)': \(error.message)")
+      }
+      (run.finding, run.schedule, run.tasks) = (f.key, f.schedule, tasks)
+      doc.runs.append(run)
+    }
+    doc.notes.append(HTMLNote(title: "Explored \(summary.file)", lines: lines))
+  }
+}
