@@ -31,6 +31,12 @@ package struct HTMLRenderer: Sendable {
     h += overview(doc)
     var drawn = 0
     var notDrawn = 0
+    // Past the bound, the timelines the overview's sites link to are still drawn (at most as many again).
+    var linked: Set<String> = []
+    for s in Self.sites(doc) {
+      if let f = s.site.firstSubject { linked.insert("r\(s.run)-s\(f)") }
+    }
+    var extra = 0
     for (r, run) in doc.runs.enumerated() where run.reportCount > 0 {
       h += "<section class=\"run\" id=\"r\(r)\">\n<h2>\(HTMLText.escape(run.name))</h2>\n"
       h += schedule(run)
@@ -38,11 +44,14 @@ package struct HTMLRenderer: Sendable {
         h += "<p class=\"note\">\(plural(run.notKept, "report")) counted above but not drawn (bounded output).</p>\n"
       }
       for (s, subject) in run.subjects.enumerated() {
-        guard drawn < Self.maximumDrawnSubjects else {
+        if drawn < Self.maximumDrawnSubjects {
+          drawn += 1
+        } else if linked.contains("r\(r)-s\(s)") && extra < Self.maximumDrawnSubjects {
+          extra += 1
+        } else {
           notDrawn += 1
           continue
         }
-        drawn += 1
         h += section(subject, id: "r\(r)-s\(s)", tasks: run.tasks)
       }
       if !run.otherReports.isEmpty {
@@ -54,7 +63,8 @@ package struct HTMLRenderer: Sendable {
     }
     if notDrawn > 0 {
       h +=
-        "<p class=\"note\">\(plural(notDrawn, "more timeline")) not drawn (at most \(Self.maximumDrawnSubjects)).</p>\n"
+        "<p class=\"note\">\(plural(notDrawn, "more timeline")) not drawn (at most \(Self.maximumDrawnSubjects), "
+        + "and the first timeline of each report site).</p>\n"
     }
     h += "</main>\n<script>\n\(HTMLStyle.script)</script>\n</body>\n</html>\n"
     return h
@@ -70,28 +80,16 @@ package struct HTMLRenderer: Sendable {
     }
     // Reports by kind, then by site (kind at guilty function).
     var byKind: [(ReportKind, Int)] = []
-    var sites: [(site: HTMLRun.Site, run: Int, runs: Set<Int>)] = []
-    var siteIndex: [String: Int] = [:]
-    for (r, run) in doc.runs.enumerated() {
+    for run in doc.runs {
       for s in run.sites {
         if let i = byKind.firstIndex(where: { $0.0 == s.kind }) {
           byKind[i].1 += s.count
         } else {
           byKind.append((s.kind, s.count))
         }
-        let key = s.kind.rawValue + " " + s.guilty
-        if let i = siteIndex[key] {
-          sites[i].site.count += s.count
-          sites[i].runs.insert(r)
-          if sites[i].site.firstSubject == nil, s.firstSubject != nil {
-            (sites[i].site.firstSubject, sites[i].run) = (s.firstSubject, r)
-          }
-        } else {
-          siteIndex[key] = sites.count
-          sites.append((s, r, [r]))
-        }
       }
     }
+    let sites = Self.sites(doc)
     if !byKind.isEmpty {
       h +=
         "<h2>Reports by kind</h2>\n<table class=\"kinds\">\n<thead><tr><th>kind</th><th>reports</th><th>what it means</th></tr></thead>\n<tbody>\n"
@@ -159,6 +157,29 @@ package struct HTMLRenderer: Sendable {
     // As `explore` prints it.
     h += HTMLText.escape("iommusan run --schedule '\(schedule)' \(run.name)") + "</code></p>\n"
     return h
+  }
+
+  /// The report sites of all runs, each with the run whose timeline its
+  /// overview row links to (the first run that drew one) and the runs it is in.
+  static func sites(_ doc: HTMLDocument) -> [(site: HTMLRun.Site, run: Int, runs: Set<Int>)] {
+    var sites: [(site: HTMLRun.Site, run: Int, runs: Set<Int>)] = []
+    var siteIndex: [String: Int] = [:]
+    for (r, run) in doc.runs.enumerated() {
+      for s in run.sites {
+        let key = s.kind.rawValue + " " + s.guilty
+        if let i = siteIndex[key] {
+          sites[i].site.count += s.count
+          sites[i].runs.insert(r)
+          if sites[i].site.firstSubject == nil, s.firstSubject != nil {
+            (sites[i].site.firstSubject, sites[i].run) = (s.firstSubject, r)
+          }
+        } else {
+          siteIndex[key] = sites.count
+          sites.append((s, r, [r]))
+        }
+      }
+    }
+    return sites
   }
 
   // MARK: - One subject
