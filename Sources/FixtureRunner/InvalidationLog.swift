@@ -16,7 +16,8 @@ import Reports
 /// two of its events, the invalidations that covered the page: its unit and
 /// domain (or every domain) or an ATC, over an IOVA range holding the page's
 /// IOVA in a mapping the log saw. Bounded: the first `maximumMoments`
-/// moments are kept; later invalidations are not drawn.
+/// moments and `maximumInvalidations` invalidations are kept; later
+/// invalidations are not drawn.
 package final class InvalidationLog: MachineObserver, PageAllocatorObserver, @unchecked Sendable {
   enum Kind: UInt8 { case alloc, free, map, unmap, dma, issued, completed }
 
@@ -43,7 +44,8 @@ package final class InvalidationLog: MachineObserver, PageAllocatorObserver, @un
     var size: UInt64
   }
 
-  package static let maximumMoments = 1 << 18
+  package static let maximumMoments = 1 << 17
+  package static let maximumInvalidations = 1 << 14
 
   private let lock = NSLock()
   private var moments: [Moment] = []
@@ -65,7 +67,7 @@ package final class InvalidationLog: MachineObserver, PageAllocatorObserver, @un
   private func logInvalidation(_ kind: Kind, _ command: InvalidationCommand, _ context: CallContext) {
     lock.lock()
     defer { lock.unlock() }
-    guard moments.count < Self.maximumMoments else { return }
+    guard moments.count < Self.maximumMoments, invalidations.count < Self.maximumInvalidations else { return }
     invalidations.append(Invalidation(command: command, context: context))
     moments.append(
       Moment(
@@ -122,7 +124,8 @@ package final class InvalidationLog: MachineObserver, PageAllocatorObserver, @un
               both = true
               k += 1
             }
-            out.append(Self.event(inv, phase: both ? "issued and completed" : m.kind == .issued ? "issued" : "completed"))
+            out.append(
+              Self.event(inv, phase: both ? "issued and completed" : m.kind == .issued ? "issued" : "completed"))
           }
         }
         position = next
@@ -157,7 +160,8 @@ package final class InvalidationLog: MachineObserver, PageAllocatorObserver, @un
     }
     let caller = inv.context.caller
     return PageHistoryEvent(
-      event: phase == "issued" ? "inval-issued" : phase == "completed" ? "inval-completed" : "inval", file: caller.file, line: caller.line,
+      event: phase == "issued" ? "inval-issued" : phase == "completed" ? "inval-completed" : "inval", file: caller.file,
+      line: caller.line,
       text: "\(c.name): \(what),\(range), \(phase)", task: caller.line == nil ? nil : inv.context.task,
       device: device, iommu: c.unit, path: device == nil ? "iotlb" : "atc", iova: c.range?.lowerBound)
   }

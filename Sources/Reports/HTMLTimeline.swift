@@ -126,7 +126,9 @@ package struct HTMLTimeline: Sendable {
       let e = events[i]
       // A DMA-API map (a trace's `dma_*` line) reaches the page until the device's DMA-API unmap.
       if EventClass(e.event) == .dmaAPI, let m = r.marks.first, m.0.kind == .device, m.1 == "map" {
-        let end = raw.indices.dropFirst(i + 1).first { j in raw[j].marks.first.map { $0.0 == m.0 && $0.1 == "unmap" } == true }
+        let end = raw.indices.dropFirst(i + 1).first { j in
+          raw[j].marks.first.map { $0.0 == m.0 && $0.1 == "unmap" } == true
+        }
         spans.append((m.0, i, end, e.iova))
       }
       guard e.event == "map", let d = e.domain, let devices = attached[d] else { continue }

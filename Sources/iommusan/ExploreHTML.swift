@@ -8,8 +8,9 @@ extension Commands {
   /// `run --schedule` replays it (so the page shows what that command
   /// shows), with a lane for every task block, and a note per fixture with
   /// the findings' schedules and the command that replays each.
-  static func exploreHTML(_ parsed: ParsedFixture, summary: ExploreSummary, options: RunOptions, into doc: inout HTMLDocument)
-  {
+  static func exploreHTML(
+    _ parsed: ParsedFixture, summary: ExploreSummary, options: RunOptions, into doc: inout HTMLDocument
+  ) {
     var options = options
     options.logsInvalidations = true
     var tasks: [String] = []

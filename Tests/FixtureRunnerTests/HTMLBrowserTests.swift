@@ -139,7 +139,8 @@ import Testing
     #expect(lane.kind == .cache && lane.label == "vtd0 IOTLB")
     #expect(t.reaches.contains { $0.isCache && $0.invalidated && $0.from == 2 && $0.to == 4 })
     // Without the log the history has no invalidation.
-    let plain = HTMLRun(FixtureRunner.run(file: "inval.fixture", source: Array(Self.invalidatedSource.utf8)), check: true)
+    let plain = HTMLRun(
+      FixtureRunner.run(file: "inval.fixture", source: Array(Self.invalidatedSource.utf8)), check: true)
     #expect(!HTMLTimeline(reports: plain.subjects[0].reports).steps.contains { $0.event.contains("inval") })
   }
 
