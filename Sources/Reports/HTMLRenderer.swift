@@ -135,7 +135,7 @@ package struct HTMLRenderer: Sendable {
         h += "<td>" + (run.reportCount > 0 ? "<a href=\"#r\(r)\">\(name)</a>" : name) + "</td>"
         if hasSchedule {
           h += "<td>\(HTMLText.escape(run.finding ?? ""))</td>"
-          h += "<td>" + (run.schedule.map { "<code class=\"schedule\">\(HTMLText.escape($0))</code>" } ?? "") + "</td>"
+          h += "<td>" + (run.schedule.map(scheduleCode) ?? "") + "</td>"
         }
         h += "<td class=\"num\">\(run.reportCount)</td><td>"
         if !run.messages.isEmpty {
@@ -148,12 +148,19 @@ package struct HTMLRenderer: Sendable {
     return h + "</section>\n"
   }
 
+  /// A schedule as `run --schedule` takes it; the empty one is the default order.
+  private func scheduleCode(_ schedule: String) -> String {
+    schedule.isEmpty
+      ? "<code class=\"schedule\">''</code> (the default order)"
+      : "<code class=\"schedule\">\(HTMLText.escape(schedule))</code>"
+  }
+
   /// An `explore` finding's key and schedule, and the command that replays it.
   private func schedule(_ run: HTMLRun) -> String {
     guard let schedule = run.schedule else { return "" }
     var h = "<p class=\"schedule\">"
     if let f = run.finding { h += "<span class=\"finding\">\(HTMLText.escape(f))</span> " }
-    h += "under schedule <code class=\"schedule\">\(HTMLText.escape(schedule))</code>; replay: <code>"
+    h += "under schedule \(scheduleCode(schedule)); replay: <code>"
     // As `explore` prints it.
     h += HTMLText.escape("iommusan run --schedule '\(schedule)' \(run.name)") + "</code></p>\n"
     return h
