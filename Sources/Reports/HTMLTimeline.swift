@@ -260,6 +260,8 @@ package struct HTMLTimeline: Sendable {
       if let taskLane { marks.append((taskLane, "call", [])) }
     case .report:
       marks.append((taskLane ?? Lane(kind: .trace, label: "report"), "report", [e.text]))
+      // The device a report without history names (an IOVA's, an ATS timeout's) takes part.
+      if let d = e.device { marks.append((Lane(kind: .device, label: d), "call", [])) }
     case .other:
       marks.append((taskLane ?? Lane(kind: .trace, label: "trace"), "trace", [e.event]))
     }
@@ -333,7 +335,8 @@ package struct HTMLTimeline: Sendable {
         if seen.insert(e).inserted { add(e) }
       }
       let e = PageHistoryEvent(
-        event: "report", file: r.statement?.file, line: r.statement?.line, text: r.kind.rawValue, task: r.task)
+        event: "report", file: r.statement?.file, line: r.statement?.line, text: r.kind.rawValue, task: r.task,
+        device: r.device)
       if seen.insert(e).inserted { add(e) }
     }
     return events.sorted { ($0.line, $0.order) < ($1.line, $1.order) }.map(\.event)
