@@ -43,7 +43,8 @@ let package = Package(
       swiftSettings: debugPageAlloc),
     // `iommusan explore`: a scheduler above the fixture runner.
     .target(
-      name: "Explore", dependencies: ["KernelTypes", "FixtureLanguage", "FixtureRunner", "Reports", "SplitMix"]),
+      name: "Explore",
+      dependencies: ["KernelTypes", "FixtureLanguage", "FixtureRunner", "IOMMU", "MemoryModel", "Reports", "SplitMix"]),
     // The benchmark: dma_map_benchmark's loop, its matrix of configurations and their ratios.
     .target(
       name: "Bench", dependencies: ["KernelTypes", "FixtureRunner", "Sanitizer", "IOMMU", "MemoryModel", "Reports"],
@@ -81,7 +82,8 @@ let package = Package(
       name: "ReplayTests", dependencies: ["KernelTypes", "Replay", "Reports", "MemoryModel", "IOMMUSanTestSupport"]),
     .testTarget(name: "BenchTests", dependencies: ["Bench", "Reports"]),
     .testTarget(
-      name: "ExploreTests", dependencies: ["Explore", "FixtureRunner", "FixtureLanguage", "KernelTypes", "Reports"]),
+      name: "ExploreTests", dependencies: ["Explore", "FixtureRunner", "FixtureLanguage", "KernelTypes", "Reports"],
+      exclude: ["Fixtures"]),
     .testTarget(
       name: "FixtureRunnerTests",
       dependencies: [

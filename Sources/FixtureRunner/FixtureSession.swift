@@ -72,4 +72,7 @@ package struct FixtureFailure: Error {
 extension FixtureSession {
   /// The reports of the statements finished so far.
   package var currentReports: [Report] { execution.outcomes.flatMap(\.reports) }
+
+  /// The driver symbols made so far (`RunOptions.driverSymbols` of the next run).
+  package var driverSymbols: [String: String] { execution.driverSymbols }
 }

@@ -311,7 +311,12 @@ package final class Machine: Sendable {
     observer?.invalidationCompleted(cmd, context: context)
   }
 
-  func issueSync(_ unit: IOMMUUnit, context: CallContext) { unit.count(unit.syncCommandName) }
+  /// Waits for the invalidations sent: device requests the unit translated
+  /// before land first (`KernelStepObserver.drainRequests`).
+  func issueSync(_ unit: IOMMUUnit, context: CallContext) {
+    unit.count(unit.syncCommandName)
+    memory.stepObserver?.drainRequests(unit: unit.name)
+  }
 
   /// A `WARN_ONCE()`: reported to the observer the first time only.
   func warnOnce(_ warning: KernelWarning, context: CallContext) {
