@@ -53,8 +53,6 @@ package struct BadPage: Sendable {
   /// `nonzero mapcount` (the head of a free buddy block: PageBuddy) or
   /// `nonzero _refcount` (the head of another allocation).
   package var reason: String
-  /// The page_owner record of the page (its owner, or its last owner).
-  package var record: BlockRecord?
 }
 
 /// Emulated physical memory: RAM, the buddy allocator, page_owner records,
@@ -328,9 +326,9 @@ package final class PhysicalMemory: Sendable {
         while pfn < end {
           let owner = findRecord(s, pfn)
           if let owner, owner.isAllocated, owner.block.head.rawValue == pfn {
-            bad.append(BadPage(pfn: PFN(pfn), reason: "nonzero _refcount", record: owner))
+            bad.append(BadPage(pfn: PFN(pfn), reason: "nonzero _refcount"))
           } else if s.buddy.isFreeBlockHead(pfn) {
-            bad.append(BadPage(pfn: PFN(pfn), reason: "nonzero mapcount", record: owner))
+            bad.append(BadPage(pfn: PFN(pfn), reason: "nonzero mapcount"))
           }
           pfn += 1
         }

@@ -4,8 +4,10 @@ import MemoryModel
 import Reports
 
 /// The life of each page the machine touched: allocations, frees, map and
-/// unmap calls that covered it, device accesses that reached it (and the
-/// IOTLB or ATC fills a walk made), and the reports about it. Each page
+/// unmap calls that covered it, the IOTLB, walk-cache and ATC invalidations
+/// of an IOVA range where it was (or had just been) mapped, device accesses
+/// that reached it (and the IOTLB or ATC fills a walk made), and the reports
+/// about it (also those `bad_page()`'s rate limit kept quiet). Each page
 /// keeps its last `depth` events; `run --history` keeps every event.
 ///
 /// Memory is bounded: at most `maximumPages` pages are followed (the ones
@@ -21,11 +23,41 @@ struct PageHistory {
       case unmap(domain: String, iova: UInt64, size: UInt64)
       case access(device: String, iommu: String, write: Bool, iova: UInt64, path: String)
       case report(ReportKind)
+      /// A report the kernel's rate limit kept quiet (`bad_page()`).
+      case suppressedReport(ReportKind)
+      case invalidation(Invalidation)
     }
     var what: What
     var caller: KernelFrame
     var task: EmulatedTask
   }
+
+  /// An invalidation command, as a page's history tells it: one event from
+  /// `invalidationIssued` until its completion (or timeout) settles it.
+  struct Invalidation {
+    enum State: String {
+      case issued
+      case completed = "issued and completed"
+      case timedOut = "issued, timed out"
+    }
+    /// Tells one command's events from another's.
+    var serial: UInt64
+    /// `IOTLB`, `IOTLB and walk-cache`, `ATC of DEVICE`.
+    var cache: String
+    var command: String
+    var unit: String
+    var domain: String
+    /// The IOVA range where the page was mapped, clipped to the command's.
+    var first: UInt64
+    var last: UInt64
+    /// Whether the command names every IOVA (a domain-wide or global flush).
+    var everyIOVA: Bool
+    var state: State
+  }
+
+  /// Commands issued and not yet settled: their serial and the pages they recorded.
+  private var pending: [(command: InvalidationCommand, serial: UInt64, pages: [UInt64])] = []
+  private var nextSerial: UInt64 = 0
 
   static let maximumPages = 1 << 14
   static let maximumFanOut: UInt64 = 4096
@@ -47,6 +79,50 @@ struct PageHistory {
       pages[pfn, default: []].append(entry)
       if let depth, let n = pages[pfn]?.count, n > depth { pages[pfn]?.removeFirst(n - depth) }
     }
+  }
+
+  /// Records an issued invalidation on each page of `groups` that is already
+  /// followed (no page is followed because of an invalidation), at most
+  /// `maximumFanOut` pages in all, until `settle` of the same command.
+  mutating func issue(
+    _ command: InvalidationCommand, _ groups: [(Invalidation, pages: [UInt64])], context: CallContext
+  ) {
+    nextSerial &+= 1
+    var budget = Int(Self.maximumFanOut)
+    var recorded: [UInt64] = []
+    for (var inv, pfns) in groups {
+      inv.serial = nextSerial
+      let entry = Entry(what: .invalidation(inv), caller: context.caller, task: context.task)
+      for pfn in pfns where budget > 0 && pages[pfn] != nil {
+        append(entry, to: pfn)
+        recorded.append(pfn)
+        budget -= 1
+      }
+    }
+    guard !recorded.isEmpty else { return }
+    pending.append((command, nextSerial, recorded))
+    if pending.count > 64 { pending.removeFirst(pending.count - 64) }
+  }
+
+  /// Marks the pages' event of the last `command` issued completed or timed out.
+  mutating func settle(_ command: InvalidationCommand, _ state: Invalidation.State) {
+    guard let i = pending.lastIndex(where: { $0.command == command }) else { return }
+    let serial = pending[i].serial
+    for pfn in pending[i].pages {
+      guard let n = pages[pfn]?.count,
+        let k = pages[pfn]?.lastIndex(where: {
+          if case .invalidation(let inv) = $0.what { inv.serial == serial } else { false }
+        }), k < n, case .invalidation(var inv) = pages[pfn]?[k].what
+      else { continue }
+      inv.state = state
+      pages[pfn]?[k].what = .invalidation(inv)
+    }
+    pending.remove(at: i)
+  }
+
+  private mutating func append(_ entry: Entry, to pfn: UInt64) {
+    pages[pfn, default: []].append(entry)
+    if let depth, let n = pages[pfn]?.count, n > depth { pages[pfn]?.removeFirst(n - depth) }
   }
 
   /// The events of one page, oldest first, put into words.
@@ -87,6 +163,13 @@ struct PageHistory {
         + (path == "walk" ? "page table (filling the IOTLB)" : path)
       (out.device, out.isWrite, out.iommu, out.path, out.iova) = (device, write, iommu, path, iova)
     case .report(let kind): (out.event, out.text) = ("report", kind.rawValue)
+    case .suppressedReport(let kind):
+      (out.event, out.text) = ("report", kind.rawValue + " (not printed: the kernel's rate limit kept it quiet)")
+    case .invalidation(let inv):
+      let range = inv.everyIOVA ? "every iova (mapped at \(IOVA(inv.first))-\(IOVA(inv.last)))" : "iova \(IOVA(inv.first))-\(IOVA(inv.last))"
+      out.event = "invalidation"
+      out.text = "\(inv.cache) invalidation \(inv.state.rawValue) on \(inv.unit) (\(inv.command)) for \(inv.domain) \(range)"
+      (out.domain, out.iova, out.iovaLast, out.cache, out.state) = (inv.domain, inv.first, inv.last, inv.cache, inv.state.rawValue)
     }
     return out
   }

@@ -43,6 +43,18 @@ extension Sanitizer {
     switch outcome {
     case .badPages(let pages):
       for page in pages {
+        let admitted = state.withLock { $0.badPageLimit.admit(now: machine.clock.now) }
+        if admitted.suppressedBefore > 0 {
+          emit(
+            MachineEventRecord(
+              kind: .message, text: BadPageRateLimit.suppressedMessage(admitted.suppressedBefore),
+              statementIndex: context.statementIndex, task: context.task))
+        }
+        guard admitted.show else {
+          // Not printed, but it happened: the page's history says so.
+          note(.suppressedReport(.badPageState), pfn: page.pfn.rawValue, context: context)
+          continue
+        }
         let finding = Finding.badPageState(
           pfn: page.pfn, phys: phys(page.pfn), reason: page.reason, freedHead: head, order: order,
           allocatedOrder: allocated.block.order)
@@ -119,4 +131,45 @@ extension Sanitizer {
       dumpsPageOwner: true)
     report(finding, context: context)
   }
+}
+
+/// `bad_page()`'s rate limit: "Allow a burst of 60 reports, then keep quiet
+/// for that minute". The minute is emulated time (`advance`), measured from
+/// the first report of a burst; the reports kept quiet are counted, and the
+/// first report after the minute is preceded by `BUG: Bad page state: %lu
+/// messages suppressed`. The kernel's `add_taint(TAINT_BAD_PAGE)` runs for
+/// every call; the taint is on from the first printed report.
+/// The corresponding Linux function is `bad_page()`.
+struct BadPageRateLimit {
+  static let burst = 60
+  static let interval: UInt64 = 60 * 1_000_000_000
+
+  /// `resume`, `nr_shown`, `nr_unshown`.
+  private var resume: UInt64 = 0
+  private var shown = 0
+  private var unshown: UInt64 = 0
+
+  /// Whether this report is printed, and the count to print in the
+  /// `messages suppressed` line before it (0: no line).
+  mutating func admit(now: UInt64) -> (show: Bool, suppressedBefore: UInt64) {
+    var suppressed: UInt64 = 0
+    if shown == Self.burst {
+      if now < resume {  // time_before(jiffies, resume)
+        unshown += 1
+        return (false, 0)
+      }
+      suppressed = unshown
+      unshown = 0
+      shown = 0
+    }
+    if shown == 0 {
+      let (end, overflow) = now.addingReportingOverflow(Self.interval)
+      resume = overflow ? .max : end
+    }
+    shown += 1
+    return (true, suppressed)
+  }
+
+  /// The `pr_alert()` before the first report after a quiet minute.
+  static func suppressedMessage(_ count: UInt64) -> String { "BUG: Bad page state: \(count) messages suppressed" }
 }
