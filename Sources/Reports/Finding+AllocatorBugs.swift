@@ -22,6 +22,14 @@ extension Finding {
       file: "drivers/iommu/iommu.c", line: 0, function: "iommu_domain_free")
   }
 
+  /// Why the page's refcount is zero when `__free_pages()` is called on it.
+  package enum FreedPage: String, Sendable {
+    case freedAlready = "freed already"
+    case neverAllocated = "never allocated"
+    /// A page inside a live block, not its head (`free_pages pfn=`).
+    case tailOfAllocation = "tail page of a live allocation"
+  }
+
   /// `__free_pages()` of a page whose refcount is already zero: with
   /// CONFIG_DEBUG_VM, `put_page_testzero()`'s `VM_BUG_ON_PAGE()` dumps the
   /// page (`dump_page()`, then its page_owner record) and stops in `BUG()`.
@@ -29,7 +37,7 @@ extension Finding {
   /// honest values for them. The call trace's first frame must be
   /// `__free_pages` (the `RIP:`).
   /// The corresponding Linux function is `put_page_testzero()`.
-  package static func pageRefcountUnderflow(pfn: PFN, phys: PhysicalAddress, order: Int, neverAllocated: Bool)
+  package static func pageRefcountUnderflow(pfn: PFN, phys: PhysicalAddress, order: Int, page: FreedPage)
     -> Finding
   {
     let because = "page dumped because: VM_BUG_ON_PAGE(page_ref_count(page) == 0)"
@@ -38,7 +46,7 @@ extension Finding {
       phys: phys,
       details: [
         Detail("order", .int(Int64(order))),
-        Detail("page", .string(neverAllocated ? "never allocated" : "freed already")),
+        Detail("page", .string(page.rawValue)),
       ],
       dumpsPageOwner: true)
     finding.splat = .bug(pageDump: [

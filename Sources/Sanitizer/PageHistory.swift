@@ -42,7 +42,7 @@ struct PageHistory {
     }
     /// Tells one command's events from another's.
     var serial: UInt64
-    /// `IOTLB`, `IOTLB and walk-cache`, `ATC of DEVICE`.
+    /// `IOTLB`, `IOTLB and walk caches`, `ATC of DEVICE`.
     var cache: String
     var command: String
     var unit: String
@@ -168,7 +168,9 @@ struct PageHistory {
     case .invalidation(let inv):
       let range = inv.everyIOVA ? "every iova (mapped at \(IOVA(inv.first))-\(IOVA(inv.last)))" : "iova \(IOVA(inv.first))-\(IOVA(inv.last))"
       out.event = "invalidation"
-      out.text = "\(inv.cache) invalidation \(inv.state.rawValue) on \(inv.unit) (\(inv.command)) for \(inv.domain) \(range)"
+      out.text =
+        "invalidation of the \(inv.cache) (\(inv.command) on \(inv.unit)) for \(inv.domain) \(range): "
+        + inv.state.rawValue
       (out.domain, out.iova, out.iovaLast, out.cache, out.state) = (inv.domain, inv.first, inv.last, inv.cache, inv.state.rawValue)
     }
     return out

@@ -9,12 +9,14 @@ import Reports
 extension Sanitizer {
   /// A free of a block that is not allocated. With CONFIG_DEBUG_VM the
   /// kernel's `__free_pages()` hits `put_page_testzero()`'s `VM_BUG_ON_PAGE()`
-  /// on the page's zero refcount; when another owner holds the page now, its
-  /// refcount is 1 and the kernel would free it silently: iommusan's own WARN.
+  /// on the page's zero refcount (a free page, one never allocated, or a tail
+  /// page of a live block); when another owner's block starts at the page
+  /// now, its refcount is 1 and the kernel would free it silently:
+  /// iommusan's own WARN.
   /// The corresponding Linux function is `put_page_testzero()`.
   func reportBadFree(_ block: PageBlock, last: BlockRecord?, stack: [KernelFrame], context: CallContext) {
     let pfn = block.head
-    if let last, last.isAllocated {
+    if let last, last.isAllocated, last.block.head == pfn {
       let finding = Finding(
         kind: .pageDoubleFree,
         headline:
@@ -27,8 +29,14 @@ extension Sanitizer {
       report(finding, stack: stack, context: context)
       return
     }
-    let finding = Finding.pageRefcountUnderflow(
-      pfn: pfn, phys: phys(pfn), order: block.order, neverAllocated: last == nil)
+    // A tail page of a live block has refcount 0 too (`free_pages pfn=`).
+    let page: Finding.FreedPage =
+      switch last {
+      case nil: .neverAllocated
+      case .some(let r) where r.isAllocated: .tailOfAllocation
+      case .some: .freedAlready
+      }
+    let finding = Finding.pageRefcountUnderflow(pfn: pfn, phys: phys(pfn), order: block.order, page: page)
     report(finding, stack: stack, context: context)
   }
 

@@ -34,7 +34,7 @@ extension Sanitizer: MachineObserver {
     var domainIDs: [Int?]
     switch command.target {
     case .iommu(let domainID, _, let leafOnly):
-      cache = leafOnly ? "IOTLB" : "IOTLB and walk-cache"
+      cache = leafOnly ? "IOTLB" : "IOTLB and walk caches"
       domainIDs = [domainID]
     case .atc(let name, let pasid):
       cache = "ATC of \(name)"
