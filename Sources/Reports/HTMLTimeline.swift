@@ -189,6 +189,9 @@ package struct HTMLTimeline: Sendable {
       let lane = e.device.map { Lane(kind: .device, label: $0) } ?? Lane(kind: .trace, label: "DMA API")
       marks.append(
         (lane, e.event == "fault" ? "dma" : "map", [e.text.split(separator: " ").prefix(2).joined(separator: " ")]))
+    case "invalidation":
+      let label = e.cache.map { $0.hasPrefix("ATC") ? "\(e.device ?? "device") ATC" : "\(e.iommu ?? "IOMMU") IOTLB" }
+      marks.append((Lane(kind: .cache, label: label ?? "IOTLB"), "inval", ["inval", e.state ?? ""]))
     case "report":
       marks.append((taskLane ?? Lane(kind: .trace, label: "report"), "report", [e.text]))
     default:

@@ -167,10 +167,11 @@ package struct KernelTextRenderer: Sendable {
   /// kernel goes on (it adds TAINT_BAD_PAGE): no cut line, no end marker.
   private func badPageLines(_ report: Report, pageDump: [String]) -> [String] {
     let pfn = String(report.pfn?.rawValue ?? 0, radix: 16)
-    var out = [
+    // bad_page()'s `messages suppressed` line, when its rate limit kept reports quiet.
+    var out = report.kernelLog.flatMap { KernelText.printkLines($0) }
+    out.append(
       "BUG: Bad page state in process \(Self.comm(report.task.comm))  pfn:"
-        + String(repeating: "0", count: max(0, 5 - pfn.count)) + pfn
-    ]
+        + String(repeating: "0", count: max(0, 5 - pfn.count)) + pfn)
     for line in pageDump { out += KernelText.printkLines(line) }
     if let owner = report.pageOwner { out += Self.pageOwnerLines(owner) }
     out.append(Self.modulesLine(report))

@@ -46,6 +46,8 @@ struct PageHistory {
     var cache: String
     var command: String
     var unit: String
+    /// The device of an ATC command.
+    var device: String?
     var domain: String
     /// The IOVA range where the page was mapped, clipped to the command's.
     var first: UInt64
@@ -166,12 +168,17 @@ struct PageHistory {
     case .suppressedReport(let kind):
       (out.event, out.text) = ("report", kind.rawValue + " (not printed: the kernel's rate limit kept it quiet)")
     case .invalidation(let inv):
-      let range = inv.everyIOVA ? "every iova (mapped at \(IOVA(inv.first))-\(IOVA(inv.last)))" : "iova \(IOVA(inv.first))-\(IOVA(inv.last))"
+      let range =
+        inv.everyIOVA
+        ? "every iova (mapped at \(IOVA(inv.first))-\(IOVA(inv.last)))" : "iova \(IOVA(inv.first))-\(IOVA(inv.last))"
       out.event = "invalidation"
       out.text =
         "invalidation of the \(inv.cache) (\(inv.command) on \(inv.unit)) for \(inv.domain) \(range): "
         + inv.state.rawValue
-      (out.domain, out.iova, out.iovaLast, out.cache, out.state) = (inv.domain, inv.first, inv.last, inv.cache, inv.state.rawValue)
+      (out.domain, out.iova, out.iovaLast, out.cache, out.state) = (
+        inv.domain, inv.first, inv.last, inv.cache, inv.state.rawValue
+      )
+      (out.iommu, out.device) = (inv.unit, inv.device)
     }
     return out
   }

@@ -52,20 +52,18 @@ extension Sanitizer {
     case .badPages(let pages):
       for page in pages {
         let admitted = state.withLock { $0.badPageLimit.admit(now: machine.clock.now) }
-        if admitted.suppressedBefore > 0 {
-          emit(
-            MachineEventRecord(
-              kind: .message, text: BadPageRateLimit.suppressedMessage(admitted.suppressedBefore),
-              statementIndex: context.statementIndex, task: context.task))
-        }
         guard admitted.show else {
           // Not printed, but it happened: the page's history says so.
           note(.suppressedReport(.badPageState), pfn: page.pfn.rawValue, context: context)
           continue
         }
-        let finding = Finding.badPageState(
+        var finding = Finding.badPageState(
           pfn: page.pfn, phys: phys(page.pfn), reason: page.reason, freedHead: head, order: order,
           allocatedOrder: allocated.block.order)
+        if admitted.suppressedBefore > 0 {
+          finding.kernelLog = [BadPageRateLimit.suppressedMessage(admitted.suppressedBefore)]
+          finding.details.append(Detail("suppressed before", .int(Int64(clamping: admitted.suppressedBefore))))
+        }
         report(
           finding, stack: ["bad_page", "free_page_is_bad_report"].map { KernelFrame($0) } + stack, context: context)
       }
@@ -145,7 +143,8 @@ extension Sanitizer {
 /// for that minute". The minute is emulated time (`advance`), measured from
 /// the first report of a burst; the reports kept quiet are counted, and the
 /// first report after the minute is preceded by `BUG: Bad page state: %lu
-/// messages suppressed`. The kernel's `add_taint(TAINT_BAD_PAGE)` runs for
+/// messages suppressed` (the report's `kernelLog`: it goes with its report,
+/// also when `--max-reports` leaves the report out). The kernel's `add_taint(TAINT_BAD_PAGE)` runs for
 /// every call; the taint is on from the first printed report.
 /// The corresponding Linux function is `bad_page()`.
 struct BadPageRateLimit {

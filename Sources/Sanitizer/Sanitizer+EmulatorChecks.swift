@@ -31,6 +31,7 @@ extension Sanitizer: MachineObserver {
   /// live or recently unmapped mapping put in the command's domain and range.
   package func invalidationIssued(_ command: InvalidationCommand, context: CallContext) {
     let cache: String
+    var atcDevice: String?
     var domainIDs: [Int?]
     switch command.target {
     case .iommu(let domainID, _, let leafOnly):
@@ -38,6 +39,7 @@ extension Sanitizer: MachineObserver {
       domainIDs = [domainID]
     case .atc(let name, let pasid):
       cache = "ATC of \(name)"
+      atcDevice = name
       guard let device = machine.devices.first(where: { $0.name == name }) else { return }
       switch pasid {
       case .some(.some(let p)): domainIDs = [device.domain(pasid: p)?.id]
@@ -57,7 +59,8 @@ extension Sanitizer: MachineObserver {
       let count = min(pages(span.size &+ (span.phys & (pageSize - 1))), PageHistory.maximumFanOut)
       let (end, o) = first.addingReportingOverflow(count)
       let inv = PageHistory.Invalidation(
-        serial: 0, cache: cache, command: command.name, unit: command.unit, domain: name, first: span.iova,
+        serial: 0, cache: cache, command: command.name, unit: command.unit, device: atcDevice, domain: name,
+        first: span.iova,
         last: span.iova &+ (span.size &- 1), everyIOVA: command.range == nil, state: .issued)
       groups.append((inv, Array(first..<(o ? .max : end))))
       collected += count

@@ -1,5 +1,5 @@
-import Foundation
 import FixtureRunner
+import Foundation
 import KernelTypes
 import Reports
 import Testing
@@ -195,7 +195,10 @@ import Testing
 
   @Test func atcTimeoutStaysIssued() throws {
     let events = try history(
-      String(decoding: try Data(contentsOf: URL(fileURLWithPath: repositoryRoot + "/Fixtures/driver-bugs/reset-with-ats-pending.fixture")), as: UTF8.self),
+      String(
+        decoding: try Data(
+          contentsOf: URL(fileURLWithPath: repositoryRoot + "/Fixtures/driver-bugs/reset-with-ats-pending.fixture")),
+        as: UTF8.self),
       page: "buf")
     let atc = try #require(events.last { $0.event == "invalidation" })
     #expect(atc.cache == "ATC of gpu0" && atc.state == "issued, timed out")
