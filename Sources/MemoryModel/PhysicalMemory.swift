@@ -50,8 +50,9 @@ package enum WrongOrderFree: Sendable {
 /// (`page_bad_reason()`).
 package struct BadPage: Sendable {
   package var pfn: PFN
-  /// `nonzero mapcount` (the head of a free buddy block: PageBuddy) or
-  /// `nonzero _refcount` (the head of another allocation).
+  /// `nonzero mapcount` (the head of a free buddy block: its PGTY_buddy
+  /// page type overlays `_mapcount`) or `nonzero _refcount` (the head of
+  /// another allocation).
   package var reason: String
 }
 

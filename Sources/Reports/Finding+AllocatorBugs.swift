@@ -65,9 +65,12 @@ extension Finding {
     pfn: PFN, phys: PhysicalAddress, reason: String, freedHead: PFN, order: Int, allocatedOrder: Int
   ) -> Finding {
     let because = "page dumped because: " + reason
-    // `page_bad_reason()`: the head of a free buddy block has PageBuddy in
-    // its page type (its mapcount reads as non -1); an allocation's head has
-    // refcount 1.
+    // `page_bad_reason()`: the head of a free buddy block has PGTY_buddy
+    // (0xf0) in `page_type`, which overlays `_mapcount` (`__free_pages_prepare()`
+    // resets it "which overlays _mapcount"), so `_mapcount != -1` gives
+    // "nonzero mapcount"; an allocation's head has refcount 1. `__dump_folio()`
+    // prints the type as `page_type: %x(%s)` of `page_type >> 24` and
+    // `page_type_name()`: `f0(buddy)`, and counts a typed page's mapcount as 0.
     let refcount = reason == "nonzero _refcount" ? 1 : 0
     var finding = Finding(
       kind: .badPageState, headline: because, warningSite: AllocatorSites.badPage, frames: [], pfn: pfn, phys: phys,
