@@ -90,7 +90,9 @@ struct MappingOrigins {
     if i1 - i0 >= Self.wideBuckets {
       wideIOVA[domain, default: []].insert(iova)
     } else {
-      for b in i0...i1 { iovaBuckets[domain, default: [:]][b, default: []].append(iova) }
+      var byBucket = iovaBuckets.removeValue(forKey: domain) ?? [:]
+      for b in i0...i1 { byBucket[b, default: []].append(iova) }
+      iovaBuckets[domain] = byBucket
     }
     liveCount[domain, default: 0] += 1
   }
@@ -108,10 +110,13 @@ struct MappingOrigins {
       guard o || end.overflow || recordEnd <= end.partialValue else { return removed }
       remove(Key(domain: domain, iova: at))
       removed.append((at, r.phys, r.size))
-      var list = recent[domain, default: []]
-      list.append(Span(iova: at, phys: r.phys, size: r.size))
-      if list.count > Self.recentPerDomain { list.removeFirst(list.count - Self.recentPerDomain) }
-      recent[domain] = list
+      // A mapping made and unmapped again (a ring's buffer) is kept once, as its latest unmap.
+      let span = Span(iova: at, phys: r.phys, size: r.size)
+      recent[domain, default: []].removeAll { $0 == span }
+      recent[domain, default: []].append(span)
+      if let n = recent[domain]?.count, n > Self.recentPerDomain {
+        recent[domain]?.removeFirst(n - Self.recentPerDomain)
+      }
       guard !o, recordEnd > at else { return removed }
       at = recordEnd
     }
@@ -134,16 +139,18 @@ struct MappingOrigins {
     for d in domains {
       var spans: [Span] = []
       for r in recent[d] ?? [] { if let c = Self.clip(r, to: range), !spans.contains(c) { spans.append(c) } }
-      var starts: Set<UInt64> = wideIOVA[d] ?? []
-      let byBucket = iovaBuckets[d] ?? [:]
-      if let range, (range.upperBound >> Self.bucketShift) - (range.lowerBound >> Self.bucketShift) < 4096 {
-        for b in (range.lowerBound >> Self.bucketShift)...(range.upperBound >> Self.bucketShift) {
-          starts.formUnion(byBucket[b] ?? [])
+      var starts: [UInt64] = wideIOVA[d].map { Array($0) } ?? []
+      if let byBucket = iovaBuckets[d] {
+        if let range, (range.upperBound >> Self.bucketShift) - (range.lowerBound >> Self.bucketShift) < 4096 {
+          for b in (range.lowerBound >> Self.bucketShift)...(range.upperBound >> Self.bucketShift) {
+            if let list = byBucket[b] { starts += list }
+          }
+        } else if liveCount[d, default: 0] <= Self.maximumLiveScan {
+          for list in byBucket.values { starts += list }
         }
-      } else if liveCount[d, default: 0] <= Self.maximumLiveScan {
-        for list in byBucket.values { starts.formUnion(list) }
       }
-      for iova in starts.sorted() {
+      if starts.count > 1 { starts = Array(Set(starts)).sorted() }
+      for iova in starts {
         guard let r = records[Key(domain: d, iova: iova)],
           let c = Self.clip(Span(iova: iova, phys: r.phys, size: r.size), to: range), !spans.contains(c)
         else { continue }
@@ -185,13 +192,14 @@ struct MappingOrigins {
     if liveCount[d] == 0 { liveCount[d] = nil }
     if wideIOVA[d]?.remove(key.iova) != nil {
       if wideIOVA[d]?.isEmpty == true { wideIOVA[d] = nil }
-    } else {
+    } else if var byBucket = iovaBuckets.removeValue(forKey: d) {
       let (i0, i1) = Self.buckets(phys: key.iova, size: r.size)
       for b in i0...i1 {
-        iovaBuckets[d]?[b]?.removeAll { $0 == key.iova }
-        if iovaBuckets[d]?[b]?.isEmpty == true { iovaBuckets[d]?[b] = nil }
+        guard var list = byBucket.removeValue(forKey: b) else { continue }
+        list.removeAll { $0 == key.iova }
+        if !list.isEmpty { byBucket[b] = list }
       }
-      if iovaBuckets[d]?.isEmpty == true { iovaBuckets[d] = nil }
+      if !byBucket.isEmpty { iovaBuckets[d] = byBucket }
     }
     if wide.remove(key) != nil { return }
     let (first, last) = Self.buckets(phys: r.phys, size: r.size)

@@ -32,16 +32,14 @@ struct PageHistory {
     var task: EmulatedTask
   }
 
-  /// An invalidation command, as a page's history tells it: one event from
-  /// `invalidationIssued` until its completion (or timeout) settles it.
+  /// An invalidation command, as a page's history tells it. The model
+  /// issues a command and waits for it with nothing in between, so one event
+  /// records both, when the command completed or timed out.
   struct Invalidation {
     enum State: String {
-      case issued
       case completed = "issued and completed"
       case timedOut = "issued, timed out"
     }
-    /// Tells one command's events from another's.
-    var serial: UInt64
     /// `IOTLB`, `IOTLB and walk caches`, `ATC of DEVICE`.
     var cache: String
     var command: String
@@ -56,10 +54,6 @@ struct PageHistory {
     var everyIOVA: Bool
     var state: State
   }
-
-  /// Commands issued and not yet settled: their serial and the pages they recorded.
-  private var pending: [(command: InvalidationCommand, serial: UInt64, pages: [UInt64])] = []
-  private var nextSerial: UInt64 = 0
 
   static let maximumPages = 1 << 14
   static let maximumFanOut: UInt64 = 4096
@@ -83,43 +77,18 @@ struct PageHistory {
     }
   }
 
-  /// Records an issued invalidation on each page of `groups` that is already
+  /// Records an invalidation on each page of `groups` that is already
   /// followed (no page is followed because of an invalidation), at most
-  /// `maximumFanOut` pages in all, until `settle` of the same command.
-  mutating func issue(
-    _ command: InvalidationCommand, _ groups: [(Invalidation, pages: [UInt64])], context: CallContext
-  ) {
-    nextSerial &+= 1
+  /// `maximumFanOut` pages in all.
+  mutating func record(_ groups: [(Invalidation, pages: [UInt64])], context: CallContext) {
     var budget = Int(Self.maximumFanOut)
-    var recorded: [UInt64] = []
-    for (var inv, pfns) in groups {
-      inv.serial = nextSerial
+    for (inv, pfns) in groups {
       let entry = Entry(what: .invalidation(inv), caller: context.caller, task: context.task)
       for pfn in pfns where budget > 0 && pages[pfn] != nil {
         append(entry, to: pfn)
-        recorded.append(pfn)
         budget -= 1
       }
     }
-    guard !recorded.isEmpty else { return }
-    pending.append((command, nextSerial, recorded))
-    if pending.count > 64 { pending.removeFirst(pending.count - 64) }
-  }
-
-  /// Marks the pages' event of the last `command` issued completed or timed out.
-  mutating func settle(_ command: InvalidationCommand, _ state: Invalidation.State) {
-    guard let i = pending.lastIndex(where: { $0.command == command }) else { return }
-    let serial = pending[i].serial
-    for pfn in pending[i].pages {
-      guard let n = pages[pfn]?.count,
-        let k = pages[pfn]?.lastIndex(where: {
-          if case .invalidation(let inv) = $0.what { inv.serial == serial } else { false }
-        }), k < n, case .invalidation(var inv) = pages[pfn]?[k].what
-      else { continue }
-      inv.state = state
-      pages[pfn]?[k].what = .invalidation(inv)
-    }
-    pending.remove(at: i)
   }
 
   private mutating func append(_ entry: Entry, to pfn: UInt64) {

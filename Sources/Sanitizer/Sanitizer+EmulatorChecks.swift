@@ -27,9 +27,15 @@ extension Sanitizer: MachineObserver {
     }
   }
 
+  package func invalidationIssued(_ command: InvalidationCommand, context: CallContext) {}
+
+  package func invalidationCompleted(_ command: InvalidationCommand, context: CallContext) {
+    noteInvalidation(command, .completed, context: context)
+  }
+
   /// Records the invalidation in the history of each followed page that a
   /// live or recently unmapped mapping put in the command's domain and range.
-  package func invalidationIssued(_ command: InvalidationCommand, context: CallContext) {
+  func noteInvalidation(_ command: InvalidationCommand, _ state: PageHistory.Invalidation.State, context: CallContext) {
     let cache: String
     var atcDevice: String?
     var domainIDs: [Int?]
@@ -59,17 +65,13 @@ extension Sanitizer: MachineObserver {
       let count = min(pages(span.size &+ (span.phys & (pageSize - 1))), PageHistory.maximumFanOut)
       let (end, o) = first.addingReportingOverflow(count)
       let inv = PageHistory.Invalidation(
-        serial: 0, cache: cache, command: command.name, unit: command.unit, device: atcDevice, domain: name,
+        cache: cache, command: command.name, unit: command.unit, device: atcDevice, domain: name,
         first: span.iova,
-        last: span.iova &+ (span.size &- 1), everyIOVA: command.range == nil, state: .issued)
+        last: span.iova &+ (span.size &- 1), everyIOVA: command.range == nil, state: state)
       groups.append((inv, Array(first..<(o ? .max : end))))
       collected += count
     }
-    history.withLock { $0.issue(command, groups, context: context) }
-  }
-
-  package func invalidationCompleted(_ command: InvalidationCommand, context: CallContext) {
-    history.withLock { $0.settle(command, .completed) }
+    history.withLock { $0.record(groups, context: context) }
   }
 
   package func kernelMessage(_ text: String, context: CallContext) {
@@ -257,7 +259,7 @@ extension Sanitizer: MachineObserver {
   /// The corresponding Linux functions are `qi_check_fault()` (VT-d),
   /// `__arm_smmu_cmdq_skip_err()` (SMMUv3) and `iommu_print_event()` (AMD).
   package func atcInvalidationTimedOut(_ command: InvalidationCommand, device: Device, context: CallContext) {
-    history.withLock { $0.settle(command, .timedOut) }
+    noteInvalidation(command, .timedOut, context: context)
     var pasid: UInt32?
     if case .atc(_, let p) = command.target, let p { pasid = p }
     let log = Finding.atsTimeoutLog(
