@@ -29,6 +29,9 @@ extension ParserState {
   /// The syntax of a statement word (`expect` has its own parser).
   static func syntax(_ verb: Verb) -> Syntax { syntaxTable[verb] ?? Syntax(positionals: []) }
 
+  /// `free_pages pfn=N [order=N]`: the form without a name, taken when a `pfn=` word is there.
+  static let freePagesAtSyntax = Syntax(positionals: [], keys: [key("pfn", required: true), key("order")])
+
   static func makeSyntax(_ verb: Verb) -> Syntax {
     switch verb {
     case .cmdline: return Syntax(positionals: ["\"PARAMS\""])

@@ -4,9 +4,10 @@ extension ParserState {
   /// Parses the arguments of `verb` into an operation; nil after an error.
   mutating func parseOperation(_ words: [Word]) -> StatementOperation? {
     if verb == .cmdline { return parseCmdline(words) }
+    let byPFN = verb == .freePages && words.contains { $0.string == nil && text($0).hasPrefix("pfn=") }
     let args = readArguments(
-      words[...], syntax: ParserState.syntax(verb), statement: verb.rawValue, usage: verb.usage,
-      missingColumn: verbColumn)
+      words[...], syntax: byPFN ? ParserState.freePagesAtSyntax : ParserState.syntax(verb), statement: verb.rawValue,
+      usage: verb.usage, missingColumn: verbColumn)
     let p = args.positional
     let v = args.value
     switch verb {
@@ -27,6 +28,11 @@ extension ParserState {
       let gfp = v("gfp").map { gfpFlags($0) } ?? .kernel
       guard let order, let gfp else { return nil }
       return .allocPages(order: Int(order), gfp: gfp)
+    case .freePages where byPFN:
+      let pfn = v("pfn").flatMap { number($0) }
+      let order = v("order").map { number($0, key: "order", maximum: FixtureLimits.maxOrder) } ?? 0
+      guard let pfn, let order else { return nil }
+      return .freePagesAt(pfn: pfn, order: Int(order))
     case .freePages:
       let block = reference(p(0), kinds: [.pageBlock], role: "a page block")
       let order = v("order").map { number($0, key: "order", maximum: FixtureLimits.maxOrder) }

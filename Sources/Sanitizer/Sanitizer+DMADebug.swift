@@ -142,55 +142,41 @@ extension Sanitizer {
       case (true, true): ["check_sync", "debug_dma_sync_sg_for_cpu", "dma_sync_sg_for_cpu"]
       case (false, true): ["check_sync", "debug_dma_sync_sg_for_device", "dma_sync_sg_for_device"]
       }
-    let address = dmaAddress.rawValue.hex16
+    func report(_ problem: DMAAPISyncProblem, phys: PhysicalAddress?) {
+      var finding = Finding.dmaAPICheckSync(
+        problem, driver: configuration.driverName, device: device.bdf, dmaAddress: dmaAddress.rawValue,
+        frames: frames)
+      finding.phys = phys
+      finding.iova = dmaAddress
+      finding.domain = device.domain?.name
+      finding.device = device.name
+      self.report(finding, context: context)
+    }
     guard let (start, entry) = containingEntry(device, address: dmaAddress.rawValue, size: size) else {
-      dmaDebugReport(
-        .dmaSyncNotMapped, device,
-        "device driver tries to sync DMA memory it has not allocated [device address=\(address)] [size=\(size) bytes]",
-        site: .checkSyncNotAllocated, frames: frames, phys: nil, dmaAddress: dmaAddress,
-        details: [Detail("size", .int(Int64(clamping: size)))], context: context)
+      report(.notAllocated(size: size), phys: nil)
       return
     }
-    func report(_ site: WarningSite, _ text: String, _ details: [Detail]) {
-      dmaDebugReport(
-        .dmaSyncMismatch, device, text, site: site, frames: frames, phys: entry.phys,
-        dmaAddress: dmaAddress, details: details, context: context)
-    }
     if size > entry.size {
-      report(
-        .checkSyncRange,
-        "device driver syncs DMA memory outside allocated range [device address=\(start.hex16)] [allocation size=\(entry.size) bytes] [sync offset+size=\(size)]",
-        [Detail("allocation size", .int(Int64(clamping: entry.size)))])
+      report(.outsideRange(entry: start, entrySize: entry.size, syncSize: size), phys: entry.phys)
     }
+    // check_sync() stops here for a bidirectional entry (`goto out`), before the sg count check too.
     guard entry.direction != .bidirectional else { return }
-    let mapped = "DMA_" + entry.direction.kernelName
-    let synced = "DMA_" + direction.kernelName
-    let pair = [
-      Detail("mapped with", .string(entry.direction.kernelName)), Detail("synced with", .string(direction.kernelName)),
-    ]
     if direction != entry.direction {
       report(
-        .checkSyncDirection,
-        "device driver syncs DMA memory with different direction [device address=\(address)] [size=\(entry.size) bytes] [mapped with \(mapped)] [synced with \(synced)]",
-        pair)
+        .differentDirection(entrySize: entry.size, mappedWith: entry.direction, syncedWith: direction),
+        phys: entry.phys)
     }
     if toCPU && entry.direction != .fromDevice && direction != .toDevice {
       report(
-        .checkSyncReadOnly,
-        "device driver syncs device read-only DMA memory for cpu [device address=\(address)] [size=\(entry.size) bytes] [mapped with \(mapped)] [synced with \(synced)]",
-        pair)
+        .readOnlyForCPU(entrySize: entry.size, mappedWith: entry.direction, syncedWith: direction), phys: entry.phys)
     }
     if !toCPU && entry.direction != .toDevice && direction != .fromDevice {
       report(
-        .checkSyncWriteOnly,
-        "device driver syncs device write-only DMA memory to device [device address=\(address)] [size=\(entry.size) bytes] [mapped with \(mapped)] [synced with \(synced)]",
-        pair)
+        .writeOnlyToDevice(entrySize: entry.size, mappedWith: entry.direction, syncedWith: direction),
+        phys: entry.phys)
     }
     if let nents, let mappedEntries = entry.sgCallEntries, nents != mappedEntries {
-      report(
-        .checkSyncSGCount,
-        "device driver syncs DMA sg list with different entry count [map count=\(mappedEntries)] [sync count=\(nents)]",
-        [Detail("map count", .int(Int64(mappedEntries))), Detail("sync count", .int(Int64(nents)))])
+      report(.sgDifferentCount(mapCount: mappedEntries, syncCount: nents), phys: entry.phys)
     }
   }
 }

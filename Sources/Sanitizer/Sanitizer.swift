@@ -69,6 +69,8 @@ package final class Sanitizer: Sendable {
     var dmaEntries: [DMAKey: DMAEntry] = [:]
     /// The first emulator resource limit hit; the counts are no longer exact.
     var resourceLimitError: String?
+    /// `bad_page()`'s burst counters.
+    var badPageLimit = BadPageRateLimit()
   }
   struct DMAKey: Hashable {
     var device: String
