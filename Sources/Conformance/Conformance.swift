@@ -112,9 +112,20 @@ package enum Conformance {
         pages: changed.count))
   }
 
-  /// Leaves as (IOVA, size, shift) triples.
+  /// Each leaf (IOVA, shift) of runs given as (IOVA, size, shift) triples.
   private static func leafSet(_ flat: [UInt64]) -> Set<[UInt64]> {
-    Set(stride(from: 0, to: flat.count - 2, by: 3).map { Array(flat[$0..<($0 + 3)]) })
+    var leaves: Set<[UInt64]> = []
+    var i = 0
+    while i + 2 < flat.count {
+      let (iova, size, shift) = (flat[i], flat[i + 1], flat[i + 2])
+      var offset: UInt64 = 0
+      while offset < size {
+        leaves.insert([iova &+ offset, shift])
+        offset &+= 1 << shift
+      }
+      i += 3
+    }
+    return leaves
   }
 
   /// The fixture that runs `ops` on `format` under `accounting`: the

@@ -29,7 +29,7 @@ extension ConformanceClass {
       expectations[outcome.line, default: []] += more
     }
     var out = [
-      "# iommusan conformance: \(key.accounting.rawValue) accounting, \(key.trigger.rawValue): "
+      "# iommusan conformance: \(key.accountingName) accounting, after \(key.trigger.rawValue): "
         + "\(key.direction.rawValue)\(key.granuleTails ? " (granule tails)" : "") on \(example.format.name), "
         + "emu.kernel=\(example.accounting.kernel)"
     ]

@@ -12,20 +12,25 @@ package struct ConformanceExplanation: Sendable, Hashable {
   static func find(_ c: ConformanceClass) -> ConformanceExplanation? {
     let k = c.key
     guard k.accounting == .kernel else { return nil }
-    // Releases with 7.0.0's hooks (before b948a8722848 / 0735c54804c7).
-    let inertHooks = c.kernels.allSatisfy { !$0.has(.debugPageallocHooks) }
+    let inertHooks = k.hooks700
+    // generic_pt domains: VT-d and AMD.
+    let iommupt = c.formats.allSatisfy { $0 == "vtd" || $0 == "amd" }
+    let armOnly = c.formats.allSatisfy { $0.hasPrefix("smmuv3") }
     switch (k.trigger, k.direction) {
     case (.map, .under) where k.granuleTails, (.mapReplacingLeaves, .under) where k.granuleTails:
       return granule
-    case (.unmapLarger, .over):
+    case (.unmap, .over) where inertHooks && iommupt, (.unmapShort, .over) where inertHooks && iommupt,
+      (.unmapLarger, .over) where inertHooks && iommupt:
+      return inertUnmapEnd
+    case (.unmapLarger, .over) where !inertHooks:
       return unmapLarger
-    case (.map, .under) where inertHooks:
+    case (.map, .under) where inertHooks, (.mapReplacingLeaves, .under) where inertHooks:
       return inertMap
     case (.mapFailed, .under) where inertHooks:
       return inertUndo
-    case (.unmap, .under) where inertHooks, (.unmapLarger, .under) where inertHooks:
+    case (.unmap, .under) where inertHooks && armOnly, (.unmapLarger, .under) where inertHooks && armOnly:
       return inertUnmap
-    case (.mapReplacingLeaves, .over):
+    case (.mapReplacingLeaves, .over) where armOnly && !inertHooks:
       return replacedLeaves
     default:
       return nil
@@ -64,6 +69,14 @@ package struct ConformanceExplanation: Sendable, Hashable {
     text: """
       In 7.0.0 `unmap_begin` runs in `__iommu_unmap_domain_pgtbl()` (io-pgtable domains) while the map \
       hook never ran: each unmap decrements a count never taken (`map-count-underflow`).
+      """)
+  static let inertUnmapEnd = ConformanceExplanation(
+    name: "7.0.0: unmap_end without unmap_begin",
+    text: """
+      In 7.0.0 a generic_pt (VT-d, AMD) domain's unmap skips `unmap_begin` (only \
+      `__iommu_unmap_domain_pgtbl()` calls it) but `unmap_end` runs: an unmap that stops short \
+      re-increments the part still mapped, and nothing ever decrements it (b948a8722848 moves \
+      `unmap_begin` before the `unmap_range()` split).
       """)
   static let replacedLeaves = ConformanceExplanation(
     name: "io-pgtable-arm: a block over a table drops its leaves",

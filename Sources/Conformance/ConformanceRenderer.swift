@@ -28,7 +28,7 @@ extension ConformanceResult {
     out += "|---|---|---|---|---|---|---|\n"
     for (n, c) in classes.enumerated() {
       let direction = c.key.direction.rawValue + (c.key.granuleTails ? " (granule tails)" : "")
-      out += "| \(n + 1) | \(c.key.accounting.rawValue) | \(c.key.trigger.rawValue) | \(direction) | "
+      out += "| \(n + 1) | \(c.key.accountingName) | \(c.key.trigger.rawValue) | \(direction) | "
       out += "\(c.formats.joined(separator: ", ")) | \(Self.kernelRanges(c.kernels)) | "
       out += "\(c.explanation?.name ?? "**unexplained**") |\n"
     }
@@ -49,7 +49,7 @@ extension ConformanceResult {
 extension ConformanceClass {
   /// One line: accounting, trigger, direction.
   package var title: String {
-    "\(key.accounting.rawValue) accounting, after \(key.trigger.rawValue): \(key.direction.rawValue)"
+    "\(key.accountingName) accounting, after \(key.trigger.rawValue): \(key.direction.rawValue)"
       + (key.granuleTails ? " (granule tails)" : "") + " (\(pages) pages in the example)"
   }
 }

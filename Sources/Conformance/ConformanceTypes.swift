@@ -165,13 +165,20 @@ package struct ConformanceDivergence: Sendable, Hashable {
 package struct ConformanceClass: Sendable {
   package struct Key: Hashable, Comparable, Sendable {
     package var accounting: MapAccounting
+    /// Kernel accounting with the hooks as 7.0.0 placed them (before b948a8722848 and 0735c54804c7).
+    package var hooks700: Bool
     package var trigger: ConformanceTrigger
     package var direction: ConformanceDirection
     package var granuleTails: Bool
 
     package static func < (a: Key, b: Key) -> Bool {
-      (a.accounting.rawValue, a.trigger, a.direction, a.granuleTails ? 1 : 0)
-        < (b.accounting.rawValue, b.trigger, b.direction, b.granuleTails ? 1 : 0)
+      (a.accounting.rawValue, a.hooks700 ? 1 : 0, a.trigger, a.direction, a.granuleTails ? 1 : 0)
+        < (b.accounting.rawValue, b.hooks700 ? 1 : 0, b.trigger, b.direction, b.granuleTails ? 1 : 0)
+    }
+
+    /// `exact`, `kernel`, or `kernel (7.0.0 hooks)`.
+    package var accountingName: String {
+      accounting.rawValue + (hooks700 ? " (7.0.0 hooks)" : "")
     }
   }
 
@@ -213,7 +220,8 @@ package struct ConformanceResult: Sendable {
     ops: [ConformanceOperation]
   ) {
     let key = ConformanceClass.Key(
-      accounting: accounting.accounting, trigger: d.trigger, direction: d.direction, granuleTails: d.granuleTails)
+      accounting: accounting.accounting,
+      hooks700: accounting.accounting == .kernel && !accounting.kernel.has(.debugPageallocHooks), trigger: d.trigger, direction: d.direction, granuleTails: d.granuleTails)
     if let i = classes.firstIndex(where: { $0.key == key }) {
       if !classes[i].formats.contains(format.name) { classes[i].formats.append(format.name) }
       if !classes[i].kernels.contains(accounting.kernel) { classes[i].kernels.append(accounting.kernel) }

@@ -4,5 +4,51 @@ import KernelTypes
 import Testing
 
 @Suite struct ConformanceTests {
-  @Test func placeholder() {}
+  /// Depth 2 (depth 3 adds 7.0.0's unmap_end without unmap_begin) on a generic_pt format and a 16K-granule io-pgtable-arm one,
+  /// exact accounting and the kernel's before and after the 7.0.11 fixes.
+  static let result: ConformanceResult = {
+    var options = ConformanceOptions(depth: 2)
+    options.formats = ConformanceFormat.all.filter { ["vtd", "smmuv3-16K"].contains($0.name) }
+    options.accountings = [
+      ConformanceAccounting(.exact), ConformanceAccounting(.kernel, kernel: KernelVersion(7, 0, 0)),
+      ConformanceAccounting(.kernel, kernel: KernelVersion(7, 0, 11)),
+    ]
+    return Conformance.check(options)
+  }()
+
+  @Test func findsTheBlindSpotsAndTheInertHooksAndNothingElse() {
+    let r = Self.result
+    #expect(r.unexplained.isEmpty)
+    #expect(!r.classes.contains { $0.key.accounting == .exact })
+    let names = Set(r.classes.compactMap { $0.explanation?.name })
+    #expect(
+      names == [
+        "blind spot: granule above PAGE_SIZE", "blind spot: unmap larger than requested",
+        "7.0.0: the map hook is never called", "7.0.0: a failed map undoes an uncounted range",
+      ])
+    let larger = r.classes.first { $0.explanation?.name == "blind spot: unmap larger than requested" }
+    #expect(larger?.formats == ["vtd"])
+    #expect(larger?.kernels == [KernelVersion(7, 0, 11)])
+    #expect(larger?.pages == 511)
+    let granule = r.classes.first { $0.explanation?.name == "blind spot: granule above PAGE_SIZE" }
+    #expect(granule?.formats == ["smmuv3-16K"])
+    #expect(granule?.pages == 3)
+  }
+
+  @Test func examplesRunAsFixtures() {
+    for c in Self.result.classes {
+      let text = c.exampleFixture
+      let run = FixtureRunner.run(file: "example.fixture", source: Array(text.utf8))
+      #expect(run.passed, "\(text)\(run.failures)")
+    }
+    // The unmap-larger example ends with the kernel's false positives: 511 pages still counted.
+    let larger = Self.result.classes.first { $0.key.trigger == .unmapLarger && !$0.key.hooks700 }
+    #expect(larger?.exampleFixture.contains("expect report freed-while-mapped count=511") == true)
+  }
+
+  @Test func sequencesAreDeduplicated() {
+    let r = Self.result
+    #expect(r.states < r.sequences)
+    #expect(r.sequences > 0)
+  }
 }
