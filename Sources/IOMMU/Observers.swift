@@ -124,8 +124,9 @@ package enum KernelWarning: Sendable {
   /// `__arm_lpae_unmap()`: an unmap cut through a block mapping; nothing was unmapped.
   case partialLargeUnmap(Domain, iova: IOVA, size: UInt64)
   /// `WARN_ON(group->resetting_domain)` in `pci_dev_reset_iommu_prepare()`:
-  /// the device is already between reset_prepare and reset_done; EBUSY.
-  case resetPrepareReentry(Device)
+  /// the device, or `holder` of its group, is already between reset_prepare
+  /// and reset_done; EBUSY.
+  case resetPrepareReentry(Device, holder: Device)
 
   /// The WARN's identity, for `WARN_ONCE()`.
   package var site: String {
