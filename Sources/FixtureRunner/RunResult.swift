@@ -50,6 +50,8 @@ package struct FixtureResult: Sendable {
   package var histories: [PageLife] = []
   /// Whether `iommu.debug_pagealloc` was on: the kernel text starts with `iommu_debug_init()`'s boot line.
   package var debugPageAlloc = false
+  /// `emu.kernel=`: the release the kernel lines name (`Not tainted 7.0.11-iommusan`).
+  package var kernel: KernelVersion = .newest
   package var summary: RunSummary
 
   package init(
