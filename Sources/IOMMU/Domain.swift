@@ -191,6 +191,19 @@ package final class Domain: Sendable, CustomStringConvertible {
         debugMap(iova: iova, phys: phys, size: mapped, context: context)
         _ = unmap(iova: iova, size: mapped, context: context)
       }
+      // 7.0.0's `iommu_map_nosync()` for classic ops (io-pgtable-arm here):
+      // `if (!ret) return ret;`, a typo fixed by 6fc7e8a3b811 ("iommu: Fix
+      // loss of errno on map failure for classic ops"): the failure goes on
+      // to trace_map() and iommu_debug_map() of the whole range and returns 0.
+      if unit.model == .smmuv3 && !machine.policy.kernel.has(.debugPageallocHooks) {
+        #if IOMMU_DEBUG_PAGEALLOC
+          machine.debugHooks?._withUnsafeGuaranteedRef {
+            $0.hooks.debugMapAfterLostError(self, iova: iova, phys: phys, size: size, context: context)
+          }
+        #endif
+        machine.observer?.mapped(self, iova: iova, phys: phys, size: size, context: context)
+        return
+      }
       throw failure
     }
     machine.memory.stepObserver?.kernelStep(.mapPTEsWritten)
