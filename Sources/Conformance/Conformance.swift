@@ -86,7 +86,8 @@ package enum Conformance {
     }
     let (before, leavesBefore) = session.countsAndTruth(pfns: pfns)
     guard session.runStatement(parsed.statements.count - 1), let outcome = session.lastOutcome else { return nil }
-    let (after, leaves) = session.countsAndTruth(pfns: pfns)
+    let (pages, leaves) = session.countsAndTruth(pfns: pfns)
+    let after = pages
     let key = StateKey(
       counts: after.map(\.count), truth: after.map(\.truth), leaves: leaves,
       allocated: ops.last!.allocatedAfter(ops.dropLast().reduce(true) { $1.allocatedAfter($0) }))
@@ -102,9 +103,19 @@ package enum Conformance {
     let under = changed.contains { after[$0].count < after[$0].truth }
     let pagesPerGranule = Int(format.granule >> 12)
     let tails = pagesPerGranule > 1 && changed.allSatisfy { $0 % pagesPerGranule != 0 }
+    let leavesAfter = leafSet(leaves)
+    // A map that returned 0 but added no leaf, or left part of its range unmapped, failed.
+    var covered = leafSet(leavesBefore) != leavesAfter
+    if case .map(let offset, let size) = last {
+      var a = ConformanceFormat.base + offset
+      while a < ConformanceFormat.base + offset + size {
+        covered = covered && leavesAfter.contains { a >= $0[0] && a - $0[0] < 1 << $0[1] }
+        a += format.granule
+      }
+    }
     let trigger = last.trigger(
-      errno: outcome.error?.name, unmapped: outcome.unmapped,
-      leavesLost: !leafSet(leavesBefore).isSubset(of: leafSet(leaves)))
+      errno: outcome.error?.name, unmapped: outcome.unmapped, leavesLost: !leafSet(leavesBefore).isSubset(of: leavesAfter),
+      covered: covered)
     return Step(
       key: key,
       divergence: ConformanceDivergence(

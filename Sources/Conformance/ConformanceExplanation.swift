@@ -26,10 +26,10 @@ package struct ConformanceExplanation: Sendable, Hashable {
       return unmapLarger
     case (.map, .under) where inertHooks, (.mapReplacingLeaves, .under) where inertHooks:
       return inertMap
-    case (.mapFailed, .under) where inertHooks:
-      return inertUndo
     case (.unmap, .under) where inertHooks && armOnly, (.unmapLarger, .under) where inertHooks && armOnly:
       return inertUnmap
+    case (.mapErrorLost, .over) where inertHooks && armOnly, (.mapErrorLost, .mixed) where inertHooks && armOnly:
+      return lostError
     case (.mapReplacingLeaves, .over) where armOnly && !inertHooks:
       return replacedLeaves
     default:
@@ -58,12 +58,6 @@ package struct ConformanceExplanation: Sendable, Hashable {
       As 7.0.0 shipped, `iommu_debug_map()` is not reached after a successful map (fixed by \
       b948a8722848 and 0735c54804c7 in 7.0.11): nothing is counted, every free of a mapped page is missed.
       """)
-  static let inertUndo = ConformanceExplanation(
-    name: "7.0.0: a failed map undoes an uncounted range",
-    text: """
-      7.0.0's error path of `iommu_map()` unmaps the part already mapped through `unmap_begin`, which \
-      decrements counts `iommu_debug_map()` never took: `map-count-underflow` (0735c54804c7, CVE-2026-64152).
-      """)
   static let inertUnmap = ConformanceExplanation(
     name: "7.0.0: unmap_begin without the map hook",
     text: """
@@ -77,6 +71,13 @@ package struct ConformanceExplanation: Sendable, Hashable {
       `__iommu_unmap_domain_pgtbl()` calls it) but `unmap_end` runs: an unmap that stops short \
       re-increments the part still mapped, and nothing ever decrements it (b948a8722848 moves \
       `unmap_begin` before the `unmap_range()` split).
+      """)
+  static let lostError = ConformanceExplanation(
+    name: "7.0.0: a failed classic map returns 0 and is counted",
+    text: """
+      7.0.0's `iommu_map_nosync()` tests `if (!ret) return ret;` on classic (io-pgtable) ops: a map that \
+      failed, and whose driver undid the part it mapped, goes on to `iommu_debug_map()` of the whole range \
+      and returns 0 (6fc7e8a3b811): pages nothing maps are counted.
       """)
   static let replacedLeaves = ConformanceExplanation(
     name: "io-pgtable-arm: a block over a table drops its leaves",

@@ -110,10 +110,11 @@ package enum ConformanceOperation: Sendable, Hashable {
   }
 
   /// What the operation did, from its result and the page tables.
-  func trigger(errno: String?, unmapped: UInt64?, leavesLost: Bool) -> ConformanceTrigger {
+  func trigger(errno: String?, unmapped: UInt64?, leavesLost: Bool, covered: Bool) -> ConformanceTrigger {
     switch self {
     case .map:
       if errno != nil { return .mapFailed }
+      if !covered { return .mapErrorLost }
       return leavesLost ? .mapReplacingLeaves : .map
     case .unmap(_, let size):
       let done = unmapped ?? 0
@@ -131,6 +132,7 @@ package enum ConformanceTrigger: String, Sendable, Hashable, Comparable {
   case map = "a map"
   case mapFailed = "a map that failed (and undid what it mapped)"
   case mapReplacingLeaves = "a map of a block over a table, dropping its leaves"
+  case mapErrorLost = "a map that failed but returned 0"
   case unmap = "an unmap"
   case unmapLarger = "an unmap that removed more than asked"
   case unmapShort = "an unmap that removed less than asked"
