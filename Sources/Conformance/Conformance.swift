@@ -114,7 +114,8 @@ package enum Conformance {
       }
     }
     let trigger = last.trigger(
-      errno: outcome.error?.name, unmapped: outcome.unmapped, leavesLost: !leafSet(leavesBefore).isSubset(of: leavesAfter),
+      errno: outcome.error?.name, unmapped: outcome.unmapped,
+      leavesLost: !leafSet(leavesBefore).isSubset(of: leavesAfter),
       covered: covered)
     return Step(
       key: key,

@@ -223,7 +223,8 @@ package struct ConformanceResult: Sendable {
   ) {
     let key = ConformanceClass.Key(
       accounting: accounting.accounting,
-      hooks700: accounting.accounting == .kernel && !accounting.kernel.has(.debugPageallocHooks), trigger: d.trigger, direction: d.direction, granuleTails: d.granuleTails)
+      hooks700: accounting.accounting == .kernel && !accounting.kernel.has(.debugPageallocHooks), trigger: d.trigger,
+      direction: d.direction, granuleTails: d.granuleTails)
     if let i = classes.firstIndex(where: { $0.key == key }) {
       if !classes[i].formats.contains(format.name) { classes[i].formats.append(format.name) }
       if !classes[i].kernels.contains(accounting.kernel) { classes[i].kernels.append(accounting.kernel) }

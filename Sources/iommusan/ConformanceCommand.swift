@@ -17,7 +17,10 @@ extension Commands {
       ("depth", "n", "The longest sequence (default: 3)."),
       ("format", "format", "text (default) or markdown (the table of docs/Conformance.md)."),
       ("iommu", "names", "Formats, comma-separated: vtd, amd, smmuv3-4K, smmuv3-16K, smmuv3-64K (default: all)."),
-      ("kernel", "versions", "Kernel accounting at these releases only, comma-separated (exact accounting always runs)."),
+      (
+        "kernel", "versions",
+        "Kernel accounting at these releases only, comma-separated (exact accounting always runs)."
+      ),
     ],
     flags: [],
     arguments: [])
