@@ -52,3 +52,29 @@ import Testing
     #expect(r.sequences > 0)
   }
 }
+
+/// Issue 20 item 5: 7.0.0's classic ops lose a failed map's errno (`if (!ret) return ret;`, 6fc7e8a3b811).
+@Suite struct LostMapErrorTests {
+  func run(_ kernel: String) -> FixtureResult {
+    let text = """
+      cmdline "emu.kernel=\(kernel) emu.accounting=kernel"
+      iommu smmu0 model=smmuv3
+      d = domain smmu0
+      a = alloc_pages
+      b = alloc_pages order=1
+      iommu_map d iova=0x11000 phys=a size=4K
+      iommu_map d iova=0x10000 phys=b size=8K
+
+      """
+    return FixtureRunner.run(file: "lost.fixture", source: Array(text.utf8))
+  }
+
+  @Test func failedClassicMapReturnsZeroIn700() {
+    let old = run("7.0.0")
+    #expect(old.outcomes.last?.error == nil)
+    #expect(old.outcomes.last?.reports.map(\.kind) == [.mapCountUnderflow, .mapCountOverflow])
+    let fixed = run("7.0.11")
+    #expect(fixed.outcomes.last?.error?.name == "EEXIST")
+    #expect(fixed.outcomes.last?.reports.isEmpty == true)
+  }
+}
