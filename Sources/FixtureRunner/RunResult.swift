@@ -52,6 +52,8 @@ package struct FixtureResult: Sendable {
   package var debugPageAlloc = false
   /// `emu.kernel=`: the release the kernel lines name (`Not tainted 7.0.11-iommusan`).
   package var kernel: KernelVersion = .newest
+  /// The run's invalidations, when `RunOptions.logsInvalidations` asked for them.
+  package var invalidationLog: InvalidationLog?
   package var summary: RunSummary
 
   package init(
