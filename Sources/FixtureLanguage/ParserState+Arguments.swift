@@ -46,7 +46,9 @@ extension ParserState {
           key("model", required: true), key("granule"), key("pgsizes"), key("iotlb"), key("walk-cache"), key("sva"),
           key("npcache"), key("gather"),
         ])
-    case .device: return Syntax(positionals: ["NAME"], keys: [key("iommu", required: true), key("ats"), key("pasid")])
+    case .device:
+      return Syntax(
+        positionals: ["NAME"], keys: [key("iommu", required: true), key("ats"), key("pasid"), key("group")])
     case .allocPages: return Syntax(positionals: [], keys: [key("order"), key("gfp")])
     case .freePages, .vfree, .dmaUnmap, .dmaFree, .munmap, .svaUnbind:
       if verb == .dmaUnmap { return Syntax(positionals: ["NAME"], keys: [key("size"), key("dir")]) }

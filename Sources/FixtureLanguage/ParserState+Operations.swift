@@ -19,8 +19,20 @@ extension ParserState {
       let iommu = reference(v("iommu"), kinds: [.iommu], role: "an IOMMU")
       let ats = v("ats").flatMap { choice($0, key: "ats", as: OnOff.self) }
       let pasid = v("pasid").flatMap { choice($0, key: "pasid", as: OnOff.self) }
+      var group: String?
+      if let word = v("group") {
+        let g = text(word)
+        let ok =
+          g.utf8.count <= 64 && g.first.map { $0.isASCII && ($0.isLetter || $0 == "_") } == true
+          && g.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
+        guard ok else {
+          error("group= takes a name (letters, digits and '_', at most 64 characters)", at: word)
+          return nil
+        }
+        group = g
+      }
       guard let name, let iommu, v("ats") == nil || ats != nil, v("pasid") == nil || pasid != nil else { return nil }
-      return .device(DeviceConfiguration(name: name, iommu: iommu, ats: ats, pasid: pasid))
+      return .device(DeviceConfiguration(name: name, iommu: iommu, ats: ats, pasid: pasid, group: group))
 
     // Section 3.
     case .allocPages:

@@ -101,7 +101,7 @@ package enum Verb: String, Sendable, Hashable, CaseIterable {
     case .iommu:
       return
         "iommu NAME model=vtd|amd|smmuv3 [granule=4K|16K|64K] [pgsizes=LIST] [iotlb=N] [walk-cache=N] [sva=on|off] [npcache=on|off] [gather=on|off]"
-    case .device: return "device NAME iommu=IOMMU [ats=on|off] [pasid=on|off]"
+    case .device: return "device NAME iommu=IOMMU [ats=on|off] [pasid=on|off] [group=G]"
     case .allocPages: return "NAME = alloc_pages [order=N] [gfp=FLAGS]"
     case .freePages: return "free_pages NAME|pfn=N [order=N]"
     case .vmalloc: return "NAME = vmalloc SIZE"

@@ -204,6 +204,7 @@ final class Execution {
     var result = FixtureResult(
       file: file, diagnostics: diagnostics, outcomes: outcomes, failures: failures, stats: stats, summary: summary)
     result.debugPageAlloc = sanitizer.configuration.debugPageAlloc
+    result.kernel = machine.policy.kernel
     result.invalidationLog = invalidationLog
     for page in options.history {
       switch historyPages(page) {

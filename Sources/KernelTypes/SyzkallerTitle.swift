@@ -1,3 +1,5 @@
+import Synchronization
+
 /// How syzkaller's Linux report parser (`pkg/report/linux.go`, commit
 /// 1e72964b0111) picks a report's title frame, and the driver symbols that
 /// survive it: a `WARNING` is titled after the first frame from `RIP:` on
@@ -73,11 +75,20 @@ package enum SyzkallerTitle {
   /// becomes `acme_Alloc_pages_buf`. Deterministic, and a name no pattern
   /// matches is returned as is.
   package static func symbol(_ name: String) -> String {
+    if let known = symbols.withLock({ $0[name] }) { return known }
     var s = name
     while let m = try? skipRegex.firstMatch(in: s) {
       guard let i = s[m.range].firstIndex(where: { $0.isLowercase && $0.isASCII }) else { break }
       s.replaceSubrange(i...i, with: s[i].uppercased())
     }
+    symbols.withLock { table in
+      // Bounded: a process that runs many fixtures (conformance) starts over.
+      if table.count >= 4096 { table.removeAll(keepingCapacity: true) }
+      table[name] = s
+    }
     return s
   }
+
+  /// Names already made into symbols: the regex costs far more than the lookup.
+  private static let symbols = Mutex<[String: String]>([:])
 }

@@ -643,7 +643,7 @@ enum GoldenReports {
   static var resetPrepareReentry: Report {
     let file = "Fixtures/acme-nic-reset.fixture"
     return Report(
-      .resetPrepareReentry(device: "nic0", bdf: "0000:00:03.0", domain: "vtd0:blocked"),
+      .resetPrepareReentry(device: "nic0", bdf: "0000:00:03.0", domain: "vtd0:blocked", group: "iommu group 2"),
       callers: [
         k("pcie_flr"), guilty("acme_nic_reset_prepare", "acme_nic", file, 14), k("pci_dev_save_and_disable"),
         k("pci_reset_function"),
