@@ -133,3 +133,40 @@ struct PageHit {
   var dmaCount: Int64 = 0
   var dmaEntry: Int32 = -1
 }
+
+/// Device names by their bytes: 64 slots, each the exact bytes of a name
+/// (up to 64) and its device id. A slot is verified byte for byte, so a
+/// collision only costs the dictionary lookup it replaces.
+final class DeviceCache {
+  static let slots = 64
+  static let maxName = 64
+  private let bytes = UnsafeMutablePointer<UInt8>.allocate(capacity: DeviceCache.slots * DeviceCache.maxName)
+  private let lengths = UnsafeMutablePointer<Int>.allocate(capacity: DeviceCache.slots)
+  private let ids = UnsafeMutablePointer<Int32>.allocate(capacity: DeviceCache.slots)
+
+  init() {
+    lengths.initialize(repeating: -1, count: Self.slots)
+    ids.initialize(repeating: -1, count: Self.slots)
+    bytes.initialize(repeating: 0, count: Self.slots * Self.maxName)
+  }
+
+  deinit {
+    bytes.deallocate()
+    lengths.deallocate()
+    ids.deallocate()
+  }
+
+  @inline(__always) func lookup(_ slot: Int, _ name: UnsafePointer<UInt8>, _ length: Int) -> Int32? {
+    guard lengths[slot] == length else { return nil }
+    let stored = bytes + slot * Self.maxName
+    for k in 0..<length where stored[k] != name[k] { return nil }
+    return ids[slot]
+  }
+
+  func store(_ slot: Int, _ name: UnsafePointer<UInt8>, _ length: Int, _ id: Int32) {
+    guard length <= Self.maxName else { return }
+    (bytes + slot * Self.maxName).update(from: name, count: length)
+    lengths[slot] = length
+    ids[slot] = id
+  }
+}

@@ -98,6 +98,18 @@ package enum TraceEventType: Int, CaseIterable, Sendable, Hashable {
     }
   }
 
+  /// The `dma:` events by name (a static table: no `String` per lookup).
+  private static let dmaNames: [(StaticString, TraceEventType)] = [
+    ("dma_map_page", .dmaMapPage), ("dma_unmap_page", .dmaUnmapPage), ("dma_map_resource", .dmaMapResource),
+    ("dma_unmap_resource", .dmaUnmapResource), ("dma_map_sg", .dmaMapSG), ("dma_unmap_sg", .dmaUnmapSG),
+    ("dma_alloc", .dmaAlloc), ("dma_free", .dmaFree), ("dma_alloc_pages", .dmaAllocPages),
+    ("dma_free_pages", .dmaFreePages), ("dma_alloc_sgt", .dmaAllocSGT), ("dma_free_sgt", .dmaFreeSGT),
+    ("dma_map_phys", .dmaMapPhys), ("dma_unmap_phys", .dmaUnmapPhys), ("dma_map_sg_err", .dmaMapSGErr),
+    ("dma_alloc_sgt_err", .dmaAllocSGTErr), ("dma_sync_single_for_cpu", .dmaSyncSingleForCPU),
+    ("dma_sync_single_for_device", .dmaSyncSingleForDevice), ("dma_sync_sg_for_cpu", .dmaSyncSGForCPU),
+    ("dma_sync_sg_for_device", .dmaSyncSGForDevice),
+  ]
+
   /// The event type for a name (without the `system:` prefix).
   static func from(_ line: Line, _ a: Int, _ b: Int) -> TraceEventType {
     let n = b - a
@@ -126,23 +138,7 @@ package enum TraceEventType: Int, CaseIterable, Sendable, Hashable {
       if line.byte(a + 1) == 0x65 {
         return line.equals(a, b, "detach_device_from_domain") ? .detachDeviceFromDomain : .other
       }
-      for t in [
-        TraceEventType.dmaMapPage, .dmaUnmapPage, .dmaMapResource, .dmaUnmapResource, .dmaMapSG, .dmaUnmapSG,
-        .dmaAlloc, .dmaFree, .dmaAllocPages, .dmaFreePages, .dmaAllocSGT, .dmaFreeSGT, .dmaMapPhys, .dmaUnmapPhys,
-        .dmaMapSGErr, .dmaAllocSGTErr, .dmaSyncSingleForCPU, .dmaSyncSingleForDevice, .dmaSyncSGForCPU,
-        .dmaSyncSGForDevice,
-      ] where t.name.utf8.count == n {
-        var equal = true
-        var k = a
-        for c in t.name.utf8 {
-          if line[k] != c {
-            equal = false
-            break
-          }
-          k += 1
-        }
-        if equal { return t }
-      }
+      for (name, t) in dmaNames where line.equals(a, b, name) { return t }
       return .other
     default:
       return .other

@@ -627,6 +627,14 @@ extension TraceLineParser {
       guard i < p.count else { break }
       let end = p.tokenEnd(i)
       var k = i
+      // Only tokens starting with these letters are read (`attrs=`, `flags=`, `virt_addr=` are not).
+      let c = p[i]
+      if c != UInt8(ascii: "d") && c != UInt8(ascii: "s") && c != UInt8(ascii: "p") && c != UInt8(ascii: "n")
+        && c != ASCII.lbracket && c != UInt8(ascii: "e")
+      {
+        i = end
+        continue
+      }
       if p.expect("dma_addr=", &k) {
         guard let v = p.hex(&k), k == end else { return "dma: bad dma_addr=" }
         address = v

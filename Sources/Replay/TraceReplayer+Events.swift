@@ -470,19 +470,49 @@ extension TraceReplayer {
       checkPages(pfn, hi, kind: type == .mmPageAlloc ? .allocatedWhileMapped : .freedWhileMapped)
     }
     if type != .mmPageAlloc, !pageMarks.isEmpty {
-      pageMarks.forEachKey(from: pfn, through: hi) { _, r32, _ in
-        let r = Int(r32)
-        if r < released.count, released[r].live, released[r].pageFreeLine == 0 {
-          released[r].pageFreeLine = lineNumber
-          released[r].pageFreeTS = pre.ts
+      if hi - pfn < Self.smallBlockPages {
+        // A small block: one probe a page, no closure.
+        var p = pfn
+        while true {
+          if let (r32, _) = pageMarks.get(p) { markPageFree(Int(r32)) }
+          if p == hi { break }
+          p += 1
         }
+      } else {
+        pageMarks.forEachKey(from: pfn, through: hi) { _, r32, _ in markPageFree(Int(r32)) }
       }
     }
+  }
+
+  /// Blocks up to this many pages are checked page by page without building lists.
+  static let smallBlockPages: UInt64 = 64
+
+  @inline(__always) private func markPageFree(_ r: Int) {
+    if r < released.count, released[r].live, released[r].pageFreeLine == 0 {
+      released[r].pageFreeLine = lineNumber
+      released[r].pageFreeTS = pre.ts
+    }
+  }
+
+  /// No page of a small block `[lo, hi]` is counted by either accounting:
+  /// the common case, decided with one probe a page and no allocation.
+  @inline(__always) private func smallBlockUnmapped(_ lo: UInt64, _ hi: UInt64) -> Bool {
+    guard hi - lo < Self.smallBlockPages, physIndex.isEmpty else { return false }
+    if !counts.isEmpty {
+      var p = lo
+      while true {
+        if counts.get(p) != nil { return false }
+        if p == hi { break }
+        p += 1
+      }
+    }
+    return !dmaAPI.coversAnyPage(lo, hi)
   }
 
   /// `__iommu_debug_check_unmapped()`: one report per page that either
   /// accounting counts (the IOMMU's map counts, the DMA-API's live entries).
   private func checkPages(_ lo: UInt64, _ hi: UInt64, kind: ReportKind) {
+    if smallBlockUnmapped(lo, hi) { return }
     let iommuHits = (!counts.isEmpty || !physIndex.isEmpty) ? iommuCountedPages(lo, hi) : []
     let dmaHits = dmaAPI.pages(lo, hi)
     var i = 0

@@ -74,6 +74,7 @@ package final class TraceReplayer {
   static let maxUnattributedSpaces = 16
   @exclusivity(unchecked) var deviceNames: [String] = []
   @exclusivity(unchecked) var deviceIDs: [String: Int32] = [:]
+  let deviceCache = DeviceCache()
   @exclusivity(unchecked) var deviceSpaceOf: [Int32] = []
   @exclusivity(unchecked) var deviceDriver: [String] = []
   @exclusivity(unchecked) var deviceGroup: [Int64?] = []
@@ -335,14 +336,28 @@ package final class TraceReplayer {
   /// The id of the device named by `[a, b)` of the current line.
   func device(_ a: Int, _ b: Int) -> Int32 {
     guard b > a else { return -1 }
+    // A direct-mapped cache of the exact name bytes: a known device costs a
+    // hash of its bytes and one compare, no `String`.
+    let length = b - a
+    var slot = -1
+    if length <= DeviceCache.maxName, let base = cur.baseAddress {
+      var h: UInt64 = 0xCBF2_9CE4_8422_2325
+      for k in a..<b { h = (h ^ UInt64(cur[k])) &* 0x100_0000_01B3 }
+      slot = Int(truncatingIfNeeded: h >> 58)
+      if let id = deviceCache.lookup(slot, base + a, length) { return id }
+    }
     let name = cur.string(a, b)
-    if let id = deviceIDs[name] { return id }
+    if let id = deviceIDs[name] {
+      if slot >= 0, let base = cur.baseAddress { deviceCache.store(slot, base + a, length, id) }
+      return id
+    }
     let id = Int32(deviceNames.count)
     deviceNames.append(name)
     deviceIDs[name] = id
     deviceSpaceOf.append(-1)
     deviceDriver.append("")
     deviceGroup.append(nil)
+    if slot >= 0, let base = cur.baseAddress { deviceCache.store(slot, base + a, length, id) }
     return id
   }
 
