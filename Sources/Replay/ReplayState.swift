@@ -8,18 +8,27 @@ import KernelTypes
 /// `add_device_to_group` was traced); maps with no such neighbour go to an
 /// unattributed space, and to a further one when they overlap a live IOVA
 /// there (a real IOMMU domain never maps one IOVA twice).
-final class AddressSpace {
-  enum Kind { case unattributed, device, group }
-  let name: String
+///
+/// A space is a few words: its name is derived (`TraceReplayer.spaceName`)
+/// and its index of live pieces exists only while it maps something (an
+/// emptied space gives it back, to a small pool of spares). Released records
+/// keep naming the space by its number, so a space is never renumbered;
+/// 150,000 devices that each map and unmap once keep 150,000 of these
+/// (24 bytes each) and no index.
+struct AddressSpace {
+  enum Kind: UInt8 { case unattributed, device, group }
   let kind: Kind
-  /// The device a device space belongs to (-1 otherwise).
+  /// Device spaces: the device. Unattributed spaces: the ordinal (1, 2, ...).
   let device: Int32
-  let live = IntervalIndex()
+  /// Group spaces: the IOMMU group.
+  let group: Int64
+  /// The live pieces, by IOVA; nil while the space maps nothing.
+  var live: IntervalIndex?
 
-  init(name: String, kind: Kind, device: Int32) {
-    self.name = name
+  init(kind: Kind, device: Int32 = -1, group: Int64 = 0) {
     self.kind = kind
     self.device = device
+    self.group = group
   }
 }
 

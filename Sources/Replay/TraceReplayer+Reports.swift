@@ -127,7 +127,7 @@ extension TraceReplayer {
       let m = mappings[Int(owner)]
       let pagePhys = pfn << shift
       finding.iova = IOVA(pagePhys >= m.paddr ? m.iova &+ (pagePhys - m.paddr) : m.iova)
-      finding.domain = spaces[Int(m.space)].name
+      finding.domain = spaceName(m.space)
       finding.device = spaceDevice(m.space)
       module = spaceDriver(m.space)
       who = module ?? finding.device
@@ -209,7 +209,7 @@ extension TraceReplayer {
       mappedAt = " (\(e.event.name) at line \(e.line), ts \(e.ts))"
     } else if hit.owner >= 0 {
       let m = mappings[Int(hit.owner)]
-      who = spaceDevice(m.space) ?? "address space \(spaces[Int(m.space)].name)"
+      who = spaceDevice(m.space) ?? "address space \(spaceName(m.space))"
       mappedAt = " (map at line \(m.line), ts \(m.ts))"
     }
     if kind == .freedWhileMapped {
@@ -305,7 +305,7 @@ extension TraceReplayer {
       + "after the unmap at line \(r.unmapLine)"
     let finding = Finding(
       kind: .faultAfterUnmap, headline: headline, warningSite: site, frames: [site.function, "report_iommu_fault"],
-      pfn: pfn, phys: phys, iova: IOVA(x), domain: spaces[Int(r.space)].name,
+      pfn: pfn, phys: phys, iova: IOVA(x), domain: spaceName(r.space),
       device: deviceName.isEmpty ? nil : deviceName, details: details)
     send(finding, caller: guilty)
   }

@@ -67,6 +67,9 @@ package final class TraceReplayer {
   @exclusivity(unchecked) var freeMappings: [Int32] = []
   @exclusivity(unchecked) var liveMappings = 0
   @exclusivity(unchecked) var spaces: [AddressSpace] = []
+  /// Indices of spaces that emptied, for the next space that maps.
+  @exclusivity(unchecked) var spareIndices: [IntervalIndex] = []
+  static let maxSpareIndices = 16
   /// Every live mapping piece of every space, by IOVA: an unmap finds the
   /// spaces it overlaps without visiting the others.
   let allLive = IntervalIndex()
@@ -106,6 +109,9 @@ package final class TraceReplayer {
   package var bytesConsumed: UInt64 { summary.bytes }
   package var linesConsumed: Int { lineNumber }
   package var eventsSeen: Int { summary.events }
+  /// Address spaces that hold an index of live pieces (only those that map something).
+  package var spacesWithIndex: Int { spaces.reduce(0) { $0 + ($1.live == nil ? 0 : 1) } }
+  package var spaceCount: Int { spaces.count }
 
   package init(options: ReplayOptions = ReplayOptions(), report: @escaping (Report) -> Void) {
     self.options = options
@@ -113,7 +119,7 @@ package final class TraceReplayer {
     self.emit = report
     self.summary = ReplaySummary(file: options.traceName, pageSize: UInt64(1) << options.pageShift)
     self.dmaAPI = DMAAPIAccounting(pageShift: options.pageShift, releasedHistory: options.releasedHistory)
-    spaces.append(AddressSpace(name: "unattributed", kind: .unattributed, device: -1))
+    spaces.append(AddressSpace(kind: .unattributed, device: 1))
     unattributed.append(0)
   }
 
@@ -371,10 +377,10 @@ package final class TraceReplayer {
         deviceSpaceOf[di] = s
         return s
       }
-      spaces.append(AddressSpace(name: "group \(g)", kind: .group, device: -1))
+      spaces.append(AddressSpace(kind: .group, group: g))
       groupSpaceOf[g] = id
     } else {
-      spaces.append(AddressSpace(name: deviceNames[di], kind: .device, device: d))
+      spaces.append(AddressSpace(kind: .device, device: d))
     }
     deviceSpaceOf[di] = id
     return id
@@ -387,6 +393,29 @@ package final class TraceReplayer {
     if s >= 0 { return s }
     if let g = deviceGroup[Int(d)], let gs = groupSpaceOf[g] { return gs }
     return nil
+  }
+
+  /// The space's index of live pieces, created (or taken from the spares) when it has none.
+  func liveIndex(_ space: Int32) -> IntervalIndex {
+    if let index = spaces[Int(space)].live { return index }
+    let index = spareIndices.popLast() ?? IntervalIndex()
+    spaces[Int(space)].live = index
+    return index
+  }
+
+  /// Some live piece of `space` overlaps `[start, last]`.
+  @inline(__always) func spaceOverlaps(_ space: Int32, _ start: UInt64, _ last: UInt64) -> Bool {
+    spaces[Int(space)].live?.overlaps(start: start, last: last) ?? false
+  }
+
+  /// A space's name in reports: the device, `group N`, or `unattributed[ N]`.
+  func spaceName(_ space: Int32) -> String {
+    let s = spaces[Int(space)]
+    switch s.kind {
+    case .device: return deviceNames[Int(s.device)]
+    case .group: return "group \(s.group)"
+    case .unattributed: return s.device <= 1 ? "unattributed" : "unattributed \(s.device)"
+    }
   }
 
   // MARK: - Mapping records
@@ -429,7 +458,7 @@ package final class TraceReplayer {
   func place(_ id: Int32, in space: Int32) {
     var m = mappings[Int(id)]
     m.space = space
-    m.slot = spaces[Int(space)].live.insert(start: m.iova, last: m.last, id: id)
+    m.slot = liveIndex(space).insert(start: m.iova, last: m.last, id: id)
     m.globalSlot = allLive.insert(start: m.iova, last: m.last, id: id)
     mappings[Int(id)] = m
   }
@@ -437,7 +466,14 @@ package final class TraceReplayer {
   /// Takes a mapping piece out of its space's index (and the global one).
   func unplace(_ id: Int32) {
     let m = mappings[Int(id)]
-    spaces[Int(m.space)].live.remove(slot: m.slot)
+    if let index = spaces[Int(m.space)].live {
+      index.remove(slot: m.slot)
+      if index.isEmpty {
+        // The space maps nothing now: its index goes (to the spares).
+        spaces[Int(m.space)].live = nil
+        if spareIndices.count < Self.maxSpareIndices { spareIndices.append(index) }
+      }
+    }
     if m.globalSlot >= 0 { allLive.remove(slot: m.globalSlot) }
     mappings[Int(id)].globalSlot = -1
   }
