@@ -179,3 +179,78 @@ final class DeviceCache {
     ids[slot] = id
   }
 }
+
+/// The IOTLB flushes a VT-d trace shows (`intel_iommu:cache_tag_flush_range`,
+/// `_range_np`, `_all`), for the verdict "unmap never followed by an IOTLB
+/// sync". It answers one question in O(1): was IOVA page `x` flushed after
+/// line `L`? The last flush line of each 4 KiB IOVA page of small ranges (up
+/// to `maxPagesPerRange` pages) is kept for the last `capacity` pages
+/// flushed; a larger range, a `cache_tag_flush_all`, or a page evicted from
+/// the history count as flushing everything before them, so the answer errs
+/// only towards "synced" and the verdict is never claimed without evidence.
+/// Pages are not told apart by domain: a flush of the same IOVA in any domain
+/// counts (again erring towards "synced").
+final class FlushLog {
+  static let maxPagesPerRange: UInt64 = 64
+  static let capacity = 65_536
+  /// IOVA page → slot in the ring.
+  private let pages = U64Table(capacity: 1024)
+  @exclusivity(unchecked) private var ringPage: [UInt64] = []
+  @exclusivity(unchecked) private var ringLine: [Int] = []
+  @exclusivity(unchecked) private var head = 0
+  /// Everything unmapped before this line counts as flushed (flush_all, a large range, an eviction).
+  @exclusivity(unchecked) private(set) var everythingBefore = 0
+  /// The first flush event's line (0: the trace has none).
+  @exclusivity(unchecked) private(set) var firstLine = 0
+
+  /// A flush of the IOVA range `[start, last]` at `line`.
+  func flush(start: UInt64, last: UInt64, line: Int) {
+    if firstLine == 0 { firstLine = line }
+    guard start <= last, (last >> 12) - (start >> 12) < Self.maxPagesPerRange else {
+      everythingBefore = line
+      return
+    }
+    var p = start >> 12
+    while true {
+      record(p, line)
+      if p == last >> 12 { break }
+      p += 1
+    }
+  }
+
+  /// A `cache_tag_flush_all` (the flush queue's `flush_iotlb_all`) at `line`.
+  func flushAll(line: Int) {
+    if firstLine == 0 { firstLine = line }
+    everythingBefore = line
+  }
+
+  private func record(_ page: UInt64, _ line: Int) {
+    if let (slot, _) = pages.get(page) {
+      ringLine[Int(slot)] = line
+      return
+    }
+    let slot: Int
+    if ringPage.count < Self.capacity {
+      slot = ringPage.count
+      ringPage.append(page)
+      ringLine.append(line)
+    } else {
+      slot = head
+      head = (head + 1) % Self.capacity
+      let old = ringPage[slot]
+      if let (s, _) = pages.get(old), Int(s) == slot { pages.remove(old) }
+      // What that page's flush showed is forgotten: count it as a flush of everything.
+      everythingBefore = max(everythingBefore, ringLine[slot])
+      ringPage[slot] = page
+      ringLine[slot] = line
+    }
+    pages.set(page, Int32(slot), 0)
+  }
+
+  /// The line of a flush of IOVA `iova` after line `after`, if any (the
+  /// first line that counts); nil when there was none.
+  func flushed(_ iova: UInt64, after: Int) -> Int? {
+    if let (slot, _) = pages.get(iova >> 12), ringLine[Int(slot)] > after { return ringLine[Int(slot)] }
+    return everythingBefore > after ? everythingBefore : nil
+  }
+}

@@ -13,6 +13,9 @@ package enum TraceEventType: Int, CaseIterable, Sendable, Hashable {
   // dma:* of Linux 6.18 (`dma_map_page` renamed `dma_map_phys`) and the error and sync events.
   case dmaMapPhys, dmaUnmapPhys, dmaMapSGErr, dmaAllocSGTErr, dmaSyncSingleForCPU, dmaSyncSingleForDevice,
     dmaSyncSGForCPU, dmaSyncSGForDevice
+  // intel_iommu:* (drivers/iommu/intel/trace.h, 6.10 on): the IOTLB invalidations of a VT-d domain,
+  // one event per cache tag (device) of the domain.
+  case cacheTagFlushRange, cacheTagFlushAll, cacheTagFlushRangeNP
   case other
 
   /// The event's name as ftrace prints it.
@@ -48,6 +51,9 @@ package enum TraceEventType: Int, CaseIterable, Sendable, Hashable {
     case .dmaSyncSingleForDevice: "dma_sync_single_for_device"
     case .dmaSyncSGForCPU: "dma_sync_sg_for_cpu"
     case .dmaSyncSGForDevice: "dma_sync_sg_for_device"
+    case .cacheTagFlushRange: "cache_tag_flush_range"
+    case .cacheTagFlushAll: "cache_tag_flush_all"
+    case .cacheTagFlushRangeNP: "cache_tag_flush_range_np"
     case .other: "other"
     }
   }
@@ -61,7 +67,12 @@ package enum TraceEventType: Int, CaseIterable, Sendable, Hashable {
   }
 
   /// Any `dma:` event.
-  var isDMA: Bool { self != .other && rawValue >= TraceEventType.dmaMapPage.rawValue }
+  var isDMA: Bool {
+    rawValue >= TraceEventType.dmaMapPage.rawValue && rawValue <= TraceEventType.dmaSyncSGForDevice.rawValue
+  }
+
+  /// An `intel_iommu:cache_tag_flush_*` event: an IOTLB invalidation.
+  var isIOTLBFlush: Bool { self == .cacheTagFlushRange || self == .cacheTagFlushAll || self == .cacheTagFlushRangeNP }
 
   /// The `kernel/dma/debug.c` entry type of a DMA-API map or release event
   /// (`type2name[]`), nil for the others.
@@ -115,6 +126,11 @@ package enum TraceEventType: Int, CaseIterable, Sendable, Hashable {
     let n = b - a
     guard n >= 3, let c0 = line.byte(a) else { return .other }
     switch c0 {
+    case 0x63:  // c
+      if line.equals(a, b, "cache_tag_flush_range") { return .cacheTagFlushRange }
+      if line.equals(a, b, "cache_tag_flush_all") { return .cacheTagFlushAll }
+      if line.equals(a, b, "cache_tag_flush_range_np") { return .cacheTagFlushRangeNP }
+      return .other
     case 0x6D:  // m
       if line.equals(a, b, "map") { return .map }
       if n >= 12 {

@@ -50,6 +50,9 @@ package struct TraceLine: Sendable, Hashable {
         fields = .pageAlloc(pfn: f.pfn, order: f.order, gfpFlags: p.string(f.gfpStart, f.gfpEnd), failed: f.pageIsNull)
       case .mmPageFree, .mmPageFreeBatched: fields = .pageFree(pfn: f.pfn, order: f.order)
       case .other: fields = .other
+      case .cacheTagFlushRange, .cacheTagFlushRangeNP, .cacheTagFlushAll:
+        fields = .iotlbFlush(
+          device: p.string(f.devStart, f.devEnd), start: f.iova, last: pre.type == .cacheTagFlushAll ? nil : f.size)
       default: fields = .dma(device: p.string(f.devStart, f.devEnd), ranges: ranges, phys: f.hasPhys ? f.phys : nil)
       }
       return TraceLine(
@@ -100,5 +103,7 @@ package enum TraceEventFields: Sendable, Hashable {
   case pageAlloc(pfn: UInt64, order: Int, gfpFlags: String, failed: Bool)
   case pageFree(pfn: UInt64, order: Int)
   case dma(device: String, ranges: [DMARange], phys: UInt64?)
+  /// `intel_iommu:cache_tag_flush_range[_np]` (`[start-last]`, inclusive) or `_all` (no range).
+  case iotlbFlush(device: String, start: UInt64, last: UInt64?)
   case other
 }

@@ -415,6 +415,8 @@ extension TraceLineParser {
       return kmem(p, i, e.type, &f)
     case .other:
       break
+    case .cacheTagFlushRange, .cacheTagFlushRangeNP, .cacheTagFlushAll:
+      return cacheTag(p, i, e.type, &f)
     default:
       return dma(p, i, e.type, &f, &ranges)
     }
@@ -483,6 +485,80 @@ extension TraceLineParser {
     default: need = 16
     }
     return have & need == need ? nil : "iommu: neither 'IOMMU:' nor trace-cmd -R fields"
+  }
+
+  /// `intel_iommu:cache_tag_flush_range` / `_range_np` and `cache_tag_flush_all`
+  /// (drivers/iommu/intel/trace.h), as TP_printk prints them:
+  ///
+  /// ```
+  /// %s %s[%d] type %s did %d [0x%lx-0x%lx] addr 0x%lx pages 0x%lx mask 0x%lx   flush_range: iommu dev[pasid] ... [start-end]
+  /// %s/%s type %s did %d pasid %d ref %d                                     flush_all: iommu/dev
+  /// ```
+  ///
+  /// or as `trace-cmd report -R` prints the fields (`iommu=` `dev=` ... `start=` `end=`).
+  /// `f.iova` is the start, `f.size` the inclusive end (`gather->end`); `f.devStart..f.devEnd` the device.
+  private static func cacheTag(_ p: Line, _ start: Int, _ type: TraceEventType, _ f: inout EventFields)
+    -> StaticString?
+  {
+    var i = start
+    p.skipSpaces(&i)
+    var k = i
+    if p.expect("iommu=", &k) {
+      // -R: name=value fields.
+      f.raw = true
+      var have: UInt32 = 0
+      while i < p.count {
+        let end = p.tokenEnd(i)
+        k = i
+        if p.expect("dev=", &k), end > k {
+          f.devStart = k
+          f.devEnd = end
+          have |= 1
+        } else if p.expect("start=", &k) {
+          guard let v = p.hexOrDecimal(&k), k == end else { return "cache_tag: bad start=" }
+          f.iova = v
+          have |= 2
+        } else if p.expect("end=", &k) {
+          guard let v = p.hexOrDecimal(&k), k == end else { return "cache_tag: bad end=" }
+          f.size = v
+          have |= 4
+        }
+        i = end
+        p.skipSpaces(&i)
+      }
+      let need: UInt32 = type == .cacheTagFlushAll ? 1 : 7
+      return have & need == need ? nil : "cache_tag: missing dev=, start= or end="
+    }
+    if type == .cacheTagFlushAll {
+      // `iommu/dev`: the device follows the first '/'.
+      let end = p.tokenEnd(i)
+      var s = i
+      while s < end, p[s] != ASCII.slash { s += 1 }
+      guard s + 1 < end else { return "cache_tag_flush_all: no iommu/device" }
+      f.devStart = s + 1
+      f.devEnd = end
+      return nil
+    }
+    // `iommu dev[pasid]`: the device is the second token up to its last '['.
+    i = p.tokenEnd(i)
+    p.skipSpaces(&i)
+    let end = p.tokenEnd(i)
+    var b = end - 1
+    while b > i, p[b] != ASCII.lbracket { b -= 1 }
+    guard b > i, p[end - 1] == ASCII.rbracket else { return "cache_tag_flush_range: no device[pasid]" }
+    f.devStart = i
+    f.devEnd = b
+    // The `[0x...-0x...]` range.
+    i = end
+    while i < p.count, p[i] != ASCII.lbracket { i += 1 }
+    guard i < p.count else { return "cache_tag_flush_range: no [start-end]" }
+    i += 1
+    guard let s = p.hex(&i), p.byte(i) == ASCII.dash else { return "cache_tag_flush_range: bad [start-end]" }
+    i += 1
+    guard let e = p.hex(&i), p.byte(i) == ASCII.rbracket else { return "cache_tag_flush_range: bad [start-end]" }
+    f.iova = s
+    f.size = e
+    return nil
   }
 
   /// `page=%p pfn=0x%lx order=%d [migratetype=%d gfp_flags=%s]` (`pfn=%lu` on old kernels,

@@ -613,6 +613,22 @@ extension TraceReplayer {
     return m.paddr >> shift <= p && (m.paddr &+ (m.last - m.iova)) >> shift >= p
   }
 
+  // MARK: - intel_iommu:cache_tag_flush_*
+
+  /// An IOTLB invalidation of a VT-d domain, one event per device of the
+  /// domain: `cache_tag_flush_range()` from `intel_iommu_tlb_sync()` (the
+  /// unmap's `iommu_iotlb_sync()`), `cache_tag_flush_all()` from
+  /// `intel_flush_iotlb_all()` (the flush queue's flush), and
+  /// `cache_tag_flush_range_np()` (a caching-mode map).
+  func handleIOTLBFlush() {
+    _ = device(fields.devStart, fields.devEnd)
+    if pre.type == .cacheTagFlushAll {
+      flushes.flushAll(line: lineNumber)
+    } else {
+      flushes.flush(start: fields.iova, last: fields.size, line: lineNumber)
+    }
+  }
+
   // MARK: - io_page_fault
 
   func handleFault(_ cpu: Int) {

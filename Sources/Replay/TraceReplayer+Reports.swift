@@ -312,6 +312,22 @@ extension TraceReplayer {
 }
 
 extension TraceReplayer {
+  /// What VT-d's traced IOTLB flushes show of the unmap before a fault; empty
+  /// when the trace has no `intel_iommu:cache_tag_flush_*` event.
+  func iotlbSyncVerdict(_ r: Released, us: UInt64?) -> String {
+    guard flushes.firstLine > 0 else { return "" }
+    if let line = flushes.flushed(fields.iova, after: r.unmapLine), line < lineNumber {
+      return "; the IOTLB was flushed after the unmap (intel_iommu:cache_tag_flush_* at line \(line))"
+    }
+    if let us, us <= Self.flushQueueTimeoutMicroseconds {
+      return "; no IOTLB flush of the address yet (no intel_iommu:cache_tag_flush_range covering it, no "
+        + "cache_tag_flush_all): inside the 10 ms flush-queue window a lazy unmap still waits for its flush"
+    }
+    return "; unmap never followed by an IOTLB sync: no intel_iommu:cache_tag_flush_range covering iova "
+      + "\(fields.iova.hexAlt) and no cache_tag_flush_all between the unmap at line \(r.unmapLine) and the fault "
+      + "(the IOTLB may still hold the old translation)"
+  }
+
   /// `IOVA_FQ_TIMEOUT` (drivers/iommu/dma-iommu.c): how long a lazy unmap's
   /// IOVA waits in the flush queue before the IOTLB flush, in microseconds.
   static let flushQueueTimeoutMicroseconds: UInt64 = 10_000
@@ -332,6 +348,7 @@ extension TraceReplayer {
     if r.pageFreeLine > 0 {
       v += "; the page was freed at line \(r.pageFreeLine) before the access"
     }
+    v += iotlbSyncVerdict(r, us: us)
     guard r.hasPaddr else { return v }
     let pfn = (r.paddr &+ (fields.iova &- r.iova)) >> shift
     let window = Self.flushQueueTimeoutMicroseconds

@@ -104,6 +104,8 @@ package final class TraceReplayer {
   let dmaAPI: DMAAPIAccounting
   /// The last events of the pages mappings touched, for reports' histories.
   let trail = PageTrail()
+  /// VT-d's traced IOTLB flushes.
+  let flushes = FlushLog()
 
   /// Progress: bytes and lines consumed so far, and events recognised.
   package var bytesConsumed: UInt64 { summary.bytes }
@@ -310,6 +312,7 @@ package final class TraceReplayer {
     case .unmap: handleUnmap(cpu)
     case .mmPageAlloc, .mmPageFree, .mmPageFreeBatched: handlePage(cpu)
     case .ioPageFault: handleFault(cpu)
+    case .cacheTagFlushRange, .cacheTagFlushRangeNP, .cacheTagFlushAll: handleIOTLBFlush()
     case .addDeviceToGroup:
       let d = device(fields.devStart, fields.devEnd)
       if d >= 0 { deviceGroup[Int(d)] = fields.group }
