@@ -77,6 +77,13 @@ enum TraceLineParser {
       if p.expect("CPU:", &k) {
         guard let cpu = p.decimal(&k), cpu <= UInt64(maxCPU) else { return .malformed("bad CPU:N [LOST EVENTS] line") }
         p.skipSpaces(&k)
+        // trace-cmd report (tracecmd/trace-read.c): `CPU:%d [%llu EVENTS DROPPED]` or `CPU:%d [EVENTS DROPPED]`.
+        var d = k
+        if p.expect("[", &d) {
+          let count = p.saturatingDecimal(&d)
+          p.skipSpaces(&d)
+          if p.expect("EVENTS DROPPED]", &d) { return .lost(cpu: Int(cpu), count: count) }
+        }
         guard p.expect("[LOST", &k) else { return .malformed("bad CPU:N [LOST EVENTS] line") }
         p.skipSpaces(&k)
         var count: UInt64?
