@@ -266,7 +266,52 @@ package final class TraceReplayer {
     lineNumber += 1
     var line = raw
     if line.count > 0, line[line.count - 1] == ASCII.cr { line = Line(rebasing: line[0..<(line.count - 1)]) }
-    switch TraceLineParser.classify(line, &pre) {
+    let kind = TraceLineParser.classify(line, &pre)
+    var payloadError: StaticString?
+    if kind == .event, pre.type != .other {
+      payloadError = TraceLineParser.payload(line, pre, &fields, ranges: &ranges)
+    }
+    apply(line, kind, payloadError)
+  }
+
+  /// Applies a batch the reading thread parsed (`ParsePipeline`): the same
+  /// as `process` of each of its lines.
+  func apply(_ batch: ParsePipeline.Batch) {
+    guard !finished else { return }
+    summary.bytes &+= UInt64(batch.inputBytes)
+    batch.bytes.withUnsafeBufferPointer { all in
+      guard let base = all.baseAddress else {
+        for p in batch.lines where p.tooLong {
+          lineNumber += 1
+          malformed("line longer than 1 MiB")
+        }
+        return
+      }
+      for p in batch.lines {
+        lineNumber += 1
+        if p.tooLong {
+          malformed("line longer than 1 MiB")
+          continue
+        }
+        pre = p.pre
+        if p.kind == .event, p.pre.type != .other {
+          fields = p.fields
+          ranges.removeAll(keepingCapacity: true)
+          if p.rangeCount > 0 {
+            ranges.append(contentsOf: batch.ranges[Int(p.rangeStart)..<Int(p.rangeStart + p.rangeCount)])
+          }
+          if p.physCount > 0 {
+            fields.dma.physAddrs.append(contentsOf: batch.phys[Int(p.physStart)..<Int(p.physStart + p.physCount)])
+          }
+        }
+        apply(Line(start: base + p.start, count: p.count), p.kind, p.payloadError)
+      }
+    }
+  }
+
+  /// The rest of `process`: `pre` (and, for an event, `fields` and `ranges`) hold the parsed line.
+  private func apply(_ line: Line, _ kind: TraceLineParser.Kind, _ payloadError: StaticString?) {
+    switch kind {
     case .blank:
       summary.blankLines += 1
     case .header:
@@ -291,7 +336,7 @@ package final class TraceReplayer {
         eventCounts[TraceEventType.other.rawValue] += 1
         return
       }
-      if let reason = TraceLineParser.payload(line, pre, &fields, ranges: &ranges) {
+      if let reason = payloadError {
         malformed(reason.description)
         return
       }
