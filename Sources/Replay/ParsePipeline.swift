@@ -201,6 +201,8 @@ enum ParsePipeline {
     /// Parses the newline-terminated lines of `batch.bytes` from `offset` on.
     private func parseLines(_ batch: Batch, from offset: Int) {
       var ranges: [DMARange] = []
+      var phys: [UInt64] = []
+      batch.lines.reserveCapacity(batch.lines.count + (batch.bytes.count - offset) / 64)
       batch.bytes.withUnsafeBufferPointer { all in
         guard let base = all.baseAddress else { return }
         var s = offset
@@ -214,17 +216,16 @@ enum ParsePipeline {
           var p = ParsedLine(start: s, count: line.count)
           p.kind = TraceLineParser.classify(line, &p.pre)
           if p.kind == .event, p.pre.type != .other {
-            p.payloadError = TraceLineParser.payload(line, p.pre, &p.fields, ranges: &ranges)
+            p.payloadError = TraceLineParser.payload(line, p.pre, &p.fields, ranges: &ranges, phys: &phys)
             if !ranges.isEmpty {
               p.rangeStart = Int32(truncatingIfNeeded: batch.ranges.count)
               p.rangeCount = Int32(truncatingIfNeeded: ranges.count)
               batch.ranges.append(contentsOf: ranges)
             }
-            if !p.fields.dma.physAddrs.isEmpty {
+            if !phys.isEmpty {
               p.physStart = Int32(truncatingIfNeeded: batch.phys.count)
-              p.physCount = Int32(truncatingIfNeeded: p.fields.dma.physAddrs.count)
-              batch.phys.append(contentsOf: p.fields.dma.physAddrs)
-              p.fields.dma.physAddrs = []
+              p.physCount = Int32(truncatingIfNeeded: phys.count)
+              batch.phys.append(contentsOf: phys)
             }
           }
           batch.lines.append(p)

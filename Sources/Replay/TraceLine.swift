@@ -31,7 +31,8 @@ package struct TraceLine: Sendable, Hashable {
     case .event:
       var f = EventFields()
       var ranges: [DMARange] = []
-      if pre.type != .other, let reason = TraceLineParser.payload(p, pre, &f, ranges: &ranges) {
+      var phys: [UInt64] = []
+      if pre.type != .other, let reason = TraceLineParser.payload(p, pre, &f, ranges: &ranges, phys: &phys) {
         return TraceLine(kind: .malformed(reason: reason.description))
       }
       var commEnd = pre.commEnd
@@ -61,7 +62,7 @@ package struct TraceLine: Sendable, Hashable {
             comm: p.string(pre.commStart, commEnd), pid: Int(pre.pid), tgid: pre.tgid >= 0 ? Int(pre.tgid) : nil,
             cpu: pre.cpu, flags: pre.flagsEnd > pre.flagsStart ? p.string(pre.flagsStart, pre.flagsEnd) : nil,
             timestamp: pre.ts, eventName: p.string(pre.nameStart, pre.nameEnd), type: pre.type, fields: fields,
-            dmaDirection: f.dma.direction, physAddrs: f.dma.physAddrs)))
+            dmaDirection: f.dma.direction, physAddrs: phys)))
     }
   }
 

@@ -274,8 +274,9 @@ struct EventFields {
 struct DMAEventFields {
   /// `enum dma_data_direction` (0 BIDIRECTIONAL, 1 TO_DEVICE, 2 FROM_DEVICE, 3 NONE); -1 when not traced.
   var dir: Int8 = -1
-  /// `phys_addrs=`: `sg_phys()` of each mapped (or, for `dma_unmap_sg`, unmapped) entry.
-  var physAddrs: [UInt64] = []
+  /// `phys_addrs=` was traced (its values, `sg_phys()` of each mapped, or for
+  /// `dma_unmap_sg` unmapped, entry, are in the caller's `phys` array, so
+  /// that this struct holds no reference and copies as plain bytes).
   var hasPhysAddrs = false
   /// `nents=%d/%d`: the entries traced and in the list (`full_nents`), -1 when not printed.
   var nents: Int64 = -1
@@ -289,7 +290,6 @@ struct DMAEventFields {
 
   mutating func reset() {
     dir = -1
-    physAddrs.removeAll(keepingCapacity: true)
     hasPhysAddrs = false
     nents = -1
     fullNents = -1
@@ -315,7 +315,9 @@ extension TraceLineParser {
   static let maxOrder = 20
 
   /// Parses the payload of a known event. Nil: the line is malformed.
-  static func payload(_ p: Line, _ e: Prefix, _ f: inout EventFields, ranges: inout [DMARange]) -> StaticString? {
+  static func payload(
+    _ p: Line, _ e: Prefix, _ f: inout EventFields, ranges: inout [DMARange], phys: inout [UInt64]
+  ) -> StaticString? {
     var i = e.payload
     f.raw = false
     switch e.type {
@@ -425,7 +427,7 @@ extension TraceLineParser {
     case .cacheTagFlushRange, .cacheTagFlushRangeNP, .cacheTagFlushAll:
       return cacheTag(p, i, e.type, &f)
     default:
-      return dma(p, i, e.type, &f, &ranges)
+      return dma(p, i, e.type, &f, &ranges, &phys)
     }
     return nil
   }
@@ -677,9 +679,11 @@ extension TraceLineParser {
   /// `{4096,8192}` in trace-cmd's (libtraceevent prints elements in decimal).
   /// `dir=` is a name, or its number (`trace-cmd report -R`).
   private static func dma(
-    _ p: Line, _ start: Int, _ type: TraceEventType, _ f: inout EventFields, _ ranges: inout [DMARange]
+    _ p: Line, _ start: Int, _ type: TraceEventType, _ f: inout EventFields, _ ranges: inout [DMARange],
+    _ phys: inout [UInt64]
   ) -> StaticString? {
     ranges.removeAll(keepingCapacity: true)
+    phys.removeAll(keepingCapacity: true)
     f.dma.reset()
     var i = start
     p.skipSpaces(&i)
@@ -733,7 +737,7 @@ extension TraceLineParser {
       } else if p.expect("sizes=", &k) {
         sizes = (k, end)
       } else if p.expect("phys_addrs=", &k) {
-        guard array(p, k, end, into: &f.dma.physAddrs) else { return "dma: bad phys_addrs= array" }
+        guard array(p, k, end, into: &phys) else { return "dma: bad phys_addrs= array" }
         f.dma.hasPhysAddrs = true
       } else if p.expect("dir=", &k) {
         f.dma.dir = direction(p, k, end)
@@ -777,7 +781,7 @@ extension TraceLineParser {
       return f.dma.hasPhysAddrs ? nil : "dma: no phys_addrs= in dma_unmap_sg"
     case .dmaMapSGErr:
       if let (a0, a1) = addresses {
-        guard array(p, a0, a1, into: &f.dma.physAddrs) else { return "dma: bad array" }
+        guard array(p, a0, a1, into: &phys) else { return "dma: bad array" }
         f.dma.hasPhysAddrs = true
       }
       return nil

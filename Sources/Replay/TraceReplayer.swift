@@ -56,6 +56,8 @@ package final class TraceReplayer {
   @exclusivity(unchecked) var pre = TraceLineParser.Prefix()
   @exclusivity(unchecked) var fields = EventFields()
   @exclusivity(unchecked) var ranges: [DMARange] = []
+  /// `phys_addrs=` of the current `dma:` event.
+  @exclusivity(unchecked) var physAddrs: [UInt64] = []
 
   // Counting state.
   /// Per-page map counts of mappings up to `largeMappingPages` pages: PFN → (count, last mapping).
@@ -269,7 +271,7 @@ package final class TraceReplayer {
     let kind = TraceLineParser.classify(line, &pre)
     var payloadError: StaticString?
     if kind == .event, pre.type != .other {
-      payloadError = TraceLineParser.payload(line, pre, &fields, ranges: &ranges)
+      payloadError = TraceLineParser.payload(line, pre, &fields, ranges: &ranges, phys: &physAddrs)
     }
     apply(line, kind, payloadError)
   }
@@ -297,11 +299,12 @@ package final class TraceReplayer {
         if p.kind == .event, p.pre.type != .other {
           fields = p.fields
           ranges.removeAll(keepingCapacity: true)
+          physAddrs.removeAll(keepingCapacity: true)
           if p.rangeCount > 0 {
             ranges.append(contentsOf: batch.ranges[Int(p.rangeStart)..<Int(p.rangeStart + p.rangeCount)])
           }
           if p.physCount > 0 {
-            fields.dma.physAddrs.append(contentsOf: batch.phys[Int(p.physStart)..<Int(p.physStart + p.physCount)])
+            physAddrs.append(contentsOf: batch.phys[Int(p.physStart)..<Int(p.physStart + p.physCount)])
           }
         }
         apply(Line(start: base + p.start, count: p.count), p.kind, p.payloadError)
