@@ -17,7 +17,7 @@ import KernelTypes
 /// flight, so memory stays bounded. The batches cross threads under a pthread
 /// mutex and condition variables (which ThreadSanitizer sees).
 enum ParsePipeline {
-  static let depth = 4
+  static let depth = 2
 
   /// One line of a batch, parsed.
   struct ParsedLine {
@@ -45,6 +45,15 @@ enum ParsePipeline {
     var inputBytes = 0
     /// A trace.dat read from a pipe (the whole input), instead of lines.
     var binary: [UInt8]?
+
+    /// Empties it for reuse, keeping its buffers (no page faults on the next chunk).
+    func reset() {
+      bytes.removeAll(keepingCapacity: true)
+      lines.removeAll(keepingCapacity: true)
+      ranges.removeAll(keepingCapacity: true)
+      phys.removeAll(keepingCapacity: true)
+      inputBytes = 0
+    }
   }
 
   /// A bounded FIFO of batches between the two threads; nil ends it.
@@ -53,6 +62,8 @@ enum ParsePipeline {
     private var notEmpty = pthread_cond_t()
     private var notFull = pthread_cond_t()
     private var items: [Batch?] = []
+    /// Applied batches, handed back for reuse.
+    private var spare: [Batch] = []
     var error: InputFileError?
 
     init() {
@@ -82,6 +93,23 @@ enum ParsePipeline {
       pthread_cond_signal(&notFull)
       pthread_mutex_unlock(&lock)
       return b
+    }
+
+    /// A batch to fill: a spare one, or a new one.
+    func fresh() -> Batch {
+      pthread_mutex_lock(&lock)
+      let b = spare.popLast()
+      pthread_mutex_unlock(&lock)
+      guard let b else { return Batch() }
+      b.reset()
+      return b
+    }
+
+    /// Gives back a batch the calling thread has applied.
+    func recycle(_ b: Batch) {
+      pthread_mutex_lock(&lock)
+      if spare.count <= ParsePipeline.depth { spare.append(b) }
+      pthread_mutex_unlock(&lock)
     }
 
     func setError(_ e: InputFileError) {
@@ -129,7 +157,7 @@ enum ParsePipeline {
         if TraceDat.isTraceDat(chunk) { binary = [] }
       }
       if binary != nil { return TraceReplay.appendBinary(chunk, &binary) }
-      let batch = Batch()
+      let batch = channel.fresh()
       batch.inputBytes = chunk.count
       guard let base = chunk.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return true }
       let n = chunk.count
@@ -267,6 +295,7 @@ enum ParsePipeline {
       }
       let before = replayer.bytesConsumed
       replayer.apply(batch)
+      producer.channel.recycle(batch)
       if let progress, before >> 26 != replayer.bytesConsumed >> 26 { progress(replayer) }
     }
     pthread_join(thread, nil)
