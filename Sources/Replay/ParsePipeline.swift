@@ -125,8 +125,17 @@ enum ParsePipeline {
     }
   }
 
-  /// Whether a second thread is worth it: more than one CPU online.
-  static var available: Bool { sysconf(Int32(_SC_NPROCESSORS_ONLN)) > 1 }
+  /// Whether a second thread is worth it: more than one CPU online and, by
+  /// the last minute's load average, one of them idle. On a busy machine the
+  /// two threads only take turns on one core, and the hand-over costs about
+  /// a third more CPU time (docs/Benchmarks.md, "Replay throughput").
+  static var available: Bool {
+    let cpus = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+    guard cpus > 1 else { return false }
+    var load = [Double](repeating: 0, count: 1)
+    guard getloadavg(&load, 1) == 1 else { return true }
+    return load[0] <= Double(cpus - 1)
+  }
 
   /// The reading thread's work: `read` calls its body with each chunk.
   final class Producer: @unchecked Sendable {

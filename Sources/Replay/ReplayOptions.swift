@@ -19,6 +19,8 @@ package struct ReplayOptions: Sendable, Hashable {
   /// calling thread replays (`ParsePipeline`; only with more than one CPU).
   /// The output is the same either way.
   package var parseThread = true
+  /// The second thread even on a busy machine (tests of the pipeline).
+  package var parseThreadAlways = false
 
   package init(
     pageSize: UInt64 = 4096, traceName: String = "-", malformedLinesListed: Int = 5, releasedHistory: Int = 65536

@@ -44,7 +44,7 @@ package enum TraceReplay {
       mapped.unmap()
       return replayer.finish()
     }
-    if options.parseThread, ParsePipeline.available,
+    if options.parseThread, options.parseThreadAlways || ParsePipeline.available,
       try ParsePipeline.replay(
         replayer, progress: progress,
         read: { body throws(InputFileError) in
@@ -85,7 +85,7 @@ package enum TraceReplay {
   ) throws(InputFileError) -> ReplaySummary {
     let replayer = TraceReplayer(options: options, report: report)
     let name = options.traceName
-    if options.parseThread, ParsePipeline.available,
+    if options.parseThread, options.parseThreadAlways || ParsePipeline.available,
       try ParsePipeline.replay(
         replayer, progress: progress,
         read: { body throws(InputFileError) in

@@ -28,6 +28,7 @@ import Testing
   static func run(_ path: String, thread: Bool) throws -> (String, [String]) {
     var options = ReplayOptions(traceName: "t")
     options.parseThread = thread
+    options.parseThreadAlways = thread
     var reports: [String] = []
     let s = try TraceReplay.replay(path: path, options: options) { reports.append(KernelTextRenderer().render($0)) }
     return ("\(s.json)", reports)
@@ -50,7 +51,9 @@ import Testing
       .deletingLastPathComponent().appendingPathComponent("Fixtures/traces/formats/kmem-io.v7.dat")
     let fd = open(dat.path, O_RDONLY)
     defer { close(fd) }
-    let s = try TraceReplay.replay(fileDescriptor: fd, options: ReplayOptions(traceName: "-")) { _ in }
+    var options = ReplayOptions(traceName: "-")
+    options.parseThreadAlways = true
+    let s = try TraceReplay.replay(fileDescriptor: fd, options: options) { _ in }
     #expect(s.format == "trace.dat v7")
     #expect(s.events == 1049)
     #expect(throws: InputFileError.self) {
