@@ -8,7 +8,7 @@ extension Commands {
   static let replay = CommandSpec(
     name: "replay", abstract: "Replay an ftrace log of iommu, kmem and dma events through the sanitizer.",
     usage:
-      "iommusan replay [--format <format>] [--page-size <size>] [--html <file>] [--no-progress] [--no-timestamps] [--no-history] [--one-thread|--parse-thread] [<file>]",
+      "iommusan replay [--format <format>] [--page-size <size>] [--html <file>] [--no-progress] [--no-timestamps] [--no-history] [--one-thread] [--parse-thread] [<file>]",
     discussion: """
       Reads /sys/kernel/tracing/trace or trace_pipe text, 'trace-cmd report' (or 'report -R') output or
       'perf script' output line by line, or trace-cmd's binary trace.dat (versions 6 and 7, uncompressed),
