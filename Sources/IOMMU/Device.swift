@@ -43,15 +43,21 @@ package final class Device: Sendable, CustomStringConvertible {
   }
   let state: Mutex<State>
 
-  init(name: String, unit: IOMMUUnit, ats: Bool, pasid: Bool, groupID: Int, bdf: String) {
+  init(
+    name: String, unit: IOMMUUnit, ats: Bool, pasid: Bool, groupID: Int, bdf: String, budget: ResidentBudget? = nil
+  ) {
     self.name = name
     self.unit = unit
     self.ats = ats
     self.pasidCapable = pasid
     self.groupID = groupID
     self.bdf = bdf
-    self.state = Mutex(State(atc: LeafCache(capacity: ats ? Self.atcEntries : 0)))
+    self.state = Mutex(
+      State(atc: LeafCache(capacity: ats ? Self.atcEntries : 0, budget: budget, category: .atcEntries)))
   }
+
+  /// Gives back what the ATC's entries were charged.
+  deinit { state.withLock { $0.atc.budget?.release($0.atc.chargedBytes, .atcEntries) } }
 
   package var description: String { name }
   package var domain: Domain? { state.withLock { $0.domain } }

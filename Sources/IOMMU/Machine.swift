@@ -120,7 +120,7 @@ package final class Machine: Sendable {
     guard memory.budget.charge(IOMMUUnit.residentBytes, .units) else { throw .residentLimit }
     let unit = IOMMUUnit(
       name: name, model: model, granule: granule, pgsizes: pgsizes, iotlbEntries: iotlbEntries,
-      walkCacheEntries: walkCacheEntries, sva: sva, npcache: npcache, gathers: gathers)
+      walkCacheEntries: walkCacheEntries, sva: sva, npcache: npcache, gathers: gathers, budget: memory.budget)
     guard unit.pgsizeBitmap != 0 else {
       memory.budget.release(IOMMUUnit.residentBytes, .units)
       throw MachineError(.EINVAL, "pgsizes leaves no page size the \(model.rawValue) format supports")
@@ -154,7 +154,7 @@ package final class Machine: Sendable {
     let bdf = "0000:00:" + String(format2: slot) + ".0"
     // Devices stay for the machine's life, as their charge does.
     guard memory.budget.charge(Device.residentBytes, .devices) else { throw .residentLimit }
-    let dev = Device(name: name, unit: unit, ats: ats, pasid: pasid, groupID: gid, bdf: bdf)
+    let dev = Device(name: name, unit: unit, ats: ats, pasid: pasid, groupID: gid, bdf: bdf, budget: memory.budget)
     let domain = try allocDomain(unit: unit, type: .dma, name: "\(name):default", context: context)
     dev.state.withLock {
       $0.domain = domain

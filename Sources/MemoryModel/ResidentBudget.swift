@@ -12,12 +12,26 @@ package enum ResidentCategory: Int, CaseIterable, Sendable {
   case devices
   /// IOMMU units with their caches' fixed parts.
   case units
-  /// IOTLB, walk-cache and ATC entries.
-  case cacheEntries
-  /// dma-iommu's mappings and their IOVA allocations.
+  /// Leaf IOTLB entries of the units.
+  case iotlbEntries
+  /// Paging-structure (walk) cache entries of the units.
+  case walkCacheEntries
+  /// Address translation cache entries of ATS devices.
+  case atcEntries
+  /// Node slots of the IOVA allocators' trees (`struct iova`).
+  case iovaNodes
+  /// Magazines of the IOVA range caches (`struct iova_magazine`).
+  case iovaMagazines
+  /// dma-iommu's records of live DMA mappings.
   case dmaMappings
-  /// The sanitizer's DMA-API debug entries and its map-count sections.
-  case sanitizer
+  /// Entries of the lazy flush queues (`struct iova_fq_entry`).
+  case flushQueueEntries
+  /// Records of live kmalloc objects and the slabs' freelists.
+  case slabObjects
+  /// The sanitizer's DMA-API debug entries (`struct dma_debug_entry`).
+  case dmaDebugEntries
+  /// The sanitizer's map-count sections (its page_ext counts).
+  case mapCountSections
 
   /// How the limit error names it.
   package var label: String {
@@ -28,9 +42,16 @@ package enum ResidentCategory: Int, CaseIterable, Sendable {
     case .domains: "domains"
     case .devices: "devices"
     case .units: "IOMMU units"
-    case .cacheEntries: "cache entries"
+    case .iotlbEntries: "IOTLB entries"
+    case .walkCacheEntries: "walk-cache entries"
+    case .atcEntries: "ATC entries"
+    case .iovaNodes: "IOVA nodes"
+    case .iovaMagazines: "IOVA magazines"
     case .dmaMappings: "DMA mappings"
-    case .sanitizer: "sanitizer"
+    case .flushQueueEntries: "flush-queue entries"
+    case .slabObjects: "kmalloc objects"
+    case .dmaDebugEntries: "DMA-API debug entries"
+    case .mapCountSections: "map-count sections"
     }
   }
 }
@@ -49,7 +70,7 @@ package final class ResidentBudget: Sendable {
   private let total = Atomic<UInt64>(0)
   private let peakBytes = Atomic<UInt64>(0)
   private let hit = Atomic<Bool>(false)
-  private let byCategory: InlineArray<9, Atomic<UInt64>> = InlineArray { _ in Atomic(0) }
+  private let byCategory: InlineArray<16, Atomic<UInt64>> = InlineArray { _ in Atomic(0) }
 
   package init(limit: UInt64 = .max) { self.limit = limit }
 
