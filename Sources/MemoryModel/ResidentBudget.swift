@@ -32,6 +32,10 @@ package enum ResidentCategory: Int, CaseIterable, Sendable {
   case dmaDebugEntries
   /// The sanitizer's map-count sections (its page_ext counts).
   case mapCountSections
+  /// The sanitizer's record of where each live mapping was made.
+  case mappingOrigins
+  /// The sanitizer's page histories (the events reports show).
+  case pageHistory
 
   /// How the limit error names it.
   package var label: String {
@@ -52,6 +56,8 @@ package enum ResidentCategory: Int, CaseIterable, Sendable {
     case .slabObjects: "kmalloc objects"
     case .dmaDebugEntries: "DMA-API debug entries"
     case .mapCountSections: "map-count sections"
+    case .mappingOrigins: "mapping origins"
+    case .pageHistory: "page history"
     }
   }
 }
@@ -70,7 +76,7 @@ package final class ResidentBudget: Sendable {
   private let total = Atomic<UInt64>(0)
   private let peakBytes = Atomic<UInt64>(0)
   private let hit = Atomic<Bool>(false)
-  private let byCategory: InlineArray<16, Atomic<UInt64>> = InlineArray { _ in Atomic(0) }
+  private let byCategory: InlineArray<18, Atomic<UInt64>> = InlineArray { _ in Atomic(0) }
 
   package init(limit: UInt64 = .max) { self.limit = limit }
 
@@ -119,10 +125,13 @@ package final class ResidentBudget: Sendable {
     return parts.map { p in "\(p.category.label) \(Self.describe(p.bytes))" }.joined(separator: ", ")
   }
 
-  /// Bytes in the largest unit they reach, rounded down: `812K`, `1M`.
+  /// Bytes in the largest unit they reach, rounded down, with one decimal
+  /// below 10 of it: `812K`, `1.9M`, `2K`, `480B`.
   static func describe(_ bytes: UInt64) -> String {
     for (shift, suffix) in [(30, "G"), (20, "M"), (10, "K")] where bytes >= 1 << UInt64(shift) {
-      return "\(bytes >> UInt64(shift))\(suffix)"
+      let whole = bytes >> UInt64(shift)
+      let tenths = ((bytes - (whole << UInt64(shift))) * 10) >> UInt64(shift)
+      return whole < 10 && tenths > 0 ? "\(whole).\(tenths)\(suffix)" : "\(whole)\(suffix)"
     }
     return "\(bytes)B"
   }

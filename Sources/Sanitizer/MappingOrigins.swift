@@ -36,17 +36,28 @@ struct MappingOrigins {
   static let bucketShift: UInt64 = 21
   static let wideBuckets: UInt64 = 512
 
+  /// Where records are charged (`mappingOrigins`; nil: nowhere). A record
+  /// the budget refuses is not kept.
+  let budget: ResidentBudget?
+  /// What a record costs: its dictionary slot and its key in a bucket.
+  static let recordBytes = 160
+
   private var records: [Key: Record] = [:]
   private var buckets: [UInt64: [Key]] = [:]
   private var wide: Set<Key> = []
   private var origins: [Origin] = []
   private var originIndex: [Origin: Int] = [:]
 
+  init(budget: ResidentBudget? = nil) { self.budget = budget }
+
   var count: Int { records.count }
+  /// The bytes charged for the records kept now.
+  var chargedBytes: Int { budget == nil ? 0 : records.count * Self.recordBytes }
 
   mutating func insert(domain: Int, iova: UInt64, phys: UInt64, size: UInt64, origin: Origin) {
     let key = Key(domain: domain, iova: iova)
     remove(key)
+    if let budget, !budget.charge(Self.recordBytes, .mappingOrigins) { return }
     let index: Int
     if let i = originIndex[origin] {
       index = i
@@ -102,6 +113,7 @@ struct MappingOrigins {
 
   private mutating func remove(_ key: Key) {
     guard let r = records.removeValue(forKey: key) else { return }
+    budget?.release(Self.recordBytes, .mappingOrigins)
     if wide.remove(key) != nil { return }
     let (first, last) = Self.buckets(phys: r.phys, size: r.size)
     for b in first...last {
