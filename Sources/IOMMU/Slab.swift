@@ -20,7 +20,7 @@ package struct SlabObject: Sendable, Hashable {
 
   /// What the allocator's record of a live object costs: its dictionary
   /// slot at the dictionary's lowest load and its allocation stack.
-  static func residentBytes(stackDepth: Int) -> Int { 288 + 64 * stackDepth }
+  static func residentBytes(stackDepth: Int) -> Int { 400 + 64 * stackDepth }
 }
 
 /// What the slab allocator tells its observers.

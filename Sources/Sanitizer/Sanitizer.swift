@@ -88,7 +88,7 @@ package final class Sanitizer: Sendable {
 
     /// What an entry costs: its dictionary slot (key and entry) at the
     /// dictionary's lowest load, and its stack.
-    var residentBytes: Int { 512 + 64 * stack.count }
+    var residentBytes: Int { 576 + 64 * stack.count }
   }
   let state = Mutex(State())
 
