@@ -87,10 +87,10 @@ extension ResidentLimitFixtures {
     """
   }
 
-  /// One page mapped every 16M across 64G of RAM: a map-count section each.
-  static func scatteredPhysicalPages(_ count: Int) -> String {
+  /// One page mapped every 16M across `memory` of RAM: a map-count section each.
+  static func scatteredPhysicalPages(_ count: Int, memory: String = "64G") -> String {
     """
-    memory 64G
+    memory \(memory)
     iommu s model=smmuv3
     d = domain s
     buf = alloc_pages
