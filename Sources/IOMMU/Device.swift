@@ -45,7 +45,10 @@ package final class Device: Sendable, CustomStringConvertible {
   }
   let state: Mutex<State>
 
-  init(name: String, unit: IOMMUUnit, ats: Bool, pasid: Bool, groupID: Int, groupName: String? = nil, bdf: String) {
+  init(
+    name: String, unit: IOMMUUnit, ats: Bool, pasid: Bool, groupID: Int, groupName: String? = nil, bdf: String,
+    budget: ResidentBudget? = nil
+  ) {
     self.name = name
     self.unit = unit
     self.ats = ats
@@ -53,8 +56,12 @@ package final class Device: Sendable, CustomStringConvertible {
     self.groupID = groupID
     self.groupName = groupName
     self.bdf = bdf
-    self.state = Mutex(State(atc: LeafCache(capacity: ats ? Self.atcEntries : 0)))
+    self.state = Mutex(
+      State(atc: LeafCache(capacity: ats ? Self.atcEntries : 0, budget: budget, category: .atcEntries)))
   }
+
+  /// Gives back what the ATC's entries were charged.
+  deinit { state.withLock { $0.atc.budget?.release($0.atc.chargedBytes, .atcEntries) } }
 
   package var description: String { name }
   /// `iommu group 3`, or `iommu group 3 (g0)` when named.

@@ -14,6 +14,10 @@ package struct DMAMapping: Sendable, Hashable {
   package var direction: DMADirection
   /// For `dma_alloc`: the pages the API allocated.
   package var coherentBlock: PageBlock?
+
+  /// What dma-iommu's record of a live mapping costs: its dictionary slot
+  /// (key and record) at the dictionary's lowest load.
+  static let residentBytes = 224
 }
 
 /// One attachment of a device to a domain: its RID (PASID nil) or a PASID.
@@ -97,7 +101,7 @@ package final class Domain: Sendable, CustomStringConvertible {
       pt = try IOPageTable(
         format: unit.format, memory: machine.memory, use: .ioPageTable, model: unit.model, context: context)
     }
-    var iovas = IOVAAllocator(granuleShift: ByteSize.ffs(unit.pgsizeBitmap))
+    var iovas = IOVAAllocator(granuleShift: ByteSize.ffs(unit.pgsizeBitmap), budget: machine.memory.budget)
     if type == .dma {
       // iommu_dma_init_domain() -> iova_reserve_iommu_regions().
       let shift = UInt64(iovas.granuleShift)
@@ -113,7 +117,17 @@ package final class Domain: Sendable, CustomStringConvertible {
   /// Where `residentBytes` was charged.
   private let budget: ResidentBudget
 
-  deinit { budget.release(Self.residentBytes, .domains) }
+  /// Gives back the domain's charge and what its DMA state was charged.
+  deinit {
+    budget.release(Self.residentBytes, .domains)
+    state.withLock { s in
+      let iova = s.iovas.chargedBytes
+      budget.release(iova.nodes, .iovaNodes)
+      budget.release(iova.magazines, .iovaMagazines)
+      budget.release(s.dmaMappings.count * DMAMapping.residentBytes, .dmaMappings)
+      budget.release(s.fq.chargedBytes, .flushQueueEntries)
+    }
+  }
 
   package var description: String { name }
   /// The smallest page size: the granule the sanitizer counts in.

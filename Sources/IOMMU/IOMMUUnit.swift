@@ -48,7 +48,8 @@ package final class IOMMUUnit: Sendable {
 
   package init(
     name: String, model: IOMMUModel, granule: PageSize = .size4K, pgsizes: UInt64? = nil, iotlbEntries: Int = 256,
-    walkCacheEntries: Int = 64, sva: Bool = false, npcache: Bool = false, gathers: Bool = true
+    walkCacheEntries: Int = 64, sva: Bool = false, npcache: Bool = false, gathers: Bool = true,
+    budget: ResidentBudget? = nil
   ) {
     self.npcache = npcache && model == .amd
     self.gathers = gathers
@@ -58,7 +59,18 @@ package final class IOMMUUnit: Sendable {
     self.format = format
     self.pgsizeBitmap = pgsizes.map { $0 & format.pgsizeBitmap } ?? format.pgsizeBitmap
     self.sva = sva
-    self.caches = Mutex(Caches(iotlb: LeafCache(capacity: iotlbEntries), walk: WalkCache(capacity: walkCacheEntries)))
+    self.caches = Mutex(
+      Caches(
+        iotlb: LeafCache(capacity: iotlbEntries, budget: budget, category: .iotlbEntries),
+        walk: WalkCache(capacity: walkCacheEntries, budget: budget)))
+  }
+
+  /// Gives back what the cached entries were charged.
+  deinit {
+    caches.withLock { c in
+      c.iotlb.budget?.release(c.iotlb.chargedBytes, .iotlbEntries)
+      c.walk.budget?.release(c.walk.chargedBytes, .walkCacheEntries)
+    }
   }
 
   /// The kernel code this model's unmap follows: io-pgtable-arm for SMMUv3;

@@ -122,7 +122,7 @@ package final class Machine: Sendable {
     guard memory.budget.charge(IOMMUUnit.residentBytes, .units) else { throw .residentLimit }
     let unit = IOMMUUnit(
       name: name, model: model, granule: granule, pgsizes: pgsizes, iotlbEntries: iotlbEntries,
-      walkCacheEntries: walkCacheEntries, sva: sva, npcache: npcache, gathers: gathers)
+      walkCacheEntries: walkCacheEntries, sva: sva, npcache: npcache, gathers: gathers, budget: memory.budget)
     guard unit.pgsizeBitmap != 0 else {
       memory.budget.release(IOMMUUnit.residentBytes, .units)
       throw MachineError(.EINVAL, "pgsizes leaves no page size the \(model.rawValue) format supports")
@@ -165,7 +165,7 @@ package final class Machine: Sendable {
     let bdf = "0000:00:" + String(format2: slot) + ".0"
     // Devices stay for the machine's life, as their charge does.
     guard memory.budget.charge(Device.residentBytes, .devices) else { throw .residentLimit }
-    let dev = Device(name: name, unit: unit, ats: ats, pasid: pasid, groupID: gid, groupName: group, bdf: bdf)
+    let dev = Device(name: name, unit: unit, ats: ats, pasid: pasid, groupID: gid, groupName: group, bdf: bdf, budget: memory.budget)
     let domain: Domain
     if let shared {
       domain = shared

@@ -41,6 +41,12 @@ struct MappingOrigins {
   static let bucketShift: UInt64 = 21
   static let wideBuckets: UInt64 = 512
 
+  /// Where records are charged (`mappingOrigins`; nil: nowhere). A record
+  /// the budget refuses is not kept.
+  let budget: ResidentBudget?
+  /// What a record costs: its dictionary slot and its key in a bucket.
+  static let recordBytes = 160
+
   private var records: [Key: Record] = [:]
   private var buckets: [UInt64: [Key]] = [:]
   private var wide: Set<Key> = []
@@ -66,11 +72,16 @@ struct MappingOrigins {
   /// only when it has at most this many (the cost stays bounded).
   static let maximumLiveScan = 1024
 
+  init(budget: ResidentBudget? = nil) { self.budget = budget }
+
   var count: Int { records.count }
+  /// The bytes charged for the records kept now.
+  var chargedBytes: Int { budget == nil ? 0 : records.count * Self.recordBytes }
 
   mutating func insert(domain: Int, iova: UInt64, phys: UInt64, size: UInt64, origin: Origin) {
     let key = Key(domain: domain, iova: iova)
     remove(key)
+    if let budget, !budget.charge(Self.recordBytes, .mappingOrigins) { return }
     let index: Int
     if let i = originIndex[origin] {
       index = i
@@ -187,6 +198,7 @@ struct MappingOrigins {
 
   private mutating func remove(_ key: Key) {
     guard let r = records.removeValue(forKey: key) else { return }
+    budget?.release(Self.recordBytes, .mappingOrigins)
     let d = key.domain
     liveCount[d, default: 1] -= 1
     if liveCount[d] == 0 { liveCount[d] = nil }

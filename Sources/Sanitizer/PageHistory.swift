@@ -60,20 +60,54 @@ struct PageHistory {
 
   /// Events kept per page; nil keeps all.
   let depth: Int?
+  /// Where events are charged (`pageHistory`; nil: nowhere). An event the
+  /// budget refuses is not recorded.
+  let budget: ResidentBudget?
+  /// What an event costs in its page's array, and what a followed page
+  /// costs (its dictionary slot, array header and place in `order`).
+  static let eventBytes = 192
+  static let pageBytes = 128
+  /// The bytes charged now.
+  private(set) var chargedBytes = 0
   private var pages: [UInt64: [Entry]] = [:]
   private var order: [UInt64] = []
   private var oldest = 0
 
-  init(depth: Int?) { self.depth = depth }
+  init(depth: Int?, budget: ResidentBudget? = nil) {
+    self.depth = depth
+    self.budget = budget
+  }
+
+  /// Charges `bytes`; false when the budget refuses them.
+  private mutating func charge(_ bytes: Int) -> Bool {
+    guard let budget else { return true }
+    guard budget.charge(bytes, .pageHistory) else { return false }
+    chargedBytes += bytes
+    return true
+  }
+
+  private mutating func release(_ bytes: Int) {
+    guard let budget else { return }
+    budget.release(bytes, .pageHistory)
+    chargedBytes -= bytes
+  }
 
   /// Records `what` for every page of `[first, first + count)`.
   mutating func record(_ what: Entry.What, pages first: UInt64, count: UInt64, context: CallContext) {
     let entry = Entry(what: what, caller: context.caller, task: context.task)
     let (end, wraps) = first.addingReportingOverflow(min(count, Self.maximumFanOut))
     for pfn in first..<(wraps ? .max : end) {
-      if pages[pfn] == nil { follow(pfn) }
+      if pages[pfn] == nil {
+        guard charge(Self.pageBytes + Self.eventBytes) else { return }
+        follow(pfn)
+      } else {
+        guard charge(Self.eventBytes) else { return }
+      }
       pages[pfn, default: []].append(entry)
-      if let depth, let n = pages[pfn]?.count, n > depth { pages[pfn]?.removeFirst(n - depth) }
+      if let depth, let n = pages[pfn]?.count, n > depth {
+        pages[pfn]?.removeFirst(n - depth)
+        release((n - depth) * Self.eventBytes)
+      }
     }
   }
 
@@ -104,7 +138,9 @@ struct PageHistory {
 
   private mutating func follow(_ pfn: UInt64) {
     if order.count - oldest >= Self.maximumPages {
-      pages[order[oldest]] = nil
+      if let dropped = pages.removeValue(forKey: order[oldest]) {
+        release(Self.pageBytes + dropped.count * Self.eventBytes)
+      }
       oldest += 1
       if oldest > order.count / 2 {
         order.removeFirst(oldest)

@@ -3,6 +3,26 @@ import KernelTypes
 import MemoryModel
 import Reports
 
+extension Sanitizer.State {
+  /// Keeps a DMA-API debug entry, charged to the resident budget
+  /// (`dmaDebugEntries`). An entry the budget refuses is not kept, as the
+  /// kernel keeps none when `dma_entry_alloc()` finds no free entry and
+  /// cannot make more; the runner then stops the fixture.
+  /// The corresponding Linux function is `add_dma_entry()`.
+  mutating func addDMAEntry(_ key: Sanitizer.DMAKey, _ entry: Sanitizer.DMAEntry, budget: ResidentBudget) {
+    guard budget.charge(entry.residentBytes, .dmaDebugEntries) else { return }
+    if let old = dmaEntries.updateValue(entry, forKey: key) { budget.release(old.residentBytes, .dmaDebugEntries) }
+  }
+
+  /// Takes a DMA-API debug entry out and gives back its charge.
+  /// The corresponding Linux functions are `bucket_find_exact()` and `hash_bucket_del()`.
+  mutating func removeDMAEntry(_ key: Sanitizer.DMAKey, budget: ResidentBudget) -> Sanitizer.DMAEntry? {
+    guard let e = dmaEntries.removeValue(forKey: key) else { return nil }
+    budget.release(e.residentBytes, .dmaDebugEntries)
+    return e
+  }
+}
+
 /// CONFIG_DMA_API_DEBUG: the checks of kernel/dma/debug.c on unmaps, sg lists and syncs.
 extension Sanitizer {
   package func dmaDebug(_ event: DMADebugEvent, context: CallContext) {
@@ -30,9 +50,11 @@ extension Sanitizer {
     let objects = entries.prefix(mapped).map { machine.slabObjects(overlapping: $0.phys.rawValue, length: 1).first }
     state.withLock { s in
       for (e, object) in zip(entries.prefix(mapped), objects) {
-        s.dmaEntries[DMAKey(device: device.name, address: e.dmaAddress.rawValue)] = DMAEntry(
-          size: e.dmaLength, direction: direction, phys: e.phys, sgCallEntries: entries.count,
-          sgMappedEntries: mapped, object: object)
+        s.addDMAEntry(
+          DMAKey(device: device.name, address: e.dmaAddress.rawValue),
+          DMAEntry(
+            size: e.dmaLength, direction: direction, phys: e.phys, sgCallEntries: entries.count,
+            sgMappedEntries: mapped, object: object), budget: machine.memory.budget)
       }
     }
   }
@@ -82,7 +104,7 @@ extension Sanitizer {
     frames: [String], context: CallContext
   ) {
     let key = DMAKey(device: device.name, address: dmaAddress.rawValue)
-    let entry = state.withLock { $0.dmaEntries.removeValue(forKey: key) }
+    let entry = state.withLock { $0.removeDMAEntry(key, budget: machine.memory.budget) }
     func report(_ problem: DMAAPIUnmapProblem) {
       var finding = Finding.dmaAPICheckUnmap(
         problem, driver: configuration.driverName, device: device.bdf, dmaAddress: dmaAddress.rawValue,

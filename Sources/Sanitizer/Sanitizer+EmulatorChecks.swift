@@ -379,9 +379,11 @@ extension Sanitizer: MachineObserver {
     let debug = context.via.first == "dma_alloc_attrs" ? "debug_dma_alloc_coherent" : "debug_dma_map_phys"
     let stack = Array(context.chain([debug]).prefix(5))
     let object = machine.slabObjects(overlapping: phys.rawValue, length: 1).first
+    let budget = machine.memory.budget
     state.withLock {
-      $0.dmaEntries[DMAKey(device: device.name, address: dmaAddress.rawValue)] = DMAEntry(
-        size: size, direction: direction, phys: phys, stack: stack, object: object)
+      $0.addDMAEntry(
+        DMAKey(device: device.name, address: dmaAddress.rawValue),
+        DMAEntry(size: size, direction: direction, phys: phys, stack: stack, object: object), budget: budget)
     }
     checkDMAMapRange(device, dmaAddress: dmaAddress, size: size, phys: phys, context: context)
   }
