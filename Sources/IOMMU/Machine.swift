@@ -165,7 +165,8 @@ package final class Machine: Sendable {
     let bdf = "0000:00:" + String(format2: slot) + ".0"
     // Devices stay for the machine's life, as their charge does.
     guard memory.budget.charge(Device.residentBytes, .devices) else { throw .residentLimit }
-    let dev = Device(name: name, unit: unit, ats: ats, pasid: pasid, groupID: gid, groupName: group, bdf: bdf, budget: memory.budget)
+    let dev = Device(
+      name: name, unit: unit, ats: ats, pasid: pasid, groupID: gid, groupName: group, bdf: bdf, budget: memory.budget)
     let domain: Domain
     if let shared {
       domain = shared
