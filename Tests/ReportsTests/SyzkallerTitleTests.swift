@@ -128,6 +128,7 @@ import Testing
     .enabled(if: FileManager.default.isExecutableFile(atPath: syzparse)),
     arguments: [
       (ReportKind.pageDoubleFree, "kernel BUG in __free_pages"),
+      (.pageFreeNeverAllocated, "kernel BUG in __free_pages"),
       (.domainUseAfterFree, "KASAN: slab-use-after-free Read in iommu_domain_free"),
       (.vfreeNonexistentArea, "WARNING in acme_fw_release"),
       (.badPageState, "BUG: Bad page state in acme_ring_refill"),
