@@ -148,7 +148,7 @@ struct CommandLineTests {
   /// `run --html` prints the run's `emu.kernel=` release, as its text does.
   @Test func runHTMLFollowsEmuKernel() throws {
     let path = try Self.fixture(
-      "release.fixture", "cmdline emu.kernel=7.0.0\nbuf = alloc_pages\nfree_pages buf\nfree_pages buf\n")
+      "release.fixture", "cmdline \"emu.kernel=7.0.0\"\nbuf = alloc_pages\nfree_pages buf\nfree_pages buf\n")
     defer { try? FileManager.default.removeItem(atPath: path) }
     let html = path + ".html"
     defer { try? FileManager.default.removeItem(atPath: html) }

@@ -57,7 +57,7 @@ import Testing
 
   @Test func traceDatUnameGivesTheRelease() throws {
     let file = try Self.withUname("Linux acme-host 6.12.9-acme x86_64")
-    try file.withUnsafeBytes { raw in
+    try file.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws -> Void in
       let dat = try TraceDat(raw)
       #expect(dat.uname == "Linux acme-host 6.12.9-acme x86_64")
       #expect(dat.release == "6.12.9-acme")
@@ -74,9 +74,10 @@ import Testing
 
   @Test func traceDatWithoutUnameHasNoRelease() throws {
     let data = try Data(contentsOf: Self.v7)
-    try data.withUnsafeBytes { raw in
-      #expect(try TraceDat(raw).release == nil)
+    let release = try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws -> String? in
+      try TraceDat(raw).release
     }
+    #expect(release == nil)
   }
 
   @Test(arguments: [
