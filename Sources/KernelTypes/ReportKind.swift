@@ -60,8 +60,8 @@ package enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
     case .freedWhileIOTLBCached, .freedWhileMappedUncounted, .pageTableFreedWhileCached, .secondaryTLBStale,
       .atsInvalidationTimeout, .mappingLeak, .dmaMapBeyondAllocation, .pageFreeWrongOrder, .slabFreedWhileMapped:
       return .emulator
-    case .pageDoubleFree, .pageFreeNeverAllocated, .vfreeNonexistentArea, .domainUseAfterFree, .badPageState, .unmapPartialLargePage,
-      .resetPrepareReentry:
+    case .pageDoubleFree, .pageFreeNeverAllocated, .vfreeNonexistentArea, .domainUseAfterFree, .badPageState,
+      .unmapPartialLargePage, .resetPrepareReentry:
       return .kernel
     case .dmaUnmapMismatch, .dmaUnmapNotMapped, .dmaSyncNotMapped, .dmaSyncMismatch, .dmaCPUTouchActiveCacheline:
       return .dmaAPIDebug

@@ -45,8 +45,8 @@ extension Finding {
   {
     let because = "page dumped because: VM_BUG_ON_PAGE(page_ref_count(page) == 0)"
     var finding = Finding(
-      kind: page == .freedAlready ? .pageDoubleFree : .pageFreeNeverAllocated, headline: because, warningSite: AllocatorSites.putPageTestzero, frames: [], pfn: pfn,
-      phys: phys,
+      kind: page == .freedAlready ? .pageDoubleFree : .pageFreeNeverAllocated, headline: because,
+      warningSite: AllocatorSites.putPageTestzero, frames: [], pfn: pfn, phys: phys,
       details: [
         Detail("order", .int(Int64(order))),
         Detail("page", .string(page.rawValue)),

@@ -236,7 +236,8 @@ package struct HTMLRenderer: Sendable {
     var h = "<details class=\"report\"\(open ? " open" : "")><summary><span class=\"kind k-\(r.kind.rawValue)\">"
     h += "\(r.kind.rawValue)</span> \(HTMLText.escape(r.headline))"
     if let s = r.statement { h += " <code>\(HTMLText.escape("\(s.file):\(s.line)"))</code>" }
-    h += "</summary>\n<pre class=\"ktext\">\(HTMLText.escape(KernelTextRenderer(release: release).render(r)))</pre>\n</details>\n"
+    let text = KernelTextRenderer(release: release).render(r)
+    h += "</summary>\n<pre class=\"ktext\">\(HTMLText.escape(text))</pre>\n</details>\n"
     return h
   }
 
