@@ -212,8 +212,6 @@ package final class TraceReplayer {
     carry.removeAll(keepingCapacity: true)
   }
 
-  /// Ends the input: processes a last line without a newline, resolves what
-  /// waited for a following event, and returns the summary.
   /// The first release the trace names wins.
   private func noteKernelRelease(_ release: String) {
     guard kernelRelease == nil else { return }
@@ -221,6 +219,8 @@ package final class TraceReplayer {
     onKernelRelease?(release)
   }
 
+  /// Ends the input: processes a last line without a newline, resolves what
+  /// waited for a following event, and returns the summary.
   package func finish() -> ReplaySummary {
     if !finished {
       if !carry.isEmpty || carryTooLong { flushCarry() }
