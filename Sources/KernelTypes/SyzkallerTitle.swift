@@ -1,3 +1,5 @@
+import Synchronization
+
 /// How syzkaller's Linux report parser (`pkg/report/linux.go`, commit
 /// 1e72964b0111) picks a report's title frame, and the driver symbols that
 /// survive it: a `WARNING` is titled after the first frame from `RIP:` on
@@ -73,6 +75,22 @@ package enum SyzkallerTitle {
   /// becomes `acme_Alloc_pages_buf`. Deterministic, and a name no pattern
   /// matches is returned as is.
   package static func symbol(_ name: String) -> String {
+    if let known = symbols.withLock({ $0[name] }) { return known }
+    let s = unmemoisedSymbol(name)
+    symbols.withLock {
+      if $0.count >= maxRememberedSymbols { $0.removeAll(keepingCapacity: true) }
+      $0[name] = s
+    }
+    return s
+  }
+
+  /// `symbol(_:)` of the names seen so far, for the whole process: the regex
+  /// search costs tens of microseconds, and the same driver and task names
+  /// come back in every fixture and trace.
+  static let symbols = Mutex<[String: String]>([:])
+  static let maxRememberedSymbols = 4096
+
+  static func unmemoisedSymbol(_ name: String) -> String {
     var s = name
     while let m = try? skipRegex.firstMatch(in: s) {
       guard let i = s[m.range].firstIndex(where: { $0.isLowercase && $0.isASCII }) else { break }
