@@ -44,7 +44,6 @@ package enum Suggestion {
   }
 }
 
-
 /// `Suggestion.closest(to:among:)` over one fixed list of candidates, remembered
 /// per word for the whole process (at most `capacity` words, then forgotten
 /// all at once): a misspelling met again, on another line or in another
