@@ -11,6 +11,8 @@ final class Execution {
   let options: RunOptions
   let machine: Machine
   let sanitizer: Sanitizer
+  /// `--html`'s log of invalidations (`RunOptions.logsInvalidations`).
+  private(set) var invalidationLog: InvalidationLog?
   let moduleName: String
   /// `driverSymbol` by its raw name (the skip-list check is a regex search).
   var driverSymbols: [String: String] = [:]
@@ -61,6 +63,10 @@ final class Execution {
     sanitizer = Sanitizer(machine: machine, configuration: sc)
     sanitizer.attach()
     if let extra = options.observer { machine.addObserver(extra) }
+    if options.logsInvalidations {
+      invalidationLog = InvalidationLog(pageSize: config.pageSize)
+      machine.addObserver(invalidationLog!)
+    }
   }
 
   static func baseName(_ path: String) -> String {
@@ -197,6 +203,7 @@ final class Execution {
     var result = FixtureResult(
       file: file, diagnostics: diagnostics, outcomes: outcomes, failures: failures, stats: stats, summary: summary)
     result.debugPageAlloc = sanitizer.configuration.debugPageAlloc
+    result.invalidationLog = invalidationLog
     for page in options.history {
       switch historyPages(page) {
       case .success(let pfns):

@@ -20,6 +20,8 @@ package struct RunOptions: Sendable {
   /// An observer attached beside the sanitizer (`Machine.addObserver`): a
   /// test's recorder of the machine's events. No command sets it.
   package var observer: (any MachineObserver & PageAllocatorObserver)?
+  /// `--html`: log the run's invalidations (`InvalidationLog`) for the timelines.
+  package var logsInvalidations = false
   /// `--history`: pages (binding names or page frame numbers) whose whole
   /// life is printed after the run.
   package var history: [String] = []

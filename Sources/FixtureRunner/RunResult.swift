@@ -50,6 +50,8 @@ package struct FixtureResult: Sendable {
   package var histories: [PageLife] = []
   /// Whether `iommu.debug_pagealloc` was on: the kernel text starts with `iommu_debug_init()`'s boot line.
   package var debugPageAlloc = false
+  /// The run's invalidations, when `RunOptions.logsInvalidations` asked for them.
+  package var invalidationLog: InvalidationLog?
   package var summary: RunSummary
 
   package init(

@@ -1,8 +1,9 @@
 import KernelTypes
 
 /// What `--html FILE` draws: the command line, its runs (each fixture of a
-/// `run` or `check`, or a replayed trace) with their reports, and notes
-/// (a replay's summary; an `explore` finding's schedule would be one).
+/// `run` or `check`, a replayed trace, or an `explore` finding's run under
+/// its schedule) with their reports, and notes (a replay's summary, the
+/// schedules of `explore`'s findings).
 /// `HTMLRenderer` turns it into one self-contained page.
 package struct HTMLDocument: Sendable {
   package var command: String
@@ -74,6 +75,13 @@ package struct HTMLRun: Sendable {
 
   package var name: String
   package var status: Status?
+  /// Task names that get a lane on each timeline of the run even where they
+  /// do not touch the page (an `explore` finding's tasks).
+  package var tasks: [String] = []
+  /// For an `explore` finding: its key (`KIND SITE`) and the schedule that
+  /// `run --schedule` takes to replay it.
+  package var finding: String?
+  package var schedule: String?
   /// Failed expectations and errors, one per line.
   package var messages: [String] = []
   package private(set) var reportCount = 0
@@ -91,9 +99,14 @@ package struct HTMLRun: Sendable {
     self.status = status
   }
 
-  /// Counts a report and keeps it for drawing while within bounds.
+  /// Counts a report and keeps it for drawing while within bounds. Past
+  /// `maximumSubjects`, the first report of a site not drawn yet still gets
+  /// its subject (at most `maximumSubjects` more): every site links to a timeline.
   package mutating func add(_ report: Report) {
     reportCount += 1
+    let guilty = KernelText.symbol(KernelTextRenderer.ripFrame(of: report).function)
+    let key = report.kind.rawValue + " " + guilty
+    let siteIsDrawn = siteIndex[key].map { sites[$0].firstSubject != nil } ?? false
     let subject: Subject? =
       if let pfn = report.pfn { .page(pfn.rawValue) } else {
         report.iova.map { .iova(device: report.device, iova: $0.rawValue) }
@@ -110,14 +123,19 @@ package struct HTMLRun: Sendable {
       kept = i
     } else if let subject {
       if let i = subjectIndex[subject] {
-        if subjects[i].reports.count < Self.maximumReportsPerSubject {
+        if case .page(let first) = subjects[i].subject, let pfn = report.pfn?.rawValue, pfn != first,
+          subjects[i].reports.contains(where: { $0.kind == report.kind && $0.statement == report.statement })
+        {
+          // A further page of a folded range that one statement reported alike again.
+          subjects[i].folded += 1
+        } else if subjects[i].reports.count < Self.maximumReportsPerSubject {
           subjects[i].reports.append(report)
         } else {
           subjects[i].notKept += 1
           notKept += 1
         }
         kept = i
-      } else if subjects.count < Self.maximumSubjects {
+      } else if subjects.count < Self.maximumSubjects || (!siteIsDrawn && subjects.count < 2 * Self.maximumSubjects) {
         subjectIndex[subject] = subjects.count
         kept = subjects.count
         subjects.append(SubjectReports(subject: subject, reports: [report]))
@@ -129,8 +147,6 @@ package struct HTMLRun: Sendable {
     } else {
       notKept += 1
     }
-    let guilty = KernelText.symbol(KernelTextRenderer.ripFrame(of: report).function)
-    let key = report.kind.rawValue + " " + guilty
     if let i = siteIndex[key] {
       sites[i].count += 1
       if sites[i].firstSubject == nil { sites[i].firstSubject = kept }

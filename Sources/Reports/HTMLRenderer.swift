@@ -31,18 +31,28 @@ package struct HTMLRenderer: Sendable {
     h += overview(doc)
     var drawn = 0
     var notDrawn = 0
+    // Past the bound, the timelines the overview's sites link to are still drawn (at most as many again).
+    var linked: Set<String> = []
+    for s in Self.sites(doc) {
+      if let f = s.site.firstSubject { linked.insert("r\(s.run)-s\(f)") }
+    }
+    var extra = 0
     for (r, run) in doc.runs.enumerated() where run.reportCount > 0 {
       h += "<section class=\"run\" id=\"r\(r)\">\n<h2>\(HTMLText.escape(run.name))</h2>\n"
+      h += schedule(run)
       if run.notKept > 0 {
         h += "<p class=\"note\">\(plural(run.notKept, "report")) counted above but not drawn (bounded output).</p>\n"
       }
       for (s, subject) in run.subjects.enumerated() {
-        guard drawn < Self.maximumDrawnSubjects else {
+        if drawn < Self.maximumDrawnSubjects {
+          drawn += 1
+        } else if linked.contains("r\(r)-s\(s)") && extra < Self.maximumDrawnSubjects {
+          extra += 1
+        } else {
           notDrawn += 1
           continue
         }
-        drawn += 1
-        h += section(subject, id: "r\(r)-s\(s)")
+        h += section(subject, id: "r\(r)-s\(s)", tasks: run.tasks)
       }
       if !run.otherReports.isEmpty {
         h += "<section class=\"other\">\n<h3>Reports about no page or IOVA</h3>\n"
@@ -53,7 +63,8 @@ package struct HTMLRenderer: Sendable {
     }
     if notDrawn > 0 {
       h +=
-        "<p class=\"note\">\(plural(notDrawn, "more timeline")) not drawn (at most \(Self.maximumDrawnSubjects)).</p>\n"
+        "<p class=\"note\">\(plural(notDrawn, "more timeline")) not drawn (at most \(Self.maximumDrawnSubjects), "
+        + "and the first timeline of each report site).</p>\n"
     }
     h += "</main>\n<script>\n\(HTMLStyle.script)</script>\n</body>\n</html>\n"
     return h
@@ -69,28 +80,16 @@ package struct HTMLRenderer: Sendable {
     }
     // Reports by kind, then by site (kind at guilty function).
     var byKind: [(ReportKind, Int)] = []
-    var sites: [(site: HTMLRun.Site, run: Int, runs: Set<Int>)] = []
-    var siteIndex: [String: Int] = [:]
-    for (r, run) in doc.runs.enumerated() {
+    for run in doc.runs {
       for s in run.sites {
         if let i = byKind.firstIndex(where: { $0.0 == s.kind }) {
           byKind[i].1 += s.count
         } else {
           byKind.append((s.kind, s.count))
         }
-        let key = s.kind.rawValue + " " + s.guilty
-        if let i = siteIndex[key] {
-          sites[i].site.count += s.count
-          sites[i].runs.insert(r)
-          if sites[i].site.firstSubject == nil, s.firstSubject != nil {
-            (sites[i].site.firstSubject, sites[i].run) = (s.firstSubject, r)
-          }
-        } else {
-          siteIndex[key] = sites.count
-          sites.append((s, r, [r]))
-        }
       }
     }
+    let sites = Self.sites(doc)
     if !byKind.isEmpty {
       h +=
         "<h2>Reports by kind</h2>\n<table class=\"kinds\">\n<thead><tr><th>kind</th><th>reports</th><th>what it means</th></tr></thead>\n<tbody>\n"
@@ -119,9 +118,11 @@ package struct HTMLRenderer: Sendable {
     }
     if !doc.runs.isEmpty {
       let hasStatus = doc.runs.contains { $0.status != nil }
+      let hasSchedule = doc.runs.contains { $0.schedule != nil }
       h += "<h2>Runs</h2>\n<table class=\"runs\">\n<thead><tr>"
       h += hasStatus ? "<th>status</th>" : ""
-      h += "<th>file</th><th>reports</th><th>messages</th></tr></thead>\n<tbody>\n"
+      h += "<th>file</th>" + (hasSchedule ? "<th>finding</th><th>schedule</th>" : "")
+      h += "<th>reports</th><th>messages</th></tr></thead>\n<tbody>\n"
       for (r, run) in doc.runs.enumerated() {
         h += "<tr>"
         switch run.status {
@@ -132,6 +133,10 @@ package struct HTMLRenderer: Sendable {
         }
         let name = HTMLText.escape(run.name)
         h += "<td>" + (run.reportCount > 0 ? "<a href=\"#r\(r)\">\(name)</a>" : name) + "</td>"
+        if hasSchedule {
+          h += "<td>\(HTMLText.escape(run.finding ?? ""))</td>"
+          h += "<td>" + (run.schedule.map(scheduleCode) ?? "") + "</td>"
+        }
         h += "<td class=\"num\">\(run.reportCount)</td><td>"
         if !run.messages.isEmpty {
           h += "<ul class=\"messages\">" + run.messages.map { "<li>\(HTMLText.escape($0))</li>" }.joined() + "</ul>"
@@ -143,9 +148,50 @@ package struct HTMLRenderer: Sendable {
     return h + "</section>\n"
   }
 
+  /// A schedule as `run --schedule` takes it; the empty one is the default order.
+  private func scheduleCode(_ schedule: String) -> String {
+    schedule.isEmpty
+      ? "<code class=\"schedule\">''</code> (the default order)"
+      : "<code class=\"schedule\">\(HTMLText.escape(schedule))</code>"
+  }
+
+  /// An `explore` finding's key and schedule, and the command that replays it.
+  private func schedule(_ run: HTMLRun) -> String {
+    guard let schedule = run.schedule else { return "" }
+    var h = "<p class=\"schedule\">"
+    if let f = run.finding { h += "<span class=\"finding\">\(HTMLText.escape(f))</span> " }
+    h += "under schedule \(scheduleCode(schedule)); replay: <code>"
+    // As `explore` prints it.
+    h += HTMLText.escape("iommusan run --schedule '\(schedule)' \(run.name)") + "</code></p>\n"
+    return h
+  }
+
+  /// The report sites of all runs, each with the run whose timeline its
+  /// overview row links to (the first run that drew one) and the runs it is in.
+  static func sites(_ doc: HTMLDocument) -> [(site: HTMLRun.Site, run: Int, runs: Set<Int>)] {
+    var sites: [(site: HTMLRun.Site, run: Int, runs: Set<Int>)] = []
+    var siteIndex: [String: Int] = [:]
+    for (r, run) in doc.runs.enumerated() {
+      for s in run.sites {
+        let key = s.kind.rawValue + " " + s.guilty
+        if let i = siteIndex[key] {
+          sites[i].site.count += s.count
+          sites[i].runs.insert(r)
+          if sites[i].site.firstSubject == nil, s.firstSubject != nil {
+            (sites[i].site.firstSubject, sites[i].run) = (s.firstSubject, r)
+          }
+        } else {
+          siteIndex[key] = sites.count
+          sites.append((s, r, [r]))
+        }
+      }
+    }
+    return sites
+  }
+
   // MARK: - One subject
 
-  private func section(_ s: HTMLRun.SubjectReports, id: String) -> String {
+  private func section(_ s: HTMLRun.SubjectReports, id: String, tasks: [String]) -> String {
     let first = s.reports[0]
     var title: String
     switch s.subject {
@@ -163,7 +209,7 @@ package struct HTMLRenderer: Sendable {
     for r in s.reports where !kinds.contains(r.kind) { kinds.append(r.kind) }
     h += kinds.map { "<span class=\"kind k-\($0.rawValue)\">\($0.rawValue)</span>" }.joined(separator: " ")
     h += "</h3>\n"
-    let t = HTMLTimeline(reports: s.reports)
+    let t = HTMLTimeline(reports: s.reports, tasks: tasks)
     h += svg(t, id: id, title: title)
     h += "<div class=\"story\">\n<div class=\"time\">\n"
     h += "<p class=\"selected\" aria-live=\"polite\"></p>\n"
@@ -225,7 +271,9 @@ package struct HTMLRenderer: Sendable {
       let iova = r.iova.map { " at iova \($0.hexAlt)" } ?? ""
       let (what, label) =
         r.isCache
-        ? ("held the translation\(iova) from its fill to its last use (invalidations are not recorded)", "cached")
+        ? r.invalidated
+          ? ("held the translation\(iova) from its fill until it was invalidated", "cached")
+          : ("held the translation\(iova) from its fill to its last use (no invalidation recorded)", "cached")
         : r.to == nil
           ? ("can reach the page\(iova), still mapped at the end", "mapped")
           : ("can reach the page\(iova) until the unmap", "mapped until unmap")
@@ -272,6 +320,8 @@ package struct HTMLRenderer: Sendable {
     case "alloc", "realloc", "free":
       "<rect class=\"shape\" x=\"\(x - 7)\" y=\"\(y - 7)\" width=\"14\" height=\"14\" rx=\"2\"/>"
     case "call": "<circle class=\"shape\" cx=\"\(x)\" cy=\"\(y)\" r=\"3\"/>"
+    case "inval":
+      "<path class=\"shape\" d=\"M\(x - 7),\(y - 7) L\(x + 7),\(y + 7) M\(x + 7),\(y - 7) L\(x - 7),\(y + 7)\"/>"
     case "fill", "hit":
       "<polygon class=\"shape\" points=\"\(x),\(y - 7) \(x + 7),\(y + 6) \(x - 7),\(y + 6)\"/>"
     default: "<circle class=\"shape\" cx=\"\(x)\" cy=\"\(y)\" r=\"7\"/>"

@@ -49,6 +49,7 @@ enum HTMLStyle {
     svg .m-alloc .shape, svg .m-realloc .shape { fill: var(--alloc); } svg .m-free .shape { fill: var(--free); }
     svg .m-map .shape { fill: var(--map); } svg .m-unmap .shape { fill: var(--unmap); }
     svg .m-dma .shape { fill: var(--dma); } svg .m-fill .shape, svg .m-hit .shape { fill: var(--cache); }
+    svg .m-inval .shape { fill: none; stroke: var(--cache); stroke-width: 3; }
     svg .m-call .shape { fill: var(--call); } svg .m-trace .shape { fill: var(--muted); }
     svg .m-report .shape { fill: var(--report); } svg .m-report .ml { fill: var(--report); }
     svg .m-realloc .ml { fill: var(--alloc); }

@@ -56,8 +56,8 @@ package struct HTMLTimeline: Sendable {
 
   /// A device's window on the page: from a map of a domain it is attached
   /// to (as the reports' live mappings say) until its unmap, or to the end.
-  /// On a cache lane (`isCache`): from an IOTLB fill to the last hit that
-  /// used it (invalidations are not recorded, so not to the flush).
+  /// On a cache lane (`isCache`): from an IOTLB fill to the invalidation
+  /// that followed its last hit, or to that hit when none is recorded.
   package struct Reach: Sendable, Hashable {
     package var lane: Int
     package var from: Int
@@ -65,6 +65,8 @@ package struct HTMLTimeline: Sendable {
     package var to: Int?
     package var iova: UInt64?
     package var isCache = false
+    /// A cache entry's bar ends at an invalidation (not at its last use).
+    package var invalidated = false
   }
 
   /// Steps drawn per subject; earlier ones are counted, not drawn.
@@ -77,9 +79,12 @@ package struct HTMLTimeline: Sendable {
   package private(set) var earlierNotDrawn = 0
 
   /// The timeline of the reports about one subject, in report order.
-  package init(reports: [Report]) {
+  /// `tasks` are task names that get a lane even where none of their events
+  /// touches the page (an `explore` finding's tasks).
+  package init(reports: [Report], tasks: [String] = []) {
     let histories = reports.map(\.history).filter { !$0.isEmpty }
     var events = histories.isEmpty ? Self.facts(of: reports) : Self.merge(histories)
+    if !histories.isEmpty { events = Self.withTraceFacts(events, reports: reports) }
     // A trace's history ends before its report: place each report after it.
     if !histories.isEmpty && !events.contains(where: { $0.event == "report" }) {
       for r in reports {
@@ -119,12 +124,26 @@ package struct HTMLTimeline: Sendable {
     for (i, r) in raw.enumerated() {
       for m in r.marks { see(m.0) }
       let e = events[i]
+      // A DMA-API map (a trace's `dma_*` line) reaches the page until the device's DMA-API unmap.
+      if EventClass(e.event) == .dmaAPI, let m = r.marks.first, m.0.kind == .device, m.1 == "map" {
+        let end = raw.indices.dropFirst(i + 1).first { j in
+          raw[j].marks.first.map { $0.0 == m.0 && $0.1 == "unmap" } == true
+        }
+        spans.append((m.0, i, end, e.iova))
+      }
       guard e.event == "map", let d = e.domain, let devices = attached[d] else { continue }
       let unmap = events[(i + 1)...].firstIndex { $0.event == "unmap" && $0.domain == d && $0.iova == e.iova }
       for dev in devices {
         let lane = Lane(kind: .device, label: dev)
         see(lane)
         spans.append((lane, i, unmap.map { $0 - events.startIndex }, e.iova))
+      }
+    }
+    // The tasks that did not touch the page, after those that did.
+    for name in tasks {
+      let comm = EmulatedTask(pid: 0, tgid: 0, comm: name).comm
+      if !order.contains(where: { $0.kind == .task && $0.label.hasPrefix(comm + "/") }) {
+        see(Lane(kind: .task, label: comm))
       }
     }
     lanes = order.enumerated().sorted { ($0.element.kind, $0.offset) < ($1.element.kind, $1.offset) }.map(\.element)
@@ -145,8 +164,15 @@ package struct HTMLTimeline: Sendable {
           last = j
         }
       }
-      if let last {
-        reaches.append(Reach(lane: index[fill.0] ?? 0, from: i, to: last, iova: events[i].iova, isCache: true))
+      // The entry lasts until the next invalidation on its lane, if one came after its last use.
+      let flushed = raw.indices.dropFirst((last ?? i) + 1).first { j in
+        raw[j].marks.contains { $0.0 == fill.0 && $0.1 == "inval" }
+      }
+      if let to = flushed ?? last {
+        reaches.append(
+          Reach(
+            lane: index[fill.0] ?? 0, from: i, to: to, iova: events[i].iova, isCache: true,
+            invalidated: flushed != nil))
       }
     }
     steps = raw.map { r in
@@ -156,25 +182,55 @@ package struct HTMLTimeline: Sendable {
     }
   }
 
+  /// What an event is, whoever recorded it: the sanitizer's history
+  /// (`alloc`, `map`, `dma`, ...), a trace's (`mm_page_alloc`,
+  /// `dma_map_page`, `io_page_fault`, ...), a report's facts (`dma-api`,
+  /// `fault`), or an IOTLB/ATC/walk-cache invalidation (any name with
+  /// `inval`). Unknown kinds are drawn on a `trace` lane under their name.
+  package enum EventClass: Sendable, Hashable {
+    case alloc, free, map, unmap, access, dmaAPI, fault, invalidation, report, other
+
+    package init(_ event: String) {
+      switch event {
+      case "alloc", "mm_page_alloc": self = .alloc
+      case "free", "mm_page_free", "mm_page_free_batched": self = .free
+      case "map": self = .map
+      case "unmap": self = .unmap
+      case "dma": self = .access
+      case "fault", "io_page_fault": self = .fault
+      case "report": self = .report
+      case "dma-api": self = .dmaAPI
+      default:
+        if event.hasPrefix("dma_") {
+          self = .dmaAPI
+        } else if event.lowercased().contains("inval") {
+          self = .invalidation
+        } else {
+          self = .other
+        }
+      }
+    }
+  }
+
   /// The marks of one event: its lane and shape, then the other actors.
   private static func marks(_ e: PageHistoryEvent, freed: inout Bool) -> [(Lane, String, [String])] {
     let taskLane = e.task.map { Lane(kind: .task, label: $0.comm.isEmpty ? "pid \($0.pid)" : "\($0.comm)/\($0.pid)") }
     let iova = e.iova.map { "iova " + $0.hexAlt } ?? ""
     let allocator = Lane(kind: .allocator, label: "page allocator")
     var marks: [(Lane, String, [String])] = []
-    switch e.event {
-    case "alloc":
+    switch EventClass(e.event) {
+    case .alloc:
       marks.append((allocator, freed ? "realloc" : "alloc", [freed ? "realloc" : "alloc"]))
       if let taskLane { marks.append((taskLane, "call", [])) }
-    case "free":
+    case .free:
       freed = true
       marks.append((allocator, "free", ["free"]))
       if let taskLane { marks.append((taskLane, "call", [])) }
-    case "map", "unmap":
+    case .map, .unmap:
       let lane =
         taskLane ?? e.domain.map { Lane(kind: .domain, label: "domain \($0)") } ?? Lane(kind: .trace, label: "IOMMU")
       marks.append((lane, e.event, [e.event, e.domain ?? "", iova]))
-    case "dma":
+    case .access:
       let device = Lane(kind: .device, label: e.device ?? "device")
       let access = e.isWrite.map { $0 ? "write" : "read" } ?? "dma"
       marks.append((device, "dma", [access, iova]))
@@ -185,16 +241,46 @@ package struct HTMLTimeline: Sendable {
       case "atc": marks.append((Lane(kind: .cache, label: "\(e.device ?? "device") ATC"), "hit", ["hit"]))
       default: break
       }
-    case "dma-api", "fault":
+    case .dmaAPI:
+      // A DMA-API call is the device's: its map or unmap (a trace's `dma_*` event, or a report's fact).
       let lane = e.device.map { Lane(kind: .device, label: $0) } ?? Lane(kind: .trace, label: "DMA API")
-      marks.append(
-        (lane, e.event == "fault" ? "dma" : "map", [e.text.split(separator: " ").prefix(2).joined(separator: " ")]))
-    case "report":
+      let name = e.event == "dma-api" ? e.text.split(separator: " ").prefix(2).joined(separator: " ") : e.event
+      let undoes = ["unmap", "free", "release"].contains { name.contains($0) }
+      marks.append((lane, undoes ? "unmap" : "map", [name, iova]))
+    case .fault:
+      let lane = e.device.map { Lane(kind: .device, label: $0) } ?? Lane(kind: .trace, label: "IOMMU")
+      marks.append((lane, "dma", [e.event == "fault" ? "fault" : e.event, iova]))
+    case .invalidation:
+      // On the cache it flushes: a device's ATC, or the unit's IOTLB and walk caches.
+      let isATC = e.path == "atc" || e.text.contains("ATC") || (e.iommu == nil && e.device != nil)
+      let lane = Lane(kind: .cache, label: isATC ? "\(e.device ?? "device") ATC" : "\(e.iommu ?? "IOMMU") IOTLB")
+      let lower = e.event.lowercased() + " " + e.text.lowercased()
+      let phase = lower.contains("complet") || lower.contains("done") ? "inval done" : "inval"
+      marks.append((lane, "inval", [phase, e.path ?? "", iova]))
+      if let taskLane { marks.append((taskLane, "call", [])) }
+    case .report:
       marks.append((taskLane ?? Lane(kind: .trace, label: "report"), "report", [e.text]))
-    default:
+      // The device a report without history names (an IOVA's, an ATS timeout's) takes part.
+      if let d = e.device { marks.append((Lane(kind: .device, label: d), "call", [])) }
+    case .other:
       marks.append((taskLane ?? Lane(kind: .trace, label: "trace"), "trace", [e.event]))
     }
     return marks
+  }
+
+  /// A trace's history holds the events keyed by its page; the DMA-API
+  /// lines a report names (`dma map line`, `dma release line`: a
+  /// `dma_alloc` has no physical address) are added at their line.
+  static func withTraceFacts(_ events: [PageHistoryEvent], reports: [Report]) -> [PageHistoryEvent] {
+    guard let file = events.first?.file, events.allSatisfy({ $0.ts != nil && $0.line != nil && $0.file == file })
+    else { return events }
+    let have = Set(events.compactMap(\.line))
+    let extra = facts(of: reports).filter { e in
+      e.event != "report" && e.file == file && e.line.map { !have.contains($0) } == true
+    }
+    guard !extra.isEmpty else { return events }
+    let all = events.map { ($0.line ?? 0, 0, $0) } + extra.map { ($0.line ?? 0, 1, $0) }
+    return all.enumerated().sorted { ($0.element.0, $0.offset) < ($1.element.0, $1.offset) }.map(\.element.2)
   }
 
   /// Joins history tails taken at different moments: each later tail is
@@ -249,7 +335,8 @@ package struct HTMLTimeline: Sendable {
         if seen.insert(e).inserted { add(e) }
       }
       let e = PageHistoryEvent(
-        event: "report", file: r.statement?.file, line: r.statement?.line, text: r.kind.rawValue, task: r.task)
+        event: "report", file: r.statement?.file, line: r.statement?.line, text: r.kind.rawValue, task: r.task,
+        device: r.device)
       if seen.insert(e).inserted { add(e) }
     }
     return events.sorted { ($0.line, $0.order) < ($1.line, $1.order) }.map(\.event)

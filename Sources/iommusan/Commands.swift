@@ -126,6 +126,7 @@ enum Commands {
     var options = try runOptions(p)
     options.stats = p.flags.contains("stats")
     options.history = p.options["history"].map { $0.split(separator: ",").map(String.init) } ?? []
+    options.logsInvalidations = p.options["html"] != nil
     guard !p.positionals.isEmpty else { throw UsageError(message: "Missing expected argument '<file> ...'") }
     var maxReports: Int?
     if let text = p.options["max-reports"] {
@@ -186,6 +187,7 @@ enum Commands {
     for m in missing { write("\(m): error: \(InputFileError.reason(ENOENT))\n", to: .standardError) }
     if !missing.isEmpty { return 2 }
     var options = try runOptions(p)
+    options.logsInvalidations = p.options["html"] != nil
     let progress = ProgressLine()
     let done = Slots<Bool>(count: files.count)
     options.progress = { step in

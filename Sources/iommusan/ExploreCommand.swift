@@ -11,7 +11,7 @@ extension Commands {
   static let explore = CommandSpec(
     name: "explore", abstract: "Search the interleavings of a fixture's task blocks for reports.",
     usage:
-      "iommusan explore [--preemptions <k>] [--seed <n>] [--runs <n>] [--all] [--shard <i/n>] [--jobs <n>] [--format <format>] [--cmdline <params>] [--history <pages>] [--max-schedules <n>] <file> ...",
+      "iommusan explore [--preemptions <k>] [--seed <n>] [--runs <n>] [--all] [--shard <i/n>] [--jobs <n>] [--format <format>] [--cmdline <params>] [--history <pages>] [--html <file>] [--max-schedules <n>] <file> ...",
     discussion: """
       Runs each fixture under many schedules of its 'task NAME {' blocks, switching tasks at
       statement ends and at the kernel steps inside statements (docs/Explore.md). Without --seed
@@ -33,6 +33,10 @@ extension Commands {
       ("cmdline", "params", "Kernel parameters applied over each fixture's own cmdline."),
       ("history", "pages", "Print the whole life of these pages under each finding's schedule."),
       ("max-schedules", "n", "Stop after this many schedules (default: 1000000)."),
+      (
+        "html", "file",
+        "Also write one HTML page: each finding's schedule and its run's timelines, a lane per task (docs/HTML.md)."
+      ),
       ("max-ram", "size", "The largest 'memory' a fixture may ask for (default: 1T)."),
       ("max-resident", "size", "The most memory the emulated machine may keep (default: 1G)."),
     ],
@@ -93,13 +97,18 @@ extension Commands {
     let jobs = try whole(p, "jobs", 1...1024) ?? 1
     guard !p.positionals.isEmpty else { throw UsageError(message: "Missing expected argument '<file> ...'") }
     var status: Int32 = 0
+    var html = p.options["html"].map { _ in HTMLDocument(command: commandLine("explore", args)) }
     for file in p.positionals {
       let parsed = FixtureRunner.parse(path: file, options: options.run)
       let results = exploreShards(parsed, options: options, jobs: jobs)
       var summary = ExploreSummary(results[0])
       for r in results.dropFirst() { try? summary.add(ExploreSummary(r)) }
       status = max(status, printExplore(results, summary: summary, format: format, p: p))
+      if html != nil, !results[0].diagnostics.contains(where: \.isError) {
+        exploreHTML(parsed, summary: summary, options: options.run, into: &html!)
+      }
     }
+    if let html, let path = p.options["html"], !writeHTML(html, to: path) { return 2 }
     return status
   }
 

@@ -21,10 +21,24 @@ enum Browser {
 
   /// Runs the browser headless on a file with `arguments`; returns its
   /// standard output and standard error. Killed after `timeout` seconds.
-  static func run(_ arguments: [String], file: String, timeout: Double = 90) throws -> (out: String, err: String) {
+  ///
+  /// With `javaScript: false` the profile blocks JavaScript for every site
+  /// (the content setting of chrome://settings/content/javascript, in the
+  /// profile's `Default/Preferences`): the page's scripts do not run, while
+  /// `--dump-dom` and `--screenshot` still work. (With
+  /// `--blink-settings=scriptEnabled=false` headless Chromium 156 prints
+  /// no DOM and writes no screenshot: both go through script.)
+  static func run(
+    _ arguments: [String], file: String, javaScript: Bool = true, timeout: Double = 90
+  ) throws -> (out: String, err: String) {
     guard let path else { throw BrowserError(message: "no browser") }
     let profile = NSTemporaryDirectory() + "iommusan-chromium-\(UUID().uuidString)"
     defer { try? FileManager.default.removeItem(atPath: profile) }
+    if !javaScript {
+      try FileManager.default.createDirectory(atPath: profile + "/Default", withIntermediateDirectories: true)
+      try #"{"profile":{"default_content_setting_values":{"javascript":2}}}"#.write(
+        toFile: profile + "/Default/Preferences", atomically: true, encoding: .utf8)
+    }
     let p = Process()
     p.executableURL = URL(fileURLWithPath: path)
     p.arguments =

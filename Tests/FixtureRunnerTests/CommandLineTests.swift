@@ -124,3 +124,36 @@ struct CommandLineTests {
     #expect(empty.stdout.contains("\u{1B}[0;1;31merror: "))
   }
 }
+
+extension CommandLineTests {
+  /// `explore --html`: the finding's schedule as `explore` prints it (and
+  /// `run --schedule` takes it), its run's timeline with a lane for each
+  /// task block, the device and the IOTLB; in a browser with JavaScript
+  /// blocked, the same lanes are in the DOM.
+  @Test func exploreWritesTheFindingsScheduleAndTimelines() throws {
+    let fixture = repositoryRoot + "/Fixtures/explore/lazy-flush-queue-race.fixture"
+    let html = FileManager.default.temporaryDirectory.appendingPathComponent("iommusan-explore-\(getpid()).html").path
+    defer { try? FileManager.default.removeItem(atPath: html) }
+    let r = try Self.run(["explore", "--html", html, fixture])
+    #expect(r.status == 1, "\(r.stderr)")
+    let schedule = try #require(
+      r.stdout.components(separatedBy: "schedule '").dropFirst().first?.components(separatedBy: "'").first)
+    let page = try String(contentsOfFile: html, encoding: .utf8)
+    #expect(page.contains("<td><code class=\"schedule\">\(schedule)</code></td>"))
+    #expect(page.contains("iommusan run --schedule &#39;\(schedule)&#39; \(fixture)"))
+    #expect(page.contains("dma-use-after-free lazy_flush_queue_race_dma_nic0"))
+    let lanes = HTMLBrowserTests.sections(page).first?.lanes ?? []
+    for task in ["cpu", "timer", "nic"] {
+      #expect(lanes.contains { $0 == "task:\(task)" || $0.hasPrefix("task:\(task)/") }, "\(lanes)")
+    }
+    #expect(lanes.contains("device:nic0") && lanes.contains("cache:vtd0 IOTLB"), "\(lanes)")
+    // The run under that schedule reports as `run --schedule` does.
+    let replay = try Self.run(["run", "--schedule", schedule, fixture])
+    #expect(replay.stdout.contains("DMA use-after-free"))
+    guard Browser.available else { return }
+    let (dom, err) = try Browser.run(["--dump-dom"], file: html, javaScript: false)
+    #expect(Browser.consoleMessages(err).isEmpty, "\(Browser.consoleMessages(err))")
+    #expect(HTMLBrowserTests.sections(dom).first?.lanes == lanes)
+    #expect(dom.contains("<code class=\"schedule\">\(schedule)</code>"))
+  }
+}

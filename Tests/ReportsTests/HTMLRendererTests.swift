@@ -156,3 +156,82 @@ extension HTMLRendererTests {
     #expect(t.steps[5].marks.map(\.event) == ["dma", "hit"])
   }
 }
+
+extension HTMLRendererTests {
+  /// Past `maximumSubjects` pages, a report of a site not drawn yet still
+  /// gets its timeline; a second statement that reports a folded range
+  /// alike folds in too (allocated-while-mapped after freed-while-mapped).
+  @Test func everySiteHasATimelinePastTheBound() {
+    var run = HTMLRun(name: "big.fixture")
+    for k in 0..<UInt64(HTMLRun.maximumSubjects + 10) { run.add(Self.report(pfn: 2 * k)) }
+    #expect(run.subjects.count == HTMLRun.maximumSubjects && run.notKept == 10)
+    // A new site (another kind) past the bound: drawn.
+    run.add(Self.report(.dmaUseAfterFree, pfn: 0x10_0000, line: 12))
+    #expect(run.subjects.count == HTMLRun.maximumSubjects + 1)
+    #expect(run.sites.map { $0.firstSubject != nil } == [true, true])
+    // Its second report on another page: counted only.
+    run.add(Self.report(.dmaUseAfterFree, pfn: 0x20_0000, line: 12))
+    #expect(run.subjects.count == HTMLRun.maximumSubjects + 1 && run.notKept == 11)
+
+    var folded = HTMLRun(name: "t.fixture")
+    for pfn in UInt64(0x100)..<0x104 { folded.add(Self.report(pfn: pfn)) }
+    for pfn in UInt64(0x100)..<0x104 { folded.add(Self.report(.allocatedWhileMapped, pfn: pfn, line: 9)) }
+    #expect(folded.subjects.count == 1 && folded.notKept == 0)
+    #expect(folded.subjects[0].reports.map(\.kind) == [.freedWhileMapped, .allocatedWhileMapped])
+    #expect(folded.subjects[0].folded == 6)
+  }
+
+  /// A trace's history (`mm_page_alloc`, `dma_map_page`, `io_page_fault`,
+  /// `dma_unmap_page`): the device is a lane with its DMA-API calls and the
+  /// fault; the allocator's events are on the allocator lane.
+  @Test func aTraceHistoryHasTheDeviceLane() {
+    func traced(_ event: String, _ line: Int, device: String? = nil) -> PageHistoryEvent {
+      PageHistoryEvent(
+        event: event, file: "t.trace", line: line, text: event, device: device, iova: 0x1000, ts: "1.0", cpu: 0,
+        pid: 7)
+    }
+    let history = [
+      traced("mm_page_alloc", 1), traced("dma_map_page", 2, device: "0000:01:00.0"),
+      traced("dma_unmap_page", 3, device: "0000:01:00.0"), traced("mm_page_free", 4),
+      traced("io_page_fault", 5, device: "0000:01:00.0"),
+    ]
+    let t = HTMLTimeline(reports: [Self.report(.faultAfterUnmap, line: 5, history: history)])
+    #expect(t.lanes.map(\.label).contains("0000:01:00.0"))
+    let device = t.lanes.firstIndex { $0.kind == .device }
+    #expect(t.steps.map { $0.marks[0].event } == ["alloc", "map", "unmap", "free", "dma", "report"])
+    #expect(t.steps[1...2].allSatisfy { $0.marks[0].lane == device } && t.steps[4].marks[0].lane == device)
+    // The device can reach the page from its DMA-API map to its unmap.
+    #expect(t.reaches.contains { $0.lane == device && $0.from == 1 && $0.to == 2 })
+  }
+
+  /// An `explore` finding: its schedule in the overview and above its run,
+  /// with the command that replays it, and a lane for each task, also one
+  /// that did not touch the page.
+  @Test func anExploreFindingShowsItsScheduleAndTasks() {
+    var run = HTMLRun(name: "race.fixture", status: .exit(1))
+    run.add(Self.report(history: Self.story))
+    (run.finding, run.schedule, run.tasks) = ("freed-while-mapped drv_free", "cpu:2,nic:1", ["drv", "timer"])
+    var doc = HTMLDocument(command: "iommusan explore --html x.html race.fixture")
+    doc.runs = [run]
+    let html = HTMLRenderer().render(doc)
+    #expect(html.contains("<td><code class=\"schedule\">cpu:2,nic:1</code></td>"))
+    #expect(html.contains("iommusan run --schedule &#39;cpu:2,nic:1&#39; race.fixture"))
+    let t = HTMLTimeline(reports: run.subjects[0].reports, tasks: run.tasks)
+    #expect(t.lanes.filter { $0.kind == .task }.map(\.label) == ["drv/1000", "timer"])
+    #expect(html.contains("data-lane=\"task:timer\""))
+  }
+
+  /// An invalidation in a history (whoever recorded it) is drawn on its
+  /// unit's IOTLB lane, and ends the IOTLB entry's bar.
+  @Test func anInvalidationEndsTheCachedBar() {
+    let inval = PageHistoryEvent(
+      event: "inval", file: "t.fixture", line: 8, text: "IOTLB PSI: vtd0 IOTLB, issued and completed", task: Self.task,
+      iommu: "vtd0", path: "iotlb", iova: 0xffff_f000)
+    let history = Array(Self.story.prefix(3)) + [inval] + [Self.story[3]]
+    let t = HTMLTimeline(reports: [Self.report(history: history)])
+    let cache = t.lanes.firstIndex { $0.kind == .cache && $0.label == "vtd0 IOTLB" }
+    #expect(t.steps[3].marks[0].event == "inval" && t.steps[3].marks[0].lane == cache)
+    #expect(t.steps[3].marks[0].lines.first == "inval done")
+    #expect(t.reaches.contains { $0.isCache && $0.invalidated && $0.from == 2 && $0.to == 3 })
+  }
+}
