@@ -43,7 +43,10 @@ let package = Package(
       swiftSettings: debugPageAlloc),
     // `iommusan explore`: a scheduler above the fixture runner.
     .target(
-      name: "Explore", dependencies: ["KernelTypes", "FixtureLanguage", "FixtureRunner", "Reports", "SplitMix"]),
+      name: "Explore",
+      dependencies: ["KernelTypes", "FixtureLanguage", "FixtureRunner", "IOMMU", "MemoryModel", "Reports", "SplitMix"]),
+    // `iommusan conformance`: the map counts checked against the page tables, per kernel.
+    .target(name: "Conformance", dependencies: ["KernelTypes", "FixtureLanguage", "FixtureRunner"]),
     // The benchmark: dma_map_benchmark's loop, its matrix of configurations and their ratios.
     .target(
       name: "Bench", dependencies: ["KernelTypes", "FixtureRunner", "Sanitizer", "IOMMU", "MemoryModel", "Reports"],
@@ -52,7 +55,7 @@ let package = Package(
       name: "iommusan",
       dependencies: [
         "KernelTypes", "FixtureRunner", "FixtureLanguage", "Reports", "Sanitizer", "IOMMU", "MemoryModel", "Replay",
-        "Bench", "Explore",
+        "Bench", "Explore", "Conformance",
       ],
       swiftSettings: debugPageAlloc),
     // The fuzz target (.ci/fuzz builds it with libFuzzer; a plain build is a replay driver).
@@ -81,7 +84,9 @@ let package = Package(
       name: "ReplayTests", dependencies: ["KernelTypes", "Replay", "Reports", "MemoryModel", "IOMMUSanTestSupport"]),
     .testTarget(name: "BenchTests", dependencies: ["Bench", "Reports"]),
     .testTarget(
-      name: "ExploreTests", dependencies: ["Explore", "FixtureRunner", "FixtureLanguage", "KernelTypes", "Reports"]),
+      name: "ExploreTests", dependencies: ["Explore", "FixtureRunner", "FixtureLanguage", "KernelTypes", "Reports"],
+      exclude: ["Fixtures"]),
+    .testTarget(name: "ConformanceTests", dependencies: ["Conformance", "FixtureRunner", "KernelTypes"]),
     .testTarget(
       name: "FixtureRunnerTests",
       dependencies: [

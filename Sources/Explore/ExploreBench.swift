@@ -4,34 +4,40 @@ import FixtureRunner
 /// `iommusan bench --explore`: what a schedule costs against a plain run of
 /// the same fixture, and how fast a whole search goes, measured in one run.
 package struct ExploreBenchFigures: Sendable {
+  /// One whole search.
+  package struct Search: Sendable {
+    package var mode: String
+    package var schedules: Int
+    /// Alternatives cut: by the partial-order reduction (exhaustive) or by the bound (bounded).
+    package var pruned: Int
+    package var complete: Bool
+    package var seconds: Double
+    package var schedulesPerSecond: Double { Double(schedules) / max(seconds, 1e-9) }
+    package var prunedPerSecond: Double { Double(pruned) / max(seconds, 1e-9) }
+  }
+
   package var file: String
-  package var schedules: Int
-  package var pruned: Int
-  package var complete: Bool
-  /// The exhaustive search at the default bound (`--all`), in seconds.
-  package var exploreSeconds: Double
-  /// The median of `plainRuns` plain runs (`iommusan run`), in seconds.
+  /// The default search (`--all`): exhaustive with the partial-order reduction when the fixture is small.
+  package var search: Search
+  /// The same without the reduction (`--no-por`).
+  package var noPOR: Search
+  /// The bounded search at the default bound (`--preemptions 2`).
+  package var bounded: Search
+  /// The median of `runs` plain runs (`iommusan run`), in seconds.
   package var plainSeconds: Double
   /// The median of as many replays of the empty schedule (threads and all), in seconds.
   package var scheduleSeconds: Double
 
-  package var schedulesPerSecond: Double { Double(schedules) / max(exploreSeconds, 1e-9) }
-  package var prunedPerSecond: Double { Double(pruned) / max(exploreSeconds, 1e-9) }
-  /// The search's time per schedule over a plain run's.
-  package var searchRatio: Double { exploreSeconds / Double(max(schedules, 1)) / max(plainSeconds, 1e-9) }
-  /// One replayed schedule over a plain run.
+  /// The default search's time per schedule over a plain run's: what one schedule costs.
+  package var searchRatio: Double { search.seconds / Double(max(search.schedules, 1)) / max(plainSeconds, 1e-9) }
+  /// One replayed schedule (`run --schedule`, nothing shared) over a plain run.
   package var replayRatio: Double { scheduleSeconds / max(plainSeconds, 1e-9) }
 
-  /// Measures one fixture: `runs` plain runs and replays (medians), then one whole search.
+  /// Measures one fixture: `runs` plain runs and replays (medians), then the three searches.
   package static func measure(_ parsed: ParsedFixture, runs: Int = 21) -> ExploreBenchFigures {
     let clock = ContinuousClock()
     func seconds(_ d: Duration) -> Double {
       Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
-    func median(_ body: () -> Void) -> Double {
-      var times: [Double] = []
-      for _ in 0..<runs { times.append(seconds(clock.measure(body))) }
-      return times.sorted()[times.count / 2]
     }
     // Alternated, so that both see the same machine load.
     var plain: [Double] = []
@@ -40,14 +46,20 @@ package struct ExploreBenchFigures: Sendable {
       plain.append(seconds(clock.measure { _ = FixtureRunner.run(parsed: parsed) }))
       replay.append(seconds(clock.measure { _ = Explorer.replay(parsed, schedule: Schedule(), options: RunOptions()) }))
     }
-    var options = ExploreOptions()
-    options.all = true
-    var result: ExploreResult?
-    let explore = clock.measure { result = Explorer.explore(parsed, options: options) }
-    let r = result!
+    func search(_ change: (inout ExploreOptions) -> Void) -> Search {
+      var options = ExploreOptions()
+      options.all = true
+      change(&options)
+      var result: ExploreResult?
+      let t = clock.measure { result = Explorer.explore(parsed, options: options) }
+      let r = result!
+      return Search(
+        mode: r.mode, schedules: r.schedules, pruned: r.preemptionBound == nil ? r.reduced : r.pruned,
+        complete: r.complete, seconds: seconds(t))
+    }
     return ExploreBenchFigures(
-      file: parsed.file, schedules: r.schedules, pruned: r.pruned, complete: r.complete,
-      exploreSeconds: seconds(explore), plainSeconds: plain.sorted()[runs / 2],
+      file: parsed.file, search: search { _ in }, noPOR: search { $0.por = false },
+      bounded: search { $0.bounded = true }, plainSeconds: plain.sorted()[runs / 2],
       scheduleSeconds: replay.sorted()[runs / 2])
   }
 }

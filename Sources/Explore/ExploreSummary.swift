@@ -24,12 +24,15 @@ package struct ExploreSummary: Sendable, Hashable {
 
   package var file: String
   package var mode: String
-  package var preemptionBound: Int
+  /// nil: exhaustive.
+  package var preemptionBound: Int?
   package var shardCount: Int
   /// The shards (0-based) this summary covers.
   package var shards: [Int]
   package var schedules: Int
   package var pruned: Int
+  /// Alternatives the partial-order reduction skipped.
+  package var reduced: Int
   /// Whether each shard covered explored its whole part.
   package var complete: Bool
   package var findings: [Finding]
@@ -43,6 +46,7 @@ package struct ExploreSummary: Sendable, Hashable {
     shards = [r.shard.index]
     schedules = r.schedules
     pruned = r.pruned
+    reduced = r.reduced
     complete = r.complete
     findings = r.findings.map { Finding(key: $0.key, schedule: $0.schedule.description, preemptions: $0.preemptions) }
     expectations = r.expectations.map {
@@ -50,6 +54,12 @@ package struct ExploreSummary: Sendable, Hashable {
         line: $0.expectation.location.line, column: $0.expectation.location.column, text: $0.expectation.text,
         quantifier: $0.expectation.quantifier.rawValue, held: $0.held, witness: $0.witness?.description)
     }
+  }
+
+  /// `systematic, at most 2 preemptions`, `exhaustive`.
+  package var searchDescription: String {
+    guard let b = preemptionBound else { return mode }
+    return "\(mode), at most \(Plural.count(b, "preemption"))"
   }
 
   /// Whether every shard of `shardCount` is here and complete.
@@ -80,7 +90,7 @@ package struct ExploreSummary: Sendable, Hashable {
     else {
       throw ScheduleError(
         message:
-          "cannot merge \(other.file) (\(other.mode), preemptions \(other.preemptionBound), \(other.shardCount) shards) into \(file) (\(mode), preemptions \(preemptionBound), \(shardCount) shards)"
+          "cannot merge \(other.file) (\(other.searchDescription), \(other.shardCount) shards) into \(file) (\(searchDescription), \(shardCount) shards)"
       )
     }
     if let twice = other.shards.first(where: shards.contains) {
@@ -89,6 +99,7 @@ package struct ExploreSummary: Sendable, Hashable {
     shards = (shards + other.shards).sorted()
     schedules += other.schedules
     pruned += other.pruned
+    reduced += other.reduced
     complete = complete && other.complete
     for f in other.findings {
       if let k = findings.firstIndex(where: { $0.key == f.key }) {
@@ -114,11 +125,11 @@ package struct ExploreSummary: Sendable, Hashable {
     JSONLinesRenderer.record([
       "explore": .object([
         JSONMember("file", .string(file)), JSONMember("mode", .string(mode)),
-        JSONMember("preemptions", .int(Int64(preemptionBound))),
+        JSONMember("preemptions", preemptionBound.map { .int(Int64($0)) } ?? .null),
         JSONMember("shard_count", .int(Int64(shardCount))),
         JSONMember("shards", .array(shards.map { .int(Int64($0)) })),
         JSONMember("schedules", .int(Int64(schedules))), JSONMember("pruned", .int(Int64(pruned))),
-        JSONMember("complete", .bool(complete)),
+        JSONMember("reduced", .int(Int64(reduced))), JSONMember("complete", .bool(complete)),
         JSONMember(
           "findings",
           .array(
@@ -160,7 +171,8 @@ package struct ExploreSummary: Sendable, Hashable {
 
   private init?(json e: [String: Any]) {
     func int(_ any: Any?) -> Int? { (any as? NSNumber)?.intValue }
-    guard let file = e["file"] as? String, let mode = e["mode"] as? String, let bound = int(e["preemptions"]),
+    let bound = int(e["preemptions"])
+    guard let file = e["file"] as? String, let mode = e["mode"] as? String, bound != nil || e["preemptions"] is NSNull,
       let shardCount = int(e["shard_count"]), let shards = (e["shards"] as? [Any])?.compactMap(int),
       let schedules = int(e["schedules"]), let pruned = int(e["pruned"]), let complete = e["complete"] as? Bool,
       let findings = e["findings"] as? [[String: Any]], let expectations = e["expectations"] as? [[String: Any]]
@@ -172,6 +184,7 @@ package struct ExploreSummary: Sendable, Hashable {
     self.shards = shards
     self.schedules = schedules
     self.pruned = pruned
+    reduced = int(e["reduced"]) ?? 0
     self.complete = complete
     var fs: [Finding] = []
     for f in findings {

@@ -17,6 +17,14 @@ package struct ExploreOptions: Sendable {
 
   /// `--preemptions K`.
   package var preemptions = ExploreOptions.defaultPreemptions
+  /// Whether `--preemptions` was given: then the search is bounded even
+  /// when the fixture is small enough to exhaust.
+  package var bounded = false
+  /// The partial-order reduction (sleep sets) of the exhaustive search; `--no-por` turns it off.
+  package var por = true
+  /// The most interleavings (of the default schedule's steps) a fixture may
+  /// have for the systematic search to be exhaustive rather than bounded.
+  package static let exhaustiveLimit = 20_000
   /// `--seed N`: PCT instead of the systematic search.
   package var seed: UInt64?
   /// `--runs N` (PCT).
@@ -58,12 +66,16 @@ package struct ExploreFinding: Sendable {
 package struct ExploreResult: Sendable {
   package var file: String
   package var mode: String
-  package var preemptionBound: Int
+  /// The preemption bound; nil when the search was exhaustive.
+  package var preemptionBound: Int?
   package var shard: Shard
   /// Schedules run (the minimization's re-runs aside).
   package var schedules = 0
   /// Alternatives not run because they would pass the preemption bound.
   package var pruned = 0
+  /// Alternatives not run because the partial-order reduction showed them
+  /// equivalent to schedules run (a sleeping task).
+  package var reduced = 0
   /// Whether every schedule within the bound (of this shard) ran.
   package var complete = false
   package var findings: [ExploreFinding] = []
@@ -121,19 +133,52 @@ package enum Explorer {
     result.expectations = parsed.scheduleExpectations.map { ($0, 0, nil) }
     var runOptions = options.run
     runOptions.history = []
-    let root = ScheduleRun.run(parsed, options: runOptions, policy: .prefix([]))
+    let mayExhaust = options.seed == nil && !options.bounded
+    let root = ScheduleRun.run(parsed, options: runOptions, policy: .prefix([]), footprints: mayExhaust && options.por)
     guard !(root.result.hasErrors && root.result.outcomes.isEmpty) else {
       result.diagnostics = root.result.diagnostics
       return result
     }
     result.diagnostics = root.result.diagnostics.filter { !$0.isError }
+    runOptions.driverSymbols = root.driverSymbols
+    let exhaustive = mayExhaust && interleavings(root.points) <= Double(ExploreOptions.exhaustiveLimit)
+    if exhaustive {
+      result.mode = "exhaustive"
+      result.preemptionBound = nil
+    }
     var search = Search(parsed: parsed, options: options, runOptions: runOptions, result: result)
+    search.exhaustive = exhaustive
+    search.por = exhaustive && options.por
     if options.seed != nil {
       search.pct(root: root)
     } else {
       search.systematic(root: root)
     }
     return search.result
+  }
+}
+
+extension Explorer {
+  /// How many interleavings the steps of a schedule's task groups have: per
+  /// group the multinomial coefficient of each task's step count (a
+  /// deterministic estimate from the default schedule, the same in every shard).
+  static func interleavings(_ points: [SchedulePoint]) -> Double {
+    var total = 1.0
+    var counts: [String: Int] = [:]
+    func close() {
+      var n = 0
+      for c in counts.values {
+        for k in 0..<c { total *= Double(n + k + 1) / Double(k + 1) }
+        n += c
+      }
+      counts = [:]
+    }
+    for p in points {
+      if p.label == "start" { close() }
+      counts[p.chosen, default: 0] += 1
+    }
+    close()
+    return total
   }
 }
 
@@ -144,6 +189,10 @@ private struct Search {
   let runOptions: RunOptions
   var result: ExploreResult
   var seen: Set<String> = []
+  /// Every schedule, with no preemption bound.
+  var exhaustive = false
+  /// Sleep sets (with `exhaustive` only: with a bound they are unsound).
+  var por = false
   /// Whether to go on after a finding.
   var continues: Bool { options.all || !parsed.scheduleExpectations.isEmpty }
 
@@ -247,51 +296,88 @@ private struct Search {
   /// The most schedules `fewestPreemptions` runs for one finding.
   static let minimizeBudget = 2000
 
-  /// Every schedule within the preemption bound, fewest preemptions first.
+  /// A schedule to run: its choices, its shard, and the sleep set at its
+  /// last choice (the tasks whose step there another schedule covers).
+  struct Item {
+    var prefix: [String]
+    var shard: Int
+    var sleep: [String]
+  }
+
+  /// Every schedule within the preemption bound (or every schedule, when
+  /// `exhaustive`), fewest preemptions first.
   mutating func systematic(root: ScheduleOutcome) {
     // levels[k]: prefixes whose schedules have k preemptions; each item
     // carries its shard (by its first deviation from the root).
-    var levels = Array(repeating: [([String], Int)](), count: options.preemptions + 1)
+    var levels = Array(repeating: [Item](), count: exhaustive ? 1 : options.preemptions + 1)
     var rootAlternatives = 0
-    expand(root, prefixLength: 0, shard: nil, levels: &levels, rootAlternatives: &rootAlternatives)
+    expand(root, Item(prefix: [], shard: -1, sleep: []), levels: &levels, rootAlternatives: &rootAlternatives)
     if options.shard.index == 0 {
       guard record(root) else { return }
     }
-    for level in levels.indices {
+    var level = 0
+    while level < levels.count {
       var next = 0
       while next < levels[level].count {
-        let (prefix, shard) = levels[level][next]
+        let item = levels[level][next]
         next += 1
-        guard shard % options.shard.count == options.shard.index else { continue }
-        let outcome = ScheduleRun.run(parsed, options: runOptions, policy: .prefix(prefix))
-        expand(outcome, prefixLength: prefix.count, shard: shard, levels: &levels, rootAlternatives: &rootAlternatives)
+        guard item.shard % options.shard.count == options.shard.index else { continue }
+        let outcome = ScheduleRun.run(parsed, options: runOptions, policy: .prefix(item.prefix), footprints: por)
+        expand(outcome, item, levels: &levels, rootAlternatives: &rootAlternatives)
         guard record(outcome) else { return }
       }
       levels[level] = []
+      level += 1
     }
     result.complete = true
   }
 
-  /// Queues every alternative at the points past the prefix.
+  /// Queues every alternative at the points past the item's prefix. With
+  /// `por`, sleep sets (Godefroid 1996): a task whose step at a point was
+  /// explored by an earlier sibling stays asleep, and is not chosen, until a
+  /// step dependent on it runs; when the default's choice is asleep, the
+  /// rest of the run repeats a schedule covered elsewhere and is not expanded.
   mutating func expand(
-    _ outcome: ScheduleOutcome, prefixLength: Int, shard: Int?, levels: inout [[([String], Int)]],
-    rootAlternatives: inout Int
+    _ outcome: ScheduleOutcome, _ item: Item, levels: inout [[Item]], rootAlternatives: inout Int
   ) {
     let points = outcome.points
-    guard prefixLength < points.count else { return }
-    var choices = points.prefix(prefixLength).map(\.chosen)
+    let prefixLength = item.prefix.count
+    guard prefixLength <= points.count else { return }
+    var asleep: [String] = []
+    if por, prefixLength > 0 {
+      let p = points[prefixLength - 1]
+      let step = outcome.footprint(p, p.chosen)
+      asleep = item.sleep.filter { !outcome.footprint(p, $0).conflicts(with: step) }
+    }
+    // The root's alternatives are counted once, by shard 0 (every shard expands the root).
+    let counts = item.shard >= 0 || options.shard.index == 0
+    var choices = item.prefix
     for i in prefixLength..<points.count {
       let p = points[i]
+      let defaultAsleep = asleep.contains(p.chosen)
+      var explored = asleep
+      if !defaultAsleep { explored.append(p.chosen) }
       for e in p.enabled where e != p.chosen {
-        let cost = p.current.map { $0 != e && p.enabled.contains($0) ? 1 : 0 } ?? 0
-        let k = p.preemptions + cost
-        guard k <= options.preemptions else {
-          result.pruned += 1
+        if asleep.contains(e) {
+          if counts { result.reduced += 1 }
           continue
         }
-        let s = shard ?? rootAlternatives
-        if shard == nil { rootAlternatives += 1 }
-        levels[k].append((choices + [e], s))
+        let cost = p.current.map { $0 != e && p.enabled.contains($0) ? 1 : 0 } ?? 0
+        let k = p.preemptions + cost
+        guard exhaustive || k <= options.preemptions else {
+          if counts { result.pruned += 1 }
+          continue
+        }
+        let s = item.shard >= 0 ? item.shard : rootAlternatives
+        if item.shard < 0 { rootAlternatives += 1 }
+        while levels.count <= k { levels.append([]) }
+        levels[k].append(Item(prefix: choices + [e], shard: s, sleep: por ? explored : []))
+        explored.append(e)
+      }
+      if defaultAsleep { return }
+      if por {
+        let step = outcome.footprint(p, p.chosen)
+        asleep = asleep.filter { !outcome.footprint(p, $0).conflicts(with: step) }
       }
       choices.append(p.chosen)
     }

@@ -19,6 +19,8 @@ package struct SchedulePoint: Sendable, Hashable {
   package var preemptions: Int
   /// What just happened: `start`, `line 7` (a statement ended), `line 7 free_pages_prepare` (a kernel step).
   package var label: String
+  /// The statement (index) each enabled task runs a step of if chosen, in the order of `enabled`.
+  var pending: [Int] = []
 }
 
 /// How a run chooses at each point.
@@ -40,6 +42,16 @@ package struct ScheduleOutcome: Sendable {
   package var checks: [Bool]
   /// A choice of the schedule that named no runnable task (replay of a schedule made for another fixture).
   package var mismatch: ScheduleError?
+  /// The driver symbols the run made (`RunOptions.driverSymbols`).
+  package var driverSymbols: [String: String] = [:]
+  /// With `footprints: true`: what each task-block statement touched, by statement index.
+  var footprints: [Int: Footprint] = [:]
+
+  /// The footprint of the step `task` runs if chosen at `point` (everything when unknown).
+  func footprint(_ point: SchedulePoint, _ task: String) -> Footprint {
+    guard let k = point.enabled.firstIndex(of: task), k < point.pending.count else { return .everything }
+    return footprints[point.pending[k]] ?? .everything
+  }
 
   /// The schedule that reproduces this run: the choices up to the last one the default would not have made.
   package var schedule: Schedule {
@@ -66,6 +78,8 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     let statements: [Int]
     var next = 0
     var finished = false
+    /// The IOMMU whose translation of this task's device request is in flight (parked at `deviceTranslated`).
+    var inFlight: String?
     let baton = DispatchSemaphore(value: 0)
     init(name: String, statements: [Int]) {
       self.name = name
@@ -86,15 +100,29 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
   private var rng: SplitMix64
   private var priorities: [String: Int] = [:]
   private var lowest = 0
+  private let recorder: FootprintRecorder?
+  /// The task waiting in `drainRequests` for the task it runs.
+  private var drainer: Int?
 
-  private init(policy: ChoicePolicy) {
+  private init(policy: ChoicePolicy, recorder: FootprintRecorder?) {
     self.policy = policy
+    self.recorder = recorder
     if case .pct(let seed, _) = policy { rng = SplitMix64(seed: seed) } else { rng = SplitMix64(seed: 0) }
   }
 
   /// Runs `parsed` under `policy`. A fixture that cannot start gives its result with no points.
-  static func run(_ parsed: ParsedFixture, options: RunOptions, policy: ChoicePolicy) -> ScheduleOutcome {
-    let run = ScheduleRun(policy: policy)
+  /// With `footprints`, records what each task-block statement touches (the partial-order reduction's input).
+  static func run(
+    _ parsed: ParsedFixture, options: RunOptions, policy: ChoicePolicy, footprints: Bool = false
+  ) -> ScheduleOutcome {
+    var options = options
+    var recorder: FootprintRecorder?
+    if footprints, options.observer == nil {
+      let r = FootprintRecorder(pageShift: parsed.memory.pageShift)
+      options.observer = r
+      recorder = r
+    }
+    let run = ScheduleRun(policy: policy, recorder: recorder)
     switch FixtureSession.start(parsed: parsed, options: options, steps: run) {
     case .failure(let failure):
       return ScheduleOutcome(points: [], result: failure.result, checks: [], mismatch: nil)
@@ -102,9 +130,22 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
       run.session = session
       run.runAll()
       let checks = run.evaluate()
+      let symbols = session.driverSymbols
       let result = session.finish()
       run.session = nil
-      return ScheduleOutcome(points: run.points, result: result, checks: checks, mismatch: run.mismatch)
+      var outcome = ScheduleOutcome(
+        points: run.points, result: result, checks: checks, mismatch: run.mismatch, driverSymbols: symbols)
+      if let recorder, !run.aborted {
+        for (i, s) in parsed.statements.enumerated() where s.block != nil {
+          var f = Footprint.floor(s)
+          if let seen = recorder.touched[i] {
+            f.all = f.all || seen.all
+            f.writes.formUnion(seen.writes)
+          }
+          outcome.footprints[i] = f
+        }
+      }
+      return outcome
     }
   }
 
@@ -113,6 +154,7 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     var i = 0
     while i < statements.count, !aborted {
       guard let block = statements[i].block else {
+        recorder?.current = nil
         if !session.runStatement(i) { aborted = true }
         i += 1
         continue
@@ -159,12 +201,20 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
   private func body(_ task: GroupTask) {
     task.baton.wait()
     while let i = task.currentStatement, !aborted {
+      recorder?.current = i
       if !session.runStatement(i) { aborted = true }
       task.next += 1
       if task.currentStatement == nil || aborted { break }
       handOff(from: task, label: "line \(session.parsed.statements[i].line)")
     }
     task.finished = true
+    task.inFlight = nil
+    if let d = drainer {
+      drainer = nil
+      running = d
+      tasks[d].baton.signal()
+      return
+    }
     let line = task.statements.last.map { session.parsed.statements[$0].line } ?? 0
     guard tasks.contains(where: { !$0.finished }) else {
       controller.signal()
@@ -182,15 +232,50 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     handOff(from: tasks[t], label: "line \(session.parsed.statements[i].line) \(step.rawValue)")
   }
 
+  func requestTranslated(unit: String) {
+    guard let t = running, let i = tasks[t].currentStatement else { return }
+    session.stash(statement: i)
+    handOff(
+      from: tasks[t], label: "line \(session.parsed.statements[i].line) \(KernelStep.deviceTranslated.rawValue)",
+      inFlight: unit)
+  }
+
+  /// Runs each task whose request `unit` translated until its access landed
+  /// (its next point), then goes on: not a scheduling choice.
+  func drainRequests(unit: String) {
+    guard let me = running else { return }
+    while let t = tasks.indices.first(where: { $0 != me && tasks[$0].inFlight == unit }) {
+      drainer = me
+      running = t
+      tasks[t].baton.signal()
+      tasks[me].baton.wait()
+      running = me
+      recorder?.current = tasks[me].currentStatement
+    }
+  }
+
   /// Chooses at a point where `task` could go on; parks it if another runs.
-  private func handOff(from task: GroupTask, label: String) {
+  /// `inFlight`: the task's device request is translated by that IOMMU and
+  /// has not landed. A task run by `drainRequests` goes back to the drainer
+  /// instead, and waits there, with no choice recorded, until chosen.
+  private func handOff(from task: GroupTask, label: String, inFlight: String? = nil) {
     guard let me = tasks.firstIndex(where: { $0 === task }) else { return }
+    task.inFlight = inFlight
+    if let d = drainer {
+      drainer = nil
+      running = d
+      tasks[d].baton.signal()
+      task.baton.wait()
+      recorder?.current = task.currentStatement
+      return
+    }
     let next = choose(current: me, label: label)
     guard next != me else { return }
     let baton = task.baton
     running = next
     tasks[next].baton.signal()
     baton.wait()
+    recorder?.current = task.currentStatement
   }
 
   private func choose(current: Int?, label: String) -> Int {
@@ -220,7 +305,7 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     points.append(
       SchedulePoint(
         enabled: names, current: current.map { tasks[$0].name }, chosen: tasks[chosen].name,
-        preemptions: preemptions, label: label))
+        preemptions: preemptions, label: label, pending: enabled.map { tasks[$0].currentStatement ?? -1 }))
     if let c = current, c != chosen { preemptions += 1 }
     return chosen
   }

@@ -29,6 +29,9 @@ extension ParserState {
   /// The syntax of a statement word (`expect` has its own parser).
   static func syntax(_ verb: Verb) -> Syntax { syntaxTable[verb] ?? Syntax(positionals: []) }
 
+  /// `free_pages pfn=N [order=N]`: the form without a name, taken when a `pfn=` word is there.
+  static let freePagesAtSyntax = Syntax(positionals: [], keys: [key("pfn", required: true), key("order")])
+
   static func makeSyntax(_ verb: Verb) -> Syntax {
     switch verb {
     case .cmdline: return Syntax(positionals: ["\"PARAMS\""])
@@ -43,7 +46,9 @@ extension ParserState {
           key("model", required: true), key("granule"), key("pgsizes"), key("iotlb"), key("walk-cache"), key("sva"),
           key("npcache"), key("gather"),
         ])
-    case .device: return Syntax(positionals: ["NAME"], keys: [key("iommu", required: true), key("ats"), key("pasid")])
+    case .device:
+      return Syntax(
+        positionals: ["NAME"], keys: [key("iommu", required: true), key("ats"), key("pasid"), key("group")])
     case .allocPages: return Syntax(positionals: [], keys: [key("order"), key("gfp")])
     case .freePages, .vfree, .dmaUnmap, .dmaFree, .munmap, .svaUnbind:
       if verb == .dmaUnmap { return Syntax(positionals: ["NAME"], keys: [key("size"), key("dir")]) }

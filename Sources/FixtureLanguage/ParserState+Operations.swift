@@ -4,9 +4,10 @@ extension ParserState {
   /// Parses the arguments of `verb` into an operation; nil after an error.
   mutating func parseOperation(_ words: [Word]) -> StatementOperation? {
     if verb == .cmdline { return parseCmdline(words) }
+    let byPFN = verb == .freePages && words.contains { $0.string == nil && text($0).hasPrefix("pfn=") }
     let args = readArguments(
-      words[...], syntax: ParserState.syntax(verb), statement: verb.rawValue, usage: verb.usage,
-      missingColumn: verbColumn)
+      words[...], syntax: byPFN ? ParserState.freePagesAtSyntax : ParserState.syntax(verb), statement: verb.rawValue,
+      usage: verb.usage, missingColumn: verbColumn)
     let p = args.positional
     let v = args.value
     switch verb {
@@ -18,8 +19,20 @@ extension ParserState {
       let iommu = reference(v("iommu"), kinds: [.iommu], role: "an IOMMU")
       let ats = v("ats").flatMap { choice($0, key: "ats", as: OnOff.self) }
       let pasid = v("pasid").flatMap { choice($0, key: "pasid", as: OnOff.self) }
+      var group: String?
+      if let word = v("group") {
+        let g = text(word)
+        let ok =
+          g.utf8.count <= 64 && g.first.map { $0.isASCII && ($0.isLetter || $0 == "_") } == true
+          && g.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
+        guard ok else {
+          error("group= takes a name (letters, digits and '_', at most 64 characters)", at: word)
+          return nil
+        }
+        group = g
+      }
       guard let name, let iommu, v("ats") == nil || ats != nil, v("pasid") == nil || pasid != nil else { return nil }
-      return .device(DeviceConfiguration(name: name, iommu: iommu, ats: ats, pasid: pasid))
+      return .device(DeviceConfiguration(name: name, iommu: iommu, ats: ats, pasid: pasid, group: group))
 
     // Section 3.
     case .allocPages:
@@ -27,6 +40,11 @@ extension ParserState {
       let gfp = v("gfp").map { gfpFlags($0) } ?? .kernel
       guard let order, let gfp else { return nil }
       return .allocPages(order: Int(order), gfp: gfp)
+    case .freePages where byPFN:
+      let pfn = v("pfn").flatMap { number($0) }
+      let order = v("order").map { number($0, key: "order", maximum: FixtureLimits.maxOrder) } ?? 0
+      guard let pfn, let order else { return nil }
+      return .freePagesAt(pfn: pfn, order: Int(order))
     case .freePages:
       let block = reference(p(0), kinds: [.pageBlock], role: "a page block")
       let order = v("order").map { number($0, key: "order", maximum: FixtureLimits.maxOrder) }

@@ -33,6 +33,7 @@ extension StatementOperation {
       return t(device).map { .dmaAllocPages(device: $0, size: size, direction: direction) }
     case .dmaFreePages(let r): return t(r).map { .dmaFreePages($0) }
     case .freePages(let r, let order): return t(r).map { .freePages($0, order: order) }
+    case .freePagesAt: return self
     case .vfree(let r): return t(r).map { .vfree($0) }
     case .cpuWrite(let address, let value, let width):
       return a(address).map { .cpuWrite(address: $0, value: value, width: width) }

@@ -21,6 +21,10 @@ package enum StatementOperation: Sendable, Hashable {
   /// `free_pages NAME [order=N]` (a page block; `order=` frees with that
   /// order instead of the block's own).
   case freePages(NameReference, order: Int?)
+  /// `free_pages pfn=N [order=N]` (an extension): `__free_pages()` of the
+  /// page at a page frame number, whatever the fixture allocated (order 0
+  /// unless given).
+  case freePagesAt(pfn: UInt64, order: Int)
   /// `vmalloc SIZE`.
   case vmalloc(size: UInt64)
   /// `vfree NAME` (a vmalloc area).
@@ -138,7 +142,7 @@ package enum StatementOperation: Sendable, Hashable {
     case .iommu: return .iommu
     case .device: return .device
     case .allocPages: return .allocPages
-    case .freePages: return .freePages
+    case .freePages, .freePagesAt: return .freePages
     case .vmalloc: return .vmalloc
     case .vfree: return .vfree
     case .cpuWrite: return .cpuWrite

@@ -101,9 +101,9 @@ package enum Verb: String, Sendable, Hashable, CaseIterable {
     case .iommu:
       return
         "iommu NAME model=vtd|amd|smmuv3 [granule=4K|16K|64K] [pgsizes=LIST] [iotlb=N] [walk-cache=N] [sva=on|off] [npcache=on|off] [gather=on|off]"
-    case .device: return "device NAME iommu=IOMMU [ats=on|off] [pasid=on|off]"
+    case .device: return "device NAME iommu=IOMMU [ats=on|off] [pasid=on|off] [group=G]"
     case .allocPages: return "NAME = alloc_pages [order=N] [gfp=FLAGS]"
-    case .freePages: return "free_pages NAME [order=N]"
+    case .freePages: return "free_pages NAME|pfn=N [order=N]"
     case .vmalloc: return "NAME = vmalloc SIZE"
     case .vfree: return "vfree NAME"
     case .cpuWrite: return "cpu_write ADDR value=N [width=1|2|4|8]"

@@ -26,6 +26,24 @@ extension Execution {
     do { try machine.memory.freePages(b, generation: generation, context: run.context) } catch { run.fail(error) }
   }
 
+  /// `free_pages pfn=N [order=N]`: `__free_pages()` of the page at a page
+  /// frame number, for a driver that frees a page it never allocated (or
+  /// computes the page wrongly). Every page of the range must be RAM (EINVAL).
+  func freePages(pfn: UInt64, order: Int, _ run: inout StatementRun) {
+    let memory = machine.memory
+    let shift = UInt64(memory.pageShift)
+    let count = UInt64(1) << UInt64(order)
+    let (last, o1) = pfn.addingReportingOverflow(count - 1)
+    let inRAM =
+      !o1 && pfn <= UInt64.max >> shift && last <= UInt64.max >> shift
+      && memory.isRAM(PhysicalAddress(pfn << shift)) && memory.isRAM(PhysicalAddress(last << shift))
+    guard inRAM else {
+      run.fail(MachineError(.EINVAL, "pfn \(PFN(pfn)) order \(order) is not RAM"))
+      return
+    }
+    do { try memory.freePages(PageBlock(head: PFN(pfn), order: order), context: run.context) } catch { run.fail(error) }
+  }
+
   /// `cpu_write ADDR value=N [width=]`.
   func cpuWrite(_ addr: AddressExpression, value: UInt64, width: AccessWidth, _ run: inout StatementRun)
     throws(FatalError)

@@ -30,6 +30,7 @@ extension Execution {
     // Section 3: memory.
     case .allocPages(let order, let gfp): allocPages(order: order, gfp: gfp, &run)
     case .freePages(let ref, let order): try freePages(ref, order: order, &run)
+    case .freePagesAt(let pfn, let order): freePages(pfn: pfn, order: order, &run)
     case .cpuWrite(let addr, let value, let width): try cpuWrite(addr, value: value, width: width, &run)
     case .cpuFill(let ref, let value, let width): try cpuFill(ref, value: value, width: width, &run)
     case .vmalloc(let size): vmalloc(size: size, &run)

@@ -19,7 +19,8 @@ extension Execution {
     let u = try bound(c.iommu, as: IOMMUUnit.self)
     do {
       let d = try machine.addDevice(
-        name: c.name.name, unit: u, ats: c.ats?.isOn ?? false, pasid: c.pasid?.isOn ?? false, context: run.context)
+        name: c.name.name, unit: u, ats: c.ats?.isOn ?? false, pasid: c.pasid?.isOn ?? false, group: c.group,
+        context: run.context)
       bindings[c.name.name] = .device(d)
     } catch { run.fail(error) }
   }

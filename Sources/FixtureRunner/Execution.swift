@@ -38,6 +38,7 @@ final class Execution {
   init(parsed: ParsedFixture, options: RunOptions) throws(FatalError) {
     self.parsed = parsed
     self.options = options
+    driverSymbols = options.driverSymbols
     let config = parsed.memory
     let memoryLine = parsed.statements.first { $0.verb == .memory }?.location ?? SourceLocation(line: 1, column: 1)
     if let err = config.validate(maximumRAM: options.maximumRAM) {
@@ -203,6 +204,7 @@ final class Execution {
     var result = FixtureResult(
       file: file, diagnostics: diagnostics, outcomes: outcomes, failures: failures, stats: stats, summary: summary)
     result.debugPageAlloc = sanitizer.configuration.debugPageAlloc
+    result.kernel = machine.policy.kernel
     result.invalidationLog = invalidationLog
     for page in options.history {
       switch historyPages(page) {

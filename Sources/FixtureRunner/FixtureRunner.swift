@@ -32,6 +32,10 @@ package struct RunOptions: Sendable {
   /// Called while a fixture is read (each 1 MiB chunk) and run (every
   /// `RunProgress.statementStride` statements), for a progress line.
   package var progress: (@Sendable (RunProgress) -> Void)?
+  /// Driver symbols already made (`SyzkallerTitle.symbol` of a raw name), a
+  /// pure function of the fixture: the explorer passes one schedule's to the
+  /// next, so that only the first run pays for the skip-pattern regex.
+  package var driverSymbols: [String: String] = [:]
   package init(
     cmdline: String? = nil, stats: Bool = false, maximumRAM: UInt64 = MemoryConfiguration.defaultMaximumRAM,
     maximumResident: UInt64 = MemoryConfiguration.defaultMaximumResident

@@ -72,4 +72,46 @@ package struct FixtureFailure: Error {
 extension FixtureSession {
   /// The reports of the statements finished so far.
   package var currentReports: [Report] { execution.outcomes.flatMap(\.reports) }
+
+  /// The driver symbols made so far (`RunOptions.driverSymbols` of the next run).
+  package var driverSymbols: [String: String] { execution.driverSymbols }
+}
+
+extension FixtureSession {
+  /// What the last statement run did.
+  package var lastOutcome: StatementOutcome? { execution.outcomes.last }
+
+  /// The first page frame of the page block bound to `name`, if it is one.
+  package func pfn(of name: String) -> UInt64? {
+    guard case .pages(let block)? = execution.bindings[name] else { return nil }
+    return block.head.rawValue
+  }
+
+  /// For each CPU page of `pfns`: the sanitizer's map count and the ground
+  /// truth, the number of leaves of every live domain's page table that
+  /// overlap the page; and the leaves, as (IOVA, size, leaf shift) triples
+  /// (`iommusan conformance`).
+  package func countsAndTruth(pfns: Range<UInt64>) -> (pages: [(count: Int64, truth: Int64)], leaves: [UInt64]) {
+    let shift = UInt64(execution.machine.memory.pageShift)
+    var truth = [Int64](repeating: 0, count: pfns.count)
+    var leaves: [UInt64] = []
+    for domain in execution.machine.domains where !domain.isFreed {
+      for run in domain.mappedLeaves() {
+        leaves += [run.iova.rawValue, run.size, UInt64(run.leafShift)]
+        let leaf: UInt64 = 1 << UInt64(run.leafShift)
+        var phys = run.phys.rawValue
+        let end = phys &+ run.size
+        while phys < end {
+          let first = phys >> shift
+          let last = (phys &+ leaf &- 1) >> shift
+          let lo = max(first, pfns.lowerBound)
+          let hi = min(last &+ 1, pfns.upperBound)
+          if lo < hi { for p in lo..<hi { truth[Int(p - pfns.lowerBound)] += 1 } }
+          phys &+= leaf
+        }
+      }
+    }
+    let pages = pfns.enumerated().map { (execution.sanitizer.mapCount(PFN($1)), truth[$0]) }
+    return (pages, leaves)
+  }
 }

@@ -77,7 +77,7 @@ package struct RunOutputRenderer: Sendable {
       }
       if !text.isEmpty && wantsErr { pieces.append(.err(text)) }
     }
-    var kernel = KernelLog(timestamps: timestamps)
+    var kernel = KernelLog(renderer: KernelTextRenderer(release: "\(result.kernel)-iommusan"), timestamps: timestamps)
     let json = JSONLinesRenderer()
     var printed = 0
     if format == .kernel && result.debugPageAlloc && !result.outcomes.isEmpty { pieces.append(.out(kernel.boot())) }

@@ -50,6 +50,8 @@ package struct FixtureResult: Sendable {
   package var histories: [PageLife] = []
   /// Whether `iommu.debug_pagealloc` was on: the kernel text starts with `iommu_debug_init()`'s boot line.
   package var debugPageAlloc = false
+  /// `emu.kernel=`: the release the kernel lines name (`Not tainted 7.0.11-iommusan`).
+  package var kernel: KernelVersion = .newest
   /// The run's invalidations, when `RunOptions.logsInvalidations` asked for them.
   package var invalidationLog: InvalidationLog?
   package var summary: RunSummary

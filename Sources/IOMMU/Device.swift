@@ -15,6 +15,8 @@ package final class Device: Sendable, CustomStringConvertible {
   package let ats: Bool
   package let pasidCapable: Bool
   package let groupID: Int
+  /// The `group=` name, nil for a group of its own.
+  package let groupName: String?
   /// A PCI address for kernel-style messages (`0000:00:01.0`).
   package let bdf: String
 
@@ -43,17 +45,27 @@ package final class Device: Sendable, CustomStringConvertible {
   }
   let state: Mutex<State>
 
-  init(name: String, unit: IOMMUUnit, ats: Bool, pasid: Bool, groupID: Int, bdf: String) {
+  init(
+    name: String, unit: IOMMUUnit, ats: Bool, pasid: Bool, groupID: Int, groupName: String? = nil, bdf: String,
+    budget: ResidentBudget? = nil
+  ) {
     self.name = name
     self.unit = unit
     self.ats = ats
     self.pasidCapable = pasid
     self.groupID = groupID
+    self.groupName = groupName
     self.bdf = bdf
-    self.state = Mutex(State(atc: LeafCache(capacity: ats ? Self.atcEntries : 0)))
+    self.state = Mutex(
+      State(atc: LeafCache(capacity: ats ? Self.atcEntries : 0, budget: budget, category: .atcEntries)))
   }
 
+  /// Gives back what the ATC's entries were charged.
+  deinit { state.withLock { $0.atc.budget?.release($0.atc.chargedBytes, .atcEntries) } }
+
   package var description: String { name }
+  /// `iommu group 3`, or `iommu group 3 (g0)` when named.
+  package var groupDescription: String { "iommu group \(groupID)" + (groupName.map { " (\($0))" } ?? "") }
   package var domain: Domain? { state.withLock { $0.domain } }
   package var defaultDomain: Domain? { state.withLock { $0.defaultDomain } }
   package func domain(pasid: UInt32) -> Domain? { state.withLock { $0.pasidDomains[pasid] } }

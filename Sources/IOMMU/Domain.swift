@@ -14,6 +14,10 @@ package struct DMAMapping: Sendable, Hashable {
   package var direction: DMADirection
   /// For `dma_alloc`: the pages the API allocated.
   package var coherentBlock: PageBlock?
+
+  /// What dma-iommu's record of a live mapping costs: its dictionary slot
+  /// (key and record) at the dictionary's lowest load.
+  static let residentBytes = 224
 }
 
 /// One attachment of a device to a domain: its RID (PASID nil) or a PASID.
@@ -97,7 +101,7 @@ package final class Domain: Sendable, CustomStringConvertible {
       pt = try IOPageTable(
         format: unit.format, memory: machine.memory, use: .ioPageTable, model: unit.model, context: context)
     }
-    var iovas = IOVAAllocator(granuleShift: ByteSize.ffs(unit.pgsizeBitmap))
+    var iovas = IOVAAllocator(granuleShift: ByteSize.ffs(unit.pgsizeBitmap), budget: machine.memory.budget)
     if type == .dma {
       // iommu_dma_init_domain() -> iova_reserve_iommu_regions().
       let shift = UInt64(iovas.granuleShift)
@@ -113,7 +117,17 @@ package final class Domain: Sendable, CustomStringConvertible {
   /// Where `residentBytes` was charged.
   private let budget: ResidentBudget
 
-  deinit { budget.release(Self.residentBytes, .domains) }
+  /// Gives back the domain's charge and what its DMA state was charged.
+  deinit {
+    budget.release(Self.residentBytes, .domains)
+    state.withLock { s in
+      let iova = s.iovas.chargedBytes
+      budget.release(iova.nodes, .iovaNodes)
+      budget.release(iova.magazines, .iovaMagazines)
+      budget.release(s.dmaMappings.count * DMAMapping.residentBytes, .dmaMappings)
+      budget.release(s.fq.chargedBytes, .flushQueueEntries)
+    }
+  }
 
   package var description: String { name }
   /// The smallest page size: the granule the sanitizer counts in.
@@ -168,9 +182,7 @@ package final class Domain: Sendable, CustomStringConvertible {
       if mapped < size { failure = MachineError(.EINVAL, "no page size fits") }
     }
     if !unlinked.freelist.isEmpty {
-      machine.issue(
-        unit.rangeCommand(domainID: id, range: unlinked.start...unlinked.end, leafOnly: false), on: unit,
-        context: context)
+      issueRange(unlinked.start...unlinked.end, leafOnly: false, granule: granule, context: context)
       machine.issueSync(unit, context: context)
       freeTables(unlinked.freelist, context: context)
       if !unlinked.removed.isEmpty {
@@ -192,6 +204,19 @@ package final class Domain: Sendable, CustomStringConvertible {
       if mapped > 0 {
         debugMap(iova: iova, phys: phys, size: mapped, context: context)
         _ = unmap(iova: iova, size: mapped, context: context)
+      }
+      // 7.0.0's `iommu_map_nosync()` for classic ops (io-pgtable-arm here):
+      // `if (!ret) return ret;`, a typo fixed by 6fc7e8a3b811 ("iommu: Fix
+      // loss of errno on map failure for classic ops"): the failure goes on
+      // to trace_map() and iommu_debug_map() of the whole range and returns 0.
+      if unit.model == .smmuv3 && !machine.policy.kernel.has(.debugPageallocHooks) {
+        #if IOMMU_DEBUG_PAGEALLOC
+          machine.debugHooks?._withUnsafeGuaranteedRef {
+            $0.hooks.debugMapAfterLostError(self, iova: iova, phys: phys, size: size, context: context)
+          }
+        #endif
+        machine.observer?.mapped(self, iova: iova, phys: phys, size: size, context: context)
+        return
       }
       throw failure
     }
@@ -355,7 +380,8 @@ package final class Domain: Sendable, CustomStringConvertible {
       iotlb.freelist += walk.freelist
     case .smmuv3:
       for r in walk.tableRanges {
-        machine.issue(unit.rangeCommand(domainID: id, range: r, leafOnly: false), on: unit, context: context)
+        // io-pgtable-arm's tlb_flush_walk: the nominal last-level granule.
+        issueRange(r, leafOnly: false, granule: granule, context: context)
         // arm_smmu_tlb_inv_range_domain() sends CMD_ATC_INV too.
         invalidateATCs(range: r, context: context)
         machine.issueSync(unit, context: context)
@@ -378,6 +404,16 @@ package final class Domain: Sendable, CustomStringConvertible {
     }
   }
 
+  /// Sends the driver's range invalidation: one command, or SMMUv3's
+  /// TG/TTL/NUM/SCALE commands (`IOMMUUnit.rangeCommands`).
+  func issueRange(_ range: ClosedRange<UInt64>, leafOnly: Bool, granule: UInt64, context: CallContext) {
+    for c in unit.rangeCommands(
+      domainID: id, range: range, leafOnly: leafOnly, granule: granule, pgsizeBitmap: pgsizeBitmap)
+    {
+      machine.issue(c, on: unit, context: context)
+    }
+  }
+
   /// Invalidates what an unmap gathered, then frees its table pages. An
   /// empty gather reaches no driver since 90c5def10bea; before it, AMD's
   /// `build_inv_address()` made an empty gather (size 2 at `ULONG_MAX`) a
@@ -396,8 +432,7 @@ package final class Domain: Sendable, CustomStringConvertible {
     } else if !gather.isEmpty {
       let plan = unit.syncPlan(for: gather)
       if let range = plan.range {
-        machine.issue(
-          unit.rangeCommand(domainID: id, range: range, leafOnly: plan.leafOnly), on: unit, context: context)
+        issueRange(range, leafOnly: plan.leafOnly, granule: gather.pgsize, context: context)
       } else {
         machine.issue(unit.domainCommand(domainID: id), on: unit, context: context)
       }

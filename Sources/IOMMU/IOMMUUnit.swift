@@ -48,7 +48,8 @@ package final class IOMMUUnit: Sendable {
 
   package init(
     name: String, model: IOMMUModel, granule: PageSize = .size4K, pgsizes: UInt64? = nil, iotlbEntries: Int = 256,
-    walkCacheEntries: Int = 64, sva: Bool = false, npcache: Bool = false, gathers: Bool = true
+    walkCacheEntries: Int = 64, sva: Bool = false, npcache: Bool = false, gathers: Bool = true,
+    budget: ResidentBudget? = nil
   ) {
     self.npcache = npcache && model == .amd
     self.gathers = gathers
@@ -58,7 +59,18 @@ package final class IOMMUUnit: Sendable {
     self.format = format
     self.pgsizeBitmap = pgsizes.map { $0 & format.pgsizeBitmap } ?? format.pgsizeBitmap
     self.sva = sva
-    self.caches = Mutex(Caches(iotlb: LeafCache(capacity: iotlbEntries), walk: WalkCache(capacity: walkCacheEntries)))
+    self.caches = Mutex(
+      Caches(
+        iotlb: LeafCache(capacity: iotlbEntries, budget: budget, category: .iotlbEntries),
+        walk: WalkCache(capacity: walkCacheEntries, budget: budget)))
+  }
+
+  /// Gives back what the cached entries were charged.
+  deinit {
+    caches.withLock { c in
+      c.iotlb.budget?.release(c.iotlb.chargedBytes, .iotlbEntries)
+      c.walk.budget?.release(c.walk.chargedBytes, .walkCacheEntries)
+    }
   }
 
   /// The kernel code this model's unmap follows: io-pgtable-arm for SMMUv3;
@@ -116,6 +128,54 @@ package final class IOMMUUnit: Sendable {
     }
     return InvalidationCommand(
       name: name, unit: self.name, target: .iommu(domainID: domainID, pasid: pasid, leafOnly: leafOnly), range: range)
+  }
+
+  /// A range invalidation as the driver sends it. SMMUv3 (with
+  /// ARM_SMMU_FEAT_RANGE_INV) splits the range into TLBI commands of
+  /// `(NUM + 1) << SCALE` pages each, NUM five bits: TG from the domain's
+  /// smallest page (`tg = __ffs(pgsize_bitmap)`, encoded `(tg - 10) / 2`),
+  /// TTL the level of `granule` for a leaf invalidation (`4 - ((ilog2(granule)
+  /// - 3) / (tg - 3))`), 0 for a walk, whose page count, when it is 1 modulo
+  /// 32, goes one up so that NUM and SCALE are not both 0. The other models
+  /// send one command.
+  /// The corresponding Linux function is `__arm_smmu_tlb_inv_range()`.
+  package func rangeCommands(
+    domainID: Int, pasid: UInt32?? = nil, range: ClosedRange<UInt64>, leafOnly: Bool, granule: UInt64,
+    pgsizeBitmap: UInt64
+  ) -> [InvalidationCommand] {
+    let one = rangeCommand(domainID: domainID, tag: pasid, range: range, leafOnly: leafOnly)
+    guard model == .smmuv3, pgsizeBitmap != 0 else { return [one] }
+    let tg = ByteSize.ffs(pgsizeBitmap)
+    guard tg >= 12, tg <= 16 else { return [one] }
+    let (size, wraps) = (range.upperBound - range.lowerBound).addingReportingOverflow(1)
+    guard !wraps else { return [one] }
+    var numPages = max(1, size >> UInt64(tg))
+    var ttl = 0
+    if leafOnly {
+      let g = ByteSize.isPowerOfTwo(granule) && granule >= 1 << UInt64(tg) ? granule : 1 << UInt64(tg)
+      ttl = 4 - ((ByteSize.ffs(g) - 3) / (tg - 3))
+    } else if numPages & 31 == 1 {
+      numPages += 1
+    }
+    let prefix = "TLBI_NH_VA Leaf=\(leafOnly ? 1 : 0) TG=\((tg - 10) / 2) TTL=\(ttl)"
+    var commands: [InvalidationCommand] = []
+    var iova = range.lowerBound
+    var left = size
+    while left > 0 && numPages > 0 {
+      let scale = ByteSize.ffs(numPages)
+      let num = (numPages >> UInt64(scale)) & 31
+      let span = num << UInt64(scale + tg)
+      numPages -= num << UInt64(scale)
+      let last = span >= left ? range.upperBound : iova &+ span &- 1
+      var c = one
+      c.name = prefix + " NUM=\(num - 1) SCALE=\(scale)"
+      c.range = iova...last
+      commands.append(c)
+      if span >= left { break }
+      left -= span
+      iova &+= span
+    }
+    return commands
   }
 
   /// Everything of one domain (leaf and non-leaf).

@@ -261,7 +261,14 @@ extension Machine {
       }
       return (d, hit)
     }
-    func finish(phys: UInt64?, fault: String?, path: String, verdict: DeviceAccessEvent.Verdict) -> AccessResult {
+    /// The access after its translation: a scheduling point between the
+    /// two (`KernelStep.deviceTranslated`), then the ground truth's verdict
+    /// on the page as it is when the access lands, then the access.
+    func finish(
+      phys: UInt64?, fault: String?, path: String, verdict: @autoclosure () -> DeviceAccessEvent.Verdict
+    ) -> AccessResult {
+      if phys != nil, path != "identity" { memory.stepObserver?.requestTranslated(unit: device.unit.name) }
+      let verdict = verdict()
       var read: UInt64?
       if let phys {
         if isWrite {

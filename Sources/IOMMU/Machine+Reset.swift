@@ -11,9 +11,13 @@ extension Machine {
 
   /// Parks the device's RID on the blocking domain (which disables ATS and
   /// flushes its ATC) and removes its PASID attachments, remembering both.
-  /// Does nothing for a device without ATS. Re-entry nests since
-  /// 0d5fd7a9323c (the inner prepare and done do nothing); before it
-  /// (`emu.kernel=` below 7.0.11) it is refused with EBUSY.
+  /// Does nothing for a device without ATS. Until `reset_done` no device of
+  /// its group may change domain. Re-entry nests since 0d5fd7a9323c (the
+  /// inner prepare and done do nothing), and with its b296ca1fb43a (a
+  /// per-device `gdev->blocked`) devices of one group reset independently;
+  /// before them (`emu.kernel=` below 7.0.11) the group has one
+  /// `resetting_domain`: a prepare while any device of the group is
+  /// prepared, itself or a sibling, WARNs and is refused with EBUSY.
   /// The corresponding Linux function is `pci_dev_reset_iommu_prepare()`.
   package func resetPrepare(_ device: Device, context: CallContext) throws(MachineError) {
     guard device.ats else { return }
@@ -24,11 +28,14 @@ extension Machine {
         return true
       }
       if nested { return }
-    }
-    if device.isResetPrepared {
+    } else if let holder = groupDevices(of: device).first(where: \.isResetPrepared) {
       // `if (WARN_ON(group->resetting_domain)) return -EBUSY;`
-      observer?.kernelWarning(.resetPrepareReentry(device), context: context)
-      throw MachineError(.EBUSY, "device \(device.name) is already between reset_prepare and reset_done")
+      observer?.kernelWarning(.resetPrepareReentry(device, holder: holder), context: context)
+      throw MachineError(
+        .EBUSY,
+        holder === device
+          ? "device \(device.name) is already between reset_prepare and reset_done"
+          : "\(holder.name) of \(device.groupDescription) is between reset_prepare and reset_done")
     }
     let blocked = try blockingDomain(device.unit, context: context)
     let (old, pasids) = device.state.withLock { s -> (Domain?, [UInt32: Domain]) in
@@ -54,7 +61,20 @@ extension Machine {
   /// the attaches asked for meanwhile (a failing one WARNs).
   /// The corresponding Linux function is `pci_dev_reset_iommu_done()`.
   package func resetDone(_ device: Device, context: CallContext) throws(MachineError) {
-    guard device.ats, device.isResetPrepared else { return }
+    guard device.ats else { return }
+    if !device.isResetPrepared {
+      // Before b296ca1fb43a the group has one `resetting_domain`: a done of a
+      // device that was not prepared (its prepare was refused) while a
+      // sibling is clears it. The sibling stays on the blocking domain, its
+      // own done then returns at `if (!group->resetting_domain)`, and the
+      // group's fence is down.
+      if !policy.kernel.has(.resetReentry),
+        let holder = groupDevices(of: device).first(where: \.isResetPrepared)
+      {
+        holder.state.withLock { $0.resetPrepared = false }
+      }
+      return
+    }
     let inner = device.state.withLock { s -> Bool in
       guard s.resetNesting > 0 else { return false }
       s.resetNesting -= 1
@@ -115,7 +135,17 @@ extension Machine {
 
   /// What an attach (or detach) does while the device is resetting: nil to
   /// go ahead, or how the fence answers.
+  /// With `ebusy`, any device of the group resetting refuses it
+  /// (`group->resetting_domain`, later `group->recovery_cnt`: "any sibling
+  /// devices in the iommu_group cannot change domain"); `defer` looks at the
+  /// device alone.
   func resetFence(_ device: Device, domain: Domain?, pasid: UInt32?) throws(MachineError) -> Bool {
+    if policy.reset == .ebusy, !device.isResetPrepared,
+      let holder = groupDevices(of: device).first(where: \.isResetPrepared)
+    {
+      throw MachineError(
+        .EBUSY, "\(holder.name) of \(device.groupDescription) is resetting (between reset_prepare and reset_done)")
+    }
     guard device.isResetPrepared else { return false }
     switch policy.reset {
     case .none: return false

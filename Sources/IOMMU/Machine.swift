@@ -61,6 +61,8 @@ package final class Machine: Sendable {
     var domains: [Int: Domain] = [:]
     var nextDomainID = 1
     var nextGroupID = 0
+    /// Named groups (`device ... group=`): their id, unit and default domain.
+    var namedGroups: [String: (id: Int, unit: IOMMUUnit, defaultDomain: Domain)] = [:]
     var warnedOnce: Set<String> = []
     var processes: [Process] = []
     var nextPID = 1999
@@ -120,7 +122,7 @@ package final class Machine: Sendable {
     guard memory.budget.charge(IOMMUUnit.residentBytes, .units) else { throw .residentLimit }
     let unit = IOMMUUnit(
       name: name, model: model, granule: granule, pgsizes: pgsizes, iotlbEntries: iotlbEntries,
-      walkCacheEntries: walkCacheEntries, sva: sva, npcache: npcache, gathers: gathers)
+      walkCacheEntries: walkCacheEntries, sva: sva, npcache: npcache, gathers: gathers, budget: memory.budget)
     guard unit.pgsizeBitmap != 0 else {
       memory.budget.release(IOMMUUnit.residentBytes, .units)
       throw MachineError(.EINVAL, "pgsizes leaves no page size the \(model.rawValue) format supports")
@@ -139,23 +141,39 @@ package final class Machine: Sendable {
   }
 
   /// Adds a PCI function behind `unit`, probes it: its own group and a
-  /// default DMA domain (strict or lazy by `iommu.strict`).
+  /// default DMA domain (strict or lazy by `iommu.strict`); with `group`, the
+  /// group of that name and its default domain once a first device made them
+  /// (`iommu_group_get_for_dev()`: devices that cannot be isolated share one).
   /// The corresponding Linux function is `iommu_probe_device()`.
-  package func addDevice(name: String, unit: IOMMUUnit, ats: Bool = false, pasid: Bool = false, context: CallContext)
-    throws(MachineError) -> Device
-  {
-    let ids = registry.withLock { r -> (Int, Int)? in
-      if r.devices[name] != nil { return nil }
+  package func addDevice(
+    name: String, unit: IOMMUUnit, ats: Bool = false, pasid: Bool = false, group: String? = nil,
+    context: CallContext
+  ) throws(MachineError) -> Device {
+    let ids = try registry.withLock { r throws(MachineError) -> (Int, Int, Domain?) in
+      // As device_add(): a second device of the same name is EEXIST.
+      if r.devices[name] != nil { throw MachineError(.EEXIST, "a device named \(name) exists") }
+      if let group, let g = r.namedGroups[group] {
+        guard g.unit === unit else {
+          throw MachineError(.EINVAL, "group \(group) sits behind \(g.unit.name), device \(name) behind \(unit.name)")
+        }
+        return (g.id, r.devices.count + 1, g.defaultDomain)
+      }
       r.nextGroupID += 1
-      return (r.nextGroupID - 1, r.devices.count + 1)
+      return (r.nextGroupID - 1, r.devices.count + 1, nil)
     }
-    // As device_add(): a second device of the same name is EEXIST.
-    guard let (gid, slot) = ids else { throw MachineError(.EEXIST, "a device named \(name) exists") }
+    let (gid, slot, shared) = ids
     let bdf = "0000:00:" + String(format2: slot) + ".0"
     // Devices stay for the machine's life, as their charge does.
     guard memory.budget.charge(Device.residentBytes, .devices) else { throw .residentLimit }
-    let dev = Device(name: name, unit: unit, ats: ats, pasid: pasid, groupID: gid, bdf: bdf)
-    let domain = try allocDomain(unit: unit, type: .dma, name: "\(name):default", context: context)
+    let dev = Device(
+      name: name, unit: unit, ats: ats, pasid: pasid, groupID: gid, groupName: group, bdf: bdf, budget: memory.budget)
+    let domain: Domain
+    if let shared {
+      domain = shared
+    } else {
+      domain = try allocDomain(unit: unit, type: .dma, name: "\(group ?? name):default", context: context)
+      if let group { registry.withLock { $0.namedGroups[group] = (gid, unit, domain) } }
+    }
     dev.state.withLock {
       $0.domain = domain
       $0.defaultDomain = domain
@@ -228,6 +246,7 @@ package final class Machine: Sendable {
     throws(MachineError)
   {
     guard !domain.isFreed else { throw MachineError(.ENOENT, "domain \(domain.name) was freed") }
+    if pasid == nil { try requireSingletonGroup(device) }
     if try resetFence(device, domain: domain, pasid: pasid) { return }
     guard domain.unit === device.unit else {
       throw MachineError(
@@ -273,6 +292,7 @@ package final class Machine: Sendable {
       if !parked { detachFromDomain(device, d, pasid: pasid, context: context) }
       return
     }
+    try requireSingletonGroup(device)
     if try resetFence(device, domain: nil, pasid: nil) { return }
     let old = try device.state.withLock { s throws(MachineError) -> Domain in
       guard let cur = s.domain, let def = s.defaultDomain, cur !== def else {
@@ -283,6 +303,22 @@ package final class Machine: Sendable {
     }
     detachFromDomain(device, old, pasid: nil, context: context)
     device.defaultDomain?.link(device, pasid: nil)
+  }
+
+  /// The devices of `device`'s IOMMU group, itself included, by name.
+  package func groupDevices(of device: Device) -> [Device] {
+    registry.withLock { r in r.devices.values.filter { $0.groupID == device.groupID } }.sorted { $0.name < $1.name }
+  }
+
+  /// `iommu_attach_device()` and `iommu_detach_device()` act on a device
+  /// alone only when its group holds nothing else
+  /// (`list_count_nodes(&group->devices) != 1`: -EINVAL; detach WARNs).
+  private func requireSingletonGroup(_ device: Device) throws(MachineError) {
+    let n = registry.withLock { r in r.devices.values.count { $0.groupID == device.groupID } }
+    guard n == 1 else {
+      throw MachineError(
+        .EINVAL, "device \(device.name) shares \(device.groupDescription) with \(n - 1) other device(s)")
+    }
   }
 
   /// Unlinks a device from a domain: the driver flushes what the device may
@@ -311,7 +347,12 @@ package final class Machine: Sendable {
     observer?.invalidationCompleted(cmd, context: context)
   }
 
-  func issueSync(_ unit: IOMMUUnit, context: CallContext) { unit.count(unit.syncCommandName) }
+  /// Waits for the invalidations sent: device requests the unit translated
+  /// before land first (`KernelStepObserver.drainRequests`).
+  func issueSync(_ unit: IOMMUUnit, context: CallContext) {
+    unit.count(unit.syncCommandName)
+    memory.stepObserver?.drainRequests(unit: unit.name)
+  }
 
   /// A `WARN_ONCE()`: reported to the observer the first time only.
   func warnOnce(_ warning: KernelWarning, context: CallContext) {

@@ -9,6 +9,10 @@ import MemoryModel
 package protocol IOMMUDebugHooks: AnyObject, Sendable {
   /// After a successful map (or the mapped part of a failed one).
   func debugMap(_ domain: Domain, iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext)
+  /// 7.0.0's classic ops (before 6fc7e8a3b811): a failed map's error is
+  /// lost (`if (!ret) return ret;`) and `iommu_debug_map()` runs over the
+  /// whole range, after the driver undid the part it mapped.
+  func debugMapAfterLostError(_ domain: Domain, iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext)
   /// Before the driver unmaps: the table is still intact.
   func debugUnmapBegin(_ domain: Domain, iova: IOVA, size: UInt64, context: CallContext)
   /// After the driver unmapped `unmapped` bytes; `removed` is what the page
@@ -124,8 +128,9 @@ package enum KernelWarning: Sendable {
   /// `__arm_lpae_unmap()`: an unmap cut through a block mapping; nothing was unmapped.
   case partialLargeUnmap(Domain, iova: IOVA, size: UInt64)
   /// `WARN_ON(group->resetting_domain)` in `pci_dev_reset_iommu_prepare()`:
-  /// the device is already between reset_prepare and reset_done; EBUSY.
-  case resetPrepareReentry(Device)
+  /// the device, or `holder` of its group, is already between reset_prepare
+  /// and reset_done; EBUSY.
+  case resetPrepareReentry(Device, holder: Device)
 
   /// The WARN's identity, for `WARN_ONCE()`.
   package var site: String {

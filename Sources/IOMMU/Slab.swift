@@ -17,6 +17,10 @@ package struct SlabObject: Sendable, Hashable {
 
   /// The first byte after the object.
   package var end: UInt64 { address.rawValue &+ objectSize }
+
+  /// What the allocator's record of a live object costs: its dictionary
+  /// slot at the dictionary's lowest load and its allocation stack.
+  static func residentBytes(stackDepth: Int) -> Int { 400 + 64 * stackDepth }
 }
 
 /// What the slab allocator tells its observers.
@@ -40,6 +44,9 @@ struct SlabAllocator {
     /// Free slot indices, the next one last (LIFO).
     var freelist: [Int]
     var inUse: Int { capacity - freelist.count }
+
+    /// What a slab's bookkeeping costs: its record and its freelist of slot indices.
+    static func residentBytes(capacity: Int) -> Int { 160 + 8 * capacity }
   }
 
   struct Cache {
@@ -106,6 +113,12 @@ extension Machine {
     guard size > 0 else { throw MachineError(.EINVAL, "kmalloc(0) returns ZERO_SIZE_PTR") }
     let pageSize = memory.pageSize
     let via = context.through(["__kmalloc_noprof"])
+    let allocStack = via.chain([])
+    // The object's record is charged first: a refusal leaves nothing to undo.
+    let recordBytes = SlabObject.residentBytes(stackDepth: allocStack.count)
+    guard memory.budget.charge(recordBytes, .slabObjects) else { throw .residentLimit }
+    var recorded = false
+    defer { if !recorded { memory.budget.release(recordBytes, .slabObjects) } }
     guard let objectSize = SlabAllocator.sizeClass(size, pageSize: pageSize) else {
       let order = SlabAllocator.getOrder(size, pageSize: pageSize)
       let block = try memory.allocPages(
@@ -118,12 +131,13 @@ extension Machine {
       let object = slab.withLock { s -> SlabObject in
         let o = SlabObject(
           cache: "kmalloc-large", address: address, objectSize: pageSize << UInt64(order), requested: size,
-          serial: s.nextSerial, allocStack: via.chain([]), allocTask: context.task)
+          serial: s.nextSerial, allocStack: allocStack, allocTask: context.task)
         s.nextSerial += 1
         s.large[address.rawValue] = block
         s.objects[address.rawValue] = o
         return o
       }
+      recorded = true
       observer?.slabEvent(.allocated(object), context: context)
       return object
     }
@@ -150,6 +164,10 @@ extension Machine {
           "alloc_slab_page", "allocate_slab", "new_slab", "___slab_alloc",
         ]))
       let capacity = Int((pageSize << UInt64(order)) / objectSize)
+      guard memory.budget.charge(SlabAllocator.Slab.residentBytes(capacity: capacity), .slabObjects) else {
+        try? memory.freePages(block, context: via)
+        throw .residentLimit
+      }
       found = slab.withLock { s -> (UInt64, Int)? in
         var cache = s.caches[objectSize] ?? SlabAllocator.Cache(name: name, objectSize: objectSize, order: order)
         cache.slabs[block.head.rawValue] = SlabAllocator.Slab(
@@ -165,11 +183,12 @@ extension Machine {
     let object = slab.withLock { s -> SlabObject in
       let o = SlabObject(
         cache: name, address: address, objectSize: objectSize, requested: size, serial: s.nextSerial,
-        allocStack: via.chain([]), allocTask: context.task)
+        allocStack: allocStack, allocTask: context.task)
       s.nextSerial += 1
       s.objects[address.rawValue] = o
       return o
     }
+    recorded = true
     observer?.slabEvent(.allocated(object), context: context)
     return object
   }
@@ -185,10 +204,12 @@ extension Machine {
     }
     observer?.slabEvent(.freeing(object), context: context)
     let via = context.through(["kfree"])
-    if let block = slab.withLock({ s -> PageBlock? in
+    let largeBlock = slab.withLock { s -> PageBlock? in
       s.objects[address.rawValue] = nil
       return s.large.removeValue(forKey: address.rawValue)
-    }) {
+    }
+    memory.budget.release(SlabObject.residentBytes(stackDepth: object.allocStack.count), .slabObjects)
+    if let block = largeBlock {
       try memory.freePages(
         block, context: via, stack: via.chain(["free_pages_prepare", "__free_frozen_pages", "free_large_kmalloc"]))
       return
@@ -217,6 +238,8 @@ extension Machine {
       return nil
     }
     if let block = discard {
+      let capacity = Int((memory.pageSize << UInt64(block.order)) / object.objectSize)
+      memory.budget.release(SlabAllocator.Slab.residentBytes(capacity: capacity), .slabObjects)
       try memory.freePages(
         block, context: via,
         stack: via.chain(["free_pages_prepare", "__free_frozen_pages", "__free_slab", "discard_slab", "__slab_free"]))

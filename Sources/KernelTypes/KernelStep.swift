@@ -33,6 +33,12 @@ package enum KernelStep: String, Sendable, Hashable, CaseIterable {
   /// (`kernel_pgtable_work_func()`) has not invalidated the IOMMUs nor freed
   /// them. It runs at the end of the statement that queued them.
   case kernelPageTablesQueued = "pagetable_free_kernel"
+  /// `dma` (a device access): the IOMMU translated the request (from the
+  /// ATC, the IOTLB, the paging-structure caches or a walk); the access has
+  /// not reached memory. Hardware, not kernel code: the window in which the
+  /// CPU side can unmap, invalidate and free while the translation is in
+  /// flight. One such step per 4 KiB request of the access.
+  case deviceTranslated = "translated"
   /// `flr`: `pcie_flr()` started the reset (after `reset_prepare` unless
   /// `emu.reset=none`); the device ignores ATS invalidations until it ends.
   case flrStarted = "pcie_flr"
@@ -43,4 +49,11 @@ package enum KernelStep: String, Sendable, Hashable, CaseIterable {
 /// calling task there; no other component needs it (the slot is nil).
 package protocol KernelStepObserver: AnyObject, Sendable {
   func kernelStep(_ step: KernelStep)
+  /// A device request was translated by IOMMU `unit` and is in flight: the
+  /// `deviceTranslated` step, which lasts until the access lands.
+  func requestTranslated(unit: String)
+  /// An invalidation's completion wait on `unit` (`CMD_SYNC`, a VT-d wait
+  /// descriptor with drain, AMD's completion wait): the requests `unit`
+  /// translated before it land before it completes.
+  func drainRequests(unit: String)
 }

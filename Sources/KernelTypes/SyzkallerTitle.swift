@@ -76,26 +76,19 @@ package enum SyzkallerTitle {
   /// matches is returned as is.
   package static func symbol(_ name: String) -> String {
     if let known = symbols.withLock({ $0[name] }) { return known }
-    let s = unmemoisedSymbol(name)
-    symbols.withLock {
-      if $0.count >= maxRememberedSymbols { $0.removeAll(keepingCapacity: true) }
-      $0[name] = s
-    }
-    return s
-  }
-
-  /// `symbol(_:)` of the names seen so far, for the whole process: the regex
-  /// search costs tens of microseconds, and the same driver and task names
-  /// come back in every fixture and trace.
-  static let symbols = Mutex<[String: String]>([:])
-  static let maxRememberedSymbols = 4096
-
-  static func unmemoisedSymbol(_ name: String) -> String {
     var s = name
     while let m = try? skipRegex.firstMatch(in: s) {
       guard let i = s[m.range].firstIndex(where: { $0.isLowercase && $0.isASCII }) else { break }
       s.replaceSubrange(i...i, with: s[i].uppercased())
     }
+    symbols.withLock { table in
+      // Bounded: a process that runs many fixtures (conformance) starts over.
+      if table.count >= 4096 { table.removeAll(keepingCapacity: true) }
+      table[name] = s
+    }
     return s
   }
+
+  /// Names already made into symbols: the regex costs far more than the lookup.
+  private static let symbols = Mutex<[String: String]>([:])
 }

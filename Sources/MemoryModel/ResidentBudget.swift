@@ -12,12 +12,30 @@ package enum ResidentCategory: Int, CaseIterable, Sendable {
   case devices
   /// IOMMU units with their caches' fixed parts.
   case units
-  /// IOTLB, walk-cache and ATC entries.
-  case cacheEntries
-  /// dma-iommu's mappings and their IOVA allocations.
+  /// Leaf IOTLB entries of the units.
+  case iotlbEntries
+  /// Paging-structure (walk) cache entries of the units.
+  case walkCacheEntries
+  /// Address translation cache entries of ATS devices.
+  case atcEntries
+  /// Node slots of the IOVA allocators' trees (`struct iova`).
+  case iovaNodes
+  /// Magazines of the IOVA range caches (`struct iova_magazine`).
+  case iovaMagazines
+  /// dma-iommu's records of live DMA mappings.
   case dmaMappings
-  /// The sanitizer's DMA-API debug entries and its map-count sections.
-  case sanitizer
+  /// Entries of the lazy flush queues (`struct iova_fq_entry`).
+  case flushQueueEntries
+  /// Records of live kmalloc objects and the slabs' freelists.
+  case slabObjects
+  /// The sanitizer's DMA-API debug entries (`struct dma_debug_entry`).
+  case dmaDebugEntries
+  /// The sanitizer's map-count sections (its page_ext counts).
+  case mapCountSections
+  /// The sanitizer's record of where each live mapping was made.
+  case mappingOrigins
+  /// The sanitizer's page histories (the events reports show).
+  case pageHistory
 
   /// How the limit error names it.
   package var label: String {
@@ -28,9 +46,18 @@ package enum ResidentCategory: Int, CaseIterable, Sendable {
     case .domains: "domains"
     case .devices: "devices"
     case .units: "IOMMU units"
-    case .cacheEntries: "cache entries"
+    case .iotlbEntries: "IOTLB entries"
+    case .walkCacheEntries: "walk-cache entries"
+    case .atcEntries: "ATC entries"
+    case .iovaNodes: "IOVA nodes"
+    case .iovaMagazines: "IOVA magazines"
     case .dmaMappings: "DMA mappings"
-    case .sanitizer: "sanitizer"
+    case .flushQueueEntries: "flush-queue entries"
+    case .slabObjects: "kmalloc objects"
+    case .dmaDebugEntries: "DMA-API debug entries"
+    case .mapCountSections: "map-count sections"
+    case .mappingOrigins: "mapping origins"
+    case .pageHistory: "page history"
     }
   }
 }
@@ -49,7 +76,7 @@ package final class ResidentBudget: Sendable {
   private let total = Atomic<UInt64>(0)
   private let peakBytes = Atomic<UInt64>(0)
   private let hit = Atomic<Bool>(false)
-  private let byCategory: InlineArray<9, Atomic<UInt64>> = InlineArray { _ in Atomic(0) }
+  private let byCategory: InlineArray<18, Atomic<UInt64>> = InlineArray { _ in Atomic(0) }
 
   package init(limit: UInt64 = .max) { self.limit = limit }
 
@@ -98,10 +125,13 @@ package final class ResidentBudget: Sendable {
     return parts.map { p in "\(p.category.label) \(Self.describe(p.bytes))" }.joined(separator: ", ")
   }
 
-  /// Bytes in the largest unit they reach, rounded down: `812K`, `1M`.
+  /// Bytes in the largest unit they reach, rounded down, with one decimal
+  /// below 10 of it: `812K`, `1.9M`, `2K`, `480B`.
   static func describe(_ bytes: UInt64) -> String {
     for (shift, suffix) in [(30, "G"), (20, "M"), (10, "K")] where bytes >= 1 << UInt64(shift) {
-      return "\(bytes >> UInt64(shift))\(suffix)"
+      let whole = bytes >> UInt64(shift)
+      let tenths = ((bytes - (whole << UInt64(shift))) * 10) >> UInt64(shift)
+      return whole < 10 && tenths > 0 ? "\(whole).\(tenths)\(suffix)" : "\(whole)\(suffix)"
     }
     return "\(bytes)B"
   }

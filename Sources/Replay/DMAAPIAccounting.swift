@@ -69,8 +69,12 @@ final class DMAAPIAccounting {
   /// Physical ranges of the live entries (id: entry), for the page checks.
   let physIndex = IntervalIndex()
   /// DMA address ranges of each device's live entries (id: entry), for an
-  /// unmap inside a mapping; a device's index goes when its last entry does.
-  @exclusivity(unchecked) private var dmaIndex: [Int32: IntervalIndex] = [:]
+  /// unmap inside a mapping, by device id; a device's index goes when its
+  /// last entry does, to a small pool of spare indices (a map after an unmap
+  /// allocates nothing).
+  @exclusivity(unchecked) private var dmaIndex: [IntervalIndex?] = []
+  @exclusivity(unchecked) private var spareIndices: [IntervalIndex] = []
+  static let maxSpareIndices = 16
   @exclusivity(unchecked) private(set) var liveCount = 0
 
   // Counted for the summary.
@@ -115,12 +119,14 @@ final class DMAAPIAccounting {
     for r in phys { entry.physSlots.append(physIndex.insert(start: r.start, last: r.last, id: id)) }
     if e.size > 0 {
       let (last, o) = e.dmaAddress.addingReportingOverflow(e.size - 1)
+      let d = Int(e.device)
+      if d >= dmaIndex.count { dmaIndex.append(contentsOf: repeatElement(nil, count: d + 1 - dmaIndex.count)) }
       let index: IntervalIndex
-      if let i = dmaIndex[e.device] {
+      if let i = dmaIndex[d] {
         index = i
       } else {
-        index = IntervalIndex()
-        dmaIndex[e.device] = index
+        index = spareIndices.popLast() ?? IntervalIndex()
+        dmaIndex[d] = index
       }
       entry.dmaSlot = index.insert(start: e.dmaAddress, last: o ? .max : last, id: id)
     }
@@ -156,7 +162,7 @@ final class DMAAPIAccounting {
   private func miss(_ key: Key) -> Miss {
     if let r = released[key] { return .doubleUnmap(r) }
     var inside: Int32 = -1
-    if let index = dmaIndex[key.device] {
+    if let index = indexOf(key.device) {
       index.forEachOverlap(start: key.address, last: key.address) { slot in
         let id = index.ids[Int(slot)]
         if inside < 0, entries[Int(id)].type != .scatterGather { inside = id }
@@ -208,9 +214,12 @@ final class DMAAPIAccounting {
     let e = entries[Int(id)]
     guard e.live else { return }
     for s in e.physSlots { physIndex.remove(slot: s) }
-    if e.dmaSlot >= 0, let index = dmaIndex[e.device] {
+    if e.dmaSlot >= 0, let index = indexOf(e.device) {
       index.remove(slot: e.dmaSlot)
-      if index.isEmpty { dmaIndex[e.device] = nil }
+      if index.isEmpty {
+        dmaIndex[Int(e.device)] = nil
+        if spareIndices.count < Self.maxSpareIndices { spareIndices.append(index) }
+      }
     }
     let key = Key(device: e.device, address: e.dmaAddress)
     if byAddress[key] == id { byAddress[key] = nil }
@@ -222,6 +231,15 @@ final class DMAAPIAccounting {
     entries[Int(id)].sgPhys = []
     freeEntries.append(id)
     liveCount -= 1
+  }
+
+  @inline(__always) private func indexOf(_ device: Int32) -> IntervalIndex? {
+    device >= 0 && Int(device) < dmaIndex.count ? dmaIndex[Int(device)] : nil
+  }
+
+  /// Some live entry covers a page of `[lo, hi]` (no allocation: the common miss).
+  func coversAnyPage(_ lo: UInt64, _ hi: UInt64) -> Bool {
+    !physIndex.isEmpty && physIndex.overlaps(start: lo << shift, last: (hi << shift) | ((UInt64(1) << shift) - 1))
   }
 
   /// The pages of `[lo, hi]` that live entries cover: page → (count, first

@@ -181,10 +181,33 @@ final class IntervalIndex {
     }
   }
 
-  /// True when some interval overlaps `[start, last]`.
+  /// True when some interval overlaps `[start, last]` (stops at the first; no closure).
   func overlaps(start: UInt64, last: UInt64) -> Bool {
-    var found = false
-    forEachOverlap(start: start, last: last) { _ in found = true }
-    return found
+    guard count > 0, start <= highest, last >= lowest else { return false }
+    for level in 0..<Self.levels {
+      let n = levelCounts[level]
+      if n == 0 { continue }
+      let sh = Self.shift(level)
+      let firstBucket = start >> sh
+      let lastBucket = last >> sh
+      if lastBucket - firstBucket >= UInt64(n) {
+        for s in levelSlots[level] where starts[Int(s)] <= last && lasts[Int(s)] >= start { return true }
+        continue
+      }
+      var b = firstBucket
+      while true {
+        if let (head, _) = directory.get(Self.key(level, b)) {
+          var node = head
+          while node >= 0 {
+            let si = Int(nodeSlot[Int(node)])
+            if starts[si] <= last, lasts[si] >= start { return true }
+            node = nodeNext[Int(node)]
+          }
+        }
+        if b == lastBucket { break }
+        b += 1
+      }
+    }
+    return false
   }
 }

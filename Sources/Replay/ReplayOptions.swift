@@ -15,6 +15,12 @@ package struct ReplayOptions: Sendable, Hashable {
   /// Whether reports carry their page's last traced events (`PageTrail`);
   /// off, replay keeps no trail (`--no-history`).
   package var pageHistory = true
+  /// Whether a file or descriptor is parsed on a second thread while the
+  /// calling thread replays (`ParsePipeline`; only with more than one CPU).
+  /// The output is the same either way.
+  package var parseThread = true
+  /// The second thread even on a busy machine (tests of the pipeline).
+  package var parseThreadAlways = false
 
   package init(
     pageSize: UInt64 = 4096, traceName: String = "-", malformedLinesListed: Int = 5, releasedHistory: Int = 65536

@@ -13,6 +13,9 @@ package enum TraceEventType: Int, CaseIterable, Sendable, Hashable {
   // dma:* of Linux 6.18 (`dma_map_page` renamed `dma_map_phys`) and the error and sync events.
   case dmaMapPhys, dmaUnmapPhys, dmaMapSGErr, dmaAllocSGTErr, dmaSyncSingleForCPU, dmaSyncSingleForDevice,
     dmaSyncSGForCPU, dmaSyncSGForDevice
+  // intel_iommu:* (drivers/iommu/intel/trace.h, 6.10 on): the IOTLB invalidations of a VT-d domain,
+  // one event per cache tag (device) of the domain.
+  case cacheTagFlushRange, cacheTagFlushAll, cacheTagFlushRangeNP
   case other
 
   /// The event's name as ftrace prints it.
@@ -48,6 +51,9 @@ package enum TraceEventType: Int, CaseIterable, Sendable, Hashable {
     case .dmaSyncSingleForDevice: "dma_sync_single_for_device"
     case .dmaSyncSGForCPU: "dma_sync_sg_for_cpu"
     case .dmaSyncSGForDevice: "dma_sync_sg_for_device"
+    case .cacheTagFlushRange: "cache_tag_flush_range"
+    case .cacheTagFlushAll: "cache_tag_flush_all"
+    case .cacheTagFlushRangeNP: "cache_tag_flush_range_np"
     case .other: "other"
     }
   }
@@ -61,7 +67,12 @@ package enum TraceEventType: Int, CaseIterable, Sendable, Hashable {
   }
 
   /// Any `dma:` event.
-  var isDMA: Bool { self != .other && rawValue >= TraceEventType.dmaMapPage.rawValue }
+  var isDMA: Bool {
+    rawValue >= TraceEventType.dmaMapPage.rawValue && rawValue <= TraceEventType.dmaSyncSGForDevice.rawValue
+  }
+
+  /// An `intel_iommu:cache_tag_flush_*` event: an IOTLB invalidation.
+  var isIOTLBFlush: Bool { self == .cacheTagFlushRange || self == .cacheTagFlushAll || self == .cacheTagFlushRangeNP }
 
   /// The `kernel/dma/debug.c` entry type of a DMA-API map or release event
   /// (`type2name[]`), nil for the others.
@@ -98,11 +109,28 @@ package enum TraceEventType: Int, CaseIterable, Sendable, Hashable {
     }
   }
 
+  /// The `dma:` events by name (a static table: no `String` per lookup).
+  private static let dmaNames: [(StaticString, TraceEventType)] = [
+    ("dma_map_page", .dmaMapPage), ("dma_unmap_page", .dmaUnmapPage), ("dma_map_resource", .dmaMapResource),
+    ("dma_unmap_resource", .dmaUnmapResource), ("dma_map_sg", .dmaMapSG), ("dma_unmap_sg", .dmaUnmapSG),
+    ("dma_alloc", .dmaAlloc), ("dma_free", .dmaFree), ("dma_alloc_pages", .dmaAllocPages),
+    ("dma_free_pages", .dmaFreePages), ("dma_alloc_sgt", .dmaAllocSGT), ("dma_free_sgt", .dmaFreeSGT),
+    ("dma_map_phys", .dmaMapPhys), ("dma_unmap_phys", .dmaUnmapPhys), ("dma_map_sg_err", .dmaMapSGErr),
+    ("dma_alloc_sgt_err", .dmaAllocSGTErr), ("dma_sync_single_for_cpu", .dmaSyncSingleForCPU),
+    ("dma_sync_single_for_device", .dmaSyncSingleForDevice), ("dma_sync_sg_for_cpu", .dmaSyncSGForCPU),
+    ("dma_sync_sg_for_device", .dmaSyncSGForDevice),
+  ]
+
   /// The event type for a name (without the `system:` prefix).
   static func from(_ line: Line, _ a: Int, _ b: Int) -> TraceEventType {
     let n = b - a
     guard n >= 3, let c0 = line.byte(a) else { return .other }
     switch c0 {
+    case 0x63:  // c
+      if line.equals(a, b, "cache_tag_flush_range") { return .cacheTagFlushRange }
+      if line.equals(a, b, "cache_tag_flush_all") { return .cacheTagFlushAll }
+      if line.equals(a, b, "cache_tag_flush_range_np") { return .cacheTagFlushRangeNP }
+      return .other
     case 0x6D:  // m
       if line.equals(a, b, "map") { return .map }
       if n >= 12 {
@@ -126,23 +154,7 @@ package enum TraceEventType: Int, CaseIterable, Sendable, Hashable {
       if line.byte(a + 1) == 0x65 {
         return line.equals(a, b, "detach_device_from_domain") ? .detachDeviceFromDomain : .other
       }
-      for t in [
-        TraceEventType.dmaMapPage, .dmaUnmapPage, .dmaMapResource, .dmaUnmapResource, .dmaMapSG, .dmaUnmapSG,
-        .dmaAlloc, .dmaFree, .dmaAllocPages, .dmaFreePages, .dmaAllocSGT, .dmaFreeSGT, .dmaMapPhys, .dmaUnmapPhys,
-        .dmaMapSGErr, .dmaAllocSGTErr, .dmaSyncSingleForCPU, .dmaSyncSingleForDevice, .dmaSyncSGForCPU,
-        .dmaSyncSGForDevice,
-      ] where t.name.utf8.count == n {
-        var equal = true
-        var k = a
-        for c in t.name.utf8 {
-          if line[k] != c {
-            equal = false
-            break
-          }
-          k += 1
-        }
-        if equal { return t }
-      }
+      for (name, t) in dmaNames where line.equals(a, b, name) { return t }
       return .other
     default:
       return .other

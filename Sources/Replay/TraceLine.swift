@@ -31,7 +31,8 @@ package struct TraceLine: Sendable, Hashable {
     case .event:
       var f = EventFields()
       var ranges: [DMARange] = []
-      if pre.type != .other, let reason = TraceLineParser.payload(p, pre, &f, ranges: &ranges) {
+      var phys: [UInt64] = []
+      if pre.type != .other, let reason = TraceLineParser.payload(p, pre, &f, ranges: &ranges, phys: &phys) {
         return TraceLine(kind: .malformed(reason: reason.description))
       }
       var commEnd = pre.commEnd
@@ -50,6 +51,9 @@ package struct TraceLine: Sendable, Hashable {
         fields = .pageAlloc(pfn: f.pfn, order: f.order, gfpFlags: p.string(f.gfpStart, f.gfpEnd), failed: f.pageIsNull)
       case .mmPageFree, .mmPageFreeBatched: fields = .pageFree(pfn: f.pfn, order: f.order)
       case .other: fields = .other
+      case .cacheTagFlushRange, .cacheTagFlushRangeNP, .cacheTagFlushAll:
+        fields = .iotlbFlush(
+          device: p.string(f.devStart, f.devEnd), start: f.iova, last: pre.type == .cacheTagFlushAll ? nil : f.size)
       default: fields = .dma(device: p.string(f.devStart, f.devEnd), ranges: ranges, phys: f.hasPhys ? f.phys : nil)
       }
       return TraceLine(
@@ -58,7 +62,7 @@ package struct TraceLine: Sendable, Hashable {
             comm: p.string(pre.commStart, commEnd), pid: Int(pre.pid), tgid: pre.tgid >= 0 ? Int(pre.tgid) : nil,
             cpu: pre.cpu, flags: pre.flagsEnd > pre.flagsStart ? p.string(pre.flagsStart, pre.flagsEnd) : nil,
             timestamp: pre.ts, eventName: p.string(pre.nameStart, pre.nameEnd), type: pre.type, fields: fields,
-            dmaDirection: f.dma.direction, physAddrs: f.dma.physAddrs)))
+            dmaDirection: f.dma.direction, physAddrs: phys)))
     }
   }
 
@@ -100,5 +104,7 @@ package enum TraceEventFields: Sendable, Hashable {
   case pageAlloc(pfn: UInt64, order: Int, gfpFlags: String, failed: Bool)
   case pageFree(pfn: UInt64, order: Int)
   case dma(device: String, ranges: [DMARange], phys: UInt64?)
+  /// `intel_iommu:cache_tag_flush_range[_np]` (`[start-last]`, inclusive) or `_all` (no range).
+  case iotlbFlush(device: String, start: UInt64, last: UInt64?)
   case other
 }

@@ -77,6 +77,13 @@ enum TraceLineParser {
       if p.expect("CPU:", &k) {
         guard let cpu = p.decimal(&k), cpu <= UInt64(maxCPU) else { return .malformed("bad CPU:N [LOST EVENTS] line") }
         p.skipSpaces(&k)
+        // trace-cmd report (tracecmd/trace-read.c): `CPU:%d [%llu EVENTS DROPPED]` or `CPU:%d [EVENTS DROPPED]`.
+        var d = k
+        if p.expect("[", &d) {
+          let count = p.saturatingDecimal(&d)
+          p.skipSpaces(&d)
+          if p.expect("EVENTS DROPPED]", &d) { return .lost(cpu: Int(cpu), count: count) }
+        }
         guard p.expect("[LOST", &k) else { return .malformed("bad CPU:N [LOST EVENTS] line") }
         p.skipSpaces(&k)
         var count: UInt64?
@@ -267,8 +274,9 @@ struct EventFields {
 struct DMAEventFields {
   /// `enum dma_data_direction` (0 BIDIRECTIONAL, 1 TO_DEVICE, 2 FROM_DEVICE, 3 NONE); -1 when not traced.
   var dir: Int8 = -1
-  /// `phys_addrs=`: `sg_phys()` of each mapped (or, for `dma_unmap_sg`, unmapped) entry.
-  var physAddrs: [UInt64] = []
+  /// `phys_addrs=` was traced (its values, `sg_phys()` of each mapped, or for
+  /// `dma_unmap_sg` unmapped, entry, are in the caller's `phys` array, so
+  /// that this struct holds no reference and copies as plain bytes).
   var hasPhysAddrs = false
   /// `nents=%d/%d`: the entries traced and in the list (`full_nents`), -1 when not printed.
   var nents: Int64 = -1
@@ -282,7 +290,6 @@ struct DMAEventFields {
 
   mutating func reset() {
     dir = -1
-    physAddrs.removeAll(keepingCapacity: true)
     hasPhysAddrs = false
     nents = -1
     fullNents = -1
@@ -308,7 +315,9 @@ extension TraceLineParser {
   static let maxOrder = 20
 
   /// Parses the payload of a known event. Nil: the line is malformed.
-  static func payload(_ p: Line, _ e: Prefix, _ f: inout EventFields, ranges: inout [DMARange]) -> StaticString? {
+  static func payload(
+    _ p: Line, _ e: Prefix, _ f: inout EventFields, ranges: inout [DMARange], phys: inout [UInt64]
+  ) -> StaticString? {
     var i = e.payload
     f.raw = false
     switch e.type {
@@ -415,8 +424,10 @@ extension TraceLineParser {
       return kmem(p, i, e.type, &f)
     case .other:
       break
+    case .cacheTagFlushRange, .cacheTagFlushRangeNP, .cacheTagFlushAll:
+      return cacheTag(p, i, e.type, &f)
     default:
-      return dma(p, i, e.type, &f, &ranges)
+      return dma(p, i, e.type, &f, &ranges, &phys)
     }
     return nil
   }
@@ -483,6 +494,80 @@ extension TraceLineParser {
     default: need = 16
     }
     return have & need == need ? nil : "iommu: neither 'IOMMU:' nor trace-cmd -R fields"
+  }
+
+  /// `intel_iommu:cache_tag_flush_range` / `_range_np` and `cache_tag_flush_all`
+  /// (drivers/iommu/intel/trace.h), as TP_printk prints them:
+  ///
+  /// ```
+  /// %s %s[%d] type %s did %d [0x%lx-0x%lx] addr 0x%lx pages 0x%lx mask 0x%lx   flush_range: iommu dev[pasid] ... [start-end]
+  /// %s/%s type %s did %d pasid %d ref %d                                     flush_all: iommu/dev
+  /// ```
+  ///
+  /// or as `trace-cmd report -R` prints the fields (`iommu=` `dev=` ... `start=` `end=`).
+  /// `f.iova` is the start, `f.size` the inclusive end (`gather->end`); `f.devStart..f.devEnd` the device.
+  private static func cacheTag(_ p: Line, _ start: Int, _ type: TraceEventType, _ f: inout EventFields)
+    -> StaticString?
+  {
+    var i = start
+    p.skipSpaces(&i)
+    var k = i
+    if p.expect("iommu=", &k) {
+      // -R: name=value fields.
+      f.raw = true
+      var have: UInt32 = 0
+      while i < p.count {
+        let end = p.tokenEnd(i)
+        k = i
+        if p.expect("dev=", &k), end > k {
+          f.devStart = k
+          f.devEnd = end
+          have |= 1
+        } else if p.expect("start=", &k) {
+          guard let v = p.hexOrDecimal(&k), k == end else { return "cache_tag: bad start=" }
+          f.iova = v
+          have |= 2
+        } else if p.expect("end=", &k) {
+          guard let v = p.hexOrDecimal(&k), k == end else { return "cache_tag: bad end=" }
+          f.size = v
+          have |= 4
+        }
+        i = end
+        p.skipSpaces(&i)
+      }
+      let need: UInt32 = type == .cacheTagFlushAll ? 1 : 7
+      return have & need == need ? nil : "cache_tag: missing dev=, start= or end="
+    }
+    if type == .cacheTagFlushAll {
+      // `iommu/dev`: the device follows the first '/'.
+      let end = p.tokenEnd(i)
+      var s = i
+      while s < end, p[s] != ASCII.slash { s += 1 }
+      guard s + 1 < end else { return "cache_tag_flush_all: no iommu/device" }
+      f.devStart = s + 1
+      f.devEnd = end
+      return nil
+    }
+    // `iommu dev[pasid]`: the device is the second token up to its last '['.
+    i = p.tokenEnd(i)
+    p.skipSpaces(&i)
+    let end = p.tokenEnd(i)
+    var b = end - 1
+    while b > i, p[b] != ASCII.lbracket { b -= 1 }
+    guard b > i, p[end - 1] == ASCII.rbracket else { return "cache_tag_flush_range: no device[pasid]" }
+    f.devStart = i
+    f.devEnd = b
+    // The `[0x...-0x...]` range.
+    i = end
+    while i < p.count, p[i] != ASCII.lbracket { i += 1 }
+    guard i < p.count else { return "cache_tag_flush_range: no [start-end]" }
+    i += 1
+    guard let s = p.hex(&i), p.byte(i) == ASCII.dash else { return "cache_tag_flush_range: bad [start-end]" }
+    i += 1
+    guard let e = p.hex(&i), p.byte(i) == ASCII.rbracket else { return "cache_tag_flush_range: bad [start-end]" }
+    f.iova = s
+    f.size = e
+    return nil
   }
 
   /// `page=%p pfn=0x%lx order=%d [migratetype=%d gfp_flags=%s]` (`pfn=%lu` on old kernels,
@@ -594,9 +679,11 @@ extension TraceLineParser {
   /// `{4096,8192}` in trace-cmd's (libtraceevent prints elements in decimal).
   /// `dir=` is a name, or its number (`trace-cmd report -R`).
   private static func dma(
-    _ p: Line, _ start: Int, _ type: TraceEventType, _ f: inout EventFields, _ ranges: inout [DMARange]
+    _ p: Line, _ start: Int, _ type: TraceEventType, _ f: inout EventFields, _ ranges: inout [DMARange],
+    _ phys: inout [UInt64]
   ) -> StaticString? {
     ranges.removeAll(keepingCapacity: true)
+    phys.removeAll(keepingCapacity: true)
     f.dma.reset()
     var i = start
     p.skipSpaces(&i)
@@ -627,6 +714,14 @@ extension TraceLineParser {
       guard i < p.count else { break }
       let end = p.tokenEnd(i)
       var k = i
+      // Only tokens starting with these letters are read (`attrs=`, `flags=`, `virt_addr=` are not).
+      let c = p[i]
+      if c != UInt8(ascii: "d") && c != UInt8(ascii: "s") && c != UInt8(ascii: "p") && c != UInt8(ascii: "n")
+        && c != ASCII.lbracket && c != UInt8(ascii: "e")
+      {
+        i = end
+        continue
+      }
       if p.expect("dma_addr=", &k) {
         guard let v = p.hex(&k), k == end else { return "dma: bad dma_addr=" }
         address = v
@@ -642,7 +737,7 @@ extension TraceLineParser {
       } else if p.expect("sizes=", &k) {
         sizes = (k, end)
       } else if p.expect("phys_addrs=", &k) {
-        guard array(p, k, end, into: &f.dma.physAddrs) else { return "dma: bad phys_addrs= array" }
+        guard array(p, k, end, into: &phys) else { return "dma: bad phys_addrs= array" }
         f.dma.hasPhysAddrs = true
       } else if p.expect("dir=", &k) {
         f.dma.dir = direction(p, k, end)
@@ -686,7 +781,7 @@ extension TraceLineParser {
       return f.dma.hasPhysAddrs ? nil : "dma: no phys_addrs= in dma_unmap_sg"
     case .dmaMapSGErr:
       if let (a0, a1) = addresses {
-        guard array(p, a0, a1, into: &f.dma.physAddrs) else { return "dma: bad array" }
+        guard array(p, a0, a1, into: &phys) else { return "dma: bad array" }
         f.dma.hasPhysAddrs = true
       }
       return nil

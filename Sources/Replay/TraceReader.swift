@@ -44,6 +44,15 @@ package enum TraceReplay {
       mapped.unmap()
       return replayer.finish()
     }
+    if options.parseThread, options.parseThreadAlways || ParsePipeline.available,
+      try ParsePipeline.replay(
+        replayer, progress: progress,
+        read: { body throws(InputFileError) in
+          try InputFile.read(path: path, body)
+        })
+    {
+      return replayer.finish()
+    }
     var binary: [UInt8]?
     try InputFile.read(path: path) { chunk in
       if binary == nil, replayer.bytesConsumed == 0, TraceDat.isTraceDat(chunk) { binary = [] }
@@ -57,7 +66,7 @@ package enum TraceReplay {
   /// The largest trace.dat read from a pipe (a file is mapped instead).
   static let maxBufferedTraceDat = 1 << 30
 
-  private static func appendBinary(_ chunk: UnsafeRawBufferPointer, _ binary: inout [UInt8]?) -> Bool {
+  static func appendBinary(_ chunk: UnsafeRawBufferPointer, _ binary: inout [UInt8]?) -> Bool {
     guard var b = binary else { return false }
     binary = nil
     if b.count + chunk.count > maxBufferedTraceDat {
@@ -75,6 +84,16 @@ package enum TraceReplay {
     report: @escaping (Report) -> Void
   ) throws(InputFileError) -> ReplaySummary {
     let replayer = TraceReplayer(options: options, report: report)
+    let name = options.traceName
+    if options.parseThread, options.parseThreadAlways || ParsePipeline.available,
+      try ParsePipeline.replay(
+        replayer, progress: progress,
+        read: { body throws(InputFileError) in
+          try InputFile.read(fileDescriptor: fd, name: name, body)
+        })
+    {
+      return replayer.finish()
+    }
     var binary: [UInt8]?
     try InputFile.read(fileDescriptor: fd, name: options.traceName) { chunk in
       if binary == nil, replayer.bytesConsumed == 0, TraceDat.isTraceDat(chunk) { binary = [] }

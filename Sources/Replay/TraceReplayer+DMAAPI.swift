@@ -21,7 +21,7 @@ extension TraceReplayer {
     switch t {
     case .dmaMapSG:
       size = ranges.reduce(UInt64(0)) { $0 &+ $1.size }
-      sgPhys = fields.dma.physAddrs
+      sgPhys = physAddrs
       nents = Int(clamping: fields.dma.fullNents >= 0 ? fields.dma.fullNents : Int64(sgPhys.count))
       if sgPhys.count == ranges.count, !fields.dma.truncated {
         // dma-direct and swiotlb map entry i to segment i.
@@ -31,7 +31,7 @@ extension TraceReplayer {
         for p in sgPhys { add(p, (p | pageMask) - p + 1) }
       }
     case .dmaAllocSGT:
-      for p in fields.dma.physAddrs { add(p, (p | pageMask) - p + 1) }
+      for p in physAddrs { add(p, (p | pageMask) - p + 1) }
     case .dmaMapResource:
       break  // MMIO: no page of RAM.
     default:
@@ -52,7 +52,7 @@ extension TraceReplayer {
     var address: UInt64
     var unmapSize: UInt64?
     if t == .dmaUnmapSG, fields.dma.hasPhysAddrs {
-      guard let p = fields.dma.physAddrs.first else { return }
+      guard let p = physAddrs.first else { return }
       address = p
       lookup = dmaAPI.findSG(device: d, firstPhys: p)
     } else {
@@ -72,7 +72,7 @@ extension TraceReplayer {
         problems.append(.wrongFunction(size: unmapSize ?? e.size, mappedAs: e.type, unmappedAs: type))
       }
       if t == .dmaUnmapSG, fields.dma.hasPhysAddrs {
-        let count = Int(clamping: fields.dma.fullNents >= 0 ? fields.dma.fullNents : Int64(fields.dma.physAddrs.count))
+        let count = Int(clamping: fields.dma.fullNents >= 0 ? fields.dma.fullNents : Int64(physAddrs.count))
         if count != e.nents { problems.append(.sgDifferentCount(mapCount: e.nents, unmapCount: count)) }
       }
       let dir = fields.dma.dir

@@ -40,11 +40,11 @@ extension TraceReplayer {
   /// The unattributed space a map goes to until a `dma:` event names its
   /// device: the first where its IOVA range is free.
   private func provisionalSpace(_ start: UInt64, _ last: UInt64) -> Int32 {
-    for s in unattributed where !spaces[Int(s)].live.overlaps(start: start, last: last) { return s }
+    for s in unattributed where !spaceOverlaps(s, start, last) { return s }
     summary.overlappingMaps += 1
     if unattributed.count < Self.maxUnattributedSpaces {
       let id = Int32(spaces.count)
-      spaces.append(AddressSpace(name: "unattributed \(unattributed.count + 1)", kind: .unattributed, device: -1))
+      spaces.append(AddressSpace(kind: .unattributed, device: Int32(unattributed.count + 1)))
       unattributed.append(id)
       return id
     }
@@ -79,10 +79,10 @@ extension TraceReplayer {
         mappings[i].dmaTS = pre.ts
         mappings[i].dmaType = pre.type
         if m.space == target { continue }
-        if spaces[Int(target)].live.overlaps(start: m.iova, last: m.last) {
+        if spaceOverlaps(target, m.iova, m.last) {
           mappingNotes[r.id] =
             "\(pre.type.name) at line \(lineNumber) names \(deviceNames[Int(d)]), whose address space already maps "
-            + "\(m.iova.hexAlt); kept in \(spaces[Int(m.space)].name)"
+            + "\(m.iova.hexAlt); kept in \(spaceName(m.space))"
           continue
         }
         unplace(r.id)
@@ -278,8 +278,8 @@ extension TraceReplayer {
   }
 
   private func describe(_ cands: [Candidate], chosen: Int32?, start: UInt64, last: UInt64, why: String) -> String {
-    let names = cands.map { spaces[Int($0.space)].name }.joined(separator: ", ")
-    let c = chosen.map { spaces[Int($0)].name } ?? "none"
+    let names = cands.map { spaceName($0.space) }.joined(separator: ", ")
+    let c = chosen.map { spaceName($0) } ?? "none"
     return "ambiguous: iova \(start.hexAlt)-\(last.hexAlt) was mapped in \(cands.count) address spaces (\(names)) "
       + "and \(why); chose \(c) (exact match, then most bytes, then latest map)"
   }
@@ -290,9 +290,10 @@ extension TraceReplayer {
   private func applyUnmap(cpu: Int, space: Int32, _ info: PendingUnmap, hint: DMARelease?, ambiguity: String?) -> Bool {
     let start = info.start
     let last = info.last
-    let index = spaces[Int(space)].live
     hitScratch.removeAll(keepingCapacity: true)
-    index.forEachOverlap(start: start, last: last) { hitScratch.append(index.ids[Int($0)]) }
+    if let index = spaces[Int(space)].live {
+      index.forEachOverlap(start: start, last: last) { hitScratch.append(index.ids[Int($0)]) }
+    }
     if hitScratch.count > 1 { hitScratch.sort { mappings[Int($0)].iova < mappings[Int($1)].iova } }
     cpus[cpu].lastReleased.removeAll(keepingCapacity: true)
     var cursor = start
@@ -420,15 +421,12 @@ extension TraceReplayer {
     for c in pendingCPUs {
       guard let p = cpus[c].pendingUnmap else { continue }
       var affects = false
-      for s in spaces where !s.live.isEmpty {
-        let index = s.live
-        index.forEachOverlap(start: p.start, last: p.last) { slot in
-          let m = mappings[Int(index.ids[Int(slot)])]
-          let a = m.paddr &+ (max(m.iova, p.start) - m.iova)
-          let b = m.paddr &+ (min(m.last, p.last) - m.iova)
-          if a >> shift <= hi && b >> shift >= lo { affects = true }
-        }
-        if affects { break }
+      // Every space's live pieces are in `allLive`: no visit of each space.
+      allLive.forEachOverlap(start: p.start, last: p.last) { slot in
+        let m = mappings[Int(allLive.ids[Int(slot)])]
+        let a = m.paddr &+ (max(m.iova, p.start) - m.iova)
+        let b = m.paddr &+ (min(m.last, p.last) - m.iova)
+        if a >> shift <= hi && b >> shift >= lo { affects = true }
       }
       if affects {
         resolvePending(c)
@@ -470,19 +468,49 @@ extension TraceReplayer {
       checkPages(pfn, hi, kind: type == .mmPageAlloc ? .allocatedWhileMapped : .freedWhileMapped)
     }
     if type != .mmPageAlloc, !pageMarks.isEmpty {
-      pageMarks.forEachKey(from: pfn, through: hi) { _, r32, _ in
-        let r = Int(r32)
-        if r < released.count, released[r].live, released[r].pageFreeLine == 0 {
-          released[r].pageFreeLine = lineNumber
-          released[r].pageFreeTS = pre.ts
+      if hi - pfn < Self.smallBlockPages {
+        // A small block: one probe a page, no closure.
+        var p = pfn
+        while true {
+          if let (r32, _) = pageMarks.get(p) { markPageFree(Int(r32)) }
+          if p == hi { break }
+          p += 1
         }
+      } else {
+        pageMarks.forEachKey(from: pfn, through: hi) { _, r32, _ in markPageFree(Int(r32)) }
       }
     }
+  }
+
+  /// Blocks up to this many pages are checked page by page without building lists.
+  static let smallBlockPages: UInt64 = 64
+
+  @inline(__always) private func markPageFree(_ r: Int) {
+    if r < released.count, released[r].live, released[r].pageFreeLine == 0 {
+      released[r].pageFreeLine = lineNumber
+      released[r].pageFreeTS = pre.ts
+    }
+  }
+
+  /// No page of a small block `[lo, hi]` is counted by either accounting:
+  /// the common case, decided with one probe a page and no allocation.
+  @inline(__always) private func smallBlockUnmapped(_ lo: UInt64, _ hi: UInt64) -> Bool {
+    guard hi - lo < Self.smallBlockPages, physIndex.isEmpty else { return false }
+    if !counts.isEmpty {
+      var p = lo
+      while true {
+        if counts.get(p) != nil { return false }
+        if p == hi { break }
+        p += 1
+      }
+    }
+    return !dmaAPI.coversAnyPage(lo, hi)
   }
 
   /// `__iommu_debug_check_unmapped()`: one report per page that either
   /// accounting counts (the IOMMU's map counts, the DMA-API's live entries).
   private func checkPages(_ lo: UInt64, _ hi: UInt64, kind: ReportKind) {
+    if smallBlockUnmapped(lo, hi) { return }
     let iommuHits = (!counts.isEmpty || !physIndex.isEmpty) ? iommuCountedPages(lo, hi) : []
     let dmaHits = dmaAPI.pages(lo, hi)
     var i = 0
@@ -585,6 +613,22 @@ extension TraceReplayer {
     return m.paddr >> shift <= p && (m.paddr &+ (m.last - m.iova)) >> shift >= p
   }
 
+  // MARK: - intel_iommu:cache_tag_flush_*
+
+  /// An IOTLB invalidation of a VT-d domain, one event per device of the
+  /// domain: `cache_tag_flush_range()` from `intel_iommu_tlb_sync()` (the
+  /// unmap's `iommu_iotlb_sync()`), `cache_tag_flush_all()` from
+  /// `intel_flush_iotlb_all()` (the flush queue's flush), and
+  /// `cache_tag_flush_range_np()` (a caching-mode map).
+  func handleIOTLBFlush() {
+    _ = device(fields.devStart, fields.devEnd)
+    if pre.type == .cacheTagFlushAll {
+      flushes.flushAll(line: lineNumber)
+    } else {
+      flushes.flush(start: fields.iova, last: fields.size, line: lineNumber)
+    }
+  }
+
   // MARK: - io_page_fault
 
   func handleFault(_ cpu: Int) {
@@ -600,7 +644,7 @@ extension TraceReplayer {
       }
     }
     let ds = existingSpace(of: d)
-    if let ds, spaces[Int(ds)].live.overlaps(start: x, last: x) {
+    if let ds, spaceOverlaps(ds, x, x) {
       summary.faultsOnLiveMappings += 1
       return
     }
@@ -610,7 +654,7 @@ extension TraceReplayer {
     if let ds { searched.append(ds) }
     var liveElsewhere = false
     for s in unattributed where s != ds {
-      if spaces[Int(s)].live.overlaps(start: x, last: x) {
+      if spaceOverlaps(s, x, x) {
         liveElsewhere = true
       } else {
         searched.append(s)
@@ -651,7 +695,7 @@ extension TraceReplayer {
         if !acc.contains(where: { released[$0.index].space == released[c.index].space }) { acc.append(c) }
       }
     if top.score == 0, !rivals.isEmpty {
-      let names = ([top] + rivals).map { spaces[Int(released[$0.index].space)].name }
+      let names = ([top] + rivals).map { spaceName(released[$0.index].space) }
       ambiguity =
         "ambiguous: iova \(x.hexAlt) was released in \(names.count) address spaces (\(names.joined(separator: ", "))) "
         + "and no dma event tied \(deviceNames[Int(d)]) to one; chose the latest unmap, in \(names[0])"

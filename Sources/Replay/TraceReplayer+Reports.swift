@@ -128,7 +128,7 @@ extension TraceReplayer {
       let m = mappings[Int(owner)]
       let pagePhys = pfn << shift
       finding.iova = IOVA(pagePhys >= m.paddr ? m.iova &+ (pagePhys - m.paddr) : m.iova)
-      finding.domain = spaces[Int(m.space)].name
+      finding.domain = spaceName(m.space)
       finding.device = spaceDevice(m.space)
       module = spaceDriver(m.space)
       who = module ?? finding.device
@@ -210,7 +210,7 @@ extension TraceReplayer {
       mappedAt = " (\(e.event.name) at line \(e.line), ts \(e.ts))"
     } else if hit.owner >= 0 {
       let m = mappings[Int(hit.owner)]
-      who = spaceDevice(m.space) ?? "address space \(spaces[Int(m.space)].name)"
+      who = spaceDevice(m.space) ?? "address space \(spaceName(m.space))"
       mappedAt = " (map at line \(m.line), ts \(m.ts))"
     }
     if kind == .freedWhileMapped {
@@ -306,13 +306,29 @@ extension TraceReplayer {
       + "after the unmap at line \(r.unmapLine)"
     let finding = Finding(
       kind: .faultAfterUnmap, headline: headline, warningSite: site, frames: [site.function, "report_iommu_fault"],
-      pfn: pfn, phys: phys, iova: IOVA(x), domain: spaces[Int(r.space)].name,
+      pfn: pfn, phys: phys, iova: IOVA(x), domain: spaceName(r.space),
       device: deviceName.isEmpty ? nil : deviceName, details: details)
     send(finding, caller: guilty)
   }
 }
 
 extension TraceReplayer {
+  /// What VT-d's traced IOTLB flushes show of the unmap before a fault; empty
+  /// when the trace has no `intel_iommu:cache_tag_flush_*` event.
+  func iotlbSyncVerdict(_ r: Released, us: UInt64?) -> String {
+    guard flushes.firstLine > 0 else { return "" }
+    if let line = flushes.flushed(fields.iova, after: r.unmapLine), line < lineNumber {
+      return "; the IOTLB was flushed after the unmap (intel_iommu:cache_tag_flush_* at line \(line))"
+    }
+    if let us, us <= Self.flushQueueTimeoutMicroseconds {
+      return "; no IOTLB flush of the address yet (no intel_iommu:cache_tag_flush_range covering it, no "
+        + "cache_tag_flush_all): inside the 10 ms flush-queue window a lazy unmap still waits for its flush"
+    }
+    return "; unmap never followed by an IOTLB sync: no intel_iommu:cache_tag_flush_range covering iova "
+      + "\(fields.iova.hexAlt) and no cache_tag_flush_all between the unmap at line \(r.unmapLine) and the fault "
+      + "(the IOTLB may still hold the old translation)"
+  }
+
   /// `IOVA_FQ_TIMEOUT` (drivers/iommu/dma-iommu.c): how long a lazy unmap's
   /// IOVA waits in the flush queue before the IOTLB flush, in microseconds.
   static let flushQueueTimeoutMicroseconds: UInt64 = 10_000
@@ -333,6 +349,7 @@ extension TraceReplayer {
     if r.pageFreeLine > 0 {
       v += "; the page was freed at line \(r.pageFreeLine) before the access"
     }
+    v += iotlbSyncVerdict(r, us: us)
     guard r.hasPaddr else { return v }
     let pfn = (r.paddr &+ (fields.iova &- r.iova)) >> shift
     let window = Self.flushQueueTimeoutMicroseconds

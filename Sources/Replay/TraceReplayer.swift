@@ -56,6 +56,8 @@ package final class TraceReplayer {
   @exclusivity(unchecked) var pre = TraceLineParser.Prefix()
   @exclusivity(unchecked) var fields = EventFields()
   @exclusivity(unchecked) var ranges: [DMARange] = []
+  /// `phys_addrs=` of the current `dma:` event.
+  @exclusivity(unchecked) var physAddrs: [UInt64] = []
 
   // Counting state.
   /// Per-page map counts of mappings up to `largeMappingPages` pages: PFN → (count, last mapping).
@@ -67,6 +69,9 @@ package final class TraceReplayer {
   @exclusivity(unchecked) var freeMappings: [Int32] = []
   @exclusivity(unchecked) var liveMappings = 0
   @exclusivity(unchecked) var spaces: [AddressSpace] = []
+  /// Indices of spaces that emptied, for the next space that maps.
+  @exclusivity(unchecked) var spareIndices: [IntervalIndex] = []
+  static let maxSpareIndices = 16
   /// Every live mapping piece of every space, by IOVA: an unmap finds the
   /// spaces it overlaps without visiting the others.
   let allLive = IntervalIndex()
@@ -74,6 +79,7 @@ package final class TraceReplayer {
   static let maxUnattributedSpaces = 16
   @exclusivity(unchecked) var deviceNames: [String] = []
   @exclusivity(unchecked) var deviceIDs: [String: Int32] = [:]
+  let deviceCache = DeviceCache()
   @exclusivity(unchecked) var deviceSpaceOf: [Int32] = []
   @exclusivity(unchecked) var deviceDriver: [String] = []
   @exclusivity(unchecked) var deviceGroup: [Int64?] = []
@@ -100,11 +106,16 @@ package final class TraceReplayer {
   let dmaAPI: DMAAPIAccounting
   /// The last events of the pages mappings touched, for reports' histories.
   let trail = PageTrail()
+  /// VT-d's traced IOTLB flushes.
+  let flushes = FlushLog()
 
   /// Progress: bytes and lines consumed so far, and events recognised.
   package var bytesConsumed: UInt64 { summary.bytes }
   package var linesConsumed: Int { lineNumber }
   package var eventsSeen: Int { summary.events }
+  /// Address spaces that hold an index of live pieces (only those that map something).
+  package var spacesWithIndex: Int { spaces.reduce(0) { $0 + ($1.live == nil ? 0 : 1) } }
+  package var spaceCount: Int { spaces.count }
 
   package init(options: ReplayOptions = ReplayOptions(), report: @escaping (Report) -> Void) {
     self.options = options
@@ -112,7 +123,7 @@ package final class TraceReplayer {
     self.emit = report
     self.summary = ReplaySummary(file: options.traceName, pageSize: UInt64(1) << options.pageShift)
     self.dmaAPI = DMAAPIAccounting(pageShift: options.pageShift, releasedHistory: options.releasedHistory)
-    spaces.append(AddressSpace(name: "unattributed", kind: .unattributed, device: -1))
+    spaces.append(AddressSpace(kind: .unattributed, device: 1))
     unattributed.append(0)
   }
 
@@ -257,7 +268,53 @@ package final class TraceReplayer {
     lineNumber += 1
     var line = raw
     if line.count > 0, line[line.count - 1] == ASCII.cr { line = Line(rebasing: line[0..<(line.count - 1)]) }
-    switch TraceLineParser.classify(line, &pre) {
+    let kind = TraceLineParser.classify(line, &pre)
+    var payloadError: StaticString?
+    if kind == .event, pre.type != .other {
+      payloadError = TraceLineParser.payload(line, pre, &fields, ranges: &ranges, phys: &physAddrs)
+    }
+    apply(line, kind, payloadError)
+  }
+
+  /// Applies a batch the reading thread parsed (`ParsePipeline`): the same
+  /// as `process` of each of its lines.
+  func apply(_ batch: ParsePipeline.Batch) {
+    guard !finished else { return }
+    summary.bytes &+= UInt64(batch.inputBytes)
+    batch.bytes.withUnsafeBufferPointer { all in
+      guard let base = all.baseAddress else {
+        for p in batch.lines where p.tooLong {
+          lineNumber += 1
+          malformed("line longer than 1 MiB")
+        }
+        return
+      }
+      for p in batch.lines {
+        lineNumber += 1
+        if p.tooLong {
+          malformed("line longer than 1 MiB")
+          continue
+        }
+        pre = p.pre
+        if p.kind == .event, p.pre.type != .other {
+          fields = p.fields
+          ranges.removeAll(keepingCapacity: true)
+          physAddrs.removeAll(keepingCapacity: true)
+          if p.rangeCount > 0 {
+            ranges.append(contentsOf: batch.ranges[Int(p.rangeStart)..<Int(p.rangeStart + p.rangeCount)])
+          }
+          if p.physCount > 0 {
+            physAddrs.append(contentsOf: batch.phys[Int(p.physStart)..<Int(p.physStart + p.physCount)])
+          }
+        }
+        apply(Line(start: base + p.start, count: p.count), p.kind, p.payloadError)
+      }
+    }
+  }
+
+  /// The rest of `process`: `pre` (and, for an event, `fields` and `ranges`) hold the parsed line.
+  private func apply(_ line: Line, _ kind: TraceLineParser.Kind, _ payloadError: StaticString?) {
+    switch kind {
     case .blank:
       summary.blankLines += 1
     case .header:
@@ -282,7 +339,7 @@ package final class TraceReplayer {
         eventCounts[TraceEventType.other.rawValue] += 1
         return
       }
-      if let reason = TraceLineParser.payload(line, pre, &fields, ranges: &ranges) {
+      if let reason = payloadError {
         malformed(reason.description)
         return
       }
@@ -303,6 +360,7 @@ package final class TraceReplayer {
     case .unmap: handleUnmap(cpu)
     case .mmPageAlloc, .mmPageFree, .mmPageFreeBatched: handlePage(cpu)
     case .ioPageFault: handleFault(cpu)
+    case .cacheTagFlushRange, .cacheTagFlushRangeNP, .cacheTagFlushAll: handleIOTLBFlush()
     case .addDeviceToGroup:
       let d = device(fields.devStart, fields.devEnd)
       if d >= 0 { deviceGroup[Int(d)] = fields.group }
@@ -335,14 +393,28 @@ package final class TraceReplayer {
   /// The id of the device named by `[a, b)` of the current line.
   func device(_ a: Int, _ b: Int) -> Int32 {
     guard b > a else { return -1 }
+    // A direct-mapped cache of the exact name bytes: a known device costs a
+    // hash of its bytes and one compare, no `String`.
+    let length = b - a
+    var slot = -1
+    if length <= DeviceCache.maxName, let base = cur.baseAddress {
+      var h: UInt64 = 0xCBF2_9CE4_8422_2325
+      for k in a..<b { h = (h ^ UInt64(cur[k])) &* 0x100_0000_01B3 }
+      slot = Int(truncatingIfNeeded: h >> 58)
+      if let id = deviceCache.lookup(slot, base + a, length) { return id }
+    }
     let name = cur.string(a, b)
-    if let id = deviceIDs[name] { return id }
+    if let id = deviceIDs[name] {
+      if slot >= 0, let base = cur.baseAddress { deviceCache.store(slot, base + a, length, id) }
+      return id
+    }
     let id = Int32(deviceNames.count)
     deviceNames.append(name)
     deviceIDs[name] = id
     deviceSpaceOf.append(-1)
     deviceDriver.append("")
     deviceGroup.append(nil)
+    if slot >= 0, let base = cur.baseAddress { deviceCache.store(slot, base + a, length, id) }
     return id
   }
 
@@ -356,10 +428,10 @@ package final class TraceReplayer {
         deviceSpaceOf[di] = s
         return s
       }
-      spaces.append(AddressSpace(name: "group \(g)", kind: .group, device: -1))
+      spaces.append(AddressSpace(kind: .group, group: g))
       groupSpaceOf[g] = id
     } else {
-      spaces.append(AddressSpace(name: deviceNames[di], kind: .device, device: d))
+      spaces.append(AddressSpace(kind: .device, device: d))
     }
     deviceSpaceOf[di] = id
     return id
@@ -372,6 +444,29 @@ package final class TraceReplayer {
     if s >= 0 { return s }
     if let g = deviceGroup[Int(d)], let gs = groupSpaceOf[g] { return gs }
     return nil
+  }
+
+  /// The space's index of live pieces, created (or taken from the spares) when it has none.
+  func liveIndex(_ space: Int32) -> IntervalIndex {
+    if let index = spaces[Int(space)].live { return index }
+    let index = spareIndices.popLast() ?? IntervalIndex()
+    spaces[Int(space)].live = index
+    return index
+  }
+
+  /// Some live piece of `space` overlaps `[start, last]`.
+  @inline(__always) func spaceOverlaps(_ space: Int32, _ start: UInt64, _ last: UInt64) -> Bool {
+    spaces[Int(space)].live?.overlaps(start: start, last: last) ?? false
+  }
+
+  /// A space's name in reports: the device, `group N`, or `unattributed[ N]`.
+  func spaceName(_ space: Int32) -> String {
+    let s = spaces[Int(space)]
+    switch s.kind {
+    case .device: return deviceNames[Int(s.device)]
+    case .group: return "group \(s.group)"
+    case .unattributed: return s.device <= 1 ? "unattributed" : "unattributed \(s.device)"
+    }
   }
 
   // MARK: - Mapping records
@@ -414,7 +509,7 @@ package final class TraceReplayer {
   func place(_ id: Int32, in space: Int32) {
     var m = mappings[Int(id)]
     m.space = space
-    m.slot = spaces[Int(space)].live.insert(start: m.iova, last: m.last, id: id)
+    m.slot = liveIndex(space).insert(start: m.iova, last: m.last, id: id)
     m.globalSlot = allLive.insert(start: m.iova, last: m.last, id: id)
     mappings[Int(id)] = m
   }
@@ -422,7 +517,14 @@ package final class TraceReplayer {
   /// Takes a mapping piece out of its space's index (and the global one).
   func unplace(_ id: Int32) {
     let m = mappings[Int(id)]
-    spaces[Int(m.space)].live.remove(slot: m.slot)
+    if let index = spaces[Int(m.space)].live {
+      index.remove(slot: m.slot)
+      if index.isEmpty {
+        // The space maps nothing now: its index goes (to the spares).
+        spaces[Int(m.space)].live = nil
+        if spareIndices.count < Self.maxSpareIndices { spareIndices.append(index) }
+      }
+    }
     if m.globalSlot >= 0 { allLive.remove(slot: m.globalSlot) }
     mappings[Int(id)].globalSlot = -1
   }

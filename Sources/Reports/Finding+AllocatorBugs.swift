@@ -22,6 +22,14 @@ extension Finding {
       file: "drivers/iommu/iommu.c", line: 0, function: "iommu_domain_free")
   }
 
+  /// Why the page's refcount is zero when `__free_pages()` is called on it.
+  package enum FreedPage: String, Sendable {
+    case freedAlready = "freed already"
+    case neverAllocated = "never allocated"
+    /// A page inside a live block, not its head (`free_pages pfn=`).
+    case tailOfAllocation = "tail page of a live allocation"
+  }
+
   /// `__free_pages()` of a page whose refcount is already zero: with
   /// CONFIG_DEBUG_VM, `put_page_testzero()`'s `VM_BUG_ON_PAGE()` dumps the
   /// page (`dump_page()`, then its page_owner record) and stops in `BUG()`.
@@ -29,7 +37,7 @@ extension Finding {
   /// honest values for them. The call trace's first frame must be
   /// `__free_pages` (the `RIP:`).
   /// The corresponding Linux function is `put_page_testzero()`.
-  package static func pageRefcountUnderflow(pfn: PFN, phys: PhysicalAddress, order: Int, neverAllocated: Bool)
+  package static func pageRefcountUnderflow(pfn: PFN, phys: PhysicalAddress, order: Int, page: FreedPage)
     -> Finding
   {
     let because = "page dumped because: VM_BUG_ON_PAGE(page_ref_count(page) == 0)"
@@ -38,7 +46,7 @@ extension Finding {
       phys: phys,
       details: [
         Detail("order", .int(Int64(order))),
-        Detail("page", .string(neverAllocated ? "never allocated" : "freed already")),
+        Detail("page", .string(page.rawValue)),
       ],
       dumpsPageOwner: true)
     finding.splat = .bug(pageDump: [
@@ -57,9 +65,12 @@ extension Finding {
     pfn: PFN, phys: PhysicalAddress, reason: String, freedHead: PFN, order: Int, allocatedOrder: Int
   ) -> Finding {
     let because = "page dumped because: " + reason
-    // `page_bad_reason()`: the head of a free buddy block has PageBuddy in
-    // its page type (its mapcount reads as non -1); an allocation's head has
-    // refcount 1.
+    // `page_bad_reason()`: the head of a free buddy block has PGTY_buddy
+    // (0xf0) in `page_type`, which overlays `_mapcount` (`__free_pages_prepare()`
+    // resets it "which overlays _mapcount"), so `_mapcount != -1` gives
+    // "nonzero mapcount"; an allocation's head has refcount 1. `__dump_folio()`
+    // prints the type as `page_type: %x(%s)` of `page_type >> 24` and
+    // `page_type_name()`: `f0(buddy)`, and counts a typed page's mapcount as 0.
     let refcount = reason == "nonzero _refcount" ? 1 : 0
     var finding = Finding(
       kind: .badPageState, headline: because, warningSite: AllocatorSites.badPage, frames: [], pfn: pfn, phys: phys,

@@ -86,3 +86,83 @@ extension Finding {
       frames: frames, details: details)
   }
 }
+
+/// What `check_sync()` in `kernel/dma/debug.c` (CONFIG_DMA_API_DEBUG) found
+/// wrong with a `dma_sync_*()` call, with the values its message prints.
+package enum DMAAPISyncProblem: Sendable, Hashable {
+  /// No entry holds the range: "tries to sync DMA memory it has not allocated".
+  case notAllocated(size: UInt64)
+  /// The sync reaches past the entry (`entry` is the entry's device address).
+  case outsideRange(entry: UInt64, entrySize: UInt64, syncSize: UInt64)
+  case differentDirection(entrySize: UInt64, mappedWith: DMADirection, syncedWith: DMADirection)
+  /// A sync for the CPU of memory the device only reads.
+  case readOnlyForCPU(entrySize: UInt64, mappedWith: DMADirection, syncedWith: DMADirection)
+  /// A sync for the device of memory the device only writes.
+  case writeOnlyToDevice(entrySize: UInt64, mappedWith: DMADirection, syncedWith: DMADirection)
+  /// An sg list synced with another entry count than it was mapped with.
+  case sgDifferentCount(mapCount: Int, syncCount: Int)
+
+  var kind: ReportKind {
+    switch self {
+    case .notAllocated: .dmaSyncNotMapped
+    default: .dmaSyncMismatch
+    }
+  }
+
+  /// The `err_printk()` that prints it: each is its own WARN site.
+  var site: WarningSite {
+    switch self {
+    case .notAllocated: .checkSyncNotAllocated
+    case .outsideRange: .checkSyncRange
+    case .differentDirection: .checkSyncDirection
+    case .readOnlyForCPU: .checkSyncReadOnly
+    case .writeOnlyToDevice: .checkSyncWriteOnly
+    case .sgDifferentCount: .checkSyncSGCount
+    }
+  }
+}
+
+extension Finding {
+  /// `check_sync()`'s `err_printk()`, as `dmaAPICheckUnmap` for `check_unmap()`.
+  /// The engine adds the page, IOVA, domain and device.
+  package static func dmaAPICheckSync(
+    _ problem: DMAAPISyncProblem, driver: String, device: String, dmaAddress: UInt64, frames: [String]
+  ) -> Finding {
+    let address = "[device address=\(dmaAddress.hex16)]"
+    func directions(_ size: UInt64, _ mapped: DMADirection, _ synced: DMADirection) -> (String, [Detail]) {
+      (
+        "\(address) [size=\(size) bytes] [mapped with DMA_\(mapped.kernelName)] [synced with DMA_\(synced.kernelName)]",
+        [Detail("mapped with", .string(mapped.kernelName)), Detail("synced with", .string(synced.kernelName))]
+      )
+    }
+    let text: String
+    let details: [Detail]
+    switch problem {
+    case .notAllocated(let size):
+      text = "device driver tries to sync DMA memory it has not allocated \(address) [size=\(size) bytes]"
+      details = [Detail("size", .int(Int64(clamping: size)))]
+    case .outsideRange(let entry, let entrySize, let syncSize):
+      text =
+        "device driver syncs DMA memory outside allocated range [device address=\(entry.hex16)] "
+        + "[allocation size=\(entrySize) bytes] [sync offset+size=\(syncSize)]"
+      details = [Detail("allocation size", .int(Int64(clamping: entrySize)))]
+    case .differentDirection(let size, let mapped, let synced):
+      let (values, d) = directions(size, mapped, synced)
+      (text, details) = ("device driver syncs DMA memory with different direction " + values, d)
+    case .readOnlyForCPU(let size, let mapped, let synced):
+      let (values, d) = directions(size, mapped, synced)
+      (text, details) = ("device driver syncs device read-only DMA memory for cpu " + values, d)
+    case .writeOnlyToDevice(let size, let mapped, let synced):
+      let (values, d) = directions(size, mapped, synced)
+      (text, details) = ("device driver syncs device write-only DMA memory to device " + values, d)
+    case .sgDifferentCount(let mapCount, let syncCount):
+      text =
+        "device driver syncs DMA sg list with different entry count [map count=\(mapCount)] [sync count=\(syncCount)]"
+      details = [Detail("map count", .int(Int64(mapCount))), Detail("sync count", .int(Int64(syncCount)))]
+    }
+    let message = "DMA-API: \(driver) \(device): " + text
+    return Finding(
+      kind: problem.kind, headline: message, warnMessage: [message], warningSite: problem.site,
+      frames: frames, details: details)
+  }
+}

@@ -20,15 +20,22 @@ extension Finding {
   }
 
   /// `pci_dev_reset_iommu_prepare()`'s bare `WARN_ON(group->resetting_domain)`
-  /// ("Re-entry is not allowed"), then `-EBUSY`.
+  /// ("Re-entry is not allowed"), then `-EBUSY`: the device itself, or
+  /// `holder`, another device of its IOMMU group `group`, is resetting.
   /// The corresponding Linux function is `pci_dev_reset_iommu_prepare()`.
-  package static func resetPrepareReentry(device: String, bdf: String, domain: String?) -> Finding {
-    Finding(
+  package static func resetPrepareReentry(
+    device: String, bdf: String, domain: String?, group: String, holder: String? = nil
+  ) -> Finding {
+    let who = holder.map { "\($0), of the same \(group), is" } ?? "it is already"
+    var details = [Detail("bdf", .string(bdf)), Detail("group", .string(group))]
+    if let holder { details.append(Detail("resetting", .string(holder))) }
+    details.append(Detail("returns", .string("EBUSY")))
+    return Finding(
       kind: .resetPrepareReentry,
       headline:
-        "iommusan: pci_dev_reset_iommu_prepare() of \(device) (\(bdf)) while it is already between reset_prepare "
+        "iommusan: pci_dev_reset_iommu_prepare() of \(device) (\(bdf)) while \(who) between reset_prepare "
         + "and reset_done: re-entry is not allowed, EBUSY",
       warningSite: .resetPrepareReentry, frames: ["pci_dev_reset_iommu_prepare"], domain: domain, device: device,
-      details: [Detail("bdf", .string(bdf)), Detail("returns", .string("EBUSY"))])
+      details: details)
   }
 }

@@ -76,6 +76,17 @@ package enum Splat: Sendable, Hashable {
   case badPage(pageDump: [String])
   /// A KASAN report (`mm/kasan/report.c` `print_report()`) of an access to a freed object.
   case kasan(KASANAccess)
+
+  /// The taint the report leaves: `__warn()`'s `TAINT_WARN`, `oops_end()`'s
+  /// `TAINT_DIE` after `BUG()`, and `TAINT_BAD_PAGE` from `bad_page()` and
+  /// KASAN's `end_report()`.
+  package var taint: Taint {
+    switch self {
+    case .warning: .warn
+    case .bug: .die
+    case .badPage, .kasan: .badPage
+    }
+  }
 }
 
 /// What a KASAN report says about the bad access and the object it hit.

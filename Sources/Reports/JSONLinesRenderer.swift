@@ -93,7 +93,8 @@ package struct JSONLinesRenderer: Sendable {
     }
   }
 
-  /// A history event: `event`, `file`, `line`, (traced events:) `ts`, `cpu`, `pid`, then `text`.
+  /// A history event: `event`, `file`, `line`, (traced events:) `ts`, `cpu`, `pid`, (invalidations:)
+  /// `cache`, `domain`, `iova_first`, `iova_last`, `state`, then `text`.
   package static func json(_ e: PageHistoryEvent) -> JSONValue {
     var m = [JSONMember("event", .string(e.event))]
     if let file = e.file { m.append(JSONMember("file", .string(file))) }
@@ -101,6 +102,15 @@ package struct JSONLinesRenderer: Sendable {
     if let ts = e.ts { m.append(JSONMember("ts", .string(ts))) }
     if let cpu = e.cpu { m.append(JSONMember("cpu", JSONValue(cpu))) }
     if let pid = e.pid { m.append(JSONMember("pid", JSONValue(pid))) }
+    if let cache = e.cache {
+      m.append(JSONMember("cache", .string(cache)))
+      if let d = e.domain { m.append(JSONMember("domain", .string(d))) }
+      if let first = e.iova, let last = e.iovaLast {
+        m.append(JSONMember("iova_first", .hex(first)))
+        m.append(JSONMember("iova_last", .hex(last)))
+      }
+      if let state = e.state { m.append(JSONMember("state", .string(state))) }
+    }
     m.append(JSONMember("text", .string(e.text)))
     return .object(m)
   }

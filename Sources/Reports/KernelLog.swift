@@ -1,3 +1,5 @@
+import KernelTypes
+
 /// A run's kernel log, as dmesg shows it: the renderer's lines with the
 /// printk prefix, the taint the first WARN leaves on every later splat, and
 /// the boot line of IOMMU_DEBUG_PAGEALLOC.
@@ -9,8 +11,8 @@ package struct KernelLog: Sendable {
   /// report from the next. The emulated clock is deterministic, so golden
   /// files keep them; `--no-timestamps` leaves them out.
   package var timestamps: Bool
-  /// Whether a WARN has fired: `__warn()` ends with `add_taint(TAINT_WARN, ...)`.
-  package private(set) var warned = false
+  /// The taints the reports so far left (`add_taint()`).
+  package private(set) var taints: Taint = []
 
   package init(renderer: KernelTextRenderer = KernelTextRenderer(), timestamps: Bool = true) {
     self.renderer = renderer
@@ -27,11 +29,11 @@ package struct KernelLog: Sendable {
     line(Self.bootLine, time: 0, pid: 1)
   }
 
-  /// A report's lines, tainted when a WARN fired before it.
+  /// A report's lines, with the taints of the reports before it.
   package mutating func report(_ report: Report) -> String {
     var r = renderer
-    r.tainted = warned
-    warned = true
+    r.taints = taints
+    taints.formUnion(report.splat.taint)
     var out = ""
     for l in r.lines(report) { out += prefix(time: report.time, pid: report.task.pid) + l + "\n" }
     return out

@@ -52,11 +52,12 @@ package struct KernelTextRenderer: Sendable {
   /// The preemption model, `PREEMPT(full)`.
   package var preemptModel: String
   package var hardwareName: String
-  /// False: `Not tainted`. True: the taint a previous WARN leaves
-  /// (`__warn()` ends with `add_taint(TAINT_WARN, ...)`): `Tainted: G        W`
-  /// on the `CPU:` line and a `Tainted: [W]=WARN` line after it, as a kernel
-  /// prints for every WARN after the first. `KernelLog` sets it per report.
-  package var tainted: Bool
+  /// Empty: `Not tainted`. Otherwise the taints earlier reports left
+  /// (`__warn()` ends with `add_taint(TAINT_WARN, ...)`, `bad_page()` with
+  /// `add_taint(TAINT_BAD_PAGE, ...)`): `Tainted: G    B   W` on the `CPU:`
+  /// line and a `Tainted: [B]=BAD_PAGE, [W]=WARN` line after it. `KernelLog`
+  /// sets it per report.
+  package var taints: Taint
   /// Whether to print the `iommusan:` block after the kernel's lines.
   package var includeIOMMUSanBlock: Bool
   /// Whether the `iommusan:` block lists the page's history (replay prints
@@ -69,7 +70,7 @@ package struct KernelTextRenderer: Sendable {
     buildVersion: String = "#1",
     preemptModel: String = "PREEMPT(full)",
     hardwareName: String = "iommusan emulated machine",
-    tainted: Bool = false,
+    taints: Taint = [],
     includeIOMMUSanBlock: Bool = true,
     includeHistory: Bool = false
   ) {
@@ -78,7 +79,7 @@ package struct KernelTextRenderer: Sendable {
     self.buildVersion = buildVersion
     self.preemptModel = preemptModel
     self.hardwareName = hardwareName
-    self.tainted = tainted
+    self.taints = taints
     self.includeIOMMUSanBlock = includeIOMMUSanBlock
     self.includeHistory = includeHistory
   }
@@ -114,12 +115,12 @@ package struct KernelTextRenderer: Sendable {
 
   /// The `CPU:` line, and the taint line when tainted.
   private func cpuLines(_ task: EmulatedTask) -> [String] {
-    let taint = tainted ? "Tainted: G        W          " : "Not tainted"
+    let taint = taints.cpuLineText
     var out = [
       "CPU: \(task.cpu) UID: 0 PID: \(task.pid) Comm: \(Self.comm(task.comm)) \(taint) "
         + "\(KernelText.sanitize(release)) \(KernelText.sanitize(buildVersion)) \(KernelText.sanitize(preemptModel)) "
     ]
-    if tainted { out.append("Tainted: [W]=WARN") }
+    if let line = taints.flagsLine { out.append(line) }
     return out
   }
 
@@ -166,10 +167,11 @@ package struct KernelTextRenderer: Sendable {
   /// kernel goes on (it adds TAINT_BAD_PAGE): no cut line, no end marker.
   private func badPageLines(_ report: Report, pageDump: [String]) -> [String] {
     let pfn = String(report.pfn?.rawValue ?? 0, radix: 16)
-    var out = [
+    // bad_page()'s `messages suppressed` line, when its rate limit kept reports quiet.
+    var out = report.kernelLog.flatMap { KernelText.printkLines($0) }
+    out.append(
       "BUG: Bad page state in process \(Self.comm(report.task.comm))  pfn:"
-        + String(repeating: "0", count: max(0, 5 - pfn.count)) + pfn
-    ]
+        + String(repeating: "0", count: max(0, 5 - pfn.count)) + pfn)
     for line in pageDump { out += KernelText.printkLines(line) }
     if let owner = report.pageOwner { out += Self.pageOwnerLines(owner) }
     out.append(Self.modulesLine(report))
@@ -250,11 +252,11 @@ package struct KernelTextRenderer: Sendable {
     }
     out.append("Modules linked in:" + modules.map { " " + $0 }.joined())
 
-    let taint = tainted ? "Tainted: G        W          " : "Not tainted"
+    let taint = taints.cpuLineText
     out.append(
       "CPU: \(task.cpu) UID: 0 PID: \(task.pid) Comm: \(comm) \(taint) "
         + "\(KernelText.sanitize(release)) \(KernelText.sanitize(buildVersion)) \(KernelText.sanitize(preemptModel)) ")
-    if tainted { out.append("Tainted: [W]=WARN") }
+    if let line = taints.flagsLine { out.append(line) }
     out.append("Hardware name: " + KernelText.sanitize(hardwareName))
 
     let rip = Self.ripFrame(of: report)

@@ -97,6 +97,12 @@ package struct PageHistoryEvent: Sendable, Hashable {
   package var path: String?
   package var domain: String?
   package var iova: UInt64?
+  /// For an invalidation: the cache (`IOTLB`, `IOTLB and walk caches`,
+  /// `ATC of DEVICE`), the last IOVA of the range (`iova` is the first), and
+  /// whether it was `issued`, `issued and completed` or `issued, timed out`.
+  package var cache: String?
+  package var iovaLast: UInt64?
+  package var state: String?
   /// For a traced event (replay): its timestamp, CPU and pid.
   package var ts: String?
   package var cpu: Int?

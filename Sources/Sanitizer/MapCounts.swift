@@ -1,3 +1,4 @@
+import MemoryModel
 import Synchronization
 
 /// IOMMU map counts per CPU page: the sanitizer's page_ext data.
@@ -59,11 +60,18 @@ final class MapCounts: @unchecked Sendable {
   private let nearCeiling = Atomic<Bool>(false)
   /// `ceiling / levels`: the largest piece that cannot, with the others, take a page past the ceiling.
   private let pieceCeiling: Int64
+  /// Where sections are charged (`mapCountSections`), nil for nowhere.
+  private let budget: ResidentBudget?
+  /// The bytes charged so far, given back by `deinit`.
+  private let chargedBytes = Atomic<Int>(0)
+  /// What a section costs: its 4096 counts.
+  static let sectionBytes = sectionCells * MemoryLayout<Int64>.stride
 
   /// Counts for the pages `span` (online RAM); pages outside it have no
   /// page_ext and are never counted.
-  init(span: Range<UInt64>, ceiling: Int64 = Int64(Int32.max)) {
+  init(span: Range<UInt64>, ceiling: Int64 = Int64(Int32.max), budget: ResidentBudget? = nil) {
     self.span = span
+    self.budget = budget
     func level(_ l: Int) -> Level {
       let shift = UInt64(l * Self.fanoutShift)
       // Sections start on absolute multiples of their size, so a level-0
@@ -89,9 +97,20 @@ final class MapCounts: @unchecked Sendable {
     upper = more
     levels = 1 + more.count
     pieceCeiling = ceiling / Int64(levels)
+    // The section directories, one address per section.
+    charge(([pages] + more).reduce(0) { $0 + $1.sectionCount } * MemoryLayout<UInt>.stride)
+  }
+
+  /// Charges `bytes` to the budget. A refusal cannot stop a count (the
+  /// section is needed now): it sets the budget's flag, and the runner
+  /// stops the fixture after the statement.
+  private func charge(_ bytes: Int) {
+    guard let budget, budget.charge(bytes, .mapCountSections) else { return }
+    chargedBytes.add(bytes, ordering: .relaxed)
   }
 
   deinit {
+    budget?.release(chargedBytes.load(ordering: .relaxed), .mapCountSections)
     for level in [pages] + upper {
       for s in 0..<level.sectionCount { level.section(s)?.deallocate() }
       level.sections.deallocate()
@@ -120,7 +139,10 @@ final class MapCounts: @unchecked Sendable {
     for i in 0..<Self.sectionCells { (p + i).initialize(to: Atomic(0)) }
     let (won, current) = level.sections[s].compareExchange(
       expected: 0, desired: UInt(bitPattern: p), ordering: .acquiringAndReleasing)
-    if won { return p }
+    if won {
+      charge(Self.sectionBytes)
+      return p
+    }
     p.deallocate()
     return UnsafeMutablePointer(bitPattern: current)!
   }

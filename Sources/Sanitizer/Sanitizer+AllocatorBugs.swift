@@ -9,12 +9,14 @@ import Reports
 extension Sanitizer {
   /// A free of a block that is not allocated. With CONFIG_DEBUG_VM the
   /// kernel's `__free_pages()` hits `put_page_testzero()`'s `VM_BUG_ON_PAGE()`
-  /// on the page's zero refcount; when another owner holds the page now, its
-  /// refcount is 1 and the kernel would free it silently: iommusan's own WARN.
+  /// on the page's zero refcount (a free page, one never allocated, or a tail
+  /// page of a live block); when another owner's block starts at the page
+  /// now, its refcount is 1 and the kernel would free it silently:
+  /// iommusan's own WARN.
   /// The corresponding Linux function is `put_page_testzero()`.
   func reportBadFree(_ block: PageBlock, last: BlockRecord?, stack: [KernelFrame], context: CallContext) {
     let pfn = block.head
-    if let last, last.isAllocated {
+    if let last, last.isAllocated, last.block.head == pfn {
       let finding = Finding(
         kind: .pageDoubleFree,
         headline:
@@ -27,8 +29,14 @@ extension Sanitizer {
       report(finding, stack: stack, context: context)
       return
     }
-    let finding = Finding.pageRefcountUnderflow(
-      pfn: pfn, phys: phys(pfn), order: block.order, neverAllocated: last == nil)
+    // A tail page of a live block has refcount 0 too (`free_pages pfn=`).
+    let page: Finding.FreedPage =
+      switch last {
+      case nil: .neverAllocated
+      case .some(let r) where r.isAllocated: .tailOfAllocation
+      case .some: .freedAlready
+      }
+    let finding = Finding.pageRefcountUnderflow(pfn: pfn, phys: phys(pfn), order: block.order, page: page)
     report(finding, stack: stack, context: context)
   }
 
@@ -43,9 +51,19 @@ extension Sanitizer {
     switch outcome {
     case .badPages(let pages):
       for page in pages {
-        let finding = Finding.badPageState(
+        let admitted = state.withLock { $0.badPageLimit.admit(now: machine.clock.now) }
+        guard admitted.show else {
+          // Not printed, but it happened: the page's history says so.
+          note(.suppressedReport(.badPageState), pfn: page.pfn.rawValue, context: context)
+          continue
+        }
+        var finding = Finding.badPageState(
           pfn: page.pfn, phys: phys(page.pfn), reason: page.reason, freedHead: head, order: order,
           allocatedOrder: allocated.block.order)
+        if admitted.suppressedBefore > 0 {
+          finding.kernelLog = [BadPageRateLimit.suppressedMessage(admitted.suppressedBefore)]
+          finding.details.append(Detail("suppressed before", .int(Int64(clamping: admitted.suppressedBefore))))
+        }
         report(
           finding, stack: ["bad_page", "free_page_is_bad_report"].map { KernelFrame($0) } + stack, context: context)
       }
@@ -119,4 +137,46 @@ extension Sanitizer {
       dumpsPageOwner: true)
     report(finding, context: context)
   }
+}
+
+/// `bad_page()`'s rate limit: "Allow a burst of 60 reports, then keep quiet
+/// for that minute". The minute is emulated time (`advance`), measured from
+/// the first report of a burst; the reports kept quiet are counted, and the
+/// first report after the minute is preceded by `BUG: Bad page state: %lu
+/// messages suppressed` (the report's `kernelLog`: it goes with its report,
+/// also when `--max-reports` leaves the report out). The kernel's `add_taint(TAINT_BAD_PAGE)` runs for
+/// every call; the taint is on from the first printed report.
+/// The corresponding Linux function is `bad_page()`.
+struct BadPageRateLimit {
+  static let burst = 60
+  static let interval: UInt64 = 60 * 1_000_000_000
+
+  /// `resume`, `nr_shown`, `nr_unshown`.
+  private var resume: UInt64 = 0
+  private var shown = 0
+  private var unshown: UInt64 = 0
+
+  /// Whether this report is printed, and the count to print in the
+  /// `messages suppressed` line before it (0: no line).
+  mutating func admit(now: UInt64) -> (show: Bool, suppressedBefore: UInt64) {
+    var suppressed: UInt64 = 0
+    if shown == Self.burst {
+      if now < resume {  // time_before(jiffies, resume)
+        unshown += 1
+        return (false, 0)
+      }
+      suppressed = unshown
+      unshown = 0
+      shown = 0
+    }
+    if shown == 0 {
+      let (end, overflow) = now.addingReportingOverflow(Self.interval)
+      resume = overflow ? .max : end
+    }
+    shown += 1
+    return (true, suppressed)
+  }
+
+  /// The `pr_alert()` before the first report after a quiet minute.
+  static func suppressedMessage(_ count: UInt64) -> String { "BUG: Bad page state: \(count) messages suppressed" }
 }

@@ -3,6 +3,26 @@ import KernelTypes
 import MemoryModel
 import Reports
 
+extension Sanitizer.State {
+  /// Keeps a DMA-API debug entry, charged to the resident budget
+  /// (`dmaDebugEntries`). An entry the budget refuses is not kept, as the
+  /// kernel keeps none when `dma_entry_alloc()` finds no free entry and
+  /// cannot make more; the runner then stops the fixture.
+  /// The corresponding Linux function is `add_dma_entry()`.
+  mutating func addDMAEntry(_ key: Sanitizer.DMAKey, _ entry: Sanitizer.DMAEntry, budget: ResidentBudget) {
+    guard budget.charge(entry.residentBytes, .dmaDebugEntries) else { return }
+    if let old = dmaEntries.updateValue(entry, forKey: key) { budget.release(old.residentBytes, .dmaDebugEntries) }
+  }
+
+  /// Takes a DMA-API debug entry out and gives back its charge.
+  /// The corresponding Linux functions are `bucket_find_exact()` and `hash_bucket_del()`.
+  mutating func removeDMAEntry(_ key: Sanitizer.DMAKey, budget: ResidentBudget) -> Sanitizer.DMAEntry? {
+    guard let e = dmaEntries.removeValue(forKey: key) else { return nil }
+    budget.release(e.residentBytes, .dmaDebugEntries)
+    return e
+  }
+}
+
 /// CONFIG_DMA_API_DEBUG: the checks of kernel/dma/debug.c on unmaps, sg lists and syncs.
 extension Sanitizer {
   package func dmaDebug(_ event: DMADebugEvent, context: CallContext) {
@@ -30,9 +50,11 @@ extension Sanitizer {
     let objects = entries.prefix(mapped).map { machine.slabObjects(overlapping: $0.phys.rawValue, length: 1).first }
     state.withLock { s in
       for (e, object) in zip(entries.prefix(mapped), objects) {
-        s.dmaEntries[DMAKey(device: device.name, address: e.dmaAddress.rawValue)] = DMAEntry(
-          size: e.dmaLength, direction: direction, phys: e.phys, sgCallEntries: entries.count,
-          sgMappedEntries: mapped, object: object)
+        s.addDMAEntry(
+          DMAKey(device: device.name, address: e.dmaAddress.rawValue),
+          DMAEntry(
+            size: e.dmaLength, direction: direction, phys: e.phys, sgCallEntries: entries.count,
+            sgMappedEntries: mapped, object: object), budget: machine.memory.budget)
       }
     }
   }
@@ -82,7 +104,7 @@ extension Sanitizer {
     frames: [String], context: CallContext
   ) {
     let key = DMAKey(device: device.name, address: dmaAddress.rawValue)
-    let entry = state.withLock { $0.dmaEntries.removeValue(forKey: key) }
+    let entry = state.withLock { $0.removeDMAEntry(key, budget: machine.memory.budget) }
     func report(_ problem: DMAAPIUnmapProblem) {
       var finding = Finding.dmaAPICheckUnmap(
         problem, driver: configuration.driverName, device: device.bdf, dmaAddress: dmaAddress.rawValue,
@@ -142,55 +164,41 @@ extension Sanitizer {
       case (true, true): ["check_sync", "debug_dma_sync_sg_for_cpu", "dma_sync_sg_for_cpu"]
       case (false, true): ["check_sync", "debug_dma_sync_sg_for_device", "dma_sync_sg_for_device"]
       }
-    let address = dmaAddress.rawValue.hex16
+    func report(_ problem: DMAAPISyncProblem, phys: PhysicalAddress?) {
+      var finding = Finding.dmaAPICheckSync(
+        problem, driver: configuration.driverName, device: device.bdf, dmaAddress: dmaAddress.rawValue,
+        frames: frames)
+      finding.phys = phys
+      finding.iova = dmaAddress
+      finding.domain = device.domain?.name
+      finding.device = device.name
+      self.report(finding, context: context)
+    }
     guard let (start, entry) = containingEntry(device, address: dmaAddress.rawValue, size: size) else {
-      dmaDebugReport(
-        .dmaSyncNotMapped, device,
-        "device driver tries to sync DMA memory it has not allocated [device address=\(address)] [size=\(size) bytes]",
-        site: .checkSyncNotAllocated, frames: frames, phys: nil, dmaAddress: dmaAddress,
-        details: [Detail("size", .int(Int64(clamping: size)))], context: context)
+      report(.notAllocated(size: size), phys: nil)
       return
     }
-    func report(_ site: WarningSite, _ text: String, _ details: [Detail]) {
-      dmaDebugReport(
-        .dmaSyncMismatch, device, text, site: site, frames: frames, phys: entry.phys,
-        dmaAddress: dmaAddress, details: details, context: context)
-    }
     if size > entry.size {
-      report(
-        .checkSyncRange,
-        "device driver syncs DMA memory outside allocated range [device address=\(start.hex16)] [allocation size=\(entry.size) bytes] [sync offset+size=\(size)]",
-        [Detail("allocation size", .int(Int64(clamping: entry.size)))])
+      report(.outsideRange(entry: start, entrySize: entry.size, syncSize: size), phys: entry.phys)
     }
+    // check_sync() stops here for a bidirectional entry (`goto out`), before the sg count check too.
     guard entry.direction != .bidirectional else { return }
-    let mapped = "DMA_" + entry.direction.kernelName
-    let synced = "DMA_" + direction.kernelName
-    let pair = [
-      Detail("mapped with", .string(entry.direction.kernelName)), Detail("synced with", .string(direction.kernelName)),
-    ]
     if direction != entry.direction {
       report(
-        .checkSyncDirection,
-        "device driver syncs DMA memory with different direction [device address=\(address)] [size=\(entry.size) bytes] [mapped with \(mapped)] [synced with \(synced)]",
-        pair)
+        .differentDirection(entrySize: entry.size, mappedWith: entry.direction, syncedWith: direction),
+        phys: entry.phys)
     }
     if toCPU && entry.direction != .fromDevice && direction != .toDevice {
       report(
-        .checkSyncReadOnly,
-        "device driver syncs device read-only DMA memory for cpu [device address=\(address)] [size=\(entry.size) bytes] [mapped with \(mapped)] [synced with \(synced)]",
-        pair)
+        .readOnlyForCPU(entrySize: entry.size, mappedWith: entry.direction, syncedWith: direction), phys: entry.phys)
     }
     if !toCPU && entry.direction != .toDevice && direction != .fromDevice {
       report(
-        .checkSyncWriteOnly,
-        "device driver syncs device write-only DMA memory to device [device address=\(address)] [size=\(entry.size) bytes] [mapped with \(mapped)] [synced with \(synced)]",
-        pair)
+        .writeOnlyToDevice(entrySize: entry.size, mappedWith: entry.direction, syncedWith: direction),
+        phys: entry.phys)
     }
     if let nents, let mappedEntries = entry.sgCallEntries, nents != mappedEntries {
-      report(
-        .checkSyncSGCount,
-        "device driver syncs DMA sg list with different entry count [map count=\(mappedEntries)] [sync count=\(nents)]",
-        [Detail("map count", .int(Int64(mappedEntries))), Detail("sync count", .int(Int64(nents)))])
+      report(.sgDifferentCount(mapCount: mappedEntries, syncCount: nents), phys: entry.phys)
     }
   }
 }

@@ -39,6 +39,21 @@ extension Sanitizer: IOMMUDebugHooks {
   /// The corresponding Linux function is `__iommu_debug_map()`.
   package func debugMap(_ domain: Domain, iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext) {
     if kernelHooksInert { return }
+    countMap(domain, iova: iova, phys: phys, size: size, context: context)
+  }
+
+  /// 7.0.0's lost map error on classic ops: kernel accounting counts the
+  /// whole range (`iommu_debug_map(domain, paddr, size)`); exact accounting
+  /// counted and released the part really mapped.
+  /// The corresponding Linux function is `iommu_map_nosync()` (7.0.0).
+  package func debugMapAfterLostError(
+    _ domain: Domain, iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext
+  ) {
+    guard configuration.accounting == .kernel else { return }
+    countMap(domain, iova: iova, phys: phys, size: size, context: context)
+  }
+
+  private func countMap(_ domain: Domain, iova: IOVA, phys: PhysicalAddress, size: UInt64, context: CallContext) {
     var site = CountSite(caller: configuration.accounting == .kernel ? .map : .exactMap, iova: iova)
     // The hot path, exact accounting of one leaf: a supported page size,
     // aligned, phys not 0 and not wrapping (phys - 1 < max - size). No

@@ -28,7 +28,51 @@ extension Sanitizer: MachineObserver {
   }
 
   package func invalidationIssued(_ command: InvalidationCommand, context: CallContext) {}
-  package func invalidationCompleted(_ command: InvalidationCommand, context: CallContext) {}
+
+  package func invalidationCompleted(_ command: InvalidationCommand, context: CallContext) {
+    noteInvalidation(command, .completed, context: context)
+  }
+
+  /// Records the invalidation in the history of each followed page that a
+  /// live or recently unmapped mapping put in the command's domain and range.
+  func noteInvalidation(_ command: InvalidationCommand, _ state: PageHistory.Invalidation.State, context: CallContext) {
+    let cache: String
+    var atcDevice: String?
+    var domainIDs: [Int?]
+    switch command.target {
+    case .iommu(let domainID, _, let leafOnly):
+      cache = leafOnly ? "IOTLB" : "IOTLB and walk caches"
+      domainIDs = [domainID]
+    case .atc(let name, let pasid):
+      cache = "ATC of \(name)"
+      atcDevice = name
+      guard let device = machine.devices.first(where: { $0.name == name }) else { return }
+      switch pasid {
+      case .some(.some(let p)): domainIDs = [device.domain(pasid: p)?.id]
+      case .some(.none): domainIDs = [device.domain?.id]
+      case .none: domainIDs = [device.domain?.id]
+      }
+      if domainIDs == [nil] { return }
+    }
+    let found = origins.withLock { o in domainIDs.flatMap { o.overlapping(domain: $0, range: command.range) } }
+    guard !found.isEmpty else { return }
+    let shift = UInt64(pageShift)
+    var groups: [(PageHistory.Invalidation, pages: [UInt64])] = []
+    var collected: UInt64 = 0
+    for (domainID, span) in found where collected < 4 * PageHistory.maximumFanOut {
+      let name = machine.domain(id: domainID)?.name ?? "domain \(domainID)"
+      let first = span.phys >> shift
+      let count = min(pages(span.size &+ (span.phys & (pageSize - 1))), PageHistory.maximumFanOut)
+      let (end, o) = first.addingReportingOverflow(count)
+      let inv = PageHistory.Invalidation(
+        cache: cache, command: command.name, unit: command.unit, device: atcDevice, domain: name,
+        first: span.iova,
+        last: span.iova &+ (span.size &- 1), everyIOVA: command.range == nil, state: state)
+      groups.append((inv, Array(first..<(o ? .max : end))))
+      collected += count
+    }
+    history.withLock { $0.record(groups, context: context) }
+  }
 
   package func kernelMessage(_ text: String, context: CallContext) {
     emit(
@@ -215,6 +259,7 @@ extension Sanitizer: MachineObserver {
   /// The corresponding Linux functions are `qi_check_fault()` (VT-d),
   /// `__arm_smmu_cmdq_skip_err()` (SMMUv3) and `iommu_print_event()` (AMD).
   package func atcInvalidationTimedOut(_ command: InvalidationCommand, device: Device, context: CallContext) {
+    noteInvalidation(command, .timedOut, context: context)
     var pasid: UInt32?
     if case .atc(_, let p) = command.target, let p { pasid = p }
     let log = Finding.atsTimeoutLog(
@@ -334,9 +379,11 @@ extension Sanitizer: MachineObserver {
     let debug = context.via.first == "dma_alloc_attrs" ? "debug_dma_alloc_coherent" : "debug_dma_map_phys"
     let stack = Array(context.chain([debug]).prefix(5))
     let object = machine.slabObjects(overlapping: phys.rawValue, length: 1).first
+    let budget = machine.memory.budget
     state.withLock {
-      $0.dmaEntries[DMAKey(device: device.name, address: dmaAddress.rawValue)] = DMAEntry(
-        size: size, direction: direction, phys: phys, stack: stack, object: object)
+      $0.addDMAEntry(
+        DMAKey(device: device.name, address: dmaAddress.rawValue),
+        DMAEntry(size: size, direction: direction, phys: phys, stack: stack, object: object), budget: budget)
     }
     checkDMAMapRange(device, dmaAddress: dmaAddress, size: size, phys: phys, context: context)
   }

@@ -13,8 +13,10 @@ extension Sanitizer {
       let finding = Finding.partialLargeUnmap(
         iova: iova, size: size, domain: domain.name, device: domain.attachedDevices.first?.device.name)
       report(finding, context: context)
-    case .resetPrepareReentry(let device):
-      let finding = Finding.resetPrepareReentry(device: device.name, bdf: device.bdf, domain: device.domain?.name)
+    case .resetPrepareReentry(let device, let holder):
+      let finding = Finding.resetPrepareReentry(
+        device: device.name, bdf: device.bdf, domain: device.domain?.name, group: device.groupDescription,
+        holder: holder === device ? nil : holder.name)
       report(finding, context: context)
     }
   }

@@ -69,6 +69,8 @@ package final class Sanitizer: Sendable {
     var dmaEntries: [DMAKey: DMAEntry] = [:]
     /// The first emulator resource limit hit; the counts are no longer exact.
     var resourceLimitError: String?
+    /// `bad_page()`'s burst counters.
+    var badPageLimit = BadPageRateLimit()
   }
   struct DMAKey: Hashable {
     var device: String
@@ -85,20 +87,36 @@ package final class Sanitizer: Sendable {
     var sgMappedEntries = 0
     /// The kmalloc object the mapping was made for (its serial), if it starts in one.
     var object: SlabObject? = nil
+
+    /// What an entry costs: its dictionary slot (key and entry) at the
+    /// dictionary's lowest load, and its stack.
+    var residentBytes: Int { 576 + 64 * stack.count }
   }
   let state = Mutex(State())
+
+  /// Gives back what the DMA-API debug entries were charged (the map
+  /// counts give back their sections themselves).
+  deinit {
+    let budget = machine.memory.budget
+    budget.release(state.withLock { $0.dmaEntries.values.reduce(0) { $0 + $1.residentBytes } }, .dmaDebugEntries)
+    budget.release(origins.withLock { $0.chargedBytes }, .mappingOrigins)
+    budget.release(history.withLock { $0.chargedBytes }, .pageHistory)
+  }
+
   /// Where the live mappings were made, for reports that name a page.
-  let origins = Mutex(MappingOrigins())
+  let origins: Mutex<MappingOrigins>
   /// The life of each page, for `--history` and reports' history tails.
   let history: Mutex<PageHistory>
 
   package init(machine: Machine, configuration: Configuration = Configuration()) {
     self.machine = machine
     self.configuration = configuration
-    self.history = Mutex(PageHistory(depth: configuration.historyDepth))
+    self.history = Mutex(PageHistory(depth: configuration.historyDepth, budget: machine.memory.budget))
+    self.origins = Mutex(MappingOrigins(budget: machine.memory.budget))
     let online = machine.memory.onlineRanges
     self.counts = MapCounts(
-      span: (online.first?.lowerBound ?? 0)..<(online.last?.upperBound ?? 0), ceiling: configuration.mapCountMax)
+      span: (online.first?.lowerBound ?? 0)..<(online.last?.upperBound ?? 0), ceiling: configuration.mapCountMax,
+      budget: machine.memory.budget)
     self.onlineRange = online.count == 1 ? online[0] : nil
     self.pageShift = machine.memory.pageShift
     self.pageSize = machine.memory.pageSize

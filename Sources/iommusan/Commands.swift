@@ -79,11 +79,11 @@ enum Commands {
     arguments: [
       (
         "subcommand",
-        "A subcommand: run, check, explore, merge, explain, bench, replay or help. Without one, the overview."
+        "A subcommand: run, check, explore, merge, conformance, explain, bench, replay or help. Without one, the overview."
       )
     ])
 
-  static let all = [run, check, explore, merge, explain, bench, replay]
+  static let all = [run, check, explore, merge, conformance, explain, bench, replay]
 
   /// ` (did you mean 'run'?)` for a misspelt subcommand, or "".
   static func didYouMean(_ name: String) -> String {
@@ -108,6 +108,7 @@ enum Commands {
       check                   Run folders of fixtures as a test suite.
       explore                 Search the interleavings of a fixture's task blocks for reports.
       merge                   Merge the JSON output of 'explore --shard' runs.
+      conformance             Check the checker: map counts against the page tables, per kernel.
       explain                 Explain a report kind and how to fix its cause.
       bench                   Measure the sanitizer's overhead as dma_map_benchmark does.
       replay                  Replay an ftrace log of iommu, kmem and dma events.

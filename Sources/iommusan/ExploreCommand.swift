@@ -11,11 +11,13 @@ extension Commands {
   static let explore = CommandSpec(
     name: "explore", abstract: "Search the interleavings of a fixture's task blocks for reports.",
     usage:
-      "iommusan explore [--preemptions <k>] [--seed <n>] [--runs <n>] [--all] [--shard <i/n>] [--jobs <n>] [--format <format>] [--cmdline <params>] [--history <pages>] [--html <file>] [--max-schedules <n>] <file> ...",
+      "iommusan explore [--preemptions <k>] [--no-por] [--seed <n>] [--runs <n>] [--all] [--shard <i/n>] [--jobs <n>] [--format <format>] [--cmdline <params>] [--history <pages>] [--html <file>] [--max-schedules <n>] <file> ...",
     discussion: """
       Runs each fixture under many schedules of its 'task NAME {' blocks, switching tasks at
       statement ends and at the kernel steps inside statements (docs/Explore.md). Without --seed
-      the search is systematic: every schedule with at most k preemptions, fewest first. With
+      the search is systematic, fewest preemptions first: every schedule of a small fixture
+      (at most \(ExploreOptions.exhaustiveLimit) interleavings), with partial-order reduction,
+      else (or with --preemptions) every schedule with at most k preemptions. With
       --seed it runs PCT, randomized with a bug depth of k+1. It stops at the first schedule
       that reports, or with --all (or 'expect schedules=' lines) goes on and keeps each distinct
       report (kind and site). Each finding prints the schedule that 'iommusan run --schedule'
@@ -24,7 +26,10 @@ extension Commands {
       a schedule reported or one did not hold; 2 on usage or parse errors, or a limit.
       """,
     options: [
-      ("preemptions", "k", "The most preemptions in a schedule (default: 2)."),
+      (
+        "preemptions", "k",
+        "The most preemptions in a schedule; without it a small fixture is explored exhaustively, a large one with 2."
+      ),
       ("seed", "n", "Randomized search (PCT) from this seed instead of the systematic one."),
       ("runs", "n", "Schedules PCT runs (default: 1000)."),
       ("shard", "i/n", "Explore part i (0-based) of n; 'iommusan merge' joins the parts' JSON output."),
@@ -42,6 +47,7 @@ extension Commands {
     ],
     flags: [
       ("all", "Collect every distinct report (kind and site) instead of stopping at the first."),
+      ("no-por", "No partial-order reduction in the exhaustive search (to compare)."),
       ("no-timestamps", "Leave out the printk timestamps of kernel lines."),
     ],
     arguments: [("file", "Fixture files to explore.")])
@@ -77,6 +83,8 @@ extension Commands {
     options.run = try runOptions(p)
     options.run.history = p.options["history"].map { $0.split(separator: ",").map(String.init) } ?? []
     options.preemptions = try whole(p, "preemptions", 0...64) ?? ExploreOptions.defaultPreemptions
+    options.bounded = p.options["preemptions"] != nil
+    options.por = !p.flags.contains("no-por")
     options.runs = try whole(p, "runs", 1...100_000_000) ?? ExploreOptions.defaultRuns
     options.maxSchedules = try whole(p, "max-schedules", 1...1_000_000_000) ?? options.maxSchedules
     options.all = p.flags.contains("all")
@@ -142,7 +150,9 @@ extension Commands {
     var out = ""
     if format == .kernel {
       out +=
-        "\(summary.file): explored \(plural(summary.schedules, "schedule")) (\(summary.mode), at most \(plural(summary.preemptionBound, "preemption"))), \(summary.pruned) pruned by the bound, "
+        "\(summary.file): explored \(plural(summary.schedules, "schedule")) (\(summary.searchDescription)), "
+        + (summary.preemptionBound == nil
+          ? "\(summary.reduced) pruned by partial-order reduction, " : "\(summary.pruned) pruned by the bound, ")
         + (summary.complete ? "complete" : "stopped") + "\n"
     }
     write(out, to: .standardOutput)
@@ -269,7 +279,8 @@ extension Commands {
       return 2
     }
     var out =
-      "fixture                                  schedules pruned  search s  sched/s  pruned/s  plain ms  sched ms  replay/plain  search/plain\n"
+      "                                         exhaustive, partial-order reduction     --no-por        --preemptions 2\n"
+      + "fixture                                  sched reduced search s sched/s red/s   sched search s   sched pruned search s  plain ms  replay/plain  sched/plain\n"
     for file in files {
       let parsed = FixtureRunner.parse(path: file)
       guard !parsed.hasErrors else {
@@ -279,12 +290,15 @@ extension Commands {
       let f = ExploreBenchFigures.measure(parsed)
       let name = String(file.split(separator: "/").last ?? Substring(file))
       func col(_ s: String, _ w: Int) -> String { String(repeating: " ", count: max(0, w - s.count)) + s }
+      let complete = f.search.complete && f.noPOR.complete && f.bounded.complete
       out +=
         name.padding(toLength: 40, withPad: " ", startingAt: 0)
-        + col("\(f.schedules)", 10) + col("\(f.pruned)", 7) + col(f.exploreSeconds.fixed(3), 10)
-        + col(f.schedulesPerSecond.fixed(0), 9) + col(f.prunedPerSecond.fixed(0), 10)
-        + col((f.plainSeconds * 1000).fixed(3), 10) + col((f.scheduleSeconds * 1000).fixed(3), 10)
-        + col(f.replayRatio.fixed(2), 14) + col(f.searchRatio.fixed(2), 14) + (f.complete ? "" : "  (stopped)") + "\n"
+        + col("\(f.search.schedules)", 6) + col("\(f.search.pruned)", 8) + col(f.search.seconds.fixed(3), 9)
+        + col(f.search.schedulesPerSecond.fixed(0), 8) + col(f.search.prunedPerSecond.fixed(0), 6)
+        + col("\(f.noPOR.schedules)", 8) + col(f.noPOR.seconds.fixed(3), 9)
+        + col("\(f.bounded.schedules)", 8) + col("\(f.bounded.pruned)", 7) + col(f.bounded.seconds.fixed(3), 9)
+        + col((f.plainSeconds * 1000).fixed(3), 10) + col(f.replayRatio.fixed(2), 14) + col(f.searchRatio.fixed(2), 13)
+        + (f.search.mode == "exhaustive" ? "" : "  (\(f.search.mode))") + (complete ? "" : "  (stopped)") + "\n"
     }
     write(out, to: .standardOutput)
     return 0

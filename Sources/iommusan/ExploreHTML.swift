@@ -19,8 +19,8 @@ extension Commands {
       if let t = s.task?.name, !tasks.contains(t) { tasks.append(t) }
     }
     var lines = [
-      "explored \(plural(summary.schedules, "schedule")) (\(summary.mode), at most "
-        + "\(plural(summary.preemptionBound, "preemption"))), " + (summary.complete ? "complete" : "stopped")
+      "explored \(plural(summary.schedules, "schedule")) (\(summary.searchDescription)), "
+        + (summary.complete ? "complete" : "stopped")
     ]
     if summary.findings.isEmpty { lines.append("no schedule reported") }
     // One run per schedule: findings that one schedule showed share its timelines.

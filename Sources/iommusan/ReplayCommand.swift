@@ -8,7 +8,7 @@ extension Commands {
   static let replay = CommandSpec(
     name: "replay", abstract: "Replay an ftrace log of iommu, kmem and dma events through the sanitizer.",
     usage:
-      "iommusan replay [--format <format>] [--page-size <size>] [--html <file>] [--no-progress] [--no-timestamps] [--no-history] [<file>]",
+      "iommusan replay [--format <format>] [--page-size <size>] [--html <file>] [--no-progress] [--no-timestamps] [--no-history] [--one-thread] [--parse-thread] [<file>]",
     discussion: """
       Reads /sys/kernel/tracing/trace or trace_pipe text, 'trace-cmd report' (or 'report -R') output or
       'perf script' output line by line, or trace-cmd's binary trace.dat (versions 6 and 7, uncompressed),
@@ -32,6 +32,11 @@ extension Commands {
       ("no-progress", "Never print the progress line on standard error."),
       ("no-timestamps", "Leave out the printk timestamps ('[    0.000000][    T1] ') of kernel lines."),
       ("no-history", "Keep no page histories (reports list no history; about a fifth faster on map-heavy traces)."),
+      (
+        "one-thread",
+        "Parse on the replaying thread (by default a text trace is parsed on a second thread when a CPU is idle)."
+      ),
+      ("parse-thread", "Parse a text trace on a second thread even when no CPU is idle."),
     ],
     arguments: [("file", "The trace file; '-' or nothing reads standard input.")])
 
@@ -52,6 +57,8 @@ extension Commands {
     let path = p.positionals.first ?? "-"
     var options = ReplayOptions(pageSize: pageSize, traceName: path)
     options.pageHistory = !p.flags.contains("no-history")
+    options.parseThread = !p.flags.contains("one-thread")
+    options.parseThreadAlways = p.flags.contains("parse-thread")
     let progress = ProgressLine(enabled: !p.flags.contains("no-progress"), linesWhenPiped: true)
     let out = BufferedOutput(beforeWrite: progress.clear)
     var kernel = KernelLog(

@@ -23,6 +23,7 @@ func main(_ argv: [String]) -> Int32 {
     case "replay": return try Commands.replayCommand(rest)
     case "explore": return try Commands.exploreCommand(rest)
     case "merge": return try Commands.mergeCommand(rest)
+    case "conformance": return try Commands.conformanceCommand(rest)
     case "bench": return try Commands.benchCommand(rest)
     case "bench-worker": return try Commands.benchWorkerCommand(rest)
     case "help":

@@ -103,6 +103,7 @@ func kernelText(_ r: FixtureResult) -> String {
     }
     let m = try #require(merged)
     #expect(shardSchedules == whole.schedules)
+    #expect(m.pruned == whole.pruned && m.reduced == whole.reduced)
     #expect(m.schedules == whole.schedules)
     #expect(m.coversAll)
     #expect(Set(m.findings.map(\.key)) == Set(whole.findings.map(\.key)))
@@ -110,11 +111,51 @@ func kernelText(_ r: FixtureResult) -> String {
     #expect(m.findings.map(\.preemptions) == whole.findings.sorted { $0.key < $1.key }.map(\.preemptions))
   }
 
+  /// With the partial-order reduction too, shards add up to the whole search.
+  @Test func shardsPartitionTheReducedSearch() throws {
+    let parsed = try parse("Fixtures/explore/independent-steps.fixture")
+    var options = ExploreOptions()
+    options.all = true
+    let whole = Explorer.explore(parsed, options: options)
+    #expect(whole.reduced > 0)
+    var schedules = 0
+    var reduced = 0
+    for i in 0..<3 {
+      options.shard = Shard(index: i, count: 3)
+      let part = Explorer.explore(parsed, options: options)
+      #expect(part.complete)
+      schedules += part.schedules
+      reduced += part.reduced
+    }
+    #expect(schedules == whole.schedules)
+    #expect(reduced == whole.reduced)
+  }
+
+  /// Bounded, the shards' schedules and pruned alternatives add up too.
+  @Test func shardsPartitionTheBoundedSearch() throws {
+    let parsed = try parse("Fixtures/explore/debug-pagealloc-check-race.fixture")
+    var options = ExploreOptions()
+    options.all = true
+    options.bounded = true
+    let whole = Explorer.explore(parsed, options: options)
+    #expect(whole.pruned > 0)
+    var schedules = 0
+    var pruned = 0
+    for i in 0..<2 {
+      options.shard = Shard(index: i, count: 2)
+      let part = Explorer.explore(parsed, options: options)
+      schedules += part.schedules
+      pruned += part.pruned
+    }
+    #expect(schedules == whole.schedules && pruned == whole.pruned)
+  }
+
   /// A bound of 0 runs only the schedules that switch where a task ends.
   @Test func preemptionBoundLimitsTheSearch() throws {
     let parsed = try parse("Fixtures/explore/ats-flr-race.fixture")
     var options = ExploreOptions()
     options.preemptions = 0
+    options.bounded = true
     let r0 = Explorer.explore(parsed, options: options)
     #expect(r0.findings.isEmpty)
     #expect(r0.pruned > 0)
@@ -122,6 +163,55 @@ func kernelText(_ r: FixtureResult) -> String {
     let r1 = Explorer.explore(parsed, options: options)
     #expect(r1.findings.map(\.preemptions) == [1])
     #expect(r1.schedules > r0.schedules)
+  }
+
+  /// A small fixture is explored exhaustively (every preemption count)
+  /// unless `--preemptions` is given; then the bound applies.
+  @Test func smallFixturesAreExhausted() throws {
+    let parsed = try parse("Fixtures/explore/ats-flr-race.fixture")
+    var options = ExploreOptions()
+    options.all = true
+    let all = Explorer.explore(parsed, options: options)
+    #expect(all.mode == "exhaustive" && all.preemptionBound == nil && all.pruned == 0 && all.complete)
+    options.bounded = true
+    let bounded = Explorer.explore(parsed, options: options)
+    #expect(bounded.mode == "systematic" && bounded.preemptionBound == 2 && bounded.pruned > 0)
+    #expect(all.schedules > bounded.schedules)
+  }
+
+  /// The partial-order reduction keeps every finding (kind and site) and
+  /// every `expect schedules=` verdict of the search without it, in fewer
+  /// schedules or as many.
+  @Test(arguments: exploreCorpus + ["Tests/ExploreTests/Fixtures/race-with-noise.fixture"])
+  func reductionKeepsFindings(_ path: String) throws {
+    let parsed = try parse(path)
+    var options = ExploreOptions()
+    options.all = true
+    let reduced = Explorer.explore(parsed, options: options)
+    options.por = false
+    let full = Explorer.explore(parsed, options: options)
+    #expect(reduced.complete && full.complete && full.reduced == 0)
+    #expect(Set(reduced.findings.map(\.key)) == Set(full.findings.map(\.key)))
+    #expect(reduced.findings.map(\.preemptions) == full.findings.map(\.preemptions))
+    #expect(reduced.expectationFailures.isEmpty == full.expectationFailures.isEmpty)
+    #expect(
+      reduced.expectations.map { reduced.holds($0.expectation, held: $0.held) }
+        == full.expectations.map { full.holds($0.expectation, held: $0.held) })
+    #expect(reduced.schedules <= full.schedules)
+  }
+
+  /// Steps on other pages commute: the reduction skips their reorderings.
+  @Test func reductionPrunesIndependentSteps() throws {
+    for path in ["Fixtures/explore/independent-steps.fixture", "Tests/ExploreTests/Fixtures/race-with-noise.fixture"] {
+      let parsed = try parse(path)
+      var options = ExploreOptions()
+      options.all = true
+      let reduced = Explorer.explore(parsed, options: options)
+      options.por = false
+      let full = Explorer.explore(parsed, options: options)
+      #expect(reduced.reduced > 0, "\(path)")
+      #expect(reduced.schedules < full.schedules, "\(path)")
+    }
   }
 
   /// PCT finds the ATS race from a seed, and its schedule, minimized, replays it.
@@ -158,6 +248,22 @@ func kernelText(_ r: FixtureResult) -> String {
   }
 
   /// A schedule that names a task that cannot run is an error, not a trap.
+  /// A device access is two steps: its translation is a scheduling point
+  /// (`translated`), and the access lands after it. A strict unmap's
+  /// invalidation waits for the request in flight (it lands before the
+  /// unmap returns), so the page freed next is not written.
+  @Test func deviceAccessIsTranslationThenAccess() throws {
+    let parsed = try parse("Fixtures/explore/lazy-flush-queue-race-strict.fixture")
+    // Point 1: start (nic); point 2: after nic's translation, where only cpu/timer/nic can run.
+    let (_, mismatch) = Explorer.replay(
+      parsed, schedule: try Schedule(parsing: "nic:1,nobody:1"), options: RunOptions())
+    #expect(mismatch?.message.contains("schedule point 2 (line 21 translated)") == true, "\(mismatch?.message ?? "")")
+    // nic translated, then cpu unmaps (draining the write), frees and allocates.
+    let (r, m) = Explorer.replay(parsed, schedule: try Schedule(parsing: "nic:1,cpu:5"), options: RunOptions())
+    #expect(m == nil)
+    #expect(r.reports.isEmpty, "\(r.reports.map(\.kind))")
+  }
+
   @Test func mismatchedScheduleIsAnError() throws {
     let parsed = try parse("Fixtures/explore/ats-flr-race.fixture")
     let (_, mismatch) = Explorer.replay(parsed, schedule: try Schedule(parsing: "nic:1"), options: RunOptions())

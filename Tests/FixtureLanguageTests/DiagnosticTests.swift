@@ -252,7 +252,7 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "unexpectedArgument", preamble: true,
       "free_pages buf buf",
-      ["5:16: error: unexpected argument 'buf' (usage: free_pages NAME [order=N])"]),
+      ["5:16: error: unexpected argument 'buf' (usage: free_pages NAME|pfn=N [order=N])"]),
     DiagnosticCase(
       "unexpectedArgumentNone", preamble: true,
       "flush_tlb_all now",
@@ -260,7 +260,7 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     DiagnosticCase(
       "missingPositional", preamble: true,
       "free_pages",
-      ["5:1: error: missing NAME for 'free_pages' (usage: free_pages NAME [order=N])"]),
+      ["5:1: error: missing NAME for 'free_pages' (usage: free_pages NAME|pfn=N [order=N])"]),
     DiagnosticCase(
       "missingKey", preamble: true,
       "iommu_map d iova=0x1000 phys=buf",
@@ -834,7 +834,7 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
     #expect(
       parsed.diagnostics.map(\.description) == [
         "t.fixture:1:12: error: use of unbound name 'nope'",
-        "t.fixture:1:17: error: unexpected argument 'extra' (usage: free_pages NAME [order=N])",
+        "t.fixture:1:17: error: unexpected argument 'extra' (usage: free_pages NAME|pfn=N [order=N])",
         "t.fixture:2:1: error: unknown statement 'alloc_page'; did you mean 'alloc_pages'?",
         "t.fixture:3:1: error: missing key 'phys=' for 'iommu_map' (usage: iommu_map DOMAIN iova=ADDR phys=ADDR size=SIZE [prot=r|w|rw])",
         "t.fixture:3:1: error: missing key 'size=' for 'iommu_map' (usage: iommu_map DOMAIN iova=ADDR phys=ADDR size=SIZE [prot=r|w|rw])",

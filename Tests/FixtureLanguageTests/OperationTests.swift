@@ -114,6 +114,11 @@ import Testing
 
   @Test func memoryStatements() {
     #expect(operation("free_pages buf") == .freePages(name("buf", 5, 12), order: nil))
+    #expect(operation("free_pages pfn=0x8_0010") == .freePagesAt(pfn: 0x8_0010, order: 0))
+    #expect(operation("free_pages pfn=0x80010 order=2") == .freePagesAt(pfn: 0x8_0010, order: 2))
+    #expect(
+      diagnostics("free_pages pfn=0x80010 buf")
+        == ["1:24: error: unexpected argument 'buf' (usage: free_pages NAME|pfn=N [order=N])"])
     #expect(operation("v = vmalloc 12K") == .vmalloc(size: 12 << 10))
     #expect(operation("v = vmalloc 8K\nvfree v") == .vfree(name("v", 6, 7)))
     #expect(

@@ -43,3 +43,65 @@ import Testing
     #expect(text.contains("pfn_to_dma_pte"))
   }
 }
+
+/// `free_pages pfn=`, `bad_page()`'s rate limit and taint.
+@Suite struct AllocatorPFNAndRateLimitTests {
+  func run(_ path: String, _ options: RunOptions = RunOptions()) -> FixtureResult {
+    FixtureRunner.run(path: repositoryRoot + "/" + path, options: options)
+  }
+
+  @Test func freeOfANeverAllocatedPageAndOfATailPage() {
+    let r = run("Fixtures/allocator/free-never-allocated.fixture")
+    #expect(r.passed && r.exitStatus == 1)
+    let pages = r.reports.map { $0.details.first { $0.key == "page" }?.value }
+    #expect(pages == [.string("never allocated"), .string("tail page of a live allocation")])
+    #expect(r.reports.allSatisfy { $0.kind == .pageDoubleFree && $0.headline.contains("VM_BUG_ON_PAGE") })
+    let near = run("Fixtures/allocator/free-by-pfn-allocated.fixture")
+    #expect(near.passed && near.exitStatus == 0 && near.reports.isEmpty)
+  }
+
+  @Test func pfnOutsideRAMIsEINVAL() {
+    let r = FixtureRunner.run(file: "t.fixture", source: Array("free_pages pfn=0x10\nexpect error EINVAL\n".utf8))
+    #expect(r.passed)
+    #expect(r.reports.isEmpty)
+  }
+
+  @Test func badPageBurstThenSuppressedMessage() throws {
+    let r = run("Fixtures/allocator/bad-page-rate-limit.fixture")
+    #expect(r.passed)
+    #expect(r.reports.count == 61)
+    // The line goes with the first report after the quiet minute, before its BUG line.
+    let withLine = r.reports.filter { !$0.kernelLog.isEmpty }
+    #expect(withLine.count == 1)
+    let next = try #require(withLine.first)
+    #expect(next.kernelLog == ["BUG: Bad page state: 67 messages suppressed"])
+    #expect(next.time == 60_000_000_000 && next == r.reports.last)
+    let text = KernelTextRenderer().lines(next)
+    #expect(
+      text.prefix(2).map { $0 } == [
+        "BUG: Bad page state: 67 messages suppressed", "BUG: Bad page state in process bad-page-rate-l  pfn:80081",
+      ])
+    let near = run("Fixtures/allocator/bad-page-burst-of-60.fixture")
+    #expect(near.passed && near.reports.count == 60)
+    #expect(near.reports.allSatisfy { $0.kernelLog.isEmpty })
+  }
+
+  @Test func suppressedReportIsInThePageHistory() throws {
+    var options = RunOptions()
+    options.history = ["p[100]"]
+    let r = run("Fixtures/allocator/bad-page-rate-limit.fixture", options)
+    let life = try #require(r.histories.first)
+    #expect(life.events.contains { $0.event == "report" && $0.text.contains("not printed") })
+  }
+
+  @Test func laterReportsCarryTheBadPageTaint() {
+    let r = run("Fixtures/allocator/free-order-too-large.fixture")
+    var log = KernelLog(timestamps: false)
+    let texts = r.reports.map { log.report($0) }
+    #expect(texts.count == 2)
+    #expect(texts[0].contains("Not tainted"))
+    #expect(texts[1].contains("Tainted: G    B               7.0.0"))
+    #expect(texts[1].contains("Tainted: [B]=BAD_PAGE\n"))
+    #expect(log.taints == .badPage)
+  }
+}

@@ -126,6 +126,35 @@ struct CommandLineTests {
 }
 
 extension CommandLineTests {
+  /// `explore --jobs 2` finds what `--jobs 1` finds (keys, preemptions,
+  /// schedules), and prints the same bytes every time.
+  @Test func exploreJobsAgreeAndAreDeterministic() throws {
+    let fixture = repositoryRoot + "/Fixtures/explore/debug-pagealloc-check-race.fixture"
+    func record(_ out: String) throws -> [String: Any] {
+      let line = try #require(out.split(separator: "\n").last { $0.hasPrefix("{\"explore\"") })
+      let top = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+      return try #require(top["explore"] as? [String: Any])
+    }
+    func findings(_ r: [String: Any]) -> [String] {
+      ((r["findings"] as? [[String: Any]]) ?? []).map { "\($0["key"] ?? "") \($0["preemptions"] ?? "")" }.sorted()
+    }
+    let one = try Self.run(["explore", "--all", "--format", "json", "--jobs", "1", fixture])
+    let two = try Self.run(["explore", "--all", "--format", "json", "--jobs", "2", fixture])
+    let again = try Self.run(["explore", "--all", "--format", "json", "--jobs", "2", fixture])
+    #expect(one.status == 1 && two.status == 1)
+    #expect(two.stdout == again.stdout)
+    let r1 = try record(one.stdout)
+    let r2 = try record(two.stdout)
+    #expect(r2["shards"] as? [Int] == [0, 1])
+    #expect(r1["schedules"] as? Int == r2["schedules"] as? Int)
+    #expect(r1["complete"] as? Bool == true && r2["complete"] as? Bool == true)
+    #expect(findings(r1) == findings(r2))
+    #expect(!findings(r1).isEmpty)
+    let kernel1 = try Self.run(["explore", "--all", "--jobs", "2", fixture])
+    let kernel2 = try Self.run(["explore", "--all", "--jobs", "2", fixture])
+    #expect(kernel1.stdout == kernel2.stdout)
+  }
+
   /// `explore --html`: the finding's schedule as `explore` prints it (and
   /// `run --schedule` takes it), its run's timeline with a lane for each
   /// task block, the device and the IOTLB; in a browser with JavaScript

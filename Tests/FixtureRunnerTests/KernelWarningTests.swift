@@ -16,6 +16,17 @@ import Testing
     RunOutputRenderer(format: .kernel, timestamps: false).stdout(result)
   }
 
+  /// Issue 20 item 5: the `CPU:` line names the `emu.kernel=` release, the newest by default.
+  @Test func releaseFollowsEmuKernel() {
+    let body =
+      "iommu vtd0 model=vtd\nd = domain vtd0\np = alloc_pages\niommu_map d iova=0x1000 phys=p size=4K\nfree_pages p\n"
+    let old = kernelText(run("cmdline \"emu.kernel=6.19.11\"\n" + body))
+    #expect(old.contains("Not tainted 6.19.11-iommusan #1"))
+    let newest = kernelText(run(body))
+    #expect(newest.contains("Not tainted \(KernelVersion.newest)-iommusan #1"))
+    #expect(!newest.contains("7.0.0-iommusan"))
+  }
+
   /// Each `WARNING:` line of the kernel text opens one report's splat, and
   /// each WARN-shaped report has one: over the whole corpus.
   @Test(arguments: corpus)

@@ -1,4 +1,5 @@
 import FixtureRunner
+import Foundation
 import KernelTypes
 import Reports
 import Testing
@@ -156,12 +157,65 @@ import Testing
     let r = FixtureRunner.run(file: "t.fixture", source: Array(text.utf8), options: options)
     let life = try #require(r.histories.first)
     #expect(r.histories.count == 1 && life.page == "buf")
-    #expect(life.events.map(\.event) == ["alloc", "map", "dma", "unmap", "free"])
-    #expect(life.events.map(\.line) == [4, 5, 6, 7, 8])
+    // The unmap's IOTLB flush (strict mode) is in the history too.
+    #expect(life.events.map(\.event) == ["alloc", "map", "dma", "unmap", "invalidation", "free"])
+    #expect(life.events.map(\.line) == [4, 5, 6, 7, 7, 8])
     #expect(r.warnings.contains { $0.message.contains("--history nope: no name 'nope' is bound") })
     // Every report about a page carries the page's last events.
     let leak = Self.run(Self.topology + "buf = alloc_pages order=0\nh = dma_map nic0 buf size=4K\nfree_pages buf\n")
     let report = try #require(leak.reports.first)
     #expect(report.history.map(\.event) == ["alloc", "map", "free", "report"])
+  }
+}
+
+/// Invalidations in a page's history (`run --history`).
+@Suite struct InvalidationHistoryTests {
+  func history(_ source: String, page: String) throws -> [PageHistoryEvent] {
+    var options = RunOptions()
+    options.history = [page]
+    let r = FixtureRunner.run(file: "t.fixture", source: Array(source.utf8), options: options)
+    return try #require(r.histories.first).events
+  }
+
+  @Test func strictUnmapFlushIsInTheHistory() throws {
+    let events = try history(
+      """
+      iommu vtd0 model=vtd
+      device nic0 iommu=vtd0
+      buf = alloc_pages
+      h = dma_map nic0 buf size=4K dir=from-device
+      dma_unmap h
+      """, page: "buf")
+    let inv = try #require(events.first { $0.event == "invalidation" })
+    #expect(inv.line == 5)
+    #expect(inv.cache == "IOTLB" && inv.state == "issued and completed")
+    #expect(inv.domain == "nic0:default" && inv.iova == 0xffff_f000 && inv.iovaLast == 0xffff_ffff)
+    #expect(inv.text.hasPrefix("invalidation of the IOTLB (IOTLB PSI IH=1 on vtd0) for nic0:default iova 0xfffff000-"))
+    #expect(events.map(\.event) == ["alloc", "map", "unmap", "invalidation"])
+  }
+
+  @Test func atcTimeoutStaysIssued() throws {
+    let events = try history(
+      String(
+        decoding: try Data(
+          contentsOf: URL(fileURLWithPath: repositoryRoot + "/Fixtures/driver-bugs/reset-with-ats-pending.fixture")),
+        as: UTF8.self),
+      page: "buf")
+    let atc = try #require(events.last { $0.event == "invalidation" })
+    #expect(atc.cache == "ATC of gpu0" && atc.state == "issued, timed out")
+  }
+
+  @Test func aPageOutsideTheRangeGetsNoInvalidation() throws {
+    let events = try history(
+      """
+      iommu vtd0 model=vtd
+      device nic0 iommu=vtd0
+      a = alloc_pages
+      b = alloc_pages
+      ha = dma_map nic0 a size=4K dir=from-device
+      hb = dma_map nic0 b size=4K dir=from-device
+      dma_unmap ha
+      """, page: "b")
+    #expect(!events.contains { $0.event == "invalidation" })
   }
 }

@@ -126,4 +126,40 @@ struct GatherVersionTests {
         try unmapCommands(v, model: .smmuv3, gathers: false) == ["TLBI_NH_ASID": 1, "CMD_SYNC": 1], "\(v)")
     }
   }
+
+  @Test("SMMUv3 range invalidation: TG from the granule, TTL from the level, NUM/SCALE (__arm_smmu_tlb_inv_range)")
+  func smmuRangeEncoding() throws {
+    let rig = try Rig(.smmu4K)
+    func names(_ r: ClosedRange<UInt64>, leaf: Bool, granule: UInt64, bitmap: UInt64) -> [String] {
+      rig.unit.rangeCommands(domainID: 1, range: r, leafOnly: leaf, granule: granule, pgsizeBitmap: bitmap).map {
+        "\($0.name) @\(String($0.range!.lowerBound, radix: 16))"
+      }
+    }
+    let bitmap4K: UInt64 = 0x4020_1000
+    // A 2M block: one command, level 2, 512 pages.
+    #expect(
+      names(0x4000_0000...0x401f_ffff, leaf: true, granule: 0x20_0000, bitmap: bitmap4K) == [
+        "TLBI_NH_VA Leaf=1 TG=1 TTL=2 NUM=0 SCALE=9 @40000000"
+      ])
+    // 33 pages: the lowest set bits first, one page then 32.
+    #expect(
+      names(0x5000_0000...0x5002_0fff, leaf: true, granule: 4096, bitmap: bitmap4K) == [
+        "TLBI_NH_VA Leaf=1 TG=1 TTL=3 NUM=0 SCALE=0 @50000000", "TLBI_NH_VA Leaf=1 TG=1 TTL=3 NUM=0 SCALE=5 @50001000",
+      ])
+    // A walk of one page: TTL=0 and two pages, so that NUM and SCALE are not both 0.
+    #expect(
+      names(0x6000_0000...0x6000_0fff, leaf: false, granule: 4096, bitmap: bitmap4K) == [
+        "TLBI_NH_VA Leaf=0 TG=1 TTL=0 NUM=0 SCALE=1 @60000000"
+      ])
+    // A 16K granule: TG=2, a 16K leaf at level 3, 31 pages in one command.
+    #expect(
+      names(0...(31 * 0x4000 - 1), leaf: true, granule: 0x4000, bitmap: 0x200_4000) == [
+        "TLBI_NH_VA Leaf=1 TG=2 TTL=3 NUM=30 SCALE=0 @0"
+      ])
+    // VT-d keeps one command.
+    let vtd = try Rig(.vtd)
+    #expect(
+      vtd.unit.rangeCommands(domainID: 1, range: 0...0x2fff, leafOnly: true, granule: 4096, pgsizeBitmap: bitmap4K)
+        .count == 1)
+  }
 }

@@ -94,4 +94,117 @@ import Testing
     m.tearDown()
     #expect(budget.used(.domains) == 0)
   }
+
+  /// Every category has a counter and a name of its own.
+  @Test func everyCategoryHasACounterAndAName() {
+    #expect(ResidentCategory.allCases.count == 18)
+    #expect(Set(ResidentCategory.allCases.map(\.label)).count == ResidentCategory.allCases.count)
+    let budget = ResidentBudget()
+    for (i, c) in ResidentCategory.allCases.enumerated() { #expect(budget.charge(i + 1, c)) }
+    for (i, c) in ResidentCategory.allCases.enumerated() { #expect(budget.used(c) == UInt64(i + 1)) }
+  }
+
+  /// Usage figures: one decimal below 10 units, so a list adds up to about the limit.
+  @Test func usageFigures() {
+    #expect(ResidentBudget.describe(480) == "480B")
+    #expect(ResidentBudget.describe(2048) == "2K")
+    #expect(ResidentBudget.describe(1536) == "1.5K")
+    #expect(ResidentBudget.describe(1_992_294) == "1.8M")
+    #expect(ResidentBudget.describe(812 << 10 | 1000) == "812K")
+  }
+
+  /// IOTLB (and ATC) entries are charged while cached, given back when
+  /// evicted or invalidated; an entry the budget refuses is not cached.
+  @Test func cacheEntriesAreChargedWhileCached() {
+    let budget = ResidentBudget()
+    var cache = LeafCache(capacity: 4, budget: budget, category: .atcEntries)
+    func entry(_ i: UInt64) -> LeafEntry {
+      LeafEntry(
+        tag: CacheTag(domainID: 1), iova: i << 12, shift: 12, phys: i << 12, readable: true, writable: true,
+        user: false, epoch: 1)
+    }
+    for i in 0..<3 { cache.insert(entry(UInt64(i))) }
+    #expect(budget.used(.atcEntries) == UInt64(3 * LeafCache.entryBytes))
+    for i in 3..<6 { cache.insert(entry(UInt64(i))) }  // two evictions
+    #expect(cache.count == 4 && budget.used(.atcEntries) == UInt64(4 * LeafCache.entryBytes))
+    cache.invalidate(domainID: nil)
+    #expect(budget.used == 0)
+
+    let small = ResidentBudget(limit: UInt64(2 * WalkCache.entryBytes))
+    var walk = WalkCache(capacity: 64, budget: small)
+    for d in 0..<3 {
+      walk.insert(
+        WalkEntry(
+          tag: CacheTag(domainID: 1), depth: d, iovaBase: 0, span: 1 << 30, table: 0x1000, generation: 1,
+          user: false, writable: true), format: .x86IO)
+    }
+    #expect(walk.count == 2 && small.limitReached)
+    #expect(small.used(.walkCacheEntries) == UInt64(2 * WalkCache.entryBytes))
+  }
+
+  /// The IOVA tree charges a node slot once (a freed slot is reused), and
+  /// the range caches a magazine per 127 cached ranges; a flush of the
+  /// depot gives its magazines back.
+  @Test func iovaNodesAndMagazines() throws {
+    let budget = ResidentBudget()
+    var a = IOVAAllocator(granuleShift: 12, budget: budget)
+    var pfns: [UInt64] = []
+    for _ in 0..<300 {
+      let pfn = a.allocateFast(pages: 1, limitPFN: 1 << 20, flushRCache: true)
+      pfns.append(try #require(pfn))
+    }
+    #expect(budget.used(.iovaNodes) == UInt64(300 * IOVAAllocator.nodeBytes))
+    for p in pfns { a.freeFast(pfn: p, pages: 1) }
+    // 300 ranges: the loaded and previous magazines full, one in the depot... and one more loaded.
+    let magazines = a.rcaches[0].magazines
+    #expect(magazines == 3)
+    #expect(budget.used(.iovaMagazines) == UInt64(magazines * IOVARCache.magazineBytes))
+    a.freeGlobalCachedIOVAs()
+    #expect(budget.used(.iovaMagazines) == UInt64(a.rcaches[0].magazines * IOVARCache.magazineBytes))
+    #expect(a.rcaches[0].magazines < magazines)
+    // Freed nodes' slots are reused: no new charge.
+    for _ in 0..<300 { _ = a.allocateFast(pages: 1, limitPFN: 1 << 20, flushRCache: true) }
+    #expect(budget.used(.iovaNodes) == UInt64(300 * IOVAAllocator.nodeBytes))
+    #expect(a.chargedBytes.nodes == 300 * IOVAAllocator.nodeBytes)
+  }
+
+  /// dma-iommu's records are charged per live mapping; lazy unmaps charge
+  /// the flush queue until the flush; kmalloc records until kfree; and a
+  /// torn-down machine gives everything back.
+  @Test func dmaStateAndSlabObjectsGiveTheirChargeBack() throws {
+    let memory = PhysicalMemory(config: MemoryConfiguration(size: 1 << 30), residentLimit: 64 << 20)
+    let budget = memory.budget
+    do {
+      let m = Machine(memory: memory, policy: MachinePolicy(strict: false))
+      defer { m.tearDown() }
+      let unit = try m.addIOMMU(name: "smmu0", model: .smmuv3)
+      let dev = try m.addDevice(name: "nic", unit: unit, ats: true, context: ctx)
+      let page = try m.memory.allocPages(order: 0, context: ctx)
+      let phys = page.head.address(pageShift: m.memory.pageShift)
+      var handles: [IOVA] = []
+      for _ in 0..<50 {
+        handles.append(try m.dmaMap(dev, phys: phys, size: 4096, direction: .bidirectional, context: ctx))
+      }
+      #expect(budget.used(.dmaMappings) == UInt64(50 * DMAMapping.residentBytes))
+      for h in handles { m.dmaUnmap(dev, dmaAddress: h, size: 4096, direction: .bidirectional, context: ctx) }
+      #expect(budget.used(.dmaMappings) == 0)
+      #expect(budget.used(.flushQueueEntries) > 0)
+      m.advance(by: FlushQueue.timeoutNS * 2, context: ctx)
+      #expect(budget.used(.flushQueueEntries) == 0)
+
+      var objects: [SlabObject] = []
+      for _ in 0..<10 { objects.append(try m.kmalloc(size: 64, gfp: .kernel, context: ctx)) }
+      let slab = UInt64(SlabAllocator.Slab.residentBytes(capacity: 64))
+      #expect(budget.used(.slabObjects) > slab)
+      for o in objects { try m.kfree(o.address, context: ctx) }
+      // The CPU slab stays, as SLUB keeps it.
+      #expect(budget.used(.slabObjects) == slab)
+      let h = try m.dmaMap(dev, phys: phys, size: 4096, direction: .bidirectional, context: ctx)
+      _ = m.atsTranslate(dev, iova: h, pasid: nil, context: ctx)
+      #expect(budget.used(.atcEntries) == UInt64(LeafCache.entryBytes))
+    }
+    // The machine is gone: its domains, units and devices gave back what they held.
+    #expect(budget.used(.dmaMappings) == 0 && budget.used(.iovaNodes) == 0 && budget.used(.domains) == 0)
+    #expect(budget.used(.atcEntries) == 0 && budget.used(.iotlbEntries) == 0)
+  }
 }

@@ -110,8 +110,12 @@ struct Rig {
   }
 
   /// How many times the unit has issued `command` since `before`.
+  /// Commands issued named `command`, or `command` and its fields (SMMUv3's `TG=1 TTL=3 NUM=0 SCALE=0`).
   func issued(_ command: String, since before: CacheStats) -> UInt64 {
-    (unit.stats.invalidations[command] ?? 0) - (before.invalidations[command] ?? 0)
+    func count(_ s: CacheStats) -> UInt64 {
+      s.invalidations.filter { $0.key == command || $0.key.hasPrefix(command + " ") }.values.reduce(0, +)
+    }
+    return count(unit.stats) - count(before)
   }
 
   /// Table pages of a domain, by address.

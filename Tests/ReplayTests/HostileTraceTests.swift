@@ -1,5 +1,6 @@
 import KernelTypes
 import Replay
+import Reports
 import Testing
 
 /// The hostile shapes of docs/Robustness.md ("Replay on hostile traces") at
@@ -51,6 +52,33 @@ import Testing
     }
     let (reports, summary) = TraceReplay.replay(text: t.text)
     #expect(reports.isEmpty)
+    #expect(summary.ambiguousAttributions == 0)
+  }
+
+  /// Issue 15 item 3: a device's space keeps no index once it maps nothing,
+  /// and a fault after the unmap still finds the device's released range.
+  @Test func emptiedSpacesDropTheirIndexAndKeepAttribution() {
+    var t = TraceBuilder()
+    for d in 0..<2000 {
+      let dev = "0000:\(String(format: "%02x", d >> 3)):00.\(d & 7)"
+      t.map(0xffff_f000, 0x8000_0000 + UInt64(d) << 12, 4096)
+      t.dma("dma_map_page", dev, 0xffff_f000, 4096)
+      t.unmap(0xffff_f000, 4096)
+      t.dma("dma_unmap_page", dev, 0xffff_f000, 4096)
+    }
+    t.map(0x1000, 0x9000_0000, 4096)
+    t.dma("dma_map_page", "0000:ff:00.0", 0x1000, 4096)
+    t.fault("0000:00:00.5", 0xffff_f000)
+    var reports: [Report] = []
+    let replayer = TraceReplayer { reports.append($0) }
+    replayer.consume(t.text)
+    let summary = replayer.finish()
+    #expect(summary.deviceSpaces == 2001)
+    #expect(replayer.spaceCount == 2002)
+    // Only the space that still maps something (and none of the emptied ones) holds an index.
+    #expect(replayer.spacesWithIndex == 1)
+    #expect(reports.map(\.kind) == [.faultAfterUnmap])
+    #expect(reports.first?.domain == "0000:00:00.5")
     #expect(summary.ambiguousAttributions == 0)
   }
 }

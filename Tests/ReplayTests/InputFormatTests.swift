@@ -56,6 +56,36 @@ import Testing
     #expect(raw == text)
   }
 
+  /// A version 7 trace.dat captured on this project's machine (Linux 6.18, trace-cmd 3.1.6: tracefs
+  /// instance, `trace-cmd extract`, `trace-cmd convert --compression none`, `.ci/trim-trace-dat`),
+  /// and `trace-cmd report` of it: the same events, the same lost-event markers, the same summary.
+  @Test func traceDatV7MatchesItsReport() throws {
+    let data = try Data(contentsOf: Self.formats.appendingPathComponent("formats/kmem-io.v7.dat"))
+    let fromDat: [String] = try data.withUnsafeBytes { raw in
+      let dat = try TraceDat(raw)
+      #expect(dat.version == 7)
+      var out: [String] = []
+      dat.forEachLine { line in
+        if let r = TraceLine.parse(String(decoding: line, as: UTF8.self)).record { out.append(Self.key(r)) }
+      }
+      return out
+    }
+    let text = try Self.records(text: "formats/kmem-io.v7.report.txt")
+    #expect(fromDat.count == 1049)
+    #expect(fromDat == text)
+    let dat = try Self.replayFile("formats/kmem-io.v7.dat").summary
+    let report = try Self.replayFile("formats/kmem-io.v7.report.txt").summary
+    #expect(dat.format == "trace.dat v7")
+    #expect(report.format == "trace-cmd")
+    #expect(dat.malformedLines == 0 && report.malformedLines == 0)
+    #expect(dat.eventCounts == report.eventCounts)
+    #expect(dat.reports == 0 && report.reports == 0)
+    // `CPU:0 [3422 EVENTS DROPPED]` in the text, the ring buffer's missed-events count in the file.
+    #expect(dat.lostEventMarkers == 2 && report.lostEventMarkers == 2)
+    #expect(dat.lostEvents == report.lostEvents)
+    #expect(report.lostEvents == 3422 + 8921)
+  }
+
   @Test func summariesNameTheFormat() throws {
     let dat = try Self.replayFile("formats/kmem-dd.v6.dat").summary
     let text = try Self.replayFile("formats/kmem-dd.report.txt").summary

@@ -217,6 +217,9 @@ import Testing
     #expect(TraceLine.parse("##### CPU 2 buffer started ####").kind == .header)
     #expect(TraceLine.parse("CPU:0 [LOST EVENTS]").kind == .lostEvents(cpu: 0, count: nil))
     #expect(TraceLine.parse("CPU:11 [LOST 4021 EVENTS]").kind == .lostEvents(cpu: 11, count: 4021))
+    // trace-cmd report's own form (tracecmd/trace-read.c).
+    #expect(TraceLine.parse("CPU:0 [3422 EVENTS DROPPED]").kind == .lostEvents(cpu: 0, count: 3422))
+    #expect(TraceLine.parse("CPU:1 [EVENTS DROPPED]").kind == .lostEvents(cpu: 1, count: nil))
     #expect(TraceLine.parse("").kind == .blank)
     #expect(TraceLine.parse("   \t ").kind == .blank)
   }

@@ -415,7 +415,7 @@ enum GoldenReports {
   static var pageDoubleFree: Report {
     let file = "Fixtures/acme-cam-teardown.fixture"
     return Report(
-      .pageRefcountUnderflow(pfn: PFN(0x80070), phys: PhysicalAddress(0x8007_0000), order: 0, neverAllocated: false),
+      .pageRefcountUnderflow(pfn: PFN(0x80070), phys: PhysicalAddress(0x8007_0000), order: 0, page: .freedAlready),
       callers: [
         k("__free_pages"), guilty("acme_cam_free_frame", "acme_cam", file, 31), m("acme_cam_stop", "acme_cam"),
         k("v4l2_release"), k("__fput"),
@@ -643,7 +643,7 @@ enum GoldenReports {
   static var resetPrepareReentry: Report {
     let file = "Fixtures/acme-nic-reset.fixture"
     return Report(
-      .resetPrepareReentry(device: "nic0", bdf: "0000:00:03.0", domain: "vtd0:blocked"),
+      .resetPrepareReentry(device: "nic0", bdf: "0000:00:03.0", domain: "vtd0:blocked", group: "iommu group 2"),
       callers: [
         k("pcie_flr"), guilty("acme_nic_reset_prepare", "acme_nic", file, 14), k("pci_dev_save_and_disable"),
         k("pci_reset_function"),

@@ -70,7 +70,7 @@ import Testing
 
   @Test func taintedAndModernFormats() {
     let report = GoldenReports.freedWhileMapped
-    let tainted = KernelTextRenderer(tainted: true).lines(report)
+    let tainted = KernelTextRenderer(taints: .warn).lines(report)
     #expect(
       tainted.contains(
         "CPU: 0 UID: 0 PID: 1042 Comm: acme-nvme-hmb Tainted: G        W           7.0.0-iommusan #1 PREEMPT(full) "))
@@ -111,7 +111,7 @@ import Testing
         freeStack: [StackFrame(evil)]),
       trailer: [evil])
     for format in KernelTextRenderer.WarningLineFormat.allCases {
-      let renderer = KernelTextRenderer(warningLineFormat: format, tainted: true)
+      let renderer = KernelTextRenderer(warningLineFormat: format, taints: .warn)
       let text = renderer.render(report)
       let lines = renderer.lines(report)
       #expect(text == lines.joined(separator: "\n") + "\n")

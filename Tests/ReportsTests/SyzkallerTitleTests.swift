@@ -39,7 +39,7 @@ import Testing
     let expected = "WARNING in \(guilty.function)"
     for format in KernelTextRenderer.WarningLineFormat.allCases {
       for tainted in [false, true] {
-        let text = KernelTextRenderer(warningLineFormat: format, tainted: tainted).render(report)
+        let text = KernelTextRenderer(warningLineFormat: format, taints: tainted ? .warn : []).render(report)
         let parsed = try #require(parser.parse(text))
         #expect(parsed.title == expected, "\(format) tainted=\(tainted)")
         #expect(parsed.corrupted == nil, "\(parsed.corrupted ?? "")")

@@ -270,14 +270,18 @@ extension Machine {
 
   private func invalidateBond(_ b: SVABond, range: ClosedRange<UInt64>?, context: CallContext) {
     let u = b.domain.unit
-    let cmd =
+    // SMMUv3: arm_smmu_tlb_inv_range_asid(..., PAGE_SIZE, false, ...) on the
+    // CPU's 4K pages (TG=1, TTL=0).
+    let cmds =
       range.map { r in
         r.upperBound == .max && r.lowerBound <= CPUMemoryManager.kernelHalf
-          ? u.domainCommand(domainID: b.domain.id, pasid: .some(b.pasid))
-          : u.rangeCommand(domainID: b.domain.id, pasid: b.pasid, range: r, leafOnly: false)
+          ? [u.domainCommand(domainID: b.domain.id, pasid: .some(b.pasid))]
+          : u.rangeCommands(
+            domainID: b.domain.id, pasid: .some(b.pasid), range: r, leafOnly: false, granule: 4096,
+            pgsizeBitmap: 4096)
       }
-      ?? u.domainCommand(domainID: b.domain.id, pasid: .some(b.pasid))
-    issue(cmd, on: u, context: context)
+      ?? [u.domainCommand(domainID: b.domain.id, pasid: .some(b.pasid))]
+    for cmd in cmds { issue(cmd, on: u, context: context) }
     b.device.invalidateATC(
       u.atcCommand(device: b.device.name, pasid: b.pasid, range: range), machine: self, context: context)
     issueSync(u, context: context)

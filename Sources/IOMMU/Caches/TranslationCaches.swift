@@ -47,7 +47,12 @@ package struct WalkEntry: Sendable, Hashable {
 
 /// A capacity-bounded leaf cache with least-recently-used eviction and a
 /// reverse index by physical address. Not thread-safe: the unit locks.
+/// Each entry is charged to the resident budget while it is cached; an
+/// entry the budget refuses is not cached.
 struct LeafCache {
+  /// What one entry costs: its dictionary slot (key and entry, at the
+  /// dictionary's lowest load) and its reverse-index slot and array.
+  static let entryBytes = 384
   struct Key: Hashable {
     var tag: CacheTag
     var shift: Int
@@ -58,6 +63,9 @@ struct LeafCache {
     var page: UInt64
   }
   let capacity: Int
+  /// Where entries are charged (nil: nowhere), and as what.
+  let budget: ResidentBudget?
+  let category: ResidentCategory
   private(set) var entries: [Key: (entry: LeafEntry, stamp: UInt64)] = [:]
   private var byPhys: [PhysKey: [Key]] = [:]
   /// Page sizes present, smallest first: lookups try them in a fixed order.
@@ -65,10 +73,16 @@ struct LeafCache {
   private var stamp: UInt64 = 0
   private(set) var evictions: UInt64 = 0
 
-  init(capacity: Int) { self.capacity = capacity }
+  init(capacity: Int, budget: ResidentBudget? = nil, category: ResidentCategory = .iotlbEntries) {
+    self.capacity = capacity
+    self.budget = budget
+    self.category = category
+  }
 
   var isEmpty: Bool { entries.isEmpty }
   var count: Int { entries.count }
+  /// The bytes charged for the entries cached now.
+  var chargedBytes: Int { budget == nil ? 0 : entries.count * Self.entryBytes }
 
   mutating func lookup(_ tag: CacheTag, _ iova: UInt64) -> LeafEntry? {
     guard !entries.isEmpty else { return nil }
@@ -91,6 +105,7 @@ struct LeafCache {
       remove(victim)
       evictions += 1
     }
+    if let budget, !budget.charge(Self.entryBytes, category) { return }
     stamp += 1
     entries[k] = (e, stamp)
     if !shifts.contains(e.shift) {
@@ -102,6 +117,7 @@ struct LeafCache {
 
   private mutating func remove(_ k: Key) {
     guard let e = entries.removeValue(forKey: k)?.entry else { return }
+    budget?.release(Self.entryBytes, category)
     let pk = PhysKey(shift: e.shift, page: e.phys >> UInt64(e.shift))
     byPhys[pk]?.removeAll { $0 == k }
     if byPhys[pk]?.isEmpty == true { byPhys[pk] = nil }
@@ -155,21 +171,31 @@ struct LeafCache {
 
 /// Paging-structure caches: non-leaf entries by level, with a reverse index
 /// by the table page they point to. Not thread-safe: the unit locks.
+/// Entries are charged to the resident budget as `LeafCache`'s are.
 struct WalkCache {
+  /// What one entry costs: its dictionary slot and its reverse-index slot and array.
+  static let entryBytes = 384
   struct Key: Hashable {
     var tag: CacheTag
     var depth: Int
     var prefix: UInt64
   }
   let capacity: Int
+  /// Where entries are charged (nil: nowhere).
+  let budget: ResidentBudget?
   private(set) var entries: [Key: (entry: WalkEntry, stamp: UInt64)] = [:]
   private var byTable: [UInt64: [Key]] = [:]
   private var stamp: UInt64 = 0
   private(set) var evictions: UInt64 = 0
 
-  init(capacity: Int) { self.capacity = capacity }
+  init(capacity: Int, budget: ResidentBudget? = nil) {
+    self.capacity = capacity
+    self.budget = budget
+  }
   var isEmpty: Bool { entries.isEmpty }
   var count: Int { entries.count }
+  /// The bytes charged for the entries cached now.
+  var chargedBytes: Int { budget == nil ? 0 : entries.count * Self.entryBytes }
 
   /// The deepest cached entry for `iova` (hardware uses the longest match).
   mutating func lookup(_ tag: CacheTag, _ iova: UInt64, format: PageTableFormat) -> WalkEntry? {
@@ -193,6 +219,7 @@ struct WalkCache {
       remove(victim)
       evictions += 1
     }
+    if let budget, !budget.charge(Self.entryBytes, .walkCacheEntries) { return }
     stamp += 1
     entries[k] = (e, stamp)
     byTable[e.table, default: []].append(k)
@@ -200,6 +227,7 @@ struct WalkCache {
 
   private mutating func remove(_ k: Key) {
     guard let e = entries.removeValue(forKey: k)?.entry else { return }
+    budget?.release(Self.entryBytes, .walkCacheEntries)
     byTable[e.table]?.removeAll { $0 == k }
     if byTable[e.table]?.isEmpty == true { byTable[e.table] = nil }
   }

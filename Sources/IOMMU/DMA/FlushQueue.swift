@@ -24,6 +24,14 @@ struct FlushQueue {
   /// The armed timer's deadline, if any.
   var timerDeadline: UInt64?
 
+  /// What an entry costs while queued: its slot in the queue's array (at
+  /// the array's lowest load) and its freelist of table pages.
+  /// Charged by `queue_iova()`, given back when the entry is released.
+  static func residentBytes(_ e: Entry) -> Int { 96 + (e.freelist.isEmpty ? 0 : 32 + 16 * e.freelist.count) }
+
+  /// The bytes charged for the entries queued now.
+  var chargedBytes: Int { entries.reduce(0) { $0 + Self.residentBytes($1) } }
+
   /// The ring keeps one slot free, as `fq_full()` does: 255 entries fill it.
   var isFull: Bool { entries.count >= Self.capacity - 1 }
 

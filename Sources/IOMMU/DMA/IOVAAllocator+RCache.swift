@@ -1,3 +1,5 @@
+import MemoryModel
+
 extension IOVAAllocator {
   /// Allocates `pages` pages below `limitPFN` (exclusive) as the DMA layer
   /// does: sizes under 32 pages are rounded up to a power of two, a range
@@ -34,8 +36,8 @@ extension IOVAAllocator {
   private mutating func rcacheInsert(pfn: UInt64, size: UInt64) -> Bool {
     let order = Self.orderBase2(size)
     guard order < IOVARCache.rangeCacheMaxSize else { return false }
-    rcaches[order].insert(pfn)
-    return true
+    let budget = budget
+    return rcaches[order].insert(pfn) { budget?.charge(IOVARCache.magazineBytes, .iovaMagazines) ?? true }
   }
 
   /// A cached range of `size` pages that ends at or below `limitPFN`.
@@ -43,7 +45,10 @@ extension IOVAAllocator {
   private mutating func rcacheGet(size: UInt64, limitPFN: UInt64) -> UInt64? {
     let order = Self.orderBase2(size)
     guard order < IOVARCache.rangeCacheMaxSize, limitPFN >= size else { return nil }
-    return rcaches[order].get(limitPFN: limitPFN - size)
+    let before = rcaches[order].magazines
+    let pfn = rcaches[order].get(limitPFN: limitPFN - size)
+    budget?.release((before - rcaches[order].magazines) * IOVARCache.magazineBytes, .iovaMagazines)
+    return pfn
   }
 
   /// Returns the ranges of CPU 0's magazines to the tree.
@@ -61,8 +66,16 @@ extension IOVAAllocator {
   /// The corresponding Linux function is `free_global_cached_iovas()`.
   mutating func freeGlobalCachedIOVAs() {
     for i in rcaches.indices {
-      while let magazine = rcaches[i].depot.popLast() { freePFNs(of: magazine) }
+      let depot = rcaches[i].takeDepot()
+      budget?.release(depot.count * IOVARCache.magazineBytes, .iovaMagazines)
+      for magazine in depot.reversed() { freePFNs(of: magazine) }
     }
+  }
+
+  /// The bytes charged for the magazines and node slots, given back when the allocator goes.
+  var chargedBytes: (magazines: Int, nodes: Int) {
+    guard budget != nil else { return (0, 0) }
+    return (rcaches.reduce(0) { $0 + $1.magazines } * IOVARCache.magazineBytes, chargedNodeSlots * Self.nodeBytes)
   }
 
   /// The corresponding Linux function is `iova_magazine_free_pfns()`.

@@ -1,3 +1,5 @@
+import MemoryModel
+
 /// The IOVA space of a DMA domain over `[startPFN, limit)`, in granule units:
 /// size-aligned ranges allocated top-down from a cached node, and per-size
 /// caches of freed ranges (`IOVAAllocator+RCache.swift`).
@@ -25,9 +27,17 @@ struct IOVAAllocator {
   private(set) var walkSteps: UInt64 = 0
   /// The range caches, one per size order: `rcaches`.
   var rcaches = [IOVARCache](repeating: IOVARCache(), count: IOVARCache.rangeCacheMaxSize)
+  /// Where node slots and magazines are charged (nil: nowhere).
+  let budget: ResidentBudget?
+  /// Node slots charged: the tree reuses removed nodes' slots and its array
+  /// never shrinks, so this is its largest size, given back with the allocator.
+  private(set) var chargedNodeSlots = 0
+  /// What one node slot costs: the node and the array's spare capacity.
+  static let nodeBytes = 96
 
   /// The corresponding Linux function is `init_iova_domain()`.
-  init(granuleShift: Int, startPFN: UInt64 = 1) {
+  init(granuleShift: Int, startPFN: UInt64 = 1, budget: ResidentBudget? = nil) {
+    self.budget = budget
     self.granuleShift = granuleShift
     self.startPFN = startPFN
     dma32BitPFN = 1 << UInt64(32 - granuleShift)
@@ -113,6 +123,11 @@ struct IOVAAllocator {
       high = limitPFN
       low = retryPFN + 1
       curr = findLimit(limitPFN)
+    }
+    // alloc_iova_mem(): a new node, unless a removed one's slot is reused.
+    if !tree.hasFreeSlot, let budget {
+      guard budget.charge(Self.nodeBytes, .iovaNodes) else { return nil }
+      chargedNodeSlots += 1
     }
     let new = tree.insert(lo: newPFN, hi: newPFN + size - 1, from: prev)
     cachedNodeInsertUpdate(new)

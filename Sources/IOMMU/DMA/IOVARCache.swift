@@ -13,6 +13,8 @@ struct IOVARCache {
   static let magazineSize = 127
   /// `IOVA_RANGE_CACHE_MAX_SIZE`: sizes of order below it are cached.
   static let rangeCacheMaxSize = 6
+  /// What one magazine costs: its 127 page numbers and the array's header.
+  static let magazineBytes = 1088
 
   /// The corresponding Linux structure is `struct iova_magazine`.
   struct Magazine {
@@ -43,20 +45,35 @@ struct IOVARCache {
   var loaded = Magazine()
   var previous = Magazine()
   /// Full magazines, the last pushed on top: `depot`.
-  var depot: [Magazine] = []
+  private(set) var depot: [Magazine] = []
+  /// The magazines allocated (loaded, previous and the depot's): what the
+  /// resident budget is charged for (`iovaMagazines`).
+  private(set) var magazines = 0
 
-  /// Caches `pfn` (the kernel fails only where it cannot allocate a magazine).
+  /// Caches `pfn`; false when a new magazine is needed and `newMagazine`
+  /// refuses it (the caller frees the range into the tree, as the kernel
+  /// does when `iova_magazine_alloc()` fails).
   /// The corresponding Linux function is `__iova_rcache_insert()`.
-  mutating func insert(_ pfn: UInt64) {
+  mutating func insert(_ pfn: UInt64, newMagazine: () -> Bool) -> Bool {
     if loaded.isFull {
       if !previous.isFull {
         swap(&loaded, &previous)
       } else {
+        guard newMagazine() else { return false }
         depot.append(loaded)
         loaded = Magazine()
+        loaded.pfns.reserveCapacity(Self.magazineSize)
+        magazines += 1
       }
     }
+    if loaded.pfns.capacity == 0 {
+      // The first use of this CPU's magazine (init_iova_rcaches() allocates both).
+      guard newMagazine() else { return false }
+      loaded.pfns.reserveCapacity(Self.magazineSize)
+      magazines += 1
+    }
     loaded.push(pfn)
+    return true
   }
 
   /// A cached page number at or below `limitPFN`, taken out of the cache.
@@ -66,11 +83,21 @@ struct IOVARCache {
       if !previous.isEmpty {
         swap(&loaded, &previous)
       } else if let full = depot.popLast() {
+        // iova_magazine_free(cpu_rcache->loaded).
+        if loaded.pfns.capacity > 0 { magazines -= 1 }
         loaded = full
       } else {
         return nil
       }
     }
     return loaded.pop(limitPFN: limitPFN)
+  }
+
+  /// Takes the depot's magazines out; they are freed.
+  mutating func takeDepot() -> [Magazine] {
+    let taken = depot
+    depot = []
+    magazines -= taken.count
+    return taken
   }
 }

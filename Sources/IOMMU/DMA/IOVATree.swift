@@ -37,6 +37,9 @@ struct IOVATree {
   /// The state of the priority generator (SplitMix64, fixed seed).
   private var seed: UInt64 = 0x494F_5641_5452_4545
 
+  /// Whether an insert reuses a removed node's slot (no slot is added).
+  var hasFreeSlot: Bool { freeNode != Self.none }
+
   /// The range of node `i`.
   subscript(i: Int) -> (lo: UInt64, hi: UInt64) { (nodes[i].lo, nodes[i].hi) }
 

@@ -37,6 +37,10 @@ extension Machine {
         device, dmaAddress: IOVA(phys.rawValue), size: size, direction: direction, phys: phys, context: debugContext)
       return IOVA(phys.rawValue)
     }
+    // The mapping's record is charged first: a refusal leaves nothing to undo.
+    guard memory.budget.charge(DMAMapping.residentBytes, .dmaMappings) else { throw .residentLimit }
+    var recorded = false
+    defer { if !recorded { memory.budget.release(DMAMapping.residentBytes, .dmaMappings) } }
     let granule = domain.granule
     let offset = phys.rawValue & (granule - 1)
     let (sum, o1) = size.addingReportingOverflow(offset)
@@ -65,10 +69,11 @@ extension Machine {
       throw error
     }
     let dmaAddress = iova.advanced(by: offset)
-    domain.state.withLock {
-      $0.dmaMappings[dmaAddress.rawValue] = DMAMapping(
-        dmaAddress: dmaAddress, iova: iova, length: length, size: size, phys: phys, direction: direction,
-        coherentBlock: coherent)
+    recorded = domain.state.withLock {
+      $0.dmaMappings.updateValue(
+        DMAMapping(
+          dmaAddress: dmaAddress, iova: iova, length: length, size: size, phys: phys, direction: direction,
+          coherentBlock: coherent), forKey: dmaAddress.rawValue) == nil
     }
     if debug {
       observer?.dmaMapped(
@@ -90,6 +95,7 @@ extension Machine {
     }
     guard let domain = try? dmaDomain(device), domain.type == .dma else { return nil }
     guard let m = domain.state.withLock({ $0.dmaMappings.removeValue(forKey: dmaAddress.rawValue) }) else { return nil }
+    memory.budget.release(DMAMapping.residentBytes, .dmaMappings)
     let (_, gather) = domain.unmapGathering(iova: m.iova, size: m.length, context: context)
     let pfn = m.iova.rawValue >> UInt64(ByteSize.ffs(domain.granule))
     if domain.isLazy {
@@ -188,9 +194,18 @@ extension Machine {
       releaseFlushed(domain, context: context)
     }
     let deadline = clock.now &+ FlushQueue.timeoutNS
+    let entry = FlushQueue.Entry(iovaPFN: pfn, iova: iova, size: size, freelist: freelist, counter: 0)
+    guard memory.budget.charge(FlushQueue.residentBytes(entry), .flushQueueEntries) else {
+      // No room to queue it: flush now and free, as a strict domain does.
+      flushQueueFlush(domain, context: context)
+      domain.state.withLock { $0.iovas.freeFast(pfn: pfn, pages: size >> UInt64($0.iovas.granuleShift)) }
+      domain.freeTables(freelist, context: context)
+      return
+    }
     domain.state.withLock { s in
-      s.fq.entries.append(
-        FlushQueue.Entry(iovaPFN: pfn, iova: iova, size: size, freelist: freelist, counter: s.fq.flushStartCount))
+      var e = entry
+      e.counter = s.fq.flushStartCount
+      s.fq.entries.append(e)
       if s.fq.timerDeadline == nil { s.fq.timerDeadline = deadline }
     }
     registry.withLock { _ = $0.armedTimers.insert(domain.id) }
@@ -210,6 +225,7 @@ extension Machine {
       for e in d { s.iovas.freeFast(pfn: e.iovaPFN, pages: e.size >> UInt64(s.iovas.granuleShift)) }
       return d
     }
+    for e in done { memory.budget.release(FlushQueue.residentBytes(e), .flushQueueEntries) }
     for e in done { domain.freeTables(e.freelist, context: context) }
   }
 

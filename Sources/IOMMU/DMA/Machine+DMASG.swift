@@ -87,6 +87,9 @@ extension Machine {
     let shift = UInt64(ByteSize.ffs(granule))
     let pages = iovaLength >> shift
     let limit = domain.unit.format.inputLimit
+    guard memory.budget.charge(DMAMapping.residentBytes, .dmaMappings) else { throw .residentLimit }
+    var recorded = false
+    defer { if !recorded { memory.budget.release(DMAMapping.residentBytes, .dmaMappings) } }
     guard let pfn = allocIOVA(device, domain, pages: pages, limit: limit, context: context) else {
       throw MachineError(.ENOMEM, "IOVA space exhausted")
     }
@@ -134,10 +137,11 @@ extension Machine {
       if length + off < lengths[i] { currentLength = 0 }
     }
     let first = entries[0].dmaAddress
-    domain.state.withLock {
-      $0.dmaMappings[first.rawValue] = DMAMapping(
-        dmaAddress: first, iova: iova, length: iovaLength, size: iovaLength, phys: entries[0].phys,
-        direction: direction)
+    recorded = domain.state.withLock {
+      $0.dmaMappings.updateValue(
+        DMAMapping(
+          dmaAddress: first, iova: iova, length: iovaLength, size: iovaLength, phys: entries[0].phys,
+          direction: direction), forKey: first.rawValue) == nil
     }
     observer?.dmaDebug(.mapSG(device, entries: entries, mappedEntries: count, direction: direction), context: context)
     return (entries, count)
@@ -163,7 +167,9 @@ extension Machine {
     let off = start & (granule - 1)
     let base = start - off
     let size = (end - base + granule - 1) & ~(granule - 1)
-    let whole = domain.state.withLock { $0.dmaMappings.removeValue(forKey: start) }
+    if domain.state.withLock({ $0.dmaMappings.removeValue(forKey: start) }) != nil {
+      memory.budget.release(DMAMapping.residentBytes, .dmaMappings)
+    }
     let (_, gather) = domain.unmapGathering(iova: IOVA(base), size: size, context: context)
     let pfn = base >> UInt64(ByteSize.ffs(granule))
     if domain.isLazy {
@@ -172,7 +178,6 @@ extension Machine {
       domain.iotlbSync(gather, context: context)
       domain.state.withLock { $0.iovas.freeFast(pfn: pfn, pages: size >> UInt64($0.iovas.granuleShift)) }
     }
-    _ = whole
   }
 
   /// A sync between CPU and device. The emulated machine is cache coherent,

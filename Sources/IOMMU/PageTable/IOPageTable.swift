@@ -411,24 +411,39 @@ final class IOPageTable {
       table = t
     }
     let idx = format.index(iova, leafDepth)
-    let n = min(count, format.entries(leafDepth) - idx, 512 - (idx & 511))
+    return clearLeaves(
+      table, depth: leafDepth, from: idx, count: min(count, format.entries(leafDepth) - idx), iova: iova,
+      gather: &gather)
+  }
+
+  /// Clears the leaves at entries `from`, `from + 1`, ... (at most `count`,
+  /// and not past the 4K frame that holds entry `from`) of `table` at
+  /// `depth`, under one lock, stopping at the first entry that is not a
+  /// leaf; `iova` is the address of entry `from`. Each leaf's epoch is
+  /// cleared and the leaf gathered. Returns how many it cleared. The leaf
+  /// loop of both `__arm_lpae_unmap()`'s run and generic_pt's `__unmap_range()`.
+  private func clearLeaves(
+    _ table: PhysicalAddress, depth: Int, from idx: UInt64, count: UInt64, iova: UInt64, gather: inout UnmapGather
+  ) -> UInt64 {
+    let n = min(count, 512 - (idx & 511))
     let fmt = format
     var cleared: [(UInt64, UInt64)] = []
     _ = memory.withFrame(table.advanced(by: idx << 3), create: false) { words in
       var j: UInt64 = 0
       while j < n {
         let w = Int(truncatingIfNeeded: (idx + j) & 511)
-        guard case .leaf(let p, _, _, _) = fmt.decode(words[w], depth: leafDepth) else { break }
+        guard case .leaf(let p, _, _, _) = fmt.decode(words[w], depth: depth) else { break }
         words[w] = 0
         cleared.append((j, p.rawValue))
         j += 1
       }
     }
-    let size: UInt64 = 1 << UInt64(pgShift)
+    let sh = format.shift(depth)
+    let size: UInt64 = 1 << UInt64(sh)
     let info = tables[table.rawValue]
     for (j, p) in cleared {
       info?.clearEpoch(Int(idx + j))
-      gather.add(iova: iova &+ j &* size, phys: p, size: size, leafShift: pgShift)
+      gather.add(iova: iova &+ j &* size, phys: p, size: size, leafShift: sh)
     }
     return UInt64(cleared.count)
   }
@@ -496,7 +511,6 @@ final class IOPageTable {
     let end =
       spanShift >= 64 || va >> UInt64(spanShift) == last >> UInt64(spanShift)
       ? format.index(last, depth) + 1 : format.entries(depth)
-    let info = tables[table.rawValue]
     var i = start
     var cur = va
     // `log2_mod(range->va, pt_entry_oa_lg2sz())`: a start inside a leaf.
@@ -505,25 +519,8 @@ final class IOPageTable {
     }
     while i < end {
       // Fast path: consecutive leaves of one table frame, cleared under one lock.
-      let n = min(end - i, 512 - (i & 511))
-      let fmt = format
-      var cleared: [(UInt64, UInt64)] = []
-      _ = memory.withFrame(table.advanced(by: i << 3), create: false) { words in
-        var j: UInt64 = 0
-        while j < n {
-          let w = Int(truncatingIfNeeded: (i + j) & 511)
-          guard case .leaf(let p, _, _, _) = fmt.decode(words[w], depth: depth) else { break }
-          words[w] = 0
-          cleared.append((j, p.rawValue))
-          j += 1
-        }
-      }
-      if !cleared.isEmpty {
-        for (j, p) in cleared {
-          info?.clearEpoch(Int(i + j))
-          gather.add(iova: (cur & ~(itemSize - 1)) &+ j &* itemSize, phys: p, size: itemSize, leafShift: sh)
-        }
-        let k = UInt64(cleared.count)
+      let k = clearLeaves(table, depth: depth, from: i, count: end - i, iova: cur & ~(itemSize - 1), gather: &gather)
+      if k > 0 {
         unmapped &+= k &* itemSize
         i += k
         cur = (cur & ~(itemSize - 1)) &+ k &* itemSize
