@@ -366,6 +366,10 @@ package final class PhysicalMemory: Sendable {
   package func write(_ phys: PhysicalAddress, value: UInt64, width: Int) {
     contents.write(phys.rawValue, value: value, width: width)
   }
+  /// `length` bytes from `phys`, `value`'s eight bytes repeated (a device's write).
+  package func writeRepeated(_ phys: PhysicalAddress, length: UInt64, value: UInt64) {
+    contents.writeRepeated(phys.rawValue, length: length, value: value)
+  }
   package func fill(_ block: PageBlock, value: UInt64, width: Int) {
     contents.fill(
       block.head.rawValue << UInt64(pageShift), length: block.pageCount << UInt64(pageShift), value: value, width: width

@@ -33,7 +33,7 @@ package final class TraceReplayer {
   let shift: UInt64
   let emit: (Report) -> Void
   @exclusivity(unchecked) var summary: ReplaySummary
-  /// `siteFrame`'s symbols by raw name (the skip-list check is a regex search).
+  /// `siteFrame`'s symbols by traced name and event type (the skip-list check is a regex search).
   @exclusivity(unchecked) var siteSymbols: [String: String] = [:]
   @exclusivity(unchecked) var eventCounts = [Int](repeating: 0, count: TraceEventType.allCases.count)
 
