@@ -120,6 +120,7 @@ import Testing
       diagnostics("free_pages pfn=0x80010 buf")
         == ["1:24: error: unexpected argument 'buf' (usage: free_pages NAME|pfn=N [order=N])"])
     #expect(operation("v = vmalloc 12K") == .vmalloc(size: 12 << 10))
+    #expect(operation("v = vmalloc_huge 2M") == .vmallocHuge(size: 2 << 20))
     #expect(operation("v = vmalloc 8K\nvfree v") == .vfree(name("v", 6, 7)))
     #expect(
       operation("cpu_write buf+0x10 value=0xdead width=2")
