@@ -59,7 +59,8 @@ package enum Verb: String, Sendable, Hashable, CaseIterable {
   package var section: Int {
     switch self {
     case .cmdline, .memory, .iommu, .device: return 2
-    case .allocPages, .freePages, .vmalloc, .vmallocHuge, .vfree, .cpuWrite, .cpuFill, .flushTLBKernelRange, .flushTLBAll,
+    case .allocPages, .freePages, .vmalloc, .vmallocHuge, .vfree, .cpuWrite, .cpuFill, .flushTLBKernelRange,
+      .flushTLBAll,
       .kmalloc, .kfree:
       return 3
     case .domain, .freeDomain, .attach, .detach, .iommuMap, .iommuUnmap, .iommuUnmapFast, .iovaToPhys,
