@@ -83,6 +83,10 @@ final class CPUMemoryManager: Sendable {
     var vmapFree: [(start: UInt64, end: UInt64)] = [
       (CPUMemoryManager.vmallocStart, CPUMemoryManager.vmallocEnd)
     ]
+    /// No `vmapFree` range before `index` has room for `size` bytes at 4K
+    /// alignment: a search for as many bytes or more starts there (the kernel keeps the
+    /// largest free size per subtree instead).
+    var fitHint: (size: UInt64, index: Int) = (0, 0)
     /// Kernel table pages waiting for the deferred-free worker.
     var pendingFree: [PageBlock] = []
     var nextPASID: UInt32 = 1
@@ -165,20 +169,31 @@ final class CPUMemoryManager: Sendable {
   /// the lowest match in `free_vmap_area_root`).
   func allocVmapArea(size: UInt64, align: UInt64) -> UInt64? {
     state.withLock { s -> UInt64? in
-      for (i, r) in s.vmapFree.enumerated() {
+      var i = size >= s.fitHint.size ? min(s.fitHint.index, s.vmapFree.count) : 0
+      while i < s.vmapFree.count {
+        let r = s.vmapFree[i]
+        i += 1
         let (up, o1) = r.start.addingReportingOverflow(align - 1)
         guard !o1 else { continue }
         let va = up & ~(align - 1)
         let (end, o2) = va.addingReportingOverflow(size)
         guard !o2, end <= r.end else { continue }
-        // va_clip(): what stays free on either side.
+        // va_clip(): what stays free on either side. A left remainder is
+        // shorter than the alignment, so it has no room for `size` either.
         var rest: [(start: UInt64, end: UInt64)] = []
         if r.start < va { rest.append((r.start, va)) }
         if end < r.end { rest.append((end, r.end)) }
-        s.vmapFree.replaceSubrange(i...i, with: rest)
+        s.vmapFree.replaceSubrange((i - 1)..<i, with: rest)
         s.vmapAreas[va] = end
+        // A range skipped for a larger alignment may still fit at 4K.
+        if align <= 4096 {
+          s.fitHint = (size, i - 1)
+        } else if i - 1 < s.fitHint.index {
+          s.fitHint = (0, 0)
+        }
         return va
       }
+      if align <= 4096 { s.fitHint = (size, s.vmapFree.count) }
       return nil
     }
   }
@@ -211,6 +226,7 @@ final class CPUMemoryManager: Sendable {
         last = lo + 1
       }
       s.vmapFree.replaceSubrange(first..<last, with: [range])
+      if first < s.fitHint.index { s.fitHint = (0, 0) }
       return true
     }
   }
