@@ -54,7 +54,7 @@ extension ParserState {
       if verb == .dmaUnmap { return Syntax(positionals: ["NAME"], keys: [key("size"), key("dir")]) }
       if verb == .freePages { return Syntax(positionals: ["NAME"], keys: [key("order")]) }
       return Syntax(positionals: ["NAME"])
-    case .vmalloc: return Syntax(positionals: ["SIZE"])
+    case .vmalloc, .vmallocHuge: return Syntax(positionals: ["SIZE"])
     case .cpuWrite: return Syntax(positionals: ["ADDR"], keys: [key("value", required: true), key("width")])
     case .cpuFill: return Syntax(positionals: ["NAME"], keys: [key("value", required: true), key("width")])
     case .flushTLBKernelRange: return Syntax(positionals: ["START", "END"])

@@ -51,6 +51,7 @@ extension ParserState {
       guard let block, order.map({ $0 != nil }) ?? true else { return nil }
       return .freePages(block, order: order?.map { Int($0) })
     case .vmalloc: return size(p(0)).map { .vmalloc(size: $0) }
+    case .vmallocHuge: return size(p(0)).map { .vmallocHuge(size: $0) }
     case .vfree: return reference(p(0), kinds: [.vmallocArea], role: "a vmalloc area").map { .vfree($0) }
     case .cpuWrite:
       let address = address(p(0), role: .physical)

@@ -11,7 +11,8 @@ extension StatementOperation {
     }
     let t = transform
     switch self {
-    case .cmdline, .memory, .iommu, .device, .allocPages, .vmalloc, .flushTLBAll, .advance, .process, .repeatBlock,
+    case .cmdline, .memory, .iommu, .device, .allocPages, .vmalloc, .vmallocHuge, .flushTLBAll, .advance, .process,
+      .repeatBlock,
       .end, .kmalloc:
       return self
     case .kfree(let r): return t(r).map { .kfree($0) }

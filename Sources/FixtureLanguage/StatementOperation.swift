@@ -27,6 +27,8 @@ package enum StatementOperation: Sendable, Hashable {
   case freePagesAt(pfn: UInt64, order: Int)
   /// `vmalloc SIZE`.
   case vmalloc(size: UInt64)
+  /// `vmalloc_huge SIZE` (an iommusan extension of v1).
+  case vmallocHuge(size: UInt64)
   /// `vfree NAME` (a vmalloc area).
   case vfree(NameReference)
   /// `cpu_write ADDR value=N [width=]` (width default 8; ADDR physical).
@@ -144,6 +146,7 @@ package enum StatementOperation: Sendable, Hashable {
     case .allocPages: return .allocPages
     case .freePages, .freePagesAt: return .freePages
     case .vmalloc: return .vmalloc
+    case .vmallocHuge: return .vmallocHuge
     case .vfree: return .vfree
     case .cpuWrite: return .cpuWrite
     case .cpuFill: return .cpuFill

@@ -6,6 +6,7 @@ package enum Verb: String, Sendable, Hashable, CaseIterable {
   case allocPages = "alloc_pages"
   case freePages = "free_pages"
   case vmalloc, vfree
+  case vmallocHuge = "vmalloc_huge"
   case cpuWrite = "cpu_write"
   case cpuFill = "cpu_fill"
   case flushTLBKernelRange = "flush_tlb_kernel_range"
@@ -58,7 +59,8 @@ package enum Verb: String, Sendable, Hashable, CaseIterable {
   package var section: Int {
     switch self {
     case .cmdline, .memory, .iommu, .device: return 2
-    case .allocPages, .freePages, .vmalloc, .vfree, .cpuWrite, .cpuFill, .flushTLBKernelRange, .flushTLBAll,
+    case .allocPages, .freePages, .vmalloc, .vmallocHuge, .vfree, .cpuWrite, .cpuFill, .flushTLBKernelRange,
+      .flushTLBAll,
       .kmalloc, .kfree:
       return 3
     case .domain, .freeDomain, .attach, .detach, .iommuMap, .iommuUnmap, .iommuUnmapFast, .iovaToPhys,
@@ -79,7 +81,7 @@ package enum Verb: String, Sendable, Hashable, CaseIterable {
   package var bindingKind: BindingKind? {
     switch self {
     case .allocPages: return .pageBlock
-    case .vmalloc: return .vmallocArea
+    case .vmalloc, .vmallocHuge: return .vmallocArea
     case .domain: return .domain
     case .dmaMap: return .dmaMapping
     case .dmaAlloc: return .dmaCoherent
@@ -105,6 +107,7 @@ package enum Verb: String, Sendable, Hashable, CaseIterable {
     case .allocPages: return "NAME = alloc_pages [order=N] [gfp=FLAGS]"
     case .freePages: return "free_pages NAME|pfn=N [order=N]"
     case .vmalloc: return "NAME = vmalloc SIZE"
+    case .vmallocHuge: return "NAME = vmalloc_huge SIZE"
     case .vfree: return "vfree NAME"
     case .cpuWrite: return "cpu_write ADDR value=N [width=1|2|4|8]"
     case .cpuFill: return "cpu_fill NAME value=N [width=1|2|4|8]"

@@ -69,6 +69,13 @@ extension Execution {
     }
   }
 
+  /// `NAME = vmalloc_huge SIZE`.
+  func vmallocHuge(size: UInt64, _ run: inout StatementRun) {
+    do { bind(run.statement, .vmalloc(try machine.vmallocHuge(size: size, context: run.context))) } catch {
+      run.fail(error)
+    }
+  }
+
   /// `vfree NAME`.
   func vfree(_ ref: NameReference, _ run: inout StatementRun) throws(FatalError) {
     let area = try bound(ref, as: VmallocArea.self)

@@ -34,6 +34,7 @@ extension Execution {
     case .cpuWrite(let addr, let value, let width): try cpuWrite(addr, value: value, width: width, &run)
     case .cpuFill(let ref, let value, let width): try cpuFill(ref, value: value, width: width, &run)
     case .vmalloc(let size): vmalloc(size: size, &run)
+    case .vmallocHuge(let size): vmallocHuge(size: size, &run)
     case .vfree(let ref): try vfree(ref, &run)
     case .flushTLBKernelRange(let start, let end): try flushTLBKernelRange(start, end, &run)
     case .flushTLBAll: machine.flushTLBAll(context: ctx)

@@ -26,10 +26,10 @@ package enum KernelStep: String, Sendable, Hashable, CaseIterable {
   /// `emu.notifier=deferred-end` `mmu_notifier_invalidate_range_end()` comes next.
   case munmapPagesFreed = "tlb_finish_mmu"
   /// `vfree`: the kernel PTEs are cleared and the kernel TLB flushed; the
-  /// data pages and page-table pages are freed next.
+  /// data pages are freed next (the page-table pages stay).
   case vunmapFlushed = "flush_tlb_kernel_range"
-  /// `vfree` under `emu.kva_flush=deferred-free`: the emptied kernel
-  /// page-table pages are on the list (`pagetable_free_kernel()`); the worker
+  /// `vmalloc_huge` under `emu.kva_flush=deferred-free`: the PTE pages that
+  /// `pmd_free_pte_page()` replaced are on the list (`pagetable_free_kernel()`); the worker
   /// (`kernel_pgtable_work_func()`) has not invalidated the IOMMUs nor freed
   /// them. It runs at the end of the statement that queued them.
   case kernelPageTablesQueued = "pagetable_free_kernel"

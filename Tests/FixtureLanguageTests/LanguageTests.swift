@@ -195,11 +195,12 @@ import Testing
   }
 
   @Test func verbTable() {
-    #expect(Verb.allCases.count == 53)
+    #expect(Verb.allCases.count == 54)
     #expect(Verb(rawValue: "flush_tlb_kernel_range") == .flushTLBKernelRange)
     #expect(
       Verb.allCases.filter { $0.bindingKind != nil }.map(\.rawValue) == [
-        "alloc_pages", "vmalloc", "kmalloc", "domain", "dma_map", "dma_alloc", "dma_map_sg", "dma_alloc_pages",
+        "alloc_pages", "vmalloc", "vmalloc_huge", "kmalloc", "domain", "dma_map", "dma_alloc", "dma_map_sg",
+        "dma_alloc_pages",
         "process", "mmap", "sva_bind",
       ])
     #expect(Verb.cmdline.section == 2 && Verb.dma.section == 6 && Verb.flrEnd.section == 8 && Verb.expect.section == 9)

@@ -120,6 +120,7 @@ import Testing
       diagnostics("free_pages pfn=0x80010 buf")
         == ["1:24: error: unexpected argument 'buf' (usage: free_pages NAME|pfn=N [order=N])"])
     #expect(operation("v = vmalloc 12K") == .vmalloc(size: 12 << 10))
+    #expect(operation("v = vmalloc_huge 2M") == .vmallocHuge(size: 2 << 20))
     #expect(operation("v = vmalloc 8K\nvfree v") == .vfree(name("v", 6, 7)))
     #expect(
       operation("cpu_write buf+0x10 value=0xdead width=2")
@@ -268,7 +269,8 @@ import Testing
 
   @Test func everyVerbIsCovered() {
     let sources: [String] = [
-      "flush_tlb_all", "x = alloc_pages", "free_pages buf", "v = vmalloc 4K", "cpu_write buf value=1",
+      "flush_tlb_all", "x = alloc_pages", "free_pages buf", "v = vmalloc 4K", "v = vmalloc_huge 2M",
+      "cpu_write buf value=1",
       "cpu_fill buf value=1", "x = domain mmu0", "free_domain d", "attach nic d", "detach nic",
       "iommu_map d iova=0 phys=buf size=4K", "iommu_unmap d iova=0 size=4K", "iommu_unmap_fast d iova=0 size=4K",
       "iova_to_phys d iova=0", "iotlb_sync d", "flush_iotlb_all d", "h = dma_map nic buf size=4K",

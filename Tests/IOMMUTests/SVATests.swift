@@ -95,6 +95,8 @@ import Testing
     #expect(r.unit.cachedEntryCounts.walk == 0)
   }
 
+  /// Regression (issue 20 item 5): `vfree` never frees a kernel page-table
+  /// page; a huge vmalloc over the same PMD frees it (`pmd_free_pte_page()`).
   @Test(arguments: [KVAFlushPolicy.none, .tlbRange, .deferredFree])
   func retiredKernelTableAndTheWalkCache(_ policy: KVAFlushPolicy) throws {
     let r = try SVARig(kvaFlush: policy)
@@ -105,20 +107,55 @@ import Testing
       r.unit.caches.withLock { c in c.walk.entries.values.first { $0.entry.depth == 2 }?.entry.table })
     let freeBefore = r.machine.memory.freePageCount
     try r.machine.vfree(area, context: ctx)
+    #expect(r.machine.memory.freePageCount == freeBefore + 2, "the two data pages; the PTE page stays")
+    #expect(r.machine.cpu.state.withLock { $0.tables[pte] != nil }, "still linked from its PMD entry")
+    let big = try r.machine.vmallocHuge(size: 2 << 20, context: ctx)
+    #expect(big.huge && big.start == area.start, "the freed range is reused: the same PMD")
+    #expect(r.machine.cpu.state.withLock { $0.tables[pte] == nil })
     let stale = !r.unit.walkEntries(pointingInto: PhysicalAddress(pte), length: 4096).isEmpty
+    let afterHuge = freeBefore + 2 - 512
     switch policy {
     case .none:
       #expect(stale, "before the fix nothing told the IOMMU")
-      #expect(r.machine.memory.freePageCount == freeBefore + 3, "two data pages and the PTE page")
+      #expect(r.machine.memory.freePageCount == afterHuge + 1, "the PTE page went back at once")
     case .tlbRange:
       #expect(!stale)
-      #expect(r.machine.memory.freePageCount == freeBefore + 3)
+      #expect(r.machine.memory.freePageCount == afterHuge + 1)
     case .deferredFree:
-      #expect(r.machine.memory.freePageCount == freeBefore + 2, "the PTE page waits for the worker")
+      #expect(r.machine.memory.freePageCount == afterHuge, "the PTE page waits for the worker")
       r.machine.runDeferredWork(context: ctx)
       #expect(r.unit.walkEntries(pointingInto: PhysicalAddress(pte), length: 4096).isEmpty)
-      #expect(r.machine.memory.freePageCount == freeBefore + 3)
+      #expect(r.machine.memory.freePageCount == afterHuge + 1)
     }
+    // The walk now stops at the 2M supervisor leaf (unless stale).
+    if policy != .none { #expect(r.read(area.start.rawValue).fault?.contains("supervisor") == true) }
+    try r.machine.vfree(big, context: ctx)
+    #expect(r.machine.memory.freePageCount == afterHuge + 1 + 512)
+  }
+
+  /// The vmap space is allocated lowest-address first, a guard page after
+  /// each area, and freed ranges are reused (`alloc_vmap_area()`).
+  @Test func vmapAreasReuseFreedRangesLowestFirst() throws {
+    let r = try SVARig()
+    let start = CPUMemoryManager.vmallocStart
+    let a = try r.machine.vmalloc(size: 8192, context: ctx)
+    let b = try r.machine.vmalloc(size: 4096, context: ctx)
+    #expect(a.start.rawValue == start && b.start.rawValue == start + 3 * 4096)
+    try r.machine.vfree(a, context: ctx)
+    let c = try r.machine.vmalloc(size: 4096, context: ctx)
+    #expect(c.start.rawValue == start, "the lowest free range")
+    let h = try r.machine.vmallocHuge(size: 3 << 20, context: ctx)
+    #expect(h.start.rawValue == start + (2 << 20) && h.size == 4 << 20 && h.pages.count == 2)
+    let d = try r.machine.vmalloc(size: 4096, context: ctx)
+    #expect(d.start.rawValue == start + 5 * 4096, "the gap the 2M-aligned search skipped")
+    try r.machine.vfree(d, context: ctx)
+    try r.machine.vfree(b, context: ctx)
+    try r.machine.vfree(c, context: ctx)
+    let small = try r.machine.vmallocHuge(size: 8192, context: ctx)
+    #expect(!small.huge && small.start.rawValue == start, "under 2M: a plain vmalloc")
+    try r.machine.vfree(small, context: ctx)
+    try r.machine.vfree(h, context: ctx)
+    #expect(r.machine.cpu.state.withLock { $0.vmapAreas.isEmpty && $0.vmapFree.count == 1 }, "merged back whole")
   }
 
   @Test(arguments: [NotifierPolicy.sync, .deferredEnd])

@@ -13,6 +13,8 @@ package struct VmallocArea: Sendable, Hashable {
   package var start: VirtualAddress
   package var size: UInt64
   package var pages: [PageBlock]
+  /// Mapped with 2M PMD leaves (`vmalloc_huge()`): each page block is order 9.
+  package var huge = false
 }
 
 /// An address space: a process's mm. Its PGD's kernel half points at the
@@ -58,6 +60,10 @@ package struct SVABond: Sendable {
 final class CPUMemoryManager: Sendable {
   /// x86-64 `VMALLOC_START` (4-level paging).
   static let vmallocStart: UInt64 = 0xffff_c900_0000_0000
+  /// The end of the x86-64 vmalloc space (4-level paging), exclusive.
+  static let vmallocEnd: UInt64 = 0xffff_e900_0000_0000
+  /// `PMD_SIZE`: what one PMD entry maps, and a huge vmap leaf.
+  static let pmdSize: UInt64 = 1 << 21
   /// x86-64 `PAGE_OFFSET` with 4-level paging: the kernel half starts here.
   static let pageOffset: UInt64 = 0xffff_8880_0000_0000
   static let kernelHalf: UInt64 = 0xffff_8000_0000_0000
@@ -70,9 +76,17 @@ final class CPUMemoryManager: Sendable {
     /// Every CPU page-table page: its depth, owner and leaf epochs.
     var tables: [UInt64: TablePage] = [:]
     var kernelTables: Set<UInt64> = []
-    var nextVmalloc: UInt64 = CPUMemoryManager.vmallocStart
-    /// The start of every live vmalloc area (`vmap_area_root`).
-    var vmallocAreas: Set<UInt64> = []
+    /// Every live vmap area, start to end (the guard page included): `vmap_area_root`.
+    var vmapAreas: [UInt64: UInt64] = [:]
+    /// The free vmalloc space as sorted, disjoint `[start, end)` ranges:
+    /// `free_vmap_area_root`. Freed areas come back at once (see `freeVmapArea`).
+    var vmapFree: [(start: UInt64, end: UInt64)] = [
+      (CPUMemoryManager.vmallocStart, CPUMemoryManager.vmallocEnd)
+    ]
+    /// No `vmapFree` range before `index` has room for `size` bytes at 4K
+    /// alignment: a search for as many bytes or more starts there (the kernel keeps the
+    /// largest free size per subtree instead).
+    var fitHint: (size: UInt64, index: Int) = (0, 0)
     /// Kernel table pages waiting for the deferred-free worker.
     var pendingFree: [PageBlock] = []
     var nextPASID: UInt32 = 1
@@ -145,6 +159,131 @@ final class CPUMemoryManager: Sendable {
       table.advanced(by: idx << 3), format.encodeLeaf(phys, depth: 3, readable: true, writable: writable, user: user))
     let e = memory.currentEpoch
     state.withLock { $0.tables[table.rawValue]?.setEpoch(Int(idx), e) }
+  }
+
+  // MARK: - vmap areas
+
+  /// The lowest free range of `size` bytes aligned to `align` (a power of
+  /// two), taken from the free space; nil when none is left.
+  /// The corresponding Linux function is `alloc_vmap_area()` (`__alloc_vmap_area()`:
+  /// the lowest match in `free_vmap_area_root`).
+  func allocVmapArea(size: UInt64, align: UInt64) -> UInt64? {
+    state.withLock { s -> UInt64? in
+      var i = size >= s.fitHint.size ? min(s.fitHint.index, s.vmapFree.count) : 0
+      while i < s.vmapFree.count {
+        let r = s.vmapFree[i]
+        i += 1
+        let (up, o1) = r.start.addingReportingOverflow(align - 1)
+        guard !o1 else { continue }
+        let va = up & ~(align - 1)
+        let (end, o2) = va.addingReportingOverflow(size)
+        guard !o2, end <= r.end else { continue }
+        // va_clip(): what stays free on either side. A left remainder is
+        // shorter than the alignment, so it has no room for `size` either.
+        var rest: [(start: UInt64, end: UInt64)] = []
+        if r.start < va { rest.append((r.start, va)) }
+        if end < r.end { rest.append((end, r.end)) }
+        s.vmapFree.replaceSubrange((i - 1)..<i, with: rest)
+        s.vmapAreas[va] = end
+        // A range skipped for a larger alignment may still fit at 4K.
+        if align <= 4096 {
+          s.fitHint = (size, i - 1)
+        } else if i - 1 < s.fitHint.index {
+          s.fitHint = (0, 0)
+        }
+        return va
+      }
+      if align <= 4096 { s.fitHint = (size, s.vmapFree.count) }
+      return nil
+    }
+  }
+
+  /// Returns the area that starts at `start` to the free space, merged with
+  /// its free neighbours; false when no area starts there. The kernel puts
+  /// it on the lazy purge list and returns it in `purge_vmap_area_lazy()`
+  /// (when the lazily freed pages pass `lazy_max_pages()` or an allocation
+  /// finds no room); iommusan flushes in `vfree` and returns it at once, as
+  /// if purged.
+  /// The corresponding Linux function is `free_vmap_area_noflush()`.
+  func freeVmapArea(start: UInt64) -> Bool {
+    state.withLock { s -> Bool in
+      guard let end = s.vmapAreas.removeValue(forKey: start) else { return false }
+      var lo = 0
+      var hi = s.vmapFree.count
+      while lo < hi {
+        let mid = (lo + hi) / 2
+        if s.vmapFree[mid].start < start { lo = mid + 1 } else { hi = mid }
+      }
+      var range = (start: start, end: end)
+      var first = lo
+      var last = lo
+      if lo > 0, s.vmapFree[lo - 1].end == start {
+        range.start = s.vmapFree[lo - 1].start
+        first = lo - 1
+      }
+      if lo < s.vmapFree.count, s.vmapFree[lo].start == end {
+        range.end = s.vmapFree[lo].end
+        last = lo + 1
+      }
+      s.vmapFree.replaceSubrange(first..<last, with: [range])
+      if first < s.fitHint.index { s.fitHint = (0, 0) }
+      return true
+    }
+  }
+
+  /// The PMD entry's address for kernel `va`, allocating the PUD and PMD
+  /// tables on the way.
+  func kernelPMDSlot(pgd: PhysicalAddress, va: UInt64, context: CallContext) throws(MachineError) -> PhysicalAddress {
+    var table = pgd
+    for d in 0..<2 {
+      let s = table.advanced(by: format.index(va, d) << 3)
+      switch format.decode(memory.read64(s), depth: d) {
+      case .table(let t, _, _): table = t
+      case .none:
+        let t = try allocTable(depth: d + 1, kernel: true, context: context)
+        memory.write64(s, format.encodeTable(t))
+        table = t
+      case .leaf: throw MachineError(.EEXIST, "a large page covers \(VirtualAddress(va))")
+      }
+    }
+    return table.advanced(by: format.index(va, 2) << 3)
+  }
+
+  /// Clears a PMD entry that points at a PTE table and forgets the table;
+  /// returns its page for the caller to free or queue.
+  /// The corresponding Linux code is `pmd_clear()` in `pmd_free_pte_page()`.
+  func clearPMDTable(slot: PhysicalAddress) -> PageBlock? {
+    guard case .table(let pte, _, _) = format.decode(memory.read64(slot), depth: 2) else { return nil }
+    memory.write64(slot, 0)
+    return state.withLock { s -> PageBlock? in
+      s.kernelTables.remove(pte.rawValue)
+      return s.tables.removeValue(forKey: pte.rawValue)?.block
+    }
+  }
+
+  /// Writes a 2M supervisor leaf into a PMD entry.
+  /// The corresponding Linux function is `pmd_set_huge()`.
+  func setHugePMD(slot: PhysicalAddress, phys: PhysicalAddress) throws(MachineError) {
+    let table = PhysicalAddress(slot.rawValue & ~4095)
+    let idx = Int((slot.rawValue & 4095) >> 3)
+    guard state.withLock({ $0.tables[table.rawValue]?.reserve(1) ?? true }) else { throw .residentLimit }
+    memory.write64(slot, format.encodeLeaf(phys, depth: 2, readable: true, writable: true, user: false))
+    let e = memory.currentEpoch
+    state.withLock { $0.tables[table.rawValue]?.setEpoch(idx, e) }
+  }
+
+  /// Clears a 2M leaf in a PMD entry.
+  /// The corresponding Linux function is `pmd_clear_huge()`.
+  func clearHugePMD(pgd: PhysicalAddress, va: UInt64) {
+    var table = pgd
+    for d in 0..<2 {
+      guard
+        case .table(let t, _, _) = format.decode(memory.read64(table.advanced(by: format.index(va, d) << 3)), depth: d)
+      else { return }
+      table = t
+    }
+    let slot = table.advanced(by: format.index(va, 2) << 3)
+    if case .leaf = format.decode(memory.read64(slot), depth: 2) { memory.write64(slot, 0) }
   }
 
   /// Clears the leaf for `va`; returns the PTE table that held it.

@@ -144,16 +144,7 @@ extension Machine {
     let length = rounded & ~4095
     let kpgd = try cpu.kernelPGD(context: context)
     // A guard page after each area, as the kernel leaves one.
-    // The x86-64 vmalloc space (4-level paging) ends below 0xffff_e900_0000_0000.
-    let start = cpu.state.withLock { s -> UInt64? in
-      let va = s.nextVmalloc
-      let (next, o) = va.addingReportingOverflow(length + 4096)
-      guard !o, next <= 0xffff_e900_0000_0000 else { return nil }
-      s.nextVmalloc = next
-      s.vmallocAreas.insert(va)
-      return va
-    }
-    guard let start else {
+    guard let start = cpu.allocVmapArea(size: length + 4096, align: 4096) else {
       throw MachineError(.ENOMEM, "vmap allocation for size \(length) failed: the vmalloc space is exhausted")
     }
     var pages: [PageBlock] = []
@@ -173,13 +164,85 @@ extension Machine {
     return VmallocArea(start: VirtualAddress(start), size: length, pages: pages)
   }
 
-  /// Unmaps a vmalloc area, flushes the kernel TLB, frees its pages, then
-  /// retires the last-level page-table pages it emptied by `emu.kva_flush`.
-  /// The corresponding Linux function is `vfree()` (table retirement as
-  /// `pmd_free_pte_page()` does it).
+  /// `vmalloc_huge()`: an area of 2M or more is rounded up to 2M, aligned
+  /// to 2M, backed by order-9 pages and mapped with PMD leaves. Where a PMD
+  /// entry still points at a PTE page (left by an earlier `vfree`),
+  /// `vmap_try_huge_pmd()` frees that page with `pmd_free_pte_page()`. A
+  /// smaller area, or one whose order-9 pages cannot be had, is a
+  /// `vmalloc()` of 4K pages (the kernel's fallback).
+  /// The corresponding Linux function is `__vmalloc_node_range_noprof()`
+  /// with `VM_ALLOW_HUGE_VMAP` (`vmalloc_huge_node_noprof()`).
+  package func vmallocHuge(size: UInt64, context: CallContext) throws(MachineError) -> VmallocArea {
+    let pmd = CPUMemoryManager.pmdSize
+    guard size >= pmd else { return try vmalloc(size: size, context: context) }
+    let (rounded, o) = size.addingReportingOverflow(pmd - 1)
+    guard !o, rounded >> 30 <= 1 else {
+      throw MachineError(.ENOMEM, "vmalloc of \(ByteSize.describe(size)) exceeds the emulator's 1G per area")
+    }
+    let length = rounded & ~(pmd - 1)
+    let kpgd = try cpu.kernelPGD(context: context)
+    guard let start = cpu.allocVmapArea(size: length + 4096, align: pmd) else {
+      throw MachineError(.ENOMEM, "vmap allocation for size \(length) failed: the vmalloc space is exhausted")
+    }
+    // vm_area_alloc_pages(): every page first, then vmap_pages_range().
+    var pages: [PageBlock] = []
+    var off: UInt64 = 0
+    while off < length {
+      guard
+        let b = try? memory.allocPages(
+          order: 9, gfp: .kernel, use: .data, context: context,
+          stack: context.chain(
+            "post_alloc_hook", "get_page_from_freelist", "__alloc_frozen_pages_noprof", "alloc_pages_noprof",
+            "vm_area_alloc_pages", "__vmalloc_area_node", "__vmalloc_node_range_noprof", "vmalloc_huge_node_noprof"))
+      else {
+        // "goto again" with shift = PAGE_SHIFT.
+        for b in pages { try? memory.freePages(b, context: context, stack: context.chain("__free_pages", "vfree")) }
+        _ = cpu.freeVmapArea(start: start)
+        return try vmalloc(size: size, context: context)
+      }
+      pages.append(b)
+      off += pmd
+    }
+    for (i, b) in pages.enumerated() {
+      let va = start + UInt64(i) * pmd
+      let slot = try cpu.kernelPMDSlot(pgd: kpgd, va: va, context: context)
+      if let pte = cpu.clearPMDTable(slot: slot) { pmdFreePTEPage(pte, va: va, context: context) }
+      try cpu.setHugePMD(slot: slot, phys: b.head.address(pageShift: memory.pageShift))
+    }
+    return VmallocArea(start: VirtualAddress(start), size: length, pages: pages, huge: true)
+  }
+
+  /// Frees the PTE page a huge vmap replaces (its PMD entry already
+  /// cleared): `flush_tlb_kernel_range(addr, addr + PAGE_SIZE - 1)`, then
+  /// the page goes as `emu.kva_flush` says: freed at once before the fix
+  /// (`free_page()`), queued for the worker with the fix
+  /// (`pagetable_free()` of a `PT_kernel` page: `pagetable_free_kernel()`).
+  /// The corresponding Linux function is `pmd_free_pte_page()` (arch/x86/mm/pgtable.c),
+  /// called by `vmap_try_huge_pmd()`.
+  func pmdFreePTEPage(_ pte: PageBlock, va: UInt64, context: CallContext) {
+    flushTLBKernelRange(start: va, end: va + 4096, context: context)
+    switch policy.kvaFlush {
+    case .none, .tlbRange:
+      try? memory.freePages(
+        pte, context: context,
+        stack: context.chain(
+          "free_pages_prepare", "__free_frozen_pages", "free_pages", "pmd_free_pte_page", "vmap_try_huge_pmd",
+          "vmap_range_noflush", "vmap_pages_range", "__vmalloc_area_node", "__vmalloc_node_range_noprof",
+          "vmalloc_huge_node_noprof"))
+    case .deferredFree:
+      cpu.state.withLock { $0.pendingFree.append(pte) }
+    }
+  }
+
+  /// Unmaps a vmalloc area, flushes the kernel TLB and frees its pages.
+  /// The kernel page-table pages stay, their entries cleared: `vfree()`
+  /// never frees them (a later huge vmap over the PMD does, see
+  /// `vmallocHuge`). The range is free for the next `vmalloc` at once.
+  /// The corresponding Linux function is `vfree()` (`vunmap_range_noflush()`,
+  /// `free_vmap_area_noflush()`).
   package func vfree(_ area: VmallocArea, context: CallContext) throws(MachineError) {
     // remove_vm_area(): an address with no area WARNs and changes nothing.
-    guard cpu.state.withLock({ $0.vmallocAreas.remove(area.start.rawValue) }) != nil else {
+    guard cpu.freeVmapArea(start: area.start.rawValue) else {
       guard let observer else { throw MachineError(.EINVAL, "no vmalloc area at \(area.start)") }
       observer.vfreeNonexistent(area.start, context: context)
       return
@@ -187,29 +250,19 @@ extension Machine {
     let kpgd = try cpu.kernelPGD(context: context)
     var off: UInt64 = 0
     while off < area.size {
-      cpu.zap(pgd: kpgd, va: area.start.rawValue + off)
-      off += 4096
+      if area.huge {
+        cpu.clearHugePMD(pgd: kpgd, va: area.start.rawValue + off)  // vunmap_pmd_range(): pmd_clear_huge()
+        off += CPUMemoryManager.pmdSize
+      } else {
+        cpu.zap(pgd: kpgd, va: area.start.rawValue + off)
+        off += 4096
+      }
     }
     flushTLBKernelRange(start: area.start.rawValue, end: area.start.rawValue + area.size, context: context)
     memory.stepObserver?.kernelStep(.vunmapFlushed)
     for b in area.pages {
       try? memory.freePages(
         b, context: context, stack: context.chain("free_pages_prepare", "__free_frozen_pages", "__free_pages", "vfree"))
-    }
-    let tables = cpu.unlinkEmptyPTETables(pgd: kpgd, start: area.start.rawValue, size: area.size)
-    for t in tables {
-      // pmd_free_pte_page(): pmd_clear(), flush_tlb_kernel_range(), pagetable_free().
-      let va = area.start.rawValue & ~((1 << 21) - 1)
-      flushTLBKernelRange(start: va, end: va + (1 << 21), context: context)
-      switch policy.kvaFlush {
-      case .none, .tlbRange:
-        try? memory.freePages(
-          t, context: context,
-          stack: context.chain(
-            "free_pages_prepare", "__free_frozen_pages", "__pagetable_free", "pagetable_free", "pmd_free_pte_page"))
-      case .deferredFree:
-        cpu.state.withLock { $0.pendingFree.append(t) }
-      }
     }
   }
 
