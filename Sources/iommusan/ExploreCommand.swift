@@ -11,7 +11,7 @@ extension Commands {
   static let explore = CommandSpec(
     name: "explore", abstract: "Search the interleavings of a fixture's task blocks for reports.",
     usage:
-      "iommusan explore [--preemptions <k>] [--no-por] [--seed <n>] [--runs <n>] [--all] [--shard <i/n>] [--jobs <n>] [--format <format>] [--cmdline <params>] [--history <pages>] [--html <file>] [--max-schedules <n>] <file> ...",
+      "iommusan explore [--preemptions <k>] [--no-por] [--no-dpor] [--seed <n>] [--runs <n>] [--all] [--shard <i/n>] [--jobs <n>] [--format <format>] [--cmdline <params>] [--history <pages>] [--html <file>] [--max-schedules <n>] <file> ...",
     discussion: """
       Runs each fixture under many schedules of its 'task NAME {' blocks, switching tasks at
       statement ends and at the kernel steps inside statements (docs/Explore.md). Without --seed
@@ -48,6 +48,7 @@ extension Commands {
     flags: [
       ("all", "Collect every distinct report (kind and site) instead of stopping at the first."),
       ("no-por", "No partial-order reduction in the exhaustive search (to compare)."),
+      ("no-dpor", "Sleep sets only, no dynamic partial-order reduction, in the exhaustive search (to compare)."),
       ("no-timestamps", "Leave out the printk timestamps of kernel lines."),
     ],
     arguments: [("file", "Fixture files to explore.")])
@@ -85,6 +86,7 @@ extension Commands {
     options.preemptions = try whole(p, "preemptions", 0...64) ?? ExploreOptions.defaultPreemptions
     options.bounded = p.options["preemptions"] != nil
     options.por = !p.flags.contains("no-por")
+    options.dpor = !p.flags.contains("no-dpor")
     options.runs = try whole(p, "runs", 1...100_000_000) ?? ExploreOptions.defaultRuns
     options.maxSchedules = try whole(p, "max-schedules", 1...1_000_000_000) ?? options.maxSchedules
     options.all = p.flags.contains("all")
