@@ -438,7 +438,8 @@ private struct Search {
       }
       node = node.child(p.chosen)
     }
-    for (i, task) in DPOR.backtracks(outcome, end: end) {
+    // Earliest point first, as the sleep-set search queues them.
+    for (i, task) in DPOR.backtracks(outcome, end: end).sorted(by: { $0.point < $1.point }) {
       queue(task, at: i, node: path[i], outcome, levels: &levels)
     }
   }
