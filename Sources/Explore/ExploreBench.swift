@@ -17,8 +17,11 @@ package struct ExploreBenchFigures: Sendable {
   }
 
   package var file: String
-  /// The default search (`--all`): exhaustive with the partial-order reduction when the fixture is small.
+  /// The default search (`--all`): exhaustive with the partial-order reduction (DPOR and sleep sets) when the
+  /// fixture is small.
   package var search: Search
+  /// The same with sleep sets only (`--no-dpor`).
+  package var sleepSets: Search
   /// The same without the reduction (`--no-por`).
   package var noPOR: Search
   /// The bounded search at the default bound (`--preemptions 2`).
@@ -58,7 +61,8 @@ package struct ExploreBenchFigures: Sendable {
         complete: r.complete, seconds: seconds(t))
     }
     return ExploreBenchFigures(
-      file: parsed.file, search: search { _ in }, noPOR: search { $0.por = false },
+      file: parsed.file, search: search { _ in }, sleepSets: search { $0.dpor = false },
+      noPOR: search { $0.por = false },
       bounded: search { $0.bounded = true }, plainSeconds: plain.sorted()[runs / 2],
       scheduleSeconds: replay.sorted()[runs / 2])
   }

@@ -20,8 +20,12 @@ package struct ExploreOptions: Sendable {
   /// Whether `--preemptions` was given: then the search is bounded even
   /// when the fixture is small enough to exhaust.
   package var bounded = false
-  /// The partial-order reduction (sleep sets) of the exhaustive search; `--no-por` turns it off.
+  /// The partial-order reduction of the exhaustive search; `--no-por` turns it off.
   package var por = true
+  /// With `por`: dynamic partial-order reduction (backtrack sets from the
+  /// races of each schedule run) on top of the sleep sets; `--no-dpor` keeps
+  /// the sleep sets only. Sharded searches use sleep sets only.
+  package var dpor = true
   /// The most interleavings (of the default schedule's steps) a fixture may
   /// have for the systematic search to be exhaustive rather than bounded.
   package static let exhaustiveLimit = 20_000
@@ -149,6 +153,9 @@ package enum Explorer {
     var search = Search(parsed: parsed, options: options, runOptions: runOptions, result: result)
     search.exhaustive = exhaustive
     search.por = exhaustive && options.por
+    // DPOR's backtrack points come from the races of the schedules a shard
+    // runs, which other shards do not see: sharded searches keep sleep sets.
+    search.dpor = search.por && options.dpor && options.shard.count == 1
     if options.seed != nil {
       search.pct(root: root)
     } else {
@@ -193,6 +200,10 @@ private struct Search {
   var exhaustive = false
   /// Sleep sets (with `exhaustive` only: with a bound they are unsound).
   var por = false
+  /// Dynamic partial-order reduction (with `por`, unsharded).
+  var dpor = false
+  /// DPOR's tree of the points the schedules run so far went through.
+  let tree = DPORNode(sleep: [], alternatives: 0)
   /// Whether to go on after a finding.
   var continues: Bool { options.all || !parsed.scheduleExpectations.isEmpty }
 
@@ -259,7 +270,7 @@ private struct Search {
         if improved { break }
       }
     }
-    if options.seed != nil, best.preemptions > 0, let fewer = fewestPreemptions(key, below: best.preemptions) {
+    if options.seed != nil || dpor, best.preemptions > 0, let fewer = fewestPreemptions(key, below: best.preemptions) {
       best = fewer
     }
     return (best.schedule, best.preemptions)
@@ -307,27 +318,30 @@ private struct Search {
   /// Every schedule within the preemption bound (or every schedule, when
   /// `exhaustive`), fewest preemptions first.
   mutating func systematic(root: ScheduleOutcome) {
-    // levels[k]: prefixes whose schedules have k preemptions; each item
-    // carries its shard (by its first deviation from the root).
+    // levels[k]: prefixes whose schedules have k preemptions, run from
+    // cursor[k] on; each item carries its shard (by its first deviation
+    // from the root). DPOR may queue an item below the level running.
     var levels = Array(repeating: [Item](), count: exhaustive ? 1 : options.preemptions + 1)
+    var cursor = Array(repeating: 0, count: levels.count)
     var rootAlternatives = 0
+    defer { if dpor { result.reduced = tree.unexplored } }
     expand(root, Item(prefix: [], shard: -1, sleep: []), levels: &levels, rootAlternatives: &rootAlternatives)
     if options.shard.index == 0 {
       guard record(root) else { return }
     }
-    var level = 0
-    while level < levels.count {
-      var next = 0
-      while next < levels[level].count {
-        let item = levels[level][next]
-        next += 1
-        guard item.shard % options.shard.count == options.shard.index else { continue }
-        let outcome = ScheduleRun.run(parsed, options: runOptions, policy: .prefix(item.prefix), footprints: por)
-        expand(outcome, item, levels: &levels, rootAlternatives: &rootAlternatives)
-        guard record(outcome) else { return }
+    while true {
+      while cursor.count < levels.count { cursor.append(0) }
+      guard let level = levels.indices.first(where: { cursor[$0] < levels[$0].count }) else { break }
+      let item = levels[level][cursor[level]]
+      cursor[level] += 1
+      if cursor[level] == levels[level].count {
+        levels[level] = []
+        cursor[level] = 0
       }
-      levels[level] = []
-      level += 1
+      guard item.shard % options.shard.count == options.shard.index else { continue }
+      let outcome = ScheduleRun.run(parsed, options: runOptions, policy: .prefix(item.prefix), footprints: por)
+      expand(outcome, item, levels: &levels, rootAlternatives: &rootAlternatives)
+      guard record(outcome) else { return }
     }
     result.complete = true
   }
@@ -340,6 +354,10 @@ private struct Search {
   mutating func expand(
     _ outcome: ScheduleOutcome, _ item: Item, levels: inout [[Item]], rootAlternatives: inout Int
   ) {
+    if dpor {
+      expandDPOR(outcome, item, levels: &levels)
+      return
+    }
     let points = outcome.points
     let prefixLength = item.prefix.count
     guard prefixLength <= points.count else { return }
@@ -381,6 +399,60 @@ private struct Search {
       }
       choices.append(p.chosen)
     }
+  }
+
+  /// DPOR with sleep sets: records the points past the item's prefix in the
+  /// tree, each with the default's choice as its first, then queues, at the
+  /// points of the run's races (`DPOR.backtracks`), the task that should run
+  /// there, unless asleep or run there already. When the default's choice is
+  /// asleep the run is cut there (its rest repeats a covered schedule) and
+  /// the first task awake runs instead.
+  mutating func expandDPOR(_ outcome: ScheduleOutcome, _ item: Item, levels: inout [[Item]]) {
+    let points = outcome.points
+    let prefixLength = item.prefix.count
+    guard prefixLength <= points.count else { return }
+    var asleep: [String] = []
+    if prefixLength > 0 {
+      let p = points[prefixLength - 1]
+      let step = outcome.footprint(p, p.chosen)
+      asleep = item.sleep.filter { !outcome.footprint(p, $0).conflicts(with: step) }
+    }
+    var path: [DPORNode] = []
+    var node = tree
+    var end = points.count
+    for (k, p) in points.enumerated() {
+      path.append(node)
+      if k >= prefixLength {
+        node.sleep = asleep
+        node.alternatives = p.enabled.count
+        if asleep.contains(p.chosen) {
+          end = k
+          if let e = p.enabled.first(where: { !asleep.contains($0) }) {
+            queue(e, at: k, node: node, outcome, levels: &levels)
+          }
+          break
+        }
+        node.done = [p.chosen]
+        let step = outcome.footprint(p, p.chosen)
+        asleep = asleep.filter { !outcome.footprint(p, $0).conflicts(with: step) }
+      }
+      node = node.child(p.chosen)
+    }
+    // Earliest point first, as the sleep-set search queues them.
+    for (i, task) in DPOR.backtracks(outcome, end: end).sorted(by: { $0.point < $1.point }) {
+      queue(task, at: i, node: path[i], outcome, levels: &levels)
+    }
+  }
+
+  /// Queues the schedule that follows `outcome` to point `k` and chooses `task` there.
+  mutating func queue(_ task: String, at k: Int, node: DPORNode, _ outcome: ScheduleOutcome, levels: inout [[Item]]) {
+    guard !node.done.contains(task), !node.sleep.contains(task) else { return }
+    let sleep = node.sleep + node.done
+    node.done.append(task)
+    let p = outcome.points[k]
+    let level = p.preemptions + (p.current.map { $0 != task && p.enabled.contains($0) ? 1 : 0 } ?? 0)
+    while levels.count <= level { levels.append([]) }
+    levels[level].append(Item(prefix: outcome.points.prefix(k).map(\.chosen) + [task], shard: 0, sleep: sleep))
   }
 
   /// PCT: `options.runs` random schedules, bug depth `preemptions + 1`.

@@ -38,6 +38,13 @@ struct Footprint: Sendable, Hashable {
       || !reads.isDisjoint(with: other.writes)
   }
 
+  /// Adds what `other` reads and writes.
+  mutating func formUnion(_ other: Footprint) {
+    all = all || other.all
+    reads.formUnion(other.reads)
+    writes.formUnion(other.writes)
+  }
+
   /// The most frames one statement's footprint lists; past it, it touches everything.
   static let maxFrames = 64
 

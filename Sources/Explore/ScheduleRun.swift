@@ -21,6 +21,9 @@ package struct SchedulePoint: Sendable, Hashable {
   package var label: String
   /// The statement (index) each enabled task runs a step of if chosen, in the order of `enabled`.
   var pending: [Int] = []
+  /// The tasks whose device request landed inside the step before this point
+  /// (`drainRequests`): their step ran as part of it.
+  var drained: [String] = []
 }
 
 /// How a run chooses at each point.
@@ -103,6 +106,8 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
   private let recorder: FootprintRecorder?
   /// The task waiting in `drainRequests` for the task it runs.
   private var drainer: Int?
+  /// The tasks `drainRequests` ran since the last point.
+  private var drained: [String] = []
 
   private init(policy: ChoicePolicy, recorder: FootprintRecorder?) {
     self.policy = policy
@@ -176,6 +181,7 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
 
   private func runGroup(_ group: [GroupTask]) {
     tasks = group
+    drained = []
     if case .pct = policy {
       // Random distinct priorities above every change point's.
       var order = Array(group.indices)
@@ -247,6 +253,7 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     while let t = tasks.indices.first(where: { $0 != me && tasks[$0].inFlight == unit }) {
       drainer = me
       running = t
+      if !drained.contains(tasks[t].name) { drained.append(tasks[t].name) }
       tasks[t].baton.signal()
       tasks[me].baton.wait()
       running = me
@@ -305,7 +312,9 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     points.append(
       SchedulePoint(
         enabled: names, current: current.map { tasks[$0].name }, chosen: tasks[chosen].name,
-        preemptions: preemptions, label: label, pending: enabled.map { tasks[$0].currentStatement ?? -1 }))
+        preemptions: preemptions, label: label, pending: enabled.map { tasks[$0].currentStatement ?? -1 },
+        drained: drained))
+    drained = []
     if let c = current, c != chosen { preemptions += 1 }
     return chosen
   }

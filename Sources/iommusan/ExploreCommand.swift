@@ -11,7 +11,7 @@ extension Commands {
   static let explore = CommandSpec(
     name: "explore", abstract: "Search the interleavings of a fixture's task blocks for reports.",
     usage:
-      "iommusan explore [--preemptions <k>] [--no-por] [--seed <n>] [--runs <n>] [--all] [--shard <i/n>] [--jobs <n>] [--format <format>] [--cmdline <params>] [--history <pages>] [--html <file>] [--max-schedules <n>] <file> ...",
+      "iommusan explore [--preemptions <k>] [--no-por] [--no-dpor] [--seed <n>] [--runs <n>] [--all] [--shard <i/n>] [--jobs <n>] [--format <format>] [--cmdline <params>] [--history <pages>] [--html <file>] [--max-schedules <n>] <file> ...",
     discussion: """
       Runs each fixture under many schedules of its 'task NAME {' blocks, switching tasks at
       statement ends and at the kernel steps inside statements (docs/Explore.md). Without --seed
@@ -48,6 +48,7 @@ extension Commands {
     flags: [
       ("all", "Collect every distinct report (kind and site) instead of stopping at the first."),
       ("no-por", "No partial-order reduction in the exhaustive search (to compare)."),
+      ("no-dpor", "Sleep sets only, no dynamic partial-order reduction, in the exhaustive search (to compare)."),
       ("no-timestamps", "Leave out the printk timestamps of kernel lines."),
     ],
     arguments: [("file", "Fixture files to explore.")])
@@ -85,6 +86,7 @@ extension Commands {
     options.preemptions = try whole(p, "preemptions", 0...64) ?? ExploreOptions.defaultPreemptions
     options.bounded = p.options["preemptions"] != nil
     options.por = !p.flags.contains("no-por")
+    options.dpor = !p.flags.contains("no-dpor")
     options.runs = try whole(p, "runs", 1...100_000_000) ?? ExploreOptions.defaultRuns
     options.maxSchedules = try whole(p, "max-schedules", 1...1_000_000_000) ?? options.maxSchedules
     options.all = p.flags.contains("all")
@@ -279,8 +281,8 @@ extension Commands {
       return 2
     }
     var out =
-      "                                         exhaustive, partial-order reduction     --no-por        --preemptions 2\n"
-      + "fixture                                  sched reduced search s sched/s red/s   sched search s   sched pruned search s  plain ms  replay/plain  sched/plain\n"
+      "                                         exhaustive, DPOR + sleep sets           --no-dpor        --no-por        --preemptions 2\n"
+      + "fixture                                  sched reduced search s sched/s red/s   sched search s   sched search s   sched pruned search s  plain ms  replay/plain  sched/plain\n"
     for file in files {
       let parsed = FixtureRunner.parse(path: file)
       guard !parsed.hasErrors else {
@@ -290,11 +292,12 @@ extension Commands {
       let f = ExploreBenchFigures.measure(parsed)
       let name = String(file.split(separator: "/").last ?? Substring(file))
       func col(_ s: String, _ w: Int) -> String { String(repeating: " ", count: max(0, w - s.count)) + s }
-      let complete = f.search.complete && f.noPOR.complete && f.bounded.complete
+      let complete = f.search.complete && f.sleepSets.complete && f.noPOR.complete && f.bounded.complete
       out +=
         name.padding(toLength: 40, withPad: " ", startingAt: 0)
         + col("\(f.search.schedules)", 6) + col("\(f.search.pruned)", 8) + col(f.search.seconds.fixed(3), 9)
         + col(f.search.schedulesPerSecond.fixed(0), 8) + col(f.search.prunedPerSecond.fixed(0), 6)
+        + col("\(f.sleepSets.schedules)", 8) + col(f.sleepSets.seconds.fixed(3), 9)
         + col("\(f.noPOR.schedules)", 8) + col(f.noPOR.seconds.fixed(3), 9)
         + col("\(f.bounded.schedules)", 8) + col("\(f.bounded.pruned)", 7) + col(f.bounded.seconds.fixed(3), 9)
         + col((f.plainSeconds * 1000).fixed(3), 10) + col(f.replayRatio.fixed(2), 14) + col(f.searchRatio.fixed(2), 13)

@@ -1,0 +1,115 @@
+/// A point of the dynamic partial-order reduction's tree: the prefix of
+/// choices that reaches it, its sleep set, and the tasks run from it.
+final class DPORNode {
+  var children: [String: DPORNode] = [:]
+  /// The tasks asleep at this point (their step here is covered by another schedule).
+  var sleep: [String]
+  /// The tasks chosen here so far (run or queued), in order: DPOR's backtrack set.
+  var done: [String] = []
+  /// How many tasks could run here.
+  var alternatives: Int
+
+  init(sleep: [String], alternatives: Int) {
+    self.sleep = sleep
+    self.alternatives = alternatives
+  }
+
+  /// The child reached by choosing `task` here.
+  func child(_ task: String) -> DPORNode {
+    if let c = children[task] { return c }
+    let c = DPORNode(sleep: [], alternatives: 0)
+    children[task] = c
+    return c
+  }
+
+  /// The alternatives of every point of the tree that the reduction did not run.
+  var unexplored: Int {
+    var total = 0
+    var stack = [self]
+    while let n = stack.popLast() {
+      total += max(0, n.alternatives - n.done.count)
+      stack.append(contentsOf: n.children.values)
+    }
+    return total
+  }
+}
+
+/// Dynamic partial-order reduction (Flanagan and Godefroid, "Dynamic
+/// partial-order reduction for model checking software", POPL 2005): the
+/// races of a schedule that ran, each a point where another task should run.
+enum DPOR {
+  /// The backtrack points of `outcome`'s first `end` steps (the step at point
+  /// `k` is the chosen task's, up to point `k + 1`): for each step of task `p`,
+  /// each earlier step of another task in its group that is dependent with it
+  /// (their footprints conflict) and does not happen before `p`'s previous
+  /// step is a race, and `p` should run at that step's point. As FG's
+  /// algorithm does at each state of the trace: every such step since `p`'s
+  /// previous one, and the last one before it. When `end` is before the last
+  /// point (a sleeping default choice cut the schedule), the tasks' pending
+  /// steps at point `end` count as steps too.
+  static func backtracks(_ outcome: ScheduleOutcome, end: Int) -> [(point: Int, task: String)] {
+    let points = outcome.points
+    var result: [(point: Int, task: String)] = []
+    var added: Set<String> = []
+    func add(_ i: Int, _ task: String) {
+      let tasks = points[i].enabled.contains(task) ? [task] : points[i].enabled
+      for t in tasks where added.insert("\(i) \(t)").inserted { result.append((i, t)) }
+    }
+    var start = 0
+    var position: [String: Int] = [:]
+    var steps: [Footprint] = []
+    var clocks: [[Int]] = []
+    var taskClock: [String: [Int]] = [:]
+    var zero: [Int] = []
+
+    /// Adds the races of a step of `p` with footprint `f` at point `j`; returns `p`'s clock before it.
+    func races(_ j: Int, _ p: String, _ f: Footprint) -> [Int] {
+      let clock = taskClock[p] ?? zero
+      let previous = position[p].map { clock[$0] } ?? -1
+      var i = j - 1
+      while i >= start {
+        let q = points[i].chosen
+        if q != p, let k = position[q], i > clock[k], steps[i - start].conflicts(with: f) {
+          add(i, p)
+          if i < previous { break }
+        }
+        i -= 1
+      }
+      return clock
+    }
+
+    for j in 0..<min(end, points.count) {
+      let point = points[j]
+      if point.label == "start" {
+        start = j
+        position = Dictionary(uniqueKeysWithValues: point.enabled.enumerated().map { ($1, $0) })
+        steps = []
+        clocks = []
+        taskClock = [:]
+        zero = Array(repeating: -1, count: point.enabled.count)
+      }
+      let p = point.chosen
+      var f = outcome.footprint(point, p)
+      let drained = j + 1 < points.count ? points[j + 1].drained : []
+      for d in drained { f.formUnion(outcome.footprint(point, d)) }
+      var clock = races(j, p, f)
+      for i in start..<j where steps[i - start].conflicts(with: f) {
+        for (k, v) in clocks[i - start].enumerated() where v > clock[k] { clock[k] = v }
+      }
+      if let k = position[p] { clock[k] = j }
+      steps.append(f)
+      clocks.append(clock)
+      taskClock[p] = clock
+      for d in drained {
+        var c = taskClock[d] ?? zero
+        for (k, v) in clock.enumerated() where v > c[k] { c[k] = v }
+        taskClock[d] = c
+      }
+    }
+    if end < points.count, points[end].label != "start" {
+      let point = points[end]
+      for p in point.enabled { _ = races(end, p, outcome.footprint(point, p)) }
+    }
+    return result
+  }
+}
