@@ -57,7 +57,46 @@ struct SlabAllocator {
     var slabs: [UInt64: Slab] = [:]
     /// The slab allocations come from first, then the partial slabs, the most recent first.
     var cpuSlab: UInt64?
-    var partial: [UInt64] = []
+    var partial = PartialList()
+
+    /// The head of the slab that holds `pfn`, if one does: slabs are page
+    /// blocks of `2^order` pages, naturally aligned, so one probe finds it.
+    func slabHead(of pfn: UInt64) -> UInt64? {
+      let head = pfn & ~((UInt64(1) << UInt64(order)) - 1)
+      return slabs[head] != nil ? head : nil
+    }
+  }
+
+  /// SLUB's per-node partial list (`n->partial`, a `list_head`): the slabs
+  /// with free and used slots that are not the CPU slab, the most recently
+  /// added on top, each at most once; a discarded slab is unlinked in O(1).
+  struct PartialList {
+    private var links: [UInt64: (below: UInt64?, above: UInt64?)] = [:]
+    private var top: UInt64?
+
+    var count: Int { links.count }
+
+    /// Puts `head` on top (`add_partial()` at the head of the list).
+    mutating func append(_ head: UInt64) {
+      remove(head)
+      links[head] = (top, nil)
+      if let t = top { links[t]?.above = head }
+      top = head
+    }
+
+    /// Takes the slab on top (`get_partial_node()`).
+    mutating func popLast() -> UInt64? {
+      guard let t = top else { return nil }
+      remove(t)
+      return t
+    }
+
+    /// Unlinks `head` if it is listed (`remove_partial()`).
+    mutating func remove(_ head: UInt64) {
+      guard let l = links.removeValue(forKey: head) else { return }
+      if let b = l.below { links[b]?.above = l.above }
+      if let a = l.above { links[a]?.below = l.below } else { top = l.below }
+    }
   }
 
   var caches: [UInt64: Cache] = [:]
@@ -219,18 +258,15 @@ extension Machine {
       guard var cache = s.caches[object.objectSize] else { return nil }
       defer { s.caches[object.objectSize] = cache }
       let pfn = object.address.rawValue >> UInt64(pageShift)
-      // The slab's head: the page block that holds the object.
-      guard
-        let head = cache.slabs.keys.first(where: { h in
-          pfn >= h && pfn < h + (UInt64(1) << UInt64(cache.order))
-        }), var slab = cache.slabs[head]
-      else { return nil }
+      // The slab's head: the page block that holds the object (one probe, as
+      // the kernel's `virt_to_slab()`).
+      guard let head = cache.slabHead(of: pfn), var slab = cache.slabs[head] else { return nil }
       let base = PFN(head).address(pageShift: pageShift).rawValue
       let wasFull = slab.freelist.isEmpty
       slab.freelist.append(Int((object.address.rawValue - base) / object.objectSize))
       if slab.inUse == 0 && cache.cpuSlab != head {
         cache.slabs[head] = nil
-        cache.partial.removeAll { $0 == head }
+        cache.partial.remove(head)
         return slab.block
       }
       cache.slabs[head] = slab

@@ -71,6 +71,8 @@ struct LeafCache {
   /// Page sizes present, smallest first: lookups try them in a fixed order.
   private var shifts: [Int] = []
   private var stamp: UInt64 = 0
+  /// The keys by last use: the victim of a full cache in O(1).
+  private(set) var recency = RecencyQueue<Key>()
   private(set) var evictions: UInt64 = 0
 
   init(capacity: Int, budget: ResidentBudget? = nil, category: ResidentCategory = .iotlbEntries) {
@@ -91,6 +93,7 @@ struct LeafCache {
       if let e = entries[k] {
         stamp += 1
         entries[k] = (e.entry, stamp)
+        noteUse(k)
         return e.entry
       }
     }
@@ -101,18 +104,32 @@ struct LeafCache {
     guard capacity > 0 else { return }
     let k = Key(tag: e.tag, shift: e.shift, page: e.iova >> UInt64(e.shift))
     if entries[k] != nil { remove(k) }
-    if entries.count >= capacity, let victim = entries.min(by: { $0.value.stamp < $1.value.stamp })?.key {
+    // The least recently used entry (the smallest stamp), found in O(1).
+    if entries.count >= capacity, let victim = oldestKey() {
       remove(victim)
       evictions += 1
     }
     if let budget, !budget.charge(Self.entryBytes, category) { return }
     stamp += 1
     entries[k] = (e, stamp)
+    noteUse(k)
     if !shifts.contains(e.shift) {
       shifts.append(e.shift)
       shifts.sort()
     }
     byPhys[PhysKey(shift: e.shift, page: e.phys >> UInt64(e.shift)), default: []].append(k)
+  }
+
+  /// Records the use of `k` at the current stamp. The entries are read
+  /// through a local reference, released on return (no copy on write).
+  private mutating func noteUse(_ k: Key) {
+    let live = entries
+    recency.use(k, stamp: stamp, live: live.count) { live[$0]?.stamp }
+  }
+
+  private mutating func oldestKey() -> Key? {
+    let live = entries
+    return recency.oldest { live[$0]?.stamp }
   }
 
   private mutating func remove(_ k: Key) {
@@ -186,6 +203,8 @@ struct WalkCache {
   private(set) var entries: [Key: (entry: WalkEntry, stamp: UInt64)] = [:]
   private var byTable: [UInt64: [Key]] = [:]
   private var stamp: UInt64 = 0
+  /// The keys by last use: the victim of a full cache in O(1).
+  private(set) var recency = RecencyQueue<Key>()
   private(set) var evictions: UInt64 = 0
 
   init(capacity: Int, budget: ResidentBudget? = nil) {
@@ -205,6 +224,7 @@ struct WalkCache {
       if let e = entries[k] {
         stamp += 1
         entries[k] = (e.entry, stamp)
+        noteUse(k)
         return e.entry
       }
     }
@@ -215,14 +235,28 @@ struct WalkCache {
     guard capacity > 0 else { return }
     let k = Key(tag: e.tag, depth: e.depth, prefix: e.iovaBase >> UInt64(format.shift(e.depth)))
     if entries[k] != nil { remove(k) }
-    if entries.count >= capacity, let victim = entries.min(by: { $0.value.stamp < $1.value.stamp })?.key {
+    // The least recently used entry (the smallest stamp), found in O(1).
+    if entries.count >= capacity, let victim = oldestKey() {
       remove(victim)
       evictions += 1
     }
     if let budget, !budget.charge(Self.entryBytes, .walkCacheEntries) { return }
     stamp += 1
     entries[k] = (e, stamp)
+    noteUse(k)
     byTable[e.table, default: []].append(k)
+  }
+
+  /// Records the use of `k` at the current stamp. The entries are read
+  /// through a local reference, released on return (no copy on write).
+  private mutating func noteUse(_ k: Key) {
+    let live = entries
+    recency.use(k, stamp: stamp, live: live.count) { live[$0]?.stamp }
+  }
+
+  private mutating func oldestKey() -> Key? {
+    let live = entries
+    return recency.oldest { live[$0]?.stamp }
   }
 
   private mutating func remove(_ k: Key) {
