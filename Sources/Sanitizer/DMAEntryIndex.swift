@@ -3,13 +3,13 @@
 /// `dma_debug_assert_idle`) or hold one of a device's DMA addresses (a device
 /// access, a sync or unmap that matches no entry exactly) probes a few
 /// buckets instead of scanning every entry. An entry is filed in the buckets
-/// of the finest level its range spans at most `maximumBuckets` of (2 MiB,
-/// then 1 GiB buckets); a larger one is on a short list every query visits.
+/// of the finest level its range spans at most `maximumBuckets` of (4 KiB,
+/// 2 MiB, then 1 GiB buckets); a larger one is on a short list every query visits.
 /// The kernel's dma-debug hashes entries by DMA address into 16,384 buckets
 /// (`hash_fn()`) and scans them; it has no physical index.
 struct DMAEntryIndex {
   typealias Key = Sanitizer.DMAKey
-  static let shifts: [UInt64] = [21, 30]
+  static let shifts: [UInt64] = [12, 21, 30]
   static let maximumBuckets: UInt64 = 8
 
   struct Bucket: Hashable {

@@ -28,12 +28,15 @@ extension Sanitizer {
     return state.withLock { s in
       let from = iova >= granule ? iova - granule : 0
       let through = iova.addingReportingOverflow(granule).overflow ? UInt64.max : iova + granule
-      for (k, e) in s.dmaEntries(of: device.name, from: from, through: through).sorted(by: { $0.0.address < $1.0.address }) {
+      // The lowest DMA address among the mappings whose pages hold `iova`.
+      var best: (UInt64, DMAEntry)?
+      for (k, e) in s.dmaEntries(of: device.name, from: from, through: through) {
         let start = k.address & ~(granule - 1)
         let (end, o) = (k.address &+ e.size).addingReportingOverflow(granule - 1)
-        if iova >= start && (o || iova < end & ~(granule - 1)) { return (k.address, e) }
+        guard iova >= start && (o || iova < end & ~(granule - 1)) else { continue }
+        if best.map({ k.address < $0.0 }) ?? true { best = (k.address, e) }
       }
-      return nil
+      return best
     }
   }
 
