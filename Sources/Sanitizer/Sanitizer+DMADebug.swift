@@ -29,7 +29,9 @@ extension Sanitizer.State {
   }
 
   /// `device`'s entries whose DMA range may meet `[start, last]`, likewise.
-  func dmaEntries(of device: String, from start: UInt64, through last: UInt64) -> [(Sanitizer.DMAKey, Sanitizer.DMAEntry)] {
+  func dmaEntries(of device: String, from start: UInt64, through last: UInt64) -> [(
+    Sanitizer.DMAKey, Sanitizer.DMAEntry
+  )] {
     guard let addresses = dmaIndex.addressCandidates(device: device, start, last, limit: dmaEntries.count) else {
       return dmaEntries.filter { $0.key.device == device }.map { ($0.key, $0.value) }
     }
@@ -253,7 +255,9 @@ extension Sanitizer {
       let lastByte = ((last &+ 1) << shift) &- 1
       for (k, e) in s.dmaEntries(physFrom: first << shift, through: lastByte) where e.direction != .toDevice {
         let p = e.phys.rawValue
-        guard (first...last).contains(p >> shift), (p & ((1 << shift) - 1)) >> Self.cacheLineShift == 0 else { continue }
+        guard (first...last).contains(p >> shift), (p & ((1 << shift) - 1)) >> Self.cacheLineShift == 0 else {
+          continue
+        }
         if best.map({ (k.device, k.address) < ($0.0.device, $0.0.address) }) ?? true { best = (k, e) }
       }
       return best

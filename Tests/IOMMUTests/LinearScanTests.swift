@@ -98,7 +98,8 @@ struct LinearScanTests {
     for i in 0..<inserts { walk.insert(entry(UInt64(i)), format: .x86IO) }
     #expect(walk.count == capacity && walk.evictions == UInt64(inserts - capacity))
     // The survivors are the newest: the oldest went first.
-    #expect(Set(walk.entries.values.map { $0.entry.iovaBase >> 21 }) == Set((inserts - capacity..<inserts).map(UInt64.init)))
+    #expect(
+      Set(walk.entries.values.map { $0.entry.iovaBase >> 21 }) == Set((inserts - capacity..<inserts).map(UInt64.init)))
     #expect(walk.recency.visited <= UInt64(4 * inserts))
     // Entries pointing into one table frame, found by the frame.
     let into = walk.pointing(into: 5 << 12, length: 4096)

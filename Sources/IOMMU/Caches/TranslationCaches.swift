@@ -295,7 +295,8 @@ struct WalkCache {
     }
     // The frames of the range, one probe each, or every frame when there are fewer.
     let first = phys >> 12
-    let last = length == 0 ? first : (phys.addingReportingOverflow(length - 1).overflow ? UInt64.max : phys + length - 1) >> 12
+    let last =
+      length == 0 ? first : (phys.addingReportingOverflow(length - 1).overflow ? UInt64.max : phys + length - 1) >> 12
     if last - first < UInt64(byTable.count) {
       for frame in first...last { if let keys = byTable[frame] { collect(keys) } }
     } else {
