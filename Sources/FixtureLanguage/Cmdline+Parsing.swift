@@ -45,7 +45,7 @@ extension Cmdline {
         diagnostics.append(Diagnostic(file: file, location: locate(offset), message: message))
       }
       guard CmdlineSetting.parameterNames.contains(name) else {
-        let hint = Suggestion.didYouMean(name, among: CmdlineSetting.parameterNames)
+        let hint = CmdlineSetting.parameterSuggestions.didYouMean(name)
         fail(
           "unknown kernel parameter '\(Quote.text(nameBytes))'\(hint) (known: "
             + CmdlineSetting.parameterNames.joined(separator: ", ") + ")")

@@ -55,4 +55,6 @@ package enum CmdlineSetting: Sendable, Hashable, CustomStringConvertible {
     "iommu.debug_pagealloc", "page_owner", "iommu.strict", "emu.accounting",
     "emu.kva_flush", "emu.notifier", "emu.reset", "emu.map_count_max", "emu.dma_assert_idle", "emu.kernel",
   ]
+  /// "Did you mean" over `parameterNames`, remembered per misspelling.
+  static let parameterSuggestions = SuggestionList(parameterNames)
 }

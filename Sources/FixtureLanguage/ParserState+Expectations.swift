@@ -125,8 +125,11 @@ extension ParserState {
     return nil
   }
 
+  /// "Did you mean" over the report kinds, remembered per misspelling.
+  static let reportKinds = SuggestionList(ReportKind.allCases.map(\.rawValue))
+
   mutating func parseExpectedReport(_ words: [Word]) -> FixtureExpectation.Kind? {
-    let kinds = ReportKind.allCases.map(\.rawValue)
+    let kinds = Self.reportKinds.candidates
     guard words.count >= 2 else {
       error(
         "missing report kind after 'expect report' (kinds: \(kinds.joined(separator: ", ")))", column: words[0].column)
@@ -139,7 +142,7 @@ extension ParserState {
       if kindWord.string == nil, bytes(kindWord).contains(UInt8(ascii: "=")) {
         error("missing report kind after 'expect report' (kinds: \(kinds.joined(separator: ", ")))", at: kindWord)
       } else {
-        let hint = Suggestion.didYouMean(kindText, among: kinds)
+        let hint = Self.reportKinds.didYouMean(kindText)
         error(
           "unknown report kind '\(quoted(kindWord))'\(hint) (kinds: \(kinds.joined(separator: ", ")))", at: kindWord)
       }

@@ -298,10 +298,10 @@ struct ParserState {
       {
         // `buf=alloc_pages`: a binding written without its spaces.
         let after = String(spelled[spelled.index(after: equals)...])
-        let statementWord = Verb.byName[after] != nil ? after : Suggestion.closest(to: after, among: Verb.names)
+        let statementWord = Verb.byName[after] != nil ? after : Verb.suggestions.closest(to: after)
         message +=
           "; to bind a name, put spaces around '=': '\(spelled[..<equals]) = \(statementWord ?? "STATEMENT")\(index + 1 < tokens.count ? " ..." : "")'"
-      } else if let match = Suggestion.closest(to: spelled, among: Verb.names) {
+      } else if let match = Verb.suggestions.closest(to: spelled) {
         message +=
           spelled.lowercased() == match
           ? "; statement words are lower case: did you mean '\(match)'?" : "; did you mean '\(match)'?"

@@ -1,4 +1,5 @@
 import KernelTypes
+import Synchronization
 
 /// "Did you mean" suggestions by edit distance.
 package enum Suggestion {
@@ -16,9 +17,10 @@ package enum Suggestion {
     var best: String?
     var bestDistance = Int.max
     for candidate in candidates {
+      let count = candidate.utf8.count
+      let limit = max(1, (max(a.count, count) + 1) / 3)
+      if abs(a.count - count) > limit { continue }
       let b = Array(candidate.utf8)
-      let limit = max(1, (max(a.count, b.count) + 1) / 3)
-      if abs(a.count - b.count) > limit { continue }
       var d = EditDistance.distance(lowered, b.map(lower), limit: limit)
       if d == 0 { d = a == b ? 0 : 1 }
       if d <= limit, d < bestDistance, candidate != word {
@@ -39,5 +41,34 @@ package enum Suggestion {
 
   private static func lower(_ byte: UInt8) -> UInt8 {
     (byte >= 0x41 && byte <= 0x5a) ? byte | 0x20 : byte
+  }
+}
+
+/// `Suggestion.closest(to:among:)` over one fixed list of candidates, remembered
+/// per word for the whole process (at most `capacity` words, then forgotten
+/// all at once): a misspelling met again, on another line or in another
+/// fixture, costs one lookup instead of an edit distance per candidate.
+package final class SuggestionList: Sendable {
+  package let candidates: [String]
+  private let memo = Mutex<[String: String?]>([:])
+  static let capacity = 4096
+
+  package init(_ candidates: [String]) { self.candidates = candidates }
+
+  /// The candidate closest to `word` (`Suggestion.closest`).
+  package func closest(to word: String) -> String? {
+    guard word.utf8.count <= Suggestion.maxWordLength else { return nil }
+    if let known = memo.withLock({ $0[word] }) { return known }
+    let match = Suggestion.closest(to: word, among: candidates)
+    memo.withLock {
+      if $0.count >= Self.capacity { $0.removeAll(keepingCapacity: true) }
+      $0[word] = .some(match)
+    }
+    return match
+  }
+
+  /// "; did you mean 'X'?" or "" (`Suggestion.didYouMean`).
+  package func didYouMean(_ word: String) -> String {
+    closest(to: word).map { "; did you mean '\($0)'?" } ?? ""
   }
 }

@@ -167,4 +167,6 @@ package enum Verb: String, Sendable, Hashable, CaseIterable {
 
   /// Every spelling, in declaration order.
   static let names: [String] = Verb.allCases.map(\.rawValue)
+  /// "Did you mean" over `names`, remembered per misspelling.
+  static let suggestions = SuggestionList(names)
 }

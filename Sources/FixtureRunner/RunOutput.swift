@@ -77,7 +77,8 @@ package struct RunOutputRenderer: Sendable {
       }
       if !text.isEmpty && wantsErr { pieces.append(.err(text)) }
     }
-    var kernel = KernelLog(renderer: KernelTextRenderer(release: "\(result.kernel)-iommusan"), timestamps: timestamps)
+    var kernel = KernelLog(
+      renderer: KernelTextRenderer(release: KernelTextRenderer.release(result.kernel)), timestamps: timestamps)
     let json = JSONLinesRenderer()
     var printed = 0
     if format == .kernel && result.debugPageAlloc && !result.outcomes.isEmpty { pieces.append(.out(kernel.boot())) }

@@ -273,11 +273,7 @@ extension Machine {
       if let phys {
         if isWrite {
           // `value`'s eight bytes, repeated over the access.
-          var i = 0
-          while i < length {
-            memory.write(PhysicalAddress(phys &+ UInt64(i)), value: value, width: min(8, length - i))
-            i += 8
-          }
+          memory.writeRepeated(PhysicalAddress(phys), length: UInt64(length), value: value)
         } else {
           read = memory.read(PhysicalAddress(phys), width: min(length, 8))
         }

@@ -3,6 +3,8 @@
 package enum EditDistance {
   /// The edit distance of `a` and `b`: insertions, deletions and substitutions, plus swaps of adjacent elements
   /// when `transpositions` (optimal string alignment). Gives up, returning `limit + 1`, once it must exceed `limit`.
+  /// Inlinable so that callers get a copy specialised for their element type.
+  @inlinable
   package static func distance<Element: Equatable>(
     _ a: [Element], _ b: [Element], limit: Int = .max, transpositions: Bool = true
   ) -> Int {

@@ -27,6 +27,9 @@ package enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
   case dmaUseAfterFree = "dma-use-after-free"
   case dmaStaleWalk = "dma-stale-walk"
   case pageDoubleFree = "page-double-free"
+  /// `__free_pages()` of a page that no allocation handed out as a block
+  /// head: never allocated, or a tail page of a live block (`free_pages pfn=`).
+  case pageFreeNeverAllocated = "page-free-never-allocated"
   case vfreeNonexistentArea = "vfree-nonexistent-area"
   case domainUseAfterFree = "domain-use-after-free"
   case dmaMapBeyondAllocation = "dma-map-beyond-allocation"
@@ -57,8 +60,8 @@ package enum ReportKind: String, CaseIterable, Sendable, Hashable, Codable {
     case .freedWhileIOTLBCached, .freedWhileMappedUncounted, .pageTableFreedWhileCached, .secondaryTLBStale,
       .atsInvalidationTimeout, .mappingLeak, .dmaMapBeyondAllocation, .pageFreeWrongOrder, .slabFreedWhileMapped:
       return .emulator
-    case .pageDoubleFree, .vfreeNonexistentArea, .domainUseAfterFree, .badPageState, .unmapPartialLargePage,
-      .resetPrepareReentry:
+    case .pageDoubleFree, .pageFreeNeverAllocated, .vfreeNonexistentArea, .domainUseAfterFree, .badPageState,
+      .unmapPartialLargePage, .resetPrepareReentry:
       return .kernel
     case .dmaUnmapMismatch, .dmaUnmapNotMapped, .dmaSyncNotMapped, .dmaSyncMismatch, .dmaCPUTouchActiveCacheline:
       return .dmaAPIDebug

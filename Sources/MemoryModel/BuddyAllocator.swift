@@ -47,6 +47,10 @@ struct BuddyAllocator {
   private var untouched: [Range<UInt64>]
   /// The per-CPU list of order-0 pages (`pcp->lists`), top is the last freed.
   private(set) var pcp: [UInt64] = []
+  /// Heads of free blocks still on the free lists whose PageBuddy
+  /// `bad_page()` cleared: `page_is_buddy()` is false for them, so no free
+  /// merges with them, and `free_pages_prepare()` no longer finds them bad.
+  private var lostBuddyFlag: Set<UInt64> = []
   private(set) var freePages: UInt64 = 0
 
   init(ranges: [Range<UInt64>]) {
@@ -122,6 +126,8 @@ struct BuddyAllocator {
       freeSets[b.order].remove(b.pfn)
     }
     guard let (pfn, start) = best else { return nil }
+    // Taken off the list, the head is PageBuddy no longer in any case.
+    if !lostBuddyFlag.isEmpty { lostBuddyFlag.remove(pfn) }
     var o = start
     // Split, keeping the lower half.
     while o > order {
@@ -147,7 +153,8 @@ struct BuddyAllocator {
     var o = order
     while o < Self.maxOrder {
       let buddy = pfn ^ (1 << UInt64(o))
-      guard freeSets[o].remove(buddy) != nil else { break }
+      // `page_is_buddy()`: a head without PageBuddy does not merge.
+      guard lostBuddyFlag.isEmpty || !lostBuddyFlag.contains(buddy), freeSets[o].remove(buddy) != nil else { break }
       pfn = min(pfn, buddy)
       o += 1
     }
@@ -158,9 +165,19 @@ struct BuddyAllocator {
   /// on the per-CPU list are not PageBuddy.
   /// The corresponding Linux function is `PageBuddy()`.
   func isFreeBlockHead(_ pfn: UInt64) -> Bool {
+    if lostBuddyFlag.contains(pfn) { return false }
     for o in 0...Self.maxOrder where freeSets[o].contains(pfn) { return true }
     let maxBlock = UInt64(1) << UInt64(Self.maxOrder)
     return pfn % maxBlock == 0 && untouched.contains { $0.contains(pfn) }
+  }
+
+  /// `bad_page()`'s `page_mapcount_reset(page); /* remove PageBuddy */` on
+  /// the head of a free block: the block stays on its free list (it can
+  /// still be handed out) but is no buddy to merge with. At most one entry
+  /// per free block head, so bounded by the free lists.
+  /// The corresponding Linux function is `bad_page()`.
+  mutating func clearBuddyFlag(_ pfn: UInt64) {
+    if isFreeBlockHead(pfn) { lostBuddyFlag.insert(pfn) }
   }
 
   /// Returns the per-CPU pages to the buddy lists (`drain_all_pages()`).

@@ -50,6 +50,55 @@ final class MemoryContents: Sendable {
     }
   }
 
+  /// Writes `length` bytes from `addr`, byte k being byte k % 8 of `value`
+  /// (its eight bytes repeated), under one lock per frame: a device's long
+  /// write costs its frames, not a lock per word. The same bytes as
+  /// `write(addr + k, value, width: 8)` for k = 0, 8, 16, ...
+  func writeRepeated(_ addr: UInt64, length: UInt64, value: UInt64) {
+    var a = addr
+    var done: UInt64 = 0
+    while done < length {
+      let frame = a >> 12
+      let inFrame = min(length - done, 4096 - (a & 4095))
+      // An absent frame reads as zeros: it is created only for a byte that is not.
+      let first = Self.rotated(value, by: done)
+      let nonzero = inFrame >= 8 ? value != 0 : first & (UInt64.max >> (64 - 8 * inFrame)) != 0
+      let offset = Int(a & 4095)
+      let start = done
+      shards[shard(frame)].lock.withLock { frames in
+        if frames[frame] == nil {
+          guard nonzero, reserveFrame() else { return }
+        }
+        frames[frame, default: ContiguousArray(repeating: 0, count: 512)].withUnsafeMutableBufferPointer { words in
+          var off = offset
+          let end = offset + Int(inFrame)
+          var k = start
+          while off < end {
+            if off & 7 == 0 && end - off >= 8 {
+              words[off >> 3] = Self.rotated(value, by: k)
+              off += 8
+              k += 8
+            } else {
+              let shift = UInt64(off & 7) * 8
+              let byte = (value >> ((k & 7) * 8)) & 0xff
+              words[off >> 3] = (words[off >> 3] & ~(0xff << shift)) | (byte << shift)
+              off += 1
+              k += 1
+            }
+          }
+        }
+      }
+      a &+= inFrame
+      done += inFrame
+    }
+  }
+
+  /// `v`'s bytes as seen from byte `offset` of the repeating 8-byte pattern `v`.
+  @inline(__always) static func rotated(_ v: UInt64, by offset: UInt64) -> UInt64 {
+    let r = (offset & 7) * 8
+    return r == 0 ? v : (v >> r) | (v << (64 - r))
+  }
+
   /// Runs `body` on the 512 words of the 4 KiB frame holding `addr`, under
   /// one lock: a page-table walker's fast path for runs of entries. `body`
   /// must not touch memory contents itself. A frame that holds no data is

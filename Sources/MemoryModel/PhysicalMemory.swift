@@ -38,7 +38,9 @@ package enum WrongOrderFree: Sendable {
   case leaked(pages: UInt64)
   /// A larger order whose extra pages include pages in the state
   /// `free_pages_prepare()` rejects (`free_page_is_bad()`): each gets a
-  /// `bad_page()` report and nothing is freed; the block leaks.
+  /// `bad_page()` report and nothing is freed; the block leaks. A free
+  /// block's head among them loses PageBuddy (`bad_page()` resets it): it
+  /// stays free, merges with no buddy, and a later check passes it.
   case badPages([BadPage])
   /// A larger order whose extra pages all pass the check (tail pages of
   /// free or allocated blocks): a kernel would put pages it does not own on
@@ -332,6 +334,9 @@ package final class PhysicalMemory: Sendable {
             bad.append(BadPage(pfn: PFN(pfn), reason: "nonzero _refcount"))
           } else if s.buddy.isFreeBlockHead(pfn) {
             bad.append(BadPage(pfn: PFN(pfn), reason: "nonzero mapcount"))
+            // bad_page(): "Leave bad fields for debug, except PageBuddy
+            // could make trouble": the free block loses PageBuddy.
+            s.buddy.clearBuddyFlag(pfn)
           }
           pfn += 1
         }
@@ -360,6 +365,10 @@ package final class PhysicalMemory: Sendable {
   package func read(_ phys: PhysicalAddress, width: Int) -> UInt64 { contents.read(phys.rawValue, width: width) }
   package func write(_ phys: PhysicalAddress, value: UInt64, width: Int) {
     contents.write(phys.rawValue, value: value, width: width)
+  }
+  /// `length` bytes from `phys`, `value`'s eight bytes repeated (a device's write).
+  package func writeRepeated(_ phys: PhysicalAddress, length: UInt64, value: UInt64) {
+    contents.writeRepeated(phys.rawValue, length: length, value: value)
   }
   package func fill(_ block: PageBlock, value: UInt64, width: Int) {
     contents.fill(

@@ -57,6 +57,35 @@ package struct TraceDat {
   /// Each buffer (the top instance first): its name, page size and per-CPU `(cpu, offset, size)`.
   private(set) var buffers: [(name: String, pageSize: Int, cpus: [(cpu: Int, offset: Int, size: Int)])] = []
   private(set) var commitSize = 8
+  /// The UNAME option (5): `"%s %s %s %s"` of `uname()`'s sysname, nodename,
+  /// release and machine, as trace-cmd record's `add_uname()` writes it.
+  package private(set) var uname: String?
+
+  /// The kernel release in a UNAME option (its third word), or nil when it
+  /// is missing or not a plausible `UTS_RELEASE` (printable, at most 64
+  /// bytes, `__NEW_UTS_LEN`).
+  package static func release(fromUname uname: String) -> String? {
+    let words = uname.split(separator: " ", omittingEmptySubsequences: true)
+    guard words.count >= 3 else { return nil }
+    return plausibleRelease(String(words[2]))
+  }
+
+  /// `text` when it can be a `UTS_RELEASE`: 1 to 64 printable ASCII bytes, no spaces.
+  package static func plausibleRelease(_ text: String) -> String? {
+    let u = text.utf8
+    guard (1...64).contains(u.count), u.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
+    return text
+  }
+
+  /// The traced kernel's release, from the UNAME option.
+  package var release: String? { uname.flatMap(Self.release(fromUname:)) }
+
+  private mutating func readUname(_ body: Reader, size: Int) throws(Failure) {
+    guard size > 0, size <= 4096 else { return }
+    var b = body
+    let s = try b.bytes(size)
+    uname = String(s.prefix { $0 != "\0" })
+  }
 
   /// Parses the headers of the file in `data` (which must stay valid while this value is used).
   package init(_ data: UnsafeRawBufferPointer) throws(Failure) {
@@ -91,6 +120,7 @@ package struct TraceDat {
           if id == 0 { break }
           let size = Int(try r.u32())
           if id == 3 { try readBufferOption(Reader(data: data, at: r.at, big: bigEndian), v6CPUs: cpus) }
+          if id == 5 { try readUname(Reader(data: data, at: r.at, big: bigEndian), size: size) }
           try r.skip(size)
         }
         label = try r.bytes(10)
@@ -135,6 +165,7 @@ package struct TraceDat {
             var b = body
             next = try b.u64()
           case 3: try readBufferOption(body, v6CPUs: nil)
+          case 5: try readUname(body, size: osize)
           case 16:
             var b = body
             headerInfo = try b.u64()

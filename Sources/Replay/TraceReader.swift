@@ -33,12 +33,15 @@ struct MappedFile {
 /// (`InputFile`).
 package enum TraceReplay {
   /// Replays the file at `path` (`-` reads standard input). `progress` is
-  /// called about every 64 MiB with the replayer, for a progress line.
+  /// called about every 64 MiB with the replayer, for a progress line;
+  /// `kernelRelease` when the trace names its kernel's release (before the
+  /// reports that follow).
   package static func replay(
     path: String, options: ReplayOptions, progress: ((TraceReplayer) -> Void)? = nil,
-    report: @escaping (Report) -> Void
+    kernelRelease: ((String) -> Void)? = nil, report: @escaping (Report) -> Void
   ) throws(InputFileError) -> ReplaySummary {
     let replayer = TraceReplayer(options: options, report: report)
+    replayer.onKernelRelease = kernelRelease
     if path != InputFile.standardInputPath, let mapped = MappedFile(path: path), TraceDat.isTraceDat(mapped.bytes) {
       replayer.consumeTraceDat(mapped.bytes)
       mapped.unmap()
@@ -81,9 +84,10 @@ package enum TraceReplay {
   /// Replays everything readable from `fd` (not closed).
   package static func replay(
     fileDescriptor fd: Int32, options: ReplayOptions, progress: ((TraceReplayer) -> Void)? = nil,
-    report: @escaping (Report) -> Void
+    kernelRelease: ((String) -> Void)? = nil, report: @escaping (Report) -> Void
   ) throws(InputFileError) -> ReplaySummary {
     let replayer = TraceReplayer(options: options, report: report)
+    replayer.onKernelRelease = kernelRelease
     let name = options.traceName
     if options.parseThread, options.parseThreadAlways || ParsePipeline.available,
       try ParsePipeline.replay(

@@ -58,13 +58,14 @@ extension TraceReplayer {
   /// skip list, so the title names this site and not the detector.
   func siteFrame(attributedTo who: String?, module: String?) -> StackFrame {
     let owner = who.flatMap { $0.isEmpty ? nil : $0 } ?? currentTask().comm
-    let raw = Self.taskSymbol(owner) + "_" + pre.type.name
+    // Keyed by the name as traced: `taskSymbol` runs once per name and event type.
+    let key = owner + "\u{0}" + pre.type.name
     let symbol: String
-    if let known = siteSymbols[raw] {
+    if let known = siteSymbols[key] {
       symbol = known
     } else {
-      symbol = SyzkallerTitle.symbol(raw)
-      siteSymbols[raw] = symbol
+      symbol = SyzkallerTitle.symbol(Self.taskSymbol(owner) + "_" + pre.type.name)
+      siteSymbols[key] = symbol
     }
     return StackFrame(
       symbol, module: module.flatMap { $0.isEmpty ? nil : $0 }, sourceFile: options.traceName,

@@ -33,7 +33,7 @@ package final class TraceReplayer {
   let shift: UInt64
   let emit: (Report) -> Void
   @exclusivity(unchecked) var summary: ReplaySummary
-  /// `siteFrame`'s symbols by raw name (the skip-list check is a regex search).
+  /// `siteFrame`'s symbols by traced name and event type (the skip-list check is a regex search).
   @exclusivity(unchecked) var siteSymbols: [String: String] = [:]
   @exclusivity(unchecked) var eventCounts = [Int](repeating: 0, count: TraceEventType.allCases.count)
 
@@ -50,6 +50,12 @@ package final class TraceReplayer {
   /// The input's format when a reader other than the text one produced the
   /// lines (`trace.dat v7`).
   package var formatOverride: String?
+  /// The traced kernel's release, when the trace records it: trace.dat's
+  /// UNAME option, or `perf script --header`'s `# os release : ...` line.
+  package private(set) var kernelRelease: String?
+  /// Called when the trace names its kernel's release, before any report
+  /// after it (the headers come before the events).
+  package var onKernelRelease: ((String) -> Void)?
 
   // The line being processed (valid only inside `process`).
   @exclusivity(unchecked) var cur: Line = Line(start: nil, count: 0)
@@ -167,6 +173,7 @@ package final class TraceReplayer {
     do throws(TraceDat.Failure) {
       let dat = try TraceDat(file)
       formatOverride = "trace.dat v\(dat.version)"
+      if let release = dat.release { noteKernelRelease(release) }
       dat.forEachLine { process($0) }
     } catch {
       formatOverride = "trace.dat"
@@ -203,6 +210,13 @@ package final class TraceReplayer {
     }
     carry.withUnsafeBufferPointer { process($0) }
     carry.removeAll(keepingCapacity: true)
+  }
+
+  /// The first release the trace names wins.
+  private func noteKernelRelease(_ release: String) {
+    guard kernelRelease == nil else { return }
+    kernelRelease = release
+    onKernelRelease?(release)
   }
 
   /// Ends the input: processes a last line without a newline, resolves what
@@ -325,6 +339,14 @@ package final class TraceReplayer {
       k = 0
       line.skipSpaces(&k)
       if line.expect("# tracer:", &k) { sawFtraceHeader = true }
+      k = 0
+      // perf's `print_osrelease()`: `# os release : %s`.
+      if line.expect("# os release :", &k) {
+        line.skipSpaces(&k)
+        var end = line.count
+        while end > k, ASCII.isSpace(line[end - 1]) || line[end - 1] == ASCII.cr { end -= 1 }
+        if let release = TraceDat.plausibleRelease(line.string(k, end)) { noteKernelRelease(release) }
+      }
     case .lost(_, let n):
       summary.lostEventMarkers += 1
       let (sum, overflow) = summary.lostEvents.addingReportingOverflow(n ?? 0)

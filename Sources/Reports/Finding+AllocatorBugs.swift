@@ -35,15 +35,18 @@ extension Finding {
   /// page (`dump_page()`, then its page_owner record) and stops in `BUG()`.
   /// `dump_page()`'s flags and raw lines are left out: the model has no
   /// honest values for them. The call trace's first frame must be
-  /// `__free_pages` (the `RIP:`).
+  /// `__free_pages` (the `RIP:`). The kernel prints the same text whatever
+  /// the reason; the kind tells them apart: `page-double-free` for a page
+  /// freed already, `page-free-never-allocated` for one no allocation
+  /// handed out as a block head.
   /// The corresponding Linux function is `put_page_testzero()`.
   package static func pageRefcountUnderflow(pfn: PFN, phys: PhysicalAddress, order: Int, page: FreedPage)
     -> Finding
   {
     let because = "page dumped because: VM_BUG_ON_PAGE(page_ref_count(page) == 0)"
     var finding = Finding(
-      kind: .pageDoubleFree, headline: because, warningSite: AllocatorSites.putPageTestzero, frames: [], pfn: pfn,
-      phys: phys,
+      kind: page == .freedAlready ? .pageDoubleFree : .pageFreeNeverAllocated, headline: because,
+      warningSite: AllocatorSites.putPageTestzero, frames: [], pfn: pfn, phys: phys,
       details: [
         Detail("order", .int(Int64(order))),
         Detail("page", .string(page.rawValue)),

@@ -75,6 +75,9 @@ package struct HTMLRun: Sendable {
 
   package var name: String
   package var status: Status?
+  /// The `UTS_RELEASE` its kernel text names: the run's `emu.kernel=`, or
+  /// the release a replayed trace recorded.
+  package var release = KernelTextRenderer.release()
   /// Task names that get a lane on each timeline of the run even where they
   /// do not touch the page (an `explore` finding's tasks).
   package var tasks: [String] = []

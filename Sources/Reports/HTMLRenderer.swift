@@ -52,11 +52,11 @@ package struct HTMLRenderer: Sendable {
           notDrawn += 1
           continue
         }
-        h += section(subject, id: "r\(r)-s\(s)", tasks: run.tasks)
+        h += section(subject, id: "r\(r)-s\(s)", tasks: run.tasks, release: run.release)
       }
       if !run.otherReports.isEmpty {
         h += "<section class=\"other\">\n<h3>Reports about no page or IOVA</h3>\n"
-        for rep in run.otherReports { h += kernelText(rep, open: true) }
+        for rep in run.otherReports { h += kernelText(rep, open: true, release: run.release) }
         h += "</section>\n"
       }
       h += "</section>\n"
@@ -191,7 +191,7 @@ package struct HTMLRenderer: Sendable {
 
   // MARK: - One subject
 
-  private func section(_ s: HTMLRun.SubjectReports, id: String, tasks: [String]) -> String {
+  private func section(_ s: HTMLRun.SubjectReports, id: String, tasks: [String], release: String) -> String {
     let first = s.reports[0]
     var title: String
     switch s.subject {
@@ -223,7 +223,7 @@ package struct HTMLRenderer: Sendable {
       h += "</li>\n"
     }
     h += "</ol>\n</div>\n<div class=\"ktexts\">\n"
-    for (i, r) in s.reports.enumerated() { h += kernelText(r, open: i == 0) }
+    for (i, r) in s.reports.enumerated() { h += kernelText(r, open: i == 0, release: release) }
     if s.notKept > 0 { h += "<p class=\"note\">\(plural(s.notKept, "more report")) about it not shown.</p>\n" }
     if s.folded > 0 {
       h += "<p class=\"note\">\(plural(s.folded, "more report")) of the same kind from the same statement "
@@ -232,11 +232,12 @@ package struct HTMLRenderer: Sendable {
     return h + "</div>\n</div>\n</section>\n"
   }
 
-  private func kernelText(_ r: Report, open: Bool) -> String {
+  private func kernelText(_ r: Report, open: Bool, release: String) -> String {
     var h = "<details class=\"report\"\(open ? " open" : "")><summary><span class=\"kind k-\(r.kind.rawValue)\">"
     h += "\(r.kind.rawValue)</span> \(HTMLText.escape(r.headline))"
     if let s = r.statement { h += " <code>\(HTMLText.escape("\(s.file):\(s.line)"))</code>" }
-    h += "</summary>\n<pre class=\"ktext\">\(HTMLText.escape(KernelTextRenderer().render(r)))</pre>\n</details>\n"
+    let text = KernelTextRenderer(release: release).render(r)
+    h += "</summary>\n<pre class=\"ktext\">\(HTMLText.escape(text))</pre>\n</details>\n"
     return h
   }
 

@@ -162,6 +162,8 @@ package struct JSONLinesRenderer: Sendable {
   /// `state`, `order`, `migratetype`, `gfp_mask`, `gfp`, `pid`, `tgid`, `comm`,
   /// `ts`, `free_ts`, `alloc_stack`, `free_pid`, `free_tgid`, `free_stack`.
   package static func json(_ owner: PageOwnerRecord) -> JSONValue {
+    // `page_owner info is not present (never set?)`: nothing else is known.
+    if owner.neverSet { return .object([JSONMember("state", .string("not present"))]) }
     var m: [JSONMember] = [
       JSONMember("state", .string(owner.isAllocated ? "allocated" : "freed")),
       JSONMember("order", JSONValue(owner.order)),

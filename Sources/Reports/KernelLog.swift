@@ -13,6 +13,11 @@ package struct KernelLog: Sendable {
   package var timestamps: Bool
   /// The taints the reports so far left (`add_taint()`).
   package private(set) var taints: Taint = []
+  /// The `BUG()` oopses so far: x86's `die_counter`, printed `[#N]`.
+  package private(set) var oopses = 0
+  /// `debug_locks`: 1 at boot (lib/debug_locks.c; CONFIG_DEBUG_VM and
+  /// KASAN select CONFIG_DEBUG_KERNEL, so it is a real flag).
+  package private(set) var debugLocks = true
 
   package init(renderer: KernelTextRenderer = KernelTextRenderer(), timestamps: Bool = true) {
     self.renderer = renderer
@@ -29,11 +34,35 @@ package struct KernelLog: Sendable {
     line(Self.bootLine, time: 0, pid: 1)
   }
 
-  /// A report's lines, with the taints of the reports before it.
+  /// `add_taint()`'s line when `LOCKDEP_NOW_UNRELIABLE` turns `debug_locks`
+  /// off (`__debug_locks_off()` returned 1): printed once per boot.
+  /// The corresponding Linux function is `add_taint()`.
+  package static let lockDebuggingOffLine = "Disabling lock debugging due to kernel taint"
+
+  /// A report's lines, with the taints of the reports before it, the oops
+  /// number and, the first time lock debugging goes off, `add_taint()`'s line.
+  ///
+  /// Which splats turn `debug_locks` off: `bad_page()` and KASAN's
+  /// `end_report()` call `add_taint(TAINT_BAD_PAGE, LOCKDEP_NOW_UNRELIABLE)`,
+  /// which prints the line; a `BUG()`'s `oops_enter()` calls
+  /// `debug_locks_off()` first, which prints nothing (its `oops_end()`'s
+  /// `add_taint(TAINT_DIE, LOCKDEP_NOW_UNRELIABLE)` then finds it off);
+  /// `__warn()` passes `LOCKDEP_STILL_OK` and leaves it on.
+  /// The corresponding Linux functions are `add_taint()` and `__die_header()`.
   package mutating func report(_ report: Report) -> String {
     var r = renderer
     r.taints = taints
     taints.formUnion(report.splat.taint)
+    switch report.splat {
+    case .bug:
+      oopses += 1
+      debugLocks = false
+    case .badPage, .kasan:
+      r.disablesLockDebugging = debugLocks
+      debugLocks = false
+    case .warning: break
+    }
+    r.dieCounter = max(oopses, 1)
     var out = ""
     for l in r.lines(report) { out += prefix(time: report.time, pid: report.task.pid) + l + "\n" }
     return out

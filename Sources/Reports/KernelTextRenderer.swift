@@ -12,7 +12,7 @@ import MemoryModel
 /// <warnMessage lines: WARN(1, fmt) messages sit between the cut line and WARNING>
 /// WARNING: CPU: 0 PID: 1042 at drivers/iommu/iommu-debug-pagealloc.c:91 __iommu_debug_check_unmapped+0x../0x..
 /// Modules linked in: nvme
-/// CPU: 0 UID: 0 PID: 1042 Comm: nvme-uaf Not tainted 7.0.0-iommusan #1 PREEMPT(full)
+/// CPU: 0 UID: 0 PID: 1042 Comm: nvme-uaf Not tainted 7.0.11-iommusan #1 PREEMPT(full)
 /// Hardware name: iommusan emulated machine
 /// RIP: 0010:<the guilty driver frame>
 /// Call Trace:
@@ -63,10 +63,23 @@ package struct KernelTextRenderer: Sendable {
   /// Whether the `iommusan:` block lists the page's history (replay prints
   /// it; `run` keeps it for JSON and `--history`).
   package var includeHistory: Bool
+  /// The oops number printed as `[#N]` on a `BUG()`'s `Oops:` line: x86's
+  /// `__die_header()` prints `++die_counter`, counted per boot. `KernelLog`
+  /// sets it per report.
+  package var dieCounter: Int = 1
+  /// Whether this report's `add_taint(..., LOCKDEP_NOW_UNRELIABLE)` is the
+  /// one that turns lock debugging off, so that the kernel prints
+  /// `KernelLog.lockDebuggingOffLine` after it. `KernelLog` sets it per report.
+  package var disablesLockDebugging = false
+
+  /// The `UTS_RELEASE` iommusan prints for an emulated kernel of `version`
+  /// (`emu.kernel=`): `7.0.11-iommusan`. The default is `KernelVersion.newest`'s,
+  /// as `run`'s; one place for both.
+  package static func release(_ version: KernelVersion = .newest) -> String { "\(version)-iommusan" }
 
   package init(
     warningLineFormat: WarningLineFormat = .modern,
-    release: String = "7.0.0-iommusan",
+    release: String = KernelTextRenderer.release(),
     buildVersion: String = "#1",
     preemptModel: String = "PREEMPT(full)",
     hardwareName: String = "iommusan emulated machine",
@@ -147,7 +160,7 @@ package struct KernelTextRenderer: Sendable {
     out.append("------------[ cut here ]------------")
     let site = report.warningSite
     out.append("kernel BUG at \(KernelText.sanitize(site.file)):\(site.line)!")
-    out.append("Oops: invalid opcode: 0000 [#1] PREEMPT SMP NOPTI")
+    out.append("Oops: invalid opcode: 0000 [#\(dieCounter)] PREEMPT SMP NOPTI")
     out += cpuLines(report.task)
     out.append("Hardware name: " + KernelText.sanitize(hardwareName))
     let rip = report.callTrace.first ?? StackFrame(site.function)
@@ -182,6 +195,8 @@ package struct KernelTextRenderer: Sendable {
     out.append(" " + KernelText.frame(function: "dump_stack_lvl"))
     for frame in report.callTrace { out.append(" " + KernelText.frame(frame, source: true)) }
     out.append(" </TASK>")
+    // `add_taint(TAINT_BAD_PAGE, LOCKDEP_NOW_UNRELIABLE)` at bad_page()'s end.
+    if disablesLockDebugging { out.append(KernelLog.lockDebuggingOffLine) }
     for line in report.trailer { out += KernelText.printkLines(line) }
     return out
   }
@@ -215,6 +230,8 @@ package struct KernelTextRenderer: Sendable {
       for frame in track.stack { out.append(" " + KernelText.frame(frame, source: true)) }
     }
     out.append(rule)
+    // `end_report()`'s `add_taint(TAINT_BAD_PAGE, LOCKDEP_NOW_UNRELIABLE)`.
+    if disablesLockDebugging { out.append(KernelLog.lockDebuggingOffLine) }
     for line in report.trailer { out += KernelText.printkLines(line) }
     return out
   }

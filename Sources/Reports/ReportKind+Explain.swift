@@ -52,6 +52,7 @@ extension ReportKind {
     case .dmaStaleWalk: PackageResources.dma_stale_walk_md
     case .faultAfterUnmap: PackageResources.fault_after_unmap_md
     case .pageDoubleFree: PackageResources.page_double_free_md
+    case .pageFreeNeverAllocated: PackageResources.page_free_never_allocated_md
     case .vfreeNonexistentArea: PackageResources.vfree_nonexistent_area_md
     case .domainUseAfterFree: PackageResources.domain_use_after_free_md
     case .dmaMapBeyondAllocation: PackageResources.dma_map_beyond_allocation_md

@@ -86,8 +86,14 @@ extension Sanitizer {
   }
 
   /// The page_owner dump for a page, when `page_owner=on`.
+  /// `__dump_page_owner()`'s view of `pfn`: a page no allocation ever
+  /// covered has page_ext without PAGE_EXT_OWNER (`never set?`).
+  /// The corresponding Linux function is `__dump_page_owner()`.
   private func pageOwner(_ pfn: PFN) -> PageOwnerRecord? {
-    guard configuration.pageOwner, let r = machine.memory.record(containing: pfn) else { return nil }
+    guard configuration.pageOwner else { return nil }
+    guard let r = machine.memory.record(containing: pfn) else {
+      return machine.memory.hasPageExt(pfn) ? .notPresent : nil
+    }
     return PageOwnerRecord(
       isAllocated: r.isAllocated, order: r.allocOrder, gfp: r.gfp, pid: r.allocTask.pid, tgid: r.allocTask.tgid,
       comm: r.allocTask.comm, ts: r.allocTime, freeTs: r.freeTime, allocStack: r.allocStack.map(StackFrame.init),

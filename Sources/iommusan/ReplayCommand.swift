@@ -70,6 +70,11 @@ extension Commands {
     do throws(InputFileError) {
       summary = try TraceReplay.replay(
         path: path, options: options, progress: { progress.update(replayProgress($0, since: progress.start)) },
+        kernelRelease: { release in
+          // The traced kernel's own UTS_RELEASE; otherwise `run`'s default.
+          kernel.renderer.release = release
+          htmlRun?.release = release
+        },
         report: { report in
           htmlRun?.add(report)
           switch format {

@@ -55,7 +55,11 @@ import Testing
     #expect(r.passed && r.exitStatus == 1)
     let pages = r.reports.map { $0.details.first { $0.key == "page" }?.value }
     #expect(pages == [.string("never allocated"), .string("tail page of a live allocation")])
-    #expect(r.reports.allSatisfy { $0.kind == .pageDoubleFree && $0.headline.contains("VM_BUG_ON_PAGE") })
+    #expect(r.reports.allSatisfy { $0.kind == .pageFreeNeverAllocated && $0.headline.contains("VM_BUG_ON_PAGE") })
+    // The kernel's text is a double free's; only the kind differs.
+    let text = RunOutputRenderer(format: .kernel).stdout(r)
+    #expect(text.contains("page_owner info is not present (never set?)"), "the never-allocated page")
+    #expect(text.contains("Oops: invalid opcode: 0000 [#1]") && text.contains("Oops: invalid opcode: 0000 [#2]"))
     let near = run("Fixtures/allocator/free-by-pfn-allocated.fixture")
     #expect(near.passed && near.exitStatus == 0 && near.reports.isEmpty)
   }
@@ -100,8 +104,66 @@ import Testing
     let texts = r.reports.map { log.report($0) }
     #expect(texts.count == 2)
     #expect(texts[0].contains("Not tainted"))
-    #expect(texts[1].contains("Tainted: G    B               7.0.0"))
+    #expect(texts[1].contains("Tainted: G    B               7.0.11"))
     #expect(texts[1].contains("Tainted: [B]=BAD_PAGE\n"))
     #expect(log.taints == .badPage)
+  }
+}
+
+/// What the kernel's log carries from one splat to the next within a run:
+/// the die counter, and `add_taint()`'s lock-debugging line.
+@Suite struct KernelLogAcrossReportsTests {
+  func stdout(_ source: String) -> String {
+    let r = FixtureRunner.run(file: "t.fixture", source: Array(source.utf8))
+    return RunOutputRenderer(format: .kernel, timestamps: false).stdout(r)
+  }
+
+  static func count(_ needle: String, in text: String) -> Int {
+    text.components(separatedBy: needle).count - 1
+  }
+
+  /// `__die_header()` prints `++die_counter`: the second BUG() of a run is `[#2]`.
+  @Test func secondOopsIsNumberTwo() {
+    let text = stdout("a = alloc_pages\nb = alloc_pages\nfree_pages a\nfree_pages a\nfree_pages b\nfree_pages b\n")
+    #expect(Self.count("Oops: invalid opcode: 0000 [#1] ", in: text) == 1)
+    #expect(Self.count("Oops: invalid opcode: 0000 [#2] ", in: text) == 1)
+  }
+
+  /// bad_page()'s `add_taint(TAINT_BAD_PAGE, LOCKDEP_NOW_UNRELIABLE)` turns
+  /// lock debugging off once: the line follows the first report only, after
+  /// its stack and before the iommusan block.
+  @Test func lockDebuggingLineOnceAfterTheFirstBadPage() throws {
+    let text = stdout(
+      "memory 64M\nbuf = alloc_pages order=1\nnext = alloc_pages order=1\nspare = alloc_pages order=2\n"
+        + "free_pages spare\nfree_pages buf order=3\n")
+    #expect(Self.count("BUG: Bad page state in process", in: text) == 2)
+    #expect(Self.count(KernelLog.lockDebuggingOffLine, in: text) == 1)
+    let lines = text.split(separator: "\n").map(String.init)
+    let at = try #require(lines.firstIndex(of: KernelLog.lockDebuggingOffLine))
+    #expect(lines[at - 1] == " </TASK>")
+    #expect(lines[at + 1] == "iommusan: bad-page-state (kernel)")
+  }
+
+  /// A BUG()'s `oops_enter()` turns lock debugging off silently, so a later
+  /// bad_page() prints no line; a WARN (`LOCKDEP_STILL_OK`) leaves it on.
+  @Test func oopsTurnsLockDebuggingOffSilently() {
+    let bugFirst = stdout(
+      "memory 64M\na = alloc_pages\nfree_pages a\nfree_pages a\nbuf = alloc_pages order=1\n"
+        + "next = alloc_pages order=1\nfree_pages buf order=2\n")
+    #expect(bugFirst.contains("BUG: Bad page state"))
+    #expect(!bugFirst.contains(KernelLog.lockDebuggingOffLine))
+    let warnFirst = stdout(
+      "memory 64M\nbuf = alloc_pages order=2\nfree_pages buf order=1\nb2 = alloc_pages order=1\n"
+        + "n2 = alloc_pages order=1\nfree_pages b2 order=2\n")
+    #expect(warnFirst.contains("WARNING:") && warnFirst.contains("BUG: Bad page state"))
+    #expect(Self.count(KernelLog.lockDebuggingOffLine, in: warnFirst) == 1)
+  }
+
+  /// bad_page() clears PageBuddy of the free block head it reports: the
+  /// block merges with no buddy afterwards, and a second check passes it.
+  @Test func badPageClearsPageBuddy() {
+    let r = FixtureRunner.run(path: repositoryRoot + "/Fixtures/allocator/bad-page-clears-buddy.fixture")
+    #expect(r.passed)
+    #expect(r.reports.map(\.kind) == [.badPageState, .pageFreeWrongOrder])
   }
 }

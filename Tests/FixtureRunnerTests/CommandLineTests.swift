@@ -123,6 +123,39 @@ struct CommandLineTests {
     let empty = try Self.run(["-qec", command, "/dev/null"], executable: script, environment: ["NO_COLOR": ""])
     #expect(empty.stdout.contains("\u{1B}[0;1;31merror: "))
   }
+
+  /// `replay` names the kernel release the trace records (here perf's
+  /// `# os release :` header), in text and HTML; without one, `run`'s default.
+  @Test func replayUsesTheTracesRelease() throws {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent()
+    let trace = try String(
+      contentsOf: root.appendingPathComponent("Fixtures/traces/freed-while-mapped-kmem.trace"), encoding: .utf8)
+    let header = "# ========\n# hostname : acme\n# os release : 6.12.9-acme\n# ========\n#\n"
+    let path = try Self.fixture("release.trace", header + trace)
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let html = path + ".html"
+    defer { try? FileManager.default.removeItem(atPath: html) }
+    let r = try Self.run(["replay", "--no-progress", "--html", html, path])
+    #expect(r.stdout.contains(" Not tainted 6.12.9-acme #1 "))
+    #expect(!r.stdout.contains("-iommusan"))
+    #expect(try String(contentsOfFile: html, encoding: .utf8).contains(" Not tainted 6.12.9-acme #1 "))
+    let plain = try Self.fixture("plain.trace", trace)
+    defer { try? FileManager.default.removeItem(atPath: plain) }
+    #expect(try Self.run(["replay", "--no-progress", plain]).stdout.contains(" Not tainted 7.0.11-iommusan #1 "))
+  }
+
+  /// `run --html` prints the run's `emu.kernel=` release, as its text does.
+  @Test func runHTMLFollowsEmuKernel() throws {
+    let path = try Self.fixture(
+      "release.fixture", "cmdline \"emu.kernel=7.0.0\"\nbuf = alloc_pages\nfree_pages buf\nfree_pages buf\n")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let html = path + ".html"
+    defer { try? FileManager.default.removeItem(atPath: html) }
+    let r = try Self.run(["run", "--html", html, path])
+    #expect(r.stdout.contains(" Not tainted 7.0.0-iommusan #1 "))
+    #expect(try String(contentsOfFile: html, encoding: .utf8).contains(" Not tainted 7.0.0-iommusan #1 "))
+  }
 }
 
 extension CommandLineTests {

@@ -81,6 +81,7 @@ let corpus: [String] = {
     ("dma-use-after-free", "Fixtures/lazy/free-in-flush-window.fixture"),
     ("dma-stale-walk", "Fixtures/sva/kva-exploit-none.fixture"),
     ("page-double-free", "Fixtures/allocator/page-double-free.fixture"),
+    ("page-free-never-allocated", "Fixtures/allocator/free-never-allocated.fixture"),
     ("vfree-nonexistent-area", "Fixtures/allocator/vfree-twice.fixture"),
     ("domain-use-after-free", "Fixtures/allocator/free-domain-twice.fixture"),
     ("dma-map-beyond-allocation", "Fixtures/allocator/dma-map-beyond-allocation.fixture"),

@@ -28,6 +28,7 @@ enum GoldenReports {
     case .dmaStaleWalk: return dmaStaleWalk
     case .faultAfterUnmap: return faultAfterUnmap
     case .pageDoubleFree: return pageDoubleFree
+    case .pageFreeNeverAllocated: return pageFreeNeverAllocated
     case .vfreeNonexistentArea: return vfreeNonexistentArea
     case .domainUseAfterFree: return domainUseAfterFree
     case .dmaMapBeyondAllocation: return dmaMapBeyondAllocation
@@ -430,6 +431,19 @@ enum GoldenReports {
           k("free_pages_prepare"), k("__free_frozen_pages"), k("__free_pages"), m("acme_cam_err", "acme_cam"),
         ]
       ))
+  }
+
+  /// A page frame number computed from a DMA address: a page never allocated.
+  static var pageFreeNeverAllocated: Report {
+    let file = "Fixtures/acme-cam-teardown.fixture"
+    return Report(
+      .pageRefcountUnderflow(pfn: PFN(0x80470), phys: PhysicalAddress(0x8047_0000), order: 0, page: .neverAllocated),
+      callers: [
+        k("__free_pages"), guilty("acme_cam_put_frame", "acme_cam", file, 44), m("acme_cam_stop", "acme_cam"),
+        k("v4l2_release"), k("__fput"),
+      ],
+      statement: StatementLocation(file: file, line: 44, column: 1, text: "free_pages pfn=0x80470"),
+      task: task("acme-cam-teardow"), pageOwner: .notPresent)
   }
 
   static var badPageState: Report {

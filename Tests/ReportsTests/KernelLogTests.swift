@@ -18,9 +18,9 @@ import Testing
     var log = KernelLog(timestamps: false)
     let first = log.report(GoldenReports.freedWhileMapped)
     let second = log.report(GoldenReports.freedWhileMapped)
-    #expect(first.contains(" Not tainted 7.0.0-iommusan"))
+    #expect(first.contains(" Not tainted 7.0.11-iommusan"))
     #expect(!first.contains("Tainted: [W]=WARN"))
-    #expect(second.contains(" Tainted: G        W           7.0.0-iommusan"))
+    #expect(second.contains(" Tainted: G        W           7.0.11-iommusan"))
     #expect(second.contains("\nTainted: [W]=WARN\n"))
   }
 

@@ -11,7 +11,7 @@ import Testing
       index("------------[ cut here ]------------"), index("DMA-API: acme_nvme 0000:00:01.0:"),
       index("WARNING: kernel/dma/debug.c:1006 at check_unmap+0x"),
       index("Modules linked in: acme_nvme"),
-      index("CPU: 0 UID: 0 PID: 1042 Comm: acme-nvme-prp Not tainted 7.0.0-iommusan #1 PREEMPT(full) "),
+      index("CPU: 0 UID: 0 PID: 1042 Comm: acme-nvme-prp Not tainted 7.0.11-iommusan #1 PREEMPT(full) "),
       index("Hardware name: iommusan emulated machine"), index("RIP: 0010:acme_nvme_unmap_data+0x"),
       index("Call Trace:"), index(" <TASK>"), index(" check_unmap+0x"), index(" </TASK>"),
       index("---[ end trace 0000000000000000 ]---"), index("DMA-API: Mapped at:"),
@@ -73,7 +73,7 @@ import Testing
     let tainted = KernelTextRenderer(taints: .warn).lines(report)
     #expect(
       tainted.contains(
-        "CPU: 0 UID: 0 PID: 1042 Comm: acme-nvme-hmb Tainted: G        W           7.0.0-iommusan #1 PREEMPT(full) "))
+        "CPU: 0 UID: 0 PID: 1042 Comm: acme-nvme-hmb Tainted: G        W           7.0.11-iommusan #1 PREEMPT(full) "))
     let cpu = tainted.firstIndex { $0.hasPrefix("CPU: ") }!
     #expect(tainted[cpu + 1] == "Tainted: [W]=WARN")
     let modern = KernelTextRenderer(warningLineFormat: .modern).lines(report)
