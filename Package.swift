@@ -81,7 +81,8 @@ let package = Package(
       dependencies: ["KernelTypes", "Reports", "MemoryModel", "FixtureLanguage", "IOMMUSanTestSupport"],
       exclude: ["GoldenRenderedReports"]),
     .testTarget(
-      name: "ReplayTests", dependencies: ["KernelTypes", "Replay", "Reports", "MemoryModel", "IOMMUSanTestSupport"]),
+      name: "ReplayTests", dependencies: ["KernelTypes", "Replay", "Reports", "MemoryModel", "IOMMUSanTestSupport"],
+      exclude: ["GoldenReplayOutput"]),
     .testTarget(name: "BenchTests", dependencies: ["Bench", "Reports"]),
     .testTarget(
       name: "ExploreTests", dependencies: ["Explore", "FixtureRunner", "FixtureLanguage", "KernelTypes", "Reports"],

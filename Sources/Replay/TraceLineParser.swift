@@ -687,7 +687,7 @@ extension TraceLineParser {
     f.dma.reset()
     var i = start
     p.skipSpaces(&i)
-    var devEnd = p.tokenEnd(i)
+    let devEnd = p.tokenEnd(i)
     guard devEnd > i else { return "dma: no device" }
     // `trace-cmd report -R`: `device=<name>` first.
     var k0 = i
