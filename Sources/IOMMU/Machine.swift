@@ -99,6 +99,8 @@ package final class Machine: Sendable {
     }
   }
   package var devices: [Device] { registry.withLock { Array($0.devices.values) }.sorted { $0.name < $1.name } }
+  /// The device named `name`: one probe, where `devices` sorts them all.
+  package func device(named name: String) -> Device? { registry.withLock { $0.devices[name] } }
   package var domains: [Domain] { registry.withLock { Array($0.domains.values) }.sorted { $0.id < $1.id } }
   /// `devices.filter(\.ats)`, without sorting every device on each call.
   package var atsDevices: [Device] {

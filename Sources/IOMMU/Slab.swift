@@ -57,10 +57,56 @@ struct SlabAllocator {
     var slabs: [UInt64: Slab] = [:]
     /// The slab allocations come from first, then the partial slabs, the most recent first.
     var cpuSlab: UInt64?
-    var partial: [UInt64] = []
+    var partial = PartialList()
+
+    /// The head of the slab that holds `pfn`, if one does: slabs are page
+    /// blocks of `2^order` pages, naturally aligned, so one probe finds it.
+    func slabHead(of pfn: UInt64) -> UInt64? {
+      let head = pfn & ~((UInt64(1) << UInt64(order)) - 1)
+      return slabs[head] != nil ? head : nil
+    }
+  }
+
+  /// SLUB's per-node partial list (`n->partial`, a `list_head`): the slabs
+  /// with free and used slots that are not the CPU slab, the most recently
+  /// added on top, each at most once; a discarded slab is unlinked in O(1).
+  struct PartialList {
+    private var links: [UInt64: (below: UInt64?, above: UInt64?)] = [:]
+    private var top: UInt64?
+
+    var count: Int { links.count }
+
+    /// Puts `head` on top (`add_partial()` at the head of the list).
+    mutating func append(_ head: UInt64) {
+      remove(head)
+      links[head] = (top, nil)
+      if let t = top { links[t]?.above = head }
+      top = head
+    }
+
+    /// Takes the slab on top (`get_partial_node()`).
+    mutating func popLast() -> UInt64? {
+      guard let t = top else { return nil }
+      remove(t)
+      return t
+    }
+
+    /// Unlinks `head` if it is listed (`remove_partial()`).
+    mutating func remove(_ head: UInt64) {
+      guard let l = links.removeValue(forKey: head) else { return }
+      if let b = l.below { links[b]?.above = l.above }
+      if let a = l.above { links[a]?.below = l.below } else { top = l.below }
+    }
   }
 
   var caches: [UInt64: Cache] = [:]
+
+  /// Runs `body` on the cache of `objectSize` in place (nil: no such cache).
+  /// A copy taken out and stored back would copy its slabs on every write.
+  mutating func withCache<R>(_ objectSize: UInt64, _ body: (inout Cache) -> R) -> R? {
+    guard caches[objectSize] != nil else { return nil }
+    return body(&caches[objectSize]!)
+  }
   /// Live objects by physical address.
   var objects: [UInt64: SlabObject] = [:]
   /// The start addresses of live objects, for lookups by range (kept sorted on demand).
@@ -144,8 +190,9 @@ extension Machine {
     let name = objectSize >= 1024 ? "kmalloc-\(objectSize / 1024)k" : "kmalloc-\(objectSize)"
     // A free slot of the CPU slab or a partial slab, else a new slab.
     func take(_ s: inout SlabAllocator) -> (UInt64, Int)? {
-      guard var cache = s.caches[objectSize] else { return nil }
-      defer { s.caches[objectSize] = cache }
+      s.withCache(objectSize) { cache in takeSlot(&cache) } ?? nil
+    }
+    func takeSlot(_ cache: inout SlabAllocator.Cache) -> (UInt64, Int)? {
       if let cpu = cache.cpuSlab, let slot = cache.slabs[cpu]?.freelist.popLast() { return (cpu, slot) }
       while let next = cache.partial.popLast() {
         guard let slot = cache.slabs[next]?.freelist.popLast() else { continue }
@@ -169,11 +216,11 @@ extension Machine {
         throw .residentLimit
       }
       found = slab.withLock { s -> (UInt64, Int)? in
-        var cache = s.caches[objectSize] ?? SlabAllocator.Cache(name: name, objectSize: objectSize, order: order)
-        cache.slabs[block.head.rawValue] = SlabAllocator.Slab(
+        // In place: a copy of the cache stored back would copy its slabs.
+        let new = SlabAllocator.Cache(name: name, objectSize: objectSize, order: order)
+        s.caches[objectSize, default: new].slabs[block.head.rawValue] = SlabAllocator.Slab(
           block: block, objectSize: objectSize, capacity: capacity, freelist: Array((0..<capacity).reversed()))
-        cache.cpuSlab = block.head.rawValue
-        s.caches[objectSize] = cache
+        s.caches[objectSize]?.cpuSlab = block.head.rawValue
         return take(&s)
       }
     }
@@ -215,27 +262,24 @@ extension Machine {
       return
     }
     let pageShift = memory.pageShift
-    let discard = slab.withLock { s -> PageBlock? in
-      guard var cache = s.caches[object.objectSize] else { return nil }
-      defer { s.caches[object.objectSize] = cache }
+    func freeSlot(_ cache: inout SlabAllocator.Cache) -> PageBlock? {
       let pfn = object.address.rawValue >> UInt64(pageShift)
-      // The slab's head: the page block that holds the object.
-      guard
-        let head = cache.slabs.keys.first(where: { h in
-          pfn >= h && pfn < h + (UInt64(1) << UInt64(cache.order))
-        }), var slab = cache.slabs[head]
-      else { return nil }
+      // The slab's head: the page block that holds the object (one probe, as
+      // the kernel's `virt_to_slab()`).
+      guard let head = cache.slabHead(of: pfn), let wasFull = cache.slabs[head]?.freelist.isEmpty else { return nil }
       let base = PFN(head).address(pageShift: pageShift).rawValue
-      let wasFull = slab.freelist.isEmpty
-      slab.freelist.append(Int((object.address.rawValue - base) / object.objectSize))
-      if slab.inUse == 0 && cache.cpuSlab != head {
+      // In place: a copy of the slab stored back would copy its freelist.
+      cache.slabs[head]?.freelist.append(Int((object.address.rawValue - base) / object.objectSize))
+      if let slab = cache.slabs[head], slab.inUse == 0 && cache.cpuSlab != head {
         cache.slabs[head] = nil
-        cache.partial.removeAll { $0 == head }
+        cache.partial.remove(head)
         return slab.block
       }
-      cache.slabs[head] = slab
       if wasFull && cache.cpuSlab != head { cache.partial.append(head) }
       return nil
+    }
+    let discard = slab.withLock { s -> PageBlock? in
+      s.withCache(object.objectSize) { cache in freeSlot(&cache) } ?? nil
     }
     if let block = discard {
       let capacity = Int((memory.pageSize << UInt64(block.order)) / object.objectSize)

@@ -11,13 +11,41 @@ extension Sanitizer.State {
   /// The corresponding Linux function is `add_dma_entry()`.
   mutating func addDMAEntry(_ key: Sanitizer.DMAKey, _ entry: Sanitizer.DMAEntry, budget: ResidentBudget) {
     guard budget.charge(entry.residentBytes, .dmaDebugEntries) else { return }
-    if let old = dmaEntries.updateValue(entry, forKey: key) { budget.release(old.residentBytes, .dmaDebugEntries) }
+    if let old = dmaEntries.updateValue(entry, forKey: key) {
+      budget.release(old.residentBytes, .dmaDebugEntries)
+      dmaIndex.remove(key, phys: old.phys.rawValue, size: old.size)
+    }
+    dmaIndex.insert(key, phys: entry.phys.rawValue, size: entry.size)
+  }
+
+  /// The entries whose physical range may meet `[start, last]`: the index's
+  /// candidates, or every entry when the index would probe more buckets
+  /// than there are entries. Callers test the exact condition.
+  func dmaEntries(physFrom start: UInt64, through last: UInt64) -> [(Sanitizer.DMAKey, Sanitizer.DMAEntry)] {
+    guard let keys = dmaIndex.physCandidates(start, last, limit: dmaEntries.count) else {
+      return dmaEntries.map { ($0.key, $0.value) }
+    }
+    return keys.compactMap { k in dmaEntries[k].map { (k, $0) } }
+  }
+
+  /// `device`'s entries whose DMA range may meet `[start, last]`, likewise.
+  func dmaEntries(of device: String, from start: UInt64, through last: UInt64) -> [(
+    Sanitizer.DMAKey, Sanitizer.DMAEntry
+  )] {
+    guard let addresses = dmaIndex.addressCandidates(device: device, start, last, limit: dmaEntries.count) else {
+      return dmaEntries.filter { $0.key.device == device }.map { ($0.key, $0.value) }
+    }
+    return addresses.compactMap { a in
+      let k = Sanitizer.DMAKey(device: device, address: a)
+      return dmaEntries[k].map { (k, $0) }
+    }
   }
 
   /// Takes a DMA-API debug entry out and gives back its charge.
   /// The corresponding Linux functions are `bucket_find_exact()` and `hash_bucket_del()`.
   mutating func removeDMAEntry(_ key: Sanitizer.DMAKey, budget: ResidentBudget) -> Sanitizer.DMAEntry? {
     guard let e = dmaEntries.removeValue(forKey: key) else { return nil }
+    dmaIndex.remove(key, phys: e.phys.rawValue, size: e.size)
     budget.release(e.residentBytes, .dmaDebugEntries)
     return e
   }
@@ -143,7 +171,8 @@ extension Sanitizer {
         return (address, e)
       }
       var best: (UInt64, DMAEntry)?
-      for (k, e) in s.dmaEntries where k.device == device.name && k.address <= address {
+      // An entry that holds the range holds `address`: its buckets are among address's.
+      for (k, e) in s.dmaEntries(of: device.name, from: address, through: address) where k.address <= address {
         let (end, o) = k.address.addingReportingOverflow(e.size)
         let (want, o2) = address.addingReportingOverflow(size)
         if !o2 && (o || end >= want), best.map({ k.address < $0.0 }) ?? true { best = (k.address, e) }
@@ -221,17 +250,19 @@ extension Sanitizer {
     let first = phys.rawValue >> shift
     let last = (phys.rawValue &+ (length - 1)) >> shift
     guard last >= first, last - first < 1 << 20 else { return }
-    let pages = Set(first...last)
     let hit = state.withLock { s -> (DMAKey, DMAEntry)? in
       var best: (DMAKey, DMAEntry)?
-      for (k, e) in s.dmaEntries where e.direction != .toDevice {
+      let lastByte = ((last &+ 1) << shift) &- 1
+      for (k, e) in s.dmaEntries(physFrom: first << shift, through: lastByte) where e.direction != .toDevice {
         let p = e.phys.rawValue
-        guard pages.contains(p >> shift), (p & ((1 << shift) - 1)) >> Self.cacheLineShift == 0 else { continue }
+        guard (first...last).contains(p >> shift), (p & ((1 << shift) - 1)) >> Self.cacheLineShift == 0 else {
+          continue
+        }
         if best.map({ (k.device, k.address) < ($0.0.device, $0.0.address) }) ?? true { best = (k, e) }
       }
       return best
     }
-    guard let (key, entry) = hit, let device = machine.devices.first(where: { $0.name == key.device }) else { return }
+    guard let (key, entry) = hit, let device = machine.device(named: key.device) else { return }
     let cln = entry.phys.rawValue >> Self.cacheLineShift
     dmaDebugReport(
       .dmaCPUTouchActiveCacheline, device, "cpu touching an active dma mapped cacheline [cln=\(cln.hex16)]",

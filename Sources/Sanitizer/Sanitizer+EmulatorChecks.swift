@@ -46,7 +46,7 @@ extension Sanitizer: MachineObserver {
     case .atc(let name, let pasid):
       cache = "ATC of \(name)"
       atcDevice = name
-      guard let device = machine.devices.first(where: { $0.name == name }) else { return }
+      guard let device = machine.device(named: name) else { return }
       switch pasid {
       case .some(.some(let p)): domainIDs = [device.domain(pasid: p)?.id]
       case .some(.none): domainIDs = [device.domain?.id]

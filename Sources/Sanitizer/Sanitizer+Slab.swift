@@ -26,12 +26,17 @@ extension Sanitizer {
   func dmaEntry(_ device: Device, iova: UInt64) -> (UInt64, DMAEntry)? {
     let granule = device.domain?.granule ?? machine.memory.pageSize
     return state.withLock { s in
-      for (k, e) in s.dmaEntries where k.device == device.name {
+      let from = iova >= granule ? iova - granule : 0
+      let through = iova.addingReportingOverflow(granule).overflow ? UInt64.max : iova + granule
+      // The lowest DMA address among the mappings whose pages hold `iova`.
+      var best: (UInt64, DMAEntry)?
+      for (k, e) in s.dmaEntries(of: device.name, from: from, through: through) {
         let start = k.address & ~(granule - 1)
         let (end, o) = (k.address &+ e.size).addingReportingOverflow(granule - 1)
-        if iova >= start && (o || iova < end & ~(granule - 1)) { return (k.address, e) }
+        guard iova >= start && (o || iova < end & ~(granule - 1)) else { continue }
+        if best.map({ k.address < $0.0 }) ?? true { best = (k.address, e) }
       }
-      return nil
+      return best
     }
   }
 
@@ -78,7 +83,8 @@ extension Sanitizer {
     // A live streaming mapping whose bytes overlap the object.
     let covering = state.withLock { s -> (DMAKey, DMAEntry)? in
       var best: (DMAKey, DMAEntry)?
-      for (k, e) in s.dmaEntries {
+      let last = DMAEntryIndex.last(object.address.rawValue, object.objectSize)
+      for (k, e) in s.dmaEntries(physFrom: object.address.rawValue, through: last) {
         let (end, o) = e.phys.rawValue.addingReportingOverflow(e.size)
         guard e.phys.rawValue < object.end, o || end > object.address.rawValue else { continue }
         if best.map({ (k.device, k.address) < ($0.0.device, $0.0.address) }) ?? true { best = (k, e) }
@@ -86,7 +92,7 @@ extension Sanitizer {
       return best
     }
     guard let (key, entry) = covering else { return }
-    let device = machine.devices.first { $0.name == key.device }
+    let device = machine.device(named: key.device)
     let finding = Finding(
       kind: .slabFreedWhileMapped,
       headline:

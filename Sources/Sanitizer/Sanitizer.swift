@@ -67,6 +67,8 @@ package final class Sanitizer: Sendable {
     var warnedOnce: Set<String> = []
     /// DMA-API debug entries by (device, dma address).
     var dmaEntries: [DMAKey: DMAEntry] = [:]
+    /// Where the entries lie (physical ranges, DMA addresses), kept with `dmaEntries`.
+    var dmaIndex = DMAEntryIndex()
     /// The first emulator resource limit hit; the counts are no longer exact.
     var resourceLimitError: String?
     /// `bad_page()`'s burst counters.

@@ -67,10 +67,13 @@ struct LeafCache {
   let budget: ResidentBudget?
   let category: ResidentCategory
   private(set) var entries: [Key: (entry: LeafEntry, stamp: UInt64)] = [:]
-  private var byPhys: [PhysKey: [Key]] = [:]
+  /// Keys by target page, each with the stamp it was inserted at (the order `reaching` reports them in).
+  private var byPhys: [PhysKey: [Key: UInt64]] = [:]
   /// Page sizes present, smallest first: lookups try them in a fixed order.
   private var shifts: [Int] = []
   private var stamp: UInt64 = 0
+  /// The keys by last use: the victim of a full cache in O(1).
+  private(set) var recency = RecencyQueue<Key>()
   private(set) var evictions: UInt64 = 0
 
   init(capacity: Int, budget: ResidentBudget? = nil, category: ResidentCategory = .iotlbEntries) {
@@ -91,6 +94,7 @@ struct LeafCache {
       if let e = entries[k] {
         stamp += 1
         entries[k] = (e.entry, stamp)
+        noteUse(k)
         return e.entry
       }
     }
@@ -101,25 +105,39 @@ struct LeafCache {
     guard capacity > 0 else { return }
     let k = Key(tag: e.tag, shift: e.shift, page: e.iova >> UInt64(e.shift))
     if entries[k] != nil { remove(k) }
-    if entries.count >= capacity, let victim = entries.min(by: { $0.value.stamp < $1.value.stamp })?.key {
+    // The least recently used entry (the smallest stamp), found in O(1).
+    if entries.count >= capacity, let victim = oldestKey() {
       remove(victim)
       evictions += 1
     }
     if let budget, !budget.charge(Self.entryBytes, category) { return }
     stamp += 1
     entries[k] = (e, stamp)
+    noteUse(k)
     if !shifts.contains(e.shift) {
       shifts.append(e.shift)
       shifts.sort()
     }
-    byPhys[PhysKey(shift: e.shift, page: e.phys >> UInt64(e.shift)), default: []].append(k)
+    byPhys[PhysKey(shift: e.shift, page: e.phys >> UInt64(e.shift)), default: [:]][k] = stamp
+  }
+
+  /// Records the use of `k` at the current stamp. The entries are read
+  /// through a local reference, released on return (no copy on write).
+  private mutating func noteUse(_ k: Key) {
+    let live = entries
+    recency.use(k, stamp: stamp, live: live.count) { live[$0]?.stamp }
+  }
+
+  private mutating func oldestKey() -> Key? {
+    let live = entries
+    return recency.oldest { live[$0]?.stamp }
   }
 
   private mutating func remove(_ k: Key) {
     guard let e = entries.removeValue(forKey: k)?.entry else { return }
     budget?.release(Self.entryBytes, category)
     let pk = PhysKey(shift: e.shift, page: e.phys >> UInt64(e.shift))
-    byPhys[pk]?.removeAll { $0 == k }
+    byPhys[pk]?[k] = nil
     if byPhys[pk]?.isEmpty == true { byPhys[pk] = nil }
   }
 
@@ -161,7 +179,8 @@ struct LeafCache {
     guard !entries.isEmpty else { return [] }
     var out: [LeafEntry] = []
     for s in shifts {
-      for k in byPhys[PhysKey(shift: s, page: phys >> UInt64(s))] ?? [] {
+      let keys = byPhys[PhysKey(shift: s, page: phys >> UInt64(s))] ?? [:]
+      for (k, _) in keys.sorted(by: { $0.value < $1.value }) {
         if let e = entries[k] { out.append(e.entry) }
       }
     }
@@ -184,8 +203,11 @@ struct WalkCache {
   /// Where entries are charged (nil: nowhere).
   let budget: ResidentBudget?
   private(set) var entries: [Key: (entry: WalkEntry, stamp: UInt64)] = [:]
-  private var byTable: [UInt64: [Key]] = [:]
+  /// Keys by the 4 KiB frame of the table they point to.
+  private var byTable: [UInt64: Set<Key>] = [:]
   private var stamp: UInt64 = 0
+  /// The keys by last use: the victim of a full cache in O(1).
+  private(set) var recency = RecencyQueue<Key>()
   private(set) var evictions: UInt64 = 0
 
   init(capacity: Int, budget: ResidentBudget? = nil) {
@@ -205,6 +227,7 @@ struct WalkCache {
       if let e = entries[k] {
         stamp += 1
         entries[k] = (e.entry, stamp)
+        noteUse(k)
         return e.entry
       }
     }
@@ -215,21 +238,35 @@ struct WalkCache {
     guard capacity > 0 else { return }
     let k = Key(tag: e.tag, depth: e.depth, prefix: e.iovaBase >> UInt64(format.shift(e.depth)))
     if entries[k] != nil { remove(k) }
-    if entries.count >= capacity, let victim = entries.min(by: { $0.value.stamp < $1.value.stamp })?.key {
+    // The least recently used entry (the smallest stamp), found in O(1).
+    if entries.count >= capacity, let victim = oldestKey() {
       remove(victim)
       evictions += 1
     }
     if let budget, !budget.charge(Self.entryBytes, .walkCacheEntries) { return }
     stamp += 1
     entries[k] = (e, stamp)
-    byTable[e.table, default: []].append(k)
+    noteUse(k)
+    byTable[e.table >> 12, default: []].insert(k)
+  }
+
+  /// Records the use of `k` at the current stamp. The entries are read
+  /// through a local reference, released on return (no copy on write).
+  private mutating func noteUse(_ k: Key) {
+    let live = entries
+    recency.use(k, stamp: stamp, live: live.count) { live[$0]?.stamp }
+  }
+
+  private mutating func oldestKey() -> Key? {
+    let live = entries
+    return recency.oldest { live[$0]?.stamp }
   }
 
   private mutating func remove(_ k: Key) {
     guard let e = entries.removeValue(forKey: k)?.entry else { return }
     budget?.release(Self.entryBytes, .walkCacheEntries)
-    byTable[e.table]?.removeAll { $0 == k }
-    if byTable[e.table]?.isEmpty == true { byTable[e.table] = nil }
+    byTable[e.table >> 12]?.remove(k)
+    if byTable[e.table >> 12]?.isEmpty == true { byTable[e.table >> 12] = nil }
   }
 
   @discardableResult
@@ -251,9 +288,24 @@ struct WalkCache {
   func pointing(into phys: UInt64, length: UInt64) -> [WalkEntry] {
     guard !entries.isEmpty else { return [] }
     var out: [WalkEntry] = []
-    for (table, keys) in byTable where table >= phys && table - phys < length {
-      for k in keys { if let e = entries[k] { out.append(e.entry) } }
+    func collect(_ keys: Set<Key>) {
+      for k in keys {
+        if let e = entries[k]?.entry, e.table >= phys && e.table - phys < length { out.append(e) }
+      }
     }
-    return out.sorted { ($0.tag.domainID, $0.depth, $0.iovaBase) < ($1.tag.domainID, $1.depth, $1.iovaBase) }
+    // The frames of the range, one probe each, or every frame when there are fewer.
+    let first = phys >> 12
+    let last =
+      length == 0 ? first : (phys.addingReportingOverflow(length - 1).overflow ? UInt64.max : phys + length - 1) >> 12
+    if last - first < UInt64(byTable.count) {
+      for frame in first...last { if let keys = byTable[frame] { collect(keys) } }
+    } else {
+      for (frame, keys) in byTable where frame >= first && frame <= last { collect(keys) }
+    }
+    // PASID last: entries of one domain, depth and base differ only by it (nil first).
+    return out.sorted {
+      ($0.tag.domainID, $0.depth, $0.iovaBase, $0.tag.pasid.map(Int64.init) ?? -1)
+        < ($1.tag.domainID, $1.depth, $1.iovaBase, $1.tag.pasid.map(Int64.init) ?? -1)
+    }
   }
 }
