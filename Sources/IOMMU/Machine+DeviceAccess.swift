@@ -232,19 +232,13 @@ extension Machine {
       let piece = min(total - offset, 4096 - (at & 4095))
       result = deviceRequest(
         device, iova: IOVA(at), pasid: pasid, privilege: privilege, isWrite: isWrite, length: Int(piece),
-        value: Self.rotated(value, by: offset), context: context)
+        value: patternWord(value, at: offset), context: context)
       if let v = result.value, offset < 8 { read |= v << (8 * offset) }
       if result.fault != nil || result.verdict != .ok { break }
       offset += piece
     }
     result.value = isWrite || result.fault != nil ? nil : read
     return result
-  }
-
-  /// `v`'s bytes as seen from byte `offset` of a repeating 8-byte pattern.
-  private static func rotated(_ v: UInt64, by offset: UInt64) -> UInt64 {
-    let r = (offset % 8) * 8
-    return r == 0 ? v : (v >> r) | (v << (64 - r))
   }
 
   /// One request of a device access, within one 4K page.

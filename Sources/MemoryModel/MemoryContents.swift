@@ -61,7 +61,7 @@ final class MemoryContents: Sendable {
       let frame = a >> 12
       let inFrame = min(length - done, 4096 - (a & 4095))
       // An absent frame reads as zeros: it is created only for a byte that is not.
-      let first = Self.rotated(value, by: done)
+      let first = patternWord(value, at: done)
       let nonzero = inFrame >= 8 ? value != 0 : first & (UInt64.max >> (64 - 8 * inFrame)) != 0
       let offset = Int(a & 4095)
       let start = done
@@ -75,7 +75,7 @@ final class MemoryContents: Sendable {
           var k = start
           while off < end {
             if off & 7 == 0 && end - off >= 8 {
-              words[off >> 3] = Self.rotated(value, by: k)
+              words[off >> 3] = patternWord(value, at: k)
               off += 8
               k += 8
             } else {
@@ -91,12 +91,6 @@ final class MemoryContents: Sendable {
       a &+= inFrame
       done += inFrame
     }
-  }
-
-  /// `v`'s bytes as seen from byte `offset` of the repeating 8-byte pattern `v`.
-  @inline(__always) static func rotated(_ v: UInt64, by offset: UInt64) -> UInt64 {
-    let r = (offset & 7) * 8
-    return r == 0 ? v : (v >> r) | (v << (64 - r))
   }
 
   /// Runs `body` on the 512 words of the 4 KiB frame holding `addr`, under
@@ -178,4 +172,11 @@ final class MemoryContents: Sendable {
     for i in 0..<Self.shardCount { n += shards[i].lock.withLock { $0.count } }
     return n
   }
+}
+
+/// `v`'s bytes as seen from byte `offset` of the repeating 8-byte pattern `v`
+/// (a device or CPU writing one value over a range).
+@inline(__always) package func patternWord(_ v: UInt64, at offset: UInt64) -> UInt64 {
+  let r = (offset & 7) * 8
+  return r == 0 ? v : (v >> r) | (v << (64 - r))
 }
