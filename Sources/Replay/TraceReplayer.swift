@@ -558,6 +558,9 @@ package final class TraceReplayer {
     var rec = r
     let index: Int
     if released.count < options.releasedHistory {
+      // The whole history at once (untouched pages cost nothing): growing it
+      // by doubling copied it twice over and showed in the profile.
+      if released.isEmpty { released.reserveCapacity(options.releasedHistory) }
       index = released.count
       released.append(rec)
     } else {
