@@ -257,6 +257,9 @@ enum ParsePipeline {
           p.kind = TraceLineParser.classify(line, &p.pre)
           if p.kind == .event, p.pre.type != .other {
             p.payloadError = TraceLineParser.payload(line, p.pre, &p.fields, ranges: &ranges, phys: &phys)
+          }
+          // Only `dma:` events carry ranges and physical addresses (`payload` leaves the last ones otherwise).
+          if p.kind == .event, p.pre.type.isDMA {
             if !ranges.isEmpty {
               p.rangeStart = Int32(truncatingIfNeeded: batch.ranges.count)
               p.rangeCount = Int32(truncatingIfNeeded: ranges.count)

@@ -315,6 +315,9 @@ package final class TraceReplayer {
           let kind = lines[i].kind
           if kind == .event, pre.type != .other {
             fields = lines[i].fields
+          }
+          // Only the `dma:` handlers read the ranges and physical addresses.
+          if kind == .event, pre.type.isDMA {
             ranges.removeAll(keepingCapacity: true)
             physAddrs.removeAll(keepingCapacity: true)
             let rangeStart = Int(lines[i].rangeStart)
