@@ -36,6 +36,8 @@ extension TraceLineParser {
     // ` => func` (options/stacktrace, userstacktrace) and `<stack trace>` entries.
     var k = i
     if p.expect("=>", &k) { return .header }
+    // `perf script --show-task-events` and friends: `PERF_RECORD_FORK(1:1):(0:0)`, `PERF_RECORD_COMM: ...`.
+    if contains(p, "PERF_RECORD_") { return .header }
     if endsWithStackMarker(p) { return .header }
     // Tokens up to the event name.
     var tokens: [(Int, Int)] = []
@@ -134,11 +136,16 @@ extension TraceLineParser {
       last -= 1
     }
     guard last >= 0 else { return false }
-    let (ts, unit) = timeToken(p, tokens[last].0, tokens[last].1)
+    var (ts, unit) = timeToken(p, tokens[last].0, tokens[last].1)
+    var before = Array(tokens[0..<last])
+    if ts == nil, !prefixFailed, !verbose, !period {
+      // `perf script -F tid,event,trace` and other subsets without `time`.
+      ts = .zero
+      before = tokens
+    }
     guard let ts else { return false }
     c.ts = ts
     if prefixFailed && !verbose && !period { return false }
-    let before = Array(tokens[0..<last])
     if verbose || unit == .milliseconds {
       // `%16s %7d %3d %d %08x %08lx [%08llx]` before `%ld.%03ldms`.
       guard before.count >= 7 else { return false }
@@ -250,7 +257,8 @@ extension TraceLineParser {
   private static func isLatencyCPU(_ p: Line, _ t: (Int, Int)) -> Bool {
     var k = t.0
     guard p.decimal(&k) != nil, t.1 - k >= 3, t.1 - k <= 7 else { return false }
-    return true
+    // The first flag is irqs-off: `d`, `D`, `X`, `b`, `B` or `.` (trace_print_lat_fmt()).
+    return "dDXbB.".utf8.contains(p[k])
   }
 
   /// `comm-pid` in `[a, b)` (the comm may hold spaces and dashes; the pid follows the last dash).
@@ -264,6 +272,49 @@ extension TraceLineParser {
     c.commStart = a
     c.commEnd = d
     return true
+  }
+
+  private static func contains(_ p: Line, _ s: StaticString) -> Bool {
+    let n = s.utf8CodeUnitCount
+    guard n > 0, p.count >= n else { return false }
+    for a in 0...(p.count - n) where p[a] == s.utf8Start[0] && p.equals(a, a + n, s) { return true }
+    return false
+  }
+
+  /// Where the payload of a `perf script` line ends: before the `ip`, `sym`
+  /// and `dso` columns that `-F ...,ip,sym,dso` prints after the event's
+  /// fields (` ffffffff815e2d91 __traceiter_mm_page_alloc+0x41 ([kernel.kallsyms])`).
+  /// Nil: nothing follows the fields. The fields all hold `=`; the columns do not.
+  static func perfPayloadEnd(_ p: Line, _ start: Int) -> Int? {
+    var b = p.count
+    var cut: Int?
+    var tokens = 0
+    while b > start, tokens < 4 {
+      while b > start, ASCII.isSpace(p[b - 1]) { b -= 1 }
+      var a = b
+      // A `(dso)` may hold spaces.
+      if a > start, p[a - 1] == ASCII.rparen {
+        while a > start, p[a - 1] != ASCII.lparen { a -= 1 }
+        guard a > start else { return nil }
+        a -= 1
+      } else {
+        while a > start, !ASCII.isSpace(p[a - 1]) { a -= 1 }
+      }
+      guard a < b else { break }
+      var hasEquals = false
+      for k in a..<b where p[k] == ASCII.equals || p[k] == ASCII.colon {
+        hasEquals = true
+        break
+      }
+      if hasEquals { break }
+      tokens += 1
+      if isHex(p, a, b) { cut = a }
+      b = a
+    }
+    guard let cut else { return nil }
+    var e = cut
+    while e > start, ASCII.isSpace(p[e - 1]) { e -= 1 }
+    return e
   }
 
   /// Whether a token after `from` is an event name.

@@ -323,6 +323,9 @@ extension TraceLineParser {
   static func payload(
     _ p: Line, _ e: Prefix, _ f: inout EventFields, ranges: inout [DMARange], phys: inout [UInt64]
   ) -> StaticString? {
+    if e.perf, let end = perfPayloadEnd(p, e.payload) {
+      return payload(Line(rebasing: p[0..<end]), e, &f, ranges: &ranges, phys: &phys)
+    }
     var i = e.payload
     f.raw = false
     switch e.type {
