@@ -41,9 +41,8 @@ extension TraceLineParser {
         while j < p.count, p[j] != ASCII.rbracket { j += 1 }
         guard j < p.count else { return "dma fields: unterminated ARRAY[" }
         end = j + 1
-      } else {
-        k = nameEnd + 1
       }
+      k = nameEnd + 1
       func named(_ s: StaticString) -> Bool { p.equals(nameStart, nameEnd, s) }
       if named("device") {
         guard end > k else { return "dma fields: bad device=" }
