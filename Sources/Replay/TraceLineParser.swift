@@ -486,8 +486,15 @@ extension TraceLineParser {
         guard let v = p.hexOrDecimal(&k), k == end else { return "iommu -R: bad flags=" }
         f.flags = v
         have |= 32
-      } else if p.expect("groupID=", &k) {
-        guard let v = p.signedDecimal(&k), k == end else { return "iommu -R: bad groupID=" }
+      } else if p.expect("groupID=", &k) || p.expect("gid=", &k) {
+        // `gid` is the field's name in the format (-R, options/fields); `groupID=` the print fmt's label.
+        var g: Int64?
+        if p.byte(k + 1) == ASCII.x, let h = p.hexOrDecimal(&k) {
+          g = Int64(Int32(truncatingIfNeeded: h))
+        } else {
+          g = p.signedDecimal(&k)
+        }
+        guard let v = g, k == end else { return "iommu -R: bad groupID=" }
         f.group = v
         have |= 64
       }
