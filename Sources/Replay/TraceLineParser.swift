@@ -267,6 +267,8 @@ struct EventFields {
   var hasPhys = false
   /// The payload was `trace-cmd report -R`'s `field=value` list.
   var raw = false
+  /// The payload followed `[FAILED TO PARSE]` (libtraceevent's fields in their default formats).
+  var failedToParse = false
   /// The `dma:` event's fields beyond its DMA ranges (`ranges`).
   var dma = DMAEventFields()
 }
@@ -325,6 +327,14 @@ extension TraceLineParser {
   ) -> StaticString? {
     if e.perf, let end = perfPayloadEnd(p, e.payload) {
       return payload(Line(rebasing: p[0..<end]), e, &f, ranges: &ranges, phys: &phys)
+    }
+    if p.byte(e.payload) == ASCII.lbracket, let fields = failedToParse(p, e.payload) {
+      // libtraceevent could not parse the print fmt: the fields follow, as `-R` prints them.
+      var copy = e
+      copy.payload = fields
+      f.failedToParse = true
+      defer { f.failedToParse = false }
+      return payload(p, copy, &f, ranges: &ranges, phys: &phys)
     }
     var i = e.payload
     f.raw = false
