@@ -137,6 +137,11 @@ extension TraceLineParser {
     }
     guard last >= 0 else { return false }
     var (ts, unit) = timeToken(p, tokens[last].0, tokens[last].1)
+    if ts == nil, verbose, isDigits(p, tokens[last].0, tokens[last].1) {
+      // Verbose latency with a clock not in nanoseconds (`counter`, `x86-tsc`): `[%016llx] %lld (+%lld): `.
+      var k = tokens[last].0
+      ts = p.decimal(&k).map { TraceTimestamp(whole: $0) }
+    }
     var before = Array(tokens[0..<last])
     if ts == nil, !prefixFailed, !verbose, !period {
       // `perf script -F tid,event,trace` and other subsets without `time`.

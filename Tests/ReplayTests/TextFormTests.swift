@@ -227,4 +227,21 @@ import Testing
       encoding: .utf8)
     #expect(failed.contains("dma_map_sg:           [FAILED TO PARSE] device="))
   }
+
+  /// `trace_clock` counter and x86-tsc (no fraction; the latency format's ` %4lld: ` and verbose
+  /// `[%016llx] %lld (+%lld): `), captured on this machine: the same events in each form.
+  @Test func clocksWithoutNanosecondsInEveryForm() throws {
+    for clock in ["counter", "x86-tsc"] {
+      let plain = try Self.records("kmem-6.18.clock-\(clock).trace")
+      #expect(plain.count == 40)
+      for form in ["-lat", "-latv"] {
+        let other = try Self.records("kmem-6.18.clock-\(clock)\(form).trace")
+        #expect(
+          other.map { "\($0.pid) \($0.cpu) \(Self.payload($0))" }
+            == plain.map { "\($0.pid) \($0.cpu) \(Self.payload($0))" }, "\(clock)\(form)")
+        let s = try Self.summary("kmem-6.18.clock-\(clock)\(form).trace")
+        #expect(s.malformedLines == 0 && s.format == "ftrace-latency", "\(clock)\(form)")
+      }
+    }
+  }
 }
