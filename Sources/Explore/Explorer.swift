@@ -484,7 +484,9 @@ extension Explorer {
     explore.run = options
     let r = Explorer.explore(parsed, options: explore)
     var failures: [ExpectationFailure] = []
-    for item in r.expectations where !r.holds(item.expectation, held: item.held) {
+    // A fixture that did not run has its errors, not also every line unchecked.
+    let ran = !r.diagnostics.contains(where: \.isError)
+    for item in r.expectations where ran && !r.holds(item.expectation, held: item.held) {
       let loc = item.expectation.location
       let witness = item.witness.map { " (schedule '\($0)')" } ?? ""
       failures.append(
