@@ -48,6 +48,9 @@ package struct ScheduleOutcome: Sendable {
   package var checks: [Bool]
   /// A choice of the schedule that named no runnable task (replay of a schedule made for another fixture).
   package var mismatch: ScheduleError?
+  /// Choices past the last scheduling point of the run (`run --schedule`
+  /// says so; the search's own trials may end early on purpose).
+  package var overrun: ScheduleError?
   /// The driver symbols the run made (`RunOptions.driverSymbols`).
   package var driverSymbols: [String: String] = [:]
   /// With `footprints: true`: what each task-block statement touched, by statement index.
@@ -148,6 +151,13 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
       run.session = nil
       var outcome = ScheduleOutcome(
         points: run.points, result: result, checks: checks, mismatch: run.mismatch, driverSymbols: symbols)
+      if case .prefix(let choices) = policy, choices.count > run.points.count, !run.aborted {
+        let last = run.points.last.map { " (the last: point \(run.points.count), \($0.label))" } ?? ""
+        outcome.overrun = ScheduleError(
+          message:
+            "the schedule makes \(Plural.count(choices.count, "choice")), but this run has \(Plural.count(run.points.count, "scheduling point"))\(last); the choices from '\(choices[run.points.count])' at point \(run.points.count + 1) on were never made"
+        )
+      }
       if let recorder, !run.aborted {
         for (i, s) in parsed.statements.enumerated() where s.block != nil {
           var f = Footprint.floor(s)

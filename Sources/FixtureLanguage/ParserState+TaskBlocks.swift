@@ -84,8 +84,8 @@ extension ParserState {
     return open.block
   }
 
-  /// Parses `expect schedules=some|none|all report KIND [filters] [alone]` or
-  /// `expect schedules=... no-report`.
+  /// Parses `expect schedules=some|none|all report KIND [filters] [count=N] [alone]`
+  /// or `expect schedules=... no-report`.
   mutating func parseScheduleExpectation(_ words: [Word], text lineText: String, location: SourceLocation) {
     let head = words[0]
     let value = text(head).dropFirst("schedules=".count)
@@ -107,15 +107,28 @@ extension ParserState {
     }
     guard let kind = parseExpectationKind(rest) else { return }
     let check: ScheduleExpectation.Check
+    var count: UInt64?
     switch kind {
-    case .report(let want): check = .report(want, alone: alone)
+    case .report(var want):
+      // `count=N` on a schedules line counts schedules, not reports.
+      count = want.count
+      want.count = nil
+      if count != nil, quantifier != .some {
+        let countWord = rest.first { $0.string == nil && text($0).hasPrefix("count=") } ?? head
+        error(
+          "'count=' says in how many schedules a 'schedules=some' line holds; 'schedules=\(quantifier.rawValue)' takes none",
+          at: countWord)
+        return
+      }
+      check = .report(want, alone: alone)
     case .noReport: check = .noReport
     default:
       error("'expect schedules=' checks 'report KIND [filters]' or 'no-report'", at: rest[0])
       return
     }
     scheduleExpectations.append(
-      ScheduleExpectation(quantifier: quantifier, check: check, location: location, text: lineText))
+      ScheduleExpectation(
+        quantifier: quantifier, check: check, location: location, text: lineText, count: count.map { Int($0) }))
   }
 
   /// Whether an `expect` line's first word is `schedules=...`.

@@ -388,6 +388,78 @@ func randomFixture(seed: UInt64) -> String {
     #expect(r.failures.isEmpty, "\(r.failures.map(\.description))")
   }
 
+  /// Choices past the run's last scheduling point are an error, not ignored.
+  @Test func choicesPastTheEndAreAnError() throws {
+    let parsed = try parse("Fixtures/explore/ats-flr-race.fixture")
+    let (_, ok) = Explorer.replay(parsed, schedule: try Schedule(parsing: "reset:1,cpu:1"), options: RunOptions())
+    #expect(ok == nil)
+    let (_, mismatch) = Explorer.replay(
+      parsed, schedule: try Schedule(parsing: "reset:1,cpu:1,reset:1,cpu:9"), options: RunOptions())
+    #expect(mismatch?.message.contains("were never made") == true, "\(mismatch?.message ?? "")")
+  }
+
+  /// `--max-schedules` (default 20,000) stops the search with a warning.
+  @Test func maxSchedulesStopsWithAWarning() throws {
+    #expect(ExploreOptions().maxSchedules == 20_000)
+    var options = ExploreOptions()
+    options.all = true
+    options.maxSchedules = 3
+    let r = Explorer.explore(try parse("Fixtures/explore/lazy-flush-queue-race.fixture"), options: options)
+    #expect(r.schedules == 3 && !r.complete && r.limited)
+    #expect(r.limitWarning(maxSchedules: 3)?.message.contains("--max-schedules 3") == true)
+    let full = Explorer.explore(try parse("Fixtures/explore/ats-flr-race.fixture"), options: ExploreOptions())
+    #expect(!full.limited && full.limitWarning(maxSchedules: 20_000) == nil)
+  }
+
+  /// `count=N` on a `schedules=some` line: the schedules it is seen in;
+  /// every line says in how many schedules its report was seen, `none` too.
+  @Test func scheduleCounts() throws {
+    let base = try String(
+      contentsOfFile: repositoryRoot + "/Fixtures/explore/bound-by-another-task-lazy.fixture", encoding: .utf8)
+    var options = ExploreOptions()
+    options.all = true
+    let r = Explorer.explore(FixtureParser.parse(text: base, file: "b.fixture"), options: options)
+    let seen = try #require(r.expectations.first).held
+    #expect(seen > 0)
+    let counted = FixtureParser.parse(
+      text: base + "expect schedules=some report dma-use-after-free count=\(seen)\n"
+        + "expect schedules=some report dma-use-after-free count=\(seen + 1)\n"
+        + "expect schedules=none report dma-use-after-free\n", file: "b.fixture")
+    #expect(counted.errors.isEmpty, "\(counted.errors)")
+    #expect(counted.scheduleExpectations.map(\.count) == [nil, nil, seen, seen + 1, nil])
+    let c = Explorer.explore(counted, options: options)
+    #expect(
+      c.expectationFailures == [
+        "b.fixture:25:1: error: expected 'expect schedules=some report dma-use-after-free count=\(seen + 1)': reported in \(seen) of \(c.schedules) schedules; first in '\(c.findings[0].schedule)'",
+        "b.fixture:26:1: error: expected 'expect schedules=none report dma-use-after-free': reported in \(seen) of \(c.schedules) schedules; first in '\(c.findings[0].schedule)'",
+      ])
+    let bad = FixtureParser.parse(text: "expect schedules=all report dma-use-after-free count=2\n", file: "t.fixture")
+    #expect(bad.errors.map(\.message).first?.contains("'schedules=all' takes none") == true)
+  }
+
+  /// `check` of a concurrent fixture checks the per-statement `expect` lines
+  /// in the default schedule (and only the statements that have some).
+  @Test func checkEvaluatesStatementExpectationsInTheDefaultSchedule() {
+    let text = """
+      cmdline "iommu.strict=0"
+      iommu vtd0 model=vtd
+      device nic0 iommu=vtd0
+      buf = alloc_pages
+      h = dma_map nic0 buf size=4K dir=from-device
+      task cpu {
+        dma_unmap h
+        free_pages buf
+        expect report freed-while-mapped
+      }
+      task nic {
+        dma nic0 write h value=2
+      }
+      expect schedules=some report dma-use-after-free
+      """
+    let r = Explorer.check(FixtureParser.parse(text: text, file: "t.fixture"), options: RunOptions())
+    #expect(r.failures.map(\.line) == [9], "\(r.failures.map(\.description))")
+  }
+
   @Test func mismatchedScheduleIsAnError() throws {
     let parsed = try parse("Fixtures/explore/ats-flr-race.fixture")
     let (_, mismatch) = Explorer.replay(parsed, schedule: try Schedule(parsing: "nic:1"), options: RunOptions())
