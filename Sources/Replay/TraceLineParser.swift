@@ -56,7 +56,8 @@ enum TraceLineParser {
 
   static let maxCPU = 65_535
 
-  static func classify(_ p: Line, _ e: inout Prefix) -> Kind {
+  /// `fast`: try `fastPrefix` first (false only to compare the two paths in tests).
+  static func classify(_ p: Line, _ e: inout Prefix, fast: Bool = true) -> Kind {
     let n = p.count
     var i = 0
     p.skipSpaces(&i)
@@ -103,6 +104,8 @@ enum TraceLineParser {
         if p.expect("is empty", &k) { return .header }
       }
     }
+    // The kernel's own layout, in one pass; anything else goes to the general search.
+    if fast, fastPrefix(p, lineStart: i, &e) { return .event }
     // Find the `[cpu]` column: the first `[` around which the whole prefix parses.
     var b = i
     var failure: Kind?
