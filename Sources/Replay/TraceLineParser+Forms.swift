@@ -382,6 +382,32 @@ extension TraceLineParser {
     return p.equals(b - 13, b, "<stack trace>") || (b >= 18 && p.equals(b - 18, b, "<user stack trace>"))
   }
 
+  /// `perf trace -e kmem:mm_page_alloc`: `     0.000 ls/1298 kmem:mm_page_alloc(pfn: 2028592, gfp_flags: 4459968)`,
+  /// which leaves out the fields that are zero (`order: 0`): refused with the capture to use instead.
+  private static func perfTrace(_ p: Line, _ i: Int) -> Kind? {
+    var t = i
+    var count = 0
+    while t < p.count, count < 6 {
+      let end = p.tokenEnd(t)
+      var k = t
+      while k < end, ASCII.isWord(p[k]) { k += 1 }
+      if k > t, k < end, p[k] == ASCII.colon {
+        k += 1
+        let s = k
+        while k < end, ASCII.isWord(p[k]) { k += 1 }
+        if k > s, k < end, p[k] == ASCII.lparen {
+          return .malformed(
+            "'perf trace' output (it leaves out the fields that are zero): record with 'perf record -a -e ...' and replay 'perf script' of it"
+          )
+        }
+      }
+      count += 1
+      t = end
+      p.skipSpaces(&t)
+    }
+    return nil
+  }
+
   /// Outputs that hold no event fields: a reason naming what to turn off, or nil.
   private static func refusal(_ p: Line, _ i: Int) -> Kind? {
     var k = i
@@ -407,7 +433,7 @@ extension TraceLineParser {
       t = end
       p.skipSpaces(&t)
     }
-    guard numbers == 3 else { return nil }
+    guard numbers == 3 else { return perfTrace(p, i) }
     if hexWidths {
       return .malformed("options/hex output holds no event fields: echo 0 > options/hex and capture again")
     }

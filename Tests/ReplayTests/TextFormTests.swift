@@ -91,6 +91,14 @@ import Testing
     } else {
       Issue.record("binary data is refused")
     }
+    // `perf trace` (captured on this machine) leaves out zero fields: refused.
+    if case .malformed(let reason) = TraceLine.parse(
+      "     0.000 ls/1298 kmem:mm_page_alloc(pfn: 2028592, gfp_flags: 4459968)"
+    ).kind {
+      #expect(reason.contains("perf script"))
+    } else {
+      Issue.record("perf trace output is refused")
+    }
     if case .malformed(let reason) = TraceLine.parse("PERFILE2h\u{0}\u{0}").kind {
       #expect(reason.contains("perf script -i"))
     } else {
