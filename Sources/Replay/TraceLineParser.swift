@@ -326,21 +326,21 @@ extension TraceLineParser {
 
   /// Parses the payload of a known event. Nil: the line is malformed.
   static func payload(
-    _ p: Line, _ e: Prefix, _ f: inout EventFields, ranges: inout [DMARange], phys: inout [UInt64]
+    _ p: Line, _ e: Prefix, _ f: inout EventFields, ranges: inout [DMARange], phys: inout [UInt64],
+    afterFailedToParse: Bool = false
   ) -> StaticString? {
     if e.perf, let end = perfPayloadEnd(p, e.payload) {
       return payload(Line(rebasing: p[0..<end]), e, &f, ranges: &ranges, phys: &phys)
     }
-    if p.byte(e.payload) == ASCII.lbracket, let fields = failedToParse(p, e.payload) {
+    if p.byte(e.payload) == ASCII.lbracket, let fields = Self.failedToParse(p, e.payload) {
       // libtraceevent could not parse the print fmt: the fields follow, as `-R` prints them.
       var copy = e
       copy.payload = fields
-      f.failedToParse = true
-      defer { f.failedToParse = false }
-      return payload(p, copy, &f, ranges: &ranges, phys: &phys)
+      return payload(p, copy, &f, ranges: &ranges, phys: &phys, afterFailedToParse: true)
     }
     var i = e.payload
     f.raw = false
+    f.failedToParse = afterFailedToParse
     switch e.type {
     case .map, .unmap, .ioPageFault, .addDeviceToGroup, .removeDeviceFromGroup, .attachDeviceToDomain,
       .detachDeviceFromDomain:

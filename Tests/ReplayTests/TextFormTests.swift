@@ -234,6 +234,9 @@ import Testing
       contentsOf: InputFormatTests.formats.appendingPathComponent("formats/dma-6.18-scenario.report.txt"),
       encoding: .utf8)
     #expect(failed.contains("dma_map_sg:           [FAILED TO PARSE] device="))
+    #expect(try Self.summary("dma-6.18-scenario.report.txt").format == "trace-cmd")
+    #expect(try Self.summary("dma-6.18-scenario.report-R.txt").format == "trace-cmd-raw")
+    #expect(try Self.summary("dma-6.18-scenario.v6.dat").format == "trace.dat v6")
   }
 
   /// `trace_clock` counter and x86-tsc (no fraction; the latency format's ` %4lld: ` and verbose
