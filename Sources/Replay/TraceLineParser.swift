@@ -327,16 +327,19 @@ extension TraceLineParser {
   /// Parses the payload of a known event. Nil: the line is malformed.
   static func payload(
     _ p: Line, _ e: Prefix, _ f: inout EventFields, ranges: inout [DMARange], phys: inout [UInt64],
-    afterFailedToParse: Bool = false
+    afterFailedToParse: Bool = false, perfTrimmed: Bool = false
   ) -> StaticString? {
-    if e.perf, let end = perfPayloadEnd(p, e.payload) {
-      return payload(Line(rebasing: p[0..<end]), e, &f, ranges: &ranges, phys: &phys)
+    // Each of these recurses once at most (the flags), whatever the line holds.
+    if e.perf, !perfTrimmed, let end = perfPayloadEnd(p, e.payload) {
+      return payload(
+        Line(rebasing: p[0..<end]), e, &f, ranges: &ranges, phys: &phys, afterFailedToParse: afterFailedToParse,
+        perfTrimmed: true)
     }
-    if p.byte(e.payload) == ASCII.lbracket, let fields = Self.failedToParse(p, e.payload) {
+    if !afterFailedToParse, p.byte(e.payload) == ASCII.lbracket, let fields = Self.failedToParse(p, e.payload) {
       // libtraceevent could not parse the print fmt: the fields follow, as `-R` prints them.
       var copy = e
       copy.payload = fields
-      return payload(p, copy, &f, ranges: &ranges, phys: &phys, afterFailedToParse: true)
+      return payload(p, copy, &f, ranges: &ranges, phys: &phys, afterFailedToParse: true, perfTrimmed: true)
     }
     var i = e.payload
     f.raw = false
