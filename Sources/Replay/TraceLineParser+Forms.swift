@@ -37,6 +37,14 @@ extension TraceLineParser {
     var k = i
     if p.expect("=>", &k) { return .header }
     // `perf script --show-task-events` and friends: `PERF_RECORD_FORK(1:1):(0:0)`, `PERF_RECORD_COMM: ...`.
+    // `--show-lost-events`: `PERF_RECORD_LOST lost %llu` (perf's perf_event__fprintf_lost()), a loss like ftrace's.
+    if let at = find(p, "PERF_RECORD_LOST") {
+      var k = at
+      while k < p.count, !p.equals(k, min(k + 5, p.count), "lost ") { k += 1 }
+      k += 5
+      if k < p.count, let n = p.saturatingDecimal(&k) { return .lost(cpu: bracketCPU(p) ?? 0, count: n) }
+      return .lost(cpu: bracketCPU(p) ?? 0, count: nil)
+    }
     if contains(p, "PERF_RECORD_") { return .header }
     if endsWithStackMarker(p) { return .header }
     // Tokens up to the event name.
@@ -279,11 +287,22 @@ extension TraceLineParser {
     return true
   }
 
-  private static func contains(_ p: Line, _ s: StaticString) -> Bool {
+  private static func contains(_ p: Line, _ s: StaticString) -> Bool { find(p, s) != nil }
+
+  /// Where `s` first occurs in the line.
+  private static func find(_ p: Line, _ s: StaticString) -> Int? {
     let n = s.utf8CodeUnitCount
-    guard n > 0, p.count >= n else { return false }
-    for a in 0...(p.count - n) where p[a] == s.utf8Start[0] && p.equals(a, a + n, s) { return true }
-    return false
+    guard n > 0, p.count >= n else { return nil }
+    for a in 0...(p.count - n) where p[a] == s.utf8Start[0] && p.equals(a, a + n, s) { return a }
+    return nil
+  }
+
+  /// The first `[<cpu>]` of the line.
+  private static func bracketCPU(_ p: Line) -> Int? {
+    guard let b = p.firstIndex(of: ASCII.lbracket) else { return nil }
+    var k = b + 1
+    guard let cpu = p.decimal(&k), p.byte(k) == ASCII.rbracket, cpu <= UInt64(maxCPU) else { return nil }
+    return Int(cpu)
   }
 
   /// Where the payload of a `perf script` line ends: before the `ip`, `sym`

@@ -138,6 +138,12 @@ import Testing
       let s = try Self.summary("kmem-perf.\(name).txt")
       #expect(s.malformedLines == 0 && s.events == 100 && s.format == "perf-script", "\(name)")
     }
+    // `perf script --show-lost-events`.
+    #expect(
+      TraceLine.parse("            perf     0 [001]     0.000000: PERF_RECORD_LOST lost 17").kind
+        == .lostEvents(cpu: 1, count: 17))
+    let lost = try Self.summary("kmem-perf.lost-events.txt")
+    #expect(lost.lostEventMarkers == 3 && lost.lostEvents == 63 + 223 + 77 && lost.malformedLines == 0)
     let g = try Self.summary("kmem-perf.callchain.txt")
     #expect(g.events == 20 && g.malformedLines == 0)
     #expect(g.headerLines > 300)
