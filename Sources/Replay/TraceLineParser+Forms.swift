@@ -37,6 +37,14 @@ extension TraceLineParser {
     var k = i
     if p.expect("=>", &k) { return .header }
     // `perf script --show-task-events` and friends: `PERF_RECORD_FORK(1:1):(0:0)`, `PERF_RECORD_COMM: ...`.
+    // `--show-lost-events`: `PERF_RECORD_LOST lost %llu` (perf's perf_event__fprintf_lost()), a loss like ftrace's.
+    if let at = find(p, "PERF_RECORD_LOST") {
+      var k = at
+      while k < p.count, !p.equals(k, min(k + 5, p.count), "lost ") { k += 1 }
+      k += 5
+      if k < p.count, let n = p.saturatingDecimal(&k) { return .lost(cpu: bracketCPU(p) ?? 0, count: n) }
+      return .lost(cpu: bracketCPU(p) ?? 0, count: nil)
+    }
     if contains(p, "PERF_RECORD_") { return .header }
     if endsWithStackMarker(p) { return .header }
     // Tokens up to the event name.
@@ -137,6 +145,11 @@ extension TraceLineParser {
     }
     guard last >= 0 else { return false }
     var (ts, unit) = timeToken(p, tokens[last].0, tokens[last].1)
+    if ts == nil, verbose, isDigits(p, tokens[last].0, tokens[last].1) {
+      // Verbose latency with a clock not in nanoseconds (`counter`, `x86-tsc`): `[%016llx] %lld (+%lld): `.
+      var k = tokens[last].0
+      ts = p.decimal(&k).map { TraceTimestamp(whole: $0) }
+    }
     var before = Array(tokens[0..<last])
     if ts == nil, !prefixFailed, !verbose, !period {
       // `perf script -F tid,event,trace` and other subsets without `time`.
@@ -274,11 +287,22 @@ extension TraceLineParser {
     return true
   }
 
-  private static func contains(_ p: Line, _ s: StaticString) -> Bool {
+  private static func contains(_ p: Line, _ s: StaticString) -> Bool { find(p, s) != nil }
+
+  /// Where `s` first occurs in the line.
+  private static func find(_ p: Line, _ s: StaticString) -> Int? {
     let n = s.utf8CodeUnitCount
-    guard n > 0, p.count >= n else { return false }
-    for a in 0...(p.count - n) where p[a] == s.utf8Start[0] && p.equals(a, a + n, s) { return true }
-    return false
+    guard n > 0, p.count >= n else { return nil }
+    for a in 0...(p.count - n) where p[a] == s.utf8Start[0] && p.equals(a, a + n, s) { return a }
+    return nil
+  }
+
+  /// The first `[<cpu>]` of the line.
+  private static func bracketCPU(_ p: Line) -> Int? {
+    guard let b = p.firstIndex(of: ASCII.lbracket) else { return nil }
+    var k = b + 1
+    guard let cpu = p.decimal(&k), p.byte(k) == ASCII.rbracket, cpu <= UInt64(maxCPU) else { return nil }
+    return Int(cpu)
   }
 
   /// Where the payload of a `perf script` line ends: before the `ip`, `sym`
@@ -377,6 +401,32 @@ extension TraceLineParser {
     return p.equals(b - 13, b, "<stack trace>") || (b >= 18 && p.equals(b - 18, b, "<user stack trace>"))
   }
 
+  /// `perf trace -e kmem:mm_page_alloc`: `     0.000 ls/1298 kmem:mm_page_alloc(pfn: 2028592, gfp_flags: 4459968)`,
+  /// which leaves out the fields that are zero (`order: 0`): refused with the capture to use instead.
+  private static func perfTrace(_ p: Line, _ i: Int) -> Kind? {
+    var t = i
+    var count = 0
+    while t < p.count, count < 6 {
+      let end = p.tokenEnd(t)
+      var k = t
+      while k < end, ASCII.isWord(p[k]) { k += 1 }
+      if k > t, k < end, p[k] == ASCII.colon {
+        k += 1
+        let s = k
+        while k < end, ASCII.isWord(p[k]) { k += 1 }
+        if k > s, k < end, p[k] == ASCII.lparen {
+          return .malformed(
+            "'perf trace' output (it leaves out the fields that are zero): record with 'perf record -a -e ...' and replay 'perf script' of it"
+          )
+        }
+      }
+      count += 1
+      t = end
+      p.skipSpaces(&t)
+    }
+    return nil
+  }
+
   /// Outputs that hold no event fields: a reason naming what to turn off, or nil.
   private static func refusal(_ p: Line, _ i: Int) -> Kind? {
     var k = i
@@ -402,7 +452,7 @@ extension TraceLineParser {
       t = end
       p.skipSpaces(&t)
     }
-    guard numbers == 3 else { return nil }
+    guard numbers == 3 else { return perfTrace(p, i) }
     if hexWidths {
       return .malformed("options/hex output holds no event fields: echo 0 > options/hex and capture again")
     }

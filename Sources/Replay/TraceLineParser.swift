@@ -270,6 +270,8 @@ struct EventFields {
   var hasPhys = false
   /// The payload was `trace-cmd report -R`'s `field=value` list.
   var raw = false
+  /// The payload followed `[FAILED TO PARSE]` (libtraceevent's fields in their default formats).
+  var failedToParse = false
   /// The `dma:` event's fields beyond its DMA ranges (`ranges`).
   var dma = DMAEventFields()
 }
@@ -324,13 +326,24 @@ extension TraceLineParser {
 
   /// Parses the payload of a known event. Nil: the line is malformed.
   static func payload(
-    _ p: Line, _ e: Prefix, _ f: inout EventFields, ranges: inout [DMARange], phys: inout [UInt64]
+    _ p: Line, _ e: Prefix, _ f: inout EventFields, ranges: inout [DMARange], phys: inout [UInt64],
+    afterFailedToParse: Bool = false, perfTrimmed: Bool = false
   ) -> StaticString? {
-    if e.perf, let end = perfPayloadEnd(p, e.payload) {
-      return payload(Line(rebasing: p[0..<end]), e, &f, ranges: &ranges, phys: &phys)
+    // Each of these recurses once at most (the flags), whatever the line holds.
+    if e.perf, !perfTrimmed, let end = perfPayloadEnd(p, e.payload) {
+      return payload(
+        Line(rebasing: p[0..<end]), e, &f, ranges: &ranges, phys: &phys, afterFailedToParse: afterFailedToParse,
+        perfTrimmed: true)
+    }
+    if !afterFailedToParse, p.byte(e.payload) == ASCII.lbracket, let fields = Self.failedToParse(p, e.payload) {
+      // libtraceevent could not parse the print fmt: the fields follow, as `-R` prints them.
+      var copy = e
+      copy.payload = fields
+      return payload(p, copy, &f, ranges: &ranges, phys: &phys, afterFailedToParse: true, perfTrimmed: true)
     }
     var i = e.payload
     f.raw = false
+    f.failedToParse = afterFailedToParse
     switch e.type {
     case .map, .unmap, .ioPageFault, .addDeviceToGroup, .removeDeviceFromGroup, .attachDeviceToDomain,
       .detachDeviceFromDomain:

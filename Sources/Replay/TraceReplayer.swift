@@ -373,7 +373,8 @@ package final class TraceReplayer {
         malformed(reason.description)
         return
       }
-      if fields.raw { sawRaw = true }
+      // `[FAILED TO PARSE]` lines of a `trace-cmd report` hold fields too, but the report is not `-R`.
+      if fields.raw, !fields.failedToParse { sawRaw = true }
       summary.events += 1
       eventCounts[pre.type.rawValue] += 1
       cur = line
