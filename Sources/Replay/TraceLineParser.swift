@@ -1,5 +1,13 @@
 import KernelTypes
 
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
 /// The hand-written parser of ftrace text lines, on UTF-8 bytes.
 ///
 /// Prefix (kernel/trace/trace_output.c `trace_print_context()`, and
@@ -738,7 +746,13 @@ extension TraceLineParser {
     var i = start
     guard p.expect("page=", &i) else { return false }
     let pageStart = i
-    while i < p.count, p[i] != ASCII.space { i += 1 }
+    guard let base = p.baseAddress else { return false }
+    // The `page=` token and the `gfp_flags=` token (to the end) found with `memchr`.
+    if let hit = memchr(base + i, Int32(ASCII.space), p.count - i) {
+      i = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+    } else {
+      i = p.count
+    }
     let pageEnd = i
     guard p.expect(" pfn=", &i), let pfn = p.hexOrDecimal(&i), p.expect(" order=", &i), let order = p.decimal(&i),
       order <= UInt64(maxOrder)
@@ -750,8 +764,10 @@ extension TraceLineParser {
         p.expect(" gfp_flags=", &i)
       else { return false }
       gfpStart = i
-      gfpEnd = p.tokenEnd(i)
-      guard gfpEnd == p.count else { return false }
+      gfpEnd = p.count
+      guard memchr(base + i, Int32(ASCII.space), p.count - i) == nil,
+        memchr(base + i, Int32(ASCII.tab), p.count - i) == nil
+      else { return false }
     }
     f.pageIsNull = false
     if pageEnd > pageStart, pageEnd - pageStart <= 16, p[pageStart] == ASCII.lparen || p[pageStart] == ASCII.zero {
