@@ -128,25 +128,33 @@ extension TraceLineParser {
 }
 
 extension TraceEventType {
-  /// The names most traces are made of, with their `:`, by first byte.
-  private static let frequentNames: [(StaticString, TraceEventType)] = [
-    ("mm_page_alloc:", .mmPageAlloc), ("mm_page_free:", .mmPageFree), ("map:", .map), ("unmap:", .unmap),
-    ("dma_map_page:", .dmaMapPage), ("dma_unmap_page:", .dmaUnmapPage), ("dma_map_phys:", .dmaMapPhys),
-    ("dma_unmap_phys:", .dmaUnmapPhys), ("dma_map_sg:", .dmaMapSG), ("dma_unmap_sg:", .dmaUnmapSG),
-  ]
-
   /// The frequent event name at `k` (followed by its `:`) and the index of
   /// that `:`; nil for any other name (the caller scans it). A match is
-  /// exactly what `from` would return for the name up to the `:`.
+  /// exactly what `from` would return for the name up to the `:`. The names
+  /// most traces are made of, by first byte (no table: a switch and `memcmp`).
   @inline(__always)
   static func frequent(_ base: UnsafePointer<UInt8>, _ k: Int, _ n: Int) -> (TraceEventType, Int)? {
     guard k < n else { return nil }
-    let c = base[k]
-    guard c == UInt8(ascii: "m") || c == UInt8(ascii: "u") || c == UInt8(ascii: "d") else { return nil }
-    for (name, type) in frequentNames {
+    @inline(__always) func at(_ name: StaticString) -> Int? {
       let length = name.utf8CodeUnitCount
-      guard name.utf8Start[0] == c, n - k >= length, memcmp(base + k, name.utf8Start, length) == 0 else { continue }
-      return (type, k + length - 1)
+      guard n - k >= length, memcmp(base + k, name.utf8Start, length) == 0 else { return nil }
+      return k + length - 1
+    }
+    switch base[k] {
+    case UInt8(ascii: "m"):
+      if let c = at("mm_page_alloc:") { return (.mmPageAlloc, c) }
+      if let c = at("mm_page_free:") { return (.mmPageFree, c) }
+      if let c = at("map:") { return (.map, c) }
+    case UInt8(ascii: "u"):
+      if let c = at("unmap:") { return (.unmap, c) }
+    case UInt8(ascii: "d"):
+      if let c = at("dma_map_page:") { return (.dmaMapPage, c) }
+      if let c = at("dma_unmap_page:") { return (.dmaUnmapPage, c) }
+      if let c = at("dma_map_phys:") { return (.dmaMapPhys, c) }
+      if let c = at("dma_unmap_phys:") { return (.dmaUnmapPhys, c) }
+      if let c = at("dma_map_sg:") { return (.dmaMapSG, c) }
+      if let c = at("dma_unmap_sg:") { return (.dmaUnmapSG, c) }
+    default: break
     }
     return nil
   }
