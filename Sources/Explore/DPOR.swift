@@ -80,7 +80,7 @@ enum DPOR {
 
     for j in 0..<min(end, points.count) {
       let point = points[j]
-      if point.label == "start" {
+      if point.isStart {
         start = j
         position = Dictionary(uniqueKeysWithValues: point.enabled.enumerated().map { ($1, $0) })
         steps = []
@@ -106,7 +106,7 @@ enum DPOR {
         taskClock[d] = c
       }
     }
-    if end < points.count, points[end].label != "start" {
+    if end < points.count, !points[end].isStart {
       let point = points[end]
       for p in point.enabled { _ = races(end, p, outcome.footprint(point, p)) }
     }

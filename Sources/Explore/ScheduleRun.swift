@@ -17,13 +17,39 @@ package struct SchedulePoint: Sendable, Hashable {
   package var chosen: String
   /// Preemptions before this point.
   package var preemptions: Int
+  /// What just happened (`label`).
+  package var happened: PointLabel
   /// What just happened: `start`, `line 7` (a statement ended), `line 7 free_pages_prepare` (a kernel step).
-  package var label: String
+  package var label: String { happened.text }
+  /// Whether this is a group's first point.
+  package var isStart: Bool { happened == .start }
   /// The statement (index) each enabled task runs a step of if chosen, in the order of `enabled`.
   var pending: [Int] = []
   /// The tasks whose device request landed inside the step before this point
   /// (`drainRequests`): their step ran as part of it.
   var drained: [String] = []
+}
+
+/// What happened before a scheduling point, formatted only when printed.
+package enum PointLabel: Sendable, Hashable {
+  /// A group's first point.
+  case start
+  /// A statement on this line ended.
+  case line(Int)
+  /// The statement on this line reached a kernel step.
+  case step(Int, KernelStep)
+  /// The statement on this line ended the named task's block.
+  case ends(Int, String)
+
+  /// `start`, `line 7`, `line 7 free_pages_prepare`, `line 7 (cpu ends)`.
+  package var text: String {
+    switch self {
+    case .start: "start"
+    case .line(let line): "line \(line)"
+    case .step(let line, let step): "line \(line) \(step.rawValue)"
+    case .ends(let line, let task): "line \(line) (\(task) ends)"
+    }
+  }
 }
 
 /// How a run chooses at each point.
@@ -49,6 +75,9 @@ package struct ScheduleOutcome: Sendable {
   package var driverSymbols: [String: String] = [:]
   /// With `footprints: true`: what each task-block statement touched, by statement index.
   var footprints: [Int: Footprint] = [:]
+  /// How many times the run passed control to another thread (none when
+  /// every choice is made between statements).
+  var threadSwitches = 0
 
   /// The footprint of the step `task` runs if chosen at `point` (everything when unknown).
   func footprint(_ point: SchedulePoint, _ task: String) -> Footprint {
@@ -72,9 +101,14 @@ package struct ScheduleOutcome: Sendable {
 }
 
 /// Runs a fixture under one schedule: statements outside task blocks on the
-/// calling thread; each group of blocks on one thread per block, exactly one
-/// of them running at a time, switched at statement ends and kernel steps.
-/// The machine and the runner do not know: the run is a `KernelStepObserver`.
+/// calling thread; each group of blocks on carrier threads, exactly one of
+/// them running at a time, switched at statement ends and kernel steps.
+/// A block between statements has no thread: the thread that ends a
+/// statement runs the next statement of the block chosen, so the default
+/// schedule runs on the calling thread alone. A block stopped inside a
+/// statement (at a kernel step) keeps its thread, parked, until chosen; a
+/// block chosen then gets a thread of `CarrierPool`. The machine and the
+/// runner do not know: the run is a `KernelStepObserver`.
 final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
   private final class GroupTask: @unchecked Sendable {
     let name: String
@@ -83,12 +117,22 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     var finished = false
     /// The IOMMU whose translation of this task's device request is in flight (parked at `deviceTranslated`).
     var inFlight: String?
-    let baton = DispatchSemaphore(value: 0)
+    /// The carrier running this task's statement, or parked inside it at a
+    /// kernel step while another task runs; nil between statements.
+    var carrier: Carrier?
     init(name: String, statements: [Int]) {
       self.name = name
       self.statements = statements
     }
     var currentStatement: Int? { next < statements.count ? statements[next] : nil }
+  }
+
+  /// How `carry` stopped.
+  private enum CarryEnd {
+    /// Every block of the group finished.
+    case done
+    /// Another carrier runs the group now.
+    case idle
   }
 
   private var session: FixtureSession!
@@ -99,7 +143,8 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
   private var preemptions = 0
   private var aborted = false
   private var mismatch: ScheduleError?
-  private let controller = DispatchSemaphore(value: 0)
+  /// The calling thread, as a carrier.
+  private let home = Carrier()
   private var rng: SplitMix64
   private var priorities: [String: Int] = [:]
   private var lowest = 0
@@ -108,6 +153,7 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
   private var drainer: Int?
   /// The tasks `drainRequests` ran since the last point.
   private var drained: [String] = []
+  private var threadSwitches = 0
 
   private init(policy: ChoicePolicy, recorder: FootprintRecorder?) {
     self.policy = policy
@@ -139,7 +185,8 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
       let result = session.finish()
       run.session = nil
       var outcome = ScheduleOutcome(
-        points: run.points, result: result, checks: checks, mismatch: run.mismatch, driverSymbols: symbols)
+        points: run.points, result: result, checks: checks, mismatch: run.mismatch, driverSymbols: symbols,
+        threadSwitches: run.threadSwitches)
       if let recorder, !run.aborted {
         for (i, s) in parsed.statements.enumerated() where s.block != nil {
           var f = Footprint.floor(s)
@@ -190,60 +237,80 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
       }
       for (rank, t) in order.enumerated() { priorities[group[t].name] = 1_000_000 + rank }
     }
-    for t in group.indices {
-      let task = group[t]
-      let thread = Thread { [self] in self.body(task) }
-      thread.stackSize = 8 << 20
-      thread.start()
-    }
-    let first = choose(current: nil, label: "start")
+    let first = choose(current: nil, label: .start)
     running = first
-    group[first].baton.signal()
-    controller.wait()
+    // Another carrier that ends the group wakes this one.
+    if carry(first, on: home) == .idle { home.baton.wait() }
     running = nil
     tasks = []
   }
 
-  private func body(_ task: GroupTask) {
-    task.baton.wait()
-    while let i = task.currentStatement, !aborted {
-      recorder?.current = i
-      if !session.runStatement(i) { aborted = true }
-      task.next += 1
-      if task.currentStatement == nil || aborted { break }
-      handOff(from: task, label: "line \(session.parsed.statements[i].line)")
+  /// Runs task `first` from between its statements on carrier `me`, and
+  /// the tasks chosen after it while they are between statements, until the
+  /// group ends or a task parked on another carrier is chosen.
+  private func carry(_ first: Int, on me: Carrier) -> CarryEnd {
+    let statements = session.parsed.statements
+    var t = first
+    while true {
+      let task = tasks[t]
+      var switched = false
+      while let i = task.currentStatement, !aborted {
+        recorder?.current = i
+        task.carrier = me
+        if !session.runStatement(i) { aborted = true }
+        task.carrier = nil
+        task.next += 1
+        task.inFlight = nil
+        if task.currentStatement == nil || aborted { break }
+        if let d = drainer {
+          drainer = nil
+          running = d
+          pass(to: tasks[d].carrier!)
+          return .idle
+        }
+        let next = choose(current: t, label: .line(statements[i].line))
+        guard next != t else { continue }
+        running = next
+        if let c = tasks[next].carrier {
+          pass(to: c)
+          return .idle
+        }
+        t = next
+        switched = true
+        break
+      }
+      if switched { continue }
+      task.finished = true
+      task.inFlight = nil
+      if let d = drainer {
+        drainer = nil
+        running = d
+        pass(to: tasks[d].carrier!)
+        return .idle
+      }
+      guard tasks.contains(where: { !$0.finished }) else { return .done }
+      let line = task.statements.last.map { statements[$0].line } ?? 0
+      let next = choose(current: nil, label: .ends(line, task.name))
+      running = next
+      if let c = tasks[next].carrier {
+        pass(to: c)
+        return .idle
+      }
+      t = next
     }
-    task.finished = true
-    task.inFlight = nil
-    if let d = drainer {
-      drainer = nil
-      running = d
-      tasks[d].baton.signal()
-      return
-    }
-    let line = task.statements.last.map { session.parsed.statements[$0].line } ?? 0
-    guard tasks.contains(where: { !$0.finished }) else {
-      controller.signal()
-      return
-    }
-    let next = choose(current: nil, label: "line \(line) (\(task.name) ends)")
-    running = next
-    tasks[next].baton.signal()
   }
 
   /// A kernel step of the running task's statement: a scheduling point.
   func kernelStep(_ step: KernelStep) {
     guard let t = running, let i = tasks[t].currentStatement else { return }
     session.stash(statement: i)
-    handOff(from: tasks[t], label: "line \(session.parsed.statements[i].line) \(step.rawValue)")
+    handOff(from: t, label: .step(session.parsed.statements[i].line, step))
   }
 
   func requestTranslated(unit: String) {
     guard let t = running, let i = tasks[t].currentStatement else { return }
     session.stash(statement: i)
-    handOff(
-      from: tasks[t], label: "line \(session.parsed.statements[i].line) \(KernelStep.deviceTranslated.rawValue)",
-      inFlight: unit)
+    handOff(from: t, label: .step(session.parsed.statements[i].line, .deviceTranslated), inFlight: unit)
   }
 
   /// Runs each task whose request `unit` translated until its access landed
@@ -254,38 +321,57 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
       drainer = me
       running = t
       if !drained.contains(tasks[t].name) { drained.append(tasks[t].name) }
-      tasks[t].baton.signal()
-      tasks[me].baton.wait()
+      park(me) { self.pass(to: tasks[t].carrier!) }
       running = me
       recorder?.current = tasks[me].currentStatement
     }
   }
 
-  /// Chooses at a point where `task` could go on; parks it if another runs.
-  /// `inFlight`: the task's device request is translated by that IOMMU and
-  /// has not landed. A task run by `drainRequests` goes back to the drainer
-  /// instead, and waits there, with no choice recorded, until chosen.
-  private func handOff(from task: GroupTask, label: String, inFlight: String? = nil) {
-    guard let me = tasks.firstIndex(where: { $0 === task }) else { return }
+  /// Lets `carrier` run (the current thread stops running the schedule).
+  private func pass(to carrier: Carrier) {
+    threadSwitches += 1
+    carrier.baton.signal()
+  }
+
+  /// Parks the running task `t` on its carrier (the current thread), lets
+  /// `resume` start another, and returns once `t` is chosen again.
+  private func park(_ t: Int, _ resume: () -> Void) {
+    let baton = tasks[t].carrier!.baton
+    resume()
+    baton.wait()
+  }
+
+  /// Chooses at a point inside task `t`'s statement; parks it if another
+  /// runs. `inFlight`: the task's device request is translated by that
+  /// IOMMU and has not landed. A task run by `drainRequests` goes back to
+  /// the drainer instead, and waits there, with no choice recorded, until chosen.
+  private func handOff(from t: Int, label: PointLabel, inFlight: String? = nil) {
+    let task = tasks[t]
     task.inFlight = inFlight
     if let d = drainer {
       drainer = nil
       running = d
-      tasks[d].baton.signal()
-      task.baton.wait()
+      park(t) { self.pass(to: tasks[d].carrier!) }
       recorder?.current = task.currentStatement
       return
     }
-    let next = choose(current: me, label: label)
-    guard next != me else { return }
-    let baton = task.baton
+    let next = choose(current: t, label: label)
+    guard next != t else { return }
     running = next
-    tasks[next].baton.signal()
-    baton.wait()
+    park(t) {
+      if let c = self.tasks[next].carrier {
+        pass(to: c)
+      } else {
+        self.threadSwitches += 1
+        CarrierPool.shared.start { c in
+          if self.carry(next, on: c) == .done { self.pass(to: self.home) }
+        }
+      }
+    }
     recorder?.current = task.currentStatement
   }
 
-  private func choose(current: Int?, label: String) -> Int {
+  private func choose(current: Int?, label: PointLabel) -> Int {
     let enabled = tasks.indices.filter { !tasks[$0].finished }
     let names = enabled.map { tasks[$0].name }
     let index = points.count
@@ -298,7 +384,7 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
         } else if mismatch == nil {
           mismatch = ScheduleError(
             message:
-              "schedule point \(index + 1) (\(label)) chooses '\(choices[index])', but the tasks that can run are: "
+              "schedule point \(index + 1) (\(label.text)) chooses '\(choices[index])', but the tasks that can run are: "
               + names.joined(separator: ", "))
         }
       }
@@ -312,7 +398,7 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     points.append(
       SchedulePoint(
         enabled: names, current: current.map { tasks[$0].name }, chosen: tasks[chosen].name,
-        preemptions: preemptions, label: label, pending: enabled.map { tasks[$0].currentStatement ?? -1 },
+        preemptions: preemptions, happened: label, pending: enabled.map { tasks[$0].currentStatement ?? -1 },
         drained: drained))
     drained = []
     if let c = current, c != chosen { preemptions += 1 }
