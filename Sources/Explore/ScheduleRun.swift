@@ -161,11 +161,24 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     if case .pct(let seed, _) = policy { rng = SplitMix64(seed: seed) } else { rng = SplitMix64(seed: 0) }
   }
 
+  /// The schedules run so far on the calling thread (`bench --explore`'s
+  /// `runs`; a search runs its schedules on the thread that called it).
+  static var started: Int {
+    get { Int(bitPattern: pthread_getspecific(startedKey)) }
+    set { pthread_setspecific(startedKey, UnsafeRawPointer(bitPattern: newValue)) }
+  }
+  private static let startedKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+  }()
+
   /// Runs `parsed` under `policy`. A fixture that cannot start gives its result with no points.
   /// With `footprints`, records what each task-block statement touches (the partial-order reduction's input).
   static func run(
     _ parsed: ParsedFixture, options: RunOptions, policy: ChoicePolicy, footprints: Bool = false
   ) -> ScheduleOutcome {
+    started += 1
     var options = options
     var recorder: FootprintRecorder?
     if footprints, options.observer == nil {

@@ -25,4 +25,14 @@ import Testing
     let finding = try #require(r.findings.first { $0.key.hasPrefix("freed-while-mapped-uncounted ") })
     #expect(Explorer.threadSwitches(race, schedule: finding.schedule) > 0)
   }
+
+  /// `bench --explore` counts every schedule a search runs: a finding's
+  /// replay (with its history) and its minimization's trials too.
+  @Test func benchCountsEveryScheduleRun() throws {
+    let clean = ExploreBenchFigures.measure(try parse("Fixtures/explore/notifier-sync.fixture"), runs: 1, repeats: 1)
+    #expect(clean.search.runs == clean.search.schedules)
+    let race = ExploreBenchFigures.measure(try parse("Fixtures/explore/ats-flr-race.fixture"), runs: 1, repeats: 1)
+    #expect(race.search.runs > race.search.schedules)
+    #expect(race.search.ratio > 0 && race.search.plainSeconds > 0)
+  }
 }
