@@ -82,11 +82,13 @@ enum DPOR {
       let point = points[j]
       if point.isStart {
         start = j
-        position = Dictionary(uniqueKeysWithValues: point.enabled.enumerated().map { ($1, $0) })
+        // Every task of the group, not only those enabled at its start (a
+        // task waiting for a name runs later, and its steps race too).
+        position = Dictionary(uniqueKeysWithValues: point.group.enumerated().map { ($1, $0) })
         steps = []
         clocks = []
         taskClock = [:]
-        zero = Array(repeating: -1, count: point.enabled.count)
+        zero = Array(repeating: -1, count: point.group.count)
       }
       let p = point.chosen
       var f = outcome.footprint(point, p)

@@ -1,3 +1,4 @@
+import FixtureLanguage
 import Foundation
 import Reports
 
@@ -20,6 +21,23 @@ package struct ExploreSummary: Sendable, Hashable {
     package var held: Int
     /// The first schedule where it held (some, none) or did not (all), if any.
     package var witness: String?
+    /// `count=N`: the schedules it must hold in, exactly.
+    package var count: Int? = nil
+
+    /// Whether the line holds over `schedules` schedules.
+    package func holds(of schedules: Int) -> Bool {
+      let q = ScheduleExpectation.Quantifier(rawValue: quantifier) ?? .all
+      return ScheduleExpectation.holds(quantifier: q, count: count, seen: held, schedules: schedules)
+    }
+
+    /// What the line's check saw, whatever its quantifier: `reported in 6 of
+    /// 20 schedules; first in 'cpu:3,nic:1'` (`clean in` for `no-report`;
+    /// `; not in` the first schedule that broke an `all` line).
+    package func tally(of schedules: Int) -> String {
+      let what = text.hasSuffix(" no-report") ? "clean" : "reported"
+      let first = witness.map { quantifier == "all" ? "; not in '\($0)'" : "; first in '\($0)'" } ?? ""
+      return "\(what) in \(held) of \(Plural.count(schedules, "schedule"))\(first)"
+    }
   }
 
   package var file: String
@@ -52,7 +70,8 @@ package struct ExploreSummary: Sendable, Hashable {
     expectations = r.expectations.map {
       Expectation(
         line: $0.expectation.location.line, column: $0.expectation.location.column, text: $0.expectation.text,
-        quantifier: $0.expectation.quantifier.rawValue, held: $0.held, witness: $0.witness?.description)
+        quantifier: $0.expectation.quantifier.rawValue, held: $0.held, witness: $0.witness?.description,
+        count: $0.expectation.count)
     }
   }
 
@@ -69,15 +88,8 @@ package struct ExploreSummary: Sendable, Hashable {
   package var expectationFailures: [String] {
     guard Set(shards) == Set(0..<shardCount) else { return [] }
     return expectations.compactMap { e in
-      let holds: Bool
-      switch e.quantifier {
-      case "some": holds = e.held > 0
-      case "none": holds = e.held == 0
-      default: holds = e.held == schedules
-      }
-      return holds
-        ? nil
-        : "\(file):\(e.line):\(e.column): error: expected '\(e.text)': it held in \(e.held) of \(Plural.count(schedules, "schedule"))"
+      e.holds(of: schedules)
+        ? nil : "\(file):\(e.line):\(e.column): error: expected '\(e.text)': \(e.tally(of: schedules))"
     }
   }
 
@@ -148,6 +160,7 @@ package struct ExploreSummary: Sendable, Hashable {
                 JSONMember("text", .string($0.text)), JSONMember("quantifier", .string($0.quantifier)),
                 JSONMember("held", .int(Int64($0.held))),
                 JSONMember("witness", $0.witness.map { .string($0) } ?? .null),
+                JSONMember("count", $0.count.map { .int(Int64($0)) } ?? .null),
               ])
             })),
       ])
@@ -200,8 +213,9 @@ package struct ExploreSummary: Sendable, Hashable {
         let q = x["quantifier"] as? String, let held = int(x["held"])
       else { return nil }
       es.append(
-        Expectation(line: line, column: column, text: text, quantifier: q, held: held, witness: x["witness"] as? String)
-      )
+        Expectation(
+          line: line, column: column, text: text, quantifier: q, held: held, witness: x["witness"] as? String,
+          count: int(x["count"])))
     }
     self.expectations = es
   }

@@ -37,8 +37,14 @@ package struct ExploreOptions: Sendable {
   package var all = false
   /// `--shard I/N`: this process explores part I of N.
   package var shard = Shard(index: 0, count: 1)
-  /// The most schedules one exploration runs (`--max-schedules`).
-  package var maxSchedules = 1_000_000
+  /// The most schedules one exploration runs (`--max-schedules`); past it
+  /// the search stops, incomplete, with a warning.
+  package var maxSchedules = ExploreOptions.defaultMaxSchedules
+  /// The default `--max-schedules`: an exhaustive search of a small fixture
+  /// (at most `exhaustiveLimit` interleavings) fits, and a larger search
+  /// stops in minutes rather than hours (some 50 schedules a second on a
+  /// debug build, thousands on a release build, Benchmarks.md).
+  package static let defaultMaxSchedules = 20_000
   /// Options of each run (cmdline, limits, `--history`).
   package var run = RunOptions()
 
@@ -89,25 +95,27 @@ package struct ExploreResult: Sendable {
   package var diagnostics: [Diagnostic] = []
   /// A fatal error in some schedule (a limit), with its schedule.
   package var stopped: (diagnostic: Diagnostic, schedule: Schedule)?
+  /// Whether `--max-schedules` stopped the search (`limitWarning` says so).
+  package var limited = false
 
-  /// Whether every `expect schedules=` line holds over the schedules explored.
+  /// The warning of a search `--max-schedules` stopped, or nil.
+  package func limitWarning(maxSchedules: Int) -> Diagnostic? {
+    guard limited else { return nil }
+    let shardText = shard.count > 1 ? " (shard \(shard))" : ""
+    return Diagnostic(
+      file: file, line: 0, column: 0, severity: .warning,
+      message:
+        "the search stopped at --max-schedules \(maxSchedules)\(shardText): it is incomplete; raise the limit, bound it with --preemptions K, or split it with --shard I/N"
+    )
+  }
+
+  /// Whether an `expect schedules=` line holds over the schedules explored.
   package func holds(_ e: ScheduleExpectation, held: Int) -> Bool {
-    switch e.quantifier {
-    case .some: return held > 0
-    case .none: return held == 0
-    case .all: return held == schedules
-    }
+    ScheduleExpectation.holds(quantifier: e.quantifier, count: e.count, seen: held, schedules: schedules)
   }
 
   /// The failed `expect schedules=` lines, as `FILE:LINE:COL: error: ...`.
-  package var expectationFailures: [String] {
-    expectations.compactMap { item in
-      guard !holds(item.expectation, held: item.held) else { return nil }
-      let loc = item.expectation.location
-      return
-        "\(file):\(loc.line):\(loc.column): error: expected '\(item.expectation.text)': it held in \(item.held) of \(Plural.count(schedules, "schedule"))"
-    }
-  }
+  package var expectationFailures: [String] { ExploreSummary(self).expectationFailures }
 
   /// 0: no schedule reported and every expectation held; 1: a report or a
   /// failed expectation; 2: the fixture could not run.
@@ -126,7 +134,7 @@ package enum Explorer {
     FixtureResult, ScheduleError?
   ) {
     let outcome = ScheduleRun.run(parsed, options: options, policy: .prefix(schedule.choices))
-    return (outcome.result, outcome.mismatch)
+    return (outcome.result, outcome.mismatch ?? outcome.overrun)
   }
 
   /// Explores `parsed` as `options` say.
@@ -241,7 +249,11 @@ private struct Search {
         ExploreFinding(key: key, schedule: schedule, preemptions: preemptions, result: replayed))
     }
     if !keys.isEmpty && !continues { return false }
-    return result.schedules < options.maxSchedules
+    if result.schedules >= options.maxSchedules {
+      result.limited = true
+      return false
+    }
+    return true
   }
 
   /// A schedule with as few preemptions as this finds, by trying, for each
@@ -484,15 +496,23 @@ extension Explorer {
     explore.run = options
     let r = Explorer.explore(parsed, options: explore)
     var failures: [ExpectationFailure] = []
-    for item in r.expectations where !r.holds(item.expectation, held: item.held) {
-      let loc = item.expectation.location
-      let witness = item.witness.map { " (schedule '\($0)')" } ?? ""
+    // A fixture that did not run has its errors, not also every line unchecked.
+    let ran = !r.diagnostics.contains(where: \.isError)
+    // The statements with `expect` lines are checked in the default
+    // schedule, as `run` checks them (the others' reports are the
+    // `expect schedules=` lines' business, and their faults a race's effect).
+    if ran {
+      var lines: Set<Int> = []
+      for s in parsed.statements where !s.expectations.isEmpty {
+        lines.insert(s.line)
+        for e in s.expectations { lines.insert(e.location.line) }
+      }
+      failures += replay(parsed, schedule: Schedule(), options: options).0.failures.filter { lines.contains($0.line) }
+    }
+    for e in ExploreSummary(r).expectations where ran && !e.holds(of: r.schedules) {
       failures.append(
         ExpectationFailure(
-          file: r.file, line: loc.line, column: loc.column,
-          message:
-            "expected '\(item.expectation.text)': it held in \(item.held) of \(Plural.count(r.schedules, "schedule"))\(witness)"
-        ))
+          file: r.file, line: e.line, column: e.column, message: "expected '\(e.text)': \(e.tally(of: r.schedules))"))
     }
     let named = Set(
       parsed.scheduleExpectations.compactMap { e -> String? in
@@ -509,6 +529,7 @@ extension Explorer {
     }
     var diagnostics = r.diagnostics
     if let stopped = r.stopped { diagnostics.append(stopped.diagnostic) }
+    if let warning = r.limitWarning(maxSchedules: explore.maxSchedules) { diagnostics.append(warning) }
     var summary = RunSummary()
     summary.statements = parsed.statements.count
     summary.reports = r.findings.count

@@ -84,9 +84,11 @@ struct Footprint: Sendable, Hashable {
       // kernel page tables, domains and attachments: not told apart.
       return .everything
     }
-    if let b = s.binding { f.writes.insert(.name(b.name)) }
+    // A family of indexed names (`rx[i]`, `rx[3]`) is one resource: the
+    // template's names are not the elements an iteration binds or uses.
+    if let b = s.binding { f.writes.insert(.name(NameIndex.base(of: b.name))) }
     _ = s.operation.mappingNames { ref in
-      f.reads.insert(.name(ref.name))
+      f.reads.insert(.name(NameIndex.base(of: ref.name)))
       return ref
     }
     return f

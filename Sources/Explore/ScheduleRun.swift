@@ -28,6 +28,9 @@ package struct SchedulePoint: Sendable, Hashable {
   /// The tasks whose device request landed inside the step before this point
   /// (`drainRequests`): their step ran as part of it.
   var drained: [String] = []
+  /// Every task of the group, in block order: `enabled` leaves out the
+  /// finished ones and those waiting for a name (DPOR's vector clocks count them all).
+  var group: [String] = []
 }
 
 /// What happened before a scheduling point, formatted only when printed.
@@ -71,6 +74,9 @@ package struct ScheduleOutcome: Sendable {
   package var checks: [Bool]
   /// A choice of the schedule that named no runnable task (replay of a schedule made for another fixture).
   package var mismatch: ScheduleError?
+  /// Choices past the last scheduling point of the run (`run --schedule`
+  /// says so; the search's own trials may end early on purpose).
+  package var overrun: ScheduleError?
   /// The driver symbols the run made (`RunOptions.driverSymbols`).
   package var driverSymbols: [String: String] = [:]
   /// With `footprints: true`: what each task-block statement touched, by statement index.
@@ -112,19 +118,26 @@ package struct ScheduleOutcome: Sendable {
 final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
   private final class GroupTask: @unchecked Sendable {
     let name: String
-    let statements: [Int]
-    var next = 0
+    /// The block's statements in the order the task runs them (its loops unrolled).
+    var cursor: ExecutionCursor
+    /// The names (without their index) the block's statements bind.
+    let binds: Set<String>
+    /// Whether the current statement has started (a task inside a statement never waits for a name).
+    var started = false
+    /// The line of the statement the task ran last (0 before its first).
+    var line = 0
     var finished = false
     /// The IOMMU whose translation of this task's device request is in flight (parked at `deviceTranslated`).
     var inFlight: String?
     /// The carrier running this task's statement, or parked inside it at a
     /// kernel step while another task runs; nil between statements.
     var carrier: Carrier?
-    init(name: String, statements: [Int]) {
+    init(name: String, cursor: ExecutionCursor, binds: Set<String>) {
       self.name = name
-      self.statements = statements
+      self.cursor = cursor
+      self.binds = binds
     }
-    var currentStatement: Int? { next < statements.count ? statements[next] : nil }
+    var currentStatement: Int? { cursor.current }
   }
 
   /// How `carry` stopped.
@@ -200,6 +213,13 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
       var outcome = ScheduleOutcome(
         points: run.points, result: result, checks: checks, mismatch: run.mismatch, driverSymbols: symbols,
         threadSwitches: run.threadSwitches)
+      if case .prefix(let choices) = policy, choices.count > run.points.count, !run.aborted {
+        let last = run.points.last.map { " (the last: point \(run.points.count), \($0.label))" } ?? ""
+        outcome.overrun = ScheduleError(
+          message:
+            "the schedule makes \(Plural.count(choices.count, "choice")), but this run has \(Plural.count(run.points.count, "scheduling point"))\(last); the choices from '\(choices[run.points.count])' at point \(run.points.count + 1) on were never made"
+        )
+      }
       if let recorder, !run.aborted {
         for (i, s) in parsed.statements.enumerated() where s.block != nil {
           var f = Footprint.floor(s)
@@ -216,26 +236,28 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
 
   private func runAll() {
     let statements = session.parsed.statements
-    var i = 0
-    while i < statements.count, !aborted {
+    var cursor = session.parsed.executionOrder(stopsAtBlocks: true)
+    while let i = cursor.current, !aborted {
       guard let block = statements[i].block else {
         recorder?.current = nil
-        if !session.runStatement(i) { aborted = true }
-        i += 1
+        if !session.runStatement(i, loops: cursor.loops) { aborted = true }
+        cursor.advance()
         continue
       }
+      // The group: its blocks are contiguous, each a range of statements.
       var end = i
-      var byBlock: [(Int, String, [Int])] = []
+      var group: [GroupTask] = []
       while end < statements.count, let b = statements[end].block, b.group == block.group {
-        if let k = byBlock.firstIndex(where: { $0.0 == b.block }) {
-          byBlock[k].2.append(end)
-        } else {
-          byBlock.append((b.block, b.task, [end]))
-        }
-        end += 1
+        var last = end
+        while last < statements.count, statements[last].block?.block == b.block { last += 1 }
+        let binds = Set(statements[end..<last].compactMap { $0.binding.map { NameIndex.base(of: $0.name) } })
+        let task = GroupTask(
+          name: b.task, cursor: ExecutionCursor(statements, range: end..<last, loops: cursor.loops), binds: binds)
+        if task.currentStatement != nil { group.append(task) }
+        end = last
       }
-      runGroup(byBlock.map { GroupTask(name: $0.1, statements: $0.2) })
-      i = end
+      if !group.isEmpty { runGroup(group) }
+      cursor.jump(to: end)
     }
   }
 
@@ -270,9 +292,12 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
       while let i = task.currentStatement, !aborted {
         recorder?.current = i
         task.carrier = me
-        if !session.runStatement(i) { aborted = true }
+        task.started = true
+        task.line = statements[i].line
+        if !session.runStatement(i, loops: task.cursor.loops) { aborted = true }
+        task.cursor.advance()
+        task.started = false
         task.carrier = nil
-        task.next += 1
         task.inFlight = nil
         if task.currentStatement == nil || aborted { break }
         if let d = drainer {
@@ -281,7 +306,7 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
           pass(to: tasks[d].carrier!)
           return .idle
         }
-        let next = choose(current: t, label: .line(statements[i].line))
+        let next = choose(current: t, label: .line(task.line))
         guard next != t else { continue }
         running = next
         if let c = tasks[next].carrier {
@@ -302,8 +327,7 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
         return .idle
       }
       guard tasks.contains(where: { !$0.finished }) else { return .done }
-      let line = task.statements.last.map { statements[$0].line } ?? 0
-      let next = choose(current: nil, label: .ends(line, task.name))
+      let next = choose(current: nil, label: .ends(task.line, task.name))
       running = next
       if let c = tasks[next].carrier {
         pass(to: c)
@@ -384,8 +408,13 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     recorder?.current = task.currentStatement
   }
 
-  private func choose(current: Int?, label: PointLabel) -> Int {
-    let enabled = tasks.indices.filter { !tasks[$0].finished }
+  private func choose(current proposed: Int?, label: PointLabel) -> Int {
+    var enabled = tasks.indices.filter { !tasks[$0].finished && !waits($0) }
+    // Every unfinished task waits for a name no task binds now: the first
+    // runs, and its statement fails as a use of an unbound name.
+    if enabled.isEmpty { enabled = tasks.indices.filter { !tasks[$0].finished } }
+    // A task that waits cannot go on: choosing another is no preemption.
+    let current = proposed.flatMap { enabled.contains($0) ? $0 : nil }
     let names = enabled.map { tasks[$0].name }
     let index = points.count
     var chosen = current ?? enabled[0]
@@ -412,10 +441,29 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
       SchedulePoint(
         enabled: names, current: current.map { tasks[$0].name }, chosen: tasks[chosen].name,
         preemptions: preemptions, happened: label, pending: enabled.map { tasks[$0].currentStatement ?? -1 },
-        drained: drained))
+        drained: drained, group: tasks.map(\.name)))
     drained = []
     if let c = current, c != chosen { preemptions += 1 }
     return chosen
+  }
+
+  /// Whether task `t` waits at the start of a statement that uses a name
+  /// another unfinished task of the group binds and that is not bound yet
+  /// (FixtureLanguage.md: its step is not enabled until the name is bound).
+  private func waits(_ t: Int) -> Bool {
+    let task = tasks[t]
+    guard !task.started else { return false }
+    var failed: NameReference?
+    guard let statement = task.cursor.statement(failed: &failed) else { return false }
+    var waiting = false
+    _ = statement.operation.mappingNames { ref in
+      if !waiting, !session.isBound(ref.name) {
+        let base = NameIndex.base(of: ref.name)
+        waiting = tasks.indices.contains { $0 != t && !tasks[$0].finished && tasks[$0].binds.contains(base) }
+      }
+      return ref
+    }
+    return waiting
   }
 
   /// Each `expect schedules=` check in this schedule.

@@ -53,6 +53,11 @@ package struct NameIndex: Sendable, Hashable {
     return Self.elementName(base, n)
   }
 
+  /// The name before its index: `rx` of `rx[17]` and of `rx[i]`; a name without one as is.
+  package static func base(of name: String) -> String {
+    name.firstIndex(of: "[").map { String(name[..<$0]) } ?? name
+  }
+
   /// `base[n]`, the canonical spelling of an element (the index in decimal).
   package static func elementName(_ base: String, _ n: Int64) -> String { base + "[" + String(n) + "]" }
 }

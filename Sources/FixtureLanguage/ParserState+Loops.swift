@@ -9,6 +9,8 @@ extension ParserState {
     var variable: String
     var count: Int
     var line: Int
+    /// The task block (`TaskBlock.block`) it opened in, nil outside blocks.
+    var block: Int?
   }
 
   /// An indexed name as written: `rx[17]`, `rx[i]`, `rx[i+1]`.
@@ -153,7 +155,7 @@ extension ParserState {
       variable = v.name
       count = c
     }
-    loops.append(LoopFrame(begin: index, variable: variable, count: count, line: line))
+    loops.append(LoopFrame(begin: index, variable: variable, count: count, line: line, block: openBlock?.block.block))
   }
 
   /// Closes the innermost block at an `end` line: the operation, or nil after an error.
@@ -163,6 +165,13 @@ extension ParserState {
     }
     guard let loop = loops.popLast() else {
       error("'end' without a 'repeat' to close", column: verbColumn)
+      return nil
+    }
+    if let open = openBlock, loop.block != open.block.block {
+      // A loop around a group repeats the group; a task's loop stays in its block.
+      error(
+        "'end' in task block '\(open.name)' cannot close the 'repeat' at line \(loop.line), which is outside the block",
+        column: verbColumn)
       return nil
     }
     guard let begin = loop.begin, words.isEmpty else { return nil }

@@ -7,10 +7,19 @@ extension ParserState {
     guard let first = tokens.first, !first.hasString else { return false }
     let head = text(word(first))
     if tokens.count == 1, head == "}" {
-      if openBlock == nil {
-        error("'}' closes no task block", column: first.column)
-      } else {
+      if let open = openBlock {
+        if let loop = loops.last, loop.block == open.block.block {
+          error(
+            "'}' closes task block '\(open.name)' while its 'repeat' at line \(loop.line) is open; close the loop with 'end' first",
+            column: first.column)
+          loops.removeAll { $0.block == open.block.block }
+        }
         openBlock = nil
+      } else if unopenedBlocks > 0 {
+        // The '}' of a block whose opening line had an error (reported there).
+        unopenedBlocks -= 1
+      } else {
+        error("'}' closes no task block", column: first.column)
       }
       target = .none
       lastDefinedName = nil
@@ -23,17 +32,20 @@ extension ParserState {
     lastDefinedName = nil
     guard tokens.count == 3 else {
       error("a task block opens with 'task NAME {' on a line of its own", column: first.column)
+      unopenedBlocks += 1
       return true
     }
     let nameWord = word(tokens[1])
     guard nameWord.string == nil, NameSyntax.isValid(bytes(nameWord)) else {
       error("invalid task name '\(quoted(nameWord))': \(NameSyntax.rule)", at: nameWord)
+      unopenedBlocks += 1
       return true
     }
     let name = text(nameWord)
     if let open = openBlock {
       error(
         "task blocks do not nest: '\(open.name)' (line \(open.line)) is still open; close it with '}'", at: nameWord)
+      unopenedBlocks += 1
       return true
     }
     if statementSinceBlock {
@@ -42,6 +54,7 @@ extension ParserState {
     }
     if groupTasks.contains(name) {
       error("task '\(name)' already has a block in this group; a task runs one block at a time", at: nameWord)
+      unopenedBlocks += 1
       return true
     }
     groupTasks.insert(name)
@@ -71,8 +84,8 @@ extension ParserState {
     return open.block
   }
 
-  /// Parses `expect schedules=some|none|all report KIND [filters] [alone]` or
-  /// `expect schedules=... no-report`.
+  /// Parses `expect schedules=some|none|all report KIND [filters] [count=N] [alone]`
+  /// or `expect schedules=... no-report`.
   mutating func parseScheduleExpectation(_ words: [Word], text lineText: String, location: SourceLocation) {
     let head = words[0]
     let value = text(head).dropFirst("schedules=".count)
@@ -94,15 +107,28 @@ extension ParserState {
     }
     guard let kind = parseExpectationKind(rest) else { return }
     let check: ScheduleExpectation.Check
+    var count: UInt64?
     switch kind {
-    case .report(let want): check = .report(want, alone: alone)
+    case .report(var want):
+      // `count=N` on a schedules line counts schedules, not reports.
+      count = want.count
+      want.count = nil
+      if count != nil, quantifier != .some {
+        let countWord = rest.first { $0.string == nil && text($0).hasPrefix("count=") } ?? head
+        error(
+          "'count=' says in how many schedules a 'schedules=some' line holds; 'schedules=\(quantifier.rawValue)' takes none",
+          at: countWord)
+        return
+      }
+      check = .report(want, alone: alone)
     case .noReport: check = .noReport
     default:
       error("'expect schedules=' checks 'report KIND [filters]' or 'no-report'", at: rest[0])
       return
     }
     scheduleExpectations.append(
-      ScheduleExpectation(quantifier: quantifier, check: check, location: location, text: lineText))
+      ScheduleExpectation(
+        quantifier: quantifier, check: check, location: location, text: lineText, count: count.map { Int($0) }))
   }
 
   /// Whether an `expect` line's first word is `schedules=...`.

@@ -83,6 +83,8 @@ struct ParserState {
   /// The `task NAME {` block being parsed: its task, its line, its place.
   var openBlock: (name: String, line: Int, block: TaskBlock)?
   var blockCount = 0
+  /// `task` lines with an error whose `}` is still to come (it closes nothing, and says nothing).
+  var unopenedBlocks = 0
   var groupCount = 0
   /// Whether a statement outside every block came since the last block (the next block starts a group).
   var statementSinceBlock = true
@@ -453,18 +455,23 @@ struct ParserState {
       let ok = operation != nil && !diagnostics[errorsBefore...].contains(where: \.isError)
       openLoop(operation, index: ok ? statements.count : nil)
       guard ok, let operation else { return }
-      statements.append(
-        Statement(
-          location: location, verbLocation: SourceLocation(line: line, column: verbColumn), text: lineText,
-          task: nil, binding: nil, operation: operation))
+      appendLoopStatement(operation, location: location, text: lineText)
     } else {
       operation = closeLoop(arguments, statementIndex: statements.count)
       guard let operation, !diagnostics[errorsBefore...].contains(where: \.isError) else { return }
-      statements.append(
-        Statement(
-          location: location, verbLocation: SourceLocation(line: line, column: verbColumn), text: lineText,
-          task: nil, binding: nil, operation: operation))
+      appendLoopStatement(operation, location: location, text: lineText)
     }
+  }
+
+  /// Appends a `repeat` or `end` statement; inside a task block it belongs to
+  /// the block (its task repeats the body), outside it ends the group before it.
+  private mutating func appendLoopStatement(_ operation: StatementOperation, location: SourceLocation, text: String) {
+    var statement = Statement(
+      location: location, verbLocation: SourceLocation(line: line, column: verbColumn), text: text,
+      task: nil, binding: nil, operation: operation)
+    statement.block = openBlock?.block
+    if openBlock == nil { statementSinceBlock = true }
+    statements.append(statement)
   }
 
   /// Records an `iommu` or `device` name; defining one again is an error: the

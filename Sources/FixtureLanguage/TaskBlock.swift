@@ -44,11 +44,23 @@ package struct ScheduleExpectation: Sendable, Hashable {
   package var location: SourceLocation
   /// The line, trimmed and without its comment.
   package var text: String
+  /// `count=N` (with `some`): the line holds in exactly N of the schedules run.
+  package var count: Int?
 
-  package init(quantifier: Quantifier, check: Check, location: SourceLocation, text: String) {
+  package init(quantifier: Quantifier, check: Check, location: SourceLocation, text: String, count: Int? = nil) {
     self.quantifier = quantifier
     self.check = check
     self.location = location
     self.text = text
+    self.count = count
+  }
+
+  /// Whether the line holds when its check was seen in `seen` of `schedules` schedules.
+  package static func holds(quantifier: Quantifier, count: Int?, seen: Int, schedules: Int) -> Bool {
+    switch quantifier {
+    case .some: return count.map { seen == $0 } ?? (seen > 0)
+    case .none: return seen == 0
+    case .all: return seen == schedules
+    }
   }
 }

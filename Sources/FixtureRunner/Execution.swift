@@ -32,6 +32,8 @@ final class Execution {
   var summary = RunSummary()
   /// Sanitizer output of statements that another task interrupted, by statement index.
   var stashed: [Int: [SanitizerOutput]] = [:]
+  /// The statements started so far, loops unrolled (`RunOptions.maximumStatements`).
+  var executedSteps = 0
 
   var file: String { parsed.file }
 
@@ -94,60 +96,44 @@ final class Execution {
   // MARK: - Running
 
   func run() -> FixtureResult {
-    var loops = LoopEnvironment()
-    /// The open `repeat` blocks: the index of the `repeat`, its count and the iteration.
-    var blocks: [(begin: Int, count: Int, iteration: Int)] = []
-    var steps = 0
-    var i = 0
-    while i < parsed.statements.count {
-      let template = parsed.statements[i]
-      switch template.operation {
-      case .repeatBlock(let count, let variable, _):
-        blocks.append((i, count, 0))
-        loops.push(variable.name, 0)
-        i += 1
-        continue
-      case .end:
-        if let top = blocks.last, top.iteration + 1 < top.count {
-          blocks[blocks.count - 1].iteration += 1
-          loops.setInnermost(Int64(top.iteration + 1))
-          i = top.begin + 1
-        } else {
-          _ = blocks.popLast()
-          if !loops.isEmpty { loops.pop() }
-          i += 1
-        }
-        continue
-      default:
-        break
-      }
-      defer { i += 1 }
-      steps += 1
-      if let limit = options.maximumStatements, steps > limit {
-        runDiagnostics.append(
-          Diagnostic(
-            file: file, location: template.verbLocation,
-            message: "this run stops after \(limit) statements (the limit of this runner)"))
-        break
-      }
-      if let progress = options.progress, steps % RunProgress.statementStride == 0 {
-        progress(
-          RunProgress(
-            file: parsed.file, linesRead: template.line, statementsRun: steps, statements: parsed.executedStatements))
-      }
-      var badName: NameReference?
-      guard let stmt = template.instantiated(in: loops, failed: &badName) else {
-        let ref = badName ?? NameReference(name: template.text, location: template.location)
-        runDiagnostics.append(
-          Diagnostic(
-            file: file, location: ref.location,
-            message: "the index of '\(ref.name)' is negative when \(loops.description)"))
-        break
-      }
-      // The driver frame is the template's: every iteration is one bug site.
-      guard runStatement(i, stmt, context: context(for: template, index: i)) else { break }
+    var cursor = parsed.executionOrder()
+    while let i = cursor.current {
+      guard runStatement(i, loops: cursor.loops) else { break }
+      cursor.advance()
     }
     return result()
+  }
+
+  /// Runs statement `i` in the iteration `loops` of its `repeat` blocks
+  /// (counted against `RunOptions.maximumStatements`). False when a fatal
+  /// error stopped the fixture.
+  func runStatement(_ i: Int, loops: LoopEnvironment) -> Bool {
+    let template = parsed.statements[i]
+    executedSteps += 1
+    if let limit = options.maximumStatements, executedSteps > limit {
+      runDiagnostics.append(
+        Diagnostic(
+          file: file, location: template.verbLocation,
+          message: "this run stops after \(limit) statements (the limit of this runner)"))
+      return false
+    }
+    if let progress = options.progress, executedSteps % RunProgress.statementStride == 0 {
+      progress(
+        RunProgress(
+          file: parsed.file, linesRead: template.line, statementsRun: executedSteps,
+          statements: parsed.executedStatements))
+    }
+    var badName: NameReference?
+    guard let stmt = template.instantiated(in: loops, failed: &badName) else {
+      let ref = badName ?? NameReference(name: template.text, location: template.location)
+      runDiagnostics.append(
+        Diagnostic(
+          file: file, location: ref.location,
+          message: "the index of '\(ref.name)' is negative when \(loops.description)"))
+      return false
+    }
+    // The driver frame is the template's: every iteration is one bug site.
+    return runStatement(i, stmt, context: context(for: template, index: i))
   }
 
   /// Runs statement `i` and checks its expectations. False when a fatal

@@ -49,6 +49,13 @@ package final class FixtureSession: @unchecked Sendable {
   /// error (a limit, a machine error) stopped the fixture.
   package func runStatement(_ i: Int) -> Bool { execution.runStatement(i) }
 
+  /// Runs statement `i` in the iteration `loops` of its `repeat` blocks
+  /// (`ExecutionCursor`), as `run` does. False when a fatal error stopped the fixture.
+  package func runStatement(_ i: Int, loops: LoopEnvironment) -> Bool { execution.runStatement(i, loops: loops) }
+
+  /// Whether `name` is bound now (a task waits for a name another task binds).
+  package func isBound(_ name: String) -> Bool { execution.bindings[name] != nil }
+
   /// Keeps what statement `i` produced so far: another task runs before it resumes.
   package func stash(statement i: Int) { execution.stash(statement: i) }
 

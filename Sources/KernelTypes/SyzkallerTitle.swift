@@ -57,16 +57,28 @@ package enum SyzkallerTitle {
   ]
 
   /// The Go regexp syzkaller builds: the patterns joined by `|`, unanchored.
-  nonisolated(unsafe) static let skipRegex: Regex<AnyRegexOutput> = {
+  /// A `Regex` value shares its lazily compiled program between copies, and
+  /// that compilation is not synchronized: explore's and check's threads
+  /// would race on the first match (ThreadSanitizer reports it). So the
+  /// regex is built and compiled once, when the lock is made, and every
+  /// match runs under the lock (`symbol` memoizes, so matches are rare).
+  private static let skipRegex: Mutex<Regex<AnyRegexOutput>> = {
     // The patterns are a constant list, checked by a test.
     // swift-format-ignore: NeverUseForceTry
-    try! Regex(skipPatterns.joined(separator: "|"))
+    let regex = try! Regex(skipPatterns.joined(separator: "|"))
+    _ = try? regex.firstMatch(in: "")
+    return Mutex(regex)
   }()
+
+  /// Where the first skip pattern matches in `s`, or nil.
+  private static func firstSkipMatch(in s: String) -> Range<String.Index>? {
+    skipRegex.withLock { regex in (try? regex.firstMatch(in: s)).map(\.range) }
+  }
 
   /// The part of `name` the first skip pattern matches, or nil when the
   /// parser would keep the frame.
   package static func skipMatch(_ name: String) -> Substring? {
-    (try? skipRegex.firstMatch(in: name)).map { name[$0.range] }
+    firstSkipMatch(in: name).map { name[$0] }
   }
 
   /// `name` with its first lowercase letter in every skip-pattern match
@@ -77,8 +89,8 @@ package enum SyzkallerTitle {
   package static func symbol(_ name: String) -> String {
     if let known = symbols.withLock({ $0[name] }) { return known }
     var s = name
-    while let m = try? skipRegex.firstMatch(in: s) {
-      guard let i = s[m.range].firstIndex(where: { $0.isLowercase && $0.isASCII }) else { break }
+    while let range = firstSkipMatch(in: s) {
+      guard let i = s[range].firstIndex(where: { $0.isLowercase && $0.isASCII }) else { break }
       s.replaceSubrange(i...i, with: s[i].uppercased())
     }
     symbols.withLock { table in

@@ -50,11 +50,14 @@ enum TraceLineParser {
     var payload = 0
     /// The `perf script` form: `<comm> <tid>` or `<comm> <pid>/<tid>` instead of `<comm>-<pid>`.
     var perf = false
+    /// The form of the line (`TraceLineParser+Forms.swift`).
+    var form = Form.plain
   }
 
   static let maxCPU = 65_535
 
-  static func classify(_ p: Line, _ e: inout Prefix) -> Kind {
+  /// `fast`: try `fastPrefix` first (false only to compare the two paths in tests).
+  static func classify(_ p: Line, _ e: inout Prefix, fast: Bool = true) -> Kind {
     let n = p.count
     var i = 0
     p.skipSpaces(&i)
@@ -101,6 +104,8 @@ enum TraceLineParser {
         if p.expect("is empty", &k) { return .header }
       }
     }
+    // The kernel's own layout, in one pass; anything else goes to the general search.
+    if fast, fastPrefix(p, lineStart: i, &e) { return .event }
     // Find the `[cpu]` column: the first `[` around which the whole prefix parses.
     var b = i
     var failure: Kind?
@@ -113,6 +118,8 @@ enum TraceLineParser {
       }
       b += 1
     }
+    // The slow path: latency format, no context, perf -F subsets, stack entries, refusals.
+    if let other = otherForms(p, i, &e, prefixFailed: failure != nil) { return other }
     return failure ?? .malformed("no '<comm>-<pid> [<cpu>] <timestamp>: <event>:' prefix")
   }
 
@@ -205,6 +212,7 @@ enum TraceLineParser {
     e.commStart = i
     e.commEnd = d
     e.perf = perf
+    e.form = .plain
     e.pid = Int32(pid)
     e.tgid = tgid
     e.cpu = Int(cpu)
@@ -318,6 +326,9 @@ extension TraceLineParser {
   static func payload(
     _ p: Line, _ e: Prefix, _ f: inout EventFields, ranges: inout [DMARange], phys: inout [UInt64]
   ) -> StaticString? {
+    if e.perf, let end = perfPayloadEnd(p, e.payload) {
+      return payload(Line(rebasing: p[0..<end]), e, &f, ranges: &ranges, phys: &phys)
+    }
     var i = e.payload
     f.raw = false
     switch e.type {
@@ -478,8 +489,15 @@ extension TraceLineParser {
         guard let v = p.hexOrDecimal(&k), k == end else { return "iommu -R: bad flags=" }
         f.flags = v
         have |= 32
-      } else if p.expect("groupID=", &k) {
-        guard let v = p.signedDecimal(&k), k == end else { return "iommu -R: bad groupID=" }
+      } else if p.expect("groupID=", &k) || p.expect("gid=", &k) {
+        // `gid` is the field's name in the format (-R, options/fields); `groupID=` the print fmt's label.
+        var g: Int64?
+        if p.byte(k + 1) == ASCII.x, let h = p.hexOrDecimal(&k) {
+          g = Int64(Int32(truncatingIfNeeded: h))
+        } else {
+          g = p.signedDecimal(&k)
+        }
+        guard let v = g, k == end else { return "iommu -R: bad groupID=" }
         f.group = v
         have |= 64
       }
@@ -601,7 +619,14 @@ extension TraceLineParser {
         f.pfn = v
         havePFN = true
       } else if p.expect("order=", &k) {
-        guard let v = p.signedDecimal(&k), k == end, v >= 0, v <= Int64(maxOrder) else { return "kmem: bad order=" }
+        // `order=0x0 (0)` with `options/fields` (kernel/trace/trace_output.c `print_fields()`).
+        var v: Int64?
+        if p.byte(k + 1) == ASCII.x, let h = p.hexOrDecimal(&k), h <= UInt64(maxOrder) {
+          v = Int64(h)
+        } else {
+          v = p.signedDecimal(&k)
+        }
+        guard let v, k == end, v >= 0, v <= Int64(maxOrder) else { return "kmem: bad order=" }
         f.order = Int(v)
         haveOrder = true
       } else if p.expect("gfp_flags=", &k) {
@@ -692,8 +717,9 @@ extension TraceLineParser {
     // `trace-cmd report -R`: `device=<name>` first.
     var k0 = i
     if p.expect("device=", &k0), devEnd > k0 {
-      i = k0
       f.raw = true
+      f.hasPhys = false
+      return dmaFields(p, i, type, &f, &ranges, &phys)
     }
     var hasEquals = false
     for k in i..<devEnd where p[k] == ASCII.equals {

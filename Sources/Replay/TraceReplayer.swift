@@ -46,6 +46,8 @@ package final class TraceReplayer {
   @exclusivity(unchecked) private var sawTraceCmdHeader = false
   @exclusivity(unchecked) private var sawFtraceHeader = false
   @exclusivity(unchecked) private var sawPerf = false
+  /// A text form other than the plain one (`TraceLineParser.Form`): latency format, no context.
+  @exclusivity(unchecked) private var sawForm = TraceLineParser.Form.plain
   @exclusivity(unchecked) private var sawRaw = false
   /// The input's format when a reader other than the text one produced the
   /// lines (`trace.dat v7`).
@@ -243,9 +245,14 @@ package final class TraceReplayer {
       formatOverride
       ?? (sawPerf
         ? "perf-script"
-        : sawRaw
-          ? "trace-cmd-raw"
-          : sawTraceCmdHeader ? "trace-cmd" : sawFtraceHeader ? "ftrace" : summary.events > 0 ? "trace_pipe" : "empty")
+        : sawForm == .latency
+          ? "ftrace-latency"
+          : sawForm == .noContext
+            ? "ftrace-no-context"
+            : sawRaw
+              ? "trace-cmd-raw"
+              : sawTraceCmdHeader
+                ? "trace-cmd" : sawFtraceHeader ? "ftrace" : summary.events > 0 ? "trace_pipe" : "empty")
     s.liveMappings = liveMappings
     var bytes: UInt64 = 0
     for m in mappings where m.live { bytes &+= m.last &- m.iova &+ 1 }
@@ -356,6 +363,7 @@ package final class TraceReplayer {
       malformed(reason.description)
     case .event:
       if pre.perf { sawPerf = true }
+      if pre.form != .plain { sawForm = pre.form }
       if pre.type == .other {
         summary.events += 1
         eventCounts[TraceEventType.other.rawValue] += 1

@@ -37,7 +37,10 @@ extension Commands {
       ("format", "format", "kernel (default) or json (JSON Lines, ending with an 'explore' record)."),
       ("cmdline", "params", "Kernel parameters applied over each fixture's own cmdline."),
       ("history", "pages", "Print the whole life of these pages under each finding's schedule."),
-      ("max-schedules", "n", "Stop after this many schedules (default: 1000000)."),
+      (
+        "max-schedules", "n",
+        "Stop after this many schedules, with a warning (default: \(ExploreOptions.defaultMaxSchedules))."
+      ),
       (
         "html", "file",
         "Also write one HTML page: each finding's schedule and its run's timelines, a lane per task (docs/HTML.md)."
@@ -113,7 +116,10 @@ extension Commands {
       let results = exploreShards(parsed, options: options, jobs: jobs)
       var summary = ExploreSummary(results[0])
       for r in results.dropFirst() { try? summary.add(ExploreSummary(r)) }
-      status = max(status, printExplore(results, summary: summary, format: format, p: p))
+      status = max(
+        status,
+        printExplore(
+          results, summary: summary, format: format, p: p, maxSchedules: options.maxSchedules))
       if html != nil, !results[0].diagnostics.contains(where: \.isError) {
         exploreHTML(parsed, summary: summary, options: options.run, into: &html!)
       }
@@ -135,7 +141,8 @@ extension Commands {
   }
 
   static func printExplore(
-    _ results: [ExploreResult], summary: ExploreSummary, format: OutputFormat, p: ParsedArguments
+    _ results: [ExploreResult], summary: ExploreSummary, format: OutputFormat, p: ParsedArguments,
+    maxSchedules: Int
   )
     -> Int32
   {
@@ -186,6 +193,9 @@ extension Commands {
       }
     }
     for r in results {
+      if let warning = r.limitWarning(maxSchedules: maxSchedules) {
+        write(warning.rendered(color: color), to: .standardError)
+      }
       if let stopped = r.stopped {
         write(
           stopped.diagnostic.rendered(color: color) + "  (under schedule '\(stopped.schedule)')\n",
@@ -196,9 +206,7 @@ extension Commands {
     if format == .kernel {
       var lines = ""
       for e in summary.expectations {
-        let witness = e.witness.map { e.quantifier == "all" ? "; not in '\($0)'" : "; first in '\($0)'" } ?? ""
-        lines +=
-          "\(summary.file):\(e.line): \(e.text): held in \(e.held) of \(plural(summary.schedules, "schedule"))\(witness)\n"
+        lines += "\(summary.file):\(e.line): \(e.text): \(e.tally(of: summary.schedules))\n"
       }
       write(lines, to: .standardOutput)
     } else {

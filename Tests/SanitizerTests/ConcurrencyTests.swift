@@ -8,6 +8,24 @@ import Testing
 @testable import Sanitizer
 
 @Suite struct ConcurrencyTests {
+  /// Driver symbols made on many threads at once (explore's tasks, check's
+  /// jobs) are those made on one: the skip regex is compiled once and
+  /// matched under its lock (run under ThreadSanitizer by .ci/run).
+  @Test func syzkallerSymbolsFromManyThreads() {
+    let names = (0..<64).map { "acme\($0)_alloc_pages_kmalloc_buf\($0)" }
+    let results = Mutex([String: String]())
+    DispatchQueue.concurrentPerform(iterations: 8) { t in
+      for name in names.shuffled() {
+        let symbol = SyzkallerTitle.symbol(name + "_t\(t)")
+        #expect(SyzkallerTitle.skipMatch(symbol) == nil)
+        results.withLock { $0[name + "_t\(t)"] = symbol }
+      }
+    }
+    for (name, symbol) in results.withLock({ $0 }) {
+      #expect(symbol.lowercased() == name.lowercased() && symbol != name)
+    }
+  }
+
   /// Threads map and unmap the same shared pages in their own domains (and
   /// in one shared domain); every count is exact at the end: zero.
   @Test(arguments: [2, 4, 8], [MapAccounting.exact, .kernel])
