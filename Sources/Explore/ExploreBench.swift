@@ -45,62 +45,86 @@ package struct ExploreBenchFigures: Sendable {
   /// One replayed schedule (`run --schedule`, nothing shared) over a plain run.
   package var replayRatio: Double { scheduleSeconds / max(plainSeconds, 1e-9) }
 
-  /// Measures one fixture: `runs` plain runs and replays (medians), then
-  /// each search `repeats` times, alternated with as many plain runs in a
-  /// row as the search ran schedules (medians).
+  /// Measures one fixture (`measure(_:runs:repeats:)` of one).
   package static func measure(_ parsed: ParsedFixture, runs: Int = 21, repeats: Int = 9) -> ExploreBenchFigures {
+    measure([parsed], runs: runs, repeats: repeats)[0]
+  }
+
+  /// Measures fixtures in rounds, so that a burst of load from elsewhere
+  /// falls on a round of every fixture rather than on every round of one:
+  /// `runs` rounds of a plain run and a replay of each fixture (medians),
+  /// then `repeats` rounds of each search of each fixture, each between two
+  /// batches of as many plain runs in a row as the search ran schedules
+  /// (medians; the ratio of each search to the mean of its two batches).
+  package static func measure(_ fixtures: [ParsedFixture], runs: Int = 21, repeats: Int = 9) -> [ExploreBenchFigures] {
     let clock = ContinuousClock()
     func seconds(_ d: Duration) -> Double {
       Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
-    func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+    func median(_ xs: [Double]) -> Double { xs.isEmpty ? 0 : xs.sorted()[xs.count / 2] }
     // Alternated, so that both see the same machine load.
-    var plain: [Double] = []
-    var replay: [Double] = []
-    for _ in 0..<runs {
-      plain.append(seconds(clock.measure { _ = FixtureRunner.run(parsed: parsed) }))
-      replay.append(seconds(clock.measure { _ = Explorer.replay(parsed, schedule: Schedule(), options: RunOptions()) }))
+    var plain = Array(repeating: [Double](), count: fixtures.count)
+    var replay = plain
+    for _ in 0..<max(runs, 1) {
+      for (f, parsed) in fixtures.enumerated() {
+        plain[f].append(seconds(clock.measure { _ = FixtureRunner.run(parsed: parsed) }))
+        replay[f].append(
+          seconds(clock.measure { _ = Explorer.replay(parsed, schedule: Schedule(), options: RunOptions()) }))
+      }
     }
-    func search(_ change: (inout ExploreOptions) -> Void) -> Search {
+    let kinds: [(inout ExploreOptions) -> Void] = [
+      { _ in }, { $0.dpor = false }, { $0.por = false }, { $0.bounded = true },
+    ]
+    struct Samples {
       var options = ExploreOptions()
-      options.all = true
-      change(&options)
       var result: ExploreResult?
+      /// Schedules one search runs (counted by a first search, not measured).
+      var started = 0
       var times: [Double] = []
       var batches: [Double] = []
       var ratios: [Double] = []
-      var started = 0
-      // A batch of plain runs before and after each search, as many as the
-      // search ran schedules: the ratio of each search to the mean of its
-      // two batches sees the load that search saw.
-      func batch() -> Double {
-        seconds(clock.measure { for _ in 0..<max(started, 1) { _ = FixtureRunner.run(parsed: parsed) } })
-          / Double(max(started, 1))
-      }
-      // A first search, not measured, counts the schedules it runs.
-      let counted = ScheduleRun.started
-      result = Explorer.explore(parsed, options: options)
-      started = ScheduleRun.started - counted
-      for _ in 0..<max(repeats, 1) {
-        let before = ScheduleRun.started
-        let first = batch()
-        let t = seconds(clock.measure { result = Explorer.explore(parsed, options: options) })
-        started = ScheduleRun.started - before
-        let plain = (first + batch()) / 2
-        times.append(t)
-        batches.append(plain)
-        ratios.append(t / Double(max(started, 1)) / max(plain, 1e-9))
-      }
-      let r = result!
-      return Search(
-        mode: r.mode, schedules: r.schedules, pruned: r.preemptionBound == nil ? r.reduced : r.pruned,
-        complete: r.complete, seconds: median(times), runs: started, plainSeconds: median(batches),
-        ratio: median(ratios))
     }
-    return ExploreBenchFigures(
-      file: parsed.file, search: search { _ in }, sleepSets: search { $0.dpor = false },
-      noPOR: search { $0.por = false },
-      bounded: search { $0.bounded = true }, plainSeconds: median(plain),
-      scheduleSeconds: median(replay))
+    var samples = fixtures.map { parsed in
+      kinds.map { change in
+        var s = Samples()
+        s.options.all = true
+        change(&s.options)
+        let counted = ScheduleRun.started
+        s.result = Explorer.explore(parsed, options: s.options)
+        s.started = ScheduleRun.started - counted
+        return s
+      }
+    }
+    for _ in 0..<max(repeats, 1) {
+      for (f, parsed) in fixtures.enumerated() {
+        for k in kinds.indices {
+          let n = max(samples[f][k].started, 1)
+          func batch() -> Double {
+            seconds(clock.measure { for _ in 0..<n { _ = FixtureRunner.run(parsed: parsed) } }) / Double(n)
+          }
+          let options = samples[f][k].options
+          let first = batch()
+          var result: ExploreResult?
+          let t = seconds(clock.measure { result = Explorer.explore(parsed, options: options) })
+          let around = (first + batch()) / 2
+          samples[f][k].result = result
+          samples[f][k].times.append(t)
+          samples[f][k].batches.append(around)
+          samples[f][k].ratios.append(t / Double(n) / max(around, 1e-9))
+        }
+      }
+    }
+    return fixtures.indices.map { f in
+      let searches = samples[f].map { s in
+        let r = s.result!
+        return Search(
+          mode: r.mode, schedules: r.schedules, pruned: r.preemptionBound == nil ? r.reduced : r.pruned,
+          complete: r.complete, seconds: median(s.times), runs: s.started, plainSeconds: median(s.batches),
+          ratio: median(s.ratios))
+      }
+      return ExploreBenchFigures(
+        file: fixtures[f].file, search: searches[0], sleepSets: searches[1], noPOR: searches[2], bounded: searches[3],
+        plainSeconds: median(plain[f]), scheduleSeconds: median(replay[f]))
+    }
   }
 }

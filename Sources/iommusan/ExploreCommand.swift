@@ -291,13 +291,16 @@ extension Commands {
     var out =
       "                                         exhaustive, DPOR + sleep sets                --no-dpor        --no-por        --preemptions 2\n"
       + "fixture                                  sched reduced  runs search s sched/s red/s   sched search s   sched search s   sched pruned search s  plain ms  replay/plain  sched/plain\n"
+    var parsed: [ParsedFixture] = []
     for file in files {
-      let parsed = FixtureRunner.parse(path: file)
-      guard !parsed.hasErrors else {
-        write(parsed.errors.map { $0.description + "\n" }.joined(), to: .standardError)
+      let p = FixtureRunner.parse(path: file)
+      guard !p.hasErrors else {
+        write(p.errors.map { $0.description + "\n" }.joined(), to: .standardError)
         return 2
       }
-      let f = ExploreBenchFigures.measure(parsed)
+      parsed.append(p)
+    }
+    for (file, f) in zip(files, ExploreBenchFigures.measure(parsed)) {
       let name = String(file.split(separator: "/").last ?? Substring(file))
       func col(_ s: String, _ w: Int) -> String { String(repeating: " ", count: max(0, w - s.count)) + s }
       let complete = f.search.complete && f.sleepSets.complete && f.noPOR.complete && f.bounded.complete
