@@ -81,9 +81,9 @@ package struct ScheduleOutcome: Sendable {
   package var driverSymbols: [String: String] = [:]
   /// With `footprints: true`: what each task-block statement touched, by statement index.
   var footprints: [Int: Footprint] = [:]
-  /// How many times the run passed control to another thread (none when
-  /// every choice is made between statements).
-  var threadSwitches = 0
+  /// How many times the run switched from one carrier (stack) to another
+  /// (none when every choice is made between statements).
+  var carrierSwitches = 0
 
   /// The footprint of the step `task` runs if chosen at `point` (everything when unknown).
   func footprint(_ point: SchedulePoint, _ task: String) -> Footprint {
@@ -107,14 +107,15 @@ package struct ScheduleOutcome: Sendable {
 }
 
 /// Runs a fixture under one schedule: statements outside task blocks on the
-/// calling thread; each group of blocks on carrier threads, exactly one of
-/// them running at a time, switched at statement ends and kernel steps.
-/// A block between statements has no thread: the thread that ends a
-/// statement runs the next statement of the block chosen, so the default
-/// schedule runs on the calling thread alone. A block stopped inside a
-/// statement (at a kernel step) keeps its thread, parked, until chosen; a
-/// block chosen then gets a thread of `CarrierPool`. The machine and the
-/// runner do not know: the run is a `KernelStepObserver`.
+/// calling thread; each group of blocks on carriers (`Carrier`: a stack
+/// each, switched on the calling thread), exactly one of them running at a
+/// time, switched at statement ends and kernel steps. A block between
+/// statements has no carrier: the carrier that ends a statement runs the
+/// next statement of the block chosen, so the default schedule runs on the
+/// calling thread's own stack alone. A block stopped inside a statement (at
+/// a kernel step) keeps its carrier, parked, until chosen; a block chosen
+/// then gets an idle carrier of the thread's `CarrierPool`. The machine and
+/// the runner do not know: the run is a `KernelStepObserver`.
 final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
   private final class GroupTask: @unchecked Sendable {
     let name: String
@@ -156,8 +157,10 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
   private var preemptions = 0
   private var aborted = false
   private var mismatch: ScheduleError?
-  /// The calling thread, as a carrier.
-  private let home = Carrier()
+  /// The calling thread's carriers.
+  private let pool = CarrierPool.current
+  /// The calling thread's stack, as a carrier.
+  private var home: Carrier { pool.home }
   private var rng: SplitMix64
   private var priorities: [String: Int] = [:]
   private var lowest = 0
@@ -166,7 +169,7 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
   private var drainer: Int?
   /// The tasks `drainRequests` ran since the last point.
   private var drained: [String] = []
-  private var threadSwitches = 0
+  private var carrierSwitches = 0
 
   private init(policy: ChoicePolicy, recorder: FootprintRecorder?) {
     self.policy = policy
@@ -212,7 +215,7 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
       run.session = nil
       var outcome = ScheduleOutcome(
         points: run.points, result: result, checks: checks, mismatch: run.mismatch, driverSymbols: symbols,
-        threadSwitches: run.threadSwitches)
+        carrierSwitches: run.carrierSwitches)
       if case .prefix(let choices) = policy, choices.count > run.points.count, !run.aborted {
         let last = run.points.last.map { " (the last: point \(run.points.count), \($0.label))" } ?? ""
         outcome.overrun = ScheduleError(
@@ -274,8 +277,8 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     }
     let first = choose(current: nil, label: .start)
     running = first
-    // Another carrier that ends the group wakes this one.
-    if carry(first, on: home) == .idle { home.baton.wait() }
+    // When another carrier ends the group, it switches back to this one.
+    _ = carry(first, on: home)
     running = nil
     tasks = []
   }
@@ -303,14 +306,14 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
         if let d = drainer {
           drainer = nil
           running = d
-          pass(to: tasks[d].carrier!)
+          leave(me, for: tasks[d].carrier!)
           return .idle
         }
         let next = choose(current: t, label: .line(task.line))
         guard next != t else { continue }
         running = next
         if let c = tasks[next].carrier {
-          pass(to: c)
+          leave(me, for: c)
           return .idle
         }
         t = next
@@ -323,14 +326,14 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
       if let d = drainer {
         drainer = nil
         running = d
-        pass(to: tasks[d].carrier!)
+        leave(me, for: tasks[d].carrier!)
         return .idle
       }
       guard tasks.contains(where: { !$0.finished }) else { return .done }
       let next = choose(current: nil, label: .ends(task.line, task.name))
       running = next
       if let c = tasks[next].carrier {
-        pass(to: c)
+        leave(me, for: c)
         return .idle
       }
       t = next
@@ -358,24 +361,24 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
       drainer = me
       running = t
       if !drained.contains(tasks[t].name) { drained.append(tasks[t].name) }
-      park(me) { self.pass(to: tasks[t].carrier!) }
+      park(me, for: tasks[t].carrier!)
       running = me
       recorder?.current = tasks[me].currentStatement
     }
   }
 
-  /// Lets `carrier` run (the current thread stops running the schedule).
-  private func pass(to carrier: Carrier) {
-    threadSwitches += 1
-    carrier.baton.signal()
+  /// Carrier `me`, between statements, runs `next` and goes idle; returns
+  /// when it is given work again (the home carrier: when the group ends).
+  private func leave(_ me: Carrier, for next: Carrier) {
+    carrierSwitches += 1
+    pool.keepIdle(me)
+    me.switchTo(next)
   }
 
-  /// Parks the running task `t` on its carrier (the current thread), lets
-  /// `resume` start another, and returns once `t` is chosen again.
-  private func park(_ t: Int, _ resume: () -> Void) {
-    let baton = tasks[t].carrier!.baton
-    resume()
-    baton.wait()
+  /// Parks the running task `t` on its carrier and runs `next`; returns once `t` is chosen again.
+  private func park(_ t: Int, for next: Carrier) {
+    carrierSwitches += 1
+    tasks[t].carrier!.switchTo(next)
   }
 
   /// Chooses at a point inside task `t`'s statement; parks it if another
@@ -388,22 +391,21 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     if let d = drainer {
       drainer = nil
       running = d
-      park(t) { self.pass(to: tasks[d].carrier!) }
+      park(t, for: tasks[d].carrier!)
       recorder?.current = task.currentStatement
       return
     }
     let next = choose(current: t, label: label)
     guard next != t else { return }
     running = next
-    park(t) {
-      if let c = self.tasks[next].carrier {
-        pass(to: c)
-      } else {
-        self.threadSwitches += 1
-        CarrierPool.shared.start { c in
-          if self.carry(next, on: c) == .done { self.pass(to: self.home) }
-        }
+    if let c = tasks[next].carrier {
+      park(t, for: c)
+    } else {
+      let c = pool.take()
+      c.work = { c in
+        if self.carry(next, on: c) == .done { self.leave(c, for: self.home) }
       }
+      park(t, for: c)
     }
     recorder?.current = task.currentStatement
   }

@@ -3,27 +3,27 @@ import FixtureLanguage
 import FixtureRunner
 import Testing
 
-/// The execution machinery of a schedule: which thread runs which block.
+/// The execution machinery of a schedule: which carrier (stack) runs which block.
 @Suite struct ScheduleRunTests {
   /// The default schedule (each block to its end, in file order) runs on
-  /// the calling thread alone, as a plain run does.
+  /// the calling thread's own stack alone, as a plain run does.
   @Test(arguments: exploreCorpus)
-  func defaultScheduleSwitchesNoThread(_ path: String) throws {
-    #expect(Explorer.threadSwitches(try parse(path), schedule: Schedule()) == 0)
+  func defaultScheduleSwitchesNoCarrier(_ path: String) throws {
+    #expect(Explorer.carrierSwitches(try parse(path), schedule: Schedule()) == 0)
   }
 
   /// A preemption between statements runs the next block on the same
-  /// thread; one inside a statement (at a kernel step) parks its thread.
-  @Test func onlyAPreemptionInsideAStatementSwitchesThreads() throws {
+  /// carrier; one inside a statement (at a kernel step) parks its carrier.
+  @Test func onlyAPreemptionInsideAStatementSwitchesCarriers() throws {
     let steps = try parse("Fixtures/explore/independent-steps.fixture")
     // cpu's first statement, then dev's block: chosen between statements.
-    #expect(Explorer.threadSwitches(steps, schedule: Schedule(choices: ["cpu", "dev"])) == 0)
+    #expect(Explorer.carrierSwitches(steps, schedule: Schedule(choices: ["cpu", "dev"])) == 0)
     let race = try parse("Fixtures/explore/debug-pagealloc-check-race.fixture")
     var options = ExploreOptions()
     options.all = true
     let r = Explorer.explore(race, options: options)
     let finding = try #require(r.findings.first { $0.key.hasPrefix("freed-while-mapped-uncounted ") })
-    #expect(Explorer.threadSwitches(race, schedule: finding.schedule) > 0)
+    #expect(Explorer.carrierSwitches(race, schedule: finding.schedule) > 0)
   }
 
   /// `bench --explore` counts every schedule a search runs: a finding's
