@@ -60,10 +60,13 @@ final class DMAAPIAccounting {
   let historyLimit: Int
   @exclusivity(unchecked) var entries: [Entry] = []
   @exclusivity(unchecked) private var freeEntries: [Int32] = []
-  @exclusivity(unchecked) private var byAddress: [Key: Int32] = [:]
+  private let byAddress = KeyTable()
   /// sg entries by (device, first `sg_phys()`): `dma_unmap_sg` traces no DMA address.
-  @exclusivity(unchecked) private var sgByPhys: [Key: Int32] = [:]
-  @exclusivity(unchecked) private var released: [Key: Released] = [:]
+  private let sgByPhys = KeyTable()
+  /// Released addresses: key → index into `releasedValues` (its free slots in `releasedFree`).
+  private let released = KeyTable()
+  @exclusivity(unchecked) private var releasedValues: [Released] = []
+  @exclusivity(unchecked) private var releasedFree: [Int32] = []
   @exclusivity(unchecked) private var releasedOrder: [Key] = []
   @exclusivity(unchecked) private var releasedHead = 0
   /// Physical ranges of the live entries (id: entry), for the page checks.
@@ -99,15 +102,15 @@ final class DMAAPIAccounting {
     maps += 1
     if phys.isEmpty { mapsWithoutPhys += 1 }
     let key = Key(device: e.device, address: e.dmaAddress)
-    if let old = byAddress[key] {
+    if let old = byAddress[key.device, key.address] {
       remapsOverLive += 1
       drop(old)
     }
-    if e.type == .scatterGather, let first = e.sgPhys.first, let old = sgByPhys[Key(device: e.device, address: first)] {
+    if e.type == .scatterGather, let first = e.sgPhys.first, let old = sgByPhys[e.device, first] {
       remapsOverLive += 1
       drop(old)
     }
-    released[key] = nil
+    forget(key)
     var entry = e
     let id: Int32
     if let f = freeEntries.popLast() {
@@ -131,9 +134,9 @@ final class DMAAPIAccounting {
       entry.dmaSlot = index.insert(start: e.dmaAddress, last: o ? .max : last, id: id)
     }
     entries[Int(id)] = entry
-    byAddress[key] = id
+    byAddress.set(device: key.device, address: key.address, id)
     if entry.type == .scatterGather, let first = entry.sgPhys.first {
-      sgByPhys[Key(device: entry.device, address: first)] = id
+      sgByPhys.set(device: entry.device, address: first, id)
     }
     liveCount += 1
     return id
@@ -148,19 +151,19 @@ final class DMAAPIAccounting {
   /// The live entry an unmap of `(device, address)` finds (`bucket_find_exact()`).
   func find(device: Int32, address: UInt64) -> Lookup {
     let key = Key(device: device, address: address)
-    if let id = byAddress[key] { return .found(id) }
+    if let id = byAddress[device, address] { return .found(id) }
     return .missed(miss(key))
   }
 
   /// The live sg entry `dma_unmap_sg` finds by its first entry's physical address.
   func findSG(device: Int32, firstPhys: UInt64) -> Lookup {
     let key = Key(device: device, address: firstPhys)
-    if let id = sgByPhys[key] { return .found(id) }
+    if let id = sgByPhys[device, firstPhys] { return .found(id) }
     return .missed(miss(key))
   }
 
   private func miss(_ key: Key) -> Miss {
-    if let r = released[key] { return .doubleUnmap(r) }
+    if let r = released[key.device, key.address] { return .doubleUnmap(releasedValues[Int(r)]) }
     var inside: Int32 = -1
     if let index = indexOf(key.device) {
       index.forEachOverlap(start: key.address, last: key.address) { slot in
@@ -198,16 +201,33 @@ final class DMAAPIAccounting {
   }
 
   private func remember(_ key: Key, _ r: Released) {
-    if released[key] == nil {
-      if releasedOrder.count < historyLimit {
-        releasedOrder.append(key)
-      } else {
-        released[releasedOrder[releasedHead]] = nil
-        releasedOrder[releasedHead] = key
-        releasedHead = (releasedHead + 1) % releasedOrder.count
-      }
+    if let v = released[key.device, key.address] {
+      releasedValues[Int(v)] = r
+      return
     }
-    released[key] = r
+    if releasedOrder.count < historyLimit {
+      releasedOrder.append(key)
+    } else {
+      forget(releasedOrder[releasedHead])
+      releasedOrder[releasedHead] = key
+      releasedHead = (releasedHead + 1) % releasedOrder.count
+    }
+    let v: Int32
+    if let f = releasedFree.popLast() {
+      v = f
+      releasedValues[Int(f)] = r
+    } else {
+      v = Int32(releasedValues.count)
+      releasedValues.append(r)
+    }
+    released.set(device: key.device, address: key.address, v)
+  }
+
+  /// Forgets a released address (mapped again, or evicted from the history).
+  @inline(__always) private func forget(_ key: Key) {
+    if released.count > 0, let v = released.remove(device: key.device, address: key.address) {
+      releasedFree.append(v)
+    }
   }
 
   private func drop(_ id: Int32) {
@@ -222,9 +242,9 @@ final class DMAAPIAccounting {
       }
     }
     let key = Key(device: e.device, address: e.dmaAddress)
-    if byAddress[key] == id { byAddress[key] = nil }
-    if let first = e.sgPhys.first, sgByPhys[Key(device: e.device, address: first)] == id {
-      sgByPhys[Key(device: e.device, address: first)] = nil
+    if byAddress[key.device, key.address] == id { byAddress.remove(device: key.device, address: key.address) }
+    if let first = e.sgPhys.first, sgByPhys[e.device, first] == id {
+      sgByPhys.remove(device: e.device, address: first)
     }
     entries[Int(id)].live = false
     entries[Int(id)].physSlots = []

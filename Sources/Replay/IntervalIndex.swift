@@ -11,26 +11,26 @@
 final class IntervalIndex {
   static let levels = 9
 
-  @exclusivity(unchecked) private(set) var starts: [UInt64] = []
-  @exclusivity(unchecked) private(set) var lasts: [UInt64] = []
+  @exclusivity(unchecked) private(set) var starts = RawColumn<UInt64>()
+  @exclusivity(unchecked) private(set) var lasts = RawColumn<UInt64>()
   /// The caller's record for each slot (-1: a free slot).
-  @exclusivity(unchecked) private(set) var ids: [Int32] = []
-  @exclusivity(unchecked) private var levelOf: [UInt8] = []
-  @exclusivity(unchecked) private var levelPosition: [Int32] = []
-  @exclusivity(unchecked) private var freeSlots: [Int32] = []
-  @exclusivity(unchecked) private var levelSlots: [[Int32]] = Array(repeating: [], count: IntervalIndex.levels)
-  @exclusivity(unchecked) private var levelCounts = [Int](repeating: 0, count: IntervalIndex.levels)
+  @exclusivity(unchecked) private(set) var ids = RawColumn<Int32>()
+  @exclusivity(unchecked) private var levelOf = RawColumn<UInt8>()
+  @exclusivity(unchecked) private var levelPosition = RawColumn<Int32>()
+  @exclusivity(unchecked) private var freeSlots = RawColumn<Int32>()
+  private let levelSlots: UnsafeMutablePointer<RawColumn<Int32>>
+  private let levelCounts: UnsafeMutablePointer<Int>
   /// Bucket key → first node.
   private let directory = U64Table(capacity: 64)
-  @exclusivity(unchecked) private var nodeSlot: [Int32] = []
-  @exclusivity(unchecked) private var nodeNext: [Int32] = []
+  @exclusivity(unchecked) private var nodeSlot = RawColumn<Int32>()
+  @exclusivity(unchecked) private var nodeNext = RawColumn<Int32>()
   /// Bucket lists are doubly linked, and a slot's nodes (one per bucket it
   /// is listed in, in bucket order) are chained, so removal costs the
   /// interval's buckets, not the length of their lists.
-  @exclusivity(unchecked) private var nodePrev: [Int32] = []
-  @exclusivity(unchecked) private var nodeSibling: [Int32] = []
-  @exclusivity(unchecked) private var slotFirstNode: [Int32] = []
-  @exclusivity(unchecked) private var freeNodes: [Int32] = []
+  @exclusivity(unchecked) private var nodePrev = RawColumn<Int32>()
+  @exclusivity(unchecked) private var nodeSibling = RawColumn<Int32>()
+  @exclusivity(unchecked) private var slotFirstNode = RawColumn<Int32>()
+  @exclusivity(unchecked) private var freeNodes = RawColumn<Int32>()
   @exclusivity(unchecked) private(set) var count = 0
   /// A conservative hull of the live intervals, for a fast miss.
   @exclusivity(unchecked) private var lowest = UInt64.max
@@ -47,6 +47,31 @@ final class IntervalIndex {
 
   @inline(__always) private static func key(_ level: Int, _ bucket: UInt64) -> UInt64 {
     UInt64(level) << 56 | bucket
+  }
+
+  init() {
+    levelSlots = .allocate(capacity: Self.levels)
+    levelSlots.initialize(repeating: RawColumn(), count: Self.levels)
+    levelCounts = .allocate(capacity: Self.levels)
+    levelCounts.initialize(repeating: 0, count: Self.levels)
+  }
+
+  deinit {
+    for l in 0..<Self.levels { levelSlots[l].release() }
+    levelSlots.deallocate()
+    levelCounts.deallocate()
+    starts.release()
+    lasts.release()
+    ids.release()
+    levelOf.release()
+    levelPosition.release()
+    freeSlots.release()
+    nodeSlot.release()
+    nodeNext.release()
+    nodePrev.release()
+    nodeSibling.release()
+    slotFirstNode.release()
+    freeNodes.release()
   }
 
   var isEmpty: Bool { count == 0 }

@@ -265,7 +265,15 @@ extension TraceDat {
         let dir = u("dir")
         out.append(contentsOf: " dir=\(dir < 4 ? names[Int(dir)] : "0x" + hex(dir))".utf8)
       }
-      if f["dma_addr"] != nil { out.append(contentsOf: " dma_addr=\(hex(u("dma_addr")))".utf8) }
+      if let full = f["full_nents"] {
+        // dma_map_sg (6.14 on): `nents=%d/%d ents=%d/%d%s`, min(full, 128) traced, ` [TRUNCATED]`.
+        let nents = Int32(truncatingIfNeeded: field(full, d, size) ?? 0)
+        let ents = Int32(truncatingIfNeeded: u("full_ents"))
+        out.append(contentsOf: " nents=\(min(nents, 128))/\(nents) ents=\(min(ents, 128))/\(ents)".utf8)
+        if u("truncated") != 0 { out.append(contentsOf: " [TRUNCATED]".utf8) }
+      }
+      // dma_unmap_phys (6.18) calls its DMA address `addr`; the print fmt says `dma_addr=`.
+      if let a = f["dma_addr"] ?? f["addr"] { out.append(contentsOf: " dma_addr=\(hex(field(a, d, size) ?? 0))".utf8) }
       if f["size"] != nil { out.append(contentsOf: " size=\(u("size"))".utf8) }
       if f["phys_addr"] != nil { out.append(contentsOf: " phys_addr=\(hex(u("phys_addr")))".utf8) }
       for (name, label) in [
@@ -285,6 +293,7 @@ extension TraceDat {
         }
         out.append(ASCII.rbrace)
       }
+      if f["err"] != nil { out.append(contentsOf: " err=\(Int32(truncatingIfNeeded: u("err")))".utf8) }
     default:
       break
     }

@@ -19,11 +19,18 @@ package struct TraceLine: Sendable, Hashable {
     return copy.withUTF8 { parse(bytes: $0) }
   }
 
-  static func parse(bytes raw: Line) -> TraceLine {
+  /// Parses one line with the general prefix search only (no
+  /// `TraceLineParser.fastPrefix`): tests compare the two.
+  package static func parseGeneral(_ text: String) -> TraceLine {
+    var copy = text
+    return copy.withUTF8 { parse(bytes: $0, fast: false) }
+  }
+
+  static func parse(bytes raw: Line, fast: Bool = true) -> TraceLine {
     var p = raw
     if p.count > 0, p[p.count - 1] == ASCII.cr { p = Line(rebasing: p[0..<(p.count - 1)]) }
     var pre = TraceLineParser.Prefix()
-    switch TraceLineParser.classify(p, &pre) {
+    switch TraceLineParser.classify(p, &pre, fast: fast) {
     case .blank: return TraceLine(kind: .blank)
     case .header: return TraceLine(kind: .header)
     case .lost(let cpu, let count): return TraceLine(kind: .lostEvents(cpu: cpu, count: count))

@@ -50,11 +50,14 @@ enum TraceLineParser {
     var payload = 0
     /// The `perf script` form: `<comm> <tid>` or `<comm> <pid>/<tid>` instead of `<comm>-<pid>`.
     var perf = false
+    /// The form of the line (`TraceLineParser+Forms.swift`).
+    var form = Form.plain
   }
 
   static let maxCPU = 65_535
 
-  static func classify(_ p: Line, _ e: inout Prefix) -> Kind {
+  /// `fast`: try `fastPrefix` first (false only to compare the two paths in tests).
+  static func classify(_ p: Line, _ e: inout Prefix, fast: Bool = true) -> Kind {
     let n = p.count
     var i = 0
     p.skipSpaces(&i)
@@ -101,6 +104,8 @@ enum TraceLineParser {
         if p.expect("is empty", &k) { return .header }
       }
     }
+    // The kernel's own layout, in one pass; anything else goes to the general search.
+    if fast, fastPrefix(p, lineStart: i, &e) { return .event }
     // Find the `[cpu]` column: the first `[` around which the whole prefix parses.
     var b = i
     var failure: Kind?
@@ -113,6 +118,8 @@ enum TraceLineParser {
       }
       b += 1
     }
+    // The slow path: latency format, no context, perf -F subsets, stack entries, refusals.
+    if let other = otherForms(p, i, &e, prefixFailed: failure != nil) { return other }
     return failure ?? .malformed("no '<comm>-<pid> [<cpu>] <timestamp>: <event>:' prefix")
   }
 
@@ -205,6 +212,7 @@ enum TraceLineParser {
     e.commStart = i
     e.commEnd = d
     e.perf = perf
+    e.form = .plain
     e.pid = Int32(pid)
     e.tgid = tgid
     e.cpu = Int(cpu)
@@ -262,6 +270,8 @@ struct EventFields {
   var hasPhys = false
   /// The payload was `trace-cmd report -R`'s `field=value` list.
   var raw = false
+  /// The payload followed `[FAILED TO PARSE]` (libtraceevent's fields in their default formats).
+  var failedToParse = false
   /// The `dma:` event's fields beyond its DMA ranges (`ranges`).
   var dma = DMAEventFields()
 }
@@ -316,10 +326,24 @@ extension TraceLineParser {
 
   /// Parses the payload of a known event. Nil: the line is malformed.
   static func payload(
-    _ p: Line, _ e: Prefix, _ f: inout EventFields, ranges: inout [DMARange], phys: inout [UInt64]
+    _ p: Line, _ e: Prefix, _ f: inout EventFields, ranges: inout [DMARange], phys: inout [UInt64],
+    afterFailedToParse: Bool = false, perfTrimmed: Bool = false
   ) -> StaticString? {
+    // Each of these recurses once at most (the flags), whatever the line holds.
+    if e.perf, !perfTrimmed, let end = perfPayloadEnd(p, e.payload) {
+      return payload(
+        Line(rebasing: p[0..<end]), e, &f, ranges: &ranges, phys: &phys, afterFailedToParse: afterFailedToParse,
+        perfTrimmed: true)
+    }
+    if !afterFailedToParse, p.byte(e.payload) == ASCII.lbracket, let fields = Self.failedToParse(p, e.payload) {
+      // libtraceevent could not parse the print fmt: the fields follow, as `-R` prints them.
+      var copy = e
+      copy.payload = fields
+      return payload(p, copy, &f, ranges: &ranges, phys: &phys, afterFailedToParse: true, perfTrimmed: true)
+    }
     var i = e.payload
     f.raw = false
+    f.failedToParse = afterFailedToParse
     switch e.type {
     case .map, .unmap, .ioPageFault, .addDeviceToGroup, .removeDeviceFromGroup, .attachDeviceToDomain,
       .detachDeviceFromDomain:
@@ -478,8 +502,15 @@ extension TraceLineParser {
         guard let v = p.hexOrDecimal(&k), k == end else { return "iommu -R: bad flags=" }
         f.flags = v
         have |= 32
-      } else if p.expect("groupID=", &k) {
-        guard let v = p.signedDecimal(&k), k == end else { return "iommu -R: bad groupID=" }
+      } else if p.expect("groupID=", &k) || p.expect("gid=", &k) {
+        // `gid` is the field's name in the format (-R, options/fields); `groupID=` the print fmt's label.
+        var g: Int64?
+        if p.byte(k + 1) == ASCII.x, let h = p.hexOrDecimal(&k) {
+          g = Int64(Int32(truncatingIfNeeded: h))
+        } else {
+          g = p.signedDecimal(&k)
+        }
+        guard let v = g, k == end else { return "iommu -R: bad groupID=" }
         f.group = v
         have |= 64
       }
@@ -601,7 +632,14 @@ extension TraceLineParser {
         f.pfn = v
         havePFN = true
       } else if p.expect("order=", &k) {
-        guard let v = p.signedDecimal(&k), k == end, v >= 0, v <= Int64(maxOrder) else { return "kmem: bad order=" }
+        // `order=0x0 (0)` with `options/fields` (kernel/trace/trace_output.c `print_fields()`).
+        var v: Int64?
+        if p.byte(k + 1) == ASCII.x, let h = p.hexOrDecimal(&k), h <= UInt64(maxOrder) {
+          v = Int64(h)
+        } else {
+          v = p.signedDecimal(&k)
+        }
+        guard let v, k == end, v >= 0, v <= Int64(maxOrder) else { return "kmem: bad order=" }
         f.order = Int(v)
         haveOrder = true
       } else if p.expect("gfp_flags=", &k) {
@@ -692,8 +730,9 @@ extension TraceLineParser {
     // `trace-cmd report -R`: `device=<name>` first.
     var k0 = i
     if p.expect("device=", &k0), devEnd > k0 {
-      i = k0
       f.raw = true
+      f.hasPhys = false
+      return dmaFields(p, i, type, &f, &ranges, &phys)
     }
     var hasEquals = false
     for k in i..<devEnd where p[k] == ASCII.equals {

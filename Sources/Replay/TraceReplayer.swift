@@ -46,6 +46,8 @@ package final class TraceReplayer {
   @exclusivity(unchecked) private var sawTraceCmdHeader = false
   @exclusivity(unchecked) private var sawFtraceHeader = false
   @exclusivity(unchecked) private var sawPerf = false
+  /// A text form other than the plain one (`TraceLineParser.Form`): latency format, no context.
+  @exclusivity(unchecked) private var sawForm = TraceLineParser.Form.plain
   @exclusivity(unchecked) private var sawRaw = false
   /// The input's format when a reader other than the text one produced the
   /// lines (`trace.dat v7`).
@@ -243,9 +245,14 @@ package final class TraceReplayer {
       formatOverride
       ?? (sawPerf
         ? "perf-script"
-        : sawRaw
-          ? "trace-cmd-raw"
-          : sawTraceCmdHeader ? "trace-cmd" : sawFtraceHeader ? "ftrace" : summary.events > 0 ? "trace_pipe" : "empty")
+        : sawForm == .latency
+          ? "ftrace-latency"
+          : sawForm == .noContext
+            ? "ftrace-no-context"
+            : sawRaw
+              ? "trace-cmd-raw"
+              : sawTraceCmdHeader
+                ? "trace-cmd" : sawFtraceHeader ? "ftrace" : summary.events > 0 ? "trace_pipe" : "empty")
     s.liveMappings = liveMappings
     var bytes: UInt64 = 0
     for m in mappings where m.live { bytes &+= m.last &- m.iova &+ 1 }
@@ -303,25 +310,32 @@ package final class TraceReplayer {
         }
         return
       }
-      for p in batch.lines {
-        lineNumber += 1
-        if p.tooLong {
-          malformed("line longer than 1 MiB")
-          continue
-        }
-        pre = p.pre
-        if p.kind == .event, p.pre.type != .other {
-          fields = p.fields
-          ranges.removeAll(keepingCapacity: true)
-          physAddrs.removeAll(keepingCapacity: true)
-          if p.rangeCount > 0 {
-            ranges.append(contentsOf: batch.ranges[Int(p.rangeStart)..<Int(p.rangeStart + p.rangeCount)])
+      // Each record is read in place, its prefix and payload copied once into `pre` and `fields`.
+      batch.lines.withUnsafeBufferPointer { lines in
+        for i in lines.indices {
+          lineNumber += 1
+          if lines[i].tooLong {
+            malformed("line longer than 1 MiB")
+            continue
           }
-          if p.physCount > 0 {
-            physAddrs.append(contentsOf: batch.phys[Int(p.physStart)..<Int(p.physStart + p.physCount)])
+          pre = lines[i].pre
+          let kind = lines[i].kind
+          if kind == .event, pre.type != .other {
+            fields = lines[i].fields
           }
+          // Only the `dma:` handlers read the ranges and physical addresses.
+          if kind == .event, pre.type.isDMA {
+            ranges.removeAll(keepingCapacity: true)
+            physAddrs.removeAll(keepingCapacity: true)
+            let rangeStart = Int(lines[i].rangeStart)
+            let rangeCount = Int(lines[i].rangeCount)
+            if rangeCount > 0 { ranges.append(contentsOf: batch.ranges[rangeStart..<(rangeStart + rangeCount)]) }
+            let physStart = Int(lines[i].physStart)
+            let physCount = Int(lines[i].physCount)
+            if physCount > 0 { physAddrs.append(contentsOf: batch.phys[physStart..<(physStart + physCount)]) }
+          }
+          apply(Line(start: base + lines[i].start, count: lines[i].count), kind, lines[i].payloadError)
         }
-        apply(Line(start: base + p.start, count: p.count), p.kind, p.payloadError)
       }
     }
   }
@@ -356,6 +370,7 @@ package final class TraceReplayer {
       malformed(reason.description)
     case .event:
       if pre.perf { sawPerf = true }
+      if pre.form != .plain { sawForm = pre.form }
       if pre.type == .other {
         summary.events += 1
         eventCounts[TraceEventType.other.rawValue] += 1
@@ -365,7 +380,8 @@ package final class TraceReplayer {
         malformed(reason.description)
         return
       }
-      if fields.raw { sawRaw = true }
+      // `[FAILED TO PARSE]` lines of a `trace-cmd report` hold fields too, but the report is not `-R`.
+      if fields.raw, !fields.failedToParse { sawRaw = true }
       summary.events += 1
       eventCounts[pre.type.rawValue] += 1
       cur = line
@@ -558,6 +574,9 @@ package final class TraceReplayer {
     var rec = r
     let index: Int
     if released.count < options.releasedHistory {
+      // The whole history at once (untouched pages cost nothing): growing it
+      // by doubling copied it twice over and showed in the profile.
+      if released.isEmpty { released.reserveCapacity(options.releasedHistory) }
       index = released.count
       released.append(rec)
     } else {

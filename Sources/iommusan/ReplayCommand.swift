@@ -108,7 +108,8 @@ extension Commands {
     }
     if summary.events == 0 && summary.malformedLines > 0 {
       write(
-        "\(path): error: no trace event recognised (\(Plural.count(summary.malformedLines, "malformed line"))); "
+        "\(path): error: no trace event recognised (\(Plural.count(summary.malformedLines, "malformed line"))"
+          + (summary.malformed.first.map { "; first at line \($0.line): \($0.reason)" } ?? "") + "); "
           + "expected ftrace text ('<comm>-<pid> [<cpu>] <timestamp>: <event>: ...')\n", to: .standardError)
     } else if summary.events == 0 {
       write(
