@@ -435,7 +435,7 @@ extension TraceLineParser {
     }
     for c in p where c == 0 {
       return .malformed(
-        "binary data: options/bin output (echo 0 > options/bin and capture again), or a binary file that is no trace.dat"
+        "binary data (options/bin output: echo 0 > options/bin; per_cpu/*/trace_pipe_raw pages: take the text trace, or a trace.dat with 'trace-cmd extract'; or another binary file)"
       )
     }
     // `options/raw`: `%d %d %llu ` pid, cpu, ts then `type: %d` (trace_nop_print) or the raw fields;
