@@ -47,6 +47,11 @@ extension TraceLineParser {
     }
     if contains(p, "PERF_RECORD_") { return .header }
     if endsWithStackMarker(p) { return .header }
+    // `perf script -F trace` (or a payload cut from its event): fields without a name.
+    if !prefixFailed, isBarePayload(p, i) {
+      return .malformed(
+        "an event payload without its event name: 'perf script -F' needs 'event' (-F comm,tid,cpu,time,event,trace)")
+    }
     // Tokens up to the event name.
     var tokens: [(Int, Int)] = []
     var t = i
@@ -72,11 +77,6 @@ extension TraceLineParser {
     guard let (tokenStart, tokenEnd, nameStart, nameEnd) = event else {
       // `perf script -g`: `\t    ffffffff815e2d91 __traceiter_mm_page_alloc+0x41 ([kernel.kallsyms])`.
       if i > 0, let first = tokens.first, tokens.count >= 2, isHex(p, first.0, first.1) { return .header }
-      // `perf script -F trace` (or a payload cut from its event): fields without a name.
-      if !prefixFailed, p.expect("page=", &k) || p.expect("IOMMU:", &k) {
-        return .malformed(
-          "an event payload without its event name: 'perf script -F' needs 'event' (-F comm,tid,cpu,time,event,trace)")
-      }
       return nil
     }
     let type = TraceEventType.from(p, nameStart, nameEnd)
@@ -339,6 +339,17 @@ extension TraceLineParser {
     var e = cut
     while e > start, ASCII.isSpace(p[e - 1]) { e -= 1 }
     return e
+  }
+
+  /// A line that is an iommu, kmem or dma payload alone: `IOMMU: ...`, `page=...`, `<device> dir=...`.
+  private static func isBarePayload(_ p: Line, _ i: Int) -> Bool {
+    var k = i
+    if p.expect("IOMMU:", &k) || p.expect("page=", &k) { return true }
+    let end = p.tokenEnd(i)
+    for j in i..<end where p[j] == ASCII.equals { return false }
+    k = end
+    p.skipSpaces(&k)
+    return p.expect("dir=", &k)
   }
 
   /// Whether a token after `from` is an event name.
