@@ -4,8 +4,10 @@
 ///
 /// - `options/latency-format` (`trace_print_lat_context()`, kernel/trace/trace_output.c):
 ///   `%8.8s-%-7d %3d` comm, pid, CPU, then the irq-info flags and
-///   `lat_print_timestamp()`'s ` %4lldus%c: ` (a mark `+!#*@$` or a space),
-///   or with `options/verbose` `%16s %7d %3d %d %08x %08lx [%08llx] %ld.%03ldms (+%ld.%03ldms): `;
+///   `lat_print_timestamp()`'s ` %4lldus%c: ` (a mark `+!#*@$` or a space;
+///   microseconds from the buffer's start, `time_start`, which `echo > trace` resets),
+///   or with `options/verbose` `%16s %7d %3d %d %08x %08lx [%08llx] %ld.%03ldms (+%ld.%03ldms): `
+///   (whose `[%08llx]` is the absolute time in microseconds, read as the timestamp);
 /// - `options/context-info` off (`print_trace_fmt()` prints no context): `event: payload`;
 /// - `perf script -F` subsets (`-F time,event,trace`, `-F comm,tid,time,event,trace`,
 ///   `-F cpu,time,event,trace`, `-F tid,event,trace`, `-F event,trace`, with `period`);
@@ -171,6 +173,18 @@ extension TraceLineParser {
       c.cpu = Int(cpu)
       c.commStart = before[0].0
       c.commEnd = before[m - 7].1
+      // `[%08llx]` is the absolute time (`ns2usecs(iter->ts)`, or the raw `iter->ts`), where the
+      // `ms` column counts from the buffer's start (`time_start`): the plain trace's timestamp.
+      let (a, b) = before[m - 1]
+      if b - a >= 3, p[a] == ASCII.lbracket, p[b - 1] == ASCII.rbracket {
+        k = a + 1
+        if let v = p.hex(&k), k == b - 1 {
+          c.ts =
+            unit == .milliseconds
+            ? TraceTimestamp(whole: v / 1_000_000, fraction: UInt32(v % 1_000_000), digits: 6)
+            : TraceTimestamp(whole: v)
+        }
+      }
       c.form = .latency
       return true
     }

@@ -67,6 +67,21 @@ import Testing
     }
   }
 
+  /// The latency format counts from the buffer's start; verbose latency's `[%08llx]` is the
+  /// absolute time in microseconds, which replay takes (the plain trace's timestamp).
+  @Test func verboseLatencyTakesTheAbsoluteTime() {
+    let r = TraceLine.parse(
+      "            bash    5202   1 0 00000000 00000000 [309a6ca47] 18.044ms (+0.055ms): "
+        + "mm_page_free: page=000000001b2e3319 pfn=0x1486c8 order=0"
+    ).record
+    #expect(r?.timestamp.description == "13046.827591")
+    #expect(r?.cpu == 1 && r?.pid == 5202 && r?.comm == "bash")
+    let relative = TraceLine.parse(
+      "    bash-5694      0..... 18044us+: mm_page_free: page=000000001b2e3319 pfn=0x1486c8 order=0"
+    ).record
+    #expect(relative?.timestamp.description == "0.018044")
+  }
+
   @Test func stackTraceEntriesAreSkippedNotMalformed() throws {
     for name in ["stacktrace", "stacktrace-latency"] {
       let s = try Self.summary("kmem-6.18.\(name).trace")
