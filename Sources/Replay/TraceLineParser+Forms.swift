@@ -48,6 +48,12 @@ extension TraceLineParser {
       return .lost(cpu: bracketCPU(p) ?? 0, count: nil)
     }
     if contains(p, "PERF_RECORD_") { return .header }
+    // `trace-cmd report --debug` and `-V`: sub-buffer starts, plugin registrations.
+    if contains(p, "[SUBBUFFER START]") || p.expect("registering plugin:", &k) || p.expect("overriding event (", &k)
+      || p.expect("removing override handler for event (", &k)
+    {
+      return .header
+    }
     if endsWithStackMarker(p) { return .header }
     // `perf script -F trace` (or a payload cut from its event): fields without a name.
     if !prefixFailed, isBarePayload(p, i) {
@@ -364,6 +370,23 @@ extension TraceLineParser {
     k = end
     p.skipSpaces(&k)
     return p.expect("dir=", &k)
+  }
+
+  /// `trace-cmd report --debug` ends each event with its record's offset, size and length,
+  /// ` [77124:0x3c:24]`: where the payload ends before it, or nil.
+  static func debugRecordStart(_ p: Line, _ start: Int) -> Int? {
+    var a = p.count - 1
+    while a > start, p[a] != ASCII.lbracket, !ASCII.isSpace(p[a]) { a -= 1 }
+    guard a > start, p[a] == ASCII.lbracket, ASCII.isSpace(p[a - 1]) else { return nil }
+    var k = a + 1
+    guard p.decimal(&k) != nil, p.byte(k) == ASCII.colon else { return nil }
+    k += 1
+    guard p.hexOrDecimal(&k) != nil, p.byte(k) == ASCII.colon else { return nil }
+    k += 1
+    guard p.decimal(&k) != nil, k == p.count - 1 else { return nil }
+    var e = a
+    while e > start, ASCII.isSpace(p[e - 1]) { e -= 1 }
+    return e
   }
 
   /// Whether a token after `from` is an event name.

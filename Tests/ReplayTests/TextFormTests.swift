@@ -124,13 +124,20 @@ import Testing
   @Test func traceCmdReportVariantsGiveTheSameEvents() throws {
     let plain = try Self.records("kmem-instance.report.txt")
     #expect(plain.count == 120)
-    for name in ["report-l", "report-t", "report-ts-diff", "report-R", "report-R-t"] {
+    for name in [
+      "report-l", "report-t", "report-ts-diff", "report-R", "report-R-t", "report-raw-ts", "report-debug", "report-V",
+    ] {
       let other = try Self.records("kmem-instance.\(name).txt")
       #expect(other.map(Self.context) == plain.map(Self.context), "\(name)")
       let s = try Self.summary("kmem-instance.\(name).txt")
       #expect(s.malformedLines == 0 && s.events == 120, "\(name)")
     }
     #expect(try Self.summary("kmem-instance.report-l.txt").format == "ftrace-latency")
+    // `--debug` ends each event with its record (` [77124:0x3c:24]`), which an iommu payload must not keep.
+    let map = TraceLine.parse(
+      "  kworker-77 [000] 30.000130: map:                  IOMMU: iova=0x00000000ffff0000 - 0x00000000ffff1000 "
+        + "paddr=0x0000000080000000 size=4096 [77124:0x3c:24]")
+    #expect(map.record?.fields == .map(iova: 0xffff_0000, paddr: 0x8000_0000, size: 4096, rangeFormat: true))
     #expect(try Self.summary("kmem-instance.report-R.txt").format == "trace-cmd-raw")
   }
 
