@@ -166,6 +166,13 @@ extension TraceLineParser {
     }
     guard let ts else { return false }
     c.ts = ts
+    // `perf script -F +misc`: the mode (`K`, `U`, `H`, `G`...) between `[cpu]` and the time.
+    if let l = before.last, before.count >= 2, l.1 - l.0 <= 2, p[before[before.count - 2].0] == ASCII.lbracket,
+      (l.0..<l.1).allSatisfy({ (p[$0] | 0x20) &- 0x61 < 26 })
+    {
+      before.removeLast()
+      period = true
+    }
     if prefixFailed && !verbose && !period { return false }
     if verbose || unit == .milliseconds {
       // `%16s %7d %3d %d %08x %08lx [%08llx]` before `%ld.%03ldms`.

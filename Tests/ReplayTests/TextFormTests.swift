@@ -149,6 +149,7 @@ import Testing
       ("F-time-event-trace", false, false, true), ("F-comm-tid-time", true, false, true),
       ("F-tid-event-trace", true, false, false), ("F-period", true, true, true), ("F-ip-sym-dso", true, true, true),
       ("F-event-trace", false, false, false), ("F-cpu-time", false, true, true), ("ns", true, true, true),
+      ("F-misc", true, true, true),
     ]
     // perf prints microseconds truncated (`--ns` prints them all).
     func key(_ r: TraceRecord, _ pid: Bool, _ cpu: Bool, _ time: Bool) -> String {
