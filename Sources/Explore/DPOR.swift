@@ -58,24 +58,42 @@ enum DPOR {
     var start = 0
     var position: [String: Int] = [:]
     var steps: [Footprint] = []
-    var clocks: [[Int]] = []
+    /// The task (its index in the group) of each step since `start`.
+    var stepTask: [Int] = []
     var taskClock: [String: [Int]] = [:]
     var zero: [Int] = []
 
     /// Adds the races of a step of `p` with footprint `f` at point `j`; returns `p`'s clock before it.
     func races(_ j: Int, _ p: String, _ f: Footprint) -> [Int] {
       let clock = taskClock[p] ?? zero
-      let previous = position[p].map { clock[$0] } ?? -1
+      let pk = position[p] ?? -1
+      let previous = pk >= 0 ? clock[pk] : -1
       var i = j - 1
       while i >= start {
-        let q = points[i].chosen
-        if q != p, let k = position[q], i > clock[k], steps[i - start].conflicts(with: f) {
+        // Task indexes, not names: this loop runs for every pair of steps.
+        let k = stepTask[i - start]
+        if k != pk, k >= 0, i > clock[k], steps[i - start].conflicts(with: f) {
           add(i, p)
           if i < previous { break }
         }
         i -= 1
       }
       return clock
+    }
+
+    // The clocks of the earlier steps a step depends on, summarized per
+    // resource (`Footprint.Resource`) so that a step's clock costs its
+    // footprint, not a pass over every earlier step: the writers of a
+    // resource are ordered (they conflict), so the last one's clock covers
+    // them; the readers since then are joined; a step that touches
+    // everything depends on every earlier step (`joinAll`) and every later
+    // step on it (`lastAll`).
+    var lastWrite: [Footprint.Resource: [Int]] = [:]
+    var readsSince: [Footprint.Resource: [Int]] = [:]
+    var lastAll: [Int]?
+    var joinAll: [Int] = []
+    func join(_ a: inout [Int], _ b: [Int]) {
+      for k in a.indices where b[k] > a[k] { a[k] = b[k] }
     }
 
     for j in 0..<min(end, points.count) {
@@ -86,21 +104,48 @@ enum DPOR {
         // task waiting for a name runs later, and its steps race too).
         position = Dictionary(uniqueKeysWithValues: point.group.enumerated().map { ($1, $0) })
         steps = []
-        clocks = []
+        stepTask = []
         taskClock = [:]
         zero = Array(repeating: -1, count: point.group.count)
+        lastWrite = [:]
+        readsSince = [:]
+        lastAll = nil
+        joinAll = zero
       }
       let p = point.chosen
       var f = outcome.footprint(point, p)
       let drained = j + 1 < points.count ? points[j + 1].drained : []
       for d in drained { f.formUnion(outcome.footprint(point, d)) }
       var clock = races(j, p, f)
-      for i in start..<j where steps[i - start].conflicts(with: f) {
-        for (k, v) in clocks[i - start].enumerated() where v > clock[k] { clock[k] = v }
+      if f.all {
+        join(&clock, joinAll)
+      } else {
+        if let c = lastAll { join(&clock, c) }
+        for r in f.reads { if let c = lastWrite[r] { join(&clock, c) } }
+        for r in f.writes {
+          if let c = lastWrite[r] { join(&clock, c) }
+          if let c = readsSince[r] { join(&clock, c) }
+        }
       }
       if let k = position[p] { clock[k] = j }
+      join(&joinAll, clock)
+      if f.all {
+        lastAll = clock
+        lastWrite = [:]
+        readsSince = [:]
+      } else {
+        for r in f.writes {
+          lastWrite[r] = clock
+          readsSince[r] = nil
+        }
+        for r in f.reads where !f.writes.contains(r) {
+          var c = readsSince[r] ?? zero
+          join(&c, clock)
+          readsSince[r] = c
+        }
+      }
       steps.append(f)
-      clocks.append(clock)
+      stepTask.append(position[p] ?? -1)
       taskClock[p] = clock
       for d in drained {
         var c = taskClock[d] ?? zero

@@ -103,6 +103,7 @@ extension TraceLineParser {
     e.commStart = i
     e.commEnd = d
     e.perf = false
+    e.form = .plain
     e.pid = pid
     e.tgid = -1
     e.cpu = cpu

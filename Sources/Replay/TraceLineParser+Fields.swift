@@ -49,13 +49,17 @@ extension TraceLineParser {
         f.devStart = k
         f.devEnd = end
       } else if named("dma_addr") || (named("addr") && type != .dmaUnmapSG) {
-        guard let v = p.hexOrDecimal(&k) else { return "dma fields: bad dma_addr=" }
+        guard let v = addressField(p, &k, end, type, failed: f.failedToParse) else {
+          return "dma fields: bad dma_addr="
+        }
         address = v
       } else if named("size") {
         guard let v = p.hexOrDecimal(&k) else { return "dma fields: bad size=" }
         size = v
       } else if named("phys_addr") {
-        guard let v = p.hexOrDecimal(&k) else { return "dma fields: bad phys_addr=" }
+        guard let v = addressField(p, &k, end, type, failed: f.failedToParse) else {
+          return "dma fields: bad phys_addr="
+        }
         f.phys = v
         f.hasPhys = true
       } else if named("phys_addrs") || named("addrs") {
@@ -104,6 +108,33 @@ extension TraceLineParser {
     case .dmaMapSGErr: return nil
     default: return "dma: no dma_addr= and size="
     }
+  }
+
+  /// A DMA or physical address field. `0x...` (options/fields) is hex; so is a value with a hex
+  /// letter. Digits alone: libtraceevent 1.6 on prints a field of an event whose print fmt it
+  /// parsed with that fmt's conversion (`dma_addr=%llx`: hex without `0x`, as `trace-cmd report -R`
+  /// of trace-cmd 3.1 prints `dma_addr=ffff0000`), and in its default `%llu` otherwise: after
+  /// `[FAILED TO PARSE]`, and in `dma_alloc_sgt`/`dma_free_sgt`, whose `__print_array(...,
+  /// sizeof(u64))` it cannot parse (so `-R` prints `dma_addr=3523215360` there).
+  private static func addressField(_ p: Line, _ k: inout Int, _ end: Int, _ type: TraceEventType, failed: Bool)
+    -> UInt64?
+  {
+    if p.byte(k + 1) == ASCII.x || p.byte(k + 1) == ASCII.upperX { return p.hexOrDecimal(&k) }
+    var letters = false
+    for j in k..<end where !ASCII.isDigit(p[j]) {
+      letters = true
+      break
+    }
+    if letters || !(failed || type == .dmaAllocSGT || type == .dmaFreeSGT) { return p.hex(&k) }
+    return p.decimal(&k)
+  }
+
+  /// `[FAILED TO PARSE]` at `i`: where the fields after it start.
+  static func failedToParse(_ p: Line, _ i: Int) -> Int? {
+    var k = i
+    guard p.expect("[FAILED TO PARSE]", &k) else { return nil }
+    p.skipSpaces(&k)
+    return k
   }
 
   /// The bytes of a dynamic array (`ARRAY[00, 10]` or `00,10`), as

@@ -251,20 +251,40 @@ extension TraceReplayer {
   /// The spaces with live mappings overlapping `[start, last]`, in `candidateScratch`.
   private func computeCandidates(_ start: UInt64, _ last: UInt64) {
     candidateScratch.removeAll(keepingCapacity: true)
-    // One candidate per space with a piece overlapping the range, in space order.
-    var bySpace: [Int32: Candidate] = [:]
+    // One candidate per space with a piece overlapping the range, in space
+    // order. A few spaces are found by a linear search of the scratch list
+    // (no dictionary for the common single piece); past `linearCandidates`, by a dictionary.
+    var bySpace: [Int32: Int] = [:]
     allLive.forEachOverlap(start: start, last: last) { slot in
       let m = mappings[Int(allLive.ids[Int(slot)])]
       let lo = max(m.iova, start)
       let hi = min(m.last, last)
-      var c = bySpace[m.space] ?? Candidate(space: m.space, bytes: 0, exact: false, latestLine: 0)
-      c.bytes = c.bytes &+ (hi - lo) &+ 1
-      if m.iova == start && m.last == last { c.exact = true }
-      c.latestLine = max(c.latestLine, m.line)
-      bySpace[m.space] = c
+      var at = -1
+      if candidateScratch.count <= Self.linearCandidates {
+        for (k, c) in candidateScratch.enumerated() where c.space == m.space {
+          at = k
+          break
+        }
+      } else {
+        if bySpace.isEmpty {
+          for (k, c) in candidateScratch.enumerated() { bySpace[c.space] = k }
+        }
+        at = bySpace[m.space] ?? -1
+      }
+      if at < 0 {
+        at = candidateScratch.count
+        candidateScratch.append(Candidate(space: m.space, bytes: 0, exact: false, latestLine: 0))
+        if !bySpace.isEmpty { bySpace[m.space] = at }
+      }
+      candidateScratch[at].bytes = candidateScratch[at].bytes &+ (hi - lo) &+ 1
+      if m.iova == start && m.last == last { candidateScratch[at].exact = true }
+      candidateScratch[at].latestLine = max(candidateScratch[at].latestLine, m.line)
     }
-    candidateScratch = bySpace.values.sorted { $0.space < $1.space }
+    if candidateScratch.count > 1 { candidateScratch.sort { $0.space < $1.space } }
   }
+
+  /// Up to this many candidate spaces are found by a linear search.
+  static let linearCandidates = 8
 
   /// The guess among several spaces: an exact map of the range, then the
   /// most bytes covered, then the latest map, then the oldest space.

@@ -310,25 +310,32 @@ package final class TraceReplayer {
         }
         return
       }
-      for p in batch.lines {
-        lineNumber += 1
-        if p.tooLong {
-          malformed("line longer than 1 MiB")
-          continue
-        }
-        pre = p.pre
-        if p.kind == .event, p.pre.type != .other {
-          fields = p.fields
-          ranges.removeAll(keepingCapacity: true)
-          physAddrs.removeAll(keepingCapacity: true)
-          if p.rangeCount > 0 {
-            ranges.append(contentsOf: batch.ranges[Int(p.rangeStart)..<Int(p.rangeStart + p.rangeCount)])
+      // Each record is read in place, its prefix and payload copied once into `pre` and `fields`.
+      batch.lines.withUnsafeBufferPointer { lines in
+        for i in lines.indices {
+          lineNumber += 1
+          if lines[i].tooLong {
+            malformed("line longer than 1 MiB")
+            continue
           }
-          if p.physCount > 0 {
-            physAddrs.append(contentsOf: batch.phys[Int(p.physStart)..<Int(p.physStart + p.physCount)])
+          pre = lines[i].pre
+          let kind = lines[i].kind
+          if kind == .event, pre.type != .other {
+            fields = lines[i].fields
           }
+          // Only the `dma:` handlers read the ranges and physical addresses.
+          if kind == .event, pre.type.isDMA {
+            ranges.removeAll(keepingCapacity: true)
+            physAddrs.removeAll(keepingCapacity: true)
+            let rangeStart = Int(lines[i].rangeStart)
+            let rangeCount = Int(lines[i].rangeCount)
+            if rangeCount > 0 { ranges.append(contentsOf: batch.ranges[rangeStart..<(rangeStart + rangeCount)]) }
+            let physStart = Int(lines[i].physStart)
+            let physCount = Int(lines[i].physCount)
+            if physCount > 0 { physAddrs.append(contentsOf: batch.phys[physStart..<(physStart + physCount)]) }
+          }
+          apply(Line(start: base + lines[i].start, count: lines[i].count), kind, lines[i].payloadError)
         }
-        apply(Line(start: base + p.start, count: p.count), p.kind, p.payloadError)
       }
     }
   }
@@ -373,7 +380,8 @@ package final class TraceReplayer {
         malformed(reason.description)
         return
       }
-      if fields.raw { sawRaw = true }
+      // `[FAILED TO PARSE]` lines of a `trace-cmd report` hold fields too, but the report is not `-R`.
+      if fields.raw, !fields.failedToParse { sawRaw = true }
       summary.events += 1
       eventCounts[pre.type.rawValue] += 1
       cur = line
@@ -566,6 +574,9 @@ package final class TraceReplayer {
     var rec = r
     let index: Int
     if released.count < options.releasedHistory {
+      // The whole history at once (untouched pages cost nothing): growing it
+      // by doubling copied it twice over and showed in the profile.
+      if released.isEmpty { released.reserveCapacity(options.releasedHistory) }
       index = released.count
       released.append(rec)
     } else {

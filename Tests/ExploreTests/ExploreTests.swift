@@ -460,6 +460,37 @@ func randomFixture(seed: UInt64) -> String {
     #expect(r.failures.map(\.line) == [9], "\(r.failures.map(\.description))")
   }
 
+  /// `check`: a report kind that the reporting statement's own `expect
+  /// report` names needs no `expect schedules=` line; one no line names is
+  /// a failure at the statement that reported it.
+  @Test func checkNamesReportsByTheirStatement() {
+    func failures(_ expect: String) -> [String] {
+      let text = """
+        iommu vtd0 model=vtd
+        device nic0 iommu=vtd0
+        buf = alloc_pages
+        task cpu {
+          h = dma_map nic0 buf size=4K
+          dma_unmap h
+          dma_unmap h
+        \(expect)
+        }
+        task cpu2 {
+          free_pages buf
+        }
+        expect schedules=some report freed-while-mapped
+        """
+      let r = Explorer.check(FixtureParser.parse(text: text, file: "t.fixture"), options: RunOptions())
+      return r.failures.map(\.description)
+    }
+    #expect(failures("  expect report dma-unmap-not-mapped").isEmpty)
+    #expect(
+      failures("")
+        == [
+          "t.fixture:7:3: error: unexpected report dma-unmap-not-mapped in schedule '': no 'expect schedules=' line names it"
+        ])
+  }
+
   @Test func mismatchedScheduleIsAnError() throws {
     let parsed = try parse("Fixtures/explore/ats-flr-race.fixture")
     let (_, mismatch) = Explorer.replay(parsed, schedule: try Schedule(parsing: "nic:1"), options: RunOptions())

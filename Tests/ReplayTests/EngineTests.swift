@@ -271,6 +271,28 @@ struct TraceBuilder {
     #expect(a.hasPrefix("ambiguous: iova 0xfffff000-0xffffffff was mapped in 3 address spaces"))
   }
 
+  /// More candidate spaces than `TraceReplayer.linearCandidates`: the same
+  /// guess (the latest map) and the same note as with three.
+  @Test func ambiguousAttributionAmongManySpaces() throws {
+    var t = TraceBuilder()
+    for i in 0..<12 { t.map(0xffff_f000, 0x1_0000_0000 + UInt64(i) << 24, 4096, cpu: i + 1) }
+    t.unmap(0xffff_f000, 4096, cpu: 2)
+    t.free(0x10_b000, cpu: 0)
+    t.free(0x10_1000, cpu: 0)
+    t.fault("dev", 0xffff_f000)
+    let (reports, summary) = t.replay()
+    #expect(summary.ambiguousAttributions == 1)
+    #expect(reports.map(\.kind) == [.freedWhileMapped, .faultAfterUnmap])
+    #expect(reports.first?.pfn == PFN(0x10_1000))
+    let fault = try #require(reports.last)
+    #expect(fault.phys == PhysicalAddress(0x1_0b00_0000))
+    guard case .string(let a)? = fault.details.first(where: { $0.key == "attribution" })?.value else {
+      Issue.record("no attribution detail")
+      return
+    }
+    #expect(a.hasPrefix("ambiguous: iova 0xfffff000-0xffffffff was mapped in 12 address spaces"))
+  }
+
   @Test func groupsShareAnAddressSpace() {
     var t = TraceBuilder()
     t.line("add_device_to_group", "IOMMU: groupID=7 device=0000:05:00.0")

@@ -67,6 +67,21 @@ import Testing
     }
   }
 
+  /// The latency format counts from the buffer's start; verbose latency's `[%08llx]` is the
+  /// absolute time in microseconds, which replay takes (the plain trace's timestamp).
+  @Test func verboseLatencyTakesTheAbsoluteTime() {
+    let r = TraceLine.parse(
+      "            bash    5202   1 0 00000000 00000000 [309a6ca47] 18.044ms (+0.055ms): "
+        + "mm_page_free: page=000000001b2e3319 pfn=0x1486c8 order=0"
+    ).record
+    #expect(r?.timestamp.description == "13046.827591")
+    #expect(r?.cpu == 1 && r?.pid == 5202 && r?.comm == "bash")
+    let relative = TraceLine.parse(
+      "    bash-5694      0..... 18044us+: mm_page_free: page=000000001b2e3319 pfn=0x1486c8 order=0"
+    ).record
+    #expect(relative?.timestamp.description == "0.018044")
+  }
+
   @Test func stackTraceEntriesAreSkippedNotMalformed() throws {
     for name in ["stacktrace", "stacktrace-latency"] {
       let s = try Self.summary("kmem-6.18.\(name).trace")
@@ -91,6 +106,14 @@ import Testing
     } else {
       Issue.record("binary data is refused")
     }
+    // `perf trace` (captured on this machine) leaves out zero fields: refused.
+    if case .malformed(let reason) = TraceLine.parse(
+      "     0.000 ls/1298 kmem:mm_page_alloc(pfn: 2028592, gfp_flags: 4459968)"
+    ).kind {
+      #expect(reason.contains("perf script"))
+    } else {
+      Issue.record("perf trace output is refused")
+    }
     if case .malformed(let reason) = TraceLine.parse("PERFILE2h\u{0}\u{0}").kind {
       #expect(reason.contains("perf script -i"))
     } else {
@@ -101,13 +124,20 @@ import Testing
   @Test func traceCmdReportVariantsGiveTheSameEvents() throws {
     let plain = try Self.records("kmem-instance.report.txt")
     #expect(plain.count == 120)
-    for name in ["report-l", "report-t", "report-ts-diff", "report-R", "report-R-t"] {
+    for name in [
+      "report-l", "report-t", "report-ts-diff", "report-R", "report-R-t", "report-raw-ts", "report-debug", "report-V",
+    ] {
       let other = try Self.records("kmem-instance.\(name).txt")
       #expect(other.map(Self.context) == plain.map(Self.context), "\(name)")
       let s = try Self.summary("kmem-instance.\(name).txt")
       #expect(s.malformedLines == 0 && s.events == 120, "\(name)")
     }
     #expect(try Self.summary("kmem-instance.report-l.txt").format == "ftrace-latency")
+    // `--debug` ends each event with its record (` [77124:0x3c:24]`), which an iommu payload must not keep.
+    let map = TraceLine.parse(
+      "  kworker-77 [000] 30.000130: map:                  IOMMU: iova=0x00000000ffff0000 - 0x00000000ffff1000 "
+        + "paddr=0x0000000080000000 size=4096 [77124:0x3c:24]")
+    #expect(map.record?.fields == .map(iova: 0xffff_0000, paddr: 0x8000_0000, size: 4096, rangeFormat: true))
     #expect(try Self.summary("kmem-instance.report-R.txt").format == "trace-cmd-raw")
   }
 
@@ -119,6 +149,7 @@ import Testing
       ("F-time-event-trace", false, false, true), ("F-comm-tid-time", true, false, true),
       ("F-tid-event-trace", true, false, false), ("F-period", true, true, true), ("F-ip-sym-dso", true, true, true),
       ("F-event-trace", false, false, false), ("F-cpu-time", false, true, true), ("ns", true, true, true),
+      ("F-misc", true, true, true),
     ]
     // perf prints microseconds truncated (`--ns` prints them all).
     func key(_ r: TraceRecord, _ pid: Bool, _ cpu: Bool, _ time: Bool) -> String {
@@ -130,6 +161,12 @@ import Testing
       let s = try Self.summary("kmem-perf.\(name).txt")
       #expect(s.malformedLines == 0 && s.events == 100 && s.format == "perf-script", "\(name)")
     }
+    // `perf script --show-lost-events`.
+    #expect(
+      TraceLine.parse("            perf     0 [001]     0.000000: PERF_RECORD_LOST lost 17").kind
+        == .lostEvents(cpu: 1, count: 17))
+    let lost = try Self.summary("kmem-perf.lost-events.txt")
+    #expect(lost.lostEventMarkers == 3 && lost.lostEvents == 63 + 223 + 77 && lost.malformedLines == 0)
     let g = try Self.summary("kmem-perf.callchain.txt")
     #expect(g.events == 20 && g.malformedLines == 0)
     #expect(g.headerLines > 300)
@@ -164,7 +201,8 @@ import Testing
         + "phys_addrs=ARRAY[00, 00, 00, 80, 00, 00, 00, 00, 00, 20, 00, 80, 00, 00, 00, 00] "
         + "dma_addrs=ARRAY[00, 10, 00, 00, 00, 00, 00, 00, 00, 30, 00, 00, 00, 00, 00, 00] "
         + "lengths=ARRAY[00, 10, 00, 00, 00, 20, 00, 00] dir=1 attrs=0x0",
-      "k-12 [000] 1.000002: dma_unmap_phys: device=0000:00:01.0 addr=4096 size=4096 dir=2 attrs=0x0",
+      // libtraceevent 1.7 prints `addr` with the print fmt's `%llx`.
+      "k-12 [000] 1.000002: dma_unmap_phys: device=0000:00:01.0 addr=1000 size=4096 dir=2 attrs=0x0",
       "k-12 [000] 1.000003: dma_unmap_sg: device=0000:00:01.0 "
         + "addrs=ARRAY[00, 00, 00, 80, 00, 00, 00, 00, 00, 20, 00, 80, 00, 00, 00, 00] dir=1 attrs=0x0",
     ]
@@ -188,5 +226,62 @@ import Testing
     #expect(expected[0].contains("4096") && expected[0].contains("2147483648"))
     #expect(parsed(raw) == expected)
     #expect(parsed(fields) == expected)
+  }
+
+  /// Every iommu, dma and kmem page event of the 6.18 formats (`.ci/trace-forms`: rendered from
+  /// each format file's print fmt; a trace.dat v6 written from the same values), in the kernel's
+  /// text, the latency format, `options/fields`, `perf script -F ...,ip,sym,dso`, the trace.dat
+  /// itself, and trace-cmd 3.1.6's `report` and `report -R` of that trace.dat (which prints the sg
+  /// events, whose `__print_array(..., sizeof(u64))` libtraceevent cannot parse, as
+  /// `[FAILED TO PARSE]` and their fields): the same events and the same reports in each.
+  @Test func everyDMAEventGivesTheSameReportsInEveryForm() throws {
+    let names = [
+      "dma-6.18-scenario.trace", "dma-6.18-scenario.latency.trace", "dma-6.18-scenario.fields.trace",
+      "dma-6.18-scenario.perf-ip-sym.txt", "dma-6.18-scenario.v6.dat", "dma-6.18-scenario.report.txt",
+      "dma-6.18-scenario.report-R.txt",
+    ]
+    func reports(_ name: String) throws -> (ReplaySummary, [String]) {
+      let (reports, summary) = try InputFormatTests.replayFile("formats/" + name)
+      return (
+        summary,
+        reports.map {
+          "\($0.kind) \($0.finding.pfn.map { String($0.rawValue, radix: 16) } ?? "-") \($0.finding.device ?? "-")"
+        }.sorted()
+      )
+    }
+    let (base, baseReports) = try reports(names[0])
+    #expect(base.events == 26 && base.malformedLines == 0)
+    #expect(baseReports.count == 4)
+    #expect(base.eventCounts.count == 24)
+    for name in names.dropFirst() {
+      let (s, r) = try reports(name)
+      #expect(s.malformedLines == 0, "\(name)")
+      #expect(s.eventCounts == base.eventCounts, "\(name)")
+      #expect(r == baseReports, "\(name)")
+    }
+    let failed = try String(
+      contentsOf: InputFormatTests.formats.appendingPathComponent("formats/dma-6.18-scenario.report.txt"),
+      encoding: .utf8)
+    #expect(failed.contains("dma_map_sg:           [FAILED TO PARSE] device="))
+    #expect(try Self.summary("dma-6.18-scenario.report.txt").format == "trace-cmd")
+    #expect(try Self.summary("dma-6.18-scenario.report-R.txt").format == "trace-cmd-raw")
+    #expect(try Self.summary("dma-6.18-scenario.v6.dat").format == "trace.dat v6")
+  }
+
+  /// `trace_clock` counter and x86-tsc (no fraction; the latency format's ` %4lld: ` and verbose
+  /// `[%016llx] %lld (+%lld): `), captured on this machine: the same events in each form.
+  @Test func clocksWithoutNanosecondsInEveryForm() throws {
+    for clock in ["counter", "x86-tsc"] {
+      let plain = try Self.records("kmem-6.18.clock-\(clock).trace")
+      #expect(plain.count == 40)
+      for form in ["-lat", "-latv"] {
+        let other = try Self.records("kmem-6.18.clock-\(clock)\(form).trace")
+        #expect(
+          other.map { "\($0.pid) \($0.cpu) \(Self.payload($0))" }
+            == plain.map { "\($0.pid) \($0.cpu) \(Self.payload($0))" }, "\(clock)\(form)")
+        let s = try Self.summary("kmem-6.18.clock-\(clock)\(form).trace")
+        #expect(s.malformedLines == 0 && s.format == "ftrace-latency", "\(clock)\(form)")
+      }
+    }
   }
 }
