@@ -53,7 +53,9 @@ extension ParserState {
       groupTasks = []
     }
     if groupTasks.contains(name) {
-      error("task '\(name)' already has a block in this group; a task runs one block at a time", at: nameWord)
+      error(
+        "task '\(name)' already has a block in this group; a task runs one block at a time (blocks with no statement between them form one group, blank lines do not separate groups: put a statement, such as 'advance 0ms', between them to run them one group after the other)",
+        at: nameWord)
       unopenedBlocks += 1
       return true
     }
