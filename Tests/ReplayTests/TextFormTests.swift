@@ -67,6 +67,21 @@ import Testing
     }
   }
 
+  /// The latency format counts from the buffer's start; verbose latency's `[%08llx]` is the
+  /// absolute time in microseconds, which replay takes (the plain trace's timestamp).
+  @Test func verboseLatencyTakesTheAbsoluteTime() {
+    let r = TraceLine.parse(
+      "            bash    5202   1 0 00000000 00000000 [309a6ca47] 18.044ms (+0.055ms): "
+        + "mm_page_free: page=000000001b2e3319 pfn=0x1486c8 order=0"
+    ).record
+    #expect(r?.timestamp.description == "13046.827591")
+    #expect(r?.cpu == 1 && r?.pid == 5202 && r?.comm == "bash")
+    let relative = TraceLine.parse(
+      "    bash-5694      0..... 18044us+: mm_page_free: page=000000001b2e3319 pfn=0x1486c8 order=0"
+    ).record
+    #expect(relative?.timestamp.description == "0.018044")
+  }
+
   @Test func stackTraceEntriesAreSkippedNotMalformed() throws {
     for name in ["stacktrace", "stacktrace-latency"] {
       let s = try Self.summary("kmem-6.18.\(name).trace")
@@ -109,13 +124,20 @@ import Testing
   @Test func traceCmdReportVariantsGiveTheSameEvents() throws {
     let plain = try Self.records("kmem-instance.report.txt")
     #expect(plain.count == 120)
-    for name in ["report-l", "report-t", "report-ts-diff", "report-R", "report-R-t"] {
+    for name in [
+      "report-l", "report-t", "report-ts-diff", "report-R", "report-R-t", "report-raw-ts", "report-debug", "report-V",
+    ] {
       let other = try Self.records("kmem-instance.\(name).txt")
       #expect(other.map(Self.context) == plain.map(Self.context), "\(name)")
       let s = try Self.summary("kmem-instance.\(name).txt")
       #expect(s.malformedLines == 0 && s.events == 120, "\(name)")
     }
     #expect(try Self.summary("kmem-instance.report-l.txt").format == "ftrace-latency")
+    // `--debug` ends each event with its record (` [77124:0x3c:24]`), which an iommu payload must not keep.
+    let map = TraceLine.parse(
+      "  kworker-77 [000] 30.000130: map:                  IOMMU: iova=0x00000000ffff0000 - 0x00000000ffff1000 "
+        + "paddr=0x0000000080000000 size=4096 [77124:0x3c:24]")
+    #expect(map.record?.fields == .map(iova: 0xffff_0000, paddr: 0x8000_0000, size: 4096, rangeFormat: true))
     #expect(try Self.summary("kmem-instance.report-R.txt").format == "trace-cmd-raw")
   }
 
@@ -127,6 +149,7 @@ import Testing
       ("F-time-event-trace", false, false, true), ("F-comm-tid-time", true, false, true),
       ("F-tid-event-trace", true, false, false), ("F-period", true, true, true), ("F-ip-sym-dso", true, true, true),
       ("F-event-trace", false, false, false), ("F-cpu-time", false, true, true), ("ns", true, true, true),
+      ("F-misc", true, true, true),
     ]
     // perf prints microseconds truncated (`--ns` prints them all).
     func key(_ r: TraceRecord, _ pid: Bool, _ cpu: Bool, _ time: Bool) -> String {
