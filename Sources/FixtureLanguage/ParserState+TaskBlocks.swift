@@ -6,6 +6,14 @@ extension ParserState {
   mutating func parseTaskBlockLine() -> Bool {
     guard let first = tokens.first, !first.hasString else { return false }
     let head = text(word(first))
+    if tokens.count == 1, head.count > 1, head.allSatisfy({ $0 == "}" }) {
+      // `}}`: one mistake, one error; it closes the open block.
+      error("write each '}' on a line of its own", column: first.column)
+      openBlock = nil
+      target = .none
+      lastDefinedName = nil
+      return true
+    }
     if tokens.count == 1, head == "}" {
       if let open = openBlock {
         if let loop = loops.last, loop.block == open.block.block {
@@ -27,9 +35,28 @@ extension ParserState {
     }
     guard head == "task", tokens.count >= 2, !isLoneEquals(tokens[1]) else { return false }
     let last = tokens[tokens.count - 1]
+    let second = text(word(tokens[1]))
+    if tokens.count >= 3, !tokens[2].hasString, text(word(tokens[2])) == "{", !last.hasString,
+      text(word(last)) != "{"
+    {
+      // `task cpu { x = alloc_pages }`: a block on one line.
+      target = .none
+      lastDefinedName = nil
+      error(
+        "a task block opens with 'task NAME {' on a line of its own: put each statement, and the closing '}', on lines of their own",
+        column: first.column)
+      if text(word(last)) != "}" { unopenedBlocks += 1 }
+      return true
+    }
     guard !last.hasString, text(word(last)) == "{" || tokens.count == 2 else { return false }
     target = .none
     lastDefinedName = nil
+    if tokens.count == 2, second.count > 1, second.hasSuffix("{") {
+      // `task cpu{`
+      error("write a space before '{': 'task \(second.dropLast()) {'", column: tokens[1].column)
+      unopenedBlocks += 1
+      return true
+    }
     guard tokens.count == 3 else {
       error("a task block opens with 'task NAME {' on a line of its own", column: first.column)
       unopenedBlocks += 1

@@ -563,6 +563,12 @@ func randomFixture(seed: UInt64) -> String {
       errors("repeat 2 as i\ntask a {\nadvance 1ms\nend\n}\n")
         == ["4:1: 'end' in task block 'a' cannot close the 'repeat' at line 1, which is outside the block"])
     #expect(errors("repeat 2 as i\ntask a {\nadvance 1ms\n}\nend\n").isEmpty)
+    // Blocks written on one line, without a space before '{', or closed by '}}'.
+    #expect(errors("task a{\nadvance 1ms\n}\n") == ["1:6: write a space before '{': 'task a {'"])
+    #expect(errors("task a { advance 1ms }\n").first?.contains("on lines of their own") == true)
+    #expect(errors("task a { advance 1ms }\n").count == 1)
+    #expect(errors("task a { advance 1ms\n}\n").count == 1)
+    #expect(errors("task a {\nadvance 1ms\n}}\n") == ["3:1: write each '}' on a line of its own"])
   }
 
   /// A block may use a name another block of its group binds, above or
