@@ -396,6 +396,15 @@ extension TraceLineParser {
     return e
   }
 
+  /// `<tracer> latency trace v1.1.5 on <release>` from `k`: where the release starts, or nil.
+  static func latencyHeaderRelease(_ p: Line, _ k: Int) -> Int? {
+    guard let at = find(Line(rebasing: p[k...]), " latency trace v") else { return nil }
+    var j = k + at + 16
+    while j < p.count, !ASCII.isSpace(p[j]) { j += 1 }
+    guard p.expect(" on ", &j), j < p.count else { return nil }
+    return j
+  }
+
   /// Whether a token after `from` is an event name.
   private static func hasLaterEventName(_ p: Line, _ from: Int) -> Bool {
     var t = from

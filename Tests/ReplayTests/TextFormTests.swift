@@ -82,6 +82,16 @@ import Testing
     #expect(relative?.timestamp.description == "0.018044")
   }
 
+  /// The latency format's header names the kernel (`# nop latency trace v1.1.5 on 6.18.44-fc-v1272`),
+  /// which the reports then print, as with trace.dat's uname and perf's `# os release`.
+  @Test func latencyHeaderNamesTheKernel() throws {
+    var release: String?
+    _ = try TraceReplay.replay(
+      path: InputFormatTests.formats.appendingPathComponent("formats/kmem-6.18.latency.trace").path,
+      options: ReplayOptions(traceName: "latency"), kernelRelease: { release = $0 }, report: { _ in })
+    #expect(release == "6.18.44-fc-v1272")
+  }
+
   @Test func stackTraceEntriesAreSkippedNotMalformed() throws {
     for name in ["stacktrace", "stacktrace-latency"] {
       let s = try Self.summary("kmem-6.18.\(name).trace")
