@@ -48,6 +48,9 @@ extension TraceLineParser {
       return .lost(cpu: bracketCPU(p) ?? 0, count: nil)
     }
     if contains(p, "PERF_RECORD_") { return .header }
+    // The function tracer's entries beside the events (`trace_fn_trace()`: `func <-parent` with
+    // `options/print-parent`): trace entries, not events.
+    if prefixFailed, contains(p, " <-") { return .header }
     // `trace-cmd report --debug` and `-V`: sub-buffer starts, plugin registrations.
     if contains(p, "[SUBBUFFER START]") || p.expect("registering plugin:", &k) || p.expect("overriding event (", &k)
       || p.expect("removing override handler for event (", &k)

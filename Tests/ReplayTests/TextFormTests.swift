@@ -101,6 +101,8 @@ import Testing
     }
     #expect(TraceLine.parse(" => trace_event_raw_event_mm_page_alloc+0xb7/0x110 <ffffffff815e4517>").kind == .header)
     #expect(TraceLine.parse("  bash-5694    [000] ..... 13075.721314: <user stack trace>").kind == .header)
+    // current_tracer=function beside the events.
+    #expect(TraceLine.parse("  bash-5694    [000] ..... 13075.721315: do_sys_open <-__x64_sys_openat").kind == .header)
   }
 
   @Test func rawHexAndBinaryOutputsAreRefusedWithTheOption() throws {
