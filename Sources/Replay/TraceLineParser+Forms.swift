@@ -299,7 +299,11 @@ extension TraceLineParser {
   /// The latency format's `%3d` CPU followed by the flags (`1.....`, `0dNh2.`).
   private static func isLatencyCPU(_ p: Line, _ t: (Int, Int)) -> Bool {
     var k = t.0
-    guard p.decimal(&k) != nil, t.1 - k >= 3, t.1 - k <= 7 else { return false }
+    guard p.decimal(&k) != nil else { return false }
+    // `trace-cmd report -R -l` prints the flags as a number: `0-0x0`, `1-0x81`.
+    var x = k
+    if p.expect("-0x", &x), x < t.1, isHex(p, x, t.1), t.1 - x <= 8 { return true }
+    guard t.1 - k >= 3, t.1 - k <= 7 else { return false }
     // The first flag is irqs-off: `d`, `D`, `X`, `b`, `B` or `.` (trace_print_lat_fmt()).
     return "dDXbB.".utf8.contains(p[k])
   }

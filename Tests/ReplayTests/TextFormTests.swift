@@ -138,6 +138,7 @@ import Testing
     #expect(plain.count == 120)
     for name in [
       "report-l", "report-t", "report-ts-diff", "report-R", "report-R-t", "report-raw-ts", "report-debug", "report-V",
+      "report-R-l",
     ] {
       let other = try Self.records("kmem-instance.\(name).txt")
       #expect(other.map(Self.context) == plain.map(Self.context), "\(name)")
