@@ -118,6 +118,14 @@ import Testing
     } else {
       Issue.record("binary data is refused")
     }
+    // `perf script -F comm,tid,cpu,time,event` prints no fields.
+    if case .malformed(let reason) = TraceLine.parse(
+      "            perf 20681 [001] 13256.040959:             kmem:mm_page_alloc: "
+    ).kind {
+      #expect(reason.contains("needs 'trace'"))
+    } else {
+      Issue.record("an event without its fields is refused")
+    }
     // `perf trace` (captured on this machine) leaves out zero fields: refused.
     if case .malformed(let reason) = TraceLine.parse(
       "     0.000 ls/1298 kmem:mm_page_alloc(pfn: 2028592, gfp_flags: 4459968)"
