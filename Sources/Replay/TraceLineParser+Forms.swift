@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
 /// The less common text forms of an event line, reached only when the
 /// `<comm>-<pid> [<cpu>] <flags> <time>: <event>:` prefix of `classify` did
 /// not parse (the slow path):
@@ -161,11 +169,11 @@ extension TraceLineParser {
       var k = tokens[last].0
       ts = p.decimal(&k).map { TraceTimestamp(whole: $0) }
     }
-    var before = Array(tokens[0..<last])
+    var before = tokens[0..<last]
     if ts == nil, !prefixFailed, !verbose, !period {
       // `perf script -F tid,event,trace` and other subsets without `time`.
       ts = .zero
-      before = tokens
+      before = tokens[...]
     }
     guard let ts else { return false }
     c.ts = ts
@@ -326,8 +334,14 @@ extension TraceLineParser {
   /// Where `s` first occurs in the line.
   private static func find(_ p: Line, _ s: StaticString) -> Int? {
     let n = s.utf8CodeUnitCount
-    guard n > 0, p.count >= n else { return nil }
-    for a in 0...(p.count - n) where p[a] == s.utf8Start[0] && p.equals(a, a + n, s) { return a }
+    guard n > 0, p.count >= n, let base = p.baseAddress else { return nil }
+    let first = Int32(s.utf8Start[0])
+    var a = 0
+    while a <= p.count - n, let hit = memchr(base + a, first, p.count - n + 1 - a) {
+      a = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+      if p.equals(a, a + n, s) { return a }
+      a += 1
+    }
     return nil
   }
 
@@ -504,7 +518,7 @@ extension TraceLineParser {
     if p.expect("PERFILE2", &k) {
       return .malformed("a perf.data file: convert it with 'perf script -i FILE > FILE.txt'")
     }
-    for c in p where c == 0 {
+    if let base = p.baseAddress, memchr(base, 0, p.count) != nil {
       return .malformed(
         "binary data (options/bin output: echo 0 > options/bin; per_cpu/*/trace_pipe_raw pages: take the text trace, or a trace.dat with 'trace-cmd extract'; or another binary file)"
       )
