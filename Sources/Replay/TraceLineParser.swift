@@ -333,6 +333,8 @@ extension TraceLineParser {
     _ p: Line, _ e: Prefix, _ f: inout EventFields, ranges: inout [DMARange], phys: inout [UInt64],
     afterFailedToParse: Bool = false, perfTrimmed: Bool = false
   ) -> StaticString? {
+    // `perf script -F comm,tid,cpu,time,event` (no `trace`): the name without its fields.
+    guard e.payload < p.count else { return "no fields after the event name ('perf script -F' needs 'trace')" }
     // Each of these recurses once at most (the flags), whatever the line holds.
     if e.perf, !perfTrimmed, let end = perfPayloadEnd(p, e.payload) {
       return payload(
