@@ -58,49 +58,102 @@ enum DPOR {
     var start = 0
     var position: [String: Int] = [:]
     var steps: [Footprint] = []
-    var clocks: [[Int]] = []
+    /// The steps (points) of each task of the group since `start`, in order.
+    var stepsByTask: [[Int]] = []
     var taskClock: [String: [Int]] = [:]
     var zero: [Int] = []
 
     /// Adds the races of a step of `p` with footprint `f` at point `j`; returns `p`'s clock before it.
     func races(_ j: Int, _ p: String, _ f: Footprint) -> [Int] {
       let clock = taskClock[p] ?? zero
-      let previous = position[p].map { clock[$0] } ?? -1
-      var i = j - 1
-      while i >= start {
-        let q = points[i].chosen
-        if q != p, let k = position[q], i > clock[k], steps[i - start].conflicts(with: f) {
-          add(i, p)
-          if i < previous { break }
+      let pk = position[p] ?? -1
+      let previous = pk >= 0 ? clock[pk] : -1
+      // Each other task's steps, latest first, down to the last one that
+      // happens before (program order: the earlier ones do too): the cost
+      // is the steps that race, not every earlier step.
+      var below = -1
+      for (k, list) in stepsByTask.enumerated() where k != pk {
+        for i in list.reversed() {
+          if i <= clock[k] { break }
+          guard steps[i - start].conflicts(with: f) else { continue }
+          if i > previous {
+            add(i, p)
+          } else {
+            // Below p's previous step only the last race counts.
+            below = max(below, i)
+            break
+          }
         }
-        i -= 1
       }
+      if below >= 0 { add(below, p) }
       return clock
+    }
+
+    // The clocks of the earlier steps a step depends on, summarized per
+    // resource (`Footprint.Resource`) so that a step's clock costs its
+    // footprint, not a pass over every earlier step: the writers of a
+    // resource are ordered (they conflict), so the last one's clock covers
+    // them; the readers since then are joined; a step that touches
+    // everything depends on every earlier step (`joinAll`) and every later
+    // step on it (`lastAll`).
+    var lastWrite: [Footprint.Resource: [Int]] = [:]
+    var readsSince: [Footprint.Resource: [Int]] = [:]
+    var lastAll: [Int]?
+    var joinAll: [Int] = []
+    func join(_ a: inout [Int], _ b: [Int]) {
+      for k in a.indices where b[k] > a[k] { a[k] = b[k] }
     }
 
     for j in 0..<min(end, points.count) {
       let point = points[j]
-      if point.label == "start" {
+      if point.isStart {
         start = j
         // Every task of the group, not only those enabled at its start (a
         // task waiting for a name runs later, and its steps race too).
         position = Dictionary(uniqueKeysWithValues: point.group.enumerated().map { ($1, $0) })
         steps = []
-        clocks = []
+        stepsByTask = Array(repeating: [], count: point.group.count)
         taskClock = [:]
         zero = Array(repeating: -1, count: point.group.count)
+        lastWrite = [:]
+        readsSince = [:]
+        lastAll = nil
+        joinAll = zero
       }
       let p = point.chosen
       var f = outcome.footprint(point, p)
       let drained = j + 1 < points.count ? points[j + 1].drained : []
       for d in drained { f.formUnion(outcome.footprint(point, d)) }
       var clock = races(j, p, f)
-      for i in start..<j where steps[i - start].conflicts(with: f) {
-        for (k, v) in clocks[i - start].enumerated() where v > clock[k] { clock[k] = v }
+      if f.all {
+        join(&clock, joinAll)
+      } else {
+        if let c = lastAll { join(&clock, c) }
+        for r in f.reads { if let c = lastWrite[r] { join(&clock, c) } }
+        for r in f.writes {
+          if let c = lastWrite[r] { join(&clock, c) }
+          if let c = readsSince[r] { join(&clock, c) }
+        }
       }
       if let k = position[p] { clock[k] = j }
+      join(&joinAll, clock)
+      if f.all {
+        lastAll = clock
+        lastWrite = [:]
+        readsSince = [:]
+      } else {
+        for r in f.writes {
+          lastWrite[r] = clock
+          readsSince[r] = nil
+        }
+        for r in f.reads where !f.writes.contains(r) {
+          var c = readsSince[r] ?? zero
+          join(&c, clock)
+          readsSince[r] = c
+        }
+      }
       steps.append(f)
-      clocks.append(clock)
+      if let k = position[p] { stepsByTask[k].append(j) }
       taskClock[p] = clock
       for d in drained {
         var c = taskClock[d] ?? zero
@@ -108,7 +161,7 @@ enum DPOR {
         taskClock[d] = c
       }
     }
-    if end < points.count, points[end].label != "start" {
+    if end < points.count, !points[end].isStart {
       let point = points[end]
       for p in point.enabled { _ = races(end, p, outcome.footprint(point, p)) }
     }

@@ -189,7 +189,7 @@ extension Explorer {
       counts = [:]
     }
     for p in points {
-      if p.label == "start" { close() }
+      if p.isStart { close() }
       counts[p.chosen, default: 0] += 1
     }
     close()
@@ -514,17 +514,28 @@ extension Explorer {
         ExpectationFailure(
           file: r.file, line: e.line, column: e.column, message: "expected '\(e.text)': \(e.tally(of: r.schedules))"))
     }
-    let named = Set(
+    // A kind is named by a `some`/`all` line, or by the `expect report` of
+    // the statement that reported it (checked in the default schedule above).
+    var named = Set(
       parsed.scheduleExpectations.compactMap { e -> String? in
         guard e.quantifier != .none, case .report(let want, _) = e.check else { return nil }
         return want.kind.rawValue
       })
+    var namedAt: Set<String> = []
+    for s in parsed.statements {
+      for e in s.expectations {
+        if case .report(let want) = e.kind { namedAt.insert("\(s.line) \(want.kind.rawValue)") }
+      }
+    }
     for f in r.findings {
       let kind = String(f.key.prefix { $0 != " " })
+      let report = f.result.reports.first { $0.kind.rawValue == kind }
+      let at = report?.statement
+      if let at, namedAt.contains("\(at.line) \(kind)") { named.insert(kind) }
       guard !named.contains(kind) else { continue }
       failures.append(
         ExpectationFailure(
-          file: r.file, line: 0, column: 0,
+          file: r.file, line: at?.line ?? 0, column: at?.column ?? 0,
           message: "unexpected report \(kind) in schedule '\(f.schedule)': no 'expect schedules=' line names it"))
     }
     var diagnostics = r.diagnostics

@@ -140,6 +140,17 @@ extension ParserState {
         let key = String(decoding: source[word.start..<equals], as: UTF8.self)
         var value = Word(start: equals + 1, end: word.end, column: word.column + (equals + 1 - word.start), string: nil)
         guard let spec = syntax.keys.first(where: { $0.name == key }) else {
+          if value.start < value.end, !keyNames.contains(key),
+            let placeholder = (syntax.positionals + syntax.optionalPositionals).first(where: { $0.lowercased() == key })
+          {
+            // `dma_alloc dev0 size=8K`: a positional written as a key. One
+            // error, and the value taken as the positional (not also "missing SIZE").
+            error(
+              "'\(key)=' is not a key of '\(statement)': write the \(placeholder) alone, '\(quoted(value))' (usage: \(usage))",
+              column: word.column)
+            arguments.positionals.append(value)
+            continue
+          }
           if let match = unknownKey(key, column: word.column, statement: statement, keys: keyNames) {
             suggested.insert(match)
           }
@@ -196,6 +207,19 @@ extension ParserState {
       arguments.positionals.append(word)
     }
     let maximum = syntax.positionals.count + syntax.optionalPositionals.count
+    let missingKeys = syntax.keys.filter { spec in
+      spec.required && !suggested.contains(spec.name) && !arguments.pairs.contains(where: { $0.key == spec.name })
+    }
+    if arguments.positionals.count > maximum, missingKeys.count == 1, arguments.positionals[maximum].string == nil {
+      // `dma_map_sg dev0 a:4K`: the value of the one missing key, written
+      // without it. One error, and the word taken as its value.
+      let extra = arguments.positionals[maximum]
+      let key = missingKeys[0].name
+      error(
+        "missing key '\(key)=' before '\(quoted(extra))': write '\(key)=\(quoted(extra))' (usage: \(usage))", at: extra)
+      arguments.pairs.append((key, extra.column, extra))
+      arguments.positionals.remove(at: maximum)
+    }
     if arguments.positionals.count > maximum {
       let extra = arguments.positionals[maximum]
       if syntax.keys.isEmpty && maximum == 0 {

@@ -1,11 +1,21 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
 /// The less common text forms of an event line, reached only when the
 /// `<comm>-<pid> [<cpu>] <flags> <time>: <event>:` prefix of `classify` did
 /// not parse (the slow path):
 ///
 /// - `options/latency-format` (`trace_print_lat_context()`, kernel/trace/trace_output.c):
 ///   `%8.8s-%-7d %3d` comm, pid, CPU, then the irq-info flags and
-///   `lat_print_timestamp()`'s ` %4lldus%c: ` (a mark `+!#*@$` or a space),
-///   or with `options/verbose` `%16s %7d %3d %d %08x %08lx [%08llx] %ld.%03ldms (+%ld.%03ldms): `;
+///   `lat_print_timestamp()`'s ` %4lldus%c: ` (a mark `+!#*@$` or a space;
+///   microseconds from the buffer's start, `time_start`, which `echo > trace` resets),
+///   or with `options/verbose` `%16s %7d %3d %d %08x %08lx [%08llx] %ld.%03ldms (+%ld.%03ldms): `
+///   (whose `[%08llx]` is the absolute time in microseconds, read as the timestamp);
 /// - `options/context-info` off (`print_trace_fmt()` prints no context): `event: payload`;
 /// - `perf script -F` subsets (`-F time,event,trace`, `-F comm,tid,time,event,trace`,
 ///   `-F cpu,time,event,trace`, `-F tid,event,trace`, `-F event,trace`, with `period`);
@@ -46,7 +56,21 @@ extension TraceLineParser {
       return .lost(cpu: bracketCPU(p) ?? 0, count: nil)
     }
     if contains(p, "PERF_RECORD_") { return .header }
+    // The function tracer's entries beside the events (`trace_fn_trace()`: `func <-parent` with
+    // `options/print-parent`): trace entries, not events.
+    if prefixFailed, contains(p, " <-") { return .header }
+    // `trace-cmd report --debug` and `-V`: sub-buffer starts, plugin registrations.
+    if contains(p, "[SUBBUFFER START]") || p.expect("registering plugin:", &k) || p.expect("overriding event (", &k)
+      || p.expect("removing override handler for event (", &k)
+    {
+      return .header
+    }
     if endsWithStackMarker(p) { return .header }
+    // `perf script -F trace` (or a payload cut from its event): fields without a name.
+    if !prefixFailed, isBarePayload(p, i) {
+      return .malformed(
+        "an event payload without its event name: 'perf script -F' needs 'event' (-F comm,tid,cpu,time,event,trace)")
+    }
     // Tokens up to the event name.
     var tokens: [(Int, Int)] = []
     var t = i
@@ -72,11 +96,6 @@ extension TraceLineParser {
     guard let (tokenStart, tokenEnd, nameStart, nameEnd) = event else {
       // `perf script -g`: `\t    ffffffff815e2d91 __traceiter_mm_page_alloc+0x41 ([kernel.kallsyms])`.
       if i > 0, let first = tokens.first, tokens.count >= 2, isHex(p, first.0, first.1) { return .header }
-      // `perf script -F trace` (or a payload cut from its event): fields without a name.
-      if !prefixFailed, p.expect("page=", &k) || p.expect("IOMMU:", &k) {
-        return .malformed(
-          "an event payload without its event name: 'perf script -F' needs 'event' (-F comm,tid,cpu,time,event,trace)")
-      }
       return nil
     }
     let type = TraceEventType.from(p, nameStart, nameEnd)
@@ -150,14 +169,21 @@ extension TraceLineParser {
       var k = tokens[last].0
       ts = p.decimal(&k).map { TraceTimestamp(whole: $0) }
     }
-    var before = Array(tokens[0..<last])
+    var before = tokens[0..<last]
     if ts == nil, !prefixFailed, !verbose, !period {
       // `perf script -F tid,event,trace` and other subsets without `time`.
       ts = .zero
-      before = tokens
+      before = tokens[...]
     }
     guard let ts else { return false }
     c.ts = ts
+    // `perf script -F +misc`: the mode (`K`, `U`, `H`, `G`...) between `[cpu]` and the time.
+    if let l = before.last, before.count >= 2, l.1 - l.0 <= 2, p[before[before.count - 2].0] == ASCII.lbracket,
+      (l.0..<l.1).allSatisfy({ (p[$0] | 0x20) &- 0x61 < 26 })
+    {
+      before.removeLast()
+      period = true
+    }
     if prefixFailed && !verbose && !period { return false }
     if verbose || unit == .milliseconds {
       // `%16s %7d %3d %d %08x %08lx [%08llx]` before `%ld.%03ldms`.
@@ -171,6 +197,18 @@ extension TraceLineParser {
       c.cpu = Int(cpu)
       c.commStart = before[0].0
       c.commEnd = before[m - 7].1
+      // `[%08llx]` is the absolute time (`ns2usecs(iter->ts)`, or the raw `iter->ts`), where the
+      // `ms` column counts from the buffer's start (`time_start`): the plain trace's timestamp.
+      let (a, b) = before[m - 1]
+      if b - a >= 3, p[a] == ASCII.lbracket, p[b - 1] == ASCII.rbracket {
+        k = a + 1
+        if let v = p.hex(&k), k == b - 1 {
+          c.ts =
+            unit == .milliseconds
+            ? TraceTimestamp(whole: v / 1_000_000, fraction: UInt32(v % 1_000_000), digits: 6)
+            : TraceTimestamp(whole: v)
+        }
+      }
       c.form = .latency
       return true
     }
@@ -269,7 +307,11 @@ extension TraceLineParser {
   /// The latency format's `%3d` CPU followed by the flags (`1.....`, `0dNh2.`).
   private static func isLatencyCPU(_ p: Line, _ t: (Int, Int)) -> Bool {
     var k = t.0
-    guard p.decimal(&k) != nil, t.1 - k >= 3, t.1 - k <= 7 else { return false }
+    guard p.decimal(&k) != nil else { return false }
+    // `trace-cmd report -R -l` prints the flags as a number: `0-0x0`, `1-0x81`.
+    var x = k
+    if p.expect("-0x", &x), x < t.1, isHex(p, x, t.1), t.1 - x <= 8 { return true }
+    guard t.1 - k >= 3, t.1 - k <= 7 else { return false }
     // The first flag is irqs-off: `d`, `D`, `X`, `b`, `B` or `.` (trace_print_lat_fmt()).
     return "dDXbB.".utf8.contains(p[k])
   }
@@ -292,8 +334,14 @@ extension TraceLineParser {
   /// Where `s` first occurs in the line.
   private static func find(_ p: Line, _ s: StaticString) -> Int? {
     let n = s.utf8CodeUnitCount
-    guard n > 0, p.count >= n else { return nil }
-    for a in 0...(p.count - n) where p[a] == s.utf8Start[0] && p.equals(a, a + n, s) { return a }
+    guard n > 0, p.count >= n, let base = p.baseAddress else { return nil }
+    let first = Int32(s.utf8Start[0])
+    var a = 0
+    while a <= p.count - n, let hit = memchr(base + a, first, p.count - n + 1 - a) {
+      a = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+      if p.equals(a, a + n, s) { return a }
+      a += 1
+    }
     return nil
   }
 
@@ -339,6 +387,43 @@ extension TraceLineParser {
     var e = cut
     while e > start, ASCII.isSpace(p[e - 1]) { e -= 1 }
     return e
+  }
+
+  /// A line that is an iommu, kmem or dma payload alone: `IOMMU: ...`, `page=...`, `<device> dir=...`.
+  private static func isBarePayload(_ p: Line, _ i: Int) -> Bool {
+    var k = i
+    if p.expect("IOMMU:", &k) || p.expect("page=", &k) { return true }
+    let end = p.tokenEnd(i)
+    for j in i..<end where p[j] == ASCII.equals { return false }
+    k = end
+    p.skipSpaces(&k)
+    return p.expect("dir=", &k)
+  }
+
+  /// `trace-cmd report --debug` ends each event with its record's offset, size and length,
+  /// ` [77124:0x3c:24]`: where the payload ends before it, or nil.
+  static func debugRecordStart(_ p: Line, _ start: Int) -> Int? {
+    var a = p.count - 1
+    while a > start, p[a] != ASCII.lbracket, !ASCII.isSpace(p[a]) { a -= 1 }
+    guard a > start, p[a] == ASCII.lbracket, ASCII.isSpace(p[a - 1]) else { return nil }
+    var k = a + 1
+    guard p.decimal(&k) != nil, p.byte(k) == ASCII.colon else { return nil }
+    k += 1
+    guard p.hexOrDecimal(&k) != nil, p.byte(k) == ASCII.colon else { return nil }
+    k += 1
+    guard p.decimal(&k) != nil, k == p.count - 1 else { return nil }
+    var e = a
+    while e > start, ASCII.isSpace(p[e - 1]) { e -= 1 }
+    return e
+  }
+
+  /// `<tracer> latency trace v1.1.5 on <release>` from `k`: where the release starts, or nil.
+  static func latencyHeaderRelease(_ p: Line, _ k: Int) -> Int? {
+    guard let at = find(Line(rebasing: p[k...]), " latency trace v") else { return nil }
+    var j = k + at + 16
+    while j < p.count, !ASCII.isSpace(p[j]) { j += 1 }
+    guard p.expect(" on ", &j), j < p.count else { return nil }
+    return j
   }
 
   /// Whether a token after `from` is an event name.
@@ -433,9 +518,9 @@ extension TraceLineParser {
     if p.expect("PERFILE2", &k) {
       return .malformed("a perf.data file: convert it with 'perf script -i FILE > FILE.txt'")
     }
-    for c in p where c == 0 {
+    if let base = p.baseAddress, memchr(base, 0, p.count) != nil {
       return .malformed(
-        "binary data: options/bin output (echo 0 > options/bin and capture again), or a binary file that is no trace.dat"
+        "binary data (options/bin output: echo 0 > options/bin; per_cpu/*/trace_pipe_raw pages: take the text trace, or a trace.dat with 'trace-cmd extract'; or another binary file)"
       )
     }
     // `options/raw`: `%d %d %llu ` pid, cpu, ts then `type: %d` (trace_nop_print) or the raw fields;

@@ -131,6 +131,9 @@ enum TraceLineParser {
           p.skipSpaces(&d)
           if p.expect("EVENTS DROPPED]", &d) { return .lost(cpu: Int(cpu), count: count) }
         }
+        // `trace-cmd report --debug`: `CPU:0 [SUBBUFFER START] [13486784665205:0x1000]`.
+        var sb = k
+        if p.expect("[SUBBUFFER START]", &sb) { return .header }
         guard p.expect("[LOST", &k) else { return .malformed("bad CPU:N [LOST EVENTS] line") }
         p.skipSpaces(&k)
         var count: UInt64?
@@ -220,7 +223,8 @@ enum TraceLineParser {
     // This is the prefix; from here on a mismatch makes the line malformed.
     guard cpu <= UInt64(maxCPU) else { return .malformed("CPU number out of range") }
     k += 1
-    guard k < n, ASCII.isSpace(p[k]) else { return .malformed("no space after [cpu]") }
+    // `trace-cmd report --raw-ts` glues the counter to the CPU: `[000]13486784665205:`.
+    guard k < n, ASCII.isSpace(p[k]) || ASCII.isDigit(p[k]) else { return .malformed("no space after [cpu]") }
     p.skipSpaces(&k)
     var tokenEnd = p.tokenEnd(k)
     var flagsStart = 0
@@ -404,8 +408,15 @@ extension TraceLineParser {
     _ p: Line, _ e: Prefix, _ f: inout EventFields, ranges: inout [DMARange], phys: inout [UInt64],
     afterFailedToParse: Bool = false, perfTrimmed: Bool = false
   ) -> StaticString? {
+    // `perf script -F comm,tid,cpu,time,event` (no `trace`): the name without its fields.
+    guard e.payload < p.count else { return "no fields after the event name ('perf script -F' needs 'trace')" }
     // Each of these recurses once at most (the flags), whatever the line holds.
     if e.perf, !perfTrimmed, let end = perfPayloadEnd(p, e.payload) {
+      return payload(
+        Line(rebasing: p[0..<end]), e, &f, ranges: &ranges, phys: &phys, afterFailedToParse: afterFailedToParse,
+        perfTrimmed: true)
+    }
+    if !perfTrimmed, p.count > 0, p[p.count - 1] == ASCII.rbracket, let end = debugRecordStart(p, e.payload) {
       return payload(
         Line(rebasing: p[0..<end]), e, &f, ranges: &ranges, phys: &phys, afterFailedToParse: afterFailedToParse,
         perfTrimmed: true)

@@ -193,6 +193,20 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
         "6:9: error: missing 'read' or 'write' before 'h' (usage: dma DEVICE read|write ADDR [len=N] [pasid=N|NAME] [value=N] [priv=user|supervisor])"
       ]),
     DiagnosticCase(
+      "keyValueWithoutItsKey", preamble: true,
+      "h = dma_map nic buf 4K",
+      // One error: the word is the missing key's value, not also an unexpected argument.
+      [
+        "5:21: error: missing key 'size=' before '4K': write 'size=4K' (usage: NAME = dma_map DEVICE ADDR size=SIZE [dir=to-device|from-device|bidirectional])"
+      ]),
+    DiagnosticCase(
+      "positionalWrittenAsAKey", preamble: true,
+      "c = dma_alloc nic size=8K",
+      // One error: not also "missing SIZE".
+      [
+        "5:19: error: 'size=' is not a key of 'dma_alloc': write the SIZE alone, '8K' (usage: NAME = dma_alloc DEVICE SIZE)"
+      ]),
+    DiagnosticCase(
       "missingAddressAfterRead", preamble: true,
       "dma nic read",
       [

@@ -67,6 +67,31 @@ import Testing
     }
   }
 
+  /// The latency format counts from the buffer's start; verbose latency's `[%08llx]` is the
+  /// absolute time in microseconds, which replay takes (the plain trace's timestamp).
+  @Test func verboseLatencyTakesTheAbsoluteTime() {
+    let r = TraceLine.parse(
+      "            bash    5202   1 0 00000000 00000000 [309a6ca47] 18.044ms (+0.055ms): "
+        + "mm_page_free: page=000000001b2e3319 pfn=0x1486c8 order=0"
+    ).record
+    #expect(r?.timestamp.description == "13046.827591")
+    #expect(r?.cpu == 1 && r?.pid == 5202 && r?.comm == "bash")
+    let relative = TraceLine.parse(
+      "    bash-5694      0..... 18044us+: mm_page_free: page=000000001b2e3319 pfn=0x1486c8 order=0"
+    ).record
+    #expect(relative?.timestamp.description == "0.018044")
+  }
+
+  /// The latency format's header names the kernel (`# nop latency trace v1.1.5 on 6.18.44-fc-v1272`),
+  /// which the reports then print, as with trace.dat's uname and perf's `# os release`.
+  @Test func latencyHeaderNamesTheKernel() throws {
+    var release: String?
+    _ = try TraceReplay.replay(
+      path: InputFormatTests.formats.appendingPathComponent("formats/kmem-6.18.latency.trace").path,
+      options: ReplayOptions(traceName: "latency"), kernelRelease: { release = $0 }, report: { _ in })
+    #expect(release == "6.18.44-fc-v1272")
+  }
+
   @Test func stackTraceEntriesAreSkippedNotMalformed() throws {
     for name in ["stacktrace", "stacktrace-latency"] {
       let s = try Self.summary("kmem-6.18.\(name).trace")
@@ -76,6 +101,8 @@ import Testing
     }
     #expect(TraceLine.parse(" => trace_event_raw_event_mm_page_alloc+0xb7/0x110 <ffffffff815e4517>").kind == .header)
     #expect(TraceLine.parse("  bash-5694    [000] ..... 13075.721314: <user stack trace>").kind == .header)
+    // current_tracer=function beside the events.
+    #expect(TraceLine.parse("  bash-5694    [000] ..... 13075.721315: do_sys_open <-__x64_sys_openat").kind == .header)
   }
 
   @Test func rawHexAndBinaryOutputsAreRefusedWithTheOption() throws {
@@ -90,6 +117,14 @@ import Testing
       #expect(reason.contains("options/bin"))
     } else {
       Issue.record("binary data is refused")
+    }
+    // `perf script -F comm,tid,cpu,time,event` prints no fields.
+    if case .malformed(let reason) = TraceLine.parse(
+      "            perf 20681 [001] 13256.040959:             kmem:mm_page_alloc: "
+    ).kind {
+      #expect(reason.contains("needs 'trace'"))
+    } else {
+      Issue.record("an event without its fields is refused")
     }
     // `perf trace` (captured on this machine) leaves out zero fields: refused.
     if case .malformed(let reason) = TraceLine.parse(
@@ -109,13 +144,21 @@ import Testing
   @Test func traceCmdReportVariantsGiveTheSameEvents() throws {
     let plain = try Self.records("kmem-instance.report.txt")
     #expect(plain.count == 120)
-    for name in ["report-l", "report-t", "report-ts-diff", "report-R", "report-R-t"] {
+    for name in [
+      "report-l", "report-t", "report-ts-diff", "report-R", "report-R-t", "report-raw-ts", "report-debug", "report-V",
+      "report-R-l",
+    ] {
       let other = try Self.records("kmem-instance.\(name).txt")
       #expect(other.map(Self.context) == plain.map(Self.context), "\(name)")
       let s = try Self.summary("kmem-instance.\(name).txt")
       #expect(s.malformedLines == 0 && s.events == 120, "\(name)")
     }
     #expect(try Self.summary("kmem-instance.report-l.txt").format == "ftrace-latency")
+    // `--debug` ends each event with its record (` [77124:0x3c:24]`), which an iommu payload must not keep.
+    let map = TraceLine.parse(
+      "  kworker-77 [000] 30.000130: map:                  IOMMU: iova=0x00000000ffff0000 - 0x00000000ffff1000 "
+        + "paddr=0x0000000080000000 size=4096 [77124:0x3c:24]")
+    #expect(map.record?.fields == .map(iova: 0xffff_0000, paddr: 0x8000_0000, size: 4096, rangeFormat: true))
     #expect(try Self.summary("kmem-instance.report-R.txt").format == "trace-cmd-raw")
   }
 
@@ -127,6 +170,7 @@ import Testing
       ("F-time-event-trace", false, false, true), ("F-comm-tid-time", true, false, true),
       ("F-tid-event-trace", true, false, false), ("F-period", true, true, true), ("F-ip-sym-dso", true, true, true),
       ("F-event-trace", false, false, false), ("F-cpu-time", false, true, true), ("ns", true, true, true),
+      ("F-misc", true, true, true),
     ]
     // perf prints microseconds truncated (`--ns` prints them all).
     func key(_ r: TraceRecord, _ pid: Bool, _ cpu: Bool, _ time: Bool) -> String {
