@@ -58,8 +58,8 @@ enum DPOR {
     var start = 0
     var position: [String: Int] = [:]
     var steps: [Footprint] = []
-    /// The task (its index in the group) of each step since `start`.
-    var stepTask: [Int] = []
+    /// The steps (points) of each task of the group since `start`, in order.
+    var stepsByTask: [[Int]] = []
     var taskClock: [String: [Int]] = [:]
     var zero: [Int] = []
 
@@ -68,16 +68,24 @@ enum DPOR {
       let clock = taskClock[p] ?? zero
       let pk = position[p] ?? -1
       let previous = pk >= 0 ? clock[pk] : -1
-      var i = j - 1
-      while i >= start {
-        // Task indexes, not names: this loop runs for every pair of steps.
-        let k = stepTask[i - start]
-        if k != pk, k >= 0, i > clock[k], steps[i - start].conflicts(with: f) {
-          add(i, p)
-          if i < previous { break }
+      // Each other task's steps, latest first, down to the last one that
+      // happens before (program order: the earlier ones do too): the cost
+      // is the steps that race, not every earlier step.
+      var below = -1
+      for (k, list) in stepsByTask.enumerated() where k != pk {
+        for i in list.reversed() {
+          if i <= clock[k] { break }
+          guard steps[i - start].conflicts(with: f) else { continue }
+          if i > previous {
+            add(i, p)
+          } else {
+            // Below p's previous step only the last race counts.
+            below = max(below, i)
+            break
+          }
         }
-        i -= 1
       }
+      if below >= 0 { add(below, p) }
       return clock
     }
 
@@ -104,7 +112,7 @@ enum DPOR {
         // task waiting for a name runs later, and its steps race too).
         position = Dictionary(uniqueKeysWithValues: point.group.enumerated().map { ($1, $0) })
         steps = []
-        stepTask = []
+        stepsByTask = Array(repeating: [], count: point.group.count)
         taskClock = [:]
         zero = Array(repeating: -1, count: point.group.count)
         lastWrite = [:]
@@ -145,7 +153,7 @@ enum DPOR {
         }
       }
       steps.append(f)
-      stepTask.append(position[p] ?? -1)
+      if let k = position[p] { stepsByTask[k].append(j) }
       taskClock[p] = clock
       for d in drained {
         var c = taskClock[d] ?? zero

@@ -57,6 +57,15 @@ struct Footprint: Sendable, Hashable {
       return
     }
     for f in first...(last >> 12) { writes.insert(.frame(f)) }
+    // Over a statement's iterations (a loop's statement is one footprint)
+    // the frames add up: past the limit, it touches everything.
+    if writes.count > Self.maxFrames,
+      writes.count(where: { if case .frame = $0 { true } else { false } }) > Self.maxFrames
+    {
+      all = true
+      reads = []
+      writes = []
+    }
   }
 
   /// What statement `s` may touch, whatever happens when it runs: its names,

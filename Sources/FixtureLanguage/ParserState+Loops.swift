@@ -186,8 +186,10 @@ extension ParserState {
     // After a limit stopped the parse, the rest of the file was not read.
     if stopped {
       loops.removeAll()
+      forwardUses = []
       return
     }
+    closeGroupUses()
     for loop in loops.reversed() {
       append(
         Diagnostic(

@@ -6,6 +6,14 @@ extension ParserState {
   mutating func parseTaskBlockLine() -> Bool {
     guard let first = tokens.first, !first.hasString else { return false }
     let head = text(word(first))
+    if tokens.count == 1, head.count > 1, head.allSatisfy({ $0 == "}" }) {
+      // `}}`: one mistake, one error; it closes the open block.
+      error("write each '}' on a line of its own", column: first.column)
+      openBlock = nil
+      target = .none
+      lastDefinedName = nil
+      return true
+    }
     if tokens.count == 1, head == "}" {
       if let open = openBlock {
         if let loop = loops.last, loop.block == open.block.block {
@@ -27,9 +35,28 @@ extension ParserState {
     }
     guard head == "task", tokens.count >= 2, !isLoneEquals(tokens[1]) else { return false }
     let last = tokens[tokens.count - 1]
+    let second = text(word(tokens[1]))
+    if tokens.count >= 3, !tokens[2].hasString, text(word(tokens[2])) == "{", !last.hasString,
+      text(word(last)) != "{"
+    {
+      // `task cpu { x = alloc_pages }`: a block on one line.
+      target = .none
+      lastDefinedName = nil
+      error(
+        "a task block opens with 'task NAME {' on a line of its own: put each statement, and the closing '}', on lines of their own",
+        column: first.column)
+      if text(word(last)) != "}" { unopenedBlocks += 1 }
+      return true
+    }
     guard !last.hasString, text(word(last)) == "{" || tokens.count == 2 else { return false }
     target = .none
     lastDefinedName = nil
+    if tokens.count == 2, second.count > 1, second.hasSuffix("{") {
+      // `task cpu{`
+      error("write a space before '{': 'task \(second.dropLast()) {'", column: tokens[1].column)
+      unopenedBlocks += 1
+      return true
+    }
     guard tokens.count == 3 else {
       error("a task block opens with 'task NAME {' on a line of its own", column: first.column)
       unopenedBlocks += 1
@@ -53,7 +80,9 @@ extension ParserState {
       groupTasks = []
     }
     if groupTasks.contains(name) {
-      error("task '\(name)' already has a block in this group; a task runs one block at a time", at: nameWord)
+      error(
+        "task '\(name)' already has a block in this group; a task runs one block at a time (blocks with no statement between them form one group, blank lines do not separate groups: put a statement, such as 'advance 0ms', between them to run them one group after the other)",
+        at: nameWord)
       unopenedBlocks += 1
       return true
     }
@@ -64,11 +93,75 @@ extension ParserState {
     return true
   }
 
+  /// A use, in a task block, of a name not bound yet: another block of the
+  /// group may bind it (the task waits for it), decided when the group ends.
+  struct ForwardUse {
+    var name: String
+    var kinds: [BindingKind]
+    var role: String
+    var verb: String
+    var line: Int
+    var column: Int
+    var group: Int
+    var block: Int
+    /// The error if nothing binds it, and its first part (`laterUses`).
+    var message: String
+    var prefix: String
+    /// The line of the use, for the error's caret.
+    var sourceLine: String?
+
+    func diagnostic(file: String, _ message: String) -> Diagnostic {
+      var d = Diagnostic(file: file, line: line, column: column, message: message)
+      d.sourceLine = sourceLine
+      return d
+    }
+  }
+
+  /// At a binding in a task block: resolves the uses of the name that
+  /// other blocks of its group made before it; a use in the same block is
+  /// a use before the binding, an error as outside blocks.
+  mutating func resolveForwardUses(_ name: NameReference, key: String, kind: BindingKind?) {
+    guard !forwardUses.isEmpty, let open = openBlock else { return }
+    let line = name.location.line
+    var uses = forwardUses
+    uses.removeAll { use in
+      let same =
+        use.name == key || use.name == name.name
+        || (key.hasSuffix("[]") && NameIndex.base(of: use.name) == NameIndex.base(of: name.name))
+      guard same, use.group == open.block.group else { return false }
+      if use.block == open.block.block {
+        append(use.diagnostic(file: file, use.prefix + ": '\(Quote.text(use.name))' is bound later, at line \(line)"))
+      } else if let kind, !use.kinds.contains(kind) {
+        append(
+          use.diagnostic(
+            file: file,
+            "'\(Quote.text(use.name))' is \(kind.noun) (bound by task '\(open.name)' at line \(line)), but '\(use.verb)' needs \(use.role) here"
+          ))
+      }
+      return true
+    }
+    forwardUses = uses
+  }
+
+  /// At the end of a group: a use no other block of it bound is an error.
+  mutating func closeGroupUses() {
+    for use in forwardUses {
+      if laterUseCount < FixtureLimits.maxLaterUses {
+        // A binding after the group says so (`define`).
+        laterUseCount += 1
+        laterUses[use.name, default: []].append((diagnostics.count, use.line, use.prefix))
+      }
+      append(use.diagnostic(file: file, use.message))
+    }
+    forwardUses = []
+  }
+
   /// Puts a statement into the open block, if any: it runs as the block's
   /// task. Outside blocks, a statement ends the group of blocks before it.
   mutating func placeInBlock(_ task: inout NameReference?, verb: Verb, column: Int) -> TaskBlock? {
     guard let open = openBlock else {
       statementSinceBlock = true
+      closeGroupUses()
       return nil
     }
     if let prefix = task {

@@ -83,6 +83,18 @@ extension ParserState {
         hint = "; no IOMMU has this name: declare it first with 'iommu \(shown) model=vtd' (or amd, smmuv3)"
       }
       let prefix = "use of unbound name '\(shown)'\(inText)"
+      if let open = openBlock, forwardUses.count < FixtureLimits.maxLaterUses {
+        // Another block of this group may bind it: its task then waits for
+        // the name (FixtureLanguage.md). Decided when the group ends.
+        var shown = Diagnostic(file: file, line: line, column: column, message: "")
+        if lineIsKept { shown.keepSourceLine(source) }
+        forwardUses.append(
+          ForwardUse(
+            name: name, kinds: kinds, role: role, verb: verb.rawValue, line: line, column: column,
+            group: open.block.group, block: open.block.block, message: prefix + hint, prefix: prefix,
+            sourceLine: shown.sourceLine))
+        return true
+      }
       if laterUseCount < FixtureLimits.maxLaterUses {
         // If a later line binds the name, `define` says so instead of the hint.
         laterUseCount += 1

@@ -85,6 +85,8 @@ struct ParserState {
   var blockCount = 0
   /// `task` lines with an error whose `}` is still to come (it closes nothing, and says nothing).
   var unopenedBlocks = 0
+  /// Uses in task blocks of names no statement bound yet (`ForwardUse`).
+  var forwardUses: [ForwardUse] = []
   var groupCount = 0
   /// Whether a statement outside every block came since the last block (the next block starts a group).
   var statementSinceBlock = true
@@ -470,7 +472,10 @@ struct ParserState {
       location: location, verbLocation: SourceLocation(line: line, column: verbColumn), text: text,
       task: nil, binding: nil, operation: operation)
     statement.block = openBlock?.block
-    if openBlock == nil { statementSinceBlock = true }
+    if openBlock == nil {
+      statementSinceBlock = true
+      closeGroupUses()
+    }
     statements.append(statement)
   }
 
@@ -495,6 +500,7 @@ struct ParserState {
 
   mutating func define(_ name: NameReference, kind: BindingKind?, key: String? = nil) {
     let key = key ?? name.name
+    resolveForwardUses(name, key: key, kind: kind)
     if !laterUses.isEmpty, let uses = laterUses.removeValue(forKey: name.name) {
       let bound = name.location.line
       for use in uses where use.index < diagnostics.count {

@@ -151,6 +151,15 @@ enum Commands {
         }
       } else {
         result = FixtureRunner.run(path: file, options: options)
+        // Task blocks run their default schedule: blocks in file order,
+        // except that a task waits for a name a later block binds. Read
+        // again only when the plain run met such a name.
+        if result.hasErrors, result.diagnostics.contains(where: { $0.message.hasPrefix("use of unbound name") }) {
+          let parsed = FixtureRunner.parse(path: file, options: options)
+          if parsed.hasTaskBlocks && !parsed.hasErrors {
+            result = Explorer.replay(parsed, schedule: Schedule(), options: options).0
+          }
+        }
       }
       progress.clear()
       html?.runs.append(HTMLRun(result, check: false))
@@ -253,9 +262,14 @@ enum Commands {
       queue.async(group: group) {
         let parsed = FixtureRunner.parse(path: f, options: options)
         // A fixture with `expect schedules=` lines is checked over its schedules.
+        // One with task blocks runs its default schedule (a task may wait
+        // for a name a later block binds), which is file order otherwise.
         let result =
-          parsed.scheduleExpectations.isEmpty
-          ? FixtureRunner.run(parsed: parsed, options: options) : Explorer.check(parsed, options: options)
+          !parsed.scheduleExpectations.isEmpty
+          ? Explorer.check(parsed, options: options)
+          : parsed.hasTaskBlocks
+            ? Explorer.replay(parsed, schedule: Schedule(), options: options).0
+            : FixtureRunner.run(parsed: parsed, options: options)
         box.set(i, result)
         finished(i)
         sem.signal()

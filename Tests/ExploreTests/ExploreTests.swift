@@ -364,6 +364,36 @@ func randomFixture(seed: UInt64) -> String {
     #expect(!r.hasErrors && r.summary.statements == 10, "\(r.diagnostics)")
   }
 
+  /// A block above the one that binds its name: the default schedule (and
+  /// `run`) starts the binding task first, as the task waits.
+  @Test func defaultScheduleWaitsForALaterBlock() throws {
+    let text = """
+      cmdline "iommu.strict=0"
+      iommu vtd0 model=vtd
+      device nic0 iommu=vtd0
+      task nic {
+        dma nic0 write h value=2
+      }
+      task cpu {
+        buf = alloc_pages
+        h = dma_map nic0 buf size=4K dir=from-device
+        dma_unmap h
+        free_pages buf
+        other = alloc_pages
+      }
+      expect schedules=some report dma-use-after-free
+      """
+    let parsed = FixtureParser.parse(text: text, file: "w.fixture")
+    #expect(parsed.errors.isEmpty, "\(parsed.errors)")
+    let (r, m) = Explorer.replay(parsed, schedule: Schedule(), options: RunOptions())
+    #expect(m == nil && !r.hasErrors, "\(r.diagnostics)")
+    var options = ExploreOptions()
+    options.all = true
+    let e = Explorer.explore(parsed, options: options)
+    #expect(e.complete && e.expectationFailures.isEmpty)
+    #expect(Explorer.check(parsed, options: RunOptions()).passed)
+  }
+
   /// A task whose statement uses a name another task of its group binds
   /// waits for it: its step is not enabled (no error), and choosing it is
   /// a mismatch that names the tasks that can run.
@@ -533,6 +563,35 @@ func randomFixture(seed: UInt64) -> String {
       errors("repeat 2 as i\ntask a {\nadvance 1ms\nend\n}\n")
         == ["4:1: 'end' in task block 'a' cannot close the 'repeat' at line 1, which is outside the block"])
     #expect(errors("repeat 2 as i\ntask a {\nadvance 1ms\n}\nend\n").isEmpty)
+    // Blocks written on one line, without a space before '{', or closed by '}}'.
+    #expect(errors("task a{\nadvance 1ms\n}\n") == ["1:6: write a space before '{': 'task a {'"])
+    #expect(errors("task a { advance 1ms }\n").first?.contains("on lines of their own") == true)
+    #expect(errors("task a { advance 1ms }\n").count == 1)
+    #expect(errors("task a { advance 1ms\n}\n").count == 1)
+    #expect(errors("task a {\nadvance 1ms\n}}\n") == ["3:1: write each '}' on a line of its own"])
+  }
+
+  /// A block may use a name another block of its group binds, above or
+  /// below it (the task waits for it); the same block, another group or no
+  /// binding at all is an error as before.
+  @Test func namesBoundByAnotherBlockOfTheGroup() {
+    let head = "iommu vtd0 model=vtd\ndevice nic0 iommu=vtd0\n"
+    #expect(errors(head + "task nic {\ndma nic0 write h value=2\n}\ntask cpu {\nh = alloc_pages\n}\n").isEmpty)
+    #expect(
+      errors(head + "task cpu {\nfree_pages q\nq = alloc_pages\n}\n")
+        == ["4:12: use of unbound name 'q': 'q' is bound later, at line 5"])
+    #expect(
+      errors(head + "task a {\nfree_pages q\n}\nadvance 1ms\ntask b {\nq = alloc_pages\n}\n")
+        == ["4:12: use of unbound name 'q': 'q' is bound later, at line 8"])
+    #expect(
+      errors(head + "task a {\nfree_pages zz\n}\ntask b {\nq = alloc_pages\n}\n") == ["4:12: use of unbound name 'zz'"])
+    #expect(
+      errors(head + "task a {\nfree_pages d\n}\ntask b {\nd = domain vtd0\n}\n").first?.contains(
+        "bound by task 'b' at line 7") == true)
+    // In a loop: `h[0]` used by one block, `h[i]` bound by another.
+    #expect(
+      errors(head + "task n {\ndma nic0 write h[0] value=1\n}\ntask c {\nrepeat 2 as i\nh[i] = alloc_pages\nend\n}\n")
+        .isEmpty)
   }
 
   /// v1 meanings stay: `task` is still a name one may bind.
