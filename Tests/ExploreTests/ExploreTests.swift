@@ -394,6 +394,21 @@ func randomFixture(seed: UInt64) -> String {
     #expect(Explorer.check(parsed, options: RunOptions()).passed)
   }
 
+  /// Blocks that each wait for a name the other binds later: a deadlock,
+  /// said as such (exit status 2), not only as an unbound name.
+  @Test func blocksWaitingForEachOtherAreAnError() {
+    let text =
+      "iommu vtd0 model=vtd\ntask a {\n  free_pages y\n  x = alloc_pages\n}\ntask b {\n  free_pages x\n  y = alloc_pages\n}\n"
+    let parsed = FixtureParser.parse(text: text, file: "d.fixture")
+    #expect(parsed.errors.isEmpty)
+    let (r, _) = Explorer.replay(parsed, schedule: Schedule(), options: RunOptions())
+    #expect(
+      r.diagnostics.first?.message
+        == "every task of the group waits for a name another of its tasks binds later ('a' for 'y', 'b' for 'x'): 'a' runs on, and its statement finds the name unbound"
+    )
+    #expect(r.exitStatus == 2)
+  }
+
   /// A task whose statement uses a name another task of its group binds
   /// waits for it: its step is not enabled (no error), and choosing it is
   /// a mismatch that names the tasks that can run.
