@@ -114,6 +114,37 @@ func randomFixture(seed: UInt64) -> String {
   return text + "expect schedules=all no-report\nexpect schedules=some report dma-use-after-free\n"
 }
 
+/// Small random fixtures where tasks wait for each other's names and loop:
+/// `c` and `x[i]` (bound in a `repeat`) are bound in one random task and
+/// used in another, above or below, with two statements of the pool of
+/// `randomFixture`. Named `waiting SEED`.
+let waitingFixtures = [1, 2, 3, 4, 5, 6].map { "waiting \($0)" }
+
+func randomWaitingFixture(seed: UInt64) -> String {
+  var state = seed &* 0x9E37_79B9_7F4A_7C15 &+ 17
+  func next(_ n: Int) -> Int {
+    state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+    return Int((state >> 33) % UInt64(n))
+  }
+  var pool = ["dma_unmap ra", "free_pages a", "dma nic0 write ra value=1", "advance 10ms", "cpu_write b value=3"]
+  let taskCount = 2 + next(2)
+  var tasks = Array(repeating: [String](), count: taskCount)
+  let binder = next(taskCount)
+  let user = (binder + 1 + next(taskCount - 1)) % taskCount
+  tasks[binder].append("c = alloc_pages")
+  tasks[user].append("cpu_write c value=5")
+  tasks[user].append("repeat 2 as i\n    x[i] = alloc_pages\n  end")
+  tasks[binder].append("free_pages x[1]")
+  for _ in 0..<2 { tasks[next(taskCount)].append(pool.remove(at: next(pool.count))) }
+  var text = next(2) == 0 ? "cmdline \"iommu.strict=0\"\n" : ""
+  text += "iommu vtd0 model=vtd\ndevice nic0 iommu=vtd0\na = alloc_pages\nb = alloc_pages\n"
+  text += "ra = dma_map nic0 a size=4K dir=from-device\n"
+  for (k, t) in tasks.enumerated() {
+    text += "task t\(k) {\n" + t.map { "  \($0)\n" }.joined() + "}\n"
+  }
+  return text + "expect schedules=all no-report\nexpect schedules=some report dma-use-after-free\n"
+}
+
 @Suite struct ExploreSearchTests {
   /// The shards of a search cover it with no overlap: their schedules add up
   /// to the whole search's, and their findings to its findings.
@@ -219,11 +250,16 @@ func randomFixture(seed: UInt64) -> String {
   /// The partial-order reduction keeps every finding (kind and site) and
   /// every `expect schedules=` verdict of the search without it, in fewer
   /// schedules or as many.
-  @Test(arguments: exploreCorpus + ["Tests/ExploreTests/Fixtures/race-with-noise.fixture"] + randomFixtures)
+  @Test(
+    arguments: exploreCorpus + ["Tests/ExploreTests/Fixtures/race-with-noise.fixture"] + randomFixtures
+      + waitingFixtures)
   func reductionKeepsFindings(_ path: String) throws {
     let parsed =
       path.hasPrefix("random ")
-      ? FixtureParser.parse(text: randomFixture(seed: UInt64(path.dropFirst(7))!), file: path) : try parse(path)
+      ? FixtureParser.parse(text: randomFixture(seed: UInt64(path.dropFirst(7))!), file: path)
+      : path.hasPrefix("waiting ")
+        ? FixtureParser.parse(text: randomWaitingFixture(seed: UInt64(path.dropFirst(8))!), file: path)
+        : try parse(path)
     #expect(parsed.errors.isEmpty, "\(parsed.errors)")
     var options = ExploreOptions()
     options.all = true
