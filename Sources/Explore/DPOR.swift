@@ -106,7 +106,7 @@ enum DPOR {
 
     for j in 0..<min(end, points.count) {
       let point = points[j]
-      if point.label == "start" {
+      if point.isStart {
         start = j
         // Every task of the group, not only those enabled at its start (a
         // task waiting for a name runs later, and its steps race too).
@@ -161,7 +161,7 @@ enum DPOR {
         taskClock[d] = c
       }
     }
-    if end < points.count, points[end].label != "start" {
+    if end < points.count, !points[end].isStart {
       let point = points[end]
       for p in point.enabled { _ = races(end, p, outcome.footprint(point, p)) }
     }

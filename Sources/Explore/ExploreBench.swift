@@ -11,9 +11,18 @@ package struct ExploreBenchFigures: Sendable {
     /// Alternatives cut: by the partial-order reduction (exhaustive) or by the bound (bounded).
     package var pruned: Int
     package var complete: Bool
+    /// The median of `repeats` searches.
     package var seconds: Double
+    /// The schedules the search ran: `schedules`, the root's replay, the
+    /// minimization's trials and each finding's replay with its history.
+    package var runs: Int
+    /// The median, over the same repeats, of `runs` plain runs in a row, per run.
+    package var plainSeconds: Double
     package var schedulesPerSecond: Double { Double(schedules) / max(seconds, 1e-9) }
     package var prunedPerSecond: Double { Double(pruned) / max(seconds, 1e-9) }
+    /// The median, over the repeats, of the search's time per schedule run
+    /// over a plain run's in the batches around it: what one schedule costs.
+    package var ratio: Double
   }
 
   package var file: String
@@ -28,42 +37,94 @@ package struct ExploreBenchFigures: Sendable {
   package var bounded: Search
   /// The median of `runs` plain runs (`iommusan run`), in seconds.
   package var plainSeconds: Double
-  /// The median of as many replays of the empty schedule (threads and all), in seconds.
+  /// The median of as many replays of the empty schedule, in seconds.
   package var scheduleSeconds: Double
 
-  /// The default search's time per schedule over a plain run's: what one schedule costs.
-  package var searchRatio: Double { search.seconds / Double(max(search.schedules, 1)) / max(plainSeconds, 1e-9) }
+  /// The default search's time per schedule run over a plain run's: what one schedule costs.
+  package var searchRatio: Double { search.ratio }
   /// One replayed schedule (`run --schedule`, nothing shared) over a plain run.
   package var replayRatio: Double { scheduleSeconds / max(plainSeconds, 1e-9) }
 
-  /// Measures one fixture: `runs` plain runs and replays (medians), then the three searches.
-  package static func measure(_ parsed: ParsedFixture, runs: Int = 21) -> ExploreBenchFigures {
+  /// Measures one fixture (`measure(_:runs:repeats:)` of one).
+  package static func measure(_ parsed: ParsedFixture, runs: Int = 21, repeats: Int = 9) -> ExploreBenchFigures {
+    measure([parsed], runs: runs, repeats: repeats)[0]
+  }
+
+  /// Measures fixtures in rounds, so that a burst of load from elsewhere
+  /// falls on a round of every fixture rather than on every round of one:
+  /// `runs` rounds of a plain run and a replay of each fixture (medians),
+  /// then `repeats` rounds of each search of each fixture, each between two
+  /// batches of as many plain runs in a row as the search ran schedules
+  /// (medians; the ratio of each search to the mean of its two batches).
+  package static func measure(_ fixtures: [ParsedFixture], runs: Int = 21, repeats: Int = 9) -> [ExploreBenchFigures] {
     let clock = ContinuousClock()
     func seconds(_ d: Duration) -> Double {
       Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
+    func median(_ xs: [Double]) -> Double { xs.isEmpty ? 0 : xs.sorted()[xs.count / 2] }
     // Alternated, so that both see the same machine load.
-    var plain: [Double] = []
-    var replay: [Double] = []
-    for _ in 0..<runs {
-      plain.append(seconds(clock.measure { _ = FixtureRunner.run(parsed: parsed) }))
-      replay.append(seconds(clock.measure { _ = Explorer.replay(parsed, schedule: Schedule(), options: RunOptions()) }))
+    var plain = Array(repeating: [Double](), count: fixtures.count)
+    var replay = plain
+    for _ in 0..<max(runs, 1) {
+      for (f, parsed) in fixtures.enumerated() {
+        plain[f].append(seconds(clock.measure { _ = FixtureRunner.run(parsed: parsed) }))
+        replay[f].append(
+          seconds(clock.measure { _ = Explorer.replay(parsed, schedule: Schedule(), options: RunOptions()) }))
+      }
     }
-    func search(_ change: (inout ExploreOptions) -> Void) -> Search {
+    let kinds: [(inout ExploreOptions) -> Void] = [
+      { _ in }, { $0.dpor = false }, { $0.por = false }, { $0.bounded = true },
+    ]
+    struct Samples {
       var options = ExploreOptions()
-      options.all = true
-      change(&options)
       var result: ExploreResult?
-      let t = clock.measure { result = Explorer.explore(parsed, options: options) }
-      let r = result!
-      return Search(
-        mode: r.mode, schedules: r.schedules, pruned: r.preemptionBound == nil ? r.reduced : r.pruned,
-        complete: r.complete, seconds: seconds(t))
+      /// Schedules one search runs (counted by a first search, not measured).
+      var started = 0
+      var times: [Double] = []
+      var batches: [Double] = []
+      var ratios: [Double] = []
     }
-    return ExploreBenchFigures(
-      file: parsed.file, search: search { _ in }, sleepSets: search { $0.dpor = false },
-      noPOR: search { $0.por = false },
-      bounded: search { $0.bounded = true }, plainSeconds: plain.sorted()[runs / 2],
-      scheduleSeconds: replay.sorted()[runs / 2])
+    var samples = fixtures.map { parsed in
+      kinds.map { change in
+        var s = Samples()
+        s.options.all = true
+        change(&s.options)
+        let counted = ScheduleRun.started
+        s.result = Explorer.explore(parsed, options: s.options)
+        s.started = ScheduleRun.started - counted
+        return s
+      }
+    }
+    for _ in 0..<max(repeats, 1) {
+      for (f, parsed) in fixtures.enumerated() {
+        for k in kinds.indices {
+          let n = max(samples[f][k].started, 1)
+          func batch() -> Double {
+            seconds(clock.measure { for _ in 0..<n { _ = FixtureRunner.run(parsed: parsed) } }) / Double(n)
+          }
+          let options = samples[f][k].options
+          let first = batch()
+          var result: ExploreResult?
+          let t = seconds(clock.measure { result = Explorer.explore(parsed, options: options) })
+          let around = (first + batch()) / 2
+          samples[f][k].result = result
+          samples[f][k].times.append(t)
+          samples[f][k].batches.append(around)
+          samples[f][k].ratios.append(t / Double(n) / max(around, 1e-9))
+        }
+      }
+    }
+    return fixtures.indices.map { f in
+      let searches = samples[f].map { s in
+        let r = s.result!
+        return Search(
+          mode: r.mode, schedules: r.schedules, pruned: r.preemptionBound == nil ? r.reduced : r.pruned,
+          complete: r.complete, seconds: median(s.times), runs: s.started, plainSeconds: median(s.batches),
+          ratio: median(s.ratios))
+      }
+      return ExploreBenchFigures(
+        file: fixtures[f].file, search: searches[0], sleepSets: searches[1], noPOR: searches[2], bounded: searches[3],
+        plainSeconds: median(plain[f]), scheduleSeconds: median(replay[f]))
+    }
   }
 }

@@ -189,7 +189,7 @@ extension Explorer {
       counts = [:]
     }
     for p in points {
-      if p.label == "start" { close() }
+      if p.isStart { close() }
       counts[p.chosen, default: 0] += 1
     }
     close()

@@ -17,8 +17,12 @@ package struct SchedulePoint: Sendable, Hashable {
   package var chosen: String
   /// Preemptions before this point.
   package var preemptions: Int
+  /// What just happened (`label`).
+  package var happened: PointLabel
   /// What just happened: `start`, `line 7` (a statement ended), `line 7 free_pages_prepare` (a kernel step).
-  package var label: String
+  package var label: String { happened.text }
+  /// Whether this is a group's first point.
+  package var isStart: Bool { happened == .start }
   /// The statement (index) each enabled task runs a step of if chosen, in the order of `enabled`.
   var pending: [Int] = []
   /// The tasks whose device request landed inside the step before this point
@@ -27,6 +31,28 @@ package struct SchedulePoint: Sendable, Hashable {
   /// Every task of the group, in block order: `enabled` leaves out the
   /// finished ones and those waiting for a name (DPOR's vector clocks count them all).
   var group: [String] = []
+}
+
+/// What happened before a scheduling point, formatted only when printed.
+package enum PointLabel: Sendable, Hashable {
+  /// A group's first point.
+  case start
+  /// A statement on this line ended.
+  case line(Int)
+  /// The statement on this line reached a kernel step.
+  case step(Int, KernelStep)
+  /// The statement on this line ended the named task's block.
+  case ends(Int, String)
+
+  /// `start`, `line 7`, `line 7 free_pages_prepare`, `line 7 (cpu ends)`.
+  package var text: String {
+    switch self {
+    case .start: "start"
+    case .line(let line): "line \(line)"
+    case .step(let line, let step): "line \(line) \(step.rawValue)"
+    case .ends(let line, let task): "line \(line) (\(task) ends)"
+    }
+  }
 }
 
 /// How a run chooses at each point.
@@ -55,6 +81,9 @@ package struct ScheduleOutcome: Sendable {
   package var driverSymbols: [String: String] = [:]
   /// With `footprints: true`: what each task-block statement touched, by statement index.
   var footprints: [Int: Footprint] = [:]
+  /// How many times the run switched from one carrier (stack) to another
+  /// (none when every choice is made between statements).
+  var carrierSwitches = 0
 
   /// The footprint of the step `task` runs if chosen at `point` (everything when unknown).
   func footprint(_ point: SchedulePoint, _ task: String) -> Footprint {
@@ -78,9 +107,15 @@ package struct ScheduleOutcome: Sendable {
 }
 
 /// Runs a fixture under one schedule: statements outside task blocks on the
-/// calling thread; each group of blocks on one thread per block, exactly one
-/// of them running at a time, switched at statement ends and kernel steps.
-/// The machine and the runner do not know: the run is a `KernelStepObserver`.
+/// calling thread; each group of blocks on carriers (`Carrier`: a stack
+/// each, switched on the calling thread), exactly one of them running at a
+/// time, switched at statement ends and kernel steps. A block between
+/// statements has no carrier: the carrier that ends a statement runs the
+/// next statement of the block chosen, so the default schedule runs on the
+/// calling thread's own stack alone. A block stopped inside a statement (at
+/// a kernel step) keeps its carrier, parked, until chosen; a block chosen
+/// then gets an idle carrier of the thread's `CarrierPool`. The machine and
+/// the runner do not know: the run is a `KernelStepObserver`.
 final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
   private final class GroupTask: @unchecked Sendable {
     let name: String
@@ -90,16 +125,28 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     let binds: Set<String>
     /// Whether the current statement has started (a task inside a statement never waits for a name).
     var started = false
+    /// The line of the statement the task ran last (0 before its first).
+    var line = 0
     var finished = false
     /// The IOMMU whose translation of this task's device request is in flight (parked at `deviceTranslated`).
     var inFlight: String?
-    let baton = DispatchSemaphore(value: 0)
+    /// The carrier running this task's statement, or parked inside it at a
+    /// kernel step while another task runs; nil between statements.
+    var carrier: Carrier?
     init(name: String, cursor: ExecutionCursor, binds: Set<String>) {
       self.name = name
       self.cursor = cursor
       self.binds = binds
     }
     var currentStatement: Int? { cursor.current }
+  }
+
+  /// How `carry` stopped.
+  private enum CarryEnd {
+    /// Every block of the group finished.
+    case done
+    /// Another carrier runs the group now.
+    case idle
   }
 
   private var session: FixtureSession!
@@ -110,7 +157,10 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
   private var preemptions = 0
   private var aborted = false
   private var mismatch: ScheduleError?
-  private let controller = DispatchSemaphore(value: 0)
+  /// The calling thread's carriers.
+  private let pool = CarrierPool.current
+  /// The calling thread's stack, as a carrier.
+  private var home: Carrier { pool.home }
   private var rng: SplitMix64
   private var priorities: [String: Int] = [:]
   private var lowest = 0
@@ -121,6 +171,7 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
   private var drainer: Int?
   /// The tasks `drainRequests` ran since the last point.
   private var drained: [String] = []
+  private var carrierSwitches = 0
 
   private init(policy: ChoicePolicy, recorder: FootprintRecorder?) {
     self.policy = policy
@@ -128,11 +179,24 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     if case .pct(let seed, _) = policy { rng = SplitMix64(seed: seed) } else { rng = SplitMix64(seed: 0) }
   }
 
+  /// The schedules run so far on the calling thread (`bench --explore`'s
+  /// `runs`; a search runs its schedules on the thread that called it).
+  static var started: Int {
+    get { Int(bitPattern: pthread_getspecific(startedKey)) }
+    set { pthread_setspecific(startedKey, UnsafeRawPointer(bitPattern: newValue)) }
+  }
+  private static let startedKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+  }()
+
   /// Runs `parsed` under `policy`. A fixture that cannot start gives its result with no points.
   /// With `footprints`, records what each task-block statement touches (the partial-order reduction's input).
   static func run(
     _ parsed: ParsedFixture, options: RunOptions, policy: ChoicePolicy, footprints: Bool = false
   ) -> ScheduleOutcome {
+    started += 1
     var options = options
     var recorder: FootprintRecorder?
     if footprints, options.observer == nil {
@@ -153,7 +217,8 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
       if let deadlock = run.deadlock { result.diagnostics.insert(deadlock, at: 0) }
       run.session = nil
       var outcome = ScheduleOutcome(
-        points: run.points, result: result, checks: checks, mismatch: run.mismatch, driverSymbols: symbols)
+        points: run.points, result: result, checks: checks, mismatch: run.mismatch, driverSymbols: symbols,
+        carrierSwitches: run.carrierSwitches)
       if case .prefix(let choices) = policy, choices.count > run.points.count, !run.aborted {
         let last = run.points.last.map { " (the last: point \(run.points.count), \($0.label))" } ?? ""
         outcome.overrun = ScheduleError(
@@ -213,63 +278,82 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
       }
       for (rank, t) in order.enumerated() { priorities[group[t].name] = 1_000_000 + rank }
     }
-    for t in group.indices {
-      let task = group[t]
-      let thread = Thread { [self] in self.body(task) }
-      thread.stackSize = 8 << 20
-      thread.start()
-    }
-    let first = choose(current: nil, label: "start")
+    let first = choose(current: nil, label: .start)
     running = first
-    group[first].baton.signal()
-    controller.wait()
+    // When another carrier ends the group, it switches back to this one.
+    _ = carry(first, on: home)
     running = nil
     tasks = []
   }
 
-  private func body(_ task: GroupTask) {
-    task.baton.wait()
-    var line = 0
-    while let i = task.currentStatement, !aborted {
-      recorder?.current = i
-      task.started = true
-      line = session.parsed.statements[i].line
-      if !session.runStatement(i, loops: task.cursor.loops) { aborted = true }
-      task.cursor.advance()
-      task.started = false
-      if task.currentStatement == nil || aborted { break }
-      handOff(from: task, label: "line \(line)")
+  /// Runs task `first` from between its statements on carrier `me`, and
+  /// the tasks chosen after it while they are between statements, until the
+  /// group ends or a task parked on another carrier is chosen.
+  private func carry(_ first: Int, on me: Carrier) -> CarryEnd {
+    let statements = session.parsed.statements
+    var t = first
+    while true {
+      let task = tasks[t]
+      var switched = false
+      while let i = task.currentStatement, !aborted {
+        recorder?.current = i
+        task.carrier = me
+        task.started = true
+        task.line = statements[i].line
+        if !session.runStatement(i, loops: task.cursor.loops) { aborted = true }
+        task.cursor.advance()
+        task.started = false
+        task.carrier = nil
+        task.inFlight = nil
+        if task.currentStatement == nil || aborted { break }
+        if let d = drainer {
+          drainer = nil
+          running = d
+          leave(me, for: tasks[d].carrier!)
+          return .idle
+        }
+        let next = choose(current: t, label: .line(task.line))
+        guard next != t else { continue }
+        running = next
+        if let c = tasks[next].carrier {
+          leave(me, for: c)
+          return .idle
+        }
+        t = next
+        switched = true
+        break
+      }
+      if switched { continue }
+      task.finished = true
+      task.inFlight = nil
+      if let d = drainer {
+        drainer = nil
+        running = d
+        leave(me, for: tasks[d].carrier!)
+        return .idle
+      }
+      guard tasks.contains(where: { !$0.finished }) else { return .done }
+      let next = choose(current: nil, label: .ends(task.line, task.name))
+      running = next
+      if let c = tasks[next].carrier {
+        leave(me, for: c)
+        return .idle
+      }
+      t = next
     }
-    task.finished = true
-    task.inFlight = nil
-    if let d = drainer {
-      drainer = nil
-      running = d
-      tasks[d].baton.signal()
-      return
-    }
-    guard tasks.contains(where: { !$0.finished }) else {
-      controller.signal()
-      return
-    }
-    let next = choose(current: nil, label: "line \(line) (\(task.name) ends)")
-    running = next
-    tasks[next].baton.signal()
   }
 
   /// A kernel step of the running task's statement: a scheduling point.
   func kernelStep(_ step: KernelStep) {
     guard let t = running, let i = tasks[t].currentStatement else { return }
     session.stash(statement: i)
-    handOff(from: tasks[t], label: "line \(session.parsed.statements[i].line) \(step.rawValue)")
+    handOff(from: t, label: .step(session.parsed.statements[i].line, step))
   }
 
   func requestTranslated(unit: String) {
     guard let t = running, let i = tasks[t].currentStatement else { return }
     session.stash(statement: i)
-    handOff(
-      from: tasks[t], label: "line \(session.parsed.statements[i].line) \(KernelStep.deviceTranslated.rawValue)",
-      inFlight: unit)
+    handOff(from: t, label: .step(session.parsed.statements[i].line, .deviceTranslated), inFlight: unit)
   }
 
   /// Runs each task whose request `unit` translated until its access landed
@@ -280,38 +364,56 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
       drainer = me
       running = t
       if !drained.contains(tasks[t].name) { drained.append(tasks[t].name) }
-      tasks[t].baton.signal()
-      tasks[me].baton.wait()
+      park(me, for: tasks[t].carrier!)
       running = me
       recorder?.current = tasks[me].currentStatement
     }
   }
 
-  /// Chooses at a point where `task` could go on; parks it if another runs.
-  /// `inFlight`: the task's device request is translated by that IOMMU and
-  /// has not landed. A task run by `drainRequests` goes back to the drainer
-  /// instead, and waits there, with no choice recorded, until chosen.
-  private func handOff(from task: GroupTask, label: String, inFlight: String? = nil) {
-    guard let me = tasks.firstIndex(where: { $0 === task }) else { return }
+  /// Carrier `me`, between statements, runs `next` and goes idle; returns
+  /// when it is given work again (the home carrier: when the group ends).
+  private func leave(_ me: Carrier, for next: Carrier) {
+    carrierSwitches += 1
+    pool.keepIdle(me)
+    me.switchTo(next)
+  }
+
+  /// Parks the running task `t` on its carrier and runs `next`; returns once `t` is chosen again.
+  private func park(_ t: Int, for next: Carrier) {
+    carrierSwitches += 1
+    tasks[t].carrier!.switchTo(next)
+  }
+
+  /// Chooses at a point inside task `t`'s statement; parks it if another
+  /// runs. `inFlight`: the task's device request is translated by that
+  /// IOMMU and has not landed. A task run by `drainRequests` goes back to
+  /// the drainer instead, and waits there, with no choice recorded, until chosen.
+  private func handOff(from t: Int, label: PointLabel, inFlight: String? = nil) {
+    let task = tasks[t]
     task.inFlight = inFlight
     if let d = drainer {
       drainer = nil
       running = d
-      tasks[d].baton.signal()
-      task.baton.wait()
+      park(t, for: tasks[d].carrier!)
       recorder?.current = task.currentStatement
       return
     }
-    let next = choose(current: me, label: label)
-    guard next != me else { return }
-    let baton = task.baton
+    let next = choose(current: t, label: label)
+    guard next != t else { return }
     running = next
-    tasks[next].baton.signal()
-    baton.wait()
+    if let c = tasks[next].carrier {
+      park(t, for: c)
+    } else {
+      let c = pool.take()
+      c.work = { c in
+        if self.carry(next, on: c) == .done { self.leave(c, for: self.home) }
+      }
+      park(t, for: c)
+    }
     recorder?.current = task.currentStatement
   }
 
-  private func choose(current proposed: Int?, label: String) -> Int {
+  private func choose(current proposed: Int?, label: PointLabel) -> Int {
     var enabled = tasks.indices.filter { !tasks[$0].finished && !waits($0) }
     // Every unfinished task waits for a name no task binds now: the first
     // runs, and its statement fails as a use of an unbound name.
@@ -339,7 +441,7 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
         } else if mismatch == nil {
           mismatch = ScheduleError(
             message:
-              "schedule point \(index + 1) (\(label)) chooses '\(choices[index])', but the tasks that can run are: "
+              "schedule point \(index + 1) (\(label.text)) chooses '\(choices[index])', but the tasks that can run are: "
               + names.joined(separator: ", "))
         }
       }
@@ -353,7 +455,7 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     points.append(
       SchedulePoint(
         enabled: names, current: current.map { tasks[$0].name }, chosen: tasks[chosen].name,
-        preemptions: preemptions, label: label, pending: enabled.map { tasks[$0].currentStatement ?? -1 },
+        preemptions: preemptions, happened: label, pending: enabled.map { tasks[$0].currentStatement ?? -1 },
         drained: drained, group: tasks.map(\.name)))
     drained = []
     if let c = current, c != chosen { preemptions += 1 }

@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
 /// Byte-level scanning on one trace line. Every function checks its index
 /// against the line's length and every number against overflow, so no input
 /// can trap; a failed parse returns nil or false and leaves the caller to
@@ -50,7 +58,12 @@ extension UnsafeBufferPointer where Element == UInt8 {
     let n = literal.utf8CodeUnitCount
     guard i >= 0, n <= count - i else { return false }
     let p = literal.utf8Start
-    for k in 0..<n where self[i + k] != p[k] { return false }
+    // A longer literal costs one `memcmp` instead of a compare and a bounds check a byte.
+    if n >= 6, let base = baseAddress {
+      guard base[i] == p[0], memcmp(base + i, p, n) == 0 else { return false }
+    } else {
+      for k in 0..<n where self[i + k] != p[k] { return false }
+    }
     i += n
     return true
   }

@@ -21,18 +21,28 @@ enum ParsePipeline {
 
   /// One line of a batch, parsed.
   struct ParsedLine {
-    var start: Int
-    var count: Int
-    /// Longer than `TraceReplayer.maxLineLength`: counted as malformed, not parsed.
-    var tooLong = false
-    var kind = TraceLineParser.Kind.blank
     var pre = TraceLineParser.Prefix()
     var fields = EventFields()
+    var kind = TraceLineParser.Kind.blank
     var payloadError: StaticString?
+    /// The line in the batch's bytes (a batch is one chunk and a carried line: under 2^31 bytes).
+    private var _start: Int32
+    private var _count: Int32
     var rangeStart: Int32 = 0
     var rangeCount: Int32 = 0
     var physStart: Int32 = 0
     var physCount: Int32 = 0
+    /// Longer than `TraceReplayer.maxLineLength`: counted as malformed, not parsed.
+    var tooLong = false
+
+    init(start: Int, count: Int, tooLong: Bool = false) {
+      _start = Int32(truncatingIfNeeded: start)
+      _count = Int32(truncatingIfNeeded: count)
+      self.tooLong = tooLong
+    }
+
+    var start: Int { Int(_start) }
+    var count: Int { Int(_count) }
   }
 
   /// A chunk's complete lines, their bytes and what the parser made of them.

@@ -43,6 +43,7 @@ extension TraceLineParser {
     // `] `, spaces, optional flags (3 to 7 non-space bytes not ending in ':').
     k += 1
     guard k < n, ASCII.isSpace(base[k]) else { return false }
+    k += 1
     while k < n, ASCII.isSpace(base[k]) { k += 1 }
     var t = k
     while t < n, !ASCII.isSpace(base[t]) { t += 1 }
@@ -55,40 +56,47 @@ extension TraceLineParser {
       flagsEnd = t
       k = t
       while k < n, ASCII.isSpace(base[k]) { k += 1 }
-      t = k
-      while t < n, !ASCII.isSpace(base[t]) { t += 1 }
-      guard t > k, base[t - 1] == ASCII.colon else { return false }
     }
-    // `<secs>[.<frac>]:` filling the token: at most 18 digits before the dot (no overflow).
-    let tsEnd = t - 1
+    // `<secs>[.<frac>]:` as one token (the byte after the ':' is a space or
+    // the end): at most 18 digits before the dot (no overflow).
     var whole: UInt64 = 0
     var q = k
-    while q < tsEnd, ASCII.isDigit(base[q]) {
+    while q < n, ASCII.isDigit(base[q]) {
       whole = whole &* 10 &+ UInt64(base[q] &- 0x30)
-      q += 1
+      q &+= 1
     }
-    guard q > k, q - k <= 18 else { return false }
+    guard q > k, q - k <= 18, q < n else { return false }
     let ts: TraceTimestamp
-    if q == tsEnd {
+    if base[q] == ASCII.colon {
       ts = TraceTimestamp(whole: whole)
     } else {
       guard base[q] == ASCII.dot else { return false }
-      q += 1
+      q &+= 1
       let s = q
       var fraction: UInt32 = 0
-      while q < tsEnd, ASCII.isDigit(base[q]) {
-        if q - s < 9 { fraction = fraction &* 10 &+ UInt32(base[q] &- 0x30) }
-        q += 1
+      let capped = min(n, s &+ 9)
+      while q < capped, ASCII.isDigit(base[q]) {
+        fraction = fraction &* 10 &+ UInt32(base[q] &- 0x30)
+        q &+= 1
       }
-      guard q == tsEnd, q > s else { return false }
+      while q < n, ASCII.isDigit(base[q]) { q &+= 1 }
+      guard q > s, q < n, base[q] == ASCII.colon else { return false }
       ts = TraceTimestamp(whole: whole, fraction: fraction, digits: UInt8(min(q - s, 9)))
     }
+    k = q &+ 1
+    guard k == n || ASCII.isSpace(base[k]) else { return false }
     // `<event>:`, or `<system>:<event>:`.
-    k = t
     while k < n, ASCII.isSpace(base[k]) { k += 1 }
     var nameStart = k
-    while k < n, ASCII.isWord(base[k]) { k += 1 }
-    guard k > nameStart, k < n, base[k] == ASCII.colon else { return false }
+    var type: TraceEventType?
+    if let (known, colon) = TraceEventType.frequent(base, k, n) {
+      // A frequent name, matched whole with its ':'.
+      type = known
+      k = colon
+    } else {
+      while k < n, ASCII.isWord(base[k]) { k += 1 }
+      guard k > nameStart, k < n, base[k] == ASCII.colon else { return false }
+    }
     var nameEnd = k
     k += 1
     if k < n, ASCII.isWord(base[k]) {
@@ -98,6 +106,7 @@ extension TraceLineParser {
       nameStart = s
       nameEnd = k
       k += 1
+      type = nil
     }
     while k < n, ASCII.isSpace(base[k]) { k += 1 }
     e.commStart = i
@@ -112,8 +121,41 @@ extension TraceLineParser {
     e.ts = ts
     e.nameStart = nameStart
     e.nameEnd = nameEnd
-    e.type = TraceEventType.from(p, nameStart, nameEnd)
+    e.type = type ?? TraceEventType.from(p, nameStart, nameEnd)
     e.payload = k
     return true
+  }
+}
+
+extension TraceEventType {
+  /// The frequent event name at `k` (followed by its `:`) and the index of
+  /// that `:`; nil for any other name (the caller scans it). A match is
+  /// exactly what `from` would return for the name up to the `:`. The names
+  /// most traces are made of, by first byte (no table: a switch and `memcmp`).
+  @inline(__always)
+  static func frequent(_ base: UnsafePointer<UInt8>, _ k: Int, _ n: Int) -> (TraceEventType, Int)? {
+    guard k < n else { return nil }
+    @inline(__always) func at(_ name: StaticString) -> Int? {
+      let length = name.utf8CodeUnitCount
+      guard n - k >= length, memcmp(base + k, name.utf8Start, length) == 0 else { return nil }
+      return k + length - 1
+    }
+    switch base[k] {
+    case UInt8(ascii: "m"):
+      if let c = at("mm_page_alloc:") { return (.mmPageAlloc, c) }
+      if let c = at("mm_page_free:") { return (.mmPageFree, c) }
+      if let c = at("map:") { return (.map, c) }
+    case UInt8(ascii: "u"):
+      if let c = at("unmap:") { return (.unmap, c) }
+    case UInt8(ascii: "d"):
+      if let c = at("dma_map_page:") { return (.dmaMapPage, c) }
+      if let c = at("dma_unmap_page:") { return (.dmaUnmapPage, c) }
+      if let c = at("dma_map_phys:") { return (.dmaMapPhys, c) }
+      if let c = at("dma_unmap_phys:") { return (.dmaUnmapPhys, c) }
+      if let c = at("dma_map_sg:") { return (.dmaMapSG, c) }
+      if let c = at("dma_unmap_sg:") { return (.dmaUnmapSG, c) }
+    default: break
+    }
+    return nil
   }
 }

@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
 /// The less common text forms of an event line, reached only when the
 /// `<comm>-<pid> [<cpu>] <flags> <time>: <event>:` prefix of `classify` did
 /// not parse (the slow path):
@@ -48,6 +56,9 @@ extension TraceLineParser {
       return .lost(cpu: bracketCPU(p) ?? 0, count: nil)
     }
     if contains(p, "PERF_RECORD_") { return .header }
+    // The function tracer's entries beside the events (`trace_fn_trace()`: `func <-parent` with
+    // `options/print-parent`): trace entries, not events.
+    if prefixFailed, contains(p, " <-") { return .header }
     // `trace-cmd report --debug` and `-V`: sub-buffer starts, plugin registrations.
     if contains(p, "[SUBBUFFER START]") || p.expect("registering plugin:", &k) || p.expect("overriding event (", &k)
       || p.expect("removing override handler for event (", &k)
@@ -158,11 +169,11 @@ extension TraceLineParser {
       var k = tokens[last].0
       ts = p.decimal(&k).map { TraceTimestamp(whole: $0) }
     }
-    var before = Array(tokens[0..<last])
+    var before = tokens[0..<last]
     if ts == nil, !prefixFailed, !verbose, !period {
       // `perf script -F tid,event,trace` and other subsets without `time`.
       ts = .zero
-      before = tokens
+      before = tokens[...]
     }
     guard let ts else { return false }
     c.ts = ts
@@ -296,7 +307,11 @@ extension TraceLineParser {
   /// The latency format's `%3d` CPU followed by the flags (`1.....`, `0dNh2.`).
   private static func isLatencyCPU(_ p: Line, _ t: (Int, Int)) -> Bool {
     var k = t.0
-    guard p.decimal(&k) != nil, t.1 - k >= 3, t.1 - k <= 7 else { return false }
+    guard p.decimal(&k) != nil else { return false }
+    // `trace-cmd report -R -l` prints the flags as a number: `0-0x0`, `1-0x81`.
+    var x = k
+    if p.expect("-0x", &x), x < t.1, isHex(p, x, t.1), t.1 - x <= 8 { return true }
+    guard t.1 - k >= 3, t.1 - k <= 7 else { return false }
     // The first flag is irqs-off: `d`, `D`, `X`, `b`, `B` or `.` (trace_print_lat_fmt()).
     return "dDXbB.".utf8.contains(p[k])
   }
@@ -319,8 +334,14 @@ extension TraceLineParser {
   /// Where `s` first occurs in the line.
   private static func find(_ p: Line, _ s: StaticString) -> Int? {
     let n = s.utf8CodeUnitCount
-    guard n > 0, p.count >= n else { return nil }
-    for a in 0...(p.count - n) where p[a] == s.utf8Start[0] && p.equals(a, a + n, s) { return a }
+    guard n > 0, p.count >= n, let base = p.baseAddress else { return nil }
+    let first = Int32(s.utf8Start[0])
+    var a = 0
+    while a <= p.count - n, let hit = memchr(base + a, first, p.count - n + 1 - a) {
+      a = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+      if p.equals(a, a + n, s) { return a }
+      a += 1
+    }
     return nil
   }
 
@@ -394,6 +415,15 @@ extension TraceLineParser {
     var e = a
     while e > start, ASCII.isSpace(p[e - 1]) { e -= 1 }
     return e
+  }
+
+  /// `<tracer> latency trace v1.1.5 on <release>` from `k`: where the release starts, or nil.
+  static func latencyHeaderRelease(_ p: Line, _ k: Int) -> Int? {
+    guard let at = find(Line(rebasing: p[k...]), " latency trace v") else { return nil }
+    var j = k + at + 16
+    while j < p.count, !ASCII.isSpace(p[j]) { j += 1 }
+    guard p.expect(" on ", &j), j < p.count else { return nil }
+    return j
   }
 
   /// Whether a token after `from` is an event name.
@@ -488,7 +518,7 @@ extension TraceLineParser {
     if p.expect("PERFILE2", &k) {
       return .malformed("a perf.data file: convert it with 'perf script -i FILE > FILE.txt'")
     }
-    for c in p where c == 0 {
+    if let base = p.baseAddress, memchr(base, 0, p.count) != nil {
       return .malformed(
         "binary data (options/bin output: echo 0 > options/bin; per_cpu/*/trace_pipe_raw pages: take the text trace, or a trace.dat with 'trace-cmd extract'; or another binary file)"
       )

@@ -1,5 +1,13 @@
 import KernelTypes
 
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
 /// The hand-written parser of ftrace text lines, on UTF-8 bytes.
 ///
 /// Prefix (kernel/trace/trace_output.c `trace_print_context()`, and
@@ -36,22 +44,58 @@ enum TraceLineParser {
 
   /// The prefix fields of an event line, as byte offsets into the line.
   struct Prefix {
-    var commStart = 0
-    var commEnd = 0
+    // Offsets into the line (at most `TraceReplayer.maxLineLength` long) are
+    // stored as `Int32`, so that the records the parsing thread hands over
+    // (`ParsePipeline.ParsedLine`) are small; they read and write as `Int`.
+    private var _commStart: Int32 = 0
+    private var _commEnd: Int32 = 0
     var pid: Int32 = 0
     var tgid: Int32 = -1
-    var cpu = 0
-    var flagsStart = 0
-    var flagsEnd = 0
+    private var _cpu: Int32 = 0
+    private var _flagsStart: Int32 = 0
+    private var _flagsEnd: Int32 = 0
+    private var _nameStart: Int32 = 0
+    private var _nameEnd: Int32 = 0
+    private var _payload: Int32 = 0
     var ts = TraceTimestamp.zero
-    var nameStart = 0
-    var nameEnd = 0
     var type = TraceEventType.other
-    var payload = 0
     /// The `perf script` form: `<comm> <tid>` or `<comm> <pid>/<tid>` instead of `<comm>-<pid>`.
     var perf = false
     /// The form of the line (`TraceLineParser+Forms.swift`).
     var form = Form.plain
+
+    var commStart: Int {
+      get { Int(_commStart) }
+      set { _commStart = Int32(truncatingIfNeeded: newValue) }
+    }
+    var commEnd: Int {
+      get { Int(_commEnd) }
+      set { _commEnd = Int32(truncatingIfNeeded: newValue) }
+    }
+    var cpu: Int {
+      get { Int(_cpu) }
+      set { _cpu = Int32(truncatingIfNeeded: newValue) }
+    }
+    var flagsStart: Int {
+      get { Int(_flagsStart) }
+      set { _flagsStart = Int32(truncatingIfNeeded: newValue) }
+    }
+    var flagsEnd: Int {
+      get { Int(_flagsEnd) }
+      set { _flagsEnd = Int32(truncatingIfNeeded: newValue) }
+    }
+    var nameStart: Int {
+      get { Int(_nameStart) }
+      set { _nameStart = Int32(truncatingIfNeeded: newValue) }
+    }
+    var nameEnd: Int {
+      get { Int(_nameEnd) }
+      set { _nameEnd = Int32(truncatingIfNeeded: newValue) }
+    }
+    var payload: Int {
+      get { Int(_payload) }
+      set { _payload = Int32(truncatingIfNeeded: newValue) }
+    }
   }
 
   static let maxCPU = 65_535
@@ -260,17 +304,18 @@ struct EventFields {
   var unmapped: UInt64 = 0
   var flags: UInt64 = 0
   var pfn: UInt64 = 0
-  var order = 0
-  var pageIsNull = false
   var group: Int64 = 0
-  var devStart = 0
-  var devEnd = 0
-  var drvStart = 0
-  var drvEnd = 0
-  var gfpStart = 0
-  var gfpEnd = 0
-  var newFormat = false
   var phys: UInt64 = 0
+  // Offsets and the order as `Int32` (small records, as in `TraceLineParser.Prefix`).
+  private var _order: Int32 = 0
+  private var _devStart: Int32 = 0
+  private var _devEnd: Int32 = 0
+  private var _drvStart: Int32 = 0
+  private var _drvEnd: Int32 = 0
+  private var _gfpStart: Int32 = 0
+  private var _gfpEnd: Int32 = 0
+  var pageIsNull = false
+  var newFormat = false
   var hasPhys = false
   /// The payload was `trace-cmd report -R`'s `field=value` list.
   var raw = false
@@ -278,6 +323,36 @@ struct EventFields {
   var failedToParse = false
   /// The `dma:` event's fields beyond its DMA ranges (`ranges`).
   var dma = DMAEventFields()
+
+  /// The page order (at most `TraceLineParser.maxOrder`).
+  var order: Int {
+    get { Int(_order) }
+    set { _order = Int32(truncatingIfNeeded: newValue) }
+  }
+  var devStart: Int {
+    get { Int(_devStart) }
+    set { _devStart = Int32(truncatingIfNeeded: newValue) }
+  }
+  var devEnd: Int {
+    get { Int(_devEnd) }
+    set { _devEnd = Int32(truncatingIfNeeded: newValue) }
+  }
+  var drvStart: Int {
+    get { Int(_drvStart) }
+    set { _drvStart = Int32(truncatingIfNeeded: newValue) }
+  }
+  var drvEnd: Int {
+    get { Int(_drvEnd) }
+    set { _drvEnd = Int32(truncatingIfNeeded: newValue) }
+  }
+  var gfpStart: Int {
+    get { Int(_gfpStart) }
+    set { _gfpStart = Int32(truncatingIfNeeded: newValue) }
+  }
+  var gfpEnd: Int {
+    get { Int(_gfpEnd) }
+    set { _gfpEnd = Int32(truncatingIfNeeded: newValue) }
+  }
 }
 
 /// What a `dma:` event carries besides its device and DMA ranges: the
@@ -286,19 +361,19 @@ struct EventFields {
 /// error of the `_err` events. A front end that reads another format (perf
 /// script, `trace-cmd report -R`, trace.dat) fills the same fields.
 struct DMAEventFields {
+  /// `nents=%d/%d`: the entries traced and in the list (`full_nents`), -1 when not printed.
+  var nents: Int64 = -1
+  var fullNents: Int64 = -1
+  /// `err=` of `dma_map_sg_err`.
+  var err: Int64 = 0
   /// `enum dma_data_direction` (0 BIDIRECTIONAL, 1 TO_DEVICE, 2 FROM_DEVICE, 3 NONE); -1 when not traced.
   var dir: Int8 = -1
   /// `phys_addrs=` was traced (its values, `sg_phys()` of each mapped, or for
   /// `dma_unmap_sg` unmapped, entry, are in the caller's `phys` array, so
   /// that this struct holds no reference and copies as plain bytes).
   var hasPhysAddrs = false
-  /// `nents=%d/%d`: the entries traced and in the list (`full_nents`), -1 when not printed.
-  var nents: Int64 = -1
-  var fullNents: Int64 = -1
   /// `[TRUNCATED]`: the arrays hold only the first 128 entries.
   var truncated = false
-  /// `err=` of `dma_map_sg_err`.
-  var err: Int64 = 0
 
   var direction: DMADirection? { dir >= 0 ? DMADirection(kernelValue: UInt64(dir)) : nil }
 
@@ -333,6 +408,8 @@ extension TraceLineParser {
     _ p: Line, _ e: Prefix, _ f: inout EventFields, ranges: inout [DMARange], phys: inout [UInt64],
     afterFailedToParse: Bool = false, perfTrimmed: Bool = false
   ) -> StaticString? {
+    // `perf script -F comm,tid,cpu,time,event` (no `trace`): the name without its fields.
+    guard e.payload < p.count else { return "no fields after the event name ('perf script -F' needs 'trace')" }
     // Each of these recurses once at most (the flags), whatever the line holds.
     if e.perf, !perfTrimmed, let end = perfPayloadEnd(p, e.payload) {
       return payload(
@@ -680,7 +757,13 @@ extension TraceLineParser {
     var i = start
     guard p.expect("page=", &i) else { return false }
     let pageStart = i
-    while i < p.count, p[i] != ASCII.space { i += 1 }
+    guard let base = p.baseAddress else { return false }
+    // The `page=` token and the `gfp_flags=` token (to the end) found with `memchr`.
+    if let hit = memchr(base + i, Int32(ASCII.space), p.count - i) {
+      i = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+    } else {
+      i = p.count
+    }
     let pageEnd = i
     guard p.expect(" pfn=", &i), let pfn = p.hexOrDecimal(&i), p.expect(" order=", &i), let order = p.decimal(&i),
       order <= UInt64(maxOrder)
@@ -692,8 +775,10 @@ extension TraceLineParser {
         p.expect(" gfp_flags=", &i)
       else { return false }
       gfpStart = i
-      gfpEnd = p.tokenEnd(i)
-      guard gfpEnd == p.count else { return false }
+      gfpEnd = p.count
+      guard memchr(base + i, Int32(ASCII.space), p.count - i) == nil,
+        memchr(base + i, Int32(ASCII.tab), p.count - i) == nil
+      else { return false }
     }
     f.pageIsNull = false
     if pageEnd > pageStart, pageEnd - pageStart <= 16, p[pageStart] == ASCII.lparen || p[pageStart] == ASCII.zero {

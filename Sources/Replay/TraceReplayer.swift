@@ -354,6 +354,13 @@ package final class TraceReplayer {
       line.skipSpaces(&k)
       if line.expect("# tracer:", &k) { sawFtraceHeader = true }
       k = 0
+      // The latency format's `print_trace_header()`: `# %s latency trace v1.1.5 on %s` (UTS_RELEASE).
+      if line.expect("# ", &k), let on = TraceLineParser.latencyHeaderRelease(line, k) {
+        var end = line.count
+        while end > on, ASCII.isSpace(line[end - 1]) { end -= 1 }
+        if let release = TraceDat.plausibleRelease(line.string(on, end)) { noteKernelRelease(release) }
+      }
+      k = 0
       // perf's `print_osrelease()`: `# os release : %s`.
       if line.expect("# os release :", &k) {
         line.skipSpaces(&k)

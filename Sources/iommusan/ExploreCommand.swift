@@ -289,21 +289,25 @@ extension Commands {
       return 2
     }
     var out =
-      "                                         exhaustive, DPOR + sleep sets           --no-dpor        --no-por        --preemptions 2\n"
-      + "fixture                                  sched reduced search s sched/s red/s   sched search s   sched search s   sched pruned search s  plain ms  replay/plain  sched/plain\n"
+      "                                         exhaustive, DPOR + sleep sets                --no-dpor        --no-por        --preemptions 2\n"
+      + "fixture                                  sched reduced  runs search s sched/s red/s   sched search s   sched search s   sched pruned search s  plain ms  replay/plain  sched/plain\n"
+    var parsed: [ParsedFixture] = []
     for file in files {
-      let parsed = FixtureRunner.parse(path: file)
-      guard !parsed.hasErrors else {
-        write(parsed.errors.map { $0.description + "\n" }.joined(), to: .standardError)
+      let p = FixtureRunner.parse(path: file)
+      guard !p.hasErrors else {
+        write(p.errors.map { $0.description + "\n" }.joined(), to: .standardError)
         return 2
       }
-      let f = ExploreBenchFigures.measure(parsed)
+      parsed.append(p)
+    }
+    for (file, f) in zip(files, ExploreBenchFigures.measure(parsed)) {
       let name = String(file.split(separator: "/").last ?? Substring(file))
       func col(_ s: String, _ w: Int) -> String { String(repeating: " ", count: max(0, w - s.count)) + s }
       let complete = f.search.complete && f.sleepSets.complete && f.noPOR.complete && f.bounded.complete
       out +=
         name.padding(toLength: 40, withPad: " ", startingAt: 0)
-        + col("\(f.search.schedules)", 6) + col("\(f.search.pruned)", 8) + col(f.search.seconds.fixed(3), 9)
+        + col("\(f.search.schedules)", 6) + col("\(f.search.pruned)", 8) + col("\(f.search.runs)", 6)
+        + col(f.search.seconds.fixed(3), 9)
         + col(f.search.schedulesPerSecond.fixed(0), 8) + col(f.search.prunedPerSecond.fixed(0), 6)
         + col("\(f.sleepSets.schedules)", 8) + col(f.sleepSets.seconds.fixed(3), 9)
         + col("\(f.noPOR.schedules)", 8) + col(f.noPOR.seconds.fixed(3), 9)

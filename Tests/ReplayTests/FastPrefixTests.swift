@@ -61,6 +61,20 @@ import Testing
     "  a 1 [0] ....  5.5: mm_page_free: page=1 pfn=0x10 order=0",
     "a-1 [0] .... 5.5: mm_page_free: page=1 pfn=0x10 order=0",
     "[0] .... 5.5: mm_page_free: page=1 pfn=0x10 order=0",
+    "  a-1 [0] ....  5.5:x mm_page_free: page=1 pfn=0x10 order=0",
+    "  a-1 [0] ....  5.5:: mm_page_free: page=1 pfn=0x10 order=0",
+    "  a-1 [0] ....  5.5",
+    "  a-1 [0] ....  5",
+    "  a-1 [0] ....  5.5: map:iommu: page=1",
+    "  a-1 [0] ....  5.5: map:map: IOMMU: iova=0x1000 paddr=0x2000 size=4096",
+    "  a-1 [0] ....  5.5: mm_page_alloc:x page=1 pfn=0x10 order=0",
+    "  a-1 [0] ....  5.5: mm_page_allocx: page=1 pfn=0x10 order=0",
+    "  a-1 [0] ....  5.5: mm_page_alloc:",
+    "  a-1 [0] ....  5.5: mm_page_alloc",
+    "  a-1 [0] ....  5.5: mm_page_free_batched: page=1 pfn=0x10 order=0",
+    "  a-1 [0] ....  5.5: dma_unmap_sg: dev dir=TO_DEVICE phys_addrs={0x1000} attrs=",
+    "  a-1 [0] ....  5.5: dma:dma_map_phys: dev dir=TO_DEVICE dma_addr=1000 size=4096 phys_addr=1000 attrs=",
+    "  a-1 [0] ....  5.5:\tunmap:\tIOMMU: iova=0x1000 size=4096 unmapped_size=4096",
   ]
 
   @Test func fastAndGeneralPrefixAgree() throws {

@@ -82,6 +82,16 @@ import Testing
     #expect(relative?.timestamp.description == "0.018044")
   }
 
+  /// The latency format's header names the kernel (`# nop latency trace v1.1.5 on 6.18.44-fc-v1272`),
+  /// which the reports then print, as with trace.dat's uname and perf's `# os release`.
+  @Test func latencyHeaderNamesTheKernel() throws {
+    var release: String?
+    _ = try TraceReplay.replay(
+      path: InputFormatTests.formats.appendingPathComponent("formats/kmem-6.18.latency.trace").path,
+      options: ReplayOptions(traceName: "latency"), kernelRelease: { release = $0 }, report: { _ in })
+    #expect(release == "6.18.44-fc-v1272")
+  }
+
   @Test func stackTraceEntriesAreSkippedNotMalformed() throws {
     for name in ["stacktrace", "stacktrace-latency"] {
       let s = try Self.summary("kmem-6.18.\(name).trace")
@@ -91,6 +101,8 @@ import Testing
     }
     #expect(TraceLine.parse(" => trace_event_raw_event_mm_page_alloc+0xb7/0x110 <ffffffff815e4517>").kind == .header)
     #expect(TraceLine.parse("  bash-5694    [000] ..... 13075.721314: <user stack trace>").kind == .header)
+    // current_tracer=function beside the events.
+    #expect(TraceLine.parse("  bash-5694    [000] ..... 13075.721315: do_sys_open <-__x64_sys_openat").kind == .header)
   }
 
   @Test func rawHexAndBinaryOutputsAreRefusedWithTheOption() throws {
@@ -105,6 +117,14 @@ import Testing
       #expect(reason.contains("options/bin"))
     } else {
       Issue.record("binary data is refused")
+    }
+    // `perf script -F comm,tid,cpu,time,event` prints no fields.
+    if case .malformed(let reason) = TraceLine.parse(
+      "            perf 20681 [001] 13256.040959:             kmem:mm_page_alloc: "
+    ).kind {
+      #expect(reason.contains("needs 'trace'"))
+    } else {
+      Issue.record("an event without its fields is refused")
     }
     // `perf trace` (captured on this machine) leaves out zero fields: refused.
     if case .malformed(let reason) = TraceLine.parse(
@@ -126,6 +146,7 @@ import Testing
     #expect(plain.count == 120)
     for name in [
       "report-l", "report-t", "report-ts-diff", "report-R", "report-R-t", "report-raw-ts", "report-debug", "report-V",
+      "report-R-l",
     ] {
       let other = try Self.records("kmem-instance.\(name).txt")
       #expect(other.map(Self.context) == plain.map(Self.context), "\(name)")

@@ -1,0 +1,181 @@
+#if canImport(Glibc) && !IOMMUSAN_TSAN
+  import Glibc
+#else
+  import Foundation
+#endif
+
+#if canImport(Glibc) && !IOMMUSAN_TSAN
+  /// glibc's user-level context switch (`getcontext`, `makecontext`,
+  /// `swapcontext` of ucontext.h, which Swift's Glibc module leaves out) and
+  /// the Swift runtime's exclusivity hand-over between contexts that share a
+  /// thread (`swift_task_enter/exitThreadLocalContext`, as Swift's tasks use),
+  /// looked up at run time.
+  private enum UserContext {
+    typealias Entry = @convention(c) (UInt32, UInt32) -> Void
+    typealias Get = @convention(c) (UnsafeMutablePointer<ucontext_t>) -> Int32
+    typealias Make = @convention(c) (UnsafeMutablePointer<ucontext_t>, Entry, Int32, UInt32, UInt32) -> Void
+    typealias Swap = @convention(c) (UnsafeMutablePointer<ucontext_t>, UnsafePointer<ucontext_t>) -> Int32
+    typealias Accesses = @convention(c) (UnsafeMutableRawPointer) -> Void
+
+    static func symbol<T>(_ name: String, _ type: T.Type) -> T {
+      guard let handle = dlopen(nil, RTLD_NOW), let p = dlsym(handle, name) else {
+        fatalError("iommusan explore: \(name) not found")
+      }
+      return unsafeBitCast(p, to: type)
+    }
+    static let get = symbol("getcontext", Get.self)
+    static let make = symbol("makecontext", Make.self)
+    static let swap = symbol("swapcontext", Swap.self)
+    static let enter = symbol("swift_task_enterThreadLocalContext", Accesses.self)
+    static let exit = symbol("swift_task_exitThreadLocalContext", Accesses.self)
+  }
+
+  /// A context that carries the task blocks of schedules, one statement run at
+  /// a time, with a stack of its own: a block stopped inside a statement (at a
+  /// kernel step) keeps its carrier, parked, until chosen. Carriers switch on
+  /// the thread that runs the schedule (user-level context switches: no other
+  /// thread, no kernel scheduler between two steps) and are kept in the
+  /// thread's `CarrierPool` across schedules. The thread's own stack is a
+  /// carrier too (`CarrierPool.home`).
+  final class Carrier {
+    fileprivate let context = UnsafeMutablePointer<ucontext_t>.allocate(capacity: 1)
+    /// The Swift runtime's record of this carrier's dynamic exclusivity
+    /// accesses while another carrier runs (two words, zero at first).
+    private let accesses = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 16)
+    /// What a pool carrier runs when switched to (set by `CarrierPool.take`'s caller).
+    var work: ((Carrier) -> Void)?
+
+    fileprivate init() {
+      context.initialize(to: ucontext_t())
+      accesses.initializeMemory(as: UInt8.self, repeating: 0, count: 16)
+    }
+
+    /// Stops running this carrier and runs `next`; returns when a carrier switches back to this one.
+    func switchTo(_ next: Carrier) {
+      UserContext.exit(accesses)
+      _ = UserContext.swap(context, next.context)
+      UserContext.enter(accesses)
+    }
+
+    /// The pool carrier's body: runs each `work` it is given.
+    fileprivate func main() -> Never {
+      UserContext.enter(accesses)
+      while true {
+        let w = work
+        work = nil
+        w?(self)
+      }
+    }
+  }
+
+  /// The carriers of one thread: its own stack (`home`) and the idle ones.
+  final class CarrierPool {
+    /// The stack of a pool carrier (and a guard page below it).
+    static let stackSize = 8 << 20
+    let home = Carrier()
+    private var idle: [Carrier] = []
+
+    /// The calling thread's pool.
+    static var current: CarrierPool {
+      if let p = pthread_getspecific(key) { return Unmanaged<CarrierPool>.fromOpaque(p).takeUnretainedValue() }
+      let pool = CarrierPool()
+      pthread_setspecific(key, Unmanaged.passRetained(pool).toOpaque())
+      return pool
+    }
+    private static let key: pthread_key_t = {
+      var key = pthread_key_t()
+      pthread_key_create(&key, nil)
+      return key
+    }()
+
+    /// An idle carrier (a new one if none is): set its `work`, then switch to it.
+    func take() -> Carrier {
+      if let c = idle.popLast() { return c }
+      let carrier = Carrier()
+      let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+      guard
+        let stack = mmap(
+          nil, Self.stackSize + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
+        stack != MAP_FAILED
+      else { fatalError("iommusan explore: no memory for a task's stack") }
+      _ = mprotect(stack, page, PROT_NONE)
+      _ = UserContext.get(carrier.context)
+      carrier.context.pointee.uc_stack.ss_sp = stack + page
+      carrier.context.pointee.uc_stack.ss_size = Self.stackSize
+      carrier.context.pointee.uc_link = nil
+      let bits = UInt(bitPattern: Unmanaged.passRetained(carrier).toOpaque())
+      UserContext.make(
+        carrier.context,
+        { high, low in
+          let p = UnsafeMutableRawPointer(bitPattern: UInt(high) << 32 | UInt(low))!
+          Unmanaged<Carrier>.fromOpaque(p).takeUnretainedValue().main()
+        }, 2, UInt32(truncatingIfNeeded: bits >> 32), UInt32(truncatingIfNeeded: bits))
+      return carrier
+    }
+
+    /// `carrier` has no work: `take` may give it some.
+    func keepIdle(_ carrier: Carrier) {
+      if carrier !== home { idle.append(carrier) }
+    }
+  }
+#else
+  /// Where user-level context switches are not available (or under
+  /// ThreadSanitizer, which does not follow them): each carrier is a thread,
+  /// and a switch hands a semaphore from one to the next.
+  final class Carrier: @unchecked Sendable {
+    private let baton = DispatchSemaphore(value: 0)
+    /// What a pool carrier runs when switched to (set by `CarrierPool.take`'s caller).
+    var work: ((Carrier) -> Void)?
+
+    fileprivate init() {}
+
+    /// Stops running this carrier and runs `next`; returns when a carrier switches back to this one.
+    func switchTo(_ next: Carrier) {
+      next.baton.signal()
+      baton.wait()
+    }
+
+    fileprivate func start() {
+      let thread = Thread { [self] in
+        baton.wait()
+        while true {
+          let w = work
+          work = nil
+          w?(self)
+        }
+      }
+      thread.stackSize = CarrierPool.stackSize
+      thread.start()
+    }
+  }
+
+  /// The carriers of one thread: its own (`home`) and the idle ones.
+  final class CarrierPool: @unchecked Sendable {
+    /// The stack of a pool carrier.
+    static let stackSize = 8 << 20
+    let home = Carrier()
+    private var idle: [Carrier] = []
+
+    /// The calling thread's pool.
+    static var current: CarrierPool {
+      if let pool = Thread.current.threadDictionary[key] as? CarrierPool { return pool }
+      let pool = CarrierPool()
+      Thread.current.threadDictionary[key] = pool
+      return pool
+    }
+    private static let key = "iommusan.CarrierPool"
+
+    /// An idle carrier (a new one if none is): set its `work`, then switch to it.
+    func take() -> Carrier {
+      if let c = idle.popLast() { return c }
+      let carrier = Carrier()
+      carrier.start()
+      return carrier
+    }
+
+    /// `carrier` has no work: `take` may give it some.
+    func keepIdle(_ carrier: Carrier) {
+      if carrier !== home { idle.append(carrier) }
+    }
+  }
+#endif

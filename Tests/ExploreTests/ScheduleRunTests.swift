@@ -1,0 +1,38 @@
+import Explore
+import FixtureLanguage
+import FixtureRunner
+import Testing
+
+/// The execution machinery of a schedule: which carrier (stack) runs which block.
+@Suite struct ScheduleRunTests {
+  /// The default schedule (each block to its end, in file order) runs on
+  /// the calling thread's own stack alone, as a plain run does.
+  @Test(arguments: exploreCorpus)
+  func defaultScheduleSwitchesNoCarrier(_ path: String) throws {
+    #expect(Explorer.carrierSwitches(try parse(path), schedule: Schedule()) == 0)
+  }
+
+  /// A preemption between statements runs the next block on the same
+  /// carrier; one inside a statement (at a kernel step) parks its carrier.
+  @Test func onlyAPreemptionInsideAStatementSwitchesCarriers() throws {
+    let steps = try parse("Fixtures/explore/independent-steps.fixture")
+    // cpu's first statement, then dev's block: chosen between statements.
+    #expect(Explorer.carrierSwitches(steps, schedule: Schedule(choices: ["cpu", "dev"])) == 0)
+    let race = try parse("Fixtures/explore/debug-pagealloc-check-race.fixture")
+    var options = ExploreOptions()
+    options.all = true
+    let r = Explorer.explore(race, options: options)
+    let finding = try #require(r.findings.first { $0.key.hasPrefix("freed-while-mapped-uncounted ") })
+    #expect(Explorer.carrierSwitches(race, schedule: finding.schedule) > 0)
+  }
+
+  /// `bench --explore` counts every schedule a search runs: a finding's
+  /// replay (with its history) and its minimization's trials too.
+  @Test func benchCountsEveryScheduleRun() throws {
+    let clean = ExploreBenchFigures.measure(try parse("Fixtures/explore/notifier-sync.fixture"), runs: 1, repeats: 1)
+    #expect(clean.search.runs == clean.search.schedules)
+    let race = ExploreBenchFigures.measure(try parse("Fixtures/explore/ats-flr-race.fixture"), runs: 1, repeats: 1)
+    #expect(race.search.runs > race.search.schedules)
+    #expect(race.search.ratio > 0 && race.search.plainSeconds > 0)
+  }
+}
