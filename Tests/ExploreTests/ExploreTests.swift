@@ -331,6 +331,38 @@ func randomWaitingFixture(seed: UInt64) -> String {
     #expect(replayed.reports.contains { $0.kind == .atsInvalidationTimeout })
   }
 
+  /// PCT's finding is cut to its shortest prefix that still shows the
+  /// report: no free switch after a task ended is left at its end.
+  @Test func pctSchedulesAreShortest() throws {
+    let text = """
+      cmdline "iommu.strict=0"
+      iommu vtd0 model=vtd
+      device nic0 iommu=vtd0
+      task cpu {
+        repeat 3 as i
+          b[i] = alloc_pages
+          h[i] = dma_map nic0 b[i] size=4K dir=from-device
+        end
+        dma_unmap h[1]
+        free_pages b[1]
+        again = alloc_pages
+      }
+      task nic {
+        dma nic0 write h[1] value=2
+      }
+      task timer {
+        advance 10ms
+      }
+      """
+    let parsed = FixtureParser.parse(text: text, file: "p.fixture")
+    var options = ExploreOptions()
+    options.seed = 3
+    options.runs = 100
+    let f = try #require(Explorer.explore(parsed, options: options).findings.first)
+    #expect(f.schedule.description == "cpu:6,nic:1,cpu:1")
+    #expect(f.preemptions == 2)
+  }
+
   /// Without a schedule, task blocks run one after the other in file order:
   /// a plain run is the empty schedule.
   @Test func plainRunIsTheDefaultSchedule() throws {
