@@ -548,6 +548,19 @@ func randomWaitingFixture(seed: UInt64) -> String {
       ])
     let bad = FixtureParser.parse(text: "expect schedules=all report dma-use-after-free count=2\n", file: "t.fixture")
     #expect(bad.errors.map(\.message).first?.contains("'schedules=all' takes none") == true)
+    let zero = FixtureParser.parse(text: "expect schedules=some report dma-use-after-free count=0\n", file: "t.fixture")
+    #expect(
+      zero.errors.map(\.message) == ["'count=0' says the report is in no schedule: write 'schedules=none' instead"])
+    // `alone` anywhere after the kind.
+    let alone = FixtureParser.parse(
+      text: "expect schedules=some report dma-use-after-free alone count=2\n", file: "t.fixture")
+    #expect(alone.errors.isEmpty, "\(alone.errors)")
+    #expect(alone.scheduleExpectations.first?.count == 2)
+    if case .report(_, let isAlone)? = alone.scheduleExpectations.first?.check {
+      #expect(isAlone)
+    } else {
+      Issue.record()
+    }
   }
 
   /// `check` of a concurrent fixture checks the per-statement `expect` lines
