@@ -51,7 +51,8 @@ enum ParsePipeline {
   /// `@exclusivity(unchecked)` (the dynamic checks showed in the profile).
   final class Batch {
     @exclusivity(unchecked) var bytes: [UInt8] = []
-    @exclusivity(unchecked) var lines: [ParsedLine] = []
+    /// The records in storage the batch owns: each is parsed in place (no copy of a record to append it).
+    @exclusivity(unchecked) var lines = RawColumn<ParsedLine>()
     @exclusivity(unchecked) var ranges: [DMARange] = []
     @exclusivity(unchecked) var phys: [UInt64] = []
     /// Input bytes this batch accounts for.
@@ -59,10 +60,12 @@ enum ParsePipeline {
     /// A trace.dat read from a pipe (the whole input), instead of lines.
     @exclusivity(unchecked) var binary: [UInt8]?
 
+    deinit { lines.release() }
+
     /// Empties it for reuse, keeping its buffers (no page faults on the next chunk).
     func reset() {
       bytes.removeAll(keepingCapacity: true)
-      lines.removeAll(keepingCapacity: true)
+      lines.removeAll()
       ranges.removeAll(keepingCapacity: true)
       phys.removeAll(keepingCapacity: true)
       inputBytes = 0
@@ -252,7 +255,6 @@ enum ParsePipeline {
     private func parseLines(_ batch: Batch, from offset: Int) {
       var ranges: [DMARange] = []
       var phys: [UInt64] = []
-      batch.lines.reserveCapacity(batch.lines.count + (batch.bytes.count - offset) / 64)
       batch.bytes.withUnsafeBufferPointer { all in
         guard let base = all.baseAddress else { return }
         var s = offset
@@ -263,25 +265,27 @@ enum ParsePipeline {
           let nl = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
           var line = Line(start: base + s, count: nl - s)
           if line.count > 0, line[line.count - 1] == ASCII.cr { line = Line(start: base + s, count: nl - s - 1) }
-          var p = ParsedLine(start: s, count: line.count)
-          p.kind = TraceLineParser.classify(line, &p.pre)
-          if p.kind == .event, p.pre.type != .other {
-            p.payloadError = TraceLineParser.payload(line, p.pre, &p.fields, ranges: &ranges, phys: &phys)
+          let p = batch.lines.appendSlot(ParsedLine(start: s, count: line.count))
+          let kind = TraceLineParser.classify(line, &p.pointee.pre)
+          p.pointee.kind = kind
+          let type = p.pointee.pre.type
+          if kind == .event, type != .other {
+            let error = TraceLineParser.payload(line, p.pointee.pre, &p.pointee.fields, ranges: &ranges, phys: &phys)
+            p.pointee.payloadError = error
           }
           // Only `dma:` events carry ranges and physical addresses (`payload` leaves the last ones otherwise).
-          if p.kind == .event, p.pre.type.isDMA {
+          if kind == .event, type.isDMA {
             if !ranges.isEmpty {
-              p.rangeStart = Int32(truncatingIfNeeded: batch.ranges.count)
-              p.rangeCount = Int32(truncatingIfNeeded: ranges.count)
+              p.pointee.rangeStart = Int32(truncatingIfNeeded: batch.ranges.count)
+              p.pointee.rangeCount = Int32(truncatingIfNeeded: ranges.count)
               batch.ranges.append(contentsOf: ranges)
             }
             if !phys.isEmpty {
-              p.physStart = Int32(truncatingIfNeeded: batch.phys.count)
-              p.physCount = Int32(truncatingIfNeeded: phys.count)
+              p.pointee.physStart = Int32(truncatingIfNeeded: batch.phys.count)
+              p.pointee.physCount = Int32(truncatingIfNeeded: phys.count)
               batch.phys.append(contentsOf: phys)
             }
           }
-          batch.lines.append(p)
           s = nl + 1
         }
       }

@@ -32,6 +32,18 @@ struct RawColumn<Element: BitwiseCopyable> {
     count += 1
   }
 
+  /// Appends `v` and returns where it is (valid until the next append).
+  @inline(__always) mutating func appendSlot(_ v: Element) -> UnsafeMutablePointer<Element> {
+    append(v)
+    return base.unsafelyUnwrapped + (count - 1)
+  }
+
+  /// The elements, for reading in place.
+  @inline(__always) var buffer: UnsafeBufferPointer<Element> { UnsafeBufferPointer(start: base, count: count) }
+
+  /// Empties it, keeping the storage.
+  @inline(__always) mutating func removeAll() { count = 0 }
+
   @inline(__always) mutating func popLast() -> Element? {
     guard count > 0 else { return nil }
     count -= 1

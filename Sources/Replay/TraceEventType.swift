@@ -1,7 +1,7 @@
 import KernelTypes
 
 /// The trace events replay reads. Anything else is counted as `other` and skipped.
-package enum TraceEventType: Int, CaseIterable, Sendable, Hashable {
+package enum TraceEventType: Int, CaseIterable, Sendable, Hashable, BitwiseCopyable {
   // iommu:*
   case map, unmap, ioPageFault, addDeviceToGroup, removeDeviceFromGroup, attachDeviceToDomain,
     detachDeviceFromDomain

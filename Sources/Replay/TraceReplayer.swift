@@ -311,7 +311,8 @@ package final class TraceReplayer {
         return
       }
       // Each record is read in place, its prefix and payload copied once into `pre` and `fields`.
-      batch.lines.withUnsafeBufferPointer { lines in
+      do {
+        let lines = batch.lines.buffer
         for i in lines.indices {
           lineNumber += 1
           if lines[i].tooLong {

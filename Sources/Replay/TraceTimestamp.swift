@@ -3,7 +3,7 @@
 /// raw counter without a fraction (`trace_clock=counter`, `%12llu`).
 ///
 /// It prints back exactly as it was read, so reports quote the trace.
-package struct TraceTimestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
+package struct TraceTimestamp: Sendable, Hashable, Comparable, CustomStringConvertible, BitwiseCopyable {
   /// The part before the dot (seconds, or the raw counter).
   package var whole: UInt64
   /// The fractional digits as an integer (`747766` for `.747766`).
