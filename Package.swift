@@ -64,7 +64,7 @@ let package = Package(
       swiftSettings: debugPageAlloc),
     // Test support, as swift-collections' _CollectionsTestSupport: plain targets
     // under Tests/. SplitMix is its own so the fuzz driver needs no Testing.
-    .target(name: "SplitMix", path: "Tests/SplitMix"),
+    .target(name: "SplitMix", dependencies: ["KernelTypes"], path: "Tests/SplitMix"),
     .target(
       name: "IOMMUSanTestSupport",
       dependencies: ["SplitMix", "KernelTypes", "Sanitizer", "IOMMU", "MemoryModel", "Reports"],

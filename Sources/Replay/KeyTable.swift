@@ -1,3 +1,5 @@
+import KernelTypes
+
 /// An open-addressing hash map from `(device, address)` keys to an `Int32`
 /// (linear probing, backward-shift deletion, power-of-two capacity, at most
 /// half full, keyed hash as in `U64Table`): the DMA-API accounting's lookups
@@ -38,11 +40,11 @@ package final class KeyTable {
     values.deallocate()
   }
 
-  @inline(__always) private func ideal(_ device: Int32, _ address: UInt64) -> Int {
-    var x = address ^ seed ^ (UInt64(UInt32(bitPattern: device)) &* 0x9E37_79B9_7F4A_7C15)
-    x = (x ^ (x >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    x = (x ^ (x >> 27)) &* 0x94D0_49BB_1331_11EB
-    x ^= x >> 31
+  @inline(__always) func ideal(_ device: Int32, _ address: UInt64) -> Int {
+    // Two keyed rounds: with one (`address ^ device * C`, mixed), a trace
+    // could pick addresses that cancel the device term and put every key in
+    // one probe run whatever the seed.
+    let x = splitMix64Mix(splitMix64Mix(address ^ seed) ^ UInt64(UInt32(bitPattern: device)) ^ seed)
     return Int(truncatingIfNeeded: x >> shift)
   }
 

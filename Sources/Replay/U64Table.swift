@@ -56,11 +56,7 @@ final class U64Table {
   var isEmpty: Bool { count == 0 }
 
   @inline(__always) private func ideal(_ key: UInt64) -> Int {
-    var x = key ^ seed
-    x = (x ^ (x >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    x = (x ^ (x >> 27)) &* 0x94D0_49BB_1331_11EB
-    x ^= x >> 31
-    return Int(truncatingIfNeeded: x >> shift)
+    Int(truncatingIfNeeded: splitMix64Mix(key ^ seed) >> shift)
   }
 
   @inline(__always) private func find(_ key: UInt64) -> Int? {

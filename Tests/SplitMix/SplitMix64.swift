@@ -1,3 +1,5 @@
+import KernelTypes
+
 /// SplitMix64: a tiny deterministic generator, so every randomized test and
 /// every mutation run replays the same sequence from the same seed.
 package struct SplitMix64: RandomNumberGenerator, Sendable {
@@ -6,10 +8,7 @@ package struct SplitMix64: RandomNumberGenerator, Sendable {
   package init(seed: UInt64) { state = seed }
 
   package mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
+    state &+= splitMix64Gamma
+    return splitMix64Mix(state)
   }
 }

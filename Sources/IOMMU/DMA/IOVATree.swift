@@ -1,3 +1,5 @@
+import KernelTypes
+
 /// The ordered tree of an IOVA domain: disjoint ranges `[lo, hi]` in pages,
 /// keyed by `lo`, with in-order predecessor and successor steps.
 ///
@@ -181,12 +183,8 @@ struct IOVATree {
   }
 
   private mutating func makeNode(lo: UInt64, hi: UInt64) -> Int {
-    // SplitMix64.
-    seed &+= 0x9E37_79B9_7F4A_7C15
-    var z = seed
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    let node = Node(lo: lo, hi: hi, priority: z ^ (z >> 31))
+    seed &+= splitMix64Gamma
+    let node = Node(lo: lo, hi: hi, priority: splitMix64Mix(seed))
     guard freeNode != Self.none else {
       nodes.append(node)
       return nodes.count - 1
