@@ -78,10 +78,12 @@ package struct ExploreBenchFigures: Sendable {
     var plain = Array(repeating: [Double](), count: fixtures.count)
     var replay = plain
     var plainCost = plain
+    // What `iommusan run` runs, in one sequence, with no explorer (`sequential`).
+    let plainFixtures = fixtures.map(\.sequential)
     for _ in 0..<max(runs, 1) {
       for (f, parsed) in fixtures.enumerated() {
-        plain[f].append(seconds(clock.measure { _ = FixtureRunner.run(parsed: parsed) }))
-        plainCost[f].append(cost { _ = FixtureRunner.run(parsed: parsed) })
+        plain[f].append(seconds(clock.measure { _ = FixtureRunner.run(parsed: plainFixtures[f]) }))
+        plainCost[f].append(cost { _ = FixtureRunner.run(parsed: plainFixtures[f]) })
         replay[f].append(cost { _ = Explorer.replay(parsed, schedule: Schedule(), options: RunOptions()) })
       }
     }
@@ -113,7 +115,7 @@ package struct ExploreBenchFigures: Sendable {
         for k in kinds.indices {
           let n = max(samples[f][k].started, 1)
           func batch() -> Double {
-            cost { for _ in 0..<n { _ = FixtureRunner.run(parsed: parsed) } } / Double(n)
+            cost { for _ in 0..<n { _ = FixtureRunner.run(parsed: plainFixtures[f]) } } / Double(n)
           }
           let options = samples[f][k].options
           let first = batch()
