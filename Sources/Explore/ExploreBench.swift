@@ -3,7 +3,9 @@ import FixtureRunner
 import Foundation
 
 /// `iommusan bench --explore`: what a schedule costs against a plain run of
-/// the same fixture, and how fast a whole search goes, measured in one run.
+/// the same fixture (`FixtureRunner.run` of its `sequential` form: the
+/// default schedule's statements, with no explorer), and how fast a whole
+/// search goes, measured in one run.
 package struct ExploreBenchFigures: Sendable {
   /// One whole search.
   package struct Search: Sendable {
@@ -36,7 +38,7 @@ package struct ExploreBenchFigures: Sendable {
   package var noPOR: Search
   /// The bounded search at the default bound (`--preemptions 2`).
   package var bounded: Search
-  /// The median of `runs` plain runs (`iommusan run`), in seconds.
+  /// The median of `runs` plain runs (the default schedule's statements in one sequence), in seconds.
   package var plainSeconds: Double
   /// The median of as many replays of the empty schedule, in seconds (measured as `cost` says).
   package var scheduleSeconds: Double
