@@ -3,7 +3,9 @@ import FixtureRunner
 import Foundation
 
 /// `iommusan bench --explore`: what a schedule costs against a plain run of
-/// the same fixture, and how fast a whole search goes, measured in one run.
+/// the same fixture (`FixtureRunner.run` of its `sequential` form: the
+/// default schedule's statements, with no explorer), and how fast a whole
+/// search goes, measured in one run.
 package struct ExploreBenchFigures: Sendable {
   /// One whole search.
   package struct Search: Sendable {
@@ -36,7 +38,7 @@ package struct ExploreBenchFigures: Sendable {
   package var noPOR: Search
   /// The bounded search at the default bound (`--preemptions 2`).
   package var bounded: Search
-  /// The median of `runs` plain runs (`iommusan run`), in seconds.
+  /// The median of `runs` plain runs (the default schedule's statements in one sequence), in seconds.
   package var plainSeconds: Double
   /// The median of as many replays of the empty schedule, in seconds (measured as `cost` says).
   package var scheduleSeconds: Double
@@ -78,10 +80,12 @@ package struct ExploreBenchFigures: Sendable {
     var plain = Array(repeating: [Double](), count: fixtures.count)
     var replay = plain
     var plainCost = plain
+    // What `iommusan run` runs, in one sequence, with no explorer (`sequential`).
+    let plainFixtures = fixtures.map(\.sequential)
     for _ in 0..<max(runs, 1) {
       for (f, parsed) in fixtures.enumerated() {
-        plain[f].append(seconds(clock.measure { _ = FixtureRunner.run(parsed: parsed) }))
-        plainCost[f].append(cost { _ = FixtureRunner.run(parsed: parsed) })
+        plain[f].append(seconds(clock.measure { _ = FixtureRunner.run(parsed: plainFixtures[f]) }))
+        plainCost[f].append(cost { _ = FixtureRunner.run(parsed: plainFixtures[f]) })
         replay[f].append(cost { _ = Explorer.replay(parsed, schedule: Schedule(), options: RunOptions()) })
       }
     }
@@ -113,7 +117,7 @@ package struct ExploreBenchFigures: Sendable {
         for k in kinds.indices {
           let n = max(samples[f][k].started, 1)
           func batch() -> Double {
-            cost { for _ in 0..<n { _ = FixtureRunner.run(parsed: parsed) } } / Double(n)
+            cost { for _ in 0..<n { _ = FixtureRunner.run(parsed: plainFixtures[f]) } } / Double(n)
           }
           let options = samples[f][k].options
           let first = batch()

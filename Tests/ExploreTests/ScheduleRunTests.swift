@@ -35,4 +35,25 @@ import Testing
     #expect(race.search.runs > race.search.schedules)
     #expect(race.search.ratio > 0 && race.search.plainSeconds > 0)
   }
+
+  /// The plain run `bench --explore` measures a schedule against does the
+  /// work `iommusan run` does (the default schedule), in one sequence: as
+  /// many statements, reports and faults. A device block that comes first
+  /// and uses a name the CPU's block binds runs after it; run as written it
+  /// stops at that name, unbound, and costs a fraction of the run.
+  @Test(arguments: exploreCorpus + ["Tests/ExploreTests/Fixtures/race-with-noise.fixture"])
+  func benchPlainRunDoesTheDefaultSchedulesWork(_ path: String) throws {
+    let parsed = try parse(path)
+    let replay = Explorer.replay(parsed, schedule: Schedule(), options: RunOptions()).0
+    let plain = FixtureRunner.run(parsed: parsed.sequential)
+    #expect(plain.summary == replay.summary)
+    #expect(plain.diagnostics.filter(\.isError).isEmpty)
+  }
+
+  @Test func deviceBlockFirstRunsAfterTheBlockThatBindsItsName() throws {
+    let parsed = try parse("Fixtures/explore/device-block-first-lazy.fixture")
+    #expect(parsed.sequential.statements.compactMap(\.block?.task) == ["cpu", "cpu", "cpu", "cpu", "cpu", "nic"])
+    let asWritten = FixtureRunner.run(parsed: parsed)
+    #expect(asWritten.diagnostics.contains { $0.isError && $0.message.contains("use of unbound name 'h'") })
+  }
 }
