@@ -84,6 +84,8 @@ final class DMAAPIAccounting {
   @exclusivity(unchecked) var maps = 0
   @exclusivity(unchecked) var unmaps = 0
   @exclusivity(unchecked) var unmatchedUnmaps = 0
+  @exclusivity(unchecked) var syncs = 0
+  @exclusivity(unchecked) var unmatchedSyncs = 0
   @exclusivity(unchecked) var remapsOverLive = 0
   @exclusivity(unchecked) var mapsWithoutPhys = 0
 
@@ -172,6 +174,43 @@ final class DMAAPIAccounting {
       }
     }
     return inside >= 0 ? .insideLive(inside) : .untraced
+  }
+
+  /// What a sync of `[address, last]` finds: `bucket_find_contain()` (kernel/dma/debug.c), the
+  /// live entry of the device whose DMA range holds the whole range (the lowest such), else why not.
+  enum SyncLookup {
+    case found(Int32)
+    /// Live entries overlap the range but none holds all of it (the first of them).
+    case pastEnd(Int32)
+    /// The device released this address, and nothing mapped it again.
+    case released(Released)
+    /// No traced event touched it: mapped before tracing started (or lost). Not reported.
+    case untraced
+  }
+
+  /// The live entry a `dma_sync_*` of `(device, [address, last])` finds.
+  func findContaining(device: Int32, address: UInt64, last: UInt64) -> SyncLookup {
+    if let id = byAddress[device, address], entries[Int(id)].size > 0,
+      last - address <= entries[Int(id)].size - 1
+    {
+      return .found(id)
+    }
+    var holder: Int32 = -1
+    var overlap: Int32 = -1
+    if let index = indexOf(device) {
+      index.forEachOverlap(start: address, last: last) { slot in
+        let id = index.ids[Int(slot)]
+        if index.starts[Int(slot)] <= address, index.lasts[Int(slot)] >= last {
+          if holder < 0 || entries[Int(id)].dmaAddress < entries[Int(holder)].dmaAddress { holder = id }
+        } else if overlap < 0 {
+          overlap = id
+        }
+      }
+    }
+    if holder >= 0 { return .found(holder) }
+    if overlap >= 0 { return .pastEnd(overlap) }
+    if let r = released[device, address] { return .released(releasedValues[Int(r)]) }
+    return .untraced
   }
 
   /// A live sg list of `device` one of whose entries covers physical address `phys`.

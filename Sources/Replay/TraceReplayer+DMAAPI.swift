@@ -121,6 +121,100 @@ extension TraceReplayer {
     }
   }
 
+  /// `check_sync()` (kernel/dma/debug.c) for a `dma:dma_sync_*` event: the
+  /// live entry of the device that holds the synced range
+  /// (`bucket_find_contain()`), then the direction checks, which a
+  /// bidirectional entry skips (`goto out`, before the sg count check too).
+  /// An sg sync is checked at its first entry (the kernel checks each, with
+  /// the same entry count), against the list that entry starts or lies in.
+  /// A range no traced map holds is a report only when the trace shows why:
+  /// the device released the address before (a sync after the unmap), or a
+  /// live mapping holds only part of it; otherwise the map predates the
+  /// trace, and it is only counted.
+  func dmaAPISync(device d: Int32) {
+    let t = pre.type
+    guard d >= 0, let r = ranges.first, r.size > 0, r.address != .max else { return }
+    let toCPU = t == .dmaSyncSingleForCPU || t == .dmaSyncSGForCPU
+    let sg = t == .dmaSyncSGForCPU || t == .dmaSyncSGForDevice
+    let (last, o) = r.address.addingReportingOverflow(r.size - 1)
+    guard !o else { return }
+    dmaAPI.syncs += 1
+    func report(_ problem: DMAAPISyncProblem, address: UInt64, entry: DMAAPIAccounting.Entry?, verdict: String?) {
+      let name = deviceNames[Int(d)]
+      var finding = Finding.dmaAPICheckSync(
+        problem, driver: driverName(d), device: name, dmaAddress: address, frames: t.checkSyncFrames)
+      finding.iova = IOVA(r.address)
+      finding.domain = name
+      finding.device = name
+      finding.details.append(Detail("accounting", .string(Accounting.dmaAPI.name)))
+      if let e = entry {
+        if let p = dmaAPI.physIndex.firstStart(of: e) {
+          finding.phys = PhysicalAddress(p)
+          finding.pfn = PFN(p >> shift)
+        }
+        finding.details += [
+          Detail("dma map line", .int(Int64(e.line))), Detail("dma map ts", .string(e.ts.description)),
+          Detail("dma map event", .string(e.event.name)),
+        ]
+      }
+      finding.details += [
+        Detail("dma sync line", .int(Int64(lineNumber))), Detail("dma sync ts", .string(pre.ts.description)),
+      ]
+      if let v = verdict { finding.details.append(Detail("verdict", .string(v))) }
+      if let l = lostEventsDetail() { finding.details.append(l) }
+      let driver = deviceDriver[Int(d)]
+      send(
+        finding,
+        caller: siteFrame(attributedTo: driver.isEmpty ? name : driver, module: driver.isEmpty ? nil : driver))
+    }
+    switch dmaAPI.findContaining(device: d, address: r.address, last: last) {
+    case .untraced:
+      dmaAPI.unmatchedSyncs += 1
+    case .released(let rel):
+      report(
+        .notAllocated(size: r.size), address: r.address, entry: nil,
+        verdict:
+          "sync after the unmap: \(t.name) of an address this device released with \(rel.event.name) at line "
+          + "\(rel.line) (ts \(rel.ts)), and no map came between")
+    case .pastEnd(let id):
+      let e = dmaAPI.entries[Int(id)]
+      report(
+        .notAllocated(size: r.size), address: r.address, entry: e,
+        verdict:
+          "sync outside the mapping: \(r.address.hexAlt) + \(r.size) reaches past the live \(e.event.name) of "
+          + "\(e.dmaAddress.hexAlt) (size \(e.size)) at line \(e.line)")
+    case .found(let id):
+      let e = dmaAPI.entries[Int(id)]
+      let dir = fields.dma.dir
+      // check_sync() stops here for a bidirectional entry.
+      guard e.dir != 0, dir >= 0, e.dir >= 0 else { return }
+      let mapped = DMADirection(kernelValue: UInt64(e.dir))
+      let synced = DMADirection(kernelValue: UInt64(dir))
+      if let mapped, let synced {
+        if dir != e.dir {
+          report(
+            .differentDirection(entrySize: e.size, mappedWith: mapped, syncedWith: synced), address: r.address,
+            entry: e, verdict: nil)
+        }
+        // DMA_TO_DEVICE is 1, DMA_FROM_DEVICE 2 (enum dma_data_direction).
+        if toCPU && e.dir != 2 && dir != 1 {
+          report(
+            .readOnlyForCPU(entrySize: e.size, mappedWith: mapped, syncedWith: synced), address: r.address,
+            entry: e, verdict: nil)
+        }
+        if !toCPU && e.dir != 1 && dir != 2 {
+          report(
+            .writeOnlyToDevice(entrySize: e.size, mappedWith: mapped, syncedWith: synced), address: r.address,
+            entry: e, verdict: nil)
+        }
+      }
+      if sg, e.type == .scatterGather, e.nents > 0, ranges.count != e.nents, ranges.count < TraceLineParser.maxRanges {
+        report(
+          .sgDifferentCount(mapCount: e.nents, syncCount: ranges.count), address: e.dmaAddress, entry: e, verdict: nil)
+      }
+    }
+  }
+
   /// The driver of a device for `dev_driver_string()`: the one a fault named, if any.
   func driverName(_ d: Int32) -> String {
     guard d >= 0, Int(d) < deviceDriver.count else { return "(unknown driver)" }

@@ -419,8 +419,11 @@ package final class TraceReplayer {
         handleDMAMap(cpu)
       } else if pre.type.isDMARelease {
         handleDMARelease(cpu)
+      } else if pre.type.isDMASync {
+        // The sync events map and unmap nothing; check_sync() checks them.
+        dmaAPISync(device: device(fields.devStart, fields.devEnd))
       } else {
-        // dma_map_sg_err, dma_alloc_sgt_err and the sync events map and unmap nothing.
+        // dma_map_sg_err and dma_alloc_sgt_err map and unmap nothing.
         _ = device(fields.devStart, fields.devEnd)
       }
     }

@@ -231,7 +231,7 @@ import Testing
 
   // MARK: - Whole outputs
 
-  @Test(arguments: ["dma-6.18-freed-while-dma-mapped", "dma-api-unmap-checks"])
+  @Test(arguments: ["dma-6.18-freed-while-dma-mapped", "dma-api-unmap-checks", "dma-api-sync-checks"])
   func goldenOutput(name: String) throws {
     for json in [false, true] {
       let out = try Self.output(name, json: json)
