@@ -67,6 +67,7 @@ extension TraceReplayer {
       let e = dmaAPI.entries[Int(id)]
       address = e.dmaAddress
       var problems: [DMAAPIUnmapProblem] = []
+      var differentEntries: [Int] = []
       if let s = unmapSize, s != e.size { problems.append(.differentSize(mapSize: e.size, unmapSize: s)) }
       if type != e.type {
         problems.append(.wrongFunction(size: unmapSize ?? e.size, mappedAs: e.type, unmappedAs: type))
@@ -74,6 +75,7 @@ extension TraceReplayer {
       if t == .dmaUnmapSG, fields.dma.hasPhysAddrs {
         let count = Int(clamping: fields.dma.fullNents >= 0 ? fields.dma.fullNents : Int64(physAddrs.count))
         if count != e.nents { problems.append(.sgDifferentCount(mapCount: e.nents, unmapCount: count)) }
+        differentEntries = sgEntriesDiffering(mapped: e, unmapCount: count)
       }
       let dir = fields.dma.dir
       if dir >= 0, e.dir >= 0, dir != e.dir {
@@ -88,6 +90,17 @@ extension TraceReplayer {
           start, dmaAPI.physIndex.lasts[Int(s)], trailEvent(a: address, b: unmapSize ?? e.size, c: start, device: d))
       }
       for p in problems { reportCheckUnmap(p, device: d, address: address, entry: e, verdict: nil) }
+      if let k = differentEntries.first {
+        // debug_dma_unmap_sg() runs check_unmap() on each entry of the list it is
+        // given: an entry that is not the mapped list's has no dma_debug_entry.
+        reportCheckUnmap(
+          .notAllocated(size: 0), device: d, address: address, entry: e,
+          verdict:
+            "sg list unmapped with a different list than was mapped: \(differentEntries.count) of its "
+            + "\(physAddrs.count) entries differ; entry \(k) is phys \(physAddrs[k].hexAlt), where the "
+            + "\(e.nents)-entry list dma_map_sg mapped at line \(e.line) has \(e.sgPhys[k].hexAlt); the device "
+            + "address printed is that list's")
+      }
       dmaAPI.release(id, line: lineNumber, ts: pre.ts, event: t)
     case .missed(.untraced):
       if t == .dmaUnmapSG, fields.dma.hasPhysAddrs, let id = dmaAPI.liveSG(device: d, containing: address) {
@@ -213,6 +226,17 @@ extension TraceReplayer {
           .sgDifferentCount(mapCount: e.nents, syncCount: ranges.count), address: e.dmaAddress, entry: e, verdict: nil)
       }
     }
+  }
+
+  /// The entries of a `dma_unmap_sg` list whose `sg_phys()` differs from the
+  /// mapped list's at the same index, when both lists were traced whole (no
+  /// `[TRUNCATED]`) with the same length (a different length is the entry
+  /// count check's).
+  func sgEntriesDiffering(mapped e: DMAAPIAccounting.Entry, unmapCount: Int) -> [Int] {
+    guard !fields.dma.truncated, e.sgPhys.count == e.nents, physAddrs.count == unmapCount,
+      physAddrs.count == e.sgPhys.count
+    else { return [] }
+    return physAddrs.indices.filter { physAddrs[$0] != e.sgPhys[$0] }
   }
 
   /// The driver of a device for `dev_driver_string()`: the one a fault named, if any.
