@@ -320,7 +320,7 @@ extension TraceReplayer {
     if let line = flushes.flushed(fields.iova, after: r.unmapLine), line < lineNumber {
       return "; the IOTLB was flushed after the unmap (intel_iommu:cache_tag_flush_* at line \(line))"
     }
-    if let us, us <= Self.flushQueueTimeoutMicroseconds {
+    if let us, us < Self.flushQueueTimeoutMicroseconds {
       return "; no IOTLB flush of the address yet (no intel_iommu:cache_tag_flush_range covering it, no "
         + "cache_tag_flush_all): inside the 10 ms flush-queue window a lazy unmap still waits for its flush"
     }
@@ -331,6 +331,7 @@ extension TraceReplayer {
 
   /// `IOVA_FQ_TIMEOUT` (drivers/iommu/dma-iommu.c): how long a lazy unmap's
   /// IOVA waits in the flush queue before the IOTLB flush, in microseconds.
+  /// The window is `[0, 10 ms)`: an event exactly 10 ms after the unmap is outside it.
   static let flushQueueTimeoutMicroseconds: UInt64 = 10_000
 
   /// What the trace shows of a fault after an unmap: the device kept using
@@ -355,12 +356,12 @@ extension TraceReplayer {
     let window = Self.flushQueueTimeoutMicroseconds
     if let realloc = trail.events(pfn).first(where: {
       $0.type == .mmPageAlloc && $0.line > r.unmapLine && $0.line < lineNumber
-    }), let after = r.unmapTS.microseconds(until: realloc.ts), after <= window {
+    }), let after = r.unmapTS.microseconds(until: realloc.ts), after < window {
       v +=
         "; page reused inside the lazy flush-queue window: allocated again at line \(realloc.line), \(after) us "
         + "after the unmap (IOVA_FQ_TIMEOUT is 10 ms): with iommu.strict=0 a stale IOTLB entry would have let "
         + "the device reach the new owner's data without a fault"
-    } else if let us, us <= window {
+    } else if let us, us < window {
       v +=
         "; inside the 10 ms lazy flush-queue window (IOVA_FQ_TIMEOUT): with iommu.strict=0 a stale IOTLB "
         + "entry could have translated it without a fault"
