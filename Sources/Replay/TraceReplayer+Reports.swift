@@ -204,21 +204,30 @@ extension TraceReplayer {
   func pageVerdict(_ kind: ReportKind, _ hit: PageHit) -> String? {
     var who = "a device"
     var mappedAt = ""
+    var mapLine = 0
     if hit.dmaEntry >= 0 {
       let e = dmaAPI.entries[Int(hit.dmaEntry)]
       who = deviceNames[Int(e.device)]
       mappedAt = " (\(e.event.name) at line \(e.line), ts \(e.ts))"
+      mapLine = e.line
     } else if hit.owner >= 0 {
       let m = mappings[Int(hit.owner)]
       who = spaceDevice(m.space) ?? "address space \(spaceName(m.space))"
       mappedAt = " (map at line \(m.line), ts \(m.ts))"
+      mapLine = m.line
     }
     if kind == .freedWhileMapped {
       return "driver freed the page before unmapping it: \(who) still maps it\(mappedAt) and no unmap of it "
         + "came before this free"
     }
-    return "page allocated again while still mapped: \(who) can still reach it\(mappedAt); the unmap never "
-      + "came before the page's earlier free"
+    // The free that sent the page back to the allocator, when the page's history holds it: the
+    // trace may not (a free in lost events, or a page of a larger block's free).
+    let free = trail.events(hit.pfn).last {
+      ($0.type == .mmPageFree || $0.type == .mmPageFreeBatched) && $0.line > mapLine && $0.line < lineNumber
+    }
+    return "page allocated again while still mapped: \(who) can still reach it\(mappedAt); no unmap of it "
+      + "came before this allocation, so the page was freed while still mapped"
+      + (free.map { " (\($0.type.name) at line \($0.line))" } ?? " (its free is not in the page's traced history)")
   }
 
   // MARK: - address-overflow, unmap-larger-than-requested
