@@ -270,6 +270,8 @@ package final class TraceReplayer {
     s.dmaAPIMapsWithoutPhys = dmaAPI.mapsWithoutPhys
     s.dmaAPIUnmaps = dmaAPI.unmaps
     s.dmaAPIUnmatchedUnmaps = dmaAPI.unmatchedUnmaps
+    s.dmaAPISyncs = dmaAPI.syncs
+    s.dmaAPIUnmatchedSyncs = dmaAPI.unmatchedSyncs
     s.dmaAPIRemapsOverLive = dmaAPI.remapsOverLive
     s.dmaAPILiveMappings = dmaAPI.liveCount
     s.dmaAPILivePages = dmaAPI.livePages
