@@ -38,6 +38,8 @@
   /// thread's `CarrierPool` across schedules. The thread's own stack is a
   /// carrier too (`CarrierPool.home`).
   final class Carrier {
+    /// Whether a schedule's carriers all run on the thread that runs it.
+    static let sharesThread = true
     fileprivate let context = UnsafeMutablePointer<ucontext_t>.allocate(capacity: 1)
     /// The Swift runtime's record of this carrier's dynamic exclusivity
     /// accesses while another carrier runs (two words, zero at first).
@@ -123,6 +125,8 @@
   /// ThreadSanitizer, which does not follow them): each carrier is a thread,
   /// and a switch hands a semaphore from one to the next.
   final class Carrier: @unchecked Sendable {
+    /// Whether a schedule's carriers all run on the thread that runs it.
+    static let sharesThread = false
     private let baton = DispatchSemaphore(value: 0)
     /// What a pool carrier runs when switched to (set by `CarrierPool.take`'s caller).
     var work: ((Carrier) -> Void)?

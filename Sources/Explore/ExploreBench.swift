@@ -1,5 +1,6 @@
 import FixtureLanguage
 import FixtureRunner
+import Foundation
 
 /// `iommusan bench --explore`: what a schedule costs against a plain run of
 /// the same fixture, and how fast a whole search goes, measured in one run.
@@ -37,13 +38,15 @@ package struct ExploreBenchFigures: Sendable {
   package var bounded: Search
   /// The median of `runs` plain runs (`iommusan run`), in seconds.
   package var plainSeconds: Double
-  /// The median of as many replays of the empty schedule, in seconds.
+  /// The median of as many replays of the empty schedule, in seconds (measured as `cost` says).
   package var scheduleSeconds: Double
+  /// The median of as many plain runs, alternated with the replays, measured as they are (`cost`).
+  package var plainCostSeconds: Double
 
   /// The default search's time per schedule run over a plain run's: what one schedule costs.
   package var searchRatio: Double { search.ratio }
   /// One replayed schedule (`run --schedule`, nothing shared) over a plain run.
-  package var replayRatio: Double { scheduleSeconds / max(plainSeconds, 1e-9) }
+  package var replayRatio: Double { scheduleSeconds / max(plainCostSeconds, 1e-9) }
 
   /// Measures one fixture (`measure(_:runs:repeats:)` of one).
   package static func measure(_ parsed: ParsedFixture, runs: Int = 21, repeats: Int = 9) -> ExploreBenchFigures {
@@ -61,15 +64,25 @@ package struct ExploreBenchFigures: Sendable {
     func seconds(_ d: Duration) -> Double {
       Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
+    /// The time `body` takes for the ratios: the calling thread's CPU time
+    /// where a schedule runs on that thread alone (user-level carriers),
+    /// which leaves out the time other processes hold the cores; else wall time.
+    func cost(_ body: () -> Void) -> Double {
+      guard Carrier.sharesThread else { return seconds(clock.measure(body)) }
+      let start = threadCPUSeconds()
+      body()
+      return threadCPUSeconds() - start
+    }
     func median(_ xs: [Double]) -> Double { xs.isEmpty ? 0 : xs.sorted()[xs.count / 2] }
     // Alternated, so that both see the same machine load.
     var plain = Array(repeating: [Double](), count: fixtures.count)
     var replay = plain
+    var plainCost = plain
     for _ in 0..<max(runs, 1) {
       for (f, parsed) in fixtures.enumerated() {
         plain[f].append(seconds(clock.measure { _ = FixtureRunner.run(parsed: parsed) }))
-        replay[f].append(
-          seconds(clock.measure { _ = Explorer.replay(parsed, schedule: Schedule(), options: RunOptions()) }))
+        plainCost[f].append(cost { _ = FixtureRunner.run(parsed: parsed) })
+        replay[f].append(cost { _ = Explorer.replay(parsed, schedule: Schedule(), options: RunOptions()) })
       }
     }
     let kinds: [(inout ExploreOptions) -> Void] = [
@@ -100,15 +113,17 @@ package struct ExploreBenchFigures: Sendable {
         for k in kinds.indices {
           let n = max(samples[f][k].started, 1)
           func batch() -> Double {
-            seconds(clock.measure { for _ in 0..<n { _ = FixtureRunner.run(parsed: parsed) } }) / Double(n)
+            cost { for _ in 0..<n { _ = FixtureRunner.run(parsed: parsed) } } / Double(n)
           }
           let options = samples[f][k].options
           let first = batch()
           var result: ExploreResult?
-          let t = seconds(clock.measure { result = Explorer.explore(parsed, options: options) })
+          let start = clock.now
+          let t = cost { result = Explorer.explore(parsed, options: options) }
+          let wall = seconds(clock.now - start)
           let around = (first + batch()) / 2
           samples[f][k].result = result
-          samples[f][k].times.append(t)
+          samples[f][k].times.append(wall)
           samples[f][k].batches.append(around)
           samples[f][k].ratios.append(t / Double(n) / max(around, 1e-9))
         }
@@ -124,7 +139,14 @@ package struct ExploreBenchFigures: Sendable {
       }
       return ExploreBenchFigures(
         file: fixtures[f].file, search: searches[0], sleepSets: searches[1], noPOR: searches[2], bounded: searches[3],
-        plainSeconds: median(plain[f]), scheduleSeconds: median(replay[f]))
+        plainSeconds: median(plain[f]), scheduleSeconds: median(replay[f]), plainCostSeconds: median(plainCost[f]))
     }
   }
+}
+
+/// The calling thread's CPU time so far, in seconds.
+private func threadCPUSeconds() -> Double {
+  var t = timespec()
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+  return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
 }

@@ -285,7 +285,20 @@ private struct Search {
     if options.seed != nil || dpor, best.preemptions > 0, let fewer = fewestPreemptions(key, below: best.preemptions) {
       best = fewer
     }
+    if options.seed != nil { best = shortest(best, key: key) }
     return (best.schedule, best.preemptions)
+  }
+
+  /// PCT's schedule cut to its shortest prefix that still shows `key` with
+  /// no more preemptions (the default goes on after it): a random run makes
+  /// free switches after a task ended that the report does not need.
+  func shortest(_ outcome: ScheduleOutcome, key: String) -> ScheduleOutcome {
+    let choices = outcome.schedule.choices
+    for length in 0..<choices.count {
+      let trial = ScheduleRun.run(parsed, options: runOptions, policy: .prefix(Array(choices.prefix(length))))
+      if trial.result.summary.siteKeys.contains(key), trial.preemptions <= outcome.preemptions { return trial }
+    }
+    return outcome
   }
 
   /// The first schedule, fewest preemptions first, below `bound` preemptions

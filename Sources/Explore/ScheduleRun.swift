@@ -165,6 +165,8 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
   private var priorities: [String: Int] = [:]
   private var lowest = 0
   private let recorder: FootprintRecorder?
+  /// The tasks of a group that all waited for names (the first then ran on).
+  private var deadlock: Diagnostic?
   /// The task waiting in `drainRequests` for the task it runs.
   private var drainer: Int?
   /// The tasks `drainRequests` ran since the last point.
@@ -211,7 +213,8 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
       run.runAll()
       let checks = run.evaluate()
       let symbols = session.driverSymbols
-      let result = session.finish()
+      var result = session.finish()
+      if let deadlock = run.deadlock { result.diagnostics.insert(deadlock, at: 0) }
       run.session = nil
       var outcome = ScheduleOutcome(
         points: run.points, result: result, checks: checks, mismatch: run.mismatch, driverSymbols: symbols,
@@ -414,7 +417,17 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     var enabled = tasks.indices.filter { !tasks[$0].finished && !waits($0) }
     // Every unfinished task waits for a name no task binds now: the first
     // runs, and its statement fails as a use of an unbound name.
-    if enabled.isEmpty { enabled = tasks.indices.filter { !tasks[$0].finished } }
+    if enabled.isEmpty {
+      enabled = tasks.indices.filter { !tasks[$0].finished }
+      if deadlock == nil, let t = enabled.first, let i = tasks[t].currentStatement {
+        let waits = enabled.compactMap { k in waitingFor(k).map { "'\(tasks[k].name)' for '\($0)'" } }
+        deadlock = Diagnostic(
+          file: session.parsed.file, location: session.parsed.statements[i].location,
+          message:
+            "every task of the group waits for a name another of its tasks binds later (\(waits.joined(separator: ", "))): '\(tasks[t].name)' runs on, and its statement finds the name unbound"
+        )
+      }
+    }
     // A task that waits cannot go on: choosing another is no preemption.
     let current = proposed.flatMap { enabled.contains($0) ? $0 : nil }
     let names = enabled.map { tasks[$0].name }
@@ -452,16 +465,21 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
   /// Whether task `t` waits at the start of a statement that uses a name
   /// another unfinished task of the group binds and that is not bound yet
   /// (FixtureLanguage.md: its step is not enabled until the name is bound).
-  private func waits(_ t: Int) -> Bool {
+  private func waits(_ t: Int) -> Bool { waitingFor(t) != nil }
+
+  /// The name task `t` waits for (`waits`), if any.
+  private func waitingFor(_ t: Int) -> String? {
     let task = tasks[t]
-    guard !task.started else { return false }
+    guard !task.started else { return nil }
     var failed: NameReference?
-    guard let statement = task.cursor.statement(failed: &failed) else { return false }
-    var waiting = false
+    guard let statement = task.cursor.statement(failed: &failed) else { return nil }
+    var waiting: String?
     _ = statement.operation.mappingNames { ref in
-      if !waiting, !session.isBound(ref.name) {
+      if waiting == nil, !session.isBound(ref.name) {
         let base = NameIndex.base(of: ref.name)
-        waiting = tasks.indices.contains { $0 != t && !tasks[$0].finished && tasks[$0].binds.contains(base) }
+        if tasks.indices.contains(where: { $0 != t && !tasks[$0].finished && tasks[$0].binds.contains(base) }) {
+          waiting = ref.name
+        }
       }
       return ref
     }

@@ -190,12 +190,15 @@ extension ParserState {
     }
     var rest = Array(words.dropFirst())
     var alone = false
-    if rest.count > 2, let last = rest.last, last.string == nil, text(last) == "alone" {
+    // `alone` after the kind, wherever among the filters it is written.
+    if rest.count > 2,
+      let k = rest.indices.dropFirst(2).first(where: { rest[$0].string == nil && text(rest[$0]) == "alone" })
+    {
       alone = true
-      rest.removeLast()
+      rest.remove(at: k)
     }
     guard !rest.isEmpty else {
-      error("'expect schedules=' checks 'report KIND [filters] [alone]' or 'no-report'", at: head)
+      error("'expect schedules=' checks 'report KIND [filters] [count=N] [alone]' or 'no-report'", at: head)
       return
     }
     guard let kind = parseExpectationKind(rest) else { return }
@@ -206,6 +209,11 @@ extension ParserState {
       // `count=N` on a schedules line counts schedules, not reports.
       count = want.count
       want.count = nil
+      if count == 0 {
+        let countWord = rest.first { $0.string == nil && text($0).hasPrefix("count=") } ?? head
+        error("'count=0' says the report is in no schedule: write 'schedules=none' instead", at: countWord)
+        return
+      }
       if count != nil, quantifier != .some {
         let countWord = rest.first { $0.string == nil && text($0).hasPrefix("count=") } ?? head
         error(
@@ -216,7 +224,7 @@ extension ParserState {
       check = .report(want, alone: alone)
     case .noReport: check = .noReport
     default:
-      error("'expect schedules=' checks 'report KIND [filters]' or 'no-report'", at: rest[0])
+      error("'expect schedules=' checks 'report KIND [filters] [count=N] [alone]' or 'no-report'", at: rest[0])
       return
     }
     scheduleExpectations.append(

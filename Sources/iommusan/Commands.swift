@@ -150,16 +150,13 @@ enum Commands {
           status = 2
         }
       } else {
-        result = FixtureRunner.run(path: file, options: options)
         // Task blocks run their default schedule: blocks in file order,
-        // except that a task waits for a name a later block binds. Read
-        // again only when the plain run met such a name.
-        if result.hasErrors, result.diagnostics.contains(where: { $0.message.hasPrefix("use of unbound name") }) {
-          let parsed = FixtureRunner.parse(path: file, options: options)
-          if parsed.hasTaskBlocks && !parsed.hasErrors {
-            result = Explorer.replay(parsed, schedule: Schedule(), options: options).0
-          }
-        }
+        // except that a task waits for a name a later block binds.
+        let parsed = FixtureRunner.parse(path: file, options: options)
+        result =
+          parsed.hasTaskBlocks && !parsed.hasErrors
+          ? Explorer.replay(parsed, schedule: Schedule(), options: options).0
+          : FixtureRunner.run(parsed: parsed, options: options)
       }
       progress.clear()
       html?.runs.append(HTMLRun(result, check: false))

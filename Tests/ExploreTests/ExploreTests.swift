@@ -114,6 +114,37 @@ func randomFixture(seed: UInt64) -> String {
   return text + "expect schedules=all no-report\nexpect schedules=some report dma-use-after-free\n"
 }
 
+/// Small random fixtures where tasks wait for each other's names and loop:
+/// `c` and `x[i]` (bound in a `repeat`) are bound in one random task and
+/// used in another, above or below, with two statements of the pool of
+/// `randomFixture`. Named `waiting SEED`.
+let waitingFixtures = [1, 2, 3, 4, 5, 6].map { "waiting \($0)" }
+
+func randomWaitingFixture(seed: UInt64) -> String {
+  var state = seed &* 0x9E37_79B9_7F4A_7C15 &+ 17
+  func next(_ n: Int) -> Int {
+    state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+    return Int((state >> 33) % UInt64(n))
+  }
+  var pool = ["dma_unmap ra", "free_pages a", "dma nic0 write ra value=1", "advance 10ms", "cpu_write b value=3"]
+  let taskCount = 2 + next(2)
+  var tasks = Array(repeating: [String](), count: taskCount)
+  let binder = next(taskCount)
+  let user = (binder + 1 + next(taskCount - 1)) % taskCount
+  tasks[binder].append("c = alloc_pages")
+  tasks[user].append("cpu_write c value=5")
+  tasks[user].append("repeat 2 as i\n    x[i] = alloc_pages\n  end")
+  tasks[binder].append("free_pages x[1]")
+  for _ in 0..<2 { tasks[next(taskCount)].append(pool.remove(at: next(pool.count))) }
+  var text = next(2) == 0 ? "cmdline \"iommu.strict=0\"\n" : ""
+  text += "iommu vtd0 model=vtd\ndevice nic0 iommu=vtd0\na = alloc_pages\nb = alloc_pages\n"
+  text += "ra = dma_map nic0 a size=4K dir=from-device\n"
+  for (k, t) in tasks.enumerated() {
+    text += "task t\(k) {\n" + t.map { "  \($0)\n" }.joined() + "}\n"
+  }
+  return text + "expect schedules=all no-report\nexpect schedules=some report dma-use-after-free\n"
+}
+
 @Suite struct ExploreSearchTests {
   /// The shards of a search cover it with no overlap: their schedules add up
   /// to the whole search's, and their findings to its findings.
@@ -219,11 +250,16 @@ func randomFixture(seed: UInt64) -> String {
   /// The partial-order reduction keeps every finding (kind and site) and
   /// every `expect schedules=` verdict of the search without it, in fewer
   /// schedules or as many.
-  @Test(arguments: exploreCorpus + ["Tests/ExploreTests/Fixtures/race-with-noise.fixture"] + randomFixtures)
+  @Test(
+    arguments: exploreCorpus + ["Tests/ExploreTests/Fixtures/race-with-noise.fixture"] + randomFixtures
+      + waitingFixtures)
   func reductionKeepsFindings(_ path: String) throws {
     let parsed =
       path.hasPrefix("random ")
-      ? FixtureParser.parse(text: randomFixture(seed: UInt64(path.dropFirst(7))!), file: path) : try parse(path)
+      ? FixtureParser.parse(text: randomFixture(seed: UInt64(path.dropFirst(7))!), file: path)
+      : path.hasPrefix("waiting ")
+        ? FixtureParser.parse(text: randomWaitingFixture(seed: UInt64(path.dropFirst(8))!), file: path)
+        : try parse(path)
     #expect(parsed.errors.isEmpty, "\(parsed.errors)")
     var options = ExploreOptions()
     options.all = true
@@ -293,6 +329,38 @@ func randomFixture(seed: UInt64) -> String {
     #expect(f.preemptions == 1)
     let (replayed, _) = Explorer.replay(parsed, schedule: f.schedule, options: RunOptions())
     #expect(replayed.reports.contains { $0.kind == .atsInvalidationTimeout })
+  }
+
+  /// PCT's finding is cut to its shortest prefix that still shows the
+  /// report: no free switch after a task ended is left at its end.
+  @Test func pctSchedulesAreShortest() throws {
+    let text = """
+      cmdline "iommu.strict=0"
+      iommu vtd0 model=vtd
+      device nic0 iommu=vtd0
+      task cpu {
+        repeat 3 as i
+          b[i] = alloc_pages
+          h[i] = dma_map nic0 b[i] size=4K dir=from-device
+        end
+        dma_unmap h[1]
+        free_pages b[1]
+        again = alloc_pages
+      }
+      task nic {
+        dma nic0 write h[1] value=2
+      }
+      task timer {
+        advance 10ms
+      }
+      """
+    let parsed = FixtureParser.parse(text: text, file: "p.fixture")
+    var options = ExploreOptions()
+    options.seed = 3
+    options.runs = 100
+    let f = try #require(Explorer.explore(parsed, options: options).findings.first)
+    #expect(f.schedule.description == "cpu:6,nic:1,cpu:1")
+    #expect(f.preemptions == 2)
   }
 
   /// Without a schedule, task blocks run one after the other in file order:
@@ -394,6 +462,21 @@ func randomFixture(seed: UInt64) -> String {
     #expect(Explorer.check(parsed, options: RunOptions()).passed)
   }
 
+  /// Blocks that each wait for a name the other binds later: a deadlock,
+  /// said as such (exit status 2), not only as an unbound name.
+  @Test func blocksWaitingForEachOtherAreAnError() {
+    let text =
+      "iommu vtd0 model=vtd\ntask a {\n  free_pages y\n  x = alloc_pages\n}\ntask b {\n  free_pages x\n  y = alloc_pages\n}\n"
+    let parsed = FixtureParser.parse(text: text, file: "d.fixture")
+    #expect(parsed.errors.isEmpty)
+    let (r, _) = Explorer.replay(parsed, schedule: Schedule(), options: RunOptions())
+    #expect(
+      r.diagnostics.first?.message
+        == "every task of the group waits for a name another of its tasks binds later ('a' for 'y', 'b' for 'x'): 'a' runs on, and its statement finds the name unbound"
+    )
+    #expect(r.exitStatus == 2)
+  }
+
   /// A task whose statement uses a name another task of its group binds
   /// waits for it: its step is not enabled (no error), and choosing it is
   /// a mismatch that names the tasks that can run.
@@ -465,6 +548,19 @@ func randomFixture(seed: UInt64) -> String {
       ])
     let bad = FixtureParser.parse(text: "expect schedules=all report dma-use-after-free count=2\n", file: "t.fixture")
     #expect(bad.errors.map(\.message).first?.contains("'schedules=all' takes none") == true)
+    let zero = FixtureParser.parse(text: "expect schedules=some report dma-use-after-free count=0\n", file: "t.fixture")
+    #expect(
+      zero.errors.map(\.message) == ["'count=0' says the report is in no schedule: write 'schedules=none' instead"])
+    // `alone` anywhere after the kind.
+    let alone = FixtureParser.parse(
+      text: "expect schedules=some report dma-use-after-free alone count=2\n", file: "t.fixture")
+    #expect(alone.errors.isEmpty, "\(alone.errors)")
+    #expect(alone.scheduleExpectations.first?.count == 2)
+    if case .report(_, let isAlone)? = alone.scheduleExpectations.first?.check {
+      #expect(isAlone)
+    } else {
+      Issue.record()
+    }
   }
 
   /// `check` of a concurrent fixture checks the per-statement `expect` lines

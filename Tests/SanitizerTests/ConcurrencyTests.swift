@@ -13,7 +13,12 @@ import Testing
   /// matched under its lock (run under ThreadSanitizer by .ci/run).
   @Test func syzkallerSymbolsFromManyThreads() {
     let names = (0..<64).map { "acme\($0)_alloc_pages_kmalloc_buf\($0)" }
-    let results = Mutex([String: String]())
+    // Under ThreadSanitizer, the module's pthread-based Mutex, which TSan sees.
+    #if IOMMUSAN_TSAN
+      let results = TSanMutex([String: String]())
+    #else
+      let results = Mutex([String: String]())
+    #endif
     DispatchQueue.concurrentPerform(iterations: 8) { t in
       for name in names.shuffled() {
         let symbol = SyzkallerTitle.symbol(name + "_t\(t)")
