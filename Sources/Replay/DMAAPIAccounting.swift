@@ -213,6 +213,11 @@ final class DMAAPIAccounting {
     return .untraced
   }
 
+  /// The last release of `(device, address)` the history holds, if nothing mapped it since.
+  func released(device: Int32, address: UInt64) -> Released? {
+    released[device, address].map { releasedValues[Int($0)] }
+  }
+
   /// A live sg list of `device` one of whose entries covers physical address `phys`.
   func liveSG(device: Int32, containing phys: UInt64) -> Int32? {
     var found: Int32?

@@ -161,7 +161,9 @@ extension TraceReplayer {
         finding.details.append(Detail("dma map event", .string(e.event.name)))
       }
     }
-    if let why = accountingsDiffer(accounting) { finding.details.append(Detail("accountings differ", .string(why))) }
+    if let why = accountingsDiffer(accounting, hit) {
+      finding.details.append(Detail("accountings differ", .string(why)))
+    }
     let isFree = kind == .freedWhileMapped
     finding.details.append(Detail(isFree ? "free line" : "alloc line", .int(Int64(lineNumber))))
     finding.details.append(Detail(isFree ? "free ts" : "alloc ts", .string(pre.ts.description)))
@@ -186,17 +188,36 @@ extension TraceReplayer {
 
   /// Why one accounting sees a page mapped and the other does not, when the
   /// trace has the events of both.
-  func accountingsDiffer(_ a: Accounting) -> String? {
+  func accountingsDiffer(_ a: Accounting, _ hit: PageHit) -> String? {
     guard eventCounts[TraceEventType.map.rawValue] > 0, dmaAPI.maps > dmaAPI.mapsWithoutPhys else { return nil }
     switch a {
     case .both: return nil
     case .iommu:
+      if let released = dmaReleaseOfIOMMUMapping(hit) { return released }
       return "no live dma: map event covers this page: mapped through iommu_map() directly (VFIO, a GPU "
         + "driver), by a dma event without a physical address (dma_alloc from 6.13), or its dma map predates the trace"
     case .dmaAPI:
       return "no live iommu:map covers this page: the device is behind dma-direct, swiotlb or an identity "
         + "domain (iommu=pt), or its IOMMU map predates the trace"
     }
+  }
+
+  /// The IOMMU mapping of an IOMMU-only page hit was made by a `dma:` map
+  /// event that the DMA API has since released, but no `iommu:unmap`
+  /// removed it: the IOMMU unmap's event was lost, or the unmap failed
+  /// (`__iommu_dma_unmap()` WARNs when `iommu_unmap_fast()` unmaps less).
+  func dmaReleaseOfIOMMUMapping(_ hit: PageHit) -> String? {
+    guard hit.owner >= 0 else { return nil }
+    let m = mappings[Int(hit.owner)]
+    guard m.dmaLine > 0 else { return nil }
+    var release = ""
+    let space = spaces[Int(m.space)]
+    if space.kind == .device, let r = dmaAPI.released(device: space.device, address: m.iova), r.line > m.dmaLine {
+      release = " by \(r.event.name) at line \(r.line) (ts \(r.ts))"
+    }
+    return "the DMA API released this page's mapping (\(m.dmaType.name) at line \(m.dmaLine))\(release), but no "
+      + "iommu:unmap of iova \(m.iova.hexAlt) followed: the unmap event was lost, or the IOMMU unmap failed; "
+      + "the IOMMU can still translate it"
   }
 
   /// What the trace shows happened: the driver freed (or the allocator handed
@@ -215,6 +236,9 @@ extension TraceReplayer {
       who = spaceDevice(m.space) ?? "address space \(spaceName(m.space))"
       mappedAt = " (map at line \(m.line), ts \(m.ts))"
       mapLine = m.line
+    }
+    if kind == .freedWhileMapped, hit.dmaEntry < 0, hit.owner >= 0, let why = dmaReleaseOfIOMMUMapping(hit) {
+      return "page freed while the IOMMU still maps it: \(who)\(mappedAt); " + why
     }
     if kind == .freedWhileMapped {
       return "driver freed the page before unmapping it: \(who) still maps it\(mappedAt) and no unmap of it "
