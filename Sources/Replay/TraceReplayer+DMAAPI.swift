@@ -62,6 +62,16 @@ extension TraceReplayer {
       lookup = dmaAPI.find(device: d, address: r.address)
     }
     dmaAPI.unmaps += 1
+    if address == .max, t != .dmaUnmapSG {
+      // DMA_MAPPING_ERROR (~(dma_addr_t)0): check_unmap()'s "invalid DMA memory address", which no
+      // mapping can hold. A failed dma_map_* traces this address too, and debug_dma_map_*() skips it.
+      reportCheckUnmap(
+        .invalidAddress(size: unmapSize ?? 0), device: d, address: address, entry: nil,
+        verdict:
+          "unmap of DMA_MAPPING_ERROR: the driver released the error value a failed map returned "
+          + "(dma_mapping_error() was not checked)")
+      return
+    }
     switch lookup {
     case .found(let id):
       let e = dmaAPI.entries[Int(id)]
