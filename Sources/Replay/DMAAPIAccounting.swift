@@ -347,6 +347,18 @@ final class DMAAPIAccounting {
     return out
   }
 
+  /// The live entries that cover page `pfn`, oldest map first (bounded: at most 64).
+  func entries(coveringPage pfn: UInt64) -> [Int32] {
+    guard !physIndex.isEmpty else { return [] }
+    var ids: [Int32] = []
+    let mask = (UInt64(1) << shift) - 1
+    physIndex.forEachOverlap(start: pfn << shift, last: (pfn << shift) | mask) { slot in
+      let id = physIndex.ids[Int(slot)]
+      if ids.count < 64, !ids.contains(id) { ids.append(id) }
+    }
+    return ids.sorted { entries[Int($0)].line < entries[Int($1)].line }
+  }
+
   /// Pages the live entries cover (for the summary).
   var livePages: Int {
     var n: UInt64 = 0

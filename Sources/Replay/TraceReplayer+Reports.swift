@@ -160,6 +160,20 @@ extension TraceReplayer {
         finding.details.append(Detail("dma map ts", .string(e.ts.description)))
         finding.details.append(Detail("dma map event", .string(e.event.name)))
       }
+      if hit.dmaCount > 1 {
+        // The page's other live DMA-API mappings: the same page mapped by several devices (or twice).
+        let others = dmaAPI.entries(coveringPage: pfn).filter { $0 != hit.dmaEntry }
+        let shown = others.prefix(4).map { id -> String in
+          let o = dmaAPI.entries[Int(id)]
+          return "\(deviceNames[Int(o.device)]) (\(o.event.name) at line \(o.line))"
+        }
+        if !shown.isEmpty {
+          finding.details.append(
+            Detail(
+              "also mapped by",
+              .string(shown.joined(separator: ", ") + (others.count > 4 ? ", and \(others.count - 4) more" : ""))))
+        }
+      }
     }
     if let why = accountingsDiffer(accounting, hit) {
       finding.details.append(Detail("accountings differ", .string(why)))
