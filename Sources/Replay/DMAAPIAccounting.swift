@@ -30,6 +30,9 @@ final class DMAAPIAccounting {
     /// Slots in `physIndex` (the pages it covers) and `dmaIndex`.
     var physSlots: [Int32] = []
     var dmaSlot: Int32 = -1
+    /// The next older live entry at the same device and address: debug.c's hash
+    /// bucket keeps both (dma-direct maps one buffer twice at one address).
+    var older: Int32 = -1
     var live = true
   }
 
@@ -97,23 +100,24 @@ final class DMAAPIAccounting {
   var isEmpty: Bool { liveCount == 0 }
 
   /// Records a mapping with the physical ranges `[start, last]` it covers;
-  /// returns its id. A live entry at the same device and address is dropped
-  /// first (its unmap was lost, or the driver leaked it), and counted.
+  /// returns its id. A live entry at the same device and address stays, as
+  /// `hash_bucket_add()` keeps both (counted: the same buffer mapped twice, as
+  /// dma-direct does at one address, or a lost unmap); an sg list over a live
+  /// list at the same first entry replaces it.
   @discardableResult
   func map(_ e: Entry, phys: [(start: UInt64, last: UInt64)]) -> Int32 {
     maps += 1
     if phys.isEmpty { mapsWithoutPhys += 1 }
     let key = Key(device: e.device, address: e.dmaAddress)
-    if let old = byAddress[key.device, key.address] {
-      remapsOverLive += 1
-      drop(old)
-    }
     if e.type == .scatterGather, let first = e.sgPhys.first, let old = sgByPhys[e.device, first] {
       remapsOverLive += 1
       drop(old)
     }
+    let older = byAddress[key.device, key.address] ?? -1
+    if older >= 0 { remapsOverLive += 1 }
     forget(key)
     var entry = e
+    entry.older = older
     let id: Int32
     if let f = freeEntries.popLast() {
       id = f
@@ -150,10 +154,27 @@ final class DMAAPIAccounting {
     case missed(Miss)
   }
 
-  /// The live entry an unmap of `(device, address)` finds (`bucket_find_exact()`).
-  func find(device: Int32, address: UInt64) -> Lookup {
+  /// The live entry an unmap of `(device, address)` finds (`bucket_find_exact()`): of
+  /// several at that address, the one matching most of size and direction, the oldest of
+  /// equals (the bucket's list is in map order, and only a better match replaces the first).
+  func find(device: Int32, address: UInt64, size: UInt64? = nil, dir: Int8 = -1) -> Lookup {
     let key = Key(device: device, address: address)
-    if let id = byAddress[device, address] { return .found(id) }
+    if var id = byAddress[device, address] {
+      var best = id
+      var bestLevel = -1
+      var steps = 0
+      while id >= 0, steps < 4096 {
+        let e = entries[Int(id)]
+        let level = (size.map { $0 == e.size } ?? true ? 1 : 0) + (dir < 0 || dir == e.dir ? 1 : 0)
+        if level >= bestLevel {
+          best = id
+          bestLevel = level
+        }
+        id = e.older
+        steps += 1
+      }
+      return .found(best)
+    }
     return .missed(miss(key))
   }
 
@@ -286,11 +307,31 @@ final class DMAAPIAccounting {
       }
     }
     let key = Key(device: e.device, address: e.dmaAddress)
-    if byAddress[key.device, key.address] == id { byAddress.remove(device: key.device, address: key.address) }
+    if let head = byAddress[key.device, key.address] {
+      if head == id {
+        if e.older >= 0 {
+          byAddress.set(device: key.device, address: key.address, e.older)
+        } else {
+          byAddress.remove(device: key.device, address: key.address)
+        }
+      } else {
+        var p = head
+        var steps = 0
+        while p >= 0, steps < 4096 {
+          if entries[Int(p)].older == id {
+            entries[Int(p)].older = e.older
+            break
+          }
+          p = entries[Int(p)].older
+          steps += 1
+        }
+      }
+    }
     if let first = e.sgPhys.first, sgByPhys[e.device, first] == id {
       sgByPhys.remove(device: e.device, address: first)
     }
     entries[Int(id)].live = false
+    entries[Int(id)].older = -1
     entries[Int(id)].physSlots = []
     entries[Int(id)].sgPhys = []
     freeEntries.append(id)

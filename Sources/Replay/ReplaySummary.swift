@@ -148,7 +148,9 @@ package struct ReplaySummary: Sendable, Hashable {
         "\(Plural.count(dmaAPISyncs, "dma sync")) (\(dmaAPIUnmatchedSyncs) of ranges no traced map held; not reported)")
     }
     if dmaAPIRemapsOverLive > 0 {
-      other.append("\(Plural.count(dmaAPIRemapsOverLive, "dma map")) over a live DMA-API entry (its unmap lost)")
+      other.append(
+        "\(Plural.count(dmaAPIRemapsOverLive, "dma map")) at the address of a live DMA-API entry of the same device (both kept, as debug.c "
+          + "does: the same buffer mapped twice, or an unmap lost)")
     }
     if largerUnmaps > 0 { other.append("\(Plural.count(largerUnmaps, "unmap")) larger than requested") }
     if overlappingMaps > 0 {

@@ -59,7 +59,7 @@ extension TraceReplayer {
       guard let r = ranges.first else { return }
       address = r.address
       unmapSize = t == .dmaUnmapSG ? nil : r.size
-      lookup = dmaAPI.find(device: d, address: r.address)
+      lookup = dmaAPI.find(device: d, address: r.address, size: unmapSize, dir: fields.dma.dir)
     }
     dmaAPI.unmaps += 1
     if address == .max, t != .dmaUnmapSG {
