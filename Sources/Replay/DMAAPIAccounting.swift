@@ -57,6 +57,9 @@ final class DMAAPIAccounting {
     case doubleUnmap(Released)
     /// No traced event touched it: mapped before tracing started (or lost). Not reported.
     case untraced
+    /// Several live entries at the address, none matching size, type, direction and sg count:
+    /// `__hash_bucket_find()` returns none of them.
+    case noPerfectFit(count: Int, newest: Int32)
   }
 
   let shift: UInt64
@@ -154,28 +157,29 @@ final class DMAAPIAccounting {
     case missed(Miss)
   }
 
-  /// The live entry an unmap of `(device, address)` finds (`bucket_find_exact()`): of
-  /// several at that address, the one matching most of size and direction, the oldest of
-  /// equals (the bucket's list is in map order, and only a better match replaces the first).
-  func find(device: Int32, address: UInt64, size: UInt64? = nil, dir: Int8 = -1) -> Lookup {
+  /// The live entry an unmap of `(device, address)` finds (`bucket_find_exact()`, through
+  /// `__hash_bucket_find()`): the only entry at that address, else the oldest that matches
+  /// size, type, direction and sg entry count (the bucket's list is in map order), else none.
+  func find(
+    device: Int32, address: UInt64, size: UInt64? = nil, type: DMADebugType? = nil, dir: Int8 = -1, nents: Int? = nil
+  ) -> Lookup {
     let key = Key(device: device, address: address)
-    if var id = byAddress[device, address] {
-      var best = id
-      var bestLevel = -1
-      var steps = 0
-      while id >= 0, steps < 4096 {
-        let e = entries[Int(id)]
-        let level = (size.map { $0 == e.size } ?? true ? 1 : 0) + (dir < 0 || dir == e.dir ? 1 : 0)
-        if level >= bestLevel {
-          best = id
-          bestLevel = level
-        }
-        id = e.older
-        steps += 1
+    guard let head = byAddress[device, address] else { return .missed(miss(key)) }
+    guard entries[Int(head)].older >= 0 else { return .found(head) }
+    var perfect: Int32 = -1
+    var count = 0
+    var id = head
+    while id >= 0, count < 4096 {
+      let e = entries[Int(id)]
+      if size.map({ $0 == e.size }) ?? true, type.map({ $0 == e.type }) ?? true, dir < 0 || dir == e.dir,
+        nents.map({ $0 == e.nents }) ?? true
+      {
+        perfect = id  // The chain runs newest to oldest: the last perfect fit is the oldest.
       }
-      return .found(best)
+      id = e.older
+      count += 1
     }
-    return .missed(miss(key))
+    return perfect >= 0 ? .found(perfect) : .missed(.noPerfectFit(count: count, newest: head))
   }
 
   /// The live sg entry `dma_unmap_sg` finds by its first entry's physical address.

@@ -59,7 +59,7 @@ extension TraceReplayer {
       guard let r = ranges.first else { return }
       address = r.address
       unmapSize = t == .dmaUnmapSG ? nil : r.size
-      lookup = dmaAPI.find(device: d, address: r.address, size: unmapSize, dir: fields.dma.dir)
+      lookup = dmaAPI.find(device: d, address: r.address, size: unmapSize, type: type, dir: fields.dma.dir)
     }
     dmaAPI.unmaps += 1
     if address == .max, t != .dmaUnmapSG {
@@ -134,6 +134,14 @@ extension TraceReplayer {
         verdict:
           "double unmap: \(t.name) of an address this device already released with \(r.event.name) "
           + "at line \(r.line) (ts \(r.ts)), and no map came between")
+    case .missed(.noPerfectFit(let count, let newest)):
+      let e = dmaAPI.entries[Int(newest)]
+      reportCheckUnmap(
+        .notAllocated(size: unmapSize ?? 0), device: d, address: address, entry: e,
+        verdict:
+          "\(count) live maps at this address, none with this unmap's size, direction and type: "
+          + "bucket_find_exact() finds none of them (the newest is the \(e.event.name) at line \(e.line), "
+          + "size \(e.size))")
     case .missed(.insideLive(let id)):
       let e = dmaAPI.entries[Int(id)]
       reportCheckUnmap(
