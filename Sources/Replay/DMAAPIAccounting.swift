@@ -30,6 +30,9 @@ final class DMAAPIAccounting {
     /// Slots in `physIndex` (the pages it covers) and `dmaIndex`.
     var physSlots: [Int32] = []
     var dmaSlot: Int32 = -1
+    /// The next older live entry at the same device and address: debug.c's hash
+    /// bucket keeps both (dma-direct maps one buffer twice at one address).
+    var older: Int32 = -1
     var live = true
   }
 
@@ -54,6 +57,9 @@ final class DMAAPIAccounting {
     case doubleUnmap(Released)
     /// No traced event touched it: mapped before tracing started (or lost). Not reported.
     case untraced
+    /// Several live entries at the address, none matching size, type, direction and sg count:
+    /// `__hash_bucket_find()` returns none of them.
+    case noPerfectFit(count: Int, newest: Int32)
   }
 
   let shift: UInt64
@@ -84,6 +90,8 @@ final class DMAAPIAccounting {
   @exclusivity(unchecked) var maps = 0
   @exclusivity(unchecked) var unmaps = 0
   @exclusivity(unchecked) var unmatchedUnmaps = 0
+  @exclusivity(unchecked) var syncs = 0
+  @exclusivity(unchecked) var unmatchedSyncs = 0
   @exclusivity(unchecked) var remapsOverLive = 0
   @exclusivity(unchecked) var mapsWithoutPhys = 0
 
@@ -95,23 +103,24 @@ final class DMAAPIAccounting {
   var isEmpty: Bool { liveCount == 0 }
 
   /// Records a mapping with the physical ranges `[start, last]` it covers;
-  /// returns its id. A live entry at the same device and address is dropped
-  /// first (its unmap was lost, or the driver leaked it), and counted.
+  /// returns its id. A live entry at the same device and address stays, as
+  /// `hash_bucket_add()` keeps both (counted: the same buffer mapped twice, as
+  /// dma-direct does at one address, or a lost unmap); an sg list over a live
+  /// list at the same first entry replaces it.
   @discardableResult
   func map(_ e: Entry, phys: [(start: UInt64, last: UInt64)]) -> Int32 {
     maps += 1
     if phys.isEmpty { mapsWithoutPhys += 1 }
     let key = Key(device: e.device, address: e.dmaAddress)
-    if let old = byAddress[key.device, key.address] {
-      remapsOverLive += 1
-      drop(old)
-    }
     if e.type == .scatterGather, let first = e.sgPhys.first, let old = sgByPhys[e.device, first] {
       remapsOverLive += 1
       drop(old)
     }
+    let older = byAddress[key.device, key.address] ?? -1
+    if older >= 0 { remapsOverLive += 1 }
     forget(key)
     var entry = e
+    entry.older = older
     let id: Int32
     if let f = freeEntries.popLast() {
       id = f
@@ -148,11 +157,29 @@ final class DMAAPIAccounting {
     case missed(Miss)
   }
 
-  /// The live entry an unmap of `(device, address)` finds (`bucket_find_exact()`).
-  func find(device: Int32, address: UInt64) -> Lookup {
+  /// The live entry an unmap of `(device, address)` finds (`bucket_find_exact()`, through
+  /// `__hash_bucket_find()`): the only entry at that address, else the oldest that matches
+  /// size, type, direction and sg entry count (the bucket's list is in map order), else none.
+  func find(
+    device: Int32, address: UInt64, size: UInt64? = nil, type: DMADebugType? = nil, dir: Int8 = -1, nents: Int? = nil
+  ) -> Lookup {
     let key = Key(device: device, address: address)
-    if let id = byAddress[device, address] { return .found(id) }
-    return .missed(miss(key))
+    guard let head = byAddress[device, address] else { return .missed(miss(key)) }
+    guard entries[Int(head)].older >= 0 else { return .found(head) }
+    var perfect: Int32 = -1
+    var count = 0
+    var id = head
+    while id >= 0, count < 4096 {
+      let e = entries[Int(id)]
+      if size.map({ $0 == e.size }) ?? true, type.map({ $0 == e.type }) ?? true, dir < 0 || dir == e.dir,
+        nents.map({ $0 == e.nents }) ?? true
+      {
+        perfect = id  // The chain runs newest to oldest: the last perfect fit is the oldest.
+      }
+      id = e.older
+      count += 1
+    }
+    return perfect >= 0 ? .found(perfect) : .missed(.noPerfectFit(count: count, newest: head))
   }
 
   /// The live sg entry `dma_unmap_sg` finds by its first entry's physical address.
@@ -172,6 +199,48 @@ final class DMAAPIAccounting {
       }
     }
     return inside >= 0 ? .insideLive(inside) : .untraced
+  }
+
+  /// What a sync of `[address, last]` finds: `bucket_find_contain()` (kernel/dma/debug.c), the
+  /// live entry of the device whose DMA range holds the whole range (the lowest such), else why not.
+  enum SyncLookup {
+    case found(Int32)
+    /// Live entries overlap the range but none holds all of it (the first of them).
+    case pastEnd(Int32)
+    /// The device released this address, and nothing mapped it again.
+    case released(Released)
+    /// No traced event touched it: mapped before tracing started (or lost). Not reported.
+    case untraced
+  }
+
+  /// The live entry a `dma_sync_*` of `(device, [address, last])` finds.
+  func findContaining(device: Int32, address: UInt64, last: UInt64) -> SyncLookup {
+    if let id = byAddress[device, address], entries[Int(id)].size > 0,
+      last - address <= entries[Int(id)].size - 1
+    {
+      return .found(id)
+    }
+    var holder: Int32 = -1
+    var overlap: Int32 = -1
+    if let index = indexOf(device) {
+      index.forEachOverlap(start: address, last: last) { slot in
+        let id = index.ids[Int(slot)]
+        if index.starts[Int(slot)] <= address, index.lasts[Int(slot)] >= last {
+          if holder < 0 || entries[Int(id)].dmaAddress < entries[Int(holder)].dmaAddress { holder = id }
+        } else if overlap < 0 {
+          overlap = id
+        }
+      }
+    }
+    if holder >= 0 { return .found(holder) }
+    if overlap >= 0 { return .pastEnd(overlap) }
+    if let r = released[device, address] { return .released(releasedValues[Int(r)]) }
+    return .untraced
+  }
+
+  /// The last release of `(device, address)` the history holds, if nothing mapped it since.
+  func released(device: Int32, address: UInt64) -> Released? {
+    released[device, address].map { releasedValues[Int($0)] }
   }
 
   /// A live sg list of `device` one of whose entries covers physical address `phys`.
@@ -242,11 +311,31 @@ final class DMAAPIAccounting {
       }
     }
     let key = Key(device: e.device, address: e.dmaAddress)
-    if byAddress[key.device, key.address] == id { byAddress.remove(device: key.device, address: key.address) }
+    if let head = byAddress[key.device, key.address] {
+      if head == id {
+        if e.older >= 0 {
+          byAddress.set(device: key.device, address: key.address, e.older)
+        } else {
+          byAddress.remove(device: key.device, address: key.address)
+        }
+      } else {
+        var p = head
+        var steps = 0
+        while p >= 0, steps < 4096 {
+          if entries[Int(p)].older == id {
+            entries[Int(p)].older = e.older
+            break
+          }
+          p = entries[Int(p)].older
+          steps += 1
+        }
+      }
+    }
     if let first = e.sgPhys.first, sgByPhys[e.device, first] == id {
       sgByPhys.remove(device: e.device, address: first)
     }
     entries[Int(id)].live = false
+    entries[Int(id)].older = -1
     entries[Int(id)].physSlots = []
     entries[Int(id)].sgPhys = []
     freeEntries.append(id)
@@ -301,6 +390,18 @@ final class DMAAPIAccounting {
       }
     }
     return out
+  }
+
+  /// The live entries that cover page `pfn`, oldest map first (bounded: at most 64).
+  func entries(coveringPage pfn: UInt64) -> [Int32] {
+    guard !physIndex.isEmpty else { return [] }
+    var ids: [Int32] = []
+    let mask = (UInt64(1) << shift) - 1
+    physIndex.forEachOverlap(start: pfn << shift, last: (pfn << shift) | mask) { slot in
+      let id = physIndex.ids[Int(slot)]
+      if ids.count < 64, !ids.contains(id) { ids.append(id) }
+    }
+    return ids.sorted { entries[Int($0)].line < entries[Int($1)].line }
   }
 
   /// Pages the live entries cover (for the summary).

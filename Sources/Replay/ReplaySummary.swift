@@ -62,6 +62,9 @@ package struct ReplaySummary: Sendable, Hashable {
   package var dmaAPIUnmaps = 0
   package var dmaAPIUnmatchedUnmaps = 0
   package var dmaAPIRemapsOverLive = 0
+  /// `dma_sync_*` events `check_sync()` ran on, and those whose range no traced map held (not reported).
+  package var dmaAPISyncs = 0
+  package var dmaAPIUnmatchedSyncs = 0
   package var dmaAPILiveMappings = 0
   package var dmaAPILivePages = 0
   /// Page reports (freed- and allocated-while-mapped) by the accounting that saw the page mapped.
@@ -106,7 +109,7 @@ package struct ReplaySummary: Sendable, Hashable {
         + ", \(malformedLines) malformed")
     out.append(
       "iommusan: replay: format \(format), page size \(sizeName(pageSize)), \(Plural.count(headerLines, "header line")), "
-        + "\(Plural.count(liveMappings, "live mapping")) at the end (\(Plural.count(liveMappedBytes, "byte")), "
+        + "\(Plural.count(liveMappings, "live IOMMU mapping")) at the end (\(Plural.count(liveMappedBytes, "byte")), "
         + "\(Plural.count(mappedPages, "page")))")
     out.append(
       "iommusan: replay: address spaces: \(deviceSpaces) by device, \(groupSpaces) by IOMMU group, "
@@ -140,8 +143,14 @@ package struct ReplaySummary: Sendable, Hashable {
           + "\(pageReportsByBoth) by both")
     }
     var other: [String] = []
+    if dmaAPISyncs > 0 {
+      other.append(
+        "\(Plural.count(dmaAPISyncs, "dma sync")) (\(dmaAPIUnmatchedSyncs) of ranges no traced map held; not reported)")
+    }
     if dmaAPIRemapsOverLive > 0 {
-      other.append("\(Plural.count(dmaAPIRemapsOverLive, "dma map")) over a live DMA-API entry (its unmap lost)")
+      other.append(
+        "\(Plural.count(dmaAPIRemapsOverLive, "dma map")) at the address of a live DMA-API entry of the same device (both kept, as debug.c "
+          + "does: the same buffer mapped twice, or an unmap lost)")
     }
     if largerUnmaps > 0 { other.append("\(Plural.count(largerUnmaps, "unmap")) larger than requested") }
     if overlappingMaps > 0 {
@@ -203,6 +212,8 @@ package struct ReplaySummary: Sendable, Hashable {
           JSONMember("unmaps", .int(Int64(dmaAPIUnmaps))),
           JSONMember("unmatched_unmaps", .int(Int64(dmaAPIUnmatchedUnmaps))),
           JSONMember("remaps_over_live", .int(Int64(dmaAPIRemapsOverLive))),
+          JSONMember("syncs", .int(Int64(dmaAPISyncs))),
+          JSONMember("unmatched_syncs", .int(Int64(dmaAPIUnmatchedSyncs))),
           JSONMember("live_mappings", .int(Int64(dmaAPILiveMappings))),
           JSONMember("live_pages", .int(Int64(dmaAPILivePages))),
         ])),

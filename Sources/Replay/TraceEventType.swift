@@ -109,6 +109,22 @@ package enum TraceEventType: Int, CaseIterable, Sendable, Hashable, BitwiseCopya
     }
   }
 
+  /// The kernel's path from a `dma:dma_sync_*` event into `check_sync()`, innermost first.
+  var checkSyncFrames: [String] {
+    switch self {
+    case .dmaSyncSingleForDevice: ["check_sync", "debug_dma_sync_single_for_device", "dma_sync_single_for_device"]
+    case .dmaSyncSGForCPU: ["check_sync", "debug_dma_sync_sg_for_cpu", "dma_sync_sg_for_cpu"]
+    case .dmaSyncSGForDevice: ["check_sync", "debug_dma_sync_sg_for_device", "dma_sync_sg_for_device"]
+    default: ["check_sync", "debug_dma_sync_single_for_cpu", "dma_sync_single_for_cpu"]
+    }
+  }
+
+  /// A `dma:dma_sync_*` event: `check_sync()` runs on it.
+  var isDMASync: Bool {
+    self == .dmaSyncSingleForCPU || self == .dmaSyncSingleForDevice || self == .dmaSyncSGForCPU
+      || self == .dmaSyncSGForDevice
+  }
+
   /// The `dma:` events by name (a static table: no `String` per lookup).
   private static let dmaNames: [(StaticString, TraceEventType)] = [
     ("dma_map_page", .dmaMapPage), ("dma_unmap_page", .dmaUnmapPage), ("dma_map_resource", .dmaMapResource),

@@ -59,14 +59,25 @@ extension TraceReplayer {
       guard let r = ranges.first else { return }
       address = r.address
       unmapSize = t == .dmaUnmapSG ? nil : r.size
-      lookup = dmaAPI.find(device: d, address: r.address)
+      lookup = dmaAPI.find(device: d, address: r.address, size: unmapSize, type: type, dir: fields.dma.dir)
     }
     dmaAPI.unmaps += 1
+    if address == .max, t != .dmaUnmapSG {
+      // DMA_MAPPING_ERROR (~(dma_addr_t)0): check_unmap()'s "invalid DMA memory address", which no
+      // mapping can hold. A failed dma_map_* traces this address too, and debug_dma_map_*() skips it.
+      reportCheckUnmap(
+        .invalidAddress(size: unmapSize ?? 0), device: d, address: address, entry: nil,
+        verdict:
+          "unmap of DMA_MAPPING_ERROR: the driver released the error value a failed map returned "
+          + "(dma_mapping_error() was not checked)")
+      return
+    }
     switch lookup {
     case .found(let id):
       let e = dmaAPI.entries[Int(id)]
       address = e.dmaAddress
       var problems: [DMAAPIUnmapProblem] = []
+      var differentEntries: [Int] = []
       if let s = unmapSize, s != e.size { problems.append(.differentSize(mapSize: e.size, unmapSize: s)) }
       if type != e.type {
         problems.append(.wrongFunction(size: unmapSize ?? e.size, mappedAs: e.type, unmappedAs: type))
@@ -74,6 +85,7 @@ extension TraceReplayer {
       if t == .dmaUnmapSG, fields.dma.hasPhysAddrs {
         let count = Int(clamping: fields.dma.fullNents >= 0 ? fields.dma.fullNents : Int64(physAddrs.count))
         if count != e.nents { problems.append(.sgDifferentCount(mapCount: e.nents, unmapCount: count)) }
+        differentEntries = sgEntriesDiffering(mapped: e, unmapCount: count)
       }
       let dir = fields.dma.dir
       if dir >= 0, e.dir >= 0, dir != e.dir {
@@ -88,6 +100,17 @@ extension TraceReplayer {
           start, dmaAPI.physIndex.lasts[Int(s)], trailEvent(a: address, b: unmapSize ?? e.size, c: start, device: d))
       }
       for p in problems { reportCheckUnmap(p, device: d, address: address, entry: e, verdict: nil) }
+      if let k = differentEntries.first {
+        // debug_dma_unmap_sg() runs check_unmap() on each entry of the list it is
+        // given: an entry that is not the mapped list's has no dma_debug_entry.
+        reportCheckUnmap(
+          .notAllocated(size: 0), device: d, address: address, entry: e,
+          verdict:
+            "sg list unmapped with a different list than was mapped: \(differentEntries.count) of its "
+            + "\(physAddrs.count) entries differ; entry \(k) is phys \(physAddrs[k].hexAlt), where the "
+            + "\(e.nents)-entry list dma_map_sg mapped at line \(e.line) has \(e.sgPhys[k].hexAlt); the device "
+            + "address printed is that list's")
+      }
       dmaAPI.release(id, line: lineNumber, ts: pre.ts, event: t)
     case .missed(.untraced):
       if t == .dmaUnmapSG, fields.dma.hasPhysAddrs, let id = dmaAPI.liveSG(device: d, containing: address) {
@@ -111,6 +134,14 @@ extension TraceReplayer {
         verdict:
           "double unmap: \(t.name) of an address this device already released with \(r.event.name) "
           + "at line \(r.line) (ts \(r.ts)), and no map came between")
+    case .missed(.noPerfectFit(let count, let newest)):
+      let e = dmaAPI.entries[Int(newest)]
+      reportCheckUnmap(
+        .notAllocated(size: unmapSize ?? 0), device: d, address: address, entry: e,
+        verdict:
+          "\(count) live maps at this address, none with this unmap's size, direction and type: "
+          + "bucket_find_exact() finds none of them (the newest is the \(e.event.name) at line \(e.line), "
+          + "size \(e.size))")
     case .missed(.insideLive(let id)):
       let e = dmaAPI.entries[Int(id)]
       reportCheckUnmap(
@@ -119,6 +150,111 @@ extension TraceReplayer {
           "unmap of an address that was never mapped: it lies inside the live \(e.event.name) of "
           + "\(e.dmaAddress.hexAlt) (size \(e.size)) at line \(e.line), which starts elsewhere")
     }
+  }
+
+  /// `check_sync()` (kernel/dma/debug.c) for a `dma:dma_sync_*` event: the
+  /// live entry of the device that holds the synced range
+  /// (`bucket_find_contain()`), then the direction checks, which a
+  /// bidirectional entry skips (`goto out`, before the sg count check too).
+  /// An sg sync is checked at its first entry (the kernel checks each, with
+  /// the same entry count), against the list that entry starts or lies in.
+  /// A range no traced map holds is a report only when the trace shows why:
+  /// the device released the address before (a sync after the unmap), or a
+  /// live mapping holds only part of it; otherwise the map predates the
+  /// trace, and it is only counted.
+  func dmaAPISync(device d: Int32) {
+    let t = pre.type
+    guard d >= 0, let r = ranges.first, r.size > 0, r.address != .max else { return }
+    let toCPU = t == .dmaSyncSingleForCPU || t == .dmaSyncSGForCPU
+    let sg = t == .dmaSyncSGForCPU || t == .dmaSyncSGForDevice
+    let (last, o) = r.address.addingReportingOverflow(r.size - 1)
+    guard !o else { return }
+    dmaAPI.syncs += 1
+    func report(_ problem: DMAAPISyncProblem, address: UInt64, entry: DMAAPIAccounting.Entry?, verdict: String?) {
+      let name = deviceNames[Int(d)]
+      var finding = Finding.dmaAPICheckSync(
+        problem, driver: driverName(d), device: name, dmaAddress: address, frames: t.checkSyncFrames)
+      finding.iova = IOVA(r.address)
+      finding.domain = name
+      finding.device = name
+      finding.details.append(Detail("accounting", .string(Accounting.dmaAPI.name)))
+      if let e = entry {
+        if let p = dmaAPI.physIndex.firstStart(of: e) {
+          finding.phys = PhysicalAddress(p)
+          finding.pfn = PFN(p >> shift)
+        }
+        finding.details += [
+          Detail("dma map line", .int(Int64(e.line))), Detail("dma map ts", .string(e.ts.description)),
+          Detail("dma map event", .string(e.event.name)),
+        ]
+      }
+      finding.details += [
+        Detail("dma sync line", .int(Int64(lineNumber))), Detail("dma sync ts", .string(pre.ts.description)),
+      ]
+      if let v = verdict { finding.details.append(Detail("verdict", .string(v))) }
+      if let l = lostEventsDetail() { finding.details.append(l) }
+      let driver = deviceDriver[Int(d)]
+      send(
+        finding,
+        caller: siteFrame(attributedTo: driver.isEmpty ? name : driver, module: driver.isEmpty ? nil : driver))
+    }
+    switch dmaAPI.findContaining(device: d, address: r.address, last: last) {
+    case .untraced:
+      dmaAPI.unmatchedSyncs += 1
+    case .released(let rel):
+      report(
+        .notAllocated(size: r.size), address: r.address, entry: nil,
+        verdict:
+          "sync after the unmap: \(t.name) of an address this device released with \(rel.event.name) at line "
+          + "\(rel.line) (ts \(rel.ts)), and no map came between")
+    case .pastEnd(let id):
+      let e = dmaAPI.entries[Int(id)]
+      report(
+        .notAllocated(size: r.size), address: r.address, entry: e,
+        verdict:
+          "sync outside the mapping: \(r.address.hexAlt) + \(r.size) reaches past the live \(e.event.name) of "
+          + "\(e.dmaAddress.hexAlt) (size \(e.size)) at line \(e.line)")
+    case .found(let id):
+      let e = dmaAPI.entries[Int(id)]
+      let dir = fields.dma.dir
+      // check_sync() stops here for a bidirectional entry.
+      guard e.dir != 0, dir >= 0, e.dir >= 0 else { return }
+      let mapped = DMADirection(kernelValue: UInt64(e.dir))
+      let synced = DMADirection(kernelValue: UInt64(dir))
+      if let mapped, let synced {
+        if dir != e.dir {
+          report(
+            .differentDirection(entrySize: e.size, mappedWith: mapped, syncedWith: synced), address: r.address,
+            entry: e, verdict: nil)
+        }
+        // DMA_TO_DEVICE is 1, DMA_FROM_DEVICE 2 (enum dma_data_direction).
+        if toCPU && e.dir != 2 && dir != 1 {
+          report(
+            .readOnlyForCPU(entrySize: e.size, mappedWith: mapped, syncedWith: synced), address: r.address,
+            entry: e, verdict: nil)
+        }
+        if !toCPU && e.dir != 1 && dir != 2 {
+          report(
+            .writeOnlyToDevice(entrySize: e.size, mappedWith: mapped, syncedWith: synced), address: r.address,
+            entry: e, verdict: nil)
+        }
+      }
+      if sg, e.type == .scatterGather, e.nents > 0, ranges.count != e.nents, ranges.count < TraceLineParser.maxRanges {
+        report(
+          .sgDifferentCount(mapCount: e.nents, syncCount: ranges.count), address: e.dmaAddress, entry: e, verdict: nil)
+      }
+    }
+  }
+
+  /// The entries of a `dma_unmap_sg` list whose `sg_phys()` differs from the
+  /// mapped list's at the same index, when both lists were traced whole (no
+  /// `[TRUNCATED]`) with the same length (a different length is the entry
+  /// count check's).
+  func sgEntriesDiffering(mapped e: DMAAPIAccounting.Entry, unmapCount: Int) -> [Int] {
+    guard !fields.dma.truncated, e.sgPhys.count == e.nents, physAddrs.count == unmapCount,
+      physAddrs.count == e.sgPhys.count
+    else { return [] }
+    return physAddrs.indices.filter { physAddrs[$0] != e.sgPhys[$0] }
   }
 
   /// The driver of a device for `dev_driver_string()`: the one a fault named, if any.

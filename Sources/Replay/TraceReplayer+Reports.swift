@@ -160,8 +160,24 @@ extension TraceReplayer {
         finding.details.append(Detail("dma map ts", .string(e.ts.description)))
         finding.details.append(Detail("dma map event", .string(e.event.name)))
       }
+      if hit.dmaCount > 1 {
+        // The page's other live DMA-API mappings: the same page mapped by several devices (or twice).
+        let others = dmaAPI.entries(coveringPage: pfn).filter { $0 != hit.dmaEntry }
+        let shown = others.prefix(4).map { id -> String in
+          let o = dmaAPI.entries[Int(id)]
+          return "\(deviceNames[Int(o.device)]) (\(o.event.name) at line \(o.line))"
+        }
+        if !shown.isEmpty {
+          finding.details.append(
+            Detail(
+              "also mapped by",
+              .string(shown.joined(separator: ", ") + (others.count > 4 ? ", and \(others.count - 4) more" : ""))))
+        }
+      }
     }
-    if let why = accountingsDiffer(accounting) { finding.details.append(Detail("accountings differ", .string(why))) }
+    if let why = accountingsDiffer(accounting, hit) {
+      finding.details.append(Detail("accountings differ", .string(why)))
+    }
     let isFree = kind == .freedWhileMapped
     finding.details.append(Detail(isFree ? "free line" : "alloc line", .int(Int64(lineNumber))))
     finding.details.append(Detail(isFree ? "free ts" : "alloc ts", .string(pre.ts.description)))
@@ -186,11 +202,12 @@ extension TraceReplayer {
 
   /// Why one accounting sees a page mapped and the other does not, when the
   /// trace has the events of both.
-  func accountingsDiffer(_ a: Accounting) -> String? {
+  func accountingsDiffer(_ a: Accounting, _ hit: PageHit) -> String? {
     guard eventCounts[TraceEventType.map.rawValue] > 0, dmaAPI.maps > dmaAPI.mapsWithoutPhys else { return nil }
     switch a {
     case .both: return nil
     case .iommu:
+      if let released = dmaReleaseOfIOMMUMapping(hit) { return released }
       return "no live dma: map event covers this page: mapped through iommu_map() directly (VFIO, a GPU "
         + "driver), by a dma event without a physical address (dma_alloc from 6.13), or its dma map predates the trace"
     case .dmaAPI:
@@ -199,26 +216,56 @@ extension TraceReplayer {
     }
   }
 
+  /// The IOMMU mapping of an IOMMU-only page hit was made by a `dma:` map
+  /// event that the DMA API has since released, but no `iommu:unmap`
+  /// removed it: the IOMMU unmap's event was lost, or the unmap failed
+  /// (`__iommu_dma_unmap()` WARNs when `iommu_unmap_fast()` unmaps less).
+  func dmaReleaseOfIOMMUMapping(_ hit: PageHit) -> String? {
+    guard hit.owner >= 0 else { return nil }
+    let m = mappings[Int(hit.owner)]
+    guard m.dmaLine > 0 else { return nil }
+    var release = ""
+    let space = spaces[Int(m.space)]
+    if space.kind == .device, let r = dmaAPI.released(device: space.device, address: m.iova), r.line > m.dmaLine {
+      release = " by \(r.event.name) at line \(r.line) (ts \(r.ts))"
+    }
+    return "the DMA API released this page's mapping (\(m.dmaType.name) at line \(m.dmaLine))\(release), but no "
+      + "iommu:unmap of iova \(m.iova.hexAlt) followed: the unmap event was lost, or the IOMMU unmap failed; "
+      + "the IOMMU can still translate it"
+  }
+
   /// What the trace shows happened: the driver freed (or the allocator handed
   /// out again) a page that a device could still reach.
   func pageVerdict(_ kind: ReportKind, _ hit: PageHit) -> String? {
     var who = "a device"
     var mappedAt = ""
+    var mapLine = 0
     if hit.dmaEntry >= 0 {
       let e = dmaAPI.entries[Int(hit.dmaEntry)]
       who = deviceNames[Int(e.device)]
       mappedAt = " (\(e.event.name) at line \(e.line), ts \(e.ts))"
+      mapLine = e.line
     } else if hit.owner >= 0 {
       let m = mappings[Int(hit.owner)]
       who = spaceDevice(m.space) ?? "address space \(spaceName(m.space))"
       mappedAt = " (map at line \(m.line), ts \(m.ts))"
+      mapLine = m.line
+    }
+    if kind == .freedWhileMapped, hit.dmaEntry < 0, hit.owner >= 0, let why = dmaReleaseOfIOMMUMapping(hit) {
+      return "page freed while the IOMMU still maps it: \(who)\(mappedAt); " + why
     }
     if kind == .freedWhileMapped {
       return "driver freed the page before unmapping it: \(who) still maps it\(mappedAt) and no unmap of it "
         + "came before this free"
     }
-    return "page allocated again while still mapped: \(who) can still reach it\(mappedAt); the unmap never "
-      + "came before the page's earlier free"
+    // The free that sent the page back to the allocator, when the page's history holds it: the
+    // trace may not (a free in lost events, or a page of a larger block's free).
+    let free = trail.events(hit.pfn).last {
+      ($0.type == .mmPageFree || $0.type == .mmPageFreeBatched) && $0.line > mapLine && $0.line < lineNumber
+    }
+    return "page allocated again while still mapped: \(who) can still reach it\(mappedAt); no unmap of it "
+      + "came before this allocation, so the page was freed while still mapped"
+      + (free.map { " (\($0.type.name) at line \($0.line))" } ?? " (its free is not in the page's traced history)")
   }
 
   // MARK: - address-overflow, unmap-larger-than-requested
@@ -320,7 +367,7 @@ extension TraceReplayer {
     if let line = flushes.flushed(fields.iova, after: r.unmapLine), line < lineNumber {
       return "; the IOTLB was flushed after the unmap (intel_iommu:cache_tag_flush_* at line \(line))"
     }
-    if let us, us <= Self.flushQueueTimeoutMicroseconds {
+    if let us, us < Self.flushQueueTimeoutMicroseconds {
       return "; no IOTLB flush of the address yet (no intel_iommu:cache_tag_flush_range covering it, no "
         + "cache_tag_flush_all): inside the 10 ms flush-queue window a lazy unmap still waits for its flush"
     }
@@ -331,6 +378,7 @@ extension TraceReplayer {
 
   /// `IOVA_FQ_TIMEOUT` (drivers/iommu/dma-iommu.c): how long a lazy unmap's
   /// IOVA waits in the flush queue before the IOTLB flush, in microseconds.
+  /// The window is `[0, 10 ms)`: an event exactly 10 ms after the unmap is outside it.
   static let flushQueueTimeoutMicroseconds: UInt64 = 10_000
 
   /// What the trace shows of a fault after an unmap: the device kept using
@@ -355,12 +403,12 @@ extension TraceReplayer {
     let window = Self.flushQueueTimeoutMicroseconds
     if let realloc = trail.events(pfn).first(where: {
       $0.type == .mmPageAlloc && $0.line > r.unmapLine && $0.line < lineNumber
-    }), let after = r.unmapTS.microseconds(until: realloc.ts), after <= window {
+    }), let after = r.unmapTS.microseconds(until: realloc.ts), after < window {
       v +=
         "; page reused inside the lazy flush-queue window: allocated again at line \(realloc.line), \(after) us "
         + "after the unmap (IOVA_FQ_TIMEOUT is 10 ms): with iommu.strict=0 a stale IOTLB entry would have let "
         + "the device reach the new owner's data without a fault"
-    } else if let us, us <= window {
+    } else if let us, us < window {
       v +=
         "; inside the 10 ms lazy flush-queue window (IOVA_FQ_TIMEOUT): with iommu.strict=0 a stale IOTLB "
         + "entry could have translated it without a fault"

@@ -270,6 +270,8 @@ package final class TraceReplayer {
     s.dmaAPIMapsWithoutPhys = dmaAPI.mapsWithoutPhys
     s.dmaAPIUnmaps = dmaAPI.unmaps
     s.dmaAPIUnmatchedUnmaps = dmaAPI.unmatchedUnmaps
+    s.dmaAPISyncs = dmaAPI.syncs
+    s.dmaAPIUnmatchedSyncs = dmaAPI.unmatchedSyncs
     s.dmaAPIRemapsOverLive = dmaAPI.remapsOverLive
     s.dmaAPILiveMappings = dmaAPI.liveCount
     s.dmaAPILivePages = dmaAPI.livePages
@@ -419,8 +421,11 @@ package final class TraceReplayer {
         handleDMAMap(cpu)
       } else if pre.type.isDMARelease {
         handleDMARelease(cpu)
+      } else if pre.type.isDMASync {
+        // The sync events map and unmap nothing; check_sync() checks them.
+        dmaAPISync(device: device(fields.devStart, fields.devEnd))
       } else {
-        // dma_map_sg_err, dma_alloc_sgt_err and the sync events map and unmap nothing.
+        // dma_map_sg_err and dma_alloc_sgt_err map and unmap nothing.
         _ = device(fields.devStart, fields.devEnd)
       }
     }

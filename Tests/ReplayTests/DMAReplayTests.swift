@@ -211,6 +211,21 @@ import Testing
     #expect(summary.dmaAPIUnmatchedUnmaps == 2)
   }
 
+  /// The lazy flush-queue window is `[0, IOVA_FQ_TIMEOUT)`: a reuse and a fault exactly 10 ms after
+  /// the unmap are outside it, 9,999 us after it inside.
+  @Test func flushQueueWindowEndsAtTenMilliseconds() throws {
+    var verdicts: [String] = []
+    _ = try TraceReplay.replay(
+      path: Self.root.appendingPathComponent("Fixtures/traces/fault-after-unmap-window-edge.trace").path,
+      options: ReplayOptions()
+    ) { r in
+      if case .string(let v)? = r.details.first(where: { $0.key == "verdict" })?.value { verdicts.append(v) }
+    }
+    #expect(verdicts.count == 2)
+    #expect(verdicts.first.map { !$0.contains("window") } == true)
+    #expect(verdicts.last?.contains("page reused inside the lazy flush-queue window") == true)
+  }
+
   @Test func faultInsideTheFlushQueueWindowOnAReusedPage() throws {
     var t = TraceBuilder()
     t.map(0xffff_f000, 0x8001_0000, 4096)
@@ -231,7 +246,7 @@ import Testing
 
   // MARK: - Whole outputs
 
-  @Test(arguments: ["dma-6.18-freed-while-dma-mapped", "dma-api-unmap-checks"])
+  @Test(arguments: ["dma-6.18-freed-while-dma-mapped", "dma-api-unmap-checks", "dma-api-sync-checks"])
   func goldenOutput(name: String) throws {
     for json in [false, true] {
       let out = try Self.output(name, json: json)

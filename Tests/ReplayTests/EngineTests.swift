@@ -225,7 +225,7 @@ struct TraceBuilder {
     let first = summary.textLines[0]
     #expect(first.contains(": 1 line, 1 event (") && first.contains(", 0 reports, "))
     #expect(summary.textLines.contains { $0.contains(" 1 unmap of IOVAs no traced map covered") })
-    #expect(summary.textLines[1].contains("0 live mappings at the end (0 bytes, 0 pages)"))
+    #expect(summary.textLines[1].contains("0 live IOMMU mappings at the end (0 bytes, 0 pages)"))
   }
 
   @Test func dmaEventsAttributeOverlappingIOVAs() {
