@@ -1,3 +1,5 @@
+import KernelTypes
+
 #if canImport(Glibc) && !IOMMUSAN_TSAN
   import Glibc
 #else
@@ -98,9 +100,10 @@
       guard
         let stack = mmap(
           nil, Self.stackSize + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
-        stack != MAP_FAILED
-      else { fatalError("iommusan explore: no memory for a task's stack") }
-      _ = mprotect(stack, page, PROT_NONE)
+        stack != MAP_FAILED, mprotect(stack, page, PROT_NONE) == 0
+      else {
+        fatalError("iommusan explore: no memory for a task's stack (\(Errno(code: errno)?.name ?? "errno \(errno)"))")
+      }
       _ = UserContext.get(carrier.context)
       carrier.context.pointee.uc_stack.ss_sp = stack + page
       carrier.context.pointee.uc_stack.ss_size = Self.stackSize

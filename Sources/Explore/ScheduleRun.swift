@@ -152,6 +152,9 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
   private var session: FixtureSession!
   private let policy: ChoicePolicy
   private var tasks: [GroupTask] = []
+  /// The names of `tasks`, made once per group: every point of the group
+  /// shares this one array (`SchedulePoint.group`).
+  private var taskNames: [String] = []
   private var running: Int?
   private var points: [SchedulePoint] = []
   private var preemptions = 0
@@ -269,6 +272,7 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
 
   private func runGroup(_ group: [GroupTask]) {
     tasks = group
+    taskNames = group.map(\.name)
     drained = []
     if case .pct = policy {
       // Random distinct priorities above every change point's.
@@ -456,7 +460,7 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
       SchedulePoint(
         enabled: names, current: current.map { tasks[$0].name }, chosen: tasks[chosen].name,
         preemptions: preemptions, happened: label, pending: enabled.map { tasks[$0].currentStatement ?? -1 },
-        drained: drained, group: tasks.map(\.name)))
+        drained: drained, group: taskNames))
     drained = []
     if let c = current, c != chosen { preemptions += 1 }
     return chosen
