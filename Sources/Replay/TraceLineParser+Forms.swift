@@ -100,7 +100,9 @@ extension TraceLineParser {
     }
     let type = TraceEventType.from(p, nameStart, nameEnd)
     let system = nameStart > tokenStart  // `system:event:`, as perf prints it
-    var ctx = Context()
+    // The context tokens fill a fresh prefix; `e` is set only on success.
+    var ctx = Prefix()
+    ctx.form = .noContext
     guard context(p, tokens, &ctx, prefixFailed: prefixFailed) else { return nil }
     if tokens.isEmpty {
       // No context at all: `options/context-info` off, or `perf script -F event,trace`.
@@ -109,38 +111,18 @@ extension TraceLineParser {
     }
     var payload = tokenEnd
     p.skipSpaces(&payload)
-    e.commStart = ctx.commStart
-    e.commEnd = ctx.commEnd
-    e.pid = ctx.pid
-    e.tgid = ctx.tgid
-    e.cpu = ctx.cpu
-    e.flagsStart = ctx.flagsStart
-    e.flagsEnd = ctx.flagsEnd
-    e.ts = ctx.ts
-    e.nameStart = nameStart
-    e.nameEnd = nameEnd
-    e.type = type
-    e.payload = payload
-    e.perf = ctx.form == .perfFields || (tokens.isEmpty && system)
-    e.form = tokens.isEmpty ? (e.perf ? .perfFields : .noContext) : ctx.form
+    ctx.nameStart = nameStart
+    ctx.nameEnd = nameEnd
+    ctx.type = type
+    ctx.payload = payload
+    ctx.perf = ctx.form == .perfFields || (tokens.isEmpty && system)
+    if tokens.isEmpty { ctx.form = ctx.perf ? .perfFields : .noContext }
+    e = ctx
     return .event
   }
 
-  /// What the tokens before the event name said.
-  private struct Context {
-    var commStart = 0
-    var commEnd = 0
-    var pid: Int32 = 0
-    var tgid: Int32 = -1
-    var cpu = 0
-    var flagsStart = 0
-    var flagsEnd = 0
-    var ts = TraceTimestamp.zero
-    var form = Form.noContext
-  }
-
   /// Reads the context tokens of a latency or `perf script -F` line. False: not one of them.
-  private static func context(_ p: Line, _ tokens: [(Int, Int)], _ c: inout Context, prefixFailed: Bool) -> Bool {
+  private static func context(_ p: Line, _ tokens: [(Int, Int)], _ c: inout Prefix, prefixFailed: Bool) -> Bool {
     guard !tokens.isEmpty else { return true }
     var last = tokens.count - 1
     var verbose = false
@@ -317,7 +299,7 @@ extension TraceLineParser {
   }
 
   /// `comm-pid` in `[a, b)` (the comm may hold spaces and dashes; the pid follows the last dash).
-  private static func commPid(_ p: Line, _ a: Int, _ b: Int, _ c: inout Context) -> Bool {
+  private static func commPid(_ p: Line, _ a: Int, _ b: Int, _ c: inout Prefix) -> Bool {
     var d = b - 1
     while d > a, ASCII.isDigit(p[d]) { d -= 1 }
     guard d < b - 1, p[d] == ASCII.dash else { return false }

@@ -249,13 +249,19 @@ extension TraceReplayer {
   }
 
   /// The spaces with live mappings overlapping `[start, last]`, in `candidateScratch`.
+  /// Unchanged live pieces give unchanged candidates: an unmap of the range
+  /// just looked up (one deferred per CPU, say) reuses them instead of
+  /// visiting every overlapping piece again.
   private func computeCandidates(_ start: UInt64, _ last: UInt64) {
+    if let k = candidateKey, k.start == start, k.last == last, k.generation == liveGeneration { return }
+    candidateKey = (start, last, liveGeneration)
     candidateScratch.removeAll(keepingCapacity: true)
     // One candidate per space with a piece overlapping the range, in space
     // order. A few spaces are found by a linear search of the scratch list
     // (no dictionary for the common single piece); past `linearCandidates`, by a dictionary.
     var bySpace: [Int32: Int] = [:]
     allLive.forEachOverlap(start: start, last: last) { slot in
+      candidatePiecesVisited += 1
       let m = mappings[Int(allLive.ids[Int(slot)])]
       let lo = max(m.iova, start)
       let hi = min(m.last, last)
@@ -436,23 +442,44 @@ extension TraceReplayer {
     while let c = pendingCPUs.first { resolvePending(c) }
   }
 
-  /// Resolves the pending unmaps that could change the count of a page in `[lo, hi]`.
+  /// Resolves the pending unmaps that could change the count of a page in
+  /// `[lo, hi]`, in the order they were deferred. Resolving one only removes
+  /// live pieces, so a pending unmap that does not affect the pages still
+  /// does not after: one pass. Unmaps of one range share the answer until
+  /// the live pieces change, and a block no live piece maps needs no look.
   private func resolvePending(affectingPages lo: UInt64, _ hi: UInt64) {
+    if iommuMapsNoPage(lo, hi) { return }
+    var memo: (start: UInt64, last: UInt64, generation: UInt64, affects: Bool)?
     for c in pendingCPUs {
       guard let p = cpus[c].pendingUnmap else { continue }
       var affects = false
-      // Every space's live pieces are in `allLive`: no visit of each space.
-      allLive.forEachOverlap(start: p.start, last: p.last) { slot in
-        let m = mappings[Int(allLive.ids[Int(slot)])]
-        let a = m.paddr &+ (max(m.iova, p.start) - m.iova)
-        let b = m.paddr &+ (min(m.last, p.last) - m.iova)
-        if a >> shift <= hi && b >> shift >= lo { affects = true }
+      if let m = memo, m.start == p.start, m.last == p.last, m.generation == liveGeneration {
+        affects = m.affects
+      } else {
+        // Every space's live pieces are in `allLive`: no visit of each space.
+        allLive.forEachOverlap(start: p.start, last: p.last) { slot in
+          pendingPiecesVisited += 1
+          let m = mappings[Int(allLive.ids[Int(slot)])]
+          let a = m.paddr &+ (max(m.iova, p.start) - m.iova)
+          let b = m.paddr &+ (min(m.last, p.last) - m.iova)
+          if a >> shift <= hi && b >> shift >= lo { affects = true }
+        }
+        memo = (p.start, p.last, liveGeneration, affects)
       }
-      if affects {
-        resolvePending(c)
-        resolvePending(affectingPages: lo, hi)
-        return
-      }
+      if affects { resolvePending(c) }
+    }
+  }
+
+  /// No live piece maps a page of the small block `[lo, hi]` (large pieces
+  /// are in `physIndex`, small ones counted page by page).
+  @inline(__always) private func iommuMapsNoPage(_ lo: UInt64, _ hi: UInt64) -> Bool {
+    guard hi - lo < Self.smallBlockPages, physIndex.isEmpty else { return false }
+    if counts.isEmpty { return true }
+    var p = lo
+    while true {
+      if counts.get(p) != nil { return false }
+      if p == hi { return true }
+      p += 1
     }
   }
 

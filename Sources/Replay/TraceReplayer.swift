@@ -41,6 +41,8 @@ package final class TraceReplayer {
   @exclusivity(unchecked) private var carry: [UInt8] = []
   @exclusivity(unchecked) private var carryTooLong = false
   static let maxLineLength = 1 << 20
+  /// Why a line over `maxLineLength` is malformed.
+  static let lineTooLongMessage = "line longer than \(maxLineLength >> 20) MiB"
   @exclusivity(unchecked) private(set) var lineNumber = 0
   @exclusivity(unchecked) private var finished = false
   @exclusivity(unchecked) private var sawTraceCmdHeader = false
@@ -110,6 +112,15 @@ package final class TraceReplayer {
   @exclusivity(unchecked) var reportedLargerUnmap = false
   @exclusivity(unchecked) var scratch: [Int32] = []
   @exclusivity(unchecked) var candidateScratch: [Candidate] = []
+  /// The range `candidateScratch` was computed for, and `liveGeneration`
+  /// then: unmaps of one range deferred on many CPUs reuse it.
+  @exclusivity(unchecked) var candidateKey: (start: UInt64, last: UInt64, generation: UInt64)?
+  /// Bumped by every `place` and `unplace`: the live pieces changed.
+  @exclusivity(unchecked) var liveGeneration: UInt64 = 0
+  /// Live pieces visited to find unmap candidates (a work count for tests).
+  package internal(set) var candidatePiecesVisited = 0
+  /// Live pieces visited to find the pending unmaps a page event affects (a work count for tests).
+  package internal(set) var pendingPiecesVisited = 0
   /// The DMA-API's accounting, from `dma:` events alone.
   let dmaAPI: DMAAPIAccounting
   /// The last events of the pages mappings touched, for reports' histories.
@@ -205,7 +216,7 @@ package final class TraceReplayer {
   private func flushCarry() {
     if carryTooLong {
       lineNumber += 1
-      malformed("line longer than 1 MiB")
+      malformed(Self.lineTooLongMessage)
       carryTooLong = false
       carry.removeAll(keepingCapacity: false)
       return
@@ -308,7 +319,7 @@ package final class TraceReplayer {
       guard let base = all.baseAddress else {
         for p in batch.lines where p.tooLong {
           lineNumber += 1
-          malformed("line longer than 1 MiB")
+          malformed(Self.lineTooLongMessage)
         }
         return
       }
@@ -318,7 +329,7 @@ package final class TraceReplayer {
         for i in lines.indices {
           lineNumber += 1
           if lines[i].tooLong {
-            malformed("line longer than 1 MiB")
+            malformed(Self.lineTooLongMessage)
             continue
           }
           pre = lines[i].pre
@@ -563,6 +574,7 @@ package final class TraceReplayer {
     m.slot = liveIndex(space).insert(start: m.iova, last: m.last, id: id)
     m.globalSlot = allLive.insert(start: m.iova, last: m.last, id: id)
     mappings[Int(id)] = m
+    liveGeneration &+= 1
   }
 
   /// Takes a mapping piece out of its space's index (and the global one).
@@ -578,6 +590,7 @@ package final class TraceReplayer {
     }
     if m.globalSlot >= 0 { allLive.remove(slot: m.globalSlot) }
     mappings[Int(id)].globalSlot = -1
+    liveGeneration &+= 1
   }
 
   // MARK: - Released ranges

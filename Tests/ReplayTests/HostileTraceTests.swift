@@ -81,4 +81,40 @@ import Testing
     #expect(reports.first?.domain == "0000:00:00.5")
     #expect(summary.ambiguousAttributions == 0)
   }
+
+  /// Many maps of one IOVA (16 unattributed spaces, the rest piled in the
+  /// last), then as many unmaps of it on distinct CPUs: each unmap is
+  /// deferred (several spaces map it), and must not visit every
+  /// overlapping piece again (it did: quadratic).
+  @Test func unmapsOfOneRangeDeferredOnManyCPUsVisitThePiecesOnce() {
+    let n = 2000
+    var t = TraceBuilder()
+    for _ in 0..<n { t.map(0xffff_0000, 0xc200_0000, 0x4000) }
+    for cpu in 0..<n { t.unmap(0xffff_0000, 0x4000, cpu: cpu) }
+    var reports: [Report] = []
+    let replayer = TraceReplayer { reports.append($0) }
+    replayer.consume(t.text)
+    let summary = replayer.finish()
+    #expect(summary.overlappingMaps == n - 1)
+    #expect(replayer.candidatePiecesVisited < 8 * n)
+  }
+
+  /// Unmaps of one range deferred on many CPUs, then page frees: a free of
+  /// pages no live piece maps looks at no pending unmap, and the others
+  /// share one look per range (each free rescanned every pending unmap's
+  /// overlapping pieces, from the start after each resolution).
+  @Test func pageFreesDoNotRescanManyPendingUnmaps() {
+    let n = 1000
+    var t = TraceBuilder()
+    for _ in 0..<n { t.map(0xffff_0000, 0xc200_0000, 0x4000) }
+    for cpu in 0..<n { t.unmap(0xffff_0000, 0x4000, cpu: cpu) }
+    for i in UInt64(0)..<UInt64(n) { t.free(0x9_0000 + i, cpu: 1) }
+    t.free(0xc_2000, cpu: 1)
+    var reports: [Report] = []
+    let replayer = TraceReplayer { reports.append($0) }
+    replayer.consume(t.text)
+    _ = replayer.finish()
+    #expect(replayer.pendingPiecesVisited < 4 * n)
+    #expect(reports.isEmpty)
+  }
 }
