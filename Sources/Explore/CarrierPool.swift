@@ -46,8 +46,9 @@ import KernelTypes
     /// The Swift runtime's record of this carrier's dynamic exclusivity
     /// accesses while another carrier runs (two words, zero at first).
     private let accesses = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 16)
-    /// What a pool carrier runs when switched to (set by `CarrierPool.take`'s caller).
-    var work: ((Carrier) -> Void)?
+    /// What a pool carrier runs when switched to (set by `CarrierPool.take`'s
+    /// caller); it returns the carrier to switch to, once this one has no work.
+    var work: ((Carrier) -> Carrier)?
 
     fileprivate init() {
       context.initialize(to: ucontext_t())
@@ -64,11 +65,7 @@ import KernelTypes
     /// The pool carrier's body: runs each `work` it is given.
     fileprivate func main() -> Never {
       UserContext.enter(accesses)
-      while true {
-        let w = work
-        work = nil
-        w?(self)
-      }
+      while true { switchTo(runWork()) }
     }
   }
 
@@ -131,8 +128,9 @@ import KernelTypes
     /// Whether a schedule's carriers all run on the thread that runs it.
     static let sharesThread = false
     private let baton = DispatchSemaphore(value: 0)
-    /// What a pool carrier runs when switched to (set by `CarrierPool.take`'s caller).
-    var work: ((Carrier) -> Void)?
+    /// What a pool carrier runs when switched to (set by `CarrierPool.take`'s
+    /// caller); it returns the carrier to switch to, once this one has no work.
+    var work: ((Carrier) -> Carrier)?
 
     fileprivate init() {}
 
@@ -145,11 +143,7 @@ import KernelTypes
     fileprivate func start() {
       let thread = Thread { [self] in
         baton.wait()
-        while true {
-          let w = work
-          work = nil
-          w?(self)
-        }
+        while true { switchTo(runWork()) }
       }
       thread.stackSize = CarrierPool.stackSize
       thread.start()
@@ -186,3 +180,14 @@ import KernelTypes
     }
   }
 #endif
+
+extension Carrier {
+  /// Runs the carrier's `work` and returns the carrier to switch to. The work
+  /// (and what it captures, such as a finished schedule) is released on
+  /// return, so an idle carrier's stack holds none of it.
+  fileprivate func runWork() -> Carrier {
+    guard let w = work else { fatalError("iommusan explore: a carrier was switched to without work") }
+    work = nil
+    return w(self)
+  }
+}

@@ -145,8 +145,9 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
   private enum CarryEnd {
     /// Every block of the group finished.
     case done
-    /// Another carrier runs the group now.
-    case idle
+    /// The task to run is on this carrier: the caller hands over to it
+    /// (`leave`); this carrier has no work then.
+    case handOver(Carrier)
   }
 
   private var session: FixtureSession!
@@ -285,7 +286,7 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     let first = choose(current: nil, label: .start)
     running = first
     // When another carrier ends the group, it switches back to this one.
-    _ = carry(first, on: home)
+    if case .handOver(let next) = carry(first, on: home) { home.switchTo(leave(home, for: next)) }
     running = nil
     tasks = []
   }
@@ -313,15 +314,13 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
         if let d = drainer {
           drainer = nil
           running = d
-          leave(me, for: tasks[d].carrier!)
-          return .idle
+          return .handOver(tasks[d].carrier!)
         }
         let next = choose(current: t, label: .line(task.line))
         guard next != t else { continue }
         running = next
         if let c = tasks[next].carrier {
-          leave(me, for: c)
-          return .idle
+          return .handOver(c)
         }
         t = next
         switched = true
@@ -333,15 +332,13 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
       if let d = drainer {
         drainer = nil
         running = d
-        leave(me, for: tasks[d].carrier!)
-        return .idle
+        return .handOver(tasks[d].carrier!)
       }
       guard tasks.contains(where: { !$0.finished }) else { return .done }
       let next = choose(current: nil, label: .ends(task.line, task.name))
       running = next
       if let c = tasks[next].carrier {
-        leave(me, for: c)
-        return .idle
+        return .handOver(c)
       }
       t = next
     }
@@ -374,12 +371,13 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     }
   }
 
-  /// Carrier `me`, between statements, runs `next` and goes idle; returns
-  /// when it is given work again (the home carrier: when the group ends).
-  private func leave(_ me: Carrier, for next: Carrier) {
+  /// Carrier `me`, between statements, goes idle: returns `next`, the
+  /// carrier to switch to. The switch is the caller's, after its work
+  /// returned (a pool carrier's frames then hold nothing of this run).
+  private func leave(_ me: Carrier, for next: Carrier) -> Carrier {
     carrierSwitches += 1
     pool.keepIdle(me)
-    me.switchTo(next)
+    return next
   }
 
   /// Parks the running task `t` on its carrier and runs `next`; returns once `t` is chosen again.
@@ -410,7 +408,10 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     } else {
       let c = pool.take()
       c.work = { c in
-        if self.carry(next, on: c) == .done { self.leave(c, for: self.home) }
+        switch self.carry(next, on: c) {
+        case .done: self.leave(c, for: self.home)
+        case .handOver(let other): self.leave(c, for: other)
+        }
       }
       park(t, for: c)
     }
