@@ -297,9 +297,8 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
   private func carry(_ first: Int, on me: Carrier) -> CarryEnd {
     let statements = session.parsed.statements
     var t = first
-    while true {
+    carrying: while true {
       let task = tasks[t]
-      var switched = false
       while let i = task.currentStatement, !aborted {
         recorder?.current = i
         task.carrier = me
@@ -311,37 +310,45 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
         task.carrier = nil
         task.inFlight = nil
         if task.currentStatement == nil || aborted { break }
-        if let d = drainer {
-          drainer = nil
-          running = d
-          return .handOver(tasks[d].carrier!)
+        switch next(current: t, label: .line(task.line)) {
+        case .run(let next) where next == t: continue
+        case .run(let next):
+          t = next
+          continue carrying
+        case .stop(let end): return end
         }
-        let next = choose(current: t, label: .line(task.line))
-        guard next != t else { continue }
-        running = next
-        if let c = tasks[next].carrier {
-          return .handOver(c)
-        }
-        t = next
-        switched = true
-        break
       }
-      if switched { continue }
       task.finished = true
       task.inFlight = nil
-      if let d = drainer {
-        drainer = nil
-        running = d
-        return .handOver(tasks[d].carrier!)
+      switch next(current: nil, label: .ends(task.line, task.name)) {
+      case .run(let next): t = next
+      case .stop(let end): return end
       }
-      guard tasks.contains(where: { !$0.finished }) else { return .done }
-      let next = choose(current: nil, label: .ends(task.line, task.name))
-      running = next
-      if let c = tasks[next].carrier {
-        return .handOver(c)
-      }
-      t = next
     }
+  }
+
+  /// What `carry` does between statements.
+  private enum Between {
+    /// Run this task's next statement on the same carrier.
+    case run(Int)
+    case stop(CarryEnd)
+  }
+
+  /// Between statements, after task `current`'s statement (nil: after a task
+  /// ended): hands back to the drainer if a task waits in `drainRequests`,
+  /// else chooses the next task at point `label`; a task parked on its
+  /// carrier is handed over to.
+  private func next(current: Int?, label: PointLabel) -> Between {
+    if let d = drainer {
+      drainer = nil
+      running = d
+      return .stop(.handOver(tasks[d].carrier!))
+    }
+    guard tasks.contains(where: { !$0.finished }) else { return .stop(.done) }
+    let next = choose(current: current, label: label)
+    running = next
+    if let c = tasks[next].carrier { return .stop(.handOver(c)) }
+    return .run(next)
   }
 
   /// A kernel step of the running task's statement: a scheduling point.
