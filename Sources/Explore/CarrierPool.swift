@@ -69,41 +69,21 @@ import KernelTypes
     }
   }
 
-  /// The carriers of one thread: its own stack (`home`) and the idle ones.
-  final class CarrierPool {
-    /// The stack of a pool carrier (and a guard page below it).
-    static let stackSize = 8 << 20
-    let home = Carrier()
-    private var idle: [Carrier] = []
-
-    /// The calling thread's pool.
-    static var current: CarrierPool {
-      if let p = pthread_getspecific(key) { return Unmanaged<CarrierPool>.fromOpaque(p).takeUnretainedValue() }
-      let pool = CarrierPool()
-      pthread_setspecific(key, Unmanaged.passRetained(pool).toOpaque())
-      return pool
-    }
-    private static let key: pthread_key_t = {
-      var key = pthread_key_t()
-      pthread_key_create(&key, nil)
-      return key
-    }()
-
-    /// An idle carrier (a new one if none is): set its `work`, then switch to it.
-    func take() -> Carrier {
-      if let c = idle.popLast() { return c }
+  extension CarrierPool {
+    /// A new carrier with a stack of its own, ready to run its `work` when switched to.
+    fileprivate static func makeCarrier() -> Carrier {
       let carrier = Carrier()
       let page = Int(sysconf(Int32(_SC_PAGESIZE)))
       guard
         let stack = mmap(
-          nil, Self.stackSize + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
+          nil, stackSize + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
         stack != MAP_FAILED, mprotect(stack, page, PROT_NONE) == 0
       else {
         fatalError("iommusan explore: no memory for a task's stack (\(Errno(code: errno)?.name ?? "errno \(errno)"))")
       }
       _ = UserContext.get(carrier.context)
       carrier.context.pointee.uc_stack.ss_sp = stack + page
-      carrier.context.pointee.uc_stack.ss_size = Self.stackSize
+      carrier.context.pointee.uc_stack.ss_size = stackSize
       carrier.context.pointee.uc_link = nil
       let bits = UInt(bitPattern: Unmanaged.passRetained(carrier).toOpaque())
       UserContext.make(
@@ -113,11 +93,6 @@ import KernelTypes
           Unmanaged<Carrier>.fromOpaque(p).takeUnretainedValue().main()
         }, 2, UInt32(truncatingIfNeeded: bits >> 32), UInt32(truncatingIfNeeded: bits))
       return carrier
-    }
-
-    /// `carrier` has no work: `take` may give it some.
-    func keepIdle(_ carrier: Carrier) {
-      if carrier !== home { idle.append(carrier) }
     }
   }
 #else
@@ -150,33 +125,12 @@ import KernelTypes
     }
   }
 
-  /// The carriers of one thread: its own (`home`) and the idle ones.
-  final class CarrierPool: @unchecked Sendable {
-    /// The stack of a pool carrier.
-    static let stackSize = 8 << 20
-    let home = Carrier()
-    private var idle: [Carrier] = []
-
-    /// The calling thread's pool.
-    static var current: CarrierPool {
-      if let pool = Thread.current.threadDictionary[key] as? CarrierPool { return pool }
-      let pool = CarrierPool()
-      Thread.current.threadDictionary[key] = pool
-      return pool
-    }
-    private static let key = "iommusan.CarrierPool"
-
-    /// An idle carrier (a new one if none is): set its `work`, then switch to it.
-    func take() -> Carrier {
-      if let c = idle.popLast() { return c }
+  extension CarrierPool {
+    /// A new carrier: a thread that runs its `work` when switched to.
+    fileprivate static func makeCarrier() -> Carrier {
       let carrier = Carrier()
       carrier.start()
       return carrier
-    }
-
-    /// `carrier` has no work: `take` may give it some.
-    func keepIdle(_ carrier: Carrier) {
-      if carrier !== home { idle.append(carrier) }
     }
   }
 #endif
@@ -189,5 +143,36 @@ extension Carrier {
     guard let w = work else { fatalError("iommusan explore: a carrier was switched to without work") }
     work = nil
     return w(self)
+  }
+}
+
+/// The carriers of one thread: its own stack (`home`) and the idle ones.
+final class CarrierPool: @unchecked Sendable {
+  /// The stack of a pool carrier (and, with user-level contexts, a guard page below it).
+  static let stackSize = 8 << 20
+  let home = Carrier()
+  private var idle: [Carrier] = []
+
+  /// The calling thread's pool.
+  static var current: CarrierPool {
+    if let p = pthread_getspecific(key) { return Unmanaged<CarrierPool>.fromOpaque(p).takeUnretainedValue() }
+    let pool = CarrierPool()
+    pthread_setspecific(key, Unmanaged.passRetained(pool).toOpaque())
+    return pool
+  }
+  private static let key: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+  }()
+
+  /// An idle carrier (a new one if none is): set its `work`, then switch to it.
+  func take() -> Carrier {
+    idle.popLast() ?? Self.makeCarrier()
+  }
+
+  /// `carrier` has no work: `take` may give it some.
+  func keepIdle(_ carrier: Carrier) {
+    if carrier !== home { idle.append(carrier) }
   }
 }
