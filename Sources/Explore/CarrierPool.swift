@@ -50,6 +50,9 @@ import KernelTypes
     /// caller); it returns the carrier to switch to, once this one has no work.
     var work: ((Carrier) -> Carrier)?
 
+    /// The mapping of a pool carrier's stack (with its guard page).
+    fileprivate var stack: UnsafeMutableRawBufferPointer?
+
     fileprivate init() {
       context.initialize(to: ucontext_t())
       accesses.initializeMemory(as: UInt8.self, repeating: 0, count: 16)
@@ -60,6 +63,12 @@ import KernelTypes
       UserContext.exit(accesses)
       _ = UserContext.swap(context, next.context)
       UserContext.enter(accesses)
+    }
+
+    /// Unmaps the stack of an idle carrier that is never switched to again.
+    fileprivate func freeStack() {
+      if let stack, let base = stack.baseAddress { munmap(base, stack.count) }
+      stack = nil
     }
 
     /// The pool carrier's body: runs each `work` it is given.
@@ -83,6 +92,7 @@ import KernelTypes
       }
       _ = UserContext.get(carrier.context)
       carrier.context.pointee.uc_stack.ss_sp = stack + page
+      carrier.stack = UnsafeMutableRawBufferPointer(start: stack, count: stackSize + page)
       carrier.context.pointee.uc_stack.ss_size = stackSize
       carrier.context.pointee.uc_link = nil
       let bits = UInt(bitPattern: Unmanaged.passRetained(carrier).toOpaque())
@@ -108,6 +118,9 @@ import KernelTypes
     var work: ((Carrier) -> Carrier)?
 
     fileprivate init() {}
+
+    /// A carrier thread's stack is the thread's own.
+    fileprivate func freeStack() {}
 
     /// Stops running this carrier and runs `next`; returns when a carrier switches back to this one.
     func switchTo(_ next: Carrier) {
@@ -160,11 +173,22 @@ final class CarrierPool: @unchecked Sendable {
     pthread_setspecific(key, Unmanaged.passRetained(pool).toOpaque())
     return pool
   }
+  /// The thread's pool, released when the thread exits (libdispatch's
+  /// workers for `--jobs` exit when idle), when none of its carriers runs.
   private static let key: pthread_key_t = {
     var key = pthread_key_t()
-    pthread_key_create(&key, nil)
+    pthread_key_create(&key) { p in
+      guard let p = p as UnsafeMutableRawPointer? else { return }
+      Unmanaged<CarrierPool>.fromOpaque(p).release()
+    }
     return key
   }()
+
+  /// Frees the idle carriers' stacks: the pool is released on thread exit
+  /// (on the thread's own stack), when no carrier of it runs.
+  deinit {
+    for carrier in idle { carrier.freeStack() }
+  }
 
   /// An idle carrier (a new one if none is): set its `work`, then switch to it.
   func take() -> Carrier {
