@@ -334,10 +334,25 @@ private struct Search {
 
   /// A schedule to run: its choices, its shard, and the sleep set at its
   /// last choice (the tasks whose step there another schedule covers).
+  /// The choices are the first `kept` of `base`, the choices of the run it
+  /// was queued from (one array shared by every item queued from that run:
+  /// memory per queued schedule does not grow with the run's length), then
+  /// `last`.
   struct Item {
-    var prefix: [String]
+    var base: [String]
+    var kept: Int
+    var last: String?
     var shard: Int
     var sleep: [String]
+
+    /// The item's choices.
+    var prefix: [String] {
+      var choices = Array(base.prefix(kept))
+      if let last { choices.append(last) }
+      return choices
+    }
+    /// How many choices `prefix` has.
+    var count: Int { kept + (last == nil ? 0 : 1) }
   }
 
   /// Every schedule within the preemption bound (or every schedule, when
@@ -350,7 +365,9 @@ private struct Search {
     var cursor = Array(repeating: 0, count: levels.count)
     var rootAlternatives = 0
     defer { if dpor { result.reduced = tree.unexplored } }
-    expand(root, Item(prefix: [], shard: -1, sleep: []), levels: &levels, rootAlternatives: &rootAlternatives)
+    expand(
+      root, Item(base: [], kept: 0, last: nil, shard: -1, sleep: []), levels: &levels,
+      rootAlternatives: &rootAlternatives)
     if options.shard.index == 0 {
       guard record(root) else { return }
     }
@@ -384,7 +401,7 @@ private struct Search {
       return
     }
     let points = outcome.points
-    let prefixLength = item.prefix.count
+    let prefixLength = item.count
     guard prefixLength <= points.count else { return }
     var asleep: [String] = []
     if por, prefixLength > 0 {
@@ -394,7 +411,8 @@ private struct Search {
     }
     // The root's alternatives are counted once, by shard 0 (every shard expands the root).
     let counts = item.shard >= 0 || options.shard.index == 0
-    var choices = item.prefix
+    // The item's choices, then the run's past them: the prefix of every item queued here.
+    let choices = item.prefix + points[prefixLength...].map(\.chosen)
     for i in prefixLength..<points.count {
       let p = points[i]
       let defaultAsleep = asleep.contains(p.chosen)
@@ -414,7 +432,7 @@ private struct Search {
         let s = item.shard >= 0 ? item.shard : rootAlternatives
         if item.shard < 0 { rootAlternatives += 1 }
         while levels.count <= k { levels.append([]) }
-        levels[k].append(Item(prefix: choices + [e], shard: s, sleep: por ? explored : []))
+        levels[k].append(Item(base: choices, kept: i, last: e, shard: s, sleep: por ? explored : []))
         explored.append(e)
       }
       if defaultAsleep { return }
@@ -422,7 +440,6 @@ private struct Search {
         let step = outcome.footprint(p, p.chosen)
         asleep = asleep.filter { !outcome.footprint(p, $0).conflicts(with: step) }
       }
-      choices.append(p.chosen)
     }
   }
 
@@ -434,8 +451,9 @@ private struct Search {
   /// the first task awake runs instead.
   mutating func expandDPOR(_ outcome: ScheduleOutcome, _ item: Item, levels: inout [[Item]]) {
     let points = outcome.points
-    let prefixLength = item.prefix.count
+    let prefixLength = item.count
     guard prefixLength <= points.count else { return }
+    let chosen = points.map(\.chosen)
     var asleep: [String] = []
     if prefixLength > 0 {
       let p = points[prefixLength - 1]
@@ -453,7 +471,7 @@ private struct Search {
         if asleep.contains(p.chosen) {
           end = k
           if let e = p.enabled.first(where: { !asleep.contains($0) }) {
-            queue(e, at: k, node: node, outcome, levels: &levels)
+            queue(e, at: k, node: node, outcome, chosen, levels: &levels)
           }
           break
         }
@@ -465,19 +483,23 @@ private struct Search {
     }
     // Earliest point first, as the sleep-set search queues them.
     for (i, task) in DPOR.backtracks(outcome, end: end).sorted(by: { $0.point < $1.point }) {
-      queue(task, at: i, node: path[i], outcome, levels: &levels)
+      queue(task, at: i, node: path[i], outcome, chosen, levels: &levels)
     }
   }
 
   /// Queues the schedule that follows `outcome` to point `k` and chooses `task` there.
-  mutating func queue(_ task: String, at k: Int, node: DPORNode, _ outcome: ScheduleOutcome, levels: inout [[Item]]) {
+  /// `chosen` is the run's choices (`outcome.points`' `chosen`), shared by the items it queues.
+  mutating func queue(
+    _ task: String, at k: Int, node: DPORNode, _ outcome: ScheduleOutcome, _ chosen: [String],
+    levels: inout [[Item]]
+  ) {
     guard !node.done.contains(task), !node.sleep.contains(task) else { return }
     let sleep = node.sleep + node.done
     node.done.append(task)
     let p = outcome.points[k]
     let level = p.preemptions + (p.current.map { $0 != task && p.enabled.contains($0) ? 1 : 0 } ?? 0)
     while levels.count <= level { levels.append([]) }
-    levels[level].append(Item(prefix: outcome.points.prefix(k).map(\.chosen) + [task], shard: 0, sleep: sleep))
+    levels[level].append(Item(base: chosen, kept: k, last: task, shard: 0, sleep: sleep))
   }
 
   /// PCT: `options.runs` random schedules, bug depth `preemptions + 1`.
