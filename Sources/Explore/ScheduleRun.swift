@@ -180,8 +180,23 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
   private init(policy: ChoicePolicy, recorder: FootprintRecorder?) {
     self.policy = policy
     self.recorder = recorder
+    Self.alive += 1
     if case .pct(let seed, _) = policy { rng = SplitMix64(seed: seed) } else { rng = SplitMix64(seed: 0) }
   }
+
+  /// The runs alive now on the calling thread (a finished one is freed: an
+  /// idle carrier holds none).
+  static var alive: Int {
+    get { Int(bitPattern: pthread_getspecific(aliveKey)) }
+    set { pthread_setspecific(aliveKey, UnsafeRawPointer(bitPattern: newValue)) }
+  }
+  private static let aliveKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+  }()
+
+  deinit { Self.alive -= 1 }
 
   /// The schedules run so far on the calling thread (`bench --explore`'s
   /// `runs`; a search runs its schedules on the thread that called it).
