@@ -46,8 +46,12 @@ import KernelTypes
     /// The Swift runtime's record of this carrier's dynamic exclusivity
     /// accesses while another carrier runs (two words, zero at first).
     private let accesses = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 16)
-    /// What a pool carrier runs when switched to (set by `CarrierPool.take`'s caller).
-    var work: ((Carrier) -> Void)?
+    /// What a pool carrier runs when switched to (set by `CarrierPool.take`'s
+    /// caller); it returns the carrier to switch to, once this one has no work.
+    var work: ((Carrier) -> Carrier)?
+
+    /// The mapping of a pool carrier's stack (with its guard page).
+    fileprivate var stack: UnsafeMutableRawBufferPointer?
 
     fileprivate init() {
       context.initialize(to: ucontext_t())
@@ -61,52 +65,35 @@ import KernelTypes
       UserContext.enter(accesses)
     }
 
+    /// Unmaps the stack of an idle carrier that is never switched to again.
+    fileprivate func freeStack() {
+      if let stack, let base = stack.baseAddress { munmap(base, stack.count) }
+      stack = nil
+    }
+
     /// The pool carrier's body: runs each `work` it is given.
     fileprivate func main() -> Never {
       UserContext.enter(accesses)
-      while true {
-        let w = work
-        work = nil
-        w?(self)
-      }
+      while true { switchTo(runWork()) }
     }
   }
 
-  /// The carriers of one thread: its own stack (`home`) and the idle ones.
-  final class CarrierPool {
-    /// The stack of a pool carrier (and a guard page below it).
-    static let stackSize = 8 << 20
-    let home = Carrier()
-    private var idle: [Carrier] = []
-
-    /// The calling thread's pool.
-    static var current: CarrierPool {
-      if let p = pthread_getspecific(key) { return Unmanaged<CarrierPool>.fromOpaque(p).takeUnretainedValue() }
-      let pool = CarrierPool()
-      pthread_setspecific(key, Unmanaged.passRetained(pool).toOpaque())
-      return pool
-    }
-    private static let key: pthread_key_t = {
-      var key = pthread_key_t()
-      pthread_key_create(&key, nil)
-      return key
-    }()
-
-    /// An idle carrier (a new one if none is): set its `work`, then switch to it.
-    func take() -> Carrier {
-      if let c = idle.popLast() { return c }
+  extension CarrierPool {
+    /// A new carrier with a stack of its own, ready to run its `work` when switched to.
+    fileprivate static func makeCarrier() -> Carrier {
       let carrier = Carrier()
       let page = Int(sysconf(Int32(_SC_PAGESIZE)))
       guard
         let stack = mmap(
-          nil, Self.stackSize + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
+          nil, stackSize + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
         stack != MAP_FAILED, mprotect(stack, page, PROT_NONE) == 0
       else {
         fatalError("iommusan explore: no memory for a task's stack (\(Errno(code: errno)?.name ?? "errno \(errno)"))")
       }
       _ = UserContext.get(carrier.context)
       carrier.context.pointee.uc_stack.ss_sp = stack + page
-      carrier.context.pointee.uc_stack.ss_size = Self.stackSize
+      carrier.stack = UnsafeMutableRawBufferPointer(start: stack, count: stackSize + page)
+      carrier.context.pointee.uc_stack.ss_size = stackSize
       carrier.context.pointee.uc_link = nil
       let bits = UInt(bitPattern: Unmanaged.passRetained(carrier).toOpaque())
       UserContext.make(
@@ -117,11 +104,6 @@ import KernelTypes
         }, 2, UInt32(truncatingIfNeeded: bits >> 32), UInt32(truncatingIfNeeded: bits))
       return carrier
     }
-
-    /// `carrier` has no work: `take` may give it some.
-    func keepIdle(_ carrier: Carrier) {
-      if carrier !== home { idle.append(carrier) }
-    }
   }
 #else
   /// Where user-level context switches are not available (or under
@@ -131,10 +113,14 @@ import KernelTypes
     /// Whether a schedule's carriers all run on the thread that runs it.
     static let sharesThread = false
     private let baton = DispatchSemaphore(value: 0)
-    /// What a pool carrier runs when switched to (set by `CarrierPool.take`'s caller).
-    var work: ((Carrier) -> Void)?
+    /// What a pool carrier runs when switched to (set by `CarrierPool.take`'s
+    /// caller); it returns the carrier to switch to, once this one has no work.
+    var work: ((Carrier) -> Carrier)?
 
     fileprivate init() {}
+
+    /// A carrier thread's stack is the thread's own.
+    fileprivate func freeStack() {}
 
     /// Stops running this carrier and runs `next`; returns when a carrier switches back to this one.
     func switchTo(_ next: Carrier) {
@@ -145,44 +131,72 @@ import KernelTypes
     fileprivate func start() {
       let thread = Thread { [self] in
         baton.wait()
-        while true {
-          let w = work
-          work = nil
-          w?(self)
-        }
+        while true { switchTo(runWork()) }
       }
       thread.stackSize = CarrierPool.stackSize
       thread.start()
     }
   }
 
-  /// The carriers of one thread: its own (`home`) and the idle ones.
-  final class CarrierPool: @unchecked Sendable {
-    /// The stack of a pool carrier.
-    static let stackSize = 8 << 20
-    let home = Carrier()
-    private var idle: [Carrier] = []
-
-    /// The calling thread's pool.
-    static var current: CarrierPool {
-      if let pool = Thread.current.threadDictionary[key] as? CarrierPool { return pool }
-      let pool = CarrierPool()
-      Thread.current.threadDictionary[key] = pool
-      return pool
-    }
-    private static let key = "iommusan.CarrierPool"
-
-    /// An idle carrier (a new one if none is): set its `work`, then switch to it.
-    func take() -> Carrier {
-      if let c = idle.popLast() { return c }
+  extension CarrierPool {
+    /// A new carrier: a thread that runs its `work` when switched to.
+    fileprivate static func makeCarrier() -> Carrier {
       let carrier = Carrier()
       carrier.start()
       return carrier
     }
-
-    /// `carrier` has no work: `take` may give it some.
-    func keepIdle(_ carrier: Carrier) {
-      if carrier !== home { idle.append(carrier) }
-    }
   }
 #endif
+
+extension Carrier {
+  /// Runs the carrier's `work` and returns the carrier to switch to. The work
+  /// (and what it captures, such as a finished schedule) is released on
+  /// return, so an idle carrier's stack holds none of it.
+  fileprivate func runWork() -> Carrier {
+    guard let w = work else { fatalError("iommusan explore: a carrier was switched to without work") }
+    work = nil
+    return w(self)
+  }
+}
+
+/// The carriers of one thread: its own stack (`home`) and the idle ones.
+final class CarrierPool: @unchecked Sendable {
+  /// The stack of a pool carrier (and, with user-level contexts, a guard page below it).
+  static let stackSize = 8 << 20
+  let home = Carrier()
+  private var idle: [Carrier] = []
+
+  /// The calling thread's pool.
+  static var current: CarrierPool {
+    if let p = pthread_getspecific(key) { return Unmanaged<CarrierPool>.fromOpaque(p).takeUnretainedValue() }
+    let pool = CarrierPool()
+    pthread_setspecific(key, Unmanaged.passRetained(pool).toOpaque())
+    return pool
+  }
+  /// The thread's pool, released when the thread exits (libdispatch's
+  /// workers for `--jobs` exit when idle), when none of its carriers runs.
+  private static let key: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key) { p in
+      guard let p = p as UnsafeMutableRawPointer? else { return }
+      Unmanaged<CarrierPool>.fromOpaque(p).release()
+    }
+    return key
+  }()
+
+  /// Frees the idle carriers' stacks: the pool is released on thread exit
+  /// (on the thread's own stack), when no carrier of it runs.
+  deinit {
+    for carrier in idle { carrier.freeStack() }
+  }
+
+  /// An idle carrier (a new one if none is): set its `work`, then switch to it.
+  func take() -> Carrier {
+    idle.popLast() ?? Self.makeCarrier()
+  }
+
+  /// `carrier` has no work: `take` may give it some.
+  func keepIdle(_ carrier: Carrier) {
+    if carrier !== home { idle.append(carrier) }
+  }
+}

@@ -7,4 +7,7 @@ extension Explorer {
   package static func carrierSwitches(_ parsed: ParsedFixture, schedule: Schedule) -> Int {
     ScheduleRun.run(parsed, options: RunOptions(), policy: .prefix(schedule.choices)).carrierSwitches
   }
+
+  /// The schedule runs not yet freed on the calling thread.
+  package static var scheduleRunsAlive: Int { ScheduleRun.alive }
 }

@@ -145,8 +145,9 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
   private enum CarryEnd {
     /// Every block of the group finished.
     case done
-    /// Another carrier runs the group now.
-    case idle
+    /// The task to run is on this carrier: the caller hands over to it
+    /// (`leave`); this carrier has no work then.
+    case handOver(Carrier)
   }
 
   private var session: FixtureSession!
@@ -179,8 +180,23 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
   private init(policy: ChoicePolicy, recorder: FootprintRecorder?) {
     self.policy = policy
     self.recorder = recorder
+    Self.alive += 1
     if case .pct(let seed, _) = policy { rng = SplitMix64(seed: seed) } else { rng = SplitMix64(seed: 0) }
   }
+
+  /// The runs alive now on the calling thread (a finished one is freed: an
+  /// idle carrier holds none).
+  static var alive: Int {
+    get { Int(bitPattern: pthread_getspecific(aliveKey)) }
+    set { pthread_setspecific(aliveKey, UnsafeRawPointer(bitPattern: newValue)) }
+  }
+  private static let aliveKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+  }()
+
+  deinit { Self.alive -= 1 }
 
   /// The schedules run so far on the calling thread (`bench --explore`'s
   /// `runs`; a search runs its schedules on the thread that called it).
@@ -285,7 +301,7 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     let first = choose(current: nil, label: .start)
     running = first
     // When another carrier ends the group, it switches back to this one.
-    _ = carry(first, on: home)
+    if case .handOver(let next) = carry(first, on: home) { home.switchTo(leave(home, for: next)) }
     running = nil
     tasks = []
   }
@@ -296,9 +312,8 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
   private func carry(_ first: Int, on me: Carrier) -> CarryEnd {
     let statements = session.parsed.statements
     var t = first
-    while true {
+    carrying: while true {
       let task = tasks[t]
-      var switched = false
       while let i = task.currentStatement, !aborted {
         recorder?.current = i
         task.carrier = me
@@ -310,41 +325,45 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
         task.carrier = nil
         task.inFlight = nil
         if task.currentStatement == nil || aborted { break }
-        if let d = drainer {
-          drainer = nil
-          running = d
-          leave(me, for: tasks[d].carrier!)
-          return .idle
+        switch next(current: t, label: .line(task.line)) {
+        case .run(let next) where next == t: continue
+        case .run(let next):
+          t = next
+          continue carrying
+        case .stop(let end): return end
         }
-        let next = choose(current: t, label: .line(task.line))
-        guard next != t else { continue }
-        running = next
-        if let c = tasks[next].carrier {
-          leave(me, for: c)
-          return .idle
-        }
-        t = next
-        switched = true
-        break
       }
-      if switched { continue }
       task.finished = true
       task.inFlight = nil
-      if let d = drainer {
-        drainer = nil
-        running = d
-        leave(me, for: tasks[d].carrier!)
-        return .idle
+      switch next(current: nil, label: .ends(task.line, task.name)) {
+      case .run(let next): t = next
+      case .stop(let end): return end
       }
-      guard tasks.contains(where: { !$0.finished }) else { return .done }
-      let next = choose(current: nil, label: .ends(task.line, task.name))
-      running = next
-      if let c = tasks[next].carrier {
-        leave(me, for: c)
-        return .idle
-      }
-      t = next
     }
+  }
+
+  /// What `carry` does between statements.
+  private enum Between {
+    /// Run this task's next statement on the same carrier.
+    case run(Int)
+    case stop(CarryEnd)
+  }
+
+  /// Between statements, after task `current`'s statement (nil: after a task
+  /// ended): hands back to the drainer if a task waits in `drainRequests`,
+  /// else chooses the next task at point `label`; a task parked on its
+  /// carrier is handed over to.
+  private func next(current: Int?, label: PointLabel) -> Between {
+    if let d = drainer {
+      drainer = nil
+      running = d
+      return .stop(.handOver(tasks[d].carrier!))
+    }
+    guard tasks.contains(where: { !$0.finished }) else { return .stop(.done) }
+    let next = choose(current: current, label: label)
+    running = next
+    if let c = tasks[next].carrier { return .stop(.handOver(c)) }
+    return .run(next)
   }
 
   /// A kernel step of the running task's statement: a scheduling point.
@@ -374,12 +393,13 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     }
   }
 
-  /// Carrier `me`, between statements, runs `next` and goes idle; returns
-  /// when it is given work again (the home carrier: when the group ends).
-  private func leave(_ me: Carrier, for next: Carrier) {
+  /// Carrier `me`, between statements, goes idle: returns `next`, the
+  /// carrier to switch to. The switch is the caller's, after its work
+  /// returned (a pool carrier's frames then hold nothing of this run).
+  private func leave(_ me: Carrier, for next: Carrier) -> Carrier {
     carrierSwitches += 1
     pool.keepIdle(me)
-    me.switchTo(next)
+    return next
   }
 
   /// Parks the running task `t` on its carrier and runs `next`; returns once `t` is chosen again.
@@ -410,7 +430,10 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
     } else {
       let c = pool.take()
       c.work = { c in
-        if self.carry(next, on: c) == .done { self.leave(c, for: self.home) }
+        switch self.carry(next, on: c) {
+        case .done: self.leave(c, for: self.home)
+        case .handOver(let other): self.leave(c, for: other)
+        }
       }
       park(t, for: c)
     }

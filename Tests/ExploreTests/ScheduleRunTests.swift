@@ -26,6 +26,18 @@ import Testing
     #expect(Explorer.carrierSwitches(race, schedule: finding.schedule) > 0)
   }
 
+  /// A run that switched carriers is freed when it ends: the carriers it
+  /// left idle hold nothing of it.
+  @Test func idleCarriersHoldNoFinishedRun() throws {
+    let race = try parse("Fixtures/explore/debug-pagealloc-check-race.fixture")
+    var options = ExploreOptions()
+    options.all = true
+    let finding = try #require(
+      Explorer.explore(race, options: options).findings.first { $0.key.hasPrefix("freed-while-mapped-uncounted ") })
+    #expect(Explorer.carrierSwitches(race, schedule: finding.schedule) > 0)
+    #expect(Explorer.scheduleRunsAlive == 0)
+  }
+
   /// `bench --explore` counts every schedule a search runs: a finding's
   /// replay (with its history) and its minimization's trials too.
   @Test func benchCountsEveryScheduleRun() throws {
