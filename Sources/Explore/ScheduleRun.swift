@@ -187,28 +187,20 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
   /// The runs alive now on the calling thread (a finished one is freed: an
   /// idle carrier holds none).
   static var alive: Int {
-    get { Int(bitPattern: pthread_getspecific(aliveKey)) }
-    set { pthread_setspecific(aliveKey, UnsafeRawPointer(bitPattern: newValue)) }
+    get { aliveCount.value }
+    set { aliveCount.value = newValue }
   }
-  private static let aliveKey: pthread_key_t = {
-    var key = pthread_key_t()
-    pthread_key_create(&key, nil)
-    return key
-  }()
+  private static let aliveCount = ThreadCounter()
 
   deinit { Self.alive -= 1 }
 
   /// The schedules run so far on the calling thread (`bench --explore`'s
   /// `runs`; a search runs its schedules on the thread that called it).
   static var started: Int {
-    get { Int(bitPattern: pthread_getspecific(startedKey)) }
-    set { pthread_setspecific(startedKey, UnsafeRawPointer(bitPattern: newValue)) }
+    get { startedCount.value }
+    set { startedCount.value = newValue }
   }
-  private static let startedKey: pthread_key_t = {
-    var key = pthread_key_t()
-    pthread_key_create(&key, nil)
-    return key
-  }()
+  private static let startedCount = ThreadCounter()
 
   /// Runs `parsed` under `policy`. A fixture that cannot start gives its result with no points.
   /// With `footprints`, records what each task-block statement touches (the partial-order reduction's input).
@@ -529,4 +521,18 @@ final class ScheduleRun: KernelStepObserver, @unchecked Sendable {
   }
 
   private var sessionReports: [Report] { session.currentReports }
+}
+
+/// A count of the calling thread's own (a pthread key holding the integer).
+private struct ThreadCounter: Sendable {
+  private let key: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+  }()
+
+  var value: Int {
+    get { Int(bitPattern: pthread_getspecific(key)) }
+    nonmutating set { pthread_setspecific(key, UnsafeRawPointer(bitPattern: newValue)) }
+  }
 }

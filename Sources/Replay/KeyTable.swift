@@ -26,12 +26,20 @@ package final class KeyTable {
     seed = rng.next()
     self.capacity = c
     shift = UInt64(64 - c.trailingZeroBitCount)
-    devices = .allocate(capacity: c)
-    devices.initialize(repeating: Self.empty, count: c)
-    addresses = .allocate(capacity: c)
-    addresses.initialize(repeating: 0, count: c)
-    values = .allocate(capacity: c)
-    values.initialize(repeating: 0, count: c)
+    (devices, addresses, values) = Self.emptySlots(c)
+  }
+
+  /// `capacity` empty slots: the three columns.
+  private static func emptySlots(
+    _ capacity: Int
+  ) -> (UnsafeMutablePointer<Int32>, UnsafeMutablePointer<UInt64>, UnsafeMutablePointer<Int32>) {
+    let devices = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)
+    devices.initialize(repeating: empty, count: capacity)
+    let addresses = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
+    addresses.initialize(repeating: 0, count: capacity)
+    let values = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)
+    values.initialize(repeating: 0, count: capacity)
+    return (devices, addresses, values)
   }
 
   deinit {
@@ -115,12 +123,7 @@ package final class KeyTable {
     let oldCapacity = capacity
     capacity = newCapacity
     shift = UInt64(64 - newCapacity.trailingZeroBitCount)
-    devices = .allocate(capacity: newCapacity)
-    devices.initialize(repeating: Self.empty, count: newCapacity)
-    addresses = .allocate(capacity: newCapacity)
-    addresses.initialize(repeating: 0, count: newCapacity)
-    values = .allocate(capacity: newCapacity)
-    values.initialize(repeating: 0, count: newCapacity)
+    (devices, addresses, values) = Self.emptySlots(newCapacity)
     let mask = newCapacity - 1
     for s in 0..<oldCapacity where oldDevices[s] != Self.empty {
       var i = ideal(oldDevices[s], oldAddresses[s])

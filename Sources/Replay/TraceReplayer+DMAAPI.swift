@@ -171,32 +171,9 @@ extension TraceReplayer {
     guard !o else { return }
     dmaAPI.syncs += 1
     func report(_ problem: DMAAPISyncProblem, address: UInt64, entry: DMAAPIAccounting.Entry?, verdict: String?) {
-      let name = deviceNames[Int(d)]
-      var finding = Finding.dmaAPICheckSync(
-        problem, driver: driverName(d), device: name, dmaAddress: address, frames: t.checkSyncFrames)
-      finding.iova = IOVA(r.address)
-      finding.domain = name
-      finding.device = name
-      finding.details.append(Detail("accounting", .string(Accounting.dmaAPI.name)))
-      if let e = entry {
-        if let p = dmaAPI.physIndex.firstStart(of: e) {
-          finding.phys = PhysicalAddress(p)
-          finding.pfn = PFN(p >> shift)
-        }
-        finding.details += [
-          Detail("dma map line", .int(Int64(e.line))), Detail("dma map ts", .string(e.ts.description)),
-          Detail("dma map event", .string(e.event.name)),
-        ]
-      }
-      finding.details += [
-        Detail("dma sync line", .int(Int64(lineNumber))), Detail("dma sync ts", .string(pre.ts.description)),
-      ]
-      if let v = verdict { finding.details.append(Detail("verdict", .string(v))) }
-      if let l = lostEventsDetail() { finding.details.append(l) }
-      let driver = deviceDriver[Int(d)]
-      send(
-        finding,
-        caller: siteFrame(attributedTo: driver.isEmpty ? name : driver, module: driver.isEmpty ? nil : driver))
+      let finding = Finding.dmaAPICheckSync(
+        problem, driver: driverName(d), device: deviceNames[Int(d)], dmaAddress: address, frames: t.checkSyncFrames)
+      sendDMAAPI(finding, device: d, iova: r.address, entry: entry, call: "sync", verdict: verdict)
     }
     switch dmaAPI.findContaining(device: d, address: r.address, last: last) {
     case .untraced:
@@ -268,10 +245,23 @@ extension TraceReplayer {
   func reportCheckUnmap(
     _ problem: DMAAPIUnmapProblem, device d: Int32, address: UInt64, entry: DMAAPIAccounting.Entry?, verdict: String?
   ) {
+    let finding = Finding.dmaAPICheckUnmap(
+      problem, driver: driverName(d), device: deviceNames[Int(d)], dmaAddress: address,
+      frames: pre.type.checkUnmapFrames)
+    sendDMAAPI(finding, device: d, iova: address, entry: entry, call: "unmap", verdict: verdict)
+  }
+
+  /// Sends a DMA-API finding of device `d` about the event on this line (a
+  /// `call`: "unmap" or "sync"): the device as its domain, the DMA-API
+  /// accounting, the live map it was checked against (with its page), the
+  /// verdict and any lost events.
+  private func sendDMAAPI(
+    _ finding: Finding, device d: Int32, iova: UInt64, entry: DMAAPIAccounting.Entry?, call: String,
+    verdict: String?
+  ) {
+    var finding = finding
     let name = deviceNames[Int(d)]
-    var finding = Finding.dmaAPICheckUnmap(
-      problem, driver: driverName(d), device: name, dmaAddress: address, frames: pre.type.checkUnmapFrames)
-    finding.iova = IOVA(address)
+    finding.iova = IOVA(iova)
     finding.domain = name
     finding.device = name
     finding.details.append(Detail("accounting", .string(Accounting.dmaAPI.name)))
@@ -286,7 +276,7 @@ extension TraceReplayer {
       ]
     }
     finding.details += [
-      Detail("dma unmap line", .int(Int64(lineNumber))), Detail("dma unmap ts", .string(pre.ts.description)),
+      Detail("dma \(call) line", .int(Int64(lineNumber))), Detail("dma \(call) ts", .string(pre.ts.description)),
     ]
     if let v = verdict { finding.details.append(Detail("verdict", .string(v))) }
     if let l = lostEventsDetail() { finding.details.append(l) }
