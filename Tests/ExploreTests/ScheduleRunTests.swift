@@ -1,6 +1,8 @@
 import Explore
 import FixtureLanguage
 import FixtureRunner
+import Foundation
+import Synchronization
 import Testing
 
 /// The execution machinery of a schedule: which carrier (stack) runs which block.
@@ -36,6 +38,32 @@ import Testing
       Explorer.explore(race, options: options).findings.first { $0.key.hasPrefix("freed-while-mapped-uncounted ") })
     #expect(Explorer.carrierSwitches(race, schedule: finding.schedule) > 0)
     #expect(Explorer.scheduleRunsAlive == 0)
+  }
+
+  /// A thread's carriers are freed when the thread exits: with user
+  /// contexts their stacks are unmapped and the objects released, and
+  /// without (IOMMUSAN_TSAN) their threads, idle, end instead of waiting
+  /// for work forever.
+  @Test func aThreadsCarriersAreFreedWhenItExits() throws {
+    let race = try parse("Fixtures/explore/debug-pagealloc-check-race.fixture")
+    var options = ExploreOptions()
+    options.all = true
+    let finding = try #require(
+      Explorer.explore(race, options: options).findings.first { $0.key.hasPrefix("freed-while-mapped-uncounted ") })
+    let watch = Mutex<CarrierWatch?>(nil)
+    let thread = Thread {
+      #expect(Explorer.carrierSwitches(race, schedule: finding.schedule) > 0)
+      watch.withLock { $0 = CarrierWatch.current }
+    }
+    thread.start()
+    var alive = -1
+    for _ in 0..<500 {
+      alive = watch.withLock { w in w.map(\.alive) ?? -1 }
+      if alive == 0 { break }
+      Thread.sleep(forTimeInterval: 0.01)
+    }
+    #expect(watch.withLock { $0?.count ?? 0 } > 1)
+    #expect(alive == 0)
   }
 
   /// `bench --explore` counts every schedule a search runs: a finding's
