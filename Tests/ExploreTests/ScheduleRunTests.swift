@@ -90,6 +90,31 @@ import Testing
     #expect(plain.diagnostics.filter(\.isError).isEmpty)
   }
 
+  /// The plain run's order is the default schedule's, not a second guess
+  /// from the names each block uses and binds: a block that uses a name
+  /// bound before the group, which another block binds again, does not
+  /// wait, and runs first.
+  @Test func sequentialFollowsTheDefaultSchedule() throws {
+    let text = """
+      iommu vtd0 model=vtd
+      device nic0 iommu=vtd0
+      buf = alloc_pages
+      h = dma_map nic0 buf size=4K
+      task nic {
+        dma nic0 read h
+      }
+      task cpu {
+        dma_unmap h
+        h = dma_map nic0 buf size=4K
+      }
+      """
+    let parsed = FixtureParser.parse(text: text, file: "rebind.fixture")
+    #expect(parsed.errors.isEmpty, "\(parsed.errors)")
+    #expect(parsed.sequential.statements.compactMap(\.block?.task) == ["nic", "cpu", "cpu"])
+    let replay = Explorer.replay(parsed, schedule: Schedule(), options: RunOptions()).0
+    #expect(FixtureRunner.run(parsed: parsed.sequential).summary == replay.summary)
+  }
+
   @Test func deviceBlockFirstRunsAfterTheBlockThatBindsItsName() throws {
     let parsed = try parse("Fixtures/explore/device-block-first-lazy.fixture")
     #expect(parsed.sequential.statements.compactMap(\.block?.task) == ["cpu", "cpu", "cpu", "cpu", "cpu", "nic"])
