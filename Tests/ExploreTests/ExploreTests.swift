@@ -477,6 +477,18 @@ func randomWaitingFixture(seed: UInt64) -> String {
     #expect(r.exitStatus == 2)
   }
 
+  /// A deadlock of two tasks while a third can run: the third runs to its
+  /// end first, then the deadlock is said; `explore` stops there (exit status 2).
+  @Test func aDeadlockWithABystanderIsSaidOnceTheBystanderEnds() throws {
+    let parsed = try parse("Tests/ExploreTests/Fixtures/deadlock-with-bystander.fixture")
+    let (r, _) = Explorer.replay(parsed, schedule: Schedule(), options: RunOptions())
+    #expect(r.diagnostics.first?.message.hasPrefix("every task of the group waits for a name") == true)
+    #expect(r.exitStatus == 2)
+    let e = Explorer.explore(parsed, options: ExploreOptions())
+    #expect(e.stopped?.diagnostic.message.hasPrefix("every task of the group waits") == true)
+    #expect(e.exitStatus == 2 && !e.complete)
+  }
+
   /// A task whose statement uses a name another task of its group binds
   /// waits for it: its step is not enabled (no error), and choosing it is
   /// a mismatch that names the tasks that can run.
