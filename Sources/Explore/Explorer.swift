@@ -50,8 +50,8 @@ package struct ExploreOptions: Sendable {
   /// too); past it the search stops, incomplete, with a warning.
   package var maxSteps = ExploreOptions.defaultMaxSteps
   /// The default `--max-steps`: far above what an exhaustive search of a
-  /// small fixture runs (Explore.md), and about a minute of a debug build
-  /// (some 20,000 points a second; a release build is faster): a fixture
+  /// small fixture runs (Explore.md), and some 20 s of CPU on a debug
+  /// build (some 45,000 points a second): a fixture
   /// whose tasks each loop hundreds of times ends in bounded time, where
   /// `--max-schedules` alone lets each of its thousands of schedules run
   /// thousands of points.
