@@ -34,6 +34,10 @@ final class DMAAPIAccounting {
     /// bucket keeps both (dma-direct maps one buffer twice at one address).
     var older: Int32 = -1
     var live = true
+    /// A coherent or `_pages` buffer's CPU address (`dma_entry.paddr`):
+    /// `phys_addr=` (6.12) or the `%p` of `virt_addr=` (6.13 on, `cpuAddressTraced`).
+    var cpuAddress: UInt64?
+    var cpuAddressTraced = false
   }
 
   /// A released address, remembered for a double unmap.
