@@ -68,6 +68,8 @@ package final class TraceReplayer {
   @exclusivity(unchecked) var ranges: [DMARange] = []
   /// `phys_addrs=` of the current `dma:` event.
   @exclusivity(unchecked) var physAddrs: [UInt64] = []
+  /// The physical ranges of the current `dma:` map event (`dmaAPIMap`).
+  @exclusivity(unchecked) var dmaPhysScratch: [(start: UInt64, last: UInt64)] = []
 
   // Counting state.
   /// Per-page map counts of mappings up to `largeMappingPages` pages: PFN → (count, last mapping).
@@ -75,7 +77,7 @@ package final class TraceReplayer {
   /// Larger mappings by physical range, counted when a page is checked.
   let physIndex = IntervalIndex()
   static let largeMappingPages: UInt64 = 256
-  @exclusivity(unchecked) var mappings: [Mapping] = []
+  @exclusivity(unchecked) var mappings = RawColumn<Mapping>()
   @exclusivity(unchecked) var freeMappings: [Int32] = []
   @exclusivity(unchecked) var liveMappings = 0
   @exclusivity(unchecked) var spaces: [AddressSpace] = []
@@ -94,7 +96,7 @@ package final class TraceReplayer {
   @exclusivity(unchecked) var deviceDriver: [String] = []
   @exclusivity(unchecked) var deviceGroup: [Int64?] = []
   @exclusivity(unchecked) var groupSpaceOf: [Int64: Int32] = [:]
-  @exclusivity(unchecked) var released: [Released] = []
+  @exclusivity(unchecked) var released = RawColumn<Released>()
   /// Why an attribution was ambiguous, for the few mappings and released records that have a note.
   @exclusivity(unchecked) var mappingNotes: [Int32: String] = [:]
   @exclusivity(unchecked) var releasedNotes: [Int: String] = [:]
@@ -149,6 +151,11 @@ package final class TraceReplayer {
   package var spaceCount: Int { spaces.count }
   /// Unmaps waiting on their CPU for a `dma:` event to name the device.
   package var heldUnmaps: Int { pendingCPUs.count }
+
+  deinit {
+    mappings.release()
+    released.release()
+  }
 
   package init(options: ReplayOptions = ReplayOptions(), report: @escaping (Report) -> Void) {
     self.options = options
