@@ -37,6 +37,10 @@ final class DMAAPIAccounting {
     /// bucket keeps both (dma-direct maps one buffer twice at one address).
     var older: Int32 = -1
     var live = true
+    /// A coherent or `_pages` buffer's CPU address (`dma_entry.paddr`):
+    /// `phys_addr=` (6.12) or the `%p` of `virt_addr=` (6.13 on, `cpuAddressTraced`).
+    var cpuAddress: UInt64?
+    var cpuAddressTraced = false
   }
 
   /// A released address, remembered for a double unmap.
@@ -404,11 +408,8 @@ final class DMAAPIAccounting {
     !physIndex.isEmpty && physIndex.overlaps(start: lo << shift, last: (hi << shift) | ((UInt64(1) << shift) - 1))
   }
 
-  /// The pages of `[lo, hi]` that live entries cover: page → (count, first
-  /// entry), in page order. One sweep over the overlapping ranges sorted by
-  /// start and over the union of their pages: O((pages + ranges) log ranges),
-  /// however many ranges overlap.
-  func pages(_ lo: UInt64, _ hi: UInt64) -> [(pfn: UInt64, count: Int64, entry: Int32)] {
+  /// The page ranges of live entries inside `[lo, hi]`, clipped to it, with their entries.
+  func pageRanges(_ lo: UInt64, _ hi: UInt64) -> [(lo: UInt64, hi: UInt64, entry: Int32)] {
     guard !physIndex.isEmpty else { return [] }
     var ranges: [(lo: UInt64, hi: UInt64, entry: Int32)] = []
     let mask = (UInt64(1) << shift) - 1
@@ -417,6 +418,15 @@ final class DMAAPIAccounting {
       let b = min(hi, physIndex.lasts[Int(slot)] >> shift)
       if a <= b { ranges.append((a, b, physIndex.ids[Int(slot)])) }
     }
+    return ranges
+  }
+
+  /// The first `limit` pages of `[lo, hi]` that live entries cover: page →
+  /// (count, first entry), in page order. One sweep over the overlapping
+  /// ranges sorted by start and over the union of their pages: O((pages +
+  /// ranges) log ranges), however many ranges overlap.
+  func pages(_ lo: UInt64, _ hi: UInt64, limit: Int) -> [(pfn: UInt64, count: Int64, entry: Int32)] {
+    var ranges = pageRanges(lo, hi)
     guard !ranges.isEmpty else { return [] }
     ranges.sort { $0.lo != $1.lo ? $0.lo < $1.lo : $0.entry < $1.entry }
     let ends = ranges.map(\.hi).sorted()
@@ -434,7 +444,7 @@ final class DMAAPIAccounting {
       while let top = active.min, ranges[top].hi < p { active.popMin() }
       if let top = active.min {
         out.append((p, Int64(started - ended), ranges[top].entry))
-        if p == hi { break }
+        if p == hi || out.count == limit { break }
         p += 1
       } else if started < ranges.count {
         p = ranges[started].lo

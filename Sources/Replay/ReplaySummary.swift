@@ -71,6 +71,9 @@ package struct ReplaySummary: Sendable, Hashable {
   package var pageReportsByIOMMU = 0
   package var pageReportsByDMAAPI = 0
   package var pageReportsByBoth = 0
+  /// Mapped pages of freed or allocated blocks past the first
+  /// `TraceReplayer.pageReportsPerEvent` of one event: counted, not reported.
+  package var pageReportsNotPrinted = 0
 
   package init(file: String, pageSize: UInt64, format: String = "empty") {
     self.file = file
@@ -157,6 +160,11 @@ package struct ReplaySummary: Sendable, Hashable {
       other.append("\(Plural.count(overlappingMaps, "map")) over a live unattributed IOVA (new address space)")
     }
     if failedAllocations > 0 { other.append(Plural.count(failedAllocations, "failed allocation")) }
+    if pageReportsNotPrinted > 0 {
+      other.append(
+        "\(Plural.count(pageReportsNotPrinted, "mapped page")) of freed or allocated blocks not reported (at most "
+          + "\(TraceReplayer.pageReportsPerEvent) page reports an event)")
+    }
     if duplicateFrees > 0 { other.append("\(duplicateFrees) mm_page_free_batched repeating mm_page_free") }
     if zeroSizeEvents > 0 {
       other.append(Plural.count(zeroSizeEvents, "zero-size map or unmap", "zero-size maps or unmaps"))
@@ -219,11 +227,12 @@ package struct ReplaySummary: Sendable, Hashable {
         ])),
       JSONMember(
         "page_reports_by_accounting",
-        .object([
-          JSONMember("iommu", .int(Int64(pageReportsByIOMMU))),
-          JSONMember("dma_api", .int(Int64(pageReportsByDMAAPI))),
-          JSONMember("both", .int(Int64(pageReportsByBoth))),
-        ])),
+        .object(
+          [
+            JSONMember("iommu", .int(Int64(pageReportsByIOMMU))),
+            JSONMember("dma_api", .int(Int64(pageReportsByDMAAPI))),
+            JSONMember("both", .int(Int64(pageReportsByBoth))),
+          ] + (pageReportsNotPrinted > 0 ? [JSONMember("not_reported", .int(Int64(pageReportsNotPrinted)))] : []))),
       JSONMember(
         "address_spaces",
         .object([

@@ -38,13 +38,22 @@ extension TraceReplayer {
     default:
       if fields.hasPhys { add(fields.phys, size) }
     }
-    let entry = DMAAPIAccounting.Entry(
+    var entry = DMAAPIAccounting.Entry(
       device: d, dmaAddress: first.address, size: size, dir: fields.dma.dir, type: type, event: t, nents: nents,
       line: lineNumber, ts: pre.ts, cpu: Int32(pre.cpu), pid: pre.pid)
+    (entry.cpuAddress, entry.cpuAddressTraced) = cpuAddress(type)
     dmaAPI.map(entry, sgPhys: sgPhys, phys: dmaPhysScratch)
     for r in dmaPhysScratch {
       recordTrail(r.start, r.last, trailEvent(a: first.address, b: size, c: r.start, device: d))
     }
+  }
+
+  /// The CPU address of a coherent or `_pages` event, as `check_unmap()`
+  /// compares it: `phys_addr=` (6.12), else the `%p` of `virt_addr=` (6.13 on; traced).
+  private func cpuAddress(_ type: DMADebugType) -> (UInt64?, Bool) {
+    guard type == .coherent || type == .noncoherent else { return (nil, false) }
+    if fields.hasPhys { return (fields.phys, false) }
+    return fields.dma.hasVirtAddr ? (fields.dma.virtAddr, true) : (nil, false)
   }
 
   /// `check_unmap()` for a `dma:` release event.
@@ -84,6 +93,10 @@ extension TraceReplayer {
       if let s = unmapSize, s != e.size { problems.append(.differentSize(mapSize: e.size, unmapSize: s)) }
       if type != e.type {
         problems.append(.wrongFunction(size: unmapSize ?? e.size, mappedAs: e.type, unmappedAs: type))
+      } else if let a = e.cpuAddress, case (let f?, let traced) = cpuAddress(type), traced == e.cpuAddressTraced, f != a
+      {
+        problems.append(
+          .differentCPUAddress(size: unmapSize ?? e.size, allocAddress: a, freeAddress: f, traced: traced))
       }
       if t == .dmaUnmapSG, fields.dma.hasPhysAddrs {
         let count = Int(clamping: fields.dma.fullNents >= 0 ? fields.dma.fullNents : Int64(physAddrs.count))

@@ -628,11 +628,19 @@ extension TraceReplayer {
   /// accounting counts (the IOMMU's map counts, the DMA-API's live entries).
   private func checkPages(_ lo: UInt64, _ hi: UInt64, kind: ReportKind) {
     if smallBlockUnmapped(lo, hi) { return }
-    let iommuHits = (!counts.isEmpty || !physIndex.isEmpty) ? iommuCountedPages(lo, hi) : []
-    let dmaHits = dmaAPI.pages(lo, hi)
+    let limit = Self.pageReportsPerEvent
+    let iommuHits = (!counts.isEmpty || !physIndex.isEmpty) ? iommuCountedPages(lo, hi, limit: limit) : []
+    let dmaHits = dmaAPI.pages(lo, hi, limit: limit)
+    // A block larger than the limit with more mapped pages: the rest are counted, not reported.
+    var notReported = 0
+    if iommuHits.count == limit || dmaHits.count == limit {
+      notReported = max(0, Int(clamping: mappedPageCount(lo, hi)) - limit)
+      summary.pageReportsNotPrinted += notReported
+    }
+    var reported = 0
     var i = 0
     var j = 0
-    while i < iommuHits.count || j < dmaHits.count {
+    while reported < limit, i < iommuHits.count || j < dmaHits.count {
       let a = i < iommuHits.count ? iommuHits[i].pfn : .max
       let b = j < dmaHits.count ? dmaHits[j].pfn : .max
       var hit = PageHit(pfn: min(a, b))
@@ -646,29 +654,76 @@ extension TraceReplayer {
         hit.dmaEntry = dmaHits[j].entry
         j += 1
       }
-      reportPage(kind, hit)
+      reported += 1
+      reportPage(kind, hit, notReported: reported == limit ? notReported : 0)
     }
   }
 
-  /// The pages of `[lo, hi]` the IOMMU map counts hold, with their counts and a mapping that counts each.
-  private func iommuCountedPages(_ lo: UInt64, _ hi: UInt64) -> [(pfn: UInt64, count: Int64, owner: Int32)] {
-    var hits: [(pfn: UInt64, count: Int64, owner: Int32)] = []
-    var large: [Int32] = []
-    if !physIndex.isEmpty {
-      physIndex.forEachOverlap(start: lo << shift, last: (hi << shift) | ((UInt64(1) << shift) - 1)) {
-        large.append(physIndex.ids[Int($0)])
+  /// Page reports one kmem event makes at most: a block of the default
+  /// `MAX_PAGE_ORDER` (10) is reported page by page as the kernel's WARN per
+  /// page does; pages past it (an order-20 line of a hostile trace) are
+  /// counted in the summary and named in the last report.
+  package static let pageReportsPerEvent = 1024
+
+  /// How many pages of `[lo, hi]` either accounting counts: the union of the
+  /// large IOMMU mappings' and the DMA-API entries' page ranges, plus the
+  /// pages counted one by one outside it.
+  private func mappedPageCount(_ lo: UInt64, _ hi: UInt64) -> UInt64 {
+    var ranges = largeMappingPageRanges(lo, hi).ranges
+    ranges += dmaAPI.pageRanges(lo, hi).map { (lo: $0.lo, hi: $0.hi) }
+    ranges.sort { $0.lo < $1.lo }
+    var union: [(lo: UInt64, hi: UInt64)] = []
+    for r in ranges where r.lo <= r.hi {
+      if let u = union.last, u.hi == .max || r.lo <= u.hi + 1 {
+        union[union.count - 1].hi = max(u.hi, r.hi)
+      } else {
+        union.append(r)
       }
     }
+    // `hi` is at most `UInt64.max >> shift`: no sum overflows.
+    var total = union.reduce(UInt64(0)) { $0 + ($1.hi - $1.lo + 1) }
+    counts.forEachKey(from: lo, through: hi) { p, c, _ in
+      guard c > 0 else { return }
+      var a = 0
+      var b = union.count
+      while a < b {
+        let m = (a + b) / 2
+        if union[m].hi < p { a = m + 1 } else { b = m }
+      }
+      if a == union.count || union[a].lo > p { total += 1 }
+    }
+    return total
+  }
+
+  /// The live large IOMMU mappings (those `physIndex` holds) that cover pages
+  /// of `[lo, hi]`, and the page range of each inside it.
+  private func largeMappingPageRanges(_ lo: UInt64, _ hi: UInt64) -> (ids: [Int32], ranges: [(lo: UInt64, hi: UInt64)])
+  {
+    var ids: [Int32] = []
+    var ranges: [(lo: UInt64, hi: UInt64)] = []
+    guard !physIndex.isEmpty else { return (ids, ranges) }
+    physIndex.forEachOverlap(start: lo << shift, last: (hi << shift) | ((UInt64(1) << shift) - 1)) {
+      ids.append(physIndex.ids[Int($0)])
+    }
+    for id in ids {
+      let m = mappings[Int(id)]
+      ranges.append((max(lo, m.paddr >> shift), min(hi, (m.paddr &+ (m.last - m.iova)) >> shift)))
+    }
+    return (ids, ranges)
+  }
+
+  /// The first `limit` pages of `[lo, hi]` the IOMMU map counts hold, with
+  /// their counts and a mapping that counts each.
+  private func iommuCountedPages(_ lo: UInt64, _ hi: UInt64, limit: Int) -> [(
+    pfn: UInt64, count: Int64, owner: Int32
+  )] {
+    var hits: [(pfn: UInt64, count: Int64, owner: Int32)] = []
+    let (large, covered) = largeMappingPageRanges(lo, hi)
     // Pages counted one by one, then the pages large mappings cover, merged
     // in page order: the cost is the counted pages and the large mappings'
-    // pages inside the range, not the range's length.
+    // pages inside the range (at most `limit` of them), not the range's length.
     var counted: [(pfn: UInt64, count: Int32, owner: Int32)] = []
     counts.forEachKey(from: lo, through: hi) { counted.append(($0, $1, $2)) }
-    var covered: [(lo: UInt64, hi: UInt64)] = []
-    for id in large {
-      let m = mappings[Int(id)]
-      covered.append((max(lo, m.paddr >> shift), min(hi, (m.paddr &+ (m.last - m.iova)) >> shift)))
-    }
     // A sweep over the large mappings: how many cover a page (starts seen
     // minus ends passed) and the first of them in `large`'s order (a heap of
     // positions, dropping those that ended): O((pages + large) log large).
@@ -676,12 +731,15 @@ extension TraceReplayer {
     // The pages to visit: the counted ones and the union of the covered ranges.
     var pages = counted.map(\.pfn)
     var union: (lo: UInt64, hi: UInt64)?
+    // The unions come in page order: past `limit` of their pages, later ones cannot be among the first `limit`.
+    var unionPages = 0
     func addUnion() {
-      guard let u = union else { return }
+      guard let u = union, unionPages < limit else { return }
       var p = u.lo
       while true {
         pages.append(p)
-        if p == u.hi { break }
+        unionPages += 1
+        if p == u.hi || unionPages == limit { break }
         p += 1
       }
     }
@@ -718,7 +776,10 @@ extension TraceReplayer {
       while let top = firstCovering.min, covered[top].hi < p { firstCovering.popMin() }
       count += Int64(started - ended)
       if owner < 0, let top = firstCovering.min { owner = large[top] }
-      if count > 0 { hits.append((p, count, owner)) }
+      if count > 0 {
+        hits.append((p, count, owner))
+        if hits.count == limit { break }
+      }
     }
     return hits
   }

@@ -108,7 +108,8 @@ extension TraceReplayer {
 
   // MARK: - freed-while-mapped, allocated-while-mapped
 
-  func reportPage(_ kind: ReportKind, _ hit: PageHit) {
+  /// `notReported`: mapped pages of the same block past the per-event limit (named in its last report).
+  func reportPage(_ kind: ReportKind, _ hit: PageHit, notReported: Int = 0) {
     let pfn = hit.pfn
     let owner = hit.owner
     let accounting: Accounting =
@@ -189,6 +190,14 @@ extension TraceReplayer {
       finding.details.append(Detail("gfp_flags", .string(text)))
     }
     if let l = lostEventsDetail() { finding.details.append(l) }
+    if notReported > 0 {
+      finding.details.append(
+        Detail(
+          "pages not reported",
+          .string(
+            "\(Plural.count(notReported, "further mapped page")) of this order-\(fields.order) block (at most "
+              + "\(Self.pageReportsPerEvent) page reports an event)")))
+    }
     // The page allocator's path to the hook, by event: `__free_pages()` reaches
     // `free_pages_prepare()` through `__free_frozen_pages()`.
     switch pre.type {

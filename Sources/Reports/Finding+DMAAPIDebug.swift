@@ -15,6 +15,10 @@ package enum DMAAPIUnmapProblem: Sendable, Hashable {
   case differentDirection(size: UInt64, mappedWith: DMADirection?, unmappedWith: DMADirection?)
   /// An sg list unmapped with another entry count than it was mapped with.
   case sgDifferentCount(mapCount: Int, unmapCount: Int)
+  /// A coherent or `dma_alloc_pages()` buffer freed with another CPU address
+  /// than it was allocated with. `traced`: the addresses are the trace's
+  /// `virt_addr=` (`%p`), not the physical addresses the kernel compares.
+  case differentCPUAddress(size: UInt64, allocAddress: UInt64, freeAddress: UInt64, traced: Bool)
 
   var kind: ReportKind {
     switch self {
@@ -32,6 +36,7 @@ package enum DMAAPIUnmapProblem: Sendable, Hashable {
     case .wrongFunction: .checkUnmapType
     case .differentDirection: .checkUnmapDirection
     case .sgDifferentCount: .checkUnmapSGCount
+    case .differentCPUAddress: .checkUnmapCPUAddress
     }
   }
 }
@@ -79,6 +84,21 @@ extension Finding {
       text =
         "device driver frees DMA sg list with different entry count [map count=\(mapCount)] [unmap count=\(unmapCount)]"
       details = [Detail("map count", .int(Int64(mapCount))), Detail("unmap count", .int(Int64(unmapCount)))]
+    case .differentCPUAddress(let size, let alloc, let free, let traced):
+      // `0x%pa`: `%pa` prints its own `0x` and 16 digits (`special_hex_number()`), so the kernel's text reads `0x0x`.
+      text =
+        "device driver frees DMA memory with different CPU address \(address) [size=\(size) bytes] "
+        + "[cpu alloc address=0x\(alloc.hex16)] [cpu free address=0x\(free.hex16)]"
+      details =
+        [Detail("cpu alloc address", .string(alloc.hex16)), Detail("cpu free address", .string(free.hex16))]
+        + (traced
+          ? [
+            Detail(
+              "cpu addresses",
+              .string(
+                "the trace's virt_addr= values (%p, hashed unless no_hash_pointers; the same pointer hashes alike): "
+                  + "the kernel prints the physical addresses"))
+          ] : [])
     }
     let message = "DMA-API: \(driver) \(device): " + text
     return Finding(
