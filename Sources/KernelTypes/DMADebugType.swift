@@ -1,6 +1,6 @@
 /// The type of a CONFIG_DMA_API_DEBUG entry (`kernel/dma/debug.c`), printed
 /// by `check_unmap()` through `type2name[]`.
-package enum DMADebugType: String, Sendable, Hashable {
+package enum DMADebugType: String, Sendable, Hashable, BitwiseCopyable {
   case single
   case scatterGather = "scatter-gather"
   case coherent

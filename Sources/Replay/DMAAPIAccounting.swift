@@ -12,7 +12,9 @@ import KernelTypes
 /// last `releasedHistory` released addresses, for a double unmap.
 final class DMAAPIAccounting {
   /// One live DMA-API mapping: `debug_dma_map_phys()`'s (or `_sg`'s,
-  /// `_alloc_coherent`'s) `struct dma_debug_entry`.
+  /// `_alloc_coherent`'s) `struct dma_debug_entry`. Plain data: its lists
+  /// are out of line (`sgPhys(_:)`, `physSlots(_:)`), so reading or copying
+  /// one retains nothing.
   struct Entry {
     var device: Int32
     var dmaAddress: UInt64
@@ -20,20 +22,25 @@ final class DMAAPIAccounting {
     var dir: Int8
     var type: DMADebugType
     var event: TraceEventType
-    /// sg: `sg_phys()` of each entry (the key of `dma_unmap_sg`), and the list's length.
-    var sgPhys: [UInt64] = []
+    /// sg: `sg_phys()` of each entry (the key of `dma_unmap_sg`) in `sgLists` (-1: none), and the list's length.
+    var sgList: Int32 = -1
     var nents = 0
     var line: Int
     var ts: TraceTimestamp
     var cpu: Int32
     var pid: Int32
-    /// Slots in `physIndex` (the pages it covers) and `dmaIndex`.
-    var physSlots: [Int32] = []
+    /// Slots in `physIndex` (the pages it covers): the first, and the others in `slotLists` (-1: none); in `dmaIndex`.
+    var physSlot: Int32 = -1
+    var morePhysSlots: Int32 = -1
     var dmaSlot: Int32 = -1
     /// The next older live entry at the same device and address: debug.c's hash
     /// bucket keeps both (dma-direct maps one buffer twice at one address).
     var older: Int32 = -1
     var live = true
+    /// A coherent or `_pages` buffer's CPU address (`dma_entry.paddr`):
+    /// `phys_addr=` (6.12) or the `%p` of `virt_addr=` (6.13 on, `cpuAddressTraced`).
+    var cpuAddress: UInt64?
+    var cpuAddressTraced = false
   }
 
   /// A released address, remembered for a double unmap.
@@ -64,7 +71,12 @@ final class DMAAPIAccounting {
 
   let shift: UInt64
   let historyLimit: Int
-  @exclusivity(unchecked) var entries: [Entry] = []
+  @exclusivity(unchecked) private(set) var entries = RawColumn<Entry>()
+  /// The entries' out-of-line lists, and their free slots.
+  @exclusivity(unchecked) private var sgLists: [[UInt64]] = []
+  @exclusivity(unchecked) private var slotLists: [[Int32]] = []
+  @exclusivity(unchecked) private var freeSGLists: [Int32] = []
+  @exclusivity(unchecked) private var freeSlotLists: [Int32] = []
   @exclusivity(unchecked) private var freeEntries: [Int32] = []
   private let byAddress = KeyTable()
   /// sg entries by (device, first `sg_phys()`): `dma_unmap_sg` traces no DMA address.
@@ -100,6 +112,17 @@ final class DMAAPIAccounting {
     historyLimit = max(1, releasedHistory)
   }
 
+  deinit { entries.release() }
+
+  /// An sg entry's `sg_phys()` list (empty for other entries).
+  func sgPhys(_ e: Entry) -> [UInt64] { e.sgList < 0 ? [] : sgLists[Int(e.sgList)] }
+
+  /// The entry's slots in `physIndex`.
+  func physSlots(_ e: Entry) -> [Int32] {
+    guard e.physSlot >= 0 else { return [] }
+    return e.morePhysSlots < 0 ? [e.physSlot] : [e.physSlot] + slotLists[Int(e.morePhysSlots)]
+  }
+
   var isEmpty: Bool { liveCount == 0 }
 
   /// Records a mapping with the physical ranges `[start, last]` it covers;
@@ -108,11 +131,11 @@ final class DMAAPIAccounting {
   /// dma-direct does at one address, or a lost unmap); an sg list over a live
   /// list at the same first entry replaces it.
   @discardableResult
-  func map(_ e: Entry, phys: [(start: UInt64, last: UInt64)]) -> Int32 {
+  func map(_ e: Entry, sgPhys: [UInt64], phys: [(start: UInt64, last: UInt64)]) -> Int32 {
     maps += 1
     if phys.isEmpty { mapsWithoutPhys += 1 }
     let key = Key(device: e.device, address: e.dmaAddress)
-    if e.type == .scatterGather, let first = e.sgPhys.first, let old = sgByPhys[e.device, first] {
+    if e.type == .scatterGather, let first = sgPhys.first, let old = sgByPhys[e.device, first] {
       remapsOverLive += 1
       drop(old)
     }
@@ -128,7 +151,31 @@ final class DMAAPIAccounting {
       id = Int32(entries.count)
       entries.append(entry)
     }
-    for r in phys { entry.physSlots.append(physIndex.insert(start: r.start, last: r.last, id: id)) }
+    for (k, r) in phys.enumerated() {
+      let s = physIndex.insert(start: r.start, last: r.last, id: id)
+      if k == 0 {
+        entry.physSlot = s
+      } else {
+        if entry.morePhysSlots < 0 {
+          if let f = freeSlotLists.popLast() {
+            entry.morePhysSlots = f
+          } else {
+            entry.morePhysSlots = Int32(slotLists.count)
+            slotLists.append([])
+          }
+        }
+        slotLists[Int(entry.morePhysSlots)].append(s)
+      }
+    }
+    if !sgPhys.isEmpty {
+      if let f = freeSGLists.popLast() {
+        entry.sgList = f
+        sgLists[Int(f)] = sgPhys
+      } else {
+        entry.sgList = Int32(sgLists.count)
+        sgLists.append(sgPhys)
+      }
+    }
     if e.size > 0 {
       let (last, o) = e.dmaAddress.addingReportingOverflow(e.size - 1)
       let d = Int(e.device)
@@ -144,7 +191,7 @@ final class DMAAPIAccounting {
     }
     entries[Int(id)] = entry
     byAddress.set(device: key.device, address: key.address, id)
-    if entry.type == .scatterGather, let first = entry.sgPhys.first {
+    if entry.type == .scatterGather, let first = sgPhys.first {
       sgByPhys.set(device: entry.device, address: first, id)
     }
     liveCount += 1
@@ -249,7 +296,7 @@ final class DMAAPIAccounting {
     physIndex.forEachOverlap(start: phys, last: phys) { slot in
       let id = physIndex.ids[Int(slot)]
       let e = entries[Int(id)]
-      if e.device == device, e.type == .scatterGather, !e.sgPhys.isEmpty, found.map({ id < $0 }) ?? true { found = id }
+      if e.device == device, e.type == .scatterGather, e.sgList >= 0, found.map({ id < $0 }) ?? true { found = id }
     }
     return found
   }
@@ -259,7 +306,7 @@ final class DMAAPIAccounting {
     let e = entries[Int(id)]
     drop(id)
     remember(Key(device: e.device, address: e.dmaAddress), Released(line: line, ts: ts, event: event))
-    if let first = e.sgPhys.first {
+    if let first = sgPhys(e).first {
       remember(Key(device: e.device, address: first), Released(line: line, ts: ts, event: event))
     }
   }
@@ -302,7 +349,12 @@ final class DMAAPIAccounting {
   private func drop(_ id: Int32) {
     let e = entries[Int(id)]
     guard e.live else { return }
-    for s in e.physSlots { physIndex.remove(slot: s) }
+    if e.physSlot >= 0 { physIndex.remove(slot: e.physSlot) }
+    if e.morePhysSlots >= 0 {
+      for s in slotLists[Int(e.morePhysSlots)] { physIndex.remove(slot: s) }
+      slotLists[Int(e.morePhysSlots)].removeAll(keepingCapacity: true)
+      freeSlotLists.append(e.morePhysSlots)
+    }
     if e.dmaSlot >= 0, let index = indexOf(e.device) {
       index.remove(slot: e.dmaSlot)
       if index.isEmpty {
@@ -331,13 +383,18 @@ final class DMAAPIAccounting {
         }
       }
     }
-    if let first = e.sgPhys.first, sgByPhys[e.device, first] == id {
-      sgByPhys.remove(device: e.device, address: first)
+    if e.sgList >= 0 {
+      if let first = sgLists[Int(e.sgList)].first, sgByPhys[e.device, first] == id {
+        sgByPhys.remove(device: e.device, address: first)
+      }
+      // Kept until the slot is reused: a report on the released entry still reads it.
+      freeSGLists.append(e.sgList)
     }
     entries[Int(id)].live = false
     entries[Int(id)].older = -1
-    entries[Int(id)].physSlots = []
-    entries[Int(id)].sgPhys = []
+    entries[Int(id)].physSlot = -1
+    entries[Int(id)].morePhysSlots = -1
+    entries[Int(id)].sgList = -1
     freeEntries.append(id)
     liveCount -= 1
   }
@@ -414,7 +471,7 @@ final class DMAAPIAccounting {
   var livePages: Int {
     var n: UInt64 = 0
     for e in entries where e.live {
-      for s in e.physSlots {
+      for s in physSlots(e) {
         n &+= (physIndex.lasts[Int(s)] >> shift) - (physIndex.starts[Int(s)] >> shift) + 1
       }
     }

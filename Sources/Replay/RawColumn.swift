@@ -1,5 +1,6 @@
 /// A growable column of plain values in unsafe storage, for the replay
-/// engine's per-event tables (`IntervalIndex`): reading or writing an
+/// engine's per-event tables (`IntervalIndex`, the replayer's mappings and
+/// released records): reading or writing an
 /// element through a class property costs no uniqueness check, no
 /// retain/release and no copy-on-write, which `Array` in a class property
 /// does on every access. The owner calls `release()` in its `deinit`; a
@@ -22,6 +23,23 @@ struct RawColumn<Element: BitwiseCopyable> {
       precondition(i >= 0 && i < count, "RawColumn index out of range")
       base.unsafelyUnwrapped[i] = newValue
     }
+    // In place: `column[i].field = x` writes one field, not the element.
+    nonmutating _modify {
+      precondition(i >= 0 && i < count, "RawColumn index out of range")
+      yield &base.unsafelyUnwrapped[i]
+    }
+  }
+
+  /// Makes room for `n` elements in all, at once.
+  mutating func reserveCapacity(_ n: Int) {
+    guard n > capacity else { return }
+    let fresh = UnsafeMutablePointer<Element>.allocate(capacity: n)
+    if let old = base {
+      fresh.initialize(from: old, count: count)
+      old.deallocate()
+    }
+    base = fresh
+    capacity = n
   }
 
   @inline(__always) var last: Element? { count > 0 ? base.unsafelyUnwrapped[count - 1] : nil }

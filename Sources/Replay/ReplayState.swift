@@ -113,6 +113,8 @@ struct CPUState {
   /// follows names their device.
   var recentMaps: [RecentMap] = []
   var pendingUnmap: PendingUnmap?
+  /// The pending unmap's slot in `TraceReplayer.pendingIndex`.
+  var pendingSlot: Int32 = -1
   var preRelease: DMARelease?
   /// Released records the previous event on this CPU (an unmap) created.
   var lastReleased: [Int] = []
@@ -125,6 +127,13 @@ struct Candidate {
   var bytes: UInt64
   var exact: Bool
   var latestLine: Int
+}
+
+/// The candidate spaces of one IOVA range (`TraceReplayer.candidateCache`).
+struct CandidateCacheEntry {
+  var start: UInt64
+  var last: UInt64
+  var cands: [Candidate]
 }
 
 /// A map on a CPU that a following `dma:` map event may attribute.

@@ -276,6 +276,8 @@ extension TraceDat {
       if let a = f["dma_addr"] ?? f["addr"] { out.append(contentsOf: " dma_addr=\(hex(field(a, d, size) ?? 0))".utf8) }
       if f["size"] != nil { out.append(contentsOf: " size=\(u("size"))".utf8) }
       if f["phys_addr"] != nil { out.append(contentsOf: " phys_addr=\(hex(u("phys_addr")))".utf8) }
+      // `%p`: trace-cmd prints the pointer the ring buffer holds, unhashed.
+      if f["virt_addr"] != nil { out.append(contentsOf: " virt_addr=\(hex(u("virt_addr")))".utf8) }
       for (name, label) in [
         ("dma_addrs", "dma_addrs"), ("lengths", "sizes"), ("sizes", "sizes"),
         ("phys_addrs", "phys_addrs"), ("addrs", "phys_addrs"),

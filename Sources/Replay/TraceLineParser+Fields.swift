@@ -62,6 +62,11 @@ extension TraceLineParser {
         }
         f.phys = v
         f.hasPhys = true
+      } else if named("virt_addr") {
+        if let v = p.hexOrDecimal(&k) {
+          f.dma.virtAddr = v
+          f.dma.hasVirtAddr = true
+        }
       } else if named("phys_addrs") || named("addrs") {
         guard bytesArray(p, k, end, width: 8, into: &phys) else { return "dma fields: bad phys_addrs=" }
         f.dma.hasPhysAddrs = true

@@ -374,6 +374,11 @@ struct DMAEventFields {
   var hasPhysAddrs = false
   /// `[TRUNCATED]`: the arrays hold only the first 128 entries.
   var truncated = false
+  /// `virt_addr=%p` of `dma_alloc`/`dma_free` and `_pages` (6.13 on): the CPU
+  /// address, as `%p` prints it (hashed unless `no_hash_pointers`; the same
+  /// pointer hashes alike within a boot).
+  var virtAddr: UInt64 = 0
+  var hasVirtAddr = false
 
   var direction: DMADirection? { dir >= 0 ? DMADirection(kernelValue: UInt64(dir)) : nil }
 
@@ -384,6 +389,7 @@ struct DMAEventFields {
     fullNents = -1
     truncated = false
     err = 0
+    hasVirtAddr = false
   }
 }
 
@@ -847,10 +853,10 @@ extension TraceLineParser {
       guard i < p.count else { break }
       let end = p.tokenEnd(i)
       var k = i
-      // Only tokens starting with these letters are read (`attrs=`, `flags=`, `virt_addr=` are not).
+      // Only tokens starting with these letters are read (`attrs=` and `flags=` are not).
       let c = p[i]
       if c != UInt8(ascii: "d") && c != UInt8(ascii: "s") && c != UInt8(ascii: "p") && c != UInt8(ascii: "n")
-        && c != ASCII.lbracket && c != UInt8(ascii: "e")
+        && c != ASCII.lbracket && c != UInt8(ascii: "e") && c != UInt8(ascii: "v")
       {
         i = end
         continue
@@ -885,6 +891,12 @@ extension TraceLineParser {
       } else if p.expect("err=", &k) {
         guard let v = p.signedDecimal(&k), k == end else { return "dma: bad err=" }
         f.dma.err = v
+      } else if p.expect("virt_addr=", &k) {
+        // `%p` before the hash key is ready prints `(____ptrval____)`: no address, not an error.
+        if let v = p.hex(&k), k == end {
+          f.dma.virtAddr = v
+          f.dma.hasVirtAddr = true
+        }
       }
       i = end
     }

@@ -9,14 +9,15 @@ extension TraceReplayer {
     let t = pre.type
     guard d >= 0, let type = t.dmaDebugType, let first = ranges.first, first.address != .max else { return }
     var size = first.size
-    var phys: [(start: UInt64, last: UInt64)] = []
+    // The pages it covers, in a buffer kept from one event to the next (no allocation per map).
+    dmaPhysScratch.removeAll(keepingCapacity: true)
     var sgPhys: [UInt64] = []
     var nents = 0
     let pageMask = (UInt64(1) << shift) - 1
     func add(_ start: UInt64, _ length: UInt64) {
       guard length > 0 else { return }
       let (last, o) = start.addingReportingOverflow(length - 1)
-      phys.append((start, o ? .max : last))
+      dmaPhysScratch.append((start, o ? .max : last))
     }
     switch t {
     case .dmaMapSG:
@@ -37,11 +38,22 @@ extension TraceReplayer {
     default:
       if fields.hasPhys { add(fields.phys, size) }
     }
-    let entry = DMAAPIAccounting.Entry(
-      device: d, dmaAddress: first.address, size: size, dir: fields.dma.dir, type: type, event: t, sgPhys: sgPhys,
-      nents: nents, line: lineNumber, ts: pre.ts, cpu: Int32(pre.cpu), pid: pre.pid)
-    dmaAPI.map(entry, phys: phys)
-    for r in phys { recordTrail(r.start, r.last, trailEvent(a: first.address, b: size, c: r.start, device: d)) }
+    var entry = DMAAPIAccounting.Entry(
+      device: d, dmaAddress: first.address, size: size, dir: fields.dma.dir, type: type, event: t, nents: nents,
+      line: lineNumber, ts: pre.ts, cpu: Int32(pre.cpu), pid: pre.pid)
+    (entry.cpuAddress, entry.cpuAddressTraced) = cpuAddress(type)
+    dmaAPI.map(entry, sgPhys: sgPhys, phys: dmaPhysScratch)
+    for r in dmaPhysScratch {
+      recordTrail(r.start, r.last, trailEvent(a: first.address, b: size, c: r.start, device: d))
+    }
+  }
+
+  /// The CPU address of a coherent or `_pages` event, as `check_unmap()`
+  /// compares it: `phys_addr=` (6.12), else the `%p` of `virt_addr=` (6.13 on; traced).
+  private func cpuAddress(_ type: DMADebugType) -> (UInt64?, Bool) {
+    guard type == .coherent || type == .noncoherent else { return (nil, false) }
+    if fields.hasPhys { return (fields.phys, false) }
+    return fields.dma.hasVirtAddr ? (fields.dma.virtAddr, true) : (nil, false)
   }
 
   /// `check_unmap()` for a `dma:` release event.
@@ -76,25 +88,23 @@ extension TraceReplayer {
     case .found(let id):
       let e = dmaAPI.entries[Int(id)]
       address = e.dmaAddress
-      var problems: [DMAAPIUnmapProblem] = []
       var differentEntries: [Int] = []
-      if let s = unmapSize, s != e.size { problems.append(.differentSize(mapSize: e.size, unmapSize: s)) }
-      if type != e.type {
-        problems.append(.wrongFunction(size: unmapSize ?? e.size, mappedAs: e.type, unmappedAs: type))
-      }
+      var sgCount: Int?
       if t == .dmaUnmapSG, fields.dma.hasPhysAddrs {
         let count = Int(clamping: fields.dma.fullNents >= 0 ? fields.dma.fullNents : Int64(physAddrs.count))
-        if count != e.nents { problems.append(.sgDifferentCount(mapCount: e.nents, unmapCount: count)) }
+        sgCount = count
         differentEntries = sgEntriesDiffering(mapped: e, unmapCount: count)
       }
-      let dir = fields.dma.dir
-      if dir >= 0, e.dir >= 0, dir != e.dir {
-        problems.append(
-          .differentDirection(
-            size: e.size, mappedWith: DMADirection(kernelValue: UInt64(e.dir)),
-            unmappedWith: DMADirection(kernelValue: UInt64(dir))))
-      }
-      for s in e.physSlots {
+      // CPU addresses compare only when both are of one kind (both phys_addr=, or both virt_addr=).
+      let (freeCPU, traced) = cpuAddress(type)
+      let mapped = DMADebugEntryFields(
+        size: e.size, type: e.type, direction: e.dir >= 0 ? DMADirection(kernelValue: UInt64(e.dir)) : nil,
+        sgCallEntries: e.type == .scatterGather ? e.nents : nil, cpuAddress: e.cpuAddress)
+      let ref = DMADebugEntryFields(
+        size: unmapSize, type: type, direction: fields.dma.direction, sgCallEntries: sgCount,
+        cpuAddress: traced == e.cpuAddressTraced ? freeCPU : nil)
+      let problems = DMAAPIUnmapProblem.mismatches(entry: mapped, ref: ref, cpuAddressesTraced: traced)
+      for s in dmaAPI.physSlots(e) {
         let start = dmaAPI.physIndex.starts[Int(s)]
         recordTrail(
           start, dmaAPI.physIndex.lasts[Int(s)], trailEvent(a: address, b: unmapSize ?? e.size, c: start, device: d))
@@ -108,7 +118,7 @@ extension TraceReplayer {
           verdict:
             "sg list unmapped with a different list than was mapped: \(differentEntries.count) of its "
             + "\(physAddrs.count) entries differ; entry \(k) is phys \(physAddrs[k].hexAlt), where the "
-            + "\(e.nents)-entry list dma_map_sg mapped at line \(e.line) has \(e.sgPhys[k].hexAlt); the device "
+            + "\(e.nents)-entry list dma_map_sg mapped at line \(e.line) has \(dmaAPI.sgPhys(e)[k].hexAlt); the device "
             + "address printed is that list's")
       }
       dmaAPI.release(id, line: lineNumber, ts: pre.ts, event: t)
@@ -117,13 +127,13 @@ extension TraceReplayer {
         // The list's first entry is inside another live sg list of the device:
         // check_unmap() finds no entry at its DMA address.
         let e = dmaAPI.entries[Int(id)]
-        let k = e.sgPhys.firstIndex(of: address).map { "entry \($0)" } ?? "inside an entry"
+        let k = dmaAPI.sgPhys(e).firstIndex(of: address).map { "entry \($0)" } ?? "inside an entry"
         reportCheckUnmap(
           .notAllocated(size: 0), device: d, address: e.dmaAddress, entry: e,
           verdict:
             "sg list unmapped with a different list than was mapped: its first entry, phys \(address.hexAlt), is "
             + "\(k) of the \(e.nents)-entry list dma_map_sg mapped at line \(e.line) (first entry "
-            + "\((e.sgPhys.first ?? 0).hexAlt)); the device address printed is that list's")
+            + "\((dmaAPI.sgPhys(e).first ?? 0).hexAlt)); the device address printed is that list's")
         return
       }
       dmaAPI.unmatchedUnmaps += 1
@@ -228,10 +238,11 @@ extension TraceReplayer {
   /// `[TRUNCATED]`) with the same length (a different length is the entry
   /// count check's).
   func sgEntriesDiffering(mapped e: DMAAPIAccounting.Entry, unmapCount: Int) -> [Int] {
-    guard !fields.dma.truncated, e.sgPhys.count == e.nents, physAddrs.count == unmapCount,
-      physAddrs.count == e.sgPhys.count
+    let sgPhys = dmaAPI.sgPhys(e)
+    guard !fields.dma.truncated, sgPhys.count == e.nents, physAddrs.count == unmapCount,
+      physAddrs.count == sgPhys.count
     else { return [] }
-    return physAddrs.indices.filter { physAddrs[$0] != e.sgPhys[$0] }
+    return physAddrs.indices.filter { physAddrs[$0] != sgPhys[$0] }
   }
 
   /// The driver of a device for `dev_driver_string()`: the one a fault named, if any.
@@ -304,7 +315,7 @@ enum Accounting {
 extension IntervalIndex {
   /// The start of the first physical range of a DMA-API entry.
   func firstStart(of e: DMAAPIAccounting.Entry) -> UInt64? {
-    guard let s = e.physSlots.first else { return nil }
-    return starts[Int(s)]
+    guard e.physSlot >= 0 else { return nil }
+    return starts[Int(e.physSlot)]
   }
 }

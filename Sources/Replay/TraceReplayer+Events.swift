@@ -55,7 +55,7 @@ extension TraceReplayer {
   func finalizeRecentMaps(_ cpu: Int) {
     guard cpu < cpus.count, !cpus[cpu].recentMaps.isEmpty else { return }
     cpus[cpu].recentMaps.removeAll(keepingCapacity: true)
-    if let k = recentCPUs.firstIndex(of: cpu) { recentCPUs.remove(at: k) }
+    recentCPUs.remove(cpu)
   }
 
   // MARK: - dma:* map events
@@ -218,6 +218,7 @@ extension TraceReplayer {
     } else if cands.count > 1 {
       if canDefer {
         cpus[cpu].pendingUnmap = info
+        cpus[cpu].pendingSlot = pendingIndex.insert(start: start, last: last, id: Int32(cpu))
         pendingCPUs.append(cpu)
         return
       }
@@ -249,13 +250,23 @@ extension TraceReplayer {
   }
 
   /// The spaces with live mappings overlapping `[start, last]`, in `candidateScratch`.
-  /// Unchanged live pieces give unchanged candidates: an unmap of the range
-  /// just looked up (one deferred per CPU, say) reuses them instead of
-  /// visiting every overlapping piece again.
+  /// Unchanged live pieces give unchanged candidates: an unmap of one of the
+  /// last `candidateCacheSize` ranges looked up (deferred on many CPUs, say,
+  /// in any interleaving) reuses them instead of visiting every overlapping
+  /// piece again.
   private func computeCandidates(_ start: UInt64, _ last: UInt64) {
-    if let k = candidateKey, k.start == start, k.last == last, k.generation == liveGeneration { return }
-    candidateKey = (start, last, liveGeneration)
+    if candidateCacheGeneration != liveGeneration {
+      candidateCacheGeneration = liveGeneration
+      candidateCacheUsed = 0
+      candidateCacheNext = 0
+    }
+    for k in 0..<candidateCacheUsed where candidateCache[k].start == start && candidateCache[k].last == last {
+      candidateScratch.removeAll(keepingCapacity: true)
+      candidateScratch.append(contentsOf: candidateCache[k].cands)
+      return
+    }
     candidateScratch.removeAll(keepingCapacity: true)
+    defer { cacheCandidates(start, last) }
     // One candidate per space with a piece overlapping the range, in space
     // order. A few spaces are found by a linear search of the scratch list
     // (no dictionary for the common single piece); past `linearCandidates`, by a dictionary.
@@ -287,6 +298,22 @@ extension TraceReplayer {
       candidateScratch[at].latestLine = max(candidateScratch[at].latestLine, m.line)
     }
     if candidateScratch.count > 1 { candidateScratch.sort { $0.space < $1.space } }
+  }
+
+  /// Keeps `candidateScratch` as the candidates of `[start, last]`, in the
+  /// oldest entry once the cache is full (entries keep their arrays' capacity).
+  private func cacheCandidates(_ start: UInt64, _ last: UInt64) {
+    let k = candidateCacheNext
+    candidateCacheNext = (k + 1) % Self.candidateCacheSize
+    if candidateCacheUsed < Self.candidateCacheSize { candidateCacheUsed += 1 }
+    if k == candidateCache.count {
+      candidateCache.append(CandidateCacheEntry(start: start, last: last, cands: candidateScratch))
+      return
+    }
+    candidateCache[k].start = start
+    candidateCache[k].last = last
+    candidateCache[k].cands.removeAll(keepingCapacity: true)
+    candidateCache[k].cands.append(contentsOf: candidateScratch)
   }
 
   /// Up to this many candidate spaces are found by a linear search.
@@ -434,12 +461,14 @@ extension TraceReplayer {
   func resolvePending(_ cpu: Int, hint: DMARelease? = nil) {
     guard cpu < cpus.count, let p = cpus[cpu].pendingUnmap else { return }
     cpus[cpu].pendingUnmap = nil
-    if let k = pendingCPUs.firstIndex(of: cpu) { pendingCPUs.remove(at: k) }
+    pendingIndex.remove(slot: cpus[cpu].pendingSlot)
+    cpus[cpu].pendingSlot = -1
+    pendingCPUs.remove(cpu)
     unmap(cpu: cpu, p, hint: hint, canDefer: false)
   }
 
   func resolveAllPending() {
-    while let c = pendingCPUs.first { resolvePending(c) }
+    while !pendingCPUs.isEmpty { resolvePending(pendingCPUs.first) }
   }
 
   /// Resolves the pending unmaps that could change the count of a page in
@@ -447,10 +476,28 @@ extension TraceReplayer {
   /// live pieces, so a pending unmap that does not affect the pages still
   /// does not after: one pass. Unmaps of one range share the answer until
   /// the live pieces change, and a block no live piece maps needs no look.
+  /// When the block's pieces are known (`piecesMapping`), only the pending
+  /// unmaps overlapping them are looked at, not every CPU's.
   private func resolvePending(affectingPages lo: UInt64, _ hi: UInt64) {
     if iommuMapsNoPage(lo, hi) { return }
+    let order: [Int]
+    if let pieces = piecesMapping(lo, hi) {
+      var found: [Int] = []
+      for id in pieces {
+        let m = mappings[Int(id)]
+        pendingIndex.forEachOverlap(start: m.iova, last: m.last) { found.append(Int(pendingIndex.ids[Int($0)])) }
+      }
+      // In the order the unmaps were deferred (their lines).
+      found.sort { cpus[$0].pendingUnmap?.line ?? 0 < cpus[$1].pendingUnmap?.line ?? 0 }
+      var unique: [Int] = []
+      for c in found where unique.last != c { unique.append(c) }
+      order = unique
+    } else {
+      order = pendingCPUs.members
+    }
     var memo: (start: UInt64, last: UInt64, generation: UInt64, affects: Bool)?
-    for c in pendingCPUs {
+    for c in order {
+      pendingUnmapsVisited += 1
       guard let p = cpus[c].pendingUnmap else { continue }
       var affects = false
       if let m = memo, m.start == p.start, m.last == p.last, m.generation == liveGeneration {
@@ -468,6 +515,29 @@ extension TraceReplayer {
       }
       if affects { resolvePending(c) }
     }
+  }
+
+  /// Every live piece that maps a page of the small block `[lo, hi]`, or nil
+  /// when the page counts do not say which (a page counted twice, or a
+  /// larger block).
+  private func piecesMapping(_ lo: UInt64, _ hi: UInt64) -> [Int32]? {
+    guard hi - lo < Self.smallBlockPages else { return nil }
+    var ids: [Int32] = []
+    var p = lo
+    while true {
+      if let (count, owner) = counts.get(p), count != 0 {
+        guard count == 1, validOwner(owner, page: p) else { return nil }
+        if !ids.contains(owner) { ids.append(owner) }
+      }
+      if p == hi { break }
+      p += 1
+    }
+    if !physIndex.isEmpty {
+      physIndex.forEachOverlap(start: lo << shift, last: (hi << shift) | ((UInt64(1) << shift) - 1)) {
+        ids.append(physIndex.ids[Int($0)])
+      }
+    }
+    return ids
   }
 
   /// No live piece maps a page of the small block `[lo, hi]` (large pieces
@@ -745,12 +815,18 @@ extension TraceReplayer {
       deviceDriver[Int(d)] = cur.string(fields.drvStart, fields.drvEnd)
     }
     let x = fields.iova
-    for c in pendingCPUs {
-      if let p = cpus[c].pendingUnmap, p.start <= x, x <= p.last {
-        resolvePending(c)
-        break
+    // The first deferred (lowest line) of the pending unmaps covering the address.
+    var first = -1
+    var firstLine = Int.max
+    pendingIndex.forEachOverlap(start: x, last: x) { slot in
+      pendingUnmapsVisited += 1
+      let c = Int(pendingIndex.ids[Int(slot)])
+      if let p = cpus[c].pendingUnmap, p.line < firstLine {
+        first = c
+        firstLine = p.line
       }
     }
+    if first >= 0 { resolvePending(first) }
     let ds = existingSpace(of: d)
     if let ds, spaceOverlaps(ds, x, x) {
       summary.faultsOnLiveMappings += 1

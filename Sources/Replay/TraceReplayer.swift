@@ -68,6 +68,8 @@ package final class TraceReplayer {
   @exclusivity(unchecked) var ranges: [DMARange] = []
   /// `phys_addrs=` of the current `dma:` event.
   @exclusivity(unchecked) var physAddrs: [UInt64] = []
+  /// The physical ranges of the current `dma:` map event (`dmaAPIMap`).
+  @exclusivity(unchecked) var dmaPhysScratch: [(start: UInt64, last: UInt64)] = []
 
   // Counting state.
   /// Per-page map counts of mappings up to `largeMappingPages` pages: PFN → (count, last mapping).
@@ -75,7 +77,7 @@ package final class TraceReplayer {
   /// Larger mappings by physical range, counted when a page is checked.
   let physIndex = IntervalIndex()
   static let largeMappingPages: UInt64 = 256
-  @exclusivity(unchecked) var mappings: [Mapping] = []
+  @exclusivity(unchecked) var mappings = RawColumn<Mapping>()
   @exclusivity(unchecked) var freeMappings: [Int32] = []
   @exclusivity(unchecked) var liveMappings = 0
   @exclusivity(unchecked) var spaces: [AddressSpace] = []
@@ -94,7 +96,7 @@ package final class TraceReplayer {
   @exclusivity(unchecked) var deviceDriver: [String] = []
   @exclusivity(unchecked) var deviceGroup: [Int64?] = []
   @exclusivity(unchecked) var groupSpaceOf: [Int64: Int32] = [:]
-  @exclusivity(unchecked) var released: [Released] = []
+  @exclusivity(unchecked) var released = RawColumn<Released>()
   /// Why an attribution was ambiguous, for the few mappings and released records that have a note.
   @exclusivity(unchecked) var mappingNotes: [Int32: String] = [:]
   @exclusivity(unchecked) var releasedNotes: [Int: String] = [:]
@@ -107,20 +109,32 @@ package final class TraceReplayer {
   let pageMarks = U64Table(capacity: 64, rangeIndexed: true)
   static let markedPagesPerRange: UInt64 = 256
   @exclusivity(unchecked) var cpus: [CPUState] = []
-  @exclusivity(unchecked) var pendingCPUs: [Int] = []
-  @exclusivity(unchecked) var recentCPUs: [Int] = []
+  /// CPUs holding a pending unmap, in the order the unmaps were deferred.
+  @exclusivity(unchecked) var pendingCPUs = CPUList()
+  /// The pending unmaps by IOVA range (id: the CPU): a fault or a page
+  /// event finds those it may resolve without visiting every CPU.
+  let pendingIndex = IntervalIndex()
+  /// CPUs with recent maps (`CPUState.recentMaps` not empty).
+  @exclusivity(unchecked) var recentCPUs = CPUList()
   @exclusivity(unchecked) var reportedLargerUnmap = false
   @exclusivity(unchecked) var scratch: [Int32] = []
   @exclusivity(unchecked) var candidateScratch: [Candidate] = []
-  /// The range `candidateScratch` was computed for, and `liveGeneration`
-  /// then: unmaps of one range deferred on many CPUs reuse it.
-  @exclusivity(unchecked) var candidateKey: (start: UInt64, last: UInt64, generation: UInt64)?
+  /// The candidates of the last ranges looked up while `liveGeneration` is
+  /// `candidateCacheGeneration`: unmaps of a few ranges deferred on many
+  /// CPUs, in any interleaving, reuse them.
+  @exclusivity(unchecked) var candidateCache: [CandidateCacheEntry] = []
+  @exclusivity(unchecked) var candidateCacheUsed = 0
+  @exclusivity(unchecked) var candidateCacheNext = 0
+  @exclusivity(unchecked) var candidateCacheGeneration: UInt64 = .max
+  static let candidateCacheSize = 8
   /// Bumped by every `place` and `unplace`: the live pieces changed.
   @exclusivity(unchecked) var liveGeneration: UInt64 = 0
   /// Live pieces visited to find unmap candidates (a work count for tests).
   package internal(set) var candidatePiecesVisited = 0
   /// Live pieces visited to find the pending unmaps a page event affects (a work count for tests).
   package internal(set) var pendingPiecesVisited = 0
+  /// Pending unmaps looked at by faults and page events (a work count for tests).
+  package internal(set) var pendingUnmapsVisited = 0
   /// The DMA-API's accounting, from `dma:` events alone.
   let dmaAPI: DMAAPIAccounting
   /// The last events of the pages mappings touched, for reports' histories.
@@ -135,6 +149,13 @@ package final class TraceReplayer {
   /// Address spaces that hold an index of live pieces (only those that map something).
   package var spacesWithIndex: Int { spaces.reduce(0) { $0 + ($1.live == nil ? 0 : 1) } }
   package var spaceCount: Int { spaces.count }
+  /// Unmaps waiting on their CPU for a `dma:` event to name the device.
+  package var heldUnmaps: Int { pendingCPUs.count }
+
+  deinit {
+    mappings.release()
+    released.release()
+  }
 
   package init(options: ReplayOptions = ReplayOptions(), report: @escaping (Report) -> Void) {
     self.options = options
@@ -239,8 +260,7 @@ package final class TraceReplayer {
       if !carry.isEmpty || carryTooLong { flushCarry() }
       finished = true
       resolveAllPending()
-      for c in recentCPUs { finalizeRecentMaps(c) }
-      recentCPUs.removeAll()
+      for c in recentCPUs.members { finalizeRecentMaps(c) }
     }
     return currentSummary()
   }

@@ -50,10 +50,10 @@ struct TraceBuilder {
     line(event, "\(device) dir=BIDIRECTIONAL dma_addr=\(String(addr, radix: 16)) size=\(size) attrs=", cpu: cpu)
   }
 
-  mutating func fault(_ device: String, _ iova: UInt64, driver: String = "acme_drv", flags: UInt64 = 1) {
+  mutating func fault(_ device: String, _ iova: UInt64, driver: String = "acme_drv", flags: UInt64 = 1, cpu: Int = 5) {
     line(
       "io_page_fault", "IOMMU:\(driver) \(device) iova=\(Self.hex16(iova)) flags=0x000\(flags)", comm: "irq/30-AMD-Vi",
-      pid: 150, cpu: 5)
+      pid: 150, cpu: cpu)
   }
 
   var text: String { lines.joined(separator: "\n") + "\n" }

@@ -118,3 +118,85 @@ import Testing
     #expect(reports.isEmpty)
   }
 }
+
+/// Work counts of the hostile shapes `.ci/hostile-traces.py alternate` and
+/// `cpus` at two sizes: doubling the trace must about double the work (it
+/// grew with the square: every held unmap rescanned the pieces, every fault
+/// and page free every CPU's held unmap).
+@Suite struct HostileWorkTests {
+  /// `alternate`: `n` maps of each of two ranges (16 spaces map each), then
+  /// `2n` unmaps alternating between them, each held on a CPU of its own.
+  static func alternate(_ n: Int) -> TraceReplayer {
+    var t = TraceBuilder()
+    for _ in 0..<n {
+      t.map(0xffff_0000, 0xc200_0000, 0x4000)
+      t.map(0xfffe_0000, 0xc300_0000, 0x4000)
+    }
+    for i in 0..<(2 * n) { t.unmap(i % 2 == 0 ? 0xffff_0000 : 0xfffe_0000, 0x4000, cpu: i) }
+    let replayer = TraceReplayer { _ in }
+    replayer.consume(t.text)
+    _ = replayer.finish()
+    return replayer
+  }
+
+  @Test func heldUnmapsAlternatingBetweenTwoRangesVisitPiecesLinearly() {
+    let small = Self.alternate(1000).candidatePiecesVisited
+    let large = Self.alternate(2000).candidatePiecesVisited
+    #expect(small < 8 * 1000)
+    #expect(Double(large) <= 2.5 * Double(small))
+  }
+
+  /// `cpus`: `steps` rounds over 2 x 512 CPUs, visited in alternating order:
+  /// a `dma:` map and a map on one of the first half (the map stays recent),
+  /// an unmap held on one of the second half (several spaces map its range),
+  /// a fault on an address nothing maps, and every 16 steps a free of a
+  /// mapped page.
+  static func cpus(_ steps: Int) -> (TraceReplayer, reports: Int, held: Int) {
+    var t = TraceBuilder()
+    t.map(0x1000_0000, 0x9000_0000, 4096)
+    t.map(0xffff_0000, 0xc200_0000, 4096)
+    for step in 0..<steps {
+      let j = step % 512
+      let c = (step / 512) % 2 == 0 ? j : 511 - j
+      t.dma("dma_map_page", "0000:01:00.0", 0x2000_0000, 4096, cpu: c)
+      t.map(0xffff_0000, 0xc200_0000, 4096, cpu: c)
+      t.unmap(0xffff_0000, 4096, cpu: 512 + c)
+      t.fault("0000:c2:00.0", 0x3000_0000 + UInt64(step % 4096) << 12, cpu: 1023)
+      if step % 16 == 0 { t.free(0x9_0000, cpu: 1023) }
+    }
+    var reports = 0
+    let replayer = TraceReplayer { _ in reports += 1 }
+    replayer.consume(t.text)
+    let held = replayer.heldUnmaps
+    _ = replayer.finish()
+    return (replayer, reports, held)
+  }
+
+  @Test func faultsAndFreesDoNotVisitEveryCPUsHeldUnmap() {
+    let (small, smallReports, held) = Self.cpus(2048)
+    let (large, largeReports, _) = Self.cpus(4096)
+    #expect(smallReports == 2048 / 16 && largeReports == 4096 / 16)
+    // 512 unmaps are held at the end (one per CPU of the second half); a
+    // fault or a free visited every one.
+    #expect(held == 512)
+    #expect(small.pendingUnmapsVisited < 2 * 2048)
+    #expect(Double(large.pendingUnmapsVisited) <= 2.5 * Double(max(small.pendingUnmapsVisited, 1)))
+    #expect(Double(large.candidatePiecesVisited) <= 2.5 * Double(small.candidatePiecesVisited))
+  }
+
+  @Test func cpuListKeepsOrderAndRemovesInPlace() {
+    var l = CPUList()
+    for c in [5, 1, 4000, 3, 1] { l.append(c) }
+    #expect(l.members == [5, 1, 4000, 3] && l.count == 4)
+    l.remove(1)
+    l.remove(7)
+    #expect(l.members == [5, 4000, 3] && l.first == 5 && l.after(4000) == 3 && l.after(3) == -1)
+    l.remove(5)
+    l.remove(3)
+    l.append(1)
+    #expect(l.members == [4000, 1] && l.contains(4000) && !l.contains(5))
+    l.remove(4000)
+    l.remove(1)
+    #expect(l.isEmpty && l.first == -1)
+  }
+}
