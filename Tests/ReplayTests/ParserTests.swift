@@ -1,3 +1,4 @@
+import KernelTypes
 import Replay
 import Testing
 
@@ -263,5 +264,41 @@ import Testing
       Issue.record("parsed: \(TraceLine.parse(line).kind)")
       return
     }
+  }
+}
+
+/// Hex fields are read eight digits at a time where eight are there: every
+/// length, case and leading-zero count gives what `UInt64(_:radix:)` gives,
+/// and more than 16 significant digits is an error, as digit by digit.
+@Suite struct HexFieldTests {
+  func mapFields(_ iova: String, _ paddr: String) -> TraceEventFields? {
+    TraceLine.parse("  drv-1  [000] .....  1.000001: map: IOMMU: iova=\(iova) paddr=\(paddr) size=4096").record?.fields
+  }
+
+  @Test func everyLengthCaseAndPaddingReadsAsUInt64() {
+    var state: UInt64 = 18
+    func next() -> UInt64 {
+      state &+= 0x9E37_79B9_7F4A_7C15
+      return splitMix64Mix(state)
+    }
+    let digits = Array("0123456789abcdefABCDEF")
+    for n in 1...24 {
+      for _ in 0..<40 {
+        var s = ""
+        for k in 0..<n { s.append(k < n - 16 ? "0" : digits[Int(next() % UInt64(digits.count))]) }
+        let want = UInt64(s, radix: 16)!
+        #expect(mapFields("0x" + s, s) == .map(iova: want, paddr: want, size: 4096, rangeFormat: false), "\(s)")
+      }
+    }
+    // 17 significant digits, and a non-digit in each position of an eight-byte group.
+    #expect(mapFields("0x1" + String(repeating: "0", count: 16), "0x1000") == nil)
+    for k in 0..<8 {
+      var s = Array("12345678")
+      s[k] = "g"
+      #expect(mapFields("0x" + String(s) + "9", "0x1000") == nil)
+    }
+    #expect(
+      mapFields("0x123456789abcdef0", "0x1000")
+        == .map(iova: 0x1234_5678_9abc_def0, paddr: 0x1000, size: 4096, rangeFormat: false))
   }
 }
