@@ -302,3 +302,36 @@ import Testing
         == .map(iova: 0x1234_5678_9abc_def0, paddr: 0x1000, size: 4096, rangeFormat: false))
   }
 }
+
+/// A `dma:` event in the kernel's single-mapping layout is read in one pass;
+/// the same fields spaced, ordered or extended otherwise go through the token
+/// loop, and both give the same record.
+@Suite struct DMASingleLayoutTests {
+  func record(_ payload: String) -> TraceRecord? {
+    TraceLine.parse("  nvme-1  [001] .....  1.000000: dma_map_page: \(payload)").record
+  }
+
+  @Test func variantsReadAsTheKernelLayout() throws {
+    let kernel = try #require(
+      record("0000:01:00.0 dir=FROM_DEVICE dma_addr=fffff000 size=4096 phys_addr=80010000 attrs=SKIP_CPU_SYNC"))
+    #expect(
+      kernel.fields
+        == .dma(device: "0000:01:00.0", ranges: [DMARange(address: 0xffff_f000, size: 4096)], phys: 0x8001_0000))
+    #expect(kernel.dmaDirection == .fromDevice)
+    for variant in [
+      "0000:01:00.0  dir=FROM_DEVICE dma_addr=fffff000 size=4096 phys_addr=80010000 attrs=SKIP_CPU_SYNC",
+      "0000:01:00.0 dir=FROM_DEVICE\tdma_addr=fffff000 size=4096 phys_addr=80010000 attrs=SKIP_CPU_SYNC",
+      "0000:01:00.0 dma_addr=fffff000 dir=FROM_DEVICE size=4096 phys_addr=80010000 attrs=SKIP_CPU_SYNC",
+      "0000:01:00.0 dir=FROM_DEVICE dma_addr=fffff000 size=4096 phys_addr=80010000 attrs=SKIP_CPU_SYNC extra=1",
+      "0000:01:00.0 dir=FROM_DEVICE dma_addr=fffff000 size=4096 attrs= phys_addr=80010000",
+    ] {
+      #expect(record(variant)?.fields == kernel.fields, "\(variant)")
+      #expect(record(variant)?.dmaDirection == .fromDevice, "\(variant)")
+    }
+    // A later token overrides, in the loop; an unmap has no phys_addr=.
+    #expect(
+      record("0000:01:00.0 dir=FROM_DEVICE dma_addr=fffff000 size=4096 attrs= size=8192")?.fields
+        == .dma(device: "0000:01:00.0", ranges: [DMARange(address: 0xffff_f000, size: 8192)], phys: nil))
+    #expect(record("0000:01:00.0 dir=TO_DEVICE dma_addr=1000 size=99999999999999999999 attrs=") == nil)
+  }
+}
