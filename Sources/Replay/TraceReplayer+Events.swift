@@ -85,8 +85,7 @@ extension TraceReplayer {
             + "\(m.iova.hexAlt); kept in \(spaceName(m.space))"
           continue
         }
-        unplace(r.id)
-        place(r.id, in: target)
+        move(r.id, to: target)
       }
     }
     finalizeRecentMaps(cpu)

@@ -599,6 +599,25 @@ package final class TraceReplayer {
 
   /// Takes a mapping piece out of its space's index (and the global one).
   func unplace(_ id: Int32) {
+    leaveSpace(id)
+    let m = mappings[Int(id)]
+    if m.globalSlot >= 0 { allLive.remove(slot: m.globalSlot) }
+    mappings[Int(id)].globalSlot = -1
+    liveGeneration &+= 1
+  }
+
+  /// Moves a live piece to another space (a `dma:` event named its device):
+  /// its entry in the global index, which does not say the space, stays.
+  func move(_ id: Int32, to space: Int32) {
+    leaveSpace(id)
+    let m = mappings[Int(id)]
+    mappings[Int(id)].space = space
+    mappings[Int(id)].slot = liveIndex(space).insert(start: m.iova, last: m.last, id: id)
+    liveGeneration &+= 1
+  }
+
+  /// Takes a piece out of its space's index; an emptied index goes to the spares.
+  private func leaveSpace(_ id: Int32) {
     let m = mappings[Int(id)]
     if let index = spaces[Int(m.space)].live {
       index.remove(slot: m.slot)
@@ -608,9 +627,6 @@ package final class TraceReplayer {
         if spareIndices.count < Self.maxSpareIndices { spareIndices.append(index) }
       }
     }
-    if m.globalSlot >= 0 { allLive.remove(slot: m.globalSlot) }
-    mappings[Int(id)].globalSlot = -1
-    liveGeneration &+= 1
   }
 
   // MARK: - Released ranges
