@@ -60,6 +60,26 @@ enum ASCII {
     return v
   }
 
+  /// How many of the eight bytes at `p` are decimal digits before the first
+  /// other byte (0 to 8), and the value of those digits, in one 64-bit word.
+  @inline(__always) static func decimalPrefix8(_ p: UnsafePointer<UInt8>) -> (count: Int, value: UInt64) {
+    let x = UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
+    let ones: UInt64 = 0x0101_0101_0101_0101
+    let high: UInt64 = 0x8080_8080_8080_8080
+    // Bit 7 of a byte: a digit. A byte of 0x80 or more is not one (`~x`), and a
+    // borrow it causes only reaches the bytes after it, which are not counted.
+    let digit = ((x | high) &- (0x30 &* ones)) & (((0x39 &* ones) | high) &- x) & ~x & high
+    let count = (~digit & high).trailingZeroBitCount >> 3
+    guard count > 0 else { return (0, 0) }
+    let keep: UInt64 = count == 8 ? .max : (UInt64(1) << UInt64(count * 8)) &- 1
+    // The digits' values, moved to the top: the bytes below are leading zeros.
+    var v = ((x & keep) &- (0x30 &* ones & keep)) << UInt64((8 - count) * 8)
+    v = ((v & 0x0F0F_0F0F_0F0F_0F0F) &* 2561) >> 8
+    v = ((v & 0x00FF_00FF_00FF_00FF) &* 6_553_601) >> 16
+    v = ((v & 0x0000_FFFF_0000_FFFF) &* 42_949_672_960_001) >> 32
+    return (count, v)
+  }
+
   @inline(__always) static func hexValue(_ c: UInt8) -> UInt64? {
     if c &- 0x30 < 10 { return UInt64(c &- 0x30) }
     let l = c | 0x20

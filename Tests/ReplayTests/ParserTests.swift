@@ -335,3 +335,22 @@ import Testing
     #expect(record("0000:01:00.0 dir=TO_DEVICE dma_addr=1000 size=99999999999999999999 attrs=") == nil)
   }
 }
+
+/// Timestamps are read up to seven digits a word: every length of either part
+/// gives the digits' value, as digit by digit.
+@Suite struct TimestampWordTests {
+  @Test func everyLengthOfBothParts() throws {
+    for wholeDigits in 1...19 {
+      for fractionDigits in [1, 3, 6, 7, 8, 9, 10, 12] {
+        let whole = String((0..<wholeDigits).map { Character(String(($0 * 7 + 3) % 10)) })
+        let fraction = String((0..<fractionDigits).map { Character(String(($0 * 3 + 1) % 10)) })
+        let line = "  drv-1  [000] .....  \(whole).\(fraction): mm_page_free: page=00000000deadbeef pfn=0x1000 order=0"
+        // 19 digits: past the fast prefix's 18, read by the general search.
+        let t = try #require(TraceLine.parse(line).record?.timestamp, "\(line)")
+        #expect(t.whole == UInt64(whole)!, "\(line)")
+        #expect(t.fraction == UInt32(fraction.prefix(9))!, "\(line)")
+        #expect(Int(t.digits) == min(fractionDigits, 9), "\(line)")
+      }
+    }
+  }
+}
