@@ -113,6 +113,22 @@ final class U64Table {
     return nv
   }
 
+  /// Sets `key`'s first value to `a` (its second to 0 for a new key) and
+  /// returns the first value it had, if any: a get and a set in one probe.
+  @inline(__always) func exchangeFirst(_ key: UInt64, _ a: Int32) -> Int32? {
+    guard key != Self.empty else { return nil }
+    let (i, found) = probeForInsert(key)
+    if found {
+      let old = first[i]
+      first[i] = a
+      return old
+    }
+    occupy(i, key)
+    first[i] = a
+    second[i] = 0
+    return nil
+  }
+
   func setSecond(_ key: UInt64, _ b: Int32) {
     guard count > 0, key != Self.empty, let i = find(key) else { return }
     second[i] = b
