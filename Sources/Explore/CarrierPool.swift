@@ -58,6 +58,11 @@ import KernelTypes
       accesses.initializeMemory(as: UInt8.self, repeating: 0, count: 16)
     }
 
+    deinit {
+      context.deallocate()
+      accesses.deallocate()
+    }
+
     /// Stops running this carrier and runs `next`; returns when a carrier switches back to this one.
     func switchTo(_ next: Carrier) {
       UserContext.exit(accesses)
@@ -65,16 +70,30 @@ import KernelTypes
       UserContext.enter(accesses)
     }
 
-    /// Unmaps the stack of an idle carrier that is never switched to again.
-    fileprivate func freeStack() {
-      if let stack, let base = stack.baseAddress { munmap(base, stack.count) }
-      stack = nil
+    /// An idle carrier that is never switched to again: unmaps its stack
+    /// and drops the reference its context held (`makeCarrier`), so the
+    /// carrier is freed with the pool's last reference.
+    fileprivate func retire() {
+      guard let stack, let base = stack.baseAddress else { return }
+      munmap(base, stack.count)
+      self.stack = nil
+      Unmanaged.passUnretained(self).release()
     }
 
-    /// The pool carrier's body: runs each `work` it is given.
-    fileprivate func main() -> Never {
+    /// The pool carrier's body: runs each `work` it is given. Its frames
+    /// hold no reference to a carrier while switched away (the stack of a
+    /// retired carrier is unmapped with them): the carrier is reached
+    /// through the unretained `me`, and the next one's context is read from
+    /// a temporary released before the switch.
+    fileprivate static func main(_ me: Unmanaged<Carrier>) -> Never {
+      let (context, accesses) = me._withUnsafeGuaranteedRef { ($0.context, $0.accesses) }
       UserContext.enter(accesses)
-      while true { switchTo(runWork()) }
+      while true {
+        let next = me._withUnsafeGuaranteedRef { $0.runWork().context }
+        UserContext.exit(accesses)
+        _ = UserContext.swap(context, next)
+        UserContext.enter(accesses)
+      }
     }
   }
 
@@ -95,12 +114,13 @@ import KernelTypes
       carrier.stack = UnsafeMutableRawBufferPointer(start: stack, count: stackSize + page)
       carrier.context.pointee.uc_stack.ss_size = stackSize
       carrier.context.pointee.uc_link = nil
+      // The context's reference, dropped by `retire`.
       let bits = UInt(bitPattern: Unmanaged.passRetained(carrier).toOpaque())
       UserContext.make(
         carrier.context,
         { high, low in
           let p = UnsafeMutableRawPointer(bitPattern: UInt(high) << 32 | UInt(low))!
-          Unmanaged<Carrier>.fromOpaque(p).takeUnretainedValue().main()
+          Carrier.main(Unmanaged<Carrier>.fromOpaque(p))
         }, 2, UInt32(truncatingIfNeeded: bits >> 32), UInt32(truncatingIfNeeded: bits))
       return carrier
     }
@@ -116,11 +136,17 @@ import KernelTypes
     /// What a pool carrier runs when switched to (set by `CarrierPool.take`'s
     /// caller); it returns the carrier to switch to, once this one has no work.
     var work: ((Carrier) -> Carrier)?
+    /// Set by `retire` before it wakes the idle thread, which then ends.
+    private var retired = false
 
     fileprivate init() {}
 
-    /// A carrier thread's stack is the thread's own.
-    fileprivate func freeStack() {}
+    /// An idle carrier that is never switched to again: its thread, waiting
+    /// for work, wakes and ends (and releases the carrier).
+    fileprivate func retire() {
+      retired = true
+      baton.signal()
+    }
 
     /// Stops running this carrier and runs `next`; returns when a carrier switches back to this one.
     func switchTo(_ next: Carrier) {
@@ -131,7 +157,7 @@ import KernelTypes
     fileprivate func start() {
       let thread = Thread { [self] in
         baton.wait()
-        while true { switchTo(runWork()) }
+        while !retired { switchTo(runWork()) }
       }
       thread.stackSize = CarrierPool.stackSize
       thread.start()
@@ -184,16 +210,21 @@ final class CarrierPool: @unchecked Sendable {
     return key
   }()
 
-  /// Frees the idle carriers' stacks: the pool is released on thread exit
-  /// (on the thread's own stack), when no carrier of it runs.
+  /// Retires the idle carriers (their stacks unmapped, or their threads
+  /// ended), which are freed with the pool: the pool is released on thread
+  /// exit (on the thread's own stack), when no carrier of it runs, and every
+  /// carrier it made is idle.
   deinit {
-    for carrier in idle { carrier.freeStack() }
+    for carrier in idle { carrier.retire() }
   }
 
   /// An idle carrier (a new one if none is): set its `work`, then switch to it.
   func take() -> Carrier {
     idle.popLast() ?? Self.makeCarrier()
   }
+
+  /// The pool's carriers: its thread's own and the idle ones.
+  var carriers: [Carrier] { [home] + idle }
 
   /// `carrier` has no work: `take` may give it some.
   func keepIdle(_ carrier: Carrier) {

@@ -45,10 +45,29 @@ package struct ExploreOptions: Sendable {
   /// stops in minutes rather than hours (some 50 schedules a second on a
   /// debug build, thousands on a release build, Benchmarks.md).
   package static let defaultMaxSchedules = 20_000
+  /// The most scheduling points one exploration runs, over every schedule
+  /// it runs (`--max-steps`; a finding's minimization and replay count
+  /// too); past it the search stops, incomplete, with a warning.
+  package var maxSteps = ExploreOptions.defaultMaxSteps
+  /// The default `--max-steps`: far above what an exhaustive search of a
+  /// small fixture runs (Explore.md), and about a minute of a debug build
+  /// (some 20,000 points a second; a release build is faster): a fixture
+  /// whose tasks each loop hundreds of times ends in bounded time, where
+  /// `--max-schedules` alone lets each of its thousands of schedules run
+  /// thousands of points.
+  package static let defaultMaxSteps = 1_000_000
   /// Options of each run (cmdline, limits, `--history`).
   package var run = RunOptions()
 
   package init() {}
+}
+
+/// What stopped a search before it was complete.
+package enum SearchLimit: Sendable, Hashable {
+  /// `--max-schedules N`.
+  case schedules(Int)
+  /// `--max-steps N`.
+  case steps(Int)
 }
 
 /// `--shard I/N`: part I (0-based) of N.
@@ -95,17 +114,31 @@ package struct ExploreResult: Sendable {
   package var diagnostics: [Diagnostic] = []
   /// A fatal error in some schedule (a limit), with its schedule.
   package var stopped: (diagnostic: Diagnostic, schedule: Schedule)?
-  /// Whether `--max-schedules` stopped the search (`limitWarning` says so).
-  package var limited = false
+  /// Scheduling points run, over every schedule the search ran (its
+  /// minimization's and replays' too): what `--max-steps` bounds.
+  package var steps = 0
+  /// The most schedules queued at once (not run yet), this shard's and
+  /// others' (`--max-schedules` bounds it: `Search.enqueue`).
+  package var maxQueued = 0
+  /// The limit that stopped the search, if one did (`limitWarning` says so).
+  package var limit: SearchLimit?
+  /// Whether a limit stopped the search.
+  package var limited: Bool { limit != nil }
 
-  /// The warning of a search `--max-schedules` stopped, or nil.
-  package func limitWarning(maxSchedules: Int) -> Diagnostic? {
-    guard limited else { return nil }
+  /// The warning of a search a limit stopped, or nil.
+  package var limitWarning: Diagnostic? {
+    guard let limit else { return nil }
     let shardText = shard.count > 1 ? " (shard \(shard))" : ""
+    let what =
+      switch limit {
+      case .schedules(let n): "--max-schedules \(n)"
+      case .steps(let n):
+        "--max-steps \(n) (\(Plural.count(steps, "scheduling point")) run in \(Plural.count(schedules, "schedule")))"
+      }
     return Diagnostic(
       file: file, line: 0, column: 0, severity: .warning,
       message:
-        "the search stopped at --max-schedules \(maxSchedules)\(shardText): it is incomplete; raise the limit, bound it with --preemptions K, or split it with --shard I/N"
+        "the search stopped at \(what)\(shardText): it is incomplete; raise the limit, bound it with --preemptions K, or split it with --shard I/N"
     )
   }
 
@@ -159,6 +192,7 @@ package enum Explorer {
       result.preemptionBound = nil
     }
     var search = Search(parsed: parsed, options: options, runOptions: runOptions, result: result)
+    search.result.steps = max(root.points.count, 1)
     search.exhaustive = exhaustive
     search.por = exhaustive && options.por
     // DPOR's backtrack points come from the races of the schedules a shard
@@ -212,6 +246,12 @@ private struct Search {
   var dpor = false
   /// DPOR's tree of the points the schedules run so far went through.
   let tree = DPORNode(sleep: [], alternatives: 0)
+  /// Per level of `systematic`'s queue: this shard's schedules queued and not run yet.
+  var pending: [Int] = []
+  /// Schedules queued and not taken yet (every shard's).
+  var queued = 0
+  /// Whether `enqueue` left out a schedule that `--max-schedules` would never reach.
+  var dropped = false
   /// Whether to go on after a finding.
   var continues: Bool { options.all || !parsed.scheduleExpectations.isEmpty }
 
@@ -221,6 +261,16 @@ private struct Search {
     self.runOptions = runOptions
     self.result = result
   }
+
+  /// Runs one schedule of the search (counted against `--max-steps`).
+  mutating func run(_ policy: ChoicePolicy, footprints: Bool = false, options: RunOptions? = nil) -> ScheduleOutcome {
+    let outcome = ScheduleRun.run(parsed, options: options ?? runOptions, policy: policy, footprints: footprints)
+    result.steps += max(outcome.points.count, 1)
+    return outcome
+  }
+
+  /// Whether the search ran `--max-steps` scheduling points.
+  var outOfSteps: Bool { result.steps >= options.maxSteps }
 
   /// Counts one schedule; false when the search should stop.
   mutating func record(_ outcome: ScheduleOutcome, counted: Bool = true) -> Bool {
@@ -244,13 +294,17 @@ private struct Search {
       let (schedule, preemptions) = minimize(outcome, key: key)
       var options = runOptions
       options.history = self.options.run.history
-      let (replayed, _) = Explorer.replay(parsed, schedule: schedule, options: options)
+      let replayed = run(.prefix(schedule.choices), options: options).result
       result.findings.append(
         ExploreFinding(key: key, schedule: schedule, preemptions: preemptions, result: replayed))
     }
     if !keys.isEmpty && !continues { return false }
     if result.schedules >= options.maxSchedules {
-      result.limited = true
+      result.limit = .schedules(options.maxSchedules)
+      return false
+    }
+    if outOfSteps {
+      result.limit = .steps(options.maxSteps)
       return false
     }
     return true
@@ -260,17 +314,17 @@ private struct Search {
   /// switch, the schedule without it (later choices kept) and the schedule
   /// that stops choosing after it (the default goes on), while the report
   /// still shows. Systematic schedules are minimal already; PCT's are not.
-  func minimize(_ outcome: ScheduleOutcome, key: String) -> (Schedule, Int) {
+  mutating func minimize(_ outcome: ScheduleOutcome, key: String) -> (Schedule, Int) {
     var best = outcome
     var improved = true
-    while improved {
+    while improved, !outOfSteps {
       improved = false
       let choices = best.points.map(\.chosen)
       for (i, p) in best.points.enumerated() where p.current != nil && p.current != p.chosen {
         var without = choices
         without[i] = p.current!
         for candidate in [without, Array(choices.prefix(i + 1))] {
-          let trial = ScheduleRun.run(parsed, options: runOptions, policy: .prefix(candidate))
+          let trial = run(.prefix(candidate))
           if trial.mismatch == nil || candidate.count == i + 1, trial.result.summary.siteKeys.contains(key),
             trial.preemptions < best.preemptions
           {
@@ -292,10 +346,10 @@ private struct Search {
   /// PCT's schedule cut to its shortest prefix that still shows `key` with
   /// no more preemptions (the default goes on after it): a random run makes
   /// free switches after a task ended that the report does not need.
-  func shortest(_ outcome: ScheduleOutcome, key: String) -> ScheduleOutcome {
+  mutating func shortest(_ outcome: ScheduleOutcome, key: String) -> ScheduleOutcome {
     let choices = outcome.schedule.choices
-    for length in 0..<choices.count {
-      let trial = ScheduleRun.run(parsed, options: runOptions, policy: .prefix(Array(choices.prefix(length))))
+    for length in 0..<choices.count where !outOfSteps {
+      let trial = run(.prefix(Array(choices.prefix(length))))
       if trial.result.summary.siteKeys.contains(key), trial.preemptions <= outcome.preemptions { return trial }
     }
     return outcome
@@ -303,16 +357,16 @@ private struct Search {
 
   /// The first schedule, fewest preemptions first, below `bound` preemptions
   /// that shows `key`: a systematic search of at most `minimizeBudget` schedules.
-  func fewestPreemptions(_ key: String, below bound: Int) -> ScheduleOutcome? {
+  mutating func fewestPreemptions(_ key: String, below bound: Int) -> ScheduleOutcome? {
     var levels = Array(repeating: [[String]](), count: bound)
     levels[0].append([])
     var runs = 0
     for level in levels.indices {
       var next = 0
-      while next < levels[level].count, runs < Self.minimizeBudget {
+      while next < levels[level].count, runs < Self.minimizeBudget, !outOfSteps {
         let prefix = levels[level][next]
         next += 1
-        let outcome = ScheduleRun.run(parsed, options: runOptions, policy: .prefix(prefix))
+        let outcome = run(.prefix(prefix))
         runs += 1
         if outcome.result.summary.siteKeys.contains(key) { return outcome }
         var choices = outcome.points.prefix(prefix.count).map(\.chosen)
@@ -320,7 +374,11 @@ private struct Search {
           let p = outcome.points[i]
           for e in p.enabled where e != p.chosen {
             let k = p.preemptions + (p.current.map { $0 != e ? 1 : 0 } ?? 0)
-            if k < bound { levels[k].append(choices + [e]) }
+            // Not past the budget: the schedules queued before it would use it up.
+            guard k < bound,
+              levels[level...k].reduce(0, { $0 + $1.count }) - next < Self.minimizeBudget - runs
+            else { continue }
+            levels[k].append(choices + [e])
           }
           choices.append(p.chosen)
         }
@@ -376,16 +434,44 @@ private struct Search {
       guard let level = levels.indices.first(where: { cursor[$0] < levels[$0].count }) else { break }
       let item = levels[level][cursor[level]]
       cursor[level] += 1
+      queued -= 1
+      if mine(item) { pending[level] -= 1 }
       if cursor[level] == levels[level].count {
         levels[level] = []
         cursor[level] = 0
       }
-      guard item.shard % options.shard.count == options.shard.index else { continue }
-      let outcome = ScheduleRun.run(parsed, options: runOptions, policy: .prefix(item.prefix), footprints: por)
+      guard mine(item) else { continue }
+      let outcome = run(.prefix(item.prefix), footprints: por)
       expand(outcome, item, levels: &levels, rootAlternatives: &rootAlternatives)
       guard record(outcome) else { return }
     }
-    result.complete = true
+    if dropped {
+      result.limit = .schedules(options.maxSchedules)
+    } else {
+      result.complete = true
+    }
+  }
+
+  /// Whether this shard runs `item`.
+  func mine(_ item: Item) -> Bool { item.shard % options.shard.count == options.shard.index }
+
+  /// Queues `item` at `level`, unless this shard's schedules queued at its
+  /// level or below (which run before it) already reach `--max-schedules`:
+  /// it would never run, and the queue of a long fixture (its points times
+  /// its tasks per schedule run) stays within a few times the limit.
+  mutating func enqueue(_ item: Item, at level: Int, levels: inout [[Item]]) {
+    while levels.count <= level { levels.append([]) }
+    while pending.count < levels.count { pending.append(0) }
+    if mine(item) {
+      guard pending[...level].reduce(0, +) < options.maxSchedules - result.schedules else {
+        dropped = true
+        return
+      }
+      pending[level] += 1
+    }
+    levels[level].append(item)
+    queued += 1
+    result.maxQueued = max(result.maxQueued, queued)
   }
 
   /// Queues every alternative at the points past the item's prefix. With
@@ -431,8 +517,7 @@ private struct Search {
         }
         let s = item.shard >= 0 ? item.shard : rootAlternatives
         if item.shard < 0 { rootAlternatives += 1 }
-        while levels.count <= k { levels.append([]) }
-        levels[k].append(Item(base: choices, kept: i, last: e, shard: s, sleep: por ? explored : []))
+        enqueue(Item(base: choices, kept: i, last: e, shard: s, sleep: por ? explored : []), at: k, levels: &levels)
         explored.append(e)
       }
       if defaultAsleep { return }
@@ -498,8 +583,7 @@ private struct Search {
     node.done.append(task)
     let p = outcome.points[k]
     let level = p.preemptions + (p.current.map { $0 != task && p.enabled.contains($0) ? 1 : 0 } ?? 0)
-    while levels.count <= level { levels.append([]) }
-    levels[level].append(Item(base: chosen, kept: k, last: task, shard: 0, sleep: sleep))
+    enqueue(Item(base: chosen, kept: k, last: task, shard: 0, sleep: sleep), at: level, levels: &levels)
   }
 
   /// PCT: `options.runs` random schedules, bug depth `preemptions + 1`.
@@ -509,12 +593,12 @@ private struct Search {
     if options.shard.index == 0 {
       guard record(root) else { return }
     }
-    for run in 0..<options.runs {
+    for index in 0..<options.runs {
       let seed = rng.next()
       var changes: Set<Int> = []
       for _ in 0..<options.preemptions { changes.insert(Int(rng.next() % UInt64(steps))) }
-      guard run % options.shard.count == options.shard.index else { continue }
-      let outcome = ScheduleRun.run(parsed, options: runOptions, policy: .pct(seed: seed, changePoints: changes))
+      guard index % options.shard.count == options.shard.index else { continue }
+      let outcome = run(.pct(seed: seed, changePoints: changes))
       guard record(outcome) else { return }
     }
     result.complete = true
@@ -575,7 +659,7 @@ extension Explorer {
     }
     var diagnostics = r.diagnostics
     if let stopped = r.stopped { diagnostics.append(stopped.diagnostic) }
-    if let warning = r.limitWarning(maxSchedules: explore.maxSchedules) { diagnostics.append(warning) }
+    if let warning = r.limitWarning { diagnostics.append(warning) }
     var summary = RunSummary()
     summary.statements = parsed.statements.count
     summary.reports = r.findings.count

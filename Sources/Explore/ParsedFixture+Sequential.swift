@@ -1,15 +1,33 @@
 import FixtureLanguage
+import FixtureRunner
 
 extension ParsedFixture {
   /// The fixture as one sequence, for the plain run that `iommusan bench
-  /// --explore` measures a schedule against: in each group of task blocks,
-  /// a block that uses a name another block of the group binds moves after
-  /// that block, as the default schedule runs it (a task waits for a name a
-  /// later block binds); otherwise blocks keep their file order. A plain
-  /// run of the fixture as written would stop at the first use of a name a
-  /// later block binds ("use of unbound name"), skipping the rest, and cost
-  /// less than the run `iommusan run` makes.
+  /// --explore` measures a schedule against: each group's blocks in the
+  /// order the default schedule starts them (`ScheduleRun`'s rule, the one
+  /// place it is written: a task waiting for a name a later block binds
+  /// lets the next block run first), found by running that schedule once;
+  /// a group it never ran keeps its file order. A plain run of the fixture
+  /// as written would stop at the first use of a name a later block binds
+  /// ("use of unbound name"), skipping the rest, and cost less than the run
+  /// `iommusan run` makes. (A block that waits halfway through, after its
+  /// first statements ran, is still moved whole: the plain run is then the
+  /// default schedule's work in another order.)
   package var sequential: ParsedFixture {
+    // The tasks of each group (by its `TaskBlock.group`) in the order the
+    // default schedule first chose them, in the group's first iteration.
+    var orders: [Int: [String]] = [:]
+    var group: Int?
+    for p in ScheduleRun.run(self, options: RunOptions(), policy: .prefix([])).points {
+      if p.isStart {
+        group =
+          p.pending.lazy.compactMap { i in self.statements.indices.contains(i) ? self.statements[i].block : nil }
+          .first?.group
+        if let g = group, orders[g] != nil { group = nil }
+        if let g = group { orders[g] = [] }
+      }
+      if let g = group, orders[g]?.contains(p.chosen) == false { orders[g]?.append(p.chosen) }
+    }
     var result = self
     var reordered: [Statement] = []
     reordered.reserveCapacity(statements.count)
@@ -21,36 +39,21 @@ extension ParsedFixture {
         continue
       }
       // The group's blocks, each a contiguous range of statements.
-      var blocks: [Range<Int>] = []
+      var blocks: [(task: String, range: Range<Int>)] = []
       var end = i
       while end < statements.count, let b = statements[end].block, b.group == group {
         var last = end
         while last < statements.count, statements[last].block?.block == b.block { last += 1 }
-        blocks.append(end..<last)
+        blocks.append((b.task, end..<last))
         end = last
       }
-      let binds = blocks.map { r in
-        Set(statements[r].compactMap { $0.binding.map { NameIndex.base(of: $0.name) } })
-      }
-      let uses = blocks.map { r in
-        var names = Set<String>()
-        for s in statements[r] {
-          _ = s.operation.mappingNames { ref in
-            names.insert(NameIndex.base(of: ref.name))
-            return ref
-          }
-        }
-        return names
-      }
-      var remaining = Array(blocks.indices)
-      while !remaining.isEmpty {
-        // The first block in file order that uses no name a remaining other block binds.
-        let ready =
-          remaining.firstIndex { b in
-            !remaining.contains { o in o != b && !binds[o].isDisjoint(with: uses[b].subtracting(binds[b])) }
-          } ?? 0
-        reordered += statements[blocks[remaining[ready]]]
-        remaining.remove(at: ready)
+      let order = orders[group] ?? []
+      // Blocks the run started, in its order; then the others in file order.
+      let rank = { (task: String) in order.firstIndex(of: task) ?? order.count }
+      for b in blocks.enumerated().sorted(by: {
+        (rank($0.element.task), $0.offset) < (rank($1.element.task), $1.offset)
+      }) {
+        reordered += statements[b.element.range]
       }
       i = end
     }

@@ -88,28 +88,22 @@ extension TraceReplayer {
     case .found(let id):
       let e = dmaAPI.entries[Int(id)]
       address = e.dmaAddress
-      var problems: [DMAAPIUnmapProblem] = []
       var differentEntries: [Int] = []
-      if let s = unmapSize, s != e.size { problems.append(.differentSize(mapSize: e.size, unmapSize: s)) }
-      if type != e.type {
-        problems.append(.wrongFunction(size: unmapSize ?? e.size, mappedAs: e.type, unmappedAs: type))
-      } else if let a = e.cpuAddress, case (let f?, let traced) = cpuAddress(type), traced == e.cpuAddressTraced, f != a
-      {
-        problems.append(
-          .differentCPUAddress(size: unmapSize ?? e.size, allocAddress: a, freeAddress: f, traced: traced))
-      }
+      var sgCount: Int?
       if t == .dmaUnmapSG, fields.dma.hasPhysAddrs {
         let count = Int(clamping: fields.dma.fullNents >= 0 ? fields.dma.fullNents : Int64(physAddrs.count))
-        if count != e.nents { problems.append(.sgDifferentCount(mapCount: e.nents, unmapCount: count)) }
+        sgCount = count
         differentEntries = sgEntriesDiffering(mapped: e, unmapCount: count)
       }
-      let dir = fields.dma.dir
-      if dir >= 0, e.dir >= 0, dir != e.dir {
-        problems.append(
-          .differentDirection(
-            size: e.size, mappedWith: DMADirection(kernelValue: UInt64(e.dir)),
-            unmappedWith: DMADirection(kernelValue: UInt64(dir))))
-      }
+      // CPU addresses compare only when both are of one kind (both phys_addr=, or both virt_addr=).
+      let (freeCPU, traced) = cpuAddress(type)
+      let mapped = DMADebugEntryFields(
+        size: e.size, type: e.type, direction: e.dir >= 0 ? DMADirection(kernelValue: UInt64(e.dir)) : nil,
+        sgCallEntries: e.type == .scatterGather ? e.nents : nil, cpuAddress: e.cpuAddress)
+      let ref = DMADebugEntryFields(
+        size: unmapSize, type: type, direction: fields.dma.direction, sgCallEntries: sgCount,
+        cpuAddress: traced == e.cpuAddressTraced ? freeCPU : nil)
+      let problems = DMAAPIUnmapProblem.mismatches(entry: mapped, ref: ref, cpuAddressesTraced: traced)
       for s in dmaAPI.physSlots(e) {
         let start = dmaAPI.physIndex.starts[Int(s)]
         recordTrail(

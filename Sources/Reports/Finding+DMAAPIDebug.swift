@@ -41,6 +41,61 @@ package enum DMAAPIUnmapProblem: Sendable, Hashable {
   }
 }
 
+/// The fields of a `dma_debug_entry` that `check_unmap()` compares: the
+/// entry found and the reference built from the unmap or free (`ref`). A nil
+/// field is one the caller does not know (an untraced direction, an sg unmap
+/// that names no size), and takes part in no comparison.
+package struct DMADebugEntryFields: Sendable, Hashable {
+  package var size: UInt64?
+  package var type: DMADebugType?
+  package var direction: DMADirection?
+  /// `sg_call_ents`: the `nents` passed to `dma_map_sg()` / `dma_unmap_sg()`.
+  package var sgCallEntries: Int?
+  /// `paddr` of a coherent or `dma_alloc_pages()` entry (the CPU address).
+  package var cpuAddress: UInt64?
+
+  package init(
+    size: UInt64?, type: DMADebugType? = nil, direction: DMADirection?, sgCallEntries: Int? = nil,
+    cpuAddress: UInt64? = nil
+  ) {
+    self.size = size
+    self.type = type
+    self.direction = direction
+    self.sgCallEntries = sgCallEntries
+    self.cpuAddress = cpuAddress
+  }
+}
+
+extension DMAAPIUnmapProblem {
+  /// What `check_unmap()` finds wrong when the entry it looked up differs
+  /// from `ref`, in the kernel's order: size, function (else CPU address),
+  /// sg entry count, direction. Each message prints the reference's size, as
+  /// the kernel's do (`ref->size`). `cpuAddressesTraced`: the CPU addresses
+  /// are the trace's `%p` values (replay of 6.13 on), not physical ones.
+  /// The corresponding Linux function is `check_unmap()`.
+  package static func mismatches(
+    entry: DMADebugEntryFields, ref: DMADebugEntryFields, cpuAddressesTraced: Bool = false
+  ) -> [DMAAPIUnmapProblem] {
+    var problems: [DMAAPIUnmapProblem] = []
+    let size = ref.size ?? entry.size ?? 0
+    if let r = ref.size, let e = entry.size, r != e { problems.append(.differentSize(mapSize: e, unmapSize: r)) }
+    if let r = ref.type, let e = entry.type, r != e {
+      problems.append(.wrongFunction(size: size, mappedAs: e, unmappedAs: r))
+    } else if entry.type == .coherent || entry.type == .noncoherent, let e = entry.cpuAddress,
+      let r = ref.cpuAddress, r != e
+    {
+      problems.append(.differentCPUAddress(size: size, allocAddress: e, freeAddress: r, traced: cpuAddressesTraced))
+    }
+    if let r = ref.sgCallEntries, let e = entry.sgCallEntries, r != e {
+      problems.append(.sgDifferentCount(mapCount: e, unmapCount: r))
+    }
+    if let r = ref.direction, let e = entry.direction, r != e {
+      problems.append(.differentDirection(size: size, mappedWith: e, unmappedWith: r))
+    }
+    return problems
+  }
+}
+
 extension Finding {
   /// `check_unmap()`'s `err_printk()`: `WARN(1, "DMA-API: %s %s: <message>", dev_driver_string(dev),
   /// dev_name(dev), ...)`, shared by the sanitizer and replay. The engine adds the page, IOVA, domain

@@ -154,13 +154,10 @@ extension Sanitizer {
       report(dmaAddress.rawValue == UInt64.max ? .invalidAddress(size: size ?? 0) : .notAllocated(size: size ?? 0))
       return
     }
-    if let size, size != entry.size { report(.differentSize(mapSize: entry.size, unmapSize: size)) }
-    if let calls = sgCallEntries, let mapped = entry.sgCallEntries, calls != mapped {
-      report(.sgDifferentCount(mapCount: mapped, unmapCount: calls))
-    }
-    if let direction, direction != entry.direction {
-      report(.differentDirection(size: entry.size, mappedWith: entry.direction, unmappedWith: direction))
-    }
+    let mapped = DMADebugEntryFields(
+      size: entry.size, direction: entry.direction, sgCallEntries: entry.sgCallEntries)
+    let ref = DMADebugEntryFields(size: size, direction: direction, sgCallEntries: sgCallEntries)
+    for problem in DMAAPIUnmapProblem.mismatches(entry: mapped, ref: ref) { report(problem) }
   }
 
   /// The entry whose range holds `[address, address + size)`, found by its

@@ -11,7 +11,7 @@ extension Commands {
   static let explore = CommandSpec(
     name: "explore", abstract: "Search the interleavings of a fixture's task blocks for reports.",
     usage:
-      "iommusan explore [--preemptions <k>] [--no-por] [--no-dpor] [--seed <n>] [--runs <n>] [--all] [--shard <i/n>] [--jobs <n>] [--format <format>] [--cmdline <params>] [--history <pages>] [--html <file>] [--max-schedules <n>] <file> ...",
+      "iommusan explore [--preemptions <k>] [--no-por] [--no-dpor] [--seed <n>] [--runs <n>] [--all] [--shard <i/n>] [--jobs <n>] [--format <format>] [--cmdline <params>] [--history <pages>] [--html <file>] [--max-schedules <n>] [--max-steps <n>] <file> ...",
     discussion: """
       Runs each fixture under many schedules of its 'task NAME {' blocks, switching tasks at
       statement ends and at the kernel steps inside statements (docs/Explore.md). Without --seed
@@ -40,6 +40,10 @@ extension Commands {
       (
         "max-schedules", "n",
         "Stop after this many schedules, with a warning (default: \(ExploreOptions.defaultMaxSchedules))."
+      ),
+      (
+        "max-steps", "n",
+        "Stop after this many scheduling points over all schedules, with a warning (default: \(ExploreOptions.defaultMaxSteps))."
       ),
       (
         "html", "file",
@@ -92,6 +96,7 @@ extension Commands {
     options.dpor = !p.flags.contains("no-dpor")
     options.runs = try whole(p, "runs", 1...100_000_000) ?? ExploreOptions.defaultRuns
     options.maxSchedules = try whole(p, "max-schedules", 1...1_000_000_000) ?? options.maxSchedules
+    options.maxSteps = try whole(p, "max-steps", 1...Int.max) ?? options.maxSteps
     options.all = p.flags.contains("all")
     if let text = p.options["seed"] {
       guard let seed = UInt64(text) else {
@@ -118,8 +123,7 @@ extension Commands {
       for r in results.dropFirst() { try? summary.add(ExploreSummary(r)) }
       status = max(
         status,
-        printExplore(
-          results, summary: summary, format: format, p: p, maxSchedules: options.maxSchedules))
+        printExplore(results, summary: summary, format: format, p: p))
       if html != nil, !results[0].diagnostics.contains(where: \.isError) {
         exploreHTML(parsed, summary: summary, options: options.run, into: &html!)
       }
@@ -141,8 +145,7 @@ extension Commands {
   }
 
   static func printExplore(
-    _ results: [ExploreResult], summary: ExploreSummary, format: OutputFormat, p: ParsedArguments,
-    maxSchedules: Int
+    _ results: [ExploreResult], summary: ExploreSummary, format: OutputFormat, p: ParsedArguments
   )
     -> Int32
   {
@@ -193,7 +196,7 @@ extension Commands {
       }
     }
     for r in results {
-      if let warning = r.limitWarning(maxSchedules: maxSchedules) {
+      if let warning = r.limitWarning {
         write(warning.rendered(color: color), to: .standardError)
       }
       if let stopped = r.stopped {

@@ -477,6 +477,18 @@ func randomWaitingFixture(seed: UInt64) -> String {
     #expect(r.exitStatus == 2)
   }
 
+  /// A deadlock of two tasks while a third can run: the third runs to its
+  /// end first, then the deadlock is said; `explore` stops there (exit status 2).
+  @Test func aDeadlockWithABystanderIsSaidOnceTheBystanderEnds() throws {
+    let parsed = try parse("Tests/ExploreTests/Fixtures/deadlock-with-bystander.fixture")
+    let (r, _) = Explorer.replay(parsed, schedule: Schedule(), options: RunOptions())
+    #expect(r.diagnostics.first?.message.hasPrefix("every task of the group waits for a name") == true)
+    #expect(r.exitStatus == 2)
+    let e = Explorer.explore(parsed, options: ExploreOptions())
+    #expect(e.stopped?.diagnostic.message.hasPrefix("every task of the group waits") == true)
+    #expect(e.exitStatus == 2 && !e.complete)
+  }
+
   /// A task whose statement uses a name another task of its group binds
   /// waits for it: its step is not enabled (no error), and choosing it is
   /// a mismatch that names the tasks that can run.
@@ -519,9 +531,47 @@ func randomWaitingFixture(seed: UInt64) -> String {
     options.maxSchedules = 3
     let r = Explorer.explore(try parse("Fixtures/explore/lazy-flush-queue-race.fixture"), options: options)
     #expect(r.schedules == 3 && !r.complete && r.limited)
-    #expect(r.limitWarning(maxSchedules: 3)?.message.contains("--max-schedules 3") == true)
+    #expect(r.limitWarning?.message.contains("--max-schedules 3") == true)
     let full = Explorer.explore(try parse("Fixtures/explore/ats-flr-race.fixture"), options: ExploreOptions())
-    #expect(!full.limited && full.limitWarning(maxSchedules: 20_000) == nil)
+    #expect(!full.limited && full.limitWarning == nil)
+  }
+
+  /// `--max-steps` (default 1,000,000) bounds the scheduling points of a
+  /// whole search: four tasks that each loop stop in bounded time, with a
+  /// warning, where `--max-schedules` alone would run 20,000 schedules of
+  /// hundreds of points each.
+  @Test func maxStepsStopsALongLoopInEveryTask() throws {
+    #expect(ExploreOptions().maxSteps == 1_000_000)
+    let parsed = try parse("Tests/ExploreTests/Fixtures/four-loops.fixture")
+    var options = ExploreOptions()
+    options.all = true
+    options.maxSteps = 3000
+    let r = Explorer.explore(parsed, options: options)
+    let perSchedule = Explorer.replay(parsed, schedule: Schedule(), options: RunOptions()).0.summary.statements
+    #expect(r.limit == .steps(3000) && !r.complete)
+    #expect(r.steps >= 3000 && r.steps < 3000 + 4 * perSchedule)
+    #expect(r.schedules > 1 && r.schedules < 3000 / 100)
+    let warning = try #require(r.limitWarning)
+    #expect(warning.severity == .warning)
+    #expect(
+      warning.message.contains("the search stopped at --max-steps 3000 (")
+        && warning.message.contains("it is incomplete"))
+    // A small fixture's search is far from the default.
+    let small = Explorer.explore(try parse("Fixtures/explore/lazy-flush-queue-race.fixture"), options: ExploreOptions())
+    #expect(small.limit == nil && small.steps > 0 && small.steps < ExploreOptions.defaultMaxSteps / 100)
+  }
+
+  /// The queue of a bounded search holds no schedule `--max-schedules`
+  /// would never reach: a long fixture queues its points times its tasks
+  /// per schedule run (memory that grew past a gigabyte at the default).
+  @Test func theQueueStaysWithinTheScheduleLimit() throws {
+    var options = ExploreOptions()
+    options.all = true
+    options.maxSchedules = 20
+    let r = Explorer.explore(try parse("Tests/ExploreTests/Fixtures/four-loops.fixture"), options: options)
+    #expect(r.schedules == 20 && r.limit == .schedules(20))
+    // One level per preemption (0, 1, 2), each holding at most the limit.
+    #expect(r.maxQueued > 0 && r.maxQueued <= 3 * 20)
   }
 
   /// `count=N` on a `schedules=some` line: the schedules it is seen in;

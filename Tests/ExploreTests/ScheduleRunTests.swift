@@ -1,6 +1,8 @@
 import Explore
 import FixtureLanguage
 import FixtureRunner
+import Foundation
+import Synchronization
 import Testing
 
 /// The execution machinery of a schedule: which carrier (stack) runs which block.
@@ -38,6 +40,32 @@ import Testing
     #expect(Explorer.scheduleRunsAlive == 0)
   }
 
+  /// A thread's carriers are freed when the thread exits: with user
+  /// contexts their stacks are unmapped and the objects released, and
+  /// without (IOMMUSAN_TSAN) their threads, idle, end instead of waiting
+  /// for work forever.
+  @Test func aThreadsCarriersAreFreedWhenItExits() throws {
+    let race = try parse("Fixtures/explore/debug-pagealloc-check-race.fixture")
+    var options = ExploreOptions()
+    options.all = true
+    let finding = try #require(
+      Explorer.explore(race, options: options).findings.first { $0.key.hasPrefix("freed-while-mapped-uncounted ") })
+    let watch = Mutex<CarrierWatch?>(nil)
+    let thread = Thread {
+      #expect(Explorer.carrierSwitches(race, schedule: finding.schedule) > 0)
+      watch.withLock { $0 = CarrierWatch.current }
+    }
+    thread.start()
+    var alive = -1
+    for _ in 0..<500 {
+      alive = watch.withLock { w in w.map(\.alive) ?? -1 }
+      if alive == 0 { break }
+      Thread.sleep(forTimeInterval: 0.01)
+    }
+    #expect(watch.withLock { $0?.count ?? 0 } > 1)
+    #expect(alive == 0)
+  }
+
   /// `bench --explore` counts every schedule a search runs: a finding's
   /// replay (with its history) and its minimization's trials too.
   @Test func benchCountsEveryScheduleRun() throws {
@@ -60,6 +88,31 @@ import Testing
     let plain = FixtureRunner.run(parsed: parsed.sequential)
     #expect(plain.summary == replay.summary)
     #expect(plain.diagnostics.filter(\.isError).isEmpty)
+  }
+
+  /// The plain run's order is the default schedule's, not a second guess
+  /// from the names each block uses and binds: a block that uses a name
+  /// bound before the group, which another block binds again, does not
+  /// wait, and runs first.
+  @Test func sequentialFollowsTheDefaultSchedule() throws {
+    let text = """
+      iommu vtd0 model=vtd
+      device nic0 iommu=vtd0
+      buf = alloc_pages
+      h = dma_map nic0 buf size=4K
+      task nic {
+        dma nic0 read h
+      }
+      task cpu {
+        dma_unmap h
+        h = dma_map nic0 buf size=4K
+      }
+      """
+    let parsed = FixtureParser.parse(text: text, file: "rebind.fixture")
+    #expect(parsed.errors.isEmpty, "\(parsed.errors)")
+    #expect(parsed.sequential.statements.compactMap(\.block?.task) == ["nic", "cpu", "cpu"])
+    let replay = Explorer.replay(parsed, schedule: Schedule(), options: RunOptions()).0
+    #expect(FixtureRunner.run(parsed: parsed.sequential).summary == replay.summary)
   }
 
   @Test func deviceBlockFirstRunsAfterTheBlockThatBindsItsName() throws {

@@ -193,8 +193,9 @@ import Testing
       reports.map(\.headline) == [
         "DMA-API: (unknown driver) 0000:01:00.0: device driver frees DMA memory with different size "
           + "[device address=0x0000000000010000] [map size=8192 bytes] [unmap size=4096 bytes]",
+        // The direction's message prints the unmap's size (`ref->size`).
         "DMA-API: (unknown driver) 0000:01:00.0: device driver frees DMA memory with different direction "
-          + "[device address=0x0000000000010000] [size=8192 bytes] [mapped with DMA_TO_DEVICE] "
+          + "[device address=0x0000000000010000] [size=4096 bytes] [mapped with DMA_TO_DEVICE] "
           + "[unmapped with DMA_FROM_DEVICE]",
       ])
     #expect(reports.map(\.warningSite) == [.checkUnmapSize, .checkUnmapDirection])
