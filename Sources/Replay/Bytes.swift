@@ -38,6 +38,48 @@ enum ASCII {
   @inline(__always) static func isWord(_ c: UInt8) -> Bool {
     isDigit(c) || (c | 0x20) &- 0x61 < 26 || c == 0x5F
   }
+  /// The value of the eight hex digits at `p` (most significant first), or
+  /// nil when one of the eight bytes is not a hex digit: each byte tested
+  /// and converted in one 64-bit word (no branch per digit).
+  @inline(__always) static func hex8(_ p: UnsafePointer<UInt8>) -> UInt64? {
+    let x = UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
+    let ones: UInt64 = 0x0101_0101_0101_0101
+    let high: UInt64 = 0x8080_8080_8080_8080
+    guard x & high == 0 else { return nil }
+    // With every byte below 0x80, `(x | high) - n` and `(n | high) - x` borrow
+    // within a byte only: bit 7 of each byte says `x >= n`, `x <= n`.
+    let digit = ((x | high) &- (0x30 &* ones)) & (((0x39 &* ones) | high) &- x) & high
+    let l = x | (0x20 &* ones)
+    let letter = ((l | high) &- (0x61 &* ones)) & (((0x66 &* ones) | high) &- l) & high
+    guard digit | letter == high else { return nil }
+    // Nibble values (a letter's low four bits plus 9), then pairs, quads, eights.
+    var v = (x & (0x0F &* ones)) &+ ((letter >> 7) &* 9)
+    v = (v & 0x000F_000F_000F_000F) << 4 | (v >> 8) & 0x000F_000F_000F_000F
+    v = (v & 0x0000_00FF_0000_00FF) << 8 | (v >> 16) & 0x0000_00FF_0000_00FF
+    v = (v & 0x0000_0000_0000_FFFF) << 16 | (v >> 32) & 0x0000_0000_0000_FFFF
+    return v
+  }
+
+  /// How many of the eight bytes at `p` are decimal digits before the first
+  /// other byte (0 to 8), and the value of those digits, in one 64-bit word.
+  @inline(__always) static func decimalPrefix8(_ p: UnsafePointer<UInt8>) -> (count: Int, value: UInt64) {
+    let x = UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
+    let ones: UInt64 = 0x0101_0101_0101_0101
+    let high: UInt64 = 0x8080_8080_8080_8080
+    // Bit 7 of a byte: a digit. A byte of 0x80 or more is not one (`~x`), and a
+    // borrow it causes only reaches the bytes after it, which are not counted.
+    let digit = ((x | high) &- (0x30 &* ones)) & (((0x39 &* ones) | high) &- x) & ~x & high
+    let count = (~digit & high).trailingZeroBitCount >> 3
+    guard count > 0 else { return (0, 0) }
+    let keep: UInt64 = count == 8 ? .max : (UInt64(1) << UInt64(count * 8)) &- 1
+    // The digits' values, moved to the top: the bytes below are leading zeros.
+    var v = ((x & keep) &- (0x30 &* ones & keep)) << UInt64((8 - count) * 8)
+    v = ((v & 0x0F0F_0F0F_0F0F_0F0F) &* 2561) >> 8
+    v = ((v & 0x00FF_00FF_00FF_00FF) &* 6_553_601) >> 16
+    v = ((v & 0x0000_FFFF_0000_FFFF) &* 42_949_672_960_001) >> 32
+    return (count, v)
+  }
+
   @inline(__always) static func hexValue(_ c: UInt8) -> UInt64? {
     if c &- 0x30 < 10 { return UInt64(c &- 0x30) }
     let l = c | 0x20
@@ -109,6 +151,14 @@ extension UnsafeBufferPointer where Element == UInt8 {
     if i + 1 < count, self[i] == ASCII.zero, self[i + 1] | 0x20 == ASCII.x { i += 2 }
     var v: UInt64 = 0
     let start = i
+    // Eight digits at a time while eight are there (the trace's `%016llx`
+    // and `%llx` fields), then digit by digit, which also decides overflow.
+    if let base = baseAddress {
+      while count - i >= 8, v >> 32 == 0, let chunk = ASCII.hex8(base + i) {
+        v = v << 32 | chunk
+        i += 8
+      }
+    }
     while i < count, let d = ASCII.hexValue(self[i]) {
       if v >> 60 != 0 { return nil }
       v = v << 4 | d

@@ -106,25 +106,25 @@ final class IntervalIndex {
     var previousSibling: Int32 = -1
     while true {
       let k = Self.key(level, b)
-      let head = directory.get(k)?.0 ?? -1
       let node: Int32
       if let f = freeNodes.popLast() {
         node = f
         nodeSlot[Int(f)] = slot
-        nodeNext[Int(f)] = head
         nodePrev[Int(f)] = -1
         nodeSibling[Int(f)] = -1
       } else {
         node = Int32(nodeSlot.count)
         nodeSlot.append(slot)
-        nodeNext.append(head)
+        nodeNext.append(-1)
         nodePrev.append(-1)
         nodeSibling.append(-1)
       }
+      // The node becomes the bucket's head (one probe of the directory).
+      let head = directory.exchangeFirst(k, node) ?? -1
+      nodeNext[Int(node)] = head
       if head >= 0 { nodePrev[Int(head)] = node }
       if previousSibling >= 0 { nodeSibling[Int(previousSibling)] = node } else { slotFirstNode[Int(slot)] = node }
       previousSibling = node
-      directory.set(k, node, 0)
       if b == lastBucket { break }
       b += 1
     }

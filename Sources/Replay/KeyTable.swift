@@ -76,14 +76,20 @@ package final class KeyTable {
   /// Stores `value` for the key, replacing any.
   package func set(device: Int32, address: UInt64, _ value: Int32) {
     guard device != Self.empty else { return }
-    if let i = find(device, address) {
-      values[i] = value
-      return
-    }
+    // One probe finds the key or the free slot it takes (the table grows
+    // first when one more key would fill it past half).
     if (count + 1) * 2 > capacity { resize(capacity * 2) }
     let mask = capacity - 1
     var i = ideal(device, address)
-    while devices[i] != Self.empty { i = (i + 1) & mask }
+    while true {
+      let d = devices[i]
+      if d == device, addresses[i] == address {
+        values[i] = value
+        return
+      }
+      if d == Self.empty { break }
+      i = (i + 1) & mask
+    }
     devices[i] = device
     addresses[i] = address
     values[i] = value

@@ -118,7 +118,6 @@ struct CPUState {
   var preRelease: DMARelease?
   /// Released records the previous event on this CPU (an unmap) created.
   var lastReleased: [Int] = []
-  var lastFreePFN = UInt64.max
 }
 
 /// One address space that an unmap's range overlaps, and how well.

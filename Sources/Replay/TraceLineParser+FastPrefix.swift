@@ -61,9 +61,15 @@ extension TraceLineParser {
     // the end): at most 18 digits before the dot (no overflow).
     var whole: UInt64 = 0
     var q = k
-    while q < n, ASCII.isDigit(base[q]) {
-      whole = whole &* 10 &+ UInt64(base[q] &- 0x30)
-      q &+= 1
+    // Up to seven digits in one word (`%5lu`); more, digit by digit.
+    if n - k >= 8, case (let count, let value) = ASCII.decimalPrefix8(base + k), count < 8 {
+      whole = value
+      q = k + count
+    } else {
+      while q < n, ASCII.isDigit(base[q]) {
+        whole = whole &* 10 &+ UInt64(base[q] &- 0x30)
+        q &+= 1
+      }
     }
     guard q > k, q - k <= 18, q < n else { return false }
     let ts: TraceTimestamp
@@ -74,12 +80,18 @@ extension TraceLineParser {
       q &+= 1
       let s = q
       var fraction: UInt32 = 0
-      let capped = min(n, s &+ 9)
-      while q < capped, ASCII.isDigit(base[q]) {
-        fraction = fraction &* 10 &+ UInt32(base[q] &- 0x30)
-        q &+= 1
+      // `%06lu`: six digits in one word; nine (or more), digit by digit.
+      if n - s >= 8, case (let count, let value) = ASCII.decimalPrefix8(base + s), count < 8 {
+        fraction = UInt32(value)
+        q = s + count
+      } else {
+        let capped = min(n, s &+ 9)
+        while q < capped, ASCII.isDigit(base[q]) {
+          fraction = fraction &* 10 &+ UInt32(base[q] &- 0x30)
+          q &+= 1
+        }
+        while q < n, ASCII.isDigit(base[q]) { q &+= 1 }
       }
-      while q < n, ASCII.isDigit(base[q]) { q &+= 1 }
       guard q > s, q < n, base[q] == ASCII.colon else { return false }
       ts = TraceTimestamp(whole: whole, fraction: fraction, digits: UInt8(min(q - s, 9)))
     }

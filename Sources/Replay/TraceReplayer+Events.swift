@@ -85,8 +85,7 @@ extension TraceReplayer {
             + "\(m.iova.hexAlt); kept in \(spaceName(m.space))"
           continue
         }
-        unplace(r.id)
-        place(r.id, in: target)
+        move(r.id, to: target)
       }
     }
     finalizeRecentMaps(cpu)
@@ -266,7 +265,9 @@ extension TraceReplayer {
       return
     }
     candidateScratch.removeAll(keepingCapacity: true)
-    defer { cacheCandidates(start, last) }
+    // Kept only when several spaces map the range: the unmap may be held,
+    // and others of the range (on other CPUs) then look it up again.
+    defer { if candidateScratch.count > 1 { cacheCandidates(start, last) } }
     // One candidate per space with a piece overlapping the range, in space
     // order. A few spaces are found by a linear search of the scratch list
     // (no dictionary for the common single piece); past `linearCandidates`, by a dictionary.
@@ -564,12 +565,12 @@ extension TraceReplayer {
     }
     let (hi, o) = pfn.addingReportingOverflow((UInt64(1) << UInt64(fields.order)) - 1)
     guard !o else { return }
-    if type == .mmPageFreeBatched, cpus[cpu].lastFreePFN == pfn {
+    if type == .mmPageFreeBatched, lastFreePFN[cpu] == pfn {
       summary.duplicateFrees += 1
-      cpus[cpu].lastFreePFN = .max
+      lastFreePFN[cpu] = .max
       return
     }
-    cpus[cpu].lastFreePFN = type == .mmPageFree ? pfn : .max
+    lastFreePFN[cpu] = type == .mmPageFree ? pfn : .max
     guard hi <= UInt64.max >> shift else { return }
     if options.pageHistory {
       let kmemEvent = trailEvent(a: UInt64(fields.order))

@@ -35,7 +35,12 @@ package final class TraceReplayer {
   @exclusivity(unchecked) var summary: ReplaySummary
   /// `siteFrame`'s symbols by traced name and event type (the skip-list check is a regex search).
   @exclusivity(unchecked) var siteSymbols: [String: String] = [:]
-  @exclusivity(unchecked) var eventCounts = [Int](repeating: 0, count: TraceEventType.allCases.count)
+  /// Events seen, by `TraceEventType.rawValue` (unsafe storage: counted once a line, no uniqueness check).
+  let eventCounts: UnsafeMutableBufferPointer<Int> = {
+    let b = UnsafeMutableBufferPointer<Int>.allocate(capacity: TraceEventType.allCases.count)
+    b.initialize(repeating: 0)
+    return b
+  }()
 
   // Line assembly.
   @exclusivity(unchecked) private var carry: [UInt8] = []
@@ -109,6 +114,10 @@ package final class TraceReplayer {
   let pageMarks = U64Table(capacity: 64, rangeIndexed: true)
   static let markedPagesPerRange: UInt64 = 256
   @exclusivity(unchecked) var cpus: [CPUState] = []
+  /// Each CPU's last `mm_page_free` PFN (`.max`: none), for the
+  /// `mm_page_free_batched` that repeats it; beside `cpus`, in unsafe storage
+  /// (read and written on every kmem event).
+  @exclusivity(unchecked) var lastFreePFN = RawColumn<UInt64>()
   /// CPUs holding a pending unmap, in the order the unmaps were deferred.
   @exclusivity(unchecked) var pendingCPUs = CPUList()
   /// The pending unmaps by IOVA range (id: the CPU): a fault or a page
@@ -155,6 +164,8 @@ package final class TraceReplayer {
   deinit {
     mappings.release()
     released.release()
+    eventCounts.deallocate()
+    lastFreePFN.release()
   }
 
   package init(options: ReplayOptions = ReplayOptions(), report: @escaping (Report) -> Void) {
@@ -433,7 +444,10 @@ package final class TraceReplayer {
 
   private func dispatch() {
     let cpu = pre.cpu
-    if cpu >= cpus.count { cpus.append(contentsOf: repeatElement(CPUState(), count: cpu + 1 - cpus.count)) }
+    if cpu >= cpus.count {
+      cpus.append(contentsOf: repeatElement(CPUState(), count: cpu + 1 - cpus.count))
+      while lastFreePFN.count < cpus.count { lastFreePFN.append(.max) }
+    }
     switch pre.type {
     case .map: handleMap(cpu)
     case .unmap: handleUnmap(cpu)
@@ -599,6 +613,25 @@ package final class TraceReplayer {
 
   /// Takes a mapping piece out of its space's index (and the global one).
   func unplace(_ id: Int32) {
+    leaveSpace(id)
+    let m = mappings[Int(id)]
+    if m.globalSlot >= 0 { allLive.remove(slot: m.globalSlot) }
+    mappings[Int(id)].globalSlot = -1
+    liveGeneration &+= 1
+  }
+
+  /// Moves a live piece to another space (a `dma:` event named its device):
+  /// its entry in the global index, which does not say the space, stays.
+  func move(_ id: Int32, to space: Int32) {
+    leaveSpace(id)
+    let m = mappings[Int(id)]
+    mappings[Int(id)].space = space
+    mappings[Int(id)].slot = liveIndex(space).insert(start: m.iova, last: m.last, id: id)
+    liveGeneration &+= 1
+  }
+
+  /// Takes a piece out of its space's index; an emptied index goes to the spares.
+  private func leaveSpace(_ id: Int32) {
     let m = mappings[Int(id)]
     if let index = spaces[Int(m.space)].live {
       index.remove(slot: m.slot)
@@ -608,9 +641,6 @@ package final class TraceReplayer {
         if spareIndices.count < Self.maxSpareIndices { spareIndices.append(index) }
       }
     }
-    if m.globalSlot >= 0 { allLive.remove(slot: m.globalSlot) }
-    mappings[Int(id)].globalSlot = -1
-    liveGeneration &+= 1
   }
 
   // MARK: - Released ranges

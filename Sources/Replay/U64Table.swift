@@ -92,15 +92,16 @@ final class U64Table {
   @discardableResult
   func add(_ key: UInt64, _ delta: Int32, owner: Int32) -> Int32 {
     guard key != Self.empty, delta != 0 else { return get(key)?.0 ?? 0 }
-    if delta < 0, find(key) == nil {
-      // Decrementing a page never counted: keep it negative (replay never
-      // decrements what it did not count, so this is only defensive).
-      let i = slotForInsert(key)
+    let (i, found) = probeForInsert(key)
+    guard found else {
+      // A new key counts `delta`. Decrementing a page never counted keeps it
+      // negative (replay never decrements what it did not count, so this is
+      // only defensive).
+      occupy(i, key)
       first[i] = delta
-      second[i] = -1
+      second[i] = delta > 0 ? owner : -1
       return delta
     }
-    let i = slotForInsert(key)
     let (v, o) = first[i].addingReportingOverflow(delta)
     let nv = o ? (delta > 0 ? Int32.max : Int32.min) : v
     if nv == 0 {
@@ -112,7 +113,22 @@ final class U64Table {
     return nv
   }
 
-  /// Replaces the second value of an existing key.
+  /// Sets `key`'s first value to `a` (its second to 0 for a new key) and
+  /// returns the first value it had, if any: a get and a set in one probe.
+  @inline(__always) func exchangeFirst(_ key: UInt64, _ a: Int32) -> Int32? {
+    guard key != Self.empty else { return nil }
+    let (i, found) = probeForInsert(key)
+    if found {
+      let old = first[i]
+      first[i] = a
+      return old
+    }
+    occupy(i, key)
+    first[i] = a
+    second[i] = 0
+    return nil
+  }
+
   func setSecond(_ key: UInt64, _ b: Int32) {
     guard count > 0, key != Self.empty, let i = find(key) else { return }
     second[i] = b
@@ -125,20 +141,37 @@ final class U64Table {
 
   /// The slot of `key`, inserted (values 0, -1) when missing.
   private func slotForInsert(_ key: UInt64) -> Int {
-    if let i = find(key) { return i }
+    let (i, found) = probeForInsert(key)
+    if !found {
+      occupy(i, key)
+      first[i] = 0
+      second[i] = -1
+    }
+    return i
+  }
+
+  /// The slot of `key`, or the free slot it would take, in one probe (the
+  /// table grows first when one more key would fill it past half).
+  @inline(__always) private func probeForInsert(_ key: UInt64) -> (Int, found: Bool) {
     if (count + 1) * 2 > capacity { resize(capacity * 2) }
     let mask = capacity - 1
     var i = ideal(key)
-    while keys[i] != Self.empty { i = (i + 1) & mask }
+    while true {
+      let k = keys[i]
+      if k == key { return (i, true) }
+      if k == Self.empty { return (i, false) }
+      i = (i + 1) & mask
+    }
+  }
+
+  /// Puts `key` in the free slot `i` found for it.
+  @inline(__always) private func occupy(_ i: Int, _ key: UInt64) {
     keys[i] = key
-    first[i] = 0
-    second[i] = -1
     count += 1
     if let occupancy {
       occupancy.fine.add(key >> 8, 1, owner: -1)
       occupancy.coarse.add(key >> 16, 1, owner: -1)
     }
-    return i
   }
 
   /// Calls `body(key, first, second)` for every key in `[lo, hi]`, in

@@ -1,3 +1,4 @@
+import KernelTypes
 import Replay
 import Testing
 
@@ -262,6 +263,94 @@ import Testing
     guard case .malformed = TraceLine.parse(line).kind else {
       Issue.record("parsed: \(TraceLine.parse(line).kind)")
       return
+    }
+  }
+}
+
+/// Hex fields are read eight digits at a time where eight are there: every
+/// length, case and leading-zero count gives what `UInt64(_:radix:)` gives,
+/// and more than 16 significant digits is an error, as digit by digit.
+@Suite struct HexFieldTests {
+  func mapFields(_ iova: String, _ paddr: String) -> TraceEventFields? {
+    TraceLine.parse("  drv-1  [000] .....  1.000001: map: IOMMU: iova=\(iova) paddr=\(paddr) size=4096").record?.fields
+  }
+
+  @Test func everyLengthCaseAndPaddingReadsAsUInt64() {
+    var state: UInt64 = 18
+    func next() -> UInt64 {
+      state &+= 0x9E37_79B9_7F4A_7C15
+      return splitMix64Mix(state)
+    }
+    let digits = Array("0123456789abcdefABCDEF")
+    for n in 1...24 {
+      for _ in 0..<40 {
+        var s = ""
+        for k in 0..<n { s.append(k < n - 16 ? "0" : digits[Int(next() % UInt64(digits.count))]) }
+        let want = UInt64(s, radix: 16)!
+        #expect(mapFields("0x" + s, s) == .map(iova: want, paddr: want, size: 4096, rangeFormat: false), "\(s)")
+      }
+    }
+    // 17 significant digits, and a non-digit in each position of an eight-byte group.
+    #expect(mapFields("0x1" + String(repeating: "0", count: 16), "0x1000") == nil)
+    for k in 0..<8 {
+      var s = Array("12345678")
+      s[k] = "g"
+      #expect(mapFields("0x" + String(s) + "9", "0x1000") == nil)
+    }
+    #expect(
+      mapFields("0x123456789abcdef0", "0x1000")
+        == .map(iova: 0x1234_5678_9abc_def0, paddr: 0x1000, size: 4096, rangeFormat: false))
+  }
+}
+
+/// A `dma:` event in the kernel's single-mapping layout is read in one pass;
+/// the same fields spaced, ordered or extended otherwise go through the token
+/// loop, and both give the same record.
+@Suite struct DMASingleLayoutTests {
+  func record(_ payload: String) -> TraceRecord? {
+    TraceLine.parse("  nvme-1  [001] .....  1.000000: dma_map_page: \(payload)").record
+  }
+
+  @Test func variantsReadAsTheKernelLayout() throws {
+    let kernel = try #require(
+      record("0000:01:00.0 dir=FROM_DEVICE dma_addr=fffff000 size=4096 phys_addr=80010000 attrs=SKIP_CPU_SYNC"))
+    #expect(
+      kernel.fields
+        == .dma(device: "0000:01:00.0", ranges: [DMARange(address: 0xffff_f000, size: 4096)], phys: 0x8001_0000))
+    #expect(kernel.dmaDirection == .fromDevice)
+    for variant in [
+      "0000:01:00.0  dir=FROM_DEVICE dma_addr=fffff000 size=4096 phys_addr=80010000 attrs=SKIP_CPU_SYNC",
+      "0000:01:00.0 dir=FROM_DEVICE\tdma_addr=fffff000 size=4096 phys_addr=80010000 attrs=SKIP_CPU_SYNC",
+      "0000:01:00.0 dma_addr=fffff000 dir=FROM_DEVICE size=4096 phys_addr=80010000 attrs=SKIP_CPU_SYNC",
+      "0000:01:00.0 dir=FROM_DEVICE dma_addr=fffff000 size=4096 phys_addr=80010000 attrs=SKIP_CPU_SYNC extra=1",
+      "0000:01:00.0 dir=FROM_DEVICE dma_addr=fffff000 size=4096 attrs= phys_addr=80010000",
+    ] {
+      #expect(record(variant)?.fields == kernel.fields, "\(variant)")
+      #expect(record(variant)?.dmaDirection == .fromDevice, "\(variant)")
+    }
+    // A later token overrides, in the loop; an unmap has no phys_addr=.
+    #expect(
+      record("0000:01:00.0 dir=FROM_DEVICE dma_addr=fffff000 size=4096 attrs= size=8192")?.fields
+        == .dma(device: "0000:01:00.0", ranges: [DMARange(address: 0xffff_f000, size: 8192)], phys: nil))
+    #expect(record("0000:01:00.0 dir=TO_DEVICE dma_addr=1000 size=99999999999999999999 attrs=") == nil)
+  }
+}
+
+/// Timestamps are read up to seven digits a word: every length of either part
+/// gives the digits' value, as digit by digit.
+@Suite struct TimestampWordTests {
+  @Test func everyLengthOfBothParts() throws {
+    for wholeDigits in 1...19 {
+      for fractionDigits in [1, 3, 6, 7, 8, 9, 10, 12] {
+        let whole = String((0..<wholeDigits).map { Character(String(($0 * 7 + 3) % 10)) })
+        let fraction = String((0..<fractionDigits).map { Character(String(($0 * 3 + 1) % 10)) })
+        let line = "  drv-1  [000] .....  \(whole).\(fraction): mm_page_free: page=00000000deadbeef pfn=0x1000 order=0"
+        // 19 digits: past the fast prefix's 18, read by the general search.
+        let t = try #require(TraceLine.parse(line).record?.timestamp, "\(line)")
+        #expect(t.whole == UInt64(whole)!, "\(line)")
+        #expect(t.fraction == UInt32(fraction.prefix(9))!, "\(line)")
+        #expect(Int(t.digits) == min(fractionDigits, 9), "\(line)")
+      }
     }
   }
 }
