@@ -45,16 +45,15 @@ package struct ExploreOptions: Sendable {
   /// stops in minutes rather than hours (some 50 schedules a second on a
   /// debug build, thousands on a release build, Benchmarks.md).
   package static let defaultMaxSchedules = 20_000
-  /// The most scheduling points one exploration runs, over every schedule
-  /// it runs (`--max-steps`; a finding's minimization and replay count
-  /// too); past it the search stops, incomplete, with a warning.
+  /// The most steps one exploration runs, over every schedule it runs
+  /// (`--max-steps`; a finding's minimization and replay count too; `steps`
+  /// says what a step is); past it the search stops, incomplete, with a warning.
   package var maxSteps = ExploreOptions.defaultMaxSteps
   /// The default `--max-steps`: far above what an exhaustive search of a
-  /// small fixture runs (Explore.md), and about a minute of a debug build
-  /// (some 20,000 points a second; a release build is faster): a fixture
-  /// whose tasks each loop hundreds of times ends in bounded time, where
-  /// `--max-schedules` alone lets each of its thousands of schedules run
-  /// thousands of points.
+  /// small fixture runs (Explore.md), and some seconds of CPU on a debug
+  /// build: a fixture whose tasks each loop hundreds of times, or that has
+  /// hundreds of tasks, ends in bounded time, where `--max-schedules` alone
+  /// lets each of its thousands of schedules run thousands of points.
   package static let defaultMaxSteps = 1_000_000
   /// Options of each run (cmdline, limits, `--history`).
   package var run = RunOptions()
@@ -114,8 +113,11 @@ package struct ExploreResult: Sendable {
   package var diagnostics: [Diagnostic] = []
   /// A fatal error in some schedule (a limit), with its schedule.
   package var stopped: (diagnostic: Diagnostic, schedule: Schedule)?
-  /// Scheduling points run, over every schedule the search ran (its
-  /// minimization's and replays' too): what `--max-steps` bounds.
+  /// The work of the search, what `--max-steps` bounds: each scheduling
+  /// point of every schedule it ran (its minimization's and replays' too)
+  /// counts the tasks that could run there, at least 1 (choosing among
+  /// them, and queueing their alternatives, costs as much: a fixture of
+  /// hundreds of one-statement tasks does that work at each point).
   package var steps = 0
   /// The most schedules queued at once (not run yet), this shard's and
   /// others' (`--max-schedules` bounds it: `Search.enqueue`).
@@ -133,7 +135,7 @@ package struct ExploreResult: Sendable {
       switch limit {
       case .schedules(let n): "--max-schedules \(n)"
       case .steps(let n):
-        "--max-steps \(n) (\(Plural.count(steps, "scheduling point")) run in \(Plural.count(schedules, "schedule")))"
+        "--max-steps \(n) (\(Plural.count(steps, "step")) run in \(Plural.count(schedules, "schedule")))"
       }
     return Diagnostic(
       file: file, line: 0, column: 0, severity: .warning,
@@ -192,7 +194,7 @@ package enum Explorer {
       result.preemptionBound = nil
     }
     var search = Search(parsed: parsed, options: options, runOptions: runOptions, result: result)
-    search.result.steps = max(root.points.count, 1)
+    search.result.steps = Search.steps(root)
     search.exhaustive = exhaustive
     search.por = exhaustive && options.por
     // DPOR's backtrack points come from the races of the schedules a shard
@@ -265,11 +267,16 @@ private struct Search {
   /// Runs one schedule of the search (counted against `--max-steps`).
   mutating func run(_ policy: ChoicePolicy, footprints: Bool = false, options: RunOptions? = nil) -> ScheduleOutcome {
     let outcome = ScheduleRun.run(parsed, options: options ?? runOptions, policy: policy, footprints: footprints)
-    result.steps += max(outcome.points.count, 1)
+    result.steps += Self.steps(outcome)
     return outcome
   }
 
-  /// Whether the search ran `--max-steps` scheduling points.
+  /// What one schedule counts against `--max-steps` (`ExploreResult.steps`).
+  static func steps(_ outcome: ScheduleOutcome) -> Int {
+    max(outcome.points.reduce(0) { $0 + max($1.enabled.count, 1) }, 1)
+  }
+
+  /// Whether the search ran `--max-steps` steps.
   var outOfSteps: Bool { result.steps >= options.maxSteps }
 
   /// Counts one schedule; false when the search should stop.

@@ -43,7 +43,7 @@ extension Commands {
       ),
       (
         "max-steps", "n",
-        "Stop after this many scheduling points over all schedules, with a warning (default: \(ExploreOptions.defaultMaxSteps))."
+        "Stop after this many steps over all schedules (a scheduling point counts the tasks that could run there), with a warning (default: \(ExploreOptions.defaultMaxSteps))."
       ),
       (
         "html", "file",

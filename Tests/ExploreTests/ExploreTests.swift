@@ -549,7 +549,8 @@ func randomWaitingFixture(seed: UInt64) -> String {
     let r = Explorer.explore(parsed, options: options)
     let perSchedule = Explorer.replay(parsed, schedule: Schedule(), options: RunOptions()).0.summary.statements
     #expect(r.limit == .steps(3000) && !r.complete)
-    #expect(r.steps >= 3000 && r.steps < 3000 + 4 * perSchedule)
+    // One schedule past the limit at most: its points times the 4 tasks.
+    #expect(r.steps >= 3000 && r.steps < 3000 + 4 * 4 * perSchedule)
     #expect(r.schedules > 1 && r.schedules < 3000 / 100)
     let warning = try #require(r.limitWarning)
     #expect(warning.severity == .warning)
@@ -559,6 +560,22 @@ func randomWaitingFixture(seed: UInt64) -> String {
     // A small fixture's search is far from the default.
     let small = Explorer.explore(try parse("Fixtures/explore/lazy-flush-queue-race.fixture"), options: ExploreOptions())
     #expect(small.limit == nil && small.steps > 0 && small.steps < ExploreOptions.defaultMaxSteps / 100)
+  }
+
+  /// A step of `--max-steps` is a task that could run at a scheduling
+  /// point: a fixture of many one-statement tasks does work proportional to
+  /// its tasks at each point (choosing, queueing each alternative), and
+  /// stops after a few schedules, not after as many as a two-task fixture.
+  @Test func maxStepsCountsTheTasksAtEachPoint() {
+    var text = "iommu vtd0 model=vtd\n"
+    for t in 0..<100 { text += "task t\(t) {\n  x\(t) = alloc_pages\n  free_pages x\(t)\n}\n" }
+    let parsed = FixtureParser.parse(text: text, file: "many.fixture")
+    var options = ExploreOptions()
+    options.all = true
+    options.maxSteps = 50_000
+    let r = Explorer.explore(parsed, options: options)
+    #expect(r.limit == .steps(50_000))
+    #expect(r.schedules >= 1 && r.schedules <= 5, "\(r.schedules)")
   }
 
   /// The queue of a bounded search holds no schedule `--max-schedules`

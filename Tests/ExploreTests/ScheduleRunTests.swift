@@ -115,6 +115,17 @@ import Testing
     #expect(FixtureRunner.run(parsed: parsed.sequential).summary == replay.summary)
   }
 
+  /// A block that waits halfway (cpu0 unmaps, then waits for 'done', which
+  /// cpu1 binds last) is cut there: the plain run does cpu0's unmap, all of
+  /// cpu1, then the rest of cpu0, as the default schedule does.
+  @Test func sequentialCutsABlockThatWaitsHalfway() throws {
+    let parsed = try parse("Fixtures/explore/iommu-map-two-iovas-synchronized.fixture")
+    #expect(parsed.sequential.statements.compactMap(\.block?.task) == ["cpu0", "cpu1", "cpu1", "cpu1", "cpu0", "cpu0"])
+    let plain = FixtureRunner.run(parsed: parsed.sequential)
+    #expect(plain.diagnostics.filter(\.isError).isEmpty)
+    #expect(plain.summary == Explorer.replay(parsed, schedule: Schedule(), options: RunOptions()).0.summary)
+  }
+
   @Test func deviceBlockFirstRunsAfterTheBlockThatBindsItsName() throws {
     let parsed = try parse("Fixtures/explore/device-block-first-lazy.fixture")
     #expect(parsed.sequential.statements.compactMap(\.block?.task) == ["cpu", "cpu", "cpu", "cpu", "cpu", "nic"])
