@@ -382,7 +382,7 @@ private struct Search {
           for e in p.enabled where e != p.chosen {
             let k = p.preemptions + (p.current.map { $0 != e ? 1 : 0 } ?? 0)
             // Not past the budget: the schedules queued before it would use it up.
-            guard k < bound,
+            guard k < bound, k >= level,
               levels[level...k].reduce(0, { $0 + $1.count }) - next < Self.minimizeBudget - runs
             else { continue }
             levels[k].append(choices + [e])

@@ -73,16 +73,7 @@ struct RawColumn<Element: BitwiseCopyable> {
     count -= 1
   }
 
-  private mutating func grow() {
-    let newCapacity = Swift.max(16, capacity * 2)
-    let fresh = UnsafeMutablePointer<Element>.allocate(capacity: newCapacity)
-    if let old = base {
-      fresh.initialize(from: old, count: count)
-      old.deallocate()
-    }
-    base = fresh
-    capacity = newCapacity
-  }
+  private mutating func grow() { reserveCapacity(Swift.max(16, capacity * 2)) }
 
   /// Frees the storage (the owner's `deinit`).
   mutating func release() {

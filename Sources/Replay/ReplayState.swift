@@ -129,6 +129,12 @@ struct Candidate {
 }
 
 /// The candidate spaces of one IOVA range (`TraceReplayer.candidateCache`).
+/// An IOVA range `[start, last]`, the key of the candidate cache.
+struct CandidateRange: Hashable {
+  var start: UInt64
+  var last: UInt64
+}
+
 struct CandidateCacheEntry {
   var start: UInt64
   var last: UInt64

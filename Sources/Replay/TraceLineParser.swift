@@ -950,7 +950,6 @@ extension TraceLineParser {
     return k < b && p[k] == ASCII.rbrace
   }
 
-  /// `dir=`: `__print_symbolic()` of `enum dma_data_direction`, or the number.
   /// The kernel's layout of a single mapping's event, the common case, read
   /// in one pass: ` dir=<dir> dma_addr=<hex> size=<dec>[ phys_addr=<hex>]
   /// attrs=<flags>` to the end of the line (`dma_map_page`, `dma_map_phys`,
@@ -988,6 +987,7 @@ extension TraceLineParser {
     return true
   }
 
+  /// `dir=`: `__print_symbolic()` of `enum dma_data_direction`, or the number.
   private static func direction(_ p: Line, _ a: Int, _ b: Int) -> Int8 {
     if p.equals(a, b, "BIDIRECTIONAL") { return 0 }
     if p.equals(a, b, "TO_DEVICE") { return 1 }

@@ -249,17 +249,15 @@ extension TraceReplayer {
   }
 
   /// The spaces with live mappings overlapping `[start, last]`, in `candidateScratch`.
-  /// Unchanged live pieces give unchanged candidates: an unmap of one of the
-  /// last `candidateCacheSize` ranges looked up (deferred on many CPUs, say,
-  /// in any interleaving) reuses them instead of visiting every overlapping
-  /// piece again.
+  /// Unchanged live pieces give unchanged candidates: an unmap of a range
+  /// looked up since they last changed (deferred on many CPUs, say, in any
+  /// interleaving) reuses them instead of visiting every overlapping piece again.
   private func computeCandidates(_ start: UInt64, _ last: UInt64) {
     if candidateCacheGeneration != liveGeneration {
       candidateCacheGeneration = liveGeneration
-      candidateCacheUsed = 0
-      candidateCacheNext = 0
+      if candidateCacheUsed > 0 { clearCandidateCache() }
     }
-    for k in 0..<candidateCacheUsed where candidateCache[k].start == start && candidateCache[k].last == last {
+    if candidateCacheUsed > 0, let k = candidateCacheIndex[CandidateRange(start: start, last: last)] {
       candidateScratch.removeAll(keepingCapacity: true)
       candidateScratch.append(contentsOf: candidateCache[k].cands)
       return
@@ -301,12 +299,18 @@ extension TraceReplayer {
     if candidateScratch.count > 1 { candidateScratch.sort { $0.space < $1.space } }
   }
 
-  /// Keeps `candidateScratch` as the candidates of `[start, last]`, in the
-  /// oldest entry once the cache is full (entries keep their arrays' capacity).
+  private func clearCandidateCache() {
+    candidateCacheUsed = 0
+    candidateCacheIndex.removeAll(keepingCapacity: true)
+  }
+
+  /// Keeps `candidateScratch` as the candidates of `[start, last]`; a full
+  /// cache starts again empty (entries keep their arrays' capacity).
   private func cacheCandidates(_ start: UInt64, _ last: UInt64) {
-    let k = candidateCacheNext
-    candidateCacheNext = (k + 1) % Self.candidateCacheSize
-    if candidateCacheUsed < Self.candidateCacheSize { candidateCacheUsed += 1 }
+    if candidateCacheUsed == Self.candidateCacheSize { clearCandidateCache() }
+    let k = candidateCacheUsed
+    candidateCacheUsed += 1
+    candidateCacheIndex[CandidateRange(start: start, last: last)] = k
     if k == candidateCache.count {
       candidateCache.append(CandidateCacheEntry(start: start, last: last, cands: candidateScratch))
       return
@@ -633,8 +637,9 @@ extension TraceReplayer {
     let iommuHits = (!counts.isEmpty || !physIndex.isEmpty) ? iommuCountedPages(lo, hi, limit: limit) : []
     let dmaHits = dmaAPI.pages(lo, hi, limit: limit)
     // A block larger than the limit with more mapped pages: the rest are counted, not reported.
+    // Either list at the limit, or both together past it, may leave pages out.
     var notReported = 0
-    if iommuHits.count == limit || dmaHits.count == limit {
+    if iommuHits.count + dmaHits.count > limit {
       notReported = max(0, Int(clamping: mappedPageCount(lo, hi)) - limit)
       summary.pageReportsNotPrinted += notReported
     }

@@ -128,14 +128,15 @@ package final class TraceReplayer {
   @exclusivity(unchecked) var reportedLargerUnmap = false
   @exclusivity(unchecked) var scratch: [Int32] = []
   @exclusivity(unchecked) var candidateScratch: [Candidate] = []
-  /// The candidates of the last ranges looked up while `liveGeneration` is
-  /// `candidateCacheGeneration`: unmaps of a few ranges deferred on many
-  /// CPUs, in any interleaving, reuse them.
+  /// The candidates of the ranges looked up while `liveGeneration` is
+  /// `candidateCacheGeneration` (up to `candidateCacheSize` ranges, found by
+  /// `candidateCacheIndex`): unmaps of ranges deferred on many CPUs, in any
+  /// interleaving and rotation, reuse them.
   @exclusivity(unchecked) var candidateCache: [CandidateCacheEntry] = []
+  @exclusivity(unchecked) var candidateCacheIndex: [CandidateRange: Int] = [:]
   @exclusivity(unchecked) var candidateCacheUsed = 0
-  @exclusivity(unchecked) var candidateCacheNext = 0
   @exclusivity(unchecked) var candidateCacheGeneration: UInt64 = .max
-  static let candidateCacheSize = 8
+  static let candidateCacheSize = 4096
   /// Bumped by every `place` and `unplace`: the live pieces changed.
   @exclusivity(unchecked) var liveGeneration: UInt64 = 0
   /// Live pieces visited to find unmap candidates (a work count for tests).

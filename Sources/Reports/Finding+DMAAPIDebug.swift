@@ -86,7 +86,8 @@ extension DMAAPIUnmapProblem {
     {
       problems.append(.differentCPUAddress(size: size, allocAddress: e, freeAddress: r, traced: cpuAddressesTraced))
     }
-    if let r = ref.sgCallEntries, let e = entry.sgCallEntries, r != e {
+    // `ref->sg_call_ents && ...`: an unmap that passes no entries compares none.
+    if let r = ref.sgCallEntries, r != 0, let e = entry.sgCallEntries, r != e {
       problems.append(.sgDifferentCount(mapCount: e, unmapCount: r))
     }
     if let r = ref.direction, let e = entry.direction, r != e {

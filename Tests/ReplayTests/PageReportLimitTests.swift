@@ -37,6 +37,19 @@ import Testing
       })
   }
 
+  /// Neither accounting alone reaches the limit, both together pass it: the
+  /// rest are counted too (600 IOMMU pages, then 600 DMA-API pages after them).
+  @Test func twoAccountingsTogetherPastTheLimitCountTheRest() {
+    var t = TraceBuilder()
+    t.map(0x1_0000_0000, 0x4000_0000, 600 * 4096)
+    t.line("dma_map_phys", "0000:01:00.0 dir=TO_DEVICE dma_addr=2000000 size=2457600 phys_addr=40258000 attrs=", cpu: 1)
+    t.free(0x4_0000, order: 11)
+    let (reports, summary) = t.replay()
+    #expect(reports.count == TraceReplayer.pageReportsPerEvent)
+    #expect(summary.pageReportsNotPrinted == 1200 - TraceReplayer.pageReportsPerEvent)
+    #expect(reports.last?.details.contains { $0.key == "pages not reported" } == true)
+  }
+
   /// The near miss: a block of the default MAX_PAGE_ORDER, every page mapped,
   /// reports every page as the kernel does.
   @Test func anOrder10BlockReportsEveryPage() {
