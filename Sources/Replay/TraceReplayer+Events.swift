@@ -637,9 +637,9 @@ extension TraceReplayer {
     let iommuHits = (!counts.isEmpty || !physIndex.isEmpty) ? iommuCountedPages(lo, hi, limit: limit) : []
     let dmaHits = dmaAPI.pages(lo, hi, limit: limit)
     // A block larger than the limit with more mapped pages: the rest are counted, not reported.
-    // Either list at the limit, or both together past it, may leave pages out.
+    // Either list at the limit, or both together at or past it, may leave pages out.
     var notReported = 0
-    if iommuHits.count + dmaHits.count > limit {
+    if iommuHits.count + dmaHits.count >= limit {
       notReported = max(0, Int(clamping: mappedPageCount(lo, hi)) - limit)
       summary.pageReportsNotPrinted += notReported
     }
@@ -688,16 +688,11 @@ extension TraceReplayer {
     }
     // `hi` is at most `UInt64.max >> shift`: no sum overflows.
     var total = union.reduce(UInt64(0)) { $0 + ($1.hi - $1.lo + 1) }
-    counts.forEachKey(from: lo, through: hi) { p, c, _ in
-      guard c > 0 else { return }
-      var a = 0
-      var b = union.count
-      while a < b {
-        let m = (a + b) / 2
-        if union[m].hi < p { a = m + 1 } else { b = m }
-      }
-      if a == union.count || union[a].lo > p { total += 1 }
-    }
+    // The pages counted one by one outside the union, by the table's bucket
+    // occupancy: the cost is the buckets, not the keys.
+    var outside = counts.keyCount(from: lo, through: hi)
+    for u in union { outside -= counts.keyCount(from: u.lo, through: u.hi) }
+    total += UInt64(max(0, outside))
     return total
   }
 
@@ -729,7 +724,10 @@ extension TraceReplayer {
     // in page order: the cost is the counted pages and the large mappings'
     // pages inside the range (at most `limit` of them), not the range's length.
     var counted: [(pfn: UInt64, count: Int32, owner: Int32)] = []
-    counts.forEachKey(from: lo, through: hi) { counted.append(($0, $1, $2)) }
+    counts.forEachKey(from: lo, through: hi) {
+      counted.append(($0, $1, $2))
+      return counted.count < limit
+    }
     // A sweep over the large mappings: how many cover a page (starts seen
     // minus ends passed) and the first of them in `large`'s order (a heap of
     // positions, dropping those that ended): O((pages + large) log large).

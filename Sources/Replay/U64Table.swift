@@ -178,23 +178,31 @@ final class U64Table {
   /// increasing order. With `rangeIndexed`, it costs the buckets the range
   /// covers plus the keys in non-empty ones; without, one probe per key.
   func forEachKey(from lo: UInt64, through hi: UInt64, _ body: (UInt64, Int32, Int32) -> Void) {
+    forEachKey(from: lo, through: hi) { k, x, y in
+      body(k, x, y)
+      return true
+    }
+  }
+
+  /// The same walk, stopped when `body` returns false.
+  func forEachKey(from lo: UInt64, through hi: UInt64, while body: (UInt64, Int32, Int32) -> Bool) {
     guard count > 0, lo <= hi else { return }
-    func probe(_ a: UInt64, _ b: UInt64) {
+    func probe(_ a: UInt64, _ b: UInt64) -> Bool {
       var k = a
       while true {
-        if let (x, y) = get(k) { body(k, x, y) }
-        if k == b { break }
+        if let (x, y) = get(k), !body(k, x, y) { return false }
+        if k == b { return true }
         k += 1
       }
     }
-    guard let occupancy, hi - lo >= 512 else { return probe(lo, hi) }
+    guard let occupancy, hi - lo >= 512 else { return _ = probe(lo, hi) }
     var c = lo >> 16
     while true {
       if occupancy.coarse.contains(c) {
         var f = max(c << 8, lo >> 8)
         let lastFine = min((c << 8) | 0xFF, hi >> 8)
         while true {
-          if occupancy.fine.contains(f) { probe(max(f << 8, lo), min((f << 8) | 0xFF, hi)) }
+          if occupancy.fine.contains(f), !probe(max(f << 8, lo), min((f << 8) | 0xFF, hi)) { return }
           if f == lastFine { break }
           f += 1
         }
@@ -202,6 +210,45 @@ final class U64Table {
       if c == hi >> 16 { break }
       c += 1
     }
+  }
+
+  /// How many keys `[lo, hi]` holds. With `rangeIndexed`, whole buckets are
+  /// counted by their occupancy and only the keys of the two partial ends
+  /// probed; without, one probe per key.
+  func keyCount(from lo: UInt64, through hi: UInt64) -> Int {
+    guard count > 0, lo <= hi else { return 0 }
+    func probe(_ a: UInt64, _ b: UInt64) -> Int {
+      var n = 0
+      forEachKey(from: a, through: b) { _, _, _ in n += 1 }
+      return n
+    }
+    guard let occupancy, hi - lo >= 512 else { return probe(lo, hi) }
+    var n = 0
+    var c = lo >> 16
+    while true {
+      let cLo = c << 16
+      let cHi = cLo | 0xFFFF
+      if cLo >= lo, cHi <= hi {
+        n += Int(occupancy.coarse.get(c)?.0 ?? 0)
+      } else if occupancy.coarse.contains(c) {
+        var f = max(c << 8, lo >> 8)
+        let lastFine = min((c << 8) | 0xFF, hi >> 8)
+        while true {
+          let fLo = f << 8
+          let fHi = fLo | 0xFF
+          if fLo >= lo, fHi <= hi {
+            n += Int(occupancy.fine.get(f)?.0 ?? 0)
+          } else if occupancy.fine.contains(f) {
+            n += probe(max(fLo, lo), min(fHi, hi))
+          }
+          if f == lastFine { break }
+          f += 1
+        }
+      }
+      if c == hi >> 16 { break }
+      c += 1
+    }
+    return n
   }
 
   private func remove(at slot: Int) {

@@ -50,6 +50,21 @@ import Testing
     #expect(reports.last?.details.contains { $0.key == "pages not reported" } == true)
   }
 
+  /// Pages counted one by one (small maps), more than the limit, some inside
+  /// a large map: the walk stops at the limit and the rest are counted by the
+  /// table's buckets, each page once.
+  @Test func smallMapsPastTheLimitAreCountedOnce() {
+    var t = TraceBuilder()
+    for i in UInt64(0)..<1100 { t.map(0x1000_0000 + i << 12, 0x4000_0000 + (i * 3) << 12, 4096) }
+    // A large map over pages 0..<2048 of the block: 683 of the small maps' pages are inside it.
+    t.map(0x2_0000_0000, 0x4000_0000, 2048 * 4096)
+    t.free(0x4_0000, order: 20)
+    let (reports, summary) = t.replay()
+    let mapped = 2048 + (1100 - 683)
+    #expect(reports.count == TraceReplayer.pageReportsPerEvent)
+    #expect(summary.pageReportsNotPrinted == mapped - TraceReplayer.pageReportsPerEvent)
+  }
+
   /// The near miss: a block of the default MAX_PAGE_ORDER, every page mapped,
   /// reports every page as the kernel does.
   @Test func anOrder10BlockReportsEveryPage() {
