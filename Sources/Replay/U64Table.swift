@@ -195,7 +195,10 @@ final class U64Table {
         k += 1
       }
     }
-    guard let occupancy, hi - lo >= 512 else { return _ = probe(lo, hi) }
+    guard let occupancy, hi - lo >= 512 else {
+      _ = probe(lo, hi)
+      return
+    }
     var c = lo >> 16
     while true {
       if occupancy.coarse.contains(c) {
