@@ -128,17 +128,11 @@ struct Candidate {
   var latestLine: Int
 }
 
-/// The candidate spaces of one IOVA range (`TraceReplayer.candidateCache`).
-/// An IOVA range `[start, last]`, the key of the candidate cache.
+/// An IOVA range `[start, last]`, the key of the candidate cache
+/// (`TraceReplayer.candidateCacheIndex`).
 struct CandidateRange: Hashable {
   var start: UInt64
   var last: UInt64
-}
-
-struct CandidateCacheEntry {
-  var start: UInt64
-  var last: UInt64
-  var cands: [Candidate]
 }
 
 /// A map on a CPU that a following `dma:` map event may attribute.

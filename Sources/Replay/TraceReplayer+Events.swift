@@ -259,7 +259,7 @@ extension TraceReplayer {
     }
     if candidateCacheUsed > 0, let k = candidateCacheIndex[CandidateRange(start: start, last: last)] {
       candidateScratch.removeAll(keepingCapacity: true)
-      candidateScratch.append(contentsOf: candidateCache[k].cands)
+      candidateScratch.append(contentsOf: candidateCache[k])
       return
     }
     candidateScratch.removeAll(keepingCapacity: true)
@@ -312,13 +312,11 @@ extension TraceReplayer {
     candidateCacheUsed += 1
     candidateCacheIndex[CandidateRange(start: start, last: last)] = k
     if k == candidateCache.count {
-      candidateCache.append(CandidateCacheEntry(start: start, last: last, cands: candidateScratch))
+      candidateCache.append(candidateScratch)
       return
     }
-    candidateCache[k].start = start
-    candidateCache[k].last = last
-    candidateCache[k].cands.removeAll(keepingCapacity: true)
-    candidateCache[k].cands.append(contentsOf: candidateScratch)
+    candidateCache[k].removeAll(keepingCapacity: true)
+    candidateCache[k].append(contentsOf: candidateScratch)
   }
 
   /// Up to this many candidate spaces are found by a linear search.

@@ -132,7 +132,7 @@ package final class TraceReplayer {
   /// `candidateCacheGeneration` (up to `candidateCacheSize` ranges, found by
   /// `candidateCacheIndex`): unmaps of ranges deferred on many CPUs, in any
   /// interleaving and rotation, reuse them.
-  @exclusivity(unchecked) var candidateCache: [CandidateCacheEntry] = []
+  @exclusivity(unchecked) var candidateCache: [[Candidate]] = []
   @exclusivity(unchecked) var candidateCacheIndex: [CandidateRange: Int] = [:]
   @exclusivity(unchecked) var candidateCacheUsed = 0
   @exclusivity(unchecked) var candidateCacheGeneration: UInt64 = .max

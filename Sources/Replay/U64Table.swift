@@ -186,6 +186,29 @@ final class U64Table {
 
   /// The same walk, stopped when `body` returns false.
   func forEachKey(from lo: UInt64, through hi: UInt64, while body: (UInt64, Int32, Int32) -> Bool) {
+    walk(from: lo, through: hi, wholeBucket: nil, body)
+  }
+
+  /// How many keys `[lo, hi]` holds. With `rangeIndexed`, buckets the range
+  /// covers whole are counted by their occupancy and only the keys of the
+  /// partial ones probed; without, one probe per key.
+  func keyCount(from lo: UInt64, through hi: UInt64) -> Int {
+    var n = 0
+    walk(
+      from: lo, through: hi, wholeBucket: { n += Int($0) },
+      { _, _, _ in
+        n += 1
+        return true
+      })
+    return n
+  }
+
+  /// The keys of `[lo, hi]` in increasing order, bucket by bucket, until
+  /// `body` returns false. With `wholeBucket`, a bucket inside the range is
+  /// handed over by its key count instead of key by key.
+  private func walk(
+    from lo: UInt64, through hi: UInt64, wholeBucket: ((Int32) -> Void)?, _ body: (UInt64, Int32, Int32) -> Bool
+  ) {
     guard count > 0, lo <= hi else { return }
     func probe(_ a: UInt64, _ b: UInt64) -> Bool {
       var k = a
@@ -199,59 +222,31 @@ final class U64Table {
       _ = probe(lo, hi)
       return
     }
+    /// A bucket of `1 << bits` keys at `number` of `table`: whole (counted) or
+    /// partial (`inner`, or the keys probed). False: the walk stops.
+    func bucket(_ table: U64Table, _ number: UInt64, _ bits: UInt64, inner: (UInt64, UInt64) -> Bool) -> Bool {
+      guard let (n, _) = table.get(number) else { return true }
+      let first = number << bits
+      let last = first | ((1 << bits) - 1)
+      if let wholeBucket, first >= lo, last <= hi {
+        wholeBucket(n)
+        return true
+      }
+      return inner(max(first, lo), min(last, hi))
+    }
     var c = lo >> 16
     while true {
-      if occupancy.coarse.contains(c) {
-        var f = max(c << 8, lo >> 8)
-        let lastFine = min((c << 8) | 0xFF, hi >> 8)
+      let go = bucket(occupancy.coarse, c, 16) { a, b in
+        var f = a >> 8
         while true {
-          if occupancy.fine.contains(f), !probe(max(f << 8, lo), min((f << 8) | 0xFF, hi)) { return }
-          if f == lastFine { break }
+          guard bucket(occupancy.fine, f, 8, inner: probe) else { return false }
+          if f == b >> 8 { return true }
           f += 1
         }
       }
-      if c == hi >> 16 { break }
+      if !go || c == hi >> 16 { return }
       c += 1
     }
-  }
-
-  /// How many keys `[lo, hi]` holds. With `rangeIndexed`, whole buckets are
-  /// counted by their occupancy and only the keys of the two partial ends
-  /// probed; without, one probe per key.
-  func keyCount(from lo: UInt64, through hi: UInt64) -> Int {
-    guard count > 0, lo <= hi else { return 0 }
-    func probe(_ a: UInt64, _ b: UInt64) -> Int {
-      var n = 0
-      forEachKey(from: a, through: b) { _, _, _ in n += 1 }
-      return n
-    }
-    guard let occupancy, hi - lo >= 512 else { return probe(lo, hi) }
-    var n = 0
-    var c = lo >> 16
-    while true {
-      let cLo = c << 16
-      let cHi = cLo | 0xFFFF
-      if cLo >= lo, cHi <= hi {
-        n += Int(occupancy.coarse.get(c)?.0 ?? 0)
-      } else if occupancy.coarse.contains(c) {
-        var f = max(c << 8, lo >> 8)
-        let lastFine = min((c << 8) | 0xFF, hi >> 8)
-        while true {
-          let fLo = f << 8
-          let fHi = fLo | 0xFF
-          if fLo >= lo, fHi <= hi {
-            n += Int(occupancy.fine.get(f)?.0 ?? 0)
-          } else if occupancy.fine.contains(f) {
-            n += probe(max(fLo, lo), min(fHi, hi))
-          }
-          if f == lastFine { break }
-          f += 1
-        }
-      }
-      if c == hi >> 16 { break }
-      c += 1
-    }
-    return n
   }
 
   private func remove(at slot: Int) {
